@@ -1,0 +1,4 @@
+feature_flags = {
+  audit_log = true
+  beta_ui   = false
+}

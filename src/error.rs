@@ -1,0 +1,114 @@
+//! Domain errors that carry what the user needs to act, and decide the exit code.
+//! Anything else (I/O, terraform failures) travels as `anyhow::Error` and exits 1.
+
+use crate::exit::Exit;
+
+/// A failure the user can do something about. `hint` is the "what to do" line.
+#[derive(Debug, thiserror::Error)]
+pub enum TfenvError {
+    /// Bad command line: flags that contradict each other, an invalid name.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    /// The project's configuration is wrong or contradicts itself.
+    #[error("{message}")]
+    Config {
+        message: String,
+        hint: Option<String>,
+    },
+    /// Another process holds the environment or its state.
+    #[error("{message}")]
+    Locked {
+        message: String,
+        hint: Option<String>,
+    },
+    /// A confirmation was not given or a safety rule stopped the run.
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
+    /// SIGINT / SIGTERM ended the run.
+    #[error("interrupted")]
+    Interrupted,
+    /// The command ran, and what it reports means "not healthy" (exit 6) or
+    /// "changes present" (exit 3); the report itself was already printed.
+    #[error("{0:?}")]
+    Reported(Exit),
+}
+
+impl TfenvError {
+    pub fn usage(message: impl Into<String>, hint: impl Into<Option<String>>) -> Self {
+        TfenvError::Usage {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn config(message: impl Into<String>, hint: impl Into<Option<String>>) -> Self {
+        TfenvError::Config {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn exit(&self) -> Exit {
+        match self {
+            TfenvError::Usage { .. } => Exit::Usage,
+            TfenvError::Config { .. } => Exit::Failure,
+            TfenvError::Locked { .. } => Exit::Locked,
+            TfenvError::Refused { .. } => Exit::Refused,
+            TfenvError::Interrupted => Exit::Interrupted,
+            TfenvError::Reported(exit) => *exit,
+        }
+    }
+
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            TfenvError::Usage { hint, .. }
+            | TfenvError::Config { hint, .. }
+            | TfenvError::Locked { hint, .. }
+            | TfenvError::Refused { hint, .. } => hint.as_deref(),
+            TfenvError::Interrupted | TfenvError::Reported(_) => None,
+        }
+    }
+}
+
+/// The exit code for any error: the first `TfenvError` in the chain decides, else 1.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    err.chain()
+        .find_map(|cause| cause.downcast_ref::<TfenvError>())
+        .map_or(Exit::Failure, TfenvError::exit)
+}
+
+/// The "what to do" line of the first `TfenvError` in the chain that has one.
+pub fn hint_for(err: &anyhow::Error) -> Option<&str> {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<TfenvError>())
+        .find_map(TfenvError::hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn exit_code_comes_from_the_typed_error_under_context() {
+        let err = Err::<(), _>(TfenvError::usage("bad name", None))
+            .context("resolving environment")
+            .unwrap_err();
+        assert_eq!(exit_for(&err), Exit::Usage);
+        assert_eq!(exit_for(&anyhow::anyhow!("disk full")), Exit::Failure);
+    }
+
+    #[test]
+    fn hint_is_found_through_the_chain() {
+        let err = Err::<(), _>(TfenvError::config("x", Some("do y".to_string())))
+            .context("outer")
+            .unwrap_err();
+        assert_eq!(hint_for(&err), Some("do y"));
+    }
+}

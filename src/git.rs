@@ -1,0 +1,38 @@
+//! What tfenv asks git: whether paths are ignored (and, for deploys, the commit and
+//! whether the tree is dirty). Not being in a git repository is not an error.
+
+use std::path::{Path, PathBuf};
+
+use crate::process::{Invocation, RunOptions, Runner};
+
+/// For each of `paths` (relative to `root`), whether git ignores it. `None` when `root`
+/// is not in a git repository or git is not installed.
+pub async fn ignored(runner: &dyn Runner, root: &Path, paths: &[PathBuf]) -> Option<Vec<bool>> {
+    let git = which::which("git").ok()?;
+    let mut args = vec!["check-ignore", "--no-index", "--verbose", "--non-matching"];
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    args.extend(shown.iter().map(String::as_str));
+    let mut inv = Invocation::new(git, &args);
+    inv.cwd = root.to_path_buf();
+    let done = runner.run(&inv, RunOptions::default()).await.ok()?;
+    // 0: some ignored, 1: none ignored, 128: not a repository (or another fatal error).
+    if !matches!(done.code, Some(0 | 1)) {
+        tracing::debug!("git check-ignore: {}", done.stderr_text().trim());
+        return None;
+    }
+    let text = done.stdout_text();
+    let verdicts = shown
+        .iter()
+        .map(|path| {
+            text.lines().any(|line| {
+                let Some((source, rest)) = line.split_once('\t') else {
+                    return false;
+                };
+                // `<file>:<line>:<pattern>\t<path>`; `::\t<path>` when nothing matched.
+                let pattern = source.splitn(3, ':').nth(2).unwrap_or("");
+                rest == path && !pattern.is_empty() && !pattern.starts_with('!')
+            })
+        })
+        .collect();
+    Some(verdicts)
+}

@@ -1,0 +1,182 @@
+//! What goes where: results (text or one JSON document) on stdout; progress, warnings
+//! and errors on stderr. Human tables and byte/age formatting live here too.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use dialoguer::console::Style;
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+pub struct Printer {
+    pub format: Format,
+    quiet: bool,
+    color_stdout: bool,
+    color_stderr: bool,
+    /// A JSON document was written; an error must not add a second one.
+    wrote_json: AtomicBool,
+}
+
+impl Printer {
+    pub fn new(format: Format, quiet: bool, color_stdout: bool, color_stderr: bool) -> Printer {
+        Printer {
+            format,
+            quiet,
+            color_stdout,
+            color_stderr,
+            wrote_json: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Writes the command's one JSON document to stdout.
+    pub fn json(&self, value: &impl Serialize) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value)?;
+        writeln!(out)?;
+        out.flush()?;
+        self.wrote_json.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    pub fn wrote_json(&self) -> bool {
+        self.wrote_json.load(Ordering::SeqCst)
+    }
+
+    /// A line of the human result on stdout.
+    pub fn result(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+    }
+
+    /// Progress on stderr, unless `-q`.
+    pub fn progress(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// A warning on stderr, always.
+    pub fn warn(&self, text: &str) {
+        eprintln!(
+            "{} {text}",
+            self.paint_err(&Style::new().yellow().bold(), "warning:")
+        );
+    }
+
+    /// A spinner on stderr when it is a terminal and output is for people.
+    pub fn spinner(&self, message: String) -> Option<indicatif::ProgressBar> {
+        if self.quiet || self.is_json() || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(bar)
+    }
+
+    pub fn paint(&self, style: &Style, text: &str) -> String {
+        if self.color_stdout {
+            style.apply_to(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn paint_err(&self, style: &Style, text: &str) -> String {
+        if self.color_stderr {
+            style.apply_to(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// Left-aligned columns separated by two spaces; the first row is the header.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| visible_width(s))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                line.push_str(&" ".repeat(widths[c] - visible_width(cell) + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn visible_width(text: &str) -> usize {
+    dialoguer::console::measure_text_width(text)
+}
+
+/// `1.2 KiB`, `340 B`, `15.0 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `45s`, `12m`, `3h`, `5d` — an age at a glance.
+pub fn age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let rows = vec![
+            vec!["ENV".to_string(), "TIER".to_string()],
+            vec!["production".to_string(), "production".to_string()],
+        ];
+        assert_eq!(table(&rows), "ENV         TIER\nproduction  production\n");
+    }
+
+    #[test]
+    fn sizes_and_ages_read_well() {
+        assert_eq!(bytes(340), "340 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(15 * 1024 * 1024), "15.0 MiB");
+        assert_eq!(age(45), "45s");
+        assert_eq!(age(3 * 3600 + 5), "3h");
+        assert_eq!(age(-5), "0s");
+    }
+}

@@ -1,0 +1,152 @@
+//! Starting processes. `Runner` is the only way tfenv starts one: the real runner
+//! (tokio, own process group, signal policy) and a scripted fake for unit tests.
+
+mod interrupts;
+mod real;
+#[cfg(test)]
+pub mod scripted;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+pub use interrupts::Interrupts;
+pub use real::TokioRunner;
+
+/// One process to start: what, where, with which environment.
+#[derive(Clone, Debug, Default)]
+pub struct Invocation {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    /// Variables set for the child on top of tfenv's own environment.
+    pub env: Vec<(String, String)>,
+    /// Variables removed from the child's environment.
+    pub env_remove: Vec<String>,
+}
+
+impl Invocation {
+    pub fn new(program: impl Into<PathBuf>, args: &[&str]) -> Invocation {
+        Invocation {
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..Invocation::default()
+        }
+    }
+
+    /// The command line for logs, with values that look like secrets masked.
+    pub fn display(&self) -> String {
+        let mut shown = vec![self.program.display().to_string()];
+        shown.extend(self.args.iter().map(|arg| mask_secret(arg)));
+        shown.join(" ")
+    }
+
+    /// The program's file name, for messages.
+    pub fn program_name(&self) -> String {
+        self.program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.program.display().to_string())
+    }
+}
+
+/// `-var=db_password=x` → `-var=db_password=***`: keys that name secrets keep their value out of logs.
+fn mask_secret(arg: &str) -> String {
+    const SECRET_WORDS: [&str; 6] = [
+        "secret",
+        "password",
+        "token",
+        "access_key",
+        "sas",
+        "credential",
+    ];
+    let Some((key, _)) = arg.rsplit_once('=') else {
+        return arg.to_string();
+    };
+    if SECRET_WORDS
+        .iter()
+        .any(|word| key.to_ascii_lowercase().contains(word))
+    {
+        format!("{key}=***")
+    } else {
+        arg.to_string()
+    }
+}
+
+/// What to do with the child's output while it runs.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Stream every output line to stderr as it arrives, behind this prefix.
+    pub echo: Option<String>,
+    /// Send stdout here, chunk by chunk, instead of keeping it in memory.
+    pub stdout_sink: Option<Box<dyn Write + Send>>,
+    /// A copy of every output line (stdout and stderr), e.g. a run's log file.
+    pub log: Option<Box<dyn Write + Send>>,
+}
+
+/// How a process ended, with what it printed.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// The exit code, when it exited by itself.
+    pub code: Option<i32>,
+    /// The signal that killed it, otherwise.
+    pub signal: Option<i32>,
+    /// Captured stdout (empty when a sink took it).
+    pub stdout: Vec<u8>,
+    /// Captured stderr (its last MiB when it was huge).
+    pub stderr: Vec<u8>,
+    /// tfenv received SIGINT/SIGTERM while the process ran.
+    pub interrupted: bool,
+    /// Writing to the stdout sink failed (the rest of stdout was drained and dropped).
+    pub sink_error: Option<std::io::Error>,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// "exited with code 1" / "was killed by signal 9", for messages.
+    pub fn describe(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(code), _) => format!("exited with code {code}"),
+            (None, Some(signal)) => format!("was killed by signal {signal}"),
+            (None, None) => "ended for an unknown reason".to_string(),
+        }
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Starts processes. Commands and the terraform layer take `&dyn Runner`.
+#[async_trait::async_trait]
+pub trait Runner: Send + Sync {
+    async fn run(&self, invocation: &Invocation, options: RunOptions) -> anyhow::Result<Finished>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_in_arguments_are_masked() {
+        let inv = Invocation::new(
+            "terraform",
+            &[
+                "plan",
+                "-var=db_password=hunter2",
+                "-var=region=eu",
+                "-backend-config=secret_key=abc",
+            ],
+        );
+        let shown = inv.display();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("abc"), "{shown}");
+        assert!(shown.contains("-var=region=eu"), "{shown}");
+    }
+}

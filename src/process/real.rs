@@ -1,0 +1,329 @@
+//! The real runner: a child in its own process group with stdin closed, output drained
+//! as it arrives, and the interrupt policy of DESIGN.md §5 (first signal: one SIGINT to
+//! the group and wait; second: SIGINT again, then SIGKILL after a grace period).
+
+use std::io::Write;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+
+use super::{Finished, Interrupts, Invocation, RunOptions, Runner};
+use crate::error::TfenvError;
+
+/// How long a child gets after the second interrupt before it is killed.
+const FORCE_GRACE: Duration = Duration::from_secs(10);
+/// How long output pipes are drained after the child exited (a grandchild may hold them).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// Captured stderr beyond this keeps only its tail.
+const STDERR_CAP: usize = 1 << 20;
+
+pub struct TokioRunner {
+    interrupts: Interrupts,
+}
+
+impl TokioRunner {
+    pub fn new(interrupts: Interrupts) -> TokioRunner {
+        TokioRunner { interrupts }
+    }
+}
+
+#[async_trait::async_trait]
+impl Runner for TokioRunner {
+    async fn run(&self, inv: &Invocation, mut options: RunOptions) -> anyhow::Result<Finished> {
+        let mut signals = self.interrupts.subscribe();
+        let seen = *signals.borrow_and_update();
+        if seen > 0 {
+            // Never start new work after the user asked to stop.
+            return Err(TfenvError::Interrupted.into());
+        }
+        tracing::debug!(cwd = %inv.cwd.display(), "running {}", inv.display());
+
+        let mut command = tokio::process::Command::new(&inv.program);
+        command
+            .args(&inv.args)
+            .current_dir(&inv.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Own process group: a Ctrl-C at the terminal reaches tfenv alone, and tfenv
+            // decides what the child gets.
+            .process_group(0)
+            .kill_on_drop(false);
+        for name in &inv.env_remove {
+            command.env_remove(name);
+        }
+        command.envs(inv.env.iter().map(|(k, v)| (k, v)));
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting `{}`", inv.program.display()))?;
+        let _running = self.interrupts.child_running();
+        let pgid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
+        let mut stdout = child.stdout.take().context("child stdout")?;
+        let mut stderr = child.stderr.take().context("child stderr")?;
+
+        let program = inv.program_name();
+        let mut finished = Finished::default();
+        let mut out = OutputSide::new(options.echo.clone());
+        let mut err = OutputSide::new(options.echo.clone());
+        let mut out_buf = vec![0u8; 64 * 1024];
+        let mut err_buf = vec![0u8; 16 * 1024];
+        let (mut out_open, mut err_open, mut signals_open) = (true, true, true);
+        let mut status: Option<ExitStatus> = None;
+        let mut kill_at: Option<Instant> = None;
+        let mut drain_until: Option<Instant> = None;
+        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+
+        loop {
+            if status.is_some() && !out_open && !err_open {
+                break;
+            }
+            tokio::select! {
+                read = stdout.read(&mut out_buf), if out_open => match read {
+                    Ok(0) | Err(_) => out_open = false,
+                    Ok(n) => {
+                        let chunk = &out_buf[..n];
+                        match options.stdout_sink.as_mut() {
+                            Some(sink) if finished.sink_error.is_none() => {
+                                if let Err(e) = sink.write_all(chunk) {
+                                    finished.sink_error = Some(e);
+                                }
+                            }
+                            Some(_) => {}
+                            None => finished.stdout.extend_from_slice(chunk),
+                        }
+                        out.lines(chunk, &mut options.log);
+                    }
+                },
+                read = stderr.read(&mut err_buf), if err_open => match read {
+                    Ok(0) | Err(_) => err_open = false,
+                    Ok(n) => {
+                        let chunk = &err_buf[..n];
+                        finished.stderr.extend_from_slice(chunk);
+                        if finished.stderr.len() > STDERR_CAP {
+                            let cut = finished.stderr.len() - STDERR_CAP / 2;
+                            finished.stderr.drain(..cut);
+                        }
+                        err.lines(chunk, &mut options.log);
+                    }
+                },
+                waited = child.wait(), if status.is_none() => {
+                    status = Some(waited.with_context(|| format!("waiting for `{program}`"))?);
+                    drain_until = Some(Instant::now() + DRAIN_GRACE);
+                },
+                changed = signals.changed(), if signals_open && status.is_none() => {
+                    if changed.is_err() {
+                        signals_open = false;
+                        continue;
+                    }
+                    let received = *signals.borrow_and_update() - seen;
+                    finished.interrupted = true;
+                    if received == 1 {
+                        eprintln!(
+                            "tfenv: interrupt received; waiting for `{program}` to stop and release its state lock (Ctrl-C again to force)"
+                        );
+                        let _ = killpg(pgid, Signal::SIGINT);
+                    } else if kill_at.is_none() {
+                        eprintln!(
+                            "tfenv: second interrupt; forcing `{program}` to stop — this may leave the state lock held (killing it in {}s)",
+                            FORCE_GRACE.as_secs()
+                        );
+                        let _ = killpg(pgid, Signal::SIGINT);
+                        kill_at = Some(Instant::now() + FORCE_GRACE);
+                    }
+                },
+                () = tokio::time::sleep_until(kill_at.unwrap_or(far)), if kill_at.is_some() && status.is_none() => {
+                    eprintln!("tfenv: `{program}` did not stop; killing it");
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                    kill_at = None;
+                },
+                () = tokio::time::sleep_until(drain_until.unwrap_or(far)), if drain_until.is_some() => {
+                    tracing::debug!("`{program}` exited but its output stayed open; not waiting for it");
+                    break;
+                },
+            }
+        }
+        out.finish(&mut options.log);
+        err.finish(&mut options.log);
+        if let Some(sink) = options.stdout_sink.as_mut()
+            && finished.sink_error.is_none()
+            && let Err(e) = sink.flush()
+        {
+            finished.sink_error = Some(e);
+        }
+        if let Some(log) = options.log.as_mut() {
+            log.flush().context("writing the run's log")?;
+        }
+        let status = status.expect("loop ends only after the child exited");
+        {
+            use std::os::unix::process::ExitStatusExt;
+            finished.code = status.code();
+            finished.signal = status.signal();
+        }
+        tracing::debug!("`{program}` {}", finished.describe());
+        Ok(finished)
+    }
+}
+
+/// Splits one output stream into lines for echo and log, keeping a partial last line.
+struct OutputSide {
+    echo: Option<String>,
+    partial: Vec<u8>,
+}
+
+impl OutputSide {
+    fn new(echo: Option<String>) -> OutputSide {
+        OutputSide {
+            echo,
+            partial: Vec::new(),
+        }
+    }
+
+    fn lines(&mut self, chunk: &[u8], log: &mut Option<Box<dyn Write + Send>>) {
+        if self.echo.is_none() && log.is_none() {
+            return;
+        }
+        self.partial.extend_from_slice(chunk);
+        while let Some(pos) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=pos).collect();
+            self.emit(&line[..line.len() - 1], log);
+        }
+    }
+
+    fn finish(&mut self, log: &mut Option<Box<dyn Write + Send>>) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.emit(&line, log);
+        }
+    }
+
+    fn emit(&self, line: &[u8], log: &mut Option<Box<dyn Write + Send>>) {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches('\r');
+        if let Some(prefix) = &self.echo {
+            eprintln!("{prefix}{text}");
+        }
+        if let Some(log) = log.as_mut() {
+            // A log write error must not stop the run; it is reported when flushed.
+            let _ = writeln!(log, "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Invocation {
+        Invocation {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            cwd: std::env::temp_dir(),
+            ..Invocation::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn output_is_captured_and_exit_code_reported() {
+        let runner = TokioRunner::new(Interrupts::default());
+        let done = runner
+            .run(&sh("echo out; echo err >&2; exit 3"), RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(done.code, Some(3));
+        assert_eq!(done.stdout_text(), "out\n");
+        assert_eq!(done.stderr_text(), "err\n");
+        assert!(!done.interrupted);
+    }
+
+    #[tokio::test]
+    async fn stdin_is_closed_so_a_prompt_cannot_block() {
+        let runner = TokioRunner::new(Interrupts::default());
+        let done = runner
+            .run(&sh("read answer; echo \"rc=$?\""), RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(done.stdout_text(), "rc=1\n");
+    }
+
+    #[tokio::test]
+    async fn stdout_goes_to_the_sink_and_log_gets_every_line() {
+        #[derive(Clone, Default)]
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Shared::default();
+        let log = Shared::default();
+        let runner = TokioRunner::new(Interrupts::default());
+        let done = runner
+            .run(
+                &sh("printf 'a\\nb'; echo warn >&2"),
+                RunOptions {
+                    stdout_sink: Some(Box::new(sink.clone())),
+                    log: Some(Box::new(log.clone())),
+                    echo: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(done.stdout.is_empty());
+        assert_eq!(&*sink.0.lock().unwrap(), b"a\nb");
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("a\n") && logged.contains("b\n") && logged.contains("warn\n"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_an_error_naming_it() {
+        let runner = TokioRunner::new(Interrupts::default());
+        let inv = Invocation::new("/nonexistent/terraform", &["version"]);
+        let err = runner.run(&inv, RunOptions::default()).await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/terraform"),
+            "{err:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn first_interrupt_sends_sigint_to_the_group_and_waits() {
+        let interrupts = Interrupts::default();
+        let runner = TokioRunner::new(interrupts.clone());
+        // The shell traps SIGINT and exits 42 only after cleaning up; a grandchild
+        // (sleep) in the same group gets the signal too.
+        let inv = sh("trap 'echo cleaned; exit 42' INT; sleep 30 & wait");
+        let raise = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            interrupts.raise();
+        };
+        let (done, ()) = tokio::join!(runner.run(&inv, RunOptions::default()), raise);
+        let done = done.unwrap();
+        assert!(done.interrupted);
+        assert_eq!(done.code, Some(42));
+        assert_eq!(done.stdout_text(), "cleaned\n");
+    }
+
+    #[tokio::test]
+    async fn no_new_process_starts_after_an_interrupt() {
+        let interrupts = Interrupts::default();
+        interrupts.raise();
+        let runner = TokioRunner::new(interrupts);
+        let err = runner
+            .run(&sh("true"), RunOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<TfenvError>(),
+            Some(TfenvError::Interrupted)
+        ));
+    }
+}

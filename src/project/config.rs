@@ -1,0 +1,112 @@
+//! `tfenv.toml`: the explicit form of a project. Unknown keys are errors, so a typo
+//! never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::TfenvError;
+
+pub const FILE_NAME: &str = "tfenv.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub project: ProjectSection,
+    #[serde(default)]
+    /// In file order: that is the order people list and read them in.
+    pub environments: indexmap::IndexMap<String, EnvironmentSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    /// Terraform root module, relative to tfenv.toml.
+    pub root: Option<PathBuf>,
+    /// `terraform`, `tofu`, or a path.
+    pub terraform: Option<String>,
+    pub required_version: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    /// Backend type when the root module has no `backend` block tfenv can read.
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSection {
+    pub tier: Option<super::Tier>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub root: Option<PathBuf>,
+    pub backend_config: Option<PathBuf>,
+    pub var_files: Option<Vec<PathBuf>>,
+    pub workspace: Option<String>,
+    pub backend: Option<String>,
+    pub backup: Option<bool>,
+    pub backup_keep: Option<usize>,
+}
+
+/// Reads and parses `path`; errors name the file, line and column.
+pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        TfenvError::config(
+            format!("cannot read `{}`: {err}", path.display()),
+            Some("check the path given to --config".to_string()),
+        )
+    })?;
+    parse(&text, path)
+}
+
+pub fn parse(text: &str, path: &Path) -> anyhow::Result<ConfigFile> {
+    toml::from_str(text).map_err(|err| {
+        let (line, column) = err
+            .span()
+            .map(|span| line_column(text, span.start))
+            .unwrap_or((1, 1));
+        TfenvError::config(
+            format!(
+                "invalid `{}` at line {line}, column {column}: {}",
+                path.display(),
+                err.message().trim()
+            ),
+            Some("see the tfenv.toml reference in docs/configuration.md".to_string()),
+        )
+        .into()
+    })
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_tier_names_the_position() {
+        let text = "[environments.dev]\ntier = \"prod\"\n";
+        let err = parse(text, Path::new("tfenv.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid `tfenv.toml` at line 2, column 8"),
+            "{err}"
+        );
+        assert!(err.contains("development"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let text = "[project]\nterrafrom = \"tofu\"\n";
+        let err = parse(text, Path::new("tfenv.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("terrafrom"), "{err}");
+    }
+}

@@ -1,0 +1,196 @@
+//! Reading the user's HCL with `hcl-rs`: backend config files, tfvars, and the
+//! `backend` block of a root module. Syntax errors name file, line and column.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::{Map, Value};
+
+use crate::error::TfenvError;
+
+/// The attributes of a flat HCL file (a backend config or a tfvars file).
+pub type Settings = Map<String, Value>;
+
+/// Parses a backend config or tfvars file into its attributes.
+pub fn read_settings(path: &Path, base: &Path) -> anyhow::Result<Settings> {
+    let text = read(path)?;
+    let body = parse(&text, path, base)?;
+    Ok(body_attributes(&body))
+}
+
+/// What a root module's `terraform { backend "<type>" { ... } }` says.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BackendBlock {
+    pub kind: String,
+    /// Settings written inline in the block; the backend config file adds to them.
+    pub settings: Settings,
+}
+
+/// Finds the backend block among the `.tf` files directly in `root`. `Ok(None)` when no
+/// file declares one (terraform then uses the local backend with its defaults).
+pub fn read_backend_block(root: &Path, base: &Path) -> anyhow::Result<Option<BackendBlock>> {
+    let mut found: Option<(BackendBlock, std::path::PathBuf)> = None;
+    for path in tf_files(root)? {
+        let text = read(&path)?;
+        // Cheap pre-filter: most files of a large module never mention a backend.
+        if !text.contains("backend") && !text.contains("cloud") {
+            continue;
+        }
+        let body = parse(&text, &path, base)?;
+        for terraform in body.blocks().filter(|b| b.identifier() == "terraform") {
+            for block in terraform.body().blocks() {
+                let kind = match (block.identifier(), block.labels().first()) {
+                    ("backend", Some(label)) => label.as_str().to_string(),
+                    ("cloud", _) => "cloud".to_string(),
+                    _ => continue,
+                };
+                if let Some((_, first)) = &found {
+                    return Err(TfenvError::config(
+                        format!(
+                            "the root module declares more than one backend: in `{}` and `{}`",
+                            super::display_path(first, base),
+                            super::display_path(&path, base)
+                        ),
+                        Some("keep exactly one `backend` block per root module".to_string()),
+                    )
+                    .into());
+                }
+                let settings = body_attributes(block.body());
+                found = Some((BackendBlock { kind, settings }, path.clone()));
+            }
+        }
+    }
+    Ok(found.map(|(block, _)| block))
+}
+
+/// The `.tf` files directly in `dir`, sorted for stable results.
+pub fn tf_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading `{}`", dir.display()))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("reading `{}`", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "tf") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading `{}`", path.display()))
+}
+
+fn parse(text: &str, path: &Path, base: &Path) -> anyhow::Result<hcl::Body> {
+    hcl::parse(text).map_err(|err| syntax_error(&err, path, base).into())
+}
+
+fn syntax_error(err: &hcl::Error, path: &Path, base: &Path) -> TfenvError {
+    let shown = super::display_path(path, base);
+    let message = match err {
+        hcl::Error::Parse(parse) => format!(
+            "syntax error in `{shown}` at line {}, column {}: {}",
+            parse.location().line(),
+            parse.location().column(),
+            first_line(parse.message())
+        ),
+        other => format!("cannot read `{shown}`: {}", first_line(&other.to_string())),
+    };
+    TfenvError::config(
+        message,
+        Some(format!(
+            "fix the HCL in `{shown}` (terraform fmt shows the same error)"
+        )),
+    )
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text).trim()
+}
+
+fn body_attributes(body: &hcl::Body) -> Settings {
+    body.attributes()
+        .map(|attr| {
+            let value = hcl::Value::from(attr.expr().clone());
+            let json = serde_json::to_value(value).unwrap_or(Value::Null);
+            (attr.key().to_string(), json)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn backend_config_attributes_are_read_including_nested_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "dev.backend.conf",
+            "bucket = \"b\"\nkey = \"dev/terraform.tfstate\"\nendpoints = { s3 = \"http://127.0.0.1:5000\" }\nuse_lockfile = true\n",
+        );
+        let settings = read_settings(&path, dir.path()).unwrap();
+        assert_eq!(settings["bucket"], "b");
+        assert_eq!(settings["endpoints"]["s3"], "http://127.0.0.1:5000");
+        assert_eq!(settings["use_lockfile"], true);
+    }
+
+    #[test]
+    fn syntax_error_names_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "dev.backend.conf",
+            "bucket = \"b\"\nkey = = 3\n",
+        );
+        let err = read_settings(&path, dir.path()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`dev.backend.conf` at line 2, column"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn backend_block_type_and_inline_settings_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "vars.tf", "variable \"x\" {}\n");
+        write(
+            dir.path(),
+            "main.tf",
+            "terraform {\n  required_version = \">= 1.0\"\n  backend \"s3\" {\n    region = \"eu-west-1\"\n  }\n}\n",
+        );
+        let block = read_backend_block(dir.path(), dir.path()).unwrap().unwrap();
+        assert_eq!(block.kind, "s3");
+        assert_eq!(block.settings["region"], "eu-west-1");
+    }
+
+    #[test]
+    fn no_backend_block_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "main.tf", "output \"x\" { value = 1 }\n");
+        assert_eq!(read_backend_block(dir.path(), dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn two_backend_blocks_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.tf",
+            "terraform {\n backend \"local\" {}\n}\n",
+        );
+        write(dir.path(), "b.tf", "terraform {\n backend \"s3\" {}\n}\n");
+        let err = read_backend_block(dir.path(), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("more than one backend"), "{err}");
+    }
+}

@@ -1,0 +1,425 @@
+//! The user's Terraform project: where its root is, which environments it has and
+//! where each one's files live — from tfenv.toml or discovered from the three layouts.
+
+mod config;
+mod environment;
+pub mod hcl;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::TfenvError;
+
+pub use config::FILE_NAME as CONFIG_FILE_NAME;
+pub use environment::{Environment, Layout, Tier, display_path, validate_name};
+
+/// A resolved project. Paths are absolute.
+#[derive(Debug)]
+pub struct Project {
+    /// The folder holding tfenv.toml, or where the layout was discovered.
+    pub root: PathBuf,
+    pub config_file: Option<PathBuf>,
+    /// `terraform` from tfenv.toml (a name on PATH or a path).
+    pub terraform: Option<String>,
+    pub required_version: Option<String>,
+    pub state_dir: PathBuf,
+    pub environments: Vec<Environment>,
+}
+
+impl Project {
+    /// Finds the project from `start` (upward), or from `config` when given.
+    pub fn load(start: &Path, config: Option<&Path>) -> anyhow::Result<Project> {
+        if let Some(config) = config {
+            let config = absolute(start, config);
+            let root = config.parent().map(Path::to_path_buf).unwrap_or_default();
+            return Project::from_config(&root, &config);
+        }
+        for dir in start.ancestors() {
+            let candidate = dir.join(CONFIG_FILE_NAME);
+            if candidate.is_file() {
+                return Project::from_config(dir, &candidate);
+            }
+        }
+        for dir in start.ancestors() {
+            let found = discover(dir)?;
+            if !found.is_empty() {
+                return Ok(Project::from_discovery(dir, found));
+            }
+        }
+        Err(TfenvError::config(
+            format!(
+                "no tfenv project found in `{}` or any folder above it",
+                start.display()
+            ),
+            Some(
+                "create a tfenv.toml, or add environments/<env>.backend.conf, backend-<env>.tfbackend or environments/<env>/ (see README.md)"
+                    .to_string(),
+            ),
+        )
+        .into())
+    }
+
+    fn from_discovery(root: &Path, found: Vec<Environment>) -> Project {
+        Project {
+            root: root.to_path_buf(),
+            config_file: None,
+            terraform: None,
+            required_version: None,
+            state_dir: root.join("state"),
+            environments: found,
+        }
+    }
+
+    fn from_config(root: &Path, config_path: &Path) -> anyhow::Result<Project> {
+        let file = config::load(config_path)?;
+        let shown = display_path(config_path, root);
+        let state_dir = root.join(
+            file.project
+                .state_dir
+                .as_deref()
+                .unwrap_or(Path::new("state")),
+        );
+        let tf_root = root.join(file.project.root.as_deref().unwrap_or(Path::new(".")));
+        let tf_root = normalize(&tf_root);
+        if !tf_root.is_dir() {
+            return Err(TfenvError::config(
+                format!(
+                    "`{shown}`: project root `{}` is not a folder",
+                    display_path(&tf_root, root)
+                ),
+                Some("set [project] root to the folder of the Terraform root module".to_string()),
+            )
+            .into());
+        }
+        let discovered = discover_with_root(root, &tf_root)?;
+
+        let environments = if file.environments.is_empty() {
+            discovered
+        } else {
+            let mut environments = Vec::new();
+            for (name, section) in &file.environments {
+                validate_name(name).map_err(|err| {
+                    TfenvError::config(
+                        format!("`{shown}` declares [environments.{name}]: {err}"),
+                        Some("rename the section".to_string()),
+                    )
+                })?;
+                let found = discovered.iter().find(|env| &env.name == name);
+                let env_root = match (&section.root, found) {
+                    (Some(dir), _) => normalize(&root.join(dir)),
+                    (None, Some(found)) => found.root.clone(),
+                    (None, None) => tf_root.clone(),
+                };
+                let backend_config = match (&section.backend_config, found) {
+                    (Some(path), _) => Some(root.join(path)),
+                    (None, Some(found)) => found.backend_config.clone(),
+                    (None, None) => None,
+                };
+                let var_files = match (&section.var_files, found) {
+                    (Some(paths), _) => paths.iter().map(|p| root.join(p)).collect(),
+                    (None, Some(found)) => found.var_files.clone(),
+                    (None, None) => Vec::new(),
+                };
+                for path in backend_config.iter().chain(&var_files) {
+                    if !path.is_file() {
+                        return Err(TfenvError::config(
+                            format!(
+                                "environment `{name}`: `{}` (named in `{shown}`) does not exist",
+                                display_path(path, root)
+                            ),
+                            Some(format!(
+                                "create the file or fix the path in [environments.{name}]"
+                            )),
+                        )
+                        .into());
+                    }
+                }
+                if let Some(workspace) = &section.workspace {
+                    validate_workspace(workspace, name, &shown)?;
+                }
+                environments.push(Environment {
+                    name: name.clone(),
+                    tier: section.tier.unwrap_or_else(|| Tier::default_for(name)),
+                    aliases: section.aliases.clone(),
+                    layout: found.map_or(Layout::Config, |f| f.layout),
+                    root: env_root,
+                    backend_config,
+                    var_files,
+                    workspace: section.workspace.clone(),
+                    backend_type: section
+                        .backend
+                        .clone()
+                        .or_else(|| file.project.backend.clone()),
+                    artifacts_dir: state_dir.join(name),
+                    backup: section.backup.unwrap_or(false),
+                    backup_keep: section.backup_keep,
+                });
+            }
+            environments
+        };
+        check_aliases(&environments, &shown)?;
+
+        Ok(Project {
+            root: root.to_path_buf(),
+            config_file: Some(config_path.to_path_buf()),
+            terraform: file.project.terraform,
+            required_version: file.project.required_version,
+            environments: environments
+                .into_iter()
+                .map(|mut env| {
+                    env.artifacts_dir = state_dir.join(&env.name);
+                    env
+                })
+                .collect(),
+            state_dir,
+        })
+    }
+
+    /// Looks an environment up by name or alias. Invalid names never reach a path.
+    pub fn environment(&self, name: &str) -> Result<&Environment, TfenvError> {
+        validate_name(name)?;
+        if let Some(env) = self.environments.iter().find(|env| env.matches(name)) {
+            return Ok(env);
+        }
+        let known: Vec<&str> = self.environments.iter().map(|e| e.name.as_str()).collect();
+        let suggestion = self
+            .environments
+            .iter()
+            .flat_map(|env| std::iter::once(&env.name).chain(&env.aliases))
+            .map(|candidate| (strsim::levenshtein(name, candidate), candidate))
+            .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
+            .min()
+            .map(|(_, candidate)| format!("did you mean `{candidate}`? "))
+            .unwrap_or_default();
+        Err(TfenvError::usage(
+            format!(
+                "environment `{name}` is not defined; {suggestion}(known: {})",
+                known.join(", ")
+            ),
+            Some("run `tfenv envs` to list environments".to_string()),
+        ))
+    }
+
+    /// The environments named (all when `names` is empty), in project order, each once.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Environment>, TfenvError> {
+        if names.is_empty() {
+            return Ok(self.environments.iter().collect());
+        }
+        let mut selected: Vec<&Environment> = Vec::new();
+        for name in names {
+            let env = self.environment(name)?;
+            if !selected.iter().any(|e| e.name == env.name) {
+                selected.push(env);
+            }
+        }
+        Ok(selected)
+    }
+
+    /// Shows a path relative to the project root.
+    pub fn show(&self, path: &Path) -> String {
+        display_path(path, &self.root)
+    }
+}
+
+fn validate_workspace(workspace: &str, env: &str, shown: &str) -> anyhow::Result<()> {
+    let ok = !workspace.is_empty()
+        && workspace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        return Ok(());
+    }
+    Err(TfenvError::config(
+        format!("environment `{env}` in `{shown}`: workspace `{workspace}` is not a valid Terraform workspace name"),
+        Some("use letters, digits, `-` and `_`".to_string()),
+    )
+    .into())
+}
+
+fn check_aliases(environments: &[Environment], shown: &str) -> anyhow::Result<()> {
+    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    for env in environments {
+        owners.insert(&env.name, &env.name);
+    }
+    for env in environments {
+        for alias in &env.aliases {
+            validate_name(alias).map_err(|err| {
+                TfenvError::config(
+                    format!("environment `{}` in `{shown}`: alias {err}", env.name),
+                    Some("fix the alias".to_string()),
+                )
+            })?;
+            if let Some(owner) = owners.insert(alias, &env.name) {
+                return Err(TfenvError::config(
+                    format!(
+                        "`{shown}`: alias `{alias}` of `{}` is already the name or an alias of `{owner}`",
+                        env.name
+                    ),
+                    Some("each name and alias must point at one environment".to_string()),
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Discovers environments in `dir` with the project root as the Terraform root.
+fn discover(dir: &Path) -> anyhow::Result<Vec<Environment>> {
+    discover_with_root(dir, dir)
+}
+
+/// Discovers environments from the three layouts under `dir`. Two layouts defining the
+/// same environment is an error: tfenv cannot guess which one the user meant.
+fn discover_with_root(dir: &Path, tf_root: &Path) -> anyhow::Result<Vec<Environment>> {
+    let state_dir = dir.join("state");
+    let mut found: BTreeMap<String, (Environment, PathBuf)> = BTreeMap::new();
+    let mut add = |env: Environment, source: PathBuf| -> anyhow::Result<()> {
+        if let Some((existing, existing_source)) = found.get(&env.name) {
+            return Err(TfenvError::config(
+                format!(
+                    "environment `{}` is defined twice: by `{}` ({}) and by `{}` ({})",
+                    env.name,
+                    display_path(existing_source, dir),
+                    existing.layout.as_str(),
+                    display_path(&source, dir),
+                    env.layout.as_str()
+                ),
+                Some("remove one of them, or declare the environment in tfenv.toml".to_string()),
+            )
+            .into());
+        }
+        found.insert(env.name.clone(), (env, source));
+        Ok(())
+    };
+    let new_env = |name: &str, layout: Layout, root: &Path| Environment {
+        name: name.to_string(),
+        tier: Tier::default_for(name),
+        aliases: Vec::new(),
+        layout,
+        root: root.to_path_buf(),
+        backend_config: None,
+        var_files: Vec::new(),
+        workspace: None,
+        backend_type: None,
+        artifacts_dir: state_dir.join(name),
+        backup: false,
+        backup_keep: None,
+    };
+
+    let envs_dir = dir.join("environments");
+    if envs_dir.is_dir() {
+        for entry in sorted_entries(&envs_dir)? {
+            let file_name = entry
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            if let Some(name) = file_name.strip_suffix(".backend.conf") {
+                let name = discovered_name(name, &entry, dir)?;
+                let mut env = new_env(name, Layout::EnvironmentsFiles, tf_root);
+                env.backend_config = Some(entry.clone());
+                let tfvars = envs_dir.join(format!("{name}.tfvars"));
+                if tfvars.is_file() {
+                    env.var_files.push(tfvars);
+                }
+                add(env, entry.clone())?;
+            } else if entry.is_dir() && has_tf_files(&entry) {
+                let name = discovered_name(&file_name, &entry, dir)?;
+                let mut env = new_env(name, Layout::FolderPerEnv, &entry);
+                let conf = entry.join("backend.conf");
+                if conf.is_file() {
+                    env.backend_config = Some(conf);
+                }
+                env.var_files = sorted_entries(&entry)?
+                    .into_iter()
+                    .filter(|p| p.extension().is_some_and(|e| e == "tfvars") && p.is_file())
+                    .collect();
+                add(env, entry.clone())?;
+            }
+        }
+    }
+
+    // Suffix files: an environment is named by its backend file, its tfvars file or both.
+    let mut suffix: BTreeMap<String, (Option<PathBuf>, Option<PathBuf>)> = BTreeMap::new();
+    for entry in sorted_entries(dir)? {
+        let Some(file_name) = entry.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some(name) = file_name
+            .strip_prefix("backend-")
+            .and_then(|rest| rest.strip_suffix(".tfbackend"))
+        {
+            suffix.entry(name.to_string()).or_default().0 = Some(entry.clone());
+        } else if let Some(name) = file_name.strip_prefix("terraform.tfvars.") {
+            // Editor and backup leftovers are not environments.
+            if !name.ends_with('~') && !matches!(name, "bak" | "orig" | "swp" | "example") {
+                suffix.entry(name.to_string()).or_default().1 = Some(entry.clone());
+            }
+        }
+    }
+    for (name, (backend, tfvars)) in suffix {
+        let source = backend.clone().or(tfvars.clone()).unwrap_or_default();
+        let name = discovered_name(&name, &source, dir)?;
+        let mut env = new_env(name, Layout::SuffixFiles, tf_root);
+        env.backend_config = backend;
+        env.var_files = tfvars.into_iter().collect();
+        add(env, source)?;
+    }
+
+    Ok(found.into_values().map(|(env, _)| env).collect())
+}
+
+fn discovered_name<'a>(name: &'a str, source: &Path, base: &Path) -> anyhow::Result<&'a str> {
+    validate_name(name).map_err(|err| {
+        TfenvError::config(
+            format!("`{}`: {err}", display_path(source, base)),
+            Some(
+                "rename the file to a lowercase name (letters, digits, `-`, `_`), or declare environments in tfenv.toml"
+                    .to_string(),
+            ),
+        )
+    })?;
+    Ok(name)
+}
+
+fn has_tf_files(dir: &Path) -> bool {
+    hcl::tf_files(dir).is_ok_and(|files| !files.is_empty())
+}
+
+fn sorted_entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    use anyhow::Context;
+    let mut entries = std::fs::read_dir(dir)
+        .with_context(|| format!("reading `{}`", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect::<Vec<_>>();
+    entries.sort();
+    Ok(entries)
+}
+
+fn absolute(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Removes `.` and resolves `..` lexically, so paths print the way users wrote them.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,250 @@
+use std::path::Path;
+
+use super::*;
+
+fn touch(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn names(project: &Project) -> Vec<&str> {
+    project
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect()
+}
+
+#[test]
+fn environments_files_layout_is_discovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch(root, "main.tf", "");
+    touch(
+        root,
+        "environments/dev.backend.conf",
+        "path = \"dev.tfstate\"\n",
+    );
+    touch(root, "environments/dev.tfvars", "x = 1\n");
+    touch(
+        root,
+        "environments/production.backend.conf",
+        "path = \"p.tfstate\"\n",
+    );
+    touch(root, "environments/common.tfvars", "y = 2\n");
+    let project = Project::load(root, None).unwrap();
+    assert_eq!(names(&project), ["dev", "production"]);
+    let dev = project.environment("dev").unwrap();
+    assert_eq!(dev.layout, Layout::EnvironmentsFiles);
+    assert_eq!(dev.root, root);
+    assert_eq!(dev.var_files, [root.join("environments/dev.tfvars")]);
+    assert_eq!(dev.tier, Tier::Development);
+    let prod = project.environment("production").unwrap();
+    assert_eq!(prod.tier, Tier::Production);
+    assert!(prod.var_files.is_empty());
+    assert_eq!(prod.artifacts_dir, root.join("state/production"));
+}
+
+#[test]
+fn suffix_layout_is_discovered_from_either_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch(root, "backend-staging.tfbackend", "key = \"s\"\n");
+    touch(root, "terraform.tfvars.staging", "a = 1\n");
+    touch(root, "terraform.tfvars.prod", "a = 2\n");
+    touch(root, "terraform.tfvars.example", "a = 3\n");
+    let project = Project::load(root, None).unwrap();
+    assert_eq!(names(&project), ["prod", "staging"]);
+    let staging = project.environment("staging").unwrap();
+    assert_eq!(staging.layout, Layout::SuffixFiles);
+    assert_eq!(
+        staging.backend_config,
+        Some(root.join("backend-staging.tfbackend"))
+    );
+    assert_eq!(staging.tier, Tier::Staging);
+    assert_eq!(project.environment("prod").unwrap().backend_config, None);
+}
+
+#[test]
+fn folder_per_env_layout_uses_the_folder_as_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch(
+        root,
+        "environments/dev/main.tf",
+        "terraform {\n backend \"local\" {}\n}\n",
+    );
+    touch(root, "environments/dev/dev.tfvars", "");
+    touch(root, "environments/dev/backend.conf", "path = \"x\"\n");
+    touch(root, "environments/notes/README.md", "not an environment");
+    let project = Project::load(&root.join("environments/dev"), None).unwrap();
+    assert_eq!(project.root, root);
+    assert_eq!(names(&project), ["dev"]);
+    let dev = &project.environments[0];
+    assert_eq!(dev.layout, Layout::FolderPerEnv);
+    assert_eq!(dev.root, root.join("environments/dev"));
+    assert_eq!(
+        dev.backend_config,
+        Some(root.join("environments/dev/backend.conf"))
+    );
+    assert_eq!(dev.var_files, [root.join("environments/dev/dev.tfvars")]);
+}
+
+#[test]
+fn the_same_environment_in_two_layouts_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch(root, "environments/dev.backend.conf", "");
+    touch(root, "backend-dev.tfbackend", "");
+    let err = Project::load(root, None).unwrap_err().to_string();
+    assert!(err.contains("environment `dev` is defined twice"), "{err}");
+    assert!(err.contains("environments/dev.backend.conf"), "{err}");
+    assert!(err.contains("backend-dev.tfbackend"), "{err}");
+}
+
+#[test]
+fn a_discovered_file_with_an_invalid_name_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    touch(dir.path(), "environments/Prod.backend.conf", "");
+    let err = Project::load(dir.path(), None).unwrap_err().to_string();
+    assert!(err.contains("environments/Prod.backend.conf"), "{err}");
+    assert!(err.contains("not a valid environment name"), "{err}");
+}
+
+#[test]
+fn tfenv_toml_overrides_discovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch(root, "infra/main.tf", "");
+    touch(root, "environments/dev.backend.conf", "");
+    touch(root, "environments/dev.tfvars", "");
+    touch(root, "environments/common.tfvars", "");
+    touch(root, "environments/production.backend.conf", "");
+    touch(root, "environments/production.tfvars", "");
+    touch(
+        root,
+        "tfenv.toml",
+        r#"
+[project]
+root = "infra"
+required_version = ">= 1.0"
+
+[environments.dev]
+tier = "staging"
+backup = true
+
+[environments.production]
+aliases = ["prod"]
+var_files = ["environments/common.tfvars", "environments/production.tfvars"]
+backup_keep = 50
+
+[environments.qa]
+workspace = "qa"
+backend_config = "environments/dev.backend.conf"
+"#,
+    );
+    let project = Project::load(&root.join("infra"), None).unwrap();
+    assert_eq!(project.config_file, Some(root.join("tfenv.toml")));
+    assert_eq!(names(&project), ["dev", "production", "qa"]);
+    assert_eq!(project.required_version.as_deref(), Some(">= 1.0"));
+
+    let dev = project.environment("dev").unwrap();
+    assert_eq!(dev.tier, Tier::Staging, "the config wins over the name");
+    assert_eq!(dev.root, root.join("infra"));
+    assert_eq!(
+        dev.backend_config,
+        Some(root.join("environments/dev.backend.conf"))
+    );
+    assert_eq!(dev.var_files, [root.join("environments/dev.tfvars")]);
+    assert!(dev.backup);
+
+    let prod = project.environment("prod").unwrap();
+    assert_eq!(prod.name, "production");
+    assert_eq!(prod.tier, Tier::Production);
+    assert_eq!(prod.var_files.len(), 2);
+    assert_eq!(prod.backup_keep, Some(50));
+
+    let qa = project.environment("qa").unwrap();
+    assert_eq!(qa.workspace.as_deref(), Some("qa"));
+    assert_eq!(qa.layout, Layout::Config);
+}
+
+#[test]
+fn a_missing_var_file_in_tfenv_toml_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    touch(
+        dir.path(),
+        "tfenv.toml",
+        "[environments.dev]\nvar_files = [\"environments/nope.tfvars\"]\n",
+    );
+    let err = Project::load(dir.path(), None).unwrap_err().to_string();
+    assert!(err.contains("environment `dev`"), "{err}");
+    assert!(err.contains("environments/nope.tfvars"), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn an_alias_that_collides_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    touch(
+        dir.path(),
+        "tfenv.toml",
+        "[environments.dev]\n[environments.prod]\naliases = [\"dev\"]\n",
+    );
+    let err = Project::load(dir.path(), None).unwrap_err().to_string();
+    assert!(err.contains("alias `dev`"), "{err}");
+}
+
+#[test]
+fn unknown_environment_suggests_the_closest_and_lists_known() {
+    let dir = tempfile::tempdir().unwrap();
+    touch(
+        dir.path(),
+        "tfenv.toml",
+        "[environments.dev]\n[environments.prod]\n[environments.staging]\n",
+    );
+    let project = Project::load(dir.path(), None).unwrap();
+    let err = project.environment("prodd").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "environment `prodd` is not defined; did you mean `prod`? (known: dev, prod, staging)"
+    );
+    let err = project.environment("zzzzzz").unwrap_err().to_string();
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn invalid_names_are_refused_before_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    touch(dir.path(), "tfenv.toml", "[environments.dev]\n");
+    let project = Project::load(dir.path(), None).unwrap();
+    for name in ["../x", "Prod", ""] {
+        let err = project.environment(name).unwrap_err();
+        assert_eq!(err.exit(), crate::exit::Exit::Usage);
+        assert!(err.to_string().contains("not a valid environment name"));
+    }
+}
+
+#[test]
+fn no_project_anywhere_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Project::load(dir.path(), None).unwrap_err().to_string();
+    assert!(err.contains("no tfenv project found"), "{err}");
+}
+
+#[test]
+fn select_keeps_order_and_removes_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    touch(
+        dir.path(),
+        "tfenv.toml",
+        "[environments.dev]\n[environments.prod]\naliases=[\"p\"]\n",
+    );
+    let project = Project::load(dir.path(), None).unwrap();
+    let chosen = project
+        .select(&["p".into(), "dev".into(), "prod".into()])
+        .unwrap();
+    let chosen: Vec<_> = chosen.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(chosen, ["prod", "dev"]);
+}

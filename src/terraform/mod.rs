@@ -1,0 +1,419 @@
+//! Typed terraform calls: finding the binary and its version, the per-environment
+//! process environment (data dir, plugin cache, workspace), init with a fingerprint,
+//! and reading the state header from `state pull`.
+
+pub mod state;
+pub mod version;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::artifacts;
+use crate::backend::Backend;
+use crate::error::TfenvError;
+use crate::process::{Finished, Invocation, RunOptions, Runner};
+use crate::project::{Environment, Project};
+pub use state::StateHeader;
+
+/// A terraform (or tofu) binary of a known version, ready to run for environments.
+pub struct Terraform {
+    pub bin: PathBuf,
+    pub version: semver::Version,
+    runner: Arc<dyn Runner>,
+    plugin_cache: Option<PathBuf>,
+    /// Stream terraform's output to stderr (with `-v`).
+    pub echo: bool,
+}
+
+/// Whether an environment's data dir is ready for its current configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitState {
+    /// `init` never ran for this environment.
+    Never,
+    /// Initialized with the backend config and var files as they are now.
+    Current,
+    /// Initialized, but the backend config or var files changed since.
+    Changed,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InitOptions {
+    pub reconfigure: bool,
+    pub upgrade: bool,
+}
+
+/// What `init` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitOutcome {
+    /// Nothing changed since the last init; no process ran.
+    Skipped,
+    Ran,
+}
+
+impl Terraform {
+    /// Finds the binary (`--terraform`, tfenv.toml, PATH), reads its version and checks
+    /// it against `required_version` before anything else runs.
+    pub async fn locate(
+        flag: Option<&Path>,
+        cwd: &Path,
+        project: &Project,
+        runner: Arc<dyn Runner>,
+    ) -> anyhow::Result<Terraform> {
+        let (wanted, base) = match (flag, &project.terraform) {
+            (Some(flag), _) => (flag.to_path_buf(), cwd),
+            (None, Some(configured)) => (PathBuf::from(configured), project.root.as_path()),
+            (None, None) => (PathBuf::from("terraform"), cwd),
+        };
+        let bin = resolve_binary(&wanted, base)?;
+        let mut inv = Invocation::new(&bin, &["version", "-json"]);
+        inv.cwd = project.root.clone();
+        inv.env.push(("CHECKPOINT_DISABLE".into(), "1".into()));
+        let done = runner.run(&inv, RunOptions::default()).await?;
+        let version = parse_version_output(&done).ok_or_else(|| {
+            TfenvError::config(
+                format!(
+                    "cannot tell the version of `{}`: `version -json` {} and printed {:?}",
+                    bin.display(),
+                    done.describe(),
+                    first_line(&done.stdout_text()).or(first_line(&done.stderr_text())).unwrap_or("nothing")
+                ),
+                Some("point --terraform (or [project] terraform in tfenv.toml) at a terraform or tofu binary".to_string()),
+            )
+        })?;
+        if let Some(required) = &project.required_version {
+            let ok = version::satisfies(&version, required).map_err(|why| {
+                TfenvError::config(
+                    format!("required_version `{required}` in tfenv.toml: {why}"),
+                    Some("write constraints like `>= 1.5, < 2.0` or `~> 1.6`".to_string()),
+                )
+            })?;
+            if !ok {
+                return Err(TfenvError::config(
+                    format!(
+                        "terraform {version} (`{}`) does not satisfy required_version `{required}` from tfenv.toml",
+                        bin.display()
+                    ),
+                    Some("install a matching version, or point --terraform at one".to_string()),
+                )
+                .into());
+            }
+        }
+        let plugin_cache = match std::env::var_os("TF_PLUGIN_CACHE_DIR") {
+            Some(_) => None,
+            None => Some(
+                project
+                    .root
+                    .join(".terraform")
+                    .join("tfenv")
+                    .join("plugin-cache"),
+            ),
+        };
+        tracing::debug!("using terraform {version} at {}", bin.display());
+        Ok(Terraform {
+            bin,
+            version,
+            runner,
+            plugin_cache,
+            echo: false,
+        })
+    }
+
+    /// A terraform call for `env`: run in its root, with its own data dir, the shared
+    /// plugin cache, its workspace (and no one else's), and never an interactive prompt.
+    pub fn invocation(&self, env: &Environment, args: &[&str]) -> Invocation {
+        let mut inv = Invocation::new(&self.bin, args);
+        inv.cwd = env.root.clone();
+        inv.env
+            .push(("TF_DATA_DIR".into(), env.data_dir().display().to_string()));
+        inv.env.push(("TF_IN_AUTOMATION".into(), "1".into()));
+        inv.env.push(("TF_INPUT".into(), "0".into()));
+        if let Some(cache) = &self.plugin_cache {
+            inv.env
+                .push(("TF_PLUGIN_CACHE_DIR".into(), cache.display().to_string()));
+        }
+        match &env.workspace {
+            Some(ws) => inv.env.push(("TF_WORKSPACE".into(), ws.clone())),
+            // A TF_WORKSPACE left in the user's shell must not redirect another environment.
+            None => inv.env_remove.push("TF_WORKSPACE".into()),
+        }
+        inv
+    }
+
+    fn options(&self, env: &Environment) -> RunOptions {
+        RunOptions {
+            echo: self.echo.then(|| format!("[{}] ", env.name)),
+            ..RunOptions::default()
+        }
+    }
+
+    /// Whether `env` needs `init`, from its fingerprint. Reads two small files.
+    pub fn init_state(env: &Environment, backend: &Backend) -> InitState {
+        let Ok(recorded) = std::fs::read_to_string(env.fingerprint_file()) else {
+            return InitState::Never;
+        };
+        if !env.data_dir().is_dir() {
+            return InitState::Never;
+        }
+        match fingerprint(env, backend) {
+            Ok(current) if current == recorded.trim() => InitState::Current,
+            _ => InitState::Changed,
+        }
+    }
+
+    /// `terraform init` for `env`, skipped when its fingerprint is unchanged (unless a
+    /// flag asks for a real run). Creates the environment's workspace when missing.
+    pub async fn init(
+        &self,
+        env: &Environment,
+        backend: &Backend,
+        options: InitOptions,
+    ) -> anyhow::Result<InitOutcome> {
+        let forced = options.reconfigure || options.upgrade;
+        if !forced && Terraform::init_state(env, backend) == InitState::Current {
+            return Ok(InitOutcome::Skipped);
+        }
+        if let Some(cache) = &self.plugin_cache {
+            std::fs::create_dir_all(cache)
+                .with_context(|| format!("creating the plugin cache `{}`", cache.display()))?;
+        }
+        if let Some(state_file) = backend.local_state_file(env) {
+            // The local state holds secrets: its folder is private before terraform writes it.
+            if let Some(dir) = state_file
+                .parent()
+                .filter(|d| d.starts_with(&env.artifacts_dir))
+            {
+                artifacts::ensure_private_dir(dir)?;
+            }
+        }
+        let backend_arg = env
+            .backend_config
+            .as_ref()
+            .map(|path| format!("-backend-config={}", path.display()));
+        let mut args = vec!["init", "-input=false", "-no-color"];
+        if let Some(arg) = &backend_arg {
+            args.push(arg);
+        }
+        if options.reconfigure {
+            args.push("-reconfigure");
+        }
+        if options.upgrade {
+            args.push("-upgrade");
+        }
+        let mut inv = self.invocation(env, &args);
+        // The workspace may not exist yet: init in `default`, then select or create it.
+        inv.env.retain(|(k, _)| k != "TF_WORKSPACE");
+        inv.env_remove.push("TF_WORKSPACE".into());
+        let done = self.runner.run(&inv, self.options(env)).await?;
+        check_interrupted(&done)?;
+        if !done.success() {
+            return Err(terraform_failed("init", env, &done));
+        }
+        if let Some(workspace) = &env.workspace {
+            self.ensure_workspace(env, workspace).await?;
+        }
+        let fingerprint = fingerprint(env, backend)?;
+        artifacts::write_atomic(
+            &env.fingerprint_file(),
+            fingerprint.as_bytes(),
+            artifacts::PRIVATE_FILE,
+        )?;
+        Ok(InitOutcome::Ran)
+    }
+
+    async fn ensure_workspace(&self, env: &Environment, workspace: &str) -> anyhow::Result<()> {
+        let mut list = self.invocation(env, &["workspace", "list", "-no-color"]);
+        list.env.retain(|(k, _)| k != "TF_WORKSPACE");
+        list.env_remove.push("TF_WORKSPACE".into());
+        let done = self.runner.run(&list, RunOptions::default()).await?;
+        check_interrupted(&done)?;
+        if !done.success() {
+            return Err(terraform_failed("workspace list", env, &done));
+        }
+        let exists = done
+            .stdout_text()
+            .lines()
+            .any(|line| line.trim_start_matches(['*', ' ']).trim() == workspace);
+        if exists {
+            return Ok(());
+        }
+        let mut new = self.invocation(env, &["workspace", "new", "-no-color", workspace]);
+        new.env.retain(|(k, _)| k != "TF_WORKSPACE");
+        new.env_remove.push("TF_WORKSPACE".into());
+        let done = self.runner.run(&new, self.options(env)).await?;
+        check_interrupted(&done)?;
+        if !done.success() {
+            return Err(terraform_failed("workspace new", env, &done));
+        }
+        Ok(())
+    }
+
+    /// `terraform state pull`, streamed through the header reader: constant memory
+    /// whatever the state's size. `Ok(None)` when the environment has no state yet.
+    pub async fn state_header(&self, env: &Environment) -> anyhow::Result<Option<StateHeader>> {
+        let (reader, writer) = std::io::pipe().context("creating a pipe")?;
+        let parser = std::thread::spawn(move || state::read_header(reader));
+        let inv = self.invocation(env, &["state", "pull"]);
+        let options = RunOptions {
+            stdout_sink: Some(Box::new(writer)),
+            ..RunOptions::default()
+        };
+        let done = self.runner.run(&inv, options).await;
+        // The sink (the pipe's write end) is dropped with `options` inside `run`, so the
+        // parser sees EOF once terraform's output ends.
+        let parsed = parser
+            .join()
+            .map_err(|_| anyhow::anyhow!("the state reader thread panicked"))?;
+        let done = done?;
+        check_interrupted(&done)?;
+        if !done.success() {
+            return Err(terraform_failed("state pull", env, &done));
+        }
+        parsed.map_err(|err| {
+            anyhow::anyhow!(
+                "`terraform state pull` for `{}` printed something that is not a state ({err})",
+                env.name
+            )
+        })
+    }
+}
+
+/// Reads a state file straight from disk (local backend, no terraform needed).
+pub fn read_state_file(path: &Path) -> anyhow::Result<Option<StateHeader>> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("opening `{}`", path.display())),
+    };
+    state::read_header(file).with_context(|| format!("reading `{}`", path.display()))
+}
+
+fn check_interrupted(done: &Finished) -> anyhow::Result<()> {
+    if done.interrupted {
+        return Err(TfenvError::Interrupted.into());
+    }
+    Ok(())
+}
+
+/// An error for a failed terraform call that shows terraform's own message.
+pub fn terraform_failed(what: &str, env: &Environment, done: &Finished) -> anyhow::Error {
+    let stderr = done.stderr_text();
+    let stdout = done.stdout_text();
+    let detail = terraform_error_text(if stderr.trim().is_empty() {
+        &stdout
+    } else {
+        &stderr
+    });
+    anyhow::anyhow!(
+        "`terraform {what}` for `{}` {}{}",
+        env.name,
+        done.describe(),
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(":\n{detail}")
+        }
+    )
+}
+
+/// The useful part of terraform's error output: from the first `Error:` on, without
+/// box-drawing decoration, at most 20 lines.
+fn terraform_error_text(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim_start_matches(['│', '╷', ' ']).starts_with("Error"))
+        .unwrap_or(0);
+    lines[start..]
+        .iter()
+        .map(|l| l.trim_start_matches(['│', '╷', '╵']).trim_end())
+        .filter(|l| !l.trim().is_empty())
+        .take(20)
+        .map(|l| format!("  {}", l.trim_start()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn first_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|l| !l.is_empty())
+}
+
+fn parse_version_output(done: &Finished) -> Option<semver::Version> {
+    if !done.success() {
+        return None;
+    }
+    let text = done.stdout_text();
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
+        return version::parse_version(json.get("terraform_version")?.as_str()?);
+    }
+    // Very old binaries print `Terraform v0.12.31`; OpenTofu prints `OpenTofu v1.6.0`.
+    let word = text.lines().next()?.split_whitespace().nth(1)?;
+    version::parse_version(word)
+}
+
+fn resolve_binary(wanted: &Path, base: &Path) -> anyhow::Result<PathBuf> {
+    let missing = |what: String| -> anyhow::Error {
+        TfenvError::config(
+            what,
+            Some(
+                "install Terraform (https://developer.hashicorp.com/terraform/install) or OpenTofu, or point --terraform or [project] terraform in tfenv.toml at it"
+                    .to_string(),
+            ),
+        )
+        .into()
+    };
+    if wanted.components().count() > 1 {
+        let path = if wanted.is_absolute() {
+            wanted.to_path_buf()
+        } else {
+            base.join(wanted)
+        };
+        if !path.is_file() {
+            return Err(missing(format!(
+                "terraform binary `{}` does not exist",
+                path.display()
+            )));
+        }
+        return Ok(path);
+    }
+    which::which(wanted)
+        .map_err(|_| missing(format!("`{}` was not found on PATH", wanted.display())))
+}
+
+/// What `init` depends on: root, backend type and inline settings, backend config file
+/// (path and content), var-file paths and workspace. Any change means init runs again.
+fn fingerprint(env: &Environment, backend: &Backend) -> anyhow::Result<String> {
+    let mut hash = Sha256::new();
+    let mut field = |name: &str, value: &[u8]| {
+        hash.update(name.as_bytes());
+        hash.update((value.len() as u64).to_le_bytes());
+        hash.update(value);
+    };
+    field("root", env.root.as_os_str().as_encoded_bytes());
+    field("kind", backend.kind.as_bytes());
+    field(
+        "inline",
+        serde_json::to_string(&backend.settings)?.as_bytes(),
+    );
+    if let Some(path) = &env.backend_config {
+        field("backend_config", path.as_os_str().as_encoded_bytes());
+        let content =
+            std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+        field("backend_config_content", &content);
+    }
+    for path in &env.var_files {
+        field("var_file", path.as_os_str().as_encoded_bytes());
+    }
+    field(
+        "workspace",
+        env.workspace.as_deref().unwrap_or("").as_bytes(),
+    );
+    Ok(hex::encode(hash.finalize()))
+}
+
+#[cfg(test)]
+mod tests;

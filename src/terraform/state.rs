@@ -1,0 +1,222 @@
+//! The header of a Terraform state (serial, lineage, versions, resource counts), read
+//! by streaming: a state of any size is walked once and never held in memory.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StateHeader {
+    /// State format version (4 for Terraform ≥ 0.12).
+    pub version: u64,
+    pub terraform_version: Option<String>,
+    pub serial: u64,
+    pub lineage: String,
+    /// Resource blocks, managed and data.
+    pub resources: u64,
+    /// Resource instances: what `terraform state list` counts.
+    pub instances: u64,
+    /// Size of the state document in bytes.
+    pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("not a Terraform state: {0}")]
+    Invalid(String),
+    #[error("reading the state: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads the header from `reader`. `Ok(None)` when it is empty (no state yet).
+pub fn read_header(reader: impl Read) -> Result<Option<StateHeader>, StateError> {
+    let mut reader = BufReader::with_capacity(
+        256 * 1024,
+        Counting {
+            inner: reader,
+            bytes: 0,
+        },
+    );
+    if reader.fill_buf()?.iter().all(u8::is_ascii_whitespace) && reader.buffer().is_empty() {
+        return Ok(None);
+    }
+    let mut de = serde_json::Deserializer::from_reader(&mut reader);
+    let raw = Raw::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    drop(de);
+    // Drain anything the parser did not need (trailing whitespace), for the byte count.
+    std::io::copy(&mut reader, &mut std::io::sink())?;
+    let bytes = reader.get_ref().bytes;
+    let (Some(version), Some(serial), Some(lineage)) = (raw.version, raw.serial, raw.lineage)
+    else {
+        return Err(StateError::Invalid(
+            "the JSON has no `version`, `serial` and `lineage`".to_string(),
+        ));
+    };
+    Ok(Some(StateHeader {
+        version,
+        terraform_version: raw.terraform_version,
+        serial,
+        lineage,
+        resources: raw.resources.blocks,
+        instances: raw.resources.instances,
+        bytes,
+    }))
+}
+
+fn json_error(err: serde_json::Error) -> StateError {
+    if err.is_io() {
+        return StateError::Io(err.into());
+    }
+    StateError::Invalid(format!("{err}"))
+}
+
+struct Counting<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    version: Option<u64>,
+    terraform_version: Option<String>,
+    serial: Option<u64>,
+    lineage: Option<String>,
+    #[serde(default)]
+    resources: ResourceCount,
+}
+
+/// Counts resources and their instances while skipping every attribute.
+#[derive(Default)]
+struct ResourceCount {
+    blocks: u64,
+    instances: u64,
+}
+
+impl<'de> Deserialize<'de> for ResourceCount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Blocks;
+        impl<'de> Visitor<'de> for Blocks {
+            type Value = ResourceCount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of resources")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ResourceCount, A::Error> {
+                let mut count = ResourceCount::default();
+                while let Some(resource) = seq.next_element::<Resource>()? {
+                    count.blocks += 1;
+                    count.instances += resource.instances.0;
+                }
+                Ok(count)
+            }
+        }
+        deserializer.deserialize_seq(Blocks)
+    }
+}
+
+#[derive(Deserialize)]
+struct Resource {
+    #[serde(default)]
+    instances: Count,
+}
+
+#[derive(Default)]
+struct Count(u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items;
+        impl<'de> Visitor<'de> for Items {
+            type Value = Count;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Count(n))
+            }
+        }
+        deserializer.deserialize_seq(Items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATE: &str = r#"{
+  "version": 4,
+  "terraform_version": "1.11.4",
+  "serial": 7,
+  "lineage": "3f1c-aa",
+  "outputs": {"secret": {"value": "hunter2", "type": "string", "sensitive": true}},
+  "resources": [
+    {"mode": "managed", "type": "terraform_data", "name": "a", "instances": [{"attributes": {"x": [1,2,{"y": null}]}}]},
+    {"mode": "managed", "type": "terraform_data", "name": "b", "instances": [{}, {}]}
+  ],
+  "check_results": null
+}
+"#;
+
+    #[test]
+    fn header_fields_and_counts_are_read() {
+        let header = read_header(STATE.as_bytes()).unwrap().unwrap();
+        assert_eq!(header.version, 4);
+        assert_eq!(header.serial, 7);
+        assert_eq!(header.lineage, "3f1c-aa");
+        assert_eq!(header.terraform_version.as_deref(), Some("1.11.4"));
+        assert_eq!(header.resources, 2);
+        assert_eq!(header.instances, 3);
+        assert_eq!(header.bytes, STATE.len() as u64);
+    }
+
+    #[test]
+    fn empty_input_means_no_state() {
+        assert_eq!(read_header(&b""[..]).unwrap(), None);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for input in [
+            "<html>oops</html>",
+            "{\"version\": 4",
+            "[1,2]",
+            "{\"serial\": \"x\"}",
+            "{} trailing",
+        ] {
+            let err = read_header(input.as_bytes()).unwrap_err();
+            assert!(matches!(err, StateError::Invalid(_)), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_large_state_streams_through() {
+        // 20 MB of resources: parsed without building a value for any of them.
+        let resource = r#"{"mode":"managed","type":"t","name":"n","instances":[{"attributes":{"blob":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}]}"#;
+        let n = 150_000;
+        let mut text = String::from(r#"{"version":4,"serial":1,"lineage":"l","resources":["#);
+        for i in 0..n {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(resource);
+        }
+        text.push_str("]}");
+        let header = read_header(text.as_bytes()).unwrap().unwrap();
+        assert_eq!(header.resources, n);
+        assert_eq!(header.bytes, text.len() as u64);
+    }
+}

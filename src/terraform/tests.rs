@@ -1,0 +1,197 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use super::*;
+use crate::backend::Backends;
+use crate::process::scripted::{Reply, ScriptedRunner};
+
+fn project(dir: &Path, toml: &str) -> Project {
+    std::fs::write(dir.join("tfenv.toml"), toml).unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        "terraform {\n  backend \"local\" {}\n}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("environments")).unwrap();
+    std::fs::write(
+        dir.join("environments/dev.backend.conf"),
+        "path = \"state/dev/terraform.tfstate\"\n",
+    )
+    .unwrap();
+    Project::load(dir, None).unwrap()
+}
+
+const VERSION_JSON: &str = r#"{"terraform_version":"1.11.4","platform":"linux_amd64"}"#;
+
+async fn locate(project: &Project, runner: Arc<ScriptedRunner>) -> anyhow::Result<Terraform> {
+    let sh = Path::new("/bin/sh");
+    Terraform::locate(Some(sh), &project.root, project, runner).await
+}
+
+#[tokio::test]
+async fn version_below_required_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(
+        dir.path(),
+        "[project]\nrequired_version = \">= 1.12\"\n[environments.dev]\n",
+    );
+    let runner =
+        Arc::new(ScriptedRunner::default().expect(&["version", "-json"], Reply::ok(VERSION_JSON)));
+    let err = locate(&project, runner).await.err().unwrap().to_string();
+    assert!(err.contains("terraform 1.11.4"), "{err}");
+    assert!(err.contains("required_version `>= 1.12`"), "{err}");
+}
+
+#[tokio::test]
+async fn plain_text_version_output_is_understood() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), "[environments.dev]\n");
+    let runner = Arc::new(
+        ScriptedRunner::default()
+            .expect(&["version"], Reply::ok("OpenTofu v1.6.2\non linux_amd64\n")),
+    );
+    let tf = locate(&project, runner).await.unwrap();
+    assert_eq!(tf.version, semver::Version::new(1, 6, 2));
+}
+
+#[tokio::test]
+async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), "[environments.dev]\n");
+    let env = project.environment("dev").unwrap();
+    let backend = Backends::default().resolve(env, &project).unwrap();
+    let runner = Arc::new(
+        ScriptedRunner::default()
+            .expect(&["version"], Reply::ok(VERSION_JSON))
+            .expect(
+                &["init", "-input=false"],
+                Reply::ok("Terraform has been successfully initialized!"),
+            )
+            .expect(&["init", "-input=false"], Reply::ok("")),
+    );
+    let tf = locate(&project, runner.clone()).await.unwrap();
+    assert_eq!(Terraform::init_state(env, &backend), InitState::Never);
+
+    // terraform would create the data dir; the scripted runner does not.
+    std::fs::create_dir_all(env.data_dir()).unwrap();
+    assert_eq!(
+        tf.init(env, &backend, InitOptions::default())
+            .await
+            .unwrap(),
+        InitOutcome::Ran
+    );
+    assert_eq!(Terraform::init_state(env, &backend), InitState::Current);
+    assert_eq!(
+        tf.init(env, &backend, InitOptions::default())
+            .await
+            .unwrap(),
+        InitOutcome::Skipped
+    );
+
+    std::fs::write(
+        dir.path().join("environments/dev.backend.conf"),
+        "path = \"elsewhere.tfstate\"\n",
+    )
+    .unwrap();
+    let backend = Backends::default().resolve(env, &project).unwrap();
+    assert_eq!(Terraform::init_state(env, &backend), InitState::Changed);
+    assert_eq!(
+        tf.init(env, &backend, InitOptions::default())
+            .await
+            .unwrap(),
+        InitOutcome::Ran
+    );
+    assert_eq!(runner.remaining(), 0);
+
+    let init = &runner.calls()[1];
+    assert_eq!(init.cwd, project.root);
+    assert!(
+        init.env
+            .iter()
+            .any(|(k, v)| k == "TF_DATA_DIR" && v.ends_with(".terraform/tfenv/dev"))
+    );
+    assert!(
+        init.env.iter().any(|(k, _)| k == "TF_PLUGIN_CACHE_DIR")
+            || std::env::var_os("TF_PLUGIN_CACHE_DIR").is_some()
+    );
+    assert!(
+        init.args
+            .iter()
+            .any(|a| a.starts_with("-backend-config=")
+                && a.ends_with("environments/dev.backend.conf"))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_init_shows_terraforms_error_and_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), "[environments.dev]\n");
+    let env = project.environment("dev").unwrap();
+    let backend = Backends::default().resolve(env, &project).unwrap();
+    let stderr = "\n╷\n│ Error: Failed to get existing workspaces: S3 bucket does not exist.\n│ \n│ The referenced S3 bucket must have been previously created.\n╵\n";
+    let runner = Arc::new(
+        ScriptedRunner::default()
+            .expect(&["version"], Reply::ok(VERSION_JSON))
+            .expect(&["init"], Reply::fail(1, stderr)),
+    );
+    let tf = locate(&project, runner).await.unwrap();
+    let err = tf
+        .init(env, &backend, InitOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`terraform init` for `dev` exited with code 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Error: Failed to get existing workspaces: S3 bucket does not exist."),
+        "{err}"
+    );
+    assert!(!err.contains('│'), "{err}");
+    assert!(!env.fingerprint_file().exists());
+}
+
+#[tokio::test]
+async fn state_header_streams_from_state_pull_and_rejects_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), "[environments.dev]\n");
+    let env = project.environment("dev").unwrap();
+    let state = r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"abc","outputs":{},"resources":[]}"#;
+    let runner = Arc::new(
+        ScriptedRunner::default()
+            .expect(&["version"], Reply::ok(VERSION_JSON))
+            .expect(&["state", "pull"], Reply::ok(state))
+            .expect(&["state", "pull"], Reply::ok(""))
+            .expect(
+                &["state", "pull"],
+                Reply::ok("Warning: something\n{ not json"),
+            ),
+    );
+    let tf = locate(&project, runner).await.unwrap();
+    let header = tf.state_header(env).await.unwrap().unwrap();
+    assert_eq!((header.serial, header.lineage.as_str()), (3, "abc"));
+    assert_eq!(tf.state_header(env).await.unwrap(), None);
+    let err = tf.state_header(env).await.unwrap_err().to_string();
+    assert!(err.contains("not a state"), "{err}");
+}
+
+#[test]
+fn workspace_is_set_for_its_environment_and_removed_for_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(
+        dir.path(),
+        "[environments.dev]\n[environments.qa]\nworkspace = \"qa\"\n",
+    );
+    let tf = Terraform {
+        bin: "terraform".into(),
+        version: semver::Version::new(1, 11, 4),
+        runner: Arc::new(ScriptedRunner::default()),
+        plugin_cache: None,
+        echo: false,
+    };
+    let qa = tf.invocation(project.environment("qa").unwrap(), &["plan"]);
+    assert!(qa.env.contains(&("TF_WORKSPACE".into(), "qa".into())));
+    let dev = tf.invocation(project.environment("dev").unwrap(), &["plan"]);
+    assert!(dev.env_remove.contains(&"TF_WORKSPACE".to_string()));
+}
