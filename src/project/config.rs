@@ -47,18 +47,18 @@ pub struct EnvironmentSection {
     pub backup_keep: Option<usize>,
 }
 
-/// Reads and parses `path`; errors name the file, line and column.
-pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
+/// Reads and parses `path`; errors name the file (as `shown`), line and column.
+pub fn load(path: &Path, shown: &str) -> anyhow::Result<ConfigFile> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         TfenvError::config(
             format!("cannot read `{}`: {err}", path.display()),
             Some("check the path given to --config".to_string()),
         )
     })?;
-    parse(&text, path)
+    parse(&text, shown)
 }
 
-pub fn parse(text: &str, path: &Path) -> anyhow::Result<ConfigFile> {
+pub fn parse(text: &str, shown: &str) -> anyhow::Result<ConfigFile> {
     toml::from_str(text).map_err(|err| {
         let (line, column) = err
             .span()
@@ -66,8 +66,7 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<ConfigFile> {
             .unwrap_or((1, 1));
         TfenvError::config(
             format!(
-                "invalid `{}` at line {line}, column {column}: {}",
-                path.display(),
+                "invalid `{shown}` at line {line}, column {column}: {}",
                 err.message().trim()
             ),
             Some("see the tfenv.toml reference in docs/configuration.md".to_string()),
@@ -90,9 +89,7 @@ mod tests {
     #[test]
     fn unknown_tier_names_the_position() {
         let text = "[environments.dev]\ntier = \"prod\"\n";
-        let err = parse(text, Path::new("tfenv.toml"))
-            .unwrap_err()
-            .to_string();
+        let err = parse(text, "tfenv.toml").unwrap_err().to_string();
         assert!(
             err.contains("invalid `tfenv.toml` at line 2, column 8"),
             "{err}"
@@ -103,9 +100,7 @@ mod tests {
     #[test]
     fn unknown_key_is_an_error() {
         let text = "[project]\nterrafrom = \"tofu\"\n";
-        let err = parse(text, Path::new("tfenv.toml"))
-            .unwrap_err()
-            .to_string();
+        let err = parse(text, "tfenv.toml").unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("terrafrom"), "{err}");
     }

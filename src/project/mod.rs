@@ -71,8 +71,8 @@ impl Project {
     }
 
     fn from_config(root: &Path, config_path: &Path) -> anyhow::Result<Project> {
-        let file = config::load(config_path)?;
         let shown = display_path(config_path, root);
+        let file = config::load(config_path, &shown)?;
         let state_dir = root.join(
             file.project
                 .state_dir

@@ -1,0 +1,218 @@
+//! `tfenv envs` and the errors of project discovery, as a user sees them.
+
+use predicates::prelude::*;
+
+use crate::support::{Project, stdout_json};
+
+#[test]
+fn envs_lists_the_demo_environments_in_file_order() {
+    let project = Project::demo();
+    let output = project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(output.stdout).unwrap();
+    insta::assert_snapshot!(text, @r"
+    ENV                TIER         LAYOUT              BACKEND  STATE                               VAR FILES
+    dev                development  environments-files  local    state/dev/terraform.tfstate         environments/common.tfvars, environments/dev.tfvars
+    staging            staging      environments-files  local    state/staging/terraform.tfstate     environments/common.tfvars, environments/staging.tfvars
+    production (prod)  production   environments-files  local    state/production/terraform.tfstate  environments/common.tfvars, environments/production.tfvars
+    ");
+}
+
+#[test]
+fn envs_json_is_one_document_with_backend_and_files() {
+    let project = Project::demo();
+    let output = project
+        .tfenv()
+        .args(["envs", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let json = stdout_json(&output);
+    let prod = &json["environments"][2];
+    assert_eq!(prod["name"], "production");
+    assert_eq!(prod["tier"], "production");
+    assert_eq!(prod["aliases"][0], "prod");
+    assert_eq!(prod["backend"]["type"], "local");
+    assert_eq!(
+        prod["backend"]["location"],
+        "state/production/terraform.tfstate"
+    );
+    assert_eq!(
+        prod["backend"]["config"],
+        "environments/production.backend.conf"
+    );
+    assert_eq!(json["project"]["config"], "tfenv.toml");
+}
+
+#[test]
+fn each_layout_is_discovered_without_tfenv_toml() {
+    let project = Project::empty();
+    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    project.write(
+        "backend-staging.tfbackend",
+        "bucket = \"tfstate\"\nkey = \"staging/terraform.tfstate\"\n",
+    );
+    project.write("terraform.tfvars.staging", "x = 1\n");
+    project.write("terraform.tfvars.prod", "x = 2\n");
+    let output = project
+        .tfenv()
+        .args(["envs", "--output", "json"])
+        .output()
+        .unwrap();
+    let json = stdout_json(&output);
+    let envs = json["environments"].as_array().unwrap();
+    assert_eq!(envs.len(), 2);
+    assert_eq!(envs[0]["name"], "prod");
+    assert_eq!(envs[0]["tier"], "production");
+    assert_eq!(envs[1]["layout"], "suffix-files");
+    assert_eq!(
+        envs[1]["backend"]["location"],
+        "s3://tfstate/staging/terraform.tfstate"
+    );
+
+    let folders = Project::empty();
+    folders.write(
+        "environments/dev/main.tf",
+        "terraform {\n  backend \"local\" {}\n}\n",
+    );
+    folders.write("environments/dev/dev.tfvars", "");
+    let output = folders
+        .tfenv()
+        .current_dir(folders.join("environments/dev"))
+        .args(["envs", "--output", "json"])
+        .output()
+        .unwrap();
+    let json = stdout_json(&output);
+    assert_eq!(json["environments"][0]["layout"], "folder-per-env");
+    assert_eq!(json["environments"][0]["root"], "environments/dev");
+}
+
+#[test]
+fn unknown_environment_exits_2_and_suggests() {
+    let project = Project::demo();
+    project
+        .tfenv()
+        .args(["init", "prodd"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "error: environment `prodd` is not defined; did you mean `prod`? (known: dev, staging, production)",
+        ))
+        .stderr(predicate::str::contains("run `tfenv envs`"));
+}
+
+#[test]
+fn invalid_environment_names_never_reach_a_path() {
+    let project = Project::demo();
+    for name in ["../x", "Prod", ""] {
+        project
+            .tfenv()
+            .args(["init", name])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("not a valid environment name"));
+    }
+    assert!(!project.join("../x").exists());
+}
+
+#[test]
+fn hcl_syntax_error_names_file_line_and_column() {
+    let project = Project::demo();
+    project.write(
+        "environments/staging.backend.conf",
+        "path = \"x\"\nkey = = 1\n",
+    );
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error: syntax error in `environments/staging.backend.conf` at line 2, column",
+        ))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn tfenv_toml_errors_name_the_position_and_what_to_change() {
+    let project = Project::demo();
+    let toml = project
+        .read("tfenv.toml")
+        .replace("aliases = [\"prod\"]", "tier = \"critical\"");
+    project.write("tfenv.toml", &toml);
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "invalid `tfenv.toml` at line 18, column 8",
+        ))
+        .stderr(predicate::str::contains("unknown variant `critical`"));
+}
+
+#[test]
+fn a_missing_var_file_is_named() {
+    let project = Project::demo();
+    std::fs::remove_file(project.join("environments/staging.tfvars")).unwrap();
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "environment `staging`: `environments/staging.tfvars` (named in `tfenv.toml`) does not exist",
+        ));
+}
+
+#[test]
+fn two_layouts_defining_one_environment_is_an_error() {
+    let project = Project::empty();
+    project.write("environments/dev.backend.conf", "");
+    project.write("environments/dev/main.tf", "");
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "environment `dev` is defined twice",
+        ))
+        .stderr(predicate::str::contains("remove one of them"));
+}
+
+#[test]
+fn no_project_is_a_clear_error() {
+    let project = Project::empty();
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no tfenv project found"));
+}
+
+#[test]
+fn errors_in_json_mode_are_one_json_document() {
+    let project = Project::demo();
+    let output = project
+        .tfenv()
+        .args(["--output", "json", "init", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let json = stdout_json(&output);
+    assert_eq!(json["error"]["exit_code"], 2);
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`nope` is not defined")
+    );
+}

@@ -1,0 +1,270 @@
+//! Faults only a fake terraform can produce on demand: missing binary, wrong version,
+//! failing init, garbage from `state pull`, a slow process interrupted by the user.
+
+use std::time::{Duration, Instant};
+
+use predicates::prelude::*;
+
+use crate::support::{Project, stdout_json};
+
+/// A fake terraform: `version` answers as `$version`, every call is logged, and the
+/// `init` / `state pull` behaviour comes from the test.
+fn fake_terraform(
+    project: &Project,
+    version: &str,
+    init: &str,
+    state_pull: &str,
+) -> std::path::PathBuf {
+    let log = project.join("calls.log");
+    project.script(
+        "bin/terraform",
+        &format!(
+            r#"echo "$*" >> '{log}'
+case "$1" in
+  version) echo '{{"terraform_version":"{version}","platform":"linux_amd64"}}' ;;
+  init) {init} ;;
+  state) {state_pull} ;;
+  workspace) echo "* default" ;;
+  *) echo "unexpected call: $*" >&2; exit 99 ;;
+esac"#,
+            log = log.display()
+        ),
+    )
+}
+
+const INIT_OK: &str =
+    r#"mkdir -p "$TF_DATA_DIR"; echo "Terraform has been successfully initialized!""#;
+
+#[test]
+fn terraform_missing_says_how_to_install_it() {
+    let project = Project::demo();
+    std::fs::create_dir_all(project.join("empty-bin")).unwrap();
+    project
+        .tfenv()
+        .env("PATH", project.join("empty-bin"))
+        .args(["init", "dev"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`terraform` was not found on PATH",
+        ))
+        .stderr(predicate::str::contains("install Terraform"));
+
+    project
+        .tfenv()
+        .args(["--terraform", "/nonexistent/terraform", "init", "dev"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "terraform binary `/nonexistent/terraform` does not exist",
+        ));
+}
+
+#[test]
+fn terraform_below_required_version_stops_before_anything_runs() {
+    let project = Project::demo();
+    let tf = fake_terraform(&project, "0.14.11", INIT_OK, "exit 0");
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["init", "dev"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("terraform 0.14.11 (`"))
+        .stderr(predicate::str::contains(
+            "does not satisfy required_version `>= 1.0` from tfenv.toml",
+        ));
+    assert_eq!(
+        project.read("calls.log"),
+        "version -json\n",
+        "no init may run"
+    );
+}
+
+#[test]
+fn terraform_on_path_is_used_and_tfenv_toml_can_name_another() {
+    let project = Project::demo();
+    fake_terraform(&project, "1.9.0", INIT_OK, "exit 0");
+    let path = format!("{}:/usr/bin:/bin", project.join("bin").display());
+    project
+        .tfenv()
+        .env("PATH", &path)
+        .args(["init", "dev"])
+        .assert()
+        .success();
+    assert!(project.read("calls.log").contains("init -input=false"));
+
+    let toml = project
+        .read("tfenv.toml")
+        .replace("[project]\n", "[project]\nterraform = \"tools/tofu\"\n");
+    project.write("tfenv.toml", &toml);
+    project
+        .tfenv()
+        .env("PATH", &path)
+        .args(["init", "dev"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("terraform binary `")
+                .and(predicate::str::contains("tools/tofu` does not exist")),
+        );
+}
+
+#[test]
+fn init_failure_shows_terraforms_own_message() {
+    let project = Project::demo();
+    let tf = fake_terraform(
+        &project,
+        "1.11.4",
+        r#"printf '\n\xe2\x95\xb7\n\xe2\x94\x82 Error: Backend initialization required: please run "terraform init"\n\xe2\x94\x82\n\xe2\x94\x82 Reason: Unsetting the previously set backend "s3"\n\xe2\x95\xb5\n' >&2; exit 1"#,
+        "exit 0",
+    );
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["init", "staging"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`terraform init` for `staging` exited with code 1",
+        ))
+        .stderr(predicate::str::contains(
+            "Error: Backend initialization required",
+        ))
+        .stderr(predicate::str::contains(
+            "Reason: Unsetting the previously set backend",
+        ));
+    assert!(
+        !project
+            .join("examples/quickstart/.terraform/tfenv/staging.fingerprint")
+            .exists()
+    );
+}
+
+#[test]
+fn garbage_from_state_pull_is_a_status_problem_not_a_crash() {
+    let project = Project::demo();
+    let tf = fake_terraform(
+        &project,
+        "1.11.4",
+        INIT_OK,
+        "echo '<html>502 Bad Gateway</html>'",
+    );
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["init", "dev"])
+        .assert()
+        .success();
+    let output = project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["status", "dev", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6));
+    let json = stdout_json(&output);
+    let problems = &json["environments"][0]["problems"];
+    assert_eq!(problems[0]["code"], "state-unreadable", "{json}");
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a state"),
+        "{json}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
+
+#[test]
+fn a_failing_state_pull_shows_terraforms_error_in_status() {
+    let project = Project::demo();
+    let tf = fake_terraform(
+        &project,
+        "1.11.4",
+        INIT_OK,
+        "echo 'Error: AccessDenied: no permission to read s3://x' >&2; exit 1",
+    );
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["init", "dev"])
+        .assert()
+        .success();
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["status", "dev"])
+        .assert()
+        .code(6)
+        .stdout(predicate::str::contains("dev: cannot read the state"))
+        .stdout(predicate::str::contains("AccessDenied"));
+}
+
+#[test]
+fn interrupt_during_init_is_passed_to_terraform_and_exits_130() {
+    let project = Project::demo();
+    let tf = fake_terraform(
+        &project,
+        "1.11.4",
+        &format!(
+            "trap 'echo got-sigint >> {}; exit 1' INT; sleep 30 & wait",
+            project.join("signals.log").display()
+        ),
+        "exit 0",
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tfenv"))
+        .current_dir(project.path())
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["init", "dev"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until terraform is running.
+    let started = Instant::now();
+    while !project.read_or_empty("calls.log").contains("init") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "terraform init never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("waiting for `terraform` to stop"),
+        "{stderr}"
+    );
+    assert_eq!(
+        project.read("signals.log"),
+        "got-sigint\n",
+        "terraform got exactly one SIGINT"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+trait ReadOrEmpty {
+    fn read_or_empty(&self, rel: &str) -> String;
+}
+
+impl ReadOrEmpty for Project {
+    fn read_or_empty(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.join(rel)).unwrap_or_default()
+    }
+}

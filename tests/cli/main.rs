@@ -1,0 +1,10 @@
+//! The built tfenv binary driven with assert_cmd. Fake `terraform` scripts stand in
+//! only where a fault must be injected that the real one cannot produce on demand.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod envs;
+mod faults;
+mod meta;
+mod status;

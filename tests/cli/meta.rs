@@ -1,0 +1,81 @@
+//! --version, --help, completions and the man page.
+
+use predicates::prelude::*;
+
+use crate::support::Project;
+
+#[test]
+fn version_names_this_project() {
+    Project::empty()
+        .tfenv()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("tfenv "));
+    Project::empty()
+        .tfenv()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("safe multi-environment Terraform"));
+}
+
+#[test]
+fn help_lists_every_command_with_a_description() {
+    let output = Project::empty().tfenv().arg("--help").output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    for (command, words) in [
+        ("envs", "List environments"),
+        ("init", "terraform init"),
+        ("status", "Health of every environment"),
+        ("completions", "shell completions"),
+        ("man", "man page"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(command))
+            .unwrap_or_else(|| panic!("`{command}` missing from --help:\n{text}"));
+        assert!(line.contains(words), "{line}");
+    }
+    assert!(text.contains("Exit codes:"), "{text}");
+}
+
+#[test]
+fn each_subcommand_help_shows_an_example() {
+    for command in ["envs", "init", "status", "completions", "man"] {
+        Project::empty()
+            .tfenv()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Example"))
+            .stdout(predicate::str::contains(format!("tfenv {command}")));
+    }
+}
+
+#[test]
+fn bad_command_line_exits_2() {
+    Project::empty().tfenv().arg("deploi").assert().code(2);
+    Project::empty().tfenv().args(["init"]).assert().code(2);
+    Project::empty()
+        .tfenv()
+        .args(["init", "dev", "--all"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    Project::empty()
+        .tfenv()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("_tfenv()"));
+    Project::empty()
+        .tfenv()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH tfenv"));
+}

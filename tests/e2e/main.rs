@@ -1,0 +1,7 @@
+//! End-to-end: the built tfenv against the real terraform (1.11.x on PATH and the
+//! 1.0.3 that scripts/test.sh installs), local backend.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod local;
