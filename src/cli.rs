@@ -102,6 +102,51 @@ Examples:
   tfenv status --output json | jq '.environments[] | select(.problems != [])'")]
     Status(StatusArgs),
 
+    /// Plan an environment and summarize what would change; nothing is applied.
+    #[command(after_help = "\
+Examples:
+  tfenv plan dev
+  tfenv plan production --detailed-exitcode   # exit 3 when there are changes
+  tfenv plan staging --output json | jq .plan")]
+    Plan(PlanArgs),
+
+    /// Plan, back up, confirm by tier, apply exactly that plan, record it.
+    #[command(after_help = "\
+Confirmation by tier:
+  development  y/N                           (non-interactive: --yes)
+  staging      type `yes`                    (non-interactive: --yes)
+  production   type the environment's name   (non-interactive: --yes --confirm <env>)
+               and the number of resources it destroys (non-interactive: --allow-destroy);
+               a clean git tree unless --allow-dirty.
+Staging and production are backed up before the apply; production's backup is verified.
+
+Examples:
+  tfenv deploy dev
+  tfenv deploy staging --yes
+  tfenv deploy production --yes --confirm production     # CI")]
+    Deploy(DeployArgs),
+
+    /// `apply -refresh-only` through the same summary, backup, confirmation and history.
+    #[command(after_help = "\
+Examples:
+  tfenv refresh staging --dry-run     # only show the drift
+  tfenv refresh production --yes --confirm production")]
+    Refresh(RefreshArgs),
+
+    /// Print an environment's outputs (sensitive values redacted).
+    #[command(after_help = "\
+Examples:
+  tfenv outputs dev
+  tfenv outputs production --cached --output json")]
+    Outputs(OutputsArgs),
+
+    /// The deploy ledger of an environment: who, when, which commit, what changed.
+    #[command(after_help = "\
+Examples:
+  tfenv history production
+  tfenv history dev --limit 5 --output json")]
+    History(HistoryArgs),
+
     /// Print shell completions for SHELL to stdout.
     #[command(after_help = "\
 Examples:
@@ -139,6 +184,99 @@ pub struct InitArgs {
     /// Pass -upgrade: pick the newest allowed provider and module versions.
     #[arg(long)]
     pub upgrade: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The environment to plan.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Exit 3 when the plan has changes (0 when none), like terraform's -detailed-exitcode.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Write terraform's full output to state/<env>/logs/ (always on for production).
+    #[arg(long)]
+    pub log: bool,
+}
+
+/// Flags that decide whether a change may be applied.
+#[derive(Debug, Args)]
+pub struct ApplyFlags {
+    /// Approve without a prompt (development, staging; production also needs --confirm).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// The environment's name, required with --yes for production.
+    #[arg(long, value_name = "ENV")]
+    pub confirm: Option<String>,
+
+    /// Deploy production from a git tree with uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+
+    /// Write sensitive output values into outputs.json instead of `<sensitive>`.
+    #[arg(long)]
+    pub include_sensitive: bool,
+
+    /// Write terraform's full output to state/<env>/logs/ (always on for production).
+    #[arg(long)]
+    pub log: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The environment to deploy.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    #[command(flatten)]
+    pub apply: ApplyFlags,
+
+    /// Non-interactive production deploys that destroy resources need this too.
+    #[arg(long)]
+    pub allow_destroy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// The environment to refresh.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Only plan the refresh and show the drift; change nothing.
+    #[arg(long, conflicts_with_all = ["yes", "confirm", "allow_dirty", "include_sensitive"])]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub apply: ApplyFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    /// The environment whose outputs to print.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Read state/<env>/outputs.json (written by the last deploy) instead of the live state.
+    #[arg(long)]
+    pub cached: bool,
+
+    /// Show sensitive values instead of `<sensitive>`.
+    #[arg(long)]
+    pub include_sensitive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The environment whose history to print.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Show the newest N records (0: all).
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]

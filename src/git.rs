@@ -36,3 +36,21 @@ pub async fn ignored(runner: &dyn Runner, root: &Path, paths: &[PathBuf]) -> Opt
         .collect();
     Some(verdicts)
 }
+
+/// The commit checked out in `root` and whether the tree has uncommitted changes.
+/// `None` outside a git repository.
+pub async fn head(runner: &dyn Runner, root: &Path) -> Option<crate::artifacts::history::GitInfo> {
+    let git = which::which("git").ok()?;
+    let mut rev = Invocation::new(&git, &["rev-parse", "HEAD"]);
+    rev.cwd = root.to_path_buf();
+    let done = runner.run(&rev, RunOptions::default()).await.ok()?;
+    if !done.success() {
+        return None;
+    }
+    let commit = done.stdout_text().trim().to_string();
+    let mut status = Invocation::new(&git, &["status", "--porcelain", "--untracked-files=normal"]);
+    status.cwd = root.to_path_buf();
+    let done = runner.run(&status, RunOptions::default()).await.ok()?;
+    let dirty = !done.success() || !done.stdout_text().trim().is_empty();
+    Some(crate::artifacts::history::GitInfo { commit, dirty })
+}

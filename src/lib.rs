@@ -5,10 +5,12 @@ mod artifacts;
 mod backend;
 mod cli;
 mod commands;
+mod confirm;
 mod error;
 mod exit;
 mod git;
 mod output;
+mod pipeline;
 mod process;
 mod project;
 mod settings;
@@ -34,6 +36,7 @@ pub struct Context {
     pub settings: Settings,
     pub printer: Printer,
     pub runner: Arc<dyn Runner>,
+    pub interrupts: Interrupts,
 }
 
 impl Context {
@@ -50,6 +53,8 @@ impl Context {
         )
         .await?;
         tf.echo = self.settings.verbosity > 0 && !self.printer.is_json();
+        tf.stream = !self.settings.quiet;
+        tf.color = self.settings.color_stderr;
         Ok(tf)
     }
 }
@@ -97,9 +102,12 @@ async fn run(cli: Cli) -> Exit {
             settings.color_stderr,
         ),
         runner: Arc::new(TokioRunner::new(interrupts.clone())),
+        interrupts: interrupts.clone(),
         settings,
     };
     let result = tokio::select! {
+        // The command first: when it handles an interrupt itself, it records why it stopped.
+        biased;
         result = commands::dispatch(&ctx, cli.command) => result,
         () = interrupts.idle_interrupt() => Err(TfenvError::Interrupted.into()),
     };

@@ -7,11 +7,12 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::Context;
-use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
-/// File name prefix of state backups: `terraform.tfstate.YYYYMMDD-HHMMSS[-N]`.
-pub const BACKUP_PREFIX: &str = "terraform.tfstate.";
+pub mod backups;
+pub mod envlock;
+pub mod history;
+pub mod outputs;
 
 /// Mode for files that may hold secrets (state, outputs, history).
 pub const PRIVATE_FILE: u32 = 0o600;
@@ -60,27 +61,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The newest backup in `<artifacts>/backups/`, with the time in its name.
-pub fn newest_backup(artifacts_dir: &Path) -> Option<(String, DateTime<Utc>)> {
-    let entries = fs::read_dir(artifacts_dir.join("backups")).ok()?;
-    entries
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            let created = backup_time(&name)?;
-            Some((name, created))
-        })
-        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
-}
-
-/// The UTC time in a backup's name, `None` for any other file.
-pub fn backup_time(name: &str) -> Option<DateTime<Utc>> {
-    let stamp = name.strip_prefix(BACKUP_PREFIX)?;
-    let stamp = stamp.get(..15)?;
-    NaiveDateTime::parse_from_str(stamp, "%Y%m%d-%H%M%S")
-        .ok()
-        .map(|t| t.and_utc())
-}
-
 /// The last record of `<artifacts>/history.jsonl`, read from the end of the file so a
 /// long history costs the same as a short one.
 pub fn last_history_record(artifacts_dir: &Path) -> Option<Value> {
@@ -94,6 +74,67 @@ pub fn last_history_record(artifacts_dir: &Path) -> Option<Value> {
     tail.lines()
         .rev()
         .find_map(|line| serde_json::from_str::<Value>(line.trim()).ok())
+}
+
+/// Appends one line to a JSONL file through `write_atomic`: readers never see half a
+/// line, and a failed write leaves the file as it was.
+pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
+    let mut content = match fs::read(path) {
+        Ok(content) => content,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => return Err(err).with_context(|| format!("reading `{}`", path.display())),
+    };
+    if !content.is_empty() && !content.ends_with(b"\n") {
+        content.push(b'\n');
+    }
+    content.extend_from_slice(line.as_bytes());
+    content.push(b'\n');
+    write_atomic(path, &content, PRIVATE_FILE)
+}
+
+/// Opens `state/<env>/logs/<command>-YYYYMMDD-HHMMSS.log` (0600) for a run's full output.
+pub fn open_log(artifacts_dir: &Path, command: &str) -> anyhow::Result<(fs::File, String)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = artifacts_dir.join("logs");
+    ensure_private_dir(&dir)?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let mut n = 0;
+    loop {
+        let name = if n == 0 {
+            format!("{command}-{stamp}.log")
+        } else {
+            format!("{command}-{stamp}-{n}.log")
+        };
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE)
+            .open(dir.join(&name))
+        {
+            Ok(file) => return Ok((file, format!("logs/{name}"))),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(err) => {
+                return Err(err).with_context(|| format!("creating a log in `{}`", dir.display()));
+            }
+        }
+    }
+}
+
+/// The user running tfenv, for history and lock records.
+pub fn whoami() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 #[cfg(test)]
@@ -130,26 +171,6 @@ mod tests {
             assert!(result.is_err());
             assert_eq!(fs::read(&path).unwrap(), b"old");
         }
-    }
-
-    #[test]
-    fn newest_backup_is_found_by_the_time_in_its_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let backups = dir.path().join("backups");
-        fs::create_dir_all(&backups).unwrap();
-        for name in [
-            "terraform.tfstate.20261101-120000",
-            "terraform.tfstate.20261121-080000",
-            "terraform.tfstate.20261121-080000-1",
-            "MANIFEST.jsonl",
-            "notes.txt",
-        ] {
-            fs::write(backups.join(name), "").unwrap();
-        }
-        let (name, created) = newest_backup(dir.path()).unwrap();
-        assert_eq!(name, "terraform.tfstate.20261121-080000-1");
-        assert_eq!(created.to_rfc3339(), "2026-11-21T08:00:00+00:00");
-        assert!(newest_backup(&dir.path().join("none")).is_none());
     }
 
     #[test]

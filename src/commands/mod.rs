@@ -1,9 +1,14 @@
 //! One module per command. Each composes project, backend, terraform and output; none
 //! reaches into another.
 
+mod deploy;
 mod envs;
+mod history;
 mod init;
 mod meta;
+mod outputs;
+mod plan;
+mod refresh;
 mod status;
 
 use crate::Context;
@@ -15,6 +20,11 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Envs => envs::envs(ctx),
         Command::Init(args) => init::init(ctx, args).await,
         Command::Status(args) => status::status(ctx, args).await,
+        Command::Plan(args) => plan::plan(ctx, args).await,
+        Command::Deploy(args) => deploy::deploy(ctx, args).await,
+        Command::Refresh(args) => refresh::refresh(ctx, args).await,
+        Command::Outputs(args) => outputs::outputs(ctx, args).await,
+        Command::History(args) => history::history(ctx, args).await,
         Command::Completions { shell } => meta::completions(shell),
         Command::Man => meta::man(),
     }

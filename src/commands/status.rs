@@ -142,7 +142,7 @@ async fn check(
         init: None,
         state_source: None,
         state: None,
-        newest_backup: artifacts::newest_backup(&env.artifacts_dir).map(|(file, created)| {
+        newest_backup: artifacts::backups::newest(&env.artifacts_dir).map(|(file, created)| {
             BackupInfo {
                 age_seconds: (Utc::now() - created).num_seconds(),
                 file,

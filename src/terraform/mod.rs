@@ -2,6 +2,8 @@
 //! process environment (data dir, plugin cache, workspace), init with a fingerprint,
 //! and reading the state header from `state pull`.
 
+pub mod lock_error;
+pub mod plan;
 pub mod state;
 pub mod version;
 
@@ -24,8 +26,12 @@ pub struct Terraform {
     pub version: semver::Version,
     runner: Arc<dyn Runner>,
     plugin_cache: Option<PathBuf>,
-    /// Stream terraform's output to stderr (with `-v`).
+    /// Stream init and state output to stderr (with `-v`).
     pub echo: bool,
+    /// Stream plan and apply output to stderr (unless `-q`).
+    pub stream: bool,
+    /// Let terraform colour its streamed output.
+    pub color: bool,
 }
 
 /// Whether an environment's data dir is ready for its current configuration.
@@ -120,6 +126,8 @@ impl Terraform {
             runner,
             plugin_cache,
             echo: false,
+            stream: true,
+            color: false,
         })
     }
 
@@ -255,16 +263,148 @@ impl Terraform {
     /// `terraform state pull`, streamed through the header reader: constant memory
     /// whatever the state's size. `Ok(None)` when the environment has no state yet.
     pub async fn state_header(&self, env: &Environment) -> anyhow::Result<Option<StateHeader>> {
+        self.state_pull_into(env, Box::new(std::io::sink())).await
+    }
+}
+
+impl Terraform {
+    /// `plan -out <plan_file>` with the environment's var files; output streamed live.
+    pub async fn plan(
+        &self,
+        env: &Environment,
+        plan_file: &Path,
+        refresh_only: bool,
+        log: Option<&std::fs::File>,
+    ) -> anyhow::Result<()> {
+        let out = format!("-out={}", plan_file.display());
+        let mut args: Vec<String> = vec!["plan".into(), "-input=false".into(), out];
+        if refresh_only {
+            args.push("-refresh-only".into());
+        }
+        args.extend(
+            env.var_files
+                .iter()
+                .map(|p| format!("-var-file={}", p.display())),
+        );
+        self.run_streamed(env, "plan", args, log).await
+    }
+
+    /// `apply <plan_file>`: exactly what was planned and confirmed, nothing re-planned.
+    pub async fn apply(
+        &self,
+        env: &Environment,
+        plan_file: &Path,
+        log: Option<&std::fs::File>,
+    ) -> anyhow::Result<()> {
+        let args = vec![
+            "apply".into(),
+            "-input=false".into(),
+            plan_file.display().to_string(),
+        ];
+        self.run_streamed(env, "apply", args, log).await
+    }
+
+    async fn run_streamed(
+        &self,
+        env: &Environment,
+        what: &str,
+        mut args: Vec<String>,
+        log: Option<&std::fs::File>,
+    ) -> anyhow::Result<()> {
+        if !self.color {
+            args.insert(1, "-no-color".into());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let inv = self.invocation(env, &refs);
+        let options = RunOptions {
+            echo: self.stream.then(|| format!("[{}] ", env.name)),
+            log: match log {
+                Some(file) => Some(Box::new(file.try_clone().context("opening the run's log")?)),
+                None => None,
+            },
+            stdout_sink: None,
+        };
+        let done = self.runner.run(&inv, options).await?;
+        check_interrupted(&done)?;
+        if done.success() {
+            return Ok(());
+        }
+        let text = format!("{}\n{}", done.stderr_text(), done.stdout_text());
+        if let Some(holder) = lock_error::parse(&text) {
+            return Err(TfenvError::Locked {
+                message: format!(
+                    "the state of `{}` is locked by {} ({} since {}, lock ID {})",
+                    env.name,
+                    or_unknown(&holder.who),
+                    or_unknown(&holder.operation),
+                    or_unknown(&holder.created),
+                    or_unknown(&holder.id)
+                ),
+                hint: Some(
+                    "another run holds the state lock: wait for it to finish and try again"
+                        .to_string(),
+                ),
+            }
+            .into());
+        }
+        Err(terraform_failed(what, env, &done))
+    }
+
+    /// `show -json <plan_file>`, summarized. Captured, never echoed: it holds values.
+    pub async fn show_plan(
+        &self,
+        env: &Environment,
+        plan_file: &Path,
+    ) -> anyhow::Result<plan::PlanSummary> {
+        let plan = plan_file.display().to_string();
+        let inv = self.invocation(env, &["show", "-json", "-no-color", &plan]);
+        let done = self.runner.run(&inv, RunOptions::default()).await?;
+        check_interrupted(&done)?;
+        if !done.success() {
+            return Err(terraform_failed("show -json", env, &done));
+        }
+        plan::summarize(&done.stdout)
+            .map_err(|why| anyhow::anyhow!("reading the plan of `{}`: {why}", env.name))
+    }
+
+    /// `output -json`: every output with its `sensitive` flag. Captured, never echoed.
+    pub async fn outputs(
+        &self,
+        env: &Environment,
+    ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        let inv = self.invocation(env, &["output", "-json", "-no-color"]);
+        let done = self.runner.run(&inv, RunOptions::default()).await?;
+        check_interrupted(&done)?;
+        if !done.success() {
+            return Err(terraform_failed("output -json", env, &done));
+        }
+        serde_json::from_slice(&done.stdout).map_err(|e| {
+            anyhow::anyhow!(
+                "`terraform output -json` for `{}` did not print outputs ({e})",
+                env.name
+            )
+        })
+    }
+
+    /// `state pull` streamed into `sink` while the header is read on the side.
+    /// `Ok(None)` when there is no state.
+    pub async fn state_pull_into(
+        &self,
+        env: &Environment,
+        sink: Box<dyn std::io::Write + Send>,
+    ) -> anyhow::Result<Option<StateHeader>> {
         let (reader, writer) = std::io::pipe().context("creating a pipe")?;
         let parser = std::thread::spawn(move || state::read_header(reader));
+        let tee = Tee {
+            sink,
+            pipe: Some(writer),
+        };
         let inv = self.invocation(env, &["state", "pull"]);
         let options = RunOptions {
-            stdout_sink: Some(Box::new(writer)),
+            stdout_sink: Some(Box::new(tee)),
             ..RunOptions::default()
         };
         let done = self.runner.run(&inv, options).await;
-        // The sink (the pipe's write end) is dropped with `options` inside `run`, so the
-        // parser sees EOF once terraform's output ends.
         let parsed = parser
             .join()
             .map_err(|_| anyhow::anyhow!("the state reader thread panicked"))?;
@@ -273,6 +413,9 @@ impl Terraform {
         if !done.success() {
             return Err(terraform_failed("state pull", env, &done));
         }
+        if let Some(err) = done.sink_error {
+            return Err(anyhow::Error::new(err).context("writing the pulled state"));
+        }
         parsed.map_err(|err| {
             anyhow::anyhow!(
                 "`terraform state pull` for `{}` printed something that is not a state ({err})",
@@ -280,6 +423,33 @@ impl Terraform {
             )
         })
     }
+}
+
+/// Writes to the sink and, while the header reader still listens, to its pipe.
+struct Tee {
+    sink: Box<dyn std::io::Write + Send>,
+    pipe: Option<std::io::PipeWriter>,
+}
+
+impl std::io::Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sink.write_all(buf)?;
+        if let Some(pipe) = &mut self.pipe
+            && pipe.write_all(buf).is_err()
+        {
+            // The reader stopped (not a state); it reports why. Keep the copy going.
+            self.pipe = None;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
+    }
+}
+
+fn or_unknown(text: &str) -> &str {
+    if text.is_empty() { "unknown" } else { text }
 }
 
 /// Reads a state file straight from disk (local backend, no terraform needed).

@@ -189,6 +189,8 @@ fn workspace_is_set_for_its_environment_and_removed_for_others() {
         runner: Arc::new(ScriptedRunner::default()),
         plugin_cache: None,
         echo: false,
+        stream: false,
+        color: false,
     };
     let qa = tf.invocation(project.environment("qa").unwrap(), &["plan"]);
     assert!(qa.env.contains(&("TF_WORKSPACE".into(), "qa".into())));

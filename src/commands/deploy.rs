@@ -1,0 +1,30 @@
+//! `tfenv deploy`: the full pipeline (see `pipeline.rs`).
+
+use crate::Context;
+use crate::cli::DeployArgs;
+use crate::confirm::Flags;
+use crate::exit::Exit;
+use crate::pipeline::{self, Mode, Request};
+
+pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<Exit> {
+    pipeline::run(
+        ctx,
+        Request {
+            env: args.env,
+            mode: Mode::Deploy,
+            plan_only: false,
+            record: true,
+            flags: Flags {
+                yes: args.apply.yes,
+                confirm: args.apply.confirm,
+                allow_destroy: args.allow_destroy,
+                interactive: ctx.settings.interactive,
+            },
+            allow_dirty: args.apply.allow_dirty,
+            include_sensitive: args.apply.include_sensitive,
+            log: args.apply.log,
+            detailed_exitcode: false,
+        },
+    )
+    .await
+}

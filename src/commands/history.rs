@@ -1,0 +1,67 @@
+//! `tfenv history`: the environment's deploy ledger, newest last.
+
+use chrono::SecondsFormat;
+
+use crate::Context;
+use crate::artifacts::history;
+use crate::cli::HistoryArgs;
+use crate::exit::Exit;
+use crate::output;
+
+pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Exit> {
+    let project = ctx.project()?;
+    let env = project.environment(&args.env)?;
+    let mut records = history::read(&env.artifacts_dir)?;
+    if args.limit > 0 && records.len() > args.limit {
+        records.drain(..records.len() - args.limit);
+    }
+    if ctx.printer.is_json() {
+        ctx.printer
+            .json(&serde_json::json!({ "environment": env.name, "records": records }))?;
+        return Ok(Exit::Success);
+    }
+    if records.is_empty() {
+        ctx.printer
+            .result(&format!("`{}` has no history yet", env.name));
+        return Ok(Exit::Success);
+    }
+    let mut rows = vec![
+        [
+            "START (UTC)",
+            "COMMAND",
+            "RESULT",
+            "PLAN",
+            "WHO",
+            "GIT",
+            "TOOK",
+            "BACKUP",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in &records {
+        rows.push(vec![
+            r.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+            r.command.clone(),
+            r.result.clone(),
+            r.plan
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |p| p.short()),
+            format!("{}@{}", r.who, r.host),
+            r.git.as_ref().map_or_else(
+                || "-".to_string(),
+                |g| {
+                    format!(
+                        "{}{}",
+                        &g.commit[..g.commit.len().min(8)],
+                        if g.dirty { "+dirty" } else { "" }
+                    )
+                },
+            ),
+            output::age(r.seconds.round() as i64),
+            r.backup.clone().unwrap_or_else(|| "-".to_string()),
+        ]);
+    }
+    ctx.printer.result(output::table(&rows).trim_end());
+    Ok(Exit::Success)
+}

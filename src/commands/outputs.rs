@@ -1,0 +1,66 @@
+//! `tfenv outputs`: live from the state (terraform output -json) or the cached
+//! outputs.json; sensitive values redacted unless asked for.
+
+use serde_json::Value;
+
+use crate::Context;
+use crate::artifacts::outputs;
+use crate::backend::Backends;
+use crate::cli::OutputsArgs;
+use crate::error::TfenvError;
+use crate::exit::Exit;
+use crate::output;
+use crate::terraform::{InitOptions, InitState, Terraform};
+
+pub async fn outputs(ctx: &Context, args: OutputsArgs) -> anyhow::Result<Exit> {
+    let project = ctx.project()?;
+    let env = project.environment(&args.env)?;
+    let values = if args.cached {
+        let Some(values) = outputs::read(&env.artifacts_dir)? else {
+            return Err(TfenvError::config(
+                format!(
+                    "`{}` has no cached outputs (state/{}/outputs.json)",
+                    env.name, env.name
+                ),
+                Some(format!(
+                    "deploy it first, or drop --cached to read the live state: `tfenv outputs {}`",
+                    env.name
+                )),
+            )
+            .into());
+        };
+        if args.include_sensitive {
+            ctx.printer.warn("--include-sensitive has no effect with --cached: outputs.json was written redacted");
+        }
+        values
+    } else {
+        let backend = Backends::default().resolve(env, &project)?;
+        let tf = ctx.terraform(&project).await?;
+        if Terraform::init_state(env, &backend) != InitState::Current {
+            ctx.printer
+                .progress(&format!("{}: terraform init", env.name));
+            tf.init(env, &backend, InitOptions::default()).await?;
+        }
+        outputs::redact(&tf.outputs(env).await?, args.include_sensitive)
+    };
+    if ctx.printer.is_json() {
+        ctx.printer.json(&values)?;
+        return Ok(Exit::Success);
+    }
+    let Some(map) = values.as_object().filter(|m| !m.is_empty()) else {
+        ctx.printer
+            .result(&format!("`{}` has no outputs", env.name));
+        return Ok(Exit::Success);
+    };
+    let mut rows = vec![vec!["NAME".to_string(), "VALUE".to_string()]];
+    for (name, output) in map {
+        let value = match output.get("value") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => "-".to_string(),
+        };
+        rows.push(vec![name.clone(), value]);
+    }
+    ctx.printer.result(output::table(&rows).trim_end());
+    Ok(Exit::Success)
+}

@@ -1,0 +1,354 @@
+//! Confirmation by tier (DESIGN.md §5): what is asked interactively, which flags a
+//! non-interactive run needs. A prompt that cannot be answered is a refusal, never a yes.
+
+use crate::error::TfenvError;
+use crate::project::Tier;
+
+/// One question to the person at the terminal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Question {
+    /// y/N, default no.
+    YesNo { prompt: String },
+    /// The answer must be exactly `expected`.
+    TypeExactly { prompt: String, expected: String },
+}
+
+/// Asks questions. `Ok(None)` means no answer could be had (EOF, no terminal).
+pub trait Prompter: Send + Sync {
+    fn ask(&self, question: &Question) -> anyhow::Result<Option<String>>;
+}
+
+/// The real prompter: dialoguer on the terminal (stderr).
+pub struct TerminalPrompter;
+
+impl Prompter for TerminalPrompter {
+    fn ask(&self, question: &Question) -> anyhow::Result<Option<String>> {
+        let theme = dialoguer::theme::SimpleTheme;
+        match question {
+            Question::YesNo { prompt } => {
+                let answer = dialoguer::Confirm::with_theme(&theme)
+                    .with_prompt(prompt)
+                    .default(false)
+                    .interact_opt();
+                Ok(match answer {
+                    Ok(Some(true)) => Some("y".to_string()),
+                    Ok(Some(false)) => Some("n".to_string()),
+                    Ok(None) | Err(_) => None,
+                })
+            }
+            Question::TypeExactly { prompt, .. } => {
+                let answer = dialoguer::Input::<String>::with_theme(&theme)
+                    .with_prompt(prompt)
+                    .allow_empty(true)
+                    .interact_text();
+                Ok(answer.ok())
+            }
+        }
+    }
+}
+
+/// What is being approved.
+#[derive(Clone, Debug)]
+pub struct Approval {
+    pub tier: Tier,
+    pub env: String,
+    /// e.g. "apply this plan to", "refresh the state of".
+    pub action: String,
+    /// Resources the change deletes (replacements included).
+    pub destroys: u64,
+}
+
+/// The flags a run was given.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    pub yes: bool,
+    pub confirm: Option<String>,
+    pub allow_destroy: bool,
+    pub interactive: bool,
+}
+
+fn refused(message: String, hint: Option<String>) -> TfenvError {
+    TfenvError::Refused { message, hint }
+}
+
+/// Decides whether the run may proceed, asking `prompter` when the tier requires it.
+pub fn approve(
+    approval: &Approval,
+    flags: &Flags,
+    prompter: &dyn Prompter,
+) -> Result<(), TfenvError> {
+    let env = &approval.env;
+    if let Some(named) = &flags.confirm
+        && named != env
+    {
+        return Err(refused(
+            format!("--confirm `{named}` names another environment; it must name `{env}`"),
+            Some(format!("pass --confirm {env}")),
+        ));
+    }
+    let production = approval.tier == Tier::Production;
+    let confirmed_by_flags = flags.yes
+        && (!production
+            || (flags.confirm.as_deref() == Some(env.as_str())
+                && (approval.destroys == 0 || flags.allow_destroy)));
+    if confirmed_by_flags {
+        return Ok(());
+    }
+    if !flags.interactive {
+        let needed = if production {
+            let mut flags = format!("--yes --confirm {env}");
+            if approval.destroys > 0 {
+                flags.push_str(" --allow-destroy");
+            }
+            flags
+        } else {
+            "--yes".to_string()
+        };
+        let why = if production && approval.destroys > 0 && flags.yes && flags.confirm.is_some() {
+            format!(
+                "this change destroys {} resource(s) in production `{env}`",
+                approval.destroys
+            )
+        } else {
+            format!(
+                "{} `{env}` needs confirmation and this run cannot prompt",
+                approval.action
+            )
+        };
+        return Err(refused(
+            why,
+            Some(format!(
+                "review the plan, then pass {needed} (non-interactive: stdin is not a terminal, CI is set, or --non-interactive)"
+            )),
+        ));
+    }
+    let ask = |question: Question, expected: &str| -> Result<(), TfenvError> {
+        match prompter.ask(&question) {
+            Ok(Some(answer)) if answer.trim() == expected => Ok(()),
+            Ok(Some(answer)) => Err(refused(
+                format!("confirmation not given (answered `{}`)", answer.trim()),
+                Some("nothing was changed".to_string()),
+            )),
+            Ok(None) | Err(_) => Err(refused(
+                "confirmation not given (no answer)".to_string(),
+                Some("nothing was changed".to_string()),
+            )),
+        }
+    };
+    match approval.tier {
+        Tier::Development => ask(
+            Question::YesNo {
+                prompt: format!("{} `{env}`?", capitalize(&approval.action)),
+            },
+            "y",
+        ),
+        Tier::Staging => ask(
+            Question::TypeExactly {
+                prompt: format!(
+                    "{} staging environment `{env}`? Type `yes` to continue",
+                    capitalize(&approval.action)
+                ),
+                expected: "yes".to_string(),
+            },
+            "yes",
+        ),
+        Tier::Production => {
+            ask(
+                Question::TypeExactly {
+                    prompt: format!(
+                        "{} PRODUCTION environment `{env}`? Type the environment name to continue",
+                        capitalize(&approval.action)
+                    ),
+                    expected: env.clone(),
+                },
+                env,
+            )?;
+            if approval.destroys > 0 {
+                let count = approval.destroys.to_string();
+                ask(
+                    Question::TypeExactly {
+                        prompt: format!(
+                            "This destroys {count} resource(s) in production. Type {count} to confirm"
+                        ),
+                        expected: count.clone(),
+                    },
+                    &count,
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Answers from a list; records what was asked.
+    struct Answers(Mutex<Vec<Option<&'static str>>>, Mutex<Vec<Question>>);
+
+    impl Answers {
+        fn new(answers: &[Option<&'static str>]) -> Answers {
+            Answers(
+                Mutex::new(answers.iter().rev().copied().collect()),
+                Mutex::new(Vec::new()),
+            )
+        }
+        fn asked(&self) -> usize {
+            self.1.lock().unwrap().len()
+        }
+    }
+
+    impl Prompter for Answers {
+        fn ask(&self, question: &Question) -> anyhow::Result<Option<String>> {
+            self.1.lock().unwrap().push(question.clone());
+            let next = self
+                .0
+                .lock()
+                .unwrap()
+                .pop()
+                .expect("an unexpected question was asked");
+            Ok(next.map(str::to_string))
+        }
+    }
+
+    fn approval(tier: Tier, destroys: u64) -> Approval {
+        Approval {
+            tier,
+            env: match tier {
+                Tier::Production => "production".into(),
+                Tier::Staging => "staging".into(),
+                Tier::Development => "dev".into(),
+            },
+            action: "apply this plan to".into(),
+            destroys,
+        }
+    }
+
+    fn interactive() -> Flags {
+        Flags {
+            interactive: true,
+            ..Flags::default()
+        }
+    }
+
+    #[test]
+    fn each_tier_proceeds_on_the_right_answer() {
+        for (tier, answers) in [
+            (Tier::Development, vec![Some("y")]),
+            (Tier::Staging, vec![Some("yes")]),
+            (Tier::Production, vec![Some("production")]),
+        ] {
+            let prompter = Answers::new(&answers);
+            approve(&approval(tier, 0), &interactive(), &prompter).unwrap();
+            assert_eq!(prompter.asked(), 1);
+        }
+    }
+
+    #[test]
+    fn a_wrong_answer_or_no_answer_refuses() {
+        for (tier, answer) in [
+            (Tier::Development, Some("n")),
+            (Tier::Development, None),
+            (Tier::Staging, Some("y")),
+            (Tier::Staging, None),
+            (Tier::Production, Some("prod")),
+            (Tier::Production, None),
+        ] {
+            let err =
+                approve(&approval(tier, 0), &interactive(), &Answers::new(&[answer])).unwrap_err();
+            assert_eq!(err.exit(), crate::exit::Exit::Refused, "{tier} {answer:?}");
+        }
+    }
+
+    #[test]
+    fn production_destroys_need_the_count_typed_too() {
+        let prompter = Answers::new(&[Some("production"), Some("2")]);
+        approve(&approval(Tier::Production, 2), &interactive(), &prompter).unwrap();
+        assert_eq!(prompter.asked(), 2);
+        let prompter = Answers::new(&[Some("production"), Some("1")]);
+        assert!(approve(&approval(Tier::Production, 2), &interactive(), &prompter).is_err());
+    }
+
+    #[test]
+    fn non_interactive_needs_the_tiers_flags() {
+        let none = Answers::new(&[]);
+        let ci = |yes, confirm: Option<&str>, allow_destroy| Flags {
+            yes,
+            confirm: confirm.map(str::to_string),
+            allow_destroy,
+            interactive: false,
+        };
+        assert!(
+            approve(
+                &approval(Tier::Development, 0),
+                &ci(false, None, false),
+                &none
+            )
+            .is_err()
+        );
+        approve(
+            &approval(Tier::Development, 3),
+            &ci(true, None, false),
+            &none,
+        )
+        .unwrap();
+        approve(&approval(Tier::Staging, 3), &ci(true, None, false), &none).unwrap();
+        let err = approve(
+            &approval(Tier::Production, 0),
+            &ci(true, None, false),
+            &none,
+        )
+        .unwrap_err();
+        assert!(
+            err.hint().unwrap().contains("--yes --confirm production"),
+            "{:?}",
+            err.hint()
+        );
+        approve(
+            &approval(Tier::Production, 0),
+            &ci(true, Some("production"), false),
+            &none,
+        )
+        .unwrap();
+        let err = approve(
+            &approval(Tier::Production, 1),
+            &ci(true, Some("production"), false),
+            &none,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("destroys 1 resource(s)"), "{err}");
+        approve(
+            &approval(Tier::Production, 1),
+            &ci(true, Some("production"), true),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(none.asked(), 0);
+    }
+
+    #[test]
+    fn confirm_naming_another_environment_is_refused() {
+        let flags = Flags {
+            yes: true,
+            confirm: Some("staging".into()),
+            ..Flags::default()
+        };
+        let err = approve(&approval(Tier::Production, 0), &flags, &Answers::new(&[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--confirm `staging` names another environment"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,457 @@
+//! The deploy pipeline of DESIGN.md §5, shared by `plan`, `deploy` and `refresh`: lock
+//! the environment, init if needed, plan into a file, summarize, back up, confirm by
+//! tier, apply exactly that plan, write outputs and history.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::Utc;
+use dialoguer::console::Style;
+use serde::Serialize;
+
+use crate::artifacts::backups::{self, Backup};
+use crate::artifacts::envlock::EnvLock;
+use crate::artifacts::history::{self, GitInfo, HistoryRecord};
+use crate::artifacts::{self, outputs};
+use crate::backend::Backends;
+use crate::confirm::{self, Approval, Flags, TerminalPrompter};
+use crate::error::{self, TfenvError};
+use crate::exit::Exit;
+use crate::project::{Environment, Tier};
+use crate::terraform::plan::PlanSummary;
+use crate::terraform::{InitOptions, InitState, Terraform};
+use crate::{Context, git};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Deploy,
+    Refresh,
+}
+
+impl Mode {
+    fn command(self) -> &'static str {
+        match self {
+            Mode::Deploy => "deploy",
+            Mode::Refresh => "refresh",
+        }
+    }
+}
+
+/// What the user asked for.
+pub struct Request {
+    pub env: String,
+    pub mode: Mode,
+    /// Stop after the plan (`plan`, `refresh --dry-run`).
+    pub plan_only: bool,
+    /// Record the run in history.jsonl (deploy and refresh).
+    pub record: bool,
+    pub flags: Flags,
+    pub allow_dirty: bool,
+    pub include_sensitive: bool,
+    pub log: bool,
+    /// Exit 3 when a plan-only run finds changes.
+    pub detailed_exitcode: bool,
+}
+
+/// The one JSON document a pipeline run prints.
+#[derive(Serialize)]
+struct Report {
+    environment: String,
+    tier: Tier,
+    command: &'static str,
+    result: &'static str,
+    plan: Option<PlanSummary>,
+    backup: Option<Backup>,
+    outputs_written: Option<bool>,
+    log: Option<String>,
+    seconds: f64,
+}
+
+struct Outcome {
+    result: &'static str,
+    exit: Exit,
+    outputs_written: Option<bool>,
+}
+
+pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let project = ctx.project()?;
+    let env = project.environment(&req.env)?.clone();
+    let backend = Backends::default().resolve(&env, &project)?;
+    let tf = ctx.terraform(&project).await?;
+    let command = if req.plan_only && req.mode == Mode::Deploy {
+        "plan"
+    } else {
+        req.mode.command()
+    };
+    let _lock = EnvLock::acquire(
+        &env.artifacts_dir,
+        &env.name,
+        &format!("{command} {}", env.name),
+    )?;
+    let mut ledger = Ledger::start(&env, command, req.record, &tf);
+    ledger.git = git::head(ctx.runner.as_ref(), &project.root).await;
+
+    let result = steps(ctx, &req, &env, &backend, &tf, &mut ledger).await;
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(outcome) => {
+            ledger.finish(outcome.result, outcome.exit, None)?;
+            if ctx.printer.is_json() {
+                ctx.printer.json(&Report {
+                    environment: env.name.clone(),
+                    tier: env.tier,
+                    command,
+                    result: outcome.result,
+                    plan: ledger.plan.clone(),
+                    backup: ledger.backup.clone(),
+                    outputs_written: outcome.outputs_written,
+                    log: ledger.log.clone(),
+                    seconds,
+                })?;
+            } else {
+                print_outcome(ctx, &env, outcome.result, seconds, ledger.backup.as_ref());
+            }
+            Ok(outcome.exit)
+        }
+        Err(err) => {
+            let exit = error::exit_for(&err);
+            let result = match exit {
+                Exit::Refused => "refused",
+                Exit::Interrupted => "interrupted",
+                _ => "failed",
+            };
+            if let Err(write_err) = ledger.finish(result, exit, Some(format!("{err:#}"))) {
+                ctx.printer.warn(&format!(
+                    "could not record the run in history: {write_err:#}"
+                ));
+            }
+            Err(err)
+        }
+    }
+}
+
+async fn steps(
+    ctx: &Context,
+    req: &Request,
+    env: &Environment,
+    backend: &crate::backend::Backend,
+    tf: &Terraform,
+    ledger: &mut Ledger,
+) -> anyhow::Result<Outcome> {
+    let p = &ctx.printer;
+    let changes_state = !req.plan_only;
+    if changes_state && env.tier == Tier::Production && !req.allow_dirty {
+        match &ledger.git {
+            Some(GitInfo { dirty: true, .. }) => {
+                return Err(TfenvError::Refused {
+                    message: format!("the git tree has uncommitted changes; production `{}` deploys from a clean tree", env.name),
+                    hint: Some("commit or stash them, or pass --allow-dirty".to_string()),
+                }
+                .into());
+            }
+            None => p.warn("not a git repository: cannot check for uncommitted changes"),
+            Some(_) => {}
+        }
+    }
+    let log = if req.log || env.tier == Tier::Production {
+        let (file, name) = artifacts::open_log(&env.artifacts_dir, ledger.command)?;
+        ledger.log = Some(name);
+        Some(file)
+    } else {
+        None
+    };
+
+    if Terraform::init_state(env, backend) != InitState::Current {
+        p.progress(&format!("{}: terraform init", env.name));
+        tf.init(env, backend, InitOptions::default()).await?;
+    }
+
+    artifacts::ensure_private_dir(&env.artifacts_dir)?;
+    let plan_file = PlanFile::new(env.artifacts_dir.join("terraform.plan"));
+    tf.plan(
+        env,
+        plan_file.path(),
+        req.mode == Mode::Refresh,
+        log.as_ref(),
+    )
+    .await?;
+    let summary = tf.show_plan(env, plan_file.path()).await?;
+    ledger.plan = Some(summary.clone());
+    if !p.is_json() {
+        print_summary(ctx, env, req.mode, &summary);
+    }
+    if !summary.has_changes() {
+        return Ok(Outcome {
+            result: "no-changes",
+            exit: Exit::Success,
+            outputs_written: None,
+        });
+    }
+    if req.plan_only {
+        let exit = if req.detailed_exitcode {
+            Exit::Changes
+        } else {
+            Exit::Success
+        };
+        return Ok(Outcome {
+            result: "planned",
+            exit,
+            outputs_written: None,
+        });
+    }
+
+    let approval = Approval {
+        tier: env.tier,
+        env: env.name.clone(),
+        action: match req.mode {
+            Mode::Deploy => "apply this plan to".to_string(),
+            Mode::Refresh => "write the refreshed state of".to_string(),
+        },
+        destroys: summary.destroys(),
+    };
+    // A run that cannot prompt is decided by its flags alone: refuse before taking a
+    // backup nobody will use.
+    if !req.flags.interactive {
+        confirm::approve(&approval, &req.flags, &TerminalPrompter)?;
+    }
+
+    if env.tier >= Tier::Staging || env.backup {
+        let reason = if req.mode == Mode::Refresh {
+            "pre-refresh"
+        } else {
+            "pre-deploy"
+        };
+        p.progress(&format!("{}: backing up the state", env.name));
+        match backups::create(tf, env, reason).await? {
+            Some(backup) => {
+                if env.tier == Tier::Production {
+                    backups::verify(&backups::dir(env), &backup).map_err(|why| {
+                        anyhow::anyhow!(
+                            "the pre-deploy backup did not verify ({why}); nothing was applied"
+                        )
+                    })?;
+                }
+                p.progress(&format!(
+                    "{}: backup `{}` ({} bytes, serial {}, sha256 {}…)",
+                    env.name,
+                    backup.file,
+                    backup.bytes,
+                    backup.serial,
+                    &backup.sha256[..12]
+                ));
+                ledger.backup = Some(backup);
+            }
+            None => p.progress(&format!("{}: no state yet, nothing to back up", env.name)),
+        }
+    }
+
+    if req.flags.interactive {
+        let flags = req.flags.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            confirm::approve(&approval, &flags, &TerminalPrompter)
+        });
+        tokio::select! {
+            biased;
+            answer = answer => answer.map_err(|e| anyhow::anyhow!("the confirmation prompt failed: {e}"))??,
+            () = ctx.interrupts.idle_interrupt() => return Err(TfenvError::Interrupted.into()),
+        }
+    }
+
+    tf.apply(env, plan_file.path(), log.as_ref()).await?;
+    let outputs_written = match tf.outputs(env).await {
+        Ok(values) => {
+            outputs::write(
+                &env.artifacts_dir,
+                &outputs::redact(&values, req.include_sensitive),
+            )?;
+            true
+        }
+        Err(err)
+            if matches!(
+                err.downcast_ref::<TfenvError>(),
+                Some(TfenvError::Interrupted)
+            ) =>
+        {
+            return Err(err);
+        }
+        Err(err) => {
+            p.warn(&format!(
+                "the change was applied, but reading its outputs failed: {err:#}\n  outputs.json keeps its previous content; run `tfenv outputs {}` later",
+                env.name
+            ));
+            false
+        }
+    };
+    Ok(Outcome {
+        result: "applied",
+        exit: Exit::Success,
+        outputs_written: Some(outputs_written),
+    })
+}
+
+fn print_summary(ctx: &Context, env: &Environment, mode: Mode, s: &PlanSummary) {
+    let p = &ctx.printer;
+    let red = Style::new().red().bold();
+    let yellow = Style::new().yellow().bold();
+    let title = match mode {
+        Mode::Deploy => "Plan",
+        Mode::Refresh => "Refresh",
+    };
+    p.result(&format!("{title} for `{}` ({}):", env.name, env.tier));
+    if !s.has_changes() {
+        p.result("  no changes");
+        return;
+    }
+    if mode == Mode::Refresh {
+        p.result(&format!(
+            "  {} resource(s) drifted; {} output(s) change",
+            s.drifted.len(),
+            s.outputs
+        ));
+        for address in &s.drifted {
+            p.result(&format!("    drifted: {address}"));
+        }
+        return;
+    }
+    let destroy = format!("-{} to destroy", s.destroy);
+    let replace = format!("±{} to replace", s.replace);
+    p.result(&format!(
+        "  +{} to add, ~{} to change, {}, {}; {} output(s) change",
+        s.add,
+        s.change,
+        if s.destroy > 0 {
+            p.paint(&red, &destroy)
+        } else {
+            destroy
+        },
+        if s.replace > 0 {
+            p.paint(&yellow, &replace)
+        } else {
+            replace
+        },
+        s.outputs
+    ));
+    for address in &s.destroyed {
+        p.result(&format!("    {} {address}", p.paint(&red, "destroy:")));
+    }
+    for address in &s.replaced {
+        p.result(&format!("    {} {address}", p.paint(&yellow, "replace:")));
+    }
+}
+
+fn print_outcome(
+    ctx: &Context,
+    env: &Environment,
+    result: &str,
+    seconds: f64,
+    backup: Option<&Backup>,
+) {
+    let p = &ctx.printer;
+    let line = match result {
+        "no-changes" => format!("No changes: `{}` is up to date ({seconds:.1}s).", env.name),
+        "planned" => format!(
+            "Planned `{}` ({seconds:.1}s); nothing was applied.",
+            env.name
+        ),
+        _ => {
+            let backup = backup
+                .map(|b| format!("; backup {}", b.file))
+                .unwrap_or_default();
+            format!("Applied to `{}` in {seconds:.1}s{backup}.", env.name)
+        }
+    };
+    p.result(&line);
+}
+
+/// The plan file exists only while a run needs it: removed on every way out.
+struct PlanFile(PathBuf);
+
+impl PlanFile {
+    fn new(path: PathBuf) -> PlanFile {
+        let _ = std::fs::remove_file(&path);
+        PlanFile(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for PlanFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The history record of one run. Dropped without `finish` (the run was cut short by
+/// an interrupt), it records `interrupted`.
+struct Ledger {
+    artifacts_dir: PathBuf,
+    record: Option<HistoryRecord>,
+    command: &'static str,
+    git: Option<GitInfo>,
+    plan: Option<PlanSummary>,
+    backup: Option<Backup>,
+    log: Option<String>,
+}
+
+impl Ledger {
+    fn start(env: &Environment, command: &'static str, record: bool, tf: &Terraform) -> Ledger {
+        let now = Utc::now();
+        Ledger {
+            artifacts_dir: env.artifacts_dir.clone(),
+            record: record.then(|| HistoryRecord {
+                command: command.to_string(),
+                environment: env.name.clone(),
+                tier: env.tier.to_string(),
+                who: artifacts::whoami(),
+                host: artifacts::hostname(),
+                git: None,
+                start: now,
+                end: now,
+                seconds: 0.0,
+                terraform_version: Some(tf.version.to_string()),
+                plan: None,
+                result: String::new(),
+                exit_code: 0,
+                backup: None,
+                log: None,
+                error: None,
+            }),
+            command,
+            git: None,
+            plan: None,
+            backup: None,
+            log: None,
+        }
+    }
+
+    fn finish(&mut self, result: &str, exit: Exit, error: Option<String>) -> anyhow::Result<()> {
+        let Some(mut record) = self.record.take() else {
+            return Ok(());
+        };
+        record.end = Utc::now();
+        record.seconds = (record.end - record.start).num_milliseconds() as f64 / 1000.0;
+        record.git = self.git.clone();
+        record.plan = self.plan.clone();
+        record.backup = self.backup.as_ref().map(|b| b.file.clone());
+        record.log = self.log.clone();
+        record.result = result.to_string();
+        record.exit_code = exit.code();
+        record.error = error;
+        history::append(&self.artifacts_dir, &record)
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if self.record.is_some() {
+            let _ = self.finish(
+                "interrupted",
+                Exit::Interrupted,
+                Some("interrupted".to_string()),
+            );
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! What a saved plan will do, from `terraform show -json <plan>`: counts by action, the
+//! addresses destroyed or replaced, drift (refresh-only), and changed outputs.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub add: u64,
+    pub change: u64,
+    /// Deleted and not re-created.
+    pub destroy: u64,
+    /// Deleted and re-created (either order).
+    pub replace: u64,
+    /// Outputs whose value changes.
+    pub outputs: u64,
+    /// Resources whose real state drifted from the recorded one (refresh-only plans).
+    pub drifted: Vec<String>,
+    pub destroyed: Vec<String>,
+    pub replaced: Vec<String>,
+}
+
+impl PlanSummary {
+    pub fn has_changes(&self) -> bool {
+        self.add + self.change + self.destroy + self.replace + self.outputs > 0
+            || !self.drifted.is_empty()
+    }
+
+    /// Resources the plan deletes, replacements included: what production must confirm.
+    pub fn destroys(&self) -> u64 {
+        self.destroy + self.replace
+    }
+
+    /// `+1 ~2 -0 ±1`-style one-liner for history tables.
+    pub fn short(&self) -> String {
+        let mut text = format!("+{} ~{} -{}", self.add, self.change, self.destroy);
+        if self.replace > 0 {
+            text.push_str(&format!(" ±{}", self.replace));
+        }
+        if !self.drifted.is_empty() {
+            text.push_str(&format!(" drift {}", self.drifted.len()));
+        }
+        text
+    }
+}
+
+#[derive(Deserialize)]
+struct PlanJson {
+    #[serde(default)]
+    resource_changes: Vec<ResourceChange>,
+    #[serde(default)]
+    resource_drift: Vec<ResourceChange>,
+    #[serde(default)]
+    output_changes: std::collections::BTreeMap<String, Change>,
+}
+
+#[derive(Deserialize)]
+struct ResourceChange {
+    address: String,
+    change: Change,
+}
+
+#[derive(Deserialize)]
+struct Change {
+    actions: Vec<String>,
+}
+
+/// Parses `show -json` of a saved plan.
+pub fn summarize(json: &[u8]) -> Result<PlanSummary, String> {
+    let plan: PlanJson = serde_json::from_slice(json).map_err(|e| {
+        let start = String::from_utf8_lossy(&json[..json.len().min(80)]).into_owned();
+        format!("`terraform show -json` did not print a plan ({e}); it began with {start:?}")
+    })?;
+    let mut summary = PlanSummary::default();
+    for rc in &plan.resource_changes {
+        let actions: Vec<&str> = rc.change.actions.iter().map(String::as_str).collect();
+        match actions.as_slice() {
+            ["create"] => summary.add += 1,
+            ["update"] => summary.change += 1,
+            ["delete"] => {
+                summary.destroy += 1;
+                summary.destroyed.push(rc.address.clone());
+            }
+            ["delete", "create"] | ["create", "delete"] => {
+                summary.replace += 1;
+                summary.replaced.push(rc.address.clone());
+            }
+            _ => {} // no-op, read
+        }
+    }
+    summary.drifted = plan
+        .resource_drift
+        .into_iter()
+        .map(|rc| rc.address)
+        .collect();
+    summary.outputs = plan
+        .output_changes
+        .values()
+        .filter(|c| c.actions.iter().any(|a| a != "no-op"))
+        .count() as u64;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_counted_and_destroys_listed() {
+        let json = br#"{
+          "format_version": "1.2",
+          "resource_changes": [
+            {"address": "a.new", "change": {"actions": ["create"]}},
+            {"address": "a.same", "change": {"actions": ["no-op"]}},
+            {"address": "a.edit", "change": {"actions": ["update"]}},
+            {"address": "a.gone", "change": {"actions": ["delete"]}},
+            {"address": "a.swap", "change": {"actions": ["delete", "create"]}},
+            {"address": "a.cbd", "change": {"actions": ["create", "delete"]}},
+            {"address": "data.x.y", "change": {"actions": ["read"]}}
+          ],
+          "output_changes": {"o1": {"actions": ["update"]}, "o2": {"actions": ["no-op"]}}
+        }"#;
+        let s = summarize(json).unwrap();
+        assert_eq!(
+            (s.add, s.change, s.destroy, s.replace, s.outputs),
+            (1, 1, 1, 2, 1)
+        );
+        assert_eq!(s.destroyed, ["a.gone"]);
+        assert_eq!(s.replaced, ["a.swap", "a.cbd"]);
+        assert_eq!(s.destroys(), 3);
+        assert!(s.has_changes());
+        assert_eq!(s.short(), "+1 ~1 -1 ±2");
+    }
+
+    #[test]
+    fn an_empty_plan_has_no_changes() {
+        let s = summarize(br#"{"format_version":"1.0","resource_changes":[]}"#).unwrap();
+        assert!(!s.has_changes());
+    }
+
+    #[test]
+    fn drift_counts_as_a_change() {
+        let s =
+            summarize(br#"{"resource_drift":[{"address":"a.b","change":{"actions":["update"]}}]}"#)
+                .unwrap();
+        assert_eq!(s.drifted, ["a.b"]);
+        assert!(s.has_changes());
+    }
+
+    #[test]
+    fn garbage_is_an_error_that_shows_what_came() {
+        let err = summarize(b"Segmentation fault").unwrap_err();
+        assert!(err.contains("did not print a plan"), "{err}");
+        assert!(err.contains("Segmentation fault"), "{err}");
+    }
+}
