@@ -1,7 +1,10 @@
 //! End-to-end: the built tfenv against the real terraform (1.11.x on PATH and the
-//! 1.0.3 that scripts/test.sh installs), local backend.
+//! 1.0.3 that scripts/test.sh installs), local backend and s3 on a moto server.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod deploy;
+mod interrupts;
 mod local;
+mod prompts;
