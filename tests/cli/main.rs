@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod deploy;
 mod envs;
 mod faults;
 mod meta;

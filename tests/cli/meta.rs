@@ -28,6 +28,11 @@ fn help_lists_every_command_with_a_description() {
         ("envs", "List environments"),
         ("init", "terraform init"),
         ("status", "Health of every environment"),
+        ("plan", "summarize what would change"),
+        ("deploy", "confirm by tier"),
+        ("refresh", "apply -refresh-only"),
+        ("outputs", "outputs"),
+        ("history", "deploy ledger"),
         ("completions", "shell completions"),
         ("man", "man page"),
     ] {
@@ -42,7 +47,18 @@ fn help_lists_every_command_with_a_description() {
 
 #[test]
 fn each_subcommand_help_shows_an_example() {
-    for command in ["envs", "init", "status", "completions", "man"] {
+    for command in [
+        "envs",
+        "init",
+        "status",
+        "plan",
+        "deploy",
+        "refresh",
+        "outputs",
+        "history",
+        "completions",
+        "man",
+    ] {
         Project::empty()
             .tfenv()
             .args([command, "--help"])

@@ -1,0 +1,239 @@
+//! Deploy faults only a fake terraform produces on demand: apply failing half-way or
+//! killed, garbage from `show -json`, `output -json` failing after a good apply, a held
+//! state lock, a failing backup, two deploys at once.
+
+use std::time::{Duration, Instant};
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::support::Project;
+
+const PLAN_JSON: &str = r#"{"format_version":"1.2","resource_changes":[{"address":"terraform_data.a","change":{"actions":["create"]}}],"output_changes":{}}"#;
+const STATE: &str = r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"abc","outputs":{},"resources":[]}"#;
+
+/// A fake terraform whose plan writes the plan file and whose other subcommands behave
+/// as given. Every call is appended to calls.log.
+fn fake(
+    project: &Project,
+    apply: &str,
+    show: &str,
+    output: &str,
+    pull: &str,
+    plan: &str,
+) -> std::path::PathBuf {
+    project.script(
+        "bin/terraform",
+        &format!(
+            r#"echo "$*" >> '{log}'
+case "$1" in
+  version) echo '{{"terraform_version":"1.11.4"}}' ;;
+  init) mkdir -p "$TF_DATA_DIR" ;;
+  plan) {plan}
+        for a in "$@"; do case "$a" in -out=*) echo plan > "${{a#-out=}}" ;; esac; done ;;
+  show) {show} ;;
+  apply) {apply} ;;
+  output) {output} ;;
+  state) {pull} ;;
+  *) echo "unexpected: $*" >&2; exit 99 ;;
+esac"#,
+            log = project.join("calls.log").display()
+        ),
+    )
+}
+
+fn ok_fake(project: &Project, apply: &str) -> std::path::PathBuf {
+    fake(
+        project,
+        apply,
+        &format!("echo '{PLAN_JSON}'"),
+        r#"echo '{"name":{"sensitive":false,"type":"string","value":"new"}}'"#,
+        &format!("echo '{STATE}'"),
+        "true",
+    )
+}
+
+fn last_history(project: &Project, env: &str) -> Value {
+    let text = project.read(&format!("state/{env}/history.jsonl"));
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+fn deploy(project: &Project, tf: &std::path::Path, env: &str) -> assert_cmd::Command {
+    let mut cmd = project.tfenv();
+    cmd.arg("--terraform")
+        .arg(tf)
+        .args(["deploy", env, "--yes"]);
+    cmd
+}
+
+#[test]
+fn apply_failing_half_way_is_a_failure_with_terraforms_message() {
+    let project = Project::demo();
+    let tf = ok_fake(
+        &project,
+        "echo 'terraform_data.a: Creating...'; echo 'Error: creating thing: quota exceeded' >&2; exit 1",
+    );
+    deploy(&project, &tf, "dev")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`terraform apply` for `dev` exited with code 1",
+        ))
+        .stderr(predicate::str::contains(
+            "Error: creating thing: quota exceeded",
+        ));
+    assert!(!project.join("state/dev/terraform.plan").exists());
+    let record = last_history(&project, "dev");
+    assert_eq!(record["result"], "failed");
+    assert_eq!(record["exit_code"], 1);
+    assert!(!project.join("state/dev/outputs.json").exists());
+}
+
+#[test]
+fn apply_killed_by_a_signal_is_a_failure() {
+    let project = Project::demo();
+    let tf = ok_fake(&project, "kill -9 $$");
+    deploy(&project, &tf, "dev")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`terraform apply` for `dev` was killed by signal 9",
+        ));
+    assert!(!project.join("state/dev/terraform.plan").exists());
+    assert_eq!(last_history(&project, "dev")["result"], "failed");
+}
+
+#[test]
+fn garbage_from_show_json_stops_before_apply() {
+    let project = Project::demo();
+    let tf = fake(
+        &project,
+        "exit 0",
+        "echo 'panic: runtime error'",
+        "exit 0",
+        "exit 0",
+        "true",
+    );
+    deploy(&project, &tf, "dev")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("did not print a plan"))
+        .stderr(predicate::str::contains("panic: runtime error"));
+    assert!(
+        !project.read("calls.log").contains("apply"),
+        "nothing may be applied"
+    );
+    assert!(!project.join("state/dev/terraform.plan").exists());
+}
+
+#[test]
+fn outputs_failing_after_apply_is_applied_with_a_warning_and_keeps_old_outputs() {
+    let project = Project::demo();
+    let tf = fake(
+        &project,
+        "exit 0",
+        &format!("echo '{PLAN_JSON}'"),
+        "echo 'Error: state snapshot was created by a newer Terraform' >&2; exit 1",
+        "exit 0",
+        "true",
+    );
+    project.write("state/dev/outputs.json", "{\"previous\": true}\n");
+    deploy(&project, &tf, "dev")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Applied to `dev`"))
+        .stderr(predicate::str::contains(
+            "warning: the change was applied, but reading its outputs failed",
+        ));
+    assert_eq!(
+        project.read("state/dev/outputs.json"),
+        "{\"previous\": true}\n"
+    );
+    assert_eq!(last_history(&project, "dev")["result"], "applied");
+}
+
+#[test]
+fn a_held_state_lock_exits_4_and_names_the_holder() {
+    let project = Project::demo();
+    let lock_error = r#"printf 'Error: Error acquiring the state lock\n\nLock Info:\n  ID:        9db590f1-b6fe\n  Path:      state/dev\n  Operation: OperationTypeApply\n  Who:       alice@laptop\n  Version:   1.11.4\n  Created:   2026-11-22 09:14:03 +0000 UTC\n  Info:\n' >&2; exit 1"#;
+    let tf = fake(&project, "exit 0", "exit 0", "exit 0", "exit 0", lock_error);
+    deploy(&project, &tf, "dev")
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "the state of `dev` is locked by alice@laptop (OperationTypeApply since 2026-11-22 09:14:03 +0000 UTC, lock ID 9db590f1-b6fe)",
+        ));
+    assert_eq!(last_history(&project, "dev")["exit_code"], 4);
+}
+
+#[test]
+fn a_production_deploy_whose_backup_fails_does_not_apply() {
+    let project = Project::demo();
+    let tf = fake(
+        &project,
+        "exit 0",
+        &format!("echo '{PLAN_JSON}'"),
+        "exit 0",
+        "echo 'Error: AccessDenied reading state' >&2; exit 1",
+        "true",
+    );
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "production", "--yes", "--confirm", "production"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`terraform state pull` for `production` exited with code 1",
+        ));
+    assert!(
+        !project.read("calls.log").contains("apply"),
+        "nothing may be applied"
+    );
+    let backups = project.join("state/production/backups");
+    let left: Vec<_> = std::fs::read_dir(&backups)
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "no partial backup left: {left:?}");
+}
+
+#[test]
+fn a_second_deploy_of_the_same_environment_exits_4_at_once() {
+    let project = Project::demo();
+    let tf = ok_fake(
+        &project,
+        &format!("touch '{}'; sleep 5", project.join("applying").display()),
+    );
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("tfenv"))
+        .current_dir(project.path())
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "dev", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !project.join("applying").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "first deploy never reached apply"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = Instant::now();
+    deploy(&project, &tf, "dev")
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "environment `dev` is busy: another tfenv holds it",
+        ))
+        .stderr(predicate::str::contains(format!("pid {}", first.id())));
+    assert!(
+        second.elapsed() < Duration::from_secs(3),
+        "refused at once, not after waiting"
+    );
+    assert!(first.wait().unwrap().success());
+}
