@@ -147,6 +147,50 @@ Examples:
   tfenv history dev --limit 5 --output json")]
     History(HistoryArgs),
 
+    /// Back up an environment's state (terraform state pull) with its SHA-256 in the manifest.
+    #[command(after_help = "\
+Backups go to state/<env>/backups/terraform.tfstate.YYYYMMDD-HHMMSS (UTC, mode 0600),
+one line each in state/<env>/backups/MANIFEST.jsonl.
+
+Examples:
+  tfenv backup production
+  tfenv backup --all")]
+    Backup(BackupArgs),
+
+    /// List an environment's backups: time, age, serial, lineage, size, reason, verified.
+    #[command(
+        after_help = "Examples:\n  tfenv backups production\n  tfenv backups dev --output json"
+    )]
+    Backups(BackupsArgs),
+
+    /// Check every backup against its manifest: present, SHA-256, a valid state, header.
+    #[command(after_help = "\
+Exit 1 when anything fails, naming each bad file.
+
+Examples:
+  tfenv verify
+  tfenv verify production staging")]
+    Verify(VerifyArgs),
+
+    /// Put a backup back as the state (via terraform state push), after backing up the current one.
+    #[command(after_help = "\
+BACKUP is `latest`, a file name from `tfenv backups <env>`, or the path of any state file.
+A backup of the same lineage gets serial current+1 so terraform accepts it; another lineage
+is refused unless --force. Confirmation by tier, as for deploy.
+
+Examples:
+  tfenv restore dev latest
+  tfenv restore production terraform.tfstate.20261122-101500 --yes --confirm production
+  tfenv restore staging ./pulled.tfstate")]
+    Restore(RestoreArgs),
+
+    /// Delete the oldest backups beyond N (never the newest or the last known good one).
+    #[command(after_help = "\
+Examples:
+  tfenv prune dev --keep 10
+  tfenv prune production --keep 50 --yes --confirm production")]
+    Prune(PruneArgs),
+
     /// Print shell completions for SHELL to stdout.
     #[command(after_help = "\
 Examples:
@@ -277,6 +321,77 @@ pub struct HistoryArgs {
     /// Show the newest N records (0: all).
     #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The environment to back up.
+    #[arg(
+        value_name = "ENV",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub env: Option<String>,
+
+    /// Back up every environment.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// The environment whose backups to list.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Environments to verify (default: all).
+    #[arg(value_name = "ENV")]
+    pub envs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The environment to restore into.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// `latest`, a backup's file name, or the path of a state file.
+    #[arg(value_name = "BACKUP")]
+    pub backup: String,
+
+    /// Restore a state of another lineage (terraform state push -force).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Approve without a prompt (production also needs --confirm).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// The environment's name, required with --yes for production.
+    #[arg(long, value_name = "ENV")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The environment whose backups to prune.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// How many of the newest backups to keep (at least the newest is always kept).
+    #[arg(long, value_name = "N")]
+    pub keep: usize,
+
+    /// Approve without a prompt (production also needs --confirm).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// The environment's name, required with --yes for production.
+    #[arg(long, value_name = "ENV")]
+    pub confirm: Option<String>,
 }
 
 #[derive(Debug, Args)]

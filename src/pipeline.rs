@@ -5,13 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::Utc;
 use dialoguer::console::Style;
 use serde::Serialize;
 
 use crate::artifacts::backups::{self, Backup};
 use crate::artifacts::envlock::EnvLock;
-use crate::artifacts::history::{self, GitInfo, HistoryRecord};
+use crate::artifacts::history::{GitInfo, Ledger};
 use crate::artifacts::{self, outputs};
 use crate::backend::Backends;
 use crate::confirm::{self, Approval, Flags, TerminalPrompter};
@@ -89,7 +88,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         &env.name,
         &format!("{command} {}", env.name),
     )?;
-    let mut ledger = Ledger::start(&env, command, req.record, &tf);
+    let mut ledger = Ledger::start(&env, command, req.record, Some(tf.version.to_string()));
     ledger.git = git::head(ctx.runner.as_ref(), &project.root).await;
 
     let result = steps(ctx, &req, &env, &backend, &tf, &mut ledger).await;
@@ -283,6 +282,21 @@ async fn steps(
             false
         }
     };
+    if let Some(keep) = env.backup_keep {
+        // The retention configured in tfenv.toml; the backup just taken is the newest.
+        let protected: Vec<String> = ledger.backup.iter().map(|b| b.file.clone()).collect();
+        match backups::prune(&backups::dir(env), keep, &protected) {
+            Ok(deleted) if !deleted.is_empty() => {
+                p.progress(&format!(
+                    "{}: pruned {} old backup(s) (backup_keep = {keep})",
+                    env.name,
+                    deleted.len()
+                ));
+            }
+            Ok(_) => {}
+            Err(err) => p.warn(&format!("pruning old backups failed: {err:#}")),
+        }
+    }
     Ok(Outcome {
         result: "applied",
         exit: Exit::Success,
@@ -381,77 +395,5 @@ impl PlanFile {
 impl Drop for PlanFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// The history record of one run. Dropped without `finish` (the run was cut short by
-/// an interrupt), it records `interrupted`.
-struct Ledger {
-    artifacts_dir: PathBuf,
-    record: Option<HistoryRecord>,
-    command: &'static str,
-    git: Option<GitInfo>,
-    plan: Option<PlanSummary>,
-    backup: Option<Backup>,
-    log: Option<String>,
-}
-
-impl Ledger {
-    fn start(env: &Environment, command: &'static str, record: bool, tf: &Terraform) -> Ledger {
-        let now = Utc::now();
-        Ledger {
-            artifacts_dir: env.artifacts_dir.clone(),
-            record: record.then(|| HistoryRecord {
-                command: command.to_string(),
-                environment: env.name.clone(),
-                tier: env.tier.to_string(),
-                who: artifacts::whoami(),
-                host: artifacts::hostname(),
-                git: None,
-                start: now,
-                end: now,
-                seconds: 0.0,
-                terraform_version: Some(tf.version.to_string()),
-                plan: None,
-                result: String::new(),
-                exit_code: 0,
-                backup: None,
-                log: None,
-                error: None,
-            }),
-            command,
-            git: None,
-            plan: None,
-            backup: None,
-            log: None,
-        }
-    }
-
-    fn finish(&mut self, result: &str, exit: Exit, error: Option<String>) -> anyhow::Result<()> {
-        let Some(mut record) = self.record.take() else {
-            return Ok(());
-        };
-        record.end = Utc::now();
-        record.seconds = (record.end - record.start).num_milliseconds() as f64 / 1000.0;
-        record.git = self.git.clone();
-        record.plan = self.plan.clone();
-        record.backup = self.backup.as_ref().map(|b| b.file.clone());
-        record.log = self.log.clone();
-        record.result = result.to_string();
-        record.exit_code = exit.code();
-        record.error = error;
-        history::append(&self.artifacts_dir, &record)
-    }
-}
-
-impl Drop for Ledger {
-    fn drop(&mut self) {
-        if self.record.is_some() {
-            let _ = self.finish(
-                "interrupted",
-                Exit::Interrupted,
-                Some("interrupted".to_string()),
-            );
-        }
     }
 }

@@ -146,6 +146,94 @@ pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
     }
 }
 
+/// Every manifest line, oldest first (torn lines skipped).
+pub fn manifest(dir: &Path) -> anyhow::Result<Vec<Backup>> {
+    let path = dir.join(MANIFEST);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading `{}`", path.display())),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// Backup files in `dir` (by name), whether or not the manifest knows them.
+pub fn files(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading `{}`", dir.display())),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| time_in_name(name).is_some())
+        .collect();
+    names.sort_by_key(|n| sort_key(n));
+    Ok(names)
+}
+
+fn sort_key(name: &str) -> (Option<DateTime<Utc>>, u64) {
+    (time_in_name(name), suffix(name))
+}
+
+/// Deletes the oldest backups beyond `keep`, never the newest and never one in
+/// `protected`. Files first, then the manifest is rewritten without them.
+pub fn prune(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<Vec<String>> {
+    let doomed = prune_plan(dir, keep, protected)?;
+    for name in &doomed {
+        match fs::remove_file(dir.join(name)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("deleting backup `{name}`")),
+        }
+    }
+    let kept: Vec<String> = manifest(dir)?
+        .iter()
+        .filter(|b| !doomed.contains(&b.file))
+        .map(serde_json::to_string)
+        .collect::<Result<_, _>>()?;
+    let mut text = kept.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    super::write_atomic(&dir.join(MANIFEST), text.as_bytes(), super::PRIVATE_FILE)?;
+    Ok(doomed)
+}
+
+/// Which backups `prune` would delete, oldest first.
+pub fn prune_plan(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<Vec<String>> {
+    let names = files(dir)?;
+    let keep = keep.max(1); // never the newest
+    let cut = names.len().saturating_sub(keep);
+    Ok(names[..cut]
+        .iter()
+        .filter(|n| !protected.contains(n))
+        .cloned()
+        .collect())
+}
+
+/// Writes a copy of the state at `source` with its `serial` replaced, to `dest` (0600).
+/// Only the top-level fields are split; the resources stay raw text.
+pub fn with_serial(source: &Path, dest: &Path, serial: u64) -> anyhow::Result<()> {
+    use serde_json::value::RawValue;
+    let text =
+        fs::read_to_string(source).with_context(|| format!("reading `{}`", source.display()))?;
+    let mut fields: indexmap::IndexMap<String, Box<RawValue>> = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("`{}` is not a Terraform state ({e})", source.display()))?;
+    let raw = RawValue::from_string(serial.to_string())?;
+    if fields.insert("serial".to_string(), raw).is_none() {
+        anyhow::bail!(
+            "`{}` has no serial: not a Terraform state",
+            source.display()
+        );
+    }
+    let out = serde_json::to_vec_pretty(&fields)?;
+    super::write_atomic(dest, &out, super::PRIVATE_FILE)
+}
+
 /// The newest backup file in `<artifacts>/backups/`, with the time in its name.
 pub fn newest(artifacts_dir: &Path) -> Option<(String, DateTime<Utc>)> {
     let entries = fs::read_dir(artifacts_dir.join("backups")).ok()?;
@@ -226,6 +314,51 @@ mod tests {
         assert_eq!(name, "terraform.tfstate.20261121-080000-10");
         assert_eq!(created.to_rfc3339(), "2026-11-21T08:00:00+00:00");
         assert!(newest(&dir.path().join("none")).is_none());
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_n_and_protected_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (1..=5)
+            .map(|d| format!("terraform.tfstate.2026110{d}-120000"))
+            .collect();
+        for name in &names {
+            fs::write(dir.path().join(name), "{}").unwrap();
+        }
+        let lines: Vec<String> = names
+            .iter()
+            .map(|n| format!("{{\"file\":\"{n}\",\"sha256\":\"x\",\"bytes\":2,\"serial\":1,\"lineage\":\"l\",\"terraform_version\":null,\"created\":\"2026-11-01T12:00:00Z\",\"reason\":\"manual\"}}"))
+            .collect();
+        fs::write(dir.path().join(MANIFEST), lines.join("\n") + "\n").unwrap();
+        let deleted = prune(dir.path(), 2, &[names[1].clone()]).unwrap();
+        assert_eq!(deleted, [names[0].clone(), names[2].clone()]);
+        assert_eq!(
+            files(dir.path()).unwrap(),
+            [names[1].clone(), names[3].clone(), names[4].clone()]
+        );
+        assert_eq!(manifest(dir.path()).unwrap().len(), 3);
+        // keep 0 still keeps the newest
+        prune(dir.path(), 0, &[]).unwrap();
+        assert_eq!(files(dir.path()).unwrap(), [names[4].clone()]);
+    }
+
+    #[test]
+    fn with_serial_rewrites_only_the_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("s");
+        fs::write(&src, r#"{"version":4,"serial":2,"lineage":"l","outputs":{"a":{"value":"x"}},"resources":[]}"#).unwrap();
+        with_serial(&src, &dir.path().join("d"), 9).unwrap();
+        let header = state::read_header(File::open(dir.path().join("d")).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!((header.serial, header.lineage.as_str()), (9, "l"));
+        let text = fs::read_to_string(dir.path().join("d")).unwrap();
+        assert!(
+            text.find("version").unwrap() < text.find("serial").unwrap(),
+            "field order kept"
+        );
+        fs::write(&src, "[1]").unwrap();
+        assert!(with_serial(&src, &dir.path().join("d"), 9).is_err());
     }
 
     #[test]

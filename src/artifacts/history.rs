@@ -1,12 +1,15 @@
 //! `state/<env>/history.jsonl`: one record per deploy, refresh, restore or unlock —
 //! who, where, which commit, what the plan said, and how it ended.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::backups::Backup;
+use crate::exit::Exit;
+use crate::project::Environment;
 use crate::terraform::plan::PlanSummary;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -46,6 +49,16 @@ pub fn append(artifacts_dir: &Path, record: &HistoryRecord) -> anyhow::Result<()
     )
 }
 
+/// The backup taken before the last successful deploy: the way back from it, which
+/// pruning never deletes.
+pub fn last_good_backup(artifacts_dir: &Path) -> anyhow::Result<Option<String>> {
+    Ok(read(artifacts_dir)?
+        .into_iter()
+        .rev()
+        .find(|r| r.command == "deploy" && r.result == "applied" && r.backup.is_some())
+        .and_then(|r| r.backup))
+}
+
 /// Every readable record, oldest first; torn or foreign lines are skipped.
 pub fn read(artifacts_dir: &Path) -> anyhow::Result<Vec<HistoryRecord>> {
     let path = artifacts_dir.join("history.jsonl");
@@ -58,4 +71,86 @@ pub fn read(artifacts_dir: &Path) -> anyhow::Result<Vec<HistoryRecord>> {
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect())
+}
+
+/// The history record of one run. Dropped without `finish` (the run was cut short by
+/// an interrupt), it records `interrupted`.
+pub struct Ledger {
+    artifacts_dir: PathBuf,
+    record: Option<HistoryRecord>,
+    pub command: &'static str,
+    pub git: Option<GitInfo>,
+    pub plan: Option<PlanSummary>,
+    pub backup: Option<Backup>,
+    pub log: Option<String>,
+}
+
+impl Ledger {
+    pub fn start(
+        env: &Environment,
+        command: &'static str,
+        record: bool,
+        terraform_version: Option<String>,
+    ) -> Ledger {
+        let now = Utc::now();
+        Ledger {
+            artifacts_dir: env.artifacts_dir.clone(),
+            record: record.then(|| HistoryRecord {
+                command: command.to_string(),
+                environment: env.name.clone(),
+                tier: env.tier.to_string(),
+                who: super::whoami(),
+                host: super::hostname(),
+                git: None,
+                start: now,
+                end: now,
+                seconds: 0.0,
+                terraform_version,
+                plan: None,
+                result: String::new(),
+                exit_code: 0,
+                backup: None,
+                log: None,
+                error: None,
+            }),
+            command,
+            git: None,
+            plan: None,
+            backup: None,
+            log: None,
+        }
+    }
+
+    pub fn finish(
+        &mut self,
+        result: &str,
+        exit: Exit,
+        error: Option<String>,
+    ) -> anyhow::Result<()> {
+        let Some(mut record) = self.record.take() else {
+            return Ok(());
+        };
+        record.end = Utc::now();
+        record.seconds = (record.end - record.start).num_milliseconds() as f64 / 1000.0;
+        record.git = self.git.clone();
+        record.plan = self.plan.clone();
+        record.backup = self.backup.as_ref().map(|b| b.file.clone());
+        record.log = self.log.clone();
+        record.result = result.to_string();
+        record.exit_code = exit.code();
+        record.error = error;
+        append(&self.artifacts_dir, &record)
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if self.record.is_some() {
+            let _ = self.finish(
+                "interrupted",
+                Exit::Interrupted,
+                Some("interrupted".to_string()),
+            );
+        }
+    }
 }

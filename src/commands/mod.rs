@@ -1,6 +1,7 @@
 //! One module per command. Each composes project, backend, terraform and output; none
 //! reaches into another.
 
+mod backup;
 mod deploy;
 mod envs;
 mod history;
@@ -8,8 +9,11 @@ mod init;
 mod meta;
 mod outputs;
 mod plan;
+mod prune;
 mod refresh;
+mod restore;
 mod status;
+mod verify;
 
 use crate::Context;
 use crate::cli::Command;
@@ -25,6 +29,11 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Refresh(args) => refresh::refresh(ctx, args).await,
         Command::Outputs(args) => outputs::outputs(ctx, args).await,
         Command::History(args) => history::history(ctx, args).await,
+        Command::Backup(args) => backup::backup(ctx, args).await,
+        Command::Backups(args) => backup::list(ctx, args).await,
+        Command::Verify(args) => verify::verify(ctx, args).await,
+        Command::Restore(args) => restore::restore(ctx, args).await,
+        Command::Prune(args) => prune::prune(ctx, args).await,
         Command::Completions { shell } => meta::completions(shell),
         Command::Man => meta::man(),
     }

@@ -350,6 +350,43 @@ impl Terraform {
         Err(terraform_failed(what, env, &done))
     }
 
+    /// `state push [-force] <file>`. Terraform itself refuses an older serial or another
+    /// lineage unless forced.
+    pub async fn state_push(
+        &self,
+        env: &Environment,
+        file: &Path,
+        force: bool,
+    ) -> anyhow::Result<()> {
+        let path = file.display().to_string();
+        let mut args = vec!["state", "push"];
+        if force {
+            args.push("-force");
+        }
+        args.push(&path);
+        let inv = self.invocation(env, &args);
+        let done = self.runner.run(&inv, RunOptions::default()).await?;
+        check_interrupted(&done)?;
+        if done.success() {
+            return Ok(());
+        }
+        if let Some(holder) =
+            lock_error::parse(&format!("{}\n{}", done.stderr_text(), done.stdout_text()))
+        {
+            return Err(TfenvError::Locked {
+                message: format!(
+                    "the state of `{}` is locked by {} (lock ID {})",
+                    env.name,
+                    or_unknown(&holder.who),
+                    or_unknown(&holder.id)
+                ),
+                hint: Some("wait for that run to finish and try again".to_string()),
+            }
+            .into());
+        }
+        Err(terraform_failed("state push", env, &done))
+    }
+
     /// `show -json <plan_file>`, summarized. Captured, never echoed: it holds values.
     pub async fn show_plan(
         &self,

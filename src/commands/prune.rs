@@ -1,0 +1,79 @@
+//! `tfenv prune`: delete the oldest backups beyond N — never the newest, never the one
+//! taken before the last successful deploy. It deletes files, so it confirms by tier.
+
+use serde::Serialize;
+
+use crate::Context;
+use crate::artifacts::{backups, history};
+use crate::cli::PruneArgs;
+use crate::confirm::{self, Approval, Flags, TerminalPrompter};
+use crate::exit::Exit;
+
+#[derive(Serialize)]
+struct PruneReport {
+    environment: String,
+    keep: usize,
+    deleted: Vec<String>,
+    protected: Vec<String>,
+}
+
+pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
+    let project = ctx.project()?;
+    let env = project.environment(&args.env)?;
+    let dir = backups::dir(env);
+    let protected: Vec<String> = history::last_good_backup(&env.artifacts_dir)?
+        .into_iter()
+        .collect();
+    let doomed = backups::prune_plan(&dir, args.keep, &protected)?;
+    let report = |deleted: Vec<String>| PruneReport {
+        environment: env.name.clone(),
+        keep: args.keep,
+        deleted,
+        protected: protected.clone(),
+    };
+    if doomed.is_empty() {
+        if ctx.printer.is_json() {
+            ctx.printer.json(&report(Vec::new()))?;
+        } else {
+            ctx.printer
+                .result(&format!("{}: nothing to prune", env.name));
+        }
+        return Ok(Exit::Success);
+    }
+    if !ctx.printer.is_json() {
+        ctx.printer.result(&format!(
+            "{}: {} backup(s) to delete:",
+            env.name,
+            doomed.len()
+        ));
+        for name in &doomed {
+            ctx.printer.result(&format!("  {name}"));
+        }
+    }
+    let approval = Approval {
+        tier: env.tier,
+        env: env.name.clone(),
+        action: format!("delete {} backup(s) of", doomed.len()),
+        destroys: 0,
+    };
+    let flags = Flags {
+        yes: args.yes,
+        confirm: args.confirm.clone(),
+        allow_destroy: false,
+        interactive: ctx.settings.interactive,
+    };
+    tokio::task::spawn_blocking(move || confirm::approve(&approval, &flags, &TerminalPrompter))
+        .await??;
+    let deleted = backups::prune(&dir, args.keep, &protected)?;
+    if ctx.printer.is_json() {
+        ctx.printer.json(&report(deleted))?;
+    } else {
+        ctx.printer.result(&format!(
+            "{}: deleted {} backup(s), kept the newest {}",
+            env.name,
+            deleted.len(),
+            args.keep.max(1)
+        ));
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,257 @@
+//! `tfenv restore`: put a backup (or any state file) back as the environment's state,
+//! through `terraform state push` — never by copying objects — and check it landed.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::Context;
+use crate::artifacts::backups::{self, Backup};
+use crate::artifacts::envlock::EnvLock;
+use crate::artifacts::history::Ledger;
+use crate::backend::Backends;
+use crate::cli::RestoreArgs;
+use crate::confirm::{self, Approval, Flags, TerminalPrompter};
+use crate::error::{self, TfenvError};
+use crate::exit::Exit;
+use crate::terraform::{self, InitOptions, InitState, StateHeader, Terraform};
+use crate::{artifacts, git};
+
+#[derive(Serialize)]
+struct RestoreReport {
+    environment: String,
+    restored: String,
+    lineage: String,
+    serial_before: Option<u64>,
+    serial_after: u64,
+    forced: bool,
+    pre_restore_backup: Option<Backup>,
+}
+
+pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
+    let project = ctx.project()?;
+    let env = project.environment(&args.env)?.clone();
+    let dir = backups::dir(&env);
+
+    // What to restore: `latest`, a backup's name (checked against its manifest line), or a path.
+    let manifest = backups::manifest(&dir)?;
+    let (source, shown): (PathBuf, String) = if args.backup == "latest" {
+        let newest = manifest.last().ok_or_else(|| {
+            TfenvError::config(
+                format!("`{}` has no backups", env.name),
+                Some(format!("list them with `tfenv backups {}`", env.name)),
+            )
+        })?;
+        backups::verify(&dir, newest)
+            .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
+        (dir.join(&newest.file), newest.file.clone())
+    } else if let Some(backup) = manifest.iter().find(|b| b.file == args.backup) {
+        backups::verify(&dir, backup)
+            .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
+        (dir.join(&backup.file), backup.file.clone())
+    } else {
+        let path = ctx.settings.cwd.join(&args.backup);
+        if !path.is_file() {
+            return Err(TfenvError::usage(
+                format!(
+                    "`{}` is neither a backup of `{}` nor a file",
+                    args.backup, env.name
+                ),
+                Some(format!(
+                    "pass `latest`, a name from `tfenv backups {}`, or the path of a state file",
+                    env.name
+                )),
+            )
+            .into());
+        }
+        (path, args.backup.clone())
+    };
+    let restored = match terraform::read_state_file(&source) {
+        Ok(Some(header)) => header,
+        Ok(None) | Err(_) => {
+            return Err(TfenvError::Refused {
+                message: format!("`{shown}` is not a Terraform state"),
+                hint: Some(
+                    "restore a file written by `terraform state pull` or `tfenv backup`"
+                        .to_string(),
+                ),
+            }
+            .into());
+        }
+    };
+
+    let backend = Backends::default().resolve(&env, &project)?;
+    let tf = ctx.terraform(&project).await?;
+    let _lock = EnvLock::acquire(
+        &env.artifacts_dir,
+        &env.name,
+        &format!("restore {}", env.name),
+    )?;
+    let mut ledger = Ledger::start(&env, "restore", true, Some(tf.version.to_string()));
+    ledger.git = git::head(ctx.runner.as_ref(), &project.root).await;
+    let result = run(
+        ctx,
+        &args,
+        &env,
+        &backend,
+        &tf,
+        &source,
+        &shown,
+        &restored,
+        &mut ledger,
+    )
+    .await;
+    match result {
+        Ok(report) => {
+            ledger.finish("applied", Exit::Success, None)?;
+            if ctx.printer.is_json() {
+                ctx.printer.json(&report)?;
+            } else {
+                ctx.printer.result(&format!(
+                    "Restored `{}` into `{}`: serial {} → {}{}.",
+                    report.restored,
+                    report.environment,
+                    report
+                        .serial_before
+                        .map_or("none".to_string(), |s| s.to_string()),
+                    report.serial_after,
+                    report
+                        .pre_restore_backup
+                        .as_ref()
+                        .map(|b| format!(" (the state before is in backup {})", b.file))
+                        .unwrap_or_default()
+                ));
+            }
+            Ok(Exit::Success)
+        }
+        Err(err) => {
+            let exit = error::exit_for(&err);
+            let result = match exit {
+                Exit::Refused => "refused",
+                Exit::Interrupted => "interrupted",
+                _ => "failed",
+            };
+            let _ = ledger.finish(result, exit, Some(format!("{err:#}")));
+            Err(err)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    ctx: &Context,
+    args: &RestoreArgs,
+    env: &crate::project::Environment,
+    backend: &crate::backend::Backend,
+    tf: &Terraform,
+    source: &std::path::Path,
+    shown: &str,
+    restored: &StateHeader,
+    ledger: &mut Ledger,
+) -> anyhow::Result<RestoreReport> {
+    if Terraform::init_state(env, backend) != InitState::Current {
+        ctx.printer
+            .progress(&format!("{}: terraform init", env.name));
+        tf.init(env, backend, InitOptions::default()).await?;
+    }
+    let current = tf.state_header(env).await?;
+    let same_lineage = current
+        .as_ref()
+        .is_none_or(|c| c.lineage == restored.lineage);
+    if !same_lineage && !args.force {
+        let current = current
+            .as_ref()
+            .expect("lineage differs only when a state exists");
+        return Err(TfenvError::Refused {
+            message: format!(
+                "`{shown}` is from another lineage ({}) than the state of `{}` ({}): it is not a version of this state",
+                short(&restored.lineage),
+                env.name,
+                short(&current.lineage)
+            ),
+            hint: Some("if you really mean to replace it, pass --force (and confirm)".to_string()),
+        }
+        .into());
+    }
+    let approval = Approval {
+        tier: env.tier,
+        env: env.name.clone(),
+        action: format!(
+            "restore `{shown}` (serial {}) over the state of",
+            restored.serial
+        ),
+        destroys: 0,
+    };
+    let flags = Flags {
+        yes: args.yes,
+        confirm: args.confirm.clone(),
+        allow_destroy: false,
+        interactive: ctx.settings.interactive,
+    };
+    if !flags.interactive {
+        confirm::approve(&approval, &flags, &TerminalPrompter)?;
+    }
+    ctx.printer
+        .progress(&format!("{}: backing up the current state", env.name));
+    let pre = backups::create(tf, env, "pre-restore").await?;
+    ledger.backup = pre.clone();
+    if flags.interactive {
+        tokio::task::spawn_blocking(move || confirm::approve(&approval, &flags, &TerminalPrompter))
+            .await??;
+    }
+
+    // Same lineage: one serial above the current one, so terraform accepts the push
+    // without -force. Another lineage (forced): pushed as it is, with -force.
+    let serial = match &current {
+        Some(c) if same_lineage => c.serial + 1,
+        _ => restored.serial,
+    };
+    artifacts::ensure_private_dir(&env.artifacts_dir)?;
+    let staged = StagedFile(env.artifacts_dir.join(".restore.tfstate"));
+    backups::with_serial(source, &staged.0, serial)?;
+    tf.state_push(env, &staged.0, !same_lineage).await?;
+    drop(staged);
+
+    let landed = tf.state_header(env).await?;
+    let serial_after = landed.as_ref().map_or(serial, |h| h.serial);
+    // Some backends bump the serial once more as they write; lineage and content must match.
+    match landed {
+        Some(h)
+            if h.lineage == restored.lineage
+                && h.serial >= serial
+                && h.resources == restored.resources
+                && h.instances == restored.instances => {}
+        other => anyhow::bail!(
+            "the push reported success but the state of `{}` now reads {}: check it with `tfenv status {}`",
+            env.name,
+            other.map_or("empty".to_string(), |h| format!(
+                "serial {} lineage {}",
+                h.serial,
+                short(&h.lineage)
+            )),
+            env.name
+        ),
+    }
+    Ok(RestoreReport {
+        environment: env.name.clone(),
+        restored: shown.to_string(),
+        lineage: restored.lineage.clone(),
+        serial_before: current.map(|c| c.serial),
+        serial_after,
+        forced: !same_lineage,
+        pre_restore_backup: pre,
+    })
+}
+
+fn short(lineage: &str) -> String {
+    lineage.chars().take(8).collect()
+}
+
+/// The state being pushed, removed however the restore ends.
+struct StagedFile(PathBuf);
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
