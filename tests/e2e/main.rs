@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod backups;
 mod deploy;
 mod interrupts;
 mod local;
