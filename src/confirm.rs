@@ -18,32 +18,47 @@ pub trait Prompter: Send + Sync {
     fn ask(&self, question: &Question) -> anyhow::Result<Option<String>>;
 }
 
-/// The real prompter: dialoguer on the terminal (stderr).
+/// The real prompter: the question on stderr, one line read from the terminal in its
+/// normal (cooked) mode. Not dialoguer: its raw mode swallows Ctrl-D, and an end of
+/// input must be a refusal, never a prompt that waits on.
 pub struct TerminalPrompter;
 
 impl Prompter for TerminalPrompter {
     fn ask(&self, question: &Question) -> anyhow::Result<Option<String>> {
-        let theme = dialoguer::theme::SimpleTheme;
-        match question {
-            Question::YesNo { prompt } => {
-                let answer = dialoguer::Confirm::with_theme(&theme)
-                    .with_prompt(prompt)
-                    .default(false)
-                    .interact_opt();
-                Ok(match answer {
-                    Ok(Some(true)) => Some("y".to_string()),
-                    Ok(Some(false)) => Some("n".to_string()),
-                    Ok(None) | Err(_) => None,
-                })
+        use std::io::Write;
+        let bold = console::Style::new().bold();
+        let color = console::Term::stderr().features().colors_supported()
+            && std::env::var_os("NO_COLOR").is_none();
+        let prompt = match question {
+            Question::YesNo { prompt } => format!("{prompt} [y/N] "),
+            Question::TypeExactly { prompt, .. } => format!("{prompt}: "),
+        };
+        let shown = if color {
+            bold.apply_to(&prompt).to_string()
+        } else {
+            prompt
+        };
+        let mut err = std::io::stderr();
+        write!(err, "{shown}")?;
+        err.flush()?;
+        let mut line = String::new();
+        let read = std::io::stdin().read_line(&mut line);
+        let answer = match read {
+            Ok(0) | Err(_) => {
+                let _ = writeln!(err);
+                return Ok(None);
             }
-            Question::TypeExactly { prompt, .. } => {
-                let answer = dialoguer::Input::<String>::with_theme(&theme)
-                    .with_prompt(prompt)
-                    .allow_empty(true)
-                    .interact_text();
-                Ok(answer.ok())
+            Ok(_) => line.trim().to_string(),
+        };
+        Ok(Some(match question {
+            Question::YesNo { .. }
+                if matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") =>
+            {
+                "y".to_string()
             }
-        }
+            Question::YesNo { .. } => "n".to_string(),
+            Question::TypeExactly { .. } => answer,
+        }))
     }
 }
 

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use dialoguer::console::Style;
+use console::Style;
 
 use crate::cli::Cli;
 use crate::error::TfenvError;

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use dialoguer::console::Style;
+use console::Style;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +128,7 @@ pub fn table(rows: &[Vec<String>]) -> String {
 }
 
 fn visible_width(text: &str) -> usize {
-    dialoguer::console::measure_text_width(text)
+    console::measure_text_width(text)
 }
 
 /// `1.2 KiB`, `340 B`, `15.0 MiB`.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dialoguer::console::Style;
+use console::Style;
 use serde::Serialize;
 
 use crate::artifacts::backups::{self, Backup};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use dialoguer::console::Style;
+use console::Style;
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;

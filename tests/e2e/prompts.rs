@@ -1,0 +1,420 @@
+//! Confirmation by tier with a person at the keyboard: the built tfenv runs `deploy` in a
+//! real pseudo-terminal (stdin is a terminal, `CI` is unset) against the real terraform,
+//! and the test answers dialoguer's prompts as a user would.
+//!
+//! For each tier of the demo: the right answer applies; a wrong answer and Ctrl-D are a
+//! refusal (exit 5) that changes nothing — no new state, no plan file left behind, and a
+//! `refused` record in history.jsonl. A production plan that destroys something also
+//! asks for the number of destroyed resources.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rexpect::process::WaitStatus;
+use rexpect::session::PtySession;
+
+use crate::support::{self, Project};
+
+/// Output that needs terraform first (init + plan is ~1 s alone, apply about as long,
+/// but the suite runs many terraform processes in parallel).
+const SLOW: Duration = Duration::from_secs(90);
+/// Output that follows a keypress directly: the reaction to an answer.
+const QUICK: Duration = Duration::from_secs(10);
+/// How often a wait looks at the clock; also how long the session's drop gives tfenv
+/// between SIGTERM and SIGKILL when a test fails with tfenv still running.
+const POLL_MS: u64 = 2_000;
+
+const DEV_PROMPT: &str = "Apply this plan to `dev`? [y/N]";
+const STAGING_PROMPT: &str = "staging environment `staging`? Type `yes` to continue";
+const PRODUCTION_PROMPT: &str =
+    "PRODUCTION environment `production`? Type the environment name to continue";
+
+/// A tfenv run in a pseudo-terminal, with everything it printed so far kept for messages.
+struct Pty {
+    session: PtySession,
+    transcript: String,
+    what: String,
+}
+
+impl Pty {
+    /// `tfenv deploy <env>` in `project`, as support's `tfenv()` runs it but with `CI`
+    /// removed, so that stdin being a terminal makes the run interactive.
+    fn deploy(project: &Project, env: &str) -> Pty {
+        let cli_config = project.write(".terraformrc", "disable_checkpoint = true\n");
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
+        cmd.current_dir(project.path())
+            .env("TF_CLI_CONFIG_FILE", &cli_config)
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm")
+            .env_remove("CI")
+            .env_remove("TFENV_LOG")
+            .env_remove("TF_WORKSPACE")
+            .env_remove("TF_DATA_DIR")
+            .env_remove("TF_PLUGIN_CACHE_DIR")
+            .arg("--terraform")
+            .arg(support::terraform())
+            .args(["deploy", env]);
+        let session = rexpect::session::spawn_command(cmd, Some(POLL_MS))
+            .expect("tfenv starts in a pseudo-terminal");
+        Pty {
+            session,
+            transcript: String::new(),
+            what: format!("tfenv deploy {env}"),
+        }
+    }
+
+    /// Waits up to `limit` for `needle` on the terminal; fails the test, showing what the
+    /// terminal showed, when it does not come or tfenv's output ends first.
+    fn expect(&mut self, needle: &str, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            match self.session.exp_string(needle) {
+                Ok(before) => {
+                    self.transcript.push_str(&before);
+                    self.transcript.push_str(needle);
+                    return;
+                }
+                Err(rexpect::error::Error::Timeout { .. }) if start.elapsed() < limit => {}
+                Err(rexpect::error::Error::Timeout { got, .. }) => panic!(
+                    "{}: {needle:?} did not appear within {limit:?}\n--- terminal ---\n{}{got}",
+                    self.what, self.transcript
+                ),
+                Err(err) => panic!(
+                    "{}: expected {needle:?}: {err}\n--- terminal ---\n{}",
+                    self.what, self.transcript
+                ),
+            }
+        }
+    }
+
+    /// Types `text` and Enter.
+    fn type_line(&mut self, text: &str) {
+        self.session.send_line(text).unwrap();
+        self.session.flush().unwrap();
+    }
+
+    /// Presses Ctrl-D, the end-of-input key.
+    fn ctrl_d(&mut self) {
+        self.session.send_control('d').unwrap();
+    }
+
+    /// Reads the terminal to its end and returns tfenv's exit code; fails the test when
+    /// that takes longer than `limit` (the session's drop then kills tfenv).
+    fn exit_code(&mut self, limit: Duration) -> i32 {
+        let start = Instant::now();
+        loop {
+            match self.session.exp_eof() {
+                Ok(rest) => {
+                    self.transcript.push_str(&rest);
+                    break;
+                }
+                Err(rexpect::error::Error::Timeout { .. }) if start.elapsed() < limit => {}
+                Err(err) => panic!(
+                    "{}: still running after {limit:?}: {err}\n--- terminal ---\n{}",
+                    self.what, self.transcript
+                ),
+            }
+        }
+        loop {
+            match self.session.process().status() {
+                Some(WaitStatus::Exited(_, code)) => return code,
+                Some(WaitStatus::StillAlive) if start.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => panic!(
+                    "{}: did not exit normally ({other:?})\n--- terminal ---\n{}",
+                    self.what, self.transcript
+                ),
+            }
+        }
+    }
+
+    /// Asserts the run ends (within `limit`) with `code`.
+    fn assert_exit(&mut self, code: i32, limit: Duration) {
+        let actual = self.exit_code(limit);
+        assert_eq!(
+            actual, code,
+            "{}: exit code\n--- terminal ---\n{}",
+            self.what, self.transcript
+        );
+    }
+}
+
+fn state_file(project: &Project, env: &str) -> PathBuf {
+    project.join(&format!("state/{env}/terraform.tfstate"))
+}
+
+fn read_bytes(path: &Path) -> Option<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => panic!("reading {}: {err}", path.display()),
+    }
+}
+
+/// The last record of `state/<env>/history.jsonl`.
+fn last_history(project: &Project, env: &str) -> serde_json::Value {
+    let text = project.read(&format!("state/{env}/history.jsonl"));
+    let line = text.lines().last().expect("history.jsonl has a record");
+    serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"))
+}
+
+/// The state of `env` holds the demo's outputs for `env`.
+fn assert_applied(project: &Project, env: &str) {
+    let state: serde_json::Value =
+        serde_json::from_slice(&read_bytes(&state_file(project, env)).expect("a state file"))
+            .unwrap();
+    assert_eq!(
+        state["outputs"]["environment"]["value"], env,
+        "the state has the outputs: {state}"
+    );
+    let record = last_history(project, env);
+    assert_eq!(record["result"], "applied", "{record}");
+    assert_eq!(record["exit_code"], 0, "{record}");
+    assert!(
+        !project
+            .join(&format!("state/{env}/terraform.plan"))
+            .exists(),
+        "the plan file is removed after the apply"
+    );
+}
+
+/// Nothing changed: the state is the bytes it was before (`None`: still no state), no
+/// plan file is left, and history records the refusal.
+fn assert_refused(project: &Project, env: &str, state_before: Option<&[u8]>) {
+    assert_eq!(
+        read_bytes(&state_file(project, env)).as_deref(),
+        state_before,
+        "the state of `{env}` is unchanged"
+    );
+    assert!(
+        !project
+            .join(&format!("state/{env}/terraform.plan"))
+            .exists(),
+        "no plan file is left behind"
+    );
+    let record = last_history(project, env);
+    assert_eq!(record["result"], "refused", "{record}");
+    assert_eq!(record["exit_code"], 5, "{record}");
+}
+
+// ---- development: y/N ----
+
+#[test]
+fn dev_prompt_applies_on_y() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "dev");
+    tfenv.expect(DEV_PROMPT, SLOW);
+    tfenv.type_line("y");
+    tfenv.expect("Applied to `dev`", SLOW);
+    tfenv.assert_exit(0, QUICK);
+    assert_applied(&project, "dev");
+}
+
+#[test]
+fn dev_prompt_refuses_n() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "dev");
+    tfenv.expect(DEV_PROMPT, SLOW);
+    tfenv.type_line("n");
+    tfenv.expect("confirmation not given (answered `n`)", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert_refused(&project, "dev", None);
+}
+
+#[test]
+fn dev_prompt_refuses_on_enter_as_no_is_the_default() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "dev");
+    tfenv.expect(DEV_PROMPT, SLOW);
+    tfenv.type_line("");
+    tfenv.expect("confirmation not given (answered `n`)", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert_refused(&project, "dev", None);
+}
+
+/// Ctrl-D is "no answer", and no answer is a refusal (README: "A prompt that cannot be
+/// answered is a refusal: exit 5, nothing changed").
+#[test]
+fn dev_prompt_refuses_on_ctrl_d() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "dev");
+    tfenv.expect(DEV_PROMPT, SLOW);
+    tfenv.ctrl_d();
+    tfenv.expect("confirmation not given (no answer)", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert_refused(&project, "dev", None);
+}
+
+// ---- staging: type `yes` ----
+
+#[test]
+fn staging_prompt_applies_on_yes() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "staging");
+    tfenv.expect(STAGING_PROMPT, SLOW);
+    tfenv.type_line("yes");
+    tfenv.expect("Applied to `staging`", SLOW);
+    tfenv.assert_exit(0, QUICK);
+    assert_applied(&project, "staging");
+}
+
+#[test]
+fn staging_prompt_refuses_anything_but_yes() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "staging");
+    tfenv.expect(STAGING_PROMPT, SLOW);
+    tfenv.type_line("y");
+    tfenv.expect("confirmation not given (answered `y`)", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert_refused(&project, "staging", None);
+}
+
+#[test]
+fn staging_prompt_refuses_on_ctrl_d() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "staging");
+    tfenv.expect(STAGING_PROMPT, SLOW);
+    tfenv.ctrl_d();
+    tfenv.expect("confirmation not given (no answer)", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert_refused(&project, "staging", None);
+}
+
+// ---- production: type the environment's name ----
+
+#[test]
+fn production_prompt_applies_on_the_environment_name() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "production");
+    // The temporary project is no git repository: tfenv warns and goes on.
+    tfenv.expect("not a git repository", SLOW);
+    tfenv.expect(PRODUCTION_PROMPT, SLOW);
+    tfenv.type_line("production");
+    tfenv.expect("Applied to `production`", SLOW);
+    tfenv.assert_exit(0, QUICK);
+    assert_applied(&project, "production");
+}
+
+#[test]
+fn production_prompt_refuses_anything_but_the_environment_name() {
+    let project = Project::demo();
+    // `prod` is production's alias: it names the environment, but is not its name.
+    let mut tfenv = Pty::deploy(&project, "production");
+    tfenv.expect(PRODUCTION_PROMPT, SLOW);
+    tfenv.type_line("prod");
+    tfenv.expect("confirmation not given (answered `prod`)", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert_refused(&project, "production", None);
+}
+
+#[test]
+fn production_prompt_refuses_on_ctrl_d() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "production");
+    tfenv.expect(PRODUCTION_PROMPT, SLOW);
+    tfenv.ctrl_d();
+    tfenv.expect("confirmation not given (no answer)", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert_refused(&project, "production", None);
+}
+
+// ---- production plans that destroy ----
+
+/// A production environment whose module has `var.n` terraform_data instances, deployed
+/// non-interactively with n = 2 and then set to n = 1, so the next plan destroys one.
+fn production_about_to_destroy_one() -> Project {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        r#"[project]
+state_dir = "state"
+
+[environments.production]
+backend_config = "production.backend.conf"
+var_files = ["production.tfvars"]
+"#,
+    );
+    project.write(
+        "production.backend.conf",
+        "path = \"state/production/terraform.tfstate\"\n",
+    );
+    project.write(
+        "main.tf",
+        r#"terraform {
+  backend "local" {}
+}
+
+variable "n" {
+  type = number
+}
+
+resource "terraform_data" "x" {
+  count = var.n
+  input = "v"
+}
+"#,
+    );
+    project.write("production.tfvars", "n = 2\n");
+    project
+        .tfenv()
+        .env_remove("CI")
+        .arg("--terraform")
+        .arg(support::terraform())
+        .args(["deploy", "production", "--yes", "--confirm", "production"])
+        .assert()
+        .success();
+    assert_eq!(instances(&project), 2);
+    project.write("production.tfvars", "n = 1\n");
+    project
+}
+
+/// How many `terraform_data.x` instances the production state holds.
+fn instances(project: &Project) -> usize {
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_file(project, "production")).unwrap()).unwrap();
+    state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "terraform_data" && r["name"] == "x")
+        .map(|r| r["instances"].as_array().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn production_destroy_applies_when_the_name_and_the_count_are_typed() {
+    let project = production_about_to_destroy_one();
+    let mut tfenv = Pty::deploy(&project, "production");
+    tfenv.expect("destroy: terraform_data.x[1]", SLOW);
+    tfenv.expect(PRODUCTION_PROMPT, SLOW);
+    tfenv.type_line("production");
+    tfenv.expect(
+        "This destroys 1 resource(s) in production. Type 1 to confirm",
+        QUICK,
+    );
+    tfenv.type_line("1");
+    tfenv.expect("Applied to `production`", SLOW);
+    tfenv.assert_exit(0, QUICK);
+    assert_eq!(instances(&project), 1);
+    let record = last_history(&project, "production");
+    assert_eq!(record["result"], "applied", "{record}");
+    assert!(!project.join("state/production/terraform.plan").exists());
+}
+
+#[test]
+fn production_destroy_refuses_a_wrong_count() {
+    let project = production_about_to_destroy_one();
+    let before = read_bytes(&state_file(&project, "production")).unwrap();
+    let mut tfenv = Pty::deploy(&project, "production");
+    tfenv.expect(PRODUCTION_PROMPT, SLOW);
+    tfenv.type_line("production");
+    tfenv.expect("Type 1 to confirm", QUICK);
+    tfenv.type_line("2");
+    tfenv.expect("confirmation not given (answered `2`)", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert_refused(&project, "production", Some(&before));
+    assert_eq!(instances(&project), 2);
+}
