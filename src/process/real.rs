@@ -147,6 +147,11 @@ impl Runner for TokioRunner {
                 },
             }
         }
+        if finished.interrupted {
+            // terraform is gone; a provisioner it started may not be (sh -c forks). Nothing
+            // of an interrupted run may outlive it.
+            let _ = killpg(pgid, Signal::SIGTERM);
+        }
         out.finish(&mut options.log);
         err.finish(&mut options.log);
         if let Some(sink) = options.stdout_sink.as_mut()
