@@ -6,9 +6,6 @@
 //! The apply is slow on purpose: a `terraform_data` whose `local-exec` provisioner
 //! sleeps, with an input that changes on every deploy.
 
-#[path = "../support/moto.rs"]
-mod moto;
-
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -18,7 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use self::moto::Moto;
+use crate::support::moto::Moto;
 use crate::support::{self, Project};
 
 /// The provisioner's sleep in the deploy that gets interrupted: far longer than the

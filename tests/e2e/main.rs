@@ -9,3 +9,4 @@ mod deploy;
 mod interrupts;
 mod local;
 mod prompts;
+mod s3;

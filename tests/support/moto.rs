@@ -1,9 +1,5 @@
 //! A moto server (S3 + DynamoDB emulator) on 127.0.0.1 for one test, and the aws CLI
 //! pointed at it (see ../shared/TESTING.md). Stopped when dropped.
-//!
-//! Include it next to `support` with `#[path = "../support/moto.rs"] mod moto;`.
-
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -1,0 +1,120 @@
+//! Backups and restore with the s3 backend on a moto server and the real terraform.
+
+use serde_json::Value;
+use sha2::Digest;
+
+use crate::support::moto::Moto;
+use crate::support::{self, Project, stdout_json};
+
+const BUCKET: &str = "tfstate-test";
+const TABLE: &str = "tf-locks";
+
+fn s3_project(moto: &Moto) -> Project {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        "[environments.dev]\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n",
+    );
+    project.write(
+        "environments/dev.backend.conf",
+        &moto.backend_conf(BUCKET, "dev/terraform.tfstate", TABLE),
+    );
+    project.write("environments/dev.tfvars", "message = \"one\"\n");
+    project.write(
+        "main.tf",
+        "terraform {\n  backend \"s3\" {}\n}\nvariable \"message\" { type = string }\noutput \"message\" { value = var.message }\n",
+    );
+    project
+}
+
+fn tfenv(project: &Project) -> assert_cmd::Command {
+    let mut cmd = project.tfenv();
+    cmd.arg("--terraform").arg(support::terraform());
+    cmd
+}
+
+#[test]
+fn backup_and_restore_on_s3_keep_the_digest_consistent() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = s3_project(&moto);
+    tfenv(&project)
+        .args(["deploy", "dev", "--yes"])
+        .assert()
+        .success();
+
+    let output = tfenv(&project)
+        .args(["backup", "dev", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let backup = stdout_json(&output)["backups"][0]["backup"].clone();
+    let file = project.join(&format!(
+        "state/dev/backups/{}",
+        backup["file"].as_str().unwrap()
+    ));
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(backup["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
+    assert!(String::from_utf8_lossy(&bytes).contains("\"one\""));
+    tfenv(&project).args(["verify", "dev"]).assert().success();
+
+    project.write("environments/dev.tfvars", "message = \"two\"\n");
+    tfenv(&project)
+        .args(["deploy", "dev", "--yes"])
+        .assert()
+        .success();
+    let status = stdout_json(
+        &tfenv(&project)
+            .args(["status", "dev", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        status["environments"][0]["backend"]["location"],
+        "s3://tfstate-test/dev/terraform.tfstate"
+    );
+    let serial_before = status["environments"][0]["state"]["serial"]
+        .as_u64()
+        .unwrap();
+
+    tfenv(&project)
+        .args(["restore", "dev", backup["file"].as_str().unwrap(), "--yes"])
+        .assert()
+        .success();
+    let outputs = stdout_json(
+        &tfenv(&project)
+            .args(["outputs", "dev", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(outputs["message"]["value"], "one");
+    let status = stdout_json(
+        &tfenv(&project)
+            .args(["status", "dev", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        status["environments"][0]["state"]["serial"]
+            .as_u64()
+            .unwrap()
+            > serial_before
+    );
+
+    // The restore went through terraform state push, so the DynamoDB digest matches the
+    // object: a following plan reads the state without a checksum error.
+    let output = tfenv(&project)
+        .args(["plan", "dev", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("checksum"), "{stderr}");
+    let digest: Option<Value> = moto.lock_item(TABLE, "tfstate-test/dev/terraform.tfstate-md5");
+    assert!(digest.is_some(), "the s3 backend keeps its digest item");
+}
