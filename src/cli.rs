@@ -147,7 +147,7 @@ Examples:
   tfenv history dev --limit 5 --output json")]
     History(HistoryArgs),
 
-    /// Back up an environment's state (terraform state pull) with its SHA-256 in the manifest.
+    /// Back up an environment's state, with its SHA-256 and header in the manifest.
     #[command(after_help = "\
 Backups go to state/<env>/backups/terraform.tfstate.YYYYMMDD-HHMMSS (UTC, mode 0600),
 one line each in state/<env>/backups/MANIFEST.jsonl.
@@ -172,7 +172,7 @@ Examples:
   tfenv verify production staging")]
     Verify(VerifyArgs),
 
-    /// Put a backup back as the state (via terraform state push), after backing up the current one.
+    /// Restore a backup through terraform state push, backing up the current state first.
     #[command(after_help = "\
 BACKUP is `latest`, a file name from `tfenv backups <env>`, or the path of any state file.
 A backup of the same lineage gets serial current+1 so terraform accepts it; another lineage

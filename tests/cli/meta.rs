@@ -33,12 +33,17 @@ fn help_lists_every_command_with_a_description() {
         ("refresh", "apply -refresh-only"),
         ("outputs", "outputs"),
         ("history", "deploy ledger"),
+        ("backup", "SHA-256"),
+        ("backups", "List an environment's backups"),
+        ("verify", "against its manifest"),
+        ("restore", "terraform state push"),
+        ("prune", "oldest backups"),
         ("completions", "shell completions"),
         ("man", "man page"),
     ] {
         let line = text
             .lines()
-            .find(|l| l.trim_start().starts_with(command))
+            .find(|l| l.split_whitespace().next() == Some(command))
             .unwrap_or_else(|| panic!("`{command}` missing from --help:\n{text}"));
         assert!(line.contains(words), "{line}");
     }
