@@ -191,6 +191,27 @@ Examples:
   tfenv prune production --keep 50 --yes --confirm production")]
     Prune(PruneArgs),
 
+    /// Who holds the state lock: ID, operation, who, since when — read from the backend.
+    #[command(after_help = "\
+Reads the lock where the backend keeps it (local info file + OS lock, DynamoDB item,
+S3 .tflock object, Azure blob lease, GCS .tflock object) without running terraform init.
+Exit 0 whether or not a lock is held; 1 when the backend cannot be read.
+
+Examples:
+  tfenv lock dev
+  tfenv lock --all --output json")]
+    Lock(LockArgs),
+
+    /// Release a stuck state lock after checking its ID (terraform force-unlock).
+    #[command(after_help = "\
+The ID must be the current lock's (see `tfenv lock <env>`). The state is backed up first,
+and the unlock is confirmed by tier, as for deploy.
+
+Examples:
+  tfenv unlock dev 9db590f1-b6fe-c5f2-2678-8804f089deba
+  tfenv unlock production <ID> --yes --confirm production")]
+    Unlock(UnlockArgs),
+
     /// Print shell completions for SHELL to stdout.
     #[command(after_help = "\
 Examples:
@@ -384,6 +405,40 @@ pub struct PruneArgs {
     /// How many of the newest backups to keep (at least the newest is always kept).
     #[arg(long, value_name = "N")]
     pub keep: usize,
+
+    /// Approve without a prompt (production also needs --confirm).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// The environment's name, required with --yes for production.
+    #[arg(long, value_name = "ENV")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The environment whose lock to read.
+    #[arg(
+        value_name = "ENV",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub env: Option<String>,
+
+    /// Read the locks of every environment (concurrently).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The environment whose lock to release.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// The lock ID, as `tfenv lock <env>` shows it.
+    #[arg(value_name = "LOCK_ID")]
+    pub lock_id: String,
 
     /// Approve without a prompt (production also needs --confirm).
     #[arg(long, short = 'y')]

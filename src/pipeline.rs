@@ -125,6 +125,23 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
                     "could not record the run in history: {write_err:#}"
                 ));
             }
+            if exit == Exit::Interrupted {
+                // terraform normally releases its lock when interrupted; after a forced stop
+                // it may not have. Say so, with the exact command.
+                match backend.read_lock(&env, ctx.runner.as_ref()).await {
+                    Ok(lock) if lock.held => ctx.printer.warn(&format!(
+                        "the state lock is still held by {}; if no terraform is running, release it with:\n  tfenv unlock {} {}",
+                        lock.describe(),
+                        env.name,
+                        lock.id().unwrap_or("<LOCK_ID>")
+                    )),
+                    Ok(_) => ctx.printer.progress(&format!("{}: the state lock was released", env.name)),
+                    Err(read_err) => ctx.printer.warn(&format!(
+                        "could not check whether the state lock was released ({read_err:#}); check with `tfenv lock {}`",
+                        env.name
+                    )),
+                }
+            }
             Err(err)
         }
     }

@@ -33,6 +33,9 @@ pub struct HistoryRecord {
     /// The run's log, relative to `state/<env>/`.
     pub log: Option<String>,
     pub error: Option<String>,
+    /// `unlock`: the lock that was released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -83,6 +86,7 @@ pub struct Ledger {
     pub plan: Option<PlanSummary>,
     pub backup: Option<Backup>,
     pub log: Option<String>,
+    pub lock: Option<serde_json::Value>,
 }
 
 impl Ledger {
@@ -112,12 +116,14 @@ impl Ledger {
                 backup: None,
                 log: None,
                 error: None,
+                lock: None,
             }),
             command,
             git: None,
             plan: None,
             backup: None,
             log: None,
+            lock: None,
         }
     }
 
@@ -139,6 +145,7 @@ impl Ledger {
         record.result = result.to_string();
         record.exit_code = exit.code();
         record.error = error;
+        record.lock = self.lock.clone();
         append(&self.artifacts_dir, &record)
     }
 }

@@ -2,6 +2,103 @@
 //! `<storage_account_name>`; a non-default workspace appends `env:<workspace>` to the key.
 
 use super::Backend;
+use super::lock::{LockInfo, LockState};
+use crate::process::{Invocation, RunOptions, Runner};
+
+fn blob_name(backend: &Backend) -> String {
+    let key = backend
+        .setting("key")
+        .unwrap_or_else(|| "terraform.tfstate".into());
+    match backend.workspace_name() {
+        "default" => key,
+        workspace => format!("{key}env:{workspace}"),
+    }
+}
+
+/// The lock of an azurerm state: an infinite lease on the blob, with the lock JSON
+/// base64-encoded in its `terraformlockid` metadata.
+pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow::Result<LockState> {
+    use base64::Engine;
+    let bin = super::cli_binary(
+        "az",
+        "the Azure CLI",
+        "see https://learn.microsoft.com/cli/azure/install-azure-cli",
+    )?;
+    let account = backend.setting("storage_account_name").unwrap_or_default();
+    let container = backend.setting("container_name").unwrap_or_default();
+    let blob = blob_name(backend);
+    let mut inv = Invocation::new(
+        bin,
+        &[
+            "storage",
+            "blob",
+            "show",
+            "--account-name",
+            &account,
+            "--container-name",
+            &container,
+            "--name",
+            &blob,
+            "--output",
+            "json",
+        ],
+    );
+    inv.after_interrupt = true;
+    if let Some(key) = backend.setting("access_key") {
+        inv.env.push(("AZURE_STORAGE_KEY".into(), key));
+    } else if let Some(sas) = backend.setting("sas_token") {
+        inv.env.push(("AZURE_STORAGE_SAS_TOKEN".into(), sas));
+    } else if backend.setting("use_azuread_auth").as_deref() == Some("true") {
+        inv.args
+            .extend(["--auth-mode".to_string(), "login".to_string()]);
+    }
+    let source = format!("azurerm://{account}/{container}/{blob}");
+    let done = runner.run(&inv, RunOptions::default()).await?;
+    if !done.success() {
+        let stderr = done.stderr_text();
+        if stderr.contains("BlobNotFound") || stderr.contains("does not exist") {
+            return Ok(LockState::free(source));
+        }
+        anyhow::bail!(
+            "`az storage blob show` for `{source}` failed: {}",
+            super::first_error_line(&stderr)
+        );
+    }
+    let blob: serde_json::Value = serde_json::from_slice(&done.stdout).map_err(|e| {
+        anyhow::anyhow!("`az storage blob show` printed something that is not JSON ({e})")
+    })?;
+    let leased = blob
+        .pointer("/properties/lease/state")
+        .and_then(|v| v.as_str())
+        .is_some_and(|s| s.eq_ignore_ascii_case("leased"));
+    if !leased {
+        return Ok(LockState::free(source));
+    }
+    let encoded = blob
+        .get("metadata")
+        .and_then(|m| m.as_object())
+        .and_then(|m| {
+            m.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("terraformlockid"))
+                .and_then(|(_, v)| v.as_str())
+        });
+    let Some(encoded) = encoded else {
+        let mut state = LockState::free(source);
+        state.held = true;
+        state.note = Some(format!(
+            "the state blob has a lease but no lock info: its holder is unknown. If no terraform is running, break it with `az storage blob lease break --account-name {account} --container-name {container} --blob-name {blob}`"
+        ));
+        return Ok(state);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|e| {
+            anyhow::anyhow!("{source}: the terraformlockid metadata is not base64 ({e})")
+        })?;
+    let info = LockInfo::parse(&String::from_utf8_lossy(&decoded))
+        .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+    Ok(LockState::held_by(info, source))
+}
 
 pub(super) fn location(backend: &Backend) -> String {
     let account = backend

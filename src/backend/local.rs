@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Backend;
+use super::lock::{LockInfo, LockState};
 use crate::project::normalize;
 
 pub(super) fn state_file(backend: &Backend, root: &Path) -> PathBuf {
@@ -22,6 +23,76 @@ pub(super) fn state_file(backend: &Backend, root: &Path) -> PathBuf {
             .join(workspace)
             .join("terraform.tfstate"),
     })
+}
+
+/// The lock of a local state: terraform holds an fcntl write lock on the state file and
+/// writes `.<name>.lock.info` beside it. An info file without the OS lock is a leftover
+/// of a killed run (stale), not a lock.
+pub(super) fn read_lock(state_file: &Path) -> anyhow::Result<LockState> {
+    let name = state_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let info_file = state_file.with_file_name(format!(".{name}.lock.info"));
+    let source = format!("file:{}", info_file.display());
+    let info = match std::fs::read_to_string(&info_file) {
+        Ok(text) => Some(
+            LockInfo::parse(&text)
+                .map_err(|e| anyhow::anyhow!("`{}`: {e}", info_file.display()))?,
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            return Err(
+                anyhow::Error::new(err).context(format!("reading `{}`", info_file.display()))
+            );
+        }
+    };
+    let os_lock = os_lock_holder(state_file)?;
+    Ok(match (info, os_lock) {
+        (Some(info), Some(_)) => LockState::held_by(info, source),
+        (Some(info), None) => {
+            let mut state = LockState::held_by(info, source);
+            state.held = false;
+            state.stale = true;
+            state.note = Some(format!(
+                "`{}` is left over from a run that died; no process holds the lock",
+                info_file.display()
+            ));
+            state
+        }
+        (None, Some(pid)) => {
+            let mut state = LockState::free(source);
+            state.held = true;
+            state.note = Some(format!(
+                "process {pid} holds the state file's lock but wrote no lock info"
+            ));
+            state
+        }
+        (None, None) => LockState::free(source),
+    })
+}
+
+/// The pid holding a POSIX write lock on `path`, probed with F_GETLK (nothing is locked).
+fn os_lock_holder(path: &Path) -> anyhow::Result<Option<i32>> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::libc;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(anyhow::Error::new(err).context(format!("opening `{}`", path.display())));
+        }
+    };
+    let mut probe = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    fcntl(&file, FcntlArg::F_GETLK(&mut probe))
+        .map_err(|e| anyhow::anyhow!("probing the lock on `{}`: {e}", path.display()))?;
+    Ok((probe.l_type != libc::F_UNLCK as libc::c_short).then_some(probe.l_pid))
 }
 
 #[cfg(test)]

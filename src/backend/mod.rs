@@ -4,6 +4,7 @@
 mod azurerm;
 mod gcs;
 mod local;
+pub mod lock;
 mod s3;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use crate::error::TfenvError;
+use crate::process::Runner;
 use crate::project::hcl::{self, BackendBlock, Settings};
 use crate::project::{Environment, Project};
 
@@ -68,6 +70,21 @@ impl Backend {
         }
     }
 
+    /// Reads the state lock where this backend keeps it, without `terraform init`.
+    pub async fn read_lock(
+        &self,
+        env: &Environment,
+        runner: &dyn Runner,
+    ) -> anyhow::Result<lock::LockState> {
+        match self.kind.as_str() {
+            "local" => local::read_lock(&local::state_file(self, &env.root)),
+            "s3" => s3::read_lock(self, runner).await,
+            "azurerm" => azurerm::read_lock(self, runner).await,
+            "gcs" => gcs::read_lock(self, runner).await,
+            other => Ok(lock::LockState::unsupported(other)),
+        }
+    }
+
     /// A setting as text, when it is set to a string, number or bool.
     pub fn setting(&self, name: &str) -> Option<String> {
         match self.settings.get(name)? {
@@ -82,6 +99,26 @@ impl Backend {
     pub fn workspace_name(&self) -> &str {
         self.workspace.as_deref().unwrap_or("default")
     }
+}
+
+/// A cloud CLI tfenv reads locks with, or an error saying how to install it.
+fn cli_binary(name: &str, what: &str, install: &str) -> anyhow::Result<PathBuf> {
+    which::which(name).map_err(|_| {
+        TfenvError::config(
+            format!("reading this backend's lock needs {what} (`{name}`), and it is not on PATH"),
+            Some(format!("install it: {install}")),
+        )
+        .into()
+    })
+}
+
+/// The line of a CLI's error output that says what went wrong.
+fn first_error_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no error output")
+        .to_string()
 }
 
 /// Reads each Terraform root module's backend block once, however many environments

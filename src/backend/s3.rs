@@ -2,6 +2,8 @@
 //! `<workspace_key_prefix or env:>/<workspace>/<key>`.
 
 use super::Backend;
+use super::lock::{LockInfo, LockState};
+use crate::process::{Invocation, Runner};
 
 pub(super) fn state_key(backend: &Backend) -> String {
     let key = backend.setting("key").unwrap_or_default();
@@ -19,6 +21,115 @@ pub(super) fn state_key(backend: &Backend) -> String {
 pub(super) fn location(backend: &Backend) -> String {
     let bucket = backend.setting("bucket").unwrap_or_else(|| "?".into());
     format!("s3://{bucket}/{}", state_key(backend))
+}
+
+/// Reads the lock where this s3 backend keeps it: the `<key>.tflock` object
+/// (`use_lockfile`), or the DynamoDB item `<bucket>/<state key>` (`dynamodb_table`).
+pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow::Result<LockState> {
+    let bucket = backend.setting("bucket").unwrap_or_default();
+    let key = state_key(backend);
+    if backend.setting("use_lockfile").as_deref() == Some("true") {
+        let object = format!("s3://{bucket}/{key}.tflock");
+        let mut args = vec!["s3".to_string(), "cp".into(), object.clone(), "-".into()];
+        args.extend(endpoint_args(backend, "s3", &["endpoint"]));
+        let done = aws(backend, runner, args).await?;
+        if done.success() {
+            let info = LockInfo::parse(&done.stdout_text())
+                .map_err(|e| anyhow::anyhow!("`{object}`: {e}"))?;
+            return Ok(LockState::held_by(info, object));
+        }
+        let stderr = done.stderr_text();
+        if ["404", "Not Found", "NoSuchKey", "does not exist"]
+            .iter()
+            .any(|s| stderr.contains(s))
+        {
+            return Ok(LockState::free(object));
+        }
+        anyhow::bail!(
+            "reading `{object}` with the aws CLI failed: {}",
+            super::first_error_line(&stderr)
+        );
+    }
+    if let Some(table) = backend.setting("dynamodb_table") {
+        let lock_id = format!("{bucket}/{key}");
+        let source = format!("dynamodb:{table}/{lock_id}");
+        let item_key = serde_json::json!({ "LockID": { "S": lock_id } }).to_string();
+        let mut args = vec![
+            "dynamodb".to_string(),
+            "get-item".into(),
+            "--table-name".into(),
+            table.clone(),
+            "--key".into(),
+            item_key,
+            "--consistent-read".into(),
+            "--output".into(),
+            "json".into(),
+        ];
+        args.extend(endpoint_args(backend, "dynamodb", &["dynamodb_endpoint"]));
+        let done = aws(backend, runner, args).await?;
+        if !done.success() {
+            anyhow::bail!(
+                "reading the lock from DynamoDB table `{table}` failed: {}",
+                super::first_error_line(&done.stderr_text())
+            );
+        }
+        let reply: serde_json::Value = serde_json::from_slice(&done.stdout)
+            .map_err(|e| anyhow::anyhow!("the aws CLI printed something that is not JSON ({e})"))?;
+        let Some(info) = reply.pointer("/Item/Info/S").and_then(|v| v.as_str()) else {
+            return Ok(LockState::free(source));
+        };
+        let info = LockInfo::parse(info).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+        return Ok(LockState::held_by(info, source));
+    }
+    let mut state = LockState::free(format!("s3://{bucket}/{key}"));
+    state.note = Some("this s3 backend has neither `dynamodb_table` nor `use_lockfile`: its state is never locked".to_string());
+    Ok(state)
+}
+
+/// `--endpoint-url` from `endpoints.<service>` (Terraform ≥ 1.6) or the older setting.
+fn endpoint_args(backend: &Backend, service: &str, old_names: &[&str]) -> Vec<String> {
+    let new = backend
+        .settings
+        .get("endpoints")
+        .and_then(|e| e.get(service))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    new.or_else(|| old_names.iter().find_map(|n| backend.setting(n)))
+        .map(|url| vec!["--endpoint-url".to_string(), url])
+        .unwrap_or_default()
+}
+
+async fn aws(
+    backend: &Backend,
+    runner: &dyn Runner,
+    args: Vec<String>,
+) -> anyhow::Result<crate::process::Finished> {
+    let bin = super::cli_binary(
+        "aws",
+        "the aws CLI",
+        "pip install awscli, or see https://aws.amazon.com/cli/",
+    )?;
+    let mut inv = Invocation::new(bin, &[]);
+    inv.args = args;
+    inv.args.push("--no-cli-pager".into());
+    inv.after_interrupt = true;
+    if let Some(region) = backend.setting("region") {
+        inv.env.push(("AWS_DEFAULT_REGION".into(), region.clone()));
+        inv.env.push(("AWS_REGION".into(), region));
+    }
+    for (setting, var) in [
+        ("access_key", "AWS_ACCESS_KEY_ID"),
+        ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+        ("token", "AWS_SESSION_TOKEN"),
+        ("profile", "AWS_PROFILE"),
+    ] {
+        if let Some(value) = backend.setting(setting) {
+            inv.env.push((var.into(), value));
+        }
+    }
+    runner
+        .run(&inv, crate::process::RunOptions::default())
+        .await
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod deploy;
 mod envs;
 mod history;
 mod init;
+mod lock;
 mod meta;
 mod outputs;
 mod plan;
@@ -13,6 +14,7 @@ mod prune;
 mod refresh;
 mod restore;
 mod status;
+mod unlock;
 mod verify;
 
 use crate::Context;
@@ -34,6 +36,8 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Verify(args) => verify::verify(ctx, args).await,
         Command::Restore(args) => restore::restore(ctx, args).await,
         Command::Prune(args) => prune::prune(ctx, args).await,
+        Command::Lock(args) => lock::lock(ctx, args).await,
+        Command::Unlock(args) => unlock::unlock(ctx, args).await,
         Command::Completions { shell } => meta::completions(shell),
         Command::Man => meta::man(),
     }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::envs::BackendInfo;
+use crate::backend::lock::LockState;
 use crate::backend::{Backend, Backends};
 use crate::cli::StatusArgs;
 use crate::error::TfenvError;
@@ -38,6 +39,8 @@ struct EnvStatus {
     state_source: Option<&'static str>,
     /// `null` when there is no state yet or it could not be read.
     state: Option<StateHeader>,
+    /// The state lock as the backend holds it; `null` when it could not be read.
+    lock: Option<LockState>,
     newest_backup: Option<BackupInfo>,
     last_deploy: Option<Value>,
     problems: Vec<Problem>,
@@ -99,7 +102,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
     let mut environments: Vec<EnvStatus> = futures::stream::iter(
         resolved
             .iter()
-            .map(|(env, backend)| check(env, backend.as_ref(), tf.as_ref(), &project)),
+            .map(|(env, backend)| check(ctx, env, backend.as_ref(), tf.as_ref(), &project)),
     )
     .buffered(jobs)
     .collect()
@@ -129,6 +132,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
 }
 
 async fn check(
+    ctx: &Context,
     env: &Environment,
     backend: Result<&Backend, &anyhow::Error>,
     tf: Option<&Terraform>,
@@ -142,6 +146,7 @@ async fn check(
         init: None,
         state_source: None,
         state: None,
+        lock: None,
         newest_backup: artifacts::backups::newest(&env.artifacts_dir).map(|(file, created)| {
             BackupInfo {
                 age_seconds: (Utc::now() - created).num_seconds(),
@@ -182,6 +187,32 @@ async fn check(
             ),
         )),
         InitState::Current => {}
+    }
+
+    match backend.read_lock(env, ctx.runner.as_ref()).await {
+        Ok(lock) => {
+            if lock.held {
+                let age = lock.holder.as_ref().and_then(|h| h.age_seconds);
+                let limit = project.stale_lock_after.as_secs() as i64;
+                if age.is_some_and(|a| a > limit) {
+                    let id = lock.id().unwrap_or("<ID>").to_string();
+                    status.problems.push(Problem::new(
+                        "stale-lock",
+                        format!(
+                            "the state has been locked by {} for longer than {}: if that run is dead, `tfenv unlock {} {id}`",
+                            lock.describe(),
+                            humantime::format_duration(project.stale_lock_after),
+                            env.name
+                        ),
+                    ));
+                }
+            }
+            status.lock = Some(lock);
+        }
+        Err(err) => status.problems.push(Problem::new(
+            "lock-unreadable",
+            format!("cannot read the state lock: {err:#}"),
+        )),
     }
 
     let read = match (init, tf, backend.local_state_file(env)) {
@@ -271,6 +302,23 @@ async fn gitignore_problems(ctx: &Context, project: &Project) -> Vec<Problem> {
         .collect()
 }
 
+/// `alice@laptop 5m` when held, `-` when free, `?` when tfenv cannot tell.
+fn lock_cell(lock: Option<&LockState>) -> String {
+    match lock {
+        Some(l) if l.held => {
+            let who = l.holder.as_ref().map_or("unknown", |h| h.info.who.as_str());
+            let age = l
+                .holder
+                .as_ref()
+                .and_then(|h| h.age_seconds)
+                .map(output::age);
+            age.map_or_else(|| who.to_string(), |age| format!("{who} {age}"))
+        }
+        Some(l) if l.supported => "-".to_string(),
+        _ => "?".to_string(),
+    }
+}
+
 fn print_human(ctx: &Context, report: &StatusReport) {
     let p = &ctx.printer;
     let mut rows = vec![
@@ -283,6 +331,7 @@ fn print_human(ctx: &Context, report: &StatusReport) {
             "RESOURCES",
             "SIZE",
             "TERRAFORM",
+            "LOCK",
             "BACKUP",
             "LAST DEPLOY",
             "HEALTH",
@@ -332,6 +381,7 @@ fn print_human(ctx: &Context, report: &StatusReport) {
             state
                 .and_then(|s| s.terraform_version.clone())
                 .unwrap_or_else(dash),
+            lock_cell(env.lock.as_ref()),
             env.newest_backup
                 .as_ref()
                 .map_or_else(dash, |b| format!("{} ago", output::age(b.age_seconds))),

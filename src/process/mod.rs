@@ -22,6 +22,9 @@ pub struct Invocation {
     pub env: Vec<(String, String)>,
     /// Variables removed from the child's environment.
     pub env_remove: Vec<String>,
+    /// A short read-only check (reading a lock) that may still run after an interrupt,
+    /// to tell the user what state the interrupted run left behind.
+    pub after_interrupt: bool,
 }
 
 impl Invocation {

@@ -37,7 +37,7 @@ impl Runner for TokioRunner {
     async fn run(&self, inv: &Invocation, mut options: RunOptions) -> anyhow::Result<Finished> {
         let mut signals = self.interrupts.subscribe();
         let seen = *signals.borrow_and_update();
-        if seen > 0 {
+        if seen > 0 && !inv.after_interrupt {
             // Never start new work after the user asked to stop.
             return Err(TfenvError::Interrupted.into());
         }

@@ -30,6 +30,8 @@ pub struct ProjectSection {
     pub state_dir: Option<PathBuf>,
     /// Backend type when the root module has no `backend` block tfenv can read.
     pub backend: Option<String>,
+    /// A state lock older than this is a problem in `status` (e.g. "2h", "30m").
+    pub stale_lock_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -24,7 +24,12 @@ pub struct Project {
     pub required_version: Option<String>,
     pub state_dir: PathBuf,
     pub environments: Vec<Environment>,
+    /// A state lock older than this is a problem in `status`.
+    pub stale_lock_after: std::time::Duration,
 }
+
+/// The default of `stale_lock_after`.
+const STALE_LOCK_AFTER: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 
 impl Project {
     /// Finds the project from `start` (upward), or from `config` when given.
@@ -67,6 +72,7 @@ impl Project {
             required_version: None,
             state_dir: root.join("state"),
             environments: found,
+            stale_lock_after: STALE_LOCK_AFTER,
         }
     }
 
@@ -92,6 +98,15 @@ impl Project {
             .into());
         }
         let discovered = discover_with_root(root, &tf_root)?;
+        let stale_lock_after = match &file.project.stale_lock_after {
+            None => STALE_LOCK_AFTER,
+            Some(text) => humantime::parse_duration(text).map_err(|e| {
+                TfenvError::config(
+                    format!("`{shown}`: stale_lock_after `{text}` is not a duration ({e})"),
+                    Some("write it like \"2h\", \"30m\" or \"1d\"".to_string()),
+                )
+            })?,
+        };
 
         let environments = if file.environments.is_empty() {
             discovered
@@ -172,6 +187,7 @@ impl Project {
                 })
                 .collect(),
             state_dir,
+            stale_lock_after,
         })
     }
 

@@ -387,6 +387,17 @@ impl Terraform {
         Err(terraform_failed("state push", env, &done))
     }
 
+    /// `force-unlock -force <id>`: releases a lock whose holder is gone.
+    pub async fn force_unlock(&self, env: &Environment, id: &str) -> anyhow::Result<()> {
+        let inv = self.invocation(env, &["force-unlock", "-force", id]);
+        let done = self.runner.run(&inv, RunOptions::default()).await?;
+        check_interrupted(&done)?;
+        if !done.success() {
+            return Err(terraform_failed("force-unlock", env, &done));
+        }
+        Ok(())
+    }
+
     /// `show -json <plan_file>`, summarized. Captured, never echoed: it holds values.
     pub async fn show_plan(
         &self,

@@ -1,0 +1,134 @@
+//! `tfenv lock`: who holds the state lock, read where the backend keeps it.
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::Context;
+use crate::backend::Backends;
+use crate::backend::lock::LockState;
+use crate::cli::LockArgs;
+use crate::error::TfenvError;
+use crate::exit::Exit;
+
+#[derive(Serialize)]
+struct EnvLock {
+    environment: String,
+    backend: String,
+    #[serde(flatten)]
+    lock: Option<LockState>,
+    error: Option<String>,
+}
+
+pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
+    let project = ctx.project()?;
+    let names: Vec<String> = args.env.into_iter().collect();
+    let selected = project.select(&names)?;
+    let backends = Backends::default();
+    let resolved = selected
+        .into_iter()
+        .map(|env| backends.resolve(env, &project).map(|b| (env, b)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 4);
+    let reads: Vec<(EnvLock, Option<anyhow::Error>)> =
+        futures::stream::iter(resolved.iter().map(|(env, backend)| async move {
+            let read = backend.read_lock(env, ctx.runner.as_ref()).await;
+            let (lock, error) = match read {
+                Ok(lock) => (Some(lock), None),
+                Err(err) => (None, Some(err)),
+            };
+            let entry = EnvLock {
+                environment: env.name.clone(),
+                backend: backend.kind.clone(),
+                lock,
+                error: error.as_ref().map(|e| format!("{e:#}")),
+            };
+            (entry, error)
+        }))
+        .buffered(jobs)
+        .collect()
+        .await;
+    let (locks, errors): (Vec<EnvLock>, Vec<Option<anyhow::Error>>) = reads.into_iter().unzip();
+    let mut errors: Vec<anyhow::Error> = errors.into_iter().flatten().collect();
+
+    if ctx.printer.is_json() {
+        if let [one] = locks.as_slice() {
+            ctx.printer.json(one)?;
+        } else {
+            ctx.printer
+                .json(&serde_json::json!({ "environments": locks }))?;
+        }
+        return if errors.is_empty() {
+            Ok(Exit::Success)
+        } else {
+            Err(TfenvError::Reported(Exit::Failure).into())
+        };
+    }
+    for l in locks.iter().filter(|l| l.lock.is_some()) {
+        print_human(ctx, l);
+    }
+    match errors.len() {
+        0 => Ok(Exit::Success),
+        1 if locks.len() == 1 => Err(errors
+            .remove(0)
+            .context(format!("reading the lock of `{}`", locks[0].environment))),
+        _ => Err(anyhow::anyhow!(
+            "cannot read the lock of {}",
+            locks
+                .iter()
+                .filter_map(|l| l
+                    .error
+                    .as_ref()
+                    .map(|e| format!("`{}` ({e})", l.environment)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+fn print_human(ctx: &Context, l: &EnvLock) {
+    let p = &ctx.printer;
+    let name = &l.environment;
+    let Some(lock) = &l.lock else {
+        return;
+    };
+    if !lock.supported {
+        p.result(&format!(
+            "{name}: {}",
+            lock.note.clone().unwrap_or_default()
+        ));
+        return;
+    }
+    match (&lock.holder, lock.held, lock.stale) {
+        (Some(h), true, _) => {
+            p.result(&format!("{name}: locked by {}", lock.describe()));
+            p.result(&format!("  ID:        {}", h.info.id));
+            p.result(&format!("  Operation: {}", h.info.operation));
+            p.result(&format!("  Who:       {}", h.info.who));
+            p.result(&format!("  Created:   {}", h.info.created));
+            p.result(&format!("  Version:   {}", h.info.version));
+            p.result(&format!("  Path:      {}", h.info.path));
+            p.result(&format!("  Source:    {}", lock.source));
+            p.result(&format!(
+                "  If that run is dead: tfenv unlock {name} {}",
+                h.info.id
+            ));
+        }
+        (Some(_), false, true) => p.result(&format!(
+            "{name}: not locked ({}; left by {})",
+            lock.note.clone().unwrap_or_default(),
+            lock.describe()
+        )),
+        (None, true, _) => p.result(&format!(
+            "{name}: locked by an unknown holder: {}",
+            lock.note.clone().unwrap_or_default()
+        )),
+        _ => {
+            let note = lock
+                .note
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            p.result(&format!("{name}: not locked{note}"));
+        }
+    }
+}

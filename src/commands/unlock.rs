@@ -1,0 +1,137 @@
+//! `tfenv unlock`: release a stuck state lock — only the one the user named, after a
+//! backup and the tier's confirmation — and check that it is gone.
+
+use crate::Context;
+use crate::artifacts::backups;
+use crate::artifacts::envlock::EnvLock;
+use crate::artifacts::history::Ledger;
+use crate::backend::Backends;
+use crate::cli::UnlockArgs;
+use crate::confirm::{self, Approval, Flags, TerminalPrompter};
+use crate::error::{self, TfenvError};
+use crate::exit::Exit;
+use crate::git;
+use crate::terraform::{InitOptions, InitState, Terraform};
+
+pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
+    let project = ctx.project()?;
+    let env = project.environment(&args.env)?.clone();
+    let backend = Backends::default().resolve(&env, &project)?;
+    let lock = backend.read_lock(&env, ctx.runner.as_ref()).await?;
+    if lock.supported {
+        if !lock.held {
+            let stale = if lock.stale {
+                " (only a leftover lock info file; the next run ignores it)"
+            } else {
+                ""
+            };
+            ctx.printer.result(&format!(
+                "{}: the state is not locked{stale}; nothing to do",
+                env.name
+            ));
+            return Ok(Exit::Success);
+        }
+        if let Some(current) = lock.id()
+            && current != args.lock_id
+        {
+            return Err(TfenvError::Refused {
+                message: format!(
+                    "`{}` is not the current lock of `{}`: it is held by {}",
+                    args.lock_id,
+                    env.name,
+                    lock.describe()
+                ),
+                hint: Some(format!(
+                    "check with `tfenv lock {}`; unlock only the ID you mean to break",
+                    env.name
+                )),
+            }
+            .into());
+        }
+        ctx.printer
+            .progress(&format!("{}: locked by {}", env.name, lock.describe()));
+    } else {
+        ctx.printer.progress(&format!(
+            "{}: lock inspection is not supported for backend `{}`; unlocking `{}` through terraform force-unlock",
+            env.name, backend.kind, args.lock_id
+        ));
+    }
+
+    let tf = ctx.terraform(&project).await?;
+    let _guard = EnvLock::acquire(
+        &env.artifacts_dir,
+        &env.name,
+        &format!("unlock {}", env.name),
+    )?;
+    let mut ledger = Ledger::start(&env, "unlock", true, Some(tf.version.to_string()));
+    ledger.git = git::head(ctx.runner.as_ref(), &project.root).await;
+    ledger.lock = serde_json::to_value(&lock).ok();
+    let result = async {
+        if Terraform::init_state(&env, &backend) != InitState::Current {
+            ctx.printer
+                .progress(&format!("{}: terraform init", env.name));
+            tf.init(&env, &backend, InitOptions::default()).await?;
+        }
+        let approval = Approval {
+            tier: env.tier,
+            env: env.name.clone(),
+            action: format!("force-unlock `{}` on the state of", args.lock_id),
+            destroys: 0,
+        };
+        let flags = Flags {
+            yes: args.yes,
+            confirm: args.confirm.clone(),
+            allow_destroy: false,
+            interactive: ctx.settings.interactive,
+        };
+        if !flags.interactive {
+            confirm::approve(&approval, &flags, &TerminalPrompter)?;
+        }
+        // State pull does not take the lock: the state as it is now can still be saved.
+        ledger.backup = backups::create(&tf, &env, "pre-unlock").await?;
+        if flags.interactive {
+            tokio::task::spawn_blocking(move || {
+                confirm::approve(&approval, &flags, &TerminalPrompter)
+            })
+            .await??;
+        }
+        tf.force_unlock(&env, &args.lock_id).await?;
+        if lock.supported {
+            let after = backend.read_lock(&env, ctx.runner.as_ref()).await?;
+            if after.held && after.id() == Some(args.lock_id.as_str()) {
+                anyhow::bail!(
+                    "terraform reported success but the lock `{}` is still held",
+                    args.lock_id
+                );
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            ledger.finish("applied", Exit::Success, None)?;
+            if ctx.printer.is_json() {
+                ctx.printer.json(&serde_json::json!({
+                    "environment": env.name, "unlocked": args.lock_id, "released": lock, "backup": ledger.backup,
+                }))?;
+            } else {
+                ctx.printer.result(&format!(
+                    "{}: lock `{}` released; the state is unlocked.",
+                    env.name, args.lock_id
+                ));
+            }
+            Ok(Exit::Success)
+        }
+        Err(err) => {
+            let exit = error::exit_for(&err);
+            let result = match exit {
+                Exit::Refused => "refused",
+                Exit::Interrupted => "interrupted",
+                _ => "failed",
+            };
+            let _ = ledger.finish(result, exit, Some(format!("{err:#}")));
+            Err(err)
+        }
+    }
+}
