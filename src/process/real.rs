@@ -44,9 +44,11 @@ impl Runner for TokioRunner {
         tracing::debug!(cwd = %inv.cwd.display(), "running {}", inv.display());
 
         let mut command = tokio::process::Command::new(&inv.program);
+        if !inv.cwd.as_os_str().is_empty() {
+            command.current_dir(&inv.cwd);
+        }
         command
             .args(&inv.args)
-            .current_dir(&inv.cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -286,6 +288,15 @@ mod tests {
         assert_eq!(&*sink.0.lock().unwrap(), b"a\nb");
         let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
         assert!(logged.contains("a\n") && logged.contains("b\n") && logged.contains("warn\n"));
+    }
+
+    #[tokio::test]
+    async fn an_invocation_without_cwd_runs_in_tfenvs_own() {
+        let runner = TokioRunner::new(Interrupts::default());
+        let inv = Invocation::new("/bin/pwd", &[]);
+        let done = runner.run(&inv, RunOptions::default()).await.unwrap();
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(done.stdout_text().trim(), here.display().to_string());
     }
 
     #[tokio::test]

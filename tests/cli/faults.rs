@@ -143,17 +143,27 @@ fn init_failure_shows_terraforms_own_message() {
     );
 }
 
+/// An s3-backend project (status reads its state through `terraform state pull`) with
+/// a fake `aws` that finds no lock, so only terraform's behaviour matters.
+fn s3_project(state_pull: &str) -> (Project, std::path::PathBuf, String) {
+    let project = Project::empty();
+    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    project.write(
+        "environments/dev.backend.conf",
+        "bucket = \"b\"\nkey = \"dev.tfstate\"\nregion = \"us-east-1\"\ndynamodb_table = \"locks\"\n",
+    );
+    project.script("bin/aws", "echo '{}'");
+    let tf = fake_terraform(&project, "1.11.4", INIT_OK, state_pull);
+    let path = format!("{}:/usr/bin:/bin", project.join("bin").display());
+    (project, tf, path)
+}
+
 #[test]
 fn garbage_from_state_pull_is_a_status_problem_not_a_crash() {
-    let project = Project::demo();
-    let tf = fake_terraform(
-        &project,
-        "1.11.4",
-        INIT_OK,
-        "echo '<html>502 Bad Gateway</html>'",
-    );
+    let (project, tf, path) = s3_project("echo '<html>502 Bad Gateway</html>'");
     project
         .tfenv()
+        .env("PATH", &path)
         .arg("--terraform")
         .arg(&tf)
         .args(["init", "dev"])
@@ -161,12 +171,18 @@ fn garbage_from_state_pull_is_a_status_problem_not_a_crash() {
         .success();
     let output = project
         .tfenv()
+        .env("PATH", &path)
         .arg("--terraform")
         .arg(&tf)
         .args(["status", "dev", "--output", "json"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(6));
+    assert_eq!(
+        output.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json = stdout_json(&output);
     let problems = &json["environments"][0]["problems"];
     assert_eq!(problems[0]["code"], "state-unreadable", "{json}");
@@ -177,20 +193,35 @@ fn garbage_from_state_pull_is_a_status_problem_not_a_crash() {
             .contains("not a state"),
         "{json}"
     );
+    assert_eq!(json["environments"][0]["state_source"], "terraform");
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    assert!(project.read("calls.log").contains("state pull"));
+
+    // The same garbage never becomes a backup.
+    project
+        .tfenv()
+        .env("PATH", &path)
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["backup", "dev"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "printed something that is not a state",
+        ));
+    let left: Vec<_> = std::fs::read_dir(project.join("state/dev/backups"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
 fn a_failing_state_pull_shows_terraforms_error_in_status() {
-    let project = Project::demo();
-    let tf = fake_terraform(
-        &project,
-        "1.11.4",
-        INIT_OK,
-        "echo 'Error: AccessDenied: no permission to read s3://x' >&2; exit 1",
-    );
+    let (project, tf, path) =
+        s3_project("echo 'Error: AccessDenied: no permission to read s3://x' >&2; exit 1");
     project
         .tfenv()
+        .env("PATH", &path)
         .arg("--terraform")
         .arg(&tf)
         .args(["init", "dev"])
@@ -198,6 +229,7 @@ fn a_failing_state_pull_shows_terraforms_error_in_status() {
         .success();
     project
         .tfenv()
+        .env("PATH", &path)
         .arg("--terraform")
         .arg(&tf)
         .args(["status", "dev"])
