@@ -266,6 +266,18 @@ pub struct PlanArgs {
     pub log: bool,
 }
 
+/// Approval without a prompt, for commands that change or delete something.
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// Approve without a prompt (production also needs --confirm).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// The environment's name, required with --yes for production.
+    #[arg(long, value_name = "ENV")]
+    pub confirm: Option<String>,
+}
+
 /// Flags that decide whether a change may be applied.
 #[derive(Debug, Args)]
 pub struct ApplyFlags {
@@ -387,13 +399,8 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Approve without a prompt (production also needs --confirm).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
-    /// The environment's name, required with --yes for production.
-    #[arg(long, value_name = "ENV")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
 }
 
 #[derive(Debug, Args)]
@@ -406,13 +413,8 @@ pub struct PruneArgs {
     #[arg(long, value_name = "N")]
     pub keep: usize,
 
-    /// Approve without a prompt (production also needs --confirm).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
-    /// The environment's name, required with --yes for production.
-    #[arg(long, value_name = "ENV")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
 }
 
 #[derive(Debug, Args)]
@@ -440,13 +442,8 @@ pub struct UnlockArgs {
     #[arg(value_name = "LOCK_ID")]
     pub lock_id: String,
 
-    /// Approve without a prompt (production also needs --confirm).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
-    /// The environment's name, required with --yes for production.
-    #[arg(long, value_name = "ENV")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
 }
 
 #[derive(Debug, Args)]

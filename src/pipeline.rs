@@ -115,12 +115,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         }
         Err(err) => {
             let exit = error::exit_for(&err);
-            let result = match exit {
-                Exit::Refused => "refused",
-                Exit::Interrupted => "interrupted",
-                _ => "failed",
-            };
-            if let Err(write_err) = ledger.finish(result, exit, Some(format!("{err:#}"))) {
+            if let Err(write_err) = ledger.fail(&err) {
                 ctx.printer.warn(&format!(
                     "could not record the run in history: {write_err:#}"
                 ));

@@ -150,6 +150,19 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Records a run that ended with `err`: refused, interrupted or failed, by its exit code.
+    pub fn fail(&mut self, err: &anyhow::Error) -> anyhow::Result<()> {
+        let exit = crate::error::exit_for(err);
+        let result = match exit {
+            Exit::Refused => "refused",
+            Exit::Interrupted => "interrupted",
+            _ => "failed",
+        };
+        self.finish(result, exit, Some(format!("{err:#}")))
+    }
+}
+
 impl Drop for Ledger {
     fn drop(&mut self) {
         if self.record.is_some() {

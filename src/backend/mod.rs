@@ -163,6 +163,20 @@ impl Backends {
         })
     }
 
+    /// Resolves the backend of every environment named (all when `names` is empty), in
+    /// project order: a bad name or config fails before anything runs.
+    pub fn resolve_all<'p>(
+        &self,
+        project: &'p Project,
+        names: &[String],
+    ) -> anyhow::Result<Vec<(&'p Environment, Backend)>> {
+        project
+            .select(names)?
+            .into_iter()
+            .map(|env| self.resolve(env, project).map(|backend| (env, backend)))
+            .collect()
+    }
+
     fn block(&self, root: &Path, base: &Path) -> anyhow::Result<Option<BackendBlock>> {
         if let Some(block) = self.blocks.lock().expect("backend cache").get(root) {
             return Ok(block.clone());

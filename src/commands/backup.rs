@@ -22,12 +22,7 @@ struct Taken {
 pub async fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let names: Vec<String> = args.env.into_iter().collect();
-    let selected = project.select(&names)?;
-    let backends = Backends::default();
-    let resolved = selected
-        .into_iter()
-        .map(|env| backends.resolve(env, &project).map(|b| (env, b)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let resolved = Backends::default().resolve_all(&project, &names)?;
     let tf = ctx.terraform(&project).await?;
     // init is not safe to run concurrently (shared plugin cache): do it first, in turn.
     for (env, backend) in &resolved {

@@ -27,12 +27,7 @@ pub async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let names: Vec<String> = args.env.into_iter().collect();
     // Resolve every name before any terraform runs: a typo must not half-initialize.
-    let selected = project.select(&names)?;
-    let backends = Backends::default();
-    let resolved = selected
-        .into_iter()
-        .map(|env| backends.resolve(env, &project).map(|b| (env, b)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let resolved = Backends::default().resolve_all(&project, &names)?;
     let tf = ctx.terraform(&project).await?;
     let options = InitOptions {
         reconfigure: args.reconfigure,

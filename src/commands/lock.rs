@@ -22,12 +22,7 @@ struct EnvLock {
 pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let names: Vec<String> = args.env.into_iter().collect();
-    let selected = project.select(&names)?;
-    let backends = Backends::default();
-    let resolved = selected
-        .into_iter()
-        .map(|env| backends.resolve(env, &project).map(|b| (env, b)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let resolved = Backends::default().resolve_all(&project, &names)?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 4);
     let reads: Vec<(EnvLock, Option<anyhow::Error>)> =
         futures::stream::iter(resolved.iter().map(|(env, backend)| async move {

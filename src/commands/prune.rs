@@ -57,8 +57,8 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
         destroys: 0,
     };
     let flags = Flags {
-        yes: args.yes,
-        confirm: args.confirm.clone(),
+        yes: args.approve.yes,
+        confirm: args.approve.confirm.clone(),
         allow_destroy: false,
         interactive: ctx.settings.interactive,
     };

@@ -12,7 +12,7 @@ use crate::artifacts::history::Ledger;
 use crate::backend::Backends;
 use crate::cli::RestoreArgs;
 use crate::confirm::{self, Approval, Flags, TerminalPrompter};
-use crate::error::{self, TfenvError};
+use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::terraform::{self, InitOptions, InitState, StateHeader, Terraform};
 use crate::{artifacts, git};
@@ -125,13 +125,7 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         Err(err) => {
-            let exit = error::exit_for(&err);
-            let result = match exit {
-                Exit::Refused => "refused",
-                Exit::Interrupted => "interrupted",
-                _ => "failed",
-            };
-            let _ = ledger.finish(result, exit, Some(format!("{err:#}")));
+            let _ = ledger.fail(&err);
             Err(err)
         }
     }
@@ -183,8 +177,8 @@ async fn run(
         destroys: 0,
     };
     let flags = Flags {
-        yes: args.yes,
-        confirm: args.confirm.clone(),
+        yes: args.approve.yes,
+        confirm: args.approve.confirm.clone(),
         allow_destroy: false,
         interactive: ctx.settings.interactive,
     };

@@ -8,7 +8,7 @@ use crate::artifacts::history::Ledger;
 use crate::backend::Backends;
 use crate::cli::UnlockArgs;
 use crate::confirm::{self, Approval, Flags, TerminalPrompter};
-use crate::error::{self, TfenvError};
+use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::git;
 use crate::terraform::{InitOptions, InitState, Terraform};
@@ -79,8 +79,8 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
             destroys: 0,
         };
         let flags = Flags {
-            yes: args.yes,
-            confirm: args.confirm.clone(),
+            yes: args.approve.yes,
+            confirm: args.approve.confirm.clone(),
             allow_destroy: false,
             interactive: ctx.settings.interactive,
         };
@@ -124,13 +124,7 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         Err(err) => {
-            let exit = error::exit_for(&err);
-            let result = match exit {
-                Exit::Refused => "refused",
-                Exit::Interrupted => "interrupted",
-                _ => "failed",
-            };
-            let _ = ledger.finish(result, exit, Some(format!("{err:#}")));
+            let _ = ledger.fail(&err);
             Err(err)
         }
     }
