@@ -68,7 +68,7 @@ pub fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            crate::output::stderr_line(&format!("error: cannot start the async runtime: {err}"));
             return Exit::Failure.into();
         }
     };
@@ -124,7 +124,7 @@ fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit
         return exit;
     }
     if exit == Exit::Interrupted {
-        eprintln!("tfenv: interrupted");
+        crate::output::stderr_line("tfenv: interrupted");
         return exit;
     }
     let hint = error::hint_for(err);
@@ -137,12 +137,12 @@ fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit
         Some(printer) => printer.paint_err(&Style::new().red().bold(), "error:"),
         None => "error:".to_string(),
     };
-    eprintln!("{label} {err:#}");
+    crate::output::stderr_line(&format!("{label} {err:#}"));
     if let Some(hint) = hint {
-        eprintln!("  {hint}");
+        crate::output::stderr_line(&format!("  {hint}"));
     }
     if verbosity >= 2 {
-        eprintln!("\n{err:?}");
+        crate::output::stderr_line(&format!("\n{err:?}"));
     }
     exit
 }

@@ -8,6 +8,13 @@ use std::time::Duration;
 use console::Style;
 use serde::Serialize;
 
+/// Writes one line to stderr. A stderr that cannot be written (closed, a full disk)
+/// must not turn into a panic: the line is dropped.
+pub fn stderr_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Human,
@@ -61,16 +68,16 @@ impl Printer {
     /// Progress on stderr, unless `-q`.
     pub fn progress(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            stderr_line(text);
         }
     }
 
     /// A warning on stderr, always.
     pub fn warn(&self, text: &str) {
-        eprintln!(
+        stderr_line(&format!(
             "{} {text}",
             self.paint_err(&Style::new().yellow().bold(), "warning:")
-        );
+        ));
     }
 
     /// A spinner on stderr when it is a terminal and output is for people.

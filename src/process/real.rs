@@ -125,21 +125,19 @@ impl Runner for TokioRunner {
                     let received = *signals.borrow_and_update() - seen;
                     finished.interrupted = true;
                     if received == 1 {
-                        eprintln!(
-                            "tfenv: interrupt received; waiting for `{program}` to stop and release its state lock (Ctrl-C again to force)"
-                        );
+                        crate::output::stderr_line(&format!("tfenv: interrupt received; waiting for `{program}` to stop and release its state lock (Ctrl-C again to force)"));
                         let _ = killpg(pgid, Signal::SIGINT);
                     } else if kill_at.is_none() {
-                        eprintln!(
+                        crate::output::stderr_line(&format!(
                             "tfenv: second interrupt; forcing `{program}` to stop — this may leave the state lock held (killing it in {}s)",
                             FORCE_GRACE.as_secs()
-                        );
+                        ));
                         let _ = killpg(pgid, Signal::SIGINT);
                         kill_at = Some(Instant::now() + FORCE_GRACE);
                     }
                 },
                 () = tokio::time::sleep_until(kill_at.unwrap_or(far)), if kill_at.is_some() && status.is_none() => {
-                    eprintln!("tfenv: `{program}` did not stop; killing it");
+                    crate::output::stderr_line(&format!("tfenv: `{program}` did not stop; killing it"));
                     let _ = killpg(pgid, Signal::SIGKILL);
                     kill_at = None;
                 },
@@ -212,7 +210,7 @@ impl OutputSide {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
         if let Some(prefix) = &self.echo {
-            eprintln!("{prefix}{text}");
+            crate::output::stderr_line(&format!("{prefix}{text}"));
         }
         if let Some(log) = log.as_mut() {
             // A log write error must not stop the run; it is reported when flushed.

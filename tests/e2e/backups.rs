@@ -278,35 +278,40 @@ fn prune_keeps_exactly_n_and_the_newest() {
 }
 
 #[test]
-fn a_failed_backup_write_or_pull_leaves_no_partial_file_or_manifest_line() {
-    if nix::unistd::geteuid().is_root() {
-        // root writes through folder permissions; use a full "disk" instead: a fake
-        // terraform whose state pull dies half-way.
-        let project = Project::demo();
-        let tf = project.script(
-            "bin/terraform",
-            "case \"$1\" in\n version) echo '{\"terraform_version\":\"1.11.4\"}' ;;\n init) mkdir -p \"$TF_DATA_DIR\" ;;\n state) printf '{\"version\":4,\"serial\":1,\"lineage\":\"x\",\"resources\":[' ; exit 1 ;;\nesac",
-        );
-        project
-            .tfenv()
-            .arg("--terraform")
-            .arg(&tf)
-            .args(["backup", "dev"])
-            .assert()
-            .code(1);
-        let left: Vec<_> = std::fs::read_dir(project.join("state/dev/backups"))
-            .unwrap()
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
-        return;
-    }
+fn a_write_error_while_backing_up_leaves_no_partial_file_or_manifest_line() {
     let project = Project::demo();
     deploy_dev(&project, 1);
-    let dir = project.join("state/dev/backups");
-    std::fs::create_dir_all(&dir).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).unwrap();
-    tfenv(&project).args(["backup", "dev"]).assert().code(1);
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    backup(&project);
+    let manifest_before = project.read("state/dev/backups/MANIFEST.jsonl");
+    let files_before = std::fs::read_dir(project.join("state/dev/backups"))
+        .unwrap()
+        .count();
+    // A file-size limit of 0 (with SIGXFSZ ignored, as a full disk would behave) makes
+    // every write to a regular file fail with EFBIG — as root too, unlike a read-only
+    // folder. terraform writes only to its pipe, which the limit does not touch.
+    let tfenv_bin = assert_cmd::cargo::cargo_bin("tfenv");
+    let output = std::process::Command::new("bash")
+        .current_dir(project.path())
+        .env("TF_CLI_CONFIG_FILE", project.join(".terraformrc"))
+        .env("CHECKPOINT_DISABLE", "1")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 0; exec '{}' --terraform '{}' backup dev",
+            tfenv_bin.display(),
+            support::terraform().display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error:"), "{stderr}");
+    assert_eq!(
+        project.read("state/dev/backups/MANIFEST.jsonl"),
+        manifest_before,
+        "no manifest line"
+    );
+    let files_after = std::fs::read_dir(project.join("state/dev/backups"))
+        .unwrap()
+        .count();
+    assert_eq!(files_after, files_before, "no partial file");
 }
