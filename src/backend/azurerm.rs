@@ -64,17 +64,17 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
             super::first_error_line(&stderr)
         );
     }
-    let blob: serde_json::Value = serde_json::from_slice(&done.stdout).map_err(|e| {
+    let shown: serde_json::Value = serde_json::from_slice(&done.stdout).map_err(|e| {
         anyhow::anyhow!("`az storage blob show` printed something that is not JSON ({e})")
     })?;
-    let leased = blob
+    let leased = shown
         .pointer("/properties/lease/state")
         .and_then(|v| v.as_str())
         .is_some_and(|s| s.eq_ignore_ascii_case("leased"));
     if !leased {
         return Ok(LockState::free(source));
     }
-    let encoded = blob
+    let encoded = shown
         .get("metadata")
         .and_then(|m| m.as_object())
         .and_then(|m| {

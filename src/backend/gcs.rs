@@ -55,7 +55,7 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => anyhow::bail!("`{url}` has no generation number"),
     };
-    let mut cat = Invocation::new(&bin, &["storage", "cat", &url]);
+    let mut cat = gcloud(backend, &bin, &["storage", "cat", &url]);
     cat.after_interrupt = true;
     let done = runner.run(&cat, RunOptions::default()).await?;
     let mut info = if done.success() {
@@ -65,6 +65,24 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
     };
     info.id = generation;
     Ok(LockState::held_by(info, url))
+}
+
+/// gcloud with the credentials and endpoint the backend config names.
+fn gcloud(backend: &Backend, bin: &std::path::Path, args: &[&str]) -> Invocation {
+    let mut inv = Invocation::new(bin, args);
+    if let Some(file) = backend.setting("credentials") {
+        inv.env
+            .push(("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE".into(), file));
+    }
+    if let Some(account) = backend.setting("impersonate_service_account") {
+        inv.env
+            .push(("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT".into(), account));
+    }
+    if let Some(endpoint) = backend.setting("storage_custom_endpoint") {
+        inv.env
+            .push(("CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE".into(), endpoint));
+    }
+    inv
 }
 
 #[cfg(test)]

@@ -73,6 +73,10 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
                 super::first_error_line(&done.stderr_text())
             );
         }
+        // A missing item: the CLI prints nothing at all (or `{}`).
+        if done.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Ok(LockState::free(source));
+        }
         let reply: serde_json::Value = serde_json::from_slice(&done.stdout)
             .map_err(|e| anyhow::anyhow!("the aws CLI printed something that is not JSON ({e})"))?;
         let Some(info) = reply.pointer("/Item/Info/S").and_then(|v| v.as_str()) else {
@@ -111,7 +115,8 @@ async fn aws(
     )?;
     let mut inv = Invocation::new(bin, &[]);
     inv.args = args;
-    inv.args.push("--no-cli-pager".into());
+    // AWS CLI v2 pages through `less` unless told not to; v1 knows no --no-cli-pager.
+    inv.env.push(("AWS_PAGER".into(), String::new()));
     inv.after_interrupt = true;
     if let Some(region) = backend.setting("region") {
         inv.env.push(("AWS_DEFAULT_REGION".into(), region.clone()));

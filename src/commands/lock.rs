@@ -35,7 +35,10 @@ pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
                 environment: env.name.clone(),
                 backend: backend.kind.clone(),
                 lock,
-                error: error.as_ref().map(|e| format!("{e:#}")),
+                error: error.as_ref().map(|e| match crate::error::hint_for(e) {
+                    Some(hint) => format!("{e:#} ({hint})"),
+                    None => format!("{e:#}"),
+                }),
             };
             (entry, error)
         }))

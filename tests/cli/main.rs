@@ -7,5 +7,6 @@ mod support;
 mod deploy;
 mod envs;
 mod faults;
+mod locks;
 mod meta;
 mod status;

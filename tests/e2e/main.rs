@@ -8,5 +8,6 @@ mod backups;
 mod deploy;
 mod interrupts;
 mod local;
+mod locks;
 mod prompts;
 mod s3;

@@ -1,0 +1,600 @@
+//! `tfenv lock` / `unlock` on backends without an emulator here (DESIGN.md §6): fake
+//! `az`, `gcloud`, `aws` and `terraform` scripts on PATH replay what the real CLIs
+//! print, and log how tfenv called them.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::support::{Project, stdout_json};
+
+const TFENV_TOML: &str = r#"[environments.dev]
+tier = "development"
+backend_config = "environments/dev.backend.conf"
+var_files = ["environments/dev.tfvars"]
+"#;
+
+/// A secret that must never show in tfenv's output.
+const ACCESS_KEY: &str = "c3VwZXItc2VjcmV0LWF6dXJlLWtleQ==";
+
+/// A project whose root module declares `backend "<kind>" {}`, with `conf` as dev's
+/// backend config.
+fn project(kind: &str, conf: &str) -> Project {
+    let project = Project::empty();
+    project.write("tfenv.toml", TFENV_TOML);
+    project.write(
+        "main.tf",
+        &format!("terraform {{\n  backend \"{kind}\" {{}}\n}}\n"),
+    );
+    project.write("environments/dev.backend.conf", conf);
+    project.write("environments/dev.tfvars", "");
+    std::fs::create_dir_all(project.join("bin")).unwrap();
+    project
+}
+
+/// tfenv with only the project's fakes and the system's basic tools on PATH.
+fn tfenv(project: &Project, args: &[&str]) -> Output {
+    project
+        .tfenv()
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", project.join("bin").display()),
+        )
+        .env_remove("AZURE_STORAGE_KEY")
+        .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn expect(output: Output, code: i32, what: &str) -> Output {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{what} should exit {code}\n{}",
+        text(&output)
+    );
+    output
+}
+
+/// `tfenv lock dev --output json`, which must succeed.
+fn lock_json(project: &Project) -> Value {
+    stdout_json(&expect(
+        tfenv(project, &["lock", "dev", "--output", "json"]),
+        0,
+        "tfenv lock dev --output json",
+    ))
+}
+
+/// `tfenv lock dev`, which must succeed; its stdout.
+fn lock_human(project: &Project) -> String {
+    let output = expect(tfenv(project, &["lock", "dev"]), 0, "tfenv lock dev");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A fake CLI at `bin/<name>` that logs its arguments (one per line, `arg:` prefixed)
+/// and the environment variables `env_vars` (`env:NAME=value`, `<unset>` when unset)
+/// to `<name>.log`, then runs `body`.
+fn fake_cli(project: &Project, name: &str, env_vars: &[&str], body: &str) -> PathBuf {
+    let log = project.join(&format!("{name}.log"));
+    let env_lines: String = env_vars
+        .iter()
+        .map(|var| format!("printf 'env:{var}=%s\\n' \"${{{var}-<unset>}}\"\n"))
+        .collect();
+    project.script(
+        &format!("bin/{name}"),
+        &format!(
+            "{{\necho '--- call'\nprintf 'arg:%s\\n' \"$@\"\n{env_lines}}} >> '{log}'\n{body}",
+            log = log.display()
+        ),
+    );
+    log
+}
+
+/// The calls a fake logged: for each, its arguments and logged environment.
+fn calls(log: &PathBuf) -> Vec<(Vec<String>, Vec<String>)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.split("--- call\n")
+        .filter(|c| !c.is_empty())
+        .map(|call| {
+            let mut args = Vec::new();
+            let mut env = Vec::new();
+            for line in call.lines() {
+                if let Some(arg) = line.strip_prefix("arg:") {
+                    args.push(arg.to_string());
+                } else if let Some(var) = line.strip_prefix("env:") {
+                    env.push(var.to_string());
+                }
+            }
+            (args, env)
+        })
+        .collect()
+}
+
+/// The value after `flag` in `args`.
+fn flag<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+fn lock_info(id: &str, who: &str, path: &str) -> Value {
+    let created = (chrono::Utc::now() - chrono::Duration::minutes(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    json!({
+        "ID": id,
+        "Operation": "OperationTypeApply",
+        "Info": "",
+        "Who": who,
+        "Version": "1.11.4",
+        "Created": created,
+        "Path": path,
+    })
+}
+
+/// `az storage blob show --output json` of the state blob, as the Azure CLI prints it.
+fn azure_blob(lease_state: &str, metadata: Value) -> Value {
+    let (status, duration) = if lease_state == "leased" {
+        ("locked", Value::from("infinite"))
+    } else {
+        ("unlocked", Value::Null)
+    };
+    json!({
+        "container": "tfstate",
+        "content": "",
+        "deleted": false,
+        "encryptedMetadata": null,
+        "encryptionKeySha256": null,
+        "encryptionScope": null,
+        "hasLegalHold": null,
+        "hasVersionsOnly": null,
+        "immutabilityPolicy": { "expiryTime": null, "policyMode": null },
+        "isAppendBlobSealed": null,
+        "isCurrentVersion": null,
+        "lastAccessedOn": null,
+        "metadata": metadata,
+        "name": "dev.terraform.tfstate",
+        "objectReplicationDestinationPolicy": null,
+        "objectReplicationSourceProperties": [],
+        "properties": {
+            "appendBlobCommittedBlockCount": null,
+            "blobTier": "Hot",
+            "blobTierChangeTime": null,
+            "blobTierInferred": true,
+            "blobType": "BlockBlob",
+            "contentLength": 1834,
+            "contentRange": null,
+            "contentSettings": {
+                "cacheControl": null,
+                "contentDisposition": null,
+                "contentEncoding": null,
+                "contentLanguage": null,
+                "contentMd5": "q1+9hO6J1N3JzZ8m0D3z0g==",
+                "contentType": "application/json"
+            },
+            "copy": {
+                "completionTime": null, "destinationSnapshot": null, "id": null,
+                "incrementalCopy": null, "progress": null, "source": null,
+                "status": null, "statusDescription": null
+            },
+            "creationTime": "2026-01-10T08:00:00+00:00",
+            "deletedTime": null,
+            "etag": "\"0x8DC1234567890AB\"",
+            "lastModified": "2026-01-12T09:30:00+00:00",
+            "lease": { "duration": duration, "state": lease_state, "status": status },
+            "pageBlobSequenceNumber": null,
+            "pageRanges": null,
+            "rehydrationStatus": null,
+            "remainingRetentionDays": null,
+            "serverEncrypted": true
+        },
+        "rehydratePriority": null,
+        "requestServerEncrypted": true,
+        "snapshot": null,
+        "tagCount": null,
+        "tags": null,
+        "versionId": null
+    })
+}
+
+#[test]
+fn azurerm_lock_is_read_from_the_blob_lease_and_its_metadata() {
+    let project = project(
+        "azurerm",
+        &format!(
+            "storage_account_name = \"tfstateacct\"\ncontainer_name       = \"tfstate\"\nkey                  = \"dev.terraform.tfstate\"\naccess_key           = \"{ACCESS_KEY}\"\n"
+        ),
+    );
+    let reply = project.join("az-reply.json");
+    let log = fake_cli(
+        &project,
+        "az",
+        &["AZURE_STORAGE_KEY"],
+        &format!(
+            "[ \"$1 $2 $3\" = 'storage blob show' ] || {{ echo \"unexpected: $*\" >&2; exit 2; }}\ncat '{}'",
+            reply.display()
+        ),
+    );
+    let mut outputs = Vec::new();
+
+    // (a) leased, with terraform's lock info in the metadata.
+    let info = lock_info(
+        "2b1f4d0a-6c1e-4f7b-9a51-0f3e8d2c7b64",
+        "alice@laptop",
+        "tfstate/dev.terraform.tfstate",
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(info.to_string());
+    std::fs::write(
+        &reply,
+        azure_blob("leased", json!({ "terraformlockid": encoded })).to_string(),
+    )
+    .unwrap();
+    let output = expect(
+        tfenv(&project, &["lock", "dev", "--output", "json"]),
+        0,
+        "lock",
+    );
+    let lock = stdout_json(&output);
+    outputs.push(output);
+    assert_eq!(lock["backend"], "azurerm", "{lock}");
+    assert_eq!(lock["held"], true, "{lock}");
+    assert_eq!(lock["holder"]["id"], info["ID"], "{lock}");
+    assert_eq!(lock["holder"]["who"], "alice@laptop", "{lock}");
+    assert_eq!(lock["holder"]["operation"], "OperationTypeApply", "{lock}");
+    assert_eq!(lock["holder"]["created"], info["Created"], "{lock}");
+    let human = tfenv(&project, &["lock", "dev"]);
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains(&format!(
+            "tfenv unlock dev {}",
+            info["ID"].as_str().unwrap()
+        )),
+        "{}",
+        text(&human)
+    );
+    outputs.push(human);
+
+    // (b) leased, no metadata: held by someone unknown, and how to break the lease.
+    std::fs::write(&reply, azure_blob("leased", json!({})).to_string()).unwrap();
+    let output = expect(
+        tfenv(&project, &["lock", "dev", "--output", "json"]),
+        0,
+        "lock",
+    );
+    let lock = stdout_json(&output);
+    outputs.push(output);
+    assert_eq!(lock["held"], true, "{lock}");
+    assert_eq!(lock["holder"], Value::Null, "{lock}");
+    let human = lock_human(&project);
+    assert!(human.contains("unknown holder"), "{human}");
+    assert!(
+        human.contains(
+            "az storage blob lease break --account-name tfstateacct --container-name tfstate --blob-name dev.terraform.tfstate"
+        ),
+        "says how to break the lease: {human}"
+    );
+
+    // (c) lease available: not locked.
+    std::fs::write(&reply, azure_blob("available", json!({})).to_string()).unwrap();
+    let output = expect(
+        tfenv(&project, &["lock", "dev", "--output", "json"]),
+        0,
+        "lock",
+    );
+    let lock = stdout_json(&output);
+    outputs.push(output);
+    assert_eq!(lock["held"], false, "{lock}");
+    assert_eq!(lock["holder"], Value::Null, "{lock}");
+    assert!(lock_human(&project).contains("dev: not locked"));
+
+    let calls = calls(&log);
+    assert_eq!(calls.len(), 6, "one az call per tfenv lock: {calls:?}");
+    for (args, env) in &calls {
+        assert_eq!(args[..3], ["storage", "blob", "show"], "{args:?}");
+        assert_eq!(
+            flag(args, "--account-name"),
+            Some("tfstateacct"),
+            "{args:?}"
+        );
+        assert_eq!(flag(args, "--container-name"), Some("tfstate"), "{args:?}");
+        assert_eq!(
+            flag(args, "--name"),
+            Some("dev.terraform.tfstate"),
+            "{args:?}"
+        );
+        assert_eq!(
+            env,
+            &[format!("AZURE_STORAGE_KEY={ACCESS_KEY}")],
+            "{args:?}"
+        );
+        assert!(
+            !args.iter().any(|a| a.contains(ACCESS_KEY)),
+            "the key goes through the environment, not the command line: {args:?}"
+        );
+    }
+    for output in &outputs {
+        assert!(
+            !text(output).contains(ACCESS_KEY),
+            "the access key leaked into tfenv's output\n{}",
+            text(output)
+        );
+    }
+}
+
+#[test]
+fn gcs_lock_id_is_the_lock_objects_generation() {
+    let project = project("gcs", "bucket = \"b\"\nprefix = \"p\"\n");
+    let describe = project.join("describe.json");
+    let body = project.join("lock.json");
+    let log = fake_cli(
+        &project,
+        "gcloud",
+        &[],
+        &format!(
+            r#"case "$1 $2 $3" in
+  "storage objects describe")
+    if [ -f '{describe}' ]; then cat '{describe}'; else
+      echo 'ERROR: (gcloud.storage.objects.describe) The following URLs matched no objects or files:' >&2
+      echo "-$4" >&2
+      exit 1
+    fi ;;
+  "storage cat "*) cat '{body}' ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac"#,
+            describe = describe.display(),
+            body = body.display()
+        ),
+    );
+
+    let generation = "1700000000123456";
+    std::fs::write(
+        &describe,
+        json!({
+            "bucket": "b",
+            "content_type": "application/json",
+            "crc32c_hash": "yZRlqg==",
+            "creation_time": "2026-01-12T09:30:00+0000",
+            "generation": generation,
+            "md5_hash": "XrY7u+Ae7tCTyyK7j1rNww==",
+            "metageneration": 1,
+            "name": "p/default.tflock",
+            "size": 212,
+            "storage_class": "STANDARD",
+            "storage_class_update_time": "2026-01-12T09:30:00+0000",
+            "storage_url": format!("gs://b/p/default.tflock#{generation}"),
+            "update_time": "2026-01-12T09:30:00+0000"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    // Terraform's own ID in the body is not what force-unlock wants on gcs.
+    let info = lock_info(
+        "1700000000123455",
+        "bob@ci-runner",
+        "gs://b/p/default.tflock",
+    );
+    std::fs::write(&body, info.to_string()).unwrap();
+
+    let lock = lock_json(&project);
+    assert_eq!(lock["backend"], "gcs", "{lock}");
+    assert_eq!(lock["held"], true, "{lock}");
+    assert_eq!(lock["holder"]["id"], generation, "{lock}");
+    assert_eq!(lock["holder"]["who"], "bob@ci-runner", "{lock}");
+    assert_eq!(lock["holder"]["operation"], "OperationTypeApply", "{lock}");
+    assert_eq!(lock["source"], "gs://b/p/default.tflock", "{lock}");
+    let human = lock_human(&project);
+    assert!(
+        human.contains(&format!("tfenv unlock dev {generation}")),
+        "{human}"
+    );
+
+    let seen = calls(&log);
+    let first = &seen[0].0;
+    assert_eq!(
+        first,
+        &[
+            "storage",
+            "objects",
+            "describe",
+            "gs://b/p/default.tflock",
+            "--format=json"
+        ],
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen[1].0,
+        ["storage", "cat", "gs://b/p/default.tflock"],
+        "{seen:?}"
+    );
+
+    std::fs::remove_file(&describe).unwrap();
+    let lock = lock_json(&project);
+    assert_eq!(lock["held"], false, "{lock}");
+    assert_eq!(lock["holder"], Value::Null, "{lock}");
+    assert!(lock_human(&project).contains("dev: not locked"));
+}
+
+#[test]
+fn unsupported_backend_says_so_and_unlock_still_force_unlocks_through_terraform() {
+    let project = project(
+        "pg",
+        "conn_str = \"postgres://tf:pg-secret@127.0.0.1/tfstate\"\n",
+    );
+    let output = expect(tfenv(&project, &["lock", "dev"]), 0, "tfenv lock dev");
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("lock inspection is not supported for backend `pg`"),
+        "{}",
+        text(&output)
+    );
+    let lock = lock_json(&project);
+    assert_eq!(lock["supported"], false, "{lock}");
+    assert_eq!(lock["held"], false, "{lock}");
+
+    let log = project.join("terraform.log");
+    let terraform = project.script(
+        "fake/terraform",
+        &format!(
+            r#"echo "$*" >> '{log}'
+case "$1" in
+  version) echo '{{"terraform_version":"1.11.4","platform":"linux_amd64"}}' ;;
+  init) mkdir -p "$TF_DATA_DIR"; echo "Terraform has been successfully initialized!" ;;
+  state) ;;
+  workspace) echo "* default" ;;
+  force-unlock) echo "Terraform state has been successfully unlocked!" ;;
+  *) echo "unexpected call: $*" >&2; exit 99 ;;
+esac"#,
+            log = log.display()
+        ),
+    );
+    let output = project
+        .tfenv()
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", project.join("bin").display()),
+        )
+        .arg("--terraform")
+        .arg(&terraform)
+        .args(["unlock", "dev", "some-id", "--yes"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let output = expect(output, 0, "tfenv unlock dev some-id --yes");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("lock `some-id` released"),
+        "{}",
+        text(&output)
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls
+            .lines()
+            .filter(|l| l.starts_with("force-unlock"))
+            .collect::<Vec<_>>(),
+        ["force-unlock -force some-id"],
+        "{calls}"
+    );
+    let history = project.read("state/dev/history.jsonl");
+    let last: Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(last["command"], "unlock", "{last}");
+    assert_eq!(last["exit_code"], 0, "{last}");
+    assert!(!text(&output).contains("pg-secret"), "{}", text(&output));
+}
+
+#[test]
+fn reading_an_s3_lock_without_the_aws_cli_says_how_to_install_it() {
+    for locking in ["dynamodb_table = \"tf-locks\"", "use_lockfile = true"] {
+        let project = project(
+            "s3",
+            &format!(
+                "bucket = \"b\"\nkey = \"dev/terraform.tfstate\"\nregion = \"us-east-1\"\n{locking}\n"
+            ),
+        );
+        let output = expect(tfenv(&project, &["lock", "dev"]), 1, "tfenv lock dev");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("the aws CLI (`aws`)") && stderr.contains("not on PATH"),
+            "says the aws CLI is needed ({locking})\n{}",
+            text(&output)
+        );
+        assert!(
+            stderr.contains("pip install awscli"),
+            "says how to install it ({locking})\n{}",
+            text(&output)
+        );
+    }
+}
+
+#[test]
+fn reading_an_azurerm_lock_without_the_azure_cli_says_how_to_install_it() {
+    let project = project(
+        "azurerm",
+        "storage_account_name = \"a\"\ncontainer_name = \"c\"\nkey = \"k\"\n",
+    );
+    let output = expect(tfenv(&project, &["lock", "dev"]), 1, "tfenv lock dev");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the Azure CLI (`az`)") && stderr.contains("not on PATH"),
+        "{}",
+        text(&output)
+    );
+    assert!(stderr.contains("install-azure-cli"), "{}", text(&output));
+}
+
+/// What the aws CLI (v1, as `pip install awscli` gives) prints for `dynamodb get-item`
+/// of an item that does not exist: nothing at all, exit 0. That is a free lock.
+#[test]
+fn s3_dynamodb_lock_is_free_when_get_item_prints_no_item() {
+    let project = project(
+        "s3",
+        "bucket = \"b\"\nkey = \"dev/terraform.tfstate\"\nregion = \"eu-west-1\"\ndynamodb_table = \"tf-locks\"\nendpoints = { dynamodb = \"http://127.0.0.1:4566\" }\naccess_key = \"AKIATEST\"\nsecret_key = \"aws-secret\"\n",
+    );
+    let item = project.join("item.json");
+    let log = fake_cli(
+        &project,
+        "aws",
+        &[
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+        ],
+        &format!(
+            "[ \"$1 $2\" = 'dynamodb get-item' ] || {{ echo \"unexpected: $*\" >&2; exit 2; }}\n[ -f '{item}' ] && cat '{item}'\nexit 0",
+            item = item.display()
+        ),
+    );
+
+    let info = lock_info(
+        "0c9e6b1d-3f2a-4e8b-b7c6-5d4a3b2c1e0f",
+        "carol@ops",
+        "b/dev/terraform.tfstate",
+    );
+    std::fs::write(
+        &item,
+        json!({ "Item": { "LockID": { "S": "b/dev/terraform.tfstate" }, "Info": { "S": info.to_string() } } })
+            .to_string(),
+    )
+    .unwrap();
+    let lock = lock_json(&project);
+    assert_eq!(lock["held"], true, "{lock}");
+    assert_eq!(lock["holder"]["id"], info["ID"], "{lock}");
+    assert_eq!(lock["holder"]["who"], "carol@ops", "{lock}");
+    let seen = calls(&log);
+    let (args, env) = &seen[0];
+    assert_eq!(flag(args, "--table-name"), Some("tf-locks"), "{args:?}");
+    let key: Value = serde_json::from_str(flag(args, "--key").unwrap()).unwrap();
+    assert_eq!(key, json!({ "LockID": { "S": "b/dev/terraform.tfstate" } }));
+    assert_eq!(
+        flag(args, "--endpoint-url"),
+        Some("http://127.0.0.1:4566"),
+        "{args:?}"
+    );
+    assert_eq!(
+        env,
+        &[
+            "AWS_ACCESS_KEY_ID=AKIATEST",
+            "AWS_SECRET_ACCESS_KEY=aws-secret",
+            "AWS_DEFAULT_REGION=eu-west-1"
+        ],
+        "{args:?}"
+    );
+
+    std::fs::remove_file(&item).unwrap();
+    let lock = lock_json(&project);
+    assert_eq!(lock["held"], false, "{lock}");
+    assert_eq!(lock["holder"], Value::Null, "{lock}");
+}

@@ -1,0 +1,903 @@
+//! State locks held by a real terraform (DESIGN.md §6): `tfenv lock` reads them where
+//! each backend keeps them (DynamoDB item, `<key>.tflock` object, local info file plus
+//! OS lock), a deploy from another checkout is refused with exit 4 naming the holder,
+//! a lock left by a killed terraform stays until `tfenv unlock <ID>` releases it (only
+//! that ID), and `status` reports held and stale locks.
+//!
+//! The held lock comes from a slow apply (a `terraform_data` whose `local-exec`
+//! provisioner sleeps, with an input that changes each deploy), except for Terraform
+//! 1.0.3, which has no `terraform_data`: there the lock item is written by hand.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::support::moto::Moto;
+use crate::support::{self, Project, stdout_json};
+
+/// The provisioner's sleep in the deploy that holds the lock: far longer than any test
+/// needs, so only a kill or an interrupt ends it.
+const SLOW_SLEEP: u32 = 90;
+/// How long init + plan + the start of the apply may take (a busy machine).
+const APPLY_STARTS_WITHIN: Duration = Duration::from_secs(120);
+/// How long a tfenv command may take before the test gives up on it.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// Printed (prefixed `[dev] `) when the provisioner starts its command: terraform holds
+/// the state lock.
+const APPLY_RUNNING: &str = "terraform_data.slow (local-exec): Executing:";
+
+const SLOW_MAIN_TF: &str = r#"terraform {
+  backend "BACKEND" {}
+}
+
+variable "run_id" {
+  type = string
+}
+
+variable "sleep" {
+  type = number
+}
+
+resource "terraform_data" "slow" {
+  input = var.run_id
+
+  provisioner "local-exec" {
+    command = "sleep ${var.sleep}"
+  }
+}
+
+output "run_id" {
+  value = terraform_data.slow.output
+}
+"#;
+
+/// For Terraform 1.0.3: variables and outputs only.
+const PLAIN_MAIN_TF: &str = r#"terraform {
+  backend "s3" {}
+}
+
+variable "run_id" {
+  type = string
+}
+
+output "run_id" {
+  value = var.run_id
+}
+"#;
+
+const TFENV_TOML: &str = r#"[project]
+state_dir = "state"
+
+[environments.dev]
+tier = "development"
+backend_config = "environments/dev.backend.conf"
+var_files = ["environments/dev.tfvars"]
+"#;
+
+const LOCAL_STATE: &str = "state/dev/terraform.tfstate";
+const LOCAL_LOCK_INFO: &str = "state/dev/.terraform.tfstate.lock.info";
+
+const BUCKET: &str = "tfstate-test";
+const KEY: &str = "dev/terraform.tfstate";
+const TABLE: &str = "tf-locks";
+/// The DynamoDB `LockID` of the dev state lock, and the lock's `Path`.
+const LOCK_PATH: &str = "tfstate-test/dev/terraform.tfstate";
+const LOCKFILE_KEY: &str = "dev/terraform.tfstate.tflock";
+
+/// How the s3 backend locks.
+#[derive(Clone, Copy, Debug)]
+enum S3Locking {
+    DynamoDb,
+    Lockfile,
+}
+
+/// The s3 backend config for Terraform >= 1.6 with the given locking.
+fn s3_conf(moto: &Moto, locking: S3Locking) -> String {
+    let conf = moto.backend_conf(BUCKET, KEY, TABLE);
+    match locking {
+        S3Locking::DynamoDb => conf,
+        S3Locking::Lockfile => {
+            let table_line = format!("dynamodb_table = \"{TABLE}\"");
+            assert!(conf.contains(&table_line), "{conf}");
+            conf.replace(&table_line, "use_lockfile   = true")
+        }
+    }
+}
+
+/// The s3 backend config as Terraform 1.0.3 wants it: the pre-1.6 setting names
+/// (`endpoint`, `dynamodb_endpoint`, `force_path_style`), no `skip_requesting_account_id`.
+fn s3_conf_1_0(moto: &Moto) -> String {
+    let endpoint = moto.endpoint();
+    format!(
+        r#"bucket            = "{BUCKET}"
+key               = "{KEY}"
+region            = "us-east-1"
+dynamodb_table    = "{TABLE}"
+endpoint          = "{endpoint}"
+dynamodb_endpoint = "{endpoint}"
+access_key        = "test"
+secret_key        = "test"
+force_path_style  = true
+skip_credentials_validation = true
+skip_metadata_api_check     = true
+skip_region_validation      = true
+"#
+    )
+}
+
+/// One checkout of a project with a development environment `dev`.
+struct Checkout {
+    project: Project,
+    terraform: PathBuf,
+    /// PATH for tfenv: the aws CLI first, then the host's.
+    path: OsString,
+}
+
+impl Checkout {
+    fn new(main_tf: &str, backend_conf: &str, terraform: PathBuf) -> Checkout {
+        let project = Project::empty();
+        project.write("tfenv.toml", TFENV_TOML);
+        project.write("main.tf", main_tf);
+        project.write("environments/dev.backend.conf", backend_conf);
+        // tfenv reads s3 locks with the aws CLI it finds on PATH.
+        let tools = project.join("tools");
+        std::fs::create_dir_all(&tools).unwrap();
+        std::os::unix::fs::symlink(support::aws_cli(), tools.join("aws")).unwrap();
+        let mut path = tools.into_os_string();
+        if let Some(host) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(host);
+        }
+        Checkout {
+            project,
+            terraform,
+            path,
+        }
+    }
+
+    fn slow(backend: &str, backend_conf: &str) -> Checkout {
+        Checkout::new(
+            &SLOW_MAIN_TF.replace("BACKEND", backend),
+            backend_conf,
+            support::terraform(),
+        )
+    }
+
+    fn local() -> Checkout {
+        Checkout::slow("local", &format!("path = \"{LOCAL_STATE}\"\n"))
+    }
+
+    /// The next deploy changes `terraform_data.slow`, whose provisioner sleeps `sleep` s.
+    fn set_vars(&self, run_id: u32, sleep: u32) {
+        self.project.write(
+            "environments/dev.tfvars",
+            &format!("run_id = \"run-{run_id}\"\nsleep  = {sleep}\n"),
+        );
+    }
+
+    /// Sets the same environment on a std or assert_cmd command.
+    fn environment<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.current_dir(self.project.path())
+            .env("PATH", &self.path)
+            .env("TF_CLI_CONFIG_FILE", self.project.join(".terraformrc"))
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("NO_COLOR", "1")
+            .env_remove("TFENV_LOG")
+            .env_remove("TF_WORKSPACE")
+            .env_remove("TF_DATA_DIR")
+            .env_remove("TF_PLUGIN_CACHE_DIR")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_S3")
+            .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+            .arg("--terraform")
+            .arg(&self.terraform)
+    }
+
+    /// Runs `tfenv --terraform <tf> <args>` to its end.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
+        self.environment(&mut cmd).args(args).stdin(Stdio::null());
+        let mut cmd = assert_cmd::Command::from_std(cmd);
+        cmd.timeout(COMMAND_TIMEOUT);
+        cmd.output().unwrap()
+    }
+
+    /// Runs tfenv and checks its exit code.
+    fn run_expecting(&self, args: &[&str], code: i32) -> Output {
+        let output = self.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "`tfenv {}` should exit {code}\n{}",
+            args.join(" "),
+            text(&output)
+        );
+        output
+    }
+
+    /// `tfenv lock dev --output json`, which must succeed.
+    fn lock_json(&self) -> Value {
+        stdout_json(&self.run_expecting(&["lock", "dev", "--output", "json"], 0))
+    }
+
+    /// `tfenv deploy dev --yes` as a child process, its output collected as it arrives.
+    fn spawn_deploy(&self) -> RunningTfenv {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
+        self.environment(&mut cmd)
+            .args(["deploy", "dev", "--yes"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        RunningTfenv::spawn(cmd)
+    }
+
+    /// A deploy with a fast provisioner gets the state lock at once and applies.
+    fn deploy_succeeds(&self, run_id: u32) {
+        self.set_vars(run_id, 0);
+        self.run_expecting(&["deploy", "dev", "--yes"], 0);
+        let last = self.last_history();
+        assert_eq!(last["command"], "deploy", "{last}");
+        assert_eq!(last["result"], "applied", "{last}");
+        let outputs = self.project.read("state/dev/outputs.json");
+        assert!(
+            outputs.contains(&format!("run-{run_id}")),
+            "outputs.json holds the new run: {outputs}"
+        );
+    }
+
+    /// The last line of `state/dev/history.jsonl`, parsed.
+    fn last_history(&self) -> Value {
+        let text = self.project.read("state/dev/history.jsonl");
+        let line = text.lines().last().expect("history.jsonl has a record");
+        serde_json::from_str(line)
+            .unwrap_or_else(|err| panic!("history line is not JSON ({err}): {line}"))
+    }
+}
+
+/// Both output streams of a finished command, for failure messages.
+fn text(output: &Output) -> String {
+    format!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `tfenv lock --output json` of a lock held by the holder in `raw` (terraform's own
+/// lock JSON, as the backend stores it).
+fn assert_held_by(lock: &Value, raw: &Value) {
+    assert_eq!(lock["environment"], "dev", "{lock}");
+    assert_eq!(lock["supported"], true, "{lock}");
+    assert_eq!(lock["held"], true, "{lock}");
+    assert_eq!(lock["stale"], false, "{lock}");
+    let holder = &lock["holder"];
+    for (ours, theirs) in [
+        ("id", "ID"),
+        ("who", "Who"),
+        ("operation", "Operation"),
+        ("version", "Version"),
+        ("created", "Created"),
+        ("path", "Path"),
+    ] {
+        assert_eq!(
+            holder[ours], raw[theirs],
+            "holder.{ours} is the lock's {theirs}\nours: {lock}\nbackend: {raw}"
+        );
+    }
+    assert!(
+        holder["age_seconds"].as_i64().is_some_and(|a| a >= 0),
+        "{lock}"
+    );
+}
+
+/// tfenv running as a child process. Dropped while still running (a failed
+/// assertion), it is killed together with its terraform.
+struct RunningTfenv {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    terraform_group: Option<Pid>,
+}
+
+impl RunningTfenv {
+    fn spawn(mut command: Command) -> RunningTfenv {
+        let mut child = command.spawn().expect("starting tfenv");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            drain(child.stderr.take().unwrap(), stderr.clone()),
+            drain(child.stdout.take().unwrap(), stdout.clone()),
+        ];
+        RunningTfenv {
+            child,
+            stderr,
+            stdout,
+            readers,
+            terraform_group: None,
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    fn output_text(&self) -> String {
+        format!(
+            "--- deploy stdout ---\n{}\n--- deploy stderr ---\n{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    /// Waits until the apply runs the provisioner's `sleep`: terraform holds the state
+    /// lock. Returns terraform's pid, which leads its own process group.
+    fn wait_for_slow_apply(&mut self) -> Pid {
+        let started = Instant::now();
+        while !self.stderr.lock().unwrap().contains(APPLY_RUNNING) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.join_readers();
+                panic!(
+                    "tfenv exited ({status}) before the apply ran\n{}",
+                    self.output_text()
+                );
+            }
+            assert!(
+                started.elapsed() < APPLY_STARTS_WITHIN,
+                "the apply did not start within {}s\n{}",
+                APPLY_STARTS_WITHIN.as_secs(),
+                self.output_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let terraform = processes()
+            .into_iter()
+            .find(|p| p.ppid == self.pid().as_raw() && p.name == "terraform" && p.is_live())
+            .map(|p| p.pid)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no terraform process under tfenv (pid {})\n{}",
+                    self.pid(),
+                    self.output_text()
+                )
+            });
+        assert_eq!(
+            nix::unistd::getpgid(Some(terraform)).unwrap(),
+            terraform,
+            "tfenv starts terraform in its own process group"
+        );
+        self.terraform_group = Some(terraform);
+        let started = Instant::now();
+        while !live_in_group(terraform).iter().any(|p| p.name == "sleep") {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the provisioner's sleep never ran in terraform's process group: {:?}\n{}",
+                live_in_group(terraform),
+                self.output_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        terraform
+    }
+
+    /// SIGKILL to terraform's whole process group and to tfenv: nobody gets to release
+    /// the state lock. Returns once all of them are gone.
+    fn kill_everything(&mut self) {
+        let group = self.terraform_group.expect("terraform was found first");
+        killpg(group, Signal::SIGKILL).unwrap();
+        let _ = kill(self.pid(), Signal::SIGKILL);
+        let _ = self.child.wait();
+        self.join_readers();
+        let started = Instant::now();
+        while !live_in_group(group).is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "terraform's process group outlived SIGKILL: {:?}",
+                live_in_group(group)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One SIGINT to tfenv (as Ctrl-C would): it stops terraform gracefully and exits 130.
+    fn interrupt(&mut self) {
+        kill(self.pid(), Signal::SIGINT).unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.join_readers();
+                assert_eq!(status.code(), Some(130), "{}", self.output_text());
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(40),
+                "tfenv did not exit after SIGINT\n{}",
+                self.output_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn join_readers(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for RunningTfenv {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            if let Some(group) = self.terraform_group {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn drain(
+    mut from: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => into
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+    })
+}
+
+/// The fields of `/proc/<pid>/stat` the tests look at.
+#[derive(Debug)]
+struct Proc {
+    pid: Pid,
+    name: String,
+    state: char,
+    ppid: i32,
+    pgrp: i32,
+}
+
+impl Proc {
+    fn is_live(&self) -> bool {
+        self.state != 'Z' && self.state != 'X'
+    }
+}
+
+fn processes() -> Vec<Proc> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp …`; comm may contain spaces and parentheses.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let (Some(state), Some(ppid), Some(pgrp)) = (
+            rest.first().and_then(|s| s.chars().next()),
+            rest.get(1).and_then(|p| p.parse().ok()),
+            rest.get(2).and_then(|p| p.parse().ok()),
+        ) else {
+            continue;
+        };
+        found.push(Proc {
+            pid: Pid::from_raw(pid),
+            name: stat[open + 1..close].to_string(),
+            state,
+            ppid,
+            pgrp,
+        });
+    }
+    found
+}
+
+fn live_in_group(group: Pid) -> Vec<Proc> {
+    processes()
+        .into_iter()
+        .filter(|p| p.pgrp == group.as_raw() && p.is_live())
+        .collect()
+}
+
+/// The lock as the s3 backend stores it (terraform's lock JSON), or `None`.
+fn s3_raw_lock(moto: &Moto, locking: S3Locking) -> Option<Value> {
+    match locking {
+        S3Locking::DynamoDb => moto.lock_info(TABLE, LOCK_PATH),
+        S3Locking::Lockfile => {
+            let output = moto.aws(&["s3", "cp", &format!("s3://{BUCKET}/{LOCKFILE_KEY}"), "-"]);
+            if !output.status.success() {
+                assert!(
+                    stderr(&output).contains("404"),
+                    "reading the lock object failed for another reason than not found\n{}",
+                    text(&output)
+                );
+                return None;
+            }
+            Some(
+                serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+                    panic!(
+                        "`{LOCKFILE_KEY}` holds no lock JSON ({err})\n{}",
+                        text(&output)
+                    )
+                }),
+            )
+        }
+    }
+}
+
+/// The lock is gone from where the s3 backend keeps it.
+fn assert_s3_lock_gone(moto: &Moto, locking: S3Locking) {
+    match locking {
+        S3Locking::DynamoDb => assert_eq!(
+            moto.lock_item(TABLE, LOCK_PATH),
+            None,
+            "the DynamoDB lock item is gone"
+        ),
+        S3Locking::Lockfile => {
+            let head = moto.aws(&[
+                "s3api",
+                "head-object",
+                "--bucket",
+                BUCKET,
+                "--key",
+                LOCKFILE_KEY,
+            ]);
+            assert!(
+                !head.status.success(),
+                "the lock object `{LOCKFILE_KEY}` is gone\n{}",
+                text(&head)
+            );
+            let list = moto.aws_ok(&[
+                "s3api",
+                "list-objects",
+                "--bucket",
+                BUCKET,
+                "--prefix",
+                "dev/",
+            ]);
+            assert!(
+                !stdout(&list).contains(".tflock"),
+                "no lock object is listed\n{}",
+                text(&list)
+            );
+        }
+    }
+}
+
+/// The whole life of an s3 lock left by a killed apply: shown while held, refusing a
+/// deploy from another checkout, still there after the kill, refused unlock with the
+/// wrong ID, released with the right one, and a deploy works again.
+fn s3_lock_left_by_a_killed_apply(locking: S3Locking) {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    if let S3Locking::DynamoDb = locking {
+        moto.create_lock_table(TABLE);
+    }
+    let conf = s3_conf(&moto, locking);
+    let first = Checkout::slow("s3", &conf);
+    let second = Checkout::slow("s3", &conf);
+
+    first.set_vars(1, SLOW_SLEEP);
+    let mut run = first.spawn_deploy();
+    run.wait_for_slow_apply();
+    let raw = s3_raw_lock(&moto, locking).unwrap_or_else(|| {
+        panic!(
+            "no {locking:?} lock while the apply runs\n{}",
+            run.output_text()
+        )
+    });
+    assert_eq!(raw["Operation"], "OperationTypeApply", "{raw}");
+    assert_eq!(raw["Path"], LOCK_PATH, "{raw}");
+    let id = raw["ID"].as_str().unwrap().to_string();
+    let who = raw["Who"].as_str().unwrap().to_string();
+
+    let lock = first.lock_json();
+    assert_held_by(&lock, &raw);
+    assert_eq!(lock["backend"], "s3", "{lock}");
+    let source = lock["source"].as_str().unwrap();
+    match locking {
+        S3Locking::DynamoDb => assert_eq!(source, format!("dynamodb:{TABLE}/{LOCK_PATH}")),
+        S3Locking::Lockfile => assert_eq!(source, format!("s3://{BUCKET}/{LOCKFILE_KEY}")),
+    }
+    let human = first.run_expecting(&["lock", "dev"], 0);
+    assert!(
+        stdout(&human).contains(&format!("dev: locked by {who}"))
+            && stdout(&human).contains(&format!("tfenv unlock dev {id}")),
+        "{}",
+        text(&human)
+    );
+
+    // `status` shows the holder too; it is young, so it is no problem.
+    let status = first.run_expecting(&["status", "dev", "--output", "json"], 0);
+    let status = stdout_json(&status);
+    let env = &status["environments"][0];
+    assert_eq!(env["lock"]["held"], true, "{status}");
+    assert_eq!(env["lock"]["holder"]["id"], id.as_str(), "{status}");
+    assert_eq!(env["problems"], serde_json::json!([]), "{status}");
+
+    // Another checkout of the same project: tfenv's own per-checkout lock does not
+    // apply, so terraform's state lock refuses the deploy.
+    second.set_vars(2, 0);
+    let refused = second.run_expecting(&["deploy", "dev", "--yes"], 4);
+    let message = stderr(&refused);
+    assert!(
+        message.contains(&who) && message.contains(&id),
+        "the refusal names the holder ({who}) and the lock ID ({id})\n{}",
+        text(&refused)
+    );
+    assert_eq!(second.last_history()["exit_code"], 4);
+
+    // Killed without a chance to release the lock.
+    run.kill_everything();
+    assert_eq!(
+        s3_raw_lock(&moto, locking).as_ref(),
+        Some(&raw),
+        "the lock stays after SIGKILL\n{}",
+        run.output_text()
+    );
+    assert_held_by(&first.lock_json(), &raw);
+
+    // The wrong ID is refused and changes nothing.
+    let wrong = first.run_expecting(
+        &[
+            "unlock",
+            "dev",
+            "00000000-0000-0000-0000-000000000000",
+            "--yes",
+        ],
+        5,
+    );
+    assert!(stderr(&wrong).contains(&id), "{}", text(&wrong));
+    assert_eq!(s3_raw_lock(&moto, locking).as_ref(), Some(&raw));
+
+    let unlocked = first.run_expecting(&["unlock", "dev", &id, "--yes"], 0);
+    assert!(
+        stdout(&unlocked).contains(&format!("lock `{id}` released")),
+        "{}",
+        text(&unlocked)
+    );
+    assert_s3_lock_gone(&moto, locking);
+    let lock = first.lock_json();
+    assert_eq!(lock["held"], false, "{lock}");
+    assert_eq!(lock["holder"], Value::Null, "{lock}");
+    let human = first.run_expecting(&["lock", "dev"], 0);
+    assert!(
+        stdout(&human).contains("dev: not locked"),
+        "{}",
+        text(&human)
+    );
+    let last = first.last_history();
+    assert_eq!(last["command"], "unlock", "{last}");
+    assert_eq!(last["exit_code"], 0, "{last}");
+
+    first.deploy_succeeds(3);
+    assert_s3_lock_gone(&moto, locking);
+    let state = moto.aws_ok(&["s3", "cp", &format!("s3://{BUCKET}/{KEY}"), "-"]);
+    assert!(stdout(&state).contains("run-3"), "{}", text(&state));
+}
+
+#[test]
+fn s3_dynamodb_lock_of_a_killed_apply_is_shown_refuses_deploys_and_unlock_releases_it() {
+    s3_lock_left_by_a_killed_apply(S3Locking::DynamoDb);
+}
+
+#[test]
+fn s3_lockfile_lock_of_a_killed_apply_is_shown_refuses_deploys_and_unlock_releases_it() {
+    s3_lock_left_by_a_killed_apply(S3Locking::Lockfile);
+}
+
+#[test]
+fn terraform_1_0_dynamodb_lock_is_shown_refuses_deploys_and_force_unlock_releases_it() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let checkout = Checkout::new(PLAIN_MAIN_TF, &s3_conf_1_0(&moto), support::terraform_1_0());
+    checkout
+        .project
+        .write("environments/dev.tfvars", "run_id = \"run-1\"\n");
+
+    // A lock as Terraform 1.0.3 writes it, held by a run that is gone.
+    let id = "5f0c3c1e-9d1a-4f5b-8a3e-2b7c9d0e1f23";
+    let created = (chrono::Utc::now() - chrono::Duration::minutes(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let raw = serde_json::json!({
+        "ID": id,
+        "Operation": "OperationTypeApply",
+        "Info": "",
+        "Who": "alice@laptop",
+        "Version": "1.0.3",
+        "Created": created,
+        "Path": LOCK_PATH,
+    });
+    let item = serde_json::json!({
+        "LockID": { "S": LOCK_PATH },
+        "Info": { "S": raw.to_string() },
+    });
+    moto.aws_ok(&[
+        "dynamodb",
+        "put-item",
+        "--table-name",
+        TABLE,
+        "--item",
+        &item.to_string(),
+    ]);
+
+    // Read with the aws CLI pointed at `dynamodb_endpoint` (the pre-1.6 name).
+    let lock = checkout.lock_json();
+    assert_held_by(&lock, &raw);
+    let age = lock["holder"]["age_seconds"].as_i64().unwrap();
+    assert!((290..600).contains(&age), "{lock}");
+
+    let refused = checkout.run_expecting(&["deploy", "dev", "--yes"], 4);
+    assert!(
+        stderr(&refused).contains("alice@laptop") && stderr(&refused).contains(id),
+        "{}",
+        text(&refused)
+    );
+
+    let wrong = checkout.run_expecting(&["unlock", "dev", "not-the-id", "--yes"], 5);
+    assert!(stderr(&wrong).contains(id), "{}", text(&wrong));
+    assert!(moto.lock_item(TABLE, LOCK_PATH).is_some());
+
+    checkout.run_expecting(&["unlock", "dev", id, "--yes"], 0);
+    assert_eq!(
+        moto.lock_item(TABLE, LOCK_PATH),
+        None,
+        "force-unlock removed the item"
+    );
+    assert_eq!(checkout.lock_json()["held"], false);
+    assert_eq!(checkout.last_history()["command"], "unlock");
+
+    checkout.run_expecting(&["deploy", "dev", "--yes"], 0);
+    let state = moto.aws_ok(&["s3", "cp", &format!("s3://{BUCKET}/{KEY}"), "-"]);
+    let state: Value = serde_json::from_slice(&state.stdout).unwrap();
+    assert_eq!(state["terraform_version"], "1.0.3", "{state}");
+    assert_eq!(state["outputs"]["run_id"]["value"], "run-1", "{state}");
+    assert_eq!(moto.lock_item(TABLE, LOCK_PATH), None);
+}
+
+/// The lock info terraform writes beside a local state.
+fn local_lock_info(checkout: &Checkout) -> Value {
+    let text = checkout.project.read(LOCAL_LOCK_INFO);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("`{LOCAL_LOCK_INFO}` is not lock JSON ({err}): {text}"))
+}
+
+#[test]
+fn local_lock_info_left_by_a_killed_apply_is_stale_and_blocks_nobody() {
+    let checkout = Checkout::local();
+    checkout.set_vars(1, SLOW_SLEEP);
+    let mut run = checkout.spawn_deploy();
+    run.wait_for_slow_apply();
+
+    let raw = local_lock_info(&checkout);
+    let lock = checkout.lock_json();
+    assert_held_by(&lock, &raw);
+    assert_eq!(lock["backend"], "local", "{lock}");
+    assert!(
+        lock["source"]
+            .as_str()
+            .unwrap()
+            .ends_with(".terraform.tfstate.lock.info"),
+        "{lock}"
+    );
+
+    run.kill_everything();
+    assert!(
+        checkout.project.join(LOCAL_LOCK_INFO).is_file(),
+        "the info file stays after SIGKILL"
+    );
+    let lock = checkout.lock_json();
+    assert_eq!(lock["held"], false, "{lock}");
+    assert_eq!(lock["stale"], true, "{lock}");
+    assert_eq!(lock["holder"]["id"], raw["ID"], "{lock}");
+    let human = checkout.run_expecting(&["lock", "dev"], 0);
+    assert!(
+        stdout(&human).contains("dev: not locked"),
+        "{}",
+        text(&human)
+    );
+
+    // A leftover is no problem for status, and there is nothing to unlock.
+    let status = stdout_json(&checkout.run_expecting(&["status", "dev", "--output", "json"], 0));
+    let env = &status["environments"][0];
+    assert_eq!(env["lock"]["stale"], true, "{status}");
+    assert_eq!(env["lock"]["held"], false, "{status}");
+    assert_eq!(env["problems"], serde_json::json!([]), "{status}");
+    checkout.run_expecting(&["status", "dev"], 0);
+    let id = raw["ID"].as_str().unwrap();
+    let unlock = checkout.run_expecting(&["unlock", "dev", id, "--yes"], 0);
+    assert!(stdout(&unlock).contains("not locked"), "{}", text(&unlock));
+
+    checkout.deploy_succeeds(2);
+    assert!(
+        !checkout.project.join(LOCAL_LOCK_INFO).exists(),
+        "the next run took and released the lock"
+    );
+}
+
+#[test]
+fn status_shows_a_held_lock_and_flags_it_once_older_than_stale_lock_after() {
+    let checkout = Checkout::local();
+    checkout.set_vars(1, SLOW_SLEEP);
+    let mut run = checkout.spawn_deploy();
+    run.wait_for_slow_apply();
+    let raw = local_lock_info(&checkout);
+    let id = raw["ID"].as_str().unwrap();
+
+    // The default stale_lock_after (2h): a held lock is shown, and is no problem.
+    let status = stdout_json(&checkout.run_expecting(&["status", "--output", "json"], 0));
+    let env = &status["environments"][0];
+    assert_eq!(env["lock"]["held"], true, "{status}");
+    assert_eq!(env["lock"]["holder"]["id"], id, "{status}");
+    assert_eq!(env["problems"], serde_json::json!([]), "{status}");
+
+    checkout.project.write(
+        "tfenv.toml",
+        &TFENV_TOML.replace("[project]\n", "[project]\nstale_lock_after = \"1s\"\n"),
+    );
+    let created = chrono::DateTime::parse_from_rfc3339(raw["Created"].as_str().unwrap()).unwrap();
+    while chrono::Utc::now().signed_duration_since(created) < chrono::Duration::milliseconds(2500) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = checkout.run_expecting(&["status", "--output", "json"], 6);
+    let status = stdout_json(&output);
+    assert_eq!(status["healthy"], false, "{status}");
+    let problems = status["environments"][0]["problems"].as_array().unwrap();
+    let stale: Vec<&Value> = problems
+        .iter()
+        .filter(|p| p["code"] == "stale-lock")
+        .collect();
+    assert_eq!(stale.len(), 1, "{status}");
+    assert_eq!(problems.len(), 1, "only the lock is a problem: {status}");
+    assert!(
+        stale[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("tfenv unlock dev {id}")),
+        "{status}"
+    );
+    let human = checkout.run_expecting(&["status"], 6);
+    assert!(
+        stdout(&human).contains(&format!("tfenv unlock dev {id}")),
+        "{}",
+        text(&human)
+    );
+
+    // Once the run ends and releases the lock, the problem is gone.
+    run.interrupt();
+    let status = stdout_json(&checkout.run_expecting(&["status", "--output", "json"], 0));
+    assert_eq!(status["environments"][0]["lock"]["held"], false, "{status}");
+    assert!(!checkout.project.join(LOCAL_LOCK_INFO).exists());
+}
