@@ -100,13 +100,38 @@ impl Project {
 }
 
 /// The terraform for end-to-end tests: `TFENV_TEST_TERRAFORM`, else the one on PATH.
+/// It must be ≥ 1.10: the tests use `terraform_data` (1.4) and `use_lockfile` (1.10).
 pub fn terraform() -> PathBuf {
-    if let Some(path) = std::env::var_os("TFENV_TEST_TERRAFORM") {
-        return PathBuf::from(path);
-    }
-    which::which("terraform").unwrap_or_else(|_| {
-        panic!("terraform is not installed and TFENV_TEST_TERRAFORM is not set: {SETUP}")
-    })
+    static CHECKED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let path = match std::env::var_os("TFENV_TEST_TERRAFORM") {
+                Some(path) => PathBuf::from(path),
+                None => which::which("terraform").map_err(|_| {
+                    format!("terraform is not installed and TFENV_TEST_TERRAFORM is not set: {SETUP}")
+                })?,
+            };
+            let output = std::process::Command::new(&path)
+                .args(["version", "-json"])
+                .env("CHECKPOINT_DISABLE", "1")
+                .output()
+                .map_err(|e| format!("cannot run `{}`: {e}", path.display()))?;
+            let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+            let version = json["terraform_version"].as_str().unwrap_or("unknown").to_string();
+            let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+            let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            if (major, minor) < (1, 10) {
+                return Err(format!(
+                    "the end-to-end tests need Terraform >= 1.10 (terraform_data, use_lockfile), found {version} at `{}`: \
+                     install one on PATH from https://developer.hashicorp.com/terraform/install (the machine image has \
+                     1.11.4; PyPI offers only the 1.0.3 that the 1.0 tests use)",
+                    path.display()
+                ));
+            }
+            Ok(path)
+        })
+        .clone()
+        .unwrap_or_else(|why| panic!("{why}"))
 }
 
 /// Terraform 1.0.3 (installed by scripts/test.sh from PyPI).
