@@ -111,16 +111,31 @@ pub async fn create(
 /// Re-reads a backup from disk and checks it against its manifest line: present,
 /// same size and SHA-256, a valid state whose serial and lineage match.
 pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
+    /// Up to this size a backup is read whole and parsed from memory (several times
+    /// faster); larger ones are streamed so memory stays flat.
+    const IN_MEMORY: u64 = 32 << 20;
     let path = dir.join(&backup.file);
     let file = File::open(&path).map_err(|e| format!("`{}` cannot be opened: {e}", backup.file))?;
-    let mut reader = HashingReader {
-        inner: file,
-        hash: Sha256::new(),
+    let size = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+    let (sha256, header) = if size <= IN_MEMORY {
+        let mut bytes = Vec::with_capacity(size as usize);
+        let mut file = file;
+        file.read_to_end(&mut bytes)
+            .map_err(|e| format!("`{}` cannot be read: {e}", backup.file))?;
+        (
+            hex::encode(Sha256::digest(&bytes)),
+            state::read_header_slice(&bytes),
+        )
+    } else {
+        let mut reader = HashingReader {
+            inner: file,
+            hash: Sha256::new(),
+        };
+        let header = state::read_header(&mut reader);
+        // Hash whatever the parser did not read, so the checksum covers the whole file.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        (hex::encode(reader.hash.finalize()), header)
     };
-    let header = state::read_header(&mut reader);
-    // Hash whatever the parser did not read, so the checksum covers the whole file.
-    let _ = std::io::copy(&mut reader, &mut std::io::sink());
-    let sha256 = hex::encode(reader.hash.finalize());
     if sha256 != backup.sha256 {
         return Err(format!(
             "`{}`: SHA-256 {} does not match the manifest's {}",

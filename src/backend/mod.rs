@@ -101,6 +101,73 @@ impl Backend {
     }
 }
 
+/// Reads the locks of many environments at once: DynamoDB locks that share a table,
+/// endpoint and credentials in one batch request, everything else concurrently. The
+/// results are in the order of `items`.
+pub async fn read_locks(
+    items: &[(&Environment, &Backend)],
+    runner: &dyn Runner,
+) -> Vec<anyhow::Result<lock::LockState>> {
+    use futures::StreamExt;
+    let mut groups: std::collections::BTreeMap<String, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for (i, (_, backend)) in items.iter().enumerate() {
+        if let Some(group) = s3::dynamodb_group(backend) {
+            groups.entry(group).or_default().push(i);
+        }
+    }
+    let batched: std::collections::HashSet<usize> = groups
+        .values()
+        .filter(|members| members.len() > 1)
+        .flatten()
+        .copied()
+        .collect();
+    let mut results: Vec<Option<anyhow::Result<lock::LockState>>> =
+        items.iter().map(|_| None).collect();
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+
+    let batches = futures::stream::iter(groups.values().filter(|m| m.len() > 1).map(
+        |members| async move {
+            let backends: Vec<&Backend> = members.iter().map(|&i| items[i].1).collect();
+            (members, s3::read_dynamodb_batch(&backends, runner).await)
+        },
+    ))
+    .buffer_unordered(jobs)
+    .collect::<Vec<_>>();
+    let singles = futures::stream::iter(
+        items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !batched.contains(i))
+            .map(|(i, (env, backend))| async move { (i, backend.read_lock(env, runner).await) }),
+    )
+    .buffer_unordered(jobs)
+    .collect::<Vec<_>>();
+    let (batches, singles) = futures::join!(batches, singles);
+    for (members, outcome) in batches {
+        match outcome {
+            Ok(states) => {
+                for (&i, state) in members.iter().zip(states) {
+                    results[i] = Some(Ok(state));
+                }
+            }
+            Err(err) => {
+                let text = format!("{err:#}");
+                for &i in members {
+                    results[i] = Some(Err(anyhow::anyhow!("{text}")));
+                }
+            }
+        }
+    }
+    for (i, outcome) in singles {
+        results[i] = Some(outcome);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("lock not read"))))
+        .collect()
+}
+
 /// A cloud CLI tfenv reads locks with, or an error saying how to install it.
 fn cli_binary(name: &str, what: &str, install: &str) -> anyhow::Result<PathBuf> {
     which::which(name).map_err(|_| {

@@ -1,6 +1,5 @@
 //! `tfenv lock`: who holds the state lock, read where the backend keeps it.
 
-use futures::StreamExt;
 use serde::Serialize;
 
 use crate::Context;
@@ -23,10 +22,15 @@ pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let names: Vec<String> = args.env.into_iter().collect();
     let resolved = Backends::default().resolve_all(&project, &names)?;
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 4);
-    let reads: Vec<(EnvLock, Option<anyhow::Error>)> =
-        futures::stream::iter(resolved.iter().map(|(env, backend)| async move {
-            let read = backend.read_lock(env, ctx.runner.as_ref()).await;
+    let items: Vec<(&crate::project::Environment, &crate::backend::Backend)> = resolved
+        .iter()
+        .map(|(env, backend)| (*env, backend))
+        .collect();
+    let read = crate::backend::read_locks(&items, ctx.runner.as_ref()).await;
+    let reads: Vec<(EnvLock, Option<anyhow::Error>)> = resolved
+        .iter()
+        .zip(read)
+        .map(|((env, backend), read)| {
             let (lock, error) = match read {
                 Ok(lock) => (Some(lock), None),
                 Err(err) => (None, Some(err)),
@@ -41,10 +45,8 @@ pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
                 }),
             };
             (entry, error)
-        }))
-        .buffered(jobs)
-        .collect()
-        .await;
+        })
+        .collect();
     let (locks, errors): (Vec<EnvLock>, Vec<Option<anyhow::Error>>) = reads.into_iter().unzip();
     let mut errors: Vec<anyhow::Error> = errors.into_iter().flatten().collect();
 

@@ -100,14 +100,24 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
     let spinner = ctx
         .printer
         .spinner(format!("checking {} environment(s)", resolved.len()));
-    let mut environments: Vec<EnvStatus> = futures::stream::iter(
-        resolved
-            .iter()
-            .map(|(env, backend)| check(ctx, env, backend.as_ref(), tf.as_ref(), &project)),
-    )
-    .buffered(jobs)
-    .collect()
-    .await;
+    // Locks first, all at once: DynamoDB locks sharing a table are one request.
+    let lockable: Vec<(&Environment, &Backend)> = resolved
+        .iter()
+        .filter_map(|(env, backend)| backend.as_ref().ok().map(|b| (*env, b)))
+        .collect();
+    let mut locks: std::collections::HashMap<String, anyhow::Result<LockState>> = lockable
+        .iter()
+        .map(|(env, _)| env.name.clone())
+        .zip(crate::backend::read_locks(&lockable, ctx.runner.as_ref()).await)
+        .collect();
+    let mut environments: Vec<EnvStatus> =
+        futures::stream::iter(resolved.iter().map(|(env, backend)| {
+            let lock = locks.remove(&env.name);
+            check(env, backend.as_ref(), lock, tf.as_ref(), &project)
+        }))
+        .buffered(jobs)
+        .collect()
+        .await;
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
     }
@@ -133,9 +143,9 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
 }
 
 async fn check(
-    ctx: &Context,
     env: &Environment,
     backend: Result<&Backend, &anyhow::Error>,
+    lock: Option<anyhow::Result<LockState>>,
     tf: Option<&Terraform>,
     project: &Project,
 ) -> EnvStatus {
@@ -190,7 +200,7 @@ async fn check(
         InitState::Current => {}
     }
 
-    match backend.read_lock(env, ctx.runner.as_ref()).await {
+    match lock.unwrap_or_else(|| Err(anyhow::anyhow!("not read"))) {
         Ok(lock) => {
             if lock.held {
                 let age = lock.holder.as_ref().and_then(|h| h.age_seconds);

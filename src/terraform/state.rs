@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -32,23 +34,38 @@ pub enum StateError {
 
 /// Reads the header from `reader`. `Ok(None)` when it is empty (no state yet).
 pub fn read_header(reader: impl Read) -> Result<Option<StateHeader>, StateError> {
+    let count = Arc::new(AtomicU64::new(0));
     let mut reader = BufReader::with_capacity(
         256 * 1024,
         Counting {
             inner: reader,
-            bytes: 0,
+            bytes: count.clone(),
         },
     );
-    if reader.fill_buf()?.iter().all(u8::is_ascii_whitespace) && reader.buffer().is_empty() {
+    if reader.fill_buf()?.is_empty() {
         return Ok(None);
     }
-    let mut de = serde_json::Deserializer::from_reader(&mut reader);
+    // The reader is moved in, not borrowed: serde_json's byte-at-a-time reads are only
+    // fast on an owned BufReader (through `&mut` every byte costs a full read call).
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let raw = Raw::deserialize(&mut de).map_err(json_error)?;
+    // `end` reads to EOF (only whitespace may follow), so the count covers every byte.
+    de.end().map_err(json_error)?;
+    header(raw, count.load(Ordering::Relaxed))
+}
+
+/// Reads the header from a state already in memory (the fastest path, for small files).
+pub fn read_header_slice(bytes: &[u8]) -> Result<Option<StateHeader>, StateError> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
     let raw = Raw::deserialize(&mut de).map_err(json_error)?;
     de.end().map_err(json_error)?;
-    drop(de);
-    // Drain anything the parser did not need (trailing whitespace), for the byte count.
-    std::io::copy(&mut reader, &mut std::io::sink())?;
-    let bytes = reader.get_ref().bytes;
+    header(raw, bytes.len() as u64)
+}
+
+fn header(raw: Raw, bytes: u64) -> Result<Option<StateHeader>, StateError> {
     let (Some(version), Some(serial), Some(lineage)) = (raw.version, raw.serial, raw.lineage)
     else {
         return Err(StateError::Invalid(
@@ -75,13 +92,13 @@ fn json_error(err: serde_json::Error) -> StateError {
 
 struct Counting<R> {
     inner: R,
-    bytes: u64,
+    bytes: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -186,6 +203,16 @@ mod tests {
     #[test]
     fn empty_input_means_no_state() {
         assert_eq!(read_header(&b""[..]).unwrap(), None);
+        assert_eq!(read_header_slice(b"").unwrap(), None);
+    }
+
+    #[test]
+    fn the_slice_reader_agrees_with_the_streaming_one() {
+        assert_eq!(
+            read_header_slice(STATE.as_bytes()).unwrap(),
+            read_header(STATE.as_bytes()).unwrap()
+        );
+        assert!(read_header_slice(b"{\"version\": 4").is_err());
     }
 
     #[test]

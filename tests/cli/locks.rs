@@ -598,3 +598,65 @@ fn s3_dynamodb_lock_is_free_when_get_item_prints_no_item() {
     assert_eq!(lock["held"], false, "{lock}");
     assert_eq!(lock["holder"], Value::Null, "{lock}");
 }
+
+#[test]
+fn dynamodb_locks_sharing_a_table_are_read_with_one_batch_request() {
+    let project = Project::empty();
+    let mut toml = String::new();
+    for env in ["app", "db", "web"] {
+        toml.push_str(&format!(
+            "[environments.{env}]\nbackend_config = \"environments/{env}.backend.conf\"\n"
+        ));
+        project.write(
+            &format!("environments/{env}.backend.conf"),
+            &format!(
+                "bucket = \"tfstate\"\nkey = \"{env}/terraform.tfstate\"\nregion = \"eu-west-1\"\ndynamodb_table = \"locks\"\n"
+            ),
+        );
+    }
+    project.write("tfenv.toml", &toml);
+    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    std::fs::create_dir_all(project.join("bin")).unwrap();
+    let info = lock_info("4f1d", "carol@ci", "tfstate/db/terraform.tfstate").to_string();
+    let reply = json!({
+        "Responses": { "locks": [ { "LockID": { "S": "tfstate/db/terraform.tfstate" }, "Info": { "S": info } } ] },
+        "UnprocessedKeys": {}
+    });
+    let log = fake_cli(
+        &project,
+        "aws",
+        &[],
+        &format!("cat <<'JSON'\n{reply}\nJSON"),
+    );
+    let output = expect(
+        tfenv(&project, &["lock", "--all", "--output", "json"]),
+        0,
+        "lock --all",
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let held: Vec<(&str, bool)> = json["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["environment"].as_str().unwrap(),
+                e["held"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(held, [("app", false), ("db", true), ("web", false)]);
+    assert_eq!(json["environments"][1]["holder"]["who"], "carol@ci");
+
+    let calls = calls(&log);
+    assert_eq!(
+        calls.len(),
+        1,
+        "one aws process for the three environments: {calls:?}"
+    );
+    let args = &calls[0].0;
+    assert_eq!(&args[..2], ["dynamodb", "batch-get-item"]);
+    let request: Value = serde_json::from_str(flag(args, "--request-items").unwrap()).unwrap();
+    assert_eq!(request["locks"]["Keys"].as_array().unwrap().len(), 3);
+    assert_eq!(request["locks"]["ConsistentRead"], true);
+}

@@ -118,3 +118,69 @@ fn backup_and_restore_on_s3_keep_the_digest_consistent() {
     let digest: Option<Value> = moto.lock_item(TABLE, "tfstate-test/dev/terraform.tfstate-md5");
     assert!(digest.is_some(), "the s3 backend keeps its digest item");
 }
+
+#[test]
+fn lock_all_reads_every_dynamodb_lock_of_a_table_in_one_batch() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = Project::empty();
+    let mut toml = String::new();
+    for env in ["app", "db", "web"] {
+        toml.push_str(&format!(
+            "[environments.{env}]\nbackend_config = \"environments/{env}.backend.conf\"\n"
+        ));
+        project.write(
+            &format!("environments/{env}.backend.conf"),
+            &moto.backend_conf(BUCKET, &format!("{env}/terraform.tfstate"), TABLE),
+        );
+    }
+    project.write("tfenv.toml", &toml);
+    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    let info = serde_json::json!({
+        "ID": "0c5e-batch", "Operation": "OperationTypePlan", "Info": "", "Who": "dave@ci",
+        "Version": "1.11.4", "Created": "2026-11-22T09:00:00.000000Z", "Path": "tfstate-test/db/terraform.tfstate"
+    })
+    .to_string();
+    let item = serde_json::json!({ "LockID": { "S": "tfstate-test/db/terraform.tfstate" }, "Info": { "S": info } }).to_string();
+    moto.aws_ok(&[
+        "dynamodb",
+        "put-item",
+        "--table-name",
+        TABLE,
+        "--item",
+        &item,
+    ]);
+
+    // tfenv runs the aws CLI from PATH.
+    let aws_dir = support::aws_cli().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        aws_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = project
+        .tfenv()
+        .env("PATH", &path)
+        .args(["lock", "--all", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = stdout_json(&output);
+    let held: Vec<bool> = json["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["held"].as_bool().unwrap())
+        .collect();
+    assert_eq!(held, [false, true, false], "{json}");
+    assert_eq!(json["environments"][1]["holder"]["id"], "0c5e-batch");
+    assert_eq!(
+        json["environments"][1]["source"],
+        "dynamodb:tf-locks/tfstate-test/db/terraform.tfstate"
+    );
+}
