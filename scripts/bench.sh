@@ -1498,10 +1498,11 @@ EOF
   for the whole \`tfenv lock\`. \`terraform plan\` on the held lock fails in $plan_med ms, so tfenv is
   ${lock_vs_plan}× its time — but the plan is no way to read a lock: when the lock is
   free it takes it and runs a whole plan.
-- \`tfenv lock --all\` starts one aws CLI process per environment: $LOCK_ENV_COUNT × about
-  $lock1_cpu_ms ms of CPU ($lockall_cpu_ms ms measured) on $cpus cores, so running them
-  concurrently cannot take less than about ${lock_best_ratio}× one read here. One \`batch-get-item\` of the $LOCK_ENV_COUNT lock
-  IDs (same table, up to 100 keys, \`ConsistentRead\`) takes $batch_med ms.
+- \`tfenv lock --all\` reads the locks of environments that share a DynamoDB table,
+  endpoint and credentials with one \`batch-get-item\` (up to 100 keys, \`ConsistentRead\`):
+  one aws CLI process for all $LOCK_ENV_COUNT environments ($lockall_cpu_ms ms of CPU measured),
+  where one process each would cost $LOCK_ENV_COUNT × about $lock1_cpu_ms ms of CPU on $cpus cores.
+  That batch request alone, run by hand, takes $batch_med ms.
 EOF
 }
 
