@@ -6,7 +6,6 @@
 //! The apply is slow on purpose: a `terraform_data` whose `local-exec` provisioner
 //! sleeps, with an input that changes on every deploy.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -16,6 +15,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use crate::support::moto::Moto;
+use crate::support::procs::{drain, live_in_group, processes};
 use crate::support::{self, Project};
 
 /// The provisioner's sleep in the deploy that gets interrupted: far longer than the
@@ -330,87 +330,6 @@ impl Drop for RunningTfenv {
             self.kill_all();
         }
     }
-}
-
-fn drain(
-    mut from: impl Read + Send + 'static,
-    into: Arc<Mutex<String>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => into
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n])),
-            }
-        }
-    })
-}
-
-/// One line of `/proc/<pid>/stat`: the fields the tests look at.
-#[derive(Debug)]
-struct Proc {
-    pid: Pid,
-    name: String,
-    state: char,
-    ppid: i32,
-    pgrp: i32,
-}
-
-impl Proc {
-    /// A zombie has exited; it only waits to be reaped by its parent (here, often
-    /// PID 1 of the machine, which may take its time).
-    fn is_live(&self) -> bool {
-        self.state != 'Z' && self.state != 'X'
-    }
-}
-
-/// Every process on the machine, from /proc.
-fn processes() -> Vec<Proc> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid pgrp …`; comm may contain spaces and parentheses.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let (Some(state), Some(ppid), Some(pgrp)) = (
-            rest.first().and_then(|s| s.chars().next()),
-            rest.get(1).and_then(|p| p.parse().ok()),
-            rest.get(2).and_then(|p| p.parse().ok()),
-        ) else {
-            continue;
-        };
-        found.push(Proc {
-            pid: Pid::from_raw(pid),
-            name: stat[open + 1..close].to_string(),
-            state,
-            ppid,
-            pgrp,
-        });
-    }
-    found
-}
-
-/// The live processes of a process group.
-fn live_in_group(group: Pid) -> Vec<Proc> {
-    processes()
-        .into_iter()
-        .filter(|p| p.pgrp == group.as_raw() && p.is_live())
-        .collect()
 }
 
 /// What every interrupted deploy must show, whatever the signal and the backend.

@@ -9,7 +9,6 @@
 //! 1.0.3, which has no `terraform_data`: there the lock item is written by hand.
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -20,6 +19,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::moto::Moto;
+use crate::support::procs::{drain, live_in_group, processes};
 use crate::support::{self, Project, stdout_json};
 
 /// The provisioner's sleep in the deploy that holds the lock: far longer than any test
@@ -451,83 +451,6 @@ impl Drop for RunningTfenv {
             let _ = self.child.wait();
         }
     }
-}
-
-fn drain(
-    mut from: impl Read + Send + 'static,
-    into: Arc<Mutex<String>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => into
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n])),
-            }
-        }
-    })
-}
-
-/// The fields of `/proc/<pid>/stat` the tests look at.
-#[derive(Debug)]
-struct Proc {
-    pid: Pid,
-    name: String,
-    state: char,
-    ppid: i32,
-    pgrp: i32,
-}
-
-impl Proc {
-    fn is_live(&self) -> bool {
-        self.state != 'Z' && self.state != 'X'
-    }
-}
-
-fn processes() -> Vec<Proc> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid pgrp …`; comm may contain spaces and parentheses.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let (Some(state), Some(ppid), Some(pgrp)) = (
-            rest.first().and_then(|s| s.chars().next()),
-            rest.get(1).and_then(|p| p.parse().ok()),
-            rest.get(2).and_then(|p| p.parse().ok()),
-        ) else {
-            continue;
-        };
-        found.push(Proc {
-            pid: Pid::from_raw(pid),
-            name: stat[open + 1..close].to_string(),
-            state,
-            ppid,
-            pgrp,
-        });
-    }
-    found
-}
-
-fn live_in_group(group: Pid) -> Vec<Proc> {
-    processes()
-        .into_iter()
-        .filter(|p| p.pgrp == group.as_raw() && p.is_live())
-        .collect()
 }
 
 /// The lock as the s3 backend stores it (terraform's lock JSON), or `None`.
