@@ -281,13 +281,8 @@ pub struct ConfirmArgs {
 /// Flags that decide whether a change may be applied.
 #[derive(Debug, Args)]
 pub struct ApplyFlags {
-    /// Approve without a prompt (development, staging; production also needs --confirm).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
-    /// The environment's name, required with --yes for production.
-    #[arg(long, value_name = "ENV")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
 
     /// Deploy production from a git tree with uncommitted changes.
     #[arg(long)]

@@ -82,6 +82,44 @@ pub struct Flags {
     pub interactive: bool,
 }
 
+/// Confirmation around a backup, in two steps: a run that cannot prompt is decided by
+/// its flags before (so a refused run leaves no backup behind); a person is asked after,
+/// and an interrupt while the question waits ends the run.
+pub struct Gate {
+    approval: Approval,
+    flags: Flags,
+}
+
+impl Gate {
+    pub fn new(approval: Approval, flags: Flags) -> Gate {
+        Gate { approval, flags }
+    }
+
+    /// Non-interactive runs: approved or refused by the flags alone.
+    pub fn check_flags(&self) -> Result<(), TfenvError> {
+        if self.flags.interactive {
+            return Ok(());
+        }
+        approve(&self.approval, &self.flags, &TerminalPrompter)
+    }
+
+    /// Interactive runs: asks the tier's questions at the terminal.
+    pub async fn ask(self, interrupts: &crate::process::Interrupts) -> anyhow::Result<()> {
+        if !self.flags.interactive {
+            return Ok(());
+        }
+        let Gate { approval, flags } = self;
+        let answer =
+            tokio::task::spawn_blocking(move || approve(&approval, &flags, &TerminalPrompter));
+        tokio::select! {
+            biased;
+            answer = answer => answer.map_err(|e| anyhow::anyhow!("the confirmation prompt failed: {e}"))??,
+            () = interrupts.idle_interrupt() => return Err(TfenvError::Interrupted.into()),
+        }
+        Ok(())
+    }
+}
+
 fn refused(message: String, hint: Option<String>) -> TfenvError {
     TfenvError::Refused { message, hint }
 }

@@ -13,7 +13,7 @@ use crate::artifacts::envlock::EnvLock;
 use crate::artifacts::history::{GitInfo, Ledger};
 use crate::artifacts::{self, outputs};
 use crate::backend::Backends;
-use crate::confirm::{self, Approval, Flags, TerminalPrompter};
+use crate::confirm::{Approval, Flags, Gate};
 use crate::error::{self, TfenvError};
 use crate::exit::Exit;
 use crate::project::{Environment, Tier};
@@ -221,11 +221,8 @@ async fn steps(
         },
         destroys: summary.destroys(),
     };
-    // A run that cannot prompt is decided by its flags alone: refuse before taking a
-    // backup nobody will use.
-    if !req.flags.interactive {
-        confirm::approve(&approval, &req.flags, &TerminalPrompter)?;
-    }
+    let gate = Gate::new(approval, req.flags.clone());
+    gate.check_flags()?;
 
     if env.tier >= Tier::Staging || env.backup {
         let reason = if req.mode == Mode::Refresh {
@@ -257,17 +254,7 @@ async fn steps(
         }
     }
 
-    if req.flags.interactive {
-        let flags = req.flags.clone();
-        let answer = tokio::task::spawn_blocking(move || {
-            confirm::approve(&approval, &flags, &TerminalPrompter)
-        });
-        tokio::select! {
-            biased;
-            answer = answer => answer.map_err(|e| anyhow::anyhow!("the confirmation prompt failed: {e}"))??,
-            () = ctx.interrupts.idle_interrupt() => return Err(TfenvError::Interrupted.into()),
-        }
-    }
+    gate.ask(&ctx.interrupts).await?;
 
     tf.apply(env, plan_file.path(), log.as_ref()).await?;
     let outputs_written = match tf.outputs(env).await {

@@ -15,8 +15,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<Exit> {
             plan_only: false,
             record: true,
             flags: Flags {
-                yes: args.apply.yes,
-                confirm: args.apply.confirm,
+                yes: args.apply.approve.yes,
+                confirm: args.apply.approve.confirm,
                 allow_destroy: args.allow_destroy,
                 interactive: ctx.settings.interactive,
             },

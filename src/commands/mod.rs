@@ -18,7 +18,8 @@ mod unlock;
 mod verify;
 
 use crate::Context;
-use crate::cli::Command;
+use crate::cli::{Command, ConfirmArgs};
+use crate::confirm::Flags;
 use crate::exit::Exit;
 
 pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
@@ -40,5 +41,15 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Unlock(args) => unlock::unlock(ctx, args).await,
         Command::Completions { shell } => meta::completions(shell),
         Command::Man => meta::man(),
+    }
+}
+
+/// The approval flags of a command that changes or deletes something (never destroys).
+fn flags(ctx: &Context, approve: &ConfirmArgs) -> Flags {
+    Flags {
+        yes: approve.yes,
+        confirm: approve.confirm.clone(),
+        allow_destroy: false,
+        interactive: ctx.settings.interactive,
     }
 }

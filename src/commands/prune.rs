@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::Context;
 use crate::artifacts::{backups, history};
 use crate::cli::PruneArgs;
-use crate::confirm::{self, Approval, Flags, TerminalPrompter};
+use crate::confirm::{Approval, Gate};
 use crate::exit::Exit;
 
 #[derive(Serialize)]
@@ -56,14 +56,9 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
         action: format!("delete {} backup(s) of", doomed.len()),
         destroys: 0,
     };
-    let flags = Flags {
-        yes: args.approve.yes,
-        confirm: args.approve.confirm.clone(),
-        allow_destroy: false,
-        interactive: ctx.settings.interactive,
-    };
-    tokio::task::spawn_blocking(move || confirm::approve(&approval, &flags, &TerminalPrompter))
-        .await??;
+    let gate = Gate::new(approval, super::flags(ctx, &args.approve));
+    gate.check_flags()?;
+    gate.ask(&ctx.interrupts).await?;
     let deleted = backups::prune(&dir, args.keep, &protected)?;
     if ctx.printer.is_json() {
         ctx.printer.json(&report(deleted))?;

@@ -15,8 +15,8 @@ pub async fn refresh(ctx: &Context, args: RefreshArgs) -> anyhow::Result<Exit> {
             plan_only: args.dry_run,
             record: !args.dry_run,
             flags: Flags {
-                yes: args.apply.yes,
-                confirm: args.apply.confirm,
+                yes: args.apply.approve.yes,
+                confirm: args.apply.approve.confirm,
                 // A refresh never destroys resources: it only records what exists.
                 allow_destroy: false,
                 interactive: ctx.settings.interactive,

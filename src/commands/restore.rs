@@ -11,7 +11,7 @@ use crate::artifacts::envlock::EnvLock;
 use crate::artifacts::history::Ledger;
 use crate::backend::Backends;
 use crate::cli::RestoreArgs;
-use crate::confirm::{self, Approval, Flags, TerminalPrompter};
+use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::terraform::{self, InitOptions, InitState, StateHeader, Terraform};
@@ -176,23 +176,13 @@ async fn run(
         ),
         destroys: 0,
     };
-    let flags = Flags {
-        yes: args.approve.yes,
-        confirm: args.approve.confirm.clone(),
-        allow_destroy: false,
-        interactive: ctx.settings.interactive,
-    };
-    if !flags.interactive {
-        confirm::approve(&approval, &flags, &TerminalPrompter)?;
-    }
+    let gate = Gate::new(approval, super::flags(ctx, &args.approve));
+    gate.check_flags()?;
     ctx.printer
         .progress(&format!("{}: backing up the current state", env.name));
     let pre = backups::create(tf, env, "pre-restore").await?;
     ledger.backup = pre.clone();
-    if flags.interactive {
-        tokio::task::spawn_blocking(move || confirm::approve(&approval, &flags, &TerminalPrompter))
-            .await??;
-    }
+    gate.ask(&ctx.interrupts).await?;
 
     // Same lineage: one serial above the current one, so terraform accepts the push
     // without -force. Another lineage (forced): pushed as it is, with -force.

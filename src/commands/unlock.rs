@@ -7,7 +7,7 @@ use crate::artifacts::envlock::EnvLock;
 use crate::artifacts::history::Ledger;
 use crate::backend::Backends;
 use crate::cli::UnlockArgs;
-use crate::confirm::{self, Approval, Flags, TerminalPrompter};
+use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::git;
@@ -78,23 +78,11 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
             action: format!("force-unlock `{}` on the state of", args.lock_id),
             destroys: 0,
         };
-        let flags = Flags {
-            yes: args.approve.yes,
-            confirm: args.approve.confirm.clone(),
-            allow_destroy: false,
-            interactive: ctx.settings.interactive,
-        };
-        if !flags.interactive {
-            confirm::approve(&approval, &flags, &TerminalPrompter)?;
-        }
+        let gate = Gate::new(approval, super::flags(ctx, &args.approve));
+        gate.check_flags()?;
         // State pull does not take the lock: the state as it is now can still be saved.
         ledger.backup = backups::create(&tf, &env, "pre-unlock").await?;
-        if flags.interactive {
-            tokio::task::spawn_blocking(move || {
-                confirm::approve(&approval, &flags, &TerminalPrompter)
-            })
-            .await??;
-        }
+        gate.ask(&ctx.interrupts).await?;
         tf.force_unlock(&env, &args.lock_id).await?;
         if lock.supported {
             let after = backend.read_lock(&env, ctx.runner.as_ref()).await?;
