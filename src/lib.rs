@@ -9,6 +9,7 @@ mod confirm;
 mod error;
 mod exit;
 mod git;
+mod gitignore;
 mod output;
 mod pipeline;
 mod process;

@@ -91,7 +91,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     let mut ledger = Ledger::start(&env, command, req.record, Some(tf.version.to_string()));
     ledger.git = git::head(ctx.runner.as_ref(), &project.root).await;
 
-    let result = steps(ctx, &req, &env, &backend, &tf, &mut ledger).await;
+    let result = steps(ctx, &project, &req, &env, &backend, &tf, &mut ledger).await;
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(outcome) => {
@@ -144,6 +144,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
 
 async fn steps(
     ctx: &Context,
+    project: &crate::project::Project,
     req: &Request,
     env: &Environment,
     backend: &crate::backend::Backend,
@@ -174,6 +175,7 @@ async fn steps(
     };
 
     if Terraform::init_state(env, backend) != InitState::Current {
+        crate::gitignore::offer(ctx, project).await?;
         p.progress(&format!("{}: terraform init", env.name));
         tf.init(env, backend, InitOptions::default()).await?;
     }

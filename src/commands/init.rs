@@ -29,6 +29,7 @@ pub async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<Exit> {
     // Resolve every name before any terraform runs: a typo must not half-initialize.
     let resolved = Backends::default().resolve_all(&project, &names)?;
     let tf = ctx.terraform(&project).await?;
+    crate::gitignore::offer(ctx, &project).await?;
     let options = InitOptions {
         reconfigure: args.reconfigure,
         upgrade: args.upgrade,

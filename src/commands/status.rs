@@ -2,7 +2,6 @@
 //! `init` and never writes state. Exit 6 when anything needs attention.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use console::Style;
@@ -18,7 +17,7 @@ use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::project::{Environment, Project, Tier};
 use crate::terraform::{self, InitState, StateHeader, Terraform};
-use crate::{Context, artifacts, git, output};
+use crate::{Context, artifacts, gitignore, output};
 
 #[derive(Serialize)]
 struct StatusReport {
@@ -278,36 +277,16 @@ fn shared_state_problems(
 
 /// `state/` and every `.terraform/` must be git-ignored: they hold state and secrets.
 async fn gitignore_problems(ctx: &Context, project: &Project) -> Vec<Problem> {
-    let mut checks: Vec<(PathBuf, String)> = Vec::new();
-    if let Ok(rel) = project.state_dir.strip_prefix(&project.root) {
-        checks.push((
-            rel.join("tfenv-check/outputs.json"),
-            format!("{}/", rel.display()),
-        ));
-    }
-    let mut roots: Vec<&PathBuf> = project.environments.iter().map(|e| &e.root).collect();
-    roots.sort();
-    roots.dedup();
-    for root in roots {
-        if let Ok(rel) = root.strip_prefix(&project.root) {
-            checks.push((
-                rel.join(".terraform/tfenv"),
-                format!("{}/", rel.join(".terraform").display()),
-            ));
-        }
-    }
-    let paths: Vec<PathBuf> = checks.iter().map(|(p, _)| p.clone()).collect();
-    let Some(verdicts) = git::ignored(ctx.runner.as_ref(), &project.root, &paths).await else {
-        return Vec::new();
-    };
-    checks
-        .iter()
-        .zip(verdicts)
-        .filter(|(_, ignored)| !ignored)
-        .map(|((_, shown), _)| {
+    gitignore::unignored(ctx, project)
+        .await
+        .into_iter()
+        .map(|u| {
             Problem::new(
                 "not-gitignored",
-                format!("`{shown}` is not ignored by git: it holds state and secrets; add it to .gitignore"),
+                format!(
+                    "`{}` is not ignored by git: it holds state and secrets; add `{}` to .gitignore",
+                    u.shown, u.pattern
+                ),
             )
         })
         .collect()

@@ -110,3 +110,25 @@ fn status_of_an_unknown_environment_is_a_usage_error() {
         .code(2)
         .stderr(predicate::str::contains("did you mean `staging`?"));
 }
+
+#[test]
+fn a_non_interactive_init_says_which_lines_to_add_and_writes_nothing() {
+    let project = Project::demo();
+    git(&project, &["init", "-q"]);
+    let tf = project.script(
+        "bin/terraform",
+        "case \"$1\" in\n  version) echo '{\"terraform_version\":\"1.11.4\"}' ;;\n  init) mkdir -p \"$TF_DATA_DIR\" ;;\nesac",
+    );
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["init", "dev", "--non-interactive"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: git does not ignore `state/` and `examples/quickstart/.terraform/`",
+        ))
+        .stderr(predicate::str::contains("  /state/\n  .terraform/"));
+    assert!(!project.join(".gitignore").exists());
+}

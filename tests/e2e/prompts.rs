@@ -418,3 +418,42 @@ fn production_destroy_refuses_a_wrong_count() {
     assert_refused(&project, "production", Some(&before));
     assert_eq!(instances(&project), 2);
 }
+
+fn git(project: &Project, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(project.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("git is needed for this test");
+    assert!(status.success());
+}
+
+#[test]
+fn the_first_deploy_offers_to_git_ignore_state_and_terraform_dirs() {
+    let project = Project::demo();
+    git(&project, &["init", "-q"]);
+    let mut tfenv = Pty::deploy(&project, "dev");
+    tfenv.expect(
+        "git does not ignore `state/` and `examples/quickstart/.terraform/`",
+        SLOW,
+    );
+    tfenv.expect("Add /state/ and .terraform/ to .gitignore? [y/N]", QUICK);
+    tfenv.type_line("y");
+    tfenv.expect(DEV_PROMPT, SLOW);
+    tfenv.type_line("y");
+    tfenv.expect("Applied to `dev`", SLOW);
+    tfenv.assert_exit(0, QUICK);
+    let gitignore = project.read(".gitignore");
+    assert!(
+        gitignore.contains("\n/state/\n.terraform/\n"),
+        "{gitignore}"
+    );
+    let output = project
+        .tfenv()
+        .args(["status", "dev", "--output", "json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["problems"], serde_json::json!([]), "{json}");
+}
