@@ -38,19 +38,60 @@ pub async fn ignored(runner: &dyn Runner, root: &Path, paths: &[PathBuf]) -> Opt
 }
 
 /// The commit checked out in `root` and whether the tree has uncommitted changes.
-/// `None` outside a git repository.
-pub async fn head(runner: &dyn Runner, root: &Path) -> Option<crate::artifacts::history::GitInfo> {
-    let git = which::which("git").ok()?;
-    let mut rev = Invocation::new(&git, &["rev-parse", "HEAD"]);
-    rev.cwd = root.to_path_buf();
-    let done = runner.run(&rev, RunOptions::default()).await.ok()?;
-    if !done.success() {
-        return None;
+/// `Ok(None)` outside a git repository (or without git); an error when git fails in
+/// another way (e.g. "dubious ownership"), so a clean-tree check can refuse instead of
+/// assuming.
+pub async fn head(
+    runner: &dyn Runner,
+    root: &Path,
+) -> anyhow::Result<Option<crate::artifacts::history::GitInfo>> {
+    let Ok(git) = which::which("git") else {
+        return Ok(None);
+    };
+    let run = |args: &[&str]| {
+        let mut inv = Invocation::new(&git, args);
+        inv.cwd = root.to_path_buf();
+        inv
+    };
+    let inside = runner
+        .run(
+            &run(&["rev-parse", "--is-inside-work-tree"]),
+            RunOptions::default(),
+        )
+        .await?;
+    if !inside.success() {
+        let stderr = inside.stderr_text();
+        if stderr.contains("not a git repository") {
+            return Ok(None);
+        }
+        anyhow::bail!(
+            "git failed in `{}`: {}",
+            root.display(),
+            stderr.lines().next().unwrap_or("").trim()
+        );
     }
-    let commit = done.stdout_text().trim().to_string();
-    let mut status = Invocation::new(&git, &["status", "--porcelain", "--untracked-files=normal"]);
-    status.cwd = root.to_path_buf();
-    let done = runner.run(&status, RunOptions::default()).await.ok()?;
-    let dirty = !done.success() || !done.stdout_text().trim().is_empty();
-    Some(crate::artifacts::history::GitInfo { commit, dirty })
+    let rev = runner
+        .run(&run(&["rev-parse", "HEAD"]), RunOptions::default())
+        .await?;
+    // A repository without commits has no HEAD yet.
+    let commit = if rev.success() {
+        rev.stdout_text().trim().to_string()
+    } else {
+        "(no commits)".to_string()
+    };
+    let status = runner
+        .run(
+            &run(&["status", "--porcelain", "--untracked-files=normal"]),
+            RunOptions::default(),
+        )
+        .await?;
+    if !status.success() {
+        anyhow::bail!(
+            "`git status` failed in `{}`: {}",
+            root.display(),
+            status.stderr_text().lines().next().unwrap_or("").trim()
+        );
+    }
+    let dirty = !status.stdout_text().trim().is_empty();
+    Ok(Some(crate::artifacts::history::GitInfo { commit, dirty }))
 }

@@ -89,9 +89,18 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         &format!("{command} {}", env.name),
     )?;
     let mut ledger = Ledger::start(&env, command, req.record, Some(tf.version.to_string()));
-    ledger.git = git::head(ctx.runner.as_ref(), &project.root).await;
+    let git = git::head(ctx.runner.as_ref(), &project.root).await;
+    if let Err(err) = &git
+        && matches!(
+            err.downcast_ref::<TfenvError>(),
+            Some(TfenvError::Interrupted)
+        )
+    {
+        return Err(TfenvError::Interrupted.into());
+    }
+    ledger.git = git.as_ref().ok().cloned().flatten();
 
-    let result = steps(ctx, &project, &req, &env, &backend, &tf, &mut ledger).await;
+    let result = steps(ctx, &project, &req, &env, &backend, &tf, &git, &mut ledger).await;
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(outcome) => {
@@ -149,21 +158,35 @@ async fn steps(
     env: &Environment,
     backend: &crate::backend::Backend,
     tf: &Terraform,
+    git: &anyhow::Result<Option<GitInfo>>,
     ledger: &mut Ledger,
 ) -> anyhow::Result<Outcome> {
     let p = &ctx.printer;
     let changes_state = !req.plan_only;
     if changes_state && env.tier == Tier::Production && !req.allow_dirty {
-        match &ledger.git {
-            Some(GitInfo { dirty: true, .. }) => {
+        match git {
+            Ok(Some(GitInfo { dirty: true, .. })) => {
                 return Err(TfenvError::Refused {
-                    message: format!("the git tree has uncommitted changes; production `{}` deploys from a clean tree", env.name),
+                    message: format!(
+                        "the git tree has uncommitted changes; production `{}` deploys from a clean tree",
+                        env.name
+                    ),
                     hint: Some("commit or stash them, or pass --allow-dirty".to_string()),
                 }
                 .into());
             }
-            None => p.warn("not a git repository: cannot check for uncommitted changes"),
-            Some(_) => {}
+            Err(err) => {
+                return Err(TfenvError::Refused {
+                    message: format!("cannot tell whether the git tree is clean: {err:#}"),
+                    hint: Some(
+                        "fix git here (e.g. `git config --global --add safe.directory <path>` for a checkout owned by another user), or pass --allow-dirty"
+                            .to_string(),
+                    ),
+                }
+                .into());
+            }
+            Ok(None) => p.warn("not a git repository: cannot check for uncommitted changes"),
+            Ok(Some(_)) => {}
         }
     }
     let log = if req.log || env.tier == Tier::Production {
@@ -285,7 +308,11 @@ async fn steps(
     };
     if let Some(keep) = env.backup_keep {
         // The retention configured in tfenv.toml; the backup just taken is the newest.
-        let protected: Vec<String> = ledger.backup.iter().map(|b| b.file.clone()).collect();
+        // The backup just taken, and the way back from the last successful deploy.
+        let mut protected: Vec<String> = ledger.backup.iter().map(|b| b.file.clone()).collect();
+        protected.extend(crate::artifacts::history::last_good_backup(
+            &env.artifacts_dir,
+        )?);
         match backups::prune(&backups::dir(env), keep, &protected) {
             Ok(deleted) if !deleted.is_empty() => {
                 p.progress(&format!(

@@ -141,7 +141,7 @@ pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
             "`{}`: SHA-256 {} does not match the manifest's {}",
             backup.file,
             &sha256[..12],
-            &backup.sha256[..12.min(backup.sha256.len())]
+            backup.sha256.chars().take(12).collect::<String>()
         ));
     }
     match header {
@@ -205,6 +205,7 @@ pub fn prune(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<Ve
             Err(err) => return Err(err).with_context(|| format!("deleting backup `{name}`")),
         }
     }
+    let _lock = super::lock_file(&dir.join(MANIFEST))?;
     let kept: Vec<String> = manifest(dir)?
         .iter()
         .filter(|b| !doomed.contains(&b.file))

@@ -79,6 +79,7 @@ pub fn last_history_record(artifacts_dir: &Path) -> Option<Value> {
 /// Appends one line to a JSONL file through `write_atomic`: readers never see half a
 /// line, and a failed write leaves the file as it was.
 pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
+    let _lock = lock_file(path)?;
     let mut content = match fs::read(path) {
         Ok(content) => content,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -90,6 +91,28 @@ pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
     content.extend_from_slice(line.as_bytes());
     content.push(b'\n');
     write_atomic(path, &content, PRIVATE_FILE)
+}
+
+/// An exclusive OS lock on `.<name>.lock` beside `path`, held until the guard drops:
+/// two tfenv processes that rewrite the same JSONL file (a cron backup during a deploy)
+/// take turns instead of losing each other's lines.
+pub fn lock_file(path: &Path) -> anyhow::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .mode(PRIVATE_FILE)
+        .open(&lock_path)
+        .with_context(|| format!("opening `{}`", lock_path.display()))?;
+    file.lock()
+        .with_context(|| format!("locking `{}`", lock_path.display()))?;
+    Ok(file)
 }
 
 /// Opens `state/<env>/logs/<command>-YYYYMMDD-HHMMSS.log` (0600) for a run's full output.

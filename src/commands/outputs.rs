@@ -29,10 +29,17 @@ pub async fn outputs(ctx: &Context, args: OutputsArgs) -> anyhow::Result<Exit> {
             )
             .into());
         };
-        if args.include_sensitive {
-            ctx.printer.warn("--include-sensitive has no effect with --cached: outputs.json was written redacted");
+        let values = values.as_object().cloned().unwrap_or_default();
+        let redacted_on_disk = values
+            .values()
+            .any(|o| o.get("value").and_then(Value::as_str) == Some(outputs::REDACTED));
+        if args.include_sensitive && redacted_on_disk {
+            ctx.printer.warn(
+                "outputs.json was written redacted: drop --cached to read the sensitive values from the state",
+            );
         }
-        values
+        // A deploy with --include-sensitive wrote them in clear: never print them unasked.
+        outputs::redact(&values, args.include_sensitive)
     } else {
         let backend = Backends::default().resolve(env, &project)?;
         let tf = ctx.terraform(&project).await?;

@@ -88,7 +88,10 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         &format!("restore {}", env.name),
     )?;
     let mut ledger = Ledger::start(&env, "restore", true, Some(tf.version.to_string()));
-    ledger.git = git::head(ctx.runner.as_ref(), &project.root).await;
+    ledger.git = git::head(ctx.runner.as_ref(), &project.root)
+        .await
+        .ok()
+        .flatten();
     let result = run(
         ctx,
         &args,
@@ -178,11 +181,13 @@ async fn run(
     };
     let gate = Gate::new(approval, super::flags(ctx, &args.approve));
     gate.check_flags()?;
+    gate.ask(&ctx.interrupts).await?;
+    // After the confirmation: a declined restore must not add a newer backup of the
+    // current state, or `latest` would point at it next time.
     ctx.printer
         .progress(&format!("{}: backing up the current state", env.name));
     let pre = backups::create(tf, env, "pre-restore").await?;
     ledger.backup = pre.clone();
-    gate.ask(&ctx.interrupts).await?;
 
     // Same lineage: one serial above the current one, so terraform accepts the push
     // without -force. Another lineage (forced): pushed as it is, with -force.

@@ -64,7 +64,10 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
         &format!("unlock {}", env.name),
     )?;
     let mut ledger = Ledger::start(&env, "unlock", true, Some(tf.version.to_string()));
-    ledger.git = git::head(ctx.runner.as_ref(), &project.root).await;
+    ledger.git = git::head(ctx.runner.as_ref(), &project.root)
+        .await
+        .ok()
+        .flatten();
     ledger.lock = serde_json::to_value(&lock).ok();
     let result = async {
         if Terraform::init_state(&env, &backend) != InitState::Current {

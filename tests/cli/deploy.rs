@@ -237,3 +237,78 @@ fn a_second_deploy_of_the_same_environment_exits_4_at_once() {
     );
     assert!(first.wait().unwrap().success());
 }
+
+#[test]
+fn production_refuses_when_git_cannot_say_whether_the_tree_is_clean() {
+    let project = Project::demo();
+    let tf = ok_fake(&project, "exit 0");
+    project.script(
+        "bin/git",
+        "echo \"fatal: detected dubious ownership in repository at '$PWD'\" >&2; exit 128",
+    );
+    let path = format!("{}:/usr/bin:/bin", project.join("bin").display());
+    project
+        .tfenv()
+        .env("PATH", &path)
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "production", "--yes", "--confirm", "production"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "cannot tell whether the git tree is clean",
+        ))
+        .stderr(predicate::str::contains("dubious ownership"))
+        .stderr(predicate::str::contains("--allow-dirty"));
+    assert!(
+        !project.read("calls.log").contains("apply"),
+        "nothing may be applied"
+    );
+    project
+        .tfenv()
+        .env("PATH", &path)
+        .arg("--terraform")
+        .arg(&tf)
+        .args([
+            "deploy",
+            "production",
+            "--yes",
+            "--confirm",
+            "production",
+            "--allow-dirty",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn concurrent_backups_keep_every_manifest_line() {
+    let project = Project::demo();
+    let tf = ok_fake(&project, "exit 0");
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["init", "dev"])
+        .assert()
+        .success();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("tfenv"))
+                .current_dir(project.path())
+                .arg("--terraform")
+                .arg(&tf)
+                .args(["backup", "dev", "-q"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let manifest = project.read("state/dev/backups/MANIFEST.jsonl");
+    assert_eq!(manifest.lines().count(), 8, "{manifest}");
+    project.tfenv().args(["verify", "dev"]).assert().success();
+}

@@ -340,3 +340,81 @@ fn deploying_an_unknown_environment_writes_nothing() {
         ));
     assert!(!project.join("state").exists());
 }
+
+#[test]
+fn cached_outputs_stay_redacted_even_when_written_in_clear() {
+    let project = Project::demo();
+    let tf = support::terraform();
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "dev", "--yes", "--include-sensitive"])
+        .assert()
+        .success();
+    assert!(
+        project
+            .read("state/dev/outputs.json")
+            .contains("demo-token-not-a-real-secret")
+    );
+    project
+        .tfenv()
+        .args(["outputs", "dev", "--cached"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("<sensitive>"))
+        .stdout(predicate::str::contains("demo-token-not-a-real-secret").not());
+    project
+        .tfenv()
+        .args(["outputs", "dev", "--cached", "--include-sensitive"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("demo-token-not-a-real-secret"));
+}
+
+#[test]
+fn automatic_pruning_keeps_the_backup_of_the_last_successful_deploy() {
+    let project = Project::demo();
+    let tf = support::terraform();
+    let toml = project.read("tfenv.toml").replace(
+        "[environments.staging]\n",
+        "[environments.staging]\nbackup_keep = 1\n",
+    );
+    project.write("tfenv.toml", &toml);
+    let backups = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(project.join("state/staging/backups"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.retain(|n| n.starts_with("terraform.tfstate."));
+        names.sort();
+        names
+    };
+    for count in 1..=4 {
+        let tfvars = format!("environment    = \"staging\"\ninstance_count = {count}\n");
+        project.write("environments/staging.tfvars", &tfvars);
+        project
+            .tfenv()
+            .arg("--terraform")
+            .arg(&tf)
+            .args(["deploy", "staging", "--yes"])
+            .assert()
+            .success();
+        // Two instants apart, so backup names sort by time.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    // Deploys 2, 3, 4 took backups B1, B2, B3. With backup_keep = 1, the newest (B3) stays
+    // and so does B2: the backup the last successful deploy before it was taken with.
+    let left = backups();
+    assert_eq!(left.len(), 2, "{left:?}");
+    let history = project.read("state/staging/history.jsonl");
+    let records: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let b2 = records[2]["backup"].as_str().unwrap();
+    let b3 = records[3]["backup"].as_str().unwrap();
+    assert_eq!(left, [b2.to_string(), b3.to_string()]);
+}

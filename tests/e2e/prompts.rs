@@ -41,6 +41,11 @@ impl Pty {
     /// `tfenv deploy <env>` in `project`, as support's `tfenv()` runs it but with `CI`
     /// removed, so that stdin being a terminal makes the run interactive.
     fn deploy(project: &Project, env: &str) -> Pty {
+        Pty::run(project, &["deploy", env])
+    }
+
+    /// Any tfenv command, interactive.
+    fn run(project: &Project, args: &[&str]) -> Pty {
         let cli_config = project.write(".terraformrc", "disable_checkpoint = true\n");
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
         cmd.current_dir(project.path())
@@ -55,13 +60,13 @@ impl Pty {
             .env_remove("TF_PLUGIN_CACHE_DIR")
             .arg("--terraform")
             .arg(support::terraform())
-            .args(["deploy", env]);
+            .args(args);
         let session = rexpect::session::spawn_command(cmd, Some(POLL_MS))
             .expect("tfenv starts in a pseudo-terminal");
         Pty {
             session,
             transcript: String::new(),
-            what: format!("tfenv deploy {env}"),
+            what: format!("tfenv {}", args.join(" ")),
         }
     }
 
@@ -456,4 +461,35 @@ fn the_first_deploy_offers_to_git_ignore_state_and_terraform_dirs() {
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["problems"], serde_json::json!([]), "{json}");
+}
+
+#[test]
+fn a_declined_restore_takes_no_backup_so_latest_stays_the_same() {
+    let project = Project::demo();
+    let tf = support::terraform();
+    for count in [2, 3] {
+        let tfvars = format!("environment    = \"staging\"\ninstance_count = {count}\n");
+        project.write("environments/staging.tfvars", &tfvars);
+        project
+            .tfenv()
+            .arg("--terraform")
+            .arg(&tf)
+            .args(["deploy", "staging", "--yes"])
+            .assert()
+            .success();
+    }
+    let before = std::fs::read_dir(project.join("state/staging/backups"))
+        .unwrap()
+        .count();
+    let mut tfenv = Pty::run(&project, &["restore", "staging", "latest"]);
+    tfenv.expect("Type `yes` to continue", SLOW);
+    tfenv.type_line("no");
+    tfenv.assert_exit(5, QUICK);
+    let after = std::fs::read_dir(project.join("state/staging/backups"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        after, before,
+        "a declined restore leaves no pre-restore backup behind"
+    );
 }
