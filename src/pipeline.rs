@@ -100,7 +100,14 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     }
     ledger.git = git.as_ref().ok().cloned().flatten();
 
-    let result = steps(ctx, &project, &req, &env, &backend, &tf, &git, &mut ledger).await;
+    let run = Run {
+        project: &project,
+        env: &env,
+        backend: &backend,
+        tf: &tf,
+        git: &git,
+    };
+    let result = steps(ctx, &req, run, &mut ledger).await;
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(outcome) => {
@@ -151,16 +158,29 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     }
 }
 
+/// What one run works with, resolved before its steps begin.
+struct Run<'a> {
+    project: &'a crate::project::Project,
+    env: &'a Environment,
+    backend: &'a crate::backend::Backend,
+    tf: &'a Terraform,
+    /// The checkout's commit and cleanliness, or why git could not say.
+    git: &'a anyhow::Result<Option<GitInfo>>,
+}
+
 async fn steps(
     ctx: &Context,
-    project: &crate::project::Project,
     req: &Request,
-    env: &Environment,
-    backend: &crate::backend::Backend,
-    tf: &Terraform,
-    git: &anyhow::Result<Option<GitInfo>>,
+    run: Run<'_>,
     ledger: &mut Ledger,
 ) -> anyhow::Result<Outcome> {
+    let Run {
+        project,
+        env,
+        backend,
+        tf,
+        git,
+    } = run;
     let p = &ctx.printer;
     let changes_state = !req.plan_only;
     if changes_state && env.tier == Tier::Production && !req.allow_dirty {
