@@ -61,7 +61,10 @@ impl Context {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     init_tracing(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -79,11 +82,54 @@ pub fn main() -> ExitCode {
     exit.into()
 }
 
+/// A command line clap rejected: its message on stderr (help and --version on stdout,
+/// exit 0), and with `--output json` also the error document on stdout.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return Exit::Success.into();
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json");
+    if json {
+        let message = err.to_string();
+        let first = message
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ")
+            .to_string();
+        let doc = serde_json::json!({
+            "error": { "message": first, "hint": "see `tfenv --help`", "exit_code": Exit::Usage.code() }
+        });
+        output::stdout_json_line(&doc);
+    }
+    let _ = err.print();
+    Exit::Usage.into()
+}
+
 async fn run(cli: Cli) -> Exit {
     let verbosity = cli.global.verbose;
     let settings = match Settings::resolve(&cli.global) {
         Ok(settings) => settings,
-        Err(err) => return report(&err, verbosity, None),
+        Err(err) => {
+            let format = match cli.global.output {
+                cli::OutputFormat::Json => output::Format::Json,
+                cli::OutputFormat::Human => output::Format::Human,
+            };
+            return report(
+                &err,
+                verbosity,
+                Some(&Printer::new(format, cli.global.quiet, false, false)),
+            );
+        }
     };
     let interrupts = match Interrupts::install() {
         Ok(interrupts) => interrupts,
@@ -124,15 +170,15 @@ fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit
     if let Some(TfenvError::Reported(_)) = err.downcast_ref::<TfenvError>() {
         return exit;
     }
-    if exit == Exit::Interrupted {
-        crate::output::stderr_line("tfenv: interrupted");
-        return exit;
-    }
     let hint = error::hint_for(err);
     if let Some(printer) = printer.filter(|p| p.is_json() && !p.wrote_json()) {
         let _ = printer.json(&serde_json::json!({
             "error": { "message": format!("{err:#}"), "hint": hint, "exit_code": exit.code() }
         }));
+    }
+    if exit == Exit::Interrupted {
+        crate::output::stderr_line("tfenv: interrupted");
+        return exit;
     }
     let label = match printer {
         Some(printer) => printer.paint_err(&Style::new().red().bold(), "error:"),

@@ -15,6 +15,13 @@ pub fn stderr_line(text: &str) {
     let _ = writeln!(err, "{text}");
 }
 
+/// One JSON document on stdout, outside any command (clap errors).
+pub fn stdout_json_line(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    let _ = writeln!(out);
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Human,

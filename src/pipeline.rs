@@ -394,6 +394,12 @@ fn print_summary(ctx: &Context, env: &Environment, mode: Mode, s: &PlanSummary) 
         },
         s.outputs
     ));
+    if s.moved + s.imported + s.forgotten > 0 {
+        p.result(&format!(
+            "  {} moved, {} imported, {} forgotten (state only)",
+            s.moved, s.imported, s.forgotten
+        ));
+    }
     for address in &s.destroyed {
         p.result(&format!("    {} {address}", p.paint(&red, "destroy:")));
     }

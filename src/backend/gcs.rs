@@ -29,7 +29,8 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
         "see https://cloud.google.com/sdk/docs/install",
     )?;
     let url = object(backend, "tflock");
-    let mut describe = Invocation::new(
+    let mut describe = gcloud(
+        backend,
         &bin,
         &["storage", "objects", "describe", &url, "--format=json"],
     );

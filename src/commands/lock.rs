@@ -20,6 +20,7 @@ struct EnvLock {
 
 pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
+    let all = args.all;
     let names: Vec<String> = args.env.into_iter().collect();
     let resolved = Backends::default().resolve_all(&project, &names)?;
     let items: Vec<(&crate::project::Environment, &crate::backend::Backend)> = resolved
@@ -51,7 +52,7 @@ pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
     let mut errors: Vec<anyhow::Error> = errors.into_iter().flatten().collect();
 
     if ctx.printer.is_json() {
-        if let [one] = locks.as_slice() {
+        if let ([one], false) = (locks.as_slice(), all) {
             ctx.printer.json(one)?;
         } else {
             ctx.printer

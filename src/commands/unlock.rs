@@ -20,15 +20,21 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
     let lock = backend.read_lock(&env, ctx.runner.as_ref()).await?;
     if lock.supported {
         if !lock.held {
-            let stale = if lock.stale {
-                " (only a leftover lock info file; the next run ignores it)"
+            if ctx.printer.is_json() {
+                ctx.printer.json(&serde_json::json!({
+                    "environment": env.name, "unlocked": null, "released": null, "lock": lock,
+                }))?;
             } else {
-                ""
-            };
-            ctx.printer.result(&format!(
-                "{}: the state is not locked{stale}; nothing to do",
-                env.name
-            ));
+                let stale = if lock.stale {
+                    " (only a leftover lock info file; the next run ignores it)"
+                } else {
+                    ""
+                };
+                ctx.printer.result(&format!(
+                    "{}: the state is not locked{stale}; nothing to do",
+                    env.name
+                ));
+            }
             return Ok(Exit::Success);
         }
         if let Some(current) = lock.id()

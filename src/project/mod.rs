@@ -97,7 +97,7 @@ impl Project {
             )
             .into());
         }
-        let discovered = discover_with_root(root, &tf_root)?;
+        let discovered = discover_with_root(root, &tf_root, !file.environments.is_empty())?;
         let stale_lock_after = match &file.project.stale_lock_after {
             None => STALE_LOCK_AFTER,
             Some(text) => humantime::parse_duration(text).map_err(|e| {
@@ -282,12 +282,19 @@ fn check_aliases(environments: &[Environment], shown: &str) -> anyhow::Result<()
 
 /// Discovers environments in `dir` with the project root as the Terraform root.
 fn discover(dir: &Path) -> anyhow::Result<Vec<Environment>> {
-    discover_with_root(dir, dir)
+    discover_with_root(dir, dir, false)
 }
 
 /// Discovers environments from the three layouts under `dir`. Two layouts defining the
 /// same environment is an error: tfenv cannot guess which one the user meant.
-fn discover_with_root(dir: &Path, tf_root: &Path) -> anyhow::Result<Vec<Environment>> {
+///
+/// `lenient`: tfenv.toml declares the environments, so a file whose name is not a valid
+/// environment name is skipped rather than an error.
+fn discover_with_root(
+    dir: &Path,
+    tf_root: &Path,
+    lenient: bool,
+) -> anyhow::Result<Vec<Environment>> {
     let state_dir = dir.join("state");
     let mut found: BTreeMap<String, (Environment, PathBuf)> = BTreeMap::new();
     let mut add = |env: Environment, source: PathBuf| -> anyhow::Result<()> {
@@ -331,8 +338,13 @@ fn discover_with_root(dir: &Path, tf_root: &Path) -> anyhow::Result<Vec<Environm
                 .and_then(|n| n.to_str())
                 .unwrap_or_default()
                 .to_string();
+            if is_leftover(&file_name) {
+                continue;
+            }
             if let Some(name) = file_name.strip_suffix(".backend.conf") {
-                let name = discovered_name(name, &entry, dir)?;
+                let Some(name) = discovered_name(name, &entry, dir, lenient)? else {
+                    continue;
+                };
                 let mut env = new_env(name, Layout::EnvironmentsFiles, tf_root);
                 env.backend_config = Some(entry.clone());
                 let tfvars = envs_dir.join(format!("{name}.tfvars"));
@@ -341,7 +353,9 @@ fn discover_with_root(dir: &Path, tf_root: &Path) -> anyhow::Result<Vec<Environm
                 }
                 add(env, entry.clone())?;
             } else if entry.is_dir() && has_tf_files(&entry) {
-                let name = discovered_name(&file_name, &entry, dir)?;
+                let Some(name) = discovered_name(&file_name, &entry, dir, lenient)? else {
+                    continue;
+                };
                 let mut env = new_env(name, Layout::FolderPerEnv, &entry);
                 let conf = entry.join("backend.conf");
                 if conf.is_file() {
@@ -362,21 +376,26 @@ fn discover_with_root(dir: &Path, tf_root: &Path) -> anyhow::Result<Vec<Environm
         let Some(file_name) = entry.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
+        if is_leftover(file_name) {
+            continue;
+        }
         if let Some(name) = file_name
             .strip_prefix("backend-")
             .and_then(|rest| rest.strip_suffix(".tfbackend"))
         {
             suffix.entry(name.to_string()).or_default().0 = Some(entry.clone());
         } else if let Some(name) = file_name.strip_prefix("terraform.tfvars.") {
-            // Editor and backup leftovers are not environments.
-            if !name.ends_with('~') && !matches!(name, "bak" | "orig" | "swp" | "example") {
+            // terraform.tfvars.json is Terraform's own JSON variables file.
+            if name != "json" {
                 suffix.entry(name.to_string()).or_default().1 = Some(entry.clone());
             }
         }
     }
     for (name, (backend, tfvars)) in suffix {
         let source = backend.clone().or(tfvars.clone()).unwrap_or_default();
-        let name = discovered_name(&name, &source, dir)?;
+        let Some(name) = discovered_name(&name, &source, dir, lenient)? else {
+            continue;
+        };
         let mut env = new_env(name, Layout::SuffixFiles, tf_root);
         env.backend_config = backend;
         env.var_files = tfvars.into_iter().collect();
@@ -386,17 +405,38 @@ fn discover_with_root(dir: &Path, tf_root: &Path) -> anyhow::Result<Vec<Environm
     Ok(found.into_values().map(|(env, _)| env).collect())
 }
 
-fn discovered_name<'a>(name: &'a str, source: &Path, base: &Path) -> anyhow::Result<&'a str> {
-    validate_name(name).map_err(|err| {
-        TfenvError::config(
+/// The environment a discovered file names: `None` to skip it (declared environments
+/// come from tfenv.toml), an error when the name is not valid.
+fn discovered_name<'a>(
+    name: &'a str,
+    source: &Path,
+    base: &Path,
+    lenient: bool,
+) -> anyhow::Result<Option<&'a str>> {
+    match validate_name(name) {
+        Ok(()) => Ok(Some(name)),
+        Err(_) if lenient => {
+            tracing::debug!("skipping `{}`: not an environment name", source.display());
+            Ok(None)
+        }
+        Err(err) => Err(TfenvError::config(
             format!("`{}`: {err}", display_path(source, base)),
             Some(
                 "rename the file to a lowercase name (letters, digits, `-`, `_`), or declare environments in tfenv.toml"
                     .to_string(),
             ),
         )
-    })?;
-    Ok(name)
+        .into()),
+    }
+}
+
+/// Hidden files (editor locks like `.#dev.backend.conf`) and backup copies
+/// (`*.bak`, `*~`, …) are never environments.
+fn is_leftover(file_name: &str) -> bool {
+    const LEFTOVER_SUFFIXES: [&str; 9] = [
+        ".bak", ".backup", ".orig", ".swp", ".tmp", ".old", ".example", ".sample", "~",
+    ];
+    file_name.starts_with('.') || LEFTOVER_SUFFIXES.iter().any(|s| file_name.ends_with(s))
 }
 
 fn has_tf_files(dir: &Path) -> bool {

@@ -248,3 +248,30 @@ fn select_keeps_order_and_removes_duplicates() {
     let chosen: Vec<_> = chosen.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(chosen, ["prod", "dev"]);
 }
+
+#[test]
+fn editor_and_backup_leftovers_are_not_environments() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch(root, "environments/dev.backend.conf", "");
+    touch(root, "environments/.#dev.backend.conf", "");
+    touch(root, "environments/dev.backend.conf~", "");
+    touch(root, "terraform.tfvars.prod", "");
+    touch(root, "terraform.tfvars.prod.bak", "");
+    touch(root, "terraform.tfvars.json", "{}");
+    touch(root, "terraform.tfvars.example", "");
+    let project = Project::load(root, None).unwrap();
+    assert_eq!(names(&project), ["dev", "prod"]);
+}
+
+#[test]
+fn with_declared_environments_an_odd_file_name_is_skipped_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch(root, "tfenv.toml", "[environments.dev]\n");
+    touch(root, "environments/dev.backend.conf", "");
+    touch(root, "environments/Old-Prod.backend.conf", "");
+    let project = Project::load(root, None).unwrap();
+    assert_eq!(names(&project), ["dev"]);
+    assert!(project.environment("dev").unwrap().backend_config.is_some());
+}

@@ -420,7 +420,10 @@ impl Terraform {
         &self,
         env: &Environment,
     ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-        let inv = self.invocation(env, &["output", "-json", "-no-color"]);
+        let mut inv = self.invocation(env, &["output", "-json", "-no-color"]);
+        // Read-only and short: an apply that completed despite a late Ctrl-C still gets
+        // its outputs recorded.
+        inv.after_interrupt = true;
         let done = self.runner.run(&inv, RunOptions::default()).await?;
         check_interrupted(&done)?;
         if !done.success() {
@@ -510,8 +513,10 @@ pub fn read_state_file(path: &Path) -> anyhow::Result<Option<StateHeader>> {
     state::read_header(file).with_context(|| format!("reading `{}`", path.display()))
 }
 
+/// An interrupted call that still exited 0 finished its work: that is a success (the
+/// run stops at the next step, which the runner will not start).
 fn check_interrupted(done: &Finished) -> anyhow::Result<()> {
-    if done.interrupted {
+    if done.interrupted && !done.success() {
         return Err(TfenvError::Interrupted.into());
     }
     Ok(())

@@ -13,6 +13,14 @@ pub struct PlanSummary {
     pub replace: u64,
     /// Outputs whose value changes.
     pub outputs: u64,
+    /// Moved (`moved` blocks), imported (`import` blocks) and forgotten (`removed`
+    /// blocks) resources: state changes without an infrastructure change.
+    #[serde(default)]
+    pub moved: u64,
+    #[serde(default)]
+    pub imported: u64,
+    #[serde(default)]
+    pub forgotten: u64,
     /// Resources whose real state drifted from the recorded one (refresh-only plans).
     pub drifted: Vec<String>,
     pub destroyed: Vec<String>,
@@ -21,7 +29,8 @@ pub struct PlanSummary {
 
 impl PlanSummary {
     pub fn has_changes(&self) -> bool {
-        self.add + self.change + self.destroy + self.replace + self.outputs > 0
+        let state_only = self.moved + self.imported + self.forgotten;
+        self.add + self.change + self.destroy + self.replace + self.outputs + state_only > 0
             || !self.drifted.is_empty()
     }
 
@@ -56,12 +65,16 @@ struct PlanJson {
 #[derive(Deserialize)]
 struct ResourceChange {
     address: String,
+    #[serde(default)]
+    previous_address: Option<String>,
     change: Change,
 }
 
 #[derive(Deserialize)]
 struct Change {
     actions: Vec<String>,
+    #[serde(default)]
+    importing: Option<serde_json::Value>,
 }
 
 /// Parses `show -json` of a saved plan.
@@ -73,6 +86,16 @@ pub fn summarize(json: &[u8]) -> Result<PlanSummary, String> {
     let mut summary = PlanSummary::default();
     for rc in &plan.resource_changes {
         let actions: Vec<&str> = rc.change.actions.iter().map(String::as_str).collect();
+        if rc
+            .previous_address
+            .as_deref()
+            .is_some_and(|prev| prev != rc.address)
+        {
+            summary.moved += 1;
+        }
+        if rc.change.importing.is_some() {
+            summary.imported += 1;
+        }
         match actions.as_slice() {
             ["create"] => summary.add += 1,
             ["update"] => summary.change += 1,
@@ -84,6 +107,7 @@ pub fn summarize(json: &[u8]) -> Result<PlanSummary, String> {
                 summary.replace += 1;
                 summary.replaced.push(rc.address.clone());
             }
+            ["forget"] => summary.forgotten += 1,
             _ => {} // no-op, read
         }
     }
@@ -129,6 +153,18 @@ mod tests {
         assert_eq!(s.destroys(), 3);
         assert!(s.has_changes());
         assert_eq!(s.short(), "+1 ~1 -1 ±2");
+    }
+
+    #[test]
+    fn moves_imports_and_forgets_are_changes() {
+        let json = br#"{"resource_changes":[
+            {"address":"a.b","previous_address":"a.a","change":{"actions":["no-op"]}},
+            {"address":"a.c","change":{"actions":["no-op"],"importing":{"id":"i-1"}}},
+            {"address":"a.d","change":{"actions":["forget"]}}
+        ]}"#;
+        let s = summarize(json).unwrap();
+        assert_eq!((s.moved, s.imported, s.forgotten), (1, 1, 1));
+        assert!(s.has_changes());
     }
 
     #[test]

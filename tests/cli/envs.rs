@@ -216,3 +216,27 @@ fn errors_in_json_mode_are_one_json_document() {
             .contains("`nope` is not defined")
     );
 }
+
+#[test]
+fn usage_errors_in_json_mode_are_one_json_document_too() {
+    let project = Project::demo();
+    let output = project
+        .tfenv()
+        .args(["--output", "json", "deploy"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stdout_json(&output)["error"]["exit_code"], 2);
+    let output = project
+        .tfenv()
+        .args(["--output", "json", "-C", "/nonexistent", "envs"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stdout_json(&output)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such directory")
+    );
+}

@@ -660,3 +660,67 @@ fn dynamodb_locks_sharing_a_table_are_read_with_one_batch_request() {
     assert_eq!(request["locks"]["Keys"].as_array().unwrap().len(), 3);
     assert_eq!(request["locks"]["ConsistentRead"], true);
 }
+
+#[test]
+fn lock_all_prints_the_environments_array_even_for_one_environment() {
+    let project = project("pg", "conn_str = \"postgres://x\"\n");
+    let output = expect(
+        tfenv(&project, &["lock", "--all", "--output", "json"]),
+        0,
+        "lock --all",
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["environments"].as_array().map(Vec::len),
+        Some(1),
+        "{json}"
+    );
+
+    // A state that is not locked: unlock says so, as one JSON document.
+    let local = self::project("local", "path = \"state/dev/terraform.tfstate\"\n");
+    let output = expect(
+        tfenv(&local, &["unlock", "dev", "x", "--output", "json"]),
+        0,
+        "unlock",
+    );
+    let json: Value =
+        serde_json::from_slice(&output.stdout).expect("unlock prints one JSON document");
+    assert_eq!(json["lock"]["held"], false, "{json}");
+}
+
+#[test]
+fn gcloud_gets_the_backends_endpoint_and_credentials_for_every_call() {
+    let project = project(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"p\"\ncredentials = \"/keys/sa.json\"\nstorage_custom_endpoint = \"http://127.0.0.1:4443/storage/v1/\"\n",
+    );
+    let log = fake_cli(
+        &project,
+        "gcloud",
+        &[
+            "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE",
+        ],
+        r#"case "$2" in
+  objects) echo '{"generation": "17"}' ;;
+  cat) echo '{"ID":"x","Operation":"OperationTypeApply","Who":"e@h","Version":"1.11.4","Created":"2026-11-22T09:00:00Z","Path":"p","Info":""}' ;;
+esac"#,
+    );
+    let json = lock_json(&project);
+    assert_eq!(json["holder"]["id"], "17", "{json}");
+    let calls = calls(&log);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    for (args, env) in &calls {
+        assert!(
+            env.contains(&"CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE=/keys/sa.json".to_string()),
+            "{args:?} {env:?}"
+        );
+        assert!(
+            env.contains(
+                &"CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE=http://127.0.0.1:4443/storage/v1/"
+                    .to_string()
+            ),
+            "{args:?} {env:?}"
+        );
+    }
+}

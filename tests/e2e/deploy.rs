@@ -418,3 +418,40 @@ fn automatic_pruning_keeps_the_backup_of_the_last_successful_deploy() {
     let b3 = records[3]["backup"].as_str().unwrap();
     assert_eq!(left, [b2.to_string(), b3.to_string()]);
 }
+
+#[test]
+fn a_plan_that_only_moves_a_resource_is_applied_not_skipped() {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        "[environments.dev]\nbackend_config = \"dev.backend.conf\"\n",
+    );
+    project.write(
+        "dev.backend.conf",
+        "path = \"state/dev/terraform.tfstate\"\n",
+    );
+    project.write(
+        "main.tf",
+        "terraform {\n  backend \"local\" {}\n}\nresource \"terraform_data\" \"a\" {\n  input = \"v\"\n}\n",
+    );
+    let tf = support::terraform();
+    let deploy = || {
+        let mut cmd = project.tfenv();
+        cmd.arg("--terraform")
+            .arg(&tf)
+            .args(["deploy", "dev", "--yes"]);
+        cmd
+    };
+    deploy().assert().success();
+    project.write(
+        "main.tf",
+        "terraform {\n  backend \"local\" {}\n}\nresource \"terraform_data\" \"b\" {\n  input = \"v\"\n}\nmoved {\n  from = terraform_data.a\n  to   = terraform_data.b\n}\n",
+    );
+    deploy()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 moved, 0 imported, 0 forgotten"))
+        .stdout(predicate::str::contains("Applied to `dev`"));
+    let state = project.read("state/dev/terraform.tfstate");
+    assert!(state.contains("\"name\": \"b\""), "{state}");
+}
