@@ -8,6 +8,10 @@ use super::lock::{LockInfo, LockState};
 use crate::project::normalize;
 
 pub(super) fn state_file(backend: &Backend, root: &Path) -> PathBuf {
+    // terraform resolves `..` from its working directory physically: through a symlinked
+    // root, `../state` is beside the link's target, not beside the link.
+    let physical = crate::project::physical(root);
+    let root = physical.as_path();
     normalize(&match backend.workspace_name() {
         "default" => root.join(
             backend
@@ -100,6 +104,20 @@ mod tests {
     use super::super::tests::backend;
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn relative_paths_resolve_through_a_symlinked_root_like_terraform() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(base.join("shared/infra")).unwrap();
+        std::fs::create_dir_all(base.join("project")).unwrap();
+        std::os::unix::fs::symlink(base.join("shared/infra"), base.join("project/infra")).unwrap();
+        let b = backend("local", json!({"path": "../state/dev.tfstate"}), None);
+        assert_eq!(
+            state_file(&b, &base.join("project/infra")),
+            base.join("shared/state/dev.tfstate")
+        );
+    }
 
     #[test]
     fn default_and_workspace_paths() {

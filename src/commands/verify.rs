@@ -35,32 +35,15 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
                 problems.push(format!("`{file}` has no line in MANIFEST.jsonl"));
             }
         }
-        // Hashing is the cost: spread the files over the cores.
-        let next = AtomicUsize::new(0);
-        let found = Mutex::new(Vec::new());
-        let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .min(manifest.len().max(1));
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(backup) = manifest.get(i) else { break };
-                        if let Err(problem) = backups::verify(&dir, backup) {
-                            found.lock().expect("results").push((i, problem));
-                        }
-                    }
-                });
-            }
-        });
-        let mut found = found.into_inner().expect("results");
-        found.sort();
+        // Hashing is the cost: spread the files over the cores, off the async threads so
+        // that Ctrl-C still ends the run.
+        let (found, (checked, bytes)) =
+            tokio::task::spawn_blocking(move || check_all(&dir, &manifest)).await?;
         problems.extend(found.into_iter().map(|(_, p)| p));
         reports.push(EnvReport {
             name: env.name.clone(),
-            checked: manifest.len(),
-            bytes: manifest.iter().map(|b| b.bytes).sum(),
+            checked,
+            bytes,
             problems,
         });
     }
@@ -91,4 +74,36 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
     } else {
         Err(TfenvError::Reported(Exit::Failure).into())
     }
+}
+
+/// Verifies every manifest line on all cores: the problems found, in manifest order,
+/// and (backups checked, their bytes).
+fn check_all(
+    dir: &std::path::Path,
+    manifest: &[backups::Backup],
+) -> (Vec<(usize, String)>, (usize, u64)) {
+    let next = AtomicUsize::new(0);
+    let found = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(manifest.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(backup) = manifest.get(i) else { break };
+                    if let Err(problem) = backups::verify(dir, backup) {
+                        found.lock().expect("results").push((i, problem));
+                    }
+                }
+            });
+        }
+    });
+    let mut found = found.into_inner().expect("results");
+    found.sort();
+    (
+        found,
+        (manifest.len(), manifest.iter().map(|b| b.bytes).sum()),
+    )
 }

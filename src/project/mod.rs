@@ -461,6 +461,27 @@ fn absolute(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// The path with symlinks resolved the way the OS would, for the part that exists (the
+/// rest appended lexically): how terraform sees a path relative to its root.
+pub fn physical(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return normalize(&out);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return normalize(path),
+        }
+    }
+}
+
 /// Removes `.` and resolves `..` lexically, so paths print the way users wrote them.
 pub fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;

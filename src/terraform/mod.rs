@@ -193,7 +193,7 @@ impl Terraform {
             // The local state holds secrets: its folder is private before terraform writes it.
             if let Some(dir) = state_file
                 .parent()
-                .filter(|d| d.starts_with(&env.artifacts_dir))
+                .filter(|d| d.starts_with(crate::project::physical(&env.artifacts_dir)))
             {
                 artifacts::ensure_private_dir(dir)?;
             }
