@@ -228,9 +228,10 @@ Examples:
     Man,
 }
 
+/// One environment, or `--all` of them.
 #[derive(Debug, Args)]
-pub struct InitArgs {
-    /// The environment to initialize (a name or an alias).
+pub struct EnvOrAll {
+    /// The environment (a name or an alias).
     #[arg(
         value_name = "ENV",
         required_unless_present = "all",
@@ -238,9 +239,22 @@ pub struct InitArgs {
     )]
     pub env: Option<String>,
 
-    /// Initialize every environment.
+    /// Every environment of the project.
     #[arg(long)]
     pub all: bool,
+}
+
+impl EnvOrAll {
+    /// The names asked for; empty means all.
+    pub fn names(&self) -> Vec<String> {
+        self.env.iter().cloned().collect()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub target: EnvOrAll,
 
     /// Pass -reconfigure: use the backend config as it is now, without migrating state.
     #[arg(long)]
@@ -353,17 +367,8 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The environment to back up.
-    #[arg(
-        value_name = "ENV",
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
-    pub env: Option<String>,
-
-    /// Back up every environment.
-    #[arg(long)]
-    pub all: bool,
+    #[command(flatten)]
+    pub target: EnvOrAll,
 }
 
 #[derive(Debug, Args)]
@@ -414,17 +419,8 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
-    /// The environment whose lock to read.
-    #[arg(
-        value_name = "ENV",
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
-    pub env: Option<String>,
-
-    /// Read the locks of every environment (concurrently).
-    #[arg(long)]
-    pub all: bool,
+    #[command(flatten)]
+    pub target: EnvOrAll,
 }
 
 #[derive(Debug, Args)]

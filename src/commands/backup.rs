@@ -21,7 +21,7 @@ struct Taken {
 
 pub async fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let names: Vec<String> = args.env.into_iter().collect();
+    let names = args.target.names();
     let resolved = Backends::default().resolve_all(&project, &names)?;
     let tf = ctx.terraform(&project).await?;
     // init is not safe to run concurrently (shared plugin cache): do it first, in turn.

@@ -25,7 +25,7 @@ struct InitResult {
 
 pub async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let names: Vec<String> = args.env.into_iter().collect();
+    let names = args.target.names();
     // Resolve every name before any terraform runs: a typo must not half-initialize.
     let resolved = Backends::default().resolve_all(&project, &names)?;
     let tf = ctx.terraform(&project).await?;

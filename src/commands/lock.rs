@@ -20,8 +20,8 @@ struct EnvLock {
 
 pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let all = args.all;
-    let names: Vec<String> = args.env.into_iter().collect();
+    let all = args.target.all;
+    let names = args.target.names();
     let resolved = Backends::default().resolve_all(&project, &names)?;
     let items: Vec<(&crate::project::Environment, &crate::backend::Backend)> = resolved
         .iter()
