@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
-use serde_json::Value;
 
 use crate::support::Project;
 
@@ -53,11 +52,6 @@ fn ok_fake(project: &Project, apply: &str) -> std::path::PathBuf {
     )
 }
 
-fn last_history(project: &Project, env: &str) -> Value {
-    let text = project.read(&format!("state/{env}/history.jsonl"));
-    serde_json::from_str(text.lines().last().unwrap()).unwrap()
-}
-
 fn deploy(project: &Project, tf: &std::path::Path, env: &str) -> assert_cmd::Command {
     let mut cmd = project.tfenv();
     cmd.arg("--terraform")
@@ -83,7 +77,7 @@ fn apply_failing_half_way_is_a_failure_with_terraforms_message() {
             "Error: creating thing: quota exceeded",
         ));
     assert!(!project.join("state/dev/terraform.plan").exists());
-    let record = last_history(&project, "dev");
+    let record = project.last_history("dev");
     assert_eq!(record["result"], "failed");
     assert_eq!(record["exit_code"], 1);
     assert!(!project.join("state/dev/outputs.json").exists());
@@ -100,7 +94,7 @@ fn apply_killed_by_a_signal_is_a_failure() {
             "`terraform apply` for `dev` was killed by signal 9",
         ));
     assert!(!project.join("state/dev/terraform.plan").exists());
-    assert_eq!(last_history(&project, "dev")["result"], "failed");
+    assert_eq!(project.last_history("dev")["result"], "failed");
 }
 
 #[test]
@@ -149,7 +143,7 @@ fn outputs_failing_after_apply_is_applied_with_a_warning_and_keeps_old_outputs()
         project.read("state/dev/outputs.json"),
         "{\"previous\": true}\n"
     );
-    assert_eq!(last_history(&project, "dev")["result"], "applied");
+    assert_eq!(project.last_history("dev")["result"], "applied");
 }
 
 #[test]
@@ -163,7 +157,7 @@ fn a_held_state_lock_exits_4_and_names_the_holder() {
         .stderr(predicate::str::contains(
             "the state of `dev` is locked by alice@laptop (OperationTypeApply since 2026-11-22 09:14:03 +0000 UTC, lock ID 9db590f1-b6fe)",
         ));
-    assert_eq!(last_history(&project, "dev")["exit_code"], 4);
+    assert_eq!(project.last_history("dev")["exit_code"], 4);
 }
 
 #[test]

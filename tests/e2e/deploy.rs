@@ -7,11 +7,6 @@ use serde_json::Value;
 
 use crate::support::{self, Project, stdout_json};
 
-fn last_history(project: &Project, env: &str) -> Value {
-    let text = project.read(&format!("state/{env}/history.jsonl"));
-    serde_json::from_str(text.lines().last().unwrap()).unwrap()
-}
-
 #[test]
 fn deploy_dev_writes_private_redacted_outputs_and_history_and_no_plan_file() {
     let project = Project::demo();
@@ -41,7 +36,7 @@ fn deploy_dev_writes_private_redacted_outputs_and_history_and_no_plan_file() {
     assert_eq!(json["environment"]["value"], "dev");
     assert!(!project.join("state/dev/terraform.plan").exists());
 
-    let record = last_history(&project, "dev");
+    let record = project.last_history("dev");
     assert_eq!(record["result"], "applied");
     assert_eq!(record["exit_code"], 0);
     assert_eq!(record["command"], "deploy");
@@ -56,7 +51,7 @@ fn deploy_dev_writes_private_redacted_outputs_and_history_and_no_plan_file() {
         .assert()
         .success()
         .stdout(predicate::str::contains("No changes: `dev` is up to date"));
-    assert_eq!(last_history(&project, "dev")["result"], "no-changes");
+    assert_eq!(project.last_history("dev")["result"], "no-changes");
     let lines = project.read("state/dev/history.jsonl").lines().count();
     assert_eq!(lines, 2);
 }
@@ -86,7 +81,7 @@ fn production_needs_yes_and_confirm_naming_it_when_non_interactive() {
             "--confirm `staging` names another environment",
         ));
     assert!(!state.exists());
-    assert_eq!(last_history(&project, "production")["result"], "refused");
+    assert_eq!(project.last_history("production")["result"], "refused");
 
     // `prod` is an alias: --confirm must still name the environment itself.
     deploy(&["--yes", "--confirm", "production"])
@@ -133,10 +128,7 @@ fn production_needs_yes_and_confirm_naming_it_when_non_interactive() {
     );
     let manifest = project.read("state/production/backups/MANIFEST.jsonl");
     assert!(manifest.contains(&sha), "{manifest}");
-    assert_eq!(
-        last_history(&project, "production")["backup"],
-        backup["file"]
-    );
+    assert_eq!(project.last_history("production")["backup"], backup["file"]);
 }
 
 fn destroy_project(count: u32) -> Project {

@@ -16,6 +16,9 @@ use nix::unistd::Pid;
 
 use crate::support::moto::Moto;
 use crate::support::procs::{drain, live_in_group, processes};
+use crate::support::slow::{
+    APPLY_RUNNING, BUCKET, KEY, LOCAL_LOCK_INFO, LOCAL_STATE, MAIN_TF, TABLE, TFENV_TOML,
+};
 use crate::support::{self, Project};
 
 /// The provisioner's sleep in the deploy that gets interrupted: far longer than the
@@ -25,53 +28,6 @@ const SLOW_SLEEP: u32 = 30;
 const EXIT_WITHIN: Duration = Duration::from_secs(25);
 /// How long init + plan + the start of the apply may take.
 const APPLY_STARTS_WITHIN: Duration = Duration::from_secs(90);
-/// Printed (prefixed `[dev] `) when the provisioner starts its command: terraform holds
-/// the state lock. The test then also waits for the `sleep` itself to run.
-const APPLY_RUNNING: &str = "terraform_data.slow (local-exec): Executing:";
-
-const MAIN_TF: &str = r#"terraform {
-  backend "BACKEND" {}
-}
-
-variable "run_id" {
-  type = string
-}
-
-variable "sleep" {
-  type = number
-}
-
-resource "terraform_data" "slow" {
-  input = var.run_id
-
-  provisioner "local-exec" {
-    command = "sleep ${var.sleep}"
-  }
-}
-
-output "run_id" {
-  value = terraform_data.slow.output
-}
-"#;
-
-const TFENV_TOML: &str = r#"[project]
-state_dir = "state"
-
-[environments.dev]
-tier = "development"
-backend_config = "environments/dev.backend.conf"
-var_files = ["environments/dev.tfvars"]
-"#;
-
-/// Where the dev state lives with the local backend (relative to the project root,
-/// which is the root module).
-const LOCAL_STATE: &str = "state/dev/terraform.tfstate";
-const LOCAL_LOCK_INFO: &str = "state/dev/.terraform.tfstate.lock.info";
-
-const BUCKET: &str = "tfstate-test";
-const KEY: &str = "dev/terraform.tfstate";
-const TABLE: &str = "tf-locks";
-
 /// A project with one development environment `dev` whose apply is slow.
 struct SlowProject {
     project: Project,
@@ -169,10 +125,7 @@ impl SlowProject {
 
     /// The last line of `state/dev/history.jsonl`, parsed.
     fn last_history(&self) -> serde_json::Value {
-        let text = self.project.read("state/dev/history.jsonl");
-        let line = text.lines().last().expect("history.jsonl has a record");
-        serde_json::from_str(line)
-            .unwrap_or_else(|err| panic!("history line is not JSON ({err}): {line}"))
+        self.project.last_history("dev")
     }
 }
 

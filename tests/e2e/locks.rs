@@ -20,6 +20,9 @@ use serde_json::Value;
 
 use crate::support::moto::Moto;
 use crate::support::procs::{drain, live_in_group, processes};
+use crate::support::slow::{
+    APPLY_RUNNING, BUCKET, KEY, LOCAL_LOCK_INFO, LOCAL_STATE, MAIN_TF, TABLE, TFENV_TOML,
+};
 use crate::support::{self, Project, stdout_json};
 
 /// The provisioner's sleep in the deploy that holds the lock: far longer than any test
@@ -29,34 +32,6 @@ const SLOW_SLEEP: u32 = 90;
 const APPLY_STARTS_WITHIN: Duration = Duration::from_secs(120);
 /// How long a tfenv command may take before the test gives up on it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
-/// Printed (prefixed `[dev] `) when the provisioner starts its command: terraform holds
-/// the state lock.
-const APPLY_RUNNING: &str = "terraform_data.slow (local-exec): Executing:";
-
-const SLOW_MAIN_TF: &str = r#"terraform {
-  backend "BACKEND" {}
-}
-
-variable "run_id" {
-  type = string
-}
-
-variable "sleep" {
-  type = number
-}
-
-resource "terraform_data" "slow" {
-  input = var.run_id
-
-  provisioner "local-exec" {
-    command = "sleep ${var.sleep}"
-  }
-}
-
-output "run_id" {
-  value = terraform_data.slow.output
-}
-"#;
 
 /// For Terraform 1.0.3: variables and outputs only.
 const PLAIN_MAIN_TF: &str = r#"terraform {
@@ -72,21 +47,6 @@ output "run_id" {
 }
 "#;
 
-const TFENV_TOML: &str = r#"[project]
-state_dir = "state"
-
-[environments.dev]
-tier = "development"
-backend_config = "environments/dev.backend.conf"
-var_files = ["environments/dev.tfvars"]
-"#;
-
-const LOCAL_STATE: &str = "state/dev/terraform.tfstate";
-const LOCAL_LOCK_INFO: &str = "state/dev/.terraform.tfstate.lock.info";
-
-const BUCKET: &str = "tfstate-test";
-const KEY: &str = "dev/terraform.tfstate";
-const TABLE: &str = "tf-locks";
 /// The DynamoDB `LockID` of the dev state lock, and the lock's `Path`.
 const LOCK_PATH: &str = "tfstate-test/dev/terraform.tfstate";
 const LOCKFILE_KEY: &str = "dev/terraform.tfstate.tflock";
@@ -164,7 +124,7 @@ impl Checkout {
 
     fn slow(backend: &str, backend_conf: &str) -> Checkout {
         Checkout::new(
-            &SLOW_MAIN_TF.replace("BACKEND", backend),
+            &MAIN_TF.replace("BACKEND", backend),
             backend_conf,
             support::terraform(),
         )
@@ -255,10 +215,7 @@ impl Checkout {
 
     /// The last line of `state/dev/history.jsonl`, parsed.
     fn last_history(&self) -> Value {
-        let text = self.project.read("state/dev/history.jsonl");
-        let line = text.lines().last().expect("history.jsonl has a record");
-        serde_json::from_str(line)
-            .unwrap_or_else(|err| panic!("history line is not JSON ({err}): {line}"))
+        self.project.last_history("dev")
     }
 }
 

@@ -160,12 +160,6 @@ fn read_bytes(path: &Path) -> Option<Vec<u8>> {
 }
 
 /// The last record of `state/<env>/history.jsonl`.
-fn last_history(project: &Project, env: &str) -> serde_json::Value {
-    let text = project.read(&format!("state/{env}/history.jsonl"));
-    let line = text.lines().last().expect("history.jsonl has a record");
-    serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"))
-}
-
 /// The state of `env` holds the demo's outputs for `env`.
 fn assert_applied(project: &Project, env: &str) {
     let state: serde_json::Value =
@@ -175,7 +169,7 @@ fn assert_applied(project: &Project, env: &str) {
         state["outputs"]["environment"]["value"], env,
         "the state has the outputs: {state}"
     );
-    let record = last_history(project, env);
+    let record = project.last_history(env);
     assert_eq!(record["result"], "applied", "{record}");
     assert_eq!(record["exit_code"], 0, "{record}");
     assert!(
@@ -200,7 +194,7 @@ fn assert_refused(project: &Project, env: &str, state_before: Option<&[u8]>) {
             .exists(),
         "no plan file is left behind"
     );
-    let record = last_history(project, env);
+    let record = project.last_history(env);
     assert_eq!(record["result"], "refused", "{record}");
     assert_eq!(record["exit_code"], 5, "{record}");
 }
@@ -404,7 +398,7 @@ fn production_destroy_applies_when_the_name_and_the_count_are_typed() {
     tfenv.expect("Applied to `production`", SLOW);
     tfenv.assert_exit(0, QUICK);
     assert_eq!(instances(&project), 1);
-    let record = last_history(&project, "production");
+    let record = project.last_history("production");
     assert_eq!(record["result"], "applied", "{record}");
     assert!(!project.join("state/production/terraform.plan").exists());
 }

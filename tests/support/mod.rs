@@ -5,6 +5,7 @@
 
 pub mod moto;
 pub mod procs;
+pub mod slow;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,14 @@ impl Project {
 
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.join(rel)).unwrap()
+    }
+
+    /// The last record of `state/<env>/history.jsonl`, parsed.
+    pub fn last_history(&self, env: &str) -> serde_json::Value {
+        let text = self.read(&format!("state/{env}/history.jsonl"));
+        let line = text.lines().last().expect("history.jsonl has a record");
+        serde_json::from_str(line)
+            .unwrap_or_else(|err| panic!("history line is not JSON ({err}): {line}"))
     }
 
     /// An executable script at `rel` (a fake terraform, aws, az, …).
