@@ -4,23 +4,24 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Terraform's lock info, as every backend stores it.
+/// Terraform's lock info, as every backend stores it. Read with terraform's keys (`ID`,
+/// `Who`, …), written in tfenv's JSON with lowercase ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
-    #[serde(rename = "ID", alias = "id", default)]
+    #[serde(rename(deserialize = "ID"), alias = "id", default)]
     pub id: String,
-    #[serde(rename = "Operation", alias = "operation", default)]
+    #[serde(rename(deserialize = "Operation"), alias = "operation", default)]
     pub operation: String,
-    #[serde(rename = "Info", alias = "info", default)]
-    pub info: String,
-    #[serde(rename = "Who", alias = "who", default)]
+    #[serde(rename(deserialize = "Who"), alias = "who", default)]
     pub who: String,
-    #[serde(rename = "Version", alias = "version", default)]
+    #[serde(rename(deserialize = "Version"), alias = "version", default)]
     pub version: String,
-    #[serde(rename = "Created", alias = "created", default)]
+    #[serde(rename(deserialize = "Created"), alias = "created", default)]
     pub created: String,
-    #[serde(rename = "Path", alias = "path", default)]
+    #[serde(rename(deserialize = "Path"), alias = "path", default)]
     pub path: String,
+    #[serde(rename(deserialize = "Info"), alias = "info", default)]
+    pub info: String,
 }
 
 impl LockInfo {
@@ -63,36 +64,15 @@ pub struct LockState {
 #[derive(Clone, Debug, Serialize)]
 pub struct Holder {
     #[serde(flatten)]
-    pub info: LockInfoOut,
+    pub info: LockInfo,
     pub age_seconds: Option<i64>,
-}
-
-/// Lock info with lowercase keys for tfenv's own JSON.
-#[derive(Clone, Debug, Serialize)]
-pub struct LockInfoOut {
-    pub id: String,
-    pub operation: String,
-    pub who: String,
-    pub version: String,
-    pub created: String,
-    pub path: String,
-    pub info: String,
 }
 
 impl From<LockInfo> for Holder {
     fn from(info: LockInfo) -> Holder {
-        let age_seconds = info.age_seconds();
         Holder {
-            info: LockInfoOut {
-                id: info.id,
-                operation: info.operation,
-                who: info.who,
-                version: info.version,
-                created: info.created,
-                path: info.path,
-                info: info.info,
-            },
-            age_seconds,
+            age_seconds: info.age_seconds(),
+            info,
         }
     }
 }
@@ -176,5 +156,10 @@ mod tests {
             "2026-11-22T09:14:03.123456+00:00"
         );
         assert!(LockInfo::parse("garbage").is_err());
+        // tfenv's own JSON uses lowercase keys.
+        let out = serde_json::to_value(Holder::from(info)).unwrap();
+        assert_eq!(out["id"], "9db5");
+        assert_eq!(out["who"], "root@host");
+        assert!(out.get("ID").is_none());
     }
 }

@@ -1,24 +1,14 @@
 //! Terraform's "Error acquiring the state lock" message, parsed into the lock holder so
 //! tfenv can say who holds it (exit 4) instead of echoing a wall of text.
 
-use serde::Serialize;
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct LockHolder {
-    pub id: String,
-    pub operation: String,
-    pub who: String,
-    pub version: String,
-    pub created: String,
-    pub path: String,
-}
+use crate::backend::lock::LockInfo;
 
 /// The holder, when `output` is terraform failing to acquire the state lock.
-pub fn parse(output: &str) -> Option<LockHolder> {
+pub fn parse(output: &str) -> Option<LockInfo> {
     if !output.contains("Error acquiring the state lock") {
         return None;
     }
-    let mut holder = LockHolder::default();
+    let mut holder = LockInfo::default();
     let mut in_info = false;
     for raw in output.lines() {
         let line = raw.trim_start_matches(['│', '╷', '╵']).trim();
