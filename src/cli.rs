@@ -76,7 +76,7 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List environments: name, tier, layout, backend and var files.
+    /// List environments (name, tier, layout, backend, var files) and the project in use.
     #[command(after_help = "Examples:\n  tfenv envs\n  tfenv envs --output json")]
     Envs,
 

@@ -257,15 +257,15 @@ async fn steps(
         });
     }
 
-    let approval = Approval {
-        tier: env.tier,
-        env: env.name.clone(),
-        action: match req.mode {
-            Mode::Deploy => "apply this plan to".to_string(),
-            Mode::Refresh => "write the refreshed state of".to_string(),
+    let approval = Approval::new(
+        project,
+        env,
+        match req.mode {
+            Mode::Deploy => "apply this plan to",
+            Mode::Refresh => "write the refreshed state of",
         },
-        destroys: summary.destroys(),
-    };
+        summary.destroys(),
+    );
     let gate = Gate::new(approval, req.flags.clone());
     gate.check_flags()?;
 

@@ -94,6 +94,7 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         .flatten();
     let result = run(
         ctx,
+        &project,
         &args,
         &env,
         &backend,
@@ -137,6 +138,7 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
 #[allow(clippy::too_many_arguments)]
 async fn run(
     ctx: &Context,
+    project: &crate::project::Project,
     args: &RestoreArgs,
     env: &crate::project::Environment,
     backend: &crate::backend::Backend,
@@ -170,15 +172,15 @@ async fn run(
         }
         .into());
     }
-    let approval = Approval {
-        tier: env.tier,
-        env: env.name.clone(),
-        action: format!(
+    let approval = Approval::new(
+        project,
+        env,
+        format!(
             "restore `{shown}` (serial {}) over the state of",
             restored.serial
         ),
-        destroys: 0,
-    };
+        0,
+    );
     let gate = Gate::new(approval, super::flags(ctx, &args.approve));
     gate.check_flags()?;
     gate.ask(&ctx.interrupts).await?;

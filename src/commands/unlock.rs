@@ -81,12 +81,12 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
                 .progress(&format!("{}: terraform init", env.name));
             tf.init(&env, &backend, InitOptions::default()).await?;
         }
-        let approval = Approval {
-            tier: env.tier,
-            env: env.name.clone(),
-            action: format!("force-unlock `{}` on the state of", args.lock_id),
-            destroys: 0,
-        };
+        let approval = Approval::new(
+            &project,
+            &env,
+            format!("force-unlock `{}` on the state of", args.lock_id),
+            0,
+        );
         let gate = Gate::new(approval, super::flags(ctx, &args.approve));
         gate.check_flags()?;
         // State pull does not take the lock: the state as it is now can still be saved.
