@@ -88,10 +88,11 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         &format!("restore {}", env.name),
     )?;
     let mut ledger = Ledger::start(&env, "restore", true, Some(tf.version.to_string()));
-    ledger.git = git::head(ctx.runner.as_ref(), &project.root)
+    ledger.git = git::head(ctx.runner.as_ref(), &project, &env)
         .await
         .ok()
-        .flatten();
+        .flatten()
+        .map(|c| c.info);
     let result = run(
         ctx,
         &project,

@@ -70,10 +70,11 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
         &format!("unlock {}", env.name),
     )?;
     let mut ledger = Ledger::start(&env, "unlock", true, Some(tf.version.to_string()));
-    ledger.git = git::head(ctx.runner.as_ref(), &project.root)
+    ledger.git = git::head(ctx.runner.as_ref(), &project, &env)
         .await
         .ok()
-        .flatten();
+        .flatten()
+        .map(|c| c.info);
     ledger.lock = serde_json::to_value(&lock).ok();
     let result = async {
         if Terraform::init_state(&env, &backend) != InitState::Current {

@@ -5,6 +5,7 @@
 mod support;
 
 mod backups;
+mod clean_tree;
 mod deploy;
 mod interrupts;
 mod local;
