@@ -116,8 +116,11 @@ Confirmation by tier:
   development  y/N                           (non-interactive: --yes)
   staging      type `yes`                    (non-interactive: --yes)
   production   type the environment's name   (non-interactive: --yes --confirm <env>)
+               (its full name: an alias doesn't count)
                and the number of resources it destroys (non-interactive: --allow-destroy);
-               a clean git tree unless --allow-dirty.
+               a clean git tree unless --allow-dirty (tfenv's own state/ and .terraform/
+               never count; var files, backend config and *.tf hidden from git with
+               --assume-unchanged or --skip-worktree do).
 Staging and production are backed up before the apply; production's backup is verified.
 
 Examples:
