@@ -398,7 +398,8 @@ pub struct RestoreArgs {
     #[arg(value_name = "BACKUP")]
     pub backup: String,
 
-    /// Restore a state of another lineage (terraform state push -force).
+    /// Restore a state of another lineage, or one that belongs to another environment
+    /// (terraform state push -force).
     #[arg(long)]
     pub force: bool,
 

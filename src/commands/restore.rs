@@ -80,6 +80,8 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         }
     };
 
+    crate::provenance::check_restore(ctx, &project, &env, &source, &shown, &restored, args.force)?;
+
     let backend = Backends::default().resolve(&env, &project)?;
     let tf = ctx.terraform(&project).await?;
     let _lock = EnvLock::acquire(

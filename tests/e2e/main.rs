@@ -6,6 +6,7 @@ mod support;
 
 mod backups;
 mod clean_tree;
+mod cross_env;
 mod deploy;
 mod interrupts;
 mod local;
