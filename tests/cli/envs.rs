@@ -244,6 +244,45 @@ fn a_missing_var_file_is_named() {
 }
 
 #[test]
+fn a_backend_config_that_is_not_a_regular_file_says_what_it_is() {
+    let project = Project::demo();
+    let conf = project.join("environments/staging.backend.conf");
+    std::fs::remove_file(&conf).unwrap();
+    std::fs::create_dir(&conf).unwrap();
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "environment `staging`: `environments/staging.backend.conf` (named in `tfenv.toml`) is a directory, not a regular file",
+        ))
+        .stderr(predicate::str::contains("does not exist").not());
+    std::fs::remove_dir(&conf).unwrap();
+    nix::unistd::mkfifo(&conf, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // A FIFO is named, never opened (opening it would block).
+    project
+        .tfenv()
+        .arg("envs")
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "is a FIFO (named pipe), not a regular file",
+        ));
+    std::fs::remove_file(&conf).unwrap();
+    std::os::unix::fs::symlink("staging.backend.conf", &conf).unwrap();
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`environments/staging.backend.conf` (named in `tfenv.toml`) is a symlink loop",
+        ));
+}
+
+#[test]
 fn two_layouts_defining_one_environment_is_an_error() {
     let project = Project::empty();
     project.write("environments/dev.backend.conf", "");
