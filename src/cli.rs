@@ -76,7 +76,7 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List environments: name, tier, layout, backend and var files.
+    /// List environments (name, tier, layout, backend, var files) and the project in use.
     #[command(after_help = "Examples:\n  tfenv envs\n  tfenv envs --output json")]
     Envs,
 
@@ -116,8 +116,11 @@ Confirmation by tier:
   development  y/N                           (non-interactive: --yes)
   staging      type `yes`                    (non-interactive: --yes)
   production   type the environment's name   (non-interactive: --yes --confirm <env>)
+               (its full name: an alias doesn't count)
                and the number of resources it destroys (non-interactive: --allow-destroy);
-               a clean git tree unless --allow-dirty.
+               a clean git tree unless --allow-dirty (tfenv's own state/ and .terraform/
+               never count; var files, backend config and *.tf hidden from git with
+               --assume-unchanged or --skip-worktree do).
 Staging and production are backed up before the apply; production's backup is verified.
 
 Examples:
@@ -395,7 +398,8 @@ pub struct RestoreArgs {
     #[arg(value_name = "BACKUP")]
     pub backup: String,
 
-    /// Restore a state of another lineage (terraform state push -force).
+    /// Restore a state of another lineage, or one that belongs to another environment
+    /// (terraform state push -force).
     #[arg(long)]
     pub force: bool,
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::artifacts::backups::{self, Backup};
 use crate::artifacts::envlock::EnvLock;
-use crate::artifacts::history::{GitInfo, Ledger};
+use crate::artifacts::history::Ledger;
 use crate::artifacts::{self, outputs};
 use crate::backend::Backends;
 use crate::confirm::{Approval, Flags, Gate};
@@ -89,7 +89,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         &format!("{command} {}", env.name),
     )?;
     let mut ledger = Ledger::start(&env, command, req.record, Some(tf.version.to_string()));
-    let git = git::head(ctx.runner.as_ref(), &project.root).await;
+    let git = git::head(ctx.runner.as_ref(), &project, &env).await;
     if let Err(err) = &git
         && matches!(
             err.downcast_ref::<TfenvError>(),
@@ -98,7 +98,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     {
         return Err(TfenvError::Interrupted.into());
     }
-    ledger.git = git.as_ref().ok().cloned().flatten();
+    ledger.git = git.as_ref().ok().cloned().flatten().map(|c| c.info);
 
     let run = Run {
         project: &project,
@@ -165,7 +165,7 @@ struct Run<'a> {
     backend: &'a crate::backend::Backend,
     tf: &'a Terraform,
     /// The checkout's commit and cleanliness, or why git could not say.
-    git: &'a anyhow::Result<Option<GitInfo>>,
+    git: &'a anyhow::Result<Option<git::Checkout>>,
 }
 
 async fn steps(
@@ -185,15 +185,8 @@ async fn steps(
     let changes_state = !req.plan_only;
     if changes_state && env.tier == Tier::Production && !req.allow_dirty {
         match git {
-            Ok(Some(GitInfo { dirty: true, .. })) => {
-                return Err(TfenvError::Refused {
-                    message: format!(
-                        "the git tree has uncommitted changes; production `{}` deploys from a clean tree",
-                        env.name
-                    ),
-                    hint: Some("commit or stash them, or pass --allow-dirty".to_string()),
-                }
-                .into());
+            Ok(Some(checkout)) if checkout.is_dirty() => {
+                return Err(checkout.refusal(&env.name).into());
             }
             Err(err) => {
                 return Err(TfenvError::Refused {
@@ -257,15 +250,15 @@ async fn steps(
         });
     }
 
-    let approval = Approval {
-        tier: env.tier,
-        env: env.name.clone(),
-        action: match req.mode {
-            Mode::Deploy => "apply this plan to".to_string(),
-            Mode::Refresh => "write the refreshed state of".to_string(),
+    let approval = Approval::new(
+        project,
+        env,
+        match req.mode {
+            Mode::Deploy => "apply this plan to",
+            Mode::Refresh => "write the refreshed state of",
         },
-        destroys: summary.destroys(),
-    };
+        summary.destroys(),
+    );
     let gate = Gate::new(approval, req.flags.clone());
     gate.check_flags()?;
 

@@ -80,6 +80,8 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         }
     };
 
+    crate::provenance::check_restore(ctx, &project, &env, &source, &shown, &restored, args.force)?;
+
     let backend = Backends::default().resolve(&env, &project)?;
     let tf = ctx.terraform(&project).await?;
     let _lock = EnvLock::acquire(
@@ -88,12 +90,14 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         &format!("restore {}", env.name),
     )?;
     let mut ledger = Ledger::start(&env, "restore", true, Some(tf.version.to_string()));
-    ledger.git = git::head(ctx.runner.as_ref(), &project.root)
+    ledger.git = git::head(ctx.runner.as_ref(), &project, &env)
         .await
         .ok()
-        .flatten();
+        .flatten()
+        .map(|c| c.info);
     let result = run(
         ctx,
+        &project,
         &args,
         &env,
         &backend,
@@ -137,6 +141,7 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
 #[allow(clippy::too_many_arguments)]
 async fn run(
     ctx: &Context,
+    project: &crate::project::Project,
     args: &RestoreArgs,
     env: &crate::project::Environment,
     backend: &crate::backend::Backend,
@@ -170,15 +175,15 @@ async fn run(
         }
         .into());
     }
-    let approval = Approval {
-        tier: env.tier,
-        env: env.name.clone(),
-        action: format!(
+    let approval = Approval::new(
+        project,
+        env,
+        format!(
             "restore `{shown}` (serial {}) over the state of",
             restored.serial
         ),
-        destroys: 0,
-    };
+        0,
+    );
     let gate = Gate::new(approval, super::flags(ctx, &args.approve));
     gate.check_flags()?;
     gate.ask(&ctx.interrupts).await?;

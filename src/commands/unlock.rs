@@ -70,10 +70,11 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
         &format!("unlock {}", env.name),
     )?;
     let mut ledger = Ledger::start(&env, "unlock", true, Some(tf.version.to_string()));
-    ledger.git = git::head(ctx.runner.as_ref(), &project.root)
+    ledger.git = git::head(ctx.runner.as_ref(), &project, &env)
         .await
         .ok()
-        .flatten();
+        .flatten()
+        .map(|c| c.info);
     ledger.lock = serde_json::to_value(&lock).ok();
     let result = async {
         if Terraform::init_state(&env, &backend) != InitState::Current {
@@ -81,12 +82,12 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
                 .progress(&format!("{}: terraform init", env.name));
             tf.init(&env, &backend, InitOptions::default()).await?;
         }
-        let approval = Approval {
-            tier: env.tier,
-            env: env.name.clone(),
-            action: format!("force-unlock `{}` on the state of", args.lock_id),
-            destroys: 0,
-        };
+        let approval = Approval::new(
+            &project,
+            &env,
+            format!("force-unlock `{}` on the state of", args.lock_id),
+            0,
+        );
         let gate = Gate::new(approval, super::flags(ctx, &args.approve));
         gate.check_flags()?;
         // State pull does not take the lock: the state as it is now can still be saved.
