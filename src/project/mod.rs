@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::error::TfenvError;
 
 pub use config::FILE_NAME as CONFIG_FILE_NAME;
-pub use environment::{Environment, Layout, Tier, display_path, validate_name};
+pub use environment::{ConfigProblem, Environment, Layout, Tier, display_path, validate_name};
 
 /// A resolved project. Paths are absolute.
 #[derive(Debug)]
@@ -135,20 +135,19 @@ impl Project {
                     (None, Some(found)) => found.var_files.clone(),
                     (None, None) => Vec::new(),
                 };
-                for path in backend_config.iter().chain(&var_files) {
-                    if !path.is_file() {
-                        return Err(TfenvError::config(
-                            format!(
-                                "environment `{name}`: `{}` (named in `{shown}`) does not exist",
-                                display_path(path, root)
-                            ),
-                            Some(format!(
-                                "create the file or fix the path in [environments.{name}]"
-                            )),
-                        )
-                        .into());
-                    }
-                }
+                // Only commands on this environment fail on a missing file (see
+                // `Environment::check_config`); `status` reports it and goes on.
+                let config_problem = backend_config
+                    .iter()
+                    .chain(&var_files)
+                    .find(|path| !path.is_file())
+                    .map(|path| ConfigProblem {
+                        message: format!(
+                            "environment `{name}`: `{}` (named in `{shown}`) does not exist",
+                            display_path(path, root)
+                        ),
+                        hint: format!("create the file or fix the path in [environments.{name}]"),
+                    });
                 if let Some(workspace) = &section.workspace {
                     validate_workspace(workspace, name, &shown)?;
                 }
@@ -168,6 +167,7 @@ impl Project {
                     artifacts_dir: state_dir.join(name),
                     backup: section.backup.unwrap_or(false),
                     backup_keep: section.backup_keep,
+                    config_problem,
                 });
             }
             environments
@@ -192,7 +192,14 @@ impl Project {
     }
 
     /// Looks an environment up by name or alias. Invalid names never reach a path.
+    /// Its configuration must be usable (see `Environment::check_config`).
     pub fn environment(&self, name: &str) -> Result<&Environment, TfenvError> {
+        let env = self.find(name)?;
+        env.check_config()?;
+        Ok(env)
+    }
+
+    fn find(&self, name: &str) -> Result<&Environment, TfenvError> {
         validate_name(name)?;
         if let Some(env) = self.environments.iter().find(|env| env.matches(name)) {
             return Ok(env);
@@ -216,14 +223,15 @@ impl Project {
         ))
     }
 
-    /// The environments named (all when `names` is empty), in project order, each once.
+    /// The environments named (all when `names` is empty), in project order, each once;
+    /// also those whose configuration is not usable (`Environment::check_config`).
     pub fn select(&self, names: &[String]) -> Result<Vec<&Environment>, TfenvError> {
         if names.is_empty() {
             return Ok(self.environments.iter().collect());
         }
         let mut selected: Vec<&Environment> = Vec::new();
         for name in names {
-            let env = self.environment(name)?;
+            let env = self.find(name)?;
             if !selected.iter().any(|e| e.name == env.name) {
                 selected.push(env);
             }
@@ -328,6 +336,7 @@ fn discover_with_root(
         artifacts_dir: state_dir.join(name),
         backup: false,
         backup_keep: None,
+        config_problem: None,
     };
 
     let envs_dir = dir.join("environments");

@@ -178,7 +178,9 @@ fn a_missing_var_file_in_tfenv_toml_names_the_file() {
         "tfenv.toml",
         "[environments.dev]\nvar_files = [\"environments/nope.tfvars\"]\n",
     );
-    let err = Project::load(dir.path(), None).unwrap_err().to_string();
+    // The project loads (other environments stay usable); using `dev` is the error.
+    let project = Project::load(dir.path(), None).unwrap();
+    let err = project.environment("dev").unwrap_err().to_string();
     assert!(err.contains("environment `dev`"), "{err}");
     assert!(err.contains("environments/nope.tfvars"), "{err}");
     assert!(err.contains("does not exist"), "{err}");
