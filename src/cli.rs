@@ -434,8 +434,8 @@ pub struct LockArgs {
 /// How long a read from a backend (a cloud CLI, `terraform state pull`) may take.
 #[derive(Debug, Args)]
 pub struct Deadline {
-    /// Give up on a backend read after DURATION (e.g. 10s, 2m): its processes are killed,
-    /// and the environment is reported unreachable.
+    /// Give up on a read from a backend (a cloud CLI, terraform) after DURATION, e.g. 10s or
+    /// 2m, and kill its processes: the environment is unreachable.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
 }

@@ -379,3 +379,20 @@ fn a_missing_var_or_backend_file_is_that_environments_config_problem() {
         .stderr(predicate::str::contains("create the file or fix the path"));
     project.tfenv().args(["lock", "prod"]).assert().success();
 }
+
+#[test]
+fn status_and_lock_help_teach_the_timeout() {
+    for command in ["status", "lock"] {
+        Project::empty()
+            .tfenv()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("--timeout <DURATION>"))
+            .stdout(predicate::str::contains("[default: 30s]"))
+            .stdout(predicate::str::contains(format!(
+                "tfenv {command} {}--timeout 10s",
+                if command == "lock" { "production " } else { "" }
+            )));
+    }
+}
