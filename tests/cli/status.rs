@@ -396,3 +396,36 @@ fn status_and_lock_help_teach_the_timeout() {
             )));
     }
 }
+
+#[test]
+fn a_terraform_that_does_not_answer_version_leaves_its_states_unreachable() {
+    let (project, tf) = s3_project(false, false);
+    // From now on terraform hangs on everything, `version` included.
+    project.script("bin/terraform", &hang(&project));
+    let output = project
+        .tfenv()
+        .env("PATH", fake_path(&project))
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["status", "--timeout", "1s", "--output", "json"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let json = stdout_json(&output);
+    let env = &json["environments"][0];
+    let problems = env["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["code"] == "unreachable"
+            && p["message"]
+                .as_str()
+                .unwrap()
+                .contains("(`terraform version`) did not answer within 1s")),
+        "{json}"
+    );
+    assert_eq!(
+        env["lock"]["held"], false,
+        "the lock was still read: {json}"
+    );
+    assert_all_gone(&pids_written(&project));
+}
