@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::error::TfenvError;
 
 pub use config::FILE_NAME as CONFIG_FILE_NAME;
-pub use environment::{Environment, Layout, Tier, display_path, validate_name};
+pub use environment::{ConfigProblem, Environment, Layout, Tier, display_path, validate_name};
 pub use file_kind::FileKind;
 
 /// A resolved project. Paths are absolute.
@@ -166,7 +166,7 @@ impl Project {
                 if let Some(workspace) = &section.workspace {
                     validate_workspace(workspace, name, &shown)?;
                 }
-                let env = Environment {
+                let mut env = Environment {
                     name: name.clone(),
                     tier: section.tier.unwrap_or_else(|| Tier::default_for(name)),
                     aliases: section.aliases.clone(),
@@ -182,8 +182,11 @@ impl Project {
                     artifacts_dir: state_dir.join(name),
                     backup: section.backup.unwrap_or(false),
                     backup_keep: section.backup_keep,
+                    config_problem: None,
                 };
-                check_files(&env, root, Some(&shown))?;
+                // Only commands on this environment fail on a bad file (see
+                // `Environment::check_config`); `status` reports it and goes on.
+                env.config_problem = file_problem(&env, root, Some(&shown));
                 environments.push(env);
             }
             environments
@@ -208,7 +211,14 @@ impl Project {
     }
 
     /// Looks an environment up by name or alias. Invalid names never reach a path.
+    /// Its configuration must be usable (see `Environment::check_config`).
     pub fn environment(&self, name: &str) -> Result<&Environment, TfenvError> {
+        let env = self.find(name)?;
+        env.check_config()?;
+        Ok(env)
+    }
+
+    fn find(&self, name: &str) -> Result<&Environment, TfenvError> {
         validate_name(name)?;
         if let Some(env) = self.environments.iter().find(|env| env.matches(name)) {
             return Ok(env);
@@ -235,14 +245,15 @@ impl Project {
         ))
     }
 
-    /// The environments named (all when `names` is empty), in project order, each once.
+    /// The environments named (all when `names` is empty), in project order, each once;
+    /// also those whose configuration is not usable (`Environment::check_config`).
     pub fn select(&self, names: &[String]) -> Result<Vec<&Environment>, TfenvError> {
         if names.is_empty() {
             return Ok(self.environments.iter().collect());
         }
         let mut selected: Vec<&Environment> = Vec::new();
         for name in names {
-            let env = self.environment(name)?;
+            let env = self.find(name)?;
             if !selected.iter().any(|e| e.name == env.name) {
                 selected.push(env);
             }
@@ -260,27 +271,37 @@ impl Project {
 /// them): a directory, FIFO or broken symlink is named for what it is, never read (a FIFO
 /// would block) and never skipped. `named_in`: the tfenv.toml as shown, `None` when the
 /// environment was discovered.
+/// Discovered files fail the whole load: they were found, so a bad one is a broken layout.
 fn check_files(env: &Environment, root: &Path, named_in: Option<&str>) -> anyhow::Result<()> {
-    for path in env.backend_config.iter().chain(&env.var_files) {
-        let Some(problem) = FileKind::of(path).problem() else {
-            continue;
-        };
-        let name = &env.name;
-        let shown = display_path(path, root);
-        let (message, hint) = match named_in {
-            Some(config) => (
-                format!("environment `{name}`: `{shown}` (named in `{config}`) {problem}"),
-                format!("create the file or fix the path in [environments.{name}]"),
-            ),
-            None => (
-                format!("environment `{name}`: `{shown}` {problem}"),
-                "make it a regular file (or a symlink to one), or move it out of the way"
-                    .to_string(),
-            ),
-        };
-        return Err(TfenvError::config(message, Some(hint)).into());
+    match file_problem(env, root, named_in) {
+        Some(problem) => Err(TfenvError::config(problem.message, Some(problem.hint)).into()),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The first backend config or var file of `env` that is missing or not a regular file.
+fn file_problem(env: &Environment, root: &Path, named_in: Option<&str>) -> Option<ConfigProblem> {
+    env.backend_config
+        .iter()
+        .chain(&env.var_files)
+        .find_map(|path| {
+            let problem = FileKind::of(path).problem()?;
+            let name = &env.name;
+            let shown = display_path(path, root);
+            Some(match named_in {
+                Some(config) => ConfigProblem {
+                    message: format!(
+                        "environment `{name}`: `{shown}` (named in `{config}`) {problem}"
+                    ),
+                    hint: format!("create the file or fix the path in [environments.{name}]"),
+                },
+                None => ConfigProblem {
+                    message: format!("environment `{name}`: `{shown}` {problem}"),
+                    hint: "make it a regular file (or a symlink to one), or move it out of the way"
+                        .to_string(),
+                },
+            })
+        })
 }
 
 fn validate_workspace(workspace: &str, env: &str, shown: &str) -> anyhow::Result<()> {
@@ -374,6 +395,7 @@ fn discover_with_root(
         artifacts_dir: state_dir.join(name),
         backup: false,
         backup_keep: None,
+        config_problem: None,
     };
 
     let envs_dir = dir.join("environments");

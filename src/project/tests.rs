@@ -178,7 +178,9 @@ fn a_missing_var_file_in_tfenv_toml_names_the_file() {
         "tfenv.toml",
         "[environments.dev]\nvar_files = [\"environments/nope.tfvars\"]\n",
     );
-    let err = Project::load(dir.path(), None).unwrap_err().to_string();
+    // The project loads (other environments stay usable); using `dev` is the error.
+    let project = Project::load(dir.path(), None).unwrap();
+    let err = project.environment("dev").unwrap_err().to_string();
     assert!(err.contains("environment `dev`"), "{err}");
     assert!(err.contains("environments/nope.tfvars"), "{err}");
     assert!(err.contains("does not exist"), "{err}");
@@ -292,6 +294,14 @@ fn project_with_renamed_production(root: &Path) {
         "real.toml",
         "[environments.main]\ntier = \"production\"\n",
     );
+}
+
+/// The error a command on `env` fails with, for a file problem kept on the environment.
+fn env_config_error(root: &Path, env: &str) -> (String, Option<String>) {
+    let project = Project::load(root, None).unwrap();
+    let tfenv = project.environment(env).unwrap_err();
+    assert_eq!(tfenv.exit(), crate::exit::Exit::Failure, "{tfenv}");
+    (tfenv.to_string(), tfenv.hint().map(str::to_string))
 }
 
 fn config_error(root: &Path, config: Option<&Path>) -> (String, Option<String>) {
@@ -431,28 +441,28 @@ fn the_nearest_project_wins_over_a_tfenv_toml_further_up() {
 fn a_backend_config_or_var_file_that_is_not_a_regular_file_says_what_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    // Named in tfenv.toml.
+    // Named in tfenv.toml: the project loads, using `dev` is the error.
     touch(
         root,
         "tfenv.toml",
         "[environments.dev]\nbackend_config = \"dev.conf\"\n",
     );
     std::fs::create_dir(root.join("dev.conf")).unwrap();
-    let (message, _) = config_error(root, None);
+    let (message, _) = env_config_error(root, "dev");
     assert_eq!(
         message,
         "environment `dev`: `dev.conf` (named in `tfenv.toml`) is a directory, not a regular file"
     );
     std::fs::remove_dir(root.join("dev.conf")).unwrap();
     fifo(&root.join("dev.conf"));
-    let (message, _) = config_error(root, None);
+    let (message, _) = env_config_error(root, "dev");
     assert!(
         message.ends_with("is a FIFO (named pipe), not a regular file"),
         "{message}"
     );
     std::fs::remove_file(root.join("dev.conf")).unwrap();
     std::os::unix::fs::symlink("dev.conf", root.join("dev.conf")).unwrap();
-    let (message, _) = config_error(root, None);
+    let (message, _) = env_config_error(root, "dev");
     assert!(message.ends_with("is a symlink loop"), "{message}");
 }
 
