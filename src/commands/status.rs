@@ -164,7 +164,9 @@ async fn check(
                 created,
             }
         }),
-        last_deploy: artifacts::last_history_record(&env.artifacts_dir),
+        last_deploy: artifacts::history::last_deploy(&env.artifacts_dir)
+            .ok()
+            .flatten(),
         problems: Vec::new(),
     };
     let backend = match backend {
