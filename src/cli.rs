@@ -171,7 +171,9 @@ Examples:
 
     /// Check every backup against its manifest: present, SHA-256, a valid state, header.
     #[command(after_help = "\
-Exit 1 when anything fails, naming each bad file.
+Exit 1 when a backup fails, naming each bad file. Files named like backups that the
+manifest does not list, leftover .partial files and unreadable manifest lines are
+warnings: shown, but exit 0.
 
 Examples:
   tfenv verify
@@ -192,6 +194,9 @@ Examples:
 
     /// Delete the oldest backups beyond N (never the newest or the last known good one).
     #[command(after_help = "\
+Only backups listed in MANIFEST.jsonl count; a file merely named like one is never
+counted or deleted. The whole plan is computed before anything is deleted.
+
 Examples:
   tfenv prune dev --keep 10
   tfenv prune production --keep 50 --yes --confirm production")]

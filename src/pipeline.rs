@@ -294,6 +294,7 @@ async fn steps(
 
     gate.ask(&ctx.interrupts).await?;
 
+    ledger.reached_apply = true;
     tf.apply(env, plan_file.path(), log.as_ref()).await?;
     let outputs_written = match tf.outputs(env).await {
         Ok(values) => {

@@ -103,7 +103,10 @@ pub fn owner_elsewhere(
 
     let manifests: Vec<(&Environment, Vec<backups::Backup>)> = others
         .iter()
-        .map(|e| (*e, backups::manifest(&backups::dir(e)).unwrap_or_default()))
+        .map(|e| {
+            let manifest = backups::manifest(&backups::dir(e)).unwrap_or_default();
+            (*e, manifest.records)
+        })
         .collect();
     if let Some(sha256) = sha256_of(&source) {
         for (other, manifest) in &manifests {
@@ -122,6 +125,7 @@ pub fn owner_elsewhere(
     let lineage = &header.lineage;
     let own_lineage = backups::manifest(&backups::dir(target))
         .unwrap_or_default()
+        .records
         .iter()
         .any(|b| &b.lineage == lineage)
         || local_lineage(&backends, project, target).as_ref() == Some(lineage);

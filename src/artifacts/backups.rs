@@ -12,6 +12,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::jsonl::Jsonl;
 use crate::project::Environment;
 use crate::terraform::{Terraform, state};
 
@@ -115,7 +116,16 @@ pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
     /// faster); larger ones are streamed so memory stays flat.
     const IN_MEMORY: u64 = 32 << 20;
     let path = dir.join(&backup.file);
-    let file = File::open(&path).map_err(|e| format!("`{}` cannot be opened: {e}", backup.file))?;
+    let file = match super::open_regular(&path) {
+        Ok(Some(file)) => file,
+        Ok(None) => {
+            return Err(format!(
+                "`{}` cannot be opened: it does not exist",
+                backup.file
+            ));
+        }
+        Err(err) => return Err(format!("`{}` cannot be opened: {err:#}", backup.file)),
+    };
     let size = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     let (sha256, header) = if size <= IN_MEMORY {
         let mut bytes = Vec::with_capacity(size as usize);
@@ -161,74 +171,216 @@ pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
     }
 }
 
-/// Every manifest line, oldest first (torn lines skipped).
-pub fn manifest(dir: &Path) -> anyhow::Result<Vec<Backup>> {
-    let path = dir.join(MANIFEST);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err).with_context(|| format!("reading `{}`", path.display())),
-    };
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+/// Every readable manifest line, oldest first. A line that is not UTF-8, not a backup
+/// record, or that names anything but a backup file in this folder is skipped with a
+/// warning naming its line.
+pub fn manifest(dir: &Path) -> anyhow::Result<Jsonl<Backup>> {
+    super::jsonl::read(&dir.join(MANIFEST), "backup record", |b: &Backup| {
+        if is_backup_name(&b.file) {
+            Ok(())
+        } else {
+            Err(format!(
+                "names `{}`, which is not a backup file name ({PREFIX}YYYYMMDD-HHMMSS)",
+                b.file
+            ))
+        }
+    })
 }
 
-/// Backup files in `dir` (by name), whether or not the manifest knows them.
-pub fn files(dir: &Path) -> anyhow::Result<Vec<String>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err).with_context(|| format!("reading `{}`", dir.display())),
+/// A file name tfenv gives backups: `terraform.tfstate.YYYYMMDD-HHMMSS[-N]`, nothing else
+/// (no folder, no other suffix), so a manifest line can never point outside `backups/`.
+pub fn is_backup_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(PREFIX) else {
+        return false;
     };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+    time_in_name(name).is_some()
+        && match rest.get(15..) {
+            Some("") => true,
+            Some(n) => n
+                .strip_prefix('-')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+            None => false,
+        }
+}
+
+/// Files in `dir` named like a backup, whether or not the manifest knows them. Only the
+/// manifest makes a file a backup; these names are for finding the ones it does not list.
+pub fn files(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = entries(dir)?
+        .into_iter()
         .filter(|name| time_in_name(name).is_some())
         .collect();
     names.sort_by_key(|n| sort_key(n));
     Ok(names)
 }
 
+/// Temporary files left in `dir` by a backup or a manifest write that never finished
+/// (tfenv killed, `ulimit -f`): `.backup-*.partial` and `.tfenv-*.tmp`.
+pub fn leftovers(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = entries(dir)?
+        .into_iter()
+        .filter(|name| {
+            (name.starts_with(".backup-") && name.ends_with(".partial"))
+                || (name.starts_with(".tfenv-") && name.ends_with(".tmp"))
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn entries(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading `{}`", dir.display())),
+    };
+    Ok(entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect())
+}
+
 fn sort_key(name: &str) -> (Option<DateTime<Utc>>, u64) {
     (time_in_name(name), suffix(name))
 }
 
-/// Deletes the oldest backups beyond `keep`, never the newest and never one in
-/// `protected`. Files first, then the manifest is rewritten without them.
-pub fn prune(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<Vec<String>> {
-    let doomed = prune_plan(dir, keep, protected)?;
-    for name in &doomed {
-        match fs::remove_file(dir.join(name)) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err).with_context(|| format!("deleting backup `{name}`")),
-        }
-    }
-    let _lock = super::lock_file(&dir.join(MANIFEST))?;
-    let kept: Vec<String> = manifest(dir)?
-        .iter()
-        .filter(|b| !doomed.contains(&b.file))
-        .map(serde_json::to_string)
-        .collect::<Result<_, _>>()?;
-    let mut text = kept.join("\n");
-    if !text.is_empty() {
-        text.push('\n');
-    }
-    super::write_atomic(&dir.join(MANIFEST), text.as_bytes(), super::PRIVATE_FILE)?;
-    Ok(doomed)
+/// What `prune` will delete and why each other backup stays, computed in full before
+/// anything is deleted.
+#[derive(Debug, Default)]
+pub struct PrunePlan {
+    /// Backups to delete, oldest first.
+    pub delete: Vec<String>,
+    /// Backups that stay, newest first, each with its reason.
+    pub kept: Vec<Kept>,
+    /// Unreadable manifest lines, and files named like backups that the manifest does
+    /// not list (never counted, never deleted).
+    pub warnings: Vec<String>,
 }
 
-/// Which backups `prune` would delete, oldest first.
-pub fn prune_plan(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<Vec<String>> {
-    let names = files(dir)?;
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Kept {
+    pub file: String,
+    pub reason: KeptReason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeptReason {
+    /// The newest backup, always kept.
+    Newest,
+    /// One of the newest N.
+    WithinKeep,
+    /// Protected: the backup taken before the last successful deploy (the way back from
+    /// what is running now), or the one just taken.
+    LastGood,
+}
+
+/// Plans a prune: the backups are the manifest's lines whose file is in `dir` (a file
+/// the manifest does not list is not a backup, whatever its name). The newest `keep`
+/// (at least one) stay, and so does every name in `protected`.
+pub fn prune_plan(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<PrunePlan> {
+    let manifest = manifest(dir)?;
+    let mut plan = PrunePlan {
+        warnings: manifest.warnings,
+        ..PrunePlan::default()
+    };
+    let mut listed: Vec<&Backup> = Vec::new();
+    for backup in &manifest.records {
+        if !listed.iter().any(|b| b.file == backup.file)
+            && fs::symlink_metadata(dir.join(&backup.file)).is_ok_and(|m| m.is_file())
+        {
+            listed.push(backup);
+        }
+    }
+    for name in files(dir)? {
+        if !manifest.records.iter().any(|b| b.file == name) {
+            plan.warnings.push(format!(
+                "`{name}` has no line in {MANIFEST}: it is not counted as a backup and prune does not delete it"
+            ));
+        }
+    }
+    listed.sort_by_key(|b| (b.created, suffix(&b.file)));
     let keep = keep.max(1); // never the newest
-    let cut = names.len().saturating_sub(keep);
-    Ok(names[..cut]
-        .iter()
-        .filter(|n| !protected.contains(n))
-        .cloned()
-        .collect())
+    for (age, backup) in listed.iter().rev().enumerate() {
+        let reason = match age {
+            0 => Some(KeptReason::Newest),
+            _ if age < keep => Some(KeptReason::WithinKeep),
+            _ if protected.contains(&backup.file) => Some(KeptReason::LastGood),
+            _ => None,
+        };
+        match reason {
+            Some(reason) => plan.kept.push(Kept {
+                file: backup.file.clone(),
+                reason,
+            }),
+            None => plan.delete.push(backup.file.clone()),
+        }
+    }
+    plan.delete.reverse();
+    Ok(plan)
+}
+
+/// Carries out `plan`. The manifest is rewritten first, without the lines of the
+/// backups to delete (every other line, readable or not, is kept byte for byte); then
+/// the files go. A failure can leave a file the manifest no longer lists (verify shows
+/// it), never a manifest line promising a deleted backup. Returns the files deleted.
+pub fn prune_planned(dir: &Path, plan: &PrunePlan) -> anyhow::Result<Vec<String>> {
+    if plan.delete.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = dir.join(MANIFEST);
+    let _lock = super::lock_file(&path)?;
+    let bytes = super::read_regular(&path)?.unwrap_or_default();
+    let mut text = Vec::with_capacity(bytes.len());
+    let mut doomed: Vec<String> = Vec::new();
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        match serde_json::from_slice::<Backup>(line.trim_ascii()) {
+            Ok(b) if plan.delete.contains(&b.file) => {
+                if !doomed.contains(&b.file) {
+                    doomed.push(b.file);
+                }
+            }
+            _ => {
+                text.extend_from_slice(line);
+                if !line.ends_with(b"\n") {
+                    text.push(b'\n');
+                }
+            }
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(doomed);
+    }
+    super::write_atomic(&path, &text, super::PRIVATE_FILE)?;
+    let mut failed = Vec::new();
+    let mut deleted = Vec::new();
+    // Oldest first, as planned.
+    for name in plan.delete.iter().filter(|n| doomed.contains(n)) {
+        match fs::remove_file(dir.join(name)) {
+            Ok(()) => deleted.push(name.clone()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => failed.push(format!("`{name}` ({err})")),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(crate::error::TfenvError::config(
+            format!(
+                "could not delete {} after removing them from {MANIFEST}",
+                failed.join(", ")
+            ),
+            Some(format!(
+                "they are no longer backups; delete them by hand from `{}`",
+                dir.display()
+            )),
+        )
+        .into());
+    }
+    Ok(deleted)
+}
+
+/// Deletes the oldest backups beyond `keep`, never the newest and never one in
+/// `protected`: the plan is computed in full first, then carried out.
+pub fn prune(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<Vec<String>> {
+    prune_planned(dir, &prune_plan(dir, keep, protected)?)
 }
 
 /// Writes a copy of the state at `source` with its `serial` replaced, to `dest` (0600).
@@ -250,16 +402,18 @@ pub fn with_serial(source: &Path, dest: &Path, serial: u64) -> anyhow::Result<()
     super::write_atomic(dest, &out, super::PRIVATE_FILE)
 }
 
-/// The newest backup file in `<artifacts>/backups/`, with the time in its name.
+/// The newest backup of `<artifacts>/backups/`: the last manifest line whose file is
+/// there, with the time it was taken. A file the manifest does not list is not a backup.
 pub fn newest(artifacts_dir: &Path) -> Option<(String, DateTime<Utc>)> {
-    let entries = fs::read_dir(artifacts_dir.join("backups")).ok()?;
-    entries
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            let created = time_in_name(&name)?;
-            Some((name, created))
-        })
-        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| suffix(&a.0).cmp(&suffix(&b.0))))
+    let dir = artifacts_dir.join("backups");
+    super::jsonl::find_last(&dir.join(MANIFEST), |line| {
+        let backup: Backup = serde_json::from_slice(line).ok()?;
+        (is_backup_name(&backup.file)
+            && fs::symlink_metadata(dir.join(&backup.file)).is_ok_and(|m| m.is_file()))
+        .then_some((backup.file, backup.created))
+    })
+    .ok()
+    .flatten()
 }
 
 fn suffix(name: &str) -> u64 {
@@ -311,25 +465,180 @@ impl Read for HashingReader {
 mod tests {
     use super::*;
 
+    fn manifest_line(file: &str) -> String {
+        let created = time_in_name(file).unwrap().to_rfc3339();
+        format!(
+            "{{\"file\":\"{file}\",\"sha256\":\"x\",\"bytes\":2,\"serial\":1,\"lineage\":\"l\",\"terraform_version\":null,\"created\":\"{created}\",\"reason\":\"manual\"}}\n"
+        )
+    }
+
+    /// Backups `names` in `dir`, each with its manifest line.
+    fn make_backups(dir: &Path, names: &[String]) {
+        let mut manifest = String::new();
+        for name in names {
+            fs::write(dir.join(name), "{}").unwrap();
+            manifest += &manifest_line(name);
+        }
+        fs::write(dir.join(MANIFEST), manifest).unwrap();
+    }
+
+    fn names(days: std::ops::RangeInclusive<u32>) -> Vec<String> {
+        days.map(|d| format!("terraform.tfstate.202611{d:02}-120000"))
+            .collect()
+    }
+
     #[test]
-    fn newest_backup_is_found_by_the_time_in_its_name() {
+    fn newest_backup_is_the_last_listed_one_whose_file_is_there() {
         let dir = tempfile::tempdir().unwrap();
         let backups = dir.path().join("backups");
         fs::create_dir_all(&backups).unwrap();
-        for name in [
+        let listed = [
             "terraform.tfstate.20261101-120000",
             "terraform.tfstate.20261121-080000",
             "terraform.tfstate.20261121-080000-2",
             "terraform.tfstate.20261121-080000-10",
-            "MANIFEST.jsonl",
-            "notes.txt",
-        ] {
-            fs::write(backups.join(name), "").unwrap();
-        }
+        ]
+        .map(String::from);
+        make_backups(&backups, &listed);
+        // Named like newer backups, but not in the manifest: not backups.
+        fs::write(backups.join("terraform.tfstate.20301231-235959"), "").unwrap();
+        fs::write(backups.join("notes.txt"), "").unwrap();
         let (name, created) = newest(dir.path()).unwrap();
         assert_eq!(name, "terraform.tfstate.20261121-080000-10");
         assert_eq!(created.to_rfc3339(), "2026-11-21T08:00:00+00:00");
+        // A listed backup whose file is gone is skipped.
+        fs::remove_file(backups.join(&listed[3])).unwrap();
+        assert_eq!(newest(dir.path()).unwrap().0, listed[2]);
         assert!(newest(&dir.path().join("none")).is_none());
+    }
+
+    #[test]
+    fn backup_names_are_exactly_what_tfenv_writes() {
+        for good in [
+            "terraform.tfstate.20261121-080000",
+            "terraform.tfstate.20261121-080000-12",
+        ] {
+            assert!(is_backup_name(good), "{good}");
+        }
+        for bad in [
+            "../terraform.tfstate.20261121-080000",
+            "terraform.tfstate.20261121-080000/../../x",
+            "terraform.tfstate.20261121-080000-",
+            "terraform.tfstate.20261121-080000.bak",
+            "terraform.tfstate.2026112-0800000",
+            "MANIFEST.jsonl",
+        ] {
+            assert!(!is_backup_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_stray_file_named_like_a_backup_never_makes_prune_delete_a_real_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = names(1..=2);
+        make_backups(dir.path(), &real);
+        // Newer-looking strays: by name they would push both real backups out of --keep 2.
+        for stray in names(20..=21) {
+            fs::write(dir.path().join(stray), "{}").unwrap();
+        }
+        let plan = prune_plan(dir.path(), 2, &[]).unwrap();
+        assert!(plan.delete.is_empty(), "{plan:?}");
+        assert_eq!(plan.warnings.len(), 2, "{:?}", plan.warnings);
+        assert!(
+            plan.warnings[0]
+                .contains("terraform.tfstate.20261120-120000` has no line in MANIFEST.jsonl")
+        );
+        assert!(prune(dir.path(), 2, &[]).unwrap().is_empty());
+        assert_eq!(
+            files(dir.path()).unwrap().len(),
+            4,
+            "strays are not deleted either"
+        );
+    }
+
+    #[test]
+    fn a_damaged_manifest_line_is_skipped_and_kept_while_prune_deletes_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = names(1..=4);
+        make_backups(dir.path(), &real);
+        let mut text = fs::read(dir.path().join(MANIFEST)).unwrap();
+        let damaged = b"{\"file\":\"terraform.tfstate.20261130-120000\",\"reason\":\"\xff\"}\n";
+        text.splice(0..0, damaged.iter().copied());
+        let outside = manifest_line("terraform.tfstate.20261129-120000")
+            .replace("\"terraform.tfstate", "\"../terraform.tfstate");
+        text.extend_from_slice(outside.as_bytes());
+        fs::write(dir.path().join(MANIFEST), &text).unwrap();
+        fs::write(
+            dir.path().join("../terraform.tfstate.20261129-120000"),
+            "{}",
+        )
+        .unwrap();
+
+        let plan = prune_plan(dir.path(), 2, &[]).unwrap();
+        assert_eq!(plan.delete, real[..2]);
+        assert_eq!(
+            plan.kept,
+            [
+                Kept {
+                    file: real[3].clone(),
+                    reason: KeptReason::Newest
+                },
+                Kept {
+                    file: real[2].clone(),
+                    reason: KeptReason::WithinKeep
+                },
+            ]
+        );
+        assert!(
+            plan.warnings[0].contains("MANIFEST.jsonl` line 1: not valid UTF-8"),
+            "{:?}",
+            plan.warnings
+        );
+        assert!(
+            plan.warnings[1].contains("line 6: names `../terraform.tfstate"),
+            "{:?}",
+            plan.warnings
+        );
+        assert_eq!(prune_planned(dir.path(), &plan).unwrap(), real[..2]);
+        assert_eq!(files(dir.path()).unwrap(), real[2..]);
+        assert!(
+            dir.path()
+                .join("../terraform.tfstate.20261129-120000")
+                .exists()
+        );
+        let after = fs::read(dir.path().join(MANIFEST)).unwrap();
+        assert!(
+            after.starts_with(damaged),
+            "unreadable lines are kept as they were"
+        );
+        assert_eq!(manifest(dir.path()).unwrap().records.len(), 2);
+    }
+
+    #[test]
+    fn nothing_is_deleted_when_the_manifest_cannot_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        make_backups(dir.path(), &names(1..=3));
+        fs::remove_file(dir.path().join(MANIFEST)).unwrap();
+        fs::create_dir(dir.path().join(MANIFEST)).unwrap();
+        assert!(prune(dir.path(), 1, &[]).is_err());
+        assert_eq!(files(dir.path()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn leftovers_are_the_partial_and_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".backup-a1B2.partial",
+            ".tfenv-x.tmp",
+            ".MANIFEST.jsonl.lock",
+            "MANIFEST.jsonl",
+        ] {
+            fs::write(dir.path().join(name), "").unwrap();
+        }
+        assert_eq!(
+            leftovers(dir.path()).unwrap(),
+            [".backup-a1B2.partial", ".tfenv-x.tmp"]
+        );
     }
 
     #[test]
@@ -352,7 +661,7 @@ mod tests {
             files(dir.path()).unwrap(),
             [names[1].clone(), names[3].clone(), names[4].clone()]
         );
-        assert_eq!(manifest(dir.path()).unwrap().len(), 3);
+        assert_eq!(manifest(dir.path()).unwrap().records.len(), 3);
         // keep 0 still keeps the newest
         prune(dir.path(), 0, &[]).unwrap();
         assert_eq!(files(dir.path()).unwrap(), [names[4].clone()]);

@@ -3,11 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::backups::Backup;
+use super::jsonl::{self, Jsonl};
 use crate::exit::Exit;
 use crate::project::Environment;
 use crate::terraform::plan::PlanSummary;
@@ -36,7 +37,13 @@ pub struct HistoryRecord {
     /// `unlock`: the lock that was released.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<serde_json::Value>,
+    /// deploy and refresh: whether the run got as far as terraform apply (from then on the
+    /// state may have changed). Absent for other commands and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached_apply: Option<bool>,
 }
+
+pub const FILE: &str = "history.jsonl";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GitInfo {
@@ -46,34 +53,63 @@ pub struct GitInfo {
 
 /// Appends one record (atomically: the file is rewritten through `write_atomic`).
 pub fn append(artifacts_dir: &Path, record: &HistoryRecord) -> anyhow::Result<()> {
-    super::append_line(
-        &artifacts_dir.join("history.jsonl"),
-        &serde_json::to_string(record)?,
-    )
+    super::append_line(&artifacts_dir.join(FILE), &serde_json::to_string(record)?)
 }
 
 /// The backup taken before the last successful deploy: the way back from it, which
 /// pruning never deletes.
 pub fn last_good_backup(artifacts_dir: &Path) -> anyhow::Result<Option<String>> {
-    Ok(read(artifacts_dir)?
-        .into_iter()
-        .rev()
-        .find(|r| r.command == "deploy" && r.result == "applied" && r.backup.is_some())
-        .and_then(|r| r.backup))
+    Ok(last_good(&read(artifacts_dir)?.records))
 }
 
-/// Every readable record, oldest first; torn or foreign lines are skipped.
-pub fn read(artifacts_dir: &Path) -> anyhow::Result<Vec<HistoryRecord>> {
-    let path = artifacts_dir.join("history.jsonl");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err).with_context(|| format!("reading `{}`", path.display())),
-    };
-    Ok(text
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect())
+/// `last_good_backup` of records already read.
+pub fn last_good(records: &[HistoryRecord]) -> Option<String> {
+    records
+        .iter()
+        .rev()
+        .find(|r| r.command == "deploy" && r.result == "applied" && r.backup.is_some())
+        .and_then(|r| r.backup.clone())
+}
+
+/// Every readable record, oldest first; a line that is not UTF-8 or not a record is
+/// skipped with a warning naming its line. A history.jsonl that is not a regular file
+/// is an error (never a hang on a FIFO).
+pub fn read(artifacts_dir: &Path) -> anyhow::Result<Jsonl<HistoryRecord>> {
+    jsonl::read(&artifacts_dir.join(FILE), "history record", |_| Ok(()))
+}
+
+/// The newest deploy or refresh that reached apply — `applied`, or `failed` /
+/// `interrupted` once terraform apply had started (records from before `reached_apply`:
+/// after their plan) — for `status`'s LAST DEPLOY. Refused and no-change runs, plans,
+/// restores and unlocks are skipped. Read backwards from the
+/// end of the file; unreadable lines are skipped. Only a history.jsonl that is not a
+/// regular file is an error.
+pub fn last_deploy(artifacts_dir: &Path) -> anyhow::Result<Option<Value>> {
+    jsonl::find_last(&artifacts_dir.join(FILE), |line| {
+        let record: Value = serde_json::from_slice(line).ok()?;
+        reached_apply(&record).then_some(record)
+    })
+}
+
+fn reached_apply(record: &Value) -> bool {
+    let command = record.get("command").and_then(Value::as_str);
+    let result = record.get("result").and_then(Value::as_str);
+    if !matches!(command, Some("deploy" | "refresh")) {
+        return false;
+    }
+    match record.get("reached_apply").and_then(Value::as_bool) {
+        Some(reached) => reached,
+        // Older records do not say. A run that failed or was interrupted before its plan
+        // (init, plan) surely did not reach apply; one after it may have.
+        None => {
+            let planned = record.get("plan").is_some_and(|plan| !plan.is_null());
+            match result {
+                Some("applied") => true,
+                Some("failed" | "interrupted") => planned,
+                _ => false,
+            }
+        }
+    }
 }
 
 /// The history record of one run. Dropped without `finish` (the run was cut short by
@@ -87,6 +123,8 @@ pub struct Ledger {
     pub backup: Option<Backup>,
     pub log: Option<String>,
     pub lock: Option<serde_json::Value>,
+    /// Set just before terraform apply starts: from then on the state may change.
+    pub reached_apply: bool,
 }
 
 impl Ledger {
@@ -117,6 +155,7 @@ impl Ledger {
                 log: None,
                 error: None,
                 lock: None,
+                reached_apply: None,
             }),
             command,
             git: None,
@@ -124,6 +163,7 @@ impl Ledger {
             backup: None,
             log: None,
             lock: None,
+            reached_apply: false,
         }
     }
 
@@ -146,6 +186,9 @@ impl Ledger {
         record.exit_code = exit.code();
         record.error = error;
         record.lock = self.lock.clone();
+        // Only deploy and refresh have an apply step to reach.
+        record.reached_apply =
+            matches!(self.command, "deploy" | "refresh").then_some(self.reached_apply);
         append(&self.artifacts_dir, &record)
     }
 }
@@ -172,5 +215,109 @@ impl Drop for Ledger {
                 Some("interrupted".to_string()),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(command: &str, result: &str, extra: &str) -> String {
+        format!(
+            "{{\"command\":\"{command}\",\"result\":\"{result}\",\"environment\":\"dev\"{extra}}}\n"
+        )
+    }
+
+    #[test]
+    fn last_deploy_is_the_newest_run_that_reached_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let mut text = line("deploy", "applied", ",\"n\":1");
+        text += &line("deploy", "failed", ",\"n\":2,\"reached_apply\":true");
+        text += &line("deploy", "interrupted", ",\"n\":3,\"reached_apply\":false");
+        text += &line("deploy", "failed", ",\"n\":4,\"reached_apply\":false");
+        text += &line("deploy", "no-changes", ",\"n\":5,\"reached_apply\":false");
+        text += &line("deploy", "refused", ",\"n\":6,\"reached_apply\":false");
+        text += &line("unlock", "applied", ",\"n\":7");
+        text += &line("unlock", "refused", ",\"n\":8");
+        text += &line("restore", "applied", ",\"n\":9");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(last_deploy(dir.path()).unwrap().unwrap()["n"], 2);
+
+        // Records from before `reached_apply`: the result decides, and a failure or an
+        // interrupt counts only after the plan.
+        text += &line("refresh", "interrupted", ",\"n\":10,\"plan\":{\"add\":1}");
+        text += &line("deploy", "failed", ",\"n\":11,\"plan\":null");
+        text += &line("deploy", "no-changes", ",\"n\":12,\"plan\":{\"add\":0}");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(last_deploy(dir.path()).unwrap().unwrap()["n"], 10);
+
+        std::fs::write(&path, line("deploy", "refused", "")).unwrap();
+        assert!(last_deploy(dir.path()).unwrap().is_none());
+        assert!(last_deploy(&dir.path().join("none")).unwrap().is_none());
+    }
+
+    #[test]
+    fn last_deploy_reads_a_tail_that_starts_inside_a_multibyte_character() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        // An old error message full of three-byte characters, then the deploy. The padding
+        // after the characters moves where the 64 KiB tail begins: one of the three puts
+        // it inside a character, and the newest record is still found.
+        for pad in 0..3 {
+            let mut text = line(
+                "deploy",
+                "failed",
+                &format!(",\"error\":\"{}{}\"", "€".repeat(30_000), " ".repeat(pad)),
+            );
+            text += &line("deploy", "applied", ",\"n\":2");
+            std::fs::write(&path, &text).unwrap();
+            assert_eq!(
+                last_deploy(dir.path()).unwrap().unwrap()["n"],
+                2,
+                "pad {pad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_history_that_is_a_fifo_is_an_error_naming_it_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = read(dir.path()).unwrap_err();
+        assert!(
+            format!("{err:#}")
+                .contains("history.jsonl` is a FIFO (named pipe), not a regular file"),
+            "{err:#}"
+        );
+        assert!(last_deploy(dir.path()).is_err());
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(format!("{:#}", read(dir.path()).unwrap_err()).contains("is a folder"));
+    }
+
+    #[test]
+    fn unreadable_history_lines_are_skipped_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = serde_json::json!({
+            "command": "deploy", "environment": "dev", "tier": "development", "who": "a",
+            "host": "h", "git": null, "start": "2026-11-22T10:15:00Z", "end": "2026-11-22T10:15:01Z",
+            "seconds": 1.0, "terraform_version": null, "plan": null, "result": "applied",
+            "exit_code": 0, "backup": "terraform.tfstate.20261122-101500", "log": null, "error": null
+        })
+        .to_string();
+        let mut bytes = b"{\"command\":\"deploy\",\"result\":\"app\xe9lied\"}\n".to_vec();
+        bytes.extend_from_slice(good.as_bytes());
+        bytes.push(b'\n');
+        std::fs::write(dir.path().join(FILE), &bytes).unwrap();
+        let read = read(dir.path()).unwrap();
+        assert_eq!(read.records.len(), 1);
+        assert_eq!(read.warnings.len(), 1);
+        assert!(read.warnings[0].contains("history.jsonl` line 1: not valid UTF-8"));
+        assert_eq!(
+            last_good(&read.records).as_deref(),
+            Some("terraform.tfstate.20261122-101500")
+        );
     }
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 pub mod backups;
 pub mod envlock;
 pub mod history;
+pub mod jsonl;
 pub mod outputs;
 
 /// Mode for files that may hold secrets (state, outputs, history).
@@ -64,11 +65,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
 /// line, and a failed write leaves the file as it was.
 pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
     let _lock = lock_file(path)?;
-    let mut content = match fs::read(path) {
-        Ok(content) => content,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(err) => return Err(err).with_context(|| format!("reading `{}`", path.display())),
-    };
+    let mut content = read_regular(path)?.unwrap_or_default();
     if !content.is_empty() && !content.ends_with(b"\n") {
         content.push(b'\n');
     }
@@ -92,11 +89,81 @@ pub fn lock_file(path: &Path) -> anyhow::Result<fs::File> {
         .write(true)
         .truncate(false)
         .mode(PRIVATE_FILE)
+        // A FIFO in its place fails to open (ENXIO) instead of waiting for a reader.
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(&lock_path)
         .with_context(|| format!("opening `{}`", lock_path.display()))?;
     file.lock()
         .with_context(|| format!("locking `{}`", lock_path.display()))?;
     Ok(file)
+}
+
+/// Opens one of tfenv's own files for reading; `Ok(None)` when it does not exist. Only a
+/// regular file (or a symlink to one) is opened: a FIFO, a folder or a device in its place
+/// is an error naming it. The open itself never blocks (`O_NONBLOCK`, so a FIFO without
+/// a writer cannot hang it) and the type is checked on the opened file, not the name.
+pub fn open_regular(path: &Path) -> anyhow::Result<Option<fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            if let Ok(target) = fs::read_link(path) {
+                return Err(not_regular(
+                    path,
+                    &format!("a symlink to `{}`, which does not exist", target.display()),
+                ));
+            }
+            return Ok(None);
+        }
+        Err(err) => return Err(err).with_context(|| format!("reading `{}`", path.display())),
+    };
+    let kind = file
+        .metadata()
+        .with_context(|| format!("reading `{}`", path.display()))?
+        .file_type();
+    if kind.is_file() {
+        return Ok(Some(file));
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(not_regular(path, what))
+}
+
+fn not_regular(path: &Path, what: &str) -> anyhow::Error {
+    crate::error::TfenvError::config(
+        format!("`{}` is {what}, not a regular file", path.display()),
+        Some(
+            "tfenv writes it as a regular file and does not read anything else in its place: move it away and run again"
+                .to_string(),
+        ),
+    )
+    .into()
+}
+
+/// The whole of one of tfenv's own files (see `open_regular`); `Ok(None)` when missing.
+pub fn read_regular(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let Some(mut file) = open_regular(path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("reading `{}`", path.display()))?;
+    Ok(Some(bytes))
 }
 
 /// Opens `state/<env>/logs/<command>-YYYYMMDD-HHMMSS.log` (0600) for a run's full output.

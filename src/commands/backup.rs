@@ -84,7 +84,12 @@ pub async fn list(ctx: &Context, args: BackupsArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&args.env)?;
     let dir = backups::dir(env);
-    let listed: Vec<Listed> = backups::manifest(&dir)?
+    let manifest = backups::manifest(&dir)?;
+    for warning in &manifest.warnings {
+        ctx.printer.warn(warning);
+    }
+    let listed: Vec<Listed> = manifest
+        .records
         .into_iter()
         .map(|backup| {
             let check = backups::verify(&dir, &backup);
@@ -98,7 +103,7 @@ pub async fn list(ctx: &Context, args: BackupsArgs) -> anyhow::Result<Exit> {
         .collect();
     if ctx.printer.is_json() {
         ctx.printer
-            .json(&serde_json::json!({ "environment": env.name, "backups": listed }))?;
+            .json(&serde_json::json!({ "environment": env.name, "backups": listed, "warnings": manifest.warnings }))?;
         return Ok(Exit::Success);
     }
     if listed.is_empty() {

@@ -4,6 +4,7 @@ use chrono::SecondsFormat;
 
 use crate::Context;
 use crate::artifacts::history;
+use crate::artifacts::jsonl::Jsonl;
 use crate::cli::HistoryArgs;
 use crate::exit::Exit;
 use crate::output;
@@ -11,13 +12,19 @@ use crate::output;
 pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&args.env)?;
-    let mut records = history::read(&env.artifacts_dir)?;
+    let Jsonl {
+        mut records,
+        warnings,
+    } = history::read(&env.artifacts_dir)?;
+    for warning in &warnings {
+        ctx.printer.warn(warning);
+    }
     if args.limit > 0 && records.len() > args.limit {
         records.drain(..records.len() - args.limit);
     }
     if ctx.printer.is_json() {
         ctx.printer
-            .json(&serde_json::json!({ "environment": env.name, "records": records }))?;
+            .json(&serde_json::json!({ "environment": env.name, "records": records, "warnings": warnings }))?;
         return Ok(Exit::Success);
     }
     if records.is_empty() {

@@ -29,7 +29,6 @@ pub async fn outputs(ctx: &Context, args: OutputsArgs) -> anyhow::Result<Exit> {
             )
             .into());
         };
-        let values = values.as_object().cloned().unwrap_or_default();
         let redacted_on_disk = values
             .values()
             .any(|o| o.get("value").and_then(Value::as_str) == Some(outputs::REDACTED));

@@ -35,6 +35,10 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
 
     // What to restore: `latest`, a backup's name (checked against its manifest line), or a path.
     let manifest = backups::manifest(&dir)?;
+    for warning in &manifest.warnings {
+        ctx.printer.warn(warning);
+    }
+    let manifest = manifest.records;
     let (source, shown): (PathBuf, String) = if args.backup == "latest" {
         let newest = manifest.last().ok_or_else(|| {
             TfenvError::config(

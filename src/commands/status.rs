@@ -175,9 +175,16 @@ async fn check(
                 created,
             }
         }),
-        last_deploy: last_deploy(&env.artifacts_dir),
+        last_deploy: None,
         problems: Vec::new(),
     };
+    match artifacts::history::last_deploy(&env.artifacts_dir) {
+        Ok(last) => status.last_deploy = last,
+        Err(err) => status.problems.push(Problem::new(
+            "history-unreadable",
+            format!("cannot read the deploy history: {err:#}"),
+        )),
+    }
     let backend = match backend {
         Ok(backend) => backend,
         Err(err) => {
@@ -284,56 +291,6 @@ fn read_local_state(file: &Path) -> anyhow::Result<Option<terraform::StateHeader
         anyhow::bail!("`{}` is not a regular file", file.display());
     }
     terraform::read_state_file(file)
-}
-
-/// The newest run that reached apply: a deploy or refresh that applied, or that failed
-/// or was interrupted after its plan — not a refused unlock, a no-change run or a plan
-/// that failed. (`history` still lists every record.) Read from the end of history.jsonl,
-/// so a long history costs the same as a short one when the last deploy is recent.
-fn last_deploy(artifacts_dir: &Path) -> Option<Value> {
-    use std::io::{Read, Seek, SeekFrom};
-    let path = artifacts_dir.join("history.jsonl");
-    // Only a regular file: a FIFO in its place would block the read forever.
-    if !std::fs::metadata(&path).ok()?.is_file() {
-        return None;
-    }
-    let mut file = std::fs::File::open(&path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let mut from = len.saturating_sub(HISTORY_TAIL);
-    loop {
-        file.seek(SeekFrom::Start(from)).ok()?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).ok()?;
-        let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-        if from > 0 {
-            // The tail may start inside a line, even inside a character: drop that part.
-            lines.remove(0);
-        }
-        let found = lines
-            .into_iter()
-            .rev()
-            .filter_map(|line| serde_json::from_slice::<Value>(line.trim_ascii()).ok())
-            .find(reached_apply);
-        if found.is_some() || from == 0 {
-            return found;
-        }
-        from = 0;
-    }
-}
-
-/// How much of history.jsonl `last_deploy` reads first.
-const HISTORY_TAIL: u64 = 256 * 1024;
-
-fn reached_apply(record: &Value) -> bool {
-    let command = record.get("command").and_then(Value::as_str);
-    let result = record.get("result").and_then(Value::as_str);
-    let planned = record.get("plan").is_some_and(|plan| !plan.is_null());
-    matches!(command, Some("deploy" | "refresh"))
-        && match result {
-            Some("applied") => true,
-            Some("failed" | "interrupted") => planned,
-            _ => false,
-        }
 }
 
 /// Two environments whose state is the same object overwrite each other.
@@ -494,83 +451,5 @@ fn print_human(ctx: &Context, report: &StatusReport) {
     if !lines.is_empty() {
         p.result(&format!("\n{}", p.paint(&Style::new().bold(), "problems:")));
         p.result(&lines.join("\n"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn line(command: &str, result: &str, plan: bool, note: &str) -> String {
-        let plan = plan.then(|| json!({"add": 1, "change": 0, "destroy": 0}));
-        format!(
-            "{}\n",
-            json!({"command": command, "result": result, "plan": plan, "error": note})
-        )
-    }
-
-    #[test]
-    fn last_deploy_is_the_newest_run_that_reached_apply() {
-        let dir = tempfile::tempdir().unwrap();
-        let history = [
-            line("deploy", "applied", true, "first"),
-            line("deploy", "failed", true, "apply failed"),
-            line("deploy", "no-changes", true, ""),
-            line("unlock", "refused", false, ""),
-            line("unlock", "applied", false, ""),
-            line("restore", "applied", false, ""),
-            line("deploy", "failed", false, "plan failed"),
-            line("deploy", "refused", true, ""),
-            "{\"command\":\"deploy\",\"resu".to_string(),
-        ]
-        .concat();
-        std::fs::write(dir.path().join("history.jsonl"), history).unwrap();
-        let last = last_deploy(dir.path()).unwrap();
-        assert_eq!(last["result"], "failed", "{last}");
-        assert_eq!(last["error"], "apply failed", "{last}");
-    }
-
-    #[test]
-    fn last_deploy_is_found_when_the_tail_starts_inside_a_character() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("history.jsonl");
-        // A record of 2-byte characters longer than the tail read: the tail starts
-        // inside it, inside a character.
-        let long = line("deploy", "interrupted", true, &"é".repeat(200_000));
-        let history = (0..2)
-            .map(|pad| {
-                [
-                    long.clone(),
-                    line("refresh", "applied", true, &"r".repeat(pad)),
-                ]
-                .concat()
-            })
-            .find(|h| {
-                let cut = h.len() - HISTORY_TAIL as usize;
-                !h.is_char_boundary(cut)
-            })
-            .unwrap();
-        std::fs::write(&path, history).unwrap();
-        assert_eq!(last_deploy(dir.path()).unwrap()["command"], "refresh");
-
-        // Only the long record reached apply: found in the whole file.
-        std::fs::write(
-            &path,
-            [long, line("deploy", "no-changes", true, "")].concat(),
-        )
-        .unwrap();
-        assert_eq!(last_deploy(dir.path()).unwrap()["result"], "interrupted");
-    }
-
-    #[test]
-    fn a_history_that_is_not_a_regular_file_is_not_read() {
-        let dir = tempfile::tempdir().unwrap();
-        nix::unistd::mkfifo(
-            &dir.path().join("history.jsonl"),
-            nix::sys::stat::Mode::from_bits_truncate(0o600),
-        )
-        .unwrap();
-        assert!(last_deploy(dir.path()).is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! `tfenv verify`: every backup against its manifest line (present, SHA-256, a valid
-//! state whose header matches), files the manifest does not know, and lines without a
-//! file. Exit 1 naming each bad file.
+//! state whose header matches) and lines without a file: exit 1 naming each bad file.
+//! Files the manifest does not know, leftover partial files and unreadable manifest
+//! lines are warnings: shown, but not failed backups.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +19,15 @@ struct EnvReport {
     name: String,
     checked: usize,
     bytes: u64,
+    /// Backups that fail verification, and lines without their file: exit 1.
     problems: Vec<String>,
+    /// Shown, but not a failed backup: unreadable manifest lines, files the manifest
+    /// does not list, leftovers of a backup that never finished.
+    warnings: Vec<String>,
+    /// Files named like a backup that the manifest does not list (not backups).
+    unlisted: Vec<String>,
+    /// `.backup-*.partial` / `.tfenv-*.tmp` left in the backups folder.
+    leftovers: Vec<String>,
 }
 
 pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
@@ -27,13 +36,32 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
     let mut reports = Vec::new();
     for env in selected {
         let dir = backups::dir(env);
-        let manifest = backups::manifest(&dir)?;
-        let files = backups::files(&dir)?;
         let mut problems = Vec::new();
-        for file in &files {
-            if !manifest.iter().any(|b| &b.file == file) {
-                problems.push(format!("`{file}` has no line in MANIFEST.jsonl"));
-            }
+        // A manifest that cannot be read at all is this environment's problem; the
+        // other environments are still checked.
+        let manifest = backups::manifest(&dir).unwrap_or_else(|err| {
+            problems.push(format!("{err:#}"));
+            Default::default()
+        });
+        let mut warnings = manifest.warnings;
+        let manifest = manifest.records;
+        let unlisted: Vec<String> = backups::files(&dir)?
+            .into_iter()
+            .filter(|file| !manifest.iter().any(|b| &b.file == file))
+            .collect();
+        for file in &unlisted {
+            warnings.push(format!(
+                "`{file}` has no line in {}: not a backup tfenv took (or its line was lost), so it is not verified, counted or pruned; move it out of `{}` if it is not yours",
+                backups::MANIFEST,
+                project.show(&dir)
+            ));
+        }
+        let leftovers = backups::leftovers(&dir)?;
+        for file in &leftovers {
+            warnings.push(format!(
+                "`{file}` is left over from a backup that did not finish; unless one is running now, remove it: rm {}",
+                shell_quote(&dir.join(file).to_string_lossy())
+            ));
         }
         // Hashing is the cost: spread the files over the cores, off the async threads so
         // that Ctrl-C still ends the run.
@@ -45,6 +73,9 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
             checked,
             bytes,
             problems,
+            warnings,
+            unlisted,
+            leftovers,
         });
     }
     let ok = reports.iter().all(|r| r.problems.is_empty());
@@ -67,6 +98,9 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
                     ctx.printer.result(&format!("  {p}"));
                 }
             }
+            for w in &r.warnings {
+                ctx.printer.result(&format!("  warning: {w}"));
+            }
         }
     }
     if ok {
@@ -74,6 +108,11 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
     } else {
         Err(TfenvError::Reported(Exit::Failure).into())
     }
+}
+
+/// `'…'` for a shell, so the printed command can be pasted as is.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// Verifies every manifest line on all cores: the problems found, in manifest order,

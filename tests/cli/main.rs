@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod artifacts;
 mod deploy;
 mod envs;
 mod faults;

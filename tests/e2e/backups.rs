@@ -315,3 +315,44 @@ fn a_write_error_while_backing_up_leaves_no_partial_file_or_manifest_line() {
         .count();
     assert_eq!(files_after, files_before, "no partial file");
 }
+
+#[test]
+fn restore_skips_a_non_utf8_manifest_line_with_a_warning() {
+    let project = Project::demo();
+    deploy_dev(&project, 1);
+    let old = backup(&project);
+    deploy_dev(&project, 2);
+    // A damaged line between the real ones, as a bad disk or editor leaves it.
+    let manifest = project.join("state/dev/backups/MANIFEST.jsonl");
+    let mut bytes = b"{\"file\":\"terraform.tfstate.20200101-000000\",\"who\":\"\xff\"}\n".to_vec();
+    bytes.extend(std::fs::read(&manifest).unwrap());
+    std::fs::write(&manifest, bytes).unwrap();
+
+    let output = tfenv(&project)
+        .args(["restore", "dev", old["file"].as_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("MANIFEST.jsonl` line 1: not valid UTF-8 (byte 52); skipped it"),
+        "{stderr}"
+    );
+    let outputs = stdout_json(
+        &tfenv(&project)
+            .args(["outputs", "dev", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        outputs["instance_names"]["value"],
+        serde_json::json!(["quickstart-dev-0"])
+    );
+    // The pre-restore backup was appended after the damaged line, which stays.
+    assert!(
+        std::fs::read(&manifest)
+            .unwrap()
+            .starts_with(b"{\"file\":\"terraform.tfstate.20200101-000000\",\"who\":\"\xff")
+    );
+    tfenv(&project).args(["verify", "dev"]).assert().success();
+}
