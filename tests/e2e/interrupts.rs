@@ -113,7 +113,7 @@ impl SlowProject {
             .stdout(slave.try_clone().unwrap())
             .stderr(slave);
         // The command (and with it the test's copies of the terminal's slave side) is
-        // dropped once tfenv runs: only tfenv and terraform hold it.
+        // dropped once tfenv runs: tfenv alone holds it (terraform gets no terminal).
         RunningTfenv::spawn_in_terminal(command, master)
     }
 
