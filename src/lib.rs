@@ -118,6 +118,18 @@ fn usage_error(err: &clap::Error) -> ExitCode {
 
 async fn run(cli: Cli) -> Exit {
     let verbosity = cli.global.verbose;
+    // First, before any file is written: from here on SIGHUP, SIGQUIT, SIGTSTP and SIGXFSZ
+    // are tfenv's to decide (process/signal.rs), not their default actions.
+    let interrupts = match Interrupts::install() {
+        Ok(interrupts) => interrupts,
+        Err(err) => {
+            return report(
+                &anyhow::anyhow!("cannot install signal handlers: {err}"),
+                verbosity,
+                None,
+            );
+        }
+    };
     let settings = match Settings::resolve(&cli.global) {
         Ok(settings) => settings,
         Err(err) => {
@@ -129,16 +141,6 @@ async fn run(cli: Cli) -> Exit {
                 &err,
                 verbosity,
                 Some(&Printer::new(format, cli.global.quiet, false, false)),
-            );
-        }
-    };
-    let interrupts = match Interrupts::install() {
-        Ok(interrupts) => interrupts,
-        Err(err) => {
-            return report(
-                &anyhow::anyhow!("cannot install signal handlers: {err}"),
-                verbosity,
-                None,
             );
         }
     };

@@ -5,6 +5,7 @@ mod interrupts;
 mod real;
 #[cfg(test)]
 pub mod scripted;
+mod signal;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +26,11 @@ pub struct Invocation {
     /// A short read-only check (reading a lock) that may still run after an interrupt,
     /// to tell the user what state the interrupted run left behind.
     pub after_interrupt: bool,
+    /// The process may hold terraform's state lock (plan, apply, state push): it must be
+    /// able to finish and release the lock even if tfenv is killed (SIGKILL) under it.
+    /// Its output then goes to files tfenv follows rather than to pipes, which would
+    /// break under it and make it die of SIGPIPE at its next line.
+    pub holds_state_lock: bool,
 }
 
 impl Invocation {
@@ -97,7 +103,7 @@ pub struct Finished {
     pub stdout: Vec<u8>,
     /// Captured stderr (its last MiB when it was huge).
     pub stderr: Vec<u8>,
-    /// tfenv received SIGINT/SIGTERM while the process ran.
+    /// tfenv was asked to stop (SIGINT, SIGTERM, SIGHUP or SIGQUIT) while the process ran.
     pub interrupted: bool,
     /// Writing to the stdout sink failed (the rest of stdout was drained and dropped).
     pub sink_error: Option<std::io::Error>,

@@ -1,15 +1,22 @@
 //! The real runner: a child in its own process group with stdin closed, output drained
 //! as it arrives, and the interrupt policy of DESIGN.md §5 (first signal: one SIGINT to
 //! the group and wait; second: SIGINT again, then SIGKILL after a grace period).
+//!
+//! A child that may hold the state lock writes its output to files that tfenv follows,
+//! not to pipes: if tfenv is killed (SIGKILL cannot be caught), a pipe loses its reader
+//! and terraform dies of SIGPIPE at its next line of output — holding its lock, with the
+//! state half written. A file keeps taking its output until it finishes on its own.
 
+use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
 use super::{Finished, Interrupts, Invocation, RunOptions, Runner};
@@ -19,6 +26,8 @@ use crate::error::TfenvError;
 const FORCE_GRACE: Duration = Duration::from_secs(10);
 /// How long output pipes are drained after the child exited (a grandchild may hold them).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How often output files are read for what the child wrote since.
+const FOLLOW_EVERY: Duration = Duration::from_millis(50);
 /// Captured stderr beyond this keeps only its tail.
 const STDERR_CAP: usize = 1 << 20;
 
@@ -34,14 +43,15 @@ impl TokioRunner {
 
 #[async_trait::async_trait]
 impl Runner for TokioRunner {
-    async fn run(&self, inv: &Invocation, mut options: RunOptions) -> anyhow::Result<Finished> {
+    async fn run(&self, inv: &Invocation, options: RunOptions) -> anyhow::Result<Finished> {
         let mut signals = self.interrupts.subscribe();
-        let seen = *signals.borrow_and_update();
+        let seen = signals.borrow_and_update().count;
         if seen > 0 && !inv.after_interrupt {
             // Never start new work after the user asked to stop.
             return Err(TfenvError::Interrupted.into());
         }
         tracing::debug!(cwd = %inv.cwd.display(), "running {}", inv.display());
+        let program = inv.program_name();
 
         let mut command = tokio::process::Command::new(&inv.program);
         if !inv.cwd.as_os_str().is_empty() {
@@ -50,8 +60,6 @@ impl Runner for TokioRunner {
         command
             .args(&inv.args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             // Own process group: a Ctrl-C at the terminal reaches tfenv alone, and tfenv
             // decides what the child gets.
             .process_group(0)
@@ -60,76 +68,101 @@ impl Runner for TokioRunner {
             command.env_remove(name);
         }
         command.envs(inv.env.iter().map(|(k, v)| (k, v)));
+        let mut files = if inv.holds_state_lock {
+            match OutputFiles::create() {
+                Ok(files) => Some(files),
+                Err(err) => {
+                    // Pipes still work; only a SIGKILL of tfenv would then hurt terraform.
+                    tracing::debug!(
+                        "cannot create files for `{program}`'s output ({err}); using pipes"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        match &files {
+            Some(files) => {
+                command
+                    .stdout(files.stdout.for_child()?)
+                    .stderr(files.stderr.for_child()?);
+            }
+            None => {
+                command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            }
+        }
+        let _running = self.interrupts.child_running(&program);
         let mut child = command
             .spawn()
             .with_context(|| format!("starting `{}`", inv.program.display()))?;
-        let _running = self.interrupts.child_running();
         let pgid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
         let mut group = KillGroupOnDrop {
             pgid,
             armed: pgid.as_raw() > 0,
         };
-        let mut stdout = child.stdout.take().context("child stdout")?;
-        let mut stderr = child.stderr.take().context("child stderr")?;
+        let (mut stdout, mut stderr) = match files {
+            Some(_) => (None, None),
+            None => (
+                Some(child.stdout.take().context("child stdout")?),
+                Some(child.stderr.take().context("child stderr")?),
+            ),
+        };
 
-        let program = inv.program_name();
-        let mut finished = Finished::default();
-        let mut out = OutputSide::new(options.echo.clone());
-        let mut err = OutputSide::new(options.echo.clone());
+        let mut output = Collector::new(options);
         let mut out_buf = vec![0u8; 64 * 1024];
         let mut err_buf = vec![0u8; 16 * 1024];
-        let (mut out_open, mut err_open, mut signals_open) = (true, true, true);
+        let mut signals_open = true;
         let mut status: Option<ExitStatus> = None;
         let mut kill_at: Option<Instant> = None;
         let mut drain_until: Option<Instant> = None;
         let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let mut follow = tokio::time::interval(FOLLOW_EVERY);
+        follow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         loop {
-            if status.is_some() && !out_open && !err_open {
+            if status.is_some() && stdout.is_none() && stderr.is_none() && files.is_none() {
                 break;
             }
             tokio::select! {
-                read = stdout.read(&mut out_buf), if out_open => match read {
-                    Ok(0) | Err(_) => out_open = false,
-                    Ok(n) => {
-                        let chunk = &out_buf[..n];
-                        match options.stdout_sink.as_mut() {
-                            Some(sink) if finished.sink_error.is_none() => {
-                                if let Err(e) = sink.write_all(chunk) {
-                                    finished.sink_error = Some(e);
-                                }
-                            }
-                            Some(_) => {}
-                            None => finished.stdout.extend_from_slice(chunk),
-                        }
-                        out.lines(chunk, &mut options.log);
-                    }
+                read = read_some(&mut stdout, &mut out_buf), if stdout.is_some() => match read {
+                    Ok(0) | Err(_) => stdout = None,
+                    Ok(n) => output.stdout(&out_buf[..n]),
                 },
-                read = stderr.read(&mut err_buf), if err_open => match read {
-                    Ok(0) | Err(_) => err_open = false,
-                    Ok(n) => {
-                        let chunk = &err_buf[..n];
-                        finished.stderr.extend_from_slice(chunk);
-                        if finished.stderr.len() > STDERR_CAP {
-                            let cut = finished.stderr.len() - STDERR_CAP / 2;
-                            finished.stderr.drain(..cut);
-                        }
-                        err.lines(chunk, &mut options.log);
+                read = read_some(&mut stderr, &mut err_buf), if stderr.is_some() => match read {
+                    Ok(0) | Err(_) => stderr = None,
+                    Ok(n) => output.stderr(&err_buf[..n]),
+                },
+                _ = follow.tick(), if files.is_some() => {
+                    if let Some(f) = files.as_mut()
+                        && let Err(err) = f.read_new(&mut out_buf, &mut output)
+                    {
+                        tracing::debug!("reading `{program}`'s output: {err}");
+                        files = None;
                     }
                 },
                 waited = child.wait(), if status.is_none() => {
                     status = Some(waited.with_context(|| format!("waiting for `{program}`"))?);
                     drain_until = Some(Instant::now() + DRAIN_GRACE);
+                    // The child is gone: what it wrote is all there. (A grandchild that
+                    // kept the files is not waited for, as with pipes.)
+                    if let Some(mut f) = files.take()
+                        && let Err(err) = f.read_new(&mut out_buf, &mut output)
+                    {
+                        tracing::debug!("reading `{program}`'s output: {err}");
+                    }
                 },
                 changed = signals.changed(), if signals_open && status.is_none() => {
                     if changed.is_err() {
                         signals_open = false;
                         continue;
                     }
-                    let received = *signals.borrow_and_update() - seen;
-                    finished.interrupted = true;
+                    let now = *signals.borrow_and_update();
+                    let received = now.count - seen;
+                    let what = now.last.map_or("interrupt", |kind| kind.describe());
+                    output.finished.interrupted = true;
                     if received == 1 {
-                        crate::output::stderr_line(&format!("tfenv: interrupt received; waiting for `{program}` to stop and release its state lock (Ctrl-C again to force)"));
+                        crate::output::stderr_line(&format!("tfenv: {what} received; waiting for `{program}` to stop and release its state lock (Ctrl-C again to force)"));
                         let _ = killpg(pgid, Signal::SIGINT);
                     } else if kill_at.is_none() {
                         crate::output::stderr_line(&format!(
@@ -152,21 +185,11 @@ impl Runner for TokioRunner {
             }
         }
         group.armed = false;
+        let mut finished = output.finish()?;
         if finished.interrupted {
             // terraform is gone; a provisioner it started may not be (sh -c forks). Nothing
             // of an interrupted run may outlive it.
             let _ = killpg(pgid, Signal::SIGTERM);
-        }
-        out.finish(&mut options.log);
-        err.finish(&mut options.log);
-        if let Some(sink) = options.stdout_sink.as_mut()
-            && finished.sink_error.is_none()
-            && let Err(e) = sink.flush()
-        {
-            finished.sink_error = Some(e);
-        }
-        if let Some(log) = options.log.as_mut() {
-            log.flush().context("writing the run's log")?;
         }
         let status = status.expect("loop ends only after the child exited");
         {
@@ -191,6 +214,135 @@ impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
         if self.armed {
             let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Reads from a pipe that is still open; never resolves for one that is closed.
+async fn read_some(
+    pipe: &mut Option<impl AsyncRead + Unpin>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    match pipe {
+        Some(pipe) => pipe.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the child printed, on its way to the caller: captured, sunk, echoed and logged.
+struct Collector {
+    finished: Finished,
+    options: RunOptions,
+    out: OutputSide,
+    err: OutputSide,
+}
+
+impl Collector {
+    fn new(options: RunOptions) -> Collector {
+        Collector {
+            finished: Finished::default(),
+            out: OutputSide::new(options.echo.clone()),
+            err: OutputSide::new(options.echo.clone()),
+            options,
+        }
+    }
+
+    fn stdout(&mut self, chunk: &[u8]) {
+        match self.options.stdout_sink.as_mut() {
+            Some(sink) if self.finished.sink_error.is_none() => {
+                if let Err(e) = sink.write_all(chunk) {
+                    self.finished.sink_error = Some(e);
+                }
+            }
+            Some(_) => {}
+            None => self.finished.stdout.extend_from_slice(chunk),
+        }
+        self.out.lines(chunk, &mut self.options.log);
+    }
+
+    fn stderr(&mut self, chunk: &[u8]) {
+        let captured = &mut self.finished.stderr;
+        captured.extend_from_slice(chunk);
+        if captured.len() > STDERR_CAP {
+            let cut = captured.len() - STDERR_CAP / 2;
+            captured.drain(..cut);
+        }
+        self.err.lines(chunk, &mut self.options.log);
+    }
+
+    /// Flushes partial lines, the sink and the log.
+    fn finish(mut self) -> anyhow::Result<Finished> {
+        self.out.finish(&mut self.options.log);
+        self.err.finish(&mut self.options.log);
+        if let Some(sink) = self.options.stdout_sink.as_mut()
+            && self.finished.sink_error.is_none()
+            && let Err(e) = sink.flush()
+        {
+            self.finished.sink_error = Some(e);
+        }
+        if let Some(log) = self.options.log.as_mut() {
+            log.flush().context("writing the run's log")?;
+        }
+        Ok(self.finished)
+    }
+}
+
+/// The child's stdout and stderr as anonymous files (never linked, 0600, gone when the
+/// last process holding them exits) that tfenv reads as they grow.
+struct OutputFiles {
+    stdout: Followed,
+    stderr: Followed,
+}
+
+impl OutputFiles {
+    fn create() -> std::io::Result<OutputFiles> {
+        Ok(OutputFiles {
+            stdout: Followed::create()?,
+            stderr: Followed::create()?,
+        })
+    }
+
+    /// Hands the collector everything written to either file since the last call.
+    fn read_new(&mut self, buf: &mut [u8], output: &mut Collector) -> std::io::Result<()> {
+        self.stdout.read_new(buf, |chunk| output.stdout(chunk))?;
+        self.stderr.read_new(buf, |chunk| output.stderr(chunk))
+    }
+}
+
+/// One output file and how far tfenv has read it. tfenv reads at its own offset
+/// (`pread`), so the file position the child writes at is the child's alone.
+struct Followed {
+    file: File,
+    read: u64,
+}
+
+impl Followed {
+    fn create() -> std::io::Result<Followed> {
+        Ok(Followed {
+            file: tempfile::tempfile()?,
+            read: 0,
+        })
+    }
+
+    fn for_child(&self) -> anyhow::Result<Stdio> {
+        let file = self
+            .file
+            .try_clone()
+            .context("sharing an output file with the child")?;
+        Ok(Stdio::from(file))
+    }
+
+    fn read_new(&mut self, buf: &mut [u8], mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
+        loop {
+            match self.file.read_at(buf, self.read) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    self.read += n as u64;
+                    each(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 }
@@ -336,6 +488,85 @@ mod tests {
         // The shell traps SIGINT and exits 42 only after cleaning up; a grandchild
         // (sleep) in the same group gets the signal too.
         let inv = sh("trap 'echo cleaned; exit 42' INT; sleep 30 & wait");
+        let raise = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            interrupts.raise();
+        };
+        let (done, ()) = tokio::join!(runner.run(&inv, RunOptions::default()), raise);
+        let done = done.unwrap();
+        assert!(done.interrupted);
+        assert_eq!(done.code, Some(42));
+        assert_eq!(done.stdout_text(), "cleaned\n");
+    }
+
+    /// An invocation that may hold the state lock.
+    fn locking(script: &str) -> Invocation {
+        Invocation {
+            holds_state_lock: true,
+            ..sh(script)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_child_that_may_hold_the_state_lock_writes_to_files_not_pipes() {
+        let runner = TokioRunner::new(Interrupts::default());
+        let done = runner
+            .run(
+                &locking("readlink /proc/self/fd/1; readlink /proc/self/fd/2 >&2"),
+                RunOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert!(done.success(), "{}", done.stderr_text());
+        for (name, target) in [
+            ("stdout", done.stdout_text()),
+            ("stderr", done.stderr_text()),
+        ] {
+            assert!(
+                !target.starts_with("pipe:") && target.contains("(deleted)"),
+                "its {name} is an unlinked file, nothing a dying tfenv can break: {target}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn output_through_files_is_captured_echoed_and_logged_like_pipes() {
+        #[derive(Clone, Default)]
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = Shared::default();
+        let runner = TokioRunner::new(Interrupts::default());
+        let script = "echo one; sleep 0.2; echo warn >&2; sleep 0.2; printf 'two\\nthree'; exit 3";
+        let done = runner
+            .run(
+                &locking(script),
+                RunOptions {
+                    log: Some(Box::new(log.clone())),
+                    ..RunOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.code, Some(3));
+        assert_eq!(done.stdout_text(), "one\ntwo\nthree");
+        assert_eq!(done.stderr_text(), "warn\n");
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logged, "one\nwarn\ntwo\nthree\n");
+    }
+
+    #[tokio::test]
+    async fn a_child_writing_to_files_gets_the_same_interrupt_policy() {
+        let interrupts = Interrupts::default();
+        let runner = TokioRunner::new(interrupts.clone());
+        let inv = locking("trap 'echo cleaned; exit 42' INT; sleep 30 & wait");
         let raise = async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             interrupts.raise();

@@ -315,7 +315,8 @@ impl Terraform {
             args.insert(1, "-no-color".into());
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let inv = self.invocation(env, &refs);
+        let mut inv = self.invocation(env, &refs);
+        inv.holds_state_lock = true;
         let options = RunOptions {
             echo: self.stream.then(|| format!("[{}] ", env.name)),
             log: match log {
@@ -364,7 +365,8 @@ impl Terraform {
             args.push("-force");
         }
         args.push(&path);
-        let inv = self.invocation(env, &args);
+        let mut inv = self.invocation(env, &args);
+        inv.holds_state_lock = true;
         let done = self.runner.run(&inv, RunOptions::default()).await?;
         check_interrupted(&done)?;
         if done.success() {
@@ -389,7 +391,8 @@ impl Terraform {
 
     /// `force-unlock -force <id>`: releases a lock whose holder is gone.
     pub async fn force_unlock(&self, env: &Environment, id: &str) -> anyhow::Result<()> {
-        let inv = self.invocation(env, &["force-unlock", "-force", id]);
+        let mut inv = self.invocation(env, &["force-unlock", "-force", id]);
+        inv.holds_state_lock = true;
         let done = self.runner.run(&inv, RunOptions::default()).await?;
         check_interrupted(&done)?;
         if !done.success() {

@@ -269,8 +269,7 @@ fn a_fifo_named_history_jsonl_is_an_error_naming_it_not_a_hang() {
         serde_json::Value::Null
     );
     assert_eq!(
-        status["environments"][0]["problems"][0]["code"],
-        "history-unreadable",
+        status["environments"][0]["problems"][0]["code"], "history-unreadable",
         "{status}"
     );
 }

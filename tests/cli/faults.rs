@@ -300,3 +300,52 @@ impl ReadOrEmpty for Project {
         std::fs::read_to_string(self.join(rel)).unwrap_or_default()
     }
 }
+
+/// tfenv catches SIGHUP, SIGQUIT, SIGTSTP and SIGXFSZ (and SIGINT, SIGTERM); a child must
+/// not inherit any of them as ignored, nor a blocked signal mask: terraform starts with
+/// the dispositions a shell would give it.
+#[test]
+fn terraform_starts_with_no_signal_ignored_or_blocked() {
+    let project = Project::demo();
+    let sigs = project.join("sigs.txt");
+    let terraform = project.script(
+        "bin/terraform",
+        &format!(
+            r#"case "$1" in
+  version) sed -n '/^Sig\(Ign\|Blk\)/p' /proc/self/status > '{sigs}'
+           echo '{{"terraform_version":"1.5.7","platform":"linux_amd64"}}' ;;
+  init) {INIT_OK} ;;
+  workspace) echo "* default" ;;
+esac"#,
+            sigs = sigs.display()
+        ),
+    );
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&terraform)
+        .args(["init", "dev"])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&sigs).unwrap();
+    let mask = |name: &str| {
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    };
+    // HUP INT QUIT PIPE TERM TSTP XFSZ
+    for signal in [1, 2, 3, 13, 15, 20, 25] {
+        assert_eq!(
+            mask("SigIgn:") & (1 << (signal - 1)),
+            0,
+            "signal {signal} is ignored in terraform:\n{text}"
+        );
+    }
+    assert_eq!(
+        mask("SigBlk:"),
+        0,
+        "no signal is blocked in terraform:\n{text}"
+    );
+}

@@ -247,6 +247,102 @@ fn dev_prompt_refuses_on_ctrl_d() {
     assert_refused(&project, "dev", None);
 }
 
+/// Ctrl-Z at a prompt, where no terraform runs, from a job-control shell: tfenv (which
+/// catches SIGTSTP, to ignore it while terraform holds the state lock) stops like any
+/// program, the shell says so, and `fg` brings back the prompt's run.
+#[test]
+fn ctrl_z_at_the_dev_prompt_suspends_tfenv_until_fg() {
+    let project = Project::demo();
+    let cli_config = project.write(".terraformrc", "disable_checkpoint = true\n");
+    let mut shell = rexpect::spawn_bash(Some(POLL_MS)).expect("an interactive bash");
+    let line = format!(
+        "cd '{}' && env -u CI -u TFENV_LOG -u TF_WORKSPACE -u TF_DATA_DIR -u TF_PLUGIN_CACHE_DIR \
+         TF_CLI_CONFIG_FILE='{}' CHECKPOINT_DISABLE=1 NO_COLOR=1 TERM=xterm '{}' --terraform '{}' deploy dev",
+        project.path().display(),
+        cli_config.display(),
+        assert_cmd::cargo::cargo_bin("tfenv").display(),
+        support::terraform().display()
+    );
+    shell.send_line(&line).unwrap();
+    expect_in(&mut shell, DEV_PROMPT, SLOW);
+    let pid = tfenv_in(&project);
+    shell.send_control('z').unwrap();
+    expect_in(&mut shell, "Stopped", QUICK);
+    wait_for_state(pid, 'T', true);
+    shell.send_line("fg").unwrap();
+    wait_for_state(pid, 'T', false);
+    shell.send_line("y").unwrap();
+    expect_in(&mut shell, "Applied to `dev`", SLOW);
+    shell.wait_for_prompt().unwrap();
+    shell.send_line("echo \"exit=$?\"").unwrap();
+    expect_in(&mut shell, "exit=0", QUICK);
+    assert_applied(&project, "dev");
+}
+
+/// The same Ctrl-Z where no job-control shell could continue tfenv (here tfenv leads its
+/// own session, so its process group is orphaned): ignored, as the kernel ignores it for
+/// a program that does not catch it, and the prompt goes on.
+#[test]
+fn ctrl_z_at_a_prompt_without_job_control_is_ignored() {
+    let project = Project::demo();
+    let mut tfenv = Pty::deploy(&project, "dev");
+    tfenv.expect(DEV_PROMPT, SLOW);
+    let pid = tfenv_in(&project);
+    tfenv.session.send_control('z').unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    wait_for_state(pid, 'T', false);
+    tfenv.type_line("y");
+    tfenv.expect("Applied to `dev`", SLOW);
+    tfenv.assert_exit(0, QUICK);
+    assert_applied(&project, "dev");
+}
+
+/// Waits up to `limit` for `needle` in an interactive shell's terminal.
+fn expect_in(shell: &mut rexpect::session::PtyReplSession, needle: &str, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        match shell.exp_string(needle) {
+            Ok(_) => return,
+            Err(rexpect::error::Error::Timeout { .. }) if start.elapsed() < limit => {}
+            Err(err) => panic!("{needle:?} did not appear within {limit:?}: {err}"),
+        }
+    }
+}
+
+/// The tfenv process working in `project`.
+fn tfenv_in(project: &Project) -> nix::unistd::Pid {
+    let root = project.path().canonicalize().unwrap();
+    crate::support::procs::processes()
+        .into_iter()
+        .find(|p| {
+            p.name == "tfenv"
+                && p.is_live()
+                && std::fs::read_link(format!("/proc/{}/cwd", p.pid)).ok() == Some(root.clone())
+        })
+        .map(|p| p.pid)
+        .expect("a tfenv process in the project")
+}
+
+/// Waits until `pid`'s state letter is (or is no longer) `state`.
+fn wait_for_state(pid: nix::unistd::Pid, state: char, is: bool) {
+    let start = Instant::now();
+    loop {
+        let now = crate::support::procs::processes()
+            .into_iter()
+            .find(|p| p.pid == pid)
+            .map_or('?', |p| p.state);
+        if (now == state) == is {
+            return;
+        }
+        assert!(
+            start.elapsed() < QUICK,
+            "tfenv (pid {pid}) is in state {now:?}, expected {}{state:?}",
+            if is { "" } else { "anything but " }
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 // ---- staging: type `yes` ----
 
 #[test]

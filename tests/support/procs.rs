@@ -36,9 +36,26 @@ pub struct Proc {
 
 impl Proc {
     /// A zombie has exited; it only waits to be reaped by its parent (here, often
-    /// PID 1 of the machine, which may take its time).
+    /// PID 1 of the machine, which may take its time). But a multi-threaded process
+    /// (terraform is a Go program) whose main thread exits first shows `Z` while its
+    /// other threads still run, and still hold its files and locks: that one is live.
     pub fn is_live(&self) -> bool {
-        self.state != 'Z' && self.state != 'X'
+        let gone = |state: char| state == 'Z' || state == 'X';
+        if !gone(self.state) {
+            return true;
+        }
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return false;
+        };
+        tasks.flatten().any(|task| {
+            std::fs::read_to_string(task.path().join("stat"))
+                .ok()
+                .and_then(|stat| {
+                    let after = &stat[stat.rfind(')')? + 1..];
+                    after.split_whitespace().next()?.chars().next()
+                })
+                .is_some_and(|state| !gone(state))
+        })
     }
 }
 
