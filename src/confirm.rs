@@ -27,8 +27,8 @@ impl Prompter for TerminalPrompter {
     fn ask(&self, question: &Question) -> anyhow::Result<Option<String>> {
         use std::io::Write;
         let bold = console::Style::new().bold();
-        let color = console::Term::stderr().features().colors_supported()
-            && std::env::var_os("NO_COLOR").is_none();
+        // Decided once from --no-color / NO_COLOR / the terminal (settings).
+        let color = console::colors_enabled_stderr();
         let prompt = match question {
             Question::YesNo { prompt } => format!("{prompt} [y/N] "),
             Question::TypeExactly { prompt, .. } => format!("{prompt}: "),
@@ -71,6 +71,9 @@ pub struct Approval {
     pub action: String,
     /// Resources the change deletes (replacements included).
     pub destroys: u64,
+    /// What to look at before approving with flags: "review the plan", "check the lock
+    /// with `tfenv lock dev`".
+    pub review: String,
 }
 
 /// The flags a run was given.
@@ -171,7 +174,8 @@ pub fn approve(
         return Err(refused(
             why,
             Some(format!(
-                "review the plan, then pass {needed} (non-interactive: stdin is not a terminal, CI is set, or --non-interactive)"
+                "{}, then pass {needed} (non-interactive: stdin is not a terminal, CI is set, or --non-interactive)",
+                approval.review
             )),
         ));
     }
@@ -285,6 +289,7 @@ mod tests {
             },
             action: "apply this plan to".into(),
             destroys,
+            review: "review the plan".into(),
         }
     }
 

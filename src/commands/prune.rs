@@ -55,6 +55,7 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
         env: env.name.clone(),
         action: format!("delete {} backup(s) of", doomed.len()),
         destroys: 0,
+        review: "check the list above".to_string(),
     };
     let gate = Gate::new(approval, super::flags(ctx, &args.approve));
     gate.check_flags()?;

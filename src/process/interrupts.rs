@@ -43,6 +43,11 @@ impl Interrupts {
         Ok(interrupts)
     }
 
+    /// Whether an interrupt arrived since tfenv started.
+    pub fn received(&self) -> bool {
+        *self.count.borrow() > 0
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<u32> {
         self.count.subscribe()
     }
