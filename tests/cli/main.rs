@@ -9,4 +9,5 @@ mod envs;
 mod faults;
 mod locks;
 mod meta;
+mod pipeline;
 mod status;

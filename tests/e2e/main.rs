@@ -9,5 +9,6 @@ mod deploy;
 mod interrupts;
 mod local;
 mod locks;
+mod pipeline;
 mod prompts;
 mod s3;
