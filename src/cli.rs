@@ -76,7 +76,7 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List environments: name, tier, layout, backend and var files.
+    /// List environments (name, tier, layout, backend, var files) and the project in use.
     #[command(after_help = "Examples:\n  tfenv envs\n  tfenv envs --output json")]
     Envs,
 
@@ -96,10 +96,13 @@ Examples:
     #[command(after_help = "\
 Read-only: status never runs `terraform init` and never writes state.
 Exits 6 when any environment has a problem, so it works as a health check.
+Every read from a backend (a cloud CLI, `terraform state pull`) gets --timeout; one that
+takes longer is stopped, and its environment gets the problem `unreachable`.
 
 Examples:
   tfenv status
   tfenv status dev production
+  tfenv status --timeout 10s
   tfenv status --output json | jq '.environments[] | select(.problems != [])'")]
     Status(StatusArgs),
 
@@ -117,8 +120,11 @@ Confirmation by tier:
   development  y/N                           (non-interactive: --yes)
   staging      type `yes`                    (non-interactive: --yes)
   production   type the environment's name   (non-interactive: --yes --confirm <env>)
+               (its full name: an alias doesn't count)
                and the number of resources it destroys (non-interactive: --allow-destroy);
-               a clean git tree unless --allow-dirty.
+               a clean git tree unless --allow-dirty (tfenv's own state/ and .terraform/
+               never count; var files, backend config and *.tf hidden from git with
+               --assume-unchanged or --skip-worktree do).
 Staging and production are backed up before the apply; production's backup is verified.
 
 Examples:
@@ -196,10 +202,12 @@ Examples:
     #[command(after_help = "\
 Reads the lock where the backend keeps it (local info file + OS lock, DynamoDB item,
 S3 .tflock object, Azure blob lease, GCS .tflock object) without running terraform init.
-Exit 0 whether or not a lock is held; 1 when the backend cannot be read.
+Exit 0 whether or not a lock is held; 1 when the backend cannot be read, or does not
+answer within --timeout (its CLI is stopped).
 
 Examples:
   tfenv lock dev
+  tfenv lock production --timeout 10s
   tfenv lock --all --output json")]
     Lock(LockArgs),
 
@@ -404,7 +412,8 @@ pub struct RestoreArgs {
     #[arg(value_name = "BACKUP")]
     pub backup: String,
 
-    /// Restore a state of another lineage (terraform state push -force).
+    /// Restore a state of another lineage, or one that belongs to another environment
+    /// (terraform state push -force).
     #[arg(long)]
     pub force: bool,
 
@@ -430,6 +439,26 @@ pub struct PruneArgs {
 pub struct LockArgs {
     #[command(flatten)]
     pub target: EnvOrAll,
+
+    #[command(flatten)]
+    pub deadline: Deadline,
+}
+
+/// How long a read from a backend (a cloud CLI, `terraform state pull`) may take.
+#[derive(Debug, Args)]
+pub struct Deadline {
+    /// Give up on a read from a backend (a cloud CLI, terraform) after DURATION, e.g. 10s or
+    /// 2m, and kill its processes: the environment is unreachable.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("a timeout must be longer than 0s".to_string()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e}; write it like 10s, 90s or 2m")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -455,6 +484,9 @@ pub struct StatusArgs {
     /// How many environments to check at once (default: number of CPUs × 2).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+
+    #[command(flatten)]
+    pub deadline: Deadline,
 }
 
 #[cfg(test)]

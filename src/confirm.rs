@@ -2,7 +2,7 @@
 //! non-interactive run needs. A prompt that cannot be answered is a refusal, never a yes.
 
 use crate::error::TfenvError;
-use crate::project::Tier;
+use crate::project::{Environment, Project, Tier};
 
 /// One question to the person at the terminal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +67,10 @@ impl Prompter for TerminalPrompter {
 pub struct Approval {
     pub tier: Tier,
     pub env: String,
+    /// The environment's other names: never accepted where its full name is typed.
+    pub aliases: Vec<String>,
+    /// Which project this is (`Project::describe`), shown at the production prompt.
+    pub project: String,
     /// e.g. "apply this plan to", "refresh the state of".
     pub action: String,
     /// Resources the change deletes (replacements included).
@@ -74,6 +78,42 @@ pub struct Approval {
     /// What to look at before approving with flags: "review the plan", "check the lock
     /// with `tfenv lock dev`".
     pub review: String,
+}
+
+impl Approval {
+    pub fn new(
+        project: &Project,
+        env: &Environment,
+        action: impl Into<String>,
+        destroys: u64,
+    ) -> Approval {
+        Approval {
+            tier: env.tier,
+            env: env.name.clone(),
+            aliases: env.aliases.clone(),
+            project: project.describe(),
+            action: action.into(),
+            destroys,
+            review: "check what it changes".to_string(),
+        }
+    }
+
+    /// What to look at before approving with flags, as the refusal's hint says it.
+    pub fn with_review(mut self, review: impl Into<String>) -> Approval {
+        self.review = review.into();
+        self
+    }
+
+    /// What to say when `given` is one of the environment's aliases, typed where its
+    /// full name is required.
+    fn alias_typed(&self, given: &str) -> Option<String> {
+        self.aliases.iter().any(|a| a == given).then(|| {
+            format!(
+                "type the environment's full name `{}` (aliases don't count)",
+                self.env
+            )
+        })
+    }
 }
 
 /// The flags a run was given.
@@ -137,6 +177,12 @@ pub fn approve(
     if let Some(named) = &flags.confirm
         && named != env
     {
+        if let Some(what_to_do) = approval.alias_typed(named) {
+            return Err(refused(
+                format!("--confirm `{named}` is an alias of `{env}`: {what_to_do}"),
+                Some(format!("pass --confirm {env}")),
+            ));
+        }
         return Err(refused(
             format!("--confirm `{named}` names another environment; it must name `{env}`"),
             Some(format!("pass --confirm {env}")),
@@ -183,7 +229,13 @@ pub fn approve(
         match prompter.ask(&question) {
             Ok(Some(answer)) if answer.trim() == expected => Ok(()),
             Ok(Some(answer)) => Err(refused(
-                format!("confirmation not given (answered `{}`)", answer.trim()),
+                match approval.alias_typed(answer.trim()) {
+                    Some(what_to_do) if expected == env.as_str() => format!(
+                        "confirmation not given (answered `{}`): {what_to_do}",
+                        answer.trim()
+                    ),
+                    _ => format!("confirmation not given (answered `{}`)", answer.trim()),
+                },
                 Some("nothing was changed".to_string()),
             )),
             Ok(None) | Err(_) => Err(refused(
@@ -213,7 +265,8 @@ pub fn approve(
             ask(
                 Question::TypeExactly {
                     prompt: format!(
-                        "{} PRODUCTION environment `{env}`? Type the environment name to continue",
+                        "Project {}\n{} PRODUCTION environment `{env}`? Type the environment name to continue",
+                        approval.project,
                         capitalize(&approval.action)
                     ),
                     expected: env.clone(),
@@ -287,6 +340,11 @@ mod tests {
                 Tier::Staging => "staging".into(),
                 Tier::Development => "dev".into(),
             },
+            aliases: match tier {
+                Tier::Production => vec!["prod".into()],
+                _ => Vec::new(),
+            },
+            project: "`/repo` (config `tfenv.toml`)".into(),
             action: "apply this plan to".into(),
             destroys,
             review: "review the plan".into(),
@@ -407,6 +465,48 @@ mod tests {
             err.to_string()
                 .contains("--confirm `staging` names another environment"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn an_alias_is_refused_with_a_request_for_the_full_name() {
+        let full_name = "type the environment's full name `production` (aliases don't count)";
+        let err = approve(
+            &approval(Tier::Production, 0),
+            &interactive(),
+            &Answers::new(&[Some("prod")]),
+        )
+        .unwrap_err();
+        assert_eq!(err.exit(), crate::exit::Exit::Refused);
+        assert!(err.to_string().contains(full_name), "{err}");
+        assert!(err.to_string().contains("answered `prod`"), "{err}");
+
+        let flags = Flags {
+            yes: true,
+            confirm: Some("prod".into()),
+            ..Flags::default()
+        };
+        let err = approve(&approval(Tier::Production, 0), &flags, &Answers::new(&[])).unwrap_err();
+        assert_eq!(err.exit(), crate::exit::Exit::Refused);
+        assert!(err.to_string().contains(full_name), "{err}");
+        assert_eq!(err.hint(), Some("pass --confirm production"));
+    }
+
+    #[test]
+    fn the_production_prompt_names_the_project_and_its_config() {
+        let prompter = Answers::new(&[Some("production")]);
+        approve(&approval(Tier::Production, 0), &interactive(), &prompter).unwrap();
+        let asked = prompter.1.lock().unwrap();
+        let Question::TypeExactly { prompt, .. } = &asked[0] else {
+            panic!("production asks for the name to be typed");
+        };
+        assert!(
+            prompt.starts_with("Project `/repo` (config `tfenv.toml`)\n"),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains("PRODUCTION environment `production`"),
+            "{prompt}"
         );
     }
 }

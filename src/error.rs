@@ -30,6 +30,13 @@ pub enum TfenvError {
         message: String,
         hint: Option<String>,
     },
+    /// A backend, or a tool reading it, did not answer within the deadline (`--timeout`);
+    /// its processes were killed.
+    #[error("{message}")]
+    Unreachable {
+        message: String,
+        hint: Option<String>,
+    },
     /// SIGINT / SIGTERM ended the run.
     #[error("interrupted")]
     Interrupted,
@@ -60,6 +67,7 @@ impl TfenvError {
             TfenvError::Config { .. } => Exit::Failure,
             TfenvError::Locked { .. } => Exit::Locked,
             TfenvError::Refused { .. } => Exit::Refused,
+            TfenvError::Unreachable { .. } => Exit::Failure,
             TfenvError::Interrupted => Exit::Interrupted,
             TfenvError::Reported(exit) => *exit,
         }
@@ -70,7 +78,8 @@ impl TfenvError {
             TfenvError::Usage { hint, .. }
             | TfenvError::Config { hint, .. }
             | TfenvError::Locked { hint, .. }
-            | TfenvError::Refused { hint, .. } => hint.as_deref(),
+            | TfenvError::Refused { hint, .. }
+            | TfenvError::Unreachable { hint, .. } => hint.as_deref(),
             TfenvError::Interrupted | TfenvError::Reported(_) => None,
         }
     }

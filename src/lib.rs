@@ -14,6 +14,7 @@ mod output;
 mod pipeline;
 mod process;
 mod project;
+mod provenance;
 mod settings;
 mod terraform;
 

@@ -14,7 +14,7 @@ pub use recorded::RecordedRun;
 
 use crate::Context;
 use crate::artifacts::backups::{self, Backup};
-use crate::artifacts::history::{self, GitInfo};
+use crate::artifacts::history;
 use crate::artifacts::{self, outputs};
 use crate::backend::Backends;
 use crate::confirm::{Approval, Flags, Gate};
@@ -169,15 +169,8 @@ async fn steps(
     let changes_state = !req.plan_only;
     if changes_state && env.tier == Tier::Production && !req.allow_dirty {
         match recorded.git() {
-            Ok(Some(GitInfo { dirty: true, .. })) => {
-                return Err(TfenvError::Refused {
-                    message: format!(
-                        "the git tree has uncommitted changes; production `{}` deploys from a clean tree",
-                        env.name
-                    ),
-                    hint: Some("commit or stash them, or pass --allow-dirty".to_string()),
-                }
-                .into());
+            Ok(Some(checkout)) if checkout.is_dirty() => {
+                return Err(checkout.refusal(&env.name).into());
             }
             Err(err) => {
                 return Err(TfenvError::Refused {
@@ -245,16 +238,16 @@ async fn steps(
         });
     }
 
-    let approval = Approval {
-        tier: env.tier,
-        env: env.name.clone(),
-        action: match req.mode {
-            Mode::Deploy => "apply this plan to".to_string(),
-            Mode::Refresh => "write the refreshed state of".to_string(),
+    let approval = Approval::new(
+        project,
+        env,
+        match req.mode {
+            Mode::Deploy => "apply this plan to",
+            Mode::Refresh => "write the refreshed state of",
         },
-        destroys: summary.destroys(),
-        review: "review the plan".to_string(),
-    };
+        summary.destroys(),
+    )
+    .with_review("review the plan");
     let gate = Gate::new(approval, req.flags.clone());
     gate.check_flags()?;
 

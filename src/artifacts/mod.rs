@@ -7,7 +7,6 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::Context;
-use serde_json::Value;
 
 pub mod backups;
 pub mod envlock;
@@ -59,21 +58,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
         let _ = dir.sync_all();
     }
     Ok(())
-}
-
-/// The last record of `<artifacts>/history.jsonl`, read from the end of the file so a
-/// long history costs the same as a short one.
-pub fn last_history_record(artifacts_dir: &Path) -> Option<Value> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = fs::File::open(artifacts_dir.join("history.jsonl")).ok()?;
-    let len = file.metadata().ok()?.len();
-    let start = len.saturating_sub(64 * 1024);
-    file.seek(SeekFrom::Start(start)).ok()?;
-    let mut tail = String::new();
-    file.read_to_string(&mut tail).ok()?;
-    tail.lines()
-        .rev()
-        .find_map(|line| serde_json::from_str::<Value>(line.trim()).ok())
 }
 
 /// Appends one line to a JSONL file through `write_atomic`: readers never see half a
@@ -194,20 +178,6 @@ mod tests {
             assert!(result.is_err());
             assert_eq!(fs::read(&path).unwrap(), b"old");
         }
-    }
-
-    #[test]
-    fn last_history_record_skips_a_torn_last_line() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(
-            dir.path().join("history.jsonl"),
-            "{\"result\":\"applied\"}\n{\"result\":\"no-changes\"}\n{\"resu",
-        )
-        .unwrap();
-        assert_eq!(
-            last_history_record(dir.path()).unwrap()["result"],
-            "no-changes"
-        );
     }
 
     #[test]

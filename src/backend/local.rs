@@ -31,35 +31,47 @@ pub(super) fn state_file(backend: &Backend, root: &Path) -> PathBuf {
 
 /// The lock of a local state: terraform holds an fcntl write lock on the state file and
 /// writes `.<name>.lock.info` beside it. An info file without the OS lock is a leftover
-/// of a killed run (stale), not a lock.
+/// of a killed run (stale), not a lock. An empty info file is what a run leaves when it
+/// took the OS lock but could not write the info (a full disk): it names no holder.
 pub(super) fn read_lock(state_file: &Path) -> anyhow::Result<LockState> {
-    let name = state_file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let info_file = state_file.with_file_name(format!(".{name}.lock.info"));
+    let info_file = info_file(state_file);
     let source = format!("file:{}", info_file.display());
-    let info = match std::fs::read_to_string(&info_file) {
-        Ok(text) => Some(
-            LockInfo::parse(&text)
-                .map_err(|e| anyhow::anyhow!("`{}`: {e}", info_file.display()))?,
-        ),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => {
-            return Err(
-                anyhow::Error::new(err).context(format!("reading `{}`", info_file.display()))
-            );
+    let info = match read_info_file(&info_file)? {
+        None => None,
+        Some(text) if text.trim().is_empty() => Some(None),
+        Some(text) => {
+            Some(Some(LockInfo::parse(&text).map_err(|e| {
+                anyhow::anyhow!("`{}`: {e}", info_file.display())
+            })?))
         }
     };
     let os_lock = os_lock_holder(state_file)?;
     Ok(match (info, os_lock) {
-        (Some(info), Some(_)) => LockState::held_by(info, source),
-        (Some(info), None) => {
+        (Some(Some(info)), Some(_)) => LockState::held_by(info, source),
+        (Some(Some(info)), None) => {
             let mut state = LockState::held_by(info, source);
             state.held = false;
             state.stale = true;
             state.note = Some(format!(
                 "`{}` is left over from a run that died; no process holds the lock",
+                info_file.display()
+            ));
+            state
+        }
+        (Some(None), Some(pid)) => {
+            let mut state = LockState::free(source);
+            state.held = true;
+            state.note = Some(format!(
+                "process {pid} holds the state file's lock, and its lock info file `{}` is empty (it could not be written; is the disk full?)",
+                info_file.display()
+            ));
+            state
+        }
+        (Some(None), None) => {
+            let mut state = LockState::free(source);
+            state.stale = true;
+            state.note = Some(format!(
+                "`{}` is an empty leftover of a run that could not write its lock info (a full disk?); no process holds the lock",
                 info_file.display()
             ));
             state
@@ -76,10 +88,92 @@ pub(super) fn read_lock(state_file: &Path) -> anyhow::Result<LockState> {
     })
 }
 
+/// Removes the lock info file a dead run left beside a local state. It takes the state
+/// file's OS lock first, as terraform does before writing the info, so the info file of
+/// a run that starts meanwhile is never the one removed. `Ok(None)`: nothing to remove.
+pub(super) fn clear_stale_lock(state_file: &Path) -> anyhow::Result<Option<PathBuf>> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::libc;
+    let info_file = info_file(state_file);
+    if read_info_file(&info_file)?.is_none() {
+        return Ok(None);
+    }
+    // Held until the end of this function: closing the file releases it.
+    let _state = match std::fs::OpenOptions::new().write(true).open(state_file) {
+        Ok(file) => {
+            let lock = libc::flock {
+                l_type: libc::F_WRLCK as libc::c_short,
+                l_whence: libc::SEEK_SET as libc::c_short,
+                l_start: 0,
+                l_len: 0,
+                l_pid: 0,
+            };
+            if fcntl(&file, FcntlArg::F_SETLK(&lock)).is_err() {
+                anyhow::bail!(
+                    "a process holds the lock of `{}`: the lock info is not stale",
+                    state_file.display()
+                );
+            }
+            Some(file)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            return Err(
+                anyhow::Error::new(err).context(format!("opening `{}`", state_file.display()))
+            );
+        }
+    };
+    match std::fs::remove_file(&info_file) {
+        Ok(()) => Ok(Some(info_file)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => {
+            Err(anyhow::Error::new(err).context(format!("removing `{}`", info_file.display())))
+        }
+    }
+}
+
+/// `.<name>.lock.info` beside the state file.
+fn info_file(state_file: &Path) -> PathBuf {
+    let name = state_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    state_file.with_file_name(format!(".{name}.lock.info"))
+}
+
+/// The lock info file's text; `None` when there is none. Anything but a regular file
+/// (a FIFO would block the read forever) is an error naming it.
+fn read_info_file(info_file: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::metadata(info_file) {
+        Ok(meta) if !meta.is_file() => anyhow::bail!(
+            "`{}` is not a regular file; terraform writes its lock info there: remove it",
+            info_file.display()
+        ),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(
+                anyhow::Error::new(err).context(format!("reading `{}`", info_file.display()))
+            );
+        }
+    }
+    match std::fs::read(info_file) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => {
+            Err(anyhow::Error::new(err).context(format!("reading `{}`", info_file.display())))
+        }
+    }
+}
+
 /// The pid holding a POSIX write lock on `path`, probed with F_GETLK (nothing is locked).
 fn os_lock_holder(path: &Path) -> anyhow::Result<Option<i32>> {
     use nix::fcntl::{FcntlArg, fcntl};
     use nix::libc;
+    // A FIFO or device in the state file's place would block `open`.
+    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+        anyhow::bail!("`{}` is not a regular file", path.display());
+    }
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),

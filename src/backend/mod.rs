@@ -8,8 +8,10 @@ pub mod lock;
 mod s3;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -85,6 +87,30 @@ impl Backend {
         }
     }
 
+    /// Removes what a dead run left of a local state's lock (`.<state>.lock.info` without
+    /// the OS lock); `Ok(None)` when there is nothing to remove. Other backends leave no
+    /// leftover tfenv could remove: their stale locks go through `force-unlock`.
+    pub fn clear_stale_lock(&self, env: &Environment) -> anyhow::Result<Option<PathBuf>> {
+        match self.kind.as_str() {
+            "local" => local::clear_stale_lock(&local::state_file(self, &env.root)),
+            _ => Ok(None),
+        }
+    }
+
+    /// What reading this backend's lock means, for a message: the environment, the
+    /// backend type and, for remote ones, where the state is.
+    fn lock_read(&self, env: &Environment) -> String {
+        match self.kind.as_str() {
+            "s3" | "azurerm" | "gcs" => format!(
+                "reading the state lock of `{}` ({} backend, `{}`)",
+                env.name,
+                self.kind,
+                self.location_for_identity()
+            ),
+            kind => format!("reading the state lock of `{}` ({kind} backend)", env.name),
+        }
+    }
+
     /// A setting as text, when it is set to a string, number or bool.
     pub fn setting(&self, name: &str) -> Option<String> {
         match self.settings.get(name)? {
@@ -101,12 +127,51 @@ impl Backend {
     }
 }
 
+/// Runs `read` with a deadline. When it passes, `read` is dropped — which kills the
+/// processes it started (the runner kills a child's process group when its run is
+/// dropped) — and the error is `TfenvError::Unreachable`, saying what did not answer.
+pub async fn within<T>(
+    timeout: Duration,
+    what: impl FnOnce() -> String,
+    read: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(timeout, read).await {
+        Ok(result) => result,
+        Err(_) => Err(unreachable(what(), timeout)),
+    }
+}
+
+fn unreachable(what: String, timeout: Duration) -> anyhow::Error {
+    TfenvError::Unreachable {
+        message: format!(
+            "{what} did not answer within {} (--timeout); tfenv stopped it",
+            humantime::format_duration(timeout)
+        ),
+        hint: Some(
+            "check the network and the backend's credentials, or allow longer with --timeout"
+                .to_string(),
+        ),
+    }
+    .into()
+}
+
+/// The error is a read that did not answer within its deadline (see `within`).
+pub fn is_unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<TfenvError>(),
+            Some(TfenvError::Unreachable { .. })
+        )
+    })
+}
+
 /// Reads the locks of many environments at once: DynamoDB locks that share a table,
-/// endpoint and credentials in one batch request, everything else concurrently. The
-/// results are in the order of `items`.
+/// endpoint and credentials in one batch request, everything else concurrently. Each
+/// read gets `timeout` (see `within`). The results are in the order of `items`.
 pub async fn read_locks(
     items: &[(&Environment, &Backend)],
     runner: &dyn Runner,
+    timeout: Duration,
 ) -> Vec<anyhow::Result<lock::LockState>> {
     use futures::StreamExt;
     let mut groups: std::collections::BTreeMap<String, Vec<usize>> =
@@ -129,7 +194,16 @@ pub async fn read_locks(
     let batches = futures::stream::iter(groups.values().filter(|m| m.len() > 1).map(
         |members| async move {
             let backends: Vec<&Backend> = members.iter().map(|&i| items[i].1).collect();
-            (members, s3::read_dynamodb_batch(&backends, runner).await)
+            let what = || {
+                let names: Vec<&str> = members.iter().map(|&i| items[i].0.name.as_str()).collect();
+                format!(
+                    "reading the state locks of `{}` (s3 backend, DynamoDB table `{}`)",
+                    names.join("`, `"),
+                    backends[0].setting("dynamodb_table").unwrap_or_default()
+                )
+            };
+            let read = within(timeout, what, s3::read_dynamodb_batch(&backends, runner)).await;
+            (members, read)
         },
     ))
     .buffer_unordered(jobs)
@@ -139,7 +213,15 @@ pub async fn read_locks(
             .iter()
             .enumerate()
             .filter(|(i, _)| !batched.contains(i))
-            .map(|(i, (env, backend))| async move { (i, backend.read_lock(env, runner).await) }),
+            .map(|(i, (env, backend))| async move {
+                let read = within(
+                    timeout,
+                    || backend.lock_read(env),
+                    backend.read_lock(env, runner),
+                )
+                .await;
+                (i, read)
+            }),
     )
     .buffer_unordered(jobs)
     .collect::<Vec<_>>();
@@ -153,8 +235,18 @@ pub async fn read_locks(
             }
             Err(err) => {
                 let text = format!("{err:#}");
+                let hint = crate::error::hint_for(&err).map(str::to_string);
+                let unreachable = is_unreachable(&err);
                 for &i in members {
-                    results[i] = Some(Err(anyhow::anyhow!("{text}")));
+                    results[i] = Some(Err(if unreachable {
+                        TfenvError::Unreachable {
+                            message: text.clone(),
+                            hint: hint.clone(),
+                        }
+                        .into()
+                    } else {
+                        anyhow::anyhow!("{text}")
+                    }));
                 }
             }
         }
@@ -197,6 +289,7 @@ pub struct Backends {
 
 impl Backends {
     pub fn resolve(&self, env: &Environment, project: &Project) -> anyhow::Result<Backend> {
+        env.check_config()?;
         let block = self.block(&env.root, &project.root)?;
         let mut settings = block
             .as_ref()

@@ -17,7 +17,10 @@ struct EnvsReport {
 #[derive(Serialize)]
 struct ProjectInfo {
     root: String,
+    /// The tfenv.toml in use, relative to `root`; `None` for a discovered layout.
     config: Option<String>,
+    /// `config-file` or `discovered-layout`: how tfenv found this project.
+    source: &'static str,
     state_dir: String,
 }
 
@@ -69,6 +72,11 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
         project: ProjectInfo {
             root: project.root.display().to_string(),
             config: project.config_file.as_deref().map(|p| project.show(p)),
+            source: if project.config_file.is_some() {
+                "config-file"
+            } else {
+                "discovered-layout"
+            },
             state_dir: project.show(&project.state_dir),
         },
         environments,
@@ -105,6 +113,10 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
             vars,
         ]);
     }
+    // Which project this is comes first: a tfenv.toml further up is not used when a
+    // nearer folder has a layout of its own.
+    ctx.printer
+        .result(&format!("Project {}\n", project.describe()));
     ctx.printer.result(output::table(&rows).trim_end());
     Ok(Exit::Success)
 }

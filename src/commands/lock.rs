@@ -9,6 +9,9 @@ use crate::cli::LockArgs;
 use crate::error::TfenvError;
 use crate::exit::Exit;
 
+/// The LOCK_ID `unlock` takes for a leftover lock info file that names no ID (empty).
+pub const NO_ID: &str = "-";
+
 #[derive(Serialize)]
 struct EnvLock {
     environment: String,
@@ -40,7 +43,7 @@ pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
         .iter()
         .map(|(env, backend)| (*env, backend))
         .collect();
-    let read = crate::backend::read_locks(&items, ctx.runner.as_ref()).await;
+    let read = crate::backend::read_locks(&items, ctx.runner.as_ref(), args.deadline.timeout).await;
     let reads: Vec<(EnvLock, Option<anyhow::Error>)> = resolved
         .iter()
         .zip(read)
@@ -83,6 +86,10 @@ pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
     }
     match errors.len() {
         0 => Ok(Exit::Success),
+        // A timeout already says whose lock, from which backend.
+        1 if locks.len() == 1 && crate::backend::is_unreachable(&errors[0]) => {
+            Err(errors.remove(0))
+        }
         1 if locks.len() == 1 => Err(errors
             .remove(0)
             .context(format!("reading the lock of `{}`", locks[0].environment))),
@@ -128,11 +135,26 @@ fn print_human(ctx: &Context, l: &EnvLock) {
                 h.info.id
             ));
         }
-        (Some(_), false, true) => p.result(&format!(
-            "{name}: not locked ({}; left by {})",
-            lock.note.clone().unwrap_or_default(),
-            lock.describe()
-        )),
+        (Some(_), false, true) => {
+            p.result(&format!(
+                "{name}: not locked ({}; left by {})",
+                lock.note.clone().unwrap_or_default(),
+                lock.describe()
+            ));
+            p.result(&format!(
+                "  To remove the leftover: tfenv unlock {name} {}",
+                lock.id().unwrap_or(NO_ID)
+            ));
+        }
+        (None, false, true) => {
+            p.result(&format!(
+                "{name}: not locked ({})",
+                lock.note.clone().unwrap_or_default()
+            ));
+            p.result(&format!(
+                "  To remove the leftover: tfenv unlock {name} {NO_ID}"
+            ));
+        }
         (None, true, _) => p.result(&format!(
             "{name}: locked by an unknown holder: {}",
             lock.note.clone().unwrap_or_default()

@@ -50,13 +50,13 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
             ctx.printer.result(&format!("  {name}"));
         }
     }
-    let approval = Approval {
-        tier: env.tier,
-        env: env.name.clone(),
-        action: format!("delete {} backup(s) of", doomed.len()),
-        destroys: 0,
-        review: "check the list above".to_string(),
-    };
+    let approval = Approval::new(
+        &project,
+        env,
+        format!("delete {} backup(s) of", doomed.len()),
+        0,
+    )
+    .with_review("check the list above");
     let gate = Gate::new(approval, super::flags(ctx, &args.approve));
     gate.check_flags()?;
     gate.ask(&ctx.interrupts).await?;

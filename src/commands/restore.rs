@@ -83,13 +83,15 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         }
     };
 
+    crate::provenance::check_restore(ctx, &project, &env, &source, &shown, &restored, args.force)?;
+
     let backend = Backends::default().resolve(&env, &project)?;
     let tf = ctx.terraform(&project).await?;
     let mut recorded = RecordedRun::start(ctx, &project, &env, "restore", true, &tf).await?;
     let result = run(
         ctx,
-        &args,
         &project,
+        &args,
         &env,
         &backend,
         &tf,
@@ -130,8 +132,8 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
 #[allow(clippy::too_many_arguments)]
 async fn run(
     ctx: &Context,
-    args: &RestoreArgs,
     project: &Project,
+    args: &RestoreArgs,
     env: &crate::project::Environment,
     backend: &crate::backend::Backend,
     tf: &Terraform,
@@ -161,16 +163,16 @@ async fn run(
         }
         .into());
     }
-    let approval = Approval {
-        tier: env.tier,
-        env: env.name.clone(),
-        action: format!(
+    let approval = Approval::new(
+        project,
+        env,
+        format!(
             "restore `{shown}` (serial {}) over the state of",
             restored.serial
         ),
-        destroys: 0,
-        review: format!("check what `{shown}` holds"),
-    };
+        0,
+    )
+    .with_review(format!("check what `{shown}` holds"));
     let gate = Gate::new(approval, super::flags(ctx, &args.approve));
     gate.check_flags()?;
     gate.ask(&ctx.interrupts).await?;

@@ -2,6 +2,8 @@
 //! `init` and never writes state. Exit 6 when anything needs attention.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use console::Style;
@@ -11,7 +13,7 @@ use serde_json::Value;
 
 use super::envs::BackendInfo;
 use crate::backend::lock::LockState;
-use crate::backend::{Backend, Backends};
+use crate::backend::{Backend, Backends, is_unreachable, within};
 use crate::cli::StatusArgs;
 use crate::error::TfenvError;
 use crate::exit::Exit;
@@ -90,10 +92,18 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
             b.local_state_file(env).is_none() && Terraform::init_state(env, b) == InitState::Current
         })
     });
-    let tf = if needs_terraform {
-        Some(ctx.terraform(&project).await?)
+    let timeout = args.deadline.timeout;
+    // A terraform that does not even answer `version` leaves the states it would read
+    // unreachable; any other failure (missing, too old) is the command's error.
+    let tf: Result<Option<Terraform>, String> = if needs_terraform {
+        let what = || "asking terraform for its version (`terraform version`)".to_string();
+        match within(timeout, what, ctx.terraform(&project)).await {
+            Ok(tf) => Ok(Some(tf)),
+            Err(err) if is_unreachable(&err) => Err(format!("{err:#}")),
+            Err(err) => return Err(err),
+        }
     } else {
-        None
+        Ok(None)
     };
 
     let spinner = ctx
@@ -107,12 +117,12 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
     let mut locks: std::collections::HashMap<String, anyhow::Result<LockState>> = lockable
         .iter()
         .map(|(env, _)| env.name.clone())
-        .zip(crate::backend::read_locks(&lockable, ctx.runner.as_ref()).await)
+        .zip(crate::backend::read_locks(&lockable, ctx.runner.as_ref(), timeout).await)
         .collect();
     let mut environments: Vec<EnvStatus> =
         futures::stream::iter(resolved.iter().map(|(env, backend)| {
             let lock = locks.remove(&env.name);
-            check(env, backend.as_ref(), lock, tf.as_ref(), &project)
+            check(env, backend.as_ref(), lock, tf.as_ref(), &project, timeout)
         }))
         .buffered(jobs)
         .collect()
@@ -122,7 +132,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
     }
     shared_state_problems(&resolved, &mut environments);
 
-    let problems = gitignore_problems(ctx, &project).await;
+    let problems = gitignore_problems(ctx, &project, timeout).await;
     let healthy = problems.is_empty() && environments.iter().all(|e| e.problems.is_empty());
     let report = StatusReport {
         healthy,
@@ -145,8 +155,9 @@ async fn check(
     env: &Environment,
     backend: Result<&Backend, &anyhow::Error>,
     lock: Option<anyhow::Result<LockState>>,
-    tf: Option<&Terraform>,
+    tf: Result<&Option<Terraform>, &String>,
     project: &Project,
+    timeout: Duration,
 ) -> EnvStatus {
     let mut status = EnvStatus {
         name: env.name.clone(),
@@ -164,7 +175,7 @@ async fn check(
                 created,
             }
         }),
-        last_deploy: artifacts::last_history_record(&env.artifacts_dir),
+        last_deploy: last_deploy(&env.artifacts_dir),
         problems: Vec::new(),
     };
     let backend = match backend {
@@ -219,6 +230,9 @@ async fn check(
             }
             status.lock = Some(lock);
         }
+        Err(err) if is_unreachable(&err) => status
+            .problems
+            .push(Problem::new("unreachable", format!("{err:#}"))),
         Err(err) => status.problems.push(Problem::new(
             "lock-unreadable",
             format!("cannot read the state lock: {err:#}"),
@@ -226,14 +240,34 @@ async fn check(
     }
 
     let read = match (backend.local_state_file(env), init, tf) {
-        (Some(file), _, _) => Some(("file", terraform::read_state_file(&file))),
-        (None, InitState::Current, Some(tf)) => Some(("terraform", tf.state_header(env).await)),
+        (Some(file), _, _) => Some(("file", read_local_state(&file))),
+        (None, InitState::Current, Ok(Some(tf))) => {
+            let what = || {
+                format!(
+                    "reading the state of `{}` (`terraform state pull`)",
+                    env.name
+                )
+            };
+            Some((
+                "terraform",
+                within(timeout, what, tf.state_header(env)).await,
+            ))
+        }
+        (None, InitState::Current, Err(why)) => {
+            status
+                .problems
+                .push(Problem::new("unreachable", why.clone()));
+            None
+        }
         _ => None,
     };
     if let Some((source, result)) = read {
         status.state_source = Some(source);
         match result {
             Ok(header) => status.state = header,
+            Err(err) if is_unreachable(&err) => status
+                .problems
+                .push(Problem::new("unreachable", format!("{err:#}"))),
             Err(err) => status.problems.push(Problem::new(
                 "state-unreadable",
                 format!("cannot read the state: {err:#}"),
@@ -241,6 +275,65 @@ async fn check(
         }
     }
     status
+}
+
+/// A local state, read straight from its file — only when it is a regular file: opening
+/// a FIFO in its place would block status forever.
+fn read_local_state(file: &Path) -> anyhow::Result<Option<terraform::StateHeader>> {
+    if std::fs::metadata(file).is_ok_and(|meta| !meta.is_file()) {
+        anyhow::bail!("`{}` is not a regular file", file.display());
+    }
+    terraform::read_state_file(file)
+}
+
+/// The newest run that reached apply: a deploy or refresh that applied, or that failed
+/// or was interrupted after its plan — not a refused unlock, a no-change run or a plan
+/// that failed. (`history` still lists every record.) Read from the end of history.jsonl,
+/// so a long history costs the same as a short one when the last deploy is recent.
+fn last_deploy(artifacts_dir: &Path) -> Option<Value> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = artifacts_dir.join("history.jsonl");
+    // Only a regular file: a FIFO in its place would block the read forever.
+    if !std::fs::metadata(&path).ok()?.is_file() {
+        return None;
+    }
+    let mut file = std::fs::File::open(&path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut from = len.saturating_sub(HISTORY_TAIL);
+    loop {
+        file.seek(SeekFrom::Start(from)).ok()?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
+        let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+        if from > 0 {
+            // The tail may start inside a line, even inside a character: drop that part.
+            lines.remove(0);
+        }
+        let found = lines
+            .into_iter()
+            .rev()
+            .filter_map(|line| serde_json::from_slice::<Value>(line.trim_ascii()).ok())
+            .find(reached_apply);
+        if found.is_some() || from == 0 {
+            return found;
+        }
+        from = 0;
+    }
+}
+
+/// How much of history.jsonl `last_deploy` reads first.
+const HISTORY_TAIL: u64 = 256 * 1024;
+
+fn reached_apply(record: &Value) -> bool {
+    let command = record.get("command").and_then(Value::as_str);
+    let result = record.get("result").and_then(Value::as_str);
+    let planned = record.get("plan").is_some_and(|plan| !plan.is_null());
+    matches!(command, Some("deploy" | "refresh"))
+        && match result {
+            Some("applied") => true,
+            Some("failed" | "interrupted") => planned,
+            _ => false,
+        }
 }
 
 /// Two environments whose state is the same object overwrite each other.
@@ -276,9 +369,16 @@ fn shared_state_problems(
 }
 
 /// `state/` and every `.terraform/` must be git-ignored: they hold state and secrets.
-async fn gitignore_problems(ctx: &Context, project: &Project) -> Vec<Problem> {
-    gitignore::unignored(ctx, project)
-        .await
+async fn gitignore_problems(ctx: &Context, project: &Project, timeout: Duration) -> Vec<Problem> {
+    let Ok(unignored) = tokio::time::timeout(timeout, gitignore::unignored(ctx, project)).await
+    else {
+        ctx.printer.warn(&format!(
+            "git did not answer within {}; not checking that `state/` and `.terraform/` are git-ignored",
+            humantime::format_duration(timeout)
+        ));
+        return Vec::new();
+    };
+    unignored
         .into_iter()
         .map(|u| {
             Problem::new(
@@ -292,9 +392,11 @@ async fn gitignore_problems(ctx: &Context, project: &Project) -> Vec<Problem> {
         .collect()
 }
 
-/// `alice@laptop 5m` when held, `-` when free, `?` when tfenv cannot tell.
+/// `alice@laptop 5m` when held, `-` when free, `stale` when a dead run's leftover lock
+/// info blocks nobody, `?` when tfenv cannot tell.
 fn lock_cell(lock: Option<&LockState>) -> String {
     match lock {
+        Some(l) if l.stale => "stale".to_string(),
         Some(l) if l.held => {
             let who = l.holder.as_ref().map_or("unknown", |h| h.info.who.as_str());
             let age = l
@@ -392,5 +494,83 @@ fn print_human(ctx: &Context, report: &StatusReport) {
     if !lines.is_empty() {
         p.result(&format!("\n{}", p.paint(&Style::new().bold(), "problems:")));
         p.result(&lines.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(command: &str, result: &str, plan: bool, note: &str) -> String {
+        let plan = plan.then(|| json!({"add": 1, "change": 0, "destroy": 0}));
+        format!(
+            "{}\n",
+            json!({"command": command, "result": result, "plan": plan, "error": note})
+        )
+    }
+
+    #[test]
+    fn last_deploy_is_the_newest_run_that_reached_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = [
+            line("deploy", "applied", true, "first"),
+            line("deploy", "failed", true, "apply failed"),
+            line("deploy", "no-changes", true, ""),
+            line("unlock", "refused", false, ""),
+            line("unlock", "applied", false, ""),
+            line("restore", "applied", false, ""),
+            line("deploy", "failed", false, "plan failed"),
+            line("deploy", "refused", true, ""),
+            "{\"command\":\"deploy\",\"resu".to_string(),
+        ]
+        .concat();
+        std::fs::write(dir.path().join("history.jsonl"), history).unwrap();
+        let last = last_deploy(dir.path()).unwrap();
+        assert_eq!(last["result"], "failed", "{last}");
+        assert_eq!(last["error"], "apply failed", "{last}");
+    }
+
+    #[test]
+    fn last_deploy_is_found_when_the_tail_starts_inside_a_character() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        // A record of 2-byte characters longer than the tail read: the tail starts
+        // inside it, inside a character.
+        let long = line("deploy", "interrupted", true, &"é".repeat(200_000));
+        let history = (0..2)
+            .map(|pad| {
+                [
+                    long.clone(),
+                    line("refresh", "applied", true, &"r".repeat(pad)),
+                ]
+                .concat()
+            })
+            .find(|h| {
+                let cut = h.len() - HISTORY_TAIL as usize;
+                !h.is_char_boundary(cut)
+            })
+            .unwrap();
+        std::fs::write(&path, history).unwrap();
+        assert_eq!(last_deploy(dir.path()).unwrap()["command"], "refresh");
+
+        // Only the long record reached apply: found in the whole file.
+        std::fs::write(
+            &path,
+            [long, line("deploy", "no-changes", true, "")].concat(),
+        )
+        .unwrap();
+        assert_eq!(last_deploy(dir.path()).unwrap()["result"], "interrupted");
+    }
+
+    #[test]
+    fn a_history_that_is_not_a_regular_file_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(
+            &dir.path().join("history.jsonl"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        assert!(last_deploy(dir.path()).is_none());
     }
 }

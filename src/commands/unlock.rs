@@ -3,12 +3,14 @@
 
 use crate::Context;
 use crate::artifacts::backups;
-use crate::backend::Backends;
+use crate::backend::lock::LockState;
+use crate::backend::{Backend, Backends};
 use crate::cli::UnlockArgs;
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::pipeline::RecordedRun;
+use crate::project::Environment;
 use crate::terraform::InitOptions;
 
 pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
@@ -17,19 +19,17 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
     let backend = Backends::default().resolve(&env, &project)?;
     let lock = backend.read_lock(&env, ctx.runner.as_ref()).await?;
     if lock.supported {
+        if lock.stale {
+            return remove_leftover(ctx, &env, &backend, &lock, &args.lock_id);
+        }
         if !lock.held {
             if ctx.printer.is_json() {
                 ctx.printer.json(&serde_json::json!({
                     "environment": env.name, "unlocked": null, "released": null, "lock": lock,
                 }))?;
             } else {
-                let stale = if lock.stale {
-                    " (only a leftover lock info file; the next run ignores it)"
-                } else {
-                    ""
-                };
                 ctx.printer.result(&format!(
-                    "{}: the state is not locked{stale}; nothing to do",
+                    "{}: the state is not locked; nothing to do",
                     env.name
                 ));
             }
@@ -68,16 +68,16 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
     let result = async {
         tf.ensure_init(ctx, &project, &env, &backend, InitOptions::default(), None)
             .await?;
-        let approval = Approval {
-            tier: env.tier,
-            env: env.name.clone(),
-            action: format!("force-unlock `{}` on the state of", args.lock_id),
-            destroys: 0,
-            review: format!(
-                "check with `tfenv lock {}` that no run holds it any more",
-                env.name
-            ),
-        };
+        let approval = Approval::new(
+            &project,
+            &env,
+            format!("force-unlock `{}` on the state of", args.lock_id),
+            0,
+        )
+        .with_review(format!(
+            "check with `tfenv lock {}` that no run holds it any more",
+            env.name
+        ));
         let gate = Gate::new(approval, super::flags(ctx, &args.approve));
         gate.check_flags()?;
         // State pull does not take the lock: the state as it is now can still be saved.
@@ -114,4 +114,47 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
         }
         Err(err) => Err(recorded.fail(&ctx.printer, err)),
     }
+}
+
+/// A lock info file a dead run left beside a local state is no lock: removing it needs
+/// no terraform, backup or confirmation — only the ID it names (`-` when it names none,
+/// e.g. an empty file left by a full disk), so a different lock is never cleared by mistake.
+fn remove_leftover(
+    ctx: &Context,
+    env: &Environment,
+    backend: &Backend,
+    lock: &LockState,
+    lock_id: &str,
+) -> anyhow::Result<Exit> {
+    let expected = lock.id().unwrap_or(super::lock::NO_ID);
+    if lock_id != expected {
+        return Err(TfenvError::Refused {
+            message: format!(
+                "`{lock_id}` is not the ID of the leftover lock info of `{}` (it is `{expected}`)",
+                env.name
+            ),
+            hint: Some(format!("check with `tfenv lock {}`", env.name)),
+        }
+        .into());
+    }
+    let removed = backend.clear_stale_lock(env)?;
+    if ctx.printer.is_json() {
+        ctx.printer.json(&serde_json::json!({
+            "environment": env.name, "unlocked": null, "released": null, "lock": lock,
+            "removed": removed.as_ref().map(|p| p.display().to_string()),
+        }))?;
+    } else {
+        match &removed {
+            Some(path) => ctx.printer.result(&format!(
+                "{}: the state is not locked; removed the leftover lock info file `{}`",
+                env.name,
+                path.display()
+            )),
+            None => ctx.printer.result(&format!(
+                "{}: the state is not locked; nothing to do",
+                env.name
+            )),
+        }
+    }
+    Ok(Exit::Success)
 }

@@ -4,7 +4,7 @@
 
 use crate::Context;
 use crate::artifacts::envlock::EnvLock;
-use crate::artifacts::history::{GitInfo, Ledger};
+use crate::artifacts::history::Ledger;
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::git;
@@ -17,8 +17,8 @@ use crate::terraform::Terraform;
 pub struct RecordedRun {
     /// The history record being filled in by the run's steps.
     pub ledger: Ledger,
-    /// The checkout's commit and cleanliness, or why git could not say.
-    git: anyhow::Result<Option<GitInfo>>,
+    /// The checkout's commit and changes, or why git could not say.
+    git: anyhow::Result<Option<git::Checkout>>,
     warnings: Vec<String>,
     // Last: fields drop in order, so the record is written before the lock is released.
     _lock: EnvLock,
@@ -47,7 +47,7 @@ impl RecordedRun {
             warnings: Vec::new(),
             _lock: lock,
         };
-        let git = git::head(ctx.runner.as_ref(), &project.root).await;
+        let git = git::head(ctx.runner.as_ref(), project, env).await;
         // git stopped by the interrupt fails like a broken repository would; a production
         // deploy would then be "refused" for an unclean tree instead of interrupted.
         let interrupted = ctx.interrupts.received()
@@ -60,13 +60,13 @@ impl RecordedRun {
         if interrupted {
             return Err(run.fail(&ctx.printer, TfenvError::Interrupted.into()));
         }
-        run.ledger.git = git.as_ref().ok().cloned().flatten();
+        run.ledger.git = git.as_ref().ok().cloned().flatten().map(|c| c.info);
         run.git = git;
         Ok(run)
     }
 
-    /// The checkout's commit and cleanliness, or why git could not say.
-    pub fn git(&self) -> &anyhow::Result<Option<GitInfo>> {
+    /// The checkout's commit and changes, or why git could not say.
+    pub fn git(&self) -> &anyhow::Result<Option<git::Checkout>> {
         &self.git
     }
 

@@ -65,6 +65,10 @@ impl Runner for TokioRunner {
             .with_context(|| format!("starting `{}`", inv.program.display()))?;
         let _running = self.interrupts.child_running();
         let pgid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
+        let mut group = KillGroupOnDrop {
+            pgid,
+            armed: pgid.as_raw() > 0,
+        };
         let mut stdout = child.stdout.take().context("child stdout")?;
         let mut stderr = child.stderr.take().context("child stderr")?;
 
@@ -147,6 +151,7 @@ impl Runner for TokioRunner {
                 },
             }
         }
+        group.armed = false;
         if finished.interrupted {
             // terraform is gone; a provisioner it started may not be (sh -c forks). Nothing
             // of an interrupted run may outlive it.
@@ -171,6 +176,22 @@ impl Runner for TokioRunner {
         }
         tracing::debug!("`{program}` {}", finished.describe());
         Ok(finished)
+    }
+}
+
+/// Kills the child's process group when a run is dropped before it finished — a caller's
+/// deadline (`tokio::time::timeout` around `run`) must not leave the child, or anything
+/// it started, running.
+struct KillGroupOnDrop {
+    pgid: Pid,
+    armed: bool,
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
     }
 }
 
@@ -324,6 +345,50 @@ mod tests {
         assert!(done.interrupted);
         assert_eq!(done.code, Some(42));
         assert_eq!(done.stdout_text(), "cleaned\n");
+    }
+
+    #[tokio::test]
+    async fn a_run_dropped_at_a_deadline_kills_the_child_and_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let runner = TokioRunner::new(Interrupts::default());
+        // The shell and a grandchild (sleep), both in the child's group, write their pids.
+        let inv = sh(&format!(
+            "sleep 1000 & echo \"$$ $!\" > '{}'; wait",
+            pids.display()
+        ));
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(500),
+            runner.run(&inv, RunOptions::default()),
+        )
+        .await;
+        assert!(
+            outcome.is_err(),
+            "the run should still be going at the deadline"
+        );
+        let pids: Vec<i32> = std::fs::read_to_string(&pids)
+            .unwrap()
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(pids.len(), 2);
+        let alive = |pid: i32| {
+            // Gone, or a zombie waiting to be reaped: either way it runs no more.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
+                    Some(state != "Z" && state != "X")
+                })
+                .unwrap_or(false)
+        };
+        let until = Instant::now() + Duration::from_secs(5);
+        while pids.iter().any(|&pid| alive(pid)) && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for pid in pids {
+            assert!(!alive(pid), "process {pid} outlived the dropped run");
+        }
     }
 
     #[tokio::test]

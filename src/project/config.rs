@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::file_kind::FileKind;
 use crate::error::TfenvError;
 
 pub const FILE_NAME: &str = "tfenv.toml";
@@ -49,12 +50,54 @@ pub struct EnvironmentSection {
     pub backup_keep: Option<usize>,
 }
 
-/// Reads and parses `path`; errors name the file (as `shown`), line and column.
-pub fn load(path: &Path, shown: &str) -> anyhow::Result<ConfigFile> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
+/// How tfenv came to read a tfenv.toml: hints differ for a file the user named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// Given with `--config`.
+    Flag,
+    /// Found walking up from the working directory.
+    Search,
+}
+
+/// Reads and parses `path`; errors name the file (as `shown`), line and column. Anything
+/// but a regular file (or a symlink to one) is an error: tfenv never falls back to
+/// discovery past a tfenv.toml it cannot read, and never opens a FIFO.
+pub fn load(path: &Path, shown: &str, found: Found) -> anyhow::Result<ConfigFile> {
+    let fix = |what: &str| match found {
+        Found::Flag => format!("{what}, or pass --config the path of a tfenv.toml file"),
+        Found::Search => format!(
+            "{what}: tfenv does not guess the environments past a tfenv.toml it cannot read"
+        ),
+    };
+    if let Some(problem) = FileKind::of(path).problem() {
+        return Err(TfenvError::config(
+            format!("`{}` {problem}", path.display()),
+            Some(fix("make it a regular file (or a symlink to one)")),
+        )
+        .into());
+    }
+    let bytes = std::fs::read(path).map_err(|err| {
         TfenvError::config(
             format!("cannot read `{}`: {err}", path.display()),
-            Some("check the path given to --config".to_string()),
+            Some(fix("check the file's permissions")),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|err| {
+        TfenvError::config(
+            format!(
+                "`{}` is not UTF-8 text (invalid byte at offset {})",
+                path.display(),
+                err.utf8_error().valid_up_to()
+            ),
+            Some(match found {
+                Found::Flag => {
+                    "check the path given to --config: it must name a tfenv.toml".to_string()
+                }
+                Found::Search => {
+                    "write it as TOML; see the tfenv.toml reference in docs/configuration.md"
+                        .to_string()
+                }
+            }),
         )
     })?;
     parse(&text, shown)

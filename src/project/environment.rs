@@ -87,6 +87,17 @@ pub struct Environment {
     /// Back up before a development deploy (staging and production always do).
     pub backup: bool,
     pub backup_keep: Option<usize>,
+    /// Why this environment cannot be used (a file tfenv.toml names does not exist).
+    pub config_problem: Option<ConfigProblem>,
+}
+
+/// A configuration mistake that concerns one environment only. It is kept on the
+/// environment instead of failing the whole project, so commands on other environments
+/// still work and `status` reports it as that environment's `config` problem.
+#[derive(Clone, Debug)]
+pub struct ConfigProblem {
+    pub message: String,
+    pub hint: String,
 }
 
 impl Environment {
@@ -101,6 +112,17 @@ impl Environment {
             .join(".terraform")
             .join("tfenv")
             .join(format!("{}.fingerprint", self.name))
+    }
+
+    /// The environment's configuration problem, as the error a command on it fails with.
+    pub fn check_config(&self) -> Result<(), TfenvError> {
+        match &self.config_problem {
+            Some(problem) => Err(TfenvError::config(
+                problem.message.clone(),
+                Some(problem.hint.clone()),
+            )),
+            None => Ok(()),
+        }
     }
 
     pub fn matches(&self, name: &str) -> bool {

@@ -80,6 +80,10 @@ pub fn tf_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
+    // Never open what is not a regular file: a FIFO would block.
+    if let Some(problem) = super::FileKind::of(path).problem() {
+        anyhow::bail!("`{}` {problem}", path.display());
+    }
     std::fs::read_to_string(path).with_context(|| format!("reading `{}`", path.display()))
 }
 

@@ -3,6 +3,7 @@
 
 mod config;
 mod environment;
+mod file_kind;
 pub mod hcl;
 
 use std::collections::BTreeMap;
@@ -11,7 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::error::TfenvError;
 
 pub use config::FILE_NAME as CONFIG_FILE_NAME;
-pub use environment::{Environment, Layout, Tier, display_path, validate_name};
+pub use environment::{ConfigProblem, Environment, Layout, Tier, display_path, validate_name};
+pub use file_kind::FileKind;
 
 /// A resolved project. Paths are absolute.
 #[derive(Debug)]
@@ -32,23 +34,25 @@ pub struct Project {
 const STALE_LOCK_AFTER: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 
 impl Project {
-    /// Finds the project from `start` (upward), or from `config` when given.
+    /// Finds the project from `start` (upward), or from `config` when given. The nearest
+    /// folder with either a tfenv.toml or a discoverable layout is the project: a
+    /// tfenv.toml further up never reaches past a layout found nearer.
     pub fn load(start: &Path, config: Option<&Path>) -> anyhow::Result<Project> {
         if let Some(config) = config {
             let config = absolute(start, config);
             let root = config.parent().map(Path::to_path_buf).unwrap_or_default();
-            return Project::from_config(&root, &config);
+            return Project::from_config(&root, &config, config::Found::Flag);
         }
         for dir in start.ancestors() {
             let candidate = dir.join(CONFIG_FILE_NAME);
-            if candidate.is_file() {
-                return Project::from_config(dir, &candidate);
+            // Anything named tfenv.toml is the project's config, readable or not: a
+            // broken one must stop tfenv, not send it to a layout further away.
+            if FileKind::of(&candidate).exists() {
+                return Project::from_config(dir, &candidate, config::Found::Search);
             }
-        }
-        for dir in start.ancestors() {
             let found = discover(dir)?;
             if !found.is_empty() {
-                return Ok(Project::from_discovery(dir, found));
+                return Project::from_discovery(dir, found);
             }
         }
         Err(TfenvError::config(
@@ -64,8 +68,23 @@ impl Project {
         .into())
     }
 
-    fn from_discovery(root: &Path, found: Vec<Environment>) -> Project {
-        Project {
+    /// Where the project came from, for people: "`/repo` (config `tfenv.toml`)" or
+    /// "`/repo` (discovered layout, no tfenv.toml)".
+    pub fn describe(&self) -> String {
+        match &self.config_file {
+            Some(config) => format!("`{}` (config `{}`)", self.root.display(), self.show(config)),
+            None => format!(
+                "`{}` (discovered layout, no tfenv.toml)",
+                self.root.display()
+            ),
+        }
+    }
+
+    fn from_discovery(root: &Path, found: Vec<Environment>) -> anyhow::Result<Project> {
+        for env in &found {
+            check_files(env, root, None)?;
+        }
+        Ok(Project {
             root: root.to_path_buf(),
             config_file: None,
             terraform: None,
@@ -73,12 +92,16 @@ impl Project {
             state_dir: root.join("state"),
             environments: found,
             stale_lock_after: STALE_LOCK_AFTER,
-        }
+        })
     }
 
-    fn from_config(root: &Path, config_path: &Path) -> anyhow::Result<Project> {
+    fn from_config(
+        root: &Path,
+        config_path: &Path,
+        found: config::Found,
+    ) -> anyhow::Result<Project> {
         let shown = display_path(config_path, root);
-        let file = config::load(config_path, &shown)?;
+        let file = config::load(config_path, &shown, found)?;
         let state_dir = root.join(
             file.project
                 .state_dir
@@ -98,6 +121,11 @@ impl Project {
             .into());
         }
         let discovered = discover_with_root(root, &tf_root, !file.environments.is_empty())?;
+        if file.environments.is_empty() {
+            for env in &discovered {
+                check_files(env, root, None)?;
+            }
+        }
         let stale_lock_after = match &file.project.stale_lock_after {
             None => STALE_LOCK_AFTER,
             Some(text) => humantime::parse_duration(text).map_err(|e| {
@@ -135,24 +163,10 @@ impl Project {
                     (None, Some(found)) => found.var_files.clone(),
                     (None, None) => Vec::new(),
                 };
-                for path in backend_config.iter().chain(&var_files) {
-                    if !path.is_file() {
-                        return Err(TfenvError::config(
-                            format!(
-                                "environment `{name}`: `{}` (named in `{shown}`) does not exist",
-                                display_path(path, root)
-                            ),
-                            Some(format!(
-                                "create the file or fix the path in [environments.{name}]"
-                            )),
-                        )
-                        .into());
-                    }
-                }
                 if let Some(workspace) = &section.workspace {
                     validate_workspace(workspace, name, &shown)?;
                 }
-                environments.push(Environment {
+                let mut env = Environment {
                     name: name.clone(),
                     tier: section.tier.unwrap_or_else(|| Tier::default_for(name)),
                     aliases: section.aliases.clone(),
@@ -168,7 +182,12 @@ impl Project {
                     artifacts_dir: state_dir.join(name),
                     backup: section.backup.unwrap_or(false),
                     backup_keep: section.backup_keep,
-                });
+                    config_problem: None,
+                };
+                // Only commands on this environment fail on a bad file (see
+                // `Environment::check_config`); `status` reports it and goes on.
+                env.config_problem = file_problem(&env, root, Some(&shown));
+                environments.push(env);
             }
             environments
         };
@@ -192,7 +211,14 @@ impl Project {
     }
 
     /// Looks an environment up by name or alias. Invalid names never reach a path.
+    /// Its configuration must be usable (see `Environment::check_config`).
     pub fn environment(&self, name: &str) -> Result<&Environment, TfenvError> {
+        let env = self.find(name)?;
+        env.check_config()?;
+        Ok(env)
+    }
+
+    fn find(&self, name: &str) -> Result<&Environment, TfenvError> {
         validate_name(name)?;
         if let Some(env) = self.environments.iter().find(|env| env.matches(name)) {
             return Ok(env);
@@ -205,25 +231,29 @@ impl Project {
             .map(|candidate| (strsim::levenshtein(name, candidate), candidate))
             .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
             .min()
-            .map(|(_, candidate)| format!("did you mean `{candidate}`? "))
-            .unwrap_or_default();
+            .map(|(_, candidate)| candidate);
+        let known = format!("(known: {})", known.join(", "));
+        let message = match suggestion {
+            Some(candidate) => {
+                format!("environment `{name}` is not defined; did you mean `{candidate}`? {known}")
+            }
+            None => format!("environment `{name}` is not defined {known}"),
+        };
         Err(TfenvError::usage(
-            format!(
-                "environment `{name}` is not defined; {suggestion}(known: {})",
-                known.join(", ")
-            ),
+            message,
             Some("run `tfenv envs` to list environments".to_string()),
         ))
     }
 
-    /// The environments named (all when `names` is empty), in project order, each once.
+    /// The environments named (all when `names` is empty), in project order, each once;
+    /// also those whose configuration is not usable (`Environment::check_config`).
     pub fn select(&self, names: &[String]) -> Result<Vec<&Environment>, TfenvError> {
         if names.is_empty() {
             return Ok(self.environments.iter().collect());
         }
         let mut selected: Vec<&Environment> = Vec::new();
         for name in names {
-            let env = self.environment(name)?;
+            let env = self.find(name)?;
             if !selected.iter().any(|e| e.name == env.name) {
                 selected.push(env);
             }
@@ -235,6 +265,43 @@ impl Project {
     pub fn show(&self, path: &Path) -> String {
         display_path(path, &self.root)
     }
+}
+
+/// The backend config and var files of `env` must be regular files (or symlinks to
+/// them): a directory, FIFO or broken symlink is named for what it is, never read (a FIFO
+/// would block) and never skipped. `named_in`: the tfenv.toml as shown, `None` when the
+/// environment was discovered.
+/// Discovered files fail the whole load: they were found, so a bad one is a broken layout.
+fn check_files(env: &Environment, root: &Path, named_in: Option<&str>) -> anyhow::Result<()> {
+    match file_problem(env, root, named_in) {
+        Some(problem) => Err(TfenvError::config(problem.message, Some(problem.hint)).into()),
+        None => Ok(()),
+    }
+}
+
+/// The first backend config or var file of `env` that is missing or not a regular file.
+fn file_problem(env: &Environment, root: &Path, named_in: Option<&str>) -> Option<ConfigProblem> {
+    env.backend_config
+        .iter()
+        .chain(&env.var_files)
+        .find_map(|path| {
+            let problem = FileKind::of(path).problem()?;
+            let name = &env.name;
+            let shown = display_path(path, root);
+            Some(match named_in {
+                Some(config) => ConfigProblem {
+                    message: format!(
+                        "environment `{name}`: `{shown}` (named in `{config}`) {problem}"
+                    ),
+                    hint: format!("create the file or fix the path in [environments.{name}]"),
+                },
+                None => ConfigProblem {
+                    message: format!("environment `{name}`: `{shown}` {problem}"),
+                    hint: "make it a regular file (or a symlink to one), or move it out of the way"
+                        .to_string(),
+                },
+            })
+        })
 }
 
 fn validate_workspace(workspace: &str, env: &str, shown: &str) -> anyhow::Result<()> {
@@ -328,6 +395,7 @@ fn discover_with_root(
         artifacts_dir: state_dir.join(name),
         backup: false,
         backup_keep: None,
+        config_problem: None,
     };
 
     let envs_dir = dir.join("environments");
@@ -348,7 +416,7 @@ fn discover_with_root(
                 let mut env = new_env(name, Layout::EnvironmentsFiles, tf_root);
                 env.backend_config = Some(entry.clone());
                 let tfvars = envs_dir.join(format!("{name}.tfvars"));
-                if tfvars.is_file() {
+                if FileKind::of(&tfvars).exists() {
                     env.var_files.push(tfvars);
                 }
                 add(env, entry.clone())?;
@@ -358,12 +426,12 @@ fn discover_with_root(
                 };
                 let mut env = new_env(name, Layout::FolderPerEnv, &entry);
                 let conf = entry.join("backend.conf");
-                if conf.is_file() {
+                if FileKind::of(&conf).exists() {
                     env.backend_config = Some(conf);
                 }
                 env.var_files = sorted_entries(&entry)?
                     .into_iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "tfvars") && p.is_file())
+                    .filter(|p| p.extension().is_some_and(|e| e == "tfvars"))
                     .collect();
                 add(env, entry.clone())?;
             }

@@ -178,7 +178,9 @@ fn a_missing_var_file_in_tfenv_toml_names_the_file() {
         "tfenv.toml",
         "[environments.dev]\nvar_files = [\"environments/nope.tfvars\"]\n",
     );
-    let err = Project::load(dir.path(), None).unwrap_err().to_string();
+    // The project loads (other environments stay usable); using `dev` is the error.
+    let project = Project::load(dir.path(), None).unwrap();
+    let err = project.environment("dev").unwrap_err().to_string();
     assert!(err.contains("environment `dev`"), "{err}");
     assert!(err.contains("environments/nope.tfvars"), "{err}");
     assert!(err.contains("does not exist"), "{err}");
@@ -197,7 +199,7 @@ fn an_alias_that_collides_is_an_error() {
 }
 
 #[test]
-fn unknown_environment_suggests_the_closest_and_lists_known() {
+fn unknown_environment_suggests_the_closest_and_lists_known_without_a_stray_semicolon() {
     let dir = tempfile::tempdir().unwrap();
     touch(
         dir.path(),
@@ -211,7 +213,10 @@ fn unknown_environment_suggests_the_closest_and_lists_known() {
         "environment `prodd` is not defined; did you mean `prod`? (known: dev, prod, staging)"
     );
     let err = project.environment("zzzzzz").unwrap_err().to_string();
-    assert!(!err.contains("did you mean"), "{err}");
+    assert_eq!(
+        err,
+        "environment `zzzzzz` is not defined (known: dev, prod, staging)"
+    );
 }
 
 #[test]
@@ -274,4 +279,213 @@ fn with_declared_environments_an_odd_file_name_is_skipped_not_fatal() {
     let project = Project::load(root, None).unwrap();
     assert_eq!(names(&project), ["dev"]);
     assert!(project.environment("dev").unwrap().backend_config.is_some());
+}
+
+fn fifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+}
+
+/// A project whose discovered layout would make `production` a development environment
+/// if its tfenv.toml were skipped.
+fn project_with_renamed_production(root: &Path) {
+    touch(root, "environments/main.backend.conf", "path = \"m\"\n");
+    touch(
+        root,
+        "real.toml",
+        "[environments.main]\ntier = \"production\"\n",
+    );
+}
+
+/// The error a command on `env` fails with, for a file problem kept on the environment.
+fn env_config_error(root: &Path, env: &str) -> (String, Option<String>) {
+    let project = Project::load(root, None).unwrap();
+    let tfenv = project.environment(env).unwrap_err();
+    assert_eq!(tfenv.exit(), crate::exit::Exit::Failure, "{tfenv}");
+    (tfenv.to_string(), tfenv.hint().map(str::to_string))
+}
+
+fn config_error(root: &Path, config: Option<&Path>) -> (String, Option<String>) {
+    let err = Project::load(root, config).unwrap_err();
+    let tfenv = err
+        .downcast_ref::<TfenvError>()
+        .expect("a configuration error");
+    assert_eq!(tfenv.exit(), crate::exit::Exit::Failure, "{tfenv}");
+    (tfenv.to_string(), tfenv.hint().map(str::to_string))
+}
+
+#[test]
+fn a_tfenv_toml_that_is_not_a_regular_file_is_an_error_naming_it_never_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project_with_renamed_production(root);
+    let config = root.join("tfenv.toml");
+    let cases: [(&str, &dyn Fn()); 4] = [
+        (
+            "is a dangling symlink (its target `nowhere.toml` does not exist)",
+            &|| std::os::unix::fs::symlink("nowhere.toml", &config).unwrap(),
+        ),
+        ("is a directory, not a regular file", &|| {
+            std::fs::create_dir(&config).unwrap()
+        }),
+        ("is a FIFO (named pipe), not a regular file", &|| {
+            fifo(&config)
+        }),
+        ("is a symlink loop", &|| {
+            std::os::unix::fs::symlink("tfenv.toml", &config).unwrap()
+        }),
+    ];
+    for (what, make) in cases {
+        make();
+        let (message, hint) = config_error(root, None);
+        assert_eq!(message, format!("`{}` {what}", config.display()));
+        assert!(!hint.unwrap().contains("--config"));
+        // From a folder below, too: the walk stops at it.
+        touch(root, "sub/notes.txt", "");
+        let (message, _) = config_error(&root.join("sub"), None);
+        assert!(message.contains(what), "{message}");
+        if config.is_dir() && !config.is_symlink() {
+            std::fs::remove_dir(&config).unwrap();
+        } else {
+            std::fs::remove_file(&config).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_symlink_to_a_readable_tfenv_toml_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project_with_renamed_production(root);
+    std::os::unix::fs::symlink("real.toml", root.join("tfenv.toml")).unwrap();
+    let project = Project::load(root, None).unwrap();
+    assert_eq!(project.environment("main").unwrap().tier, Tier::Production);
+    assert_eq!(project.config_file, Some(root.join("tfenv.toml")));
+}
+
+#[test]
+fn config_flag_naming_anything_but_a_regular_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project_with_renamed_production(root);
+    std::fs::create_dir(root.join("dir.toml")).unwrap();
+    fifo(&root.join("fifo.toml"));
+    std::os::unix::fs::symlink("gone.toml", root.join("dangling.toml")).unwrap();
+    for (name, what) in [
+        ("dir.toml", "is a directory"),
+        ("fifo.toml", "is a FIFO"),
+        ("dangling.toml", "is a dangling symlink"),
+        ("missing.toml", "does not exist"),
+    ] {
+        let (message, hint) = config_error(root, Some(Path::new(name)));
+        assert!(
+            message.contains(&format!("`{}` {what}", root.join(name).display())),
+            "{message}"
+        );
+        assert!(hint.unwrap().contains("--config"), "{name}");
+    }
+    std::os::unix::fs::symlink("real.toml", root.join("link.toml")).unwrap();
+    let project = Project::load(root, Some(Path::new("link.toml"))).unwrap();
+    assert_eq!(project.environment("main").unwrap().tier, Tier::Production);
+}
+
+#[test]
+fn a_tfenv_toml_that_is_not_utf8_mentions_config_only_when_it_was_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("tfenv.toml"), b"\xff\xfe\x00garbage").unwrap();
+    let (message, hint) = config_error(root, None);
+    assert!(message.contains("is not UTF-8 text"), "{message}");
+    let hint = hint.unwrap();
+    assert!(!hint.contains("--config"), "{hint}");
+    assert!(hint.contains("docs/configuration.md"), "{hint}");
+
+    let (message, hint) = config_error(root, Some(Path::new("tfenv.toml")));
+    assert!(message.contains("is not UTF-8 text"), "{message}");
+    assert!(hint.unwrap().contains("--config"));
+}
+
+#[test]
+fn the_nearest_project_wins_over_a_tfenv_toml_further_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch(
+        root,
+        "tfenv.toml",
+        "[environments.prod]\naliases = [\"p\"]\n",
+    );
+    touch(root, "team/backend-prod.tfbackend", "key = \"k\"\n");
+    touch(root, "team/modules/x/main.tf", "");
+    let project = Project::load(&root.join("team/modules/x"), None).unwrap();
+    assert_eq!(project.root, root.join("team"));
+    assert_eq!(project.config_file, None);
+    assert!(project.environment("p").is_err());
+    assert_eq!(
+        project.describe(),
+        format!(
+            "`{}` (discovered layout, no tfenv.toml)",
+            root.join("team").display()
+        )
+    );
+
+    // A tfenv.toml nearer than a layout wins just the same.
+    touch(root, "team/tfenv.toml", "[environments.qa]\n");
+    let project = Project::load(&root.join("team/modules/x"), None).unwrap();
+    assert_eq!(names(&project), ["qa"]);
+    assert_eq!(
+        project.describe(),
+        format!("`{}` (config `tfenv.toml`)", root.join("team").display())
+    );
+}
+
+#[test]
+fn a_backend_config_or_var_file_that_is_not_a_regular_file_says_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // Named in tfenv.toml: the project loads, using `dev` is the error.
+    touch(
+        root,
+        "tfenv.toml",
+        "[environments.dev]\nbackend_config = \"dev.conf\"\n",
+    );
+    std::fs::create_dir(root.join("dev.conf")).unwrap();
+    let (message, _) = env_config_error(root, "dev");
+    assert_eq!(
+        message,
+        "environment `dev`: `dev.conf` (named in `tfenv.toml`) is a directory, not a regular file"
+    );
+    std::fs::remove_dir(root.join("dev.conf")).unwrap();
+    fifo(&root.join("dev.conf"));
+    let (message, _) = env_config_error(root, "dev");
+    assert!(
+        message.ends_with("is a FIFO (named pipe), not a regular file"),
+        "{message}"
+    );
+    std::fs::remove_file(root.join("dev.conf")).unwrap();
+    std::os::unix::fs::symlink("dev.conf", root.join("dev.conf")).unwrap();
+    let (message, _) = env_config_error(root, "dev");
+    assert!(message.ends_with("is a symlink loop"), "{message}");
+}
+
+#[test]
+fn discovered_files_that_are_not_regular_files_are_errors_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("environments")).unwrap();
+    fifo(&root.join("environments/prod.backend.conf"));
+    let (message, _) = config_error(root, None);
+    assert_eq!(
+        message,
+        "environment `prod`: `environments/prod.backend.conf` is a FIFO (named pipe), not a regular file"
+    );
+    std::fs::remove_file(root.join("environments/prod.backend.conf")).unwrap();
+
+    touch(root, "environments/prod/main.tf", "");
+    std::os::unix::fs::symlink("nowhere", root.join("environments/prod/backend.conf")).unwrap();
+    let (message, _) = config_error(root, None);
+    assert!(
+        message.starts_with(
+            "environment `prod`: `environments/prod/backend.conf` is a dangling symlink"
+        ),
+        "{message}"
+    );
 }

@@ -3,7 +3,11 @@
 
 use crate::backend::lock::LockInfo;
 
-/// The holder, when `output` is terraform failing to acquire the state lock.
+/// The holder, when `output` is terraform failing to acquire the state lock because
+/// someone holds it. Terraform names the holder in a `Lock Info:` block; the same
+/// heading without that block is a lock that could not be *taken* (a full disk while
+/// writing the lock info, a backend that cannot be reached), which is no holder at all:
+/// `None`, so the caller reports terraform's own message.
 pub fn parse(output: &str) -> Option<LockInfo> {
     if !output.contains("Error acquiring the state lock") {
         return None;
@@ -33,7 +37,7 @@ pub fn parse(output: &str) -> Option<LockInfo> {
             _ => {}
         }
     }
-    Some(holder)
+    (holder != LockInfo::default()).then_some(holder)
 }
 
 #[cfg(test)]
@@ -55,5 +59,18 @@ mod tests {
     #[test]
     fn other_errors_are_not_locks() {
         assert_eq!(parse("Error: Invalid value for variable"), None);
+    }
+
+    /// What terraform's local backend prints when writing `.terraform.tfstate.lock.info`
+    /// fails: the lock heading, but nobody holds the lock.
+    #[test]
+    fn a_lock_that_could_not_be_taken_has_no_holder() {
+        let stderr = "\n╷\n│ Error: Error acquiring the state lock\n│ \n│ Error message: could not write lock info for \"terraform.tfstate\": write .terraform.tfstate.lock.info: no space left on device\n│ \n│ Terraform acquires a state lock to protect the state from being written\n│ by multiple users at the same time. Please resolve the issue above and try\n│ again. For most commands, you can disable locking with the \"-lock=false\"\n│ flag, but this is not recommended.\n╵\n";
+        assert_eq!(parse(stderr), None);
+        // A `Lock Info:` heading with nothing under it names no holder either.
+        assert_eq!(
+            parse("Error: Error acquiring the state lock\nLock Info:\n  Info:\n"),
+            None
+        );
     }
 }

@@ -276,6 +276,27 @@ fn production_refuses_when_git_cannot_say_whether_the_tree_is_clean() {
 }
 
 #[test]
+fn confirm_with_an_alias_is_refused_and_asks_for_the_full_name() {
+    let project = Project::demo();
+    let tf = ok_fake(&project, "exit 0");
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "production", "--yes", "--confirm", "prod"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "--confirm `prod` is an alias of `production`: type the environment's full name `production` (aliases don't count)",
+        ))
+        .stderr(predicate::str::contains("pass --confirm production"));
+    assert!(
+        !project.read("calls.log").contains("apply"),
+        "nothing may be applied"
+    );
+}
+
+#[test]
 fn concurrent_backups_keep_every_manifest_line() {
     let project = Project::demo();
     let tf = ok_fake(&project, "exit 0");

@@ -15,7 +15,15 @@ fn envs_lists_the_demo_environments_in_file_order() {
         .get_output()
         .clone();
     let text = String::from_utf8(output.stdout).unwrap();
-    insta::assert_snapshot!(text, @r"
+    let (header, table) = text.split_once("\n\n").expect("a header, then the table");
+    assert_eq!(
+        header,
+        format!(
+            "Project `{}` (config `tfenv.toml`)",
+            project.path().display()
+        )
+    );
+    insta::assert_snapshot!(table, @r"
     ENV                TIER         LAYOUT              BACKEND  STATE                               VAR FILES
     dev                development  environments-files  local    state/dev/terraform.tfstate         environments/common.tfvars, environments/dev.tfvars
     staging            staging      environments-files  local    state/staging/terraform.tfstate     environments/common.tfvars, environments/staging.tfvars
@@ -47,6 +55,70 @@ fn envs_json_is_one_document_with_backend_and_files() {
         "environments/production.backend.conf"
     );
     assert_eq!(json["project"]["config"], "tfenv.toml");
+    assert_eq!(json["project"]["source"], "config-file");
+    assert_eq!(
+        json["project"]["root"],
+        project.path().display().to_string()
+    );
+}
+
+#[test]
+fn envs_says_which_project_is_used_when_a_nearer_layout_shadows_a_tfenv_toml() {
+    let project = Project::demo();
+    // A team folder with its own layout, below the demo's tfenv.toml.
+    project.write("team/backend-prod.tfbackend", "path = \"prod.tfstate\"\n");
+    let team = project.join("team");
+    project
+        .tfenv()
+        .current_dir(&team)
+        .arg("envs")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(format!(
+            "Project `{}` (discovered layout, no tfenv.toml)\n",
+            team.display()
+        )))
+        .stdout(predicate::str::contains("suffix-files"))
+        .stdout(predicate::str::contains("staging").not());
+    let output = project
+        .tfenv()
+        .current_dir(&team)
+        .args(["envs", "--output", "json"])
+        .output()
+        .unwrap();
+    let json = stdout_json(&output);
+    assert_eq!(json["project"]["root"], team.display().to_string());
+    assert_eq!(json["project"]["config"], serde_json::Value::Null);
+    assert_eq!(json["project"]["source"], "discovered-layout");
+}
+
+#[test]
+fn a_dangling_tfenv_toml_stops_a_production_deploy_instead_of_falling_back() {
+    let project = Project::demo();
+    std::fs::rename(project.join("tfenv.toml"), project.join("moved.toml")).unwrap();
+    std::os::unix::fs::symlink("gone.toml", project.join("tfenv.toml")).unwrap();
+    // Discovery alone would find `production` in environments/ as well.
+    let tf = project.script("bin/terraform", "echo \"$*\" >> calls.log; exit 1");
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "production", "--yes", "--confirm", "production"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "error: `{}` is a dangling symlink (its target `gone.toml` does not exist)",
+            project.join("tfenv.toml").display()
+        )))
+        .stderr(predicate::str::contains("--config").not());
+    assert!(!project.join("calls.log").exists(), "terraform never ran");
+    project
+        .tfenv()
+        .args(["--config", "gone.toml", "envs"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("gone.toml` does not exist"))
+        .stderr(predicate::str::contains("--config"));
 }
 
 #[test]
@@ -168,6 +240,45 @@ fn a_missing_var_file_is_named() {
         .code(1)
         .stderr(predicate::str::contains(
             "environment `staging`: `environments/staging.tfvars` (named in `tfenv.toml`) does not exist",
+        ));
+}
+
+#[test]
+fn a_backend_config_that_is_not_a_regular_file_says_what_it_is() {
+    let project = Project::demo();
+    let conf = project.join("environments/staging.backend.conf");
+    std::fs::remove_file(&conf).unwrap();
+    std::fs::create_dir(&conf).unwrap();
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "environment `staging`: `environments/staging.backend.conf` (named in `tfenv.toml`) is a directory, not a regular file",
+        ))
+        .stderr(predicate::str::contains("does not exist").not());
+    std::fs::remove_dir(&conf).unwrap();
+    nix::unistd::mkfifo(&conf, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // A FIFO is named, never opened (opening it would block).
+    project
+        .tfenv()
+        .arg("envs")
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "is a FIFO (named pipe), not a regular file",
+        ));
+    std::fs::remove_file(&conf).unwrap();
+    std::os::unix::fs::symlink("staging.backend.conf", &conf).unwrap();
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`environments/staging.backend.conf` (named in `tfenv.toml`) is a symlink loop",
         ));
 }
 

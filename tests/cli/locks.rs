@@ -724,3 +724,93 @@ esac"#,
         );
     }
 }
+
+/// What terraform 1.11's local backend prints when it cannot write
+/// `.terraform.tfstate.lock.info` (a full disk): the lock heading, but no `Lock Info`.
+const LOCK_NOT_TAKEN: &str = r#"printf '\n╷\n│ Error: Error acquiring the state lock\n│ \n│ Error message: could not write lock info for "terraform.tfstate": write\n│ .terraform.tfstate.lock.info: no space left on device\n│ \n│ Terraform acquires a state lock to protect the state from being written\n│ by multiple users at the same time. Please resolve the issue above and try\n│ again. For most commands, you can disable locking with the "-lock=false"\n│ flag, but this is not recommended.\n╵\n' >&2; exit 1"#;
+
+#[test]
+fn a_lock_terraform_could_not_take_is_a_failure_with_its_message_not_a_held_lock() {
+    let project = project("local", "");
+    let terraform = project.script(
+        "fake/terraform",
+        &format!(
+            r#"case "$1" in
+  version) echo '{{"terraform_version":"1.11.4","platform":"linux_amd64"}}' ;;
+  init) mkdir -p "$TF_DATA_DIR" ;;
+  workspace) echo "* default" ;;
+  plan) {LOCK_NOT_TAKEN} ;;
+  *) echo "unexpected call: $*" >&2; exit 99 ;;
+esac"#
+        ),
+    );
+    let output = project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&terraform)
+        .args(["deploy", "dev", "--yes"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let output = expect(output, 1, "a deploy whose lock could not be taken");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Error acquiring the state lock")
+            && stderr.contains("no space left on device"),
+        "terraform's own message: {}",
+        text(&output)
+    );
+    assert!(!stderr.contains("locked by"), "{}", text(&output));
+    assert_eq!(project.last_history("dev")["exit_code"], 1);
+}
+
+#[test]
+fn an_empty_local_lock_info_file_is_a_stale_leftover_that_unlock_removes() {
+    let project = project("local", "");
+    let info = project.write(".terraform.tfstate.lock.info", "");
+
+    let lock = lock_json(&project);
+    assert_eq!(lock["held"], false, "{lock}");
+    assert_eq!(lock["stale"], true, "{lock}");
+    assert!(
+        lock["note"].as_str().unwrap().contains("empty leftover"),
+        "{lock}"
+    );
+    let human = lock_human(&project);
+    assert!(human.contains("dev: not locked ("), "{human}");
+    assert!(human.contains("tfenv unlock dev -"), "{human}");
+
+    let status = stdout_json(&tfenv(&project, &["status", "dev", "--output", "json"]));
+    let env = &status["environments"][0];
+    assert_eq!(env["lock"]["stale"], true, "{status}");
+    assert!(
+        env["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["code"] != "lock-unreadable"),
+        "{status}"
+    );
+    let human = String::from_utf8(tfenv(&project, &["status", "dev"]).stdout).unwrap();
+    assert!(human.contains("stale"), "{human}");
+
+    // Only `-` (the leftover names no ID) removes it; no terraform is needed.
+    expect(
+        tfenv(&project, &["unlock", "dev", "9db590f1", "--yes"]),
+        5,
+        "unlock with an ID the leftover does not have",
+    );
+    assert!(info.exists());
+    let output = expect(
+        tfenv(&project, &["unlock", "dev", "-", "--yes"]),
+        0,
+        "unlock dev -",
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("removed the leftover lock info file"),
+        "{}",
+        text(&output)
+    );
+    assert!(!info.exists());
+    assert_eq!(lock_json(&project)["stale"], false);
+}

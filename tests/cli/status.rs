@@ -132,3 +132,300 @@ fn a_non_interactive_init_says_which_lines_to_add_and_writes_nothing() {
         .stderr(predicate::str::contains("  /state/\n  .terraform/"));
     assert!(!project.join(".gitignore").exists());
 }
+
+/// Whether a process still runs (a zombie waiting for its reaper runs no more).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
+            Some(state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// The pids a hanging fake wrote to `pids`, once each of them has written.
+fn pids_written(project: &Project) -> Vec<i32> {
+    std::fs::read_to_string(project.join("pids"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// Fails unless every pid is gone within a few seconds.
+fn assert_all_gone(pids: &[i32]) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while pids.iter().any(|&pid| running(pid)) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let left: Vec<i32> = pids.iter().copied().filter(|&pid| running(pid)).collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// A fake CLI body that hangs forever: it starts a grandchild (in its process group) and
+/// waits for it, after writing both pids to `pids`.
+fn hang(project: &Project) -> String {
+    format!(
+        "sleep 1000 & echo \"$$ $!\" >> '{}'; wait",
+        project.join("pids").display()
+    )
+}
+
+/// An s3 project whose DynamoDB lock is read by a fake `aws`, and whose state is read
+/// through a fake terraform's `state pull` (dev is initialized); each hangs when told.
+fn s3_project(aws_hangs: bool, state_pull_hangs: bool) -> (Project, std::path::PathBuf) {
+    let project = Project::empty();
+    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    project.write(
+        "environments/dev.backend.conf",
+        "bucket = \"b\"\nkey = \"dev/terraform.tfstate\"\nregion = \"eu-west-1\"\ndynamodb_table = \"locks\"\n",
+    );
+    let hang = hang(&project);
+    project.script("bin/aws", if aws_hangs { &hang } else { "exit 0" });
+    let state_pull = if state_pull_hangs {
+        hang.as_str()
+    } else {
+        "exit 0"
+    };
+    let tf = project.script(
+        "bin/terraform",
+        &format!(
+            r#"case "$1" in
+  version) echo '{{"terraform_version":"1.11.4"}}' ;;
+  init) mkdir -p "$TF_DATA_DIR" ;;
+  state) {state_pull} ;;
+  *) echo "unexpected: $*" >&2; exit 99 ;;
+esac"#
+        ),
+    );
+    project
+        .tfenv()
+        .env("PATH", fake_path(&project))
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["init", "dev"])
+        .assert()
+        .success();
+    (project, tf)
+}
+
+/// PATH with the project's fakes first and the system's basic tools.
+fn fake_path(project: &Project) -> String {
+    format!("{}:/usr/bin:/bin", project.join("bin").display())
+}
+
+#[test]
+fn status_gives_up_on_a_hanging_backend_after_timeout_and_leaves_no_process() {
+    let (project, tf) = s3_project(true, true);
+    let started = std::time::Instant::now();
+    let output = project
+        .tfenv()
+        .env("PATH", fake_path(&project))
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["status", "--timeout", "1s", "--output", "json"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    let json = stdout_json(&output);
+    let problems = json["environments"][0]["problems"].as_array().unwrap();
+    let unreachable: Vec<&str> = problems
+        .iter()
+        .filter(|p| p["code"] == "unreachable")
+        .map(|p| p["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(unreachable.len(), 2, "the lock and the state: {json}");
+    assert!(
+        unreachable[0].contains(
+            "reading the state lock of `dev` (s3 backend, `s3://b/dev/terraform.tfstate`)"
+        ) && unreachable[0].contains("did not answer within 1s"),
+        "{json}"
+    );
+    assert!(
+        unreachable[1].contains("`terraform state pull`")
+            && unreachable[1].contains("did not answer within 1s"),
+        "{json}"
+    );
+    let pids = pids_written(&project);
+    assert_eq!(
+        pids.len(),
+        4,
+        "aws and terraform, each with a grandchild: {pids:?}"
+    );
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn a_timeout_must_be_a_positive_duration() {
+    let project = Project::demo();
+    for bad in ["0s", "soon"] {
+        project
+            .tfenv()
+            .args(["status", "--timeout", bad])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--timeout"));
+    }
+}
+
+#[test]
+fn lock_gives_up_on_a_hanging_cli_after_timeout_naming_the_backend() {
+    let (project, _) = s3_project(true, false);
+    let output = project
+        .tfenv()
+        .env("PATH", fake_path(&project))
+        .args(["lock", "dev", "--timeout", "1s"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("reading the state lock of `dev` (s3 backend, `s3://b/dev/terraform.tfstate`) did not answer within 1s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--timeout"), "{stderr}");
+
+    let output = project
+        .tfenv()
+        .env("PATH", fake_path(&project))
+        .args(["lock", "dev", "--timeout", "1s", "--output", "json"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let json = stdout_json(&output);
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 1s"),
+        "{json}"
+    );
+    assert_all_gone(&pids_written(&project));
+}
+
+#[test]
+fn a_missing_var_or_backend_file_is_that_environments_config_problem() {
+    let project = Project::empty();
+    project.write("main.tf", "terraform {\n  backend \"local\" {}\n}\n");
+    project.write(
+        "tfenv.toml",
+        "[environments.dev]\nvar_files = [\"environments/dev.tfvars\"]\n\n\
+         [environments.qa]\nbackend_config = \"environments/qa.backend.conf\"\n\n\
+         [environments.prod]\nbackend_config = \"environments/prod.backend.conf\"\n",
+    );
+    project.write(
+        "environments/prod.backend.conf",
+        "path = \"prod.tfstate\"\n",
+    );
+    let output = project
+        .tfenv()
+        .args(["status", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let json = stdout_json(&output);
+    let envs = json["environments"].as_array().unwrap();
+    let names: Vec<&str> = envs.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["dev", "qa", "prod"], "{json}");
+    for (env, file) in [
+        (&envs[0], "environments/dev.tfvars"),
+        (&envs[1], "environments/qa.backend.conf"),
+    ] {
+        let config: Vec<&str> = env["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["code"] == "config")
+            .map(|p| p["message"].as_str().unwrap())
+            .collect();
+        assert_eq!(config.len(), 1, "{json}");
+        assert!(
+            config[0].contains(&format!("`{file}`")) && config[0].contains("does not exist"),
+            "{json}"
+        );
+    }
+    // The healthy environment is still reported in full.
+    assert_eq!(envs[2]["backend"]["location"], "prod.tfstate", "{json}");
+    assert!(
+        envs[2]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["code"] != "config"),
+        "{json}"
+    );
+
+    // Human output lists it too; commands on dev still fail, other environments work.
+    project
+        .tfenv()
+        .arg("status")
+        .assert()
+        .code(6)
+        .stdout(predicate::str::contains(
+            "dev: environment `dev`: `environments/dev.tfvars` (named in `tfenv.toml`) does not exist",
+        ));
+    project
+        .tfenv()
+        .args(["lock", "dev"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("`environments/dev.tfvars`"))
+        .stderr(predicate::str::contains("create the file or fix the path"));
+    project.tfenv().args(["lock", "prod"]).assert().success();
+}
+
+#[test]
+fn status_and_lock_help_teach_the_timeout() {
+    for command in ["status", "lock"] {
+        Project::empty()
+            .tfenv()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("--timeout <DURATION>"))
+            .stdout(predicate::str::contains("[default: 30s]"))
+            .stdout(predicate::str::contains(format!(
+                "tfenv {command} {}--timeout 10s",
+                if command == "lock" { "production " } else { "" }
+            )));
+    }
+}
+
+#[test]
+fn a_terraform_that_does_not_answer_version_leaves_its_states_unreachable() {
+    let (project, tf) = s3_project(false, false);
+    // From now on terraform hangs on everything, `version` included.
+    project.script("bin/terraform", &hang(&project));
+    let output = project
+        .tfenv()
+        .env("PATH", fake_path(&project))
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["status", "--timeout", "1s", "--output", "json"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let json = stdout_json(&output);
+    let env = &json["environments"][0];
+    let problems = env["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["code"] == "unreachable"
+            && p["message"]
+                .as_str()
+                .unwrap()
+                .contains("(`terraform version`) did not answer within 1s")),
+        "{json}"
+    );
+    assert_eq!(
+        env["lock"]["held"], false,
+        "the lock was still read: {json}"
+    );
+    assert_all_gone(&pids_written(&project));
+}

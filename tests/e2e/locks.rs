@@ -709,7 +709,7 @@ fn local_lock_info_left_by_a_killed_apply_is_stale_and_blocks_nobody() {
         text(&human)
     );
 
-    // A leftover is no problem for status, and there is nothing to unlock.
+    // A leftover is no problem for status; unlock with its ID removes it, no terraform.
     let status = stdout_json(&checkout.run_expecting(&["status", "dev", "--output", "json"], 0));
     let env = &status["environments"][0];
     assert_eq!(env["lock"]["stale"], true, "{status}");
@@ -717,13 +717,46 @@ fn local_lock_info_left_by_a_killed_apply_is_stale_and_blocks_nobody() {
     assert_eq!(env["problems"], serde_json::json!([]), "{status}");
     checkout.run_expecting(&["status", "dev"], 0);
     let id = raw["ID"].as_str().unwrap();
+    checkout.run_expecting(&["unlock", "dev", "another-id", "--yes"], 5);
     let unlock = checkout.run_expecting(&["unlock", "dev", id, "--yes"], 0);
-    assert!(stdout(&unlock).contains("not locked"), "{}", text(&unlock));
+    assert!(
+        stdout(&unlock).contains("not locked; removed the leftover lock info file"),
+        "{}",
+        text(&unlock)
+    );
+    assert!(!checkout.project.join(LOCAL_LOCK_INFO).exists());
 
     checkout.deploy_succeeds(2);
     assert!(
         !checkout.project.join(LOCAL_LOCK_INFO).exists(),
         "the next run took and released the lock"
+    );
+}
+
+/// Terraform fails to take a local lock when it cannot write its lock info — a full
+/// disk, or (reproducible here) a folder where the info file goes. Nobody holds the
+/// lock: that is a failure (exit 1) with terraform's own message, not "locked" (exit 4).
+#[test]
+fn a_local_lock_terraform_could_not_take_is_a_failure_with_its_message() {
+    let checkout = Checkout::local();
+    checkout.set_vars(1, 0);
+    std::fs::create_dir_all(checkout.project.join(LOCAL_LOCK_INFO)).unwrap();
+    let deploy = checkout.run_expecting(&["deploy", "dev", "--yes"], 1);
+    let stderr = String::from_utf8_lossy(&deploy.stderr);
+    assert!(
+        stderr.contains("Error acquiring the state lock")
+            && stderr.contains("could not write lock info"),
+        "{}",
+        text(&deploy)
+    );
+    assert!(!stderr.contains("locked by"), "{}", text(&deploy));
+    assert_eq!(checkout.project.last_history("dev")["exit_code"], 1);
+
+    let lock = checkout.run_expecting(&["lock", "dev"], 1);
+    assert!(
+        String::from_utf8_lossy(&lock.stderr).contains("is not a regular file"),
+        "{}",
+        text(&lock)
     );
 }
 

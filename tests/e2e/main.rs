@@ -5,6 +5,8 @@
 mod support;
 
 mod backups;
+mod clean_tree;
+mod cross_env;
 mod deploy;
 mod interrupts;
 mod local;

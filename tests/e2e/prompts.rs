@@ -290,7 +290,15 @@ fn production_prompt_applies_on_the_environment_name() {
     let mut tfenv = Pty::deploy(&project, "production");
     // The temporary project is no git repository: tfenv warns and goes on.
     tfenv.expect("not a git repository", SLOW);
-    tfenv.expect(PRODUCTION_PROMPT, SLOW);
+    // The prompt says which project and config this is before it asks.
+    tfenv.expect(
+        &format!(
+            "Project `{}` (config `tfenv.toml`)",
+            project.path().display()
+        ),
+        SLOW,
+    );
+    tfenv.expect(PRODUCTION_PROMPT, QUICK);
     tfenv.type_line("production");
     tfenv.expect("Applied to `production`", SLOW);
     tfenv.assert_exit(0, QUICK);
@@ -304,7 +312,10 @@ fn production_prompt_refuses_anything_but_the_environment_name() {
     let mut tfenv = Pty::deploy(&project, "production");
     tfenv.expect(PRODUCTION_PROMPT, SLOW);
     tfenv.type_line("prod");
-    tfenv.expect("confirmation not given (answered `prod`)", QUICK);
+    tfenv.expect(
+        "confirmation not given (answered `prod`): type the environment's full name `production` (aliases don't count)",
+        QUICK,
+    );
     tfenv.assert_exit(5, QUICK);
     assert_refused(&project, "production", None);
 }
