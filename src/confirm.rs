@@ -26,8 +26,8 @@ pub struct TerminalPrompter;
 impl Prompter for TerminalPrompter {
     fn ask(&self, question: &Question) -> anyhow::Result<Option<String>> {
         use std::io::Write;
-        let bold = console::Style::new().bold();
         // Decided once from --no-color / NO_COLOR / the terminal (settings).
+        let bold = console::Style::new().bold().for_stderr();
         let color = console::colors_enabled_stderr();
         let prompt = match question {
             Question::YesNo { prompt } => format!("{prompt} [y/N] "),
