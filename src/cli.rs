@@ -87,6 +87,7 @@ and var files; --reconfigure or --upgrade always run it.
 
 Examples:
   tfenv init dev
+  tfenv init dev --log          # terraform's full output in state/dev/logs/
   tfenv init production --upgrade
   tfenv init --all")]
     Init(InitArgs),
@@ -276,6 +277,10 @@ pub struct InitArgs {
     /// Pass -upgrade: pick the newest allowed provider and module versions.
     #[arg(long)]
     pub upgrade: bool,
+
+    /// Write terraform's full output to state/<env>/logs/ (always on for production).
+    #[arg(long)]
+    pub log: bool,
 }
 
 #[derive(Debug, Args)]
@@ -311,10 +316,6 @@ pub struct ApplyFlags {
     #[command(flatten)]
     pub approve: ConfirmArgs,
 
-    /// Deploy production from a git tree with uncommitted changes.
-    #[arg(long)]
-    pub allow_dirty: bool,
-
     /// Write sensitive output values into outputs.json instead of `<sensitive>`.
     #[arg(long)]
     pub include_sensitive: bool,
@@ -333,6 +334,10 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub apply: ApplyFlags,
 
+    /// Deploy production from a git tree with uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+
     /// Non-interactive production deploys that destroy resources need this too.
     #[arg(long)]
     pub allow_destroy: bool,
@@ -347,6 +352,10 @@ pub struct RefreshArgs {
     /// Only plan the refresh and show the drift; change nothing.
     #[arg(long, conflicts_with_all = ["yes", "confirm", "allow_dirty", "include_sensitive"])]
     pub dry_run: bool,
+
+    /// Refresh production from a git tree with uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
 
     #[command(flatten)]
     pub apply: ApplyFlags,

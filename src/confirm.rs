@@ -26,9 +26,9 @@ pub struct TerminalPrompter;
 impl Prompter for TerminalPrompter {
     fn ask(&self, question: &Question) -> anyhow::Result<Option<String>> {
         use std::io::Write;
-        let bold = console::Style::new().bold();
-        let color = console::Term::stderr().features().colors_supported()
-            && std::env::var_os("NO_COLOR").is_none();
+        // Decided once from --no-color / NO_COLOR / the terminal (settings).
+        let bold = console::Style::new().bold().for_stderr();
+        let color = console::colors_enabled_stderr();
         let prompt = match question {
             Question::YesNo { prompt } => format!("{prompt} [y/N] "),
             Question::TypeExactly { prompt, .. } => format!("{prompt}: "),
@@ -75,6 +75,9 @@ pub struct Approval {
     pub action: String,
     /// Resources the change deletes (replacements included).
     pub destroys: u64,
+    /// What to look at before approving with flags: "review the plan", "check the lock
+    /// with `tfenv lock dev`".
+    pub review: String,
 }
 
 impl Approval {
@@ -91,7 +94,14 @@ impl Approval {
             project: project.describe(),
             action: action.into(),
             destroys,
+            review: "check what it changes".to_string(),
         }
+    }
+
+    /// What to look at before approving with flags, as the refusal's hint says it.
+    pub fn with_review(mut self, review: impl Into<String>) -> Approval {
+        self.review = review.into();
+        self
     }
 
     /// What to say when `given` is one of the environment's aliases, typed where its
@@ -210,7 +220,8 @@ pub fn approve(
         return Err(refused(
             why,
             Some(format!(
-                "review the plan, then pass {needed} (non-interactive: stdin is not a terminal, CI is set, or --non-interactive)"
+                "{}, then pass {needed} (non-interactive: stdin is not a terminal, CI is set, or --non-interactive)",
+                approval.review
             )),
         ));
     }
@@ -336,6 +347,7 @@ mod tests {
             project: "`/repo` (config `tfenv.toml`)".into(),
             action: "apply this plan to".into(),
             destroys,
+            review: "review the plan".into(),
         }
     }
 

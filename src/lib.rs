@@ -18,6 +18,7 @@ mod provenance;
 mod settings;
 mod terraform;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -56,17 +57,33 @@ impl Context {
         .await?;
         tf.echo = self.settings.verbosity > 0 && !self.printer.is_json();
         tf.stream = !self.settings.quiet;
-        tf.color = self.settings.color_stderr;
+        tf.full_errors = self.settings.verbosity >= 2;
         Ok(tf)
     }
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // OS strings: an argument that is not UTF-8 is a usage error, never a panic.
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(err) => return usage_error(&err),
+        Err(err) => return usage_error(&err, &args),
     };
-    init_tracing(cli.global.verbose, cli.global.quiet);
+    let settings = match Settings::resolve(&cli.global) {
+        Ok(settings) => settings,
+        Err(err) => {
+            let format = match cli.global.output {
+                cli::OutputFormat::Json => output::Format::Json,
+                cli::OutputFormat::Human => output::Format::Human,
+            };
+            let printer = Printer::new(format, cli.global.quiet, false, false);
+            return report(&err, cli.global.verbose, Some(&printer)).into();
+        }
+    };
+    // Colour is decided once, in settings; console's styles (prompts) follow it too.
+    console::set_colors_enabled(settings.color_stdout);
+    console::set_colors_enabled_stderr(settings.color_stderr);
+    init_tracing(&settings);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,46 +94,78 @@ pub fn main() -> ExitCode {
             return Exit::Failure.into();
         }
     };
-    let exit = runtime.block_on(run(cli));
+    let exit = runtime.block_on(run(cli, settings));
     // A blocked prompt thread must not keep an interrupted tfenv alive.
     runtime.shutdown_background();
     exit.into()
 }
 
-/// A command line clap rejected: its message on stderr (help and --version on stdout,
-/// exit 0), and with `--output json` also the error document on stdout.
-fn usage_error(err: &clap::Error) -> ExitCode {
+/// A command line clap did not run: help and --version on stdout (exit 0), anything
+/// else a usage error on stderr (exit 2). With `--output json`, stdout gets one JSON
+/// document whatever happened: the version, or the error — help is text, so a JSON
+/// request for it is refused.
+fn usage_error(err: &clap::Error, args: &[OsString]) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(
-        err.kind(),
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-    ) {
-        let _ = err.print();
-        return Exit::Success.into();
-    }
-    let args: Vec<String> = std::env::args().collect();
-    let json = args
-        .windows(2)
-        .any(|w| w[0] == "--output" && w[1] == "json")
-        || args.iter().any(|a| a == "--output=json");
+    let json = wants_json(args);
+    let usage_doc = |message: &str, hint: &str| {
+        serde_json::json!({
+            "error": { "message": message, "hint": hint, "exit_code": Exit::Usage.code() }
+        })
+    };
+    let (message, hint) = match err.kind() {
+        ErrorKind::DisplayVersion if json => {
+            output::stdout_json_line(&serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }));
+            return Exit::Success.into();
+        }
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion if !json => {
+            let _ = err.print();
+            return Exit::Success.into();
+        }
+        ErrorKind::DisplayHelp => (
+            "--help prints text, not JSON".to_string(),
+            "drop --output json to read the help",
+        ),
+        ErrorKind::InvalidUtf8 => {
+            let bad = args
+                .iter()
+                .skip(1)
+                .find(|a| a.to_str().is_none())
+                .map_or_else(String::new, |a| a.to_string_lossy().into_owned());
+            (
+                format!("argument `{bad}` is not valid UTF-8"),
+                "environment names, lock IDs and backups are text; only paths (-C, --config, --terraform) may be other bytes",
+            )
+        }
+        _ => {
+            // clap's own message says best what was wrong, with the usage line.
+            if json {
+                let message = err.to_string();
+                let first = message.lines().next().unwrap_or("");
+                output::stdout_json_line(&usage_doc(
+                    first.trim_start_matches("error: "),
+                    "see `tfenv --help`",
+                ));
+            }
+            let _ = err.print();
+            return Exit::Usage.into();
+        }
+    };
     if json {
-        let message = err.to_string();
-        let first = message
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim_start_matches("error: ")
-            .to_string();
-        let doc = serde_json::json!({
-            "error": { "message": first, "hint": "see `tfenv --help`", "exit_code": Exit::Usage.code() }
-        });
-        output::stdout_json_line(&doc);
+        output::stdout_json_line(&usage_doc(&message, hint));
     }
-    let _ = err.print();
+    output::stderr_line(&format!("error: {message}\n  {hint}"));
     Exit::Usage.into()
 }
 
-async fn run(cli: Cli) -> Exit {
+/// Whether the command line asks for JSON (`--output json` or `--output=json`), read
+/// from the raw arguments of a command line clap could not parse.
+fn wants_json(args: &[OsString]) -> bool {
+    args.windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json")
+}
+
+async fn run(cli: Cli, settings: Settings) -> Exit {
     let verbosity = cli.global.verbose;
     // First, before any file is written: from here on SIGHUP, SIGQUIT, SIGTSTP and SIGXFSZ
     // are tfenv's to decide (process/signal.rs), not their default actions.
@@ -127,20 +176,6 @@ async fn run(cli: Cli) -> Exit {
                 &anyhow::anyhow!("cannot install signal handlers: {err}"),
                 verbosity,
                 None,
-            );
-        }
-    };
-    let settings = match Settings::resolve(&cli.global) {
-        Ok(settings) => settings,
-        Err(err) => {
-            let format = match cli.global.output {
-                cli::OutputFormat::Json => output::Format::Json,
-                cli::OutputFormat::Human => output::Format::Human,
-            };
-            return report(
-                &err,
-                verbosity,
-                Some(&Printer::new(format, cli.global.quiet, false, false)),
             );
         }
     };
@@ -197,9 +232,9 @@ fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit
     exit
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(settings: &Settings) {
     use tracing_subscriber::EnvFilter;
-    let default = match (quiet, verbose) {
+    let default = match (settings.quiet, settings.verbosity) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "tfenv=debug,warn",
@@ -213,6 +248,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(settings.color_stderr)
         .without_time()
         .try_init();
 }

@@ -107,7 +107,8 @@ impl Printer {
 
     pub fn paint_err(&self, style: &Style, text: &str) -> String {
         if self.color_stderr {
-            style.apply_to(text).to_string()
+            // console decides by stdout unless told the text is for stderr.
+            style.clone().for_stderr().apply_to(text).to_string()
         } else {
             text.to_string()
         }

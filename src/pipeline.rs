@@ -2,15 +2,19 @@
 //! the environment, init if needed, plan into a file, summarize, back up, confirm by
 //! tier, apply exactly that plan, write outputs and history.
 
+mod recorded;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use console::Style;
 use serde::Serialize;
 
+pub use recorded::RecordedRun;
+
+use crate::Context;
 use crate::artifacts::backups::{self, Backup};
-use crate::artifacts::envlock::EnvLock;
-use crate::artifacts::history::Ledger;
+use crate::artifacts::history;
 use crate::artifacts::{self, outputs};
 use crate::backend::Backends;
 use crate::confirm::{Approval, Flags, Gate};
@@ -18,8 +22,7 @@ use crate::error::{self, TfenvError};
 use crate::exit::Exit;
 use crate::project::{Environment, Tier};
 use crate::terraform::plan::PlanSummary;
-use crate::terraform::{InitOptions, InitState, Terraform};
-use crate::{Context, git};
+use crate::terraform::{InitOptions, RunLog, Terraform};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -64,6 +67,9 @@ struct Report {
     outputs_written: Option<bool>,
     log: Option<String>,
     seconds: f64,
+    /// Steps after a successful apply that failed (outputs, pruning, history): the
+    /// change stands, each is said here and on stderr.
+    warnings: Vec<String>,
 }
 
 struct Outcome {
@@ -83,35 +89,19 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     } else {
         req.mode.command()
     };
-    let _lock = EnvLock::acquire(
-        &env.artifacts_dir,
-        &env.name,
-        &format!("{command} {}", env.name),
-    )?;
-    let mut ledger = Ledger::start(&env, command, req.record, Some(tf.version.to_string()));
-    let git = git::head(ctx.runner.as_ref(), &project, &env).await;
-    if let Err(err) = &git
-        && matches!(
-            err.downcast_ref::<TfenvError>(),
-            Some(TfenvError::Interrupted)
-        )
-    {
-        return Err(TfenvError::Interrupted.into());
-    }
-    ledger.git = git.as_ref().ok().cloned().flatten().map(|c| c.info);
-
+    let mut recorded = RecordedRun::start(ctx, &project, &env, command, req.record, &tf).await?;
     let run = Run {
         project: &project,
         env: &env,
         backend: &backend,
         tf: &tf,
-        git: &git,
     };
-    let result = steps(ctx, &req, run, &mut ledger).await;
+    let result = steps(ctx, &req, run, &mut recorded).await;
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(outcome) => {
-            ledger.finish(outcome.result, outcome.exit, None)?;
+            recorded.finish(&ctx.printer, outcome.result, outcome.exit);
+            let ledger = &recorded.ledger;
             if ctx.printer.is_json() {
                 ctx.printer.json(&Report {
                     environment: env.name.clone(),
@@ -123,19 +113,16 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
                     outputs_written: outcome.outputs_written,
                     log: ledger.log.clone(),
                     seconds,
+                    warnings: recorded.warnings().to_vec(),
                 })?;
             } else {
-                print_outcome(ctx, &env, outcome.result, seconds, ledger.backup.as_ref());
+                print_outcome(ctx, &env, outcome.result, seconds, &recorded);
             }
             Ok(outcome.exit)
         }
         Err(err) => {
             let exit = error::exit_for(&err);
-            if let Err(write_err) = ledger.fail(&err) {
-                ctx.printer.warn(&format!(
-                    "could not record the run in history: {write_err:#}"
-                ));
-            }
+            let err = recorded.fail(&ctx.printer, err);
             if exit == Exit::Interrupted {
                 // terraform normally releases its lock when interrupted; after a forced stop
                 // it may not have. Say so, with the exact command.
@@ -164,27 +151,24 @@ struct Run<'a> {
     env: &'a Environment,
     backend: &'a crate::backend::Backend,
     tf: &'a Terraform,
-    /// The checkout's commit and cleanliness, or why git could not say.
-    git: &'a anyhow::Result<Option<git::Checkout>>,
 }
 
 async fn steps(
     ctx: &Context,
     req: &Request,
     run: Run<'_>,
-    ledger: &mut Ledger,
+    recorded: &mut RecordedRun,
 ) -> anyhow::Result<Outcome> {
     let Run {
         project,
         env,
         backend,
         tf,
-        git,
     } = run;
     let p = &ctx.printer;
     let changes_state = !req.plan_only;
     if changes_state && env.tier == Tier::Production && !req.allow_dirty {
-        match git {
+        match recorded.git() {
             Ok(Some(checkout)) if checkout.is_dirty() => {
                 return Err(checkout.refusal(&env.name).into());
             }
@@ -203,18 +187,22 @@ async fn steps(
         }
     }
     let log = if req.log || env.tier == Tier::Production {
-        let (file, name) = artifacts::open_log(&env.artifacts_dir, ledger.command)?;
-        ledger.log = Some(name);
-        Some(file)
+        let log = RunLog::open(project, env, recorded.ledger.command)?;
+        recorded.ledger.log = Some(log.name.clone());
+        Some(log)
     } else {
         None
     };
 
-    if Terraform::init_state(env, backend) != InitState::Current {
-        crate::gitignore::offer(ctx, project).await?;
-        p.progress(&format!("{}: terraform init", env.name));
-        tf.init(env, backend, InitOptions::default()).await?;
-    }
+    tf.ensure_init(
+        ctx,
+        project,
+        env,
+        backend,
+        InitOptions::default(),
+        log.as_ref(),
+    )
+    .await?;
 
     artifacts::ensure_private_dir(&env.artifacts_dir)?;
     let plan_file = PlanFile::new(env.artifacts_dir.join("terraform.plan"));
@@ -226,7 +214,7 @@ async fn steps(
     )
     .await?;
     let summary = tf.show_plan(env, plan_file.path()).await?;
-    ledger.plan = Some(summary.clone());
+    recorded.ledger.plan = Some(summary.clone());
     if !p.is_json() {
         print_summary(ctx, env, req.mode, &summary);
     }
@@ -258,7 +246,8 @@ async fn steps(
             Mode::Refresh => "write the refreshed state of",
         },
         summary.destroys(),
-    );
+    )
+    .with_review("review the plan");
     let gate = Gate::new(approval, req.flags.clone());
     gate.check_flags()?;
 
@@ -286,7 +275,7 @@ async fn steps(
                     backup.serial,
                     &backup.sha256[..12]
                 ));
-                ledger.backup = Some(backup);
+                recorded.ledger.backup = Some(backup);
             }
             None => p.progress(&format!("{}: no state yet, nothing to back up", env.name)),
         }
@@ -294,56 +283,86 @@ async fn steps(
 
     gate.ask(&ctx.interrupts).await?;
 
-    ledger.reached_apply = true;
+    recorded.ledger.reached_apply = true;
     tf.apply(env, plan_file.path(), log.as_ref()).await?;
-    let outputs_written = match tf.outputs(env).await {
-        Ok(values) => {
-            outputs::write(
-                &env.artifacts_dir,
-                &outputs::redact(&values, req.include_sensitive),
-            )?;
-            true
-        }
-        Err(err)
-            if matches!(
-                err.downcast_ref::<TfenvError>(),
-                Some(TfenvError::Interrupted)
-            ) =>
-        {
-            return Err(err);
-        }
-        Err(err) => {
-            p.warn(&format!(
-                "the change was applied, but reading its outputs failed: {err:#}\n  outputs.json keeps its previous content; run `tfenv outputs {}` later",
-                env.name
-            ));
-            false
-        }
-    };
-    if let Some(keep) = env.backup_keep {
-        // The retention configured in tfenv.toml; the backup just taken is the newest.
-        // The backup just taken, and the way back from the last successful deploy.
-        let mut protected: Vec<String> = ledger.backup.iter().map(|b| b.file.clone()).collect();
-        protected.extend(crate::artifacts::history::last_good_backup(
-            &env.artifacts_dir,
-        )?);
-        match backups::prune(&backups::dir(env), keep, &protected) {
-            Ok(deleted) if !deleted.is_empty() => {
-                p.progress(&format!(
-                    "{}: pruned {} old backup(s) (backup_keep = {keep})",
-                    env.name,
-                    deleted.len()
-                ));
-            }
-            Ok(_) => {}
-            Err(err) => p.warn(&format!("pruning old backups failed: {err:#}")),
-        }
-    }
+    // From here on the change is applied: a step that fails now is a warning, never a
+    // failed run (history must say `applied`, or the next person trusts the wrong state).
+    let outputs_written = write_outputs(ctx, req, env, tf, recorded).await;
+    prune_backups(ctx, env, recorded);
     Ok(Outcome {
         result: "applied",
         exit: Exit::Success,
         outputs_written: Some(outputs_written),
     })
+}
+
+/// `output -json` into outputs.json after an apply; whether it was written.
+async fn write_outputs(
+    ctx: &Context,
+    req: &Request,
+    env: &Environment,
+    tf: &Terraform,
+    recorded: &mut RecordedRun,
+) -> bool {
+    let written = match tf.outputs(env).await {
+        Ok(values) => outputs::write(
+            &env.artifacts_dir,
+            &outputs::redact(&values, req.include_sensitive),
+        )
+        .map_err(|err| format!("writing outputs.json failed: {err:#}")),
+        Err(err) => Err(format!("reading its outputs failed: {err:#}")),
+    };
+    match written {
+        Ok(()) => true,
+        Err(why) => {
+            recorded.warn(
+                &ctx.printer,
+                format!(
+                    "the change was applied, but {why}\n  outputs.json keeps its previous content; run `tfenv outputs {}` later",
+                    env.name
+                ),
+            );
+            false
+        }
+    }
+}
+
+/// The retention configured in tfenv.toml (`backup_keep`), after an apply. Never the
+/// backup just taken, nor the way back from the last successful deploy.
+fn prune_backups(ctx: &Context, env: &Environment, recorded: &mut RecordedRun) {
+    let Some(keep) = env.backup_keep else {
+        return;
+    };
+    let last_good = match history::last_good_backup(&env.artifacts_dir) {
+        Ok(last_good) => last_good,
+        Err(err) => {
+            recorded.warn(
+                &ctx.printer,
+                format!(
+                    "old backups were not pruned: the last good backup cannot be told ({err:#})"
+                ),
+            );
+            return;
+        }
+    };
+    let mut protected: Vec<String> = recorded
+        .ledger
+        .backup
+        .iter()
+        .map(|b| b.file.clone())
+        .collect();
+    protected.extend(last_good);
+    match backups::prune(&backups::dir(env), keep, &protected) {
+        Ok(deleted) if !deleted.is_empty() => {
+            ctx.printer.progress(&format!(
+                "{}: pruned {} old backup(s) (backup_keep = {keep})",
+                env.name,
+                deleted.len()
+            ));
+        }
+        Ok(_) => {}
+        Err(err) => recorded.warn(&ctx.printer, format!("pruning old backups failed: {err:#}")),
+    }
 }
 
 fn print_summary(ctx: &Context, env: &Environment, mode: Mode, s: &PlanSummary) {
@@ -407,9 +426,15 @@ fn print_outcome(
     env: &Environment,
     result: &str,
     seconds: f64,
-    backup: Option<&Backup>,
+    recorded: &RecordedRun,
 ) {
     let p = &ctx.printer;
+    let backup = recorded.ledger.backup.as_ref();
+    let warned = match recorded.warnings().len() {
+        0 => String::new(),
+        1 => " (with 1 warning, above)".to_string(),
+        n => format!(" (with {n} warnings, above)"),
+    };
     let line = match result {
         "no-changes" => format!("No changes: `{}` is up to date ({seconds:.1}s).", env.name),
         "planned" => format!(
@@ -420,7 +445,10 @@ fn print_outcome(
             let backup = backup
                 .map(|b| format!("; backup {}", b.file))
                 .unwrap_or_default();
-            format!("Applied to `{}` in {seconds:.1}s{backup}.", env.name)
+            format!(
+                "Applied to `{}` in {seconds:.1}s{backup}{warned}.",
+                env.name
+            )
         }
     };
     p.result(&line);

@@ -45,12 +45,11 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
     );
     inv.after_interrupt = true;
     if let Some(key) = backend.setting("access_key") {
-        inv.env.push(("AZURE_STORAGE_KEY".into(), key));
+        inv.env.push(("AZURE_STORAGE_KEY".into(), key.into()));
     } else if let Some(sas) = backend.setting("sas_token") {
-        inv.env.push(("AZURE_STORAGE_SAS_TOKEN".into(), sas));
+        inv.env.push(("AZURE_STORAGE_SAS_TOKEN".into(), sas.into()));
     } else if backend.setting("use_azuread_auth").as_deref() == Some("true") {
-        inv.args
-            .extend(["--auth-mode".to_string(), "login".to_string()]);
+        inv.args.extend(["--auth-mode".into(), "login".into()]);
     }
     let source = format!("azurerm://{account}/{container}/{blob}");
     let done = runner.run(&inv, RunOptions::default()).await?;

@@ -73,15 +73,19 @@ fn gcloud(backend: &Backend, bin: &std::path::Path, args: &[&str]) -> Invocation
     let mut inv = Invocation::new(bin, args);
     if let Some(file) = backend.setting("credentials") {
         inv.env
-            .push(("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE".into(), file));
+            .push(("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE".into(), file.into()));
     }
     if let Some(account) = backend.setting("impersonate_service_account") {
-        inv.env
-            .push(("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT".into(), account));
+        inv.env.push((
+            "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT".into(),
+            account.into(),
+        ));
     }
     if let Some(endpoint) = backend.setting("storage_custom_endpoint") {
-        inv.env
-            .push(("CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE".into(), endpoint));
+        inv.env.push((
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE".into(),
+            endpoint.into(),
+        ));
     }
     inv
 }

@@ -217,14 +217,14 @@ async fn aws(
         "the aws CLI",
         "pip install awscli, or see https://aws.amazon.com/cli/",
     )?;
-    let mut inv = Invocation::new(bin, &[]);
-    inv.args = args;
+    let mut inv = Invocation::new(bin, &args);
     // AWS CLI v2 pages through `less` unless told not to; v1 knows no --no-cli-pager.
-    inv.env.push(("AWS_PAGER".into(), String::new()));
+    inv.env.push(("AWS_PAGER".into(), "".into()));
     inv.after_interrupt = true;
     if let Some(region) = backend.setting("region") {
-        inv.env.push(("AWS_DEFAULT_REGION".into(), region.clone()));
-        inv.env.push(("AWS_REGION".into(), region));
+        inv.env
+            .push(("AWS_DEFAULT_REGION".into(), region.clone().into()));
+        inv.env.push(("AWS_REGION".into(), region.into()));
     }
     for (setting, var) in [
         ("access_key", "AWS_ACCESS_KEY_ID"),
@@ -233,7 +233,7 @@ async fn aws(
         ("profile", "AWS_PROFILE"),
     ] {
         if let Some(value) = backend.setting(setting) {
-            inv.env.push((var.into(), value));
+            inv.env.push((var.into(), value.into()));
         }
     }
     runner

@@ -10,7 +10,7 @@ use crate::backend::Backends;
 use crate::cli::{BackupArgs, BackupsArgs};
 use crate::exit::Exit;
 use crate::output;
-use crate::terraform::{InitOptions, InitState, Terraform};
+use crate::terraform::InitOptions;
 
 #[derive(Serialize)]
 struct Taken {
@@ -26,11 +26,8 @@ pub async fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<Exit> {
     let tf = ctx.terraform(&project).await?;
     // init is not safe to run concurrently (shared plugin cache): do it first, in turn.
     for (env, backend) in &resolved {
-        if Terraform::init_state(env, backend) != InitState::Current {
-            ctx.printer
-                .progress(&format!("{}: terraform init", env.name));
-            tf.init(env, backend, InitOptions::default()).await?;
-        }
+        tf.ensure_init(ctx, &project, env, backend, InitOptions::default(), None)
+            .await?;
     }
     let results: Vec<anyhow::Result<Taken>> =
         futures::stream::iter(resolved.iter().map(|(env, _)| {

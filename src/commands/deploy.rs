@@ -20,7 +20,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<Exit> {
                 allow_destroy: args.allow_destroy,
                 interactive: ctx.settings.interactive,
             },
-            allow_dirty: args.apply.allow_dirty,
+            allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
             detailed_exitcode: false,

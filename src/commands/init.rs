@@ -9,7 +9,8 @@ use crate::Context;
 use crate::backend::Backends;
 use crate::cli::InitArgs;
 use crate::exit::Exit;
-use crate::terraform::{InitOptions, InitOutcome};
+use crate::project::Tier;
+use crate::terraform::{InitOptions, InitOutcome, RunLog, Terraform};
 
 #[derive(Serialize)]
 struct InitReport {
@@ -21,6 +22,8 @@ struct InitResult {
     name: String,
     outcome: InitOutcome,
     seconds: f64,
+    /// terraform's full output, relative to `state/<env>/` (`--log`, always for production).
+    log: Option<String>,
 }
 
 pub async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<Exit> {
@@ -29,7 +32,6 @@ pub async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<Exit> {
     // Resolve every name before any terraform runs: a typo must not half-initialize.
     let resolved = Backends::default().resolve_all(&project, &names)?;
     let tf = ctx.terraform(&project).await?;
-    crate::gitignore::offer(ctx, &project).await?;
     let options = InitOptions {
         reconfigure: args.reconfigure,
         upgrade: args.upgrade,
@@ -40,12 +42,16 @@ pub async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<Exit> {
     // One at a time: terraform's plugin cache is not safe for concurrent installs.
     for (env, backend) in resolved {
         let started = Instant::now();
-        let spinner = ctx.printer.spinner(format!("{}: terraform init", env.name));
-        let outcome = tf.init(env, &backend, options).await;
-        if let Some(spinner) = spinner {
-            spinner.finish_and_clear();
-        }
-        let outcome = outcome?;
+        let wants_log = args.log || env.tier == Tier::Production;
+        // A log only for an init that runs: a skipped one has nothing to say.
+        let log = if wants_log && Terraform::needs_init(env, &backend, options) {
+            Some(RunLog::open(&project, env, "init")?)
+        } else {
+            None
+        };
+        let outcome = tf
+            .ensure_init(ctx, &project, env, &backend, options, log.as_ref())
+            .await?;
         let seconds = started.elapsed().as_secs_f64();
         if !ctx.printer.is_json() {
             let line = match outcome {
@@ -61,6 +67,7 @@ pub async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<Exit> {
             name: env.name.clone(),
             outcome,
             seconds,
+            log: log.map(|log| log.name),
         });
     }
     if ctx.printer.is_json() {

@@ -18,7 +18,20 @@ struct EnvLock {
     backend: String,
     #[serde(flatten)]
     lock: Option<LockState>,
+    /// The lock's fields as null when it could not be read: the documented shape holds.
+    #[serde(flatten)]
+    unread: Option<Unread>,
     error: Option<String>,
+}
+
+#[derive(Default, Serialize)]
+struct Unread {
+    supported: Option<bool>,
+    held: Option<bool>,
+    stale: Option<bool>,
+    holder: Option<()>,
+    source: Option<String>,
+    note: Option<String>,
 }
 
 pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
@@ -42,6 +55,7 @@ pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
             let entry = EnvLock {
                 environment: env.name.clone(),
                 backend: backend.kind.clone(),
+                unread: lock.is_none().then(Unread::default),
                 lock,
                 error: error.as_ref().map(|e| match crate::error::hint_for(e) {
                     Some(hint) => format!("{e:#} ({hint})"),

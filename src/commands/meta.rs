@@ -2,15 +2,31 @@
 
 use clap::CommandFactory;
 
+use crate::Context;
 use crate::cli::Cli;
+use crate::error::TfenvError;
 use crate::exit::Exit;
 
-pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
+pub fn completions(ctx: &Context, shell: clap_complete::Shell) -> anyhow::Result<Exit> {
+    text_only(ctx, "completions", "a shell script")?;
     clap_complete::generate(shell, &mut Cli::command(), "tfenv", &mut std::io::stdout());
     Ok(Exit::Success)
 }
 
-pub fn man() -> anyhow::Result<Exit> {
+pub fn man(ctx: &Context) -> anyhow::Result<Exit> {
+    text_only(ctx, "man", "a man page (roff)")?;
     clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
     Ok(Exit::Success)
+}
+
+/// What these print is text by nature: a JSON request for it is a usage error (in
+/// JSON), never text on stdout.
+fn text_only(ctx: &Context, command: &str, what: &str) -> Result<(), TfenvError> {
+    if !ctx.printer.is_json() {
+        return Ok(());
+    }
+    Err(TfenvError::usage(
+        format!("`tfenv {command}` prints {what}, not JSON"),
+        Some("drop --output json".to_string()),
+    ))
 }

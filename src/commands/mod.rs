@@ -39,8 +39,8 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Prune(args) => prune::prune(ctx, args).await,
         Command::Lock(args) => lock::lock(ctx, args).await,
         Command::Unlock(args) => unlock::unlock(ctx, args).await,
-        Command::Completions { shell } => meta::completions(shell),
-        Command::Man => meta::man(),
+        Command::Completions { shell } => meta::completions(ctx, shell),
+        Command::Man => meta::man(ctx),
     }
 }
 

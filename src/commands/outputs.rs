@@ -10,7 +10,7 @@ use crate::cli::OutputsArgs;
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::output;
-use crate::terraform::{InitOptions, InitState, Terraform};
+use crate::terraform::InitOptions;
 
 pub async fn outputs(ctx: &Context, args: OutputsArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
@@ -42,11 +42,8 @@ pub async fn outputs(ctx: &Context, args: OutputsArgs) -> anyhow::Result<Exit> {
     } else {
         let backend = Backends::default().resolve(env, &project)?;
         let tf = ctx.terraform(&project).await?;
-        if Terraform::init_state(env, &backend) != InitState::Current {
-            ctx.printer
-                .progress(&format!("{}: terraform init", env.name));
-            tf.init(env, &backend, InitOptions::default()).await?;
-        }
+        tf.ensure_init(ctx, &project, env, &backend, InitOptions::default(), None)
+            .await?;
         outputs::redact(&tf.outputs(env).await?, args.include_sensitive)
     };
     if ctx.printer.is_json() {

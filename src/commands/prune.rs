@@ -70,7 +70,8 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
         env,
         format!("delete {} backup(s) of", plan.delete.len()),
         0,
-    );
+    )
+    .with_review("check the list above");
     let gate = Gate::new(approval, super::flags(ctx, &args.approve));
     gate.check_flags()?;
     gate.ask(&ctx.interrupts).await?;

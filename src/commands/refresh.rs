@@ -21,7 +21,7 @@ pub async fn refresh(ctx: &Context, args: RefreshArgs) -> anyhow::Result<Exit> {
                 allow_destroy: false,
                 interactive: ctx.settings.interactive,
             },
-            allow_dirty: args.apply.allow_dirty,
+            allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
             detailed_exitcode: false,

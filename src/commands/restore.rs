@@ -6,16 +6,17 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::Context;
+use crate::artifacts;
 use crate::artifacts::backups::{self, Backup};
-use crate::artifacts::envlock::EnvLock;
 use crate::artifacts::history::Ledger;
 use crate::backend::Backends;
 use crate::cli::RestoreArgs;
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
-use crate::terraform::{self, InitOptions, InitState, StateHeader, Terraform};
-use crate::{artifacts, git};
+use crate::pipeline::RecordedRun;
+use crate::project::Project;
+use crate::terraform::{self, InitOptions, StateHeader, Terraform};
 
 #[derive(Serialize)]
 struct RestoreReport {
@@ -26,6 +27,8 @@ struct RestoreReport {
     serial_after: u64,
     forced: bool,
     pre_restore_backup: Option<Backup>,
+    /// Steps after the push that failed without undoing it (the history record).
+    warnings: Vec<String>,
 }
 
 pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
@@ -88,17 +91,7 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
 
     let backend = Backends::default().resolve(&env, &project)?;
     let tf = ctx.terraform(&project).await?;
-    let _lock = EnvLock::acquire(
-        &env.artifacts_dir,
-        &env.name,
-        &format!("restore {}", env.name),
-    )?;
-    let mut ledger = Ledger::start(&env, "restore", true, Some(tf.version.to_string()));
-    ledger.git = git::head(ctx.runner.as_ref(), &project, &env)
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.info);
+    let mut recorded = RecordedRun::start(ctx, &project, &env, "restore", true, &tf).await?;
     let result = run(
         ctx,
         &project,
@@ -109,12 +102,13 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         &source,
         &shown,
         &restored,
-        &mut ledger,
+        &mut recorded.ledger,
     )
     .await;
     match result {
-        Ok(report) => {
-            ledger.finish("applied", Exit::Success, None)?;
+        Ok(mut report) => {
+            recorded.finish(&ctx.printer, "applied", Exit::Success);
+            report.warnings = recorded.warnings().to_vec();
             if ctx.printer.is_json() {
                 ctx.printer.json(&report)?;
             } else {
@@ -135,17 +129,14 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
             }
             Ok(Exit::Success)
         }
-        Err(err) => {
-            let _ = ledger.fail(&err);
-            Err(err)
-        }
+        Err(err) => Err(recorded.fail(&ctx.printer, err)),
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn run(
     ctx: &Context,
-    project: &crate::project::Project,
+    project: &Project,
     args: &RestoreArgs,
     env: &crate::project::Environment,
     backend: &crate::backend::Backend,
@@ -155,11 +146,8 @@ async fn run(
     restored: &StateHeader,
     ledger: &mut Ledger,
 ) -> anyhow::Result<RestoreReport> {
-    if Terraform::init_state(env, backend) != InitState::Current {
-        ctx.printer
-            .progress(&format!("{}: terraform init", env.name));
-        tf.init(env, backend, InitOptions::default()).await?;
-    }
+    tf.ensure_init(ctx, project, env, backend, InitOptions::default(), None)
+        .await?;
     let current = tf.state_header(env).await?;
     let same_lineage = current
         .as_ref()
@@ -187,7 +175,8 @@ async fn run(
             restored.serial
         ),
         0,
-    );
+    )
+    .with_review(format!("check what `{shown}` holds"));
     let gate = Gate::new(approval, super::flags(ctx, &args.approve));
     gate.check_flags()?;
     gate.ask(&ctx.interrupts).await?;
@@ -238,6 +227,7 @@ async fn run(
         serial_after,
         forced: !same_lineage,
         pre_restore_backup: pre,
+        warnings: Vec::new(),
     })
 }
 

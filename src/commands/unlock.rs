@@ -3,17 +3,15 @@
 
 use crate::Context;
 use crate::artifacts::backups;
-use crate::artifacts::envlock::EnvLock;
-use crate::artifacts::history::Ledger;
 use crate::backend::lock::LockState;
 use crate::backend::{Backend, Backends};
 use crate::cli::UnlockArgs;
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
-use crate::git;
+use crate::pipeline::RecordedRun;
 use crate::project::Environment;
-use crate::terraform::{InitOptions, InitState, Terraform};
+use crate::terraform::InitOptions;
 
 pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
@@ -64,30 +62,22 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
     }
 
     let tf = ctx.terraform(&project).await?;
-    let _guard = EnvLock::acquire(
-        &env.artifacts_dir,
-        &env.name,
-        &format!("unlock {}", env.name),
-    )?;
-    let mut ledger = Ledger::start(&env, "unlock", true, Some(tf.version.to_string()));
-    ledger.git = git::head(ctx.runner.as_ref(), &project, &env)
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.info);
+    let mut recorded = RecordedRun::start(ctx, &project, &env, "unlock", true, &tf).await?;
+    let ledger = &mut recorded.ledger;
     ledger.lock = serde_json::to_value(&lock).ok();
     let result = async {
-        if Terraform::init_state(&env, &backend) != InitState::Current {
-            ctx.printer
-                .progress(&format!("{}: terraform init", env.name));
-            tf.init(&env, &backend, InitOptions::default()).await?;
-        }
+        tf.ensure_init(ctx, &project, &env, &backend, InitOptions::default(), None)
+            .await?;
         let approval = Approval::new(
             &project,
             &env,
             format!("force-unlock `{}` on the state of", args.lock_id),
             0,
-        );
+        )
+        .with_review(format!(
+            "check with `tfenv lock {}` that no run holds it any more",
+            env.name
+        ));
         let gate = Gate::new(approval, super::flags(ctx, &args.approve));
         gate.check_flags()?;
         // State pull does not take the lock: the state as it is now can still be saved.
@@ -108,10 +98,11 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
     .await;
     match result {
         Ok(()) => {
-            ledger.finish("applied", Exit::Success, None)?;
+            recorded.finish(&ctx.printer, "applied", Exit::Success);
             if ctx.printer.is_json() {
                 ctx.printer.json(&serde_json::json!({
-                    "environment": env.name, "unlocked": args.lock_id, "released": lock, "backup": ledger.backup,
+                    "environment": env.name, "unlocked": args.lock_id, "released": lock, "backup": recorded.ledger.backup,
+                    "warnings": recorded.warnings(),
                 }))?;
             } else {
                 ctx.printer.result(&format!(
@@ -121,10 +112,7 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
             }
             Ok(Exit::Success)
         }
-        Err(err) => {
-            let _ = ledger.fail(&err);
-            Err(err)
-        }
+        Err(err) => Err(recorded.fail(&ctx.printer, err)),
     }
 }
 

@@ -115,6 +115,11 @@ impl Interrupts {
         }
     }
 
+    /// Whether an interrupt arrived since tfenv started.
+    pub fn received(&self) -> bool {
+        self.shutdowns.borrow().count > 0
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<Shutdowns> {
         self.shutdowns.subscribe()
     }

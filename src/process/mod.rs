@@ -7,6 +7,7 @@ mod real;
 pub mod scripted;
 mod signal;
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -17,10 +18,11 @@ pub use real::TokioRunner;
 #[derive(Clone, Debug, Default)]
 pub struct Invocation {
     pub program: PathBuf,
-    pub args: Vec<String>,
+    /// OS strings: a path in a folder whose name is not UTF-8 reaches the child intact.
+    pub args: Vec<OsString>,
     pub cwd: PathBuf,
     /// Variables set for the child on top of tfenv's own environment.
-    pub env: Vec<(String, String)>,
+    pub env: Vec<(String, OsString)>,
     /// Variables removed from the child's environment.
     pub env_remove: Vec<String>,
     /// A short read-only check (reading a lock) that may still run after an interrupt,
@@ -34,10 +36,10 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    pub fn new(program: impl Into<PathBuf>, args: &[&str]) -> Invocation {
+    pub fn new<S: AsRef<OsStr>>(program: impl Into<PathBuf>, args: &[S]) -> Invocation {
         Invocation {
             program: program.into(),
-            args: args.iter().map(|a| a.to_string()).collect(),
+            args: args.iter().map(|a| a.as_ref().to_os_string()).collect(),
             ..Invocation::default()
         }
     }
@@ -45,7 +47,11 @@ impl Invocation {
     /// The command line for logs, with values that look like secrets masked.
     pub fn display(&self) -> String {
         let mut shown = vec![self.program.display().to_string()];
-        shown.extend(self.args.iter().map(|arg| mask_secret(arg)));
+        shown.extend(
+            self.args
+                .iter()
+                .map(|arg| mask_secret(&arg.to_string_lossy())),
+        );
         shown.join(" ")
     }
 

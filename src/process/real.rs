@@ -464,7 +464,7 @@ mod tests {
     #[tokio::test]
     async fn an_invocation_without_cwd_runs_in_tfenvs_own() {
         let runner = TokioRunner::new(Interrupts::default());
-        let inv = Invocation::new("/bin/pwd", &[]);
+        let inv = Invocation::new("/bin/pwd", &[] as &[&str]);
         let done = runner.run(&inv, RunOptions::default()).await.unwrap();
         let here = std::env::current_dir().unwrap();
         assert_eq!(done.stdout_text().trim(), here.display().to_string());

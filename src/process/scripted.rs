@@ -2,6 +2,7 @@
 //! call nobody scripted fails loudly, and every call is recorded.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::sync::Mutex;
 
 use super::{Finished, Invocation, RunOptions, Runner};
@@ -32,14 +33,14 @@ impl Reply {
 
 #[derive(Default)]
 pub struct ScriptedRunner {
-    script: Mutex<VecDeque<(Vec<String>, Reply)>>,
+    script: Mutex<VecDeque<(Vec<OsString>, Reply)>>,
     calls: Mutex<Vec<Invocation>>,
 }
 
 impl ScriptedRunner {
     /// Expects a call whose arguments start with `args`, and answers it with `reply`.
     pub fn expect(self, args: &[&str], reply: Reply) -> Self {
-        let args = args.iter().map(|a| a.to_string()).collect();
+        let args = args.iter().map(OsString::from).collect();
         self.script.lock().unwrap().push_back((args, reply));
         self
     }

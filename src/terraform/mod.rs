@@ -1,14 +1,17 @@
 //! Typed terraform calls: finding the binary and its version, the per-environment
 //! process environment (data dir, plugin cache, workspace), init with a fingerprint,
-//! and reading the state header from `state pull`.
+//! and reading the state header from `state pull`. Every call passes `-no-color`:
+//! tfenv keeps terraform's text (errors, history, logs), and ANSI codes do not belong there.
 
 pub mod lock_error;
 pub mod plan;
 pub mod state;
 pub mod version;
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -30,8 +33,33 @@ pub struct Terraform {
     pub echo: bool,
     /// Stream plan and apply output to stderr (unless `-q`).
     pub stream: bool,
-    /// Let terraform colour its streamed output.
-    pub color: bool,
+    /// Show terraform's whole error output (`-vv`), not only its first lines.
+    pub full_errors: bool,
+    /// The .gitignore offer was made in this run (it is made once, before the first init).
+    offered: AtomicBool,
+}
+
+/// A run's log file (`state/<env>/logs/<command>-….log`): terraform's full output.
+pub struct RunLog {
+    file: std::fs::File,
+    /// Relative to `state/<env>/`, as history records it.
+    pub name: String,
+    /// As the user would open it, for messages.
+    pub shown: String,
+}
+
+impl RunLog {
+    pub fn open(project: &Project, env: &Environment, command: &str) -> anyhow::Result<RunLog> {
+        let (file, name) = artifacts::open_log(&env.artifacts_dir, command)?;
+        let shown = project.show(&env.artifacts_dir.join(&name));
+        Ok(RunLog { file, name, shown })
+    }
+
+    fn writer(&self) -> anyhow::Result<Box<dyn std::io::Write + Send>> {
+        Ok(Box::new(
+            self.file.try_clone().context("opening the run's log")?,
+        ))
+    }
 }
 
 /// Whether an environment's data dir is ready for its current configuration.
@@ -76,7 +104,7 @@ impl Terraform {
             (None, None) => (PathBuf::from("terraform"), cwd),
         };
         let bin = resolve_binary(&wanted, base)?;
-        let mut inv = Invocation::new(&bin, &["version", "-json"]);
+        let mut inv = Invocation::new(&bin, &["version", "-json", "-no-color"]);
         inv.cwd = project.root.clone();
         inv.env.push(("CHECKPOINT_DISABLE".into(), "1".into()));
         let done = runner.run(&inv, RunOptions::default()).await?;
@@ -127,25 +155,27 @@ impl Terraform {
             plugin_cache,
             echo: false,
             stream: true,
-            color: false,
+            full_errors: false,
+            offered: AtomicBool::new(false),
         })
     }
 
     /// A terraform call for `env`: run in its root, with its own data dir, the shared
     /// plugin cache, its workspace (and no one else's), and never an interactive prompt.
-    pub fn invocation(&self, env: &Environment, args: &[&str]) -> Invocation {
+    /// Paths go to terraform as OS strings, never lossily converted.
+    pub fn invocation<S: AsRef<OsStr>>(&self, env: &Environment, args: &[S]) -> Invocation {
         let mut inv = Invocation::new(&self.bin, args);
         inv.cwd = env.root.clone();
         inv.env
-            .push(("TF_DATA_DIR".into(), env.data_dir().display().to_string()));
+            .push(("TF_DATA_DIR".into(), env.data_dir().into_os_string()));
         inv.env.push(("TF_IN_AUTOMATION".into(), "1".into()));
         inv.env.push(("TF_INPUT".into(), "0".into()));
         if let Some(cache) = &self.plugin_cache {
             inv.env
-                .push(("TF_PLUGIN_CACHE_DIR".into(), cache.display().to_string()));
+                .push(("TF_PLUGIN_CACHE_DIR".into(), cache.clone().into_os_string()));
         }
         match &env.workspace {
-            Some(ws) => inv.env.push(("TF_WORKSPACE".into(), ws.clone())),
+            Some(ws) => inv.env.push(("TF_WORKSPACE".into(), ws.into())),
             // A TF_WORKSPACE left in the user's shell must not redirect another environment.
             None => inv.env_remove.push("TF_WORKSPACE".into()),
         }
@@ -173,16 +203,59 @@ impl Terraform {
         }
     }
 
+    /// Whether `init` would run: never initialized, its configuration changed, or a flag
+    /// asks for a real run.
+    pub fn needs_init(env: &Environment, backend: &Backend, options: InitOptions) -> bool {
+        options.reconfigure
+            || options.upgrade
+            || Terraform::init_state(env, backend) != InitState::Current
+    }
+
+    /// Init if needed — the one way every command initializes an environment: skipped
+    /// when its fingerprint is unchanged (unless a flag asks for a real run); before the
+    /// first real init of this run, the offer to git-ignore `state/` and `.terraform/`.
+    pub async fn ensure_init(
+        &self,
+        ctx: &crate::Context,
+        project: &Project,
+        env: &Environment,
+        backend: &Backend,
+        options: InitOptions,
+        log: Option<&RunLog>,
+    ) -> anyhow::Result<InitOutcome> {
+        if !Terraform::needs_init(env, backend, options) {
+            return Ok(InitOutcome::Skipped);
+        }
+        if !self.offered.swap(true, Ordering::SeqCst) {
+            crate::gitignore::offer(ctx, project).await?;
+        }
+        let message = format!("{}: terraform init", env.name);
+        // A spinner would garble terraform's output when it is echoed (-v).
+        let spinner = if self.echo {
+            None
+        } else {
+            ctx.printer.spinner(message.clone())
+        };
+        if spinner.is_none() {
+            ctx.printer.progress(&message);
+        }
+        let outcome = self.init(env, backend, options, log).await;
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        outcome
+    }
+
     /// `terraform init` for `env`, skipped when its fingerprint is unchanged (unless a
     /// flag asks for a real run). Creates the environment's workspace when missing.
-    pub async fn init(
+    async fn init(
         &self,
         env: &Environment,
         backend: &Backend,
         options: InitOptions,
+        log: Option<&RunLog>,
     ) -> anyhow::Result<InitOutcome> {
-        let forced = options.reconfigure || options.upgrade;
-        if !forced && Terraform::init_state(env, backend) == InitState::Current {
+        if !Terraform::needs_init(env, backend, options) {
             return Ok(InitOutcome::Skipped);
         }
         if let Some(cache) = &self.plugin_cache {
@@ -198,28 +271,29 @@ impl Terraform {
                 artifacts::ensure_private_dir(dir)?;
             }
         }
-        let backend_arg = env
-            .backend_config
-            .as_ref()
-            .map(|path| format!("-backend-config={}", path.display()));
-        let mut args = vec!["init", "-input=false", "-no-color"];
-        if let Some(arg) = &backend_arg {
-            args.push(arg);
+        let mut args: Vec<OsString> =
+            vec!["init".into(), "-input=false".into(), "-no-color".into()];
+        if let Some(path) = &env.backend_config {
+            args.push(flag_path("-backend-config=", path));
         }
         if options.reconfigure {
-            args.push("-reconfigure");
+            args.push("-reconfigure".into());
         }
         if options.upgrade {
-            args.push("-upgrade");
+            args.push("-upgrade".into());
         }
         let mut inv = self.invocation(env, &args);
         // The workspace may not exist yet: init in `default`, then select or create it.
         inv.env.retain(|(k, _)| k != "TF_WORKSPACE");
         inv.env_remove.push("TF_WORKSPACE".into());
-        let done = self.runner.run(&inv, self.options(env)).await?;
+        let mut run_options = self.options(env);
+        if let Some(log) = log {
+            run_options.log = Some(log.writer()?);
+        }
+        let done = self.runner.run(&inv, run_options).await?;
         check_interrupted(&done)?;
         if !done.success() {
-            return Err(terraform_failed("init", env, &done));
+            return Err(self.failed("init", env, &done, log));
         }
         if let Some(workspace) = &env.workspace {
             self.ensure_workspace(env, workspace).await?;
@@ -240,7 +314,7 @@ impl Terraform {
         let done = self.runner.run(&list, RunOptions::default()).await?;
         check_interrupted(&done)?;
         if !done.success() {
-            return Err(terraform_failed("workspace list", env, &done));
+            return Err(self.failed("workspace list", env, &done, None));
         }
         let exists = done
             .stdout_text()
@@ -255,7 +329,7 @@ impl Terraform {
         let done = self.runner.run(&new, self.options(env)).await?;
         check_interrupted(&done)?;
         if !done.success() {
-            return Err(terraform_failed("workspace new", env, &done));
+            return Err(self.failed("workspace new", env, &done, None));
         }
         Ok(())
     }
@@ -274,18 +348,18 @@ impl Terraform {
         env: &Environment,
         plan_file: &Path,
         refresh_only: bool,
-        log: Option<&std::fs::File>,
+        log: Option<&RunLog>,
     ) -> anyhow::Result<()> {
-        let out = format!("-out={}", plan_file.display());
-        let mut args: Vec<String> = vec!["plan".into(), "-input=false".into(), out];
+        let mut args: Vec<OsString> = vec![
+            "plan".into(),
+            "-no-color".into(),
+            "-input=false".into(),
+            flag_path("-out=", plan_file),
+        ];
         if refresh_only {
             args.push("-refresh-only".into());
         }
-        args.extend(
-            env.var_files
-                .iter()
-                .map(|p| format!("-var-file={}", p.display())),
-        );
+        args.extend(env.var_files.iter().map(|p| flag_path("-var-file=", p)));
         self.run_streamed(env, "plan", args, log).await
     }
 
@@ -294,12 +368,13 @@ impl Terraform {
         &self,
         env: &Environment,
         plan_file: &Path,
-        log: Option<&std::fs::File>,
+        log: Option<&RunLog>,
     ) -> anyhow::Result<()> {
         let args = vec![
             "apply".into(),
+            "-no-color".into(),
             "-input=false".into(),
-            plan_file.display().to_string(),
+            plan_file.as_os_str().to_os_string(),
         ];
         self.run_streamed(env, "apply", args, log).await
     }
@@ -308,19 +383,15 @@ impl Terraform {
         &self,
         env: &Environment,
         what: &str,
-        mut args: Vec<String>,
-        log: Option<&std::fs::File>,
+        args: Vec<OsString>,
+        log: Option<&RunLog>,
     ) -> anyhow::Result<()> {
-        if !self.color {
-            args.insert(1, "-no-color".into());
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut inv = self.invocation(env, &refs);
+        let mut inv = self.invocation(env, &args);
         inv.holds_state_lock = true;
         let options = RunOptions {
             echo: self.stream.then(|| format!("[{}] ", env.name)),
             log: match log {
-                Some(file) => Some(Box::new(file.try_clone().context("opening the run's log")?)),
+                Some(log) => Some(log.writer()?),
                 None => None,
             },
             stdout_sink: None,
@@ -348,7 +419,7 @@ impl Terraform {
             }
             .into());
         }
-        Err(terraform_failed(what, env, &done))
+        Err(self.failed(what, env, &done, log))
     }
 
     /// `state push [-force] <file>`. Terraform itself refuses an older serial or another
@@ -359,12 +430,11 @@ impl Terraform {
         file: &Path,
         force: bool,
     ) -> anyhow::Result<()> {
-        let path = file.display().to_string();
-        let mut args = vec!["state", "push"];
+        let mut args: Vec<&OsStr> = vec!["state".as_ref(), "push".as_ref(), "-no-color".as_ref()];
         if force {
-            args.push("-force");
+            args.push("-force".as_ref());
         }
-        args.push(&path);
+        args.push(file.as_os_str());
         let mut inv = self.invocation(env, &args);
         inv.holds_state_lock = true;
         let done = self.runner.run(&inv, RunOptions::default()).await?;
@@ -386,17 +456,17 @@ impl Terraform {
             }
             .into());
         }
-        Err(terraform_failed("state push", env, &done))
+        Err(self.failed("state push", env, &done, None))
     }
 
     /// `force-unlock -force <id>`: releases a lock whose holder is gone.
     pub async fn force_unlock(&self, env: &Environment, id: &str) -> anyhow::Result<()> {
-        let mut inv = self.invocation(env, &["force-unlock", "-force", id]);
+        let mut inv = self.invocation(env, &["force-unlock", "-no-color", "-force", id]);
         inv.holds_state_lock = true;
         let done = self.runner.run(&inv, RunOptions::default()).await?;
         check_interrupted(&done)?;
         if !done.success() {
-            return Err(terraform_failed("force-unlock", env, &done));
+            return Err(self.failed("force-unlock", env, &done, None));
         }
         Ok(())
     }
@@ -407,12 +477,17 @@ impl Terraform {
         env: &Environment,
         plan_file: &Path,
     ) -> anyhow::Result<plan::PlanSummary> {
-        let plan = plan_file.display().to_string();
-        let inv = self.invocation(env, &["show", "-json", "-no-color", &plan]);
+        let args: [&OsStr; 4] = [
+            "show".as_ref(),
+            "-json".as_ref(),
+            "-no-color".as_ref(),
+            plan_file.as_os_str(),
+        ];
+        let inv = self.invocation(env, &args);
         let done = self.runner.run(&inv, RunOptions::default()).await?;
         check_interrupted(&done)?;
         if !done.success() {
-            return Err(terraform_failed("show -json", env, &done));
+            return Err(self.failed("show -json", env, &done, None));
         }
         plan::summarize(&done.stdout)
             .map_err(|why| anyhow::anyhow!("reading the plan of `{}`: {why}", env.name))
@@ -430,7 +505,7 @@ impl Terraform {
         let done = self.runner.run(&inv, RunOptions::default()).await?;
         check_interrupted(&done)?;
         if !done.success() {
-            return Err(terraform_failed("output -json", env, &done));
+            return Err(self.failed("output -json", env, &done, None));
         }
         serde_json::from_slice(&done.stdout).map_err(|e| {
             anyhow::anyhow!(
@@ -453,7 +528,7 @@ impl Terraform {
             sink,
             pipe: Some(writer),
         };
-        let inv = self.invocation(env, &["state", "pull"]);
+        let inv = self.invocation(env, &["state", "pull", "-no-color"]);
         let options = RunOptions {
             stdout_sink: Some(Box::new(tee)),
             ..RunOptions::default()
@@ -465,7 +540,7 @@ impl Terraform {
         let done = done?;
         check_interrupted(&done)?;
         if !done.success() {
-            return Err(terraform_failed("state pull", env, &done));
+            return Err(self.failed("state pull", env, &done, None));
         }
         if let Some(err) = done.sink_error {
             return Err(anyhow::Error::new(err).context("writing the pulled state"));
@@ -525,15 +600,52 @@ fn check_interrupted(done: &Finished) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An error for a failed terraform call that shows terraform's own message.
-pub fn terraform_failed(what: &str, env: &Environment, done: &Finished) -> anyhow::Error {
+impl Terraform {
+    /// An error for a failed terraform call that shows terraform's own message: its
+    /// first lines, and where the rest is when they were cut.
+    fn failed(
+        &self,
+        what: &str,
+        env: &Environment,
+        done: &Finished,
+        log: Option<&RunLog>,
+    ) -> anyhow::Error {
+        let limit = if self.full_errors {
+            usize::MAX
+        } else {
+            ERROR_LINES
+        };
+        let more = match log {
+            Some(log) => format!("full output: `tfenv -vv …` or {}", log.shown),
+            None => "full output: rerun with `tfenv -vv …`".to_string(),
+        };
+        terraform_failed(what, env, done, limit, &more)
+    }
+}
+
+/// How many lines of terraform's error output a message shows (all of them with -vv).
+const ERROR_LINES: usize = 20;
+
+/// An error for a failed terraform call that shows terraform's own message, at most
+/// `limit` lines of it; `more` says where the full output is when lines were cut.
+fn terraform_failed(
+    what: &str,
+    env: &Environment,
+    done: &Finished,
+    limit: usize,
+    more: &str,
+) -> anyhow::Error {
     let stderr = done.stderr_text();
     let stdout = done.stdout_text();
-    let detail = terraform_error_text(if stderr.trim().is_empty() {
-        &stdout
-    } else {
-        &stderr
-    });
+    let detail = terraform_error_text(
+        if stderr.trim().is_empty() {
+            &stdout
+        } else {
+            &stderr
+        },
+        limit,
+        more,
+    );
     anyhow::anyhow!(
         "`terraform {what}` for `{}` {}{}",
         env.name,
@@ -547,21 +659,37 @@ pub fn terraform_failed(what: &str, env: &Environment, done: &Finished) -> anyho
 }
 
 /// The useful part of terraform's error output: from the first `Error:` on, without
-/// box-drawing decoration, at most 20 lines.
-fn terraform_error_text(text: &str) -> String {
+/// box-drawing decoration or colour codes, at most `limit` lines, then a marker that
+/// says how many were left out and where `more` of them are.
+fn terraform_error_text(text: &str, limit: usize, more: &str) -> String {
+    // A shim or fork that ignores -no-color must not put escape codes into history.
+    let text = console::strip_ansi_codes(text);
     let lines: Vec<&str> = text.lines().collect();
     let start = lines
         .iter()
         .position(|l| l.trim_start_matches(['│', '╷', ' ']).starts_with("Error"))
         .unwrap_or(0);
-    lines[start..]
+    let useful: Vec<&str> = lines[start..]
         .iter()
         .map(|l| l.trim_start_matches(['│', '╷', '╵']).trim_end())
         .filter(|l| !l.trim().is_empty())
-        .take(20)
+        .collect();
+    let mut shown: Vec<String> = useful
+        .iter()
+        .take(limit)
         .map(|l| format!("  {}", l.trim_start()))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect();
+    if useful.len() > limit {
+        shown.push(format!("  … ({} more lines; {more})", useful.len() - limit));
+    }
+    shown.join("\n")
+}
+
+/// `-var-file=<path>` as an OS string: the path exactly as the OS has it.
+fn flag_path(flag: &str, path: &Path) -> OsString {
+    let mut arg = OsString::from(flag);
+    arg.push(path.as_os_str());
+    arg
 }
 
 fn first_line(text: &str) -> Option<&str> {

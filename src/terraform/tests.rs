@@ -75,14 +75,14 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
     // terraform would create the data dir; the scripted runner does not.
     std::fs::create_dir_all(env.data_dir()).unwrap();
     assert_eq!(
-        tf.init(env, &backend, InitOptions::default())
+        tf.init(env, &backend, InitOptions::default(), None)
             .await
             .unwrap(),
         InitOutcome::Ran
     );
     assert_eq!(Terraform::init_state(env, &backend), InitState::Current);
     assert_eq!(
-        tf.init(env, &backend, InitOptions::default())
+        tf.init(env, &backend, InitOptions::default(), None)
             .await
             .unwrap(),
         InitOutcome::Skipped
@@ -96,7 +96,7 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
     let backend = Backends::default().resolve(env, &project).unwrap();
     assert_eq!(Terraform::init_state(env, &backend), InitState::Changed);
     assert_eq!(
-        tf.init(env, &backend, InitOptions::default())
+        tf.init(env, &backend, InitOptions::default(), None)
             .await
             .unwrap(),
         InitOutcome::Ran
@@ -108,7 +108,7 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
     assert!(
         init.env
             .iter()
-            .any(|(k, v)| k == "TF_DATA_DIR" && v.ends_with(".terraform/tfenv/dev"))
+            .any(|(k, v)| k == "TF_DATA_DIR" && Path::new(v).ends_with(".terraform/tfenv/dev"))
     );
     assert!(
         init.env.iter().any(|(k, _)| k == "TF_PLUGIN_CACHE_DIR")
@@ -117,6 +117,7 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
     assert!(
         init.args
             .iter()
+            .map(|a| a.to_string_lossy())
             .any(|a| a.starts_with("-backend-config=")
                 && a.ends_with("environments/dev.backend.conf"))
     );
@@ -136,7 +137,7 @@ async fn a_failed_init_shows_terraforms_error_and_records_nothing() {
     );
     let tf = locate(&project, runner).await.unwrap();
     let err = tf
-        .init(env, &backend, InitOptions::default())
+        .init(env, &backend, InitOptions::default(), None)
         .await
         .unwrap_err()
         .to_string();
@@ -190,10 +191,33 @@ fn workspace_is_set_for_its_environment_and_removed_for_others() {
         plugin_cache: None,
         echo: false,
         stream: false,
-        color: false,
+        full_errors: false,
+        offered: AtomicBool::new(false),
     };
     let qa = tf.invocation(project.environment("qa").unwrap(), &["plan"]);
     assert!(qa.env.contains(&("TF_WORKSPACE".into(), "qa".into())));
     let dev = tf.invocation(project.environment("dev").unwrap(), &["plan"]);
     assert!(dev.env_remove.contains(&"TF_WORKSPACE".to_string()));
+}
+
+#[test]
+fn a_long_error_is_cut_with_a_marker_that_says_where_the_rest_is() {
+    let text: String =
+        std::iter::once("\u{1b}[31m╷\n│ Error: Unsupported argument\u{1b}[0m\n".to_string())
+            .chain((1..=24).map(|i| format!("│ detail {i}\n")))
+            .collect();
+    let cut = terraform_error_text(&text, 20, "full output: rerun with `tfenv -vv …`");
+    let lines: Vec<&str> = cut.lines().collect();
+    assert_eq!(lines.len(), 21, "{cut}");
+    assert_eq!(lines[0], "  Error: Unsupported argument");
+    assert_eq!(lines[19], "  detail 19");
+    assert_eq!(
+        lines[20],
+        "  … (5 more lines; full output: rerun with `tfenv -vv …`)"
+    );
+    assert!(!cut.contains('\u{1b}'), "{cut:?}");
+
+    let whole = terraform_error_text(&text, usize::MAX, "unused");
+    assert!(whole.ends_with("  detail 24"), "{whole}");
+    assert!(!whole.contains("more lines"), "{whole}");
 }

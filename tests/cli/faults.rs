@@ -77,7 +77,7 @@ fn terraform_below_required_version_stops_before_anything_runs() {
         ));
     assert_eq!(
         project.read("calls.log"),
-        "version -json\n",
+        "version -json -no-color\n",
         "no init may run"
     );
 }

@@ -485,7 +485,7 @@ esac"#,
             .lines()
             .filter(|l| l.starts_with("force-unlock"))
             .collect::<Vec<_>>(),
-        ["force-unlock -force some-id"],
+        ["force-unlock -no-color -force some-id"],
         "{calls}"
     );
     let history = project.read("state/dev/history.jsonl");

@@ -10,4 +10,5 @@ mod envs;
 mod faults;
 mod locks;
 mod meta;
+mod pipeline;
 mod status;

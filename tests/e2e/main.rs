@@ -11,5 +11,6 @@ mod deploy;
 mod interrupts;
 mod local;
 mod locks;
+mod pipeline;
 mod prompts;
 mod s3;

@@ -1,0 +1,106 @@
+//! One recorded run of a command that changes an environment (deploy, refresh, restore,
+//! unlock): tfenv's environment lock, the history record, the git commit — then exactly
+//! one of `finish` or `fail`, or `interrupted` when the run is cut short.
+
+use crate::Context;
+use crate::artifacts::envlock::EnvLock;
+use crate::artifacts::history::Ledger;
+use crate::error::TfenvError;
+use crate::exit::Exit;
+use crate::git;
+use crate::output::Printer;
+use crate::project::{Environment, Project};
+use crate::terraform::Terraform;
+
+/// Held for the whole run. Dropped without `finish` or `fail` (an interrupt ended the
+/// run between two steps), its record says `interrupted`.
+pub struct RecordedRun {
+    /// The history record being filled in by the run's steps.
+    pub ledger: Ledger,
+    /// The checkout's commit and changes, or why git could not say.
+    git: anyhow::Result<Option<git::Checkout>>,
+    warnings: Vec<String>,
+    // Last: fields drop in order, so the record is written before the lock is released.
+    _lock: EnvLock,
+}
+
+impl RecordedRun {
+    /// Takes the environment's lock (a second tfenv stops here with exit 4), starts the
+    /// record and asks git for the commit. An interrupt by then ends the run, recorded,
+    /// before anything has changed.
+    pub async fn start(
+        ctx: &Context,
+        project: &Project,
+        env: &Environment,
+        command: &'static str,
+        record: bool,
+        tf: &Terraform,
+    ) -> anyhow::Result<RecordedRun> {
+        let lock = EnvLock::acquire(
+            &env.artifacts_dir,
+            &env.name,
+            &format!("{command} {}", env.name),
+        )?;
+        let mut run = RecordedRun {
+            ledger: Ledger::start(env, command, record, Some(tf.version.to_string())),
+            git: Ok(None),
+            warnings: Vec::new(),
+            _lock: lock,
+        };
+        let git = git::head(ctx.runner.as_ref(), project, env).await;
+        // git stopped by the interrupt fails like a broken repository would; a production
+        // deploy would then be "refused" for an unclean tree instead of interrupted.
+        let interrupted = ctx.interrupts.received()
+            || git.as_ref().is_err_and(|err| {
+                matches!(
+                    err.downcast_ref::<TfenvError>(),
+                    Some(TfenvError::Interrupted)
+                )
+            });
+        if interrupted {
+            return Err(run.fail(&ctx.printer, TfenvError::Interrupted.into()));
+        }
+        run.ledger.git = git.as_ref().ok().cloned().flatten().map(|c| c.info);
+        run.git = git;
+        Ok(run)
+    }
+
+    /// The checkout's commit and changes, or why git could not say.
+    pub fn git(&self) -> &anyhow::Result<Option<git::Checkout>> {
+        &self.git
+    }
+
+    /// A step that failed without failing the run: said now on stderr, and kept for
+    /// the run's JSON document.
+    pub fn warn(&mut self, printer: &Printer, text: String) {
+        printer.warn(&text);
+        self.warnings.push(text);
+    }
+
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Records how the run ended. The outcome stands whatever happens to the record:
+    /// a history that cannot be written is a warning, not a failed run.
+    pub fn finish(&mut self, printer: &Printer, result: &str, exit: Exit) {
+        if let Err(err) = self.ledger.finish(result, exit, None) {
+            self.warn(
+                printer,
+                format!("could not record the run in history: {err:#}"),
+            );
+        }
+    }
+
+    /// Records a run that ended with `err` (refused, interrupted or failed, by its exit
+    /// code) and hands the error back; a history that cannot be written is a warning.
+    pub fn fail(&mut self, printer: &Printer, err: anyhow::Error) -> anyhow::Error {
+        if let Err(write_err) = self.ledger.fail(&err) {
+            self.warn(
+                printer,
+                format!("could not record the run in history: {write_err:#}"),
+            );
+        }
+        err
+    }
+}

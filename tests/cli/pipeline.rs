@@ -1,0 +1,772 @@
+//! The recorded run around deploy, restore and unlock, faults after a successful apply,
+//! what reaches terraform (OS-string paths, `-no-color`), and what tfenv prints when
+//! terraform fails or the command line is not what it expects — driven by a fake
+//! terraform that logs each call's raw arguments.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{Project, stdout_json};
+
+const PLAN_JSON: &str = r#"{"format_version":"1.2","resource_changes":[{"address":"terraform_data.a","change":{"actions":["create"]}}],"output_changes":{}}"#;
+const STATE: &str = r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"abc","outputs":{},"resources":[]}"#;
+
+/// A fake terraform that behaves like a working one, except for the subcommands in
+/// `overrides` (`("apply", "exit 1")`). Each call's arguments go to calls.log, raw, and
+/// its TF_DATA_DIR to data-dirs.log.
+/// `red TEXT` prints TEXT to stderr in ANSI red unless the call has `-no-color`, as
+/// terraform does.
+fn fake(project: &Project, overrides: &[(&str, &str)]) -> PathBuf {
+    let pushed = project.join("pushed.tfstate");
+    let mut cases = vec![
+        (
+            "version",
+            r#"echo '{"terraform_version":"1.11.4"}'"#.to_string(),
+        ),
+        ("init", r#"mkdir -p "$TF_DATA_DIR""#.to_string()),
+        (
+            "plan",
+            r#"for a in "$@"; do case "$a" in -out=*) echo plan > "${a#-out=}" ;; esac; done"#
+                .to_string(),
+        ),
+        ("show", format!("echo '{PLAN_JSON}'")),
+        ("apply", "true".to_string()),
+        (
+            "output",
+            r#"echo '{"name":{"sensitive":false,"type":"string","value":"new"}}'"#.to_string(),
+        ),
+        (
+            "state",
+            format!(
+                r#"case "$2" in
+    pull) if [ -f '{pushed}' ]; then cat '{pushed}'; else echo '{STATE}'; fi ;;
+    push) for a in "$@"; do f="$a"; done; cp "$f" '{pushed}' ;;
+  esac"#,
+                pushed = pushed.display()
+            ),
+        ),
+        ("workspace", "echo '* default'".to_string()),
+        (
+            "force-unlock",
+            "echo 'Terraform state has been successfully unlocked!'".to_string(),
+        ),
+    ];
+    for (command, body) in overrides {
+        let case = cases
+            .iter_mut()
+            .find(|(c, _)| c == command)
+            .unwrap_or_else(|| panic!("no such subcommand in the fake: {command}"));
+        case.1 = body.to_string();
+    }
+    let cases: String = cases
+        .iter()
+        .map(|(c, body)| format!("  {c}) {body} ;;\n"))
+        .collect();
+    project.script(
+        "bin/terraform",
+        &format!(
+            r#"printf '%s\n' "$*" >> '{log}'
+printf '%s\n' "$TF_DATA_DIR" >> '{data_dirs}'
+nc=0; for a in "$@"; do [ "$a" = -no-color ] && nc=1; done
+red() {{ if [ $nc = 1 ]; then printf '%s\n' "$1"; else printf '\033[31m%s\033[0m\n' "$1"; fi >&2; }}
+case "$1" in
+{cases}  *) echo "unexpected: $*" >&2; exit 99 ;;
+esac"#,
+            log = project.join("calls.log").display(),
+            data_dirs = project.join("data-dirs.log").display()
+        ),
+    )
+}
+
+/// A project whose root module has `backend "pg" {}`: tfenv cannot read its lock, so
+/// `unlock` goes straight to terraform force-unlock.
+fn pg_project() -> Project {
+    let project = Project::empty();
+    project.write("main.tf", "terraform {\n  backend \"pg\" {}\n}\n");
+    project.write(
+        "environments/dev.backend.conf",
+        "conn_str = \"postgres://tf@127.0.0.1/tfstate\"\n",
+    );
+    project
+}
+
+/// tfenv with `--terraform <fake>` and the given arguments, run to its end.
+fn run(project: &Project, tf: &Path, args: &[&str]) -> Output {
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(tf)
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "--- exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn err_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn expect_code(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", text(output));
+}
+
+/// The last record of history.jsonl, read as bytes: the file may hold lines that are
+/// not UTF-8.
+fn last_record(project: &Project, env: &str) -> Value {
+    let bytes = std::fs::read(project.join(&format!("state/{env}/history.jsonl"))).unwrap();
+    let line = bytes
+        .split(|b| *b == b'\n')
+        .rfind(|l| !l.is_empty())
+        .expect("history.jsonl has a record");
+    serde_json::from_slice(line).unwrap_or_else(|err| {
+        panic!(
+            "last history line is not JSON ({err}): {}",
+            String::from_utf8_lossy(line)
+        )
+    })
+}
+
+/// A folder where a file tfenv writes should be: no write can replace it.
+fn block_with_a_folder(project: &Project, rel: &str) {
+    std::fs::create_dir_all(project.join(rel).join("in-the-way")).unwrap();
+}
+
+fn warnings(json: &Value) -> Vec<String> {
+    json["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no warnings array: {json}"))
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect()
+}
+
+// --- a failure after a successful apply is not a failed deploy -------------------------
+
+#[test]
+fn outputs_json_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
+    let project = Project::demo();
+    let tf = fake(&project, &[]);
+    block_with_a_folder(&project, "state/dev/outputs.json");
+    let output = run(
+        &project,
+        &tf,
+        &["deploy", "dev", "--yes", "--output", "json"],
+    );
+    expect_code(&output, 0);
+    let json = stdout_json(&output);
+    assert_eq!(json["result"], "applied", "{json}");
+    assert_eq!(json["outputs_written"], false, "{json}");
+    let warnings = warnings(&json);
+    assert_eq!(warnings.len(), 1, "{json}");
+    assert!(
+        warnings[0].contains("the change was applied, but writing outputs.json failed"),
+        "{json}"
+    );
+    assert!(
+        err_text(&output)
+            .contains("warning: the change was applied, but writing outputs.json failed"),
+        "{}",
+        text(&output)
+    );
+    let record = last_record(&project, "dev");
+    assert_eq!(record["result"], "applied", "{record}");
+    assert_eq!(record["exit_code"], 0, "{record}");
+}
+
+#[test]
+fn a_history_that_cannot_be_read_while_pruning_does_not_fail_an_applied_deploy() {
+    let project = Project::demo();
+    let tf = fake(&project, &[]);
+    // Production prunes after the apply (backup_keep = 50) and reads history to find the
+    // last good backup; this history has bytes that are not UTF-8.
+    std::fs::create_dir_all(project.join("state/production")).unwrap();
+    std::fs::write(
+        project.join("state/production/history.jsonl"),
+        b"{\"command\":\"deploy\",\"result\":\"appl\xff\xfeed\"}\n",
+    )
+    .unwrap();
+    let output = run(
+        &project,
+        &tf,
+        &[
+            "deploy",
+            "production",
+            "--yes",
+            "--confirm",
+            "production",
+            "--output",
+            "json",
+        ],
+    );
+    expect_code(&output, 0);
+    let json = stdout_json(&output);
+    assert_eq!(json["result"], "applied", "{json}");
+    assert_eq!(json["outputs_written"], true, "{json}");
+    let record = last_record(&project, "production");
+    assert_eq!(record["result"], "applied", "{record}");
+    assert_eq!(record["exit_code"], 0, "{record}");
+}
+
+#[test]
+fn pruning_that_fails_after_apply_is_applied_with_a_warning_in_json() {
+    let project = Project::demo();
+    let tf = fake(&project, &[]);
+    // dev takes no backup before its apply, so only the pruning after it meets the fault.
+    let toml = project.read("tfenv.toml").replace(
+        "var_files = [\"environments/common.tfvars\", \"environments/dev.tfvars\"]\n",
+        "var_files = [\"environments/common.tfvars\", \"environments/dev.tfvars\"]\nbackup_keep = 1\n",
+    );
+    project.write("tfenv.toml", &toml);
+    // Two listed backups, so one is due for pruning; the manifest's lock file is a
+    // folder, so the manifest cannot be rewritten.
+    let mut manifest = String::new();
+    for old in [
+        "terraform.tfstate.20200101-000000",
+        "terraform.tfstate.20200102-000000",
+    ] {
+        project.write(&format!("state/dev/backups/{old}"), "{}");
+        manifest.push_str(&format!(
+            "{{\"file\":\"{old}\",\"sha256\":\"00\",\"bytes\":2,\"serial\":1,\"lineage\":\"abc\",\"terraform_version\":\"1.11.4\",\"created\":\"{}T00:00:00Z\",\"reason\":\"manual\"}}\n",
+            if old.ends_with("0101-000000") { "2020-01-01" } else { "2020-01-02" }
+        ));
+    }
+    project.write("state/dev/backups/MANIFEST.jsonl", &manifest);
+    block_with_a_folder(&project, "state/dev/backups/.MANIFEST.jsonl.lock");
+    let output = run(
+        &project,
+        &tf,
+        &["deploy", "dev", "--yes", "--output", "json"],
+    );
+    expect_code(&output, 0);
+    let json = stdout_json(&output);
+    assert_eq!(json["result"], "applied", "{json}");
+    let warnings = warnings(&json);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("pruning old backups failed")),
+        "{json}"
+    );
+    assert_eq!(last_record(&project, "dev")["result"], "applied");
+}
+
+#[test]
+fn a_history_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
+    let project = Project::demo();
+    let tf = fake(&project, &[]);
+    block_with_a_folder(&project, "state/dev/history.jsonl");
+    let output = run(
+        &project,
+        &tf,
+        &["deploy", "dev", "--yes", "--output", "json"],
+    );
+    expect_code(&output, 0);
+    let json = stdout_json(&output);
+    assert_eq!(json["result"], "applied", "{json}");
+    assert!(
+        warnings(&json)
+            .iter()
+            .any(|w| w.contains("could not record the run in history")),
+        "{json}"
+    );
+    assert!(
+        err_text(&output).contains("warning: could not record the run in history"),
+        "{}",
+        text(&output)
+    );
+}
+
+// --- one recorded run for deploy, restore and unlock -----------------------------------
+
+#[test]
+fn restore_surfaces_a_history_that_cannot_be_written() {
+    let project = Project::demo();
+    let tf = fake(&project, &[]);
+    expect_code(&run(&project, &tf, &["backup", "dev"]), 0);
+    block_with_a_folder(&project, "state/dev/history.jsonl");
+
+    // Refused: the refusal stands, and the lost record is said.
+    let refused = run(&project, &tf, &["restore", "dev", "latest"]);
+    expect_code(&refused, 5);
+    assert!(
+        err_text(&refused).contains("warning: could not record the run in history"),
+        "{}",
+        text(&refused)
+    );
+
+    // Restored: the state was pushed, so the restore succeeded; the record is a warning.
+    let restored = run(
+        &project,
+        &tf,
+        &["restore", "dev", "latest", "--yes", "--output", "json"],
+    );
+    expect_code(&restored, 0);
+    let json = stdout_json(&restored);
+    assert!(
+        warnings(&json)
+            .iter()
+            .any(|w| w.contains("could not record the run in history")),
+        "{json}"
+    );
+    assert!(
+        project.read("calls.log").contains("state push"),
+        "the state was pushed"
+    );
+}
+
+#[test]
+fn unlock_surfaces_a_history_that_cannot_be_written() {
+    let project = pg_project();
+    let tf = fake(&project, &[]);
+    block_with_a_folder(&project, "state/dev/history.jsonl");
+
+    let refused = run(&project, &tf, &["unlock", "dev", "some-id"]);
+    expect_code(&refused, 5);
+    assert!(
+        err_text(&refused).contains("warning: could not record the run in history"),
+        "{}",
+        text(&refused)
+    );
+
+    let unlocked = run(
+        &project,
+        &tf,
+        &["unlock", "dev", "some-id", "--yes", "--output", "json"],
+    );
+    expect_code(&unlocked, 0);
+    let json = stdout_json(&unlocked);
+    assert_eq!(json["unlocked"], "some-id", "{json}");
+    assert!(
+        warnings(&json)
+            .iter()
+            .any(|w| w.contains("could not record the run in history")),
+        "{json}"
+    );
+}
+
+/// Runs `args` with a `git` on PATH that hangs once `slow` exists, interrupts tfenv
+/// while git runs, and returns how tfenv ended.
+fn interrupt_while_git_runs(project: &Project, tf: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let started = project.join("git-started");
+    project.script(
+        "bin/git",
+        &format!(
+            "if [ -f '{slow}' ]; then touch '{started}'; sleep 30; fi\necho 'fatal: not a git repository' >&2; exit 128",
+            slow = project.join("slow").display(),
+            started = started.display()
+        ),
+    );
+    std::fs::write(project.join("slow"), "").unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tfenv"))
+        .current_dir(project.path())
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", project.join("bin").display()),
+        )
+        .env("NO_COLOR", "1")
+        .arg("--terraform")
+        .arg(tf)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let since = Instant::now();
+    while !started.exists() {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "git never ran for tfenv {args:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
+#[test]
+fn an_interrupt_while_git_runs_is_recorded_as_interrupted_by_deploy_restore_and_unlock() {
+    // Production checks the tree is clean: git stopped by Ctrl-C is not a refusal.
+    let project = Project::demo();
+    let tf = fake(&project, &[]);
+    let (code, stderr) = interrupt_while_git_runs(
+        &project,
+        &tf,
+        &["deploy", "production", "--yes", "--confirm", "production"],
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+    let record = last_record(&project, "production");
+    assert_eq!(record["result"], "interrupted", "{record}");
+    assert_eq!(record["exit_code"], 130, "{record}");
+    assert!(!project.read("calls.log").contains("plan"), "nothing ran");
+
+    let project = Project::demo();
+    let tf = fake(&project, &[]);
+    expect_code(&run(&project, &tf, &["backup", "dev"]), 0);
+    let (code, stderr) =
+        interrupt_while_git_runs(&project, &tf, &["restore", "dev", "latest", "--yes"]);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(last_record(&project, "dev")["result"], "interrupted");
+    assert!(
+        !project.read("calls.log").contains("push"),
+        "nothing pushed"
+    );
+
+    let project = pg_project();
+    let tf = fake(&project, &[]);
+    let (code, stderr) =
+        interrupt_while_git_runs(&project, &tf, &["unlock", "dev", "some-id", "--yes"]);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(last_record(&project, "dev")["result"], "interrupted");
+    assert!(
+        !project.read("calls.log").contains("force-unlock"),
+        "nothing unlocked"
+    );
+}
+
+// --- init if needed, in one place -----------------------------------------------------
+
+#[test]
+fn every_command_that_inits_first_offers_to_git_ignore_state() {
+    for args in [
+        &["backup", "dev"][..],
+        &["outputs", "dev"],
+        &["deploy", "dev", "--yes"],
+    ] {
+        let project = Project::demo();
+        let tf = fake(&project, &[]);
+        let git = std::process::Command::new("git")
+            .arg("init")
+            .arg("-q")
+            .arg(project.path())
+            .status()
+            .unwrap();
+        assert!(git.success());
+        let output = run(&project, &tf, args);
+        expect_code(&output, 0);
+        assert!(
+            err_text(&output).contains("git does not ignore `state/`"),
+            "tfenv {args:?}\n{}",
+            text(&output)
+        );
+    }
+}
+
+// --- paths reach terraform as the OS has them -----------------------------------------
+
+/// The demo project copied into a folder whose name is not UTF-8.
+fn demo_in_folder(project: &Project, name: &[u8]) -> PathBuf {
+    let demo = Project::demo();
+    let dir = project.path().join(OsStr::from_bytes(name));
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(demo.path())
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
+#[test]
+fn a_project_in_a_folder_whose_name_is_not_utf8_reaches_terraform_intact() {
+    let project = Project::empty();
+    let dir = demo_in_folder(&project, b"proj\xff\xfe");
+    let tf = fake(&project, &[]);
+    let output = project
+        .tfenv()
+        .arg("-C")
+        .arg(&dir)
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "dev", "--yes"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    expect_code(&output, 0);
+    let mut calls = std::fs::read(project.join("calls.log")).unwrap();
+    calls.extend(std::fs::read(project.join("data-dirs.log")).unwrap());
+    let raw = |rel: &str| {
+        let mut bytes = dir.as_os_str().as_bytes().to_vec();
+        bytes.extend_from_slice(rel.as_bytes());
+        bytes
+    };
+    let has = |needle: &[u8]| calls.windows(needle.len()).any(|w| w == needle);
+    for rel in [
+        "/environments/dev.backend.conf",
+        "/environments/dev.tfvars",
+        "/state/dev/terraform.plan",
+        "/examples/quickstart/.terraform/tfenv/dev",
+    ] {
+        assert!(
+            has(&raw(rel)),
+            "`{rel}` under the project did not reach terraform byte for byte:\n{}",
+            String::from_utf8_lossy(&calls)
+        );
+    }
+    assert!(
+        !has("\u{FFFD}".as_bytes()),
+        "a path was converted lossily:\n{}",
+        String::from_utf8_lossy(&calls)
+    );
+}
+
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_panic() {
+    let project = Project::empty();
+    let bad = OsStr::from_bytes(b"dev\xff");
+    let output = project.tfenv().arg("deploy").arg(bad).output().unwrap();
+    expect_code(&output, 2);
+    assert!(
+        err_text(&output).contains("is not valid UTF-8"),
+        "{}",
+        text(&output)
+    );
+    assert!(!err_text(&output).contains("panicked"), "{}", text(&output));
+
+    let output = project
+        .tfenv()
+        .arg("deploy")
+        .arg(bad)
+        .args(["--output", "json"])
+        .output()
+        .unwrap();
+    expect_code(&output, 2);
+    let json = stdout_json(&output);
+    assert_eq!(json["error"]["exit_code"], 2, "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not valid UTF-8"),
+        "{json}"
+    );
+}
+
+// --- colour ---------------------------------------------------------------------------
+
+#[test]
+fn terraform_text_tfenv_keeps_has_no_colour_codes() {
+    // state pull fails (the pre-unlock backup), then force-unlock fails: both messages
+    // reach stderr and history.jsonl.
+    for (failing, body) in [
+        (
+            "state pull",
+            r#"red "Error: AccessDenied reading the state"; exit 1"#,
+        ),
+        (
+            "force-unlock",
+            r#"red "Failed to unlock state: lock id does not match"; exit 1"#,
+        ),
+    ] {
+        let project = pg_project();
+        let command = failing.split(' ').next().unwrap();
+        let tf = fake(&project, &[(command, body)]);
+        let output = run(&project, &tf, &["unlock", "dev", "some-id", "--yes"]);
+        expect_code(&output, 1);
+        let stderr = err_text(&output);
+        assert!(
+            stderr.contains("AccessDenied") || stderr.contains("Failed to unlock state"),
+            "{}",
+            text(&output)
+        );
+        assert!(!stderr.contains('\u{1b}'), "{failing}: {stderr:?}");
+        let history = project.read("state/dev/history.jsonl");
+        assert!(!history.contains("\\u001b"), "{failing}: {history}");
+        for call in project.read("calls.log").lines() {
+            assert!(
+                call.split(' ').any(|a| a == "-no-color"),
+                "terraform ran without -no-color: `{call}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_color_turns_off_colour_in_verbose_logs() {
+    let project = Project::demo();
+    let tf = fake(&project, &[]);
+    let output = project
+        .tfenv()
+        .env_remove("NO_COLOR")
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["--no-color", "-v", "init", "dev"])
+        .output()
+        .unwrap();
+    expect_code(&output, 0);
+    let stderr = err_text(&output);
+    assert!(stderr.contains("DEBUG"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+// --- JSON requests ----------------------------------------------------------------------
+
+#[test]
+fn version_help_completions_and_man_answer_a_json_request_in_json() {
+    let project = Project::empty();
+    let output = project
+        .tfenv()
+        .args(["--version", "--output", "json"])
+        .output()
+        .unwrap();
+    expect_code(&output, 0);
+    assert_eq!(
+        stdout_json(&output),
+        serde_json::json!({ "version": env!("CARGO_PKG_VERSION") })
+    );
+    for args in [
+        &["--help", "--output", "json"][..],
+        &["deploy", "--help", "--output=json"],
+        &["completions", "bash", "--output", "json"],
+        &["man", "--output", "json"],
+    ] {
+        let output = project.tfenv().args(args).output().unwrap();
+        expect_code(&output, 2);
+        let json = stdout_json(&output);
+        assert_eq!(json["error"]["exit_code"], 2, "tfenv {args:?}: {json}");
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not JSON"),
+            "tfenv {args:?}: {json}"
+        );
+    }
+}
+
+#[test]
+fn lock_that_cannot_be_read_keeps_its_json_shape() {
+    let project = Project::empty();
+    project.write("main.tf", "terraform {\n  backend \"azurerm\" {}\n}\n");
+    project.write(
+        "environments/dev.backend.conf",
+        "storage_account_name = \"a\"\ncontainer_name = \"c\"\nkey = \"k\"\n",
+    );
+    std::fs::create_dir_all(project.join("empty-bin")).unwrap();
+    let output = project
+        .tfenv()
+        .env("PATH", project.join("empty-bin"))
+        .args(["lock", "dev", "--output", "json"])
+        .output()
+        .unwrap();
+    expect_code(&output, 1);
+    let json = stdout_json(&output);
+    for key in [
+        "environment",
+        "backend",
+        "supported",
+        "held",
+        "stale",
+        "holder",
+        "source",
+        "note",
+        "error",
+    ] {
+        assert!(json.get(key).is_some(), "`{key}` missing: {json}");
+    }
+    assert!(json["error"].as_str().unwrap().contains("az"), "{json}");
+}
+
+// --- terraform's errors: cut, and where the rest is -------------------------------------
+
+#[test]
+fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
+    let project = Project::demo();
+    let tf = fake(
+        &project,
+        &[(
+            "init",
+            r#"echo 'Error: Failed to get existing workspaces' >&2; for i in $(seq 1 29); do echo "detail line $i" >&2; done; exit 1"#,
+        )],
+    );
+    let output = run(&project, &tf, &["init", "dev"]);
+    expect_code(&output, 1);
+    let stderr = err_text(&output);
+    assert!(stderr.contains("detail line 19"), "{stderr}");
+    assert!(!stderr.contains("detail line 20"), "{stderr}");
+    assert!(
+        stderr.contains("… (10 more lines; full output: rerun with `tfenv -vv …`)"),
+        "{stderr}"
+    );
+
+    let output = run(&project, &tf, &["init", "dev", "--log"]);
+    expect_code(&output, 1);
+    let stderr = err_text(&output);
+    assert!(
+        stderr.contains("… (10 more lines; full output: `tfenv -vv …` or state/dev/logs/init-"),
+        "{stderr}"
+    );
+    let logs: Vec<PathBuf> = std::fs::read_dir(project.join("state/dev/logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.contains("detail line 29"), "{log}");
+
+    let output = run(&project, &tf, &["-vv", "init", "dev"]);
+    expect_code(&output, 1);
+    let stderr = err_text(&output);
+    assert!(stderr.contains("detail line 29"), "{stderr}");
+    assert!(!stderr.contains("more lines"), "{stderr}");
+}
+
+// --- wording ------------------------------------------------------------------------------
+
+#[test]
+fn unlock_refused_for_want_of_flags_says_to_check_the_lock_not_a_plan() {
+    let project = pg_project();
+    let tf = fake(&project, &[]);
+    let output = run(&project, &tf, &["unlock", "dev", "some-id"]);
+    expect_code(&output, 5);
+    let stderr = err_text(&output);
+    assert!(
+        stderr
+            .contains("check with `tfenv lock dev` that no run holds it any more, then pass --yes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("plan"), "{stderr}");
+}
+
+#[test]
+fn refresh_help_describes_allow_dirty_as_a_refresh() {
+    let project = Project::empty();
+    let help = |command: &str| {
+        let output = project.tfenv().args([command, "--help"]).output().unwrap();
+        expect_code(&output, 0);
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let refresh = help("refresh");
+    let line = refresh
+        .lines()
+        .find(|l| l.contains("--allow-dirty"))
+        .unwrap_or_else(|| panic!("{refresh}"));
+    assert!(line.contains("Refresh production"), "{line}");
+    let deploy = help("deploy");
+    let line = deploy
+        .lines()
+        .find(|l| l.contains("--allow-dirty"))
+        .unwrap_or_else(|| panic!("{deploy}"));
+    assert!(line.contains("Deploy production"), "{line}");
+}

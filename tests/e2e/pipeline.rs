@@ -1,0 +1,135 @@
+//! The pipeline against the real terraform where only the real one can tell: paths that
+//! are not UTF-8 reach it intact (1.11 and 1.0.3), and `--no-color` holds in a terminal.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rexpect::process::WaitStatus;
+
+use crate::support::{self, Project};
+
+/// The demo project copied into a folder of `project` whose name is not UTF-8.
+fn demo_in_folder(project: &Project, name: &[u8]) -> PathBuf {
+    let demo = Project::demo();
+    let dir = project.path().join(OsStr::from_bytes(name));
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(demo.path())
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
+fn deploy_in_a_folder_whose_name_is_not_utf8(tf: &Path) {
+    let project = Project::empty();
+    let dir = demo_in_folder(&project, b"infra-\xff\xfe");
+    let output = project
+        .tfenv()
+        .arg("-C")
+        .arg(&dir)
+        .arg("--terraform")
+        .arg(tf)
+        .args(["deploy", "dev", "--yes"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}: {}\n{}",
+        tf.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The backend config says `../../state/dev/terraform.tfstate` from the root module:
+    // the state is where it says only when the paths reached terraform byte for byte.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state/dev/terraform.tfstate")).unwrap())
+            .unwrap();
+    assert_eq!(state["outputs"]["environment"]["value"], "dev", "{state}");
+    assert!(dir.join("state/dev/outputs.json").is_file());
+    assert!(
+        dir.join("examples/quickstart/.terraform/tfenv/dev")
+            .is_dir(),
+        "the data dir is the environment's own"
+    );
+}
+
+#[test]
+fn a_project_in_a_folder_whose_name_is_not_utf8_deploys_with_terraform_1_11() {
+    deploy_in_a_folder_whose_name_is_not_utf8(&support::terraform());
+}
+
+#[test]
+fn a_project_in_a_folder_whose_name_is_not_utf8_deploys_with_terraform_1_0() {
+    deploy_in_a_folder_whose_name_is_not_utf8(&support::terraform_1_0());
+}
+
+/// SGR escape sequences (colour, bold): `ESC [ <digits and ;> m`. A spinner's cursor
+/// movements are not colour.
+fn colour_codes(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("\u{1b}[") {
+        let tail = &rest[at + 2..];
+        let params = tail
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(tail.len());
+        if tail[params..].starts_with('m') {
+            found.push(format!("ESC[{}m", &tail[..params]));
+        }
+        rest = tail;
+    }
+    found
+}
+
+#[test]
+fn no_color_holds_for_the_prompt_in_a_terminal() {
+    let project = Project::demo();
+    let cli_config = project.write(".terraformrc", "disable_checkpoint = true\n");
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
+    cmd.current_dir(project.path())
+        .env("TF_CLI_CONFIG_FILE", &cli_config)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .env_remove("CI")
+        .env_remove("TFENV_LOG")
+        .env_remove("TF_WORKSPACE")
+        .env_remove("TF_DATA_DIR")
+        .env_remove("TF_PLUGIN_CACHE_DIR")
+        .arg("--terraform")
+        .arg(support::terraform())
+        .args(["--no-color", "deploy", "dev"]);
+    let mut session =
+        rexpect::session::spawn_command(cmd, Some(90_000)).expect("tfenv starts in a pty");
+    let before = session
+        .exp_string("Apply this plan to `dev`?")
+        .unwrap_or_else(|err| panic!("no prompt: {err}"));
+    let prompt_line = session
+        .exp_string("[y/N]")
+        .unwrap_or_else(|err| panic!("no prompt: {err}"));
+    session.send_line("n").unwrap();
+    let rest = session.exp_eof().unwrap_or_default();
+    let start = Instant::now();
+    let code = loop {
+        match session.process().status() {
+            Some(WaitStatus::Exited(_, code)) => break code,
+            Some(WaitStatus::StillAlive) if start.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => panic!("tfenv did not exit normally: {other:?}"),
+        }
+    };
+    let transcript = format!("{before}Apply this plan to `dev`?{prompt_line}[y/N]{rest}");
+    assert_eq!(code, 5, "{transcript}");
+    assert_eq!(
+        colour_codes(&transcript),
+        Vec::<String>::new(),
+        "--no-color, yet colour reached the terminal:\n{transcript:?}"
+    );
+}
