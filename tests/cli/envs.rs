@@ -2,6 +2,7 @@
 
 use predicates::prelude::*;
 
+use crate::support::fake::FakeTerraform;
 use crate::support::{Project, stdout_json};
 
 #[test]
@@ -98,7 +99,7 @@ fn a_dangling_tfenv_toml_stops_a_production_deploy_instead_of_falling_back() {
     std::fs::rename(project.join("tfenv.toml"), project.join("moved.toml")).unwrap();
     std::os::unix::fs::symlink("gone.toml", project.join("tfenv.toml")).unwrap();
     // Discovery alone would find `production` in environments/ as well.
-    let tf = project.script("bin/terraform", "echo \"$*\" >> calls.log; exit 1");
+    let tf = FakeTerraform::failing().install(&project);
     project
         .tfenv()
         .arg("--terraform")
