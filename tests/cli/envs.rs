@@ -330,7 +330,7 @@ fn errors_in_json_mode_are_one_json_document() {
 }
 
 #[test]
-fn usage_errors_in_json_mode_are_one_json_document_too() {
+fn usage_errors_in_json_mode_are_one_json_document_naming_what_is_wrong() {
     let project = Project::demo();
     let output = project
         .tfenv()
@@ -338,7 +338,12 @@ fn usage_errors_in_json_mode_are_one_json_document_too() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert_eq!(stdout_json(&output)["error"]["exit_code"], 2);
+    let json = stdout_json(&output);
+    assert_eq!(json["error"]["exit_code"], 2);
+    assert_eq!(
+        json["error"]["message"], "the following required arguments were not provided: <ENV>",
+        "the message names what is missing: {json}"
+    );
     let output = project
         .tfenv()
         .args(["--output", "json", "-C", "/nonexistent", "envs"])
