@@ -6,7 +6,6 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -30,16 +29,6 @@ fn pg_project() -> Project {
     project
 }
 
-/// tfenv with `--terraform <fake>` and the given arguments, run to its end.
-fn run(project: &Project, tf: &Path, args: &[&str]) -> Output {
-    project
-        .tfenv_with(tf)
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap()
-}
-
 /// A folder where a file tfenv writes should be: no write can replace it.
 fn block_with_a_folder(project: &Project, rel: &str) {
     std::fs::create_dir_all(project.join(rel).join("in-the-way")).unwrap();
@@ -61,11 +50,7 @@ fn outputs_json_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
     let project = Project::demo();
     let tf = FakeTerraform::working().install(&project);
     block_with_a_folder(&project, "state/dev/outputs.json");
-    let output = run(
-        &project,
-        &tf,
-        &["deploy", "dev", "--yes", "--output", "json"],
-    );
+    let output = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
     expect_code(&output, 0);
     let json = stdout_json(&output);
     assert_eq!(json["result"], "applied", "{json}");
@@ -99,8 +84,7 @@ fn a_history_that_cannot_be_read_while_pruning_does_not_fail_an_applied_deploy()
         b"{\"command\":\"deploy\",\"result\":\"appl\xff\xfeed\"}\n",
     )
     .unwrap();
-    let output = run(
-        &project,
+    let output = project.run_with(
         &tf,
         &[
             "deploy",
@@ -146,11 +130,7 @@ fn pruning_that_fails_after_apply_is_applied_with_a_warning_in_json() {
     }
     project.write("state/dev/backups/MANIFEST.jsonl", &manifest);
     block_with_a_folder(&project, "state/dev/backups/.MANIFEST.jsonl.lock");
-    let output = run(
-        &project,
-        &tf,
-        &["deploy", "dev", "--yes", "--output", "json"],
-    );
+    let output = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
     expect_code(&output, 0);
     let json = stdout_json(&output);
     assert_eq!(json["result"], "applied", "{json}");
@@ -169,11 +149,7 @@ fn a_history_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
     let project = Project::demo();
     let tf = FakeTerraform::working().install(&project);
     block_with_a_folder(&project, "state/dev/history.jsonl");
-    let output = run(
-        &project,
-        &tf,
-        &["deploy", "dev", "--yes", "--output", "json"],
-    );
+    let output = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
     expect_code(&output, 0);
     let json = stdout_json(&output);
     assert_eq!(json["result"], "applied", "{json}");
@@ -196,11 +172,11 @@ fn a_history_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
 fn restore_surfaces_a_history_that_cannot_be_written() {
     let project = Project::demo();
     let tf = FakeTerraform::working().install(&project);
-    expect_code(&run(&project, &tf, &["backup", "dev"]), 0);
+    expect_code(&project.run_with(&tf, &["backup", "dev"]), 0);
     block_with_a_folder(&project, "state/dev/history.jsonl");
 
     // Refused: the refusal stands, and the lost record is said.
-    let refused = run(&project, &tf, &["restore", "dev", "latest"]);
+    let refused = project.run_with(&tf, &["restore", "dev", "latest"]);
     expect_code(&refused, 5);
     assert!(
         err_text(&refused).contains("warning: could not record the run in history"),
@@ -209,8 +185,7 @@ fn restore_surfaces_a_history_that_cannot_be_written() {
     );
 
     // Restored: the state was pushed, so the restore succeeded; the record is a warning.
-    let restored = run(
-        &project,
+    let restored = project.run_with(
         &tf,
         &["restore", "dev", "latest", "--yes", "--output", "json"],
     );
@@ -234,7 +209,7 @@ fn unlock_surfaces_a_history_that_cannot_be_written() {
     let tf = FakeTerraform::working().install(&project);
     block_with_a_folder(&project, "state/dev/history.jsonl");
 
-    let refused = run(&project, &tf, &["unlock", "dev", "some-id"]);
+    let refused = project.run_with(&tf, &["unlock", "dev", "some-id"]);
     expect_code(&refused, 5);
     assert!(
         err_text(&refused).contains("warning: could not record the run in history"),
@@ -242,8 +217,7 @@ fn unlock_surfaces_a_history_that_cannot_be_written() {
         output_text(&refused)
     );
 
-    let unlocked = run(
-        &project,
+    let unlocked = project.run_with(
         &tf,
         &["unlock", "dev", "some-id", "--yes", "--output", "json"],
     );
@@ -306,7 +280,7 @@ fn an_interrupt_while_git_runs_is_recorded_as_interrupted_by_deploy_restore_and_
 
     let project = Project::demo();
     let tf = FakeTerraform::working().install(&project);
-    expect_code(&run(&project, &tf, &["backup", "dev"]), 0);
+    expect_code(&project.run_with(&tf, &["backup", "dev"]), 0);
     let (code, stderr) =
         interrupt_while_git_runs(&project, &tf, &["restore", "dev", "latest", "--yes"]);
     assert_eq!(code, Some(130), "{stderr}");
@@ -340,7 +314,7 @@ fn every_command_that_inits_first_offers_to_git_ignore_state() {
         let project = Project::demo();
         let tf = FakeTerraform::working().install(&project);
         project.git(&["init", "-q"]);
-        let output = run(&project, &tf, args);
+        let output = project.run_with(&tf, args);
         expect_code(&output, 0);
         assert!(
             err_text(&output).contains("git does not ignore `state/`"),
@@ -448,7 +422,7 @@ fn terraform_text_tfenv_keeps_has_no_colour_codes() {
         let project = pg_project();
         let command = failing.split(' ').next().unwrap();
         let tf = FakeTerraform::working().on(command, body).install(&project);
-        let output = run(&project, &tf, &["unlock", "dev", "some-id", "--yes"]);
+        let output = project.run_with(&tf, &["unlock", "dev", "some-id", "--yes"]);
         expect_code(&output, 1);
         let stderr = err_text(&output);
         assert!(
@@ -563,7 +537,7 @@ fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
             r#"echo 'Error: Failed to get existing workspaces' >&2; for i in $(seq 1 29); do echo "detail line $i" >&2; done; exit 1"#,
         )
         .install(&project);
-    let output = run(&project, &tf, &["init", "dev"]);
+    let output = project.run_with(&tf, &["init", "dev"]);
     expect_code(&output, 1);
     let stderr = err_text(&output);
     assert!(stderr.contains("detail line 19"), "{stderr}");
@@ -573,7 +547,7 @@ fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
         "{stderr}"
     );
 
-    let output = run(&project, &tf, &["init", "dev", "--log"]);
+    let output = project.run_with(&tf, &["init", "dev", "--log"]);
     expect_code(&output, 1);
     let stderr = err_text(&output);
     assert!(
@@ -588,7 +562,7 @@ fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
     let log = std::fs::read_to_string(&logs[0]).unwrap();
     assert!(log.contains("detail line 29"), "{log}");
 
-    let output = run(&project, &tf, &["-vv", "init", "dev"]);
+    let output = project.run_with(&tf, &["-vv", "init", "dev"]);
     expect_code(&output, 1);
     let stderr = err_text(&output);
     assert!(stderr.contains("detail line 29"), "{stderr}");
@@ -601,7 +575,7 @@ fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
 fn unlock_refused_for_want_of_flags_says_to_check_the_lock_not_a_plan() {
     let project = pg_project();
     let tf = FakeTerraform::working().install(&project);
-    let output = run(&project, &tf, &["unlock", "dev", "some-id"]);
+    let output = project.run_with(&tf, &["unlock", "dev", "some-id"]);
     expect_code(&output, 5);
     let stderr = err_text(&output);
     assert!(

@@ -1,6 +1,6 @@
 //! Shared by the integration test binaries: a temporary project, the tfenv command with
 //! a clean environment, a fake terraform (`fake`), a running tfenv (`running`), the slow
-//! project of the lock and interrupt suites (`slow`), and where
+//! project of the lock and interrupt suites (`slow`), snapshot filters (`snap`), and where
 //! the real tools are (installed by scripts/test.sh).
 
 #![allow(dead_code)]
@@ -10,6 +10,7 @@ pub mod moto;
 pub mod procs;
 pub mod running;
 pub mod slow;
+pub mod snap;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -185,6 +186,15 @@ impl Project {
         self.tfenv_with(terraform())
     }
 
+    /// `tfenv --terraform <terraform> <args>` run to its end (within two minutes).
+    pub fn run_with(&self, terraform: impl AsRef<Path>, args: &[&str]) -> Output {
+        self.tfenv_with(terraform)
+            .args(args)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    }
+
     /// The real terraform run directly in this project, as a user would by hand.
     pub fn terraform(&self, bin: &Path) -> std::process::Command {
         let mut cmd = std::process::Command::new(bin);
@@ -355,6 +365,12 @@ pub fn expect_code(output: &Output, code: i32) {
         "expected exit {code}\n{}",
         output_text(output)
     );
+}
+
+/// `expect_code`, passing the output on.
+pub fn expecting(output: Output, code: i32) -> Output {
+    expect_code(&output, code);
+    output
 }
 
 /// Polls `done` until it holds; fails the test, saying `what` did not happen, after
