@@ -44,7 +44,16 @@ pub struct Context {
 
 impl Context {
     pub fn project(&self) -> anyhow::Result<Project> {
-        Project::load(&self.settings.cwd, self.settings.config.as_deref())
+        let project = Project::load(&self.settings.cwd, self.settings.config.as_deref())?;
+        if let Some(config) = &project.shadowed_config {
+            self.printer.warn(&format!(
+                "using the environments found in `{}`, not `{}` further up (the nearest project wins); to use that file, run from its folder or pass --config {}",
+                project.root.display(),
+                config.display(),
+                config.display()
+            ));
+        }
+        Ok(project)
     }
 
     pub async fn terraform(&self, project: &Project) -> anyhow::Result<Terraform> {
