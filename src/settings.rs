@@ -477,16 +477,17 @@ mod tests {
         }
     }
 
+    /// A project at `root` whose tfenv.toml names `terraform` (or not).
     fn project(root: &Path, terraform: Option<&str>) -> Project {
-        Project {
-            root: root.to_path_buf(),
-            config_file: None,
-            terraform: terraform.map(String::from),
-            required_version: None,
-            state_dir: root.join("state"),
-            environments: Vec::new(),
-            stale_lock_after: Duration::from_secs(7200),
-        }
+        std::fs::create_dir_all(root).unwrap();
+        let line = terraform.map_or(String::new(), |t| format!("terraform = \"{t}\"\n"));
+        std::fs::write(
+            root.join("tfenv.toml"),
+            format!("[project]\n{line}[environments.dev]\n"),
+        )
+        .unwrap();
+        std::fs::write(root.join("main.tf"), "").unwrap();
+        Project::load(root, None).unwrap()
     }
 
     fn executable(path: &Path) {
