@@ -17,6 +17,14 @@ mod project;
 mod settings;
 mod terraform;
 
+/// The hot paths, for the micro-benchmarks in `benches/hot_paths.rs` only: not an API.
+#[doc(hidden)]
+pub mod bench_api {
+    pub use crate::artifacts::backups::{manifest, verify};
+    pub use crate::terraform::plan::summarize;
+    pub use crate::terraform::state::{read_header, read_header_slice};
+}
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
