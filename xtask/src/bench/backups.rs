@@ -277,6 +277,45 @@ pub fn backup(ctx: &Ctx) -> anyhow::Result<Section> {
             if ratio_met { "≤" } else { ">" }
         ),
     };
+    // The timeline reads well only when the backup's pull ran about as fast as the
+    // plain one (the same load): otherwise say so instead of subtracting noise.
+    let timeline = if backup_med >= pull_med && drain_ms > 0.0 {
+        format!(
+            "- `tfenv backup` takes {backup_ratio:.2}× the plain pull, {overhead} s more.
+- terraform prints nothing until it has the whole state in memory, then all of it at
+  once (first byte at {pull_first} s of {pull_med_s} s). So tfenv's work on the stream does not
+  overlap terraform's: terraform cannot exit before tfenv has read everything, which
+  takes until {child_end} s — about {drain} s for {big_mb:.0} MB after the first byte
+  ({drain_mbps:.0} MB/s), where a plain redirect to a file needs {redirect} s. tfenv's own
+  CPU time is {tfenv_cpu_med:.1} s: writing, SHA-256, and parsing the JSON to read the header and
+  count resources, which reads the pipe only as fast as it parses.
+- The rest is tfenv's start-up and `terraform version` check, and the fsync of the
+  backup before it is named (about {sync} s for the plain pull's file).
+",
+            overhead = secs(backup_med - pull_med),
+            pull_first = secs(pull_first_med),
+            pull_med_s = secs(pull_med),
+            child_end = secs(child_end_med),
+            drain = secs(drain_ms),
+            redirect = secs(pull_med - pull_first_med),
+            sync = secs(sync_med),
+        )
+    } else {
+        format!(
+            "- `tfenv backup` took {backup_ratio:.2}× the plain pull: less than the pull alone, which
+  only load changing between the runs explains (terraform's pull is inside the backup).
+  Read the ratio as \"about the pull's time\", and rerun on a quieter machine for the
+  timeline of the stream (first byte of the pull at {pull_first} s of {pull_med_s} s; terraform
+  last seen in the backup at {child_end} s of {backup_med_s} s).
+- tfenv's own CPU time is {tfenv_cpu_med:.1} s: writing, SHA-256, and parsing the JSON to read
+  the header and count resources.
+",
+            pull_first = secs(pull_first_med),
+            pull_med_s = secs(pull_med),
+            child_end = secs(child_end_med),
+            backup_med_s = secs(backup_med),
+        )
+    };
     let terraform_rss_text = if terraform_hwm_kib > 0 {
         format!("about {:.0} MiB", terraform_hwm_kib as f64 / 1024.0)
     } else {
@@ -299,7 +338,7 @@ pub fn backup(ctx: &Ctx) -> anyhow::Result<Section> {
             format!("{pull_cpu_med:.1}"),
         ])
         .row([
-            "`sync file` after the pull".to_string(),
+            "fsync of the file after the pull".to_string(),
             secs(sync_med),
             String::new(),
             String::new(),
@@ -344,17 +383,7 @@ Backup within {BACKUP_TARGET_RATIO}× of the plain pull — {time_verdict}.
 - The state streams through tfenv: its peak RSS ({rss_max:.1} MiB) does not depend on the
   state's size, while terraform holds the whole state in memory (peak RSS
   {terraform_rss_text}).
-- `tfenv backup` takes {backup_ratio:.2}× the plain pull, {overhead} s more.
-- terraform prints nothing until it has the whole state in memory, then all of it at
-  once (first byte at {pull_first} s of {pull_med_s} s). So tfenv's work on the stream does not
-  overlap terraform's: terraform cannot exit before tfenv has read everything, which
-  takes until {child_end} s — about {drain} s for {big_mb:.0} MB after the first byte
-  ({drain_mbps:.0} MB/s), where a plain redirect to a file needs {redirect} s. tfenv's own
-  CPU time is {tfenv_cpu_med:.1} s: writing, SHA-256, and parsing the JSON to read the header and
-  count resources, which reads the pipe only as fast as it parses.
-- The rest is tfenv's start-up and `terraform version` check, and the fsync of the
-  backup before it is named (about {sync} s for the plain pull's file).
-",
+{timeline}",
         table = table.render(),
         pull_first = secs(pull_first_med),
         pull_med_s = secs(pull_med),
@@ -362,10 +391,6 @@ Backup within {BACKUP_TARGET_RATIO}× of the plain pull — {time_verdict}.
         backup_med_s = secs(backup_med),
         rss_verdict = rss_target.verdict(),
         time_verdict = time_target.verdict(),
-        overhead = secs(backup_med - pull_med),
-        drain = secs(drain_ms),
-        redirect = secs(pull_med - pull_first_med),
-        sync = secs(sync_med),
     );
     Ok(Section {
         load_label: "tfenv backup".into(),
