@@ -1,6 +1,14 @@
 //! tfenv: one binary that replaces the per-environment bash scripts around Terraform.
 //! `main` parses the command line, runs one command, and maps the outcome to an exit code.
 
+/// The hot paths, for the micro-benchmarks in `benches/hot_paths.rs` only: not an API.
+#[doc(hidden)]
+pub mod bench_api {
+    pub use crate::artifacts::backups::{Backup, verify};
+    pub use crate::terraform::plan::summarize;
+    pub use crate::terraform::state::{read_header, read_header_slice};
+}
+
 mod artifacts;
 mod backend;
 mod cli;
