@@ -1,6 +1,14 @@
 //! tfenv: one binary that replaces the per-environment bash scripts around Terraform.
 //! `main` parses the command line, runs one command, and maps the outcome to an exit code.
 
+/// The hot paths, for the micro-benchmarks in `benches/hot_paths.rs` only: not an API.
+#[doc(hidden)]
+pub mod bench_api {
+    pub use crate::artifacts::backups::{Backup, verify};
+    pub use crate::terraform::plan::summarize;
+    pub use crate::terraform::state::{read_header, read_header_slice};
+}
+
 mod artifacts;
 mod backend;
 mod cli;
@@ -31,12 +39,12 @@ use crate::exit::Exit;
 use crate::output::Printer;
 use crate::process::{Interrupts, Runner, TokioRunner};
 use crate::project::Project;
-use crate::settings::Settings;
+use crate::settings::{GlobalSettings, OutputSettings};
 use crate::terraform::Terraform;
 
 /// Everything a command needs from the outside world.
 pub struct Context {
-    pub settings: Settings,
+    pub settings: GlobalSettings,
     pub printer: Printer,
     pub runner: Arc<dyn Runner>,
     pub interrupts: Interrupts,
@@ -44,20 +52,25 @@ pub struct Context {
 
 impl Context {
     pub fn project(&self) -> anyhow::Result<Project> {
-        Project::load(&self.settings.cwd, self.settings.config.as_deref())
+        let project = Project::load(&self.settings.cwd, self.settings.config.as_deref())?;
+        if let Some(config) = &project.shadowed_config {
+            self.printer.warn(&format!(
+                "using the environments found in `{}`, not `{}` further up (the nearest project wins); to use that file, run from its folder or pass --config {}",
+                project.root.display(),
+                config.display(),
+                config.display()
+            ));
+        }
+        Ok(project)
     }
 
     pub async fn terraform(&self, project: &Project) -> anyhow::Result<Terraform> {
-        let mut tf = Terraform::locate(
-            self.settings.terraform.as_deref(),
-            &self.settings.cwd,
-            project,
-            self.runner.clone(),
-        )
-        .await?;
-        tf.echo = self.settings.verbosity > 0 && !self.printer.is_json();
-        tf.stream = !self.settings.quiet;
-        tf.full_errors = self.settings.verbosity >= 2;
+        let bin = self.settings.terraform_binary(project)?;
+        let mut tf = Terraform::locate(bin, project, self.runner.clone()).await?;
+        let output = &self.settings.output;
+        tf.echo = output.verbosity > 0 && !self.printer.is_json();
+        tf.stream = !output.quiet;
+        tf.full_errors = output.verbosity >= 2;
         Ok(tf)
     }
 }
@@ -69,21 +82,15 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err, &args),
     };
-    let settings = match Settings::resolve(&cli.global) {
+    // How to write comes first: an error in the rest of the command line is written
+    // that way too. Colour is decided there, once; console's styles (prompts) follow it.
+    let output = OutputSettings::resolve(&cli.global);
+    output.colors.install();
+    let settings = match GlobalSettings::resolve(&cli.global, output) {
         Ok(settings) => settings,
-        Err(err) => {
-            let format = match cli.global.output {
-                cli::OutputFormat::Json => output::Format::Json,
-                cli::OutputFormat::Human => output::Format::Human,
-            };
-            let printer = Printer::new(format, cli.global.quiet, false, false);
-            return report(&err, cli.global.verbose, Some(&printer)).into();
-        }
+        Err(err) => return report(&err, output.verbosity, Some(&printer(&output))).into(),
     };
-    // Colour is decided once, in settings; console's styles (prompts) follow it too.
-    console::set_colors_enabled(settings.color_stdout);
-    console::set_colors_enabled_stderr(settings.color_stderr);
-    init_tracing(&settings);
+    init_tracing(&output);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -171,8 +178,8 @@ fn wants_json(args: &[OsString]) -> bool {
         || args.iter().any(|a| a == "--output=json")
 }
 
-async fn run(cli: Cli, settings: Settings) -> Exit {
-    let verbosity = cli.global.verbose;
+async fn run(cli: Cli, settings: GlobalSettings) -> Exit {
+    let verbosity = settings.output.verbosity;
     // First, before any file is written: from here on SIGHUP, SIGQUIT, SIGTSTP and SIGXFSZ
     // are tfenv's to decide (process/signal.rs), not their default actions.
     let interrupts = match Interrupts::install() {
@@ -186,12 +193,7 @@ async fn run(cli: Cli, settings: Settings) -> Exit {
         }
     };
     let ctx = Context {
-        printer: Printer::new(
-            settings.format,
-            settings.quiet,
-            settings.color_stdout,
-            settings.color_stderr,
-        ),
+        printer: printer(&settings.output),
         runner: Arc::new(TokioRunner::new(interrupts.clone())),
         interrupts: interrupts.clone(),
         settings,
@@ -238,9 +240,18 @@ fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit
     exit
 }
 
-fn init_tracing(settings: &Settings) {
+fn printer(output: &OutputSettings) -> Printer {
+    Printer::new(
+        output.format,
+        output.quiet,
+        output.colors.stdout,
+        output.colors.stderr,
+    )
+}
+
+fn init_tracing(output: &OutputSettings) {
     use tracing_subscriber::EnvFilter;
-    let default = match (settings.quiet, settings.verbosity) {
+    let default = match (output.quiet, output.verbosity) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "tfenv=debug,warn",
@@ -254,7 +265,7 @@ fn init_tracing(settings: &Settings) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(settings.color_stderr)
+        .with_ansi(output.colors.stderr)
         .without_time()
         .try_init();
 }
