@@ -149,8 +149,8 @@ fn read_bytes(path: &Path) -> Option<Vec<u8>> {
     }
 }
 
-/// The last record of `state/<env>/history.jsonl`.
-/// The state of `env` holds the demo's outputs for `env`.
+/// The state of `env` holds the demo's outputs, history records the apply, and no plan
+/// file is left.
 fn assert_applied(project: &Project, env: &str) {
     let state: serde_json::Value =
         serde_json::from_slice(&read_bytes(&state_file(project, env)).expect("a state file"))
