@@ -59,7 +59,7 @@ pub struct GlobalArgs {
     pub no_color: bool,
 
     /// Never prompt; a question that needs an answer is a refusal. Implied when stdin is
-    /// not a terminal or CI is set.
+    /// not a terminal, tfenv runs in the terminal's background, or CI is set.
     #[arg(long, global = true)]
     pub non_interactive: bool,
 

@@ -41,15 +41,11 @@ impl Prompter for TerminalPrompter {
         let mut err = std::io::stderr();
         write!(err, "{shown}")?;
         err.flush()?;
-        let mut line = String::new();
-        let read = std::io::stdin().read_line(&mut line);
-        let answer = match read {
-            Ok(0) | Err(_) => {
-                let _ = writeln!(err);
-                return Ok(None);
-            }
-            Ok(_) => line.trim().to_string(),
+        let Some(line) = read_line_in_foreground() else {
+            let _ = writeln!(err);
+            return Ok(None);
         };
+        let answer = line.trim().to_string();
         Ok(Some(match question {
             Question::YesNo { .. }
                 if matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") =>
@@ -59,6 +55,50 @@ impl Prompter for TerminalPrompter {
             Question::YesNo { .. } => "n".to_string(),
             Question::TypeExactly { .. } => answer,
         }))
+    }
+}
+
+/// Whether tfenv may read an answer from its terminal: stdin is a terminal and tfenv's
+/// process group is the terminal's foreground group. A read from the background stops
+/// tfenv (SIGTTIN) again after every SIGCONT, so that no signal but SIGKILL could end it:
+/// a run in the background (`tfenv deploy dev &`, under `timeout`) is non-interactive.
+/// A terminal that is not tfenv's controlling terminal has no foreground to leave.
+pub fn terminal_in_foreground() -> bool {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    stdin.is_terminal()
+        && nix::unistd::tcgetpgrp(&stdin)
+            .ok()
+            .is_none_or(|group| group == nix::unistd::getpgrp())
+}
+
+/// One line from the terminal (cooked mode: the terminal edits it, Enter ends it), or
+/// `None` at the end of input or when tfenv is moved to the background while it waits
+/// (Ctrl-Z, then `bg`): it polls rather than blocks in a read, and reads only in the
+/// foreground.
+fn read_line_in_foreground() -> Option<String> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    loop {
+        if !terminal_in_foreground() {
+            crate::output::stderr_line(
+                "tfenv is in the background of the terminal: it cannot read an answer",
+            );
+            return None;
+        }
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(200u16)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) if !terminal_in_foreground() => continue,
+            Ok(_) => break,
+            Err(_) => return None,
+        }
+    }
+    let mut line = String::new();
+    match stdin.read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
     }
 }
 
@@ -220,7 +260,7 @@ pub fn approve(
         return Err(refused(
             why,
             Some(format!(
-                "{}, then pass {needed} (non-interactive: stdin is not a terminal, CI is set, or --non-interactive)",
+                "{}, then pass {needed} (non-interactive: stdin is not a terminal or tfenv runs in its background, CI is set, or --non-interactive)",
                 approval.review
             )),
         ));

@@ -101,7 +101,9 @@ impl GlobalSettings {
             terraform_flag: global.terraform.clone(),
             cwd,
             output,
-            interactive: !global.non_interactive && !in_ci && std::io::stdin().is_terminal(),
+            interactive: !global.non_interactive
+                && !in_ci
+                && crate::confirm::terminal_in_foreground(),
         })
     }
 
