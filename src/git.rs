@@ -160,13 +160,7 @@ pub async fn head(
         "(no commits)".to_string()
     };
 
-    let mut own = vec![project.state_dir.clone(), project.root.join(".terraform")];
-    own.extend(
-        project
-            .environments
-            .iter()
-            .map(|e| e.root.join(".terraform")),
-    );
+    let own = crate::backend::own_files::own_paths(project);
     let mut status_args = vec![
         "status".to_string(),
         "--porcelain=v1".to_string(),

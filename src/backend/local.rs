@@ -133,7 +133,7 @@ pub(super) fn clear_stale_lock(state_file: &Path) -> anyhow::Result<Option<PathB
 }
 
 /// `.<name>.lock.info` beside the state file.
-fn info_file(state_file: &Path) -> PathBuf {
+pub(super) fn info_file(state_file: &Path) -> PathBuf {
     let name = state_file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -5,6 +5,7 @@ mod azurerm;
 mod gcs;
 mod local;
 pub mod lock;
+pub mod own_files;
 mod s3;
 
 use std::collections::HashMap;

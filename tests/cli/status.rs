@@ -45,6 +45,97 @@ fn state_and_terraform_dirs_must_be_git_ignored() {
     assert_eq!(json["problems"], serde_json::json!([]));
 }
 
+/// A local backend state outside `state/` (here production's `path`, and the workspace
+/// folder of an environment in a workspace) holds state and secrets like `state/` does.
+#[test]
+fn local_state_files_outside_the_state_dir_must_be_git_ignored() {
+    let project = Project::demo();
+    project.git(&["init", "-q"]);
+    project.write(
+        "environments/production.backend.conf",
+        "path = \"../../tfstate/prod.tfstate\"\n",
+    );
+    project.write(
+        "environments/staging.backend.conf",
+        "workspace_dir = \"../../workspaces\"\n",
+    );
+    let config = project.read("tfenv.toml").replace(
+        "[environments.staging]\n",
+        "[environments.staging]\nworkspace = \"qa\"\n",
+    );
+    project.write("tfenv.toml", &config);
+    project.write(".gitignore", "/state/\n.terraform/\n");
+    let output = project
+        .tfenv()
+        .args(["status", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6));
+    let json = stdout_json(&output);
+    let messages: Vec<&str> = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "`workspaces/` is not ignored by git: it holds state and secrets; add `/workspaces/` to .gitignore",
+            "`tfstate/prod.tfstate` is not ignored by git: it holds state and secrets; add `/tfstate/*prod.tfstate*` to .gitignore",
+        ],
+        "{json}"
+    );
+    // Its backup or lock info left out is still a problem.
+    project.write(
+        ".gitignore",
+        "/state/\n.terraform/\n/workspaces/\n/tfstate/prod.tfstate\n",
+    );
+    let json = stdout_json(
+        &project
+            .tfenv()
+            .args(["status", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(json["problems"].as_array().unwrap().len(), 1, "{json}");
+    project.write(
+        ".gitignore",
+        "/state/\n.terraform/\n/workspaces/\n/tfstate/*prod.tfstate*\n",
+    );
+    let json = stdout_json(
+        &project
+            .tfenv()
+            .args(["status", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(json["problems"], serde_json::json!([]), "{json}");
+}
+
+/// Without a backend config the local backend writes `terraform.tfstate` beside the root
+/// module; the non-interactive init says to ignore it too.
+#[test]
+fn a_non_interactive_init_names_the_implicit_terraform_tfstate() {
+    let project = Project::empty();
+    project.git(&["init", "-q"]);
+    project.write("main.tf", "terraform {\n  backend \"local\" {}\n}\n");
+    project.write("environments/dev.tfvars", "");
+    project.write("environments/dev.backend.conf", "");
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["init", "dev", "--non-interactive"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: git does not ignore `state/`, `.terraform/` and `terraform.tfstate`",
+        ))
+        .stderr(predicate::str::contains(
+            "  /state/\n  .terraform/\n  /*terraform.tfstate*",
+        ));
+}
+
 #[test]
 fn uninitialized_environments_are_problems_with_the_fix() {
     let project = Project::demo();
