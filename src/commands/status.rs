@@ -79,27 +79,18 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         .iter()
         .map(|env| (*env, backends.resolve(env, &project)))
         .collect();
-    // terraform is needed only for initialized environments with a remote backend: a
+    // terraform reads the states of initialized environments with a remote backend (a
     // local state is the same file `state pull` would read, streamed here without a
-    // terraform process (~40 ms of CPU each). Its version check still comes first.
+    // terraform process). Whether it runs at all, in a version required_version allows,
+    // is checked for every project, alongside the lock reads.
     let needs_terraform = resolved.iter().any(|(env, backend)| {
         backend.as_ref().is_ok_and(|b| {
             b.local_state_file(env).is_none() && Terraform::init_state(env, b) == InitState::Current
         })
     });
     let timeout = settings.timeout;
-    // A terraform that does not even answer `version` leaves the states it would read
-    // unreachable; any other failure (missing, too old) is the command's error.
-    let tf: Result<Option<Terraform>, String> = if needs_terraform {
-        let what = || "asking terraform for its version (`terraform version`)".to_string();
-        match within(timeout, what, ctx.terraform(&project)).await {
-            Ok(tf) => Ok(Some(tf)),
-            Err(err) if is_unreachable(&err) => Err(format!("{err:#}")),
-            Err(err) => return Err(err),
-        }
-    } else {
-        Ok(None)
-    };
+    let what = || "asking terraform for its version (`terraform version`)".to_string();
+    let version_check = within(timeout, what, ctx.terraform(&project));
 
     let spinner = ctx
         .printer
@@ -109,11 +100,26 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         .iter()
         .filter_map(|(env, backend)| backend.as_ref().ok().map(|b| (*env, b)))
         .collect();
+    let (version_check, locks) = tokio::join!(
+        version_check,
+        crate::backend::read_locks(&lockable, ctx.runner.as_ref(), timeout)
+    );
     let mut locks: std::collections::HashMap<String, anyhow::Result<LockState>> = lockable
         .iter()
         .map(|(env, _)| env.name.clone())
-        .zip(crate::backend::read_locks(&lockable, ctx.runner.as_ref(), timeout).await)
+        .zip(locks)
         .collect();
+    // A terraform that does not even answer `version` leaves the states it would read
+    // unreachable; one that is missing or too old is a problem of the whole project.
+    let mut problems = Vec::new();
+    let tf: Result<Option<Terraform>, String> = match version_check {
+        Ok(tf) => Ok(needs_terraform.then_some(tf)),
+        Err(err) if is_unreachable(&err) => Err(format!("{err:#}")),
+        Err(err) => {
+            problems.push(terraform_problem(&err));
+            Ok(None)
+        }
+    };
     let mut environments: Vec<EnvStatus> =
         futures::stream::iter(resolved.iter().map(|(env, backend)| {
             let lock = locks.remove(&env.name);
@@ -127,7 +133,7 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     }
     shared_state_problems(&resolved, &mut environments);
 
-    let problems = gitignore_problems(ctx, &project, timeout).await;
+    problems.extend(gitignore_problems(ctx, &project, timeout).await);
     let healthy = problems.is_empty() && environments.iter().all(|e| e.problems.is_empty());
     let report = StatusReport {
         healthy,
@@ -318,6 +324,23 @@ fn shared_state_problems(
             ));
         }
     }
+}
+
+/// terraform is missing (or does not run), or its version is not one required_version
+/// allows: no command but `status` could work. The message ends with the fix.
+fn terraform_problem(err: &anyhow::Error) -> Problem {
+    let hint = err
+        .downcast_ref::<TfenvError>()
+        .and_then(TfenvError::hint)
+        .map(|hint| format!(": {hint}"))
+        .unwrap_or_default();
+    let message = format!("{err:#}{hint}");
+    let code = if message.contains("required_version") {
+        "terraform-version"
+    } else {
+        "terraform-missing"
+    };
+    Problem::new(code, message)
 }
 
 /// `state/` and every `.terraform/` must be git-ignored: they hold state and secrets.

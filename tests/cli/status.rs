@@ -136,6 +136,77 @@ fn a_non_interactive_init_names_the_implicit_terraform_tfstate() {
         ));
 }
 
+/// The project-level problems of `status` and their messages.
+fn project_problems(json: &serde_json::Value) -> Vec<(String, String)> {
+    json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap().to_string(),
+                p["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Nothing could deploy without terraform: a local-only project whose terraform is not
+/// on PATH is unhealthy, with the fix, in JSON and for people.
+#[test]
+fn status_without_terraform_on_path_is_a_problem_with_the_fix() {
+    let project = Project::demo();
+    std::fs::create_dir_all(project.join("empty-bin")).unwrap();
+    let output = project
+        .tfenv()
+        .env("PATH", project.join("empty-bin"))
+        .args(["status", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let json = stdout_json(&output);
+    assert_eq!(json["healthy"], false, "{json}");
+    let problems = project_problems(&json);
+    assert_eq!(problems.len(), 1, "{json}");
+    assert_eq!(problems[0].0, "terraform-missing");
+    assert!(
+        problems[0]
+            .1
+            .contains("`terraform` was not found on PATH: install Terraform"),
+        "{json}"
+    );
+    project
+        .tfenv()
+        .env("PATH", project.join("empty-bin"))
+        .arg("status")
+        .assert()
+        .code(6)
+        .stdout(predicate::str::contains(
+            "  project: `terraform` was not found on PATH: install Terraform",
+        ));
+}
+
+#[test]
+fn status_with_a_terraform_below_required_version_is_a_problem_with_the_fix() {
+    let project = Project::demo();
+    let tf = FakeTerraform::empty().version("0.14.11").install(&project);
+    let output = project
+        .tfenv_with(&tf)
+        .args(["status", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let problems = project_problems(&stdout_json(&output));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "terraform-version");
+    assert!(
+        problems[0].1.contains(
+            "does not satisfy required_version `>= 1.0` from tfenv.toml: install a matching version"
+        ),
+        "{problems:?}"
+    );
+}
+
 #[test]
 fn uninitialized_environments_are_problems_with_the_fix() {
     let project = Project::demo();
