@@ -21,8 +21,7 @@ Exit codes: 0 ok, 1 failure, 2 bad command line, 3 changes present, 4 locked,
     about = "tfenv — safe multi-environment Terraform (dev / staging / production)",
     long_about = None,
     after_help = AFTER_HELP,
-    propagate_version = true,
-    disable_help_subcommand = true
+    propagate_version = true
 )]
 pub struct Cli {
     #[command(flatten)]

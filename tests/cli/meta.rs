@@ -74,6 +74,40 @@ fn each_subcommand_help_shows_an_example() {
     }
 }
 
+/// `tfenv help` and `tfenv help <command>` print what `--help` prints.
+#[test]
+fn the_help_subcommand_prints_the_help_of_tfenv_or_a_command() {
+    let project = Project::empty();
+    let help = |args: &[&str]| {
+        let output = project.tfenv().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(help(&["help"]), help(&["--help"]));
+    assert_eq!(help(&["help", "deploy"]), help(&["deploy", "--help"]));
+    assert!(help(&["help", "deploy"]).contains("Usage: tfenv deploy"));
+}
+
+/// Help is text: asked for in JSON, it is a usage error, as one JSON document.
+#[test]
+fn the_help_subcommand_in_json_is_a_usage_error_in_json() {
+    for args in [
+        &["help", "--output", "json"][..],
+        &["--output", "json", "help", "deploy"],
+        &["help", "deploy", "--output", "json"],
+    ] {
+        let output = Project::empty().tfenv().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: one JSON document: {e}: {output:?}"));
+        assert_eq!(
+            json["error"]["message"], "`tfenv help` prints text, not JSON",
+            "{args:?}"
+        );
+        assert_eq!(json["error"]["exit_code"], 2);
+    }
+}
+
 #[test]
 fn bad_command_line_exits_2() {
     Project::empty().tfenv().arg("deploi").assert().code(2);
