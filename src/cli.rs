@@ -31,7 +31,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Listed after each command's own options, under their own heading.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if tfenv was started in DIR.
     #[arg(short = 'C', long = "chdir", value_name = "DIR", global = true)]
@@ -121,9 +123,9 @@ Confirmation by tier:
   production   type the environment's name   (non-interactive: --yes --confirm <env>)
                (its full name: an alias doesn't count)
                and the number of resources it destroys (non-interactive: --allow-destroy);
-               a clean git tree unless --allow-dirty (tfenv's own state/ and .terraform/
-               never count; var files, backend config and *.tf hidden from git with
-               --assume-unchanged or --skip-worktree do).
+               a clean git tree unless --allow-dirty (tfenv's own state/, .terraform/
+               and local backend state files never count; var files, backend config
+               and *.tf hidden from git with --assume-unchanged or --skip-worktree do).
 Staging and production are backed up before the apply; production's backup is verified.
 
 Examples:
@@ -234,11 +236,38 @@ Examples:
         /// The shell to generate completions for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+        #[command(flatten)]
+        unused: UnusedGlobals,
     },
 
     /// Print the man page (roff) to stdout.
     #[command(after_help = "Example:\n  tfenv man > ~/.local/share/man/man1/tfenv.1")]
-    Man,
+    Man {
+        #[command(flatten)]
+        unused: UnusedGlobals,
+    },
+}
+
+/// The global options that change nothing for `completions` and `man`, hidden from their
+/// help. clap propagates a global option to a subcommand only where the subcommand has no
+/// argument of that id: these take their place, and their values still reach
+/// [`GlobalArgs`]. (`--output` stays: JSON is refused there.)
+#[derive(Debug, Args)]
+pub struct UnusedGlobals {
+    #[arg(short = 'C', long = "chdir", value_name = "DIR", hide = true)]
+    chdir: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", hide = true)]
+    config: Option<PathBuf>,
+    #[arg(short, long, action = clap::ArgAction::Count, hide = true)]
+    verbose: u8,
+    #[arg(short, long, conflicts_with = "verbose", hide = true)]
+    quiet: bool,
+    #[arg(long, hide = true)]
+    no_color: bool,
+    #[arg(long, hide = true)]
+    non_interactive: bool,
+    #[arg(long, value_name = "BIN", hide = true)]
+    terraform: Option<PathBuf>,
 }
 
 /// One environment, or `--all` of them.

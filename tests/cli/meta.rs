@@ -109,6 +109,58 @@ fn the_help_subcommand_in_json_is_a_usage_error_in_json() {
 }
 
 #[test]
+fn a_commands_help_lists_its_own_options_before_the_global_ones() {
+    let output = Project::empty()
+        .tfenv()
+        .args(["deploy", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing:\n{text}"))
+    };
+    assert!(at("--yes") < at("Global options:"), "{text}");
+    assert!(at("Global options:") < at("--chdir"), "{text}");
+    assert!(at("Global options:") < at("--non-interactive"), "{text}");
+}
+
+/// `completions` and `man` do the same with or without -C, --terraform, -v, …: their help
+/// leaves those out, and they are still accepted there.
+#[test]
+fn completions_and_man_help_leave_out_the_globals_that_do_nothing_for_them() {
+    let project = Project::empty();
+    for args in [&["man", "--help"][..], &["completions", "--help"]] {
+        let output = project.tfenv().args(args).output().unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        for global in [
+            "--chdir",
+            "--config",
+            "--verbose",
+            "--quiet",
+            "--no-color",
+            "--non-interactive",
+            "--terraform",
+        ] {
+            assert!(!text.contains(global), "{args:?} lists {global}:\n{text}");
+        }
+        assert!(text.contains("--output"), "{text}");
+    }
+    project
+        .tfenv()
+        .args(["man", "-C", ".", "--no-color", "-q"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH tfenv"));
+    project
+        .tfenv()
+        .args(["-v", "completions", "bash", "--terraform", "x"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("_tfenv()"));
+}
+
+#[test]
 fn bad_command_line_exits_2() {
     Project::empty().tfenv().arg("deploi").assert().code(2);
     Project::empty().tfenv().args(["init"]).assert().code(2);
