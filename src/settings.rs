@@ -451,9 +451,14 @@ pub struct ManSettings {
 impl ManSettings {
     pub fn resolve() -> ManSettings {
         use clap::CommandFactory;
-        ManSettings {
-            tree: cli::Cli::command(),
-        }
+        let tree = cli::Cli::command();
+        // The NAME line is "tfenv \- <about>": --help's "tfenv — " would say it twice.
+        let about = tree.get_about().map(ToString::to_string);
+        let tree = match about.as_deref().and_then(|a| a.strip_prefix("tfenv — ")) {
+            Some(rest) => tree.about(rest.to_string()),
+            None => tree,
+        };
+        ManSettings { tree }
     }
 }
 

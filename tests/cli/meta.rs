@@ -161,6 +161,21 @@ fn completions_and_man_help_leave_out_the_globals_that_do_nothing_for_them() {
 }
 
 #[test]
+fn the_man_page_name_line_names_tfenv_once() {
+    let output = Project::empty().tfenv().arg("man").output().unwrap();
+    let page = String::from_utf8(output.stdout).unwrap();
+    let name = page
+        .lines()
+        .skip_while(|l| *l != ".SH NAME")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no NAME section:\n{page}"));
+    assert_eq!(
+        name,
+        "tfenv \\- safe multi\\-environment Terraform (dev / staging / production)"
+    );
+}
+
+#[test]
 fn bad_command_line_exits_2() {
     Project::empty().tfenv().arg("deploi").assert().code(2);
     Project::empty().tfenv().args(["init"]).assert().code(2);
