@@ -58,6 +58,28 @@ pub async fn restore(ctx: &Context, settings: RestoreSettings) -> anyhow::Result
         (dir.join(&backup.file), backup.file.clone())
     } else {
         let path = ctx.settings.cwd.join(&settings.backup);
+        let stray = dir.join(&settings.backup);
+        if !path.is_file() && stray.is_file() && !settings.backup.contains('/') {
+            // A file in backups/ that the manifest does not list (copied in by hand, or
+            // its line lost): tfenv has no checksum for it, so it is restored as a path.
+            let shown = stray
+                .strip_prefix(&ctx.settings.cwd)
+                .unwrap_or(&stray)
+                .display()
+                .to_string();
+            return Err(TfenvError::usage(
+                format!(
+                    "`{}` is in `{}` but not in its manifest (MANIFEST.jsonl): it is no backup tfenv made or can check",
+                    settings.backup,
+                    project.show(&dir)
+                ),
+                Some(format!(
+                    "to restore it anyway, pass its path: `tfenv restore {} {shown}`",
+                    env.name
+                )),
+            )
+            .into());
+        }
         if !path.is_file() {
             return Err(TfenvError::usage(
                 format!(
