@@ -115,6 +115,8 @@ pub struct Approval {
     pub action: String,
     /// Resources the change deletes (replacements included).
     pub destroys: u64,
+    /// How many of `destroys` are replaced (deleted and created again).
+    pub replaces: u64,
     /// What to look at before approving with flags: "review the plan", "check the lock
     /// with `tfenv lock dev`".
     pub review: String,
@@ -134,7 +136,27 @@ impl Approval {
             project: project.describe(),
             action: action.into(),
             destroys,
+            replaces: 0,
             review: "check what it changes".to_string(),
+        }
+    }
+
+    /// How many of the resources it destroys are replaced, for the messages.
+    pub fn with_replaced(mut self, replaces: u64) -> Approval {
+        self.replaces = replaces.min(self.destroys);
+        self
+    }
+
+    /// `2 resource(s)`, and when some are replaced `2 resource(s) (1 destroyed, 1
+    /// replaced)`: the plan summary lists them apart, so the count must add up to it.
+    fn destroyed(&self) -> String {
+        let count = format!("{} resource(s)", self.destroys);
+        match (self.destroys - self.replaces, self.replaces) {
+            (_, 0) => count,
+            (0, replaced) => format!("{count} ({replaced} replaced)"),
+            (destroyed, replaced) => {
+                format!("{count} ({destroyed} destroyed, {replaced} replaced)")
+            }
         }
     }
 
@@ -248,8 +270,8 @@ pub fn approve(
         };
         let why = if production && approval.destroys > 0 && flags.yes && flags.confirm.is_some() {
             format!(
-                "this change destroys {} resource(s) in production `{env}`",
-                approval.destroys
+                "this change destroys {} in production `{env}`",
+                approval.destroyed()
             )
         } else {
             format!(
@@ -318,7 +340,8 @@ pub fn approve(
                 ask(
                     Question::TypeExactly {
                         prompt: format!(
-                            "This destroys {count} resource(s) in production. Type {count} to confirm"
+                            "This destroys {} in production. Type {count} to confirm",
+                            approval.destroyed()
                         ),
                         expected: count.clone(),
                     },
@@ -387,6 +410,7 @@ mod tests {
             project: "`/repo` (config `tfenv.toml`)".into(),
             action: "apply this plan to".into(),
             destroys,
+            replaces: 0,
             review: "review the plan".into(),
         }
     }
@@ -491,6 +515,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(none.asked(), 0);
+    }
+
+    #[test]
+    fn the_destroy_count_says_how_many_are_replaced() {
+        let ci = Flags {
+            yes: true,
+            confirm: Some("production".into()),
+            ..Flags::default()
+        };
+        let err = approve(
+            &approval(Tier::Production, 2).with_replaced(1),
+            &ci,
+            &Answers::new(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "this change destroys 2 resource(s) (1 destroyed, 1 replaced) in production `production`"
+        );
+        let err = approve(
+            &approval(Tier::Production, 1).with_replaced(1),
+            &ci,
+            &Answers::new(&[]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("destroys 1 resource(s) (1 replaced) in production"),
+            "{err}"
+        );
+        let prompter = Answers::new(&[Some("production"), Some("2")]);
+        approve(
+            &approval(Tier::Production, 2).with_replaced(1),
+            &interactive(),
+            &prompter,
+        )
+        .unwrap();
+        let asked = prompter.1.lock().unwrap();
+        let Question::TypeExactly { prompt, .. } = &asked[1] else {
+            panic!("the count is typed");
+        };
+        assert_eq!(
+            prompt,
+            "This destroys 2 resource(s) (1 destroyed, 1 replaced) in production. Type 2 to confirm"
+        );
     }
 
     #[test]

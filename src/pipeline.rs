@@ -247,6 +247,7 @@ async fn steps(
         },
         summary.destroys(),
     )
+    .with_replaced(summary.replace)
     .with_review("review the plan");
     let gate = Gate::new(approval, req.flags.clone());
     gate.check_flags()?;
