@@ -305,6 +305,7 @@ async fn write_outputs(
     tf: &Terraform,
     recorded: &mut RecordedRun,
 ) -> bool {
+    let had_outputs = env.artifacts_dir.join("outputs.json").is_file();
     let written = match tf.outputs(env).await {
         Ok(values) => outputs::write(
             &env.artifacts_dir,
@@ -319,7 +320,12 @@ async fn write_outputs(
             recorded.warn(
                 &ctx.printer,
                 format!(
-                    "the change was applied, but {why}\n  outputs.json keeps its previous content; run `tfenv outputs {}` later",
+                    "the change was applied, but {why}\n  {}; run `tfenv outputs {}` later",
+                    if had_outputs {
+                        "outputs.json keeps its previous content"
+                    } else {
+                        "there is no outputs.json yet"
+                    },
                     env.name
                 ),
             );

@@ -45,6 +45,33 @@ fn warnings(json: &Value) -> Vec<String> {
 
 // --- a failure after a successful apply is not a failed deploy -------------------------
 
+/// The warning says outputs.json keeps its previous content only when there was one.
+#[test]
+fn outputs_that_cannot_be_read_after_apply_say_whether_outputs_json_kept_anything() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working()
+        .on("output", "echo 'Error: no outputs' >&2; exit 1")
+        .install(&project);
+    let first = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
+    expect_code(&first, 0);
+    let warning = &warnings(&stdout_json(&first))[0];
+    assert!(
+        warning.contains("there is no outputs.json yet; run `tfenv outputs dev` later"),
+        "{warning}"
+    );
+    assert!(!warning.contains("previous content"), "{warning}");
+    assert!(!project.join("state/dev/outputs.json").exists());
+
+    project.write("state/dev/outputs.json", "{}");
+    let second = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
+    expect_code(&second, 0);
+    let warning = &warnings(&stdout_json(&second))[0];
+    assert!(
+        warning.contains("outputs.json keeps its previous content; run `tfenv outputs dev` later"),
+        "{warning}"
+    );
+}
+
 #[test]
 fn outputs_json_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
     let project = Project::demo();
