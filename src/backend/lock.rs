@@ -113,6 +113,17 @@ impl LockState {
         }
     }
 
+    /// The same lock with the paths in `source` and `note` (a local lock's info file)
+    /// relative to the project `root`, as every other path tfenv prints.
+    pub fn relative_to(mut self, root: &std::path::Path) -> LockState {
+        for base in [crate::project::physical(root), root.to_path_buf()] {
+            let prefix = format!("{}/", base.display());
+            self.source = self.source.replace(&prefix, "");
+            self.note = self.note.map(|note| note.replace(&prefix, ""));
+        }
+        self
+    }
+
     pub fn id(&self) -> Option<&str> {
         self.holder
             .as_ref()
@@ -161,5 +172,18 @@ mod tests {
         assert_eq!(out["id"], "9db5");
         assert_eq!(out["who"], "root@host");
         assert!(out.get("ID").is_none());
+    }
+
+    #[test]
+    fn a_local_locks_paths_are_shown_relative_to_the_project() {
+        let root = std::path::Path::new("/nonexistent/project");
+        let mut lock = LockState::free("file:/nonexistent/project/state/dev/.x.lock.info".into());
+        lock.note = Some("`/nonexistent/project/state/dev/.x.lock.info` is left over".into());
+        let lock = lock.relative_to(root);
+        assert_eq!(lock.source, "file:state/dev/.x.lock.info");
+        assert_eq!(
+            lock.note.as_deref(),
+            Some("`state/dev/.x.lock.info` is left over")
+        );
     }
 }

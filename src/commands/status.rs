@@ -236,7 +236,7 @@ async fn check(
                     ));
                 }
             }
-            status.lock = Some(lock);
+            status.lock = Some(lock.relative_to(&project.root));
         }
         Err(err) if is_unreachable(&err) => status
             .problems
