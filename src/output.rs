@@ -161,6 +161,12 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A duration as the `seconds` of a JSON document: rounded to milliseconds, like the
+/// history records' (`1.234`, never `1.2340573`).
+pub fn seconds(elapsed: std::time::Duration) -> f64 {
+    elapsed.as_millis() as f64 / 1000.0
+}
+
 /// `45s`, `12m`, `3h`, `5d` — an age at a glance.
 pub fn age(seconds: i64) -> String {
     let s = seconds.max(0);

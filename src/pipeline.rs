@@ -97,7 +97,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         tf: &tf,
     };
     let result = steps(ctx, &req, run, &mut recorded).await;
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = crate::output::seconds(started.elapsed());
     match result {
         Ok(outcome) => {
             recorded.finish(&ctx.printer, outcome.result, outcome.exit);

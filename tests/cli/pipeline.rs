@@ -634,3 +634,56 @@ fn refresh_help_describes_allow_dirty_as_a_refresh() {
         .unwrap_or_else(|| panic!("{deploy}"));
     assert!(line.contains("Deploy production"), "{line}");
 }
+
+// --- the shape of the JSON documents ----------------------------------------------------
+
+/// Every `seconds` anywhere in `json`, as printed.
+fn all_seconds(json: &Value, into: &mut Vec<String>) {
+    match json {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if key == "seconds" {
+                    into.push(value.to_string());
+                }
+                all_seconds(value, into);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| all_seconds(v, into)),
+        _ => {}
+    }
+}
+
+/// `seconds` is a duration in milliseconds in every document: `init`, a deploy, a plan,
+/// and the history records.
+#[test]
+fn seconds_are_rounded_to_milliseconds_in_every_document() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working()
+        .on("init", "sleep 0.0123; mkdir -p \"$TF_DATA_DIR\"")
+        .on("apply", "sleep 0.0123")
+        .install(&project);
+    let mut seen = Vec::new();
+    for args in [
+        &["init", "dev", "--output", "json"][..],
+        &["deploy", "dev", "--yes", "--output", "json"],
+        &["plan", "dev", "--output", "json"],
+        &["history", "dev", "--output", "json"],
+    ] {
+        let output = project.run_with(&tf, args);
+        expect_code(&output, 0);
+        let before = seen.len();
+        all_seconds(&stdout_json(&output), &mut seen);
+        assert!(
+            seen.len() > before,
+            "{args:?}: no seconds: {}",
+            output_text(&output)
+        );
+    }
+    for printed in &seen {
+        let decimals = printed.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(
+            decimals <= 3,
+            "`seconds: {printed}` is not in milliseconds: {seen:?}"
+        );
+    }
+}
