@@ -443,7 +443,7 @@ fn print_human(ctx: &Context, report: &StatusReport) {
                 None => dash(),
             },
             state.map_or_else(dash, |s| s.serial.to_string()),
-            state.map_or_else(dash, |s| s.instances.to_string()),
+            state.map_or_else(dash, |s| s.resources.to_string()),
             state.map_or_else(dash, |s| output::bytes(s.bytes)),
             state
                 .and_then(|s| s.terraform_version.clone())
