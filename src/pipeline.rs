@@ -420,6 +420,14 @@ fn print_summary(ctx: &Context, env: &Environment, mode: Mode, s: &PlanSummary) 
             s.moved, s.imported, s.forgotten
         ));
     }
+    if !s.drifted.is_empty() {
+        // JSON's `drifted`: the plan was made against a state refreshed from what exists.
+        p.result(&format!(
+            "  {} resource(s) changed outside Terraform: {}",
+            s.drifted.len(),
+            s.drifted.join(", ")
+        ));
+    }
     for address in &s.destroyed {
         p.result(&format!("    {} {address}", p.paint(&red, "destroy:")));
     }
