@@ -270,8 +270,10 @@ async fn check(
         _ => None,
     };
     if let Some((source, result)) = read {
+        // Where the state was read from; none when there is no state to read.
         status.state_source = Some(source);
         match result {
+            Ok(None) => status.state_source = None,
             Ok(header) => status.state = header,
             Err(err) if is_unreachable(&err) => status
                 .problems
