@@ -285,7 +285,12 @@ async fn steps(
     gate.ask(&ctx.interrupts).await?;
 
     recorded.ledger.reached_apply = true;
-    tf.apply(env, plan_file.path(), log.as_ref()).await?;
+    let applied = tf.apply(env, plan_file.path(), log.as_ref()).await;
+    // Even a failed apply may have written the state.
+    if let Err(err) = crate::backend::own_files::make_state_private(backend, env) {
+        ctx.printer.warn(&format!("{err:#}"));
+    }
+    applied?;
     // From here on the change is applied: a step that fails now is a warning, never a
     // failed run (history must say `applied`, or the next person trusts the wrong state).
     let outputs_written = write_outputs(ctx, req, env, tf, recorded).await;

@@ -4,10 +4,13 @@
 //! workspace's `terraform.tfstate.d/`). They hold state and secrets: git must ignore them,
 //! and they never make the tree dirty for production's clean-tree check.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::Backends;
-use crate::project::{Project, physical};
+use anyhow::Context as _;
+
+use super::{Backend, Backends};
+use crate::project::{Environment, Project, physical};
 
 /// A local backend's state outside tfenv's state dir, and what terraform writes beside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,4 +79,34 @@ pub fn own_paths(project: &Project) -> Vec<PathBuf> {
         }
     }
     own
+}
+
+/// Gives `env`'s local state file and its `.backup` mode 0600, as every file tfenv keeps:
+/// terraform creates them with the umask's mode (0644 as a rule), and a state holds every
+/// secret. terraform rewrites both in place afterwards, so once tightened they stay so.
+/// Nothing to do for a remote backend, or for a file that is not there.
+pub fn make_state_private(backend: &Backend, env: &Environment) -> anyhow::Result<()> {
+    let Some(state) = backend.local_state_file(env) else {
+        return Ok(());
+    };
+    let name = state
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for file in [
+        state.clone(),
+        state.with_file_name(format!("{name}.backup")),
+    ] {
+        let Ok(meta) = std::fs::symlink_metadata(&file) else {
+            continue;
+        };
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(
+                &file,
+                std::fs::Permissions::from_mode(crate::artifacts::PRIVATE_FILE),
+            )
+            .with_context(|| format!("setting mode 0600 on `{}`", file.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -228,6 +228,9 @@ async fn run(
     backups::with_serial(source, &staged.0, serial)?;
     tf.state_push(env, &staged.0, !same_lineage).await?;
     drop(staged);
+    if let Err(err) = crate::backend::own_files::make_state_private(backend, env) {
+        ctx.printer.warn(&format!("{err:#}"));
+    }
 
     let landed = tf.state_header(env).await?;
     let serial_after = landed.as_ref().map_or(serial, |h| h.serial);
