@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::history::GitInfo;
 use crate::error::TfenvError;
+use crate::git_info::GitInfo;
 use crate::process::{Invocation, RunOptions, Runner};
 use crate::project::{Environment, Project, physical};
 

@@ -1,22 +1,43 @@
 //! tfenv: one binary that replaces the per-environment bash scripts around Terraform.
 //! `main` parses the command line, runs one command, and maps the outcome to an exit code.
 
-mod artifacts;
-mod backend;
-mod cli;
+// The modules, top-down. Each may use only the modules listed below it, never one above
+// (`layering.rs` fails the build's tests when an import points up), so there are no
+// cycles and a change low down is the only kind that ripples far.
+
+// Commands: one file per command, each a thin composition of everything below.
 mod commands;
+// The run of a changing command (plan, confirm, back up, apply, record), and restore's
+// check of where a state comes from.
+mod pipeline;
+mod provenance;
+// What a command is handed: the context (printer, runner, interrupts) and the settings
+// resolved from the command line (`cli`, clap's types, seen by nothing else).
+mod context;
+mod settings;
+mod cli;
+// Services, each owning one outside thing: tfenv's files under state/, terraform,
+// backends and their locks, .gitignore, git, confirmation prompts.
+mod artifacts;
+mod terraform;
+mod backend;
+mod gitignore;
+mod git;
 mod confirm;
+// Foundations: the project on disk (tfenv.toml, layouts, environments), the process runner.
+mod project;
+mod process;
+// Leaves: small types and helpers any module may use.
+mod files;
 mod error;
 mod exit;
-mod git;
-mod gitignore;
 mod output;
-mod pipeline;
-mod process;
-mod project;
-mod provenance;
-mod settings;
-mod terraform;
+mod lock_info;
+mod git_info;
+mod age;
+
+#[cfg(test)]
+mod layering;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -29,38 +50,9 @@ use crate::cli::Cli;
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::output::Printer;
-use crate::process::{Interrupts, Runner, TokioRunner};
-use crate::project::Project;
+use crate::process::{Interrupts, TokioRunner};
 use crate::settings::Settings;
-use crate::terraform::Terraform;
-
-/// Everything a command needs from the outside world.
-pub struct Context {
-    pub settings: Settings,
-    pub printer: Printer,
-    pub runner: Arc<dyn Runner>,
-    pub interrupts: Interrupts,
-}
-
-impl Context {
-    pub fn project(&self) -> anyhow::Result<Project> {
-        Project::load(&self.settings.cwd, self.settings.config.as_deref())
-    }
-
-    pub async fn terraform(&self, project: &Project) -> anyhow::Result<Terraform> {
-        let mut tf = Terraform::locate(
-            self.settings.terraform.as_deref(),
-            &self.settings.cwd,
-            project,
-            self.runner.clone(),
-        )
-        .await?;
-        tf.echo = self.settings.verbosity > 0 && !self.printer.is_json();
-        tf.stream = !self.settings.quiet;
-        tf.full_errors = self.settings.verbosity >= 2;
-        Ok(tf)
-    }
-}
+pub use context::Context;
 
 pub fn main() -> ExitCode {
     // OS strings: an argument that is not UTF-8 is a usage error, never a panic.
@@ -179,17 +171,14 @@ async fn run(cli: Cli, settings: Settings) -> Exit {
             );
         }
     };
-    let ctx = Context {
-        printer: Printer::new(
-            settings.format,
-            settings.quiet,
-            settings.color_stdout,
-            settings.color_stderr,
-        ),
-        runner: Arc::new(TokioRunner::new(interrupts.clone())),
-        interrupts: interrupts.clone(),
-        settings,
-    };
+    let printer = Printer::new(
+        settings.format,
+        settings.quiet,
+        settings.color_stdout,
+        settings.color_stderr,
+    );
+    let runner = Arc::new(TokioRunner::new(interrupts.clone()));
+    let ctx = Context::new(settings, printer, runner, interrupts.clone());
     let result = tokio::select! {
         // The command first: when it handles an interrupt itself, it records why it stopped.
         biased;
@@ -205,9 +194,6 @@ async fn run(cli: Cli, settings: Settings) -> Exit {
 /// Prints an error once, at the top: what failed and why, then what to do.
 fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit {
     let exit = error::exit_for(err);
-    if let Some(TfenvError::Reported(_)) = err.downcast_ref::<TfenvError>() {
-        return exit;
-    }
     let hint = error::hint_for(err);
     if let Some(printer) = printer.filter(|p| p.is_json() && !p.wrote_json()) {
         let _ = printer.json(&serde_json::json!({
