@@ -2,6 +2,7 @@
 //! whether the tree is dirty). Not being in a git repository is not an error. git always
 //! runs on the project's own checkout: `-C <root>`, with `GIT_DIR` and friends removed,
 //! so the environment cannot point the clean-tree check at another repository.
+//! May use: project, process, git_info, error.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,7 @@
 //! The deploy pipeline of DESIGN.md §5, shared by `plan`, `deploy` and `refresh`: lock
 //! the environment, init if needed, plan into a file, summarize, back up, confirm by
 //! tier, apply exactly that plan, write outputs and history.
+//! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
 mod recorded;
 

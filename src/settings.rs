@@ -1,4 +1,5 @@
 //! Flags + environment → one resolved `Settings`. Nothing below this module sees clap.
+//! May use: cli, project, output, error.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

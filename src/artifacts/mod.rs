@@ -1,6 +1,7 @@
 //! What tfenv keeps under `state/<env>/`: backups and their manifest, history, outputs,
 //! the environment lock. Every file goes through `files` (atomic, private).
-//! May use: terraform (its parsed JSON types only), project, files, error, exit, git_info.
+//! May use: terraform (its parsed JSON types only), project, files, output, error, exit,
+//! git_info.
 
 pub mod backups;
 pub mod envlock;

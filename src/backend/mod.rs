@@ -220,7 +220,7 @@ pub async fn read_locks(
     runner: &dyn Runner,
     timeout: Duration,
 ) -> Vec<anyhow::Result<StateLock>> {
-    use futures::StreamExt;
+    use futures_util::StreamExt;
     let mut groups: std::collections::BTreeMap<String, Vec<usize>> =
         std::collections::BTreeMap::new();
     for (i, (_, backend)) in items.iter().enumerate() {
@@ -237,7 +237,7 @@ pub async fn read_locks(
     let mut results: Vec<Option<anyhow::Result<StateLock>>> = items.iter().map(|_| None).collect();
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
 
-    let batches = futures::stream::iter(groups.values().filter(|m| m.len() > 1).map(
+    let batches = futures_util::stream::iter(groups.values().filter(|m| m.len() > 1).map(
         |members| async move {
             let backends: Vec<&Backend> = members.iter().map(|&i| items[i].1).collect();
             let what = || {
@@ -254,7 +254,7 @@ pub async fn read_locks(
     ))
     .buffer_unordered(jobs)
     .collect::<Vec<_>>();
-    let singles = futures::stream::iter(
+    let singles = futures_util::stream::iter(
         items
             .iter()
             .enumerate()
@@ -271,7 +271,7 @@ pub async fn read_locks(
     )
     .buffer_unordered(jobs)
     .collect::<Vec<_>>();
-    let (batches, singles) = futures::join!(batches, singles);
+    let (batches, singles) = futures_util::join!(batches, singles);
     for (members, outcome) in batches {
         match outcome {
             Ok(states) => {

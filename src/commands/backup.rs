@@ -1,7 +1,7 @@
 //! `tfenv backup` (take one) and `tfenv backups` (list them, each verified).
 
 use chrono::Utc;
-use futures::StreamExt;
+use futures_util::StreamExt;
 use indicatif::HumanBytes;
 use serde::Serialize;
 
@@ -32,7 +32,7 @@ pub async fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<Exit> {
             .await?;
     }
     let results: Vec<anyhow::Result<Taken>> =
-        futures::stream::iter(resolved.iter().map(|(env, _)| {
+        futures_util::stream::iter(resolved.iter().map(|(env, _)| {
             let tf = &tf;
             // A large state shows its bytes going by (on a terminal, for people).
             let progress = ctx

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use console::Style;
-use futures::StreamExt;
+use futures_util::StreamExt;
 use indicatif::HumanBytes;
 use serde::Serialize;
 use serde_json::Value;
@@ -122,7 +122,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
         .zip(crate::backend::read_locks(&lockable, ctx.runner.as_ref(), timeout).await)
         .collect();
     let mut environments: Vec<EnvStatus> =
-        futures::stream::iter(resolved.iter().map(|(env, backend)| {
+        futures_util::stream::iter(resolved.iter().map(|(env, backend)| {
             let lock = locks.remove(&env.name);
             check(env, backend.as_ref(), lock, tf.as_ref(), &project, timeout)
         }))
