@@ -117,6 +117,31 @@ mod tests {
     }
 
     #[test]
+    fn a_held_lock_is_rendered_from_its_holder_and_exits_4() {
+        let info = LockInfo {
+            id: "9db5".into(),
+            operation: "OperationTypeApply".into(),
+            who: "alice@laptop".into(),
+            created: "2026-11-22 09:14:03 +0000 UTC".into(),
+            ..LockInfo::default()
+        };
+        let err: anyhow::Error = TfenvError::LockHeld {
+            env: "dev".into(),
+            info: Box::new(info),
+        }
+        .into();
+        assert_eq!(
+            err.to_string(),
+            "the state of `dev` is locked by alice@laptop (OperationTypeApply since 2026-11-22 09:14:03 +0000 UTC, lock ID 9db5)"
+        );
+        assert_eq!(exit_for(&err), Exit::Locked);
+        assert_eq!(
+            hint_for(&err),
+            Some("another run holds the state lock: wait for it to finish and try again")
+        );
+    }
+
+    #[test]
     fn hint_is_found_through_the_chain() {
         let err = Err::<(), _>(TfenvError::config("x", Some("do y".to_string())))
             .context("outer")

@@ -178,6 +178,7 @@ impl ByteProgress {
         if bar.bar.position() >= LARGE && !bar.shown.swap(true, Ordering::SeqCst) {
             // Added to the shared bars only now: a small read never draws at all.
             bar.bars.add(bar.bar.clone());
+            bar.bar.tick();
             bar.bar.enable_steady_tick(Duration::from_millis(100));
         }
     }

@@ -482,6 +482,45 @@ impl Read for HashingReader<'_> {
 mod tests {
     use super::*;
 
+    fn environment(dir: &Path) -> Environment {
+        fs::write(dir.join("tfenv.toml"), "[environments.dev]\n").unwrap();
+        let project = crate::project::Project::load(dir, None).unwrap();
+        project.environment("dev").unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_backup_is_streamed_from_its_source_hashed_and_listed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = environment(tmp.path());
+        let state = br#"{"version":4,"terraform_version":"1.11.4","serial":7,"lineage":"l-7","outputs":{},"resources":[]}"#;
+        let pull = |mut sink: Box<dyn Write + Send>| async move {
+            sink.write_all(state)?;
+            sink.flush()?;
+            Ok(state::read_header_slice(state)?)
+        };
+        let backup = create(&env, "manual", pull).await.unwrap().unwrap();
+        assert_eq!((backup.serial, backup.lineage.as_str()), (7, "l-7"));
+        assert_eq!(backup.sha256, hex::encode(Sha256::digest(state)));
+        assert_eq!(fs::read(dir(&env).join(&backup.file)).unwrap(), state);
+        assert_eq!(manifest(&dir(&env)).unwrap().records, vec![backup.clone()]);
+        assert_eq!(verify(&dir(&env), &backup), Ok(()));
+
+        // No state yet: nothing is written.
+        let none = create(&env, "manual", |_| async { Ok(None) })
+            .await
+            .unwrap();
+        assert_eq!(none, None);
+        // A source that fails half-way leaves no file and no manifest line.
+        let failing = |mut sink: Box<dyn Write + Send>| async move {
+            sink.write_all(b"{\"version\":4,")?;
+            anyhow::bail!("state pull failed")
+        };
+        assert!(create(&env, "manual", failing).await.is_err());
+        assert_eq!(files(&dir(&env)).unwrap(), vec![backup.file.clone()]);
+        assert!(leftovers(&dir(&env)).unwrap().is_empty());
+        assert_eq!(manifest(&dir(&env)).unwrap().records.len(), 1);
+    }
+
     fn manifest_line(file: &str) -> String {
         let created = time_in_name(file).unwrap().to_rfc3339();
         format!(

@@ -414,6 +414,40 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_backend_type_is_carried_by_name_not_read_as_another() {
+        use crate::process::scripted::ScriptedRunner;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tfenv.toml"), "[environments.dev]\n").unwrap();
+        std::fs::write(
+            dir.path().join("main.tf"),
+            "terraform {\n  backend \"consul\" {\n    path = \"app\"\n  }\n}\n",
+        )
+        .unwrap();
+        let project = Project::load(dir.path(), None).unwrap();
+        let env = project.environment("dev").unwrap();
+        let b = Backends::default().resolve(env, &project).unwrap();
+        assert_eq!(b.kind, BackendKind::Other("consul".into()));
+        assert_eq!(serde_json::to_value(&b.kind).unwrap(), "consul");
+        assert_eq!(b.location(env, &project), "(consul backend)");
+        // No identity: two consul environments are not taken for one shared gcs state.
+        assert_eq!(b.identity(env), None);
+        assert_eq!(b.local_state_file(env), None);
+        // Nothing runs (the scripted runner fails on any call): the lock is unsupported.
+        let lock =
+            futures_util::FutureExt::now_or_never(b.read_lock(env, &ScriptedRunner::default()))
+                .unwrap()
+                .unwrap();
+        assert!(!lock.supported());
+        assert_eq!(
+            lock.note(),
+            Some("lock inspection is not supported for backend `consul`")
+        );
+        for known in ["local", "s3", "azurerm", "gcs"] {
+            assert_eq!(BackendKind::parse(known).to_string(), known);
+        }
+    }
+
+    #[test]
     fn setting_reads_scalars_only() {
         let b = backend(
             "s3",

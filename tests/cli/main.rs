@@ -11,4 +11,5 @@ mod faults;
 mod locks;
 mod meta;
 mod pipeline;
+mod progress;
 mod status;
