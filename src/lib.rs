@@ -1,33 +1,29 @@
 //! tfenv: one binary that replaces the per-environment bash scripts around Terraform.
 //! `main` parses the command line, runs one command, and maps the outcome to an exit code.
 
-// The modules, top-down. Each may use only the modules listed below it, never one above
-// (`layering.rs` fails the build's tests when an import points up), so there are no
-// cycles and a change low down is the only kind that ripples far.
+// The modules, top-down by layer. Each may use only modules listed below it, never one
+// above (the test in `layering.rs` fails when an import points up): no cycles.
 
-// Commands: one file per command, each a thin composition of everything below.
+// Commands: one file per command, each a thin composition of the layers below.
 mod commands;
-// The run of a changing command (plan, confirm, back up, apply, record), and restore's
-// check of where a state comes from.
+// A changing command's run (plan, back up, confirm, apply, record); restore's provenance check.
 mod pipeline;
 mod provenance;
-// What a command is handed: the context (printer, runner, interrupts) and the settings
-// resolved from the command line (`cli`, clap's types, seen by nothing else).
+// What a command is handed: context (printer, runner, interrupts), settings, and clap's types.
 mod context;
 mod settings;
 mod cli;
-// Services, each owning one outside thing: tfenv's files under state/, terraform,
-// backends and their locks, .gitignore, git, confirmation prompts.
+// Services, each owning one outside thing: state/, terraform, backends, .gitignore, git, prompts.
 mod artifacts;
 mod terraform;
 mod backend;
 mod gitignore;
 mod git;
 mod confirm;
-// Foundations: the project on disk (tfenv.toml, layouts, environments), the process runner.
+// Foundations: the project on disk (tfenv.toml, layouts, environments) and the process runner.
 mod project;
 mod process;
-// Leaves: small types and helpers any module may use.
+// Leaves: small types and helpers the layers above share (atomic files, errors, exit codes, …).
 mod files;
 mod error;
 mod exit;
