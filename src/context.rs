@@ -11,12 +11,12 @@ use crate::gitignore;
 use crate::output::Printer;
 use crate::process::{Interrupts, Runner};
 use crate::project::{Environment, Project};
-use crate::settings::Settings;
+use crate::settings::GlobalSettings;
 use crate::terraform::{InitOptions, InitOutcome, RunLog, Terraform};
 
 /// Everything a command needs from the outside world.
 pub struct Context {
-    pub settings: Settings,
+    pub settings: GlobalSettings,
     pub printer: Printer,
     pub runner: Arc<dyn Runner>,
     pub interrupts: Interrupts,
@@ -26,7 +26,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(
-        settings: Settings,
+        settings: GlobalSettings,
         printer: Printer,
         runner: Arc<dyn Runner>,
         interrupts: Interrupts,
@@ -41,20 +41,25 @@ impl Context {
     }
 
     pub fn project(&self) -> anyhow::Result<Project> {
-        Project::load(&self.settings.cwd, self.settings.config.as_deref())
+        let project = Project::load(&self.settings.cwd, self.settings.config.as_deref())?;
+        if let Some(config) = &project.shadowed_config {
+            self.printer.warn(&format!(
+                "using the environments found in `{}`, not `{}` further up (the nearest project wins); to use that file, run from its folder or pass --config {}",
+                project.root.display(),
+                config.display(),
+                config.display()
+            ));
+        }
+        Ok(project)
     }
 
     pub async fn terraform(&self, project: &Project) -> anyhow::Result<Terraform> {
-        let mut tf = Terraform::locate(
-            self.settings.terraform.as_deref(),
-            &self.settings.cwd,
-            project,
-            self.runner.clone(),
-        )
-        .await?;
-        tf.echo = self.settings.verbosity > 0 && !self.printer.is_json();
-        tf.stream = !self.settings.quiet;
-        tf.full_errors = self.settings.verbosity >= 2;
+        let bin = self.settings.terraform_binary(project)?;
+        let mut tf = Terraform::locate(bin, project, self.runner.clone()).await?;
+        let output = &self.settings.output;
+        tf.echo = output.verbosity > 0 && !self.printer.is_json();
+        tf.stream = !output.quiet;
+        tf.full_errors = output.verbosity >= 2;
         Ok(tf)
     }
 

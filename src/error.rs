@@ -100,6 +100,21 @@ pub fn hint_for(err: &anyhow::Error) -> Option<&str> {
     err.chain()
         .filter_map(|cause| cause.downcast_ref::<TfenvError>())
         .find_map(TfenvError::hint)
+        .or_else(|| io_hint(err))
+}
+
+/// What to do about an I/O error whose cause the OS names but the user may not know.
+fn io_hint(err: &anyhow::Error) -> Option<&'static str> {
+    let io = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())?;
+    match nix::errno::Errno::from_raw(io.raw_os_error()?) {
+        nix::errno::Errno::EFBIG => Some(
+            "a file-size limit stopped the write (`ulimit -f` shows it); raise it with `ulimit -f unlimited` and run again",
+        ),
+        nix::errno::Errno::ENOSPC => Some("the disk is full; free some space and run again"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +154,16 @@ mod tests {
             hint_for(&err),
             Some("another run holds the state lock: wait for it to finish and try again")
         );
+    }
+
+    #[test]
+    fn a_file_size_limit_says_how_to_raise_it() {
+        let err = anyhow::Error::from(std::io::Error::from_raw_os_error(
+            nix::errno::Errno::EFBIG as i32,
+        ))
+        .context("writing the pulled state");
+        assert!(hint_for(&err).unwrap().contains("ulimit -f"));
+        assert_eq!(hint_for(&anyhow::anyhow!("other")), None);
     }
 
     #[test]

@@ -1,6 +1,14 @@
 //! tfenv: one binary that replaces the per-environment bash scripts around Terraform.
 //! `main` parses the command line, runs one command, and maps the outcome to an exit code.
 
+/// The hot paths, for the micro-benchmarks in `benches/hot_paths.rs` only: not an API.
+#[doc(hidden)]
+pub mod bench_api {
+    pub use crate::artifacts::backups::{Backup, verify};
+    pub use crate::terraform::plan::summarize;
+    pub use crate::terraform::state::{read_header, read_header_slice};
+}
+
 // The modules, top-down by layer. Each may use only modules listed below it, never one
 // above (the test in `layering.rs` fails when an import points up): no cycles.
 
@@ -47,7 +55,7 @@ use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::output::Printer;
 use crate::process::{Interrupts, TokioRunner};
-use crate::settings::Settings;
+use crate::settings::{GlobalSettings, OutputSettings};
 pub use context::Context;
 
 pub fn main() -> ExitCode {
@@ -57,21 +65,15 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err, &args),
     };
-    let settings = match Settings::resolve(&cli.global) {
+    // How to write comes first: an error in the rest of the command line is written
+    // that way too. Colour is decided there, once; console's styles (prompts) follow it.
+    let output = OutputSettings::resolve(&cli.global);
+    output.colors.install();
+    let settings = match GlobalSettings::resolve(&cli.global, output) {
         Ok(settings) => settings,
-        Err(err) => {
-            let format = match cli.global.output {
-                cli::OutputFormat::Json => output::Format::Json,
-                cli::OutputFormat::Human => output::Format::Human,
-            };
-            let printer = Printer::new(format, cli.global.quiet, false, false);
-            return report(&err, cli.global.verbose, Some(&printer)).into();
-        }
+        Err(err) => return report(&err, output.verbosity, Some(&printer(&output))).into(),
     };
-    // Colour is decided once, in settings; console's styles (prompts) follow it too.
-    console::set_colors_enabled(settings.color_stdout);
-    console::set_colors_enabled_stderr(settings.color_stderr);
-    init_tracing(&settings);
+    init_tracing(&output);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -153,8 +155,8 @@ fn wants_json(args: &[OsString]) -> bool {
         || args.iter().any(|a| a == "--output=json")
 }
 
-async fn run(cli: Cli, settings: Settings) -> Exit {
-    let verbosity = cli.global.verbose;
+async fn run(cli: Cli, settings: GlobalSettings) -> Exit {
+    let verbosity = settings.output.verbosity;
     // First, before any file is written: from here on SIGHUP, SIGQUIT, SIGTSTP and SIGXFSZ
     // are tfenv's to decide (process/signal.rs), not their default actions.
     let interrupts = match Interrupts::install() {
@@ -167,12 +169,7 @@ async fn run(cli: Cli, settings: Settings) -> Exit {
             );
         }
     };
-    let printer = Printer::new(
-        settings.format,
-        settings.quiet,
-        settings.color_stdout,
-        settings.color_stderr,
-    );
+    let printer = printer(&settings.output);
     let runner = Arc::new(TokioRunner::new(interrupts.clone()));
     let ctx = Context::new(settings, printer, runner, interrupts.clone());
     let result = tokio::select! {
@@ -214,9 +211,18 @@ fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit
     exit
 }
 
-fn init_tracing(settings: &Settings) {
+fn printer(output: &OutputSettings) -> Printer {
+    Printer::new(
+        output.format,
+        output.quiet,
+        output.colors.stdout,
+        output.colors.stderr,
+    )
+}
+
+fn init_tracing(output: &OutputSettings) {
     use tracing_subscriber::EnvFilter;
-    let default = match (settings.quiet, settings.verbosity) {
+    let default = match (output.quiet, output.verbosity) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "tfenv=debug,warn",
@@ -230,7 +236,7 @@ fn init_tracing(settings: &Settings) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(settings.color_stderr)
+        .with_ansi(output.colors.stderr)
         .without_time()
         .try_init();
 }

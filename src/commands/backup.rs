@@ -9,9 +9,9 @@ use crate::Context;
 use crate::age::Age;
 use crate::artifacts::backups::{self, Backup};
 use crate::backend::Backends;
-use crate::cli::{BackupArgs, BackupsArgs};
 use crate::exit::Exit;
 use crate::output;
+use crate::settings::{BackupSettings, BackupsSettings};
 use crate::terraform::InitOptions;
 
 #[derive(Serialize)]
@@ -21,10 +21,9 @@ struct Taken {
     backup: Option<Backup>,
 }
 
-pub async fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<Exit> {
+pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let names = args.target.names();
-    let resolved = Backends::default().resolve_all(&project, &names)?;
+    let resolved = Backends::default().resolve_all(&project, &settings.names)?;
     let tf = ctx.terraform(&project).await?;
     // init is not safe to run concurrently (shared plugin cache): do it first, in turn.
     for (env, backend) in &resolved {
@@ -88,9 +87,9 @@ struct Listed {
     problem: Option<String>,
 }
 
-pub async fn list(ctx: &Context, args: BackupsArgs) -> anyhow::Result<Exit> {
+pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let env = project.environment(&args.env)?;
+    let env = project.environment(&settings.env)?;
     let dir = backups::dir(env);
     let manifest = backups::manifest(&dir)?;
     for warning in &manifest.warnings {

@@ -5,8 +5,8 @@ use serde::Serialize;
 use crate::Context;
 use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{BackendKind, Backends};
-use crate::cli::LockArgs;
 use crate::exit::Exit;
+use crate::settings::LockSettings;
 
 /// The LOCK_ID `unlock` takes for a leftover lock info file that names no ID (empty).
 pub const NO_ID: &str = "-";
@@ -33,16 +33,15 @@ struct Unread {
     note: Option<String>,
 }
 
-pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
+pub async fn lock(ctx: &Context, settings: LockSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let all = args.target.all;
-    let names = args.target.names();
-    let resolved = Backends::default().resolve_all(&project, &names)?;
+    let all = settings.all;
+    let resolved = Backends::default().resolve_all(&project, &settings.names)?;
     let items: Vec<(&crate::project::Environment, &crate::backend::Backend)> = resolved
         .iter()
         .map(|(env, backend)| (*env, backend))
         .collect();
-    let read = crate::backend::read_locks(&items, ctx.runner.as_ref(), args.deadline.timeout).await;
+    let read = crate::backend::read_locks(&items, ctx.runner.as_ref(), settings.timeout).await;
     let reads: Vec<(EnvLock, Option<anyhow::Error>)> = resolved
         .iter()
         .zip(read)

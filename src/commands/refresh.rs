@@ -1,29 +1,22 @@
 //! `tfenv refresh`: `apply -refresh-only` through the deploy pipeline.
 
 use crate::Context;
-use crate::cli::RefreshArgs;
-use crate::confirm::Flags;
 use crate::exit::Exit;
 use crate::pipeline::{self, Mode, Request};
+use crate::settings::RefreshSettings;
 
-pub async fn refresh(ctx: &Context, args: RefreshArgs) -> anyhow::Result<Exit> {
+pub async fn refresh(ctx: &Context, settings: RefreshSettings) -> anyhow::Result<Exit> {
     pipeline::run(
         ctx,
         Request {
-            env: args.env,
+            env: settings.env,
             mode: Mode::Refresh,
-            plan_only: args.dry_run,
-            record: !args.dry_run,
-            flags: Flags {
-                yes: args.apply.approve.yes,
-                confirm: args.apply.approve.confirm,
-                // A refresh never destroys resources: it only records what exists.
-                allow_destroy: false,
-                interactive: ctx.settings.interactive,
-            },
-            allow_dirty: args.allow_dirty,
-            include_sensitive: args.apply.include_sensitive,
-            log: args.apply.log,
+            plan_only: settings.dry_run,
+            record: !settings.dry_run,
+            flags: settings.flags,
+            allow_dirty: settings.allow_dirty,
+            include_sensitive: settings.include_sensitive,
+            log: settings.log,
             detailed_exitcode: false,
         },
     )

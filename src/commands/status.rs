@@ -16,10 +16,9 @@ use super::envs::BackendInfo;
 use crate::age::Age;
 use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_unreachable, within};
-use crate::cli::StatusArgs;
-use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::project::{Environment, Project, Tier};
+use crate::settings::StatusSettings;
 use crate::terraform::{self, InitState, StateHeader, Terraform};
 use crate::{Context, artifacts, gitignore, output};
 
@@ -71,15 +70,10 @@ impl Problem {
     }
 }
 
-pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
+pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let selected = project.select(&args.envs)?;
-    if args.jobs == Some(0) {
-        return Err(TfenvError::usage("--jobs must be at least 1", None).into());
-    }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
+    let selected = project.select(&settings.envs)?;
+    let jobs = settings.jobs;
 
     let backends = Backends::default();
     let resolved: Vec<(&Environment, anyhow::Result<Backend>)> = selected
@@ -94,7 +88,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
             b.local_state_file(env).is_none() && Terraform::init_state(env, b) == InitState::Current
         })
     });
-    let timeout = args.deadline.timeout;
+    let timeout = settings.timeout;
     // A terraform that does not even answer `version` leaves the states it would read
     // unreachable; any other failure (missing, too old) is the command's error.
     let tf: Result<Option<Terraform>, String> = if needs_terraform {

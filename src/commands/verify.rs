@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::Context;
 use crate::artifacts::backups;
-use crate::cli::VerifyArgs;
 use crate::exit::Exit;
 use crate::output::ByteProgress;
+use crate::settings::VerifySettings;
 
 #[derive(Serialize)]
 struct EnvReport {
@@ -30,9 +30,9 @@ struct EnvReport {
     leftovers: Vec<String>,
 }
 
-pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
+pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let selected = project.select(&args.envs)?;
+    let selected = project.select(&settings.envs)?;
     let mut reports = Vec::new();
     for env in selected {
         let dir = backups::dir(env);

@@ -116,20 +116,13 @@ pub enum InitOutcome {
 }
 
 impl Terraform {
-    /// Finds the binary (`--terraform`, tfenv.toml, PATH), reads its version and checks
-    /// it against `required_version` before anything else runs.
+    /// Reads the version of `bin` (chosen by the settings: `--terraform`, tfenv.toml,
+    /// PATH) and checks it against `required_version` before anything else runs.
     pub async fn locate(
-        flag: Option<&Path>,
-        cwd: &Path,
+        bin: PathBuf,
         project: &Project,
         runner: Arc<dyn Runner>,
     ) -> anyhow::Result<Terraform> {
-        let (wanted, base) = match (flag, &project.terraform) {
-            (Some(flag), _) => (flag.to_path_buf(), cwd),
-            (None, Some(configured)) => (PathBuf::from(configured), project.root.as_path()),
-            (None, None) => (PathBuf::from("terraform"), cwd),
-        };
-        let bin = resolve_binary(&wanted, base)?;
         let mut inv = Invocation::new(&bin, &["version", "-json", "-no-color"]);
         inv.cwd = project.root.clone();
         inv.env.push(("CHECKPOINT_DISABLE".into(), "1".into()));
@@ -679,35 +672,6 @@ fn parse_version_output(done: &Finished) -> Option<semver::Version> {
     // Very old binaries print `Terraform v0.12.31`; OpenTofu prints `OpenTofu v1.6.0`.
     let word = text.lines().next()?.split_whitespace().nth(1)?;
     version::parse_version(word)
-}
-
-fn resolve_binary(wanted: &Path, base: &Path) -> anyhow::Result<PathBuf> {
-    let missing = |what: String| -> anyhow::Error {
-        TfenvError::config(
-            what,
-            Some(
-                "install Terraform (https://developer.hashicorp.com/terraform/install) or OpenTofu, or point --terraform or [project] terraform in tfenv.toml at it"
-                    .to_string(),
-            ),
-        )
-        .into()
-    };
-    if wanted.components().count() > 1 {
-        let path = if wanted.is_absolute() {
-            wanted.to_path_buf()
-        } else {
-            base.join(wanted)
-        };
-        if !path.is_file() {
-            return Err(missing(format!(
-                "terraform binary `{}` does not exist",
-                path.display()
-            )));
-        }
-        return Ok(path);
-    }
-    which::which(wanted)
-        .map_err(|_| missing(format!("`{}` was not found on PATH", wanted.display())))
 }
 
 /// What `init` depends on: root, backend type and inline settings, backend config file

@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::*;
@@ -24,8 +24,7 @@ fn project(dir: &Path, toml: &str) -> Project {
 const VERSION_JSON: &str = r#"{"terraform_version":"1.11.4","platform":"linux_amd64"}"#;
 
 async fn locate(project: &Project, runner: Arc<ScriptedRunner>) -> anyhow::Result<Terraform> {
-    let sh = Path::new("/bin/sh");
-    Terraform::locate(Some(sh), &project.root, project, runner).await
+    Terraform::locate(PathBuf::from("/bin/sh"), project, runner).await
 }
 
 #[tokio::test]

@@ -79,7 +79,12 @@ fn envs_says_which_project_is_used_when_a_nearer_layout_shadows_a_tfenv_toml() {
             team.display()
         )))
         .stdout(predicate::str::contains("suffix-files"))
-        .stdout(predicate::str::contains("staging").not());
+        .stdout(predicate::str::contains("staging").not())
+        // Said on stderr too: the tfenv.toml above may declare tiers this layout lacks.
+        .stderr(predicate::str::contains(format!(
+            "not `{}` further up (the nearest project wins)",
+            project.join("tfenv.toml").display()
+        )));
     let output = project
         .tfenv()
         .current_dir(&team)
