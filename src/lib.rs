@@ -129,10 +129,16 @@ fn usage_error(err: &clap::Error, args: &[OsString]) -> ExitCode {
         _ => {
             // clap's own message says best what was wrong, with the usage line.
             if json {
+                // Its first paragraph: the message and what it lists on the lines
+                // below it (the missing arguments), without the tips and usage.
                 let message = err.to_string();
-                let first = message.lines().next().unwrap_or("");
+                let first: Vec<&str> = message
+                    .lines()
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
                 output::stdout_json_line(&usage_doc(
-                    first.trim_start_matches("error: "),
+                    first.join(" ").trim_start_matches("error: "),
                     "see `tfenv --help`",
                 ));
             }

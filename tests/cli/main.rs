@@ -12,4 +12,5 @@ mod locks;
 mod meta;
 mod pipeline;
 mod progress;
+mod snapshots;
 mod status;

@@ -2,12 +2,12 @@
 //! by, never when stderr is not a terminal and never with `--output json`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use rexpect::process::WaitStatus;
 use sha2::Digest;
 
 use crate::support::Project;
+use crate::support::fake::{FakeTerraform, INIT_OK};
 
 /// A state of about 20 MiB: past the size from which tfenv shows byte progress.
 fn large_state() -> String {
@@ -33,35 +33,17 @@ fn large_backup(project: &Project) {
 /// A terraform whose `state pull` prints the large state.
 fn pulling_terraform(project: &Project) -> PathBuf {
     let state = project.write("big.tfstate", &large_state());
-    project.script(
-        "bin/terraform",
-        &format!(
-            r#"case "$1" in
-  version) echo '{{"terraform_version":"1.11.4"}}' ;;
-  init) mkdir -p "$TF_DATA_DIR" ;;
-  state) cat '{}' ;;
-  *) echo "unexpected: $*" >&2; exit 99 ;;
-esac"#,
-            state.display()
-        ),
-    )
+    FakeTerraform::empty()
+        .on("init", INIT_OK)
+        .on("state", format!("cat '{}'", state.display()))
+        .install(project)
 }
 
 /// tfenv run with a pseudo-terminal as stdin, stdout and stderr: its exit code and
 /// everything the terminal showed.
 fn on_terminal(project: &Project, args: &[&str]) -> (i32, String) {
-    let cli_config = project.write(".terraformrc", "disable_checkpoint = true\n");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
-    cmd.current_dir(project.path())
-        .env("TF_CLI_CONFIG_FILE", &cli_config)
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .env_remove("TFENV_LOG")
-        .env_remove("TF_WORKSPACE")
-        .env_remove("TF_DATA_DIR")
-        .env_remove("TF_PLUGIN_CACHE_DIR")
-        .args(args);
+    let mut cmd = project.command();
+    cmd.env("TERM", "xterm").args(args);
     let mut session =
         rexpect::session::spawn_command(cmd, Some(60_000)).expect("tfenv starts in a pty");
     let shown = session.exp_eof().expect("tfenv ends within a minute");
