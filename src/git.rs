@@ -4,6 +4,7 @@
 //! so the environment cannot point the clean-tree check at another repository or stop
 //! git from finding the project's own. The verdict rests on git's exit statuses and on
 //! the `.git` entries tfenv sees itself, never on git's messages (which are translated).
+//! May use: project, process, git_info, error.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -11,8 +12,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::history::GitInfo;
 use crate::error::TfenvError;
+use crate::git_info::GitInfo;
 use crate::process::{Invocation, RunOptions, Runner};
 use crate::project::{Environment, Project, hcl, physical};
 
