@@ -269,7 +269,8 @@ impl Drop for RunningTfenv {
 }
 
 /// Collects what the terminal shows until `hang_up` is set, then closes its master side
-/// (the last handle on it: that is what hangs the terminal up).
+/// (the last handle on it: that is what hangs the terminal up); or until nothing else
+/// holds the terminal any more (tfenv exited before the hang-up).
 fn read_terminal(
     master: std::fs::File,
     into: Arc<Mutex<String>>,
@@ -287,7 +288,11 @@ fn read_terminal(
                     .lock()
                     .unwrap()
                     .push_str(&String::from_utf8_lossy(&buf[..n])),
-                // Nothing to read now (EAGAIN), or tfenv closed its side (EIO).
+                // tfenv and everything that had the terminal are gone (EIO once the
+                // last of its output was read): nothing more will come, hung up or not,
+                // so a tfenv that exits early fails the test instead of hanging it.
+                Err(err) if err.raw_os_error() == Some(nix::libc::EIO) => break,
+                // Nothing to read now (EAGAIN).
                 _ => std::thread::sleep(Duration::from_millis(20)),
             }
         }
