@@ -2,11 +2,14 @@
 //! and errors on stderr. Human tables and byte/age formatting live here too.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use console::Style;
 use serde::Serialize;
+
+use crate::exit::Exit;
 
 /// Writes one line to stderr. A stderr that cannot be written (closed, a full disk)
 /// must not turn into a panic: the line is dropped.
@@ -15,11 +18,67 @@ pub fn stderr_line(text: &str) {
     let _ = writeln!(err, "{text}");
 }
 
+/// The first write to stdout that failed. Later writes are skipped, and the top of
+/// `lib.rs` decides once what it means (`stdout_verdict`).
+static STDOUT_FAILURE: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Writes `bytes` to stdout, flushed. A failure is remembered, not returned: what the
+/// command did is done whether or not its report could be written, so the command goes
+/// on and the top says what happened.
+pub fn stdout_write(bytes: &[u8]) {
+    let mut failure = STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if failure.is_some() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(err) = out.write_all(bytes).and_then(|()| out.flush()) {
+        *failure = Some(err);
+    }
+}
+
+/// How a write to stdout that tfenv did not make itself (clap's help) went.
+pub fn stdout_written(result: std::io::Result<()>) {
+    if let Err(err) = result {
+        STDOUT_FAILURE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert(err);
+    }
+}
+
+/// The exit code once stdout's fate is known. A reader that went away (`tfenv envs |
+/// head -1`) is no error: quiet, like other command-line tools. Any other failed write
+/// (a full disk, `/dev/full`) is said on stderr, and a run that would have exited 0
+/// exits 1: its result was lost.
+pub fn stdout_verdict(exit: Exit) -> Exit {
+    let failure = STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match failure {
+        None => exit,
+        Some(err) if err.kind() == std::io::ErrorKind::BrokenPipe => exit,
+        Some(err) => {
+            stderr_line(&format!("error: cannot write to standard output: {err}"));
+            stderr_line(
+                "  the command itself ran; only what it printed was lost: send stdout somewhere that can take it",
+            );
+            if exit == Exit::Success {
+                Exit::Failure
+            } else {
+                exit
+            }
+        }
+    }
+}
+
 /// One JSON document on stdout, outside any command (clap errors).
 pub fn stdout_json_line(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, value);
-    let _ = writeln!(out);
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    stdout_write(text.as_bytes());
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,13 +111,13 @@ impl Printer {
         self.format == Format::Json
     }
 
-    /// Writes the command's one JSON document to stdout.
+    /// Writes the command's one JSON document to stdout (a failed write is decided on
+    /// at the top: `stdout_verdict`).
     pub fn json(&self, value: &impl Serialize) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value)?;
-        writeln!(out)?;
-        out.flush()?;
+        let mut text = serde_json::to_string_pretty(value)?;
+        text.push('\n');
         self.wrote_json.store(true, Ordering::SeqCst);
+        stdout_write(text.as_bytes());
         Ok(())
     }
 
@@ -68,8 +127,7 @@ impl Printer {
 
     /// A line of the human result on stdout.
     pub fn result(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
+        stdout_write(format!("{text}\n").as_bytes());
     }
 
     /// Progress on stderr, unless `-q`.
