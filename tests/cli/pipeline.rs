@@ -569,6 +569,70 @@ fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
     assert!(!stderr.contains("more lines"), "{stderr}");
 }
 
+#[test]
+fn an_apply_that_fails_printing_only_the_state_keeps_it_out_of_errors_and_history() {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = "s3cr3t-token-value";
+    let project = Project::demo();
+    // What terraform does when it cannot save the state: the state on stdout, exit 1.
+    let tf = FakeTerraform::working()
+        .on(
+            "apply",
+            format!(
+                r#"echo '{{"version":4,"outputs":{{"api_token":{{"value":"{secret}"}}}}}}'; exit 1"#
+            ),
+        )
+        .install(&project);
+    // -q: no live stream, so stderr is tfenv's own words only.
+    let output = project.run_with(&tf, &["-q", "deploy", "dev", "--yes"]);
+    expect_code(&output, 1);
+    let stderr = err_text(&output);
+    assert!(
+        stderr.contains(
+            "`terraform apply` for `dev` exited with code 1 and printed no error; what it printed is not shown: it may hold state values"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+    let record = project.last_history("dev");
+    assert_eq!(record["result"], "failed", "{record}");
+    assert!(!record.to_string().contains(secret), "{record}");
+
+    // Production keeps a log: the message says where terraform's output is, and only the
+    // log (0600) has it.
+    let output = project.run_with(
+        &tf,
+        &[
+            "-q",
+            "deploy",
+            "production",
+            "--yes",
+            "--confirm",
+            "production",
+        ],
+    );
+    expect_code(&output, 1);
+    let stderr = err_text(&output);
+    assert!(
+        stderr.contains("printed no error; its full output is in state/production/logs/deploy-"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+    assert!(
+        !project
+            .read("state/production/history.jsonl")
+            .contains(secret)
+    );
+    let log = std::fs::read_dir(project.join("state/production/logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("deploy-"))
+        .unwrap();
+    assert!(std::fs::read_to_string(&log).unwrap().contains(secret));
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", log.display());
+}
+
 // --- wording ------------------------------------------------------------------------------
 
 #[test]
