@@ -381,6 +381,9 @@ impl OutputSide {
 
     fn emit(&self, line: &[u8], log: &mut Option<Box<dyn Write + Send>>) {
         let text = String::from_utf8_lossy(line);
+        // A shim or fork that ignores -no-color must not colour (or retitle) the terminal
+        // through tfenv, nor put escape codes into logs: stripped, as in error text.
+        let text = console::strip_ansi_codes(&text);
         let text = text.trim_end_matches('\r');
         if let Some(prefix) = &self.echo {
             crate::output::stderr_line(&format!("{prefix}{text}"));

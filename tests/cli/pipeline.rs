@@ -443,6 +443,35 @@ fn terraform_text_tfenv_keeps_has_no_colour_codes() {
 }
 
 #[test]
+fn terraform_output_streamed_live_has_no_escape_codes() {
+    let project = Project::demo();
+    // A terraform (a shim, a fork) that colours and retitles whatever it is told.
+    let tf = FakeTerraform::working()
+        .on(
+            "plan",
+            format!(
+                r#"printf '\033[31mred plan line\033[0m\n\033]0;pwned\007titled line\n'; {}"#,
+                crate::support::fake::WRITE_PLAN
+            ),
+        )
+        .install(&project);
+    let output = project.run_with(
+        &tf,
+        &["deploy", "production", "--yes", "--confirm", "production"],
+    );
+    expect_code(&output, 0);
+    let stderr = err_text(&output);
+    assert!(stderr.contains("[production] red plan line"), "{stderr}");
+    assert!(stderr.contains("[production] titled line"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    let logs = project.join("state/production/logs");
+    for log in std::fs::read_dir(logs).unwrap() {
+        let text = std::fs::read_to_string(log.unwrap().path()).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+}
+
+#[test]
 fn no_color_turns_off_colour_in_verbose_logs() {
     let project = Project::demo();
     let tf = FakeTerraform::working().install(&project);
