@@ -302,6 +302,40 @@ fn an_interrupt_while_git_runs_is_recorded_as_interrupted_by_deploy_restore_and_
     );
 }
 
+#[test]
+fn ctrl_z_and_ctrl_c_while_git_runs_do_not_speak_of_a_state_lock() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let started = project.join("git-started");
+    project.script(
+        "bin/git",
+        &format!("touch '{}'; sleep 30; exit 128", started.display()),
+    );
+    let mut tfenv = project.command();
+    tfenv
+        .env("PATH", project.fake_path())
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "production", "--yes", "--confirm", "production"]);
+    let mut run = RunningTfenv::spawn(tfenv);
+    wait_until("git runs", Duration::from_secs(30), || started.exists());
+    run.signal(Signal::SIGTSTP);
+    run.wait_for_stderr("Ctrl-Z ignored", Duration::from_secs(10));
+    run.signal(Signal::SIGINT);
+    let (status, _) = run.wait_exit(Duration::from_secs(30));
+    let stderr = run.stderr();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("tfenv: Ctrl-Z ignored while `git` runs; press Ctrl-C to stop it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("waiting for `git` to stop (Ctrl-C again to force)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("state lock"), "{stderr}");
+}
+
 // --- init if needed, in one place -----------------------------------------------------
 
 #[test]
