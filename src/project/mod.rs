@@ -40,8 +40,11 @@ impl Project {
     /// folder with either a tfenv.toml or a discoverable layout is the project: a
     /// tfenv.toml further up never reaches past a layout found nearer.
     pub fn load(start: &Path, config: Option<&Path>) -> anyhow::Result<Project> {
+        // `--config ../real.toml`, `-C ..`: lexically, as a shell's `cd ..` goes, so the
+        // root prints as the folder it is (not `/x/..`) and the walk upward starts there.
+        let start = &normalize(start);
         if let Some(config) = config {
-            let config = absolute(start, config);
+            let config = normalize(&absolute(start, config));
             let root = config.parent().map(Path::to_path_buf).unwrap_or_default();
             return Project::from_config(&root, &config, config::Found::Flag);
         }

@@ -489,3 +489,28 @@ fn discovered_files_that_are_not_regular_files_are_errors_not_skipped() {
         "{message}"
     );
 }
+
+#[test]
+fn a_config_or_start_folder_with_dot_dot_gives_the_root_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project_with_renamed_production(root);
+    touch(root, "sub/notes.txt", "");
+    let project = Project::load(&root.join("sub"), Some(Path::new("../real.toml"))).unwrap();
+    assert_eq!(project.root, root);
+    assert_eq!(project.config_file, Some(root.join("real.toml")));
+    assert_eq!(
+        project.describe(),
+        format!("`{}` (config `real.toml`)", root.display())
+    );
+    let env = project.environment("main").unwrap();
+    assert_eq!(
+        project.show(env.backend_config.as_ref().unwrap()),
+        "environments/main.backend.conf"
+    );
+
+    // `-C sub/..`: the walk upward starts at the folder itself, not at `sub`.
+    std::fs::rename(root.join("real.toml"), root.join("tfenv.toml")).unwrap();
+    let project = Project::load(&root.join("sub/.."), None).unwrap();
+    assert_eq!(project.root, root);
+}
