@@ -1,15 +1,13 @@
 //! What goes where: results (text or one JSON document) on stdout; progress, warnings
-//! and errors on stderr. Human tables and byte/age formatting live here too.
+//! and errors on stderr; human tables. Uses nothing of tfenv's.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use console::Style;
 use serde::Serialize;
-
-use crate::exit::Exit;
 
 /// Writes one line to stderr. A stderr that cannot be written (closed, a full disk)
 /// must not turn into a panic: the line is dropped.
@@ -18,8 +16,8 @@ pub fn stderr_line(text: &str) {
     let _ = writeln!(err, "{text}");
 }
 
-/// The first write to stdout that failed. Later writes are skipped, and the top of
-/// `lib.rs` decides once what it means (`stdout_verdict`).
+/// The first write to stdout that failed. Later writes are skipped, and the top
+/// (`lib.rs`) decides once what it means.
 static STDOUT_FAILURE: Mutex<Option<std::io::Error>> = Mutex::new(None);
 
 /// Writes `bytes` to stdout, flushed. A failure is remembered, not returned: what the
@@ -48,30 +46,12 @@ pub fn stdout_written(result: std::io::Result<()>) {
     }
 }
 
-/// The exit code once stdout's fate is known. A reader that went away (`tfenv envs |
-/// head -1`) is no error: quiet, like other command-line tools. Any other failed write
-/// (a full disk, `/dev/full`) is said on stderr, and a run that would have exited 0
-/// exits 1: its result was lost.
-pub fn stdout_verdict(exit: Exit) -> Exit {
-    let failure = STDOUT_FAILURE
+/// The failed write to stdout, if there was one (taken: asked once, at the top).
+pub fn take_stdout_failure() -> Option<std::io::Error> {
+    STDOUT_FAILURE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
-    match failure {
-        None => exit,
-        Some(err) if err.kind() == std::io::ErrorKind::BrokenPipe => exit,
-        Some(err) => {
-            stderr_line(&format!("error: cannot write to standard output: {err}"));
-            stderr_line(
-                "  the command itself ran; only what it printed was lost: send stdout somewhere that can take it",
-            );
-            if exit == Exit::Success {
-                Exit::Failure
-            } else {
-                exit
-            }
-        }
-    }
+        .take()
 }
 
 /// One JSON document on stdout, outside any command (clap errors).
@@ -94,6 +74,8 @@ pub struct Printer {
     color_stderr: bool,
     /// A JSON document was written; an error must not add a second one.
     wrote_json: AtomicBool,
+    /// Where byte progress bars draw, together (several backups run at once).
+    bars: indicatif::MultiProgress,
 }
 
 impl Printer {
@@ -104,6 +86,7 @@ impl Printer {
             color_stdout,
             color_stderr,
             wrote_json: AtomicBool::new(false),
+            bars: indicatif::MultiProgress::new(),
         }
     }
 
@@ -112,7 +95,7 @@ impl Printer {
     }
 
     /// Writes the command's one JSON document to stdout (a failed write is decided on
-    /// at the top: `stdout_verdict`).
+    /// at the top, see `stdout_write`).
     pub fn json(&self, value: &impl Serialize) -> anyhow::Result<()> {
         let mut text = serde_json::to_string_pretty(value)?;
         text.push('\n');
@@ -155,6 +138,37 @@ impl Printer {
         Some(bar)
     }
 
+    /// Byte progress for a long read or write (a large state backed up, backups
+    /// verified): drawn on stderr once `LARGE` bytes have gone by, and only when stderr
+    /// is a terminal and output is for people. `total`: the bytes expected, when known.
+    pub fn byte_progress(&self, message: String, total: Option<u64>) -> ByteProgress {
+        if self.quiet || self.is_json() || !std::io::stderr().is_terminal() {
+            return ByteProgress(None);
+        }
+        let (bar, template) = match total {
+            Some(total) => (
+                indicatif::ProgressBar::with_draw_target(
+                    Some(total),
+                    indicatif::ProgressDrawTarget::hidden(),
+                ),
+                "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+            ),
+            None => (
+                indicatif::ProgressBar::hidden(),
+                "{spinner} {msg} {bytes} ({bytes_per_sec})",
+            ),
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(message);
+        ByteProgress(Some(Arc::new(Bar {
+            bar,
+            bars: self.bars.clone(),
+            shown: AtomicBool::new(false),
+        })))
+    }
+
     pub fn paint(&self, style: &Style, text: &str) -> String {
         if self.color_stdout {
             style.apply_to(text).to_string()
@@ -170,6 +184,78 @@ impl Printer {
         } else {
             text.to_string()
         }
+    }
+}
+
+/// Bytes past which a read or write shows its progress: below, it is over in well under
+/// a second and a bar would only flash.
+pub const LARGE: u64 = 16 << 20;
+
+/// Byte progress that may be drawn (see `Printer::byte_progress`); a no-op when not.
+/// Cheap to clone and safe to count from several threads.
+#[derive(Clone)]
+pub struct ByteProgress(Option<Arc<Bar>>);
+
+struct Bar {
+    bar: indicatif::ProgressBar,
+    bars: indicatif::MultiProgress,
+    shown: AtomicBool,
+}
+
+impl ByteProgress {
+    /// Progress that is never drawn.
+    pub fn none() -> ByteProgress {
+        ByteProgress(None)
+    }
+
+    /// `n` more bytes went by.
+    pub fn add(&self, n: u64) {
+        let Some(bar) = &self.0 else { return };
+        bar.bar.inc(n);
+        if bar.bar.position() >= LARGE && !bar.shown.swap(true, Ordering::SeqCst) {
+            // Added to the shared bars only now: a small read never draws at all.
+            bar.bars.add(bar.bar.clone());
+            bar.bar.tick();
+            bar.bar.enable_steady_tick(Duration::from_millis(100));
+        }
+    }
+
+    /// Clears the bar, before the result is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.bar.finish_and_clear();
+            if bar.shown.load(Ordering::SeqCst) {
+                bar.bars.remove(&bar.bar);
+            }
+        }
+    }
+
+    /// `inner`, counting every byte written to it.
+    pub fn writer(&self, inner: Box<dyn Write + Send>) -> Box<dyn Write + Send> {
+        match self.0 {
+            Some(_) => Box::new(Counting {
+                inner,
+                progress: self.clone(),
+            }),
+            None => inner,
+        }
+    }
+}
+
+struct Counting {
+    inner: Box<dyn Write + Send>,
+    progress: ByteProgress,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.add(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -204,32 +290,6 @@ fn visible_width(text: &str) -> usize {
     console::measure_text_width(text)
 }
 
-/// `1.2 KiB`, `340 B`, `15.0 MiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `45s`, `12m`, `3h`, `5d` — an age at a glance.
-pub fn age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,15 +301,5 @@ mod tests {
             vec!["production".to_string(), "production".to_string()],
         ];
         assert_eq!(table(&rows), "ENV         TIER\nproduction  production\n");
-    }
-
-    #[test]
-    fn sizes_and_ages_read_well() {
-        assert_eq!(bytes(340), "340 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(15 * 1024 * 1024), "15.0 MiB");
-        assert_eq!(age(45), "45s");
-        assert_eq!(age(3 * 3600 + 5), "3h");
-        assert_eq!(age(-5), "0s");
     }
 }

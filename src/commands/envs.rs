@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::Context;
-use crate::backend::Backends;
+use crate::backend::{BackendKind, Backends};
 use crate::exit::Exit;
 use crate::output;
 use crate::project::{Layout, Tier};
@@ -43,7 +43,7 @@ struct EnvInfo {
 #[derive(Serialize)]
 pub(super) struct BackendInfo {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: BackendKind,
     /// No backend block: terraform's default local state.
     pub implicit: bool,
     pub location: String,
@@ -117,7 +117,7 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
             name.push_str(&format!(" ({})", env.aliases.join(", ")));
         }
         let (mut kind, location) = match &env.backend {
-            Some(backend) => (backend.kind.clone(), backend.location.clone()),
+            Some(backend) => (backend.kind.to_string(), backend.location.clone()),
             None => ("-".to_string(), "(config problem, below)".to_string()),
         };
         if let Some(ws) = &env.workspace {
