@@ -82,12 +82,13 @@ fn a_non_utf8_manifest_line_is_skipped_with_a_warning_by_verify_backups_and_prun
         .assert()
         .success()
         .stdout(predicate::str::contains("dev: 3 backup(s) verified"))
-        .stdout(predicate::str::contains(warning));
-    let (code, report, _) = json(&project, &["verify", "dev"]);
+        .stderr(predicate::str::contains(warning));
+    let (code, report, stderr) = json(&project, &["verify", "dev"]);
     assert_eq!(code, Some(0));
     assert_eq!(report["ok"], true);
     let warnings = report["environments"][0]["warnings"].to_string();
     assert!(warnings.contains(warning), "{report}");
+    assert!(stderr.contains(warning), "{stderr}");
 
     let (code, listed, stderr) = json(&project, &["backups", "dev"]);
     assert_eq!(code, Some(0), "{stderr}");
@@ -201,7 +202,8 @@ fn a_stray_file_named_like_a_backup_is_not_counted_by_prune_and_verify_shows_it(
         .assert()
         .success()
         .stdout(predicate::str::contains("dev: 2 backup(s) verified"))
-        .stdout(predicate::str::contains(format!(
+        .stdout(predicate::str::contains("warning").not())
+        .stderr(predicate::str::contains(format!(
             "warning: `{stray}` has no line in MANIFEST.jsonl"
         )));
     let (code, report, _) = json(&project, &["verify", "dev"]);
@@ -224,13 +226,18 @@ fn verify_reports_leftover_partial_files_with_the_command_to_remove_them() {
     let partial = project.write("state/dev/backups/.backup-Xy12ab.partial", "{\"vers");
     let output = project.tfenv().args(["verify", "dev"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    // On stderr, like every command's warnings: stdout keeps only the result.
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stdout.contains(&format!(
+        stderr.contains(&format!(
             "warning: `.backup-Xy12ab.partial` is left over from a backup that did not finish; unless one is running now, remove it: rm '{}'",
             partial.display()
         )),
-        "{stdout}"
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "dev: 1 backup(s) verified\n"
     );
     let (_, report, _) = json(&project, &["verify", "dev"]);
     assert_eq!(
