@@ -9,22 +9,39 @@ pub mod bench_api {
     pub use crate::terraform::state::{read_header, read_header_slice};
 }
 
-mod artifacts;
-mod backend;
-mod cli;
+// The modules, top-down by layer. Each may use only modules listed below it, never one
+// above (the test in `layering.rs` fails when an import points up): no cycles.
+
+// Commands: one file per command, each a thin composition of the layers below.
 mod commands;
+// A changing command's run (plan, back up, confirm, apply, record); restore's provenance check.
+mod pipeline;
+mod provenance;
+// What a command is handed: context (printer, runner, interrupts), settings, and clap's types.
+mod context;
+mod settings;
+mod cli;
+// Services, each owning one outside thing: state/, terraform, backends, .gitignore, git, prompts.
+mod artifacts;
+mod terraform;
+mod backend;
+mod gitignore;
+mod git;
 mod confirm;
+// Foundations: the project on disk (tfenv.toml, layouts, environments) and the process runner.
+mod project;
+mod process;
+// Leaves: small types and helpers the layers above share (atomic files, errors, exit codes, …).
+mod files;
 mod error;
 mod exit;
-mod git;
-mod gitignore;
 mod output;
-mod pipeline;
-mod process;
-mod project;
-mod provenance;
-mod settings;
-mod terraform;
+mod lock_info;
+mod git_info;
+mod age;
+
+#[cfg(test)]
+mod layering;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -37,43 +54,9 @@ use crate::cli::Cli;
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::output::Printer;
-use crate::process::{Interrupts, Runner, TokioRunner};
-use crate::project::Project;
+use crate::process::{Interrupts, TokioRunner};
 use crate::settings::{GlobalSettings, OutputSettings};
-use crate::terraform::Terraform;
-
-/// Everything a command needs from the outside world.
-pub struct Context {
-    pub settings: GlobalSettings,
-    pub printer: Printer,
-    pub runner: Arc<dyn Runner>,
-    pub interrupts: Interrupts,
-}
-
-impl Context {
-    pub fn project(&self) -> anyhow::Result<Project> {
-        let project = Project::load(&self.settings.cwd, self.settings.config.as_deref())?;
-        if let Some(config) = &project.shadowed_config {
-            self.printer.warn(&format!(
-                "using the environments found in `{}`, not `{}` further up (the nearest project wins); to use that file, run from its folder or pass --config {}",
-                project.root.display(),
-                config.display(),
-                config.display()
-            ));
-        }
-        Ok(project)
-    }
-
-    pub async fn terraform(&self, project: &Project) -> anyhow::Result<Terraform> {
-        let bin = self.settings.terraform_binary(project)?;
-        let mut tf = Terraform::locate(bin, project, self.runner.clone()).await?;
-        let output = &self.settings.output;
-        tf.echo = output.verbosity > 0 && !self.printer.is_json();
-        tf.stream = !output.quiet;
-        tf.full_errors = output.verbosity >= 2;
-        Ok(tf)
-    }
-}
+pub use context::Context;
 
 pub fn main() -> ExitCode {
     // OS strings: an argument that is not UTF-8 is a usage error, never a panic.
@@ -192,12 +175,9 @@ async fn run(cli: Cli, settings: GlobalSettings) -> Exit {
             );
         }
     };
-    let ctx = Context {
-        printer: printer(&settings.output),
-        runner: Arc::new(TokioRunner::new(interrupts.clone())),
-        interrupts: interrupts.clone(),
-        settings,
-    };
+    let printer = printer(&settings.output);
+    let runner = Arc::new(TokioRunner::new(interrupts.clone()));
+    let ctx = Context::new(settings, printer, runner, interrupts.clone());
     let result = tokio::select! {
         // The command first: when it handles an interrupt itself, it records why it stopped.
         biased;
@@ -213,9 +193,6 @@ async fn run(cli: Cli, settings: GlobalSettings) -> Exit {
 /// Prints an error once, at the top: what failed and why, then what to do.
 fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit {
     let exit = error::exit_for(err);
-    if let Some(TfenvError::Reported(_)) = err.downcast_ref::<TfenvError>() {
-        return exit;
-    }
     let hint = error::hint_for(err);
     if let Some(printer) = printer.filter(|p| p.is_json() && !p.wrote_json()) {
         let _ = printer.json(&serde_json::json!({

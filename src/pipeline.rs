@@ -1,6 +1,7 @@
 //! The deploy pipeline of DESIGN.md §5, shared by `plan`, `deploy` and `refresh`: lock
 //! the environment, init if needed, plan into a file, summarize, back up, confirm by
 //! tier, apply exactly that plan, write outputs and history.
+//! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
 mod recorded;
 
@@ -15,7 +16,7 @@ pub use recorded::RecordedRun;
 use crate::Context;
 use crate::artifacts::backups::{self, Backup};
 use crate::artifacts::history;
-use crate::artifacts::{self, outputs};
+use crate::artifacts::outputs;
 use crate::backend::Backends;
 use crate::confirm::{Approval, Flags, Gate};
 use crate::error::{self, TfenvError};
@@ -127,7 +128,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
                 // terraform normally releases its lock when interrupted; after a forced stop
                 // it may not have. Say so, with the exact command.
                 match backend.read_lock(&env, ctx.runner.as_ref()).await {
-                    Ok(lock) if lock.held => ctx.printer.warn(&format!(
+                    Ok(lock) if lock.is_held() => ctx.printer.warn(&format!(
                         "the state lock is still held by {}; if no terraform is running, release it with:\n  tfenv unlock {} {}",
                         lock.describe(),
                         env.name,
@@ -194,8 +195,8 @@ async fn steps(
         None
     };
 
-    tf.ensure_init(
-        ctx,
+    ctx.ensure_init(
+        tf,
         project,
         env,
         backend,
@@ -204,7 +205,7 @@ async fn steps(
     )
     .await?;
 
-    artifacts::ensure_private_dir(&env.artifacts_dir)?;
+    crate::files::ensure_private_dir(&env.artifacts_dir)?;
     let plan_file = PlanFile::new(env.artifacts_dir.join("terraform.plan"));
     tf.plan(
         env,
@@ -258,7 +259,7 @@ async fn steps(
             "pre-deploy"
         };
         p.progress(&format!("{}: backing up the state", env.name));
-        match backups::create(tf, env, reason).await? {
+        match backups::create(env, reason, |sink| tf.state_pull_into(env, sink)).await? {
             Some(backup) => {
                 if env.tier == Tier::Production {
                     backups::verify(&backups::dir(env), &backup).map_err(|why| {

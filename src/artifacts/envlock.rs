@@ -114,11 +114,11 @@ impl EnvLock {
         command: &str,
         recorded: bool,
     ) -> anyhow::Result<EnvLock> {
-        super::ensure_private_dir(artifacts_dir)?;
+        crate::files::ensure_private_dir(artifacts_dir)?;
         let path = artifacts_dir.join(FILE);
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
-        let mut file = super::open_own(&path, &options)?
+        let mut file = crate::files::open_own(&path, &options)?
             .with_context(|| format!("opening `{}`", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}
@@ -221,7 +221,7 @@ impl Drop for EnvLock {
 /// holder may still be running. Only a holder on this host whose process is gone is
 /// known to be dead; a lock file that is not a regular file is an error naming it.
 pub fn dead_holder(artifacts_dir: &Path) -> anyhow::Result<Option<Holder>> {
-    let Some(text) = super::read_regular(&artifacts_dir.join(FILE))? else {
+    let Some(text) = crate::files::read_regular(&artifacts_dir.join(FILE))? else {
         return Ok(None);
     };
     let Some(holder) = parse_holder(&text) else {

@@ -10,6 +10,7 @@ use super::backups::{Backup, Protected};
 use super::envlock::Holder;
 use super::jsonl::{self, Jsonl};
 use crate::exit::Exit;
+use crate::git_info::GitInfo;
 use crate::project::Environment;
 use crate::terraform::plan::PlanSummary;
 
@@ -45,15 +46,9 @@ pub struct HistoryRecord {
 
 pub const FILE: &str = "history.jsonl";
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct GitInfo {
-    pub commit: String,
-    pub dirty: bool,
-}
-
 /// Appends one record (atomically: the file is rewritten through `write_atomic`).
 pub fn append(artifacts_dir: &Path, record: &HistoryRecord) -> anyhow::Result<()> {
-    super::append_line(&artifacts_dir.join(FILE), &serde_json::to_string(record)?)
+    crate::files::append_line(&artifacts_dir.join(FILE), &serde_json::to_string(record)?)
 }
 
 /// What pruning must keep because of history: the backup taken before the last

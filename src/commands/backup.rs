@@ -1,10 +1,12 @@
 //! `tfenv backup` (take one) and `tfenv backups` (list them, each verified).
 
 use chrono::Utc;
-use futures::StreamExt;
+use futures_util::StreamExt;
+use indicatif::HumanBytes;
 use serde::Serialize;
 
 use crate::Context;
+use crate::age::Age;
 use crate::artifacts::backups::{self, Backup};
 use crate::backend::Backends;
 use crate::exit::Exit;
@@ -25,14 +27,23 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
     let tf = ctx.terraform(&project).await?;
     // init is not safe to run concurrently (shared plugin cache): do it first, in turn.
     for (env, backend) in &resolved {
-        tf.ensure_init(ctx, &project, env, backend, InitOptions::default(), None)
+        ctx.ensure_init(&tf, &project, env, backend, InitOptions::default(), None)
             .await?;
     }
     let results: Vec<anyhow::Result<Taken>> =
-        futures::stream::iter(resolved.iter().map(|(env, _)| {
+        futures_util::stream::iter(resolved.iter().map(|(env, _)| {
             let tf = &tf;
+            // A large state shows its bytes going by (on a terminal, for people).
+            let progress = ctx
+                .printer
+                .byte_progress(format!("{}: backing up", env.name), None);
             async move {
-                let backup = backups::create(tf, env, "manual").await?;
+                let backup = backups::create(env, "manual", |sink| {
+                    tf.state_pull_into(env, progress.writer(sink))
+                })
+                .await;
+                progress.finish();
+                let backup = backup?;
                 Ok(Taken {
                     environment: env.name.clone(),
                     backup,
@@ -55,7 +66,7 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
                 t.environment,
                 b.file,
                 b.serial,
-                output::bytes(b.bytes),
+                HumanBytes(b.bytes),
                 &b.sha256[..12]
             )),
             None => ctx.printer.result(&format!(
@@ -127,10 +138,10 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
         let b = &l.backup;
         rows.push(vec![
             b.created.format("%Y-%m-%d %H:%M:%S").to_string(),
-            output::age(l.age_seconds),
+            Age(l.age_seconds).to_string(),
             b.serial.to_string(),
             b.lineage.chars().take(8).collect(),
-            output::bytes(b.bytes),
+            HumanBytes(b.bytes).to_string(),
             b.reason.clone(),
             if l.verified {
                 "yes".to_string()

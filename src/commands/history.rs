@@ -3,6 +3,7 @@
 use chrono::SecondsFormat;
 
 use crate::Context;
+use crate::age::Age;
 use crate::artifacts::history;
 use crate::artifacts::jsonl::Jsonl;
 use crate::exit::Exit;
@@ -66,7 +67,7 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
                     )
                 },
             ),
-            output::age(r.seconds.round() as i64),
+            Age(r.seconds.round() as i64).to_string(),
             r.backup.clone().unwrap_or_else(|| "-".to_string()),
         ]);
     }

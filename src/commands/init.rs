@@ -45,8 +45,8 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
         } else {
             None
         };
-        let outcome = tf
-            .ensure_init(ctx, &project, env, &backend, options, log.as_ref())
+        let outcome = ctx
+            .ensure_init(&tf, &project, env, &backend, options, log.as_ref())
             .await?;
         let seconds = started.elapsed().as_secs_f64();
         if !ctx.printer.is_json() {

@@ -1,5 +1,5 @@
 //! One module per command. Each composes project, backend, terraform and output; none
-//! reaches into another.
+//! reaches into another. May use any module below (lib.rs lists them).
 
 mod backup;
 mod deploy;

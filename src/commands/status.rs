@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use console::Style;
-use futures::StreamExt;
+use futures_util::StreamExt;
+use indicatif::HumanBytes;
 use serde::Serialize;
 
 use super::envs::BackendInfo;
+use crate::age::Age;
 use crate::artifacts::history::HistoryRecord;
-use crate::backend::lock::LockState;
+use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_unreachable, within};
-use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::project::{Environment, Project, Tier};
 use crate::settings::StatusSettings;
@@ -41,7 +42,7 @@ struct EnvStatus {
     /// `null` when there is no state yet or it could not be read.
     state: Option<StateHeader>,
     /// The state lock as the backend holds it; `null` when it could not be read.
-    lock: Option<LockState>,
+    lock: Option<StateLock>,
     newest_backup: Option<BackupInfo>,
     last_deploy: Option<HistoryRecord>,
     problems: Vec<Problem>,
@@ -110,13 +111,13 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         .iter()
         .filter_map(|(env, backend)| backend.as_ref().ok().map(|b| (*env, b)))
         .collect();
-    let mut locks: std::collections::HashMap<String, anyhow::Result<LockState>> = lockable
+    let mut locks: std::collections::HashMap<String, anyhow::Result<StateLock>> = lockable
         .iter()
         .map(|(env, _)| env.name.clone())
         .zip(crate::backend::read_locks(&lockable, ctx.runner.as_ref(), timeout).await)
         .collect();
     let mut environments: Vec<EnvStatus> =
-        futures::stream::iter(resolved.iter().map(|(env, backend)| {
+        futures_util::stream::iter(resolved.iter().map(|(env, backend)| {
             let lock = locks.remove(&env.name);
             check(env, backend.as_ref(), lock, tf.as_ref(), &project, timeout)
         }))
@@ -140,17 +141,17 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     } else {
         print_human(ctx, &report);
     }
-    if healthy {
-        Ok(Exit::Success)
+    Ok(if healthy {
+        Exit::Success
     } else {
-        Err(TfenvError::Reported(Exit::Unhealthy).into())
-    }
+        Exit::Unhealthy
+    })
 }
 
 async fn check(
     env: &Environment,
     backend: Result<&Backend, &anyhow::Error>,
-    lock: Option<anyhow::Result<LockState>>,
+    lock: Option<anyhow::Result<StateLock>>,
     tf: Result<&Option<Terraform>, &String>,
     project: &Project,
     timeout: Duration,
@@ -233,8 +234,8 @@ async fn check(
 
     match lock.unwrap_or_else(|| Err(anyhow::anyhow!("not read"))) {
         Ok(lock) => {
-            if lock.held {
-                let age = lock.holder.as_ref().and_then(|h| h.age_seconds);
+            if lock.is_held() {
+                let age = lock.holder().and_then(|info| info.age_seconds());
                 let limit = project.stale_lock_after.as_secs() as i64;
                 if age.is_some_and(|a| a > limit) {
                     let id = lock.id().unwrap_or("<ID>").to_string();
@@ -387,7 +388,8 @@ fn shared_state_problems(
 
 /// `state/` and every `.terraform/` must be git-ignored: they hold state and secrets.
 async fn gitignore_problems(ctx: &Context, project: &Project, timeout: Duration) -> Vec<Problem> {
-    let Ok(unignored) = tokio::time::timeout(timeout, gitignore::unignored(ctx, project)).await
+    let Ok(unignored) =
+        tokio::time::timeout(timeout, gitignore::unignored(ctx.runner.as_ref(), project)).await
     else {
         ctx.printer.warn(&format!(
             "git did not answer within {}; not checking that `state/` and `.terraform/` are git-ignored",
@@ -411,20 +413,19 @@ async fn gitignore_problems(ctx: &Context, project: &Project, timeout: Duration)
 
 /// `alice@laptop 5m` when held, `-` when free, `stale` when a dead run's leftover lock
 /// info blocks nobody, `?` when tfenv cannot tell.
-fn lock_cell(lock: Option<&LockState>) -> String {
-    match lock {
-        Some(l) if l.stale => "stale".to_string(),
-        Some(l) if l.held => {
-            let who = l.holder.as_ref().map_or("unknown", |h| h.info.who.as_str());
-            let age = l
-                .holder
-                .as_ref()
-                .and_then(|h| h.age_seconds)
-                .map(output::age);
-            age.map_or_else(|| who.to_string(), |age| format!("{who} {age}"))
-        }
-        Some(l) if l.supported => "-".to_string(),
-        _ => "?".to_string(),
+fn lock_cell(lock: Option<&StateLock>) -> String {
+    let Some(lock) = lock else {
+        return "?".to_string();
+    };
+    match &lock.state {
+        LockState::Stale(_) | LockState::StaleEmpty => "stale".to_string(),
+        LockState::Held(info) => match info.age_seconds() {
+            Some(age) => format!("{} {}", info.who, Age(age)),
+            None => info.who.clone(),
+        },
+        LockState::HeldUnknown => "unknown".to_string(),
+        LockState::Free => "-".to_string(),
+        LockState::Unsupported(_) => "?".to_string(),
     }
 }
 
@@ -455,7 +456,7 @@ fn print_human(ctx: &Context, report: &StatusReport) {
             format!(
                 "{} {} ago",
                 record.result,
-                output::age((Utc::now() - record.end).num_seconds())
+                Age((Utc::now() - record.end).num_seconds())
             )
         });
         let health = if env.problems.is_empty() {
@@ -469,7 +470,9 @@ fn print_human(ctx: &Context, report: &StatusReport) {
         rows.push(vec![
             env.name.clone(),
             env.tier.to_string(),
-            env.backend.as_ref().map_or_else(dash, |b| b.kind.clone()),
+            env.backend
+                .as_ref()
+                .map_or_else(dash, |b| b.kind.to_string()),
             match env.init {
                 Some(InitState::Current) => "yes".to_string(),
                 Some(InitState::Changed) => "outdated".to_string(),
@@ -478,14 +481,14 @@ fn print_human(ctx: &Context, report: &StatusReport) {
             },
             state.map_or_else(dash, |s| s.serial.to_string()),
             state.map_or_else(dash, |s| s.instances.to_string()),
-            state.map_or_else(dash, |s| output::bytes(s.bytes)),
+            state.map_or_else(dash, |s| HumanBytes(s.bytes).to_string()),
             state
                 .and_then(|s| s.terraform_version.clone())
                 .unwrap_or_else(dash),
             lock_cell(env.lock.as_ref()),
             env.newest_backup
                 .as_ref()
-                .map_or_else(dash, |b| format!("{} ago", output::age(b.age_seconds))),
+                .map_or_else(dash, |b| format!("{} ago", Age(b.age_seconds))),
             last,
             health,
         ]);

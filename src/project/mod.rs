@@ -1,5 +1,6 @@
 //! The user's Terraform project: where its root is, which environments it has and
 //! where each one's files live — from tfenv.toml or discovered from the three layouts.
+//! May use: error only.
 
 mod config;
 mod environment;

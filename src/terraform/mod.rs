@@ -2,6 +2,7 @@
 //! process environment (data dir, plugin cache, workspace), init with a fingerprint,
 //! and reading the state header from `state pull`. Every call passes `-no-color`:
 //! tfenv keeps terraform's text (errors, history, logs), and ANSI codes do not belong there.
+//! May use: backend, project, process, files, error, lock_info.
 
 pub mod lock_error;
 pub mod plan;
@@ -11,14 +12,13 @@ pub mod version;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::artifacts;
 use crate::backend::Backend;
 use crate::error::TfenvError;
+use crate::files;
 use crate::process::{Finished, Invocation, RunOptions, Runner};
 use crate::project::{Environment, Project};
 pub use state::StateHeader;
@@ -35,8 +35,6 @@ pub struct Terraform {
     pub stream: bool,
     /// Show terraform's whole error output (`-vv`), not only its first lines.
     pub full_errors: bool,
-    /// The .gitignore offer was made in this run (it is made once, before the first init).
-    offered: AtomicBool,
 }
 
 /// A run's log file (`state/<env>/logs/<command>-….log`): terraform's full output.
@@ -50,7 +48,7 @@ pub struct RunLog {
 
 impl RunLog {
     pub fn open(project: &Project, env: &Environment, command: &str) -> anyhow::Result<RunLog> {
-        let (file, name) = artifacts::open_log(&env.artifacts_dir, command)?;
+        let (file, name) = open_log(&env.artifacts_dir, command)?;
         let shown = project.show(&env.artifacts_dir.join(&name));
         Ok(RunLog { file, name, shown })
     }
@@ -59,6 +57,34 @@ impl RunLog {
         Ok(Box::new(
             self.file.try_clone().context("opening the run's log")?,
         ))
+    }
+}
+
+/// Opens `state/<env>/logs/<command>-YYYYMMDD-HHMMSS.log` (0600) for a run's full output.
+fn open_log(artifacts_dir: &Path, command: &str) -> anyhow::Result<(std::fs::File, String)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = artifacts_dir.join("logs");
+    files::ensure_private_dir(&dir)?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let mut n = 0;
+    loop {
+        let name = if n == 0 {
+            format!("{command}-{stamp}.log")
+        } else {
+            format!("{command}-{stamp}-{n}.log")
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(files::PRIVATE_FILE)
+            .open(dir.join(&name))
+        {
+            Ok(file) => return Ok((file, format!("logs/{name}"))),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(err) => {
+                return Err(err).with_context(|| format!("creating a log in `{}`", dir.display()));
+            }
+        }
     }
 }
 
@@ -149,7 +175,6 @@ impl Terraform {
             echo: false,
             stream: true,
             full_errors: false,
-            offered: AtomicBool::new(false),
         })
     }
 
@@ -185,7 +210,7 @@ impl Terraform {
     /// Whether `env` needs `init`, from its fingerprint. Reads two small files; a
     /// fingerprint that is not a regular file (a FIFO) is an error naming it, never a hang.
     pub fn init_state(env: &Environment, backend: &Backend) -> anyhow::Result<InitState> {
-        let Some(recorded) = artifacts::read_regular(&env.fingerprint_file())? else {
+        let Some(recorded) = files::read_regular(&env.fingerprint_file())? else {
             return Ok(InitState::Never);
         };
         if !env.data_dir().is_dir() {
@@ -209,44 +234,10 @@ impl Terraform {
             || Terraform::init_state(env, backend)? != InitState::Current)
     }
 
-    /// Init if needed — the one way every command initializes an environment: skipped
-    /// when its fingerprint is unchanged (unless a flag asks for a real run); before the
-    /// first real init of this run, the offer to git-ignore `state/` and `.terraform/`.
-    pub async fn ensure_init(
-        &self,
-        ctx: &crate::Context,
-        project: &Project,
-        env: &Environment,
-        backend: &Backend,
-        options: InitOptions,
-        log: Option<&RunLog>,
-    ) -> anyhow::Result<InitOutcome> {
-        if !Terraform::needs_init(env, backend, options)? {
-            return Ok(InitOutcome::Skipped);
-        }
-        if !self.offered.swap(true, Ordering::SeqCst) {
-            crate::gitignore::offer(ctx, project).await?;
-        }
-        let message = format!("{}: terraform init", env.name);
-        // A spinner would garble terraform's output when it is echoed (-v).
-        let spinner = if self.echo {
-            None
-        } else {
-            ctx.printer.spinner(message.clone())
-        };
-        if spinner.is_none() {
-            ctx.printer.progress(&message);
-        }
-        let outcome = self.init(env, backend, options, log).await;
-        if let Some(spinner) = spinner {
-            spinner.finish_and_clear();
-        }
-        outcome
-    }
-
     /// `terraform init` for `env`, skipped when its fingerprint is unchanged (unless a
     /// flag asks for a real run). Creates the environment's workspace when missing.
-    async fn init(
+    /// Commands init through `Context::ensure_init`, which makes the .gitignore offer first.
+    pub async fn init(
         &self,
         env: &Environment,
         backend: &Backend,
@@ -266,7 +257,7 @@ impl Terraform {
                 .parent()
                 .filter(|d| d.starts_with(crate::project::physical(&env.artifacts_dir)))
             {
-                artifacts::ensure_private_dir(dir)?;
+                files::ensure_private_dir(dir)?;
             }
         }
         let mut args: Vec<OsString> =
@@ -297,10 +288,10 @@ impl Terraform {
             self.ensure_workspace(env, workspace).await?;
         }
         let fingerprint = fingerprint(env, backend)?;
-        artifacts::write_atomic(
+        files::write_atomic(
             &env.fingerprint_file(),
             fingerprint.as_bytes(),
-            artifacts::PRIVATE_FILE,
+            files::PRIVATE_FILE,
         )?;
         Ok(InitOutcome::Ran)
     }
@@ -400,20 +391,10 @@ impl Terraform {
             return Ok(());
         }
         let text = format!("{}\n{}", done.stderr_text(), done.stdout_text());
-        if let Some(holder) = lock_error::parse(&text) {
-            return Err(TfenvError::Locked {
-                message: format!(
-                    "the state of `{}` is locked by {} ({} since {}, lock ID {})",
-                    env.name,
-                    or_unknown(&holder.who),
-                    or_unknown(&holder.operation),
-                    or_unknown(&holder.created),
-                    or_unknown(&holder.id)
-                ),
-                hint: Some(
-                    "another run holds the state lock: wait for it to finish and try again"
-                        .to_string(),
-                ),
+        if let Some(info) = lock_error::parse(&text) {
+            return Err(TfenvError::LockHeld {
+                env: env.name.clone(),
+                info: Box::new(info),
             }
             .into());
         }
@@ -440,17 +421,12 @@ impl Terraform {
         if done.success() {
             return Ok(());
         }
-        if let Some(holder) =
+        if let Some(info) =
             lock_error::parse(&format!("{}\n{}", done.stderr_text(), done.stdout_text()))
         {
-            return Err(TfenvError::Locked {
-                message: format!(
-                    "the state of `{}` is locked by {} (lock ID {})",
-                    env.name,
-                    or_unknown(&holder.who),
-                    or_unknown(&holder.id)
-                ),
-                hint: Some("wait for that run to finish and try again".to_string()),
+            return Err(TfenvError::LockHeld {
+                env: env.name.clone(),
+                info: Box::new(info),
             }
             .into());
         }
@@ -573,10 +549,6 @@ impl std::io::Write for Tee {
     fn flush(&mut self) -> std::io::Result<()> {
         self.sink.flush()
     }
-}
-
-fn or_unknown(text: &str) -> &str {
-    if text.is_empty() { "unknown" } else { text }
 }
 
 /// Reads a state file straight from disk (local backend, no terraform needed).
@@ -717,7 +689,7 @@ fn fingerprint(env: &Environment, backend: &Backend) -> anyhow::Result<String> {
         hash.update(value);
     };
     field("root", env.root.as_os_str().as_encoded_bytes());
-    field("kind", backend.kind.as_bytes());
+    field("kind", backend.kind.as_str().as_bytes());
     field(
         "inline",
         serde_json::to_string(&backend.settings)?.as_bytes(),
