@@ -293,7 +293,7 @@ async fn steps(
 
     gate.ask(&ctx.interrupts).await?;
 
-    recorded.ledger.reached_apply = true;
+    recorded.reaching_apply();
     tf.apply(env, plan_file.path(), log.as_ref()).await?;
     // From here on the change is applied: a step that fails now is a warning, never a
     // failed run (history must say `applied`, or the next person trusts the wrong state).
@@ -343,7 +343,7 @@ fn prune_backups(ctx: &Context, env: &Environment, recorded: &mut RecordedRun) {
     let Some(keep) = env.backup_keep else {
         return;
     };
-    let last_good = match history::last_good_backup(&env.artifacts_dir) {
+    let last_good = match history::protected_backups(&env.artifacts_dir) {
         Ok(last_good) => last_good,
         Err(err) => {
             recorded.warn(
@@ -355,13 +355,13 @@ fn prune_backups(ctx: &Context, env: &Environment, recorded: &mut RecordedRun) {
             return;
         }
     };
-    let mut protected: Vec<String> = recorded
-        .ledger
-        .backup
-        .iter()
-        .map(|b| b.file.clone())
-        .collect();
-    protected.extend(last_good);
+    for warning in last_good.warnings {
+        recorded.warn(&ctx.printer, warning);
+    }
+    let mut protected = last_good.protected;
+    protected
+        .files
+        .extend(recorded.ledger.backup.iter().map(|b| b.file.clone()));
     match backups::prune(&backups::dir(env), keep, &protected) {
         Ok(deleted) if !deleted.is_empty() => {
             ctx.printer.progress(&format!(

@@ -83,7 +83,7 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
         let started = Instant::now();
         let wants_log = settings.log || env.tier == Tier::Production;
         // A log only for an init that runs: a skipped one has nothing to say.
-        let log = if wants_log && Terraform::needs_init(env, &backend, options) {
+        let log = if wants_log && Terraform::needs_init(env, &backend, options)? {
             Some(RunLog::open(&project, env, "init")?)
         } else {
             None

@@ -207,26 +207,31 @@ impl Terraform {
         }
     }
 
-    /// Whether `env` needs `init`, from its fingerprint. Reads two small files.
-    pub fn init_state(env: &Environment, backend: &Backend) -> InitState {
-        let Ok(recorded) = std::fs::read_to_string(env.fingerprint_file()) else {
-            return InitState::Never;
+    /// Whether `env` needs `init`, from its fingerprint. Reads two small files; a
+    /// fingerprint that is not a regular file (a FIFO) is an error naming it, never a hang.
+    pub fn init_state(env: &Environment, backend: &Backend) -> anyhow::Result<InitState> {
+        let Some(recorded) = files::read_regular(&env.fingerprint_file())? else {
+            return Ok(InitState::Never);
         };
         if !env.data_dir().is_dir() {
-            return InitState::Never;
+            return Ok(InitState::Never);
         }
-        match fingerprint(env, backend) {
-            Ok(current) if current == recorded.trim() => InitState::Current,
+        Ok(match fingerprint(env, backend) {
+            Ok(current) if current.as_bytes() == recorded.trim_ascii() => InitState::Current,
             _ => InitState::Changed,
-        }
+        })
     }
 
     /// Whether `init` would run: never initialized, its configuration changed, or a flag
     /// asks for a real run.
-    pub fn needs_init(env: &Environment, backend: &Backend, options: InitOptions) -> bool {
-        options.reconfigure
+    pub fn needs_init(
+        env: &Environment,
+        backend: &Backend,
+        options: InitOptions,
+    ) -> anyhow::Result<bool> {
+        Ok(options.reconfigure
             || options.upgrade
-            || Terraform::init_state(env, backend) != InitState::Current
+            || Terraform::init_state(env, backend)? != InitState::Current)
     }
 
     /// `terraform init` for `env`, skipped when its fingerprint is unchanged (unless a
@@ -239,7 +244,7 @@ impl Terraform {
         options: InitOptions,
         log: Option<&RunLog>,
     ) -> anyhow::Result<InitOutcome> {
-        if !Terraform::needs_init(env, backend, options) {
+        if !Terraform::needs_init(env, backend, options)? {
             return Ok(InitOutcome::Skipped);
         }
         if let Some(cache) = &self.plugin_cache {

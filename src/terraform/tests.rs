@@ -69,7 +69,10 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
             .expect(&["init", "-input=false"], Reply::ok("")),
     );
     let tf = locate(&project, runner.clone()).await.unwrap();
-    assert_eq!(Terraform::init_state(env, &backend), InitState::Never);
+    assert_eq!(
+        Terraform::init_state(env, &backend).unwrap(),
+        InitState::Never
+    );
 
     // terraform would create the data dir; the scripted runner does not.
     std::fs::create_dir_all(env.data_dir()).unwrap();
@@ -79,7 +82,10 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
             .unwrap(),
         InitOutcome::Ran
     );
-    assert_eq!(Terraform::init_state(env, &backend), InitState::Current);
+    assert_eq!(
+        Terraform::init_state(env, &backend).unwrap(),
+        InitState::Current
+    );
     assert_eq!(
         tf.init(env, &backend, InitOptions::default(), None)
             .await
@@ -93,7 +99,10 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
     )
     .unwrap();
     let backend = Backends::default().resolve(env, &project).unwrap();
-    assert_eq!(Terraform::init_state(env, &backend), InitState::Changed);
+    assert_eq!(
+        Terraform::init_state(env, &backend).unwrap(),
+        InitState::Changed
+    );
     assert_eq!(
         tf.init(env, &backend, InitOptions::default(), None)
             .await
