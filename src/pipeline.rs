@@ -168,6 +168,23 @@ async fn steps(
     } = run;
     let p = &ctx.printer;
     let changes_state = !req.plan_only;
+    let action = match req.mode {
+        Mode::Deploy => "apply this plan to",
+        Mode::Refresh => "write the refreshed state of",
+    };
+    if changes_state {
+        // --yes and --confirm are known now: a run they cannot approve is refused before
+        // init and plan run. What the plan destroys is not (--allow-destroy: after it).
+        let review = match req.mode {
+            Mode::Deploy => format!("review the plan (`tfenv plan {}`)", env.name),
+            Mode::Refresh => format!("review it (`tfenv refresh {} --dry-run`)", env.name),
+        };
+        Gate::new(
+            Approval::new(project, env, action, 0).with_review(review),
+            req.flags.clone(),
+        )
+        .check_flags_early()?;
+    }
     if changes_state && env.tier == Tier::Production && !req.allow_dirty {
         match recorded.git() {
             Ok(Some(checkout)) if checkout.is_dirty() => {
@@ -239,16 +256,8 @@ async fn steps(
         });
     }
 
-    let approval = Approval::new(
-        project,
-        env,
-        match req.mode {
-            Mode::Deploy => "apply this plan to",
-            Mode::Refresh => "write the refreshed state of",
-        },
-        summary.destroys(),
-    )
-    .with_review("review the plan");
+    let approval =
+        Approval::new(project, env, action, summary.destroys()).with_review("review the plan");
     let gate = Gate::new(approval, req.flags.clone());
     gate.check_flags()?;
 

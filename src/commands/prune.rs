@@ -79,7 +79,12 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
         format!("delete {} backup(s) of", plan.delete.len()),
         0,
     )
-    .with_review("check the list above");
+    .with_review(if ctx.printer.is_json() {
+        // No list was printed: the refusal names the files itself.
+        format!("check the backups it deletes ({})", listed(&plan.delete))
+    } else {
+        "check the list above".to_string()
+    });
     let gate = Gate::new(approval, settings.flags.clone());
     gate.check_flags()?;
     gate.ask(&ctx.interrupts).await?;
@@ -110,6 +115,21 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
         ));
     }
     Ok(Exit::Success)
+}
+
+/// `a`, `b`, `c` and 2 more: the files a refusal names.
+fn listed(files: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = files
+        .iter()
+        .take(SHOWN)
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if files.len() > SHOWN {
+        text.push_str(&format!(" and {} more", files.len() - SHOWN));
+    }
+    text
 }
 
 /// Why a plan deletes nothing, from what it keeps: `3 backup(s), no more than --keep 5`,

@@ -580,6 +580,19 @@ impl Terraform {
         done: &Finished,
         log: Option<&RunLog>,
     ) -> anyhow::Error {
+        if done.stderr.trim_ascii().is_empty() && !stdout_is_only_messages(what) {
+            // Its stdout may be the state itself: never shown, never in history. The
+            // run's log (0600, under state/<env>/logs) keeps it when one is kept.
+            return anyhow::anyhow!(
+                "`terraform {what}` for `{}` {} and printed no error; {}",
+                env.name,
+                done.describe(),
+                match log {
+                    Some(log) => format!("its full output is in {}", log.shown),
+                    None => "what it printed is not shown: it may hold state values".to_string(),
+                }
+            );
+        }
         let limit = if self.full_errors {
             usize::MAX
         } else {
@@ -608,7 +621,7 @@ fn terraform_failed(
     let stderr = done.stderr_text();
     let stdout = done.stdout_text();
     let detail = terraform_error_text(
-        if stderr.trim().is_empty() {
+        if stderr.trim().is_empty() && stdout_is_only_messages(what) {
             &stdout
         } else {
             &stderr
@@ -625,6 +638,17 @@ fn terraform_failed(
         } else {
             format!(":\n{detail}")
         }
+    )
+}
+
+/// Whether the stdout of `terraform <what>` is only terraform's own messages, so it may
+/// stand in for an empty stderr. Every other call can print the state or its values on
+/// stdout — `apply` prints the whole state when it cannot save it; `output`, `show` and
+/// `state pull` print values — and is never quoted.
+fn stdout_is_only_messages(what: &str) -> bool {
+    matches!(
+        what.split(' ').next(),
+        Some("init" | "workspace" | "plan" | "force-unlock")
     )
 }
 

@@ -420,6 +420,37 @@ fn prune_says_why_there_is_nothing_to_prune() {
 }
 
 #[test]
+fn prune_refused_in_json_names_the_backups_instead_of_a_list_above() {
+    let project = Project::demo();
+    let first = add_backup(&project, "dev", 1);
+    let second = add_backup(&project, "dev", 2);
+    add_backup(&project, "dev", 3);
+    let (code, doc, stderr) = json(
+        &project,
+        &["prune", "dev", "--keep", "1", "--non-interactive"],
+    );
+    assert_eq!(code, Some(5), "{stderr}");
+    let hint = doc["error"]["hint"].as_str().unwrap();
+    assert!(!hint.contains("above"), "{hint}");
+    assert!(
+        hint.starts_with(&format!(
+            "check the backups it deletes (`{first}`, `{second}`), then pass --yes"
+        )),
+        "{hint}"
+    );
+    assert_eq!(backup_files(&project, "dev").len(), 3, "nothing deleted");
+
+    // In text, the list is printed: the hint points at it.
+    project
+        .tfenv()
+        .args(["prune", "dev", "--keep", "1", "--non-interactive"])
+        .assert()
+        .code(5)
+        .stdout(predicate::str::contains(format!("  {first}")))
+        .stderr(predicate::str::contains("check the list above"));
+}
+
+#[test]
 fn status_last_deploy_skips_a_later_deploy_that_failed_before_apply() {
     let project = Project::demo();
     let tf = FakeTerraform::working()
