@@ -168,6 +168,23 @@ async fn steps(
     } = run;
     let p = &ctx.printer;
     let changes_state = !req.plan_only;
+    let action = match req.mode {
+        Mode::Deploy => "apply this plan to",
+        Mode::Refresh => "write the refreshed state of",
+    };
+    if changes_state {
+        // --yes and --confirm are known now: a run they cannot approve is refused before
+        // init and plan run. What the plan destroys is not (--allow-destroy: after it).
+        let review = match req.mode {
+            Mode::Deploy => format!("review the plan (`tfenv plan {}`)", env.name),
+            Mode::Refresh => format!("review it (`tfenv refresh {} --dry-run`)", env.name),
+        };
+        Gate::new(
+            Approval::new(project, env, action, 0).with_review(review),
+            req.flags.clone(),
+        )
+        .check_flags_early()?;
+    }
     if changes_state && env.tier == Tier::Production && !req.allow_dirty {
         match recorded.git() {
             Ok(Some(checkout)) if checkout.is_dirty() => {
@@ -239,16 +256,8 @@ async fn steps(
         });
     }
 
-    let approval = Approval::new(
-        project,
-        env,
-        match req.mode {
-            Mode::Deploy => "apply this plan to",
-            Mode::Refresh => "write the refreshed state of",
-        },
-        summary.destroys(),
-    )
-    .with_review("review the plan");
+    let approval =
+        Approval::new(project, env, action, summary.destroys()).with_review("review the plan");
     let gate = Gate::new(approval, req.flags.clone());
     gate.check_flags()?;
 
@@ -284,7 +293,7 @@ async fn steps(
 
     gate.ask(&ctx.interrupts).await?;
 
-    recorded.ledger.reached_apply = true;
+    recorded.reaching_apply();
     tf.apply(env, plan_file.path(), log.as_ref()).await?;
     // From here on the change is applied: a step that fails now is a warning, never a
     // failed run (history must say `applied`, or the next person trusts the wrong state).
@@ -334,7 +343,7 @@ fn prune_backups(ctx: &Context, env: &Environment, recorded: &mut RecordedRun) {
     let Some(keep) = env.backup_keep else {
         return;
     };
-    let last_good = match history::last_good_backup(&env.artifacts_dir) {
+    let last_good = match history::protected_backups(&env.artifacts_dir) {
         Ok(last_good) => last_good,
         Err(err) => {
             recorded.warn(
@@ -346,13 +355,13 @@ fn prune_backups(ctx: &Context, env: &Environment, recorded: &mut RecordedRun) {
             return;
         }
     };
-    let mut protected: Vec<String> = recorded
-        .ledger
-        .backup
-        .iter()
-        .map(|b| b.file.clone())
-        .collect();
-    protected.extend(last_good);
+    for warning in last_good.warnings {
+        recorded.warn(&ctx.printer, warning);
+    }
+    let mut protected = last_good.protected;
+    protected
+        .files
+        .extend(recorded.ledger.backup.iter().map(|b| b.file.clone()));
     match backups::prune(&backups::dir(env), keep, &protected) {
         Ok(deleted) if !deleted.is_empty() => {
             ctx.printer.progress(&format!(

@@ -246,6 +246,13 @@ impl RunningTfenv {
     }
 
     fn join_readers(&mut self) {
+        if let Some(flag) = &self.hang_up {
+            // A terminal's reader runs until told to close it; when tfenv has exited
+            // without a hang-up (it failed early), let it drain what is left, then stop
+            // it, so a failing test reports instead of waiting forever.
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::SeqCst);
+        }
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
@@ -269,8 +276,7 @@ impl Drop for RunningTfenv {
 }
 
 /// Collects what the terminal shows until `hang_up` is set, then closes its master side
-/// (the last handle on it: that is what hangs the terminal up); or until nothing else
-/// holds the terminal any more (tfenv exited before the hang-up).
+/// (the last handle on it: that is what hangs the terminal up).
 fn read_terminal(
     master: std::fs::File,
     into: Arc<Mutex<String>>,
@@ -288,10 +294,9 @@ fn read_terminal(
                     .lock()
                     .unwrap()
                     .push_str(&String::from_utf8_lossy(&buf[..n])),
-                // tfenv and everything that had the terminal are gone (EIO once the
-                // last of its output was read): nothing more will come, hung up or not,
-                // so a tfenv that exits early fails the test instead of hanging it.
-                Err(err) if err.raw_os_error() == Some(nix::libc::EIO) => break,
+                // Every process closed the terminal's other side: nothing more can come.
+                Ok(_) => break,
+                Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => break,
                 // Nothing to read now (EAGAIN).
                 _ => std::thread::sleep(Duration::from_millis(20)),
             }
