@@ -1,5 +1,5 @@
 //! The command line as clap types, and nothing else. `settings.rs` turns these
-//! into resolved settings; nothing below it sees clap.
+//! into resolved settings; nothing below it sees clap. Uses nothing of tfenv's.
 
 use std::path::PathBuf;
 
@@ -124,8 +124,11 @@ Confirmation by tier:
                (its full name: an alias doesn't count)
                and the number of resources it destroys (non-interactive: --allow-destroy);
                a clean git tree unless --allow-dirty (tfenv's own state/, .terraform/
-               and local backend state files never count; var files, backend config
-               and *.tf hidden from git with --assume-unchanged or --skip-worktree do).
+               and local backend state files never count; any file terraform loads
+               hidden from git with --assume-unchanged or --skip-worktree does; a git
+               failure refuses).
+Without a prompt, --yes and --confirm are checked before init and plan run; --allow-destroy
+after the plan, which alone knows what is destroyed.
 Staging and production are backed up before the apply; production's backup is verified.
 
 Examples:
@@ -333,7 +336,7 @@ pub struct ConfirmArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 
-    /// The environment's name, required with --yes for production.
+    /// The environment's exact full name, required with --yes for production.
     #[arg(long, value_name = "ENV")]
     pub confirm: Option<String>,
 }

@@ -9,22 +9,39 @@ pub mod bench_api {
     pub use crate::terraform::state::{read_header, read_header_slice};
 }
 
-mod artifacts;
-mod backend;
-mod cli;
+// The modules, top-down by layer. Each may use only modules listed below it, never one
+// above (the test in `layering.rs` fails when an import points up): no cycles.
+
+// Commands: one file per command, each a thin composition of the layers below.
 mod commands;
+// A changing command's run (plan, back up, confirm, apply, record); restore's provenance check.
+mod pipeline;
+mod provenance;
+// What a command is handed: context (printer, runner, interrupts), settings, and clap's types.
+mod context;
+mod settings;
+mod cli;
+// Services, each owning one outside thing: state/, terraform, backends, .gitignore, git, prompts.
+mod artifacts;
+mod terraform;
+mod backend;
+mod gitignore;
+mod git;
 mod confirm;
+// Foundations: the project on disk (tfenv.toml, layouts, environments) and the process runner.
+mod project;
+mod process;
+// Leaves: small types and helpers the layers above share (atomic files, errors, exit codes, …).
+mod files;
 mod error;
 mod exit;
-mod git;
-mod gitignore;
 mod output;
-mod pipeline;
-mod process;
-mod project;
-mod provenance;
-mod settings;
-mod terraform;
+mod lock_info;
+mod git_info;
+mod age;
+
+#[cfg(test)]
+mod layering;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -37,50 +54,16 @@ use crate::cli::Cli;
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::output::Printer;
-use crate::process::{Interrupts, Runner, TokioRunner};
-use crate::project::Project;
+use crate::process::{Interrupts, TokioRunner};
 use crate::settings::{GlobalSettings, OutputSettings};
-use crate::terraform::Terraform;
-
-/// Everything a command needs from the outside world.
-pub struct Context {
-    pub settings: GlobalSettings,
-    pub printer: Printer,
-    pub runner: Arc<dyn Runner>,
-    pub interrupts: Interrupts,
-}
-
-impl Context {
-    pub fn project(&self) -> anyhow::Result<Project> {
-        let project = Project::load(&self.settings.cwd, self.settings.config.as_deref())?;
-        if let Some(config) = &project.shadowed_config {
-            self.printer.warn(&format!(
-                "using the environments found in `{}`, not `{}` further up (the nearest project wins); to use that file, run from its folder or pass --config {}",
-                project.root.display(),
-                config.display(),
-                config.display()
-            ));
-        }
-        Ok(project)
-    }
-
-    pub async fn terraform(&self, project: &Project) -> anyhow::Result<Terraform> {
-        let bin = self.settings.terraform_binary(project)?;
-        let mut tf = Terraform::locate(bin, project, self.runner.clone()).await?;
-        let output = &self.settings.output;
-        tf.echo = output.verbosity > 0 && !self.printer.is_json();
-        tf.stream = !output.quiet;
-        tf.full_errors = output.verbosity >= 2;
-        Ok(tf)
-    }
-}
+pub use context::Context;
 
 pub fn main() -> ExitCode {
     // OS strings: an argument that is not UTF-8 is a usage error, never a panic.
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(err) => return usage_error(&err, &args),
+        Err(err) => return stdout_verdict(usage_error(&err, &args)).into(),
     };
     // How to write comes first: an error in the rest of the command line is written
     // that way too. Colour is decided there, once; console's styles (prompts) follow it.
@@ -104,14 +87,14 @@ pub fn main() -> ExitCode {
     let exit = runtime.block_on(run(cli, settings));
     // A blocked prompt thread must not keep an interrupted tfenv alive.
     runtime.shutdown_background();
-    exit.into()
+    stdout_verdict(exit).into()
 }
 
 /// A command line clap did not run: help and --version on stdout (exit 0), anything
 /// else a usage error on stderr (exit 2). With `--output json`, stdout gets one JSON
 /// document whatever happened: the version, or the error — help is text, so a JSON
 /// request for it is refused.
-fn usage_error(err: &clap::Error, args: &[OsString]) -> ExitCode {
+fn usage_error(err: &clap::Error, args: &[OsString]) -> Exit {
     use clap::error::ErrorKind;
     let json = wants_json(args);
     let usage_doc = |message: &str, hint: &str| {
@@ -122,11 +105,15 @@ fn usage_error(err: &clap::Error, args: &[OsString]) -> ExitCode {
     let (message, hint) = match err.kind() {
         ErrorKind::DisplayVersion if json => {
             output::stdout_json_line(&serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }));
-            return Exit::Success.into();
+            return Exit::Success;
         }
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion if !json => {
-            let _ = err.print();
-            return Exit::Success.into();
+            // clap colours it for the terminal; a failed write is decided on like any other.
+            output::stdout_written(
+                err.print()
+                    .and_then(|()| std::io::Write::flush(&mut std::io::stdout())),
+            );
+            return Exit::Success;
         }
         // `tfenv help … --output json`: clap's help subcommand takes no options, but what
         // was asked for is help all the same.
@@ -176,14 +163,36 @@ fn usage_error(err: &clap::Error, args: &[OsString]) -> ExitCode {
                 ));
             }
             let _ = err.print();
-            return Exit::Usage.into();
+            return Exit::Usage;
         }
     };
     if json {
         output::stdout_json_line(&usage_doc(&message, hint));
     }
     output::stderr_line(&format!("error: {message}\n  {hint}"));
-    Exit::Usage.into()
+    Exit::Usage
+}
+
+/// The exit code once stdout's fate is known. A reader that went away (`tfenv envs |
+/// head -1`) is no error: quiet, like other command-line tools. Any other failed write
+/// (a full disk, `/dev/full`) is said on stderr, and a run that would have exited 0
+/// exits 1: its result was lost.
+fn stdout_verdict(exit: Exit) -> Exit {
+    match output::take_stdout_failure() {
+        None => exit,
+        Some(err) if err.kind() == std::io::ErrorKind::BrokenPipe => exit,
+        Some(err) => {
+            output::stderr_line(&format!("error: cannot write to standard output: {err}"));
+            output::stderr_line(
+                "  the command itself ran; only what it printed was lost: send stdout somewhere that can take it",
+            );
+            if exit == Exit::Success {
+                Exit::Failure
+            } else {
+                exit
+            }
+        }
+    }
 }
 
 /// Whether the command line asks for JSON (`--output json` or `--output=json`), read
@@ -208,12 +217,9 @@ async fn run(cli: Cli, settings: GlobalSettings) -> Exit {
             );
         }
     };
-    let ctx = Context {
-        printer: printer(&settings.output),
-        runner: Arc::new(TokioRunner::new(interrupts.clone())),
-        interrupts: interrupts.clone(),
-        settings,
-    };
+    let printer = printer(&settings.output);
+    let runner = Arc::new(TokioRunner::new(interrupts.clone()));
+    let ctx = Context::new(settings, printer, runner, interrupts.clone());
     let result = tokio::select! {
         // The command first: when it handles an interrupt itself, it records why it stopped.
         biased;
@@ -229,9 +235,6 @@ async fn run(cli: Cli, settings: GlobalSettings) -> Exit {
 /// Prints an error once, at the top: what failed and why, then what to do.
 fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit {
     let exit = error::exit_for(err);
-    if let Some(TfenvError::Reported(_)) = err.downcast_ref::<TfenvError>() {
-        return exit;
-    }
     let hint = error::hint_for(err);
     if let Some(printer) = printer.filter(|p| p.is_json() && !p.wrote_json()) {
         let _ = printer.json(&serde_json::json!({

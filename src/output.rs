@@ -1,8 +1,9 @@
 //! What goes where: results (text or one JSON document) on stdout; progress, warnings
-//! and errors on stderr. Human tables and byte/age formatting live here too.
+//! and errors on stderr; human tables. Uses nothing of tfenv's.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use console::Style;
@@ -15,11 +16,49 @@ pub fn stderr_line(text: &str) {
     let _ = writeln!(err, "{text}");
 }
 
+/// The first write to stdout that failed. Later writes are skipped, and the top
+/// (`lib.rs`) decides once what it means.
+static STDOUT_FAILURE: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Writes `bytes` to stdout, flushed. A failure is remembered, not returned: what the
+/// command did is done whether or not its report could be written, so the command goes
+/// on and the top says what happened.
+pub fn stdout_write(bytes: &[u8]) {
+    let mut failure = STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if failure.is_some() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(err) = out.write_all(bytes).and_then(|()| out.flush()) {
+        *failure = Some(err);
+    }
+}
+
+/// How a write to stdout that tfenv did not make itself (clap's help) went.
+pub fn stdout_written(result: std::io::Result<()>) {
+    if let Err(err) = result {
+        STDOUT_FAILURE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert(err);
+    }
+}
+
+/// The failed write to stdout, if there was one (taken: asked once, at the top).
+pub fn take_stdout_failure() -> Option<std::io::Error> {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
 /// One JSON document on stdout, outside any command (clap errors).
 pub fn stdout_json_line(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, value);
-    let _ = writeln!(out);
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    stdout_write(text.as_bytes());
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +74,8 @@ pub struct Printer {
     color_stderr: bool,
     /// A JSON document was written; an error must not add a second one.
     wrote_json: AtomicBool,
+    /// Where byte progress bars draw, together (several backups run at once).
+    bars: indicatif::MultiProgress,
 }
 
 impl Printer {
@@ -45,6 +86,7 @@ impl Printer {
             color_stdout,
             color_stderr,
             wrote_json: AtomicBool::new(false),
+            bars: indicatif::MultiProgress::new(),
         }
     }
 
@@ -52,13 +94,13 @@ impl Printer {
         self.format == Format::Json
     }
 
-    /// Writes the command's one JSON document to stdout.
+    /// Writes the command's one JSON document to stdout (a failed write is decided on
+    /// at the top, see `stdout_write`).
     pub fn json(&self, value: &impl Serialize) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value)?;
-        writeln!(out)?;
-        out.flush()?;
+        let mut text = serde_json::to_string_pretty(value)?;
+        text.push('\n');
         self.wrote_json.store(true, Ordering::SeqCst);
+        stdout_write(text.as_bytes());
         Ok(())
     }
 
@@ -68,8 +110,7 @@ impl Printer {
 
     /// A line of the human result on stdout.
     pub fn result(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
+        stdout_write(format!("{text}\n").as_bytes());
     }
 
     /// Progress on stderr, unless `-q`.
@@ -97,6 +138,37 @@ impl Printer {
         Some(bar)
     }
 
+    /// Byte progress for a long read or write (a large state backed up, backups
+    /// verified): drawn on stderr once `LARGE` bytes have gone by, and only when stderr
+    /// is a terminal and output is for people. `total`: the bytes expected, when known.
+    pub fn byte_progress(&self, message: String, total: Option<u64>) -> ByteProgress {
+        if self.quiet || self.is_json() || !std::io::stderr().is_terminal() {
+            return ByteProgress(None);
+        }
+        let (bar, template) = match total {
+            Some(total) => (
+                indicatif::ProgressBar::with_draw_target(
+                    Some(total),
+                    indicatif::ProgressDrawTarget::hidden(),
+                ),
+                "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+            ),
+            None => (
+                indicatif::ProgressBar::hidden(),
+                "{spinner} {msg} {bytes} ({bytes_per_sec})",
+            ),
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(message);
+        ByteProgress(Some(Arc::new(Bar {
+            bar,
+            bars: self.bars.clone(),
+            shown: AtomicBool::new(false),
+        })))
+    }
+
     pub fn paint(&self, style: &Style, text: &str) -> String {
         if self.color_stdout {
             style.apply_to(text).to_string()
@@ -112,6 +184,78 @@ impl Printer {
         } else {
             text.to_string()
         }
+    }
+}
+
+/// Bytes past which a read or write shows its progress: below, it is over in well under
+/// a second and a bar would only flash.
+pub const LARGE: u64 = 16 << 20;
+
+/// Byte progress that may be drawn (see `Printer::byte_progress`); a no-op when not.
+/// Cheap to clone and safe to count from several threads.
+#[derive(Clone)]
+pub struct ByteProgress(Option<Arc<Bar>>);
+
+struct Bar {
+    bar: indicatif::ProgressBar,
+    bars: indicatif::MultiProgress,
+    shown: AtomicBool,
+}
+
+impl ByteProgress {
+    /// Progress that is never drawn.
+    pub fn none() -> ByteProgress {
+        ByteProgress(None)
+    }
+
+    /// `n` more bytes went by.
+    pub fn add(&self, n: u64) {
+        let Some(bar) = &self.0 else { return };
+        bar.bar.inc(n);
+        if bar.bar.position() >= LARGE && !bar.shown.swap(true, Ordering::SeqCst) {
+            // Added to the shared bars only now: a small read never draws at all.
+            bar.bars.add(bar.bar.clone());
+            bar.bar.tick();
+            bar.bar.enable_steady_tick(Duration::from_millis(100));
+        }
+    }
+
+    /// Clears the bar, before the result is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.bar.finish_and_clear();
+            if bar.shown.load(Ordering::SeqCst) {
+                bar.bars.remove(&bar.bar);
+            }
+        }
+    }
+
+    /// `inner`, counting every byte written to it.
+    pub fn writer(&self, inner: Box<dyn Write + Send>) -> Box<dyn Write + Send> {
+        match self.0 {
+            Some(_) => Box::new(Counting {
+                inner,
+                progress: self.clone(),
+            }),
+            None => inner,
+        }
+    }
+}
+
+struct Counting {
+    inner: Box<dyn Write + Send>,
+    progress: ByteProgress,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.add(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -146,36 +290,10 @@ fn visible_width(text: &str) -> usize {
     console::measure_text_width(text)
 }
 
-/// `1.2 KiB`, `340 B`, `15.0 MiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// A duration as the `seconds` of a JSON document: rounded to milliseconds, like the
 /// history records' (`1.234`, never `1.2340573`).
 pub fn seconds(elapsed: std::time::Duration) -> f64 {
     elapsed.as_millis() as f64 / 1000.0
-}
-
-/// `45s`, `12m`, `3h`, `5d` — an age at a glance.
-pub fn age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
 }
 
 #[cfg(test)]
@@ -189,15 +307,5 @@ mod tests {
             vec!["production".to_string(), "production".to_string()],
         ];
         assert_eq!(table(&rows), "ENV         TIER\nproduction  production\n");
-    }
-
-    #[test]
-    fn sizes_and_ages_read_well() {
-        assert_eq!(bytes(340), "340 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(15 * 1024 * 1024), "15.0 MiB");
-        assert_eq!(age(45), "45s");
-        assert_eq!(age(3 * 3600 + 5), "3h");
-        assert_eq!(age(-5), "0s");
     }
 }

@@ -1,6 +1,7 @@
 //! The deploy pipeline of DESIGN.md §5, shared by `plan`, `deploy` and `refresh`: lock
 //! the environment, init if needed, plan into a file, summarize, back up, confirm by
 //! tier, apply exactly that plan, write outputs and history.
+//! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
 mod recorded;
 
@@ -15,7 +16,7 @@ pub use recorded::RecordedRun;
 use crate::Context;
 use crate::artifacts::backups::{self, Backup};
 use crate::artifacts::history;
-use crate::artifacts::{self, outputs};
+use crate::artifacts::outputs;
 use crate::backend::Backends;
 use crate::confirm::{Approval, Flags, Gate};
 use crate::error::{self, TfenvError};
@@ -127,7 +128,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
                 // terraform normally releases its lock when interrupted; after a forced stop
                 // it may not have. Say so, with the exact command.
                 match backend.read_lock(&env, ctx.runner.as_ref()).await {
-                    Ok(lock) if lock.held => ctx.printer.warn(&format!(
+                    Ok(lock) if lock.is_held() => ctx.printer.warn(&format!(
                         "the state lock is still held by {}; if no terraform is running, release it with:\n  tfenv unlock {} {}",
                         lock.describe(),
                         env.name,
@@ -167,6 +168,23 @@ async fn steps(
     } = run;
     let p = &ctx.printer;
     let changes_state = !req.plan_only;
+    let action = match req.mode {
+        Mode::Deploy => "apply this plan to",
+        Mode::Refresh => "write the refreshed state of",
+    };
+    if changes_state {
+        // --yes and --confirm are known now: a run they cannot approve is refused before
+        // init and plan run. What the plan destroys is not (--allow-destroy: after it).
+        let review = match req.mode {
+            Mode::Deploy => format!("review the plan (`tfenv plan {}`)", env.name),
+            Mode::Refresh => format!("review it (`tfenv refresh {} --dry-run`)", env.name),
+        };
+        Gate::new(
+            Approval::new(project, env, action, 0).with_review(review),
+            req.flags.clone(),
+        )
+        .check_flags_early()?;
+    }
     if changes_state && env.tier == Tier::Production && !req.allow_dirty {
         match recorded.git() {
             Ok(Some(checkout)) if checkout.is_dirty() => {
@@ -194,8 +212,8 @@ async fn steps(
         None
     };
 
-    tf.ensure_init(
-        ctx,
+    ctx.ensure_init(
+        tf,
         project,
         env,
         backend,
@@ -204,7 +222,7 @@ async fn steps(
     )
     .await?;
 
-    artifacts::ensure_private_dir(&env.artifacts_dir)?;
+    crate::files::ensure_private_dir(&env.artifacts_dir)?;
     let plan_file = PlanFile::new(env.artifacts_dir.join("terraform.plan"));
     tf.plan(
         env,
@@ -238,17 +256,9 @@ async fn steps(
         });
     }
 
-    let approval = Approval::new(
-        project,
-        env,
-        match req.mode {
-            Mode::Deploy => "apply this plan to",
-            Mode::Refresh => "write the refreshed state of",
-        },
-        summary.destroys(),
-    )
-    .with_replaced(summary.replace)
-    .with_review("review the plan");
+    let approval = Approval::new(project, env, action, summary.destroys())
+        .with_replaced(summary.replace)
+        .with_review("review the plan");
     let gate = Gate::new(approval, req.flags.clone());
     gate.check_flags()?;
 
@@ -259,7 +269,7 @@ async fn steps(
             "pre-deploy"
         };
         p.progress(&format!("{}: backing up the state", env.name));
-        match backups::create(tf, env, reason).await? {
+        match backups::create(env, reason, |sink| tf.state_pull_into(env, sink)).await? {
             Some(backup) => {
                 if env.tier == Tier::Production {
                     backups::verify(&backups::dir(env), &backup).map_err(|why| {
@@ -284,10 +294,10 @@ async fn steps(
 
     gate.ask(&ctx.interrupts).await?;
 
-    recorded.ledger.reached_apply = true;
+    recorded.reaching_apply();
     let applied = tf.apply(env, plan_file.path(), log.as_ref()).await;
     // Even a failed apply may have written the state.
-    if let Err(err) = crate::backend::own_files::make_state_private(backend, env) {
+    if let Err(err) = backend.make_state_private(env) {
         ctx.printer.warn(&format!("{err:#}"));
     }
     applied?;
@@ -345,7 +355,7 @@ fn prune_backups(ctx: &Context, env: &Environment, recorded: &mut RecordedRun) {
     let Some(keep) = env.backup_keep else {
         return;
     };
-    let last_good = match history::last_good_backup(&env.artifacts_dir) {
+    let last_good = match history::protected_backups(&env.artifacts_dir) {
         Ok(last_good) => last_good,
         Err(err) => {
             recorded.warn(
@@ -357,13 +367,13 @@ fn prune_backups(ctx: &Context, env: &Environment, recorded: &mut RecordedRun) {
             return;
         }
     };
-    let mut protected: Vec<String> = recorded
-        .ledger
-        .backup
-        .iter()
-        .map(|b| b.file.clone())
-        .collect();
-    protected.extend(last_good);
+    for warning in last_good.warnings {
+        recorded.warn(&ctx.printer, warning);
+    }
+    let mut protected = last_good.protected;
+    protected
+        .files
+        .extend(recorded.ledger.backup.iter().map(|b| b.file.clone()));
     match backups::prune(&backups::dir(env), keep, &protected) {
         Ok(deleted) if !deleted.is_empty() => {
             ctx.printer.progress(&format!(

@@ -1,6 +1,7 @@
 //! Flags + environment + tfenv.toml → resolved settings: `GlobalSettings` once per run,
 //! and one plain struct per command, each built from its clap args here and only here
 //! (`commands/mod.rs` calls these). Nothing below this module sees clap.
+//! May use: cli, confirm (its flags), terraform (init options), project, output, error.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

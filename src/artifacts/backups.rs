@@ -1,8 +1,10 @@
 //! State backups: `state/<env>/backups/terraform.tfstate.YYYYMMDD-HHMMSS[-N]` plus one
-//! MANIFEST.jsonl line each (sha256, size, header, reason). A backup is streamed from
-//! `terraform state pull` into a temp file, hashed on the way, then renamed.
+//! MANIFEST.jsonl line each (sha256, size, header, reason). A backup is streamed from its
+//! source (`terraform state pull`, handed in by the caller) into a temp file, hashed on
+//! the way, then renamed.
 
 use std::fs::{self, File};
+use std::future::Future;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::jsonl::Jsonl;
+use crate::files;
 use crate::project::Environment;
-use crate::terraform::{Terraform, state};
+use crate::terraform::state::{self, StateHeader};
 
 /// File name prefix of state backups.
 pub const PREFIX: &str = "terraform.tfstate.";
@@ -38,20 +41,25 @@ pub fn dir(env: &Environment) -> PathBuf {
     env.artifacts_dir.join("backups")
 }
 
-/// Pulls the current state into a new backup. `Ok(None)` when there is no state yet
-/// (nothing is created). On any failure no file and no manifest line is left.
-pub async fn create(
-    tf: &Terraform,
+/// Takes a new backup of `env`'s state: `pull` streams the state into the writer it is
+/// handed and returns the state's header (`Ok(None)` when there is no state yet: nothing
+/// is created). On any failure no file and no manifest line is left.
+pub async fn create<Pull, Pulled>(
     env: &Environment,
     reason: &str,
-) -> anyhow::Result<Option<Backup>> {
+    pull: Pull,
+) -> anyhow::Result<Option<Backup>>
+where
+    Pull: FnOnce(Box<dyn Write + Send>) -> Pulled,
+    Pulled: Future<Output = anyhow::Result<Option<StateHeader>>>,
+{
     let dir = dir(env);
-    super::ensure_private_dir(&dir)?;
+    files::ensure_private_dir(&dir)?;
     let temp = tempfile::Builder::new()
         .prefix(".backup-")
         .suffix(".partial")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(
-            super::PRIVATE_FILE,
+            files::PRIVATE_FILE,
         ))
         .tempfile_in(&dir)
         .with_context(|| format!("creating a backup file in `{}`", dir.display()))?;
@@ -60,7 +68,7 @@ pub async fn create(
         out: BufWriter::with_capacity(256 * 1024, temp.as_file().try_clone()?),
         hash: hash.clone(),
     };
-    let Some(header) = tf.state_pull_into(env, Box::new(sink)).await? else {
+    let Some(header) = pull(Box::new(sink)).await? else {
         return Ok(None);
     };
     temp.as_file()
@@ -101,7 +109,7 @@ pub async fn create(
             .map_or(now, |t| t.and_utc()),
         reason: reason.to_string(),
     };
-    if let Err(err) = super::append_line(&dir.join(MANIFEST), &serde_json::to_string(&backup)?) {
+    if let Err(err) = files::append_line(&dir.join(MANIFEST), &serde_json::to_string(&backup)?) {
         // A backup without its manifest line cannot be verified: do not keep it.
         let _ = fs::remove_file(dir.join(&backup.file));
         return Err(err);
@@ -112,11 +120,16 @@ pub async fn create(
 /// Re-reads a backup from disk and checks it against its manifest line: present,
 /// same size and SHA-256, a valid state whose serial and lineage match.
 pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
+    verify_counting(dir, backup, &|_| {})
+}
+
+/// `verify`, telling `read` how many bytes it has read as it goes (for progress).
+pub fn verify_counting(dir: &Path, backup: &Backup, read: &dyn Fn(u64)) -> Result<(), String> {
     /// Up to this size a backup is read whole and parsed from memory (several times
     /// faster); larger ones are streamed so memory stays flat.
     const IN_MEMORY: u64 = 32 << 20;
     let path = dir.join(&backup.file);
-    let file = match super::open_regular(&path) {
+    let file = match files::open_regular(&path) {
         Ok(Some(file)) => file,
         Ok(None) => {
             return Err(format!(
@@ -132,6 +145,7 @@ pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
         let mut file = file;
         file.read_to_end(&mut bytes)
             .map_err(|e| format!("`{}` cannot be read: {e}", backup.file))?;
+        read(bytes.len() as u64);
         (
             hex::encode(Sha256::digest(&bytes)),
             state::read_header_slice(&bytes),
@@ -140,6 +154,7 @@ pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
         let mut reader = HashingReader {
             inner: file,
             hash: Sha256::new(),
+            read,
         };
         let header = state::read_header(&mut reader);
         // Hash whatever the parser did not read, so the checksum covers the whole file.
@@ -175,16 +190,21 @@ pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
 /// record, or that names anything but a backup file in this folder is skipped with a
 /// warning naming its line.
 pub fn manifest(dir: &Path) -> anyhow::Result<Jsonl<Backup>> {
-    super::jsonl::read(&dir.join(MANIFEST), "backup record", |b: &Backup| {
-        if is_backup_name(&b.file) {
-            Ok(())
-        } else {
-            Err(format!(
-                "names `{}`, which is not a backup file name ({PREFIX}YYYYMMDD-HHMMSS)",
-                b.file
-            ))
-        }
-    })
+    super::jsonl::read(&dir.join(MANIFEST), RECORD, check_line)
+}
+
+const RECORD: &str = "backup record";
+
+/// A manifest line is trusted only when it names a backup file in its own folder.
+fn check_line(b: &Backup) -> Result<(), String> {
+    if is_backup_name(&b.file) {
+        Ok(())
+    } else {
+        Err(format!(
+            "names `{}`, which is not a backup file name ({PREFIX}YYYYMMDD-HHMMSS)",
+            b.file
+        ))
+    }
 }
 
 /// A file name tfenv gives backups: `terraform.tfstate.YYYYMMDD-HHMMSS[-N]`, nothing else
@@ -272,12 +292,24 @@ pub enum KeptReason {
     /// Protected: the backup taken before the last successful deploy (the way back from
     /// what is running now), or the one just taken.
     LastGood,
+    /// Taken since a history line that cannot be read: that line may be a newer
+    /// successful deploy naming this backup, so it is kept too.
+    MaybeLastGood,
+}
+
+/// Backups pruning must keep, whatever their age.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Protected {
+    /// By name: the last known good backup, the one just taken.
+    pub files: Vec<String>,
+    /// Every backup created at or after this time (see [`KeptReason::MaybeLastGood`]).
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// Plans a prune: the backups are the manifest's lines whose file is in `dir` (a file
 /// the manifest does not list is not a backup, whatever its name). The newest `keep`
-/// (at least one) stay, and so does every name in `protected`.
-pub fn prune_plan(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<PrunePlan> {
+/// (at least one) stay, and so does every backup `protected` names or covers.
+pub fn prune_plan(dir: &Path, keep: usize, protected: &Protected) -> anyhow::Result<PrunePlan> {
     let manifest = manifest(dir)?;
     let mut plan = PrunePlan {
         warnings: manifest.warnings,
@@ -304,7 +336,10 @@ pub fn prune_plan(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Resu
         let reason = match age {
             0 => Some(KeptReason::Newest),
             _ if age < keep => Some(KeptReason::WithinKeep),
-            _ if protected.contains(&backup.file) => Some(KeptReason::LastGood),
+            _ if protected.files.contains(&backup.file) => Some(KeptReason::LastGood),
+            _ if protected.since.is_some_and(|since| backup.created >= since) => {
+                Some(KeptReason::MaybeLastGood)
+            }
             _ => None,
         };
         match reason {
@@ -328,8 +363,8 @@ pub fn prune_planned(dir: &Path, plan: &PrunePlan) -> anyhow::Result<Vec<String>
         return Ok(Vec::new());
     }
     let path = dir.join(MANIFEST);
-    let _lock = super::lock_file(&path)?;
-    let bytes = super::read_regular(&path)?.unwrap_or_default();
+    let _lock = files::lock_file(&path)?;
+    let bytes = files::read_regular(&path)?.unwrap_or_default();
     let mut text = Vec::with_capacity(bytes.len());
     let mut doomed: Vec<String> = Vec::new();
     for line in bytes.split_inclusive(|&b| b == b'\n') {
@@ -350,7 +385,7 @@ pub fn prune_planned(dir: &Path, plan: &PrunePlan) -> anyhow::Result<Vec<String>
     if doomed.is_empty() {
         return Ok(doomed);
     }
-    super::write_atomic(&path, &text, super::PRIVATE_FILE)?;
+    files::write_atomic(&path, &text, files::PRIVATE_FILE)?;
     let mut failed = Vec::new();
     let mut deleted = Vec::new();
     // Oldest first, as planned.
@@ -379,7 +414,7 @@ pub fn prune_planned(dir: &Path, plan: &PrunePlan) -> anyhow::Result<Vec<String>
 
 /// Deletes the oldest backups beyond `keep`, never the newest and never one in
 /// `protected`: the plan is computed in full first, then carried out.
-pub fn prune(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn prune(dir: &Path, keep: usize, protected: &Protected) -> anyhow::Result<Vec<String>> {
     prune_planned(dir, &prune_plan(dir, keep, protected)?)
 }
 
@@ -399,21 +434,20 @@ pub fn with_serial(source: &Path, dest: &Path, serial: u64) -> anyhow::Result<()
         );
     }
     let out = serde_json::to_vec_pretty(&fields)?;
-    super::write_atomic(dest, &out, super::PRIVATE_FILE)
+    files::write_atomic(dest, &out, files::PRIVATE_FILE)
 }
 
 /// The newest backup of `<artifacts>/backups/`: the last manifest line whose file is
 /// there, with the time it was taken. A file the manifest does not list is not a backup.
-pub fn newest(artifacts_dir: &Path) -> Option<(String, DateTime<Utc>)> {
+/// A manifest that is not a regular file (a FIFO, a folder) is an error naming it.
+pub fn newest(artifacts_dir: &Path) -> anyhow::Result<Option<(String, DateTime<Utc>)>> {
     let dir = artifacts_dir.join("backups");
     super::jsonl::find_last(&dir.join(MANIFEST), |line| {
-        let backup: Backup = serde_json::from_slice(line).ok()?;
-        (is_backup_name(&backup.file)
-            && fs::symlink_metadata(dir.join(&backup.file)).is_ok_and(|m| m.is_file()))
-        .then_some((backup.file, backup.created))
+        let backup: Backup = super::jsonl::parse_line(line, RECORD, check_line).ok()?;
+        fs::symlink_metadata(dir.join(&backup.file))
+            .is_ok_and(|m| m.is_file())
+            .then_some((backup.file, backup.created))
     })
-    .ok()
-    .flatten()
 }
 
 fn suffix(name: &str) -> u64 {
@@ -448,15 +482,17 @@ impl Write for Hashing {
     }
 }
 
-struct HashingReader {
+struct HashingReader<'a> {
     inner: File,
     hash: Sha256,
+    read: &'a dyn Fn(u64),
 }
 
-impl Read for HashingReader {
+impl Read for HashingReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
+        (self.read)(n as u64);
         Ok(n)
     }
 }
@@ -464,6 +500,45 @@ impl Read for HashingReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn environment(dir: &Path) -> Environment {
+        fs::write(dir.join("tfenv.toml"), "[environments.dev]\n").unwrap();
+        let project = crate::project::Project::load(dir, None).unwrap();
+        project.environment("dev").unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_backup_is_streamed_from_its_source_hashed_and_listed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = environment(tmp.path());
+        let state = br#"{"version":4,"terraform_version":"1.11.4","serial":7,"lineage":"l-7","outputs":{},"resources":[]}"#;
+        let pull = |mut sink: Box<dyn Write + Send>| async move {
+            sink.write_all(state)?;
+            sink.flush()?;
+            Ok(state::read_header_slice(state)?)
+        };
+        let backup = create(&env, "manual", pull).await.unwrap().unwrap();
+        assert_eq!((backup.serial, backup.lineage.as_str()), (7, "l-7"));
+        assert_eq!(backup.sha256, hex::encode(Sha256::digest(state)));
+        assert_eq!(fs::read(dir(&env).join(&backup.file)).unwrap(), state);
+        assert_eq!(manifest(&dir(&env)).unwrap().records, vec![backup.clone()]);
+        assert_eq!(verify(&dir(&env), &backup), Ok(()));
+
+        // No state yet: nothing is written.
+        let none = create(&env, "manual", |_| async { Ok(None) })
+            .await
+            .unwrap();
+        assert_eq!(none, None);
+        // A source that fails half-way leaves no file and no manifest line.
+        let failing = |mut sink: Box<dyn Write + Send>| async move {
+            sink.write_all(b"{\"version\":4,")?;
+            anyhow::bail!("state pull failed")
+        };
+        assert!(create(&env, "manual", failing).await.is_err());
+        assert_eq!(files(&dir(&env)).unwrap(), vec![backup.file.clone()]);
+        assert!(leftovers(&dir(&env)).unwrap().is_empty());
+        assert_eq!(manifest(&dir(&env)).unwrap().records.len(), 1);
+    }
 
     fn manifest_line(file: &str) -> String {
         let created = time_in_name(file).unwrap().to_rfc3339();
@@ -503,13 +578,80 @@ mod tests {
         // Named like newer backups, but not in the manifest: not backups.
         fs::write(backups.join("terraform.tfstate.20301231-235959"), "").unwrap();
         fs::write(backups.join("notes.txt"), "").unwrap();
-        let (name, created) = newest(dir.path()).unwrap();
+        let (name, created) = newest(dir.path()).unwrap().unwrap();
         assert_eq!(name, "terraform.tfstate.20261121-080000-10");
         assert_eq!(created.to_rfc3339(), "2026-11-21T08:00:00+00:00");
         // A listed backup whose file is gone is skipped.
         fs::remove_file(backups.join(&listed[3])).unwrap();
-        assert_eq!(newest(dir.path()).unwrap().0, listed[2]);
-        assert!(newest(&dir.path().join("none")).is_none());
+        assert_eq!(newest(dir.path()).unwrap().unwrap().0, listed[2]);
+        assert!(newest(&dir.path().join("none")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_manifest_that_is_a_fifo_is_an_error_not_no_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let backups = dir.path().join("backups");
+        fs::create_dir_all(&backups).unwrap();
+        nix::unistd::mkfifo(
+            &backups.join(MANIFEST),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let err = newest(dir.path()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("MANIFEST.jsonl` is a FIFO (named pipe)"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn newest_skips_a_line_the_manifest_reader_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        let backups = dir.path().join("backups");
+        fs::create_dir_all(&backups).unwrap();
+        let real = names(1..=1);
+        make_backups(&backups, &real);
+        // A newer line naming a file outside the folder, which exists there.
+        fs::write(backups.join("../terraform.tfstate.20261130-120000"), "{}").unwrap();
+        let outside = manifest_line("terraform.tfstate.20261130-120000")
+            .replace("\"terraform.tfstate", "\"../terraform.tfstate");
+        let mut text = fs::read_to_string(backups.join(MANIFEST)).unwrap();
+        text += &outside;
+        fs::write(backups.join(MANIFEST), text).unwrap();
+        assert_eq!(newest(dir.path()).unwrap().unwrap().0, real[0]);
+    }
+
+    #[test]
+    fn prune_keeps_every_backup_taken_since_the_protected_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = names(1..=6);
+        make_backups(dir.path(), &all);
+        let protected = Protected {
+            files: vec![all[0].clone()],
+            since: Some(time_in_name(&all[3]).unwrap()),
+        };
+        let plan = prune_plan(dir.path(), 1, &protected).unwrap();
+        assert_eq!(plan.delete, all[1..3]);
+        let reasons: Vec<KeptReason> = plan.kept.iter().map(|k| k.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                KeptReason::Newest,
+                KeptReason::MaybeLastGood,
+                KeptReason::MaybeLastGood,
+                KeptReason::LastGood
+            ]
+        );
+        let everything = Protected {
+            files: Vec::new(),
+            since: Some(DateTime::<Utc>::MIN_UTC),
+        };
+        assert!(
+            prune_plan(dir.path(), 1, &everything)
+                .unwrap()
+                .delete
+                .is_empty()
+        );
     }
 
     #[test]
@@ -541,14 +683,18 @@ mod tests {
         for stray in names(20..=21) {
             fs::write(dir.path().join(stray), "{}").unwrap();
         }
-        let plan = prune_plan(dir.path(), 2, &[]).unwrap();
+        let plan = prune_plan(dir.path(), 2, &Protected::default()).unwrap();
         assert!(plan.delete.is_empty(), "{plan:?}");
         assert_eq!(plan.warnings.len(), 2, "{:?}", plan.warnings);
         assert!(
             plan.warnings[0]
                 .contains("terraform.tfstate.20261120-120000` has no line in MANIFEST.jsonl")
         );
-        assert!(prune(dir.path(), 2, &[]).unwrap().is_empty());
+        assert!(
+            prune(dir.path(), 2, &Protected::default())
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             files(dir.path()).unwrap().len(),
             4,
@@ -574,7 +720,7 @@ mod tests {
         )
         .unwrap();
 
-        let plan = prune_plan(dir.path(), 2, &[]).unwrap();
+        let plan = prune_plan(dir.path(), 2, &Protected::default()).unwrap();
         assert_eq!(plan.delete, real[..2]);
         assert_eq!(
             plan.kept,
@@ -620,7 +766,7 @@ mod tests {
         make_backups(dir.path(), &names(1..=3));
         fs::remove_file(dir.path().join(MANIFEST)).unwrap();
         fs::create_dir(dir.path().join(MANIFEST)).unwrap();
-        assert!(prune(dir.path(), 1, &[]).is_err());
+        assert!(prune(dir.path(), 1, &Protected::default()).is_err());
         assert_eq!(files(dir.path()).unwrap().len(), 3);
     }
 
@@ -655,7 +801,15 @@ mod tests {
             .map(|n| format!("{{\"file\":\"{n}\",\"sha256\":\"x\",\"bytes\":2,\"serial\":1,\"lineage\":\"l\",\"terraform_version\":null,\"created\":\"2026-11-01T12:00:00Z\",\"reason\":\"manual\"}}"))
             .collect();
         fs::write(dir.path().join(MANIFEST), lines.join("\n") + "\n").unwrap();
-        let deleted = prune(dir.path(), 2, &[names[1].clone()]).unwrap();
+        let deleted = prune(
+            dir.path(),
+            2,
+            &Protected {
+                files: vec![names[1].clone()],
+                since: None,
+            },
+        )
+        .unwrap();
         assert_eq!(deleted, [names[0].clone(), names[2].clone()]);
         assert_eq!(
             files(dir.path()).unwrap(),
@@ -663,7 +817,7 @@ mod tests {
         );
         assert_eq!(manifest(dir.path()).unwrap().records.len(), 3);
         // keep 0 still keeps the newest
-        prune(dir.path(), 0, &[]).unwrap();
+        prune(dir.path(), 0, &Protected::default()).unwrap();
         assert_eq!(files(dir.path()).unwrap(), [names[4].clone()]);
     }
 

@@ -4,36 +4,54 @@
 use std::path::{Path, PathBuf};
 
 use super::Backend;
-use super::lock::{LockInfo, LockState};
-use crate::project::normalize;
+use super::lock::{LockState, StateLock};
+use crate::lock_info::LockInfo;
 
 pub(super) fn state_file(backend: &Backend, root: &Path) -> PathBuf {
-    // terraform resolves `..` from its working directory physically: through a symlinked
-    // root, `../state` is beside the link's target, not beside the link.
-    let physical = crate::project::physical(root);
-    let root = physical.as_path();
-    normalize(&match backend.workspace_name() {
-        "default" => root.join(
-            backend
-                .setting("path")
-                .unwrap_or_else(|| "terraform.tfstate".into()),
-        ),
-        workspace => root
-            .join(
-                backend
-                    .setting("workspace_dir")
-                    .unwrap_or_else(|| "terraform.tfstate.d".into()),
-            )
-            .join(workspace)
-            .join("terraform.tfstate"),
-    })
+    crate::project::own_files::local_state_path(
+        root,
+        backend.setting("path").as_deref(),
+        backend.setting("workspace_dir").as_deref(),
+        backend.workspace_name(),
+    )
+}
+
+impl Backend {
+    /// Gives `env`'s local state file and its `.backup` mode 0600, as every file tfenv
+    /// keeps: terraform creates them with the umask's mode (0644 as a rule), and a state
+    /// holds every secret. terraform rewrites both in place afterwards, so once tightened
+    /// they stay so. Nothing to do for a remote backend, or for a file that is not there.
+    pub fn make_state_private(&self, env: &crate::project::Environment) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(state) = self.local_state_file(env) else {
+            return Ok(());
+        };
+        let name = state
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for file in [
+            state.clone(),
+            state.with_file_name(format!("{name}.backup")),
+        ] {
+            let Ok(meta) = std::fs::symlink_metadata(&file) else {
+                continue;
+            };
+            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| anyhow::anyhow!("setting mode 0600 on `{}`: {e}", file.display()),
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The lock of a local state: terraform holds an fcntl write lock on the state file and
 /// writes `.<name>.lock.info` beside it. An info file without the OS lock is a leftover
 /// of a killed run (stale), not a lock. An empty info file is what a run leaves when it
 /// took the OS lock but could not write the info (a full disk): it names no holder.
-pub(super) fn read_lock(state_file: &Path) -> anyhow::Result<LockState> {
+pub(super) fn read_lock(state_file: &Path) -> anyhow::Result<StateLock> {
     let info_file = info_file(state_file);
     let source = format!("file:{}", info_file.display());
     let info = match read_info_file(&info_file)? {
@@ -47,44 +65,23 @@ pub(super) fn read_lock(state_file: &Path) -> anyhow::Result<LockState> {
     };
     let os_lock = os_lock_holder(state_file)?;
     Ok(match (info, os_lock) {
-        (Some(Some(info)), Some(_)) => LockState::held_by(info, source),
-        (Some(Some(info)), None) => {
-            let mut state = LockState::held_by(info, source);
-            state.held = false;
-            state.stale = true;
-            state.note = Some(format!(
-                "`{}` is left over from a run that died; no process holds the lock",
-                info_file.display()
-            ));
-            state
-        }
-        (Some(None), Some(pid)) => {
-            let mut state = LockState::free(source);
-            state.held = true;
-            state.note = Some(format!(
-                "process {pid} holds the state file's lock, and its lock info file `{}` is empty (it could not be written; is the disk full?)",
-                info_file.display()
-            ));
-            state
-        }
-        (Some(None), None) => {
-            let mut state = LockState::free(source);
-            state.stale = true;
-            state.note = Some(format!(
-                "`{}` is an empty leftover of a run that could not write its lock info (a full disk?); no process holds the lock",
-                info_file.display()
-            ));
-            state
-        }
-        (None, Some(pid)) => {
-            let mut state = LockState::free(source);
-            state.held = true;
-            state.note = Some(format!(
-                "process {pid} holds the state file's lock but wrote no lock info"
-            ));
-            state
-        }
-        (None, None) => LockState::free(source),
+        (Some(Some(info)), Some(_)) => StateLock::held_by(info, source),
+        (Some(Some(info)), None) => StateLock::new(LockState::Stale(info), source).noting(format!(
+            "`{}` is left over from a run that died; no process holds the lock",
+            info_file.display()
+        )),
+        (Some(None), Some(pid)) => StateLock::new(LockState::HeldUnknown, source).noting(format!(
+            "process {pid} holds the state file's lock, and its lock info file `{}` is empty (it could not be written; is the disk full?)",
+            info_file.display()
+        )),
+        (Some(None), None) => StateLock::new(LockState::StaleEmpty, source).noting(format!(
+            "`{}` is an empty leftover of a run that could not write its lock info (a full disk?); no process holds the lock",
+            info_file.display()
+        )),
+        (None, Some(pid)) => StateLock::new(LockState::HeldUnknown, source).noting(format!(
+            "process {pid} holds the state file's lock but wrote no lock info"
+        )),
+        (None, None) => StateLock::free(source),
     })
 }
 
@@ -133,12 +130,8 @@ pub(super) fn clear_stale_lock(state_file: &Path) -> anyhow::Result<Option<PathB
 }
 
 /// `.<name>.lock.info` beside the state file.
-pub(super) fn info_file(state_file: &Path) -> PathBuf {
-    let name = state_file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    state_file.with_file_name(format!(".{name}.lock.info"))
+fn info_file(state_file: &Path) -> PathBuf {
+    crate::project::own_files::lock_info_file(state_file)
 }
 
 /// The lock info file's text; `None` when there is none. Anything but a regular file
@@ -167,7 +160,7 @@ fn read_info_file(info_file: &Path) -> anyhow::Result<Option<String>> {
 }
 
 /// The pid holding a POSIX write lock on `path`, probed with F_GETLK (nothing is locked).
-fn os_lock_holder(path: &Path) -> anyhow::Result<Option<i32>> {
+pub(super) fn os_lock_holder(path: &Path) -> anyhow::Result<Option<i32>> {
     use nix::fcntl::{FcntlArg, fcntl};
     use nix::libc;
     // A FIFO or device in the state file's place would block `open`.

@@ -3,6 +3,7 @@
 use chrono::SecondsFormat;
 
 use crate::Context;
+use crate::age::Age;
 use crate::artifacts::history;
 use crate::artifacts::jsonl::Jsonl;
 use crate::exit::Exit;
@@ -15,6 +16,7 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
     let Jsonl {
         mut records,
         warnings,
+        ..
     } = history::read(&env.artifacts_dir)?;
     for warning in &warnings {
         ctx.printer.warn(warning);
@@ -65,7 +67,7 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
                     )
                 },
             ),
-            output::age(r.seconds.round() as i64),
+            Age(r.seconds.round() as i64).to_string(),
             r.backup.clone().unwrap_or_else(|| "-".to_string()),
         ]);
     }

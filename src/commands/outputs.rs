@@ -42,7 +42,7 @@ pub async fn outputs(ctx: &Context, settings: OutputsSettings) -> anyhow::Result
     } else {
         let backend = Backends::default().resolve(env, &project)?;
         let tf = ctx.terraform(&project).await?;
-        tf.ensure_init(ctx, &project, env, &backend, InitOptions::default(), None)
+        ctx.ensure_init(&tf, &project, env, &backend, InitOptions::default(), None)
             .await?;
         outputs::redact(&tf.outputs(env).await?, settings.include_sensitive)
     };

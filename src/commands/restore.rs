@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::Context;
-use crate::artifacts;
 use crate::artifacts::backups::{self, Backup};
 use crate::artifacts::history::Ledger;
 use crate::backend::Backends;
@@ -110,7 +109,7 @@ pub async fn restore(ctx: &Context, settings: RestoreSettings) -> anyhow::Result
     };
 
     crate::provenance::check_restore(
-        ctx,
+        &ctx.printer,
         &project,
         &env,
         &source,
@@ -176,7 +175,7 @@ async fn run(
     restored: &StateHeader,
     ledger: &mut Ledger,
 ) -> anyhow::Result<RestoreReport> {
-    tf.ensure_init(ctx, project, env, backend, InitOptions::default(), None)
+    ctx.ensure_init(tf, project, env, backend, InitOptions::default(), None)
         .await?;
     let current = tf.state_header(env).await?;
     let same_lineage = current
@@ -214,7 +213,7 @@ async fn run(
     // current state, or `latest` would point at it next time.
     ctx.printer
         .progress(&format!("{}: backing up the current state", env.name));
-    let pre = backups::create(tf, env, "pre-restore").await?;
+    let pre = backups::create(env, "pre-restore", |sink| tf.state_pull_into(env, sink)).await?;
     ledger.backup = pre.clone();
 
     // Same lineage: one serial above the current one, so terraform accepts the push
@@ -223,12 +222,12 @@ async fn run(
         Some(c) if same_lineage => c.serial + 1,
         _ => restored.serial,
     };
-    artifacts::ensure_private_dir(&env.artifacts_dir)?;
+    crate::files::ensure_private_dir(&env.artifacts_dir)?;
     let staged = StagedFile(env.artifacts_dir.join(".restore.tfstate"));
     backups::with_serial(source, &staged.0, serial)?;
     tf.state_push(env, &staged.0, !same_lineage).await?;
     drop(staged);
-    if let Err(err) = crate::backend::own_files::make_state_private(backend, env) {
+    if let Err(err) = backend.make_state_private(env) {
         ctx.printer.warn(&format!("{err:#}"));
     }
 

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use console::Style;
-use futures::StreamExt;
+use futures_util::StreamExt;
+use indicatif::HumanBytes;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::envs::BackendInfo;
-use crate::backend::lock::LockState;
+use crate::age::Age;
+use crate::artifacts::history::HistoryRecord;
+use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_unreachable, within};
 use crate::error::TfenvError;
 use crate::exit::Exit;
@@ -41,9 +43,9 @@ struct EnvStatus {
     /// `null` when there is no state yet or it could not be read.
     state: Option<StateHeader>,
     /// The state lock as the backend holds it; `null` when it could not be read.
-    lock: Option<LockState>,
+    lock: Option<StateLock>,
     newest_backup: Option<BackupInfo>,
-    last_deploy: Option<Value>,
+    last_deploy: Option<HistoryRecord>,
     problems: Vec<Problem>,
 }
 
@@ -85,7 +87,8 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     // is checked for every project, alongside the lock reads.
     let needs_terraform = resolved.iter().any(|(env, backend)| {
         backend.as_ref().is_ok_and(|b| {
-            b.local_state_file(env).is_none() && Terraform::init_state(env, b) == InitState::Current
+            b.local_state_file(env).is_none()
+                && Terraform::init_state(env, b).is_ok_and(|init| init == InitState::Current)
         })
     });
     let timeout = settings.timeout;
@@ -104,7 +107,7 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         version_check,
         crate::backend::read_locks(&lockable, ctx.runner.as_ref(), timeout)
     );
-    let mut locks: std::collections::HashMap<String, anyhow::Result<LockState>> = lockable
+    let mut locks: std::collections::HashMap<String, anyhow::Result<StateLock>> = lockable
         .iter()
         .map(|(env, _)| env.name.clone())
         .zip(locks)
@@ -121,7 +124,7 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         }
     };
     let mut environments: Vec<EnvStatus> =
-        futures::stream::iter(resolved.iter().map(|(env, backend)| {
+        futures_util::stream::iter(resolved.iter().map(|(env, backend)| {
             let lock = locks.remove(&env.name);
             check(env, backend.as_ref(), lock, tf.as_ref(), &project, timeout)
         }))
@@ -145,17 +148,17 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     } else {
         print_human(ctx, &report);
     }
-    if healthy {
-        Ok(Exit::Success)
+    Ok(if healthy {
+        Exit::Success
     } else {
-        Err(TfenvError::Reported(Exit::Unhealthy).into())
-    }
+        Exit::Unhealthy
+    })
 }
 
 async fn check(
     env: &Environment,
     backend: Result<&Backend, &anyhow::Error>,
-    lock: Option<anyhow::Result<LockState>>,
+    lock: Option<anyhow::Result<StateLock>>,
     tf: Result<&Option<Terraform>, &String>,
     project: &Project,
     timeout: Duration,
@@ -169,16 +172,23 @@ async fn check(
         state_source: None,
         state: None,
         lock: None,
-        newest_backup: artifacts::backups::newest(&env.artifacts_dir).map(|(file, created)| {
-            BackupInfo {
-                age_seconds: (Utc::now() - created).num_seconds(),
-                file,
-                created,
-            }
-        }),
+        newest_backup: None,
         last_deploy: None,
         problems: Vec::new(),
     };
+    match artifacts::backups::newest(&env.artifacts_dir) {
+        Ok(newest) => {
+            status.newest_backup = newest.map(|(file, created)| BackupInfo {
+                age_seconds: (Utc::now() - created).num_seconds(),
+                file,
+                created,
+            })
+        }
+        Err(err) => status.problems.push(Problem::new(
+            "backups-unreadable",
+            format!("cannot read the backups manifest: {err:#}"),
+        )),
+    }
     match artifacts::history::last_deploy(&env.artifacts_dir) {
         Ok(last) => status.last_deploy = last,
         Err(err) => status.problems.push(Problem::new(
@@ -186,6 +196,7 @@ async fn check(
             format!("cannot read the deploy history: {err:#}"),
         )),
     }
+    status.problems.extend(killed_run(env));
     let backend = match backend {
         Ok(backend) => backend,
         Err(err) => {
@@ -201,27 +212,37 @@ async fn check(
         location: backend.location(env, project),
         config: env.backend_config.as_deref().map(|p| project.show(p)),
     });
-    let init = Terraform::init_state(env, backend);
-    status.init = Some(init);
+    let init = match Terraform::init_state(env, backend) {
+        Ok(init) => Some(init),
+        Err(err) => {
+            status.problems.push(Problem::new(
+                "init-unreadable",
+                format!("cannot tell whether it is initialized: {err:#}"),
+            ));
+            None
+        }
+    };
+    status.init = init;
     match init {
-        InitState::Never => status.problems.push(Problem::new(
+        None => {}
+        Some(InitState::Never) => status.problems.push(Problem::new(
             "not-initialized",
             format!("not initialized: run `tfenv init {}`", env.name),
         )),
-        InitState::Changed => status.problems.push(Problem::new(
+        Some(InitState::Changed) => status.problems.push(Problem::new(
             "init-outdated",
             format!(
                 "the backend config or var files changed since the last init: run `tfenv init {}`",
                 env.name
             ),
         )),
-        InitState::Current => {}
+        Some(InitState::Current) => {}
     }
 
     match lock.unwrap_or_else(|| Err(anyhow::anyhow!("not read"))) {
         Ok(lock) => {
-            if lock.held {
-                let age = lock.holder.as_ref().and_then(|h| h.age_seconds);
+            if lock.is_held() {
+                let age = lock.holder().and_then(|info| info.age_seconds());
                 let limit = project.stale_lock_after.as_secs() as i64;
                 if age.is_some_and(|a| a > limit) {
                     let id = lock.id().unwrap_or("<ID>").to_string();
@@ -249,7 +270,7 @@ async fn check(
 
     let read = match (backend.local_state_file(env), init, tf) {
         (Some(file), _, _) => Some(("file", read_local_state(&file))),
-        (None, InitState::Current, Ok(Some(tf))) => {
+        (None, Some(InitState::Current), Ok(Some(tf))) => {
             let what = || {
                 format!(
                     "reading the state of `{}` (`terraform state pull`)",
@@ -261,7 +282,7 @@ async fn check(
                 within(timeout, what, tf.state_header(env)).await,
             ))
         }
-        (None, InitState::Current, Err(why)) => {
+        (None, Some(InitState::Current), Err(why)) => {
             status
                 .problems
                 .push(Problem::new("unreachable", why.clone()));
@@ -285,6 +306,52 @@ async fn check(
         }
     }
     status
+}
+
+/// A run on `env` that was killed (SIGKILL, a crash) and may have changed the state:
+/// recorded in history as `killed` with nothing since that planned against the state, or
+/// not recorded yet (its holder line is still in the environment lock, its process gone).
+fn killed_run(env: &Environment) -> Option<Problem> {
+    let check = format!(
+        "check what it did with `tfenv plan {0}` (and the state lock with `tfenv lock {0}`); the next deploy or refresh that finishes (applied or no changes) clears this",
+        env.name
+    );
+    match artifacts::envlock::dead_holder(&env.artifacts_dir) {
+        Ok(Some(holder)) if holder.may_have_changed() => {
+            return Some(Problem::new(
+                "killed-run",
+                format!(
+                    "a run was killed before it finished ({}) and is not in history yet (the next tfenv run on `{}` records it): its outcome is unknown; {check}",
+                    holder.describe(),
+                    env.name
+                ),
+            ));
+        }
+        Ok(_) => {}
+        Err(err) => {
+            return Some(Problem::new(
+                "env-lock-unreadable",
+                format!("cannot read tfenv's lock of the environment: {err:#}"),
+            ));
+        }
+    }
+    // An unreadable history is already a problem of its own.
+    let killed = artifacts::history::unresolved_kill(&env.artifacts_dir).ok()??;
+    Some(Problem::new(
+        "killed-run",
+        format!(
+            "the last `tfenv {}` (by {}@{}, started {}) was killed before it finished: {}; {check}",
+            killed.command,
+            killed.who,
+            killed.host,
+            killed.start.format("%Y-%m-%d %H:%M:%S UTC"),
+            if killed.reached_apply == Some(true) {
+                "terraform may have applied all, part or none of the change"
+            } else {
+                "its outcome is unknown"
+            }
+        ),
+    ))
 }
 
 /// A local state, read straight from its file — only when it is a regular file: opening
@@ -347,7 +414,8 @@ fn terraform_problem(err: &anyhow::Error) -> Problem {
 
 /// `state/` and every `.terraform/` must be git-ignored: they hold state and secrets.
 async fn gitignore_problems(ctx: &Context, project: &Project, timeout: Duration) -> Vec<Problem> {
-    let Ok(unignored) = tokio::time::timeout(timeout, gitignore::unignored(ctx, project)).await
+    let Ok(unignored) =
+        tokio::time::timeout(timeout, gitignore::unignored(ctx.runner.as_ref(), project)).await
     else {
         ctx.printer.warn(&format!(
             "git did not answer within {}; not checking that `state/` and `.terraform/` are git-ignored",
@@ -371,20 +439,19 @@ async fn gitignore_problems(ctx: &Context, project: &Project, timeout: Duration)
 
 /// `alice@laptop 5m` when held, `-` when free, `stale` when a dead run's leftover lock
 /// info blocks nobody, `?` when tfenv cannot tell.
-fn lock_cell(lock: Option<&LockState>) -> String {
-    match lock {
-        Some(l) if l.stale => "stale".to_string(),
-        Some(l) if l.held => {
-            let who = l.holder.as_ref().map_or("unknown", |h| h.info.who.as_str());
-            let age = l
-                .holder
-                .as_ref()
-                .and_then(|h| h.age_seconds)
-                .map(output::age);
-            age.map_or_else(|| who.to_string(), |age| format!("{who} {age}"))
-        }
-        Some(l) if l.supported => "-".to_string(),
-        _ => "?".to_string(),
+fn lock_cell(lock: Option<&StateLock>) -> String {
+    let Some(lock) = lock else {
+        return "?".to_string();
+    };
+    match &lock.state {
+        LockState::Stale(_) | LockState::StaleEmpty => "stale".to_string(),
+        LockState::Held(info) => match info.age_seconds() {
+            Some(age) => format!("{} {}", info.who, Age(age)),
+            None => info.who.clone(),
+        },
+        LockState::HeldUnknown => "unknown".to_string(),
+        LockState::Free => "-".to_string(),
+        LockState::Unsupported(_) => "?".to_string(),
     }
 }
 
@@ -412,19 +479,11 @@ fn print_human(ctx: &Context, report: &StatusReport) {
     for env in &report.environments {
         let state = env.state.as_ref();
         let last = env.last_deploy.as_ref().map_or_else(dash, |record| {
-            let result = record.get("result").and_then(Value::as_str).unwrap_or("?");
-            let when = record
-                .get("end")
-                .and_then(Value::as_str)
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| {
-                    format!(
-                        " {} ago",
-                        output::age((Utc::now() - t.with_timezone(&Utc)).num_seconds())
-                    )
-                })
-                .unwrap_or_default();
-            format!("{result}{when}")
+            format!(
+                "{} {} ago",
+                record.result,
+                Age((Utc::now() - record.end).num_seconds())
+            )
         });
         let health = if env.problems.is_empty() {
             p.paint(&Style::new().green(), "ok")
@@ -437,7 +496,9 @@ fn print_human(ctx: &Context, report: &StatusReport) {
         rows.push(vec![
             env.name.clone(),
             env.tier.to_string(),
-            env.backend.as_ref().map_or_else(dash, |b| b.kind.clone()),
+            env.backend
+                .as_ref()
+                .map_or_else(dash, |b| b.kind.to_string()),
             match env.init {
                 Some(InitState::Current) => "yes".to_string(),
                 Some(InitState::Changed) => "outdated".to_string(),
@@ -446,14 +507,14 @@ fn print_human(ctx: &Context, report: &StatusReport) {
             },
             state.map_or_else(dash, |s| s.serial.to_string()),
             state.map_or_else(dash, |s| s.resources.to_string()),
-            state.map_or_else(dash, |s| output::bytes(s.bytes)),
+            state.map_or_else(dash, |s| HumanBytes(s.bytes).to_string()),
             state
                 .and_then(|s| s.terraform_version.clone())
                 .unwrap_or_else(dash),
             lock_cell(env.lock.as_ref()),
             env.newest_backup
                 .as_ref()
-                .map_or_else(dash, |b| format!("{} ago", output::age(b.age_seconds))),
+                .map_or_else(dash, |b| format!("{} ago", Age(b.age_seconds))),
             last,
             health,
         ]);

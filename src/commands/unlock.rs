@@ -3,7 +3,7 @@
 
 use crate::Context;
 use crate::artifacts::backups;
-use crate::backend::lock::LockState;
+use crate::backend::lock::StateLock;
 use crate::backend::{Backend, Backends};
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
@@ -21,11 +21,11 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
         .read_lock(&env, ctx.runner.as_ref())
         .await?
         .relative_to(&project.root);
-    if lock.supported {
-        if lock.stale {
+    if lock.supported() {
+        if lock.is_stale() {
             return remove_leftover(ctx, &project, &env, &backend, &lock, &settings.lock_id);
         }
-        if !lock.held {
+        if !lock.is_held() {
             if ctx.printer.is_json() {
                 ctx.printer.json(&serde_json::json!({
                     "environment": env.name, "unlocked": null, "released": null, "lock": lock,
@@ -37,6 +37,9 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
                 ));
             }
             return Ok(Exit::Success);
+        }
+        if backend.local_state_file(&env).is_some() {
+            return Err(live_local_lock(&env, &backend, &lock));
         }
         if let Some(current) = lock.id()
             && current != settings.lock_id
@@ -69,7 +72,7 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
     let ledger = &mut recorded.ledger;
     ledger.lock = serde_json::to_value(&lock).ok();
     let result = async {
-        tf.ensure_init(ctx, &project, &env, &backend, InitOptions::default(), None)
+        ctx.ensure_init(&tf, &project, &env, &backend, InitOptions::default(), None)
             .await?;
         let approval = Approval::new(
             &project,
@@ -84,12 +87,13 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
         let gate = Gate::new(approval, settings.flags.clone());
         gate.check_flags()?;
         // State pull does not take the lock: the state as it is now can still be saved.
-        ledger.backup = backups::create(&tf, &env, "pre-unlock").await?;
+        ledger.backup =
+            backups::create(&env, "pre-unlock", |sink| tf.state_pull_into(&env, sink)).await?;
         gate.ask(&ctx.interrupts).await?;
         tf.force_unlock(&env, &settings.lock_id).await?;
-        if lock.supported {
+        if lock.supported() {
             let after = backend.read_lock(&env, ctx.runner.as_ref()).await?;
-            if after.held && after.id() == Some(settings.lock_id.as_str()) {
+            if after.is_held() && after.id() == Some(settings.lock_id.as_str()) {
                 anyhow::bail!(
                     "terraform reported success but the lock `{}` is still held",
                     settings.lock_id
@@ -127,7 +131,7 @@ fn remove_leftover(
     project: &Project,
     env: &Environment,
     backend: &Backend,
-    lock: &LockState,
+    lock: &StateLock,
     lock_id: &str,
 ) -> anyhow::Result<Exit> {
     let expected = lock.id().unwrap_or(super::lock::NO_ID);
@@ -161,4 +165,30 @@ fn remove_leftover(
         }
     }
     Ok(Exit::Success)
+}
+
+/// A local state's lock is held by a live process (a dead one's is stale, handled above):
+/// terraform's local lock lives as long as that process and `force-unlock` cannot break
+/// it (terraform says "LocalState not locked"). Refused (exit 4) without running terraform.
+fn live_local_lock(env: &Environment, backend: &Backend, lock: &StateLock) -> anyhow::Error {
+    let pid = backend.local_lock_pid(env);
+    TfenvError::Locked {
+        message: format!(
+            "the state of `{}` is locked by a live process ({}; {}): a local state's lock lasts as long as that process and cannot be force-unlocked",
+            env.name,
+            pid.map_or_else(|| "pid unknown".to_string(), |pid| format!("pid {pid}")),
+            lock.describe()
+        ),
+        hint: Some(match pid {
+            Some(pid) => format!(
+                "wait for it to finish (`tfenv lock {}` shows when the lock is gone), or stop it: kill -INT {pid}",
+                env.name
+            ),
+            None => format!(
+                "wait for it to finish (`tfenv lock {}` shows when the lock is gone), or stop it",
+                env.name
+            ),
+        }),
+    }
+    .into()
 }

@@ -2,6 +2,7 @@
 //! process environment (data dir, plugin cache, workspace), init with a fingerprint,
 //! and reading the state header from `state pull`. Every call passes `-no-color`:
 //! tfenv keeps terraform's text (errors, history, logs), and ANSI codes do not belong there.
+//! May use: backend, project, process, files, error, lock_info.
 
 pub mod lock_error;
 pub mod plan;
@@ -11,14 +12,13 @@ pub mod version;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::artifacts;
 use crate::backend::Backend;
 use crate::error::TfenvError;
+use crate::files;
 use crate::process::{Finished, Invocation, RunOptions, Runner};
 use crate::project::{Environment, Project};
 pub use state::StateHeader;
@@ -35,8 +35,6 @@ pub struct Terraform {
     pub stream: bool,
     /// Show terraform's whole error output (`-vv`), not only its first lines.
     pub full_errors: bool,
-    /// The .gitignore offer was made in this run (it is made once, before the first init).
-    offered: AtomicBool,
 }
 
 /// A run's log file (`state/<env>/logs/<command>-….log`): terraform's full output.
@@ -50,7 +48,7 @@ pub struct RunLog {
 
 impl RunLog {
     pub fn open(project: &Project, env: &Environment, command: &str) -> anyhow::Result<RunLog> {
-        let (file, name) = artifacts::open_log(&env.artifacts_dir, command)?;
+        let (file, name) = open_log(&env.artifacts_dir, command)?;
         let shown = project.show(&env.artifacts_dir.join(&name));
         Ok(RunLog { file, name, shown })
     }
@@ -59,6 +57,34 @@ impl RunLog {
         Ok(Box::new(
             self.file.try_clone().context("opening the run's log")?,
         ))
+    }
+}
+
+/// Opens `state/<env>/logs/<command>-YYYYMMDD-HHMMSS.log` (0600) for a run's full output.
+fn open_log(artifacts_dir: &Path, command: &str) -> anyhow::Result<(std::fs::File, String)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = artifacts_dir.join("logs");
+    files::ensure_private_dir(&dir)?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let mut n = 0;
+    loop {
+        let name = if n == 0 {
+            format!("{command}-{stamp}.log")
+        } else {
+            format!("{command}-{stamp}-{n}.log")
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(files::PRIVATE_FILE)
+            .open(dir.join(&name))
+        {
+            Ok(file) => return Ok((file, format!("logs/{name}"))),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(err) => {
+                return Err(err).with_context(|| format!("creating a log in `{}`", dir.display()));
+            }
+        }
     }
 }
 
@@ -149,7 +175,6 @@ impl Terraform {
             echo: false,
             stream: true,
             full_errors: false,
-            offered: AtomicBool::new(false),
         })
     }
 
@@ -182,73 +207,44 @@ impl Terraform {
         }
     }
 
-    /// Whether `env` needs `init`, from its fingerprint. Reads two small files.
-    pub fn init_state(env: &Environment, backend: &Backend) -> InitState {
-        let Ok(recorded) = std::fs::read_to_string(env.fingerprint_file()) else {
-            return InitState::Never;
+    /// Whether `env` needs `init`, from its fingerprint. Reads two small files; a
+    /// fingerprint that is not a regular file (a FIFO) is an error naming it, never a hang.
+    pub fn init_state(env: &Environment, backend: &Backend) -> anyhow::Result<InitState> {
+        let Some(recorded) = files::read_regular(&env.fingerprint_file())? else {
+            return Ok(InitState::Never);
         };
         if !env.data_dir().is_dir() {
-            return InitState::Never;
+            return Ok(InitState::Never);
         }
-        match fingerprint(env, backend) {
-            Ok(current) if current == recorded.trim() => InitState::Current,
+        Ok(match fingerprint(env, backend) {
+            Ok(current) if current.as_bytes() == recorded.trim_ascii() => InitState::Current,
             _ => InitState::Changed,
-        }
+        })
     }
 
     /// Whether `init` would run: never initialized, its configuration changed, or a flag
     /// asks for a real run.
-    pub fn needs_init(env: &Environment, backend: &Backend, options: InitOptions) -> bool {
-        options.reconfigure
-            || options.upgrade
-            || Terraform::init_state(env, backend) != InitState::Current
-    }
-
-    /// Init if needed — the one way every command initializes an environment: skipped
-    /// when its fingerprint is unchanged (unless a flag asks for a real run); before the
-    /// first real init of this run, the offer to git-ignore `state/` and `.terraform/`.
-    pub async fn ensure_init(
-        &self,
-        ctx: &crate::Context,
-        project: &Project,
+    pub fn needs_init(
         env: &Environment,
         backend: &Backend,
         options: InitOptions,
-        log: Option<&RunLog>,
-    ) -> anyhow::Result<InitOutcome> {
-        if !Terraform::needs_init(env, backend, options) {
-            return Ok(InitOutcome::Skipped);
-        }
-        if !self.offered.swap(true, Ordering::SeqCst) {
-            crate::gitignore::offer(ctx, project).await?;
-        }
-        let message = format!("{}: terraform init", env.name);
-        // A spinner would garble terraform's output when it is echoed (-v).
-        let spinner = if self.echo {
-            None
-        } else {
-            ctx.printer.spinner(message.clone())
-        };
-        if spinner.is_none() {
-            ctx.printer.progress(&message);
-        }
-        let outcome = self.init(env, backend, options, log).await;
-        if let Some(spinner) = spinner {
-            spinner.finish_and_clear();
-        }
-        outcome
+    ) -> anyhow::Result<bool> {
+        Ok(options.reconfigure
+            || options.upgrade
+            || Terraform::init_state(env, backend)? != InitState::Current)
     }
 
     /// `terraform init` for `env`, skipped when its fingerprint is unchanged (unless a
     /// flag asks for a real run). Creates the environment's workspace when missing.
-    async fn init(
+    /// Commands init through `Context::ensure_init`, which makes the .gitignore offer first.
+    pub async fn init(
         &self,
         env: &Environment,
         backend: &Backend,
         options: InitOptions,
         log: Option<&RunLog>,
     ) -> anyhow::Result<InitOutcome> {
-        if !Terraform::needs_init(env, backend, options) {
+        if !Terraform::needs_init(env, backend, options)? {
             return Ok(InitOutcome::Skipped);
         }
         if let Some(cache) = &self.plugin_cache {
@@ -261,7 +257,7 @@ impl Terraform {
                 .parent()
                 .filter(|d| d.starts_with(crate::project::physical(&env.artifacts_dir)))
             {
-                artifacts::ensure_private_dir(dir)?;
+                files::ensure_private_dir(dir)?;
             }
         }
         let mut args: Vec<OsString> =
@@ -290,15 +286,15 @@ impl Terraform {
         }
         // terraform makes the data dir 0755; its terraform.tfstate holds the backend
         // config, credentials included.
-        artifacts::ensure_private_dir(&env.data_dir())?;
+        files::ensure_private_dir(&env.data_dir())?;
         if let Some(workspace) = &env.workspace {
             self.ensure_workspace(env, workspace).await?;
         }
         let fingerprint = fingerprint(env, backend)?;
-        artifacts::write_atomic(
+        files::write_atomic(
             &env.fingerprint_file(),
             fingerprint.as_bytes(),
-            artifacts::PRIVATE_FILE,
+            files::PRIVATE_FILE,
         )?;
         Ok(InitOutcome::Ran)
     }
@@ -398,20 +394,10 @@ impl Terraform {
             return Ok(());
         }
         let text = format!("{}\n{}", done.stderr_text(), done.stdout_text());
-        if let Some(holder) = lock_error::parse(&text) {
-            return Err(TfenvError::Locked {
-                message: format!(
-                    "the state of `{}` is locked by {} ({} since {}, lock ID {})",
-                    env.name,
-                    or_unknown(&holder.who),
-                    or_unknown(&holder.operation),
-                    or_unknown(&holder.created),
-                    or_unknown(&holder.id)
-                ),
-                hint: Some(
-                    "another run holds the state lock: wait for it to finish and try again"
-                        .to_string(),
-                ),
+        if let Some(info) = lock_error::parse(&text) {
+            return Err(TfenvError::LockHeld {
+                env: env.name.clone(),
+                info: Box::new(info),
             }
             .into());
         }
@@ -438,17 +424,12 @@ impl Terraform {
         if done.success() {
             return Ok(());
         }
-        if let Some(holder) =
+        if let Some(info) =
             lock_error::parse(&format!("{}\n{}", done.stderr_text(), done.stdout_text()))
         {
-            return Err(TfenvError::Locked {
-                message: format!(
-                    "the state of `{}` is locked by {} (lock ID {})",
-                    env.name,
-                    or_unknown(&holder.who),
-                    or_unknown(&holder.id)
-                ),
-                hint: Some("wait for that run to finish and try again".to_string()),
+            return Err(TfenvError::LockHeld {
+                env: env.name.clone(),
+                info: Box::new(info),
             }
             .into());
         }
@@ -573,10 +554,6 @@ impl std::io::Write for Tee {
     }
 }
 
-fn or_unknown(text: &str) -> &str {
-    if text.is_empty() { "unknown" } else { text }
-}
-
 /// Reads a state file straight from disk (local backend, no terraform needed).
 pub fn read_state_file(path: &Path) -> anyhow::Result<Option<StateHeader>> {
     let file = match std::fs::File::open(path) {
@@ -606,6 +583,19 @@ impl Terraform {
         done: &Finished,
         log: Option<&RunLog>,
     ) -> anyhow::Error {
+        if done.stderr.trim_ascii().is_empty() && !stdout_is_only_messages(what) {
+            // Its stdout may be the state itself: never shown, never in history. The
+            // run's log (0600, under state/<env>/logs) keeps it when one is kept.
+            return anyhow::anyhow!(
+                "`terraform {what}` for `{}` {} and printed no error; {}",
+                env.name,
+                done.describe(),
+                match log {
+                    Some(log) => format!("its full output is in {}", log.shown),
+                    None => "what it printed is not shown: it may hold state values".to_string(),
+                }
+            );
+        }
         let limit = if self.full_errors {
             usize::MAX
         } else {
@@ -634,7 +624,7 @@ fn terraform_failed(
     let stderr = done.stderr_text();
     let stdout = done.stdout_text();
     let detail = terraform_error_text(
-        if stderr.trim().is_empty() {
+        if stderr.trim().is_empty() && stdout_is_only_messages(what) {
             &stdout
         } else {
             &stderr
@@ -651,6 +641,17 @@ fn terraform_failed(
         } else {
             format!(":\n{detail}")
         }
+    )
+}
+
+/// Whether the stdout of `terraform <what>` is only terraform's own messages, so it may
+/// stand in for an empty stderr. Every other call can print the state or its values on
+/// stdout — `apply` prints the whole state when it cannot save it; `output`, `show` and
+/// `state pull` print values — and is never quoted.
+fn stdout_is_only_messages(what: &str) -> bool {
+    matches!(
+        what.split(' ').next(),
+        Some("init" | "workspace" | "plan" | "force-unlock")
     )
 }
 
@@ -715,7 +716,7 @@ fn fingerprint(env: &Environment, backend: &Backend) -> anyhow::Result<String> {
         hash.update(value);
     };
     field("root", env.root.as_os_str().as_encoded_bytes());
-    field("kind", backend.kind.as_bytes());
+    field("kind", backend.kind.as_str().as_bytes());
     field(
         "inline",
         serde_json::to_string(&backend.settings)?.as_bytes(),

@@ -182,6 +182,8 @@ fn a_second_deploy_of_the_same_environment_exits_4_at_once() {
 fn production_refuses_when_git_cannot_say_whether_the_tree_is_clean() {
     let project = Project::demo();
     let tf = ok_fake(&project, "exit 0");
+    // A checkout git refuses to read (owned by another user).
+    std::fs::create_dir(project.join(".git")).unwrap();
     project.script(
         "bin/git",
         "echo \"fatal: detected dubious ownership in repository at '$PWD'\" >&2; exit 128",
@@ -255,6 +257,53 @@ fn the_destroy_count_of_a_production_refusal_says_what_is_destroyed_and_replaced
             "error: this change destroys 2 resource(s) (1 destroyed, 1 replaced) in production `production`",
         ));
     assert!(!project.read("calls.log").contains("apply"));
+}
+
+#[test]
+fn confirm_and_yes_are_checked_before_init_and_plan_run() {
+    let project = Project::demo();
+    let tf = ok_fake(&project, "exit 0");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["deploy", "production", "--yes", "--confirm", "PRODUCTION"],
+            "--confirm `PRODUCTION` is not `production`: the name must match exactly, case and spaces included",
+        ),
+        (
+            &["deploy", "production", "--yes", "--confirm", " production"],
+            "--confirm ` production` is not `production`: the name must match exactly",
+        ),
+        (
+            &["deploy", "production", "--yes", "--confirm", "staging"],
+            "--confirm `staging` names another environment",
+        ),
+        (
+            &["deploy", "production", "--yes"],
+            "pass --yes --confirm production",
+        ),
+        (
+            &["refresh", "dev", "--non-interactive"],
+            "write the refreshed state of `dev` needs confirmation and this run cannot prompt",
+        ),
+    ];
+    for (args, says) in cases {
+        let _ = std::fs::remove_file(project.join("calls.log"));
+        project
+            .tfenv_with(&tf)
+            .args(args)
+            .assert()
+            .code(5)
+            .stderr(predicate::str::contains(says));
+        let calls = project.read_or_empty("calls.log");
+        assert!(
+            calls.lines().all(|call| call.starts_with("version")),
+            "{args:?}: only the version check may run before the refusal:\n{calls}"
+        );
+    }
+    assert_eq!(
+        project.last_history("production")["result"],
+        "refused",
+        "an early refusal is recorded too"
+    );
 }
 
 #[test]
