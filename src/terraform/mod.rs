@@ -7,6 +7,7 @@ pub mod lock_error;
 pub mod plan;
 pub mod state;
 pub mod version;
+mod version_cache;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -104,21 +105,7 @@ impl Terraform {
             (None, None) => (PathBuf::from("terraform"), cwd),
         };
         let bin = resolve_binary(&wanted, base)?;
-        let mut inv = Invocation::new(&bin, &["version", "-json", "-no-color"]);
-        inv.cwd = project.root.clone();
-        inv.env.push(("CHECKPOINT_DISABLE".into(), "1".into()));
-        let done = runner.run(&inv, RunOptions::default()).await?;
-        let version = parse_version_output(&done).ok_or_else(|| {
-            TfenvError::config(
-                format!(
-                    "cannot tell the version of `{}`: `version -json` {} and printed {:?}",
-                    bin.display(),
-                    done.describe(),
-                    first_line(&done.stdout_text()).or(first_line(&done.stderr_text())).unwrap_or("nothing")
-                ),
-                Some("point --terraform (or [project] terraform in tfenv.toml) at a terraform or tofu binary".to_string()),
-            )
-        })?;
+        let version = read_version(&bin, project, runner.as_ref()).await?;
         if let Some(required) = &project.required_version {
             let ok = version::satisfies(&version, required).map_err(|why| {
                 TfenvError::config(
@@ -694,6 +681,40 @@ fn flag_path(flag: &str, path: &Path) -> OsString {
 
 fn first_line(text: &str) -> Option<&str> {
     text.lines().map(str::trim).find(|l| !l.is_empty())
+}
+
+/// The binary's version: remembered from an earlier run (`version_cache.rs`), or from
+/// `version -json`.
+async fn read_version(
+    bin: &Path,
+    project: &Project,
+    runner: &dyn Runner,
+) -> anyhow::Result<semver::Version> {
+    let cache = version_cache::VersionCache::new(&project.root);
+    let key = version_cache::Key::of(bin, &project.root, &version_cache::ShimEnv::from_process());
+    if let Some(version) = key.as_ref().and_then(|key| cache.get(key)) {
+        tracing::debug!("terraform {version} at {} (remembered)", bin.display());
+        return Ok(version);
+    }
+    let mut inv = Invocation::new(bin, &["version", "-json", "-no-color"]);
+    inv.cwd = project.root.clone();
+    inv.env.push(("CHECKPOINT_DISABLE".into(), "1".into()));
+    let done = runner.run(&inv, RunOptions::default()).await?;
+    let version = parse_version_output(&done).ok_or_else(|| {
+        TfenvError::config(
+            format!(
+                "cannot tell the version of `{}`: `version -json` {} and printed {:?}",
+                bin.display(),
+                done.describe(),
+                first_line(&done.stdout_text()).or(first_line(&done.stderr_text())).unwrap_or("nothing")
+            ),
+            Some("point --terraform (or [project] terraform in tfenv.toml) at a terraform or tofu binary".to_string()),
+        )
+    })?;
+    if let Some(key) = key {
+        cache.put(&key, &version);
+    }
+    Ok(version)
 }
 
 fn parse_version_output(done: &Finished) -> Option<semver::Version> {

@@ -133,3 +133,37 @@ fn no_color_holds_for_the_prompt_in_a_terminal() {
         "--no-color, yet colour reached the terminal:\n{transcript:?}"
     );
 }
+
+#[test]
+fn the_terraform_version_is_asked_once_and_again_when_the_binary_changes() {
+    let project = Project::demo();
+    let bin = project.join("bin/terraform");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(support::terraform(), &bin).unwrap();
+    let plan = || {
+        let output = project
+            .tfenv()
+            .args(["-v", "--terraform"])
+            .arg(&bin)
+            .args(["plan", "dev"])
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let asked = |log: &str| log.contains("terraform version -json");
+    assert!(asked(&plan()), "the first run asks");
+    let second = plan();
+    assert!(!asked(&second), "the second run remembers:\n{second}");
+    assert!(second.contains("(remembered)"), "{second}");
+    // Another binary in its place (here: a new modification time) is asked again.
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&bin)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert!(asked(&plan()), "a changed binary is asked again");
+}
