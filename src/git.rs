@@ -150,15 +150,6 @@ pub async fn head(
         );
     }
     let top = PathBuf::from(top.stdout_text().trim_end_matches(['\n', '\r']));
-    let rev = runner
-        .run(&run(&["rev-parse", "HEAD"]), RunOptions::default())
-        .await?;
-    // A repository without commits has no HEAD yet.
-    let commit = if rev.success() {
-        rev.stdout_text().trim().to_string()
-    } else {
-        "(no commits)".to_string()
-    };
 
     let mut own = vec![project.state_dir.clone(), project.root.join(".terraform")];
     own.extend(
@@ -181,29 +172,52 @@ pub async fn head(
             .map(|rel| format!(":(top,exclude,literal){rel}")),
     );
     let status_args: Vec<&str> = status_args.iter().map(String::as_str).collect();
-    let status = runner
-        .run(&run(&status_args), RunOptions::default())
-        .await?;
-    if !status.success() {
-        return Err(failed("status", &status));
-    }
-    let mut changes = parse_status(&status.stdout);
 
     let mut handed = env.var_files.clone();
     handed.extend(env.backend_config.iter().cloned());
     handed.extend(crate::project::hcl::tf_files(&env.root).unwrap_or_default());
     let handed = relative_to(&top, &handed);
-    if !handed.is_empty() {
-        let mut args = vec![
-            "ls-files".to_string(),
-            "-v".to_string(),
-            "-z".to_string(),
-            "--full-name".to_string(),
-            "--".to_string(),
-        ];
-        args.extend(handed.iter().map(|rel| format!(":(top,literal){rel}")));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let listed = runner.run(&run(&args), RunOptions::default()).await?;
+    let mut ls_args = vec![
+        "ls-files".to_string(),
+        "-v".to_string(),
+        "-z".to_string(),
+        "--full-name".to_string(),
+        "--".to_string(),
+    ];
+    ls_args.extend(handed.iter().map(|rel| format!(":(top,literal){rel}")));
+    let ls_args: Vec<&str> = ls_args.iter().map(String::as_str).collect();
+
+    // The commit, the changes and the hidden files are three questions that do not
+    // depend on each other: asked at the same time.
+    let (rev_call, status_call, ls_call) = (
+        run(&["rev-parse", "HEAD"]),
+        run(&status_args),
+        run(&ls_args),
+    );
+    let (rev, status, listed) = tokio::join!(
+        runner.run(&rev_call, RunOptions::default()),
+        runner.run(&status_call, RunOptions::default()),
+        async {
+            match handed.is_empty() {
+                true => None,
+                false => Some(runner.run(&ls_call, RunOptions::default()).await),
+            }
+        }
+    );
+    let rev = rev?;
+    // A repository without commits has no HEAD yet.
+    let commit = if rev.success() {
+        rev.stdout_text().trim().to_string()
+    } else {
+        "(no commits)".to_string()
+    };
+    let status = status?;
+    if !status.success() {
+        return Err(failed("status", &status));
+    }
+    let mut changes = parse_status(&status.stdout);
+    if let Some(listed) = listed {
+        let listed = listed?;
         if !listed.success() {
             return Err(failed("ls-files", &listed));
         }
