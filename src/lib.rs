@@ -26,6 +26,7 @@ use clap::Parser;
 use console::Style;
 
 use crate::cli::Cli;
+use crate::confirm::{Prompter, TerminalPrompter};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::output::Printer;
@@ -39,6 +40,8 @@ pub struct Context {
     pub settings: Settings,
     pub printer: Printer,
     pub runner: Arc<dyn Runner>,
+    /// Asks the tier's confirmation questions: the terminal, or a test's answers.
+    pub prompter: Arc<dyn Prompter>,
     pub interrupts: Interrupts,
 }
 
@@ -187,6 +190,7 @@ async fn run(cli: Cli, settings: Settings) -> Exit {
             settings.color_stderr,
         ),
         runner: Arc::new(TokioRunner::new(interrupts.clone())),
+        prompter: Arc::new(TerminalPrompter),
         interrupts: interrupts.clone(),
         settings,
     };

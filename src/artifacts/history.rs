@@ -26,8 +26,7 @@ pub struct HistoryRecord {
     pub seconds: f64,
     pub terraform_version: Option<String>,
     pub plan: Option<PlanSummary>,
-    /// applied | no-changes | refused | failed | interrupted | planned
-    pub result: String,
+    pub result: RunResult,
     pub exit_code: u8,
     /// The backup taken before the change, by file name in `backups/`.
     pub backup: Option<String>,
@@ -44,6 +43,55 @@ pub struct HistoryRecord {
 }
 
 pub const FILE: &str = "history.jsonl";
+
+/// How a run ended: the `result` of its history record and of its JSON document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunResult {
+    /// The change was applied (deploy, refresh), or the state restored or the lock
+    /// released (restore, unlock).
+    Applied,
+    /// The plan found nothing to do.
+    NoChanges,
+    /// A plan-only run found changes and stopped there.
+    Planned,
+    /// A confirmation was not given, or a safety rule stopped the run.
+    Refused,
+    Failed,
+    Interrupted,
+    /// A result this version does not know (a newer tfenv wrote it): kept as written.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl RunResult {
+    /// How the run ended when it ended with an error: by the error's exit code.
+    pub fn of_error(exit: Exit) -> RunResult {
+        match exit {
+            Exit::Refused => RunResult::Refused,
+            Exit::Interrupted => RunResult::Interrupted,
+            _ => RunResult::Failed,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            RunResult::Applied => "applied",
+            RunResult::NoChanges => "no-changes",
+            RunResult::Planned => "planned",
+            RunResult::Refused => "refused",
+            RunResult::Failed => "failed",
+            RunResult::Interrupted => "interrupted",
+            RunResult::Other(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for RunResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GitInfo {
@@ -67,7 +115,7 @@ pub fn last_good(records: &[HistoryRecord]) -> Option<String> {
     records
         .iter()
         .rev()
-        .find(|r| r.command == "deploy" && r.result == "applied" && r.backup.is_some())
+        .find(|r| r.command == "deploy" && r.result == RunResult::Applied && r.backup.is_some())
         .and_then(|r| r.backup.clone())
 }
 
@@ -93,7 +141,9 @@ pub fn last_deploy(artifacts_dir: &Path) -> anyhow::Result<Option<Value>> {
 
 fn reached_apply(record: &Value) -> bool {
     let command = record.get("command").and_then(Value::as_str);
-    let result = record.get("result").and_then(Value::as_str);
+    let result = record
+        .get("result")
+        .and_then(|result| RunResult::deserialize(result).ok());
     if !matches!(command, Some("deploy" | "refresh")) {
         return false;
     }
@@ -104,8 +154,8 @@ fn reached_apply(record: &Value) -> bool {
         None => {
             let planned = record.get("plan").is_some_and(|plan| !plan.is_null());
             match result {
-                Some("applied") => true,
-                Some("failed" | "interrupted") => planned,
+                Some(RunResult::Applied) => true,
+                Some(RunResult::Failed | RunResult::Interrupted) => planned,
                 _ => false,
             }
         }
@@ -149,7 +199,7 @@ impl Ledger {
                 seconds: 0.0,
                 terraform_version,
                 plan: None,
-                result: String::new(),
+                result: RunResult::Failed,
                 exit_code: 0,
                 backup: None,
                 log: None,
@@ -169,7 +219,7 @@ impl Ledger {
 
     pub fn finish(
         &mut self,
-        result: &str,
+        result: RunResult,
         exit: Exit,
         error: Option<String>,
     ) -> anyhow::Result<()> {
@@ -182,7 +232,7 @@ impl Ledger {
         record.plan = self.plan.clone();
         record.backup = self.backup.as_ref().map(|b| b.file.clone());
         record.log = self.log.clone();
-        record.result = result.to_string();
+        record.result = result;
         record.exit_code = exit.code();
         record.error = error;
         record.lock = self.lock.clone();
@@ -197,12 +247,7 @@ impl Ledger {
     /// Records a run that ended with `err`: refused, interrupted or failed, by its exit code.
     pub fn fail(&mut self, err: &anyhow::Error) -> anyhow::Result<()> {
         let exit = crate::error::exit_for(err);
-        let result = match exit {
-            Exit::Refused => "refused",
-            Exit::Interrupted => "interrupted",
-            _ => "failed",
-        };
-        self.finish(result, exit, Some(format!("{err:#}")))
+        self.finish(RunResult::of_error(exit), exit, Some(format!("{err:#}")))
     }
 }
 
@@ -210,7 +255,7 @@ impl Drop for Ledger {
     fn drop(&mut self) {
         if self.record.is_some() {
             let _ = self.finish(
-                "interrupted",
+                RunResult::Interrupted,
                 Exit::Interrupted,
                 Some("interrupted".to_string()),
             );

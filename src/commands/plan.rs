@@ -2,7 +2,6 @@
 
 use crate::Context;
 use crate::cli::PlanArgs;
-use crate::confirm::Flags;
 use crate::exit::Exit;
 use crate::pipeline::{self, Mode, Request};
 
@@ -11,14 +10,10 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> anyhow::Result<Exit> {
         ctx,
         Request {
             env: args.env,
-            mode: Mode::Deploy,
-            plan_only: true,
-            record: false,
-            flags: Flags::default(),
-            allow_dirty: true,
-            include_sensitive: false,
+            mode: Mode::Plan {
+                detailed_exitcode: args.detailed_exitcode,
+            },
             log: args.log,
-            detailed_exitcode: args.detailed_exitcode,
         },
     )
     .await

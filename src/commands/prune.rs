@@ -74,7 +74,7 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
     .with_review("check the list above");
     let gate = Gate::new(approval, super::flags(ctx, &args.approve));
     gate.check_flags()?;
-    gate.ask(&ctx.interrupts).await?;
+    gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
     // Exactly the plan shown: a backup taken meanwhile is not in it.
     let deleted = backups::prune_planned(&dir, &plan)?;
     if ctx.printer.is_json() {

@@ -9,7 +9,7 @@ use crate::cli::UnlockArgs;
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
-use crate::pipeline::RecordedRun;
+use crate::pipeline::{RecordedRun, RunResult};
 use crate::project::Environment;
 use crate::terraform::InitOptions;
 
@@ -82,7 +82,7 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
         gate.check_flags()?;
         // State pull does not take the lock: the state as it is now can still be saved.
         ledger.backup = backups::create(&tf, &env, "pre-unlock").await?;
-        gate.ask(&ctx.interrupts).await?;
+        gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
         tf.force_unlock(&env, &args.lock_id).await?;
         if lock.supported {
             let after = backend.read_lock(&env, ctx.runner.as_ref()).await?;
@@ -98,7 +98,7 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
     .await;
     match result {
         Ok(()) => {
-            recorded.finish(&ctx.printer, "applied", Exit::Success);
+            recorded.finish(&ctx.printer, RunResult::Applied, Exit::Success);
             if ctx.printer.is_json() {
                 ctx.printer.json(&serde_json::json!({
                     "environment": env.name, "unlocked": args.lock_id, "released": lock, "backup": recorded.ledger.backup,

@@ -4,7 +4,7 @@
 
 use crate::Context;
 use crate::artifacts::envlock::EnvLock;
-use crate::artifacts::history::Ledger;
+use crate::artifacts::history::{Ledger, RunResult};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::git;
@@ -83,7 +83,7 @@ impl RecordedRun {
 
     /// Records how the run ended. The outcome stands whatever happens to the record:
     /// a history that cannot be written is a warning, not a failed run.
-    pub fn finish(&mut self, printer: &Printer, result: &str, exit: Exit) {
+    pub fn finish(&mut self, printer: &Printer, result: RunResult, exit: Exit) {
         if let Err(err) = self.ledger.finish(result, exit, None) {
             self.warn(
                 printer,

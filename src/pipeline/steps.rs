@@ -1,0 +1,362 @@
+//! The pipeline's steps, one function each: the clean-tree check, the log, init, plan,
+//! summary, backup, confirmation, apply, outputs and pruning. `run` says which steps
+//! each mode takes, in which order, and which of them run at the same time.
+
+use std::path::{Path, PathBuf};
+
+use console::Style;
+
+use super::{Apply, Mode, Outcome, Run};
+use crate::artifacts::backups::{self, Pulled};
+use crate::artifacts::{self, history, outputs};
+use crate::confirm::{Approval, Gate};
+use crate::error::TfenvError;
+use crate::exit::Exit;
+use crate::project::{Environment, Tier};
+use crate::terraform::plan::PlanSummary;
+use crate::terraform::{InitOptions, RunLog};
+
+pub(super) async fn run(run: &mut Run<'_>) -> anyhow::Result<Outcome> {
+    let mode = run.mode;
+    match mode {
+        Mode::Plan { detailed_exitcode } => {
+            let exit = match detailed_exitcode {
+                true => Exit::Changes,
+                false => Exit::Success,
+            };
+            plan_only(run, exit).await
+        }
+        Mode::Refresh(None) => plan_only(run, Exit::Success).await,
+        Mode::Deploy(apply) | Mode::Refresh(Some(apply)) => deploy(run, apply).await,
+    }
+}
+
+/// `plan` and `refresh --dry-run`: up to the summary; nothing is applied.
+async fn plan_only(run: &mut Run<'_>, changes_exit: Exit) -> anyhow::Result<Outcome> {
+    open_log(run)?;
+    init(run).await?;
+    let plan_file = PlanFile::new(run.env)?;
+    plan(run, &plan_file).await?;
+    let summary = read_summary(run, &plan_file).await?;
+    print_summary(run, &summary);
+    let changes = summary.has_changes();
+    run.recorded.ledger.plan = Some(summary);
+    Ok(match changes {
+        true => Outcome::Planned { exit: changes_exit },
+        false => Outcome::NoChanges,
+    })
+}
+
+/// `deploy` and `refresh`: the plan, confirmed by tier, backed up, applied, recorded.
+async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
+    check_clean_tree(run, apply)?;
+    open_log(run)?;
+    init(run).await?;
+    let plan_file = PlanFile::new(run.env)?;
+    plan(run, &plan_file).await?;
+    let summary = read_summary(run, &plan_file).await?;
+    print_summary(run, &summary);
+    let changes = summary.has_changes();
+    let destroys = summary.destroys();
+    run.recorded.ledger.plan = Some(summary);
+    if !changes {
+        return Ok(Outcome::NoChanges);
+    }
+    // A run that cannot prompt is decided by its flags before the backup, so that a
+    // refused run leaves no backup behind.
+    let gate = gate(run, destroys);
+    gate.check_flags()?;
+    if takes_backup(run.env) {
+        run.ctx
+            .printer
+            .progress(&format!("{}: backing up the state", run.env.name));
+        let pulled = backups::pull(run.tf, run.env).await?;
+        keep_backup(run, pulled)?;
+    }
+
+    gate.ask(&run.ctx.interrupts, run.ctx.prompter.clone())
+        .await?;
+
+    run.recorded.ledger.reached_apply = true;
+    run.tf
+        .apply(run.env, plan_file.path(), run.log.as_ref())
+        .await?;
+    // From here on the change is applied: a step that fails now is a warning, never a
+    // failed run (history must say `applied`, or the next person trusts the wrong state).
+    let outputs_written = write_outputs(run, apply.include_sensitive).await;
+    prune_backups(run);
+    Ok(Outcome::Applied { outputs_written })
+}
+
+/// Production deploys from a clean git tree, unless `--allow-dirty`.
+fn check_clean_tree(run: &Run<'_>, apply: &Apply) -> anyhow::Result<()> {
+    if run.env.tier != Tier::Production || apply.allow_dirty {
+        return Ok(());
+    }
+    match run.recorded.git() {
+        Ok(Some(checkout)) if checkout.is_dirty() => Err(checkout.refusal(&run.env.name).into()),
+        Err(err) => Err(TfenvError::Refused {
+            message: format!("cannot tell whether the git tree is clean: {err:#}"),
+            hint: Some(
+                "fix git here (e.g. `git config --global --add safe.directory <path>` for a checkout owned by another user), or pass --allow-dirty"
+                    .to_string(),
+            ),
+        }
+        .into()),
+        Ok(None) => {
+            run.ctx
+                .printer
+                .warn("not a git repository: cannot check for uncommitted changes");
+            Ok(())
+        }
+        Ok(Some(_)) => Ok(()),
+    }
+}
+
+/// terraform's full output in `state/<env>/logs/`: with `--log`, and always for production.
+fn open_log(run: &mut Run<'_>) -> anyhow::Result<()> {
+    if run.wants_log || run.env.tier == Tier::Production {
+        let log = RunLog::open(run.project, run.env, run.recorded.ledger.command)?;
+        run.recorded.ledger.log = Some(log.name.clone());
+        run.log = Some(log);
+    }
+    Ok(())
+}
+
+async fn init(run: &Run<'_>) -> anyhow::Result<()> {
+    run.tf
+        .ensure_init(
+            run.ctx,
+            run.project,
+            run.env,
+            run.backend,
+            InitOptions::default(),
+            run.log.as_ref(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// `plan -out`, terraform's output streamed.
+async fn plan(run: &Run<'_>, plan_file: &PlanFile) -> anyhow::Result<()> {
+    run.tf
+        .plan(
+            run.env,
+            plan_file.path(),
+            run.mode.refresh_only(),
+            run.log.as_ref(),
+        )
+        .await
+}
+
+/// The plan's summary, from `show -json`.
+async fn read_summary(run: &Run<'_>, plan_file: &PlanFile) -> anyhow::Result<PlanSummary> {
+    run.tf.show_plan(run.env, plan_file.path()).await
+}
+
+/// What confirms this run's plan, by tier and flags.
+fn gate(run: &Run<'_>, destroys: u64) -> Gate {
+    let action = match run.mode {
+        Mode::Refresh(_) => "write the refreshed state of",
+        Mode::Plan { .. } | Mode::Deploy(_) => "apply this plan to",
+    };
+    let flags = run
+        .mode
+        .apply()
+        .map(|a| a.flags.clone())
+        .unwrap_or_default();
+    Gate::new(
+        Approval::new(run.project, run.env, action, destroys).with_review("review the plan"),
+        flags,
+    )
+}
+
+/// Staging and production always back up before a change; others when tfenv.toml asks.
+fn takes_backup(env: &Environment) -> bool {
+    env.tier >= Tier::Staging || env.backup
+}
+
+/// Names the pulled state as a backup (with its manifest line), verifies it for
+/// production, and records it.
+fn keep_backup(run: &mut Run<'_>, pulled: Option<Pulled>) -> anyhow::Result<()> {
+    let p = &run.ctx.printer;
+    let env = run.env;
+    let Some(pulled) = pulled else {
+        p.progress(&format!("{}: no state yet, nothing to back up", env.name));
+        return Ok(());
+    };
+    let reason = match run.mode {
+        Mode::Refresh(_) => "pre-refresh",
+        Mode::Plan { .. } | Mode::Deploy(_) => "pre-deploy",
+    };
+    let backup = pulled.keep(reason)?;
+    if env.tier == Tier::Production {
+        backups::verify(&backups::dir(env), &backup).map_err(|why| {
+            anyhow::anyhow!("the pre-deploy backup did not verify ({why}); nothing was applied")
+        })?;
+    }
+    p.progress(&format!(
+        "{}: backup `{}` ({} bytes, serial {}, sha256 {}…)",
+        env.name,
+        backup.file,
+        backup.bytes,
+        backup.serial,
+        &backup.sha256[..12]
+    ));
+    run.recorded.ledger.backup = Some(backup);
+    Ok(())
+}
+
+/// outputs.json after an apply; whether it was written.
+async fn write_outputs(run: &mut Run<'_>, include_sensitive: bool) -> bool {
+    let env = run.env;
+    let written = match read_outputs(run).await {
+        Ok(values) => outputs::write(
+            &env.artifacts_dir,
+            &outputs::redact(&values, include_sensitive),
+        )
+        .map_err(|err| format!("writing outputs.json failed: {err:#}")),
+        Err(err) => Err(format!("reading its outputs failed: {err:#}")),
+    };
+    match written {
+        Ok(()) => true,
+        Err(why) => {
+            run.recorded.warn(
+                &run.ctx.printer,
+                format!(
+                    "the change was applied, but {why}\n  outputs.json keeps its previous content; run `tfenv outputs {}` later",
+                    env.name
+                ),
+            );
+            false
+        }
+    }
+}
+
+/// The outputs after an apply: `terraform output -json`.
+async fn read_outputs(run: &Run<'_>) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    run.tf.outputs(run.env).await
+}
+
+/// The retention configured in tfenv.toml (`backup_keep`), after an apply. Never the
+/// backup just taken, nor the way back from the last successful deploy.
+fn prune_backups(run: &mut Run<'_>) {
+    let env = run.env;
+    let Some(keep) = env.backup_keep else {
+        return;
+    };
+    let last_good = match history::last_good_backup(&env.artifacts_dir) {
+        Ok(last_good) => last_good,
+        Err(err) => {
+            run.recorded.warn(
+                &run.ctx.printer,
+                format!(
+                    "old backups were not pruned: the last good backup cannot be told ({err:#})"
+                ),
+            );
+            return;
+        }
+    };
+    let mut protected: Vec<String> = run
+        .recorded
+        .ledger
+        .backup
+        .iter()
+        .map(|b| b.file.clone())
+        .collect();
+    protected.extend(last_good);
+    match backups::prune(&backups::dir(env), keep, &protected) {
+        Ok(deleted) if !deleted.is_empty() => {
+            run.ctx.printer.progress(&format!(
+                "{}: pruned {} old backup(s) (backup_keep = {keep})",
+                env.name,
+                deleted.len()
+            ));
+        }
+        Ok(_) => {}
+        Err(err) => run.recorded.warn(
+            &run.ctx.printer,
+            format!("pruning old backups failed: {err:#}"),
+        ),
+    }
+}
+
+fn print_summary(run: &Run<'_>, s: &PlanSummary) {
+    let p = &run.ctx.printer;
+    if p.is_json() {
+        return;
+    }
+    let env = run.env;
+    let refresh = run.mode.refresh_only();
+    let red = Style::new().red().bold();
+    let yellow = Style::new().yellow().bold();
+    let title = if refresh { "Refresh" } else { "Plan" };
+    p.result(&format!("{title} for `{}` ({}):", env.name, env.tier));
+    if !s.has_changes() {
+        p.result("  no changes");
+        return;
+    }
+    if refresh {
+        p.result(&format!(
+            "  {} resource(s) drifted; {} output(s) change",
+            s.drifted.len(),
+            s.outputs
+        ));
+        for address in &s.drifted {
+            p.result(&format!("    drifted: {address}"));
+        }
+        return;
+    }
+    let destroy = format!("-{} to destroy", s.destroy);
+    let replace = format!("±{} to replace", s.replace);
+    p.result(&format!(
+        "  +{} to add, ~{} to change, {}, {}; {} output(s) change",
+        s.add,
+        s.change,
+        if s.destroy > 0 {
+            p.paint(&red, &destroy)
+        } else {
+            destroy
+        },
+        if s.replace > 0 {
+            p.paint(&yellow, &replace)
+        } else {
+            replace
+        },
+        s.outputs
+    ));
+    if s.moved + s.imported + s.forgotten > 0 {
+        p.result(&format!(
+            "  {} moved, {} imported, {} forgotten (state only)",
+            s.moved, s.imported, s.forgotten
+        ));
+    }
+    for address in &s.destroyed {
+        p.result(&format!("    {} {address}", p.paint(&red, "destroy:")));
+    }
+    for address in &s.replaced {
+        p.result(&format!("    {} {address}", p.paint(&yellow, "replace:")));
+    }
+}
+
+/// The plan file exists only while a run needs it: removed on every way out.
+struct PlanFile(PathBuf);
+
+impl PlanFile {
+    fn new(env: &Environment) -> anyhow::Result<PlanFile> {
+        artifacts::ensure_private_dir(&env.artifacts_dir)?;
+        let path = env.artifacts_dir.join("terraform.plan");
+        let _ = std::fs::remove_file(&path);
+        Ok(PlanFile(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for PlanFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
