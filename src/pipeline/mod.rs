@@ -21,6 +21,7 @@ use crate::backend::{Backend, Backends};
 use crate::confirm::Flags;
 use crate::error;
 use crate::exit::Exit;
+use crate::git;
 use crate::project::{Environment, Project, Tier};
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{RunLog, Terraform};
@@ -158,8 +159,17 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     let backend = Backends::default().resolve(&env, &project)?;
     let mode = &req.mode;
     let records = mode.apply().is_some();
-    let tf = ctx.terraform(&project).await?;
-    let recorded = RecordedRun::start(ctx, &project, &env, mode.command(), records, &tf).await?;
+    // The version check and git do not depend on each other: both at once. Only a run
+    // that applies asks git (history records the commit; production needs a clean tree).
+    let (tf, git) = tokio::join!(ctx.terraform(&project), async {
+        match records {
+            true => Some(git::head(ctx.runner.as_ref(), &project, &env).await),
+            false => None,
+        }
+    });
+    let tf = tf?;
+    let lock = RecordedRun::lock(&env, mode.command())?;
+    let recorded = RecordedRun::begin(ctx, &env, mode.command(), records, &tf, lock, git)?;
     let mut run = Run {
         ctx,
         mode,

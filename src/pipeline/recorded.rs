@@ -36,32 +36,56 @@ impl RecordedRun {
         record: bool,
         tf: &Terraform,
     ) -> anyhow::Result<RecordedRun> {
-        let lock = EnvLock::acquire(
+        let lock = RecordedRun::lock(env, command)?;
+        let git = git::head(ctx.runner.as_ref(), project, env).await;
+        RecordedRun::begin(ctx, env, command, record, tf, lock, Some(git))
+    }
+
+    /// The environment's lock, taken before anything else: a second tfenv stops here
+    /// with exit 4.
+    pub fn lock(env: &Environment, command: &str) -> anyhow::Result<EnvLock> {
+        EnvLock::acquire(
             &env.artifacts_dir,
             &env.name,
             &format!("{command} {}", env.name),
-        )?;
+        )
+    }
+
+    /// `start` for a run that asked git already, at the same time as something else, or
+    /// that has no use for it (`None`: a plan neither records nor changes anything).
+    pub fn begin(
+        ctx: &Context,
+        env: &Environment,
+        command: &'static str,
+        record: bool,
+        tf: &Terraform,
+        lock: EnvLock,
+        git: Option<anyhow::Result<Option<git::Checkout>>>,
+    ) -> anyhow::Result<RecordedRun> {
         let mut run = RecordedRun {
             ledger: Ledger::start(env, command, record, Some(tf.version.to_string())),
             git: Ok(None),
             warnings: Vec::new(),
             _lock: lock,
         };
-        let git = git::head(ctx.runner.as_ref(), project, env).await;
         // git stopped by the interrupt fails like a broken repository would; a production
         // deploy would then be "refused" for an unclean tree instead of interrupted.
         let interrupted = ctx.interrupts.received()
-            || git.as_ref().is_err_and(|err| {
-                matches!(
-                    err.downcast_ref::<TfenvError>(),
-                    Some(TfenvError::Interrupted)
-                )
+            || git.as_ref().is_some_and(|git| {
+                git.as_ref().is_err_and(|err| {
+                    matches!(
+                        err.downcast_ref::<TfenvError>(),
+                        Some(TfenvError::Interrupted)
+                    )
+                })
             });
         if interrupted {
             return Err(run.fail(&ctx.printer, TfenvError::Interrupted.into()));
         }
-        run.ledger.git = git.as_ref().ok().cloned().flatten().map(|c| c.info);
-        run.git = git;
+        if let Some(git) = git {
+            run.ledger.git = git.as_ref().ok().cloned().flatten().map(|c| c.info);
+            run.git = git;
+        }
         Ok(run)
     }
 

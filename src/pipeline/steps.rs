@@ -14,7 +14,7 @@ use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::project::{Environment, Tier};
 use crate::terraform::plan::PlanSummary;
-use crate::terraform::{InitOptions, RunLog};
+use crate::terraform::{InitOptions, RunLog, state};
 
 pub(super) async fn run(run: &mut Run<'_>) -> anyhow::Result<Outcome> {
     let mode = run.mode;
@@ -36,8 +36,8 @@ async fn plan_only(run: &mut Run<'_>, changes_exit: Exit) -> anyhow::Result<Outc
     open_log(run)?;
     init(run).await?;
     let plan_file = PlanFile::new(run.env)?;
-    plan(run, &plan_file).await?;
-    let summary = read_summary(run, &plan_file).await?;
+    let may_change = plan(run, &plan_file).await?;
+    let summary = read_summary(run, &plan_file, may_change).await?;
     print_summary(run, &summary);
     let changes = summary.has_changes();
     run.recorded.ledger.plan = Some(summary);
@@ -53,24 +53,48 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     open_log(run)?;
     init(run).await?;
     let plan_file = PlanFile::new(run.env)?;
-    plan(run, &plan_file).await?;
-    let summary = read_summary(run, &plan_file).await?;
-    print_summary(run, &summary);
+    let may_change = plan(run, &plan_file).await?;
+
+    // The backup does not need the plan's summary: when the flags can approve this run,
+    // the state is pulled while `show -json` reads the plan, and kept only once they have
+    // approved it with the summary's destroy count (a refused run leaves no backup).
+    let backing_up = takes_backup(run.env);
+    let pull_early = may_change && backing_up && gate(run, 0).check_flags().is_ok();
+    let run_ref: &Run<'_> = run;
+    let summarized = async {
+        let run = run_ref;
+        let summary = read_summary(run, &plan_file, may_change).await?;
+        print_summary(run, &summary);
+        let gate = gate(run, summary.destroys());
+        let approved = gate.check_flags();
+        if backing_up && summary.has_changes() && approved.is_ok() {
+            run.ctx
+                .printer
+                .progress(&format!("{}: backing up the state", run.env.name));
+        }
+        anyhow::Ok((summary, gate, approved))
+    };
+    let pulled = async {
+        let run = run_ref;
+        match pull_early {
+            true => Some(backups::pull(run.tf, run.env).await),
+            false => None,
+        }
+    };
+    let (summarized, pulled) = tokio::join!(summarized, pulled);
+    let (summary, gate, approved) = summarized?;
     let changes = summary.has_changes();
-    let destroys = summary.destroys();
     run.recorded.ledger.plan = Some(summary);
     if !changes {
         return Ok(Outcome::NoChanges);
     }
-    // A run that cannot prompt is decided by its flags before the backup, so that a
-    // refused run leaves no backup behind.
-    let gate = gate(run, destroys);
-    gate.check_flags()?;
-    if takes_backup(run.env) {
-        run.ctx
-            .printer
-            .progress(&format!("{}: backing up the state", run.env.name));
-        let pulled = backups::pull(run.tf, run.env).await?;
+    approved?;
+
+    if backing_up {
+        let pulled = match pulled {
+            Some(pulled) => pulled?,
+            None => backups::pull(run.tf, run.env).await?,
+        };
         keep_backup(run, pulled)?;
     }
 
@@ -137,21 +161,33 @@ async fn init(run: &Run<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `plan -out`, terraform's output streamed.
-async fn plan(run: &Run<'_>, plan_file: &PlanFile) -> anyhow::Result<()> {
+/// `plan -out`; whether the plan may have changes. Plans and deploys ask terraform
+/// (`-detailed-exitcode`), so that a plan without changes needs no `show -json`. A
+/// refresh reads every plan: its drift is what it is for.
+async fn plan(run: &Run<'_>, plan_file: &PlanFile) -> anyhow::Result<bool> {
+    let refresh_only = run.mode.refresh_only();
     run.tf
         .plan(
             run.env,
             plan_file.path(),
-            run.mode.refresh_only(),
+            refresh_only,
+            !refresh_only,
             run.log.as_ref(),
         )
         .await
 }
 
-/// The plan's summary, from `show -json`.
-async fn read_summary(run: &Run<'_>, plan_file: &PlanFile) -> anyhow::Result<PlanSummary> {
-    run.tf.show_plan(run.env, plan_file.path()).await
+/// The plan's summary, from `show -json` — or, when terraform said it has no changes,
+/// without starting a process.
+async fn read_summary(
+    run: &Run<'_>,
+    plan_file: &PlanFile,
+    may_change: bool,
+) -> anyhow::Result<PlanSummary> {
+    match may_change {
+        true => run.tf.show_plan(run.env, plan_file.path()).await,
+        false => Ok(PlanSummary::default()),
+    }
 }
 
 /// What confirms this run's plan, by tier and flags.
@@ -233,8 +269,15 @@ async fn write_outputs(run: &mut Run<'_>, include_sensitive: bool) -> bool {
     }
 }
 
-/// The outputs after an apply: `terraform output -json`.
+/// The outputs after an apply, as `terraform output -json` prints them. A local state
+/// holds them (value, type, `sensitive`), so no terraform process is needed; a remote one
+/// is asked with `output -json`.
 async fn read_outputs(run: &Run<'_>) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    if let Some(file) = run.backend.local_state_file(run.env)
+        && let Some(outputs) = state::read_outputs_file(&file)?
+    {
+        return Ok(outputs);
+    }
     run.tf.outputs(run.env).await
 }
 

@@ -15,7 +15,6 @@ use crate::settings::Settings;
 const VERSION_JSON: &str = r#"{"terraform_version":"1.11.4"}"#;
 const CREATES: &str = r#"{"format_version":"1.2","resource_changes":[{"address":"terraform_data.a","change":{"actions":["create"]}}],"output_changes":{"name":{"actions":["update"]}}}"#;
 const DESTROYS: &str = r#"{"format_version":"1.2","resource_changes":[{"address":"terraform_data.a","change":{"actions":["delete"]}}]}"#;
-const OUTPUTS: &str = r#"{"name":{"sensitive":false,"type":"string","value":"new"},"token":{"sensitive":true,"type":"string","value":"hunter2"}}"#;
 const STATE: &str = r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"abc","outputs":{"name":{"value":"new","type":"string"},"token":{"value":"hunter2","type":"string","sensitive":true}},"resources":[]}"#;
 
 /// A project with `dev` and `production` on the local backend (state in state/<env>/),
@@ -58,6 +57,14 @@ impl Fixture {
             runner: Arc::new(runner),
             prompter: Arc::new(ScriptedPrompter::new(answers)),
         }
+    }
+
+    /// The state terraform leaves after an apply, for the outputs to be read from.
+    fn with_state(self, env: &str) -> Fixture {
+        let dir = self.root.join("state").join(env);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("terraform.tfstate"), STATE).unwrap();
+        self
     }
 
     async fn run(&self, env: &str, mode: Mode, interactive: bool) -> anyhow::Result<Exit> {
@@ -156,22 +163,22 @@ fn deploy(yes: bool, confirm: Option<&str>, interactive: bool) -> Mode {
 }
 
 #[tokio::test]
-async fn a_dev_deploy_answered_yes_applies_and_writes_redacted_outputs() {
+async fn a_dev_deploy_answered_yes_applies_and_takes_its_outputs_from_the_state() {
     let runner = up_to_init(ScriptedRunner::default(), true)
-        .expect(&["plan"], plan_reply(0))
+        .expect(&["plan"], plan_reply(2))
         .expect(&["show", "-json"], Reply::ok(CREATES))
-        .expect(&["apply"], Reply::ok(""))
-        .expect(&["output", "-json"], Reply::ok(OUTPUTS));
-    let fx = Fixture::new(runner, &[Some("y")]);
+        .expect(&["apply"], Reply::ok(""));
+    let fx = Fixture::new(runner, &[Some("y")]).with_state("dev");
     let exit = fx
         .run("dev", deploy(false, None, true), true)
         .await
         .unwrap();
     assert_eq!(exit, Exit::Success);
     assert_eq!(fx.prompter.asked(), 1);
+    // No `output -json`: the local state has the outputs.
     assert_eq!(
         fx.terraform_calls(),
-        ["version", "init", "plan", "show", "apply", "output"]
+        ["version", "init", "plan", "show", "apply"]
     );
     assert_eq!(fx.runner.remaining(), 0);
     let outputs: serde_json::Value =
@@ -191,7 +198,7 @@ async fn a_dev_deploy_answered_yes_applies_and_writes_redacted_outputs() {
 async fn a_wrong_answer_or_no_answer_refuses_and_applies_nothing() {
     for answer in [Some("n"), None] {
         let runner = up_to_init(ScriptedRunner::default(), true)
-            .expect(&["plan"], plan_reply(0))
+            .expect(&["plan"], plan_reply(2))
             .expect(&["show", "-json"], Reply::ok(CREATES));
         let fx = Fixture::new(runner, &[answer]);
         let err = fx
@@ -205,23 +212,29 @@ async fn a_wrong_answer_or_no_answer_refuses_and_applies_nothing() {
 }
 
 #[tokio::test]
-async fn a_plan_without_changes_records_nothing() {
-    let runner = up_to_init(ScriptedRunner::default(), true)
-        .expect(&["plan"], plan_reply(0))
-        .expect(&["show", "-json"], Reply::ok(r#"{"format_version":"1.2"}"#));
+async fn a_plan_without_changes_reads_no_plan_and_records_nothing() {
+    // A plan asks no git: it neither records a commit nor needs a clean tree.
+    let runner = up_to_init(ScriptedRunner::default(), false)
+        .expect(&["plan", "-no-color", "-input=false"], plan_reply(0));
     let fx = Fixture::new(runner, &[]);
     let mode = Mode::Plan {
         detailed_exitcode: true,
     };
     assert_eq!(fx.run("dev", mode, false).await.unwrap(), Exit::Success);
-    assert_eq!(fx.terraform_calls(), ["version", "init", "plan", "show"]);
+    assert_eq!(fx.terraform_calls(), ["version", "init", "plan"]);
+    let plan = &fx.runner.calls()[3];
+    assert!(
+        plan.args.iter().any(|a| a == "-detailed-exitcode"),
+        "{}",
+        plan.display()
+    );
     assert_eq!(fx.last_result("dev"), None);
 }
 
 #[tokio::test]
 async fn plan_with_detailed_exitcode_exits_3_on_changes() {
-    let runner = up_to_init(ScriptedRunner::default(), true)
-        .expect(&["plan"], plan_reply(0))
+    let runner = up_to_init(ScriptedRunner::default(), false)
+        .expect(&["plan"], plan_reply(2))
         .expect(&["show", "-json"], Reply::ok(CREATES));
     let fx = Fixture::new(runner, &[]);
     let mode = Mode::Plan {
@@ -232,8 +245,8 @@ async fn plan_with_detailed_exitcode_exits_3_on_changes() {
 }
 
 #[tokio::test]
-async fn a_refresh_dry_run_plans_refresh_only_and_applies_nothing() {
-    let runner = up_to_init(ScriptedRunner::default(), true)
+async fn a_refresh_reads_its_plan_whatever_terraform_says() {
+    let runner = up_to_init(ScriptedRunner::default(), false)
         .expect(&["plan"], plan_reply(0))
         .expect(
             &["show", "-json"],
@@ -243,20 +256,19 @@ async fn a_refresh_dry_run_plans_refresh_only_and_applies_nothing() {
     let exit = fx.run("dev", Mode::Refresh(None), false).await.unwrap();
     assert_eq!(exit, Exit::Success);
     assert_eq!(fx.terraform_calls(), ["version", "init", "plan", "show"]);
-    let plan = fx
-        .runner
-        .calls()
-        .into_iter()
-        .find(|c| c.args[0] == "plan")
-        .unwrap();
+    let plan = &fx.runner.calls()[3];
     assert!(plan.args.iter().any(|a| a == "-refresh-only"));
+    assert!(!plan.args.iter().any(|a| a == "-detailed-exitcode"));
 }
 
 #[tokio::test]
 async fn a_production_deploy_refused_for_its_destroys_leaves_no_backup() {
+    // The flags could approve a plan without destroys, so the state is pulled while the
+    // plan is read; this one destroys, the flags do not allow it: the pull is dropped.
     let runner = up_to_init(ScriptedRunner::default(), true)
-        .expect(&["plan"], plan_reply(0))
-        .expect(&["show", "-json"], Reply::ok(DESTROYS));
+        .expect(&["plan"], plan_reply(2))
+        .expect(&["show", "-json"], Reply::ok(DESTROYS))
+        .expect(&["state", "pull"], Reply::ok(STATE));
     let fx = Fixture::new(runner, &[]);
     let err = fx
         .run("production", deploy(true, Some("production"), false), false)
@@ -267,7 +279,10 @@ async fn a_production_deploy_refused_for_its_destroys_leaves_no_backup() {
         format!("{err:#}").contains("destroys 1 resource(s)"),
         "{err:#}"
     );
-    assert_eq!(fx.terraform_calls(), ["version", "init", "plan", "show"]);
+    assert_eq!(
+        fx.terraform_calls(),
+        ["version", "init", "plan", "show", "state"]
+    );
     assert_eq!(fx.backups("production"), Vec::<String>::new());
     assert_eq!(fx.last_result("production"), Some(RunResult::Refused));
 }
@@ -275,7 +290,7 @@ async fn a_production_deploy_refused_for_its_destroys_leaves_no_backup() {
 #[tokio::test]
 async fn a_production_deploy_without_its_flags_pulls_no_state() {
     let runner = up_to_init(ScriptedRunner::default(), true)
-        .expect(&["plan"], plan_reply(0))
+        .expect(&["plan"], plan_reply(2))
         .expect(&["show", "-json"], Reply::ok(CREATES));
     let fx = Fixture::new(runner, &[]);
     let err = fx
@@ -290,12 +305,11 @@ async fn a_production_deploy_without_its_flags_pulls_no_state() {
 #[tokio::test]
 async fn a_production_deploy_keeps_a_verified_backup_before_applying() {
     let runner = up_to_init(ScriptedRunner::default(), true)
-        .expect(&["plan"], plan_reply(0))
+        .expect(&["plan"], plan_reply(2))
         .expect(&["show", "-json"], Reply::ok(CREATES))
         .expect(&["state", "pull"], Reply::ok(STATE))
-        .expect(&["apply"], Reply::ok(""))
-        .expect(&["output", "-json"], Reply::ok(OUTPUTS));
-    let fx = Fixture::new(runner, &[]);
+        .expect(&["apply"], Reply::ok(""));
+    let fx = Fixture::new(runner, &[]).with_state("production");
     let exit = fx
         .run("production", deploy(true, Some("production"), false), false)
         .await

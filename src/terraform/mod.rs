@@ -330,13 +330,16 @@ impl Terraform {
 
 impl Terraform {
     /// `plan -out <plan_file>` with the environment's var files; output streamed live.
+    /// With `detailed_exitcode`, terraform says whether the plan has changes (exit 2) or
+    /// none (exit 0); returns whether it may have changes (always true without it).
     pub async fn plan(
         &self,
         env: &Environment,
         plan_file: &Path,
         refresh_only: bool,
+        detailed_exitcode: bool,
         log: Option<&RunLog>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let mut args: Vec<OsString> = vec![
             "plan".into(),
             "-no-color".into(),
@@ -346,8 +349,15 @@ impl Terraform {
         if refresh_only {
             args.push("-refresh-only".into());
         }
+        if detailed_exitcode {
+            args.push("-detailed-exitcode".into());
+        }
         args.extend(env.var_files.iter().map(|p| flag_path("-var-file=", p)));
-        self.run_streamed(env, "plan", args, log).await
+        let changes_code = detailed_exitcode.then_some(2);
+        let code = self
+            .run_streamed(env, "plan", args, log, changes_code)
+            .await?;
+        Ok(!detailed_exitcode || code == changes_code)
     }
 
     /// `apply <plan_file>`: exactly what was planned and confirmed, nothing re-planned.
@@ -363,16 +373,20 @@ impl Terraform {
             "-input=false".into(),
             plan_file.as_os_str().to_os_string(),
         ];
-        self.run_streamed(env, "apply", args, log).await
+        self.run_streamed(env, "apply", args, log, None).await?;
+        Ok(())
     }
 
+    /// Runs a call that may hold the state lock, its output streamed. Exit 0 — and
+    /// `also_ok` (`plan -detailed-exitcode`'s 2) — is success; returns the exit code.
     async fn run_streamed(
         &self,
         env: &Environment,
         what: &str,
         args: Vec<OsString>,
         log: Option<&RunLog>,
-    ) -> anyhow::Result<()> {
+        also_ok: Option<i32>,
+    ) -> anyhow::Result<Option<i32>> {
         let mut inv = self.invocation(env, &args);
         inv.holds_state_lock = true;
         let options = RunOptions {
@@ -385,8 +399,8 @@ impl Terraform {
         };
         let done = self.runner.run(&inv, options).await?;
         check_interrupted(&done)?;
-        if done.success() {
-            return Ok(());
+        if done.success() || (also_ok.is_some() && done.code == also_ok) {
+            return Ok(done.code);
         }
         let text = format!("{}\n{}", done.stderr_text(), done.stdout_text());
         if let Some(holder) = lock_error::parse(&text) {

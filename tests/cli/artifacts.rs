@@ -422,7 +422,8 @@ fn status_last_deploy_skips_a_later_deploy_that_failed_before_apply() {
   version) echo '{{"terraform_version":"1.11.4"}}' ;;
   init) mkdir -p "$TF_DATA_DIR" ;;
   plan) [ -e '{fail}' ] && {{ echo "Error: plan failed" >&2; exit 1; }}
-        for a in "$@"; do case "$a" in -out=*) echo plan > "${{a#-out=}}" ;; esac; done ;;
+        # Changes: exit 2 under -detailed-exitcode, as terraform does.
+        for a in "$@"; do case "$a" in -out=*) echo plan > "${{a#-out=}}" ;; -detailed-exitcode) exit 2 ;; esac; done ;;
   show) echo '{plan_json}' ;;
   apply) true ;;
   output) echo '{{}}' ;;

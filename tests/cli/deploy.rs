@@ -29,7 +29,8 @@ case "$1" in
   version) echo '{{"terraform_version":"1.11.4"}}' ;;
   init) mkdir -p "$TF_DATA_DIR" ;;
   plan) {plan}
-        for a in "$@"; do case "$a" in -out=*) echo plan > "${{a#-out=}}" ;; esac; done ;;
+        # Changes: exit 2 under -detailed-exitcode, as terraform does.
+        for a in "$@"; do case "$a" in -out=*) echo plan > "${{a#-out=}}" ;; -detailed-exitcode) exit 2 ;; esac; done ;;
   show) {show} ;;
   apply) {apply} ;;
   output) {output} ;;

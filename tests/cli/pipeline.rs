@@ -31,7 +31,8 @@ fn fake(project: &Project, overrides: &[(&str, &str)]) -> PathBuf {
         ("init", r#"mkdir -p "$TF_DATA_DIR""#.to_string()),
         (
             "plan",
-            r#"for a in "$@"; do case "$a" in -out=*) echo plan > "${a#-out=}" ;; esac; done"#
+            // Changes: exit 2 under -detailed-exitcode, as terraform does.
+            r#"for a in "$@"; do case "$a" in -out=*) echo plan > "${a#-out=}" ;; -detailed-exitcode) exit 2 ;; esac; done"#
                 .to_string(),
         ),
         ("show", format!("echo '{PLAN_JSON}'")),

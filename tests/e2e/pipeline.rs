@@ -1,5 +1,7 @@
 //! The pipeline against the real terraform where only the real one can tell: paths that
-//! are not UTF-8 reach it intact (1.11 and 1.0.3), and `--no-color` holds in a terminal.
+//! are not UTF-8 reach it intact (1.11 and 1.0.3), `--no-color` holds in a terminal, and
+//! what tfenv reads itself instead of asking terraform (outputs, the version, a plan
+//! without changes) is what terraform would have said.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -132,6 +134,92 @@ fn no_color_holds_for_the_prompt_in_a_terminal() {
         Vec::<String>::new(),
         "--no-color, yet colour reached the terminal:\n{transcript:?}"
     );
+}
+
+/// The terraform calls a recording wrapper saw since the log was last cleared: the
+/// subcommand of each.
+fn subcommands(calls: &Path) -> Vec<String> {
+    std::fs::read_to_string(calls)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| line.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+fn outputs_come_from_the_local_state_as_terraform_prints_them(tf: &Path) {
+    let project = Project::demo();
+    let (wrapper, calls) = support::recording_wrapper(&project, tf);
+    let tfenv = |args: &[&str]| {
+        let output = project
+            .tfenv()
+            .arg("--terraform")
+            .arg(&wrapper)
+            .args(args)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?} with {}: {}\n{}",
+            tf.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    tfenv(&["deploy", "dev", "--yes", "--include-sensitive"]);
+    assert!(
+        !subcommands(&calls).contains(&"output".to_string()),
+        "no `terraform output` for a local state: {:?}",
+        subcommands(&calls)
+    );
+    let module = project.join("examples/quickstart");
+    let printed = project
+        .terraform(tf)
+        .current_dir(&module)
+        .env("TF_DATA_DIR", module.join(".terraform/tfenv/dev"))
+        .args(["output", "-json"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&project.read("state/dev/outputs.json")).unwrap();
+    assert_eq!(written, printed, "{}", tf.display());
+    assert_eq!(written["api_token"]["sensitive"], true);
+
+    // With nothing to change, a plan is `terraform plan` alone: no `show -json`.
+    std::fs::write(&calls, "").unwrap();
+    tfenv(&["plan", "dev", "--detailed-exitcode"]);
+    let ran = subcommands(&calls);
+    assert!(
+        !ran.contains(&"show".to_string()) && ran.contains(&"plan".to_string()),
+        "{ran:?}"
+    );
+
+    // A change to an output alone is a change for terraform's exit code too.
+    let vars = project.read("environments/dev.tfvars");
+    project.write(
+        "environments/dev.tfvars",
+        &vars.replace("beta_ui   = true", "beta_ui   = false"),
+    );
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&wrapper)
+        .args(["plan", "dev", "--detailed-exitcode"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(3);
+}
+
+#[test]
+fn outputs_come_from_the_local_state_as_terraform_1_11_prints_them() {
+    outputs_come_from_the_local_state_as_terraform_prints_them(&support::terraform());
+}
+
+#[test]
+fn outputs_come_from_the_local_state_as_terraform_1_0_prints_them() {
+    outputs_come_from_the_local_state_as_terraform_prints_them(&support::terraform_1_0());
 }
 
 #[test]
