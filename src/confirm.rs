@@ -1,5 +1,6 @@
 //! Confirmation by tier (DESIGN.md §5): what is asked interactively, which flags a
 //! non-interactive run needs. A prompt that cannot be answered is a refusal, never a yes.
+//! May use: project, process (interrupts), error.
 
 use std::sync::Arc;
 

@@ -1,7 +1,9 @@
 //! Domain errors that carry what the user needs to act, and decide the exit code.
 //! Anything else (I/O, terraform failures) travels as `anyhow::Error` and exits 1.
+//! May use: exit, lock_info.
 
 use crate::exit::Exit;
+use crate::lock_info::LockInfo;
 
 /// A failure the user can do something about. `hint` is the "what to do" line.
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +39,12 @@ pub enum TfenvError {
         message: String,
         hint: Option<String>,
     },
+    /// terraform could not take the state lock of `env`: someone holds it.
+    #[error("the state of `{env}` is locked by {}", info.describe())]
+    LockHeld { env: String, info: Box<LockInfo> },
     /// SIGINT / SIGTERM ended the run.
     #[error("interrupted")]
     Interrupted,
-    /// The command ran, and what it reports means "not healthy" (exit 6) or
-    /// "changes present" (exit 3); the report itself was already printed.
-    #[error("{0:?}")]
-    Reported(Exit),
 }
 
 impl TfenvError {
@@ -65,11 +66,10 @@ impl TfenvError {
         match self {
             TfenvError::Usage { .. } => Exit::Usage,
             TfenvError::Config { .. } => Exit::Failure,
-            TfenvError::Locked { .. } => Exit::Locked,
+            TfenvError::Locked { .. } | TfenvError::LockHeld { .. } => Exit::Locked,
             TfenvError::Refused { .. } => Exit::Refused,
             TfenvError::Unreachable { .. } => Exit::Failure,
             TfenvError::Interrupted => Exit::Interrupted,
-            TfenvError::Reported(exit) => *exit,
         }
     }
 
@@ -80,7 +80,10 @@ impl TfenvError {
             | TfenvError::Locked { hint, .. }
             | TfenvError::Refused { hint, .. }
             | TfenvError::Unreachable { hint, .. } => hint.as_deref(),
-            TfenvError::Interrupted | TfenvError::Reported(_) => None,
+            TfenvError::LockHeld { .. } => {
+                Some("another run holds the state lock: wait for it to finish and try again")
+            }
+            TfenvError::Interrupted => None,
         }
     }
 }
@@ -97,6 +100,21 @@ pub fn hint_for(err: &anyhow::Error) -> Option<&str> {
     err.chain()
         .filter_map(|cause| cause.downcast_ref::<TfenvError>())
         .find_map(TfenvError::hint)
+        .or_else(|| io_hint(err))
+}
+
+/// What to do about an I/O error whose cause the OS names but the user may not know.
+fn io_hint(err: &anyhow::Error) -> Option<&'static str> {
+    let io = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())?;
+    match nix::errno::Errno::from_raw(io.raw_os_error()?) {
+        nix::errno::Errno::EFBIG => Some(
+            "a file-size limit stopped the write (`ulimit -f` shows it); raise it with `ulimit -f unlimited` and run again",
+        ),
+        nix::errno::Errno::ENOSPC => Some("the disk is full; free some space and run again"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +129,41 @@ mod tests {
             .unwrap_err();
         assert_eq!(exit_for(&err), Exit::Usage);
         assert_eq!(exit_for(&anyhow::anyhow!("disk full")), Exit::Failure);
+    }
+
+    #[test]
+    fn a_held_lock_is_rendered_from_its_holder_and_exits_4() {
+        let info = LockInfo {
+            id: "9db5".into(),
+            operation: "OperationTypeApply".into(),
+            who: "alice@laptop".into(),
+            created: "2026-11-22 09:14:03 +0000 UTC".into(),
+            ..LockInfo::default()
+        };
+        let err: anyhow::Error = TfenvError::LockHeld {
+            env: "dev".into(),
+            info: Box::new(info),
+        }
+        .into();
+        assert_eq!(
+            err.to_string(),
+            "the state of `dev` is locked by alice@laptop (OperationTypeApply since 2026-11-22 09:14:03 +0000 UTC, lock ID 9db5)"
+        );
+        assert_eq!(exit_for(&err), Exit::Locked);
+        assert_eq!(
+            hint_for(&err),
+            Some("another run holds the state lock: wait for it to finish and try again")
+        );
+    }
+
+    #[test]
+    fn a_file_size_limit_says_how_to_raise_it() {
+        let err = anyhow::Error::from(std::io::Error::from_raw_os_error(
+            nix::errno::Errno::EFBIG as i32,
+        ))
+        .context("writing the pulled state");
+        assert!(hint_for(&err).unwrap().contains("ulimit -f"));
+        assert_eq!(hint_for(&anyhow::anyhow!("other")), None);
     }
 
     #[test]

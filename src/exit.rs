@@ -1,5 +1,5 @@
 //! Exit codes: the one place that says what each number means (DESIGN.md §7).
-//! Every failure is mapped to one of these at the top, in `lib.rs`.
+//! Every failure is mapped to one of these at the top, in `lib.rs`. Uses nothing of tfenv's.
 
 /// What a tfenv run ended with. Each value means one thing, so scripts and CI can branch on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

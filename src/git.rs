@@ -2,11 +2,12 @@
 //! whether the tree is dirty). Not being in a git repository is not an error. git always
 //! runs on the project's own checkout: `-C <root>`, with `GIT_DIR` and friends removed,
 //! so the environment cannot point the clean-tree check at another repository.
+//! May use: project, process, git_info, error.
 
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::history::GitInfo;
 use crate::error::TfenvError;
+use crate::git_info::GitInfo;
 use crate::process::{Invocation, RunOptions, Runner};
 use crate::project::{Environment, Project, physical};
 

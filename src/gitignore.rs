@@ -1,12 +1,16 @@
 //! Keeping `state/` and `.terraform/` out of git: which of them git would pick up, and
 //! the offer to add them to the project's .gitignore (they hold state and secrets).
+//! May use: git, confirm (the `Prompter` it is handed), project, process, files, output.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::Context;
-use crate::confirm::{Prompter, Question, TerminalPrompter};
+use crate::confirm::{Prompter, Question};
+use crate::files;
+use crate::git;
+use crate::output::Printer;
+use crate::process::Runner;
 use crate::project::Project;
-use crate::{artifacts, git};
 
 /// A folder git does not ignore, and the .gitignore line that would.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +22,7 @@ pub struct Unignored {
 }
 
 /// The folders that must be ignored and are not. Empty outside a git repository.
-pub async fn unignored(ctx: &Context, project: &Project) -> Vec<Unignored> {
+pub async fn unignored(runner: &dyn Runner, project: &Project) -> Vec<Unignored> {
     // (a path inside the folder for git to judge, the folder as shown, the pattern)
     let mut checks: Vec<(PathBuf, Unignored)> = Vec::new();
     if let Ok(rel) = project.state_dir.strip_prefix(&project.root) {
@@ -45,7 +49,7 @@ pub async fn unignored(ctx: &Context, project: &Project) -> Vec<Unignored> {
         }
     }
     let paths: Vec<PathBuf> = checks.iter().map(|(p, _)| p.clone()).collect();
-    let Some(verdicts) = git::ignored(ctx.runner.as_ref(), &project.root, &paths).await else {
+    let Some(verdicts) = git::ignored(runner, &project.root, &paths).await else {
         return Vec::new();
     };
     checks
@@ -56,10 +60,17 @@ pub async fn unignored(ctx: &Context, project: &Project) -> Vec<Unignored> {
         .collect()
 }
 
-/// Before the first init: when git would pick up `state/` or `.terraform/`, ask to add
-/// them to .gitignore (interactive), or say which lines to add (non-interactive).
-pub async fn offer(ctx: &Context, project: &Project) -> anyhow::Result<()> {
-    let missing = unignored(ctx, project).await;
+/// Before the first init: when git would pick up `state/` or `.terraform/`, ask
+/// `prompter` to add them to .gitignore (interactive), or say which lines to add
+/// (non-interactive).
+pub async fn offer(
+    runner: &dyn Runner,
+    printer: &Printer,
+    prompter: Arc<dyn Prompter>,
+    interactive: bool,
+    project: &Project,
+) -> anyhow::Result<()> {
+    let missing = unignored(runner, project).await;
     if missing.is_empty() {
         return Ok(());
     }
@@ -67,8 +78,8 @@ pub async fn offer(ctx: &Context, project: &Project) -> anyhow::Result<()> {
     patterns.dedup();
     let shown: Vec<String> = missing.iter().map(|m| format!("`{}`", m.shown)).collect();
     let gitignore = project.root.join(".gitignore");
-    if !ctx.settings.interactive {
-        ctx.printer.warn(&format!(
+    if !interactive {
+        printer.warn(&format!(
             "git does not ignore {}, which will hold state and secrets; add to `{}`:\n  {}",
             shown.join(" and "),
             project.show(&gitignore),
@@ -84,14 +95,13 @@ pub async fn offer(ctx: &Context, project: &Project) -> anyhow::Result<()> {
             project.show(&gitignore)
         ),
     };
-    let answer = tokio::task::spawn_blocking(move || TerminalPrompter.ask(&question)).await??;
+    let answer = tokio::task::spawn_blocking(move || prompter.ask(&question)).await??;
     if answer.as_deref() != Some("y") {
-        ctx.printer
-            .warn("not added: `tfenv status` will report it until they are ignored");
+        printer.warn("not added: `tfenv status` will report it until they are ignored");
         return Ok(());
     }
     append(&gitignore, &patterns)?;
-    ctx.printer.progress(&format!(
+    printer.progress(&format!(
         "added {} to {}",
         patterns.join(", "),
         project.show(&gitignore)
@@ -117,7 +127,7 @@ fn append(gitignore: &std::path::Path, patterns: &[String]) -> anyhow::Result<()
         text.push_str(pattern);
         text.push('\n');
     }
-    artifacts::write_atomic(gitignore, text.as_bytes(), 0o644)
+    files::write_atomic(gitignore, text.as_bytes(), 0o644)
 }
 
 #[cfg(test)]

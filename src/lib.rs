@@ -1,22 +1,47 @@
 //! tfenv: one binary that replaces the per-environment bash scripts around Terraform.
 //! `main` parses the command line, runs one command, and maps the outcome to an exit code.
 
-mod artifacts;
-mod backend;
-mod cli;
+/// The hot paths, for the micro-benchmarks in `benches/hot_paths.rs` only: not an API.
+#[doc(hidden)]
+pub mod bench_api {
+    pub use crate::artifacts::backups::{Backup, verify};
+    pub use crate::terraform::plan::summarize;
+    pub use crate::terraform::state::{read_header, read_header_slice};
+}
+
+// The modules, top-down by layer. Each may use only modules listed below it, never one
+// above (the test in `layering.rs` fails when an import points up): no cycles.
+
+// Commands: one file per command, each a thin composition of the layers below.
 mod commands;
+// A changing command's run (plan, back up, confirm, apply, record); restore's provenance check.
+mod pipeline;
+mod provenance;
+// What a command is handed: context (printer, runner, interrupts), settings, and clap's types.
+mod context;
+mod settings;
+mod cli;
+// Services, each owning one outside thing: state/, terraform, backends, .gitignore, git, prompts.
+mod artifacts;
+mod terraform;
+mod backend;
+mod gitignore;
+mod git;
 mod confirm;
+// Foundations: the project on disk (tfenv.toml, layouts, environments) and the process runner.
+mod project;
+mod process;
+// Leaves: small types and helpers the layers above share (atomic files, errors, exit codes, …).
+mod files;
 mod error;
 mod exit;
-mod git;
-mod gitignore;
 mod output;
-mod pipeline;
-mod process;
-mod project;
-mod provenance;
-mod settings;
-mod terraform;
+mod lock_info;
+mod git_info;
+mod age;
+
+#[cfg(test)]
+mod layering;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -26,44 +51,12 @@ use clap::Parser;
 use console::Style;
 
 use crate::cli::Cli;
-use crate::confirm::{Prompter, TerminalPrompter};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::output::Printer;
-use crate::process::{Interrupts, Runner, TokioRunner};
-use crate::project::Project;
-use crate::settings::Settings;
-use crate::terraform::Terraform;
-
-/// Everything a command needs from the outside world.
-pub struct Context {
-    pub settings: Settings,
-    pub printer: Printer,
-    pub runner: Arc<dyn Runner>,
-    /// Asks the tier's confirmation questions: the terminal, or a test's answers.
-    pub prompter: Arc<dyn Prompter>,
-    pub interrupts: Interrupts,
-}
-
-impl Context {
-    pub fn project(&self) -> anyhow::Result<Project> {
-        Project::load(&self.settings.cwd, self.settings.config.as_deref())
-    }
-
-    pub async fn terraform(&self, project: &Project) -> anyhow::Result<Terraform> {
-        let mut tf = Terraform::locate(
-            self.settings.terraform.as_deref(),
-            &self.settings.cwd,
-            project,
-            self.runner.clone(),
-        )
-        .await?;
-        tf.echo = self.settings.verbosity > 0 && !self.printer.is_json();
-        tf.stream = !self.settings.quiet;
-        tf.full_errors = self.settings.verbosity >= 2;
-        Ok(tf)
-    }
-}
+use crate::process::{Interrupts, TokioRunner};
+use crate::settings::{GlobalSettings, OutputSettings};
+pub use context::Context;
 
 pub fn main() -> ExitCode {
     // OS strings: an argument that is not UTF-8 is a usage error, never a panic.
@@ -72,21 +65,15 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err, &args),
     };
-    let settings = match Settings::resolve(&cli.global) {
+    // How to write comes first: an error in the rest of the command line is written
+    // that way too. Colour is decided there, once; console's styles (prompts) follow it.
+    let output = OutputSettings::resolve(&cli.global);
+    output.colors.install();
+    let settings = match GlobalSettings::resolve(&cli.global, output) {
         Ok(settings) => settings,
-        Err(err) => {
-            let format = match cli.global.output {
-                cli::OutputFormat::Json => output::Format::Json,
-                cli::OutputFormat::Human => output::Format::Human,
-            };
-            let printer = Printer::new(format, cli.global.quiet, false, false);
-            return report(&err, cli.global.verbose, Some(&printer)).into();
-        }
+        Err(err) => return report(&err, output.verbosity, Some(&printer(&output))).into(),
     };
-    // Colour is decided once, in settings; console's styles (prompts) follow it too.
-    console::set_colors_enabled(settings.color_stdout);
-    console::set_colors_enabled_stderr(settings.color_stderr);
-    init_tracing(&settings);
+    init_tracing(&output);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -142,10 +129,16 @@ fn usage_error(err: &clap::Error, args: &[OsString]) -> ExitCode {
         _ => {
             // clap's own message says best what was wrong, with the usage line.
             if json {
+                // Its first paragraph: the message and what it lists on the lines
+                // below it (the missing arguments), without the tips and usage.
                 let message = err.to_string();
-                let first = message.lines().next().unwrap_or("");
+                let first: Vec<&str> = message
+                    .lines()
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
                 output::stdout_json_line(&usage_doc(
-                    first.trim_start_matches("error: "),
+                    first.join(" ").trim_start_matches("error: "),
                     "see `tfenv --help`",
                 ));
             }
@@ -168,8 +161,8 @@ fn wants_json(args: &[OsString]) -> bool {
         || args.iter().any(|a| a == "--output=json")
 }
 
-async fn run(cli: Cli, settings: Settings) -> Exit {
-    let verbosity = cli.global.verbose;
+async fn run(cli: Cli, settings: GlobalSettings) -> Exit {
+    let verbosity = settings.output.verbosity;
     // First, before any file is written: from here on SIGHUP, SIGQUIT, SIGTSTP and SIGXFSZ
     // are tfenv's to decide (process/signal.rs), not their default actions.
     let interrupts = match Interrupts::install() {
@@ -182,18 +175,9 @@ async fn run(cli: Cli, settings: Settings) -> Exit {
             );
         }
     };
-    let ctx = Context {
-        printer: Printer::new(
-            settings.format,
-            settings.quiet,
-            settings.color_stdout,
-            settings.color_stderr,
-        ),
-        runner: Arc::new(TokioRunner::new(interrupts.clone())),
-        prompter: Arc::new(TerminalPrompter),
-        interrupts: interrupts.clone(),
-        settings,
-    };
+    let printer = printer(&settings.output);
+    let runner = Arc::new(TokioRunner::new(interrupts.clone()));
+    let ctx = Context::new(settings, printer, runner, interrupts.clone());
     let result = tokio::select! {
         // The command first: when it handles an interrupt itself, it records why it stopped.
         biased;
@@ -209,9 +193,6 @@ async fn run(cli: Cli, settings: Settings) -> Exit {
 /// Prints an error once, at the top: what failed and why, then what to do.
 fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit {
     let exit = error::exit_for(err);
-    if let Some(TfenvError::Reported(_)) = err.downcast_ref::<TfenvError>() {
-        return exit;
-    }
     let hint = error::hint_for(err);
     if let Some(printer) = printer.filter(|p| p.is_json() && !p.wrote_json()) {
         let _ = printer.json(&serde_json::json!({
@@ -236,9 +217,18 @@ fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit
     exit
 }
 
-fn init_tracing(settings: &Settings) {
+fn printer(output: &OutputSettings) -> Printer {
+    Printer::new(
+        output.format,
+        output.quiet,
+        output.colors.stdout,
+        output.colors.stderr,
+    )
+}
+
+fn init_tracing(output: &OutputSettings) {
     use tracing_subscriber::EnvFilter;
-    let default = match (settings.quiet, settings.verbosity) {
+    let default = match (output.quiet, output.verbosity) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "tfenv=debug,warn",
@@ -252,7 +242,7 @@ fn init_tracing(settings: &Settings) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(settings.color_stderr)
+        .with_ansi(output.colors.stderr)
         .without_time()
         .try_init();
 }

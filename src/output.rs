@@ -1,7 +1,8 @@
 //! What goes where: results (text or one JSON document) on stdout; progress, warnings
-//! and errors on stderr. Human tables and byte/age formatting live here too.
+//! and errors on stderr; human tables. Uses nothing of tfenv's.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub struct Printer {
     color_stderr: bool,
     /// A JSON document was written; an error must not add a second one.
     wrote_json: AtomicBool,
+    /// Where byte progress bars draw, together (several backups run at once).
+    bars: indicatif::MultiProgress,
 }
 
 impl Printer {
@@ -45,6 +48,7 @@ impl Printer {
             color_stdout,
             color_stderr,
             wrote_json: AtomicBool::new(false),
+            bars: indicatif::MultiProgress::new(),
         }
     }
 
@@ -97,6 +101,37 @@ impl Printer {
         Some(bar)
     }
 
+    /// Byte progress for a long read or write (a large state backed up, backups
+    /// verified): drawn on stderr once `LARGE` bytes have gone by, and only when stderr
+    /// is a terminal and output is for people. `total`: the bytes expected, when known.
+    pub fn byte_progress(&self, message: String, total: Option<u64>) -> ByteProgress {
+        if self.quiet || self.is_json() || !std::io::stderr().is_terminal() {
+            return ByteProgress(None);
+        }
+        let (bar, template) = match total {
+            Some(total) => (
+                indicatif::ProgressBar::with_draw_target(
+                    Some(total),
+                    indicatif::ProgressDrawTarget::hidden(),
+                ),
+                "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+            ),
+            None => (
+                indicatif::ProgressBar::hidden(),
+                "{spinner} {msg} {bytes} ({bytes_per_sec})",
+            ),
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(message);
+        ByteProgress(Some(Arc::new(Bar {
+            bar,
+            bars: self.bars.clone(),
+            shown: AtomicBool::new(false),
+        })))
+    }
+
     pub fn paint(&self, style: &Style, text: &str) -> String {
         if self.color_stdout {
             style.apply_to(text).to_string()
@@ -112,6 +147,78 @@ impl Printer {
         } else {
             text.to_string()
         }
+    }
+}
+
+/// Bytes past which a read or write shows its progress: below, it is over in well under
+/// a second and a bar would only flash.
+pub const LARGE: u64 = 16 << 20;
+
+/// Byte progress that may be drawn (see `Printer::byte_progress`); a no-op when not.
+/// Cheap to clone and safe to count from several threads.
+#[derive(Clone)]
+pub struct ByteProgress(Option<Arc<Bar>>);
+
+struct Bar {
+    bar: indicatif::ProgressBar,
+    bars: indicatif::MultiProgress,
+    shown: AtomicBool,
+}
+
+impl ByteProgress {
+    /// Progress that is never drawn.
+    pub fn none() -> ByteProgress {
+        ByteProgress(None)
+    }
+
+    /// `n` more bytes went by.
+    pub fn add(&self, n: u64) {
+        let Some(bar) = &self.0 else { return };
+        bar.bar.inc(n);
+        if bar.bar.position() >= LARGE && !bar.shown.swap(true, Ordering::SeqCst) {
+            // Added to the shared bars only now: a small read never draws at all.
+            bar.bars.add(bar.bar.clone());
+            bar.bar.tick();
+            bar.bar.enable_steady_tick(Duration::from_millis(100));
+        }
+    }
+
+    /// Clears the bar, before the result is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.bar.finish_and_clear();
+            if bar.shown.load(Ordering::SeqCst) {
+                bar.bars.remove(&bar.bar);
+            }
+        }
+    }
+
+    /// `inner`, counting every byte written to it.
+    pub fn writer(&self, inner: Box<dyn Write + Send>) -> Box<dyn Write + Send> {
+        match self.0 {
+            Some(_) => Box::new(Counting {
+                inner,
+                progress: self.clone(),
+            }),
+            None => inner,
+        }
+    }
+}
+
+struct Counting {
+    inner: Box<dyn Write + Send>,
+    progress: ByteProgress,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.add(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -146,32 +253,6 @@ fn visible_width(text: &str) -> usize {
     console::measure_text_width(text)
 }
 
-/// `1.2 KiB`, `340 B`, `15.0 MiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `45s`, `12m`, `3h`, `5d` — an age at a glance.
-pub fn age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,15 +264,5 @@ mod tests {
             vec!["production".to_string(), "production".to_string()],
         ];
         assert_eq!(table(&rows), "ENV         TIER\nproduction  production\n");
-    }
-
-    #[test]
-    fn sizes_and_ages_read_well() {
-        assert_eq!(bytes(340), "340 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(15 * 1024 * 1024), "15.0 MiB");
-        assert_eq!(age(45), "45s");
-        assert_eq!(age(3 * 3600 + 5), "3h");
-        assert_eq!(age(-5), "0s");
     }
 }

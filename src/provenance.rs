@@ -1,16 +1,17 @@
 //! Which environment of the project a state file belongs to, from what tfenv can read
 //! locally: where the file lies, each environment's backup manifest and, for a local
 //! backend, its state file. `restore` asks before one environment's state lands in another.
+//! May use: artifacts, terraform (reading a state file), backend, project, output, error.
 
 use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::Context;
 use crate::artifacts::backups;
 use crate::backend::Backends;
 use crate::error::TfenvError;
+use crate::output::Printer;
 use crate::project::{Environment, FileKind, Project, physical};
 use crate::terraform::{self, StateHeader};
 
@@ -26,7 +27,7 @@ pub struct Owner {
 /// of the project, whether or not `target` has a state yet; with `force`, says so and
 /// lets the tier's confirmation decide.
 pub fn check_restore(
-    ctx: &Context,
+    printer: &Printer,
     project: &Project,
     target: &Environment,
     source: &Path,
@@ -40,7 +41,7 @@ pub fn check_restore(
     if !force {
         return Err(refusal(&owner, shown, &target.name));
     }
-    ctx.printer.warn(&format!(
+    printer.warn(&format!(
         "`{shown}` belongs to environment `{}` ({}); restoring it into `{}` as --force asks",
         owner.env, owner.evidence, target.name
     ));

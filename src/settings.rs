@@ -1,30 +1,85 @@
-//! Flags + environment → one resolved `Settings`. Nothing below this module sees clap.
+//! Flags + environment + tfenv.toml → resolved settings: `GlobalSettings` once per run,
+//! and one plain struct per command, each built from its clap args here and only here
+//! (`commands/mod.rs` calls these). Nothing below this module sees clap.
+//! May use: cli, confirm (its flags), terraform (init options), project, output, error.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::cli::{GlobalArgs, OutputFormat};
+use crate::cli::{self, GlobalArgs, OutputFormat};
+use crate::confirm::Flags;
 use crate::error::TfenvError;
 use crate::output::Format;
+use crate::project::Project;
+use crate::terraform::InitOptions;
 
+/// The settings every command shares.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub struct GlobalSettings {
     /// Where tfenv acts from (`-C` applied).
     pub cwd: PathBuf,
     pub config: Option<PathBuf>,
+    pub output: OutputSettings,
+    /// Prompts may be shown: stdin is a terminal, no `--non-interactive`, no `CI`.
+    pub interactive: bool,
+    /// `--terraform`, relative to `cwd`; see `terraform_binary`.
+    terraform_flag: Option<PathBuf>,
+}
+
+/// How tfenv writes: decided before anything else, so that even an error about the
+/// rest of the command line is printed the way the user asked.
+#[derive(Clone, Copy, Debug)]
+pub struct OutputSettings {
     pub format: Format,
     /// 0 normal, 1 debug (-v), 2 trace and full error details (-vv).
     pub verbosity: u8,
     pub quiet: bool,
-    pub color_stdout: bool,
-    pub color_stderr: bool,
-    /// Prompts may be shown: stdin is a terminal, no `--non-interactive`, no `CI`.
-    pub interactive: bool,
-    pub terraform: Option<PathBuf>,
+    pub colors: Colors,
 }
 
-impl Settings {
-    pub fn resolve(global: &GlobalArgs) -> anyhow::Result<Settings> {
+/// Whether stdout and stderr get colour. Decided once, here, from `--no-color`,
+/// `NO_COLOR` and whether each stream is a terminal; the printer, the prompts
+/// (through console's globals, `install`) and the log lines all follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Colors {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Colors {
+    fn decide(no_color_flag: bool) -> Colors {
+        let no_color = no_color_flag || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Colors {
+            stdout: !no_color && std::io::stdout().is_terminal(),
+            stderr: !no_color && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// console's styles (the prompts) follow the same decision.
+    pub fn install(self) {
+        console::set_colors_enabled(self.stdout);
+        console::set_colors_enabled_stderr(self.stderr);
+    }
+}
+
+impl OutputSettings {
+    /// Never fails: whatever else is wrong with the command line is reported through it.
+    pub fn resolve(global: &GlobalArgs) -> OutputSettings {
+        OutputSettings {
+            format: match global.output {
+                OutputFormat::Human => Format::Human,
+                OutputFormat::Json => Format::Json,
+            },
+            verbosity: global.verbose,
+            quiet: global.quiet,
+            colors: Colors::decide(global.no_color),
+        }
+    }
+}
+
+impl GlobalSettings {
+    pub fn resolve(global: &GlobalArgs, output: OutputSettings) -> anyhow::Result<GlobalSettings> {
         let here = std::env::current_dir()
             .map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?;
         let cwd = match &global.chdir {
@@ -41,22 +96,466 @@ impl Settings {
             }
             None => here,
         };
-        let no_color =
-            global.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-        Ok(Settings {
+        Ok(GlobalSettings {
             config: global.config.as_ref().map(|path| cwd.join(path)),
+            terraform_flag: global.terraform.clone(),
             cwd,
-            format: match global.output {
-                OutputFormat::Human => Format::Human,
-                OutputFormat::Json => Format::Json,
-            },
-            verbosity: global.verbose,
-            quiet: global.quiet,
-            color_stdout: !no_color && std::io::stdout().is_terminal(),
-            color_stderr: !no_color && std::io::stderr().is_terminal(),
+            output,
             interactive: !global.non_interactive && !in_ci && std::io::stdin().is_terminal(),
-            terraform: global.terraform.clone(),
         })
+    }
+
+    /// The terraform binary to run, decided here and nowhere else: `--terraform`
+    /// (relative to where tfenv acts), else tfenv.toml's `terraform =` (relative to the
+    /// project root), else `terraform` on PATH. A bare name is looked up on PATH.
+    pub fn terraform_binary(&self, project: &Project) -> anyhow::Result<PathBuf> {
+        let (wanted, base) = match (&self.terraform_flag, &project.terraform) {
+            (Some(flag), _) => (flag.clone(), self.cwd.as_path()),
+            (None, Some(configured)) => (PathBuf::from(configured), project.root.as_path()),
+            (None, None) => (PathBuf::from("terraform"), self.cwd.as_path()),
+        };
+        find_binary(&wanted, base)
+    }
+
+    /// The approval flags of a command that changes or deletes something; only deploy
+    /// may allow a destroy.
+    fn flags(&self, approve: cli::ConfirmArgs, allow_destroy: bool) -> Flags {
+        Flags {
+            yes: approve.yes,
+            confirm: approve.confirm,
+            allow_destroy,
+            interactive: self.interactive,
+        }
+    }
+}
+
+fn find_binary(wanted: &Path, base: &Path) -> anyhow::Result<PathBuf> {
+    let missing = |what: String| -> anyhow::Error {
+        TfenvError::config(
+            what,
+            Some(
+                "install Terraform (https://developer.hashicorp.com/terraform/install) or OpenTofu, or point --terraform or [project] terraform in tfenv.toml at it"
+                    .to_string(),
+            ),
+        )
+        .into()
+    };
+    if wanted.components().count() > 1 {
+        let path = if wanted.is_absolute() {
+            wanted.to_path_buf()
+        } else {
+            base.join(wanted)
+        };
+        if !path.is_file() {
+            return Err(missing(format!(
+                "terraform binary `{}` does not exist",
+                path.display()
+            )));
+        }
+        return Ok(path);
+    }
+    which::which(wanted)
+        .map_err(|_| missing(format!("`{}` was not found on PATH", wanted.display())))
+}
+
+/// `init`.
+#[derive(Debug)]
+pub struct InitSettings {
+    /// The environments asked for; empty means all (`--all`).
+    pub names: Vec<String>,
+    pub options: InitOptions,
+    pub log: bool,
+}
+
+impl InitSettings {
+    pub fn resolve(args: cli::InitArgs) -> InitSettings {
+        InitSettings {
+            names: args.target.names(),
+            options: InitOptions {
+                reconfigure: args.reconfigure,
+                upgrade: args.upgrade,
+            },
+            log: args.log,
+        }
+    }
+}
+
+/// `status`.
+#[derive(Debug)]
+pub struct StatusSettings {
+    /// Empty means all.
+    pub envs: Vec<String>,
+    /// How many environments are checked at once (at least 1).
+    pub jobs: usize,
+    pub timeout: Duration,
+}
+
+impl StatusSettings {
+    pub fn resolve(args: cli::StatusArgs) -> anyhow::Result<StatusSettings> {
+        let jobs = match args.jobs {
+            Some(0) => {
+                return Err(TfenvError::usage("--jobs must be at least 1", None).into());
+            }
+            Some(jobs) => jobs,
+            None => std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+        };
+        Ok(StatusSettings {
+            envs: args.envs,
+            jobs,
+            timeout: args.deadline.timeout,
+        })
+    }
+}
+
+/// `plan`.
+#[derive(Debug)]
+pub struct PlanSettings {
+    pub env: String,
+    pub detailed_exitcode: bool,
+    pub log: bool,
+}
+
+impl PlanSettings {
+    pub fn resolve(args: cli::PlanArgs) -> PlanSettings {
+        PlanSettings {
+            env: args.env,
+            detailed_exitcode: args.detailed_exitcode,
+            log: args.log,
+        }
+    }
+}
+
+/// `deploy`.
+#[derive(Debug)]
+pub struct DeploySettings {
+    pub env: String,
+    pub flags: Flags,
+    pub allow_dirty: bool,
+    pub include_sensitive: bool,
+    pub log: bool,
+}
+
+impl DeploySettings {
+    pub fn resolve(args: cli::DeployArgs, global: &GlobalSettings) -> DeploySettings {
+        DeploySettings {
+            env: args.env,
+            flags: global.flags(args.apply.approve, args.allow_destroy),
+            allow_dirty: args.allow_dirty,
+            include_sensitive: args.apply.include_sensitive,
+            log: args.apply.log,
+        }
+    }
+}
+
+/// `refresh`.
+#[derive(Debug)]
+pub struct RefreshSettings {
+    pub env: String,
+    pub dry_run: bool,
+    /// A refresh never destroys resources: it only records what exists.
+    pub flags: Flags,
+    pub allow_dirty: bool,
+    pub include_sensitive: bool,
+    pub log: bool,
+}
+
+impl RefreshSettings {
+    pub fn resolve(args: cli::RefreshArgs, global: &GlobalSettings) -> RefreshSettings {
+        RefreshSettings {
+            env: args.env,
+            dry_run: args.dry_run,
+            flags: global.flags(args.apply.approve, false),
+            allow_dirty: args.allow_dirty,
+            include_sensitive: args.apply.include_sensitive,
+            log: args.apply.log,
+        }
+    }
+}
+
+/// `outputs`.
+#[derive(Debug)]
+pub struct OutputsSettings {
+    pub env: String,
+    pub cached: bool,
+    pub include_sensitive: bool,
+}
+
+impl OutputsSettings {
+    pub fn resolve(args: cli::OutputsArgs) -> OutputsSettings {
+        OutputsSettings {
+            env: args.env,
+            cached: args.cached,
+            include_sensitive: args.include_sensitive,
+        }
+    }
+}
+
+/// `history`.
+#[derive(Debug)]
+pub struct HistorySettings {
+    pub env: String,
+    /// The newest N records; 0 means all.
+    pub limit: usize,
+}
+
+impl HistorySettings {
+    pub fn resolve(args: cli::HistoryArgs) -> HistorySettings {
+        HistorySettings {
+            env: args.env,
+            limit: args.limit,
+        }
+    }
+}
+
+/// `backup`.
+#[derive(Debug)]
+pub struct BackupSettings {
+    /// Empty means all (`--all`).
+    pub names: Vec<String>,
+}
+
+impl BackupSettings {
+    pub fn resolve(args: cli::BackupArgs) -> BackupSettings {
+        BackupSettings {
+            names: args.target.names(),
+        }
+    }
+}
+
+/// `backups`.
+#[derive(Debug)]
+pub struct BackupsSettings {
+    pub env: String,
+}
+
+impl BackupsSettings {
+    pub fn resolve(args: cli::BackupsArgs) -> BackupsSettings {
+        BackupsSettings { env: args.env }
+    }
+}
+
+/// `verify`.
+#[derive(Debug)]
+pub struct VerifySettings {
+    /// Empty means all.
+    pub envs: Vec<String>,
+}
+
+impl VerifySettings {
+    pub fn resolve(args: cli::VerifyArgs) -> VerifySettings {
+        VerifySettings { envs: args.envs }
+    }
+}
+
+/// `restore`.
+#[derive(Debug)]
+pub struct RestoreSettings {
+    pub env: String,
+    /// `latest`, a backup's file name, or the path of a state file (from `cwd`).
+    pub backup: String,
+    pub force: bool,
+    pub flags: Flags,
+}
+
+impl RestoreSettings {
+    pub fn resolve(args: cli::RestoreArgs, global: &GlobalSettings) -> RestoreSettings {
+        RestoreSettings {
+            env: args.env,
+            backup: args.backup,
+            force: args.force,
+            flags: global.flags(args.approve, false),
+        }
+    }
+}
+
+/// `prune`.
+#[derive(Debug)]
+pub struct PruneSettings {
+    pub env: String,
+    pub keep: usize,
+    pub flags: Flags,
+}
+
+impl PruneSettings {
+    pub fn resolve(args: cli::PruneArgs, global: &GlobalSettings) -> PruneSettings {
+        PruneSettings {
+            env: args.env,
+            keep: args.keep,
+            flags: global.flags(args.approve, false),
+        }
+    }
+}
+
+/// `lock`.
+#[derive(Debug)]
+pub struct LockSettings {
+    /// Empty means all.
+    pub names: Vec<String>,
+    /// `--all`: the JSON document is the list even for one environment.
+    pub all: bool,
+    pub timeout: Duration,
+}
+
+impl LockSettings {
+    pub fn resolve(args: cli::LockArgs) -> LockSettings {
+        LockSettings {
+            names: args.target.names(),
+            all: args.target.all,
+            timeout: args.deadline.timeout,
+        }
+    }
+}
+
+/// `unlock`.
+#[derive(Debug)]
+pub struct UnlockSettings {
+    pub env: String,
+    pub lock_id: String,
+    pub flags: Flags,
+}
+
+impl UnlockSettings {
+    pub fn resolve(args: cli::UnlockArgs, global: &GlobalSettings) -> UnlockSettings {
+        UnlockSettings {
+            env: args.env,
+            lock_id: args.lock_id,
+            flags: global.flags(args.approve, false),
+        }
+    }
+}
+
+/// `completions`. What it prints is generated from the whole clap tree, handed over as
+/// data so the command need not know where it comes from.
+pub struct CompletionsSettings {
+    pub shell: clap_complete::Shell,
+    pub tree: clap::Command,
+}
+
+impl CompletionsSettings {
+    pub fn resolve(shell: clap_complete::Shell) -> CompletionsSettings {
+        use clap::CommandFactory;
+        CompletionsSettings {
+            shell,
+            tree: cli::Cli::command(),
+        }
+    }
+}
+
+/// `man`, from the same tree.
+pub struct ManSettings {
+    pub tree: clap::Command,
+}
+
+impl ManSettings {
+    pub fn resolve() -> ManSettings {
+        use clap::CommandFactory;
+        ManSettings {
+            tree: cli::Cli::command(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(cwd: &Path, flag: Option<&str>) -> GlobalSettings {
+        GlobalSettings {
+            cwd: cwd.to_path_buf(),
+            config: None,
+            output: OutputSettings {
+                format: Format::Human,
+                verbosity: 0,
+                quiet: false,
+                colors: Colors {
+                    stdout: false,
+                    stderr: false,
+                },
+            },
+            interactive: false,
+            terraform_flag: flag.map(PathBuf::from),
+        }
+    }
+
+    /// A project at `root` whose tfenv.toml names `terraform` (or not).
+    fn project(root: &Path, terraform: Option<&str>) -> Project {
+        std::fs::create_dir_all(root).unwrap();
+        let line = terraform.map_or(String::new(), |t| format!("terraform = \"{t}\"\n"));
+        std::fs::write(
+            root.join("tfenv.toml"),
+            format!("[project]\n{line}[environments.dev]\n"),
+        )
+        .unwrap();
+        std::fs::write(root.join("main.tf"), "").unwrap();
+        Project::load(root, None).unwrap()
+    }
+
+    fn executable(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "#!/bin/sh\n").unwrap();
+    }
+
+    #[test]
+    fn terraform_flag_wins_over_tfenv_toml_and_is_relative_to_where_tfenv_acts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cwd, root) = (dir.path().join("sub"), dir.path().join("root"));
+        executable(&cwd.join("bin/tf"));
+        executable(&root.join("tools/tofu"));
+        let bin = global(&cwd, Some("bin/tf"))
+            .terraform_binary(&project(&root, Some("tools/tofu")))
+            .unwrap();
+        assert_eq!(bin, cwd.join("bin/tf"));
+    }
+
+    #[test]
+    fn tfenv_toml_terraform_is_relative_to_the_project_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cwd, root) = (dir.path().join("sub"), dir.path().join("root"));
+        executable(&root.join("tools/tofu"));
+        let bin = global(&cwd, None)
+            .terraform_binary(&project(&root, Some("tools/tofu")))
+            .unwrap();
+        assert_eq!(bin, root.join("tools/tofu"));
+    }
+
+    #[test]
+    fn a_missing_terraform_binary_says_where_it_was_looked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = global(dir.path(), Some("nope/terraform"))
+            .terraform_binary(&project(dir.path(), None))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "terraform binary `{}` does not exist",
+                dir.path().join("nope/terraform").display()
+            )
+        );
+        let err = global(dir.path(), Some("no-such-terraform-anywhere"))
+            .terraform_binary(&project(dir.path(), None))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`no-such-terraform-anywhere` was not found on PATH"
+        );
+    }
+
+    #[test]
+    fn status_jobs_default_to_twice_the_cpus_and_zero_is_a_usage_error() {
+        use clap::Parser;
+        let status = |extra: &[&str]| {
+            let mut argv = vec!["tfenv", "status"];
+            argv.extend_from_slice(extra);
+            match cli::Cli::try_parse_from(argv).unwrap().command {
+                cli::Command::Status(args) => StatusSettings::resolve(args),
+                _ => unreachable!(),
+            }
+        };
+        assert!(status(&[]).unwrap().jobs >= 2);
+        assert_eq!(status(&["-j", "3"]).unwrap().jobs, 3);
+        let err = status(&["--jobs", "0"]).unwrap_err();
+        assert_eq!(err.to_string(), "--jobs must be at least 1");
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
     }
 }

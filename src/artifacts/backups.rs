@@ -1,8 +1,10 @@
 //! State backups: `state/<env>/backups/terraform.tfstate.YYYYMMDD-HHMMSS[-N]` plus one
-//! MANIFEST.jsonl line each (sha256, size, header, reason). A backup is streamed from
-//! `terraform state pull` into a temp file, hashed on the way, then renamed.
+//! MANIFEST.jsonl line each (sha256, size, header, reason). A backup is streamed from its
+//! source (`terraform state pull`, handed in by the caller) into a temp file, hashed on
+//! the way, then renamed.
 
 use std::fs::{self, File};
+use std::future::Future;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::jsonl::Jsonl;
+use crate::files;
 use crate::project::Environment;
-use crate::terraform::{Terraform, state};
+use crate::terraform::state::{self, StateHeader};
 
 /// File name prefix of state backups.
 pub const PREFIX: &str = "terraform.tfstate.";
@@ -38,14 +41,19 @@ pub fn dir(env: &Environment) -> PathBuf {
     env.artifacts_dir.join("backups")
 }
 
-/// Pulls the current state into a new backup. `Ok(None)` when there is no state yet
-/// (nothing is created). On any failure no file and no manifest line is left.
-pub async fn create(
-    tf: &Terraform,
+/// Takes a new backup of `env`'s state: `pull` streams the state into the writer it is
+/// handed and returns the state's header (`Ok(None)` when there is no state yet: nothing
+/// is created). On any failure no file and no manifest line is left.
+pub async fn create<Pull, Pulling>(
     env: &Environment,
     reason: &str,
-) -> anyhow::Result<Option<Backup>> {
-    match pull(tf, env).await? {
+    pull: Pull,
+) -> anyhow::Result<Option<Backup>>
+where
+    Pull: FnOnce(Box<dyn Write + Send>) -> Pulling,
+    Pulling: Future<Output = anyhow::Result<Option<StateHeader>>>,
+{
+    match pull_state(env, pull).await? {
         Some(pulled) => pulled.keep(reason).map(Some),
         None => Ok(None),
     }
@@ -57,20 +65,27 @@ pub async fn create(
 pub struct Pulled {
     dir: PathBuf,
     temp: tempfile::NamedTempFile,
-    header: state::StateHeader,
+    header: StateHeader,
     sha256: String,
 }
 
-/// Pulls the current state into a temp file in `backups/` (see [`Pulled`]). `Ok(None)`
-/// when there is no state yet (nothing is left behind).
-pub async fn pull(tf: &Terraform, env: &Environment) -> anyhow::Result<Option<Pulled>> {
+/// Streams `env`'s state from `pull` (as for [`create`]) into a temp file in `backups/`
+/// (see [`Pulled`]). `Ok(None)` when there is no state yet (nothing is left behind).
+pub async fn pull_state<Pull, Pulling>(
+    env: &Environment,
+    pull: Pull,
+) -> anyhow::Result<Option<Pulled>>
+where
+    Pull: FnOnce(Box<dyn Write + Send>) -> Pulling,
+    Pulling: Future<Output = anyhow::Result<Option<StateHeader>>>,
+{
     let dir = dir(env);
-    super::ensure_private_dir(&dir)?;
+    files::ensure_private_dir(&dir)?;
     let temp = tempfile::Builder::new()
         .prefix(".backup-")
         .suffix(".partial")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(
-            super::PRIVATE_FILE,
+            files::PRIVATE_FILE,
         ))
         .tempfile_in(&dir)
         .with_context(|| format!("creating a backup file in `{}`", dir.display()))?;
@@ -79,7 +94,7 @@ pub async fn pull(tf: &Terraform, env: &Environment) -> anyhow::Result<Option<Pu
         out: BufWriter::with_capacity(256 * 1024, temp.as_file().try_clone()?),
         hash: hash.clone(),
     };
-    let Some(header) = tf.state_pull_into(env, Box::new(sink)).await? else {
+    let Some(header) = pull(Box::new(sink)).await? else {
         return Ok(None);
     };
     temp.as_file()
@@ -135,7 +150,7 @@ impl Pulled {
                 .map_or(now, |t| t.and_utc()),
             reason: reason.to_string(),
         };
-        if let Err(err) = super::append_line(&dir.join(MANIFEST), &serde_json::to_string(&backup)?)
+        if let Err(err) = files::append_line(&dir.join(MANIFEST), &serde_json::to_string(&backup)?)
         {
             // A backup without its manifest line cannot be verified: do not keep it.
             let _ = fs::remove_file(dir.join(&backup.file));
@@ -148,11 +163,16 @@ impl Pulled {
 /// Re-reads a backup from disk and checks it against its manifest line: present,
 /// same size and SHA-256, a valid state whose serial and lineage match.
 pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
+    verify_counting(dir, backup, &|_| {})
+}
+
+/// `verify`, telling `read` how many bytes it has read as it goes (for progress).
+pub fn verify_counting(dir: &Path, backup: &Backup, read: &dyn Fn(u64)) -> Result<(), String> {
     /// Up to this size a backup is read whole and parsed from memory (several times
     /// faster); larger ones are streamed so memory stays flat.
     const IN_MEMORY: u64 = 32 << 20;
     let path = dir.join(&backup.file);
-    let file = match super::open_regular(&path) {
+    let file = match files::open_regular(&path) {
         Ok(Some(file)) => file,
         Ok(None) => {
             return Err(format!(
@@ -168,6 +188,7 @@ pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
         let mut file = file;
         file.read_to_end(&mut bytes)
             .map_err(|e| format!("`{}` cannot be read: {e}", backup.file))?;
+        read(bytes.len() as u64);
         (
             hex::encode(Sha256::digest(&bytes)),
             state::read_header_slice(&bytes),
@@ -176,6 +197,7 @@ pub fn verify(dir: &Path, backup: &Backup) -> Result<(), String> {
         let mut reader = HashingReader {
             inner: file,
             hash: Sha256::new(),
+            read,
         };
         let header = state::read_header(&mut reader);
         // Hash whatever the parser did not read, so the checksum covers the whole file.
@@ -364,8 +386,8 @@ pub fn prune_planned(dir: &Path, plan: &PrunePlan) -> anyhow::Result<Vec<String>
         return Ok(Vec::new());
     }
     let path = dir.join(MANIFEST);
-    let _lock = super::lock_file(&path)?;
-    let bytes = super::read_regular(&path)?.unwrap_or_default();
+    let _lock = files::lock_file(&path)?;
+    let bytes = files::read_regular(&path)?.unwrap_or_default();
     let mut text = Vec::with_capacity(bytes.len());
     let mut doomed: Vec<String> = Vec::new();
     for line in bytes.split_inclusive(|&b| b == b'\n') {
@@ -386,7 +408,7 @@ pub fn prune_planned(dir: &Path, plan: &PrunePlan) -> anyhow::Result<Vec<String>
     if doomed.is_empty() {
         return Ok(doomed);
     }
-    super::write_atomic(&path, &text, super::PRIVATE_FILE)?;
+    files::write_atomic(&path, &text, files::PRIVATE_FILE)?;
     let mut failed = Vec::new();
     let mut deleted = Vec::new();
     // Oldest first, as planned.
@@ -435,7 +457,7 @@ pub fn with_serial(source: &Path, dest: &Path, serial: u64) -> anyhow::Result<()
         );
     }
     let out = serde_json::to_vec_pretty(&fields)?;
-    super::write_atomic(dest, &out, super::PRIVATE_FILE)
+    files::write_atomic(dest, &out, files::PRIVATE_FILE)
 }
 
 /// The newest backup of `<artifacts>/backups/`: the last manifest line whose file is
@@ -484,15 +506,17 @@ impl Write for Hashing {
     }
 }
 
-struct HashingReader {
+struct HashingReader<'a> {
     inner: File,
     hash: Sha256,
+    read: &'a dyn Fn(u64),
 }
 
-impl Read for HashingReader {
+impl Read for HashingReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
+        (self.read)(n as u64);
         Ok(n)
     }
 }
@@ -500,6 +524,45 @@ impl Read for HashingReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn environment(dir: &Path) -> Environment {
+        fs::write(dir.join("tfenv.toml"), "[environments.dev]\n").unwrap();
+        let project = crate::project::Project::load(dir, None).unwrap();
+        project.environment("dev").unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_backup_is_streamed_from_its_source_hashed_and_listed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = environment(tmp.path());
+        let state = br#"{"version":4,"terraform_version":"1.11.4","serial":7,"lineage":"l-7","outputs":{},"resources":[]}"#;
+        let pull = |mut sink: Box<dyn Write + Send>| async move {
+            sink.write_all(state)?;
+            sink.flush()?;
+            Ok(state::read_header_slice(state)?)
+        };
+        let backup = create(&env, "manual", pull).await.unwrap().unwrap();
+        assert_eq!((backup.serial, backup.lineage.as_str()), (7, "l-7"));
+        assert_eq!(backup.sha256, hex::encode(Sha256::digest(state)));
+        assert_eq!(fs::read(dir(&env).join(&backup.file)).unwrap(), state);
+        assert_eq!(manifest(&dir(&env)).unwrap().records, vec![backup.clone()]);
+        assert_eq!(verify(&dir(&env), &backup), Ok(()));
+
+        // No state yet: nothing is written.
+        let none = create(&env, "manual", |_| async { Ok(None) })
+            .await
+            .unwrap();
+        assert_eq!(none, None);
+        // A source that fails half-way leaves no file and no manifest line.
+        let failing = |mut sink: Box<dyn Write + Send>| async move {
+            sink.write_all(b"{\"version\":4,")?;
+            anyhow::bail!("state pull failed")
+        };
+        assert!(create(&env, "manual", failing).await.is_err());
+        assert_eq!(files(&dir(&env)).unwrap(), vec![backup.file.clone()]);
+        assert!(leftovers(&dir(&env)).unwrap().is_empty());
+        assert_eq!(manifest(&dir(&env)).unwrap().records.len(), 1);
+    }
 
     fn manifest_line(file: &str) -> String {
         let created = time_in_name(file).unwrap().to_rfc3339();

@@ -25,14 +25,14 @@ pub struct EnvLock {
 
 impl EnvLock {
     pub fn acquire(artifacts_dir: &Path, env: &str, command: &str) -> anyhow::Result<EnvLock> {
-        super::ensure_private_dir(artifacts_dir)?;
+        crate::files::ensure_private_dir(artifacts_dir)?;
         let path = artifacts_dir.join(".tfenv.lock");
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(super::PRIVATE_FILE)
+            .mode(crate::files::PRIVATE_FILE)
             .open(&path)
             .with_context(|| format!("opening `{}`", path.display()))?;
         match file.try_lock() {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::backups::Backup;
 use super::jsonl::{self, Jsonl};
 use crate::exit::Exit;
+use crate::git_info::GitInfo;
 use crate::project::Environment;
 use crate::terraform::plan::PlanSummary;
 
@@ -93,15 +94,9 @@ impl std::fmt::Display for RunResult {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct GitInfo {
-    pub commit: String,
-    pub dirty: bool,
-}
-
 /// Appends one record (atomically: the file is rewritten through `write_atomic`).
 pub fn append(artifacts_dir: &Path, record: &HistoryRecord) -> anyhow::Result<()> {
-    super::append_line(&artifacts_dir.join(FILE), &serde_json::to_string(record)?)
+    crate::files::append_line(&artifacts_dir.join(FILE), &serde_json::to_string(record)?)
 }
 
 /// The backup taken before the last successful deploy: the way back from it, which

@@ -30,7 +30,7 @@ pub fn read<T: DeserializeOwned>(
     what: &str,
     check: impl Fn(&T) -> Result<(), String>,
 ) -> anyhow::Result<Jsonl<T>> {
-    let Some(bytes) = super::read_regular(path)? else {
+    let Some(bytes) = crate::files::read_regular(path)? else {
         return Ok(Jsonl::default());
     };
     Ok(parse(path, &bytes, what, check))
@@ -90,7 +90,7 @@ pub fn find_last<T>(
 ) -> anyhow::Result<Option<T>> {
     use std::os::unix::fs::FileExt;
     const BLOCK: u64 = 64 * 1024;
-    let Some(file) = super::open_regular(path)? else {
+    let Some(file) = crate::files::open_regular(path)? else {
         return Ok(None);
     };
     let len = file.metadata()?.len();

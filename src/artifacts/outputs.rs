@@ -23,13 +23,13 @@ pub fn redact(outputs: &Map<String, Value>, include_sensitive: bool) -> Value {
 }
 
 pub fn write(artifacts_dir: &Path, outputs: &Value) -> anyhow::Result<()> {
-    super::ensure_private_dir(artifacts_dir)?;
+    crate::files::ensure_private_dir(artifacts_dir)?;
     let mut text = serde_json::to_vec_pretty(outputs)?;
     text.push(b'\n');
-    super::write_atomic(
+    crate::files::write_atomic(
         &artifacts_dir.join("outputs.json"),
         &text,
-        super::PRIVATE_FILE,
+        crate::files::PRIVATE_FILE,
     )
 }
 
@@ -38,7 +38,7 @@ pub fn write(artifacts_dir: &Path, outputs: &Value) -> anyhow::Result<()> {
 /// printing `{}` for it would claim there are no outputs.
 pub fn read(artifacts_dir: &Path) -> anyhow::Result<Option<Map<String, Value>>> {
     let path = artifacts_dir.join("outputs.json");
-    let Some(bytes) = super::read_regular(&path)? else {
+    let Some(bytes) = crate::files::read_regular(&path)? else {
         return Ok(None);
     };
     let not_outputs = |what: String| -> anyhow::Error {

@@ -2,7 +2,8 @@
 //! `<storage_account_name>`; a non-default workspace appends `env:<workspace>` to the key.
 
 use super::Backend;
-use super::lock::{LockInfo, LockState};
+use super::lock::{LockState, StateLock};
+use crate::lock_info::LockInfo;
 use crate::process::{Invocation, RunOptions, Runner};
 
 fn blob_name(backend: &Backend) -> String {
@@ -17,7 +18,7 @@ fn blob_name(backend: &Backend) -> String {
 
 /// The lock of an azurerm state: an infinite lease on the blob, with the lock JSON
 /// base64-encoded in its `terraformlockid` metadata.
-pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow::Result<LockState> {
+pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow::Result<StateLock> {
     use base64::Engine;
     let bin = super::cli_binary(
         "az",
@@ -56,7 +57,7 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
     if !done.success() {
         let stderr = done.stderr_text();
         if stderr.contains("BlobNotFound") || stderr.contains("does not exist") {
-            return Ok(LockState::free(source));
+            return Ok(StateLock::free(source));
         }
         anyhow::bail!(
             "`az storage blob show` for `{source}` failed: {}",
@@ -71,7 +72,7 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
         .and_then(|v| v.as_str())
         .is_some_and(|s| s.eq_ignore_ascii_case("leased"));
     if !leased {
-        return Ok(LockState::free(source));
+        return Ok(StateLock::free(source));
     }
     let encoded = shown
         .get("metadata")
@@ -82,12 +83,9 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
                 .and_then(|(_, v)| v.as_str())
         });
     let Some(encoded) = encoded else {
-        let mut state = LockState::free(source);
-        state.held = true;
-        state.note = Some(format!(
+        return Ok(StateLock::new(LockState::HeldUnknown, source).noting(format!(
             "the state blob has a lease but no lock info: its holder is unknown. If no terraform is running, break it with `az storage blob lease break --account-name {account} --container-name {container} --blob-name {blob}`"
-        ));
-        return Ok(state);
+        )));
     };
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
@@ -96,7 +94,7 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
         })?;
     let info = LockInfo::parse(&String::from_utf8_lossy(&decoded))
         .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-    Ok(LockState::held_by(info, source))
+    Ok(StateLock::held_by(info, source))
 }
 
 pub(super) fn location(backend: &Backend) -> String {

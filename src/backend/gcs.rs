@@ -1,7 +1,8 @@
 //! The gcs backend: state at `gs://<bucket>/<prefix>/<workspace>.tfstate`.
 
 use super::Backend;
-use super::lock::{LockInfo, LockState};
+use super::lock::StateLock;
+use crate::lock_info::LockInfo;
 use crate::process::{Invocation, RunOptions, Runner};
 
 fn object(backend: &Backend, suffix: &str) -> String {
@@ -22,7 +23,7 @@ pub(super) fn location(backend: &Backend) -> String {
 
 /// The lock of a gcs state: the object `<prefix>/<workspace>.tflock`. Its generation
 /// number is the ID `force-unlock` wants.
-pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow::Result<LockState> {
+pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow::Result<StateLock> {
     let bin = super::cli_binary(
         "gcloud",
         "the Google Cloud CLI",
@@ -42,7 +43,7 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
             || stderr.contains("not found")
             || stderr.contains("matched no objects")
         {
-            return Ok(LockState::free(url));
+            return Ok(StateLock::free(url));
         }
         anyhow::bail!(
             "`gcloud storage objects describe {url}` failed: {}",
@@ -65,7 +66,7 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
         LockInfo::default()
     };
     info.id = generation;
-    Ok(LockState::held_by(info, url))
+    Ok(StateLock::held_by(info, url))
 }
 
 /// gcloud with the credentials and endpoint the backend config names.

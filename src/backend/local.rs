@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::Backend;
-use super::lock::{LockInfo, LockState};
+use super::lock::{LockState, StateLock};
+use crate::lock_info::LockInfo;
 use crate::project::normalize;
 
 pub(super) fn state_file(backend: &Backend, root: &Path) -> PathBuf {
@@ -33,7 +34,7 @@ pub(super) fn state_file(backend: &Backend, root: &Path) -> PathBuf {
 /// writes `.<name>.lock.info` beside it. An info file without the OS lock is a leftover
 /// of a killed run (stale), not a lock. An empty info file is what a run leaves when it
 /// took the OS lock but could not write the info (a full disk): it names no holder.
-pub(super) fn read_lock(state_file: &Path) -> anyhow::Result<LockState> {
+pub(super) fn read_lock(state_file: &Path) -> anyhow::Result<StateLock> {
     let info_file = info_file(state_file);
     let source = format!("file:{}", info_file.display());
     let info = match read_info_file(&info_file)? {
@@ -47,44 +48,23 @@ pub(super) fn read_lock(state_file: &Path) -> anyhow::Result<LockState> {
     };
     let os_lock = os_lock_holder(state_file)?;
     Ok(match (info, os_lock) {
-        (Some(Some(info)), Some(_)) => LockState::held_by(info, source),
-        (Some(Some(info)), None) => {
-            let mut state = LockState::held_by(info, source);
-            state.held = false;
-            state.stale = true;
-            state.note = Some(format!(
-                "`{}` is left over from a run that died; no process holds the lock",
-                info_file.display()
-            ));
-            state
-        }
-        (Some(None), Some(pid)) => {
-            let mut state = LockState::free(source);
-            state.held = true;
-            state.note = Some(format!(
-                "process {pid} holds the state file's lock, and its lock info file `{}` is empty (it could not be written; is the disk full?)",
-                info_file.display()
-            ));
-            state
-        }
-        (Some(None), None) => {
-            let mut state = LockState::free(source);
-            state.stale = true;
-            state.note = Some(format!(
-                "`{}` is an empty leftover of a run that could not write its lock info (a full disk?); no process holds the lock",
-                info_file.display()
-            ));
-            state
-        }
-        (None, Some(pid)) => {
-            let mut state = LockState::free(source);
-            state.held = true;
-            state.note = Some(format!(
-                "process {pid} holds the state file's lock but wrote no lock info"
-            ));
-            state
-        }
-        (None, None) => LockState::free(source),
+        (Some(Some(info)), Some(_)) => StateLock::held_by(info, source),
+        (Some(Some(info)), None) => StateLock::new(LockState::Stale(info), source).noting(format!(
+            "`{}` is left over from a run that died; no process holds the lock",
+            info_file.display()
+        )),
+        (Some(None), Some(pid)) => StateLock::new(LockState::HeldUnknown, source).noting(format!(
+            "process {pid} holds the state file's lock, and its lock info file `{}` is empty (it could not be written; is the disk full?)",
+            info_file.display()
+        )),
+        (Some(None), None) => StateLock::new(LockState::StaleEmpty, source).noting(format!(
+            "`{}` is an empty leftover of a run that could not write its lock info (a full disk?); no process holds the lock",
+            info_file.display()
+        )),
+        (None, Some(pid)) => StateLock::new(LockState::HeldUnknown, source).noting(format!(
+            "process {pid} holds the state file's lock but wrote no lock info"
+        )),
+        (None, None) => StateLock::free(source),
     })
 }
 

@@ -1,165 +1,236 @@
-//! What a state lock looks like wherever it lives: terraform's lock JSON (`ID`,
-//! `Operation`, `Who`, `Version`, `Created`, `Path`, `Info`), and whether it is held.
+//! The state lock of one environment as read from its backend: free, held (by a known
+//! or an unknown holder), a dead run's leftover, or not readable for this backend type.
+//! Serialized to the shape docs/json.md documents (`supported`, `held`, `stale`,
+//! `holder`, `source`, `note`).
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::ser::{Serialize, Serializer};
 
-/// Terraform's lock info, as every backend stores it. Read with terraform's keys (`ID`,
-/// `Who`, …), written in tfenv's JSON with lowercase ones.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockInfo {
-    #[serde(rename(deserialize = "ID"), alias = "id", default)]
-    pub id: String,
-    #[serde(rename(deserialize = "Operation"), alias = "operation", default)]
-    pub operation: String,
-    #[serde(rename(deserialize = "Who"), alias = "who", default)]
-    pub who: String,
-    #[serde(rename(deserialize = "Version"), alias = "version", default)]
-    pub version: String,
-    #[serde(rename(deserialize = "Created"), alias = "created", default)]
-    pub created: String,
-    #[serde(rename(deserialize = "Path"), alias = "path", default)]
-    pub path: String,
-    #[serde(rename(deserialize = "Info"), alias = "info", default)]
-    pub info: String,
+use crate::lock_info::LockInfo;
+
+/// What the backend says about the lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockState {
+    /// Nobody holds it.
+    Free,
+    /// Someone holds it, and says who.
+    Held(LockInfo),
+    /// Someone holds it without saying who (an OS lock whose info file is empty or
+    /// missing, an Azure lease without metadata); the note says what tfenv saw.
+    HeldUnknown,
+    /// A leftover of a holder that died: it blocks nobody (a local lock info file
+    /// without its OS lock).
+    Stale(LockInfo),
+    /// An empty lock info file left by a run that could not write it (a full disk),
+    /// without its OS lock: it names no holder and blocks nobody.
+    StaleEmpty,
+    /// tfenv cannot read locks of this backend type; why.
+    Unsupported(String),
 }
 
-impl LockInfo {
-    pub fn parse(text: &str) -> Result<LockInfo, String> {
-        serde_json::from_str(text.trim())
-            .map_err(|e| format!("the lock info is not terraform's lock JSON ({e})"))
-    }
-
-    pub fn created_at(&self) -> Option<DateTime<Utc>> {
-        DateTime::parse_from_rfc3339(&self.created)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    }
-
-    pub fn age_seconds(&self) -> Option<i64> {
-        self.created_at().map(|t| (Utc::now() - t).num_seconds())
-    }
-}
-
-/// The lock of one environment's state, as read from its backend.
-#[derive(Clone, Debug, Serialize)]
-pub struct LockState {
-    /// tfenv can read locks of this backend.
-    pub supported: bool,
-    /// Someone holds the lock.
-    pub held: bool,
-    /// A leftover of a dead holder that no longer blocks anyone (local info file without
-    /// its OS lock).
-    pub stale: bool,
-    /// Who holds it. `None` with `held`: held by someone unknown (e.g. an Azure lease
-    /// without metadata).
-    pub holder: Option<Holder>,
-    /// Where tfenv looked, e.g. `dynamodb:tf-locks/bucket/key`.
+/// The lock of one environment's state, where tfenv read it, and what else to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateLock {
+    pub state: LockState,
+    /// Where tfenv looked, e.g. `dynamodb:tf-locks/bucket/key`; empty when unsupported.
     pub source: String,
     /// Anything else the user should know.
     pub note: Option<String>,
 }
 
-/// Lock info plus its age, for output.
-#[derive(Clone, Debug, Serialize)]
-pub struct Holder {
-    #[serde(flatten)]
-    pub info: LockInfo,
-    pub age_seconds: Option<i64>,
-}
-
-impl From<LockInfo> for Holder {
-    fn from(info: LockInfo) -> Holder {
-        Holder {
-            age_seconds: info.age_seconds(),
-            info,
-        }
-    }
-}
-
-impl LockState {
-    pub fn free(source: String) -> LockState {
-        LockState {
-            supported: true,
-            held: false,
-            stale: false,
-            holder: None,
+impl StateLock {
+    pub fn new(state: LockState, source: String) -> StateLock {
+        StateLock {
+            state,
             source,
             note: None,
         }
     }
 
-    pub fn held_by(info: LockInfo, source: String) -> LockState {
-        LockState {
-            supported: true,
-            held: true,
-            stale: false,
-            holder: Some(info.into()),
-            source,
-            note: None,
-        }
+    pub fn free(source: String) -> StateLock {
+        StateLock::new(LockState::Free, source)
     }
 
-    pub fn unsupported(kind: &str) -> LockState {
-        LockState {
-            supported: false,
-            held: false,
-            stale: false,
-            holder: None,
-            source: String::new(),
-            note: Some(format!(
+    pub fn held_by(info: LockInfo, source: String) -> StateLock {
+        StateLock::new(LockState::Held(info), source)
+    }
+
+    pub fn unsupported(kind: &str) -> StateLock {
+        StateLock {
+            state: LockState::Unsupported(format!(
                 "lock inspection is not supported for backend `{kind}`"
             )),
+            source: String::new(),
+            note: None,
         }
     }
 
+    /// The same lock, with a note for the user.
+    pub fn noting(mut self, note: String) -> StateLock {
+        self.note = Some(note);
+        self
+    }
+
+    /// tfenv can read locks of this backend.
+    pub fn supported(&self) -> bool {
+        !matches!(self.state, LockState::Unsupported(_))
+    }
+
+    /// Someone holds the lock (known or not).
+    pub fn is_held(&self) -> bool {
+        matches!(self.state, LockState::Held(_) | LockState::HeldUnknown)
+    }
+
+    /// A leftover of a dead holder that blocks nobody.
+    pub fn is_stale(&self) -> bool {
+        matches!(self.state, LockState::Stale(_) | LockState::StaleEmpty)
+    }
+
+    /// Who holds it, or held it when it is a leftover; `None` when nobody can tell.
+    pub fn holder(&self) -> Option<&LockInfo> {
+        match &self.state {
+            LockState::Held(info) | LockState::Stale(info) => Some(info),
+            _ => None,
+        }
+    }
+
+    /// The lock ID, when the holder names one.
     pub fn id(&self) -> Option<&str> {
-        self.holder
-            .as_ref()
-            .map(|h| h.info.id.as_str())
+        self.holder()
+            .map(|info| info.id.as_str())
             .filter(|id| !id.is_empty())
     }
 
-    /// `alice@laptop (OperationTypeApply, 5m ago, ID 9db5…)`, for messages.
+    /// The holder in one line (see `LockInfo::describe`), for messages.
     pub fn describe(&self) -> String {
-        match &self.holder {
-            Some(h) => format!(
-                "{} ({}, {}, lock ID {})",
-                or_unknown(&h.info.who),
-                or_unknown(&h.info.operation),
-                h.age_seconds.map_or_else(
-                    || format!("since {}", or_unknown(&h.info.created)),
-                    |s| format!("{} ago", crate::output::age(s))
-                ),
-                or_unknown(&h.info.id)
-            ),
-            None => "an unknown holder".to_string(),
+        self.holder()
+            .map_or_else(|| "an unknown holder".to_string(), LockInfo::describe)
+    }
+
+    /// The note, or for an unsupported backend the reason.
+    pub fn note(&self) -> Option<&str> {
+        match &self.state {
+            LockState::Unsupported(reason) => Some(self.note.as_deref().unwrap_or(reason)),
+            _ => self.note.as_deref(),
         }
     }
 }
 
-fn or_unknown(text: &str) -> &str {
-    if text.is_empty() { "unknown" } else { text }
+impl Serialize for StateLock {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The documented JSON of a lock: flags, not the enum, so scripts keep working.
+        #[derive(serde::Serialize)]
+        struct Shape<'a> {
+            supported: bool,
+            held: bool,
+            stale: bool,
+            holder: Option<Holder<'a>>,
+            source: &'a str,
+            note: Option<&'a str>,
+        }
+        /// Lock info plus its age.
+        #[derive(serde::Serialize)]
+        struct Holder<'a> {
+            #[serde(flatten)]
+            info: &'a LockInfo,
+            age_seconds: Option<i64>,
+        }
+        Shape {
+            supported: self.supported(),
+            held: self.is_held(),
+            stale: self.is_stale(),
+            holder: self.holder().map(|info| Holder {
+                info,
+                age_seconds: info.age_seconds(),
+            }),
+            source: &self.source,
+            note: self.note(),
+        }
+        .serialize(serializer)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn info() -> LockInfo {
+        LockInfo::parse(r#"{"ID":"9db5","Operation":"OperationTypeApply","Info":"","Who":"root@host","Version":"1.0.3","Created":"2026-11-22T09:14:03.123456Z","Path":"p"}"#).unwrap()
+    }
+
     #[test]
-    fn terraform_lock_json_is_parsed() {
-        let info = LockInfo::parse(r#"{"ID":"9db5","Operation":"OperationTypeApply","Info":"","Who":"root@host","Version":"1.0.3","Created":"2026-11-22T09:14:03.123456Z","Path":"tfstate-test/dev/terraform.tfstate"}"#).unwrap();
-        assert_eq!(info.id, "9db5");
-        assert_eq!(info.who, "root@host");
+    fn each_lock_state_keeps_the_documented_json_shape() {
+        let json = |lock: &StateLock| serde_json::to_value(lock).unwrap();
+        let lock = StateLock::held_by(info(), "s3://b/k.tflock".into());
+        // The documented fields, in the documented order.
+        let text = serde_json::to_string(&lock).unwrap();
+        let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap();
+        let keys = ["supported", "held", "stale", "holder", "source", "note"];
+        assert!(keys.windows(2).all(|w| at(w[0]) < at(w[1])), "{text}");
+        let held = json(&lock);
+        assert_eq!(held.as_object().unwrap().len(), keys.len(), "{text}");
         assert_eq!(
-            info.created_at().unwrap().to_rfc3339(),
-            "2026-11-22T09:14:03.123456+00:00"
+            (&held["held"], &held["stale"]),
+            (&true.into(), &false.into())
         );
-        assert!(LockInfo::parse("garbage").is_err());
-        // tfenv's own JSON uses lowercase keys.
-        let out = serde_json::to_value(Holder::from(info)).unwrap();
-        assert_eq!(out["id"], "9db5");
-        assert_eq!(out["who"], "root@host");
-        assert!(out.get("ID").is_none());
+        // tfenv's own JSON uses lowercase keys, plus the age.
+        assert_eq!(held["holder"]["id"], "9db5");
+        assert_eq!(held["holder"]["who"], "root@host");
+        assert!(held["holder"].get("ID").is_none());
+        assert!(held["holder"]["age_seconds"].is_i64());
+
+        let stale = StateLock {
+            state: LockState::Stale(info()),
+            source: "file:x".into(),
+            note: Some("left over".into()),
+        };
+        let stale = json(&stale);
+        assert_eq!(
+            (&stale["held"], &stale["stale"], &stale["note"]),
+            (&false.into(), &true.into(), &"left over".into())
+        );
+        assert_eq!(stale["holder"]["id"], "9db5");
+
+        let empty = json(&StateLock {
+            state: LockState::StaleEmpty,
+            source: "file:x".into(),
+            note: None,
+        });
+        assert_eq!(
+            (&empty["stale"], &empty["holder"]),
+            (&true.into(), &serde_json::Value::Null)
+        );
+
+        let unknown = json(&StateLock {
+            state: LockState::HeldUnknown,
+            source: "file:x".into(),
+            note: Some("pid 7".into()),
+        });
+        assert_eq!(
+            (&unknown["held"], &unknown["holder"]),
+            (&true.into(), &serde_json::Value::Null)
+        );
+
+        let unsupported = json(&StateLock::unsupported("consul"));
+        assert_eq!(unsupported["supported"], false);
+        assert_eq!(unsupported["source"], "");
+        assert_eq!(
+            unsupported["note"],
+            "lock inspection is not supported for backend `consul`"
+        );
+        let free = json(&StateLock::free("file:x".into()));
+        assert_eq!(
+            (
+                &free["supported"],
+                &free["held"],
+                &free["stale"],
+                &free["note"]
+            ),
+            (
+                &true.into(),
+                &false.into(),
+                &false.into(),
+                &serde_json::Value::Null
+            )
+        );
     }
 }

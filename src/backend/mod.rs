@@ -1,5 +1,6 @@
-//! Backends: for each type, where an environment's state lives, from the root module's
-//! `backend` block merged with the environment's backend config file.
+//! Backends: for each type, where an environment's state lives (from the root module's
+//! `backend` block merged with the environment's backend config file) and how to read
+//! its lock without terraform. May use: process, project, lock_info, error.
 
 mod azurerm;
 mod gcs;
@@ -19,12 +20,59 @@ use crate::error::TfenvError;
 use crate::process::Runner;
 use crate::project::hcl::{self, BackendBlock, Settings};
 use crate::project::{Environment, Project};
+use lock::StateLock;
+
+/// A backend type. The four tfenv knows where state and locks live; any other is
+/// carried by name (terraform still runs it; tfenv cannot read its lock).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Local,
+    S3,
+    AzureRm,
+    Gcs,
+    Other(String),
+}
+
+impl BackendKind {
+    /// The type as terraform names it in `backend "<type>"`.
+    pub fn parse(name: &str) -> BackendKind {
+        match name {
+            "local" => BackendKind::Local,
+            "s3" => BackendKind::S3,
+            "azurerm" => BackendKind::AzureRm,
+            "gcs" => BackendKind::Gcs,
+            other => BackendKind::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::S3 => "s3",
+            BackendKind::AzureRm => "azurerm",
+            BackendKind::Gcs => "gcs",
+            BackendKind::Other(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// As terraform's name: `"s3"`, `"consul"`.
+impl serde::Serialize for BackendKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 /// Where an environment's state lives.
 #[derive(Clone, Debug)]
 pub struct Backend {
-    /// `local`, `s3`, `azurerm`, `gcs`, …
-    pub kind: String,
+    pub kind: BackendKind,
     /// The root module has no backend block: terraform uses local defaults.
     pub implicit: bool,
     /// Inline block settings overlaid with the backend config file. May hold secrets:
@@ -36,39 +84,37 @@ pub struct Backend {
 impl Backend {
     /// Where the state is, for people: a path, `s3://bucket/key`, …
     pub fn location(&self, env: &Environment, project: &Project) -> String {
-        match self.kind.as_str() {
-            "local" => project.show(&local::state_file(self, &env.root)),
-            "s3" => s3::location(self),
-            "azurerm" => azurerm::location(self),
-            "gcs" => gcs::location(self),
-            other => format!("({other} backend)"),
+        match &self.kind {
+            BackendKind::Local => project.show(&local::state_file(self, &env.root)),
+            BackendKind::Other(name) => format!("({name} backend)"),
+            _ => self.remote_location().unwrap_or_default(),
         }
     }
 
     /// The state file of a local backend, which tfenv can read without terraform.
     pub fn local_state_file(&self, env: &Environment) -> Option<PathBuf> {
-        (self.kind == "local").then(|| local::state_file(self, &env.root))
+        (self.kind == BackendKind::Local).then(|| local::state_file(self, &env.root))
     }
 
     /// A key equal for two environments exactly when they would share one state.
     pub fn identity(&self, env: &Environment) -> Option<String> {
-        match self.kind.as_str() {
-            "local" => Some(format!(
+        match &self.kind {
+            BackendKind::Local => Some(format!(
                 "local:{}",
                 local::state_file(self, &env.root).display()
             )),
-            "s3" | "azurerm" | "gcs" => {
-                Some(format!("{}:{}", self.kind, self.location_for_identity()))
-            }
-            _ => None,
+            _ => Some(format!("{}:{}", self.kind, self.remote_location()?)),
         }
     }
 
-    fn location_for_identity(&self) -> String {
-        match self.kind.as_str() {
-            "s3" => s3::location(self),
-            "azurerm" => azurerm::location(self),
-            _ => gcs::location(self),
+    /// Where a remote state is (`s3://…`, `azurerm://…`, `gs://…`); `None` for a local
+    /// state and for backend types tfenv does not know.
+    fn remote_location(&self) -> Option<String> {
+        match &self.kind {
+            BackendKind::S3 => Some(s3::location(self)),
+            BackendKind::AzureRm => Some(azurerm::location(self)),
+            BackendKind::Gcs => Some(gcs::location(self)),
+            BackendKind::Local | BackendKind::Other(_) => None,
         }
     }
 
@@ -77,13 +123,13 @@ impl Backend {
         &self,
         env: &Environment,
         runner: &dyn Runner,
-    ) -> anyhow::Result<lock::LockState> {
-        match self.kind.as_str() {
-            "local" => local::read_lock(&local::state_file(self, &env.root)),
-            "s3" => s3::read_lock(self, runner).await,
-            "azurerm" => azurerm::read_lock(self, runner).await,
-            "gcs" => gcs::read_lock(self, runner).await,
-            other => Ok(lock::LockState::unsupported(other)),
+    ) -> anyhow::Result<StateLock> {
+        match &self.kind {
+            BackendKind::Local => local::read_lock(&local::state_file(self, &env.root)),
+            BackendKind::S3 => s3::read_lock(self, runner).await,
+            BackendKind::AzureRm => azurerm::read_lock(self, runner).await,
+            BackendKind::Gcs => gcs::read_lock(self, runner).await,
+            BackendKind::Other(name) => Ok(StateLock::unsupported(name)),
         }
     }
 
@@ -91,8 +137,8 @@ impl Backend {
     /// the OS lock); `Ok(None)` when there is nothing to remove. Other backends leave no
     /// leftover tfenv could remove: their stale locks go through `force-unlock`.
     pub fn clear_stale_lock(&self, env: &Environment) -> anyhow::Result<Option<PathBuf>> {
-        match self.kind.as_str() {
-            "local" => local::clear_stale_lock(&local::state_file(self, &env.root)),
+        match &self.kind {
+            BackendKind::Local => local::clear_stale_lock(&local::state_file(self, &env.root)),
             _ => Ok(None),
         }
     }
@@ -100,14 +146,15 @@ impl Backend {
     /// What reading this backend's lock means, for a message: the environment, the
     /// backend type and, for remote ones, where the state is.
     fn lock_read(&self, env: &Environment) -> String {
-        match self.kind.as_str() {
-            "s3" | "azurerm" | "gcs" => format!(
-                "reading the state lock of `{}` ({} backend, `{}`)",
-                env.name,
-                self.kind,
-                self.location_for_identity()
+        match self.remote_location() {
+            Some(location) => format!(
+                "reading the state lock of `{}` ({} backend, `{location}`)",
+                env.name, self.kind
             ),
-            kind => format!("reading the state lock of `{}` ({kind} backend)", env.name),
+            None => format!(
+                "reading the state lock of `{}` ({} backend)",
+                env.name, self.kind
+            ),
         }
     }
 
@@ -172,8 +219,8 @@ pub async fn read_locks(
     items: &[(&Environment, &Backend)],
     runner: &dyn Runner,
     timeout: Duration,
-) -> Vec<anyhow::Result<lock::LockState>> {
-    use futures::StreamExt;
+) -> Vec<anyhow::Result<StateLock>> {
+    use futures_util::StreamExt;
     let mut groups: std::collections::BTreeMap<String, Vec<usize>> =
         std::collections::BTreeMap::new();
     for (i, (_, backend)) in items.iter().enumerate() {
@@ -187,11 +234,10 @@ pub async fn read_locks(
         .flatten()
         .copied()
         .collect();
-    let mut results: Vec<Option<anyhow::Result<lock::LockState>>> =
-        items.iter().map(|_| None).collect();
+    let mut results: Vec<Option<anyhow::Result<StateLock>>> = items.iter().map(|_| None).collect();
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
 
-    let batches = futures::stream::iter(groups.values().filter(|m| m.len() > 1).map(
+    let batches = futures_util::stream::iter(groups.values().filter(|m| m.len() > 1).map(
         |members| async move {
             let backends: Vec<&Backend> = members.iter().map(|&i| items[i].1).collect();
             let what = || {
@@ -208,7 +254,7 @@ pub async fn read_locks(
     ))
     .buffer_unordered(jobs)
     .collect::<Vec<_>>();
-    let singles = futures::stream::iter(
+    let singles = futures_util::stream::iter(
         items
             .iter()
             .enumerate()
@@ -225,7 +271,7 @@ pub async fn read_locks(
     )
     .buffer_unordered(jobs)
     .collect::<Vec<_>>();
-    let (batches, singles) = futures::join!(batches, singles);
+    let (batches, singles) = futures_util::join!(batches, singles);
     for (members, outcome) in batches {
         match outcome {
             Ok(states) => {
@@ -311,9 +357,9 @@ impl Backends {
                 )
                 .into());
             }
-            (Some(block), _) => block.kind.clone(),
-            (None, Some(configured)) => configured.clone(),
-            (None, None) => "local".to_string(),
+            (Some(block), _) => BackendKind::parse(&block.kind),
+            (None, Some(configured)) => BackendKind::parse(configured),
+            (None, None) => BackendKind::Local,
         };
         Ok(Backend {
             kind,
@@ -360,10 +406,44 @@ mod tests {
 
     pub(super) fn backend(kind: &str, settings: Value, workspace: Option<&str>) -> Backend {
         Backend {
-            kind: kind.to_string(),
+            kind: BackendKind::parse(kind),
             implicit: false,
             settings: settings.as_object().cloned().unwrap_or_default(),
             workspace: workspace.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_unknown_backend_type_is_carried_by_name_not_read_as_another() {
+        use crate::process::scripted::ScriptedRunner;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tfenv.toml"), "[environments.dev]\n").unwrap();
+        std::fs::write(
+            dir.path().join("main.tf"),
+            "terraform {\n  backend \"consul\" {\n    path = \"app\"\n  }\n}\n",
+        )
+        .unwrap();
+        let project = Project::load(dir.path(), None).unwrap();
+        let env = project.environment("dev").unwrap();
+        let b = Backends::default().resolve(env, &project).unwrap();
+        assert_eq!(b.kind, BackendKind::Other("consul".into()));
+        assert_eq!(serde_json::to_value(&b.kind).unwrap(), "consul");
+        assert_eq!(b.location(env, &project), "(consul backend)");
+        // No identity: two consul environments are not taken for one shared gcs state.
+        assert_eq!(b.identity(env), None);
+        assert_eq!(b.local_state_file(env), None);
+        // Nothing runs (the scripted runner fails on any call): the lock is unsupported.
+        let lock =
+            futures_util::FutureExt::now_or_never(b.read_lock(env, &ScriptedRunner::default()))
+                .unwrap()
+                .unwrap();
+        assert!(!lock.supported());
+        assert_eq!(
+            lock.note(),
+            Some("lock inspection is not supported for backend `consul`")
+        );
+        for known in ["local", "s3", "azurerm", "gcs"] {
+            assert_eq!(BackendKind::parse(known).to_string(), known);
         }
     }
 

@@ -1,8 +1,9 @@
 //! The s3 backend: state at `s3://<bucket>/<key>`; a non-default workspace at
 //! `<workspace_key_prefix or env:>/<workspace>/<key>`.
 
-use super::Backend;
-use super::lock::{LockInfo, LockState};
+use super::lock::StateLock;
+use super::{Backend, BackendKind};
+use crate::lock_info::LockInfo;
 use crate::process::{Invocation, Runner};
 
 pub(super) fn state_key(backend: &Backend) -> String {
@@ -25,7 +26,7 @@ pub(super) fn location(backend: &Backend) -> String {
 
 /// Reads the lock where this s3 backend keeps it: the `<key>.tflock` object
 /// (`use_lockfile`), or the DynamoDB item `<bucket>/<state key>` (`dynamodb_table`).
-pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow::Result<LockState> {
+pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow::Result<StateLock> {
     let bucket = backend.setting("bucket").unwrap_or_default();
     let key = state_key(backend);
     if backend.setting("use_lockfile").as_deref() == Some("true") {
@@ -36,14 +37,14 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
         if done.success() {
             let info = LockInfo::parse(&done.stdout_text())
                 .map_err(|e| anyhow::anyhow!("`{object}`: {e}"))?;
-            return Ok(LockState::held_by(info, object));
+            return Ok(StateLock::held_by(info, object));
         }
         let stderr = done.stderr_text();
         if ["404", "Not Found", "NoSuchKey", "does not exist"]
             .iter()
             .any(|s| stderr.contains(s))
         {
-            return Ok(LockState::free(object));
+            return Ok(StateLock::free(object));
         }
         anyhow::bail!(
             "reading `{object}` with the aws CLI failed: {}",
@@ -75,25 +76,26 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
         }
         // A missing item: the CLI prints nothing at all (or `{}`).
         if done.stdout.iter().all(u8::is_ascii_whitespace) {
-            return Ok(LockState::free(source));
+            return Ok(StateLock::free(source));
         }
         let reply: serde_json::Value = serde_json::from_slice(&done.stdout)
             .map_err(|e| anyhow::anyhow!("the aws CLI printed something that is not JSON ({e})"))?;
         let Some(info) = reply.pointer("/Item/Info/S").and_then(|v| v.as_str()) else {
-            return Ok(LockState::free(source));
+            return Ok(StateLock::free(source));
         };
         let info = LockInfo::parse(info).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-        return Ok(LockState::held_by(info, source));
+        return Ok(StateLock::held_by(info, source));
     }
-    let mut state = LockState::free(format!("s3://{bucket}/{key}"));
-    state.note = Some("this s3 backend has neither `dynamodb_table` nor `use_lockfile`: its state is never locked".to_string());
-    Ok(state)
+    Ok(StateLock::free(format!("s3://{bucket}/{key}")).noting(
+        "this s3 backend has neither `dynamodb_table` nor `use_lockfile`: its state is never locked".to_string(),
+    ))
 }
 
 /// Which DynamoDB lock reads can share one request: same table, endpoint, region and
 /// credentials. `None` for backends that do not lock in DynamoDB.
 pub(super) fn dynamodb_group(backend: &Backend) -> Option<String> {
-    if backend.kind != "s3" || backend.setting("use_lockfile").as_deref() == Some("true") {
+    if backend.kind != BackendKind::S3 || backend.setting("use_lockfile").as_deref() == Some("true")
+    {
         return None;
     }
     let table = backend.setting("dynamodb_table")?;
@@ -110,7 +112,7 @@ pub(super) fn dynamodb_group(backend: &Backend) -> Option<String> {
 pub(super) async fn read_dynamodb_batch(
     backends: &[&Backend],
     runner: &dyn Runner,
-) -> anyhow::Result<Vec<LockState>> {
+) -> anyhow::Result<Vec<StateLock>> {
     let first = backends
         .first()
         .copied()
@@ -184,11 +186,11 @@ pub(super) async fn read_dynamodb_batch(
         .map(|id| {
             let source = format!("dynamodb:{table}/{id}");
             match found.get(&id) {
-                Some(info) => Ok(LockState::held_by(
+                Some(info) => Ok(StateLock::held_by(
                     LockInfo::parse(info).map_err(|e| anyhow::anyhow!("{source}: {e}"))?,
                     source,
                 )),
-                None => Ok(LockState::free(source)),
+                None => Ok(StateLock::free(source)),
             }
         })
         .collect()

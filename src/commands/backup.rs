@@ -1,15 +1,17 @@
 //! `tfenv backup` (take one) and `tfenv backups` (list them, each verified).
 
 use chrono::Utc;
-use futures::StreamExt;
+use futures_util::StreamExt;
+use indicatif::HumanBytes;
 use serde::Serialize;
 
 use crate::Context;
+use crate::age::Age;
 use crate::artifacts::backups::{self, Backup};
 use crate::backend::Backends;
-use crate::cli::{BackupArgs, BackupsArgs};
 use crate::exit::Exit;
 use crate::output;
+use crate::settings::{BackupSettings, BackupsSettings};
 use crate::terraform::InitOptions;
 
 #[derive(Serialize)]
@@ -19,21 +21,29 @@ struct Taken {
     backup: Option<Backup>,
 }
 
-pub async fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<Exit> {
+pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let names = args.target.names();
-    let resolved = Backends::default().resolve_all(&project, &names)?;
+    let resolved = Backends::default().resolve_all(&project, &settings.names)?;
     let tf = ctx.terraform(&project).await?;
     // init is not safe to run concurrently (shared plugin cache): do it first, in turn.
     for (env, backend) in &resolved {
-        tf.ensure_init(ctx, &project, env, backend, InitOptions::default(), None)
+        ctx.ensure_init(&tf, &project, env, backend, InitOptions::default(), None)
             .await?;
     }
     let results: Vec<anyhow::Result<Taken>> =
-        futures::stream::iter(resolved.iter().map(|(env, _)| {
+        futures_util::stream::iter(resolved.iter().map(|(env, _)| {
             let tf = &tf;
+            // A large state shows its bytes going by (on a terminal, for people).
+            let progress = ctx
+                .printer
+                .byte_progress(format!("{}: backing up", env.name), None);
             async move {
-                let backup = backups::create(tf, env, "manual").await?;
+                let backup = backups::create(env, "manual", |sink| {
+                    tf.state_pull_into(env, progress.writer(sink))
+                })
+                .await;
+                progress.finish();
+                let backup = backup?;
                 Ok(Taken {
                     environment: env.name.clone(),
                     backup,
@@ -56,7 +66,7 @@ pub async fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<Exit> {
                 t.environment,
                 b.file,
                 b.serial,
-                output::bytes(b.bytes),
+                HumanBytes(b.bytes),
                 &b.sha256[..12]
             )),
             None => ctx.printer.result(&format!(
@@ -77,9 +87,9 @@ struct Listed {
     problem: Option<String>,
 }
 
-pub async fn list(ctx: &Context, args: BackupsArgs) -> anyhow::Result<Exit> {
+pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let env = project.environment(&args.env)?;
+    let env = project.environment(&settings.env)?;
     let dir = backups::dir(env);
     let manifest = backups::manifest(&dir)?;
     for warning in &manifest.warnings {
@@ -128,10 +138,10 @@ pub async fn list(ctx: &Context, args: BackupsArgs) -> anyhow::Result<Exit> {
         let b = &l.backup;
         rows.push(vec![
             b.created.format("%Y-%m-%d %H:%M:%S").to_string(),
-            output::age(l.age_seconds),
+            Age(l.age_seconds).to_string(),
             b.serial.to_string(),
             b.lineage.chars().take(8).collect(),
-            output::bytes(b.bytes),
+            HumanBytes(b.bytes).to_string(),
             b.reason.clone(),
             if l.verified {
                 "yes".to_string()

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::Context;
-use crate::backend::Backends;
+use crate::backend::{BackendKind, Backends};
 use crate::exit::Exit;
 use crate::output;
 use crate::project::{Layout, Tier};
@@ -39,7 +39,7 @@ struct EnvInfo {
 #[derive(Serialize)]
 pub(super) struct BackendInfo {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: BackendKind,
     /// No backend block: terraform's default local state.
     pub implicit: bool,
     pub location: String,
@@ -95,7 +95,7 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
         if !env.aliases.is_empty() {
             name.push_str(&format!(" ({})", env.aliases.join(", ")));
         }
-        let mut kind = env.backend.kind.clone();
+        let mut kind = env.backend.kind.to_string();
         if let Some(ws) = &env.workspace {
             kind.push_str(&format!(" [{ws}]"));
         }

@@ -3,15 +3,16 @@
 use chrono::SecondsFormat;
 
 use crate::Context;
+use crate::age::Age;
 use crate::artifacts::history;
 use crate::artifacts::jsonl::Jsonl;
-use crate::cli::HistoryArgs;
 use crate::exit::Exit;
 use crate::output;
+use crate::settings::HistorySettings;
 
-pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Exit> {
+pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let env = project.environment(&args.env)?;
+    let env = project.environment(&settings.env)?;
     let Jsonl {
         mut records,
         warnings,
@@ -19,8 +20,8 @@ pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Exit> {
     for warning in &warnings {
         ctx.printer.warn(warning);
     }
-    if args.limit > 0 && records.len() > args.limit {
-        records.drain(..records.len() - args.limit);
+    if settings.limit > 0 && records.len() > settings.limit {
+        records.drain(..records.len() - settings.limit);
     }
     if ctx.printer.is_json() {
         ctx.printer
@@ -65,7 +66,7 @@ pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Exit> {
                     )
                 },
             ),
-            output::age(r.seconds.round() as i64),
+            Age(r.seconds.round() as i64).to_string(),
             r.backup.clone().unwrap_or_else(|| "-".to_string()),
         ]);
     }

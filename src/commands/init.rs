@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use crate::Context;
 use crate::backend::Backends;
-use crate::cli::InitArgs;
 use crate::exit::Exit;
 use crate::project::Tier;
-use crate::terraform::{InitOptions, InitOutcome, RunLog, Terraform};
+use crate::settings::InitSettings;
+use crate::terraform::{InitOutcome, RunLog, Terraform};
 
 #[derive(Serialize)]
 struct InitReport {
@@ -26,31 +26,27 @@ struct InitResult {
     log: Option<String>,
 }
 
-pub async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<Exit> {
+pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let names = args.target.names();
     // Resolve every name before any terraform runs: a typo must not half-initialize.
-    let resolved = Backends::default().resolve_all(&project, &names)?;
+    let resolved = Backends::default().resolve_all(&project, &settings.names)?;
     let tf = ctx.terraform(&project).await?;
-    let options = InitOptions {
-        reconfigure: args.reconfigure,
-        upgrade: args.upgrade,
-    };
+    let options = settings.options;
     let mut report = InitReport {
         environments: Vec::new(),
     };
     // One at a time: terraform's plugin cache is not safe for concurrent installs.
     for (env, backend) in resolved {
         let started = Instant::now();
-        let wants_log = args.log || env.tier == Tier::Production;
+        let wants_log = settings.log || env.tier == Tier::Production;
         // A log only for an init that runs: a skipped one has nothing to say.
         let log = if wants_log && Terraform::needs_init(env, &backend, options) {
             Some(RunLog::open(&project, env, "init")?)
         } else {
             None
         };
-        let outcome = tf
-            .ensure_init(ctx, &project, env, &backend, options, log.as_ref())
+        let outcome = ctx
+            .ensure_init(&tf, &project, env, &backend, options, log.as_ref())
             .await?;
         let seconds = started.elapsed().as_secs_f64();
         if !ctx.printer.is_json() {

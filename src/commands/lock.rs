@@ -3,11 +3,10 @@
 use serde::Serialize;
 
 use crate::Context;
-use crate::backend::Backends;
-use crate::backend::lock::LockState;
-use crate::cli::LockArgs;
-use crate::error::TfenvError;
+use crate::backend::lock::{LockState, StateLock};
+use crate::backend::{BackendKind, Backends};
 use crate::exit::Exit;
+use crate::settings::LockSettings;
 
 /// The LOCK_ID `unlock` takes for a leftover lock info file that names no ID (empty).
 pub const NO_ID: &str = "-";
@@ -15,9 +14,9 @@ pub const NO_ID: &str = "-";
 #[derive(Serialize)]
 struct EnvLock {
     environment: String,
-    backend: String,
+    backend: BackendKind,
     #[serde(flatten)]
-    lock: Option<LockState>,
+    lock: Option<StateLock>,
     /// The lock's fields as null when it could not be read: the documented shape holds.
     #[serde(flatten)]
     unread: Option<Unread>,
@@ -34,16 +33,15 @@ struct Unread {
     note: Option<String>,
 }
 
-pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
+pub async fn lock(ctx: &Context, settings: LockSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let all = args.target.all;
-    let names = args.target.names();
-    let resolved = Backends::default().resolve_all(&project, &names)?;
+    let all = settings.all;
+    let resolved = Backends::default().resolve_all(&project, &settings.names)?;
     let items: Vec<(&crate::project::Environment, &crate::backend::Backend)> = resolved
         .iter()
         .map(|(env, backend)| (*env, backend))
         .collect();
-    let read = crate::backend::read_locks(&items, ctx.runner.as_ref(), args.deadline.timeout).await;
+    let read = crate::backend::read_locks(&items, ctx.runner.as_ref(), settings.timeout).await;
     let reads: Vec<(EnvLock, Option<anyhow::Error>)> = resolved
         .iter()
         .zip(read)
@@ -75,11 +73,12 @@ pub async fn lock(ctx: &Context, args: LockArgs) -> anyhow::Result<Exit> {
             ctx.printer
                 .json(&serde_json::json!({ "environments": locks }))?;
         }
-        return if errors.is_empty() {
-            Ok(Exit::Success)
+        // The document says which reads failed; the exit code says that some did.
+        return Ok(if errors.is_empty() {
+            Exit::Success
         } else {
-            Err(TfenvError::Reported(Exit::Failure).into())
-        };
+            Exit::Failure
+        });
     }
     for l in locks.iter().filter(|l| l.lock.is_some()) {
         print_human(ctx, l);
@@ -113,58 +112,50 @@ fn print_human(ctx: &Context, l: &EnvLock) {
     let Some(lock) = &l.lock else {
         return;
     };
-    if !lock.supported {
-        p.result(&format!(
-            "{name}: {}",
-            lock.note.clone().unwrap_or_default()
-        ));
-        return;
-    }
-    match (&lock.holder, lock.held, lock.stale) {
-        (Some(h), true, _) => {
-            p.result(&format!("{name}: locked by {}", lock.describe()));
-            p.result(&format!("  ID:        {}", h.info.id));
-            p.result(&format!("  Operation: {}", h.info.operation));
-            p.result(&format!("  Who:       {}", h.info.who));
-            p.result(&format!("  Created:   {}", h.info.created));
-            p.result(&format!("  Version:   {}", h.info.version));
-            p.result(&format!("  Path:      {}", h.info.path));
+    match &lock.state {
+        LockState::Unsupported(_) => {
+            p.result(&format!("{name}: {}", lock.note().unwrap_or_default()));
+        }
+        LockState::Held(info) => {
+            p.result(&format!("{name}: locked by {}", info.describe()));
+            p.result(&format!("  ID:        {}", info.id));
+            p.result(&format!("  Operation: {}", info.operation));
+            p.result(&format!("  Who:       {}", info.who));
+            p.result(&format!("  Created:   {}", info.created));
+            p.result(&format!("  Version:   {}", info.version));
+            p.result(&format!("  Path:      {}", info.path));
             p.result(&format!("  Source:    {}", lock.source));
             p.result(&format!(
                 "  If that run is dead: tfenv unlock {name} {}",
-                h.info.id
+                info.id
             ));
         }
-        (Some(_), false, true) => {
+        LockState::Stale(info) => {
             p.result(&format!(
                 "{name}: not locked ({}; left by {})",
-                lock.note.clone().unwrap_or_default(),
-                lock.describe()
+                lock.note().unwrap_or_default(),
+                info.describe()
             ));
             p.result(&format!(
                 "  To remove the leftover: tfenv unlock {name} {}",
                 lock.id().unwrap_or(NO_ID)
             ));
         }
-        (None, false, true) => {
+        LockState::StaleEmpty => {
             p.result(&format!(
                 "{name}: not locked ({})",
-                lock.note.clone().unwrap_or_default()
+                lock.note().unwrap_or_default()
             ));
             p.result(&format!(
                 "  To remove the leftover: tfenv unlock {name} {NO_ID}"
             ));
         }
-        (None, true, _) => p.result(&format!(
+        LockState::HeldUnknown => p.result(&format!(
             "{name}: locked by an unknown holder: {}",
-            lock.note.clone().unwrap_or_default()
+            lock.note().unwrap_or_default()
         )),
-        _ => {
-            let note = lock
-                .note
-                .as_ref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
+        LockState::Free => {
+            let note = lock.note().map(|n| format!(" ({n})")).unwrap_or_default();
             p.result(&format!("{name}: not locked{note}"));
         }
     }

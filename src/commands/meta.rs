@@ -1,21 +1,20 @@
 //! `completions` and `man`: generated from the clap tree, so they never drift from it.
 
-use clap::CommandFactory;
-
 use crate::Context;
-use crate::cli::Cli;
 use crate::error::TfenvError;
 use crate::exit::Exit;
+use crate::settings::{CompletionsSettings, ManSettings};
 
-pub fn completions(ctx: &Context, shell: clap_complete::Shell) -> anyhow::Result<Exit> {
+pub fn completions(ctx: &Context, settings: CompletionsSettings) -> anyhow::Result<Exit> {
     text_only(ctx, "completions", "a shell script")?;
-    clap_complete::generate(shell, &mut Cli::command(), "tfenv", &mut std::io::stdout());
+    let mut tree = settings.tree;
+    clap_complete::generate(settings.shell, &mut tree, "tfenv", &mut std::io::stdout());
     Ok(Exit::Success)
 }
 
-pub fn man(ctx: &Context) -> anyhow::Result<Exit> {
+pub fn man(ctx: &Context, settings: ManSettings) -> anyhow::Result<Exit> {
     text_only(ctx, "man", "a man page (roff)")?;
-    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+    clap_mangen::Man::new(settings.tree).render(&mut std::io::stdout())?;
     Ok(Exit::Success)
 }
 

@@ -6,16 +6,16 @@ use serde_json::Value;
 use crate::Context;
 use crate::artifacts::outputs;
 use crate::backend::Backends;
-use crate::cli::OutputsArgs;
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::output;
+use crate::settings::OutputsSettings;
 use crate::terraform::InitOptions;
 
-pub async fn outputs(ctx: &Context, args: OutputsArgs) -> anyhow::Result<Exit> {
+pub async fn outputs(ctx: &Context, settings: OutputsSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let env = project.environment(&args.env)?;
-    let values = if args.cached {
+    let env = project.environment(&settings.env)?;
+    let values = if settings.cached {
         let Some(values) = outputs::read(&env.artifacts_dir)? else {
             return Err(TfenvError::config(
                 format!(
@@ -32,19 +32,19 @@ pub async fn outputs(ctx: &Context, args: OutputsArgs) -> anyhow::Result<Exit> {
         let redacted_on_disk = values
             .values()
             .any(|o| o.get("value").and_then(Value::as_str) == Some(outputs::REDACTED));
-        if args.include_sensitive && redacted_on_disk {
+        if settings.include_sensitive && redacted_on_disk {
             ctx.printer.warn(
                 "outputs.json was written redacted: drop --cached to read the sensitive values from the state",
             );
         }
         // A deploy with --include-sensitive wrote them in clear: never print them unasked.
-        outputs::redact(&values, args.include_sensitive)
+        outputs::redact(&values, settings.include_sensitive)
     } else {
         let backend = Backends::default().resolve(env, &project)?;
         let tf = ctx.terraform(&project).await?;
-        tf.ensure_init(ctx, &project, env, &backend, InitOptions::default(), None)
+        ctx.ensure_init(&tf, &project, env, &backend, InitOptions::default(), None)
             .await?;
-        outputs::redact(&tf.outputs(env).await?, args.include_sensitive)
+        outputs::redact(&tf.outputs(env).await?, settings.include_sensitive)
     };
     if ctx.printer.is_json() {
         ctx.printer.json(&values)?;

@@ -1,19 +1,19 @@
 //! `tfenv plan`: the pipeline up to the summary; nothing is applied or recorded.
 
 use crate::Context;
-use crate::cli::PlanArgs;
 use crate::exit::Exit;
 use crate::pipeline::{self, Mode, Request};
+use crate::settings::PlanSettings;
 
-pub async fn plan(ctx: &Context, args: PlanArgs) -> anyhow::Result<Exit> {
+pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit> {
     pipeline::run(
         ctx,
         Request {
-            env: args.env,
+            env: settings.env,
             mode: Mode::Plan {
-                detailed_exitcode: args.detailed_exitcode,
+                detailed_exitcode: settings.detailed_exitcode,
             },
-            log: args.log,
+            log: settings.log,
         },
     )
     .await

@@ -8,9 +8,9 @@ use serde::Serialize;
 use crate::Context;
 use crate::artifacts::backups::{self, Kept, KeptReason};
 use crate::artifacts::history;
-use crate::cli::PruneArgs;
 use crate::confirm::{Approval, Gate};
 use crate::exit::Exit;
+use crate::settings::PruneSettings;
 
 #[derive(Serialize)]
 struct PruneReport {
@@ -25,20 +25,20 @@ struct PruneReport {
     warnings: Vec<String>,
 }
 
-pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
+pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let env = project.environment(&args.env)?;
+    let env = project.environment(&settings.env)?;
     let dir = backups::dir(env);
     let history = history::read(&env.artifacts_dir)?;
     let protected: Vec<String> = history::last_good(&history.records).into_iter().collect();
-    let mut plan = backups::prune_plan(&dir, args.keep, &protected)?;
+    let mut plan = backups::prune_plan(&dir, settings.keep, &protected)?;
     plan.warnings.splice(0..0, history.warnings);
     for warning in &plan.warnings {
         ctx.printer.warn(warning);
     }
     let report = |deleted: Vec<String>, nothing_to_prune: Option<String>| PruneReport {
         environment: env.name.clone(),
-        keep: args.keep,
+        keep: settings.keep,
         deleted,
         protected: protected.clone(),
         kept: plan.kept.clone(),
@@ -46,7 +46,7 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
         warnings: plan.warnings.clone(),
     };
     if plan.delete.is_empty() {
-        let why = why_nothing(&plan.kept, args.keep);
+        let why = why_nothing(&plan.kept, settings.keep);
         if ctx.printer.is_json() {
             ctx.printer.json(&report(Vec::new(), Some(why)))?;
         } else {
@@ -72,7 +72,7 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
         0,
     )
     .with_review("check the list above");
-    let gate = Gate::new(approval, super::flags(ctx, &args.approve));
+    let gate = Gate::new(approval, settings.flags.clone());
     gate.check_flags()?;
     gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
     // Exactly the plan shown: a backup taken meanwhile is not in it.
@@ -84,7 +84,7 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<Exit> {
             "{}: deleted {} backup(s), kept the newest {}{}",
             env.name,
             deleted.len(),
-            args.keep.max(1),
+            settings.keep.max(1),
             if plan.kept.iter().any(|k| k.reason == KeptReason::LastGood) {
                 " and the last known good"
             } else {

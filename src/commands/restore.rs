@@ -6,16 +6,15 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::Context;
-use crate::artifacts;
 use crate::artifacts::backups::{self, Backup};
 use crate::artifacts::history::Ledger;
 use crate::backend::Backends;
-use crate::cli::RestoreArgs;
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::pipeline::{RecordedRun, RunResult};
 use crate::project::Project;
+use crate::settings::RestoreSettings;
 use crate::terraform::{self, InitOptions, StateHeader, Terraform};
 
 #[derive(Serialize)]
@@ -31,9 +30,9 @@ struct RestoreReport {
     warnings: Vec<String>,
 }
 
-pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
+pub async fn restore(ctx: &Context, settings: RestoreSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let env = project.environment(&args.env)?.clone();
+    let env = project.environment(&settings.env)?.clone();
     let dir = backups::dir(&env);
 
     // What to restore: `latest`, a backup's name (checked against its manifest line), or a path.
@@ -42,7 +41,7 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         ctx.printer.warn(warning);
     }
     let manifest = manifest.records;
-    let (source, shown): (PathBuf, String) = if args.backup == "latest" {
+    let (source, shown): (PathBuf, String) = if settings.backup == "latest" {
         let newest = manifest.last().ok_or_else(|| {
             TfenvError::config(
                 format!("`{}` has no backups", env.name),
@@ -52,17 +51,17 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         backups::verify(&dir, newest)
             .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
         (dir.join(&newest.file), newest.file.clone())
-    } else if let Some(backup) = manifest.iter().find(|b| b.file == args.backup) {
+    } else if let Some(backup) = manifest.iter().find(|b| b.file == settings.backup) {
         backups::verify(&dir, backup)
             .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
         (dir.join(&backup.file), backup.file.clone())
     } else {
-        let path = ctx.settings.cwd.join(&args.backup);
+        let path = ctx.settings.cwd.join(&settings.backup);
         if !path.is_file() {
             return Err(TfenvError::usage(
                 format!(
                     "`{}` is neither a backup of `{}` nor a file",
-                    args.backup, env.name
+                    settings.backup, env.name
                 ),
                 Some(format!(
                     "pass `latest`, a name from `tfenv backups {}`, or the path of a state file",
@@ -71,7 +70,7 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
             )
             .into());
         }
-        (path, args.backup.clone())
+        (path, settings.backup.clone())
     };
     let restored = match terraform::read_state_file(&source) {
         Ok(Some(header)) => header,
@@ -87,7 +86,15 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
         }
     };
 
-    crate::provenance::check_restore(ctx, &project, &env, &source, &shown, &restored, args.force)?;
+    crate::provenance::check_restore(
+        &ctx.printer,
+        &project,
+        &env,
+        &source,
+        &shown,
+        &restored,
+        settings.force,
+    )?;
 
     let backend = Backends::default().resolve(&env, &project)?;
     let tf = ctx.terraform(&project).await?;
@@ -95,7 +102,7 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
     let result = run(
         ctx,
         &project,
-        &args,
+        &settings,
         &env,
         &backend,
         &tf,
@@ -137,7 +144,7 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<Exit> {
 async fn run(
     ctx: &Context,
     project: &Project,
-    args: &RestoreArgs,
+    settings: &RestoreSettings,
     env: &crate::project::Environment,
     backend: &crate::backend::Backend,
     tf: &Terraform,
@@ -146,13 +153,13 @@ async fn run(
     restored: &StateHeader,
     ledger: &mut Ledger,
 ) -> anyhow::Result<RestoreReport> {
-    tf.ensure_init(ctx, project, env, backend, InitOptions::default(), None)
+    ctx.ensure_init(tf, project, env, backend, InitOptions::default(), None)
         .await?;
     let current = tf.state_header(env).await?;
     let same_lineage = current
         .as_ref()
         .is_none_or(|c| c.lineage == restored.lineage);
-    if !same_lineage && !args.force {
+    if !same_lineage && !settings.force {
         let current = current
             .as_ref()
             .expect("lineage differs only when a state exists");
@@ -177,14 +184,14 @@ async fn run(
         0,
     )
     .with_review(format!("check what `{shown}` holds"));
-    let gate = Gate::new(approval, super::flags(ctx, &args.approve));
+    let gate = Gate::new(approval, settings.flags.clone());
     gate.check_flags()?;
     gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
     // After the confirmation: a declined restore must not add a newer backup of the
     // current state, or `latest` would point at it next time.
     ctx.printer
         .progress(&format!("{}: backing up the current state", env.name));
-    let pre = backups::create(tf, env, "pre-restore").await?;
+    let pre = backups::create(env, "pre-restore", |sink| tf.state_pull_into(env, sink)).await?;
     ledger.backup = pre.clone();
 
     // Same lineage: one serial above the current one, so terraform accepts the push
@@ -193,7 +200,7 @@ async fn run(
         Some(c) if same_lineage => c.serial + 1,
         _ => restored.serial,
     };
-    artifacts::ensure_private_dir(&env.artifacts_dir)?;
+    crate::files::ensure_private_dir(&env.artifacts_dir)?;
     let staged = StagedFile(env.artifacts_dir.join(".restore.tfstate"));
     backups::with_serial(source, &staged.0, serial)?;
     tf.state_push(env, &staged.0, !same_lineage).await?;

@@ -7,17 +7,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use console::Style;
-use futures::StreamExt;
+use futures_util::StreamExt;
+use indicatif::HumanBytes;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::envs::BackendInfo;
-use crate::backend::lock::LockState;
+use crate::age::Age;
+use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_unreachable, within};
-use crate::cli::StatusArgs;
-use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::project::{Environment, Project, Tier};
+use crate::settings::StatusSettings;
 use crate::terraform::{self, InitState, StateHeader, Terraform};
 use crate::{Context, artifacts, gitignore, output};
 
@@ -41,7 +42,7 @@ struct EnvStatus {
     /// `null` when there is no state yet or it could not be read.
     state: Option<StateHeader>,
     /// The state lock as the backend holds it; `null` when it could not be read.
-    lock: Option<LockState>,
+    lock: Option<StateLock>,
     newest_backup: Option<BackupInfo>,
     last_deploy: Option<Value>,
     problems: Vec<Problem>,
@@ -69,15 +70,10 @@ impl Problem {
     }
 }
 
-pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
+pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let selected = project.select(&args.envs)?;
-    if args.jobs == Some(0) {
-        return Err(TfenvError::usage("--jobs must be at least 1", None).into());
-    }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
+    let selected = project.select(&settings.envs)?;
+    let jobs = settings.jobs;
 
     let backends = Backends::default();
     let resolved: Vec<(&Environment, anyhow::Result<Backend>)> = selected
@@ -92,7 +88,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
             b.local_state_file(env).is_none() && Terraform::init_state(env, b) == InitState::Current
         })
     });
-    let timeout = args.deadline.timeout;
+    let timeout = settings.timeout;
     // A terraform that does not even answer `version` leaves the states it would read
     // unreachable; any other failure (missing, too old) is the command's error.
     let tf: Result<Option<Terraform>, String> = if needs_terraform {
@@ -114,13 +110,13 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
         .iter()
         .filter_map(|(env, backend)| backend.as_ref().ok().map(|b| (*env, b)))
         .collect();
-    let mut locks: std::collections::HashMap<String, anyhow::Result<LockState>> = lockable
+    let mut locks: std::collections::HashMap<String, anyhow::Result<StateLock>> = lockable
         .iter()
         .map(|(env, _)| env.name.clone())
         .zip(crate::backend::read_locks(&lockable, ctx.runner.as_ref(), timeout).await)
         .collect();
     let mut environments: Vec<EnvStatus> =
-        futures::stream::iter(resolved.iter().map(|(env, backend)| {
+        futures_util::stream::iter(resolved.iter().map(|(env, backend)| {
             let lock = locks.remove(&env.name);
             check(env, backend.as_ref(), lock, tf.as_ref(), &project, timeout)
         }))
@@ -144,17 +140,17 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Exit> {
     } else {
         print_human(ctx, &report);
     }
-    if healthy {
-        Ok(Exit::Success)
+    Ok(if healthy {
+        Exit::Success
     } else {
-        Err(TfenvError::Reported(Exit::Unhealthy).into())
-    }
+        Exit::Unhealthy
+    })
 }
 
 async fn check(
     env: &Environment,
     backend: Result<&Backend, &anyhow::Error>,
-    lock: Option<anyhow::Result<LockState>>,
+    lock: Option<anyhow::Result<StateLock>>,
     tf: Result<&Option<Terraform>, &String>,
     project: &Project,
     timeout: Duration,
@@ -219,8 +215,8 @@ async fn check(
 
     match lock.unwrap_or_else(|| Err(anyhow::anyhow!("not read"))) {
         Ok(lock) => {
-            if lock.held {
-                let age = lock.holder.as_ref().and_then(|h| h.age_seconds);
+            if lock.is_held() {
+                let age = lock.holder().and_then(|info| info.age_seconds());
                 let limit = project.stale_lock_after.as_secs() as i64;
                 if age.is_some_and(|a| a > limit) {
                     let id = lock.id().unwrap_or("<ID>").to_string();
@@ -327,7 +323,8 @@ fn shared_state_problems(
 
 /// `state/` and every `.terraform/` must be git-ignored: they hold state and secrets.
 async fn gitignore_problems(ctx: &Context, project: &Project, timeout: Duration) -> Vec<Problem> {
-    let Ok(unignored) = tokio::time::timeout(timeout, gitignore::unignored(ctx, project)).await
+    let Ok(unignored) =
+        tokio::time::timeout(timeout, gitignore::unignored(ctx.runner.as_ref(), project)).await
     else {
         ctx.printer.warn(&format!(
             "git did not answer within {}; not checking that `state/` and `.terraform/` are git-ignored",
@@ -351,20 +348,19 @@ async fn gitignore_problems(ctx: &Context, project: &Project, timeout: Duration)
 
 /// `alice@laptop 5m` when held, `-` when free, `stale` when a dead run's leftover lock
 /// info blocks nobody, `?` when tfenv cannot tell.
-fn lock_cell(lock: Option<&LockState>) -> String {
-    match lock {
-        Some(l) if l.stale => "stale".to_string(),
-        Some(l) if l.held => {
-            let who = l.holder.as_ref().map_or("unknown", |h| h.info.who.as_str());
-            let age = l
-                .holder
-                .as_ref()
-                .and_then(|h| h.age_seconds)
-                .map(output::age);
-            age.map_or_else(|| who.to_string(), |age| format!("{who} {age}"))
-        }
-        Some(l) if l.supported => "-".to_string(),
-        _ => "?".to_string(),
+fn lock_cell(lock: Option<&StateLock>) -> String {
+    let Some(lock) = lock else {
+        return "?".to_string();
+    };
+    match &lock.state {
+        LockState::Stale(_) | LockState::StaleEmpty => "stale".to_string(),
+        LockState::Held(info) => match info.age_seconds() {
+            Some(age) => format!("{} {}", info.who, Age(age)),
+            None => info.who.clone(),
+        },
+        LockState::HeldUnknown => "unknown".to_string(),
+        LockState::Free => "-".to_string(),
+        LockState::Unsupported(_) => "?".to_string(),
     }
 }
 
@@ -400,7 +396,7 @@ fn print_human(ctx: &Context, report: &StatusReport) {
                 .map(|t| {
                     format!(
                         " {} ago",
-                        output::age((Utc::now() - t.with_timezone(&Utc)).num_seconds())
+                        Age((Utc::now() - t.with_timezone(&Utc)).num_seconds())
                     )
                 })
                 .unwrap_or_default();
@@ -417,7 +413,9 @@ fn print_human(ctx: &Context, report: &StatusReport) {
         rows.push(vec![
             env.name.clone(),
             env.tier.to_string(),
-            env.backend.as_ref().map_or_else(dash, |b| b.kind.clone()),
+            env.backend
+                .as_ref()
+                .map_or_else(dash, |b| b.kind.to_string()),
             match env.init {
                 Some(InitState::Current) => "yes".to_string(),
                 Some(InitState::Changed) => "outdated".to_string(),
@@ -426,14 +424,14 @@ fn print_human(ctx: &Context, report: &StatusReport) {
             },
             state.map_or_else(dash, |s| s.serial.to_string()),
             state.map_or_else(dash, |s| s.instances.to_string()),
-            state.map_or_else(dash, |s| output::bytes(s.bytes)),
+            state.map_or_else(dash, |s| HumanBytes(s.bytes).to_string()),
             state
                 .and_then(|s| s.terraform_version.clone())
                 .unwrap_or_else(dash),
             lock_cell(env.lock.as_ref()),
             env.newest_backup
                 .as_ref()
-                .map_or_else(dash, |b| format!("{} ago", output::age(b.age_seconds))),
+                .map_or_else(dash, |b| format!("{} ago", Age(b.age_seconds))),
             last,
             health,
         ]);

@@ -3,26 +3,26 @@
 
 use crate::Context;
 use crate::artifacts::backups;
-use crate::backend::lock::LockState;
+use crate::backend::lock::StateLock;
 use crate::backend::{Backend, Backends};
-use crate::cli::UnlockArgs;
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::pipeline::{RecordedRun, RunResult};
 use crate::project::Environment;
+use crate::settings::UnlockSettings;
 use crate::terraform::InitOptions;
 
-pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
+pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let env = project.environment(&args.env)?.clone();
+    let env = project.environment(&settings.env)?.clone();
     let backend = Backends::default().resolve(&env, &project)?;
     let lock = backend.read_lock(&env, ctx.runner.as_ref()).await?;
-    if lock.supported {
-        if lock.stale {
-            return remove_leftover(ctx, &env, &backend, &lock, &args.lock_id);
+    if lock.supported() {
+        if lock.is_stale() {
+            return remove_leftover(ctx, &env, &backend, &lock, &settings.lock_id);
         }
-        if !lock.held {
+        if !lock.is_held() {
             if ctx.printer.is_json() {
                 ctx.printer.json(&serde_json::json!({
                     "environment": env.name, "unlocked": null, "released": null, "lock": lock,
@@ -36,12 +36,12 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Success);
         }
         if let Some(current) = lock.id()
-            && current != args.lock_id
+            && current != settings.lock_id
         {
             return Err(TfenvError::Refused {
                 message: format!(
                     "`{}` is not the current lock of `{}`: it is held by {}",
-                    args.lock_id,
+                    settings.lock_id,
                     env.name,
                     lock.describe()
                 ),
@@ -57,7 +57,7 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
     } else {
         ctx.printer.progress(&format!(
             "{}: lock inspection is not supported for backend `{}`; unlocking `{}` through terraform force-unlock",
-            env.name, backend.kind, args.lock_id
+            env.name, backend.kind, settings.lock_id
         ));
     }
 
@@ -66,30 +66,31 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
     let ledger = &mut recorded.ledger;
     ledger.lock = serde_json::to_value(&lock).ok();
     let result = async {
-        tf.ensure_init(ctx, &project, &env, &backend, InitOptions::default(), None)
+        ctx.ensure_init(&tf, &project, &env, &backend, InitOptions::default(), None)
             .await?;
         let approval = Approval::new(
             &project,
             &env,
-            format!("force-unlock `{}` on the state of", args.lock_id),
+            format!("force-unlock `{}` on the state of", settings.lock_id),
             0,
         )
         .with_review(format!(
             "check with `tfenv lock {}` that no run holds it any more",
             env.name
         ));
-        let gate = Gate::new(approval, super::flags(ctx, &args.approve));
+        let gate = Gate::new(approval, settings.flags.clone());
         gate.check_flags()?;
         // State pull does not take the lock: the state as it is now can still be saved.
-        ledger.backup = backups::create(&tf, &env, "pre-unlock").await?;
+        ledger.backup =
+            backups::create(&env, "pre-unlock", |sink| tf.state_pull_into(&env, sink)).await?;
         gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
-        tf.force_unlock(&env, &args.lock_id).await?;
-        if lock.supported {
+        tf.force_unlock(&env, &settings.lock_id).await?;
+        if lock.supported() {
             let after = backend.read_lock(&env, ctx.runner.as_ref()).await?;
-            if after.held && after.id() == Some(args.lock_id.as_str()) {
+            if after.is_held() && after.id() == Some(settings.lock_id.as_str()) {
                 anyhow::bail!(
                     "terraform reported success but the lock `{}` is still held",
-                    args.lock_id
+                    settings.lock_id
                 );
             }
         }
@@ -101,13 +102,13 @@ pub async fn unlock(ctx: &Context, args: UnlockArgs) -> anyhow::Result<Exit> {
             recorded.finish(&ctx.printer, RunResult::Applied, Exit::Success);
             if ctx.printer.is_json() {
                 ctx.printer.json(&serde_json::json!({
-                    "environment": env.name, "unlocked": args.lock_id, "released": lock, "backup": recorded.ledger.backup,
+                    "environment": env.name, "unlocked": settings.lock_id, "released": lock, "backup": recorded.ledger.backup,
                     "warnings": recorded.warnings(),
                 }))?;
             } else {
                 ctx.printer.result(&format!(
                     "{}: lock `{}` released; the state is unlocked.",
-                    env.name, args.lock_id
+                    env.name, settings.lock_id
                 ));
             }
             Ok(Exit::Success)
@@ -123,7 +124,7 @@ fn remove_leftover(
     ctx: &Context,
     env: &Environment,
     backend: &Backend,
-    lock: &LockState,
+    lock: &StateLock,
     lock_id: &str,
 ) -> anyhow::Result<Exit> {
     let expected = lock.id().unwrap_or(super::lock::NO_ID);

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::Context;
 use crate::artifacts::backups;
-use crate::cli::VerifyArgs;
-use crate::error::TfenvError;
 use crate::exit::Exit;
+use crate::output::ByteProgress;
+use crate::settings::VerifySettings;
 
 #[derive(Serialize)]
 struct EnvReport {
@@ -30,9 +30,9 @@ struct EnvReport {
     leftovers: Vec<String>,
 }
 
-pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
+pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let selected = project.select(&args.envs)?;
+    let selected = project.select(&settings.envs)?;
     let mut reports = Vec::new();
     for env in selected {
         let dir = backups::dir(env);
@@ -64,9 +64,16 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
             ));
         }
         // Hashing is the cost: spread the files over the cores, off the async threads so
-        // that Ctrl-C still ends the run.
-        let (found, (checked, bytes)) =
-            tokio::task::spawn_blocking(move || check_all(&dir, &manifest)).await?;
+        // that Ctrl-C still ends the run. Large backups show their bytes going by.
+        let progress = ctx.printer.byte_progress(
+            format!("{}: verifying", env.name),
+            Some(manifest.iter().map(|b| b.bytes).sum()),
+        );
+        let counted = progress.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || check_all(&dir, &manifest, &counted)).await;
+        progress.finish();
+        let (found, (checked, bytes)) = checked?;
         problems.extend(found.into_iter().map(|(_, p)| p));
         reports.push(EnvReport {
             name: env.name.clone(),
@@ -103,11 +110,7 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    if ok {
-        Ok(Exit::Success)
-    } else {
-        Err(TfenvError::Reported(Exit::Failure).into())
-    }
+    Ok(if ok { Exit::Success } else { Exit::Failure })
 }
 
 /// `'…'` for a shell, so the printed command can be pasted as is.
@@ -120,6 +123,7 @@ fn shell_quote(text: &str) -> String {
 fn check_all(
     dir: &std::path::Path,
     manifest: &[backups::Backup],
+    progress: &ByteProgress,
 ) -> (Vec<(usize, String)>, (usize, u64)) {
     let next = AtomicUsize::new(0);
     let found = Mutex::new(Vec::new());
@@ -132,7 +136,9 @@ fn check_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(backup) = manifest.get(i) else { break };
-                    if let Err(problem) = backups::verify(dir, backup) {
+                    if let Err(problem) =
+                        backups::verify_counting(dir, backup, &|n| progress.add(n))
+                    {
                         found.lock().expect("results").push((i, problem));
                     }
                 }

@@ -2,6 +2,7 @@
 //! the environment, init if needed, plan into a file, summarize, back up, confirm by
 //! tier, apply exactly that plan, write outputs and history. A `Mode` says which of the
 //! named steps (`steps.rs`) a run takes; a new mode is a new variant and its steps.
+//! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
 mod recorded;
 mod steps;
@@ -213,7 +214,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
                 // terraform normally releases its lock when interrupted; after a forced stop
                 // it may not have. Say so, with the exact command.
                 match backend.read_lock(&env, ctx.runner.as_ref()).await {
-                    Ok(lock) if lock.held => ctx.printer.warn(&format!(
+                    Ok(lock) if lock.is_held() => ctx.printer.warn(&format!(
                         "the state lock is still held by {}; if no terraform is running, release it with:\n  tfenv unlock {} {}",
                         lock.describe(),
                         env.name,

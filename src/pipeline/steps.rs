@@ -8,10 +8,11 @@ use console::Style;
 
 use super::{Apply, Mode, Outcome, Run};
 use crate::artifacts::backups::{self, Pulled};
-use crate::artifacts::{self, history, outputs};
+use crate::artifacts::{history, outputs};
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
+use crate::files;
 use crate::project::{Environment, Tier};
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{InitOptions, RunLog, state};
@@ -77,7 +78,7 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     let pulled = async {
         let run = run_ref;
         match pull_early {
-            true => Some(backups::pull(run.tf, run.env).await),
+            true => Some(pull_state(run).await),
             false => None,
         }
     };
@@ -93,7 +94,7 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     if backing_up {
         let pulled = match pulled {
             Some(pulled) => pulled?,
-            None => backups::pull(run.tf, run.env).await?,
+            None => pull_state(run).await?,
         };
         keep_backup(run, pulled)?;
     }
@@ -148,9 +149,9 @@ fn open_log(run: &mut Run<'_>) -> anyhow::Result<()> {
 }
 
 async fn init(run: &Run<'_>) -> anyhow::Result<()> {
-    run.tf
+    run.ctx
         .ensure_init(
-            run.ctx,
+            run.tf,
             run.project,
             run.env,
             run.backend,
@@ -205,6 +206,11 @@ fn gate(run: &Run<'_>, destroys: u64) -> Gate {
         Approval::new(run.project, run.env, action, destroys).with_review("review the plan"),
         flags,
     )
+}
+
+/// `terraform state pull` into a temp file in `backups/`, kept as a backup or dropped.
+async fn pull_state(run: &Run<'_>) -> anyhow::Result<Option<Pulled>> {
+    backups::pull_state(run.env, |sink| run.tf.state_pull_into(run.env, sink)).await
 }
 
 /// Staging and production always back up before a change; others when tfenv.toml asks.
@@ -387,7 +393,7 @@ struct PlanFile(PathBuf);
 
 impl PlanFile {
     fn new(env: &Environment) -> anyhow::Result<PlanFile> {
-        artifacts::ensure_private_dir(&env.artifacts_dir)?;
+        files::ensure_private_dir(&env.artifacts_dir)?;
         let path = env.artifacts_dir.join("terraform.plan");
         let _ = std::fs::remove_file(&path);
         Ok(PlanFile(path))

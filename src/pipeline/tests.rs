@@ -10,7 +10,7 @@ use crate::confirm::ScriptedPrompter;
 use crate::output::{Format, Printer};
 use crate::process::Interrupts;
 use crate::process::scripted::{Reply, ScriptedRunner};
-use crate::settings::Settings;
+use crate::settings::{Colors, GlobalSettings, OutputSettings};
 
 const VERSION_JSON: &str = r#"{"terraform_version":"1.11.4"}"#;
 const CREATES: &str = r#"{"format_version":"1.2","resource_changes":[{"address":"terraform_data.a","change":{"actions":["create"]}}],"output_changes":{"name":{"actions":["update"]}}}"#;
@@ -68,23 +68,32 @@ impl Fixture {
     }
 
     async fn run(&self, env: &str, mode: Mode, interactive: bool) -> anyhow::Result<Exit> {
-        let ctx = Context {
-            settings: Settings {
-                cwd: self.root.clone(),
-                config: None,
-                format: Format::Human,
-                verbosity: 0,
-                quiet: true,
-                color_stdout: false,
-                color_stderr: false,
-                interactive,
-                terraform: None,
+        // Settings as the command line `-C <root>` resolves them, without colour.
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "tfenv".as_ref(),
+            "-C".as_ref(),
+            self.root.as_os_str(),
+            "envs".as_ref(),
+        ])
+        .unwrap();
+        let output = OutputSettings {
+            format: Format::Human,
+            verbosity: 0,
+            quiet: true,
+            colors: Colors {
+                stdout: false,
+                stderr: false,
             },
-            printer: Printer::new(Format::Human, true, false, false),
-            runner: self.runner.clone(),
-            prompter: self.prompter.clone(),
-            interrupts: Interrupts::default(),
         };
+        let mut settings = GlobalSettings::resolve(&cli.global, output).unwrap();
+        settings.interactive = interactive;
+        let mut ctx = Context::new(
+            settings,
+            Printer::new(Format::Human, true, false, false),
+            self.runner.clone(),
+            Interrupts::default(),
+        );
+        ctx.prompter = self.prompter.clone();
         let req = Request {
             env: env.to_string(),
             mode,

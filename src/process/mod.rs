@@ -1,5 +1,6 @@
 //! Starting processes. `Runner` is the only way tfenv starts one: the real runner
 //! (tokio, own process group, signal policy) and a scripted fake for unit tests.
+//! May use: output (its stderr lines), error.
 
 mod interrupts;
 mod real;

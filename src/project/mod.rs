@@ -1,5 +1,6 @@
 //! The user's Terraform project: where its root is, which environments it has and
 //! where each one's files live — from tfenv.toml or discovered from the three layouts.
+//! May use: error only.
 
 mod config;
 mod environment;
@@ -28,6 +29,8 @@ pub struct Project {
     pub environments: Vec<Environment>,
     /// A state lock older than this is a problem in `status`.
     pub stale_lock_after: std::time::Duration,
+    /// A tfenv.toml further up that a nearer discovered layout keeps from being used.
+    pub shadowed_config: Option<PathBuf>,
 }
 
 /// The default of `stale_lock_after`.
@@ -52,7 +55,14 @@ impl Project {
             }
             let found = discover(dir)?;
             if !found.is_empty() {
-                return Project::from_discovery(dir, found);
+                let mut project = Project::from_discovery(dir, found)?;
+                // Said, not silent: the tfenv.toml above may declare tiers this layout lacks.
+                project.shadowed_config = dir
+                    .ancestors()
+                    .skip(1)
+                    .map(|up| up.join(CONFIG_FILE_NAME))
+                    .find(|candidate| FileKind::of(candidate).exists());
+                return Ok(project);
             }
         }
         Err(TfenvError::config(
@@ -92,6 +102,7 @@ impl Project {
             state_dir: root.join("state"),
             environments: found,
             stale_lock_after: STALE_LOCK_AFTER,
+            shadowed_config: None,
         })
     }
 
@@ -207,6 +218,7 @@ impl Project {
                 .collect(),
             state_dir,
             stale_lock_after,
+            shadowed_config: None,
         })
     }
 

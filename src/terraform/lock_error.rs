@@ -1,7 +1,7 @@
 //! Terraform's "Error acquiring the state lock" message, parsed into the lock holder so
 //! tfenv can say who holds it (exit 4) instead of echoing a wall of text.
 
-use crate::backend::lock::LockInfo;
+use crate::lock_info::LockInfo;
 
 /// The holder, when `output` is terraform failing to acquire the state lock because
 /// someone holds it. Terraform names the holder in a `Lock Info:` block; the same

@@ -2,6 +2,7 @@
 //! process environment (data dir, plugin cache, workspace), init with a fingerprint,
 //! and reading the state header from `state pull`. Every call passes `-no-color`:
 //! tfenv keeps terraform's text (errors, history, logs), and ANSI codes do not belong there.
+//! May use: backend, project, process, files, error, lock_info.
 
 pub mod lock_error;
 pub mod plan;
@@ -12,14 +13,13 @@ mod version_cache;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::artifacts;
 use crate::backend::Backend;
 use crate::error::TfenvError;
+use crate::files;
 use crate::process::{Finished, Invocation, RunOptions, Runner};
 use crate::project::{Environment, Project};
 pub use state::StateHeader;
@@ -36,8 +36,6 @@ pub struct Terraform {
     pub stream: bool,
     /// Show terraform's whole error output (`-vv`), not only its first lines.
     pub full_errors: bool,
-    /// The .gitignore offer was made in this run (it is made once, before the first init).
-    offered: AtomicBool,
 }
 
 /// A run's log file (`state/<env>/logs/<command>-….log`): terraform's full output.
@@ -51,7 +49,7 @@ pub struct RunLog {
 
 impl RunLog {
     pub fn open(project: &Project, env: &Environment, command: &str) -> anyhow::Result<RunLog> {
-        let (file, name) = artifacts::open_log(&env.artifacts_dir, command)?;
+        let (file, name) = open_log(&env.artifacts_dir, command)?;
         let shown = project.show(&env.artifacts_dir.join(&name));
         Ok(RunLog { file, name, shown })
     }
@@ -60,6 +58,34 @@ impl RunLog {
         Ok(Box::new(
             self.file.try_clone().context("opening the run's log")?,
         ))
+    }
+}
+
+/// Opens `state/<env>/logs/<command>-YYYYMMDD-HHMMSS.log` (0600) for a run's full output.
+fn open_log(artifacts_dir: &Path, command: &str) -> anyhow::Result<(std::fs::File, String)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = artifacts_dir.join("logs");
+    files::ensure_private_dir(&dir)?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let mut n = 0;
+    loop {
+        let name = if n == 0 {
+            format!("{command}-{stamp}.log")
+        } else {
+            format!("{command}-{stamp}-{n}.log")
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(files::PRIVATE_FILE)
+            .open(dir.join(&name))
+        {
+            Ok(file) => return Ok((file, format!("logs/{name}"))),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(err) => {
+                return Err(err).with_context(|| format!("creating a log in `{}`", dir.display()));
+            }
+        }
     }
 }
 
@@ -91,20 +117,13 @@ pub enum InitOutcome {
 }
 
 impl Terraform {
-    /// Finds the binary (`--terraform`, tfenv.toml, PATH), reads its version and checks
-    /// it against `required_version` before anything else runs.
+    /// Reads the version of `bin` (chosen by the settings: `--terraform`, tfenv.toml,
+    /// PATH) and checks it against `required_version` before anything else runs.
     pub async fn locate(
-        flag: Option<&Path>,
-        cwd: &Path,
+        bin: PathBuf,
         project: &Project,
         runner: Arc<dyn Runner>,
     ) -> anyhow::Result<Terraform> {
-        let (wanted, base) = match (flag, &project.terraform) {
-            (Some(flag), _) => (flag.to_path_buf(), cwd),
-            (None, Some(configured)) => (PathBuf::from(configured), project.root.as_path()),
-            (None, None) => (PathBuf::from("terraform"), cwd),
-        };
-        let bin = resolve_binary(&wanted, base)?;
         let version = read_version(&bin, project, runner.as_ref()).await?;
         if let Some(required) = &project.required_version {
             let ok = version::satisfies(&version, required).map_err(|why| {
@@ -143,7 +162,6 @@ impl Terraform {
             echo: false,
             stream: true,
             full_errors: false,
-            offered: AtomicBool::new(false),
         })
     }
 
@@ -198,44 +216,10 @@ impl Terraform {
             || Terraform::init_state(env, backend) != InitState::Current
     }
 
-    /// Init if needed — the one way every command initializes an environment: skipped
-    /// when its fingerprint is unchanged (unless a flag asks for a real run); before the
-    /// first real init of this run, the offer to git-ignore `state/` and `.terraform/`.
-    pub async fn ensure_init(
-        &self,
-        ctx: &crate::Context,
-        project: &Project,
-        env: &Environment,
-        backend: &Backend,
-        options: InitOptions,
-        log: Option<&RunLog>,
-    ) -> anyhow::Result<InitOutcome> {
-        if !Terraform::needs_init(env, backend, options) {
-            return Ok(InitOutcome::Skipped);
-        }
-        if !self.offered.swap(true, Ordering::SeqCst) {
-            crate::gitignore::offer(ctx, project).await?;
-        }
-        let message = format!("{}: terraform init", env.name);
-        // A spinner would garble terraform's output when it is echoed (-v).
-        let spinner = if self.echo {
-            None
-        } else {
-            ctx.printer.spinner(message.clone())
-        };
-        if spinner.is_none() {
-            ctx.printer.progress(&message);
-        }
-        let outcome = self.init(env, backend, options, log).await;
-        if let Some(spinner) = spinner {
-            spinner.finish_and_clear();
-        }
-        outcome
-    }
-
     /// `terraform init` for `env`, skipped when its fingerprint is unchanged (unless a
     /// flag asks for a real run). Creates the environment's workspace when missing.
-    async fn init(
+    /// Commands init through `Context::ensure_init`, which makes the .gitignore offer first.
+    pub async fn init(
         &self,
         env: &Environment,
         backend: &Backend,
@@ -255,7 +239,7 @@ impl Terraform {
                 .parent()
                 .filter(|d| d.starts_with(crate::project::physical(&env.artifacts_dir)))
             {
-                artifacts::ensure_private_dir(dir)?;
+                files::ensure_private_dir(dir)?;
             }
         }
         let mut args: Vec<OsString> =
@@ -286,10 +270,10 @@ impl Terraform {
             self.ensure_workspace(env, workspace).await?;
         }
         let fingerprint = fingerprint(env, backend)?;
-        artifacts::write_atomic(
+        files::write_atomic(
             &env.fingerprint_file(),
             fingerprint.as_bytes(),
-            artifacts::PRIVATE_FILE,
+            files::PRIVATE_FILE,
         )?;
         Ok(InitOutcome::Ran)
     }
@@ -403,20 +387,10 @@ impl Terraform {
             return Ok(done.code);
         }
         let text = format!("{}\n{}", done.stderr_text(), done.stdout_text());
-        if let Some(holder) = lock_error::parse(&text) {
-            return Err(TfenvError::Locked {
-                message: format!(
-                    "the state of `{}` is locked by {} ({} since {}, lock ID {})",
-                    env.name,
-                    or_unknown(&holder.who),
-                    or_unknown(&holder.operation),
-                    or_unknown(&holder.created),
-                    or_unknown(&holder.id)
-                ),
-                hint: Some(
-                    "another run holds the state lock: wait for it to finish and try again"
-                        .to_string(),
-                ),
+        if let Some(info) = lock_error::parse(&text) {
+            return Err(TfenvError::LockHeld {
+                env: env.name.clone(),
+                info: Box::new(info),
             }
             .into());
         }
@@ -443,17 +417,12 @@ impl Terraform {
         if done.success() {
             return Ok(());
         }
-        if let Some(holder) =
+        if let Some(info) =
             lock_error::parse(&format!("{}\n{}", done.stderr_text(), done.stdout_text()))
         {
-            return Err(TfenvError::Locked {
-                message: format!(
-                    "the state of `{}` is locked by {} (lock ID {})",
-                    env.name,
-                    or_unknown(&holder.who),
-                    or_unknown(&holder.id)
-                ),
-                hint: Some("wait for that run to finish and try again".to_string()),
+            return Err(TfenvError::LockHeld {
+                env: env.name.clone(),
+                info: Box::new(info),
             }
             .into());
         }
@@ -576,10 +545,6 @@ impl std::io::Write for Tee {
     fn flush(&mut self) -> std::io::Result<()> {
         self.sink.flush()
     }
-}
-
-fn or_unknown(text: &str) -> &str {
-    if text.is_empty() { "unknown" } else { text }
 }
 
 /// Reads a state file straight from disk (local backend, no terraform needed).
@@ -744,35 +709,6 @@ fn parse_version_output(done: &Finished) -> Option<semver::Version> {
     version::parse_version(word)
 }
 
-fn resolve_binary(wanted: &Path, base: &Path) -> anyhow::Result<PathBuf> {
-    let missing = |what: String| -> anyhow::Error {
-        TfenvError::config(
-            what,
-            Some(
-                "install Terraform (https://developer.hashicorp.com/terraform/install) or OpenTofu, or point --terraform or [project] terraform in tfenv.toml at it"
-                    .to_string(),
-            ),
-        )
-        .into()
-    };
-    if wanted.components().count() > 1 {
-        let path = if wanted.is_absolute() {
-            wanted.to_path_buf()
-        } else {
-            base.join(wanted)
-        };
-        if !path.is_file() {
-            return Err(missing(format!(
-                "terraform binary `{}` does not exist",
-                path.display()
-            )));
-        }
-        return Ok(path);
-    }
-    which::which(wanted)
-        .map_err(|_| missing(format!("`{}` was not found on PATH", wanted.display())))
-}
-
 /// What `init` depends on: root, backend type and inline settings, backend config file
 /// (path and content), var-file paths and workspace. Any change means init runs again.
 fn fingerprint(env: &Environment, backend: &Backend) -> anyhow::Result<String> {
@@ -783,7 +719,7 @@ fn fingerprint(env: &Environment, backend: &Backend) -> anyhow::Result<String> {
         hash.update(value);
     };
     field("root", env.root.as_os_str().as_encoded_bytes());
-    field("kind", backend.kind.as_bytes());
+    field("kind", backend.kind.as_str().as_bytes());
     field(
         "inline",
         serde_json::to_string(&backend.settings)?.as_bytes(),

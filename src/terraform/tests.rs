@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::*;
@@ -24,8 +24,7 @@ fn project(dir: &Path, toml: &str) -> Project {
 const VERSION_JSON: &str = r#"{"terraform_version":"1.11.4","platform":"linux_amd64"}"#;
 
 async fn locate(project: &Project, runner: Arc<ScriptedRunner>) -> anyhow::Result<Terraform> {
-    let sh = Path::new("/bin/sh");
-    Terraform::locate(Some(sh), &project.root, project, runner).await
+    Terraform::locate(PathBuf::from("/bin/sh"), project, runner).await
 }
 
 #[tokio::test]
@@ -192,7 +191,6 @@ fn workspace_is_set_for_its_environment_and_removed_for_others() {
         echo: false,
         stream: false,
         full_errors: false,
-        offered: AtomicBool::new(false),
     };
     let qa = tf.invocation(project.environment("qa").unwrap(), &["plan"]);
     assert!(qa.env.contains(&("TF_WORKSPACE".into(), "qa".into())));
@@ -220,4 +218,31 @@ fn a_long_error_is_cut_with_a_marker_that_says_where_the_rest_is() {
     let whole = terraform_error_text(&text, usize::MAX, "unused");
     assert!(whole.ends_with("  detail 24"), "{whole}");
     assert!(!whole.contains("more lines"), "{whole}");
+}
+
+#[tokio::test]
+async fn a_lock_held_during_state_push_names_its_holder_and_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), "[environments.dev]\n");
+    let env = project.environment("dev").unwrap();
+    let stderr = "\n╷\n│ Error: Error acquiring the state lock\n│ \n│ Lock Info:\n│   ID:        9db590f1\n│   Path:      state/dev/terraform.tfstate\n│   Operation: OperationTypeApply\n│   Who:       alice@laptop\n│   Version:   1.11.4\n│   Created:   2026-11-22 09:14:03 +0000 UTC\n│   Info:      \n╵\n";
+    let runner = Arc::new(
+        ScriptedRunner::default()
+            .expect(&["version"], Reply::ok(VERSION_JSON))
+            .expect(&["state", "push"], Reply::fail(1, stderr)),
+    );
+    let tf = locate(&project, runner).await.unwrap();
+    let err = tf
+        .state_push(env, Path::new("backup.tfstate"), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.downcast_ref::<TfenvError>(), Some(TfenvError::LockHeld { info, .. }) if info.id == "9db590f1"),
+        "{err:#}"
+    );
+    assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Locked);
+    assert_eq!(
+        err.to_string(),
+        "the state of `dev` is locked by alice@laptop (OperationTypeApply since 2026-11-22 09:14:03 +0000 UTC, lock ID 9db590f1)"
+    );
 }

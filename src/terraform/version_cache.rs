@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::version::parse_version;
-use crate::artifacts;
+use crate::files;
 
 /// Where the cache lives, under the root's `.terraform/tfenv/` (beside the data dirs).
 const FILE: &str = "terraform-version.json";
@@ -197,10 +197,10 @@ impl VersionCache {
         let written = (|| {
             let dir = self.file.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir)?;
-            artifacts::write_atomic(
+            files::write_atomic(
                 &self.file,
                 &serde_json::to_vec_pretty(&entries)?,
-                artifacts::PRIVATE_FILE,
+                files::PRIVATE_FILE,
             )
         })();
         if let Err(err) = written {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use predicates::prelude::*;
 use sha2::Digest;
 
+use crate::support::fake::{FakeTerraform, WRITE_PLAN};
 use crate::support::{Project, stdout_json};
 
 /// A valid backup of `env` named `terraform.tfstate.202611DD-120000` with its manifest
@@ -414,29 +415,20 @@ fn prune_says_why_there_is_nothing_to_prune() {
 #[test]
 fn status_last_deploy_skips_a_later_deploy_that_failed_before_apply() {
     let project = Project::demo();
-    let plan_json = r#"{"format_version":"1.2","resource_changes":[{"address":"terraform_data.a","change":{"actions":["create"]}}],"output_changes":{}}"#;
-    let tf = project.script(
-        "bin/terraform",
-        &format!(
-            r#"case "$1" in
-  version) echo '{{"terraform_version":"1.11.4"}}' ;;
-  init) mkdir -p "$TF_DATA_DIR" ;;
-  plan) [ -e '{fail}' ] && {{ echo "Error: plan failed" >&2; exit 1; }}
-        # Changes: exit 2 under -detailed-exitcode, as terraform does.
-        for a in "$@"; do case "$a" in -out=*) echo plan > "${{a#-out=}}" ;; -detailed-exitcode) exit 2 ;; esac; done ;;
-  show) echo '{plan_json}' ;;
-  apply) true ;;
-  output) echo '{{}}' ;;
-  *) echo "unexpected: $*" >&2; exit 99 ;;
-esac"#,
-            fail = project.join("fail-plan").display()
-        ),
-    );
+    let tf = FakeTerraform::working()
+        .on(
+            "plan",
+            format!(
+                r#"[ -e '{fail}' ] && {{ echo "Error: plan failed" >&2; exit 1; }}
+        {WRITE_PLAN}"#,
+                fail = project.join("fail-plan").display()
+            ),
+        )
+        .on("output", "echo '{}'")
+        .install(&project);
     let deploy = || {
         project
-            .tfenv()
-            .arg("--terraform")
-            .arg(&tf)
+            .tfenv_with(&tf)
             .args(["deploy", "dev", "--yes"])
             .output()
             .unwrap()

@@ -6,58 +6,18 @@ use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
 
-use crate::support::Project;
+use crate::support::fake::FakeTerraform;
+use crate::support::running::RunningTfenv;
+use crate::support::{Project, wait_until};
 
-const PLAN_JSON: &str = r#"{"format_version":"1.2","resource_changes":[{"address":"terraform_data.a","change":{"actions":["create"]}}],"output_changes":{}}"#;
-const STATE: &str = r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"abc","outputs":{},"resources":[]}"#;
-
-/// A fake terraform whose plan writes the plan file and whose other subcommands behave
-/// as given. Every call is appended to calls.log.
-fn fake(
-    project: &Project,
-    apply: &str,
-    show: &str,
-    output: &str,
-    pull: &str,
-    plan: &str,
-) -> std::path::PathBuf {
-    project.script(
-        "bin/terraform",
-        &format!(
-            r#"echo "$*" >> '{log}'
-case "$1" in
-  version) echo '{{"terraform_version":"1.11.4"}}' ;;
-  init) mkdir -p "$TF_DATA_DIR" ;;
-  plan) {plan}
-        # Changes: exit 2 under -detailed-exitcode, as terraform does.
-        for a in "$@"; do case "$a" in -out=*) echo plan > "${{a#-out=}}" ;; -detailed-exitcode) exit 2 ;; esac; done ;;
-  show) {show} ;;
-  apply) {apply} ;;
-  output) {output} ;;
-  state) {pull} ;;
-  *) echo "unexpected: $*" >&2; exit 99 ;;
-esac"#,
-            log = project.join("calls.log").display()
-        ),
-    )
-}
-
+/// A fake terraform that works, except for `apply`.
 fn ok_fake(project: &Project, apply: &str) -> std::path::PathBuf {
-    fake(
-        project,
-        apply,
-        &format!("echo '{PLAN_JSON}'"),
-        r#"echo '{"name":{"sensitive":false,"type":"string","value":"new"}}'"#,
-        &format!("echo '{STATE}'"),
-        "true",
-    )
+    FakeTerraform::working().on("apply", apply).install(project)
 }
 
 fn deploy(project: &Project, tf: &std::path::Path, env: &str) -> assert_cmd::Command {
-    let mut cmd = project.tfenv();
-    cmd.arg("--terraform")
-        .arg(tf)
-        .args(["deploy", env, "--yes"]);
+    let mut cmd = project.tfenv_with(tf);
+    cmd.args(["deploy", env, "--yes"]);
     cmd
 }
 
@@ -101,14 +61,9 @@ fn apply_killed_by_a_signal_is_a_failure() {
 #[test]
 fn garbage_from_show_json_stops_before_apply() {
     let project = Project::demo();
-    let tf = fake(
-        &project,
-        "exit 0",
-        "echo 'panic: runtime error'",
-        "exit 0",
-        "exit 0",
-        "true",
-    );
+    let tf = FakeTerraform::working()
+        .on("show", "echo 'panic: runtime error'")
+        .install(&project);
     deploy(&project, &tf, "dev")
         .assert()
         .code(1)
@@ -124,14 +79,12 @@ fn garbage_from_show_json_stops_before_apply() {
 #[test]
 fn outputs_failing_after_apply_is_applied_with_a_warning_and_keeps_old_outputs() {
     let project = Project::demo();
-    let tf = fake(
-        &project,
-        "exit 0",
-        &format!("echo '{PLAN_JSON}'"),
-        "echo 'Error: state snapshot was created by a newer Terraform' >&2; exit 1",
-        "exit 0",
-        "true",
-    );
+    let tf = FakeTerraform::working()
+        .on(
+            "output",
+            "echo 'Error: state snapshot was created by a newer Terraform' >&2; exit 1",
+        )
+        .install(&project);
     project.write("state/dev/outputs.json", "{\"previous\": true}\n");
     deploy(&project, &tf, "dev")
         .assert()
@@ -151,7 +104,9 @@ fn outputs_failing_after_apply_is_applied_with_a_warning_and_keeps_old_outputs()
 fn a_held_state_lock_exits_4_and_names_the_holder() {
     let project = Project::demo();
     let lock_error = r#"printf 'Error: Error acquiring the state lock\n\nLock Info:\n  ID:        9db590f1-b6fe\n  Path:      state/dev\n  Operation: OperationTypeApply\n  Who:       alice@laptop\n  Version:   1.11.4\n  Created:   2026-11-22 09:14:03 +0000 UTC\n  Info:\n' >&2; exit 1"#;
-    let tf = fake(&project, "exit 0", "exit 0", "exit 0", "exit 0", lock_error);
+    let tf = FakeTerraform::working()
+        .on("plan", lock_error)
+        .install(&project);
     deploy(&project, &tf, "dev")
         .assert()
         .code(4)
@@ -164,18 +119,14 @@ fn a_held_state_lock_exits_4_and_names_the_holder() {
 #[test]
 fn a_production_deploy_whose_backup_fails_does_not_apply() {
     let project = Project::demo();
-    let tf = fake(
-        &project,
-        "exit 0",
-        &format!("echo '{PLAN_JSON}'"),
-        "exit 0",
-        "echo 'Error: AccessDenied reading state' >&2; exit 1",
-        "true",
-    );
+    let tf = FakeTerraform::working()
+        .on(
+            "state",
+            "echo 'Error: AccessDenied reading state' >&2; exit 1",
+        )
+        .install(&project);
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["deploy", "production", "--yes", "--confirm", "production"])
         .assert()
         .code(1)
@@ -200,24 +151,17 @@ fn a_second_deploy_of_the_same_environment_exits_4_at_once() {
         &project,
         &format!("touch '{}'; sleep 5", project.join("applying").display()),
     );
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("tfenv"))
-        .current_dir(project.path())
-        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+    let mut first = project.command();
+    first
         .arg("--terraform")
         .arg(&tf)
-        .args(["deploy", "dev", "--yes"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !project.join("applying").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "first deploy never reached apply"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .args(["deploy", "dev", "--yes"]);
+    let mut first = RunningTfenv::spawn(first);
+    wait_until(
+        "the first deploy reaches apply",
+        Duration::from_secs(20),
+        || project.join("applying").exists(),
+    );
     let second = Instant::now();
     deploy(&project, &tf, "dev")
         .assert()
@@ -225,12 +169,13 @@ fn a_second_deploy_of_the_same_environment_exits_4_at_once() {
         .stderr(predicate::str::contains(
             "environment `dev` is busy: another tfenv holds it",
         ))
-        .stderr(predicate::str::contains(format!("pid {}", first.id())));
+        .stderr(predicate::str::contains(format!("pid {}", first.pid())));
     assert!(
         second.elapsed() < Duration::from_secs(3),
         "refused at once, not after waiting"
     );
-    assert!(first.wait().unwrap().success());
+    let (status, _) = first.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{}", first.output_text());
 }
 
 #[test]
@@ -241,12 +186,10 @@ fn production_refuses_when_git_cannot_say_whether_the_tree_is_clean() {
         "bin/git",
         "echo \"fatal: detected dubious ownership in repository at '$PWD'\" >&2; exit 128",
     );
-    let path = format!("{}:/usr/bin:/bin", project.join("bin").display());
+    let path = project.fake_path();
     project
-        .tfenv()
+        .tfenv_with(&tf)
         .env("PATH", &path)
-        .arg("--terraform")
-        .arg(&tf)
         .args(["deploy", "production", "--yes", "--confirm", "production"])
         .assert()
         .code(5)
@@ -260,10 +203,8 @@ fn production_refuses_when_git_cannot_say_whether_the_tree_is_clean() {
         "nothing may be applied"
     );
     project
-        .tfenv()
+        .tfenv_with(&tf)
         .env("PATH", &path)
-        .arg("--terraform")
-        .arg(&tf)
         .args([
             "deploy",
             "production",
@@ -281,9 +222,7 @@ fn confirm_with_an_alias_is_refused_and_asks_for_the_full_name() {
     let project = Project::demo();
     let tf = ok_fake(&project, "exit 0");
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["deploy", "production", "--yes", "--confirm", "prod"])
         .assert()
         .code(5)
@@ -302,27 +241,23 @@ fn concurrent_backups_keep_every_manifest_line() {
     let project = Project::demo();
     let tf = ok_fake(&project, "exit 0");
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["init", "dev"])
         .assert()
         .success();
-    let children: Vec<_> = (0..8)
+    let children: Vec<RunningTfenv> = (0..8)
         .map(|_| {
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("tfenv"))
-                .current_dir(project.path())
+            let mut backup = project.command();
+            backup
                 .arg("--terraform")
                 .arg(&tf)
-                .args(["backup", "dev", "-q"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
+                .args(["backup", "dev", "-q"]);
+            RunningTfenv::spawn(backup)
         })
         .collect();
     for mut child in children {
-        assert!(child.wait().unwrap().success());
+        let (status, _) = child.wait_exit(Duration::from_secs(60));
+        assert!(status.success(), "{}", child.output_text());
     }
     let manifest = project.read("state/dev/backups/MANIFEST.jsonl");
     assert_eq!(manifest.lines().count(), 8, "{manifest}");

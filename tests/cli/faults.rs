@@ -5,35 +5,25 @@ use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
 
-use crate::support::{Project, stdout_json};
+use crate::support::fake::{FakeTerraform, INIT_OK};
+use crate::support::running::RunningTfenv;
+use crate::support::{Project, stdout_json, wait_until};
 
-/// A fake terraform: `version` answers as `$version`, every call is logged, and the
-/// `init` / `state pull` behaviour comes from the test.
+/// A fake terraform whose `version` answers `version`, and whose `init` and `state`
+/// behave as given.
 fn fake_terraform(
     project: &Project,
     version: &str,
     init: &str,
     state_pull: &str,
 ) -> std::path::PathBuf {
-    let log = project.join("calls.log");
-    project.script(
-        "bin/terraform",
-        &format!(
-            r#"echo "$*" >> '{log}'
-case "$1" in
-  version) echo '{{"terraform_version":"{version}","platform":"linux_amd64"}}' ;;
-  init) {init} ;;
-  state) {state_pull} ;;
-  workspace) echo "* default" ;;
-  *) echo "unexpected call: $*" >&2; exit 99 ;;
-esac"#,
-            log = log.display()
-        ),
-    )
+    FakeTerraform::empty()
+        .version(version)
+        .on("init", init)
+        .on("state", state_pull)
+        .on("workspace", "echo \"* default\"")
+        .install(project)
 }
-
-const INIT_OK: &str =
-    r#"mkdir -p "$TF_DATA_DIR"; echo "Terraform has been successfully initialized!""#;
 
 #[test]
 fn terraform_missing_says_how_to_install_it() {
@@ -65,9 +55,7 @@ fn terraform_below_required_version_stops_before_anything_runs() {
     let project = Project::demo();
     let tf = fake_terraform(&project, "0.14.11", INIT_OK, "exit 0");
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["init", "dev"])
         .assert()
         .code(1)
@@ -86,7 +74,7 @@ fn terraform_below_required_version_stops_before_anything_runs() {
 fn terraform_on_path_is_used_and_tfenv_toml_can_name_another() {
     let project = Project::demo();
     fake_terraform(&project, "1.9.0", INIT_OK, "exit 0");
-    let path = format!("{}:/usr/bin:/bin", project.join("bin").display());
+    let path = project.fake_path();
     project
         .tfenv()
         .env("PATH", &path)
@@ -121,9 +109,7 @@ fn init_failure_shows_terraforms_own_message() {
         "exit 0",
     );
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["init", "staging"])
         .assert()
         .code(1)
@@ -154,7 +140,7 @@ fn s3_project(state_pull: &str) -> (Project, std::path::PathBuf, String) {
     );
     project.script("bin/aws", "echo '{}'");
     let tf = fake_terraform(&project, "1.11.4", INIT_OK, state_pull);
-    let path = format!("{}:/usr/bin:/bin", project.join("bin").display());
+    let path = project.fake_path();
     (project, tf, path)
 }
 
@@ -162,18 +148,14 @@ fn s3_project(state_pull: &str) -> (Project, std::path::PathBuf, String) {
 fn garbage_from_state_pull_is_a_status_problem_not_a_crash() {
     let (project, tf, path) = s3_project("echo '<html>502 Bad Gateway</html>'");
     project
-        .tfenv()
+        .tfenv_with(&tf)
         .env("PATH", &path)
-        .arg("--terraform")
-        .arg(&tf)
         .args(["init", "dev"])
         .assert()
         .success();
     let output = project
-        .tfenv()
+        .tfenv_with(&tf)
         .env("PATH", &path)
-        .arg("--terraform")
-        .arg(&tf)
         .args(["status", "dev", "--output", "json"])
         .output()
         .unwrap();
@@ -199,10 +181,8 @@ fn garbage_from_state_pull_is_a_status_problem_not_a_crash() {
 
     // The same garbage never becomes a backup.
     project
-        .tfenv()
+        .tfenv_with(&tf)
         .env("PATH", &path)
-        .arg("--terraform")
-        .arg(&tf)
         .args(["backup", "dev"])
         .assert()
         .code(1)
@@ -220,18 +200,14 @@ fn a_failing_state_pull_shows_terraforms_error_in_status() {
     let (project, tf, path) =
         s3_project("echo 'Error: AccessDenied: no permission to read s3://x' >&2; exit 1");
     project
-        .tfenv()
+        .tfenv_with(&tf)
         .env("PATH", &path)
-        .arg("--terraform")
-        .arg(&tf)
         .args(["init", "dev"])
         .assert()
         .success();
     project
-        .tfenv()
+        .tfenv_with(&tf)
         .env("PATH", &path)
-        .arg("--terraform")
-        .arg(&tf)
         .args(["status", "dev"])
         .assert()
         .code(6)
@@ -251,33 +227,17 @@ fn interrupt_during_init_is_passed_to_terraform_and_exits_130() {
         ),
         "exit 0",
     );
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tfenv"))
-        .current_dir(project.path())
-        .arg("--terraform")
-        .arg(&tf)
-        .args(["init", "dev"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until terraform is running.
+    let mut init = project.command();
+    init.arg("--terraform").arg(&tf).args(["init", "dev"]);
     let started = Instant::now();
-    while !project.read_or_empty("calls.log").contains("init") {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "terraform init never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut run = RunningTfenv::spawn(init);
+    wait_until("terraform init starts", Duration::from_secs(20), || {
+        project.read_or_empty("calls.log").contains("init")
+    });
     std::thread::sleep(Duration::from_millis(300));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    run.signal(nix::sys::signal::Signal::SIGINT);
+    let (status, _) = run.wait_exit(Duration::from_secs(30));
+    let stderr = run.stderr();
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("waiting for `terraform` to stop"),
@@ -291,16 +251,6 @@ fn interrupt_during_init_is_passed_to_terraform_and_exits_130() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
-trait ReadOrEmpty {
-    fn read_or_empty(&self, rel: &str) -> String;
-}
-
-impl ReadOrEmpty for Project {
-    fn read_or_empty(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.join(rel)).unwrap_or_default()
-    }
-}
-
 /// tfenv catches SIGHUP, SIGQUIT, SIGTSTP and SIGXFSZ (and SIGINT, SIGTERM); a child must
 /// not inherit any of them as ignored, nor a blocked signal mask: terraform starts with
 /// the dispositions a shell would give it.
@@ -308,22 +258,21 @@ impl ReadOrEmpty for Project {
 fn terraform_starts_with_no_signal_ignored_or_blocked() {
     let project = Project::demo();
     let sigs = project.join("sigs.txt");
-    let terraform = project.script(
-        "bin/terraform",
-        &format!(
-            r#"case "$1" in
-  version) sed -n '/^Sig\(Ign\|Blk\)/p' /proc/self/status > '{sigs}'
-           echo '{{"terraform_version":"1.5.7","platform":"linux_amd64"}}' ;;
-  init) {INIT_OK} ;;
-  workspace) echo "* default" ;;
-esac"#,
-            sigs = sigs.display()
-        ),
-    );
+    let terraform = FakeTerraform::empty()
+        .on(
+            "version",
+            format!(
+                r#"sed -n '/^Sig\(Ign\|Blk\)/p' /proc/self/status > '{sigs}'
+           echo '{{"terraform_version":"1.5.7","platform":"linux_amd64"}}'"#,
+                sigs = sigs.display()
+            ),
+        )
+        .on("init", INIT_OK)
+        .on("workspace", "echo \"* default\"")
+        .fallback("true")
+        .install(&project);
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&terraform)
+        .tfenv_with(&terraform)
         .args(["init", "dev"])
         .assert()
         .success();

@@ -8,7 +8,8 @@ use std::process::Output;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::support::{Project, stdout_json};
+use crate::support::fake::FakeTerraform;
+use crate::support::{Project, output_text as text, stdout_json};
 
 const TFENV_TOML: &str = r#"[environments.dev]
 tier = "development"
@@ -38,10 +39,7 @@ fn project(kind: &str, conf: &str) -> Project {
 fn tfenv(project: &Project, args: &[&str]) -> Output {
     project
         .tfenv()
-        .env(
-            "PATH",
-            format!("{}:/usr/bin:/bin", project.join("bin").display()),
-        )
+        .env("PATH", project.fake_path())
         .env_remove("AZURE_STORAGE_KEY")
         .env_remove("AZURE_STORAGE_CONNECTION_STRING")
         .env_remove("AWS_ACCESS_KEY_ID")
@@ -51,14 +49,6 @@ fn tfenv(project: &Project, args: &[&str]) -> Output {
         .timeout(std::time::Duration::from_secs(60))
         .output()
         .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "--- stdout ---\n{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn expect(output: Output, code: i32, what: &str) -> Output {
@@ -445,30 +435,13 @@ fn unsupported_backend_says_so_and_unlock_still_force_unlocks_through_terraform(
     assert_eq!(lock["supported"], false, "{lock}");
     assert_eq!(lock["held"], false, "{lock}");
 
-    let log = project.join("terraform.log");
-    let terraform = project.script(
-        "fake/terraform",
-        &format!(
-            r#"echo "$*" >> '{log}'
-case "$1" in
-  version) echo '{{"terraform_version":"1.11.4","platform":"linux_amd64"}}' ;;
-  init) mkdir -p "$TF_DATA_DIR"; echo "Terraform has been successfully initialized!" ;;
-  state) ;;
-  workspace) echo "* default" ;;
-  force-unlock) echo "Terraform state has been successfully unlocked!" ;;
-  *) echo "unexpected call: $*" >&2; exit 99 ;;
-esac"#,
-            log = log.display()
-        ),
-    );
+    let terraform = FakeTerraform::working()
+        .on("state", "true")
+        .at("fake/terraform")
+        .install(&project);
     let output = project
-        .tfenv()
-        .env(
-            "PATH",
-            format!("{}:/usr/bin:/bin", project.join("bin").display()),
-        )
-        .arg("--terraform")
-        .arg(&terraform)
+        .tfenv_with(&terraform)
+        .env("PATH", project.fake_path())
         .args(["unlock", "dev", "some-id", "--yes"])
         .timeout(std::time::Duration::from_secs(60))
         .output()
@@ -479,7 +452,7 @@ esac"#,
         "{}",
         text(&output)
     );
-    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls = project.read("calls.log");
     assert_eq!(
         calls
             .lines()
@@ -732,22 +705,14 @@ const LOCK_NOT_TAKEN: &str = r#"printf '\n╷\n│ Error: Error acquiring the st
 #[test]
 fn a_lock_terraform_could_not_take_is_a_failure_with_its_message_not_a_held_lock() {
     let project = project("local", "");
-    let terraform = project.script(
-        "fake/terraform",
-        &format!(
-            r#"case "$1" in
-  version) echo '{{"terraform_version":"1.11.4","platform":"linux_amd64"}}' ;;
-  init) mkdir -p "$TF_DATA_DIR" ;;
-  workspace) echo "* default" ;;
-  plan) {LOCK_NOT_TAKEN} ;;
-  *) echo "unexpected call: $*" >&2; exit 99 ;;
-esac"#
-        ),
-    );
+    let terraform = FakeTerraform::empty()
+        .on("init", r#"mkdir -p "$TF_DATA_DIR""#)
+        .on("workspace", "echo \"* default\"")
+        .on("plan", LOCK_NOT_TAKEN)
+        .at("fake/terraform")
+        .install(&project);
     let output = project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&terraform)
+        .tfenv_with(&terraform)
         .args(["deploy", "dev", "--yes"])
         .timeout(std::time::Duration::from_secs(60))
         .output()

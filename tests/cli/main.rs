@@ -11,4 +11,6 @@ mod faults;
 mod locks;
 mod meta;
 mod pipeline;
+mod progress;
+mod snapshots;
 mod status;

@@ -6,83 +6,16 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::support::{Project, stdout_json};
-
-const PLAN_JSON: &str = r#"{"format_version":"1.2","resource_changes":[{"address":"terraform_data.a","change":{"actions":["create"]}}],"output_changes":{}}"#;
-const STATE: &str = r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"abc","outputs":{},"resources":[]}"#;
-
-/// A fake terraform that behaves like a working one, except for the subcommands in
-/// `overrides` (`("apply", "exit 1")`). Each call's arguments go to calls.log, raw, and
-/// its TF_DATA_DIR to data-dirs.log.
-/// `red TEXT` prints TEXT to stderr in ANSI red unless the call has `-no-color`, as
-/// terraform does.
-fn fake(project: &Project, overrides: &[(&str, &str)]) -> PathBuf {
-    let pushed = project.join("pushed.tfstate");
-    let mut cases = vec![
-        (
-            "version",
-            r#"echo '{"terraform_version":"1.11.4"}'"#.to_string(),
-        ),
-        ("init", r#"mkdir -p "$TF_DATA_DIR""#.to_string()),
-        (
-            "plan",
-            // Changes: exit 2 under -detailed-exitcode, as terraform does.
-            r#"for a in "$@"; do case "$a" in -out=*) echo plan > "${a#-out=}" ;; -detailed-exitcode) exit 2 ;; esac; done"#
-                .to_string(),
-        ),
-        ("show", format!("echo '{PLAN_JSON}'")),
-        ("apply", "true".to_string()),
-        (
-            "output",
-            r#"echo '{"name":{"sensitive":false,"type":"string","value":"new"}}'"#.to_string(),
-        ),
-        (
-            "state",
-            format!(
-                r#"case "$2" in
-    pull) if [ -f '{pushed}' ]; then cat '{pushed}'; else echo '{STATE}'; fi ;;
-    push) for a in "$@"; do f="$a"; done; cp "$f" '{pushed}' ;;
-  esac"#,
-                pushed = pushed.display()
-            ),
-        ),
-        ("workspace", "echo '* default'".to_string()),
-        (
-            "force-unlock",
-            "echo 'Terraform state has been successfully unlocked!'".to_string(),
-        ),
-    ];
-    for (command, body) in overrides {
-        let case = cases
-            .iter_mut()
-            .find(|(c, _)| c == command)
-            .unwrap_or_else(|| panic!("no such subcommand in the fake: {command}"));
-        case.1 = body.to_string();
-    }
-    let cases: String = cases
-        .iter()
-        .map(|(c, body)| format!("  {c}) {body} ;;\n"))
-        .collect();
-    project.script(
-        "bin/terraform",
-        &format!(
-            r#"printf '%s\n' "$*" >> '{log}'
-printf '%s\n' "$TF_DATA_DIR" >> '{data_dirs}'
-nc=0; for a in "$@"; do [ "$a" = -no-color ] && nc=1; done
-red() {{ if [ $nc = 1 ]; then printf '%s\n' "$1"; else printf '\033[31m%s\033[0m\n' "$1"; fi >&2; }}
-case "$1" in
-{cases}  *) echo "unexpected: $*" >&2; exit 99 ;;
-esac"#,
-            log = project.join("calls.log").display(),
-            data_dirs = project.join("data-dirs.log").display()
-        ),
-    )
-}
+use crate::support::fake::FakeTerraform;
+use crate::support::running::RunningTfenv;
+use crate::support::{
+    Project, expect_code, output_text, stderr as err_text, stdout_json, wait_until,
+};
 
 /// A project whose root module has `backend "pg" {}`: tfenv cannot read its lock, so
 /// `unlock` goes straight to terraform force-unlock.
@@ -94,51 +27,6 @@ fn pg_project() -> Project {
         "conn_str = \"postgres://tf@127.0.0.1/tfstate\"\n",
     );
     project
-}
-
-/// tfenv with `--terraform <fake>` and the given arguments, run to its end.
-fn run(project: &Project, tf: &Path, args: &[&str]) -> Output {
-    project
-        .tfenv()
-        .arg("--terraform")
-        .arg(tf)
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "--- exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn err_text(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn expect_code(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", text(output));
-}
-
-/// The last record of history.jsonl, read as bytes: the file may hold lines that are
-/// not UTF-8.
-fn last_record(project: &Project, env: &str) -> Value {
-    let bytes = std::fs::read(project.join(&format!("state/{env}/history.jsonl"))).unwrap();
-    let line = bytes
-        .split(|b| *b == b'\n')
-        .rfind(|l| !l.is_empty())
-        .expect("history.jsonl has a record");
-    serde_json::from_slice(line).unwrap_or_else(|err| {
-        panic!(
-            "last history line is not JSON ({err}): {}",
-            String::from_utf8_lossy(line)
-        )
-    })
 }
 
 /// A folder where a file tfenv writes should be: no write can replace it.
@@ -160,13 +48,9 @@ fn warnings(json: &Value) -> Vec<String> {
 #[test]
 fn outputs_json_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
     let project = Project::demo();
-    let tf = fake(&project, &[]);
+    let tf = FakeTerraform::working().install(&project);
     block_with_a_folder(&project, "state/dev/outputs.json");
-    let output = run(
-        &project,
-        &tf,
-        &["deploy", "dev", "--yes", "--output", "json"],
-    );
+    let output = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
     expect_code(&output, 0);
     let json = stdout_json(&output);
     assert_eq!(json["result"], "applied", "{json}");
@@ -181,9 +65,9 @@ fn outputs_json_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
         err_text(&output)
             .contains("warning: the change was applied, but writing outputs.json failed"),
         "{}",
-        text(&output)
+        output_text(&output)
     );
-    let record = last_record(&project, "dev");
+    let record = project.last_history("dev");
     assert_eq!(record["result"], "applied", "{record}");
     assert_eq!(record["exit_code"], 0, "{record}");
 }
@@ -191,7 +75,7 @@ fn outputs_json_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
 #[test]
 fn a_history_that_cannot_be_read_while_pruning_does_not_fail_an_applied_deploy() {
     let project = Project::demo();
-    let tf = fake(&project, &[]);
+    let tf = FakeTerraform::working().install(&project);
     // Production prunes after the apply (backup_keep = 50) and reads history to find the
     // last good backup; this history has bytes that are not UTF-8.
     std::fs::create_dir_all(project.join("state/production")).unwrap();
@@ -200,8 +84,7 @@ fn a_history_that_cannot_be_read_while_pruning_does_not_fail_an_applied_deploy()
         b"{\"command\":\"deploy\",\"result\":\"appl\xff\xfeed\"}\n",
     )
     .unwrap();
-    let output = run(
-        &project,
+    let output = project.run_with(
         &tf,
         &[
             "deploy",
@@ -217,7 +100,7 @@ fn a_history_that_cannot_be_read_while_pruning_does_not_fail_an_applied_deploy()
     let json = stdout_json(&output);
     assert_eq!(json["result"], "applied", "{json}");
     assert_eq!(json["outputs_written"], true, "{json}");
-    let record = last_record(&project, "production");
+    let record = project.last_history("production");
     assert_eq!(record["result"], "applied", "{record}");
     assert_eq!(record["exit_code"], 0, "{record}");
 }
@@ -225,7 +108,7 @@ fn a_history_that_cannot_be_read_while_pruning_does_not_fail_an_applied_deploy()
 #[test]
 fn pruning_that_fails_after_apply_is_applied_with_a_warning_in_json() {
     let project = Project::demo();
-    let tf = fake(&project, &[]);
+    let tf = FakeTerraform::working().install(&project);
     // dev takes no backup before its apply, so only the pruning after it meets the fault.
     let toml = project.read("tfenv.toml").replace(
         "var_files = [\"environments/common.tfvars\", \"environments/dev.tfvars\"]\n",
@@ -247,11 +130,7 @@ fn pruning_that_fails_after_apply_is_applied_with_a_warning_in_json() {
     }
     project.write("state/dev/backups/MANIFEST.jsonl", &manifest);
     block_with_a_folder(&project, "state/dev/backups/.MANIFEST.jsonl.lock");
-    let output = run(
-        &project,
-        &tf,
-        &["deploy", "dev", "--yes", "--output", "json"],
-    );
+    let output = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
     expect_code(&output, 0);
     let json = stdout_json(&output);
     assert_eq!(json["result"], "applied", "{json}");
@@ -262,19 +141,15 @@ fn pruning_that_fails_after_apply_is_applied_with_a_warning_in_json() {
             .any(|w| w.contains("pruning old backups failed")),
         "{json}"
     );
-    assert_eq!(last_record(&project, "dev")["result"], "applied");
+    assert_eq!(project.last_history("dev")["result"], "applied");
 }
 
 #[test]
 fn a_history_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
     let project = Project::demo();
-    let tf = fake(&project, &[]);
+    let tf = FakeTerraform::working().install(&project);
     block_with_a_folder(&project, "state/dev/history.jsonl");
-    let output = run(
-        &project,
-        &tf,
-        &["deploy", "dev", "--yes", "--output", "json"],
-    );
+    let output = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
     expect_code(&output, 0);
     let json = stdout_json(&output);
     assert_eq!(json["result"], "applied", "{json}");
@@ -287,7 +162,7 @@ fn a_history_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
     assert!(
         err_text(&output).contains("warning: could not record the run in history"),
         "{}",
-        text(&output)
+        output_text(&output)
     );
 }
 
@@ -296,22 +171,21 @@ fn a_history_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
 #[test]
 fn restore_surfaces_a_history_that_cannot_be_written() {
     let project = Project::demo();
-    let tf = fake(&project, &[]);
-    expect_code(&run(&project, &tf, &["backup", "dev"]), 0);
+    let tf = FakeTerraform::working().install(&project);
+    expect_code(&project.run_with(&tf, &["backup", "dev"]), 0);
     block_with_a_folder(&project, "state/dev/history.jsonl");
 
     // Refused: the refusal stands, and the lost record is said.
-    let refused = run(&project, &tf, &["restore", "dev", "latest"]);
+    let refused = project.run_with(&tf, &["restore", "dev", "latest"]);
     expect_code(&refused, 5);
     assert!(
         err_text(&refused).contains("warning: could not record the run in history"),
         "{}",
-        text(&refused)
+        output_text(&refused)
     );
 
     // Restored: the state was pushed, so the restore succeeded; the record is a warning.
-    let restored = run(
-        &project,
+    let restored = project.run_with(
         &tf,
         &["restore", "dev", "latest", "--yes", "--output", "json"],
     );
@@ -332,19 +206,18 @@ fn restore_surfaces_a_history_that_cannot_be_written() {
 #[test]
 fn unlock_surfaces_a_history_that_cannot_be_written() {
     let project = pg_project();
-    let tf = fake(&project, &[]);
+    let tf = FakeTerraform::working().install(&project);
     block_with_a_folder(&project, "state/dev/history.jsonl");
 
-    let refused = run(&project, &tf, &["unlock", "dev", "some-id"]);
+    let refused = project.run_with(&tf, &["unlock", "dev", "some-id"]);
     expect_code(&refused, 5);
     assert!(
         err_text(&refused).contains("warning: could not record the run in history"),
         "{}",
-        text(&refused)
+        output_text(&refused)
     );
 
-    let unlocked = run(
-        &project,
+    let unlocked = project.run_with(
         &tf,
         &["unlock", "dev", "some-id", "--yes", "--output", "json"],
     );
@@ -372,73 +245,57 @@ fn interrupt_while_git_runs(project: &Project, tf: &Path, args: &[&str]) -> (Opt
         ),
     );
     std::fs::write(project.join("slow"), "").unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tfenv"))
-        .current_dir(project.path())
-        .env(
-            "PATH",
-            format!("{}:/usr/bin:/bin", project.join("bin").display()),
-        )
-        .env("NO_COLOR", "1")
+    let mut tfenv = project.command();
+    tfenv
+        .env("PATH", project.fake_path())
         .arg("--terraform")
         .arg(tf)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let since = Instant::now();
-    while !started.exists() {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "git never ran for tfenv {args:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    (status.code(), stderr)
+        .args(args);
+    let mut run = RunningTfenv::spawn(tfenv);
+    wait_until(
+        &format!("git runs for tfenv {args:?}"),
+        Duration::from_secs(30),
+        || started.exists(),
+    );
+    run.signal(Signal::SIGINT);
+    let (status, _) = run.wait_exit(Duration::from_secs(30));
+    (status.code(), run.stderr())
 }
 
 #[test]
 fn an_interrupt_while_git_runs_is_recorded_as_interrupted_by_deploy_restore_and_unlock() {
     // Production checks the tree is clean: git stopped by Ctrl-C is not a refusal.
     let project = Project::demo();
-    let tf = fake(&project, &[]);
+    let tf = FakeTerraform::working().install(&project);
     let (code, stderr) = interrupt_while_git_runs(
         &project,
         &tf,
         &["deploy", "production", "--yes", "--confirm", "production"],
     );
     assert_eq!(code, Some(130), "{stderr}");
-    let record = last_record(&project, "production");
+    let record = project.last_history("production");
     assert_eq!(record["result"], "interrupted", "{record}");
     assert_eq!(record["exit_code"], 130, "{record}");
     assert!(!project.read("calls.log").contains("plan"), "nothing ran");
 
     let project = Project::demo();
-    let tf = fake(&project, &[]);
-    expect_code(&run(&project, &tf, &["backup", "dev"]), 0);
+    let tf = FakeTerraform::working().install(&project);
+    expect_code(&project.run_with(&tf, &["backup", "dev"]), 0);
     let (code, stderr) =
         interrupt_while_git_runs(&project, &tf, &["restore", "dev", "latest", "--yes"]);
     assert_eq!(code, Some(130), "{stderr}");
-    assert_eq!(last_record(&project, "dev")["result"], "interrupted");
+    assert_eq!(project.last_history("dev")["result"], "interrupted");
     assert!(
         !project.read("calls.log").contains("push"),
         "nothing pushed"
     );
 
     let project = pg_project();
-    let tf = fake(&project, &[]);
+    let tf = FakeTerraform::working().install(&project);
     let (code, stderr) =
         interrupt_while_git_runs(&project, &tf, &["unlock", "dev", "some-id", "--yes"]);
     assert_eq!(code, Some(130), "{stderr}");
-    assert_eq!(last_record(&project, "dev")["result"], "interrupted");
+    assert_eq!(project.last_history("dev")["result"], "interrupted");
     assert!(
         !project.read("calls.log").contains("force-unlock"),
         "nothing unlocked"
@@ -455,51 +312,29 @@ fn every_command_that_inits_first_offers_to_git_ignore_state() {
         &["deploy", "dev", "--yes"],
     ] {
         let project = Project::demo();
-        let tf = fake(&project, &[]);
-        let git = std::process::Command::new("git")
-            .arg("init")
-            .arg("-q")
-            .arg(project.path())
-            .status()
-            .unwrap();
-        assert!(git.success());
-        let output = run(&project, &tf, args);
+        let tf = FakeTerraform::working().install(&project);
+        project.git(&["init", "-q"]);
+        let output = project.run_with(&tf, args);
         expect_code(&output, 0);
         assert!(
             err_text(&output).contains("git does not ignore `state/`"),
             "tfenv {args:?}\n{}",
-            text(&output)
+            output_text(&output)
         );
     }
 }
 
 // --- paths reach terraform as the OS has them -----------------------------------------
 
-/// The demo project copied into a folder whose name is not UTF-8.
-fn demo_in_folder(project: &Project, name: &[u8]) -> PathBuf {
-    let demo = Project::demo();
-    let dir = project.path().join(OsStr::from_bytes(name));
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(demo.path())
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    dir
-}
-
 #[test]
 fn a_project_in_a_folder_whose_name_is_not_utf8_reaches_terraform_intact() {
     let project = Project::empty();
-    let dir = demo_in_folder(&project, b"proj\xff\xfe");
-    let tf = fake(&project, &[]);
+    let dir = project.demo_in_folder(b"proj\xff\xfe");
+    let tf = FakeTerraform::working().install(&project);
     let output = project
-        .tfenv()
+        .tfenv_with(&tf)
         .arg("-C")
         .arg(&dir)
-        .arg("--terraform")
-        .arg(&tf)
         .args(["deploy", "dev", "--yes"])
         .timeout(Duration::from_secs(60))
         .output()
@@ -541,9 +376,13 @@ fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_panic() {
     assert!(
         err_text(&output).contains("is not valid UTF-8"),
         "{}",
-        text(&output)
+        output_text(&output)
     );
-    assert!(!err_text(&output).contains("panicked"), "{}", text(&output));
+    assert!(
+        !err_text(&output).contains("panicked"),
+        "{}",
+        output_text(&output)
+    );
 
     let output = project
         .tfenv()
@@ -582,14 +421,14 @@ fn terraform_text_tfenv_keeps_has_no_colour_codes() {
     ] {
         let project = pg_project();
         let command = failing.split(' ').next().unwrap();
-        let tf = fake(&project, &[(command, body)]);
-        let output = run(&project, &tf, &["unlock", "dev", "some-id", "--yes"]);
+        let tf = FakeTerraform::working().on(command, body).install(&project);
+        let output = project.run_with(&tf, &["unlock", "dev", "some-id", "--yes"]);
         expect_code(&output, 1);
         let stderr = err_text(&output);
         assert!(
             stderr.contains("AccessDenied") || stderr.contains("Failed to unlock state"),
             "{}",
-            text(&output)
+            output_text(&output)
         );
         assert!(!stderr.contains('\u{1b}'), "{failing}: {stderr:?}");
         let history = project.read("state/dev/history.jsonl");
@@ -606,12 +445,10 @@ fn terraform_text_tfenv_keeps_has_no_colour_codes() {
 #[test]
 fn no_color_turns_off_colour_in_verbose_logs() {
     let project = Project::demo();
-    let tf = fake(&project, &[]);
+    let tf = FakeTerraform::working().install(&project);
     let output = project
-        .tfenv()
+        .tfenv_with(&tf)
         .env_remove("NO_COLOR")
-        .arg("--terraform")
-        .arg(&tf)
         .args(["--no-color", "-v", "init", "dev"])
         .output()
         .unwrap();
@@ -694,14 +531,13 @@ fn lock_that_cannot_be_read_keeps_its_json_shape() {
 #[test]
 fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
     let project = Project::demo();
-    let tf = fake(
-        &project,
-        &[(
+    let tf = FakeTerraform::working()
+        .on(
             "init",
             r#"echo 'Error: Failed to get existing workspaces' >&2; for i in $(seq 1 29); do echo "detail line $i" >&2; done; exit 1"#,
-        )],
-    );
-    let output = run(&project, &tf, &["init", "dev"]);
+        )
+        .install(&project);
+    let output = project.run_with(&tf, &["init", "dev"]);
     expect_code(&output, 1);
     let stderr = err_text(&output);
     assert!(stderr.contains("detail line 19"), "{stderr}");
@@ -711,7 +547,7 @@ fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
         "{stderr}"
     );
 
-    let output = run(&project, &tf, &["init", "dev", "--log"]);
+    let output = project.run_with(&tf, &["init", "dev", "--log"]);
     expect_code(&output, 1);
     let stderr = err_text(&output);
     assert!(
@@ -726,7 +562,7 @@ fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
     let log = std::fs::read_to_string(&logs[0]).unwrap();
     assert!(log.contains("detail line 29"), "{log}");
 
-    let output = run(&project, &tf, &["-vv", "init", "dev"]);
+    let output = project.run_with(&tf, &["-vv", "init", "dev"]);
     expect_code(&output, 1);
     let stderr = err_text(&output);
     assert!(stderr.contains("detail line 29"), "{stderr}");
@@ -738,8 +574,8 @@ fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
 #[test]
 fn unlock_refused_for_want_of_flags_says_to_check_the_lock_not_a_plan() {
     let project = pg_project();
-    let tf = fake(&project, &[]);
-    let output = run(&project, &tf, &["unlock", "dev", "some-id"]);
+    let tf = FakeTerraform::working().install(&project);
+    let output = project.run_with(&tf, &["unlock", "dev", "some-id"]);
     expect_code(&output, 5);
     let stderr = err_text(&output);
     assert!(

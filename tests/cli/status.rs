@@ -1,23 +1,17 @@
 //! `tfenv status` problems that need no terraform: git-ignore, shared state, init.
 
+use std::time::Duration;
+
+use nix::unistd::Pid;
 use predicates::prelude::*;
 
-use crate::support::{Project, stdout_json};
-
-fn git(project: &Project, args: &[&str]) {
-    let status = std::process::Command::new("git")
-        .args(args)
-        .current_dir(project.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("git is needed for this test");
-    assert!(status.success());
-}
+use crate::support::fake::FakeTerraform;
+use crate::support::{Project, procs, stdout_json, wait_until};
 
 #[test]
 fn state_and_terraform_dirs_must_be_git_ignored() {
     let project = Project::demo();
-    git(&project, &["init", "-q"]);
+    project.git(&["init", "-q"]);
     let output = project
         .tfenv()
         .args(["status", "--output", "json"])
@@ -114,15 +108,10 @@ fn status_of_an_unknown_environment_is_a_usage_error() {
 #[test]
 fn a_non_interactive_init_says_which_lines_to_add_and_writes_nothing() {
     let project = Project::demo();
-    git(&project, &["init", "-q"]);
-    let tf = project.script(
-        "bin/terraform",
-        "case \"$1\" in\n  version) echo '{\"terraform_version\":\"1.11.4\"}' ;;\n  init) mkdir -p \"$TF_DATA_DIR\" ;;\nesac",
-    );
+    project.git(&["init", "-q"]);
+    let tf = FakeTerraform::working().install(&project);
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["init", "dev", "--non-interactive"])
         .assert()
         .success()
@@ -131,17 +120,6 @@ fn a_non_interactive_init_says_which_lines_to_add_and_writes_nothing() {
         ))
         .stderr(predicate::str::contains("  /state/\n  .terraform/"));
     assert!(!project.join(".gitignore").exists());
-}
-
-/// Whether a process still runs (a zombie waiting for its reaper runs no more).
-fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
-            Some(state != "Z" && state != "X")
-        })
-        .unwrap_or(false)
 }
 
 /// The pids a hanging fake wrote to `pids`, once each of them has written.
@@ -155,12 +133,11 @@ fn pids_written(project: &Project) -> Vec<i32> {
 
 /// Fails unless every pid is gone within a few seconds.
 fn assert_all_gone(pids: &[i32]) {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while pids.iter().any(|&pid| running(pid)) && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let left: Vec<i32> = pids.iter().copied().filter(|&pid| running(pid)).collect();
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    wait_until(
+        &format!("the processes {pids:?} are gone"),
+        Duration::from_secs(5),
+        || !pids.iter().any(|&pid| procs::is_live(Pid::from_raw(pid))),
+    );
 }
 
 /// A fake CLI body that hangs forever: it starts a grandchild (in its process group) and
@@ -188,31 +165,17 @@ fn s3_project(aws_hangs: bool, state_pull_hangs: bool) -> (Project, std::path::P
     } else {
         "exit 0"
     };
-    let tf = project.script(
-        "bin/terraform",
-        &format!(
-            r#"case "$1" in
-  version) echo '{{"terraform_version":"1.11.4"}}' ;;
-  init) mkdir -p "$TF_DATA_DIR" ;;
-  state) {state_pull} ;;
-  *) echo "unexpected: $*" >&2; exit 99 ;;
-esac"#
-        ),
-    );
+    let tf = FakeTerraform::empty()
+        .on("init", r#"mkdir -p "$TF_DATA_DIR""#)
+        .on("state", state_pull)
+        .install(&project);
     project
-        .tfenv()
-        .env("PATH", fake_path(&project))
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
+        .env("PATH", project.fake_path())
         .args(["init", "dev"])
         .assert()
         .success();
     (project, tf)
-}
-
-/// PATH with the project's fakes first and the system's basic tools.
-fn fake_path(project: &Project) -> String {
-    format!("{}:/usr/bin:/bin", project.join("bin").display())
 }
 
 #[test]
@@ -220,17 +183,15 @@ fn status_gives_up_on_a_hanging_backend_after_timeout_and_leaves_no_process() {
     let (project, tf) = s3_project(true, true);
     let started = std::time::Instant::now();
     let output = project
-        .tfenv()
-        .env("PATH", fake_path(&project))
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
+        .env("PATH", project.fake_path())
         .args(["status", "--timeout", "1s", "--output", "json"])
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
     let took = started.elapsed();
     assert_eq!(output.status.code(), Some(6), "{output:?}");
-    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
     let json = stdout_json(&output);
     let problems = json["environments"][0]["problems"].as_array().unwrap();
     let unreachable: Vec<&str> = problems
@@ -277,9 +238,9 @@ fn lock_gives_up_on_a_hanging_cli_after_timeout_naming_the_backend() {
     let (project, _) = s3_project(true, false);
     let output = project
         .tfenv()
-        .env("PATH", fake_path(&project))
+        .env("PATH", project.fake_path())
         .args(["lock", "dev", "--timeout", "1s"])
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
@@ -292,9 +253,9 @@ fn lock_gives_up_on_a_hanging_cli_after_timeout_naming_the_backend() {
 
     let output = project
         .tfenv()
-        .env("PATH", fake_path(&project))
+        .env("PATH", project.fake_path())
         .args(["lock", "dev", "--timeout", "1s", "--output", "json"])
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
@@ -401,14 +362,15 @@ fn status_and_lock_help_teach_the_timeout() {
 fn a_terraform_that_does_not_answer_version_leaves_its_states_unreachable() {
     let (project, tf) = s3_project(false, false);
     // From now on terraform hangs on everything, `version` included.
-    project.script("bin/terraform", &hang(&project));
+    FakeTerraform::empty()
+        .on("version", hang(&project))
+        .fallback(hang(&project))
+        .install(&project);
     let output = project
-        .tfenv()
-        .env("PATH", fake_path(&project))
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
+        .env("PATH", project.fake_path())
         .args(["status", "--timeout", "1s", "--output", "json"])
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(6), "{output:?}");

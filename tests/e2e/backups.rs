@@ -6,12 +6,6 @@ use sha2::Digest;
 
 use crate::support::{self, Project, stdout_json};
 
-fn tfenv(project: &Project) -> assert_cmd::Command {
-    let mut cmd = project.tfenv();
-    cmd.arg("--terraform").arg(support::terraform());
-    cmd
-}
-
 fn deploy_dev(project: &Project, instances: u32) {
     let tfvars = project.read("environments/dev.tfvars");
     let tfvars: String = tfvars
@@ -26,14 +20,16 @@ fn deploy_dev(project: &Project, instances: u32) {
         .collect::<Vec<_>>()
         .join("\n");
     project.write("environments/dev.tfvars", &(tfvars + "\n"));
-    tfenv(project)
+    project
+        .tfenv_real()
         .args(["deploy", "dev", "--yes"])
         .assert()
         .success();
 }
 
 fn backup(project: &Project) -> Value {
-    let output = tfenv(project)
+    let output = project
+        .tfenv_real()
         .args(["backup", "dev", "--output", "json"])
         .output()
         .unwrap();
@@ -48,7 +44,8 @@ fn backup(project: &Project) -> Value {
 #[test]
 fn backups_match_their_manifest_and_verify_catches_damage() {
     let project = Project::demo();
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["backup", "dev"])
         .assert()
         .success()
@@ -74,13 +71,15 @@ fn backups_match_their_manifest_and_verify_catches_damage() {
         assert_eq!(b["bytes"], bytes.len());
         assert_eq!(b["reason"], "manual");
     }
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["verify", "dev"])
         .assert()
         .success()
         .stdout(predicate::str::contains("dev: 2 backup(s) verified"));
     let listed = stdout_json(
-        &tfenv(&project)
+        &project
+            .tfenv_real()
             .args(["backups", "dev", "--output", "json"])
             .output()
             .unwrap(),
@@ -97,7 +96,8 @@ fn backups_match_their_manifest_and_verify_catches_damage() {
     let i = bytes.iter().position(|&b| b == b'1').unwrap();
     bytes[i] = b'2';
     std::fs::write(&path, &bytes).unwrap();
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["verify", "dev"])
         .assert()
         .code(1)
@@ -108,7 +108,8 @@ fn backups_match_their_manifest_and_verify_catches_damage() {
 
     // Truncated.
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["verify", "dev"])
         .assert()
         .code(1)
@@ -125,7 +126,8 @@ fn backups_match_their_manifest_and_verify_catches_damage() {
         second["file"].as_str().unwrap()
     )))
     .unwrap();
-    let output = tfenv(&project)
+    let output = project
+        .tfenv_real()
         .args(["verify", "--output", "json"])
         .output()
         .unwrap();
@@ -145,7 +147,8 @@ fn restoring_an_older_backup_brings_its_outputs_back_with_a_higher_serial() {
     let old = backup(&project);
     deploy_dev(&project, 3);
     let before = stdout_json(
-        &tfenv(&project)
+        &project
+            .tfenv_real()
             .args(["status", "dev", "--output", "json"])
             .output()
             .unwrap(),
@@ -154,7 +157,8 @@ fn restoring_an_older_backup_brings_its_outputs_back_with_a_higher_serial() {
         .as_u64()
         .unwrap();
 
-    let output = tfenv(&project)
+    let output = project
+        .tfenv_real()
         .args([
             "restore",
             "dev",
@@ -176,7 +180,8 @@ fn restoring_an_older_backup_brings_its_outputs_back_with_a_higher_serial() {
     assert_eq!(report["pre_restore_backup"]["reason"], "pre-restore");
 
     let outputs = stdout_json(
-        &tfenv(&project)
+        &project
+            .tfenv_real()
             .args(["outputs", "dev", "--output", "json"])
             .output()
             .unwrap(),
@@ -186,7 +191,8 @@ fn restoring_an_older_backup_brings_its_outputs_back_with_a_higher_serial() {
         serde_json::json!(["quickstart-dev-0"])
     );
     // The configuration still says 3: a plan works and wants the 3 back.
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["plan", "dev", "--detailed-exitcode"])
         .assert()
         .code(3);
@@ -206,7 +212,8 @@ fn a_backup_of_another_lineage_needs_force() {
     let foreign = other.join("state/dev/terraform.tfstate");
     let state_before = project.read("state/dev/terraform.tfstate");
 
-    tfenv(&project)
+    project
+        .tfenv_real()
         .arg("restore")
         .arg("dev")
         .arg(&foreign)
@@ -221,7 +228,8 @@ fn a_backup_of_another_lineage_needs_force() {
         "state untouched"
     );
 
-    tfenv(&project)
+    project
+        .tfenv_real()
         .arg("restore")
         .arg("dev")
         .arg(&foreign)
@@ -229,7 +237,8 @@ fn a_backup_of_another_lineage_needs_force() {
         .assert()
         .success();
     let outputs = stdout_json(
-        &tfenv(&project)
+        &project
+            .tfenv_real()
             .args(["outputs", "dev", "--output", "json"])
             .output()
             .unwrap(),
@@ -239,7 +248,8 @@ fn a_backup_of_another_lineage_needs_force() {
         serde_json::json!(["quickstart-dev-0", "quickstart-dev-1"])
     );
 
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["restore", "dev", "tfenv.toml", "--yes", "--force"])
         .assert()
         .code(5)
@@ -253,16 +263,19 @@ fn prune_keeps_exactly_n_and_the_newest() {
     let made: Vec<String> = (0..5)
         .map(|_| backup(&project)["file"].as_str().unwrap().to_string())
         .collect();
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["prune", "dev", "--keep", "2"])
         .assert()
         .code(5);
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["prune", "dev", "--keep", "2", "--yes"])
         .assert()
         .success();
     let left = stdout_json(
-        &tfenv(&project)
+        &project
+            .tfenv_real()
             .args(["backups", "dev", "--output", "json"])
             .output()
             .unwrap(),
@@ -274,7 +287,11 @@ fn prune_keeps_exactly_n_and_the_newest() {
         .map(|b| b["file"].as_str().unwrap())
         .collect();
     assert_eq!(files, [made[3].as_str(), made[4].as_str()]);
-    tfenv(&project).args(["verify", "dev"]).assert().success();
+    project
+        .tfenv_real()
+        .args(["verify", "dev"])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -289,17 +306,11 @@ fn a_write_error_while_backing_up_leaves_no_partial_file_or_manifest_line() {
     // A file-size limit of 0 (with SIGXFSZ ignored, as a full disk would behave) makes
     // every write to a regular file fail with EFBIG — as root too, unlike a read-only
     // folder. terraform writes only to its pipe, which the limit does not touch.
-    let tfenv_bin = assert_cmd::cargo::cargo_bin("tfenv");
-    let output = std::process::Command::new("bash")
-        .current_dir(project.path())
-        .env("TF_CLI_CONFIG_FILE", project.join(".terraformrc"))
-        .env("CHECKPOINT_DISABLE", "1")
-        .arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f 0; exec '{}' --terraform '{}' backup dev",
-            tfenv_bin.display(),
-            support::terraform().display()
-        ))
+    let output = project
+        .command_via(&["bash", "-c", r#"trap '' XFSZ; ulimit -f 0; exec "$0" "$@""#])
+        .arg("--terraform")
+        .arg(support::terraform())
+        .args(["backup", "dev"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -328,7 +339,8 @@ fn restore_skips_a_non_utf8_manifest_line_with_a_warning() {
     bytes.extend(std::fs::read(&manifest).unwrap());
     std::fs::write(&manifest, bytes).unwrap();
 
-    let output = tfenv(&project)
+    let output = project
+        .tfenv_real()
         .args(["restore", "dev", old["file"].as_str().unwrap(), "--yes"])
         .output()
         .unwrap();
@@ -339,7 +351,8 @@ fn restore_skips_a_non_utf8_manifest_line_with_a_warning() {
         "{stderr}"
     );
     let outputs = stdout_json(
-        &tfenv(&project)
+        &project
+            .tfenv_real()
             .args(["outputs", "dev", "--output", "json"])
             .output()
             .unwrap(),
@@ -354,5 +367,9 @@ fn restore_skips_a_non_utf8_manifest_line_with_a_warning() {
             .unwrap()
             .starts_with(b"{\"file\":\"terraform.tfstate.20200101-000000\",\"who\":\"\xff")
     );
-    tfenv(&project).args(["verify", "dev"]).assert().success();
+    project
+        .tfenv_real()
+        .args(["verify", "dev"])
+        .assert()
+        .success();
 }

@@ -2,53 +2,23 @@
 //! tfenv's own artifacts never make the tree dirty, anything else does and is listed,
 //! files git was told to stop looking at count, and GIT_DIR cannot redirect the check.
 
-use std::path::Path;
-
 use predicates::prelude::*;
 
 use crate::support::{self, Project};
-
-fn git_in(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=tfenv test",
-            "-c",
-            "user.email=test@example.com",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .expect("git is needed for these tests: install git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// The demo as a git repository with everything committed and no .gitignore: the
 /// situation of a repo that has not taken tfenv's .gitignore offer.
 fn committed_demo() -> Project {
     let project = Project::demo();
-    git_in(project.path(), &["init", "-q"]);
-    git_in(project.path(), &["add", "-A"]);
-    git_in(project.path(), &["commit", "-q", "-m", "demo"]);
+    project.git(&["init", "-q"]);
+    project.git(&["add", "-A"]);
+    project.git(&["commit", "-q", "-m", "demo"]);
     project
 }
 
 fn deploy(project: &Project, env: &str) -> assert_cmd::Command {
-    let mut cmd = project.tfenv();
-    cmd.arg("--terraform").arg(support::terraform()).args([
-        "deploy",
-        env,
-        "--yes",
-        "--confirm",
-        env,
-    ]);
+    let mut cmd = project.tfenv_real();
+    cmd.args(["deploy", env, "--yes", "--confirm", env]);
     cmd
 }
 
@@ -59,7 +29,7 @@ fn untracked_state_and_terraform_dirs_never_block_a_production_deploy() {
     deploy(&project, "production").assert().success();
     // Now state/ holds two environments, logs and backups, and .terraform/ two data
     // dirs, neither of them ignored: git sees them both.
-    let status = git_in(project.path(), &["status", "--porcelain"]);
+    let status = project.git(&["status", "--porcelain"]);
     assert!(status.contains("?? state/"), "{status}");
     assert!(
         status.contains("?? examples/quickstart/.terraform/"),
@@ -69,7 +39,7 @@ fn untracked_state_and_terraform_dirs_never_block_a_production_deploy() {
         .read("environments/production.tfvars")
         .replace("instance_count = 3", "instance_count = 4");
     project.write("environments/production.tfvars", &tfvars);
-    git_in(project.path(), &["commit", "-q", "-am", "four instances"]);
+    project.git(&["commit", "-q", "-am", "four instances"]);
     deploy(&project, "production")
         .assert()
         .success()
@@ -128,16 +98,13 @@ fn a_var_file_hidden_with_assume_unchanged_or_skip_worktree_counts_as_dirty() {
         .read("environments/production.tfvars")
         .replace("instance_count = 3", "instance_count = 0");
     project.write("environments/production.tfvars", &tfvars);
-    git_in(
-        project.path(),
-        &[
-            "update-index",
-            "--assume-unchanged",
-            "environments/production.tfvars",
-        ],
-    );
+    project.git(&[
+        "update-index",
+        "--assume-unchanged",
+        "environments/production.tfvars",
+    ]);
     assert_eq!(
-        git_in(project.path(), &["status", "--porcelain"]),
+        project.git(&["status", "--porcelain"]),
         "",
         "git itself now calls the tree clean"
     );
@@ -150,26 +117,17 @@ fn a_var_file_hidden_with_assume_unchanged_or_skip_worktree_counts_as_dirty() {
         .stderr(predicate::str::contains("--no-assume-unchanged"));
     assert!(!project.join("state/production/terraform.tfstate").exists());
 
-    git_in(
-        project.path(),
-        &[
-            "update-index",
-            "--no-assume-unchanged",
-            "environments/production.tfvars",
-        ],
-    );
-    git_in(
-        project.path(),
-        &["checkout", "--", "environments/production.tfvars"],
-    );
-    git_in(
-        project.path(),
-        &[
-            "update-index",
-            "--skip-worktree",
-            "examples/quickstart/main.tf",
-        ],
-    );
+    project.git(&[
+        "update-index",
+        "--no-assume-unchanged",
+        "environments/production.tfvars",
+    ]);
+    project.git(&["checkout", "--", "environments/production.tfvars"]);
+    project.git(&[
+        "update-index",
+        "--skip-worktree",
+        "examples/quickstart/main.tf",
+    ]);
     deploy(&project, "production")
         .assert()
         .code(5)
@@ -177,22 +135,16 @@ fn a_var_file_hidden_with_assume_unchanged_or_skip_worktree_counts_as_dirty() {
             "examples/quickstart/main.tf (marked --skip-worktree: git does not report its changes)",
         ));
     // A file this environment does not hand terraform (another one's var file) may be hidden.
-    git_in(
-        project.path(),
-        &[
-            "update-index",
-            "--no-skip-worktree",
-            "examples/quickstart/main.tf",
-        ],
-    );
-    git_in(
-        project.path(),
-        &[
-            "update-index",
-            "--skip-worktree",
-            "environments/staging.tfvars",
-        ],
-    );
+    project.git(&[
+        "update-index",
+        "--no-skip-worktree",
+        "examples/quickstart/main.tf",
+    ]);
+    project.git(&[
+        "update-index",
+        "--skip-worktree",
+        "environments/staging.tfvars",
+    ]);
     deploy(&project, "production").assert().success();
 }
 
@@ -201,8 +153,8 @@ fn git_dir_in_the_environment_cannot_point_the_check_at_another_repository() {
     let project = committed_demo();
     project.write("notes.txt", "uncommitted\n");
     let elsewhere = tempfile::tempdir().unwrap();
-    git_in(elsewhere.path(), &["init", "-q"]);
-    git_in(
+    support::git(elsewhere.path(), &["init", "-q"]);
+    support::git(
         elsewhere.path(),
         &["commit", "-q", "--allow-empty", "-m", "clean"],
     );

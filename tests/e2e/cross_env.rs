@@ -3,16 +3,10 @@
 
 use predicates::prelude::*;
 
-use crate::support::{self, Project, stdout_json};
-
-fn tfenv(project: &Project) -> assert_cmd::Command {
-    let mut cmd = project.tfenv();
-    cmd.arg("--terraform").arg(support::terraform());
-    cmd
-}
+use crate::support::{Project, stdout_json};
 
 fn restore_into_production(project: &Project, source: &str, force: bool) -> assert_cmd::Command {
-    let mut cmd = tfenv(project);
+    let mut cmd = project.tfenv_real();
     cmd.args(["restore", "production", source])
         .args(["--yes", "--confirm", "production"]);
     if force {
@@ -24,11 +18,13 @@ fn restore_into_production(project: &Project, source: &str, force: bool) -> asse
 #[test]
 fn another_environments_backup_is_refused_without_force_even_into_an_empty_state() {
     let project = Project::demo();
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["deploy", "staging", "--yes"])
         .assert()
         .success();
-    let output = tfenv(&project)
+    let output = project
+        .tfenv_real()
         .args(["backup", "staging", "--output", "json"])
         .output()
         .unwrap();
@@ -77,7 +73,8 @@ fn another_environments_backup_is_refused_without_force_even_into_an_empty_state
     assert!(production_state.exists());
 
     // staging's own backup restores into staging as before.
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["restore", "staging", &file, "--yes"])
         .assert()
         .success();

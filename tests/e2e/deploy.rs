@@ -12,9 +12,7 @@ fn deploy_dev_writes_private_redacted_outputs_and_history_and_no_plan_file() {
     let project = Project::demo();
     let tf = support::terraform();
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["deploy", "dev", "--yes"])
         .assert()
         .success()
@@ -44,9 +42,7 @@ fn deploy_dev_writes_private_redacted_outputs_and_history_and_no_plan_file() {
     assert!(record["who"].as_str().is_some_and(|w| !w.is_empty()));
 
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["deploy", "dev", "--yes"])
         .assert()
         .success()
@@ -62,11 +58,8 @@ fn production_needs_yes_and_confirm_naming_it_when_non_interactive() {
     let tf = support::terraform();
     let state = project.join("state/production/terraform.tfstate");
     let deploy = |extra: &[&str]| {
-        let mut cmd = project.tfenv();
-        cmd.arg("--terraform")
-            .arg(&tf)
-            .args(["deploy", "production"])
-            .args(extra);
+        let mut cmd = project.tfenv_with(&tf);
+        cmd.args(["deploy", "production"]).args(extra);
         cmd
     };
     deploy(&["--yes"])
@@ -154,10 +147,8 @@ fn a_production_plan_that_destroys_needs_allow_destroy() {
     let project = destroy_project(2);
     let tf = support::terraform();
     let deploy = |extra: &[&str]| {
-        let mut cmd = project.tfenv();
-        cmd.arg("--terraform")
-            .arg(&tf)
-            .args(["deploy", "production", "--yes", "--confirm", "production"])
+        let mut cmd = project.tfenv_with(&tf);
+        cmd.args(["deploy", "production", "--yes", "--confirm", "production"])
             .args(extra);
         cmd
     };
@@ -187,9 +178,7 @@ fn plan_summarizes_and_detailed_exitcode_says_whether_anything_changes() {
     let project = Project::demo();
     let tf = support::terraform();
     let output = project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["plan", "staging", "--detailed-exitcode", "--output", "json"])
         .output()
         .unwrap();
@@ -213,16 +202,12 @@ fn plan_summarizes_and_detailed_exitcode_says_whether_anything_changes() {
     );
 
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["deploy", "staging", "--yes"])
         .assert()
         .success();
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["plan", "staging", "--detailed-exitcode"])
         .assert()
         .code(0)
@@ -234,16 +219,12 @@ fn refresh_dry_run_plans_only_and_conflicting_flags_are_refused() {
     let project = Project::demo();
     let tf = support::terraform();
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["deploy", "dev", "--yes"])
         .assert()
         .success();
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["refresh", "dev", "--dry-run"])
         .assert()
         .success()
@@ -255,9 +236,7 @@ fn refresh_dry_run_plans_only_and_conflicting_flags_are_refused() {
         .code(2)
         .stderr(predicate::str::contains("cannot be used with"));
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["refresh", "dev", "--yes"])
         .assert()
         .success();
@@ -273,16 +252,12 @@ fn outputs_live_and_cached_and_history_listing() {
     let project = Project::demo();
     let tf = support::terraform();
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["deploy", "dev", "--yes"])
         .assert()
         .success();
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["outputs", "dev"])
         .assert()
         .success()
@@ -295,9 +270,7 @@ fn outputs_live_and_cached_and_history_listing() {
         .unwrap();
     assert_eq!(stdout_json(&output)["environment"]["value"], "dev");
     let output = project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["outputs", "dev", "--include-sensitive", "--output", "json"])
         .output()
         .unwrap();
@@ -338,9 +311,7 @@ fn cached_outputs_stay_redacted_even_when_written_in_clear() {
     let project = Project::demo();
     let tf = support::terraform();
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&tf)
+        .tfenv_with(&tf)
         .args(["deploy", "dev", "--yes", "--include-sensitive"])
         .assert()
         .success();
@@ -388,9 +359,7 @@ fn automatic_pruning_keeps_the_backup_of_the_last_successful_deploy() {
         let tfvars = format!("environment    = \"staging\"\ninstance_count = {count}\n");
         project.write("environments/staging.tfvars", &tfvars);
         project
-            .tfenv()
-            .arg("--terraform")
-            .arg(&tf)
+            .tfenv_with(&tf)
             .args(["deploy", "staging", "--yes"])
             .assert()
             .success();
@@ -428,10 +397,8 @@ fn a_plan_that_only_moves_a_resource_is_applied_not_skipped() {
     );
     let tf = support::terraform();
     let deploy = || {
-        let mut cmd = project.tfenv();
-        cmd.arg("--terraform")
-            .arg(&tf)
-            .args(["deploy", "dev", "--yes"]);
+        let mut cmd = project.tfenv_with(&tf);
+        cmd.args(["deploy", "dev", "--yes"]);
         cmd
     };
     deploy().assert().success();

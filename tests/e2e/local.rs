@@ -42,9 +42,7 @@ fn init_side_by_side_without_reconfigure(terraform: &Path) {
     let (wrapper, calls) = recording_wrapper(&project, terraform);
     for env in ["dev", "production"] {
         project
-            .tfenv()
-            .arg("--terraform")
-            .arg(&wrapper)
+            .tfenv_with(&wrapper)
             .args(["init", env])
             .assert()
             .success()
@@ -61,9 +59,7 @@ fn init_side_by_side_without_reconfigure(terraform: &Path) {
     // Both stay initialized: a second init of either runs no terraform init at all.
     for env in ["dev", "production"] {
         project
-            .tfenv()
-            .arg("--terraform")
-            .arg(&wrapper)
+            .tfenv_with(&wrapper)
             .args(["init", env])
             .assert()
             .success()
@@ -98,18 +94,14 @@ fn init_side_by_side_without_reconfigure(terraform: &Path) {
 fn status_reads_real_state(terraform: &Path, version_prefix: &str) {
     let project = Project::demo();
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(terraform)
+        .tfenv_with(terraform)
         .args(["init", "--all"])
         .assert()
         .success();
     apply_by_hand(&project, terraform, "dev");
 
     let output = project
-        .tfenv()
-        .arg("--terraform")
-        .arg(terraform)
+        .tfenv_with(terraform)
         .args(["status", "--output", "json"])
         .output()
         .unwrap();
@@ -147,9 +139,7 @@ fn status_reads_real_state(terraform: &Path, version_prefix: &str) {
     );
 
     let output = project
-        .tfenv()
-        .arg("--terraform")
-        .arg(terraform)
+        .tfenv_with(terraform)
         .arg("status")
         .output()
         .unwrap();
@@ -188,9 +178,7 @@ fn status_reads_a_local_state_file_without_init() {
     let terraform = support::terraform();
     let project = Project::demo();
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&terraform)
+        .tfenv_with(&terraform)
         .args(["init", "dev"])
         .assert()
         .success();
@@ -219,9 +207,7 @@ fn a_workspace_environment_is_created_on_init() {
         + "\n[environments.qa]\nworkspace = \"qa\"\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n";
     project.write("tfenv.toml", &toml);
     project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&terraform)
+        .tfenv_with(&terraform)
         .args(["init", "qa"])
         .assert()
         .success();
@@ -240,9 +226,7 @@ fn a_workspace_environment_is_created_on_init() {
     );
 
     let output = project
-        .tfenv()
-        .arg("--terraform")
-        .arg(&terraform)
+        .tfenv_with(&terraform)
         .args(["envs", "--output", "json"])
         .output()
         .unwrap();

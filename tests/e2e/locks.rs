@@ -8,30 +8,19 @@
 //! provisioner sleeps, with an input that changes each deploy), except for Terraform
 //! 1.0.3, which has no `terraform_data`: there the lock item is written by hand.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::moto::Moto;
-use crate::support::procs::{drain, live_in_group, processes};
-use crate::support::slow::{
-    APPLY_RUNNING, BUCKET, KEY, LOCAL_LOCK_INFO, LOCAL_STATE, MAIN_TF, TABLE, TFENV_TOML,
-};
-use crate::support::{self, Project, stdout_json};
+use crate::support::slow::{BUCKET, KEY, LOCAL_LOCK_INFO, SlowProject, TABLE, TFENV_TOML};
+use crate::support::{self, output_text as text, stderr, stdout, stdout_json};
 
 /// The provisioner's sleep in the deploy that holds the lock: far longer than any test
 /// needs, so only a kill or an interrupt ends it.
 const SLOW_SLEEP: u32 = 90;
 /// How long init + plan + the start of the apply may take (a busy machine).
 const APPLY_STARTS_WITHIN: Duration = Duration::from_secs(120);
-/// How long a tfenv command may take before the test gives up on it.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// For Terraform 1.0.3: variables and outputs only.
 const PLAIN_MAIN_TF: &str = r#"terraform {
@@ -92,150 +81,6 @@ skip_region_validation      = true
     )
 }
 
-/// One checkout of a project with a development environment `dev`.
-struct Checkout {
-    project: Project,
-    terraform: PathBuf,
-    /// PATH for tfenv: the aws CLI first, then the host's.
-    path: OsString,
-}
-
-impl Checkout {
-    fn new(main_tf: &str, backend_conf: &str, terraform: PathBuf) -> Checkout {
-        let project = Project::empty();
-        project.write("tfenv.toml", TFENV_TOML);
-        project.write("main.tf", main_tf);
-        project.write("environments/dev.backend.conf", backend_conf);
-        // tfenv reads s3 locks with the aws CLI it finds on PATH.
-        let tools = project.join("tools");
-        std::fs::create_dir_all(&tools).unwrap();
-        std::os::unix::fs::symlink(support::aws_cli(), tools.join("aws")).unwrap();
-        let mut path = tools.into_os_string();
-        if let Some(host) = std::env::var_os("PATH") {
-            path.push(":");
-            path.push(host);
-        }
-        Checkout {
-            project,
-            terraform,
-            path,
-        }
-    }
-
-    fn slow(backend: &str, backend_conf: &str) -> Checkout {
-        Checkout::new(
-            &MAIN_TF.replace("BACKEND", backend),
-            backend_conf,
-            support::terraform(),
-        )
-    }
-
-    fn local() -> Checkout {
-        Checkout::slow("local", &format!("path = \"{LOCAL_STATE}\"\n"))
-    }
-
-    /// The next deploy changes `terraform_data.slow`, whose provisioner sleeps `sleep` s.
-    fn set_vars(&self, run_id: u32, sleep: u32) {
-        self.project.write(
-            "environments/dev.tfvars",
-            &format!("run_id = \"run-{run_id}\"\nsleep  = {sleep}\n"),
-        );
-    }
-
-    /// Sets the same environment on a std or assert_cmd command.
-    fn environment<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
-        cmd.current_dir(self.project.path())
-            .env("PATH", &self.path)
-            .env("TF_CLI_CONFIG_FILE", self.project.join(".terraformrc"))
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("NO_COLOR", "1")
-            .env_remove("TFENV_LOG")
-            .env_remove("TF_WORKSPACE")
-            .env_remove("TF_DATA_DIR")
-            .env_remove("TF_PLUGIN_CACHE_DIR")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_ENDPOINT_URL_S3")
-            .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
-            .arg("--terraform")
-            .arg(&self.terraform)
-    }
-
-    /// Runs `tfenv --terraform <tf> <args>` to its end.
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
-        self.environment(&mut cmd).args(args).stdin(Stdio::null());
-        let mut cmd = assert_cmd::Command::from_std(cmd);
-        cmd.timeout(COMMAND_TIMEOUT);
-        cmd.output().unwrap()
-    }
-
-    /// Runs tfenv and checks its exit code.
-    fn run_expecting(&self, args: &[&str], code: i32) -> Output {
-        let output = self.run(args);
-        assert_eq!(
-            output.status.code(),
-            Some(code),
-            "`tfenv {}` should exit {code}\n{}",
-            args.join(" "),
-            text(&output)
-        );
-        output
-    }
-
-    /// `tfenv lock dev --output json`, which must succeed.
-    fn lock_json(&self) -> Value {
-        stdout_json(&self.run_expecting(&["lock", "dev", "--output", "json"], 0))
-    }
-
-    /// `tfenv deploy dev --yes` as a child process, its output collected as it arrives.
-    fn spawn_deploy(&self) -> RunningTfenv {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
-        self.environment(&mut cmd)
-            .args(["deploy", "dev", "--yes"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        RunningTfenv::spawn(cmd)
-    }
-
-    /// A deploy with a fast provisioner gets the state lock at once and applies.
-    fn deploy_succeeds(&self, run_id: u32) {
-        self.set_vars(run_id, 0);
-        self.run_expecting(&["deploy", "dev", "--yes"], 0);
-        let last = self.last_history();
-        assert_eq!(last["command"], "deploy", "{last}");
-        assert_eq!(last["result"], "applied", "{last}");
-        let outputs = self.project.read("state/dev/outputs.json");
-        assert!(
-            outputs.contains(&format!("run-{run_id}")),
-            "outputs.json holds the new run: {outputs}"
-        );
-    }
-
-    /// The last line of `state/dev/history.jsonl`, parsed.
-    fn last_history(&self) -> Value {
-        self.project.last_history("dev")
-    }
-}
-
-/// Both output streams of a finished command, for failure messages.
-fn text(output: &Output) -> String {
-    format!(
-        "--- stdout ---\n{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// `tfenv lock --output json` of a lock held by the holder in `raw` (terraform's own
 /// lock JSON, as the backend stores it).
 fn assert_held_by(lock: &Value, raw: &Value) {
@@ -261,153 +106,6 @@ fn assert_held_by(lock: &Value, raw: &Value) {
         holder["age_seconds"].as_i64().is_some_and(|a| a >= 0),
         "{lock}"
     );
-}
-
-/// tfenv running as a child process. Dropped while still running (a failed
-/// assertion), it is killed together with its terraform.
-struct RunningTfenv {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    stdout: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-    terraform_group: Option<Pid>,
-}
-
-impl RunningTfenv {
-    fn spawn(mut command: Command) -> RunningTfenv {
-        let mut child = command.spawn().expect("starting tfenv");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            drain(child.stderr.take().unwrap(), stderr.clone()),
-            drain(child.stdout.take().unwrap(), stdout.clone()),
-        ];
-        RunningTfenv {
-            child,
-            stderr,
-            stdout,
-            readers,
-            terraform_group: None,
-        }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    fn output_text(&self) -> String {
-        format!(
-            "--- deploy stdout ---\n{}\n--- deploy stderr ---\n{}",
-            self.stdout.lock().unwrap(),
-            self.stderr.lock().unwrap()
-        )
-    }
-
-    /// Waits until the apply runs the provisioner's `sleep`: terraform holds the state
-    /// lock. Returns terraform's pid, which leads its own process group.
-    fn wait_for_slow_apply(&mut self) -> Pid {
-        let started = Instant::now();
-        while !self.stderr.lock().unwrap().contains(APPLY_RUNNING) {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                self.join_readers();
-                panic!(
-                    "tfenv exited ({status}) before the apply ran\n{}",
-                    self.output_text()
-                );
-            }
-            assert!(
-                started.elapsed() < APPLY_STARTS_WITHIN,
-                "the apply did not start within {}s\n{}",
-                APPLY_STARTS_WITHIN.as_secs(),
-                self.output_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let terraform = processes()
-            .into_iter()
-            .find(|p| p.ppid == self.pid().as_raw() && p.name == "terraform" && p.is_live())
-            .map(|p| p.pid)
-            .unwrap_or_else(|| {
-                panic!(
-                    "no terraform process under tfenv (pid {})\n{}",
-                    self.pid(),
-                    self.output_text()
-                )
-            });
-        assert_eq!(
-            nix::unistd::getpgid(Some(terraform)).unwrap(),
-            terraform,
-            "tfenv starts terraform in its own process group"
-        );
-        self.terraform_group = Some(terraform);
-        let started = Instant::now();
-        while !live_in_group(terraform).iter().any(|p| p.name == "sleep") {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the provisioner's sleep never ran in terraform's process group: {:?}\n{}",
-                live_in_group(terraform),
-                self.output_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        terraform
-    }
-
-    /// SIGKILL to terraform's whole process group and to tfenv: nobody gets to release
-    /// the state lock. Returns once all of them are gone.
-    fn kill_everything(&mut self) {
-        let group = self.terraform_group.expect("terraform was found first");
-        killpg(group, Signal::SIGKILL).unwrap();
-        let _ = kill(self.pid(), Signal::SIGKILL);
-        let _ = self.child.wait();
-        self.join_readers();
-        let started = Instant::now();
-        while !live_in_group(group).is_empty() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "terraform's process group outlived SIGKILL: {:?}",
-                live_in_group(group)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// One SIGINT to tfenv (as Ctrl-C would): it stops terraform gracefully and exits 130.
-    fn interrupt(&mut self) {
-        kill(self.pid(), Signal::SIGINT).unwrap();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                self.join_readers();
-                assert_eq!(status.code(), Some(130), "{}", self.output_text());
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(40),
-                "tfenv did not exit after SIGINT\n{}",
-                self.output_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn join_readers(&mut self) {
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-    }
-}
-
-impl Drop for RunningTfenv {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            if let Some(group) = self.terraform_group {
-                let _ = killpg(group, Signal::SIGKILL);
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// The lock as the s3 backend stores it (terraform's lock JSON), or `None`.
@@ -485,12 +183,12 @@ fn s3_lock_left_by_a_killed_apply(locking: S3Locking) {
         moto.create_lock_table(TABLE);
     }
     let conf = s3_conf(&moto, locking);
-    let first = Checkout::slow("s3", &conf);
-    let second = Checkout::slow("s3", &conf);
+    let first = SlowProject::slow("s3", &conf);
+    let second = SlowProject::slow("s3", &conf);
 
     first.set_vars(1, SLOW_SLEEP);
     let mut run = first.spawn_deploy();
-    run.wait_for_slow_apply();
+    run.wait_for_slow_apply(APPLY_STARTS_WITHIN);
     let raw = s3_raw_lock(&moto, locking).unwrap_or_else(|| {
         panic!(
             "no {locking:?} lock while the apply runs\n{}",
@@ -602,7 +300,7 @@ fn terraform_1_0_dynamodb_lock_is_shown_refuses_deploys_and_force_unlock_release
     let moto = Moto::start();
     moto.create_bucket(BUCKET);
     moto.create_lock_table(TABLE);
-    let checkout = Checkout::new(PLAIN_MAIN_TF, &s3_conf_1_0(&moto), support::terraform_1_0());
+    let checkout = SlowProject::new(PLAIN_MAIN_TF, &s3_conf_1_0(&moto), support::terraform_1_0());
     checkout
         .project
         .write("environments/dev.tfvars", "run_id = \"run-1\"\n");
@@ -668,7 +366,7 @@ fn terraform_1_0_dynamodb_lock_is_shown_refuses_deploys_and_force_unlock_release
 }
 
 /// The lock info terraform writes beside a local state.
-fn local_lock_info(checkout: &Checkout) -> Value {
+fn local_lock_info(checkout: &SlowProject) -> Value {
     let text = checkout.project.read(LOCAL_LOCK_INFO);
     serde_json::from_str(&text)
         .unwrap_or_else(|err| panic!("`{LOCAL_LOCK_INFO}` is not lock JSON ({err}): {text}"))
@@ -676,10 +374,10 @@ fn local_lock_info(checkout: &Checkout) -> Value {
 
 #[test]
 fn local_lock_info_left_by_a_killed_apply_is_stale_and_blocks_nobody() {
-    let checkout = Checkout::local();
+    let checkout = SlowProject::local();
     checkout.set_vars(1, SLOW_SLEEP);
     let mut run = checkout.spawn_deploy();
-    run.wait_for_slow_apply();
+    run.wait_for_slow_apply(APPLY_STARTS_WITHIN);
 
     let raw = local_lock_info(&checkout);
     let lock = checkout.lock_json();
@@ -738,7 +436,7 @@ fn local_lock_info_left_by_a_killed_apply_is_stale_and_blocks_nobody() {
 /// lock: that is a failure (exit 1) with terraform's own message, not "locked" (exit 4).
 #[test]
 fn a_local_lock_terraform_could_not_take_is_a_failure_with_its_message() {
-    let checkout = Checkout::local();
+    let checkout = SlowProject::local();
     checkout.set_vars(1, 0);
     std::fs::create_dir_all(checkout.project.join(LOCAL_LOCK_INFO)).unwrap();
     let deploy = checkout.run_expecting(&["deploy", "dev", "--yes"], 1);
@@ -762,10 +460,10 @@ fn a_local_lock_terraform_could_not_take_is_a_failure_with_its_message() {
 
 #[test]
 fn status_shows_a_held_lock_and_flags_it_once_older_than_stale_lock_after() {
-    let checkout = Checkout::local();
+    let checkout = SlowProject::local();
     checkout.set_vars(1, SLOW_SLEEP);
     let mut run = checkout.spawn_deploy();
-    run.wait_for_slow_apply();
+    run.wait_for_slow_apply(APPLY_STARTS_WITHIN);
     let raw = local_lock_info(&checkout);
     let id = raw["ID"].as_str().unwrap();
 

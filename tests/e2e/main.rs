@@ -14,3 +14,4 @@ mod locks;
 mod pipeline;
 mod prompts;
 mod s3;
+mod snapshots;

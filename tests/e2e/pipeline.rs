@@ -3,39 +3,20 @@
 //! what tfenv reads itself instead of asking terraform (outputs, the version, a plan
 //! without changes) is what terraform would have said.
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rexpect::process::WaitStatus;
 
 use crate::support::{self, Project};
 
-/// The demo project copied into a folder of `project` whose name is not UTF-8.
-fn demo_in_folder(project: &Project, name: &[u8]) -> PathBuf {
-    let demo = Project::demo();
-    let dir = project.path().join(OsStr::from_bytes(name));
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(demo.path())
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    dir
-}
-
 fn deploy_in_a_folder_whose_name_is_not_utf8(tf: &Path) {
     let project = Project::empty();
-    let dir = demo_in_folder(&project, b"infra-\xff\xfe");
+    let dir = project.demo_in_folder(b"infra-\xff\xfe");
     let output = project
-        .tfenv()
+        .tfenv_with(tf)
         .arg("-C")
         .arg(&dir)
-        .arg("--terraform")
-        .arg(tf)
         .args(["deploy", "dev", "--yes"])
         .timeout(Duration::from_secs(120))
         .output()
@@ -92,18 +73,10 @@ fn colour_codes(text: &str) -> Vec<String> {
 #[test]
 fn no_color_holds_for_the_prompt_in_a_terminal() {
     let project = Project::demo();
-    let cli_config = project.write(".terraformrc", "disable_checkpoint = true\n");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
-    cmd.current_dir(project.path())
-        .env("TF_CLI_CONFIG_FILE", &cli_config)
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("TERM", "xterm-256color")
+    let mut cmd = project.command();
+    cmd.env("TERM", "xterm-256color")
         .env_remove("NO_COLOR")
         .env_remove("CI")
-        .env_remove("TFENV_LOG")
-        .env_remove("TF_WORKSPACE")
-        .env_remove("TF_DATA_DIR")
-        .env_remove("TF_PLUGIN_CACHE_DIR")
         .arg("--terraform")
         .arg(support::terraform())
         .args(["--no-color", "deploy", "dev"]);

@@ -8,13 +8,12 @@
 //! asks for the number of destroyed resources.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rexpect::process::WaitStatus;
 use rexpect::session::PtySession;
 
-use crate::support::{self, Project};
+use crate::support::{self, Project, procs};
 
 /// Output that needs terraform first (init + plan is ~1 s alone, apply about as long,
 /// but the suite runs many terraform processes in parallel).
@@ -46,18 +45,9 @@ impl Pty {
 
     /// Any tfenv command, interactive.
     fn run(project: &Project, args: &[&str]) -> Pty {
-        let cli_config = project.write(".terraformrc", "disable_checkpoint = true\n");
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tfenv"));
-        cmd.current_dir(project.path())
-            .env("TF_CLI_CONFIG_FILE", &cli_config)
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("NO_COLOR", "1")
-            .env("TERM", "xterm")
+        let mut cmd = project.command();
+        cmd.env("TERM", "xterm")
             .env_remove("CI")
-            .env_remove("TFENV_LOG")
-            .env_remove("TF_WORKSPACE")
-            .env_remove("TF_DATA_DIR")
-            .env_remove("TF_PLUGIN_CACHE_DIR")
             .arg("--terraform")
             .arg(support::terraform())
             .args(args);
@@ -159,8 +149,8 @@ fn read_bytes(path: &Path) -> Option<Vec<u8>> {
     }
 }
 
-/// The last record of `state/<env>/history.jsonl`.
-/// The state of `env` holds the demo's outputs for `env`.
+/// The state of `env` holds the demo's outputs, history records the apply, and no plan
+/// file is left.
 fn assert_applied(project: &Project, env: &str) {
     let state: serde_json::Value =
         serde_json::from_slice(&read_bytes(&state_file(project, env)).expect("a state file"))
@@ -253,13 +243,12 @@ fn dev_prompt_refuses_on_ctrl_d() {
 #[test]
 fn ctrl_z_at_the_dev_prompt_suspends_tfenv_until_fg() {
     let project = Project::demo();
-    let cli_config = project.write(".terraformrc", "disable_checkpoint = true\n");
     let mut shell = rexpect::spawn_bash(Some(POLL_MS)).expect("an interactive bash");
     let line = format!(
         "cd '{}' && env -u CI -u TFENV_LOG -u TF_WORKSPACE -u TF_DATA_DIR -u TF_PLUGIN_CACHE_DIR \
          TF_CLI_CONFIG_FILE='{}' CHECKPOINT_DISABLE=1 NO_COLOR=1 TERM=xterm '{}' --terraform '{}' deploy dev",
         project.path().display(),
-        cli_config.display(),
+        project.cli_config().display(),
         assert_cmd::cargo::cargo_bin("tfenv").display(),
         support::terraform().display()
     );
@@ -312,7 +301,7 @@ fn expect_in(shell: &mut rexpect::session::PtyReplSession, needle: &str, limit: 
 /// The tfenv process working in `project`.
 fn tfenv_in(project: &Project) -> nix::unistd::Pid {
     let root = project.path().canonicalize().unwrap();
-    crate::support::procs::processes()
+    procs::processes()
         .into_iter()
         .find(|p| {
             p.name == "tfenv"
@@ -327,10 +316,7 @@ fn tfenv_in(project: &Project) -> nix::unistd::Pid {
 fn wait_for_state(pid: nix::unistd::Pid, state: char, is: bool) {
     let start = Instant::now();
     loop {
-        let now = crate::support::procs::processes()
-            .into_iter()
-            .find(|p| p.pid == pid)
-            .map_or('?', |p| p.state);
+        let now = procs::state(pid);
         if (now == state) == is {
             return;
         }
@@ -465,10 +451,8 @@ resource "terraform_data" "x" {
     );
     project.write("production.tfvars", "n = 2\n");
     project
-        .tfenv()
+        .tfenv_real()
         .env_remove("CI")
-        .arg("--terraform")
-        .arg(support::terraform())
         .args(["deploy", "production", "--yes", "--confirm", "production"])
         .assert()
         .success();
@@ -525,20 +509,10 @@ fn production_destroy_refuses_a_wrong_count() {
     assert_eq!(instances(&project), 2);
 }
 
-fn git(project: &Project, args: &[&str]) {
-    let status = std::process::Command::new("git")
-        .args(args)
-        .current_dir(project.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("git is needed for this test");
-    assert!(status.success());
-}
-
 #[test]
 fn the_first_deploy_offers_to_git_ignore_state_and_terraform_dirs() {
     let project = Project::demo();
-    git(&project, &["init", "-q"]);
+    project.git(&["init", "-q"]);
     let mut tfenv = Pty::deploy(&project, "dev");
     tfenv.expect(
         "git does not ignore `state/` and `examples/quickstart/.terraform/`",
@@ -572,9 +546,7 @@ fn a_declined_restore_takes_no_backup_so_latest_stays_the_same() {
         let tfvars = format!("environment    = \"staging\"\ninstance_count = {count}\n");
         project.write("environments/staging.tfvars", &tfvars);
         project
-            .tfenv()
-            .arg("--terraform")
-            .arg(&tf)
+            .tfenv_with(&tf)
             .args(["deploy", "staging", "--yes"])
             .assert()
             .success();

@@ -27,24 +27,20 @@ fn s3_project(moto: &Moto) -> Project {
     project
 }
 
-fn tfenv(project: &Project) -> assert_cmd::Command {
-    let mut cmd = project.tfenv();
-    cmd.arg("--terraform").arg(support::terraform());
-    cmd
-}
-
 #[test]
 fn backup_and_restore_on_s3_keep_the_digest_consistent() {
     let moto = Moto::start();
     moto.create_bucket(BUCKET);
     moto.create_lock_table(TABLE);
     let project = s3_project(&moto);
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["deploy", "dev", "--yes"])
         .assert()
         .success();
 
-    let output = tfenv(&project)
+    let output = project
+        .tfenv_real()
         .args(["backup", "dev", "--output", "json"])
         .output()
         .unwrap();
@@ -61,15 +57,21 @@ fn backup_and_restore_on_s3_keep_the_digest_consistent() {
     let bytes = std::fs::read(&file).unwrap();
     assert_eq!(backup["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
     assert!(String::from_utf8_lossy(&bytes).contains("\"one\""));
-    tfenv(&project).args(["verify", "dev"]).assert().success();
+    project
+        .tfenv_real()
+        .args(["verify", "dev"])
+        .assert()
+        .success();
 
     project.write("environments/dev.tfvars", "message = \"two\"\n");
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["deploy", "dev", "--yes"])
         .assert()
         .success();
     let status = stdout_json(
-        &tfenv(&project)
+        &project
+            .tfenv_real()
             .args(["status", "dev", "--output", "json"])
             .output()
             .unwrap(),
@@ -82,19 +84,22 @@ fn backup_and_restore_on_s3_keep_the_digest_consistent() {
         .as_u64()
         .unwrap();
 
-    tfenv(&project)
+    project
+        .tfenv_real()
         .args(["restore", "dev", backup["file"].as_str().unwrap(), "--yes"])
         .assert()
         .success();
     let outputs = stdout_json(
-        &tfenv(&project)
+        &project
+            .tfenv_real()
             .args(["outputs", "dev", "--output", "json"])
             .output()
             .unwrap(),
     );
     assert_eq!(outputs["message"]["value"], "one");
     let status = stdout_json(
-        &tfenv(&project)
+        &project
+            .tfenv_real()
             .args(["status", "dev", "--output", "json"])
             .output()
             .unwrap(),
@@ -108,7 +113,8 @@ fn backup_and_restore_on_s3_keep_the_digest_consistent() {
 
     // The restore went through terraform state push, so the DynamoDB digest matches the
     // object: a following plan reads the state without a checksum error.
-    let output = tfenv(&project)
+    let output = project
+        .tfenv_real()
         .args(["plan", "dev", "--detailed-exitcode"])
         .output()
         .unwrap();

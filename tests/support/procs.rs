@@ -61,39 +61,37 @@ impl Proc {
 
 /// Every process on the machine, from /proc.
 pub fn processes() -> Vec<Proc> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid pgrp …`; comm may contain spaces and parentheses.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let (Some(state), Some(ppid), Some(pgrp)) = (
-            rest.first().and_then(|s| s.chars().next()),
-            rest.get(1).and_then(|p| p.parse().ok()),
-            rest.get(2).and_then(|p| p.parse().ok()),
-        ) else {
-            continue;
-        };
-        found.push(Proc {
-            pid: Pid::from_raw(pid),
-            name: stat[open + 1..close].to_string(),
-            state,
-            ppid,
-            pgrp,
-        });
-    }
-    found
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| process(Pid::from_raw(pid)))
+        .collect()
+}
+
+/// What `/proc/<pid>/stat` says of one process, or `None` when it is gone (reaped).
+pub fn process(pid: Pid) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid pgrp …`; comm may contain spaces and parentheses.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    Some(Proc {
+        pid,
+        name: stat[open + 1..close].to_string(),
+        state: rest.first()?.chars().next()?,
+        ppid: rest.get(1)?.parse().ok()?,
+        pgrp: rest.get(2)?.parse().ok()?,
+    })
+}
+
+/// `/proc/<pid>/stat`'s state letter (`T` stopped, `Z` a zombie), `?` when it is gone.
+pub fn state(pid: Pid) -> char {
+    process(pid).map_or('?', |p| p.state)
+}
+
+/// Whether the process still runs (see `Proc::is_live`).
+pub fn is_live(pid: Pid) -> bool {
+    process(pid).is_some_and(|p| p.is_live())
 }
 
 /// The live processes of a process group.
