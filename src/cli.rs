@@ -125,6 +125,8 @@ Confirmation by tier:
                a clean git tree unless --allow-dirty (tfenv's own state/ and .terraform/
                never count; var files, backend config and *.tf hidden from git with
                --assume-unchanged or --skip-worktree do).
+Without a prompt, --yes and --confirm are checked before init and plan run; --allow-destroy
+after the plan, which alone knows what is destroyed.
 Staging and production are backed up before the apply; production's backup is verified.
 
 Examples:
@@ -305,7 +307,7 @@ pub struct ConfirmArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 
-    /// The environment's name, required with --yes for production.
+    /// The environment's exact full name, required with --yes for production.
     #[arg(long, value_name = "ENV")]
     pub confirm: Option<String>,
 }

@@ -141,6 +141,15 @@ impl Gate {
         Gate { approval, flags }
     }
 
+    /// Before anything runs (init, plan): a `--confirm` that does not name the
+    /// environment is refused, and so is a non-interactive run without the tier's flags.
+    /// What the change destroys is not known yet: build the approval with 0 destroys;
+    /// `--allow-destroy` is checked after the plan, by `check_flags`.
+    pub fn check_flags_early(&self) -> Result<(), TfenvError> {
+        check_confirm(&self.approval, &self.flags)?;
+        self.check_flags()
+    }
+
     /// Non-interactive runs: approved or refused by the flags alone.
     pub fn check_flags(&self) -> Result<(), TfenvError> {
         if self.flags.interactive {
@@ -175,6 +184,24 @@ fn refused(message: String, hint: Option<String>) -> TfenvError {
     TfenvError::Refused { message, hint }
 }
 
+/// `--confirm`, when given, must be the environment's full name, exactly.
+fn check_confirm(approval: &Approval, flags: &Flags) -> Result<(), TfenvError> {
+    let env = &approval.env;
+    let Some(named) = flags.confirm.as_ref().filter(|named| *named != env) else {
+        return Ok(());
+    };
+    let message = if let Some(what_to_do) = approval.alias_typed(named) {
+        format!("--confirm `{named}` is an alias of `{env}`: {what_to_do}")
+    } else if named.trim().eq_ignore_ascii_case(env) {
+        format!(
+            "--confirm `{named}` is not `{env}`: the name must match exactly, case and spaces included"
+        )
+    } else {
+        format!("--confirm `{named}` names another environment; it must name `{env}`")
+    };
+    Err(refused(message, Some(format!("pass --confirm {env}"))))
+}
+
 /// Decides whether the run may proceed, asking `prompter` when the tier requires it.
 pub fn approve(
     approval: &Approval,
@@ -182,20 +209,7 @@ pub fn approve(
     prompter: &dyn Prompter,
 ) -> Result<(), TfenvError> {
     let env = &approval.env;
-    if let Some(named) = &flags.confirm
-        && named != env
-    {
-        if let Some(what_to_do) = approval.alias_typed(named) {
-            return Err(refused(
-                format!("--confirm `{named}` is an alias of `{env}`: {what_to_do}"),
-                Some(format!("pass --confirm {env}")),
-            ));
-        }
-        return Err(refused(
-            format!("--confirm `{named}` names another environment; it must name `{env}`"),
-            Some(format!("pass --confirm {env}")),
-        ));
-    }
+    check_confirm(approval, flags)?;
     let production = approval.tier == Tier::Production;
     let confirmed_by_flags = flags.yes
         && (!production
@@ -240,6 +254,10 @@ pub fn approve(
                 match approval.alias_typed(answer.trim()) {
                     Some(what_to_do) if expected == env.as_str() => format!(
                         "confirmation not given (answered `{}`): {what_to_do}",
+                        answer.trim()
+                    ),
+                    _ if answer.trim().eq_ignore_ascii_case(expected) => format!(
+                        "confirmation not given (answered `{}`): type `{expected}` exactly, case included",
                         answer.trim()
                     ),
                     _ => format!("confirmation not given (answered `{}`)", answer.trim()),
@@ -485,6 +503,66 @@ mod tests {
                 .contains("--confirm `staging` names another environment"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn confirm_in_another_case_or_with_spaces_says_it_must_match_exactly() {
+        for named in ["PRODUCTION", " production", "production ", "Production"] {
+            let flags = Flags {
+                yes: true,
+                confirm: Some(named.into()),
+                ..Flags::default()
+            };
+            let err =
+                approve(&approval(Tier::Production, 0), &flags, &Answers::new(&[])).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "--confirm `{named}` is not `production`: the name must match exactly, case and spaces included"
+                )
+            );
+            assert_eq!(err.hint(), Some("pass --confirm production"));
+        }
+        let err = approve(
+            &approval(Tier::Production, 0),
+            &interactive(),
+            &Answers::new(&[Some("PRODUCTION")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("case included"), "{err}");
+    }
+
+    #[test]
+    fn the_early_check_refuses_on_flags_alone_and_leaves_destroys_for_later() {
+        let gate = |tier, flags: Flags| Gate::new(approval(tier, 0), flags);
+        let ci = |yes, confirm: Option<&str>| Flags {
+            yes,
+            confirm: confirm.map(str::to_string),
+            allow_destroy: false,
+            interactive: false,
+        };
+        assert!(
+            gate(Tier::Development, ci(false, None))
+                .check_flags_early()
+                .is_err()
+        );
+        assert!(
+            gate(Tier::Production, ci(true, None))
+                .check_flags_early()
+                .is_err()
+        );
+        gate(Tier::Production, ci(true, Some("production")))
+            .check_flags_early()
+            .unwrap();
+        // Interactive: the prompt comes later, but a wrong --confirm is refused now.
+        let wrong = Flags {
+            confirm: Some("staging".into()),
+            ..interactive()
+        };
+        assert!(gate(Tier::Production, wrong).check_flags_early().is_err());
+        gate(Tier::Production, interactive())
+            .check_flags_early()
+            .unwrap();
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl Context {
         options: InitOptions,
         log: Option<&RunLog>,
     ) -> anyhow::Result<InitOutcome> {
-        if !Terraform::needs_init(env, backend, options) {
+        if !Terraform::needs_init(env, backend, options)? {
             return Ok(InitOutcome::Skipped);
         }
         if !self.gitignore_offered.swap(true, Ordering::SeqCst) {

@@ -73,37 +73,32 @@ pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
 /// two tfenv processes that rewrite the same JSONL file (a cron backup during a deploy)
 /// take turns instead of losing each other's lines.
 pub fn lock_file(path: &Path) -> anyhow::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let lock_path = path.with_file_name(format!(".{name}.lock"));
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .mode(PRIVATE_FILE)
-        // A FIFO in its place fails to open (ENXIO) instead of waiting for a reader.
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(&lock_path)
+    let mut options = fs::OpenOptions::new();
+    options.create(true).write(true).truncate(false);
+    let file = open_own(&lock_path, &options)?
         .with_context(|| format!("opening `{}`", lock_path.display()))?;
     file.lock()
         .with_context(|| format!("locking `{}`", lock_path.display()))?;
     Ok(file)
 }
 
-/// Opens one of tfenv's own files for reading; `Ok(None)` when it does not exist. Only a
-/// regular file (or a symlink to one) is opened: a FIFO, a folder or a device in its place
-/// is an error naming it. The open itself never blocks (`O_NONBLOCK`, so a FIFO without
-/// a writer cannot hang it) and the type is checked on the opened file, not the name.
-pub fn open_regular(path: &Path) -> anyhow::Result<Option<fs::File>> {
+/// Opens one of tfenv's own files with `options` (created 0600), never blocking and only
+/// when it is a regular file (or a symlink to one): the open is `O_NONBLOCK`, so a FIFO
+/// in its place cannot hang it (nor the signals that should stop tfenv), and the type is
+/// checked on the opened file, not the name. `Ok(None)` when it does not exist (and
+/// `options` does not create it). Anything else in its place is an error naming it.
+pub fn open_own(path: &Path, options: &fs::OpenOptions) -> anyhow::Result<Option<fs::File>> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(path)
-    {
+    let mut options = options.clone();
+    options
+        .mode(PRIVATE_FILE)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+    let file = match options.open(path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             if let Ok(target) = fs::read_link(path) {
@@ -114,7 +109,11 @@ pub fn open_regular(path: &Path) -> anyhow::Result<Option<fs::File>> {
             }
             return Ok(None);
         }
-        Err(err) => return Err(err).with_context(|| format!("reading `{}`", path.display())),
+        // A FIFO opened for writing without a reader.
+        Err(err) if err.raw_os_error() == Some(nix::libc::ENXIO) => {
+            return Err(not_regular(path, "a FIFO (named pipe)"));
+        }
+        Err(err) => return Err(err).with_context(|| format!("opening `{}`", path.display())),
     };
     let kind = file
         .metadata()
@@ -136,6 +135,12 @@ pub fn open_regular(path: &Path) -> anyhow::Result<Option<fs::File>> {
         "not a regular file"
     };
     Err(not_regular(path, what))
+}
+
+/// Opens one of tfenv's own files for reading; `Ok(None)` when it does not exist. Only a
+/// regular file (or a symlink to one) is opened: see [`open_own`].
+pub fn open_regular(path: &Path) -> anyhow::Result<Option<fs::File>> {
+    open_own(path, fs::OpenOptions::new().read(true))
 }
 
 fn not_regular(path: &Path, what: &str) -> anyhow::Error {

@@ -63,7 +63,7 @@ pub fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(err) => return usage_error(&err, &args),
+        Err(err) => return stdout_verdict(usage_error(&err, &args)).into(),
     };
     // How to write comes first: an error in the rest of the command line is written
     // that way too. Colour is decided there, once; console's styles (prompts) follow it.
@@ -87,14 +87,14 @@ pub fn main() -> ExitCode {
     let exit = runtime.block_on(run(cli, settings));
     // A blocked prompt thread must not keep an interrupted tfenv alive.
     runtime.shutdown_background();
-    exit.into()
+    stdout_verdict(exit).into()
 }
 
 /// A command line clap did not run: help and --version on stdout (exit 0), anything
 /// else a usage error on stderr (exit 2). With `--output json`, stdout gets one JSON
 /// document whatever happened: the version, or the error — help is text, so a JSON
 /// request for it is refused.
-fn usage_error(err: &clap::Error, args: &[OsString]) -> ExitCode {
+fn usage_error(err: &clap::Error, args: &[OsString]) -> Exit {
     use clap::error::ErrorKind;
     let json = wants_json(args);
     let usage_doc = |message: &str, hint: &str| {
@@ -105,11 +105,15 @@ fn usage_error(err: &clap::Error, args: &[OsString]) -> ExitCode {
     let (message, hint) = match err.kind() {
         ErrorKind::DisplayVersion if json => {
             output::stdout_json_line(&serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }));
-            return Exit::Success.into();
+            return Exit::Success;
         }
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion if !json => {
-            let _ = err.print();
-            return Exit::Success.into();
+            // clap colours it for the terminal; a failed write is decided on like any other.
+            output::stdout_written(
+                err.print()
+                    .and_then(|()| std::io::Write::flush(&mut std::io::stdout())),
+            );
+            return Exit::Success;
         }
         ErrorKind::DisplayHelp => (
             "--help prints text, not JSON".to_string(),
@@ -143,14 +147,36 @@ fn usage_error(err: &clap::Error, args: &[OsString]) -> ExitCode {
                 ));
             }
             let _ = err.print();
-            return Exit::Usage.into();
+            return Exit::Usage;
         }
     };
     if json {
         output::stdout_json_line(&usage_doc(&message, hint));
     }
     output::stderr_line(&format!("error: {message}\n  {hint}"));
-    Exit::Usage.into()
+    Exit::Usage
+}
+
+/// The exit code once stdout's fate is known. A reader that went away (`tfenv envs |
+/// head -1`) is no error: quiet, like other command-line tools. Any other failed write
+/// (a full disk, `/dev/full`) is said on stderr, and a run that would have exited 0
+/// exits 1: its result was lost.
+fn stdout_verdict(exit: Exit) -> Exit {
+    match output::take_stdout_failure() {
+        None => exit,
+        Some(err) if err.kind() == std::io::ErrorKind::BrokenPipe => exit,
+        Some(err) => {
+            output::stderr_line(&format!("error: cannot write to standard output: {err}"));
+            output::stderr_line(
+                "  the command itself ran; only what it printed was lost: send stdout somewhere that can take it",
+            );
+            if exit == Exit::Success {
+                Exit::Failure
+            } else {
+                exit
+            }
+        }
+    }
 }
 
 /// Whether the command line asks for JSON (`--output json` or `--output=json`), read

@@ -2,8 +2,8 @@
 //! and errors on stderr; human tables. Uses nothing of tfenv's.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use console::Style;
@@ -16,11 +16,49 @@ pub fn stderr_line(text: &str) {
     let _ = writeln!(err, "{text}");
 }
 
+/// The first write to stdout that failed. Later writes are skipped, and the top
+/// (`lib.rs`) decides once what it means.
+static STDOUT_FAILURE: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Writes `bytes` to stdout, flushed. A failure is remembered, not returned: what the
+/// command did is done whether or not its report could be written, so the command goes
+/// on and the top says what happened.
+pub fn stdout_write(bytes: &[u8]) {
+    let mut failure = STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if failure.is_some() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(err) = out.write_all(bytes).and_then(|()| out.flush()) {
+        *failure = Some(err);
+    }
+}
+
+/// How a write to stdout that tfenv did not make itself (clap's help) went.
+pub fn stdout_written(result: std::io::Result<()>) {
+    if let Err(err) = result {
+        STDOUT_FAILURE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert(err);
+    }
+}
+
+/// The failed write to stdout, if there was one (taken: asked once, at the top).
+pub fn take_stdout_failure() -> Option<std::io::Error> {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
 /// One JSON document on stdout, outside any command (clap errors).
 pub fn stdout_json_line(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, value);
-    let _ = writeln!(out);
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    stdout_write(text.as_bytes());
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,13 +94,13 @@ impl Printer {
         self.format == Format::Json
     }
 
-    /// Writes the command's one JSON document to stdout.
+    /// Writes the command's one JSON document to stdout (a failed write is decided on
+    /// at the top, see `stdout_write`).
     pub fn json(&self, value: &impl Serialize) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value)?;
-        writeln!(out)?;
-        out.flush()?;
+        let mut text = serde_json::to_string_pretty(value)?;
+        text.push('\n');
         self.wrote_json.store(true, Ordering::SeqCst);
+        stdout_write(text.as_bytes());
         Ok(())
     }
 
@@ -72,8 +110,7 @@ impl Printer {
 
     /// A line of the human result on stdout.
     pub fn result(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
+        stdout_write(format!("{text}\n").as_bytes());
     }
 
     /// Progress on stderr, unless `-q`.

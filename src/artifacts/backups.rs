@@ -233,16 +233,21 @@ pub fn verify_counting(dir: &Path, backup: &Backup, read: &dyn Fn(u64)) -> Resul
 /// record, or that names anything but a backup file in this folder is skipped with a
 /// warning naming its line.
 pub fn manifest(dir: &Path) -> anyhow::Result<Jsonl<Backup>> {
-    super::jsonl::read(&dir.join(MANIFEST), "backup record", |b: &Backup| {
-        if is_backup_name(&b.file) {
-            Ok(())
-        } else {
-            Err(format!(
-                "names `{}`, which is not a backup file name ({PREFIX}YYYYMMDD-HHMMSS)",
-                b.file
-            ))
-        }
-    })
+    super::jsonl::read(&dir.join(MANIFEST), RECORD, check_line)
+}
+
+const RECORD: &str = "backup record";
+
+/// A manifest line is trusted only when it names a backup file in its own folder.
+fn check_line(b: &Backup) -> Result<(), String> {
+    if is_backup_name(&b.file) {
+        Ok(())
+    } else {
+        Err(format!(
+            "names `{}`, which is not a backup file name ({PREFIX}YYYYMMDD-HHMMSS)",
+            b.file
+        ))
+    }
 }
 
 /// A file name tfenv gives backups: `terraform.tfstate.YYYYMMDD-HHMMSS[-N]`, nothing else
@@ -330,12 +335,24 @@ pub enum KeptReason {
     /// Protected: the backup taken before the last successful deploy (the way back from
     /// what is running now), or the one just taken.
     LastGood,
+    /// Taken since a history line that cannot be read: that line may be a newer
+    /// successful deploy naming this backup, so it is kept too.
+    MaybeLastGood,
+}
+
+/// Backups pruning must keep, whatever their age.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Protected {
+    /// By name: the last known good backup, the one just taken.
+    pub files: Vec<String>,
+    /// Every backup created at or after this time (see [`KeptReason::MaybeLastGood`]).
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// Plans a prune: the backups are the manifest's lines whose file is in `dir` (a file
 /// the manifest does not list is not a backup, whatever its name). The newest `keep`
-/// (at least one) stay, and so does every name in `protected`.
-pub fn prune_plan(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<PrunePlan> {
+/// (at least one) stay, and so does every backup `protected` names or covers.
+pub fn prune_plan(dir: &Path, keep: usize, protected: &Protected) -> anyhow::Result<PrunePlan> {
     let manifest = manifest(dir)?;
     let mut plan = PrunePlan {
         warnings: manifest.warnings,
@@ -362,7 +379,10 @@ pub fn prune_plan(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Resu
         let reason = match age {
             0 => Some(KeptReason::Newest),
             _ if age < keep => Some(KeptReason::WithinKeep),
-            _ if protected.contains(&backup.file) => Some(KeptReason::LastGood),
+            _ if protected.files.contains(&backup.file) => Some(KeptReason::LastGood),
+            _ if protected.since.is_some_and(|since| backup.created >= since) => {
+                Some(KeptReason::MaybeLastGood)
+            }
             _ => None,
         };
         match reason {
@@ -437,7 +457,7 @@ pub fn prune_planned(dir: &Path, plan: &PrunePlan) -> anyhow::Result<Vec<String>
 
 /// Deletes the oldest backups beyond `keep`, never the newest and never one in
 /// `protected`: the plan is computed in full first, then carried out.
-pub fn prune(dir: &Path, keep: usize, protected: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn prune(dir: &Path, keep: usize, protected: &Protected) -> anyhow::Result<Vec<String>> {
     prune_planned(dir, &prune_plan(dir, keep, protected)?)
 }
 
@@ -462,16 +482,15 @@ pub fn with_serial(source: &Path, dest: &Path, serial: u64) -> anyhow::Result<()
 
 /// The newest backup of `<artifacts>/backups/`: the last manifest line whose file is
 /// there, with the time it was taken. A file the manifest does not list is not a backup.
-pub fn newest(artifacts_dir: &Path) -> Option<(String, DateTime<Utc>)> {
+/// A manifest that is not a regular file (a FIFO, a folder) is an error naming it.
+pub fn newest(artifacts_dir: &Path) -> anyhow::Result<Option<(String, DateTime<Utc>)>> {
     let dir = artifacts_dir.join("backups");
     super::jsonl::find_last(&dir.join(MANIFEST), |line| {
-        let backup: Backup = serde_json::from_slice(line).ok()?;
-        (is_backup_name(&backup.file)
-            && fs::symlink_metadata(dir.join(&backup.file)).is_ok_and(|m| m.is_file()))
-        .then_some((backup.file, backup.created))
+        let backup: Backup = super::jsonl::parse_line(line, RECORD, check_line).ok()?;
+        fs::symlink_metadata(dir.join(&backup.file))
+            .is_ok_and(|m| m.is_file())
+            .then_some((backup.file, backup.created))
     })
-    .ok()
-    .flatten()
 }
 
 fn suffix(name: &str) -> u64 {
@@ -602,13 +621,80 @@ mod tests {
         // Named like newer backups, but not in the manifest: not backups.
         fs::write(backups.join("terraform.tfstate.20301231-235959"), "").unwrap();
         fs::write(backups.join("notes.txt"), "").unwrap();
-        let (name, created) = newest(dir.path()).unwrap();
+        let (name, created) = newest(dir.path()).unwrap().unwrap();
         assert_eq!(name, "terraform.tfstate.20261121-080000-10");
         assert_eq!(created.to_rfc3339(), "2026-11-21T08:00:00+00:00");
         // A listed backup whose file is gone is skipped.
         fs::remove_file(backups.join(&listed[3])).unwrap();
-        assert_eq!(newest(dir.path()).unwrap().0, listed[2]);
-        assert!(newest(&dir.path().join("none")).is_none());
+        assert_eq!(newest(dir.path()).unwrap().unwrap().0, listed[2]);
+        assert!(newest(&dir.path().join("none")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_manifest_that_is_a_fifo_is_an_error_not_no_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let backups = dir.path().join("backups");
+        fs::create_dir_all(&backups).unwrap();
+        nix::unistd::mkfifo(
+            &backups.join(MANIFEST),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let err = newest(dir.path()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("MANIFEST.jsonl` is a FIFO (named pipe)"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn newest_skips_a_line_the_manifest_reader_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        let backups = dir.path().join("backups");
+        fs::create_dir_all(&backups).unwrap();
+        let real = names(1..=1);
+        make_backups(&backups, &real);
+        // A newer line naming a file outside the folder, which exists there.
+        fs::write(backups.join("../terraform.tfstate.20261130-120000"), "{}").unwrap();
+        let outside = manifest_line("terraform.tfstate.20261130-120000")
+            .replace("\"terraform.tfstate", "\"../terraform.tfstate");
+        let mut text = fs::read_to_string(backups.join(MANIFEST)).unwrap();
+        text += &outside;
+        fs::write(backups.join(MANIFEST), text).unwrap();
+        assert_eq!(newest(dir.path()).unwrap().unwrap().0, real[0]);
+    }
+
+    #[test]
+    fn prune_keeps_every_backup_taken_since_the_protected_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = names(1..=6);
+        make_backups(dir.path(), &all);
+        let protected = Protected {
+            files: vec![all[0].clone()],
+            since: Some(time_in_name(&all[3]).unwrap()),
+        };
+        let plan = prune_plan(dir.path(), 1, &protected).unwrap();
+        assert_eq!(plan.delete, all[1..3]);
+        let reasons: Vec<KeptReason> = plan.kept.iter().map(|k| k.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                KeptReason::Newest,
+                KeptReason::MaybeLastGood,
+                KeptReason::MaybeLastGood,
+                KeptReason::LastGood
+            ]
+        );
+        let everything = Protected {
+            files: Vec::new(),
+            since: Some(DateTime::<Utc>::MIN_UTC),
+        };
+        assert!(
+            prune_plan(dir.path(), 1, &everything)
+                .unwrap()
+                .delete
+                .is_empty()
+        );
     }
 
     #[test]
@@ -640,14 +726,18 @@ mod tests {
         for stray in names(20..=21) {
             fs::write(dir.path().join(stray), "{}").unwrap();
         }
-        let plan = prune_plan(dir.path(), 2, &[]).unwrap();
+        let plan = prune_plan(dir.path(), 2, &Protected::default()).unwrap();
         assert!(plan.delete.is_empty(), "{plan:?}");
         assert_eq!(plan.warnings.len(), 2, "{:?}", plan.warnings);
         assert!(
             plan.warnings[0]
                 .contains("terraform.tfstate.20261120-120000` has no line in MANIFEST.jsonl")
         );
-        assert!(prune(dir.path(), 2, &[]).unwrap().is_empty());
+        assert!(
+            prune(dir.path(), 2, &Protected::default())
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             files(dir.path()).unwrap().len(),
             4,
@@ -673,7 +763,7 @@ mod tests {
         )
         .unwrap();
 
-        let plan = prune_plan(dir.path(), 2, &[]).unwrap();
+        let plan = prune_plan(dir.path(), 2, &Protected::default()).unwrap();
         assert_eq!(plan.delete, real[..2]);
         assert_eq!(
             plan.kept,
@@ -719,7 +809,7 @@ mod tests {
         make_backups(dir.path(), &names(1..=3));
         fs::remove_file(dir.path().join(MANIFEST)).unwrap();
         fs::create_dir(dir.path().join(MANIFEST)).unwrap();
-        assert!(prune(dir.path(), 1, &[]).is_err());
+        assert!(prune(dir.path(), 1, &Protected::default()).is_err());
         assert_eq!(files(dir.path()).unwrap().len(), 3);
     }
 
@@ -754,7 +844,15 @@ mod tests {
             .map(|n| format!("{{\"file\":\"{n}\",\"sha256\":\"x\",\"bytes\":2,\"serial\":1,\"lineage\":\"l\",\"terraform_version\":null,\"created\":\"2026-11-01T12:00:00Z\",\"reason\":\"manual\"}}"))
             .collect();
         fs::write(dir.path().join(MANIFEST), lines.join("\n") + "\n").unwrap();
-        let deleted = prune(dir.path(), 2, &[names[1].clone()]).unwrap();
+        let deleted = prune(
+            dir.path(),
+            2,
+            &Protected {
+                files: vec![names[1].clone()],
+                since: None,
+            },
+        )
+        .unwrap();
         assert_eq!(deleted, [names[0].clone(), names[2].clone()]);
         assert_eq!(
             files(dir.path()).unwrap(),
@@ -762,7 +860,7 @@ mod tests {
         );
         assert_eq!(manifest(dir.path()).unwrap().records.len(), 3);
         // keep 0 still keeps the newest
-        prune(dir.path(), 0, &[]).unwrap();
+        prune(dir.path(), 0, &Protected::default()).unwrap();
         assert_eq!(files(dir.path()).unwrap(), [names[4].clone()]);
     }
 

@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::backups::Backup;
+use super::backups::{Backup, Protected};
+use super::envlock::Holder;
 use super::jsonl::{self, Jsonl};
 use crate::exit::Exit;
 use crate::git_info::GitInfo;
@@ -60,6 +60,9 @@ pub enum RunResult {
     Refused,
     Failed,
     Interrupted,
+    /// A run that tfenv found killed (SIGKILL, a crash) after the fact, by the holder
+    /// text it left in its environment lock: its outcome is unknown.
+    Killed,
     /// A result this version does not know (a newer tfenv wrote it): kept as written.
     #[serde(untagged)]
     Other(String),
@@ -83,6 +86,7 @@ impl RunResult {
             RunResult::Refused => "refused",
             RunResult::Failed => "failed",
             RunResult::Interrupted => "interrupted",
+            RunResult::Killed => "killed",
             RunResult::Other(text) => text,
         }
     }
@@ -99,60 +103,186 @@ pub fn append(artifacts_dir: &Path, record: &HistoryRecord) -> anyhow::Result<()
     crate::files::append_line(&artifacts_dir.join(FILE), &serde_json::to_string(record)?)
 }
 
-/// The backup taken before the last successful deploy: the way back from it, which
-/// pruning never deletes.
-pub fn last_good_backup(artifacts_dir: &Path) -> anyhow::Result<Option<String>> {
-    Ok(last_good(&read(artifacts_dir)?.records))
+/// What pruning must keep because of history: the backup taken before the last
+/// successful deploy (the way back from what is running now, `last_good`) — and, when
+/// history lines that cannot be read come after that deploy, every backup taken since
+/// (any of those lines may be a newer successful deploy naming one), with a warning.
+/// The backups of runs killed after it are kept too: one of them may be the way back.
+pub fn protected_backups(artifacts_dir: &Path) -> anyhow::Result<Protection> {
+    let path = artifacts_dir.join(FILE);
+    Ok(protection(&path, &read(artifacts_dir)?))
 }
 
-/// `last_good_backup` of records already read.
-pub fn last_good(records: &[HistoryRecord]) -> Option<String> {
-    records
+/// See [`protected_backups`].
+#[derive(Debug, Default)]
+pub struct Protection {
+    pub protected: Protected,
+    /// Why `protected.since` is set: the unreadable lines, and what they cost.
+    pub warnings: Vec<String>,
+}
+
+/// [`protected_backups`] of a history already read from `path`.
+pub fn protection(path: &Path, history: &Jsonl<HistoryRecord>) -> Protection {
+    let good = history.records.iter().rposition(|r| {
+        r.command == "deploy" && r.result == RunResult::Applied && r.backup.is_some()
+    });
+    let after = good.map_or(0, |i| i + 1);
+    let good_line = good.map_or(0, |i| history.lines[i]);
+    let mut out = Protection::default();
+    out.protected
+        .files
+        .extend(good.and_then(|i| history.records[i].backup.clone()));
+    out.protected.files.extend(
+        history.records[after..]
+            .iter()
+            .filter(|r| r.result == RunResult::Killed)
+            .filter_map(|r| r.backup.clone()),
+    );
+    let unsure: Vec<usize> = history
+        .skipped
         .iter()
-        .rev()
-        .find(|r| r.command == "deploy" && r.result == RunResult::Applied && r.backup.is_some())
-        .and_then(|r| r.backup.clone())
+        .copied()
+        .filter(|&line| line > good_line)
+        .collect();
+    let Some(&first) = unsure.first() else {
+        return out;
+    };
+    // Runs on one environment take turns (its lock), and a run's record is written as
+    // it ends: the run of an unreadable line began after the readable record before it
+    // had begun, so its backup is not older than that (to the second: backups are named
+    // to the second).
+    let since = history
+        .lines
+        .iter()
+        .rposition(|&line| line < first)
+        .map(|i| history.records[i].start)
+        .and_then(|start| start.with_nanosecond(0))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    out.protected.since = Some(since);
+    let lines = unsure
+        .iter()
+        .map(|line| line.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let kept = if since == DateTime::<Utc>::MIN_UTC {
+        "every backup is kept".to_string()
+    } else {
+        format!(
+            "every backup taken since {} is kept",
+            since.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    };
+    out.warnings.push(format!(
+        "`{}` line(s) {lines} cannot be read, and may record a newer successful deploy than the last one tfenv can read: {kept}; repair or remove those lines to prune them",
+        path.display()
+    ));
+    out
 }
 
 /// Every readable record, oldest first; a line that is not UTF-8 or not a record is
 /// skipped with a warning naming its line. A history.jsonl that is not a regular file
 /// is an error (never a hang on a FIFO).
 pub fn read(artifacts_dir: &Path) -> anyhow::Result<Jsonl<HistoryRecord>> {
-    jsonl::read(&artifacts_dir.join(FILE), "history record", |_| Ok(()))
+    jsonl::read(&artifacts_dir.join(FILE), RECORD, check)
+}
+
+const RECORD: &str = "history record";
+
+/// Every record that parses is trusted.
+fn check(_: &HistoryRecord) -> Result<(), String> {
+    Ok(())
+}
+
+/// One line as `read` takes it (the same rule for a reader from the end), or `None`.
+fn parse_line(line: &[u8]) -> Option<HistoryRecord> {
+    jsonl::parse_line(line, RECORD, check).ok()
 }
 
 /// The newest deploy or refresh that reached apply — `applied`, or `failed` /
-/// `interrupted` once terraform apply had started (records from before `reached_apply`:
-/// after their plan) — for `status`'s LAST DEPLOY. Refused and no-change runs, plans,
-/// restores and unlocks are skipped. Read backwards from the
-/// end of the file; unreadable lines are skipped. Only a history.jsonl that is not a
+/// `interrupted` / `killed` once terraform apply had started (records from before
+/// `reached_apply`: after their plan) — for `status`'s LAST DEPLOY. Refused and
+/// no-change runs, plans, restores and unlocks are skipped. Read backwards from the
+/// end of the file; lines `read` skips are skipped. Only a history.jsonl that is not a
 /// regular file is an error.
-pub fn last_deploy(artifacts_dir: &Path) -> anyhow::Result<Option<Value>> {
+pub fn last_deploy(artifacts_dir: &Path) -> anyhow::Result<Option<HistoryRecord>> {
     jsonl::find_last(&artifacts_dir.join(FILE), |line| {
-        let record: Value = serde_json::from_slice(line).ok()?;
-        reached_apply(&record).then_some(record)
+        parse_line(line).filter(reached_apply)
     })
 }
 
-fn reached_apply(record: &Value) -> bool {
-    let command = record.get("command").and_then(Value::as_str);
-    let result = record
-        .get("result")
-        .and_then(|result| RunResult::deserialize(result).ok());
-    if !matches!(command, Some("deploy" | "refresh")) {
+fn reached_apply(record: &HistoryRecord) -> bool {
+    if !matches!(record.command.as_str(), "deploy" | "refresh") {
         return false;
     }
-    match record.get("reached_apply").and_then(Value::as_bool) {
+    match record.reached_apply {
         Some(reached) => reached,
         // Older records do not say. A run that failed or was interrupted before its plan
         // (init, plan) surely did not reach apply; one after it may have.
-        None => {
-            let planned = record.get("plan").is_some_and(|plan| !plan.is_null());
-            match result {
-                Some(RunResult::Applied) => true,
-                Some(RunResult::Failed | RunResult::Interrupted) => planned,
-                _ => false,
+        None => match record.result {
+            RunResult::Applied => true,
+            RunResult::Failed | RunResult::Interrupted => record.plan.is_some(),
+            _ => false,
+        },
+    }
+}
+
+/// The newest `killed` run that may have changed the state (it reached terraform apply,
+/// or was a restore or an unlock), unless a deploy or refresh finished since (`applied`
+/// or `no-changes`: the state and the configuration agree again) or a restore replaced
+/// the state: for `status`'s `killed-run` problem.
+pub fn unresolved_kill(artifacts_dir: &Path) -> anyhow::Result<Option<HistoryRecord>> {
+    let found = jsonl::find_last(&artifacts_dir.join(FILE), |line| {
+        let record = parse_line(line)?;
+        let deploys = matches!(record.command.as_str(), "deploy" | "refresh");
+        if record.result == RunResult::Killed {
+            let may_have_changed = !deploys || record.reached_apply != Some(false);
+            return may_have_changed.then_some(Some(record));
+        }
+        let settled = (deploys
+            && matches!(record.result, RunResult::Applied | RunResult::NoChanges))
+            || (record.command == "restore" && record.result == RunResult::Applied);
+        settled.then_some(None)
+    })?;
+    Ok(found.flatten())
+}
+
+impl HistoryRecord {
+    /// The record of a run that `holder` left in the environment lock when it was
+    /// killed, written by the run that found it (`found_by`, e.g. `deploy dev`).
+    pub fn killed(env: &Environment, holder: &Holder, found_by: &str) -> HistoryRecord {
+        let deploys = matches!(holder.command.as_str(), "deploy" | "refresh");
+        let stage = match (deploys, holder.applying) {
+            (true, Some(_)) => {
+                "during terraform apply: terraform may have gone on and applied all, part or none of the change"
             }
+            (true, None) => "before terraform apply started: nothing was applied",
+            (false, _) => "and its outcome is unknown",
+        };
+        let end = holder.applying.unwrap_or(holder.since);
+        HistoryRecord {
+            command: holder.command.clone(),
+            environment: env.name.clone(),
+            tier: env.tier.to_string(),
+            who: holder.who.clone(),
+            host: holder.host.clone(),
+            git: None,
+            start: holder.since,
+            end,
+            seconds: (end - holder.since).num_milliseconds() as f64 / 1000.0,
+            terraform_version: None,
+            plan: None,
+            result: RunResult::Killed,
+            // What a shell reports for a SIGKILL; the real status is unknown.
+            exit_code: 137,
+            backup: holder.backup.clone(),
+            log: holder.log.clone(),
+            error: Some(format!(
+                "tfenv (pid {}) was killed before this run finished, {stage}; found by `tfenv {found_by}` at {}",
+                holder.pid,
+                Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
+            )),
+            lock: None,
+            reached_apply: deploys.then_some(holder.applying.is_some()),
         }
     }
 }
@@ -194,7 +324,8 @@ impl Ledger {
                 seconds: 0.0,
                 terraform_version,
                 plan: None,
-                result: RunResult::Failed,
+                // Set when the run ends (`finish`).
+                result: RunResult::Interrupted,
                 exit_code: 0,
                 backup: None,
                 log: None,
@@ -262,39 +393,67 @@ impl Drop for Ledger {
 mod tests {
     use super::*;
 
-    fn line(command: &str, result: &str, extra: &str) -> String {
+    const PLAN: &str = r#"{"add":1,"change":0,"destroy":0,"replace":0,"outputs":0,"drifted":[],"destroyed":[],"replaced":[]}"#;
+
+    /// A whole history line for `command` ending in `result`, told apart by `who`, with
+    /// `extra` fields (`,"reached_apply":true`) after the required ones.
+    fn line(command: &str, result: &str, who: &str, extra: &str) -> String {
         format!(
-            "{{\"command\":\"{command}\",\"result\":\"{result}\",\"environment\":\"dev\"{extra}}}\n"
+            "{{\"command\":\"{command}\",\"environment\":\"dev\",\"tier\":\"development\",\"who\":\"{who}\",\"host\":\"h\",\"git\":null,\"start\":\"2026-11-22T10:15:00Z\",\"end\":\"2026-11-22T10:15:01Z\",\"seconds\":1.0,\"terraform_version\":null,\"plan\":null,\"result\":\"{result}\",\"exit_code\":0,\"backup\":null,\"log\":null,\"error\":null{extra}}}\n"
         )
+    }
+
+    fn last_who(dir: &Path) -> Option<String> {
+        last_deploy(dir).unwrap().map(|r| r.who)
     }
 
     #[test]
     fn last_deploy_is_the_newest_run_that_reached_apply() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
-        let mut text = line("deploy", "applied", ",\"n\":1");
-        text += &line("deploy", "failed", ",\"n\":2,\"reached_apply\":true");
-        text += &line("deploy", "interrupted", ",\"n\":3,\"reached_apply\":false");
-        text += &line("deploy", "failed", ",\"n\":4,\"reached_apply\":false");
-        text += &line("deploy", "no-changes", ",\"n\":5,\"reached_apply\":false");
-        text += &line("deploy", "refused", ",\"n\":6,\"reached_apply\":false");
-        text += &line("unlock", "applied", ",\"n\":7");
-        text += &line("unlock", "refused", ",\"n\":8");
-        text += &line("restore", "applied", ",\"n\":9");
+        let mut text = line("deploy", "applied", "n1", "");
+        text += &line("deploy", "failed", "n2", ",\"reached_apply\":true");
+        text += &line("deploy", "interrupted", "n3", ",\"reached_apply\":false");
+        text += &line("deploy", "failed", "n4", ",\"reached_apply\":false");
+        text += &line("deploy", "no-changes", "n5", ",\"reached_apply\":false");
+        text += &line("deploy", "refused", "n6", ",\"reached_apply\":false");
+        text += &line("deploy", "killed", "n6k", ",\"reached_apply\":false");
+        text += &line("unlock", "applied", "n7", "");
+        text += &line("unlock", "refused", "n8", "");
+        text += &line("restore", "applied", "n9", "");
         std::fs::write(&path, &text).unwrap();
-        assert_eq!(last_deploy(dir.path()).unwrap().unwrap()["n"], 2);
+        assert_eq!(last_who(dir.path()).as_deref(), Some("n2"));
 
         // Records from before `reached_apply`: the result decides, and a failure or an
         // interrupt counts only after the plan.
-        text += &line("refresh", "interrupted", ",\"n\":10,\"plan\":{\"add\":1}");
-        text += &line("deploy", "failed", ",\"n\":11,\"plan\":null");
-        text += &line("deploy", "no-changes", ",\"n\":12,\"plan\":{\"add\":0}");
+        text += &line("refresh", "interrupted", "n10", "")
+            .replace("\"plan\":null", &format!("\"plan\":{PLAN}"));
+        text += &line("deploy", "failed", "n11", "");
+        text += &line("deploy", "no-changes", "n12", "")
+            .replace("\"plan\":null", &format!("\"plan\":{PLAN}"));
         std::fs::write(&path, &text).unwrap();
-        assert_eq!(last_deploy(dir.path()).unwrap().unwrap()["n"], 10);
+        assert_eq!(last_who(dir.path()).as_deref(), Some("n10"));
 
-        std::fs::write(&path, line("deploy", "refused", "")).unwrap();
+        // A run found killed during its apply.
+        text += &line("deploy", "killed", "n13", ",\"reached_apply\":true");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(last_who(dir.path()).as_deref(), Some("n13"));
+
+        std::fs::write(&path, line("deploy", "refused", "n", "")).unwrap();
         assert!(last_deploy(dir.path()).unwrap().is_none());
         assert!(last_deploy(&dir.path().join("none")).unwrap().is_none());
+    }
+
+    #[test]
+    fn last_deploy_skips_a_record_that_history_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = line("deploy", "applied", "good", "");
+        // Parses as JSON, but its `start` is not a time: `tfenv history` skips it.
+        text += &line("deploy", "applied", "bad", "")
+            .replace("\"start\":\"2026-11-22T10:15:00Z\"", "\"start\":\"bad\"");
+        std::fs::write(dir.path().join(FILE), &text).unwrap();
+        assert_eq!(read(dir.path()).unwrap().records.len(), 1);
+        assert_eq!(last_who(dir.path()).as_deref(), Some("good"));
     }
 
     #[test]
@@ -308,16 +467,98 @@ mod tests {
             let mut text = line(
                 "deploy",
                 "failed",
+                "n1",
                 &format!(",\"error\":\"{}{}\"", "€".repeat(30_000), " ".repeat(pad)),
-            );
-            text += &line("deploy", "applied", ",\"n\":2");
+            )
+            .replace(",\"error\":null", "");
+            text += &line("deploy", "applied", "n2", "");
             std::fs::write(&path, &text).unwrap();
-            assert_eq!(
-                last_deploy(dir.path()).unwrap().unwrap()["n"],
-                2,
-                "pad {pad}"
-            );
+            assert_eq!(last_who(dir.path()).as_deref(), Some("n2"), "pad {pad}");
         }
+    }
+
+    #[test]
+    fn a_killed_run_is_unresolved_until_a_later_deploy_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let planned = |result: &str, who: &str| {
+            line("deploy", result, who, "").replace("\"plan\":null", &format!("\"plan\":{PLAN}"))
+        };
+        let unresolved = || unresolved_kill(dir.path()).unwrap().map(|r| r.who);
+        let mut text = planned("applied", "n1");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(unresolved(), None);
+        text += &line("deploy", "killed", "k1", ",\"reached_apply\":true");
+        // Neither a refused unlock nor a deploy that failed or was refused settles it.
+        text += &line("unlock", "refused", "n2", "");
+        text += &line("deploy", "failed", "n3", ",\"reached_apply\":false");
+        text += &planned("refused", "n3r");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(unresolved().as_deref(), Some("k1"));
+        // A deploy that found nothing to change since does.
+        text += &planned("no-changes", "n4");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(unresolved(), None);
+        // A run killed before its apply changed nothing.
+        text += &line("deploy", "killed", "k2", ",\"reached_apply\":false");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(unresolved(), None);
+        // A restore killed at any point may have pushed a state.
+        text += &line("restore", "killed", "k3", "");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(unresolved().as_deref(), Some("k3"));
+        text += &line("restore", "applied", "n5", "");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(unresolved(), None);
+    }
+
+    #[test]
+    fn a_killed_record_says_what_is_known_of_the_run() {
+        let env = Environment {
+            name: "dev".into(),
+            tier: crate::project::Tier::Staging,
+            aliases: Vec::new(),
+            layout: crate::project::Layout::Config,
+            root: "/p".into(),
+            backend_config: None,
+            var_files: Vec::new(),
+            workspace: None,
+            backend_type: None,
+            artifacts_dir: "/p/state/dev".into(),
+            backup: false,
+            backup_keep: None,
+            config_problem: None,
+        };
+        let holder = Holder {
+            pid: 4242,
+            command: "deploy".into(),
+            environment: "dev".into(),
+            who: "ci".into(),
+            host: "runner".into(),
+            since: "2025-01-01T10:00:00Z".parse().unwrap(),
+            recorded: true,
+            applying: Some("2025-01-01T10:01:00Z".parse().unwrap()),
+            backup: Some("terraform.tfstate.20250101-100030".into()),
+            log: Some("logs/deploy-20250101-100000.log".into()),
+        };
+        let record = HistoryRecord::killed(&env, &holder, "plan dev");
+        assert_eq!(record.result, RunResult::Killed);
+        assert_eq!(
+            (record.who.as_str(), record.host.as_str()),
+            ("ci", "runner")
+        );
+        assert_eq!(record.tier, "staging");
+        assert_eq!(record.seconds, 60.0);
+        assert_eq!(record.reached_apply, Some(true));
+        assert_eq!(record.backup, holder.backup);
+        assert_eq!(record.log, holder.log);
+        let error = record.error.unwrap();
+        assert!(
+            error.starts_with(
+                "tfenv (pid 4242) was killed before this run finished, during terraform apply"
+            ) && error.contains("found by `tfenv plan dev`"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -337,27 +578,81 @@ mod tests {
         assert!(format!("{:#}", read(dir.path()).unwrap_err()).contains("is a folder"));
     }
 
+    fn deploy_with_backup(backup: &str, start: &str) -> String {
+        line("deploy", "applied", "n", "")
+            .replace("\"backup\":null", &format!("\"backup\":\"{backup}\""))
+            .replace("2026-11-22T10:15:00Z", start)
+    }
+
     #[test]
     fn unreadable_history_lines_are_skipped_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
-        let good = serde_json::json!({
-            "command": "deploy", "environment": "dev", "tier": "development", "who": "a",
-            "host": "h", "git": null, "start": "2026-11-22T10:15:00Z", "end": "2026-11-22T10:15:01Z",
-            "seconds": 1.0, "terraform_version": null, "plan": null, "result": "applied",
-            "exit_code": 0, "backup": "terraform.tfstate.20261122-101500", "log": null, "error": null
-        })
-        .to_string();
         let mut bytes = b"{\"command\":\"deploy\",\"result\":\"app\xe9lied\"}\n".to_vec();
-        bytes.extend_from_slice(good.as_bytes());
-        bytes.push(b'\n');
+        bytes.extend_from_slice(
+            deploy_with_backup("terraform.tfstate.20261122-101500", "2026-11-22T10:15:00Z")
+                .as_bytes(),
+        );
         std::fs::write(dir.path().join(FILE), &bytes).unwrap();
         let read = read(dir.path()).unwrap();
         assert_eq!(read.records.len(), 1);
         assert_eq!(read.warnings.len(), 1);
         assert!(read.warnings[0].contains("history.jsonl` line 1: not valid UTF-8"));
+        // Older than the last good deploy it can read: it changes nothing.
+        let protection = protected_backups(dir.path()).unwrap();
         assert_eq!(
-            last_good(&read.records).as_deref(),
-            Some("terraform.tfstate.20261122-101500")
+            protection.protected,
+            Protected {
+                files: vec!["terraform.tfstate.20261122-101500".into()],
+                since: None
+            }
         );
+        assert!(protection.warnings.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_line_after_the_last_good_deploy_protects_every_backup_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes =
+            deploy_with_backup("terraform.tfstate.20261101-120000", "2026-11-01T12:00:00Z")
+                .into_bytes();
+        bytes.extend_from_slice(
+            line("deploy", "no-changes", "n", "")
+                .replace("2026-11-22T10:15:00Z", "2026-11-02T08:30:00.750Z")
+                .as_bytes(),
+        );
+        // The damaged line: the newer last good deploy.
+        bytes.extend_from_slice(
+            &deploy_with_backup("terraform.tfstate.20261103-120000", "2026-11-03T12:00:00Z")
+                .replace("applied", "appl\u{e9}ied")
+                .into_bytes()
+                .into_iter()
+                .map(|b| if b == 0xc3 { 0xff } else { b })
+                .collect::<Vec<u8>>(),
+        );
+        bytes.extend_from_slice(line("unlock", "refused", "n", "").as_bytes());
+        std::fs::write(dir.path().join(FILE), &bytes).unwrap();
+        let protection = protected_backups(dir.path()).unwrap();
+        assert_eq!(
+            protection.protected,
+            Protected {
+                files: vec!["terraform.tfstate.20261101-120000".into()],
+                // The start of the record before the damaged line, to the second.
+                since: Some("2026-11-02T08:30:00Z".parse().unwrap()),
+            }
+        );
+        assert_eq!(protection.warnings.len(), 1, "{:?}", protection.warnings);
+        assert!(
+            protection.warnings[0].contains("history.jsonl` line(s) 3 cannot be read")
+                && protection.warnings[0]
+                    .contains("every backup taken since 2026-11-02 08:30:00 UTC is kept"),
+            "{}",
+            protection.warnings[0]
+        );
+
+        // Damaged before anything readable: every backup is kept.
+        std::fs::write(dir.path().join(FILE), b"\xff\n").unwrap();
+        let protection = protected_backups(dir.path()).unwrap();
+        assert_eq!(protection.protected.since, Some(DateTime::<Utc>::MIN_UTC));
+        assert!(protection.warnings[0].contains("every backup is kept"));
     }
 }

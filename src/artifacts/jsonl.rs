@@ -10,6 +10,10 @@ use serde::de::DeserializeOwned;
 #[derive(Debug)]
 pub struct Jsonl<T> {
     pub records: Vec<T>,
+    /// The line number (from 1) of each record, in step with `records`.
+    pub lines: Vec<usize>,
+    /// The line numbers of the skipped lines (blank lines are not skipped, just empty).
+    pub skipped: Vec<usize>,
     pub warnings: Vec<String>,
 }
 
@@ -17,6 +21,8 @@ impl<T> Default for Jsonl<T> {
     fn default() -> Self {
         Jsonl {
             records: Vec::new(),
+            lines: Vec::new(),
+            skipped: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -48,29 +54,37 @@ pub fn parse<T: DeserializeOwned>(
         if line.is_empty() {
             continue;
         }
-        let skipped =
-            |why: String| format!("`{}` line {}: {why}; skipped it", path.display(), i + 1);
-        let text = match std::str::from_utf8(line) {
-            Ok(text) => text,
-            Err(err) => {
-                out.warnings.push(skipped(format!(
-                    "not valid UTF-8 (byte {})",
-                    err.valid_up_to() + 1
-                )));
-                continue;
+        match parse_line(line, what, &check) {
+            Ok(record) => {
+                out.records.push(record);
+                out.lines.push(i + 1);
             }
-        };
-        match serde_json::from_str::<T>(text) {
-            Ok(record) => match check(&record) {
-                Ok(()) => out.records.push(record),
-                Err(why) => out.warnings.push(skipped(why)),
-            },
-            Err(err) => out
-                .warnings
-                .push(skipped(format!("not a {what} ({})", json_error(&err)))),
+            Err(why) => {
+                out.skipped.push(i + 1);
+                out.warnings.push(format!(
+                    "`{}` line {}: {why}; skipped it",
+                    path.display(),
+                    i + 1
+                ));
+            }
         }
     }
     out
+}
+
+/// One line of a JSONL file as a record, or why it is skipped: the one rule for every
+/// reader of the file, whether it reads it whole ([`parse`]) or from the end ([`find_last`]).
+pub fn parse_line<T: DeserializeOwned>(
+    line: &[u8],
+    what: &str,
+    check: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, String> {
+    let text = std::str::from_utf8(line)
+        .map_err(|err| format!("not valid UTF-8 (byte {})", err.valid_up_to() + 1))?;
+    let record = serde_json::from_str::<T>(text)
+        .map_err(|err| format!("not a {what} ({})", json_error(&err)))?;
+    check(&record)?;
+    Ok(record)
 }
 
 /// serde_json's message without its "at line 1 column N" (always line 1 here).

@@ -147,7 +147,7 @@ fn read_info_file(info_file: &Path) -> anyhow::Result<Option<String>> {
 }
 
 /// The pid holding a POSIX write lock on `path`, probed with F_GETLK (nothing is locked).
-fn os_lock_holder(path: &Path) -> anyhow::Result<Option<i32>> {
+pub(super) fn os_lock_holder(path: &Path) -> anyhow::Result<Option<i32>> {
     use nix::fcntl::{FcntlArg, fcntl};
     use nix::libc;
     // A FIFO or device in the state file's place would block `open`.

@@ -133,6 +133,13 @@ impl Backend {
         }
     }
 
+    /// The process holding the OS lock of a local state (terraform, while it runs);
+    /// `None` for other backends, or when no process holds it or it cannot be probed.
+    pub fn local_lock_pid(&self, env: &Environment) -> Option<i32> {
+        let file = self.local_state_file(env)?;
+        local::os_lock_holder(&file).ok().flatten()
+    }
+
     /// Removes what a dead run left of a local state's lock (`.<state>.lock.info` without
     /// the OS lock); `Ok(None)` when there is nothing to remove. Other backends leave no
     /// leftover tfenv could remove: their stale locks go through `force-unlock`.

@@ -17,13 +17,35 @@ use crate::terraform::InitOptions;
 #[derive(Serialize)]
 struct Taken {
     environment: String,
-    /// `null`: the environment has no state yet; nothing was written.
+    /// `null`: the environment has no state yet (nothing was written), or `error`.
     backup: Option<Backup>,
+    /// Why no backup was taken: the environment's configuration is broken (a missing var
+    /// or backend file). The other environments were backed up.
+    error: Option<String>,
 }
 
 pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
-    let resolved = Backends::default().resolve_all(&project, &settings.names)?;
+    // An environment whose own files are broken is reported; the others are backed up.
+    let selected = project.select(&settings.names)?;
+    let backends = Backends::default();
+    let mut resolved = Vec::new();
+    let mut unusable: Vec<(String, anyhow::Error)> = Vec::new();
+    for env in &selected {
+        match backends.resolve(env, &project) {
+            Ok(backend) => resolved.push((*env, backend)),
+            Err(err) => unusable.push((env.name.clone(), err)),
+        }
+    }
+    if resolved.is_empty() {
+        // Nothing to back up: no terraform needed to say so.
+        let failed = unusable;
+        return Err(super::environments_failed(
+            "cannot back up",
+            selected.len(),
+            failed,
+        ));
+    }
     let tf = ctx.terraform(&project).await?;
     // init is not safe to run concurrently (shared plugin cache): do it first, in turn.
     for (env, backend) in &resolved {
@@ -47,18 +69,47 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
                 Ok(Taken {
                     environment: env.name.clone(),
                     backup,
+                    error: None,
                 })
             }
         }))
         .buffered(4)
         .collect()
         .await;
-    let taken = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let mut taken = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let mut failed = Vec::new();
+    for (name, err) in unusable {
+        taken.push(Taken {
+            environment: name.clone(),
+            backup: None,
+            error: Some(format!("{err:#}")),
+        });
+        failed.push((name, err));
+    }
+    // In project order, as selected.
+    taken.sort_by_key(|t| selected.iter().position(|env| env.name == t.environment));
+    let outcome = || -> anyhow::Result<Exit> {
+        if failed.is_empty() {
+            return Ok(Exit::Success);
+        }
+        Err(super::environments_failed(
+            "cannot back up",
+            selected.len(),
+            failed,
+        ))
+    };
     if ctx.printer.is_json() {
         ctx.printer.json(&serde_json::json!({ "backups": taken }))?;
-        return Ok(Exit::Success);
+        return outcome();
     }
     for t in &taken {
+        if t.error.is_some() {
+            ctx.printer.result(&format!(
+                "{}: not backed up (config problem, below)",
+                t.environment
+            ));
+            continue;
+        }
         match &t.backup {
             Some(b) => ctx.printer.result(&format!(
                 "{}: backed up to state/{}/backups/{} (serial {}, {}, sha256 {}…)",
@@ -75,7 +126,7 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
             )),
         }
     }
-    Ok(Exit::Success)
+    outcome()
 }
 
 #[derive(Serialize)]

@@ -31,9 +31,13 @@ struct EnvInfo {
     aliases: Vec<String>,
     layout: Layout,
     root: String,
-    backend: BackendInfo,
+    /// `null` when the environment's configuration is broken (`problem`).
+    backend: Option<BackendInfo>,
     var_files: Vec<String>,
     workspace: Option<String>,
+    /// Why the environment cannot be used (a missing or broken var or backend file);
+    /// the others are listed as usual.
+    problem: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -50,22 +54,32 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let backends = Backends::default();
     let mut environments = Vec::new();
+    // One environment's broken file is that environment's problem: the rest are listed.
+    let mut failed = Vec::new();
     for env in &project.environments {
-        let backend = backends.resolve(env, &project)?;
+        let (backend, problem) = match backends.resolve(env, &project) {
+            Ok(backend) => (Some(backend), None),
+            Err(err) => {
+                let problem = format!("{err:#}");
+                failed.push((env.name.clone(), err));
+                (None, Some(problem))
+            }
+        };
         environments.push(EnvInfo {
             name: env.name.clone(),
             tier: env.tier,
             aliases: env.aliases.clone(),
             layout: env.layout,
             root: project.show(&env.root),
-            backend: BackendInfo {
+            backend: backend.map(|backend| BackendInfo {
                 kind: backend.kind.clone(),
                 implicit: backend.implicit,
                 location: backend.location(env, &project),
                 config: env.backend_config.as_deref().map(|p| project.show(p)),
-            },
+            }),
             var_files: env.var_files.iter().map(|p| project.show(p)).collect(),
             workspace: env.workspace.clone(),
+            problem,
         });
     }
     let report = EnvsReport {
@@ -81,9 +95,16 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
         },
         environments,
     };
+    let selected = report.environments.len();
+    let outcome = || -> anyhow::Result<Exit> {
+        if failed.is_empty() {
+            return Ok(Exit::Success);
+        }
+        Err(super::environments_failed("cannot use", selected, failed))
+    };
     if ctx.printer.is_json() {
         ctx.printer.json(&report)?;
-        return Ok(Exit::Success);
+        return outcome();
     }
     let mut rows = vec![
         ["ENV", "TIER", "LAYOUT", "BACKEND", "STATE", "VAR FILES"]
@@ -95,7 +116,10 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
         if !env.aliases.is_empty() {
             name.push_str(&format!(" ({})", env.aliases.join(", ")));
         }
-        let mut kind = env.backend.kind.to_string();
+        let (mut kind, location) = match &env.backend {
+            Some(backend) => (backend.kind.to_string(), backend.location.clone()),
+            None => ("-".to_string(), "(config problem, below)".to_string()),
+        };
         if let Some(ws) = &env.workspace {
             kind.push_str(&format!(" [{ws}]"));
         }
@@ -109,7 +133,7 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
             env.tier.to_string(),
             env.layout.as_str().to_string(),
             kind,
-            env.backend.location.clone(),
+            location,
             vars,
         ]);
     }
@@ -118,5 +142,5 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
     ctx.printer
         .result(&format!("Project {}\n", project.describe()));
     ctx.printer.result(output::table(&rows).trim_end());
-    Ok(Exit::Success)
+    outcome()
 }

@@ -16,6 +16,7 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
     let Jsonl {
         mut records,
         warnings,
+        ..
     } = history::read(&env.artifacts_dir)?;
     for warning in &warnings {
         ctx.printer.warn(warning);

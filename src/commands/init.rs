@@ -20,27 +20,70 @@ struct InitReport {
 #[derive(Serialize)]
 struct InitResult {
     name: String,
-    outcome: InitOutcome,
+    /// `null` when the environment could not be initialized (`error`).
+    outcome: Option<InitOutcome>,
     seconds: f64,
     /// terraform's full output, relative to `state/<env>/` (`--log`, always for production).
     log: Option<String>,
+    /// Why the environment was not initialized: its configuration is broken (a missing
+    /// var or backend file). The other environments were initialized.
+    error: Option<String>,
 }
 
 pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     // Resolve every name before any terraform runs: a typo must not half-initialize.
-    let resolved = Backends::default().resolve_all(&project, &settings.names)?;
+    // An environment whose own files are broken is reported; the others are initialized.
+    let selected = project.select(&settings.names)?;
+    let backends = Backends::default();
+    let resolved: Vec<_> = selected
+        .iter()
+        .map(|env| (*env, backends.resolve(env, &project)))
+        .collect();
+    if resolved.iter().all(|(_, backend)| backend.is_err()) {
+        // Nothing to initialize: no terraform needed to say so.
+        let failed = resolved
+            .into_iter()
+            .filter_map(|(env, b)| b.err().map(|err| (env.name.clone(), err)))
+            .collect();
+        return Err(super::environments_failed(
+            "cannot initialize",
+            selected.len(),
+            failed,
+        ));
+    }
     let tf = ctx.terraform(&project).await?;
     let options = settings.options;
     let mut report = InitReport {
         environments: Vec::new(),
     };
+    let mut failed = Vec::new();
     // One at a time: terraform's plugin cache is not safe for concurrent installs.
     for (env, backend) in resolved {
+        let backend = match backend {
+            Ok(backend) => backend,
+            Err(err) => {
+                if !ctx.printer.is_json() {
+                    ctx.printer.result(&format!(
+                        "{}: not initialized (config problem, below)",
+                        env.name
+                    ));
+                }
+                report.environments.push(InitResult {
+                    name: env.name.clone(),
+                    outcome: None,
+                    seconds: 0.0,
+                    log: None,
+                    error: Some(format!("{err:#}")),
+                });
+                failed.push((env.name.clone(), err));
+                continue;
+            }
+        };
         let started = Instant::now();
         let wants_log = settings.log || env.tier == Tier::Production;
         // A log only for an init that runs: a skipped one has nothing to say.
-        let log = if wants_log && Terraform::needs_init(env, &backend, options) {
+        let log = if wants_log && Terraform::needs_init(env, &backend, options)? {
             Some(RunLog::open(&project, env, "init")?)
         } else {
             None
@@ -61,13 +104,21 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
         }
         report.environments.push(InitResult {
             name: env.name.clone(),
-            outcome,
+            outcome: Some(outcome),
             seconds,
             log: log.map(|log| log.name),
+            error: None,
         });
     }
     if ctx.printer.is_json() {
         ctx.printer.json(&report)?;
+    }
+    if !failed.is_empty() {
+        return Err(super::environments_failed(
+            "cannot initialize",
+            selected.len(),
+            failed,
+        ));
     }
     Ok(Exit::Success)
 }

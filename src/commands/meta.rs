@@ -8,13 +8,19 @@ use crate::settings::{CompletionsSettings, ManSettings};
 pub fn completions(ctx: &Context, settings: CompletionsSettings) -> anyhow::Result<Exit> {
     text_only(ctx, "completions", "a shell script")?;
     let mut tree = settings.tree;
-    clap_complete::generate(settings.shell, &mut tree, "tfenv", &mut std::io::stdout());
+    // Into memory first: clap_complete panics on a failed write (a closed pipe, a full
+    // disk); written here, the failure is decided on like any other (`stdout_verdict`).
+    let mut script = Vec::new();
+    clap_complete::generate(settings.shell, &mut tree, "tfenv", &mut script);
+    crate::output::stdout_write(&script);
     Ok(Exit::Success)
 }
 
 pub fn man(ctx: &Context, settings: ManSettings) -> anyhow::Result<Exit> {
     text_only(ctx, "man", "a man page (roff)")?;
-    clap_mangen::Man::new(settings.tree).render(&mut std::io::stdout())?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(settings.tree).render(&mut page)?;
+    crate::output::stdout_write(&page);
     Ok(Exit::Success)
 }
 

@@ -26,6 +26,43 @@ use crate::settings::{
     RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings, VerifySettings,
 };
 
+/// How a command over several environments ends when some of them have a problem of
+/// their own (a broken var or backend file): the others were done, and the error names
+/// each one that was not. With one environment selected, its own error as it is.
+fn environments_failed(
+    lead: &str,
+    selected: usize,
+    mut failed: Vec<(String, anyhow::Error)>,
+) -> anyhow::Error {
+    if selected == 1 && failed.len() == 1 {
+        return failed.remove(0).1;
+    }
+    let hint = match failed.as_slice() {
+        [(_, one)] => crate::error::hint_for(one).map(str::to_string),
+        _ => Some("fix what is named above; the other environments are not affected".to_string()),
+    };
+    let lines: Vec<String> = failed
+        .iter()
+        .map(|(name, err)| {
+            let text = format!("{err:#}");
+            if text.starts_with(&format!("environment `{name}`")) {
+                format!("  {text}")
+            } else {
+                format!("  {name}: {text}")
+            }
+        })
+        .collect();
+    crate::error::TfenvError::config(
+        format!(
+            "{lead} {} of {selected} environments:\n{}",
+            failed.len(),
+            lines.join("\n")
+        ),
+        hint,
+    )
+    .into()
+}
+
 /// The one place a command's clap args become its settings: the commands below see only
 /// those (`commands_never_see_clap_args` keeps it so).
 pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {

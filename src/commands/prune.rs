@@ -18,6 +18,9 @@ struct PruneReport {
     keep: usize,
     deleted: Vec<String>,
     protected: Vec<String>,
+    /// Every backup taken since then is kept too: history has unreadable lines that may
+    /// name a newer last known good backup (a warning says which).
+    protected_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Every backup that stays, newest first, with why.
     kept: Vec<Kept>,
     /// Why nothing was deleted (`null` when something was).
@@ -30,9 +33,13 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
     let env = project.environment(&settings.env)?;
     let dir = backups::dir(env);
     let history = history::read(&env.artifacts_dir)?;
-    let protected: Vec<String> = history::last_good(&history.records).into_iter().collect();
+    let protection = history::protection(&env.artifacts_dir.join(history::FILE), &history);
+    let protected = protection.protected;
     let mut plan = backups::prune_plan(&dir, settings.keep, &protected)?;
-    plan.warnings.splice(0..0, history.warnings);
+    plan.warnings.splice(
+        0..0,
+        history.warnings.into_iter().chain(protection.warnings),
+    );
     for warning in &plan.warnings {
         ctx.printer.warn(warning);
     }
@@ -40,7 +47,8 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
         environment: env.name.clone(),
         keep: settings.keep,
         deleted,
-        protected: protected.clone(),
+        protected: protected.files.clone(),
+        protected_since: protected.since,
         kept: plan.kept.clone(),
         nothing_to_prune,
         warnings: plan.warnings.clone(),
@@ -71,7 +79,12 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
         format!("delete {} backup(s) of", plan.delete.len()),
         0,
     )
-    .with_review("check the list above");
+    .with_review(if ctx.printer.is_json() {
+        // No list was printed: the refusal names the files itself.
+        format!("check the backups it deletes ({})", listed(&plan.delete))
+    } else {
+        "check the list above".to_string()
+    });
     let gate = Gate::new(approval, settings.flags.clone());
     gate.check_flags()?;
     gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
@@ -81,7 +94,7 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
         ctx.printer.json(&report(deleted, None))?;
     } else {
         ctx.printer.result(&format!(
-            "{}: deleted {} backup(s), kept the newest {}{}",
+            "{}: deleted {} backup(s), kept the newest {}{}{}",
             env.name,
             deleted.len(),
             settings.keep.max(1),
@@ -89,10 +102,34 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
                 " and the last known good"
             } else {
                 ""
+            },
+            if plan
+                .kept
+                .iter()
+                .any(|k| k.reason == KeptReason::MaybeLastGood)
+            {
+                " and those taken since an unreadable history line"
+            } else {
+                ""
             }
         ));
     }
     Ok(Exit::Success)
+}
+
+/// `a`, `b`, `c` and 2 more: the files a refusal names.
+fn listed(files: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = files
+        .iter()
+        .take(SHOWN)
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if files.len() > SHOWN {
+        text.push_str(&format!(" and {} more", files.len() - SHOWN));
+    }
+    text
 }
 
 /// Why a plan deletes nothing, from what it keeps: `3 backup(s), no more than --keep 5`,
@@ -106,18 +143,31 @@ fn why_nothing(kept: &[Kept], keep: usize) -> String {
         .filter(|k| k.reason == KeptReason::LastGood)
         .map(|k| k.file.as_str())
         .collect();
-    if last_good.is_empty() {
+    let maybe = kept
+        .iter()
+        .filter(|k| k.reason == KeptReason::MaybeLastGood)
+        .count();
+    if last_good.is_empty() && maybe == 0 {
         return if keep == 0 {
             "1 backup, and the newest is always kept".to_string()
         } else {
             format!("{} backup(s), no more than --keep {keep}", kept.len())
         };
     }
-    let newest = kept.len() - last_good.len();
-    format!(
-        "kept the newest {newest} (--keep {keep}) and `{}`, the last known good backup (taken before the last successful deploy)",
-        last_good.join("`, `")
-    )
+    let newest = kept.len() - last_good.len() - maybe;
+    let mut why = format!("kept the newest {newest} (--keep {keep})");
+    if !last_good.is_empty() {
+        why += &format!(
+            " and `{}`, the last known good backup (taken before the last successful deploy)",
+            last_good.join("`, `")
+        );
+    }
+    if maybe > 0 {
+        why += &format!(
+            " and {maybe} backup(s) taken since an unreadable history line, which may name the last known good one"
+        );
+    }
+    why
 }
 
 #[cfg(test)]
@@ -150,6 +200,10 @@ mod tests {
         assert_eq!(
             why_nothing(&kept(&[Newest, WithinKeep, LastGood]), 2),
             "kept the newest 2 (--keep 2) and `b2`, the last known good backup (taken before the last successful deploy)"
+        );
+        assert_eq!(
+            why_nothing(&kept(&[Newest, MaybeLastGood, MaybeLastGood]), 1),
+            "kept the newest 1 (--keep 1) and 2 backup(s) taken since an unreadable history line, which may name the last known good one"
         );
     }
 }

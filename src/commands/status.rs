@@ -10,10 +10,10 @@ use console::Style;
 use futures_util::StreamExt;
 use indicatif::HumanBytes;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::envs::BackendInfo;
 use crate::age::Age;
+use crate::artifacts::history::HistoryRecord;
 use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_unreachable, within};
 use crate::exit::Exit;
@@ -44,7 +44,7 @@ struct EnvStatus {
     /// The state lock as the backend holds it; `null` when it could not be read.
     lock: Option<StateLock>,
     newest_backup: Option<BackupInfo>,
-    last_deploy: Option<Value>,
+    last_deploy: Option<HistoryRecord>,
     problems: Vec<Problem>,
 }
 
@@ -85,7 +85,8 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     // terraform process (~40 ms of CPU each). Its version check still comes first.
     let needs_terraform = resolved.iter().any(|(env, backend)| {
         backend.as_ref().is_ok_and(|b| {
-            b.local_state_file(env).is_none() && Terraform::init_state(env, b) == InitState::Current
+            b.local_state_file(env).is_none()
+                && Terraform::init_state(env, b).is_ok_and(|init| init == InitState::Current)
         })
     });
     let timeout = settings.timeout;
@@ -164,16 +165,23 @@ async fn check(
         state_source: None,
         state: None,
         lock: None,
-        newest_backup: artifacts::backups::newest(&env.artifacts_dir).map(|(file, created)| {
-            BackupInfo {
-                age_seconds: (Utc::now() - created).num_seconds(),
-                file,
-                created,
-            }
-        }),
+        newest_backup: None,
         last_deploy: None,
         problems: Vec::new(),
     };
+    match artifacts::backups::newest(&env.artifacts_dir) {
+        Ok(newest) => {
+            status.newest_backup = newest.map(|(file, created)| BackupInfo {
+                age_seconds: (Utc::now() - created).num_seconds(),
+                file,
+                created,
+            })
+        }
+        Err(err) => status.problems.push(Problem::new(
+            "backups-unreadable",
+            format!("cannot read the backups manifest: {err:#}"),
+        )),
+    }
     match artifacts::history::last_deploy(&env.artifacts_dir) {
         Ok(last) => status.last_deploy = last,
         Err(err) => status.problems.push(Problem::new(
@@ -181,6 +189,7 @@ async fn check(
             format!("cannot read the deploy history: {err:#}"),
         )),
     }
+    status.problems.extend(killed_run(env));
     let backend = match backend {
         Ok(backend) => backend,
         Err(err) => {
@@ -196,21 +205,31 @@ async fn check(
         location: backend.location(env, project),
         config: env.backend_config.as_deref().map(|p| project.show(p)),
     });
-    let init = Terraform::init_state(env, backend);
-    status.init = Some(init);
+    let init = match Terraform::init_state(env, backend) {
+        Ok(init) => Some(init),
+        Err(err) => {
+            status.problems.push(Problem::new(
+                "init-unreadable",
+                format!("cannot tell whether it is initialized: {err:#}"),
+            ));
+            None
+        }
+    };
+    status.init = init;
     match init {
-        InitState::Never => status.problems.push(Problem::new(
+        None => {}
+        Some(InitState::Never) => status.problems.push(Problem::new(
             "not-initialized",
             format!("not initialized: run `tfenv init {}`", env.name),
         )),
-        InitState::Changed => status.problems.push(Problem::new(
+        Some(InitState::Changed) => status.problems.push(Problem::new(
             "init-outdated",
             format!(
                 "the backend config or var files changed since the last init: run `tfenv init {}`",
                 env.name
             ),
         )),
-        InitState::Current => {}
+        Some(InitState::Current) => {}
     }
 
     match lock.unwrap_or_else(|| Err(anyhow::anyhow!("not read"))) {
@@ -244,7 +263,7 @@ async fn check(
 
     let read = match (backend.local_state_file(env), init, tf) {
         (Some(file), _, _) => Some(("file", read_local_state(&file))),
-        (None, InitState::Current, Ok(Some(tf))) => {
+        (None, Some(InitState::Current), Ok(Some(tf))) => {
             let what = || {
                 format!(
                     "reading the state of `{}` (`terraform state pull`)",
@@ -256,7 +275,7 @@ async fn check(
                 within(timeout, what, tf.state_header(env)).await,
             ))
         }
-        (None, InitState::Current, Err(why)) => {
+        (None, Some(InitState::Current), Err(why)) => {
             status
                 .problems
                 .push(Problem::new("unreachable", why.clone()));
@@ -278,6 +297,52 @@ async fn check(
         }
     }
     status
+}
+
+/// A run on `env` that was killed (SIGKILL, a crash) and may have changed the state:
+/// recorded in history as `killed` with nothing since that planned against the state, or
+/// not recorded yet (its holder line is still in the environment lock, its process gone).
+fn killed_run(env: &Environment) -> Option<Problem> {
+    let check = format!(
+        "check what it did with `tfenv plan {0}` (and the state lock with `tfenv lock {0}`); the next deploy or refresh that finishes (applied or no changes) clears this",
+        env.name
+    );
+    match artifacts::envlock::dead_holder(&env.artifacts_dir) {
+        Ok(Some(holder)) if holder.may_have_changed() => {
+            return Some(Problem::new(
+                "killed-run",
+                format!(
+                    "a run was killed before it finished ({}) and is not in history yet (the next tfenv run on `{}` records it): its outcome is unknown; {check}",
+                    holder.describe(),
+                    env.name
+                ),
+            ));
+        }
+        Ok(_) => {}
+        Err(err) => {
+            return Some(Problem::new(
+                "env-lock-unreadable",
+                format!("cannot read tfenv's lock of the environment: {err:#}"),
+            ));
+        }
+    }
+    // An unreadable history is already a problem of its own.
+    let killed = artifacts::history::unresolved_kill(&env.artifacts_dir).ok()??;
+    Some(Problem::new(
+        "killed-run",
+        format!(
+            "the last `tfenv {}` (by {}@{}, started {}) was killed before it finished: {}; {check}",
+            killed.command,
+            killed.who,
+            killed.host,
+            killed.start.format("%Y-%m-%d %H:%M:%S UTC"),
+            if killed.reached_apply == Some(true) {
+                "terraform may have applied all, part or none of the change"
+            } else {
+                "its outcome is unknown"
+            }
+        ),
+    ))
 }
 
 /// A local state, read straight from its file — only when it is a regular file: opening
@@ -388,19 +453,11 @@ fn print_human(ctx: &Context, report: &StatusReport) {
     for env in &report.environments {
         let state = env.state.as_ref();
         let last = env.last_deploy.as_ref().map_or_else(dash, |record| {
-            let result = record.get("result").and_then(Value::as_str).unwrap_or("?");
-            let when = record
-                .get("end")
-                .and_then(Value::as_str)
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| {
-                    format!(
-                        " {} ago",
-                        Age((Utc::now() - t.with_timezone(&Utc)).num_seconds())
-                    )
-                })
-                .unwrap_or_default();
-            format!("{result}{when}")
+            format!(
+                "{} {} ago",
+                record.result,
+                Age((Utc::now() - record.end).num_seconds())
+            )
         });
         let health = if env.problems.is_empty() {
             p.paint(&Style::new().green(), "ok")

@@ -35,6 +35,9 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
             }
             return Ok(Exit::Success);
         }
+        if backend.local_state_file(&env).is_some() {
+            return Err(live_local_lock(&env, &backend, &lock));
+        }
         if let Some(current) = lock.id()
             && current != settings.lock_id
         {
@@ -158,4 +161,30 @@ fn remove_leftover(
         }
     }
     Ok(Exit::Success)
+}
+
+/// A local state's lock is held by a live process (a dead one's is stale, handled above):
+/// terraform's local lock lives as long as that process and `force-unlock` cannot break
+/// it (terraform says "LocalState not locked"). Refused (exit 4) without running terraform.
+fn live_local_lock(env: &Environment, backend: &Backend, lock: &StateLock) -> anyhow::Error {
+    let pid = backend.local_lock_pid(env);
+    TfenvError::Locked {
+        message: format!(
+            "the state of `{}` is locked by a live process ({}; {}): a local state's lock lasts as long as that process and cannot be force-unlocked",
+            env.name,
+            pid.map_or_else(|| "pid unknown".to_string(), |pid| format!("pid {pid}")),
+            lock.describe()
+        ),
+        hint: Some(match pid {
+            Some(pid) => format!(
+                "wait for it to finish (`tfenv lock {}` shows when the lock is gone), or stop it: kill -INT {pid}",
+                env.name
+            ),
+            None => format!(
+                "wait for it to finish (`tfenv lock {}` shows when the lock is gone), or stop it",
+                env.name
+            ),
+        }),
+    }
+    .into()
 }

@@ -105,9 +105,12 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
                     ctx.printer.result(&format!("  {p}"));
                 }
             }
-            for w in &r.warnings {
-                ctx.printer.result(&format!("  warning: {w}"));
-            }
+        }
+    }
+    // Warnings go to stderr like every command's (JSON keeps them in the document too).
+    for r in &reports {
+        for w in &r.warnings {
+            ctx.printer.warn(w);
         }
     }
     Ok(if ok { Exit::Success } else { Exit::Failure })

@@ -169,7 +169,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         }
     });
     let tf = tf?;
-    let lock = RecordedRun::lock(&env, mode.command())?;
+    let lock = RecordedRun::lock(ctx, &env, mode.command(), records)?;
     let recorded = RecordedRun::begin(ctx, &env, mode.command(), records, &tf, lock, git)?;
     let mut run = Run {
         ctx,

@@ -4,7 +4,7 @@
 
 use crate::Context;
 use crate::artifacts::envlock::EnvLock;
-use crate::artifacts::history::{Ledger, RunResult};
+use crate::artifacts::history::{self, HistoryRecord, Ledger, RunResult};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::git;
@@ -36,19 +36,22 @@ impl RecordedRun {
         record: bool,
         tf: &Terraform,
     ) -> anyhow::Result<RecordedRun> {
-        let lock = RecordedRun::lock(env, command)?;
+        let lock = RecordedRun::lock(ctx, env, command, record)?;
         let git = git::head(ctx.runner.as_ref(), project, env).await;
         RecordedRun::begin(ctx, env, command, record, tf, lock, Some(git))
     }
 
-    /// The environment's lock, taken before anything else: a second tfenv stops here
-    /// with exit 4.
-    pub fn lock(env: &Environment, command: &str) -> anyhow::Result<EnvLock> {
-        EnvLock::acquire(
-            &env.artifacts_dir,
-            &env.name,
-            &format!("{command} {}", env.name),
-        )
+    /// The environment's lock, taken before anything changes: a second tfenv stops here
+    /// with exit 4. A run found killed under it is said and recorded first.
+    pub fn lock(
+        ctx: &Context,
+        env: &Environment,
+        command: &'static str,
+        record: bool,
+    ) -> anyhow::Result<EnvLock> {
+        let mut lock = EnvLock::acquire(&env.artifacts_dir, &env.name, command, record)?;
+        record_killed(ctx, env, command, &mut lock);
+        Ok(lock)
     }
 
     /// `start` for a run that asked git already, at the same time as something else, or
@@ -89,6 +92,14 @@ impl RecordedRun {
         Ok(run)
     }
 
+    /// terraform apply starts now: from here on the state may change, and a tfenv killed
+    /// from here on is recorded by the next run as such, with this run's backup and log.
+    pub fn reaching_apply(&mut self) {
+        self.ledger.reached_apply = true;
+        let backup = self.ledger.backup.as_ref().map(|b| b.file.as_str());
+        self._lock.applying(backup, self.ledger.log.as_deref());
+    }
+
     /// The checkout's commit and changes, or why git could not say.
     pub fn git(&self) -> &anyhow::Result<Option<git::Checkout>> {
         &self.git
@@ -127,4 +138,27 @@ impl RecordedRun {
         }
         err
     }
+}
+
+/// A run that held the environment's lock before and was killed (SIGKILL, a crash):
+/// said on stderr, and recorded in history as `killed` (before this run's own record) if
+/// it was a recorded run. Its evidence goes only once it is recorded; when history cannot
+/// be written, the next run on the environment says it again.
+fn record_killed(ctx: &Context, env: &Environment, command: &str, lock: &mut EnvLock) {
+    let Some(killed) = lock.killed() else {
+        return;
+    };
+    ctx.printer.warn(&killed.warning);
+    if let Some(holder) = killed.holder.as_ref().filter(|h| h.recorded) {
+        let found_by = format!("{command} {}", env.name);
+        let record = HistoryRecord::killed(env, holder, &found_by);
+        if let Err(err) = history::append(&env.artifacts_dir, &record) {
+            ctx.printer.warn(&format!(
+                "could not record the killed run in history ({err:#}); the next run on `{}` reports it again",
+                env.name
+            ));
+            return;
+        }
+    }
+    lock.settle_killed();
 }

@@ -50,23 +50,33 @@ async fn plan_only(run: &mut Run<'_>, changes_exit: Exit) -> anyhow::Result<Outc
 
 /// `deploy` and `refresh`: the plan, confirmed by tier, backed up, applied, recorded.
 async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
+    // --yes and --confirm are known now: a run they cannot approve is refused before
+    // init and plan run. What the plan destroys is not (--allow-destroy: after it).
+    let review = match run.mode {
+        Mode::Refresh(_) => format!("review it (`tfenv refresh {} --dry-run`)", run.env.name),
+        Mode::Plan { .. } | Mode::Deploy(_) => {
+            format!("review the plan (`tfenv plan {}`)", run.env.name)
+        }
+    };
+    gate(run, 0, review).check_flags_early()?;
     check_clean_tree(run, apply)?;
     open_log(run)?;
     init(run).await?;
     let plan_file = PlanFile::new(run.env)?;
     let may_change = plan(run, &plan_file).await?;
 
-    // The backup does not need the plan's summary: when the flags can approve this run,
-    // the state is pulled while `show -json` reads the plan, and kept only once they have
-    // approved it with the summary's destroy count (a refused run leaves no backup).
+    // The backup does not need the plan's summary: the flags approve a change that
+    // destroys nothing (checked above), so the state is pulled while `show -json` reads
+    // the plan, and kept only once they have approved it with the summary's destroy
+    // count (a refused run leaves no backup).
     let backing_up = takes_backup(run.env);
-    let pull_early = may_change && backing_up && gate(run, 0).check_flags().is_ok();
+    let pull_early = may_change && backing_up;
     let run_ref: &Run<'_> = run;
     let summarized = async {
         let run = run_ref;
         let summary = read_summary(run, &plan_file, may_change).await?;
         print_summary(run, &summary);
-        let gate = gate(run, summary.destroys());
+        let gate = gate(run, summary.destroys(), "review the plan".to_string());
         let approved = gate.check_flags();
         if backing_up && summary.has_changes() && approved.is_ok() {
             run.ctx
@@ -102,7 +112,7 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     gate.ask(&run.ctx.interrupts, run.ctx.prompter.clone())
         .await?;
 
-    run.recorded.ledger.reached_apply = true;
+    run.recorded.reaching_apply();
     run.tf
         .apply(run.env, plan_file.path(), run.log.as_ref())
         .await?;
@@ -191,8 +201,9 @@ async fn read_summary(
     }
 }
 
-/// What confirms this run's plan, by tier and flags.
-fn gate(run: &Run<'_>, destroys: u64) -> Gate {
+/// What confirms this run's plan, by tier and flags; `review` is what a refusal's hint
+/// says to look at first.
+fn gate(run: &Run<'_>, destroys: u64, review: String) -> Gate {
     let action = match run.mode {
         Mode::Refresh(_) => "write the refreshed state of",
         Mode::Plan { .. } | Mode::Deploy(_) => "apply this plan to",
@@ -203,7 +214,7 @@ fn gate(run: &Run<'_>, destroys: u64) -> Gate {
         .map(|a| a.flags.clone())
         .unwrap_or_default();
     Gate::new(
-        Approval::new(run.project, run.env, action, destroys).with_review("review the plan"),
+        Approval::new(run.project, run.env, action, destroys).with_review(review),
         flags,
     )
 }
@@ -294,7 +305,7 @@ fn prune_backups(run: &mut Run<'_>) {
     let Some(keep) = env.backup_keep else {
         return;
     };
-    let last_good = match history::last_good_backup(&env.artifacts_dir) {
+    let last_good = match history::protected_backups(&env.artifacts_dir) {
         Ok(last_good) => last_good,
         Err(err) => {
             run.recorded.warn(
@@ -306,14 +317,13 @@ fn prune_backups(run: &mut Run<'_>) {
             return;
         }
     };
-    let mut protected: Vec<String> = run
-        .recorded
-        .ledger
-        .backup
-        .iter()
-        .map(|b| b.file.clone())
-        .collect();
-    protected.extend(last_good);
+    for warning in last_good.warnings {
+        run.recorded.warn(&run.ctx.printer, warning);
+    }
+    let mut protected = last_good.protected;
+    protected
+        .files
+        .extend(run.recorded.ledger.backup.iter().map(|b| b.file.clone()));
     match backups::prune(&backups::dir(env), keep, &protected) {
         Ok(deleted) if !deleted.is_empty() => {
             run.ctx.printer.progress(&format!(

@@ -297,18 +297,19 @@ async fn a_production_deploy_refused_for_its_destroys_leaves_no_backup() {
 }
 
 #[tokio::test]
-async fn a_production_deploy_without_its_flags_pulls_no_state() {
-    let runner = up_to_init(ScriptedRunner::default(), true)
-        .expect(&["plan"], plan_reply(2))
-        .expect(&["show", "-json"], Reply::ok(CREATES));
+async fn a_production_deploy_without_its_flags_is_refused_before_init_and_plan() {
+    let runner = ScriptedRunner::default()
+        .expect(&["version", "-json"], Reply::ok(VERSION_JSON))
+        .expect(&["-C"], Reply::fail(128, "fatal: not a git repository"));
     let fx = Fixture::new(runner, &[]);
     let err = fx
         .run("production", deploy(true, None, false), false)
         .await
         .unwrap_err();
     assert_eq!(error::exit_for(&err), Exit::Refused, "{err:#}");
-    assert_eq!(fx.terraform_calls(), ["version", "init", "plan", "show"]);
+    assert_eq!(fx.terraform_calls(), ["version"]);
     assert!(fx.backups("production").is_empty());
+    assert_eq!(fx.last_result("production"), Some(RunResult::Refused));
 }
 
 #[tokio::test]
@@ -348,6 +349,7 @@ fn results_are_written_as_history_has_always_spelled_them() {
         (RunResult::Refused, "refused"),
         (RunResult::Failed, "failed"),
         (RunResult::Interrupted, "interrupted"),
+        (RunResult::Killed, "killed"),
     ] {
         assert_eq!(serde_json::to_value(&result).unwrap(), text);
         assert_eq!(

@@ -31,8 +31,8 @@ pub struct Shutdowns {
 #[derive(Clone, Debug)]
 pub struct Interrupts {
     shutdowns: Arc<watch::Sender<Shutdowns>>,
-    /// The program names of the children running now.
-    children: Arc<Mutex<Vec<String>>>,
+    /// The children running now.
+    children: Arc<Mutex<Vec<Child>>>,
     /// The Ctrl-Z notice was printed (once per run is enough).
     suspend_said: Arc<AtomicBool>,
 }
@@ -102,8 +102,14 @@ impl Interrupts {
             }),
             Action::IgnoreSuspend { program } => {
                 if !self.suspend_said.swap(true, Ordering::SeqCst) {
+                    // Only terraform holds a state lock, and only in some calls.
+                    let lock = if self.running_holds_state_lock() {
+                        " (it may hold the state lock)"
+                    } else {
+                        ""
+                    };
                     crate::output::stderr_line(&format!(
-                        "tfenv: Ctrl-Z ignored while `{program}` runs (it may hold the state lock); press Ctrl-C to stop it"
+                        "tfenv: Ctrl-Z ignored while `{program}` runs{lock}; press Ctrl-C to stop it"
                     ));
                 }
             }
@@ -125,12 +131,16 @@ impl Interrupts {
     }
 
     /// Records a running child until the guard is dropped. Taken before the child
-    /// starts, so that no signal finds it running but unrecorded.
-    pub fn child_running(&self, program: &str) -> ChildGuard {
+    /// starts, so that no signal finds it running but unrecorded. `holds_state_lock`:
+    /// it is a terraform call that may hold the state lock (messages say so).
+    pub fn child_running(&self, program: &str, holds_state_lock: bool) -> ChildGuard {
         self.children
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(program.to_string());
+            .push(Child {
+                program: program.to_string(),
+                holds_state_lock,
+            });
         ChildGuard {
             children: self.children.clone(),
             program: program.to_string(),
@@ -149,7 +159,15 @@ impl Interrupts {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .last()
-            .cloned()
+            .map(|child| child.program.clone())
+    }
+
+    fn running_holds_state_lock(&self) -> bool {
+        self.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .is_some_and(|child| child.holds_state_lock)
     }
 
     /// Resolves at the first stop request that arrives while no child is running: then
@@ -233,15 +251,22 @@ fn parent_of(pid: i32) -> Option<i32> {
     after_comm.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A child running now, as signal messages name it.
+#[derive(Debug)]
+struct Child {
+    program: String,
+    holds_state_lock: bool,
+}
+
 pub struct ChildGuard {
-    children: Arc<Mutex<Vec<String>>>,
+    children: Arc<Mutex<Vec<Child>>>,
     program: String,
 }
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = children.iter().rposition(|p| *p == self.program) {
+        if let Some(at) = children.iter().rposition(|c| c.program == self.program) {
             children.remove(at);
         }
     }
@@ -254,7 +279,7 @@ mod tests {
     #[test]
     fn a_repeated_hangup_counts_once() {
         let interrupts = Interrupts::default();
-        let _child = interrupts.child_running("terraform");
+        let _child = interrupts.child_running("terraform", true);
         interrupts.deliver(SignalEvent::Shutdown(Shutdown::Hangup));
         interrupts.deliver(SignalEvent::Shutdown(Shutdown::Hangup));
         let seen = *interrupts.subscribe().borrow();
@@ -267,7 +292,7 @@ mod tests {
     #[test]
     fn ctrl_z_while_a_child_runs_changes_nothing() {
         let interrupts = Interrupts::default();
-        let child = interrupts.child_running("terraform");
+        let child = interrupts.child_running("terraform", true);
         interrupts.deliver(SignalEvent::Suspend);
         interrupts.deliver(SignalEvent::Suspend);
         assert_eq!(interrupts.subscribe().borrow().count, 0);

@@ -92,7 +92,9 @@ impl Runner for TokioRunner {
                 command.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
         }
-        let _running = self.interrupts.child_running(&program);
+        let _running = self
+            .interrupts
+            .child_running(&program, inv.holds_state_lock);
         let mut child = command
             .spawn()
             .with_context(|| format!("starting `{}`", inv.program.display()))?;
@@ -161,12 +163,18 @@ impl Runner for TokioRunner {
                     let received = now.count - seen;
                     let what = now.last.map_or("interrupt", |kind| kind.describe());
                     output.finished.interrupted = true;
+                    // Only a terraform call that may hold the state lock has one to release.
+                    let (release, left_held) = if inv.holds_state_lock {
+                        (" and release its state lock", " — this may leave the state lock held")
+                    } else {
+                        ("", "")
+                    };
                     if received == 1 {
-                        crate::output::stderr_line(&format!("tfenv: {what} received; waiting for `{program}` to stop and release its state lock (Ctrl-C again to force)"));
+                        crate::output::stderr_line(&format!("tfenv: {what} received; waiting for `{program}` to stop{release} (Ctrl-C again to force)"));
                         let _ = killpg(pgid, Signal::SIGINT);
                     } else if kill_at.is_none() {
                         crate::output::stderr_line(&format!(
-                            "tfenv: second interrupt; forcing `{program}` to stop — this may leave the state lock held (killing it in {}s)",
+                            "tfenv: second interrupt; forcing `{program}` to stop{left_held} (killing it in {}s)",
                             FORCE_GRACE.as_secs()
                         ));
                         let _ = killpg(pgid, Signal::SIGINT);
@@ -381,6 +389,9 @@ impl OutputSide {
 
     fn emit(&self, line: &[u8], log: &mut Option<Box<dyn Write + Send>>) {
         let text = String::from_utf8_lossy(line);
+        // A shim or fork that ignores -no-color must not colour (or retitle) the terminal
+        // through tfenv, nor put escape codes into logs: stripped, as in error text.
+        let text = console::strip_ansi_codes(&text);
         let text = text.trim_end_matches('\r');
         if let Some(prefix) = &self.echo {
             crate::output::stderr_line(&format!("{prefix}{text}"));

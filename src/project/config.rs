@@ -100,7 +100,26 @@ pub fn load(path: &Path, shown: &str, found: Found) -> anyhow::Result<ConfigFile
             }),
         )
     })?;
+    // An empty file is a mistake (a truncated write, a `touch`), not a request to
+    // discover: read as "no environments" it would drop every declared tier and alias.
+    if has_no_settings(&text) {
+        return Err(TfenvError::config(
+            format!("`{}` is empty (no settings)", path.display()),
+            Some(fix(
+                "declare the environments in it (see docs/configuration.md), or delete it to use the layout tfenv discovers",
+            )),
+        )
+        .into());
+    }
     parse(&text, shown)
+}
+
+/// Only blank lines and comments: TOML has no other way to say nothing.
+fn has_no_settings(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#')
+    })
 }
 
 pub fn parse(text: &str, shown: &str) -> anyhow::Result<ConfigFile> {
@@ -140,6 +159,24 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("development"), "{err}");
+    }
+
+    #[test]
+    fn a_tfenv_toml_with_no_settings_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tfenv.toml");
+        for text in ["", "\n  \n", "# environments come later\n\n"] {
+            std::fs::write(&path, text).unwrap();
+            let err = load(&path, "tfenv.toml", Found::Search).unwrap_err();
+            let tfenv = err.downcast_ref::<TfenvError>().unwrap();
+            assert_eq!(
+                tfenv.to_string(),
+                format!("`{}` is empty (no settings)", path.display())
+            );
+            assert!(tfenv.hint().unwrap().contains("delete it"), "{tfenv:?}");
+        }
+        std::fs::write(&path, "[project]\nroot = \".\"\n").unwrap();
+        load(&path, "tfenv.toml", Found::Search).unwrap();
     }
 
     #[test]

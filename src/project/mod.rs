@@ -41,8 +41,11 @@ impl Project {
     /// folder with either a tfenv.toml or a discoverable layout is the project: a
     /// tfenv.toml further up never reaches past a layout found nearer.
     pub fn load(start: &Path, config: Option<&Path>) -> anyhow::Result<Project> {
+        // `--config ../real.toml`, `-C ..`: lexically, as a shell's `cd ..` goes, so the
+        // root prints as the folder it is (not `/x/..`) and the walk upward starts there.
+        let start = &normalize(start);
         if let Some(config) = config {
-            let config = absolute(start, config);
+            let config = normalize(&absolute(start, config));
             let root = config.parent().map(Path::to_path_buf).unwrap_or_default();
             return Project::from_config(&root, &config, config::Found::Flag);
         }
@@ -90,10 +93,8 @@ impl Project {
         }
     }
 
-    fn from_discovery(root: &Path, found: Vec<Environment>) -> anyhow::Result<Project> {
-        for env in &found {
-            check_files(env, root, None)?;
-        }
+    fn from_discovery(root: &Path, mut found: Vec<Environment>) -> anyhow::Result<Project> {
+        keep_file_problems(&mut found, root);
         Ok(Project {
             root: root.to_path_buf(),
             config_file: None,
@@ -131,11 +132,9 @@ impl Project {
             )
             .into());
         }
-        let discovered = discover_with_root(root, &tf_root, !file.environments.is_empty())?;
+        let mut discovered = discover_with_root(root, &tf_root, !file.environments.is_empty())?;
         if file.environments.is_empty() {
-            for env in &discovered {
-                check_files(env, root, None)?;
-            }
+            keep_file_problems(&mut discovered, root);
         }
         let stale_lock_after = match &file.project.stale_lock_after {
             None => STALE_LOCK_AFTER,
@@ -279,19 +278,18 @@ impl Project {
     }
 }
 
-/// The backend config and var files of `env` must be regular files (or symlinks to
-/// them): a directory, FIFO or broken symlink is named for what it is, never read (a FIFO
-/// would block) and never skipped. `named_in`: the tfenv.toml as shown, `None` when the
-/// environment was discovered.
-/// Discovered files fail the whole load: they were found, so a bad one is a broken layout.
-fn check_files(env: &Environment, root: &Path, named_in: Option<&str>) -> anyhow::Result<()> {
-    match file_problem(env, root, named_in) {
-        Some(problem) => Err(TfenvError::config(problem.message, Some(problem.hint)).into()),
-        None => Ok(()),
+/// Discovered environments whose files are not regular files keep that as their
+/// configuration problem, as declared ones do: commands on the others still work.
+fn keep_file_problems(found: &mut [Environment], root: &Path) {
+    for env in found {
+        env.config_problem = file_problem(env, root, None);
     }
 }
 
-/// The first backend config or var file of `env` that is missing or not a regular file.
+/// The first backend config or var file of `env` that is missing or not a regular file:
+/// a directory, FIFO or broken symlink is named for what it is, never read (a FIFO would
+/// block) and never skipped. `named_in`: the tfenv.toml as shown, `None` when the
+/// environment was discovered.
 fn file_problem(env: &Environment, root: &Path, named_in: Option<&str>) -> Option<ConfigProblem> {
     env.backend_config
         .iter()

@@ -467,25 +467,65 @@ fn a_backend_config_or_var_file_that_is_not_a_regular_file_says_what_it_is() {
 }
 
 #[test]
-fn discovered_files_that_are_not_regular_files_are_errors_not_skipped() {
+fn discovered_files_that_are_not_regular_files_are_that_environments_problem_not_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::create_dir_all(root.join("environments")).unwrap();
+    touch(root, "environments/dev.backend.conf", "path = \"d\"\n");
     fifo(&root.join("environments/prod.backend.conf"));
-    let (message, _) = config_error(root, None);
+    let (message, _) = env_config_error(root, "prod");
     assert_eq!(
         message,
         "environment `prod`: `environments/prod.backend.conf` is a FIFO (named pipe), not a regular file"
     );
+    // The other environment is unaffected.
+    let project = Project::load(root, None).unwrap();
+    assert!(project.environment("dev").is_ok());
     std::fs::remove_file(root.join("environments/prod.backend.conf")).unwrap();
+
+    // A dangling var file of one discovered environment.
+    std::os::unix::fs::symlink("gone.tfvars", root.join("environments/dev.tfvars")).unwrap();
+    touch(root, "environments/staging.backend.conf", "path = \"s\"\n");
+    let (message, _) = env_config_error(root, "dev");
+    assert!(
+        message.starts_with("environment `dev`: `environments/dev.tfvars` is a dangling symlink"),
+        "{message}"
+    );
+    let project = Project::load(root, None).unwrap();
+    assert!(project.environment("staging").is_ok());
+    std::fs::remove_file(root.join("environments/dev.tfvars")).unwrap();
 
     touch(root, "environments/prod/main.tf", "");
     std::os::unix::fs::symlink("nowhere", root.join("environments/prod/backend.conf")).unwrap();
-    let (message, _) = config_error(root, None);
+    let (message, _) = env_config_error(root, "prod");
     assert!(
         message.starts_with(
             "environment `prod`: `environments/prod/backend.conf` is a dangling symlink"
         ),
         "{message}"
     );
+}
+
+#[test]
+fn a_config_or_start_folder_with_dot_dot_gives_the_root_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project_with_renamed_production(root);
+    touch(root, "sub/notes.txt", "");
+    let project = Project::load(&root.join("sub"), Some(Path::new("../real.toml"))).unwrap();
+    assert_eq!(project.root, root);
+    assert_eq!(project.config_file, Some(root.join("real.toml")));
+    assert_eq!(
+        project.describe(),
+        format!("`{}` (config `real.toml`)", root.display())
+    );
+    let env = project.environment("main").unwrap();
+    assert_eq!(
+        project.show(env.backend_config.as_ref().unwrap()),
+        "environments/main.backend.conf"
+    );
+
+    // `-C sub/..`: the walk upward starts at the folder itself, not at `sub`.
+    std::fs::rename(root.join("real.toml"), root.join("tfenv.toml")).unwrap();
+    let project = Project::load(&root.join("sub/.."), None).unwrap();
+    assert_eq!(project.root, root);
 }

@@ -194,26 +194,31 @@ impl Terraform {
         }
     }
 
-    /// Whether `env` needs `init`, from its fingerprint. Reads two small files.
-    pub fn init_state(env: &Environment, backend: &Backend) -> InitState {
-        let Ok(recorded) = std::fs::read_to_string(env.fingerprint_file()) else {
-            return InitState::Never;
+    /// Whether `env` needs `init`, from its fingerprint. Reads two small files; a
+    /// fingerprint that is not a regular file (a FIFO) is an error naming it, never a hang.
+    pub fn init_state(env: &Environment, backend: &Backend) -> anyhow::Result<InitState> {
+        let Some(recorded) = files::read_regular(&env.fingerprint_file())? else {
+            return Ok(InitState::Never);
         };
         if !env.data_dir().is_dir() {
-            return InitState::Never;
+            return Ok(InitState::Never);
         }
-        match fingerprint(env, backend) {
-            Ok(current) if current == recorded.trim() => InitState::Current,
+        Ok(match fingerprint(env, backend) {
+            Ok(current) if current.as_bytes() == recorded.trim_ascii() => InitState::Current,
             _ => InitState::Changed,
-        }
+        })
     }
 
     /// Whether `init` would run: never initialized, its configuration changed, or a flag
     /// asks for a real run.
-    pub fn needs_init(env: &Environment, backend: &Backend, options: InitOptions) -> bool {
-        options.reconfigure
+    pub fn needs_init(
+        env: &Environment,
+        backend: &Backend,
+        options: InitOptions,
+    ) -> anyhow::Result<bool> {
+        Ok(options.reconfigure
             || options.upgrade
-            || Terraform::init_state(env, backend) != InitState::Current
+            || Terraform::init_state(env, backend)? != InitState::Current)
     }
 
     /// `terraform init` for `env`, skipped when its fingerprint is unchanged (unless a
@@ -226,7 +231,7 @@ impl Terraform {
         options: InitOptions,
         log: Option<&RunLog>,
     ) -> anyhow::Result<InitOutcome> {
-        if !Terraform::needs_init(env, backend, options) {
+        if !Terraform::needs_init(env, backend, options)? {
             return Ok(InitOutcome::Skipped);
         }
         if let Some(cache) = &self.plugin_cache {
@@ -576,6 +581,19 @@ impl Terraform {
         done: &Finished,
         log: Option<&RunLog>,
     ) -> anyhow::Error {
+        if done.stderr.trim_ascii().is_empty() && !stdout_is_only_messages(what) {
+            // Its stdout may be the state itself: never shown, never in history. The
+            // run's log (0600, under state/<env>/logs) keeps it when one is kept.
+            return anyhow::anyhow!(
+                "`terraform {what}` for `{}` {} and printed no error; {}",
+                env.name,
+                done.describe(),
+                match log {
+                    Some(log) => format!("its full output is in {}", log.shown),
+                    None => "what it printed is not shown: it may hold state values".to_string(),
+                }
+            );
+        }
         let limit = if self.full_errors {
             usize::MAX
         } else {
@@ -604,7 +622,7 @@ fn terraform_failed(
     let stderr = done.stderr_text();
     let stdout = done.stdout_text();
     let detail = terraform_error_text(
-        if stderr.trim().is_empty() {
+        if stderr.trim().is_empty() && stdout_is_only_messages(what) {
             &stdout
         } else {
             &stderr
@@ -621,6 +639,17 @@ fn terraform_failed(
         } else {
             format!(":\n{detail}")
         }
+    )
+}
+
+/// Whether the stdout of `terraform <what>` is only terraform's own messages, so it may
+/// stand in for an empty stderr. Every other call can print the state or its values on
+/// stdout — `apply` prints the whole state when it cannot save it; `output`, `show` and
+/// `state pull` print values — and is never quoted.
+fn stdout_is_only_messages(what: &str) -> bool {
+    matches!(
+        what.split(' ').next(),
+        Some("init" | "workspace" | "plan" | "force-unlock")
     )
 }
 

@@ -69,7 +69,10 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
             .expect(&["init", "-input=false"], Reply::ok("")),
     );
     let tf = locate(&project, runner.clone()).await.unwrap();
-    assert_eq!(Terraform::init_state(env, &backend), InitState::Never);
+    assert_eq!(
+        Terraform::init_state(env, &backend).unwrap(),
+        InitState::Never
+    );
 
     // terraform would create the data dir; the scripted runner does not.
     std::fs::create_dir_all(env.data_dir()).unwrap();
@@ -79,7 +82,10 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
             .unwrap(),
         InitOutcome::Ran
     );
-    assert_eq!(Terraform::init_state(env, &backend), InitState::Current);
+    assert_eq!(
+        Terraform::init_state(env, &backend).unwrap(),
+        InitState::Current
+    );
     assert_eq!(
         tf.init(env, &backend, InitOptions::default(), None)
             .await
@@ -93,7 +99,10 @@ async fn init_runs_once_then_is_skipped_until_the_backend_config_changes() {
     )
     .unwrap();
     let backend = Backends::default().resolve(env, &project).unwrap();
-    assert_eq!(Terraform::init_state(env, &backend), InitState::Changed);
+    assert_eq!(
+        Terraform::init_state(env, &backend).unwrap(),
+        InitState::Changed
+    );
     assert_eq!(
         tf.init(env, &backend, InitOptions::default(), None)
             .await
@@ -245,4 +254,52 @@ async fn a_lock_held_during_state_push_names_its_holder_and_exits_4() {
         err.to_string(),
         "the state of `dev` is locked by alice@laptop (OperationTypeApply since 2026-11-22 09:14:03 +0000 UTC, lock ID 9db590f1)"
     );
+}
+
+#[tokio::test]
+async fn a_failure_with_no_error_never_quotes_stdout_that_may_hold_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), "[environments.dev]\n");
+    let env = project.environment("dev").unwrap();
+    let state =
+        r#"{"version":4,"serial":9,"lineage":"abc","outputs":{"token":{"value":"s3cr3t-value"}}}"#;
+    let printed_state = |code| Reply {
+        code,
+        stdout: state.as_bytes().to_vec(),
+        stderr: Vec::new(),
+    };
+    let runner = Arc::new(
+        ScriptedRunner::default()
+            .expect(&["version"], Reply::ok(VERSION_JSON))
+            .expect(&["state", "push"], printed_state(1))
+            .expect(&["output"], printed_state(1))
+            .expect(
+                &["init"],
+                Reply {
+                    code: 1,
+                    ..Reply::ok("Error: init says why on stdout")
+                },
+            ),
+    );
+    let tf = locate(&project, runner).await.unwrap();
+    let push = tf
+        .state_push(env, Path::new("x.tfstate"), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        push,
+        "`terraform state push` for `dev` exited with code 1 and printed no error; what it printed is not shown: it may hold state values"
+    );
+    let output = tf.outputs(env).await.unwrap_err().to_string();
+    assert!(!output.contains("s3cr3t"), "{output}");
+    assert!(output.contains("printed no error"), "{output}");
+    // init's stdout is only messages: it still stands in for an empty stderr.
+    let backend = Backends::default().resolve(env, &project).unwrap();
+    let init = tf
+        .init(env, &backend, InitOptions::default(), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(init.contains("Error: init says why on stdout"), "{init}");
 }

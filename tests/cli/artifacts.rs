@@ -82,12 +82,13 @@ fn a_non_utf8_manifest_line_is_skipped_with_a_warning_by_verify_backups_and_prun
         .assert()
         .success()
         .stdout(predicate::str::contains("dev: 3 backup(s) verified"))
-        .stdout(predicate::str::contains(warning));
-    let (code, report, _) = json(&project, &["verify", "dev"]);
+        .stderr(predicate::str::contains(warning));
+    let (code, report, stderr) = json(&project, &["verify", "dev"]);
     assert_eq!(code, Some(0));
     assert_eq!(report["ok"], true);
     let warnings = report["environments"][0]["warnings"].to_string();
     assert!(warnings.contains(warning), "{report}");
+    assert!(stderr.contains(warning), "{stderr}");
 
     let (code, listed, stderr) = json(&project, &["backups", "dev"]);
     assert_eq!(code, Some(0), "{stderr}");
@@ -201,7 +202,8 @@ fn a_stray_file_named_like_a_backup_is_not_counted_by_prune_and_verify_shows_it(
         .assert()
         .success()
         .stdout(predicate::str::contains("dev: 2 backup(s) verified"))
-        .stdout(predicate::str::contains(format!(
+        .stdout(predicate::str::contains("warning").not())
+        .stderr(predicate::str::contains(format!(
             "warning: `{stray}` has no line in MANIFEST.jsonl"
         )));
     let (code, report, _) = json(&project, &["verify", "dev"]);
@@ -224,13 +226,18 @@ fn verify_reports_leftover_partial_files_with_the_command_to_remove_them() {
     let partial = project.write("state/dev/backups/.backup-Xy12ab.partial", "{\"vers");
     let output = project.tfenv().args(["verify", "dev"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    // On stderr, like every command's warnings: stdout keeps only the result.
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stdout.contains(&format!(
+        stderr.contains(&format!(
             "warning: `.backup-Xy12ab.partial` is left over from a backup that did not finish; unless one is running now, remove it: rm '{}'",
             partial.display()
         )),
-        "{stdout}"
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "dev: 1 backup(s) verified\n"
     );
     let (_, report, _) = json(&project, &["verify", "dev"]);
     assert_eq!(
@@ -413,6 +420,37 @@ fn prune_says_why_there_is_nothing_to_prune() {
 }
 
 #[test]
+fn prune_refused_in_json_names_the_backups_instead_of_a_list_above() {
+    let project = Project::demo();
+    let first = add_backup(&project, "dev", 1);
+    let second = add_backup(&project, "dev", 2);
+    add_backup(&project, "dev", 3);
+    let (code, doc, stderr) = json(
+        &project,
+        &["prune", "dev", "--keep", "1", "--non-interactive"],
+    );
+    assert_eq!(code, Some(5), "{stderr}");
+    let hint = doc["error"]["hint"].as_str().unwrap();
+    assert!(!hint.contains("above"), "{hint}");
+    assert!(
+        hint.starts_with(&format!(
+            "check the backups it deletes (`{first}`, `{second}`), then pass --yes"
+        )),
+        "{hint}"
+    );
+    assert_eq!(backup_files(&project, "dev").len(), 3, "nothing deleted");
+
+    // In text, the list is printed: the hint points at it.
+    project
+        .tfenv()
+        .args(["prune", "dev", "--keep", "1", "--non-interactive"])
+        .assert()
+        .code(5)
+        .stdout(predicate::str::contains(format!("  {first}")))
+        .stderr(predicate::str::contains("check the list above"));
+}
+
+#[test]
 fn status_last_deploy_skips_a_later_deploy_that_failed_before_apply() {
     let project = Project::demo();
     let tf = FakeTerraform::working()
@@ -448,4 +486,388 @@ fn status_last_deploy_skips_a_later_deploy_that_failed_before_apply() {
         status["environments"][0]["last_deploy"]["result"], "applied",
         "{status}"
     );
+}
+
+/// A whole history record of a dev deploy, as tfenv writes them.
+fn history_record(result: &str, backup: Option<&str>, start: &str) -> String {
+    serde_json::json!({
+        "command": "deploy", "environment": "dev", "tier": "development", "who": "a",
+        "host": "h", "git": null, "start": start, "end": start,
+        "seconds": 1.0, "terraform_version": "1.11.4", "plan": null, "result": result,
+        "exit_code": 0, "backup": backup, "log": null, "error": null
+    })
+    .to_string()
+}
+
+/// Backups of days 1 to 5, and a history whose last successful deploy — the one that
+/// took day 4's backup — is a line that is not UTF-8. Before it: a deploy that took day
+/// 2's backup, then a no-change run on day 3 at 13:00 (after day 3's backup).
+fn history_damaged_after_the_last_good_deploy(project: &Project) -> Vec<String> {
+    let backups: Vec<String> = (1..=5).map(|day| add_backup(project, "dev", day)).collect();
+    let history = "state/dev/history.jsonl";
+    append(
+        project,
+        history,
+        history_record("applied", Some(&backups[1]), "2026-11-02T12:00:00Z").as_bytes(),
+    );
+    append(
+        project,
+        history,
+        history_record("no-changes", None, "2026-11-03T13:00:00.500Z").as_bytes(),
+    );
+    let damaged = history_record("applied", Some(&backups[3]), "2026-11-04T12:00:00Z")
+        .replace("\"who\":\"a\"", "\"who\":\"\u{e9}\"");
+    let damaged: Vec<u8> = damaged
+        .into_bytes()
+        .into_iter()
+        .map(|b| if b == 0xc3 { 0xff } else { b })
+        .collect();
+    append(project, history, &damaged);
+    backups
+}
+
+#[test]
+fn prune_keeps_every_backup_taken_since_a_damaged_history_line_that_may_name_the_last_good_one() {
+    let project = Project::demo();
+    let backups = history_damaged_after_the_last_good_deploy(&project);
+    let (code, pruned, stderr) = json(&project, &["prune", "dev", "--keep", "1", "--yes"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // Day 4's backup — the real last good one — stays, and so does everything after the
+    // readable record before the damaged line; older backups go as usual.
+    assert_eq!(
+        pruned["deleted"],
+        serde_json::json!([backups[0], backups[2]]),
+        "{pruned}"
+    );
+    assert_eq!(pruned["protected"], serde_json::json!([backups[1]]));
+    assert_eq!(
+        pruned["protected_since"], "2026-11-03T13:00:00Z",
+        "{pruned}"
+    );
+    let reasons: Vec<&str> = pruned["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["newest", "maybe-last-good", "last-good"],
+        "{pruned}"
+    );
+    let warning =
+        "history.jsonl` line(s) 3 cannot be read, and may record a newer successful deploy";
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(pruned["warnings"].to_string().contains(warning), "{pruned}");
+    assert_eq!(
+        backup_files(&project, "dev"),
+        [backups[1].clone(), backups[3].clone(), backups[4].clone()]
+    );
+}
+
+#[test]
+fn pruning_after_a_deploy_keeps_the_backups_a_damaged_history_line_may_name() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let toml = project.read("tfenv.toml").replace(
+        "var_files = [\"environments/common.tfvars\", \"environments/dev.tfvars\"]\n",
+        "var_files = [\"environments/common.tfvars\", \"environments/dev.tfvars\"]\nbackup_keep = 1\n",
+    );
+    project.write("tfenv.toml", &toml);
+    let backups = history_damaged_after_the_last_good_deploy(&project);
+    let output = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report = stdout_json(&output);
+    assert_eq!(report["result"], "applied", "{report}");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("history.jsonl` line(s) 3 cannot be read"),
+        "{report}"
+    );
+    assert_eq!(
+        backup_files(&project, "dev"),
+        [backups[1].clone(), backups[3].clone(), backups[4].clone()]
+    );
+}
+
+#[test]
+fn status_last_deploy_skips_a_record_that_history_rejects() {
+    let project = Project::demo();
+    let history = "state/dev/history.jsonl";
+    std::fs::create_dir_all(project.join("state/dev")).unwrap();
+    append(
+        &project,
+        history,
+        history_record("failed", None, "2026-11-02T12:00:00Z")
+            .replace("\"plan\":null", "\"plan\":null,\"reached_apply\":true")
+            .as_bytes(),
+    );
+    append(
+        &project,
+        history,
+        history_record("applied", None, "bad").as_bytes(),
+    );
+    let (_, listed, _) = json(&project, &["history", "dev"]);
+    assert_eq!(listed["records"].as_array().unwrap().len(), 1, "{listed}");
+    let (_, status, _) = json(&project, &["status", "dev"]);
+    assert_eq!(
+        status["environments"][0]["last_deploy"]["result"], "failed",
+        "{status}"
+    );
+}
+
+#[test]
+fn a_fifo_in_place_of_the_manifest_is_a_status_problem() {
+    let project = Project::demo();
+    std::fs::create_dir_all(project.join("state/dev/backups")).unwrap();
+    nix::unistd::mkfifo(
+        &project.join("state/dev/backups/MANIFEST.jsonl"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let (code, status, _) = json(&project, &["status", "dev"]);
+    assert_eq!(code, Some(6), "{status}");
+    let problems = &status["environments"][0]["problems"];
+    let problem = problems
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "backups-unreadable")
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .contains("MANIFEST.jsonl` is a FIFO (named pipe), not a regular file"),
+        "{problem}"
+    );
+}
+
+/// The FIFO tests: tfenv must finish at once, not wait for a writer.
+fn within_seconds(project: &Project, tf: &std::path::Path, args: &[&str]) -> std::process::Output {
+    project
+        .tfenv_with(tf)
+        .args(args)
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_fifo_in_place_of_the_init_fingerprint_fails_at_once_naming_it() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    assert!(
+        within_seconds(&project, &tf, &["init", "dev"])
+            .status
+            .success()
+    );
+    let fingerprint = project.join("examples/quickstart/.terraform/tfenv/dev.fingerprint");
+    std::fs::remove_file(&fingerprint).unwrap();
+    nix::unistd::mkfifo(
+        &fingerprint,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let message = "dev.fingerprint` is a FIFO (named pipe), not a regular file";
+
+    for args in [
+        &["deploy", "dev", "--yes"][..],
+        &["plan", "dev"],
+        &["init", "dev"],
+    ] {
+        let output = within_seconds(&project, &tf, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    let output = within_seconds(&project, &tf, &["status", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(6));
+    let status = stdout_json(&output);
+    let dev = &status["environments"][0];
+    assert_eq!(dev["problems"][0]["code"], "init-unreadable", "{status}");
+    assert!(
+        dev["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(message),
+        "{status}"
+    );
+    // The other environments are still reported.
+    assert_eq!(status["environments"][1]["name"], "staging", "{status}");
+}
+
+#[test]
+fn a_fifo_in_place_of_the_environment_lock_fails_at_once_naming_it() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    std::fs::create_dir_all(project.join("state/dev")).unwrap();
+    nix::unistd::mkfifo(
+        &project.join("state/dev/.tfenv.lock"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let message = ".tfenv.lock` is a FIFO (named pipe), not a regular file";
+    let output = within_seconds(&project, &tf, &["deploy", "dev", "--yes"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+    let output = within_seconds(&project, &tf, &["status", "dev", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(6));
+    let status = stdout_json(&output);
+    assert!(
+        status["environments"][0]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["code"] == "env-lock-unreadable"
+                && p["message"].as_str().unwrap().contains(message)),
+        "{status}"
+    );
+}
+
+/// The holder line a tfenv killed during `deploy dev`'s apply left in the environment
+/// lock: a process that is gone, on this host.
+fn killed_holder(project: &Project) -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    project.write(
+        "state/dev/.tfenv.lock",
+        &format!(
+            "{}\n",
+            serde_json::json!({
+                "pid": pid, "command": "deploy", "environment": "dev", "who": "alice",
+                "host": host, "since": "2026-11-22T10:00:00Z", "recorded": true,
+                "applying": "2026-11-22T10:01:00Z",
+                "backup": "terraform.tfstate.20261122-100030",
+                "log": "logs/deploy-20261122-100000.log"
+            })
+        ),
+    );
+    project.write("state/dev/terraform.plan", "plan");
+    pid
+}
+
+fn problem<'a>(status: &'a serde_json::Value, code: &str) -> Option<&'a serde_json::Value> {
+    status["environments"][0]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == code)
+}
+
+#[test]
+fn a_run_killed_mid_apply_is_recorded_by_the_next_run_and_shown_by_status_until_a_deploy_finishes()
+{
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    assert!(
+        within_seconds(&project, &tf, &["init", "dev"])
+            .status
+            .success()
+    );
+    let pid = killed_holder(&project);
+
+    // Before any run records it, status already says so.
+    let (code, status, _) = json(&project, &["status", "dev"]);
+    assert_eq!(code, Some(6), "{status}");
+    let killed = problem(&status, "killed-run").unwrap_or_else(|| panic!("{status}"));
+    let message = killed["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("(pid {pid}, `tfenv deploy dev`, alice@"))
+            && message.contains("is not in history yet")
+            && message.contains("`tfenv plan dev`"),
+        "{message}"
+    );
+
+    // A run refused at its confirmation still records the killed one first.
+    let output = within_seconds(&project, &tf, &["deploy", "dev"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: the previous run on `dev` (pid {pid}, `tfenv deploy dev`"
+        )) && stderr.contains("was killed before it finished"),
+        "{stderr}"
+    );
+    let (_, listed, _) = json(&project, &["history", "dev"]);
+    let records = listed["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{listed}");
+    let record = &records[0];
+    assert_eq!(record["result"], "killed", "{record}");
+    assert_eq!(record["reached_apply"], true, "{record}");
+    assert_eq!(record["start"], "2026-11-22T10:00:00Z", "{record}");
+    assert_eq!(record["backup"], "terraform.tfstate.20261122-100030");
+    assert_eq!(record["log"], "logs/deploy-20261122-100000.log");
+    assert!(
+        record["error"].as_str().unwrap().contains(&format!(
+            "tfenv (pid {pid}) was killed before this run finished, during terraform apply"
+        )),
+        "{record}"
+    );
+    assert_eq!(records[1]["result"], "refused", "{listed}");
+    assert!(!project.join("state/dev/terraform.plan").exists());
+
+    // Recorded: LAST DEPLOY is the killed run, still a problem; the warning is not repeated.
+    let (code, status, _) = json(&project, &["status", "dev"]);
+    assert_eq!(code, Some(6), "{status}");
+    assert_eq!(status["environments"][0]["last_deploy"]["result"], "killed");
+    let message = problem(&status, "killed-run").unwrap()["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("the last `tfenv deploy` (by alice@")
+            && message.contains("terraform may have applied all, part or none of the change"),
+        "{message}"
+    );
+    let human = String::from_utf8(
+        project
+            .tfenv()
+            .args(["status", "dev"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(human.contains("killed "), "{human}");
+
+    let output = within_seconds(&project, &tf, &["deploy", "dev", "--yes"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("killed"), "{stderr}");
+    let (_, status, _) = json(&project, &["status", "dev"]);
+    assert!(problem(&status, "killed-run").is_none(), "{status}");
+    assert_eq!(
+        status["environments"][0]["last_deploy"]["result"],
+        "applied"
+    );
+}
+
+#[test]
+fn a_killed_run_that_cannot_be_recorded_is_reported_again_by_the_next_run() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let pid = killed_holder(&project);
+    // history.jsonl cannot be written: a folder in its place.
+    std::fs::create_dir_all(project.join("state/dev/history.jsonl")).unwrap();
+    let said = format!("the previous run on `dev` (pid {pid}");
+    for _ in 0..2 {
+        let output = within_seconds(&project, &tf, &["plan", "dev"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&said), "{stderr}");
+        assert!(
+            stderr.contains("could not record the killed run in history"),
+            "{stderr}"
+        );
+        assert!(output.status.success(), "{stderr}");
+    }
+    std::fs::remove_dir(project.join("state/dev/history.jsonl")).unwrap();
+    let output = within_seconds(&project, &tf, &["plan", "dev"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&said));
+    assert_eq!(project.last_history("dev")["result"], "killed");
+    let output = within_seconds(&project, &tf, &["plan", "dev"]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("killed"));
 }

@@ -237,6 +237,53 @@ fn confirm_with_an_alias_is_refused_and_asks_for_the_full_name() {
 }
 
 #[test]
+fn confirm_and_yes_are_checked_before_init_and_plan_run() {
+    let project = Project::demo();
+    let tf = ok_fake(&project, "exit 0");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["deploy", "production", "--yes", "--confirm", "PRODUCTION"],
+            "--confirm `PRODUCTION` is not `production`: the name must match exactly, case and spaces included",
+        ),
+        (
+            &["deploy", "production", "--yes", "--confirm", " production"],
+            "--confirm ` production` is not `production`: the name must match exactly",
+        ),
+        (
+            &["deploy", "production", "--yes", "--confirm", "staging"],
+            "--confirm `staging` names another environment",
+        ),
+        (
+            &["deploy", "production", "--yes"],
+            "pass --yes --confirm production",
+        ),
+        (
+            &["refresh", "dev", "--non-interactive"],
+            "write the refreshed state of `dev` needs confirmation and this run cannot prompt",
+        ),
+    ];
+    for (args, says) in cases {
+        let _ = std::fs::remove_file(project.join("calls.log"));
+        project
+            .tfenv_with(&tf)
+            .args(args)
+            .assert()
+            .code(5)
+            .stderr(predicate::str::contains(says));
+        let calls = project.read_or_empty("calls.log");
+        assert!(
+            calls.lines().all(|call| call.starts_with("version")),
+            "{args:?}: only the version check may run before the refusal:\n{calls}"
+        );
+    }
+    assert_eq!(
+        project.last_history("production")["result"],
+        "refused",
+        "an early refusal is recorded too"
+    );
+}
+
+#[test]
 fn concurrent_backups_keep_every_manifest_line() {
     let project = Project::demo();
     let tf = ok_fake(&project, "exit 0");

@@ -201,13 +201,15 @@ fn hcl_syntax_error_names_file_line_and_column() {
         "environments/staging.backend.conf",
         "path = \"x\"\nkey = = 1\n",
     );
+    // That environment's problem: the others are listed.
     project
         .tfenv()
         .arg("envs")
         .assert()
         .code(1)
+        .stdout(predicate::str::contains("state/dev/terraform.tfstate"))
         .stderr(predicate::str::contains(
-            "error: syntax error in `environments/staging.backend.conf` at line 2, column",
+            "  staging: syntax error in `environments/staging.backend.conf` at line 2, column",
         ))
         .stderr(predicate::str::contains("panicked").not());
 }
@@ -242,6 +244,142 @@ fn a_missing_var_file_is_named() {
         .stderr(predicate::str::contains(
             "environment `staging`: `environments/staging.tfvars` (named in `tfenv.toml`) does not exist",
         ));
+}
+
+#[test]
+fn envs_init_and_backup_report_a_broken_environment_and_go_on_with_the_others() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    std::fs::remove_file(project.join("environments/staging.tfvars")).unwrap();
+    const PROBLEM: &str = "environment `staging`: `environments/staging.tfvars` (named in `tfenv.toml`) does not exist";
+
+    // envs: every row, the broken one says so; exit 1 naming it.
+    let output = project.tfenv().arg("envs").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&output.stdout);
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no `{name}` row:\n{table}"))
+            .to_string()
+    };
+    assert!(
+        row("dev").contains("state/dev/terraform.tfstate"),
+        "{table}"
+    );
+    assert!(row("production").contains("local"), "{table}");
+    assert!(
+        row("staging").contains("(config problem, below)"),
+        "{table}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: cannot use 1 of 3 environments:\n  {PROBLEM}"
+        )),
+        "{stderr}"
+    );
+    let output = project
+        .tfenv()
+        .args(["envs", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let json = stdout_json(&output);
+    assert_eq!(json["environments"][1]["problem"], PROBLEM, "{json}");
+    assert_eq!(json["environments"][1]["backend"], serde_json::Value::Null);
+    assert_eq!(json["environments"][0]["problem"], serde_json::Value::Null);
+
+    // init --all: dev and production are initialized, staging is named at the end.
+    let output = project.run_with(&tf, &["init", "--all", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json = stdout_json(&output);
+    let outcomes: Vec<String> = json["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].to_string())
+        .collect();
+    assert_eq!(outcomes, [r#""ran""#, "null", r#""ran""#], "{json}");
+    assert_eq!(json["environments"][1]["error"], PROBLEM, "{json}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error: cannot initialize 1 of 3 environments"),
+        "{stderr}"
+    );
+    let inits = project.read("calls.log");
+    assert_eq!(
+        inits.lines().filter(|l| l.starts_with("init")).count(),
+        2,
+        "{inits}"
+    );
+
+    // backup --all: the others are backed up.
+    let output = project.run_with(&tf, &["backup", "--all"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("dev: backed up to state/dev/backups/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("production: backed up to state/production/backups/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("staging: not backed up (config problem, below)"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: cannot back up 1 of 3 environments:\n  {PROBLEM}"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_discovered_environments_broken_var_file_leaves_the_others_usable() {
+    let project = Project::empty();
+    project.write("main.tf", "terraform {\n  backend \"local\" {}\n}\n");
+    for env in ["dev", "staging"] {
+        project.write(
+            &format!("environments/{env}.backend.conf"),
+            &format!("path = \"state/{env}/terraform.tfstate\"\n"),
+        );
+    }
+    std::os::unix::fs::symlink("gone.tfvars", project.join("environments/staging.tfvars")).unwrap();
+    let tf = FakeTerraform::working().install(&project);
+    // status: the table, with staging's problem (exit 6), not a failed load.
+    let output = project.run_with(&tf, &["status", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(6));
+    let json = stdout_json(&output);
+    let staging = &json["environments"][1];
+    assert_eq!(staging["name"], "staging", "{json}");
+    assert_eq!(staging["problems"][0]["code"], "config", "{json}");
+    assert!(
+        staging["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`environments/staging.tfvars` is a dangling symlink"),
+        "{json}"
+    );
+    // dev deploys; staging is refused with its own problem.
+    let output = project.run_with(&tf, &["deploy", "dev", "--yes"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "staging", "--yes"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is a dangling symlink"));
 }
 
 #[test]

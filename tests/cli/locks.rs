@@ -779,3 +779,60 @@ fn an_empty_local_lock_info_file_is_a_stale_leftover_that_unlock_removes() {
     assert!(!info.exists());
     assert_eq!(lock_json(&project)["stale"], false);
 }
+
+/// terraform's local lock lives as long as the process holding the state file's OS lock:
+/// `force-unlock` cannot break it (terraform says "LocalState not locked"). unlock says
+/// which process holds it and stops with exit 4, without running terraform.
+#[test]
+fn unlock_of_a_local_lock_held_by_a_live_process_is_refused_without_terraform() {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::libc;
+    let project = project("local", "");
+    FakeTerraform::working().install(&project);
+    let state = project.write("terraform.tfstate", crate::support::fake::STATE);
+    project.write(
+        ".terraform.tfstate.lock.info",
+        &lock_info("9db590f1", "alice@laptop", "terraform.tfstate").to_string(),
+    );
+    // This test holds the state file's lock, as a running terraform does.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&state)
+        .unwrap();
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    fcntl(&file, FcntlArg::F_SETLK(&lock)).unwrap();
+
+    let output = expect(
+        tfenv(&project, &["unlock", "dev", "9db590f1", "--yes"]),
+        4,
+        "unlock of a local lock a live process holds",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let pid = std::process::id();
+    assert!(
+        stderr.contains(&format!(
+            "the state of `dev` is locked by a live process (pid {pid}; alice@laptop"
+        )) && stderr.contains("cannot be force-unlocked"),
+        "{}",
+        text(&output)
+    );
+    assert!(stderr.contains(&format!("kill -INT {pid}")), "{stderr}");
+    assert!(
+        !project.read_or_empty("calls.log").contains("force-unlock"),
+        "no terraform force-unlock ran: {}",
+        project.read_or_empty("calls.log")
+    );
+    let json = stdout_json(&tfenv(
+        &project,
+        &["unlock", "dev", "9db590f1", "--yes", "--output", "json"],
+    ));
+    assert_eq!(json["error"]["exit_code"], 4, "{json}");
+    drop(file);
+}

@@ -100,3 +100,59 @@ fn completions_and_man_page_are_generated() {
         .success()
         .stdout(predicate::str::contains(".TH tfenv"));
 }
+
+/// `args` run in a demo project with stdout going to `stdout`.
+fn run_into(args: &[&str], stdout: impl Into<std::process::Stdio>) -> std::process::Output {
+    let project = Project::demo();
+    let output = project
+        .command()
+        .args(args)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    drop(project);
+    output
+}
+
+#[test]
+fn output_that_cannot_be_written_exits_1_saying_so() {
+    for args in [
+        &["envs"][..],
+        &["envs", "--output", "json"],
+        &["completions", "bash"],
+        &["man"],
+        &["--help"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full is needed for this test");
+        let output = run_into(args, full);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error: cannot write to standard output: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn output_into_a_closed_pipe_exits_quietly() {
+    for args in [
+        &["envs"][..],
+        &["completions", "bash"],
+        &["man"],
+        &["--help"],
+    ] {
+        // A pipe whose reader is gone, like `tfenv envs | head -1` once head exited.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = run_into(args, writer);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}

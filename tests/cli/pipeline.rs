@@ -302,6 +302,40 @@ fn an_interrupt_while_git_runs_is_recorded_as_interrupted_by_deploy_restore_and_
     );
 }
 
+#[test]
+fn ctrl_z_and_ctrl_c_while_git_runs_do_not_speak_of_a_state_lock() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let started = project.join("git-started");
+    project.script(
+        "bin/git",
+        &format!("touch '{}'; sleep 30; exit 128", started.display()),
+    );
+    let mut tfenv = project.command();
+    tfenv
+        .env("PATH", project.fake_path())
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "production", "--yes", "--confirm", "production"]);
+    let mut run = RunningTfenv::spawn(tfenv);
+    wait_until("git runs", Duration::from_secs(30), || started.exists());
+    run.signal(Signal::SIGTSTP);
+    run.wait_for_stderr("Ctrl-Z ignored", Duration::from_secs(10));
+    run.signal(Signal::SIGINT);
+    let (status, _) = run.wait_exit(Duration::from_secs(30));
+    let stderr = run.stderr();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("tfenv: Ctrl-Z ignored while `git` runs; press Ctrl-C to stop it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("waiting for `git` to stop (Ctrl-C again to force)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("state lock"), "{stderr}");
+}
+
 // --- init if needed, in one place -----------------------------------------------------
 
 #[test]
@@ -443,6 +477,35 @@ fn terraform_text_tfenv_keeps_has_no_colour_codes() {
 }
 
 #[test]
+fn terraform_output_streamed_live_has_no_escape_codes() {
+    let project = Project::demo();
+    // A terraform (a shim, a fork) that colours and retitles whatever it is told.
+    let tf = FakeTerraform::working()
+        .on(
+            "plan",
+            format!(
+                r#"printf '\033[31mred plan line\033[0m\n\033]0;pwned\007titled line\n'; {}"#,
+                crate::support::fake::WRITE_PLAN
+            ),
+        )
+        .install(&project);
+    let output = project.run_with(
+        &tf,
+        &["deploy", "production", "--yes", "--confirm", "production"],
+    );
+    expect_code(&output, 0);
+    let stderr = err_text(&output);
+    assert!(stderr.contains("[production] red plan line"), "{stderr}");
+    assert!(stderr.contains("[production] titled line"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    let logs = project.join("state/production/logs");
+    for log in std::fs::read_dir(logs).unwrap() {
+        let text = std::fs::read_to_string(log.unwrap().path()).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+}
+
+#[test]
 fn no_color_turns_off_colour_in_verbose_logs() {
     let project = Project::demo();
     let tf = FakeTerraform::working().install(&project);
@@ -567,6 +630,70 @@ fn a_long_terraform_error_is_cut_with_a_marker_and_init_log_keeps_all_of_it() {
     let stderr = err_text(&output);
     assert!(stderr.contains("detail line 29"), "{stderr}");
     assert!(!stderr.contains("more lines"), "{stderr}");
+}
+
+#[test]
+fn an_apply_that_fails_printing_only_the_state_keeps_it_out_of_errors_and_history() {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = "s3cr3t-token-value";
+    let project = Project::demo();
+    // What terraform does when it cannot save the state: the state on stdout, exit 1.
+    let tf = FakeTerraform::working()
+        .on(
+            "apply",
+            format!(
+                r#"echo '{{"version":4,"outputs":{{"api_token":{{"value":"{secret}"}}}}}}'; exit 1"#
+            ),
+        )
+        .install(&project);
+    // -q: no live stream, so stderr is tfenv's own words only.
+    let output = project.run_with(&tf, &["-q", "deploy", "dev", "--yes"]);
+    expect_code(&output, 1);
+    let stderr = err_text(&output);
+    assert!(
+        stderr.contains(
+            "`terraform apply` for `dev` exited with code 1 and printed no error; what it printed is not shown: it may hold state values"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+    let record = project.last_history("dev");
+    assert_eq!(record["result"], "failed", "{record}");
+    assert!(!record.to_string().contains(secret), "{record}");
+
+    // Production keeps a log: the message says where terraform's output is, and only the
+    // log (0600) has it.
+    let output = project.run_with(
+        &tf,
+        &[
+            "-q",
+            "deploy",
+            "production",
+            "--yes",
+            "--confirm",
+            "production",
+        ],
+    );
+    expect_code(&output, 1);
+    let stderr = err_text(&output);
+    assert!(
+        stderr.contains("printed no error; its full output is in state/production/logs/deploy-"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+    assert!(
+        !project
+            .read("state/production/history.jsonl")
+            .contains(secret)
+    );
+    let log = std::fs::read_dir(project.join("state/production/logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("deploy-"))
+        .unwrap();
+    assert!(std::fs::read_to_string(&log).unwrap().contains(secret));
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", log.display());
 }
 
 // --- wording ------------------------------------------------------------------------------

@@ -337,6 +337,16 @@ fn sigkill_during_apply_lets_terraform_finish_and_the_next_run_says_so() {
         "the killed tfenv could not remove its plan file"
     );
 
+    // Before any run records it, status says that a run was killed mid-apply.
+    let status = slow.run(&["status", "dev", "--output", "json"]);
+    assert_eq!(status.status.code(), Some(6));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let problems = status["environments"][0]["problems"].to_string();
+    assert!(
+        problems.contains("\"killed-run\"") && problems.contains("applying since"),
+        "{status}"
+    );
+
     // The next run: a warning about the killed one, then business as usual.
     slow.set_vars(2, 0);
     let output = slow.run(&["deploy", "dev", "--yes"]);
@@ -358,6 +368,23 @@ fn sigkill_during_apply_lets_terraform_finish_and_the_next_run_says_so() {
     );
     assert_eq!(stderr.matches("was killed").count(), 1, "{stderr}");
     assert_eq!(slow.last_history()["result"], "applied");
+    // History has the killed run, recorded by this one before its own record.
+    let history = slow.project.read("state/dev/history.jsonl");
+    let records: Vec<serde_json::Value> = history
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let killed = &records[records.len() - 2];
+    assert_eq!(killed["result"], "killed", "{history}");
+    assert_eq!(killed["reached_apply"], true, "{killed}");
+    // The deploy after it finished: status is healthy again.
+    let status = slow.run(&["status", "dev", "--output", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        status["environments"][0]["problems"],
+        serde_json::json!([]),
+        "{status}"
+    );
 
     // Reported once: the run after that has nothing to say.
     let output = slow.run(&["plan", "dev"]);

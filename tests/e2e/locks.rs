@@ -407,13 +407,20 @@ fn local_lock_info_left_by_a_killed_apply_is_stale_and_blocks_nobody() {
         text(&human)
     );
 
-    // A leftover is no problem for status; unlock with its ID removes it, no terraform.
-    let status = stdout_json(&checkout.run_expecting(&["status", "dev", "--output", "json"], 0));
+    // A leftover is no problem for status; the killed run (tfenv was killed mid-apply)
+    // is the one problem. unlock with its ID removes the leftover, no terraform.
+    let status = stdout_json(&checkout.run_expecting(&["status", "dev", "--output", "json"], 6));
     let env = &status["environments"][0];
     assert_eq!(env["lock"]["stale"], true, "{status}");
     assert_eq!(env["lock"]["held"], false, "{status}");
-    assert_eq!(env["problems"], serde_json::json!([]), "{status}");
-    checkout.run_expecting(&["status", "dev"], 0);
+    let codes: Vec<&str> = env["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["killed-run"], "{status}");
+    checkout.run_expecting(&["status", "dev"], 6);
     let id = raw["ID"].as_str().unwrap();
     checkout.run_expecting(&["unlock", "dev", "another-id", "--yes"], 5);
     let unlock = checkout.run_expecting(&["unlock", "dev", id, "--yes"], 0);
@@ -428,6 +435,12 @@ fn local_lock_info_left_by_a_killed_apply_is_stale_and_blocks_nobody() {
     assert!(
         !checkout.project.join(LOCAL_LOCK_INFO).exists(),
         "the next run took and released the lock"
+    );
+    // That deploy recorded the killed run, and finished after it: healthy again.
+    let status = stdout_json(&checkout.run_expecting(&["status", "dev", "--output", "json"], 0));
+    assert_eq!(
+        status["environments"][0]["last_deploy"]["result"],
+        "applied"
     );
 }
 

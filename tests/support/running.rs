@@ -246,6 +246,13 @@ impl RunningTfenv {
     }
 
     fn join_readers(&mut self) {
+        if let Some(flag) = &self.hang_up {
+            // A terminal's reader runs until told to close it; when tfenv has exited
+            // without a hang-up (it failed early), let it drain what is left, then stop
+            // it, so a failing test reports instead of waiting forever.
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::SeqCst);
+        }
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
@@ -287,7 +294,10 @@ fn read_terminal(
                     .lock()
                     .unwrap()
                     .push_str(&String::from_utf8_lossy(&buf[..n])),
-                // Nothing to read now (EAGAIN), or tfenv closed its side (EIO).
+                // Every process closed the terminal's other side: nothing more can come.
+                Ok(_) => break,
+                Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => break,
+                // Nothing to read now (EAGAIN).
                 _ => std::thread::sleep(Duration::from_millis(20)),
             }
         }
