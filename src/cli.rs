@@ -123,8 +123,8 @@ Confirmation by tier:
                (its full name: an alias doesn't count)
                and the number of resources it destroys (non-interactive: --allow-destroy);
                a clean git tree unless --allow-dirty (tfenv's own state/ and .terraform/
-               never count; var files, backend config and *.tf hidden from git with
-               --assume-unchanged or --skip-worktree do).
+               never count; any file terraform loads hidden from git with
+               --assume-unchanged or --skip-worktree does; a git failure refuses).
 Without a prompt, --yes and --confirm are checked before init and plan run; --allow-destroy
 after the plan, which alone knows what is destroyed.
 Staging and production are backed up before the apply; production's backup is verified.

@@ -64,9 +64,11 @@ fn refusal(owner: &Owner, shown: &str, target: &str) -> TfenvError {
 /// The environment other than `target` that the state at `source` belongs to, if any.
 ///
 /// In order: the file lies in another environment's artifacts (its backups, its local
-/// state); its SHA-256 is a backup in another environment's manifest; its lineage is
-/// another environment's (its backups' or its local state's) and never `target`'s own.
-/// Files tfenv cannot read are passed over: this is evidence, not a lock.
+/// state); its SHA-256 is a backup in another environment's manifest and not in
+/// `target`'s; its lineage is another environment's (its backups' or its local state's)
+/// and never `target`'s own. Where the file lies proves nothing for `target`: a copy of
+/// another environment's backup placed in `target`'s own folder is still that
+/// environment's. Files tfenv cannot read are passed over: this is evidence, not a lock.
 pub fn owner_elsewhere(
     project: &Project,
     target: &Environment,
@@ -74,9 +76,6 @@ pub fn owner_elsewhere(
     header: &StateHeader,
 ) -> Option<Owner> {
     let source = physical(source);
-    if source.starts_with(physical(&target.artifacts_dir)) {
-        return None;
-    }
     let backends = Backends::default();
     let identity = |env: &Environment| {
         backends
@@ -109,7 +108,15 @@ pub fn owner_elsewhere(
             (*e, manifest.records)
         })
         .collect();
+    let own_manifest = backups::manifest(&backups::dir(target))
+        .unwrap_or_default()
+        .records;
     if let Some(sha256) = sha256_of(&source) {
+        // One of `target`'s own backups (a forced copy may have made it identical to
+        // another environment's).
+        if own_manifest.iter().any(|b| b.sha256 == sha256) {
+            return None;
+        }
         for (other, manifest) in &manifests {
             if let Some(backup) = manifest.iter().find(|b| b.sha256 == sha256) {
                 return Some(Owner {
@@ -124,11 +131,7 @@ pub fn owner_elsewhere(
     }
 
     let lineage = &header.lineage;
-    let own_lineage = backups::manifest(&backups::dir(target))
-        .unwrap_or_default()
-        .records
-        .iter()
-        .any(|b| &b.lineage == lineage)
+    let own_lineage = own_manifest.iter().any(|b| &b.lineage == lineage)
         || local_lineage(&backends, project, target).as_ref() == Some(lineage);
     if own_lineage {
         return None;
@@ -273,6 +276,46 @@ mod tests {
         );
         // Its own environment restores it freely.
         assert_eq!(owner(&project, "staging", &backup), None);
+    }
+
+    #[test]
+    fn another_environments_backup_copied_into_the_targets_folder_is_still_its() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let project = project(root);
+        let text = state("staging-lineage", 4);
+        back_up(root, "staging", "terraform.tfstate.20260101-000000", &text);
+        // In production's own folder, and in its backups folder (unlisted there).
+        for rel in [
+            "state/production/x.tfstate",
+            "state/production/backups/terraform.tfstate.20260101-000000",
+        ] {
+            let copy = write(root, rel, &text);
+            assert_eq!(
+                owner(&project, "production", &copy).as_deref(),
+                Some("staging"),
+                "{rel}"
+            );
+        }
+        // A later serial of staging's lineage there: still staging's, by its lineage.
+        let later = write(
+            root,
+            "state/production/later.tfstate",
+            &state("staging-lineage", 5),
+        );
+        assert_eq!(
+            owner(&project, "production", &later).as_deref(),
+            Some("staging")
+        );
+        // Production's own backup in its folder is its own, even when a forced copy made
+        // it identical to one of staging's.
+        let own = back_up(
+            root,
+            "production",
+            "terraform.tfstate.20260102-000000",
+            &text,
+        );
+        assert_eq!(owner(&project, "production", &own), None);
     }
 
     #[test]

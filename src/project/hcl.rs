@@ -1,5 +1,6 @@
 //! Reading the user's HCL with `hcl-rs`: backend config files, tfvars, and the
-//! `backend` block of a root module. Syntax errors name file, line and column.
+//! `backend` block and local module calls of a root module. Syntax errors name file,
+//! line and column.
 
 use std::path::Path;
 
@@ -77,6 +78,61 @@ pub fn tf_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// The folders of the local modules (`source = "./…"` or `"../…"`) that the `.tf` and
+/// `.tf.json` files directly in `dir` call. Files tfenv cannot read or parse are passed
+/// over: terraform reports them itself.
+pub fn local_module_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut sources: Vec<String> = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.as_encoded_bytes();
+        let Ok(text) = read(&path) else {
+            continue;
+        };
+        if !text.contains("module") {
+            continue;
+        }
+        if name.ends_with(b".tf") {
+            let Ok(body) = hcl::parse(&text) else {
+                continue;
+            };
+            for module in body.blocks().filter(|b| b.identifier() == "module") {
+                for attr in module.body().attributes().filter(|a| a.key() == "source") {
+                    if let hcl::Expression::String(source) = attr.expr() {
+                        sources.push(source.clone());
+                    }
+                }
+            }
+        } else if name.ends_with(b".tf.json") {
+            let Ok(json) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            // `"module": {"<name>": {...}}`, each call an object or a list of objects.
+            let calls = json.get("module").and_then(Value::as_object);
+            for call in calls.into_iter().flat_map(|m| m.values()) {
+                let bodies = match call {
+                    Value::Array(items) => items.iter().collect(),
+                    other => vec![other],
+                };
+                sources.extend(
+                    bodies
+                        .into_iter()
+                        .filter_map(|b| b.get("source")?.as_str().map(str::to_string)),
+                );
+            }
+        }
+    }
+    sources
+        .iter()
+        .filter(|s| s.starts_with("./") || s.starts_with("../"))
+        .map(|s| super::normalize(&dir.join(s)))
+        .collect()
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
@@ -183,6 +239,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "main.tf", "output \"x\" { value = 1 }\n");
         assert_eq!(read_backend_block(dir.path(), dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn local_module_folders_are_found_in_tf_and_tf_json_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        write(
+            &root,
+            "main.tf",
+            "module \"net\" {\n  source = \"../modules/net\"\n}\nmodule \"reg\" {\n  source = \"hashicorp/consul/aws\"\n}\n",
+        );
+        write(
+            &root,
+            "extra.tf.json",
+            r#"{"module": {"app": {"source": "./app"}, "two": [{"source": "./two"}]}}"#,
+        );
+        write(&root, "broken.tf", "module \"x\" {");
+        let mut found = local_module_dirs(&root);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                dir.path().join("modules/net"),
+                root.join("app"),
+                root.join("two"),
+            ]
+        );
     }
 
     #[test]

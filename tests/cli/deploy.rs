@@ -182,6 +182,8 @@ fn a_second_deploy_of_the_same_environment_exits_4_at_once() {
 fn production_refuses_when_git_cannot_say_whether_the_tree_is_clean() {
     let project = Project::demo();
     let tf = ok_fake(&project, "exit 0");
+    // A checkout git refuses to read (owned by another user).
+    std::fs::create_dir(project.join(".git")).unwrap();
     project.script(
         "bin/git",
         "echo \"fatal: detected dubious ownership in repository at '$PWD'\" >&2; exit 128",

@@ -1,6 +1,10 @@
 //! Production's clean-tree check against a real git repository and the real terraform:
-//! tfenv's own artifacts never make the tree dirty, anything else does and is listed,
-//! files git was told to stop looking at count, and GIT_DIR cannot redirect the check.
+//! tfenv's own artifacts never make the tree dirty (symlinked, or in a folder whose name
+//! is not UTF-8), anything else does and is listed, files terraform loads that git was
+//! told to stop looking at count, no `GIT_*` variable can redirect or switch off the
+//! check, and any git failure other than "no repository here" refuses, in any locale.
+
+use std::path::Path;
 
 use predicates::prelude::*;
 
@@ -21,6 +25,20 @@ fn deploy(project: &Project, env: &str) -> assert_cmd::Command {
     cmd.args(["deploy", env, "--yes", "--confirm", env]);
     cmd
 }
+
+/// `deploy` of the project in `dir` (a folder inside `project`).
+fn deploy_in(project: &Project, dir: &Path, env: &str) -> assert_cmd::Command {
+    let mut cmd = deploy(project, env);
+    cmd.current_dir(dir);
+    cmd
+}
+
+fn append(path: &Path, text: &str) {
+    let old = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, format!("{old}{text}")).unwrap();
+}
+
+const CANNOT_TELL: &str = "cannot tell whether the git tree is clean";
 
 #[test]
 fn untracked_state_and_terraform_dirs_never_block_a_production_deploy() {
@@ -165,4 +183,178 @@ fn git_dir_in_the_environment_cannot_point_the_check_at_another_repository() {
         .code(5)
         .stderr(predicate::str::contains("  notes.txt (untracked)"));
     assert!(!project.join("state/production/terraform.tfstate").exists());
+}
+
+#[test]
+fn git_ceiling_directories_cannot_hide_the_repository_above_the_project() {
+    // The repository is the parent folder; the project one of its subfolders.
+    let repo = Project::empty();
+    let dir = repo.demo_in_folder(b"proj");
+    repo.write(".gitignore", "state/\n.terraform/\n.terraformrc\n");
+    repo.git(&["init", "-q"]);
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "demo"]);
+    append(&dir.join("examples/quickstart/main.tf"), "# edited\n");
+    deploy_in(&repo, &dir, "production")
+        .env("GIT_CEILING_DIRECTORIES", repo.path())
+        .env("GIT_DISCOVERY_ACROSS_FILESYSTEM", "0")
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "  proj/examples/quickstart/main.tf (modified)",
+        ));
+    assert!(!dir.join("state/production/terraform.tfstate").exists());
+}
+
+#[test]
+fn a_git_checkout_git_cannot_read_refuses_production() {
+    let project = committed_demo();
+    append(&project.join("examples/quickstart/main.tf"), "# edited\n");
+    // A damaged HEAD: git calls it "not a git repository", yet `.git` is there.
+    let head = project.read(".git/HEAD");
+    project.write(".git/HEAD", "garbage\n");
+    deploy(&project, "production")
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(CANNOT_TELL))
+        .stderr(predicate::str::contains("--allow-dirty"));
+    project.write(".git/HEAD", &head);
+    // A gitfile pointing at a folder that is gone.
+    std::fs::rename(project.join(".git"), project.join("moved.git")).unwrap();
+    project.write(".git", "gitdir: /nonexistent/tfenv-test.git\n");
+    deploy(&project, "production")
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(CANNOT_TELL));
+    // git missing from PATH in a checkout: nothing can tell.
+    std::fs::remove_file(project.join(".git")).unwrap();
+    std::fs::rename(project.join("moved.git"), project.join(".git")).unwrap();
+    deploy(&project, "production")
+        .env("PATH", project.join("no-tools"))
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(CANNOT_TELL))
+        .stderr(predicate::str::contains("`git` is not on PATH"));
+    assert!(!project.join("state/production/terraform.tfstate").exists());
+}
+
+/// A git that speaks German and fails, as a translated git does outside a repository.
+fn german_git(project: &Project) {
+    project.script(
+        "bin/git",
+        "echo 'fatal: Kein Git-Repository (oder irgendeines der Elternverzeichnisse): .git' >&2\nexit 128",
+    );
+}
+
+#[test]
+fn the_verdict_does_not_depend_on_gits_language() {
+    // Not a checkout: git's failure is "no repository", whatever its words.
+    let plain = Project::demo();
+    german_git(&plain);
+    deploy(&plain, "production")
+        .env("PATH", plain.fake_path())
+        .env("LC_ALL", "de_DE.UTF-8")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "not a git repository: cannot check for uncommitted changes",
+        ));
+    // A checkout: the same failure is one git could not explain away.
+    let checkout = committed_demo();
+    german_git(&checkout);
+    deploy(&checkout, "production")
+        .env("PATH", checkout.fake_path())
+        .env("LC_ALL", "de_DE.UTF-8")
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(CANNOT_TELL));
+}
+
+#[test]
+fn files_terraform_loads_by_itself_count_when_hidden_from_git() {
+    let project = Project::demo();
+    let root = "examples/quickstart";
+    project.write(
+        &format!("{root}/extra.tf.json"),
+        r#"{"output": {"extra": {"value": 1}}}"#,
+    );
+    project.write(&format!("{root}/terraform.tfvars"), "instance_count = 1\n");
+    project.write(&format!("{root}/more.auto.tfvars.json"), "{}\n");
+    project.write(
+        &format!("{root}/net.tf"),
+        "module \"net\" {\n  source = \"../../modules/net\"\n}\n",
+    );
+    project.write("modules/net/main.tf", "output \"id\" { value = 1 }\n");
+    project.git(&["init", "-q"]);
+    project.git(&["add", "-A"]);
+    project.git(&["commit", "-q", "-m", "demo"]);
+    let hidden = [
+        "examples/quickstart/extra.tf.json",
+        "examples/quickstart/more.auto.tfvars.json",
+        "examples/quickstart/terraform.tfvars",
+        "modules/net/main.tf",
+    ];
+    for file in hidden {
+        project.git(&["update-index", "--assume-unchanged", file]);
+    }
+    let mut assert = deploy(&project, "production").assert().code(5);
+    for file in hidden {
+        assert = assert.stderr(predicate::str::contains(format!(
+            "  {file} (marked --assume-unchanged: git does not report its changes)"
+        )));
+    }
+    assert!(!project.join("state/production/terraform.tfstate").exists());
+}
+
+#[test]
+fn a_symlinked_state_folder_is_still_tfenvs_own() {
+    let project = committed_demo();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), project.join("state")).unwrap();
+    let status = project.git(&["status", "--porcelain"]);
+    assert!(status.contains("?? state"), "{status}");
+    deploy(&project, "production")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Applied to `production`"));
+    let record = project.last_history("production");
+    assert_eq!(record["git"]["dirty"], false, "{record}");
+    assert!(
+        elsewhere
+            .path()
+            .join("production/terraform.tfstate")
+            .is_file()
+    );
+}
+
+#[test]
+fn in_a_folder_whose_name_is_not_utf8_state_is_tfenvs_own_and_hidden_files_count() {
+    let outer = Project::empty();
+    let dir = outer.demo_in_folder(b"pro j\xff");
+    support::git(&dir, &["init", "-q"]);
+    support::git(&dir, &["add", "-A"]);
+    support::git(&dir, &["commit", "-q", "-m", "demo"]);
+    deploy_in(&outer, &dir, "dev").assert().success();
+    deploy_in(&outer, &dir, "production")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Applied to `production`"));
+    let tfvars = std::fs::read_to_string(dir.join("environments/production.tfvars"))
+        .unwrap()
+        .replace("instance_count = 3", "instance_count = 0");
+    std::fs::write(dir.join("environments/production.tfvars"), tfvars).unwrap();
+    support::git(
+        &dir,
+        &[
+            "update-index",
+            "--assume-unchanged",
+            "environments/production.tfvars",
+        ],
+    );
+    deploy_in(&outer, &dir, "production")
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "  environments/production.tfvars (marked --assume-unchanged",
+        ));
 }

@@ -79,3 +79,40 @@ fn another_environments_backup_is_refused_without_force_even_into_an_empty_state
         .assert()
         .success();
 }
+
+#[test]
+fn another_environments_backup_copied_into_the_targets_own_folder_is_refused_without_force() {
+    let project = Project::demo();
+    project
+        .tfenv_real()
+        .args(["deploy", "staging", "--yes"])
+        .assert()
+        .success();
+    let output = project
+        .tfenv_real()
+        .args(["backup", "staging", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let file = stdout_json(&output)["backups"][0]["backup"]["file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::create_dir_all(project.join("state/production")).unwrap();
+    std::fs::copy(
+        project.join(&format!("state/staging/backups/{file}")),
+        project.join("state/production/x.tfstate"),
+    )
+    .unwrap();
+    restore_into_production(&project, "state/production/x.tfstate", false)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "`state/production/x.tfstate` belongs to environment `staging` (it is backup",
+        ))
+        .stderr(predicate::str::contains("--force"));
+    assert!(
+        !project.join("state/production/terraform.tfstate").exists(),
+        "nothing was pushed"
+    );
+}
