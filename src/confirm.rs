@@ -2,6 +2,8 @@
 //! non-interactive run needs. A prompt that cannot be answered is a refusal, never a yes.
 //! May use: project, process (interrupts), error.
 
+use std::sync::Arc;
+
 use crate::error::TfenvError;
 use crate::project::{Environment, Project, Tier};
 
@@ -218,14 +220,19 @@ impl Gate {
         approve(&self.approval, &self.flags, &TerminalPrompter)
     }
 
-    /// Interactive runs: asks the tier's questions at the terminal.
-    pub async fn ask(self, interrupts: &crate::process::Interrupts) -> anyhow::Result<()> {
+    /// Interactive runs: asks the tier's questions through `prompter` (the terminal's,
+    /// or a test's scripted answers).
+    pub async fn ask(
+        self,
+        interrupts: &crate::process::Interrupts,
+        prompter: Arc<dyn Prompter>,
+    ) -> anyhow::Result<()> {
         if !self.flags.interactive {
             return Ok(());
         }
         let Gate { approval, flags } = self;
         let answer =
-            tokio::task::spawn_blocking(move || approve(&approval, &flags, &TerminalPrompter));
+            tokio::task::spawn_blocking(move || approve(&approval, &flags, prompter.as_ref()));
         tokio::select! {
             biased;
             answer = answer => answer.map_err(|e| anyhow::anyhow!("the confirmation prompt failed: {e}"))??,
@@ -380,39 +387,50 @@ fn capitalize(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A prompter for tests: answers from a list (`None`: end of input) and records each
+/// question; a question nobody scripted an answer for fails the test.
+#[cfg(test)]
+pub struct ScriptedPrompter {
+    answers: std::sync::Mutex<Vec<Option<&'static str>>>,
+    asked: std::sync::Mutex<Vec<Question>>,
+}
+
+#[cfg(test)]
+impl ScriptedPrompter {
+    pub fn new(answers: &[Option<&'static str>]) -> ScriptedPrompter {
+        ScriptedPrompter {
+            answers: std::sync::Mutex::new(answers.iter().rev().copied().collect()),
+            asked: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn questions(&self) -> Vec<Question> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    pub fn asked(&self) -> usize {
+        self.asked.lock().unwrap().len()
+    }
+}
+
+#[cfg(test)]
+impl Prompter for ScriptedPrompter {
+    fn ask(&self, question: &Question) -> anyhow::Result<Option<String>> {
+        self.asked.lock().unwrap().push(question.clone());
+        let next = self
+            .answers
+            .lock()
+            .unwrap()
+            .pop()
+            .unwrap_or_else(|| panic!("an unexpected question was asked: {question:?}"));
+        Ok(next.map(str::to_string))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
+    use super::ScriptedPrompter as Answers;
     use super::*;
-
-    /// Answers from a list; records what was asked.
-    struct Answers(Mutex<Vec<Option<&'static str>>>, Mutex<Vec<Question>>);
-
-    impl Answers {
-        fn new(answers: &[Option<&'static str>]) -> Answers {
-            Answers(
-                Mutex::new(answers.iter().rev().copied().collect()),
-                Mutex::new(Vec::new()),
-            )
-        }
-        fn asked(&self) -> usize {
-            self.1.lock().unwrap().len()
-        }
-    }
-
-    impl Prompter for Answers {
-        fn ask(&self, question: &Question) -> anyhow::Result<Option<String>> {
-            self.1.lock().unwrap().push(question.clone());
-            let next = self
-                .0
-                .lock()
-                .unwrap()
-                .pop()
-                .expect("an unexpected question was asked");
-            Ok(next.map(str::to_string))
-        }
-    }
 
     fn approval(tier: Tier, destroys: u64) -> Approval {
         Approval {
@@ -571,7 +589,7 @@ mod tests {
             &prompter,
         )
         .unwrap();
-        let asked = prompter.1.lock().unwrap();
+        let asked = prompter.questions();
         let Question::TypeExactly { prompt, .. } = &asked[1] else {
             panic!("the count is typed");
         };
@@ -684,7 +702,7 @@ mod tests {
     fn the_production_prompt_names_the_project_and_its_config() {
         let prompter = Answers::new(&[Some("production")]);
         approve(&approval(Tier::Production, 0), &interactive(), &prompter).unwrap();
-        let asked = prompter.1.lock().unwrap();
+        let asked = prompter.questions();
         let Question::TypeExactly { prompt, .. } = &asked[0] else {
             panic!("production asks for the name to be typed");
         };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backend::Backend;
-use crate::confirm::TerminalPrompter;
+use crate::confirm::{Prompter, TerminalPrompter};
 use crate::gitignore;
 use crate::output::Printer;
 use crate::process::{Interrupts, Runner};
@@ -19,6 +19,9 @@ pub struct Context {
     pub settings: GlobalSettings,
     pub printer: Printer,
     pub runner: Arc<dyn Runner>,
+    /// Asks the questions a person answers (tier confirmations, the .gitignore offer):
+    /// the terminal, or a test's scripted answers.
+    pub prompter: Arc<dyn Prompter>,
     pub interrupts: Interrupts,
     /// The .gitignore offer was made in this run (it is made once, before the first init).
     gitignore_offered: AtomicBool,
@@ -35,6 +38,7 @@ impl Context {
             settings,
             printer,
             runner,
+            prompter: Arc::new(TerminalPrompter),
             interrupts,
             gitignore_offered: AtomicBool::new(false),
         }
@@ -82,7 +86,7 @@ impl Context {
             gitignore::offer(
                 self.runner.as_ref(),
                 &self.printer,
-                Arc::new(TerminalPrompter),
+                self.prompter.clone(),
                 self.settings.interactive,
                 project,
             )

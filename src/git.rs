@@ -187,15 +187,6 @@ pub async fn head(
         }
     };
     let top = PathBuf::from(OsStr::from_bytes(top));
-    let rev = runner
-        .run(&run(&args(&["rev-parse", "HEAD"])), RunOptions::default())
-        .await?;
-    // A repository without commits has no HEAD yet.
-    let commit = if rev.success() {
-        rev.stdout_text().trim().to_string()
-    } else {
-        "(no commits)".to_string()
-    };
 
     let own = crate::project::own_files::own_paths(project);
     let mut status_args = args(&[
@@ -212,19 +203,41 @@ pub async fn head(
             .iter()
             .map(|rel| pathspec("top,exclude,literal", rel)),
     );
-    let status = runner
-        .run(&run(&status_args), RunOptions::default())
-        .await?;
+    let loaded = relative_to(&top, &loaded_by_terraform(env));
+    let mut ls_args = args(&["ls-files", "-v", "-z", "--full-name", "--"]);
+    ls_args.extend(loaded.iter().map(|rel| pathspec("top,literal", rel)));
+
+    // The commit, the changes and the hidden files are three questions that do not
+    // depend on each other: asked at the same time.
+    let (rev_call, status_call, ls_call) = (
+        run(&args(&["rev-parse", "HEAD"])),
+        run(&status_args),
+        run(&ls_args),
+    );
+    let (rev, status, listed) = tokio::join!(
+        runner.run(&rev_call, RunOptions::default()),
+        runner.run(&status_call, RunOptions::default()),
+        async {
+            match loaded.is_empty() {
+                true => None,
+                false => Some(runner.run(&ls_call, RunOptions::default()).await),
+            }
+        }
+    );
+    let rev = rev?;
+    // A repository without commits has no HEAD yet.
+    let commit = if rev.success() {
+        rev.stdout_text().trim().to_string()
+    } else {
+        "(no commits)".to_string()
+    };
+    let status = status?;
     if !status.success() {
         return Err(failed("status", &status));
     }
     let mut changes = parse_status(&status.stdout);
-
-    let loaded = relative_to(&top, &loaded_by_terraform(env));
-    if !loaded.is_empty() {
-        let mut ls_args = args(&["ls-files", "-v", "-z", "--full-name", "--"]);
-        ls_args.extend(loaded.iter().map(|rel| pathspec("top,literal", rel)));
-        let listed = runner.run(&run(&ls_args), RunOptions::default()).await?;
+    if let Some(listed) = listed {
+        let listed = listed?;
         if !listed.success() {
             return Err(failed("ls-files", &listed));
         }

@@ -44,14 +44,40 @@ pub fn dir(env: &Environment) -> PathBuf {
 /// Takes a new backup of `env`'s state: `pull` streams the state into the writer it is
 /// handed and returns the state's header (`Ok(None)` when there is no state yet: nothing
 /// is created). On any failure no file and no manifest line is left.
-pub async fn create<Pull, Pulled>(
+pub async fn create<Pull, Pulling>(
     env: &Environment,
     reason: &str,
     pull: Pull,
 ) -> anyhow::Result<Option<Backup>>
 where
-    Pull: FnOnce(Box<dyn Write + Send>) -> Pulled,
-    Pulled: Future<Output = anyhow::Result<Option<StateHeader>>>,
+    Pull: FnOnce(Box<dyn Write + Send>) -> Pulling,
+    Pulling: Future<Output = anyhow::Result<Option<StateHeader>>>,
+{
+    match pull_state(env, pull).await? {
+        Some(pulled) => pulled.keep(reason).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A state pulled into a temp file in `backups/`, hashed and synced, not yet a backup:
+/// `keep` names it and writes its manifest line. Dropped, the file is removed — so a
+/// state can be pulled before the run knows whether it will keep it.
+pub struct Pulled {
+    dir: PathBuf,
+    temp: tempfile::NamedTempFile,
+    header: StateHeader,
+    sha256: String,
+}
+
+/// Streams `env`'s state from `pull` (as for [`create`]) into a temp file in `backups/`
+/// (see [`Pulled`]). `Ok(None)` when there is no state yet (nothing is left behind).
+pub async fn pull_state<Pull, Pulling>(
+    env: &Environment,
+    pull: Pull,
+) -> anyhow::Result<Option<Pulled>>
+where
+    Pull: FnOnce(Box<dyn Write + Send>) -> Pulling,
+    Pulling: Future<Output = anyhow::Result<Option<StateHeader>>>,
 {
     let dir = dir(env);
     files::ensure_private_dir(&dir)?;
@@ -75,46 +101,63 @@ where
         .sync_all()
         .with_context(|| format!("writing a backup in `{}`", dir.display()))?;
     let sha256 = hex::encode(hash.lock().expect("hash").clone().finalize());
-
-    let now = Utc::now();
-    let stamp = now.format("%Y%m%d-%H%M%S").to_string();
-    let mut temp = temp;
-    let mut attempt = 0;
-    let file = loop {
-        let name = if attempt == 0 {
-            format!("{PREFIX}{stamp}")
-        } else {
-            format!("{PREFIX}{stamp}-{attempt}")
-        };
-        match temp.persist_noclobber(dir.join(&name)) {
-            Ok(_) => break name,
-            Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                temp = err.file;
-                attempt += 1;
-            }
-            Err(err) => {
-                return Err(err.error)
-                    .with_context(|| format!("naming the backup in `{}`", dir.display()));
-            }
-        }
-    };
-    let backup = Backup {
-        file,
+    Ok(Some(Pulled {
+        dir,
+        temp,
+        header,
         sha256,
-        bytes: header.bytes,
-        serial: header.serial,
-        lineage: header.lineage,
-        terraform_version: header.terraform_version,
-        created: NaiveDateTime::parse_from_str(&stamp, "%Y%m%d-%H%M%S")
-            .map_or(now, |t| t.and_utc()),
-        reason: reason.to_string(),
-    };
-    if let Err(err) = files::append_line(&dir.join(MANIFEST), &serde_json::to_string(&backup)?) {
-        // A backup without its manifest line cannot be verified: do not keep it.
-        let _ = fs::remove_file(dir.join(&backup.file));
-        return Err(err);
+    }))
+}
+
+impl Pulled {
+    /// Names the pulled state `terraform.tfstate.<now>` and adds its manifest line.
+    pub fn keep(self, reason: &str) -> anyhow::Result<Backup> {
+        let Pulled {
+            dir,
+            mut temp,
+            header,
+            sha256,
+        } = self;
+        let now = Utc::now();
+        let stamp = now.format("%Y%m%d-%H%M%S").to_string();
+        let mut attempt = 0;
+        let file = loop {
+            let name = if attempt == 0 {
+                format!("{PREFIX}{stamp}")
+            } else {
+                format!("{PREFIX}{stamp}-{attempt}")
+            };
+            match temp.persist_noclobber(dir.join(&name)) {
+                Ok(_) => break name,
+                Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    temp = err.file;
+                    attempt += 1;
+                }
+                Err(err) => {
+                    return Err(err.error)
+                        .with_context(|| format!("naming the backup in `{}`", dir.display()));
+                }
+            }
+        };
+        let backup = Backup {
+            file,
+            sha256,
+            bytes: header.bytes,
+            serial: header.serial,
+            lineage: header.lineage,
+            terraform_version: header.terraform_version,
+            created: NaiveDateTime::parse_from_str(&stamp, "%Y%m%d-%H%M%S")
+                .map_or(now, |t| t.and_utc()),
+            reason: reason.to_string(),
+        };
+        if let Err(err) = files::append_line(&dir.join(MANIFEST), &serde_json::to_string(&backup)?)
+        {
+            // A backup without its manifest line cannot be verified: do not keep it.
+            let _ = fs::remove_file(dir.join(&backup.file));
+            return Err(err);
+        }
+        Ok(backup)
     }
-    Ok(Some(backup))
 }
 
 /// Re-reads a backup from disk and checks it against its manifest line: present,

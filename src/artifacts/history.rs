@@ -27,8 +27,7 @@ pub struct HistoryRecord {
     pub seconds: f64,
     pub terraform_version: Option<String>,
     pub plan: Option<PlanSummary>,
-    /// applied | no-changes | refused | failed | interrupted | planned | killed
-    pub result: String,
+    pub result: RunResult,
     pub exit_code: u8,
     /// The backup taken before the change, by file name in `backups/`.
     pub backup: Option<String>,
@@ -45,6 +44,59 @@ pub struct HistoryRecord {
 }
 
 pub const FILE: &str = "history.jsonl";
+
+/// How a run ended: the `result` of its history record and of its JSON document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunResult {
+    /// The change was applied (deploy, refresh), or the state restored or the lock
+    /// released (restore, unlock).
+    Applied,
+    /// The plan found nothing to do.
+    NoChanges,
+    /// A plan-only run found changes and stopped there.
+    Planned,
+    /// A confirmation was not given, or a safety rule stopped the run.
+    Refused,
+    Failed,
+    Interrupted,
+    /// A run that tfenv found killed (SIGKILL, a crash) after the fact, by the holder
+    /// text it left in its environment lock: its outcome is unknown.
+    Killed,
+    /// A result this version does not know (a newer tfenv wrote it): kept as written.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl RunResult {
+    /// How the run ended when it ended with an error: by the error's exit code.
+    pub fn of_error(exit: Exit) -> RunResult {
+        match exit {
+            Exit::Refused => RunResult::Refused,
+            Exit::Interrupted => RunResult::Interrupted,
+            _ => RunResult::Failed,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            RunResult::Applied => "applied",
+            RunResult::NoChanges => "no-changes",
+            RunResult::Planned => "planned",
+            RunResult::Refused => "refused",
+            RunResult::Failed => "failed",
+            RunResult::Interrupted => "interrupted",
+            RunResult::Killed => "killed",
+            RunResult::Other(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for RunResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Appends one record (atomically: the file is rewritten through `write_atomic`).
 pub fn append(artifacts_dir: &Path, record: &HistoryRecord) -> anyhow::Result<()> {
@@ -71,10 +123,9 @@ pub struct Protection {
 
 /// [`protected_backups`] of a history already read from `path`.
 pub fn protection(path: &Path, history: &Jsonl<HistoryRecord>) -> Protection {
-    let good = history
-        .records
-        .iter()
-        .rposition(|r| r.command == "deploy" && r.result == "applied" && r.backup.is_some());
+    let good = history.records.iter().rposition(|r| {
+        r.command == "deploy" && r.result == RunResult::Applied && r.backup.is_some()
+    });
     let after = good.map_or(0, |i| i + 1);
     let good_line = good.map_or(0, |i| history.lines[i]);
     let mut out = Protection::default();
@@ -84,7 +135,7 @@ pub fn protection(path: &Path, history: &Jsonl<HistoryRecord>) -> Protection {
     out.protected.files.extend(
         history.records[after..]
             .iter()
-            .filter(|r| r.result == KILLED)
+            .filter(|r| r.result == RunResult::Killed)
             .filter_map(|r| r.backup.clone()),
     );
     let unsure: Vec<usize> = history
@@ -167,17 +218,13 @@ fn reached_apply(record: &HistoryRecord) -> bool {
         Some(reached) => reached,
         // Older records do not say. A run that failed or was interrupted before its plan
         // (init, plan) surely did not reach apply; one after it may have.
-        None => match record.result.as_str() {
-            "applied" => true,
-            "failed" | "interrupted" => record.plan.is_some(),
+        None => match record.result {
+            RunResult::Applied => true,
+            RunResult::Failed | RunResult::Interrupted => record.plan.is_some(),
             _ => false,
         },
     }
 }
-
-/// The result of a run that tfenv found killed (SIGKILL, a crash) after the fact, by
-/// the holder text it left in its environment lock: its outcome is unknown.
-pub const KILLED: &str = "killed";
 
 /// The newest `killed` run that may have changed the state (it reached terraform apply,
 /// or was a restore or an unlock), unless a deploy or refresh finished since (`applied`
@@ -187,12 +234,13 @@ pub fn unresolved_kill(artifacts_dir: &Path) -> anyhow::Result<Option<HistoryRec
     let found = jsonl::find_last(&artifacts_dir.join(FILE), |line| {
         let record = parse_line(line)?;
         let deploys = matches!(record.command.as_str(), "deploy" | "refresh");
-        if record.result == KILLED {
+        if record.result == RunResult::Killed {
             let may_have_changed = !deploys || record.reached_apply != Some(false);
             return may_have_changed.then_some(Some(record));
         }
-        let settled = (deploys && matches!(record.result.as_str(), "applied" | "no-changes"))
-            || (record.command == "restore" && record.result == "applied");
+        let settled = (deploys
+            && matches!(record.result, RunResult::Applied | RunResult::NoChanges))
+            || (record.command == "restore" && record.result == RunResult::Applied);
         settled.then_some(None)
     })?;
     Ok(found.flatten())
@@ -223,7 +271,7 @@ impl HistoryRecord {
             seconds: (end - holder.since).num_milliseconds() as f64 / 1000.0,
             terraform_version: None,
             plan: None,
-            result: KILLED.to_string(),
+            result: RunResult::Killed,
             // What a shell reports for a SIGKILL; the real status is unknown.
             exit_code: 137,
             backup: holder.backup.clone(),
@@ -276,7 +324,8 @@ impl Ledger {
                 seconds: 0.0,
                 terraform_version,
                 plan: None,
-                result: String::new(),
+                // Set when the run ends (`finish`).
+                result: RunResult::Interrupted,
                 exit_code: 0,
                 backup: None,
                 log: None,
@@ -296,7 +345,7 @@ impl Ledger {
 
     pub fn finish(
         &mut self,
-        result: &str,
+        result: RunResult,
         exit: Exit,
         error: Option<String>,
     ) -> anyhow::Result<()> {
@@ -309,7 +358,7 @@ impl Ledger {
         record.plan = self.plan.clone();
         record.backup = self.backup.as_ref().map(|b| b.file.clone());
         record.log = self.log.clone();
-        record.result = result.to_string();
+        record.result = result;
         record.exit_code = exit.code();
         record.error = error;
         record.lock = self.lock.clone();
@@ -324,12 +373,7 @@ impl Ledger {
     /// Records a run that ended with `err`: refused, interrupted or failed, by its exit code.
     pub fn fail(&mut self, err: &anyhow::Error) -> anyhow::Result<()> {
         let exit = crate::error::exit_for(err);
-        let result = match exit {
-            Exit::Refused => "refused",
-            Exit::Interrupted => "interrupted",
-            _ => "failed",
-        };
-        self.finish(result, exit, Some(format!("{err:#}")))
+        self.finish(RunResult::of_error(exit), exit, Some(format!("{err:#}")))
     }
 }
 
@@ -337,7 +381,7 @@ impl Drop for Ledger {
     fn drop(&mut self) {
         if self.record.is_some() {
             let _ = self.finish(
-                "interrupted",
+                RunResult::Interrupted,
                 Exit::Interrupted,
                 Some("interrupted".to_string()),
             );
@@ -373,7 +417,7 @@ mod tests {
         text += &line("deploy", "failed", "n4", ",\"reached_apply\":false");
         text += &line("deploy", "no-changes", "n5", ",\"reached_apply\":false");
         text += &line("deploy", "refused", "n6", ",\"reached_apply\":false");
-        text += &line("deploy", KILLED, "n6k", ",\"reached_apply\":false");
+        text += &line("deploy", "killed", "n6k", ",\"reached_apply\":false");
         text += &line("unlock", "applied", "n7", "");
         text += &line("unlock", "refused", "n8", "");
         text += &line("restore", "applied", "n9", "");
@@ -391,7 +435,7 @@ mod tests {
         assert_eq!(last_who(dir.path()).as_deref(), Some("n10"));
 
         // A run found killed during its apply.
-        text += &line("deploy", KILLED, "n13", ",\"reached_apply\":true");
+        text += &line("deploy", "killed", "n13", ",\"reached_apply\":true");
         std::fs::write(&path, &text).unwrap();
         assert_eq!(last_who(dir.path()).as_deref(), Some("n13"));
 
@@ -444,7 +488,7 @@ mod tests {
         let mut text = planned("applied", "n1");
         std::fs::write(&path, &text).unwrap();
         assert_eq!(unresolved(), None);
-        text += &line("deploy", KILLED, "k1", ",\"reached_apply\":true");
+        text += &line("deploy", "killed", "k1", ",\"reached_apply\":true");
         // Neither a refused unlock nor a deploy that failed or was refused settles it.
         text += &line("unlock", "refused", "n2", "");
         text += &line("deploy", "failed", "n3", ",\"reached_apply\":false");
@@ -456,11 +500,11 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         assert_eq!(unresolved(), None);
         // A run killed before its apply changed nothing.
-        text += &line("deploy", KILLED, "k2", ",\"reached_apply\":false");
+        text += &line("deploy", "killed", "k2", ",\"reached_apply\":false");
         std::fs::write(&path, &text).unwrap();
         assert_eq!(unresolved(), None);
         // A restore killed at any point may have pushed a state.
-        text += &line("restore", KILLED, "k3", "");
+        text += &line("restore", "killed", "k3", "");
         std::fs::write(&path, &text).unwrap();
         assert_eq!(unresolved().as_deref(), Some("k3"));
         text += &line("restore", "applied", "n5", "");
@@ -498,7 +542,7 @@ mod tests {
             log: Some("logs/deploy-20250101-100000.log".into()),
         };
         let record = HistoryRecord::killed(&env, &holder, "plan dev");
-        assert_eq!(record.result, KILLED);
+        assert_eq!(record.result, RunResult::Killed);
         assert_eq!(
             (record.who.as_str(), record.host.as_str()),
             ("ci", "runner")

@@ -1,8 +1,8 @@
-//! `tfenv deploy`: the full pipeline (see `pipeline.rs`).
+//! `tfenv deploy`: the full pipeline (see `pipeline/`).
 
 use crate::Context;
 use crate::exit::Exit;
-use crate::pipeline::{self, Mode, Request};
+use crate::pipeline::{self, Apply, Mode, Request};
 use crate::settings::DeploySettings;
 
 pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<Exit> {
@@ -10,14 +10,12 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
         ctx,
         Request {
             env: settings.env,
-            mode: Mode::Deploy,
-            plan_only: false,
-            record: true,
-            flags: settings.flags,
-            allow_dirty: settings.allow_dirty,
-            include_sensitive: settings.include_sensitive,
+            mode: Mode::Deploy(Apply {
+                flags: settings.flags,
+                allow_dirty: settings.allow_dirty,
+                include_sensitive: settings.include_sensitive,
+            }),
             log: settings.log,
-            detailed_exitcode: false,
         },
     )
     .await

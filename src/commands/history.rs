@@ -52,7 +52,7 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
         rows.push(vec![
             r.start.to_rfc3339_opts(SecondsFormat::Secs, true),
             r.command.clone(),
-            r.result.clone(),
+            r.result.to_string(),
             r.plan
                 .as_ref()
                 .map_or_else(|| "-".to_string(), |p| p.short()),

@@ -1,7 +1,6 @@
 //! `tfenv plan`: the pipeline up to the summary; nothing is applied or recorded.
 
 use crate::Context;
-use crate::confirm::Flags;
 use crate::exit::Exit;
 use crate::pipeline::{self, Mode, Request};
 use crate::settings::PlanSettings;
@@ -11,14 +10,10 @@ pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit>
         ctx,
         Request {
             env: settings.env,
-            mode: Mode::Deploy,
-            plan_only: true,
-            record: false,
-            flags: Flags::default(),
-            allow_dirty: true,
-            include_sensitive: false,
+            mode: Mode::Plan {
+                detailed_exitcode: settings.detailed_exitcode,
+            },
             log: settings.log,
-            detailed_exitcode: settings.detailed_exitcode,
         },
     )
     .await

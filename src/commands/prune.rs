@@ -87,7 +87,7 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
     });
     let gate = Gate::new(approval, settings.flags.clone());
     gate.check_flags()?;
-    gate.ask(&ctx.interrupts).await?;
+    gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
     // Exactly the plan shown: a backup taken meanwhile is not in it.
     let deleted = backups::prune_planned(&dir, &plan)?;
     if ctx.printer.is_json() {

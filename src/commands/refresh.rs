@@ -2,22 +2,22 @@
 
 use crate::Context;
 use crate::exit::Exit;
-use crate::pipeline::{self, Mode, Request};
+use crate::pipeline::{self, Apply, Mode, Request};
 use crate::settings::RefreshSettings;
 
 pub async fn refresh(ctx: &Context, settings: RefreshSettings) -> anyhow::Result<Exit> {
+    let apply = Apply {
+        flags: settings.flags,
+        allow_dirty: settings.allow_dirty,
+        include_sensitive: settings.include_sensitive,
+    };
     pipeline::run(
         ctx,
         Request {
             env: settings.env,
-            mode: Mode::Refresh,
-            plan_only: settings.dry_run,
-            record: !settings.dry_run,
-            flags: settings.flags,
-            allow_dirty: settings.allow_dirty,
-            include_sensitive: settings.include_sensitive,
+            // --dry-run stops after the summary.
+            mode: Mode::Refresh((!settings.dry_run).then_some(apply)),
             log: settings.log,
-            detailed_exitcode: false,
         },
     )
     .await

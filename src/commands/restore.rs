@@ -12,7 +12,7 @@ use crate::backend::Backends;
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
-use crate::pipeline::RecordedRun;
+use crate::pipeline::{RecordedRun, RunResult};
 use crate::project::Project;
 use crate::settings::RestoreSettings;
 use crate::terraform::{self, InitOptions, StateHeader, Terraform};
@@ -136,7 +136,7 @@ pub async fn restore(ctx: &Context, settings: RestoreSettings) -> anyhow::Result
     .await;
     match result {
         Ok(mut report) => {
-            recorded.finish(&ctx.printer, "applied", Exit::Success);
+            recorded.finish(&ctx.printer, RunResult::Applied, Exit::Success);
             report.warnings = recorded.warnings().to_vec();
             if ctx.printer.is_json() {
                 ctx.printer.json(&report)?;
@@ -208,7 +208,7 @@ async fn run(
     .with_review(format!("check what `{shown}` holds"));
     let gate = Gate::new(approval, settings.flags.clone());
     gate.check_flags()?;
-    gate.ask(&ctx.interrupts).await?;
+    gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
     // After the confirmation: a declined restore must not add a newer backup of the
     // current state, or `latest` would point at it next time.
     ctx.printer

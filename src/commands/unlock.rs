@@ -8,7 +8,7 @@ use crate::backend::{Backend, Backends};
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
-use crate::pipeline::RecordedRun;
+use crate::pipeline::{RecordedRun, RunResult};
 use crate::project::{Environment, Project};
 use crate::settings::UnlockSettings;
 use crate::terraform::InitOptions;
@@ -89,7 +89,7 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
         // State pull does not take the lock: the state as it is now can still be saved.
         ledger.backup =
             backups::create(&env, "pre-unlock", |sink| tf.state_pull_into(&env, sink)).await?;
-        gate.ask(&ctx.interrupts).await?;
+        gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
         tf.force_unlock(&env, &settings.lock_id).await?;
         if lock.supported() {
             let after = backend.read_lock(&env, ctx.runner.as_ref()).await?;
@@ -105,7 +105,7 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
     .await;
     match result {
         Ok(()) => {
-            recorded.finish(&ctx.printer, "applied", Exit::Success);
+            recorded.finish(&ctx.printer, RunResult::Applied, Exit::Success);
             if ctx.printer.is_json() {
                 ctx.printer.json(&serde_json::json!({
                     "environment": env.name, "unlocked": settings.lock_id, "released": lock, "backup": recorded.ledger.backup,

@@ -4,7 +4,7 @@
 
 use crate::Context;
 use crate::artifacts::envlock::EnvLock;
-use crate::artifacts::history::{self, HistoryRecord, Ledger};
+use crate::artifacts::history::{self, HistoryRecord, Ledger, RunResult};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::git;
@@ -36,29 +36,59 @@ impl RecordedRun {
         record: bool,
         tf: &Terraform,
     ) -> anyhow::Result<RecordedRun> {
+        let lock = RecordedRun::lock(ctx, env, command, record)?;
+        let git = git::head(ctx.runner.as_ref(), project, env).await;
+        RecordedRun::begin(ctx, env, command, record, tf, lock, Some(git))
+    }
+
+    /// The environment's lock, taken before anything changes: a second tfenv stops here
+    /// with exit 4. A run found killed under it is said and recorded first.
+    pub fn lock(
+        ctx: &Context,
+        env: &Environment,
+        command: &'static str,
+        record: bool,
+    ) -> anyhow::Result<EnvLock> {
         let mut lock = EnvLock::acquire(&env.artifacts_dir, &env.name, command, record)?;
         record_killed(ctx, env, command, &mut lock);
+        Ok(lock)
+    }
+
+    /// `start` for a run that asked git already, at the same time as something else, or
+    /// that has no use for it (`None`: a plan neither records nor changes anything).
+    pub fn begin(
+        ctx: &Context,
+        env: &Environment,
+        command: &'static str,
+        record: bool,
+        tf: &Terraform,
+        lock: EnvLock,
+        git: Option<anyhow::Result<Option<git::Checkout>>>,
+    ) -> anyhow::Result<RecordedRun> {
         let mut run = RecordedRun {
             ledger: Ledger::start(env, command, record, Some(tf.version.to_string())),
             git: Ok(None),
             warnings: Vec::new(),
             _lock: lock,
         };
-        let git = git::head(ctx.runner.as_ref(), project, env).await;
         // git stopped by the interrupt fails like a broken repository would; a production
         // deploy would then be "refused" for an unclean tree instead of interrupted.
         let interrupted = ctx.interrupts.received()
-            || git.as_ref().is_err_and(|err| {
-                matches!(
-                    err.downcast_ref::<TfenvError>(),
-                    Some(TfenvError::Interrupted)
-                )
+            || git.as_ref().is_some_and(|git| {
+                git.as_ref().is_err_and(|err| {
+                    matches!(
+                        err.downcast_ref::<TfenvError>(),
+                        Some(TfenvError::Interrupted)
+                    )
+                })
             });
         if interrupted {
             return Err(run.fail(&ctx.printer, TfenvError::Interrupted.into()));
         }
-        run.ledger.git = git.as_ref().ok().cloned().flatten().map(|c| c.info);
-        run.git = git;
+        if let Some(git) = git {
+            run.ledger.git = git.as_ref().ok().cloned().flatten().map(|c| c.info);
+            run.git = git;
+        }
         Ok(run)
     }
 
@@ -88,7 +118,7 @@ impl RecordedRun {
 
     /// Records how the run ended. The outcome stands whatever happens to the record:
     /// a history that cannot be written is a warning, not a failed run.
-    pub fn finish(&mut self, printer: &Printer, result: &str, exit: Exit) {
+    pub fn finish(&mut self, printer: &Printer, result: RunResult, exit: Exit) {
         if let Err(err) = self.ledger.finish(result, exit, None) {
             self.warn(
                 printer,

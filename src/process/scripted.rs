@@ -1,5 +1,7 @@
 //! A scripted runner for unit tests: each expected call is queued with its reply; a
-//! call nobody scripted fails loudly, and every call is recorded.
+//! call nobody scripted fails loudly, and every call is recorded. A call takes the first
+//! queued reply whose arguments it starts with, so calls that run at the same time may
+//! come in either order.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -58,15 +60,23 @@ impl ScriptedRunner {
 impl Runner for ScriptedRunner {
     async fn run(&self, inv: &Invocation, mut options: RunOptions) -> anyhow::Result<Finished> {
         self.calls.lock().unwrap().push(inv.clone());
-        let Some((expected, reply)) = self.script.lock().unwrap().pop_front() else {
-            anyhow::bail!("unscripted call: {}", inv.display());
+        let reply = {
+            let mut script = self.script.lock().unwrap();
+            let Some(next) = script.front() else {
+                anyhow::bail!("unscripted call: {}", inv.display());
+            };
+            let next = next.0.clone();
+            let Some(at) = script
+                .iter()
+                .position(|(expected, _)| inv.args.starts_with(expected))
+            else {
+                anyhow::bail!(
+                    "expected a call starting with {next:?}, got: {}",
+                    inv.display()
+                );
+            };
+            script.remove(at).expect("a queued reply").1
         };
-        if !inv.args.starts_with(&expected) {
-            anyhow::bail!(
-                "expected a call starting with {expected:?}, got: {}",
-                inv.display()
-            );
-        }
         let mut finished = Finished {
             code: Some(reply.code),
             stderr: reply.stderr,

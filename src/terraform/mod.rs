@@ -8,6 +8,7 @@ pub mod lock_error;
 pub mod plan;
 pub mod state;
 pub mod version;
+mod version_cache;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -123,21 +124,7 @@ impl Terraform {
         project: &Project,
         runner: Arc<dyn Runner>,
     ) -> anyhow::Result<Terraform> {
-        let mut inv = Invocation::new(&bin, &["version", "-json", "-no-color"]);
-        inv.cwd = project.root.clone();
-        inv.env.push(("CHECKPOINT_DISABLE".into(), "1".into()));
-        let done = runner.run(&inv, RunOptions::default()).await?;
-        let version = parse_version_output(&done).ok_or_else(|| {
-            TfenvError::config(
-                format!(
-                    "cannot tell the version of `{}`: `version -json` {} and printed {:?}",
-                    bin.display(),
-                    done.describe(),
-                    first_line(&done.stdout_text()).or(first_line(&done.stderr_text())).unwrap_or("nothing")
-                ),
-                Some("point --terraform (or [project] terraform in tfenv.toml) at a terraform or tofu binary".to_string()),
-            )
-        })?;
+        let version = read_version(&bin, project, runner.as_ref()).await?;
         if let Some(required) = &project.required_version {
             let ok = version::satisfies(&version, required).map_err(|why| {
                 TfenvError::config(
@@ -335,13 +322,16 @@ impl Terraform {
 
 impl Terraform {
     /// `plan -out <plan_file>` with the environment's var files; output streamed live.
+    /// With `detailed_exitcode`, terraform says whether the plan has changes (exit 2) or
+    /// none (exit 0); returns whether it may have changes (always true without it).
     pub async fn plan(
         &self,
         env: &Environment,
         plan_file: &Path,
         refresh_only: bool,
+        detailed_exitcode: bool,
         log: Option<&RunLog>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let mut args: Vec<OsString> = vec![
             "plan".into(),
             "-no-color".into(),
@@ -351,8 +341,15 @@ impl Terraform {
         if refresh_only {
             args.push("-refresh-only".into());
         }
+        if detailed_exitcode {
+            args.push("-detailed-exitcode".into());
+        }
         args.extend(env.var_files.iter().map(|p| flag_path("-var-file=", p)));
-        self.run_streamed(env, "plan", args, log).await
+        let changes_code = detailed_exitcode.then_some(2);
+        let code = self
+            .run_streamed(env, "plan", args, log, changes_code)
+            .await?;
+        Ok(!detailed_exitcode || code == changes_code)
     }
 
     /// `apply <plan_file>`: exactly what was planned and confirmed, nothing re-planned.
@@ -368,16 +365,20 @@ impl Terraform {
             "-input=false".into(),
             plan_file.as_os_str().to_os_string(),
         ];
-        self.run_streamed(env, "apply", args, log).await
+        self.run_streamed(env, "apply", args, log, None).await?;
+        Ok(())
     }
 
+    /// Runs a call that may hold the state lock, its output streamed. Exit 0 — and
+    /// `also_ok` (`plan -detailed-exitcode`'s 2) — is success; returns the exit code.
     async fn run_streamed(
         &self,
         env: &Environment,
         what: &str,
         args: Vec<OsString>,
         log: Option<&RunLog>,
-    ) -> anyhow::Result<()> {
+        also_ok: Option<i32>,
+    ) -> anyhow::Result<Option<i32>> {
         let mut inv = self.invocation(env, &args);
         inv.holds_state_lock = true;
         let options = RunOptions {
@@ -390,8 +391,8 @@ impl Terraform {
         };
         let done = self.runner.run(&inv, options).await?;
         check_interrupted(&done)?;
-        if done.success() {
-            return Ok(());
+        if done.success() || (also_ok.is_some() && done.code == also_ok) {
+            return Ok(done.code);
         }
         let text = format!("{}\n{}", done.stderr_text(), done.stdout_text());
         if let Some(info) = lock_error::parse(&text) {
@@ -691,6 +692,40 @@ fn flag_path(flag: &str, path: &Path) -> OsString {
 
 fn first_line(text: &str) -> Option<&str> {
     text.lines().map(str::trim).find(|l| !l.is_empty())
+}
+
+/// The binary's version: remembered from an earlier run (`version_cache.rs`), or from
+/// `version -json`.
+async fn read_version(
+    bin: &Path,
+    project: &Project,
+    runner: &dyn Runner,
+) -> anyhow::Result<semver::Version> {
+    let cache = version_cache::VersionCache::new(&project.root);
+    let key = version_cache::Key::of(bin, &project.root, &version_cache::ShimEnv::from_process());
+    if let Some(version) = key.as_ref().and_then(|key| cache.get(key)) {
+        tracing::debug!("terraform {version} at {} (remembered)", bin.display());
+        return Ok(version);
+    }
+    let mut inv = Invocation::new(bin, &["version", "-json", "-no-color"]);
+    inv.cwd = project.root.clone();
+    inv.env.push(("CHECKPOINT_DISABLE".into(), "1".into()));
+    let done = runner.run(&inv, RunOptions::default()).await?;
+    let version = parse_version_output(&done).ok_or_else(|| {
+        TfenvError::config(
+            format!(
+                "cannot tell the version of `{}`: `version -json` {} and printed {:?}",
+                bin.display(),
+                done.describe(),
+                first_line(&done.stdout_text()).or(first_line(&done.stderr_text())).unwrap_or("nothing")
+            ),
+            Some("point --terraform (or [project] terraform in tfenv.toml) at a terraform or tofu binary".to_string()),
+        )
+    })?;
+    if let Some(key) = key {
+        cache.put(&key, &version);
+    }
+    Ok(version)
 }
 
 fn parse_version_output(done: &Finished) -> Option<semver::Version> {

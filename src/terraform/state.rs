@@ -1,5 +1,6 @@
 //! The header of a Terraform state (serial, lineage, versions, resource counts), read
-//! by streaming: a state of any size is walked once and never held in memory.
+//! by streaming: a state of any size is walked once and never held in memory. Also the
+//! root module's outputs, which a local state holds as `terraform output -json` prints them.
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
@@ -63,6 +64,67 @@ pub fn read_header_slice(bytes: &[u8]) -> Result<Option<StateHeader>, StateError
     let raw = Raw::deserialize(&mut de).map_err(json_error)?;
     de.end().map_err(json_error)?;
     header(raw, bytes.len() as u64)
+}
+
+/// The root module's outputs from a local state file, as `terraform output -json` prints
+/// them: `{name: {sensitive, type, value}}`. `Ok(None)` when there is no such file (or it
+/// is not a regular file), it is empty, or its format is not version 4 — the caller then
+/// asks terraform. Resources are skipped while streaming, never held in memory.
+pub fn read_outputs_file(
+    path: &std::path::Path,
+) -> anyhow::Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    use anyhow::Context;
+    // Opening a FIFO in the state's place would block: only regular files are read.
+    if !std::fs::metadata(path).is_ok_and(|meta| meta.is_file()) {
+        return Ok(None);
+    }
+    let file =
+        std::fs::File::open(path).with_context(|| format!("opening `{}`", path.display()))?;
+    read_outputs(file).with_context(|| format!("reading `{}`", path.display()))
+}
+
+/// `read_outputs_file` of any reader.
+pub fn read_outputs(
+    reader: impl Read,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StateError> {
+    #[derive(Deserialize)]
+    struct Outputs {
+        version: Option<u64>,
+        #[serde(default)]
+        outputs: std::collections::BTreeMap<String, Output>,
+    }
+    #[derive(Deserialize)]
+    struct Output {
+        value: serde_json::Value,
+        #[serde(rename = "type")]
+        kind: serde_json::Value,
+        /// The state writes it only when true; `output -json` always says it.
+        #[serde(default)]
+        sensitive: bool,
+    }
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    if reader.fill_buf()?.is_empty() {
+        return Ok(None);
+    }
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let state = Outputs::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    if state.version != Some(4) {
+        return Ok(None);
+    }
+    Ok(Some(
+        state
+            .outputs
+            .into_iter()
+            .map(|(name, output)| {
+                let mut fields = serde_json::Map::new();
+                fields.insert("sensitive".into(), output.sensitive.into());
+                fields.insert("type".into(), output.kind);
+                fields.insert("value".into(), output.value);
+                (name, serde_json::Value::Object(fields))
+            })
+            .collect(),
+    ))
 }
 
 fn header(raw: Raw, bytes: u64) -> Result<Option<StateHeader>, StateError> {
@@ -198,6 +260,28 @@ mod tests {
         assert_eq!(header.resources, 2);
         assert_eq!(header.instances, 3);
         assert_eq!(header.bytes, STATE.len() as u64);
+    }
+
+    #[test]
+    fn outputs_read_from_a_state_are_what_output_json_prints() {
+        let outputs = read_outputs(STATE.as_bytes()).unwrap().unwrap();
+        assert_eq!(
+            serde_json::Value::Object(outputs),
+            serde_json::json!({"secret": {"sensitive": true, "type": "string", "value": "hunter2"}})
+        );
+        // `sensitive` is absent from the state when false; `output -json` says false.
+        let state = r#"{"version":4,"serial":1,"lineage":"l","outputs":{"n":{"value":[1],"type":["list","number"]}},"resources":[]}"#;
+        let outputs = read_outputs(state.as_bytes()).unwrap().unwrap();
+        assert_eq!(outputs["n"]["sensitive"], false);
+        assert_eq!(outputs["n"]["type"], serde_json::json!(["list", "number"]));
+        // Another format, or nothing: the caller asks terraform instead.
+        assert!(
+            read_outputs(&br#"{"version":3,"serial":1,"lineage":"l"}"#[..])
+                .unwrap()
+                .is_none()
+        );
+        assert!(read_outputs(&b""[..]).unwrap().is_none());
+        assert!(read_outputs(&b"{\"version\": 4"[..]).is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The pipeline against the real terraform where only the real one can tell: paths that
-//! are not UTF-8 reach it intact (1.11 and 1.0.3), and `--no-color` holds in a terminal.
+//! are not UTF-8 reach it intact (1.11 and 1.0.3), `--no-color` holds in a terminal, and
+//! what tfenv reads itself instead of asking terraform (outputs, the version, a plan
+//! without changes) is what terraform would have said.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -105,4 +107,124 @@ fn no_color_holds_for_the_prompt_in_a_terminal() {
         Vec::<String>::new(),
         "--no-color, yet colour reached the terminal:\n{transcript:?}"
     );
+}
+
+/// The terraform calls a recording wrapper saw since the log was last cleared: the
+/// subcommand of each.
+fn subcommands(calls: &Path) -> Vec<String> {
+    std::fs::read_to_string(calls)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| line.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+fn outputs_come_from_the_local_state_as_terraform_prints_them(tf: &Path) {
+    let project = Project::demo();
+    let (wrapper, calls) = support::recording_wrapper(&project, tf);
+    let tfenv = |args: &[&str]| {
+        let output = project
+            .tfenv()
+            .arg("--terraform")
+            .arg(&wrapper)
+            .args(args)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?} with {}: {}\n{}",
+            tf.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    tfenv(&["deploy", "dev", "--yes", "--include-sensitive"]);
+    assert!(
+        !subcommands(&calls).contains(&"output".to_string()),
+        "no `terraform output` for a local state: {:?}",
+        subcommands(&calls)
+    );
+    let module = project.join("examples/quickstart");
+    let printed = project
+        .terraform(tf)
+        .current_dir(&module)
+        .env("TF_DATA_DIR", module.join(".terraform/tfenv/dev"))
+        .args(["output", "-json"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&project.read("state/dev/outputs.json")).unwrap();
+    assert_eq!(written, printed, "{}", tf.display());
+    assert_eq!(written["api_token"]["sensitive"], true);
+
+    // With nothing to change, a plan is `terraform plan` alone: no `show -json`.
+    std::fs::write(&calls, "").unwrap();
+    tfenv(&["plan", "dev", "--detailed-exitcode"]);
+    let ran = subcommands(&calls);
+    assert!(
+        !ran.contains(&"show".to_string()) && ran.contains(&"plan".to_string()),
+        "{ran:?}"
+    );
+
+    // A change to an output alone is a change for terraform's exit code too.
+    let vars = project.read("environments/dev.tfvars");
+    project.write(
+        "environments/dev.tfvars",
+        &vars.replace("beta_ui   = true", "beta_ui   = false"),
+    );
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&wrapper)
+        .args(["plan", "dev", "--detailed-exitcode"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(3);
+}
+
+#[test]
+fn outputs_come_from_the_local_state_as_terraform_1_11_prints_them() {
+    outputs_come_from_the_local_state_as_terraform_prints_them(&support::terraform());
+}
+
+#[test]
+fn outputs_come_from_the_local_state_as_terraform_1_0_prints_them() {
+    outputs_come_from_the_local_state_as_terraform_prints_them(&support::terraform_1_0());
+}
+
+#[test]
+fn the_terraform_version_is_asked_once_and_again_when_the_binary_changes() {
+    let project = Project::demo();
+    let bin = project.join("bin/terraform");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(support::terraform(), &bin).unwrap();
+    let plan = || {
+        let output = project
+            .tfenv()
+            .args(["-v", "--terraform"])
+            .arg(&bin)
+            .args(["plan", "dev"])
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let asked = |log: &str| log.contains("terraform version -json");
+    assert!(asked(&plan()), "the first run asks");
+    let second = plan();
+    assert!(!asked(&second), "the second run remembers:\n{second}");
+    assert!(second.contains("(remembered)"), "{second}");
+    // Another binary in its place (here: a new modification time) is asked again.
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&bin)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert!(asked(&plan()), "a changed binary is asked again");
 }

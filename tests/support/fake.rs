@@ -17,10 +17,11 @@ pub const PLAN_JSON: &str = r#"{"format_version":"1.2","resource_changes":[{"add
 /// What `state pull` prints until something was pushed (unless the test gives another).
 pub const STATE: &str = r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"abc","outputs":{},"resources":[]}"#;
 
-/// The part of `plan`'s body that writes the plan file named by `-out=`: a `plan` body
+/// The part of `plan`'s body that writes the plan file named by `-out=` and, under
+/// `-detailed-exitcode`, exits 2 (the plan has changes) as terraform does: a `plan` body
 /// of a test that should still leave a plan ends with it.
-pub const WRITE_PLAN: &str =
-    r#"for a in "$@"; do case "$a" in -out=*) echo plan > "${a#-out=}" ;; esac; done"#;
+pub const WRITE_PLAN: &str = r#"for a in "$@"; do case "$a" in -out=*) echo plan > "${a#-out=}" ;; esac; done
+        case " $* " in *" -detailed-exitcode "*) exit 2 ;; esac"#;
 
 /// The message a successful init prints.
 pub const INIT_OK: &str =

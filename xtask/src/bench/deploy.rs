@@ -439,9 +439,14 @@ For the record, the processes one `tfenv deploy dev` started (`-v` debug log, in
   process: a deploy is as fast as the fewest terraform processes it can run one after
   another. The floor runs two; the seed flow four (one a fast `init`); tfenv's dev
   deploy the ones listed above.
-- A \"not met\" here is the \"before\" figure of issue 9's speed work (running what does not
-  depend on each other at the same time, reading outputs and the version without a
-  terraform process, the backup concurrently with `show -json`).
+- tfenv reads itself what it used to ask terraform: the binary's version is remembered
+  between runs (`.terraform/tfenv/terraform-version.json`), the outputs come from the
+  local state file, and a plan terraform says has no changes (`-detailed-exitcode`)
+  needs no `show -json`. What does not depend on each other runs at the same time: the
+  version check and git, and for production the backup's `state pull` and `show -json`.
+- On a busy machine (see the CPU used by other processes above) running two processes
+  at once saves less: the production deploy's `state pull` then costs close to its
+  CPU time.
 ",
         runs = ctx.deploy_runs,
         timer = ctx.timer.label(),

@@ -1,0 +1,268 @@
+//! The deploy pipeline of DESIGN.md §5, shared by `plan`, `deploy` and `refresh`: lock
+//! the environment, init if needed, plan into a file, summarize, back up, confirm by
+//! tier, apply exactly that plan, write outputs and history. A `Mode` says which of the
+//! named steps (`steps.rs`) a run takes; a new mode is a new variant and its steps.
+//! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
+
+mod recorded;
+mod steps;
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+pub use crate::artifacts::history::RunResult;
+pub use recorded::RecordedRun;
+
+use crate::Context;
+use crate::artifacts::backups::Backup;
+use crate::backend::{Backend, Backends};
+use crate::confirm::Flags;
+use crate::error;
+use crate::exit::Exit;
+use crate::git;
+use crate::project::{Environment, Project, Tier};
+use crate::terraform::plan::PlanSummary;
+use crate::terraform::{RunLog, Terraform};
+
+/// What a run does.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// `tfenv plan`: up to the summary; nothing is applied or recorded.
+    /// `detailed_exitcode`: exit 3 when the plan has changes.
+    Plan { detailed_exitcode: bool },
+    /// `tfenv deploy`: plan, confirm, back up, apply, record.
+    Deploy(Apply),
+    /// `tfenv refresh`: the deploy's steps around `plan -refresh-only`. Without `Apply`
+    /// (`--dry-run`) it stops after the summary, like `Plan`.
+    Refresh(Option<Apply>),
+    // Wave 2 plugs in here (DESIGN.md §10, §11), each a variant and the steps it takes:
+    // - `Drift`: init, plan (-refresh-only and a normal plan), summarize, write
+    //   drift.json, exit 3 on drift; never confirm nor apply.
+    // - `ApplyBundle(Bundle)`: verify the bundle in place of init + plan, then confirm,
+    //   backup, apply the bundle's plan file, outputs and history as `Deploy` does.
+}
+
+/// How a run that applies is approved, and what it keeps.
+#[derive(Clone, Debug, Default)]
+pub struct Apply {
+    pub flags: Flags,
+    /// Production only: deploy from a git tree with uncommitted changes.
+    pub allow_dirty: bool,
+    /// Keep sensitive values in outputs.json.
+    pub include_sensitive: bool,
+}
+
+impl Mode {
+    /// The command, as history and the JSON document name it.
+    pub fn command(&self) -> &'static str {
+        match self {
+            Mode::Plan { .. } => "plan",
+            Mode::Deploy(_) => "deploy",
+            Mode::Refresh(_) => "refresh",
+        }
+    }
+
+    /// How the run applies its plan; `None` for a run that stops after the summary.
+    pub fn apply(&self) -> Option<&Apply> {
+        match self {
+            Mode::Deploy(apply) | Mode::Refresh(Some(apply)) => Some(apply),
+            Mode::Plan { .. } | Mode::Refresh(None) => None,
+        }
+    }
+
+    fn refresh_only(&self) -> bool {
+        matches!(self, Mode::Refresh(_))
+    }
+}
+
+/// What the user asked for.
+pub struct Request {
+    pub env: String,
+    pub mode: Mode,
+    /// Keep terraform's full output in `state/<env>/logs/` (always for production).
+    pub log: bool,
+}
+
+/// The one JSON document a pipeline run prints.
+#[derive(Serialize)]
+struct Report {
+    environment: String,
+    tier: Tier,
+    command: &'static str,
+    result: RunResult,
+    plan: Option<PlanSummary>,
+    backup: Option<Backup>,
+    outputs_written: Option<bool>,
+    log: Option<String>,
+    seconds: f64,
+    /// Steps after a successful apply that failed (outputs, pruning, history): the
+    /// change stands, each is said here and on stderr.
+    warnings: Vec<String>,
+}
+
+/// How the steps ended, when they did not fail.
+enum Outcome {
+    /// The plan found nothing to do.
+    NoChanges,
+    /// A run that stops after the summary found changes; `exit` says it (`plan
+    /// --detailed-exitcode`: 3) or not.
+    Planned { exit: Exit },
+    /// The plan was applied; whether outputs.json was written after it.
+    Applied { outputs_written: bool },
+}
+
+impl Outcome {
+    fn result(&self) -> RunResult {
+        match self {
+            Outcome::NoChanges => RunResult::NoChanges,
+            Outcome::Planned { .. } => RunResult::Planned,
+            Outcome::Applied { .. } => RunResult::Applied,
+        }
+    }
+
+    fn exit(&self) -> Exit {
+        match self {
+            Outcome::Planned { exit } => *exit,
+            Outcome::NoChanges | Outcome::Applied { .. } => Exit::Success,
+        }
+    }
+
+    fn outputs_written(&self) -> Option<bool> {
+        match self {
+            Outcome::Applied { outputs_written } => Some(*outputs_written),
+            Outcome::NoChanges | Outcome::Planned { .. } => None,
+        }
+    }
+}
+
+/// One run: what its steps work with, resolved before they begin, and its record.
+struct Run<'a> {
+    ctx: &'a Context,
+    mode: &'a Mode,
+    project: &'a Project,
+    env: &'a Environment,
+    backend: &'a Backend,
+    tf: &'a Terraform,
+    /// `--log` was given.
+    wants_log: bool,
+    /// terraform's full output for this run (`--log`, and always for production).
+    log: Option<RunLog>,
+    recorded: RecordedRun,
+}
+
+pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let project = ctx.project()?;
+    let env = project.environment(&req.env)?.clone();
+    let backend = Backends::default().resolve(&env, &project)?;
+    let mode = &req.mode;
+    let records = mode.apply().is_some();
+    // The version check and git do not depend on each other: both at once. Only a run
+    // that applies asks git (history records the commit; production needs a clean tree).
+    let (tf, git) = tokio::join!(ctx.terraform(&project), async {
+        match records {
+            true => Some(git::head(ctx.runner.as_ref(), &project, &env).await),
+            false => None,
+        }
+    });
+    let tf = tf?;
+    let lock = RecordedRun::lock(ctx, &env, mode.command(), records)?;
+    let recorded = RecordedRun::begin(ctx, &env, mode.command(), records, &tf, lock, git)?;
+    let mut run = Run {
+        ctx,
+        mode,
+        project: &project,
+        env: &env,
+        backend: &backend,
+        tf: &tf,
+        wants_log: req.log,
+        log: None,
+        recorded,
+    };
+    let result = steps::run(&mut run).await;
+    let seconds = crate::output::seconds(started.elapsed());
+    let Run { mut recorded, .. } = run;
+    match result {
+        Ok(outcome) => {
+            recorded.finish(&ctx.printer, outcome.result(), outcome.exit());
+            let ledger = &recorded.ledger;
+            if ctx.printer.is_json() {
+                ctx.printer.json(&Report {
+                    environment: env.name.clone(),
+                    tier: env.tier,
+                    command: mode.command(),
+                    result: outcome.result(),
+                    plan: ledger.plan.clone(),
+                    backup: ledger.backup.clone(),
+                    outputs_written: outcome.outputs_written(),
+                    log: ledger.log.clone(),
+                    seconds,
+                    warnings: recorded.warnings().to_vec(),
+                })?;
+            } else {
+                print_outcome(ctx, &env, &outcome, seconds, &recorded);
+            }
+            Ok(outcome.exit())
+        }
+        Err(err) => {
+            let exit = error::exit_for(&err);
+            let err = recorded.fail(&ctx.printer, err);
+            if exit == Exit::Interrupted {
+                // terraform normally releases its lock when interrupted; after a forced stop
+                // it may not have. Say so, with the exact command.
+                match backend.read_lock(&env, ctx.runner.as_ref()).await {
+                    Ok(lock) if lock.is_held() => ctx.printer.warn(&format!(
+                        "the state lock is still held by {}; if no terraform is running, release it with:\n  tfenv unlock {} {}",
+                        lock.describe(),
+                        env.name,
+                        lock.id().unwrap_or("<LOCK_ID>")
+                    )),
+                    Ok(_) => ctx.printer.progress(&format!("{}: the state lock was released", env.name)),
+                    Err(read_err) => ctx.printer.warn(&format!(
+                        "could not check whether the state lock was released ({read_err:#}); check with `tfenv lock {}`",
+                        env.name
+                    )),
+                }
+            }
+            Err(err)
+        }
+    }
+}
+
+fn print_outcome(
+    ctx: &Context,
+    env: &Environment,
+    outcome: &Outcome,
+    seconds: f64,
+    recorded: &RecordedRun,
+) {
+    let p = &ctx.printer;
+    let backup = recorded.ledger.backup.as_ref();
+    let warned = match recorded.warnings().len() {
+        0 => String::new(),
+        1 => " (with 1 warning, above)".to_string(),
+        n => format!(" (with {n} warnings, above)"),
+    };
+    let line = match outcome {
+        Outcome::NoChanges => {
+            format!("No changes: `{}` is up to date ({seconds:.1}s).", env.name)
+        }
+        Outcome::Planned { .. } => format!(
+            "Planned `{}` ({seconds:.1}s); nothing was applied.",
+            env.name
+        ),
+        Outcome::Applied { .. } => {
+            let backup = backup
+                .map(|b| format!("; backup {}", b.file))
+                .unwrap_or_default();
+            format!(
+                "Applied to `{}` in {seconds:.1}s{backup}{warned}.",
+                env.name
+            )
+        }
+    };
+    p.result(&line);
+}
