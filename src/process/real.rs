@@ -439,19 +439,22 @@ mod tests {
         assert_eq!(done.stdout_text(), "rc=1\n");
     }
 
+    /// A sink or log the test can read back after the run.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[tokio::test]
     async fn stdout_goes_to_the_sink_and_log_gets_every_line() {
-        #[derive(Clone, Default)]
-        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let sink = Shared::default();
         let log = Shared::default();
         let runner = TokioRunner::new(Interrupts::default());
@@ -542,17 +545,6 @@ mod tests {
 
     #[tokio::test]
     async fn output_through_files_is_captured_echoed_and_logged_like_pipes() {
-        #[derive(Clone, Default)]
-        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let log = Shared::default();
         let runner = TokioRunner::new(Interrupts::default());
         let script = "echo one; sleep 0.2; echo warn >&2; sleep 0.2; printf 'two\\nthree'; exit 3";
