@@ -21,8 +21,7 @@ Exit codes: 0 ok, 1 failure, 2 bad command line, 3 changes present, 4 locked,
     about = "tfenv — safe multi-environment Terraform (dev / staging / production)",
     long_about = None,
     after_help = AFTER_HELP,
-    propagate_version = true,
-    disable_help_subcommand = true
+    propagate_version = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -32,7 +31,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Listed after each command's own options, under their own heading.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if tfenv was started in DIR.
     #[arg(short = 'C', long = "chdir", value_name = "DIR", global = true)]
@@ -59,7 +60,7 @@ pub struct GlobalArgs {
     pub no_color: bool,
 
     /// Never prompt; a question that needs an answer is a refusal. Implied when stdin is
-    /// not a terminal or CI is set.
+    /// not a terminal, tfenv runs in the terminal's background, or CI is set.
     #[arg(long, global = true)]
     pub non_interactive: bool,
 
@@ -122,9 +123,10 @@ Confirmation by tier:
   production   type the environment's name   (non-interactive: --yes --confirm <env>)
                (its full name: an alias doesn't count)
                and the number of resources it destroys (non-interactive: --allow-destroy);
-               a clean git tree unless --allow-dirty (tfenv's own state/ and .terraform/
-               never count; any file terraform loads hidden from git with
-               --assume-unchanged or --skip-worktree does; a git failure refuses).
+               a clean git tree unless --allow-dirty (tfenv's own state/, .terraform/
+               and local backend state files never count; any file terraform loads
+               hidden from git with --assume-unchanged or --skip-worktree does; a git
+               failure refuses).
 Without a prompt, --yes and --confirm are checked before init and plan run; --allow-destroy
 after the plan, which alone knows what is destroyed.
 Staging and production are backed up before the apply; production's backup is verified.
@@ -237,11 +239,38 @@ Examples:
         /// The shell to generate completions for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+        #[command(flatten)]
+        unused: UnusedGlobals,
     },
 
     /// Print the man page (roff) to stdout.
     #[command(after_help = "Example:\n  tfenv man > ~/.local/share/man/man1/tfenv.1")]
-    Man,
+    Man {
+        #[command(flatten)]
+        unused: UnusedGlobals,
+    },
+}
+
+/// The global options that change nothing for `completions` and `man`, hidden from their
+/// help. clap propagates a global option to a subcommand only where the subcommand has no
+/// argument of that id: these take their place, and their values still reach
+/// [`GlobalArgs`]. (`--output` stays: JSON is refused there.)
+#[derive(Debug, Args)]
+pub struct UnusedGlobals {
+    #[arg(short = 'C', long = "chdir", value_name = "DIR", hide = true)]
+    chdir: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", hide = true)]
+    config: Option<PathBuf>,
+    #[arg(short, long, action = clap::ArgAction::Count, hide = true)]
+    verbose: u8,
+    #[arg(short, long, conflicts_with = "verbose", hide = true)]
+    quiet: bool,
+    #[arg(long, hide = true)]
+    no_color: bool,
+    #[arg(long, hide = true)]
+    non_interactive: bool,
+    #[arg(long, value_name = "BIN", hide = true)]
+    terraform: Option<PathBuf>,
 }
 
 /// One environment, or `--all` of them.

@@ -44,15 +44,11 @@ impl Prompter for TerminalPrompter {
         let mut err = std::io::stderr();
         write!(err, "{shown}")?;
         err.flush()?;
-        let mut line = String::new();
-        let read = std::io::stdin().read_line(&mut line);
-        let answer = match read {
-            Ok(0) | Err(_) => {
-                let _ = writeln!(err);
-                return Ok(None);
-            }
-            Ok(_) => line.trim().to_string(),
+        let Some(line) = read_line_in_foreground() else {
+            let _ = writeln!(err);
+            return Ok(None);
         };
+        let answer = line.trim().to_string();
         Ok(Some(match question {
             Question::YesNo { .. }
                 if matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") =>
@@ -62,6 +58,50 @@ impl Prompter for TerminalPrompter {
             Question::YesNo { .. } => "n".to_string(),
             Question::TypeExactly { .. } => answer,
         }))
+    }
+}
+
+/// Whether tfenv may read an answer from its terminal: stdin is a terminal and tfenv's
+/// process group is the terminal's foreground group. A read from the background stops
+/// tfenv (SIGTTIN) again after every SIGCONT, so that no signal but SIGKILL could end it:
+/// a run in the background (`tfenv deploy dev &`, under `timeout`) is non-interactive.
+/// A terminal that is not tfenv's controlling terminal has no foreground to leave.
+pub fn terminal_in_foreground() -> bool {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    stdin.is_terminal()
+        && nix::unistd::tcgetpgrp(&stdin)
+            .ok()
+            .is_none_or(|group| group == nix::unistd::getpgrp())
+}
+
+/// One line from the terminal (cooked mode: the terminal edits it, Enter ends it), or
+/// `None` at the end of input or when tfenv is moved to the background while it waits
+/// (Ctrl-Z, then `bg`): it polls rather than blocks in a read, and reads only in the
+/// foreground.
+fn read_line_in_foreground() -> Option<String> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    loop {
+        if !terminal_in_foreground() {
+            crate::output::stderr_line(
+                "tfenv is in the background of the terminal: it cannot read an answer",
+            );
+            return None;
+        }
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(200u16)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) if !terminal_in_foreground() => continue,
+            Ok(_) => break,
+            Err(_) => return None,
+        }
+    }
+    let mut line = String::new();
+    match stdin.read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
     }
 }
 
@@ -78,6 +118,8 @@ pub struct Approval {
     pub action: String,
     /// Resources the change deletes (replacements included).
     pub destroys: u64,
+    /// How many of `destroys` are replaced (deleted and created again).
+    pub replaces: u64,
     /// What to look at before approving with flags: "review the plan", "check the lock
     /// with `tfenv lock dev`".
     pub review: String,
@@ -97,7 +139,27 @@ impl Approval {
             project: project.describe(),
             action: action.into(),
             destroys,
+            replaces: 0,
             review: "check what it changes".to_string(),
+        }
+    }
+
+    /// How many of the resources it destroys are replaced, for the messages.
+    pub fn with_replaced(mut self, replaces: u64) -> Approval {
+        self.replaces = replaces.min(self.destroys);
+        self
+    }
+
+    /// `2 resource(s)`, and when some are replaced `2 resource(s) (1 destroyed, 1
+    /// replaced)`: the plan summary lists them apart, so the count must add up to it.
+    fn destroyed(&self) -> String {
+        let count = format!("{} resource(s)", self.destroys);
+        match (self.destroys - self.replaces, self.replaces) {
+            (_, 0) => count,
+            (0, replaced) => format!("{count} ({replaced} replaced)"),
+            (destroyed, replaced) => {
+                format!("{count} ({destroyed} destroyed, {replaced} replaced)")
+            }
         }
     }
 
@@ -230,8 +292,8 @@ pub fn approve(
         };
         let why = if production && approval.destroys > 0 && flags.yes && flags.confirm.is_some() {
             format!(
-                "this change destroys {} resource(s) in production `{env}`",
-                approval.destroys
+                "this change destroys {} in production `{env}`",
+                approval.destroyed()
             )
         } else {
             format!(
@@ -242,7 +304,7 @@ pub fn approve(
         return Err(refused(
             why,
             Some(format!(
-                "{}, then pass {needed} (non-interactive: stdin is not a terminal, CI is set, or --non-interactive)",
+                "{}, then pass {needed} (non-interactive: stdin is not a terminal or tfenv runs in its background, CI is set, or --non-interactive)",
                 approval.review
             )),
         ));
@@ -304,7 +366,8 @@ pub fn approve(
                 ask(
                     Question::TypeExactly {
                         prompt: format!(
-                            "This destroys {count} resource(s) in production. Type {count} to confirm"
+                            "This destroys {} in production. Type {count} to confirm",
+                            approval.destroyed()
                         ),
                         expected: count.clone(),
                     },
@@ -384,6 +447,7 @@ mod tests {
             project: "`/repo` (config `tfenv.toml`)".into(),
             action: "apply this plan to".into(),
             destroys,
+            replaces: 0,
             review: "review the plan".into(),
         }
     }
@@ -488,6 +552,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(none.asked(), 0);
+    }
+
+    #[test]
+    fn the_destroy_count_says_how_many_are_replaced() {
+        let ci = Flags {
+            yes: true,
+            confirm: Some("production".into()),
+            ..Flags::default()
+        };
+        let err = approve(
+            &approval(Tier::Production, 2).with_replaced(1),
+            &ci,
+            &Answers::new(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "this change destroys 2 resource(s) (1 destroyed, 1 replaced) in production `production`"
+        );
+        let err = approve(
+            &approval(Tier::Production, 1).with_replaced(1),
+            &ci,
+            &Answers::new(&[]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("destroys 1 resource(s) (1 replaced) in production"),
+            "{err}"
+        );
+        let prompter = Answers::new(&[Some("production"), Some("2")]);
+        approve(
+            &approval(Tier::Production, 2).with_replaced(1),
+            &interactive(),
+            &prompter,
+        )
+        .unwrap();
+        let asked = prompter.questions();
+        let Question::TypeExactly { prompt, .. } = &asked[1] else {
+            panic!("the count is typed");
+        };
+        assert_eq!(
+            prompt,
+            "This destroys 2 resource(s) (1 destroyed, 1 replaced) in production. Type 2 to confirm"
+        );
     }
 
     #[test]

@@ -188,13 +188,7 @@ pub async fn head(
     };
     let top = PathBuf::from(OsStr::from_bytes(top));
 
-    let mut own = vec![project.state_dir.clone(), project.root.join(".terraform")];
-    own.extend(
-        project
-            .environments
-            .iter()
-            .map(|e| e.root.join(".terraform")),
-    );
+    let own = crate::project::own_files::own_paths(project);
     let mut status_args = args(&[
         "status",
         "--porcelain=v1",

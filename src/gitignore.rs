@@ -1,8 +1,9 @@
-//! Keeping `state/` and `.terraform/` out of git: which of them git would pick up, and
-//! the offer to add them to the project's .gitignore (they hold state and secrets).
+//! Keeping `state/`, `.terraform/` and the local backend's state files out of git: which
+//! of them git would pick up, and the offer to add them to the project's .gitignore (they
+//! hold state and secrets).
 //! May use: git, confirm (the `Prompter` it is handed), project, process, files, output.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::confirm::{Prompter, Question};
@@ -10,7 +11,7 @@ use crate::files;
 use crate::git;
 use crate::output::Printer;
 use crate::process::Runner;
-use crate::project::Project;
+use crate::project::{Project, own_files, physical};
 
 /// A folder git does not ignore, and the .gitignore line that would.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,13 +22,14 @@ pub struct Unignored {
     pub pattern: String,
 }
 
-/// The folders that must be ignored and are not. Empty outside a git repository.
+/// The folders and files that must be ignored and are not. Empty outside a git
+/// repository.
 pub async fn unignored(runner: &dyn Runner, project: &Project) -> Vec<Unignored> {
-    // (a path inside the folder for git to judge, the folder as shown, the pattern)
-    let mut checks: Vec<(PathBuf, Unignored)> = Vec::new();
+    // (paths inside for git to judge, all of which must be ignored; what is shown)
+    let mut checks: Vec<(Vec<PathBuf>, Unignored)> = Vec::new();
     if let Ok(rel) = project.state_dir.strip_prefix(&project.root) {
         checks.push((
-            rel.join("tfenv-check/outputs.json"),
+            vec![rel.join("tfenv-check/outputs.json")],
             Unignored {
                 shown: format!("{}/", rel.display()),
                 pattern: format!("/{}/", rel.display()),
@@ -40,7 +42,7 @@ pub async fn unignored(runner: &dyn Runner, project: &Project) -> Vec<Unignored>
     for root in roots {
         if let Ok(rel) = root.strip_prefix(&project.root) {
             checks.push((
-                rel.join(".terraform/tfenv"),
+                vec![rel.join(".terraform/tfenv")],
                 Unignored {
                     shown: format!("{}/", rel.join(".terraform").display()),
                     pattern: ".terraform/".to_string(),
@@ -48,16 +50,61 @@ pub async fn unignored(runner: &dyn Runner, project: &Project) -> Vec<Unignored>
             ));
         }
     }
-    let paths: Vec<PathBuf> = checks.iter().map(|(p, _)| p.clone()).collect();
+    checks.extend(local_state_checks(project));
+    let paths: Vec<PathBuf> = checks.iter().flat_map(|(p, _)| p.clone()).collect();
     let Some(verdicts) = git::ignored(runner, &project.root, &paths).await else {
         return Vec::new();
     };
+    let mut verdicts = verdicts.into_iter();
     checks
         .into_iter()
-        .zip(verdicts)
-        .filter(|(_, ignored)| !ignored)
-        .map(|((_, unignored), _)| unignored)
+        .filter_map(|(paths, unignored)| {
+            // Every path takes its verdict, whatever the ones before it said.
+            let ignored: Vec<bool> = paths
+                .iter()
+                .map(|_| verdicts.next().unwrap_or(true))
+                .collect();
+            (!ignored.iter().all(|i| *i)).then_some(unignored)
+        })
         .collect()
+}
+
+/// The local backend's states outside `state/` (inside the project): a workspace's
+/// `terraform.tfstate.d/` as a folder, any other state file with its `.backup` and lock
+/// info as one pattern (`/tfstate/*prod.tfstate*` matches all three and nothing else
+/// but other copies of that state).
+fn local_state_checks(project: &Project) -> Vec<(Vec<PathBuf>, Unignored)> {
+    let top = physical(&project.root);
+    let mut checks = Vec::new();
+    for local in own_files::local_states(project) {
+        let rel = |path: &Path| path.strip_prefix(&top).ok().map(Path::to_path_buf);
+        let files: Option<Vec<PathBuf>> = local.files.iter().map(|f| rel(f)).collect();
+        let (Some(files), Some(state)) = (files, rel(&local.state)) else {
+            continue;
+        };
+        let unignored = match local.workspace_dir.as_deref().and_then(rel) {
+            Some(dir) => Unignored {
+                shown: format!("{}/", dir.display()),
+                pattern: format!("/{}/", dir.display()),
+            },
+            None => {
+                let name = state.file_name().unwrap_or_default().to_string_lossy();
+                let dir = state.parent().unwrap_or(Path::new(""));
+                let glob = dir.join(format!("*{name}*"));
+                Unignored {
+                    shown: state.display().to_string(),
+                    pattern: format!("/{}", glob.display()),
+                }
+            }
+        };
+        if !checks
+            .iter()
+            .any(|(_, known): &(Vec<PathBuf>, Unignored)| known.shown == unignored.shown)
+        {
+            checks.push((files, unignored));
+        }
+    }
+    checks
 }
 
 /// Before the first init: when git would pick up `state/` or `.terraform/`, ask
@@ -81,7 +128,7 @@ pub async fn offer(
     if !interactive {
         printer.warn(&format!(
             "git does not ignore {}, which will hold state and secrets; add to `{}`:\n  {}",
-            shown.join(" and "),
+            listed(&shown),
             project.show(&gitignore),
             patterns.join("\n  ")
         ));
@@ -90,8 +137,8 @@ pub async fn offer(
     let question = Question::YesNo {
         prompt: format!(
             "git does not ignore {}, which will hold state and secrets. Add {} to {}?",
-            shown.join(" and "),
-            patterns.join(" and "),
+            listed(&shown),
+            listed(&patterns),
             project.show(&gitignore)
         ),
     };
@@ -107,6 +154,15 @@ pub async fn offer(
         project.show(&gitignore)
     ));
     Ok(())
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn listed(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 fn append(gitignore: &std::path::Path, patterns: &[String]) -> anyhow::Result<()> {

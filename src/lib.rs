@@ -115,10 +115,26 @@ fn usage_error(err: &clap::Error, args: &[OsString]) -> Exit {
             );
             return Exit::Success;
         }
-        ErrorKind::DisplayHelp => (
-            "--help prints text, not JSON".to_string(),
-            "drop --output json to read the help",
-        ),
+        // `tfenv help … --output json`: clap's help subcommand takes no options, but what
+        // was asked for is help all the same.
+        kind if kind == ErrorKind::DisplayHelp
+            || (json
+                && matches!(
+                    kind,
+                    ErrorKind::InvalidSubcommand | ErrorKind::UnknownArgument
+                )
+                && args.iter().skip(1).any(|a| a == "help")) =>
+        {
+            let asked = if args.iter().any(|a| a == "--help" || a == "-h") {
+                "--help"
+            } else {
+                "`tfenv help`"
+            };
+            (
+                format!("{asked} prints text, not JSON"),
+                "drop --output json to read the help",
+            )
+        }
         ErrorKind::InvalidUtf8 => {
             let bad = args
                 .iter()

@@ -290,6 +290,12 @@ fn visible_width(text: &str) -> usize {
     console::measure_text_width(text)
 }
 
+/// A duration as the `seconds` of a JSON document: rounded to milliseconds, like the
+/// history records' (`1.234`, never `1.2340573`).
+pub fn seconds(elapsed: std::time::Duration) -> f64 {
+    elapsed.as_millis() as f64 / 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,7 +102,9 @@ impl GlobalSettings {
             terraform_flag: global.terraform.clone(),
             cwd,
             output,
-            interactive: !global.non_interactive && !in_ci && std::io::stdin().is_terminal(),
+            interactive: !global.non_interactive
+                && !in_ci
+                && crate::confirm::terminal_in_foreground(),
         })
     }
 
@@ -450,9 +452,14 @@ pub struct ManSettings {
 impl ManSettings {
     pub fn resolve() -> ManSettings {
         use clap::CommandFactory;
-        ManSettings {
-            tree: cli::Cli::command(),
-        }
+        let tree = cli::Cli::command();
+        // The NAME line is "tfenv \- <about>": --help's "tfenv — " would say it twice.
+        let about = tree.get_about().map(ToString::to_string);
+        let tree = match about.as_deref().and_then(|a| a.strip_prefix("tfenv — ")) {
+            Some(rest) => tree.about(rest.to_string()),
+            None => tree,
+        };
+        ManSettings { tree }
     }
 }
 

@@ -6,28 +6,45 @@ use std::path::{Path, PathBuf};
 use super::Backend;
 use super::lock::{LockState, StateLock};
 use crate::lock_info::LockInfo;
-use crate::project::normalize;
 
 pub(super) fn state_file(backend: &Backend, root: &Path) -> PathBuf {
-    // terraform resolves `..` from its working directory physically: through a symlinked
-    // root, `../state` is beside the link's target, not beside the link.
-    let physical = crate::project::physical(root);
-    let root = physical.as_path();
-    normalize(&match backend.workspace_name() {
-        "default" => root.join(
-            backend
-                .setting("path")
-                .unwrap_or_else(|| "terraform.tfstate".into()),
-        ),
-        workspace => root
-            .join(
-                backend
-                    .setting("workspace_dir")
-                    .unwrap_or_else(|| "terraform.tfstate.d".into()),
-            )
-            .join(workspace)
-            .join("terraform.tfstate"),
-    })
+    crate::project::own_files::local_state_path(
+        root,
+        backend.setting("path").as_deref(),
+        backend.setting("workspace_dir").as_deref(),
+        backend.workspace_name(),
+    )
+}
+
+impl Backend {
+    /// Gives `env`'s local state file and its `.backup` mode 0600, as every file tfenv
+    /// keeps: terraform creates them with the umask's mode (0644 as a rule), and a state
+    /// holds every secret. terraform rewrites both in place afterwards, so once tightened
+    /// they stay so. Nothing to do for a remote backend, or for a file that is not there.
+    pub fn make_state_private(&self, env: &crate::project::Environment) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(state) = self.local_state_file(env) else {
+            return Ok(());
+        };
+        let name = state
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for file in [
+            state.clone(),
+            state.with_file_name(format!("{name}.backup")),
+        ] {
+            let Ok(meta) = std::fs::symlink_metadata(&file) else {
+                continue;
+            };
+            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| anyhow::anyhow!("setting mode 0600 on `{}`: {e}", file.display()),
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The lock of a local state: terraform holds an fcntl write lock on the state file and
@@ -114,11 +131,7 @@ pub(super) fn clear_stale_lock(state_file: &Path) -> anyhow::Result<Option<PathB
 
 /// `.<name>.lock.info` beside the state file.
 fn info_file(state_file: &Path) -> PathBuf {
-    let name = state_file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    state_file.with_file_name(format!(".{name}.lock.info"))
+    crate::project::own_files::lock_info_file(state_file)
 }
 
 /// The lock info file's text; `None` when there is none. Anything but a regular file

@@ -70,6 +70,17 @@ impl StateLock {
         self
     }
 
+    /// The same lock with the paths in `source` and `note` (a local lock's info file)
+    /// relative to the project `root`, as every other path tfenv prints.
+    pub fn relative_to(mut self, root: &std::path::Path) -> StateLock {
+        for base in [crate::project::physical(root), root.to_path_buf()] {
+            let prefix = format!("{}/", base.display());
+            self.source = self.source.replace(&prefix, "");
+            self.note = self.note.map(|note| note.replace(&prefix, ""));
+        }
+        self
+    }
+
     /// tfenv can read locks of this backend.
     pub fn supported(&self) -> bool {
         !matches!(self.state, LockState::Unsupported(_))
@@ -155,6 +166,16 @@ mod tests {
 
     fn info() -> LockInfo {
         LockInfo::parse(r#"{"ID":"9db5","Operation":"OperationTypeApply","Info":"","Who":"root@host","Version":"1.0.3","Created":"2026-11-22T09:14:03.123456Z","Path":"p"}"#).unwrap()
+    }
+
+    #[test]
+    fn a_local_locks_paths_are_shown_relative_to_the_project() {
+        let root = std::path::Path::new("/nonexistent/project");
+        let lock = StateLock::free("file:/nonexistent/project/state/dev/.x.lock.info".into())
+            .noting("`/nonexistent/project/state/dev/.x.lock.info` is left over".into())
+            .relative_to(root);
+        assert_eq!(lock.source, "file:state/dev/.x.lock.info");
+        assert_eq!(lock.note(), Some("`state/dev/.x.lock.info` is left over"));
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
         let outcome = ctx
             .ensure_init(&tf, &project, env, &backend, options, log.as_ref())
             .await?;
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = crate::output::seconds(started.elapsed());
         if !ctx.printer.is_json() {
             let line = match outcome {
                 InitOutcome::Ran => format!("{}: initialized ({seconds:.1}s)", env.name),

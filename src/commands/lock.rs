@@ -47,7 +47,7 @@ pub async fn lock(ctx: &Context, settings: LockSettings) -> anyhow::Result<Exit>
         .zip(read)
         .map(|((env, backend), read)| {
             let (lock, error) = match read {
-                Ok(lock) => (Some(lock), None),
+                Ok(lock) => (Some(lock.relative_to(&project.root)), None),
                 Err(err) => (None, Some(err)),
             };
             let entry = EnvLock {

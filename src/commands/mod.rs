@@ -87,10 +87,10 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Prune(args) => prune::prune(ctx, PruneSettings::resolve(args, global)).await,
         Command::Lock(args) => lock::lock(ctx, LockSettings::resolve(args)).await,
         Command::Unlock(args) => unlock::unlock(ctx, UnlockSettings::resolve(args, global)).await,
-        Command::Completions { shell } => {
+        Command::Completions { shell, .. } => {
             meta::completions(ctx, CompletionsSettings::resolve(shell))
         }
-        Command::Man => meta::man(ctx, ManSettings::resolve()),
+        Command::Man { .. } => meta::man(ctx, ManSettings::resolve()),
     }
 }
 

@@ -57,6 +57,28 @@ pub async fn restore(ctx: &Context, settings: RestoreSettings) -> anyhow::Result
         (dir.join(&backup.file), backup.file.clone())
     } else {
         let path = ctx.settings.cwd.join(&settings.backup);
+        let stray = dir.join(&settings.backup);
+        if !path.is_file() && stray.is_file() && !settings.backup.contains('/') {
+            // A file in backups/ that the manifest does not list (copied in by hand, or
+            // its line lost): tfenv has no checksum for it, so it is restored as a path.
+            let shown = stray
+                .strip_prefix(&ctx.settings.cwd)
+                .unwrap_or(&stray)
+                .display()
+                .to_string();
+            return Err(TfenvError::usage(
+                format!(
+                    "`{}` is in `{}` but not in its manifest (MANIFEST.jsonl): it is no backup tfenv made or can check",
+                    settings.backup,
+                    project.show(&dir)
+                ),
+                Some(format!(
+                    "to restore it anyway, pass its path: `tfenv restore {} {shown}`",
+                    env.name
+                )),
+            )
+            .into());
+        }
         if !path.is_file() {
             return Err(TfenvError::usage(
                 format!(
@@ -205,6 +227,9 @@ async fn run(
     backups::with_serial(source, &staged.0, serial)?;
     tf.state_push(env, &staged.0, !same_lineage).await?;
     drop(staged);
+    if let Err(err) = backend.make_state_private(env) {
+        ctx.printer.warn(&format!("{err:#}"));
+    }
 
     let landed = tf.state_header(env).await?;
     let serial_after = landed.as_ref().map_or(serial, |h| h.serial);

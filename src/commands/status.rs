@@ -16,6 +16,7 @@ use crate::age::Age;
 use crate::artifacts::history::HistoryRecord;
 use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_unreachable, within};
+use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::project::{Environment, Project, Tier};
 use crate::settings::StatusSettings;
@@ -80,9 +81,10 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         .iter()
         .map(|env| (*env, backends.resolve(env, &project)))
         .collect();
-    // terraform is needed only for initialized environments with a remote backend: a
+    // terraform reads the states of initialized environments with a remote backend (a
     // local state is the same file `state pull` would read, streamed here without a
-    // terraform process (~40 ms of CPU each). Its version check still comes first.
+    // terraform process). Whether it runs at all, in a version required_version allows,
+    // is checked for every project, alongside the lock reads.
     let needs_terraform = resolved.iter().any(|(env, backend)| {
         backend.as_ref().is_ok_and(|b| {
             b.local_state_file(env).is_none()
@@ -90,18 +92,8 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         })
     });
     let timeout = settings.timeout;
-    // A terraform that does not even answer `version` leaves the states it would read
-    // unreachable; any other failure (missing, too old) is the command's error.
-    let tf: Result<Option<Terraform>, String> = if needs_terraform {
-        let what = || "asking terraform for its version (`terraform version`)".to_string();
-        match within(timeout, what, ctx.terraform(&project)).await {
-            Ok(tf) => Ok(Some(tf)),
-            Err(err) if is_unreachable(&err) => Err(format!("{err:#}")),
-            Err(err) => return Err(err),
-        }
-    } else {
-        Ok(None)
-    };
+    let what = || "asking terraform for its version (`terraform version`)".to_string();
+    let version_check = within(timeout, what, ctx.terraform(&project));
 
     let spinner = ctx
         .printer
@@ -111,11 +103,26 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         .iter()
         .filter_map(|(env, backend)| backend.as_ref().ok().map(|b| (*env, b)))
         .collect();
+    let (version_check, locks) = tokio::join!(
+        version_check,
+        crate::backend::read_locks(&lockable, ctx.runner.as_ref(), timeout)
+    );
     let mut locks: std::collections::HashMap<String, anyhow::Result<StateLock>> = lockable
         .iter()
         .map(|(env, _)| env.name.clone())
-        .zip(crate::backend::read_locks(&lockable, ctx.runner.as_ref(), timeout).await)
+        .zip(locks)
         .collect();
+    // A terraform that does not even answer `version` leaves the states it would read
+    // unreachable; one that is missing or too old is a problem of the whole project.
+    let mut problems = Vec::new();
+    let tf: Result<Option<Terraform>, String> = match version_check {
+        Ok(tf) => Ok(needs_terraform.then_some(tf)),
+        Err(err) if is_unreachable(&err) => Err(format!("{err:#}")),
+        Err(err) => {
+            problems.push(terraform_problem(&err));
+            Ok(None)
+        }
+    };
     let mut environments: Vec<EnvStatus> =
         futures_util::stream::iter(resolved.iter().map(|(env, backend)| {
             let lock = locks.remove(&env.name);
@@ -129,7 +136,7 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     }
     shared_state_problems(&resolved, &mut environments);
 
-    let problems = gitignore_problems(ctx, &project, timeout).await;
+    problems.extend(gitignore_problems(ctx, &project, timeout).await);
     let healthy = problems.is_empty() && environments.iter().all(|e| e.problems.is_empty());
     let report = StatusReport {
         healthy,
@@ -250,7 +257,7 @@ async fn check(
                     ));
                 }
             }
-            status.lock = Some(lock);
+            status.lock = Some(lock.relative_to(&project.root));
         }
         Err(err) if is_unreachable(&err) => status
             .problems
@@ -284,8 +291,10 @@ async fn check(
         _ => None,
     };
     if let Some((source, result)) = read {
+        // Where the state was read from; none when there is no state to read.
         status.state_source = Some(source);
         match result {
+            Ok(None) => status.state_source = None,
             Ok(header) => status.state = header,
             Err(err) if is_unreachable(&err) => status
                 .problems
@@ -386,6 +395,23 @@ fn shared_state_problems(
     }
 }
 
+/// terraform is missing (or does not run), or its version is not one required_version
+/// allows: no command but `status` could work. The message ends with the fix.
+fn terraform_problem(err: &anyhow::Error) -> Problem {
+    let hint = err
+        .downcast_ref::<TfenvError>()
+        .and_then(TfenvError::hint)
+        .map(|hint| format!(": {hint}"))
+        .unwrap_or_default();
+    let message = format!("{err:#}{hint}");
+    let code = if message.contains("required_version") {
+        "terraform-version"
+    } else {
+        "terraform-missing"
+    };
+    Problem::new(code, message)
+}
+
 /// `state/` and every `.terraform/` must be git-ignored: they hold state and secrets.
 async fn gitignore_problems(ctx: &Context, project: &Project, timeout: Duration) -> Vec<Problem> {
     let Ok(unignored) =
@@ -480,7 +506,7 @@ fn print_human(ctx: &Context, report: &StatusReport) {
                 None => dash(),
             },
             state.map_or_else(dash, |s| s.serial.to_string()),
-            state.map_or_else(dash, |s| s.instances.to_string()),
+            state.map_or_else(dash, |s| s.resources.to_string()),
             state.map_or_else(dash, |s| HumanBytes(s.bytes).to_string()),
             state
                 .and_then(|s| s.terraform_version.clone())

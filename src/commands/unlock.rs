@@ -9,7 +9,7 @@ use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::pipeline::{RecordedRun, RunResult};
-use crate::project::Environment;
+use crate::project::{Environment, Project};
 use crate::settings::UnlockSettings;
 use crate::terraform::InitOptions;
 
@@ -17,10 +17,13 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?.clone();
     let backend = Backends::default().resolve(&env, &project)?;
-    let lock = backend.read_lock(&env, ctx.runner.as_ref()).await?;
+    let lock = backend
+        .read_lock(&env, ctx.runner.as_ref())
+        .await?
+        .relative_to(&project.root);
     if lock.supported() {
         if lock.is_stale() {
-            return remove_leftover(ctx, &env, &backend, &lock, &settings.lock_id);
+            return remove_leftover(ctx, &project, &env, &backend, &lock, &settings.lock_id);
         }
         if !lock.is_held() {
             if ctx.printer.is_json() {
@@ -125,6 +128,7 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
 /// e.g. an empty file left by a full disk), so a different lock is never cleared by mistake.
 fn remove_leftover(
     ctx: &Context,
+    project: &Project,
     env: &Environment,
     backend: &Backend,
     lock: &StateLock,
@@ -145,14 +149,14 @@ fn remove_leftover(
     if ctx.printer.is_json() {
         ctx.printer.json(&serde_json::json!({
             "environment": env.name, "unlocked": null, "released": null, "lock": lock,
-            "removed": removed.as_ref().map(|p| p.display().to_string()),
+            "removed": removed.as_ref().map(|p| project.show(p)),
         }))?;
     } else {
         match &removed {
             Some(path) => ctx.printer.result(&format!(
                 "{}: the state is not locked; removed the leftover lock info file `{}`",
                 env.name,
-                path.display()
+                project.show(path)
             )),
             None => ctx.printer.result(&format!(
                 "{}: the state is not locked; nothing to do",

@@ -183,7 +183,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         recorded,
     };
     let result = steps::run(&mut run).await;
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = crate::output::seconds(started.elapsed());
     let Run { mut recorded, .. } = run;
     match result {
         Ok(outcome) => {

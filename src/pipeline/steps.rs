@@ -58,7 +58,7 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
             format!("review the plan (`tfenv plan {}`)", run.env.name)
         }
     };
-    gate(run, 0, review).check_flags_early()?;
+    gate(run, 0, 0, review).check_flags_early()?;
     check_clean_tree(run, apply)?;
     open_log(run)?;
     init(run).await?;
@@ -76,7 +76,12 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
         let run = run_ref;
         let summary = read_summary(run, &plan_file, may_change).await?;
         print_summary(run, &summary);
-        let gate = gate(run, summary.destroys(), "review the plan".to_string());
+        let gate = gate(
+            run,
+            summary.destroys(),
+            summary.replace,
+            "review the plan".to_string(),
+        );
         let approved = gate.check_flags();
         if backing_up && summary.has_changes() && approved.is_ok() {
             run.ctx
@@ -113,9 +118,15 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
         .await?;
 
     run.recorded.reaching_apply();
-    run.tf
+    let applied = run
+        .tf
         .apply(run.env, plan_file.path(), run.log.as_ref())
-        .await?;
+        .await;
+    // Even a failed apply may have written the state.
+    if let Err(err) = run.backend.make_state_private(run.env) {
+        run.ctx.printer.warn(&format!("{err:#}"));
+    }
+    applied?;
     // From here on the change is applied: a step that fails now is a warning, never a
     // failed run (history must say `applied`, or the next person trusts the wrong state).
     let outputs_written = write_outputs(run, apply.include_sensitive).await;
@@ -202,8 +213,8 @@ async fn read_summary(
 }
 
 /// What confirms this run's plan, by tier and flags; `review` is what a refusal's hint
-/// says to look at first.
-fn gate(run: &Run<'_>, destroys: u64, review: String) -> Gate {
+/// says to look at first. `replaces` of the `destroys` are replacements.
+fn gate(run: &Run<'_>, destroys: u64, replaces: u64, review: String) -> Gate {
     let action = match run.mode {
         Mode::Refresh(_) => "write the refreshed state of",
         Mode::Plan { .. } | Mode::Deploy(_) => "apply this plan to",
@@ -214,7 +225,9 @@ fn gate(run: &Run<'_>, destroys: u64, review: String) -> Gate {
         .map(|a| a.flags.clone())
         .unwrap_or_default();
     Gate::new(
-        Approval::new(run.project, run.env, action, destroys).with_review(review),
+        Approval::new(run.project, run.env, action, destroys)
+            .with_replaced(replaces)
+            .with_review(review),
         flags,
     )
 }
@@ -263,6 +276,7 @@ fn keep_backup(run: &mut Run<'_>, pulled: Option<Pulled>) -> anyhow::Result<()> 
 /// outputs.json after an apply; whether it was written.
 async fn write_outputs(run: &mut Run<'_>, include_sensitive: bool) -> bool {
     let env = run.env;
+    let had_outputs = env.artifacts_dir.join("outputs.json").is_file();
     let written = match read_outputs(run).await {
         Ok(values) => outputs::write(
             &env.artifacts_dir,
@@ -277,7 +291,12 @@ async fn write_outputs(run: &mut Run<'_>, include_sensitive: bool) -> bool {
             run.recorded.warn(
                 &run.ctx.printer,
                 format!(
-                    "the change was applied, but {why}\n  outputs.json keeps its previous content; run `tfenv outputs {}` later",
+                    "the change was applied, but {why}\n  {}; run `tfenv outputs {}` later",
+                    if had_outputs {
+                        "outputs.json keeps its previous content"
+                    } else {
+                        "there is no outputs.json yet"
+                    },
                     env.name
                 ),
             );
@@ -388,6 +407,14 @@ fn print_summary(run: &Run<'_>, s: &PlanSummary) {
         p.result(&format!(
             "  {} moved, {} imported, {} forgotten (state only)",
             s.moved, s.imported, s.forgotten
+        ));
+    }
+    if !s.drifted.is_empty() {
+        // JSON's `drifted`: the plan was made against a state refreshed from what exists.
+        p.result(&format!(
+            "  {} resource(s) changed outside Terraform: {}",
+            s.drifted.len(),
+            s.drifted.join(", ")
         ));
     }
     for address in &s.destroyed {

@@ -6,6 +6,7 @@ mod config;
 mod environment;
 mod file_kind;
 pub mod hcl;
+pub mod own_files;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -271,6 +271,9 @@ impl Terraform {
         if !done.success() {
             return Err(self.failed("init", env, &done, log));
         }
+        // terraform makes the data dir 0755; its terraform.tfstate holds the backend
+        // config, credentials included.
+        files::ensure_private_dir(&env.data_dir())?;
         if let Some(workspace) = &env.workspace {
             self.ensure_workspace(env, workspace).await?;
         }

@@ -172,6 +172,35 @@ fn a_non_utf8_history_line_is_skipped_with_a_warning_by_history_and_prune() {
     assert!(project.join(&format!("state/dev/backups/{first}")).exists());
 }
 
+/// A file in backups/ that the manifest does not list is not restored by its name (tfenv
+/// cannot check it); the refusal says so and how to restore it anyway.
+#[test]
+fn restoring_a_stray_file_by_name_says_it_is_not_in_the_manifest_and_how_to_restore_it() {
+    let project = Project::demo();
+    add_backup(&project, "dev", 1);
+    let stray = "terraform.tfstate.20200101-000000";
+    project.write(&format!("state/dev/backups/{stray}"), "{}");
+    project
+        .tfenv()
+        .args(["restore", "dev", stray])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "error: `{stray}` is in `state/dev/backups` but not in its manifest (MANIFEST.jsonl)"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "to restore it anyway, pass its path: `tfenv restore dev state/dev/backups/{stray}`"
+        )))
+        .stderr(predicate::str::contains("neither").not());
+    // Passed as a path it is read (here: it is no state at all).
+    project
+        .tfenv()
+        .args(["restore", "dev", &format!("state/dev/backups/{stray}")])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("is not a Terraform state"));
+}
+
 #[test]
 fn a_stray_file_named_like_a_backup_is_not_counted_by_prune_and_verify_shows_it() {
     let project = Project::demo();

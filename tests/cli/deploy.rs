@@ -238,6 +238,27 @@ fn confirm_with_an_alias_is_refused_and_asks_for_the_full_name() {
     );
 }
 
+/// The plan summary counts a replacement apart from a destroy; the refusal's count of
+/// destroyed resources includes both and says so.
+#[test]
+fn the_destroy_count_of_a_production_refusal_says_what_is_destroyed_and_replaced() {
+    let project = Project::demo();
+    let plan = r#"{"format_version":"1.2","resource_changes":[{"address":"terraform_data.a","change":{"actions":["delete"]}},{"address":"terraform_data.b","change":{"actions":["delete","create"]}}],"output_changes":{}}"#;
+    let tf = FakeTerraform::working()
+        .on("show", format!("echo '{plan}'"))
+        .install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "production", "--yes", "--confirm", "production"])
+        .assert()
+        .code(5)
+        .stdout(predicate::str::contains("-1 to destroy, ±1 to replace"))
+        .stderr(predicate::str::contains(
+            "error: this change destroys 2 resource(s) (1 destroyed, 1 replaced) in production `production`",
+        ));
+    assert!(!project.read("calls.log").contains("apply"));
+}
+
 #[test]
 fn confirm_and_yes_are_checked_before_init_and_plan_run() {
     let project = Project::demo();

@@ -780,6 +780,33 @@ fn an_empty_local_lock_info_file_is_a_stale_leftover_that_unlock_removes() {
     assert_eq!(lock_json(&project)["stale"], false);
 }
 
+/// Paths in JSON are relative to the project, the local lock's info file included.
+#[test]
+fn a_local_locks_info_file_is_shown_relative_to_the_project() {
+    let project = project("local", "");
+    project.write(".terraform.tfstate.lock.info", "");
+    let lock = lock_json(&project);
+    assert_eq!(
+        lock["source"], "file:.terraform.tfstate.lock.info",
+        "{lock}"
+    );
+    assert!(
+        lock["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("`.terraform.tfstate.lock.info` is an empty leftover"),
+        "{lock}"
+    );
+    let root = project.path().display().to_string();
+    let unlocked = tfenv(
+        &project,
+        &["unlock", "dev", "-", "--yes", "--output", "json"],
+    );
+    let json = stdout_json(&expect(unlocked, 0, "unlock dev -"));
+    assert_eq!(json["removed"], ".terraform.tfstate.lock.info", "{json}");
+    assert!(!json.to_string().contains(&root), "{json}");
+}
+
 /// terraform's local lock lives as long as the process holding the state file's OS lock:
 /// `force-unlock` cannot break it (terraform says "LocalState not locked"). unlock says
 /// which process holds it and stops with exit 4, without running terraform.

@@ -74,6 +74,107 @@ fn each_subcommand_help_shows_an_example() {
     }
 }
 
+/// `tfenv help` and `tfenv help <command>` print what `--help` prints.
+#[test]
+fn the_help_subcommand_prints_the_help_of_tfenv_or_a_command() {
+    let project = Project::empty();
+    let help = |args: &[&str]| {
+        let output = project.tfenv().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(help(&["help"]), help(&["--help"]));
+    assert_eq!(help(&["help", "deploy"]), help(&["deploy", "--help"]));
+    assert!(help(&["help", "deploy"]).contains("Usage: tfenv deploy"));
+}
+
+/// Help is text: asked for in JSON, it is a usage error, as one JSON document.
+#[test]
+fn the_help_subcommand_in_json_is_a_usage_error_in_json() {
+    for args in [
+        &["help", "--output", "json"][..],
+        &["--output", "json", "help", "deploy"],
+        &["help", "deploy", "--output", "json"],
+    ] {
+        let output = Project::empty().tfenv().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: one JSON document: {e}: {output:?}"));
+        assert_eq!(
+            json["error"]["message"], "`tfenv help` prints text, not JSON",
+            "{args:?}"
+        );
+        assert_eq!(json["error"]["exit_code"], 2);
+    }
+}
+
+#[test]
+fn a_commands_help_lists_its_own_options_before_the_global_ones() {
+    let output = Project::empty()
+        .tfenv()
+        .args(["deploy", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing:\n{text}"))
+    };
+    assert!(at("--yes") < at("Global options:"), "{text}");
+    assert!(at("Global options:") < at("--chdir"), "{text}");
+    assert!(at("Global options:") < at("--non-interactive"), "{text}");
+}
+
+/// `completions` and `man` do the same with or without -C, --terraform, -v, …: their help
+/// leaves those out, and they are still accepted there.
+#[test]
+fn completions_and_man_help_leave_out_the_globals_that_do_nothing_for_them() {
+    let project = Project::empty();
+    for args in [&["man", "--help"][..], &["completions", "--help"]] {
+        let output = project.tfenv().args(args).output().unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        for global in [
+            "--chdir",
+            "--config",
+            "--verbose",
+            "--quiet",
+            "--no-color",
+            "--non-interactive",
+            "--terraform",
+        ] {
+            assert!(!text.contains(global), "{args:?} lists {global}:\n{text}");
+        }
+        assert!(text.contains("--output"), "{text}");
+    }
+    project
+        .tfenv()
+        .args(["man", "-C", ".", "--no-color", "-q"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH tfenv"));
+    project
+        .tfenv()
+        .args(["-v", "completions", "bash", "--terraform", "x"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("_tfenv()"));
+}
+
+#[test]
+fn the_man_page_name_line_names_tfenv_once() {
+    let output = Project::empty().tfenv().arg("man").output().unwrap();
+    let page = String::from_utf8(output.stdout).unwrap();
+    let name = page
+        .lines()
+        .skip_while(|l| *l != ".SH NAME")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no NAME section:\n{page}"));
+    assert_eq!(
+        name,
+        "tfenv \\- safe multi\\-environment Terraform (dev / staging / production)"
+    );
+}
+
 #[test]
 fn bad_command_line_exits_2() {
     Project::empty().tfenv().arg("deploi").assert().code(2);

@@ -45,6 +45,33 @@ fn warnings(json: &Value) -> Vec<String> {
 
 // --- a failure after a successful apply is not a failed deploy -------------------------
 
+/// The warning says outputs.json keeps its previous content only when there was one.
+#[test]
+fn outputs_that_cannot_be_read_after_apply_say_whether_outputs_json_kept_anything() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working()
+        .on("output", "echo 'Error: no outputs' >&2; exit 1")
+        .install(&project);
+    let first = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
+    expect_code(&first, 0);
+    let warning = &warnings(&stdout_json(&first))[0];
+    assert!(
+        warning.contains("there is no outputs.json yet; run `tfenv outputs dev` later"),
+        "{warning}"
+    );
+    assert!(!warning.contains("previous content"), "{warning}");
+    assert!(!project.join("state/dev/outputs.json").exists());
+
+    project.write("state/dev/outputs.json", "{}");
+    let second = project.run_with(&tf, &["deploy", "dev", "--yes", "--output", "json"]);
+    expect_code(&second, 0);
+    let warning = &warnings(&stdout_json(&second))[0];
+    assert!(
+        warning.contains("outputs.json keeps its previous content; run `tfenv outputs dev` later"),
+        "{warning}"
+    );
+}
+
 #[test]
 fn outputs_json_that_cannot_be_written_after_apply_is_applied_with_a_warning() {
     let project = Project::demo();
@@ -733,4 +760,57 @@ fn refresh_help_describes_allow_dirty_as_a_refresh() {
         .find(|l| l.contains("--allow-dirty"))
         .unwrap_or_else(|| panic!("{deploy}"));
     assert!(line.contains("Deploy production"), "{line}");
+}
+
+// --- the shape of the JSON documents ----------------------------------------------------
+
+/// Every `seconds` anywhere in `json`, as printed.
+fn all_seconds(json: &Value, into: &mut Vec<String>) {
+    match json {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if key == "seconds" {
+                    into.push(value.to_string());
+                }
+                all_seconds(value, into);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| all_seconds(v, into)),
+        _ => {}
+    }
+}
+
+/// `seconds` is a duration in milliseconds in every document: `init`, a deploy, a plan,
+/// and the history records.
+#[test]
+fn seconds_are_rounded_to_milliseconds_in_every_document() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working()
+        .on("init", "sleep 0.0123; mkdir -p \"$TF_DATA_DIR\"")
+        .on("apply", "sleep 0.0123")
+        .install(&project);
+    let mut seen = Vec::new();
+    for args in [
+        &["init", "dev", "--output", "json"][..],
+        &["deploy", "dev", "--yes", "--output", "json"],
+        &["plan", "dev", "--output", "json"],
+        &["history", "dev", "--output", "json"],
+    ] {
+        let output = project.run_with(&tf, args);
+        expect_code(&output, 0);
+        let before = seen.len();
+        all_seconds(&stdout_json(&output), &mut seen);
+        assert!(
+            seen.len() > before,
+            "{args:?}: no seconds: {}",
+            output_text(&output)
+        );
+    }
+    for printed in &seen {
+        let decimals = printed.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(
+            decimals <= 3,
+            "`seconds: {printed}` is not in milliseconds: {seen:?}"
+        );
+    }
 }

@@ -45,6 +45,168 @@ fn state_and_terraform_dirs_must_be_git_ignored() {
     assert_eq!(json["problems"], serde_json::json!([]));
 }
 
+/// A local backend state outside `state/` (here production's `path`, and the workspace
+/// folder of an environment in a workspace) holds state and secrets like `state/` does.
+#[test]
+fn local_state_files_outside_the_state_dir_must_be_git_ignored() {
+    let project = Project::demo();
+    project.git(&["init", "-q"]);
+    project.write(
+        "environments/production.backend.conf",
+        "path = \"../../tfstate/prod.tfstate\"\n",
+    );
+    project.write(
+        "environments/staging.backend.conf",
+        "workspace_dir = \"../../workspaces\"\n",
+    );
+    let config = project.read("tfenv.toml").replace(
+        "[environments.staging]\n",
+        "[environments.staging]\nworkspace = \"qa\"\n",
+    );
+    project.write("tfenv.toml", &config);
+    project.write(".gitignore", "/state/\n.terraform/\n");
+    let output = project
+        .tfenv()
+        .args(["status", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6));
+    let json = stdout_json(&output);
+    let messages: Vec<&str> = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "`workspaces/` is not ignored by git: it holds state and secrets; add `/workspaces/` to .gitignore",
+            "`tfstate/prod.tfstate` is not ignored by git: it holds state and secrets; add `/tfstate/*prod.tfstate*` to .gitignore",
+        ],
+        "{json}"
+    );
+    // Its backup or lock info left out is still a problem.
+    project.write(
+        ".gitignore",
+        "/state/\n.terraform/\n/workspaces/\n/tfstate/prod.tfstate\n",
+    );
+    let json = stdout_json(
+        &project
+            .tfenv()
+            .args(["status", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(json["problems"].as_array().unwrap().len(), 1, "{json}");
+    project.write(
+        ".gitignore",
+        "/state/\n.terraform/\n/workspaces/\n/tfstate/*prod.tfstate*\n",
+    );
+    let json = stdout_json(
+        &project
+            .tfenv()
+            .args(["status", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(json["problems"], serde_json::json!([]), "{json}");
+}
+
+/// Without a backend config the local backend writes `terraform.tfstate` beside the root
+/// module; the non-interactive init says to ignore it too.
+#[test]
+fn a_non_interactive_init_names_the_implicit_terraform_tfstate() {
+    let project = Project::empty();
+    project.git(&["init", "-q"]);
+    project.write("main.tf", "terraform {\n  backend \"local\" {}\n}\n");
+    project.write("environments/dev.tfvars", "");
+    project.write("environments/dev.backend.conf", "");
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["init", "dev", "--non-interactive"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: git does not ignore `state/`, `.terraform/` and `terraform.tfstate`",
+        ))
+        .stderr(predicate::str::contains(
+            "  /state/\n  .terraform/\n  /*terraform.tfstate*",
+        ));
+}
+
+/// The project-level problems of `status` and their messages.
+fn project_problems(json: &serde_json::Value) -> Vec<(String, String)> {
+    json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap().to_string(),
+                p["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Nothing could deploy without terraform: a local-only project whose terraform is not
+/// on PATH is unhealthy, with the fix, in JSON and for people.
+#[test]
+fn status_without_terraform_on_path_is_a_problem_with_the_fix() {
+    let project = Project::demo();
+    std::fs::create_dir_all(project.join("empty-bin")).unwrap();
+    let output = project
+        .tfenv()
+        .env("PATH", project.join("empty-bin"))
+        .args(["status", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let json = stdout_json(&output);
+    assert_eq!(json["healthy"], false, "{json}");
+    let problems = project_problems(&json);
+    assert_eq!(problems.len(), 1, "{json}");
+    assert_eq!(problems[0].0, "terraform-missing");
+    assert!(
+        problems[0]
+            .1
+            .contains("`terraform` was not found on PATH: install Terraform"),
+        "{json}"
+    );
+    project
+        .tfenv()
+        .env("PATH", project.join("empty-bin"))
+        .arg("status")
+        .assert()
+        .code(6)
+        .stdout(predicate::str::contains(
+            "  project: `terraform` was not found on PATH: install Terraform",
+        ));
+}
+
+#[test]
+fn status_with_a_terraform_below_required_version_is_a_problem_with_the_fix() {
+    let project = Project::demo();
+    let tf = FakeTerraform::empty().version("0.14.11").install(&project);
+    let output = project
+        .tfenv_with(&tf)
+        .args(["status", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let problems = project_problems(&stdout_json(&output));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "terraform-version");
+    assert!(
+        problems[0].1.contains(
+            "does not satisfy required_version `>= 1.0` from tfenv.toml: install a matching version"
+        ),
+        "{problems:?}"
+    );
+}
+
 #[test]
 fn uninitialized_environments_are_problems_with_the_fix() {
     let project = Project::demo();

@@ -67,6 +67,39 @@ fn untracked_state_and_terraform_dirs_never_block_a_production_deploy() {
     assert_eq!(record["git"]["dirty"], false, "{record}");
 }
 
+/// A local backend whose state lives outside `state/` (here `tfstate/prod.tfstate`, with
+/// the `.backup` and lock info terraform writes beside it) is tfenv's own artifact too:
+/// the second production deploy is not refused for it.
+#[test]
+fn local_state_files_outside_the_state_dir_never_block_a_production_deploy() {
+    let project = Project::demo();
+    project.write(
+        "environments/production.backend.conf",
+        "path = \"../../tfstate/prod.tfstate\"\n",
+    );
+    project.git(&["init", "-q"]);
+    project.git(&["add", "-A"]);
+    project.git(&["commit", "-q", "-m", "demo"]);
+    deploy(&project, "production").assert().success();
+    assert!(project.join("tfstate/prod.tfstate").is_file());
+    let tfvars = project
+        .read("environments/production.tfvars")
+        .replace("instance_count = 3", "instance_count = 4");
+    project.write("environments/production.tfvars", &tfvars);
+    project.git(&["commit", "-q", "-am", "four instances"]);
+    deploy(&project, "production")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Applied to `production`"));
+    assert!(project.join("tfstate/prod.tfstate.backup").is_file());
+    // Anything else in that folder still counts.
+    project.write("tfstate/notes.txt", "x");
+    deploy(&project, "production")
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("  tfstate/ (untracked)"));
+}
+
 #[test]
 fn any_other_change_refuses_production_and_is_listed() {
     let project = committed_demo();

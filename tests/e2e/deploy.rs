@@ -414,3 +414,56 @@ fn a_plan_that_only_moves_a_resource_is_applied_not_skipped() {
     let state = project.read("state/dev/terraform.tfstate");
     assert!(state.contains("\"name\": \"b\""), "{state}");
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// terraform writes the local state and its .backup 0644 and its data dir 0755; tfenv
+/// keeps them as private as everything else it writes: files 0600, folders 0700, after
+/// a deploy and after a restore alike.
+#[test]
+fn the_local_state_its_backup_and_the_data_dir_are_private() {
+    let project = Project::demo();
+    let deploy = || {
+        project
+            .tfenv_real()
+            .args(["deploy", "dev", "--yes"])
+            .assert()
+            .success();
+    };
+    deploy();
+    // A second apply makes terraform write the previous state to `.backup`.
+    let tfvars = project
+        .read("environments/dev.tfvars")
+        .replace("instance_count = 1", "instance_count = 2");
+    project.write("environments/dev.tfvars", &tfvars);
+    deploy();
+    let state = project.join("state/dev/terraform.tfstate");
+    let backup = project.join("state/dev/terraform.tfstate.backup");
+    assert_eq!(mode(&state), 0o600);
+    assert_eq!(mode(&backup), 0o600);
+    assert_eq!(
+        mode(&project.join("examples/quickstart/.terraform/tfenv/dev")),
+        0o700
+    );
+
+    // A state made readable by others (as terraform would make a new one) is private
+    // again once restore has pushed into it.
+    project
+        .tfenv_real()
+        .args(["backup", "dev"])
+        .assert()
+        .success();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o644)).unwrap();
+    project
+        .tfenv_real()
+        .args(["restore", "dev", "latest", "--yes"])
+        .assert()
+        .success();
+    assert_eq!(mode(&state), 0o600);
+}

@@ -286,6 +286,72 @@ fn ctrl_z_at_a_prompt_without_job_control_is_ignored() {
     assert_applied(&project, "dev");
 }
 
+/// tfenv started in the background of its terminal (here by `timeout`, which runs it in
+/// a process group of its own, as `tfenv deploy dev &` in a shell does): it cannot read
+/// an answer there (a read would stop it with SIGTTIN after every SIGCONT, and then only
+/// SIGKILL could end it), so the run is non-interactive and refused at once.
+#[test]
+fn a_run_in_the_background_of_its_terminal_is_refused_as_non_interactive() {
+    let project = Project::demo();
+    let mut cmd = project.command_via(&[
+        "setsid",
+        "--ctty",
+        "bash",
+        "-c",
+        "timeout 100 \"$0\" \"$@\"; echo \"exit=$?\"",
+    ]);
+    cmd.env_remove("CI")
+        .arg("--terraform")
+        .arg(support::terraform())
+        .args(["deploy", "dev"]);
+    let mut tfenv = support::running::RunningTfenv::spawn_in_terminal(cmd);
+    // The terminal stays open until the test closes it: wait for the shell's last line.
+    support::wait_until(
+        "tfenv and then the shell end",
+        Duration::from_secs(80),
+        || tfenv.stderr().contains("exit="),
+    );
+    tfenv.hang_up();
+    tfenv.wait_exit(QUICK);
+    let shown = tfenv.stderr();
+    assert!(shown.contains("exit=5"), "{shown}");
+    assert!(
+        shown.contains("apply this plan to `dev` needs confirmation and this run cannot prompt"),
+        "{shown}"
+    );
+    assert!(shown.contains("tfenv runs in its background"), "{shown}");
+    assert_refused(&project, "dev", None);
+}
+
+/// Ctrl-Z at the prompt, then `bg`: tfenv, waiting for an answer it can no longer read,
+/// refuses (exit 5) instead of stopping again on its next read (after which only SIGKILL
+/// could end it), and the shell reports the job's exit code.
+#[test]
+fn a_prompt_moved_to_the_background_is_refused() {
+    let project = Project::demo();
+    let mut shell = rexpect::spawn_bash(Some(POLL_MS)).expect("an interactive bash");
+    let line = format!(
+        "cd '{}' && env -u CI -u TFENV_LOG -u TF_WORKSPACE -u TF_DATA_DIR -u TF_PLUGIN_CACHE_DIR \
+         TF_CLI_CONFIG_FILE='{}' CHECKPOINT_DISABLE=1 NO_COLOR=1 TERM=xterm '{}' --terraform '{}' deploy dev",
+        project.path().display(),
+        project.cli_config().display(),
+        assert_cmd::cargo::cargo_bin("tfenv").display(),
+        support::terraform().display()
+    );
+    shell.send_line(&line).unwrap();
+    expect_in(&mut shell, DEV_PROMPT, SLOW);
+    let pid = tfenv_in(&project);
+    shell.send_control('z').unwrap();
+    expect_in(&mut shell, "Stopped", QUICK);
+    wait_for_state(pid, 'T', true);
+    shell.send_line("bg").unwrap();
+    expect_in(&mut shell, "confirmation not given (no answer)", QUICK);
+    // The shell reports the background job's end at its next prompt.
+    shell.send_line("true").unwrap();
+    expect_in(&mut shell, "Exit 5", QUICK);
+    assert_refused(&project, "dev", None);
+}
+
 /// Waits up to `limit` for `needle` in an interactive shell's terminal.
 fn expect_in(shell: &mut rexpect::session::PtyReplSession, needle: &str, limit: Duration) {
     let start = Instant::now();
