@@ -495,13 +495,14 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn first_interrupt_sends_sigint_to_the_group_and_waits() {
+    /// A shell that traps SIGINT and exits 42 only after cleaning up; a grandchild
+    /// (sleep) in the same group gets the signal too.
+    const CLEANS_UP_ON_SIGINT: &str = "trap 'echo cleaned; exit 42' INT; sleep 30 & wait";
+
+    /// One interrupt while `inv` runs: the group gets SIGINT and the run waits for it.
+    async fn assert_first_interrupt_is_sent_and_waited_for(inv: Invocation) {
         let interrupts = Interrupts::default();
         let runner = TokioRunner::new(interrupts.clone());
-        // The shell traps SIGINT and exits 42 only after cleaning up; a grandchild
-        // (sleep) in the same group gets the signal too.
-        let inv = sh("trap 'echo cleaned; exit 42' INT; sleep 30 & wait");
         let raise = async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             interrupts.raise();
@@ -511,6 +512,11 @@ mod tests {
         assert!(done.interrupted);
         assert_eq!(done.code, Some(42));
         assert_eq!(done.stdout_text(), "cleaned\n");
+    }
+
+    #[tokio::test]
+    async fn first_interrupt_sends_sigint_to_the_group_and_waits() {
+        assert_first_interrupt_is_sent_and_waited_for(sh(CLEANS_UP_ON_SIGINT)).await;
     }
 
     /// An invocation that may hold the state lock.
@@ -567,18 +573,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_child_writing_to_files_gets_the_same_interrupt_policy() {
-        let interrupts = Interrupts::default();
-        let runner = TokioRunner::new(interrupts.clone());
-        let inv = locking("trap 'echo cleaned; exit 42' INT; sleep 30 & wait");
-        let raise = async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            interrupts.raise();
-        };
-        let (done, ()) = tokio::join!(runner.run(&inv, RunOptions::default()), raise);
-        let done = done.unwrap();
-        assert!(done.interrupted);
-        assert_eq!(done.code, Some(42));
-        assert_eq!(done.stdout_text(), "cleaned\n");
+        assert_first_interrupt_is_sent_and_waited_for(locking(CLEANS_UP_ON_SIGINT)).await;
     }
 
     #[tokio::test]
