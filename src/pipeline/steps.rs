@@ -38,7 +38,7 @@ async fn plan_only(run: &mut Run<'_>, changes_exit: Exit) -> anyhow::Result<Outc
     init(run).await?;
     let plan_file = PlanFile::new(run.env)?;
     let may_change = plan(run, &plan_file).await?;
-    let summary = read_summary(run, &plan_file, may_change).await?;
+    let (summary, _plan_json) = read_summary(run, &plan_file, may_change).await?;
     print_summary(run, &summary);
     let changes = summary.has_changes();
     run.recorded.ledger.plan = Some(summary);
@@ -74,7 +74,7 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     let run_ref: &Run<'_> = run;
     let summarized = async {
         let run = run_ref;
-        let summary = read_summary(run, &plan_file, may_change).await?;
+        let (summary, _plan_json) = read_summary(run, &plan_file, may_change).await?;
         print_summary(run, &summary);
         let gate = gate(
             run,
@@ -199,16 +199,19 @@ async fn plan(run: &Run<'_>, plan_file: &PlanFile) -> anyhow::Result<bool> {
         .await
 }
 
-/// The plan's summary, from `show -json` — or, when terraform said it has no changes,
-/// without starting a process.
+/// The plan's summary and JSON, from `show -json` — or, when terraform said it has no
+/// changes, an empty summary and no JSON, without starting a process.
 async fn read_summary(
     run: &Run<'_>,
     plan_file: &PlanFile,
     may_change: bool,
-) -> anyhow::Result<PlanSummary> {
+) -> anyhow::Result<(PlanSummary, Option<Vec<u8>>)> {
     match may_change {
-        true => run.tf.show_plan(run.env, plan_file.path()).await,
-        false => Ok(PlanSummary::default()),
+        true => {
+            let shown = run.tf.show_plan(run.env, plan_file.path()).await?;
+            Ok((shown.summary, Some(shown.json)))
+        }
+        false => Ok((PlanSummary::default(), None)),
     }
 }
 

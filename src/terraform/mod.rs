@@ -449,12 +449,13 @@ impl Terraform {
         Ok(())
     }
 
-    /// `show -json <plan_file>`, summarized. Captured, never echoed: it holds values.
+    /// `show -json <plan_file>`: its summary and the JSON itself (a policy reads it; a
+    /// bundle keeps it). Captured, never echoed: it holds values.
     pub async fn show_plan(
         &self,
         env: &Environment,
         plan_file: &Path,
-    ) -> anyhow::Result<plan::PlanSummary> {
+    ) -> anyhow::Result<plan::ShownPlan> {
         let args: [&OsStr; 4] = [
             "show".as_ref(),
             "-json".as_ref(),
@@ -467,8 +468,12 @@ impl Terraform {
         if !done.success() {
             return Err(self.failed("show -json", env, &done, None));
         }
-        plan::summarize(&done.stdout)
-            .map_err(|why| anyhow::anyhow!("reading the plan of `{}`: {why}", env.name))
+        let summary = plan::summarize(&done.stdout)
+            .map_err(|why| anyhow::anyhow!("reading the plan of `{}`: {why}", env.name))?;
+        Ok(plan::ShownPlan {
+            summary,
+            json: done.stdout,
+        })
     }
 
     /// `output -json`: every output with its `sensitive` flag. Captured, never echoed.

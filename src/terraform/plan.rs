@@ -52,6 +52,14 @@ impl PlanSummary {
     }
 }
 
+/// A saved plan as `show -json` prints it, and its summary.
+pub struct ShownPlan {
+    pub summary: PlanSummary,
+    /// The whole `show -json` document. It holds the plan's values, secrets included:
+    /// never printed, written only to private (0600) files.
+    pub json: Vec<u8>,
+}
+
 #[derive(Deserialize)]
 struct PlanJson {
     #[serde(default)]
