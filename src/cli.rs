@@ -535,3 +535,6 @@ mod tests {
         Cli::command().debug_assert();
     }
 }
+
+#[cfg(test)]
+mod ci_examples;
