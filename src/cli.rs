@@ -109,10 +109,16 @@ Examples:
 
     /// Plan an environment and summarize what would change; nothing is applied.
     #[command(after_help = "\
+With --out DIR the plan is kept as a plan bundle (terraform.plan, plan.json, bundle.json;
+folder 0700, files 0600: it holds secrets) for `tfenv deploy ENV --plan DIR` to apply,
+possibly in another clone of the same commit. An existing bundle in DIR is replaced;
+a DIR that holds anything else is refused.
+
 Examples:
   tfenv plan dev
   tfenv plan production --detailed-exitcode   # exit 3 when there are changes
-  tfenv plan staging --output json | jq .plan")]
+  tfenv plan staging --output json | jq .plan
+  tfenv plan production --out plans/production   # a bundle to review, then apply")]
     Plan(PlanArgs),
 
     /// Plan, back up, confirm by tier, apply exactly that plan, record it.
@@ -131,10 +137,17 @@ Without a prompt, --yes and --confirm are checked before init and plan run; --al
 after the plan, which alone knows what is destroyed.
 Staging and production are backed up before the apply; production's backup is verified.
 
+With --plan DIR, the plan bundle written by `tfenv plan ENV --out DIR` is applied
+exactly, never planned again. It is refused (exit 5, naming the check and both values)
+when its checksums do not match, it is for another environment, terraform's version or
+the backend differ, it was planned from another commit than HEAD or from a dirty tree,
+the tree is dirty now, a var file changed, or the state moved since the plan.
+
 Examples:
   tfenv deploy dev
   tfenv deploy staging --yes
-  tfenv deploy production --yes --confirm production     # CI")]
+  tfenv deploy production --yes --confirm production     # CI
+  tfenv deploy production --plan plans/production --yes --confirm production")]
     Deploy(DeployArgs),
 
     /// `apply -refresh-only` through the same summary, backup, confirmation and history.
@@ -327,6 +340,10 @@ pub struct PlanArgs {
     /// Write terraform's full output to state/<env>/logs/ (always on for production).
     #[arg(long)]
     pub log: bool,
+
+    /// Keep the plan as a plan bundle in DIR, for `tfenv deploy ENV --plan DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Approval without a prompt, for commands that change or delete something.
@@ -372,6 +389,11 @@ pub struct DeployArgs {
     /// Non-interactive production deploys that destroy resources need this too.
     #[arg(long)]
     pub allow_destroy: bool,
+
+    /// Apply the plan bundle in DIR (from `tfenv plan ENV --out DIR`) instead of planning.
+    /// A bundle always needs a clean tree at the commit it was planned from.
+    #[arg(long, value_name = "DIR", conflicts_with = "allow_dirty")]
+    pub plan: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

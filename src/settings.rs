@@ -216,14 +216,17 @@ pub struct PlanSettings {
     pub env: String,
     pub detailed_exitcode: bool,
     pub log: bool,
+    /// `--out`: the plan bundle's folder, relative paths resolved from where tfenv acts.
+    pub out: Option<PathBuf>,
 }
 
 impl PlanSettings {
-    pub fn resolve(args: cli::PlanArgs) -> PlanSettings {
+    pub fn resolve(args: cli::PlanArgs, global: &GlobalSettings) -> PlanSettings {
         PlanSettings {
             env: args.env,
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
+            out: args.out.map(|dir| global.cwd.join(dir)),
         }
     }
 }
@@ -236,6 +239,8 @@ pub struct DeploySettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    /// `--plan`: the plan bundle to apply, relative paths resolved from where tfenv acts.
+    pub bundle: Option<PathBuf>,
 }
 
 impl DeploySettings {
@@ -246,6 +251,7 @@ impl DeploySettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            bundle: args.plan.map(|dir| global.cwd.join(dir)),
         }
     }
 }

@@ -4,16 +4,19 @@
 //! named steps (`steps.rs`) a run takes; a new mode is a new variant and its steps.
 //! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
+pub mod bundle;
 mod recorded;
 mod steps;
 #[cfg(test)]
 mod tests;
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 
 pub use crate::artifacts::history::RunResult;
+pub use bundle::Bundle;
 pub use recorded::RecordedRun;
 
 use crate::Context;
@@ -31,8 +34,12 @@ use crate::terraform::{RunLog, Terraform};
 #[derive(Clone, Debug)]
 pub enum Mode {
     /// `tfenv plan`: up to the summary; nothing is applied or recorded.
-    /// `detailed_exitcode`: exit 3 when the plan has changes.
-    Plan { detailed_exitcode: bool },
+    /// `detailed_exitcode`: exit 3 when the plan has changes. `out`: keep the plan as a
+    /// plan bundle in that folder (`--out`; one folder per environment).
+    Plan {
+        detailed_exitcode: bool,
+        out: Option<PathBuf>,
+    },
     /// `tfenv deploy`: plan, confirm, back up, apply, record.
     Deploy(Apply),
     /// `tfenv refresh`: the deploy's steps around `plan -refresh-only`. Without `Apply`
@@ -41,8 +48,9 @@ pub enum Mode {
     // Wave 2 plugs in here (DESIGN.md §10, §11), each a variant and the steps it takes:
     // - `Drift`: init, plan (-refresh-only and a normal plan), summarize, write
     //   drift.json, exit 3 on drift; never confirm nor apply.
-    // - `ApplyBundle(Bundle)`: verify the bundle in place of init + plan, then confirm,
-    //   backup, apply the bundle's plan file, outputs and history as `Deploy` does.
+    /// `tfenv deploy --plan DIR`: verify the bundle in place of the plan, then back up,
+    /// confirm, apply the bundle's plan file, outputs and history as `Deploy` does.
+    ApplyBundle(Apply, Box<Bundle>),
 }
 
 /// How a run that applies is approved, and what it keeps.
@@ -60,15 +68,27 @@ impl Mode {
     pub fn command(&self) -> &'static str {
         match self {
             Mode::Plan { .. } => "plan",
-            Mode::Deploy(_) => "deploy",
+            Mode::Deploy(_) | Mode::ApplyBundle(..) => "deploy",
             Mode::Refresh(_) => "refresh",
+        }
+    }
+
+    /// The plan bundle's folder this run writes or applies: tfenv's own, never a change
+    /// that makes the git tree dirty.
+    fn bundle_dir(&self) -> Option<&Path> {
+        match self {
+            Mode::Plan { out, .. } => out.as_deref(),
+            Mode::ApplyBundle(_, bundle) => Some(&bundle.dir),
+            Mode::Deploy(_) | Mode::Refresh(_) => None,
         }
     }
 
     /// How the run applies its plan; `None` for a run that stops after the summary.
     pub fn apply(&self) -> Option<&Apply> {
         match self {
-            Mode::Deploy(apply) | Mode::Refresh(Some(apply)) => Some(apply),
+            Mode::Deploy(apply) | Mode::Refresh(Some(apply)) | Mode::ApplyBundle(apply, _) => {
+                Some(apply)
+            }
             Mode::Plan { .. } | Mode::Refresh(None) => None,
         }
     }
@@ -97,6 +117,9 @@ struct Report {
     backup: Option<Backup>,
     outputs_written: Option<bool>,
     log: Option<String>,
+    /// `plan --out` and `deploy --plan`: the bundle written or applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle: Option<bundle::BundleRef>,
     seconds: f64,
     /// Steps after a successful apply that failed (outputs, pruning, history): the
     /// change stands, each is said here and on stderr.
@@ -151,6 +174,8 @@ struct Run<'a> {
     /// terraform's full output for this run (`--log`, and always for production).
     log: Option<RunLog>,
     recorded: RecordedRun,
+    /// The plan bundle written (`plan --out`) or applied (`deploy --plan`).
+    bundle: Option<bundle::BundleRef>,
 }
 
 pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
@@ -161,10 +186,19 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     let mode = &req.mode;
     let records = mode.apply().is_some();
     // The version check and git do not depend on each other: both at once. Only a run
-    // that applies asks git (history records the commit; production needs a clean tree).
+    // that applies asks git (history records the commit; production needs a clean tree),
+    // and a plan that writes a bundle (which records the commit).
+    let bundle_dir: Vec<PathBuf> = mode
+        .bundle_dir()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    let asks_git = records || !bundle_dir.is_empty();
     let (tf, git) = tokio::join!(ctx.terraform(&project), async {
-        match records {
-            true => Some(git::head(ctx.runner.as_ref(), &project, &env).await),
+        match asks_git {
+            true => {
+                Some(git::head_excluding(ctx.runner.as_ref(), &project, &env, &bundle_dir).await)
+            }
             false => None,
         }
     });
@@ -181,10 +215,15 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         wants_log: req.log,
         log: None,
         recorded,
+        bundle: None,
     };
     let result = steps::run(&mut run).await;
     let seconds = crate::output::seconds(started.elapsed());
-    let Run { mut recorded, .. } = run;
+    let Run {
+        mut recorded,
+        bundle,
+        ..
+    } = run;
     match result {
         Ok(outcome) => {
             recorded.finish(&ctx.printer, outcome.result(), outcome.exit());
@@ -199,11 +238,12 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
                     backup: ledger.backup.clone(),
                     outputs_written: outcome.outputs_written(),
                     log: ledger.log.clone(),
+                    bundle,
                     seconds,
                     warnings: recorded.warnings().to_vec(),
                 })?;
             } else {
-                print_outcome(ctx, &env, &outcome, seconds, &recorded);
+                print_outcome(ctx, &env, &outcome, seconds, &recorded, bundle.as_ref());
             }
             Ok(outcome.exit())
         }
@@ -238,6 +278,7 @@ fn print_outcome(
     outcome: &Outcome,
     seconds: f64,
     recorded: &RecordedRun,
+    bundle: Option<&bundle::BundleRef>,
 ) {
     let p = &ctx.printer;
     let backup = recorded.ledger.backup.as_ref();
@@ -265,4 +306,15 @@ fn print_outcome(
         }
     };
     p.result(&line);
+    if let (Some(bundle), Outcome::Planned { .. } | Outcome::NoChanges) = (bundle, outcome)
+        && recorded.ledger.command == "plan"
+    {
+        p.result(&format!(
+            "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {} --plan {}",
+            bundle.dir,
+            &bundle.sha256[..12],
+            env.name,
+            bundle.dir
+        ));
+    }
 }
