@@ -282,8 +282,9 @@ pub fn write(
 }
 
 /// `dir` may take a bundle: it does not exist, is empty, or holds a bundle (bundle.json
-/// and nothing but a bundle's files).
-fn check_replaceable(dir: &Path) -> anyhow::Result<()> {
+/// and nothing but a bundle's files). Checked before the plan too, so that a wrong
+/// `--out` costs no plan.
+pub fn check_replaceable(dir: &Path) -> anyhow::Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),

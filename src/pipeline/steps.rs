@@ -44,6 +44,9 @@ async fn plan_only(
     changes_exit: Exit,
     out: Option<&Path>,
 ) -> anyhow::Result<Outcome> {
+    if let Some(dir) = out {
+        bundle::check_replaceable(dir)?;
+    }
     open_log(run)?;
     init(run).await?;
     // What the plan is made against, read before it: should the state move in between,
