@@ -243,7 +243,15 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
                     warnings: recorded.warnings().to_vec(),
                 })?;
             } else {
-                print_outcome(ctx, &env, &outcome, seconds, &recorded, bundle.as_ref());
+                print_outcome(
+                    ctx,
+                    &env,
+                    mode,
+                    &outcome,
+                    seconds,
+                    &recorded,
+                    bundle.as_ref(),
+                );
             }
             Ok(outcome.exit())
         }
@@ -275,6 +283,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
 fn print_outcome(
     ctx: &Context,
     env: &Environment,
+    mode: &Mode,
     outcome: &Outcome,
     seconds: f64,
     recorded: &RecordedRun,
@@ -306,9 +315,7 @@ fn print_outcome(
         }
     };
     p.result(&line);
-    if let (Some(bundle), Outcome::Planned { .. } | Outcome::NoChanges) = (bundle, outcome)
-        && recorded.ledger.command == "plan"
-    {
+    if let (Some(bundle), Mode::Plan { .. }) = (bundle, mode) {
         p.result(&format!(
             "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {} --plan {}",
             bundle.dir,

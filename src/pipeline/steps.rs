@@ -408,9 +408,10 @@ fn write_bundle(
             Some(checkout.info.clone())
         }
         Ok(None) => {
-            run.ctx
-                .printer
-                .warn("not a git repository: the bundle cannot be tied to a commit");
+            run.recorded.warn(
+                &run.ctx.printer,
+                "not a git repository: the bundle cannot be tied to a commit".to_string(),
+            );
             None
         }
         Err(err) => {
@@ -453,7 +454,13 @@ fn write_bundle(
 /// one through `terraform state pull` (after init). `None` when there is no state yet.
 async fn current_state(run: &Run<'_>) -> anyhow::Result<Option<StateRef>> {
     let header = match run.backend.local_state_file(run.env) {
-        Some(file) => terraform::read_state_file(&file)?,
+        Some(file) => {
+            // Never open a FIFO in the state's place: it would block the run.
+            if std::fs::metadata(&file).is_ok_and(|meta| !meta.is_file()) {
+                anyhow::bail!("the state `{}` is not a regular file", file.display());
+            }
+            terraform::read_state_file(&file)?
+        }
         None => run.tf.state_header(run.env).await?,
     };
     Ok(header.map(|h| StateRef {

@@ -388,7 +388,7 @@ fn deploy_plan_of_a_folder_that_is_not_a_bundle_is_refused() {
 }
 
 #[test]
-fn deploy_plan_with_a_missing_plan_file_is_refused_before_init() {
+fn deploy_plan_with_a_missing_plan_file_is_refused_and_recorded() {
     let project = Project::demo();
     let tf = FakeTerraform::working().install(&project);
     project

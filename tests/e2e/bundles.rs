@@ -449,6 +449,28 @@ fn a_changed_var_file_is_refused_naming_both_checksums() {
 }
 
 #[test]
+fn another_backend_is_refused() {
+    let clones = Clones::local();
+    let dir = clones.plan("a", "dev", "dev");
+    // An uncommitted change, but the backend is checked first: it names what differs.
+    let other = clones.project.join("shared/other.tfstate");
+    clones.write(
+        "b/environments/dev.backend.conf",
+        &format!("path = \"{}\"\n", other.display()),
+    );
+    let output = clones.tfenv(
+        "b",
+        &["deploy", "dev", "--plan", dir.to_str().unwrap(), "--yes"],
+    );
+    assert_refused(
+        &output,
+        "backend",
+        &["the backend configuration of `dev` differs"],
+    );
+    assert!(!other.exists());
+}
+
+#[test]
 fn another_terraform_version_is_refused() {
     let clones = Clones::local();
     let dir = clones.plan("a", "dev", "dev");
@@ -556,6 +578,12 @@ fn plan_and_deploy_with_bundles_print_their_json_shapes() {
     snapshots.json("json-plan-out", &args, &clones.run("a", &args, 0));
     let args = ["deploy", "dev", "--plan", dir, "--yes", "--output", "json"];
     snapshots.json("json-deploy-plan", &args, &clones.run("b", &args, 0));
+    // The same bundle again: the state moved on (by its own apply), so it is refused.
+    snapshots.json(
+        "json-deploy-plan-refused",
+        &args,
+        &clones.run("b", &args, 5),
+    );
 }
 
 #[test]
