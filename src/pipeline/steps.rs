@@ -14,6 +14,7 @@ use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::files;
+use crate::git_info::GitInfo;
 use crate::project::{Environment, Tier};
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{self, InitOptions, RunLog, state};
@@ -44,9 +45,14 @@ async fn plan_only(
     changes_exit: Exit,
     out: Option<&Path>,
 ) -> anyhow::Result<Outcome> {
-    if let Some(dir) = out {
-        bundle::check_replaceable(dir)?;
-    }
+    // A bundle's folder and commit are known before anything runs: a wrong one costs no plan.
+    let bundle_git = match out {
+        Some(dir) => {
+            bundle::check_replaceable(dir)?;
+            Some(bundle_git(run)?)
+        }
+        None => None,
+    };
     open_log(run)?;
     init(run).await?;
     // What the plan is made against, read before it: should the state move in between,
@@ -60,8 +66,10 @@ async fn plan_only(
     let may_change = plan(run, &plan_file).await? || out.is_some();
     let (summary, plan_json) = read_summary(run, &plan_file, may_change).await?;
     print_summary(run, &summary);
-    if let (Some(dir), Some(state), Some(json)) = (out, planned_against, plan_json) {
-        write_bundle(run, dir, &plan_file, &json, &summary, state)?;
+    if let (Some(dir), Some(git), Some(state), Some(json)) =
+        (out, bundle_git, planned_against, plan_json)
+    {
+        write_bundle(run, dir, &plan_file, &json, &summary, git, state)?;
     }
     let changes = summary.has_changes();
     run.recorded.ledger.plan = Some(summary);
@@ -180,7 +188,10 @@ async fn apply_bundle(
         bundle.dir.join(bundle::PLAN_JSON).display()
     );
     gate(run, 0, 0, review.clone()).check_flags_early()?;
-    let summary = check_bundle(run, bundle)?;
+    let summary = bundle.verify_files()?;
+    // Recorded from here on, refused or not: history says what the bundle would have done.
+    run.recorded.ledger.plan = Some(summary.clone());
+    check_bundle(run, bundle)?;
     open_log(run)?;
     // A fresh clone has no data dir: terraform needs its backend and providers to apply.
     init(run).await?;
@@ -213,12 +224,10 @@ async fn apply_bundle(
         }
     ));
     print_summary(run, &summary);
-    let changes = summary.has_changes();
-    let gate = gate(run, summary.destroys(), summary.replace, review);
-    run.recorded.ledger.plan = Some(summary);
-    if !changes {
+    if !summary.has_changes() {
         return Ok(Outcome::NoChanges);
     }
+    let gate = gate(run, summary.destroys(), summary.replace, review);
     gate.check_flags()?;
     if takes_backup(run.env) {
         run.ctx
@@ -232,14 +241,13 @@ fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
-/// The checks of a bundle that need no terraform: its files' checksums, environment,
-/// terraform version, backend, commit, clean tree (then and now) and var files. The
-/// plan's summary, from its plan.json.
-fn check_bundle(run: &Run<'_>, bundle: &Bundle) -> anyhow::Result<PlanSummary> {
+/// The checks of a bundle (its files' checksums aside) that need no terraform:
+/// environment, terraform version, backend, commit, clean tree (then and now) and var
+/// files.
+fn check_bundle(run: &Run<'_>, bundle: &Bundle) -> anyhow::Result<()> {
     let meta = &bundle.meta;
     let env = run.env;
     let again = format!("plan again with `tfenv plan {} --out DIR`", env.name);
-    let summary = bundle.verify_files()?;
     if meta.environment != env.name {
         return Err(bundle::mismatch(
             "environment",
@@ -303,7 +311,7 @@ fn check_bundle(run: &Run<'_>, bundle: &Bundle) -> anyhow::Result<PlanSummary> {
             .into());
         }
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// The bundle was planned from a clean tree at HEAD, and the tree is still clean.
@@ -380,15 +388,9 @@ fn check_bundle_git(run: &Run<'_>, bundle: &Bundle, again: &str) -> anyhow::Resu
     }
 }
 
-/// `plan --out`: the plan, its JSON and what it was made from, as a bundle in `dir`.
-fn write_bundle(
-    run: &mut Run<'_>,
-    dir: &Path,
-    plan_file: &PlanFile,
-    plan_json: &[u8],
-    summary: &PlanSummary,
-    planned_against: Option<StateRef>,
-) -> anyhow::Result<()> {
+/// The commit a bundle records: a tree with changes or no git repository is said (the
+/// bundle is written all the same); git failing is a refusal.
+fn bundle_git(run: &mut Run<'_>) -> anyhow::Result<Option<GitInfo>> {
     let env = run.env;
     let checkout = match run.recorded.git() {
         Ok(checkout) => Ok(checkout.clone()),
@@ -425,6 +427,20 @@ fn write_bundle(
             .into());
         }
     };
+    Ok(git)
+}
+
+/// `plan --out`: the plan, its JSON and what it was made from, as a bundle in `dir`.
+fn write_bundle(
+    run: &mut Run<'_>,
+    dir: &Path,
+    plan_file: &PlanFile,
+    plan_json: &[u8],
+    summary: &PlanSummary,
+    git: Option<GitInfo>,
+    planned_against: Option<StateRef>,
+) -> anyhow::Result<()> {
+    let env = run.env;
     let meta = BundleMeta {
         format: bundle::FORMAT,
         environment: env.name.clone(),
