@@ -263,9 +263,13 @@ fn a_bundle_planned_in_one_clone_is_applied_in_another() {
         "clone b starts with no data dir"
     );
 
-    let applied = stdout_json(&clones.run(
-        "b",
-        &[
+    // Through a wrapper that records every terraform call: init, apply, never a plan.
+    let (wrapper, calls) = support::recording_wrapper(&clones.project, &support::terraform());
+    let output = clones
+        .project
+        .tfenv_with(&wrapper)
+        .current_dir(clones.clone_dir("b"))
+        .args([
             "deploy",
             "dev",
             "--plan",
@@ -273,9 +277,18 @@ fn a_bundle_planned_in_one_clone_is_applied_in_another() {
             "--yes",
             "--output",
             "json",
-        ],
-        0,
-    ));
+        ])
+        .output()
+        .unwrap();
+    let applied = stdout_json(&expecting(output, 0));
+    let calls = std::fs::read_to_string(calls).unwrap();
+    assert!(calls.lines().any(|c| c.starts_with("init ")), "{calls}");
+    assert!(!calls.lines().any(|c| c.starts_with("plan ")), "{calls}");
+    let bundle_plan = format!(
+        "apply -no-color -input=false {}",
+        dir.join("terraform.plan").display()
+    );
+    assert!(calls.lines().any(|c| c == bundle_plan), "{calls}");
     assert_eq!(applied["result"], "applied", "{applied}");
     assert_eq!(
         applied["bundle"]["sha256"],
