@@ -670,3 +670,29 @@ fn on_s3_a_bundle_applies_from_another_clone_and_a_moved_state_is_refused() {
     );
     assert_eq!(history(&clones, "b", "dev")["result"], "refused");
 }
+
+#[test]
+fn a_bundle_without_changes_keeps_its_plan_json_and_applies_as_no_changes() {
+    let clones = Clones::local();
+    clones.run("a", &["deploy", "dev", "--yes"], 0);
+    let dir = clones.bundle("dev");
+    let dir = dir.to_str().unwrap();
+    // terraform's -detailed-exitcode says "no changes": the bundle still gets plan.json.
+    let planned = clones.run(
+        "a",
+        &["plan", "dev", "--out", dir, "--detailed-exitcode"],
+        0,
+    );
+    assert!(support::stdout(&planned).contains("no changes"));
+    let json = std::fs::read(Path::new(dir).join("plan.json")).unwrap();
+    assert!(serde_json::from_slice::<serde_json::Value>(&json).is_ok());
+    let before = clones.local_state("dev").unwrap();
+    let output = clones.run("b", &["deploy", "dev", "--plan", dir, "--yes"], 0);
+    assert!(
+        support::stdout(&output).contains("No changes: `dev` is up to date"),
+        "{}",
+        support::stdout(&output)
+    );
+    assert_eq!(clones.local_state("dev").unwrap(), before);
+    assert_eq!(history(&clones, "b", "dev")["result"], "no-changes");
+}
