@@ -14,6 +14,7 @@ use crate::error::TfenvError;
 use crate::files;
 use crate::git_info::GitInfo;
 use crate::project::{Environment, Project, Tier};
+use crate::terraform::StateHeader;
 use crate::terraform::plan::{self, PlanSummary};
 
 /// The `format` of the bundles this tfenv writes and reads.
@@ -54,6 +55,15 @@ pub struct VarFile {
 pub struct StateRef {
     pub lineage: String,
     pub serial: u64,
+}
+
+impl StateRef {
+    pub fn of(header: &StateHeader) -> StateRef {
+        StateRef {
+            lineage: header.lineage.clone(),
+            serial: header.serial,
+        }
+    }
 }
 
 impl std::fmt::Display for StateRef {

@@ -195,7 +195,16 @@ async fn apply_bundle(
     open_log(run)?;
     // A fresh clone has no data dir: terraform needs its backend and providers to apply.
     init(run).await?;
-    let found = current_state(run).await?;
+    // A remote state that is backed up anyway is pulled once: its header is checked
+    // here, and it becomes the backup if the run goes on.
+    let (found, pulled) = match run.backend.local_state_file(run.env) {
+        None if takes_backup(run.env) => {
+            let pulled = pull_state(run).await?;
+            let found = pulled.as_ref().map(|p| StateRef::of(p.header()));
+            (found, Some(Ok(pulled)))
+        }
+        _ => (current_state(run).await?, None),
+    };
     if found != bundle.meta.state {
         let show = |state: &Option<StateRef>| match state {
             Some(state) => state.to_string(),
@@ -234,7 +243,7 @@ async fn apply_bundle(
             .printer
             .progress(&format!("{}: backing up the state", run.env.name));
     }
-    back_up_confirm_apply(run, apply, gate, None, &bundle.plan_file()).await
+    back_up_confirm_apply(run, apply, gate, pulled, &bundle.plan_file()).await
 }
 
 fn short(commit: &str) -> &str {
@@ -479,10 +488,7 @@ async fn current_state(run: &Run<'_>) -> anyhow::Result<Option<StateRef>> {
         }
         None => run.tf.state_header(run.env).await?,
     };
-    Ok(header.map(|h| StateRef {
-        lineage: h.lineage,
-        serial: h.serial,
-    }))
+    Ok(header.as_ref().map(StateRef::of))
 }
 
 /// Production deploys from a clean git tree, unless `--allow-dirty`.

@@ -622,53 +622,90 @@ fn an_out_folder_holding_other_files_is_refused_before_planning() {
 fn on_s3_a_bundle_applies_from_another_clone_and_a_moved_state_is_refused() {
     let moto = Moto::start();
     let clones = Clones::s3(&moto);
-    let first = clones.plan("a", "dev", "first");
-    clones.run(
-        "b",
-        &["deploy", "dev", "--plan", first.to_str().unwrap(), "--yes"],
-        0,
-    );
-    let record = history(&clones, "b", "dev");
+    // staging: backed up before every change, from the one state pull that is checked.
+    let first = clones.plan("a", "staging", "first");
+    let deploy_in_b = |bundle: &Path| {
+        clones.tfenv(
+            "b",
+            &[
+                "deploy",
+                "staging",
+                "--plan",
+                bundle.to_str().unwrap(),
+                "--yes",
+            ],
+        )
+    };
+    expecting(deploy_in_b(&first), 0);
+    let record = history(&clones, "b", "staging");
     assert_eq!(record["result"], "applied", "{record}");
     assert_eq!(
         record["bundle"],
         sha256_of(&first.join("bundle.json")).as_str()
     );
-
-    // A second bundle, then the state moves on (another deploy) before it is applied.
-    clones.write("a/environments/dev.tfvars", "message = \"two\"\nn = 2\n");
-    clones.commit("a", "two");
-    clones.pull_into_b();
-    let backed_up = |clone: &str| {
-        let output = clones.run(clone, &["backup", "dev", "--output", "json"], 0);
-        stdout_json(&output)["backups"][0]["backup"]["serial"]
+    let serial_of = |clone: &str| {
+        let output = clones.run(clone, &["status", "staging", "--output", "json"], 0);
+        stdout_json(&output)["environments"][0]["state"]["serial"]
             .as_u64()
             .unwrap()
     };
-    let planned = backed_up("a");
-    let second = clones.plan("a", "dev", "second");
-    clones.run("a", &["deploy", "dev", "--yes"], 0);
-    let serial_before = backed_up("a");
-    assert!(serial_before > planned);
-    let output = clones.tfenv(
-        "b",
-        &["deploy", "dev", "--plan", second.to_str().unwrap(), "--yes"],
+    let backups_in_b = || {
+        std::fs::read_dir(clones.clone_dir("b").join("state/staging/backups"))
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| {
+                        name.starts_with("terraform.tfstate") || name.ends_with(".partial")
+                    })
+                    .collect::<std::collections::BTreeSet<_>>()
+            })
+            .unwrap_or_default()
+    };
+
+    // A second bundle, applied from b: the backup is the state it was planned against.
+    clones.write(
+        "a/environments/staging.tfvars",
+        "message = \"two\"\nn = 2\n",
     );
+    clones.commit("a", "two");
+    clones.pull_into_b();
+    let planned = serial_of("a");
+    let second = clones.plan("a", "staging", "second");
+    expecting(deploy_in_b(&second), 0);
+    let record = history(&clones, "b", "staging");
+    assert_eq!(record["result"], "applied", "{record}");
+    let kept = backups_in_b();
+    let manifest = std::fs::read_to_string(
+        clones
+            .clone_dir("b")
+            .join("state/staging/backups/MANIFEST.jsonl"),
+    )
+    .unwrap();
+    let newest: serde_json::Value =
+        serde_json::from_str(manifest.lines().next_back().unwrap()).unwrap();
+    assert_eq!(newest["serial"], planned, "{manifest}");
+
+    // A third bundle, then the state moves on (another deploy) before it is applied.
+    clones.write(
+        "a/environments/staging.tfvars",
+        "message = \"three\"\nn = 2\n",
+    );
+    clones.commit("a", "three");
+    clones.pull_into_b();
+    let planned = serial_of("a");
+    let third = clones.plan("a", "staging", "third");
+    clones.run("a", &["deploy", "staging", "--yes"], 0);
+    let moved = serial_of("a");
+    assert!(moved > planned);
     assert_refused(
-        &output,
+        &deploy_in_b(&third),
         "state lineage/serial",
-        &[
-            &format!("serial {planned}`"),
-            &format!("serial {serial_before}`"),
-        ],
+        &[&format!("serial {planned}`"), &format!("serial {moved}`")],
     );
-    let pulled_after = clones.run("a", &["backup", "dev", "--output", "json"], 0);
-    assert_eq!(
-        stdout_json(&pulled_after)["backups"][0]["backup"]["serial"],
-        serial_before,
-        "the state is untouched"
-    );
-    assert_eq!(history(&clones, "b", "dev")["result"], "refused");
+    assert_eq!(serial_of("a"), moved, "the state is untouched");
+    assert_eq!(history(&clones, "b", "staging")["result"], "refused");
+    // The state pulled for the check was not kept: no new backup, nothing half-written.
+    assert_eq!(backups_in_b(), kept);
 }
 
 #[test]
