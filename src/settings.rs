@@ -11,7 +11,7 @@ use crate::cli::{self, GlobalArgs, OutputFormat};
 use crate::confirm::Flags;
 use crate::error::TfenvError;
 use crate::output::Format;
-use crate::project::Project;
+use crate::project::{Project, normalize};
 use crate::terraform::InitOptions;
 
 /// The settings every command shares.
@@ -216,7 +216,8 @@ pub struct PlanSettings {
     pub env: String,
     pub detailed_exitcode: bool,
     pub log: bool,
-    /// `--out`: the plan bundle's folder, relative paths resolved from where tfenv acts.
+    /// `--out`: the plan bundle's folder, relative paths resolved from where tfenv acts
+    /// (`..` lexically, as for `-C` and `--config`).
     pub out: Option<PathBuf>,
 }
 
@@ -226,7 +227,7 @@ impl PlanSettings {
             env: args.env,
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
-            out: args.out.map(|dir| global.cwd.join(dir)),
+            out: args.out.map(|dir| normalize(&global.cwd.join(dir))),
         }
     }
 }
@@ -251,7 +252,7 @@ impl DeploySettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
-            bundle: args.plan.map(|dir| global.cwd.join(dir)),
+            bundle: args.plan.map(|dir| normalize(&global.cwd.join(dir))),
         }
     }
 }
