@@ -512,9 +512,8 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
 /// How long a command waits for a lock someone else holds.
 #[derive(Debug, Args)]
 pub struct LockTimeout {
-    /// Wait up to DURATION (e.g. 90s, 5m) for each lock another run holds — tfenv's own
-    /// lock of the environment, and terraform's state lock (-lock-timeout) — saying who
-    /// holds it every 30s; then exit 4. 0s (the default): exit 4 at once.
+    /// Wait up to DURATION (90s, 5m) for each lock another run holds (the environment's,
+    /// terraform's state lock), saying who holds it every 30s; then exit 4. 0s: at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_lock_timeout)]
     pub lock_timeout: std::time::Duration,
 }
