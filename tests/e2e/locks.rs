@@ -528,12 +528,13 @@ fn status_shows_a_held_lock_and_flags_it_once_older_than_stale_lock_after() {
 
 /// How long the apply that holds the state lock runs: long enough for the other
 /// checkout to be refused once and then to start waiting.
-const HELD_SLEEP: u32 = 20;
+const HELD_SLEEP: u32 = 30;
 
 /// Two checkouts of one project sharing one state: while the first one's apply holds
 /// the state lock, a deploy from the second is refused at once (exit 4), as without the
 /// flag; with `--lock-timeout` it waits, says who holds the lock, and applies once the
-/// first one is done.
+/// first one is done. Ctrl-C while it waits ends it at once (130), recorded as
+/// interrupted before any apply.
 fn a_state_lock_held_by_a_running_apply_is_waited_for(first: &SlowProject, second: &SlowProject) {
     first.set_vars(1, HELD_SLEEP);
     let mut run = first.spawn_deploy();
@@ -545,6 +546,18 @@ fn a_state_lock_held_by_a_running_apply_is_waited_for(first: &SlowProject, secon
     second.set_vars(2, 0);
     let refused = second.run_expecting(&["deploy", "dev", "--yes"], 4);
     assert!(stderr(&refused).contains(&id), "{}", text(&refused));
+
+    let mut waiting = second.command_via(&[]);
+    waiting.args(["deploy", "dev", "--yes", "--lock-timeout", "3m"]);
+    let mut waiting = crate::support::running::RunningTfenv::spawn(waiting);
+    waiting.wait_for_stderr("dev: waiting for the state lock", Duration::from_secs(60));
+    waiting.signal(nix::sys::signal::Signal::SIGINT);
+    let (status, took) = waiting.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{}", waiting.output_text());
+    assert!(took < Duration::from_secs(3), "at once: {took:?}");
+    let last = second.last_history();
+    assert_eq!(last["result"], "interrupted", "{last}");
+    assert_eq!(last["reached_apply"], false, "{last}");
 
     let waited = second.run(&["deploy", "dev", "--yes", "--lock-timeout", "3m"]);
     let message = stderr(&waited);
