@@ -487,3 +487,19 @@ fn ctrl_c_while_waiting_for_the_environment_exits_130_at_once_and_records_nothin
     let record = project.last_history("dev");
     assert_eq!(record["result"], "applied", "{record}");
 }
+
+#[test]
+fn a_lock_timeout_that_is_not_a_duration_is_a_usage_error_saying_how_to_write_one() {
+    let project = Project::demo();
+    let tf = ok_fake(&project, "exit 0");
+    deploy(&project, &tf, "dev")
+        .args(["--lock-timeout", "soon"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--lock-timeout"))
+        .stderr(predicate::str::contains("write it like 0s, 90s or 5m"));
+    assert!(
+        !project.read_or_empty("calls.log").contains("plan"),
+        "nothing ran"
+    );
+}
