@@ -161,6 +161,47 @@ fn find_binary(wanted: &Path, base: &Path) -> anyhow::Result<PathBuf> {
         .map_err(|_| missing(format!("`{}` was not found on PATH", wanted.display())))
 }
 
+/// How long a command waits for a lock another run holds (`--lock-timeout`): tfenv's
+/// own lock of the environment, and terraform's state lock. The pipeline's `Request`
+/// carries it, so every command that runs the pipeline (one environment or several, a
+/// plan or a bundle) waits the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockWait {
+    /// Zero: a held lock stops the run at once (exit 4), as without the flag.
+    pub timeout: Duration,
+    /// How often the holder is said while tfenv waits (30 s; tests make it shorter).
+    pub report_every: Duration,
+}
+
+impl LockWait {
+    /// Said every 30 s while waiting.
+    pub const REPORT_EVERY: Duration = Duration::from_secs(30);
+
+    pub fn new(timeout: Duration) -> LockWait {
+        LockWait {
+            timeout,
+            report_every: LockWait::REPORT_EVERY,
+        }
+    }
+
+    /// A held lock is waited for, not refused at once.
+    pub fn waits(&self) -> bool {
+        !self.timeout.is_zero()
+    }
+}
+
+impl Default for LockWait {
+    fn default() -> LockWait {
+        LockWait::new(Duration::ZERO)
+    }
+}
+
+impl From<cli::LockTimeout> for LockWait {
+    fn from(args: cli::LockTimeout) -> LockWait {
+        LockWait::new(args.lock_timeout)
+    }
+}
+
 /// `init`.
 #[derive(Debug)]
 pub struct InitSettings {
@@ -219,6 +260,7 @@ pub struct PlanSettings {
     /// `--out`: the plan bundle's folder, relative paths resolved from where tfenv acts
     /// (`..` lexically, as for `-C` and `--config`).
     pub out: Option<PathBuf>,
+    pub lock_wait: LockWait,
 }
 
 impl PlanSettings {
@@ -228,6 +270,7 @@ impl PlanSettings {
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
             out: args.out.map(|dir| normalize(&global.cwd.join(dir))),
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -242,6 +285,7 @@ pub struct DeploySettings {
     pub log: bool,
     /// `--plan`: the plan bundle to apply, relative paths resolved from where tfenv acts.
     pub bundle: Option<PathBuf>,
+    pub lock_wait: LockWait,
 }
 
 impl DeploySettings {
@@ -253,6 +297,7 @@ impl DeploySettings {
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
             bundle: args.plan.map(|dir| normalize(&global.cwd.join(dir))),
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -267,6 +312,7 @@ pub struct RefreshSettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    pub lock_wait: LockWait,
 }
 
 impl RefreshSettings {
@@ -278,6 +324,7 @@ impl RefreshSettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -365,6 +412,7 @@ pub struct RestoreSettings {
     pub backup: String,
     pub force: bool,
     pub flags: Flags,
+    pub lock_wait: LockWait,
 }
 
 impl RestoreSettings {
@@ -374,6 +422,7 @@ impl RestoreSettings {
             backup: args.backup,
             force: args.force,
             flags: global.flags(args.approve, false),
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -422,6 +471,7 @@ pub struct UnlockSettings {
     pub env: String,
     pub lock_id: String,
     pub flags: Flags,
+    pub lock_wait: LockWait,
 }
 
 impl UnlockSettings {
@@ -430,6 +480,7 @@ impl UnlockSettings {
             env: args.env,
             lock_id: args.lock_id,
             flags: global.flags(args.approve, false),
+            lock_wait: args.lock.into(),
         }
     }
 }

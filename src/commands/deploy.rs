@@ -22,6 +22,7 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
             env: settings.env,
             mode,
             log: settings.log,
+            lock_wait: settings.lock_wait,
         },
     )
     .await

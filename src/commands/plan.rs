@@ -29,6 +29,7 @@ async fn plan_env(
                 out,
             },
             log: settings.log,
+            lock_wait: settings.lock_wait,
         },
     )
     .await

@@ -9,6 +9,7 @@ mod recorded;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod wait;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +19,7 @@ use serde::Serialize;
 pub use crate::artifacts::history::RunResult;
 pub use bundle::Bundle;
 pub use recorded::RecordedRun;
+pub use wait::wait_for_state_lock;
 
 use crate::Context;
 use crate::artifacts::backups::Backup;
@@ -27,6 +29,7 @@ use crate::error;
 use crate::exit::Exit;
 use crate::git;
 use crate::project::{Environment, Project, Tier};
+use crate::settings::LockWait;
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{RunLog, Terraform};
 
@@ -104,6 +107,8 @@ pub struct Request {
     pub mode: Mode,
     /// Keep terraform's full output in `state/<env>/logs/` (always for production).
     pub log: bool,
+    /// How long a lock someone else holds is waited for (`--lock-timeout`).
+    pub lock_wait: LockWait,
 }
 
 /// The one JSON document a pipeline run prints.
@@ -173,6 +178,8 @@ struct Run<'a> {
     wants_log: bool,
     /// terraform's full output for this run (`--log`, and always for production).
     log: Option<RunLog>,
+    /// How long a held state lock is waited for before each terraform call that takes it.
+    lock_wait: LockWait,
     recorded: RecordedRun,
     /// The plan bundle written (`plan --out`) or applied (`deploy --plan`).
     bundle: Option<bundle::BundleRef>,
@@ -202,8 +209,9 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
             false => None,
         }
     });
-    let tf = tf?;
-    let lock = RecordedRun::lock(ctx, &env, mode.command(), records)?;
+    let mut tf = tf?;
+    tf.lock_timeout = req.lock_wait.timeout;
+    let lock = RecordedRun::lock(ctx, &env, mode.command(), records, &req.lock_wait).await?;
     let recorded = RecordedRun::begin(ctx, &env, mode.command(), records, &tf, lock, git)?;
     let mut run = Run {
         ctx,
@@ -214,6 +222,7 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         tf: &tf,
         wants_log: req.log,
         log: None,
+        lock_wait: req.lock_wait,
         recorded,
         bundle: None,
     };
