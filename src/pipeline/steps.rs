@@ -58,7 +58,11 @@ async fn plan_only(
     // What the plan is made against, read before it: should the state move in between,
     // the bundle names the older state and is refused, never the other way round.
     let planned_against = match out {
-        Some(_) => Some(current_state(run).await?),
+        Some(_) => {
+            // A run holding the state lock may be changing it: wait (--lock-timeout) first.
+            wait_for_state_lock(run).await?;
+            Some(current_state(run).await?)
+        }
         None => None,
     };
     let plan_file = PlanFile::new(run.env)?;
@@ -196,6 +200,8 @@ async fn apply_bundle(
     open_log(run)?;
     // A fresh clone has no data dir: terraform needs its backend and providers to apply.
     init(run).await?;
+    // A run holding the state lock may be changing it: wait (--lock-timeout) first.
+    wait_for_state_lock(run).await?;
     // A remote state that is backed up anyway is pulled once: its header is checked
     // here, and it becomes the backup if the run goes on.
     let (found, pulled) = match run.backend.local_state_file(run.env) {
