@@ -4,6 +4,7 @@
 //! named steps (`steps.rs`) a run takes; a new mode is a new variant and its steps.
 //! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
+mod policy;
 mod recorded;
 mod steps;
 #[cfg(test)]

@@ -104,7 +104,10 @@ impl<'de> serde::de::Visitor<'de> for CommandVisitor {
         }
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<PolicySetting, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<PolicySetting, A::Error> {
         let mut words = Vec::new();
         while let Some(word) = seq.next_element::<toml::Value>()? {
             match word {
@@ -284,14 +287,19 @@ mod tests {
         assert_eq!(file.environments["dev"].policy, Some(PolicySetting::Off));
         assert_eq!(
             file.environments["prod"].policy,
-            Some(PolicySetting::Command(PolicyCommand(vec!["./check".into()])))
+            Some(PolicySetting::Command(PolicyCommand(vec![
+                "./check".into()
+            ])))
         );
     }
 
     #[test]
     fn a_policy_of_the_wrong_type_names_the_key() {
         for (text, key) in [
-            ("[policy]\ncommand = \"conftest test\"\n", "`[policy] command`"),
+            (
+                "[policy]\ncommand = \"conftest test\"\n",
+                "`[policy] command`",
+            ),
             ("[policy]\ncommand = false\n", "`[policy] command`"),
             ("[environments.dev]\npolicy = \"conftest\"\n", "`policy`"),
             ("[environments.dev]\npolicy = true\n", "`policy`"),

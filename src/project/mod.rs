@@ -148,7 +148,11 @@ impl Project {
         };
 
         let project_policy = match &file.policy {
-            Some(section) => Some(policy_command(&section.command, "[policy] command", &shown)?),
+            Some(section) => Some(policy_command(
+                &section.command,
+                "[policy] command",
+                &shown,
+            )?),
             None => None,
         };
         let environments = if file.environments.is_empty() {
