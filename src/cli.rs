@@ -327,6 +327,18 @@ pub struct PlanArgs {
     /// Write terraform's full output to state/<env>/logs/ (always on for production).
     #[arg(long)]
     pub log: bool,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
+}
+
+/// Where a Markdown job summary goes besides `GITHUB_STEP_SUMMARY`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Append a Markdown summary of the run to FILE (created when missing), as is done
+    /// to the file GITHUB_STEP_SUMMARY names: for GitLab, Buildkite and other CIs.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<std::path::PathBuf>,
 }
 
 /// Approval without a prompt, for commands that change or delete something.
@@ -372,6 +384,9 @@ pub struct DeployArgs {
     /// Non-interactive production deploys that destroy resources need this too.
     #[arg(long)]
     pub allow_destroy: bool,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -390,6 +405,9 @@ pub struct RefreshArgs {
 
     #[command(flatten)]
     pub apply: ApplyFlags,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -523,6 +541,9 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub deadline: Deadline,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub struct GlobalSettings {
     pub interactive: bool,
     /// `--terraform`, relative to `cwd`; see `terraform_binary`.
     terraform_flag: Option<PathBuf>,
+    /// `GITHUB_STEP_SUMMARY`: the file GitHub Actions shows on the run's page.
+    step_summary: Option<PathBuf>,
 }
 
 /// How tfenv writes: decided before anything else, so that even an error about the
@@ -82,6 +84,10 @@ impl GlobalSettings {
     pub fn resolve(global: &GlobalArgs, output: OutputSettings) -> anyhow::Result<GlobalSettings> {
         let here = std::env::current_dir()
             .map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?;
+        // Relative to where tfenv was started, as the CI runner that set it meant it.
+        let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(|v| here.join(v));
         let cwd = match &global.chdir {
             Some(dir) => {
                 let dir = here.join(dir);
@@ -100,6 +106,7 @@ impl GlobalSettings {
         Ok(GlobalSettings {
             config: global.config.as_ref().map(|path| cwd.join(path)),
             terraform_flag: global.terraform.clone(),
+            step_summary,
             cwd,
             output,
             interactive: !global.non_interactive
@@ -118,6 +125,18 @@ impl GlobalSettings {
             (None, None) => (PathBuf::from("terraform"), self.cwd.as_path()),
         };
         find_binary(&wanted, base)
+    }
+
+    /// The files a command's Markdown job summary is appended to: `--summary FILE`
+    /// (relative to where tfenv acts) and the one `GITHUB_STEP_SUMMARY` names, once each.
+    pub fn summary_files(&self, flag: Option<&Path>) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = flag.map(|f| self.cwd.join(f)).into_iter().collect();
+        if let Some(step) = &self.step_summary
+            && !files.contains(step)
+        {
+            files.push(step.clone());
+        }
+        files
     }
 
     /// The approval flags of a command that changes or deletes something; only deploy
@@ -191,6 +210,8 @@ pub struct StatusSettings {
     /// How many environments are checked at once (at least 1).
     pub jobs: usize,
     pub timeout: Duration,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl StatusSettings {
@@ -206,6 +227,7 @@ impl StatusSettings {
             envs: args.envs,
             jobs,
             timeout: args.deadline.timeout,
+            summary: args.summary.summary,
         })
     }
 }
@@ -216,6 +238,8 @@ pub struct PlanSettings {
     pub env: String,
     pub detailed_exitcode: bool,
     pub log: bool,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl PlanSettings {
@@ -224,6 +248,7 @@ impl PlanSettings {
             env: args.env,
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
+            summary: args.summary.summary,
         }
     }
 }
@@ -236,6 +261,8 @@ pub struct DeploySettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl DeploySettings {
@@ -246,6 +273,7 @@ impl DeploySettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            summary: args.summary.summary,
         }
     }
 }
@@ -260,6 +288,8 @@ pub struct RefreshSettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl RefreshSettings {
@@ -271,6 +301,7 @@ impl RefreshSettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            summary: args.summary.summary,
         }
     }
 }
@@ -482,6 +513,7 @@ mod tests {
             },
             interactive: false,
             terraform_flag: flag.map(PathBuf::from),
+            step_summary: None,
         }
     }
 

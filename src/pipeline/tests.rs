@@ -98,6 +98,7 @@ impl Fixture {
             env: env.to_string(),
             mode,
             log: false,
+            summary: Vec::new(),
         };
         run(&ctx, req).await
     }

@@ -13,6 +13,7 @@ mod local;
 mod locks;
 mod pipeline;
 mod policy;
+mod summary;
 mod prompts;
 mod s3;
 mod snapshots;
