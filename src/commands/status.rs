@@ -469,7 +469,7 @@ fn summary_section(report: &StatusReport) -> String {
             environment: env.name.clone(),
             tier: env.tier.to_string(),
             serial: env.state.as_ref().map(|s| s.serial),
-            resources: env.state.as_ref().map(|s| s.resources as u64),
+            resources: env.state.as_ref().map(|s| s.resources),
             lock: lock_cell(env.lock.as_ref()),
             newest_backup: env
                 .newest_backup
