@@ -581,6 +581,26 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_goes_to_the_flags_file_and_github_step_summary_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut global = global(dir.path(), None);
+        assert!(global.summary_files(None).is_empty());
+        assert_eq!(
+            global.summary_files(Some(Path::new("out.md"))),
+            vec![dir.path().join("out.md")]
+        );
+        global.step_summary = Some(dir.path().join("step.md"));
+        assert_eq!(
+            global.summary_files(Some(Path::new("out.md"))),
+            vec![dir.path().join("out.md"), dir.path().join("step.md")]
+        );
+        assert_eq!(
+            global.summary_files(Some(Path::new("step.md"))),
+            vec![dir.path().join("step.md")]
+        );
+    }
+
+    #[test]
     fn status_jobs_default_to_twice_the_cpus_and_zero_is_a_usage_error() {
         use clap::Parser;
         let status = |extra: &[&str]| {

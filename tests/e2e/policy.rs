@@ -158,18 +158,12 @@ fn a_policy_refusing_a_delete_stops_the_deploy_with_exit_5_before_any_backup() {
     );
     assert!(!project.join("state/staging/terraform.plan").exists());
     let backups_after = std::fs::read_dir(project.join("state/staging/backups"))
-        .map(|d| {
-            d.filter(|e| {
-                e.as_ref().is_ok_and(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with("terraform.tfstate.")
-                })
-            })
-            .count()
-        })
+        .map(|d| d.count())
         .unwrap_or(0);
-    assert_eq!(backups_after, backups, "a refused run keeps no backup");
+    assert_eq!(
+        backups_after, backups,
+        "a refused run keeps no backup, nor the state it pulled meanwhile"
+    );
     let record = project.last_history("staging");
     assert_eq!(record["result"], "refused");
     assert_eq!(record["exit_code"], 5);
@@ -227,7 +221,7 @@ fn an_environment_with_policy_false_deploys_what_the_policy_would_refuse() {
 }
 
 #[test]
-fn the_policy_also_judges_a_plan_without_changes() {
+fn the_policy_also_judges_a_plan_without_changes_and_a_refresh() {
     let project = policy_project();
     let tf = support::terraform();
     for _ in 0..2 {
@@ -239,6 +233,13 @@ fn the_policy_also_judges_a_plan_without_changes() {
     }
     assert_eq!(project.read("policy-seen.txt").lines().count(), 2);
     assert_eq!(project.last_history("staging")["result"], "no-changes");
+    // A refresh's plan is judged too, a dry run's as well.
+    project
+        .tfenv_with(&tf)
+        .args(["refresh", "staging", "--dry-run"])
+        .assert()
+        .success();
+    assert_eq!(project.read("policy-seen.txt").lines().count(), 3);
 }
 
 #[test]
