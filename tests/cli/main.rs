@@ -15,3 +15,4 @@ mod policy;
 mod progress;
 mod snapshots;
 mod status;
+mod summary;
