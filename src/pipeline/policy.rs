@@ -35,7 +35,12 @@ pub(super) async fn check(run: &Run<'_>, command: &[String], json: &[u8]) -> any
     run.ctx
         .printer
         .progress(&format!("{}: checking the plan with `{shown}`", env.name));
-    let done = match run.ctx.runner.run(&inv, RunOptions::default()).await {
+    // A run's log (production, --log) keeps the policy's verdict beside terraform's output.
+    let options = RunOptions {
+        log: run.log.as_ref().map(|log| log.writer()).transpose()?,
+        ..RunOptions::default()
+    };
+    let done = match run.ctx.runner.run(&inv, options).await {
         Ok(done) => done,
         // Asked to stop before it started: an interrupt, not a broken command.
         Err(err) if crate::error::exit_for(&err) == crate::exit::Exit::Interrupted => {

@@ -182,13 +182,27 @@ fn a_plan_the_policy_refuses_exits_5_even_when_nothing_is_applied() {
     set_names(&project, "staging", &["b"]);
     project
         .tfenv_with(&tf)
-        .args(["plan", "staging"])
+        .args(["plan", "staging", "--log"])
         .assert()
         .code(5)
         .stdout(predicate::str::contains("-1 to destroy"))
         .stderr(predicate::str::contains("refused by policy"))
         .stderr(predicate::str::contains("terraform_data.item[\"a\"]"));
     assert!(!project.join("state/staging/plan.json").exists());
+    // The run's log keeps the policy's verdict beside terraform's output.
+    let logs: Vec<_> = std::fs::read_dir(project.join("state/staging/logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("plan-")
+        })
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.contains("FAIL - terraform_data.item[\"a\"]"), "{log}");
 
     // JSON: one document, the error carrying the policy's words.
     let output = project
