@@ -9,6 +9,7 @@ mod recorded;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod wait;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 pub use crate::artifacts::history::RunResult;
 pub use recorded::RecordedRun;
+pub use wait::wait_for_state_lock;
 
 use crate::Context;
 use crate::artifacts::backups::Backup;
@@ -26,6 +28,7 @@ use crate::error;
 use crate::exit::Exit;
 use crate::git;
 use crate::project::{Environment, Project, Tier};
+use crate::settings::LockWait;
 use crate::summary;
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{RunLog, Terraform};
@@ -87,6 +90,8 @@ pub struct Request {
     pub mode: Mode,
     /// Keep terraform's full output in `state/<env>/logs/` (always for production).
     pub log: bool,
+    /// How long a lock someone else holds is waited for (`--lock-timeout`).
+    pub lock_wait: LockWait,
     /// Where the run's Markdown job summary is appended (`--summary`, `GITHUB_STEP_SUMMARY`).
     pub summary: Vec<PathBuf>,
 }
@@ -155,6 +160,8 @@ struct Run<'a> {
     wants_log: bool,
     /// terraform's full output for this run (`--log`, and always for production).
     log: Option<RunLog>,
+    /// How long a held state lock is waited for before each terraform call that takes it.
+    lock_wait: LockWait,
     recorded: RecordedRun,
 }
 
@@ -241,8 +248,9 @@ async fn run_env(
             false => None,
         }
     });
-    let tf = tf?;
-    let lock = RecordedRun::lock(ctx, &env, mode.command(), records)?;
+    let mut tf = tf?;
+    tf.lock_timeout = req.lock_wait.timeout;
+    let lock = RecordedRun::lock(ctx, &env, mode.command(), records, &req.lock_wait).await?;
     let recorded = RecordedRun::begin(ctx, &env, mode.command(), records, &tf, lock, git)?;
     let mut run = Run {
         ctx,
@@ -253,6 +261,7 @@ async fn run_env(
         tf: &tf,
         wants_log: req.log,
         log: None,
+        lock_wait: req.lock_wait,
         recorded,
     };
     let result = steps::run(&mut run).await;
