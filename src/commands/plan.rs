@@ -15,6 +15,7 @@ pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit>
             },
             log: settings.log,
             lock_wait: settings.lock_wait,
+            summary: ctx.settings.summary_files(settings.summary.as_deref()),
         },
     )
     .await
