@@ -346,6 +346,18 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
+}
+
+/// Where a Markdown job summary goes besides `GITHUB_STEP_SUMMARY`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Append a Markdown summary of the run to FILE (created when missing), as is done
+    /// to the file GITHUB_STEP_SUMMARY names: for GitLab, Buildkite and other CIs.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<std::path::PathBuf>,
 }
 
 /// Approval without a prompt, for commands that change or delete something.
@@ -398,6 +410,9 @@ pub struct DeployArgs {
     pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -419,6 +434,9 @@ pub struct RefreshArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -571,6 +589,9 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub deadline: Deadline,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ async fn plan_env(
             },
             log: settings.log,
             lock_wait: settings.lock_wait,
+            summary: ctx.settings.summary_files(settings.summary.as_deref()),
         },
     )
     .await

@@ -5,6 +5,7 @@
 //! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
 pub mod bundle;
+mod policy;
 mod recorded;
 mod steps;
 #[cfg(test)]
@@ -30,6 +31,7 @@ use crate::exit::Exit;
 use crate::git;
 use crate::project::{Environment, Project, Tier};
 use crate::settings::LockWait;
+use crate::summary;
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{RunLog, Terraform};
 
@@ -109,6 +111,8 @@ pub struct Request {
     pub log: bool,
     /// How long a lock someone else holds is waited for (`--lock-timeout`).
     pub lock_wait: LockWait,
+    /// Where the run's Markdown job summary is appended (`--summary`, `GITHUB_STEP_SUMMARY`).
+    pub summary: Vec<PathBuf>,
 }
 
 /// The one JSON document a pipeline run prints.
@@ -187,20 +191,87 @@ struct Run<'a> {
 
 pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     let started = Instant::now();
+    let files = req.summary.clone();
+    let command = req.mode.command();
+    let mut row = summary::RunRow {
+        environment: req.env.clone(),
+        ..summary::RunRow::default()
+    };
+    let result = run_env(ctx, req, started, &mut row).await;
+    if !files.is_empty() {
+        // Every way a run ends gets its section: a refused or failed run with its reason.
+        row.seconds = crate::output::seconds(started.elapsed());
+        match &result {
+            Ok(_) => {}
+            Err(err) => {
+                let exit = error::exit_for(err);
+                row.result = match exit {
+                    Exit::Locked => "locked".to_string(),
+                    exit => RunResult::of_error(exit).as_str().to_string(),
+                };
+                row.error = format!("{err:#}").lines().next().map(str::to_string);
+            }
+        }
+        write_summary(ctx, &files, &summary::runs(command, &[row]));
+    }
+    result
+}
+
+/// Appends a job summary section to each file; one that cannot be written is a warning:
+/// the run's outcome stands.
+pub fn write_summary(ctx: &Context, files: &[PathBuf], markdown: &str) {
+    for file in files {
+        if let Err(err) = summary::append(file, markdown) {
+            ctx.printer.warn(&format!(
+                "could not write the job summary to `{}`: {err}",
+                file.display()
+            ));
+        }
+    }
+}
+
+/// What a finished (or failed) run tells its job summary row.
+fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun) {
+    let ledger = &recorded.ledger;
+    row.changes = ledger.plan.as_ref().map(|plan| summary::Changes {
+        add: plan.add,
+        change: plan.change,
+        destroy: plan.destroy,
+        replace: plan.replace,
+        drifted: plan.drifted.len() as u64,
+        destroyed: plan.destroyed.clone(),
+        replaced: plan.replaced.clone(),
+    });
+    row.backup = ledger.backup.as_ref().map(|b| b.file.clone());
+    row.commit = ledger
+        .git
+        .as_ref()
+        .map(|git| (git.commit.chars().take(12).collect(), git.dirty));
+}
+
+async fn run_env(
+    ctx: &Context,
+    req: Request,
+    started: Instant,
+    row: &mut summary::RunRow,
+) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&req.env)?.clone();
+    row.environment = env.name.clone();
+    row.tier = Some(env.tier.to_string());
     let backend = Backends::default().resolve(&env, &project)?;
     let mode = &req.mode;
     let records = mode.apply().is_some();
     // The version check and git do not depend on each other: both at once. Only a run
     // that applies asks git (history records the commit; production needs a clean tree),
-    // and a plan that writes a bundle (which records the commit).
+    // a plan that writes a bundle (which records the commit), and a run with a job
+    // summary (which names the commit a plan was made from, too).
     let bundle_dir: Vec<PathBuf> = mode
         .bundle_dir()
         .map(Path::to_path_buf)
         .into_iter()
         .collect();
-    let asks_git = records || !bundle_dir.is_empty();
+    let asks_git = records || !bundle_dir.is_empty() || !req.summary.is_empty();
     let (tf, git) = tokio::join!(ctx.terraform(&project), async {
         match asks_git {
             true => {
@@ -233,8 +304,10 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         bundle,
         ..
     } = run;
+    fill_row(row, &recorded);
     match result {
         Ok(outcome) => {
+            row.result = outcome.result().as_str().to_string();
             recorded.finish(&ctx.printer, outcome.result(), outcome.exit());
             let ledger = &recorded.ledger;
             if ctx.printer.is_json() {

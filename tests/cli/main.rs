@@ -11,6 +11,8 @@ mod faults;
 mod locks;
 mod meta;
 mod pipeline;
+mod policy;
 mod progress;
 mod snapshots;
 mod status;
+mod summary;

@@ -13,6 +13,8 @@ mod interrupts;
 mod local;
 mod locks;
 mod pipeline;
+mod policy;
+mod summary;
 mod prompts;
 mod s3;
 mod snapshots;
