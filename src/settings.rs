@@ -195,13 +195,8 @@ pub struct StatusSettings {
 
 impl StatusSettings {
     pub fn resolve(args: cli::StatusArgs) -> anyhow::Result<StatusSettings> {
-        let jobs = match args.jobs {
-            Some(0) => {
-                return Err(TfenvError::usage("--jobs must be at least 1", None).into());
-            }
-            Some(jobs) => jobs,
-            None => std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
-        };
+        // Reads wait on the network more than on the CPU: twice the CPUs.
+        let jobs = jobs(args.jobs, 2)?;
         Ok(StatusSettings {
             envs: args.envs,
             jobs,
@@ -210,20 +205,46 @@ impl StatusSettings {
     }
 }
 
+/// `-j N` of a command that works on several environments at once: at least 1; by
+/// default `per_cpu` times the number of CPUs.
+fn jobs(asked: Option<usize>, per_cpu: usize) -> anyhow::Result<usize> {
+    match asked {
+        Some(0) => Err(TfenvError::usage("--jobs must be at least 1", None).into()),
+        Some(jobs) => Ok(jobs),
+        None => Ok(std::thread::available_parallelism().map_or(2, |n| n.get() * per_cpu)),
+    }
+}
+
 /// `plan`.
 #[derive(Debug)]
 pub struct PlanSettings {
-    pub env: String,
+    /// The environments asked for; empty means all (`--all`).
+    pub envs: Vec<String>,
+    /// `--all`: the JSON document is the list even for one environment.
+    pub all: bool,
+    /// How many environments are planned at once (at least 1).
+    pub jobs: usize,
     pub detailed_exitcode: bool,
     pub log: bool,
 }
 
 impl PlanSettings {
-    pub fn resolve(args: cli::PlanArgs) -> PlanSettings {
-        PlanSettings {
-            env: args.env,
+    pub fn resolve(args: cli::PlanArgs) -> anyhow::Result<PlanSettings> {
+        Ok(PlanSettings {
+            envs: args.envs,
+            all: args.all,
+            // A plan keeps a CPU busy (terraform and its providers): one per CPU.
+            jobs: jobs(args.jobs, 1)?,
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
+        })
+    }
+
+    /// One environment named: planned as always, its output streamed as it comes.
+    pub fn single(&self) -> Option<&str> {
+        match (self.all, self.envs.as_slice()) {
+            (false, [env]) => Some(env),
+            _ => None,
         }
     }
 }

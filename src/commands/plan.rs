@@ -1,20 +1,211 @@
-//! `tfenv plan`: the pipeline up to the summary; nothing is applied or recorded.
+//! `tfenv plan`: the pipeline up to the summary; nothing is applied or recorded. One
+//! environment streams terraform's output as it comes; several (or `--all`) are planned
+//! at once, each one's lines kept and printed as one block when it finishes, then a table
+//! (or one JSON document listing them all).
+
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use serde::Serialize;
 
 use crate::Context;
+use crate::error::{self, TfenvError};
 use crate::exit::Exit;
-use crate::pipeline::{self, Mode, Request};
+use crate::output::{self, Block};
+use crate::pipeline::{self, Mode, Report, Request, RunResult};
+use crate::project::Environment;
 use crate::settings::PlanSettings;
+use crate::terraform::Terraform;
 
 pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit> {
-    pipeline::run(
-        ctx,
-        Request {
-            env: settings.env,
-            mode: Mode::Plan {
-                detailed_exitcode: settings.detailed_exitcode,
+    let mode = Mode::Plan {
+        detailed_exitcode: settings.detailed_exitcode,
+    };
+    if let Some(env) = settings.single() {
+        return pipeline::run(
+            ctx,
+            Request {
+                env: env.to_string(),
+                mode,
+                log: settings.log,
             },
-            log: settings.log,
-        },
-    )
-    .await
+        )
+        .await;
+    }
+    plan_many(ctx, &settings, mode).await
+}
+
+/// The document `plan` of several environments prints: one entry per environment, in
+/// the order asked (tfenv.toml's for `--all`), each the document `plan <env>` prints —
+/// with `error` (and `result` `failed`, `refused`, `interrupted`) for one that failed.
+#[derive(Serialize)]
+struct ManyReport {
+    command: &'static str,
+    environments: Vec<Report>,
+    /// How many have changes, found none, failed.
+    planned: usize,
+    no_changes: usize,
+    failed: usize,
+    seconds: f64,
+}
+
+async fn plan_many(ctx: &Context, settings: &PlanSettings, mode: Mode) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let project = ctx.project()?;
+    let selected = project.select(&settings.envs)?;
+    // What every environment needs and cannot fix on its own, said once: a terraform that
+    // is missing or outside required_version fails the command, not each block.
+    ctx.terraform(&project).await?;
+    let uninitialized = selected.iter().any(|env| {
+        crate::backend::Backends::default()
+            .resolve(env, &project)
+            .is_ok_and(|backend| {
+                Terraform::needs_init(env, &backend, Default::default()).unwrap_or(true)
+            })
+    });
+    if uninitialized {
+        // Its question must not wait in one environment's block.
+        ctx.offer_gitignore(&project).await?;
+    }
+    ctx.printer.progress(&format!(
+        "planning {} environment(s), {} at a time",
+        selected.len(),
+        settings.jobs.min(selected.len())
+    ));
+
+    // As `status` does: a stream of the environments' futures, `jobs` of them at a time.
+    // Unordered: each block is printed the moment its environment finishes.
+    let mut finished = futures_util::stream::iter(selected.iter().enumerate().map(|(at, env)| {
+        let mode = mode.clone();
+        async move { (at, plan_one(ctx, env, mode, settings.log).await) }
+    }))
+    .buffer_unordered(settings.jobs);
+    let mut reports: Vec<Option<(Report, Exit)>> = selected.iter().map(|_| None).collect();
+    while let Some((at, (block, report, exit))) = finished.next().await {
+        block.print();
+        reports[at] = Some((report, exit));
+    }
+    drop(finished);
+    let (reports, exits): (Vec<Report>, Vec<Exit>) = reports.into_iter().flatten().unzip();
+
+    let count = |result: RunResult| reports.iter().filter(|r| r.result == result).count();
+    let (planned, no_changes) = (count(RunResult::Planned), count(RunResult::NoChanges));
+    let interrupted = ctx.interrupts.received() || exits.contains(&Exit::Interrupted);
+    let exit = if exits
+        .iter()
+        .any(|e| !matches!(e, Exit::Success | Exit::Changes))
+    {
+        // Failure wins over changes, whatever failed (terraform, a lock held, a refusal).
+        Exit::Failure
+    } else if exits.contains(&Exit::Changes) {
+        Exit::Changes
+    } else {
+        Exit::Success
+    };
+    let report = ManyReport {
+        command: mode.command(),
+        failed: reports.len() - planned - no_changes,
+        planned,
+        no_changes,
+        environments: reports,
+        seconds: output::seconds(started.elapsed()),
+    };
+    if ctx.printer.is_json() {
+        ctx.printer.json(&report)?;
+    } else {
+        print_table(ctx, &report);
+    }
+    if interrupted {
+        // Every terraform was sent SIGINT by the runner and has stopped; the top says so
+        // and exits 130.
+        return Err(TfenvError::Interrupted.into());
+    }
+    Ok(exit)
+}
+
+/// One environment's plan with its lines kept in a block: the block, the environment's
+/// entry, and its exit code (`Changes` under --detailed-exitcode, or the error's).
+async fn plan_one(
+    ctx: &Context,
+    env: &Environment,
+    mode: Mode,
+    log: bool,
+) -> (Block, Report, Exit) {
+    let started = Instant::now();
+    let block = Block::default();
+    let env_ctx = ctx.for_block(block.clone());
+    let request = Request {
+        env: env.name.clone(),
+        mode: mode.clone(),
+        log,
+    };
+    match pipeline::execute(&env_ctx, request).await {
+        Ok(ran) => {
+            if !ctx.printer.is_json() {
+                pipeline::print_outcome(&env_ctx, &ran.report);
+            }
+            (block, ran.report, ran.exit)
+        }
+        Err(err) => {
+            let exit = error::exit_for(&err);
+            let report = Report::failed(env, &mode, &err, output::seconds(started.elapsed()));
+            if exit != Exit::Interrupted {
+                let error = &report.error;
+                let p = &env_ctx.printer;
+                let label = p.paint_err(&console::Style::new().red().bold(), "error:");
+                block.err(&format!("{label} {}: {err:#}", env.name));
+                if let Some(hint) = error.as_ref().and_then(|e| e.hint.as_deref()) {
+                    block.err(&format!("  {hint}"));
+                }
+            }
+            (block, report, exit)
+        }
+    }
+}
+
+fn print_table(ctx: &Context, report: &ManyReport) {
+    let p = &ctx.printer;
+    let mut rows = vec![
+        [
+            "ENV", "TIER", "RESULT", "ADD", "CHANGE", "DESTROY", "REPLACE", "SECONDS",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let dash = || "-".to_string();
+    for entry in &report.environments {
+        let plan = entry.plan.as_ref();
+        let count = |prefix: &str, n: fn(&crate::terraform::plan::PlanSummary) -> u64| {
+            plan.map_or_else(dash, |s| format!("{prefix}{}", n(s)))
+        };
+        let result = match entry.result {
+            RunResult::Planned => p.paint(&console::Style::new().yellow(), "changes"),
+            RunResult::NoChanges => p.paint(&console::Style::new().green(), "no changes"),
+            ref failed => p.paint(&console::Style::new().red().bold(), failed.as_str()),
+        };
+        rows.push(vec![
+            entry.environment.clone(),
+            entry.tier.to_string(),
+            result,
+            count("+", |s| s.add),
+            count("~", |s| s.change),
+            count("-", |s| s.destroy),
+            count("±", |s| s.replace),
+            format!("{:.1}", entry.seconds),
+        ]);
+    }
+    p.result(&format!("\n{}", output::table(&rows).trim_end()));
+    let failed: Vec<&Report> = report
+        .environments
+        .iter()
+        .filter(|r| r.error.is_some())
+        .collect();
+    for entry in failed {
+        if let Some(error) = &entry.error
+            && error.exit_code != Exit::Interrupted.code()
+        {
+            let first = error.message.lines().next().unwrap_or_default();
+            p.result(&format!("  {}: {first}", entry.environment));
+        }
+    }
 }

@@ -86,21 +86,51 @@ pub struct Request {
     pub log: bool,
 }
 
-/// The one JSON document a pipeline run prints.
+/// The one JSON document a pipeline run prints; one entry of `plan --all`'s.
 #[derive(Serialize)]
-struct Report {
-    environment: String,
-    tier: Tier,
-    command: &'static str,
-    result: RunResult,
-    plan: Option<PlanSummary>,
-    backup: Option<Backup>,
-    outputs_written: Option<bool>,
-    log: Option<String>,
-    seconds: f64,
+pub struct Report {
+    pub environment: String,
+    pub tier: Tier,
+    pub command: &'static str,
+    pub result: RunResult,
+    pub plan: Option<PlanSummary>,
+    pub backup: Option<Backup>,
+    pub outputs_written: Option<bool>,
+    pub log: Option<String>,
+    pub seconds: f64,
     /// Steps after a successful apply that failed (outputs, pruning, history): the
     /// change stands, each is said here and on stderr.
-    warnings: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Why the run failed, as the error document of a failed command says it. Only an
+    /// entry of a document listing several runs has it (one run that fails prints the
+    /// error document itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<error::ErrorReport>,
+}
+
+impl Report {
+    /// The entry of a run that failed with `err` after `seconds`.
+    pub fn failed(env: &Environment, mode: &Mode, err: &anyhow::Error, seconds: f64) -> Report {
+        Report {
+            environment: env.name.clone(),
+            tier: env.tier,
+            command: mode.command(),
+            result: RunResult::of_error(error::exit_for(err)),
+            plan: None,
+            backup: None,
+            outputs_written: None,
+            log: None,
+            seconds,
+            warnings: Vec::new(),
+            error: Some(error::ErrorReport::of(err)),
+        }
+    }
+}
+
+/// A run that did not fail: its report and the exit code it asks for.
+pub struct Ran {
+    pub report: Report,
+    pub exit: Exit,
 }
 
 /// How the steps ended, when they did not fail.
@@ -153,7 +183,20 @@ struct Run<'a> {
     recorded: RecordedRun,
 }
 
+/// Runs the request's steps and prints its result: its JSON document, or its lines.
 pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
+    let ran = execute(ctx, req).await?;
+    if ctx.printer.is_json() {
+        ctx.printer.json(&ran.report)?;
+    } else {
+        print_outcome(ctx, &ran.report);
+    }
+    Ok(ran.exit)
+}
+
+/// Runs the request's steps; what they found, for the caller to print (`run`, or
+/// `plan` of several environments). Lines along the way go to the context's printer.
+pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
     let started = Instant::now();
     let project = ctx.project()?;
     let env = project.environment(&req.env)?.clone();
@@ -189,8 +232,8 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         Ok(outcome) => {
             recorded.finish(&ctx.printer, outcome.result(), outcome.exit());
             let ledger = &recorded.ledger;
-            if ctx.printer.is_json() {
-                ctx.printer.json(&Report {
+            Ok(Ran {
+                report: Report {
                     environment: env.name.clone(),
                     tier: env.tier,
                     command: mode.command(),
@@ -201,11 +244,10 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
                     log: ledger.log.clone(),
                     seconds,
                     warnings: recorded.warnings().to_vec(),
-                })?;
-            } else {
-                print_outcome(ctx, &env, &outcome, seconds, &recorded);
-            }
-            Ok(outcome.exit())
+                    error: None,
+                },
+                exit: outcome.exit(),
+            })
         }
         Err(err) => {
             let exit = error::exit_for(&err);
@@ -232,37 +274,27 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     }
 }
 
-fn print_outcome(
-    ctx: &Context,
-    env: &Environment,
-    outcome: &Outcome,
-    seconds: f64,
-    recorded: &RecordedRun,
-) {
+/// The run's last line, for people.
+pub fn print_outcome(ctx: &Context, report: &Report) {
     let p = &ctx.printer;
-    let backup = recorded.ledger.backup.as_ref();
-    let warned = match recorded.warnings().len() {
+    let name = &report.environment;
+    let seconds = report.seconds;
+    let warned = match report.warnings.len() {
         0 => String::new(),
         1 => " (with 1 warning, above)".to_string(),
         n => format!(" (with {n} warnings, above)"),
     };
-    let line = match outcome {
-        Outcome::NoChanges => {
-            format!("No changes: `{}` is up to date ({seconds:.1}s).", env.name)
-        }
-        Outcome::Planned { .. } => format!(
-            "Planned `{}` ({seconds:.1}s); nothing was applied.",
-            env.name
-        ),
-        Outcome::Applied { .. } => {
-            let backup = backup
+    let line = match report.result {
+        RunResult::Planned => format!("Planned `{name}` ({seconds:.1}s); nothing was applied."),
+        RunResult::Applied => {
+            let backup = report
+                .backup
+                .as_ref()
                 .map(|b| format!("; backup {}", b.file))
                 .unwrap_or_default();
-            format!(
-                "Applied to `{}` in {seconds:.1}s{backup}{warned}.",
-                env.name
-            )
+            format!("Applied to `{name}` in {seconds:.1}s{backup}{warned}.")
         }
+        _ => format!("No changes: `{name}` is up to date ({seconds:.1}s)."),
     };
     p.result(&line);
 }

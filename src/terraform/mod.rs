@@ -36,6 +36,9 @@ pub struct Terraform {
     pub stream: bool,
     /// Show terraform's whole error output (`-vv`), not only its first lines.
     pub full_errors: bool,
+    /// Where streamed output goes instead of stderr (one environment of several planned
+    /// at once: printed as one block when it ends).
+    pub block: Option<crate::output::Block>,
 }
 
 /// A run's log file (`state/<env>/logs/<command>-….log`): terraform's full output.
@@ -162,6 +165,7 @@ impl Terraform {
             echo: false,
             stream: true,
             full_errors: false,
+            block: None,
         })
     }
 
@@ -190,6 +194,7 @@ impl Terraform {
     fn options(&self, env: &Environment) -> RunOptions {
         RunOptions {
             echo: self.echo.then(|| format!("[{}] ", env.name)),
+            echo_into: self.block.clone(),
             ..RunOptions::default()
         }
     }
@@ -383,6 +388,7 @@ impl Terraform {
         inv.holds_state_lock = true;
         let options = RunOptions {
             echo: self.stream.then(|| format!("[{}] ", env.name)),
+            echo_into: self.block.clone(),
             log: match log {
                 Some(log) => Some(log.writer()?),
                 None => None,
