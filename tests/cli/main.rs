@@ -11,6 +11,7 @@ mod faults;
 mod locks;
 mod meta;
 mod pipeline;
+mod plan_many;
 mod progress;
 mod snapshots;
 mod status;
