@@ -12,6 +12,7 @@ mod interrupts;
 mod local;
 mod locks;
 mod pipeline;
+mod plan_many;
 mod prompts;
 mod s3;
 mod snapshots;
