@@ -195,17 +195,29 @@ fn print_table(ctx: &Context, report: &ManyReport) {
         ]);
     }
     p.result(&format!("\n{}", output::table(&rows).trim_end()));
-    let failed: Vec<&Report> = report
+    // Each failure in one line (its block above has all of it).
+    let failed: Vec<String> = report
         .environments
         .iter()
-        .filter(|r| r.error.is_some())
+        .filter_map(|entry| {
+            let error = entry.error.as_ref()?;
+            if error.exit_code == Exit::Interrupted.code() {
+                return None;
+            }
+            let mut lines = error.message.lines().map(str::trim);
+            let first = lines.next().unwrap_or_default();
+            let line = match (first.strip_suffix(':'), lines.next()) {
+                (Some(head), Some(detail)) => format!("{head}: {detail}"),
+                _ => first.to_string(),
+            };
+            Some(format!("  {}: {line}", entry.environment))
+        })
         .collect();
-    for entry in failed {
-        if let Some(error) = &entry.error
-            && error.exit_code != Exit::Interrupted.code()
-        {
-            let first = error.message.lines().next().unwrap_or_default();
-            p.result(&format!("  {}: {first}", entry.environment));
-        }
+    if !failed.is_empty() {
+        p.result(&format!(
+            "\n{}",
+            p.paint(&console::Style::new().bold(), "failed:")
+        ));
+        p.result(&failed.join("\n"));
     }
 }

@@ -17,9 +17,9 @@ fn contiguous_block(text: &str, env: &str) -> usize {
         .collect();
     assert!(!at.is_empty(), "no line of {env}:\n{text}");
     let lines: Vec<&str> = text.lines().collect();
-    for i in at[0]..=at[at.len() - 1] {
+    for line in &lines[at[0]..=at[at.len() - 1]] {
         assert!(
-            !lines[i].starts_with('[') || lines[i].starts_with(&prefix),
+            !line.starts_with('[') || line.starts_with(&prefix),
             "another environment's line inside {env}'s block:\n{text}"
         );
     }
