@@ -402,6 +402,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_printer_keeping_a_block_keeps_every_line_in_order_with_its_stream() {
+        let block = Block::default();
+        let printer = Printer::new(Format::Human, false, false, false).keeping_in(block.clone());
+        printer.progress("dev: terraform init");
+        block.err("[dev] Plan: 1 to add");
+        printer.result("Plan for `dev`");
+        printer.warn("careful");
+        assert!(printer.spinner("x".into()).is_none());
+        let kept = block.0.lock().unwrap().clone();
+        assert_eq!(
+            kept,
+            [
+                (Stream::Err, "dev: terraform init".to_string()),
+                (Stream::Err, "[dev] Plan: 1 to add".to_string()),
+                (Stream::Out, "Plan for `dev`".to_string()),
+                (Stream::Err, "warning: careful".to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn table_aligns_columns() {
         let rows = vec![
             vec!["ENV".to_string(), "TIER".to_string()],

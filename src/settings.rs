@@ -586,4 +586,28 @@ mod tests {
         assert_eq!(err.to_string(), "--jobs must be at least 1");
         assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
     }
+
+    #[test]
+    fn plan_of_one_environment_streams_and_several_or_all_run_at_once_cpu_count_jobs() {
+        use clap::Parser;
+        let plan = |extra: &[&str]| {
+            let mut argv = vec!["tfenv", "plan"];
+            argv.extend_from_slice(extra);
+            match cli::Cli::try_parse_from(argv).unwrap().command {
+                cli::Command::Plan(args) => PlanSettings::resolve(args),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(plan(&["dev"]).unwrap().single(), Some("dev"));
+        assert_eq!(plan(&["dev", "staging"]).unwrap().single(), None);
+        // `--all` is the list even when the project has one environment.
+        assert_eq!(plan(&["--all"]).unwrap().single(), None);
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(plan(&["--all"]).unwrap().jobs, cpus);
+        assert_eq!(plan(&["--all", "-j", "5"]).unwrap().jobs, 5);
+        let err = plan(&["--all", "-j", "0"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan"]).is_err());
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan", "dev", "--all"]).is_err());
+    }
 }

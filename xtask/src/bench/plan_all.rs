@@ -139,13 +139,16 @@ Median of {runs} runs each, side by side in one run, each round in a rotated ord
 **Target** (issue 11): {what} — {verdict}.
 
 **Reading the figures.** A plan of this module is a few terraform processes (`plan`,
-`show -json`), each mostly terraform's start-up and configuration loading: CPU work.
-Two CPUs run two plans at once, so the ratio cannot go much below 0.5; what is left
-above it is tfenv's own start-up (once instead of {ENV_COUNT} times, in favour of
-`--all`) against the scheduling of the plans. On a busy machine (see the CPU used by
-other processes above) the gain shrinks: the CPUs are not free to take the second plan.
+`show -json`), mostly terraform's start-up and configuration loading. One after
+another they kept {busy:.0} % of one CPU busy (CPU time ÷ wall time of the sequential
+run); the rest is waiting (files, fsync, process start). Plans side by side overlap
+both: with {cpus} CPUs free the ratio approaches 1/{cpus}, and `-j` above the CPU count
+also fills the waits. tfenv itself starts once instead of {ENV_COUNT} times. On a busy
+machine (see the CPU used by other processes) the gain shrinks: the CPUs are not free
+to take the second plan, and the figures vary from run to run (compare median and min).
 ",
         runs = ctx.reps,
+        busy = 100.0 * seq_s.cpu_median() / seq_s.median(),
         timer = ctx.timer.label(),
         all = show_argv(&argv(["tfenv", "plan", "--all"])),
         cpus = ctx.cpus,
