@@ -349,6 +349,9 @@ pub struct PlanArgs {
     /// Write terraform's full output to state/<env>/logs/ (always on for production).
     #[arg(long)]
     pub log: bool,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
 }
 
 /// Approval without a prompt, for commands that change or delete something.
@@ -394,6 +397,9 @@ pub struct DeployArgs {
     /// Non-interactive production deploys that destroy resources need this too.
     #[arg(long)]
     pub allow_destroy: bool,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
 }
 
 #[derive(Debug, Args)]
@@ -412,6 +418,9 @@ pub struct RefreshArgs {
 
     #[command(flatten)]
     pub apply: ApplyFlags,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
 }
 
 #[derive(Debug, Args)]
@@ -477,6 +486,9 @@ pub struct RestoreArgs {
 
     #[command(flatten)]
     pub approve: ConfirmArgs,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
 }
 
 #[derive(Debug, Args)]
@@ -519,6 +531,19 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// How long a command waits for a lock someone else holds.
+#[derive(Debug, Args)]
+pub struct LockTimeout {
+    /// Wait up to DURATION (90s, 5m) for each lock another run holds (the environment's,
+    /// terraform's state lock), saying who holds it every 30s; then exit 4. 0s: at once.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_lock_timeout)]
+    pub lock_timeout: std::time::Duration,
+}
+
+fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e}; write it like 0s, 90s or 5m"))
+}
+
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// The environment whose lock to release.
@@ -531,6 +556,9 @@ pub struct UnlockArgs {
 
     #[command(flatten)]
     pub approve: ConfirmArgs,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
 }
 
 #[derive(Debug, Args)]

@@ -80,9 +80,9 @@ impl TfenvError {
             | TfenvError::Locked { hint, .. }
             | TfenvError::Refused { hint, .. }
             | TfenvError::Unreachable { hint, .. } => hint.as_deref(),
-            TfenvError::LockHeld { .. } => {
-                Some("another run holds the state lock: wait for it to finish and try again")
-            }
+            TfenvError::LockHeld { .. } => Some(
+                "another run holds the state lock: wait for it to finish and try again, or let tfenv wait for it (--lock-timeout 5m)",
+            ),
             TfenvError::Interrupted => None,
         }
     }
@@ -171,7 +171,9 @@ mod tests {
         assert_eq!(exit_for(&err), Exit::Locked);
         assert_eq!(
             hint_for(&err),
-            Some("another run holds the state lock: wait for it to finish and try again")
+            Some(
+                "another run holds the state lock: wait for it to finish and try again, or let tfenv wait for it (--lock-timeout 5m)"
+            )
         );
     }
 

@@ -147,6 +147,15 @@ impl Printer {
         }
     }
 
+    /// Progress on stderr right away, unless `-q`, even from a printer that keeps a block:
+    /// one line that says why an environment of several is not moving (it waits for a
+    /// lock) cannot wait for the end of its block.
+    pub fn progress_now(&self, text: &str) {
+        if !self.quiet {
+            stderr_line(text);
+        }
+    }
+
     /// A warning on stderr, always.
     pub fn warn(&self, text: &str) {
         self.err_line(&format!(

@@ -161,6 +161,47 @@ fn find_binary(wanted: &Path, base: &Path) -> anyhow::Result<PathBuf> {
         .map_err(|_| missing(format!("`{}` was not found on PATH", wanted.display())))
 }
 
+/// How long a command waits for a lock another run holds (`--lock-timeout`): tfenv's
+/// own lock of the environment, and terraform's state lock. The pipeline's `Request`
+/// carries it, so every command that runs the pipeline (one environment or several, a
+/// plan or a bundle) waits the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockWait {
+    /// Zero: a held lock stops the run at once (exit 4), as without the flag.
+    pub timeout: Duration,
+    /// How often the holder is said while tfenv waits (30 s; tests make it shorter).
+    pub report_every: Duration,
+}
+
+impl LockWait {
+    /// Said every 30 s while waiting.
+    pub const REPORT_EVERY: Duration = Duration::from_secs(30);
+
+    pub fn new(timeout: Duration) -> LockWait {
+        LockWait {
+            timeout,
+            report_every: LockWait::REPORT_EVERY,
+        }
+    }
+
+    /// A held lock is waited for, not refused at once.
+    pub fn waits(&self) -> bool {
+        !self.timeout.is_zero()
+    }
+}
+
+impl Default for LockWait {
+    fn default() -> LockWait {
+        LockWait::new(Duration::ZERO)
+    }
+}
+
+impl From<cli::LockTimeout> for LockWait {
+    fn from(args: cli::LockTimeout) -> LockWait {
+        LockWait::new(args.lock_timeout)
+    }
+}
+
 /// `init`.
 #[derive(Debug)]
 pub struct InitSettings {
@@ -226,6 +267,7 @@ pub struct PlanSettings {
     pub jobs: usize,
     pub detailed_exitcode: bool,
     pub log: bool,
+    pub lock_wait: LockWait,
 }
 
 impl PlanSettings {
@@ -237,6 +279,7 @@ impl PlanSettings {
             jobs: jobs(args.jobs, 1)?,
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
+            lock_wait: args.lock.into(),
         })
     }
 
@@ -257,6 +300,7 @@ pub struct DeploySettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    pub lock_wait: LockWait,
 }
 
 impl DeploySettings {
@@ -267,6 +311,7 @@ impl DeploySettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -281,6 +326,7 @@ pub struct RefreshSettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    pub lock_wait: LockWait,
 }
 
 impl RefreshSettings {
@@ -292,6 +338,7 @@ impl RefreshSettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -379,6 +426,7 @@ pub struct RestoreSettings {
     pub backup: String,
     pub force: bool,
     pub flags: Flags,
+    pub lock_wait: LockWait,
 }
 
 impl RestoreSettings {
@@ -388,6 +436,7 @@ impl RestoreSettings {
             backup: args.backup,
             force: args.force,
             flags: global.flags(args.approve, false),
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -436,6 +485,7 @@ pub struct UnlockSettings {
     pub env: String,
     pub lock_id: String,
     pub flags: Flags,
+    pub lock_wait: LockWait,
 }
 
 impl UnlockSettings {
@@ -444,6 +494,7 @@ impl UnlockSettings {
             env: args.env,
             lock_id: args.lock_id,
             flags: global.flags(args.approve, false),
+            lock_wait: args.lock.into(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
                 include_sensitive: settings.include_sensitive,
             }),
             log: settings.log,
+            lock_wait: settings.lock_wait,
         },
     )
     .await

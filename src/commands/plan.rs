@@ -28,6 +28,7 @@ pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit>
                 env: env.to_string(),
                 mode,
                 log: settings.log,
+                lock_wait: settings.lock_wait,
             },
         )
         .await;
@@ -77,7 +78,7 @@ async fn plan_many(ctx: &Context, settings: &PlanSettings, mode: Mode) -> anyhow
     // Unordered: each block is printed the moment its environment finishes.
     let mut finished = futures_util::stream::iter(selected.iter().enumerate().map(|(at, env)| {
         let mode = mode.clone();
-        async move { (at, plan_one(ctx, env, mode, settings.log).await) }
+        async move { (at, plan_one(ctx, env, mode, settings).await) }
     }))
     .buffer_unordered(settings.jobs);
     let mut reports: Vec<Option<(Report, Exit)>> = selected.iter().map(|_| None).collect();
@@ -129,7 +130,7 @@ async fn plan_one(
     ctx: &Context,
     env: &Environment,
     mode: Mode,
-    log: bool,
+    settings: &PlanSettings,
 ) -> (Block, Report, Exit) {
     let started = Instant::now();
     let block = Block::default();
@@ -137,7 +138,9 @@ async fn plan_one(
     let request = Request {
         env: env.name.clone(),
         mode: mode.clone(),
-        log,
+        log: settings.log,
+        // Each environment waits for its own locks, side by side with the others.
+        lock_wait: settings.lock_wait,
     };
     match pipeline::execute(&env_ctx, request).await {
         Ok(ran) => {

@@ -8,6 +8,7 @@ mod recorded;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod wait;
 
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 pub use crate::artifacts::history::RunResult;
 pub use recorded::RecordedRun;
+pub use wait::wait_for_state_lock;
 
 use crate::Context;
 use crate::artifacts::backups::Backup;
@@ -24,6 +26,7 @@ use crate::error;
 use crate::exit::Exit;
 use crate::git;
 use crate::project::{Environment, Project, Tier};
+use crate::settings::LockWait;
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{RunLog, Terraform};
 
@@ -84,6 +87,8 @@ pub struct Request {
     pub mode: Mode,
     /// Keep terraform's full output in `state/<env>/logs/` (always for production).
     pub log: bool,
+    /// How long a lock someone else holds is waited for (`--lock-timeout`).
+    pub lock_wait: LockWait,
 }
 
 /// The one JSON document a pipeline run prints; one entry of `plan --all`'s.
@@ -180,6 +185,8 @@ struct Run<'a> {
     wants_log: bool,
     /// terraform's full output for this run (`--log`, and always for production).
     log: Option<RunLog>,
+    /// How long a held state lock is waited for before each terraform call that takes it.
+    lock_wait: LockWait,
     recorded: RecordedRun,
 }
 
@@ -211,8 +218,9 @@ pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
             false => None,
         }
     });
-    let tf = tf?;
-    let lock = RecordedRun::lock(ctx, &env, mode.command(), records)?;
+    let mut tf = tf?;
+    tf.lock_timeout = req.lock_wait.timeout;
+    let lock = RecordedRun::lock(ctx, &env, mode.command(), records, &req.lock_wait).await?;
     let recorded = RecordedRun::begin(ctx, &env, mode.command(), records, &tf, lock, git)?;
     let mut run = Run {
         ctx,
@@ -223,6 +231,7 @@ pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
         tf: &tf,
         wants_log: req.log,
         log: None,
+        lock_wait: req.lock_wait,
         recorded,
     };
     let result = steps::run(&mut run).await;

@@ -117,6 +117,7 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     gate.ask(&run.ctx.interrupts, run.ctx.prompter.clone())
         .await?;
 
+    wait_for_state_lock(run).await?;
     run.recorded.reaching_apply();
     let applied = run
         .tf
@@ -187,6 +188,7 @@ async fn init(run: &Run<'_>) -> anyhow::Result<()> {
 /// (`-detailed-exitcode`), so that a plan without changes needs no `show -json`. A
 /// refresh reads every plan: its drift is what it is for.
 async fn plan(run: &Run<'_>, plan_file: &PlanFile) -> anyhow::Result<bool> {
+    wait_for_state_lock(run).await?;
     let refresh_only = run.mode.refresh_only();
     run.tf
         .plan(
@@ -197,6 +199,11 @@ async fn plan(run: &Run<'_>, plan_file: &PlanFile) -> anyhow::Result<bool> {
             run.log.as_ref(),
         )
         .await
+}
+
+/// With `--lock-timeout`: waits while another run holds the state lock, saying who.
+async fn wait_for_state_lock(run: &Run<'_>) -> anyhow::Result<()> {
+    super::wait::wait_for_state_lock(run.ctx, run.backend, run.env, &run.lock_wait).await
 }
 
 /// The plan's summary and JSON, from `show -json` — or, when terraform said it has no

@@ -98,6 +98,7 @@ impl Fixture {
             env: env.to_string(),
             mode,
             log: false,
+            lock_wait: crate::settings::LockWait::default(),
         };
         run(&ctx, req).await
     }

@@ -39,6 +39,9 @@ pub struct Terraform {
     /// Where streamed output goes instead of stderr (one environment of several planned
     /// at once: printed as one block when it ends).
     pub block: Option<crate::output::Block>,
+    /// How long a call that takes the state lock waits for it (`-lock-timeout`); zero:
+    /// terraform's default, a held lock fails the call at once.
+    pub lock_timeout: std::time::Duration,
 }
 
 /// A run's log file (`state/<env>/logs/<command>-….log`): terraform's full output.
@@ -166,6 +169,7 @@ impl Terraform {
             stream: true,
             full_errors: false,
             block: None,
+            lock_timeout: std::time::Duration::ZERO,
         })
     }
 
@@ -384,6 +388,11 @@ impl Terraform {
         log: Option<&RunLog>,
         also_ok: Option<i32>,
     ) -> anyhow::Result<Option<i32>> {
+        let mut args = args;
+        // Flags go before the plan file, which `apply` takes last.
+        if let Some(flag) = self.lock_timeout_flag() {
+            args.insert(1, flag);
+        }
         let mut inv = self.invocation(env, &args);
         inv.holds_state_lock = true;
         let options = RunOptions {
@@ -402,11 +411,7 @@ impl Terraform {
         }
         let text = format!("{}\n{}", done.stderr_text(), done.stdout_text());
         if let Some(info) = lock_error::parse(&text) {
-            return Err(TfenvError::LockHeld {
-                env: env.name.clone(),
-                info: Box::new(info),
-            }
-            .into());
+            return Err(self.lock_held(env, info));
         }
         Err(self.failed(what, env, &done, log))
     }
@@ -423,6 +428,8 @@ impl Terraform {
         if force {
             args.push("-force".as_ref());
         }
+        let lock_timeout = self.lock_timeout_flag();
+        args.extend(lock_timeout.iter().map(OsString::as_os_str));
         args.push(file.as_os_str());
         let mut inv = self.invocation(env, &args);
         inv.holds_state_lock = true;
@@ -434,13 +441,33 @@ impl Terraform {
         if let Some(info) =
             lock_error::parse(&format!("{}\n{}", done.stderr_text(), done.stdout_text()))
         {
-            return Err(TfenvError::LockHeld {
-                env: env.name.clone(),
-                info: Box::new(info),
-            }
-            .into());
+            return Err(self.lock_held(env, info));
         }
         Err(self.failed("state push", env, &done, None))
+    }
+
+    /// `-lock-timeout=<ms>ms` for a call that takes the state lock, when tfenv waits for
+    /// locks (in milliseconds: terraform reads Go durations).
+    fn lock_timeout_flag(&self) -> Option<OsString> {
+        (!self.lock_timeout.is_zero())
+            .then(|| format!("-lock-timeout={}ms", self.lock_timeout.as_millis()).into())
+    }
+
+    /// The state lock terraform could not take: exit 4, naming its holder — and, when
+    /// terraform waited for it, for how long.
+    fn lock_held(&self, env: &Environment, info: crate::lock_info::LockInfo) -> anyhow::Error {
+        let err = anyhow::Error::from(TfenvError::LockHeld {
+            env: env.name.clone(),
+            info: Box::new(info),
+        });
+        match self.lock_timeout.is_zero() {
+            true => err,
+            false => err.context(format!(
+                "terraform waited {} (--lock-timeout) for the state lock of `{}`",
+                humantime::format_duration(self.lock_timeout),
+                env.name
+            )),
+        }
     }
 
     /// `force-unlock -force <id>`: releases a lock whose holder is gone.
