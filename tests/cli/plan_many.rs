@@ -278,3 +278,44 @@ fn json_of_plan_all_matches_its_snapshot() {
     let json = stdout_json(&output);
     assert_eq!(json["environments"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn an_environment_waiting_for_its_lock_says_so_at_once_while_the_others_finish() {
+    let project = Project::demo();
+    let dir = project.path().display();
+    // The first plan of dev holds dev until `release` exists; later plans go through.
+    let tf = fake_with_plan(
+        &project,
+        &format!(
+            r#"if [ "$env" = dev ] && [ ! -e "{dir}/holding" ]; then
+  touch "{dir}/holding"
+  for i in $(seq 600); do [ -e "{dir}/release" ] && break; sleep 0.1; done
+fi"#
+        ),
+    );
+    let mut first = project.command();
+    first.arg("--terraform").arg(&tf).args(["plan", "dev"]);
+    let mut first = RunningTfenv::spawn(first);
+    wait_until("the first plan holds dev", Duration::from_secs(20), || {
+        project.join("holding").exists()
+    });
+    let mut all = project.command();
+    all.arg("--terraform")
+        .arg(&tf)
+        .args(["plan", "--all", "-j", "3", "--lock-timeout", "60s"]);
+    let mut all = RunningTfenv::spawn(all);
+    // Said while it waits, not kept for the end of dev's block.
+    all.wait_for_stderr(
+        "dev: waiting for another tfenv to finish",
+        Duration::from_secs(20),
+    );
+    std::fs::write(project.join("release"), "").unwrap();
+    let (status, _) = first.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{}", first.output_text());
+    let (status, _) = all.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", all.output_text());
+    let text = all.output_text();
+    for env in ["dev", "staging", "production"] {
+        assert!(text.contains(&format!("Planned `{env}`")), "{text}");
+    }
+}
