@@ -352,6 +352,18 @@ pub struct PlanArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
+}
+
+/// Where a Markdown job summary goes besides `GITHUB_STEP_SUMMARY`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Append a Markdown summary of the run to FILE (created when missing), as is done
+    /// to the file GITHUB_STEP_SUMMARY names: for GitLab, Buildkite and other CIs.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<std::path::PathBuf>,
 }
 
 /// Approval without a prompt, for commands that change or delete something.
@@ -400,6 +412,9 @@ pub struct DeployArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -421,6 +436,9 @@ pub struct RefreshArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -573,6 +591,9 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub deadline: Deadline,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[cfg(test)]

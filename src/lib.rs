@@ -36,6 +36,7 @@ mod files;
 mod error;
 mod exit;
 mod output;
+mod summary;
 mod lock_info;
 mod git_info;
 mod age;

@@ -25,6 +25,8 @@ pub struct GlobalSettings {
     pub interactive: bool,
     /// `--terraform`, relative to `cwd`; see `terraform_binary`.
     terraform_flag: Option<PathBuf>,
+    /// `GITHUB_STEP_SUMMARY`: the file GitHub Actions shows on the run's page.
+    step_summary: Option<PathBuf>,
 }
 
 /// How tfenv writes: decided before anything else, so that even an error about the
@@ -82,6 +84,10 @@ impl GlobalSettings {
     pub fn resolve(global: &GlobalArgs, output: OutputSettings) -> anyhow::Result<GlobalSettings> {
         let here = std::env::current_dir()
             .map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?;
+        // Relative to where tfenv was started, as the CI runner that set it meant it.
+        let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(|v| here.join(v));
         let cwd = match &global.chdir {
             Some(dir) => {
                 let dir = here.join(dir);
@@ -100,6 +106,7 @@ impl GlobalSettings {
         Ok(GlobalSettings {
             config: global.config.as_ref().map(|path| cwd.join(path)),
             terraform_flag: global.terraform.clone(),
+            step_summary,
             cwd,
             output,
             interactive: !global.non_interactive
@@ -118,6 +125,18 @@ impl GlobalSettings {
             (None, None) => (PathBuf::from("terraform"), self.cwd.as_path()),
         };
         find_binary(&wanted, base)
+    }
+
+    /// The files a command's Markdown job summary is appended to: `--summary FILE`
+    /// (relative to where tfenv acts) and the one `GITHUB_STEP_SUMMARY` names, once each.
+    pub fn summary_files(&self, flag: Option<&Path>) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = flag.map(|f| self.cwd.join(f)).into_iter().collect();
+        if let Some(step) = &self.step_summary
+            && !files.contains(step)
+        {
+            files.push(step.clone());
+        }
+        files
     }
 
     /// The approval flags of a command that changes or deletes something; only deploy
@@ -232,6 +251,8 @@ pub struct StatusSettings {
     /// How many environments are checked at once (at least 1).
     pub jobs: usize,
     pub timeout: Duration,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl StatusSettings {
@@ -242,6 +263,7 @@ impl StatusSettings {
             envs: args.envs,
             jobs,
             timeout: args.deadline.timeout,
+            summary: args.summary.summary,
         })
     }
 }
@@ -268,6 +290,8 @@ pub struct PlanSettings {
     pub detailed_exitcode: bool,
     pub log: bool,
     pub lock_wait: LockWait,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl PlanSettings {
@@ -280,6 +304,7 @@ impl PlanSettings {
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
             lock_wait: args.lock.into(),
+            summary: args.summary.summary,
         })
     }
 
@@ -301,6 +326,8 @@ pub struct DeploySettings {
     pub include_sensitive: bool,
     pub log: bool,
     pub lock_wait: LockWait,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl DeploySettings {
@@ -312,6 +339,7 @@ impl DeploySettings {
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
             lock_wait: args.lock.into(),
+            summary: args.summary.summary,
         }
     }
 }
@@ -327,6 +355,8 @@ pub struct RefreshSettings {
     pub include_sensitive: bool,
     pub log: bool,
     pub lock_wait: LockWait,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl RefreshSettings {
@@ -339,6 +369,7 @@ impl RefreshSettings {
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
             lock_wait: args.lock.into(),
+            summary: args.summary.summary,
         }
     }
 }
@@ -554,6 +585,7 @@ mod tests {
             },
             interactive: false,
             terraform_flag: flag.map(PathBuf::from),
+            step_summary: None,
         }
     }
 
@@ -617,6 +649,26 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`no-such-terraform-anywhere` was not found on PATH"
+        );
+    }
+
+    #[test]
+    fn a_summary_goes_to_the_flags_file_and_github_step_summary_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut global = global(dir.path(), None);
+        assert!(global.summary_files(None).is_empty());
+        assert_eq!(
+            global.summary_files(Some(Path::new("out.md"))),
+            vec![dir.path().join("out.md")]
+        );
+        global.step_summary = Some(dir.path().join("step.md"));
+        assert_eq!(
+            global.summary_files(Some(Path::new("out.md"))),
+            vec![dir.path().join("out.md"), dir.path().join("step.md")]
+        );
+        assert_eq!(
+            global.summary_files(Some(Path::new("step.md"))),
+            vec![dir.path().join("step.md")]
         );
     }
 

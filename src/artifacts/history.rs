@@ -527,6 +527,7 @@ mod tests {
             artifacts_dir: "/p/state/dev".into(),
             backup: false,
             backup_keep: None,
+            policy: None,
             config_problem: None,
         };
         let holder = Holder {

@@ -17,6 +17,7 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
             }),
             log: settings.log,
             lock_wait: settings.lock_wait,
+            summary: ctx.settings.summary_files(settings.summary.as_deref()),
         },
     )
     .await

@@ -15,6 +15,7 @@ use crate::output::{self, Block};
 use crate::pipeline::{self, Mode, Report, Request, RunResult};
 use crate::project::Environment;
 use crate::settings::PlanSettings;
+use crate::summary;
 use crate::terraform::Terraform;
 
 pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit> {
@@ -29,6 +30,7 @@ pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit>
                 mode,
                 log: settings.log,
                 lock_wait: settings.lock_wait,
+                summary: ctx.settings.summary_files(settings.summary.as_deref()),
             },
         )
         .await;
@@ -76,18 +78,27 @@ async fn plan_many(ctx: &Context, settings: &PlanSettings, mode: Mode) -> anyhow
 
     // As `status` does: a stream of the environments' futures, `jobs` of them at a time.
     // Unordered: each block is printed the moment its environment finishes.
+    let summary_files = ctx.settings.summary_files(settings.summary.as_deref());
     let mut finished = futures_util::stream::iter(selected.iter().enumerate().map(|(at, env)| {
         let mode = mode.clone();
-        async move { (at, plan_one(ctx, env, mode, settings).await) }
+        let summary_files = summary_files.clone();
+        async move { (at, plan_one(ctx, env, mode, settings, summary_files).await) }
     }))
     .buffer_unordered(settings.jobs);
-    let mut reports: Vec<Option<(Report, Exit)>> = selected.iter().map(|_| None).collect();
-    while let Some((at, (block, report, exit))) = finished.next().await {
-        block.print();
-        reports[at] = Some((report, exit));
+    let mut planned_envs: Vec<Option<Planned>> = selected.iter().map(|_| None).collect();
+    while let Some((at, planned)) = finished.next().await {
+        planned.block.print();
+        planned_envs[at] = Some(planned);
     }
     drop(finished);
-    let (reports, exits): (Vec<Report>, Vec<Exit>) = reports.into_iter().flatten().unzip();
+    let planned_envs: Vec<Planned> = planned_envs.into_iter().flatten().collect();
+    if !summary_files.is_empty() {
+        // One table for the run, a row per environment, in the order asked.
+        let rows: Vec<summary::RunRow> = planned_envs.iter().map(|p| p.row.clone()).collect();
+        pipeline::write_summary(ctx, &summary_files, &summary::runs(mode.command(), &rows));
+    }
+    let (reports, exits): (Vec<Report>, Vec<Exit>) =
+        planned_envs.into_iter().map(|p| (p.report, p.exit)).unzip();
 
     let count = |result: RunResult| reports.iter().filter(|r| r.result == result).count();
     let (planned, no_changes) = (count(RunResult::Planned), count(RunResult::NoChanges));
@@ -124,14 +135,26 @@ async fn plan_many(ctx: &Context, settings: &PlanSettings, mode: Mode) -> anyhow
     Ok(exit)
 }
 
-/// One environment's plan with its lines kept in a block: the block, the environment's
-/// entry, and its exit code (`Changes` under --detailed-exitcode, or the error's).
+/// One environment of several, planned.
+struct Planned {
+    /// Its lines, printed when it finished.
+    block: Block,
+    /// Its entry of the JSON document and the table.
+    report: Report,
+    /// `Changes` under --detailed-exitcode, or the error's.
+    exit: Exit,
+    /// Its row of the job summary.
+    row: summary::RunRow,
+}
+
+/// One environment's plan with its lines kept in a block.
 async fn plan_one(
     ctx: &Context,
     env: &Environment,
     mode: Mode,
     settings: &PlanSettings,
-) -> (Block, Report, Exit) {
+    summary_files: Vec<std::path::PathBuf>,
+) -> Planned {
     let started = Instant::now();
     let block = Block::default();
     let env_ctx = ctx.for_block(block.clone());
@@ -141,13 +164,21 @@ async fn plan_one(
         log: settings.log,
         // Each environment waits for its own locks, side by side with the others.
         lock_wait: settings.lock_wait,
+        // Its row only: the run writes one table of them all.
+        summary: summary_files,
     };
-    match pipeline::execute(&env_ctx, request).await {
+    let (result, row) = pipeline::execute_row(&env_ctx, request).await;
+    match result {
         Ok(ran) => {
             if !ctx.printer.is_json() {
                 pipeline::print_outcome(&env_ctx, &ran.report);
             }
-            (block, ran.report, ran.exit)
+            Planned {
+                block,
+                report: ran.report,
+                exit: ran.exit,
+                row,
+            }
         }
         Err(err) => {
             let exit = error::exit_for(&err);
@@ -161,7 +192,12 @@ async fn plan_one(
                     block.err(&format!("  {hint}"));
                 }
             }
-            (block, report, exit)
+            Planned {
+                block,
+                report,
+                exit,
+                row,
+            }
         }
     }
 }

@@ -4,12 +4,14 @@
 //! named steps (`steps.rs`) a run takes; a new mode is a new variant and its steps.
 //! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
+mod policy;
 mod recorded;
 mod steps;
 #[cfg(test)]
 mod tests;
 mod wait;
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -27,6 +29,7 @@ use crate::exit::Exit;
 use crate::git;
 use crate::project::{Environment, Project, Tier};
 use crate::settings::LockWait;
+use crate::summary;
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{RunLog, Terraform};
 
@@ -89,6 +92,8 @@ pub struct Request {
     pub log: bool,
     /// How long a lock someone else holds is waited for (`--lock-timeout`).
     pub lock_wait: LockWait,
+    /// Where the run's Markdown job summary is appended (`--summary`, `GITHUB_STEP_SUMMARY`).
+    pub summary: Vec<PathBuf>,
 }
 
 /// The one JSON document a pipeline run prints; one entry of `plan --all`'s.
@@ -202,18 +207,91 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
 }
 
 /// Runs the request's steps; what they found, for the caller to print (`run`, or
-/// `plan` of several environments). Lines along the way go to the context's printer.
+/// `plan` of several environments). Lines along the way go to the context's printer;
+/// the job summary (when asked for) is written.
 pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
+    let files = req.summary.clone();
+    let command = req.mode.command();
+    let (result, row) = execute_row(ctx, req).await;
+    if !files.is_empty() {
+        write_summary(ctx, &files, &summary::runs(command, &[row]));
+    }
+    result
+}
+
+/// `execute` without writing the job summary: its row, for a caller that writes one
+/// table of several runs (`plan --all`). Every way a run ends has its row: a refused or
+/// failed run with its reason.
+pub async fn execute_row(ctx: &Context, req: Request) -> (anyhow::Result<Ran>, summary::RunRow) {
     let started = Instant::now();
+    let mut row = summary::RunRow {
+        environment: req.env.clone(),
+        ..summary::RunRow::default()
+    };
+    let result = run_env(ctx, req, started, &mut row).await;
+    row.seconds = crate::output::seconds(started.elapsed());
+    if let Err(err) = &result {
+        let exit = error::exit_for(err);
+        row.result = match exit {
+            Exit::Locked => "locked".to_string(),
+            exit => RunResult::of_error(exit).as_str().to_string(),
+        };
+        row.error = format!("{err:#}").lines().next().map(str::to_string);
+    }
+    (result, row)
+}
+
+/// Appends a job summary section to each file; one that cannot be written is a warning:
+/// the run's outcome stands.
+pub fn write_summary(ctx: &Context, files: &[PathBuf], markdown: &str) {
+    for file in files {
+        if let Err(err) = summary::append(file, markdown) {
+            ctx.printer.warn(&format!(
+                "could not write the job summary to `{}`: {err}",
+                file.display()
+            ));
+        }
+    }
+}
+
+/// What a finished (or failed) run tells its job summary row.
+fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun) {
+    let ledger = &recorded.ledger;
+    row.changes = ledger.plan.as_ref().map(|plan| summary::Changes {
+        add: plan.add,
+        change: plan.change,
+        destroy: plan.destroy,
+        replace: plan.replace,
+        drifted: plan.drifted.len() as u64,
+        destroyed: plan.destroyed.clone(),
+        replaced: plan.replaced.clone(),
+    });
+    row.backup = ledger.backup.as_ref().map(|b| b.file.clone());
+    row.commit = ledger
+        .git
+        .as_ref()
+        .map(|git| (git.commit.chars().take(12).collect(), git.dirty));
+}
+
+async fn run_env(
+    ctx: &Context,
+    req: Request,
+    started: Instant,
+    row: &mut summary::RunRow,
+) -> anyhow::Result<Ran> {
     let project = ctx.project()?;
     let env = project.environment(&req.env)?.clone();
+    row.environment = env.name.clone();
+    row.tier = Some(env.tier.to_string());
     let backend = Backends::default().resolve(&env, &project)?;
     let mode = &req.mode;
     let records = mode.apply().is_some();
+    // A job summary names the commit a plan was made from, too.
+    let asks_git = records || !req.summary.is_empty();
     // The version check and git do not depend on each other: both at once. Only a run
     // that applies asks git (history records the commit; production needs a clean tree).
     let (tf, git) = tokio::join!(ctx.terraform(&project), async {
-        match records {
+        match asks_git {
             true => Some(git::head(ctx.runner.as_ref(), &project, &env).await),
             false => None,
         }
@@ -237,8 +315,10 @@ pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
     let result = steps::run(&mut run).await;
     let seconds = crate::output::seconds(started.elapsed());
     let Run { mut recorded, .. } = run;
+    fill_row(row, &recorded);
     match result {
         Ok(outcome) => {
+            row.result = outcome.result().as_str().to_string();
             recorded.finish(&ctx.printer, outcome.result(), outcome.exit());
             let ledger = &recorded.ledger;
             Ok(Ran {

@@ -8,7 +8,7 @@ use console::Style;
 
 use super::{Apply, Mode, Outcome, Run};
 use crate::artifacts::backups::{self, Pulled};
-use crate::artifacts::{history, outputs};
+use crate::artifacts::{history, outputs, plan_json};
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
@@ -38,10 +38,11 @@ async fn plan_only(run: &mut Run<'_>, changes_exit: Exit) -> anyhow::Result<Outc
     init(run).await?;
     let plan_file = PlanFile::new(run.env)?;
     let may_change = plan(run, &plan_file).await?;
-    let (summary, _plan_json) = read_summary(run, &plan_file, may_change).await?;
+    let (summary, plan_json) = read_summary(run, &plan_file, may_change).await?;
     print_summary(run, &summary);
     let changes = summary.has_changes();
     run.recorded.ledger.plan = Some(summary);
+    check_policy(run, plan_json.as_deref()).await?;
     Ok(match changes {
         true => Outcome::Planned { exit: changes_exit },
         false => Outcome::NoChanges,
@@ -74,8 +75,11 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     let run_ref: &Run<'_> = run;
     let summarized = async {
         let run = run_ref;
-        let (summary, _plan_json) = read_summary(run, &plan_file, may_change).await?;
+        let (summary, plan_json) = read_summary(run, &plan_file, may_change).await?;
         print_summary(run, &summary);
+        // Before the flags are judged and the backup is kept: a plan the policy refuses
+        // leaves nothing behind (the state pulled meanwhile is dropped).
+        let policy = check_policy(run, plan_json.as_deref()).await;
         let gate = gate(
             run,
             summary.destroys(),
@@ -83,12 +87,12 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
             "review the plan".to_string(),
         );
         let approved = gate.check_flags();
-        if backing_up && summary.has_changes() && approved.is_ok() {
+        if backing_up && summary.has_changes() && approved.is_ok() && policy.is_ok() {
             run.ctx
                 .printer
                 .progress(&format!("{}: backing up the state", run.env.name));
         }
-        anyhow::Ok((summary, gate, approved))
+        anyhow::Ok((summary, policy, gate, approved))
     };
     let pulled = async {
         let run = run_ref;
@@ -98,9 +102,10 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
         }
     };
     let (summarized, pulled) = tokio::join!(summarized, pulled);
-    let (summary, gate, approved) = summarized?;
+    let (summary, policy, gate, approved) = summarized?;
     let changes = summary.has_changes();
     run.recorded.ledger.plan = Some(summary);
+    policy?;
     if !changes {
         return Ok(Outcome::NoChanges);
     }
@@ -207,13 +212,15 @@ async fn wait_for_state_lock(run: &Run<'_>) -> anyhow::Result<()> {
 }
 
 /// The plan's summary and JSON, from `show -json` — or, when terraform said it has no
-/// changes, an empty summary and no JSON, without starting a process.
+/// changes, an empty summary and no JSON, without starting a process. With a policy,
+/// `show -json` runs for every plan: the policy must see each plan, an empty one too (a
+/// policy may require something of the plan as a whole, not only of its changes).
 async fn read_summary(
     run: &Run<'_>,
     plan_file: &PlanFile,
     may_change: bool,
 ) -> anyhow::Result<(PlanSummary, Option<Vec<u8>>)> {
-    match may_change {
+    match may_change || run.env.policy.is_some() {
         true => {
             let shown = run.tf.show_plan(run.env, plan_file.path()).await?;
             Ok((shown.summary, Some(shown.json)))
@@ -369,6 +376,14 @@ fn prune_backups(run: &mut Run<'_>) {
     }
 }
 
+/// The environment's policy on the plan's JSON; nothing without a policy.
+async fn check_policy(run: &Run<'_>, plan_json: Option<&[u8]>) -> anyhow::Result<()> {
+    match (&run.env.policy, plan_json) {
+        (Some(command), Some(json)) => super::policy::check(run, command, json).await,
+        _ => Ok(()),
+    }
+}
+
 fn print_summary(run: &Run<'_>, s: &PlanSummary) {
     let p = &run.ctx.printer;
     if p.is_json() {
@@ -443,6 +458,7 @@ impl PlanFile {
         files::ensure_private_dir(&env.artifacts_dir)?;
         let path = env.artifacts_dir.join("terraform.plan");
         let _ = std::fs::remove_file(&path);
+        plan_json::remove_leftover(env);
         Ok(PlanFile(path))
     }
 

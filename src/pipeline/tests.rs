@@ -99,6 +99,7 @@ impl Fixture {
             mode,
             log: false,
             lock_wait: crate::settings::LockWait::default(),
+            summary: Vec::new(),
         };
         run(&ctx, req).await
     }

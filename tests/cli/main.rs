@@ -12,6 +12,8 @@ mod locks;
 mod meta;
 mod pipeline;
 mod plan_many;
+mod policy;
 mod progress;
 mod snapshots;
 mod status;
+mod summary;

@@ -319,3 +319,39 @@ fi"#
         assert!(text.contains(&format!("Planned `{env}`")), "{text}");
     }
 }
+
+#[test]
+fn a_job_summary_of_several_environments_is_one_table_with_a_row_each() {
+    let project = Project::demo();
+    let tf = fake_with_plan(&project, STAGING_FAILS);
+    let output = project
+        .tfenv_with(&tf)
+        .args(["plan", "--all", "--summary", "summary.md"])
+        .env("GITHUB_STEP_SUMMARY", project.join("step.md"))
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    expecting(output, 1);
+    for file in ["summary.md", "step.md"] {
+        let markdown = project.read(file);
+        assert_eq!(markdown.matches("### tfenv plan").count(), 1, "{markdown}");
+        let rows: Vec<&str> = markdown
+            .lines()
+            .filter(|l| {
+                l.starts_with("| dev")
+                    || l.starts_with("| staging")
+                    || l.starts_with("| production")
+            })
+            .collect();
+        assert_eq!(rows.len(), 3, "{markdown}");
+        assert!(
+            rows[0].starts_with("| dev") && rows[0].contains("**planned**"),
+            "{markdown}"
+        );
+        assert!(
+            rows[1].starts_with("| staging") && rows[1].contains("**failed**"),
+            "{markdown}"
+        );
+        assert!(rows[2].starts_with("| production"), "{markdown}");
+    }
+}

@@ -13,6 +13,8 @@ mod local;
 mod locks;
 mod pipeline;
 mod plan_many;
+mod policy;
+mod summary;
 mod prompts;
 mod s3;
 mod snapshots;
