@@ -140,12 +140,14 @@ Median of {runs} runs each, side by side in one run, each round in a rotated ord
 
 **Reading the figures.** A plan of this module is a few terraform processes (`plan`,
 `show -json`), mostly terraform's start-up and configuration loading. One after
-another they kept {busy:.0} % of one CPU busy (CPU time ÷ wall time of the sequential
-run); the rest is waiting (files, fsync, process start). Plans side by side overlap
-both: with {cpus} CPUs free the ratio approaches 1/{cpus}, and `-j` above the CPU count
-also fills the waits. tfenv itself starts once instead of {ENV_COUNT} times. On a busy
-machine (see the CPU used by other processes) the gain shrinks: the CPUs are not free
-to take the second plan, and the figures vary from run to run (compare median and min).
+another they used {busy:.0} % of one CPU on average (CPU time ÷ wall time of the
+sequential run; terraform is multi-threaded, so it can use more than one CPU at
+times, and it also waits for files and process starts). Side by side, {cpus} plans
+share the {cpus} CPUs: the ratio approaches 1/{cpus} when the sequential run keeps
+about one CPU busy, and `-j` above the CPU count fills what waiting is left. tfenv
+itself starts once instead of {ENV_COUNT} times. On a busy machine (see the CPU used
+by other processes) the gain shrinks: the CPUs are not free to take the second plan,
+and the figures vary from run to run (compare median and min).
 ",
         runs = ctx.reps,
         busy = 100.0 * seq_s.cpu_median() / seq_s.median(),
