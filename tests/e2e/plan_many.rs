@@ -81,7 +81,8 @@ fn provider_project() -> Project {
         Path::new(MIRROR)
             .join("registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64")
             .is_dir(),
-        "this test installs hashicorp/aws 5.100.0 from the provider mirror in {MIRROR}, which is missing"
+        "this test installs hashicorp/aws 5.100.0 from the provider mirror in {MIRROR} (part of this machine's image), which is missing; \
+         on a machine that reaches the registry, make it with `terraform providers mirror {MIRROR}` in a module requiring hashicorp/aws 5.100.0"
     );
     let project = Project::empty();
     project.write(
