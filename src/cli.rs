@@ -107,17 +107,27 @@ Examples:
   tfenv status --output json | jq '.environments[] | select(.problems != [])'")]
     Status(StatusArgs),
 
-    /// Plan an environment and summarize what would change; nothing is applied.
+    /// Plan one or more environments and summarize what would change; nothing is applied.
     #[command(after_help = "\
-With --out DIR the plan is kept as a plan bundle (terraform.plan, plan.json, bundle.json;
-folder 0700, files 0600: it holds secrets) for `tfenv deploy ENV --plan DIR` to apply,
-possibly in another clone of the same commit. An existing bundle in DIR is replaced;
-a DIR that holds anything else is refused.
+One environment: terraform's output streams as it runs, then the summary.
+Several (or --all): they are planned at once (-j N at a time, default: the CPU count),
+each one's output printed as one block when it finishes, then a table of them all.
+Inits run one at a time (they share the plugin cache), the plans side by side.
+An environment that fails does not stop the others. With --detailed-exitcode: exit 3
+when any has changes, 1 when any failed (failure wins), else 0.
+
+With --out DIR (one environment) the plan is kept as a plan bundle (terraform.plan,
+plan.json, bundle.json; folder 0700, files 0600: it holds secrets) for
+`tfenv deploy ENV --plan DIR` to apply, possibly in another clone of the same commit.
+An existing bundle in DIR is replaced; a DIR that holds anything else is refused.
 
 Examples:
   tfenv plan dev
   tfenv plan production --detailed-exitcode   # exit 3 when there are changes
   tfenv plan staging --output json | jq .plan
+  tfenv plan --all --detailed-exitcode        # every environment, at once
+  tfenv plan dev staging -j 2
+  tfenv plan --all --output json | jq '.environments[] | select(.result == \"failed\")'
   tfenv plan production --out plans/production   # a bundle to review, then apply")]
     Plan(PlanArgs),
 
@@ -329,9 +339,21 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The environment to plan.
-    #[arg(value_name = "ENV")]
-    pub env: String,
+    /// The environments to plan (names or aliases).
+    #[arg(
+        value_name = "ENV",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub envs: Vec<String>,
+
+    /// Every environment of the project (the JSON document is the list even for one).
+    #[arg(long)]
+    pub all: bool,
+
+    /// How many environments to plan at once (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
 
     /// Exit 3 when the plan has changes (0 when none), like terraform's -detailed-exitcode.
     #[arg(long)]
@@ -341,9 +363,11 @@ pub struct PlanArgs {
     #[arg(long)]
     pub log: bool,
 
-    /// Keep the plan as a plan bundle in DIR, for `tfenv deploy ENV --plan DIR`.
-    #[arg(long, value_name = "DIR")]
+    /// Keep the plan as a plan bundle in DIR, for `tfenv deploy ENV --plan DIR` (one
+    /// environment).
+    #[arg(long, value_name = "DIR", conflicts_with = "all")]
     pub out: Option<PathBuf>,
+
     #[command(flatten)]
     pub lock: LockTimeout,
 

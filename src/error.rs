@@ -103,6 +103,25 @@ pub fn hint_for(err: &anyhow::Error) -> Option<&str> {
         .or_else(|| io_hint(err))
 }
 
+/// An error as a JSON document says it: `{"error": {message, hint, exit_code}}` for a
+/// failed command, and the `error` of each failed entry of a document listing several.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ErrorReport {
+    pub message: String,
+    pub hint: Option<String>,
+    pub exit_code: u8,
+}
+
+impl ErrorReport {
+    pub fn of(err: &anyhow::Error) -> ErrorReport {
+        ErrorReport {
+            message: format!("{err:#}"),
+            hint: hint_for(err).map(str::to_string),
+            exit_code: exit_for(err).code(),
+        }
+    }
+}
+
 /// What to do about an I/O error whose cause the OS names but the user may not know.
 fn io_hint(err: &anyhow::Error) -> Option<&'static str> {
     let io = err

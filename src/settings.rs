@@ -257,13 +257,8 @@ pub struct StatusSettings {
 
 impl StatusSettings {
     pub fn resolve(args: cli::StatusArgs) -> anyhow::Result<StatusSettings> {
-        let jobs = match args.jobs {
-            Some(0) => {
-                return Err(TfenvError::usage("--jobs must be at least 1", None).into());
-            }
-            Some(jobs) => jobs,
-            None => std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
-        };
+        // Reads wait on the network more than on the CPU: twice the CPUs.
+        let jobs = jobs(args.jobs, 2)?;
         Ok(StatusSettings {
             envs: args.envs,
             jobs,
@@ -273,10 +268,25 @@ impl StatusSettings {
     }
 }
 
+/// `-j N` of a command that works on several environments at once: at least 1; by
+/// default `per_cpu` times the number of CPUs.
+fn jobs(asked: Option<usize>, per_cpu: usize) -> anyhow::Result<usize> {
+    match asked {
+        Some(0) => Err(TfenvError::usage("--jobs must be at least 1", None).into()),
+        Some(jobs) => Ok(jobs),
+        None => Ok(std::thread::available_parallelism().map_or(2, |n| n.get() * per_cpu)),
+    }
+}
+
 /// `plan`.
 #[derive(Debug)]
 pub struct PlanSettings {
-    pub env: String,
+    /// The environments asked for; empty means all (`--all`).
+    pub envs: Vec<String>,
+    /// `--all`: the JSON document is the list even for one environment.
+    pub all: bool,
+    /// How many environments are planned at once (at least 1).
+    pub jobs: usize,
     pub detailed_exitcode: bool,
     pub log: bool,
     /// `--out`: the plan bundle's folder, relative paths resolved from where tfenv acts
@@ -288,14 +298,36 @@ pub struct PlanSettings {
 }
 
 impl PlanSettings {
-    pub fn resolve(args: cli::PlanArgs, global: &GlobalSettings) -> PlanSettings {
-        PlanSettings {
-            env: args.env,
+    pub fn resolve(args: cli::PlanArgs, global: &GlobalSettings) -> anyhow::Result<PlanSettings> {
+        // A bundle is one environment's plan (several would each need `DIR/<env>/`).
+        if args.out.is_some() && (args.all || args.envs.len() != 1) {
+            return Err(TfenvError::usage(
+                "--out keeps the plan of one environment",
+                Some(
+                    "plan each environment with its own folder: `tfenv plan <env> --out DIR`"
+                        .to_string(),
+                ),
+            )
+            .into());
+        }
+        Ok(PlanSettings {
+            envs: args.envs,
+            all: args.all,
+            // A plan keeps a CPU busy (terraform and its providers): one per CPU.
+            jobs: jobs(args.jobs, 1)?,
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
             out: args.out.map(|dir| normalize(&global.cwd.join(dir))),
             lock_wait: args.lock.into(),
             summary: args.summary.summary,
+        })
+    }
+
+    /// One environment named: planned as always, its output streamed as it comes.
+    pub fn single(&self) -> Option<&str> {
+        match (self.all, self.envs.as_slice()) {
+            (false, [env]) => Some(env),
+            _ => None,
         }
     }
 }
@@ -674,5 +706,37 @@ mod tests {
         let err = status(&["--jobs", "0"]).unwrap_err();
         assert_eq!(err.to_string(), "--jobs must be at least 1");
         assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+    }
+
+    #[test]
+    fn plan_of_one_environment_streams_and_several_or_all_run_at_once_cpu_count_jobs() {
+        use clap::Parser;
+        let plan = |extra: &[&str]| {
+            let mut argv = vec!["tfenv", "plan"];
+            argv.extend_from_slice(extra);
+            let cli = cli::Cli::try_parse_from(argv).unwrap();
+            let global =
+                GlobalSettings::resolve(&cli.global, OutputSettings::resolve(&cli.global)).unwrap();
+            match cli.command {
+                cli::Command::Plan(args) => PlanSettings::resolve(args, &global),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(plan(&["dev"]).unwrap().single(), Some("dev"));
+        assert_eq!(plan(&["dev", "staging"]).unwrap().single(), None);
+        // `--all` is the list even when the project has one environment.
+        assert_eq!(plan(&["--all"]).unwrap().single(), None);
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(plan(&["--all"]).unwrap().jobs, cpus);
+        assert_eq!(plan(&["--all", "-j", "5"]).unwrap().jobs, 5);
+        let err = plan(&["--all", "-j", "0"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan"]).is_err());
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan", "dev", "--all"]).is_err());
+        // A plan bundle is one environment's.
+        assert!(plan(&["dev", "--out", "b"]).unwrap().out.is_some());
+        let err = plan(&["dev", "staging", "--out", "b"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan", "--all", "--out", "b"]).is_err());
     }
 }

@@ -115,24 +115,55 @@ pub struct Request {
     pub summary: Vec<PathBuf>,
 }
 
-/// The one JSON document a pipeline run prints.
+/// The one JSON document a pipeline run prints; one entry of `plan --all`'s.
 #[derive(Serialize)]
-struct Report {
-    environment: String,
-    tier: Tier,
-    command: &'static str,
-    result: RunResult,
-    plan: Option<PlanSummary>,
-    backup: Option<Backup>,
-    outputs_written: Option<bool>,
-    log: Option<String>,
+pub struct Report {
+    pub environment: String,
+    pub tier: Tier,
+    pub command: &'static str,
+    pub result: RunResult,
+    pub plan: Option<PlanSummary>,
+    pub backup: Option<Backup>,
+    pub outputs_written: Option<bool>,
+    pub log: Option<String>,
     /// `plan --out` and `deploy --plan`: the bundle written or applied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    bundle: Option<bundle::BundleRef>,
-    seconds: f64,
+    pub bundle: Option<bundle::BundleRef>,
+    pub seconds: f64,
     /// Steps after a successful apply that failed (outputs, pruning, history): the
     /// change stands, each is said here and on stderr.
-    warnings: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Why the run failed, as the error document of a failed command says it. Only an
+    /// entry of a document listing several runs has it (one run that fails prints the
+    /// error document itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<error::ErrorReport>,
+}
+
+impl Report {
+    /// The entry of a run that failed with `err` after `seconds`.
+    pub fn failed(env: &Environment, mode: &Mode, err: &anyhow::Error, seconds: f64) -> Report {
+        Report {
+            environment: env.name.clone(),
+            tier: env.tier,
+            command: mode.command(),
+            result: RunResult::of_error(error::exit_for(err)),
+            plan: None,
+            backup: None,
+            outputs_written: None,
+            log: None,
+            bundle: None,
+            seconds,
+            warnings: Vec::new(),
+            error: Some(error::ErrorReport::of(err)),
+        }
+    }
+}
+
+/// A run that did not fail: its report and the exit code it asks for.
+pub struct Ran {
+    pub report: Report,
+    pub exit: Exit,
 }
 
 /// How the steps ended, when they did not fail.
@@ -189,32 +220,50 @@ struct Run<'a> {
     bundle: Option<bundle::BundleRef>,
 }
 
+/// Runs the request's steps and prints its result: its JSON document, or its lines.
 pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
-    let started = Instant::now();
+    let ran = execute(ctx, req).await?;
+    if ctx.printer.is_json() {
+        ctx.printer.json(&ran.report)?;
+    } else {
+        print_outcome(ctx, &ran.report);
+    }
+    Ok(ran.exit)
+}
+
+/// Runs the request's steps; what they found, for the caller to print (`run`, or
+/// `plan` of several environments). Lines along the way go to the context's printer;
+/// the job summary (when asked for) is written.
+pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
     let files = req.summary.clone();
     let command = req.mode.command();
+    let (result, row) = execute_row(ctx, req).await;
+    if !files.is_empty() {
+        write_summary(ctx, &files, &summary::runs(command, &[row]));
+    }
+    result
+}
+
+/// `execute` without writing the job summary: its row, for a caller that writes one
+/// table of several runs (`plan --all`). Every way a run ends has its row: a refused or
+/// failed run with its reason.
+pub async fn execute_row(ctx: &Context, req: Request) -> (anyhow::Result<Ran>, summary::RunRow) {
+    let started = Instant::now();
     let mut row = summary::RunRow {
         environment: req.env.clone(),
         ..summary::RunRow::default()
     };
     let result = run_env(ctx, req, started, &mut row).await;
-    if !files.is_empty() {
-        // Every way a run ends gets its section: a refused or failed run with its reason.
-        row.seconds = crate::output::seconds(started.elapsed());
-        match &result {
-            Ok(_) => {}
-            Err(err) => {
-                let exit = error::exit_for(err);
-                row.result = match exit {
-                    Exit::Locked => "locked".to_string(),
-                    exit => RunResult::of_error(exit).as_str().to_string(),
-                };
-                row.error = format!("{err:#}").lines().next().map(str::to_string);
-            }
-        }
-        write_summary(ctx, &files, &summary::runs(command, &[row]));
+    row.seconds = crate::output::seconds(started.elapsed());
+    if let Err(err) = &result {
+        let exit = error::exit_for(err);
+        row.result = match exit {
+            Exit::Locked => "locked".to_string(),
+            exit => RunResult::of_error(exit).as_str().to_string(),
+        };
+        row.error = format!("{err:#}").lines().next().map(str::to_string);
     }
-    result
+    (result, row)
 }
 
 /// Appends a job summary section to each file; one that cannot be written is a warning:
@@ -254,7 +303,7 @@ async fn run_env(
     req: Request,
     started: Instant,
     row: &mut summary::RunRow,
-) -> anyhow::Result<Exit> {
+) -> anyhow::Result<Ran> {
     let project = ctx.project()?;
     let env = project.environment(&req.env)?.clone();
     row.environment = env.name.clone();
@@ -310,8 +359,8 @@ async fn run_env(
             row.result = outcome.result().as_str().to_string();
             recorded.finish(&ctx.printer, outcome.result(), outcome.exit());
             let ledger = &recorded.ledger;
-            if ctx.printer.is_json() {
-                ctx.printer.json(&Report {
+            Ok(Ran {
+                report: Report {
                     environment: env.name.clone(),
                     tier: env.tier,
                     command: mode.command(),
@@ -323,19 +372,10 @@ async fn run_env(
                     bundle,
                     seconds,
                     warnings: recorded.warnings().to_vec(),
-                })?;
-            } else {
-                print_outcome(
-                    ctx,
-                    &env,
-                    mode,
-                    &outcome,
-                    seconds,
-                    &recorded,
-                    bundle.as_ref(),
-                );
-            }
-            Ok(outcome.exit())
+                    error: None,
+                },
+                exit: outcome.exit(),
+            })
         }
         Err(err) => {
             let exit = error::exit_for(&err);
@@ -362,47 +402,34 @@ async fn run_env(
     }
 }
 
-fn print_outcome(
-    ctx: &Context,
-    env: &Environment,
-    mode: &Mode,
-    outcome: &Outcome,
-    seconds: f64,
-    recorded: &RecordedRun,
-    bundle: Option<&bundle::BundleRef>,
-) {
+/// The run's last line, for people.
+pub fn print_outcome(ctx: &Context, report: &Report) {
     let p = &ctx.printer;
-    let backup = recorded.ledger.backup.as_ref();
-    let warned = match recorded.warnings().len() {
+    let name = &report.environment;
+    let seconds = report.seconds;
+    let warned = match report.warnings.len() {
         0 => String::new(),
         1 => " (with 1 warning, above)".to_string(),
         n => format!(" (with {n} warnings, above)"),
     };
-    let line = match outcome {
-        Outcome::NoChanges => {
-            format!("No changes: `{}` is up to date ({seconds:.1}s).", env.name)
-        }
-        Outcome::Planned { .. } => format!(
-            "Planned `{}` ({seconds:.1}s); nothing was applied.",
-            env.name
-        ),
-        Outcome::Applied { .. } => {
-            let backup = backup
+    let line = match report.result {
+        RunResult::Planned => format!("Planned `{name}` ({seconds:.1}s); nothing was applied."),
+        RunResult::Applied => {
+            let backup = report
+                .backup
+                .as_ref()
                 .map(|b| format!("; backup {}", b.file))
                 .unwrap_or_default();
-            format!(
-                "Applied to `{}` in {seconds:.1}s{backup}{warned}.",
-                env.name
-            )
+            format!("Applied to `{name}` in {seconds:.1}s{backup}{warned}.")
         }
+        _ => format!("No changes: `{name}` is up to date ({seconds:.1}s)."),
     };
     p.result(&line);
-    if let (Some(bundle), Mode::Plan { .. }) = (bundle, mode) {
+    if let (Some(bundle), "plan") = (&report.bundle, report.command) {
         p.result(&format!(
-            "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {} --plan {}",
+            "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {name} --plan {}",
             bundle.dir,
             &bundle.sha256[..12],
-            env.name,
             bundle.dir
         ));
     }

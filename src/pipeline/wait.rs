@@ -172,7 +172,8 @@ impl<'a> Waiter<'a> {
             return Ok(Some(self.wait.timeout.max(rounded(waited))));
         }
         if self.next_report.is_none_or(|at| now >= at) {
-            self.ctx.printer.progress(&format!(
+            // Live even for one environment among several planned at once.
+            self.ctx.printer.progress_now(&format!(
                 "{what}; waited {} of {}",
                 humantime::format_duration(rounded(waited)),
                 humantime::format_duration(self.wait.timeout)

@@ -36,6 +36,9 @@ pub struct Terraform {
     pub stream: bool,
     /// Show terraform's whole error output (`-vv`), not only its first lines.
     pub full_errors: bool,
+    /// Where streamed output goes instead of stderr (one environment of several planned
+    /// at once: printed as one block when it ends).
+    pub block: Option<crate::output::Block>,
     /// How long a call that takes the state lock waits for it (`-lock-timeout`); zero:
     /// terraform's default, a held lock fails the call at once.
     pub lock_timeout: std::time::Duration,
@@ -166,6 +169,7 @@ impl Terraform {
             echo: false,
             stream: true,
             full_errors: false,
+            block: None,
             lock_timeout: std::time::Duration::ZERO,
         })
     }
@@ -195,6 +199,7 @@ impl Terraform {
     fn options(&self, env: &Environment) -> RunOptions {
         RunOptions {
             echo: self.echo.then(|| format!("[{}] ", env.name)),
+            echo_into: self.block.clone(),
             ..RunOptions::default()
         }
     }
@@ -393,6 +398,7 @@ impl Terraform {
         inv.holds_state_lock = true;
         let options = RunOptions {
             echo: self.stream.then(|| format!("[{}] ", env.name)),
+            echo_into: self.block.clone(),
             log: match log {
                 Some(log) => Some(log.writer()?),
                 None => None,

@@ -200,6 +200,7 @@ fn workspace_is_set_for_its_environment_and_removed_for_others() {
         echo: false,
         stream: false,
         full_errors: false,
+        block: None,
         lock_timeout: std::time::Duration::ZERO,
     };
     let qa = tf.invocation(project.environment("qa").unwrap(), &["plan"]);

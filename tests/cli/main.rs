@@ -11,6 +11,7 @@ mod faults;
 mod locks;
 mod meta;
 mod pipeline;
+mod plan_many;
 mod policy;
 mod progress;
 mod snapshots;

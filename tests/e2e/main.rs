@@ -13,6 +13,7 @@ mod interrupts;
 mod local;
 mod locks;
 mod pipeline;
+mod plan_many;
 mod policy;
 mod summary;
 mod prompts;
