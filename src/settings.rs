@@ -317,6 +317,25 @@ impl PlanSettings {
     }
 }
 
+/// `validate`.
+#[derive(Debug)]
+pub struct ValidateSettings {
+    /// The environments asked for; empty means all (`--all`).
+    pub envs: Vec<String>,
+    /// How many roots are checked at once (at least 1).
+    pub jobs: usize,
+}
+
+impl ValidateSettings {
+    pub fn resolve(args: cli::ValidateArgs) -> anyhow::Result<ValidateSettings> {
+        Ok(ValidateSettings {
+            envs: args.envs,
+            // terraform validate keeps a CPU busy: one per CPU, as plan.
+            jobs: jobs(args.jobs, 1)?,
+        })
+    }
+}
+
 /// `deploy`.
 #[derive(Debug)]
 pub struct DeploySettings {
