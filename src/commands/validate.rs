@@ -74,6 +74,7 @@ struct EnvReport {
     environment: String,
     tier: Tier,
     root: String,
+    /// No error in its var files, and its root is valid.
     valid: bool,
     /// Every var file terraform loads for it, in its order: the root's
     /// `terraform.tfvars` and `*.auto.tfvars`, then the environment's own.
@@ -155,7 +156,10 @@ pub async fn validate(ctx: &Context, settings: ValidateSettings) -> anyhow::Resu
             let variables = declared
                 .entry(env.root.clone())
                 .or_insert_with(|| hcl::read_variables(&env.root, &project.root));
-            check_environment(&project, env, variables.as_ref().ok())
+            let mut report = check_environment(&project, env, variables.as_ref().ok());
+            // An environment is only as valid as its root.
+            report.valid &= roots.iter().any(|r| r.root == report.root && r.valid);
+            report
         })
         .collect();
 
