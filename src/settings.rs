@@ -710,6 +710,27 @@ mod tests {
     }
 
     #[test]
+    fn validate_checks_cpu_count_roots_at_once_and_needs_envs_or_all() {
+        use clap::Parser;
+        let validate = |extra: &[&str]| {
+            let mut argv = vec!["tfenv", "validate"];
+            argv.extend_from_slice(extra);
+            match cli::Cli::try_parse_from(argv).unwrap().command {
+                cli::Command::Validate(args) => ValidateSettings::resolve(args),
+                _ => unreachable!(),
+            }
+        };
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(validate(&["--all"]).unwrap().jobs, cpus);
+        assert!(validate(&["--all"]).unwrap().envs.is_empty());
+        assert_eq!(validate(&["dev", "-j", "3"]).unwrap().jobs, 3);
+        let err = validate(&["--all", "-j", "0"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "validate"]).is_err());
+        assert!(cli::Cli::try_parse_from(["tfenv", "validate", "dev", "--all"]).is_err());
+    }
+
+    #[test]
     fn plan_of_one_environment_streams_and_several_or_all_run_at_once_cpu_count_jobs() {
         use clap::Parser;
         let plan = |extra: &[&str]| {

@@ -374,6 +374,7 @@ fn check_environment(
                     crate::error::hint_for(&err).map(str::to_string),
                 );
                 p.file = Some(shown);
+                (p.line, p.column) = hcl::syntax_error_location(file).unzip();
                 problems.push(p);
                 continue;
             }

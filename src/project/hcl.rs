@@ -190,6 +190,18 @@ pub fn read_assignments(path: &Path, base: &Path) -> anyhow::Result<Vec<Assignme
         .collect())
 }
 
+/// Where the syntax error of a var file is (1-based line and column), for reports that
+/// keep it apart from the message; `None` when the file reads fine or cannot be read.
+pub fn syntax_error_location(path: &Path) -> Option<(usize, usize)> {
+    let text = read(path).ok()?;
+    if path.extension().is_some_and(|ext| ext == "json") {
+        let err = serde_json::from_str::<Map<String, Value>>(&text).err()?;
+        return Some((err.line(), err.column()));
+    }
+    let err = hcl::edit::parser::parse_body(&text).err()?;
+    Some((err.location().line(), err.location().column()))
+}
+
 /// 1-based line and column (in characters) of a byte offset into `text`.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -425,6 +437,9 @@ mod tests {
         let path = write(dir.path(), "dev.tfvars", "a = 1\nb = = 2\n");
         let err = read_assignments(&path, dir.path()).unwrap_err().to_string();
         assert!(err.contains("`dev.tfvars` at line 2, column"), "{err}");
+        assert_eq!(syntax_error_location(&path).map(|at| at.0), Some(2));
+        let fine = write(dir.path(), "ok.tfvars", "a = 1\n");
+        assert_eq!(syntax_error_location(&fine), None);
     }
 
     #[test]

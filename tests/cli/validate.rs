@@ -115,3 +115,58 @@ fn a_failing_fmt_is_the_roots_error_and_validate_still_exits_1() {
         "{json:#}"
     );
 }
+
+#[test]
+fn a_var_file_that_does_not_parse_is_an_error_naming_file_and_line() {
+    let project = Project::demo();
+    project.write(
+        "environments/staging.tfvars",
+        "environment = \"staging\"\ninstance_count = = 2\n",
+    );
+    let tf = terraform(&project, VALID);
+    let output = expecting(project.run_with(&tf, &["validate", "--all"]), 1);
+    let out = stdout(&output);
+    assert!(
+        out.contains("✗ environment `staging`: 2 var file(s), 1 error(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("staging: syntax error in `environments/staging.tfvars` at line 2, column"),
+        "{out}"
+    );
+    let output = expecting(
+        project.run_with(&tf, &["validate", "--all", "--output", "json"]),
+        1,
+    );
+    let json = stdout_json(&output);
+    let problem = &json["environments"][1]["problems"][0];
+    assert_eq!(problem["code"], "var-file-syntax", "{json:#}");
+    assert_eq!(problem["file"], "environments/staging.tfvars");
+    assert_eq!(problem["line"], 2);
+    // The others are checked all the same.
+    assert_eq!(json["environments"][0]["valid"], true, "{json:#}");
+}
+
+#[test]
+fn roots_are_validated_at_once() {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        "[project]\nroot = \"one\"\n\n[environments.dev]\n\n[environments.edge]\nroot = \"two\"\n",
+    );
+    project.write("one/main.tf", "");
+    project.write("two/main.tf", "");
+    // Each root's validate waits (up to 10 s) until the other's has started: one at a
+    // time, the first would wait alone and print no JSON.
+    let validate = format!(
+        r#"touch "$FAKE_DIR/started-${{PWD##*/}}"
+for _ in $(seq 100); do [ "$(ls "$FAKE_DIR" | grep -c '^started-')" -ge 2 ] && break; sleep 0.1; done
+[ "$(ls "$FAKE_DIR" | grep -c '^started-')" -ge 2 ] || {{ echo alone; exit 1; }}
+{VALID}"#
+    );
+    let tf = terraform(&project, &validate);
+    let output = expecting(project.run_with(&tf, &["validate", "--all", "-j", "2"]), 0);
+    let out = stdout(&output);
+    assert!(out.contains("✓ root `one` (dev)"), "{out}");
+    assert!(out.contains("✓ root `two` (edge)"), "{out}");
+}
