@@ -484,6 +484,7 @@ fn print_human(ctx: &Context, report: &ValidateReport) {
                     root.root
                 ));
             }
+            "unparsable" => said.push("fmt: not checked (a file does not parse)".to_string()),
             _ => {}
         }
         let (errors, warnings) = root.diagnostics.iter().fold((0, 0), |(e, w), d| {
@@ -493,6 +494,9 @@ fn print_human(ctx: &Context, report: &ValidateReport) {
                 (e + 1, w)
             }
         });
+        if root.init.status == "failed" {
+            said.push("init -backend=false failed".to_string());
+        }
         if root.error.is_none() {
             said.push(match (errors, warnings) {
                 (0, 0) => "validate: ok".to_string(),
@@ -524,9 +528,12 @@ fn print_human(ctx: &Context, report: &ValidateReport) {
             }
         }
         let diagnosed = errors > 0;
-        if root.init.status == "failed" && !diagnosed && root.error.is_none() {
-            said.push("init failed".to_string());
-            to_fix.push(root.init.message.clone().unwrap_or_default());
+        if root.init.status == "failed" {
+            // Its output repeats the diagnostics it failed on; when there are none it is
+            // all there is to go by.
+            if !diagnosed && root.error.is_none() {
+                to_fix.push(root.init.message.clone().unwrap_or_default());
+            }
         }
         if root.fmt.status == "unparsable" && !diagnosed && root.error.is_none() {
             to_fix.push(format!(
@@ -557,12 +564,15 @@ fn print_human(ctx: &Context, report: &ValidateReport) {
             .filter(|p| p.severity == Severity::Error)
             .count();
         let warnings = env.problems.len() - errors;
-        let mark = match (errors, warnings) {
-            (0, 0) => &ok,
-            (0, _) => &warn,
-            _ => &bad,
+        let mark = match (env.valid, warnings) {
+            (false, _) => &bad,
+            (true, 0) => &ok,
+            (true, _) => &warn,
         };
         let mut said = vec![format!("{} var file(s)", env.var_files.len())];
+        if errors == 0 && !env.valid {
+            said.push(format!("its root `{}` is not valid", env.root));
+        }
         if !env.variables_checked {
             said.push("variables not checked (the root does not parse)".to_string());
         }

@@ -111,6 +111,8 @@ fn validate_all_catches_fmt_syntax_and_misspelled_variables_and_warns_on_unset_o
         &["validate", "--all", "--output", "json"],
         &output,
     );
+    let output = expecting(project.run_with(terraform(), &["validate", "--all"]), 1);
+    snapshots.stdout("validate", &["validate", "--all"], &output);
 }
 
 #[test]
