@@ -231,6 +231,17 @@ async fn check_root(
         Ok(())
     };
 
+    if !root.is_dir() {
+        let err = TfenvError::config(
+            format!("the root module `{shown_root}` is not a folder"),
+            Some(format!(
+                "create it, or fix `root` for {} in tfenv.toml",
+                report.environments.join(", ")
+            )),
+        );
+        fail(&mut report, err.into())?;
+        return Ok(report);
+    }
     match tf.fmt_check(root).await {
         Ok(FmtCheck::Formatted) => report.fmt.status = "formatted",
         Ok(FmtCheck::Unformatted(files)) => {
@@ -574,7 +585,7 @@ fn print_human(ctx: &Context, report: &ValidateReport) {
             said.push(format!("its root `{}` is not valid", env.root));
         }
         if !env.variables_checked {
-            said.push("variables not checked (the root does not parse)".to_string());
+            said.push("variables not checked (the root's .tf files cannot be read)".to_string());
         }
         if errors > 0 {
             said.push(format!("{errors} error(s)"));

@@ -170,3 +170,22 @@ for _ in $(seq 100); do [ "$(ls "$FAKE_DIR" | grep -c '^started-')" -ge 2 ] && b
     assert!(out.contains("✓ root `one` (dev)"), "{out}");
     assert!(out.contains("✓ root `two` (edge)"), "{out}");
 }
+
+#[test]
+fn a_root_that_is_not_a_folder_is_named_and_runs_no_terraform_there() {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        "[project]\n\n[environments.dev]\nroot = \"nope\"\n",
+    );
+    project.write("main.tf", "");
+    let tf = terraform(&project, VALID);
+    let output = expecting(project.run_with(&tf, &["validate", "--all"]), 1);
+    let out = stdout(&output);
+    assert!(
+        out.contains("the root module `nope` is not a folder"),
+        "{out}"
+    );
+    assert!(out.contains("fix `root` for dev in tfenv.toml"), "{out}");
+    assert!(!project.read_or_empty("calls.log").contains("fmt"));
+}
