@@ -17,3 +17,4 @@ mod progress;
 mod snapshots;
 mod status;
 mod summary;
+mod validate;
