@@ -107,13 +107,47 @@ Examples:
   tfenv status --output json | jq '.environments[] | select(.problems != [])'")]
     Status(StatusArgs),
 
-    /// Plan an environment and summarize what would change; nothing is applied.
+    /// Plan one or more environments and summarize what would change; nothing is applied.
     #[command(after_help = "\
+One environment: terraform's output streams as it runs, then the summary.
+Several (or --all): they are planned at once (-j N at a time, default: the CPU count),
+each one's output printed as one block when it finishes, then a table of them all.
+Inits run one at a time (they share the plugin cache), the plans side by side.
+An environment that fails does not stop the others. With --detailed-exitcode: exit 3
+when any has changes, 1 when any failed (failure wins), else 0.
+
+With --out DIR (one environment) the plan is kept as a plan bundle (terraform.plan,
+plan.json, bundle.json; folder 0700, files 0600: it holds secrets) for
+`tfenv deploy ENV --plan DIR` to apply, possibly in another clone of the same commit.
+An existing bundle in DIR is replaced; a DIR that holds anything else is refused.
+
 Examples:
   tfenv plan dev
   tfenv plan production --detailed-exitcode   # exit 3 when there are changes
-  tfenv plan staging --output json | jq .plan")]
+  tfenv plan staging --output json | jq .plan
+  tfenv plan --all --detailed-exitcode        # every environment, at once
+  tfenv plan dev staging -j 2
+  tfenv plan --all --output json | jq '.environments[] | select(.result == \"failed\")'
+  tfenv plan production --out plans/production   # a bundle to review, then apply")]
     Plan(PlanArgs),
+
+    /// Check roots and var files without credentials or a backend: fmt, validate, variables.
+    #[command(after_help = "\
+For each distinct terraform root of the environments: `terraform fmt -check -recursive`
+(the files that need formatting), `init -backend=false` into a data dir of its own
+(.terraform/tfenv/_validate/: never an environment's, never the backend), and
+`terraform validate -json` (each diagnostic with file:line:column). Roots are checked at
+once (-j N at a time, default: the CPU count).
+For each environment: its var files parse, and every variable they set is declared by
+the root module (a typo names the closest declared name); a required variable that no
+var file sets is a warning (terraform looks for TF_VAR_<name> or -var).
+Exit 1 when anything is an error; warnings alone exit 0.
+
+Examples:
+  tfenv validate --all
+  tfenv validate dev production
+  tfenv validate --all --output json | jq '.environments[].problems[]'")]
+    Validate(ValidateArgs),
 
     /// Plan, back up, confirm by tier, apply exactly that plan, record it.
     #[command(after_help = "\
@@ -131,10 +165,17 @@ Without a prompt, --yes and --confirm are checked before init and plan run; --al
 after the plan, which alone knows what is destroyed.
 Staging and production are backed up before the apply; production's backup is verified.
 
+With --plan DIR, the plan bundle written by `tfenv plan ENV --out DIR` is applied
+exactly, never planned again. It is refused (exit 5, naming the check and both values)
+when its checksums do not match, it is for another environment, terraform's version or
+the backend differ, it was planned from another commit than HEAD or from a dirty tree,
+the tree is dirty now, a var file changed, or the state moved since the plan.
+
 Examples:
   tfenv deploy dev
   tfenv deploy staging --yes
-  tfenv deploy production --yes --confirm production     # CI")]
+  tfenv deploy production --yes --confirm production     # CI
+  tfenv deploy production --plan plans/production --yes --confirm production")]
     Deploy(DeployArgs),
 
     /// `apply -refresh-only` through the same summary, backup, confirmation and history.
@@ -316,9 +357,21 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The environment to plan.
-    #[arg(value_name = "ENV")]
-    pub env: String,
+    /// The environments to plan (names or aliases).
+    #[arg(
+        value_name = "ENV",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub envs: Vec<String>,
+
+    /// Every environment of the project (the JSON document is the list even for one).
+    #[arg(long)]
+    pub all: bool,
+
+    /// How many environments to plan at once (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
 
     /// Exit 3 when the plan has changes (0 when none), like terraform's -detailed-exitcode.
     #[arg(long)]
@@ -327,6 +380,45 @@ pub struct PlanArgs {
     /// Write terraform's full output to state/<env>/logs/ (always on for production).
     #[arg(long)]
     pub log: bool,
+
+    /// Keep the plan as a plan bundle in DIR, for `tfenv deploy ENV --plan DIR` (one
+    /// environment).
+    #[arg(long, value_name = "DIR", conflicts_with = "all")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The environments to validate (names or aliases).
+    #[arg(
+        value_name = "ENV",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub envs: Vec<String>,
+
+    /// Every environment of the project.
+    #[arg(long)]
+    pub all: bool,
+
+    /// How many roots to check at once (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// Where a Markdown job summary goes besides `GITHUB_STEP_SUMMARY`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Append a Markdown summary of the run to FILE (created when missing), as is done
+    /// to the file GITHUB_STEP_SUMMARY names: for GitLab, Buildkite and other CIs.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<std::path::PathBuf>,
 }
 
 /// Approval without a prompt, for commands that change or delete something.
@@ -372,6 +464,16 @@ pub struct DeployArgs {
     /// Non-interactive production deploys that destroy resources need this too.
     #[arg(long)]
     pub allow_destroy: bool,
+
+    /// Apply the plan bundle in DIR (from `tfenv plan ENV --out DIR`) instead of planning.
+    /// A bundle always needs a clean tree at the commit it was planned from.
+    #[arg(long, value_name = "DIR", conflicts_with = "allow_dirty")]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -390,6 +492,12 @@ pub struct RefreshArgs {
 
     #[command(flatten)]
     pub apply: ApplyFlags,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -455,6 +563,9 @@ pub struct RestoreArgs {
 
     #[command(flatten)]
     pub approve: ConfirmArgs,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
 }
 
 #[derive(Debug, Args)]
@@ -497,6 +608,19 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// How long a command waits for a lock someone else holds.
+#[derive(Debug, Args)]
+pub struct LockTimeout {
+    /// Wait up to DURATION (90s, 5m) for each lock another run holds (the environment's,
+    /// terraform's state lock), saying who holds it every 30s; then exit 4. 0s: at once.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_lock_timeout)]
+    pub lock_timeout: std::time::Duration,
+}
+
+fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e}; write it like 0s, 90s or 5m"))
+}
+
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// The environment whose lock to release.
@@ -509,6 +633,9 @@ pub struct UnlockArgs {
 
     #[command(flatten)]
     pub approve: ConfirmArgs,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
 }
 
 #[derive(Debug, Args)]
@@ -523,6 +650,9 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub deadline: Deadline,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[cfg(test)]

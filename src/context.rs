@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::backend::Backend;
 use crate::confirm::{Prompter, TerminalPrompter};
 use crate::gitignore;
-use crate::output::Printer;
+use crate::output::{Block, Printer};
 use crate::process::{Interrupts, Runner};
 use crate::project::{Environment, Project};
 use crate::settings::GlobalSettings;
@@ -24,7 +24,10 @@ pub struct Context {
     pub prompter: Arc<dyn Prompter>,
     pub interrupts: Interrupts,
     /// The .gitignore offer was made in this run (it is made once, before the first init).
-    gitignore_offered: AtomicBool,
+    gitignore_offered: Arc<AtomicBool>,
+    /// Held while `terraform init` runs: one init at a time in this process (see
+    /// `ensure_init`).
+    init_serial: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Context {
@@ -40,7 +43,23 @@ impl Context {
             runner,
             prompter: Arc::new(TerminalPrompter),
             interrupts,
-            gitignore_offered: AtomicBool::new(false),
+            gitignore_offered: Arc::new(AtomicBool::new(false)),
+            init_serial: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// The context of one environment among several run at once: the same settings,
+    /// runner, prompter and interrupts, one init at a time with the others, and a printer
+    /// that keeps every line (tfenv's and terraform's) in `block`, printed when it ends.
+    pub fn for_block(&self, block: Block) -> Context {
+        Context {
+            settings: self.settings.clone(),
+            printer: self.printer.keeping_in(block),
+            runner: self.runner.clone(),
+            prompter: self.prompter.clone(),
+            interrupts: self.interrupts.clone(),
+            gitignore_offered: self.gitignore_offered.clone(),
+            init_serial: self.init_serial.clone(),
         }
     }
 
@@ -64,6 +83,7 @@ impl Context {
         tf.echo = output.verbosity > 0 && !self.printer.is_json();
         tf.stream = !output.quiet;
         tf.full_errors = output.verbosity >= 2;
+        tf.block = self.printer.block().cloned();
         Ok(tf)
     }
 
@@ -82,16 +102,16 @@ impl Context {
         if !Terraform::needs_init(env, backend, options)? {
             return Ok(InitOutcome::Skipped);
         }
-        if !self.gitignore_offered.swap(true, Ordering::SeqCst) {
-            gitignore::offer(
-                self.runner.as_ref(),
-                &self.printer,
-                self.prompter.clone(),
-                self.settings.interactive,
-                project,
-            )
-            .await?;
-        }
+        self.offer_gitignore(project).await?;
+        // One init at a time. Environments share terraform's plugin cache
+        // (TF_PLUGIN_CACHE_DIR), and terraform does not make installing into it safe for
+        // two processes at once: two inits downloading the same provider write the same
+        // cache entry and one of them fails (or links a half-written binary). Plans and
+        // applies only read the cache, so `plan --all` runs the inits one after the
+        // other and the plans side by side; an environment already initialized never
+        // waits here. (Per provider set would allow more, but inits that find the cache
+        // filled take about a second each: not worth the bookkeeping.)
+        let _one_at_a_time = self.init_serial.lock().await;
         let message = format!("{}: terraform init", env.name);
         // A spinner would garble terraform's output when it is echoed (-v).
         let spinner = if tf.echo {
@@ -107,5 +127,28 @@ impl Context {
             spinner.finish_and_clear();
         }
         outcome
+    }
+
+    /// One `terraform init` at a time in this process, for an init that does not go
+    /// through `ensure_init` (`validate`'s `init -backend=false`): hold the guard while it runs.
+    pub async fn one_init_at_a_time(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.init_serial.lock().await
+    }
+
+    /// The offer to git-ignore `state/` and `.terraform/`, made once per run, before the
+    /// first real init. A run over several environments makes it before they start, so
+    /// that its question is never kept in one environment's block.
+    pub async fn offer_gitignore(&self, project: &Project) -> anyhow::Result<()> {
+        if !self.gitignore_offered.swap(true, Ordering::SeqCst) {
+            gitignore::offer(
+                self.runner.as_ref(),
+                &self.printer,
+                self.prompter.clone(),
+                self.settings.interactive,
+                project,
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

@@ -80,9 +80,9 @@ impl TfenvError {
             | TfenvError::Locked { hint, .. }
             | TfenvError::Refused { hint, .. }
             | TfenvError::Unreachable { hint, .. } => hint.as_deref(),
-            TfenvError::LockHeld { .. } => {
-                Some("another run holds the state lock: wait for it to finish and try again")
-            }
+            TfenvError::LockHeld { .. } => Some(
+                "another run holds the state lock: wait for it to finish and try again, or let tfenv wait for it (--lock-timeout 5m)",
+            ),
             TfenvError::Interrupted => None,
         }
     }
@@ -101,6 +101,25 @@ pub fn hint_for(err: &anyhow::Error) -> Option<&str> {
         .filter_map(|cause| cause.downcast_ref::<TfenvError>())
         .find_map(TfenvError::hint)
         .or_else(|| io_hint(err))
+}
+
+/// An error as a JSON document says it: `{"error": {message, hint, exit_code}}` for a
+/// failed command, and the `error` of each failed entry of a document listing several.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ErrorReport {
+    pub message: String,
+    pub hint: Option<String>,
+    pub exit_code: u8,
+}
+
+impl ErrorReport {
+    pub fn of(err: &anyhow::Error) -> ErrorReport {
+        ErrorReport {
+            message: format!("{err:#}"),
+            hint: hint_for(err).map(str::to_string),
+            exit_code: exit_for(err).code(),
+        }
+    }
 }
 
 /// What to do about an I/O error whose cause the OS names but the user may not know.
@@ -152,7 +171,9 @@ mod tests {
         assert_eq!(exit_for(&err), Exit::Locked);
         assert_eq!(
             hint_for(&err),
-            Some("another run holds the state lock: wait for it to finish and try again")
+            Some(
+                "another run holds the state lock: wait for it to finish and try again, or let tfenv wait for it (--lock-timeout 5m)"
+            )
         );
     }
 

@@ -36,6 +36,7 @@ mod files;
 mod error;
 mod exit;
 mod output;
+mod summary;
 mod lock_info;
 mod git_info;
 mod age;
@@ -237,9 +238,7 @@ fn report(err: &anyhow::Error, verbosity: u8, printer: Option<&Printer>) -> Exit
     let exit = error::exit_for(err);
     let hint = error::hint_for(err);
     if let Some(printer) = printer.filter(|p| p.is_json() && !p.wrote_json()) {
-        let _ = printer.json(&serde_json::json!({
-            "error": { "message": format!("{err:#}"), "hint": hint, "exit_code": exit.code() }
-        }));
+        let _ = printer.json(&serde_json::json!({ "error": error::ErrorReport::of(err) }));
     }
     if exit == Exit::Interrupted {
         crate::output::stderr_line("tfenv: interrupted");

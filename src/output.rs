@@ -69,6 +69,9 @@ pub enum Format {
 
 pub struct Printer {
     pub format: Format,
+    /// Lines are kept here instead of printed (one environment of several planned at
+    /// once: its lines are printed together when it finishes).
+    block: Option<Block>,
     quiet: bool,
     color_stdout: bool,
     color_stderr: bool,
@@ -82,6 +85,7 @@ impl Printer {
     pub fn new(format: Format, quiet: bool, color_stdout: bool, color_stderr: bool) -> Printer {
         Printer {
             format,
+            block: None,
             quiet,
             color_stdout,
             color_stderr,
@@ -92,6 +96,26 @@ impl Printer {
 
     pub fn is_json(&self) -> bool {
         self.format == Format::Json
+    }
+
+    /// A printer like this one whose lines (and terraform's, through `block()`) go to
+    /// `block` instead of stdout and stderr. It draws no spinner and no bar, and writes
+    /// no JSON document.
+    pub fn keeping_in(&self, block: Block) -> Printer {
+        Printer {
+            block: Some(block),
+            ..Printer::new(
+                self.format,
+                self.quiet,
+                self.color_stdout,
+                self.color_stderr,
+            )
+        }
+    }
+
+    /// Where this printer keeps its lines, when it keeps them.
+    pub fn block(&self) -> Option<&Block> {
+        self.block.as_ref()
     }
 
     /// Writes the command's one JSON document to stdout (a failed write is decided on
@@ -110,11 +134,23 @@ impl Printer {
 
     /// A line of the human result on stdout.
     pub fn result(&self, text: &str) {
-        stdout_write(format!("{text}\n").as_bytes());
+        match &self.block {
+            Some(block) => block.out(text),
+            None => stdout_write(format!("{text}\n").as_bytes()),
+        }
     }
 
     /// Progress on stderr, unless `-q`.
     pub fn progress(&self, text: &str) {
+        if !self.quiet {
+            self.err_line(text);
+        }
+    }
+
+    /// Progress on stderr right away, unless `-q`, even from a printer that keeps a block:
+    /// one line that says why an environment of several is not moving (it waits for a
+    /// lock) cannot wait for the end of its block.
+    pub fn progress_now(&self, text: &str) {
         if !self.quiet {
             stderr_line(text);
         }
@@ -122,15 +158,23 @@ impl Printer {
 
     /// A warning on stderr, always.
     pub fn warn(&self, text: &str) {
-        stderr_line(&format!(
+        self.err_line(&format!(
             "{} {text}",
             self.paint_err(&Style::new().yellow().bold(), "warning:")
         ));
     }
 
+    fn err_line(&self, text: &str) {
+        match &self.block {
+            Some(block) => block.err(text),
+            None => stderr_line(text),
+        }
+    }
+
     /// A spinner on stderr when it is a terminal and output is for people.
     pub fn spinner(&self, message: String) -> Option<indicatif::ProgressBar> {
-        if self.quiet || self.is_json() || !std::io::stderr().is_terminal() {
+        if self.quiet || self.is_json() || self.block.is_some() || !std::io::stderr().is_terminal()
+        {
             return None;
         }
         let bar = indicatif::ProgressBar::new_spinner().with_message(message);
@@ -142,7 +186,8 @@ impl Printer {
     /// verified): drawn on stderr once `LARGE` bytes have gone by, and only when stderr
     /// is a terminal and output is for people. `total`: the bytes expected, when known.
     pub fn byte_progress(&self, message: String, total: Option<u64>) -> ByteProgress {
-        if self.quiet || self.is_json() || !std::io::stderr().is_terminal() {
+        if self.quiet || self.is_json() || self.block.is_some() || !std::io::stderr().is_terminal()
+        {
             return ByteProgress(None);
         }
         let (bar, template) = match total {
@@ -184,6 +229,71 @@ impl Printer {
         } else {
             text.to_string()
         }
+    }
+}
+
+/// The lines of one environment's run, kept while it runs alongside others and printed
+/// together when it ends (`Block::print`): several environments' output never
+/// interleaves. Each line remembers whether it was for stdout or stderr. Cheap to clone;
+/// lines may come from several tasks.
+#[derive(Clone, Default)]
+pub struct Block(Arc<Mutex<Vec<(Stream, String)>>>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    Out,
+    Err,
+}
+
+impl Block {
+    /// A line of the result (stdout).
+    pub fn out(&self, text: &str) {
+        self.push(Stream::Out, text);
+    }
+
+    /// A line of progress, a warning, terraform's output (stderr).
+    pub fn err(&self, text: &str) {
+        self.push(Stream::Err, text);
+    }
+
+    fn push(&self, stream: Stream, text: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((stream, text.to_string()));
+    }
+
+    /// Prints the lines kept so far, in order, each to its stream, and forgets them.
+    pub fn print(&self) {
+        let lines = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        // Runs of lines for the same stream go in one write.
+        let mut run = String::new();
+        let mut stream = None;
+        let flush = |stream: Option<Stream>, run: &mut String| {
+            match stream {
+                Some(Stream::Out) => stdout_write(run.as_bytes()),
+                Some(Stream::Err) => {
+                    let mut err = std::io::stderr().lock();
+                    let _ = err.write_all(run.as_bytes()).and_then(|()| err.flush());
+                }
+                None => {}
+            }
+            run.clear();
+        };
+        for (to, line) in lines {
+            if stream != Some(to) {
+                flush(stream, &mut run);
+                stream = Some(to);
+            }
+            run.push_str(&line);
+            run.push('\n');
+        }
+        flush(stream, &mut run);
     }
 }
 
@@ -299,6 +409,27 @@ pub fn seconds(elapsed: std::time::Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_printer_keeping_a_block_keeps_every_line_in_order_with_its_stream() {
+        let block = Block::default();
+        let printer = Printer::new(Format::Human, false, false, false).keeping_in(block.clone());
+        printer.progress("dev: terraform init");
+        block.err("[dev] Plan: 1 to add");
+        printer.result("Plan for `dev`");
+        printer.warn("careful");
+        assert!(printer.spinner("x".into()).is_none());
+        let kept = block.0.lock().unwrap().clone();
+        assert_eq!(
+            kept,
+            [
+                (Stream::Err, "dev: terraform init".to_string()),
+                (Stream::Err, "[dev] Plan: 1 to add".to_string()),
+                (Stream::Out, "Plan for `dev`".to_string()),
+                (Stream::Err, "warning: careful".to_string()),
+            ]
+        );
+    }
 
     #[test]
     fn table_aligns_columns() {

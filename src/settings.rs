@@ -11,7 +11,7 @@ use crate::cli::{self, GlobalArgs, OutputFormat};
 use crate::confirm::Flags;
 use crate::error::TfenvError;
 use crate::output::Format;
-use crate::project::Project;
+use crate::project::{Project, normalize};
 use crate::terraform::InitOptions;
 
 /// The settings every command shares.
@@ -25,6 +25,8 @@ pub struct GlobalSettings {
     pub interactive: bool,
     /// `--terraform`, relative to `cwd`; see `terraform_binary`.
     terraform_flag: Option<PathBuf>,
+    /// `GITHUB_STEP_SUMMARY`: the file GitHub Actions shows on the run's page.
+    step_summary: Option<PathBuf>,
 }
 
 /// How tfenv writes: decided before anything else, so that even an error about the
@@ -82,6 +84,10 @@ impl GlobalSettings {
     pub fn resolve(global: &GlobalArgs, output: OutputSettings) -> anyhow::Result<GlobalSettings> {
         let here = std::env::current_dir()
             .map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?;
+        // Relative to where tfenv was started, as the CI runner that set it meant it.
+        let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(|v| here.join(v));
         let cwd = match &global.chdir {
             Some(dir) => {
                 let dir = here.join(dir);
@@ -100,6 +106,7 @@ impl GlobalSettings {
         Ok(GlobalSettings {
             config: global.config.as_ref().map(|path| cwd.join(path)),
             terraform_flag: global.terraform.clone(),
+            step_summary,
             cwd,
             output,
             interactive: !global.non_interactive
@@ -118,6 +125,18 @@ impl GlobalSettings {
             (None, None) => (PathBuf::from("terraform"), self.cwd.as_path()),
         };
         find_binary(&wanted, base)
+    }
+
+    /// The files a command's Markdown job summary is appended to: `--summary FILE`
+    /// (relative to where tfenv acts) and the one `GITHUB_STEP_SUMMARY` names, once each.
+    pub fn summary_files(&self, flag: Option<&Path>) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = flag.map(|f| self.cwd.join(f)).into_iter().collect();
+        if let Some(step) = &self.step_summary
+            && !files.contains(step)
+        {
+            files.push(step.clone());
+        }
+        files
     }
 
     /// The approval flags of a command that changes or deletes something; only deploy
@@ -161,6 +180,47 @@ fn find_binary(wanted: &Path, base: &Path) -> anyhow::Result<PathBuf> {
         .map_err(|_| missing(format!("`{}` was not found on PATH", wanted.display())))
 }
 
+/// How long a command waits for a lock another run holds (`--lock-timeout`): tfenv's
+/// own lock of the environment, and terraform's state lock. The pipeline's `Request`
+/// carries it, so every command that runs the pipeline (one environment or several, a
+/// plan or a bundle) waits the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockWait {
+    /// Zero: a held lock stops the run at once (exit 4), as without the flag.
+    pub timeout: Duration,
+    /// How often the holder is said while tfenv waits (30 s; tests make it shorter).
+    pub report_every: Duration,
+}
+
+impl LockWait {
+    /// Said every 30 s while waiting.
+    pub const REPORT_EVERY: Duration = Duration::from_secs(30);
+
+    pub fn new(timeout: Duration) -> LockWait {
+        LockWait {
+            timeout,
+            report_every: LockWait::REPORT_EVERY,
+        }
+    }
+
+    /// A held lock is waited for, not refused at once.
+    pub fn waits(&self) -> bool {
+        !self.timeout.is_zero()
+    }
+}
+
+impl Default for LockWait {
+    fn default() -> LockWait {
+        LockWait::new(Duration::ZERO)
+    }
+}
+
+impl From<cli::LockTimeout> for LockWait {
+    fn from(args: cli::LockTimeout) -> LockWait {
+        LockWait::new(args.lock_timeout)
+    }
+}
+
 /// `init`.
 #[derive(Debug)]
 pub struct InitSettings {
@@ -191,40 +251,103 @@ pub struct StatusSettings {
     /// How many environments are checked at once (at least 1).
     pub jobs: usize,
     pub timeout: Duration,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl StatusSettings {
     pub fn resolve(args: cli::StatusArgs) -> anyhow::Result<StatusSettings> {
-        let jobs = match args.jobs {
-            Some(0) => {
-                return Err(TfenvError::usage("--jobs must be at least 1", None).into());
-            }
-            Some(jobs) => jobs,
-            None => std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
-        };
+        // Reads wait on the network more than on the CPU: twice the CPUs.
+        let jobs = jobs(args.jobs, 2)?;
         Ok(StatusSettings {
             envs: args.envs,
             jobs,
             timeout: args.deadline.timeout,
+            summary: args.summary.summary,
         })
+    }
+}
+
+/// `-j N` of a command that works on several environments at once: at least 1; by
+/// default `per_cpu` times the number of CPUs.
+fn jobs(asked: Option<usize>, per_cpu: usize) -> anyhow::Result<usize> {
+    match asked {
+        Some(0) => Err(TfenvError::usage("--jobs must be at least 1", None).into()),
+        Some(jobs) => Ok(jobs),
+        None => Ok(std::thread::available_parallelism().map_or(2, |n| n.get() * per_cpu)),
     }
 }
 
 /// `plan`.
 #[derive(Debug)]
 pub struct PlanSettings {
-    pub env: String,
+    /// The environments asked for; empty means all (`--all`).
+    pub envs: Vec<String>,
+    /// `--all`: the JSON document is the list even for one environment.
+    pub all: bool,
+    /// How many environments are planned at once (at least 1).
+    pub jobs: usize,
     pub detailed_exitcode: bool,
     pub log: bool,
+    /// `--out`: the plan bundle's folder, relative paths resolved from where tfenv acts
+    /// (`..` lexically, as for `-C` and `--config`).
+    pub out: Option<PathBuf>,
+    pub lock_wait: LockWait,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl PlanSettings {
-    pub fn resolve(args: cli::PlanArgs) -> PlanSettings {
-        PlanSettings {
-            env: args.env,
+    pub fn resolve(args: cli::PlanArgs, global: &GlobalSettings) -> anyhow::Result<PlanSettings> {
+        // A bundle is one environment's plan (several would each need `DIR/<env>/`).
+        if args.out.is_some() && (args.all || args.envs.len() != 1) {
+            return Err(TfenvError::usage(
+                "--out keeps the plan of one environment",
+                Some(
+                    "plan each environment with its own folder: `tfenv plan <env> --out DIR`"
+                        .to_string(),
+                ),
+            )
+            .into());
+        }
+        Ok(PlanSettings {
+            envs: args.envs,
+            all: args.all,
+            // A plan keeps a CPU busy (terraform and its providers): one per CPU.
+            jobs: jobs(args.jobs, 1)?,
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
+            out: args.out.map(|dir| normalize(&global.cwd.join(dir))),
+            lock_wait: args.lock.into(),
+            summary: args.summary.summary,
+        })
+    }
+
+    /// One environment named: planned as always, its output streamed as it comes.
+    pub fn single(&self) -> Option<&str> {
+        match (self.all, self.envs.as_slice()) {
+            (false, [env]) => Some(env),
+            _ => None,
         }
+    }
+}
+
+/// `validate`.
+#[derive(Debug)]
+pub struct ValidateSettings {
+    /// The environments asked for; empty means all (`--all`).
+    pub envs: Vec<String>,
+    /// How many roots are checked at once (at least 1).
+    pub jobs: usize,
+}
+
+impl ValidateSettings {
+    pub fn resolve(args: cli::ValidateArgs) -> anyhow::Result<ValidateSettings> {
+        Ok(ValidateSettings {
+            envs: args.envs,
+            // terraform validate keeps a CPU busy: one per CPU, as plan.
+            jobs: jobs(args.jobs, 1)?,
+        })
     }
 }
 
@@ -236,6 +359,11 @@ pub struct DeploySettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    /// `--plan`: the plan bundle to apply, relative paths resolved from where tfenv acts.
+    pub bundle: Option<PathBuf>,
+    pub lock_wait: LockWait,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl DeploySettings {
@@ -246,6 +374,9 @@ impl DeploySettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            bundle: args.plan.map(|dir| normalize(&global.cwd.join(dir))),
+            lock_wait: args.lock.into(),
+            summary: args.summary.summary,
         }
     }
 }
@@ -260,6 +391,9 @@ pub struct RefreshSettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    pub lock_wait: LockWait,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
 }
 
 impl RefreshSettings {
@@ -271,6 +405,8 @@ impl RefreshSettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            lock_wait: args.lock.into(),
+            summary: args.summary.summary,
         }
     }
 }
@@ -358,6 +494,7 @@ pub struct RestoreSettings {
     pub backup: String,
     pub force: bool,
     pub flags: Flags,
+    pub lock_wait: LockWait,
 }
 
 impl RestoreSettings {
@@ -367,6 +504,7 @@ impl RestoreSettings {
             backup: args.backup,
             force: args.force,
             flags: global.flags(args.approve, false),
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -415,6 +553,7 @@ pub struct UnlockSettings {
     pub env: String,
     pub lock_id: String,
     pub flags: Flags,
+    pub lock_wait: LockWait,
 }
 
 impl UnlockSettings {
@@ -423,6 +562,7 @@ impl UnlockSettings {
             env: args.env,
             lock_id: args.lock_id,
             flags: global.flags(args.approve, false),
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -482,6 +622,7 @@ mod tests {
             },
             interactive: false,
             terraform_flag: flag.map(PathBuf::from),
+            step_summary: None,
         }
     }
 
@@ -549,6 +690,26 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_goes_to_the_flags_file_and_github_step_summary_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut global = global(dir.path(), None);
+        assert!(global.summary_files(None).is_empty());
+        assert_eq!(
+            global.summary_files(Some(Path::new("out.md"))),
+            vec![dir.path().join("out.md")]
+        );
+        global.step_summary = Some(dir.path().join("step.md"));
+        assert_eq!(
+            global.summary_files(Some(Path::new("out.md"))),
+            vec![dir.path().join("out.md"), dir.path().join("step.md")]
+        );
+        assert_eq!(
+            global.summary_files(Some(Path::new("step.md"))),
+            vec![dir.path().join("step.md")]
+        );
+    }
+
+    #[test]
     fn status_jobs_default_to_twice_the_cpus_and_zero_is_a_usage_error() {
         use clap::Parser;
         let status = |extra: &[&str]| {
@@ -564,5 +725,58 @@ mod tests {
         let err = status(&["--jobs", "0"]).unwrap_err();
         assert_eq!(err.to_string(), "--jobs must be at least 1");
         assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+    }
+
+    #[test]
+    fn validate_checks_cpu_count_roots_at_once_and_needs_envs_or_all() {
+        use clap::Parser;
+        let validate = |extra: &[&str]| {
+            let mut argv = vec!["tfenv", "validate"];
+            argv.extend_from_slice(extra);
+            match cli::Cli::try_parse_from(argv).unwrap().command {
+                cli::Command::Validate(args) => ValidateSettings::resolve(args),
+                _ => unreachable!(),
+            }
+        };
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(validate(&["--all"]).unwrap().jobs, cpus);
+        assert!(validate(&["--all"]).unwrap().envs.is_empty());
+        assert_eq!(validate(&["dev", "-j", "3"]).unwrap().jobs, 3);
+        let err = validate(&["--all", "-j", "0"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "validate"]).is_err());
+        assert!(cli::Cli::try_parse_from(["tfenv", "validate", "dev", "--all"]).is_err());
+    }
+
+    #[test]
+    fn plan_of_one_environment_streams_and_several_or_all_run_at_once_cpu_count_jobs() {
+        use clap::Parser;
+        let plan = |extra: &[&str]| {
+            let mut argv = vec!["tfenv", "plan"];
+            argv.extend_from_slice(extra);
+            let cli = cli::Cli::try_parse_from(argv).unwrap();
+            let global =
+                GlobalSettings::resolve(&cli.global, OutputSettings::resolve(&cli.global)).unwrap();
+            match cli.command {
+                cli::Command::Plan(args) => PlanSettings::resolve(args, &global),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(plan(&["dev"]).unwrap().single(), Some("dev"));
+        assert_eq!(plan(&["dev", "staging"]).unwrap().single(), None);
+        // `--all` is the list even when the project has one environment.
+        assert_eq!(plan(&["--all"]).unwrap().single(), None);
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(plan(&["--all"]).unwrap().jobs, cpus);
+        assert_eq!(plan(&["--all", "-j", "5"]).unwrap().jobs, 5);
+        let err = plan(&["--all", "-j", "0"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan"]).is_err());
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan", "dev", "--all"]).is_err());
+        // A plan bundle is one environment's.
+        assert!(plan(&["dev", "--out", "b"]).unwrap().out.is_some());
+        let err = plan(&["dev", "staging", "--out", "b"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan", "--all", "--out", "b"]).is_err());
     }
 }

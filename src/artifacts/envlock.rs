@@ -92,6 +92,40 @@ pub struct KilledRun {
     pub warning: String,
 }
 
+/// The lock is held by another tfenv: who, as its holder line says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Busy {
+    pub env: String,
+    /// `pid 42, `tfenv deploy dev`, …` (see [`Holder::describe`]), or `holder unknown`.
+    pub holder: String,
+}
+
+impl Busy {
+    /// Exit 4, naming the holder; `waited`: how long this run waited for it
+    /// (`--lock-timeout`), said in the message.
+    pub fn error(&self, waited: Option<std::time::Duration>) -> TfenvError {
+        let message = match waited {
+            None => format!(
+                "environment `{}` is busy: another tfenv holds it ({})",
+                self.env, self.holder
+            ),
+            Some(waited) => format!(
+                "environment `{}` is still busy after waiting {} (--lock-timeout): another tfenv holds it ({})",
+                self.env,
+                humantime::format_duration(waited),
+                self.holder
+            ),
+        };
+        TfenvError::Locked {
+            message,
+            hint: Some(match waited {
+                None => "wait for that run to finish (the lock goes away with its process), or let tfenv wait: --lock-timeout 5m".to_string(),
+                Some(_) => "that run is still going: wait longer (a larger --lock-timeout), or check on it".to_string(),
+            }),
+        }
+    }
+}
+
 /// Held until dropped; the OS releases it if tfenv dies.
 pub struct EnvLock {
     file: File,
@@ -107,13 +141,29 @@ pub struct EnvLock {
 impl EnvLock {
     /// Takes the lock of `env` for `tfenv <command> <env>`; `recorded`: the run writes a
     /// history record. A second holder is refused (exit 4) naming the first. A lock file
-    /// that is not a regular file (a FIFO) is an error naming it, never a hang.
+    /// that is not a regular file (a FIFO) is an error naming it, never a hang. (Runs
+    /// take it through `pipeline`, which may wait: `try_acquire`.)
+    #[cfg(test)]
     pub fn acquire(
         artifacts_dir: &Path,
         env: &str,
         command: &str,
         recorded: bool,
     ) -> anyhow::Result<EnvLock> {
+        match EnvLock::try_acquire(artifacts_dir, env, command, recorded)? {
+            Ok(lock) => Ok(lock),
+            Err(busy) => Err(busy.error(None).into()),
+        }
+    }
+
+    /// `acquire`, with a lock someone else holds as `Ok(Err(Busy))`: for a caller that
+    /// waits and tries again (`--lock-timeout`).
+    pub fn try_acquire(
+        artifacts_dir: &Path,
+        env: &str,
+        command: &str,
+        recorded: bool,
+    ) -> anyhow::Result<Result<EnvLock, Busy>> {
         crate::files::ensure_private_dir(artifacts_dir)?;
         let path = artifacts_dir.join(FILE);
         let mut options = OpenOptions::new();
@@ -125,17 +175,10 @@ impl EnvLock {
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = Vec::new();
                 let _ = file.read_to_end(&mut holder);
-                return Err(TfenvError::Locked {
-                    message: format!(
-                        "environment `{env}` is busy: another tfenv holds it ({})",
-                        describe_text(&holder).unwrap_or_else(|| "holder unknown".to_string())
-                    ),
-                    hint: Some(
-                        "wait for that run to finish; the lock goes away with its process"
-                            .to_string(),
-                    ),
-                }
-                .into());
+                return Ok(Err(Busy {
+                    env: env.to_string(),
+                    holder: describe_text(&holder).unwrap_or_else(|| "holder unknown".to_string()),
+                }));
             }
             Err(std::fs::TryLockError::Error(err)) => {
                 return Err(err).with_context(|| format!("locking `{}`", path.display()));
@@ -164,7 +207,7 @@ impl EnvLock {
             killed,
         };
         lock.write_holder();
-        Ok(lock)
+        Ok(Ok(lock))
     }
 
     /// The run that held this lock before and was killed, until it is settled.

@@ -8,6 +8,7 @@ pub mod envlock;
 pub mod history;
 pub mod jsonl;
 pub mod outputs;
+pub mod plan_json;
 
 /// The user running tfenv, for history and lock records.
 pub fn whoami() -> String {

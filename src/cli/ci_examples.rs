@@ -18,12 +18,12 @@ const EXAMPLES: &[Example] = &[
     Example {
         file: "examples/ci/github-actions.yml",
         text: include_str!("../../examples/ci/github-actions.yml"),
-        runs: &["envs", "plan", "deploy"],
+        runs: &["envs", "validate", "plan", "deploy"],
     },
     Example {
         file: "examples/ci/gitlab-ci.yml",
         text: include_str!("../../examples/ci/gitlab-ci.yml"),
-        runs: &["plan", "deploy"],
+        runs: &["validate", "plan", "deploy"],
     },
 ];
 

@@ -35,6 +35,9 @@ struct EnvInfo {
     backend: Option<BackendInfo>,
     var_files: Vec<String>,
     workspace: Option<String>,
+    /// The policy command every plan must pass (`{plan_json}` is the plan's JSON file);
+    /// `null` for none.
+    policy: Option<Vec<String>>,
     /// Why the environment cannot be used (a missing or broken var or backend file);
     /// the others are listed as usual.
     problem: Option<String>,
@@ -79,6 +82,7 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
             }),
             var_files: env.var_files.iter().map(|p| project.show(p)).collect(),
             workspace: env.workspace.clone(),
+            policy: env.policy.clone(),
             problem,
         });
     }
@@ -111,6 +115,11 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
             .map(String::from)
             .to_vec(),
     ];
+    // The column only when a policy is configured: most projects have none.
+    let policies = report.environments.iter().any(|env| env.policy.is_some());
+    if policies {
+        rows[0].push("POLICY".to_string());
+    }
     for env in &report.environments {
         let mut name = env.name.clone();
         if !env.aliases.is_empty() {
@@ -136,6 +145,12 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
             location,
             vars,
         ]);
+        if policies {
+            let policy = env.policy.as_ref().map_or("-".to_string(), |c| c.join(" "));
+            if let Some(row) = rows.last_mut() {
+                row.push(policy);
+            }
+        }
     }
     // Which project this is comes first: a tfenv.toml further up is not used when a
     // nearer folder has a layout of its own.

@@ -18,6 +18,8 @@ pub async fn refresh(ctx: &Context, settings: RefreshSettings) -> anyhow::Result
             // --dry-run stops after the summary.
             mode: Mode::Refresh((!settings.dry_run).then_some(apply)),
             log: settings.log,
+            lock_wait: settings.lock_wait,
+            summary: ctx.settings.summary_files(settings.summary.as_deref()),
         },
     )
     .await

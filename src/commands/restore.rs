@@ -119,8 +119,18 @@ pub async fn restore(ctx: &Context, settings: RestoreSettings) -> anyhow::Result
     )?;
 
     let backend = Backends::default().resolve(&env, &project)?;
-    let tf = ctx.terraform(&project).await?;
-    let mut recorded = RecordedRun::start(ctx, &project, &env, "restore", true, &tf).await?;
+    let mut tf = ctx.terraform(&project).await?;
+    tf.lock_timeout = settings.lock_wait.timeout;
+    let mut recorded = RecordedRun::start(
+        ctx,
+        &project,
+        &env,
+        "restore",
+        true,
+        &tf,
+        &settings.lock_wait,
+    )
+    .await?;
     let result = run(
         ctx,
         &project,
@@ -225,6 +235,7 @@ async fn run(
     crate::files::ensure_private_dir(&env.artifacts_dir)?;
     let staged = StagedFile(env.artifacts_dir.join(".restore.tfstate"));
     backups::with_serial(source, &staged.0, serial)?;
+    crate::pipeline::wait_for_state_lock(ctx, backend, env, &settings.lock_wait).await?;
     tf.state_push(env, &staged.0, !same_lineage).await?;
     drop(staged);
     if let Err(err) = backend.make_state_private(env) {

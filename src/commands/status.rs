@@ -21,7 +21,7 @@ use crate::exit::Exit;
 use crate::project::{Environment, Project, Tier};
 use crate::settings::StatusSettings;
 use crate::terraform::{self, InitState, StateHeader, Terraform};
-use crate::{Context, artifacts, gitignore, output};
+use crate::{Context, artifacts, gitignore, output, summary};
 
 #[derive(Serialize)]
 struct StatusReport {
@@ -143,6 +143,10 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         environments,
         problems,
     };
+    let files = ctx.settings.summary_files(settings.summary.as_deref());
+    if !files.is_empty() {
+        crate::pipeline::write_summary(ctx, &files, &summary_section(&report));
+    }
     if ctx.printer.is_json() {
         ctx.printer.json(&report)?;
     } else {
@@ -453,6 +457,36 @@ fn lock_cell(lock: Option<&StateLock>) -> String {
         LockState::Free => "-".to_string(),
         LockState::Unsupported(_) => "?".to_string(),
     }
+}
+
+/// The report as a Markdown job summary section.
+fn summary_section(report: &StatusReport) -> String {
+    let problem = |p: &Problem| format!("{}: {}", p.code, p.message);
+    let rows: Vec<summary::StatusRow> = report
+        .environments
+        .iter()
+        .map(|env| summary::StatusRow {
+            environment: env.name.clone(),
+            tier: env.tier.to_string(),
+            serial: env.state.as_ref().map(|s| s.serial),
+            resources: env.state.as_ref().map(|s| s.resources),
+            lock: lock_cell(env.lock.as_ref()),
+            newest_backup: env
+                .newest_backup
+                .as_ref()
+                .map(|b| format!("{} ago", Age(b.age_seconds))),
+            last_deploy: env.last_deploy.as_ref().map(|record| {
+                format!(
+                    "{} {} ago",
+                    record.result,
+                    Age((Utc::now() - record.end).num_seconds())
+                )
+            }),
+            problems: env.problems.iter().map(problem).collect(),
+        })
+        .collect();
+    let project: Vec<String> = report.problems.iter().map(problem).collect();
+    summary::status(report.healthy, &rows, &project)
 }
 
 fn print_human(ctx: &Context, report: &StatusReport) {

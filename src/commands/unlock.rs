@@ -68,7 +68,16 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
     }
 
     let tf = ctx.terraform(&project).await?;
-    let mut recorded = RecordedRun::start(ctx, &project, &env, "unlock", true, &tf).await?;
+    let mut recorded = RecordedRun::start(
+        ctx,
+        &project,
+        &env,
+        "unlock",
+        true,
+        &tf,
+        &settings.lock_wait,
+    )
+    .await?;
     let ledger = &mut recorded.ledger;
     ledger.lock = serde_json::to_value(&lock).ok();
     let result = async {

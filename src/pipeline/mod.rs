@@ -4,17 +4,23 @@
 //! named steps (`steps.rs`) a run takes; a new mode is a new variant and its steps.
 //! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
+pub mod bundle;
+mod policy;
 mod recorded;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod wait;
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 
 pub use crate::artifacts::history::RunResult;
+pub use bundle::Bundle;
 pub use recorded::RecordedRun;
+pub use wait::wait_for_state_lock;
 
 use crate::Context;
 use crate::artifacts::backups::Backup;
@@ -24,6 +30,8 @@ use crate::error;
 use crate::exit::Exit;
 use crate::git;
 use crate::project::{Environment, Project, Tier};
+use crate::settings::LockWait;
+use crate::summary;
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{RunLog, Terraform};
 
@@ -31,8 +39,12 @@ use crate::terraform::{RunLog, Terraform};
 #[derive(Clone, Debug)]
 pub enum Mode {
     /// `tfenv plan`: up to the summary; nothing is applied or recorded.
-    /// `detailed_exitcode`: exit 3 when the plan has changes.
-    Plan { detailed_exitcode: bool },
+    /// `detailed_exitcode`: exit 3 when the plan has changes. `out`: keep the plan as a
+    /// plan bundle in that folder (`--out`; one folder per environment).
+    Plan {
+        detailed_exitcode: bool,
+        out: Option<PathBuf>,
+    },
     /// `tfenv deploy`: plan, confirm, back up, apply, record.
     Deploy(Apply),
     /// `tfenv refresh`: the deploy's steps around `plan -refresh-only`. Without `Apply`
@@ -41,8 +53,9 @@ pub enum Mode {
     // Wave 2 plugs in here (DESIGN.md §10, §11), each a variant and the steps it takes:
     // - `Drift`: init, plan (-refresh-only and a normal plan), summarize, write
     //   drift.json, exit 3 on drift; never confirm nor apply.
-    // - `ApplyBundle(Bundle)`: verify the bundle in place of init + plan, then confirm,
-    //   backup, apply the bundle's plan file, outputs and history as `Deploy` does.
+    /// `tfenv deploy --plan DIR`: verify the bundle in place of the plan, then back up,
+    /// confirm, apply the bundle's plan file, outputs and history as `Deploy` does.
+    ApplyBundle(Apply, Box<Bundle>),
 }
 
 /// How a run that applies is approved, and what it keeps.
@@ -60,15 +73,27 @@ impl Mode {
     pub fn command(&self) -> &'static str {
         match self {
             Mode::Plan { .. } => "plan",
-            Mode::Deploy(_) => "deploy",
+            Mode::Deploy(_) | Mode::ApplyBundle(..) => "deploy",
             Mode::Refresh(_) => "refresh",
+        }
+    }
+
+    /// The plan bundle's folder this run writes or applies: tfenv's own, never a change
+    /// that makes the git tree dirty.
+    fn bundle_dir(&self) -> Option<&Path> {
+        match self {
+            Mode::Plan { out, .. } => out.as_deref(),
+            Mode::ApplyBundle(_, bundle) => Some(&bundle.dir),
+            Mode::Deploy(_) | Mode::Refresh(_) => None,
         }
     }
 
     /// How the run applies its plan; `None` for a run that stops after the summary.
     pub fn apply(&self) -> Option<&Apply> {
         match self {
-            Mode::Deploy(apply) | Mode::Refresh(Some(apply)) => Some(apply),
+            Mode::Deploy(apply) | Mode::Refresh(Some(apply)) | Mode::ApplyBundle(apply, _) => {
+                Some(apply)
+            }
             Mode::Plan { .. } | Mode::Refresh(None) => None,
         }
     }
@@ -84,23 +109,61 @@ pub struct Request {
     pub mode: Mode,
     /// Keep terraform's full output in `state/<env>/logs/` (always for production).
     pub log: bool,
+    /// How long a lock someone else holds is waited for (`--lock-timeout`).
+    pub lock_wait: LockWait,
+    /// Where the run's Markdown job summary is appended (`--summary`, `GITHUB_STEP_SUMMARY`).
+    pub summary: Vec<PathBuf>,
 }
 
-/// The one JSON document a pipeline run prints.
+/// The one JSON document a pipeline run prints; one entry of `plan --all`'s.
 #[derive(Serialize)]
-struct Report {
-    environment: String,
-    tier: Tier,
-    command: &'static str,
-    result: RunResult,
-    plan: Option<PlanSummary>,
-    backup: Option<Backup>,
-    outputs_written: Option<bool>,
-    log: Option<String>,
-    seconds: f64,
+pub struct Report {
+    pub environment: String,
+    pub tier: Tier,
+    pub command: &'static str,
+    pub result: RunResult,
+    pub plan: Option<PlanSummary>,
+    pub backup: Option<Backup>,
+    pub outputs_written: Option<bool>,
+    pub log: Option<String>,
+    /// `plan --out` and `deploy --plan`: the bundle written or applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<bundle::BundleRef>,
+    pub seconds: f64,
     /// Steps after a successful apply that failed (outputs, pruning, history): the
     /// change stands, each is said here and on stderr.
-    warnings: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Why the run failed, as the error document of a failed command says it. Only an
+    /// entry of a document listing several runs has it (one run that fails prints the
+    /// error document itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<error::ErrorReport>,
+}
+
+impl Report {
+    /// The entry of a run that failed with `err` after `seconds`.
+    pub fn failed(env: &Environment, mode: &Mode, err: &anyhow::Error, seconds: f64) -> Report {
+        Report {
+            environment: env.name.clone(),
+            tier: env.tier,
+            command: mode.command(),
+            result: RunResult::of_error(error::exit_for(err)),
+            plan: None,
+            backup: None,
+            outputs_written: None,
+            log: None,
+            bundle: None,
+            seconds,
+            warnings: Vec::new(),
+            error: Some(error::ErrorReport::of(err)),
+        }
+    }
+}
+
+/// A run that did not fail: its report and the exit code it asks for.
+pub struct Ran {
+    pub report: Report,
+    pub exit: Exit,
 }
 
 /// How the steps ended, when they did not fail.
@@ -150,26 +213,125 @@ struct Run<'a> {
     wants_log: bool,
     /// terraform's full output for this run (`--log`, and always for production).
     log: Option<RunLog>,
+    /// How long a held state lock is waited for before each terraform call that takes it.
+    lock_wait: LockWait,
     recorded: RecordedRun,
+    /// The plan bundle written (`plan --out`) or applied (`deploy --plan`).
+    bundle: Option<bundle::BundleRef>,
 }
 
+/// Runs the request's steps and prints its result: its JSON document, or its lines.
 pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
+    let ran = execute(ctx, req).await?;
+    if ctx.printer.is_json() {
+        ctx.printer.json(&ran.report)?;
+    } else {
+        print_outcome(ctx, &ran.report);
+    }
+    Ok(ran.exit)
+}
+
+/// Runs the request's steps; what they found, for the caller to print (`run`, or
+/// `plan` of several environments). Lines along the way go to the context's printer;
+/// the job summary (when asked for) is written.
+pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
+    let files = req.summary.clone();
+    let command = req.mode.command();
+    let (result, row) = execute_row(ctx, req).await;
+    if !files.is_empty() {
+        write_summary(ctx, &files, &summary::runs(command, &[row]));
+    }
+    result
+}
+
+/// `execute` without writing the job summary: its row, for a caller that writes one
+/// table of several runs (`plan --all`). Every way a run ends has its row: a refused or
+/// failed run with its reason.
+pub async fn execute_row(ctx: &Context, req: Request) -> (anyhow::Result<Ran>, summary::RunRow) {
     let started = Instant::now();
+    let mut row = summary::RunRow {
+        environment: req.env.clone(),
+        ..summary::RunRow::default()
+    };
+    let result = run_env(ctx, req, started, &mut row).await;
+    row.seconds = crate::output::seconds(started.elapsed());
+    if let Err(err) = &result {
+        let exit = error::exit_for(err);
+        row.result = match exit {
+            Exit::Locked => "locked".to_string(),
+            exit => RunResult::of_error(exit).as_str().to_string(),
+        };
+        row.error = format!("{err:#}").lines().next().map(str::to_string);
+    }
+    (result, row)
+}
+
+/// Appends a job summary section to each file; one that cannot be written is a warning:
+/// the run's outcome stands.
+pub fn write_summary(ctx: &Context, files: &[PathBuf], markdown: &str) {
+    for file in files {
+        if let Err(err) = summary::append(file, markdown) {
+            ctx.printer.warn(&format!(
+                "could not write the job summary to `{}`: {err}",
+                file.display()
+            ));
+        }
+    }
+}
+
+/// What a finished (or failed) run tells its job summary row.
+fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun) {
+    let ledger = &recorded.ledger;
+    row.changes = ledger.plan.as_ref().map(|plan| summary::Changes {
+        add: plan.add,
+        change: plan.change,
+        destroy: plan.destroy,
+        replace: plan.replace,
+        drifted: plan.drifted.len() as u64,
+        destroyed: plan.destroyed.clone(),
+        replaced: plan.replaced.clone(),
+    });
+    row.backup = ledger.backup.as_ref().map(|b| b.file.clone());
+    row.commit = ledger
+        .git
+        .as_ref()
+        .map(|git| (git.commit.chars().take(12).collect(), git.dirty));
+}
+
+async fn run_env(
+    ctx: &Context,
+    req: Request,
+    started: Instant,
+    row: &mut summary::RunRow,
+) -> anyhow::Result<Ran> {
     let project = ctx.project()?;
     let env = project.environment(&req.env)?.clone();
+    row.environment = env.name.clone();
+    row.tier = Some(env.tier.to_string());
     let backend = Backends::default().resolve(&env, &project)?;
     let mode = &req.mode;
     let records = mode.apply().is_some();
     // The version check and git do not depend on each other: both at once. Only a run
-    // that applies asks git (history records the commit; production needs a clean tree).
+    // that applies asks git (history records the commit; production needs a clean tree),
+    // a plan that writes a bundle (which records the commit), and a run with a job
+    // summary (which names the commit a plan was made from, too).
+    let bundle_dir: Vec<PathBuf> = mode
+        .bundle_dir()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    let asks_git = records || !bundle_dir.is_empty() || !req.summary.is_empty();
     let (tf, git) = tokio::join!(ctx.terraform(&project), async {
-        match records {
-            true => Some(git::head(ctx.runner.as_ref(), &project, &env).await),
+        match asks_git {
+            true => {
+                Some(git::head_excluding(ctx.runner.as_ref(), &project, &env, &bundle_dir).await)
+            }
             false => None,
         }
     });
-    let tf = tf?;
-    let lock = RecordedRun::lock(ctx, &env, mode.command(), records)?;
+    let mut tf = tf?;
+    tf.lock_timeout = req.lock_wait.timeout;
+    let lock = RecordedRun::lock(ctx, &env, mode.command(), records, &req.lock_wait).await?;
     let recorded = RecordedRun::begin(ctx, &env, mode.command(), records, &tf, lock, git)?;
     let mut run = Run {
         ctx,
@@ -180,17 +342,25 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         tf: &tf,
         wants_log: req.log,
         log: None,
+        lock_wait: req.lock_wait,
         recorded,
+        bundle: None,
     };
     let result = steps::run(&mut run).await;
     let seconds = crate::output::seconds(started.elapsed());
-    let Run { mut recorded, .. } = run;
+    let Run {
+        mut recorded,
+        bundle,
+        ..
+    } = run;
+    fill_row(row, &recorded);
     match result {
         Ok(outcome) => {
+            row.result = outcome.result().as_str().to_string();
             recorded.finish(&ctx.printer, outcome.result(), outcome.exit());
             let ledger = &recorded.ledger;
-            if ctx.printer.is_json() {
-                ctx.printer.json(&Report {
+            Ok(Ran {
+                report: Report {
                     environment: env.name.clone(),
                     tier: env.tier,
                     command: mode.command(),
@@ -199,13 +369,13 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
                     backup: ledger.backup.clone(),
                     outputs_written: outcome.outputs_written(),
                     log: ledger.log.clone(),
+                    bundle,
                     seconds,
                     warnings: recorded.warnings().to_vec(),
-                })?;
-            } else {
-                print_outcome(ctx, &env, &outcome, seconds, &recorded);
-            }
-            Ok(outcome.exit())
+                    error: None,
+                },
+                exit: outcome.exit(),
+            })
         }
         Err(err) => {
             let exit = error::exit_for(&err);
@@ -232,37 +402,35 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     }
 }
 
-fn print_outcome(
-    ctx: &Context,
-    env: &Environment,
-    outcome: &Outcome,
-    seconds: f64,
-    recorded: &RecordedRun,
-) {
+/// The run's last line, for people.
+pub fn print_outcome(ctx: &Context, report: &Report) {
     let p = &ctx.printer;
-    let backup = recorded.ledger.backup.as_ref();
-    let warned = match recorded.warnings().len() {
+    let name = &report.environment;
+    let seconds = report.seconds;
+    let warned = match report.warnings.len() {
         0 => String::new(),
         1 => " (with 1 warning, above)".to_string(),
         n => format!(" (with {n} warnings, above)"),
     };
-    let line = match outcome {
-        Outcome::NoChanges => {
-            format!("No changes: `{}` is up to date ({seconds:.1}s).", env.name)
-        }
-        Outcome::Planned { .. } => format!(
-            "Planned `{}` ({seconds:.1}s); nothing was applied.",
-            env.name
-        ),
-        Outcome::Applied { .. } => {
-            let backup = backup
+    let line = match report.result {
+        RunResult::Planned => format!("Planned `{name}` ({seconds:.1}s); nothing was applied."),
+        RunResult::Applied => {
+            let backup = report
+                .backup
+                .as_ref()
                 .map(|b| format!("; backup {}", b.file))
                 .unwrap_or_default();
-            format!(
-                "Applied to `{}` in {seconds:.1}s{backup}{warned}.",
-                env.name
-            )
+            format!("Applied to `{name}` in {seconds:.1}s{backup}{warned}.")
         }
+        _ => format!("No changes: `{name}` is up to date ({seconds:.1}s)."),
     };
     p.result(&line);
+    if let (Some(bundle), "plan") = (&report.bundle, report.command) {
+        p.result(&format!(
+            "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {name} --plan {}",
+            bundle.dir,
+            &bundle.sha256[..12],
+            bundle.dir
+        ));
+    }
 }

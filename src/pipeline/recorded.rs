@@ -10,6 +10,7 @@ use crate::exit::Exit;
 use crate::git;
 use crate::output::Printer;
 use crate::project::{Environment, Project};
+use crate::settings::LockWait;
 use crate::terraform::Terraform;
 
 /// Held for the whole run. Dropped without `finish` or `fail` (an interrupt ended the
@@ -25,9 +26,9 @@ pub struct RecordedRun {
 }
 
 impl RecordedRun {
-    /// Takes the environment's lock (a second tfenv stops here with exit 4), starts the
-    /// record and asks git for the commit. An interrupt by then ends the run, recorded,
-    /// before anything has changed.
+    /// Takes the environment's lock (a second tfenv stops here with exit 4, or waits
+    /// for it as `wait` says), starts the record and asks git for the commit. An
+    /// interrupt by then ends the run, recorded, before anything has changed.
     pub async fn start(
         ctx: &Context,
         project: &Project,
@@ -35,21 +36,25 @@ impl RecordedRun {
         command: &'static str,
         record: bool,
         tf: &Terraform,
+        wait: &LockWait,
     ) -> anyhow::Result<RecordedRun> {
-        let lock = RecordedRun::lock(ctx, env, command, record)?;
+        let lock = RecordedRun::lock(ctx, env, command, record, wait).await?;
         let git = git::head(ctx.runner.as_ref(), project, env).await;
         RecordedRun::begin(ctx, env, command, record, tf, lock, Some(git))
     }
 
     /// The environment's lock, taken before anything changes: a second tfenv stops here
-    /// with exit 4. A run found killed under it is said and recorded first.
-    pub fn lock(
+    /// with exit 4 — or, with a lock timeout, waits for the first one to finish (an
+    /// interrupt while it waits ends the run unrecorded: it held nothing, changed
+    /// nothing). A run found killed under it is said and recorded first.
+    pub async fn lock(
         ctx: &Context,
         env: &Environment,
         command: &'static str,
         record: bool,
+        wait: &LockWait,
     ) -> anyhow::Result<EnvLock> {
-        let mut lock = EnvLock::acquire(&env.artifacts_dir, &env.name, command, record)?;
+        let mut lock = super::wait::env_lock(ctx, env, command, record, wait).await?;
         record_killed(ctx, env, command, &mut lock);
         Ok(lock)
     }

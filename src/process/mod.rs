@@ -93,6 +93,9 @@ fn mask_secret(arg: &str) -> String {
 pub struct RunOptions {
     /// Stream every output line to stderr as it arrives, behind this prefix.
     pub echo: Option<String>,
+    /// Keep the echoed lines here instead of writing them to stderr (one environment of
+    /// several run at once: its lines are printed together when it ends).
+    pub echo_into: Option<crate::output::Block>,
     /// Send stdout here, chunk by chunk, instead of keeping it in memory.
     pub stdout_sink: Option<Box<dyn Write + Send>>,
     /// A copy of every output line (stdout and stderr), e.g. a run's log file.

@@ -249,8 +249,8 @@ impl Collector {
     fn new(options: RunOptions) -> Collector {
         Collector {
             finished: Finished::default(),
-            out: OutputSide::new(options.echo.clone()),
-            err: OutputSide::new(options.echo.clone()),
+            out: OutputSide::new(options.echo.clone(), options.echo_into.clone()),
+            err: OutputSide::new(options.echo.clone(), options.echo_into.clone()),
             options,
         }
     }
@@ -358,13 +358,16 @@ impl Followed {
 /// Splits one output stream into lines for echo and log, keeping a partial last line.
 struct OutputSide {
     echo: Option<String>,
+    /// Where echoed lines go instead of stderr.
+    echo_into: Option<crate::output::Block>,
     partial: Vec<u8>,
 }
 
 impl OutputSide {
-    fn new(echo: Option<String>) -> OutputSide {
+    fn new(echo: Option<String>, echo_into: Option<crate::output::Block>) -> OutputSide {
         OutputSide {
             echo,
+            echo_into,
             partial: Vec::new(),
         }
     }
@@ -394,7 +397,11 @@ impl OutputSide {
         let text = console::strip_ansi_codes(&text);
         let text = text.trim_end_matches('\r');
         if let Some(prefix) = &self.echo {
-            crate::output::stderr_line(&format!("{prefix}{text}"));
+            let line = format!("{prefix}{text}");
+            match &self.echo_into {
+                Some(block) => block.err(&line),
+                None => crate::output::stderr_line(&line),
+            }
         }
         if let Some(log) = log.as_mut() {
             // A log write error must not stop the run; it is reported when flushed.
@@ -465,6 +472,7 @@ mod tests {
                     stdout_sink: Some(Box::new(sink.clone())),
                     log: Some(Box::new(log.clone())),
                     echo: None,
+                    echo_into: None,
                 },
             )
             .await

@@ -18,6 +18,14 @@ pub struct ConfigFile {
     #[serde(default)]
     /// In file order: that is the order people list and read them in.
     pub environments: indexmap::IndexMap<String, EnvironmentSection>,
+    /// The policy gate every plan passes (DESIGN.md §10).
+    pub policy: Option<PolicySection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    pub command: PolicyCommand,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +56,95 @@ pub struct EnvironmentSection {
     pub backend: Option<String>,
     pub backup: Option<bool>,
     pub backup_keep: Option<usize>,
+    /// This environment's own policy command, or `false` for none.
+    pub policy: Option<PolicySetting>,
+}
+
+/// A policy command line: program and arguments, `{plan_json}` standing for the plan's
+/// JSON file. A list, never a shell string: nothing is split or quoted by tfenv.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyCommand(pub Vec<String>);
+
+/// `policy = [...]` or `policy = false` in an environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicySetting {
+    Off,
+    Command(PolicyCommand),
+}
+
+/// Reads a list of strings; `what` names the key in the error, which serde's own
+/// "expected a sequence" would not.
+struct CommandVisitor {
+    what: &'static str,
+    takes_false: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for CommandVisitor {
+    type Value = PolicySetting;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.takes_false {
+            true => write!(
+                f,
+                "`{}` to be a command as a list of strings (e.g. [\"conftest\", \"test\", \"{{plan_json}}\"]) or `false`",
+                self.what
+            ),
+            false => write!(
+                f,
+                "`{}` to be a command as a list of strings (e.g. [\"conftest\", \"test\", \"{{plan_json}}\"])",
+                self.what
+            ),
+        }
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<PolicySetting, E> {
+        match (v, self.takes_false) {
+            (false, true) => Ok(PolicySetting::Off),
+            _ => Err(E::invalid_value(serde::de::Unexpected::Bool(v), &self)),
+        }
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<PolicySetting, A::Error> {
+        let mut words = Vec::new();
+        while let Some(word) = seq.next_element::<toml::Value>()? {
+            match word {
+                toml::Value::String(word) => words.push(word),
+                other => {
+                    return Err(serde::de::Error::invalid_type(
+                        serde::de::Unexpected::Other(other.type_str()),
+                        &self,
+                    ));
+                }
+            }
+        }
+        Ok(PolicySetting::Command(PolicyCommand(words)))
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicySetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CommandVisitor {
+            what: "policy",
+            takes_false: true,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyCommand {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(CommandVisitor {
+            what: "[policy] command",
+            takes_false: false,
+        })? {
+            PolicySetting::Command(command) => Ok(command),
+            PolicySetting::Off => Err(serde::de::Error::custom(
+                "`[policy] command` cannot be `false`: remove the [policy] section for no policy",
+            )),
+        }
+    }
 }
 
 /// How tfenv came to read a tfenv.toml: hints differ for a file the user named.
@@ -177,6 +274,41 @@ mod tests {
         }
         std::fs::write(&path, "[project]\nroot = \".\"\n").unwrap();
         load(&path, "tfenv.toml", Found::Search).unwrap();
+    }
+
+    #[test]
+    fn policy_commands_and_false_are_read() {
+        let text = "[policy]\ncommand = [\"conftest\", \"test\", \"{plan_json}\"]\n\n[environments.dev]\npolicy = false\n\n[environments.prod]\npolicy = [\"./check\"]\n";
+        let file = parse(text, "tfenv.toml").unwrap();
+        assert_eq!(
+            file.policy.unwrap().command,
+            PolicyCommand(vec!["conftest".into(), "test".into(), "{plan_json}".into()])
+        );
+        assert_eq!(file.environments["dev"].policy, Some(PolicySetting::Off));
+        assert_eq!(
+            file.environments["prod"].policy,
+            Some(PolicySetting::Command(PolicyCommand(vec![
+                "./check".into()
+            ])))
+        );
+    }
+
+    #[test]
+    fn a_policy_of_the_wrong_type_names_the_key() {
+        for (text, key) in [
+            (
+                "[policy]\ncommand = \"conftest test\"\n",
+                "`[policy] command`",
+            ),
+            ("[policy]\ncommand = false\n", "`[policy] command`"),
+            ("[environments.dev]\npolicy = \"conftest\"\n", "`policy`"),
+            ("[environments.dev]\npolicy = true\n", "`policy`"),
+            ("[environments.dev]\npolicy = [\"a\", 1]\n", "`policy`"),
+        ] {
+            let err = parse(text, "tfenv.toml").unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+            assert!(err.contains("line 2"), "{text}: {err}");
+        }
     }
 
     #[test]

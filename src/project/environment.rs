@@ -87,6 +87,9 @@ pub struct Environment {
     /// Back up before a development deploy (staging and production always do).
     pub backup: bool,
     pub backup_keep: Option<usize>,
+    /// The policy command every plan of this environment must pass (`{plan_json}` stands
+    /// for the plan's JSON file): its own `policy`, else `[policy] command`; `None` for none.
+    pub policy: Option<Vec<String>>,
     /// Why this environment cannot be used (a file tfenv.toml names does not exist).
     pub config_problem: Option<ConfigProblem>,
 }

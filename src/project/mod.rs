@@ -147,8 +147,22 @@ impl Project {
             })?,
         };
 
+        let project_policy = match &file.policy {
+            Some(section) => Some(policy_command(
+                &section.command,
+                "[policy] command",
+                &shown,
+            )?),
+            None => None,
+        };
         let environments = if file.environments.is_empty() {
             discovered
+                .into_iter()
+                .map(|mut env| {
+                    env.policy = project_policy.clone();
+                    env
+                })
+                .collect()
         } else {
             let mut environments = Vec::new();
             for (name, section) in &file.environments {
@@ -193,6 +207,15 @@ impl Project {
                     artifacts_dir: state_dir.join(name),
                     backup: section.backup.unwrap_or(false),
                     backup_keep: section.backup_keep,
+                    policy: match &section.policy {
+                        None => project_policy.clone(),
+                        Some(config::PolicySetting::Off) => None,
+                        Some(config::PolicySetting::Command(command)) => Some(policy_command(
+                            command,
+                            &format!("[environments.{name}] policy"),
+                            &shown,
+                        )?),
+                    },
                     config_problem: None,
                 };
                 // Only commands on this environment fail on a bad file (see
@@ -315,6 +338,25 @@ fn file_problem(env: &Environment, root: &Path, named_in: Option<&str>) -> Optio
         })
 }
 
+/// A policy command must name a program.
+fn policy_command(
+    command: &config::PolicyCommand,
+    key: &str,
+    shown: &str,
+) -> anyhow::Result<Vec<String>> {
+    match command.0.first() {
+        Some(program) if !program.trim().is_empty() => Ok(command.0.clone()),
+        _ => Err(TfenvError::config(
+            format!("`{shown}`: {key} names no program"),
+            Some(
+                "write the command as a list, program first: [\"conftest\", \"test\", \"{plan_json}\"], or `policy = false` for none"
+                    .to_string(),
+            ),
+        )
+        .into()),
+    }
+}
+
 fn validate_workspace(workspace: &str, env: &str, shown: &str) -> anyhow::Result<()> {
     let ok = !workspace.is_empty()
         && workspace
@@ -406,6 +448,7 @@ fn discover_with_root(
         artifacts_dir: state_dir.join(name),
         backup: false,
         backup_keep: None,
+        policy: None,
         config_problem: None,
     };
 

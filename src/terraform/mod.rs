@@ -7,6 +7,7 @@
 pub mod lock_error;
 pub mod plan;
 pub mod state;
+pub mod validate;
 pub mod version;
 mod version_cache;
 
@@ -36,6 +37,12 @@ pub struct Terraform {
     pub stream: bool,
     /// Show terraform's whole error output (`-vv`), not only its first lines.
     pub full_errors: bool,
+    /// Where streamed output goes instead of stderr (one environment of several planned
+    /// at once: printed as one block when it ends).
+    pub block: Option<crate::output::Block>,
+    /// How long a call that takes the state lock waits for it (`-lock-timeout`); zero:
+    /// terraform's default, a held lock fails the call at once.
+    pub lock_timeout: std::time::Duration,
 }
 
 /// A run's log file (`state/<env>/logs/<command>-….log`): terraform's full output.
@@ -54,7 +61,8 @@ impl RunLog {
         Ok(RunLog { file, name, shown })
     }
 
-    fn writer(&self) -> anyhow::Result<Box<dyn std::io::Write + Send>> {
+    /// A handle that appends to the log: terraform's output, and the policy's.
+    pub fn writer(&self) -> anyhow::Result<Box<dyn std::io::Write + Send>> {
         Ok(Box::new(
             self.file.try_clone().context("opening the run's log")?,
         ))
@@ -162,6 +170,8 @@ impl Terraform {
             echo: false,
             stream: true,
             full_errors: false,
+            block: None,
+            lock_timeout: std::time::Duration::ZERO,
         })
     }
 
@@ -190,6 +200,7 @@ impl Terraform {
     fn options(&self, env: &Environment) -> RunOptions {
         RunOptions {
             echo: self.echo.then(|| format!("[{}] ", env.name)),
+            echo_into: self.block.clone(),
             ..RunOptions::default()
         }
     }
@@ -379,10 +390,16 @@ impl Terraform {
         log: Option<&RunLog>,
         also_ok: Option<i32>,
     ) -> anyhow::Result<Option<i32>> {
+        let mut args = args;
+        // Flags go before the plan file, which `apply` takes last.
+        if let Some(flag) = self.lock_timeout_flag() {
+            args.insert(1, flag);
+        }
         let mut inv = self.invocation(env, &args);
         inv.holds_state_lock = true;
         let options = RunOptions {
             echo: self.stream.then(|| format!("[{}] ", env.name)),
+            echo_into: self.block.clone(),
             log: match log {
                 Some(log) => Some(log.writer()?),
                 None => None,
@@ -396,11 +413,7 @@ impl Terraform {
         }
         let text = format!("{}\n{}", done.stderr_text(), done.stdout_text());
         if let Some(info) = lock_error::parse(&text) {
-            return Err(TfenvError::LockHeld {
-                env: env.name.clone(),
-                info: Box::new(info),
-            }
-            .into());
+            return Err(self.lock_held(env, info));
         }
         Err(self.failed(what, env, &done, log))
     }
@@ -417,6 +430,8 @@ impl Terraform {
         if force {
             args.push("-force".as_ref());
         }
+        let lock_timeout = self.lock_timeout_flag();
+        args.extend(lock_timeout.iter().map(OsString::as_os_str));
         args.push(file.as_os_str());
         let mut inv = self.invocation(env, &args);
         inv.holds_state_lock = true;
@@ -428,13 +443,33 @@ impl Terraform {
         if let Some(info) =
             lock_error::parse(&format!("{}\n{}", done.stderr_text(), done.stdout_text()))
         {
-            return Err(TfenvError::LockHeld {
-                env: env.name.clone(),
-                info: Box::new(info),
-            }
-            .into());
+            return Err(self.lock_held(env, info));
         }
         Err(self.failed("state push", env, &done, None))
+    }
+
+    /// `-lock-timeout=<ms>ms` for a call that takes the state lock, when tfenv waits for
+    /// locks (in milliseconds: terraform reads Go durations).
+    fn lock_timeout_flag(&self) -> Option<OsString> {
+        (!self.lock_timeout.is_zero())
+            .then(|| format!("-lock-timeout={}ms", self.lock_timeout.as_millis()).into())
+    }
+
+    /// The state lock terraform could not take: exit 4, naming its holder — and, when
+    /// terraform waited for it, for how long.
+    fn lock_held(&self, env: &Environment, info: crate::lock_info::LockInfo) -> anyhow::Error {
+        let err = anyhow::Error::from(TfenvError::LockHeld {
+            env: env.name.clone(),
+            info: Box::new(info),
+        });
+        match self.lock_timeout.is_zero() {
+            true => err,
+            false => err.context(format!(
+                "terraform waited {} (--lock-timeout) for the state lock of `{}`",
+                humantime::format_duration(self.lock_timeout),
+                env.name
+            )),
+        }
     }
 
     /// `force-unlock -force <id>`: releases a lock whose holder is gone.
@@ -769,6 +804,33 @@ fn fingerprint(env: &Environment, backend: &Backend) -> anyhow::Result<String> {
     }
     for path in &env.var_files {
         field("var_file", path.as_os_str().as_encoded_bytes());
+    }
+    field(
+        "workspace",
+        env.workspace.as_deref().unwrap_or("").as_bytes(),
+    );
+    Ok(hex::encode(hash.finalize()))
+}
+
+/// The backend an environment's state lives in, as a digest that does not depend on
+/// where the checkout is (a plan bundle made in one clone is applied from another): the
+/// backend type, its inline settings, the backend config's content and the workspace.
+pub fn backend_fingerprint(env: &Environment, backend: &Backend) -> anyhow::Result<String> {
+    let mut hash = Sha256::new();
+    let mut field = |name: &str, value: &[u8]| {
+        hash.update(name.as_bytes());
+        hash.update((value.len() as u64).to_le_bytes());
+        hash.update(value);
+    };
+    field("kind", backend.kind.as_str().as_bytes());
+    field(
+        "inline",
+        serde_json::to_string(&backend.settings)?.as_bytes(),
+    );
+    if let Some(path) = &env.backend_config {
+        let content =
+            std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+        field("backend_config_content", &content);
     }
     field(
         "workspace",

@@ -200,6 +200,8 @@ fn workspace_is_set_for_its_environment_and_removed_for_others() {
         echo: false,
         stream: false,
         full_errors: false,
+        block: None,
+        lock_timeout: std::time::Duration::ZERO,
     };
     let qa = tf.invocation(project.environment("qa").unwrap(), &["plan"]);
     assert!(qa.env.contains(&("TF_WORKSPACE".into(), "qa".into())));
@@ -302,4 +304,66 @@ async fn a_failure_with_no_error_never_quotes_stdout_that_may_hold_the_state() {
         .unwrap_err()
         .to_string();
     assert!(init.contains("Error: init says why on stdout"), "{init}");
+}
+
+#[tokio::test]
+async fn a_lock_timeout_goes_to_every_call_that_takes_the_state_lock_before_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), "[environments.dev]\n");
+    let env = project.environment("dev").unwrap();
+    let stderr = "Error: Error acquiring the state lock\nLock Info:\n  ID:        9db590f1\n  Who:       alice@laptop\n";
+    let runner = Arc::new(
+        ScriptedRunner::default()
+            .expect(&["version"], Reply::ok(VERSION_JSON))
+            .expect(&["plan"], Reply::ok(""))
+            .expect(&["apply"], Reply::ok(""))
+            .expect(&["state", "push"], Reply::fail(1, stderr)),
+    );
+    let mut tf = locate(&project, runner.clone()).await.unwrap();
+    tf.lock_timeout = std::time::Duration::from_secs(90);
+    tf.plan(env, Path::new("p.plan"), false, false, None)
+        .await
+        .unwrap();
+    tf.apply(env, Path::new("p.plan"), None).await.unwrap();
+    let err = tf
+        .state_push(env, Path::new("x.tfstate"), false)
+        .await
+        .unwrap_err();
+    let calls = runner.calls();
+    let args = |i: usize| -> Vec<String> {
+        calls[i]
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(
+        args(1).contains(&"-lock-timeout=90000ms".to_string()),
+        "{:?}",
+        args(1)
+    );
+    let apply = args(2);
+    assert_eq!(apply[1], "-lock-timeout=90000ms", "{apply:?}");
+    assert_eq!(
+        apply.last().map(String::as_str),
+        Some("p.plan"),
+        "{apply:?}"
+    );
+    let push = args(3);
+    assert!(
+        push.contains(&"-lock-timeout=90000ms".to_string()),
+        "{push:?}"
+    );
+    assert_eq!(
+        push.last().map(String::as_str),
+        Some("x.tfstate"),
+        "{push:?}"
+    );
+    // Still exit 4 when terraform's own wait ran out, saying how long it waited.
+    assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Locked);
+    let text = format!("{err:#}");
+    assert!(
+        text.starts_with("terraform waited 1m 30s (--lock-timeout) for the state lock of `dev`: the state of `dev` is locked by alice@laptop"),
+        "{text}"
+    );
 }

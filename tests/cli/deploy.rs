@@ -333,3 +333,248 @@ fn concurrent_backups_keep_every_manifest_line() {
     assert_eq!(manifest.lines().count(), 8, "{manifest}");
     project.tfenv().args(["verify", "dev"]).assert().success();
 }
+
+// ---- plan bundles: what is refused before terraform runs ----
+
+#[test]
+fn deploy_plan_with_allow_dirty_is_a_usage_error() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "bundle", "--allow-dirty"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--allow-dirty"));
+}
+
+#[test]
+fn deploy_plan_of_a_missing_folder_is_a_usage_error() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "no-such-bundle", "--yes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no-such-bundle`: no such directory",
+        ));
+    assert!(!project.join("state/dev/history.jsonl").exists());
+}
+
+#[test]
+fn deploy_plan_of_a_folder_that_is_not_a_bundle_is_refused() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project.write("notabundle/readme.txt", "x");
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "notabundle", "--yes"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "is not a plan bundle: it has no bundle.json",
+        ));
+    project.write("future/bundle.json", r#"{"format": 2}"#);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "future", "--yes"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "plan bundle check `format` failed: expected `1`, found `2`",
+        ));
+}
+
+#[test]
+fn deploy_plan_with_a_missing_plan_file_is_refused_and_recorded() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--out", "bundle"])
+        .assert()
+        .success();
+    std::fs::remove_file(project.join("bundle/terraform.plan")).unwrap();
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "bundle", "--yes"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "plan bundle check `sha256 of terraform.plan` failed: expected `",
+        ))
+        .stderr(predicate::str::contains("found `missing`"));
+    assert_eq!(project.last_history("dev")["result"], "refused");
+}
+
+/// A fake terraform whose apply says it started (the file `applying`) and then holds on
+/// until the test creates `release`: the first deploy holds the environment meanwhile.
+fn held_apply_fake(project: &Project) -> std::path::PathBuf {
+    let applying = project.join("applying");
+    let release = project.join("release");
+    ok_fake(
+        project,
+        &format!(
+            "touch '{}'; for i in $(seq 600); do [ -e '{}' ] && exit 0; sleep 0.1; done; exit 1",
+            applying.display(),
+            release.display()
+        ),
+    )
+}
+
+/// `tfenv deploy dev --yes` holding the environment, in its apply, until `release`.
+fn holding_deploy(project: &Project, tf: &std::path::Path) -> RunningTfenv {
+    let mut first = project.command();
+    first
+        .arg("--terraform")
+        .arg(tf)
+        .args(["deploy", "dev", "--yes"]);
+    let first = RunningTfenv::spawn(first);
+    wait_until(
+        "the first deploy reaches apply",
+        Duration::from_secs(20),
+        || project.join("applying").exists(),
+    );
+    first
+}
+
+fn history_lines(project: &Project) -> usize {
+    project
+        .read_or_empty("state/dev/history.jsonl")
+        .lines()
+        .count()
+}
+
+#[test]
+fn a_deploy_with_a_lock_timeout_waits_for_the_other_tfenv_says_who_and_then_applies() {
+    let project = Project::demo();
+    let tf = held_apply_fake(&project);
+    let mut first = holding_deploy(&project, &tf);
+    let mut second = project.command();
+    second
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "dev", "--yes", "--lock-timeout", "60s"]);
+    let mut second = RunningTfenv::spawn(second);
+    second.wait_for_stderr(
+        &format!(
+            "dev: waiting for another tfenv to finish (pid {}, `tfenv deploy dev`",
+            first.pid()
+        ),
+        Duration::from_secs(20),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(history_lines(&project), 0, "nobody finished yet");
+
+    std::fs::write(project.join("release"), "").unwrap();
+    let (status, _) = first.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{}", first.output_text());
+    let (status, _) = second.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{}", second.output_text());
+    assert!(
+        second
+            .stderr()
+            .contains("dev: got the environment's lock after"),
+        "{}",
+        second.output_text()
+    );
+    let history = project.read("state/dev/history.jsonl");
+    let results: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), 2, "{history}");
+    assert!(
+        results.iter().all(|r| r["result"] == "applied"),
+        "{history}"
+    );
+}
+
+#[test]
+fn a_deploy_whose_lock_timeout_runs_out_exits_4_naming_the_holder_and_how_long_it_waited() {
+    let project = Project::demo();
+    let tf = held_apply_fake(&project);
+    let mut first = holding_deploy(&project, &tf);
+    let started = Instant::now();
+    deploy(&project, &tf, "dev")
+        .args(["--lock-timeout", "2s"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(format!(
+            "dev: waiting for another tfenv to finish (pid {}",
+            first.pid()
+        )))
+        .stderr(predicate::str::contains(
+            "environment `dev` is still busy after waiting 2s (--lock-timeout): another tfenv holds it",
+        ))
+        .stderr(predicate::str::contains(format!("pid {}, `tfenv deploy dev`", first.pid())));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(15),
+        "gave up after the timeout, not before nor much later: {took:?}"
+    );
+    assert_eq!(
+        history_lines(&project),
+        0,
+        "the waiting run recorded nothing"
+    );
+    std::fs::write(project.join("release"), "").unwrap();
+    let (status, _) = first.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{}", first.output_text());
+}
+
+#[test]
+fn ctrl_c_while_waiting_for_the_environment_exits_130_at_once_and_records_nothing() {
+    let project = Project::demo();
+    let tf = held_apply_fake(&project);
+    let mut first = holding_deploy(&project, &tf);
+    let mut second = project.command();
+    second
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "dev", "--yes", "--lock-timeout", "5m"]);
+    let mut second = RunningTfenv::spawn(second);
+    second.wait_for_stderr(
+        "dev: waiting for another tfenv to finish",
+        Duration::from_secs(20),
+    );
+    second.signal(nix::sys::signal::Signal::SIGINT);
+    let (status, took) = second.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{}", second.output_text());
+    assert!(took < Duration::from_secs(3), "at once: {took:?}");
+    assert_eq!(
+        history_lines(&project),
+        0,
+        "the interrupted wait recorded nothing"
+    );
+
+    std::fs::write(project.join("release"), "").unwrap();
+    let (status, _) = first.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{}", first.output_text());
+    let history = project.read("state/dev/history.jsonl");
+    assert_eq!(
+        history.lines().count(),
+        1,
+        "only the first deploy: {history}"
+    );
+    let record = project.last_history("dev");
+    assert_eq!(record["result"], "applied", "{record}");
+}
+
+#[test]
+fn a_lock_timeout_that_is_not_a_duration_is_a_usage_error_saying_how_to_write_one() {
+    let project = Project::demo();
+    let tf = ok_fake(&project, "exit 0");
+    deploy(&project, &tf, "dev")
+        .args(["--lock-timeout", "soon"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--lock-timeout"))
+        .stderr(predicate::str::contains("write it like 0s, 90s or 5m"));
+    assert!(
+        !project.read_or_empty("calls.log").contains("plan"),
+        "nothing ran"
+    );
+}

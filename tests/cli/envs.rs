@@ -495,3 +495,38 @@ fn usage_errors_in_json_mode_are_one_json_document_naming_what_is_wrong() {
             .contains("no such directory")
     );
 }
+
+#[test]
+fn envs_shows_each_environments_policy_and_the_ones_without() {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        "[policy]\ncommand = [\"conftest\", \"test\", \"{plan_json}\"]\n\n[environments.dev]\npolicy = false\n\n[environments.staging]\n\n[environments.production]\npolicy = [\"./policy/prod.sh\", \"{plan_json}\"]\n",
+    );
+    project.write("main.tf", "");
+    let output = project
+        .tfenv()
+        .args(["envs", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let json = stdout_json(&output);
+    let envs = &json["environments"];
+    assert_eq!(envs[0]["policy"], serde_json::Value::Null);
+    assert_eq!(
+        envs[1]["policy"],
+        serde_json::json!(["conftest", "test", "{plan_json}"])
+    );
+    assert_eq!(
+        envs[2]["policy"],
+        serde_json::json!(["./policy/prod.sh", "{plan_json}"])
+    );
+    project
+        .tfenv()
+        .arg("envs")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("POLICY"))
+        .stdout(predicate::str::contains("conftest test {plan_json}"))
+        .stdout(predicate::str::contains("./policy/prod.sh {plan_json}"));
+}

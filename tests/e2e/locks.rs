@@ -525,3 +525,83 @@ fn status_shows_a_held_lock_and_flags_it_once_older_than_stale_lock_after() {
     assert_eq!(status["environments"][0]["lock"]["held"], false, "{status}");
     assert!(!checkout.project.join(LOCAL_LOCK_INFO).exists());
 }
+
+/// How long the apply that holds the state lock runs: long enough for the other
+/// checkout to be refused once and then to start waiting.
+const HELD_SLEEP: u32 = 30;
+
+/// Two checkouts of one project sharing one state: while the first one's apply holds
+/// the state lock, a deploy from the second is refused at once (exit 4), as without the
+/// flag; with `--lock-timeout` it waits, says who holds the lock, and applies once the
+/// first one is done. Ctrl-C while it waits ends it at once (130), recorded as
+/// interrupted before any apply.
+fn a_state_lock_held_by_a_running_apply_is_waited_for(first: &SlowProject, second: &SlowProject) {
+    first.set_vars(1, HELD_SLEEP);
+    let mut run = first.spawn_deploy();
+    run.wait_for_slow_apply(APPLY_STARTS_WITHIN);
+    let holder = first.lock_json();
+    assert_eq!(holder["held"], true, "{holder}");
+    let id = holder["holder"]["id"].as_str().unwrap().to_string();
+
+    second.set_vars(2, 0);
+    let refused = second.run_expecting(&["deploy", "dev", "--yes"], 4);
+    assert!(stderr(&refused).contains(&id), "{}", text(&refused));
+
+    let mut waiting = second.command_via(&[]);
+    waiting.args(["deploy", "dev", "--yes", "--lock-timeout", "3m"]);
+    let mut waiting = crate::support::running::RunningTfenv::spawn(waiting);
+    waiting.wait_for_stderr("dev: waiting for the state lock", Duration::from_secs(60));
+    waiting.signal(nix::sys::signal::Signal::SIGINT);
+    let (status, took) = waiting.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{}", waiting.output_text());
+    assert!(took < Duration::from_secs(3), "at once: {took:?}");
+    let last = second.last_history();
+    assert_eq!(last["result"], "interrupted", "{last}");
+    assert_eq!(last["reached_apply"], false, "{last}");
+
+    let waited = second.run(&["deploy", "dev", "--yes", "--lock-timeout", "3m"]);
+    let message = stderr(&waited);
+    assert!(
+        message.contains("dev: waiting for the state lock, held by")
+            && message.contains(&format!("lock ID {id}")),
+        "the wait names the holder and its lock ID ({id})\n{}",
+        text(&waited)
+    );
+    assert!(
+        message.contains("dev: the state lock is free after"),
+        "{}",
+        text(&waited)
+    );
+    assert_eq!(waited.status.code(), Some(0), "{}", text(&waited));
+    let (status, _) = run.wait_exit(Duration::from_secs(120));
+    assert!(status.success(), "{}", run.output_text());
+    assert_eq!(first.last_history()["result"], "applied");
+    let last = second.last_history();
+    assert_eq!(last["result"], "applied", "{last}");
+    assert!(
+        second
+            .project
+            .read("state/dev/outputs.json")
+            .contains("run-2"),
+        "the second deploy applied after the first"
+    );
+}
+
+#[test]
+fn a_local_state_lock_held_by_a_running_apply_is_waited_for_with_lock_timeout() {
+    let first = SlowProject::local();
+    let shared = first.project.join(crate::support::slow::LOCAL_STATE);
+    let second = SlowProject::slow("local", &format!("path = \"{}\"\n", shared.display()));
+    a_state_lock_held_by_a_running_apply_is_waited_for(&first, &second);
+}
+
+#[test]
+fn an_s3_state_lock_held_by_a_running_apply_is_waited_for_with_lock_timeout() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let conf = s3_conf(&moto, S3Locking::DynamoDb);
+    let first = SlowProject::slow("s3", &conf);
+    let second = SlowProject::slow("s3", &conf);
+    a_state_lock_held_by_a_running_apply_is_waited_for(&first, &second);
+}

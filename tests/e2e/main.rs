@@ -5,6 +5,7 @@
 mod support;
 
 mod backups;
+mod bundles;
 mod clean_tree;
 mod cross_env;
 mod deploy;
@@ -12,6 +13,10 @@ mod interrupts;
 mod local;
 mod locks;
 mod pipeline;
+mod plan_many;
+mod policy;
+mod summary;
+mod validate;
 mod prompts;
 mod s3;
 mod snapshots;

@@ -159,6 +159,8 @@ impl Project {
             .env("CHECKPOINT_DISABLE", "1")
             .env("NO_COLOR", "1")
             .env_remove("TFENV_LOG")
+            // A job summary goes where the test says, never into the CI run of the tests.
+            .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("TF_WORKSPACE")
             .env_remove("TF_DATA_DIR")
             .env_remove("TF_PLUGIN_CACHE_DIR")

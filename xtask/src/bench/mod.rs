@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod generate;
 pub mod lock;
 pub mod measure;
+pub mod plan_all;
 pub mod report;
 pub mod status;
 
@@ -40,7 +41,10 @@ Sections (--only takes a comma-separated list of these):
            (plan -out + apply); `tfenv deploy production` with its verified backup;
            `tfenv plan dev` with no changes vs `terraform plan -detailed-exitcode`
            (median of --deploy-runs runs each, side by side)
-Aliases: envs = startup, backups = backup,verify, locks = lock, all = every section.
+  plan-all `tfenv plan --all` over 12 environments (initialized, no provider) vs 12
+           sequential `tfenv plan <env>`, and `plan --all -j 4` (median of --reps runs)
+Aliases: envs = startup, backups = backup,verify, locks = lock, plans = plan-all,
+all = every section.
 
 Timing: hyperfine (--export-json) when it is on PATH (`apt-get install hyperfine` or
 `cargo install hyperfine --locked`), else the harness's own timer, which the output
@@ -72,6 +76,11 @@ pub struct Args {
     /// Time with the harness's own timer even when hyperfine is installed
     #[arg(long)]
     pub no_hyperfine: bool,
+    /// Measure this tfenv binary instead of building one with `cargo build --release`
+    /// (e.g. target/debug/tfenv where a release build would be a cold one); the page
+    /// says which was measured
+    #[arg(long, value_name = "BIN")]
+    pub tfenv: Option<PathBuf>,
 }
 
 /// A part of the benchmark, in the order they run and appear in the page.
@@ -83,16 +92,18 @@ pub enum Section {
     Verify,
     Lock,
     Deploy,
+    PlanAll,
 }
 
 impl Section {
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Startup,
         Section::Status,
         Section::Backup,
         Section::Verify,
         Section::Lock,
         Section::Deploy,
+        Section::PlanAll,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,6 +114,7 @@ impl Section {
             Section::Verify => "verify",
             Section::Lock => "lock",
             Section::Deploy => "deploy",
+            Section::PlanAll => "plan-all",
         }
     }
 }
@@ -140,10 +152,11 @@ pub fn parse_sections(text: &str) -> Result<Sections, String> {
             "backups" => &[Section::Backup, Section::Verify],
             "lock" | "locks" => &[Section::Lock],
             "deploy" | "deploys" => &[Section::Deploy],
+            "plan-all" | "plans" => &[Section::PlanAll],
             "all" => &Section::ALL,
             _ => {
                 return Err(format!(
-                    "unknown section `{part}` (sections: {names}; aliases: envs, backups, locks, all)"
+                    "unknown section `{part}` (sections: {names}; aliases: envs, backups, locks, plans, all)"
                 ));
             }
         };
@@ -205,6 +218,8 @@ pub struct Ctx {
     pub repo: PathBuf,
     pub tmp: PathBuf,
     pub tfenv: PathBuf,
+    /// How `tfenv` was built, for the page.
+    pub build: String,
     pub terraform: PathBuf,
     pub timer: Timer,
     pub env: Env,
@@ -331,20 +346,35 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let timer = Timer::detect(args.no_hyperfine);
     say(&format!("timing: {}", timer.label()));
 
-    say("cargo build --release");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "--package", "tfenv"])
-        .current_dir(&repo)
-        .stdout(Stdio::null())
-        .status()
-        .context("running cargo build --release")?;
-    ensure!(status.success(), "cargo build --release failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|t| repo.join(t))
-        .unwrap_or_else(|| repo.join("target"));
-    let tfenv = target.join("release").join("tfenv");
-    ensure!(tfenv.is_file(), "the build made no `{}`", tfenv.display());
+    let (tfenv, build) = match &args.tfenv {
+        Some(bin) => {
+            let bin = std::path::absolute(bin)?;
+            ensure!(
+                bin.is_file(),
+                "`{}` is not an executable file",
+                bin.display()
+            );
+            let build = format!("the binary given with --tfenv (`{}`)", bin.display());
+            (bin, build)
+        }
+        None => {
+            say("cargo build --release");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(&cargo)
+                .args(["build", "--release", "--package", "tfenv"])
+                .current_dir(&repo)
+                .stdout(Stdio::null())
+                .status()
+                .context("running cargo build --release")?;
+            ensure!(status.success(), "cargo build --release failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(|t| repo.join(t))
+                .unwrap_or_else(|| repo.join("target"));
+            let tfenv = target.join("release").join("tfenv");
+            ensure!(tfenv.is_file(), "the build made no `{}`", tfenv.display());
+            (tfenv, "`cargo build --release`".to_string())
+        }
+    };
     // What was built, read right after the build: the tree may change while this runs.
     let commit = built_commit(&repo);
 
@@ -352,6 +382,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         repo: repo.clone(),
         tmp,
         tfenv,
+        build,
         terraform,
         timer,
         env,
@@ -383,6 +414,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             Section::Verify => backups::verify(&ctx, !sections.has(Section::Backup))?,
             Section::Lock => lock::lock(&ctx)?,
             Section::Deploy => deploy::deploy(&ctx)?,
+            Section::PlanAll => plan_all::plan_all(&ctx)?,
         };
         loads.push(meter.finish(&out.load_label));
         outs.push(out);

@@ -113,8 +113,9 @@ impl Machine {
                     ctx.terraform.display()
                 ),
                 format!(
-                    "- tfenv: {} (commit {commit}), `cargo build --release`",
-                    tfenv_version.trim_start_matches("tfenv ")
+                    "- tfenv: {} (commit {commit}), {}",
+                    tfenv_version.trim_start_matches("tfenv "),
+                    ctx.build
                 ),
                 format!("- Timing: {}", ctx.timer.label()),
                 format!("- Date: {when}"),
@@ -187,7 +188,7 @@ const INTRO: &str = "# Performance
 These figures come from `cargo xtask bench --write-doc`, which rewrites this page;
 run it again after a change that could matter. To rerun some sections and print
 their figures without touching this page: `cargo xtask bench --only backup,lock`
-(sections: `startup`, `status`, `backup`, `verify`, `lock`, `deploy`).
+(sections: `startup`, `status`, `backup`, `verify`, `lock`, `deploy`, `plan-all`).
 
 What it measures, each on projects it generates in a temp folder:
 
@@ -206,6 +207,8 @@ What it measures, each on projects it generates in a temp folder:
   against the seed scripts' flow and against terraform's own floor; a production
   deploy with its verified backup against the dev deploy; `tfenv plan` with no
   changes against `terraform plan -detailed-exitcode`.
+- **Many environments at once**: `tfenv plan --all` over 12 environments in the demo's
+  layout against the same 12 plans as `tfenv plan <env>` one after another.
 
 Each section says how it measures, the figures, whether its targets are met, and how
 to read them. Times are wall-clock times of the whole command.
@@ -219,7 +222,8 @@ const REPRODUCING: &str = "
 cargo xtask bench                          # print the figures
 cargo xtask bench --write-doc              # and rewrite this page
 cargo xtask bench --only status,deploy     # some sections only (this page is left alone)
-cargo xtask bench --help                   # --runs, --reps, --deploy-runs, --terraform
+cargo xtask bench --only plan-all --tfenv target/debug/tfenv   # a tfenv already built, no release build
+cargo xtask bench --help                   # --runs, --reps, --deploy-runs, --terraform, --tfenv
 cargo bench --bench hot_paths              # micro-benchmarks of the hot paths (divan)
 ```
 

@@ -1,0 +1,354 @@
+//! Markdown job summaries (DESIGN.md §10): what a run did, as a section appended to the
+//! file `GITHUB_STEP_SUMMARY` names (or `--summary FILE`). Built from plain data, so any
+//! command renders one (`plan`, `deploy`, `refresh`, `status`; `drift` later). Never a
+//! secret: names, counts, addresses and tfenv's own messages only — no output, variable
+//! or plan value ever reaches these types. Uses nothing of tfenv's.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+/// One environment's run of `plan`, `deploy` or `refresh`.
+#[derive(Clone, Debug, Default)]
+pub struct RunRow {
+    pub environment: String,
+    /// `None` when the run failed before the environment was known.
+    pub tier: Option<String>,
+    /// `applied`, `no-changes`, `planned`, `refused`, `failed`, `locked`, `interrupted`.
+    pub result: String,
+    /// What the plan does, when there was one.
+    pub changes: Option<Changes>,
+    /// The backup file taken before the change.
+    pub backup: Option<String>,
+    pub seconds: f64,
+    /// The commit (short) and whether the tree had changes, when git was asked.
+    pub commit: Option<(String, bool)>,
+    /// The first line of the error that ended the run.
+    pub error: Option<String>,
+}
+
+/// A plan's counts and the addresses that lose an object.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    pub add: u64,
+    pub change: u64,
+    pub destroy: u64,
+    pub replace: u64,
+    /// Resources that drifted (a refresh).
+    pub drifted: u64,
+    pub destroyed: Vec<String>,
+    pub replaced: Vec<String>,
+}
+
+/// One environment's line of `status`.
+#[derive(Clone, Debug, Default)]
+pub struct StatusRow {
+    pub environment: String,
+    pub tier: String,
+    pub serial: Option<u64>,
+    pub resources: Option<u64>,
+    /// Who holds the state lock (`-` when free).
+    pub lock: String,
+    /// The newest backup's age (`3h ago`).
+    pub newest_backup: Option<String>,
+    /// The last deploy's result and age (`applied 2d ago`).
+    pub last_deploy: Option<String>,
+    /// `code: message` of each problem.
+    pub problems: Vec<String>,
+}
+
+/// The section of a `plan`, `deploy` or `refresh` run: one table, a row per environment.
+pub fn runs(command: &str, rows: &[RunRow]) -> String {
+    let mut md = format!("### tfenv {}\n\n", escape(command));
+    md.push_str(
+        "| environment | tier | result | changes (+ ~ - ±) | backup | seconds | commit |\n",
+    );
+    md.push_str("| --- | --- | --- | --- | --- | ---: | --- |\n");
+    for row in rows {
+        let changes = row.changes.as_ref().map_or_else(dash, |c| {
+            let mut text = format!("+{} ~{} -{} ±{}", c.add, c.change, c.destroy, c.replace);
+            if c.drifted > 0 {
+                let _ = write!(text, " drifted {}", c.drifted);
+            }
+            format!("`{text}`")
+        });
+        let commit = row.commit.as_ref().map_or_else(dash, |(commit, dirty)| {
+            let dirty = if *dirty { " (dirty)" } else { "" };
+            format!("`{}`{dirty}", escape_code(commit))
+        });
+        let _ = writeln!(
+            md,
+            "| {} | {} | **{}** | {changes} | {} | {:.1} | {commit} |",
+            escape(&row.environment),
+            row.tier.as_deref().map_or_else(dash, escape),
+            escape(&row.result),
+            row.backup
+                .as_deref()
+                .map_or_else(dash, |b| format!("`{}`", escape_code(b))),
+            row.seconds,
+        );
+    }
+    let errors: Vec<&RunRow> = rows.iter().filter(|r| r.error.is_some()).collect();
+    if !errors.is_empty() {
+        md.push('\n');
+        for row in errors {
+            let error = row.error.as_deref().unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "- **{}** {}: {}",
+                escape(&row.environment),
+                escape(&row.result),
+                escape(error)
+            );
+        }
+    }
+    for row in rows {
+        if let Some(changes) = &row.changes {
+            md.push_str(&lost_objects(&row.environment, changes));
+        }
+    }
+    md.push('\n');
+    md
+}
+
+/// The section of `status`: one table, a row per environment; problems listed below.
+pub fn status(healthy: bool, rows: &[StatusRow], project_problems: &[String]) -> String {
+    let mut md = format!(
+        "### tfenv status: {}\n\n",
+        if healthy { "healthy" } else { "problems found" }
+    );
+    md.push_str("| environment | tier | health | serial | resources | lock | newest backup | last deploy |\n");
+    md.push_str("| --- | --- | --- | ---: | ---: | --- | --- | --- |\n");
+    for row in rows {
+        let health = match row.problems.len() {
+            0 => "ok".to_string(),
+            n => format!("**{n} problem(s)**"),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {health} | {} | {} | {} | {} | {} |",
+            escape(&row.environment),
+            escape(&row.tier),
+            row.serial.map_or_else(dash, |s| s.to_string()),
+            row.resources.map_or_else(dash, |r| r.to_string()),
+            escape(&row.lock),
+            row.newest_backup.as_deref().map_or_else(dash, escape),
+            row.last_deploy.as_deref().map_or_else(dash, escape),
+        );
+    }
+    let problems: Vec<(String, &String)> = rows
+        .iter()
+        .flat_map(|row| row.problems.iter().map(|p| (row.environment.clone(), p)))
+        .chain(project_problems.iter().map(|p| ("project".to_string(), p)))
+        .collect();
+    if !problems.is_empty() {
+        md.push('\n');
+        for (who, problem) in problems {
+            let _ = writeln!(md, "- **{}**: {}", escape(&who), escape(problem));
+        }
+    }
+    md.push('\n');
+    md
+}
+
+/// Destroyed and replaced addresses in a `<details>` block: one HTML block (no blank
+/// line inside), so Markdown reads nothing in the addresses, which are HTML-escaped.
+fn lost_objects(env: &str, changes: &Changes) -> String {
+    if changes.destroyed.is_empty() && changes.replaced.is_empty() {
+        return String::new();
+    }
+    let mut html = format!(
+        "\n<details><summary>{}: {} destroyed, {} replaced</summary>\n<ul>\n",
+        html_escape(env),
+        changes.destroyed.len(),
+        changes.replaced.len()
+    );
+    for (what, addresses) in [
+        ("destroy", &changes.destroyed),
+        ("replace", &changes.replaced),
+    ] {
+        for address in addresses {
+            let _ = writeln!(
+                html,
+                "<li>{what} <code>{}</code></li>",
+                html_escape(address)
+            );
+        }
+    }
+    html.push_str("</ul>\n</details>\n");
+    html
+}
+
+/// Appends `markdown` to `path` (created when missing) in one write: GitHub's summary
+/// file is shared by every step of a job, and each adds its own section.
+pub fn append(path: &Path, markdown: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    file.write_all(markdown.as_bytes())
+}
+
+fn dash() -> String {
+    "-".to_string()
+}
+
+/// Text in a table cell or a list item: HTML is shown, not interpreted; `|` does not
+/// end the cell; Markdown's emphasis, code and link characters are literal.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside a code span in a table cell: only `|` needs escaping there (GFM splits
+/// cells first); a backtick would end the span, so it becomes a quote.
+fn escape_code(text: &str) -> String {
+    text.replace('`', "'")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deploy_rows() -> Vec<RunRow> {
+        vec![
+            RunRow {
+                environment: "staging".into(),
+                tier: Some("staging".into()),
+                result: "applied".into(),
+                changes: Some(Changes {
+                    add: 1,
+                    change: 0,
+                    destroy: 1,
+                    replace: 1,
+                    drifted: 0,
+                    destroyed: vec!["terraform_data.item[\"b|<script>\"]".into()],
+                    replaced: vec!["module.db.aws_db_instance.main".into()],
+                }),
+                backup: Some("terraform.tfstate.20261130-101500".into()),
+                seconds: 12.345,
+                commit: Some(("0123456789ab".into(), true)),
+                error: None,
+            },
+            RunRow {
+                environment: "production".into(),
+                tier: Some("production".into()),
+                result: "refused".into(),
+                changes: Some(Changes {
+                    destroy: 2,
+                    destroyed: vec!["a.b".into(), "c.d".into()],
+                    ..Changes::default()
+                }),
+                backup: None,
+                seconds: 3.0,
+                commit: Some(("0123456789ab".into(), false)),
+                error: Some(
+                    "refused by policy: `conftest test {plan_json}` exited with code 1 | <b>"
+                        .into(),
+                ),
+            },
+        ]
+    }
+
+    fn html(markdown: &str) -> String {
+        let options =
+            pulldown_cmark::Options::ENABLE_TABLES | pulldown_cmark::Options::ENABLE_STRIKETHROUGH;
+        let parser = pulldown_cmark::Parser::new_ext(markdown, options);
+        let mut html = String::new();
+        pulldown_cmark::html::push_html(&mut html, parser);
+        html
+    }
+
+    #[test]
+    fn a_run_section_renders_one_table_row_per_environment_and_the_lost_objects() {
+        let md = runs("deploy", &deploy_rows());
+        insta::assert_snapshot!("summary-deploy", md);
+        let html = html(&md);
+        assert!(html.contains("<table>"), "{html}");
+        assert_eq!(html.matches("<tr>").count(), 3, "header + 2 rows:\n{html}");
+        assert!(html.contains("<td>staging</td>"), "{html}");
+        assert!(html.contains("<strong>applied</strong>"), "{html}");
+        assert!(html.contains("<code>+1 ~0 -1 ±1</code>"), "{html}");
+        assert!(
+            html.contains("<details><summary>staging: 1 destroyed, 1 replaced</summary>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<li>destroy <code>terraform_data.item[&quot;b|&lt;script&gt;&quot;]</code></li>"
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+        // The error's `|` stays in its line, not a new cell.
+        assert!(html.contains("exited with code 1 | &lt;b&gt;"), "{html}");
+    }
+
+    #[test]
+    fn a_status_section_lists_problems_under_its_table() {
+        let rows = vec![
+            StatusRow {
+                environment: "dev".into(),
+                tier: "development".into(),
+                serial: Some(4),
+                resources: Some(2),
+                lock: "-".into(),
+                newest_backup: Some("3h ago".into()),
+                last_deploy: Some("applied 2d ago".into()),
+                problems: Vec::new(),
+            },
+            StatusRow {
+                environment: "production".into(),
+                tier: "production".into(),
+                lock: "alice@laptop 3h".into(),
+                problems: vec!["stale-lock: held for 3h by alice@laptop".into()],
+                ..StatusRow::default()
+            },
+        ];
+        let md = status(
+            false,
+            &rows,
+            &["not-gitignored: `state/` is not ignored".into()],
+        );
+        insta::assert_snapshot!("summary-status", md);
+        let html = html(&md);
+        assert_eq!(html.matches("<tr>").count(), 3, "{html}");
+        assert!(html.contains("<strong>1 problem(s)</strong>"), "{html}");
+        assert!(
+            html.contains("<strong>project</strong>: not-gitignored"),
+            "{html}"
+        );
+    }
+}

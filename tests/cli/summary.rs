@@ -1,0 +1,58 @@
+//! Job summaries of runs that end before terraform does anything.
+
+use crate::support::Project;
+use crate::support::fake::FakeTerraform;
+
+#[test]
+fn a_run_that_fails_before_it_starts_still_gets_its_summary_row() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .env("GITHUB_STEP_SUMMARY", project.join("summary.md"))
+        .args(["deploy", "prodd", "--yes"])
+        .assert()
+        .code(2);
+    let markdown = project.read("summary.md");
+    assert!(markdown.starts_with("### tfenv deploy\n"), "{markdown}");
+    assert!(
+        markdown.contains("| prodd | - | **failed** | - | - |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("- **prodd** failed: environment \\`prodd\\` is not defined"),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn a_deploy_stopped_by_the_environment_lock_says_locked() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    // Another tfenv holds dev: this process keeps the lock file locked while it runs.
+    let lock = project.join("state/dev/.tfenv.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock (util-linux) is needed for this test");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let result = project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "dev", "--yes", "--summary", "summary.md"])
+        .assert();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    result.code(4);
+    let markdown = project.read("summary.md");
+    assert!(
+        markdown.contains("| dev | development | **locked** |"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("Applied"), "{markdown}");
+}
