@@ -665,3 +665,6 @@ mod tests {
         Cli::command().debug_assert();
     }
 }
+
+#[cfg(test)]
+mod ci_examples;
