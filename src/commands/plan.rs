@@ -261,12 +261,7 @@ fn print_table(ctx: &Context, report: &ManyReport) {
             if error.exit_code == Exit::Interrupted.code() {
                 return None;
             }
-            let mut lines = error.message.lines().map(str::trim);
-            let first = lines.next().unwrap_or_default();
-            let line = match (first.strip_suffix(':'), lines.next()) {
-                (Some(head), Some(detail)) => format!("{head}: {detail}"),
-                _ => first.to_string(),
-            };
+            let line = output::headline(&error.message);
             Some(format!("  {}: {line}", entry.environment))
         })
         .collect();

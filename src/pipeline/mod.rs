@@ -261,7 +261,8 @@ pub async fn execute_row(ctx: &Context, req: Request) -> (anyhow::Result<Ran>, s
             Exit::Locked => "locked".to_string(),
             exit => RunResult::of_error(exit).as_str().to_string(),
         };
-        row.error = format!("{err:#}").lines().next().map(str::to_string);
+        row.error = Some(crate::output::headline(&format!("{err:#}")));
+        row.policy_output = policy::refusal_output(err);
     }
     (result, row)
 }
