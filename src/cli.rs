@@ -113,8 +113,10 @@ One environment: terraform's output streams as it runs, then the summary.
 Several (or --all): they are planned at once (-j N at a time, default: the CPU count),
 each one's output printed as one block when it finishes, then a table of them all.
 Inits run one at a time (they share the plugin cache), the plans side by side.
-An environment that fails does not stop the others. With --detailed-exitcode: exit 3
-when any has changes, 1 when any failed (failure wins), else 0.
+An environment that fails does not stop the others. The exit code is the worst result:
+1 when any failed; else 5 when any was refused (the policy: retrying does not help);
+else 4 when any was locked (retrying later does); else 130 when interrupted; else, with
+--detailed-exitcode, 3 when any has changes, 0 when none.
 
 With --out DIR (one environment) the plan is kept as a plan bundle (terraform.plan,
 plan.json, bundle.json; folder 0700, files 0600: it holds secrets) for

@@ -248,23 +248,31 @@ pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
 /// table of several runs (`plan --all`). Every way a run ends has its row: a refused or
 /// failed run with its reason.
 pub async fn execute_row(ctx: &Context, req: Request) -> (anyhow::Result<Ran>, summary::RunRow) {
+    let (result, row, _) = execute_planned(ctx, req).await;
+    (result, row)
+}
+
+/// `execute_row`, with the plan's summary of a run that failed after planning (a policy
+/// refusal, a refused confirmation), for its entry of a document listing several runs.
+pub async fn execute_planned(
+    ctx: &Context,
+    req: Request,
+) -> (anyhow::Result<Ran>, summary::RunRow, Option<PlanSummary>) {
     let started = Instant::now();
     let mut row = summary::RunRow {
         environment: req.env.clone(),
         ..summary::RunRow::default()
     };
-    let result = run_env(ctx, req, started, &mut row).await;
+    let mut plan = None;
+    let result = run_env(ctx, req, started, &mut row, &mut plan).await;
     row.seconds = crate::output::seconds(started.elapsed());
     if let Err(err) = &result {
         let exit = error::exit_for(err);
-        row.result = match exit {
-            Exit::Locked => "locked".to_string(),
-            exit => RunResult::of_error(exit).as_str().to_string(),
-        };
+        row.result = RunResult::of_error(exit).as_str().to_string();
         row.error = Some(crate::output::headline(&format!("{err:#}")));
         row.policy_output = policy::refusal_output(err);
     }
-    (result, row)
+    (result, row, plan)
 }
 
 /// Appends a job summary section to each file; one that cannot be written is a warning:
@@ -304,6 +312,7 @@ async fn run_env(
     req: Request,
     started: Instant,
     row: &mut summary::RunRow,
+    failed_plan: &mut Option<PlanSummary>,
 ) -> anyhow::Result<Ran> {
     let project = ctx.project()?;
     let env = project.environment(&req.env)?.clone();
@@ -380,6 +389,7 @@ async fn run_env(
         }
         Err(err) => {
             let exit = error::exit_for(&err);
+            failed_plan.clone_from(&recorded.ledger.plan);
             let err = recorded.fail(&ctx.printer, err);
             if exit == Exit::Interrupted {
                 // terraform normally releases its lock when interrupted; after a forced stop
