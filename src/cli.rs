@@ -130,7 +130,7 @@ Examples:
   tfenv plan --all --detailed-exitcode        # every environment, at once
   tfenv plan dev staging -j 2
   tfenv plan --all --output json | jq '.environments[] | select(.result == \"failed\")'
-  tfenv plan production --out plans/production   # a bundle to review, then apply")]
+  tfenv plan production --out ../plans/production   # a bundle (outside the checkout), then apply")]
     Plan(PlanArgs),
 
     /// Check roots and var files without credentials or a backend: fmt, validate, variables.
@@ -177,7 +177,7 @@ Examples:
   tfenv deploy dev
   tfenv deploy staging --yes
   tfenv deploy production --yes --confirm production     # CI
-  tfenv deploy production --plan plans/production --yes --confirm production")]
+  tfenv deploy production --plan ../plans/production --yes --confirm production")]
     Deploy(DeployArgs),
 
     /// `apply -refresh-only` through the same summary, backup, confirmation and history.
