@@ -94,6 +94,9 @@ pub struct Bundle {
 pub struct BundleRef {
     pub dir: String,
     pub sha256: String,
+    /// The folder, absolute: for the `deploy --plan` command printed to the user.
+    #[serde(skip)]
+    pub path: PathBuf,
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
@@ -220,6 +223,7 @@ impl Bundle {
         BundleRef {
             dir: project.show(&self.dir),
             sha256: self.sha256.clone(),
+            path: self.dir.clone(),
         }
     }
 }

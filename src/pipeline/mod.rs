@@ -437,11 +437,25 @@ pub fn print_outcome(ctx: &Context, report: &Report) {
     };
     p.result(&line);
     if let (Some(bundle), "plan") = (&report.bundle, report.command) {
+        // Valid where the user is: the path as `--plan` reads it (from `-C`'s folder),
+        // and `-C` again when it was given.
+        let settings = &ctx.settings;
+        let chdir = match settings.cwd == settings.started_in {
+            true => String::new(),
+            false => format!("-C {} ", from(&settings.cwd, &settings.started_in)),
+        };
+        let dir = from(&bundle.path, &settings.cwd);
         p.result(&format!(
-            "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {name} --plan {}",
-            bundle.dir,
+            "Plan bundle `{dir}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv {chdir}deploy {name} --plan {dir}",
             &bundle.sha256[..12],
-            bundle.dir
         ));
+    }
+}
+
+/// `path` for a command typed in `base`: relative when it lies under `base`, else absolute.
+fn from(path: &Path, base: &Path) -> String {
+    match path.strip_prefix(base) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.display().to_string(),
     }
 }

@@ -485,6 +485,7 @@ fn write_bundle(
     run.bundle = Some(BundleRef {
         dir: run.project.show(dir),
         sha256,
+        path: dir.to_path_buf(),
     });
     Ok(())
 }

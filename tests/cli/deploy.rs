@@ -578,3 +578,73 @@ fn a_lock_timeout_that_is_not_a_duration_is_a_usage_error_saying_how_to_write_on
         "nothing ran"
     );
 }
+
+#[test]
+fn the_apply_command_a_plan_prints_works_from_a_subdirectory_and_with_c() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let stdout_of = |cmd: &mut assert_cmd::Command| {
+        let output = cmd.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    // From a subdirectory: the path as typed there, not the project root's.
+    let out = stdout_of(
+        project
+            .tfenv_with(&tf)
+            .current_dir(project.join("environments"))
+            .args(["plan", "dev", "--out", "bundles/dev"]),
+    );
+    assert!(
+        out.contains("Apply it with:\n  tfenv deploy dev --plan bundles/dev\n"),
+        "{out}"
+    );
+    // With -C: -C again, and the path as --plan reads it (from -C's folder).
+    let parent = project.path().parent().unwrap().to_path_buf();
+    let name = project.path().file_name().unwrap().to_str().unwrap();
+    let out = stdout_of(project.tfenv_with(&tf).current_dir(&parent).args([
+        "-C",
+        name,
+        "plan",
+        "staging",
+        "--out",
+        "bundles/staging",
+    ]));
+    assert!(
+        out.contains(&format!(
+            "Apply it with:\n  tfenv -C {name} deploy staging --plan bundles/staging\n"
+        )),
+        "{out}"
+    );
+    // Outside the folder it is read from: absolute.
+    let outside = tempfile::tempdir().unwrap();
+    let dir = outside.path().join("production");
+    let out = stdout_of(
+        project
+            .tfenv_with(&tf)
+            .current_dir(project.join("environments"))
+            .args(["plan", "dev", "--out", dir.to_str().unwrap()]),
+    );
+    assert!(
+        out.contains(&format!("tfenv deploy dev --plan {}\n", dir.display())),
+        "{out}"
+    );
+    // What it printed applies, from where it was printed.
+    let applied = project
+        .tfenv_with(&tf)
+        .current_dir(project.join("environments"))
+        .args(["deploy", "dev", "--plan", "bundles/dev", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        applied.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+}
