@@ -121,7 +121,8 @@ else 4 when any was locked (retrying later does); else 130 when interrupted; els
 With --out DIR (one environment) the plan is kept as a plan bundle (terraform.plan,
 plan.json, bundle.json; folder 0700, files 0600: it holds secrets) for
 `tfenv deploy ENV --plan DIR` to apply, possibly in another clone of the same commit.
-An existing bundle in DIR is replaced; a DIR that holds anything else is refused.
+An existing bundle in DIR is removed first (a failed or refused plan leaves none);
+a DIR that holds anything else is refused.
 
 Examples:
   tfenv plan dev

@@ -295,6 +295,20 @@ pub fn write(
     Ok(sha256(&json))
 }
 
+/// Removes the bundle in `dir` (checked by `check_replaceable`: nothing but a bundle's
+/// files) before a new plan into it, so a plan that fails or is refused leaves no older
+/// bundle behind for a CI step to ship as this run's. `true` when there was one.
+pub fn remove_old(dir: &Path) -> anyhow::Result<bool> {
+    check_replaceable(dir)?;
+    if !dir.join(META).is_file() {
+        return Ok(false);
+    }
+    std::fs::remove_dir_all(dir).map_err(|err| {
+        anyhow::anyhow!("removing the old plan bundle `{}`: {err}", dir.display())
+    })?;
+    Ok(true)
+}
+
 /// `dir` may take a bundle: it does not exist, is empty, or holds a bundle (bundle.json
 /// and nothing but a bundle's files). Checked before the plan too, so that a wrong
 /// `--out` costs no plan.

@@ -320,6 +320,17 @@ async fn run_env(
     row.tier = Some(env.tier.to_string());
     let backend = Backends::default().resolve(&env, &project)?;
     let mode = &req.mode;
+    // A new plan into a bundle's folder removes the old bundle first: a run that fails
+    // (a lock held, terraform, the policy) leaves no bundle, never an older one.
+    if let Mode::Plan { out: Some(dir), .. } = mode
+        && bundle::remove_old(dir)?
+    {
+        ctx.printer.progress(&format!(
+            "{}: removed the previous plan bundle in `{}`; the new one is written when the plan succeeds",
+            env.name,
+            project.show(dir)
+        ));
+    }
     let records = mode.apply().is_some();
     // The version check and git do not depend on each other: both at once. Only a run
     // that applies asks git (history records the commit; production needs a clean tree),
