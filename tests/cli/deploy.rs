@@ -117,6 +117,23 @@ fn a_held_state_lock_exits_4_and_names_the_holder() {
 }
 
 #[test]
+fn a_state_lock_still_held_after_lock_timeout_says_to_wait_longer_not_to_pass_it() {
+    let project = Project::demo();
+    let lock_error = r#"printf 'Error: Error acquiring the state lock\n\nLock Info:\n  ID:        9db590f1-b6fe\n  Path:      state/dev\n  Operation: OperationTypeApply\n  Who:       alice@laptop\n  Version:   1.11.4\n  Created:   2026-11-22 09:14:03 +0000 UTC\n  Info:\n' >&2; exit 1"#;
+    let tf = FakeTerraform::working()
+        .on("plan", lock_error)
+        .install(&project);
+    deploy(&project, &tf, "dev")
+        .args(["--lock-timeout", "1s"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "wait longer (a larger --lock-timeout), or check who holds it with `tfenv lock dev`",
+        ))
+        .stderr(predicate::str::contains("(--lock-timeout 5m)").not());
+}
+
+#[test]
 fn a_production_deploy_whose_backup_fails_does_not_apply() {
     let project = Project::demo();
     let tf = FakeTerraform::working()
