@@ -84,7 +84,8 @@ pub enum Command {
     /// Run `terraform init` for an environment, in its own data directory.
     #[command(after_help = "\
 Init is skipped when the environment was initialized with the same backend config
-and var files; --reconfigure or --upgrade always run it.
+and var files; --reconfigure or --upgrade always run it. It takes the environment's
+lock (never under another tfenv's deploy of it); --lock-timeout waits for it.
 
 Examples:
   tfenv init dev
@@ -356,6 +357,9 @@ pub struct InitArgs {
     /// Write terraform's full output to state/<env>/logs/ (always on for production).
     #[arg(long)]
     pub log: bool,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
 }
 
 #[derive(Debug, Args)]

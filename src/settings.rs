@@ -232,6 +232,8 @@ pub struct InitSettings {
     pub names: Vec<String>,
     pub options: InitOptions,
     pub log: bool,
+    /// How long another run's hold on an environment is waited for (`--lock-timeout`).
+    pub lock_wait: LockWait,
 }
 
 impl InitSettings {
@@ -243,6 +245,7 @@ impl InitSettings {
                 upgrade: args.upgrade,
             },
             log: args.log,
+            lock_wait: args.lock.into(),
         }
     }
 }

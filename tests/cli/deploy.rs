@@ -543,6 +543,48 @@ fn a_deploy_whose_lock_timeout_runs_out_exits_4_naming_the_holder_and_how_long_i
 }
 
 #[test]
+fn init_during_a_deploy_waits_for_the_environment_or_exits_4() {
+    let project = Project::demo();
+    let tf = held_apply_fake(&project);
+    let mut first = holding_deploy(&project, &tf);
+    // At once: exit 4 naming the deploy; no terraform init ran under it.
+    project
+        .tfenv_with(&tf)
+        .args(["init", "dev", "--reconfigure"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(format!(
+            "pid {}, `tfenv deploy dev`",
+            first.pid()
+        )));
+    // With --lock-timeout: it waits, then runs once the deploy is done.
+    let mut init = project.command();
+    init.arg("--terraform").arg(&tf).args([
+        "init",
+        "dev",
+        "--reconfigure",
+        "--lock-timeout",
+        "60s",
+    ]);
+    let mut init = RunningTfenv::spawn(init);
+    init.wait_for_stderr(
+        "dev: waiting for another tfenv to finish",
+        Duration::from_secs(20),
+    );
+    std::fs::write(project.join("release"), "").unwrap();
+    let (status, _) = first.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{}", first.output_text());
+    let (status, _) = init.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", init.output_text());
+    assert!(
+        init.output_text().contains("dev: initialized"),
+        "{}",
+        init.output_text()
+    );
+    assert_eq!(history_lines(&project), 1, "init records nothing");
+}
+
+#[test]
 fn ctrl_c_while_waiting_for_the_environment_exits_130_at_once_and_records_nothing() {
     let project = Project::demo();
     let tf = held_apply_fake(&project);
