@@ -13,7 +13,7 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
         include_sensitive: settings.include_sensitive,
     };
     let mode = match &settings.bundle {
-        Some(dir) => Mode::ApplyBundle(apply, Box::new(Bundle::open(dir)?)),
+        Some(dir) => Mode::ApplyBundle(apply, Box::new(Bundle::open(dir, &settings.env)?)),
         None => Mode::Deploy(apply),
     };
     pipeline::run(

@@ -134,20 +134,21 @@ pub fn var_files(project: &Project, env: &Environment) -> anyhow::Result<Vec<Var
 }
 
 impl Bundle {
-    /// Reads `DIR/bundle.json`. A folder that is not a bundle of a format this tfenv
-    /// knows is refused.
-    pub fn open(dir: &Path) -> anyhow::Result<Bundle> {
+    /// Reads `DIR/bundle.json`, for `deploy <env> --plan DIR`. A folder that is not a
+    /// bundle of a format this tfenv knows is refused.
+    pub fn open(dir: &Path, env: &str) -> anyhow::Result<Bundle> {
+        let give = format!("give the folder `tfenv plan {env} --out DIR` wrote");
         if !dir.is_dir() {
             return Err(TfenvError::usage(
                 format!("--plan `{}`: no such directory", dir.display()),
-                Some("give the folder `tfenv plan <env> --out DIR` wrote".to_string()),
+                Some(give),
             )
             .into());
         }
         let not_a_bundle = |why: String| -> anyhow::Error {
             TfenvError::Refused {
                 message: format!("`{}` is not a plan bundle: {why}", dir.display()),
-                hint: Some("give the folder `tfenv plan <env> --out DIR` wrote".to_string()),
+                hint: Some(give.clone()),
             }
             .into()
         };
@@ -185,7 +186,10 @@ impl Bundle {
     /// Checks terraform.plan and plan.json against their recorded checksums; the plan's
     /// summary, read from plan.json.
     pub fn verify_files(&self) -> anyhow::Result<PlanSummary> {
-        let hint = "the bundle was changed or damaged after it was written; plan again with `tfenv plan <env> --out DIR`";
+        let hint = format!(
+            "the bundle was changed or damaged after it was written; plan again with `tfenv plan {} --out DIR`",
+            self.meta.environment
+        );
         let read = |name: &str| -> anyhow::Result<(Vec<u8>, String)> {
             Ok(match files::read_regular(&self.dir.join(name))? {
                 Some(bytes) => {
@@ -391,7 +395,7 @@ mod tests {
         for name in [PLAN, PLAN_JSON, META] {
             assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
         }
-        let bundle = Bundle::open(&dir).unwrap();
+        let bundle = Bundle::open(&dir, "dev").unwrap();
         assert_eq!(bundle.sha256, sum);
         assert!(bundle.verify_files().is_ok());
         // Nothing temporary is left beside it.
@@ -430,12 +434,26 @@ mod tests {
         let dir = tmp.path().join("b");
         write(&dir, &plan, b"{}", meta()).unwrap();
         std::fs::write(dir.join(PLAN), b"plan bytez").unwrap();
-        let err = Bundle::open(&dir).unwrap().verify_files().unwrap_err();
+        let err = Bundle::open(&dir, "dev")
+            .unwrap()
+            .verify_files()
+            .unwrap_err();
         let text = format!("{err:#}");
         assert!(
             text.contains("`sha256 of terraform.plan` failed: expected `"),
             "{text}"
         );
         assert!(text.contains(&sha256(b"plan bytez")), "{text}");
+        // The hint names the bundle's environment, not a placeholder.
+        assert_eq!(
+            crate::error::hint_for(&err),
+            Some(
+                format!(
+                    "the bundle was changed or damaged after it was written; plan again with `tfenv plan {} --out DIR`",
+                    meta().environment
+                )
+                .as_str()
+            )
+        );
     }
 }

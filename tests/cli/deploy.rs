@@ -392,6 +392,9 @@ fn deploy_plan_of_a_folder_that_is_not_a_bundle_is_refused() {
         .code(5)
         .stderr(predicate::str::contains(
             "is not a plan bundle: it has no bundle.json",
+        ))
+        .stderr(predicate::str::contains(
+            "give the folder `tfenv plan dev --out DIR` wrote",
         ));
     project.write("future/bundle.json", r#"{"format": 2}"#);
     project
