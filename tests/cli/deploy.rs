@@ -710,3 +710,37 @@ fn the_apply_command_a_plan_prints_works_from_a_subdirectory_and_with_c() {
         String::from_utf8_lossy(&applied.stderr)
     );
 }
+
+#[test]
+fn the_history_marks_a_run_that_applied_a_bundle() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--yes"])
+        .assert()
+        .code(0);
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--out", "bundle"])
+        .assert()
+        .code(0);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "bundle", "--yes"])
+        .assert()
+        .code(0);
+    let sha = project.last_history("dev")["bundle"]
+        .as_str()
+        .expect("the record names its bundle")
+        .to_string();
+    let output = project.tfenv().args(["history", "dev"]).output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with("BUNDLE"), "{out}");
+    assert!(lines[1].ends_with(" -"), "a plain deploy has none:\n{out}");
+    assert!(
+        lines.last().unwrap().ends_with(&format!("{}…", &sha[..8])),
+        "{out}"
+    );
+}
