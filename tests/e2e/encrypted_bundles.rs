@@ -12,6 +12,7 @@ use age::secrecy::ExposeSecret;
 
 use crate::bundles::Clones;
 use crate::support::running::RunningTfenv;
+use crate::support::snap::Snapshots;
 use crate::support::{self, expecting, stderr, stdout_json};
 
 /// The sensitive value: a variable set only in the git-ignored local.tfvars, kept in a
@@ -198,15 +199,22 @@ fn a_passphrase_bundle_round_trips_and_a_wrong_passphrase_is_refused() {
     let dir = clones.bundle("dev");
     let dir = dir.to_str().unwrap();
     let pass = [("TFENV_BUNDLE_PASSPHRASE", "correct horse battery staple")];
-    expecting(
-        tfenv_in(
-            &clones,
-            "a",
-            None,
-            &pass,
-            &["plan", "dev", "--out", dir, "--encrypt"],
-        ),
-        0,
+    let mut snapshots = Snapshots::new(&clones.project);
+    snapshots.real_terraform(&support::terraform());
+    // Relative: the command line is the snapshot's description.
+    let args = [
+        "plan",
+        "dev",
+        "--out",
+        "../bundles/dev",
+        "--encrypt",
+        "--output",
+        "json",
+    ];
+    snapshots.json(
+        "json-plan-out-encrypted",
+        &args,
+        &expecting(tfenv_in(&clones, "a", None, &pass, &args), 0),
     );
     let meta = std::fs::read_to_string(Path::new(dir).join("bundle.json")).unwrap();
     assert!(meta.contains("\"to\": \"passphrase\""), "{meta}");
