@@ -299,13 +299,14 @@ pub struct PlanSettings {
     pub summary: Option<PathBuf>,
 }
 
-/// A passphrase from the environment: never printed, not even by `{:?}`.
+/// A secret from the environment (a passphrase, a private key): never printed, not even
+/// by `{:?}`.
 #[derive(Clone)]
-pub struct Passphrase(pub String);
+pub struct Secret(pub String);
 
-impl std::fmt::Debug for Passphrase {
+impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Passphrase(<redacted>)")
+        f.write_str("Secret(<redacted>)")
     }
 }
 
@@ -315,16 +316,16 @@ pub enum Sealing {
     /// age public keys (`age1…`), from `--recipient` or `TFENV_BUNDLE_RECIPIENTS`.
     Recipients(Vec<String>),
     /// `TFENV_BUNDLE_PASSPHRASE`.
-    Passphrase(Passphrase),
+    Passphrase(Secret),
 }
 
 /// What `deploy --plan DIR` may decrypt an encrypted bundle with, from the environment.
 #[derive(Clone, Debug, Default)]
 pub struct BundleKeys {
     /// `TFENV_BUNDLE_IDENTITY`: an age identity file's path, or the key itself.
-    pub identity: Option<String>,
+    pub identity: Option<Secret>,
     /// `TFENV_BUNDLE_PASSPHRASE`.
-    pub passphrase: Option<Passphrase>,
+    pub passphrase: Option<Secret>,
 }
 
 pub const RECIPIENTS_VAR: &str = "TFENV_BUNDLE_RECIPIENTS";
@@ -339,8 +340,8 @@ fn env_value(name: &str) -> Option<String> {
 impl BundleKeys {
     pub fn from_env() -> BundleKeys {
         BundleKeys {
-            identity: env_value(IDENTITY_VAR),
-            passphrase: env_value(PASSPHRASE_VAR).map(Passphrase),
+            identity: env_value(IDENTITY_VAR).map(Secret),
+            passphrase: env_value(PASSPHRASE_VAR).map(Secret),
         }
     }
 }
@@ -368,7 +369,7 @@ fn sealing(recipients: Vec<String>) -> anyhow::Result<Sealing> {
         )
         .into()),
         (false, None) => Ok(Sealing::Recipients(recipients)),
-        (true, Some(passphrase)) => Ok(Sealing::Passphrase(Passphrase(passphrase))),
+        (true, Some(passphrase)) => Ok(Sealing::Passphrase(Secret(passphrase))),
         (true, None) => Err(TfenvError::usage(
             "--encrypt needs a recipient or a passphrase",
             Some(format!(
@@ -707,6 +708,22 @@ impl ManSettings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bundle_keys_never_show_their_secrets_in_debug_output() {
+        let keys = super::BundleKeys {
+            identity: Some(super::Secret("AGE-SECRET-KEY-1QQQ".to_string())),
+            passphrase: Some(super::Secret("hunter2".to_string())),
+        };
+        let shown = format!(
+            "{keys:?} {:?}",
+            super::Sealing::Passphrase(super::Secret("hunter2".to_string()))
+        );
+        assert!(
+            !shown.contains("AGE-SECRET-KEY") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
     use super::*;
 
     fn global(cwd: &Path, flag: Option<&str>) -> GlobalSettings {

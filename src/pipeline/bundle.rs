@@ -135,10 +135,22 @@ pub struct Bundle {
 
 /// The bundle's plan files, checked: the plan's summary, and for an encrypted bundle the
 /// decrypted plan file (to be written to a 0600 file under `state/<env>/` for the apply).
-#[derive(Debug)]
 pub struct Verified {
     pub summary: PlanSummary,
     pub decrypted_plan: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the plan: it holds secrets.
+        f.debug_struct("Verified")
+            .field("summary", &self.summary)
+            .field(
+                "decrypted_plan",
+                &self.decrypted_plan.as_ref().map(Vec::len),
+            )
+            .finish()
+    }
 }
 
 /// Where a bundle is, for the JSON document and history.
@@ -426,7 +438,7 @@ impl Bundle {
                         want,
                     ));
                 };
-                let keys = Identities::load(value).map_err(|why| refused(why, want.clone()))?;
+                let keys = Identities::load(&value.0).map_err(|why| refused(why, want.clone()))?;
                 decryptor
                     .decrypt(keys.identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
                     .map_err(|err| match err {
@@ -801,8 +813,8 @@ mod tests {
 
     fn keys(identity: Option<String>, passphrase: Option<&str>) -> BundleKeys {
         BundleKeys {
-            identity,
-            passphrase: passphrase.map(|p| settings::Passphrase(p.to_string())),
+            identity: identity.map(settings::Secret),
+            passphrase: passphrase.map(|p| settings::Secret(p.to_string())),
         }
     }
 
@@ -906,7 +918,7 @@ mod tests {
     #[test]
     fn a_passphrase_bundle_decrypts_with_the_passphrase_only() {
         let tmp = tempfile::tempdir().unwrap();
-        let pass = settings::Passphrase("correct horse".to_string());
+        let pass = settings::Secret("correct horse".to_string());
         let dir = sealed(tmp.path(), Sealing::Passphrase(pass), b"{}");
         let bundle = Bundle::open(&dir).unwrap();
         let encryption = bundle.meta.encryption.clone().unwrap();
