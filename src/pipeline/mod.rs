@@ -44,6 +44,8 @@ pub enum Mode {
     Plan {
         detailed_exitcode: bool,
         out: Option<PathBuf>,
+        /// `--encrypt`: the bundle's plan files are encrypted (with `out` only).
+        encrypt: Option<crate::settings::Sealing>,
     },
     /// `tfenv deploy`: plan, confirm, back up, apply, record.
     Deploy(Apply),
@@ -426,6 +428,17 @@ pub fn print_outcome(ctx: &Context, report: &Report) {
     };
     p.result(&line);
     if let (Some(bundle), "plan") = (&report.bundle, report.command) {
+        if bundle.encrypted {
+            p.result(&format!(
+                "Plan bundle `{}` (sha256 {}…), its plan encrypted (age). Apply it with {} or {} set:\n  tfenv deploy {name} --plan {}",
+                bundle.dir,
+                &bundle.sha256[..12],
+                crate::settings::IDENTITY_VAR,
+                crate::settings::PASSPHRASE_VAR,
+                bundle.dir
+            ));
+            return;
+        }
         p.result(&format!(
             "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {name} --plan {}",
             bundle.dir,

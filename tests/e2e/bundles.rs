@@ -28,12 +28,22 @@ const TABLE: &str = "tf-locks-bundles";
 
 impl Clones {
     pub(crate) fn local() -> Clones {
-        Clones::new(|project, env| {
-            format!(
-                "path = \"{}\"\n",
-                project.join(&format!("shared/{env}.tfstate")).display()
-            )
-        })
+        Clones::local_with("", "")
+    }
+
+    /// `local()` with `extra` appended to main.tf and `vars` to each clone's (git-ignored)
+    /// `environments/local.tfvars`: a secret that never reaches the repository.
+    pub(crate) fn local_with(extra: &str, vars: &str) -> Clones {
+        Clones::new_with(
+            |project, env| {
+                format!(
+                    "path = \"{}\"\n",
+                    project.join(&format!("shared/{env}.tfstate")).display()
+                )
+            },
+            extra,
+            vars,
+        )
     }
 
     fn s3(moto: &Moto) -> Clones {
@@ -43,6 +53,14 @@ impl Clones {
     }
 
     fn new(backend_conf: impl Fn(&Project, &str) -> String) -> Clones {
+        Clones::new_with(backend_conf, "", "")
+    }
+
+    fn new_with(
+        backend_conf: impl Fn(&Project, &str) -> String,
+        extra: &str,
+        vars: &str,
+    ) -> Clones {
         let project = Project::empty();
         let mut toml = String::from("[project]\nstate_dir = \"state\"\n");
         for env in ["dev", "staging", "production"] {
@@ -92,7 +110,7 @@ resource "terraform_data" "x" {{
 output "message" {{
   value = var.message
 }}
-"#
+{extra}"#
             ),
         );
         project.write(
@@ -107,7 +125,7 @@ output "message" {{
             project.git(&["clone", "-q", "origin", clone]);
             project.write(
                 &format!("{clone}/environments/local.tfvars"),
-                "extra = \"\"\n",
+                &format!("extra = \"\"\n{vars}"),
             );
         }
         Clones { project }
@@ -126,6 +144,11 @@ output "message" {{
             .timeout(std::time::Duration::from_secs(120))
             .output()
             .unwrap()
+    }
+
+    /// The local state of `env`, as bytes (`None`: none yet).
+    pub(crate) fn shared_state(&self, env: &str) -> Option<Vec<u8>> {
+        self.local_state(env)
     }
 
     pub(crate) fn run(&self, clone: &str, args: &[&str], code: i32) -> Output {
@@ -167,7 +190,7 @@ output "message" {{
 }
 
 /// The last history record of `env` in `clone`.
-fn history(clones: &Clones, clone: &str, env: &str) -> serde_json::Value {
+pub(crate) fn history(clones: &Clones, clone: &str, env: &str) -> serde_json::Value {
     let bytes = std::fs::read(
         clones
             .project
