@@ -133,11 +133,13 @@ pub struct Bundle {
     pub keys: BundleKeys,
 }
 
-/// The bundle's plan files, checked: the plan's summary, and for an encrypted bundle the
-/// decrypted plan file (to be written to a 0600 file under `state/<env>/` for the apply).
+/// The bundle's plan files, checked: the plan's summary, and the plan file's bytes as
+/// they were checked (decrypted for an encrypted bundle). Those bytes, written to a 0600
+/// file under `state/<env>/`, are what is applied: the bundle's folder may change while
+/// the run waits for init, a lock or an answer, and what was checked must be what runs.
 pub struct Verified {
     pub summary: PlanSummary,
-    pub decrypted_plan: Option<Vec<u8>>,
+    pub plan: Vec<u8>,
 }
 
 impl std::fmt::Debug for Verified {
@@ -145,10 +147,7 @@ impl std::fmt::Debug for Verified {
         // Never the plan: it holds secrets.
         f.debug_struct("Verified")
             .field("summary", &self.summary)
-            .field(
-                "decrypted_plan",
-                &self.decrypted_plan.as_ref().map(Vec::len),
-            )
+            .field("plan_bytes", &self.plan.len())
             .finish()
     }
 }
@@ -271,10 +270,6 @@ impl Bundle {
         })
     }
 
-    pub fn plan_file(&self) -> PathBuf {
-        self.dir.join(PLAN)
-    }
-
     /// Checks terraform.plan and plan.json against their recorded checksums (an
     /// encrypted bundle's files first as they are, then decrypted); the plan's summary,
     /// read from plan.json.
@@ -292,7 +287,7 @@ impl Bundle {
                 None => (Vec::new(), "missing".to_string()),
             })
         };
-        let (_, plan_sum) = read(PLAN)?;
+        let (plan_bytes, plan_sum) = read(PLAN)?;
         if plan_sum != self.meta.sha256.plan {
             return Err(mismatch(
                 &format!("sha256 of {PLAN}"),
@@ -316,7 +311,7 @@ impl Bundle {
             .map_err(|why| anyhow::anyhow!("reading the bundle's {PLAN_JSON}: {why}"))?;
         Ok(Verified {
             summary,
-            decrypted_plan: None,
+            plan: plan_bytes,
         })
     }
 
@@ -360,7 +355,7 @@ impl Bundle {
             .map_err(|why| anyhow::anyhow!("reading the bundle's {PLAN_JSON_AGE}: {why}"))?;
         Ok(Verified {
             summary,
-            decrypted_plan: Some(plan_bytes),
+            plan: plan_bytes,
         })
     }
 
@@ -862,10 +857,7 @@ mod tests {
             .with_keys(keys(Some(secret.clone()), None))
             .verify_files()
             .unwrap();
-        assert_eq!(
-            verified.decrypted_plan.as_deref(),
-            Some(&b"plan bytes: s3cr3t-token"[..])
-        );
+        assert_eq!(verified.plan, b"plan bytes: s3cr3t-token");
         let file = tmp.path().join("key.txt");
         std::fs::write(
             &file,
@@ -935,7 +927,7 @@ mod tests {
         let text = refusal(wrong.verify_files().err().unwrap());
         assert!(text.contains("a wrong passphrase"), "{text}");
         let right = bundle.with_keys(keys(None, Some("correct horse")));
-        assert!(right.verify_files().unwrap().decrypted_plan.is_some());
+        assert!(!right.verify_files().unwrap().plan.is_empty());
     }
 
     #[test]

@@ -262,17 +262,11 @@ async fn apply_bundle(
             .printer
             .progress(&format!("{}: backing up the state", run.env.name));
     }
-    // An encrypted bundle's plan, decrypted in memory and checked above, exists in clear
-    // only in a 0600 file under state/<env>/ until this returns, whichever way.
-    let clear = match verified.decrypted_plan {
-        Some(bytes) => Some(PlanFile::with_content(run.env, &bytes)?),
-        None => None,
-    };
-    let plan_path = match &clear {
-        Some(file) => file.path().to_path_buf(),
-        None => bundle.plan_file(),
-    };
-    back_up_confirm_apply(run, apply, gate, pulled, &plan_path).await
+    // The plan bytes checked above (decrypted, for an encrypted bundle) are what terraform
+    // applies, from a 0600 file under state/<env>/ that exists until this returns,
+    // whichever way: never the bundle's file, which may have changed since the check.
+    let checked = PlanFile::with_content(run.env, &verified.plan)?;
+    back_up_confirm_apply(run, apply, gate, pulled, checked.path()).await
 }
 
 fn short(commit: &str) -> &str {

@@ -307,11 +307,22 @@ fn a_bundle_planned_in_one_clone_is_applied_in_another() {
     let calls = std::fs::read_to_string(calls).unwrap();
     assert!(calls.lines().any(|c| c.starts_with("init ")), "{calls}");
     assert!(!calls.lines().any(|c| c.starts_with("plan ")), "{calls}");
-    let bundle_plan = format!(
+    // The plan applied is the bundle's, as checked: copied to a private file of clone b.
+    let checked_plan = format!(
         "apply -no-color -input=false {}",
-        dir.join("terraform.plan").display()
+        clones
+            .clone_dir("b")
+            .join("state/dev/terraform.plan")
+            .display()
     );
-    assert!(calls.lines().any(|c| c == bundle_plan), "{calls}");
+    assert!(calls.lines().any(|c| c == checked_plan), "{calls}");
+    assert!(
+        !clones
+            .clone_dir("b")
+            .join("state/dev/terraform.plan")
+            .exists(),
+        "the copy is gone after the apply"
+    );
     assert_eq!(applied["result"], "applied", "{applied}");
     assert_eq!(
         applied["bundle"]["sha256"],
@@ -324,6 +335,43 @@ fn a_bundle_planned_in_one_clone_is_applied_in_another() {
     assert_eq!(record["bundle"], bundle_sha.as_str(), "{record}");
     // The bundle stays as it was: nothing of it is consumed.
     assert_eq!(sha256_of(&dir.join("bundle.json")), bundle_sha);
+}
+
+/// The bundle's folder may change after its check (while init runs, a lock is waited
+/// for, a person answers the prompt): what is applied is what was checked.
+#[test]
+fn a_bundle_replaced_after_its_check_still_applies_the_checked_plan() {
+    let clones = Clones::local();
+    let dir = clones.plan("a", "dev", "dev");
+    let other = clones.plan("a", "staging", "staging");
+    // terraform's first call (init, after the check) swaps staging's plan into the bundle.
+    let swap = clones.project.script(
+        "bin/terraform",
+        &format!(
+            "if [ \"$1\" = init ]; then cp '{other}' '{target}'; fi\nexec '{real}' \"$@\"",
+            other = other.join("terraform.plan").display(),
+            target = dir.join("terraform.plan").display(),
+            real = support::terraform().display()
+        ),
+    );
+    let output = clones
+        .project
+        .tfenv_with(&swap)
+        .current_dir(clones.clone_dir("b"))
+        .args(["deploy", "dev", "--plan", dir.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    expecting(output, 0);
+    assert_eq!(
+        sha256_of(&dir.join("terraform.plan")),
+        sha256_of(&other.join("terraform.plan")),
+        "the swap happened"
+    );
+    assert_eq!(state_message(&clones.local_state("dev").unwrap()), "one");
+    assert!(
+        clones.local_state("staging").is_none(),
+        "staging's plan, swapped in after the check, was not applied"
+    );
 }
 
 #[test]
