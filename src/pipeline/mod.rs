@@ -44,6 +44,8 @@ pub enum Mode {
     Plan {
         detailed_exitcode: bool,
         out: Option<PathBuf>,
+        /// `--encrypt`: the bundle's plan files are encrypted (with `out` only).
+        encrypt: Option<crate::settings::Sealing>,
     },
     /// `tfenv deploy`: plan, confirm, back up, apply, record.
     Deploy(Apply),
@@ -456,6 +458,15 @@ pub fn print_outcome(ctx: &Context, report: &Report) {
             false => format!("-C {} ", from(&settings.cwd, &settings.started_in)),
         };
         let dir = from(&bundle.path, &settings.cwd);
+        if bundle.encrypted {
+            p.result(&format!(
+                "Plan bundle `{dir}` (sha256 {}…), its plan encrypted (age). Apply it with {} or {} set:\n  tfenv {chdir}deploy {name} --plan {dir}",
+                &bundle.sha256[..12],
+                crate::settings::IDENTITY_VAR,
+                crate::settings::PASSPHRASE_VAR,
+            ));
+            return;
+        }
         p.result(&format!(
             "Plan bundle `{dir}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv {chdir}deploy {name} --plan {dir}",
             &bundle.sha256[..12],
