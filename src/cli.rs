@@ -651,8 +651,18 @@ pub struct LockTimeout {
     pub lock_timeout: std::time::Duration,
 }
 
+/// The longest wait: a week. (terraform's own `-lock-timeout` overflows a little beyond
+/// 292 years; a CI job that should wait longer than a week is waiting for the wrong thing.)
+const LOCK_TIMEOUT_MAX: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e}; write it like 0s, 90s or 5m"))
+    match humantime::parse_duration(text) {
+        Ok(d) if d > LOCK_TIMEOUT_MAX => {
+            Err("a lock timeout can be at most 7d (one week)".to_string())
+        }
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e}; write it like 0s, 90s or 5m")),
+    }
 }
 
 #[derive(Debug, Args)]

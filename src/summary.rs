@@ -6,8 +6,6 @@
 //! the user's own program's verdict (capped). Uses nothing of tfenv's.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::Path;
 
 /// One environment's run of `plan`, `deploy` or `refresh`.
 #[derive(Clone, Debug, Default)]
@@ -233,16 +231,6 @@ fn with_code(text: &str) -> String {
         }
     }
     out
-}
-
-/// Appends `markdown` to `path` (created when missing) in one write: GitHub's summary
-/// file is shared by every step of a job, and each adds its own section.
-pub fn append(path: &Path, markdown: &str) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)?;
-    file.write_all(markdown.as_bytes())
 }
 
 fn dash() -> String {

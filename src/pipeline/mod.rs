@@ -277,13 +277,24 @@ pub async fn execute_planned(
     (result, row, plan)
 }
 
-/// Appends a job summary section to each file; one that cannot be written is a warning:
-/// the run's outcome stands.
+/// Appends a job summary section to each file (created when missing), in one write:
+/// GitHub's summary file is shared by every step of a job, and each adds its own. One
+/// that cannot be written is a warning: the run's outcome stands. Opened the way tfenv
+/// opens its own files, so a FIFO in its place is refused at once instead of hanging.
 pub fn write_summary(ctx: &Context, files: &[PathBuf], markdown: &str) {
+    use std::io::Write as _;
     for file in files {
-        if let Err(err) = summary::append(file, markdown) {
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        let written = crate::files::open_own(file, &options).and_then(|opened| {
+            let mut opened =
+                anyhow::Context::context(opened, "the file vanished while it was opened")?;
+            opened.write_all(markdown.as_bytes())?;
+            Ok(())
+        });
+        if let Err(err) = written {
             ctx.printer.warn(&format!(
-                "could not write the job summary to `{}`: {err}",
+                "could not write the job summary to `{}`: {err:#}",
                 file.display()
             ));
         }

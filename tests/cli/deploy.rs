@@ -729,6 +729,12 @@ fn a_lock_timeout_that_is_not_a_duration_is_a_usage_error_saying_how_to_write_on
         .code(2)
         .stderr(predicate::str::contains("--lock-timeout"))
         .stderr(predicate::str::contains("write it like 0s, 90s or 5m"));
+    // terraform would reject what does not fit its own durations; tfenv caps it first.
+    deploy(&project, &tf, "dev")
+        .args(["--lock-timeout", "3000000h"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("at most 7d"));
     assert!(
         !project.read_or_empty("calls.log").contains("plan"),
         "nothing ran"
