@@ -84,7 +84,8 @@ pub enum Command {
     /// Run `terraform init` for an environment, in its own data directory.
     #[command(after_help = "\
 Init is skipped when the environment was initialized with the same backend config
-and var files; --reconfigure or --upgrade always run it.
+and var files; --reconfigure or --upgrade always run it. It takes the environment's
+lock (never under another tfenv's deploy of it); --lock-timeout waits for it.
 
 Examples:
   tfenv init dev
@@ -113,13 +114,16 @@ One environment: terraform's output streams as it runs, then the summary.
 Several (or --all): they are planned at once (-j N at a time, default: the CPU count),
 each one's output printed as one block when it finishes, then a table of them all.
 Inits run one at a time (they share the plugin cache), the plans side by side.
-An environment that fails does not stop the others. With --detailed-exitcode: exit 3
-when any has changes, 1 when any failed (failure wins), else 0.
+An environment that fails does not stop the others. The exit code is the worst result:
+1 when any failed; else 5 when any was refused (the policy: retrying does not help);
+else 4 when any was locked (retrying later does); else 130 when interrupted; else, with
+--detailed-exitcode, 3 when any has changes, 0 when none.
 
 With --out DIR (one environment) the plan is kept as a plan bundle (terraform.plan,
 plan.json, bundle.json; folder 0700, files 0600: it holds secrets) for
 `tfenv deploy ENV --plan DIR` to apply, possibly in another clone of the same commit.
-An existing bundle in DIR is replaced; a DIR that holds anything else is refused.
+An existing bundle in DIR is removed first (a failed or refused plan leaves none);
+a DIR that holds anything else is refused.
 With --encrypt, terraform.plan and plan.json are written encrypted with age
 (terraform.plan.age, plan.json.age) to the public keys of --recipient (or
 TFENV_BUNDLE_RECIPIENTS, comma or space separated), or with the passphrase in
@@ -135,8 +139,8 @@ Examples:
   tfenv plan --all --detailed-exitcode        # every environment, at once
   tfenv plan dev staging -j 2
   tfenv plan --all --output json | jq '.environments[] | select(.result == \"failed\")'
-  tfenv plan production --out plans/production   # a bundle to review, then apply
-  tfenv plan production --out plans/production --encrypt --recipient age1…")]
+  tfenv plan production --out ../plans/production   # a bundle (outside the checkout), then apply
+  tfenv plan production --out ../plans/production --encrypt --recipient age1…")]
     Plan(PlanArgs),
 
     /// Check roots and var files without credentials or a backend: fmt, validate, variables.
@@ -187,7 +191,7 @@ Examples:
   tfenv deploy dev
   tfenv deploy staging --yes
   tfenv deploy production --yes --confirm production     # CI
-  tfenv deploy production --plan plans/production --yes --confirm production")]
+  tfenv deploy production --plan ../plans/production --yes --confirm production")]
     Deploy(DeployArgs),
 
     /// `apply -refresh-only` through the same summary, backup, confirmation and history.
@@ -365,6 +369,9 @@ pub struct InitArgs {
     /// Write terraform's full output to state/<env>/logs/ (always on for production).
     #[arg(long)]
     pub log: bool,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
 }
 
 #[derive(Debug, Args)]

@@ -41,13 +41,32 @@ pub enum TfenvError {
     },
     /// terraform could not take the state lock of `env`: someone holds it.
     #[error("the state of `{env}` is locked by {}", info.describe())]
-    LockHeld { env: String, info: Box<LockInfo> },
+    LockHeld {
+        env: String,
+        info: Box<LockInfo>,
+        /// When tfenv or terraform already waited for it (`--lock-timeout`), the hint: to
+        /// wait longer, not to start waiting (`TfenvError::lock_held`).
+        waited: Option<String>,
+    },
     /// SIGINT / SIGTERM ended the run.
     #[error("interrupted")]
     Interrupted,
 }
 
 impl TfenvError {
+    /// The state lock of `env` is held by `info`; `waited`: after `--lock-timeout` ran out.
+    pub fn lock_held(env: &str, info: LockInfo, waited: bool) -> TfenvError {
+        TfenvError::LockHeld {
+            env: env.to_string(),
+            info: Box::new(info),
+            waited: waited.then(|| {
+                format!(
+                    "that run is still going: wait longer (a larger --lock-timeout), or check who holds it with `tfenv lock {env}`"
+                )
+            }),
+        }
+    }
+
     pub fn usage(message: impl Into<String>, hint: impl Into<Option<String>>) -> Self {
         TfenvError::Usage {
             message: message.into(),
@@ -80,7 +99,10 @@ impl TfenvError {
             | TfenvError::Locked { hint, .. }
             | TfenvError::Refused { hint, .. }
             | TfenvError::Unreachable { hint, .. } => hint.as_deref(),
-            TfenvError::LockHeld { .. } => Some(
+            TfenvError::LockHeld {
+                waited: Some(hint), ..
+            } => Some(hint),
+            TfenvError::LockHeld { waited: None, .. } => Some(
                 "another run holds the state lock: wait for it to finish and try again, or let tfenv wait for it (--lock-timeout 5m)",
             ),
             TfenvError::Interrupted => None,
@@ -162,6 +184,7 @@ mod tests {
         let err: anyhow::Error = TfenvError::LockHeld {
             env: "dev".into(),
             info: Box::new(info),
+            waited: None,
         }
         .into();
         assert_eq!(

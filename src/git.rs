@@ -90,6 +90,31 @@ impl Checkout {
         self.info.dirty
     }
 
+    /// The changes, up to ten, on one line ("a (modified), plans/ (untracked), …").
+    pub fn listed(&self) -> String {
+        let mut listed: Vec<&str> = self
+            .changes
+            .iter()
+            .map(String::as_str)
+            .take(LISTED)
+            .collect();
+        if self.changes.len() > LISTED {
+            listed.push("…");
+        }
+        listed.join(", ")
+    }
+
+    /// What to do about untracked folders among the changes (often plan bundles written
+    /// inside the checkout), when there are any.
+    pub fn untracked_folders_hint(&self) -> Option<&'static str> {
+        self.changes
+            .iter()
+            .any(|c| c.ends_with("/ (untracked)"))
+            .then_some(
+                "an untracked folder (a plan bundle written inside the checkout?) makes the tree dirty: write bundles outside the checkout (`--out ../plans/<env>`, `--out \"$RUNNER_TEMP/bundle-<env>\"`) or add their folder to .gitignore",
+            )
+    }
+
     /// Why a production run from this tree is refused, listing up to ten changes.
     pub fn refusal(&self, env: &str) -> TfenvError {
         let mut message = format!(
@@ -102,6 +127,10 @@ impl Checkout {
             message.push_str(&format!("\n  … and {} more", self.changes.len() - LISTED));
         }
         let mut hint = "commit or stash them, or pass --allow-dirty".to_string();
+        if let Some(folders) = self.untracked_folders_hint() {
+            hint.push_str("; ");
+            hint.push_str(folders);
+        }
         if self.changes.iter().any(|c| c.ends_with(HIDDEN)) {
             hint.push_str(
                 "; `git update-index --no-assume-unchanged --no-skip-worktree <file>` lets git show a hidden file's changes again",

@@ -400,6 +400,19 @@ fn visible_width(text: &str) -> usize {
     console::measure_text_width(text)
 }
 
+/// The line of an error message that carries its cause, for a one-line listing (the
+/// `plan --all` table's `failed:` lines, the job summary): the first line, and when it
+/// ends with `:` ("`terraform plan` for `dev` exited with code 1:"), the next non-empty
+/// line joined to it.
+pub fn headline(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim);
+    let first = lines.next().unwrap_or_default();
+    match (first.strip_suffix(':'), lines.find(|l| !l.is_empty())) {
+        (Some(head), Some(detail)) => format!("{head}: {detail}"),
+        _ => first.to_string(),
+    }
+}
+
 /// A duration as the `seconds` of a JSON document: rounded to milliseconds, like the
 /// history records' (`1.234`, never `1.2340573`).
 pub fn seconds(elapsed: std::time::Duration) -> f64 {
@@ -429,6 +442,21 @@ mod tests {
                 (Stream::Err, "warning: careful".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn a_headline_joins_the_line_after_a_colon_skipping_blank_ones() {
+        assert_eq!(
+            headline(
+                "`terraform plan` for `broken` exited with code 1:\n\n  Error: Unsupported argument\n  on main.tf"
+            ),
+            "`terraform plan` for `broken` exited with code 1: Error: Unsupported argument"
+        );
+        assert_eq!(
+            headline("no such environment `x`\nhint"),
+            "no such environment `x`"
+        );
+        assert_eq!(headline("ends with a colon:"), "ends with a colon:");
     }
 
     #[test]

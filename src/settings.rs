@@ -19,6 +19,8 @@ use crate::terraform::InitOptions;
 pub struct GlobalSettings {
     /// Where tfenv acts from (`-C` applied).
     pub cwd: PathBuf,
+    /// Where tfenv was started (the shell's directory; `cwd` without `-C`).
+    pub started_in: PathBuf,
     pub config: Option<PathBuf>,
     pub output: OutputSettings,
     /// Prompts may be shown: stdin is a terminal, no `--non-interactive`, no `CI`.
@@ -88,6 +90,7 @@ impl GlobalSettings {
         let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
             .filter(|v| !v.is_empty())
             .map(|v| here.join(v));
+        let started_in = here.clone();
         let cwd = match &global.chdir {
             Some(dir) => {
                 let dir = here.join(dir);
@@ -108,6 +111,7 @@ impl GlobalSettings {
             terraform_flag: global.terraform.clone(),
             step_summary,
             cwd,
+            started_in,
             output,
             interactive: !global.non_interactive
                 && !in_ci
@@ -228,6 +232,8 @@ pub struct InitSettings {
     pub names: Vec<String>,
     pub options: InitOptions,
     pub log: bool,
+    /// How long another run's hold on an environment is waited for (`--lock-timeout`).
+    pub lock_wait: LockWait,
 }
 
 impl InitSettings {
@@ -239,6 +245,7 @@ impl InitSettings {
                 upgrade: args.upgrade,
             },
             log: args.log,
+            lock_wait: args.lock.into(),
         }
     }
 }
@@ -729,6 +736,7 @@ mod tests {
     fn global(cwd: &Path, flag: Option<&str>) -> GlobalSettings {
         GlobalSettings {
             cwd: cwd.to_path_buf(),
+            started_in: cwd.to_path_buf(),
             config: None,
             output: OutputSettings {
                 format: Format::Human,

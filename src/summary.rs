@@ -1,8 +1,9 @@
 //! Markdown job summaries (DESIGN.md §10): what a run did, as a section appended to the
 //! file `GITHUB_STEP_SUMMARY` names (or `--summary FILE`). Built from plain data, so any
 //! command renders one (`plan`, `deploy`, `refresh`, `status`; `drift` later). Never a
-//! secret: names, counts, addresses and tfenv's own messages only — no output, variable
-//! or plan value ever reaches these types. Uses nothing of tfenv's.
+//! secret: names, counts, addresses and tfenv's own messages only — no variable or plan
+//! value ever reaches these types; the one output shown is a refusing policy's, which is
+//! the user's own program's verdict (capped). Uses nothing of tfenv's.
 
 use std::fmt::Write as _;
 
@@ -21,8 +22,10 @@ pub struct RunRow {
     pub seconds: f64,
     /// The commit (short) and whether the tree had changes, when git was asked.
     pub commit: Option<(String, bool)>,
-    /// The first line of the error that ended the run.
+    /// The line of the error that ended the run that carries its cause.
     pub error: Option<String>,
+    /// What a refusing policy printed (its first lines), shown in a `<details>` block.
+    pub policy_output: Option<String>,
 }
 
 /// A plan's counts and the addresses that lose an object.
@@ -96,8 +99,13 @@ pub fn runs(command: &str, rows: &[RunRow]) -> String {
                 "- **{}** {}: {}",
                 escape(&row.environment),
                 escape(&row.result),
-                escape(error)
+                with_code(error)
             );
+        }
+        for row in rows {
+            if let Some(said) = &row.policy_output {
+                md.push_str(&policy_output(&row.environment, said));
+            }
         }
     }
     for row in rows {
@@ -177,6 +185,54 @@ fn lost_objects(env: &str, changes: &Changes) -> String {
     html
 }
 
+/// A refusing policy's output in a `<details>` block, HTML-escaped in a `<pre>`. One HTML
+/// block: a blank line would end it, so blank lines are left out.
+fn policy_output(env: &str, said: &str) -> String {
+    let mut html = format!(
+        "\n<details><summary>{}: what the policy said</summary>\n<pre>",
+        html_escape(env)
+    );
+    let lines: Vec<String> = said
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.chars()
+                .map(|c| match c {
+                    '&' => "&amp;".to_string(),
+                    '<' => "&lt;".to_string(),
+                    '>' => "&gt;".to_string(),
+                    c => c.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    html.push_str(&lines.join("\n"));
+    html.push_str("</pre>\n</details>\n");
+    html
+}
+
+/// A message of tfenv's in a list item: its `values in backticks` become code spans (as
+/// HTML, their text escaped), the rest is escaped text. A backtick without its pair stays
+/// a literal one.
+fn with_code(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in parts.iter().enumerate() {
+        let paired = i % 2 == 1 && i + 1 < parts.len();
+        match paired {
+            true => {
+                let _ = write!(out, "<code>{}</code>", html_escape(part));
+            }
+            false if i % 2 == 1 => {
+                out.push_str("\\`");
+                out.push_str(&escape(part));
+            }
+            false => out.push_str(&escape(part)),
+        }
+    }
+    out
+}
+
 fn dash() -> String {
     "-".to_string()
 }
@@ -248,6 +304,7 @@ mod tests {
                 seconds: 12.345,
                 commit: Some(("0123456789ab".into(), true)),
                 error: None,
+                policy_output: None,
             },
             RunRow {
                 environment: "production".into(),
@@ -262,8 +319,11 @@ mod tests {
                 seconds: 3.0,
                 commit: Some(("0123456789ab".into(), false)),
                 error: Some(
-                    "refused by policy: `conftest test {plan_json}` exited with code 1 | <b>"
+                    "refused by policy: `conftest test {plan_json}` exited with code 1 | <b>; it said: FAIL - main.tf - `a.b` is deleted"
                         .into(),
+                ),
+                policy_output: Some(
+                    "FAIL - main.tf - `a.b` is deleted\n\n<script>alert(1)</script>\n1 test, 0 passed".into(),
                 ),
             },
         ]
@@ -300,8 +360,25 @@ mod tests {
         );
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<b>"), "{html}");
-        // The error's `|` stays in its line, not a new cell.
+        // The error's `|` stays in its line, not a new cell; its commands are code.
         assert!(html.contains("exited with code 1 | &lt;b&gt;"), "{html}");
+        assert!(
+            html.contains("refused by policy: <code>conftest test {plan_json}</code> exited"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("\\`"),
+            "no escaped backtick is shown:\n{html}"
+        );
+        // What the policy said, escaped, in its own block.
+        assert!(
+            html.contains("<details><summary>production: what the policy said</summary>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<pre>FAIL - main.tf - `a.b` is deleted\n&lt;script&gt;alert(1)&lt;/script&gt;\n1 test, 0 passed</pre>"),
+            "{html}"
+        );
     }
 
     #[test]

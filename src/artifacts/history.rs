@@ -63,6 +63,9 @@ pub enum RunResult {
     /// A confirmation was not given, or a safety rule stopped the run.
     Refused,
     Failed,
+    /// Another process held the environment or its state (a run's report only: history
+    /// records such a run as `failed`).
+    Locked,
     Interrupted,
     /// A run that tfenv found killed (SIGKILL, a crash) after the fact, by the holder
     /// text it left in its environment lock: its outcome is unknown.
@@ -77,6 +80,7 @@ impl RunResult {
     pub fn of_error(exit: Exit) -> RunResult {
         match exit {
             Exit::Refused => RunResult::Refused,
+            Exit::Locked => RunResult::Locked,
             Exit::Interrupted => RunResult::Interrupted,
             _ => RunResult::Failed,
         }
@@ -89,6 +93,7 @@ impl RunResult {
             RunResult::Planned => "planned",
             RunResult::Refused => "refused",
             RunResult::Failed => "failed",
+            RunResult::Locked => "locked",
             RunResult::Interrupted => "interrupted",
             RunResult::Killed => "killed",
             RunResult::Other(text) => text,
@@ -383,7 +388,12 @@ impl Ledger {
     /// Records a run that ended with `err`: refused, interrupted or failed, by its exit code.
     pub fn fail(&mut self, err: &anyhow::Error) -> anyhow::Result<()> {
         let exit = crate::error::exit_for(err);
-        self.finish(RunResult::of_error(exit), exit, Some(format!("{err:#}")))
+        // A record's results are fixed (docs/json.md): a held lock is `failed` there.
+        let result = match RunResult::of_error(exit) {
+            RunResult::Locked => RunResult::Failed,
+            result => result,
+        };
+        self.finish(result, exit, Some(format!("{err:#}")))
     }
 }
 

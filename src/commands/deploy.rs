@@ -15,7 +15,7 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
     let mode = match &settings.bundle {
         Some(dir) => Mode::ApplyBundle(
             apply,
-            Box::new(Bundle::open(dir)?.with_keys(settings.bundle_keys.clone())),
+            Box::new(Bundle::open(dir, &settings.env)?.with_keys(settings.bundle_keys.clone())),
         ),
         None => Mode::Deploy(apply),
     };

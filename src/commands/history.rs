@@ -44,6 +44,7 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
             "GIT",
             "TOOK",
             "BACKUP",
+            "BUNDLE",
         ]
         .map(String::from)
         .to_vec(),
@@ -69,6 +70,11 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
             ),
             Age(r.seconds.round() as i64).to_string(),
             r.backup.clone().unwrap_or_else(|| "-".to_string()),
+            // `deploy --plan`: which plan bundle was applied (its bundle.json's sha256).
+            r.bundle.as_ref().map_or_else(
+                || "-".to_string(),
+                |sha| format!("{}…", &sha[..sha.len().min(8)]),
+            ),
         ]);
     }
     ctx.printer.result(output::table(&rows).trim_end());

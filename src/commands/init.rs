@@ -80,6 +80,12 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
                 continue;
             }
         };
+        // The environment's lock, as every command that changes it takes (not recorded in
+        // history): an `init --reconfigure` must not swap the data dir under a running
+        // deploy.
+        let _lock =
+            crate::pipeline::RecordedRun::lock(ctx, env, "init", false, &settings.lock_wait)
+                .await?;
         let started = Instant::now();
         let wants_log = settings.log || env.tier == Tier::Production;
         // A log only for an init that runs: a skipped one has nothing to say.

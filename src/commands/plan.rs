@@ -123,17 +123,7 @@ async fn plan_many(ctx: &Context, settings: &PlanSettings, mode: Mode) -> anyhow
     let count = |result: RunResult| reports.iter().filter(|r| r.result == result).count();
     let (planned, no_changes) = (count(RunResult::Planned), count(RunResult::NoChanges));
     let interrupted = ctx.interrupts.received() || exits.contains(&Exit::Interrupted);
-    let exit = if exits
-        .iter()
-        .any(|e| !matches!(e, Exit::Success | Exit::Changes))
-    {
-        // Failure wins over changes, whatever failed (terraform, a lock held, a refusal).
-        Exit::Failure
-    } else if exits.contains(&Exit::Changes) {
-        Exit::Changes
-    } else {
-        Exit::Success
-    };
+    let exit = many_exit(&exits, interrupted);
     let report = ManyReport {
         command: mode.command(),
         failed: reports.len() - planned - no_changes,
@@ -147,12 +137,35 @@ async fn plan_many(ctx: &Context, settings: &PlanSettings, mode: Mode) -> anyhow
     } else {
         print_table(ctx, &report);
     }
-    if interrupted {
+    if exit == Exit::Interrupted {
         // Every terraform was sent SIGINT by the runner and has stopped; the top says so
         // and exits 130.
         return Err(TfenvError::Interrupted.into());
     }
     Ok(exit)
+}
+
+/// The exit code of several environments' plans, by the worst of their results (as
+/// `plan --help` and README's exit-code table say): any failed → 1; else any refused
+/// (a policy's verdict: retrying does not help) → 5; else any locked (someone else's
+/// run: retrying later does) → 4; else interrupted → 130; else 3 when any has changes
+/// (under --detailed-exitcode), 0.
+fn many_exit(exits: &[Exit], interrupted: bool) -> Exit {
+    let any = |exit: Exit| exits.contains(&exit);
+    let failed = exits.iter().any(|e| {
+        !matches!(
+            e,
+            Exit::Success | Exit::Changes | Exit::Refused | Exit::Locked | Exit::Interrupted
+        )
+    });
+    match () {
+        () if failed => Exit::Failure,
+        () if any(Exit::Refused) => Exit::Refused,
+        () if any(Exit::Locked) => Exit::Locked,
+        () if interrupted => Exit::Interrupted,
+        () if any(Exit::Changes) => Exit::Changes,
+        () => Exit::Success,
+    }
 }
 
 /// One environment of several, planned.
@@ -187,7 +200,7 @@ async fn plan_one(
         // Its row only: the run writes one table of them all.
         summary: summary_files,
     };
-    let (result, row) = pipeline::execute_row(&env_ctx, request).await;
+    let (result, row, plan) = pipeline::execute_planned(&env_ctx, request).await;
     match result {
         Ok(ran) => {
             if !ctx.printer.is_json() {
@@ -202,7 +215,9 @@ async fn plan_one(
         }
         Err(err) => {
             let exit = error::exit_for(&err);
-            let report = Report::failed(env, &mode, &err, output::seconds(started.elapsed()));
+            let mut report = Report::failed(env, &mode, &err, output::seconds(started.elapsed()));
+            // A plan the policy (or anything after planning) refused keeps its summary.
+            report.plan = plan;
             if exit != Exit::Interrupted {
                 let error = &report.error;
                 let p = &env_ctx.printer;
@@ -238,7 +253,7 @@ fn print_table(ctx: &Context, report: &ManyReport) {
             plan.map_or_else(dash, |s| format!("{prefix}{}", n(s)))
         };
         let result = match entry.result {
-            RunResult::Planned => p.paint(&console::Style::new().yellow(), "changes"),
+            RunResult::Planned => p.paint(&console::Style::new().yellow(), "planned"),
             RunResult::NoChanges => p.paint(&console::Style::new().green(), "no changes"),
             ref failed => p.paint(&console::Style::new().red().bold(), failed.as_str()),
         };
@@ -263,12 +278,7 @@ fn print_table(ctx: &Context, report: &ManyReport) {
             if error.exit_code == Exit::Interrupted.code() {
                 return None;
             }
-            let mut lines = error.message.lines().map(str::trim);
-            let first = lines.next().unwrap_or_default();
-            let line = match (first.strip_suffix(':'), lines.next()) {
-                (Some(head), Some(detail)) => format!("{head}: {detail}"),
-                _ => first.to_string(),
-            };
+            let line = output::headline(&error.message);
             Some(format!("  {}: {line}", entry.environment))
         })
         .collect();
@@ -278,5 +288,25 @@ fn print_table(ctx: &Context, report: &ManyReport) {
             p.paint(&console::Style::new().bold(), "failed:")
         ));
         p.result(&failed.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_plans_exit_by_their_worst_result_failed_refused_locked_interrupted() {
+        use Exit::*;
+        assert_eq!(
+            many_exit(&[Changes, Refused, Failure, Locked], false),
+            Failure
+        );
+        assert_eq!(many_exit(&[Changes, Locked, Refused], false), Refused);
+        assert_eq!(many_exit(&[Success, Locked, Changes], false), Locked);
+        assert_eq!(many_exit(&[Locked, Interrupted], true), Locked);
+        assert_eq!(many_exit(&[Changes, Interrupted], true), Interrupted);
+        assert_eq!(many_exit(&[Success, Changes], false), Changes);
+        assert_eq!(many_exit(&[Success, Success], false), Success);
     }
 }

@@ -159,6 +159,9 @@ pub struct BundleRef {
     pub sha256: String,
     /// Its plan files are encrypted (`plan --encrypt`).
     pub encrypted: bool,
+    /// The folder, absolute: for the `deploy --plan` command printed to the user.
+    #[serde(skip)]
+    pub path: PathBuf,
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
@@ -196,20 +199,21 @@ pub fn var_files(project: &Project, env: &Environment) -> anyhow::Result<Vec<Var
 }
 
 impl Bundle {
-    /// Reads `DIR/bundle.json`. A folder that is not a bundle of a format this tfenv
-    /// knows is refused.
-    pub fn open(dir: &Path) -> anyhow::Result<Bundle> {
+    /// Reads `DIR/bundle.json`, for `deploy <env> --plan DIR`. A folder that is not a
+    /// bundle of a format this tfenv knows is refused.
+    pub fn open(dir: &Path, env: &str) -> anyhow::Result<Bundle> {
+        let give = format!("give the folder `tfenv plan {env} --out DIR` wrote");
         if !dir.is_dir() {
             return Err(TfenvError::usage(
                 format!("--plan `{}`: no such directory", dir.display()),
-                Some("give the folder `tfenv plan <env> --out DIR` wrote".to_string()),
+                Some(give),
             )
             .into());
         }
         let not_a_bundle = |why: String| -> anyhow::Error {
             TfenvError::Refused {
                 message: format!("`{}` is not a plan bundle: {why}", dir.display()),
-                hint: Some("give the folder `tfenv plan <env> --out DIR` wrote".to_string()),
+                hint: Some(give.clone()),
             }
             .into()
         };
@@ -274,7 +278,11 @@ impl Bundle {
     /// encrypted bundle's files first as they are, then decrypted); the plan's summary,
     /// read from plan.json.
     pub fn verify_files(&self) -> anyhow::Result<Verified> {
-        let hint = "the bundle was changed or damaged after it was written; plan again with `tfenv plan <env> --out DIR`";
+        let hint = format!(
+            "the bundle was changed or damaged after it was written; plan again with `tfenv plan {} --out DIR`",
+            self.meta.environment
+        );
+        let hint = hint.as_str();
         if let Some(encryption) = &self.meta.encryption {
             return self.verify_encrypted(encryption, hint);
         }
@@ -467,6 +475,7 @@ impl Bundle {
             dir: project.show(&self.dir),
             sha256: self.sha256.clone(),
             encrypted: self.is_encrypted(),
+            path: self.dir.clone(),
         }
     }
 }
@@ -562,6 +571,20 @@ pub fn write(
         let _ = std::fs::remove_dir_all(old);
     }
     Ok(sha256(&json))
+}
+
+/// Removes the bundle in `dir` (checked by `check_replaceable`: nothing but a bundle's
+/// files) before a new plan into it, so a plan that fails or is refused leaves no older
+/// bundle behind for a CI step to ship as this run's. `true` when there was one.
+pub fn remove_old(dir: &Path) -> anyhow::Result<bool> {
+    check_replaceable(dir)?;
+    if !dir.join(META).is_file() {
+        return Ok(false);
+    }
+    std::fs::remove_dir_all(dir).map_err(|err| {
+        anyhow::anyhow!("removing the old plan bundle `{}`: {err}", dir.display())
+    })?;
+    Ok(true)
 }
 
 /// `dir` may take a bundle: it does not exist, is empty, or holds a bundle (bundle.json
@@ -765,7 +788,7 @@ mod tests {
         for name in [PLAN, PLAN_JSON, META] {
             assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
         }
-        let bundle = Bundle::open(&dir).unwrap();
+        let bundle = Bundle::open(&dir, "dev").unwrap();
         assert_eq!(bundle.sha256, sum);
         assert!(bundle.verify_files().is_ok());
         // Nothing temporary is left beside it.
@@ -843,7 +866,7 @@ mod tests {
                 "{name} holds the secret"
             );
         }
-        let bundle = Bundle::open(&dir).unwrap();
+        let bundle = Bundle::open(&dir, "dev").unwrap();
         assert_eq!(bundle.meta.format, ENCRYPTED_FORMAT);
         let encryption = bundle.meta.encryption.clone().unwrap();
         assert_eq!(encryption.to, EncryptedTo::Recipients);
@@ -874,7 +897,7 @@ mod tests {
         let key = age::x25519::Identity::generate();
         let public = key.to_public().to_string();
         let dir = sealed(tmp.path(), Sealing::Recipients(vec![public.clone()]), b"{}");
-        let bundle = Bundle::open(&dir).unwrap();
+        let bundle = Bundle::open(&dir, "dev").unwrap();
 
         let text = refusal(bundle.clone().verify_files().err().unwrap());
         assert!(text.contains("TFENV_BUNDLE_IDENTITY is not set"), "{text}");
@@ -912,7 +935,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let pass = settings::Secret("correct horse".to_string());
         let dir = sealed(tmp.path(), Sealing::Passphrase(pass), b"{}");
-        let bundle = Bundle::open(&dir).unwrap();
+        let bundle = Bundle::open(&dir, "dev").unwrap();
         let encryption = bundle.meta.encryption.clone().unwrap();
         assert_eq!(encryption.to, EncryptedTo::Passphrase);
         assert!(encryption.recipients.is_empty());
@@ -945,14 +968,20 @@ mod tests {
         bytes[last] ^= 1;
         std::fs::write(&file, &bytes).unwrap();
         // No key given: the checksum refuses it first.
-        let text = refusal(Bundle::open(&dir).unwrap().verify_files().err().unwrap());
+        let text = refusal(
+            Bundle::open(&dir, "dev")
+                .unwrap()
+                .verify_files()
+                .err()
+                .unwrap(),
+        );
         assert!(
             text.contains("`sha256 of terraform.plan.age` failed"),
             "{text}"
         );
         // With bundle.json's checksum changed too, age itself refuses it.
         let meta = std::fs::read_to_string(dir.join(META)).unwrap();
-        let old = Bundle::open(&dir)
+        let old = Bundle::open(&dir, "dev")
             .unwrap()
             .meta
             .encryption
@@ -961,7 +990,7 @@ mod tests {
             .plan;
         std::fs::write(dir.join(META), meta.replace(&old, &sha256(&bytes))).unwrap();
         let secret = age::secrecy::ExposeSecret::expose_secret(&key.to_string()).to_string();
-        let err = Bundle::open(&dir)
+        let err = Bundle::open(&dir, "dev")
             .unwrap()
             .with_keys(keys(Some(secret), None))
             .verify_files()
@@ -991,12 +1020,26 @@ mod tests {
         let dir = tmp.path().join("b");
         write(&dir, &plan, b"{}", meta(), None).unwrap();
         std::fs::write(dir.join(PLAN), b"plan bytez").unwrap();
-        let err = Bundle::open(&dir).unwrap().verify_files().unwrap_err();
+        let err = Bundle::open(&dir, "dev")
+            .unwrap()
+            .verify_files()
+            .unwrap_err();
         let text = format!("{err:#}");
         assert!(
             text.contains("`sha256 of terraform.plan` failed: expected `"),
             "{text}"
         );
         assert!(text.contains(&sha256(b"plan bytez")), "{text}");
+        // The hint names the bundle's environment, not a placeholder.
+        assert_eq!(
+            crate::error::hint_for(&err),
+            Some(
+                format!(
+                    "the bundle was changed or damaged after it was written; plan again with `tfenv plan {} --out DIR`",
+                    meta().environment
+                )
+                .as_str()
+            )
+        );
     }
 }

@@ -250,22 +250,31 @@ pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
 /// table of several runs (`plan --all`). Every way a run ends has its row: a refused or
 /// failed run with its reason.
 pub async fn execute_row(ctx: &Context, req: Request) -> (anyhow::Result<Ran>, summary::RunRow) {
+    let (result, row, _) = execute_planned(ctx, req).await;
+    (result, row)
+}
+
+/// `execute_row`, with the plan's summary of a run that failed after planning (a policy
+/// refusal, a refused confirmation), for its entry of a document listing several runs.
+pub async fn execute_planned(
+    ctx: &Context,
+    req: Request,
+) -> (anyhow::Result<Ran>, summary::RunRow, Option<PlanSummary>) {
     let started = Instant::now();
     let mut row = summary::RunRow {
         environment: req.env.clone(),
         ..summary::RunRow::default()
     };
-    let result = run_env(ctx, req, started, &mut row).await;
+    let mut plan = None;
+    let result = run_env(ctx, req, started, &mut row, &mut plan).await;
     row.seconds = crate::output::seconds(started.elapsed());
     if let Err(err) = &result {
         let exit = error::exit_for(err);
-        row.result = match exit {
-            Exit::Locked => "locked".to_string(),
-            exit => RunResult::of_error(exit).as_str().to_string(),
-        };
-        row.error = format!("{err:#}").lines().next().map(str::to_string);
+        row.result = RunResult::of_error(exit).as_str().to_string();
+        row.error = Some(crate::output::headline(&format!("{err:#}")));
+        row.policy_output = policy::refusal_output(err);
     }
-    (result, row)
+    (result, row, plan)
 }
 
 /// Appends a job summary section to each file (created when missing), in one write:
@@ -316,6 +325,7 @@ async fn run_env(
     req: Request,
     started: Instant,
     row: &mut summary::RunRow,
+    failed_plan: &mut Option<PlanSummary>,
 ) -> anyhow::Result<Ran> {
     let project = ctx.project()?;
     let env = project.environment(&req.env)?.clone();
@@ -323,6 +333,17 @@ async fn run_env(
     row.tier = Some(env.tier.to_string());
     let backend = Backends::default().resolve(&env, &project)?;
     let mode = &req.mode;
+    // A new plan into a bundle's folder removes the old bundle first: a run that fails
+    // (a lock held, terraform, the policy) leaves no bundle, never an older one.
+    if let Mode::Plan { out: Some(dir), .. } = mode
+        && bundle::remove_old(dir)?
+    {
+        ctx.printer.progress(&format!(
+            "{}: removed the previous plan bundle in `{}`; the new one is written when the plan succeeds",
+            env.name,
+            project.show(dir)
+        ));
+    }
     let records = mode.apply().is_some();
     // The version check and git do not depend on each other: both at once. Only a run
     // that applies asks git (history records the commit; production needs a clean tree),
@@ -392,6 +413,7 @@ async fn run_env(
         }
         Err(err) => {
             let exit = error::exit_for(&err);
+            failed_plan.clone_from(&recorded.ledger.plan);
             let err = recorded.fail(&ctx.printer, err);
             if exit == Exit::Interrupted {
                 // terraform normally releases its lock when interrupted; after a forced stop
@@ -439,22 +461,34 @@ pub fn print_outcome(ctx: &Context, report: &Report) {
     };
     p.result(&line);
     if let (Some(bundle), "plan") = (&report.bundle, report.command) {
+        // Valid where the user is: the path as `--plan` reads it (from `-C`'s folder),
+        // and `-C` again when it was given.
+        let settings = &ctx.settings;
+        let chdir = match settings.cwd == settings.started_in {
+            true => String::new(),
+            false => format!("-C {} ", from(&settings.cwd, &settings.started_in)),
+        };
+        let dir = from(&bundle.path, &settings.cwd);
         if bundle.encrypted {
             p.result(&format!(
-                "Plan bundle `{}` (sha256 {}…), its plan encrypted (age). Apply it with {} or {} set:\n  tfenv deploy {name} --plan {}",
-                bundle.dir,
+                "Plan bundle `{dir}` (sha256 {}…), its plan encrypted (age). Apply it with {} or {} set:\n  tfenv {chdir}deploy {name} --plan {dir}",
                 &bundle.sha256[..12],
                 crate::settings::IDENTITY_VAR,
                 crate::settings::PASSPHRASE_VAR,
-                bundle.dir
             ));
             return;
         }
         p.result(&format!(
-            "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {name} --plan {}",
-            bundle.dir,
+            "Plan bundle `{dir}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv {chdir}deploy {name} --plan {dir}",
             &bundle.sha256[..12],
-            bundle.dir
         ));
+    }
+}
+
+/// `path` for a command typed in `base`: relative when it lies under `base`, else absolute.
+fn from(path: &Path, base: &Path) -> String {
+    match path.strip_prefix(base) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.display().to_string(),
     }
 }

@@ -98,6 +98,39 @@ pub(super) async fn check(run: &Run<'_>, command: &[String], json: &[u8]) -> any
     .into())
 }
 
+/// How many lines of a refusing policy's output a job summary shows.
+const SUMMARY_LINES: usize = 10;
+
+/// What a refusing policy printed, from the error `check` returned: its first lines for
+/// the job summary, with how many more there were. `None` for any other error.
+pub(super) fn refusal_output(err: &anyhow::Error) -> Option<String> {
+    let Some(TfenvError::Refused { message, .. }) = err.downcast_ref::<TfenvError>() else {
+        return None;
+    };
+    if !message.starts_with("refused by policy:") {
+        return None;
+    }
+    let said: Vec<&str> = message
+        .lines()
+        .skip(1)
+        .map(|line| line.strip_prefix("    ").unwrap_or(line))
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    let mut shown = said
+        .iter()
+        .take(SUMMARY_LINES)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if said.len() > SUMMARY_LINES {
+        shown.push_str(&format!(
+            "\n… ({} more lines; the job's log has all of it)",
+            said.len() - SUMMARY_LINES
+        ));
+    }
+    (!said.is_empty()).then_some(shown)
+}
+
 /// A program named by a relative path (`./policy/check.sh`) is the project root's; a bare
 /// name is looked up on PATH.
 fn program_path(program: &str, root: &Path) -> PathBuf {

@@ -402,16 +402,15 @@ fn check_bundle_git(run: &Run<'_>, bundle: &Bundle, again: &str) -> anyhow::Resu
                 .into());
             }
             if here.is_dirty() {
-                let mut listed: Vec<&str> =
-                    here.changes.iter().map(String::as_str).take(10).collect();
-                if here.changes.len() > 10 {
-                    listed.push("…");
+                let mut hint = "a plan bundle is applied from a clean checkout of its commit: commit or stash the changes".to_string();
+                if let Some(folders) = here.untracked_folders_hint() {
+                    hint = format!("{hint}; {folders}");
                 }
                 return Err(bundle::mismatch(
                     "clean tree",
                     "clean",
-                    format!("dirty: {}", listed.join(", ")),
-                    "a plan bundle is applied from a clean checkout of its commit: commit or stash the changes",
+                    format!("dirty: {}", here.listed()),
+                    hint,
                 )
                 .into());
             }
@@ -431,13 +430,15 @@ fn bundle_git(run: &mut Run<'_>) -> anyhow::Result<Option<GitInfo>> {
     let git = match checkout {
         Ok(Some(checkout)) => {
             if checkout.is_dirty() {
-                run.recorded.warn(
-                    &run.ctx.printer,
-                    format!(
-                        "the git tree has uncommitted changes: `tfenv deploy {} --plan` will refuse this bundle; commit them and plan again",
-                        env.name
-                    ),
+                let mut warning = format!(
+                    "the git tree has uncommitted changes ({}): `tfenv deploy {} --plan` will refuse this bundle; commit them and plan again",
+                    checkout.listed(),
+                    env.name
                 );
+                if let Some(folders) = checkout.untracked_folders_hint() {
+                    warning = format!("{warning}; {folders}");
+                }
+                run.recorded.warn(&run.ctx.printer, warning);
             }
             Some(checkout.info.clone())
         }
@@ -497,6 +498,7 @@ fn write_bundle(
         dir: run.project.show(dir),
         sha256,
         encrypted: sealer.is_some(),
+        path: dir.to_path_buf(),
     });
     Ok(())
 }

@@ -354,6 +354,7 @@ fn results_are_written_as_history_has_always_spelled_them() {
         (RunResult::Planned, "planned"),
         (RunResult::Refused, "refused"),
         (RunResult::Failed, "failed"),
+        (RunResult::Locked, "locked"),
         (RunResult::Interrupted, "interrupted"),
         (RunResult::Killed, "killed"),
     ] {

@@ -113,10 +113,7 @@ pub async fn wait_for_state_lock(
 fn state_lock_timed_out(env: &Environment, lock: StateLock, waited: Duration) -> anyhow::Error {
     let waited = humantime::format_duration(waited);
     match lock.state {
-        LockState::Held(info) => anyhow::Error::from(TfenvError::LockHeld {
-            env: env.name.clone(),
-            info: Box::new(info),
-        })
+        LockState::Held(info) => anyhow::Error::from(TfenvError::lock_held(&env.name, info, true))
         .context(format!(
             "waited {waited} (--lock-timeout) for the state lock of `{}`",
             env.name
@@ -128,7 +125,7 @@ fn state_lock_timed_out(env: &Environment, lock: StateLock, waited: Duration) ->
                 holder(&lock)
             ),
             hint: Some(format!(
-                "check who holds it with `tfenv lock {}`; wait longer with a larger --lock-timeout",
+                "that run is still going: wait longer (a larger --lock-timeout), or check who holds it with `tfenv lock {}`",
                 env.name
             )),
         }

@@ -458,10 +458,11 @@ impl Terraform {
     /// The state lock terraform could not take: exit 4, naming its holder — and, when
     /// terraform waited for it, for how long.
     fn lock_held(&self, env: &Environment, info: crate::lock_info::LockInfo) -> anyhow::Error {
-        let err = anyhow::Error::from(TfenvError::LockHeld {
-            env: env.name.clone(),
-            info: Box::new(info),
-        });
+        let err = anyhow::Error::from(TfenvError::lock_held(
+            &env.name,
+            info,
+            !self.lock_timeout.is_zero(),
+        ));
         match self.lock_timeout.is_zero() {
             true => err,
             false => err.context(format!(

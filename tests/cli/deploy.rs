@@ -117,6 +117,23 @@ fn a_held_state_lock_exits_4_and_names_the_holder() {
 }
 
 #[test]
+fn a_state_lock_still_held_after_lock_timeout_says_to_wait_longer_not_to_pass_it() {
+    let project = Project::demo();
+    let lock_error = r#"printf 'Error: Error acquiring the state lock\n\nLock Info:\n  ID:        9db590f1-b6fe\n  Path:      state/dev\n  Operation: OperationTypeApply\n  Who:       alice@laptop\n  Version:   1.11.4\n  Created:   2026-11-22 09:14:03 +0000 UTC\n  Info:\n' >&2; exit 1"#;
+    let tf = FakeTerraform::working()
+        .on("plan", lock_error)
+        .install(&project);
+    deploy(&project, &tf, "dev")
+        .args(["--lock-timeout", "1s"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "wait longer (a larger --lock-timeout), or check who holds it with `tfenv lock dev`",
+        ))
+        .stderr(predicate::str::contains("(--lock-timeout 5m)").not());
+}
+
+#[test]
 fn a_production_deploy_whose_backup_fails_does_not_apply() {
     let project = Project::demo();
     let tf = FakeTerraform::working()
@@ -375,6 +392,9 @@ fn deploy_plan_of_a_folder_that_is_not_a_bundle_is_refused() {
         .code(5)
         .stderr(predicate::str::contains(
             "is not a plan bundle: it has no bundle.json",
+        ))
+        .stderr(predicate::str::contains(
+            "give the folder `tfenv plan dev --out DIR` wrote",
         ));
     project.write("future/bundle.json", r#"{"format": 3}"#);
     project
@@ -620,6 +640,48 @@ fn a_deploy_whose_lock_timeout_runs_out_exits_4_naming_the_holder_and_how_long_i
 }
 
 #[test]
+fn init_during_a_deploy_waits_for_the_environment_or_exits_4() {
+    let project = Project::demo();
+    let tf = held_apply_fake(&project);
+    let mut first = holding_deploy(&project, &tf);
+    // At once: exit 4 naming the deploy; no terraform init ran under it.
+    project
+        .tfenv_with(&tf)
+        .args(["init", "dev", "--reconfigure"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(format!(
+            "pid {}, `tfenv deploy dev`",
+            first.pid()
+        )));
+    // With --lock-timeout: it waits, then runs once the deploy is done.
+    let mut init = project.command();
+    init.arg("--terraform").arg(&tf).args([
+        "init",
+        "dev",
+        "--reconfigure",
+        "--lock-timeout",
+        "60s",
+    ]);
+    let mut init = RunningTfenv::spawn(init);
+    init.wait_for_stderr(
+        "dev: waiting for another tfenv to finish",
+        Duration::from_secs(20),
+    );
+    std::fs::write(project.join("release"), "").unwrap();
+    let (status, _) = first.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{}", first.output_text());
+    let (status, _) = init.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", init.output_text());
+    assert!(
+        init.output_text().contains("dev: initialized"),
+        "{}",
+        init.output_text()
+    );
+    assert_eq!(history_lines(&project), 1, "init records nothing");
+}
+
+#[test]
 fn ctrl_c_while_waiting_for_the_environment_exits_130_at_once_and_records_nothing() {
     let project = Project::demo();
     let tf = held_apply_fake(&project);
@@ -676,5 +738,109 @@ fn a_lock_timeout_that_is_not_a_duration_is_a_usage_error_saying_how_to_write_on
     assert!(
         !project.read_or_empty("calls.log").contains("plan"),
         "nothing ran"
+    );
+}
+
+#[test]
+fn the_apply_command_a_plan_prints_works_from_a_subdirectory_and_with_c() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let stdout_of = |cmd: &mut assert_cmd::Command| {
+        let output = cmd.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    // From a subdirectory: the path as typed there, not the project root's.
+    let out = stdout_of(
+        project
+            .tfenv_with(&tf)
+            .current_dir(project.join("environments"))
+            .args(["plan", "dev", "--out", "bundles/dev"]),
+    );
+    assert!(
+        out.contains("Apply it with:\n  tfenv deploy dev --plan bundles/dev\n"),
+        "{out}"
+    );
+    // With -C: -C again, and the path as --plan reads it (from -C's folder).
+    let parent = project.path().parent().unwrap().to_path_buf();
+    let name = project.path().file_name().unwrap().to_str().unwrap();
+    let out = stdout_of(project.tfenv_with(&tf).current_dir(&parent).args([
+        "-C",
+        name,
+        "plan",
+        "staging",
+        "--out",
+        "bundles/staging",
+    ]));
+    assert!(
+        out.contains(&format!(
+            "Apply it with:\n  tfenv -C {name} deploy staging --plan bundles/staging\n"
+        )),
+        "{out}"
+    );
+    // Outside the folder it is read from: absolute.
+    let outside = tempfile::tempdir().unwrap();
+    let dir = outside.path().join("production");
+    let out = stdout_of(
+        project
+            .tfenv_with(&tf)
+            .current_dir(project.join("environments"))
+            .args(["plan", "dev", "--out", dir.to_str().unwrap()]),
+    );
+    assert!(
+        out.contains(&format!("tfenv deploy dev --plan {}\n", dir.display())),
+        "{out}"
+    );
+    // What it printed applies, from where it was printed.
+    let applied = project
+        .tfenv_with(&tf)
+        .current_dir(project.join("environments"))
+        .args(["deploy", "dev", "--plan", "bundles/dev", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        applied.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+}
+
+#[test]
+fn the_history_marks_a_run_that_applied_a_bundle() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--yes"])
+        .assert()
+        .code(0);
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--out", "bundle"])
+        .assert()
+        .code(0);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "bundle", "--yes"])
+        .assert()
+        .code(0);
+    let sha = project.last_history("dev")["bundle"]
+        .as_str()
+        .expect("the record names its bundle")
+        .to_string();
+    let output = project.tfenv().args(["history", "dev"]).output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with("BUNDLE"), "{out}");
+    assert!(lines[1].ends_with(" -"), "a plain deploy has none:\n{out}");
+    assert!(
+        lines.last().unwrap().ends_with(&format!("{}…", &sha[..8])),
+        "{out}"
     );
 }

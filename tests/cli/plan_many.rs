@@ -59,13 +59,13 @@ fn one_environment_failing_does_not_stop_the_others_and_the_run_exits_1() {
             .split_whitespace()
             .collect::<Vec<_>>()
     };
-    assert_eq!(row("dev")[..3], ["dev", "development", "changes"], "{out}");
+    assert_eq!(row("dev")[..3], ["dev", "development", "planned"], "{out}");
     assert_eq!(
         row("staging")[..3],
         ["staging", "staging", "failed"],
         "{out}"
     );
-    assert_eq!(row("production")[2], "changes", "{out}");
+    assert_eq!(row("production")[2], "planned", "{out}");
 
     let output = expecting(
         project.run_with(&tf, &["plan", "--all", "--output", "json"]),
@@ -354,4 +354,64 @@ fn a_job_summary_of_several_environments_is_one_table_with_a_row_each() {
         );
         assert!(rows[2].starts_with("| production"), "{markdown}");
     }
+}
+
+/// Holds `env`'s environment lock (as another tfenv would) until the child is killed.
+fn hold_env_lock(project: &Project, env: &str) -> std::process::Child {
+    let lock = project.join(&format!("state/{env}/.tfenv.lock"));
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .expect("flock (util-linux) is needed for this test");
+    std::thread::sleep(Duration::from_millis(300));
+    holder
+}
+
+#[test]
+fn a_refusal_among_several_plans_exits_5_and_a_lock_4_never_1() {
+    let project = Project::demo();
+    let toml = project.read("tfenv.toml");
+    project.write(
+        "tfenv.toml",
+        &format!("{toml}\n[policy]\ncommand = [\"./policy.sh\", \"{{plan_json}}\"]\n"),
+    );
+    // The plan's JSON lies in state/<env>/: the policy refuses staging's only.
+    project.script(
+        "policy.sh",
+        "case \"$1\" in *staging*) echo 'FAIL - no'; exit 1;; esac",
+    );
+    let tf = FakeTerraform::working().install(&project);
+    let mut holder = hold_env_lock(&project, "dev");
+    let refused = project
+        .tfenv_with(&tf)
+        .args(["plan", "--all", "--output", "json"])
+        .output()
+        .unwrap();
+    let table = project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "production", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // Refused wins over locked; locked over changes.
+    let json = stdout_json(&expecting(refused, 5));
+    assert_eq!(entry(&json, "dev")["result"], "locked", "{json:#}");
+    assert_eq!(entry(&json, "staging")["result"], "refused", "{json:#}");
+    assert_eq!(entry(&json, "staging")["plan"]["add"], 1, "{json:#}");
+    assert_eq!(entry(&json, "production")["result"], "planned", "{json:#}");
+    let out = stdout(&expecting(table, 4));
+    let row = |env: &str| {
+        out.lines()
+            .find(|l| l.starts_with(env) && l.contains("  "))
+            .unwrap_or_else(|| panic!("no table row for {env}:\n{out}"))
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(row("dev"), "locked", "{out}");
+    assert_eq!(row("production"), "planned", "{out}");
 }

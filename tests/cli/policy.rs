@@ -73,3 +73,46 @@ fn a_plan_the_policy_refuses_writes_no_bundle() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_refused_or_failed_plan_into_an_old_bundle_removes_it() {
+    let project = project_with_policy("exit 0");
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--out", "bundle"])
+        .assert()
+        .code(0);
+    assert!(project.join("bundle/bundle.json").exists());
+    // The policy now refuses: the old bundle is gone, not left to be shipped as this run's.
+    project.script("policy.sh", "echo 'FAIL - no'; exit 1");
+    let output = project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--out", "bundle"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("removed the previous plan bundle in `bundle`"),
+        "{stderr}"
+    );
+    assert!(!project.join("bundle").exists(), "no bundle is left");
+    // terraform failing: the same.
+    project.script("policy.sh", "exit 0");
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--out", "bundle"])
+        .assert()
+        .code(0);
+    let failing = FakeTerraform::working()
+        .on("plan", "echo 'Error: broken' >&2; exit 1")
+        .at("bin/tf-failing")
+        .install(&project);
+    project
+        .tfenv_with(&failing)
+        .args(["plan", "dev", "--out", "bundle"])
+        .assert()
+        .code(1);
+    assert!(!project.join("bundle").exists(), "no bundle is left");
+}

@@ -22,7 +22,7 @@ fn a_run_that_fails_before_it_starts_still_gets_its_summary_row() {
         "{markdown}"
     );
     assert!(
-        markdown.contains("- **prodd** failed: environment \\`prodd\\` is not defined"),
+        markdown.contains("- **prodd** failed: environment <code>prodd</code> is not defined"),
         "{markdown}"
     );
 }
@@ -55,6 +55,61 @@ fn a_deploy_stopped_by_the_environment_lock_says_locked() {
         "{markdown}"
     );
     assert!(!markdown.contains("Applied"), "{markdown}");
+}
+
+#[test]
+fn a_terraform_failure_in_the_summary_shows_the_line_that_says_why() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working()
+        .on(
+            "plan",
+            "echo >&2; echo 'Error: Unsupported argument' >&2; exit 1",
+        )
+        .install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--summary", "summary.md"])
+        .assert()
+        .code(1);
+    let markdown = project.read("summary.md");
+    assert!(
+        markdown.contains(
+            "- **dev** failed: <code>terraform plan</code> for <code>dev</code> exited with code 1: Error: Unsupported argument"
+        ),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn a_policy_refusal_in_the_summary_shows_what_the_policy_said_capped_and_escaped() {
+    let project = Project::demo();
+    let toml = project.read("tfenv.toml");
+    project.write(
+        "tfenv.toml",
+        &format!("{toml}\n[policy]\ncommand = [\"./policy.sh\", \"{{plan_json}}\"]\n"),
+    );
+    project.script(
+        "policy.sh",
+        "echo 'FAIL - <b>deletes</b> are not allowed'\nfor i in $(seq 1 20); do echo \"rule $i\"; done\nexit 1",
+    );
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--summary", "summary.md"])
+        .assert()
+        .code(5);
+    let markdown = project.read("summary.md");
+    assert!(
+        markdown.contains("it said: FAIL - &lt;b&gt;deletes&lt;/b&gt; are not allowed"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("<details><summary>dev: what the policy said</summary>"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("rule 9\n… (11 more lines"), "{markdown}");
+    assert!(!markdown.contains("rule 10\n"), "{markdown}");
+    assert!(!markdown.contains("<b>"), "{markdown}");
 }
 
 /// A FIFO where the summary should go (no reader: opening it for writing would block

@@ -513,6 +513,38 @@ fn a_bundle_kept_inside_the_checkout_does_not_make_it_dirty() {
 }
 
 #[test]
+fn another_bundle_inside_the_checkout_is_named_with_how_to_keep_bundles_out() {
+    let clones = Clones::local();
+    let outside = clones.plan("a", "staging", "staging");
+    clones.run("a", &["plan", "dev", "--out", "plans/dev"], 0);
+    // The next bundle: the plan warns, naming the folder and what to do about it.
+    let planned = clones.run("a", &["plan", "production", "--out", "plans/production"], 0);
+    let err = stderr(&planned);
+    assert!(
+        err.contains("uncommitted changes (plans/ (untracked))"),
+        "{err}"
+    );
+    assert!(err.contains("write bundles outside the checkout"), "{err}");
+    assert!(err.contains("add their folder to .gitignore"), "{err}");
+    // A clean bundle applied beside it: refused, with the same hint.
+    let output = clones.tfenv(
+        "a",
+        &[
+            "deploy",
+            "staging",
+            "--plan",
+            outside.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    assert_refused(
+        &output,
+        "clean tree",
+        &["plans/", "write bundles outside the checkout"],
+    );
+}
+
+#[test]
 fn a_changed_var_file_is_refused_naming_both_checksums() {
     let clones = Clones::local();
     let dir = clones.plan("a", "dev", "dev");

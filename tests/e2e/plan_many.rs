@@ -50,9 +50,9 @@ fn plan_all_of_the_demo_prints_each_environment_as_one_block_then_a_table() {
     assert_eq!(
         rows,
         [
-            ("dev", "changes"),
-            ("staging", "changes"),
-            ("production", "changes")
+            ("dev", "planned"),
+            ("staging", "planned"),
+            ("production", "planned")
         ],
         "{out}"
     );
@@ -150,7 +150,7 @@ fn environments_planned_at_once_share_a_fresh_plugin_cache_without_a_race() {
         "{err}"
     );
     assert_eq!(
-        stdout(&output).matches("changes").count(),
+        stdout(&output).matches("planned").count(),
         3,
         "{}",
         stdout(&output)
