@@ -608,8 +608,10 @@ pub struct DoctorArgs {
     #[arg(long, short = 'y', requires = "fix")]
     pub yes: bool,
 
-    #[command(flatten)]
-    pub deadline: Deadline,
+    /// Give up on each program doctor asks (terraform, az, gcloud, aws, git, another tfenv)
+    /// after DURATION, e.g. 10s or 2m, and kill it: that check fails.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -547,7 +547,7 @@ impl DoctorSettings {
             fix: args.fix,
             yes: args.yes,
             interactive: global.interactive,
-            timeout: args.deadline.timeout,
+            timeout: args.timeout,
         }
     }
 }

@@ -155,7 +155,11 @@ pub async fn doctor(ctx: &Context, settings: DoctorSettings) -> anyhow::Result<E
     if let Some(why) = refused {
         return Err(why.into());
     }
-    Ok(if healthy { Exit::Success } else { Exit::Failure })
+    Ok(if healthy {
+        Exit::Success
+    } else {
+        Exit::Failure
+    })
 }
 
 /// terraform found (`--terraform`, tfenv.toml, PATH), and its version against
@@ -170,7 +174,11 @@ async fn terraform_check(ctx: &Context, project: &Project, timeout: Duration) ->
             };
             Check::ok(
                 "terraform",
-                format!("terraform {} at `{}` {required}", tf.version, tf.bin.display()),
+                format!(
+                    "terraform {} at `{}` {required}",
+                    tf.version,
+                    tf.bin.display()
+                ),
             )
         }
         Err(err) => {
@@ -204,7 +212,10 @@ async fn tfenv_on_path(ctx: &Context, timeout: Duration) -> Check {
     if std::fs::canonicalize(&first).is_ok_and(|f| f == ours) {
         return Check::ok(
             NAME,
-            format!("`tfenv` on PATH is this one (`{}`, {our_version})", first.display()),
+            format!(
+                "`tfenv` on PATH is this one (`{}`, {our_version})",
+                first.display()
+            ),
         );
     }
     let script = std::fs::read(&first).is_ok_and(|bytes| bytes.starts_with(b"#!"));
@@ -421,7 +432,10 @@ async fn gcloud_check(
                     .and_then(|s| s.as_str())
                     .is_some_and(|s| s.eq_ignore_ascii_case("active"))
             });
-            match active.and_then(|a| a.get("account")).and_then(|a| a.as_str()) {
+            match active
+                .and_then(|a| a.get("account"))
+                .and_then(|a| a.as_str())
+            {
                 Some(account) => Check::ok(
                     "gcloud",
                     format!("gcloud is logged in as `{account}` for {names}"),
@@ -559,16 +573,16 @@ async fn aws_credentials(
 fn aws_credentials_without_cli(env: &Environment, backend: &Backend) -> Check {
     const NAME: &str = "aws-credentials";
     let var = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    let source = if backend.setting("access_key").is_some() && backend.setting("secret_key").is_some()
-    {
-        Some("the backend config's access_key")
-    } else if var("AWS_ACCESS_KEY_ID") && var("AWS_SECRET_ACCESS_KEY") {
-        Some("AWS_ACCESS_KEY_ID in the environment")
-    } else if var("AWS_WEB_IDENTITY_TOKEN_FILE") {
-        Some("a web identity token")
-    } else {
-        None
-    };
+    let source =
+        if backend.setting("access_key").is_some() && backend.setting("secret_key").is_some() {
+            Some("the backend config's access_key")
+        } else if var("AWS_ACCESS_KEY_ID") && var("AWS_SECRET_ACCESS_KEY") {
+            Some("AWS_ACCESS_KEY_ID in the environment")
+        } else if var("AWS_WEB_IDENTITY_TOKEN_FILE") {
+            Some("a web identity token")
+        } else {
+            None
+        };
     match source {
         Some(source) => Check::ok(
             NAME,
@@ -596,10 +610,10 @@ async fn gitignore_check(ctx: &Context, project: &Project, timeout: Duration) ->
     let Ok(unignored) =
         tokio::time::timeout(timeout, gitignore::unignored(ctx.runner.as_ref(), project)).await
     else {
-        return Check::warn(
+        return Check::fail(
             NAME,
             format!(
-                "git did not answer within {}: not checked that `state/` and `.terraform/` are git-ignored",
+                "git did not answer within {} (--timeout): not checked that `state/` and `.terraform/` are git-ignored",
                 humantime::format_duration(timeout)
             ),
             "run `git check-ignore -v state/` by hand, or allow longer with --timeout",
@@ -632,10 +646,14 @@ async fn gitignore_check(ctx: &Context, project: &Project, timeout: Duration) ->
 fn plugin_cache_check(project: &Project) -> Check {
     const NAME: &str = "plugin-cache";
     let (cache, whose) = match std::env::var_os("TF_PLUGIN_CACHE_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) => (PathBuf::from(dir), "TF_PLUGIN_CACHE_DIR"),
+        Some(dir) => (PathBuf::from(dir), "from TF_PLUGIN_CACHE_DIR"),
         None => (
-            project.root.join(".terraform").join("tfenv").join("plugin-cache"),
-            "tfenv's",
+            project
+                .root
+                .join(".terraform")
+                .join("tfenv")
+                .join("plugin-cache"),
+            "shared by the environments",
         ),
     };
     let shown = project.show(&cache);
@@ -643,12 +661,16 @@ fn plugin_cache_check(project: &Project) -> Check {
     match std::fs::metadata(&cache) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Check::ok(
             NAME,
-            format!("the plugin cache `{shown}` ({whose}) does not exist yet: the first init creates it"),
+            format!(
+                "the plugin cache `{shown}` ({whose}) does not exist yet: the first init creates it"
+            ),
         ),
         Err(err) => Check::fail(NAME, format!("the plugin cache `{shown}`: {err}"), fix),
         Ok(meta) if !meta.is_dir() => Check::fail(
             NAME,
-            format!("the plugin cache `{shown}` ({whose}) is not a folder: terraform init cannot use it"),
+            format!(
+                "the plugin cache `{shown}` ({whose}) is not a folder: terraform init cannot use it"
+            ),
             format!("remove `{shown}`; init creates the folder"),
         ),
         Ok(_) => match tempfile::Builder::new()
@@ -689,7 +711,11 @@ fn size_of(dir: &Path) -> u64 {
 /// `.terraform/tfenv/<name>/` with its `<name>.fingerprint` (what `init` leaves) in a
 /// root whose environments have no `<name>`: an environment that was removed or renamed.
 fn stale_data_dirs(project: &Project) -> Vec<StaleDataDir> {
-    let mut roots: Vec<&Path> = project.environments.iter().map(|e| e.root.as_path()).collect();
+    let mut roots: Vec<&Path> = project
+        .environments
+        .iter()
+        .map(|e| e.root.as_path())
+        .collect();
     roots.push(&project.root);
     roots.sort();
     roots.dedup();
@@ -811,7 +837,11 @@ async fn fix(
     }
     for d in dead {
         let file = project.show(&d.dir.join(envlock::FILE));
-        let taken = match project.environments.iter().find(|e| e.artifacts_dir == d.dir) {
+        let taken = match project
+            .environments
+            .iter()
+            .find(|e| e.artifacts_dir == d.dir)
+        {
             Some(env) => RecordedRun::lock(ctx, env, "doctor", false, &LockWait::default())
                 .await
                 .map(drop),
@@ -827,9 +857,7 @@ async fn fix(
         };
         match taken {
             Ok(()) => fixed.push(file),
-            Err(err) => ctx
-                .printer
-                .warn(&format!("left `{file}` alone: {err:#}")),
+            Err(err) => ctx.printer.warn(&format!("left `{file}` alone: {err:#}")),
         }
     }
     fixed
@@ -879,7 +907,9 @@ fn dead_locks_check(project: &Project, dead: &[DeadLock], fixed: bool) -> Check 
             NAME,
             match dead.len() {
                 0 => "no tfenv lock files left by a run that died".to_string(),
-                n => format!("cleared {n} tfenv lock file(s) left by a run that died (recorded in history)"),
+                n => format!(
+                    "cleared {n} tfenv lock file(s) left by a run that died (recorded in history)"
+                ),
             },
         );
     }
@@ -895,7 +925,10 @@ fn dead_locks_check(project: &Project, dead: &[DeadLock], fixed: bool) -> Check 
         .collect();
     Check::warn(
         NAME,
-        format!("tfenv lock files left by a run that died: {}", shown.join("; ")),
+        format!(
+            "tfenv lock files left by a run that died: {}",
+            shown.join("; ")
+        ),
         "`tfenv doctor --fix` records the killed run in history and clears them (so does the next tfenv run on that environment)",
     )
 }

@@ -23,9 +23,9 @@ use crate::cli::Command;
 use crate::exit::Exit;
 use crate::settings::{
     BackupSettings, BackupsSettings, CompletionsSettings, DeploySettings, DoctorSettings,
-    HistorySettings,
-    InitSettings, LockSettings, ManSettings, OutputsSettings, PlanSettings, PruneSettings,
-    RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings, VerifySettings,
+    HistorySettings, InitSettings, LockSettings, ManSettings, OutputsSettings, PlanSettings,
+    PruneSettings, RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings,
+    VerifySettings,
 };
 
 /// How a command over several environments ends when some of them have a problem of

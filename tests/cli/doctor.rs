@@ -88,7 +88,10 @@ fn assert_status(report: &Value, name: &str, status: &str, says: &str) {
         "`{name}` should say `{says}`: {report:#}"
     );
     if status != "ok" {
-        assert!(check["fix"].is_string(), "a problem comes with its fix: {check:#}");
+        assert!(
+            check["fix"].is_string(),
+            "a problem comes with its fix: {check:#}"
+        );
     }
 }
 
@@ -109,7 +112,11 @@ fn doctor_of_a_healthy_local_project_is_all_ok_and_exits_0() {
     // No backend that needs a cloud CLI: none is checked.
     for cli in ["az", "gcloud", "aws"] {
         assert!(
-            !report["checks"].as_array().unwrap().iter().any(|c| c["name"] == cli),
+            !report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == cli),
             "{report:#}"
         );
     }
@@ -133,8 +140,16 @@ fn doctor_fails_on_a_terraform_below_required_version_and_says_how_to_fix_it() {
     let human = doctor(&project, &[]);
     expect_code(&human, 1);
     let text = stdout(&human);
-    assert!(text.contains("✗ terraform 1.0.3"), "{}", output_text(&human));
-    assert!(text.contains("    fix: install a matching version"), "{}", output_text(&human));
+    assert!(
+        text.contains("✗ terraform 1.0.3"),
+        "{}",
+        output_text(&human)
+    );
+    assert!(
+        text.contains("    fix: install a matching version"),
+        "{}",
+        output_text(&human)
+    );
 }
 
 #[test]
@@ -176,7 +191,10 @@ fn doctor_fails_when_az_is_not_logged_in_for_an_azurerm_environment() {
     assert_status(&report, "az", "fail", "az is not logged in");
     assert_status(&report, "az", "fail", "Please run 'az login'");
     assert!(
-        check(&report, "az")["fix"].as_str().unwrap().contains("az login"),
+        check(&report, "az")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("az login"),
         "{report:#}"
     );
 
@@ -230,7 +248,12 @@ fn doctor_checks_aws_and_the_credentials_of_each_s3_environment() {
     );
     let report = doctor_json(&project, 1);
     assert_status(&report, "aws", "ok", "s3 lock reads");
-    assert_status(&report, "aws-credentials", "fail", "profile `ops` is not in");
+    assert_status(
+        &report,
+        "aws-credentials",
+        "fail",
+        "profile `ops` is not in",
+    );
     assert_eq!(check(&report, "aws-credentials")["environment"], "dev");
 
     // Found: where from, and plainly what was not checked; the key is never shown.
@@ -242,8 +265,17 @@ fn doctor_checks_aws_and_the_credentials_of_each_s3_environment() {
     expect_code(&output, 0);
     let report = stdout_json(&output);
     assert_status(&report, "aws-credentials", "ok", "shared-credentials-file");
-    assert_status(&report, "aws-credentials", "ok", "not checked: whether AWS accepts them");
-    assert!(!output_text(&output).contains("WXYZ"), "{}", output_text(&output));
+    assert_status(
+        &report,
+        "aws-credentials",
+        "ok",
+        "not checked: whether AWS accepts them",
+    );
+    assert!(
+        !output_text(&output).contains("WXYZ"),
+        "{}",
+        output_text(&output)
+    );
 }
 
 #[test]
@@ -275,7 +307,12 @@ fn doctor_fails_on_a_plugin_cache_that_cannot_be_written() {
         .output()
         .unwrap();
     expect_code(&output, 1);
-    assert_status(&stdout_json(&output), "plugin-cache", "fail", "is not writable");
+    assert_status(
+        &stdout_json(&output),
+        "plugin-cache",
+        "fail",
+        "is not writable",
+    );
 
     // Writable: its size.
     std::fs::remove_file(project.join(".terraform/tfenv/plugin-cache")).unwrap();
@@ -385,12 +422,16 @@ fn doctor_fix_never_touches_a_lock_a_live_process_holds() {
         .args(["sleep", "30"])
         .spawn()
         .unwrap();
-    crate::support::wait_until("flock holds the lock", std::time::Duration::from_secs(10), || {
-        std::fs::File::open(project.join("state/dev/.tfenv.lock"))
-            .unwrap()
-            .try_lock()
-            .is_err()
-    });
+    crate::support::wait_until(
+        "flock holds the lock",
+        std::time::Duration::from_secs(10),
+        || {
+            std::fs::File::open(project.join("state/dev/.tfenv.lock"))
+                .unwrap()
+                .try_lock()
+                .is_err()
+        },
+    );
     let fixed = doctor(&project, &["--fix", "--yes", "--output", "json"]);
     let _ = holder.kill();
     let _ = holder.wait();
@@ -404,7 +445,32 @@ fn doctor_fix_never_touches_a_lock_a_live_process_holds() {
         output_text(&fixed)
     );
     assert!(
-        project.read("state/dev/.tfenv.lock").contains(&format!("\"pid\":{pid}")),
+        project
+            .read("state/dev/.tfenv.lock")
+            .contains(&format!("\"pid\":{pid}")),
         "the holder line stays"
+    );
+}
+
+#[test]
+fn doctor_stops_a_cloud_cli_that_does_not_answer_within_the_timeout() {
+    let project = project(
+        "azurerm",
+        "storage_account_name = \"acct\"\ncontainer_name = \"tfstate\"\nkey = \"dev.tfstate\"\n",
+    );
+    project.script("bin/az", "sleep 30");
+    let started = std::time::Instant::now();
+    let output = doctor(&project, &["--timeout", "1s", "--output", "json"]);
+    expect_code(&output, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "doctor waited {:?} for a hung az",
+        started.elapsed()
+    );
+    assert_status(
+        &stdout_json(&output),
+        "az",
+        "fail",
+        "did not answer within 1s",
     );
 }

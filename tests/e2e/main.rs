@@ -8,6 +8,7 @@ mod backups;
 mod clean_tree;
 mod cross_env;
 mod deploy;
+mod doctor;
 mod interrupts;
 mod local;
 mod locks;
