@@ -632,3 +632,28 @@ fn a_declined_restore_takes_no_backup_so_latest_stays_the_same() {
         "a declined restore leaves no pre-restore backup behind"
     );
 }
+
+/// `doctor --fix` at a terminal asks before it removes anything: `n` is a refusal (exit
+/// 5) that leaves the stale data dir, `y` removes it.
+#[test]
+fn doctor_fix_asks_first_and_removes_only_on_y() {
+    let project = Project::demo();
+    let stale = "examples/quickstart/.terraform/tfenv/old";
+    project.write(&format!("{stale}/terraform.tfstate"), "{}");
+    project.write(&format!("{stale}.fingerprint"), "abc");
+    let prompt = format!("Remove `{stale}`? [y/N]");
+
+    let mut tfenv = Pty::run(&project, &["doctor", "--fix"]);
+    tfenv.expect(&prompt, SLOW);
+    tfenv.type_line("n");
+    tfenv.expect("not confirmed: nothing removed", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert!(project.join(stale).is_dir());
+
+    let mut tfenv = Pty::run(&project, &["doctor", "--fix"]);
+    tfenv.expect(&prompt, SLOW);
+    tfenv.type_line("y");
+    tfenv.assert_exit(0, QUICK);
+    assert!(!project.join(stale).exists());
+    assert!(!project.join(&format!("{stale}.fingerprint")).exists());
+}
