@@ -125,7 +125,7 @@ pub async fn doctor(ctx: &Context, settings: DoctorSettings) -> anyhow::Result<E
     checks.push(plugin_cache_check(&project));
 
     let stale_dirs = stale_data_dirs(&project);
-    let dead_locks = dead_locks(&project)?;
+    let (dead_locks, unreadable_locks) = dead_locks(&project);
     let mut fixed = Vec::new();
     let mut refused = None;
     let wanted = settings.fix && !(stale_dirs.is_empty() && dead_locks.is_empty());
@@ -140,6 +140,16 @@ pub async fn doctor(ctx: &Context, settings: DoctorSettings) -> anyhow::Result<E
     let done = !fixed.is_empty();
     checks.push(stale_dirs_check(&project, &stale_dirs, done));
     checks.push(dead_locks_check(&project, &dead_locks, done));
+    if !unreadable_locks.is_empty() {
+        checks.push(Check::fail(
+            "unreadable-env-locks",
+            format!(
+                "tfenv lock files that cannot be read: {}",
+                unreadable_locks.join("; ")
+            ),
+            "move them out of the way: every command on those environments fails on them",
+        ));
+    }
 
     let healthy = checks.iter().all(|c| c.status != Status::Fail);
     let report = DoctorReport {
@@ -747,12 +757,14 @@ fn stale_data_dirs(project: &Project) -> Vec<StaleDataDir> {
     stale
 }
 
-/// `state/<name>/.tfenv.lock` whose holder's process (on this host) is gone.
-fn dead_locks(project: &Project) -> anyhow::Result<Vec<DeadLock>> {
-    let Ok(entries) = std::fs::read_dir(&project.state_dir) else {
-        return Ok(Vec::new());
-    };
+/// `state/<name>/.tfenv.lock` whose holder's process (on this host) is gone; and the
+/// lock files that cannot be read (not a regular file), as messages.
+fn dead_locks(project: &Project) -> (Vec<DeadLock>, Vec<String>) {
     let mut dead = Vec::new();
+    let mut unreadable = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&project.state_dir) else {
+        return (dead, unreadable);
+    };
     for entry in entries.flatten() {
         if !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
@@ -761,16 +773,19 @@ fn dead_locks(project: &Project) -> anyhow::Result<Vec<DeadLock>> {
         if !dir.join(envlock::FILE).exists() {
             continue;
         }
-        if let Some(holder) = envlock::dead_holder(&dir)? {
-            dead.push(DeadLock {
+        match envlock::dead_holder(&dir) {
+            Ok(Some(holder)) => dead.push(DeadLock {
                 name: entry.file_name().to_string_lossy().into_owned(),
                 dir,
                 holder,
-            });
+            }),
+            Ok(None) => {}
+            Err(err) => unreadable.push(format!("{err:#}")),
         }
     }
     dead.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(dead)
+    unreadable.sort();
+    (dead, unreadable)
 }
 
 /// `--fix` asks first; without a terminal it needs `--yes`. `Ok(Err(refusal))`: not

@@ -474,3 +474,25 @@ fn doctor_stops_a_cloud_cli_that_does_not_answer_within_the_timeout() {
         "did not answer within 1s",
     );
 }
+
+#[test]
+fn doctor_fails_on_a_fifo_in_place_of_an_environment_lock_without_hanging() {
+    let project = local_project();
+    std::fs::create_dir_all(project.join("state/dev")).unwrap();
+    nix::unistd::mkfifo(
+        &project.join("state/dev/.tfenv.lock"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let report = doctor_json(&project, 1);
+    assert_status(
+        &report,
+        "unreadable-env-locks",
+        "fail",
+        ".tfenv.lock` is a FIFO (named pipe), not a regular file",
+    );
+    // --fix leaves it alone too: nothing it knows how to clear.
+    let output = doctor(&project, &["--fix", "--yes", "--output", "json"]);
+    expect_code(&output, 1);
+    assert_eq!(stdout_json(&output)["fixed"], serde_json::json!([]));
+}
