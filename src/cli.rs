@@ -125,6 +125,24 @@ Examples:
   tfenv plan --all --output json | jq '.environments[] | select(.result == \"failed\")'")]
     Plan(PlanArgs),
 
+    /// Check roots and var files without credentials or a backend: fmt, validate, variables.
+    #[command(after_help = "\
+For each distinct terraform root of the environments: `terraform fmt -check -recursive`
+(the files that need formatting), `init -backend=false` into a data dir of its own
+(.terraform/tfenv/_validate/: never an environment's, never the backend), and
+`terraform validate -json` (each diagnostic with file:line:column). Roots are checked at
+once (-j N at a time, default: the CPU count).
+For each environment: its var files parse, and every variable they set is declared by
+the root module (a typo names the closest declared name); a required variable that no
+var file sets is a warning (terraform looks for TF_VAR_<name> or -var).
+Exit 1 when anything is an error; warnings alone exit 0.
+
+Examples:
+  tfenv validate --all
+  tfenv validate dev production
+  tfenv validate --all --output json | jq '.environments[].problems[]'")]
+    Validate(ValidateArgs),
+
     /// Plan, back up, confirm by tier, apply exactly that plan, record it.
     #[command(after_help = "\
 Confirmation by tier:
@@ -374,6 +392,25 @@ pub struct PlanArgs {
 
     #[command(flatten)]
     pub summary: SummaryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The environments to validate (names or aliases).
+    #[arg(
+        value_name = "ENV",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub envs: Vec<String>,
+
+    /// Every environment of the project.
+    #[arg(long)]
+    pub all: bool,
+
+    /// How many roots to check at once (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 /// Where a Markdown job summary goes besides `GITHUB_STEP_SUMMARY`.

@@ -129,6 +129,12 @@ impl Context {
         outcome
     }
 
+    /// One `terraform init` at a time in this process, for an init that does not go
+    /// through `ensure_init` (`validate`'s `init -backend=false`): hold the guard while it runs.
+    pub async fn one_init_at_a_time(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.init_serial.lock().await
+    }
+
     /// The offer to git-ignore `state/` and `.terraform/`, made once per run, before the
     /// first real init. A run over several environments makes it before they start, so
     /// that its question is never kept in one environment's block.

@@ -317,6 +317,25 @@ impl PlanSettings {
     }
 }
 
+/// `validate`.
+#[derive(Debug)]
+pub struct ValidateSettings {
+    /// The environments asked for; empty means all (`--all`).
+    pub envs: Vec<String>,
+    /// How many roots are checked at once (at least 1).
+    pub jobs: usize,
+}
+
+impl ValidateSettings {
+    pub fn resolve(args: cli::ValidateArgs) -> anyhow::Result<ValidateSettings> {
+        Ok(ValidateSettings {
+            envs: args.envs,
+            // terraform validate keeps a CPU busy: one per CPU, as plan.
+            jobs: jobs(args.jobs, 1)?,
+        })
+    }
+}
+
 /// `deploy`.
 #[derive(Debug)]
 pub struct DeploySettings {
@@ -710,6 +729,27 @@ mod tests {
         let err = status(&["--jobs", "0"]).unwrap_err();
         assert_eq!(err.to_string(), "--jobs must be at least 1");
         assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+    }
+
+    #[test]
+    fn validate_checks_cpu_count_roots_at_once_and_needs_envs_or_all() {
+        use clap::Parser;
+        let validate = |extra: &[&str]| {
+            let mut argv = vec!["tfenv", "validate"];
+            argv.extend_from_slice(extra);
+            match cli::Cli::try_parse_from(argv).unwrap().command {
+                cli::Command::Validate(args) => ValidateSettings::resolve(args),
+                _ => unreachable!(),
+            }
+        };
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(validate(&["--all"]).unwrap().jobs, cpus);
+        assert!(validate(&["--all"]).unwrap().envs.is_empty());
+        assert_eq!(validate(&["dev", "-j", "3"]).unwrap().jobs, 3);
+        let err = validate(&["--all", "-j", "0"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "validate"]).is_err());
+        assert!(cli::Cli::try_parse_from(["tfenv", "validate", "dev", "--all"]).is_err());
     }
 
     #[test]

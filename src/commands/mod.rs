@@ -16,6 +16,7 @@ mod refresh;
 mod restore;
 mod status;
 mod unlock;
+mod validate;
 mod verify;
 
 use crate::Context;
@@ -25,7 +26,7 @@ use crate::settings::{
     BackupSettings, BackupsSettings, CompletionsSettings, DeploySettings, DoctorSettings,
     HistorySettings, InitSettings, LockSettings, ManSettings, OutputsSettings, PlanSettings,
     PruneSettings, RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings,
-    VerifySettings,
+    ValidateSettings, VerifySettings,
 };
 
 /// How a command over several environments ends when some of them have a problem of
@@ -74,6 +75,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Init(args) => init::init(ctx, InitSettings::resolve(args)).await,
         Command::Status(args) => status::status(ctx, StatusSettings::resolve(args)?).await,
         Command::Plan(args) => plan::plan(ctx, PlanSettings::resolve(args)?).await,
+        Command::Validate(args) => validate::validate(ctx, ValidateSettings::resolve(args)?).await,
         Command::Deploy(args) => deploy::deploy(ctx, DeploySettings::resolve(args, global)).await,
         Command::Refresh(args) => {
             refresh::refresh(ctx, RefreshSettings::resolve(args, global)).await

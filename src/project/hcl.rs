@@ -135,6 +135,145 @@ pub fn local_module_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// One variable a var file sets, and where: 1-based line and column of its name
+/// (`None` in a `.tfvars.json` file, read as JSON).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    pub name: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+/// The variables a var file sets, in file order, each with where it is set. A
+/// `.json` file is read as JSON (terraform's `.tfvars.json`); anything else as HCL.
+pub fn read_assignments(path: &Path, base: &Path) -> anyhow::Result<Vec<Assignment>> {
+    use hcl::edit::Span;
+    let text = read(path)?;
+    if path.extension().is_some_and(|ext| ext == "json") {
+        let shown = super::display_path(path, base);
+        let json: Map<String, Value> = serde_json::from_str(&text).map_err(|err| {
+            TfenvError::config(
+                format!(
+                    "syntax error in `{shown}` at line {}, column {}: {err}",
+                    err.line(),
+                    err.column()
+                ),
+                Some(format!("fix the JSON in `{shown}`")),
+            )
+        })?;
+        return Ok(json
+            .keys()
+            .map(|name| Assignment {
+                name: name.clone(),
+                line: None,
+                column: None,
+            })
+            .collect());
+    }
+    let body = hcl::edit::parser::parse_body(&text)
+        .map_err(|err| syntax_error(&hcl::Error::from(err), path, base))?;
+    Ok(body
+        .attributes()
+        .map(|attr| {
+            let (line, column) = attr
+                .key
+                .span()
+                .or_else(|| attr.span())
+                .map(|span| line_column(&text, span.start))
+                .unzip();
+            Assignment {
+                name: attr.key.as_str().to_string(),
+                line,
+                column,
+            }
+        })
+        .collect())
+}
+
+/// Where the syntax error of a var file is (1-based line and column), for reports that
+/// keep it apart from the message; `None` when the file reads fine or cannot be read.
+pub fn syntax_error_location(path: &Path) -> Option<(usize, usize)> {
+    let text = read(path).ok()?;
+    if path.extension().is_some_and(|ext| ext == "json") {
+        let err = serde_json::from_str::<Map<String, Value>>(&text).err()?;
+        return Some((err.line(), err.column()));
+    }
+    let err = hcl::edit::parser::parse_body(&text).err()?;
+    Some((err.location().line(), err.location().column()))
+}
+
+/// 1-based line and column (in characters) of a byte offset into `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// A `variable` block of a root module: its name, and whether it must be given a value
+/// (it has no `default`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variable {
+    pub name: String,
+    pub required: bool,
+}
+
+/// The variables the `.tf` and `.tf.json` files directly in `root` declare, sorted by
+/// name. A file that does not parse is an error naming it (terraform validate reports
+/// what is wrong in it).
+pub fn read_variables(root: &Path, base: &Path) -> anyhow::Result<Vec<Variable>> {
+    let entries =
+        std::fs::read_dir(root).with_context(|| format!("reading `{}`", root.display()))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("reading `{}`", root.display()))?
+            .path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !path.is_file() {
+            continue;
+        }
+        if name.ends_with(".tf") {
+            let text = read(&path)?;
+            let body = parse(&text, &path, base)?;
+            for block in body.blocks().filter(|b| b.identifier() == "variable") {
+                if let Some(label) = block.labels().first() {
+                    found.push(Variable {
+                        name: label.as_str().to_string(),
+                        required: !block.body().attributes().any(|a| a.key() == "default"),
+                    });
+                }
+            }
+        } else if name.ends_with(".tf.json") {
+            let text = read(&path)?;
+            let shown = super::display_path(&path, base);
+            let json: Value = serde_json::from_str(&text).map_err(|err| {
+                TfenvError::config(
+                    format!(
+                        "syntax error in `{shown}` at line {}, column {}: {err}",
+                        err.line(),
+                        err.column()
+                    ),
+                    Some(format!("fix the JSON in `{shown}`")),
+                )
+            })?;
+            // `"variable": {"<name>": {...}}`
+            let declared = json.get("variable").and_then(Value::as_object);
+            for (name, body) in declared.into_iter().flatten() {
+                found.push(Variable {
+                    name: name.clone(),
+                    required: body.get("default").is_none(),
+                });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
 fn read(path: &Path) -> anyhow::Result<String> {
     // Never open what is not a regular file: a FIFO would block.
     if let Some(problem) = super::FileKind::of(path).problem() {
@@ -265,6 +404,83 @@ mod tests {
                 dir.path().join("modules/net"),
                 root.join("app"),
                 root.join("two"),
+            ]
+        );
+    }
+
+    #[test]
+    fn var_file_assignments_are_read_with_their_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "dev.tfvars",
+            "# comment\nregion = \"eu\"\n\n  instance_cout = 3\ntags = {\n  a = 1\n}\n",
+        );
+        let found = read_assignments(&path, dir.path()).unwrap();
+        let at: Vec<(&str, Option<usize>, Option<usize>)> = found
+            .iter()
+            .map(|a| (a.name.as_str(), a.line, a.column))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                ("region", Some(2), Some(1)),
+                ("instance_cout", Some(4), Some(3)),
+                ("tags", Some(5), Some(1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_var_file_syntax_error_names_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "dev.tfvars", "a = 1\nb = = 2\n");
+        let err = read_assignments(&path, dir.path()).unwrap_err().to_string();
+        assert!(err.contains("`dev.tfvars` at line 2, column"), "{err}");
+        assert_eq!(syntax_error_location(&path).map(|at| at.0), Some(2));
+        let fine = write(dir.path(), "ok.tfvars", "a = 1\n");
+        assert_eq!(syntax_error_location(&fine), None);
+    }
+
+    #[test]
+    fn tfvars_json_files_are_read_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "dev.tfvars.json", r#"{"a": 1, "b": {"c": 2}}"#);
+        let names: Vec<String> = read_assignments(&path, dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn declared_variables_say_whether_they_are_required() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "vars.tf",
+            "variable \"region\" {\n  type = string\n}\nvariable \"count_\" {\n  default = 1\n}\nvariable \"opt\" {\n  default = null\n}\n",
+        );
+        write(
+            dir.path(),
+            "more.tf.json",
+            r#"{"variable": {"j": {}, "k": {"default": 2}}}"#,
+        );
+        write(dir.path(), "terraform.tfvars", "region = \"x\"\n");
+        let found: Vec<(String, bool)> = read_variables(dir.path(), dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.name, v.required))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("count_".to_string(), false),
+                ("j".to_string(), true),
+                ("k".to_string(), false),
+                ("opt".to_string(), false),
+                ("region".to_string(), true),
             ]
         );
     }

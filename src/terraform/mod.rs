@@ -7,6 +7,7 @@
 pub mod lock_error;
 pub mod plan;
 pub mod state;
+pub mod validate;
 pub mod version;
 mod version_cache;
 

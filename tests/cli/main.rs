@@ -18,3 +18,4 @@ mod progress;
 mod snapshots;
 mod status;
 mod summary;
+mod validate;

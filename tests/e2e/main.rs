@@ -16,6 +16,7 @@ mod pipeline;
 mod plan_many;
 mod policy;
 mod summary;
+mod validate;
 mod prompts;
 mod s3;
 mod snapshots;
