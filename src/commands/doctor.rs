@@ -718,8 +718,9 @@ fn size_of(dir: &Path) -> u64 {
         .sum()
 }
 
-/// `.terraform/tfenv/<name>/` with its `<name>.fingerprint` (what `init` leaves) in a
-/// root whose environments have no `<name>`: an environment that was removed or renamed.
+/// `.terraform/tfenv/<name>/` with its `<name>.fingerprint` (what `init` leaves), `<name>`
+/// an environment name, in a root whose environments have no `<name>`: an environment
+/// that was removed or renamed.
 fn stale_data_dirs(project: &Project) -> Vec<StaleDataDir> {
     let mut roots: Vec<&Path> = project
         .environments
@@ -740,6 +741,9 @@ fn stale_data_dirs(project: &Project) -> Vec<StaleDataDir> {
             .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|entry| {
                 let name = entry.file_name().to_str()?.to_string();
+                // Only what could be an environment's: not `plugin-cache` (it has no
+                // fingerprint), not `validate`'s `_validate`.
+                crate::project::validate_name(&name).ok()?;
                 let fingerprint = base.join(format!("{name}.fingerprint"));
                 let known = project
                     .environments

@@ -335,6 +335,9 @@ fn doctor_lists_data_dirs_of_removed_environments_and_fix_removes_them_with_yes_
     let project = local_project();
     data_dir(&project, "dev");
     data_dir(&project, "old");
+    // Not an environment's: `tfenv validate`'s data dir, the plugin cache.
+    data_dir(&project, "_validate");
+    project.write(".terraform/tfenv/plugin-cache/x", "");
     let report = doctor_json(&project, 0);
     assert_status(&report, "stale-data-dirs", "warn", "`.terraform/tfenv/old`");
     assert!(
@@ -363,6 +366,8 @@ fn doctor_lists_data_dirs_of_removed_environments_and_fix_removes_them_with_yes_
     assert_status(&report, "stale-data-dirs", "ok", "removed 1");
     assert!(!project.join(".terraform/tfenv/old").exists());
     assert!(!project.join(".terraform/tfenv/old.fingerprint").exists());
+    assert!(project.join(".terraform/tfenv/_validate").is_dir());
+    assert!(project.join(".terraform/tfenv/plugin-cache/x").is_file());
     // The living environment's data dir stays.
     assert!(project.join(".terraform/tfenv/dev").is_dir());
     assert!(project.join(".terraform/tfenv/dev.fingerprint").is_file());
