@@ -324,7 +324,10 @@ async fn cloud_checks(
             };
             checks.push(Check::fail(
                 cli,
-                format!("{names} need {what} (`{cli}`) {why}, and it is not on PATH"),
+                format!(
+                    "environment(s) {names} ({}) need {what} (`{cli}`) {why}, and it is not on PATH",
+                    envs[0].1.kind
+                ),
                 format!("install it: {install}"),
             ));
             if cli == "aws" {
