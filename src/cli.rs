@@ -116,13 +116,19 @@ Inits run one at a time (they share the plugin cache), the plans side by side.
 An environment that fails does not stop the others. With --detailed-exitcode: exit 3
 when any has changes, 1 when any failed (failure wins), else 0.
 
+With --out DIR (one environment) the plan is kept as a plan bundle (terraform.plan,
+plan.json, bundle.json; folder 0700, files 0600: it holds secrets) for
+`tfenv deploy ENV --plan DIR` to apply, possibly in another clone of the same commit.
+An existing bundle in DIR is replaced; a DIR that holds anything else is refused.
+
 Examples:
   tfenv plan dev
   tfenv plan production --detailed-exitcode   # exit 3 when there are changes
   tfenv plan staging --output json | jq .plan
   tfenv plan --all --detailed-exitcode        # every environment, at once
   tfenv plan dev staging -j 2
-  tfenv plan --all --output json | jq '.environments[] | select(.result == \"failed\")'")]
+  tfenv plan --all --output json | jq '.environments[] | select(.result == \"failed\")'
+  tfenv plan production --out plans/production   # a bundle to review, then apply")]
     Plan(PlanArgs),
 
     /// Check roots and var files without credentials or a backend: fmt, validate, variables.
@@ -159,10 +165,17 @@ Without a prompt, --yes and --confirm are checked before init and plan run; --al
 after the plan, which alone knows what is destroyed.
 Staging and production are backed up before the apply; production's backup is verified.
 
+With --plan DIR, the plan bundle written by `tfenv plan ENV --out DIR` is applied
+exactly, never planned again. It is refused (exit 5, naming the check and both values)
+when its checksums do not match, it is for another environment, terraform's version or
+the backend differ, it was planned from another commit than HEAD or from a dirty tree,
+the tree is dirty now, a var file changed, or the state moved since the plan.
+
 Examples:
   tfenv deploy dev
   tfenv deploy staging --yes
-  tfenv deploy production --yes --confirm production     # CI")]
+  tfenv deploy production --yes --confirm production     # CI
+  tfenv deploy production --plan plans/production --yes --confirm production")]
     Deploy(DeployArgs),
 
     /// `apply -refresh-only` through the same summary, backup, confirmation and history.
@@ -387,6 +400,11 @@ pub struct PlanArgs {
     #[arg(long)]
     pub log: bool,
 
+    /// Keep the plan as a plan bundle in DIR, for `tfenv deploy ENV --plan DIR` (one
+    /// environment).
+    #[arg(long, value_name = "DIR", conflicts_with = "all")]
+    pub out: Option<PathBuf>,
+
     #[command(flatten)]
     pub lock: LockTimeout,
 
@@ -466,6 +484,10 @@ pub struct DeployArgs {
     #[arg(long)]
     pub allow_destroy: bool,
 
+    /// Apply the plan bundle in DIR (from `tfenv plan ENV --out DIR`) instead of planning.
+    /// A bundle always needs a clean tree at the commit it was planned from.
+    #[arg(long, value_name = "DIR", conflicts_with = "allow_dirty")]
+    pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub lock: LockTimeout,
 
@@ -678,3 +700,6 @@ mod tests {
         Cli::command().debug_assert();
     }
 }
+
+#[cfg(test)]
+mod ci_examples;

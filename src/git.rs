@@ -132,6 +132,17 @@ pub async fn head(
     project: &Project,
     env: &Environment,
 ) -> anyhow::Result<Option<Checkout>> {
+    head_excluding(runner, project, env, &[]).await
+}
+
+/// `head`, with `also_own` (absolute paths: a plan bundle's folder) counted as tfenv's
+/// own files too: a bundle kept inside the checkout never makes its tree dirty.
+pub async fn head_excluding(
+    runner: &dyn Runner,
+    project: &Project,
+    env: &Environment,
+    also_own: &[PathBuf],
+) -> anyhow::Result<Option<Checkout>> {
     let root = &project.root;
     let Ok(git) = which::which("git") else {
         return match enclosing_git_entry(root) {
@@ -188,7 +199,8 @@ pub async fn head(
     };
     let top = PathBuf::from(OsStr::from_bytes(top));
 
-    let own = crate::project::own_files::own_paths(project);
+    let mut own = crate::project::own_files::own_paths(project);
+    own.extend(also_own.iter().cloned());
     let mut status_args = args(&[
         "status",
         "--porcelain=v1",

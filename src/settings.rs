@@ -11,7 +11,7 @@ use crate::cli::{self, GlobalArgs, OutputFormat};
 use crate::confirm::Flags;
 use crate::error::TfenvError;
 use crate::output::Format;
-use crate::project::Project;
+use crate::project::{Project, normalize};
 use crate::terraform::InitOptions;
 
 /// The settings every command shares.
@@ -289,13 +289,27 @@ pub struct PlanSettings {
     pub jobs: usize,
     pub detailed_exitcode: bool,
     pub log: bool,
+    /// `--out`: the plan bundle's folder, relative paths resolved from where tfenv acts
+    /// (`..` lexically, as for `-C` and `--config`).
+    pub out: Option<PathBuf>,
     pub lock_wait: LockWait,
     /// `--summary FILE`; see `GlobalSettings::summary_files`.
     pub summary: Option<PathBuf>,
 }
 
 impl PlanSettings {
-    pub fn resolve(args: cli::PlanArgs) -> anyhow::Result<PlanSettings> {
+    pub fn resolve(args: cli::PlanArgs, global: &GlobalSettings) -> anyhow::Result<PlanSettings> {
+        // A bundle is one environment's plan (several would each need `DIR/<env>/`).
+        if args.out.is_some() && (args.all || args.envs.len() != 1) {
+            return Err(TfenvError::usage(
+                "--out keeps the plan of one environment",
+                Some(
+                    "plan each environment with its own folder: `tfenv plan <env> --out DIR`"
+                        .to_string(),
+                ),
+            )
+            .into());
+        }
         Ok(PlanSettings {
             envs: args.envs,
             all: args.all,
@@ -303,6 +317,7 @@ impl PlanSettings {
             jobs: jobs(args.jobs, 1)?,
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
+            out: args.out.map(|dir| normalize(&global.cwd.join(dir))),
             lock_wait: args.lock.into(),
             summary: args.summary.summary,
         })
@@ -344,6 +359,8 @@ pub struct DeploySettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    /// `--plan`: the plan bundle to apply, relative paths resolved from where tfenv acts.
+    pub bundle: Option<PathBuf>,
     pub lock_wait: LockWait,
     /// `--summary FILE`; see `GlobalSettings::summary_files`.
     pub summary: Option<PathBuf>,
@@ -357,6 +374,7 @@ impl DeploySettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            bundle: args.plan.map(|dir| normalize(&global.cwd.join(dir))),
             lock_wait: args.lock.into(),
             summary: args.summary.summary,
         }
@@ -758,8 +776,11 @@ mod tests {
         let plan = |extra: &[&str]| {
             let mut argv = vec!["tfenv", "plan"];
             argv.extend_from_slice(extra);
-            match cli::Cli::try_parse_from(argv).unwrap().command {
-                cli::Command::Plan(args) => PlanSettings::resolve(args),
+            let cli = cli::Cli::try_parse_from(argv).unwrap();
+            let global =
+                GlobalSettings::resolve(&cli.global, OutputSettings::resolve(&cli.global)).unwrap();
+            match cli.command {
+                cli::Command::Plan(args) => PlanSettings::resolve(args, &global),
                 _ => unreachable!(),
             }
         };
@@ -774,5 +795,10 @@ mod tests {
         assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
         assert!(cli::Cli::try_parse_from(["tfenv", "plan"]).is_err());
         assert!(cli::Cli::try_parse_from(["tfenv", "plan", "dev", "--all"]).is_err());
+        // A plan bundle is one environment's.
+        assert!(plan(&["dev", "--out", "b"]).unwrap().out.is_some());
+        let err = plan(&["dev", "staging", "--out", "b"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan", "--all", "--out", "b"]).is_err());
     }
 }

@@ -110,6 +110,11 @@ where
 }
 
 impl Pulled {
+    /// The pulled state's header (serial, lineage, …).
+    pub fn header(&self) -> &StateHeader {
+        &self.header
+    }
+
     /// Names the pulled state `terraform.tfstate.<now>` and adds its manifest line.
     pub fn keep(self, reason: &str) -> anyhow::Result<Backup> {
         let Pulled {

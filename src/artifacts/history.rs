@@ -41,6 +41,10 @@ pub struct HistoryRecord {
     /// state may have changed). Absent for other commands and in older records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reached_apply: Option<bool>,
+    /// `deploy --plan`: the sha256 of the applied plan bundle's bundle.json (which holds
+    /// the checksums of its terraform.plan and plan.json). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
 }
 
 pub const FILE: &str = "history.jsonl";
@@ -283,6 +287,7 @@ impl HistoryRecord {
             )),
             lock: None,
             reached_apply: deploys.then_some(holder.applying.is_some()),
+            bundle: None,
         }
     }
 }
@@ -300,6 +305,8 @@ pub struct Ledger {
     pub lock: Option<serde_json::Value>,
     /// Set just before terraform apply starts: from then on the state may change.
     pub reached_apply: bool,
+    /// `deploy --plan`: the bundle's sha256 (of its bundle.json).
+    pub bundle: Option<String>,
 }
 
 impl Ledger {
@@ -332,6 +339,7 @@ impl Ledger {
                 error: None,
                 lock: None,
                 reached_apply: None,
+                bundle: None,
             }),
             command,
             git: None,
@@ -340,6 +348,7 @@ impl Ledger {
             log: None,
             lock: None,
             reached_apply: false,
+            bundle: None,
         }
     }
 
@@ -362,6 +371,7 @@ impl Ledger {
         record.exit_code = exit.code();
         record.error = error;
         record.lock = self.lock.clone();
+        record.bundle = self.bundle.clone();
         // Only deploy and refresh have an apply step to reach.
         record.reached_apply =
             matches!(self.command, "deploy" | "refresh").then_some(self.reached_apply);

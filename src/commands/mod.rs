@@ -74,7 +74,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Envs => envs::envs(ctx),
         Command::Init(args) => init::init(ctx, InitSettings::resolve(args)).await,
         Command::Status(args) => status::status(ctx, StatusSettings::resolve(args)?).await,
-        Command::Plan(args) => plan::plan(ctx, PlanSettings::resolve(args)?).await,
+        Command::Plan(args) => plan::plan(ctx, PlanSettings::resolve(args, global)?).await,
         Command::Validate(args) => validate::validate(ctx, ValidateSettings::resolve(args)?).await,
         Command::Deploy(args) => deploy::deploy(ctx, DeploySettings::resolve(args, global)).await,
         Command::Refresh(args) => {

@@ -1,8 +1,10 @@
 //! `tfenv plan`: the pipeline up to the summary; nothing is applied or recorded. One
 //! environment streams terraform's output as it comes; several (or `--all`) are planned
 //! at once, each one's lines kept and printed as one block when it finishes, then a table
-//! (or one JSON document listing them all).
+//! (or one JSON document listing them all). With `--out DIR` (one environment), the plan
+//! is kept as a plan bundle for `deploy --plan`.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -19,23 +21,39 @@ use crate::summary;
 use crate::terraform::Terraform;
 
 pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit> {
+    if let Some(env) = settings.single() {
+        return plan_env(ctx, &settings, env, settings.out.clone()).await;
+    }
+    // --out takes one environment (the settings refuse it with several).
     let mode = Mode::Plan {
         detailed_exitcode: settings.detailed_exitcode,
+        out: None,
     };
-    if let Some(env) = settings.single() {
-        return pipeline::run(
-            ctx,
-            Request {
-                env: env.to_string(),
-                mode,
-                log: settings.log,
-                lock_wait: settings.lock_wait,
-                summary: ctx.settings.summary_files(settings.summary.as_deref()),
-            },
-        )
-        .await;
-    }
     plan_many(ctx, &settings, mode).await
+}
+
+/// One environment's plan, streamed; `out` (`--out`) is its plan bundle's folder.
+/// Bundles of several environments at once would each get `DIR/<env>/` through here.
+async fn plan_env(
+    ctx: &Context,
+    settings: &PlanSettings,
+    env: &str,
+    out: Option<PathBuf>,
+) -> anyhow::Result<Exit> {
+    pipeline::run(
+        ctx,
+        Request {
+            env: env.to_string(),
+            mode: Mode::Plan {
+                detailed_exitcode: settings.detailed_exitcode,
+                out,
+            },
+            log: settings.log,
+            lock_wait: settings.lock_wait,
+            summary: ctx.settings.summary_files(settings.summary.as_deref()),
+        },
+    )
+    .await
 }
 
 /// The document `plan` of several environments prints: one entry per environment, in

@@ -4,6 +4,7 @@
 //! named steps (`steps.rs`) a run takes; a new mode is a new variant and its steps.
 //! May use: context, artifacts, terraform, backend, git, confirm and what lies below.
 
+pub mod bundle;
 mod policy;
 mod recorded;
 mod steps;
@@ -11,12 +12,13 @@ mod steps;
 mod tests;
 mod wait;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 
 pub use crate::artifacts::history::RunResult;
+pub use bundle::Bundle;
 pub use recorded::RecordedRun;
 pub use wait::wait_for_state_lock;
 
@@ -37,8 +39,12 @@ use crate::terraform::{RunLog, Terraform};
 #[derive(Clone, Debug)]
 pub enum Mode {
     /// `tfenv plan`: up to the summary; nothing is applied or recorded.
-    /// `detailed_exitcode`: exit 3 when the plan has changes.
-    Plan { detailed_exitcode: bool },
+    /// `detailed_exitcode`: exit 3 when the plan has changes. `out`: keep the plan as a
+    /// plan bundle in that folder (`--out`; one folder per environment).
+    Plan {
+        detailed_exitcode: bool,
+        out: Option<PathBuf>,
+    },
     /// `tfenv deploy`: plan, confirm, back up, apply, record.
     Deploy(Apply),
     /// `tfenv refresh`: the deploy's steps around `plan -refresh-only`. Without `Apply`
@@ -47,8 +53,9 @@ pub enum Mode {
     // Wave 2 plugs in here (DESIGN.md §10, §11), each a variant and the steps it takes:
     // - `Drift`: init, plan (-refresh-only and a normal plan), summarize, write
     //   drift.json, exit 3 on drift; never confirm nor apply.
-    // - `ApplyBundle(Bundle)`: verify the bundle in place of init + plan, then confirm,
-    //   backup, apply the bundle's plan file, outputs and history as `Deploy` does.
+    /// `tfenv deploy --plan DIR`: verify the bundle in place of the plan, then back up,
+    /// confirm, apply the bundle's plan file, outputs and history as `Deploy` does.
+    ApplyBundle(Apply, Box<Bundle>),
 }
 
 /// How a run that applies is approved, and what it keeps.
@@ -66,15 +73,27 @@ impl Mode {
     pub fn command(&self) -> &'static str {
         match self {
             Mode::Plan { .. } => "plan",
-            Mode::Deploy(_) => "deploy",
+            Mode::Deploy(_) | Mode::ApplyBundle(..) => "deploy",
             Mode::Refresh(_) => "refresh",
+        }
+    }
+
+    /// The plan bundle's folder this run writes or applies: tfenv's own, never a change
+    /// that makes the git tree dirty.
+    fn bundle_dir(&self) -> Option<&Path> {
+        match self {
+            Mode::Plan { out, .. } => out.as_deref(),
+            Mode::ApplyBundle(_, bundle) => Some(&bundle.dir),
+            Mode::Deploy(_) | Mode::Refresh(_) => None,
         }
     }
 
     /// How the run applies its plan; `None` for a run that stops after the summary.
     pub fn apply(&self) -> Option<&Apply> {
         match self {
-            Mode::Deploy(apply) | Mode::Refresh(Some(apply)) => Some(apply),
+            Mode::Deploy(apply) | Mode::Refresh(Some(apply)) | Mode::ApplyBundle(apply, _) => {
+                Some(apply)
+            }
             Mode::Plan { .. } | Mode::Refresh(None) => None,
         }
     }
@@ -107,6 +126,9 @@ pub struct Report {
     pub backup: Option<Backup>,
     pub outputs_written: Option<bool>,
     pub log: Option<String>,
+    /// `plan --out` and `deploy --plan`: the bundle written or applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<bundle::BundleRef>,
     pub seconds: f64,
     /// Steps after a successful apply that failed (outputs, pruning, history): the
     /// change stands, each is said here and on stderr.
@@ -130,6 +152,7 @@ impl Report {
             backup: None,
             outputs_written: None,
             log: None,
+            bundle: None,
             seconds,
             warnings: Vec::new(),
             error: Some(error::ErrorReport::of(err)),
@@ -193,6 +216,8 @@ struct Run<'a> {
     /// How long a held state lock is waited for before each terraform call that takes it.
     lock_wait: LockWait,
     recorded: RecordedRun,
+    /// The plan bundle written (`plan --out`) or applied (`deploy --plan`).
+    bundle: Option<bundle::BundleRef>,
 }
 
 /// Runs the request's steps and prints its result: its JSON document, or its lines.
@@ -286,13 +311,21 @@ async fn run_env(
     let backend = Backends::default().resolve(&env, &project)?;
     let mode = &req.mode;
     let records = mode.apply().is_some();
-    // A job summary names the commit a plan was made from, too.
-    let asks_git = records || !req.summary.is_empty();
     // The version check and git do not depend on each other: both at once. Only a run
-    // that applies asks git (history records the commit; production needs a clean tree).
+    // that applies asks git (history records the commit; production needs a clean tree),
+    // a plan that writes a bundle (which records the commit), and a run with a job
+    // summary (which names the commit a plan was made from, too).
+    let bundle_dir: Vec<PathBuf> = mode
+        .bundle_dir()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    let asks_git = records || !bundle_dir.is_empty() || !req.summary.is_empty();
     let (tf, git) = tokio::join!(ctx.terraform(&project), async {
         match asks_git {
-            true => Some(git::head(ctx.runner.as_ref(), &project, &env).await),
+            true => {
+                Some(git::head_excluding(ctx.runner.as_ref(), &project, &env, &bundle_dir).await)
+            }
             false => None,
         }
     });
@@ -311,10 +344,15 @@ async fn run_env(
         log: None,
         lock_wait: req.lock_wait,
         recorded,
+        bundle: None,
     };
     let result = steps::run(&mut run).await;
     let seconds = crate::output::seconds(started.elapsed());
-    let Run { mut recorded, .. } = run;
+    let Run {
+        mut recorded,
+        bundle,
+        ..
+    } = run;
     fill_row(row, &recorded);
     match result {
         Ok(outcome) => {
@@ -331,6 +369,7 @@ async fn run_env(
                     backup: ledger.backup.clone(),
                     outputs_written: outcome.outputs_written(),
                     log: ledger.log.clone(),
+                    bundle,
                     seconds,
                     warnings: recorded.warnings().to_vec(),
                     error: None,
@@ -386,4 +425,12 @@ pub fn print_outcome(ctx: &Context, report: &Report) {
         _ => format!("No changes: `{name}` is up to date ({seconds:.1}s)."),
     };
     p.result(&line);
+    if let (Some(bundle), "plan") = (&report.bundle, report.command) {
+        p.result(&format!(
+            "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {name} --plan {}",
+            bundle.dir,
+            &bundle.sha256[..12],
+            bundle.dir
+        ));
+    }
 }

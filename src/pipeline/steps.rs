@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use console::Style;
 
+use super::bundle::{self, Bundle, BundleMeta, BundleRef, StateRef, VarFile};
 use super::{Apply, Mode, Outcome, Run};
 use crate::artifacts::backups::{self, Pulled};
 use crate::artifacts::{history, outputs, plan_json};
@@ -13,36 +14,71 @@ use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::files;
+use crate::git_info::GitInfo;
 use crate::project::{Environment, Tier};
 use crate::terraform::plan::PlanSummary;
-use crate::terraform::{InitOptions, RunLog, state};
+use crate::terraform::{self, InitOptions, RunLog, state};
 
 pub(super) async fn run(run: &mut Run<'_>) -> anyhow::Result<Outcome> {
     let mode = run.mode;
     match mode {
-        Mode::Plan { detailed_exitcode } => {
+        Mode::Plan {
+            detailed_exitcode,
+            out,
+        } => {
             let exit = match detailed_exitcode {
                 true => Exit::Changes,
                 false => Exit::Success,
             };
-            plan_only(run, exit).await
+            plan_only(run, exit, out.as_deref()).await
         }
-        Mode::Refresh(None) => plan_only(run, Exit::Success).await,
+        Mode::Refresh(None) => plan_only(run, Exit::Success, None).await,
         Mode::Deploy(apply) | Mode::Refresh(Some(apply)) => deploy(run, apply).await,
+        Mode::ApplyBundle(apply, bundle) => apply_bundle(run, apply, bundle).await,
     }
 }
 
-/// `plan` and `refresh --dry-run`: up to the summary; nothing is applied.
-async fn plan_only(run: &mut Run<'_>, changes_exit: Exit) -> anyhow::Result<Outcome> {
+/// `plan` and `refresh --dry-run`: up to the summary; nothing is applied. With `out`
+/// (`plan --out`), the plan is kept as a plan bundle in that folder.
+async fn plan_only(
+    run: &mut Run<'_>,
+    changes_exit: Exit,
+    out: Option<&Path>,
+) -> anyhow::Result<Outcome> {
+    // A bundle's folder and commit are known before anything runs: a wrong one costs no plan.
+    let bundle_git = match out {
+        Some(dir) => {
+            bundle::check_replaceable(dir)?;
+            Some(bundle_git(run)?)
+        }
+        None => None,
+    };
     open_log(run)?;
     init(run).await?;
+    // What the plan is made against, read before it: should the state move in between,
+    // the bundle names the older state and is refused, never the other way round.
+    let planned_against = match out {
+        Some(_) => {
+            // A run holding the state lock may be changing it: wait (--lock-timeout) first.
+            wait_for_state_lock(run).await?;
+            Some(current_state(run).await?)
+        }
+        None => None,
+    };
     let plan_file = PlanFile::new(run.env)?;
-    let may_change = plan(run, &plan_file).await?;
+    // A bundle always keeps plan.json, even of a plan without changes.
+    let may_change = plan(run, &plan_file).await? || out.is_some();
     let (summary, plan_json) = read_summary(run, &plan_file, may_change).await?;
     print_summary(run, &summary);
     let changes = summary.has_changes();
-    run.recorded.ledger.plan = Some(summary);
+    run.recorded.ledger.plan = Some(summary.clone());
+    // A plan the policy refuses leaves no bundle behind.
     check_policy(run, plan_json.as_deref()).await?;
+    if let (Some(dir), Some(git), Some(state), Some(json)) =
+        (out, bundle_git, planned_against, plan_json)
+    {
+        write_bundle(run, dir, &plan_file, &json, &summary, git, state)?;
+    }
     Ok(match changes {
         true => Outcome::Planned { exit: changes_exit },
         false => Outcome::NoChanges,
@@ -55,7 +91,7 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     // init and plan run. What the plan destroys is not (--allow-destroy: after it).
     let review = match run.mode {
         Mode::Refresh(_) => format!("review it (`tfenv refresh {} --dry-run`)", run.env.name),
-        Mode::Plan { .. } | Mode::Deploy(_) => {
+        Mode::Plan { .. } | Mode::Deploy(_) | Mode::ApplyBundle(..) => {
             format!("review the plan (`tfenv plan {}`)", run.env.name)
         }
     };
@@ -110,8 +146,20 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
         return Ok(Outcome::NoChanges);
     }
     approved?;
+    back_up_confirm_apply(run, apply, gate, pulled, plan_file.path()).await
+}
 
-    if backing_up {
+/// The end of every run that applies a plan, once its summary is approved by the flags:
+/// the backup (`pulled` already, or pulled now), the tier's prompt, apply, outputs and
+/// pruning.
+async fn back_up_confirm_apply(
+    run: &mut Run<'_>,
+    apply: &Apply,
+    gate: Gate,
+    pulled: Option<anyhow::Result<Option<Pulled>>>,
+    plan_file: &Path,
+) -> anyhow::Result<Outcome> {
+    if takes_backup(run.env) {
         let pulled = match pulled {
             Some(pulled) => pulled?,
             None => pull_state(run).await?,
@@ -124,10 +172,7 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
 
     wait_for_state_lock(run).await?;
     run.recorded.reaching_apply();
-    let applied = run
-        .tf
-        .apply(run.env, plan_file.path(), run.log.as_ref())
-        .await;
+    let applied = run.tf.apply(run.env, plan_file, run.log.as_ref()).await;
     // Even a failed apply may have written the state.
     if let Err(err) = run.backend.make_state_private(run.env) {
         run.ctx.printer.warn(&format!("{err:#}"));
@@ -138,6 +183,325 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     let outputs_written = write_outputs(run, apply.include_sensitive).await;
     prune_backups(run);
     Ok(Outcome::Applied { outputs_written })
+}
+
+/// `deploy --plan`: every check of the bundle instead of a plan, then the deploy's end.
+/// Nothing is planned: what was reviewed is what is applied.
+async fn apply_bundle(
+    run: &mut Run<'_>,
+    apply: &Apply,
+    bundle: &Bundle,
+) -> anyhow::Result<Outcome> {
+    run.recorded.ledger.bundle = Some(bundle.sha256.clone());
+    run.bundle = Some(bundle.reference(run.project));
+    let review = format!(
+        "review the bundle's plan (`{}`)",
+        bundle.dir.join(bundle::PLAN_JSON).display()
+    );
+    gate(run, 0, 0, review.clone()).check_flags_early()?;
+    let summary = bundle.verify_files()?;
+    // Recorded from here on, refused or not: history says what the bundle would have done.
+    run.recorded.ledger.plan = Some(summary.clone());
+    check_bundle(run, bundle)?;
+    open_log(run)?;
+    // A fresh clone has no data dir: terraform needs its backend and providers to apply.
+    init(run).await?;
+    // A run holding the state lock may be changing it: wait (--lock-timeout) first.
+    wait_for_state_lock(run).await?;
+    // A remote state that is backed up anyway is pulled once: its header is checked
+    // here, and it becomes the backup if the run goes on.
+    let (found, pulled) = match run.backend.local_state_file(run.env) {
+        None if takes_backup(run.env) => {
+            let pulled = pull_state(run).await?;
+            let found = pulled.as_ref().map(|p| StateRef::of(p.header()));
+            (found, Some(Ok(pulled)))
+        }
+        _ => (current_state(run).await?, None),
+    };
+    if found != bundle.meta.state {
+        let show = |state: &Option<StateRef>| match state {
+            Some(state) => state.to_string(),
+            None => "no state".to_string(),
+        };
+        return Err(bundle::mismatch(
+            "state lineage/serial",
+            show(&bundle.meta.state),
+            show(&found),
+            format!(
+                "the state changed since the plan (another deploy?); plan again with `tfenv plan {} --out DIR`",
+                run.env.name
+            ),
+        )
+        .into());
+    }
+    let p = &run.ctx.printer;
+    p.progress(&format!(
+        "{}: applying plan bundle `{}` (planned {} from {})",
+        run.env.name,
+        run.project.show(&bundle.dir),
+        bundle.meta.created.format("%Y-%m-%d %H:%M:%S UTC"),
+        match &bundle.meta.git {
+            Some(git) => format!("commit {}", short(&git.commit)),
+            None => "outside git".to_string(),
+        }
+    ));
+    print_summary(run, &summary);
+    if !summary.has_changes() {
+        return Ok(Outcome::NoChanges);
+    }
+    let gate = gate(run, summary.destroys(), summary.replace, review);
+    gate.check_flags()?;
+    if takes_backup(run.env) {
+        run.ctx
+            .printer
+            .progress(&format!("{}: backing up the state", run.env.name));
+    }
+    back_up_confirm_apply(run, apply, gate, pulled, &bundle.plan_file()).await
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+/// The checks of a bundle (its files' checksums aside) that need no terraform:
+/// environment, terraform version, backend, commit, clean tree (then and now) and var
+/// files.
+fn check_bundle(run: &Run<'_>, bundle: &Bundle) -> anyhow::Result<()> {
+    let meta = &bundle.meta;
+    let env = run.env;
+    let again = format!("plan again with `tfenv plan {} --out DIR`", env.name);
+    if meta.environment != env.name {
+        return Err(bundle::mismatch(
+            "environment",
+            &meta.environment,
+            &env.name,
+            format!(
+                "apply it to its own environment (`tfenv deploy {} --plan …`), or plan `{}` with --out",
+                meta.environment, env.name
+            ),
+        )
+        .into());
+    }
+    let version = run.tf.version.to_string();
+    if meta.terraform_version != version {
+        return Err(bundle::mismatch(
+            "terraform version",
+            &meta.terraform_version,
+            &version,
+            format!(
+                "apply it with terraform {} (--terraform), or {again}",
+                meta.terraform_version
+            ),
+        )
+        .into());
+    }
+    let backend = terraform::backend_fingerprint(env, run.backend)?;
+    if meta.backend_fingerprint != backend {
+        return Err(bundle::mismatch(
+            "backend",
+            &meta.backend_fingerprint,
+            &backend,
+            format!(
+                "the backend configuration of `{}` differs from the one planned with; {again}",
+                env.name
+            ),
+        )
+        .into());
+    }
+    check_bundle_git(run, bundle, &again)?;
+    let found = bundle::var_files(run.project, env)?;
+    let paths = |files: &[VarFile]| {
+        files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if paths(&meta.var_files) != paths(&found) {
+        return Err(
+            bundle::mismatch("var files", paths(&meta.var_files), paths(&found), again).into(),
+        );
+    }
+    for (planned, now) in meta.var_files.iter().zip(&found) {
+        if planned.sha256 != now.sha256 {
+            return Err(bundle::mismatch(
+                &format!("sha256 of var file {}", now.path),
+                &planned.sha256,
+                &now.sha256,
+                again,
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The bundle was planned from a clean tree at HEAD, and the tree is still clean.
+fn check_bundle_git(run: &Run<'_>, bundle: &Bundle, again: &str) -> anyhow::Result<()> {
+    let here = match run.recorded.git() {
+        Ok(here) => here.as_ref(),
+        Err(err) => {
+            return Err(TfenvError::Refused {
+                message: format!("cannot tell the git commit and whether the tree is clean: {err:#}"),
+                hint: Some(
+                    "fix git here (e.g. `git config --global --add safe.directory <path>`); a plan bundle is applied only at its commit"
+                        .to_string(),
+                ),
+            }
+            .into());
+        }
+    };
+    match (&bundle.meta.git, here) {
+        (None, None) => {
+            run.ctx.printer.warn(
+                "not a git repository (here and where the bundle was planned): the commit cannot be checked",
+            );
+            Ok(())
+        }
+        (None, Some(here)) => Err(bundle::mismatch(
+            "git commit",
+            "none (planned outside git)",
+            &here.info.commit,
+            again,
+        )
+        .into()),
+        (Some(planned), None) => Err(bundle::mismatch(
+            "git commit",
+            &planned.commit,
+            "none (not a git repository)",
+            "apply it from a checkout of the commit it was planned from",
+        )
+        .into()),
+        (Some(planned), Some(here)) => {
+            if planned.dirty {
+                return Err(bundle::mismatch(
+                    "clean tree when planned",
+                    "clean",
+                    "dirty",
+                    format!("it was planned from uncommitted changes: commit them, then {again}"),
+                )
+                .into());
+            }
+            if planned.commit != here.info.commit {
+                return Err(bundle::mismatch(
+                    "git commit",
+                    &planned.commit,
+                    &here.info.commit,
+                    format!("check out `{}`, or {again}", short(&planned.commit)),
+                )
+                .into());
+            }
+            if here.is_dirty() {
+                let mut listed: Vec<&str> =
+                    here.changes.iter().map(String::as_str).take(10).collect();
+                if here.changes.len() > 10 {
+                    listed.push("…");
+                }
+                return Err(bundle::mismatch(
+                    "clean tree",
+                    "clean",
+                    format!("dirty: {}", listed.join(", ")),
+                    "a plan bundle is applied from a clean checkout of its commit: commit or stash the changes",
+                )
+                .into());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The commit a bundle records: a tree with changes or no git repository is said (the
+/// bundle is written all the same); git failing is a refusal.
+fn bundle_git(run: &mut Run<'_>) -> anyhow::Result<Option<GitInfo>> {
+    let env = run.env;
+    let checkout = match run.recorded.git() {
+        Ok(checkout) => Ok(checkout.clone()),
+        Err(err) => Err(format!("{err:#}")),
+    };
+    let git = match checkout {
+        Ok(Some(checkout)) => {
+            if checkout.is_dirty() {
+                run.recorded.warn(
+                    &run.ctx.printer,
+                    format!(
+                        "the git tree has uncommitted changes: `tfenv deploy {} --plan` will refuse this bundle; commit them and plan again",
+                        env.name
+                    ),
+                );
+            }
+            Some(checkout.info.clone())
+        }
+        Ok(None) => {
+            run.recorded.warn(
+                &run.ctx.printer,
+                "not a git repository: the bundle cannot be tied to a commit".to_string(),
+            );
+            None
+        }
+        Err(err) => {
+            return Err(TfenvError::Refused {
+                message: format!("cannot tell the git commit the bundle is planned from: {err}"),
+                hint: Some(
+                    "fix git here (e.g. `git config --global --add safe.directory <path>`)"
+                        .to_string(),
+                ),
+            }
+            .into());
+        }
+    };
+    Ok(git)
+}
+
+/// `plan --out`: the plan, its JSON and what it was made from, as a bundle in `dir`.
+fn write_bundle(
+    run: &mut Run<'_>,
+    dir: &Path,
+    plan_file: &PlanFile,
+    plan_json: &[u8],
+    summary: &PlanSummary,
+    git: Option<GitInfo>,
+    planned_against: Option<StateRef>,
+) -> anyhow::Result<()> {
+    let env = run.env;
+    let meta = BundleMeta {
+        format: bundle::FORMAT,
+        environment: env.name.clone(),
+        tier: env.tier,
+        git,
+        terraform_version: run.tf.version.to_string(),
+        tfenv_version: env!("CARGO_PKG_VERSION").to_string(),
+        backend_fingerprint: terraform::backend_fingerprint(env, run.backend)?,
+        var_files: bundle::var_files(run.project, env)?,
+        state: planned_against,
+        summary: summary.clone(),
+        created: chrono::Utc::now(),
+        sha256: bundle::Checksums {
+            plan: String::new(),
+            plan_json: String::new(),
+        },
+    };
+    let sha256 = bundle::write(dir, plan_file.path(), plan_json, meta)?;
+    run.bundle = Some(BundleRef {
+        dir: run.project.show(dir),
+        sha256,
+    });
+    Ok(())
+}
+
+/// The state's lineage and serial now: a local state straight from its file, a remote
+/// one through `terraform state pull` (after init). `None` when there is no state yet.
+async fn current_state(run: &Run<'_>) -> anyhow::Result<Option<StateRef>> {
+    let header = match run.backend.local_state_file(run.env) {
+        Some(file) => {
+            // Never open a FIFO in the state's place: it would block the run.
+            if std::fs::metadata(&file).is_ok_and(|meta| !meta.is_file()) {
+                anyhow::bail!("the state `{}` is not a regular file", file.display());
+            }
+            terraform::read_state_file(&file)?
+        }
+        None => run.tf.state_header(run.env).await?,
+    };
+    Ok(header.as_ref().map(StateRef::of))
 }
 
 /// Production deploys from a clean git tree, unless `--allow-dirty`.
@@ -234,7 +598,7 @@ async fn read_summary(
 fn gate(run: &Run<'_>, destroys: u64, replaces: u64, review: String) -> Gate {
     let action = match run.mode {
         Mode::Refresh(_) => "write the refreshed state of",
-        Mode::Plan { .. } | Mode::Deploy(_) => "apply this plan to",
+        Mode::Plan { .. } | Mode::Deploy(_) | Mode::ApplyBundle(..) => "apply this plan to",
     };
     let flags = run
         .mode
@@ -270,7 +634,7 @@ fn keep_backup(run: &mut Run<'_>, pulled: Option<Pulled>) -> anyhow::Result<()> 
     };
     let reason = match run.mode {
         Mode::Refresh(_) => "pre-refresh",
-        Mode::Plan { .. } | Mode::Deploy(_) => "pre-deploy",
+        Mode::Plan { .. } | Mode::Deploy(_) | Mode::ApplyBundle(..) => "pre-deploy",
     };
     let backup = pulled.keep(reason)?;
     if env.tier == Tier::Production {

@@ -230,6 +230,7 @@ async fn a_plan_without_changes_reads_no_plan_and_records_nothing() {
     let fx = Fixture::new(runner, &[]);
     let mode = Mode::Plan {
         detailed_exitcode: true,
+        out: None,
     };
     assert_eq!(fx.run("dev", mode, false).await.unwrap(), Exit::Success);
     assert_eq!(fx.terraform_calls(), ["version", "init", "plan"]);
@@ -250,6 +251,7 @@ async fn plan_with_detailed_exitcode_exits_3_on_changes() {
     let fx = Fixture::new(runner, &[]);
     let mode = Mode::Plan {
         detailed_exitcode: true,
+        out: None,
     };
     assert_eq!(fx.run("dev", mode, false).await.unwrap(), Exit::Changes);
     assert_eq!(fx.terraform_calls(), ["version", "init", "plan", "show"]);

@@ -150,17 +150,7 @@ pub fn read_assignments(path: &Path, base: &Path) -> anyhow::Result<Vec<Assignme
     use hcl::edit::Span;
     let text = read(path)?;
     if path.extension().is_some_and(|ext| ext == "json") {
-        let shown = super::display_path(path, base);
-        let json: Map<String, Value> = serde_json::from_str(&text).map_err(|err| {
-            TfenvError::config(
-                format!(
-                    "syntax error in `{shown}` at line {}, column {}: {err}",
-                    err.line(),
-                    err.column()
-                ),
-                Some(format!("fix the JSON in `{shown}`")),
-            )
-        })?;
+        let json: Map<String, Value> = parse_json(&text, path, base)?;
         return Ok(json
             .keys()
             .map(|name| Assignment {
@@ -248,18 +238,7 @@ pub fn read_variables(root: &Path, base: &Path) -> anyhow::Result<Vec<Variable>>
                 }
             }
         } else if name.ends_with(".tf.json") {
-            let text = read(&path)?;
-            let shown = super::display_path(&path, base);
-            let json: Value = serde_json::from_str(&text).map_err(|err| {
-                TfenvError::config(
-                    format!(
-                        "syntax error in `{shown}` at line {}, column {}: {err}",
-                        err.line(),
-                        err.column()
-                    ),
-                    Some(format!("fix the JSON in `{shown}`")),
-                )
-            })?;
+            let json: Value = parse_json(&read(&path)?, &path, base)?;
             // `"variable": {"<name>": {...}}`
             let declared = json.get("variable").and_then(Value::as_object);
             for (name, body) in declared.into_iter().flatten() {
@@ -280,6 +259,26 @@ fn read(path: &Path) -> anyhow::Result<String> {
         anyhow::bail!("`{}` {problem}", path.display());
     }
     std::fs::read_to_string(path).with_context(|| format!("reading `{}`", path.display()))
+}
+
+/// A JSON file terraform reads (`.tfvars.json`, `.tf.json`); a syntax error names the file,
+/// line and column.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    base: &Path,
+) -> Result<T, TfenvError> {
+    serde_json::from_str(text).map_err(|err| {
+        let shown = super::display_path(path, base);
+        TfenvError::config(
+            format!(
+                "syntax error in `{shown}` at line {}, column {}: {err}",
+                err.line(),
+                err.column()
+            ),
+            Some(format!("fix the JSON in `{shown}`")),
+        )
+    })
 }
 
 fn parse(text: &str, path: &Path, base: &Path) -> anyhow::Result<hcl::Body> {

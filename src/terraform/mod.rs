@@ -812,5 +812,32 @@ fn fingerprint(env: &Environment, backend: &Backend) -> anyhow::Result<String> {
     Ok(hex::encode(hash.finalize()))
 }
 
+/// The backend an environment's state lives in, as a digest that does not depend on
+/// where the checkout is (a plan bundle made in one clone is applied from another): the
+/// backend type, its inline settings, the backend config's content and the workspace.
+pub fn backend_fingerprint(env: &Environment, backend: &Backend) -> anyhow::Result<String> {
+    let mut hash = Sha256::new();
+    let mut field = |name: &str, value: &[u8]| {
+        hash.update(name.as_bytes());
+        hash.update((value.len() as u64).to_le_bytes());
+        hash.update(value);
+    };
+    field("kind", backend.kind.as_str().as_bytes());
+    field(
+        "inline",
+        serde_json::to_string(&backend.settings)?.as_bytes(),
+    );
+    if let Some(path) = &env.backend_config {
+        let content =
+            std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+        field("backend_config_content", &content);
+    }
+    field(
+        "workspace",
+        env.workspace.as_deref().unwrap_or("").as_bytes(),
+    );
+    Ok(hex::encode(hash.finalize()))
+}
+
 #[cfg(test)]
 mod tests;

@@ -334,6 +334,81 @@ fn concurrent_backups_keep_every_manifest_line() {
     project.tfenv().args(["verify", "dev"]).assert().success();
 }
 
+// ---- plan bundles: what is refused before terraform runs ----
+
+#[test]
+fn deploy_plan_with_allow_dirty_is_a_usage_error() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "bundle", "--allow-dirty"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--allow-dirty"));
+}
+
+#[test]
+fn deploy_plan_of_a_missing_folder_is_a_usage_error() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "no-such-bundle", "--yes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no-such-bundle`: no such directory",
+        ));
+    assert!(!project.join("state/dev/history.jsonl").exists());
+}
+
+#[test]
+fn deploy_plan_of_a_folder_that_is_not_a_bundle_is_refused() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project.write("notabundle/readme.txt", "x");
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "notabundle", "--yes"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "is not a plan bundle: it has no bundle.json",
+        ));
+    project.write("future/bundle.json", r#"{"format": 2}"#);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "future", "--yes"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "plan bundle check `format` failed: expected `1`, found `2`",
+        ));
+}
+
+#[test]
+fn deploy_plan_with_a_missing_plan_file_is_refused_and_recorded() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--out", "bundle"])
+        .assert()
+        .success();
+    std::fs::remove_file(project.join("bundle/terraform.plan")).unwrap();
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "bundle", "--yes"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "plan bundle check `sha256 of terraform.plan` failed: expected `",
+        ))
+        .stderr(predicate::str::contains("found `missing`"));
+    assert_eq!(project.last_history("dev")["result"], "refused");
+}
+
 /// A fake terraform whose apply says it started (the file `applying`) and then holds on
 /// until the test creates `release`: the first deploy holds the environment meanwhile.
 fn held_apply_fake(project: &Project) -> std::path::PathBuf {

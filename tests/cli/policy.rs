@@ -51,3 +51,25 @@ fn a_ctrl_c_while_the_policy_runs_stops_it_and_removes_the_plan_json() {
     assert_eq!(project.read("seen.json").trim(), PLAN_JSON);
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+#[test]
+fn a_plan_the_policy_refuses_writes_no_bundle() {
+    let project = project_with_policy("echo 'FAIL - deletes are not allowed'; exit 1");
+    let tf = FakeTerraform::working().install(&project);
+    let output = project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--out", "bundle"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("refused by policy"), "{stderr}");
+    assert!(!project.join("bundle").exists(), "no bundle is written");
+    // Nothing temporary is left beside it either.
+    let leftovers: Vec<_> = std::fs::read_dir(project.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".bundle"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -633,6 +633,48 @@ fn a_declined_restore_takes_no_backup_so_latest_stays_the_same() {
     );
 }
 
+// ---- plan bundles ----
+
+#[test]
+fn a_production_bundle_asks_for_the_environment_name_in_a_terminal() {
+    let clones = crate::bundles::Clones::local();
+    clones.plan("a", "production", "production");
+    let mut tfenv = Pty::run(
+        &clones.project,
+        &[
+            "-C",
+            "a",
+            "deploy",
+            "production",
+            "--plan",
+            "../bundles/production",
+        ],
+    );
+    tfenv.expect("applying plan bundle", SLOW);
+    tfenv.expect(PRODUCTION_PROMPT, SLOW);
+    tfenv.type_line("prod");
+    tfenv.expect("confirmation not given (answered `prod`)", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert!(!clones.project.join("shared/production.tfstate").exists());
+
+    let mut tfenv = Pty::run(
+        &clones.project,
+        &[
+            "-C",
+            "a",
+            "deploy",
+            "production",
+            "--plan",
+            "../bundles/production",
+        ],
+    );
+    tfenv.expect(PRODUCTION_PROMPT, SLOW);
+    tfenv.type_line("production");
+    tfenv.expect("Applied to `production`", SLOW);
+    tfenv.assert_exit(0, QUICK);
+    assert!(clones.project.join("shared/production.tfstate").is_file());
+}
+
 /// `doctor --fix` at a terminal asks before it removes anything: `n` is a refusal (exit
 /// 5) that leaves the stale data dir, `y` removes it.
 #[test]
