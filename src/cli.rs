@@ -120,6 +120,13 @@ With --out DIR (one environment) the plan is kept as a plan bundle (terraform.pl
 plan.json, bundle.json; folder 0700, files 0600: it holds secrets) for
 `tfenv deploy ENV --plan DIR` to apply, possibly in another clone of the same commit.
 An existing bundle in DIR is replaced; a DIR that holds anything else is refused.
+With --encrypt, terraform.plan and plan.json are written encrypted with age
+(terraform.plan.age, plan.json.age) to the public keys of --recipient (or
+TFENV_BUNDLE_RECIPIENTS, comma or space separated), or with the passphrase in
+TFENV_BUNDLE_PASSPHRASE (never a flag: it would show in `ps`); bundle.json stays clear.
+The clear plan exists only in a 0600 file under state/<env>/, removed on every exit.
+--publish (the shared ledger, `ledger = \"backend\"`) is not available yet: it is refused
+(exit 2); use --out DIR --encrypt.
 
 Examples:
   tfenv plan dev
@@ -128,7 +135,8 @@ Examples:
   tfenv plan --all --detailed-exitcode        # every environment, at once
   tfenv plan dev staging -j 2
   tfenv plan --all --output json | jq '.environments[] | select(.result == \"failed\")'
-  tfenv plan production --out plans/production   # a bundle to review, then apply")]
+  tfenv plan production --out plans/production   # a bundle to review, then apply
+  tfenv plan production --out plans/production --encrypt --recipient age1…")]
     Plan(PlanArgs),
 
     /// Check roots and var files without credentials or a backend: fmt, validate, variables.
@@ -170,6 +178,10 @@ exactly, never planned again. It is refused (exit 5, naming the check and both v
 when its checksums do not match, it is for another environment, terraform's version or
 the backend differ, it was planned from another commit than HEAD or from a dirty tree,
 the tree is dirty now, a var file changed, or the state moved since the plan.
+An encrypted bundle (plan --encrypt) is decrypted with TFENV_BUNDLE_IDENTITY (an age
+identity file's path, or the AGE-SECRET-KEY-1… key itself) or TFENV_BUNDLE_PASSPHRASE;
+a missing or wrong key is refused (exit 5). The clear plan is written only to a 0600
+file under state/<env>/ and removed on every exit.
 
 Examples:
   tfenv deploy dev
@@ -404,6 +416,21 @@ pub struct PlanArgs {
     /// environment).
     #[arg(long, value_name = "DIR", conflicts_with = "all")]
     pub out: Option<PathBuf>,
+
+    /// Encrypt the bundle's terraform.plan and plan.json with age (to --recipient /
+    /// TFENV_BUNDLE_RECIPIENTS, or with TFENV_BUNDLE_PASSPHRASE).
+    #[arg(long, requires = "out")]
+    pub encrypt: bool,
+
+    /// An age public key (age1…) the bundle is encrypted to; repeatable. Replaces
+    /// TFENV_BUNDLE_RECIPIENTS.
+    #[arg(long, value_name = "KEY", requires = "encrypt")]
+    pub recipient: Vec<String>,
+
+    /// Store the bundle in the shared ledger next to the state (needs `ledger = "backend"`,
+    /// not available yet: use --out DIR --encrypt).
+    #[arg(long)]
+    pub publish: bool,
 
     #[command(flatten)]
     pub lock: LockTimeout,

@@ -292,13 +292,106 @@ pub struct PlanSettings {
     /// `--out`: the plan bundle's folder, relative paths resolved from where tfenv acts
     /// (`..` lexically, as for `-C` and `--config`).
     pub out: Option<PathBuf>,
+    /// `--encrypt`: how the bundle's plan files are encrypted.
+    pub encrypt: Option<Sealing>,
     pub lock_wait: LockWait,
     /// `--summary FILE`; see `GlobalSettings::summary_files`.
     pub summary: Option<PathBuf>,
 }
 
+/// A secret from the environment (a passphrase, a private key): never printed, not even
+/// by `{:?}`.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Whom `plan --out DIR --encrypt` encrypts the bundle's plan files to.
+#[derive(Clone, Debug)]
+pub enum Sealing {
+    /// age public keys (`age1…`), from `--recipient` or `TFENV_BUNDLE_RECIPIENTS`.
+    Recipients(Vec<String>),
+    /// `TFENV_BUNDLE_PASSPHRASE`.
+    Passphrase(Secret),
+}
+
+/// What `deploy --plan DIR` may decrypt an encrypted bundle with, from the environment.
+#[derive(Clone, Debug, Default)]
+pub struct BundleKeys {
+    /// `TFENV_BUNDLE_IDENTITY`: an age identity file's path, or the key itself.
+    pub identity: Option<Secret>,
+    /// `TFENV_BUNDLE_PASSPHRASE`.
+    pub passphrase: Option<Secret>,
+}
+
+pub const RECIPIENTS_VAR: &str = "TFENV_BUNDLE_RECIPIENTS";
+pub const PASSPHRASE_VAR: &str = "TFENV_BUNDLE_PASSPHRASE";
+pub const IDENTITY_VAR: &str = "TFENV_BUNDLE_IDENTITY";
+
+/// A variable of the environment that is set and not empty.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl BundleKeys {
+    pub fn from_env() -> BundleKeys {
+        BundleKeys {
+            identity: env_value(IDENTITY_VAR).map(Secret),
+            passphrase: env_value(PASSPHRASE_VAR).map(Secret),
+        }
+    }
+}
+
+/// `--encrypt`'s recipients (the flags, else `TFENV_BUNDLE_RECIPIENTS`) or passphrase.
+fn sealing(recipients: Vec<String>) -> anyhow::Result<Sealing> {
+    let recipients = match recipients.is_empty() {
+        false => recipients,
+        true => env_value(RECIPIENTS_VAR)
+            .map(|list| {
+                list.split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|key| !key.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let passphrase = env_value(PASSPHRASE_VAR);
+    match (recipients.is_empty(), passphrase) {
+        (false, Some(_)) => Err(TfenvError::usage(
+            format!("--encrypt: both recipients and {PASSPHRASE_VAR} are set"),
+            Some(format!(
+                "encrypt to recipients (--recipient, {RECIPIENTS_VAR}) or with a passphrase ({PASSPHRASE_VAR}), not both: unset one"
+            )),
+        )
+        .into()),
+        (false, None) => Ok(Sealing::Recipients(recipients)),
+        (true, Some(passphrase)) => Ok(Sealing::Passphrase(Secret(passphrase))),
+        (true, None) => Err(TfenvError::usage(
+            "--encrypt needs a recipient or a passphrase",
+            Some(format!(
+                "give `--recipient age1…` (repeatable), set {RECIPIENTS_VAR} to age public keys, or set {PASSPHRASE_VAR}"
+            )),
+        )
+        .into()),
+    }
+}
+
 impl PlanSettings {
     pub fn resolve(args: cli::PlanArgs, global: &GlobalSettings) -> anyhow::Result<PlanSettings> {
+        if args.publish {
+            return Err(TfenvError::usage(
+                "--publish needs the shared ledger (`ledger = \"backend\"`), which this tfenv does not have yet",
+                Some(
+                    "keep the bundle yourself, encrypted: `tfenv plan <env> --out DIR --encrypt`"
+                        .to_string(),
+                ),
+            )
+            .into());
+        }
         // A bundle is one environment's plan (several would each need `DIR/<env>/`).
         if args.out.is_some() && (args.all || args.envs.len() != 1) {
             return Err(TfenvError::usage(
@@ -318,6 +411,10 @@ impl PlanSettings {
             detailed_exitcode: args.detailed_exitcode,
             log: args.log,
             out: args.out.map(|dir| normalize(&global.cwd.join(dir))),
+            encrypt: match args.encrypt {
+                true => Some(sealing(args.recipient)?),
+                false => None,
+            },
             lock_wait: args.lock.into(),
             summary: args.summary.summary,
         })
@@ -361,6 +458,8 @@ pub struct DeploySettings {
     pub log: bool,
     /// `--plan`: the plan bundle to apply, relative paths resolved from where tfenv acts.
     pub bundle: Option<PathBuf>,
+    /// What an encrypted bundle is decrypted with.
+    pub bundle_keys: BundleKeys,
     pub lock_wait: LockWait,
     /// `--summary FILE`; see `GlobalSettings::summary_files`.
     pub summary: Option<PathBuf>,
@@ -374,6 +473,10 @@ impl DeploySettings {
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
+            bundle_keys: match args.plan {
+                Some(_) => BundleKeys::from_env(),
+                None => BundleKeys::default(),
+            },
             bundle: args.plan.map(|dir| normalize(&global.cwd.join(dir))),
             lock_wait: args.lock.into(),
             summary: args.summary.summary,
@@ -627,6 +730,22 @@ impl ManSettings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bundle_keys_never_show_their_secrets_in_debug_output() {
+        let keys = super::BundleKeys {
+            identity: Some(super::Secret("AGE-SECRET-KEY-1QQQ".to_string())),
+            passphrase: Some(super::Secret("hunter2".to_string())),
+        };
+        let shown = format!(
+            "{keys:?} {:?}",
+            super::Sealing::Passphrase(super::Secret("hunter2".to_string()))
+        );
+        assert!(
+            !shown.contains("AGE-SECRET-KEY") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
     use super::*;
 
     fn global(cwd: &Path, flag: Option<&str>) -> GlobalSettings {

@@ -5,8 +5,6 @@
 //! or plan value ever reaches these types. Uses nothing of tfenv's.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::Path;
 
 /// One environment's run of `plan`, `deploy` or `refresh`.
 #[derive(Clone, Debug, Default)]
@@ -177,16 +175,6 @@ fn lost_objects(env: &str, changes: &Changes) -> String {
     }
     html.push_str("</ul>\n</details>\n");
     html
-}
-
-/// Appends `markdown` to `path` (created when missing) in one write: GitHub's summary
-/// file is shared by every step of a job, and each adds its own section.
-pub fn append(path: &Path, markdown: &str) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)?;
-    file.write_all(markdown.as_bytes())
 }
 
 fn dash() -> String {

@@ -92,13 +92,24 @@ fn the_github_example_applies_bundles_only_behind_an_environment() {
     assert_eq!(applying, 1, "one job applies the bundles");
 }
 
-/// What a job uploads is an encrypted bundle (`.age`) or a summary, never a bundle
-/// directory in clear.
+/// What a job uploads is a summary (`.md`) or a plan bundle that a `tfenv plan --out DIR
+/// --encrypt` of the same job wrote (the commands parsed with the real clap tree), never
+/// a bundle in clear nor anything else.
 #[test]
 fn no_ci_example_uploads_a_clear_bundle() {
+    // Each job's tfenv commands and the paths it uploads.
+    let mut jobs: Vec<(String, Vec<Vec<String>>, Vec<String>)> = Vec::new();
+    let commands_of = |job: &Yaml, file: &str| {
+        let mut scripts = Vec::new();
+        strings(job, &mut scripts);
+        scripts
+            .iter()
+            .flat_map(|s| tfenv_commands(s, file))
+            .collect::<Vec<_>>()
+    };
     let github = &YamlLoader::load_from_str(EXAMPLES[0].text).unwrap()[0];
-    let mut uploads = Vec::new();
-    for (_, job) in github["jobs"].as_hash().unwrap() {
+    for (name, job) in github["jobs"].as_hash().unwrap() {
+        let mut uploads = Vec::new();
         for step in job["steps"].as_vec().into_iter().flatten() {
             if step["uses"]
                 .as_str()
@@ -107,20 +118,91 @@ fn no_ci_example_uploads_a_clear_bundle() {
                 uploads.push(step["with"]["path"].as_str().unwrap().to_string());
             }
         }
+        let name = format!("github-actions.yml: {}", name.as_str().unwrap());
+        jobs.push((name, commands_of(job, EXAMPLES[0].file), uploads));
     }
     let gitlab = &YamlLoader::load_from_str(EXAMPLES[1].text).unwrap()[0];
-    for (_, job) in gitlab.as_hash().unwrap() {
-        for path in job["artifacts"]["paths"].as_vec().into_iter().flatten() {
-            uploads.push(path.as_str().unwrap().to_string());
+    for (name, job) in gitlab.as_hash().unwrap() {
+        let uploads = job["artifacts"]["paths"]
+            .as_vec()
+            .into_iter()
+            .flatten()
+            .map(|path| path.as_str().unwrap().to_string())
+            .collect();
+        let name = format!("gitlab-ci.yml: {}", name.as_str().unwrap());
+        jobs.push((name, commands_of(job, EXAMPLES[1].file), uploads));
+    }
+
+    let mut bundles = 0;
+    for (job, commands, uploads) in &jobs {
+        // The bundles the job's plans write: (folder, whether encrypted).
+        let planned: Vec<(String, bool)> = commands
+            .iter()
+            .filter_map(|args| {
+                let argv = std::iter::once("tfenv".to_string()).chain(args.iter().cloned());
+                match Cli::try_parse_from(argv).ok()?.command {
+                    super::Command::Plan(plan) => plan
+                        .out
+                        .map(|out| (pattern(&out.to_string_lossy()), plan.encrypt)),
+                    _ => None,
+                }
+            })
+            .collect();
+        for path in uploads {
+            if path.ends_with(".md") {
+                continue;
+            }
+            let made_by = planned.iter().find(|(out, _)| *out == pattern(path));
+            match made_by {
+                Some((_, true)) => bundles += 1,
+                Some((_, false)) => panic!(
+                    "{job} uploads `{path}`, a plan bundle written without --encrypt: its plan would be in clear"
+                ),
+                None => panic!(
+                    "{job} uploads `{path}`, which no `tfenv plan --out DIR --encrypt` of the job writes: only encrypted bundles and summaries (.md) may be uploaded"
+                ),
+            }
         }
     }
-    assert!(uploads.len() >= 3, "uploads found: {uploads:?}");
-    for path in &uploads {
-        assert!(
-            path.ends_with(".age") || path.ends_with(".md"),
-            "`{path}` is uploaded: only encrypted bundles (.age) and summaries (.md) may be"
-        );
+    assert!(bundles >= 2, "bundles uploaded: {bundles}; jobs: {jobs:?}");
+}
+
+/// A path's last component with every variable (`$ENV`, `${VAR}`, `${{ matrix.env }}`)
+/// as `*`, a trailing `/` dropped: the plan's `--out "$RUNNER_TEMP/bundle-$ENV"` and the
+/// upload's `${{ runner.temp }}/bundle-${{ matrix.env }}` are the same folder.
+fn pattern(path: &str) -> String {
+    let path = path.trim_end_matches('/');
+    let last = path.rsplit('/').next().unwrap_or(path);
+    let mut out = String::new();
+    let mut rest = last;
+    while let Some(start) = rest.find('$') {
+        out.push_str(&rest[..start]);
+        out.push('*');
+        let after = &rest[start + 1..];
+        let skip = if let Some(inner) = after.strip_prefix("{{") {
+            inner.find("}}").map_or(after.len(), |i| i + 4)
+        } else if let Some(inner) = after.strip_prefix('{') {
+            inner.find('}').map_or(after.len(), |i| i + 2)
+        } else {
+            after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len())
+        };
+        rest = &after[skip..];
     }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn an_upload_path_and_a_plan_out_are_matched_whatever_their_variables() {
+    assert_eq!(pattern("$RUNNER_TEMP/bundle-$ENV"), "bundle-*");
+    assert_eq!(
+        pattern("${{ runner.temp }}/bundle-${{ matrix.env }}"),
+        "bundle-*"
+    );
+    assert_eq!(pattern("bundle-${ENV}/"), "bundle-*");
+    assert_eq!(pattern("plans/production"), "production");
 }
 
 /// Every string in the document: the scripts are among them.

@@ -13,7 +13,10 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
         include_sensitive: settings.include_sensitive,
     };
     let mode = match &settings.bundle {
-        Some(dir) => Mode::ApplyBundle(apply, Box::new(Bundle::open(dir)?)),
+        Some(dir) => Mode::ApplyBundle(
+            apply,
+            Box::new(Bundle::open(dir)?.with_keys(settings.bundle_keys.clone())),
+        ),
         None => Mode::Deploy(apply),
     };
     pipeline::run(

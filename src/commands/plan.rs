@@ -28,6 +28,7 @@ pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit>
     let mode = Mode::Plan {
         detailed_exitcode: settings.detailed_exitcode,
         out: None,
+        encrypt: None,
     };
     plan_many(ctx, &settings, mode).await
 }
@@ -47,6 +48,7 @@ async fn plan_env(
             mode: Mode::Plan {
                 detailed_exitcode: settings.detailed_exitcode,
                 out,
+                encrypt: settings.encrypt.clone(),
             },
             log: settings.log,
             lock_wait: settings.lock_wait,

@@ -44,6 +44,8 @@ pub enum Mode {
     Plan {
         detailed_exitcode: bool,
         out: Option<PathBuf>,
+        /// `--encrypt`: the bundle's plan files are encrypted (with `out` only).
+        encrypt: Option<crate::settings::Sealing>,
     },
     /// `tfenv deploy`: plan, confirm, back up, apply, record.
     Deploy(Apply),
@@ -266,13 +268,24 @@ pub async fn execute_row(ctx: &Context, req: Request) -> (anyhow::Result<Ran>, s
     (result, row)
 }
 
-/// Appends a job summary section to each file; one that cannot be written is a warning:
-/// the run's outcome stands.
+/// Appends a job summary section to each file (created when missing), in one write:
+/// GitHub's summary file is shared by every step of a job, and each adds its own. One
+/// that cannot be written is a warning: the run's outcome stands. Opened the way tfenv
+/// opens its own files, so a FIFO in its place is refused at once instead of hanging.
 pub fn write_summary(ctx: &Context, files: &[PathBuf], markdown: &str) {
+    use std::io::Write as _;
     for file in files {
-        if let Err(err) = summary::append(file, markdown) {
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        let written = crate::files::open_own(file, &options).and_then(|opened| {
+            let mut opened =
+                anyhow::Context::context(opened, "the file vanished while it was opened")?;
+            opened.write_all(markdown.as_bytes())?;
+            Ok(())
+        });
+        if let Err(err) = written {
             ctx.printer.warn(&format!(
-                "could not write the job summary to `{}`: {err}",
+                "could not write the job summary to `{}`: {err:#}",
                 file.display()
             ));
         }
@@ -426,6 +439,17 @@ pub fn print_outcome(ctx: &Context, report: &Report) {
     };
     p.result(&line);
     if let (Some(bundle), "plan") = (&report.bundle, report.command) {
+        if bundle.encrypted {
+            p.result(&format!(
+                "Plan bundle `{}` (sha256 {}…), its plan encrypted (age). Apply it with {} or {} set:\n  tfenv deploy {name} --plan {}",
+                bundle.dir,
+                &bundle.sha256[..12],
+                crate::settings::IDENTITY_VAR,
+                crate::settings::PASSPHRASE_VAR,
+                bundle.dir
+            ));
+            return;
+        }
         p.result(&format!(
             "Plan bundle `{}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv deploy {name} --plan {}",
             bundle.dir,

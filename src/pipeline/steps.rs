@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use console::Style;
 
-use super::bundle::{self, Bundle, BundleMeta, BundleRef, StateRef, VarFile};
+use super::bundle::{self, Bundle, BundleMeta, BundleRef, Sealer, StateRef, VarFile};
 use super::{Apply, Mode, Outcome, Run};
 use crate::artifacts::backups::{self, Pulled};
 use crate::artifacts::{history, outputs, plan_json};
@@ -16,6 +16,7 @@ use crate::exit::Exit;
 use crate::files;
 use crate::git_info::GitInfo;
 use crate::project::{Environment, Tier};
+use crate::settings::Sealing;
 use crate::terraform::plan::PlanSummary;
 use crate::terraform::{self, InitOptions, RunLog, state};
 
@@ -25,14 +26,15 @@ pub(super) async fn run(run: &mut Run<'_>) -> anyhow::Result<Outcome> {
         Mode::Plan {
             detailed_exitcode,
             out,
+            encrypt,
         } => {
             let exit = match detailed_exitcode {
                 true => Exit::Changes,
                 false => Exit::Success,
             };
-            plan_only(run, exit, out.as_deref()).await
+            plan_only(run, exit, out.as_deref(), encrypt.as_ref()).await
         }
-        Mode::Refresh(None) => plan_only(run, Exit::Success, None).await,
+        Mode::Refresh(None) => plan_only(run, Exit::Success, None, None).await,
         Mode::Deploy(apply) | Mode::Refresh(Some(apply)) => deploy(run, apply).await,
         Mode::ApplyBundle(apply, bundle) => apply_bundle(run, apply, bundle).await,
     }
@@ -44,8 +46,11 @@ async fn plan_only(
     run: &mut Run<'_>,
     changes_exit: Exit,
     out: Option<&Path>,
+    encrypt: Option<&Sealing>,
 ) -> anyhow::Result<Outcome> {
-    // A bundle's folder and commit are known before anything runs: a wrong one costs no plan.
+    // A bundle's folder, keys and commit are known before anything runs: a wrong one
+    // costs no plan.
+    let sealer = encrypt.map(Sealer::new).transpose()?;
     let bundle_git = match out {
         Some(dir) => {
             bundle::check_replaceable(dir)?;
@@ -77,7 +82,7 @@ async fn plan_only(
     if let (Some(dir), Some(git), Some(state), Some(json)) =
         (out, bundle_git, planned_against, plan_json)
     {
-        write_bundle(run, dir, &plan_file, &json, &summary, git, state)?;
+        write_bundle(run, dir, &plan_file, &json, git, state, sealer.as_ref())?;
     }
     Ok(match changes {
         true => Outcome::Planned { exit: changes_exit },
@@ -196,10 +201,11 @@ async fn apply_bundle(
     run.bundle = Some(bundle.reference(run.project));
     let review = format!(
         "review the bundle's plan (`{}`)",
-        bundle.dir.join(bundle::PLAN_JSON).display()
+        bundle.plan_json_file().display()
     );
     gate(run, 0, 0, review.clone()).check_flags_early()?;
-    let summary = bundle.verify_files()?;
+    let verified = bundle.verify_files()?;
+    let summary = verified.summary;
     // Recorded from here on, refused or not: history says what the bundle would have done.
     run.recorded.ledger.plan = Some(summary.clone());
     check_bundle(run, bundle)?;
@@ -256,7 +262,11 @@ async fn apply_bundle(
             .printer
             .progress(&format!("{}: backing up the state", run.env.name));
     }
-    back_up_confirm_apply(run, apply, gate, pulled, &bundle.plan_file()).await
+    // The plan bytes checked above (decrypted, for an encrypted bundle) are what terraform
+    // applies, from a 0600 file under state/<env>/ that exists until this returns,
+    // whichever way: never the bundle's file, which may have changed since the check.
+    let checked = PlanFile::with_content(run.env, &verified.plan)?;
+    back_up_confirm_apply(run, apply, gate, pulled, checked.path()).await
 }
 
 fn short(commit: &str) -> &str {
@@ -458,9 +468,9 @@ fn write_bundle(
     dir: &Path,
     plan_file: &PlanFile,
     plan_json: &[u8],
-    summary: &PlanSummary,
     git: Option<GitInfo>,
     planned_against: Option<StateRef>,
+    sealer: Option<&Sealer>,
 ) -> anyhow::Result<()> {
     let env = run.env;
     let meta = BundleMeta {
@@ -473,17 +483,20 @@ fn write_bundle(
         backend_fingerprint: terraform::backend_fingerprint(env, run.backend)?,
         var_files: bundle::var_files(run.project, env)?,
         state: planned_against,
-        summary: summary.clone(),
+        // The summary printed and recorded for this plan.
+        summary: run.recorded.ledger.plan.clone().unwrap_or_default(),
         created: chrono::Utc::now(),
         sha256: bundle::Checksums {
             plan: String::new(),
             plan_json: String::new(),
         },
+        encryption: None,
     };
-    let sha256 = bundle::write(dir, plan_file.path(), plan_json, meta)?;
+    let sha256 = bundle::write(dir, plan_file.path(), plan_json, meta, sealer)?;
     run.bundle = Some(BundleRef {
         dir: run.project.show(dir),
         sha256,
+        encrypted: sealer.is_some(),
     });
     Ok(())
 }
@@ -823,7 +836,19 @@ impl PlanFile {
         let path = env.artifacts_dir.join("terraform.plan");
         let _ = std::fs::remove_file(&path);
         plan_json::remove_leftover(env);
+        // Created empty, 0600, before terraform writes the plan into it: terraform
+        // truncates an existing file and keeps its mode, so the plan (secrets and all) is
+        // never readable by others, whatever the umask.
+        files::write_atomic(&path, b"", files::PRIVATE_FILE)?;
         Ok(PlanFile(path))
+    }
+
+    /// The plan file holding `bytes` (a decrypted bundle's plan): written atomically,
+    /// mode 0600, in the private `state/<env>/`.
+    fn with_content(env: &Environment, bytes: &[u8]) -> anyhow::Result<PlanFile> {
+        let file = PlanFile::new(env)?;
+        files::write_atomic(file.path(), bytes, files::PRIVATE_FILE)?;
+        Ok(file)
     }
 
     fn path(&self) -> &Path {

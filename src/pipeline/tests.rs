@@ -231,6 +231,7 @@ async fn a_plan_without_changes_reads_no_plan_and_records_nothing() {
     let mode = Mode::Plan {
         detailed_exitcode: true,
         out: None,
+        encrypt: None,
     };
     assert_eq!(fx.run("dev", mode, false).await.unwrap(), Exit::Success);
     assert_eq!(fx.terraform_calls(), ["version", "init", "plan"]);
@@ -252,6 +253,7 @@ async fn plan_with_detailed_exitcode_exits_3_on_changes() {
     let mode = Mode::Plan {
         detailed_exitcode: true,
         out: None,
+        encrypt: None,
     };
     assert_eq!(fx.run("dev", mode, false).await.unwrap(), Exit::Changes);
     assert_eq!(fx.terraform_calls(), ["version", "init", "plan", "show"]);

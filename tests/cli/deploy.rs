@@ -376,15 +376,109 @@ fn deploy_plan_of_a_folder_that_is_not_a_bundle_is_refused() {
         .stderr(predicate::str::contains(
             "is not a plan bundle: it has no bundle.json",
         ));
-    project.write("future/bundle.json", r#"{"format": 2}"#);
+    project.write("future/bundle.json", r#"{"format": 3}"#);
     project
         .tfenv_with(&tf)
         .args(["deploy", "dev", "--plan", "future", "--yes"])
         .assert()
         .code(5)
         .stderr(predicate::str::contains(
-            "plan bundle check `format` failed: expected `1`, found `2`",
+            "plan bundle check `format` failed: expected `1 or 2`, found `3`",
         ));
+}
+
+/// `plan --encrypt`'s flags and keys, checked before anything runs: each a usage error
+/// (exit 2) saying what to give.
+#[test]
+fn plan_encrypt_without_keys_or_with_a_bad_key_is_a_usage_error_before_planning() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let plan = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = project.tfenv_with(&tf);
+        cmd.args(["plan", "dev"])
+            .args(args)
+            .envs(env.iter().copied());
+        cmd.assert().code(2)
+    };
+    plan(&["--encrypt"], &[]).stderr(predicate::str::contains("--out <DIR>"));
+    plan(&["--out", "b", "--recipient", key], &[]).stderr(predicate::str::contains("--encrypt"));
+    plan(&["--out", "b", "--encrypt"], &[])
+        .stderr(predicate::str::contains(
+            "--encrypt needs a recipient or a passphrase",
+        ))
+        .stderr(predicate::str::contains("TFENV_BUNDLE_RECIPIENTS"));
+    plan(
+        &["--out", "b", "--encrypt", "--recipient", key],
+        &[("TFENV_BUNDLE_PASSPHRASE", "p")],
+    )
+    .stderr(predicate::str::contains(
+        "both recipients and TFENV_BUNDLE_PASSPHRASE are set",
+    ));
+    plan(
+        &["--out", "b", "--encrypt"],
+        &[("TFENV_BUNDLE_RECIPIENTS", &format!("{key}, not-a-key"))],
+    )
+    .stderr(predicate::str::contains(
+        "recipient `not-a-key` is not an age public key",
+    ));
+    assert!(!project.join("b").exists(), "no bundle");
+    assert!(
+        !project.join(".terraform/tfenv/dev").exists(),
+        "no init, no plan"
+    );
+}
+
+#[test]
+fn plan_publish_is_refused_until_the_shared_ledger_exists() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--publish"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--publish needs the shared ledger (`ledger = \"backend\"`)",
+        ))
+        .stderr(predicate::str::contains("--out DIR --encrypt"));
+    let output = project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--publish", "--output", "json"])
+        .output()
+        .unwrap();
+    let doc = crate::support::stdout_json(&output);
+    assert_eq!(doc["error"]["exit_code"], 2, "{doc}");
+    assert!(!project.join(".terraform/tfenv/dev").exists());
+}
+
+/// A bundle encrypted to a key, through the fake terraform: applied with the key from
+/// the environment, the clear plan file never left behind.
+#[test]
+fn an_encrypted_bundle_applies_with_the_key_itself_in_tfenv_bundle_identity() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let identity = age::x25519::Identity::generate();
+    let public = identity.to_public().to_string();
+    let secret = age::secrecy::ExposeSecret::expose_secret(&identity.to_string()).to_string();
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--out", "bundle", "--encrypt"])
+        .env("TFENV_BUNDLE_RECIPIENTS", &public)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("its plan encrypted (age)"));
+    assert!(!project.join("bundle/terraform.plan").exists());
+    assert!(!project.join("state/dev/terraform.plan").exists());
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "bundle", "--yes"])
+        .env("TFENV_BUNDLE_IDENTITY", &secret)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(&secret).not());
+    assert_eq!(project.last_history("dev")["result"], "applied");
+    assert!(!project.join("state/dev/terraform.plan").exists());
 }
 
 #[test]

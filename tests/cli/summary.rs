@@ -56,3 +56,26 @@ fn a_deploy_stopped_by_the_environment_lock_says_locked() {
     );
     assert!(!markdown.contains("Applied"), "{markdown}");
 }
+
+/// A FIFO where the summary should go (no reader: opening it for writing would block
+/// forever) is a warning at once; the run's exit code stands.
+#[test]
+fn a_fifo_as_the_summary_file_is_a_warning_never_a_hang() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let fifo = project.join("summary.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .env("GITHUB_STEP_SUMMARY", &fifo)
+        .args(["plan", "dev"])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(0)
+        .stderr(predicates::str::contains(
+            "could not write the job summary to",
+        ))
+        .stderr(predicates::str::contains("a FIFO (named pipe)"));
+}

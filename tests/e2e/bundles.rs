@@ -28,12 +28,22 @@ const TABLE: &str = "tf-locks-bundles";
 
 impl Clones {
     pub(crate) fn local() -> Clones {
-        Clones::new(|project, env| {
-            format!(
-                "path = \"{}\"\n",
-                project.join(&format!("shared/{env}.tfstate")).display()
-            )
-        })
+        Clones::local_with("", "")
+    }
+
+    /// `local()` with `extra` appended to main.tf and `vars` to each clone's (git-ignored)
+    /// `environments/local.tfvars`: a secret that never reaches the repository.
+    pub(crate) fn local_with(extra: &str, vars: &str) -> Clones {
+        Clones::new_with(
+            |project, env| {
+                format!(
+                    "path = \"{}\"\n",
+                    project.join(&format!("shared/{env}.tfstate")).display()
+                )
+            },
+            extra,
+            vars,
+        )
     }
 
     fn s3(moto: &Moto) -> Clones {
@@ -43,6 +53,14 @@ impl Clones {
     }
 
     fn new(backend_conf: impl Fn(&Project, &str) -> String) -> Clones {
+        Clones::new_with(backend_conf, "", "")
+    }
+
+    fn new_with(
+        backend_conf: impl Fn(&Project, &str) -> String,
+        extra: &str,
+        vars: &str,
+    ) -> Clones {
         let project = Project::empty();
         let mut toml = String::from("[project]\nstate_dir = \"state\"\n");
         for env in ["dev", "staging", "production"] {
@@ -92,7 +110,7 @@ resource "terraform_data" "x" {{
 output "message" {{
   value = var.message
 }}
-"#
+{extra}"#
             ),
         );
         project.write(
@@ -107,7 +125,7 @@ output "message" {{
             project.git(&["clone", "-q", "origin", clone]);
             project.write(
                 &format!("{clone}/environments/local.tfvars"),
-                "extra = \"\"\n",
+                &format!("extra = \"\"\n{vars}"),
             );
         }
         Clones { project }
@@ -126,6 +144,11 @@ output "message" {{
             .timeout(std::time::Duration::from_secs(120))
             .output()
             .unwrap()
+    }
+
+    /// The local state of `env`, as bytes (`None`: none yet).
+    pub(crate) fn shared_state(&self, env: &str) -> Option<Vec<u8>> {
+        self.local_state(env)
     }
 
     pub(crate) fn run(&self, clone: &str, args: &[&str], code: i32) -> Output {
@@ -167,7 +190,7 @@ output "message" {{
 }
 
 /// The last history record of `env` in `clone`.
-fn history(clones: &Clones, clone: &str, env: &str) -> serde_json::Value {
+pub(crate) fn history(clones: &Clones, clone: &str, env: &str) -> serde_json::Value {
     let bytes = std::fs::read(
         clones
             .project
@@ -284,11 +307,22 @@ fn a_bundle_planned_in_one_clone_is_applied_in_another() {
     let calls = std::fs::read_to_string(calls).unwrap();
     assert!(calls.lines().any(|c| c.starts_with("init ")), "{calls}");
     assert!(!calls.lines().any(|c| c.starts_with("plan ")), "{calls}");
-    let bundle_plan = format!(
+    // The plan applied is the bundle's, as checked: copied to a private file of clone b.
+    let checked_plan = format!(
         "apply -no-color -input=false {}",
-        dir.join("terraform.plan").display()
+        clones
+            .clone_dir("b")
+            .join("state/dev/terraform.plan")
+            .display()
     );
-    assert!(calls.lines().any(|c| c == bundle_plan), "{calls}");
+    assert!(calls.lines().any(|c| c == checked_plan), "{calls}");
+    assert!(
+        !clones
+            .clone_dir("b")
+            .join("state/dev/terraform.plan")
+            .exists(),
+        "the copy is gone after the apply"
+    );
     assert_eq!(applied["result"], "applied", "{applied}");
     assert_eq!(
         applied["bundle"]["sha256"],
@@ -301,6 +335,43 @@ fn a_bundle_planned_in_one_clone_is_applied_in_another() {
     assert_eq!(record["bundle"], bundle_sha.as_str(), "{record}");
     // The bundle stays as it was: nothing of it is consumed.
     assert_eq!(sha256_of(&dir.join("bundle.json")), bundle_sha);
+}
+
+/// The bundle's folder may change after its check (while init runs, a lock is waited
+/// for, a person answers the prompt): what is applied is what was checked.
+#[test]
+fn a_bundle_replaced_after_its_check_still_applies_the_checked_plan() {
+    let clones = Clones::local();
+    let dir = clones.plan("a", "dev", "dev");
+    let other = clones.plan("a", "staging", "staging");
+    // terraform's first call (init, after the check) swaps staging's plan into the bundle.
+    let swap = clones.project.script(
+        "bin/terraform",
+        &format!(
+            "if [ \"$1\" = init ]; then cp '{other}' '{target}'; fi\nexec '{real}' \"$@\"",
+            other = other.join("terraform.plan").display(),
+            target = dir.join("terraform.plan").display(),
+            real = support::terraform().display()
+        ),
+    );
+    let output = clones
+        .project
+        .tfenv_with(&swap)
+        .current_dir(clones.clone_dir("b"))
+        .args(["deploy", "dev", "--plan", dir.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    expecting(output, 0);
+    assert_eq!(
+        sha256_of(&dir.join("terraform.plan")),
+        sha256_of(&other.join("terraform.plan")),
+        "the swap happened"
+    );
+    assert_eq!(state_message(&clones.local_state("dev").unwrap()), "one");
+    assert!(
+        clones.local_state("staging").is_none(),
+        "staging's plan, swapped in after the check, was not applied"
+    );
 }
 
 #[test]

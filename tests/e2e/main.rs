@@ -10,6 +10,7 @@ mod clean_tree;
 mod cross_env;
 mod deploy;
 mod doctor;
+mod encrypted_bundles;
 mod interrupts;
 mod local;
 mod locks;

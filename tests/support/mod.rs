@@ -159,6 +159,10 @@ impl Project {
             .env("CHECKPOINT_DISABLE", "1")
             .env("NO_COLOR", "1")
             .env_remove("TFENV_LOG")
+            // Plan bundles' keys come from the test, never from the host.
+            .env_remove("TFENV_BUNDLE_RECIPIENTS")
+            .env_remove("TFENV_BUNDLE_IDENTITY")
+            .env_remove("TFENV_BUNDLE_PASSPHRASE")
             // A job summary goes where the test says, never into the CI run of the tests.
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("TF_WORKSPACE")
