@@ -287,6 +287,25 @@ Examples:
   tfenv unlock production <ID> --yes --confirm production")]
     Unlock(UnlockArgs),
 
+    /// Check the machine and the project: terraform, PATH, cloud CLIs, git, leftovers.
+    #[command(after_help = "\
+One line per check: ✓ ok, ! warning, ✗ failure, each with its fix. Exit 1 when any
+check fails (warnings alone: 0). Every call to another program (terraform, az,
+gcloud, aws, git, another tfenv) gets --timeout.
+
+--fix removes what doctor found left over: the data dirs of environments that no
+longer exist (.terraform/tfenv/<name>/ and its fingerprint), and tfenv's own lock
+files whose process is gone (the killed run is recorded in history first). A lock
+a live process holds is never touched. It asks first; without a terminal it needs
+--yes, else it is refused (exit 5) and nothing is removed.
+
+Examples:
+  tfenv doctor
+  tfenv doctor --fix
+  tfenv doctor --fix --yes                     # CI, no prompt
+  tfenv doctor --output json | jq '.checks[] | select(.status != \"ok\")'")]
+    Doctor(DoctorArgs),
+
     /// Print shell completions for SHELL to stdout.
     #[command(after_help = "\
 Examples:
@@ -680,6 +699,22 @@ pub struct UnlockArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Remove stale data dirs and dead tfenv lock files (asks first).
+    #[arg(long)]
+    pub fix: bool,
+
+    /// With --fix: remove without asking (needed without a terminal).
+    #[arg(long, short = 'y', requires = "fix")]
+    pub yes: bool,
+
+    /// Give up on each program doctor asks (terraform, az, gcloud, aws, git, another tfenv)
+    /// after DURATION, e.g. 10s or 2m, and kill it: that check fails.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -677,6 +677,28 @@ impl UnlockSettings {
     }
 }
 
+/// `doctor`.
+#[derive(Debug)]
+pub struct DoctorSettings {
+    pub fix: bool,
+    /// `--yes`: fix without asking.
+    pub yes: bool,
+    /// Whether a question can be asked (see `GlobalSettings::interactive`).
+    pub interactive: bool,
+    pub timeout: Duration,
+}
+
+impl DoctorSettings {
+    pub fn resolve(args: cli::DoctorArgs, global: &GlobalSettings) -> DoctorSettings {
+        DoctorSettings {
+            fix: args.fix,
+            yes: args.yes,
+            interactive: global.interactive,
+            timeout: args.timeout,
+        }
+    }
+}
+
 /// `completions`. What it prints is generated from the whole clap tree, handed over as
 /// data so the command need not know where it comes from.
 pub struct CompletionsSettings {

@@ -3,6 +3,7 @@
 
 mod backup;
 mod deploy;
+mod doctor;
 mod envs;
 mod history;
 mod init;
@@ -22,10 +23,10 @@ use crate::Context;
 use crate::cli::Command;
 use crate::exit::Exit;
 use crate::settings::{
-    BackupSettings, BackupsSettings, CompletionsSettings, DeploySettings, HistorySettings,
-    InitSettings, LockSettings, ManSettings, OutputsSettings, PlanSettings, PruneSettings,
-    RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings, ValidateSettings,
-    VerifySettings,
+    BackupSettings, BackupsSettings, CompletionsSettings, DeploySettings, DoctorSettings,
+    HistorySettings, InitSettings, LockSettings, ManSettings, OutputsSettings, PlanSettings,
+    PruneSettings, RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings,
+    ValidateSettings, VerifySettings,
 };
 
 /// How a command over several environments ends when some of them have a problem of
@@ -90,6 +91,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Prune(args) => prune::prune(ctx, PruneSettings::resolve(args, global)).await,
         Command::Lock(args) => lock::lock(ctx, LockSettings::resolve(args)).await,
         Command::Unlock(args) => unlock::unlock(ctx, UnlockSettings::resolve(args, global)).await,
+        Command::Doctor(args) => doctor::doctor(ctx, DoctorSettings::resolve(args, global)).await,
         Command::Completions { shell, .. } => {
             meta::completions(ctx, CompletionsSettings::resolve(shell))
         }

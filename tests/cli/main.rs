@@ -6,6 +6,7 @@ mod support;
 
 mod artifacts;
 mod deploy;
+mod doctor;
 mod envs;
 mod faults;
 mod locks;

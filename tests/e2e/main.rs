@@ -9,6 +9,7 @@ mod bundles;
 mod clean_tree;
 mod cross_env;
 mod deploy;
+mod doctor;
 mod encrypted_bundles;
 mod interrupts;
 mod local;

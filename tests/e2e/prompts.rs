@@ -674,3 +674,28 @@ fn a_production_bundle_asks_for_the_environment_name_in_a_terminal() {
     tfenv.assert_exit(0, QUICK);
     assert!(clones.project.join("shared/production.tfstate").is_file());
 }
+
+/// `doctor --fix` at a terminal asks before it removes anything: `n` is a refusal (exit
+/// 5) that leaves the stale data dir, `y` removes it.
+#[test]
+fn doctor_fix_asks_first_and_removes_only_on_y() {
+    let project = Project::demo();
+    let stale = "examples/quickstart/.terraform/tfenv/old";
+    project.write(&format!("{stale}/terraform.tfstate"), "{}");
+    project.write(&format!("{stale}.fingerprint"), "abc");
+    let prompt = format!("Remove `{stale}`? [y/N]");
+
+    let mut tfenv = Pty::run(&project, &["doctor", "--fix"]);
+    tfenv.expect(&prompt, SLOW);
+    tfenv.type_line("n");
+    tfenv.expect("not confirmed: nothing removed", QUICK);
+    tfenv.assert_exit(5, QUICK);
+    assert!(project.join(stale).is_dir());
+
+    let mut tfenv = Pty::run(&project, &["doctor", "--fix"]);
+    tfenv.expect(&prompt, SLOW);
+    tfenv.type_line("y");
+    tfenv.assert_exit(0, QUICK);
+    assert!(!project.join(stale).exists());
+    assert!(!project.join(&format!("{stale}.fingerprint")).exists());
+}

@@ -1,0 +1,503 @@
+//! `tfenv doctor`: each failure it checks for, injected with a fake (a cloud CLI that is
+//! not logged in or missing, a terraform of the wrong version, tfutils/tfenv first on
+//! PATH, a missing .gitignore, an unwritable plugin cache), and what `--fix` removes and
+//! never removes.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::support::fake::FakeTerraform;
+use crate::support::{Project, expect_code, output_text, stdout, stdout_json};
+
+/// A project with one environment `dev` on `kind`, and a working terraform on PATH.
+fn project(kind: &str, conf: &str) -> Project {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        "[project]\nrequired_version = \">= 1.5\"\n\n[environments.dev]\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n",
+    );
+    project.write(
+        "main.tf",
+        &format!("terraform {{\n  backend \"{kind}\" {{}}\n}}\n"),
+    );
+    project.write("environments/dev.backend.conf", conf);
+    project.write("environments/dev.tfvars", "");
+    FakeTerraform::working().install(&project);
+    project
+}
+
+fn local_project() -> Project {
+    project("local", "path = \"state/dev/terraform.tfstate\"\n")
+}
+
+/// `tfenv doctor <args>` with only the project's fakes (and `extra_path`) on PATH.
+fn doctor_with_path(project: &Project, path: &str, args: &[&str]) -> Output {
+    project
+        .tfenv()
+        .env("PATH", path)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .arg("doctor")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+/// PATH with the project's fakes and only what the fakes themselves need (bash, cat):
+/// no cloud CLI this machine may have in /usr/bin.
+fn bare_path(project: &Project) -> String {
+    let sys = project.join("sys");
+    std::fs::create_dir_all(&sys).unwrap();
+    for tool in ["bash", "cat"] {
+        let real = which::which(tool).unwrap();
+        let _ = std::os::unix::fs::symlink(real, sys.join(tool));
+    }
+    format!("{}:{}", project.join("bin").display(), sys.display())
+}
+
+fn doctor(project: &Project, args: &[&str]) -> Output {
+    doctor_with_path(project, &project.fake_path(), args)
+}
+
+/// `tfenv doctor --output json`, exiting `code`.
+fn doctor_json(project: &Project, code: i32) -> Value {
+    let output = doctor(project, &["--output", "json"]);
+    expect_code(&output, code);
+    stdout_json(&output)
+}
+
+/// The check named `name` (the first, for per-environment ones).
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check `{name}` in {report:#}"))
+}
+
+fn assert_status(report: &Value, name: &str, status: &str, says: &str) {
+    let check = check(report, name);
+    assert_eq!(check["status"], status, "{report:#}");
+    assert!(
+        check["message"].as_str().unwrap().contains(says),
+        "`{name}` should say `{says}`: {report:#}"
+    );
+    if status != "ok" {
+        assert!(
+            check["fix"].is_string(),
+            "a problem comes with its fix: {check:#}"
+        );
+    }
+}
+
+#[test]
+fn doctor_of_a_healthy_local_project_is_all_ok_and_exits_0() {
+    let project = local_project();
+    let report = doctor_json(&project, 0);
+    assert_eq!(report["healthy"], true, "{report:#}");
+    for name in [
+        "terraform",
+        "gitignore",
+        "plugin-cache",
+        "stale-data-dirs",
+        "stale-env-locks",
+    ] {
+        assert_eq!(check(&report, name)["status"], "ok", "{report:#}");
+    }
+    // No backend that needs a cloud CLI: none is checked.
+    for cli in ["az", "gcloud", "aws"] {
+        assert!(
+            !report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == cli),
+            "{report:#}"
+        );
+    }
+    let human = doctor(&project, &[]);
+    expect_code(&human, 0);
+    assert!(
+        stdout(&human).contains("✓ terraform 1.11.4"),
+        "{}",
+        output_text(&human)
+    );
+}
+
+#[test]
+fn doctor_fails_on_a_terraform_below_required_version_and_says_how_to_fix_it() {
+    let project = local_project();
+    FakeTerraform::working().version("1.0.3").install(&project);
+    let report = doctor_json(&project, 1);
+    assert_eq!(report["healthy"], false, "{report:#}");
+    assert_status(&report, "terraform", "fail", "terraform 1.0.3");
+    assert_status(&report, "terraform", "fail", "required_version `>= 1.5`");
+    let human = doctor(&project, &[]);
+    expect_code(&human, 1);
+    let text = stdout(&human);
+    assert!(
+        text.contains("✗ terraform 1.0.3"),
+        "{}",
+        output_text(&human)
+    );
+    assert!(
+        text.contains("    fix: install a matching version"),
+        "{}",
+        output_text(&human)
+    );
+}
+
+#[test]
+fn doctor_fails_when_tfutils_tfenv_is_first_on_path() {
+    let project = local_project();
+    project.script("bin/tfenv", "echo 'tfenv 3.0.0'");
+    let report = doctor_json(&project, 1);
+    assert_status(&report, "tfenv-on-path", "fail", "tfutils/tfenv");
+    assert_status(&report, "tfenv-on-path", "fail", "tfenv 3.0.0");
+    let fix = check(&report, "tfenv-on-path")["fix"].as_str().unwrap();
+    assert!(fix.contains("before") && fix.contains("in PATH"), "{fix}");
+}
+
+#[test]
+fn doctor_says_when_this_tfenv_is_the_one_on_path() {
+    let project = local_project();
+    let ours = assert_cmd::cargo::cargo_bin("tfenv");
+    let path = format!(
+        "{}:{}",
+        ours.parent().unwrap().display(),
+        project.fake_path()
+    );
+    let output = doctor_with_path(&project, &path, &["--output", "json"]);
+    expect_code(&output, 0);
+    assert_status(&stdout_json(&output), "tfenv-on-path", "ok", "is this one");
+}
+
+#[test]
+fn doctor_fails_when_az_is_not_logged_in_for_an_azurerm_environment() {
+    let project = project(
+        "azurerm",
+        "storage_account_name = \"acct\"\ncontainer_name = \"tfstate\"\nkey = \"dev.tfstate\"\n",
+    );
+    project.script(
+        "bin/az",
+        "[ \"$1 $2\" = 'account show' ] || { echo \"unexpected: $*\" >&2; exit 2; }\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1",
+    );
+    let report = doctor_json(&project, 1);
+    assert_status(&report, "az", "fail", "az is not logged in");
+    assert_status(&report, "az", "fail", "Please run 'az login'");
+    assert!(
+        check(&report, "az")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("az login"),
+        "{report:#}"
+    );
+
+    // Logged in: the account, never a secret.
+    project.script(
+        "bin/az",
+        r#"echo '{"name":"Dev subscription","user":{"name":"alice@example.com","type":"user"}}'"#,
+    );
+    let report = doctor_json(&project, 0);
+    assert_status(&report, "az", "ok", "logged in as `alice@example.com`");
+}
+
+#[test]
+fn doctor_fails_when_gcloud_is_missing_for_a_gcs_environment() {
+    let project = project("gcs", "bucket = \"tfstate\"\nprefix = \"dev\"\n");
+    let path = bare_path(&project);
+    let output = doctor_with_path(&project, &path, &["--output", "json"]);
+    expect_code(&output, 1);
+    let report = stdout_json(&output);
+    assert_status(&report, "gcloud", "fail", "the Google Cloud CLI (`gcloud`)");
+    assert_status(&report, "gcloud", "fail", "not on PATH");
+
+    // There, but with no active account.
+    project.script(
+        "bin/gcloud",
+        r#"echo '[{"account":"old@example.com","status":""}]'"#,
+    );
+    let output = doctor_with_path(&project, &path, &["--output", "json"]);
+    expect_code(&output, 1);
+    assert_status(&stdout_json(&output), "gcloud", "fail", "no active account");
+}
+
+#[test]
+fn doctor_checks_aws_and_the_credentials_of_each_s3_environment() {
+    let project = project(
+        "s3",
+        "bucket = \"tfstate\"\nkey = \"dev.tfstate\"\nregion = \"us-east-1\"\nprofile = \"ops\"\n",
+    );
+    // No aws CLI: tfenv reads s3 locks with it today.
+    let path = bare_path(&project);
+    let output = doctor_with_path(&project, &path, &["--output", "json"]);
+    expect_code(&output, 1);
+    let report = stdout_json(&output);
+    assert_status(&report, "aws", "fail", "not on PATH");
+    assert_status(&report, "aws-credentials", "warn", "not checked");
+
+    // The profile the backend config names does not exist.
+    project.script(
+        "bin/aws",
+        "[ \"$1 $2\" = 'configure list' ] || exit 2\n[ \"$AWS_PROFILE\" = ops ] || exit 3\necho \"The config profile ($AWS_PROFILE) could not be found\" >&2\nexit 255",
+    );
+    let report = doctor_json(&project, 1);
+    assert_status(&report, "aws", "ok", "s3 lock reads");
+    assert_status(
+        &report,
+        "aws-credentials",
+        "fail",
+        "profile `ops` is not in",
+    );
+    assert_eq!(check(&report, "aws-credentials")["environment"], "dev");
+
+    // Found: where from, and plainly what was not checked; the key is never shown.
+    project.script(
+        "bin/aws",
+        "cat <<'EOF'\n      Name                    Value             Type    Location\n      ----                    -----             ----    --------\n   profile                      ops           manual    --profile\naccess_key     ****************WXYZ shared-credentials-file    \nsecret_key     ****************abcd shared-credentials-file    \n    region                us-east-1              env    AWS_DEFAULT_REGION\nEOF",
+    );
+    let output = doctor(&project, &["--output", "json"]);
+    expect_code(&output, 0);
+    let report = stdout_json(&output);
+    assert_status(&report, "aws-credentials", "ok", "shared-credentials-file");
+    assert_status(
+        &report,
+        "aws-credentials",
+        "ok",
+        "not checked: whether AWS accepts them",
+    );
+    assert!(
+        !output_text(&output).contains("WXYZ"),
+        "{}",
+        output_text(&output)
+    );
+}
+
+#[test]
+fn doctor_fails_when_git_does_not_ignore_state_and_terraform_folders() {
+    let project = local_project();
+    project.git(&["init", "-q"]);
+    let report = doctor_json(&project, 1);
+    assert_status(&report, "gitignore", "fail", "`state/`");
+    assert_status(&report, "gitignore", "fail", "`.terraform/`");
+    project.write(".gitignore", "/state/\n.terraform/\n/bin/\n");
+    let report = doctor_json(&project, 0);
+    assert_status(&report, "gitignore", "ok", "git picks up nothing");
+}
+
+#[test]
+fn doctor_fails_on_a_plugin_cache_that_cannot_be_written() {
+    let project = local_project();
+    // Not a folder (tests run as root too, whom no file mode stops).
+    project.write(".terraform/tfenv/plugin-cache", "");
+    let report = doctor_json(&project, 1);
+    assert_status(&report, "plugin-cache", "fail", "is not a folder");
+
+    // A folder nobody may create files in, the user's own TF_PLUGIN_CACHE_DIR.
+    let output = project
+        .tfenv()
+        .env("PATH", project.fake_path())
+        .env("TF_PLUGIN_CACHE_DIR", "/proc/self/fdinfo")
+        .args(["doctor", "--output", "json"])
+        .output()
+        .unwrap();
+    expect_code(&output, 1);
+    assert_status(
+        &stdout_json(&output),
+        "plugin-cache",
+        "fail",
+        "is not writable",
+    );
+
+    // Writable: its size.
+    std::fs::remove_file(project.join(".terraform/tfenv/plugin-cache")).unwrap();
+    project.write(
+        ".terraform/tfenv/plugin-cache/registry.terraform.io/x/y/1.0.0/linux_amd64/p",
+        &"x".repeat(2048),
+    );
+    let report = doctor_json(&project, 0);
+    assert_status(&report, "plugin-cache", "ok", "writable and holds 2.00 KiB");
+}
+
+/// A data dir and fingerprint as `init` leaves them, for an environment named `name`.
+fn data_dir(project: &Project, name: &str) {
+    project.write(&format!(".terraform/tfenv/{name}/terraform.tfstate"), "{}");
+    project.write(&format!(".terraform/tfenv/{name}.fingerprint"), "abc");
+}
+
+#[test]
+fn doctor_lists_data_dirs_of_removed_environments_and_fix_removes_them_with_yes_only() {
+    let project = local_project();
+    data_dir(&project, "dev");
+    data_dir(&project, "old");
+    // Not an environment's: `tfenv validate`'s data dir, the plugin cache.
+    data_dir(&project, "_validate");
+    project.write(".terraform/tfenv/plugin-cache/x", "");
+    let report = doctor_json(&project, 0);
+    assert_status(&report, "stale-data-dirs", "warn", "`.terraform/tfenv/old`");
+    assert!(
+        !check(&report, "stale-data-dirs")["message"]
+            .as_str()
+            .unwrap()
+            .contains("tfenv/dev"),
+        "{report:#}"
+    );
+
+    // Without a terminal, --fix needs --yes: refused, nothing removed.
+    let refused = doctor(&project, &["--fix", "--output", "json"]);
+    expect_code(&refused, 5);
+    assert_eq!(stdout_json(&refused)["fixed"], serde_json::json!([]));
+    assert!(
+        crate::support::stderr(&refused).contains("--yes"),
+        "{}",
+        output_text(&refused)
+    );
+    assert!(project.join(".terraform/tfenv/old").is_dir());
+
+    let fixed = doctor(&project, &["--fix", "--yes", "--output", "json"]);
+    expect_code(&fixed, 0);
+    let report = stdout_json(&fixed);
+    assert_eq!(report["fixed"], serde_json::json!([".terraform/tfenv/old"]));
+    assert_status(&report, "stale-data-dirs", "ok", "removed 1");
+    assert!(!project.join(".terraform/tfenv/old").exists());
+    assert!(!project.join(".terraform/tfenv/old.fingerprint").exists());
+    assert!(project.join(".terraform/tfenv/_validate").is_dir());
+    assert!(project.join(".terraform/tfenv/plugin-cache/x").is_file());
+    // The living environment's data dir stays.
+    assert!(project.join(".terraform/tfenv/dev").is_dir());
+    assert!(project.join(".terraform/tfenv/dev.fingerprint").is_file());
+}
+
+/// A holder line in `state/dev/.tfenv.lock` of a `tfenv deploy dev` whose process is gone.
+fn dead_holder(project: &Project) -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    project.write(
+        "state/dev/.tfenv.lock",
+        &format!(
+            "{}\n",
+            serde_json::json!({
+                "pid": pid, "command": "deploy", "environment": "dev", "who": "alice",
+                "host": host, "since": "2026-11-22T10:00:00Z", "recorded": true,
+                "applying": "2026-11-22T10:01:00Z"
+            })
+        ),
+    );
+    pid
+}
+
+#[test]
+fn doctor_fix_records_and_clears_a_lock_file_whose_process_is_dead() {
+    let project = local_project();
+    let pid = dead_holder(&project);
+    let report = doctor_json(&project, 0);
+    assert_status(&report, "stale-env-locks", "warn", &format!("pid {pid}"));
+
+    let fixed = doctor(&project, &["--fix", "--yes", "--output", "json"]);
+    expect_code(&fixed, 0);
+    let report = stdout_json(&fixed);
+    assert_eq!(
+        report["fixed"],
+        serde_json::json!(["state/dev/.tfenv.lock"]),
+        "{report:#}"
+    );
+    assert_status(&report, "stale-env-locks", "ok", "cleared 1");
+    assert_eq!(project.read("state/dev/.tfenv.lock"), "");
+    // The killed run is in history, as the next deploy would have recorded it.
+    let record = project.last_history("dev");
+    assert_eq!(record["result"], "killed", "{record:#}");
+    let again = doctor_json(&project, 0);
+    assert_status(&again, "stale-env-locks", "ok", "no tfenv lock files");
+}
+
+#[test]
+fn doctor_fix_never_touches_a_lock_a_live_process_holds() {
+    let project = local_project();
+    let pid = dead_holder(&project);
+    // The holder line names a dead process, but the OS lock is held by a live one.
+    let mut holder = std::process::Command::new("flock")
+        .arg(project.join("state/dev/.tfenv.lock"))
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    crate::support::wait_until(
+        "flock holds the lock",
+        std::time::Duration::from_secs(10),
+        || {
+            std::fs::File::open(project.join("state/dev/.tfenv.lock"))
+                .unwrap()
+                .try_lock()
+                .is_err()
+        },
+    );
+    let fixed = doctor(&project, &["--fix", "--yes", "--output", "json"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    expect_code(&fixed, 0);
+    let report = stdout_json(&fixed);
+    assert_eq!(report["fixed"], serde_json::json!([]), "{report:#}");
+    assert_status(&report, "stale-env-locks", "warn", &format!("pid {pid}"));
+    assert!(
+        crate::support::stderr(&fixed).contains("left `state/dev/.tfenv.lock` alone"),
+        "{}",
+        output_text(&fixed)
+    );
+    assert!(
+        project
+            .read("state/dev/.tfenv.lock")
+            .contains(&format!("\"pid\":{pid}")),
+        "the holder line stays"
+    );
+}
+
+#[test]
+fn doctor_stops_a_cloud_cli_that_does_not_answer_within_the_timeout() {
+    let project = project(
+        "azurerm",
+        "storage_account_name = \"acct\"\ncontainer_name = \"tfstate\"\nkey = \"dev.tfstate\"\n",
+    );
+    project.script("bin/az", "sleep 30");
+    let started = std::time::Instant::now();
+    let output = doctor(&project, &["--timeout", "1s", "--output", "json"]);
+    expect_code(&output, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "doctor waited {:?} for a hung az",
+        started.elapsed()
+    );
+    assert_status(
+        &stdout_json(&output),
+        "az",
+        "fail",
+        "did not answer within 1s",
+    );
+}
+
+#[test]
+fn doctor_fails_on_a_fifo_in_place_of_an_environment_lock_without_hanging() {
+    let project = local_project();
+    std::fs::create_dir_all(project.join("state/dev")).unwrap();
+    nix::unistd::mkfifo(
+        &project.join("state/dev/.tfenv.lock"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let report = doctor_json(&project, 1);
+    assert_status(
+        &report,
+        "unreadable-env-locks",
+        "fail",
+        ".tfenv.lock` is a FIFO (named pipe), not a regular file",
+    );
+    // --fix leaves it alone too: nothing it knows how to clear.
+    let output = doctor(&project, &["--fix", "--yes", "--output", "json"]);
+    expect_code(&output, 1);
+    assert_eq!(stdout_json(&output)["fixed"], serde_json::json!([]));
+}
