@@ -266,7 +266,9 @@ fn interrupt_while_git_runs(project: &Project, tf: &Path, args: &[&str]) -> (Opt
     project.script(
         "bin/git",
         &format!(
-            "if [ -f '{slow}' ]; then touch '{started}'; sleep 30; fi\necho 'fatal: not a git repository' >&2; exit 128",
+            // `exec`: the interrupt tfenv forwards reaches `sleep` itself, with no shell in
+            // between to decide what to do with it.
+            "if [ -f '{slow}' ]; then touch '{started}'; exec sleep 30; fi\necho 'fatal: not a git repository' >&2; exit 128",
             slow = project.join("slow").display(),
             started = started.display()
         ),
