@@ -425,8 +425,10 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
 
     /// Encrypt the bundle's terraform.plan and plan.json with age (to --recipient /
-    /// TFENV_BUNDLE_RECIPIENTS, or with TFENV_BUNDLE_PASSPHRASE).
-    #[arg(long, requires = "out")]
+    /// TFENV_BUNDLE_RECIPIENTS, or with TFENV_BUNDLE_PASSPHRASE). Needs --out.
+    // --out is checked in PlanSettings, after --publish: `--publish --encrypt` then says
+    // the ledger is not available rather than asking for --out.
+    #[arg(long)]
     pub encrypt: bool,
 
     /// An age public key (age1…) the bundle is encrypted to; repeatable. Replaces
@@ -519,7 +521,8 @@ pub struct DeployArgs {
     pub allow_destroy: bool,
 
     /// Apply the plan bundle in DIR (from `tfenv plan ENV --out DIR`) instead of planning.
-    /// A bundle always needs a clean tree at the commit it was planned from.
+    /// A bundle always needs a clean tree at the commit it was planned from. (`ledger:ID`,
+    /// a bundle in the shared ledger, needs `ledger = "backend"`: not available yet.)
     #[arg(long, value_name = "DIR", conflicts_with = "allow_dirty")]
     pub plan: Option<PathBuf>,
     #[command(flatten)]

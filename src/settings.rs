@@ -387,15 +387,30 @@ fn sealing(recipients: Vec<String>) -> anyhow::Result<Sealing> {
     }
 }
 
+/// The shared ledger (`ledger = "backend"`) that `flag` needs is not in this tfenv yet: a
+/// usage error (exit 2) saying what to do instead.
+fn no_ledger(flag: &str, hint: &str) -> TfenvError {
+    TfenvError::usage(
+        format!(
+            "{flag} needs the shared ledger (`ledger = \"backend\"`), which this tfenv does not have yet"
+        ),
+        Some(hint.to_string()),
+    )
+}
+
 impl PlanSettings {
     pub fn resolve(args: cli::PlanArgs, global: &GlobalSettings) -> anyhow::Result<PlanSettings> {
         if args.publish {
+            return Err(no_ledger(
+                "--publish",
+                "keep the bundle yourself, encrypted: `tfenv plan <env> --out DIR --encrypt`",
+            )
+            .into());
+        }
+        if args.encrypt && args.out.is_none() {
             return Err(TfenvError::usage(
-                "--publish needs the shared ledger (`ledger = \"backend\"`), which this tfenv does not have yet",
-                Some(
-                    "keep the bundle yourself, encrypted: `tfenv plan <env> --out DIR --encrypt`"
-                        .to_string(),
-                ),
+                "--encrypt encrypts a plan bundle: it needs `--out <DIR>`",
+                Some("`tfenv plan <env> --out DIR --encrypt`".to_string()),
             )
             .into());
         }
@@ -473,8 +488,20 @@ pub struct DeploySettings {
 }
 
 impl DeploySettings {
-    pub fn resolve(args: cli::DeployArgs, global: &GlobalSettings) -> DeploySettings {
-        DeploySettings {
+    pub fn resolve(
+        args: cli::DeployArgs,
+        global: &GlobalSettings,
+    ) -> anyhow::Result<DeploySettings> {
+        if let Some(plan) = &args.plan
+            && plan.to_string_lossy().starts_with("ledger:")
+        {
+            return Err(no_ledger(
+                &format!("--plan `{}`", plan.display()),
+                "apply a bundle you keep: `tfenv deploy <env> --plan DIR` (from `tfenv plan <env> --out DIR`)",
+            )
+            .into());
+        }
+        Ok(DeploySettings {
             env: args.env,
             flags: global.flags(args.apply.approve, args.allow_destroy),
             allow_dirty: args.allow_dirty,
@@ -487,7 +514,7 @@ impl DeploySettings {
             bundle: args.plan.map(|dir| normalize(&global.cwd.join(dir))),
             lock_wait: args.lock.into(),
             summary: args.summary.summary,
-        }
+        })
     }
 }
 

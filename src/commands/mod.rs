@@ -76,7 +76,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Status(args) => status::status(ctx, StatusSettings::resolve(args)?).await,
         Command::Plan(args) => plan::plan(ctx, PlanSettings::resolve(args, global)?).await,
         Command::Validate(args) => validate::validate(ctx, ValidateSettings::resolve(args)?).await,
-        Command::Deploy(args) => deploy::deploy(ctx, DeploySettings::resolve(args, global)).await,
+        Command::Deploy(args) => deploy::deploy(ctx, DeploySettings::resolve(args, global)?).await,
         Command::Refresh(args) => {
             refresh::refresh(ctx, RefreshSettings::resolve(args, global)).await
         }

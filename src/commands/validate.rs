@@ -360,7 +360,8 @@ fn check_environment(
         variable: None,
         did_you_mean: None,
     };
-    if let Err(err) = env.check_config() {
+    let config_problem = env.check_config().err();
+    if let Some(err) = &config_problem {
         problems.push(problem(
             Severity::Error,
             "config",
@@ -369,15 +370,37 @@ fn check_environment(
         ));
     }
     let mut set: Vec<String> = Vec::new();
+    // A var file that cannot be read may set any variable: then no required variable is
+    // said to be unset.
+    let mut unreadable = false;
     for file in &files {
         let shown = project.show(file);
-        if !file.exists() {
-            // Its config problem above says so.
+        if let Some(kind) = crate::project::FileKind::of(file).problem() {
+            unreadable = true;
+            // The configuration problem names the first such file; each is said once.
+            let named = config_problem
+                .as_ref()
+                .is_some_and(|err| err.to_string().contains(&format!("`{shown}`")));
+            if !named {
+                problems.push(Problem {
+                    file: Some(shown.clone()),
+                    ..problem(
+                        Severity::Error,
+                        "config",
+                        format!("environment `{}`: `{shown}` {kind}", env.name),
+                        Some(
+                            "make it a regular file (or a symlink to one), or fix the path in tfenv.toml"
+                                .to_string(),
+                        ),
+                    )
+                });
+            }
             continue;
         }
         let assignments = match hcl::read_assignments(file, &project.root) {
             Ok(assignments) => assignments,
             Err(err) => {
+                unreadable = true;
                 let mut p = problem(
                     Severity::Error,
                     "var-file-syntax",
@@ -391,6 +414,29 @@ fn check_environment(
             }
         };
         for assignment in assignments {
+            if let Some(refused) = &assignment.refused {
+                let at = match assignment.line {
+                    Some(line) => format!("`{shown}` line {line}"),
+                    None => format!("`{shown}`"),
+                };
+                problems.push(Problem {
+                    file: Some(shown.clone()),
+                    line: assignment.line,
+                    column: assignment.column,
+                    variable: Some(assignment.name.clone()),
+                    ..problem(
+                        Severity::Error,
+                        "var-file-not-literal",
+                        format!(
+                            "`{}` in {at}: var files take literal values only; terraform refuses `{refused}`",
+                            assignment.name
+                        ),
+                        Some(format!(
+                            "write the value itself, or move the expression into a `locals` block of `{root}`"
+                        )),
+                    )
+                });
+            }
             if let Some(declared) = declared
                 && !declared.iter().any(|v| v.name == assignment.name)
             {
@@ -428,7 +474,12 @@ fn check_environment(
             set.push(assignment.name);
         }
     }
-    for variable in declared.into_iter().flatten().filter(|v| v.required) {
+    let declared_unless_unknown = declared.filter(|_| !unreadable);
+    for variable in declared_unless_unknown
+        .into_iter()
+        .flatten()
+        .filter(|v| v.required)
+    {
         let env_var = format!("TF_VAR_{}", variable.name);
         if set.contains(&variable.name) || std::env::var_os(&env_var).is_some() {
             continue;

@@ -142,13 +142,16 @@ pub struct Assignment {
     pub name: String,
     pub line: Option<usize>,
     pub column: Option<usize>,
+    /// The part of its value terraform refuses in a var file (a function call or a
+    /// reference), as written; `None` when terraform can evaluate the value.
+    pub refused: Option<String>,
 }
 
 /// The variables a var file sets, in file order, each with where it is set. A
 /// `.json` file is read as JSON (terraform's `.tfvars.json`); anything else as HCL.
 pub fn read_assignments(path: &Path, base: &Path) -> anyhow::Result<Vec<Assignment>> {
     use hcl::edit::Span;
-    let text = read(path)?;
+    let text = read_shown(path, base)?;
     if path.extension().is_some_and(|ext| ext == "json") {
         let json: Map<String, Value> = parse_json(&text, path, base)?;
         return Ok(json
@@ -157,6 +160,7 @@ pub fn read_assignments(path: &Path, base: &Path) -> anyhow::Result<Vec<Assignme
                 name: name.clone(),
                 line: None,
                 column: None,
+                refused: None,
             })
             .collect());
     }
@@ -171,13 +175,66 @@ pub fn read_assignments(path: &Path, base: &Path) -> anyhow::Result<Vec<Assignme
                 .or_else(|| attr.span())
                 .map(|span| line_column(&text, span.start))
                 .unzip();
+            let refused = refused_in_var_file(&attr.value)
+                .and_then(|expr| expr.span())
+                .and_then(|span| text.get(span))
+                .map(|written| written.trim().to_string());
             Assignment {
                 name: attr.key.as_str().to_string(),
                 line,
                 column,
+                refused,
             }
         })
         .collect())
+}
+
+/// The first part of a var file value that terraform refuses there: var files are
+/// evaluated with no variables and no functions, so a reference (`local.x`, `var.y`,
+/// `foo`) or a function call anywhere in the value is an error. Literals and operations
+/// on them (`-1`, `1 + 2`, `"${1}"`) terraform evaluates, so they pass. The bodies of
+/// `for` expressions and template directives, which have their own names, are not looked
+/// into.
+fn refused_in_var_file(expr: &hcl::edit::expr::Expression) -> Option<&hcl::edit::expr::Expression> {
+    use hcl::edit::expr::{Expression, ObjectKey};
+    use hcl::edit::template::{Element, Template};
+    fn in_template(template: &Template) -> Option<&Expression> {
+        template.iter().find_map(|element| match element {
+            Element::Interpolation(interpolation) => refused_in_var_file(&interpolation.expr),
+            _ => None,
+        })
+    }
+    match expr {
+        Expression::FuncCall(_) | Expression::Variable(_) => Some(expr),
+        Expression::Traversal(traversal) => match &traversal.expr {
+            // `local.x`: name the whole reference, not just `local`.
+            Expression::Variable(_) => Some(expr),
+            inner => refused_in_var_file(inner),
+        },
+        Expression::Array(array) => array.iter().find_map(refused_in_var_file),
+        Expression::Object(object) => object.iter().find_map(|(key, value)| {
+            let key = match key {
+                ObjectKey::Expression(key) => refused_in_var_file(key),
+                ObjectKey::Ident(_) => None,
+            };
+            key.or_else(|| refused_in_var_file(value.expr()))
+        }),
+        Expression::StringTemplate(template) => in_template(template),
+        Expression::HeredocTemplate(heredoc) => in_template(&heredoc.template),
+        Expression::Parenthesis(inner) => refused_in_var_file(inner.inner()),
+        Expression::UnaryOp(op) => refused_in_var_file(&op.expr),
+        Expression::BinaryOp(op) => {
+            refused_in_var_file(&op.lhs_expr).or_else(|| refused_in_var_file(&op.rhs_expr))
+        }
+        Expression::Conditional(c) => refused_in_var_file(&c.cond_expr)
+            .or_else(|| refused_in_var_file(&c.true_expr))
+            .or_else(|| refused_in_var_file(&c.false_expr)),
+        Expression::ForExpr(for_expr) => refused_in_var_file(&for_expr.intro.collection_expr),
+        Expression::Null(_)
+        | Expression::Bool(_)
+        | Expression::Number(_)
+        | Expression::String(_) => None,
+    }
 }
 
 /// Where the syntax error of a var file is (1-based line and column), for reports that
@@ -253,6 +310,16 @@ pub fn read_variables(root: &Path, base: &Path) -> anyhow::Result<Vec<Variable>>
     Ok(found)
 }
 
+/// As `read`, naming the file as the user knows it (relative to `base`) when it cannot
+/// be read.
+fn read_shown(path: &Path, base: &Path) -> anyhow::Result<String> {
+    let shown = super::display_path(path, base);
+    if let Some(problem) = super::FileKind::of(path).problem() {
+        anyhow::bail!("`{shown}` {problem}");
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read `{shown}`"))
+}
+
 fn read(path: &Path) -> anyhow::Result<String> {
     // Never open what is not a regular file: a FIFO would block.
     if let Some(problem) = super::FileKind::of(path).problem() {
@@ -296,12 +363,13 @@ fn syntax_error(err: &hcl::Error, path: &Path, base: &Path) -> TfenvError {
         ),
         other => format!("cannot read `{shown}`: {}", first_line(&other.to_string())),
     };
-    TfenvError::config(
-        message,
-        Some(format!(
-            "fix the HCL in `{shown}` (terraform fmt shows the same error)"
-        )),
-    )
+    let hint = if message.contains("redefined attribute") {
+        // hcl-rs finds it; `terraform fmt` of the root never looks at this file.
+        format!("set each attribute once in `{shown}`: terraform refuses one set twice")
+    } else {
+        format!("fix the HCL in `{shown}` (terraform fmt shows the same error)")
+    };
+    TfenvError::config(message, Some(hint))
 }
 
 fn first_line(text: &str) -> &str {
@@ -427,6 +495,63 @@ mod tests {
                 ("instance_cout", Some(4), Some(3)),
                 ("tags", Some(5), Some(1)),
             ]
+        );
+    }
+
+    #[test]
+    fn function_calls_and_references_in_a_var_file_are_named_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "dev.tfvars",
+            concat!(
+                "a = max(1, 2)\n",
+                "b = local.x\n",
+                "c = [1, { k = var.y }]\n",
+                "d = \"x-${upper(\"a\")}\"\n",
+                "e = -1\n",
+                "f = 1 + 2\n",
+                "g = { \"k\" = [true, null, \"s\", 1.5] }\n",
+                "h = \"${1}\"\n",
+                "i = <<EOT\nplain\nEOT\n",
+            ),
+        );
+        let found = read_assignments(&path, dir.path()).unwrap();
+        let refused: Vec<(&str, Option<&str>)> = found
+            .iter()
+            .map(|a| (a.name.as_str(), a.refused.as_deref()))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                ("a", Some("max(1, 2)")),
+                ("b", Some("local.x")),
+                ("c", Some("var.y")),
+                ("d", Some("upper(\"a\")")),
+                ("e", None),
+                ("f", None),
+                ("g", None),
+                ("h", None),
+                ("i", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_variable_set_twice_in_a_var_file_is_an_error_whose_hint_does_not_send_to_fmt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "dev.tfvars", "a = 1\na = 2\n");
+        let err = read_assignments(&path, dir.path()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`dev.tfvars` at line 2, column 1: invalid attribute"),
+            "{err:#}"
+        );
+        let hint = crate::error::hint_for(&err).unwrap();
+        assert!(!hint.contains("terraform fmt"), "{hint}");
+        assert!(
+            hint.contains("set each attribute once in `dev.tfvars`"),
+            "{hint}"
         );
     }
 

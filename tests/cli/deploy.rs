@@ -472,6 +472,46 @@ fn plan_publish_is_refused_until_the_shared_ledger_exists() {
     assert!(!project.join(".terraform/tfenv/dev").exists());
 }
 
+#[test]
+fn plan_publish_with_encrypt_but_no_out_says_the_ledger_is_not_available() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "--publish", "--encrypt", "--recipient", key])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--publish needs the shared ledger (`ledger = \"backend\"`)",
+        ))
+        .stderr(predicate::str::contains("required").not());
+    assert!(!project.join(".terraform/tfenv/dev").exists());
+}
+
+#[test]
+fn deploy_of_a_ledger_plan_is_refused_until_the_shared_ledger_exists() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "ledger:42"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--plan `ledger:42` needs the shared ledger (`ledger = \"backend\"`)",
+        ))
+        .stderr(predicate::str::contains("--plan DIR"));
+    let output = project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "ledger:42", "--output", "json"])
+        .output()
+        .unwrap();
+    let doc = crate::support::stdout_json(&output);
+    assert_eq!(doc["error"]["exit_code"], 2, "{doc}");
+    assert!(!project.join(".terraform/tfenv/dev").exists());
+}
+
 /// A bundle encrypted to a key, through the fake terraform: applied with the key from
 /// the environment, the clear plan file never left behind.
 #[test]

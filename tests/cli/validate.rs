@@ -189,3 +189,86 @@ fn a_root_that_is_not_a_folder_is_named_and_runs_no_terraform_there() {
     assert!(out.contains("fix `root` for dev in tfenv.toml"), "{out}");
     assert!(!project.read_or_empty("calls.log").contains("fmt"));
 }
+
+/// A root with one required variable, and `dev` whose var files are `dev.tfvars` and
+/// `extra.tfvars`.
+fn required_region_project(dev: &str) -> Project {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        "[project]\n\n[environments.dev]\nvar_files = [\"dev.tfvars\", \"extra.tfvars\"]\n",
+    );
+    project.write(
+        "main.tf",
+        "variable \"region\" {}\nvariable \"size\" {\n  default = 1\n}\n",
+    );
+    project.write("dev.tfvars", dev);
+    project
+}
+
+#[test]
+fn a_var_file_that_is_a_folder_is_one_error_and_no_required_variable_is_said_unset() {
+    let project = required_region_project("size = 2\n");
+    std::fs::create_dir(project.path().join("extra.tfvars")).unwrap();
+    let tf = terraform(&project, VALID);
+    let output = expecting(
+        project.run_with(&tf, &["validate", "--all", "--output", "json"]),
+        1,
+    );
+    let json = stdout_json(&output);
+    let problems = json["environments"][0]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json:#}");
+    let message = problems[0]["message"].as_str().unwrap();
+    assert!(message.contains("`extra.tfvars`"), "{message}");
+    assert!(
+        !message.contains(&project.path().display().to_string()),
+        "{message}"
+    );
+    assert!(problems[0]["hint"].is_string(), "{json:#}");
+}
+
+#[test]
+fn a_var_file_that_does_not_parse_makes_no_required_variable_warning() {
+    let project = required_region_project("size = = 2\n");
+    project.write("extra.tfvars", "");
+    let tf = terraform(&project, VALID);
+    let output = expecting(
+        project.run_with(&tf, &["validate", "--all", "--output", "json"]),
+        1,
+    );
+    let json = stdout_json(&output);
+    let codes: Vec<&str> = json["environments"][0]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["var-file-syntax"], "{json:#}");
+}
+
+#[test]
+fn a_function_call_or_reference_in_a_var_file_is_an_error_naming_file_line_and_variable() {
+    let project = required_region_project("size = max(1, 2)\nregion = local.region\n");
+    project.write("extra.tfvars", "");
+    let tf = terraform(&project, VALID);
+    let output = expecting(project.run_with(&tf, &["validate", "--all"]), 1);
+    let out = stdout(&output);
+    assert!(
+        out.contains("`size` in `dev.tfvars` line 1: var files take literal values only; terraform refuses `max(1, 2)`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`region` in `dev.tfvars` line 2: var files take literal values only; terraform refuses `local.region`"),
+        "{out}"
+    );
+    let output = expecting(
+        project.run_with(&tf, &["validate", "--all", "--output", "json"]),
+        1,
+    );
+    let json = stdout_json(&output);
+    let problem = &json["environments"][0]["problems"][0];
+    assert_eq!(problem["code"], "var-file-not-literal", "{json:#}");
+    assert_eq!(problem["file"], "dev.tfvars");
+    assert_eq!(problem["line"], 1);
+    assert_eq!(problem["variable"], "size");
+}
