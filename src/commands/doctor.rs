@@ -12,7 +12,7 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 
 use crate::Context;
-use crate::artifacts::envlock::{self, EnvLock, Holder};
+use crate::artifacts::envlock::{self, EnvLock, Holder, KilledRun};
 use crate::backend::{Backend, BackendKind, Backends, is_unreachable, within};
 use crate::confirm::Question;
 use crate::error::TfenvError;
@@ -91,12 +91,23 @@ struct StaleDataDir {
     fingerprint: PathBuf,
 }
 
-/// tfenv's lock file of an environment whose holder's process is gone.
+/// tfenv's lock file of an environment left by a run that never released it: its OS
+/// lock is free and it still names a holder (what the next run reports as killed).
 struct DeadLock {
     /// `state/<name>/`.
     dir: PathBuf,
     name: String,
-    holder: Holder,
+    killed: KilledRun,
+}
+
+impl DeadLock {
+    /// Killed while it may have changed the state (status's `killed-run` problem).
+    fn may_have_changed(&self) -> bool {
+        self.killed
+            .holder
+            .as_ref()
+            .is_none_or(Holder::may_have_changed)
+    }
 }
 
 pub async fn doctor(ctx: &Context, settings: DoctorSettings) -> anyhow::Result<Exit> {
@@ -764,8 +775,9 @@ fn stale_data_dirs(project: &Project) -> Vec<StaleDataDir> {
     stale
 }
 
-/// `state/<name>/.tfenv.lock` whose holder's process (on this host) is gone; and the
-/// lock files that cannot be read (not a regular file), as messages.
+/// `state/<name>/.tfenv.lock` left by a run that never released it (its OS lock free, a
+/// holder in it: see `envlock::stale_holder`); and the lock files that cannot be read
+/// (not a regular file), as messages.
 fn dead_locks(project: &Project) -> (Vec<DeadLock>, Vec<String>) {
     let mut dead = Vec::new();
     let mut unreadable = Vec::new();
@@ -780,11 +792,11 @@ fn dead_locks(project: &Project) -> (Vec<DeadLock>, Vec<String>) {
         if !dir.join(envlock::FILE).exists() {
             continue;
         }
-        match envlock::dead_holder(&dir) {
-            Ok(Some(holder)) => dead.push(DeadLock {
+        match envlock::stale_holder(&dir) {
+            Ok(Some(killed)) => dead.push(DeadLock {
                 name: entry.file_name().to_string_lossy().into_owned(),
                 dir,
-                holder,
+                killed,
             }),
             Ok(None) => {}
             Err(err) => unreadable.push(format!("{err:#}")),
@@ -809,31 +821,41 @@ async fn approve(
     }
     let mut what: Vec<String> = stale
         .iter()
-        .map(|s| format!("`{}`", project.show(&s.dir)))
+        .map(|s| format!("remove `{}`", project.show(&s.dir)))
         .collect();
-    what.extend(
-        dead.iter()
-            .map(|d| format!("`{}`", project.show(&d.dir.join(envlock::FILE)))),
-    );
+    what.extend(dead.iter().map(|d| {
+        format!(
+            "record the killed run and empty `{}`",
+            project.show(&d.dir.join(envlock::FILE))
+        )
+    }));
     let refusal = |message: String| TfenvError::Refused {
         message,
         hint: Some("run `tfenv doctor --fix --yes` to remove them without a prompt".to_string()),
     };
     if !settings.interactive {
         return Ok(Err(refusal(format!(
-            "--fix without a terminal needs --yes: nothing removed ({})",
+            "--fix without a terminal needs --yes: nothing changed (it would {})",
             what.join(", ")
         ))));
     }
     let question = Question::YesNo {
-        prompt: format!("Remove {}?", what.join(", ")),
+        prompt: format!("{}?", capitalized(&what.join(", "))),
     };
     let prompter = ctx.prompter.clone();
     let answer = tokio::task::spawn_blocking(move || prompter.ask(&question)).await??;
     Ok(match answer.as_deref().map(str::trim) {
         Some("y" | "Y" | "yes") => Ok(()),
-        _ => Err(refusal("not confirmed: nothing removed".to_string())),
+        _ => Err(refusal("not confirmed: nothing changed".to_string())),
     })
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Removes the stale data dirs, and clears each dead lock the way the next run on its
@@ -919,7 +941,7 @@ fn dead_locks_check(project: &Project, dead: &[DeadLock], fixed: bool) -> Check 
     const NAME: &str = "stale-env-locks";
     let left: Vec<&DeadLock> = if fixed {
         dead.iter()
-            .filter(|d| envlock::dead_holder(&d.dir).ok().flatten().is_some())
+            .filter(|d| envlock::stale_holder(&d.dir).ok().flatten().is_some())
             .collect()
     } else {
         dead.iter().collect()
@@ -930,7 +952,7 @@ fn dead_locks_check(project: &Project, dead: &[DeadLock], fixed: bool) -> Check 
             match dead.len() {
                 0 => "no tfenv lock files left by a run that died".to_string(),
                 n => format!(
-                    "cleared {n} tfenv lock file(s) left by a run that died (recorded in history)"
+                    "cleared {n} tfenv lock file(s) left by a run that died (emptied; the killed run recorded in history)"
                 ),
             },
         );
@@ -939,20 +961,27 @@ fn dead_locks_check(project: &Project, dead: &[DeadLock], fixed: bool) -> Check 
         .iter()
         .map(|d| {
             format!(
-                "`{}` ({}: process gone)",
+                "`{}` ({}: its lock is free, the run was killed{})",
                 project.show(&d.dir.join(envlock::FILE)),
-                d.holder.describe()
+                d.killed.warning,
+                if d.may_have_changed() {
+                    " and may have changed the state"
+                } else {
+                    ""
+                }
             )
         })
         .collect();
-    Check::warn(
-        NAME,
-        format!(
-            "tfenv lock files left by a run that died: {}",
-            shown.join("; ")
-        ),
-        "`tfenv doctor --fix` records the killed run in history and clears them (so does the next tfenv run on that environment)",
-    )
+    let message = format!(
+        "tfenv lock files left by a run that died: {}",
+        shown.join("; ")
+    );
+    let fix = "`tfenv doctor --fix` records the killed run in history and empties them (so does the next tfenv run on that environment); check the state with `tfenv plan <env>` where it may have changed";
+    if left.iter().any(|d| d.may_have_changed()) {
+        Check::fail(NAME, message, fix)
+    } else {
+        Check::warn(NAME, message, fix)
+    }
 }
 
 fn print_human(ctx: &Context, report: &DoctorReport) {
@@ -969,6 +998,12 @@ fn print_human(ctx: &Context, report: &DoctorReport) {
         }
     }
     for fixed in &report.fixed {
-        p.progress(&format!("removed `{fixed}`"));
+        if fixed.ends_with(envlock::FILE) {
+            p.progress(&format!(
+                "emptied `{fixed}` (the killed run recorded in history)"
+            ));
+        } else {
+            p.progress(&format!("removed `{fixed}`"));
+        }
     }
 }
