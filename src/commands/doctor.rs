@@ -20,8 +20,9 @@ use crate::exit::Exit;
 use crate::gitignore;
 use crate::pipeline::RecordedRun;
 use crate::process::{Finished, Invocation, RunOptions};
-use crate::project::{Environment, Project};
+use crate::project::{Environment, Project, hcl};
 use crate::settings::{DoctorSettings, LockWait};
+use crate::terraform::version;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,7 +131,12 @@ pub async fn doctor(ctx: &Context, settings: DoctorSettings) -> anyhow::Result<E
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
     }
-    let mut checks = vec![terraform, on_path];
+    let (terraform, version) = terraform;
+    let mut checks = vec![terraform];
+    if let Some(version) = &version {
+        checks.extend(root_required_version_check(&project, version));
+    }
+    checks.push(on_path);
     checks.extend(clis);
     checks.push(gitignore);
     checks.push(plugin_cache_check(&project));
@@ -185,7 +191,11 @@ pub async fn doctor(ctx: &Context, settings: DoctorSettings) -> anyhow::Result<E
 
 /// terraform found (`--terraform`, tfenv.toml, PATH), and its version against
 /// `required_version` — the same check every command makes, through the version cache.
-async fn terraform_check(ctx: &Context, project: &Project, timeout: Duration) -> Check {
+async fn terraform_check(
+    ctx: &Context,
+    project: &Project,
+    timeout: Duration,
+) -> (Check, Option<semver::Version>) {
     let what = || "terraform (`terraform version`)".to_string();
     match within(timeout, what, ctx.terraform(project)).await {
         Ok(tf) => {
@@ -193,22 +203,76 @@ async fn terraform_check(ctx: &Context, project: &Project, timeout: Duration) ->
                 Some(required) => format!("satisfies required_version `{required}`"),
                 None => "(tfenv.toml sets no required_version)".to_string(),
             };
-            Check::ok(
+            let check = Check::ok(
                 "terraform",
                 format!(
                     "terraform {} at `{}` {required}",
                     tf.version,
                     tf.bin.display()
                 ),
-            )
+            );
+            (check, Some(tf.version.clone()))
         }
         Err(err) => {
             let fix = crate::error::hint_for(&err)
                 .unwrap_or("check that terraform runs: `terraform version`")
                 .to_string();
-            Check::fail("terraform", format!("{err:#}"), fix)
+            (Check::fail("terraform", format!("{err:#}"), fix), None)
         }
     }
+}
+
+/// The `required_version` of each root module's own `terraform` blocks (every distinct
+/// root of the environments) against the terraform found: terraform itself refuses to
+/// run when one is unmet. No check when no root sets one.
+fn root_required_version_check(project: &Project, version: &semver::Version) -> Option<Check> {
+    const NAME: &str = "root-required-version";
+    let mut roots: Vec<&Path> = project
+        .environments
+        .iter()
+        .map(|e| e.root.as_path())
+        .collect();
+    roots.sort();
+    roots.dedup();
+    let mut met = Vec::new();
+    let mut unmet = Vec::new();
+    for root in roots {
+        let found = match hcl::read_required_versions(root, &project.root) {
+            Ok(found) => found,
+            Err(err) => {
+                unmet.push(format!("{err:#}"));
+                continue;
+            }
+        };
+        for (file, constraint) in found {
+            let file = project.show(&file);
+            match version::satisfies(version, &constraint) {
+                Ok(true) => met.push(format!("`{constraint}` in `{file}`")),
+                Ok(false) => unmet.push(format!(
+                    "terraform {version} does not satisfy required_version `{constraint}` in `{file}`"
+                )),
+                Err(why) => unmet.push(format!(
+                    "required_version `{constraint}` in `{file}`: {why}"
+                )),
+            }
+        }
+    }
+    if !unmet.is_empty() {
+        return Some(Check::fail(
+            NAME,
+            unmet.join("; "),
+            "install a terraform that satisfies it (point tfenv.toml's `terraform` or --terraform at it), or correct the constraint",
+        ));
+    }
+    (!met.is_empty()).then(|| {
+        Check::ok(
+            NAME,
+            format!(
+                "terraform {version} satisfies the root modules' required_version: {}",
+                met.join(", ")
+            ),
+        )
+    })
 }
 
 /// DESIGN.md §8: tfutils/tfenv, a Terraform version manager, installs a `tfenv` too.

@@ -152,6 +152,39 @@ fn doctor_fails_on_a_terraform_below_required_version_and_says_how_to_fix_it() {
     );
 }
 
+/// tfenv.toml allows the terraform found, but the root module's own `terraform {
+/// required_version }` does not: terraform would refuse to run, so doctor fails naming
+/// the file and the constraint.
+#[test]
+fn doctor_fails_when_the_root_modules_own_required_version_is_not_met() {
+    let project = local_project();
+    FakeTerraform::working().version("1.6.0").install(&project);
+    project.write(
+        "versions.tf",
+        "terraform {\n  required_version = \">= 1.0, < 1.6\"\n}\n",
+    );
+    let report = doctor_json(&project, 1);
+    assert_status(&report, "terraform", "ok", "terraform 1.6.0");
+    assert_status(
+        &report,
+        "root-required-version",
+        "fail",
+        "terraform 1.6.0 does not satisfy required_version `>= 1.0, < 1.6` in `versions.tf`",
+    );
+
+    project.write(
+        "versions.tf",
+        "terraform {\n  required_version = \"~> 1.5\"\n}\n",
+    );
+    let report = doctor_json(&project, 0);
+    assert_status(
+        &report,
+        "root-required-version",
+        "ok",
+        "`~> 1.5` in `versions.tf`",
+    );
+}
+
 #[test]
 fn doctor_fails_when_tfutils_tfenv_is_first_on_path() {
     let project = local_project();
