@@ -318,12 +318,28 @@ async fn tfenv_on_path(ctx: &Context, timeout: Duration) -> Check {
         Err(err) if is_unreachable(&err) => "no answer to --version".to_string(),
         Err(err) => format!("cannot run it: {err:#}"),
     };
-    let fix = format!(
-        "put `{our_dir}` before `{}` in PATH (or call this one by its full path); `tfenv --version` prints `{our_version}` for this project",
-        first.parent().unwrap_or(Path::new("")).display()
-    );
-    if script {
-        // This project ships one compiled binary; tfutils/tfenv is a bash script.
+    let other_dir = first
+        .parent()
+        .unwrap_or(Path::new(""))
+        .display()
+        .to_string();
+    let ours_on_path = ours.parent().is_some_and(|dir| {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|p| std::fs::canonicalize(&p).is_ok_and(|p| p == dir))
+        })
+    });
+    let fix = if ours_on_path {
+        format!(
+            "put `{our_dir}` before `{other_dir}` in PATH (or call this one by its full path); `tfenv --version` prints `{our_version}` for this project"
+        )
+    } else {
+        format!(
+            "add `{our_dir}` to PATH before `{other_dir}` (or call this one by its full path); `tfenv --version` prints `{our_version}` for this project"
+        )
+    };
+    if script && looks_like_tfutils(&says) && says != our_version {
+        // This project ships one compiled binary; tfutils/tfenv is a bash script that
+        // answers `tfenv 3.0.0`.
         return Check::fail(
             NAME,
             format!(
@@ -346,12 +362,19 @@ async fn tfenv_on_path(ctx: &Context, timeout: Duration) -> Check {
     Check::warn(
         NAME,
         format!(
-            "the first `tfenv` on PATH is `{}` (it says `{says}`), not this one (`{}`, {our_version})",
+            "the first `tfenv` on PATH is `{}` (it says `{says}`): another program named tfenv, not this one (`{}`, {our_version})",
             first.display(),
             ours.display()
         ),
         fix,
     )
+}
+
+/// tfutils/tfenv answers `--version` with `tfenv <semver>` (`tfenv 3.0.0`,
+/// `tfenv 3.0.0-18-g1ccfddb`).
+fn looks_like_tfutils(says: &str) -> bool {
+    says.strip_prefix("tfenv ")
+        .is_some_and(|v| semver::Version::parse(v.trim().trim_start_matches('v')).is_ok())
 }
 
 /// The cloud CLIs the environments' backends need, and their logins: `az` for azurerm,

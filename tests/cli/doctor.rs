@@ -192,8 +192,74 @@ fn doctor_fails_when_tfutils_tfenv_is_first_on_path() {
     let report = doctor_json(&project, 1);
     assert_status(&report, "tfenv-on-path", "fail", "tfutils/tfenv");
     assert_status(&report, "tfenv-on-path", "fail", "tfenv 3.0.0");
+    // This binary's folder is not on PATH at all: the fix says to add it.
+    let ours = assert_cmd::cargo::cargo_bin("tfenv");
+    let our_dir = std::fs::canonicalize(ours.parent().unwrap()).unwrap();
+    let bin = project.join("bin");
     let fix = check(&report, "tfenv-on-path")["fix"].as_str().unwrap();
-    assert!(fix.contains("before") && fix.contains("in PATH"), "{fix}");
+    assert!(
+        fix.contains(&format!(
+            "add `{}` to PATH before `{}`",
+            our_dir.display(),
+            bin.display()
+        )),
+        "{fix}"
+    );
+}
+
+/// With this binary's folder on PATH after tfutils/tfenv's, the fix says to move it.
+#[test]
+fn doctor_says_to_put_this_tfenv_before_tfutils_when_both_are_on_path() {
+    let project = local_project();
+    project.script("bin/tfenv", "echo 'tfenv 3.0.0'");
+    let ours = assert_cmd::cargo::cargo_bin("tfenv");
+    let our_dir = std::fs::canonicalize(ours.parent().unwrap()).unwrap();
+    let path = format!("{}:{}", project.fake_path(), our_dir.display());
+    let output = doctor_with_path(&project, &path, &["--output", "json"]);
+    expect_code(&output, 1);
+    let report = stdout_json(&output);
+    assert_status(&report, "tfenv-on-path", "fail", "tfutils/tfenv");
+    let fix = check(&report, "tfenv-on-path")["fix"].as_str().unwrap();
+    assert!(
+        fix.contains(&format!(
+            "put `{}` before `{}` in PATH",
+            our_dir.display(),
+            project.join("bin").display()
+        )),
+        "{fix}"
+    );
+}
+
+/// Only a script answering `tfenv <version>` is tfutils/tfenv; a script that says
+/// something else, or nothing within the timeout, is another program named tfenv (warning).
+#[test]
+fn doctor_calls_a_tfenv_that_does_not_answer_like_tfutils_another_program() {
+    let project = local_project();
+    project.script("bin/tfenv", "echo 'usage: tfenv [options]'");
+    let report = doctor_json(&project, 0);
+    assert_status(
+        &report,
+        "tfenv-on-path",
+        "warn",
+        "another program named tfenv",
+    );
+    assert!(
+        !check(&report, "tfenv-on-path")["message"]
+            .as_str()
+            .unwrap()
+            .contains("tfutils"),
+        "{report:#}"
+    );
+
+    project.script("bin/tfenv", "sleep 30");
+    let output = doctor(&project, &["--timeout", "1s", "--output", "json"]);
+    expect_code(&output, 0);
+    assert_status(
+        &stdout_json(&output),
+        "tfenv-on-path",
+        "warn",
+        "another program named tfenv",
+    );
 }
 
 #[test]
