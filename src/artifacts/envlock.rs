@@ -278,6 +278,36 @@ pub fn dead_holder(artifacts_dir: &Path) -> anyhow::Result<Option<Holder>> {
     Ok(gone.then_some(holder))
 }
 
+/// A lock file a run left without releasing it, as the next run would find it: the OS
+/// lock is free (probed without blocking, as `try_acquire` does) and the file still names a
+/// holder. `Ok(None)` when the file is missing or empty, or someone holds the OS lock.
+/// `holder`: `None` for text that is not a holder line (an older tfenv, damage).
+pub fn stale_holder(artifacts_dir: &Path) -> anyhow::Result<Option<KilledRun>> {
+    let path = artifacts_dir.join(FILE);
+    let Some(mut file) = crate::files::open_regular(&path)? else {
+        return Ok(None);
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(err)) => {
+            return Err(err).with_context(|| format!("locking `{}`", path.display()));
+        }
+    }
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)
+        .with_context(|| format!("reading `{}`", path.display()))?;
+    drop(file);
+    // The same test the next run makes (see `unfinished_run`).
+    if !text.ends_with(b"\n") {
+        return Ok(None);
+    }
+    Ok(describe_text(&text).map(|warning| KilledRun {
+        holder: parse_holder(&text),
+        warning,
+    }))
+}
+
 fn parse_holder(text: &[u8]) -> Option<Holder> {
     serde_json::from_slice(text.trim_ascii()).ok()
 }

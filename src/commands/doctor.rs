@@ -12,7 +12,7 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 
 use crate::Context;
-use crate::artifacts::envlock::{self, EnvLock, Holder};
+use crate::artifacts::envlock::{self, EnvLock, Holder, KilledRun};
 use crate::backend::{Backend, BackendKind, Backends, is_unreachable, within};
 use crate::confirm::Question;
 use crate::error::TfenvError;
@@ -20,8 +20,9 @@ use crate::exit::Exit;
 use crate::gitignore;
 use crate::pipeline::RecordedRun;
 use crate::process::{Finished, Invocation, RunOptions};
-use crate::project::{Environment, Project};
+use crate::project::{Environment, Project, hcl};
 use crate::settings::{DoctorSettings, LockWait};
+use crate::terraform::version;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,12 +92,23 @@ struct StaleDataDir {
     fingerprint: PathBuf,
 }
 
-/// tfenv's lock file of an environment whose holder's process is gone.
+/// tfenv's lock file of an environment left by a run that never released it: its OS
+/// lock is free and it still names a holder (what the next run reports as killed).
 struct DeadLock {
     /// `state/<name>/`.
     dir: PathBuf,
     name: String,
-    holder: Holder,
+    killed: KilledRun,
+}
+
+impl DeadLock {
+    /// Killed while it may have changed the state (status's `killed-run` problem).
+    fn may_have_changed(&self) -> bool {
+        self.killed
+            .holder
+            .as_ref()
+            .is_none_or(Holder::may_have_changed)
+    }
 }
 
 pub async fn doctor(ctx: &Context, settings: DoctorSettings) -> anyhow::Result<Exit> {
@@ -119,7 +131,12 @@ pub async fn doctor(ctx: &Context, settings: DoctorSettings) -> anyhow::Result<E
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
     }
-    let mut checks = vec![terraform, on_path];
+    let (terraform, version) = terraform;
+    let mut checks = vec![terraform];
+    if let Some(version) = &version {
+        checks.extend(root_required_version_check(&project, version));
+    }
+    checks.push(on_path);
     checks.extend(clis);
     checks.push(gitignore);
     checks.push(plugin_cache_check(&project));
@@ -174,7 +191,11 @@ pub async fn doctor(ctx: &Context, settings: DoctorSettings) -> anyhow::Result<E
 
 /// terraform found (`--terraform`, tfenv.toml, PATH), and its version against
 /// `required_version` — the same check every command makes, through the version cache.
-async fn terraform_check(ctx: &Context, project: &Project, timeout: Duration) -> Check {
+async fn terraform_check(
+    ctx: &Context,
+    project: &Project,
+    timeout: Duration,
+) -> (Check, Option<semver::Version>) {
     let what = || "terraform (`terraform version`)".to_string();
     match within(timeout, what, ctx.terraform(project)).await {
         Ok(tf) => {
@@ -182,22 +203,76 @@ async fn terraform_check(ctx: &Context, project: &Project, timeout: Duration) ->
                 Some(required) => format!("satisfies required_version `{required}`"),
                 None => "(tfenv.toml sets no required_version)".to_string(),
             };
-            Check::ok(
+            let check = Check::ok(
                 "terraform",
                 format!(
                     "terraform {} at `{}` {required}",
                     tf.version,
                     tf.bin.display()
                 ),
-            )
+            );
+            (check, Some(tf.version.clone()))
         }
         Err(err) => {
             let fix = crate::error::hint_for(&err)
                 .unwrap_or("check that terraform runs: `terraform version`")
                 .to_string();
-            Check::fail("terraform", format!("{err:#}"), fix)
+            (Check::fail("terraform", format!("{err:#}"), fix), None)
         }
     }
+}
+
+/// The `required_version` of each root module's own `terraform` blocks (every distinct
+/// root of the environments) against the terraform found: terraform itself refuses to
+/// run when one is unmet. No check when no root sets one.
+fn root_required_version_check(project: &Project, version: &semver::Version) -> Option<Check> {
+    const NAME: &str = "root-required-version";
+    let mut roots: Vec<&Path> = project
+        .environments
+        .iter()
+        .map(|e| e.root.as_path())
+        .collect();
+    roots.sort();
+    roots.dedup();
+    let mut met = Vec::new();
+    let mut unmet = Vec::new();
+    for root in roots {
+        let found = match hcl::read_required_versions(root, &project.root) {
+            Ok(found) => found,
+            Err(err) => {
+                unmet.push(format!("{err:#}"));
+                continue;
+            }
+        };
+        for (file, constraint) in found {
+            let file = project.show(&file);
+            match version::satisfies(version, &constraint) {
+                Ok(true) => met.push(format!("`{constraint}` in `{file}`")),
+                Ok(false) => unmet.push(format!(
+                    "terraform {version} does not satisfy required_version `{constraint}` in `{file}`"
+                )),
+                Err(why) => unmet.push(format!(
+                    "required_version `{constraint}` in `{file}`: {why}"
+                )),
+            }
+        }
+    }
+    if !unmet.is_empty() {
+        return Some(Check::fail(
+            NAME,
+            unmet.join("; "),
+            "install a terraform that satisfies it (point tfenv.toml's `terraform` or --terraform at it), or correct the constraint",
+        ));
+    }
+    (!met.is_empty()).then(|| {
+        Check::ok(
+            NAME,
+            format!(
+                "terraform {version} satisfies the root modules' required_version: {}",
+                met.join(", ")
+            ),
+        )
+    })
 }
 
 /// DESIGN.md §8: tfutils/tfenv, a Terraform version manager, installs a `tfenv` too.
@@ -243,12 +318,28 @@ async fn tfenv_on_path(ctx: &Context, timeout: Duration) -> Check {
         Err(err) if is_unreachable(&err) => "no answer to --version".to_string(),
         Err(err) => format!("cannot run it: {err:#}"),
     };
-    let fix = format!(
-        "put `{our_dir}` before `{}` in PATH (or call this one by its full path); `tfenv --version` prints `{our_version}` for this project",
-        first.parent().unwrap_or(Path::new("")).display()
-    );
-    if script {
-        // This project ships one compiled binary; tfutils/tfenv is a bash script.
+    let other_dir = first
+        .parent()
+        .unwrap_or(Path::new(""))
+        .display()
+        .to_string();
+    let ours_on_path = ours.parent().is_some_and(|dir| {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|p| std::fs::canonicalize(&p).is_ok_and(|p| p == dir))
+        })
+    });
+    let fix = if ours_on_path {
+        format!(
+            "put `{our_dir}` before `{other_dir}` in PATH (or call this one by its full path); `tfenv --version` prints `{our_version}` for this project"
+        )
+    } else {
+        format!(
+            "add `{our_dir}` to PATH before `{other_dir}` (or call this one by its full path); `tfenv --version` prints `{our_version}` for this project"
+        )
+    };
+    if script && looks_like_tfutils(&says) && says != our_version {
+        // This project ships one compiled binary; tfutils/tfenv is a bash script that
+        // answers `tfenv 3.0.0`.
         return Check::fail(
             NAME,
             format!(
@@ -271,12 +362,19 @@ async fn tfenv_on_path(ctx: &Context, timeout: Duration) -> Check {
     Check::warn(
         NAME,
         format!(
-            "the first `tfenv` on PATH is `{}` (it says `{says}`), not this one (`{}`, {our_version})",
+            "the first `tfenv` on PATH is `{}` (it says `{says}`): another program named tfenv, not this one (`{}`, {our_version})",
             first.display(),
             ours.display()
         ),
         fix,
     )
+}
+
+/// tfutils/tfenv answers `--version` with `tfenv <semver>` (`tfenv 3.0.0`,
+/// `tfenv 3.0.0-18-g1ccfddb`).
+fn looks_like_tfutils(says: &str) -> bool {
+    says.strip_prefix("tfenv ")
+        .is_some_and(|v| semver::Version::parse(v.trim().trim_start_matches('v')).is_ok())
 }
 
 /// The cloud CLIs the environments' backends need, and their logins: `az` for azurerm,
@@ -764,8 +862,9 @@ fn stale_data_dirs(project: &Project) -> Vec<StaleDataDir> {
     stale
 }
 
-/// `state/<name>/.tfenv.lock` whose holder's process (on this host) is gone; and the
-/// lock files that cannot be read (not a regular file), as messages.
+/// `state/<name>/.tfenv.lock` left by a run that never released it (its OS lock free, a
+/// holder in it: see `envlock::stale_holder`); and the lock files that cannot be read
+/// (not a regular file), as messages.
 fn dead_locks(project: &Project) -> (Vec<DeadLock>, Vec<String>) {
     let mut dead = Vec::new();
     let mut unreadable = Vec::new();
@@ -780,11 +879,11 @@ fn dead_locks(project: &Project) -> (Vec<DeadLock>, Vec<String>) {
         if !dir.join(envlock::FILE).exists() {
             continue;
         }
-        match envlock::dead_holder(&dir) {
-            Ok(Some(holder)) => dead.push(DeadLock {
+        match envlock::stale_holder(&dir) {
+            Ok(Some(killed)) => dead.push(DeadLock {
                 name: entry.file_name().to_string_lossy().into_owned(),
                 dir,
-                holder,
+                killed,
             }),
             Ok(None) => {}
             Err(err) => unreadable.push(format!("{err:#}")),
@@ -809,31 +908,41 @@ async fn approve(
     }
     let mut what: Vec<String> = stale
         .iter()
-        .map(|s| format!("`{}`", project.show(&s.dir)))
+        .map(|s| format!("remove `{}`", project.show(&s.dir)))
         .collect();
-    what.extend(
-        dead.iter()
-            .map(|d| format!("`{}`", project.show(&d.dir.join(envlock::FILE)))),
-    );
+    what.extend(dead.iter().map(|d| {
+        format!(
+            "record the killed run and empty `{}`",
+            project.show(&d.dir.join(envlock::FILE))
+        )
+    }));
     let refusal = |message: String| TfenvError::Refused {
         message,
         hint: Some("run `tfenv doctor --fix --yes` to remove them without a prompt".to_string()),
     };
     if !settings.interactive {
         return Ok(Err(refusal(format!(
-            "--fix without a terminal needs --yes: nothing removed ({})",
+            "--fix without a terminal needs --yes: nothing changed (it would {})",
             what.join(", ")
         ))));
     }
     let question = Question::YesNo {
-        prompt: format!("Remove {}?", what.join(", ")),
+        prompt: format!("{}?", capitalized(&what.join(", "))),
     };
     let prompter = ctx.prompter.clone();
     let answer = tokio::task::spawn_blocking(move || prompter.ask(&question)).await??;
     Ok(match answer.as_deref().map(str::trim) {
         Some("y" | "Y" | "yes") => Ok(()),
-        _ => Err(refusal("not confirmed: nothing removed".to_string())),
+        _ => Err(refusal("not confirmed: nothing changed".to_string())),
     })
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Removes the stale data dirs, and clears each dead lock the way the next run on its
@@ -919,7 +1028,7 @@ fn dead_locks_check(project: &Project, dead: &[DeadLock], fixed: bool) -> Check 
     const NAME: &str = "stale-env-locks";
     let left: Vec<&DeadLock> = if fixed {
         dead.iter()
-            .filter(|d| envlock::dead_holder(&d.dir).ok().flatten().is_some())
+            .filter(|d| envlock::stale_holder(&d.dir).ok().flatten().is_some())
             .collect()
     } else {
         dead.iter().collect()
@@ -930,7 +1039,7 @@ fn dead_locks_check(project: &Project, dead: &[DeadLock], fixed: bool) -> Check 
             match dead.len() {
                 0 => "no tfenv lock files left by a run that died".to_string(),
                 n => format!(
-                    "cleared {n} tfenv lock file(s) left by a run that died (recorded in history)"
+                    "cleared {n} tfenv lock file(s) left by a run that died (emptied; the killed run recorded in history)"
                 ),
             },
         );
@@ -939,20 +1048,27 @@ fn dead_locks_check(project: &Project, dead: &[DeadLock], fixed: bool) -> Check 
         .iter()
         .map(|d| {
             format!(
-                "`{}` ({}: process gone)",
+                "`{}` ({}: its lock is free, the run was killed{})",
                 project.show(&d.dir.join(envlock::FILE)),
-                d.holder.describe()
+                d.killed.warning,
+                if d.may_have_changed() {
+                    " and may have changed the state"
+                } else {
+                    ""
+                }
             )
         })
         .collect();
-    Check::warn(
-        NAME,
-        format!(
-            "tfenv lock files left by a run that died: {}",
-            shown.join("; ")
-        ),
-        "`tfenv doctor --fix` records the killed run in history and clears them (so does the next tfenv run on that environment)",
-    )
+    let message = format!(
+        "tfenv lock files left by a run that died: {}",
+        shown.join("; ")
+    );
+    let fix = "`tfenv doctor --fix` records the killed run in history and empties them (so does the next tfenv run on that environment); check the state with `tfenv plan <env>` where it may have changed";
+    if left.iter().any(|d| d.may_have_changed()) {
+        Check::fail(NAME, message, fix)
+    } else {
+        Check::warn(NAME, message, fix)
+    }
 }
 
 fn print_human(ctx: &Context, report: &DoctorReport) {
@@ -969,6 +1085,12 @@ fn print_human(ctx: &Context, report: &DoctorReport) {
         }
     }
     for fixed in &report.fixed {
-        p.progress(&format!("removed `{fixed}`"));
+        if fixed.ends_with(envlock::FILE) {
+            p.progress(&format!(
+                "emptied `{fixed}` (the killed run recorded in history)"
+            ));
+        } else {
+            p.progress(&format!("removed `{fixed}`"));
+        }
     }
 }

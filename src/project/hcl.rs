@@ -64,6 +64,34 @@ pub fn read_backend_block(root: &Path, base: &Path) -> anyhow::Result<Option<Bac
     Ok(found.map(|(block, _)| block))
 }
 
+/// The `required_version` of each `terraform` block among the `.tf` files directly in
+/// `root`, with the file that sets it (terraform requires every one of them to hold).
+/// A value that is not a string literal is skipped (terraform refuses it anyway).
+pub fn read_required_versions(
+    root: &Path,
+    base: &Path,
+) -> anyhow::Result<Vec<(std::path::PathBuf, String)>> {
+    let mut found = Vec::new();
+    for path in tf_files(root)? {
+        let text = read(&path)?;
+        if !text.contains("required_version") {
+            continue;
+        }
+        let body = parse(&text, &path, base)?;
+        for terraform in body.blocks().filter(|b| b.identifier() == "terraform") {
+            for attr in terraform.body().attributes() {
+                if attr.key() != "required_version" {
+                    continue;
+                }
+                if let hcl::Expression::String(constraint) = attr.expr() {
+                    found.push((path.clone(), constraint.clone()));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The `.tf` files directly in `dir`, sorted for stable results.
 pub fn tf_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading `{}`", dir.display()))?;
@@ -438,6 +466,19 @@ mod tests {
         let block = read_backend_block(dir.path(), dir.path()).unwrap().unwrap();
         assert_eq!(block.kind, "s3");
         assert_eq!(block.settings["region"], "eu-west-1");
+    }
+
+    #[test]
+    fn required_versions_of_terraform_blocks_are_read_with_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let versions = write(
+            dir.path(),
+            "versions.tf",
+            "terraform {\n  required_version = \">= 1.0, < 2.0\"\n}\n",
+        );
+        write(dir.path(), "main.tf", "resource \"x\" \"y\" {}\n");
+        let found = read_required_versions(dir.path(), dir.path()).unwrap();
+        assert_eq!(found, vec![(versions, ">= 1.0, < 2.0".to_string())]);
     }
 
     #[test]

@@ -152,6 +152,39 @@ fn doctor_fails_on_a_terraform_below_required_version_and_says_how_to_fix_it() {
     );
 }
 
+/// tfenv.toml allows the terraform found, but the root module's own `terraform {
+/// required_version }` does not: terraform would refuse to run, so doctor fails naming
+/// the file and the constraint.
+#[test]
+fn doctor_fails_when_the_root_modules_own_required_version_is_not_met() {
+    let project = local_project();
+    FakeTerraform::working().version("1.6.0").install(&project);
+    project.write(
+        "versions.tf",
+        "terraform {\n  required_version = \">= 1.0, < 1.6\"\n}\n",
+    );
+    let report = doctor_json(&project, 1);
+    assert_status(&report, "terraform", "ok", "terraform 1.6.0");
+    assert_status(
+        &report,
+        "root-required-version",
+        "fail",
+        "terraform 1.6.0 does not satisfy required_version `>= 1.0, < 1.6` in `versions.tf`",
+    );
+
+    project.write(
+        "versions.tf",
+        "terraform {\n  required_version = \"~> 1.5\"\n}\n",
+    );
+    let report = doctor_json(&project, 0);
+    assert_status(
+        &report,
+        "root-required-version",
+        "ok",
+        "`~> 1.5` in `versions.tf`",
+    );
+}
+
 #[test]
 fn doctor_fails_when_tfutils_tfenv_is_first_on_path() {
     let project = local_project();
@@ -159,8 +192,74 @@ fn doctor_fails_when_tfutils_tfenv_is_first_on_path() {
     let report = doctor_json(&project, 1);
     assert_status(&report, "tfenv-on-path", "fail", "tfutils/tfenv");
     assert_status(&report, "tfenv-on-path", "fail", "tfenv 3.0.0");
+    // This binary's folder is not on PATH at all: the fix says to add it.
+    let ours = assert_cmd::cargo::cargo_bin("tfenv");
+    let our_dir = std::fs::canonicalize(ours.parent().unwrap()).unwrap();
+    let bin = project.join("bin");
     let fix = check(&report, "tfenv-on-path")["fix"].as_str().unwrap();
-    assert!(fix.contains("before") && fix.contains("in PATH"), "{fix}");
+    assert!(
+        fix.contains(&format!(
+            "add `{}` to PATH before `{}`",
+            our_dir.display(),
+            bin.display()
+        )),
+        "{fix}"
+    );
+}
+
+/// With this binary's folder on PATH after tfutils/tfenv's, the fix says to move it.
+#[test]
+fn doctor_says_to_put_this_tfenv_before_tfutils_when_both_are_on_path() {
+    let project = local_project();
+    project.script("bin/tfenv", "echo 'tfenv 3.0.0'");
+    let ours = assert_cmd::cargo::cargo_bin("tfenv");
+    let our_dir = std::fs::canonicalize(ours.parent().unwrap()).unwrap();
+    let path = format!("{}:{}", project.fake_path(), our_dir.display());
+    let output = doctor_with_path(&project, &path, &["--output", "json"]);
+    expect_code(&output, 1);
+    let report = stdout_json(&output);
+    assert_status(&report, "tfenv-on-path", "fail", "tfutils/tfenv");
+    let fix = check(&report, "tfenv-on-path")["fix"].as_str().unwrap();
+    assert!(
+        fix.contains(&format!(
+            "put `{}` before `{}` in PATH",
+            our_dir.display(),
+            project.join("bin").display()
+        )),
+        "{fix}"
+    );
+}
+
+/// Only a script answering `tfenv <version>` is tfutils/tfenv; a script that says
+/// something else, or nothing within the timeout, is another program named tfenv (warning).
+#[test]
+fn doctor_calls_a_tfenv_that_does_not_answer_like_tfutils_another_program() {
+    let project = local_project();
+    project.script("bin/tfenv", "echo 'usage: tfenv [options]'");
+    let report = doctor_json(&project, 0);
+    assert_status(
+        &report,
+        "tfenv-on-path",
+        "warn",
+        "another program named tfenv",
+    );
+    assert!(
+        !check(&report, "tfenv-on-path")["message"]
+            .as_str()
+            .unwrap()
+            .contains("tfutils"),
+        "{report:#}"
+    );
+
+    project.script("bin/tfenv", "sleep 30");
+    let output = doctor(&project, &["--timeout", "1s", "--output", "json"]);
+    expect_code(&output, 0);
+    assert_status(
+        &stdout_json(&output),
+        "tfenv-on-path",
+        "warn",
+        "another program named tfenv",
+    );
 }
 
 #[test]
@@ -373,32 +472,38 @@ fn doctor_lists_data_dirs_of_removed_environments_and_fix_removes_them_with_yes_
     assert!(project.join(".terraform/tfenv/dev.fingerprint").is_file());
 }
 
-/// A holder line in `state/dev/.tfenv.lock` of a `tfenv deploy dev` whose process is gone.
+/// A holder line in `state/dev/.tfenv.lock` of `tfenv <command> dev` by `pid` on `host`,
+/// `applying` or not, with nobody holding the OS lock.
+fn holder_line(project: &Project, command: &str, pid: u32, host: &str, applying: bool) {
+    let mut holder = serde_json::json!({
+        "pid": pid, "command": command, "environment": "dev", "who": "alice",
+        "host": host, "since": "2026-11-22T10:00:00Z", "recorded": command != "plan"
+    });
+    if applying {
+        holder["applying"] = serde_json::json!("2026-11-22T10:01:00Z");
+    }
+    project.write("state/dev/.tfenv.lock", &format!("{holder}\n"));
+}
+
+fn this_host() -> String {
+    nix::unistd::gethostname().unwrap().into_string().unwrap()
+}
+
+/// A holder line of a `tfenv deploy dev` killed while applying, whose process is gone.
 fn dead_holder(project: &Project) -> u32 {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();
     child.wait().unwrap();
-    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
-    project.write(
-        "state/dev/.tfenv.lock",
-        &format!(
-            "{}\n",
-            serde_json::json!({
-                "pid": pid, "command": "deploy", "environment": "dev", "who": "alice",
-                "host": host, "since": "2026-11-22T10:00:00Z", "recorded": true,
-                "applying": "2026-11-22T10:01:00Z"
-            })
-        ),
-    );
+    holder_line(project, "deploy", pid, &this_host(), true);
     pid
 }
 
 #[test]
-fn doctor_fix_records_and_clears_a_lock_file_whose_process_is_dead() {
+fn doctor_fails_on_a_lock_left_by_a_run_killed_while_applying_and_fix_records_and_empties_it() {
     let project = local_project();
     let pid = dead_holder(&project);
-    let report = doctor_json(&project, 0);
-    assert_status(&report, "stale-env-locks", "warn", &format!("pid {pid}"));
+    let report = doctor_json(&project, 1);
+    assert_status(&report, "stale-env-locks", "fail", &format!("pid {pid}"));
 
     let fixed = doctor(&project, &["--fix", "--yes", "--output", "json"]);
     expect_code(&fixed, 0);
@@ -417,11 +522,40 @@ fn doctor_fix_records_and_clears_a_lock_file_whose_process_is_dead() {
     assert_status(&again, "stale-env-locks", "ok", "no tfenv lock files");
 }
 
+/// The next run decides by the OS lock, not the pid: a holder line naming a live process
+/// (here the test itself) or another host, with the OS lock free, is a killed run.
 #[test]
-fn doctor_fix_never_touches_a_lock_a_live_process_holds() {
+fn doctor_flags_a_lock_whose_os_lock_is_free_even_when_its_pid_is_alive_or_on_another_host() {
+    let project = local_project();
+    holder_line(&project, "plan", std::process::id(), &this_host(), false);
+    let report = doctor_json(&project, 0);
+    assert_status(
+        &report,
+        "stale-env-locks",
+        "warn",
+        &format!("pid {}", std::process::id()),
+    );
+
+    holder_line(&project, "deploy", 1, "another-host.example", true);
+    let report = doctor_json(&project, 1);
+    assert_status(&report, "stale-env-locks", "fail", "another-host.example");
+
+    // --fix clears it; the human message says what happened to the file: emptied.
+    let fixed = doctor(&project, &["--fix", "--yes"]);
+    expect_code(&fixed, 0);
+    let text = output_text(&fixed);
+    assert!(text.contains("emptied `state/dev/.tfenv.lock`"), "{text}");
+    assert!(!text.contains("removed `state/dev/.tfenv.lock`"), "{text}");
+    assert_eq!(project.read("state/dev/.tfenv.lock"), "");
+    assert_eq!(project.last_history("dev")["result"], "killed");
+}
+
+#[test]
+fn doctor_fix_never_touches_a_lock_someone_holds() {
     let project = local_project();
     let pid = dead_holder(&project);
-    // The holder line names a dead process, but the OS lock is held by a live one.
+    // The holder line names a dead process, but the OS lock is held by a live one: a
+    // run is going on (the next run would say busy), nothing is stale.
     let mut holder = std::process::Command::new("flock")
         .arg(project.join("state/dev/.tfenv.lock"))
         .args(["sleep", "30"])
@@ -443,12 +577,7 @@ fn doctor_fix_never_touches_a_lock_a_live_process_holds() {
     expect_code(&fixed, 0);
     let report = stdout_json(&fixed);
     assert_eq!(report["fixed"], serde_json::json!([]), "{report:#}");
-    assert_status(&report, "stale-env-locks", "warn", &format!("pid {pid}"));
-    assert!(
-        crate::support::stderr(&fixed).contains("left `state/dev/.tfenv.lock` alone"),
-        "{}",
-        output_text(&fixed)
-    );
+    assert_status(&report, "stale-env-locks", "ok", "no tfenv lock files");
     assert!(
         project
             .read("state/dev/.tfenv.lock")

@@ -688,7 +688,7 @@ fn doctor_fix_asks_first_and_removes_only_on_y() {
     let mut tfenv = Pty::run(&project, &["doctor", "--fix"]);
     tfenv.expect(&prompt, SLOW);
     tfenv.type_line("n");
-    tfenv.expect("not confirmed: nothing removed", QUICK);
+    tfenv.expect("not confirmed: nothing changed", QUICK);
     tfenv.assert_exit(5, QUICK);
     assert!(project.join(stale).is_dir());
 
