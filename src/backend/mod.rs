@@ -7,6 +7,7 @@ mod gcs;
 mod local;
 pub mod lock;
 mod s3;
+pub(crate) use s3::aws_cli_env;
 
 use std::collections::HashMap;
 use std::future::Future;

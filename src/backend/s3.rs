@@ -220,9 +220,18 @@ async fn aws(
         "pip install awscli, or see https://aws.amazon.com/cli/",
     )?;
     let mut inv = Invocation::new(bin, &args);
+    inv.after_interrupt = true;
+    aws_cli_env(backend, &mut inv);
+    runner
+        .run(&inv, crate::process::RunOptions::default())
+        .await
+}
+
+/// What the aws CLI is told of the backend config, for every call tfenv makes of it (lock
+/// reads, doctor's credential check): its region, keys and profile, and no pager.
+pub(crate) fn aws_cli_env(backend: &Backend, inv: &mut Invocation) {
     // AWS CLI v2 pages through `less` unless told not to; v1 knows no --no-cli-pager.
     inv.env.push(("AWS_PAGER".into(), "".into()));
-    inv.after_interrupt = true;
     if let Some(region) = backend.setting("region") {
         inv.env
             .push(("AWS_DEFAULT_REGION".into(), region.clone().into()));
@@ -238,9 +247,6 @@ async fn aws(
             inv.env.push((var.into(), value.into()));
         }
     }
-    runner
-        .run(&inv, crate::process::RunOptions::default())
-        .await
 }
 
 #[cfg(test)]

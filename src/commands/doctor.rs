@@ -584,18 +584,8 @@ async fn aws_credentials(
 ) -> Check {
     const NAME: &str = "aws-credentials";
     let mut inv = Invocation::new(bin, &["configure", "list"]);
-    inv.env.push(("AWS_PAGER".into(), "".into()));
-    for (setting, var) in [
-        ("region", "AWS_DEFAULT_REGION"),
-        ("access_key", "AWS_ACCESS_KEY_ID"),
-        ("secret_key", "AWS_SECRET_ACCESS_KEY"),
-        ("token", "AWS_SESSION_TOKEN"),
-        ("profile", "AWS_PROFILE"),
-    ] {
-        if let Some(value) = backend.setting(setting) {
-            inv.env.push((var.into(), value.into()));
-        }
-    }
+    crate::backend::aws_cli_env(backend, &mut inv);
+    // Where terraform's s3 backend reads its shared files: `configure list` says which.
     for (setting, var) in [
         ("shared_credentials_files", "AWS_SHARED_CREDENTIALS_FILE"),
         ("shared_config_files", "AWS_CONFIG_FILE"),
