@@ -39,6 +39,13 @@ pub enum TfenvError {
         message: String,
         hint: Option<String>,
     },
+    /// A backend refused tfenv's credentials, or none were found; the message names the
+    /// credentials tried and the hint the setting to fix.
+    #[error("{message}")]
+    Auth {
+        message: String,
+        hint: Option<String>,
+    },
     /// terraform could not take the state lock of `env`: someone holds it.
     #[error("the state of `{env}` is locked by {}", info.describe())]
     LockHeld {
@@ -87,7 +94,7 @@ impl TfenvError {
             TfenvError::Config { .. } => Exit::Failure,
             TfenvError::Locked { .. } | TfenvError::LockHeld { .. } => Exit::Locked,
             TfenvError::Refused { .. } => Exit::Refused,
-            TfenvError::Unreachable { .. } => Exit::Failure,
+            TfenvError::Unreachable { .. } | TfenvError::Auth { .. } => Exit::Failure,
             TfenvError::Interrupted => Exit::Interrupted,
         }
     }
@@ -98,7 +105,8 @@ impl TfenvError {
             | TfenvError::Config { hint, .. }
             | TfenvError::Locked { hint, .. }
             | TfenvError::Refused { hint, .. }
-            | TfenvError::Unreachable { hint, .. } => hint.as_deref(),
+            | TfenvError::Unreachable { hint, .. }
+            | TfenvError::Auth { hint, .. } => hint.as_deref(),
             TfenvError::LockHeld {
                 waited: Some(hint), ..
             } => Some(hint),

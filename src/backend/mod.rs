@@ -2,12 +2,12 @@
 //! `backend` block merged with the environment's backend config file) and how to read
 //! its lock without terraform. May use: process, project, lock_info, error.
 
+pub(crate) mod aws;
 mod azurerm;
 mod gcs;
 mod local;
 pub mod lock;
 mod s3;
-pub(crate) use s3::aws_cli_env;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -127,7 +127,7 @@ impl Backend {
     ) -> anyhow::Result<StateLock> {
         match &self.kind {
             BackendKind::Local => local::read_lock(&local::state_file(self, &env.root)),
-            BackendKind::S3 => s3::read_lock(self, runner).await,
+            BackendKind::S3 => s3::read_lock(self).await,
             BackendKind::AzureRm => azurerm::read_lock(self, runner).await,
             BackendKind::Gcs => gcs::read_lock(self, runner).await,
             BackendKind::Other(name) => Ok(StateLock::unsupported(name)),
@@ -256,7 +256,7 @@ pub async fn read_locks(
                     backends[0].setting("dynamodb_table").unwrap_or_default()
                 )
             };
-            let read = within(timeout, what, s3::read_dynamodb_batch(&backends, runner)).await;
+            let read = within(timeout, what, s3::read_dynamodb_batch(&backends)).await;
             (members, read)
         },
     ))
@@ -409,10 +409,10 @@ impl Backends {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(super) fn backend(kind: &str, settings: Value, workspace: Option<&str>) -> Backend {
+    pub(crate) fn backend(kind: &str, settings: Value, workspace: Option<&str>) -> Backend {
         Backend {
             kind: BackendKind::parse(kind),
             implicit: false,

@@ -584,7 +584,7 @@ async fn aws_credentials(
 ) -> Check {
     const NAME: &str = "aws-credentials";
     let mut inv = Invocation::new(bin, &["configure", "list"]);
-    crate::backend::aws_cli_env(backend, &mut inv);
+    aws_cli_env(backend, &mut inv);
     // Where terraform's s3 backend reads its shared files: `configure list` says which.
     for (setting, var) in [
         ("shared_credentials_files", "AWS_SHARED_CREDENTIALS_FILE"),
@@ -1081,6 +1081,28 @@ fn print_human(ctx: &Context, report: &DoctorReport) {
             ));
         } else {
             p.progress(&format!("removed `{fixed}`"));
+        }
+    }
+}
+
+/// What the aws CLI is told of the backend config: its region, keys and profile, and no
+/// pager.
+fn aws_cli_env(backend: &Backend, inv: &mut crate::process::Invocation) {
+    // AWS CLI v2 pages through `less` unless told not to; v1 knows no --no-cli-pager.
+    inv.env.push(("AWS_PAGER".into(), "".into()));
+    if let Some(region) = backend.setting("region") {
+        inv.env
+            .push(("AWS_DEFAULT_REGION".into(), region.clone().into()));
+        inv.env.push(("AWS_REGION".into(), region.into()));
+    }
+    for (setting, var) in [
+        ("access_key", "AWS_ACCESS_KEY_ID"),
+        ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+        ("token", "AWS_SESSION_TOKEN"),
+        ("profile", "AWS_PROFILE"),
+    ] {
+        if let Some(value) = backend.setting(setting) {
+            inv.env.push((var.into(), value.into()));
         }
     }
 }

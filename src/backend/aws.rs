@@ -1,0 +1,821 @@
+//! The AWS SDK for Rust, configured from an s3 backend config the way terraform's s3
+//! backend configures itself: one place maps the backend's settings (both the names of
+//! Terraform ≥ 1.6 and the older ones) to S3 and DynamoDB clients. Every call has a
+//! deadline and a bounded retry; a failure says whether the backend was unreachable or
+//! refused the credentials, and which credentials tfenv used.
+//!
+//! tfenv only reads through these clients (state, locks): terraform stays the only
+//! writer of state.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{
+    self, ProvideCredentials, SharedCredentialsProvider, error::CredentialsError,
+};
+use aws_runtime::env_config::file::{
+    EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use serde_json::Value;
+
+use super::Backend;
+use crate::error::TfenvError;
+
+/// How long connecting may take; a backend that does not accept a connection by then
+/// is unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one attempt of a call may take, and all attempts together. Commands with
+/// `--timeout` put their own, usually shorter, deadline around the whole read.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Attempts per call unless the backend config's `max_retries` says otherwise (terraform
+/// defaults to 5 retries; tfenv reads and gives up sooner, at most `MAX_ATTEMPTS`).
+const DEFAULT_ATTEMPTS: u32 = 3;
+const MAX_ATTEMPTS: u32 = 6;
+
+/// What the backend config says about reaching AWS, resolved from both generations of
+/// setting names. Holds secrets (`secret_key`, `token`): never printed (no `Debug`).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<Profile>,
+    /// `access_key` / `secret_key` / `token` from the backend config.
+    pub keys: Option<(String, String, Option<String>)>,
+    pub credentials_files: Vec<PathBuf>,
+    pub config_files: Vec<PathBuf>,
+    pub assume_role: Option<AssumeRole>,
+    pub web_identity: Option<WebIdentity>,
+    pub s3_endpoint: Option<String>,
+    pub dynamodb_endpoint: Option<String>,
+    pub sts_endpoint: Option<String>,
+    pub sts_region: Option<String>,
+    pub path_style: bool,
+    /// `skip_metadata_api_check`: never ask the EC2 instance metadata service.
+    pub skip_metadata: bool,
+    pub use_fips: bool,
+    pub use_dualstack: bool,
+    pub max_attempts: u32,
+}
+
+/// A named profile, and who named it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Profile {
+    pub name: String,
+    /// `profile` in the backend config, or the `AWS_PROFILE` variable.
+    pub from_config: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: Option<String>,
+    pub external_id: Option<String>,
+    pub duration: Option<Duration>,
+    pub policy: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WebIdentity {
+    pub role_arn: String,
+    pub session_name: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// The token itself (`web_identity_token`): a secret.
+    pub token: Option<String>,
+}
+
+impl AwsSettings {
+    /// The settings of an s3 backend; `var` reads the environment (`AWS_PROFILE`).
+    pub fn from_backend(
+        backend: &Backend,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<AwsSettings> {
+        let s = |name: &str| backend.setting(name).filter(|v| !v.is_empty());
+        let flag = |name: &str| s(name).as_deref() == Some("true");
+        let block = |name: &str| backend.settings.get(name).and_then(Value::as_object);
+        let nested = |block_name: &str, name: &str| {
+            block(block_name)
+                .and_then(|b| b.get(name))
+                .and_then(scalar)
+                .filter(|v| !v.is_empty())
+        };
+        let endpoint = |service: &str, old: &str| nested("endpoints", service).or_else(|| s(old));
+
+        let keys = match (s("access_key"), s("secret_key")) {
+            (Some(access), Some(secret)) => Some((access, secret, s("token"))),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(TfenvError::config(
+                    "the s3 backend config sets only one of `access_key` and `secret_key`",
+                    Some("set both, or neither to use the usual AWS credential chain".to_string()),
+                )
+                .into());
+            }
+        };
+        let profile = match s("profile") {
+            Some(name) => Some(Profile {
+                name,
+                from_config: true,
+            }),
+            None => var("AWS_PROFILE")
+                .filter(|p| !p.is_empty())
+                .map(|name| Profile {
+                    name,
+                    from_config: false,
+                }),
+        };
+        // Terraform ≥ 1.6: an `assume_role { … }` block; before: `role_arn` & co. at the top.
+        let assume_role = match nested("assume_role", "role_arn") {
+            Some(role_arn) => Some(AssumeRole {
+                role_arn,
+                session_name: nested("assume_role", "session_name"),
+                external_id: nested("assume_role", "external_id"),
+                duration: nested("assume_role", "duration")
+                    .map(|d| parse_duration(&d, "assume_role.duration"))
+                    .transpose()?,
+                policy: nested("assume_role", "policy"),
+            }),
+            None => match s("role_arn") {
+                Some(role_arn) => Some(AssumeRole {
+                    role_arn,
+                    session_name: s("session_name"),
+                    external_id: s("external_id"),
+                    duration: s("assume_role_duration_seconds")
+                        .map(|secs| {
+                            parse_duration(&format!("{secs}s"), "assume_role_duration_seconds")
+                        })
+                        .transpose()?,
+                    policy: s("assume_role_policy"),
+                }),
+                None => None,
+            },
+        };
+        let web_identity =
+            nested("assume_role_with_web_identity", "role_arn").map(|role_arn| WebIdentity {
+                role_arn,
+                session_name: nested("assume_role_with_web_identity", "session_name"),
+                token_file: nested("assume_role_with_web_identity", "web_identity_token_file")
+                    .map(PathBuf::from),
+                token: nested("assume_role_with_web_identity", "web_identity_token"),
+            });
+        if let Some(web) = &web_identity
+            && web.token.is_none()
+            && web.token_file.is_none()
+            && var("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
+        {
+            return Err(TfenvError::config(
+                format!(
+                    "`assume_role_with_web_identity` for `{}` names neither `web_identity_token` nor `web_identity_token_file`",
+                    web.role_arn
+                ),
+                Some("set one of them, or AWS_WEB_IDENTITY_TOKEN_FILE".to_string()),
+            )
+            .into());
+        }
+        let max_attempts = match s("max_retries") {
+            None => DEFAULT_ATTEMPTS,
+            Some(n) => n
+                .parse::<u32>()
+                .map_err(|_| {
+                    TfenvError::config(
+                        format!("the s3 backend's `max_retries` is `{n}`, not a number"),
+                        None,
+                    )
+                })?
+                .saturating_add(1)
+                .min(MAX_ATTEMPTS),
+        };
+        Ok(AwsSettings {
+            region: s("region"),
+            profile,
+            keys,
+            credentials_files: files(
+                backend,
+                "shared_credentials_files",
+                "shared_credentials_file",
+            ),
+            config_files: files(backend, "shared_config_files", ""),
+            assume_role,
+            web_identity,
+            s3_endpoint: endpoint("s3", "endpoint"),
+            dynamodb_endpoint: endpoint("dynamodb", "dynamodb_endpoint"),
+            sts_endpoint: endpoint("sts", "sts_endpoint"),
+            sts_region: s("sts_region"),
+            path_style: flag("use_path_style") || flag("force_path_style"),
+            skip_metadata: flag("skip_metadata_api_check"),
+            use_fips: flag("use_fips_endpoint"),
+            use_dualstack: flag("use_dualstack_endpoint"),
+            max_attempts,
+        })
+    }
+
+    /// Equal for two backends that can share clients.
+    pub fn cache_key(&self) -> String {
+        let files = |list: &[PathBuf]| {
+            list.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let parts = [
+            self.region.clone().unwrap_or_default(),
+            format!("{:?}", self.profile),
+            self.keys
+                .as_ref()
+                .map(|(a, s, t)| format!("{a}\u{1}{s}\u{1}{}", t.clone().unwrap_or_default()))
+                .unwrap_or_default(),
+            files(&self.credentials_files),
+            files(&self.config_files),
+            format!("{:?}", self.assume_role),
+            format!("{:?}", self.web_identity),
+            format!(
+                "{:?}{:?}{:?}{:?}",
+                self.s3_endpoint, self.dynamodb_endpoint, self.sts_endpoint, self.sts_region
+            ),
+            format!(
+                "{}{}{}{}{}",
+                self.path_style,
+                self.skip_metadata,
+                self.use_fips,
+                self.use_dualstack,
+                self.max_attempts
+            ),
+        ];
+        parts.join("\u{0}")
+    }
+
+    /// Where tfenv takes credentials from, for people (never a secret).
+    pub fn credential_source(&self) -> String {
+        let base = if self.keys.is_some() {
+            "`access_key` / `secret_key` in the backend config".to_string()
+        } else if let Some(profile) = &self.profile {
+            format!(
+                "profile `{}` ({}) in {}",
+                profile.name,
+                if profile.from_config {
+                    "`profile` in the backend config"
+                } else {
+                    "AWS_PROFILE"
+                },
+                self.profile_files_shown()
+            )
+        } else {
+            "the AWS default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the default profile of the shared files, web identity, the container or instance role)".to_string()
+        };
+        match (&self.assume_role, &self.web_identity) {
+            (Some(role), _) => format!("{base}, then assuming `{}`", role.role_arn),
+            (None, Some(web)) => format!("web identity for `{}`", web.role_arn),
+            (None, None) => base,
+        }
+    }
+
+    fn profile_files_shown(&self) -> String {
+        let shown: Vec<String> = self
+            .credentials_files
+            .iter()
+            .chain(&self.config_files)
+            .map(|p| format!("`{}`", p.display()))
+            .collect();
+        if shown.is_empty() {
+            "~/.aws/credentials and ~/.aws/config (or AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE)".to_string()
+        } else {
+            shown.join(", ")
+        }
+    }
+
+    /// What to change when the credentials are refused or missing.
+    pub fn credential_fix(&self) -> String {
+        if self.keys.is_some() {
+            "fix `access_key` / `secret_key` (and `token`) in the backend config".to_string()
+        } else if let Some(profile) = &self.profile {
+            if profile.from_config {
+                format!(
+                    "fix profile `{}` in {}, or `profile` in the backend config (for SSO: `aws sso login --profile {}`)",
+                    profile.name,
+                    self.profile_files_shown(),
+                    profile.name
+                )
+            } else {
+                format!(
+                    "fix profile `{}` in {}, or set AWS_PROFILE to another (for SSO: `aws sso login --profile {}`)",
+                    profile.name,
+                    self.profile_files_shown(),
+                    profile.name
+                )
+            }
+        } else {
+            "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, set AWS_PROFILE, or set `profile` in the backend config".to_string()
+        }
+    }
+}
+
+/// A setting of a nested block as text.
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A list of files (`shared_credentials_files = [...]`) or the older single-file name.
+fn files(backend: &Backend, list: &str, single: &str) -> Vec<PathBuf> {
+    match backend.settings.get(list) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(expand_home)
+            .collect(),
+        Some(Value::String(one)) => vec![expand_home(one)],
+        _ if !single.is_empty() => backend
+            .setting(single)
+            .map(|p| vec![expand_home(&p)])
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// `~/…` as terraform expands it.
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+fn parse_duration(text: &str, setting: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(text).map_err(|e| {
+        TfenvError::config(
+            format!("the s3 backend's `{setting}` is `{text}`, not a duration ({e})"),
+            None,
+        )
+        .into()
+    })
+}
+
+/// S3 and DynamoDB clients for one backend config, and where their credentials come from.
+#[derive(Clone)]
+pub(crate) struct Aws {
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub settings: Arc<AwsSettings>,
+    /// Which source handed out the credentials last (see `credentials_chain`).
+    used: Arc<Mutex<Option<&'static str>>>,
+}
+
+/// Clients are built once per distinct backend config and shared: one connection pool
+/// for every environment of a `status`.
+type Cache = Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Aws>>>>;
+static CLIENTS: OnceLock<Cache> = OnceLock::new();
+
+/// The clients for `backend` (an s3 backend).
+pub(crate) async fn clients(backend: &Backend) -> anyhow::Result<Aws> {
+    let settings = AwsSettings::from_backend(backend, &|name| std::env::var(name).ok())?;
+    let cell = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("aws client cache")
+        .entry(settings.cache_key())
+        .or_default()
+        .clone();
+    cell.get_or_try_init(|| build(settings)).await.cloned()
+}
+
+/// One HTTP client (rustls with ring, native roots; plain http for local emulators) for
+/// the whole process.
+fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    static CLIENT: OnceLock<aws_sdk_s3::config::SharedHttpClient> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            use aws_smithy_http_client::tls;
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https()
+        })
+        .clone()
+}
+
+async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(CALL_TIMEOUT)
+        .build();
+    let retry = RetryConfig::standard().with_max_attempts(settings.max_attempts);
+    let profile_files = profile_files(&settings);
+
+    // Region: the backend config's, else what the SDK finds (AWS_REGION, the profile).
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .timeout_config(timeouts.clone())
+        .retry_config(retry.clone())
+        .use_fips(settings.use_fips)
+        .use_dual_stack(settings.use_dualstack);
+    if let Some(files) = &profile_files {
+        loader = loader.profile_files(files.clone());
+    }
+    if let Some(profile) = &settings.profile {
+        loader = loader.profile_name(&profile.name);
+    }
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    // Credentials are resolved by tfenv's own chain below; the loader must not build
+    // (and probe) the default one.
+    let base = loader.no_credentials().load().await;
+    let Some(region) = base.region().cloned() else {
+        return Err(TfenvError::config(
+            "the s3 backend config has no `region`, and neither AWS_REGION nor the profile sets one",
+            Some("set `region` in the backend config".to_string()),
+        )
+        .into());
+    };
+
+    let mut provider_config = ProviderConfig::default()
+        .with_http_client(http_client())
+        .with_region(Some(region.clone()))
+        .with_timeout_config(timeouts.clone())
+        .with_retry_config(retry.clone());
+    provider_config = provider_config.with_use_fips(Some(settings.use_fips));
+    let used = Arc::new(Mutex::new(None));
+    let credentials = credentials_chain(&settings, &provider_config, profile_files.as_ref(), &used);
+    let credentials = match (&settings.assume_role, &settings.web_identity) {
+        (Some(role), _) => {
+            let sts_config = sts_config(&base, &settings, credentials.clone());
+            let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
+                .configure(&sts_config)
+                .session_name(
+                    role.session_name
+                        .clone()
+                        .unwrap_or_else(|| "tfenv".to_string()),
+                );
+            if let Some(id) = &role.external_id {
+                builder = builder.external_id(id.clone());
+            }
+            if let Some(duration) = role.duration {
+                builder = builder.session_length(duration);
+            }
+            if let Some(policy) = &role.policy {
+                builder = builder.policy(policy.clone());
+            }
+            SharedCredentialsProvider::new(builder.build_from_provider(credentials).await)
+        }
+        (None, Some(web)) => SharedCredentialsProvider::new(web_identity(web, &provider_config)?),
+        (None, None) => credentials,
+    };
+
+    let mut s3 = aws_sdk_s3::config::Builder::from(&base)
+        .credentials_provider(credentials.clone())
+        .force_path_style(settings.path_style);
+    if let Some(url) = &settings.s3_endpoint {
+        s3 = s3.endpoint_url(url);
+    }
+    let mut dynamodb =
+        aws_sdk_dynamodb::config::Builder::from(&base).credentials_provider(credentials);
+    if let Some(url) = &settings.dynamodb_endpoint {
+        dynamodb = dynamodb.endpoint_url(url);
+    }
+    Ok(Aws {
+        s3: aws_sdk_s3::Client::from_conf(s3.build()),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+        settings: Arc::new(settings),
+        used,
+    })
+}
+
+fn profile_files(settings: &AwsSettings) -> Option<ProfileFiles> {
+    if settings.credentials_files.is_empty() && settings.config_files.is_empty() {
+        return None;
+    }
+    let mut builder = ProfileFiles::builder();
+    // Files the backend names replace the default ones of their kind.
+    if settings.credentials_files.is_empty() {
+        builder = builder.include_default_credentials_file(true);
+    }
+    if settings.config_files.is_empty() {
+        builder = builder.include_default_config_file(true);
+    }
+    for file in &settings.credentials_files {
+        builder = builder.with_file(ProfileFileKind::Credentials, file);
+    }
+    for file in &settings.config_files {
+        builder = builder.with_file(ProfileFileKind::Config, file);
+    }
+    Some(builder.build())
+}
+
+/// The credentials terraform's s3 backend would use, before any role is assumed: keys
+/// in the backend config; else a profile named explicitly (the backend's `profile` or
+/// AWS_PROFILE, which win over keys in the environment, as in terraform); else the
+/// usual chain, without the instance metadata service when `skip_metadata_api_check`.
+/// Each source records its name in `used` when it hands out credentials.
+fn credentials_chain(
+    settings: &AwsSettings,
+    config: &ProviderConfig,
+    files: Option<&ProfileFiles>,
+    used: &Arc<Mutex<Option<&'static str>>>,
+) -> SharedCredentialsProvider {
+    let named = |name: &'static str, inner: SharedCredentialsProvider| Recording {
+        inner,
+        name,
+        used: used.clone(),
+    };
+    if let Some((access, secret, token)) = &settings.keys {
+        return SharedCredentialsProvider::new(named(
+            "the backend config",
+            SharedCredentialsProvider::new(Credentials::new(
+                access,
+                secret,
+                token.clone(),
+                None,
+                "backend config",
+            )),
+        ));
+    }
+    let profile = |name: Option<&str>| {
+        let mut builder =
+            aws_config::profile::ProfileFileCredentialsProvider::builder().configure(config);
+        if let Some(name) = name {
+            builder = builder.profile_name(name);
+        }
+        if let Some(files) = files {
+            builder = builder.profile_files(files.clone());
+        }
+        SharedCredentialsProvider::new(builder.build())
+    };
+    if let Some(explicit) = &settings.profile {
+        return SharedCredentialsProvider::new(named(
+            "the named profile",
+            profile(Some(&explicit.name)),
+        ));
+    }
+    let mut chain = CredentialsProviderChain::first_try(
+        "Environment",
+        named(
+            "the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)",
+            SharedCredentialsProvider::new(
+                aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new(),
+            ),
+        ),
+    )
+    .or_else(
+        "Profile",
+        named("the default profile of the shared files", profile(None)),
+    )
+    .or_else(
+        "WebIdentityToken",
+        named(
+            "web identity (AWS_WEB_IDENTITY_TOKEN_FILE / AWS_ROLE_ARN)",
+            SharedCredentialsProvider::new(
+                aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder()
+                    .configure(config)
+                    .build(),
+            ),
+        ),
+    )
+    .or_else(
+        "EcsContainer",
+        named(
+            "the container's role (ECS)",
+            SharedCredentialsProvider::new(
+                aws_config::ecs::EcsCredentialsProvider::builder()
+                    .configure(config)
+                    .build(),
+            ),
+        ),
+    );
+    if !settings.skip_metadata {
+        chain = chain.or_else(
+            "Ec2InstanceMetadata",
+            named(
+                "the instance's role (EC2 instance metadata)",
+                SharedCredentialsProvider::new(
+                    aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+                        .configure(config)
+                        .build(),
+                ),
+            ),
+        );
+    }
+    SharedCredentialsProvider::new(chain)
+}
+
+/// The SDK config STS is called with to assume a role: the backend's `endpoints.sts` and
+/// `sts_region` when set.
+fn sts_config(
+    base: &SdkConfig,
+    settings: &AwsSettings,
+    credentials: SharedCredentialsProvider,
+) -> SdkConfig {
+    let mut builder = base.to_builder().credentials_provider(credentials);
+    if let Some(url) = &settings.sts_endpoint {
+        builder = builder.endpoint_url(url);
+    }
+    if let Some(region) = &settings.sts_region {
+        builder = builder.region(Region::new(region.clone()));
+    }
+    builder.build()
+}
+
+/// `assume_role_with_web_identity`: the token from its file, or the inline token written
+/// to a private temp file that lives as long as tfenv (the SDK reads a file).
+fn web_identity(
+    web: &WebIdentity,
+    config: &ProviderConfig,
+) -> anyhow::Result<aws_config::web_identity_token::WebIdentityTokenCredentialsProvider> {
+    use aws_config::web_identity_token::{
+        StaticConfiguration, WebIdentityTokenCredentialsProvider,
+    };
+    let token_file = match (&web.token_file, &web.token) {
+        (Some(file), _) => file.clone(),
+        (None, Some(token)) => {
+            static TOKENS: Mutex<Vec<tempfile::TempPath>> = Mutex::new(Vec::new());
+            let mut file = tempfile::Builder::new()
+                .prefix("tfenv-web-identity-")
+                .tempfile()?;
+            std::io::Write::write_all(&mut file, token.as_bytes())?;
+            let path = file.into_temp_path();
+            let shown = path.to_path_buf();
+            TOKENS.lock().expect("web identity tokens").push(path);
+            shown
+        }
+        (None, None) => std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+    };
+    Ok(WebIdentityTokenCredentialsProvider::builder()
+        .configure(config)
+        .static_configuration(StaticConfiguration {
+            web_identity_token_file: token_file,
+            role_arn: web.role_arn.clone(),
+            session_name: web
+                .session_name
+                .clone()
+                .unwrap_or_else(|| "tfenv".to_string()),
+        })
+        .build())
+}
+
+/// Hands out its inner provider's credentials and, when it does, records its name, so
+/// that a refusal can say which credentials were refused.
+#[derive(Debug)]
+struct Recording {
+    inner: SharedCredentialsProvider,
+    name: &'static str,
+    used: Arc<Mutex<Option<&'static str>>>,
+}
+
+impl ProvideCredentials for Recording {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            let credentials = self.inner.provide_credentials().await?;
+            *self.used.lock().expect("credential source") = Some(self.name);
+            Ok(credentials)
+        })
+    }
+}
+
+impl Aws {
+    /// Which credentials the last call used, for a message: the configured source and,
+    /// for the default chain, the provider in it that answered.
+    fn credentials_used(&self) -> String {
+        let source = self.settings.credential_source();
+        match *self.used.lock().expect("credential source") {
+            Some(provider) if self.settings.keys.is_none() && self.settings.profile.is_none() => {
+                format!("{source}; they came from {provider}")
+            }
+            _ => source,
+        }
+    }
+
+    /// An SDK error as tfenv reports it: `what` failed, and why, in one line, typed as
+    /// `Unreachable` when the backend did not answer (or not in time) and as a credential
+    /// problem (with what to fix) when it refused them or none were found.
+    pub fn failure<E>(
+        &self,
+        what: &str,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> anyhow::Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let credentials_missing =
+            error_chain(&err).any(|cause| cause.downcast_ref::<CredentialsError>().is_some());
+        if credentials_missing {
+            let detail = error_chain(&err)
+                .filter_map(|c| c.downcast_ref::<CredentialsError>())
+                .last()
+                .map(|c| format!("{c}"))
+                .unwrap_or_default();
+            return TfenvError::Auth {
+                message: format!(
+                    "{what}: no usable AWS credentials ({}); tfenv tried {}",
+                    one_line(&detail),
+                    self.settings.credential_source()
+                ),
+                hint: Some(self.settings.credential_fix()),
+            }
+            .into();
+        }
+        match &err {
+            SdkError::TimeoutError(_) => unreachable_error(what, "no answer in time"),
+            SdkError::DispatchFailure(failure) => {
+                let why = error_chain(&err)
+                    .last()
+                    .map(|c| one_line(&c.to_string()))
+                    .unwrap_or_default();
+                if failure.is_timeout() || failure.is_io() {
+                    unreachable_error(what, &why)
+                } else {
+                    anyhow::anyhow!("{what}: the request could not be sent ({why})")
+                }
+            }
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                let code = err.code().unwrap_or("").to_string();
+                let message = err.message().unwrap_or("").to_string();
+                let said = match (code.is_empty(), message.is_empty()) {
+                    (false, false) => format!("{code}: {message}"),
+                    (false, true) => code.clone(),
+                    (true, false) => message,
+                    (true, true) => format!("HTTP {status}"),
+                };
+                if is_auth_code(&code) || status == 401 || status == 403 {
+                    TfenvError::Auth {
+                        message: format!(
+                            "{what}: AWS refused the credentials ({said}); tfenv used {}",
+                            self.credentials_used()
+                        ),
+                        hint: Some(self.settings.credential_fix()),
+                    }
+                    .into()
+                } else {
+                    anyhow::anyhow!("{what}: {said}")
+                }
+            }
+            _ => {
+                let why = error_chain(&err)
+                    .last()
+                    .map(|c| one_line(&c.to_string()))
+                    .unwrap_or_default();
+                anyhow::anyhow!("{what}: {why}")
+            }
+        }
+    }
+}
+
+pub(crate) fn unreachable_error(what: &str, why: &str) -> anyhow::Error {
+    TfenvError::Unreachable {
+        message: format!("{what}: the backend did not answer ({why})"),
+        hint: Some(
+            "check the network, the endpoint and region in the backend config, and try again"
+                .to_string(),
+        ),
+    }
+    .into()
+}
+
+/// Error codes that mean "these credentials are not accepted" rather than "not found".
+fn is_auth_code(code: &str) -> bool {
+    matches!(
+        code,
+        "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "InvalidToken"
+            | "InvalidClientTokenId"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "AccessDenied"
+            | "AccessDeniedException"
+            | "AuthFailure"
+    )
+}
+
+fn error_chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests;
