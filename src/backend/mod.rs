@@ -284,22 +284,23 @@ pub async fn read_locks(
         match outcome {
             Ok(states) => {
                 for (&i, state) in members.iter().zip(states) {
-                    results[i] = Some(Ok(state));
+                    results[i] = Some(state);
                 }
             }
             Err(err) => {
+                // Every member gets the error, of the same kind and with its hint.
                 let text = format!("{err:#}");
                 let hint = crate::error::hint_for(&err).map(str::to_string);
-                let unreachable = is_unreachable(&err);
+                let kind = err.chain().find_map(|c| c.downcast_ref::<TfenvError>());
                 for &i in members {
-                    results[i] = Some(Err(if unreachable {
-                        TfenvError::Unreachable {
-                            message: text.clone(),
-                            hint: hint.clone(),
+                    let (message, hint) = (text.clone(), hint.clone());
+                    results[i] = Some(Err(match kind {
+                        Some(TfenvError::Unreachable { .. }) => {
+                            TfenvError::Unreachable { message, hint }.into()
                         }
-                        .into()
-                    } else {
-                        anyhow::anyhow!("{text}")
+                        Some(TfenvError::Auth { .. }) => TfenvError::Auth { message, hint }.into(),
+                        _ if hint.is_some() => TfenvError::Config { message, hint }.into(),
+                        _ => anyhow::anyhow!("{message}"),
                     }));
                 }
             }

@@ -3,11 +3,60 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::lock::StateLock;
 use super::{Backend, BackendKind, aws};
+use crate::error::TfenvError;
 use crate::lock_info::LockInfo;
+
+/// `text`, read from `what` (the lock object or item), as terraform's lock JSON; else an
+/// error naming `what` and saying what to do about it.
+fn parse_lock(text: &str, what: &str, remove: &str) -> anyhow::Result<LockInfo> {
+    LockInfo::parse(text).map_err(|e| {
+        TfenvError::config(
+            format!("{what}: {e}"),
+            format!(
+                "terraform did not write this lock, or it is damaged: once no terraform run \
+                 uses this state, {remove}"
+            ),
+        )
+        .into()
+    })
+}
+
+/// The lock item `lock_id` of DynamoDB table `table`, as messages name it.
+fn lock_item_name(table: &str, lock_id: &str) -> String {
+    format!("the lock item `{lock_id}` of DynamoDB table `{table}`")
+}
+
+/// A DynamoDB call on the lock table `table` failed: a table that does not exist says
+/// so and which setting names it; anything else as `Aws::failure` reports it.
+fn dynamodb_failure<E>(
+    aws: &aws::Aws,
+    table: &str,
+    what: &str,
+    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if err.code() == Some("ResourceNotFoundException") {
+        return TfenvError::config(
+            format!(
+                "{what}: the table does not exist ({})",
+                err.message().unwrap_or("ResourceNotFoundException")
+            ),
+            format!(
+                "check `dynamodb_table = \"{table}\"` in the backend config, and its `region` and \
+                 DynamoDB endpoint; create the table (hash key `LockID`, a string) if it is missing"
+            ),
+        )
+        .into();
+    }
+    aws.failure(what, err)
+}
 
 pub(super) fn state_key(backend: &Backend) -> String {
     let key = backend.setting("key").unwrap_or_default();
@@ -53,13 +102,14 @@ pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
             Err(err) => return Err(aws.failure(&format!("reading `{object}`"), err)),
         };
         let text = String::from_utf8_lossy(&body.into_bytes()).into_owned();
-        let info = LockInfo::parse(&text).map_err(|e| anyhow::anyhow!("`{object}`: {e}"))?;
+        let info = parse_lock(&text, &format!("`{object}`"), "delete the object")?;
         return Ok(StateLock::held_by(info, object));
     }
     if let Some(table) = backend.setting("dynamodb_table") {
         let aws = aws::clients(backend).await?;
         let lock_id = format!("{bucket}/{key}");
         let source = format!("dynamodb:{table}/{lock_id}");
+        let item_name = lock_item_name(&table, &lock_id);
         let reply = aws
             .dynamodb
             .get_item()
@@ -69,7 +119,9 @@ pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
             .send()
             .await
             .map_err(|err| {
-                aws.failure(
+                dynamodb_failure(
+                    &aws,
+                    &table,
                     &format!("reading the lock from DynamoDB table `{table}`"),
                     err,
                 )
@@ -77,7 +129,7 @@ pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
         let info = reply.item.as_ref().and_then(|item| item.get("Info"));
         return match info.and_then(|v| v.as_s().ok()) {
             Some(info) => Ok(StateLock::held_by(
-                LockInfo::parse(info).map_err(|e| anyhow::anyhow!("{source}: {e}"))?,
+                parse_lock(info, &item_name, "delete the item")?,
                 source,
             )),
             None => Ok(StateLock::free(source)),
@@ -105,8 +157,11 @@ pub(super) fn dynamodb_group(backend: &Backend) -> Option<String> {
 const UNPROCESSED_RETRIES: usize = 3;
 
 /// Reads the DynamoDB locks of several environments of one group (see `dynamodb_group`)
-/// with `BatchGetItem`: one request per 100 environments. In the order given.
-pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result<Vec<StateLock>> {
+/// with `BatchGetItem`: one request per 100 environments. In the order given; an item
+/// that is not a lock is an error of its environment alone.
+pub(super) async fn read_dynamodb_batch(
+    backends: &[&Backend],
+) -> anyhow::Result<Vec<anyhow::Result<StateLock>>> {
     use aws_sdk_dynamodb::types::KeysAndAttributes;
     let first = backends
         .first()
@@ -144,7 +199,7 @@ pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result
                 .request_items(&table, request)
                 .send()
                 .await
-                .map_err(|err| aws.failure(&what, err))?;
+                .map_err(|err| dynamodb_failure(&aws, &table, &what, err))?;
             for item in reply
                 .responses
                 .as_ref()
@@ -173,18 +228,19 @@ pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result
             tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
         }
     }
-    ids.into_iter()
+    Ok(ids
+        .into_iter()
         .map(|id| {
             let source = format!("dynamodb:{table}/{id}");
             match found.get(&id) {
                 Some(info) => Ok(StateLock::held_by(
-                    LockInfo::parse(info).map_err(|e| anyhow::anyhow!("{source}: {e}"))?,
+                    parse_lock(info, &lock_item_name(&table, &id), "delete the item")?,
                     source,
                 )),
                 None => Ok(StateLock::free(source)),
             }
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
