@@ -301,11 +301,18 @@ impl AwsSettings {
             .chain(&self.config_files)
             .map(|p| format!("`{}`", p.display()))
             .collect();
-        if shown.is_empty() {
-            "~/.aws/credentials and ~/.aws/config (or AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE)".to_string()
-        } else {
-            shown.join(", ")
+        if !shown.is_empty() {
+            return shown.join(", ");
         }
+        let file = |var: &str, default: &str| match std::env::var(var) {
+            Ok(path) if !path.is_empty() => format!("`{path}` ({var})"),
+            _ => default.to_string(),
+        };
+        format!(
+            "{} and {}",
+            file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+            file("AWS_CONFIG_FILE", "~/.aws/config")
+        )
     }
 
     /// What to change when the credentials are refused or missing.
@@ -773,11 +780,17 @@ impl Aws {
         let credentials_missing =
             error_chain(&err).any(|cause| cause.downcast_ref::<CredentialsError>().is_some());
         if credentials_missing {
-            let detail = error_chain(&err)
-                .filter_map(|c| c.downcast_ref::<CredentialsError>())
+            // The innermost cause says what was missing ("profile `x` was not defined").
+            let detail = match error_chain(&err)
+                .skip_while(|c| c.downcast_ref::<CredentialsError>().is_none())
                 .last()
-                .map(|c| format!("{c}"))
-                .unwrap_or_default();
+            {
+                Some(cause) => match cause.downcast_ref::<CredentialsError>() {
+                    Some(CredentialsError::CredentialsNotLoaded(_)) => "none found".to_string(),
+                    _ => cause.to_string(),
+                },
+                None => "none found".to_string(),
+            };
             return TfenvError::Auth {
                 message: format!(
                     "{what}: no usable AWS credentials ({}); tfenv tried {}",
