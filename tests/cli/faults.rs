@@ -129,16 +129,15 @@ fn init_failure_shows_terraforms_own_message() {
     );
 }
 
-/// An s3-backend project (status reads its state through `terraform state pull`) with
-/// a fake `aws` that finds no lock, so only terraform's behaviour matters.
+/// An s3-backend project (status reads its state through `terraform state pull`)
+/// without a lock table, so that no lock is read and only terraform's behaviour matters.
 fn s3_project(state_pull: &str) -> (Project, std::path::PathBuf, String) {
     let project = Project::empty();
     project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
     project.write(
         "environments/dev.backend.conf",
-        "bucket = \"b\"\nkey = \"dev.tfstate\"\nregion = \"us-east-1\"\ndynamodb_table = \"locks\"\n",
+        "bucket = \"b\"\nkey = \"dev.tfstate\"\nregion = \"us-east-1\"\n",
     );
-    project.script("bin/aws", "echo '{}'");
     let tf = fake_terraform(&project, "1.11.4", INIT_OK, state_pull);
     let path = project.fake_path();
     (project, tf, path)

@@ -247,6 +247,23 @@ impl Moto {
         );
     }
 
+    /// Removes the lock table's item `lock_id`, as `terraform force-unlock` does.
+    pub fn delete_lock_item(&self, table: &str, lock_id: &str) {
+        let sdk = self.sdk();
+        sdk.run(
+            &format!("deleting lock item `{lock_id}` of `{table}`"),
+            async {
+                sdk.dynamodb
+                    .delete_item()
+                    .table_name(table)
+                    .key("LockID", AttributeValue::S(lock_id.to_string()))
+                    .send()
+                    .await?;
+                Ok(())
+            },
+        );
+    }
+
     /// The lock table's item `lock_id` (for a state lock: `<bucket>/<key>`), as the
     /// DynamoDB JSON of its attributes (`{"LockID":{"S":…},"Info":{"S":…}}`), or
     /// `None` when there is no such item.
