@@ -271,7 +271,9 @@ fn init_tracing(output: &OutputSettings) {
     use tracing_subscriber::EnvFilter;
     let default = match (output.quiet, output.verbosity) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        // The AWS SDK warns about every credential source that had none to give: tfenv's
+        // own error says which credentials it tried and what to fix.
+        (false, 0) => "warn,aws=error",
         (false, 1) => "tfenv=debug,warn",
         (false, _) => "tfenv=trace,debug",
     };
