@@ -132,9 +132,7 @@ pub(super) async fn read_state<T: Send + 'static>(
             }
             Some(Err(err)) => {
                 let why = err.to_string();
-                let _ = chunks
-                    .send(Err(std::io::Error::other(why.clone())))
-                    .await;
+                let _ = chunks.send(Err(std::io::Error::other(why.clone()))).await;
                 broken = Some(why);
                 break;
             }
@@ -280,6 +278,54 @@ mod tests {
     use super::super::tests::backend;
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_object_body_in_chunks_reads_as_one_stream() {
+        use std::io::Read;
+        let (chunks, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let result = ChunkReader {
+                receiver,
+                chunk: Vec::new(),
+                at: 0,
+            }
+            .read_to_string(&mut text);
+            (result.map_err(|e| e.to_string()), text)
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for part in ["{\"ver", "", "sion\": 4", "}"] {
+                chunks.send(Ok(part.as_bytes().to_vec())).await.unwrap();
+            }
+        });
+        drop(chunks);
+        let (result, text) = reader.join().unwrap();
+        assert_eq!(result, Ok(14));
+        assert_eq!(text, "{\"version\": 4}");
+
+        // A body that breaks off is an error of the read, not a short state.
+        let (chunks, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+        runtime.block_on(async {
+            chunks.send(Ok(b"{".to_vec())).await.unwrap();
+            chunks
+                .send(Err(std::io::Error::other("connection reset")))
+                .await
+                .unwrap();
+        });
+        drop(chunks);
+        let mut text = String::new();
+        let err = ChunkReader {
+            receiver,
+            chunk: Vec::new(),
+            at: 0,
+        }
+        .read_to_string(&mut text)
+        .unwrap_err();
+        assert_eq!(err.to_string(), "connection reset");
+    }
 
     #[test]
     fn location_is_workspace_aware() {

@@ -283,9 +283,8 @@ async fn check(
             within(
                 timeout,
                 || backend.state_read(env),
-                backend.read_remote_state(Box::new(|body| {
-                    Ok(terraform::state::read_header(body)?)
-                })),
+                backend
+                    .read_remote_state(Box::new(|body| Ok(terraform::state::read_header(body)?))),
             )
             .await,
         )),

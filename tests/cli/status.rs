@@ -374,8 +374,9 @@ fn status_gives_up_on_a_hanging_backend_after_timeout_and_leaves_no_process() {
         "one problem, though the lock and the state both hung: {json}"
     );
     assert!(
-        unreachable[0].contains("reading the state lock of `dev` (gcs backend, `gs://b/dev/default.tfstate`)")
-            && unreachable[0].contains("did not answer within 1s"),
+        unreachable[0].contains(
+            "reading the state lock of `dev` (gcs backend, `gs://b/dev/default.tfstate`)"
+        ) && unreachable[0].contains("did not answer within 1s"),
         "{json}"
     );
     let pids = pids_written(&project);
