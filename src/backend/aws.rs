@@ -67,6 +67,17 @@ pub(crate) struct AwsSettings {
     /// AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE when set: where the SDK looks for
     /// the files the backend config does not name (for messages).
     pub env_files: (Option<String>, Option<String>),
+    /// `http_proxy` / `https_proxy` / `no_proxy` (Terraform ≥ 1.6); when none is set,
+    /// HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment, as terraform does.
+    pub proxy: Proxy,
+}
+
+/// The proxies of the backend config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Proxy {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub no_proxy: Option<String>,
 }
 
 /// A named profile, and who named it.
@@ -243,6 +254,11 @@ impl AwsSettings {
             use_dualstack: flag("use_dualstack_endpoint"),
             max_attempts,
             env_files: (env("AWS_SHARED_CREDENTIALS_FILE"), env("AWS_CONFIG_FILE")),
+            proxy: Proxy {
+                http: s("http_proxy"),
+                https: s("https_proxy"),
+                no_proxy: s("no_proxy"),
+            },
         })
     }
 
@@ -269,6 +285,7 @@ impl AwsSettings {
                 "{:?}{:?}{:?}{:?}",
                 self.s3_endpoint, self.dynamodb_endpoint, self.sts_endpoint, self.sts_region
             ),
+            format!("{:?}", self.proxy),
             format!(
                 "{}{}{}{}{}",
                 self.path_style,
@@ -499,20 +516,59 @@ pub(crate) async fn clients(backend: &Backend) -> anyhow::Result<Aws> {
     cell.get_or_try_init(|| build(settings)).await.cloned()
 }
 
-/// One HTTP client (rustls with ring, native roots; plain http for local emulators) for
-/// the whole process.
-fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
-    static CLIENT: OnceLock<aws_sdk_s3::config::SharedHttpClient> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            use aws_smithy_http_client::tls;
-            aws_smithy_http_client::Builder::new()
+/// The HTTP client (rustls with ring, the system's roots; plain http for local
+/// emulators) for one proxy setting, shared by every client that uses it.
+fn http_client(proxy: &Proxy) -> anyhow::Result<aws_sdk_s3::config::SharedHttpClient> {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    static CLIENTS: OnceLock<Mutex<HashMap<Proxy, aws_sdk_s3::config::SharedHttpClient>>> =
+        OnceLock::new();
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("http clients");
+    if let Some(client) = clients.get(proxy) {
+        return Ok(client.clone());
+    }
+    let bad = |setting: &str, e: &dyn std::fmt::Display| {
+        TfenvError::config(
+            format!("the s3 backend's `{setting}` is not a proxy URL ({e})"),
+            None,
+        )
+    };
+    let config = match (&proxy.http, &proxy.https) {
+        (None, None) => ProxyConfig::from_env(),
+        (http, https) => {
+            let mut config = match (http, https) {
+                (Some(h), Some(s)) if h == s => {
+                    ProxyConfig::all(h).map_err(|e| bad("http_proxy", &e))?
+                }
+                (_, Some(s)) => ProxyConfig::https(s).map_err(|e| bad("https_proxy", &e))?,
+                (Some(h), None) => ProxyConfig::http(h).map_err(|e| bad("http_proxy", &e))?,
+                (None, None) => ProxyConfig::disabled(),
+            };
+            if let Some(rules) = &proxy.no_proxy {
+                config = config.no_proxy(rules);
+            }
+            config
+        }
+    };
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings, components| {
+            use aws_smithy_http_client::{Connector, tls};
+            let mut builder = Connector::builder().proxy_config(config.clone());
+            builder.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                builder.set_sleep_impl(components.sleep_impl());
+            }
+            builder
                 .tls_provider(tls::Provider::Rustls(
                     tls::rustls_provider::CryptoMode::Ring,
                 ))
-                .build_https()
-        })
-        .clone()
+                .build()
+        },
+    );
+    clients.insert(proxy.clone(), client.clone());
+    Ok(client)
 }
 
 async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
@@ -522,11 +578,12 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
         .operation_timeout(CALL_TIMEOUT)
         .build();
     let retry = RetryConfig::standard().with_max_attempts(settings.max_attempts);
+    let http = http_client(&settings.proxy)?;
     let profile_files = profile_files(&settings);
 
     // Region: the backend config's, else what the SDK finds (AWS_REGION, the profile).
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client())
+        .http_client(http.clone())
         .timeout_config(timeouts.clone())
         .retry_config(retry.clone())
         .use_fips(settings.use_fips)
@@ -552,7 +609,7 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
     };
 
     let mut provider_config = ProviderConfig::default()
-        .with_http_client(http_client())
+        .with_http_client(http)
         .with_region(Some(region.clone()))
         .with_timeout_config(timeouts.clone())
         .with_retry_config(retry.clone());
@@ -854,11 +911,11 @@ impl Aws {
         let credentials_missing =
             error_chain(&err).any(|cause| cause.downcast_ref::<CredentialsError>().is_some());
         if credentials_missing {
+            // The innermost causes say what was missing ("profile `x` was not defined").
             let detail = error_chain(&err)
-                .filter_map(|c| c.downcast_ref::<CredentialsError>())
-                .last()
+                .find_map(|c| c.downcast_ref::<CredentialsError>())
                 .map(credentials_detail)
-                .unwrap_or_default();
+                .unwrap_or_else(|| "none found".to_string());
             return self.no_credentials(what, &detail);
         }
         match &err {
@@ -951,13 +1008,37 @@ pub(crate) async fn check_credentials(backend: &Backend) -> anyhow::Result<Found
 fn credentials_detail(err: &CredentialsError) -> String {
     let mut causes: Vec<String> = Vec::new();
     for cause in error_chain(err).skip(1) {
-        let text = one_line(&cause.to_string());
+        // A nested provider's error says no more than the top line.
+        if cause.downcast_ref::<CredentialsError>().is_some() {
+            continue;
+        }
+        // The chain's error lists each source on a line of its own, each prefixed with
+        // the SDK's "not enabled" top line.
+        let text = cause
+            .to_string()
+            .replace("the credential provider was not enabled: ", "")
+            .replace("the credential provider was not enabled", "not set")
+            .lines()
+            .map(one_line)
+            .filter(|l| !l.is_empty())
+            .fold(String::new(), |all, line| {
+                if all.is_empty() {
+                    line
+                } else if all.ends_with(':') {
+                    format!("{all} {line}")
+                } else {
+                    format!("{all}; {line}")
+                }
+            });
         if !text.is_empty() && !causes.iter().any(|c| c.contains(&text)) {
             causes.push(text);
         }
     }
     if causes.is_empty() {
-        one_line(&err.to_string())
+        match err {
+            CredentialsError::CredentialsNotLoaded(_) => "none found".to_string(),
+            _ => one_line(&err.to_string()),
+        }
     } else {
         causes.join(": ")
     }

@@ -524,6 +524,19 @@ fn doctor_fails_with_the_fix_when_no_s3_credentials_are_found_anywhere() {
         "fail",
         "no usable AWS credentials",
     );
+    // Each source of the default chain, and why it gave none, in one line.
+    assert_status(
+        &report,
+        "aws-credentials",
+        "fail",
+        "Environment: environment variable not set; Profile: not set;",
+    );
+    assert_status(
+        &report,
+        "aws-credentials",
+        "fail",
+        "AWS_EC2_METADATA_DISABLED",
+    );
     let fix = check(&report, "aws-credentials")["fix"].as_str().unwrap();
     assert!(
         fix.contains("export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
