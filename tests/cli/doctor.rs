@@ -47,12 +47,12 @@ fn doctor_with_path(project: &Project, path: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// PATH with the project's fakes and only what the fakes themselves need (bash, cat):
-/// no cloud CLI this machine may have in /usr/bin.
+/// PATH with the project's fakes and only what the fakes themselves need (bash, cat; sh
+/// and sleep for a credential_process): no cloud CLI this machine may have in /usr/bin.
 fn bare_path(project: &Project) -> String {
     let sys = project.join("sys");
     std::fs::create_dir_all(&sys).unwrap();
-    for tool in ["bash", "cat"] {
+    for tool in ["bash", "cat", "sh", "sleep"] {
         let real = which::which(tool).unwrap();
         let _ = std::os::unix::fs::symlink(real, sys.join(tool));
     }
@@ -338,6 +338,11 @@ fn s3_project(conf: &str) -> Project {
 /// host's AWS settings: HOME, the shared files and every AWS_ variable are the test's
 /// (`vars`); the instance metadata service is not asked.
 fn s3_doctor(project: &Project, vars: &[(&str, &str)]) -> Output {
+    s3_doctor_with(project, vars, &[])
+}
+
+/// `s3_doctor` with more arguments.
+fn s3_doctor_with(project: &Project, vars: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = project.tfenv();
     for (name, _) in std::env::vars() {
         if name.starts_with("AWS_") {
@@ -357,6 +362,7 @@ fn s3_doctor(project: &Project, vars: &[(&str, &str)]) -> Output {
         cmd.env(name, value);
     }
     cmd.args(["doctor", "--output", "json"])
+        .args(args)
         .timeout(std::time::Duration::from_secs(60))
         .output()
         .unwrap()
@@ -541,6 +547,30 @@ fn doctor_fails_with_the_fix_when_no_s3_credentials_are_found_anywhere() {
     assert!(
         fix.contains("export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
         "{report:#}"
+    );
+}
+
+#[test]
+fn doctor_gives_up_on_s3_credentials_that_do_not_come_within_the_timeout() {
+    // A profile whose credential_process never answers (a hung SSO helper, a prompt).
+    let project = s3_project("profile = \"slow\"\n");
+    project.write(
+        "aws/config",
+        "[profile slow]\ncredential_process = sleep 30\n",
+    );
+    let started = std::time::Instant::now();
+    let output = s3_doctor_with(&project, &[], &["--timeout", "1s"]);
+    expect_code(&output, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "doctor waited {:?} for credentials",
+        started.elapsed()
+    );
+    assert_status(
+        &stdout_json(&output),
+        "aws-credentials",
+        "fail",
+        "resolving the AWS credentials of `dev` did not answer within 1s",
     );
 }
 
