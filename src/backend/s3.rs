@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::lock::StateLock;
+use super::lock::{LockState, StateLock};
 use super::{Backend, BackendKind, aws};
 use crate::lock_info::LockInfo;
 
@@ -28,23 +28,51 @@ pub(super) fn location(backend: &Backend) -> String {
     format!("s3://{bucket}/{}", state_key(backend))
 }
 
-/// Reads the lock where this s3 backend keeps it: the `<key>.tflock` object
-/// (`use_lockfile`), or the DynamoDB item `<bucket>/<state key>` (`dynamodb_table`),
-/// through the AWS SDK.
+/// Reads the lock where this s3 backend keeps it, through the AWS SDK: the `<key>.tflock`
+/// object (`use_lockfile`), the DynamoDB item `<bucket>/<state key>` (`dynamodb_table`),
+/// or both when both are set (terraform's migration setting: it takes both locks, so
+/// the state is locked when either is held).
 pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
     let bucket = backend.setting("bucket").unwrap_or_default();
     let key = state_key(backend);
-    if backend.setting("use_lockfile").as_deref() == Some("true") {
-        let aws = aws::clients(backend).await?;
-        let object = format!("s3://{bucket}/{key}.tflock");
-        let reply = aws
-            .s3
-            .get_object()
-            .bucket(&bucket)
-            .key(format!("{key}.tflock"))
-            .send()
-            .await;
-        let body = match reply {
+    let lockfile = backend.setting("use_lockfile").as_deref() == Some("true");
+    let table = backend.setting("dynamodb_table").filter(|t| !t.is_empty());
+    if !lockfile && table.is_none() {
+        return Ok(StateLock::free(format!("s3://{bucket}/{key}")).noting(
+            "this s3 backend has neither `dynamodb_table` nor `use_lockfile`: its state is never locked".to_string(),
+        ));
+    }
+    let aws = aws::clients(backend).await?;
+    let mut free = Vec::new();
+    if lockfile {
+        let lock = read_lockfile(&aws, &bucket, &key).await?;
+        if lock.is_held() {
+            return Ok(lock);
+        }
+        free.push(lock.source);
+    }
+    if let Some(table) = table {
+        let lock = read_lock_item(&aws, &table, &format!("{bucket}/{key}")).await?;
+        if lock.is_held() {
+            return Ok(lock);
+        }
+        free.push(lock.source);
+    }
+    Ok(StateLock::free(free.join(" and ")))
+}
+
+/// The `<key>.tflock` object of `use_lockfile`.
+async fn read_lockfile(aws: &aws::Aws, bucket: &str, key: &str) -> anyhow::Result<StateLock> {
+    let object = format!("s3://{bucket}/{key}.tflock");
+    let reply = aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(format!("{key}.tflock"))
+        .send()
+        .await;
+    let body =
+        match reply {
             Ok(reply) => reply.body.collect().await.map_err(|e| {
                 aws::unreachable_error(&format!("reading `{object}`"), &e.to_string())
             })?,
@@ -53,40 +81,59 @@ pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
             }
             Err(err) => return Err(aws.failure(&format!("reading `{object}`"), err)),
         };
-        let text = String::from_utf8_lossy(&body.into_bytes()).into_owned();
-        let info = LockInfo::parse(&text).map_err(|e| anyhow::anyhow!("`{object}`: {e}"))?;
-        return Ok(StateLock::held_by(info, object));
+    let text = String::from_utf8_lossy(&body.into_bytes()).into_owned();
+    held(Some(&text), format!("`{object}`"), object)
+}
+
+/// The DynamoDB item `lock_id` of `dynamodb_table`.
+async fn read_lock_item(aws: &aws::Aws, table: &str, lock_id: &str) -> anyhow::Result<StateLock> {
+    let source = format!("dynamodb:{table}/{lock_id}");
+    let reply = aws
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("LockID", AttributeValue::S(lock_id.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|err| {
+            aws.failure(
+                &format!("reading the lock from DynamoDB table `{table}`"),
+                err,
+            )
+        })?;
+    match reply.item {
+        Some(item) => held(info_of(&item), source.clone(), source),
+        None => Ok(StateLock::free(source)),
     }
-    if let Some(table) = backend.setting("dynamodb_table") {
-        let aws = aws::clients(backend).await?;
-        let lock_id = format!("{bucket}/{key}");
-        let source = format!("dynamodb:{table}/{lock_id}");
-        let reply = aws
-            .dynamodb
-            .get_item()
-            .table_name(&table)
-            .key("LockID", AttributeValue::S(lock_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| {
-                aws.failure(
-                    &format!("reading the lock from DynamoDB table `{table}`"),
-                    err,
-                )
-            })?;
-        let info = reply.item.as_ref().and_then(|item| item.get("Info"));
-        return match info.and_then(|v| v.as_s().ok()) {
-            Some(info) => Ok(StateLock::held_by(
-                LockInfo::parse(info).map_err(|e| anyhow::anyhow!("{source}: {e}"))?,
-                source,
-            )),
-            None => Ok(StateLock::free(source)),
-        };
+}
+
+/// The `Info` string of a lock item; `None` when it has none.
+fn info_of(item: &HashMap<String, AttributeValue>) -> Option<&str> {
+    item.get("Info")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// A lock that exists (an object or item is there): terraform refuses to run while it
+/// does, whatever it says. Lock JSON that names nobody, or an item without `Info`, is
+/// a lock whose holder is unknown — never "free". Lock info that is not JSON is an error
+/// naming `what`.
+fn held(text: Option<&str>, what: String, source: String) -> anyhow::Result<StateLock> {
+    let Some(text) = text else {
+        return Ok(StateLock::new(LockState::HeldUnknown, source).noting(
+            "the lock item has no `Info` string: the state is locked, by whom it does not say"
+                .to_string(),
+        ));
+    };
+    let info = LockInfo::parse(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    if info.is_anonymous() {
+        return Ok(StateLock::new(LockState::HeldUnknown, source).noting(
+            "the lock info names no holder and no lock ID: the state is locked, by whom it does not say"
+                .to_string(),
+        ));
     }
-    Ok(StateLock::free(format!("s3://{bucket}/{key}")).noting(
-        "this s3 backend has neither `dynamodb_table` nor `use_lockfile`: its state is never locked".to_string(),
-    ))
+    Ok(StateLock::held_by(info, source))
 }
 
 /// Reads the state object (`s3://<bucket>/<state key>`) through the AWS SDK and streams
@@ -159,8 +206,11 @@ pub(super) fn dynamodb_group(backend: &Backend) -> Option<String> {
 const UNPROCESSED_RETRIES: usize = 3;
 
 /// Reads the DynamoDB locks of several environments of one group (see `dynamodb_group`)
-/// with `BatchGetItem`: one request per 100 environments. In the order given.
-pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result<Vec<StateLock>> {
+/// with `BatchGetItem`: one request per 100 locks. In the order given; the outer error is
+/// a request that failed (all of them), an inner one a lock item that cannot be read.
+pub(super) async fn read_dynamodb_batch(
+    backends: &[&Backend],
+) -> anyhow::Result<Vec<anyhow::Result<StateLock>>> {
     use aws_sdk_dynamodb::types::KeysAndAttributes;
     let first = backends
         .first()
@@ -179,12 +229,18 @@ pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result
             )
         })
         .collect();
-    let mut found: HashMap<String, String> = HashMap::new();
-    // DynamoDB takes at most 100 keys per batch.
-    for chunk in ids.chunks(100) {
+    let mut found: HashMap<String, Option<String>> = HashMap::new();
+    // Each key once (two environments can share a state: DynamoDB refuses a batch that
+    // names a key twice), and at most 100 keys per batch.
+    let unique: Vec<&String> = ids
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in unique.chunks(100) {
         let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
             .iter()
-            .map(|id| HashMap::from([("LockID".to_string(), AttributeValue::S(id.clone()))]))
+            .map(|id| HashMap::from([("LockID".to_string(), AttributeValue::S((*id).clone()))]))
             .collect();
         for attempt in 0..=UNPROCESSED_RETRIES {
             let request = KeysAndAttributes::builder()
@@ -206,11 +262,8 @@ pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result
                 .into_iter()
                 .flatten()
             {
-                if let (Some(Ok(id)), Some(Ok(info))) = (
-                    item.get("LockID").map(AttributeValue::as_s),
-                    item.get("Info").map(AttributeValue::as_s),
-                ) {
-                    found.insert(id.clone(), info.clone());
+                if let Some(Ok(id)) = item.get("LockID").map(AttributeValue::as_s) {
+                    found.insert(id.clone(), info_of(item).map(str::to_string));
                 }
             }
             keys = reply
@@ -227,18 +280,16 @@ pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result
             tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
         }
     }
-    ids.into_iter()
+    Ok(ids
+        .into_iter()
         .map(|id| {
             let source = format!("dynamodb:{table}/{id}");
             match found.get(&id) {
-                Some(info) => Ok(StateLock::held_by(
-                    LockInfo::parse(info).map_err(|e| anyhow::anyhow!("{source}: {e}"))?,
-                    source,
-                )),
+                Some(info) => held(info.as_deref(), source.clone(), source),
                 None => Ok(StateLock::free(source)),
             }
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
