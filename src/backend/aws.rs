@@ -619,7 +619,10 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
     // either gives (terraform's order).
     let credentials = match &settings.web_identity {
         Some(web) => SharedCredentialsProvider::new(Recording {
-            inner: SharedCredentialsProvider::new(web_identity(web, &provider_config)?),
+            inner: SharedCredentialsProvider::new(web_identity(
+                web,
+                &sts_config(&base, &settings, None),
+            )?),
             name: "web identity (`assume_role_with_web_identity` in the backend config)",
             used: used.clone(),
         }),
@@ -627,7 +630,7 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
     };
     let credentials = match &settings.assume_role {
         Some(role) => {
-            let sts_config = sts_config(&base, &settings, credentials.clone());
+            let sts_config = sts_config(&base, &settings, Some(credentials.clone()));
             let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
                 .configure(&sts_config)
                 .session_name(
@@ -788,9 +791,10 @@ fn credentials_chain(
 fn sts_config(
     base: &SdkConfig,
     settings: &AwsSettings,
-    credentials: SharedCredentialsProvider,
+    credentials: Option<SharedCredentialsProvider>,
 ) -> SdkConfig {
-    let mut builder = base.to_builder().credentials_provider(credentials);
+    let mut builder = base.to_builder();
+    builder.set_credentials_provider(credentials);
     if let Some(url) = &settings.sts_endpoint {
         builder = builder.endpoint_url(url);
     }
@@ -800,28 +804,36 @@ fn sts_config(
     builder.build()
 }
 
-/// `assume_role_with_web_identity`: the token from its file, or the inline token written
-/// to a private temp file that lives as long as tfenv (the SDK reads a file).
-fn web_identity(
-    web: &WebIdentity,
-    config: &ProviderConfig,
-) -> anyhow::Result<aws_config::web_identity_token::WebIdentityTokenCredentialsProvider> {
-    use aws_config::web_identity_token::{
-        StaticConfiguration, WebIdentityTokenCredentialsProvider,
-    };
-    let token_file = match (&web.token_file, &web.token) {
-        (Some(file), _) => file.clone(),
-        (None, Some(token)) => {
-            static TOKENS: Mutex<Vec<tempfile::TempPath>> = Mutex::new(Vec::new());
-            let mut file = tempfile::Builder::new()
-                .prefix("tfenv-web-identity-")
-                .tempfile()?;
-            std::io::Write::write_all(&mut file, token.as_bytes())?;
-            let path = file.into_temp_path();
-            let shown = path.to_path_buf();
-            TOKENS.lock().expect("web identity tokens").push(path);
-            shown
+/// `assume_role_with_web_identity`: exchanges the token — read from its file at each
+/// refresh (CI rotates it), or given inline — for the role's credentials with STS at the
+/// backend's `endpoints.sts` / `sts_region`. The inline token never touches the disk.
+#[derive(Debug)]
+struct WebIdentityProvider {
+    sts: aws_sdk_sts::Client,
+    role_arn: String,
+    session_name: String,
+    token: WebToken,
+}
+
+enum WebToken {
+    File(PathBuf),
+    Inline(String),
+}
+
+/// Never the token itself.
+impl std::fmt::Debug for WebToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WebToken::File(path) => write!(f, "File({})", path.display()),
+            WebToken::Inline(_) => f.write_str("Inline(** redacted **)"),
         }
+    }
+}
+
+fn web_identity(web: &WebIdentity, sts_config: &SdkConfig) -> anyhow::Result<WebIdentityProvider> {
+    let token = match (&web.token_file, &web.token) {
+        (Some(file), _) => WebToken::File(file.clone()),
+        (None, Some(token)) => WebToken::Inline(token.clone()),
         // `from_backend` refuses a web identity with neither.
         (None, None) => {
             return Err(TfenvError::config(
@@ -831,17 +843,57 @@ fn web_identity(
             .into());
         }
     };
-    Ok(WebIdentityTokenCredentialsProvider::builder()
-        .configure(config)
-        .static_configuration(StaticConfiguration {
-            web_identity_token_file: token_file,
-            role_arn: web.role_arn.clone(),
-            session_name: web
-                .session_name
-                .clone()
-                .unwrap_or_else(|| "tfenv".to_string()),
+    Ok(WebIdentityProvider {
+        sts: aws_sdk_sts::Client::new(sts_config),
+        role_arn: web.role_arn.clone(),
+        session_name: web
+            .session_name
+            .clone()
+            .unwrap_or_else(|| "tfenv".to_string()),
+        token,
+    })
+}
+
+impl ProvideCredentials for WebIdentityProvider {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            let token = match &self.token {
+                WebToken::Inline(token) => token.clone(),
+                WebToken::File(path) => std::fs::read_to_string(path)
+                    .map(|t| t.trim().to_string())
+                    .map_err(|e| {
+                        CredentialsError::invalid_configuration(format!(
+                            "cannot read the web identity token file `{}`: {e}",
+                            path.display()
+                        ))
+                    })?,
+            };
+            let reply = self
+                .sts
+                .assume_role_with_web_identity()
+                .role_arn(&self.role_arn)
+                .role_session_name(&self.session_name)
+                .web_identity_token(token)
+                .send()
+                .await
+                .map_err(CredentialsError::provider_error)?;
+            let given = reply.credentials.ok_or_else(|| {
+                CredentialsError::unhandled(
+                    "STS answered AssumeRoleWithWebIdentity without credentials",
+                )
+            })?;
+            Ok(Credentials::new(
+                given.access_key_id,
+                given.secret_access_key,
+                Some(given.session_token),
+                std::time::SystemTime::try_from(given.expiration).ok(),
+                "WebIdentityToken",
+            ))
         })
-        .build())
+    }
 }
 
 /// Hands out its inner provider's credentials and, when it does, records its name, so
@@ -911,12 +963,12 @@ impl Aws {
         let credentials_missing =
             error_chain(&err).any(|cause| cause.downcast_ref::<CredentialsError>().is_some());
         if credentials_missing {
-            // The innermost causes say what was missing ("profile `x` was not defined").
-            let detail = error_chain(&err)
-                .find_map(|c| c.downcast_ref::<CredentialsError>())
-                .map(credentials_detail)
-                .unwrap_or_else(|| "none found".to_string());
-            return self.no_credentials(what, &detail);
+            let Some(credentials) =
+                error_chain(&err).find_map(|c| c.downcast_ref::<CredentialsError>())
+            else {
+                return self.no_credentials(what, "none found");
+            };
+            return self.credentials_failure(what, credentials);
         }
         match &err {
             SdkError::TimeoutError(_) => unreachable_error(what, "no answer in time"),
@@ -966,6 +1018,17 @@ impl Aws {
 }
 
 impl Aws {
+    /// Credentials that could not be had: unreachable when the service handing them out
+    /// (STS for a role, the container or instance endpoint, a `credential_process` that
+    /// hangs) did not answer; else no credentials, with what to fix.
+    fn credentials_failure(&self, what: &str, err: &CredentialsError) -> anyhow::Error {
+        if let Some(why) = network_failure(err) {
+            return unreachable_error(&format!("{what}: getting AWS credentials"), &why);
+        }
+        // The innermost causes say what was missing ("profile `x` was not defined").
+        self.no_credentials(what, &credentials_detail(err))
+    }
+
     /// No credentials from the configured source: what failed, why, and what to fix.
     fn no_credentials(&self, what: &str, detail: &str) -> anyhow::Error {
         TfenvError::Auth {
@@ -999,8 +1062,25 @@ pub(crate) async fn check_credentials(backend: &Backend) -> anyhow::Result<Found
             source: aws.credentials_found(&credentials),
             from_sts: aws.settings.assume_role.is_some() || aws.settings.web_identity.is_some(),
         }),
-        Err(err) => Err(aws.no_credentials("resolving AWS credentials", &credentials_detail(&err))),
+        Err(err) => Err(aws.credentials_failure("resolving AWS credentials", &err)),
     }
+}
+
+/// Why getting credentials failed when it was the network (a connection refused, a name
+/// that does not resolve, no answer in time), in one line; `None` for anything else.
+fn network_failure(err: &CredentialsError) -> Option<String> {
+    if let CredentialsError::ProviderTimedOut(_) = err {
+        return Some(err.to_string());
+    }
+    error_chain(err).find_map(|cause| {
+        let connector = cause.downcast_ref::<aws_sdk_s3::error::ConnectorError>()?;
+        (connector.is_io() || connector.is_timeout()).then(|| {
+            error_chain(cause)
+                .last()
+                .map(|c| one_line(&c.to_string()))
+                .unwrap_or_default()
+        })
+    })
 }
 
 /// Why a credentials provider failed, in one line: its causes (the SDK's own top line,
