@@ -693,6 +693,9 @@ fn profile_files(settings: &AwsSettings) -> Option<ProfileFiles> {
     Some(builder.build())
 }
 
+/// The name of the environment's credentials in the chain (see `credentials_chain`).
+const FROM_ENVIRONMENT: &str = "the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)";
+
 /// The credentials terraform's s3 backend would use, before any role is assumed: keys
 /// in the backend config; else a profile named explicitly (the backend's `profile` or
 /// AWS_PROFILE, which win over keys in the environment, as in terraform); else the
@@ -741,7 +744,7 @@ fn credentials_chain(
     let mut chain = CredentialsProviderChain::first_try(
         "Environment",
         named(
-            "the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)",
+            FROM_ENVIRONMENT,
             SharedCredentialsProvider::new(
                 aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new(),
             ),
@@ -999,7 +1002,7 @@ impl Aws {
                             "{what}: AWS refused the credentials ({said}); tfenv used {}",
                             self.credentials_used()
                         ),
-                        hint: Some(self.settings.credential_fix()),
+                        hint: Some(self.refused_fix()),
                     }
                     .into()
                 } else {
@@ -1018,6 +1021,14 @@ impl Aws {
 }
 
 impl Aws {
+    /// What to change when AWS refused the credentials: those of the source that gave them.
+    fn refused_fix(&self) -> String {
+        match *self.used.lock().expect("credential source") {
+            Some(FROM_ENVIRONMENT) => "fix or unset AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) in the environment; they win over the shared files".to_string(),
+            _ => self.settings.credential_fix(),
+        }
+    }
+
     /// Credentials that could not be had: unreachable when the service handing them out
     /// (STS for a role, the container or instance endpoint, a `credential_process` that
     /// hangs) did not answer; else no credentials, with what to fix.
