@@ -336,16 +336,18 @@ pub async fn read_locks(
                 // Every member gets the error, of the same kind and with its hint.
                 let text = format!("{err:#}");
                 let hint = crate::error::hint_for(&err).map(str::to_string);
-                let kind = err.chain().find_map(|c| c.downcast_ref::<TfenvError>());
+                let unreachable = is_unreachable(&err);
+                let auth = is_auth(&err);
                 for &i in members {
                     let (message, hint) = (text.clone(), hint.clone());
-                    results[i] = Some(Err(match kind {
-                        Some(TfenvError::Unreachable { .. }) => {
-                            TfenvError::Unreachable { message, hint }.into()
-                        }
-                        Some(TfenvError::Auth { .. }) => TfenvError::Auth { message, hint }.into(),
-                        _ if hint.is_some() => TfenvError::Config { message, hint }.into(),
-                        _ => anyhow::anyhow!("{message}"),
+                    results[i] = Some(Err(if unreachable {
+                        TfenvError::Unreachable { message, hint }.into()
+                    } else if auth {
+                        TfenvError::Auth { message, hint }.into()
+                    } else if hint.is_some() {
+                        TfenvError::Config { message, hint }.into()
+                    } else {
+                        anyhow::anyhow!("{message}")
                     }));
                 }
             }
