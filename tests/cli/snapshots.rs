@@ -1,18 +1,21 @@
 //! What a user reads, as snapshots (see support/snap.rs): the help of tfenv and of every
 //! subcommand, the human `status` and plan summary (`envs` is in envs.rs), and every
 //! JSON document of docs/json.md, each produced by running the command. A fake terraform
-//! (and fake `aws`) stands in where the real one would make the output vary: these
-//! snapshots are about tfenv's words and shapes. tests/e2e/snapshots.rs has the demo's
+//! stands in where the real one would make the output vary (and a moto server holds the
+//! s3 lock that tfenv reads through the AWS SDK): these snapshots are about tfenv's
+//! words and shapes. tests/e2e/snapshots.rs has the demo's
 //! real plan and deploy.
 
 use std::path::Path;
 use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
 use sha2::Digest;
 
 use crate::support::fake::FakeTerraform;
+use crate::support::moto::Moto;
 use crate::support::snap::Snapshots;
 use crate::support::{Project, expecting, output_text, stdout};
 
@@ -261,67 +264,96 @@ fn json_of_backup_backups_verify_prune_restore_and_history_matches_its_snapshots
     }
 }
 
-/// A dev environment on the s3 backend whose DynamoDB lock a fake `aws` reads from
-/// `item.json` (held by alice while that file exists).
-fn s3_locked_project() -> (Project, std::path::PathBuf) {
+/// The lock ID of alice's lock in `s3_locked_project`.
+const ALICE_LOCK_ID: &str = "9db590f1-b6fe-c5f2-2678-8804f089deba";
+const LOCK_TABLE: &str = "tf-locks";
+const LOCK_PATH: &str = "tfstate/dev/terraform.tfstate";
+
+/// A dev environment on the s3 backend of `moto`, whose DynamoDB lock alice holds. The
+/// fake terraform's `force-unlock` writes `unlock-asked` and waits for `unlock-done`:
+/// `release_on_request` removes the item between the two.
+fn s3_locked_project(moto: &Moto) -> (Project, std::path::PathBuf) {
     let project = Project::empty();
     project.write(
         "tfenv.toml",
         "[environments.dev]\nbackend_config = \"environments/dev.backend.conf\"\n",
     );
     project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    moto.create_bucket("tfstate");
+    moto.create_lock_table(LOCK_TABLE);
     project.write(
         "environments/dev.backend.conf",
-        "bucket = \"tfstate\"\nkey = \"dev/terraform.tfstate\"\nregion = \"eu-west-1\"\ndynamodb_table = \"tf-locks\"\n",
+        &moto.backend_conf("tfstate", "dev/terraform.tfstate", LOCK_TABLE),
     );
     let created = (chrono::Utc::now() - chrono::Duration::minutes(5))
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let info = json!({
-        "ID": "9db590f1-b6fe-c5f2-2678-8804f089deba", "Operation": "OperationTypeApply",
+        "ID": ALICE_LOCK_ID, "Operation": "OperationTypeApply",
         "Info": "", "Who": "alice@laptop", "Version": "1.11.4", "Created": created,
-        "Path": "tfstate/dev/terraform.tfstate"
+        "Path": LOCK_PATH
     });
-    let item = project.write(
-        "item.json",
-        &json!({ "Item": { "LockID": { "S": "tfstate/dev/terraform.tfstate" }, "Info": { "S": info.to_string() } } })
-            .to_string(),
-    );
-    project.script(
-        "bin/aws",
-        &format!(
-            r#"case "$1 $2" in
-  "dynamodb get-item") [ -f '{item}' ] && cat '{item}'; exit 0 ;;
-  "dynamodb batch-get-item")
-    if [ -f '{item}' ]; then
-      printf '{{"Responses":{{"tf-locks":[%s]}},"UnprocessedKeys":{{}}}}' "$(sed 's/^{{"Item": *//; s/}}$//' '{item}')"
-    else
-      echo '{{"Responses":{{"tf-locks":[]}},"UnprocessedKeys":{{}}}}'
-    fi ;;
-  *) echo "unexpected: $*" >&2; exit 2 ;;
-esac"#,
-            item = item.display()
-        ),
-    );
+    moto.put_lock_item(LOCK_TABLE, LOCK_PATH, &info.to_string());
     let tf = FakeTerraform::working()
         .state(STATE)
         .on(
             "force-unlock",
             format!(
-                "rm -f '{}'; echo 'Terraform state has been successfully unlocked!'",
-                item.display()
+                "touch '{asked}'\nfor _ in $(seq 600); do [ -f '{done}' ] && break; sleep 0.1; done\n\
+                 echo 'Terraform state has been successfully unlocked!'",
+                asked = project.join("unlock-asked").display(),
+                done = project.join("unlock-done").display(),
             ),
         )
         .install(&project);
     (project, tf)
 }
 
+/// Until `stop` is set: when the fake `force-unlock` asks, removes alice's lock item on
+/// moto and lets it go on.
+fn release_on_request(moto: &Moto, project: &Project, stop: &AtomicBool) {
+    let (asked, done) = (project.join("unlock-asked"), project.join("unlock-done"));
+    while !stop.load(Ordering::SeqCst) {
+        if asked.exists() && !done.exists() {
+            moto.delete_lock_item(LOCK_TABLE, LOCK_PATH);
+            std::fs::write(&done, "").unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sets the flag when dropped (the test ended, or panicked).
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn json_of_lock_and_unlock_matches_its_snapshots() {
-    let (project, tf) = s3_locked_project();
-    let snapshots = Snapshots::new(&project);
+    let moto = Moto::start();
+    let (project, tf) = s3_locked_project(&moto);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| release_on_request(&moto, &project, &stop));
+        let _stop = SetOnDrop(&stop);
+        lock_and_unlock_snapshots(&project, &tf);
+    });
+    assert_eq!(
+        moto.lock_item(LOCK_TABLE, LOCK_PATH),
+        None,
+        "the fake force-unlock had the item removed"
+    );
+    local_unlock_snapshots();
+}
+
+/// lock, lock --all and unlock of alice's s3 lock (see `s3_locked_project`).
+fn lock_and_unlock_snapshots(project: &Project, tf: &Path) {
+    let snapshots = Snapshots::new(project);
     let in_path = |args: &[&str], code: i32| {
         let output = project
-            .tfenv_with(&tf)
+            .tfenv_with(tf)
             .env("PATH", project.fake_path())
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
@@ -336,14 +368,7 @@ fn json_of_lock_and_unlock_matches_its_snapshots() {
         ("json-lock-all", &["lock", "--all", "--output", "json"]),
         (
             "json-unlock",
-            &[
-                "unlock",
-                "dev",
-                "9db590f1-b6fe-c5f2-2678-8804f089deba",
-                "--yes",
-                "--output",
-                "json",
-            ],
+            &["unlock", "dev", ALICE_LOCK_ID, "--yes", "--output", "json"],
         ),
     ];
     for (name, args) in steps {
@@ -356,8 +381,10 @@ fn json_of_lock_and_unlock_matches_its_snapshots() {
         "{}",
         output_text(&output)
     );
+}
 
-    // A local state that is not locked; then one with the empty leftover of a full disk.
+/// unlock of a local state that is not locked; then of the empty leftover of a full disk.
+fn local_unlock_snapshots() {
     let local = Project::empty();
     local.write(
         "tfenv.toml",

@@ -154,12 +154,8 @@ fn sigint_during_apply_on_s3_removes_the_dynamodb_lock_item_and_exits_130() {
     eprintln!("the next deploy took {again:?}");
     assert_eq!(moto.lock_item(TABLE, &lock_id), None);
     // The state landed in the bucket: the follow-up applied run-2.
-    let state = moto.aws_ok(&["s3", "cp", &format!("s3://{BUCKET}/{KEY}"), "-"]);
-    assert!(
-        String::from_utf8_lossy(&state.stdout).contains("run-2"),
-        "{}",
-        String::from_utf8_lossy(&state.stdout)
-    );
+    let state = moto.object_text(BUCKET, KEY);
+    assert!(state.contains("run-2"), "{state}");
 }
 
 #[test]

@@ -113,23 +113,13 @@ fn s3_raw_lock(moto: &Moto, locking: S3Locking) -> Option<Value> {
     match locking {
         S3Locking::DynamoDb => moto.lock_info(TABLE, LOCK_PATH),
         S3Locking::Lockfile => {
-            let output = moto.aws(&["s3", "cp", &format!("s3://{BUCKET}/{LOCKFILE_KEY}"), "-"]);
-            if !output.status.success() {
-                assert!(
-                    stderr(&output).contains("404"),
-                    "reading the lock object failed for another reason than not found\n{}",
-                    text(&output)
-                );
-                return None;
-            }
-            Some(
-                serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-                    panic!(
-                        "`{LOCKFILE_KEY}` holds no lock JSON ({err})\n{}",
-                        text(&output)
-                    )
-                }),
-            )
+            let bytes = moto.get_object(BUCKET, LOCKFILE_KEY)?;
+            Some(serde_json::from_slice(&bytes).unwrap_or_else(|err| {
+                panic!(
+                    "`{LOCKFILE_KEY}` holds no lock JSON ({err})\n{}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            }))
         }
     }
 }
@@ -143,31 +133,14 @@ fn assert_s3_lock_gone(moto: &Moto, locking: S3Locking) {
             "the DynamoDB lock item is gone"
         ),
         S3Locking::Lockfile => {
-            let head = moto.aws(&[
-                "s3api",
-                "head-object",
-                "--bucket",
-                BUCKET,
-                "--key",
-                LOCKFILE_KEY,
-            ]);
             assert!(
-                !head.status.success(),
-                "the lock object `{LOCKFILE_KEY}` is gone\n{}",
-                text(&head)
+                !moto.object_exists(BUCKET, LOCKFILE_KEY),
+                "the lock object `{LOCKFILE_KEY}` is gone"
             );
-            let list = moto.aws_ok(&[
-                "s3api",
-                "list-objects",
-                "--bucket",
-                BUCKET,
-                "--prefix",
-                "dev/",
-            ]);
+            let keys = moto.list_keys(BUCKET, "dev/");
             assert!(
-                !stdout(&list).contains(".tflock"),
-                "no lock object is listed\n{}",
-                text(&list)
+                !keys.iter().any(|k| k.ends_with(".tflock")),
+                "no lock object is listed: {keys:?}"
             );
         }
     }
@@ -281,8 +254,8 @@ fn s3_lock_left_by_a_killed_apply(locking: S3Locking) {
 
     first.deploy_succeeds(3);
     assert_s3_lock_gone(&moto, locking);
-    let state = moto.aws_ok(&["s3", "cp", &format!("s3://{BUCKET}/{KEY}"), "-"]);
-    assert!(stdout(&state).contains("run-3"), "{}", text(&state));
+    let state = moto.object_text(BUCKET, KEY);
+    assert!(state.contains("run-3"), "{state}");
 }
 
 #[test]
@@ -318,20 +291,9 @@ fn terraform_1_0_dynamodb_lock_is_shown_refuses_deploys_and_force_unlock_release
         "Created": created,
         "Path": LOCK_PATH,
     });
-    let item = serde_json::json!({
-        "LockID": { "S": LOCK_PATH },
-        "Info": { "S": raw.to_string() },
-    });
-    moto.aws_ok(&[
-        "dynamodb",
-        "put-item",
-        "--table-name",
-        TABLE,
-        "--item",
-        &item.to_string(),
-    ]);
+    moto.put_lock_item(TABLE, LOCK_PATH, &raw.to_string());
 
-    // Read with the aws CLI pointed at `dynamodb_endpoint` (the pre-1.6 name).
+    // Read through `dynamodb_endpoint` (the pre-1.6 name).
     let lock = checkout.lock_json();
     assert_held_by(&lock, &raw);
     let age = lock["holder"]["age_seconds"].as_i64().unwrap();
@@ -358,8 +320,7 @@ fn terraform_1_0_dynamodb_lock_is_shown_refuses_deploys_and_force_unlock_release
     assert_eq!(checkout.last_history()["command"], "unlock");
 
     checkout.run_expecting(&["deploy", "dev", "--yes"], 0);
-    let state = moto.aws_ok(&["s3", "cp", &format!("s3://{BUCKET}/{KEY}"), "-"]);
-    let state: Value = serde_json::from_slice(&state.stdout).unwrap();
+    let state: Value = serde_json::from_str(&moto.object_text(BUCKET, KEY)).unwrap();
     assert_eq!(state["terraform_version"], "1.0.3", "{state}");
     assert_eq!(state["outputs"]["run_id"]["value"], "run-1", "{state}");
     assert_eq!(moto.lock_item(TABLE, LOCK_PATH), None);

@@ -26,6 +26,10 @@ or `eval \"$(scripts/test.sh --install-only)\"` before `cargo test`";
 pub struct Project {
     pub dir: tempfile::TempDir,
     cli_config: PathBuf,
+    /// The host's PATH without the aws CLI (see `path_without_aws`).
+    path: std::ffi::OsString,
+    /// Where that PATH's stand-in folders live, removed with the project.
+    _path_dir: tempfile::TempDir,
 }
 
 impl Project {
@@ -36,7 +40,17 @@ impl Project {
             .unwrap();
         let cli_config = dir.path().join(".terraformrc");
         std::fs::write(&cli_config, "disable_checkpoint = true\n").unwrap();
-        Project { dir, cli_config }
+        let path_dir = tempfile::Builder::new()
+            .prefix("tfenv-test-path-")
+            .tempdir()
+            .unwrap();
+        let path = path_without_aws(path_dir.path());
+        Project {
+            dir,
+            cli_config,
+            path,
+            _path_dir: path_dir,
+        }
     }
 
     /// A copy of the repository's demo: tfenv.toml, environments/, examples/quickstart.
@@ -155,6 +169,8 @@ impl Project {
             }
         };
         cmd.current_dir(self.path())
+            // tfenv speaks S3 and DynamoDB itself: no test may lean on an aws CLI.
+            .env("PATH", &self.path)
             .env("TF_CLI_CONFIG_FILE", &self.cli_config)
             .env("CHECKPOINT_DISABLE", "1")
             .env("NO_COLOR", "1")
@@ -173,6 +189,12 @@ impl Project {
             .env_remove("AWS_ENDPOINT_URL_S3")
             .env_remove("AWS_ENDPOINT_URL_DYNAMODB");
         cmd
+    }
+
+    /// The PATH tfenv gets here unless the test sets its own: the host's, without the
+    /// aws CLI (see `path_without_aws`).
+    pub fn host_path(&self) -> &std::ffi::OsStr {
+        &self.path
     }
 
     /// tfenv run in this project (see `command`), to assert on.
@@ -214,6 +236,36 @@ impl Project {
     pub fn git(&self, args: &[&str]) -> String {
         git(self.path(), args)
     }
+}
+
+/// The host's PATH with no `aws` on it: each folder that holds an `aws` is replaced by
+/// a folder (made in `dir`) of links to everything else in it, so that terraform, git
+/// and the rest are still found. Panics if `aws` can still be found.
+pub fn path_without_aws(dir: &Path) -> std::ffi::OsString {
+    let host = std::env::var_os("PATH").unwrap_or_default();
+    let mut folders = Vec::new();
+    for (index, folder) in std::env::split_paths(&host).enumerate() {
+        if !folder.join("aws").exists() {
+            folders.push(folder);
+            continue;
+        }
+        let stand_in = dir.join(format!("path-{index}"));
+        std::fs::create_dir_all(&stand_in).unwrap();
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            if name != "aws" {
+                let _ = std::os::unix::fs::symlink(entry.path(), stand_in.join(&name));
+            }
+        }
+        folders.push(stand_in);
+    }
+    let path = std::env::join_paths(folders).unwrap();
+    assert!(
+        which::which_in("aws", Some(&path), dir).is_err(),
+        "the tests' PATH still finds an aws CLI: {}",
+        path.display()
+    );
+    path
 }
 
 /// `git <args>` in `dir`, which must succeed; its stdout. Commits get a fixed author,
@@ -297,14 +349,6 @@ pub fn moto_server() -> PathBuf {
         "TFENV_TEST_MOTO_SERVER",
         ".cache/test-tools/moto/bin/moto_server",
         "moto_server",
-    )
-}
-
-pub fn aws_cli() -> PathBuf {
-    tool(
-        "TFENV_TEST_AWS",
-        ".cache/test-tools/moto/bin/aws",
-        "the aws CLI",
     )
 }
 

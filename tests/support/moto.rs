@@ -1,17 +1,29 @@
-//! A moto server (S3 + DynamoDB emulator) on 127.0.0.1 for one test, and the aws CLI
-//! pointed at it (see ../shared/TESTING.md). Stopped when dropped.
+//! A moto server (S3 + DynamoDB emulator) on 127.0.0.1 for one test, and typed helpers
+//! that set up and inspect its buckets and tables through the AWS SDK for Rust (no aws
+//! CLI: see ../shared/TESTING.md). Stopped when dropped.
 
+use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_s3::config::{BehaviorVersion, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use base64::Engine;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use crate::support::{aws_cli, moto_server};
+use crate::support::moto_server;
 
 /// How long moto gets to answer on its port (it is usually up in under a second).
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -24,6 +36,7 @@ pub struct Moto {
     port: u16,
     log: PathBuf,
     dir: tempfile::TempDir,
+    sdk: OnceLock<Sdk>,
 }
 
 impl Moto {
@@ -46,6 +59,9 @@ impl Moto {
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().unwrap())
                 .stderr(log_file)
+                // Where `requests_during` has moto's recorder write (off until started).
+                .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
+                .env_remove("MOTO_ENABLE_RECORDING")
                 // Its own group, so that stopping it stops whatever it started too.
                 .process_group(0)
                 .spawn()
@@ -57,6 +73,7 @@ impl Moto {
                         port,
                         log,
                         dir,
+                        sdk: OnceLock::new(),
                     };
                 }
                 Err(why) => {
@@ -89,106 +106,188 @@ impl Moto {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The aws CLI against this server, with test credentials and none of the host's
-    /// AWS configuration.
-    pub fn aws_command(&self) -> Command {
-        let mut cmd = Command::new(aws_cli());
-        cmd.arg("--endpoint-url")
-            .arg(self.endpoint())
-            .args(["--output", "json"])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", self.dir.path().join("aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.dir.path().join("aws-credentials"),
-            )
-            .env("AWS_PAGER", "")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_REGION")
-            .env_remove("AWS_ENDPOINT_URL")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// Runs `aws --endpoint-url <endpoint> <args>`; the caller checks the outcome.
-    pub fn aws(&self, args: &[&str]) -> Output {
-        self.aws_command()
-            .args(args)
-            .output()
-            .unwrap_or_else(|err| panic!("running `{}`: {err}", aws_cli().display()))
-    }
-
-    /// Runs the aws CLI and panics with its output when it fails.
-    pub fn aws_ok(&self, args: &[&str]) -> Output {
-        let output = self.aws(args);
-        assert!(
-            output.status.success(),
-            "`aws {}` failed ({}):\n{}{}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+    /// The AWS SDK's S3 and DynamoDB clients for this server (built on first use).
+    fn sdk(&self) -> &Sdk {
+        self.sdk.get_or_init(|| Sdk::new(&self.endpoint()))
     }
 
     /// A bucket with versioning on, as a state bucket should be.
     pub fn create_bucket(&self, name: &str) {
-        self.aws_ok(&["s3api", "create-bucket", "--bucket", name]);
-        self.aws_ok(&[
-            "s3api",
-            "put-bucket-versioning",
-            "--bucket",
-            name,
-            "--versioning-configuration",
-            "Status=Enabled",
-        ]);
+        let sdk = self.sdk();
+        sdk.run(&format!("creating bucket `{name}`"), async {
+            sdk.s3.create_bucket().bucket(name).send().await?;
+            sdk.s3
+                .put_bucket_versioning()
+                .bucket(name)
+                .versioning_configuration(
+                    VersioningConfiguration::builder()
+                        .status(BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await?;
+            Ok(())
+        });
     }
 
     /// A DynamoDB table as the s3 backend's `dynamodb_table` wants it (hash key `LockID`).
     pub fn create_lock_table(&self, name: &str) {
-        self.aws_ok(&[
-            "dynamodb",
-            "create-table",
-            "--table-name",
-            name,
-            "--attribute-definitions",
-            "AttributeName=LockID,AttributeType=S",
-            "--key-schema",
-            "AttributeName=LockID,KeyType=HASH",
-            "--billing-mode",
-            "PAY_PER_REQUEST",
-        ]);
+        let sdk = self.sdk();
+        sdk.run(&format!("creating table `{name}`"), async {
+            sdk.dynamodb
+                .create_table()
+                .table_name(name)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name("LockID")
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()?,
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("LockID")
+                        .key_type(KeyType::Hash)
+                        .build()?,
+                )
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await?;
+            Ok(())
+        });
+    }
+
+    /// The object's bytes, or `None` when there is no such object.
+    pub fn get_object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let sdk = self.sdk();
+        sdk.run(&format!("reading `s3://{bucket}/{key}`"), async {
+            match sdk.s3.get_object().bucket(bucket).key(key).send().await {
+                Ok(reply) => Ok(Some(reply.body.collect().await?.into_bytes().to_vec())),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+                Err(err) => Err(err.into()),
+            }
+        })
+    }
+
+    /// The object's text (see `get_object`); panics when there is no such object.
+    pub fn object_text(&self, bucket: &str, key: &str) -> String {
+        let bytes = self
+            .get_object(bucket, key)
+            .unwrap_or_else(|| panic!("there is no object `s3://{bucket}/{key}`"));
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Whether a HEAD of the object finds it.
+    pub fn object_exists(&self, bucket: &str, key: &str) -> bool {
+        let sdk = self.sdk();
+        sdk.run(&format!("HEAD `s3://{bucket}/{key}`"), async {
+            match sdk.s3.head_object().bucket(bucket).key(key).send().await {
+                Ok(_) => Ok(true),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+                Err(err) => Err(err.into()),
+            }
+        })
+    }
+
+    /// The keys of the bucket's objects that start with `prefix`, sorted.
+    pub fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let sdk = self.sdk();
+        sdk.run(&format!("listing `s3://{bucket}/{prefix}`"), async {
+            let mut keys = Vec::new();
+            let mut pages = sdk
+                .s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                keys.extend(
+                    page?
+                        .contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(String::from)),
+                );
+            }
+            keys.sort();
+            Ok(keys)
+        })
+    }
+
+    /// Writes the object `s3://<bucket>/<key>`.
+    pub fn put_object(&self, bucket: &str, key: &str, body: &[u8]) {
+        let sdk = self.sdk();
+        sdk.run(&format!("writing `s3://{bucket}/{key}`"), async {
+            sdk.s3
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(body.to_vec()))
+                .send()
+                .await?;
+            Ok(())
+        });
+    }
+
+    /// Writes the lock table's item `lock_id` with `info` as its `Info` string, as
+    /// terraform does when it takes a state lock.
+    pub fn put_lock_item(&self, table: &str, lock_id: &str, info: &str) {
+        let sdk = self.sdk();
+        sdk.run(
+            &format!("writing lock item `{lock_id}` of `{table}`"),
+            async {
+                sdk.dynamodb
+                    .put_item()
+                    .table_name(table)
+                    .item("LockID", AttributeValue::S(lock_id.to_string()))
+                    .item("Info", AttributeValue::S(info.to_string()))
+                    .send()
+                    .await?;
+                Ok(())
+            },
+        );
+    }
+
+    /// Removes the lock table's item `lock_id`, as `terraform force-unlock` does.
+    pub fn delete_lock_item(&self, table: &str, lock_id: &str) {
+        let sdk = self.sdk();
+        sdk.run(
+            &format!("deleting lock item `{lock_id}` of `{table}`"),
+            async {
+                sdk.dynamodb
+                    .delete_item()
+                    .table_name(table)
+                    .key("LockID", AttributeValue::S(lock_id.to_string()))
+                    .send()
+                    .await?;
+                Ok(())
+            },
+        );
     }
 
     /// The lock table's item `lock_id` (for a state lock: `<bucket>/<key>`), as the
     /// DynamoDB JSON of its attributes (`{"LockID":{"S":…},"Info":{"S":…}}`), or
     /// `None` when there is no such item.
     pub fn lock_item(&self, table: &str, lock_id: &str) -> Option<serde_json::Value> {
-        let key = serde_json::json!({ "LockID": { "S": lock_id } }).to_string();
-        let output = self.aws_ok(&[
-            "dynamodb",
-            "get-item",
-            "--consistent-read",
-            "--table-name",
-            table,
-            "--key",
-            &key,
-        ]);
-        if output.stdout.iter().all(u8::is_ascii_whitespace) {
-            return None;
-        }
-        let response: serde_json::Value =
-            serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-                panic!(
-                    "`aws dynamodb get-item` printed no JSON ({err}):\n{}",
-                    String::from_utf8_lossy(&output.stdout)
-                )
-            });
-        response.get("Item").cloned()
+        let sdk = self.sdk();
+        let item = sdk.run(
+            &format!("reading lock item `{lock_id}` of `{table}`"),
+            async {
+                let reply = sdk
+                    .dynamodb
+                    .get_item()
+                    .table_name(table)
+                    .key("LockID", AttributeValue::S(lock_id.to_string()))
+                    .consistent_read(true)
+                    .send()
+                    .await?;
+                Ok(reply.item)
+            },
+        )?;
+        Some(serde_json::Value::Object(
+            item.into_iter()
+                .map(|(name, value)| (name, attribute_json(&value)))
+                .collect(),
+        ))
     }
 
     /// The lock JSON held in a lock item's `Info` attribute (`ID`, `Operation`, `Who`, …).
@@ -200,6 +299,31 @@ impl Moto {
         Some(serde_json::from_str(info).unwrap_or_else(|err| {
             panic!("lock item `{lock_id}` holds no lock JSON ({err}): {info}")
         }))
+    }
+
+    /// Runs `during` and returns what it returned with the S3 and DynamoDB requests the
+    /// server got meanwhile (moto's recorder), in order.
+    pub fn requests_during<T>(&self, during: impl FnOnce() -> T) -> (T, Vec<Request>) {
+        moto_api_ok(self.port, "/moto-api/recorder/reset-recording");
+        moto_api_ok(self.port, "/moto-api/recorder/start-recording");
+        let result = during();
+        moto_api_ok(self.port, "/moto-api/recorder/stop-recording");
+        let text = std::fs::read_to_string(self.recording()).unwrap_or_default();
+        let requests = text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|err| {
+                    panic!("moto's recording holds a line that is not JSON ({err}): {line}")
+                });
+                Request::from_recording(&entry)
+            })
+            .collect();
+        (result, requests)
+    }
+
+    fn recording(&self) -> PathBuf {
+        self.dir.path().join("recording.jsonl")
     }
 
     /// An s3 backend config for Terraform >= 1.6 (`endpoints`, `use_path_style`)
@@ -221,6 +345,161 @@ skip_metadata_api_check     = true
 skip_region_validation      = true
 "#
         )
+    }
+}
+
+/// S3 and DynamoDB clients for one moto server: its endpoint, path-style addressing,
+/// region us-east-1, static `test`/`test` credentials and none of the host's AWS
+/// configuration; and a small current-thread runtime to run their calls on, so that
+/// the tests stay synchronous.
+struct Sdk {
+    runtime: tokio::runtime::Runtime,
+    s3: aws_sdk_s3::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Sdk {
+    fn new(endpoint: &str) -> Sdk {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the moto helpers");
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let credentials = Credentials::new("test", "test", None, None, "tfenv tests");
+        let region = Region::new("us-east-1");
+        let s3 = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(http.clone())
+            .endpoint_url(endpoint)
+            .force_path_style(true)
+            .region(region.clone())
+            .credentials_provider(credentials.clone())
+            .build();
+        let dynamodb = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .http_client(http)
+            .endpoint_url(endpoint)
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .build();
+        Sdk {
+            runtime,
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
+        }
+    }
+
+    /// Runs the SDK calls of `call` to their end; panics saying `what` failed, with the
+    /// SDK's whole error, when they fail.
+    fn run<T>(&self, what: &str, call: impl Future<Output = Result<T, BoxError>>) -> T {
+        self.runtime.block_on(call).unwrap_or_else(|err| {
+            let mut why = err.to_string();
+            let mut source = err.source();
+            while let Some(cause) = source {
+                why.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            panic!("{what} on moto failed: {why}")
+        })
+    }
+}
+
+/// A DynamoDB attribute as the DynamoDB JSON the aws CLI prints (`{"S": "…"}`).
+fn attribute_json(value: &AttributeValue) -> serde_json::Value {
+    use serde_json::json;
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(_) => json!({ "NULL": true }),
+        AttributeValue::B(b) => json!({
+            "B": base64::engine::general_purpose::STANDARD.encode(b.as_ref())
+        }),
+        AttributeValue::Ss(list) => json!({ "SS": list }),
+        AttributeValue::Ns(list) => json!({ "NS": list }),
+        AttributeValue::L(list) => {
+            json!({ "L": list.iter().map(attribute_json).collect::<Vec<_>>() })
+        }
+        AttributeValue::M(map) => json!({
+            "M": map
+                .iter()
+                .map(|(k, v)| (k.clone(), attribute_json(v)))
+                .collect::<serde_json::Map<_, _>>()
+        }),
+        other => json!({ "unknown": format!("{other:?}") }),
+    }
+}
+
+/// One request moto got, from its recorder.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The path and query (`/tfstate-test/dev/terraform.tfstate`, `/`).
+    pub path: String,
+    /// The DynamoDB operation (`GetItem`, `BatchGetItem`, …), from `X-Amz-Target`.
+    pub dynamodb_operation: Option<String>,
+    /// The request body as text (DynamoDB's JSON).
+    pub body: String,
+}
+
+impl Request {
+    fn from_recording(entry: &serde_json::Value) -> Request {
+        let header = |name: &str| {
+            entry["headers"].as_object().and_then(|headers| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| v.as_str())
+                    .map(String::from)
+            })
+        };
+        let url = entry["url"].as_str().unwrap_or_default();
+        let path = match url.find("://") {
+            Some(scheme) => {
+                let rest = &url[scheme + 3..];
+                rest.find('/')
+                    .map_or("/", |slash| &rest[slash..])
+                    .to_string()
+            }
+            None => url.to_string(),
+        };
+        let raw = entry["body"].as_str().unwrap_or_default();
+        let body = if entry["body_encoded"] == true {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            raw.to_string()
+        };
+        Request {
+            method: entry["method"].as_str().unwrap_or_default().to_string(),
+            path,
+            dynamodb_operation: header("X-Amz-Target")
+                .and_then(|t| t.rsplit('.').next().map(String::from)),
+            body,
+        }
+    }
+
+    /// The body as JSON (a DynamoDB request's parameters).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("the request body is not JSON ({err}): {}", self.body))
+    }
+}
+
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.dynamodb_operation {
+            Some(op) => write!(f, "DynamoDB {op} {}", self.body),
+            None => write!(f, "{} {}", self.method, self.path),
+        }
     }
 }
 
@@ -268,14 +547,28 @@ fn free_port() -> u16 {
 
 /// `GET /moto-api/` answers `200`.
 fn moto_api_answers(port: u16) -> bool {
+    moto_api(port, "GET", "/moto-api/")
+}
+
+/// `POST <path>` of moto's own API, which must answer `200`.
+fn moto_api_ok(port: u16, path: &str) {
+    assert!(
+        moto_api(port, "POST", path),
+        "moto did not answer `POST {path}` with 200"
+    );
+}
+
+/// `<method> <path>` on moto answers `200`.
+fn moto_api(port: u16, method: &str, path: &str) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let request =
-        format!("GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }

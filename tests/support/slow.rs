@@ -2,7 +2,6 @@
 //! environment `dev` whose apply runs a provisioner's `sleep` (a `terraform_data` whose
 //! input changes each deploy), on the local or s3 backend, deployed by the real terraform.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -65,9 +64,6 @@ pub const TABLE: &str = "tf-locks";
 pub struct SlowProject {
     pub project: Project,
     pub terraform: PathBuf,
-    /// PATH for tfenv: with an s3 backend the aws CLI first (tfenv reads s3 locks with
-    /// it), then the host's.
-    path: OsString,
 }
 
 impl SlowProject {
@@ -98,20 +94,7 @@ impl SlowProject {
         project.write("tfenv.toml", TFENV_TOML);
         project.write("main.tf", main_tf);
         project.write("environments/dev.backend.conf", backend_conf);
-        let mut path = OsString::new();
-        if main_tf.contains("backend \"s3\"") {
-            let tools = project.join("tools");
-            std::fs::create_dir_all(&tools).unwrap();
-            std::os::unix::fs::symlink(super::aws_cli(), tools.join("aws")).unwrap();
-            path.push(tools);
-            path.push(":");
-        }
-        path.push(std::env::var_os("PATH").unwrap_or_default());
-        SlowProject {
-            project,
-            terraform,
-            path,
-        }
+        SlowProject { project, terraform }
     }
 
     /// The next deploy changes `terraform_data.slow`, whose provisioner sleeps `sleep` s.
@@ -124,10 +107,9 @@ impl SlowProject {
 
     /// `tfenv --terraform <tf>` in the project (see `Project::command_via`).
     pub fn command_via(&self, wrapper: &[&str]) -> Command {
+        // The project's PATH: the host's without the aws CLI (tfenv reads s3 itself).
         let mut cmd = self.project.command_via(wrapper);
-        cmd.env("PATH", &self.path)
-            .arg("--terraform")
-            .arg(&self.terraform);
+        cmd.arg("--terraform").arg(&self.terraform);
         cmd
     }
 
