@@ -337,3 +337,190 @@ fn a_lock_table_that_does_not_exist_is_an_error_naming_it() {
         support::output_text(&all)
     );
 }
+
+/// `tfenv lock <env> --output json` (exit 0): the lock's JSON.
+fn lock_json(project: &Project, env: &str) -> Value {
+    stdout_json(&lock(project, &[env, "--output", "json"], 0))
+}
+
+const ALICE: &str = r#"{"ID":"11111111-2222","Operation":"OperationTypeApply","Info":"","Who":"alice@laptop","Version":"1.9.0","Created":"2026-11-30T09:00:00Z","Path":"p"}"#;
+
+#[test]
+fn with_both_use_lockfile_and_dynamodb_table_a_lock_in_either_is_held() {
+    // Terraform's migration setting takes both locks: held when either is.
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let both = format!("use_lockfile = true\ndynamodb_table = \"{TABLE}\"");
+    let project = lock_project(&moto, &["dev"], &both);
+    let free = lock_json(&project, "dev");
+    assert_eq!(free["held"], false, "{free}");
+
+    moto.put_lock_item(TABLE, "tfstate-test/dev/terraform.tfstate", ALICE);
+    let in_table = lock_json(&project, "dev");
+    assert_eq!(in_table["held"], true, "{in_table}");
+    assert_eq!(in_table["holder"]["who"], "alice@laptop", "{in_table}");
+    assert_eq!(
+        in_table["source"], "dynamodb:tf-locks/tfstate-test/dev/terraform.tfstate",
+        "{in_table}"
+    );
+
+    moto.delete_lock_item(TABLE, "tfstate-test/dev/terraform.tfstate");
+    moto.put_object(BUCKET, "dev/terraform.tfstate.tflock", ALICE.as_bytes());
+    let in_object = lock_json(&project, "dev");
+    assert_eq!(in_object["held"], true, "{in_object}");
+    assert_eq!(
+        in_object["source"], "s3://tfstate-test/dev/terraform.tfstate.tflock",
+        "{in_object}"
+    );
+}
+
+#[test]
+fn a_lock_item_without_info_or_naming_nobody_is_held_by_an_unknown_holder_never_free() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = lock_project(
+        &moto,
+        &["dev", "qa"],
+        &format!("dynamodb_table = \"{TABLE}\""),
+    );
+    // dev: an item without `Info`; qa: lock JSON that names nobody. Terraform refuses to
+    // run on both.
+    moto.put_bare_lock_item(TABLE, "tfstate-test/dev/terraform.tfstate");
+    moto.put_lock_item(TABLE, "tfstate-test/qa/terraform.tfstate", "{}");
+    for env in ["dev", "qa"] {
+        let one = lock_json(&project, env);
+        assert_eq!(
+            (&one["held"], &one["holder"]),
+            (&Value::Bool(true), &Value::Null),
+            "{one}"
+        );
+        assert!(
+            one["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("by whom it does not say")),
+            "{one}"
+        );
+    }
+    // Read in one batch, the same.
+    let all = stdout_json(&lock(&project, &["--all", "--output", "json"], 0));
+    for env in all["environments"].as_array().unwrap() {
+        assert_eq!(env["held"], true, "{all}");
+    }
+    let human = lock(&project, &["dev"], 0);
+    let text = support::stdout(&human);
+    assert!(!text.contains("not locked"), "{text}");
+}
+
+#[test]
+fn two_environments_sharing_one_state_are_read_in_one_batch() {
+    // DynamoDB refuses a batch naming one key twice; tfenv asks for each key once.
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = lock_project(
+        &moto,
+        &["dev", "qa"],
+        &format!("dynamodb_table = \"{TABLE}\""),
+    );
+    let dev_conf = project.read("environments/dev.backend.conf");
+    project.write("environments/qa.backend.conf", &dev_conf);
+    moto.put_lock_item(TABLE, "tfstate-test/dev/terraform.tfstate", ALICE);
+    let all = stdout_json(&lock(&project, &["--all", "--output", "json"], 0));
+    for env in all["environments"].as_array().unwrap() {
+        assert_eq!(env["held"], true, "{all}");
+        assert_eq!(env["holder"]["who"], "alice@laptop", "{all}");
+    }
+}
+
+#[test]
+fn a_web_identity_token_in_the_backend_config_is_exchanged_at_its_sts_endpoint_and_never_written() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = lock_project(&moto, &["dev"], &format!("dynamodb_table = \"{TABLE}\""));
+    let endpoint = moto.endpoint();
+    // No keys: the token is the credentials; STS at the backend's endpoint.
+    let mut conf: Vec<String> = project
+        .read("environments/dev.backend.conf")
+        .lines()
+        .filter(|l| {
+            !["access_key", "secret_key", "endpoints"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(str::to_string)
+        .collect();
+    conf.push(format!(
+        "endpoints = {{ s3 = \"{endpoint}\", dynamodb = \"{endpoint}\", sts = \"{endpoint}\" }}"
+    ));
+    conf.push(
+        "assume_role_with_web_identity = {\n  role_arn = \"arn:aws:iam::123456789012:role/ci\"\n  web_identity_token = \"WEBTOKEN-SECRET-42\"\n}"
+            .to_string(),
+    );
+    let conf = conf.join("\n");
+    project.write("environments/dev.backend.conf", &conf);
+    moto.put_lock_item(TABLE, "tfstate-test/dev/terraform.tfstate", ALICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let (output, requests) = moto.requests_during(|| {
+        project
+            .tfenv()
+            .args(["-vv", "lock", "dev", "--output", "json"])
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap()
+    });
+    let output = support::expecting(output, 0);
+    let json = stdout_json(&output);
+    assert_eq!(json["holder"]["who"], "alice@laptop", "{json}");
+    // STS at the backend's endpoint, not sts.amazonaws.com.
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.body.contains("AssumeRoleWithWebIdentity")),
+        "{requests:?}"
+    );
+    let all = support::output_text(&output);
+    assert!(!all.contains("WEBTOKEN-SECRET-42"), "{all}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "tfenv left files in TMPDIR: {left:?}");
+}
+
+#[test]
+fn an_sts_endpoint_that_does_not_answer_is_unreachable_not_a_credentials_problem() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = lock_project(&moto, &["dev"], &format!("dynamodb_table = \"{TABLE}\""));
+    let endpoint = moto.endpoint();
+    let conf: Vec<String> = project
+        .read("environments/dev.backend.conf")
+        .lines()
+        .filter(|l| !l.starts_with("endpoints"))
+        .map(str::to_string)
+        .chain([
+            // Nobody listens on port 1.
+            format!("endpoints = {{ s3 = \"{endpoint}\", dynamodb = \"{endpoint}\", sts = \"http://127.0.0.1:1\" }}"),
+            "assume_role = { role_arn = \"arn:aws:iam::123456789012:role/deploy\" }".to_string(),
+        ])
+        .collect();
+    project.write("environments/dev.backend.conf", &conf.join("\n"));
+    let output = support::expecting(
+        project
+            .tfenv()
+            .args(["status", "dev", "--timeout", "20s", "--output", "json"])
+            .output()
+            .unwrap(),
+        6,
+    );
+    let json = stdout_json(&output);
+    let codes: Vec<&str> = json["environments"][0]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"unreachable"), "{json}");
+    assert!(!codes.contains(&"auth"), "{json}");
+}

@@ -247,6 +247,23 @@ impl Moto {
         );
     }
 
+    /// A lock item with no `Info` attribute at all (a lock whose holder is not said).
+    pub fn put_bare_lock_item(&self, table: &str, lock_id: &str) {
+        let sdk = self.sdk();
+        sdk.run(
+            &format!("writing lock item `{lock_id}` of `{table}`"),
+            async {
+                sdk.dynamodb
+                    .put_item()
+                    .table_name(table)
+                    .item("LockID", AttributeValue::S(lock_id.to_string()))
+                    .send()
+                    .await?;
+                Ok(())
+            },
+        );
+    }
+
     /// Removes the lock table's item `lock_id`, as `terraform force-unlock` does.
     pub fn delete_lock_item(&self, table: &str, lock_id: &str) {
         let sdk = self.sdk();
