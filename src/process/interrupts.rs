@@ -35,6 +35,8 @@ pub struct Interrupts {
     children: Arc<Mutex<Vec<Child>>>,
     /// The Ctrl-Z notice was printed (once per run is enough).
     suspend_said: Arc<AtomicBool>,
+    /// The last stop request and when it came, to tell an echo from a second request.
+    last_stop: Arc<Mutex<Option<(Shutdown, std::time::Instant)>>>,
 }
 
 impl Default for Interrupts {
@@ -43,6 +45,7 @@ impl Default for Interrupts {
             shutdowns: Arc::new(watch::channel(Shutdowns::default()).0),
             children: Arc::new(Mutex::new(Vec::new())),
             suspend_said: Arc::new(AtomicBool::new(false)),
+            last_stop: Arc::new(Mutex::new(None)),
         }
     }
 }
@@ -90,16 +93,27 @@ impl Interrupts {
     fn handle(&self, event: SignalEvent) {
         tracing::debug!("signal: {event:?}");
         let running = self.running_program();
+        let echo = match (event, *self.last_stop.lock().expect("last stop")) {
+            (SignalEvent::Shutdown(kind), Some((last, at))) => {
+                kind == last && at.elapsed() < super::signal::ECHO_WINDOW
+            }
+            _ => false,
+        };
         let now = Situation {
             running: running.as_deref(),
             stopping: self.shutdowns.borrow().count > 0,
             orphaned: event == SignalEvent::Suspend && group_is_orphaned(),
+            echo,
         };
         match decide(event, now) {
-            Action::Stop(kind) => self.shutdowns.send_modify(|s| {
-                s.count += 1;
-                s.last = Some(kind);
-            }),
+            Action::Stop(kind) => {
+                *self.last_stop.lock().expect("last stop") =
+                    Some((kind, std::time::Instant::now()));
+                self.shutdowns.send_modify(|s| {
+                    s.count += 1;
+                    s.last = Some(kind);
+                })
+            }
             Action::IgnoreSuspend { program } => {
                 if !self.suspend_said.swap(true, Ordering::SeqCst) {
                     // Only terraform holds a state lock, and only in some calls.

@@ -62,10 +62,15 @@ pub struct Situation<'a> {
     pub running: Option<&'a str>,
     /// A stop request was received already.
     pub stopping: bool,
+    /// The event repeats the last stop request's kind within moments (`ECHO_WINDOW`).
+    pub echo: bool,
     /// tfenv's process group is orphaned: no job-control shell could continue it once
     /// stopped. The kernel discards a terminal's Ctrl-Z for such a group; so does tfenv.
     pub orphaned: bool,
 }
+
+/// How soon a repeat of the same SIGTERM counts as an echo of it (see `decide`).
+pub const ECHO_WINDOW: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The decision for `event` in `now`.
 pub fn decide(event: SignalEvent, now: Situation<'_>) -> Action {
@@ -73,12 +78,17 @@ pub fn decide(event: SignalEvent, now: Situation<'_>) -> Action {
         running,
         stopping,
         orphaned,
+        ..
     } = now;
     match event {
         // A terminal that hangs up may be signalled twice (by the kernel and by the shell
         // that owned it); nobody asked to force anything, and forcing is what leaves a
         // lock held. Only a second INT, TERM or QUIT escalates.
         SignalEvent::Shutdown(Shutdown::Hangup) if stopping => Action::Ignore,
+        // `timeout`, systemd and CI runners send SIGTERM to the process and to its group
+        // at once: tfenv gets the same request twice within milliseconds. That is one
+        // request, not a second one asking to force terraform to stop.
+        SignalEvent::Shutdown(Shutdown::Terminate) if stopping && now.echo => Action::Ignore,
         SignalEvent::Shutdown(kind) => Action::Stop(kind),
         SignalEvent::Suspend => match running {
             Some(program) => Action::IgnoreSuspend {
@@ -100,7 +110,27 @@ mod tests {
             running,
             stopping,
             orphaned: false,
+            echo: false,
         }
+    }
+
+    #[test]
+    fn a_sigterm_sent_to_the_process_and_its_group_at_once_counts_once() {
+        let echo = Situation {
+            echo: true,
+            ..with(Some("terraform"), true)
+        };
+        let term = SignalEvent::Shutdown(Shutdown::Terminate);
+        assert_eq!(decide(term, echo), Action::Ignore);
+        // A later SIGTERM, or a second Ctrl-C however quick, still escalates.
+        assert_eq!(
+            decide(term, with(Some("terraform"), true)),
+            Action::Stop(Shutdown::Terminate)
+        );
+        assert_eq!(
+            decide(SignalEvent::Shutdown(Shutdown::Interrupt), echo),
+            Action::Stop(Shutdown::Interrupt)
+        );
     }
 
     #[test]
