@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -188,6 +189,8 @@ pub struct S3Project {
     pub lock_id: String,
     /// `<bucket>/env01/terraform.tfstate`: env01's lock item's key.
     pub lock_path: String,
+    /// Whether a section printed `method_intro` in full already.
+    described: AtomicBool,
 }
 
 impl S3Project {
@@ -276,6 +279,7 @@ impl S3Project {
             state_avg: 0.0,
             lock_id: generate::new_uuid(),
             lock_path: format!("{BUCKET}/env01/terraform.tfstate"),
+            described: AtomicBool::new(false),
         };
         project.setup(ctx)?;
         Ok(project)
@@ -490,8 +494,14 @@ impl S3Project {
     }
 }
 
-/// The setup paragraph both sections print.
+/// The setup paragraph: in full in the first section that prints it, in short after.
 pub fn method_intro(project: &S3Project) -> String {
+    if project.described.swap(true, Ordering::Relaxed) {
+        return format!(
+            "The s3 world of the section above: the moto server, the bucket `{BUCKET}`, the lock
+table `{TABLE}`, and the {ENV_COUNT} environments, each applied once (env01 locked)."
+        );
+    }
     format!(
         "A moto server (S3 + DynamoDB emulator, from `scripts/test.sh --install-only`) on a
 free loopback port, a versioned bucket `{BUCKET}` and a lock table `{TABLE}`, and a
