@@ -98,8 +98,12 @@ Examples:
     #[command(after_help = "\
 Read-only: status never runs `terraform init` and never writes state.
 Exits 6 when any environment has a problem, so it works as a health check.
-Every read from a backend (a cloud CLI, `terraform state pull`) gets --timeout; one that
-takes longer is stopped, and its environment gets the problem `unreachable`.
+An s3 state and its lock are read straight from S3 / DynamoDB through the AWS SDK (no
+`aws` CLI, no terraform, initialized or not); other remote states through
+`terraform state pull`. Every read from a backend gets --timeout; one that takes longer
+(or cannot connect) is stopped, and its environment gets the problem `unreachable`.
+Credentials AWS refuses (or none found) are the problem `auth`, naming the credentials
+tried and the setting to fix.
 
 Examples:
   tfenv status

@@ -269,10 +269,12 @@ fn printer(output: &OutputSettings) -> Printer {
 
 fn init_tracing(output: &OutputSettings) {
     use tracing_subscriber::EnvFilter;
+    // Only tfenv's own messages unless -vv: the AWS SDK logs a warning (with a debug
+    // dump) for each credential source it could not use; tfenv says what matters itself.
     let default = match (output.quiet, output.verbosity) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "tfenv=debug,warn",
+        (true, _) => "tfenv=error",
+        (false, 0) => "tfenv=warn",
+        (false, 1) => "tfenv=debug",
         (false, _) => "tfenv=trace,debug",
     };
     let filter = std::env::var("TFENV_LOG")

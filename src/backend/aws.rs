@@ -64,6 +64,17 @@ pub(crate) struct AwsSettings {
     pub use_fips: bool,
     pub use_dualstack: bool,
     pub max_attempts: u32,
+    /// `http_proxy` / `https_proxy` / `no_proxy` (Terraform ≥ 1.6); when none is set,
+    /// HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment, as terraform does.
+    pub proxy: Proxy,
+}
+
+/// The proxies of the backend config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Proxy {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub no_proxy: Option<String>,
 }
 
 /// A named profile, and who named it.
@@ -214,6 +225,11 @@ impl AwsSettings {
             use_fips: flag("use_fips_endpoint"),
             use_dualstack: flag("use_dualstack_endpoint"),
             max_attempts,
+            proxy: Proxy {
+                http: s("http_proxy"),
+                https: s("https_proxy"),
+                no_proxy: s("no_proxy"),
+            },
         })
     }
 
@@ -240,6 +256,7 @@ impl AwsSettings {
                 "{:?}{:?}{:?}{:?}",
                 self.s3_endpoint, self.dynamodb_endpoint, self.sts_endpoint, self.sts_region
             ),
+            format!("{:?}", self.proxy),
             format!(
                 "{}{}{}{}{}",
                 self.path_style,
@@ -284,11 +301,18 @@ impl AwsSettings {
             .chain(&self.config_files)
             .map(|p| format!("`{}`", p.display()))
             .collect();
-        if shown.is_empty() {
-            "~/.aws/credentials and ~/.aws/config (or AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE)".to_string()
-        } else {
-            shown.join(", ")
+        if !shown.is_empty() {
+            return shown.join(", ");
         }
+        let file = |var: &str, default: &str| match std::env::var(var) {
+            Ok(path) if !path.is_empty() => format!("`{path}` ({var})"),
+            _ => default.to_string(),
+        };
+        format!(
+            "{} and {}",
+            file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+            file("AWS_CONFIG_FILE", "~/.aws/config")
+        )
     }
 
     /// What to change when the credentials are refused or missing.
@@ -390,20 +414,59 @@ pub(crate) async fn clients(backend: &Backend) -> anyhow::Result<Aws> {
     cell.get_or_try_init(|| build(settings)).await.cloned()
 }
 
-/// One HTTP client (rustls with ring, native roots; plain http for local emulators) for
-/// the whole process.
-fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
-    static CLIENT: OnceLock<aws_sdk_s3::config::SharedHttpClient> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            use aws_smithy_http_client::tls;
-            aws_smithy_http_client::Builder::new()
+/// The HTTP client (rustls with ring, the system's roots; plain http for local
+/// emulators) for one proxy setting, shared by every client that uses it.
+fn http_client(proxy: &Proxy) -> anyhow::Result<aws_sdk_s3::config::SharedHttpClient> {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    static CLIENTS: OnceLock<Mutex<HashMap<Proxy, aws_sdk_s3::config::SharedHttpClient>>> =
+        OnceLock::new();
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("http clients");
+    if let Some(client) = clients.get(proxy) {
+        return Ok(client.clone());
+    }
+    let bad = |setting: &str, e: &dyn std::fmt::Display| {
+        TfenvError::config(
+            format!("the s3 backend's `{setting}` is not a proxy URL ({e})"),
+            None,
+        )
+    };
+    let config = match (&proxy.http, &proxy.https) {
+        (None, None) => ProxyConfig::from_env(),
+        (http, https) => {
+            let mut config = match (http, https) {
+                (Some(h), Some(s)) if h == s => {
+                    ProxyConfig::all(h).map_err(|e| bad("http_proxy", &e))?
+                }
+                (_, Some(s)) => ProxyConfig::https(s).map_err(|e| bad("https_proxy", &e))?,
+                (Some(h), None) => ProxyConfig::http(h).map_err(|e| bad("http_proxy", &e))?,
+                (None, None) => ProxyConfig::disabled(),
+            };
+            if let Some(rules) = &proxy.no_proxy {
+                config = config.no_proxy(rules);
+            }
+            config
+        }
+    };
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings, components| {
+            use aws_smithy_http_client::{Connector, tls};
+            let mut builder = Connector::builder().proxy_config(config.clone());
+            builder.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                builder.set_sleep_impl(components.sleep_impl());
+            }
+            builder
                 .tls_provider(tls::Provider::Rustls(
                     tls::rustls_provider::CryptoMode::Ring,
                 ))
-                .build_https()
-        })
-        .clone()
+                .build()
+        },
+    );
+    clients.insert(proxy.clone(), client.clone());
+    Ok(client)
 }
 
 async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
@@ -413,11 +476,12 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
         .operation_timeout(CALL_TIMEOUT)
         .build();
     let retry = RetryConfig::standard().with_max_attempts(settings.max_attempts);
+    let http = http_client(&settings.proxy)?;
     let profile_files = profile_files(&settings);
 
     // Region: the backend config's, else what the SDK finds (AWS_REGION, the profile).
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client())
+        .http_client(http.clone())
         .timeout_config(timeouts.clone())
         .retry_config(retry.clone())
         .use_fips(settings.use_fips)
@@ -443,7 +507,7 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
     };
 
     let mut provider_config = ProviderConfig::default()
-        .with_http_client(http_client())
+        .with_http_client(http)
         .with_region(Some(region.clone()))
         .with_timeout_config(timeouts.clone())
         .with_retry_config(retry.clone());
@@ -716,11 +780,17 @@ impl Aws {
         let credentials_missing =
             error_chain(&err).any(|cause| cause.downcast_ref::<CredentialsError>().is_some());
         if credentials_missing {
-            let detail = error_chain(&err)
-                .filter_map(|c| c.downcast_ref::<CredentialsError>())
+            // The innermost cause says what was missing ("profile `x` was not defined").
+            let detail = match error_chain(&err)
+                .skip_while(|c| c.downcast_ref::<CredentialsError>().is_none())
                 .last()
-                .map(|c| format!("{c}"))
-                .unwrap_or_default();
+            {
+                Some(cause) => match cause.downcast_ref::<CredentialsError>() {
+                    Some(CredentialsError::CredentialsNotLoaded(_)) => "none found".to_string(),
+                    _ => cause.to_string(),
+                },
+                None => "none found".to_string(),
+            };
             return TfenvError::Auth {
                 message: format!(
                     "{what}: no usable AWS credentials ({}); tfenv tried {}",

@@ -134,6 +134,36 @@ impl Backend {
         }
     }
 
+    /// Whether tfenv reads this backend's state itself (`read_remote_state`), without
+    /// terraform and whether or not the environment is initialized: s3, through the AWS
+    /// SDK.
+    pub fn reads_remote_state(&self) -> bool {
+        self.kind == BackendKind::S3
+    }
+
+    /// Reads the state straight from where this backend keeps it (see
+    /// `reads_remote_state`), streaming it through `parse` (the state header reader) on
+    /// a blocking thread: constant memory. `Ok(None)` when there is no state object.
+    pub async fn read_remote_state<T: Send + 'static>(
+        &self,
+        parse: StateParser<T>,
+    ) -> anyhow::Result<Option<T>> {
+        match &self.kind {
+            BackendKind::S3 => s3::read_state(self, parse).await,
+            other => anyhow::bail!("tfenv does not read the state of a {other} backend itself"),
+        }
+    }
+
+    /// What reading this backend's state means, for a message.
+    pub fn state_read(&self, env: &Environment) -> String {
+        format!(
+            "reading the state of `{}` ({} backend, `{}`)",
+            env.name,
+            self.kind,
+            self.remote_location().unwrap_or_default()
+        )
+    }
+
     /// The process holding the OS lock of a local state (terraform, while it runs);
     /// `None` for other backends, or when no process holds it or it cannot be probed.
     pub fn local_lock_pid(&self, env: &Environment) -> Option<i32> {
@@ -182,6 +212,11 @@ impl Backend {
     }
 }
 
+/// Parses a state streamed from a backend (the state header reader): `Ok(None)` for an
+/// empty state.
+pub type StateParser<T> =
+    Box<dyn FnOnce(Box<dyn std::io::Read + Send>) -> anyhow::Result<Option<T>> + Send>;
+
 /// Runs `read` with a deadline. When it passes, `read` is dropped — which kills the
 /// processes it started (the runner kills a child's process group when its run is
 /// dropped) — and the error is `TfenvError::Unreachable`, saying what did not answer.
@@ -216,6 +251,16 @@ pub fn is_unreachable(err: &anyhow::Error) -> bool {
         matches!(
             cause.downcast_ref::<TfenvError>(),
             Some(TfenvError::Unreachable { .. })
+        )
+    })
+}
+
+/// The error is a backend refusing tfenv's credentials, or none found (`TfenvError::Auth`).
+pub fn is_auth(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<TfenvError>(),
+            Some(TfenvError::Auth { .. })
         )
     })
 }
@@ -291,9 +336,16 @@ pub async fn read_locks(
                 let text = format!("{err:#}");
                 let hint = crate::error::hint_for(&err).map(str::to_string);
                 let unreachable = is_unreachable(&err);
+                let auth = is_auth(&err);
                 for &i in members {
                     results[i] = Some(Err(if unreachable {
                         TfenvError::Unreachable {
+                            message: text.clone(),
+                            hint: hint.clone(),
+                        }
+                        .into()
+                    } else if auth {
+                        TfenvError::Auth {
                             message: text.clone(),
                             hint: hint.clone(),
                         }

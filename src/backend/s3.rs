@@ -88,6 +88,92 @@ pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
     ))
 }
 
+/// How many body chunks of a state object may wait for the parser: memory stays
+/// constant however large the state is.
+const STATE_CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Reads the state object (`s3://<bucket>/<state key>`) through the AWS SDK and streams
+/// its body through `parse` on a blocking thread, never holding the whole state.
+/// `Ok(None)` when there is no object (no state yet).
+pub(super) async fn read_state<T: Send + 'static>(
+    backend: &Backend,
+    parse: super::StateParser<T>,
+) -> anyhow::Result<Option<T>> {
+    let bucket = backend.setting("bucket").unwrap_or_default();
+    let key = state_key(backend);
+    let object = format!("s3://{bucket}/{key}");
+    let what = format!("reading the state `{object}`");
+    let aws = aws::clients(backend).await?;
+    let reply = aws.s3.get_object().bucket(&bucket).key(&key).send().await;
+    let mut body = match reply {
+        Ok(reply) => reply.body,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+            return Ok(None);
+        }
+        Err(err) => return Err(aws.failure(&what, err)),
+    };
+    let (chunks, receiver) = tokio::sync::mpsc::channel(STATE_CHUNKS_IN_FLIGHT);
+    let parser = tokio::task::spawn_blocking(move || {
+        parse(Box::new(ChunkReader {
+            receiver,
+            chunk: Default::default(),
+            at: 0,
+        }))
+    });
+    let mut broken = None;
+    loop {
+        match body.next().await {
+            None => break,
+            Some(Ok(chunk)) => {
+                // The parser stopped early (not a state): it says why.
+                if chunks.send(Ok(chunk)).await.is_err() {
+                    break;
+                }
+            }
+            Some(Err(err)) => {
+                let why = err.to_string();
+                let _ = chunks.send(Err(std::io::Error::other(why.clone()))).await;
+                broken = Some(why);
+                break;
+            }
+        }
+    }
+    drop(chunks);
+    let parsed = parser
+        .await
+        .map_err(|_| anyhow::anyhow!("{what}: the state reader stopped unexpectedly"))?;
+    if let Some(why) = broken {
+        return Err(aws::unreachable_error(&what, &why));
+    }
+    parsed.map_err(|err| anyhow::anyhow!("`{object}`: {err:#}"))
+}
+
+/// The chunks of an object's body as one blocking `Read`, for a parser on its own thread.
+struct ChunkReader<B> {
+    receiver: tokio::sync::mpsc::Receiver<std::io::Result<B>>,
+    chunk: B,
+    at: usize,
+}
+
+impl<B: AsRef<[u8]>> std::io::Read for ChunkReader<B> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.chunk.as_ref().len() {
+            match self.receiver.blocking_recv() {
+                None => return Ok(0),
+                Some(chunk) => {
+                    self.chunk = chunk?;
+                    self.at = 0;
+                }
+            }
+        }
+        let rest = &self.chunk.as_ref()[self.at..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// Which DynamoDB lock reads can share one request: same table and same client settings
 /// (endpoint, region, credentials). `None` for backends that do not lock in DynamoDB.
 pub(super) fn dynamodb_group(backend: &Backend) -> Option<String> {
@@ -192,6 +278,54 @@ mod tests {
     use super::super::tests::backend;
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_object_body_in_chunks_reads_as_one_stream() {
+        use std::io::Read;
+        let (chunks, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let result = ChunkReader {
+                receiver,
+                chunk: Vec::new(),
+                at: 0,
+            }
+            .read_to_string(&mut text);
+            (result.map_err(|e| e.to_string()), text)
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for part in ["{\"ver", "", "sion\": 4", "}"] {
+                chunks.send(Ok(part.as_bytes().to_vec())).await.unwrap();
+            }
+        });
+        drop(chunks);
+        let (result, text) = reader.join().unwrap();
+        assert_eq!(result, Ok(14));
+        assert_eq!(text, "{\"version\": 4}");
+
+        // A body that breaks off is an error of the read, not a short state.
+        let (chunks, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+        runtime.block_on(async {
+            chunks.send(Ok(b"{".to_vec())).await.unwrap();
+            chunks
+                .send(Err(std::io::Error::other("connection reset")))
+                .await
+                .unwrap();
+        });
+        drop(chunks);
+        let mut text = String::new();
+        let err = ChunkReader {
+            receiver,
+            chunk: Vec::new(),
+            at: 0,
+        }
+        .read_to_string(&mut text)
+        .unwrap_err();
+        assert_eq!(err.to_string(), "connection reset");
+    }
 
     #[test]
     fn location_is_workspace_aware() {

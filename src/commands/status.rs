@@ -15,7 +15,7 @@ use super::envs::BackendInfo;
 use crate::age::Age;
 use crate::artifacts::history::HistoryRecord;
 use crate::backend::lock::{LockState, StateLock};
-use crate::backend::{Backend, Backends, is_unreachable, within};
+use crate::backend::{Backend, Backends, is_auth, is_unreachable, within};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::project::{Environment, Project, Tier};
@@ -38,7 +38,8 @@ struct EnvStatus {
     workspace: Option<String>,
     backend: Option<BackendInfo>,
     init: Option<InitState>,
-    /// Where `state` was read from: `terraform` (state pull) or `file` (local backend).
+    /// Where `state` was read from: `terraform` (state pull), `file` (local backend) or
+    /// `s3` (the object, through the AWS SDK).
     state_source: Option<&'static str>,
     /// `null` when there is no state yet or it could not be read.
     state: Option<StateHeader>,
@@ -81,13 +82,15 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
         .iter()
         .map(|env| (*env, backends.resolve(env, &project)))
         .collect();
-    // terraform reads the states of initialized environments with a remote backend (a
-    // local state is the same file `state pull` would read, streamed here without a
-    // terraform process). Whether it runs at all, in a version required_version allows,
-    // is checked for every project, alongside the lock reads.
+    // terraform reads the states of initialized environments with a remote backend tfenv
+    // does not read itself (a local state is the same file `state pull` would read,
+    // streamed here without a terraform process; an s3 one is read through the AWS SDK).
+    // Whether it runs at all, in a version required_version allows, is checked for every
+    // project, alongside the lock reads; no state read waits for it unless it needs it.
     let needs_terraform = resolved.iter().any(|(env, backend)| {
         backend.as_ref().is_ok_and(|b| {
             b.local_state_file(env).is_none()
+                && !b.reads_remote_state()
                 && Terraform::init_state(env, b).is_ok_and(|init| init == InitState::Current)
         })
     });
@@ -263,9 +266,9 @@ async fn check(
             }
             status.lock = Some(lock.relative_to(&project.root));
         }
-        Err(err) if is_unreachable(&err) => status
-            .problems
-            .push(Problem::new("unreachable", format!("{err:#}"))),
+        Err(err) if is_unreachable(&err) || is_auth(&err) => {
+            backend_problem(&mut status.problems, &err)
+        }
         Err(err) => status.problems.push(Problem::new(
             "lock-unreadable",
             format!("cannot read the state lock: {err:#}"),
@@ -274,6 +277,17 @@ async fn check(
 
     let read = match (backend.local_state_file(env), init, tf) {
         (Some(file), _, _) => Some(("file", read_local_state(&file))),
+        // Straight from S3, initialized or not: no terraform process.
+        (None, _, _) if backend.reads_remote_state() => Some((
+            "s3",
+            within(
+                timeout,
+                || backend.state_read(env),
+                backend
+                    .read_remote_state(Box::new(|body| Ok(terraform::state::read_header(body)?))),
+            )
+            .await,
+        )),
         (None, Some(InitState::Current), Ok(Some(tf))) => {
             let what = || {
                 format!(
@@ -300,9 +314,9 @@ async fn check(
         match result {
             Ok(None) => status.state_source = None,
             Ok(header) => status.state = header,
-            Err(err) if is_unreachable(&err) => status
-                .problems
-                .push(Problem::new("unreachable", format!("{err:#}"))),
+            Err(err) if is_unreachable(&err) || is_auth(&err) => {
+                backend_problem(&mut status.problems, &err)
+            }
             Err(err) => status.problems.push(Problem::new(
                 "state-unreadable",
                 format!("cannot read the state: {err:#}"),
@@ -310,6 +324,23 @@ async fn check(
         }
     }
     status
+}
+
+/// A backend that did not answer (`unreachable`) or refused tfenv's credentials (`auth`,
+/// its message ending with the fix). One per environment: when the lock and the state
+/// read fail the same way, the second adds nothing.
+fn backend_problem(problems: &mut Vec<Problem>, err: &anyhow::Error) {
+    let problem = if is_auth(err) {
+        let fix = crate::error::hint_for(err)
+            .map(|hint| format!(": {hint}"))
+            .unwrap_or_default();
+        Problem::new("auth", format!("{err:#}{fix}"))
+    } else {
+        Problem::new("unreachable", format!("{err:#}"))
+    };
+    if !problems.iter().any(|p| p.code == problem.code) {
+        problems.push(problem);
+    }
 }
 
 /// A run on `env` that was killed (SIGKILL, a crash) and may have changed the state:

@@ -129,16 +129,16 @@ fn init_failure_shows_terraforms_own_message() {
     );
 }
 
-/// An s3-backend project (status reads its state through `terraform state pull`) with
-/// a fake `aws` that finds no lock, so only terraform's behaviour matters.
-fn s3_project(state_pull: &str) -> (Project, std::path::PathBuf, String) {
+/// A gcs-backend project (status reads its state through `terraform state pull`) with
+/// a fake `gcloud` that finds no lock, so only terraform's behaviour matters.
+fn remote_project(state_pull: &str) -> (Project, std::path::PathBuf, String) {
     let project = Project::empty();
-    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    project.write("main.tf", "terraform {\n  backend \"gcs\" {}\n}\n");
     project.write(
         "environments/dev.backend.conf",
-        "bucket = \"b\"\nkey = \"dev.tfstate\"\nregion = \"us-east-1\"\ndynamodb_table = \"locks\"\n",
+        "bucket = \"b\"\nprefix = \"dev\"\n",
     );
-    project.script("bin/aws", "echo '{}'");
+    project.script("bin/gcloud", "echo 'ERROR: NotFound' >&2; exit 1");
     let tf = fake_terraform(&project, "1.11.4", INIT_OK, state_pull);
     let path = project.fake_path();
     (project, tf, path)
@@ -146,7 +146,7 @@ fn s3_project(state_pull: &str) -> (Project, std::path::PathBuf, String) {
 
 #[test]
 fn garbage_from_state_pull_is_a_status_problem_not_a_crash() {
-    let (project, tf, path) = s3_project("echo '<html>502 Bad Gateway</html>'");
+    let (project, tf, path) = remote_project("echo '<html>502 Bad Gateway</html>'");
     project
         .tfenv_with(&tf)
         .env("PATH", &path)
@@ -198,7 +198,7 @@ fn garbage_from_state_pull_is_a_status_problem_not_a_crash() {
 #[test]
 fn a_failing_state_pull_shows_terraforms_error_in_status() {
     let (project, tf, path) =
-        s3_project("echo 'Error: AccessDenied: no permission to read s3://x' >&2; exit 1");
+        remote_project("echo 'Error: AccessDenied: no permission to read s3://x' >&2; exit 1");
     project
         .tfenv_with(&tf)
         .env("PATH", &path)

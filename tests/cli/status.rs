@@ -311,17 +311,24 @@ fn hang(project: &Project) -> String {
     )
 }
 
-/// An s3 project whose DynamoDB lock is read by a fake `aws`, and whose state is read
-/// through a fake terraform's `state pull` (dev is initialized); each hangs when told.
-fn s3_project(aws_hangs: bool, state_pull_hangs: bool) -> (Project, std::path::PathBuf) {
+/// A gcs project whose lock is read by a fake `gcloud`, and whose state is read through
+/// a fake terraform's `state pull` (dev is initialized); each hangs when told.
+fn cli_backend_project(cli_hangs: bool, state_pull_hangs: bool) -> (Project, std::path::PathBuf) {
     let project = Project::empty();
-    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    project.write("main.tf", "terraform {\n  backend \"gcs\" {}\n}\n");
     project.write(
         "environments/dev.backend.conf",
-        "bucket = \"b\"\nkey = \"dev/terraform.tfstate\"\nregion = \"eu-west-1\"\ndynamodb_table = \"locks\"\n",
+        "bucket = \"b\"\nprefix = \"dev\"\n",
     );
     let hang = hang(&project);
-    project.script("bin/aws", if aws_hangs { &hang } else { "exit 0" });
+    project.script(
+        "bin/gcloud",
+        if cli_hangs {
+            &hang
+        } else {
+            "echo 'ERROR: NotFound' >&2; exit 1"
+        },
+    );
     let state_pull = if state_pull_hangs {
         hang.as_str()
     } else {
@@ -342,7 +349,7 @@ fn s3_project(aws_hangs: bool, state_pull_hangs: bool) -> (Project, std::path::P
 
 #[test]
 fn status_gives_up_on_a_hanging_backend_after_timeout_and_leaves_no_process() {
-    let (project, tf) = s3_project(true, true);
+    let (project, tf) = cli_backend_project(true, true);
     let started = std::time::Instant::now();
     let output = project
         .tfenv_with(&tf)
@@ -361,25 +368,91 @@ fn status_gives_up_on_a_hanging_backend_after_timeout_and_leaves_no_process() {
         .filter(|p| p["code"] == "unreachable")
         .map(|p| p["message"].as_str().unwrap())
         .collect();
-    assert_eq!(unreachable.len(), 2, "the lock and the state: {json}");
-    assert!(
-        unreachable[0].contains(
-            "reading the state lock of `dev` (s3 backend, `s3://b/dev/terraform.tfstate`)"
-        ) && unreachable[0].contains("did not answer within 1s"),
-        "{json}"
+    assert_eq!(
+        unreachable.len(),
+        1,
+        "one problem, though the lock and the state both hung: {json}"
     );
     assert!(
-        unreachable[1].contains("`terraform state pull`")
-            && unreachable[1].contains("did not answer within 1s"),
+        unreachable[0].contains(
+            "reading the state lock of `dev` (gcs backend, `gs://b/dev/default.tfstate`)"
+        ) && unreachable[0].contains("did not answer within 1s"),
         "{json}"
     );
     let pids = pids_written(&project);
     assert_eq!(
         pids.len(),
         4,
-        "aws and terraform, each with a grandchild: {pids:?}"
+        "gcloud and terraform (state pull), each with a grandchild: {pids:?}"
     );
     assert_all_gone(&pids);
+}
+
+/// An s3 endpoint that accepts connections and never answers: a stuck proxy.
+fn silent_endpoint() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// Accepts (and holds) every connection to `listener`, in the background.
+fn hold_connections(listener: std::net::TcpListener) {
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+}
+
+#[test]
+fn status_gives_up_on_an_s3_endpoint_that_never_answers_with_one_problem() {
+    let project = Project::empty();
+    let (listener, url) = silent_endpoint();
+    hold_connections(listener);
+    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    project.write(
+        "environments/dev.backend.conf",
+        &format!(
+            "bucket = \"b\"\nkey = \"dev/terraform.tfstate\"\nregion = \"us-east-1\"\n\
+             use_lockfile = true\nendpoints = {{ s3 = \"{url}\" }}\nuse_path_style = true\n\
+             access_key = \"test\"\nsecret_key = \"test\"\n"
+        ),
+    );
+    let tf = FakeTerraform::working().install(&project);
+    let started = std::time::Instant::now();
+    let output = project
+        .tfenv_with(&tf)
+        .env("PATH", project.fake_path())
+        .args(["status", "--timeout", "1s", "--output", "json"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let json = stdout_json(&output);
+    let env = &json["environments"][0];
+    let unreachable: Vec<&str> = env["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["code"] == "unreachable")
+        .map(|p| p["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        unreachable.len(),
+        1,
+        "one problem, though the lock and the state both hung: {json}"
+    );
+    assert!(
+        unreachable[0].contains("(s3 backend, `s3://b/dev/terraform.tfstate`)")
+            && unreachable[0].contains("did not answer within 1s"),
+        "{json}"
+    );
+    assert_eq!(env["state"], serde_json::Value::Null, "{json}");
+    // Not initialized, and still read: the state read needs no terraform.
+    assert_eq!(env["init"], "never", "{json}");
 }
 
 #[test]
@@ -397,7 +470,7 @@ fn a_timeout_must_be_a_positive_duration() {
 
 #[test]
 fn lock_gives_up_on_a_hanging_cli_after_timeout_naming_the_backend() {
-    let (project, _) = s3_project(true, false);
+    let (project, _) = cli_backend_project(true, false);
     let output = project
         .tfenv()
         .env("PATH", project.fake_path())
@@ -408,7 +481,7 @@ fn lock_gives_up_on_a_hanging_cli_after_timeout_naming_the_backend() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("reading the state lock of `dev` (s3 backend, `s3://b/dev/terraform.tfstate`) did not answer within 1s"),
+        stderr.contains("reading the state lock of `dev` (gcs backend, `gs://b/dev/default.tfstate`) did not answer within 1s"),
         "{stderr}"
     );
     assert!(stderr.contains("--timeout"), "{stderr}");
@@ -522,7 +595,7 @@ fn status_and_lock_help_teach_the_timeout() {
 
 #[test]
 fn a_terraform_that_does_not_answer_version_leaves_its_states_unreachable() {
-    let (project, tf) = s3_project(false, false);
+    let (project, tf) = cli_backend_project(false, false);
     // From now on terraform hangs on everything, `version` included.
     FakeTerraform::empty()
         .on("version", hang(&project))

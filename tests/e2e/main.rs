@@ -21,4 +21,5 @@ mod summary;
 mod validate;
 mod prompts;
 mod s3;
+mod s3_sdk;
 mod snapshots;
