@@ -411,8 +411,9 @@ How `tfenv status` read the {ENV_COUNT} states: {read_via_tf} with `terraform st
   own: {status_1:.1} ms for 1 environment, {status_50:.1} ms for {ENV_COUNT}.
 - The sequential script pays for one terraform process per environment: about
   {pull_ms:.0} ms of wall time ({pull_cpu_ms:.0} ms of CPU) each for these small states.
-- Remote backends are not measured here: the s3 backend has its own section
-  (`s3-status`) below.
+- An s3 state is read straight from S3 through the AWS SDK (no terraform process);
+  azurerm and gcs states still go through `terraform state pull`, several at once
+  (`-j`). This section does not measure them; s3 has its own section (`s3-status`).
 "
         );
     }
@@ -490,6 +491,7 @@ pub fn s3_status(ctx: &Ctx, project: &S3Project) -> anyhow::Result<Section> {
         .map(|(source, n)| match source.as_str() {
             "terraform" => format!("{n} with `terraform state pull`"),
             "file" => format!("{n} from a local file"),
+            "s3" => format!("{n} straight from S3 through the AWS SDK"),
             other => format!("{n} with state_source `{other}`"),
         })
         .collect::<Vec<_>>()
