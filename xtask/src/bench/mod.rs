@@ -39,7 +39,8 @@ Sections (--only takes a comma-separated list of these):
            --reps runs); moto from `scripts/test.sh --install-only`, the aws CLI from
            there too or, when it installs none, pip-installed into .cache/bench-tools/
   s3-status  on the same moto world: `tfenv status env01..envN` for N = 10, 50 vs the
-           seed scripts' sequential `terraform state pull` loop (wall and CPU)
+           seed scripts' sequential `terraform state pull` loop, wall and CPU time
+           (median of --reps runs)
   deploy   on a copy of the demo (tfenv.toml, environments/, examples/quickstart), one
            output change per run: `tfenv deploy dev --yes` vs the seed scripts' flow
            (init -reconfigure, plan -out, apply, output -json) vs terraform's floor
@@ -69,7 +70,7 @@ pub struct Args {
     /// Runs of `tfenv envs` (startup)
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
-    /// Runs of each other measurement (status, backup, verify, lock)
+    /// Runs of each other measurement (status, backup, verify, lock, s3-status)
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub reps: u32,
     /// Runs of each command of the deploy section
