@@ -295,7 +295,9 @@ Examples:
     #[command(after_help = "\
 One line per check: ✓ ok, ! warning, ✗ failure, each with its fix. Exit 1 when any
 check fails (warnings alone: 0). Every call to another program (terraform, az,
-gcloud, aws, git, another tfenv) gets --timeout.
+gcloud, git, another tfenv) gets --timeout, and so does resolving the AWS
+credentials of each s3 environment (through the AWS SDK, as tfenv's reads do: no
+aws CLI needed; not checked against AWS).
 
 --fix removes what doctor found left over: the data dirs of environments that no
 longer exist (.terraform/tfenv/<name>/ and its fingerprint), and tfenv's own lock
@@ -718,8 +720,8 @@ pub struct DoctorArgs {
     #[arg(long, short = 'y', requires = "fix")]
     pub yes: bool,
 
-    /// Give up on each program doctor asks (terraform, az, gcloud, aws, git, another tfenv)
-    /// after DURATION, e.g. 10s or 2m, and kill it: that check fails.
+    /// Give up on each program doctor asks (terraform, az, gcloud, git, another tfenv) and
+    /// on resolving AWS credentials after DURATION, e.g. 10s or 2m: that check fails.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
 }

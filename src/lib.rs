@@ -1,5 +1,7 @@
 //! tfenv: one binary that replaces the per-environment bash scripts around Terraform.
 //! `main` parses the command line, runs one command, and maps the outcome to an exit code.
+// The deploy pipeline's future nests the AWS SDK's (lock reads): deeper than the default 128.
+#![recursion_limit = "256"]
 
 /// The hot paths, for the micro-benchmarks in `benches/hot_paths.rs` only: not an API.
 #[doc(hidden)]

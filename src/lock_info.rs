@@ -28,9 +28,26 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// Anyone who can write the lock table can write a lock: control characters in its
+    /// fields (escape sequences, line breaks) are kept escaped (`\u{1b}`), never sent to
+    /// a terminal raw.
     pub fn parse(text: &str) -> Result<LockInfo, String> {
-        serde_json::from_str(text.trim())
-            .map_err(|e| format!("the lock info is not terraform's lock JSON ({e})"))
+        let info: LockInfo = serde_json::from_str(text.trim())
+            .map_err(|e| format!("the lock info is not terraform's lock JSON ({e})"))?;
+        Ok(LockInfo {
+            id: printable(info.id),
+            operation: printable(info.operation),
+            who: printable(info.who),
+            version: printable(info.version),
+            created: printable(info.created),
+            path: printable(info.path),
+            info: printable(info.info),
+        })
+    }
+
+    /// The lock names nobody: every field that says who holds it is empty (`{}`).
+    pub fn is_anonymous(&self) -> bool {
+        self.id.is_empty() && self.who.is_empty() && self.operation.is_empty()
     }
 
     pub fn created_at(&self) -> Option<DateTime<Utc>> {
@@ -61,6 +78,22 @@ impl LockInfo {
     }
 }
 
+/// `text` with its control characters escaped.
+fn printable(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn or_unknown(text: &str) -> &str {
     if text.is_empty() { "unknown" } else { text }
 }
@@ -68,6 +101,23 @@ fn or_unknown(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_in_a_lock_are_escaped_never_printed_raw() {
+        let info = LockInfo::parse(
+            r#"{"ID":"id\u001b]0;title\u0007","Who":"eve\u001b[31m\nfake line","Operation":"OperationTypeApply"}"#,
+        )
+        .unwrap();
+        assert!(
+            !info.describe().chars().any(char::is_control),
+            "{}",
+            info.describe()
+        );
+        assert_eq!(info.who, "eve\\u{1b}[31m\\nfake line");
+        assert_eq!(info.id, "id\\u{1b}]0;title\\u{7}");
+        assert!(!info.is_anonymous());
+        assert!(LockInfo::parse("{}").unwrap().is_anonymous());
+    }
 
     #[test]
     fn terraform_lock_json_is_parsed() {

@@ -64,6 +64,9 @@ pub(crate) struct AwsSettings {
     pub use_fips: bool,
     pub use_dualstack: bool,
     pub max_attempts: u32,
+    /// AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE when set: where the SDK looks for
+    /// the files the backend config does not name (for messages).
+    pub env_files: (Option<String>, Option<String>),
     /// `http_proxy` / `https_proxy` / `no_proxy` (Terraform ≥ 1.6); when none is set,
     /// HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment, as terraform does.
     pub proxy: Proxy,
@@ -122,6 +125,17 @@ impl AwsSettings {
 
         let keys = match (s("access_key"), s("secret_key")) {
             (Some(access), Some(secret)) => Some((access, secret, s("token"))),
+            // Terraform hands a lone `token` to an empty static key pair, which fails.
+            (None, None) if s("token").is_some() => {
+                return Err(TfenvError::config(
+                    "the s3 backend config sets `token` without `access_key` and `secret_key`",
+                    Some(
+                        "a session token goes with its key pair: set all three, or remove `token`"
+                            .to_string(),
+                    ),
+                )
+                .into());
+            }
             (None, None) => None,
             (Some(_), None) | (None, Some(_)) => {
                 return Err(TfenvError::config(
@@ -169,28 +183,41 @@ impl AwsSettings {
                 None => None,
             },
         };
-        let web_identity =
-            nested("assume_role_with_web_identity", "role_arn").map(|role_arn| WebIdentity {
-                role_arn,
-                session_name: nested("assume_role_with_web_identity", "session_name"),
-                token_file: nested("assume_role_with_web_identity", "web_identity_token_file")
-                    .map(PathBuf::from),
-                token: nested("assume_role_with_web_identity", "web_identity_token"),
-            });
-        if let Some(web) = &web_identity
-            && web.token.is_none()
-            && web.token_file.is_none()
-            && var("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
-        {
-            return Err(TfenvError::config(
-                format!(
-                    "`assume_role_with_web_identity` for `{}` names neither `web_identity_token` nor `web_identity_token_file`",
-                    web.role_arn
-                ),
-                Some("set one of them, or AWS_WEB_IDENTITY_TOKEN_FILE".to_string()),
-            )
-            .into());
-        }
+        // `role_arn` and the token file fall back to AWS_ROLE_ARN and
+        // AWS_WEB_IDENTITY_TOKEN_FILE, as in terraform.
+        let env = |name: &str| var(name).filter(|v| !v.is_empty());
+        let web_identity = match block("assume_role_with_web_identity") {
+            None => None,
+            Some(_) => {
+                let web = |name: &str| nested("assume_role_with_web_identity", name);
+                let Some(role_arn) = web("role_arn").or_else(|| env("AWS_ROLE_ARN")) else {
+                    return Err(TfenvError::config(
+                        "`assume_role_with_web_identity` in the s3 backend config has no `role_arn`",
+                        Some("set its `role_arn`, or AWS_ROLE_ARN".to_string()),
+                    )
+                    .into());
+                };
+                let token = web("web_identity_token");
+                let token_file = web("web_identity_token_file")
+                    .map(|f| expand_home(&f, var))
+                    .or_else(|| env("AWS_WEB_IDENTITY_TOKEN_FILE").map(PathBuf::from));
+                if token.is_none() && token_file.is_none() {
+                    return Err(TfenvError::config(
+                        format!(
+                            "`assume_role_with_web_identity` for `{role_arn}` names neither `web_identity_token` nor `web_identity_token_file`"
+                        ),
+                        Some("set one of them, or AWS_WEB_IDENTITY_TOKEN_FILE".to_string()),
+                    )
+                    .into());
+                }
+                Some(WebIdentity {
+                    role_arn,
+                    session_name: web("session_name"),
+                    token_file,
+                    token,
+                })
+            }
+        };
         let max_attempts = match s("max_retries") {
             None => DEFAULT_ATTEMPTS,
             Some(n) => n
@@ -212,8 +239,9 @@ impl AwsSettings {
                 backend,
                 "shared_credentials_files",
                 "shared_credentials_file",
+                var,
             ),
-            config_files: files(backend, "shared_config_files", ""),
+            config_files: files(backend, "shared_config_files", "", var),
             assume_role,
             web_identity,
             s3_endpoint: endpoint("s3", "endpoint"),
@@ -225,6 +253,7 @@ impl AwsSettings {
             use_fips: flag("use_fips_endpoint"),
             use_dualstack: flag("use_dualstack_endpoint"),
             max_attempts,
+            env_files: (env("AWS_SHARED_CREDENTIALS_FILE"), env("AWS_CONFIG_FILE")),
             proxy: Proxy {
                 http: s("http_proxy"),
                 https: s("https_proxy"),
@@ -271,7 +300,23 @@ impl AwsSettings {
 
     /// Where tfenv takes credentials from, for people (never a secret).
     pub fn credential_source(&self) -> String {
-        let base = if self.keys.is_some() {
+        self.source_text(None)
+    }
+
+    /// The configured source; for the default chain, `answered` (the provider in it that
+    /// handed out credentials) when known.
+    fn source_text(&self, answered: Option<&str>) -> String {
+        let base = if let Some(web) = &self.web_identity {
+            let token = match (&web.token_file, &web.token) {
+                (Some(file), _) => format!("the token in `{}`", file.display()),
+                // The token itself is a secret: only where it is set.
+                (None, _) => "the backend config's `web_identity_token`".to_string(),
+            };
+            format!(
+                "web identity for `{}` (`assume_role_with_web_identity`, {token})",
+                web.role_arn
+            )
+        } else if self.keys.is_some() {
             "`access_key` / `secret_key` in the backend config".to_string()
         } else if let Some(profile) = &self.profile {
             format!(
@@ -284,40 +329,72 @@ impl AwsSettings {
                 },
                 self.profile_files_shown()
             )
+        } else if answered == Some(DEFAULT_PROFILE) {
+            format!("the default profile of {}", self.profile_files_shown())
+        } else if let Some(provider) = answered {
+            provider.to_string()
         } else {
-            "the AWS default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the default profile of the shared files, web identity, the container or instance role)".to_string()
+            format!(
+                "the AWS default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the default profile of {}, web identity, the container or instance role{})",
+                self.profile_files_shown(),
+                if self.skip_metadata {
+                    "; not the instance metadata service: `skip_metadata_api_check`"
+                } else {
+                    ""
+                }
+            )
         };
-        match (&self.assume_role, &self.web_identity) {
-            (Some(role), _) => format!("{base}, then assuming `{}`", role.role_arn),
-            (None, Some(web)) => format!("web identity for `{}`", web.role_arn),
-            (None, None) => base,
+        match &self.assume_role {
+            Some(role) => format!("{base}, then assuming `{}`", role.role_arn),
+            None => base,
         }
     }
 
+    /// The shared files a profile is looked up in: the backend config's, else for each
+    /// kind the one its variable names, else the one under ~/.aws.
     fn profile_files_shown(&self) -> String {
-        let shown: Vec<String> = self
-            .credentials_files
-            .iter()
-            .chain(&self.config_files)
-            .map(|p| format!("`{}`", p.display()))
-            .collect();
-        if !shown.is_empty() {
-            return shown.join(", ");
-        }
-        let file = |var: &str, default: &str| match std::env::var(var) {
-            Ok(path) if !path.is_empty() => format!("`{path}` ({var})"),
-            _ => default.to_string(),
+        let kind = |named: &[PathBuf],
+                    setting: &str,
+                    var: &str,
+                    from_env: &Option<String>,
+                    default: &str| {
+            if !named.is_empty() {
+                let files: Vec<String> =
+                    named.iter().map(|p| format!("`{}`", p.display())).collect();
+                format!("{} (`{setting}`)", files.join(", "))
+            } else if let Some(file) = from_env {
+                format!("`{file}` ({var})")
+            } else {
+                format!("`{default}`")
+            }
         };
         format!(
             "{} and {}",
-            file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
-            file("AWS_CONFIG_FILE", "~/.aws/config")
+            kind(
+                &self.credentials_files,
+                "shared_credentials_files",
+                "AWS_SHARED_CREDENTIALS_FILE",
+                &self.env_files.0,
+                "~/.aws/credentials"
+            ),
+            kind(
+                &self.config_files,
+                "shared_config_files",
+                "AWS_CONFIG_FILE",
+                &self.env_files.1,
+                "~/.aws/config"
+            )
         )
     }
 
     /// What to change when the credentials are refused or missing.
     pub fn credential_fix(&self) -> String {
-        if self.keys.is_some() {
+        let base = if let Some(web) = &self.web_identity {
+            format!(
+                "fix `assume_role_with_web_identity` in the backend config: its `role_arn` (`{}`) and its `web_identity_token_file` or `web_identity_token` (or AWS_WEB_IDENTITY_TOKEN_FILE)",
+                web.role_arn
+            )
+        } else if self.keys.is_some() {
             "fix `access_key` / `secret_key` (and `token`) in the backend config".to_string()
         } else if let Some(profile) = &self.profile {
             if profile.from_config {
@@ -336,7 +413,17 @@ impl AwsSettings {
                 )
             }
         } else {
-            "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, set AWS_PROFILE, or set `profile` in the backend config".to_string()
+            format!(
+                "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, set AWS_PROFILE, set `profile` in the backend config, or give the default profile keys in {}",
+                self.profile_files_shown()
+            )
+        };
+        match &self.assume_role {
+            Some(role) => format!(
+                "{base}; and check that they may assume `{}` (`assume_role` / `role_arn` in the backend config)",
+                role.role_arn
+            ),
+            None => base,
         }
     }
 }
@@ -352,25 +439,35 @@ fn scalar(value: &Value) -> Option<String> {
 }
 
 /// A list of files (`shared_credentials_files = [...]`) or the older single-file name.
-fn files(backend: &Backend, list: &str, single: &str) -> Vec<PathBuf> {
+fn files(
+    backend: &Backend,
+    list: &str,
+    single: &str,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Vec<PathBuf> {
     match backend.settings.get(list) {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
-            .map(expand_home)
+            .filter(|p| !p.is_empty())
+            .map(|p| expand_home(p, var))
             .collect(),
-        Some(Value::String(one)) => vec![expand_home(one)],
+        Some(Value::String(one)) if !one.is_empty() => vec![expand_home(one, var)],
         _ if !single.is_empty() => backend
             .setting(single)
-            .map(|p| vec![expand_home(&p)])
+            .filter(|p| !p.is_empty())
+            .map(|p| vec![expand_home(&p, var)])
             .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
 
-/// `~/…` as terraform expands it.
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+/// `~/…` as terraform expands it (HOME read through `var`).
+fn expand_home(path: &str, var: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    match (
+        path.strip_prefix("~/"),
+        var("HOME").filter(|h| !h.is_empty()),
+    ) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(path),
     }
@@ -386,12 +483,17 @@ fn parse_duration(text: &str, setting: &str) -> anyhow::Result<Duration> {
     })
 }
 
+/// The default chain's shared-files provider, as `Recording` names it.
+const DEFAULT_PROFILE: &str = "the default profile of the shared files";
+
 /// S3 and DynamoDB clients for one backend config, and where their credentials come from.
 #[derive(Clone)]
 pub(crate) struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub settings: Arc<AwsSettings>,
+    /// The provider both clients take their credentials from (`check_credentials`).
+    credentials: SharedCredentialsProvider,
     /// Which source handed out the credentials last (see `credentials_chain`).
     used: Arc<Mutex<Option<&'static str>>>,
 }
@@ -513,10 +615,22 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
         .with_retry_config(retry.clone());
     provider_config = provider_config.with_use_fips(Some(settings.use_fips));
     let used = Arc::new(Mutex::new(None));
-    let credentials = credentials_chain(&settings, &provider_config, profile_files.as_ref(), &used);
-    let credentials = match (&settings.assume_role, &settings.web_identity) {
-        (Some(role), _) => {
-            let sts_config = sts_config(&base, &settings, credentials.clone());
+    // `assume_role_with_web_identity` replaces the chain; `assume_role` builds on what
+    // either gives (terraform's order).
+    let credentials = match &settings.web_identity {
+        Some(web) => SharedCredentialsProvider::new(Recording {
+            inner: SharedCredentialsProvider::new(web_identity(
+                web,
+                &sts_config(&base, &settings, None),
+            )?),
+            name: "web identity (`assume_role_with_web_identity` in the backend config)",
+            used: used.clone(),
+        }),
+        None => credentials_chain(&settings, &provider_config, profile_files.as_ref(), &used),
+    };
+    let credentials = match &settings.assume_role {
+        Some(role) => {
+            let sts_config = sts_config(&base, &settings, Some(credentials.clone()));
             let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
                 .configure(&sts_config)
                 .session_name(
@@ -535,8 +649,7 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
             }
             SharedCredentialsProvider::new(builder.build_from_provider(credentials).await)
         }
-        (None, Some(web)) => SharedCredentialsProvider::new(web_identity(web, &provider_config)?),
-        (None, None) => credentials,
+        None => credentials,
     };
 
     let mut s3 = aws_sdk_s3::config::Builder::from(&base)
@@ -546,7 +659,7 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
         s3 = s3.endpoint_url(url);
     }
     let mut dynamodb =
-        aws_sdk_dynamodb::config::Builder::from(&base).credentials_provider(credentials);
+        aws_sdk_dynamodb::config::Builder::from(&base).credentials_provider(credentials.clone());
     if let Some(url) = &settings.dynamodb_endpoint {
         dynamodb = dynamodb.endpoint_url(url);
     }
@@ -554,6 +667,7 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
         s3: aws_sdk_s3::Client::from_conf(s3.build()),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
         settings: Arc::new(settings),
+        credentials,
         used,
     })
 }
@@ -578,6 +692,9 @@ fn profile_files(settings: &AwsSettings) -> Option<ProfileFiles> {
     }
     Some(builder.build())
 }
+
+/// The name of the environment's credentials in the chain (see `credentials_chain`).
+const FROM_ENVIRONMENT: &str = "the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)";
 
 /// The credentials terraform's s3 backend would use, before any role is assumed: keys
 /// in the backend config; else a profile named explicitly (the backend's `profile` or
@@ -627,16 +744,13 @@ fn credentials_chain(
     let mut chain = CredentialsProviderChain::first_try(
         "Environment",
         named(
-            "the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)",
+            FROM_ENVIRONMENT,
             SharedCredentialsProvider::new(
                 aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new(),
             ),
         ),
     )
-    .or_else(
-        "Profile",
-        named("the default profile of the shared files", profile(None)),
-    )
+    .or_else("Profile", named(DEFAULT_PROFILE, profile(None)))
     .or_else(
         "WebIdentityToken",
         named(
@@ -680,9 +794,10 @@ fn credentials_chain(
 fn sts_config(
     base: &SdkConfig,
     settings: &AwsSettings,
-    credentials: SharedCredentialsProvider,
+    credentials: Option<SharedCredentialsProvider>,
 ) -> SdkConfig {
-    let mut builder = base.to_builder().credentials_provider(credentials);
+    let mut builder = base.to_builder();
+    builder.set_credentials_provider(credentials);
     if let Some(url) = &settings.sts_endpoint {
         builder = builder.endpoint_url(url);
     }
@@ -692,43 +807,96 @@ fn sts_config(
     builder.build()
 }
 
-/// `assume_role_with_web_identity`: the token from its file, or the inline token written
-/// to a private temp file that lives as long as tfenv (the SDK reads a file).
-fn web_identity(
-    web: &WebIdentity,
-    config: &ProviderConfig,
-) -> anyhow::Result<aws_config::web_identity_token::WebIdentityTokenCredentialsProvider> {
-    use aws_config::web_identity_token::{
-        StaticConfiguration, WebIdentityTokenCredentialsProvider,
-    };
-    let token_file = match (&web.token_file, &web.token) {
-        (Some(file), _) => file.clone(),
-        (None, Some(token)) => {
-            static TOKENS: Mutex<Vec<tempfile::TempPath>> = Mutex::new(Vec::new());
-            let mut file = tempfile::Builder::new()
-                .prefix("tfenv-web-identity-")
-                .tempfile()?;
-            std::io::Write::write_all(&mut file, token.as_bytes())?;
-            let path = file.into_temp_path();
-            let shown = path.to_path_buf();
-            TOKENS.lock().expect("web identity tokens").push(path);
-            shown
+/// `assume_role_with_web_identity`: exchanges the token — read from its file at each
+/// refresh (CI rotates it), or given inline — for the role's credentials with STS at the
+/// backend's `endpoints.sts` / `sts_region`. The inline token never touches the disk.
+#[derive(Debug)]
+struct WebIdentityProvider {
+    sts: aws_sdk_sts::Client,
+    role_arn: String,
+    session_name: String,
+    token: WebToken,
+}
+
+enum WebToken {
+    File(PathBuf),
+    Inline(String),
+}
+
+/// Never the token itself.
+impl std::fmt::Debug for WebToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WebToken::File(path) => write!(f, "File({})", path.display()),
+            WebToken::Inline(_) => f.write_str("Inline(** redacted **)"),
         }
-        (None, None) => std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE")
-            .map(PathBuf::from)
-            .unwrap_or_default(),
+    }
+}
+
+fn web_identity(web: &WebIdentity, sts_config: &SdkConfig) -> anyhow::Result<WebIdentityProvider> {
+    let token = match (&web.token_file, &web.token) {
+        (Some(file), _) => WebToken::File(file.clone()),
+        (None, Some(token)) => WebToken::Inline(token.clone()),
+        // `from_backend` refuses a web identity with neither.
+        (None, None) => {
+            return Err(TfenvError::config(
+                format!("no web identity token for `{}`", web.role_arn),
+                None,
+            )
+            .into());
+        }
     };
-    Ok(WebIdentityTokenCredentialsProvider::builder()
-        .configure(config)
-        .static_configuration(StaticConfiguration {
-            web_identity_token_file: token_file,
-            role_arn: web.role_arn.clone(),
-            session_name: web
-                .session_name
-                .clone()
-                .unwrap_or_else(|| "tfenv".to_string()),
+    Ok(WebIdentityProvider {
+        sts: aws_sdk_sts::Client::new(sts_config),
+        role_arn: web.role_arn.clone(),
+        session_name: web
+            .session_name
+            .clone()
+            .unwrap_or_else(|| "tfenv".to_string()),
+        token,
+    })
+}
+
+impl ProvideCredentials for WebIdentityProvider {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            let token = match &self.token {
+                WebToken::Inline(token) => token.clone(),
+                WebToken::File(path) => std::fs::read_to_string(path)
+                    .map(|t| t.trim().to_string())
+                    .map_err(|e| {
+                        CredentialsError::invalid_configuration(format!(
+                            "cannot read the web identity token file `{}`: {e}",
+                            path.display()
+                        ))
+                    })?,
+            };
+            let reply = self
+                .sts
+                .assume_role_with_web_identity()
+                .role_arn(&self.role_arn)
+                .role_session_name(&self.session_name)
+                .web_identity_token(token)
+                .send()
+                .await
+                .map_err(CredentialsError::provider_error)?;
+            let given = reply.credentials.ok_or_else(|| {
+                CredentialsError::unhandled(
+                    "STS answered AssumeRoleWithWebIdentity without credentials",
+                )
+            })?;
+            Ok(Credentials::new(
+                given.access_key_id,
+                given.secret_access_key,
+                Some(given.session_token),
+                std::time::SystemTime::try_from(given.expiration).ok(),
+                "WebIdentityToken",
+            ))
         })
-        .build())
+    }
 }
 
 /// Hands out its inner provider's credentials and, when it does, records its name, so
@@ -759,8 +927,26 @@ impl Aws {
     fn credentials_used(&self) -> String {
         let source = self.settings.credential_source();
         match *self.used.lock().expect("credential source") {
-            Some(provider) if self.settings.keys.is_none() && self.settings.profile.is_none() => {
+            Some(provider)
+                if self.settings.keys.is_none()
+                    && self.settings.profile.is_none()
+                    && self.settings.web_identity.is_none() =>
+            {
                 format!("{source}; they came from {provider}")
+            }
+            _ => source,
+        }
+    }
+
+    /// Where `credentials` came from, for people: the source that answered and at most
+    /// the access key's last 4 characters.
+    fn credentials_found(&self, credentials: &Credentials) -> String {
+        let answered = *self.used.lock().expect("credential source");
+        let source = self.settings.source_text(answered);
+        let key = credentials.access_key_id();
+        match key.char_indices().rev().nth(3) {
+            Some((tail, _)) if key.chars().count() >= 16 => {
+                format!("{source} (access key `…{}`)", &key[tail..])
             }
             _ => source,
         }
@@ -780,26 +966,12 @@ impl Aws {
         let credentials_missing =
             error_chain(&err).any(|cause| cause.downcast_ref::<CredentialsError>().is_some());
         if credentials_missing {
-            // The innermost cause says what was missing ("profile `x` was not defined").
-            let detail = match error_chain(&err)
-                .skip_while(|c| c.downcast_ref::<CredentialsError>().is_none())
-                .last()
-            {
-                Some(cause) => match cause.downcast_ref::<CredentialsError>() {
-                    Some(CredentialsError::CredentialsNotLoaded(_)) => "none found".to_string(),
-                    _ => cause.to_string(),
-                },
-                None => "none found".to_string(),
+            let Some(credentials) =
+                error_chain(&err).find_map(|c| c.downcast_ref::<CredentialsError>())
+            else {
+                return self.no_credentials(what, "none found");
             };
-            return TfenvError::Auth {
-                message: format!(
-                    "{what}: no usable AWS credentials ({}); tfenv tried {}",
-                    one_line(&detail),
-                    self.settings.credential_source()
-                ),
-                hint: Some(self.settings.credential_fix()),
-            }
-            .into();
+            return self.credentials_failure(what, credentials);
         }
         match &err {
             SdkError::TimeoutError(_) => unreachable_error(what, "no answer in time"),
@@ -830,7 +1002,7 @@ impl Aws {
                             "{what}: AWS refused the credentials ({said}); tfenv used {}",
                             self.credentials_used()
                         ),
-                        hint: Some(self.settings.credential_fix()),
+                        hint: Some(self.refused_fix()),
                     }
                     .into()
                 } else {
@@ -845,6 +1017,121 @@ impl Aws {
                 anyhow::anyhow!("{what}: {why}")
             }
         }
+    }
+}
+
+impl Aws {
+    /// What to change when AWS refused the credentials: those of the source that gave them.
+    fn refused_fix(&self) -> String {
+        match *self.used.lock().expect("credential source") {
+            Some(FROM_ENVIRONMENT) => "fix or unset AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) in the environment; they win over the shared files".to_string(),
+            _ => self.settings.credential_fix(),
+        }
+    }
+
+    /// Credentials that could not be had: unreachable when the service handing them out
+    /// (STS for a role, the container or instance endpoint, a `credential_process` that
+    /// hangs) did not answer; else no credentials, with what to fix.
+    fn credentials_failure(&self, what: &str, err: &CredentialsError) -> anyhow::Error {
+        if let Some(why) = network_failure(err) {
+            return unreachable_error(&format!("{what}: getting AWS credentials"), &why);
+        }
+        // The innermost causes say what was missing ("profile `x` was not defined").
+        self.no_credentials(what, &credentials_detail(err))
+    }
+
+    /// No credentials from the configured source: what failed, why, and what to fix.
+    fn no_credentials(&self, what: &str, detail: &str) -> anyhow::Error {
+        TfenvError::Auth {
+            message: format!(
+                "{what}: no usable AWS credentials ({detail}); tfenv tried {}",
+                self.settings.credential_source()
+            ),
+            hint: Some(self.settings.credential_fix()),
+        }
+        .into()
+    }
+}
+
+/// What `check_credentials` found.
+pub(crate) struct FoundCredentials {
+    /// Where they came from, for people (never a secret).
+    pub source: String,
+    /// STS handed them out for a role (`assume_role`, `assume_role_with_web_identity`):
+    /// AWS accepted what they were made from.
+    pub from_sts: bool,
+}
+
+/// Resolves the credentials of `backend` exactly as its reads do (the same clients, the
+/// same provider) and says where they came from, never the secret and at most the access
+/// key's last 4 characters. Nothing is asked of S3 or DynamoDB: whether AWS accepts the
+/// credentials is not checked (with a role to assume, STS is asked for it, as reads do).
+pub(crate) async fn check_credentials(backend: &Backend) -> anyhow::Result<FoundCredentials> {
+    let aws = clients(backend).await?;
+    match aws.credentials.provide_credentials().await {
+        Ok(credentials) => Ok(FoundCredentials {
+            source: aws.credentials_found(&credentials),
+            from_sts: aws.settings.assume_role.is_some() || aws.settings.web_identity.is_some(),
+        }),
+        Err(err) => Err(aws.credentials_failure("resolving AWS credentials", &err)),
+    }
+}
+
+/// Why getting credentials failed when it was the network (a connection refused, a name
+/// that does not resolve, no answer in time), in one line; `None` for anything else.
+fn network_failure(err: &CredentialsError) -> Option<String> {
+    if let CredentialsError::ProviderTimedOut(_) = err {
+        return Some(err.to_string());
+    }
+    error_chain(err).find_map(|cause| {
+        let connector = cause.downcast_ref::<aws_sdk_s3::error::ConnectorError>()?;
+        (connector.is_io() || connector.is_timeout()).then(|| {
+            error_chain(cause)
+                .last()
+                .map(|c| one_line(&c.to_string()))
+                .unwrap_or_default()
+        })
+    })
+}
+
+/// Why a credentials provider failed, in one line: its causes (the SDK's own top line,
+/// "the credential provider was not enabled", says nothing), or that top line alone.
+fn credentials_detail(err: &CredentialsError) -> String {
+    let mut causes: Vec<String> = Vec::new();
+    for cause in error_chain(err).skip(1) {
+        // A nested provider's error says no more than the top line.
+        if cause.downcast_ref::<CredentialsError>().is_some() {
+            continue;
+        }
+        // The chain's error lists each source on a line of its own, each prefixed with
+        // the SDK's "not enabled" top line.
+        let text = cause
+            .to_string()
+            .replace("the credential provider was not enabled: ", "")
+            .replace("the credential provider was not enabled", "not set")
+            .lines()
+            .map(one_line)
+            .filter(|l| !l.is_empty())
+            .fold(String::new(), |all, line| {
+                if all.is_empty() {
+                    line
+                } else if all.ends_with(':') {
+                    format!("{all} {line}")
+                } else {
+                    format!("{all}; {line}")
+                }
+            });
+        if !text.is_empty() && !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
+        }
+    }
+    if causes.is_empty() {
+        match err {
+            CredentialsError::CredentialsNotLoaded(_) => "none found".to_string(),
+            _ => one_line(&err.to_string()),
+        }
+    } else {
+        causes.join(": ")
     }
 }
 

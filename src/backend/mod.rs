@@ -329,7 +329,7 @@ pub async fn read_locks(
         match outcome {
             Ok(states) => {
                 for (&i, state) in members.iter().zip(states) {
-                    results[i] = Some(Ok(state));
+                    results[i] = Some(state);
                 }
             }
             Err(err) => {

@@ -2,10 +2,11 @@
 //! `<workspace_key_prefix or env:>/<workspace>/<key>`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::lock::StateLock;
+use super::lock::{LockState, StateLock};
 use super::{Backend, BackendKind, aws};
 use crate::lock_info::LockInfo;
 
@@ -27,23 +28,51 @@ pub(super) fn location(backend: &Backend) -> String {
     format!("s3://{bucket}/{}", state_key(backend))
 }
 
-/// Reads the lock where this s3 backend keeps it: the `<key>.tflock` object
-/// (`use_lockfile`), or the DynamoDB item `<bucket>/<state key>` (`dynamodb_table`),
-/// through the AWS SDK.
+/// Reads the lock where this s3 backend keeps it, through the AWS SDK: the `<key>.tflock`
+/// object (`use_lockfile`), the DynamoDB item `<bucket>/<state key>` (`dynamodb_table`),
+/// or both when both are set (terraform's migration setting: it takes both locks, so
+/// the state is locked when either is held).
 pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
     let bucket = backend.setting("bucket").unwrap_or_default();
     let key = state_key(backend);
-    if backend.setting("use_lockfile").as_deref() == Some("true") {
-        let aws = aws::clients(backend).await?;
-        let object = format!("s3://{bucket}/{key}.tflock");
-        let reply = aws
-            .s3
-            .get_object()
-            .bucket(&bucket)
-            .key(format!("{key}.tflock"))
-            .send()
-            .await;
-        let body = match reply {
+    let lockfile = backend.setting("use_lockfile").as_deref() == Some("true");
+    let table = backend.setting("dynamodb_table").filter(|t| !t.is_empty());
+    if !lockfile && table.is_none() {
+        return Ok(StateLock::free(format!("s3://{bucket}/{key}")).noting(
+            "this s3 backend has neither `dynamodb_table` nor `use_lockfile`: its state is never locked".to_string(),
+        ));
+    }
+    let aws = aws::clients(backend).await?;
+    let mut free = Vec::new();
+    if lockfile {
+        let lock = read_lockfile(&aws, &bucket, &key).await?;
+        if lock.is_held() {
+            return Ok(lock);
+        }
+        free.push(lock.source);
+    }
+    if let Some(table) = table {
+        let lock = read_lock_item(&aws, &table, &format!("{bucket}/{key}")).await?;
+        if lock.is_held() {
+            return Ok(lock);
+        }
+        free.push(lock.source);
+    }
+    Ok(StateLock::free(free.join(" and ")))
+}
+
+/// The `<key>.tflock` object of `use_lockfile`.
+async fn read_lockfile(aws: &aws::Aws, bucket: &str, key: &str) -> anyhow::Result<StateLock> {
+    let object = format!("s3://{bucket}/{key}.tflock");
+    let reply = aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(format!("{key}.tflock"))
+        .send()
+        .await;
+    let body =
+        match reply {
             Ok(reply) => reply.body.collect().await.map_err(|e| {
                 aws::unreachable_error(&format!("reading `{object}`"), &e.to_string())
             })?,
@@ -52,45 +81,60 @@ pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
             }
             Err(err) => return Err(aws.failure(&format!("reading `{object}`"), err)),
         };
-        let text = String::from_utf8_lossy(&body.into_bytes()).into_owned();
-        let info = LockInfo::parse(&text).map_err(|e| anyhow::anyhow!("`{object}`: {e}"))?;
-        return Ok(StateLock::held_by(info, object));
-    }
-    if let Some(table) = backend.setting("dynamodb_table") {
-        let aws = aws::clients(backend).await?;
-        let lock_id = format!("{bucket}/{key}");
-        let source = format!("dynamodb:{table}/{lock_id}");
-        let reply = aws
-            .dynamodb
-            .get_item()
-            .table_name(&table)
-            .key("LockID", AttributeValue::S(lock_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| {
-                aws.failure(
-                    &format!("reading the lock from DynamoDB table `{table}`"),
-                    err,
-                )
-            })?;
-        let info = reply.item.as_ref().and_then(|item| item.get("Info"));
-        return match info.and_then(|v| v.as_s().ok()) {
-            Some(info) => Ok(StateLock::held_by(
-                LockInfo::parse(info).map_err(|e| anyhow::anyhow!("{source}: {e}"))?,
-                source,
-            )),
-            None => Ok(StateLock::free(source)),
-        };
-    }
-    Ok(StateLock::free(format!("s3://{bucket}/{key}")).noting(
-        "this s3 backend has neither `dynamodb_table` nor `use_lockfile`: its state is never locked".to_string(),
-    ))
+    let text = String::from_utf8_lossy(&body.into_bytes()).into_owned();
+    held(Some(&text), format!("`{object}`"), object)
 }
 
-/// How many body chunks of a state object may wait for the parser: memory stays
-/// constant however large the state is.
-const STATE_CHUNKS_IN_FLIGHT: usize = 4;
+/// The DynamoDB item `lock_id` of `dynamodb_table`.
+async fn read_lock_item(aws: &aws::Aws, table: &str, lock_id: &str) -> anyhow::Result<StateLock> {
+    let source = format!("dynamodb:{table}/{lock_id}");
+    let reply = aws
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("LockID", AttributeValue::S(lock_id.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|err| {
+            aws.failure(
+                &format!("reading the lock from DynamoDB table `{table}`"),
+                err,
+            )
+        })?;
+    match reply.item {
+        Some(item) => held(info_of(&item), source.clone(), source),
+        None => Ok(StateLock::free(source)),
+    }
+}
+
+/// The `Info` string of a lock item; `None` when it has none.
+fn info_of(item: &HashMap<String, AttributeValue>) -> Option<&str> {
+    item.get("Info")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// A lock that exists (an object or item is there): terraform refuses to run while it
+/// does, whatever it says. Lock JSON that names nobody, or an item without `Info`, is
+/// a lock whose holder is unknown — never "free". Lock info that is not JSON is an error
+/// naming `what`.
+fn held(text: Option<&str>, what: String, source: String) -> anyhow::Result<StateLock> {
+    let Some(text) = text else {
+        return Ok(StateLock::new(LockState::HeldUnknown, source).noting(
+            "the lock item has no `Info` string: the state is locked, by whom it does not say"
+                .to_string(),
+        ));
+    };
+    let info = LockInfo::parse(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    if info.is_anonymous() {
+        return Ok(StateLock::new(LockState::HeldUnknown, source).noting(
+            "the lock info names no holder and no lock ID: the state is locked, by whom it does not say"
+                .to_string(),
+        ));
+    }
+    Ok(StateLock::held_by(info, source))
+}
 
 /// Reads the state object (`s3://<bucket>/<state key>`) through the AWS SDK and streams
 /// its body through `parse` on a blocking thread, never holding the whole state.
@@ -105,72 +149,43 @@ pub(super) async fn read_state<T: Send + 'static>(
     let what = format!("reading the state `{object}`");
     let aws = aws::clients(backend).await?;
     let reply = aws.s3.get_object().bucket(&bucket).key(&key).send().await;
-    let mut body = match reply {
+    let body = match reply {
         Ok(reply) => reply.body,
         Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
             return Ok(None);
         }
         Err(err) => return Err(aws.failure(&what, err)),
     };
-    let (chunks, receiver) = tokio::sync::mpsc::channel(STATE_CHUNKS_IN_FLIGHT);
-    let parser = tokio::task::spawn_blocking(move || {
-        parse(Box::new(ChunkReader {
-            receiver,
-            chunk: Default::default(),
-            at: 0,
-        }))
-    });
-    let mut broken = None;
-    loop {
-        match body.next().await {
-            None => break,
-            Some(Ok(chunk)) => {
-                // The parser stopped early (not a state): it says why.
-                if chunks.send(Ok(chunk)).await.is_err() {
-                    break;
-                }
-            }
-            Some(Err(err)) => {
-                let why = err.to_string();
-                let _ = chunks.send(Err(std::io::Error::other(why.clone()))).await;
-                broken = Some(why);
-                break;
-            }
-        }
-    }
-    drop(chunks);
-    let parsed = parser
+    // The body read as it arrives: a blocking `Read` for the parser's thread. A body
+    // that breaks off is an I/O error of that read, told apart from a bad state below.
+    let broken = Arc::new(Mutex::new(None::<String>));
+    let reader = Watched {
+        inner: tokio_util::io::SyncIoBridge::new(body.into_async_read()),
+        broken: broken.clone(),
+    };
+    let parsed = tokio::task::spawn_blocking(move || parse(Box::new(reader)))
         .await
         .map_err(|_| anyhow::anyhow!("{what}: the state reader stopped unexpectedly"))?;
-    if let Some(why) = broken {
+    if let Some(why) = broken.lock().expect("state read").take() {
         return Err(aws::unreachable_error(&what, &why));
     }
     parsed.map_err(|err| anyhow::anyhow!("`{object}`: {err:#}"))
 }
 
-/// The chunks of an object's body as one blocking `Read`, for a parser on its own thread.
-struct ChunkReader<B> {
-    receiver: tokio::sync::mpsc::Receiver<std::io::Result<B>>,
-    chunk: B,
-    at: usize,
+/// A `Read` that remembers the first I/O error it passed on.
+struct Watched<R> {
+    inner: R,
+    broken: Arc<Mutex<Option<String>>>,
 }
 
-impl<B: AsRef<[u8]>> std::io::Read for ChunkReader<B> {
+impl<R: std::io::Read> std::io::Read for Watched<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.at >= self.chunk.as_ref().len() {
-            match self.receiver.blocking_recv() {
-                None => return Ok(0),
-                Some(chunk) => {
-                    self.chunk = chunk?;
-                    self.at = 0;
-                }
-            }
-        }
-        let rest = &self.chunk.as_ref()[self.at..];
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.at += n;
-        Ok(n)
+        self.inner.read(buf).inspect_err(|err| {
+            self.broken
+                .lock()
+                .expect("state read")
+                .get_or_insert_with(|| err.to_string());
+        })
     }
 }
 
@@ -191,8 +206,11 @@ pub(super) fn dynamodb_group(backend: &Backend) -> Option<String> {
 const UNPROCESSED_RETRIES: usize = 3;
 
 /// Reads the DynamoDB locks of several environments of one group (see `dynamodb_group`)
-/// with `BatchGetItem`: one request per 100 environments. In the order given.
-pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result<Vec<StateLock>> {
+/// with `BatchGetItem`: one request per 100 locks. In the order given; the outer error is
+/// a request that failed (all of them), an inner one a lock item that cannot be read.
+pub(super) async fn read_dynamodb_batch(
+    backends: &[&Backend],
+) -> anyhow::Result<Vec<anyhow::Result<StateLock>>> {
     use aws_sdk_dynamodb::types::KeysAndAttributes;
     let first = backends
         .first()
@@ -211,12 +229,18 @@ pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result
             )
         })
         .collect();
-    let mut found: HashMap<String, String> = HashMap::new();
-    // DynamoDB takes at most 100 keys per batch.
-    for chunk in ids.chunks(100) {
+    let mut found: HashMap<String, Option<String>> = HashMap::new();
+    // Each key once (two environments can share a state: DynamoDB refuses a batch that
+    // names a key twice), and at most 100 keys per batch.
+    let unique: Vec<&String> = ids
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in unique.chunks(100) {
         let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
             .iter()
-            .map(|id| HashMap::from([("LockID".to_string(), AttributeValue::S(id.clone()))]))
+            .map(|id| HashMap::from([("LockID".to_string(), AttributeValue::S((*id).clone()))]))
             .collect();
         for attempt in 0..=UNPROCESSED_RETRIES {
             let request = KeysAndAttributes::builder()
@@ -238,11 +262,8 @@ pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result
                 .into_iter()
                 .flatten()
             {
-                if let (Some(Ok(id)), Some(Ok(info))) = (
-                    item.get("LockID").map(AttributeValue::as_s),
-                    item.get("Info").map(AttributeValue::as_s),
-                ) {
-                    found.insert(id.clone(), info.clone());
+                if let Some(Ok(id)) = item.get("LockID").map(AttributeValue::as_s) {
+                    found.insert(id.clone(), info_of(item).map(str::to_string));
                 }
             }
             keys = reply
@@ -259,18 +280,16 @@ pub(super) async fn read_dynamodb_batch(backends: &[&Backend]) -> anyhow::Result
             tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
         }
     }
-    ids.into_iter()
+    Ok(ids
+        .into_iter()
         .map(|id| {
             let source = format!("dynamodb:{table}/{id}");
             match found.get(&id) {
-                Some(info) => Ok(StateLock::held_by(
-                    LockInfo::parse(info).map_err(|e| anyhow::anyhow!("{source}: {e}"))?,
-                    source,
-                )),
+                Some(info) => held(info.as_deref(), source.clone(), source),
                 None => Ok(StateLock::free(source)),
             }
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -278,54 +297,6 @@ mod tests {
     use super::super::tests::backend;
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn an_object_body_in_chunks_reads_as_one_stream() {
-        use std::io::Read;
-        let (chunks, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
-        let reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let result = ChunkReader {
-                receiver,
-                chunk: Vec::new(),
-                at: 0,
-            }
-            .read_to_string(&mut text);
-            (result.map_err(|e| e.to_string()), text)
-        });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            for part in ["{\"ver", "", "sion\": 4", "}"] {
-                chunks.send(Ok(part.as_bytes().to_vec())).await.unwrap();
-            }
-        });
-        drop(chunks);
-        let (result, text) = reader.join().unwrap();
-        assert_eq!(result, Ok(14));
-        assert_eq!(text, "{\"version\": 4}");
-
-        // A body that breaks off is an error of the read, not a short state.
-        let (chunks, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
-        runtime.block_on(async {
-            chunks.send(Ok(b"{".to_vec())).await.unwrap();
-            chunks
-                .send(Err(std::io::Error::other("connection reset")))
-                .await
-                .unwrap();
-        });
-        drop(chunks);
-        let mut text = String::new();
-        let err = ChunkReader {
-            receiver,
-            chunk: Vec::new(),
-            at: 0,
-        }
-        .read_to_string(&mut text)
-        .unwrap_err();
-        assert_eq!(err.to_string(), "connection reset");
-    }
 
     #[test]
     fn location_is_workspace_aware() {

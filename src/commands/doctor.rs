@@ -378,19 +378,23 @@ fn looks_like_tfutils(says: &str) -> bool {
 }
 
 /// The cloud CLIs the environments' backends need, and their logins: `az` for azurerm,
-/// `gcloud` for gcs, `aws` for s3 (tfenv reads s3 locks with it), and AWS credentials for
-/// each s3 environment.
+/// `gcloud` for gcs. s3 needs no CLI (tfenv reads it through the AWS SDK): the AWS
+/// credentials of each s3 environment instead, resolved as its reads resolve them.
 async fn cloud_checks(
     ctx: &Context,
     resolved: &[(&Environment, Backend)],
     timeout: Duration,
 ) -> Vec<Check> {
     let mut by_kind: BTreeMap<&'static str, Vec<(&Environment, &Backend)>> = BTreeMap::new();
+    let mut s3 = Vec::new();
     for (env, backend) in resolved {
         let cli = match backend.kind {
             BackendKind::AzureRm => "az",
             BackendKind::Gcs => "gcloud",
-            BackendKind::S3 => "aws",
+            BackendKind::S3 => {
+                s3.push((*env, backend));
+                continue;
+            }
             _ => continue,
         };
         by_kind.entry(cli).or_default().push((env, backend));
@@ -403,52 +407,38 @@ async fn cloud_checks(
             .collect::<Vec<_>>()
             .join(", ");
         let Ok(bin) = which::which(cli) else {
-            let (what, install, why) = match cli {
+            let (what, install) = match cli {
                 "az" => (
                     "the Azure CLI",
                     "https://learn.microsoft.com/cli/azure/install-azure-cli",
-                    "to read their state locks",
-                ),
-                "gcloud" => (
-                    "the Google Cloud CLI",
-                    "https://cloud.google.com/sdk/docs/install",
-                    "to read their state locks",
                 ),
                 _ => (
-                    "the aws CLI",
-                    "pip install awscli, or https://aws.amazon.com/cli/",
-                    "to read their state locks (until tfenv talks to AWS itself)",
+                    "the Google Cloud CLI",
+                    "https://cloud.google.com/sdk/docs/install",
                 ),
             };
             checks.push(Check::fail(
                 cli,
                 format!(
-                    "environment(s) {names} ({}) need {what} (`{cli}`) {why}, and it is not on PATH",
+                    "environment(s) {names} ({}) need {what} (`{cli}`) to read their state locks, and it is not on PATH",
                     envs[0].1.kind
                 ),
                 format!("install it: {install}"),
             ));
-            if cli == "aws" {
-                for (env, backend) in &envs {
-                    checks.push(aws_credentials_without_cli(env, backend));
-                }
-            }
             continue;
         };
         match cli {
             "az" => checks.push(az_check(ctx, &bin, &names, &envs, timeout).await),
-            "gcloud" => checks.push(gcloud_check(ctx, &bin, &names, &envs, timeout).await),
-            _ => {
-                checks.push(Check::ok(
-                    "aws",
-                    format!("`{}` is there for {names} (s3 lock reads)", bin.display()),
-                ));
-                for (env, backend) in &envs {
-                    checks.push(aws_credentials(ctx, &bin, env, backend, timeout).await);
-                }
-            }
+            _ => checks.push(gcloud_check(ctx, &bin, &names, &envs, timeout).await),
         }
     }
+    checks.extend(
+        futures_util::future::join_all(
+            s3.iter()
+                .map(|(env, backend)| aws_credentials(env, backend, timeout)),
+        )
+        .await,
+    );
     checks
 }
 
@@ -571,137 +561,41 @@ async fn gcloud_check(
     }
 }
 
-/// What the aws CLI would use for `env`: asked with the same environment tfenv gives
-/// it for lock reads (the backend config's region, keys and profile). It resolves the
-/// whole chain (environment, shared files, profile, SSO, instance role); whether AWS
-/// accepts the credentials is not checked.
-async fn aws_credentials(
-    ctx: &Context,
-    bin: &Path,
-    env: &Environment,
-    backend: &Backend,
-    timeout: Duration,
-) -> Check {
+/// The AWS credentials of an s3 environment, resolved exactly as tfenv's reads of it
+/// resolve them (backend config, profile, environment, shared files, web identity,
+/// container or instance role; then `assume_role`). No S3 or DynamoDB call: whether AWS
+/// accepts them is not checked. Never a secret in the message.
+async fn aws_credentials(env: &Environment, backend: &Backend, timeout: Duration) -> Check {
     const NAME: &str = "aws-credentials";
-    let mut inv = Invocation::new(bin, &["configure", "list"]);
-    aws_cli_env(backend, &mut inv);
-    // Where terraform's s3 backend reads its shared files: `configure list` says which.
-    for (setting, var) in [
-        ("shared_credentials_files", "AWS_SHARED_CREDENTIALS_FILE"),
-        ("shared_config_files", "AWS_CONFIG_FILE"),
-    ] {
-        let first = backend
-            .settings
-            .get(setting)
-            .and_then(|v| v.as_array())
-            .and_then(|files| files.first())
-            .and_then(|f| f.as_str());
-        if let Some(file) = first {
-            inv.env.push((var.into(), file.into()));
+    let what = || format!("resolving the AWS credentials of `{}`", env.name);
+    match within(
+        timeout,
+        what,
+        crate::backend::aws::check_credentials(backend),
+    )
+    .await
+    {
+        Ok(found) => {
+            let checked = if found.from_sts {
+                "the role was assumed through STS; not checked against S3 or DynamoDB"
+            } else {
+                "not checked against AWS (whether AWS accepts them)"
+            };
+            Check::ok(
+                NAME,
+                format!(
+                    "`{}` (s3): credentials from {}; {checked}",
+                    env.name, found.source
+                ),
+            )
+            .about(&env.name)
         }
-    }
-    let profile = backend
-        .setting("profile")
-        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
-    let not_checked = "not checked: whether AWS accepts them";
-    let fix = "set AWS_PROFILE (or `profile` in the backend config) to a profile of ~/.aws/config, run `aws configure` or `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
-    let done = match run_cli(ctx, inv, timeout).await {
-        Ok(done) => done,
-        Err(err) => return Check::fail(NAME, format!("{err:#}"), fix).about(&env.name),
-    };
-    let stderr = done.stderr_text();
-    if !done.success() {
-        let message = match (&profile, stderr.contains("could not be found")) {
-            (Some(profile), true) => format!(
-                "`{}`: the AWS profile `{profile}` is not in the shared config or credentials files",
-                env.name
-            ),
-            _ => format!(
-                "`{}`: `aws configure list` {}: {}",
-                env.name,
-                done.describe(),
-                first_line(&stderr)
-            ),
-        };
-        return Check::fail(NAME, message, fix).about(&env.name);
-    }
-    // Its table: `access_key  ****ABCD  env  …`; the key itself is masked, and not kept.
-    let stdout = done.stdout_text();
-    let access_key = stdout
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .find(|cols| cols.first() == Some(&"access_key"));
-    match access_key.as_deref() {
-        Some([_, value, ..]) if *value == "<not" => Check::fail(
-            NAME,
-            format!(
-                "`{}` (s3): no AWS credentials found (environment, shared files{}, instance role)",
-                env.name,
-                profile
-                    .as_ref()
-                    .map(|p| format!(", profile `{p}`"))
-                    .unwrap_or_default()
-            ),
-            fix,
-        )
-        .about(&env.name),
-        Some([_, _, source, ..]) => Check::ok(
-            NAME,
-            format!(
-                "`{}` (s3): AWS credentials found ({source}{}); {not_checked}",
-                env.name,
-                profile
-                    .as_ref()
-                    .map(|p| format!(", profile `{p}`"))
-                    .unwrap_or_default()
-            ),
-        )
-        .about(&env.name),
-        _ => Check::warn(
-            NAME,
-            format!(
-                "`{}` (s3): `aws configure list` printed no access_key line; credentials not checked",
-                env.name
-            ),
-            fix,
-        )
-        .about(&env.name),
-    }
-}
-
-/// Without the aws CLI: what can be seen without it (the backend config, the
-/// environment), saying plainly what was not checked.
-fn aws_credentials_without_cli(env: &Environment, backend: &Backend) -> Check {
-    const NAME: &str = "aws-credentials";
-    let var = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    let source =
-        if backend.setting("access_key").is_some() && backend.setting("secret_key").is_some() {
-            Some("the backend config's access_key")
-        } else if var("AWS_ACCESS_KEY_ID") && var("AWS_SECRET_ACCESS_KEY") {
-            Some("AWS_ACCESS_KEY_ID in the environment")
-        } else if var("AWS_WEB_IDENTITY_TOKEN_FILE") {
-            Some("a web identity token")
-        } else {
-            None
-        };
-    match source {
-        Some(source) => Check::ok(
-            NAME,
-            format!(
-                "`{}` (s3): AWS credentials from {source}; not checked: whether AWS accepts them",
-                env.name
-            ),
-        )
-        .about(&env.name),
-        None => Check::warn(
-            NAME,
-            format!(
-                "`{}` (s3): not checked: without the aws CLI tfenv cannot read shared files, profiles, SSO or an instance role, and neither the backend config nor the environment holds keys",
-                env.name
-            ),
-            "install the aws CLI and run `tfenv doctor` again",
-        )
-        .about(&env.name),
+        Err(err) => {
+            let fix = crate::error::hint_for(&err)
+                .unwrap_or("check the s3 backend config of this environment")
+                .to_string();
+            Check::fail(NAME, format!("`{}` (s3): {err:#}", env.name), fix).about(&env.name)
+        }
     }
 }
 
@@ -1081,28 +975,6 @@ fn print_human(ctx: &Context, report: &DoctorReport) {
             ));
         } else {
             p.progress(&format!("removed `{fixed}`"));
-        }
-    }
-}
-
-/// What the aws CLI is told of the backend config: its region, keys and profile, and no
-/// pager.
-fn aws_cli_env(backend: &Backend, inv: &mut crate::process::Invocation) {
-    // AWS CLI v2 pages through `less` unless told not to; v1 knows no --no-cli-pager.
-    inv.env.push(("AWS_PAGER".into(), "".into()));
-    if let Some(region) = backend.setting("region") {
-        inv.env
-            .push(("AWS_DEFAULT_REGION".into(), region.clone().into()));
-        inv.env.push(("AWS_REGION".into(), region.into()));
-    }
-    for (setting, var) in [
-        ("access_key", "AWS_ACCESS_KEY_ID"),
-        ("secret_key", "AWS_SECRET_ACCESS_KEY"),
-        ("token", "AWS_SESSION_TOKEN"),
-        ("profile", "AWS_PROFILE"),
-    ] {
-        if let Some(value) = backend.setting(setting) {
-            inv.env.push((var.into(), value.into()));
         }
     }
 }

@@ -246,6 +246,9 @@ async fn check(
         Some(InitState::Current) => {}
     }
 
+    // A backend whose lock read did not answer (or refused the credentials) is not asked
+    // again for the state: that would only double the wait (`--timeout` bounds each read).
+    let mut backend_failed = false;
     match lock.unwrap_or_else(|| Err(anyhow::anyhow!("not read"))) {
         Ok(lock) => {
             if lock.is_held() {
@@ -267,6 +270,7 @@ async fn check(
             status.lock = Some(lock.relative_to(&project.root));
         }
         Err(err) if is_unreachable(&err) || is_auth(&err) => {
+            backend_failed = is_unreachable(&err) || backend.reads_remote_state();
             backend_problem(&mut status.problems, &err)
         }
         Err(err) => status.problems.push(Problem::new(
@@ -277,6 +281,7 @@ async fn check(
 
     let read = match (backend.local_state_file(env), init, tf) {
         (Some(file), _, _) => Some(("file", read_local_state(&file))),
+        (None, _, _) if backend_failed => None,
         // Straight from S3, initialized or not: no terraform process.
         (None, _, _) if backend.reads_remote_state() => Some((
             "s3",
@@ -309,18 +314,24 @@ async fn check(
         _ => None,
     };
     if let Some((source, result)) = read {
-        // Where the state was read from; none when there is no state to read.
-        status.state_source = Some(source);
+        // Where the state was read from; none when there is no state or it was not read.
         match result {
-            Ok(None) => status.state_source = None,
-            Ok(header) => status.state = header,
+            Ok(None) => {}
+            Ok(header) => {
+                status.state_source = Some(source);
+                status.state = header;
+            }
             Err(err) if is_unreachable(&err) || is_auth(&err) => {
                 backend_problem(&mut status.problems, &err)
             }
-            Err(err) => status.problems.push(Problem::new(
-                "state-unreadable",
-                format!("cannot read the state: {err:#}"),
-            )),
+            Err(err) => {
+                // Read, but not a state: where it came from helps.
+                status.state_source = Some(source);
+                status.problems.push(Problem::new(
+                    "state-unreadable",
+                    format!("cannot read the state: {err:#}"),
+                ));
+            }
         }
     }
     status

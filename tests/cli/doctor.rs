@@ -47,12 +47,12 @@ fn doctor_with_path(project: &Project, path: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// PATH with the project's fakes and only what the fakes themselves need (bash, cat):
-/// no cloud CLI this machine may have in /usr/bin.
+/// PATH with the project's fakes and only what the fakes themselves need (bash, cat; sh
+/// and sleep for a credential_process): no cloud CLI this machine may have in /usr/bin.
 fn bare_path(project: &Project) -> String {
     let sys = project.join("sys");
     std::fs::create_dir_all(&sys).unwrap();
-    for tool in ["bash", "cat"] {
+    for tool in ["bash", "cat", "sh", "sleep"] {
         let real = which::which(tool).unwrap();
         let _ = std::os::unix::fs::symlink(real, sys.join(tool));
     }
@@ -326,54 +326,251 @@ fn doctor_fails_when_gcloud_is_missing_for_a_gcs_environment() {
     assert_status(&stdout_json(&output), "gcloud", "fail", "no active account");
 }
 
-#[test]
-fn doctor_checks_aws_and_the_credentials_of_each_s3_environment() {
-    let project = project(
+/// An s3 project whose environment `dev` has `conf` (plus bucket, key and region).
+fn s3_project(conf: &str) -> Project {
+    project(
         "s3",
-        "bucket = \"tfstate\"\nkey = \"dev.tfstate\"\nregion = \"us-east-1\"\nprofile = \"ops\"\n",
-    );
-    // No aws CLI: tfenv reads s3 locks with it today.
-    let path = bare_path(&project);
-    let output = doctor_with_path(&project, &path, &["--output", "json"]);
-    expect_code(&output, 1);
-    let report = stdout_json(&output);
-    assert_status(&report, "aws", "fail", "not on PATH");
-    assert_status(&report, "aws-credentials", "warn", "not checked");
+        &format!("bucket = \"tfstate\"\nkey = \"dev.tfstate\"\nregion = \"us-east-1\"\n{conf}"),
+    )
+}
 
-    // The profile the backend config names does not exist.
-    project.script(
-        "bin/aws",
-        "[ \"$1 $2\" = 'configure list' ] || exit 2\n[ \"$AWS_PROFILE\" = ops ] || exit 3\necho \"The config profile ($AWS_PROFILE) could not be found\" >&2\nexit 255",
-    );
-    let report = doctor_json(&project, 1);
-    assert_status(&report, "aws", "ok", "s3 lock reads");
-    assert_status(
-        &report,
-        "aws-credentials",
-        "fail",
-        "profile `ops` is not in",
-    );
-    assert_eq!(check(&report, "aws-credentials")["environment"], "dev");
+/// `tfenv doctor --output json` on an s3 project with no `aws` on PATH and none of the
+/// host's AWS settings: HOME, the shared files and every AWS_ variable are the test's
+/// (`vars`); the instance metadata service is not asked.
+fn s3_doctor(project: &Project, vars: &[(&str, &str)]) -> Output {
+    s3_doctor_with(project, vars, &[])
+}
 
-    // Found: where from, and plainly what was not checked; the key is never shown.
-    project.script(
-        "bin/aws",
-        "cat <<'EOF'\n      Name                    Value             Type    Location\n      ----                    -----             ----    --------\n   profile                      ops           manual    --profile\naccess_key     ****************WXYZ shared-credentials-file    \nsecret_key     ****************abcd shared-credentials-file    \n    region                us-east-1              env    AWS_DEFAULT_REGION\nEOF",
+/// `s3_doctor` with more arguments.
+fn s3_doctor_with(project: &Project, vars: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = project.tfenv();
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    std::fs::create_dir_all(project.join("home")).unwrap();
+    cmd.env("PATH", bare_path(project))
+        .env("HOME", project.join("home"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            project.join("aws/credentials"),
+        )
+        .env("AWS_CONFIG_FILE", project.join("aws/config"))
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    cmd.args(["doctor", "--output", "json"])
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+/// The s3 credentials check is all the report says about AWS: no `aws` CLI check.
+fn assert_no_aws_cli_check(report: &Value) {
+    assert!(
+        !report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "aws"),
+        "s3 needs no aws CLI: {report:#}"
     );
-    let output = doctor(&project, &["--output", "json"]);
+    assert_eq!(check(report, "aws-credentials")["environment"], "dev");
+}
+
+/// Neither stdout (the JSON report) nor stderr shows any of `secrets`.
+fn assert_no_secret(output: &Output, secrets: &[&str]) {
+    let text = output_text(output);
+    for secret in secrets {
+        assert!(!text.contains(secret), "`{secret}` shown:\n{text}");
+    }
+}
+
+const KEY_ID: &str = "AKIAEXAMPLEKEY01WXYZ";
+const SECRET: &str = "wJalrXUtnFEMIexampleSECRETkey0123456789";
+
+#[test]
+fn doctor_needs_no_aws_cli_and_takes_s3_credentials_from_the_backend_config() {
+    let project = s3_project(&format!(
+        "access_key = \"{KEY_ID}\"\nsecret_key = \"{SECRET}\"\ntoken = \"session-token-secret\"\n"
+    ));
+    let output = s3_doctor(&project, &[]);
     expect_code(&output, 0);
     let report = stdout_json(&output);
-    assert_status(&report, "aws-credentials", "ok", "shared-credentials-file");
+    assert_no_aws_cli_check(&report);
     assert_status(
         &report,
         "aws-credentials",
         "ok",
-        "not checked: whether AWS accepts them",
+        "credentials from `access_key` / `secret_key` in the backend config (access key `…WXYZ`)",
     );
+    assert_status(&report, "aws-credentials", "ok", "not checked against AWS");
+    assert_no_secret(
+        &output,
+        &["AKIAEXAMPLEKEY01", SECRET, "session-token-secret"],
+    );
+}
+
+#[test]
+fn doctor_takes_s3_credentials_from_the_profile_aws_profile_names_in_the_shared_files() {
+    let project = s3_project("");
+    let credentials = project.write(
+        "aws/credentials",
+        &format!(
+            "[default]\naws_access_key_id = AKIADEFAULTKEY00ABCD\naws_secret_access_key = default-secret-value\n\n[ops]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"
+        ),
+    );
+    let output = s3_doctor(&project, &[("AWS_PROFILE", "ops")]);
+    expect_code(&output, 0);
+    let report = stdout_json(&output);
+    assert_no_aws_cli_check(&report);
+    assert_status(
+        &report,
+        "aws-credentials",
+        "ok",
+        "credentials from profile `ops` (AWS_PROFILE)",
+    );
+    assert_status(&report, "aws-credentials", "ok", "`…WXYZ`");
+    assert_no_secret(
+        &output,
+        &["AKIAEXAMPLEKEY01", SECRET, "default-secret-value"],
+    );
+
+    // No profile named: the default one of the same file.
+    let output = s3_doctor(&project, &[]);
+    expect_code(&output, 0);
+    let report = stdout_json(&output);
+    assert_status(
+        &report,
+        "aws-credentials",
+        "ok",
+        &format!(
+            "credentials from the default profile of `{}` (AWS_SHARED_CREDENTIALS_FILE)",
+            credentials.display()
+        ),
+    );
+    assert_status(&report, "aws-credentials", "ok", "(access key `…ABCD`)");
+    assert_no_secret(&output, &["AKIADEFAULTKEY00", "default-secret-value"]);
+}
+
+#[test]
+fn doctor_takes_s3_credentials_from_aws_access_key_id_in_the_environment() {
+    let project = s3_project("");
+    let output = s3_doctor(
+        &project,
+        &[
+            ("AWS_ACCESS_KEY_ID", KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ],
+    );
+    expect_code(&output, 0);
+    let report = stdout_json(&output);
+    assert_no_aws_cli_check(&report);
+    assert_status(
+        &report,
+        "aws-credentials",
+        "ok",
+        "credentials from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) (access key `…WXYZ`)",
+    );
+    assert_no_secret(&output, &["AKIAEXAMPLEKEY01", SECRET]);
+}
+
+#[test]
+fn doctor_fails_naming_the_profile_and_its_file_when_the_s3_profile_does_not_exist() {
+    let project = s3_project("profile = \"ops\"\n");
+    let credentials = project.write(
+        "aws/credentials",
+        &format!("[dev]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"),
+    );
+    let output = s3_doctor(&project, &[]);
+    expect_code(&output, 1);
+    let report = stdout_json(&output);
+    assert_eq!(report["healthy"], false, "{report:#}");
+    assert_no_aws_cli_check(&report);
+    let file = format!("`{}` (AWS_SHARED_CREDENTIALS_FILE)", credentials.display());
+    assert_status(
+        &report,
+        "aws-credentials",
+        "fail",
+        "profile `ops` was not defined",
+    );
+    assert_status(
+        &report,
+        "aws-credentials",
+        "fail",
+        &format!("tfenv tried profile `ops` (`profile` in the backend config) in {file}"),
+    );
+    let fix = check(&report, "aws-credentials")["fix"].as_str().unwrap();
     assert!(
-        !output_text(&output).contains("WXYZ"),
-        "{}",
-        output_text(&output)
+        fix.contains(&format!("fix profile `ops` in {file}")),
+        "{report:#}"
+    );
+    assert_no_secret(&output, &["AKIAEXAMPLEKEY01", SECRET]);
+}
+
+#[test]
+fn doctor_fails_with_the_fix_when_no_s3_credentials_are_found_anywhere() {
+    let project = s3_project("");
+    let started = std::time::Instant::now();
+    let output = s3_doctor(&project, &[]);
+    expect_code(&output, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "doctor took {:?}",
+        started.elapsed()
+    );
+    let report = stdout_json(&output);
+    assert_no_aws_cli_check(&report);
+    assert_status(
+        &report,
+        "aws-credentials",
+        "fail",
+        "no usable AWS credentials",
+    );
+    // Each source of the default chain, and why it gave none, in one line.
+    assert_status(
+        &report,
+        "aws-credentials",
+        "fail",
+        "Environment: environment variable not set; Profile: not set;",
+    );
+    assert_status(
+        &report,
+        "aws-credentials",
+        "fail",
+        "AWS_EC2_METADATA_DISABLED",
+    );
+    let fix = check(&report, "aws-credentials")["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn doctor_gives_up_on_s3_credentials_that_do_not_come_within_the_timeout() {
+    // A profile whose credential_process never answers (a hung SSO helper, a prompt).
+    let project = s3_project("profile = \"slow\"\n");
+    project.write(
+        "aws/config",
+        "[profile slow]\ncredential_process = sleep 30\n",
+    );
+    let started = std::time::Instant::now();
+    let output = s3_doctor_with(&project, &[], &["--timeout", "1s"]);
+    expect_code(&output, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "doctor waited {:?} for credentials",
+        started.elapsed()
+    );
+    assert_status(
+        &stdout_json(&output),
+        "aws-credentials",
+        "fail",
+        "resolving the AWS credentials of `dev` did not answer within 1s",
     );
 }
 

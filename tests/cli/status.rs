@@ -379,11 +379,13 @@ fn status_gives_up_on_a_hanging_backend_after_timeout_and_leaves_no_process() {
         ) && unreachable[0].contains("did not answer within 1s"),
         "{json}"
     );
+    // The state is not asked for once the lock read of the same backend did not answer:
+    // that would only double the wait.
     let pids = pids_written(&project);
     assert_eq!(
         pids.len(),
-        4,
-        "gcloud and terraform (state pull), each with a grandchild: {pids:?}"
+        2,
+        "gcloud with a grandchild, and no `terraform state pull` after it: {pids:?}"
     );
     assert_all_gone(&pids);
 }
@@ -424,13 +426,15 @@ fn status_gives_up_on_an_s3_endpoint_that_never_answers_with_one_problem() {
     let output = project
         .tfenv_with(&tf)
         .env("PATH", project.fake_path())
-        .args(["status", "--timeout", "1s", "--output", "json"])
+        .args(["status", "--timeout", "3s", "--output", "json"])
         .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
     let took = started.elapsed();
     assert_eq!(output.status.code(), Some(6), "{output:?}");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // One --timeout for the lock read; the state of a backend that did not answer is not
+    // asked for again (that took 2 × --timeout).
+    assert!(took < Duration::from_millis(5500), "took {took:?}");
     let json = stdout_json(&output);
     let env = &json["environments"][0];
     let unreachable: Vec<&str> = env["problems"]
@@ -447,7 +451,7 @@ fn status_gives_up_on_an_s3_endpoint_that_never_answers_with_one_problem() {
     );
     assert!(
         unreachable[0].contains("(s3 backend, `s3://b/dev/terraform.tfstate`)")
-            && unreachable[0].contains("did not answer within 1s"),
+            && unreachable[0].contains("did not answer within 3s"),
         "{json}"
     );
     assert_eq!(env["state"], serde_json::Value::Null, "{json}");
