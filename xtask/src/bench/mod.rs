@@ -9,6 +9,7 @@ pub mod lock;
 pub mod measure;
 pub mod plan_all;
 pub mod report;
+pub mod s3;
 pub mod status;
 
 use std::ffi::{OsStr, OsString};
@@ -31,10 +32,15 @@ Sections (--only takes a comma-separated list of these):
            MB/s, next to `terraform state pull > file` (median of min(--reps, 3) runs)
   verify   `tfenv verify` over 1,000 backups of ~1 MB: one cold run (page cache dropped
            for those files), then the median of min(--reps, 3) warm runs
-  lock     s3 backend + DynamoDB lock table on a moto server: `tfenv lock env01` vs
-           `terraform plan -lock-timeout=0s`, and `tfenv lock --all` over 10
-           environments vs one (median of --reps runs); installs moto and the aws CLI
-           with `scripts/test.sh --install-only` when they are missing
+  lock     s3 backend + DynamoDB lock table on a moto server, 50 environments each
+           applied once: `tfenv lock env01` vs the aws CLI read it made before the
+           SDK (`aws dynamodb get-item --consistent-read`) and vs `terraform plan
+           -lock-timeout=0s`, and `tfenv lock --all` over the 50 vs one (median of
+           --reps runs); moto from `scripts/test.sh --install-only`, the aws CLI from
+           there too or, when it installs none, pip-installed into .cache/bench-tools/
+  s3-status  on the same moto world: `tfenv status env01..envN` for N = 10, 50 vs the
+           seed scripts' sequential `terraform state pull` loop, wall and CPU time
+           (median of --reps runs)
   deploy   on a copy of the demo (tfenv.toml, environments/, examples/quickstart), one
            output change per run: `tfenv deploy dev --yes` vs the seed scripts' flow
            (init -reconfigure, plan -out, apply, output -json) vs terraform's floor
@@ -44,11 +50,11 @@ Sections (--only takes a comma-separated list of these):
   plan-all `tfenv plan --all` over 12 environments (initialized, no provider) vs 12
            sequential `tfenv plan <env>`, and `plan --all -j 4` (median of --reps runs)
 Aliases: envs = startup, backups = backup,verify, locks = lock, plans = plan-all,
-all = every section.
+s3 = lock,s3-status, all = every section.
 
 Timing: hyperfine (--export-json) when it is on PATH (`apt-get install hyperfine` or
 `cargo install hyperfine --locked`), else the harness's own timer, which the output
-says. Needs terraform (>= 1.6 for the lock section), python3 for the lock section,
+says. Needs terraform (>= 1.6 for the s3 sections), python3 for the s3 sections,
 ~3 GB free in $TMPDIR, and about 8 minutes on a 2-core machine for every section.";
 
 #[derive(clap::Args, Debug)]
@@ -64,7 +70,7 @@ pub struct Args {
     /// Runs of `tfenv envs` (startup)
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
-    /// Runs of each other measurement (status, backup, verify, lock)
+    /// Runs of each other measurement (status, backup, verify, lock, s3-status)
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub reps: u32,
     /// Runs of each command of the deploy section
@@ -91,17 +97,19 @@ pub enum Section {
     Backup,
     Verify,
     Lock,
+    S3Status,
     Deploy,
     PlanAll,
 }
 
 impl Section {
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Startup,
         Section::Status,
         Section::Backup,
         Section::Verify,
         Section::Lock,
+        Section::S3Status,
         Section::Deploy,
         Section::PlanAll,
     ];
@@ -113,6 +121,7 @@ impl Section {
             Section::Backup => "backup",
             Section::Verify => "verify",
             Section::Lock => "lock",
+            Section::S3Status => "s3-status",
             Section::Deploy => "deploy",
             Section::PlanAll => "plan-all",
         }
@@ -151,12 +160,14 @@ pub fn parse_sections(text: &str) -> Result<Sections, String> {
             "verify" => &[Section::Verify],
             "backups" => &[Section::Backup, Section::Verify],
             "lock" | "locks" => &[Section::Lock],
+            "s3-status" => &[Section::S3Status],
+            "s3" => &[Section::Lock, Section::S3Status],
             "deploy" | "deploys" => &[Section::Deploy],
             "plan-all" | "plans" => &[Section::PlanAll],
             "all" => &Section::ALL,
             _ => {
                 return Err(format!(
-                    "unknown section `{part}` (sections: {names}; aliases: envs, backups, locks, plans, all)"
+                    "unknown section `{part}` (sections: {names}; aliases: envs, backups, locks, s3, plans, all)"
                 ));
             }
         };
@@ -396,6 +407,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut outs: Vec<SectionOut> = Vec::new();
     let mut loads = Vec::new();
     let mut envs_project = None;
+    let mut s3_project = None;
     for &section in &sections.0 {
         let meter = LoadMeter::start();
         let out = match section {
@@ -412,7 +424,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             }
             Section::Backup => backups::backup(&ctx)?,
             Section::Verify => backups::verify(&ctx, !sections.has(Section::Backup))?,
-            Section::Lock => lock::lock(&ctx)?,
+            Section::Lock | Section::S3Status => {
+                if s3_project.is_none() {
+                    s3_project = Some(s3::S3Project::create(&ctx)?);
+                }
+                let project = s3_project.as_ref().expect("created above");
+                let out = if section == Section::Lock {
+                    lock::lock(&ctx, project)?
+                } else {
+                    status::s3_status(&ctx, project)?
+                };
+                // Stop the moto server once no section needs it.
+                if !sections
+                    .0
+                    .iter()
+                    .any(|&s| s > section && matches!(s, Section::Lock | Section::S3Status))
+                {
+                    s3_project = None;
+                }
+                out
+            }
             Section::Deploy => deploy::deploy(&ctx)?,
             Section::PlanAll => plan_all::plan_all(&ctx)?,
         };
@@ -491,6 +522,10 @@ mod tests {
             ]
         );
         assert_eq!(parse_sections("all").unwrap(), Sections::all());
+        assert_eq!(
+            parse_sections("s3").unwrap().0,
+            vec![Section::Lock, Section::S3Status]
+        );
     }
 
     #[test]
@@ -498,7 +533,7 @@ mod tests {
         let err = parse_sections("status,speed").unwrap_err();
         assert!(err.contains("unknown section `speed`"), "{err}");
         assert!(
-            err.contains("startup, status, backup, verify, lock, deploy"),
+            err.contains("startup, status, backup, verify, lock, s3-status, deploy"),
             "{err}"
         );
         assert!(

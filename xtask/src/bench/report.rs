@@ -188,7 +188,8 @@ const INTRO: &str = "# Performance
 These figures come from `cargo xtask bench --write-doc`, which rewrites this page;
 run it again after a change that could matter. To rerun some sections and print
 their figures without touching this page: `cargo xtask bench --only backup,lock`
-(sections: `startup`, `status`, `backup`, `verify`, `lock`, `deploy`, `plan-all`).
+(sections: `startup`, `status`, `backup`, `verify`, `lock`, `s3-status`, `deploy`,
+`plan-all`; `s3` = `lock,s3-status`).
 
 What it measures, each on projects it generates in a temp folder:
 
@@ -200,9 +201,13 @@ What it measures, each on projects it generates in a temp folder:
 - **Backups** (local backend): `tfenv backup` of a 200 MB state — time, tfenv's own
   peak memory, throughput — against `terraform state pull > file`; and
   `tfenv verify` over 1000 backups, cold and warm.
-- **Locks** (s3 + DynamoDB on a local moto server): `tfenv lock` against the
-  `terraform plan -lock-timeout=0s` scripts use, and `tfenv lock --all` over
-  10 environments against one.
+- **Locks** (s3 + DynamoDB on a local moto server, 50 environments each applied
+  once): `tfenv lock` against the aws CLI read it made before it used the AWS SDK
+  (`aws dynamodb get-item --consistent-read`) and against the `terraform plan
+  -lock-timeout=0s` scripts use, and `tfenv lock --all` over the 50 against one.
+- **`tfenv status` on s3** (the same 50 environments, DynamoDB-locked, each with a
+  real state in the bucket): against the seed scripts' sequential loop of
+  `terraform state pull`, wall and CPU time.
 - **Deploys** (a copy of the demo, one output change per run): `tfenv deploy dev`
   against the seed scripts' flow and against terraform's own floor; a production
   deploy with its verified backup against the dev deploy; `tfenv plan` with no
@@ -228,9 +233,12 @@ cargo bench --bench hot_paths              # micro-benchmarks of the hot paths (
 ```
 
 The harness is `xtask/` (`cargo xtask` is an alias in `.cargo/config.toml`). It needs
-cargo, Terraform ≥ 1.6 (the s3 settings of the lock section; the other sections run
-with ≥ 1.0), python3 for the moto server and aws CLI that `scripts/test.sh
---install-only` installs, and about 3 GB in `$TMPDIR`. It works in a temp folder it
+cargo, Terraform ≥ 1.6 (the s3 settings of the `lock` and `s3-status` sections; the
+other sections run with ≥ 1.0), python3 for the moto server that `scripts/test.sh
+--install-only` installs and for the aws CLI the s3 sections measure against (the one
+`scripts/test.sh` installs next to moto, or, if it installs none, one the harness
+installs itself with `pip install awscli` into `.cache/bench-tools/awscli`), and about
+3 GB in `$TMPDIR`. It works in a temp folder it
 removes and stops the moto server it started. It times with hyperfine
 (`apt-get install hyperfine` or `cargo install hyperfine --locked`) when it is on
 `PATH`, and otherwise with its own timer, which the Machine section then says; the

@@ -1,6 +1,8 @@
 //! The 50-environment project in the demo's layout, and the two sections on it:
-//! `startup` (`tfenv envs`) and `status` (against sequential `terraform state pull`).
+//! `startup` (`tfenv envs`) and `status` (against sequential `terraform state pull`);
+//! and `s3-status`, the same comparison on the s3 world of `s3.rs`.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -9,6 +11,7 @@ use anyhow::{Context, ensure};
 
 use super::measure::{Cmd, Plan};
 use super::report::{Section, Table, Target, speed};
+use super::s3::{self, S3Project};
 use super::{Ctx, argv, generate, say};
 
 const ENV_COUNT: usize = 50;
@@ -408,13 +411,235 @@ How `tfenv status` read the {ENV_COUNT} states: {read_via_tf} with `terraform st
   own: {status_1:.1} ms for 1 environment, {status_50:.1} ms for {ENV_COUNT}.
 - The sequential script pays for one terraform process per environment: about
   {pull_ms:.0} ms of wall time ({pull_cpu_ms:.0} ms of CPU) each for these small states.
-- Remote backends (s3, azurerm, gcs) still go through `terraform state pull`, several
-  at once (`-j`); this section does not measure them.
+- An s3 state is read straight from S3 through the AWS SDK (no terraform process);
+  azurerm and gcs states still go through `terraform state pull`, several at once
+  (`-j`). This section does not measure them; s3 has its own section (`s3-status`).
 "
         );
     }
     Ok(Section {
         load_label: "tfenv status".into(),
+        targets: vec![target],
+        body,
+    })
+}
+
+/// `status` of the 50 s3 environments at most 0.15× the sequential `state pull` loop.
+const S3_STATUS_TARGET_RATIO: f64 = 0.15;
+const S3_STATUS_SIZES: [usize; 2] = [10, 50];
+
+/// The seed scripts' loop over s3 environments: `terraform state pull` of env01..env$1,
+/// one after another, in the terraform root with each environment's data dir.
+fn s3_sequential_script(ctx: &Ctx, project: &S3Project) -> anyhow::Result<PathBuf> {
+    let script = ctx.tmp.join("s3-seq-pull.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "# terraform state pull of env01..env$1 on s3, one after another (cargo xtask bench)\n\
+             set -e\ncd '{root}'\n\
+             for ((i = 1; i <= $1; i++)); do\n\
+             \tprintf -v env 'env%02d' \"$i\"\n\
+             \tTF_DATA_DIR='{data}/'\"$env\" '{tf}' state pull >/dev/null\n\
+             done\n",
+            root = project.dir.display(),
+            data = project.dir.join(".terraform/tfenv").display(),
+            tf = ctx.terraform.display()
+        ),
+    )?;
+    Ok(script)
+}
+
+/// `tfenv status` of s3 environments (DynamoDB-locked, each with a real state in the
+/// bucket) against the seed scripts' sequential loop of `terraform state pull`.
+pub fn s3_status(ctx: &Ctx, project: &S3Project) -> anyhow::Result<Section> {
+    let env = &project.env;
+    let count = project.envs.len();
+
+    // Check once that status reads every state and env01's lock, and see how it reads
+    // the states (`state_source`).
+    let mut status_json = ctx.tfenv_argv(&project.dir);
+    status_json.extend(argv(["--output", "json", "status"]));
+    status_json.extend(project.envs.iter().map(OsString::from));
+    let out = ctx.run_ok(env, &status_json, None)?;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .context("tfenv status --output json printed no JSON")?;
+    let envs_json = doc["environments"].as_array().cloned().unwrap_or_default();
+    let states_read = envs_json
+        .iter()
+        .filter(|e| e["state"]["lineage"].is_string())
+        .count();
+    ensure!(
+        states_read == count,
+        "tfenv status read {states_read} of {count} s3 states:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    ensure!(
+        out.stdout
+            .windows(project.lock_id.len())
+            .any(|w| w == project.lock_id.as_bytes()),
+        "tfenv status does not show env01's lock `{}`:\n{}",
+        project.lock_id,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut sources: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &envs_json {
+        let source = e["state_source"].as_str().unwrap_or("none").to_string();
+        *sources.entry(source).or_default() += 1;
+    }
+    let sources_text = sources
+        .iter()
+        .map(|(source, n)| match source.as_str() {
+            "terraform" => format!("{n} with `terraform state pull`"),
+            "file" => format!("{n} from a local file"),
+            "s3" => format!("{n} straight from S3 through the AWS SDK"),
+            other => format!("{n} with state_source `{other}`"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let via_tf = sources.get("terraform").copied().unwrap_or(0);
+    say(&format!("tfenv status reads the s3 states: {sources_text}"));
+
+    let script = s3_sequential_script(ctx, project)?;
+    let sequential = |n: usize| {
+        argv([
+            OsString::from("bash"),
+            script.clone().into(),
+            n.to_string().into(),
+        ])
+    };
+    let scratch = ctx.tmp.join("scratch");
+    std::fs::create_dir_all(&scratch)?;
+    super::measure::run_quiet(env, &sequential(count), &scratch)?;
+
+    let mut table = Table::new([
+        "N",
+        "tfenv status: wall, ms",
+        "CPU, ms",
+        "sequential state pull: wall, ms",
+        "CPU, ms",
+        "ratio (wall)",
+        "ratio (CPU)",
+    ]);
+    let mut last = None;
+    for n in S3_STATUS_SIZES {
+        let mut status = ctx.tfenv_argv(&project.dir);
+        status.push("status".into());
+        status.extend(project.envs[..n].iter().map(OsString::from));
+        // Checked once: exit 0 (env01 is locked, which status reports, not fails on).
+        let out = ctx.run_ok(env, &status, None)?;
+        if !out.stderr.is_empty() {
+            say(&format!(
+                "warning: tfenv status printed on stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        say(&format!("s3-status N={n}: {} runs each", ctx.reps));
+        let samples = ctx.timer.measure(
+            env,
+            &scratch,
+            &[
+                Cmd::new(format!("tfenv status ({n} on s3)"), status),
+                Cmd::new(format!("sequential state pull ({n} on s3)"), sequential(n)),
+            ],
+            Plan::alternating(ctx.reps),
+        )?;
+        let (st, seq) = (&samples[0], &samples[1]);
+        let ratio = st.median() / seq.median();
+        let cpu_ratio = st.cpu_median() / seq.cpu_median();
+        say(&format!(
+            "s3-status N={n}: tfenv status {:.1} ms ({:.0} ms CPU), sequential {:.1} ms ({:.0} ms CPU), ratio {ratio:.3}",
+            st.median(),
+            st.cpu_median(),
+            seq.median(),
+            seq.cpu_median()
+        ));
+        table.row([
+            n.to_string(),
+            format!("{:.1}", st.median()),
+            format!("{:.0}", st.cpu_median()),
+            format!("{:.1}", seq.median()),
+            format!("{:.0}", seq.cpu_median()),
+            format!("{ratio:.3} ({})", speed(st.median(), seq.median())),
+            format!("{cpu_ratio:.3}"),
+        ]);
+        last = Some((st.clone(), seq.clone()));
+    }
+    let (st, seq) = last.context("no size measured")?;
+    let ratio = st.median() / seq.median();
+    let met = ratio <= S3_STATUS_TARGET_RATIO;
+    let mut figures = format!(
+        "{:.1} ms vs {:.1} ms: {ratio:.3}× {} {S3_STATUS_TARGET_RATIO}×",
+        st.median(),
+        seq.median(),
+        if met { "≤" } else { ">" }
+    );
+    if ctx.cpus != 2 {
+        figures.push_str(&format!(
+            " — note: the target is set for 2 cores, this machine has {}",
+            ctx.cpus
+        ));
+    }
+    let target = Target {
+        what: format!(
+            "`tfenv status` of {count} s3 environments (DynamoDB-locked) at most {S3_STATUS_TARGET_RATIO}× the sequential `terraform state pull` loop"
+        ),
+        met,
+        figures,
+    };
+    let pull_ms = seq.median() / count as f64;
+    let pull_cpu = seq.cpu_median() / count as f64;
+
+    let mut body = format!(
+        "## `tfenv status` on s3 vs. the sequential `terraform state pull` loop
+
+**Method.** {intro} Then `tfenv status env01..envN` for N = 10 and {count}, with the
+default `-j` (CPUs × 2 = {jobs} here), against the seed scripts' loop: `TF_DATA_DIR=...
+terraform state pull > /dev/null` for the same environments one after another in the
+terraform root (a bash loop). Median of {reps} runs each, the two commands alternating
+(timing: {timer}); CPU time is user + sys of the command and every process it started
+(hyperfine's mean when hyperfine times it). Ratio = status ÷ loop (lower is better).
+
+{table}
+How `tfenv status` read the {count} states: {sources_text}.
+
+**Target** (issue 15): {count} environments in at most {S3_STATUS_TARGET_RATIO}× the loop — {verdict}.
+
+**Reading the figures.**
+
+- The loop pays for one terraform process per environment, each loading the
+  configuration, its s3 backend and credentials before one GetObject (and one GetItem
+  of the digest): about {pull_ms:.0} ms of wall time and {pull_cpu:.0} ms of CPU each.
+",
+        intro = s3::method_intro(project),
+        jobs = ctx.cpus * 2,
+        reps = ctx.reps,
+        timer = ctx.timer.label(),
+        table = table.render(),
+        verdict = target.verdict(),
+    );
+    if via_tf > 0 {
+        let _ = write!(
+            body,
+            "- `tfenv status` still reads {via_tf} of the {count} states with `terraform state pull`
+  (several at once, `-j`), so it pays the same process per environment: on {cpus} cores
+  running them concurrently cannot take less than their CPU time ÷ {cpus}, and the
+  target needs the states read without a terraform process (through the S3 API).
+",
+            cpus = ctx.cpus
+        );
+    } else {
+        let _ = write!(
+            body,
+            "- `tfenv status` reads the states itself through the AWS SDK, several at once, and
+  starts no terraform process for them: {st_ms:.1} ms and {st_cpu:.0} ms of CPU for all {count},
+  lock reads included.
+",
+            st_ms = st.median(),
+            st_cpu = st.cpu_median(),
+        );
+    }
+    Ok(Section {
+        load_label: "tfenv status (s3)".into(),
         targets: vec![target],
         body,
     })
