@@ -226,6 +226,16 @@ fn lock_project(moto: &Moto, envs: &[&str], locking: &str) -> Project {
     project
 }
 
+/// A moto with the bucket and lock table, and a project whose environments `envs` lock
+/// in that table.
+fn dynamodb_locked(envs: &[&str]) -> (Moto, Project) {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = lock_project(&moto, envs, &format!("dynamodb_table = \"{TABLE}\""));
+    (moto, project)
+}
+
 /// `tfenv lock <args>` exits `code`; the output.
 fn lock(project: &Project, args: &[&str], code: i32) -> std::process::Output {
     support::expecting(
@@ -255,14 +265,7 @@ const NOT_LOCK_JSON: &str = "not terraform's lock JSON";
 
 #[test]
 fn a_dynamodb_lock_whose_holder_is_not_lock_json_is_an_error_naming_the_item() {
-    let moto = Moto::start();
-    moto.create_bucket(BUCKET);
-    moto.create_lock_table(TABLE);
-    let project = lock_project(
-        &moto,
-        &["dev", "qa"],
-        &format!("dynamodb_table = \"{TABLE}\""),
-    );
+    let (moto, project) = dynamodb_locked(&["dev", "qa"]);
     moto.put_lock_item(TABLE, "tfstate-test/dev/terraform.tfstate", "{not json");
 
     lock_error(
@@ -377,14 +380,7 @@ fn with_both_use_lockfile_and_dynamodb_table_a_lock_in_either_is_held() {
 
 #[test]
 fn a_lock_item_without_info_or_naming_nobody_is_held_by_an_unknown_holder_never_free() {
-    let moto = Moto::start();
-    moto.create_bucket(BUCKET);
-    moto.create_lock_table(TABLE);
-    let project = lock_project(
-        &moto,
-        &["dev", "qa"],
-        &format!("dynamodb_table = \"{TABLE}\""),
-    );
+    let (moto, project) = dynamodb_locked(&["dev", "qa"]);
     // dev: an item without `Info`; qa: lock JSON that names nobody. Terraform refuses to
     // run on both.
     moto.put_bare_lock_item(TABLE, "tfstate-test/dev/terraform.tfstate");
@@ -416,14 +412,7 @@ fn a_lock_item_without_info_or_naming_nobody_is_held_by_an_unknown_holder_never_
 #[test]
 fn two_environments_sharing_one_state_are_read_in_one_batch() {
     // DynamoDB refuses a batch naming one key twice; tfenv asks for each key once.
-    let moto = Moto::start();
-    moto.create_bucket(BUCKET);
-    moto.create_lock_table(TABLE);
-    let project = lock_project(
-        &moto,
-        &["dev", "qa"],
-        &format!("dynamodb_table = \"{TABLE}\""),
-    );
+    let (moto, project) = dynamodb_locked(&["dev", "qa"]);
     let dev_conf = project.read("environments/dev.backend.conf");
     project.write("environments/qa.backend.conf", &dev_conf);
     moto.put_lock_item(TABLE, "tfstate-test/dev/terraform.tfstate", ALICE);
@@ -436,10 +425,7 @@ fn two_environments_sharing_one_state_are_read_in_one_batch() {
 
 #[test]
 fn a_web_identity_token_in_the_backend_config_is_exchanged_at_its_sts_endpoint_and_never_written() {
-    let moto = Moto::start();
-    moto.create_bucket(BUCKET);
-    moto.create_lock_table(TABLE);
-    let project = lock_project(&moto, &["dev"], &format!("dynamodb_table = \"{TABLE}\""));
+    let (moto, project) = dynamodb_locked(&["dev"]);
     let endpoint = moto.endpoint();
     // No keys: the token is the credentials; STS at the backend's endpoint.
     let mut conf: Vec<String> = project
@@ -489,10 +475,7 @@ fn a_web_identity_token_in_the_backend_config_is_exchanged_at_its_sts_endpoint_a
 
 #[test]
 fn an_sts_endpoint_that_does_not_answer_is_unreachable_not_a_credentials_problem() {
-    let moto = Moto::start();
-    moto.create_bucket(BUCKET);
-    moto.create_lock_table(TABLE);
-    let project = lock_project(&moto, &["dev"], &format!("dynamodb_table = \"{TABLE}\""));
+    let (moto, project) = dynamodb_locked(&["dev"]);
     let endpoint = moto.endpoint();
     let conf: Vec<String> = project
         .read("environments/dev.backend.conf")

@@ -231,34 +231,28 @@ impl Moto {
     /// Writes the lock table's item `lock_id` with `info` as its `Info` string, as
     /// terraform does when it takes a state lock.
     pub fn put_lock_item(&self, table: &str, lock_id: &str, info: &str) {
-        let sdk = self.sdk();
-        sdk.run(
-            &format!("writing lock item `{lock_id}` of `{table}`"),
-            async {
-                sdk.dynamodb
-                    .put_item()
-                    .table_name(table)
-                    .item("LockID", AttributeValue::S(lock_id.to_string()))
-                    .item("Info", AttributeValue::S(info.to_string()))
-                    .send()
-                    .await?;
-                Ok(())
-            },
-        );
+        self.put_lock_item_with(table, lock_id, Some(info));
     }
 
     /// A lock item with no `Info` attribute at all (a lock whose holder is not said).
     pub fn put_bare_lock_item(&self, table: &str, lock_id: &str) {
+        self.put_lock_item_with(table, lock_id, None);
+    }
+
+    fn put_lock_item_with(&self, table: &str, lock_id: &str, info: Option<&str>) {
         let sdk = self.sdk();
         sdk.run(
             &format!("writing lock item `{lock_id}` of `{table}`"),
             async {
-                sdk.dynamodb
+                let mut put = sdk
+                    .dynamodb
                     .put_item()
                     .table_name(table)
-                    .item("LockID", AttributeValue::S(lock_id.to_string()))
-                    .send()
-                    .await?;
+                    .item("LockID", AttributeValue::S(lock_id.to_string()));
+                if let Some(info) = info {
+                    put = put.item("Info", AttributeValue::S(info.to_string()));
+                }
+                put.send().await?;
                 Ok(())
             },
         );
