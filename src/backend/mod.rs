@@ -294,10 +294,16 @@ pub async fn read_locks(
         |members| async move {
             let backends: Vec<&Backend> = members.iter().map(|&i| items[i].1).collect();
             let what = || {
+                // Each member's error repeats this: a few names, not all of them.
+                const NAMED: usize = 3;
                 let names: Vec<&str> = members.iter().map(|&i| items[i].0.name.as_str()).collect();
+                let more = match names.len().saturating_sub(NAMED) {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                };
                 format!(
-                    "reading the state locks of `{}` (s3 backend, DynamoDB table `{}`)",
-                    names.join("`, `"),
+                    "reading the state locks of `{}`{more} (s3 backend, DynamoDB table `{}`)",
+                    names[..names.len().min(NAMED)].join("`, `"),
                     backends[0].setting("dynamodb_table").unwrap_or_default()
                 )
             };

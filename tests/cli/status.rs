@@ -630,3 +630,53 @@ fn a_terraform_that_does_not_answer_version_leaves_its_states_unreachable() {
     );
     assert_all_gone(&pids_written(&project));
 }
+
+#[test]
+fn a_lock_table_that_never_answers_names_a_few_environments_not_all_in_each_problem() {
+    // Fifty environments lock in one table: one batch read, one timeout. Each one's
+    // problem names the batch; naming all fifty in each made the output grow with n².
+    let project = Project::empty();
+    let (listener, url) = silent_endpoint();
+    hold_connections(listener);
+    project.write("main.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    let mut toml = String::new();
+    for i in 1..=50 {
+        let env = format!("e{i:02}");
+        toml.push_str(&format!(
+            "[environments.{env}]\nbackend_config = \"environments/{env}.backend.conf\"\n"
+        ));
+        project.write(
+            &format!("environments/{env}.backend.conf"),
+            &format!(
+                "bucket = \"b\"\nkey = \"{env}/terraform.tfstate\"\nregion = \"us-east-1\"\n\
+                 dynamodb_table = \"locks\"\nendpoints = {{ s3 = \"{url}\", dynamodb = \"{url}\" }}\n\
+                 use_path_style = true\naccess_key = \"test\"\nsecret_key = \"test\"\n"
+            ),
+        );
+    }
+    project.write("tfenv.toml", &toml);
+    let tf = FakeTerraform::working().install(&project);
+    let output = project
+        .tfenv_with(&tf)
+        .env("PATH", project.fake_path())
+        .args(["status", "--timeout", "2s", "--output", "json"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let json = stdout_json(&output);
+    let message = json["environments"][49]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "unreachable")
+        .and_then(|p| p["message"].as_str())
+        .unwrap_or_else(|| panic!("{json}"))
+        .to_string();
+    assert!(
+        message.contains("`e01`, `e02`, `e03` and 47 more")
+            && message.contains("DynamoDB table `locks`"),
+        "{message}"
+    );
+    assert!(!message.contains("`e50`"), "{message}");
+}
