@@ -90,6 +90,7 @@ pub fn main() -> ExitCode {
     let exit = runtime.block_on(run(cli, settings));
     // A blocked prompt thread must not keep an interrupted tfenv alive.
     runtime.shutdown_background();
+    crate::process::kill_leftover_children();
     stdout_verdict(exit).into()
 }
 

@@ -259,6 +259,39 @@ fn group_is_orphaned() -> bool {
 }
 
 /// The parent of `pid`, from `/proc/<pid>/stat` (`pid (comm) state ppid …`).
+/// Kills whatever tfenv started and left running. Every run of tfenv's own runner has
+/// ended (and its process group been killed) by the time tfenv exits, but a process the
+/// AWS SDK started — a profile's `credential_process` — whose read was given up at a
+/// deadline is not killed by the SDK and would outlive tfenv. Called once, on the way
+/// out. Reads /proc; where there is none, it does nothing.
+pub fn kill_leftover_children() {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let parents: Vec<(i32, i32)> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, parent_of(pid)?)))
+        .collect();
+    let mut below = vec![me];
+    let mut leftovers = Vec::new();
+    while let Some(parent) = below.pop() {
+        for &(pid, ppid) in &parents {
+            if ppid == parent && pid != me && !leftovers.contains(&pid) {
+                leftovers.push(pid);
+                below.push(pid);
+            }
+        }
+    }
+    for pid in leftovers {
+        tracing::debug!("killing leftover child process {pid}");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
 fn parent_of(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_comm = &stat[stat.rfind(')')? + 1..];

@@ -12,7 +12,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::PathBuf;
 
-pub use interrupts::Interrupts;
+pub use interrupts::{Interrupts, kill_leftover_children};
 pub use real::TokioRunner;
 
 /// One process to start: what, where, with which environment.

@@ -554,9 +554,20 @@ fn doctor_fails_with_the_fix_when_no_s3_credentials_are_found_anywhere() {
 fn doctor_gives_up_on_s3_credentials_that_do_not_come_within_the_timeout() {
     // A profile whose credential_process never answers (a hung SSO helper, a prompt).
     let project = s3_project("profile = \"slow\"\n");
+    let script = project.write(
+        "slow-credentials.sh",
+        &format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 30\n",
+            project.join("credential-process.pid").display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     project.write(
         "aws/config",
-        "[profile slow]\ncredential_process = sleep 30\n",
+        &format!(
+            "[profile slow]\ncredential_process = {}\n",
+            project.join("slow-credentials.sh").display()
+        ),
     );
     let started = std::time::Instant::now();
     let output = s3_doctor_with(&project, &[], &["--timeout", "1s"]);
@@ -572,6 +583,17 @@ fn doctor_gives_up_on_s3_credentials_that_do_not_come_within_the_timeout() {
         "fail",
         "resolving the AWS credentials of `dev` did not answer within 1s",
     );
+    // The SDK does not stop a credential_process it gave up on; tfenv does, on its way out.
+    let pid: i32 = project
+        .read("credential-process.pid")
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
+    });
+    assert!(gone, "the credential_process (pid {pid}) outlived tfenv");
 }
 
 #[test]
