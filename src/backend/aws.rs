@@ -957,6 +957,7 @@ impl Aws {
     /// problem (with what to fix) when it refused them or none were found.
     pub fn failure<E>(
         &self,
+        service: Service,
         what: &str,
         err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     ) -> anyhow::Error
@@ -974,14 +975,16 @@ impl Aws {
             return self.credentials_failure(what, credentials);
         }
         match &err {
-            SdkError::TimeoutError(_) => unreachable_error(what, "no answer in time"),
+            SdkError::TimeoutError(_) => {
+                unreachable_error(what, &self.shown(service), "no answer in time")
+            }
             SdkError::DispatchFailure(failure) => {
                 let why = error_chain(&err)
                     .last()
                     .map(|c| one_line(&c.to_string()))
                     .unwrap_or_default();
                 if failure.is_timeout() || failure.is_io() {
-                    unreachable_error(what, &why)
+                    unreachable_error(what, &self.shown(service), &why)
                 } else {
                     anyhow::anyhow!("{what}: the request could not be sent ({why})")
                 }
@@ -1021,6 +1024,20 @@ impl Aws {
 }
 
 impl Aws {
+    /// A service as a message names it: its endpoint when the backend config sets one,
+    /// else the service and region.
+    pub fn shown(&self, service: Service) -> String {
+        let (name, endpoint) = match service {
+            Service::S3 => ("S3", &self.settings.s3_endpoint),
+            Service::DynamoDb => ("DynamoDB", &self.settings.dynamodb_endpoint),
+        };
+        match (endpoint, &self.settings.region) {
+            (Some(url), _) => format!("{name} at `{url}`"),
+            (None, Some(region)) => format!("{name} in `{region}`"),
+            (None, None) => name.to_string(),
+        }
+    }
+
     /// What to change when AWS refused the credentials: those of the source that gave them.
     fn refused_fix(&self) -> String {
         match *self.used.lock().expect("credential source") {
@@ -1034,7 +1051,14 @@ impl Aws {
     /// hangs) did not answer; else no credentials, with what to fix.
     fn credentials_failure(&self, what: &str, err: &CredentialsError) -> anyhow::Error {
         if let Some(why) = network_failure(err) {
-            return unreachable_error(&format!("{what}: getting AWS credentials"), &why);
+            let who = match (&self.settings.assume_role, &self.settings.web_identity) {
+                (None, None) => "the credential source".to_string(),
+                _ => match &self.settings.sts_endpoint {
+                    Some(url) => format!("STS at `{url}`"),
+                    None => "STS".to_string(),
+                },
+            };
+            return unreachable_error(&format!("{what}: getting AWS credentials"), &who, &why);
         }
         // The innermost causes say what was missing ("profile `x` was not defined").
         self.no_credentials(what, &credentials_detail(err))
@@ -1135,9 +1159,16 @@ fn credentials_detail(err: &CredentialsError) -> String {
     }
 }
 
-pub(crate) fn unreachable_error(what: &str, why: &str) -> anyhow::Error {
+/// Which AWS service a call went to, to name it (and its endpoint) when it does not answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Service {
+    S3,
+    DynamoDb,
+}
+
+pub(crate) fn unreachable_error(what: &str, who: &str, why: &str) -> anyhow::Error {
     TfenvError::Unreachable {
-        message: format!("{what}: the backend did not answer ({why})"),
+        message: format!("{what}: {who} did not answer ({why})"),
         hint: Some(
             "check the network, the endpoint and region in the backend config, and try again"
                 .to_string(),

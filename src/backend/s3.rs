@@ -41,7 +41,7 @@ where
         )
         .into();
     }
-    aws.failure(what, err)
+    aws.failure(aws::Service::DynamoDb, what, err)
 }
 
 pub(super) fn state_key(backend: &Backend) -> String {
@@ -105,16 +105,21 @@ async fn read_lockfile(aws: &aws::Aws, bucket: &str, key: &str) -> anyhow::Resul
         .key(format!("{key}.tflock"))
         .send()
         .await;
-    let body =
-        match reply {
-            Ok(reply) => reply.body.collect().await.map_err(|e| {
-                aws::unreachable_error(&format!("reading `{object}`"), &e.to_string())
-            })?,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Ok(StateLock::free(object));
-            }
-            Err(err) => return Err(aws.failure(&format!("reading `{object}`"), err)),
-        };
+    let body = match reply {
+        Ok(reply) => reply.body.collect().await.map_err(|e| {
+            aws::unreachable_error(
+                &format!("reading `{object}`"),
+                &aws.shown(aws::Service::S3),
+                &e.to_string(),
+            )
+        })?,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+            return Ok(StateLock::free(object));
+        }
+        Err(err) => {
+            return Err(aws.failure(aws::Service::S3, &format!("reading `{object}`"), err));
+        }
+    };
     let text = String::from_utf8_lossy(&body.into_bytes()).into_owned();
     held(
         Some(&text),
@@ -213,7 +218,7 @@ pub(super) async fn read_state<T: Send + 'static>(
         Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
             return Ok(None);
         }
-        Err(err) => return Err(aws.failure(&what, err)),
+        Err(err) => return Err(aws.failure(aws::Service::S3, &what, err)),
     };
     // The body read as it arrives: a blocking `Read` for the parser's thread. A body
     // that breaks off is an I/O error of that read, told apart from a bad state below.
@@ -226,7 +231,11 @@ pub(super) async fn read_state<T: Send + 'static>(
         .await
         .map_err(|_| anyhow::anyhow!("{what}: the state reader stopped unexpectedly"))?;
     if let Some(why) = broken.lock().expect("state read").take() {
-        return Err(aws::unreachable_error(&what, &why));
+        return Err(aws::unreachable_error(
+            &what,
+            &aws.shown(aws::Service::S3),
+            &why,
+        ));
     }
     parsed.map_err(|err| anyhow::anyhow!("`{object}`: {err:#}"))
 }

@@ -506,4 +506,9 @@ fn an_sts_endpoint_that_does_not_answer_is_unreachable_not_a_credentials_problem
         .collect();
     assert!(codes.contains(&"unreachable"), "{json}");
     assert!(!codes.contains(&"auth"), "{json}");
+    assert!(
+        json.to_string()
+            .contains("STS at `http://127.0.0.1:1` did not answer"),
+        "names the STS endpoint: {json}"
+    );
 }

@@ -667,7 +667,8 @@ fn status_of_an_s3_endpoint_nobody_listens_on_is_unreachable_quickly() {
     );
     let message = env["problems"][1]["message"].as_str().unwrap();
     assert!(
-        message.contains("the backend did not answer")
+        message.contains("DynamoDB at `http://127.0.0.1:")
+            && message.contains("did not answer")
             && message.contains("DynamoDB table `locks`"),
         "{json}"
     );
