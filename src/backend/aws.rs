@@ -118,7 +118,7 @@ impl AwsSettings {
         let nested = |block_name: &str, name: &str| {
             block(block_name)
                 .and_then(|b| b.get(name))
-                .and_then(scalar)
+                .and_then(super::setting_text)
                 .filter(|v| !v.is_empty())
         };
         let endpoint = |service: &str, old: &str| nested("endpoints", service).or_else(|| s(old));
@@ -425,16 +425,6 @@ impl AwsSettings {
             ),
             None => base,
         }
-    }
-}
-
-/// A setting of a nested block as text.
-fn scalar(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

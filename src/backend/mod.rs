@@ -198,17 +198,23 @@ impl Backend {
 
     /// A setting as text, when it is set to a string, number or bool.
     pub fn setting(&self, name: &str) -> Option<String> {
-        match self.settings.get(name)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
+        setting_text(self.settings.get(name)?)
     }
 
     /// The workspace name terraform uses for this environment.
     pub fn workspace_name(&self) -> &str {
         self.workspace.as_deref().unwrap_or("default")
+    }
+}
+
+/// A setting's value as text, when it is a string, number or bool (also for settings
+/// of nested blocks such as `endpoints { … }`).
+pub(crate) fn setting_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
@@ -247,22 +253,18 @@ fn unreachable(what: String, timeout: Duration) -> anyhow::Error {
 
 /// The error is a read that did not answer within its deadline (see `within`).
 pub fn is_unreachable(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<TfenvError>(),
-            Some(TfenvError::Unreachable { .. })
-        )
-    })
+    carries(err, |e| matches!(e, TfenvError::Unreachable { .. }))
 }
 
 /// The error is a backend refusing tfenv's credentials, or none found (`TfenvError::Auth`).
 pub fn is_auth(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<TfenvError>(),
-            Some(TfenvError::Auth { .. })
-        )
-    })
+    carries(err, |e| matches!(e, TfenvError::Auth { .. }))
+}
+
+/// Some `TfenvError` in the chain of `err` is one `kind` accepts.
+fn carries(err: &anyhow::Error, kind: impl Fn(&TfenvError) -> bool) -> bool {
+    err.chain()
+        .any(|cause| cause.downcast_ref::<TfenvError>().is_some_and(&kind))
 }
 
 /// Reads the locks of many environments at once: DynamoDB locks that share a table,

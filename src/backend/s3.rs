@@ -98,28 +98,14 @@ pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
 /// The `<key>.tflock` object of `use_lockfile`.
 async fn read_lockfile(aws: &aws::Aws, bucket: &str, key: &str) -> anyhow::Result<StateLock> {
     let object = format!("s3://{bucket}/{key}.tflock");
-    let reply = aws
-        .s3
-        .get_object()
-        .bucket(bucket)
-        .key(format!("{key}.tflock"))
-        .send()
-        .await;
-    let body = match reply {
-        Ok(reply) => reply.body.collect().await.map_err(|e| {
-            aws::unreachable_error(
-                &format!("reading `{object}`"),
-                &aws.shown(aws::Service::S3),
-                &e.to_string(),
-            )
-        })?,
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-            return Ok(StateLock::free(object));
-        }
-        Err(err) => {
-            return Err(aws.failure(aws::Service::S3, &format!("reading `{object}`"), err));
-        }
+    let what = format!("reading `{object}`");
+    let Some(body) = get_object(aws, bucket, &format!("{key}.tflock"), &what).await? else {
+        return Ok(StateLock::free(object));
     };
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| aws::unreachable_error(&what, &aws.shown(aws::Service::S3), &e.to_string()))?;
     let text = String::from_utf8_lossy(&body.into_bytes()).into_owned();
     held(
         Some(&text),
@@ -127,6 +113,20 @@ async fn read_lockfile(aws: &aws::Aws, bucket: &str, key: &str) -> anyhow::Resul
         "delete the object",
         object,
     )
+}
+
+/// The body of object `key`, as it arrives; `None` when there is no such object.
+async fn get_object(
+    aws: &aws::Aws,
+    bucket: &str,
+    key: &str,
+    what: &str,
+) -> anyhow::Result<Option<aws_sdk_s3::primitives::ByteStream>> {
+    match aws.s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(reply) => Ok(Some(reply.body)),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+        Err(err) => Err(aws.failure(aws::Service::S3, what, err)),
+    }
 }
 
 /// The DynamoDB item `lock_id` of `dynamodb_table`.
@@ -212,13 +212,8 @@ pub(super) async fn read_state<T: Send + 'static>(
     let object = format!("s3://{bucket}/{key}");
     let what = format!("reading the state `{object}`");
     let aws = aws::clients(backend).await?;
-    let reply = aws.s3.get_object().bucket(&bucket).key(&key).send().await;
-    let body = match reply {
-        Ok(reply) => reply.body,
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-            return Ok(None);
-        }
-        Err(err) => return Err(aws.failure(aws::Service::S3, &what, err)),
+    let Some(body) = get_object(&aws, &bucket, &key, &what).await? else {
+        return Ok(None);
     };
     // The body read as it arrives: a blocking `Read` for the parser's thread. A body
     // that breaks off is an I/O error of that read, told apart from a bad state below.
