@@ -7,6 +7,8 @@ mod azurerm;
 mod gcs;
 mod local;
 pub mod lock;
+#[allow(dead_code)]
+pub mod store;
 mod s3;
 
 use std::collections::HashMap;

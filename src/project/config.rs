@@ -41,6 +41,19 @@ pub struct ProjectSection {
     pub backend: Option<String>,
     /// A state lock older than this is a problem in `status` (e.g. "2h", "30m").
     pub stale_lock_after: Option<String>,
+    /// Where history and backups are kept: this machine only, or also the state backend.
+    pub ledger: Option<LedgerMode>,
+}
+
+/// `[project] ledger`: where tfenv keeps history and backups (DESIGN.md §12).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerMode {
+    /// `state/<env>/` on this machine only.
+    #[default]
+    Local,
+    /// Also under `<state key>.tfenv/` in the state backend, shared by every machine.
+    Backend,
 }
 
 #[derive(Debug, Default, Deserialize)]

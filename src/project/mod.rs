@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::error::TfenvError;
 
 pub use config::FILE_NAME as CONFIG_FILE_NAME;
+pub use config::LedgerMode;
 pub use environment::{ConfigProblem, Environment, Layout, Tier, display_path, validate_name};
 pub use file_kind::FileKind;
 
@@ -32,6 +33,9 @@ pub struct Project {
     pub stale_lock_after: std::time::Duration,
     /// A tfenv.toml further up that a nearer discovered layout keeps from being used.
     pub shadowed_config: Option<PathBuf>,
+    /// `[project] ledger`: history and backups on this machine only, or also shared in
+    /// the state backend.
+    pub ledger: config::LedgerMode,
 }
 
 /// The default of `stale_lock_after`.
@@ -105,6 +109,7 @@ impl Project {
             environments: found,
             stale_lock_after: STALE_LOCK_AFTER,
             shadowed_config: None,
+            ledger: config::LedgerMode::Local,
         })
     }
 
@@ -242,6 +247,7 @@ impl Project {
             state_dir,
             stale_lock_after,
             shadowed_config: None,
+            ledger: file.project.ledger.unwrap_or_default(),
         })
     }
 

@@ -1,0 +1,155 @@
+//! Objects beside an environment's state, in the backend's own storage: the shared
+//! ledger under `<state key>.tfenv/` (DESIGN.md §12), and the versions of the state
+//! object itself (`backups --versions`, `restore version:<ID>`). s3 through the AWS SDK,
+//! azurerm through `az`, gcs through `gcloud` — each with the endpoint and credentials
+//! the backend's lock reader uses. Only remote backends tfenv knows have a store.
+//!
+//! Names handed to a store are relative to its folder `<state key>.tfenv/`
+//! (`history/20261130T120000Z-host-42-1a2b3c.json`); the store adds the folder.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Backend, BackendKind};
+use crate::process::Runner;
+
+/// The folder beside the state object that holds the shared ledger.
+pub const FOLDER_SUFFIX: &str = ".tfenv/";
+
+/// The storage of one environment's remote backend.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    runner: Arc<dyn Runner>,
+}
+
+/// An object in the store's folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    /// Relative to the store's folder: `history/….json`.
+    pub name: String,
+    pub bytes: u64,
+    pub modified: Option<DateTime<Utc>>,
+}
+
+/// One version of the state object (an S3 object version, an Azure blob version, a GCS
+/// generation).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Version {
+    pub id: String,
+    pub modified: Option<DateTime<Utc>>,
+    pub bytes: u64,
+    /// The current version of the state.
+    pub latest: bool,
+    /// A delete marker (S3) or a deleted version: there is no state in it.
+    pub deleted: bool,
+}
+
+/// What a create-only write found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    /// An object of that name was there already; it was left as it was.
+    Exists,
+}
+
+/// What to write.
+pub enum Body<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+impl Backend {
+    /// This backend's store, for the remote backends tfenv knows (s3, azurerm, gcs);
+    /// `None` for local and other backends.
+    pub fn store(&self, runner: Arc<dyn Runner>) -> Option<Store> {
+        matches!(
+            self.kind,
+            BackendKind::S3 | BackendKind::AzureRm | BackendKind::Gcs
+        )
+        .then(|| Store {
+            backend: self.clone(),
+            runner,
+        })
+    }
+}
+
+impl Store {
+    /// Where the ledger folder is, for people: `s3://bucket/<state key>.tfenv/`.
+    pub fn location(&self) -> String {
+        format!(
+            "{}{FOLDER_SUFFIX}",
+            self.backend.remote_location().unwrap_or_default()
+        )
+    }
+
+    /// Where the state object is, for people.
+    pub fn state_location(&self) -> String {
+        self.backend.remote_location().unwrap_or_default()
+    }
+
+    /// Writes `name` only if no object of that name exists (S3 `If-None-Match: *`,
+    /// `az … --overwrite false`, gcs `--if-generation-match=0`): never rewrites one.
+    pub async fn create(&self, name: &str, body: Body<'_>) -> anyhow::Result<Created> {
+        let _ = (name, body, &self.runner);
+        anyhow::bail!(
+            "writing to the {} backend's store is not built yet",
+            self.backend.kind
+        )
+    }
+
+    /// Every object whose name starts with `dir` (`history/`), in name order.
+    pub async fn list(&self, dir: &str) -> anyhow::Result<Vec<Object>> {
+        let _ = dir;
+        anyhow::bail!(
+            "listing the {} backend's store is not built yet",
+            self.backend.kind
+        )
+    }
+
+    /// The whole of a small object (a record, a manifest entry); `None` when missing.
+    pub async fn read(&self, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let _ = name;
+        anyhow::bail!(
+            "reading the {} backend's store is not built yet",
+            self.backend.kind
+        )
+    }
+
+    /// Streams object `name` into the new file `dest` (0600); `false` when missing.
+    pub async fn download(&self, name: &str, dest: &Path) -> anyhow::Result<bool> {
+        let _ = (name, dest);
+        anyhow::bail!(
+            "reading the {} backend's store is not built yet",
+            self.backend.kind
+        )
+    }
+
+    /// The versions of the state object, newest first.
+    pub async fn versions(&self) -> anyhow::Result<Vec<Version>> {
+        anyhow::bail!(
+            "listing state versions of a {} backend is not built yet",
+            self.backend.kind
+        )
+    }
+
+    /// The first `max` bytes of one version of the state object (for its header).
+    pub async fn version_head(&self, id: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+        let _ = (id, max);
+        anyhow::bail!(
+            "reading state versions of a {} backend is not built yet",
+            self.backend.kind
+        )
+    }
+
+    /// Streams one version of the state object into the new file `dest` (0600).
+    pub async fn download_version(&self, id: &str, dest: &Path) -> anyhow::Result<()> {
+        let _ = (id, dest);
+        anyhow::bail!(
+            "reading state versions of a {} backend is not built yet",
+            self.backend.kind
+        )
+    }
+}
