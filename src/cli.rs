@@ -586,6 +586,9 @@ pub struct HistoryArgs {
     /// Show the newest N records (0: all).
     #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
     pub limit: usize,
+
+    #[command(flatten)]
+    pub deadline: Deadline,
 }
 
 #[derive(Debug, Args)]
@@ -599,6 +602,9 @@ pub struct BackupsArgs {
     /// The environment whose backups to list.
     #[arg(value_name = "ENV")]
     pub env: String,
+
+    #[command(flatten)]
+    pub deadline: Deadline,
 }
 
 #[derive(Debug, Args)]
@@ -606,6 +612,9 @@ pub struct VerifyArgs {
     /// Environments to verify (default: all).
     #[arg(value_name = "ENV")]
     pub envs: Vec<String>,
+
+    #[command(flatten)]
+    pub deadline: Deadline,
 }
 
 #[derive(Debug, Args)]

@@ -572,6 +572,8 @@ pub struct HistorySettings {
     pub env: String,
     /// The newest N records; 0 means all.
     pub limit: usize,
+    /// Each read of the shared ledger gives up after this long.
+    pub timeout: Duration,
 }
 
 impl HistorySettings {
@@ -579,6 +581,7 @@ impl HistorySettings {
         HistorySettings {
             env: args.env,
             limit: args.limit,
+            timeout: args.deadline.timeout,
         }
     }
 }
@@ -602,11 +605,16 @@ impl BackupSettings {
 #[derive(Debug)]
 pub struct BackupsSettings {
     pub env: String,
+    /// Each read of the shared ledger gives up after this long.
+    pub timeout: Duration,
 }
 
 impl BackupsSettings {
     pub fn resolve(args: cli::BackupsArgs) -> BackupsSettings {
-        BackupsSettings { env: args.env }
+        BackupsSettings {
+            env: args.env,
+            timeout: args.deadline.timeout,
+        }
     }
 }
 
@@ -615,11 +623,16 @@ impl BackupsSettings {
 pub struct VerifySettings {
     /// Empty means all.
     pub envs: Vec<String>,
+    /// Each read of the shared ledger gives up after this long.
+    pub timeout: Duration,
 }
 
 impl VerifySettings {
     pub fn resolve(args: cli::VerifyArgs) -> VerifySettings {
-        VerifySettings { envs: args.envs }
+        VerifySettings {
+            envs: args.envs,
+            timeout: args.deadline.timeout,
+        }
     }
 }
 
