@@ -4,7 +4,6 @@
 //! shared name, and `unshared` while its upload has not succeeded.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -255,8 +254,10 @@ async fn upload_record(store: &Store, record: &Pending, timeout: Duration) -> Re
 }
 
 /// Uploads one backup: its state file, then its manifest entry (a listing shows a
-/// backup only once both are there). When another machine's backup of the same second
-/// holds the name, the next `-N` is tried. Returns the shared name.
+/// backup only once both are there). When the name is taken — by another machine's
+/// backup of the same second, even one with the same content — the next `-N` is tried;
+/// an entry carrying this backup's `origin` is this backup's own earlier upload (the
+/// local line could not be marked). Returns the shared name.
 async fn upload_backup(
     store: &Store,
     dir: &Path,
@@ -265,6 +266,7 @@ async fn upload_backup(
 ) -> Result<String, String> {
     let mut name = backup.shared.clone().unwrap_or_else(|| backup.file.clone());
     let path = dir.join(&backup.file);
+    let origin = origin(dir, backup);
     let fail = |err: anyhow::Error| format!("{err:#}");
     for _ in 0..100 {
         let key = format!("{}{name}", names::BACKUPS);
@@ -275,14 +277,9 @@ async fn upload_backup(
             unshared: false,
             ..backup.clone()
         };
-        let entry = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
-        let write_entry = || {
-            within(
-                timeout,
-                || format!("writing `{entry_key}` to `{}`", store.location()),
-                store.create(&entry_key, Body::Bytes(&entry)),
-            )
-        };
+        let mut entry = serde_json::to_value(&entry).map_err(|e| e.to_string())?;
+        entry["origin"] = Value::String(origin.clone());
+        let entry = entry.to_string();
         let created = within(
             timeout,
             || format!("writing `{key}` to `{}`", store.location()),
@@ -291,11 +288,15 @@ async fn upload_backup(
         .await
         .map_err(fail)?;
         if created == Created::Created {
-            write_entry().await.map_err(fail)?;
+            within(
+                timeout,
+                || format!("writing `{entry_key}` to `{}`", store.location()),
+                store.create(&entry_key, Body::Bytes(entry.as_bytes())),
+            )
+            .await
+            .map_err(fail)?;
             return Ok(name);
         }
-        // The name is taken: by this backup (an upload cut short, or another tfenv on
-        // this machine publishing it at the same time), or by another machine's.
         let existing = within(
             timeout,
             || format!("reading `{entry_key}` from `{}`", store.location()),
@@ -303,28 +304,9 @@ async fn upload_backup(
         )
         .await
         .map_err(fail)?;
-        let ours = match existing {
-            Some(bytes) => serde_json::from_slice::<Backup>(&bytes)
-                .is_ok_and(|other| other.sha256 == backup.sha256),
-            None => {
-                // The state file without its entry: compare the file itself.
-                let temp = temp_path(dir);
-                let found = within(
-                    timeout,
-                    || format!("reading `{key}` from `{}`", store.location()),
-                    store.download(&key, &temp),
-                )
-                .await;
-                let same = matches!(found, Ok(true))
-                    && sha256_of(&temp).is_ok_and(|sha| sha == backup.sha256);
-                let _ = std::fs::remove_file(&temp);
-                found.map_err(fail)?;
-                if same {
-                    write_entry().await.map_err(fail)?;
-                }
-                same
-            }
-        };
+        let ours = existing
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .is_some_and(|other| other["origin"].as_str() == Some(origin.as_str()));
         if ours {
             return Ok(name);
         }
@@ -335,6 +317,20 @@ async fn upload_backup(
         backup.file,
         store.location()
     ))
+}
+
+/// Which local backup a shared entry came from: the same for every upload of that
+/// backup, different for any other (another machine, another checkout, another file).
+fn origin(dir: &Path, backup: &Backup) -> String {
+    let text = format!(
+        "{}\n{}\n{}\n{}\n{}",
+        crate::artifacts::hostname(),
+        dir.display(),
+        backup.file,
+        backup.created.to_rfc3339(),
+        backup.sha256
+    );
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
 /// A new file name in `dir` for a download in progress (a leftover is one `verify` shows).
@@ -348,20 +344,6 @@ pub fn temp_path(dir: &Path) -> PathBuf {
         ".backup-{}-{n}-{nanos:08x}.partial",
         std::process::id()
     ))
-}
-
-pub fn sha256_of(path: &Path) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hash = Sha256::new();
-    let mut buf = vec![0; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
-    Ok(hex::encode(hash.finalize()))
 }
 
 #[cfg(test)]
