@@ -46,7 +46,7 @@ impl Clones {
         )
     }
 
-    fn s3(moto: &Moto) -> Clones {
+    pub(crate) fn s3(moto: &Moto) -> Clones {
         moto.create_bucket(BUCKET);
         moto.create_lock_table(TABLE);
         Clones::new(|_, env| moto.backend_conf(BUCKET, &format!("{env}/terraform.tfstate"), TABLE))
@@ -184,7 +184,7 @@ output "message" {{
     }
 
     /// `b` takes the commits made in `a`.
-    fn pull_into_b(&self) {
+    pub(crate) fn pull_into_b(&self) {
         support::git(&self.clone_dir("b"), &["pull", "-q", "../a", "HEAD"]);
     }
 }
