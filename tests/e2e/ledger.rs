@@ -338,3 +338,54 @@ fn record_line(who: &str) -> String {
         "{{\"command\":\"deploy\",\"environment\":\"production\",\"tier\":\"production\",\"who\":\"{who}\",\"host\":\"h\",\"git\":null,\"start\":\"2026-11-01T10:00:00Z\",\"end\":\"2026-11-01T10:00:01Z\",\"seconds\":1.0,\"terraform_version\":null,\"plan\":null,\"result\":\"no-changes\",\"exit_code\":0,\"backup\":null,\"log\":null,\"error\":null}}\n"
     )
 }
+
+/// The shared ledger does not answer when a run is recorded: the run's outcome stands,
+/// one warning says what was not uploaded, the local record is marked `unshared` (with
+/// its shared name), and the next command that writes the ledger uploads it.
+#[test]
+fn a_record_the_store_did_not_take_is_unshared_and_the_next_command_uploads_it() {
+    let moto = Moto::start();
+    let clones = ledger_clones(&moto);
+    let conf_path = "a/environments/production.backend.conf";
+    let conf = clones.project.read(conf_path);
+    let nobody = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    clones.write(
+        conf_path,
+        &conf.replace(&moto.endpoint(), &format!("http://127.0.0.1:{nobody}")),
+    );
+    // Refused before terraform runs (no --yes): recorded, then the upload fails.
+    let started = std::time::Instant::now();
+    let output = clones.run("a", &["deploy", "production"], 5);
+    let err = stderr(&output);
+    assert!(
+        err.contains("could not upload 1 history record(s) of `production` to the shared ledger at `s3://tfstate-bundles/production/terraform.tfstate.tfenv/`")
+            && err.contains("marked `unshared`"),
+        "{err}"
+    );
+    assert_eq!(err.matches("could not upload").count(), 1, "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let line = crate::bundles::history(&clones, "a", "production");
+    assert_eq!(line["result"], "refused", "{line}");
+    assert_eq!(line["unshared"], true, "{line}");
+    let name = line["shared"].as_str().unwrap().to_string();
+    assert!(keys(&moto, "history/").is_empty());
+
+    // Reachable again: the next command that writes the ledger uploads it.
+    clones.write(conf_path, &conf);
+    let output = clones.run("a", &["backup", "production"], 0);
+    assert!(
+        !stderr(&output).contains("could not upload"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(keys(&moto, "history/"), [format!("{SHARED}history/{name}")]);
+    let line = crate::bundles::history(&clones, "a", "production");
+    assert!(line.get("unshared").is_none(), "{line}");
+    assert_eq!(line["shared"], name.as_str());
+    let seen = json(&clones, "b", &["history", "production"], 0);
+    assert_eq!(seen["records"][0]["result"], "refused", "{seen}");
+    assert_eq!(seen["records"][0]["where"], "shared", "{seen}");
+}
