@@ -628,9 +628,14 @@ fn print_human(ctx: &Context, report: &StatusReport) {
         let last = env
             .last_deploy
             .as_ref()
-            .map_or_else(dash, |LastDeploy { record, .. }| {
+            .map_or_else(dash, |LastDeploy { record, place }| {
+                // From the shared ledger: whose run it was (another machine's, maybe).
+                let by = match place {
+                    Where::Local => String::new(),
+                    Where::Shared | Where::Both => format!(" by {}@{}", record.who, record.host),
+                };
                 format!(
-                    "{} {} ago",
+                    "{} {} ago{by}",
                     record.result,
                     Age((Utc::now() - record.end).num_seconds())
                 )

@@ -195,10 +195,7 @@ impl<'a> EnvLedger<'a> {
     pub async fn history_newest(&self, limit: usize) -> anyhow::Result<Merged<HistoryRecord>> {
         let local = history::read(&self.env.artifacts_dir)?;
         let mut warnings = local.warnings;
-        let listed = match self.list_history(&mut warnings).await {
-            Some(listed) => listed,
-            None => Vec::new(),
-        };
+        let listed = self.list_history(&mut warnings).await.unwrap_or_default();
         let wanted = history_to_read(&local.records, &listed, limit);
         let fetched = self.read_records(&wanted, &mut warnings).await;
         let mut entries = merge_history(local.records, &listed, fetched);
@@ -237,7 +234,7 @@ impl<'a> EnvLedger<'a> {
         for batch in candidates.chunks(CONCURRENT) {
             let names: Vec<String> = batch.iter().map(|n| n.to_string()).collect();
             let mut read = self.read_records(&names, &mut warnings).await;
-            read.sort_by(|a, b| b.start.cmp(&a.start));
+            read.sort_by_key(|r| std::cmp::Reverse(r.start));
             if let Some(record) = read.into_iter().find(history::reached_apply) {
                 found = Some(record);
                 break;

@@ -129,6 +129,13 @@ fn clone_b_sees_and_restores_what_clone_a_did_and_a_loses_nothing_without_its_st
     );
     assert_eq!(env["last_deploy"]["who"], in_a["who"]);
     assert_eq!(env["last_deploy"]["host"], in_a["host"]);
+    let human = support::stdout(&clones.tfenv("b", &["status", "production"]));
+    let by = format!(
+        " by {}@{}",
+        in_a["who"].as_str().unwrap(),
+        in_a["host"].as_str().unwrap()
+    );
+    assert!(human.contains("applied") && human.contains(&by), "{human}");
 
     // A backup taken in A is listed in B and restored from B.
     let name = backup(&clones, "a");
