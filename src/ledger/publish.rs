@@ -166,7 +166,7 @@ fn summary(
         (r, b) => format!("{r} history record(s) and {b} backup(s)"),
     };
     vec![format!(
-        "could not upload {what} of `{}` to the shared ledger at `{}` ({first}); they stay in `state/{}/` marked `unshared`, and the next command that writes the ledger (deploy, refresh, backup, restore, unlock) uploads them",
+        "could not upload {what} of `{}` to the shared ledger at `{}` ({first}); they stay in `state/{}/` marked `unshared`, and the next command that writes the ledger (deploy, refresh, backup, restore, unlock, prune) uploads them",
         env.name,
         store.location(),
         env.name
