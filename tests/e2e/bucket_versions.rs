@@ -168,6 +168,25 @@ fn restoring_a_version_the_bucket_does_not_have_or_a_delete_marker_is_refused_cl
     );
     assert!(text.contains("tfenv backups dev --versions"), "{text}");
 
+    // A version whose first KiB does not reach its serial, and one that is no state:
+    // listed with what could be read (`-`, null), the listing does not fail.
+    let late = format!(
+        r#"{{"version":4,"outputs":{{"pad":{{"value":"{}","type":"string"}}}},"serial":9,"lineage":"l"}}"#,
+        "x".repeat(2000)
+    );
+    moto.put_object(BUCKET, KEY, late.as_bytes());
+    moto.put_object(BUCKET, KEY, b"<html>not a state</html>");
+    let listed = versions(&project);
+    let all = listed["versions"].as_array().unwrap();
+    assert_eq!(all.len(), 3, "{listed:#}");
+    assert_eq!(all[0]["serial"], Value::Null, "{listed:#}");
+    assert_eq!(all[1]["serial"], Value::Null, "{listed:#}");
+    assert_eq!(all[1]["bytes"].as_u64(), Some(late.len() as u64));
+    assert!(all[2]["serial"].is_u64(), "{listed:#}");
+    let table = support::stdout(&run(&project, &["backups", "dev", "--versions"], 0));
+    let newest = table.lines().nth(2).unwrap();
+    assert!(newest.contains("  -  "), "{table}");
+
     // The state object deleted: its latest version is a delete marker.
     moto.delete_object(BUCKET, KEY);
     let listed = versions(&project);
