@@ -6,6 +6,8 @@
 
 use std::io::{Read, Write};
 
+use anyhow::Context as _;
+
 use chrono::Utc;
 use futures_util::StreamExt;
 use indicatif::HumanBytes;
@@ -232,13 +234,15 @@ pub async fn into_backup(
     let dir = backups::dir(env);
     let owned = id.to_string();
     let downloader = store.clone();
+    let (location, other) = (store.state_location(), listing.clone());
     let pulled = backups::pull_state(env, |mut sink| async move {
         let id = owned;
         // The version lands in a private folder of backups/ first, then is copied into the
         // backup's file and read for its header in one pass.
         let scratch = tempfile::Builder::new()
             .prefix(".version-")
-            .tempdir_in(&dir)?;
+            .tempdir_in(&dir)
+            .with_context(|| format!("creating a folder in `{}`", dir.display()))?;
         let file = scratch.path().join("state");
         downloader.download_version(&id, &file).await?;
         tokio::task::spawn_blocking(move || {
@@ -249,7 +253,14 @@ pub async fn into_backup(
             let header = state::read_header(reader);
             sink.flush()?;
             drop(scratch);
-            header.map_err(|err| anyhow::anyhow!("version `{id}` is not a Terraform state ({err})"))
+            header.map_err(|err| match err {
+                state::StateError::Invalid(_) => TfenvError::Refused {
+                    message: format!("version `{id}` of `{location}`: {err}"),
+                    hint: Some(format!("pick another version from `{other}`")),
+                }
+                .into(),
+                state::StateError::Io(_) => anyhow::anyhow!("reading version `{id}`: {err}"),
+            })
         })
         .await?
     })

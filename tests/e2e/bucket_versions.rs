@@ -187,6 +187,20 @@ fn restoring_a_version_the_bucket_does_not_have_or_a_delete_marker_is_refused_cl
     let newest = table.lines().nth(2).unwrap();
     assert!(newest.contains("  -  "), "{table}");
 
+    // Restoring the version that is no state: refused, and nothing is left in backups/.
+    let version = format!("version:{}", all[0]["id"].as_str().unwrap());
+    let output = run(&project, &["restore", "dev", &version, "--yes"], 5);
+    assert!(
+        stderr(&output).contains("not a Terraform state"),
+        "{}",
+        stderr(&output)
+    );
+    let left: Vec<String> = std::fs::read_dir(project.join("state/dev/backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
     // The state object deleted: its latest version is a delete marker.
     moto.delete_object(BUCKET, KEY);
     let listed = versions(&project);
