@@ -607,6 +607,8 @@ pub struct BackupsSettings {
     pub env: String,
     /// Each read of the shared ledger gives up after this long.
     pub timeout: Duration,
+    /// `--versions`: the state object's versions in the bucket, not tfenv's backups.
+    pub versions: bool,
 }
 
 impl BackupsSettings {
@@ -614,6 +616,7 @@ impl BackupsSettings {
         BackupsSettings {
             env: args.env,
             timeout: args.deadline.timeout,
+            versions: args.versions,
         }
     }
 }
@@ -640,7 +643,7 @@ impl VerifySettings {
 #[derive(Debug)]
 pub struct RestoreSettings {
     pub env: String,
-    /// `latest`, a backup's file name, or the path of a state file (from `cwd`).
+    /// `latest`, a backup's file name, `version:<ID>`, or the path of a state file (from `cwd`).
     pub backup: String,
     pub force: bool,
     pub flags: Flags,

@@ -163,6 +163,9 @@ struct Listed {
 pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?;
+    if settings.versions {
+        return super::versions::list(ctx, &project, env).await;
+    }
     let dir = backups::dir(env);
     let (ledger, unresolved) = EnvLedger::resolve(&project, env, ctx.runner.clone());
     let ledger = ledger.with_timeout(settings.timeout);
