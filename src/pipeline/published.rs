@@ -131,7 +131,7 @@ pub async fn upload(store: &Store, id: &str, dir: &Path) -> anyhow::Result<Strin
     let location = format!("{}{PLANS}{id}/", store.location());
     let failed = |why: anyhow::Error| -> anyhow::Error {
         why.context(format!(
-            "publishing the plan to `{location}` failed; it was not published (a plan without bundle.json is never applied)"
+            "publishing the plan as `{id}` failed, so it is not published (a plan without bundle.json is never applied)"
         ))
     };
     for name in UPLOADED {

@@ -281,3 +281,41 @@ fn publish_with_out_keeps_the_bundle_here_and_publishes_it() {
     assert!(dir.join("bundle.json").is_file());
     assert_eq!(published_files(&moto, "dev", id).len(), 3);
 }
+
+#[test]
+fn an_upload_that_fails_exits_1_publishes_nothing_and_leaves_no_bundle_here() {
+    let moto = Moto::start();
+    let clones = Clones::s3_ledger(&moto);
+    // terraform's last call before the upload (`show -json` of the plan, which reads only
+    // the plan file) stops the server: the plan succeeds, its upload cannot.
+    let stopping = clones.project.script(
+        "bin/terraform",
+        &format!(
+            "if [ \"$1\" = show ]; then kill -9 -- -{pid}; fi\nexec '{real}' \"$@\"",
+            pid = moto.pid(),
+            real = crate::support::terraform().display()
+        ),
+    );
+    let output = clones
+        .project
+        .tfenv_with(&stopping)
+        .current_dir(clones.clone_dir("a"))
+        .args(["plan", "dev", "--publish", "--output", "json"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let doc = stdout_json(&output);
+    let message = doc["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("publishing the plan as `")
+            && message.contains("failed, so it is not published")
+            && message.contains("`s3://tfstate-bundles/dev/terraform.tfstate.tfenv/plans/"),
+        "{doc}"
+    );
+    assert!(
+        !stdout(&output).contains("--plan ledger:"),
+        "no command to apply it"
+    );
+    assert!(leftovers(&clones, "a", "dev").is_empty());
+}
