@@ -8,6 +8,7 @@ use std::process::Output;
 
 use crate::bundles::{BUCKET, Clones, history};
 use crate::support::moto::Moto;
+use crate::support::running::RunningTfenv;
 use crate::support::{expecting, stderr, stdout, stdout_json};
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -318,4 +319,59 @@ fn an_upload_that_fails_exits_1_publishes_nothing_and_leaves_no_bundle_here() {
         "no command to apply it"
     );
     assert!(leftovers(&clones, "a", "dev").is_empty());
+}
+
+#[test]
+fn the_downloaded_plan_is_private_and_gone_after_a_failed_or_interrupted_apply() {
+    let moto = Moto::start();
+    let clones = Clones::s3_ledger(&moto);
+    let planned =
+        stdout_json(&clones.run("a", &["plan", "dev", "--publish", "--output", "json"], 0));
+    let plan = format!("ledger:{}", planned["published"]["id"].as_str().unwrap());
+    // terraform's apply, replaced: it notes the downloaded folder's and files' modes, then
+    // fails or waits.
+    let modes = clones.project.join("modes.txt");
+    let wrapper = |name: &str, then: &str| {
+        clones.project.script(
+            &format!("bin/{name}/terraform"),
+            &format!(
+                "if [ \"$1\" = apply ]; then\n  stat -c '%a %n' state/dev/.published-*/ state/dev/.published-*/* >> '{modes}'\n  {then}\nfi\nexec '{real}' \"$@\"",
+                modes = modes.display(),
+                real = crate::support::terraform().display()
+            ),
+        )
+    };
+    let deploy = ["deploy", "dev", "--plan", &plan, "--yes"];
+    let failing = wrapper("failing", "echo 'apply failed' >&2; exit 1");
+    let output = clones
+        .project
+        .tfenv_with(&failing)
+        .current_dir(clones.clone_dir("b"))
+        .args(deploy)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let seen = std::fs::read_to_string(&modes).unwrap();
+    let seen: Vec<&str> = seen.lines().collect();
+    assert_eq!(seen.len(), 4, "the folder and its three files: {seen:?}");
+    assert!(seen[0].starts_with("700 "), "{seen:?}");
+    assert!(seen[1..].iter().all(|l| l.starts_with("600 ")), "{seen:?}");
+    assert!(leftovers(&clones, "b", "dev").is_empty());
+
+    let waiting = wrapper("waiting", "echo 'APPLY WAITING' >&2; exec sleep 60");
+    let mut command = clones.project.command();
+    command
+        .current_dir(clones.clone_dir("b"))
+        .arg("--terraform")
+        .arg(&waiting)
+        .args(deploy);
+    let mut running = RunningTfenv::spawn(command);
+    running.wait_for_stderr("APPLY WAITING", std::time::Duration::from_secs(60));
+    assert_eq!(leftovers(&clones, "b", "dev").len(), 1, "downloaded");
+    running.interrupt();
+    assert!(
+        leftovers(&clones, "b", "dev").is_empty(),
+        "removed after Ctrl-C"
+    );
 }
