@@ -20,15 +20,7 @@ const PROD: &[&str] = &["--yes", "--confirm", "production"];
 
 /// Clones A and B of a repository whose tfenv.toml says `ledger = "backend"`.
 fn ledger_clones(moto: &Moto) -> Clones {
-    let clones = Clones::s3(moto);
-    let toml = clones
-        .project
-        .read("a/tfenv.toml")
-        .replace("[project]\n", "[project]\nledger = \"backend\"\n");
-    clones.write("a/tfenv.toml", &toml);
-    clones.commit("a", "a shared ledger");
-    clones.pull_into_b();
-    clones
+    Clones::s3_ledger(moto)
 }
 
 fn run(clones: &Clones, clone: &str, args: &[&str], code: i32) -> Output {
