@@ -9,20 +9,28 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Backend, BackendKind};
+use super::{Backend, BackendKind, azurerm, gcs};
 use crate::process::Runner;
 
 /// The folder beside the state object that holds the shared ledger.
 pub const FOLDER_SUFFIX: &str = ".tfenv/";
 
+/// How long one call to the store (one `az`/`gcloud` run) may take unless the command
+/// says otherwise (`with_timeout`): the default of `--timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The storage of one environment's remote backend.
 #[derive(Clone)]
 pub struct Store {
-    backend: Backend,
-    runner: Arc<dyn Runner>,
+    pub(super) backend: Backend,
+    pub(super) runner: Arc<dyn Runner>,
+    /// Each call to the storage gets this long; then it is stopped (its process group
+    /// killed) and the error is `Unreachable`.
+    pub(super) timeout: Duration,
 }
 
 /// An object in the store's folder.
@@ -72,11 +80,18 @@ impl Backend {
         .then(|| Store {
             backend: self.clone(),
             runner,
+            timeout: DEFAULT_TIMEOUT,
         })
     }
 }
 
 impl Store {
+    /// The same store, each of whose calls gets `timeout` (`--timeout`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Store {
+        self.timeout = timeout;
+        self
+    }
+
     /// Where the ledger folder is, for people: `s3://bucket/<state key>.tfenv/`.
     pub fn location(&self) -> String {
         format!(
@@ -93,6 +108,11 @@ impl Store {
     /// Writes `name` only if no object of that name exists (S3 `If-None-Match: *`,
     /// `az … --overwrite false`, gcs `--if-generation-match=0`): never rewrites one.
     pub async fn create(&self, name: &str, body: Body<'_>) -> anyhow::Result<Created> {
+        match self.backend.kind {
+            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.create(name, body).await,
+            BackendKind::Gcs => return gcs::Objects::new(self)?.create(name, body).await,
+            _ => {}
+        }
         let _ = (name, body, &self.runner);
         anyhow::bail!(
             "writing to the {} backend's store is not built yet",
@@ -102,6 +122,11 @@ impl Store {
 
     /// Every object whose name starts with `dir` (`history/`), in name order.
     pub async fn list(&self, dir: &str) -> anyhow::Result<Vec<Object>> {
+        match self.backend.kind {
+            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.list(dir).await,
+            BackendKind::Gcs => return gcs::Objects::new(self)?.list(dir).await,
+            _ => {}
+        }
         let _ = dir;
         anyhow::bail!(
             "listing the {} backend's store is not built yet",
@@ -111,6 +136,11 @@ impl Store {
 
     /// The whole of a small object (a record, a manifest entry); `None` when missing.
     pub async fn read(&self, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        match self.backend.kind {
+            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.read(name).await,
+            BackendKind::Gcs => return gcs::Objects::new(self)?.read(name).await,
+            _ => {}
+        }
         let _ = name;
         anyhow::bail!(
             "reading the {} backend's store is not built yet",
@@ -120,6 +150,11 @@ impl Store {
 
     /// Streams object `name` into the new file `dest` (0600); `false` when missing.
     pub async fn download(&self, name: &str, dest: &Path) -> anyhow::Result<bool> {
+        match self.backend.kind {
+            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.download(name, dest).await,
+            BackendKind::Gcs => return gcs::Objects::new(self)?.download(name, dest).await,
+            _ => {}
+        }
         let _ = (name, dest);
         anyhow::bail!(
             "reading the {} backend's store is not built yet",
@@ -129,6 +164,11 @@ impl Store {
 
     /// The versions of the state object, newest first.
     pub async fn versions(&self) -> anyhow::Result<Vec<Version>> {
+        match self.backend.kind {
+            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.versions().await,
+            BackendKind::Gcs => return gcs::Objects::new(self)?.versions().await,
+            _ => {}
+        }
         anyhow::bail!(
             "listing state versions of a {} backend is not built yet",
             self.backend.kind
@@ -137,6 +177,11 @@ impl Store {
 
     /// The first `max` bytes of one version of the state object (for its header).
     pub async fn version_head(&self, id: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+        match self.backend.kind {
+            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.version_head(id, max).await,
+            BackendKind::Gcs => return gcs::Objects::new(self)?.version_head(id, max).await,
+            _ => {}
+        }
         let _ = (id, max);
         anyhow::bail!(
             "reading state versions of a {} backend is not built yet",
@@ -146,6 +191,11 @@ impl Store {
 
     /// Streams one version of the state object into the new file `dest` (0600).
     pub async fn download_version(&self, id: &str, dest: &Path) -> anyhow::Result<()> {
+        match self.backend.kind {
+            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.download_version(id, dest).await,
+            BackendKind::Gcs => return gcs::Objects::new(self)?.download_version(id, dest).await,
+            _ => {}
+        }
         let _ = (id, dest);
         anyhow::bail!(
             "reading state versions of a {} backend is not built yet",
