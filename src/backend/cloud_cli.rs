@@ -77,7 +77,9 @@ fn is_auth_failure(stderr: &str) -> bool {
 
 /// The file a CLI uploads `body` from: the given file, or the bytes written to a private
 /// temporary file (kept until the returned guard drops).
-pub(super) fn upload_source(body: Body<'_>) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+pub(super) fn upload_source(
+    body: Body<'_>,
+) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
     match body {
         Body::File(path) => Ok((path.to_path_buf(), None)),
         Body::Bytes(bytes) => {
@@ -273,7 +275,10 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         // A CLI that wrote nothing: an error, and no destination file.
         let missing = dir.path().join("other.json");
-        let err = Landing::beside(&missing).unwrap().land(&missing).unwrap_err();
+        let err = Landing::beside(&missing)
+            .unwrap()
+            .land(&missing)
+            .unwrap_err();
         assert!(format!("{err:#}").contains("left no file"), "{err:#}");
         assert!(!missing.exists());
     }
@@ -289,5 +294,91 @@ mod tests {
         let given = Path::new("/some/backup.tfstate");
         let (file, guard) = upload_source(Body::File(given)).unwrap();
         assert_eq!((file.as_path(), guard.is_none()), (given, true));
+    }
+}
+
+/// For the unit tests of the az and gcloud arms: the scripted runner, plus the files
+/// their download calls write (the scripted runner writes none).
+#[cfg(test)]
+pub(super) mod testing {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use crate::process::scripted::ScriptedRunner;
+    use crate::process::{Finished, Invocation, RunOptions, Runner};
+
+    /// One call: its arguments (lossy UTF-8) and the environment it added.
+    pub(in crate::backend) type Call = (Vec<String>, Vec<(String, String)>);
+
+    pub(in crate::backend) struct Cli {
+        pub script: ScriptedRunner,
+        writes: Mutex<VecDeque<Vec<u8>>>,
+    }
+
+    impl Cli {
+        pub fn new(script: ScriptedRunner) -> Arc<Cli> {
+            Arc::new(Cli {
+                script,
+                writes: Mutex::default(),
+            })
+        }
+
+        /// The next successful download call writes `bytes` into its file.
+        pub fn writing(self: &Arc<Cli>, bytes: &[u8]) -> Arc<Cli> {
+            self.writes.lock().unwrap().push_back(bytes.to_vec());
+            self.clone()
+        }
+
+        /// The calls, each as its arguments (lossy UTF-8) and added environment.
+        pub fn calls(&self) -> Vec<Call> {
+            self.script
+                .calls()
+                .iter()
+                .map(|inv| {
+                    (
+                        inv.args
+                            .iter()
+                            .map(|a| a.to_string_lossy().into_owned())
+                            .collect(),
+                        inv.env
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.to_string_lossy().into_owned()))
+                            .collect(),
+                    )
+                })
+                .collect()
+        }
+    }
+
+    /// The file a download call writes: az's `--file` of `download`, gcloud's last
+    /// argument of a `cp` from `gs://`.
+    fn download_file(args: &[String]) -> Option<String> {
+        if args.get(2).map(String::as_str) == Some("download") {
+            let at = args.iter().position(|a| a == "--file")?;
+            return args.get(at + 1).cloned();
+        }
+        if args.get(1).map(String::as_str) == Some("cp") && args[2].starts_with("gs://") {
+            return args.last().cloned();
+        }
+        None
+    }
+
+    #[async_trait::async_trait]
+    impl Runner for Cli {
+        async fn run(&self, inv: &Invocation, options: RunOptions) -> anyhow::Result<Finished> {
+            let done = self.script.run(inv, options).await?;
+            let args: Vec<String> = inv
+                .args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            if done.success()
+                && let Some(file) = download_file(&args)
+                && let Some(bytes) = self.writes.lock().unwrap().pop_front()
+            {
+                std::fs::write(file, bytes)?;
+            }
+            Ok(done)
+        }
     }
 }

@@ -90,9 +90,14 @@ const AUTH_FIX: &str = "check the backend config's `credentials` / `impersonate_
 
 /// What gcloud prints for an object that is not there.
 fn is_missing(stderr: &str) -> bool {
-    ["matched no objects", "No URLs matched", "No such object", "not found: 404"]
-        .iter()
-        .any(|sign| stderr.contains(sign))
+    [
+        "matched no objects",
+        "No URLs matched",
+        "No such object",
+        "not found: 404",
+    ]
+    .iter()
+    .any(|sign| stderr.contains(sign))
 }
 
 /// What gcloud prints when `--if-generation-match=0` found an object of that name.
@@ -121,12 +126,16 @@ pub(super) struct Objects<'s> {
 
 impl<'s> Objects<'s> {
     pub(super) fn new(store: &'s Store) -> anyhow::Result<Objects<'s>> {
-        Ok(Objects {
-            bin: gcloud_binary()?,
+        Ok(Objects::with_bin(store, gcloud_binary()?))
+    }
+
+    fn with_bin(store: &'s Store, bin: PathBuf) -> Objects<'s> {
+        Objects {
+            bin,
             bucket: bucket(&store.backend),
             state: object_name(&store.backend, "tfstate"),
             store,
-        })
+        }
     }
 
     /// The object name of ledger object `name`.
@@ -258,7 +267,7 @@ impl<'s> Objects<'s> {
             ));
         }
         // Generations grow with each write: the newest first.
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
         Ok(versions.into_iter().map(|(_, v)| v).collect())
     }
 
@@ -345,9 +354,7 @@ fn listed(what: &str, stdout: &[u8]) -> anyhow::Result<Vec<Listed>> {
 /// what gcloud would read as a wildcard or a generation.
 fn checked_name(name: &str) -> anyhow::Result<&str> {
     anyhow::ensure!(
-        !name.is_empty()
-            && !name.starts_with('/')
-            && !name.contains(['*', '?', '[', ']', '#']),
+        !name.is_empty() && !name.starts_with('/') && !name.contains(['*', '?', '[', ']', '#']),
         "`{name}` is not a name in the shared ledger"
     );
     Ok(name)
@@ -404,6 +411,412 @@ mod tests {
         assert_eq!(
             location(&backend("gcs", settings, Some("qa"))),
             "gs://b/app/qa.tfstate"
+        );
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use super::super::cloud_cli::testing::Cli;
+    use super::super::tests::backend;
+    use super::*;
+    use crate::process::scripted::{Reply, ScriptedRunner};
+
+    fn store(cli: &Arc<Cli>) -> Store {
+        backend(
+            "gcs",
+            json!({"bucket": "b", "prefix": "app", "credentials": "/keys/sa.json", "storage_custom_endpoint": "http://127.0.0.1:4443/storage/v1/"}),
+            Some("prod"),
+        )
+        .store(cli.clone())
+        .expect("gcs has a store")
+    }
+
+    fn objects(store: &Store) -> Objects<'_> {
+        Objects::with_bin(store, "gcloud".into())
+    }
+
+    fn argv(words: &str) -> Vec<String> {
+        words.split(' ').map(str::to_string).collect()
+    }
+
+    /// An object as `gcloud storage objects list --format=json` prints it.
+    fn listed(name: &str, generation: u64, size: u64, updated: &str, noncurrent: bool) -> Value {
+        let mut object = json!({
+            "bucket": "b",
+            "content_type": "application/json",
+            "crc32c_hash": "yZRlqg==",
+            "creation_time": updated,
+            "generation": generation.to_string(),
+            "md5_hash": "XrY7u+Ae7tCTyyK7j1rNww==",
+            "metageneration": 1,
+            "name": name,
+            "size": size,
+            "storage_class": "STANDARD",
+            "storage_url": format!("gs://b/{name}#{generation}"),
+            "update_time": updated
+        });
+        if noncurrent {
+            object["noncurrent_time"] = json!("2026-11-30T12:00:00+0000");
+        }
+        object
+    }
+
+    fn env_is_the_backends(env: &[(String, String)]) {
+        assert_eq!(
+            env,
+            &[
+                (
+                    "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE".to_string(),
+                    "/keys/sa.json".to_string()
+                ),
+                (
+                    "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE".to_string(),
+                    "http://127.0.0.1:4443/storage/v1/".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_is_uploaded_only_if_no_live_object_has_its_name() {
+        let cli = Cli::new(
+            ScriptedRunner::default()
+                .expect(&["storage", "cp"], Reply::ok(""))
+                .expect(
+                    &["storage", "cp"],
+                    Reply::fail(1, "ERROR: HTTPError 412: At least one of the pre-conditions you specified did not hold.\n"),
+                )
+                .expect(
+                    &["storage", "cp"],
+                    Reply::fail(1, "ERROR: (gcloud.storage.cp) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.objects.create access to the Google Cloud Storage object.\n"),
+                ),
+        );
+        let store = store(&cli);
+        let objects = objects(&store);
+        let name = "history/20261130T120000Z-host-42.json";
+        assert_eq!(
+            objects.create(name, Body::Bytes(b"{}")).await.unwrap(),
+            Created::Created
+        );
+        assert_eq!(
+            objects.create(name, Body::Bytes(b"{}")).await.unwrap(),
+            Created::Exists
+        );
+        let err = objects.create(name, Body::Bytes(b"{}")).await.unwrap_err();
+        assert!(super::super::is_auth(&err), "{err:#}");
+        assert_eq!(
+            err.to_string(),
+            "`gcloud storage cp` to `gs://b/app/prod.tfstate.tfenv/history/20261130T120000Z-host-42.json` failed: ERROR: (gcloud.storage.cp) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.objects.create access to the Google Cloud Storage object."
+        );
+        // A name gcloud would read as a wildcard or a generation never reaches it.
+        assert!(
+            objects
+                .create("history/*", Body::Bytes(b"{}"))
+                .await
+                .is_err()
+        );
+        let calls = cli.calls();
+        assert_eq!(calls.len(), 3);
+        for (args, env) in &calls {
+            assert_eq!(args.len(), 5, "{args:?}");
+            assert_eq!(
+                [&args[..2], &args[3..]].concat(),
+                argv(
+                    "storage cp gs://b/app/prod.tfstate.tfenv/history/20261130T120000Z-host-42.json --if-generation-match=0"
+                )
+            );
+            env_is_the_backends(env);
+        }
+        assert!(
+            !Path::new(&calls[0].0[2]).exists(),
+            "the temporary file is gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listing_keeps_live_objects_under_the_prefix_in_name_order() {
+        let listing = json!([
+            listed("app/prod.tfstate.tfenv/history/b.json", 3, 120, "2026-11-30T12:00:00+0000", false),
+            listed("app/prod.tfstate.tfenv/history/a.json", 1, 80, "2026-11-29T12:00:00+0000", false),
+            // A deleted record's noncurrent generation, and an object outside the prefix.
+            listed("app/prod.tfstate.tfenv/history/gone.json", 2, 80, "2026-11-29T12:00:00+0000", true),
+            listed("app/prod.tfstate.tfenv/historyx.json", 4, 80, "2026-11-29T12:00:00+0000", false),
+            {"name": "app/prod.tfstate.tfenv/history/c.json"},
+        ]);
+        let cli = Cli::new(
+            ScriptedRunner::default()
+                .expect(&["storage", "objects", "list"], Reply::ok(&listing.to_string()))
+                .expect(&["storage", "objects", "list"], Reply::ok("[]\n"))
+                .expect(
+                    &["storage", "objects", "list"],
+                    Reply::fail(1, "ERROR: (gcloud.storage.objects.list) One or more URLs matched no objects.\n"),
+                )
+                .expect(&["storage", "objects", "list"], Reply::ok("WARNING: something"))
+                .expect(&["storage", "objects", "list"], Reply::ok(r#"[{"size": 3}]"#))
+                .expect(
+                    &["storage", "objects", "list"],
+                    Reply::fail(1, "ERROR: (gcloud.storage.objects.list) gs://b bucket does not exist.\n"),
+                ),
+        );
+        let store = store(&cli);
+        let objects = objects(&store);
+        let listed = objects.list("history/").await.unwrap();
+        let names: Vec<&str> = listed.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["history/a.json", "history/b.json", "history/c.json"]
+        );
+        assert_eq!(listed[1].bytes, 120);
+        assert_eq!(
+            listed[1].modified,
+            Some("2026-11-30T12:00:00Z".parse().unwrap())
+        );
+        assert_eq!((listed[2].bytes, listed[2].modified), (0, None));
+        assert!(objects.list("history/").await.unwrap().is_empty());
+        assert!(objects.list("history/").await.unwrap().is_empty());
+        for garbage in ["not JSON", "without a name"] {
+            let err = objects.list("history/").await.unwrap_err();
+            assert!(format!("{err:#}").contains(garbage), "{garbage}: {err:#}");
+        }
+        let err = objects.list("history/").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`gcloud storage objects list gs://b/app/prod.tfstate.tfenv/history/**` failed: ERROR: (gcloud.storage.objects.list) gs://b bucket does not exist."
+        );
+        for (args, env) in cli.calls() {
+            assert_eq!(
+                args,
+                argv("storage objects list gs://b/app/prod.tfstate.tfenv/history/** --format=json")
+            );
+            env_is_the_backends(&env);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_prefix_that_ends_inside_a_name_lists_its_folder_and_keeps_the_matches() {
+        let listing = json!([
+            listed(
+                "app/prod.tfstate.tfenv/history/2026-a.json",
+                1,
+                1,
+                "2026-11-29T12:00:00+0000",
+                false
+            ),
+            listed(
+                "app/prod.tfstate.tfenv/history/2025-b.json",
+                2,
+                1,
+                "2026-11-29T12:00:00+0000",
+                false
+            ),
+        ]);
+        let cli = Cli::new(ScriptedRunner::default().expect(
+            &["storage", "objects", "list"],
+            Reply::ok(&listing.to_string()),
+        ));
+        let store = store(&cli);
+        let names: Vec<String> = objects(&store)
+            .list("history/2026")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        assert_eq!(names, ["history/2026-a.json"]);
+        assert_eq!(
+            cli.calls()[0].0,
+            argv("storage objects list gs://b/app/prod.tfstate.tfenv/history/** --format=json")
+        );
+    }
+
+    #[tokio::test]
+    async fn reads_and_downloads_land_whole_files_and_a_missing_object_is_none() {
+        let missing = "ERROR: (gcloud.storage.cat) The following URLs matched no objects or files:\n-gs://b/app/prod.tfstate.tfenv/history/b.json\n";
+        let cli = Cli::new(
+            ScriptedRunner::default()
+                .expect(&["storage", "cat"], Reply::ok("{\"record\":1}"))
+                .expect(&["storage", "cat"], Reply::fail(1, missing))
+                .expect(&["storage", "cp"], Reply::ok(""))
+                .expect(&["storage", "cp"], Reply::fail(1, missing)),
+        )
+        .writing(b"backup bytes");
+        let store = store(&cli);
+        let objects = objects(&store);
+        assert_eq!(
+            objects.read("history/a.json").await.unwrap().as_deref(),
+            Some(&b"{\"record\":1}"[..])
+        );
+        assert_eq!(objects.read("history/b.json").await.unwrap(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("backup.tfstate");
+        assert!(objects.download("backups/x.tfstate", &dest).await.unwrap());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"backup bytes");
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(
+            !objects
+                .download("backups/y.tfstate", &dir.path().join("y"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let calls = cli.calls();
+        assert_eq!(
+            calls[0].0,
+            argv("storage cat gs://b/app/prod.tfstate.tfenv/history/a.json")
+        );
+        assert_eq!(
+            calls[1].0,
+            argv("storage cat gs://b/app/prod.tfstate.tfenv/history/b.json")
+        );
+        assert_eq!(
+            calls[2].0[..3],
+            argv("storage cp gs://b/app/prod.tfstate.tfenv/backups/x.tfstate")[..]
+        );
+        assert!(
+            Path::new(&calls[2].0[3]).starts_with(dir.path()),
+            "{:?}",
+            calls[2].0
+        );
+        assert_eq!(calls[2].0.len(), 4);
+        for (_, env) in &calls {
+            env_is_the_backends(env);
+        }
+    }
+
+    #[tokio::test]
+    async fn versions_are_the_state_objects_generations_newest_first() {
+        let listing = json!([
+            listed(
+                "app/prod.tfstate",
+                1700000000000001,
+                900,
+                "2026-11-28T10:00:00+0000",
+                true
+            ),
+            listed(
+                "app/prod.tfstate",
+                1700000000000003,
+                950,
+                "2026-11-30T10:00:00+0000",
+                false
+            ),
+            listed(
+                "app/prod.tfstate",
+                1700000000000002,
+                920,
+                "2026-11-29T10:00:00+0000",
+                true
+            ),
+            listed(
+                "app/prod.tfstate.tfenv/history/a.json",
+                1700000000000004,
+                80,
+                "2026-11-30T11:00:00+0000",
+                false
+            ),
+        ]);
+        let cli = Cli::new(
+            ScriptedRunner::default()
+                .expect(
+                    &["storage", "objects", "list"],
+                    Reply::ok(&listing.to_string()),
+                )
+                .expect(&["storage", "objects", "list"], Reply::ok("[]"))
+                .expect(
+                    &["storage", "objects", "list"],
+                    Reply::ok(r#"[{"name": "app/prod.tfstate"}]"#),
+                ),
+        );
+        let store = store(&cli);
+        let objects = objects(&store);
+        let versions = objects.versions().await.unwrap();
+        let shown: Vec<(&str, u64, bool)> = versions
+            .iter()
+            .map(|v| (v.id.as_str(), v.bytes, v.latest))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("1700000000000003", 950, true),
+                ("1700000000000002", 920, false),
+                ("1700000000000001", 900, false),
+            ]
+        );
+        assert_eq!(
+            versions[0].modified,
+            Some("2026-11-30T10:00:00Z".parse().unwrap())
+        );
+        assert!(objects.versions().await.unwrap().is_empty());
+        let err = objects.versions().await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains("without a generation"),
+            "{err:#}"
+        );
+        for (args, _) in cli.calls() {
+            assert_eq!(
+                args,
+                argv("storage objects list gs://b/app/prod.tfstate --format=json")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn one_generation_is_read_by_its_url_its_head_by_a_byte_range() {
+        let cli = Cli::new(
+            ScriptedRunner::default()
+                .expect(&["storage", "cat"], Reply::ok("{\"serial\":7,\"lineage\":\"abc\"}"))
+                .expect(&["storage", "cp"], Reply::ok(""))
+                .expect(
+                    &["storage", "cp"],
+                    Reply::fail(1, "ERROR: (gcloud.storage.cp) The following URLs matched no objects or files:\n"),
+                ),
+        )
+        .writing(b"{\"version\":4}");
+        let store = store(&cli);
+        let objects = objects(&store);
+        assert_eq!(
+            objects.version_head("1700000000000001", 16).await.unwrap(),
+            b"{\"serial\":7,\"lin"[..].to_vec()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("v.tfstate");
+        objects
+            .download_version("1700000000000001", &dest)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"{\"version\":4}");
+        let err = objects
+            .download_version("1700000000000009", &dir.path().join("w"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`gs://b/app/prod.tfstate#1700000000000009` does not exist: the state has no generation `1700000000000009`"
+        );
+        assert!(
+            objects
+                .version_head("1700000000000001", 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(objects.version_head("latest", 10).await.is_err());
+        let calls = cli.calls();
+        assert_eq!(calls.len(), 3);
+        assert_eq!(
+            calls[0].0,
+            argv("storage cat --range=0-15 gs://b/app/prod.tfstate#1700000000000001")
+        );
+        assert_eq!(
+            calls[1].0[..3],
+            argv("storage cp gs://b/app/prod.tfstate#1700000000000001")[..]
         );
     }
 }

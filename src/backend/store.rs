@@ -192,7 +192,9 @@ impl Store {
     /// Streams one version of the state object into the new file `dest` (0600).
     pub async fn download_version(&self, id: &str, dest: &Path) -> anyhow::Result<()> {
         match self.backend.kind {
-            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.download_version(id, dest).await,
+            BackendKind::AzureRm => {
+                return azurerm::Blobs::new(self)?.download_version(id, dest).await;
+            }
             BackendKind::Gcs => return gcs::Objects::new(self)?.download_version(id, dest).await,
             _ => {}
         }
