@@ -37,7 +37,16 @@ pub(super) async fn run(
 /// line. Refused or missing credentials are `TfenvError::Auth` with `auth_fix` as hint.
 pub(super) fn failure(what: &str, done: &Finished, auth_fix: &str) -> anyhow::Error {
     let stderr = done.stderr_text();
-    let line = super::first_error_line(&stderr);
+    // az and gcloud print their warnings first (no credentials given, a new version
+    // available): the line that says what failed is the first `ERROR:` one.
+    let line = match stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("ERROR"))
+    {
+        Some(error) => error.to_string(),
+        None => super::first_error_line(&stderr),
+    };
     let line = if line == "no error output" {
         format!("it {} with no error output", done.describe())
     } else {
@@ -248,6 +257,17 @@ mod tests {
             "`az storage blob list` for `x` failed: ERROR: This request is not authorized to perform this operation using this permission."
         );
         assert_eq!(crate::error::hint_for(&err), Some("fix it"));
+        let warned = Finished {
+            code: Some(1),
+            stderr: b"WARNING: There are no credentials provided in your command and environment, we will query for account key for your storage account.\nERROR: Please run 'az login' to setup account.\n".to_vec(),
+            ..Finished::default()
+        };
+        let err = failure("`az storage blob download` of `x`", &warned, "fix it");
+        assert!(super::super::is_auth(&err), "{err:#}");
+        assert_eq!(
+            err.to_string(),
+            "`az storage blob download` of `x` failed: ERROR: Please run 'az login' to setup account."
+        );
         let silent = Finished {
             code: Some(3),
             ..Finished::default()
