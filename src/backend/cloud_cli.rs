@@ -130,7 +130,8 @@ impl Landing {
         self.dir.path().join("download")
     }
 
-    /// Moves the downloaded file to `dest`, mode 0600.
+    /// Names the downloaded file `dest`, mode 0600, synced, never replacing a file
+    /// already there (as the s3 arm's downloads).
     pub(super) fn land(self, dest: &Path) -> anyhow::Result<()> {
         let file = self.file();
         let written = fs::File::open(&file)
@@ -139,7 +140,14 @@ impl Landing {
             .set_permissions(fs::Permissions::from_mode(PRIVATE_FILE))
             .and_then(|()| written.sync_all())
             .with_context(|| format!("writing `{}`", dest.display()))?;
-        fs::rename(&file, dest).with_context(|| format!("writing `{}`", dest.display()))?;
+        tempfile::TempPath::try_from_path(file)
+            .with_context(|| format!("writing `{}`", dest.display()))?
+            .persist_noclobber(dest)
+            .map_err(|e| e.error)
+            .with_context(|| format!("creating `{}`", dest.display()))?;
+        if let Some(dir) = dest.parent().and_then(|d| fs::File::open(d).ok()) {
+            let _ = dir.sync_all();
+        }
         Ok(())
     }
 
@@ -293,6 +301,11 @@ mod tests {
         assert_eq!(mode, 0o600);
         // Nothing else is left beside it.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // Never over a file already there.
+        let again = Landing::beside(&dest).unwrap();
+        fs::write(again.file(), b"other").unwrap();
+        assert!(again.land(&dest).is_err());
+        assert_eq!(fs::read(&dest).unwrap(), b"{}");
         // A CLI that wrote nothing: an error, and no destination file.
         let missing = dir.path().join("other.json");
         let err = Landing::beside(&missing)

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Backend, BackendKind, azurerm, gcs};
+use super::{Backend, BackendKind, azurerm, gcs, s3_store};
 use crate::process::Runner;
 
 /// The folder beside the state object that holds the shared ledger.
@@ -109,98 +109,77 @@ impl Store {
     /// `az … --overwrite false`, gcs `--if-generation-match=0`): never rewrites one.
     pub async fn create(&self, name: &str, body: Body<'_>) -> anyhow::Result<Created> {
         match self.backend.kind {
-            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.create(name, body).await,
-            BackendKind::Gcs => return gcs::Objects::new(self)?.create(name, body).await,
-            _ => {}
+            BackendKind::S3 => s3_store::create(&self.backend, name, body).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.create(name, body).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.create(name, body).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = (name, body, &self.runner);
-        anyhow::bail!(
-            "writing to the {} backend's store is not built yet",
-            self.backend.kind
-        )
     }
 
     /// Every object whose name starts with `dir` (`history/`), in name order.
     pub async fn list(&self, dir: &str) -> anyhow::Result<Vec<Object>> {
         match self.backend.kind {
-            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.list(dir).await,
-            BackendKind::Gcs => return gcs::Objects::new(self)?.list(dir).await,
-            _ => {}
+            BackendKind::S3 => s3_store::list(&self.backend, dir).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.list(dir).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.list(dir).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = dir;
-        anyhow::bail!(
-            "listing the {} backend's store is not built yet",
-            self.backend.kind
-        )
     }
 
     /// The whole of a small object (a record, a manifest entry); `None` when missing.
     pub async fn read(&self, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
         match self.backend.kind {
-            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.read(name).await,
-            BackendKind::Gcs => return gcs::Objects::new(self)?.read(name).await,
-            _ => {}
+            BackendKind::S3 => s3_store::read(&self.backend, name).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.read(name).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.read(name).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = name;
-        anyhow::bail!(
-            "reading the {} backend's store is not built yet",
-            self.backend.kind
-        )
     }
 
     /// Streams object `name` into the new file `dest` (0600); `false` when missing.
     pub async fn download(&self, name: &str, dest: &Path) -> anyhow::Result<bool> {
         match self.backend.kind {
-            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.download(name, dest).await,
-            BackendKind::Gcs => return gcs::Objects::new(self)?.download(name, dest).await,
-            _ => {}
+            BackendKind::S3 => s3_store::download(&self.backend, name, dest).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.download(name, dest).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.download(name, dest).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = (name, dest);
-        anyhow::bail!(
-            "reading the {} backend's store is not built yet",
-            self.backend.kind
-        )
     }
 
     /// The versions of the state object, newest first.
     pub async fn versions(&self) -> anyhow::Result<Vec<Version>> {
         match self.backend.kind {
-            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.versions().await,
-            BackendKind::Gcs => return gcs::Objects::new(self)?.versions().await,
-            _ => {}
+            BackendKind::S3 => s3_store::versions(&self.backend).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.versions().await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.versions().await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        anyhow::bail!(
-            "listing state versions of a {} backend is not built yet",
-            self.backend.kind
-        )
     }
 
     /// The first `max` bytes of one version of the state object (for its header).
     pub async fn version_head(&self, id: &str, max: u64) -> anyhow::Result<Vec<u8>> {
         match self.backend.kind {
-            BackendKind::AzureRm => return azurerm::Blobs::new(self)?.version_head(id, max).await,
-            BackendKind::Gcs => return gcs::Objects::new(self)?.version_head(id, max).await,
-            _ => {}
+            BackendKind::S3 => s3_store::version_head(&self.backend, id, max).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.version_head(id, max).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.version_head(id, max).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = (id, max);
-        anyhow::bail!(
-            "reading state versions of a {} backend is not built yet",
-            self.backend.kind
-        )
     }
 
     /// Streams one version of the state object into the new file `dest` (0600).
     pub async fn download_version(&self, id: &str, dest: &Path) -> anyhow::Result<()> {
         match self.backend.kind {
-            BackendKind::AzureRm => {
-                return azurerm::Blobs::new(self)?.download_version(id, dest).await;
-            }
-            BackendKind::Gcs => return gcs::Objects::new(self)?.download_version(id, dest).await,
-            _ => {}
+            BackendKind::S3 => s3_store::download_version(&self.backend, id, dest).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.download_version(id, dest).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.download_version(id, dest).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = (id, dest);
-        anyhow::bail!(
-            "reading state versions of a {} backend is not built yet",
+    }
+
+    /// The error of a store made for a backend `store()` makes none for.
+    fn none(&self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "a {} backend has no store beside its state",
             self.backend.kind
         )
     }
