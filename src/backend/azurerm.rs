@@ -298,17 +298,16 @@ impl<'s> Blobs<'s> {
             if listed_name(&what, entry)?.as_deref() != Some(self.state.as_str()) {
                 continue;
             }
-            // Without blob versioning a blob has no version ID: nothing to restore.
-            let Some(id) = cloud_cli::text(entry.get("versionId")) else {
-                continue;
-            };
+            // Without blob versioning the blob has no version ID: it is the current
+            // state, listed as S3 lists an unversioned object, version `null`.
+            let id = cloud_cli::text(entry.get("versionId"));
             let properties = entry.get("properties");
             versions.push(Version {
-                id,
+                latest: id.is_none() || entry.get("isCurrentVersion") == Some(&true.into()),
+                id: id.unwrap_or_else(|| UNVERSIONED.to_string()),
                 modified: cloud_cli::time(properties.and_then(|p| p.get("lastModified"))),
                 bytes: cloud_cli::number(properties.and_then(|p| p.get("contentLength")))
                     .unwrap_or(0),
-                latest: entry.get("isCurrentVersion") == Some(&true.into()),
                 deleted: entry.get("deleted") == Some(&true.into()),
             });
         }
@@ -355,7 +354,7 @@ impl<'s> Blobs<'s> {
     ) -> anyhow::Result<bool> {
         let file = landing.file().to_string_lossy().into_owned();
         let mut args = vec!["--name", blob, "--file", &file];
-        if let Some(version) = version {
+        if let Some(version) = version.filter(|v| *v != UNVERSIONED) {
             args.extend(["--version-id", version]);
         }
         if let Some(end) = end {
@@ -378,6 +377,9 @@ impl<'s> Blobs<'s> {
         Err(cloud_cli::failure(&what, &done, AUTH_FIX))
     }
 }
+
+/// The version ID of a blob without versions (blob versioning off): the blob itself.
+const UNVERSIONED: &str = "null";
 
 /// A listed blob's name; `None` for the paging entry (`nextMarker`) az may print.
 fn listed_name(what: &str, entry: &serde_json::Value) -> anyhow::Result<Option<String>> {
@@ -733,8 +735,15 @@ mod store_tests {
                 Some("2026-11-30T11:00:01.0000000Z"),
                 Some(true)
             ),
-            listed("prod.tfstate", 700, "2026-11-01T10:00:00+00:00", None, None),
         ]);
+        // Blob versioning off: the blob alone, without a version ID.
+        let unversioned = json!([listed(
+            "prod.tfstate",
+            700,
+            "2026-11-01T10:00:00+00:00",
+            None,
+            None
+        )]);
         let cli = Cli::new(
             ScriptedRunner::default()
                 .expect(
@@ -742,8 +751,14 @@ mod store_tests {
                     Reply::ok(&listing.to_string()),
                 )
                 .expect(&["storage", "blob", "list"], Reply::ok("[]"))
-                .expect(&["storage", "blob", "list"], Reply::ok("{")),
-        );
+                .expect(&["storage", "blob", "list"], Reply::ok("{"))
+                .expect(
+                    &["storage", "blob", "list"],
+                    Reply::ok(&unversioned.to_string()),
+                )
+                .expect(&["storage", "blob", "download"], Reply::ok("{}")),
+        )
+        .writing(b"{\"version\": 4}");
         let store = store(keyed(), &cli);
         let blobs = blobs(&store);
         let versions = blobs.versions().await.unwrap();
@@ -762,7 +777,28 @@ mod store_tests {
         assert!(versions.iter().all(|v| !v.deleted));
         assert!(blobs.versions().await.unwrap().is_empty());
         assert!(blobs.versions().await.is_err());
-        for (args, _) in cli.calls() {
+        // As S3 lists an unversioned object: version `null`, the current blob.
+        let only = blobs.versions().await.unwrap();
+        assert_eq!(
+            only.iter()
+                .map(|v| (v.id.as_str(), v.bytes, v.latest))
+                .collect::<Vec<_>>(),
+            [("null", 700, true)]
+        );
+        assert_eq!(
+            blobs.version_head("null", 100).await.unwrap(),
+            b"{\"version\": 4}"
+        );
+        let mut calls = cli.calls();
+        let (head, _) = calls.pop().unwrap();
+        assert_eq!(
+            without_file(&head),
+            argv(
+                "storage blob download --account-name acct --container-name tfstate --name prod.tfstate --file <file> --start-range 0 --end-range 99 --no-progress"
+            ),
+            "the blob itself, without --version-id"
+        );
+        for (args, _) in calls {
             assert_eq!(
                 args,
                 argv(
