@@ -5,6 +5,7 @@
 mod support;
 
 mod artifacts;
+mod bucket_versions;
 mod deploy;
 mod doctor;
 mod envs;

@@ -423,3 +423,30 @@ case "$2" in
     esac ;;
   *) unexpected "gcloud $*" ;;
 esac"#;
+
+/// `fake_path()` (the project's `bin/`, then `/usr/bin:/bin`) with the CLIs `names`
+/// hidden from `/usr/bin` and `/bin` (this machine may have a real `gcloud` there): the
+/// system's folders are replaced by stand-ins of symlinks to everything else in them.
+pub fn fake_path_without(project: &Project, names: &[&str]) -> String {
+    let mut folders = vec![project.join("bin")];
+    for (index, system) in ["/usr/bin", "/bin"].iter().enumerate() {
+        let stand_in = project.join(&format!(".path-without-{index}"));
+        std::fs::create_dir_all(&stand_in).unwrap();
+        for entry in std::fs::read_dir(system).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            if !names.iter().any(|n| name == *n) {
+                let _ = std::os::unix::fs::symlink(entry.path(), stand_in.join(&name));
+            }
+        }
+        folders.push(stand_in);
+    }
+    let path = std::env::join_paths(&folders).unwrap();
+    for name in names {
+        assert!(
+            which::which_in(name, Some(&path), project.path()).is_err(),
+            "the test's PATH still finds `{name}`: {}",
+            path.display()
+        );
+    }
+    path.into_string().unwrap()
+}
