@@ -21,6 +21,7 @@ mod policy;
 mod summary;
 mod validate;
 mod prompts;
+mod published_plans;
 mod s3;
 mod s3_sdk;
 mod snapshots;
