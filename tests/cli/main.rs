@@ -5,7 +5,7 @@
 mod support;
 
 mod artifacts;
-mod bucket_versions;
+mod clouds;
 mod deploy;
 mod doctor;
 mod envs;

@@ -28,14 +28,16 @@ use super::Project;
 /// seeding the fake's storage through the fake itself).
 pub fn fake_cli(project: &Project, name: &str, env_vars: &[&str], body: &str) -> PathBuf {
     let log = project.join(&format!("{name}.log"));
+    // One record, written with one `printf`: calls running at once (tfenv reads several
+    // versions concurrently) append whole records, never interleaved lines.
     let env_lines: String = env_vars
         .iter()
-        .map(|var| format!("printf 'env:{var}=%s\\n' \"${{{var}-<unset>}}\"\n"))
+        .map(|var| format!("record+=$(printf 'env:{var}=%s\\n_' \"${{{var}-<unset>}}\"); record=${{record%_}}\n"))
         .collect();
     project.script(
         &format!("bin/{name}"),
         &format!(
-            "if [ -z \"$FAKE_NO_LOG\" ]; then {{\necho '--- call'\nprintf 'arg:%s\\n' \"$@\"\n{env_lines}}} >> '{log}'; fi\n{body}",
+            "if [ -z \"$FAKE_NO_LOG\" ]; then\nrecord=$(printf -- '--- call\\n'; printf 'arg:%s\\n' \"$@\"; printf _); record=${{record%_}}\n{env_lines}printf '%s' \"$record\" >> '{log}'\nfi\n{body}",
             log = log.display()
         ),
     );

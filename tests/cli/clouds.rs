@@ -1,7 +1,8 @@
-//! `backups <env> --versions` and `restore <env> version:<ID>` on azurerm and gcs, whose
-//! storage has no emulator here: through the fake `az` and `gcloud` of
-//! `support::clouds`, which keep every version of the state blob/object in a folder and
-//! refuse any argv the real CLIs would not take. (s3 runs on moto: tests/e2e.)
+//! What tfenv keeps in azurerm and gcs storage, which has no emulator here: the state's
+//! versions (`backups <env> --versions`, `restore <env> version:<ID>`) and the shared
+//! ledger (`plan --publish`, `deploy --plan ledger:<ID>`), through the fake `az` and
+//! `gcloud` of `support::clouds`, which keep every version of every blob/object in a
+//! folder and refuse any argv the real CLIs would not take. (s3 runs on moto: tests/e2e.)
 
 use std::process::Output;
 
@@ -16,10 +17,15 @@ const ACCESS_KEY: &str = "c3VwZXItc2VjcmV0LWF6dXJlLWtleQ==";
 
 /// A project whose dev environment uses `backend "<kind>" {}` with `conf`.
 fn project(kind: &str, conf: &str) -> Project {
+    project_with(kind, conf, "")
+}
+
+/// `project`, with `toml` at the top of tfenv.toml.
+fn project_with(kind: &str, conf: &str, toml: &str) -> Project {
     let project = Project::empty();
     project.write(
         "tfenv.toml",
-        "[environments.dev]\ntier = \"development\"\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n",
+        &format!("{toml}[environments.dev]\ntier = \"development\"\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n"),
     );
     project.write(
         "main.tf",
@@ -292,5 +298,82 @@ fn a_refused_credential_names_the_state_and_the_clis_error() {
             && stderr.contains("use_azuread_auth"),
         "{}",
         text(&output)
+    );
+}
+
+/// `plan dev --publish` then `deploy dev --plan ledger:<ID>` with the shared ledger in
+/// `kind` storage: the bundle's objects are written create-only beside the state, listed
+/// and downloaded back, and applied.
+fn publish_and_apply(kind: &str, conf: &str, cli: fn(&Project) -> FakeCloud, folder: &str) {
+    let project = project_with(kind, conf, "[project]\nledger = \"backend\"\n");
+    let fake = cli(&project);
+    let planned = stdout_json(&tfenv(
+        &project,
+        &["plan", "dev", "--publish", "--output", "json"],
+        0,
+    ));
+    let id = planned["published"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{planned:#}"))
+        .to_string();
+    let plans = format!("{folder}plans/{id}/");
+    let names = fake.names(&plans);
+    assert!(
+        names.iter().any(|n| n.ends_with("/bundle.json"))
+            && names.iter().any(|n| n.ends_with("/terraform.plan")),
+        "{names:?}"
+    );
+    let plan = format!("ledger:{id}");
+    let applied = stdout_json(&tfenv(
+        &project,
+        &[
+            "deploy", "dev", "--plan", &plan, "--yes", "--output", "json",
+        ],
+        0,
+    ));
+    assert_eq!(applied["result"], "applied", "{applied:#}");
+    assert_eq!(
+        applied["bundle"]["sha256"], planned["published"]["sha256"],
+        "{applied:#}"
+    );
+    // Every upload was create-only.
+    let calls = fake.calls();
+    let uploads: Vec<&Vec<String>> = calls
+        .iter()
+        .map(|(args, _)| args)
+        .filter(|args| {
+            args[..3] == ["storage", "blob", "upload"]
+                || (args[1] == "cp" && args[3].starts_with("gs://"))
+        })
+        .collect();
+    assert!(uploads.len() >= 2, "{calls:?}");
+    for args in uploads {
+        assert!(
+            flag(args, "--overwrite") == Some("false")
+                || args.contains(&"--if-generation-match=0".to_string()),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_plan_is_published_to_and_applied_from_the_shared_ledger_in_azure_storage() {
+    publish_and_apply(
+        "azurerm",
+        &format!(
+            "storage_account_name = \"tfstateacct\"\ncontainer_name = \"tfstate\"\nkey = \"dev.terraform.tfstate\"\naccess_key = \"{ACCESS_KEY}\"\n"
+        ),
+        |project| FakeCloud::az(project, &["AZURE_STORAGE_KEY"]),
+        "tfstateacct/tfstate/dev.terraform.tfstate.tfenv/",
+    );
+}
+
+#[test]
+fn a_plan_is_published_to_and_applied_from_the_shared_ledger_in_cloud_storage() {
+    publish_and_apply(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        |project| FakeCloud::gcloud(project, &[]),
+        "b/app/default.tfstate.tfenv/",
     );
 }
