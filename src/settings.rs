@@ -602,6 +602,8 @@ pub struct HistorySettings {
     pub env: String,
     /// The newest N records; 0 means all.
     pub limit: usize,
+    /// Each read of the shared ledger gives up after this long.
+    pub timeout: Duration,
 }
 
 impl HistorySettings {
@@ -609,6 +611,7 @@ impl HistorySettings {
         HistorySettings {
             env: args.env,
             limit: args.limit,
+            timeout: args.deadline.timeout,
         }
     }
 }
@@ -632,6 +635,8 @@ impl BackupSettings {
 #[derive(Debug)]
 pub struct BackupsSettings {
     pub env: String,
+    /// Each read of the shared ledger gives up after this long.
+    pub timeout: Duration,
     /// `--versions`: the state object's versions in the bucket, not tfenv's backups.
     pub versions: bool,
 }
@@ -640,6 +645,7 @@ impl BackupsSettings {
     pub fn resolve(args: cli::BackupsArgs) -> BackupsSettings {
         BackupsSettings {
             env: args.env,
+            timeout: args.deadline.timeout,
             versions: args.versions,
         }
     }
@@ -650,11 +656,16 @@ impl BackupsSettings {
 pub struct VerifySettings {
     /// Empty means all.
     pub envs: Vec<String>,
+    /// Each read of the shared ledger gives up after this long.
+    pub timeout: Duration,
 }
 
 impl VerifySettings {
     pub fn resolve(args: cli::VerifyArgs) -> VerifySettings {
-        VerifySettings { envs: args.envs }
+        VerifySettings {
+            envs: args.envs,
+            timeout: args.deadline.timeout,
+        }
     }
 }
 

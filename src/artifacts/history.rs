@@ -45,6 +45,13 @@ pub struct HistoryRecord {
     /// the checksums of its terraform.plan and plan.json). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<String>,
+    /// `ledger = "backend"`: the record's object in the shared ledger, `history/<this>`
+    /// under `<state key>.tfenv/`. Absent until tfenv first tries to upload it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<String>,
+    /// Its upload failed: the next command that writes the ledger tries again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unshared: bool,
 }
 
 pub const FILE: &str = "history.jsonl";
@@ -203,7 +210,7 @@ fn check(_: &HistoryRecord) -> Result<(), String> {
 }
 
 /// One line as `read` takes it (the same rule for a reader from the end), or `None`.
-fn parse_line(line: &[u8]) -> Option<HistoryRecord> {
+pub fn parse_line(line: &[u8]) -> Option<HistoryRecord> {
     jsonl::parse_line(line, RECORD, check).ok()
 }
 
@@ -219,7 +226,7 @@ pub fn last_deploy(artifacts_dir: &Path) -> anyhow::Result<Option<HistoryRecord>
     })
 }
 
-fn reached_apply(record: &HistoryRecord) -> bool {
+pub fn reached_apply(record: &HistoryRecord) -> bool {
     if !matches!(record.command.as_str(), "deploy" | "refresh") {
         return false;
     }
@@ -293,6 +300,8 @@ impl HistoryRecord {
             lock: None,
             reached_apply: deploys.then_some(holder.applying.is_some()),
             bundle: None,
+            shared: None,
+            unshared: false,
         }
     }
 }
@@ -345,6 +354,8 @@ impl Ledger {
                 lock: None,
                 reached_apply: None,
                 bundle: None,
+                shared: None,
+                unshared: false,
             }),
             command,
             git: None,
