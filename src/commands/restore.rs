@@ -29,18 +29,50 @@ struct RestoreReport {
     pre_restore_backup: Option<Backup>,
     /// Steps after the push that failed without undoing it (the history record).
     warnings: Vec<String>,
+    /// Whether the environment had no state before (terraform then gives the pushed
+    /// state a lineage of its own on a remote backend).
+    #[serde(skip)]
+    no_state_before: bool,
 }
 
 pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?.clone();
-    let dir = backups::dir(&env);
-    // `version:<ID>`: that version of the state object, downloaded into a backup first.
+    // `version:<ID>`: that version of the state object, downloaded into a backup first
+    // (or the backup an earlier attempt made of it). A backup made now is removed again
+    // when the restore stops before anything is pushed, so `latest` never picks it.
+    let mut downloaded = None;
     if let Some(id) = settings.backup.strip_prefix(super::versions::PREFIX) {
-        settings.backup = super::versions::into_backup(ctx, &project, &env, id)
-            .await?
-            .file;
+        let (backup, new) = super::versions::into_backup(ctx, &project, &env, id).await?;
+        settings.backup = backup.file.clone();
+        downloaded = new.then_some(backup.file);
     }
+    let mut pushed = false;
+    let result = restore_backup(ctx, &project, &env, &settings, &mut pushed).await;
+    if result.is_err()
+        && !pushed
+        && let Some(file) = downloaded
+    {
+        let plan = backups::PrunePlan {
+            delete: vec![file],
+            kept: Vec::new(),
+            warnings: Vec::new(),
+        };
+        if let Err(err) = backups::prune_planned(&backups::dir(&env), &plan) {
+            ctx.printer.warn(&format!("{err:#}"));
+        }
+    }
+    result
+}
+
+async fn restore_backup(
+    ctx: &Context,
+    project: &Project,
+    env: &crate::project::Environment,
+    settings: &RestoreSettings,
+    pushed: &mut bool,
+) -> anyhow::Result<Exit> {
+    let dir = backups::dir(env);
 
     // What to restore: `latest`, a backup's name (checked against its manifest line), or a path.
     let manifest = backups::manifest(&dir)?;
@@ -172,7 +204,7 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
     let result = run(
         ctx,
         &project,
-        &settings,
+        settings,
         &env,
         &backend,
         &tf,
@@ -180,6 +212,7 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         &shown,
         &restored,
         &mut recorded.ledger,
+        pushed,
     )
     .await;
     match result {
@@ -194,6 +227,14 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
             if ctx.printer.is_json() {
                 ctx.printer.json(&report)?;
             } else {
+                if report.no_state_before {
+                    ctx.printer.progress(&format!(
+                        "{}: there was no state before; terraform wrote the restored resources as serial {} lineage {}",
+                        report.environment,
+                        report.serial_after,
+                        short(&report.lineage)
+                    ));
+                }
                 ctx.printer.result(&format!(
                     "Restored `{}` into `{}`: serial {} → {}{}.",
                     report.restored,
@@ -232,10 +273,13 @@ async fn run(
     shown: &str,
     restored: &StateHeader,
     ledger: &mut Ledger,
+    pushed: &mut bool,
 ) -> anyhow::Result<RestoreReport> {
     ctx.ensure_init(tf, project, env, backend, InitOptions::default(), None)
         .await?;
-    let current = tf.state_header(env).await?;
+    // No state at all (terraform prints an empty placeholder, no lineage): nothing for
+    // the backup's lineage to differ from.
+    let current = tf.state_header(env).await?.filter(|c| !c.is_empty());
     let same_lineage = current
         .as_ref()
         .is_none_or(|c| c.lineage == restored.lineage);
@@ -284,6 +328,7 @@ async fn run(
     let staged = StagedFile(env.artifacts_dir.join(".restore.tfstate"));
     backups::with_serial(source, &staged.0, serial)?;
     crate::pipeline::wait_for_state_lock(ctx, backend, env, &settings.lock_wait).await?;
+    *pushed = true;
     tf.state_push(env, &staged.0, !same_lineage).await?;
     drop(staged);
     if let Err(err) = backend.make_state_private(env) {
@@ -292,11 +337,18 @@ async fn run(
 
     let landed = tf.state_header(env).await?;
     let serial_after = landed.as_ref().map_or(serial, |h| h.serial);
-    // Some backends bump the serial once more as they write; lineage and content must match.
+    let lineage_after = landed
+        .as_ref()
+        .map_or(restored.lineage.clone(), |h| h.lineage.clone());
+    // Some backends bump the serial once more as they write; lineage and content must
+    // match. Pushed where there was no state, a remote backend keeps the resources but
+    // writes a lineage of its own (terraform 1.11 keeps the serial, 1.0 sets it to 0):
+    // then only the content must match.
+    let no_state_before = current.is_none();
     match landed {
         Some(h)
-            if h.lineage == restored.lineage
-                && h.serial >= serial
+            if (no_state_before || (h.lineage == restored.lineage && h.serial >= serial))
+                && !h.lineage.is_empty()
                 && h.resources == restored.resources
                 && h.instances == restored.instances => {}
         other => anyhow::bail!(
@@ -313,12 +365,13 @@ async fn run(
     Ok(RestoreReport {
         environment: env.name.clone(),
         restored: shown.to_string(),
-        lineage: restored.lineage.clone(),
+        lineage: lineage_after,
         serial_before: current.map(|c| c.serial),
         serial_after,
         forced: !same_lineage,
         pre_restore_backup: pre,
         warnings: Vec::new(),
+        no_state_before,
     })
 }
 

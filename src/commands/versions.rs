@@ -197,13 +197,14 @@ async fn head(store: &Store, v: &Version) -> anyhow::Result<HeadFields> {
 
 /// `tfenv restore <env> version:<ID>`: downloads version `id` of `env`'s state object
 /// into its backups (checked to be a state, hashed, with its manifest line) and returns
-/// that backup, for the normal restore path to restore.
+/// that backup, for the normal restore path to restore — and whether it is new: a
+/// backup of the same version with the same SHA-256 (an earlier attempt's) is reused.
 pub async fn into_backup(
     ctx: &Context,
     project: &Project,
     env: &Environment,
     id: &str,
-) -> anyhow::Result<Backup> {
+) -> anyhow::Result<(Backup, bool)> {
     let store = store(ctx, project, env)?;
     let listing = format!("tfenv backups {} --versions", env.name);
     let versions = store.versions().await?;
@@ -275,12 +276,24 @@ pub async fn into_backup(
         }
         .into());
     };
-    let backup = pulled.keep(&format!("bucket-version {id}"))?;
+    let reason = format!("bucket-version {id}");
+    let dir = backups::dir(env);
+    let earlier = backups::manifest(&dir)?.records.into_iter().rev().find(|b| {
+        b.reason == reason && b.sha256 == pulled.sha256() && backups::verify(&dir, b).is_ok()
+    });
+    if let Some(backup) = earlier {
+        ctx.printer.progress(&format!(
+            "{}: version `{id}` is already backup {} (serial {})",
+            env.name, backup.file, backup.serial
+        ));
+        return Ok((backup, false));
+    }
+    let backup = pulled.keep(&reason)?;
     ctx.printer.progress(&format!(
         "{}: version `{id}` is backup {} (serial {})",
         env.name, backup.file, backup.serial
     ));
-    Ok(backup)
+    Ok((backup, true))
 }
 
 /// A `Read` that hands everything it reads to `sink` too.

@@ -733,7 +733,8 @@ fn takes_backup(env: &Environment) -> bool {
 fn keep_backup(run: &mut Run<'_>, pulled: Option<Pulled>) -> anyhow::Result<()> {
     let p = &run.ctx.printer;
     let env = run.env;
-    let Some(pulled) = pulled else {
+    // terraform prints an empty placeholder (no lineage, no resources) for no state.
+    let Some(pulled) = pulled.filter(|p| !p.header().is_empty()) else {
         p.progress(&format!("{}: no state yet, nothing to back up", env.name));
         return Ok(());
     };

@@ -248,3 +248,78 @@ fn versions_of_a_local_backend_are_a_usage_error_naming_the_remote_backend_featu
     );
     stdout_json(&output);
 }
+
+#[test]
+fn a_deleted_state_is_restored_from_a_bucket_version_after_the_digest_hint() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = project(&moto);
+    deploy(&project, "one");
+    deploy(&project, "two");
+    let newest = versions(&project)["versions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = manifest_lines(&project);
+
+    // The state object deleted: its latest version is a delete marker, and the lock
+    // table still holds the digest of the deleted state.
+    moto.delete_object(BUCKET, KEY);
+    let digest_item = format!("{BUCKET}/{KEY}-md5");
+    assert!(moto.lock_item(TABLE, &digest_item).is_some());
+    let version = format!("version:{newest}");
+
+    // terraform refuses to read the (absent) state against that digest: tfenv names the
+    // item and the commands, and deletes nothing itself.
+    let output = run(&project, &["restore", "dev", &version, "--yes"], 1);
+    let text = stderr(&output);
+    assert!(text.contains("Stored checksum:"), "{text}");
+    assert!(
+        text.contains(&format!("`LockID` = `{digest_item}`")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("table `{TABLE}`")), "{text}");
+    assert!(text.contains("aws dynamodb delete-item"), "{text}");
+    assert!(moto.lock_item(TABLE, &digest_item).is_some());
+    // The declined/failed restore leaves no backup of the version behind, and a retry
+    // does not add another one.
+    assert_eq!(manifest_lines(&project), before);
+
+    // The item removed as the hint says: there is no state now, so any version may be
+    // restored (no lineage to mismatch), and no empty backup is taken of the absent state.
+    moto.delete_lock_item(TABLE, &digest_item);
+    let output = run(
+        &project,
+        &["restore", "dev", &version, "--yes", "--output", "json"],
+        0,
+    );
+    let report = stdout_json(&output);
+    assert_eq!(report["serial_before"], Value::Null, "{report:#}");
+    assert_eq!(report["pre_restore_backup"], Value::Null, "{report:#}");
+    assert!(!stderr(&output).contains("()"), "{}", stderr(&output));
+    let manifest = manifest_lines(&project);
+    let added: Vec<Value> = manifest[before.len()..]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(added.len(), 1, "{manifest:?}");
+    assert_eq!(added[0]["reason"], format!("bucket-version {newest}"));
+
+    // The state is back: the outputs are the second deploy's, the next plan has no
+    // changes, and history records the restore as applied.
+    let outputs = stdout_json(&run(&project, &["outputs", "dev", "--output", "json"], 0));
+    assert_eq!(outputs["message"]["value"], "two");
+    run(&project, &["plan", "dev", "--detailed-exitcode"], 0);
+    let history = stdout_json(&run(&project, &["history", "dev", "--output", "json"], 0));
+    let text = history.to_string();
+    assert!(text.contains("restore"), "{history:#}");
+}
+
+fn manifest_lines(project: &Project) -> Vec<String> {
+    std::fs::read_to_string(project.join("state/dev/backups/MANIFEST.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
