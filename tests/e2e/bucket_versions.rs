@@ -323,3 +323,19 @@ fn manifest_lines(project: &Project) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+#[test]
+fn an_environment_with_no_state_has_nothing_to_back_up() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = project(&moto);
+    project.write("environments/dev.tfvars", "message = \"one\"\n");
+    let output = run(&project, &["backup", "dev"], 0);
+    assert!(
+        support::stdout(&output).contains("no state yet, nothing to back up"),
+        "{}",
+        support::stdout(&output)
+    );
+    assert!(manifest_lines(&project).is_empty());
+}
