@@ -339,3 +339,26 @@ fn an_environment_with_no_state_has_nothing_to_back_up() {
     );
     assert!(manifest_lines(&project).is_empty());
 }
+
+#[test]
+fn status_reports_a_deleted_state_whose_last_deploy_applied() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = project(&moto);
+    deploy(&project, "one");
+    run(&project, &["status", "dev"], 0);
+
+    moto.delete_object(BUCKET, KEY);
+    let report = stdout_json(&run(&project, &["status", "dev", "--output", "json"], 6));
+    let problems = report["environments"][0]["problems"].as_array().unwrap();
+    let missing = problems
+        .iter()
+        .find(|p| p["code"] == "state-missing")
+        .unwrap_or_else(|| panic!("no state-missing problem: {report:#}"));
+    let message = missing["message"].as_str().unwrap();
+    assert!(message.contains("no state in the backend"), "{message}");
+    assert!(message.contains("tfenv backups dev --versions"), "{message}");
+    let text = support::stdout(&run(&project, &["status", "dev"], 6));
+    assert!(text.contains("no state in the backend"), "{text}");
+}
