@@ -269,8 +269,8 @@ async fn apply_bundle(
             show(&bundle.meta.state),
             show(&found),
             format!(
-                "the state changed since the plan (another deploy?); plan again with `tfenv plan {} --out DIR`",
-                run.env.name
+                "the state changed since the plan (another deploy?); {}",
+                bundle.plan_again(&run.env.name)
             ),
         )
         .into());
@@ -317,7 +317,7 @@ fn short(commit: &str) -> &str {
 fn check_bundle(run: &Run<'_>, bundle: &Bundle) -> anyhow::Result<()> {
     let meta = &bundle.meta;
     let env = run.env;
-    let again = format!("plan again with `tfenv plan {} --out DIR`", env.name);
+    let again = bundle.plan_again(&env.name);
     if meta.environment != env.name {
         return Err(bundle::mismatch(
             "environment",
