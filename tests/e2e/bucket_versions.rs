@@ -187,6 +187,42 @@ fn restoring_a_version_the_bucket_does_not_have_or_a_delete_marker_is_refused_cl
     let newest = table.lines().nth(2).unwrap();
     assert!(newest.contains("  -  "), "{table}");
 
+    // --limit: the newest N, the first bytes of those only, and how many more there are.
+    let args = [
+        "backups", "dev", "--versions", "--limit", "2", "--output", "json",
+    ];
+    let (output, requests) = moto.requests_during(|| run(&project, &args, 0));
+    let limited = stdout_json(&output);
+    assert_eq!(limited["versions"].as_array().unwrap().len(), 2, "{limited:#}");
+    assert_eq!(limited["more"], 1, "{limited:#}");
+    let reads = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("versionId="))
+        .count();
+    assert_eq!(reads, 2, "{requests:?}");
+    assert_eq!(listed["more"], 0, "{listed:#}");
+    let table = support::stdout(&run(
+        &project,
+        &["backups", "dev", "--versions", "--limit", "1"],
+        0,
+    ));
+    assert!(
+        table.contains("2 more versions: --limit 0 to see all"),
+        "{table}"
+    );
+    let unlimited = stdout_json(&run(
+        &project,
+        &[
+            "backups", "dev", "--versions", "--limit", "0", "--output", "json",
+        ],
+        0,
+    ));
+    assert_eq!(
+        unlimited["versions"].as_array().unwrap().len(),
+        3,
+        "{unlimited:#}"
+    );
+
     // Restoring the version that is no state: refused, and nothing is left in backups/.
     let version = format!("version:{}", all[0]["id"].as_str().unwrap());
     let output = run(&project, &["restore", "dev", &version, "--yes"], 5);
