@@ -420,7 +420,8 @@ async fn check_backend(
 fn state_missing(status: &EnvStatus) -> Option<Problem> {
     let last = status.last_deploy.as_ref()?;
     let absent = status.state.as_ref().is_none_or(StateHeader::is_empty);
-    if !status.state_read || !absent || last.record.result != artifacts::history::RunResult::Applied {
+    if !status.state_read || !absent || last.record.result != artifacts::history::RunResult::Applied
+    {
         return None;
     }
     Some(Problem::new(

@@ -299,9 +299,13 @@ pub async fn into_backup(
     };
     let reason = format!("bucket-version {id}");
     let dir = backups::dir(env);
-    let earlier = backups::manifest(&dir)?.records.into_iter().rev().find(|b| {
-        b.reason == reason && b.sha256 == pulled.sha256() && backups::verify(&dir, b).is_ok()
-    });
+    let earlier = backups::manifest(&dir)?
+        .records
+        .into_iter()
+        .rev()
+        .find(|b| {
+            b.reason == reason && b.sha256 == pulled.sha256() && backups::verify(&dir, b).is_ok()
+        });
     if let Some(backup) = earlier {
         ctx.printer.progress(&format!(
             "{}: version `{id}` is already backup {} (serial {})",

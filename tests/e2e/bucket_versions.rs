@@ -189,11 +189,21 @@ fn restoring_a_version_the_bucket_does_not_have_or_a_delete_marker_is_refused_cl
 
     // --limit: the newest N, the first bytes of those only, and how many more there are.
     let args = [
-        "backups", "dev", "--versions", "--limit", "2", "--output", "json",
+        "backups",
+        "dev",
+        "--versions",
+        "--limit",
+        "2",
+        "--output",
+        "json",
     ];
     let (output, requests) = moto.requests_during(|| run(&project, &args, 0));
     let limited = stdout_json(&output);
-    assert_eq!(limited["versions"].as_array().unwrap().len(), 2, "{limited:#}");
+    assert_eq!(
+        limited["versions"].as_array().unwrap().len(),
+        2,
+        "{limited:#}"
+    );
     assert_eq!(limited["more"], 1, "{limited:#}");
     let reads = requests
         .iter()
@@ -213,7 +223,13 @@ fn restoring_a_version_the_bucket_does_not_have_or_a_delete_marker_is_refused_cl
     let unlimited = stdout_json(&run(
         &project,
         &[
-            "backups", "dev", "--versions", "--limit", "0", "--output", "json",
+            "backups",
+            "dev",
+            "--versions",
+            "--limit",
+            "0",
+            "--output",
+            "json",
         ],
         0,
     ));
@@ -394,7 +410,10 @@ fn status_reports_a_deleted_state_whose_last_deploy_applied() {
         .unwrap_or_else(|| panic!("no state-missing problem: {report:#}"));
     let message = missing["message"].as_str().unwrap();
     assert!(message.contains("no state in the backend"), "{message}");
-    assert!(message.contains("tfenv backups dev --versions"), "{message}");
+    assert!(
+        message.contains("tfenv backups dev --versions"),
+        "{message}"
+    );
     let text = support::stdout(&run(&project, &["status", "dev"], 6));
     assert!(text.contains("no state in the backend"), "{text}");
 }
