@@ -191,11 +191,17 @@ identity file's path, or the AGE-SECRET-KEY-1… key itself) or TFENV_BUNDLE_PAS
 a missing or wrong key is refused (exit 5). The clear plan is written only to a 0600
 file under state/<env>/ and removed on every exit.
 
+An environment with `promote_from = \"staging\"` in tfenv.toml deploys only a commit that
+staging's history shows deployed successfully (applied or no changes) from a clean tree:
+HEAD, or the bundle's commit with --plan. Anything else is refused (exit 5) before the
+plan; --skip-promotion-check \"REASON\" deploys anyway and keeps REASON in history.
+
 Examples:
   tfenv deploy dev
   tfenv deploy staging --yes
   tfenv deploy production --yes --confirm production     # CI
-  tfenv deploy production --plan ../plans/production --yes --confirm production")]
+  tfenv deploy production --plan ../plans/production --yes --confirm production
+  tfenv deploy production --skip-promotion-check \"hotfix INC-42, staging is down\"")]
     Deploy(DeployArgs),
 
     /// `apply -refresh-only` through the same summary, backup, confirmation and history.
@@ -531,6 +537,11 @@ pub struct DeployArgs {
     /// a bundle in the shared ledger, needs `ledger = "backend"`: not available yet.)
     #[arg(long, value_name = "DIR", conflicts_with = "allow_dirty")]
     pub plan: Option<PathBuf>,
+
+    /// Deploy although `promote_from` (tfenv.toml) has not deployed this commit
+    /// successfully; REASON (e.g. "hotfix INC-42", not empty) is kept in history.
+    #[arg(long, value_name = "REASON")]
+    pub skip_promotion_check: Option<String>,
     #[command(flatten)]
     pub lock: LockTimeout,
 

@@ -3,6 +3,8 @@
 //! state in the backend (`<state key>.tfenv/`, DESIGN.md §12). Readers get both, merged,
 //! each entry marked with where it lives.
 
+pub mod promotion;
+
 use std::sync::Arc;
 
 use serde::Serialize;

@@ -15,6 +15,7 @@ mod pipeline;
 mod plan_many;
 mod policy;
 mod progress;
+mod promotion;
 mod snapshots;
 mod status;
 mod summary;
