@@ -164,6 +164,15 @@ fn production_deploys_only_a_commit_staging_deployed_successfully_from_a_clean_t
     );
     deploy(&project, "production", &[], 5);
 
+    // Production from a tree with changes: staging never deployed them, --allow-dirty or not.
+    project.write("notes.txt", "todo\n");
+    let refused = stderr(&deploy(&project, "production", &["--allow-dirty"], 5));
+    assert!(
+        refused.contains("promotion check failed: the git tree has uncommitted changes (notes.txt (untracked)): `staging` never deployed them"),
+        "{refused}"
+    );
+    std::fs::remove_file(project.join("notes.txt")).unwrap();
+
     // Staging deploys Y from a clean tree (no changes for staging: that counts too).
     deploy(&project, "staging", &[], 0);
     assert_eq!(project.last_history("staging")["result"], "no-changes");
@@ -209,6 +218,19 @@ fn skip_promotion_check_deploys_and_history_keeps_the_reason() {
         "{record}"
     );
     assert!(record.get("promoted_from").is_none(), "{record}");
+    let human = expecting(
+        project
+            .tfenv()
+            .args(["history", "production"])
+            .output()
+            .unwrap(),
+        0,
+    );
+    let text = crate::support::stdout(&human);
+    assert!(
+        text.contains(" deploy by ") && text.contains(": promotion check skipped: hotfix INC-42"),
+        "{text}"
+    );
 }
 
 #[test]
