@@ -56,6 +56,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A private (0600) temp file in `dest`'s folder, to be filled and then named `dest` with
+/// [`persist_new`]; dropped before that, it is removed (no half file is ever `dest`).
+pub fn private_temp_beside(dest: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    let dir = dest
+        .parent()
+        .with_context(|| format!("`{}` has no parent folder", dest.display()))?;
+    tempfile::Builder::new()
+        .prefix(".tfenv-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(PRIVATE_FILE))
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in `{}`", dir.display()))
+}
+
+/// Names a complete temp file `dest`, synced, never replacing a file already there.
+pub fn persist_new(temp: tempfile::NamedTempFile, dest: &Path) -> anyhow::Result<()> {
+    temp.as_file()
+        .sync_all()
+        .with_context(|| format!("writing `{}`", dest.display()))?;
+    temp.persist_noclobber(dest)
+        .map_err(|e| e.error)
+        .with_context(|| format!("creating `{}`", dest.display()))?;
+    if let Some(dir) = dest.parent().and_then(|d| fs::File::open(d).ok()) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
 /// Appends one line to a JSONL file through `write_atomic`: readers never see half a
 /// line, and a failed write leaves the file as it was.
 pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {

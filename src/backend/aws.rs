@@ -4,7 +4,8 @@
 //! deadline and a bounded retry; a failure says whether the backend was unreachable or
 //! refused the credentials, and which credentials tfenv used.
 //!
-//! tfenv only reads through these clients (state, locks): terraform stays the only
+//! tfenv reads state and locks through these clients and writes only its own ledger
+//! objects beside the state (`<state key>.tfenv/`, create-only): terraform stays the only
 //! writer of state.
 
 use std::collections::HashMap;

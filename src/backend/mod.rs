@@ -10,6 +10,7 @@ pub mod lock;
 #[allow(dead_code)]
 pub mod store;
 mod s3;
+mod s3_store;
 
 use std::collections::HashMap;
 use std::future::Future;

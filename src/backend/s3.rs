@@ -116,7 +116,7 @@ async fn read_lockfile(aws: &aws::Aws, bucket: &str, key: &str) -> anyhow::Resul
 }
 
 /// The body of object `key`, as it arrives; `None` when there is no such object.
-async fn get_object(
+pub(super) async fn get_object(
     aws: &aws::Aws,
     bucket: &str,
     key: &str,

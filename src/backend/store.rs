@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Backend, BackendKind};
+use super::{Backend, BackendKind, s3_store};
 use crate::process::Runner;
 
 /// The folder beside the state object that holds the shared ledger.
@@ -93,6 +93,9 @@ impl Store {
     /// Writes `name` only if no object of that name exists (S3 `If-None-Match: *`,
     /// `az … --overwrite false`, gcs `--if-generation-match=0`): never rewrites one.
     pub async fn create(&self, name: &str, body: Body<'_>) -> anyhow::Result<Created> {
+        if self.backend.kind == BackendKind::S3 {
+            return s3_store::create(&self.backend, name, body).await;
+        }
         let _ = (name, body, &self.runner);
         anyhow::bail!(
             "writing to the {} backend's store is not built yet",
@@ -102,6 +105,9 @@ impl Store {
 
     /// Every object whose name starts with `dir` (`history/`), in name order.
     pub async fn list(&self, dir: &str) -> anyhow::Result<Vec<Object>> {
+        if self.backend.kind == BackendKind::S3 {
+            return s3_store::list(&self.backend, dir).await;
+        }
         let _ = dir;
         anyhow::bail!(
             "listing the {} backend's store is not built yet",
@@ -111,6 +117,9 @@ impl Store {
 
     /// The whole of a small object (a record, a manifest entry); `None` when missing.
     pub async fn read(&self, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        if self.backend.kind == BackendKind::S3 {
+            return s3_store::read(&self.backend, name).await;
+        }
         let _ = name;
         anyhow::bail!(
             "reading the {} backend's store is not built yet",
@@ -120,6 +129,9 @@ impl Store {
 
     /// Streams object `name` into the new file `dest` (0600); `false` when missing.
     pub async fn download(&self, name: &str, dest: &Path) -> anyhow::Result<bool> {
+        if self.backend.kind == BackendKind::S3 {
+            return s3_store::download(&self.backend, name, dest).await;
+        }
         let _ = (name, dest);
         anyhow::bail!(
             "reading the {} backend's store is not built yet",
@@ -129,6 +141,9 @@ impl Store {
 
     /// The versions of the state object, newest first.
     pub async fn versions(&self) -> anyhow::Result<Vec<Version>> {
+        if self.backend.kind == BackendKind::S3 {
+            return s3_store::versions(&self.backend).await;
+        }
         anyhow::bail!(
             "listing state versions of a {} backend is not built yet",
             self.backend.kind
@@ -137,6 +152,9 @@ impl Store {
 
     /// The first `max` bytes of one version of the state object (for its header).
     pub async fn version_head(&self, id: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+        if self.backend.kind == BackendKind::S3 {
+            return s3_store::version_head(&self.backend, id, max).await;
+        }
         let _ = (id, max);
         anyhow::bail!(
             "reading state versions of a {} backend is not built yet",
@@ -146,6 +164,9 @@ impl Store {
 
     /// Streams one version of the state object into the new file `dest` (0600).
     pub async fn download_version(&self, id: &str, dest: &Path) -> anyhow::Result<()> {
+        if self.backend.kind == BackendKind::S3 {
+            return s3_store::download_version(&self.backend, id, dest).await;
+        }
         let _ = (id, dest);
         anyhow::bail!(
             "reading state versions of a {} backend is not built yet",
