@@ -236,9 +236,16 @@ Examples:
     Backup(BackupArgs),
 
     /// List an environment's backups: time, age, serial, lineage, size, reason, verified.
-    #[command(
-        after_help = "Examples:\n  tfenv backups production\n  tfenv backups dev --output json"
-    )]
+    #[command(after_help = "\
+--versions lists the versions the bucket keeps of the state object itself (s3 object
+versions): version ID, time, age, size, and serial and lineage read from the first bytes
+of each (`-` where they could not be read). Restore one with `tfenv restore <env>
+version:<ID>`. Only for remote backends with versioning (not the local backend).
+
+Examples:
+  tfenv backups production
+  tfenv backups dev --output json
+  tfenv backups production --versions")]
     Backups(BackupsArgs),
 
     /// Check every backup against its manifest: present, SHA-256, a valid state, header.
@@ -254,13 +261,16 @@ Examples:
 
     /// Restore a backup through terraform state push, backing up the current state first.
     #[command(after_help = "\
-BACKUP is `latest`, a file name from `tfenv backups <env>`, or the path of any state file.
+BACKUP is `latest`, a file name from `tfenv backups <env>`, `version:<ID>` (a version of
+the state object from `tfenv backups <env> --versions`, first downloaded into the backups
+as `bucket-version <ID>`), or the path of any state file.
 A backup of the same lineage gets serial current+1 so terraform accepts it; another lineage
 is refused unless --force. Confirmation by tier, as for deploy.
 
 Examples:
   tfenv restore dev latest
   tfenv restore production terraform.tfstate.20261122-101500 --yes --confirm production
+  tfenv restore production version:3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY --yes --confirm production
   tfenv restore staging ./pulled.tfstate")]
     Restore(RestoreArgs),
 
@@ -610,6 +620,10 @@ pub struct BackupsArgs {
     /// The environment whose backups to list.
     #[arg(value_name = "ENV")]
     pub env: String,
+
+    /// List the versions of the state object in the backend's bucket instead.
+    #[arg(long)]
+    pub versions: bool,
 }
 
 #[derive(Debug, Args)]
@@ -625,7 +639,8 @@ pub struct RestoreArgs {
     #[arg(value_name = "ENV")]
     pub env: String,
 
-    /// `latest`, a backup's file name, or the path of a state file.
+    /// `latest`, a backup's file name, `version:<ID>` of the state object, or the path of
+    /// a state file.
     #[arg(value_name = "BACKUP")]
     pub backup: String,
 

@@ -616,11 +616,16 @@ impl BackupSettings {
 #[derive(Debug)]
 pub struct BackupsSettings {
     pub env: String,
+    /// `--versions`: the state object's versions in the bucket, not tfenv's backups.
+    pub versions: bool,
 }
 
 impl BackupsSettings {
     pub fn resolve(args: cli::BackupsArgs) -> BackupsSettings {
-        BackupsSettings { env: args.env }
+        BackupsSettings {
+            env: args.env,
+            versions: args.versions,
+        }
     }
 }
 
@@ -641,7 +646,7 @@ impl VerifySettings {
 #[derive(Debug)]
 pub struct RestoreSettings {
     pub env: String,
-    /// `latest`, a backup's file name, or the path of a state file (from `cwd`).
+    /// `latest`, a backup's file name, `version:<ID>`, or the path of a state file (from `cwd`).
     pub backup: String,
     pub force: bool,
     pub flags: Flags,

@@ -141,6 +141,9 @@ struct Listed {
 pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?;
+    if settings.versions {
+        return super::versions::list(ctx, &project, env).await;
+    }
     let dir = backups::dir(env);
     let manifest = backups::manifest(&dir)?;
     for warning in &manifest.warnings {

@@ -18,6 +18,7 @@ mod status;
 mod unlock;
 mod validate;
 mod verify;
+mod versions;
 
 use crate::Context;
 use crate::cli::Command;

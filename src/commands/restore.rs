@@ -30,10 +30,16 @@ struct RestoreReport {
     warnings: Vec<String>,
 }
 
-pub async fn restore(ctx: &Context, settings: RestoreSettings) -> anyhow::Result<Exit> {
+pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?.clone();
     let dir = backups::dir(&env);
+    // `version:<ID>`: that version of the state object, downloaded into a backup first.
+    if let Some(id) = settings.backup.strip_prefix(super::versions::PREFIX) {
+        settings.backup = super::versions::into_backup(ctx, &project, &env, id)
+            .await?
+            .file;
+    }
 
     // What to restore: `latest`, a backup's name (checked against its manifest line), or a path.
     let manifest = backups::manifest(&dir)?;

@@ -66,6 +66,55 @@ pub fn read_header_slice(bytes: &[u8]) -> Result<Option<StateHeader>, StateError
     header(raw, bytes.len() as u64)
 }
 
+/// What the first bytes of a state say about it (a ranged read of a bucket version):
+/// each field `None` when those bytes end before it, or are not a state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HeadFields {
+    pub serial: Option<u64>,
+    pub lineage: Option<String>,
+    pub terraform_version: Option<String>,
+}
+
+/// Reads `serial`, `lineage` and `terraform_version` from the start of a state, which may
+/// be cut off anywhere: the top-level fields are taken as they come (terraform writes
+/// them first), and the read stops once it has them or the bytes run out. Never fails.
+pub fn read_head(bytes: &[u8]) -> HeadFields {
+    let mut fields = HeadFields::default();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // The error is where the bytes end (or where the read stopped): what was read stays.
+    let _ = de.deserialize_map(HeadVisitor(&mut fields));
+    fields
+}
+
+struct HeadVisitor<'a>(&'a mut HeadFields);
+
+impl<'de> Visitor<'de> for HeadVisitor<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Terraform state")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let fields = self.0;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "serial" => fields.serial = map.next_value()?,
+                "lineage" => fields.lineage = map.next_value()?,
+                "terraform_version" => fields.terraform_version = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            if fields.serial.is_some()
+                && fields.lineage.is_some()
+                && fields.terraform_version.is_some()
+            {
+                return Err(serde::de::Error::custom("read enough"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The root module's outputs from a local state file, as `terraform output -json` prints
 /// them: `{name: {sensitive, type, value}}`. `Ok(None)` when there is no such file (or it
 /// is not a regular file), it is empty, or its format is not version 4 — the caller then
@@ -282,6 +331,42 @@ mod tests {
         );
         assert!(read_outputs(&b""[..]).unwrap().is_none());
         assert!(read_outputs(&b"{\"version\": 4"[..]).is_err());
+    }
+
+    #[test]
+    fn the_head_of_a_state_cut_off_anywhere_says_what_it_holds_so_far() {
+        let full = read_head(STATE.as_bytes());
+        assert_eq!(full.serial, Some(7));
+        assert_eq!(full.lineage.as_deref(), Some("3f1c-aa"));
+        assert_eq!(full.terraform_version.as_deref(), Some("1.11.4"));
+        // Cut after the lineage, inside it, before the serial: what is whole is read.
+        let at = |needle: &str| STATE.find(needle).unwrap();
+        let cut = read_head(&STATE.as_bytes()[..at("\"outputs\"") + 5]);
+        assert_eq!(
+            (cut.serial, cut.lineage.as_deref()),
+            (Some(7), Some("3f1c-aa"))
+        );
+        let cut = read_head(&STATE.as_bytes()[..at("3f1c") + 2]);
+        assert_eq!((cut.serial, cut.lineage), (Some(7), None));
+        let cut = read_head(&STATE.as_bytes()[..at("\"serial\"")]);
+        assert_eq!(
+            (cut.serial, cut.terraform_version.as_deref()),
+            (None, Some("1.11.4"))
+        );
+        // Not a state, or nothing: nothing, never a panic.
+        for bytes in [
+            &b""[..],
+            b"<html>",
+            b"[1,2]",
+            b"{\"serial\": \"x\"",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(read_head(bytes), HeadFields::default());
+        }
+        // Every cut of the state reads without a panic.
+        for n in 0..STATE.len() {
+            read_head(&STATE.as_bytes()[..n]);
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod support;
 
 mod backups;
+mod bucket_versions;
 mod bundles;
 mod clean_tree;
 mod cross_env;

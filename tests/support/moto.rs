@@ -228,6 +228,21 @@ impl Moto {
         });
     }
 
+    /// Deletes the object `s3://<bucket>/<key>`: in a versioned bucket, a delete marker
+    /// becomes its latest version.
+    pub fn delete_object(&self, bucket: &str, key: &str) {
+        let sdk = self.sdk();
+        sdk.run(&format!("deleting `s3://{bucket}/{key}`"), async {
+            sdk.s3
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await?;
+            Ok(())
+        });
+    }
+
     /// Writes the lock table's item `lock_id` with `info` as its `Info` string, as
     /// terraform does when it takes a state lock.
     pub fn put_lock_item(&self, table: &str, lock_id: &str, info: &str) {
