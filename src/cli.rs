@@ -133,8 +133,13 @@ With --encrypt, terraform.plan and plan.json are written encrypted with age
 TFENV_BUNDLE_RECIPIENTS, comma or space separated), or with the passphrase in
 TFENV_BUNDLE_PASSPHRASE (never a flag: it would show in `ps`); bundle.json stays clear.
 The clear plan exists only in a 0600 file under state/<env>/, removed on every exit.
---publish (the shared ledger, `ledger = \"backend\"`) is not available yet: it is refused
-(exit 2); use --out DIR --encrypt.
+With --publish (one environment; needs `ledger = \"backend\"` under [project] and an s3,
+azurerm or gcs backend), the bundle is uploaded to the shared ledger beside the state,
+`<state key>.tfenv/plans/<ID>/`, each object created once and bundle.json last (an upload
+that fails publishes nothing usable: exit 1). It prints the ID and the command to apply
+it: `tfenv deploy ENV --plan ledger:<ID>`, from any clone of the same commit. Without
+--out the bundle is written to a private folder under state/<env>/, removed on every exit;
+with --out it is also kept there. --encrypt works with --publish too.
 
 Examples:
   tfenv plan dev
@@ -144,7 +149,8 @@ Examples:
   tfenv plan dev staging -j 2
   tfenv plan --all --output json | jq '.environments[] | select(.result == \"failed\")'
   tfenv plan production --out ../plans/production   # a bundle (outside the checkout), then apply
-  tfenv plan production --out ../plans/production --encrypt --recipient age1…")]
+  tfenv plan production --out ../plans/production --encrypt --recipient age1…
+  tfenv plan production --publish --encrypt   # to the shared ledger, as ledger:<ID>")]
     Plan(PlanArgs),
 
     /// Check roots and var files without credentials or a backend: fmt, validate, variables.
@@ -190,6 +196,10 @@ An encrypted bundle (plan --encrypt) is decrypted with TFENV_BUNDLE_IDENTITY (an
 identity file's path, or the AGE-SECRET-KEY-1… key itself) or TFENV_BUNDLE_PASSPHRASE;
 a missing or wrong key is refused (exit 5). The clear plan is written only to a 0600
 file under state/<env>/ and removed on every exit.
+With --plan ledger:<ID>, the bundle `tfenv plan ENV --publish` put in the shared ledger
+is downloaded into a private folder under state/<env>/ (removed on every exit) and
+checked and applied the same way. An ID with no published plan is a usage error (exit 2)
+listing the newest published plans of the environment.
 
 An environment with `promote_from = \"staging\"` in tfenv.toml deploys only a commit that
 staging's history shows deployed successfully (applied or no changes) from a clean tree:
@@ -201,6 +211,7 @@ Examples:
   tfenv deploy staging --yes
   tfenv deploy production --yes --confirm production     # CI
   tfenv deploy production --plan ../plans/production --yes --confirm production
+  tfenv deploy production --plan ledger:20261130T120000Z-4f2c9e1-a1b2c3 --yes --confirm production
   tfenv deploy production --skip-promotion-check \"hotfix INC-42, staging is down\"")]
     Deploy(DeployArgs),
 
@@ -447,9 +458,8 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
 
     /// Encrypt the bundle's terraform.plan and plan.json with age (to --recipient /
-    /// TFENV_BUNDLE_RECIPIENTS, or with TFENV_BUNDLE_PASSPHRASE). Needs --out.
-    // --out is checked in PlanSettings, after --publish: `--publish --encrypt` then says
-    // the ledger is not available rather than asking for --out.
+    /// TFENV_BUNDLE_RECIPIENTS, or with TFENV_BUNDLE_PASSPHRASE). Needs --out or --publish.
+    // Checked in PlanSettings: clap's `requires` cannot say "one of --out, --publish".
     #[arg(long)]
     pub encrypt: bool,
 
@@ -458,9 +468,9 @@ pub struct PlanArgs {
     #[arg(long, value_name = "KEY", requires = "encrypt")]
     pub recipient: Vec<String>,
 
-    /// Store the bundle in the shared ledger next to the state (needs `ledger = "backend"`,
-    /// not available yet: use --out DIR --encrypt).
-    #[arg(long)]
+    /// Publish the plan as a bundle in the shared ledger beside the state (needs
+    /// `ledger = "backend"`), for `tfenv deploy ENV --plan ledger:<ID>`. One environment.
+    #[arg(long, conflicts_with = "all")]
     pub publish: bool,
 
     #[command(flatten)]
@@ -542,10 +552,10 @@ pub struct DeployArgs {
     #[arg(long)]
     pub allow_destroy: bool,
 
-    /// Apply the plan bundle in DIR (from `tfenv plan ENV --out DIR`) instead of planning.
-    /// A bundle always needs a clean tree at the commit it was planned from. (`ledger:ID`,
-    /// a bundle in the shared ledger, needs `ledger = "backend"`: not available yet.)
-    #[arg(long, value_name = "DIR", conflicts_with = "allow_dirty")]
+    /// Apply the plan bundle in DIR (from `tfenv plan ENV --out DIR`), or `ledger:<ID>` (from
+    /// `tfenv plan ENV --publish`), instead of planning. A bundle always needs a clean tree
+    /// at the commit it was planned from.
+    #[arg(long, value_name = "DIR|ledger:ID", conflicts_with = "allow_dirty")]
     pub plan: Option<PathBuf>,
 
     /// Deploy although `promote_from` (tfenv.toml) has not deployed this commit

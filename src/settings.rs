@@ -301,6 +301,8 @@ pub struct PlanSettings {
     pub out: Option<PathBuf>,
     /// `--encrypt`: how the bundle's plan files are encrypted.
     pub encrypt: Option<Sealing>,
+    /// `--publish`: the bundle is uploaded to the shared ledger (one environment).
+    pub publish: bool,
     pub lock_wait: LockWait,
     /// `--summary FILE`; see `GlobalSettings::summary_files`.
     pub summary: Option<PathBuf>,
@@ -387,30 +389,15 @@ fn sealing(recipients: Vec<String>) -> anyhow::Result<Sealing> {
     }
 }
 
-/// The shared ledger (`ledger = "backend"`) that `flag` needs is not in this tfenv yet: a
-/// usage error (exit 2) saying what to do instead.
-fn no_ledger(flag: &str, hint: &str) -> TfenvError {
-    TfenvError::usage(
-        format!(
-            "{flag} needs the shared ledger (`ledger = \"backend\"`), which this tfenv does not have yet"
-        ),
-        Some(hint.to_string()),
-    )
-}
-
 impl PlanSettings {
     pub fn resolve(args: cli::PlanArgs, global: &GlobalSettings) -> anyhow::Result<PlanSettings> {
-        if args.publish {
-            return Err(no_ledger(
-                "--publish",
-                "keep the bundle yourself, encrypted: `tfenv plan <env> --out DIR --encrypt`",
-            )
-            .into());
-        }
-        if args.encrypt && args.out.is_none() {
+        if args.encrypt && args.out.is_none() && !args.publish {
             return Err(TfenvError::usage(
-                "--encrypt encrypts a plan bundle: it needs `--out <DIR>`",
-                Some("`tfenv plan <env> --out DIR --encrypt`".to_string()),
+                "--encrypt encrypts a plan bundle: it needs `--out <DIR>` or `--publish`",
+                Some(
+                    "`tfenv plan <env> --out DIR --encrypt`, or `tfenv plan <env> --publish --encrypt`"
+                        .to_string(),
+                ),
             )
             .into());
         }
@@ -422,6 +409,13 @@ impl PlanSettings {
                     "plan each environment with its own folder: `tfenv plan <env> --out DIR`"
                         .to_string(),
                 ),
+            )
+            .into());
+        }
+        if args.publish && (args.all || args.envs.len() != 1) {
+            return Err(TfenvError::usage(
+                "--publish publishes the plan of one environment",
+                Some("publish each environment's plan: `tfenv plan <env> --publish`".to_string()),
             )
             .into());
         }
@@ -437,6 +431,7 @@ impl PlanSettings {
                 true => Some(sealing(args.recipient)?),
                 false => None,
             },
+            publish: args.publish,
             lock_wait: args.lock.into(),
             summary: args.summary.summary,
         })
@@ -470,6 +465,45 @@ impl ValidateSettings {
     }
 }
 
+/// Where `deploy --plan` finds the bundle it applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanSource {
+    /// A folder (`plan --out DIR`), resolved from where tfenv acts.
+    Dir(PathBuf),
+    /// `ledger:<ID>`: a bundle `plan --publish` put in the shared ledger.
+    Ledger(String),
+}
+
+/// The prefix of `--plan ledger:<ID>`.
+pub const LEDGER_PREFIX: &str = "ledger:";
+
+impl PlanSource {
+    fn parse(plan: &Path, cwd: &Path) -> anyhow::Result<PlanSource> {
+        let text = plan.to_string_lossy();
+        let Some(id) = text.strip_prefix(LEDGER_PREFIX) else {
+            return Ok(PlanSource::Dir(normalize(&cwd.join(plan))));
+        };
+        // The ID becomes part of an object key: nothing that could leave `plans/<ID>/`.
+        let valid = !id.is_empty()
+            && id.len() <= 128
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(TfenvError::usage(
+                format!("--plan `{text}`: `{id}` is not the ID of a published plan"),
+                Some(
+                    "give the ID `tfenv plan <env> --publish` printed (letters, digits, `-`, `_`, `.`), e.g. `--plan ledger:20261130T120000Z-4f2c9e1-a1b2c3`"
+                        .to_string(),
+                ),
+            )
+            .into());
+        }
+        Ok(PlanSource::Ledger(id.to_string()))
+    }
+}
+
 /// `deploy`.
 #[derive(Debug)]
 pub struct DeploySettings {
@@ -480,8 +514,8 @@ pub struct DeploySettings {
     pub log: bool,
     /// `--skip-promotion-check`: why the promotion check is skipped (never empty).
     pub skip_promotion_check: Option<String>,
-    /// `--plan`: the plan bundle to apply, relative paths resolved from where tfenv acts.
-    pub bundle: Option<PathBuf>,
+    /// `--plan`: the plan bundle to apply.
+    pub bundle: Option<PlanSource>,
     /// What an encrypted bundle is decrypted with.
     pub bundle_keys: BundleKeys,
     pub lock_wait: LockWait,
@@ -494,15 +528,6 @@ impl DeploySettings {
         args: cli::DeployArgs,
         global: &GlobalSettings,
     ) -> anyhow::Result<DeploySettings> {
-        if let Some(plan) = &args.plan
-            && plan.to_string_lossy().starts_with("ledger:")
-        {
-            return Err(no_ledger(
-                &format!("--plan `{}`", plan.display()),
-                "apply a bundle you keep: `tfenv deploy <env> --plan DIR` (from `tfenv plan <env> --out DIR`)",
-            )
-            .into());
-        }
         if let Some(reason) = &args.skip_promotion_check
             && reason.trim().is_empty()
         {
@@ -514,6 +539,11 @@ impl DeploySettings {
             )
             .into());
         }
+        let bundle = args
+            .plan
+            .as_deref()
+            .map(|plan| PlanSource::parse(plan, &global.cwd))
+            .transpose()?;
         Ok(DeploySettings {
             env: args.env,
             skip_promotion_check: args.skip_promotion_check.map(|r| r.trim().to_string()),
@@ -525,7 +555,7 @@ impl DeploySettings {
                 Some(_) => BundleKeys::from_env(),
                 None => BundleKeys::default(),
             },
-            bundle: args.plan.map(|dir| normalize(&global.cwd.join(dir))),
+            bundle,
             lock_wait: args.lock.into(),
             summary: args.summary.summary,
         })
@@ -973,5 +1003,51 @@ mod tests {
         let err = plan(&["dev", "staging", "--out", "b"]).unwrap_err();
         assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
         assert!(cli::Cli::try_parse_from(["tfenv", "plan", "--all", "--out", "b"]).is_err());
+        // A published plan too; --encrypt takes --out or --publish.
+        assert!(plan(&["dev", "--publish"]).unwrap().publish);
+        let err = plan(&["dev", "staging", "--publish"]).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+        assert!(cli::Cli::try_parse_from(["tfenv", "plan", "--all", "--publish"]).is_err());
+    }
+
+    #[test]
+    fn deploy_plan_takes_a_folder_or_a_published_plans_id() {
+        let deploy = |plan: &str| {
+            use clap::Parser;
+            let cli = cli::Cli::try_parse_from(["tfenv", "deploy", "dev", "--plan", plan]).unwrap();
+            let global =
+                GlobalSettings::resolve(&cli.global, OutputSettings::resolve(&cli.global)).unwrap();
+            match cli.command {
+                cli::Command::Deploy(args) => DeploySettings::resolve(args, &global),
+                _ => unreachable!(),
+            }
+        };
+        let id = "20261130T120000Z-4f2c9e1-a1b2c3";
+        assert_eq!(
+            deploy(&format!("ledger:{id}")).unwrap().bundle,
+            Some(PlanSource::Ledger(id.to_string()))
+        );
+        assert!(matches!(
+            deploy("../plans/dev").unwrap().bundle,
+            Some(PlanSource::Dir(dir)) if dir.ends_with("plans/dev")
+        ));
+        for bad in [
+            "ledger:",
+            "ledger:../x",
+            "ledger:a/b",
+            "ledger:.hidden",
+            "ledger:a b",
+        ] {
+            let err = deploy(bad).unwrap_err();
+            assert_eq!(
+                crate::error::exit_for(&err),
+                crate::exit::Exit::Usage,
+                "{bad}"
+            );
+            assert!(
+                format!("{err:#}").contains("is not the ID of a published plan"),
+                "{bad}: {err:#}"
+            );
+        }
     }
 }

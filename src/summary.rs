@@ -26,6 +26,8 @@ pub struct RunRow {
     pub error: Option<String>,
     /// What a refusing policy printed (its first lines), shown in a `<details>` block.
     pub policy_output: Option<String>,
+    /// `plan --publish`: the ID of the plan published to the shared ledger.
+    pub published: Option<String>,
 }
 
 /// A plan's counts and the addresses that lose an object.
@@ -106,6 +108,20 @@ pub fn runs(command: &str, rows: &[RunRow]) -> String {
             if let Some(said) = &row.policy_output {
                 md.push_str(&policy_output(&row.environment, said));
             }
+        }
+    }
+    let published: Vec<&RunRow> = rows.iter().filter(|r| r.published.is_some()).collect();
+    if !published.is_empty() {
+        md.push('\n');
+        for row in published {
+            let id = row.published.as_deref().unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "- **{}** plan published as `ledger:{id}`: apply it with `tfenv deploy {} --plan ledger:{id}`",
+                escape(&row.environment),
+                escape_code(&row.environment),
+                id = escape_code(id),
+            );
         }
     }
     for row in rows {
@@ -305,6 +321,7 @@ mod tests {
                 commit: Some(("0123456789ab".into(), true)),
                 error: None,
                 policy_output: None,
+                published: None,
             },
             RunRow {
                 environment: "production".into(),
@@ -325,6 +342,7 @@ mod tests {
                 policy_output: Some(
                     "FAIL - main.tf - `a.b` is deleted\n\n<script>alert(1)</script>\n1 test, 0 passed".into(),
                 ),
+                published: None,
             },
         ]
     }
@@ -379,6 +397,23 @@ mod tests {
             html.contains("<pre>FAIL - main.tf - `a.b` is deleted\n&lt;script&gt;alert(1)&lt;/script&gt;\n1 test, 0 passed</pre>"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn a_published_plan_is_named_under_the_table_with_the_command_to_apply_it() {
+        let row = RunRow {
+            environment: "production".into(),
+            tier: Some("production".into()),
+            result: "planned".into(),
+            published: Some("20261130T120000Z-4f2c9e1-a1b2c3".into()),
+            ..RunRow::default()
+        };
+        let html = html(&runs("plan", &[row]));
+        assert!(
+            html.contains("<li><strong>production</strong> plan published as <code>ledger:20261130T120000Z-4f2c9e1-a1b2c3</code>: apply it with <code>tfenv deploy production --plan ledger:20261130T120000Z-4f2c9e1-a1b2c3</code></li>"),
+            "{html}"
+        );
+        assert!(!runs("plan", &deploy_rows()).contains("published"));
     }
 
     #[test]

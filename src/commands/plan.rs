@@ -2,7 +2,8 @@
 //! environment streams terraform's output as it comes; several (or `--all`) are planned
 //! at once, each one's lines kept and printed as one block when it finishes, then a table
 //! (or one JSON document listing them all). With `--out DIR` (one environment), the plan
-//! is kept as a plan bundle for `deploy --plan`.
+//! is kept as a plan bundle for `deploy --plan`; with `--publish`, it is uploaded to the
+//! shared ledger for `deploy --plan ledger:<ID>`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use crate::Context;
 use crate::error::{self, TfenvError};
 use crate::exit::Exit;
 use crate::output::{self, Block};
-use crate::pipeline::{self, Mode, Report, Request, RunResult};
+use crate::pipeline::{self, Mode, Report, Request, RunResult, published};
 use crate::project::Environment;
 use crate::settings::PlanSettings;
 use crate::summary;
@@ -29,6 +30,7 @@ pub async fn plan(ctx: &Context, settings: PlanSettings) -> anyhow::Result<Exit>
         detailed_exitcode: settings.detailed_exitcode,
         out: None,
         encrypt: None,
+        publish: false,
     };
     plan_many(ctx, &settings, mode).await
 }
@@ -41,6 +43,14 @@ async fn plan_env(
     env: &str,
     out: Option<PathBuf>,
 ) -> anyhow::Result<Exit> {
+    if settings.publish {
+        // Before `--out`'s old bundle is removed and anything runs: a project that
+        // cannot publish is a usage error at once.
+        let project = ctx.project()?;
+        let env = project.environment(env)?;
+        let backend = crate::backend::Backends::default().resolve(env, &project)?;
+        published::store(&project, env, &backend, ctx.runner.clone(), "--publish")?;
+    }
     pipeline::run(
         ctx,
         Request {
@@ -49,6 +59,7 @@ async fn plan_env(
                 detailed_exitcode: settings.detailed_exitcode,
                 out,
                 encrypt: settings.encrypt.clone(),
+                publish: settings.publish,
             },
             log: settings.log,
             lock_wait: settings.lock_wait,

@@ -126,6 +126,11 @@ pub struct Checksums {
 #[derive(Clone, Debug)]
 pub struct Bundle {
     pub dir: PathBuf,
+    /// How messages name it: its folder, or `ledger:<ID>` for a published plan (whose
+    /// folder is a temporary one under `state/<env>/`).
+    pub label: String,
+    /// `ledger:<ID>`: downloaded from the shared ledger.
+    pub published: bool,
     pub meta: BundleMeta,
     /// The sha256 of `bundle.json`: the bundle's identity in history.
     pub sha256: String,
@@ -202,7 +207,21 @@ impl Bundle {
     /// Reads `DIR/bundle.json`, for `deploy <env> --plan DIR`. A folder that is not a
     /// bundle of a format this tfenv knows is refused.
     pub fn open(dir: &Path, env: &str) -> anyhow::Result<Bundle> {
-        let give = format!("give the folder `tfenv plan {env} --out DIR` wrote");
+        Bundle::open_as(dir, env, None)
+    }
+
+    /// `open` of a published plan downloaded into `dir`, named `label` (`ledger:<ID>`).
+    pub fn open_published(dir: &Path, env: &str, label: &str) -> anyhow::Result<Bundle> {
+        Bundle::open_as(dir, env, Some(label))
+    }
+
+    fn open_as(dir: &Path, env: &str, label: Option<&str>) -> anyhow::Result<Bundle> {
+        let published = label.is_some();
+        let label = label.map_or_else(|| dir.display().to_string(), str::to_string);
+        let give = match published {
+            false => format!("give the folder `tfenv plan {env} --out DIR` wrote"),
+            true => format!("plan and publish again: `tfenv plan {env} --publish`"),
+        };
         if !dir.is_dir() {
             return Err(TfenvError::usage(
                 format!("--plan `{}`: no such directory", dir.display()),
@@ -212,7 +231,7 @@ impl Bundle {
         }
         let not_a_bundle = |why: String| -> anyhow::Error {
             TfenvError::Refused {
-                message: format!("`{}` is not a plan bundle: {why}", dir.display()),
+                message: format!("`{label}` is not a plan bundle: {why}"),
                 hint: Some(give.clone()),
             }
             .into()
@@ -250,6 +269,8 @@ impl Bundle {
         }
         Ok(Bundle {
             dir: dir.to_path_buf(),
+            label,
+            published,
             meta,
             sha256: sha256(&bytes),
             keys: BundleKeys::default(),
@@ -396,7 +417,7 @@ impl Bundle {
                     return Err(refused(
                         format!(
                             "plan bundle `{}` is encrypted with a passphrase, and {} is not set",
-                            self.dir.display(),
+                            self.label,
                             settings::PASSPHRASE_VAR
                         ),
                         format!(
@@ -415,7 +436,7 @@ impl Bundle {
                             format!(
                                 "{} does not decrypt plan bundle `{}` (a wrong passphrase)",
                                 settings::PASSPHRASE_VAR,
-                                self.dir.display()
+                                self.label
                             ),
                             format!(
                                 "set {} to the passphrase it was planned with",
@@ -435,7 +456,7 @@ impl Bundle {
                     return Err(refused(
                         format!(
                             "plan bundle `{}` is encrypted to {to}, and {} is not set",
-                            self.dir.display(),
+                            self.label,
                             settings::IDENTITY_VAR
                         ),
                         want,
@@ -451,7 +472,7 @@ impl Bundle {
                                 settings::IDENTITY_VAR,
                                 keys.source,
                                 keys.public.join(", "),
-                                self.dir.display()
+                                self.label
                             ),
                             want.clone(),
                         ),
@@ -472,7 +493,10 @@ impl Bundle {
 
     pub fn reference(&self, project: &Project) -> BundleRef {
         BundleRef {
-            dir: project.show(&self.dir),
+            dir: match self.published {
+                true => self.label.clone(),
+                false => project.show(&self.dir),
+            },
             sha256: self.sha256.clone(),
             encrypted: self.is_encrypted(),
             path: self.dir.clone(),

@@ -7,6 +7,7 @@
 pub mod bundle;
 mod policy;
 mod promotion;
+pub mod published;
 mod recorded;
 mod steps;
 #[cfg(test)]
@@ -45,8 +46,11 @@ pub enum Mode {
     Plan {
         detailed_exitcode: bool,
         out: Option<PathBuf>,
-        /// `--encrypt`: the bundle's plan files are encrypted (with `out` only).
+        /// `--encrypt`: the bundle's plan files are encrypted (with `out` or `publish`).
         encrypt: Option<crate::settings::Sealing>,
+        /// `--publish`: the bundle (in `out`, or in a private temporary folder under
+        /// `state/<env>/`) is uploaded to the shared ledger.
+        publish: bool,
     },
     /// `tfenv deploy`: plan, confirm, back up, apply, record.
     Deploy(Apply),
@@ -103,6 +107,14 @@ impl Mode {
         }
     }
 
+    /// A plan that writes a bundle (`--out` or `--publish`): it records the commit.
+    fn writes_bundle(&self) -> bool {
+        matches!(
+            self,
+            Mode::Plan { out: Some(_), .. } | Mode::Plan { publish: true, .. }
+        )
+    }
+
     fn refresh_only(&self) -> bool {
         matches!(self, Mode::Refresh(_))
     }
@@ -134,6 +146,9 @@ pub struct Report {
     /// `plan --out` and `deploy --plan`: the bundle written or applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle: Option<bundle::BundleRef>,
+    /// `plan --publish`: the bundle's ID and where it is in the shared ledger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<published::Published>,
     pub seconds: f64,
     /// Steps after a successful apply that failed (outputs, pruning, history): the
     /// change stands, each is said here and on stderr.
@@ -158,6 +173,7 @@ impl Report {
             outputs_written: None,
             log: None,
             bundle: None,
+            published: None,
             seconds,
             warnings: Vec::new(),
             error: Some(error::ErrorReport::of(err)),
@@ -223,6 +239,8 @@ struct Run<'a> {
     recorded: RecordedRun,
     /// The plan bundle written (`plan --out`) or applied (`deploy --plan`).
     bundle: Option<bundle::BundleRef>,
+    /// The plan bundle published (`plan --publish`).
+    published: Option<published::Published>,
 }
 
 /// Runs the request's steps and prints its result: its JSON document, or its lines.
@@ -357,7 +375,7 @@ async fn run_env(
         .map(Path::to_path_buf)
         .into_iter()
         .collect();
-    let asks_git = records || !bundle_dir.is_empty() || !req.summary.is_empty();
+    let asks_git = records || mode.writes_bundle() || !req.summary.is_empty();
     let (tf, git) = tokio::join!(ctx.terraform(&project), async {
         match asks_git {
             true => {
@@ -382,15 +400,18 @@ async fn run_env(
         lock_wait: req.lock_wait,
         recorded,
         bundle: None,
+        published: None,
     };
     let result = steps::run(&mut run).await;
     let seconds = crate::output::seconds(started.elapsed());
     let Run {
         mut recorded,
         bundle,
+        published,
         ..
     } = run;
     fill_row(row, &recorded);
+    row.published = published.as_ref().map(|p| p.id.clone());
     match result {
         Ok(outcome) => {
             row.result = outcome.result().as_str().to_string();
@@ -407,6 +428,7 @@ async fn run_env(
                     outputs_written: outcome.outputs_written(),
                     log: ledger.log.clone(),
                     bundle,
+                    published,
                     seconds,
                     warnings: recorded.warnings().to_vec(),
                     error: None,
@@ -463,27 +485,46 @@ pub fn print_outcome(ctx: &Context, report: &Report) {
         _ => format!("No changes: `{name}` is up to date ({seconds:.1}s)."),
     };
     p.result(&line);
-    if let (Some(bundle), "plan") = (&report.bundle, report.command) {
-        // Valid where the user is: the path as `--plan` reads it (from `-C`'s folder),
-        // and `-C` again when it was given.
-        let settings = &ctx.settings;
-        let chdir = match settings.cwd == settings.started_in {
-            true => String::new(),
-            false => format!("-C {} ", from(&settings.cwd, &settings.started_in)),
-        };
+    if report.command != "plan" {
+        return;
+    }
+    // Valid where the user is: the path as `--plan` reads it (from `-C`'s folder),
+    // and `-C` again when it was given.
+    let settings = &ctx.settings;
+    let chdir = match settings.cwd == settings.started_in {
+        true => String::new(),
+        false => format!("-C {} ", from(&settings.cwd, &settings.started_in)),
+    };
+    let keys = format!(
+        "{} or {} set",
+        crate::settings::IDENTITY_VAR,
+        crate::settings::PASSPHRASE_VAR
+    );
+    if let Some(bundle) = &report.bundle {
         let dir = from(&bundle.path, &settings.cwd);
         if bundle.encrypted {
             p.result(&format!(
-                "Plan bundle `{dir}` (sha256 {}…), its plan encrypted (age). Apply it with {} or {} set:\n  tfenv {chdir}deploy {name} --plan {dir}",
+                "Plan bundle `{dir}` (sha256 {}…), its plan encrypted (age). Apply it with {keys}:\n  tfenv {chdir}deploy {name} --plan {dir}",
                 &bundle.sha256[..12],
-                crate::settings::IDENTITY_VAR,
-                crate::settings::PASSPHRASE_VAR,
             ));
-            return;
+        } else {
+            p.result(&format!(
+                "Plan bundle `{dir}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv {chdir}deploy {name} --plan {dir}",
+                &bundle.sha256[..12],
+            ));
         }
+    }
+    if let Some(published) = &report.published {
+        let (how, with) = match published.encrypted {
+            true => (", its plan encrypted (age)", format!(" with {keys}")),
+            false => ("; it holds secrets", " with".to_string()),
+        };
         p.result(&format!(
-            "Plan bundle `{dir}` (sha256 {}…); it holds secrets. Apply it with:\n  tfenv {chdir}deploy {name} --plan {dir}",
-            &bundle.sha256[..12],
+            "Published the plan as `{id}` to `{location}` (sha256 {sum}…){how}. Apply it{with}:\n  tfenv {chdir}deploy {name} --plan {prefix}{id}",
+            id = published.id,
+            location = published.location,
+            sum = &published.sha256[..12],
+            prefix = crate::settings::LEDGER_PREFIX,
         ));
     }
 }

@@ -8,9 +8,11 @@ use console::Style;
 
 use super::bundle::{self, Bundle, BundleMeta, BundleRef, Sealer, StateRef, VarFile};
 use super::promotion::Deploying;
+use super::published;
 use super::{Apply, Mode, Outcome, Run};
 use crate::artifacts::backups::{self, Pulled};
 use crate::artifacts::{history, outputs, plan_json};
+use crate::backend::store::Store;
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
@@ -28,62 +30,92 @@ pub(super) async fn run(run: &mut Run<'_>) -> anyhow::Result<Outcome> {
             detailed_exitcode,
             out,
             encrypt,
+            publish,
         } => {
             let exit = match detailed_exitcode {
                 true => Exit::Changes,
                 false => Exit::Success,
             };
-            plan_only(run, exit, out.as_deref(), encrypt.as_ref()).await
+            plan_only(run, exit, out.as_deref(), encrypt.as_ref(), *publish).await
         }
-        Mode::Refresh(None) => plan_only(run, Exit::Success, None, None).await,
+        Mode::Refresh(None) => plan_only(run, Exit::Success, None, None, false).await,
         Mode::Deploy(apply) | Mode::Refresh(Some(apply)) => deploy(run, apply).await,
         Mode::ApplyBundle(apply, bundle) => apply_bundle(run, apply, bundle).await,
     }
 }
 
 /// `plan` and `refresh --dry-run`: up to the summary; nothing is applied. With `out`
-/// (`plan --out`), the plan is kept as a plan bundle in that folder.
+/// (`plan --out`), the plan is kept as a plan bundle in that folder; with `publish`
+/// (`plan --publish`), the bundle is uploaded to the shared ledger.
 async fn plan_only(
     run: &mut Run<'_>,
     changes_exit: Exit,
     out: Option<&Path>,
     encrypt: Option<&Sealing>,
+    publish: bool,
 ) -> anyhow::Result<Outcome> {
-    // A bundle's folder, keys and commit are known before anything runs: a wrong one
-    // costs no plan.
+    // A bundle's folder, keys, store and commit are known before anything runs: a wrong
+    // one costs no plan.
     let sealer = encrypt.map(Sealer::new).transpose()?;
-    let bundle_git = match out {
-        Some(dir) => {
-            bundle::check_replaceable(dir)?;
-            Some(bundle_git(run)?)
-        }
-        None => None,
+    let store = match publish {
+        true => Some(published::store(
+            run.project,
+            run.env,
+            run.backend,
+            run.ctx.runner.clone(),
+            "--publish",
+        )?),
+        false => None,
+    };
+    let keeps_bundle = out.is_some() || publish;
+    if let Some(dir) = out {
+        bundle::check_replaceable(dir)?;
+    }
+    let bundle_git = match keeps_bundle {
+        true => Some(bundle_git(run)?),
+        false => None,
     };
     open_log(run)?;
     init(run).await?;
     // What the plan is made against, read before it: should the state move in between,
     // the bundle names the older state and is refused, never the other way round.
-    let planned_against = match out {
-        Some(_) => {
+    let planned_against = match keeps_bundle {
+        true => {
             // A run holding the state lock may be changing it: wait (--lock-timeout) first.
             wait_for_state_lock(run).await?;
             Some(current_state(run).await?)
         }
-        None => None,
+        false => None,
     };
     let plan_file = PlanFile::new(run.env)?;
     // A bundle always keeps plan.json, even of a plan without changes.
-    let may_change = plan(run, &plan_file).await? || out.is_some();
+    let may_change = plan(run, &plan_file).await? || keeps_bundle;
     let (summary, plan_json) = read_summary(run, &plan_file, may_change).await?;
     print_summary(run, &summary);
     let changes = summary.has_changes();
     run.recorded.ledger.plan = Some(summary.clone());
     // A plan the policy refuses leaves no bundle behind.
     check_policy(run, plan_json.as_deref()).await?;
-    if let (Some(dir), Some(git), Some(state), Some(json)) =
-        (out, bundle_git, planned_against, plan_json)
-    {
-        write_bundle(run, dir, &plan_file, &json, git, state, sealer.as_ref())?;
+    if let (Some(git), Some(state), Some(json)) = (bundle_git, planned_against, plan_json) {
+        // A bundle that is only published is written to a private folder under
+        // `state/<env>/`, removed whichever way this returns.
+        let temp = match out {
+            Some(_) => None,
+            None => Some(PublishDir::new(run.env)?),
+        };
+        let dir = match (out, &temp) {
+            (Some(dir), _) => dir.to_path_buf(),
+            (None, temp) => temp.as_ref().map(PublishDir::bundle).unwrap_or_default(),
+        };
+        let id = published::new_id(chrono::Utc::now(), git.as_ref());
+        write_bundle(run, &dir, &plan_file, &json, git, state, sealer.as_ref())?;
+        if let Some(store) = &store {
+            publish_bundle(run, store, &id, &dir).await?;
+        }
+        if out.is_none() {
+            // Only published: there is no folder to apply.
+            run.bundle = None;
+        }
     }
     Ok(match changes {
         true => Outcome::Planned { exit: changes_exit },
@@ -203,10 +235,13 @@ async fn apply_bundle(
 ) -> anyhow::Result<Outcome> {
     run.recorded.ledger.bundle = Some(bundle.sha256.clone());
     run.bundle = Some(bundle.reference(run.project));
-    let review = format!(
-        "review the bundle's plan (`{}`)",
-        bundle.plan_json_file().display()
-    );
+    let review = match bundle.published {
+        true => format!("review the published plan `{}`", bundle.label),
+        false => format!(
+            "review the bundle's plan (`{}`)",
+            bundle.plan_json_file().display()
+        ),
+    };
     gate(run, 0, 0, review.clone()).check_flags_early()?;
     let verified = bundle.verify_files()?;
     let summary = verified.summary;
@@ -249,7 +284,10 @@ async fn apply_bundle(
     p.progress(&format!(
         "{}: applying plan bundle `{}` (planned {} from {})",
         run.env.name,
-        run.project.show(&bundle.dir),
+        match bundle.published {
+            true => bundle.label.clone(),
+            false => run.project.show(&bundle.dir),
+        },
         bundle.meta.created.format("%Y-%m-%d %H:%M:%S UTC"),
         match &bundle.meta.git {
             Some(git) => format!("commit {}", short(&git.commit)),
@@ -506,6 +544,58 @@ fn write_bundle(
         path: dir.to_path_buf(),
     });
     Ok(())
+}
+
+/// `plan --publish`: the bundle in `dir` uploaded to the shared ledger as `id`.
+async fn publish_bundle(
+    run: &mut Run<'_>,
+    store: &Store,
+    id: &str,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    run.ctx.printer.progress(&format!(
+        "{}: publishing the plan as `{id}` to `{}`",
+        run.env.name,
+        store.location()
+    ));
+    let location = published::upload(store, id, dir).await?;
+    let (sha256, encrypted) = run
+        .bundle
+        .as_ref()
+        .map(|b| (b.sha256.clone(), b.encrypted))
+        .unwrap_or_default();
+    run.published = Some(published::Published {
+        id: id.to_string(),
+        location,
+        sha256,
+        encrypted,
+    });
+    Ok(())
+}
+
+/// The private folder (0700, under `state/<env>/`) a bundle that is only published is
+/// written to; removed when dropped: on success, failure and interrupt.
+struct PublishDir(tempfile::TempDir);
+
+impl PublishDir {
+    fn new(env: &Environment) -> anyhow::Result<PublishDir> {
+        files::ensure_private_dir(&env.artifacts_dir)?;
+        let temp = tempfile::Builder::new()
+            .prefix(".publish-")
+            .tempdir_in(&env.artifacts_dir)
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "creating a temporary folder in `{}`: {err}",
+                    env.artifacts_dir.display()
+                )
+            })?;
+        files::ensure_private_dir(temp.path())?;
+        Ok(PublishDir(temp))
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.0.path().join("bundle")
+    }
 }
 
 /// The state's lineage and serial now: a local state straight from its file, a remote

@@ -233,6 +233,7 @@ async fn a_plan_without_changes_reads_no_plan_and_records_nothing() {
         detailed_exitcode: true,
         out: None,
         encrypt: None,
+        publish: false,
     };
     assert_eq!(fx.run("dev", mode, false).await.unwrap(), Exit::Success);
     assert_eq!(fx.terraform_calls(), ["version", "init", "plan"]);
@@ -255,6 +256,7 @@ async fn plan_with_detailed_exitcode_exits_3_on_changes() {
         detailed_exitcode: true,
         out: None,
         encrypt: None,
+        publish: false,
     };
     assert_eq!(fx.run("dev", mode, false).await.unwrap(), Exit::Changes);
     assert_eq!(fx.terraform_calls(), ["version", "init", "plan", "show"]);

@@ -449,19 +449,41 @@ fn plan_encrypt_without_keys_or_with_a_bad_key_is_a_usage_error_before_planning(
     );
 }
 
+/// The demo with `[project] ledger = "backend"`: its backend is local.
+fn demo_with_shared_ledger() -> Project {
+    let project = Project::demo();
+    let toml = project.read("tfenv.toml").replace(
+        "state_dir = \"state\"\n",
+        "state_dir = \"state\"\nledger = \"backend\"\n",
+    );
+    assert!(toml.contains("ledger = \"backend\""));
+    project.write("tfenv.toml", &toml);
+    project
+}
+
 #[test]
-fn plan_publish_is_refused_until_the_shared_ledger_exists() {
+fn plan_publish_with_the_local_ledger_is_a_usage_error_naming_the_setting() {
     let project = Project::demo();
     let tf = FakeTerraform::working().install(&project);
-    project
-        .tfenv_with(&tf)
-        .args(["plan", "dev", "--publish"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "--publish needs the shared ledger (`ledger = \"backend\"`)",
-        ))
-        .stderr(predicate::str::contains("--out DIR --encrypt"));
+    let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    for args in [
+        &["plan", "dev", "--publish"][..],
+        &["plan", "dev", "--publish", "--encrypt", "--recipient", key],
+    ] {
+        project
+            .tfenv_with(&tf)
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "--publish needs the shared ledger, and this project keeps its ledger on this machine (`ledger = \"local\"`)",
+            ))
+            .stderr(predicate::str::contains(
+                "set `ledger = \"backend\"` under `[project]` in `tfenv.toml`",
+            ))
+            // --encrypt has what it needs: --publish.
+            .stderr(predicate::str::contains("--out <DIR>").not());
+    }
     let output = project
         .tfenv_with(&tf)
         .args(["plan", "dev", "--publish", "--output", "json"])
@@ -469,28 +491,48 @@ fn plan_publish_is_refused_until_the_shared_ledger_exists() {
         .unwrap();
     let doc = crate::support::stdout_json(&output);
     assert_eq!(doc["error"]["exit_code"], 2, "{doc}");
-    assert!(!project.join(".terraform/tfenv/dev").exists());
+    assert!(
+        !project.join(".terraform/tfenv/dev").exists(),
+        "no init, no plan"
+    );
 }
 
 #[test]
-fn plan_publish_with_encrypt_but_no_out_says_the_ledger_is_not_available() {
-    let project = Project::demo();
+fn plan_publish_with_a_local_backend_is_a_usage_error_saying_it_has_no_shared_storage() {
+    let project = demo_with_shared_ledger();
     let tf = FakeTerraform::working().install(&project);
-    let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
     project
         .tfenv_with(&tf)
-        .args(["plan", "dev", "--publish", "--encrypt", "--recipient", key])
+        .args(["plan", "dev", "--publish"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "--publish needs the shared ledger (`ledger = \"backend\"`)",
+            "--publish: `dev` has a local backend: there is no shared storage to keep plans in",
         ))
-        .stderr(predicate::str::contains("required").not());
-    assert!(!project.join(".terraform/tfenv/dev").exists());
+        .stderr(predicate::str::contains("--out DIR --encrypt"));
+    assert!(
+        !project.join(".terraform/tfenv/dev").exists(),
+        "no init, no plan"
+    );
+    assert!(!project.join("state/dev").exists(), "nothing written");
 }
 
 #[test]
-fn deploy_of_a_ledger_plan_is_refused_until_the_shared_ledger_exists() {
+fn plan_publish_of_several_environments_is_a_usage_error() {
+    let project = demo_with_shared_ledger();
+    let tf = FakeTerraform::working().install(&project);
+    project
+        .tfenv_with(&tf)
+        .args(["plan", "dev", "staging", "--publish"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--publish publishes the plan of one environment",
+        ));
+}
+
+#[test]
+fn deploy_of_a_ledger_plan_without_a_shared_ledger_is_a_usage_error() {
     let project = Project::demo();
     let tf = FakeTerraform::working().install(&project);
     project
@@ -499,16 +541,26 @@ fn deploy_of_a_ledger_plan_is_refused_until_the_shared_ledger_exists() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "--plan `ledger:42` needs the shared ledger (`ledger = \"backend\"`)",
+            "--plan `ledger:42` needs the shared ledger",
         ))
-        .stderr(predicate::str::contains("--plan DIR"));
-    let output = project
+        .stderr(predicate::str::contains("`ledger = \"backend\"`"));
+    let project = demo_with_shared_ledger();
+    project
         .tfenv_with(&tf)
-        .args(["deploy", "dev", "--plan", "ledger:42", "--output", "json"])
-        .output()
-        .unwrap();
-    let doc = crate::support::stdout_json(&output);
-    assert_eq!(doc["error"]["exit_code"], 2, "{doc}");
+        .args(["deploy", "dev", "--plan", "ledger:42"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--plan `ledger:42`: `dev` has a local backend",
+        ));
+    project
+        .tfenv_with(&tf)
+        .args(["deploy", "dev", "--plan", "ledger:../42"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`../42` is not the ID of a published plan",
+        ));
     assert!(!project.join(".terraform/tfenv/dev").exists());
 }
 

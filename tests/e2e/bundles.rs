@@ -23,7 +23,7 @@ pub(crate) struct Clones {
     pub(crate) project: Project,
 }
 
-const BUCKET: &str = "tfstate-bundles";
+pub(crate) const BUCKET: &str = "tfstate-bundles";
 const TABLE: &str = "tf-locks-bundles";
 
 impl Clones {
@@ -43,26 +43,38 @@ impl Clones {
             },
             extra,
             vars,
+            "",
         )
     }
 
     fn s3(moto: &Moto) -> Clones {
-        moto.create_bucket(BUCKET);
-        moto.create_lock_table(TABLE);
-        Clones::new(|_, env| moto.backend_conf(BUCKET, &format!("{env}/terraform.tfstate"), TABLE))
+        Clones::s3_with(moto, "")
     }
 
-    fn new(backend_conf: impl Fn(&Project, &str) -> String) -> Clones {
-        Clones::new_with(backend_conf, "", "")
+    /// `s3()` with `[project] ledger = "backend"`: the shared ledger beside each state.
+    pub(crate) fn s3_ledger(moto: &Moto) -> Clones {
+        Clones::s3_with(moto, "ledger = \"backend\"\n")
+    }
+
+    fn s3_with(moto: &Moto, project_lines: &str) -> Clones {
+        moto.create_bucket(BUCKET);
+        moto.create_lock_table(TABLE);
+        Clones::new_with(
+            |_, env| moto.backend_conf(BUCKET, &format!("{env}/terraform.tfstate"), TABLE),
+            "",
+            "",
+            project_lines,
+        )
     }
 
     fn new_with(
         backend_conf: impl Fn(&Project, &str) -> String,
         extra: &str,
         vars: &str,
+        project_lines: &str,
     ) -> Clones {
         let project = Project::empty();
-        let mut toml = String::from("[project]\nstate_dir = \"state\"\n");
+        let mut toml = format!("[project]\nstate_dir = \"state\"\n{project_lines}");
         for env in ["dev", "staging", "production"] {
             toml.push_str(&format!(
                 "\n[environments.{env}]\nbackend_config = \"environments/{env}.backend.conf\"\nvar_files = [\"environments/{env}.tfvars\", \"environments/local.tfvars\"]\n"

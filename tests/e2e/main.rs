@@ -22,6 +22,7 @@ mod promotion;
 mod summary;
 mod validate;
 mod prompts;
+mod published_plans;
 mod s3;
 mod s3_sdk;
 mod snapshots;

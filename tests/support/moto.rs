@@ -92,6 +92,12 @@ impl Moto {
         );
     }
 
+    /// The server's process ID, also its process group's (`kill -9 -- -PID` stops it).
+    #[allow(dead_code)] // not every test binary that includes support/ uses it
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
