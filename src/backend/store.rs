@@ -9,20 +9,28 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Backend, BackendKind, s3_store};
+use super::{Backend, BackendKind, azurerm, gcs, s3_store};
 use crate::process::Runner;
 
 /// The folder beside the state object that holds the shared ledger.
 pub const FOLDER_SUFFIX: &str = ".tfenv/";
 
+/// How long one call to the store (one `az`/`gcloud` run) may take unless the command
+/// says otherwise (`with_timeout`): the default of `--timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The storage of one environment's remote backend.
 #[derive(Clone)]
 pub struct Store {
-    backend: Backend,
-    runner: Arc<dyn Runner>,
+    pub(super) backend: Backend,
+    pub(super) runner: Arc<dyn Runner>,
+    /// Each call to the storage gets this long; then it is stopped (its process group
+    /// killed) and the error is `Unreachable`.
+    pub(super) timeout: Duration,
 }
 
 /// An object in the store's folder.
@@ -72,11 +80,18 @@ impl Backend {
         .then(|| Store {
             backend: self.clone(),
             runner,
+            timeout: DEFAULT_TIMEOUT,
         })
     }
 }
 
 impl Store {
+    /// The same store, each of whose calls gets `timeout` (`--timeout`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Store {
+        self.timeout = timeout;
+        self
+    }
+
     /// Where the ledger folder is, for people: `s3://bucket/<state key>.tfenv/`.
     pub fn location(&self) -> String {
         format!(
@@ -93,83 +108,78 @@ impl Store {
     /// Writes `name` only if no object of that name exists (S3 `If-None-Match: *`,
     /// `az … --overwrite false`, gcs `--if-generation-match=0`): never rewrites one.
     pub async fn create(&self, name: &str, body: Body<'_>) -> anyhow::Result<Created> {
-        if self.backend.kind == BackendKind::S3 {
-            return s3_store::create(&self.backend, name, body).await;
+        match self.backend.kind {
+            BackendKind::S3 => s3_store::create(&self.backend, name, body).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.create(name, body).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.create(name, body).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = (name, body, &self.runner);
-        anyhow::bail!(
-            "writing to the {} backend's store is not built yet",
-            self.backend.kind
-        )
     }
 
     /// Every object whose name starts with `dir` (`history/`), in name order.
     pub async fn list(&self, dir: &str) -> anyhow::Result<Vec<Object>> {
-        if self.backend.kind == BackendKind::S3 {
-            return s3_store::list(&self.backend, dir).await;
+        match self.backend.kind {
+            BackendKind::S3 => s3_store::list(&self.backend, dir).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.list(dir).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.list(dir).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = dir;
-        anyhow::bail!(
-            "listing the {} backend's store is not built yet",
-            self.backend.kind
-        )
     }
 
     /// The whole of a small object (a record, a manifest entry); `None` when missing.
     pub async fn read(&self, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        if self.backend.kind == BackendKind::S3 {
-            return s3_store::read(&self.backend, name).await;
+        match self.backend.kind {
+            BackendKind::S3 => s3_store::read(&self.backend, name).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.read(name).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.read(name).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = name;
-        anyhow::bail!(
-            "reading the {} backend's store is not built yet",
-            self.backend.kind
-        )
     }
 
     /// Streams object `name` into the new file `dest` (0600); `false` when missing.
     pub async fn download(&self, name: &str, dest: &Path) -> anyhow::Result<bool> {
-        if self.backend.kind == BackendKind::S3 {
-            return s3_store::download(&self.backend, name, dest).await;
+        match self.backend.kind {
+            BackendKind::S3 => s3_store::download(&self.backend, name, dest).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.download(name, dest).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.download(name, dest).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = (name, dest);
-        anyhow::bail!(
-            "reading the {} backend's store is not built yet",
-            self.backend.kind
-        )
     }
 
     /// The versions of the state object, newest first.
     pub async fn versions(&self) -> anyhow::Result<Vec<Version>> {
-        if self.backend.kind == BackendKind::S3 {
-            return s3_store::versions(&self.backend).await;
+        match self.backend.kind {
+            BackendKind::S3 => s3_store::versions(&self.backend).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.versions().await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.versions().await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        anyhow::bail!(
-            "listing state versions of a {} backend is not built yet",
-            self.backend.kind
-        )
     }
 
     /// The first `max` bytes of one version of the state object (for its header).
     pub async fn version_head(&self, id: &str, max: u64) -> anyhow::Result<Vec<u8>> {
-        if self.backend.kind == BackendKind::S3 {
-            return s3_store::version_head(&self.backend, id, max).await;
+        match self.backend.kind {
+            BackendKind::S3 => s3_store::version_head(&self.backend, id, max).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.version_head(id, max).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.version_head(id, max).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = (id, max);
-        anyhow::bail!(
-            "reading state versions of a {} backend is not built yet",
-            self.backend.kind
-        )
     }
 
     /// Streams one version of the state object into the new file `dest` (0600).
     pub async fn download_version(&self, id: &str, dest: &Path) -> anyhow::Result<()> {
-        if self.backend.kind == BackendKind::S3 {
-            return s3_store::download_version(&self.backend, id, dest).await;
+        match self.backend.kind {
+            BackendKind::S3 => s3_store::download_version(&self.backend, id, dest).await,
+            BackendKind::AzureRm => azurerm::Blobs::new(self)?.download_version(id, dest).await,
+            BackendKind::Gcs => gcs::Objects::new(self)?.download_version(id, dest).await,
+            BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
         }
-        let _ = (id, dest);
-        anyhow::bail!(
-            "reading state versions of a {} backend is not built yet",
+    }
+
+    /// The error of a store made for a backend `store()` makes none for.
+    fn none(&self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "a {} backend has no store beside its state",
             self.backend.kind
         )
     }

@@ -3,12 +3,12 @@
 //! log how tfenv called them. The s3 backend's locks (read through the AWS SDK) are
 //! tested on moto, in tests/e2e/locks.rs and tests/e2e/s3.rs.
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::support::clouds::{FakeCloud, calls, fake_cli, flag};
 use crate::support::fake::FakeTerraform;
 use crate::support::{Project, output_text as text, stdout_json};
 
@@ -75,53 +75,6 @@ fn lock_json(project: &Project) -> Value {
 fn lock_human(project: &Project) -> String {
     let output = expect(tfenv(project, &["lock", "dev"]), 0, "tfenv lock dev");
     String::from_utf8(output.stdout).unwrap()
-}
-
-/// A fake CLI at `bin/<name>` that logs its arguments (one per line, `arg:` prefixed)
-/// and the environment variables `env_vars` (`env:NAME=value`, `<unset>` when unset)
-/// to `<name>.log`, then runs `body`.
-fn fake_cli(project: &Project, name: &str, env_vars: &[&str], body: &str) -> PathBuf {
-    let log = project.join(&format!("{name}.log"));
-    let env_lines: String = env_vars
-        .iter()
-        .map(|var| format!("printf 'env:{var}=%s\\n' \"${{{var}-<unset>}}\"\n"))
-        .collect();
-    project.script(
-        &format!("bin/{name}"),
-        &format!(
-            "{{\necho '--- call'\nprintf 'arg:%s\\n' \"$@\"\n{env_lines}}} >> '{log}'\n{body}",
-            log = log.display()
-        ),
-    );
-    log
-}
-
-/// The calls a fake logged: for each, its arguments and logged environment.
-fn calls(log: &PathBuf) -> Vec<(Vec<String>, Vec<String>)> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.split("--- call\n")
-        .filter(|c| !c.is_empty())
-        .map(|call| {
-            let mut args = Vec::new();
-            let mut env = Vec::new();
-            for line in call.lines() {
-                if let Some(arg) = line.strip_prefix("arg:") {
-                    args.push(arg.to_string());
-                } else if let Some(var) = line.strip_prefix("env:") {
-                    env.push(var.to_string());
-                }
-            }
-            (args, env)
-        })
-        .collect()
-}
-
-/// The value after `flag` in `args`.
-fn flag<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
 }
 
 fn lock_info(id: &str, who: &str, path: &str) -> Value {
@@ -713,4 +666,167 @@ fn unlock_of_a_local_lock_held_by_a_live_process_is_refused_without_terraform() 
     ));
     assert_eq!(json["error"]["exit_code"], 4, "{json}");
     drop(file);
+}
+
+#[test]
+fn locks_are_read_through_the_fake_clouds_that_keep_objects_in_a_folder() {
+    // azurerm: a state blob without a lease is not locked.
+    let azure = project(
+        "azurerm",
+        &format!(
+            "storage_account_name = \"tfstateacct\"\ncontainer_name = \"tfstate\"\nkey = \"dev.terraform.tfstate\"\naccess_key = \"{ACCESS_KEY}\"\n"
+        ),
+    );
+    let az = FakeCloud::az(&azure, &["AZURE_STORAGE_KEY"]);
+    az.put("tfstateacct/tfstate/dev.terraform.tfstate", b"{}");
+    let lock = lock_json(&azure);
+    assert_eq!(
+        (&lock["held"], &lock["source"]),
+        (
+            &Value::from(false),
+            &Value::from("azurerm://tfstateacct/tfstate/dev.terraform.tfstate")
+        ),
+        "{lock}"
+    );
+    let seen = az.calls();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        seen[0].1,
+        [format!("AZURE_STORAGE_KEY={ACCESS_KEY}")],
+        "{seen:?}"
+    );
+
+    // gcs: the lock object's generation is the lock ID.
+    let google = project("gcs", "bucket = \"b\"\nprefix = \"p\"\n");
+    let gcloud = FakeCloud::gcloud(&google, &[]);
+    gcloud.put("b/p/default.tfstate", b"{}");
+    let info = lock_info("x", "carol@ci", "gs://b/p/default.tflock");
+    gcloud.put("b/p/default.tflock", info.to_string().as_bytes());
+    let lock = lock_json(&google);
+    assert_eq!(lock["held"], true, "{lock}");
+    assert_eq!(lock["holder"]["id"], "1700000000000002", "{lock}");
+    assert_eq!(lock["holder"]["who"], "carol@ci", "{lock}");
+    assert_eq!(
+        gcloud.names("b/p/"),
+        ["p/default.tflock", "p/default.tfstate"]
+    );
+}
+
+/// Runs a fake CLI of `project` directly.
+fn run_fake(project: &Project, cli: &str, args: &[&str]) -> Output {
+    std::process::Command::new(project.join(&format!("bin/{cli}")))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_fake_clouds_refuse_calls_the_real_clis_would_not_take_and_never_overwrite_on_create() {
+    let project = project("gcs", "bucket = \"b\"\n");
+    let az = FakeCloud::az(&project, &[]);
+    let gcloud = FakeCloud::gcloud(&project, &[]);
+    let file = project.write("record.json", "{\"n\":1}");
+    let file = file.to_str().unwrap();
+    let upload = [
+        "storage",
+        "blob",
+        "upload",
+        "--account-name",
+        "a",
+        "--container-name",
+        "c",
+        "--name",
+        "k.tfenv/history/1.json",
+        "--file",
+        file,
+        "--overwrite",
+        "false",
+        "--no-progress",
+    ];
+    let first = run_fake(&project, "az", &upload);
+    assert!(first.status.success(), "{}", text(&first));
+    let again = run_fake(&project, "az", &upload);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(
+        text(&again).contains("ErrorCode:BlobAlreadyExists"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(az.get("a/c/k.tfenv/history/1.json").unwrap(), b"{\"n\":1}");
+
+    let to = "gs://b/k.tfenv/history/1.json";
+    let create = ["storage", "cp", file, to, "--if-generation-match=0"];
+    assert!(run_fake(&project, "gcloud", &create).status.success());
+    let again = run_fake(&project, "gcloud", &create);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("HTTPError 412"), "{}", text(&again));
+    assert_eq!(gcloud.names("b/"), ["k.tfenv/history/1.json"]);
+
+    for (cli, args) in [
+        // A listing that stops at 5000 blobs.
+        (
+            "az",
+            &[
+                "storage",
+                "blob",
+                "list",
+                "--account-name",
+                "a",
+                "--container-name",
+                "c",
+                "--prefix",
+                "k",
+                "--output",
+                "json",
+            ][..],
+        ),
+        // A flag az does not have.
+        (
+            "az",
+            &[
+                "storage",
+                "blob",
+                "download",
+                "--account-name",
+                "a",
+                "--container-name",
+                "c",
+                "--name",
+                "k",
+                "--file",
+                file,
+                "--all-versions",
+            ][..],
+        ),
+        // `objects list` has no --all-versions: it lists noncurrent generations anyway.
+        (
+            "gcloud",
+            &[
+                "storage",
+                "objects",
+                "list",
+                "gs://b/k",
+                "--all-versions",
+                "--format=json",
+            ][..],
+        ),
+        (
+            "gcloud",
+            &["storage", "objects", "list", "gs://b/k*", "--format=json"][..],
+        ),
+        ("gcloud", &["storage", "rm", "gs://b/k"][..]),
+    ] {
+        let output = run_fake(&project, cli, args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{cli} {args:?}: {}",
+            text(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).starts_with("unexpected: "),
+            "{cli} {args:?}: {}",
+            text(&output)
+        );
+    }
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod artifacts;
+mod clouds;
 mod deploy;
 mod doctor;
 mod envs;

@@ -1,10 +1,11 @@
 //! Shared by the integration test binaries: a temporary project, the tfenv command with
-//! a clean environment, a fake terraform (`fake`), a running tfenv (`running`), the slow
-//! project of the lock and interrupt suites (`slow`), snapshot filters (`snap`), and where
-//! the real tools are (installed by scripts/test.sh).
+//! a clean environment, a fake terraform (`fake`), fake `az` and `gcloud` (`clouds`), a
+//! running tfenv (`running`), the slow project of the lock and interrupt suites (`slow`),
+//! snapshot filters (`snap`), and where the real tools are (installed by scripts/test.sh).
 
 #![allow(dead_code)]
 
+pub mod clouds;
 pub mod fake;
 pub mod moto;
 pub mod procs;

@@ -1,0 +1,379 @@
+//! What tfenv keeps in azurerm and gcs storage, which has no emulator here: the state's
+//! versions (`backups <env> --versions`, `restore <env> version:<ID>`) and the shared
+//! ledger (`plan --publish`, `deploy --plan ledger:<ID>`), through the fake `az` and
+//! `gcloud` of `support::clouds`, which keep every version of every blob/object in a
+//! folder and refuse any argv the real CLIs would not take. (s3 runs on moto: tests/e2e.)
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::support::clouds::{FakeCloud, fake_path_without, flag};
+use crate::support::fake::FakeTerraform;
+use crate::support::{Project, expecting, output_text as text, stdout_json};
+
+/// A secret that must never reach the command line or tfenv's output.
+const ACCESS_KEY: &str = "c3VwZXItc2VjcmV0LWF6dXJlLWtleQ==";
+
+/// A project whose dev environment uses `backend "<kind>" {}` with `conf`.
+fn project(kind: &str, conf: &str) -> Project {
+    project_with(kind, conf, "")
+}
+
+/// `project`, with `toml` at the top of tfenv.toml.
+fn project_with(kind: &str, conf: &str, toml: &str) -> Project {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        &format!("{toml}[environments.dev]\ntier = \"development\"\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n"),
+    );
+    project.write(
+        "main.tf",
+        &format!("terraform {{\n  backend \"{kind}\" {{}}\n}}\n"),
+    );
+    project.write("environments/dev.backend.conf", conf);
+    project.write("environments/dev.tfvars", "");
+    project
+}
+
+/// The state terraform wrote at `serial` (the fake terraform's lineage).
+fn state(serial: u64) -> String {
+    format!(
+        r#"{{"version":4,"terraform_version":"1.11.4","serial":{serial},"lineage":"abc","outputs":{{}},"resources":[]}}"#
+    )
+}
+
+/// tfenv with the fake terraform and only the project's fakes on PATH.
+fn tfenv(project: &Project, args: &[&str], code: i32) -> Output {
+    tfenv_on(project, &project.fake_path(), args, code)
+}
+
+fn tfenv_on(project: &Project, path: &str, args: &[&str], code: i32) -> Output {
+    let terraform = FakeTerraform::working()
+        .at("fake/terraform")
+        .install(project);
+    let output = project
+        .tfenv_with(&terraform)
+        .env("PATH", path)
+        .env_remove("AZURE_STORAGE_KEY")
+        .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    expecting(output, code)
+}
+
+fn versions(project: &Project) -> Value {
+    stdout_json(&tfenv(
+        project,
+        &["backups", "dev", "--versions", "--output", "json"],
+        0,
+    ))
+}
+
+/// (id, serial, latest) of each listed version.
+fn listed(report: &Value) -> Vec<(String, u64, bool)> {
+    report["versions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["serial"].as_u64().unwrap_or_else(|| panic!("{report:#}")),
+                v["latest"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Restores `id` and checks it went through a backup of its own and `state push`.
+fn restore(project: &Project, id: &str, serial: u64) {
+    let version = format!("version:{id}");
+    let restored = stdout_json(&tfenv(
+        project,
+        &["restore", "dev", &version, "--yes", "--output", "json"],
+        0,
+    ));
+    let manifest = project.read("state/dev/backups/MANIFEST.jsonl");
+    let line: Value = manifest
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|b| b["reason"] == format!("bucket-version {id}"))
+        .unwrap_or_else(|| panic!("no backup of the version in the manifest:\n{manifest}"));
+    assert_eq!(line["serial"].as_u64(), Some(serial), "{line}");
+    assert_eq!(restored["restored"], line["file"], "{restored:#}");
+    let pushed: Value = serde_json::from_str(&project.read("pushed.tfstate")).unwrap();
+    assert_eq!(pushed["lineage"], "abc", "{pushed}");
+    assert!(
+        pushed["serial"].as_u64().unwrap() > 3,
+        "pushed over the current serial: {pushed}"
+    );
+}
+
+#[test]
+fn azurerm_state_versions_are_listed_and_restored_through_az() {
+    let project = project(
+        "azurerm",
+        &format!(
+            "storage_account_name = \"tfstateacct\"\ncontainer_name = \"tfstate\"\nkey = \"dev.terraform.tfstate\"\naccess_key = \"{ACCESS_KEY}\"\n"
+        ),
+    );
+    let az = FakeCloud::az(&project, &["AZURE_STORAGE_KEY"]);
+    for serial in 1..=3 {
+        az.put(
+            "tfstateacct/tfstate/dev.terraform.tfstate",
+            state(serial).as_bytes(),
+        );
+    }
+    // Under the same prefix, neither of which is a version of the state.
+    az.put(
+        "tfstateacct/tfstate/dev.terraform.tfstate.tfenv/history/1.json",
+        b"{}",
+    );
+    az.put("tfstateacct/tfstate/dev.terraform.tfstateenv:qa", b"{}");
+
+    let report = versions(&project);
+    assert_eq!(
+        report["state"], "azurerm://tfstateacct/tfstate/dev.terraform.tfstate",
+        "{report:#}"
+    );
+    let all = listed(&report);
+    assert_eq!(
+        all.iter().map(|v| (v.1, v.2)).collect::<Vec<_>>(),
+        [(3, true), (2, false), (1, false)],
+        "{report:#}"
+    );
+    assert_eq!(report["versions"][0]["lineage"], "abc", "{report:#}");
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report:#}");
+
+    restore(&project, &all[2].0, 1);
+
+    let calls = az.calls();
+    assert!(!calls.is_empty());
+    for (args, env) in &calls {
+        assert_eq!(args[..2], ["storage", "blob"], "{args:?}");
+        assert_eq!(
+            flag(args, "--account-name"),
+            Some("tfstateacct"),
+            "{args:?}"
+        );
+        assert_eq!(flag(args, "--container-name"), Some("tfstate"), "{args:?}");
+        assert_eq!(
+            env,
+            &[format!("AZURE_STORAGE_KEY={ACCESS_KEY}")],
+            "{args:?}"
+        );
+        assert!(!args.iter().any(|a| a.contains(ACCESS_KEY)), "{args:?}");
+    }
+    // The versions' heads are byte ranges; the restored version is read whole.
+    let last_byte = (report["versions"][0]["bytes"].as_u64().unwrap() - 1).to_string();
+    assert!(calls.iter().any(|(args, _)| {
+        args[2] == "download"
+            && flag(args, "--version-id") == Some(&all[0].0)
+            && flag(args, "--start-range") == Some("0")
+            && flag(args, "--end-range") == Some(last_byte.as_str())
+    }));
+    assert!(calls.iter().any(|(args, _)| {
+        args[2] == "download"
+            && flag(args, "--version-id") == Some(&all[2].0)
+            && flag(args, "--end-range").is_none()
+    }));
+    let human = tfenv(&project, &["backups", "dev", "--versions"], 0);
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains(&all[1].0),
+        "{}",
+        text(&human)
+    );
+    assert!(!text(&human).contains(ACCESS_KEY), "{}", text(&human));
+}
+
+#[test]
+fn gcs_state_generations_are_listed_and_restored_through_gcloud() {
+    let project = project(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\ncredentials = \"/keys/sa.json\"\n",
+    );
+    let gcloud = FakeCloud::gcloud(&project, &["CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"]);
+    for serial in 1..=3 {
+        gcloud.put("b/app/default.tfstate", state(serial).as_bytes());
+    }
+    gcloud.put("b/app/default.tfstate.tfenv/history/1.json", b"{}");
+    gcloud.put("b/app/default.tflock", b"{}");
+
+    let report = versions(&project);
+    assert_eq!(report["state"], "gs://b/app/default.tfstate", "{report:#}");
+    let all = listed(&report);
+    assert_eq!(
+        all,
+        [
+            ("1700000000000003".to_string(), 3, true),
+            ("1700000000000002".to_string(), 2, false),
+            ("1700000000000001".to_string(), 1, false),
+        ],
+        "{report:#}"
+    );
+
+    restore(&project, "1700000000000001", 1);
+
+    let calls = gcloud.calls();
+    for (args, env) in &calls {
+        assert_eq!(
+            env,
+            &["CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE=/keys/sa.json"],
+            "{args:?}"
+        );
+    }
+    let seen: Vec<String> = calls.iter().map(|(args, _)| args[..3].join(" ")).collect();
+    let last_byte = report["versions"][0]["bytes"].as_u64().unwrap() - 1;
+    assert!(
+        seen.contains(&"storage objects list".to_string())
+            && seen.contains(&format!("storage cat --range=0-{last_byte}"))
+            && calls.iter().any(|(args, _)| args[1] == "cp"
+                && args[2] == "gs://b/app/default.tfstate#1700000000000001"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn an_unknown_version_id_is_refused_naming_the_listing() {
+    let project = project("gcs", "bucket = \"b\"\n");
+    let gcloud = FakeCloud::gcloud(&project, &[]);
+    gcloud.put("b/default.tfstate", state(3).as_bytes());
+    let output = tfenv(&project, &["restore", "dev", "version:42", "--yes"], 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`42` is not a version of `gs://b/default.tfstate`")
+            && stderr.contains("tfenv backups dev --versions"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn versions_without_the_cloud_cli_say_how_to_install_it() {
+    for (kind, conf, cli, install) in [
+        (
+            "azurerm",
+            "storage_account_name = \"a\"\ncontainer_name = \"c\"\nkey = \"k\"\n",
+            "the Azure CLI (`az`)",
+            "install-azure-cli",
+        ),
+        (
+            "gcs",
+            "bucket = \"b\"\n",
+            "the Google Cloud CLI (`gcloud`)",
+            "cloud.google.com/sdk/docs/install",
+        ),
+    ] {
+        let project = project(kind, conf);
+        let path = fake_path_without(&project, &["az", "gcloud"]);
+        let output = tfenv_on(&project, &path, &["backups", "dev", "--versions"], 1);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(cli) && stderr.contains("not on PATH") && stderr.contains(install),
+            "{kind}: {}",
+            text(&output)
+        );
+    }
+}
+
+#[test]
+fn a_refused_credential_names_the_state_and_the_clis_error() {
+    let project = project(
+        "azurerm",
+        "storage_account_name = \"a\"\ncontainer_name = \"c\"\nkey = \"k\"\nuse_azuread_auth = true\n",
+    );
+    crate::support::clouds::fake_cli(
+        &project,
+        "az",
+        &[],
+        "echo 'WARNING: the default subscription is not set' >&2\necho 'ERROR: This request is not authorized to perform this operation using this permission.' >&2\necho 'ErrorCode:AuthorizationPermissionMismatch' >&2\nexit 1",
+    );
+    let output = tfenv(&project, &["backups", "dev", "--versions"], 1);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`az storage blob list --include v` of `azurerm://a/c/k` failed: ERROR: This request is not authorized to perform this operation using this permission.")
+            && stderr.contains("use_azuread_auth"),
+        "{}",
+        text(&output)
+    );
+}
+
+/// `plan dev --publish` then `deploy dev --plan ledger:<ID>` with the shared ledger in
+/// `kind` storage: the bundle's objects are written create-only beside the state, listed
+/// and downloaded back, and applied.
+fn publish_and_apply(kind: &str, conf: &str, cli: fn(&Project) -> FakeCloud, folder: &str) {
+    let project = project_with(kind, conf, "[project]\nledger = \"backend\"\n");
+    let fake = cli(&project);
+    let planned = stdout_json(&tfenv(
+        &project,
+        &["plan", "dev", "--publish", "--output", "json"],
+        0,
+    ));
+    let id = planned["published"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{planned:#}"))
+        .to_string();
+    let plans = format!("{folder}plans/{id}/");
+    let names = fake.names(&plans);
+    assert!(
+        names.iter().any(|n| n.ends_with("/bundle.json"))
+            && names.iter().any(|n| n.ends_with("/terraform.plan")),
+        "{names:?}"
+    );
+    let plan = format!("ledger:{id}");
+    let applied = stdout_json(&tfenv(
+        &project,
+        &[
+            "deploy", "dev", "--plan", &plan, "--yes", "--output", "json",
+        ],
+        0,
+    ));
+    assert_eq!(applied["result"], "applied", "{applied:#}");
+    assert_eq!(
+        applied["bundle"]["sha256"], planned["published"]["sha256"],
+        "{applied:#}"
+    );
+    // Every upload was create-only.
+    let calls = fake.calls();
+    let uploads: Vec<&Vec<String>> = calls
+        .iter()
+        .map(|(args, _)| args)
+        .filter(|args| {
+            args[..3] == ["storage", "blob", "upload"]
+                || (args[1] == "cp" && args[3].starts_with("gs://"))
+        })
+        .collect();
+    assert!(uploads.len() >= 2, "{calls:?}");
+    for args in uploads {
+        assert!(
+            flag(args, "--overwrite") == Some("false")
+                || args.contains(&"--if-generation-match=0".to_string()),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_plan_is_published_to_and_applied_from_the_shared_ledger_in_azure_storage() {
+    publish_and_apply(
+        "azurerm",
+        &format!(
+            "storage_account_name = \"tfstateacct\"\ncontainer_name = \"tfstate\"\nkey = \"dev.terraform.tfstate\"\naccess_key = \"{ACCESS_KEY}\"\n"
+        ),
+        |project| FakeCloud::az(project, &["AZURE_STORAGE_KEY"]),
+        "tfstateacct/tfstate/dev.terraform.tfstate.tfenv/",
+    );
+}
+
+#[test]
+fn a_plan_is_published_to_and_applied_from_the_shared_ledger_in_cloud_storage() {
+    publish_and_apply(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        |project| FakeCloud::gcloud(project, &[]),
+        "b/app/default.tfstate.tfenv/",
+    );
+}
