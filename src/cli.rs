@@ -617,6 +617,9 @@ pub struct HistoryArgs {
     /// Show the newest N records (0: all).
     #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
     pub limit: usize,
+
+    #[command(flatten)]
+    pub deadline: Deadline,
 }
 
 #[derive(Debug, Args)]
@@ -634,6 +637,9 @@ pub struct BackupsArgs {
     /// List the versions of the state object in the backend's bucket instead.
     #[arg(long)]
     pub versions: bool,
+
+    #[command(flatten)]
+    pub deadline: Deadline,
 }
 
 #[derive(Debug, Args)]
@@ -641,6 +647,9 @@ pub struct VerifyArgs {
     /// Environments to verify (default: all).
     #[arg(value_name = "ENV")]
     pub envs: Vec<String>,
+
+    #[command(flatten)]
+    pub deadline: Deadline,
 }
 
 #[derive(Debug, Args)]

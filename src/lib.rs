@@ -24,7 +24,6 @@ mod context;
 mod settings;
 mod cli;
 // The ledger: history and backups on this machine and, shared, in the state backend.
-#[allow(dead_code)] // issue 13 in progress: the skeleton the helpers fill in.
 mod ledger;
 // Services, each owning one outside thing: state/, terraform, backends, .gitignore, git, prompts.
 mod artifacts;

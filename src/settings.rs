@@ -616,6 +616,8 @@ pub struct HistorySettings {
     pub env: String,
     /// The newest N records; 0 means all.
     pub limit: usize,
+    /// Each read of the shared ledger gives up after this long.
+    pub timeout: Duration,
 }
 
 impl HistorySettings {
@@ -623,6 +625,7 @@ impl HistorySettings {
         HistorySettings {
             env: args.env,
             limit: args.limit,
+            timeout: args.deadline.timeout,
         }
     }
 }
@@ -646,6 +649,8 @@ impl BackupSettings {
 #[derive(Debug)]
 pub struct BackupsSettings {
     pub env: String,
+    /// Each read of the shared ledger gives up after this long.
+    pub timeout: Duration,
     /// `--versions`: the state object's versions in the bucket, not tfenv's backups.
     pub versions: bool,
 }
@@ -654,6 +659,7 @@ impl BackupsSettings {
     pub fn resolve(args: cli::BackupsArgs) -> BackupsSettings {
         BackupsSettings {
             env: args.env,
+            timeout: args.deadline.timeout,
             versions: args.versions,
         }
     }
@@ -664,11 +670,16 @@ impl BackupsSettings {
 pub struct VerifySettings {
     /// Empty means all.
     pub envs: Vec<String>,
+    /// Each read of the shared ledger gives up after this long.
+    pub timeout: Duration,
 }
 
 impl VerifySettings {
     pub fn resolve(args: cli::VerifyArgs) -> VerifySettings {
-        VerifySettings { envs: args.envs }
+        VerifySettings {
+            envs: args.envs,
+            timeout: args.deadline.timeout,
+        }
     }
 }
 

@@ -35,6 +35,14 @@ pub struct Backup {
     pub created: DateTime<Utc>,
     /// manual | pre-deploy | pre-refresh | pre-restore | pre-unlock
     pub reason: String,
+    /// `ledger = "backend"`: the backup's name in the shared ledger (`backups/<this>` and
+    /// `backups/<this>.json` under `<state key>.tfenv/`), usually `file`. Absent until
+    /// tfenv first tries to upload it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<String>,
+    /// Its upload failed: the next command that writes the ledger tries again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unshared: bool,
 }
 
 pub fn dir(env: &Environment) -> PathBuf {
@@ -154,6 +162,8 @@ impl Pulled {
             created: NaiveDateTime::parse_from_str(&stamp, "%Y%m%d-%H%M%S")
                 .map_or(now, |t| t.and_utc()),
             reason: reason.to_string(),
+            shared: None,
+            unshared: false,
         };
         if let Err(err) = files::append_line(&dir.join(MANIFEST), &serde_json::to_string(&backup)?)
         {
@@ -307,7 +317,8 @@ fn entries(dir: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-fn sort_key(name: &str) -> (Option<DateTime<Utc>>, u64) {
+/// Backup names in the order they were taken.
+pub fn sort_key(name: &str) -> (Option<DateTime<Utc>>, u64) {
     (time_in_name(name), suffix(name))
 }
 
@@ -486,19 +497,54 @@ pub fn with_serial(source: &Path, dest: &Path, serial: u64) -> anyhow::Result<()
 }
 
 /// The newest backup of `<artifacts>/backups/`: the last manifest line whose file is
-/// there, with the time it was taken. A file the manifest does not list is not a backup.
-/// A manifest that is not a regular file (a FIFO, a folder) is an error naming it.
-pub fn newest(artifacts_dir: &Path) -> anyhow::Result<Option<(String, DateTime<Utc>)>> {
+/// there. A file the manifest does not list is not a backup. A manifest that is not a
+/// regular file (a FIFO, a folder) is an error naming it.
+pub fn newest_backup(artifacts_dir: &Path) -> anyhow::Result<Option<Backup>> {
     let dir = artifacts_dir.join("backups");
     super::jsonl::find_last(&dir.join(MANIFEST), |line| {
         let backup: Backup = super::jsonl::parse_line(line, RECORD, check_line).ok()?;
         fs::symlink_metadata(dir.join(&backup.file))
             .is_ok_and(|m| m.is_file())
-            .then_some((backup.file, backup.created))
+            .then_some(backup)
     })
 }
 
-fn suffix(name: &str) -> u64 {
+/// Makes the file at `temp` (in `dir`, already checked against `backup`) a backup of
+/// this folder: named `backup.file`, or `<file>-N` when that name is taken, with its
+/// manifest line. Returns the line as written.
+pub fn adopt(dir: &Path, temp: &Path, mut backup: Backup) -> anyhow::Result<Backup> {
+    let base = backup.file.clone();
+    let mut attempt = 0;
+    loop {
+        let name = match attempt {
+            0 => base.clone(),
+            n => format!("{base}-{n}"),
+        };
+        // A hard link fails when the name is taken: never replaces a file.
+        match fs::hard_link(temp, dir.join(&name)) {
+            Ok(()) => {
+                let _ = fs::remove_file(temp);
+                backup.file = name;
+                break;
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("naming the backup in `{}`", dir.display()));
+            }
+        }
+    }
+    if let Err(err) = files::append_line(&dir.join(MANIFEST), &serde_json::to_string(&backup)?) {
+        let _ = fs::remove_file(dir.join(&backup.file));
+        return Err(err);
+    }
+    Ok(backup)
+}
+
+/// The order of backups taken in the same second: `-N`.
+pub fn suffix(name: &str) -> u64 {
     name.rsplit_once('-')
         .filter(|(_, n)| n.len() < 6)
         .and_then(|(_, n)| n.parse().ok())
@@ -608,6 +654,10 @@ mod tests {
     fn names(days: std::ops::RangeInclusive<u32>) -> Vec<String> {
         days.map(|d| format!("terraform.tfstate.202611{d:02}-120000"))
             .collect()
+    }
+
+    fn newest(dir: &Path) -> anyhow::Result<Option<(String, DateTime<Utc>)>> {
+        Ok(newest_backup(dir)?.map(|b| (b.file, b.created)))
     }
 
     #[test]
@@ -902,6 +952,8 @@ mod tests {
             terraform_version: None,
             created: Utc::now(),
             reason: "manual".into(),
+            shared: None,
+            unshared: false,
         };
         assert_eq!(verify(dir.path(), &backup), Ok(()));
         let mut changed = text.to_vec();

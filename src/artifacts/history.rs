@@ -53,6 +53,13 @@ pub struct HistoryRecord {
     /// (`--skip-promotion-check`): the reason given. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion_check_skipped: Option<String>,
+    /// `ledger = "backend"`: the record's object in the shared ledger, `history/<this>`
+    /// under `<state key>.tfenv/`. Absent until tfenv first tries to upload it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<String>,
+    /// Its upload failed: the next command that writes the ledger tries again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unshared: bool,
 }
 
 /// The deploy of `promote_from` that let a deploy through: that environment, at that
@@ -219,7 +226,7 @@ fn check(_: &HistoryRecord) -> Result<(), String> {
 }
 
 /// One line as `read` takes it (the same rule for a reader from the end), or `None`.
-fn parse_line(line: &[u8]) -> Option<HistoryRecord> {
+pub fn parse_line(line: &[u8]) -> Option<HistoryRecord> {
     jsonl::parse_line(line, RECORD, check).ok()
 }
 
@@ -235,7 +242,7 @@ pub fn last_deploy(artifacts_dir: &Path) -> anyhow::Result<Option<HistoryRecord>
     })
 }
 
-fn reached_apply(record: &HistoryRecord) -> bool {
+pub fn reached_apply(record: &HistoryRecord) -> bool {
     if !matches!(record.command.as_str(), "deploy" | "refresh") {
         return false;
     }
@@ -311,6 +318,8 @@ impl HistoryRecord {
             bundle: None,
             promoted_from: None,
             promotion_check_skipped: None,
+            shared: None,
+            unshared: false,
         }
     }
 }
@@ -369,6 +378,8 @@ impl Ledger {
                 bundle: None,
                 promoted_from: None,
                 promotion_check_skipped: None,
+                shared: None,
+                unshared: false,
             }),
             command,
             git: None,

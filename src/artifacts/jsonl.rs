@@ -87,6 +87,40 @@ pub fn parse_line<T: DeserializeOwned>(
     Ok(record)
 }
 
+/// Rewrites the lines of `path` that `change` returns a new line for (under the file's
+/// lock, atomically); every other line stays byte for byte, including lines appended
+/// since the caller read the file. Returns how many lines changed.
+pub fn rewrite(
+    path: &Path,
+    mut change: impl FnMut(&[u8]) -> Option<String>,
+) -> anyhow::Result<usize> {
+    let _lock = crate::files::lock_file(path)?;
+    let Some(bytes) = crate::files::read_regular(path)? else {
+        return Ok(0);
+    };
+    let mut out = Vec::with_capacity(bytes.len() + 256);
+    let mut changed = 0;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        match change(line.trim_ascii()) {
+            Some(new) => {
+                changed += 1;
+                out.extend_from_slice(new.as_bytes());
+                out.push(b'\n');
+            }
+            None => {
+                out.extend_from_slice(line);
+                if !line.ends_with(b"\n") {
+                    out.push(b'\n');
+                }
+            }
+        }
+    }
+    if changed > 0 {
+        crate::files::write_atomic(path, &out, crate::files::PRIVATE_FILE)?;
+    }
+    Ok(changed)
+}
+
 /// serde_json's message without its "at line 1 column N" (always line 1 here).
 fn json_error(err: &serde_json::Error) -> String {
     let text = err.to_string();

@@ -10,7 +10,9 @@ use crate::age::Age;
 use crate::artifacts::backups::{self, Backup};
 use crate::backend::Backends;
 use crate::exit::Exit;
+use crate::ledger::{EnvLedger, Where};
 use crate::output;
+use crate::project::LedgerMode;
 use crate::settings::{BackupSettings, BackupsSettings};
 use crate::terraform::InitOptions;
 
@@ -22,6 +24,10 @@ struct Taken {
     /// Why no backup was taken: the environment's configuration is broken (a missing var
     /// or backend file). The other environments were backed up.
     error: Option<String>,
+    /// The upload to the shared ledger failed (`ledger = "backend"`): the backup is
+    /// here, marked `unshared`, and the next command that writes the ledger uploads it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<Exit> {
@@ -70,6 +76,7 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
                     environment: env.name.clone(),
                     backup,
                     error: None,
+                    warnings: Vec::new(),
                 })
             }
         }))
@@ -77,12 +84,23 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
         .collect()
         .await;
     let mut taken = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    // Off this machine (`ledger = "backend"`): every environment's at once.
+    let shared: Vec<Vec<String>> = futures_util::future::join_all(
+        resolved
+            .iter()
+            .map(|(env, backend)| crate::pipeline::share(ctx, &project, env, backend)),
+    )
+    .await;
+    for (t, warnings) in taken.iter_mut().zip(shared) {
+        t.warnings = warnings;
+    }
     let mut failed = Vec::new();
     for (name, err) in unusable {
         taken.push(Taken {
             environment: name.clone(),
             backup: None,
             error: Some(format!("{err:#}")),
+            warnings: Vec::new(),
         });
         failed.push((name, err));
     }
@@ -134,8 +152,12 @@ struct Listed {
     #[serde(flatten)]
     backup: Backup,
     age_seconds: i64,
+    /// Checked against its manifest line: the local file (local, both); a backup only
+    /// in the shared ledger is listed unchecked (`verify` downloads and checks it).
     verified: bool,
     problem: Option<String>,
+    #[serde(rename = "where")]
+    place: Where,
 }
 
 pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Exit> {
@@ -145,26 +167,42 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
         return super::versions::list(ctx, &project, env).await;
     }
     let dir = backups::dir(env);
-    let manifest = backups::manifest(&dir)?;
-    for warning in &manifest.warnings {
+    let (ledger, unresolved) = EnvLedger::resolve(&project, env, ctx.runner.clone());
+    let ledger = ledger.with_timeout(settings.timeout);
+    if let Some(note) = ledger.no_store() {
+        crate::ledger::warn_once(&ctx.printer, note);
+    }
+    let found = ledger.backups().await?;
+    let mut warnings = found.merged.warnings;
+    warnings.extend(unresolved);
+    for warning in &warnings {
         ctx.printer.warn(warning);
     }
-    let listed: Vec<Listed> = manifest
-        .records
+    let shared = ledger.mode == LedgerMode::Backend;
+    let listed: Vec<Listed> = found
+        .merged
+        .entries
         .into_iter()
-        .map(|backup| {
-            let check = backups::verify(&dir, &backup);
+        .map(|entry| {
+            let backup = entry.record;
+            let check = match entry.place {
+                Where::Shared => Err(
+                    "only in the shared ledger: `tfenv verify` downloads and checks it".to_string(),
+                ),
+                Where::Local | Where::Both => backups::verify(&dir, &backup),
+            };
             Listed {
                 age_seconds: (Utc::now() - backup.created).num_seconds(),
                 verified: check.is_ok(),
-                problem: check.err(),
+                problem: check.err().filter(|_| entry.place != Where::Shared),
                 backup,
+                place: entry.place,
             }
         })
         .collect();
     if ctx.printer.is_json() {
         ctx.printer
-            .json(&serde_json::json!({ "environment": env.name, "backups": listed, "warnings": manifest.warnings }))?;
+            .json(&serde_json::json!({ "environment": env.name, "backups": listed, "warnings": warnings }))?;
         return Ok(Exit::Success);
     }
     if listed.is_empty() {
@@ -184,29 +222,41 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
             "REASON",
             "VERIFIED",
             "FILE",
+            "WHERE",
         ]
         .map(String::from)
         .to_vec(),
     ];
+    // WHERE only says something when there is a shared ledger.
+    if !shared {
+        rows[0].pop();
+    }
     for l in &listed {
         let b = &l.backup;
-        rows.push(vec![
+        let mut row = vec![
             b.created.format("%Y-%m-%d %H:%M:%S").to_string(),
             Age(l.age_seconds).to_string(),
             b.serial.to_string(),
             b.lineage.chars().take(8).collect(),
             HumanBytes(b.bytes).to_string(),
             b.reason.clone(),
-            if l.verified {
-                "yes".to_string()
-            } else {
-                "NO".to_string()
+            match (l.verified, l.place) {
+                (true, _) => "yes".to_string(),
+                (false, Where::Shared) => "-".to_string(),
+                (false, _) => "NO".to_string(),
             },
             b.file.clone(),
-        ]);
+        ];
+        if shared {
+            row.push(l.place.as_str().to_string());
+        }
+        rows.push(row);
     }
     ctx.printer.result(output::table(&rows).trim_end());
-    for l in listed.iter().filter(|l| !l.verified) {
+    for l in listed
+        .iter()
+        .filter(|l| !l.verified && l.place != Where::Shared)
+    {
         ctx.printer
             .warn(l.problem.as_deref().unwrap_or("not verified"));
     }

@@ -1,32 +1,53 @@
 //! `tfenv history`: the environment's deploy ledger, newest last.
 
 use chrono::SecondsFormat;
+use serde::Serialize;
 
 use crate::Context;
 use crate::age::Age;
-use crate::artifacts::history;
-use crate::artifacts::jsonl::Jsonl;
+use crate::artifacts::history::HistoryRecord;
 use crate::exit::Exit;
+use crate::ledger::{self, EnvLedger, Where};
 use crate::output;
+use crate::project::LedgerMode;
 use crate::settings::HistorySettings;
+
+/// One record as `history --output json` shows it: the record and where it lives.
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    record: &'a HistoryRecord,
+    #[serde(rename = "where")]
+    place: Where,
+}
 
 pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?;
-    let Jsonl {
-        mut records,
-        warnings,
-        ..
-    } = history::read(&env.artifacts_dir)?;
+    let (ledger, unresolved) = EnvLedger::resolve(&project, env, ctx.runner.clone());
+    let ledger = ledger.with_timeout(settings.timeout);
+    if let Some(note) = ledger.no_store() {
+        ledger::warn_once(&ctx.printer, note);
+    }
+    let merged = ledger.history_newest(settings.limit).await?;
+    let mut warnings = merged.warnings;
+    warnings.extend(unresolved);
     for warning in &warnings {
         ctx.printer.warn(warning);
     }
-    if settings.limit > 0 && records.len() > settings.limit {
-        records.drain(..records.len() - settings.limit);
-    }
+    let shared = ledger.mode == LedgerMode::Backend;
+    let records = merged.entries;
     if ctx.printer.is_json() {
-        ctx.printer
-            .json(&serde_json::json!({ "environment": env.name, "records": records, "warnings": warnings }))?;
+        let shown: Vec<Shown> = records
+            .iter()
+            .map(|e| Shown {
+                record: &e.record,
+                place: e.place,
+            })
+            .collect();
+        ctx.printer.json(
+            &serde_json::json!({ "environment": env.name, "records": shown, "warnings": warnings }),
+        )?;
         return Ok(Exit::Success);
     }
     if records.is_empty() {
@@ -45,12 +66,18 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
             "TOOK",
             "BACKUP",
             "BUNDLE",
+            "WHERE",
         ]
         .map(String::from)
         .to_vec(),
     ];
-    for r in &records {
-        rows.push(vec![
+    // WHERE only says something when there is a shared ledger.
+    if !shared {
+        rows[0].pop();
+    }
+    for entry in &records {
+        let r = &entry.record;
+        let mut row = vec![
             r.start.to_rfc3339_opts(SecondsFormat::Secs, true),
             r.command.clone(),
             r.result.to_string(),
@@ -75,11 +102,15 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
                 || "-".to_string(),
                 |sha| format!("{}…", &sha[..sha.len().min(8)]),
             ),
-        ]);
+        ];
+        if shared {
+            row.push(entry.place.as_str().to_string());
+        }
+        rows.push(row);
     }
     ctx.printer.result(output::table(&rows).trim_end());
     // A deploy past its promotion gate is worth seeing with its reason, not only in JSON.
-    for r in &records {
+    for r in records.iter().map(|entry| &entry.record) {
         if let Some(reason) = &r.promotion_check_skipped {
             ctx.printer.result(&format!(
                 "{} {} by {}@{}: promotion check skipped: {reason}",

@@ -10,6 +10,8 @@ use crate::artifacts::backups::{self, Kept, KeptReason};
 use crate::artifacts::history;
 use crate::confirm::{Approval, Gate};
 use crate::exit::Exit;
+use crate::ledger::EnvLedger;
+use crate::project::LedgerMode;
 use crate::settings::PruneSettings;
 
 #[derive(Serialize)]
@@ -32,13 +34,27 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?;
     let dir = backups::dir(env);
+    // With the shared ledger, what is only on this machine is uploaded before any of it
+    // is deleted here (tfenv never deletes a shared backup).
+    let mut shared = Vec::new();
+    if project.ledger == LedgerMode::Backend {
+        let (ledger, unresolved) = EnvLedger::resolve(&project, env, ctx.runner.clone());
+        if let Some(note) = ledger.no_store() {
+            crate::ledger::warn_once(&ctx.printer, note);
+        }
+        shared.extend(unresolved);
+        shared.extend(ledger.publish_pending().await);
+    }
     let history = history::read(&env.artifacts_dir)?;
     let protection = history::protection(&env.artifacts_dir.join(history::FILE), &history);
     let protected = protection.protected;
     let mut plan = backups::prune_plan(&dir, settings.keep, &protected)?;
     plan.warnings.splice(
         0..0,
-        history.warnings.into_iter().chain(protection.warnings),
+        shared
+            .into_iter()
+            .chain(history.warnings)
+            .chain(protection.warnings),
     );
     for warning in &plan.warnings {
         ctx.printer.warn(warning);

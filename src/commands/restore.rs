@@ -12,6 +12,7 @@ use crate::backend::Backends;
 use crate::confirm::{Approval, Gate};
 use crate::error::TfenvError;
 use crate::exit::Exit;
+use crate::ledger::{EnvLedger, Where};
 use crate::pipeline::{RecordedRun, RunResult};
 use crate::project::Project;
 use crate::settings::RestoreSettings;
@@ -47,7 +48,33 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         ctx.printer.warn(warning);
     }
     let manifest = manifest.records;
-    let (source, shown): (PathBuf, String) = if settings.backup == "latest" {
+    // With the shared ledger, backups taken on other machines too.
+    let (ledger, unresolved) = EnvLedger::resolve(&project, &env, ctx.runner.clone());
+    if let Some(note) = ledger.no_store() {
+        crate::ledger::warn_once(&ctx.printer, note);
+    }
+    if let Some(warning) = &unresolved {
+        ctx.printer.warn(warning);
+    }
+    let shared = match ledger.shared.is_some() {
+        true => {
+            let found = ledger.backups().await?;
+            for warning in &found.merged.warnings {
+                ctx.printer.warn(warning);
+            }
+            found.merged.entries
+        }
+        false => Vec::new(),
+    };
+    let newest_shared = shared
+        .last()
+        .filter(|e| e.place == Where::Shared)
+        .map(|e| e.record.clone());
+    let (source, shown): (PathBuf, String) = if settings.backup == "latest"
+        && let Some(entry) = newest_shared
+    {
+        fetch_shared(&ledger, &dir, entry).await?
+    } else if settings.backup == "latest" {
         let newest = manifest.last().ok_or_else(|| {
             TfenvError::config(
                 format!("`{}` has no backups", env.name),
@@ -61,6 +88,11 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         backups::verify(&dir, backup)
             .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
         (dir.join(&backup.file), backup.file.clone())
+    } else if let Some(entry) = shared
+        .iter()
+        .find(|e| e.place == Where::Shared && e.record.file == settings.backup)
+    {
+        fetch_shared(&ledger, &dir, entry.record.clone()).await?
     } else {
         let path = ctx.settings.cwd.join(&settings.backup);
         let stray = dir.join(&settings.backup);
@@ -154,6 +186,11 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         Ok(mut report) => {
             recorded.finish(&ctx.printer, RunResult::Applied, Exit::Success);
             report.warnings = recorded.warnings().to_vec();
+            // Recorded, the environment's lock released: then the shared ledger.
+            drop(recorded);
+            report
+                .warnings
+                .extend(crate::pipeline::share(ctx, &project, &env, &backend).await);
             if ctx.printer.is_json() {
                 ctx.printer.json(&report)?;
             } else {
@@ -174,7 +211,12 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
             }
             Ok(Exit::Success)
         }
-        Err(err) => Err(recorded.fail(&ctx.printer, err)),
+        Err(err) => {
+            let err = recorded.fail(&ctx.printer, err);
+            drop(recorded);
+            crate::pipeline::share(ctx, &project, &env, &backend).await;
+            Err(err)
+        }
     }
 }
 
@@ -278,6 +320,54 @@ async fn run(
         pre_restore_backup: pre,
         warnings: Vec::new(),
     })
+}
+
+/// Downloads the shared backup `entry` into the environment's backups folder and
+/// checks it against its manifest entry (SHA-256, size, serial, lineage) before
+/// anything else: a copy that does not match is removed and the restore refused. One
+/// that does becomes a local backup (its manifest line names its shared copy).
+async fn fetch_shared(
+    ledger: &EnvLedger<'_>,
+    dir: &std::path::Path,
+    entry: Backup,
+) -> anyhow::Result<(PathBuf, String)> {
+    let name = entry.file.clone();
+    let location = ledger.location().unwrap_or_default();
+    let temp = ledger.download_backup(&name, dir).await?;
+    let temp_name = temp
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let check = backups::verify(
+        dir,
+        &Backup {
+            file: temp_name.clone(),
+            ..entry.clone()
+        },
+    );
+    if let Err(why) = check {
+        let _ = std::fs::remove_file(&temp);
+        return Err(TfenvError::Refused {
+            message: format!(
+                "the shared backup `{name}` in `{location}` does not match its manifest entry ({}): nothing was restored",
+                why.replace(&format!("`{temp_name}`"), "the download")
+            ),
+            hint: Some(
+                "the object was changed or damaged after tfenv wrote it; pick another backup from `tfenv backups`, or check the bucket's object versions".to_string(),
+            ),
+        }
+        .into());
+    }
+    let local = backups::adopt(
+        dir,
+        &temp,
+        Backup {
+            shared: Some(name.clone()),
+            unshared: false,
+            ..entry
+        },
+    )?;
+    Ok((dir.join(&local.file), name))
 }
 
 fn short(lineage: &str) -> String {

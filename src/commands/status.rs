@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +19,8 @@ use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_auth, is_unreachable, within};
 use crate::error::TfenvError;
 use crate::exit::Exit;
+use crate::ledger::{EnvLedger, Where};
+use crate::process::Runner;
 use crate::project::{Environment, Project, Tier};
 use crate::settings::StatusSettings;
 use crate::terraform::{self, InitState, StateHeader, Terraform};
@@ -46,8 +49,12 @@ struct EnvStatus {
     /// The state lock as the backend holds it; `null` when it could not be read.
     lock: Option<StateLock>,
     newest_backup: Option<BackupInfo>,
-    last_deploy: Option<HistoryRecord>,
+    last_deploy: Option<LastDeploy>,
     problems: Vec<Problem>,
+    /// The shared ledger could not be read (`ledger = "backend"`): `newest_backup` and
+    /// `last_deploy` are this machine's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -55,6 +62,16 @@ struct BackupInfo {
     file: String,
     created: DateTime<Utc>,
     age_seconds: i64,
+    #[serde(rename = "where")]
+    place: Where,
+}
+
+#[derive(Serialize)]
+struct LastDeploy {
+    #[serde(flatten)]
+    record: HistoryRecord,
+    #[serde(rename = "where")]
+    place: Where,
 }
 
 #[derive(Clone, Serialize)]
@@ -129,13 +146,26 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     let mut environments: Vec<EnvStatus> =
         futures_util::stream::iter(resolved.iter().map(|(env, backend)| {
             let lock = locks.remove(&env.name);
-            check(env, backend.as_ref(), lock, tf.as_ref(), &project, timeout)
+            check(
+                env,
+                backend.as_ref(),
+                lock,
+                tf.as_ref(),
+                &project,
+                timeout,
+                ctx.runner.clone(),
+            )
         }))
         .buffered(jobs)
         .collect()
         .await;
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
+    }
+    for env in &environments {
+        for warning in &env.warnings {
+            crate::ledger::warn_once(&ctx.printer, warning);
+        }
     }
     shared_state_problems(&resolved, &mut environments);
 
@@ -162,7 +192,68 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     })
 }
 
+/// One environment's status: its state and lock, and — at the same time — its ledger
+/// (newest backup, last deploy), here and in the shared ledger.
 async fn check(
+    env: &Environment,
+    backend: Result<&Backend, &anyhow::Error>,
+    lock: Option<anyhow::Result<StateLock>>,
+    tf: Result<&Option<Terraform>, &String>,
+    project: &Project,
+    timeout: Duration,
+    runner: Arc<dyn Runner>,
+) -> EnvStatus {
+    let ledger = match backend {
+        Ok(backend) => EnvLedger::of(project, env, backend, runner),
+        Err(_) => EnvLedger::local(project, env),
+    }
+    .with_timeout(timeout);
+    let (mut status, (newest, last)) = tokio::join!(
+        check_backend(env, backend, lock, tf, project, timeout),
+        async { tokio::join!(ledger.newest_backup(), ledger.last_deploy()) }
+    );
+    let mut problems = Vec::new();
+    status
+        .warnings
+        .extend(ledger.no_store().map(str::to_string));
+    match newest {
+        Ok((newest, warnings)) => {
+            status.warnings.extend(warnings);
+            status.newest_backup = newest.map(|(file, created, place)| BackupInfo {
+                age_seconds: (Utc::now() - created).num_seconds(),
+                file,
+                created,
+                place,
+            })
+        }
+        Err(err) => problems.push(Problem::new(
+            "backups-unreadable",
+            format!("cannot read the backups manifest: {err:#}"),
+        )),
+    }
+    match last {
+        Ok((last, warnings)) => {
+            for warning in warnings {
+                if !status.warnings.contains(&warning) {
+                    status.warnings.push(warning);
+                }
+            }
+            status.last_deploy = last.map(|entry| LastDeploy {
+                record: entry.record,
+                place: entry.place,
+            })
+        }
+        Err(err) => problems.push(Problem::new(
+            "history-unreadable",
+            format!("cannot read the deploy history: {err:#}"),
+        )),
+    }
+    problems.extend(killed_run(env));
+    status.problems.splice(0..0, problems);
+    status
+}
+
+async fn check_backend(
     env: &Environment,
     backend: Result<&Backend, &anyhow::Error>,
     lock: Option<anyhow::Result<StateLock>>,
@@ -182,28 +273,8 @@ async fn check(
         newest_backup: None,
         last_deploy: None,
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
-    match artifacts::backups::newest(&env.artifacts_dir) {
-        Ok(newest) => {
-            status.newest_backup = newest.map(|(file, created)| BackupInfo {
-                age_seconds: (Utc::now() - created).num_seconds(),
-                file,
-                created,
-            })
-        }
-        Err(err) => status.problems.push(Problem::new(
-            "backups-unreadable",
-            format!("cannot read the backups manifest: {err:#}"),
-        )),
-    }
-    match artifacts::history::last_deploy(&env.artifacts_dir) {
-        Ok(last) => status.last_deploy = last,
-        Err(err) => status.problems.push(Problem::new(
-            "history-unreadable",
-            format!("cannot read the deploy history: {err:#}"),
-        )),
-    }
-    status.problems.extend(killed_run(env));
     let backend = match backend {
         Ok(backend) => backend,
         Err(err) => {
@@ -517,7 +588,7 @@ fn summary_section(report: &StatusReport) -> String {
                 .newest_backup
                 .as_ref()
                 .map(|b| format!("{} ago", Age(b.age_seconds))),
-            last_deploy: env.last_deploy.as_ref().map(|record| {
+            last_deploy: env.last_deploy.as_ref().map(|LastDeploy { record, .. }| {
                 format!(
                     "{} {} ago",
                     record.result,
@@ -554,13 +625,21 @@ fn print_human(ctx: &Context, report: &StatusReport) {
     let dash = || "-".to_string();
     for env in &report.environments {
         let state = env.state.as_ref();
-        let last = env.last_deploy.as_ref().map_or_else(dash, |record| {
-            format!(
-                "{} {} ago",
-                record.result,
-                Age((Utc::now() - record.end).num_seconds())
-            )
-        });
+        let last = env
+            .last_deploy
+            .as_ref()
+            .map_or_else(dash, |LastDeploy { record, place }| {
+                // From the shared ledger: whose run it was (another machine's, maybe).
+                let by = match place {
+                    Where::Local => String::new(),
+                    Where::Shared | Where::Both => format!(" by {}@{}", record.who, record.host),
+                };
+                format!(
+                    "{} {} ago{by}",
+                    record.result,
+                    Age((Utc::now() - record.end).num_seconds())
+                )
+            });
         let health = if env.problems.is_empty() {
             p.paint(&Style::new().green(), "ok")
         } else {

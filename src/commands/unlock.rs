@@ -115,10 +115,15 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
     match result {
         Ok(()) => {
             recorded.finish(&ctx.printer, RunResult::Applied, Exit::Success);
+            let backup = recorded.ledger.backup.clone();
+            let mut warnings = recorded.warnings().to_vec();
+            // Recorded, the environment's lock released: then the shared ledger.
+            drop(recorded);
+            warnings.extend(crate::pipeline::share(ctx, &project, &env, &backend).await);
             if ctx.printer.is_json() {
                 ctx.printer.json(&serde_json::json!({
-                    "environment": env.name, "unlocked": settings.lock_id, "released": lock, "backup": recorded.ledger.backup,
-                    "warnings": recorded.warnings(),
+                    "environment": env.name, "unlocked": settings.lock_id, "released": lock, "backup": backup,
+                    "warnings": warnings,
                 }))?;
             } else {
                 ctx.printer.result(&format!(
@@ -128,7 +133,12 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
             }
             Ok(Exit::Success)
         }
-        Err(err) => Err(recorded.fail(&ctx.printer, err)),
+        Err(err) => {
+            let err = recorded.fail(&ctx.printer, err);
+            drop(recorded);
+            crate::pipeline::share(ctx, &project, &env, &backend).await;
+            Err(err)
+        }
     }
 }
 

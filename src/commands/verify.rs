@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::Context;
 use crate::artifacts::backups;
 use crate::exit::Exit;
+use crate::ledger::{EnvLedger, Where};
 use crate::output::ByteProgress;
 use crate::settings::VerifySettings;
 
@@ -28,6 +29,22 @@ struct EnvReport {
     unlisted: Vec<String>,
     /// `.backup-*.partial` / `.tfenv-*.tmp` left in the backups folder.
     leftovers: Vec<String>,
+    /// `ledger = "backend"`: each backup in the shared ledger, downloaded and checked
+    /// against its manifest entry. Absent with a local ledger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<Vec<SharedCheck>>,
+}
+
+/// One shared backup, downloaded and checked.
+#[derive(Serialize)]
+struct SharedCheck {
+    /// Its name in the shared ledger.
+    file: String,
+    /// `shared` (only there) or `both` (this machine has it too).
+    #[serde(rename = "where")]
+    place: Where,
+    verified: bool,
+    problem: Option<String>,
 }
 
 pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<Exit> {
@@ -75,6 +92,15 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
         progress.finish();
         let (found, (checked, bytes)) = checked?;
         problems.extend(found.into_iter().map(|(_, p)| p));
+        let shared = verify_shared(
+            ctx,
+            &project,
+            env,
+            settings.timeout,
+            &mut problems,
+            &mut warnings,
+        )
+        .await;
         reports.push(EnvReport {
             name: env.name.clone(),
             checked,
@@ -83,6 +109,7 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             warnings,
             unlisted,
             leftovers,
+            shared,
         });
     }
     let ok = reports.iter().all(|r| r.problems.is_empty());
@@ -91,9 +118,18 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             .json(&serde_json::json!({ "ok": ok, "environments": reports }))?;
     } else {
         for r in &reports {
+            let shared = r.shared.as_ref().map_or(String::new(), |shared| {
+                format!(
+                    ", {} of {} in the shared ledger",
+                    shared.iter().filter(|c| c.verified).count(),
+                    shared.len()
+                )
+            });
             if r.problems.is_empty() {
-                ctx.printer
-                    .result(&format!("{}: {} backup(s) verified", r.name, r.checked));
+                ctx.printer.result(&format!(
+                    "{}: {} backup(s) verified{shared}",
+                    r.name, r.checked
+                ));
             } else {
                 ctx.printer.result(&format!(
                     "{}: {} problem(s) in {} backup(s):",
@@ -114,6 +150,86 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
         }
     }
     Ok(if ok { Exit::Success } else { Exit::Failure })
+}
+
+/// The backups in the shared ledger of `env` (`ledger = "backend"`), each downloaded
+/// into a private temporary folder and checked like a local one; `None` without a
+/// shared ledger. A shared folder that cannot be read is a problem (nothing there could
+/// be checked), as are manifest entries without their state file.
+async fn verify_shared(
+    ctx: &Context,
+    project: &crate::project::Project,
+    env: &crate::project::Environment,
+    timeout: std::time::Duration,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<Vec<SharedCheck>> {
+    let (ledger, unresolved) = EnvLedger::resolve(project, env, ctx.runner.clone());
+    let ledger = ledger.with_timeout(timeout);
+    if let Some(note) = ledger.no_store() {
+        crate::ledger::warn_once(&ctx.printer, note);
+    }
+    if let Some(why) = unresolved {
+        problems.push(why);
+        return None;
+    }
+    let location = ledger.location()?;
+    let found = match ledger.backups().await {
+        Ok(found) => found,
+        Err(err) => {
+            problems.push(format!("{err:#}"));
+            return Some(Vec::new());
+        }
+    };
+    if found.shared_unread {
+        problems.extend(found.merged.warnings);
+        return Some(Vec::new());
+    }
+    for name in &found.missing_files {
+        problems.push(format!(
+            "shared `{name}`: its manifest entry is in `{location}`, its state file is not"
+        ));
+    }
+    for name in &found.without_entry {
+        warnings.push(format!(
+            "shared `{name}` has no manifest entry (`{name}.json`) in `{location}`: an upload cut short, or one going on now; it is not a backup"
+        ));
+    }
+    let dir = env.artifacts_dir.join("backups");
+    let mut checks = Vec::new();
+    for entry in found
+        .merged
+        .entries
+        .into_iter()
+        .filter(|e| e.place != Where::Local)
+    {
+        let mut backup = entry.record;
+        let name = backup.shared.clone().unwrap_or_else(|| backup.file.clone());
+        let result = match ledger.download_backup(&name, &dir).await {
+            Ok(path) => {
+                backup.file = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                // A copy this machine has too is checked against its local manifest line.
+                let checked = backups::verify(&dir, &backup);
+                let _ = std::fs::remove_file(&path);
+                checked
+                    .map_err(|why| why.replace(&format!("`{}`", backup.file), &format!("`{name}`")))
+            }
+            Err(err) => Err(format!("`{name}` cannot be downloaded: {err:#}")),
+        };
+        if let Err(why) = &result {
+            problems.push(format!("shared {why}"));
+        }
+        checks.push(SharedCheck {
+            file: name,
+            place: entry.place,
+            verified: result.is_ok(),
+            problem: result.err(),
+        });
+    }
+    Some(checks)
 }
 
 /// `'…'` for a shell, so the printed command can be pasted as is.

@@ -412,7 +412,7 @@ async fn run_env(
     } = run;
     fill_row(row, &recorded);
     row.published = published.as_ref().map(|p| p.id.clone());
-    match result {
+    let mut ran = match result {
         Ok(outcome) => {
             row.result = outcome.result().as_str().to_string();
             recorded.finish(&ctx.printer, outcome.result(), outcome.exit());
@@ -459,7 +459,41 @@ async fn run_env(
             }
             Err(err)
         }
+    };
+    // The record is written and the environment's lock released: now the upload to the
+    // shared ledger (`ledger = "backend"`), which never changes how the run ended.
+    drop(recorded);
+    if records {
+        let warnings = share(ctx, &project, &env, &backend).await;
+        if let Ok(ran) = &mut ran {
+            ran.report.warnings.extend(warnings);
+        }
     }
+    ran
+}
+
+/// Uploads what the environment's ledger has not shared yet (see
+/// `EnvLedger::publish_pending`); each warning is said on stderr and returned for the
+/// run's JSON document. Nothing at all with `ledger = "local"`.
+pub async fn share(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    backend: &Backend,
+) -> Vec<String> {
+    if project.ledger == crate::project::LedgerMode::Local {
+        return Vec::new();
+    }
+    let ledger = crate::ledger::EnvLedger::of(project, env, backend, ctx.runner.clone());
+    if let Some(note) = ledger.no_store() {
+        crate::ledger::warn_once(&ctx.printer, note);
+        return Vec::new();
+    }
+    let warnings = ledger.publish_pending().await;
+    for warning in &warnings {
+        ctx.printer.warn(warning);
+    }
+    warnings
 }
 
 /// The run's last line, for people.

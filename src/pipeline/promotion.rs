@@ -7,7 +7,6 @@ use anyhow::Context as _;
 
 use super::{Apply, Bundle, Run};
 use crate::artifacts::history::{HistoryRecord, PromotedFrom};
-use crate::backend::Backends;
 use crate::error::TfenvError;
 use crate::ledger::promotion::{self, Evidence};
 use crate::ledger::{Entry, EnvLedger, Where};
@@ -55,18 +54,16 @@ pub(super) async fn check(
         .iter()
         .find(|e| &e.name == source_name)
         .with_context(|| format!("promote_from `{source_name}` is not an environment"))?;
-    let reading = || {
+    // A backend that cannot be resolved leaves this machine's history, said: the check
+    // then refuses rather than trusts what it cannot read.
+    let (ledger, unresolved) = EnvLedger::resolve(run.project, source, run.ctx.runner.clone());
+    let merged = ledger.history().await.with_context(|| {
         format!(
             "reading the history of `{source_name}` for the promotion check of `{}`",
             env.name
         )
-    };
-    let backend = Backends::default()
-        .resolve(source, run.project)
-        .with_context(reading)?;
-    let ledger = EnvLedger::of(run.project, source, &backend, run.ctx.runner.clone());
-    let merged = ledger.history().await.with_context(reading)?;
-    for warning in &merged.warnings {
+    })?;
+    for warning in unresolved.iter().chain(&merged.warnings) {
         p.warn(warning);
     }
     let evidence = promotion::evidence(&merged.entries, &commit);

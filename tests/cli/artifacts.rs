@@ -900,3 +900,38 @@ fn a_killed_run_that_cannot_be_recorded_is_reported_again_by_the_next_run() {
     let output = within_seconds(&project, &tf, &["plan", "dev"]);
     assert!(!String::from_utf8_lossy(&output.stderr).contains("killed"));
 }
+
+/// `ledger = "backend"` with the local backend: there is no backend storage to share the
+/// ledger in. Each command says so once, on stderr, and works on this machine's files.
+#[test]
+fn a_shared_ledger_on_the_local_backend_is_a_warning_and_the_ledger_stays_local() {
+    let project = Project::demo();
+    let toml = project
+        .read("tfenv.toml")
+        .replace("[project]\n", "[project]\nledger = \"backend\"\n");
+    project.write("tfenv.toml", &toml);
+    let file = add_backup(&project, "dev", 1);
+    let said =
+        "uses the local backend: there is no backend storage to share its history and backups in";
+    for args in [
+        &["history", "dev"][..],
+        &["backups", "dev"],
+        &["verify", "dev"],
+    ] {
+        let (code, doc, stderr) = json(&project, args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches(said).count(), 1, "{args:?}: {stderr}");
+        if args[0] == "backups" {
+            assert_eq!(doc["backups"][0]["file"], file.as_str(), "{doc}");
+            assert_eq!(doc["backups"][0]["where"], "local", "{doc}");
+        }
+    }
+    let (_, status, stderr) = json(&project, &["status", "dev"]);
+    assert_eq!(stderr.matches(said).count(), 1, "{stderr}");
+    let env = &status["environments"][0];
+    assert_eq!(env["newest_backup"]["where"], "local", "{status}");
+    assert!(
+        env["warnings"][0].as_str().unwrap().contains(said),
+        "{status}"
+    );
+}

@@ -377,3 +377,92 @@ fn a_plan_is_published_to_and_applied_from_the_shared_ledger_in_cloud_storage() 
         "b/app/default.tfstate.tfenv/",
     );
 }
+
+/// The shared ledger (`ledger = "backend"`) in `kind` storage: a deploy's record and a
+/// backup go up create-only beside the state; with this machine's `state/` gone,
+/// `history` and `backups` still list them (where: shared) and the backup is restored
+/// from there.
+fn ledger_outlives_the_state_folder(
+    kind: &str,
+    conf: &str,
+    cli: fn(&Project) -> FakeCloud,
+    folder: &str,
+) {
+    let project = project_with(kind, conf, "[project]\nledger = \"backend\"\n");
+    let fake = cli(&project);
+    tfenv(&project, &["deploy", "dev", "--yes"], 0);
+    let taken = stdout_json(&tfenv(&project, &["backup", "dev", "--output", "json"], 0));
+    let name = taken["backups"][0]["backup"]["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{taken:#}"))
+        .to_string();
+    let records = fake.names(&format!("{folder}history/"));
+    assert_eq!(records.len(), 1, "the deploy's record: {records:?}");
+    let backups = fake.names(&format!("{folder}backups/"));
+    assert!(
+        backups.iter().any(|n| n.ends_with(&format!("/{name}")))
+            && backups
+                .iter()
+                .any(|n| n.ends_with(&format!("/{name}.json"))),
+        "{backups:?}"
+    );
+
+    std::fs::remove_dir_all(project.join("state")).unwrap();
+    let history = stdout_json(&tfenv(&project, &["history", "dev", "--output", "json"], 0));
+    let records = history["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{history:#}");
+    assert_eq!(records[0]["command"], "deploy", "{history:#}");
+    assert_eq!(records[0]["where"], "shared", "{history:#}");
+    let listed = stdout_json(&tfenv(&project, &["backups", "dev", "--output", "json"], 0));
+    let shared: Vec<&Value> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["file"] == name.as_str())
+        .collect();
+    assert_eq!(shared.len(), 1, "{listed:#}");
+    assert_eq!(shared[0]["where"], "shared", "{listed:#}");
+    let restored = stdout_json(&tfenv(
+        &project,
+        &["restore", "dev", &name, "--yes", "--output", "json"],
+        0,
+    ));
+    assert_eq!(restored["restored"], name.as_str(), "{restored:#}");
+
+    // Every upload was create-only, and nothing was ever deleted.
+    let calls = fake.calls();
+    for (args, _) in &calls {
+        let upload = args[..3] == ["storage", "blob", "upload"]
+            || (args[1] == "cp" && args[3].starts_with("gs://"));
+        if upload {
+            assert!(
+                flag(args, "--overwrite") == Some("false")
+                    || args.contains(&"--if-generation-match=0".to_string()),
+                "{args:?}"
+            );
+        }
+        assert!(!args.iter().any(|a| a == "delete" || a == "rm"), "{args:?}");
+    }
+}
+
+#[test]
+fn the_shared_ledger_in_azure_storage_outlives_this_machines_state_folder() {
+    ledger_outlives_the_state_folder(
+        "azurerm",
+        &format!(
+            "storage_account_name = \"tfstateacct\"\ncontainer_name = \"tfstate\"\nkey = \"dev.terraform.tfstate\"\naccess_key = \"{ACCESS_KEY}\"\n"
+        ),
+        |project| FakeCloud::az(project, &["AZURE_STORAGE_KEY"]),
+        "tfstateacct/tfstate/dev.terraform.tfstate.tfenv/",
+    );
+}
+
+#[test]
+fn the_shared_ledger_in_cloud_storage_outlives_this_machines_state_folder() {
+    ledger_outlives_the_state_folder(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        |project| FakeCloud::gcloud(project, &[]),
+        "b/app/default.tfstate.tfenv/",
+    );
+}

@@ -196,7 +196,7 @@ output "message" {{
     }
 
     /// `b` takes the commits made in `a`.
-    fn pull_into_b(&self) {
+    pub(crate) fn pull_into_b(&self) {
         support::git(&self.clone_dir("b"), &["pull", "-q", "../a", "HEAD"]);
     }
 }

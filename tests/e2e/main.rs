@@ -13,6 +13,7 @@ mod deploy;
 mod doctor;
 mod encrypted_bundles;
 mod interrupts;
+mod ledger;
 mod local;
 mod locks;
 mod pipeline;

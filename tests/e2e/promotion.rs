@@ -1,10 +1,12 @@
 //! Promotion gates (DESIGN.md §12) with the real terraform on the local backend, in a
 //! git repository: production (`promote_from = "staging"`) deploys only a commit staging
 //! deployed successfully from a clean tree, whether it plans or applies a plan bundle;
-//! `--skip-promotion-check` deploys anyway and history keeps the reason.
+//! `--skip-promotion-check` deploys anyway and history keeps the reason. On s3 (moto) with
+//! `ledger = "backend"`, a staging deploy from one clone lets production deploy from another.
 
 use std::process::Output;
 
+use crate::support::moto::Moto;
 use crate::support::{Project, expecting, stderr, stdout_json};
 
 /// The demo, production promoted from staging, committed.
@@ -267,4 +269,93 @@ fn a_plan_bundle_is_checked_at_its_own_commit() {
     let record = project.last_history("production");
     assert_eq!(record["promoted_from"]["commit"], x.as_str(), "{record}");
     assert!(record["bundle"].is_string(), "{record}");
+}
+
+/// Two clones of one repository whose environments keep their state, and their shared
+/// ledger, in one moto bucket: what staging deployed from clone `a` is what production's
+/// gate sees in clone `b`, whose own `state/` has never seen staging.
+#[test]
+fn staging_deployed_from_clone_a_lets_production_deploy_from_clone_b() {
+    let moto = Moto::start();
+    moto.create_bucket("tfstate-promotion");
+    moto.create_lock_table("tf-locks-promotion");
+    let project = Project::empty();
+    let mut toml = String::from("[project]\nledger = \"backend\"\n");
+    for env in ["staging", "production"] {
+        toml.push_str(&format!(
+            "\n[environments.{env}]\nbackend_config = \"environments/{env}.backend.conf\"\nvar_files = [\"environments/{env}.tfvars\"]\n"
+        ));
+        project.write(
+            &format!("origin/environments/{env}.backend.conf"),
+            &moto.backend_conf(
+                "tfstate-promotion",
+                &format!("{env}/terraform.tfstate"),
+                "tf-locks-promotion",
+            ),
+        );
+        project.write(
+            &format!("origin/environments/{env}.tfvars"),
+            &format!("message = \"{env}\"\n"),
+        );
+    }
+    toml.push_str("promote_from = \"staging\"\n");
+    project.write("origin/tfenv.toml", &toml);
+    project.write(
+        "origin/main.tf",
+        "terraform {\n  backend \"s3\" {}\n}\n\nvariable \"message\" {\n  type = string\n}\n\nresource \"terraform_data\" \"x\" {\n  input = var.message\n}\n",
+    );
+    project.write("origin/.gitignore", "state/\n.terraform/\n");
+    project.git(&["init", "-q", "origin"]);
+    let origin = project.join("origin");
+    crate::support::git(&origin, &["add", "-A"]);
+    crate::support::git(&origin, &["commit", "-q", "-m", "one"]);
+    let commit = crate::support::git(&origin, &["rev-parse", "HEAD"])
+        .trim()
+        .to_string();
+    for clone in ["a", "b"] {
+        project.git(&["clone", "-q", "origin", clone]);
+    }
+    let tfenv = |clone: &str, args: &[&str], code: i32| {
+        expecting(
+            project
+                .tfenv_real()
+                .current_dir(project.join(clone))
+                .args(args)
+                .timeout(std::time::Duration::from_secs(120))
+                .output()
+                .unwrap(),
+            code,
+        )
+    };
+    let production = ["deploy", "production", "--yes", "--confirm", "production"];
+
+    // Nobody deployed staging: refused in b, and no note about this machine only.
+    let refused = stderr(&tfenv("b", &production, 5));
+    assert!(
+        refused.contains("promotion check failed")
+            && !refused.contains("sees only this machine's history"),
+        "{refused}"
+    );
+
+    tfenv("a", &["deploy", "staging", "--yes"], 0);
+    assert!(!project.join("b/state/staging/history.jsonl").exists());
+    let allowed = stderr(&tfenv("b", &production, 0));
+    assert!(
+        allowed.contains(&format!(
+            "production: promotion check passed: `staging` deployed HEAD `{}`",
+            short(&commit)
+        )) && allowed.contains("(shared ledger)"),
+        "{allowed}"
+    );
+    let record = last_history_in(&project, "b", "production");
+    assert_eq!(
+        record["promoted_from"],
+        serde_json::json!({ "environment": "staging", "commit": commit }),
+        "{record}"
+    );
+}
+
+fn last_history_in(project: &Project, clone: &str, env: &str) -> serde_json::Value {
+    let text = project.read(&format!("{clone}/state/{env}/history.jsonl"));
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }
