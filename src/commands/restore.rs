@@ -48,21 +48,27 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         downloaded = new.then_some(backup.file);
     }
     let mut pushed = false;
-    let result = restore_backup(ctx, &project, &env, &settings, &mut pushed).await;
-    if result.is_err()
-        && !pushed
-        && let Some(file) = downloaded
-    {
-        let plan = backups::PrunePlan {
-            delete: vec![file],
-            kept: Vec::new(),
-            warnings: Vec::new(),
-        };
-        if let Err(err) = backups::prune_planned(&backups::dir(&env), &plan) {
-            ctx.printer.warn(&format!("{err:#}"));
-        }
+    let result = restore_backup(ctx, &project, &env, &settings, &mut pushed, &downloaded).await;
+    if result.is_err() && !pushed {
+        discard(ctx, &env, &downloaded);
     }
     result
+}
+
+/// Removes the backup `restore version:<ID>` made of the version (file and manifest
+/// line) when nothing was pushed: `latest` must not pick a version nobody restored.
+fn discard(ctx: &Context, env: &crate::project::Environment, downloaded: &Option<String>) {
+    let Some(file) = downloaded else {
+        return;
+    };
+    let plan = backups::PrunePlan {
+        delete: vec![file.clone()],
+        kept: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if let Err(err) = backups::prune_planned(&backups::dir(env), &plan) {
+        ctx.printer.warn(&format!("{err:#}"));
+    }
 }
 
 async fn restore_backup(
@@ -71,6 +77,7 @@ async fn restore_backup(
     env: &crate::project::Environment,
     settings: &RestoreSettings,
     pushed: &mut bool,
+    downloaded: &Option<String>,
 ) -> anyhow::Result<Exit> {
     let dir = backups::dir(env);
 
@@ -255,7 +262,11 @@ async fn restore_backup(
         Err(err) => {
             let err = recorded.fail(&ctx.printer, err);
             drop(recorded);
-            crate::pipeline::share(ctx, &project, &env, &backend).await;
+            // Before the shared ledger is written: the version's backup is not shared.
+            if !*pushed {
+                discard(ctx, env, downloaded);
+            }
+            crate::pipeline::share(ctx, project, env, &backend).await;
             Err(err)
         }
     }
