@@ -88,7 +88,7 @@ async fn restore_backup(
     }
     let manifest = manifest.records;
     // With the shared ledger, backups taken on other machines too.
-    let (ledger, unresolved) = EnvLedger::resolve(&project, &env, ctx.runner.clone());
+    let (ledger, unresolved) = EnvLedger::resolve(project, env, ctx.runner.clone());
     if let Some(note) = ledger.no_store() {
         crate::ledger::warn_once(&ctx.printer, note);
     }
@@ -187,32 +187,24 @@ async fn restore_backup(
 
     crate::provenance::check_restore(
         &ctx.printer,
-        &project,
-        &env,
+        project,
+        env,
         &source,
         &shown,
         &restored,
         settings.force,
     )?;
 
-    let backend = Backends::default().resolve(&env, &project)?;
-    let mut tf = ctx.terraform(&project).await?;
+    let backend = Backends::default().resolve(env, project)?;
+    let mut tf = ctx.terraform(project).await?;
     tf.lock_timeout = settings.lock_wait.timeout;
-    let mut recorded = RecordedRun::start(
-        ctx,
-        &project,
-        &env,
-        "restore",
-        true,
-        &tf,
-        &settings.lock_wait,
-    )
-    .await?;
+    let mut recorded =
+        RecordedRun::start(ctx, project, env, "restore", true, &tf, &settings.lock_wait).await?;
     let result = run(
         ctx,
-        &project,
+        project,
         settings,
-        &env,
+        env,
         &backend,
         &tf,
         &source,
@@ -230,7 +222,7 @@ async fn restore_backup(
             drop(recorded);
             report
                 .warnings
-                .extend(crate::pipeline::share(ctx, &project, &env, &backend).await);
+                .extend(crate::pipeline::share(ctx, project, env, &backend).await);
             if ctx.printer.is_json() {
                 ctx.printer.json(&report)?;
             } else {
