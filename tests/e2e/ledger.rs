@@ -300,11 +300,7 @@ fn eight_concurrent_writers_lose_no_record_and_no_backup() {
     let backups = keys(&moto, "backups/");
     let entries = backups.iter().filter(|k| k.ends_with(".json")).count();
     assert_eq!(entries, WRITERS, "{backups:#?}");
-    assert_eq!(
-        backups.len(),
-        2 * WRITERS,
-        "a state file and an entry each"
-    );
+    assert_eq!(backups.len(), 2 * WRITERS, "a state file and an entry each");
     // Each checkout's lines name their shared copy, none left unshared, no name twice.
     let mut shared_names = Vec::new();
     for name in &names {
