@@ -45,6 +45,14 @@ pub struct HistoryRecord {
     /// the checksums of its terraform.plan and plan.json). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<String>,
+    /// deploy of an environment with `promote_from`: the environment whose deploy of this
+    /// commit let it through. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<PromotedFrom>,
+    /// deploy of an environment with `promote_from`, its check skipped
+    /// (`--skip-promotion-check`): the reason given. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_check_skipped: Option<String>,
     /// `ledger = "backend"`: the record's object in the shared ledger, `history/<this>`
     /// under `<state key>.tfenv/`. Absent until tfenv first tries to upload it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +60,14 @@ pub struct HistoryRecord {
     /// Its upload failed: the next command that writes the ledger tries again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unshared: bool,
+}
+
+/// The deploy of `promote_from` that let a deploy through: that environment, at that
+/// commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotedFrom {
+    pub environment: String,
+    pub commit: String,
 }
 
 pub const FILE: &str = "history.jsonl";
@@ -300,6 +316,8 @@ impl HistoryRecord {
             lock: None,
             reached_apply: deploys.then_some(holder.applying.is_some()),
             bundle: None,
+            promoted_from: None,
+            promotion_check_skipped: None,
             shared: None,
             unshared: false,
         }
@@ -321,6 +339,10 @@ pub struct Ledger {
     pub reached_apply: bool,
     /// `deploy --plan`: the bundle's sha256 (of its bundle.json).
     pub bundle: Option<String>,
+    /// The promotion check passed on this deploy of that environment's commit.
+    pub promoted_from: Option<PromotedFrom>,
+    /// `--skip-promotion-check`: the reason the check was skipped.
+    pub promotion_check_skipped: Option<String>,
 }
 
 impl Ledger {
@@ -354,6 +376,8 @@ impl Ledger {
                 lock: None,
                 reached_apply: None,
                 bundle: None,
+                promoted_from: None,
+                promotion_check_skipped: None,
                 shared: None,
                 unshared: false,
             }),
@@ -365,6 +389,8 @@ impl Ledger {
             lock: None,
             reached_apply: false,
             bundle: None,
+            promoted_from: None,
+            promotion_check_skipped: None,
         }
     }
 
@@ -388,6 +414,8 @@ impl Ledger {
         record.error = error;
         record.lock = self.lock.clone();
         record.bundle = self.bundle.clone();
+        record.promoted_from = self.promoted_from.clone();
+        record.promotion_check_skipped = self.promotion_check_skipped.clone();
         // Only deploy and refresh have an apply step to reach.
         record.reached_apply =
             matches!(self.command, "deploy" | "refresh").then_some(self.reached_apply);
@@ -559,6 +587,7 @@ mod tests {
             backup: false,
             backup_keep: None,
             policy: None,
+            promote_from: None,
             config_problem: None,
         };
         let holder = Holder {
