@@ -1065,8 +1065,15 @@ impl Needs {
     }
 
     fn hint(&self) -> String {
+        // S3 answers a read of a missing object with AccessDenied, not NoSuchKey, to
+        // whoever may not list the bucket.
+        let missing = if self.action == "s3:GetObject" {
+            " (without `s3:ListBucket` on the bucket, S3 also says AccessDenied for an object that does not exist)"
+        } else {
+            ""
+        };
         format!(
-            "AWS accepted the credentials but denied this call: allow `{}` on {} for that identity (a bucket policy or an SCP can deny it too); the permissions tfenv needs are in {}",
+            "AWS accepted the credentials but denied this call: allow `{}` on {} for that identity{missing} (a bucket policy or an SCP can deny it too); the permissions tfenv needs are in {}",
             self.action, self.on, self.docs
         )
     }

@@ -630,6 +630,13 @@ fn a_denied_call_names_the_action_the_resource_and_the_docs() {
         "{hint}"
     );
     assert_eq!(ledger.service(), Service::S3);
+    assert!(!hint.contains("does not exist"), "{hint}");
+    // A read denied may be a missing object to an identity that may not list.
+    let read = Needs::backend("s3:GetObject", "`arn:aws:s3:::b/k`".to_string()).hint();
+    assert!(
+        read.contains("without `s3:ListBucket` on the bucket, S3 also says AccessDenied for an object that does not exist"),
+        "{read}"
+    );
     let lock = Needs::backend("dynamodb:GetItem", "the DynamoDB table `t`".to_string());
     assert!(lock.hint().contains("docs/aws.md"), "{}", lock.hint());
     assert_eq!(lock.service(), Service::DynamoDb);
