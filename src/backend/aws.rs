@@ -986,7 +986,18 @@ impl Aws {
             }
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
-                let code = err.code().unwrap_or("").to_string();
+                // A body the SDK could not parse (XML where JSON was expected: some
+                // emulators and proxies) may still name the code.
+                let code = match err.code() {
+                    Some(code) if !code.is_empty() => code.to_string(),
+                    _ => service
+                        .raw()
+                        .body()
+                        .bytes()
+                        .and_then(|body| known_code(&String::from_utf8_lossy(body)))
+                        .unwrap_or_default()
+                        .to_string(),
+                };
                 let message = err.message().unwrap_or("").to_string();
                 let said = match (code.is_empty(), message.is_empty()) {
                     (false, false) => format!("{code}: {message}"),
@@ -1292,6 +1303,24 @@ fn is_permission_code(code: &str) -> bool {
         code,
         "AccessDenied" | "AccessDeniedException" | "AllAccessDisabled" | "Forbidden"
     )
+}
+
+/// The first credential or permission code named in an error body that was not parsed.
+fn known_code(body: &str) -> Option<&'static str> {
+    const CODES: [&str; 11] = [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "AllAccessDisabled",
+        "RequestTimeTooSkewed",
+    ];
+    CODES.into_iter().find(|code| body.contains(code))
 }
 
 /// A 403 about the request's time, not about who sent it.

@@ -618,6 +618,18 @@ fn refused_credentials_and_denied_calls_are_told_apart() {
     assert_eq!(refusal("RequestTimeTooSkewed", 403), Refusal::Other);
     assert_eq!(refusal("NoSuchBucket", 404), Refusal::Other);
     assert_eq!(refusal("", 500), Refusal::Other);
+    // A body the SDK could not parse still names its code.
+    assert_eq!(
+        known_code(
+            "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>"
+        ),
+        Some("SignatureDoesNotMatch")
+    );
+    assert_eq!(
+        known_code("<Code>AccessDenied</Code>"),
+        Some("AccessDenied")
+    );
+    assert_eq!(known_code("{}"), None);
 }
 
 #[test]
