@@ -635,7 +635,8 @@ mod tests {
             protection.protected,
             Protected {
                 files: vec!["terraform.tfstate.20261122-101500".into()],
-                since: None
+                since: None,
+                unshared: false,
             }
         );
         assert!(protection.warnings.is_empty());

@@ -466,3 +466,83 @@ fn the_shared_ledger_in_cloud_storage_outlives_this_machines_state_folder() {
         "b/app/default.tfstate.tfenv/",
     );
 }
+
+/// The backups in `state/dev/backups/`'s manifest: (file, shared name, unshared).
+fn manifest(project: &Project) -> Vec<(String, Option<String>, bool)> {
+    project
+        .read("state/dev/backups/MANIFEST.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|b| {
+            (
+                b["file"].as_str().unwrap().to_string(),
+                b["shared"].as_str().map(str::to_string),
+                b["unshared"] == true,
+            )
+        })
+        .collect()
+}
+
+/// A backup whose upload failed is this machine's only copy: neither `prune --yes` nor
+/// the automatic prune after a deploy (`backup_keep`) deletes it while it is not in the
+/// shared ledger; once an upload succeeds, prune deletes it as any other.
+#[test]
+fn prune_never_deletes_a_backup_that_is_not_in_the_shared_ledger_yet() {
+    let project = project_with("gcs", "bucket = \"b\"\nprefix = \"app\"\n", "");
+    project.write(
+        "tfenv.toml",
+        "[project]\nledger = \"backend\"\n[environments.dev]\ntier = \"development\"\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\nbackup_keep = 1\n",
+    );
+    // No gcloud: every upload fails.
+    let offline = fake_path_without(&project, &["gcloud"]);
+    tfenv_on(&project, &offline, &["deploy", "dev", "--yes"], 0);
+    for _ in 0..3 {
+        tfenv_on(&project, &offline, &["backup", "dev"], 0);
+    }
+    let deployed = tfenv_on(&project, &offline, &["deploy", "dev", "--yes"], 0);
+    // The fake plan finds no changes: the deploy took no backup, and pruned.
+    let backups = manifest(&project);
+    assert_eq!(backups.len(), 3, "{backups:?}\n{}", text(&deployed));
+    assert!(backups.iter().all(|b| b.2), "all unshared: {backups:?}");
+    assert!(
+        text(&deployed).contains("kept 2 not in the shared ledger yet"),
+        "{}",
+        text(&deployed)
+    );
+
+    let pruned = tfenv_on(
+        &project,
+        &offline,
+        &["prune", "dev", "--keep", "1", "--yes", "--output", "json"],
+        0,
+    );
+    let report = stdout_json(&pruned);
+    assert_eq!(report["deleted"], serde_json::json!([]), "{report:#}");
+    let reasons: Vec<&str> = report["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["newest", "unshared", "unshared"], "{report:#}");
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("kept 2 backup(s) of `dev` that are not in the shared ledger at `gs://b/app/default.tfstate.tfenv/` yet")),
+        "{report:#}"
+    );
+    assert_eq!(manifest(&project).len(), 3);
+    for (file, _, _) in manifest(&project) {
+        assert!(project.join(&format!("state/dev/backups/{file}")).is_file(), "{file}");
+    }
+
+    // The ledger is back: prune uploads them first, then deletes the local copies.
+    let fake = FakeCloud::gcloud(&project, &[]);
+    let pruned = tfenv(&project, &["prune", "dev", "--keep", "1", "--yes"], 0);
+    let left = manifest(&project);
+    assert_eq!(left.len(), 1, "{left:?}\n{}", text(&pruned));
+    let shared = fake.names("b/app/default.tfstate.tfenv/backups/");
+    assert_eq!(shared.len(), 6, "every backup and its entry: {shared:?}");
+}
