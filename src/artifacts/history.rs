@@ -45,6 +45,10 @@ pub struct HistoryRecord {
     /// the checksums of its terraform.plan and plan.json). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<String>,
+    /// `restore`: what was restored — a backup's name (as `tfenv backups` shows it),
+    /// `version:<ID>` of the state object, or the path given. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<String>,
     /// `ledger = "backend"`: the record's object in the shared ledger, `history/<this>`
     /// under `<state key>.tfenv/`. Absent until tfenv first tries to upload it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -300,6 +304,7 @@ impl HistoryRecord {
             lock: None,
             reached_apply: deploys.then_some(holder.applying.is_some()),
             bundle: None,
+            restored: None,
             shared: None,
             unshared: false,
         }
@@ -321,6 +326,8 @@ pub struct Ledger {
     pub reached_apply: bool,
     /// `deploy --plan`: the bundle's sha256 (of its bundle.json).
     pub bundle: Option<String>,
+    /// `restore`: what it restores (see [`HistoryRecord::restored`]).
+    pub restored: Option<String>,
 }
 
 impl Ledger {
@@ -354,6 +361,7 @@ impl Ledger {
                 lock: None,
                 reached_apply: None,
                 bundle: None,
+                restored: None,
                 shared: None,
                 unshared: false,
             }),
@@ -365,6 +373,7 @@ impl Ledger {
             lock: None,
             reached_apply: false,
             bundle: None,
+            restored: None,
         }
     }
 
@@ -388,6 +397,7 @@ impl Ledger {
         record.error = error;
         record.lock = self.lock.clone();
         record.bundle = self.bundle.clone();
+        record.restored = self.restored.clone();
         // Only deploy and refresh have an apply step to reach.
         record.reached_apply =
             matches!(self.command, "deploy" | "refresh").then_some(self.reached_apply);

@@ -35,6 +35,12 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?.clone();
     let dir = backups::dir(&env);
+    // What the history record says was restored: `version:<ID>` as given, else the
+    // backup's name or the path (below).
+    let version = settings
+        .backup
+        .starts_with(super::versions::PREFIX)
+        .then(|| settings.backup.clone());
     // `version:<ID>`: that version of the state object, downloaded into a backup first.
     if let Some(id) = settings.backup.strip_prefix(super::versions::PREFIX) {
         settings.backup = super::versions::into_backup(ctx, &project, &env, id)
@@ -73,7 +79,7 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
     let (source, shown): (PathBuf, String) = if settings.backup == "latest"
         && let Some(entry) = newest_shared
     {
-        fetch_shared(&ledger, &dir, entry).await?
+        fetch_shared(ctx, &ledger, &dir, entry).await?
     } else if settings.backup == "latest" {
         let newest = manifest.last().ok_or_else(|| {
             TfenvError::config(
@@ -92,7 +98,7 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         .iter()
         .find(|e| e.place == Where::Shared && e.record.file == settings.backup)
     {
-        fetch_shared(&ledger, &dir, entry.record.clone()).await?
+        fetch_shared(ctx, &ledger, &dir, entry.record.clone()).await?
     } else {
         let path = ctx.settings.cwd.join(&settings.backup);
         let stray = dir.join(&settings.backup);
@@ -169,6 +175,7 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         &settings.lock_wait,
     )
     .await?;
+    recorded.ledger.restored = Some(version.unwrap_or_else(|| shown.clone()));
     let result = run(
         ctx,
         &project,
@@ -327,6 +334,7 @@ async fn run(
 /// anything else: a copy that does not match is removed and the restore refused. One
 /// that does becomes a local backup (its manifest line names its shared copy).
 async fn fetch_shared(
+    ctx: &Context,
     ledger: &EnvLedger<'_>,
     dir: &std::path::Path,
     entry: Backup,
@@ -352,12 +360,19 @@ async fn fetch_shared(
                 "the shared backup `{name}` in `{location}` does not match its manifest entry ({}): nothing was restored",
                 why.replace(&format!("`{temp_name}`"), "the download")
             ),
-            hint: Some(
-                "the object was changed or damaged after tfenv wrote it; pick another backup from `tfenv backups`, or check the bucket's object versions".to_string(),
-            ),
+            hint: Some(format!(
+                "the object was changed or damaged after tfenv wrote it; pick another backup from `tfenv backups {env}`; if the bucket keeps object versions, an earlier version of `{location}{name}` may be the original (look in the bucket: `tfenv backups {env} --versions` lists only the state object's versions)",
+                env = ledger.env.name,
+                name = format!("{}{name}", crate::ledger::names::BACKUPS),
+            )),
         }
         .into());
     }
+    ctx.printer.progress(&format!(
+        "{}: downloaded `{name}` from {location}{}{name}, sha256 checked",
+        ledger.env.name,
+        crate::ledger::names::BACKUPS
+    ));
     let local = backups::adopt(
         dir,
         &temp,

@@ -422,12 +422,26 @@ fn ledger_outlives_the_state_folder(
         .collect();
     assert_eq!(shared.len(), 1, "{listed:#}");
     assert_eq!(shared[0]["where"], "shared", "{listed:#}");
-    let restored = stdout_json(&tfenv(
+    let output = tfenv(
         &project,
         &["restore", "dev", &name, "--yes", "--output", "json"],
         0,
-    ));
+    );
+    let restored = stdout_json(&output);
     assert_eq!(restored["restored"], name.as_str(), "{restored:#}");
+    let said = text(&output);
+    assert!(
+        said.contains(&format!("dev: downloaded `{name}` from "))
+            && said.contains(&format!(".tfenv/backups/{name}, sha256 checked")),
+        "{said}"
+    );
+    // The restore's record says what it restored.
+    let history = stdout_json(&tfenv(&project, &["history", "dev", "--output", "json"], 0));
+    let last = history["records"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["command"], "restore", "{history:#}");
+    assert_eq!(last["restored"], name.as_str(), "{history:#}");
+    let table = text(&tfenv(&project, &["history", "dev"], 0));
+    assert!(table.contains(&format!("restore ← {name}")), "{table}");
 
     // Every upload was create-only, and nothing was ever deleted.
     let calls = fake.calls();

@@ -222,6 +222,12 @@ fn a_shared_backup_changed_in_the_bucket_is_refused_before_anything_is_pushed() 
             && err.contains("SHA-256"),
         "{err}"
     );
+    // The hint names the environment, and the object whose versions may hold the original.
+    assert!(
+        err.contains("pick another backup from `tfenv backups production`")
+            && err.contains(&format!("an earlier version of `s3://{BUCKET}/{SHARED}backups/{name}`")),
+        "{err}"
+    );
     assert_eq!(
         moto.object_text(BUCKET, STATE),
         before,
