@@ -681,6 +681,7 @@ mod tests {
                 files: vec!["terraform.tfstate.20261101-120000".into()],
                 // The start of the record before the damaged line, to the second.
                 since: Some("2026-11-02T08:30:00Z".parse().unwrap()),
+                unshared: false,
             }
         );
         assert_eq!(protection.warnings.len(), 1, "{:?}", protection.warnings);
