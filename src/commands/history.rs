@@ -108,7 +108,12 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
             ),
         ];
         if shared {
-            row.push(entry.place.as_str().to_string());
+            // Only here, and its upload failed: the next command that writes the ledger
+            // retries it.
+            row.push(match (entry.place, r.unshared) {
+                (Where::Local, true) => "local (unshared)".to_string(),
+                (place, _) => place.as_str().to_string(),
+            });
         }
         rows.push(row);
     }

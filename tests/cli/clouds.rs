@@ -407,7 +407,37 @@ fn ledger_outlives_the_state_folder(
         "{backups:?}"
     );
 
+    // This machine's own deploy and backup: `by` it all the same (the column reads
+    // the same whoever ran it), and not marked shared-only.
+    let me = format!(
+        " by {}@",
+        String::from_utf8(
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap()
+                .stdout
+        )
+        .unwrap()
+        .trim()
+    );
+    let status = text(&tfenv(&project, &["status", "dev"], 0));
+    assert!(
+        status.contains(&me) && !status.contains("(shared)"),
+        "{status}"
+    );
+
     std::fs::remove_dir_all(project.join("state")).unwrap();
+    // Now both live only in the shared ledger, and status says so.
+    let status = text(&tfenv(&project, &["status", "dev"], 0));
+    let row = status
+        .lines()
+        .find(|l| l.starts_with("dev "))
+        .unwrap_or_default();
+    // BACKUP `… ago (shared)`, LAST DEPLOY `applied … ago by me@here (shared)`.
+    assert!(row.contains("ago (shared)"), "{status}");
+    assert!(row.contains(&me), "{status}");
+    assert_eq!(row.matches("(shared)").count(), 2, "{status}");
     let history = stdout_json(&tfenv(&project, &["history", "dev", "--output", "json"], 0));
     let records = history["records"].as_array().unwrap();
     assert_eq!(records.len(), 1, "{history:#}");
@@ -437,7 +467,12 @@ fn ledger_outlives_the_state_folder(
     );
     // The restore's record says what it restored.
     let history = stdout_json(&tfenv(&project, &["history", "dev", "--output", "json"], 0));
-    let last = history["records"].as_array().unwrap().last().unwrap().clone();
+    let last = history["records"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["command"], "restore", "{history:#}");
     assert_eq!(last["restored"], name.as_str(), "{history:#}");
     let table = text(&tfenv(&project, &["history", "dev"], 0));
@@ -523,6 +558,8 @@ fn prune_never_deletes_a_backup_that_is_not_in_the_shared_ledger_yet() {
         "{}",
         text(&deployed)
     );
+    let table = text(&tfenv_on(&project, &offline, &["history", "dev"], 0));
+    assert!(table.contains("local (unshared)"), "{table}");
 
     let pruned = tfenv_on(
         &project,
@@ -549,7 +586,10 @@ fn prune_never_deletes_a_backup_that_is_not_in_the_shared_ledger_yet() {
     );
     assert_eq!(manifest(&project).len(), 3);
     for (file, _, _) in manifest(&project) {
-        assert!(project.join(&format!("state/dev/backups/{file}")).is_file(), "{file}");
+        assert!(
+            project.join(&format!("state/dev/backups/{file}")).is_file(),
+            "{file}"
+        );
     }
 
     // The ledger is back: prune uploads them first, then deletes the local copies.

@@ -225,7 +225,9 @@ fn a_shared_backup_changed_in_the_bucket_is_refused_before_anything_is_pushed() 
     // The hint names the environment, and the object whose versions may hold the original.
     assert!(
         err.contains("pick another backup from `tfenv backups production`")
-            && err.contains(&format!("an earlier version of `s3://{BUCKET}/{SHARED}backups/{name}`")),
+            && err.contains(&format!(
+                "an earlier version of `s3://{BUCKET}/{SHARED}backups/{name}`"
+            )),
         "{err}"
     );
     assert_eq!(
