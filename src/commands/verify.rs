@@ -33,6 +33,12 @@ struct EnvReport {
     /// against its manifest entry. Absent with a local ledger.
     #[serde(skip_serializing_if = "Option::is_none")]
     shared: Option<Vec<SharedCheck>>,
+    /// Local backups that do not verify (for the summary line).
+    #[serde(skip)]
+    local_failed: usize,
+    /// The shared ledger could not be read (for the summary line).
+    #[serde(skip)]
+    shared_unread: bool,
 }
 
 /// One shared backup, downloaded and checked.
@@ -91,7 +97,9 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             tokio::task::spawn_blocking(move || check_all(&dir, &manifest, &counted)).await;
         progress.finish();
         let (found, (checked, bytes)) = checked?;
+        let local_failed = found.len();
         problems.extend(found.into_iter().map(|(_, p)| p));
+        let mut shared_unread = false;
         let shared = verify_shared(
             ctx,
             &project,
@@ -99,6 +107,7 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             settings.timeout,
             &mut problems,
             &mut warnings,
+            &mut shared_unread,
         )
         .await;
         reports.push(EnvReport {
@@ -110,6 +119,8 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             unlisted,
             leftovers,
             shared,
+            local_failed,
+            shared_unread,
         });
     }
     let ok = reports.iter().all(|r| r.problems.is_empty());
@@ -118,28 +129,9 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             .json(&serde_json::json!({ "ok": ok, "environments": reports }))?;
     } else {
         for r in &reports {
-            let shared = r.shared.as_ref().map_or(String::new(), |shared| {
-                format!(
-                    ", {} of {} in the shared ledger",
-                    shared.iter().filter(|c| c.verified).count(),
-                    shared.len()
-                )
-            });
-            if r.problems.is_empty() {
-                ctx.printer.result(&format!(
-                    "{}: {} backup(s) verified{shared}",
-                    r.name, r.checked
-                ));
-            } else {
-                ctx.printer.result(&format!(
-                    "{}: {} problem(s) in {} backup(s):",
-                    r.name,
-                    r.problems.len(),
-                    r.checked
-                ));
-                for p in &r.problems {
-                    ctx.printer.result(&format!("  {p}"));
-                }
+            ctx.printer.result(&summary_line(r));
+            for p in &r.problems {
+                ctx.printer.result(&format!("  {p}"));
             }
         }
     }
@@ -150,6 +142,31 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
         }
     }
     Ok(if ok { Exit::Success } else { Exit::Failure })
+}
+
+/// One environment's line: how many backups verified, local and shared apart, and what
+/// did not (the problems follow it, one a line).
+fn summary_line(r: &EnvReport) -> String {
+    let Some(shared) = &r.shared else {
+        return match r.problems.len() {
+            0 => format!("{}: {} backup(s) verified", r.name, r.checked),
+            n => format!("{}: {n} problem(s) in {} backup(s):", r.name, r.checked),
+        };
+    };
+    let local = match r.local_failed {
+        0 => format!("{} local verified", r.checked),
+        bad => format!("{bad} of {} local backup(s) do not verify", r.checked),
+    };
+    let failed = shared.iter().filter(|c| !c.verified).count();
+    let shared = match (r.shared_unread, failed) {
+        (true, _) => "could not read the shared ledger".to_string(),
+        (false, 0) => format!("{} shared verified", shared.len()),
+        (false, bad) => format!("{bad} of {} shared backup(s) do not verify", shared.len()),
+    };
+    match r.problems.len() {
+        0 => format!("{}: {shared}, {local}", r.name),
+        n => format!("{}: {n} problem(s): {shared}; {local}:", r.name),
+    }
 }
 
 /// The backups in the shared ledger of `env` (`ledger = "backend"`), each downloaded
@@ -163,6 +180,7 @@ async fn verify_shared(
     timeout: std::time::Duration,
     problems: &mut Vec<String>,
     warnings: &mut Vec<String>,
+    unread: &mut bool,
 ) -> Option<Vec<SharedCheck>> {
     let (ledger, unresolved) = EnvLedger::resolve(project, env, ctx.runner.clone());
     let ledger = ledger.with_timeout(timeout);
@@ -171,18 +189,21 @@ async fn verify_shared(
     }
     if let Some(why) = unresolved {
         problems.push(why);
-        return None;
+        *unread = true;
+        return Some(Vec::new());
     }
     let location = ledger.location()?;
     let found = match ledger.backups().await {
         Ok(found) => found,
         Err(err) => {
             problems.push(format!("{err:#}"));
+            *unread = true;
             return Some(Vec::new());
         }
     };
     if found.shared_unread {
         problems.extend(found.merged.warnings);
+        *unread = true;
         return Some(Vec::new());
     }
     for name in &found.missing_files {

@@ -438,6 +438,11 @@ fn ledger_outlives_the_state_folder(
     assert!(row.contains("ago (shared)"), "{status}");
     assert!(row.contains(&me), "{status}");
     assert_eq!(row.matches("(shared)").count(), 2, "{status}");
+    let said = text(&tfenv(&project, &["verify", "dev"], 0));
+    assert!(
+        said.contains("dev: 1 shared verified, 0 local verified"),
+        "{said}"
+    );
     let history = stdout_json(&tfenv(&project, &["history", "dev", "--output", "json"], 0));
     let records = history["records"].as_array().unwrap();
     assert_eq!(records.len(), 1, "{history:#}");
