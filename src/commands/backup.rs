@@ -149,6 +149,10 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
 
 #[derive(Serialize)]
 struct Listed {
+    /// What `restore` takes for it, unique in the list: its file name, or — only in the
+    /// shared ledger — its shared name (`shared:<name>` when this machine has another
+    /// backup of that name).
+    name: String,
     #[serde(flatten)]
     backup: Backup,
     age_seconds: i64,
@@ -179,11 +183,20 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
         ctx.printer.warn(warning);
     }
     let shared = ledger.mode == LedgerMode::Backend;
+    let names = crate::ledger::backup_names(&found.merged.entries);
+    let labels: Vec<String> = found
+        .merged
+        .entries
+        .iter()
+        .zip(&names)
+        .map(|(entry, name)| crate::ledger::backup_label(entry, name))
+        .collect();
     let listed: Vec<Listed> = found
         .merged
         .entries
         .into_iter()
-        .map(|entry| {
+        .zip(names)
+        .map(|(entry, name)| {
             let backup = entry.record;
             let check = match entry.place {
                 Where::Shared => Err(
@@ -192,6 +205,7 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
                 Where::Local | Where::Both => backups::verify(&dir, &backup),
             };
             Listed {
+                name,
                 age_seconds: (Utc::now() - backup.created).num_seconds(),
                 verified: check.is_ok(),
                 problem: check.err().filter(|_| entry.place != Where::Shared),
@@ -231,7 +245,7 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
     if !shared {
         rows[0].pop();
     }
-    for l in &listed {
+    for (l, label) in listed.iter().zip(&labels) {
         let b = &l.backup;
         let mut row = vec![
             b.created.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -245,7 +259,7 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
                 (false, Where::Shared) => "-".to_string(),
                 (false, _) => "NO".to_string(),
             },
-            b.file.clone(),
+            label.clone(),
         ];
         if shared {
             row.push(l.place.as_str().to_string());

@@ -76,6 +76,18 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         .last()
         .filter(|e| e.place == Where::Shared)
         .map(|e| e.record.clone());
+    // A name as `tfenv backups` shows it: this machine's file name, a shared backup's
+    // name in the bucket, or `shared:<name>` (see `ledger::find_backup`).
+    let named = match settings.backup.as_str() {
+        "latest" => None,
+        wanted => crate::ledger::find_backup(&shared, wanted),
+    };
+    let local_file = match named {
+        Some(entry) if entry.place != Where::Shared => Some(entry.record.file.clone()),
+        Some(_) => None,
+        None if settings.backup.starts_with(crate::ledger::names::EXPLICIT) => None,
+        None => Some(settings.backup.clone()),
+    };
     let (source, shown): (PathBuf, String) = if settings.backup == "latest"
         && let Some(entry) = newest_shared
     {
@@ -90,14 +102,14 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         backups::verify(&dir, newest)
             .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
         (dir.join(&newest.file), newest.file.clone())
-    } else if let Some(backup) = manifest.iter().find(|b| b.file == settings.backup) {
+    } else if let Some(backup) = local_file
+        .as_ref()
+        .and_then(|file| manifest.iter().find(|b| &b.file == file))
+    {
         backups::verify(&dir, backup)
             .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
         (dir.join(&backup.file), backup.file.clone())
-    } else if let Some(entry) = shared
-        .iter()
-        .find(|e| e.place == Where::Shared && e.record.file == settings.backup)
-    {
+    } else if let Some(entry) = named.filter(|e| e.place == Where::Shared) {
         fetch_shared(ctx, &ledger, &dir, entry.record.clone()).await?
     } else {
         let path = ctx.settings.cwd.join(&settings.backup);

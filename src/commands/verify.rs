@@ -44,8 +44,13 @@ struct EnvReport {
 /// One shared backup, downloaded and checked.
 #[derive(Serialize)]
 struct SharedCheck {
-    /// Its name in the shared ledger.
+    /// As `tfenv backups` names it (what `restore` takes).
+    name: String,
+    /// As `tfenv backups` has it: the local file name of a backup in both places, else
+    /// its shared name.
     file: String,
+    /// Its name in the shared ledger (`backups/<shared>`).
+    shared: String,
     /// `shared` (only there) or `both` (this machine has it too).
     #[serde(rename = "where")]
     place: Where,
@@ -218,12 +223,16 @@ async fn verify_shared(
     }
     let dir = env.artifacts_dir.join("backups");
     let mut checks = Vec::new();
-    for entry in found
+    let names = crate::ledger::backup_names(&found.merged.entries);
+    for (entry, shown) in found
         .merged
         .entries
         .into_iter()
-        .filter(|e| e.place != Where::Local)
+        .zip(names)
+        .filter(|(e, _)| e.place != Where::Local)
     {
+        let label = crate::ledger::backup_label(&entry, &shown);
+        let file = entry.record.file.clone();
         let mut backup = entry.record;
         let name = backup.shared.clone().unwrap_or_else(|| backup.file.clone());
         let result = match ledger.download_backup(&name, &dir).await {
@@ -235,16 +244,19 @@ async fn verify_shared(
                 // A copy this machine has too is checked against its local manifest line.
                 let checked = backups::verify(&dir, &backup);
                 let _ = std::fs::remove_file(&path);
-                checked
-                    .map_err(|why| why.replace(&format!("`{}`", backup.file), &format!("`{name}`")))
+                checked.map_err(|why| {
+                    why.replace(&format!("`{}`", backup.file), &format!("`{label}`"))
+                })
             }
-            Err(err) => Err(format!("`{name}` cannot be downloaded: {err:#}")),
+            Err(err) => Err(format!("`{label}` cannot be downloaded: {err:#}")),
         };
         if let Err(why) = &result {
             problems.push(format!("shared {why}"));
         }
         checks.push(SharedCheck {
-            file: name,
+            name: shown,
+            file,
+            shared: name,
             place: entry.place,
             verified: result.is_ok(),
             problem: result.err(),

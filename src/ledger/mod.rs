@@ -25,7 +25,9 @@ use crate::backend::{Backend, BackendKind, within};
 use crate::process::Runner;
 use crate::project::{Environment, LedgerMode, Project};
 
-pub use merge::{history_to_read, merge_backups, merge_history};
+pub use merge::{
+    backup_label, backup_names, find_backup, history_to_read, merge_backups, merge_history,
+};
 
 /// How long one read or write of the shared ledger may take when the command has no
 /// `--timeout` of its own (deploy, refresh, restore, unlock, backup).

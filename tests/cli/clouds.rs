@@ -605,3 +605,121 @@ fn prune_never_deletes_a_backup_that_is_not_in_the_shared_ledger_yet() {
     let shared = fake.names("b/app/default.tfstate.tfenv/backups/");
     assert_eq!(shared.len(), 6, "every backup and its entry: {shared:?}");
 }
+
+/// Another machine's backup of the same second took this machine's backup's name in the
+/// bucket (this one is shared as `<name>-1`): `backups` names every row differently —
+/// this machine's `<name> (shared as <name>-1)`, the other's `shared:<name>` — and
+/// `restore` takes each by that name, or by its name in the bucket.
+#[test]
+fn backups_of_the_same_second_from_two_machines_each_have_a_name_restore_takes() {
+    use sha2::Digest;
+    let project = project_with(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        "[project]\nledger = \"backend\"\n",
+    );
+    // Taken while the bucket cannot be reached: not uploaded yet.
+    let offline = fake_path_without(&project, &["gcloud"]);
+    let taken = stdout_json(&tfenv_on(
+        &project,
+        &offline,
+        &["backup", "dev", "--output", "json"],
+        0,
+    ));
+    let name = taken["backups"][0]["backup"]["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{taken:#}"))
+        .to_string();
+    // Meanwhile machine C uploads its own backup of that second, under that name.
+    let fake = FakeCloud::gcloud(&project, &[]);
+    let theirs = r#"{"version":4,"terraform_version":"1.11.4","serial":7,"lineage":"abc","outputs":{"from":{"value":"machine-c","type":"string"}},"resources":[]}"#;
+    let stamp = &name["terraform.tfstate.".len()..];
+    let created = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d-%H%M%S")
+        .unwrap()
+        .and_utc();
+    let entry = serde_json::json!({
+        "file": name, "sha256": hex::encode(sha2::Sha256::digest(theirs.as_bytes())),
+        "bytes": theirs.len(), "serial": 7, "lineage": "abc", "terraform_version": "1.11.4",
+        "created": created, "reason": "manual", "origin": "machine-c"
+    });
+    let folder = "b/app/default.tfstate.tfenv/backups/";
+    fake.put(&format!("{folder}{name}"), theirs.as_bytes());
+    fake.put(
+        &format!("{folder}{name}.json"),
+        entry.to_string().as_bytes(),
+    );
+    // The next command that writes the ledger uploads ours under the next free name.
+    tfenv(&project, &["prune", "dev", "--keep", "10", "--yes"], 0);
+    let ours = format!("{name}-1");
+    assert!(fake.get(&format!("{folder}{ours}.json")).is_some());
+
+    let listed = stdout_json(&tfenv(&project, &["backups", "dev", "--output", "json"], 0));
+    let rows: Vec<(String, String, String)> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_string(),
+                b["file"].as_str().unwrap().to_string(),
+                b["where"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let explicit = format!("shared:{name}");
+    assert!(
+        rows.contains(&(name.clone(), name.clone(), "both".into()))
+            && rows.contains(&(explicit.clone(), name.clone(), "shared".into())),
+        "{listed:#}"
+    );
+    let mut names: Vec<&String> = rows.iter().map(|r| &r.0).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), rows.len(), "every name once: {rows:?}");
+    let table = text(&tfenv(&project, &["backups", "dev"], 0));
+    assert!(
+        table.contains(&format!("{name} (shared as {ours})")) && table.contains(&explicit),
+        "{table}"
+    );
+    // verify names them the same way.
+    let verified = stdout_json(&tfenv(&project, &["verify", "dev", "--output", "json"], 0));
+    let checked: Vec<(String, String)> = verified["environments"][0]["shared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["shared"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        checked.contains(&(name.clone(), ours.clone()))
+            && checked.contains(&(explicit.clone(), name.clone())),
+        "{verified:#}"
+    );
+
+    // Ours, by its name in the bucket: this machine's copy, nothing downloaded.
+    let output = tfenv(
+        &project,
+        &["restore", "dev", &ours, "--yes", "--output", "json"],
+        0,
+    );
+    let restored = stdout_json(&output);
+    assert_eq!(restored["restored"], name.as_str(), "{restored:#}");
+    assert!(!text(&output).contains("downloaded"), "{}", text(&output));
+    assert!(!project.read("pushed.tfstate").contains("machine-c"));
+    // C's backup, by the name shown: downloaded, and it is what was pushed.
+    let output = tfenv(
+        &project,
+        &["restore", "dev", &explicit, "--yes", "--output", "json"],
+        0,
+    );
+    assert!(
+        text(&output).contains(&format!("downloaded `{name}`")),
+        "{}",
+        text(&output)
+    );
+    assert!(project.read("pushed.tfstate").contains("machine-c"));
+}
