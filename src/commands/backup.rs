@@ -28,6 +28,10 @@ struct Taken {
     /// here, marked `unshared`, and the next command that writes the ledger uploads it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// `ledger = "backend"`: what went up to the shared ledger (this backup, and anything
+    /// still pending from before), and under which name when it was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<crate::ledger::Shared>,
 }
 
 pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<Exit> {
@@ -77,6 +81,7 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
                     backup,
                     error: None,
                     warnings: Vec::new(),
+                    shared: None,
                 })
             }
         }))
@@ -85,14 +90,17 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
         .await;
     let mut taken = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     // Off this machine (`ledger = "backend"`): every environment's at once.
-    let shared: Vec<Vec<String>> = futures_util::future::join_all(
+    let shared: Vec<Option<crate::ledger::Shared>> = futures_util::future::join_all(
         resolved
             .iter()
             .map(|(env, backend)| crate::pipeline::share(ctx, &project, env, backend)),
     )
     .await;
-    for (t, warnings) in taken.iter_mut().zip(shared) {
-        t.warnings = warnings;
+    for (t, shared) in taken.iter_mut().zip(shared) {
+        if let Some(shared) = shared {
+            t.warnings.clone_from(&shared.warnings);
+            t.shared = Some(shared);
+        }
     }
     let mut failed = Vec::new();
     for (name, err) in unusable {
@@ -101,6 +109,7 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
             backup: None,
             error: Some(format!("{err:#}")),
             warnings: Vec::new(),
+            shared: None,
         });
         failed.push((name, err));
     }

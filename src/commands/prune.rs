@@ -28,6 +28,9 @@ struct PruneReport {
     /// Why nothing was deleted (`null` when something was).
     nothing_to_prune: Option<String>,
     warnings: Vec<String>,
+    /// `ledger = "backend"`: what went up to the shared ledger before the prune.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<crate::ledger::Shared>,
 }
 
 pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exit> {
@@ -40,6 +43,7 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
     // this machine has its only copy.
     let mut shared = Vec::new();
     let mut keep_unshared = None;
+    let mut uploaded: Option<crate::ledger::Shared> = None;
     if project.ledger == LedgerMode::Backend {
         let (ledger, unresolved) = EnvLedger::resolve(&project, env, ctx.runner.clone());
         if let Some(note) = ledger.no_store() {
@@ -52,7 +56,18 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
             );
         }
         shared.extend(unresolved);
-        shared.extend(ledger.publish_pending().await);
+        let published = ledger.publish_pending().await;
+        if let Some(said) = published.said() {
+            ctx.printer.progress(&format!("{}: {said}", env.name));
+        }
+        for renamed in &published.renamed {
+            ctx.printer.progress(&format!(
+                "{}: backup `{}` is stored as `{}` in the shared ledger (the name was taken by another machine's backup of the same second)",
+                env.name, renamed.file, renamed.shared
+            ));
+        }
+        shared.extend(published.warnings.iter().cloned());
+        uploaded = Some(published);
     }
     let history = history::read(&env.artifacts_dir)?;
     let protection = history::protection(&env.artifacts_dir.join(history::FILE), &history);
@@ -90,6 +105,7 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
         kept: plan.kept.clone(),
         nothing_to_prune,
         warnings: plan.warnings.clone(),
+        shared: uploaded.clone(),
     };
     if plan.delete.is_empty() {
         let why = why_nothing(&plan.kept, settings.keep);

@@ -29,6 +29,9 @@ struct RestoreReport {
     pre_restore_backup: Option<Backup>,
     /// Steps after the push that failed without undoing it (the history record).
     warnings: Vec<String>,
+    /// `ledger = "backend"`: what went up to the shared ledger after the restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<crate::ledger::Shared>,
 }
 
 pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Result<Exit> {
@@ -207,9 +210,10 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
             report.warnings = recorded.warnings().to_vec();
             // Recorded, the environment's lock released: then the shared ledger.
             drop(recorded);
-            report
-                .warnings
-                .extend(crate::pipeline::share(ctx, &project, &env, &backend).await);
+            if let Some(shared) = crate::pipeline::share(ctx, &project, &env, &backend).await {
+                report.warnings.extend(shared.warnings.iter().cloned());
+                report.shared = Some(shared);
+            }
             if ctx.printer.is_json() {
                 ctx.printer.json(&report)?;
             } else {
@@ -338,6 +342,7 @@ async fn run(
         forced: !same_lineage,
         pre_restore_backup: pre,
         warnings: Vec::new(),
+        shared: None,
     })
 }
 

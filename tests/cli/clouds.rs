@@ -391,11 +391,21 @@ fn ledger_outlives_the_state_folder(
     let project = project_with(kind, conf, "[project]\nledger = \"backend\"\n");
     let fake = cli(&project);
     tfenv(&project, &["deploy", "dev", "--yes"], 0);
-    let taken = stdout_json(&tfenv(&project, &["backup", "dev", "--output", "json"], 0));
+    let output = tfenv(&project, &["backup", "dev", "--output", "json"], 0);
+    let taken = stdout_json(&output);
     let name = taken["backups"][0]["backup"]["file"]
         .as_str()
         .unwrap_or_else(|| panic!("{taken:#}"))
         .to_string();
+    // The backup says it went to the shared ledger (the deploy's record already had).
+    let shared = &taken["backups"][0]["shared"];
+    assert_eq!(shared["backups"], 1, "{taken:#}");
+    assert_eq!(shared["records"], 0, "{taken:#}");
+    assert!(
+        text(&output).contains("dev: shared 1 backup in "),
+        "{}",
+        text(&output)
+    );
     let records = fake.names(&format!("{folder}history/"));
     assert_eq!(records.len(), 1, "the deploy's record: {records:?}");
     let backups = fake.names(&format!("{folder}backups/"));
@@ -600,6 +610,14 @@ fn prune_never_deletes_a_backup_that_is_not_in_the_shared_ledger_yet() {
     // The ledger is back: prune uploads them first, then deletes the local copies.
     let fake = FakeCloud::gcloud(&project, &[]);
     let pruned = tfenv(&project, &["prune", "dev", "--keep", "1", "--yes"], 0);
+    // Turning the ledger on (or its coming back) is said once, with what went up.
+    assert!(
+        text(&pruned).contains(
+            "dev: shared 2 history records and 3 backups in gs://b/app/default.tfstate.tfenv/"
+        ),
+        "{}",
+        text(&pruned)
+    );
     let left = manifest(&project);
     assert_eq!(left.len(), 1, "{left:?}\n{}", text(&pruned));
     let shared = fake.names("b/app/default.tfstate.tfenv/backups/");
@@ -649,8 +667,15 @@ fn backups_of_the_same_second_from_two_machines_each_have_a_name_restore_takes()
         entry.to_string().as_bytes(),
     );
     // The next command that writes the ledger uploads ours under the next free name.
-    tfenv(&project, &["prune", "dev", "--keep", "10", "--yes"], 0);
+    let pruned = tfenv(&project, &["prune", "dev", "--keep", "10", "--yes"], 0);
     let ours = format!("{name}-1");
+    assert!(
+        text(&pruned).contains(&format!(
+            "dev: backup `{name}` is stored as `{ours}` in the shared ledger (the name was taken"
+        )),
+        "{}",
+        text(&pruned)
+    );
     assert!(fake.get(&format!("{folder}{ours}.json")).is_some());
 
     let listed = stdout_json(&tfenv(&project, &["backups", "dev", "--output", "json"], 0));
