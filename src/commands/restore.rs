@@ -378,9 +378,9 @@ async fn fetch_shared(
                 why.replace(&format!("`{temp_name}`"), "the download")
             ),
             hint: Some(format!(
-                "the object was changed or damaged after tfenv wrote it; pick another backup from `tfenv backups {env}`; if the bucket keeps object versions, an earlier version of `{location}{name}` may be the original (look in the bucket: `tfenv backups {env} --versions` lists only the state object's versions)",
+                "the object was changed or damaged after tfenv wrote it; pick another backup from `tfenv backups {env}`; if the bucket keeps object versions, an earlier version of `{location}{dir}{name}` may be the original (look in the bucket: `tfenv backups {env} --versions` lists only the state object's versions)",
                 env = ledger.env.name,
-                name = format!("{}{name}", crate::ledger::names::BACKUPS),
+                dir = crate::ledger::names::BACKUPS,
             )),
         }
         .into());
