@@ -201,12 +201,18 @@ is downloaded into a private folder under state/<env>/ (removed on every exit) a
 checked and applied the same way. An ID with no published plan is a usage error (exit 2)
 listing the newest published plans of the environment.
 
+An environment with `promote_from = \"staging\"` in tfenv.toml deploys only a commit that
+staging's history shows deployed successfully (applied or no changes) from a clean tree:
+HEAD, or the bundle's commit with --plan. Anything else is refused (exit 5) before the
+plan; --skip-promotion-check \"REASON\" deploys anyway and keeps REASON in history.
+
 Examples:
   tfenv deploy dev
   tfenv deploy staging --yes
   tfenv deploy production --yes --confirm production     # CI
   tfenv deploy production --plan ../plans/production --yes --confirm production
-  tfenv deploy production --plan ledger:20261130T120000Z-4f2c9e1-a1b2c3 --yes --confirm production")]
+  tfenv deploy production --plan ledger:20261130T120000Z-4f2c9e1-a1b2c3 --yes --confirm production
+  tfenv deploy production --skip-promotion-check \"hotfix INC-42, staging is down\"")]
     Deploy(DeployArgs),
 
     /// `apply -refresh-only` through the same summary, backup, confirmation and history.
@@ -553,6 +559,11 @@ pub struct DeployArgs {
     /// at the commit it was planned from.
     #[arg(long, value_name = "DIR|ledger:ID", conflicts_with = "allow_dirty")]
     pub plan: Option<PathBuf>,
+
+    /// Deploy although `promote_from` (tfenv.toml) has not deployed this commit
+    /// successfully; REASON (e.g. "hotfix INC-42", not empty) is kept in history.
+    #[arg(long, value_name = "REASON")]
+    pub skip_promotion_check: Option<String>,
     #[command(flatten)]
     pub lock: LockTimeout,
 

@@ -512,6 +512,8 @@ pub struct DeploySettings {
     pub allow_dirty: bool,
     pub include_sensitive: bool,
     pub log: bool,
+    /// `--skip-promotion-check`: why the promotion check is skipped (never empty).
+    pub skip_promotion_check: Option<String>,
     /// `--plan`: the plan bundle to apply.
     pub bundle: Option<PlanSource>,
     /// What an encrypted bundle is decrypted with.
@@ -526,6 +528,17 @@ impl DeploySettings {
         args: cli::DeployArgs,
         global: &GlobalSettings,
     ) -> anyhow::Result<DeploySettings> {
+        if let Some(reason) = &args.skip_promotion_check
+            && reason.trim().is_empty()
+        {
+            return Err(TfenvError::usage(
+                "--skip-promotion-check needs a reason, and it is empty",
+                Some(
+                    "say why the promotion check is skipped, e.g. --skip-promotion-check \"hotfix INC-42\": it is kept in history".to_string(),
+                ),
+            )
+            .into());
+        }
         let bundle = args
             .plan
             .as_deref()
@@ -533,6 +546,7 @@ impl DeploySettings {
             .transpose()?;
         Ok(DeploySettings {
             env: args.env,
+            skip_promotion_check: args.skip_promotion_check.map(|r| r.trim().to_string()),
             flags: global.flags(args.apply.approve, args.allow_destroy),
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,

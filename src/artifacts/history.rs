@@ -49,6 +49,14 @@ pub struct HistoryRecord {
     /// `version:<ID>` of the state object, or the path given. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restored: Option<String>,
+    /// deploy of an environment with `promote_from`: the environment whose deploy of this
+    /// commit let it through. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<PromotedFrom>,
+    /// deploy of an environment with `promote_from`, its check skipped
+    /// (`--skip-promotion-check`): the reason given. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_check_skipped: Option<String>,
     /// `ledger = "backend"`: the record's object in the shared ledger, `history/<this>`
     /// under `<state key>.tfenv/`. Absent until tfenv first tries to upload it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +64,14 @@ pub struct HistoryRecord {
     /// Its upload failed: the next command that writes the ledger tries again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unshared: bool,
+}
+
+/// The deploy of `promote_from` that let a deploy through: that environment, at that
+/// commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotedFrom {
+    pub environment: String,
+    pub commit: String,
 }
 
 pub const FILE: &str = "history.jsonl";
@@ -305,6 +321,8 @@ impl HistoryRecord {
             reached_apply: deploys.then_some(holder.applying.is_some()),
             bundle: None,
             restored: None,
+            promoted_from: None,
+            promotion_check_skipped: None,
             shared: None,
             unshared: false,
         }
@@ -328,6 +346,10 @@ pub struct Ledger {
     pub bundle: Option<String>,
     /// `restore`: what it restores (see [`HistoryRecord::restored`]).
     pub restored: Option<String>,
+    /// The promotion check passed on this deploy of that environment's commit.
+    pub promoted_from: Option<PromotedFrom>,
+    /// `--skip-promotion-check`: the reason the check was skipped.
+    pub promotion_check_skipped: Option<String>,
 }
 
 impl Ledger {
@@ -362,6 +384,8 @@ impl Ledger {
                 reached_apply: None,
                 bundle: None,
                 restored: None,
+                promoted_from: None,
+                promotion_check_skipped: None,
                 shared: None,
                 unshared: false,
             }),
@@ -374,6 +398,8 @@ impl Ledger {
             reached_apply: false,
             bundle: None,
             restored: None,
+            promoted_from: None,
+            promotion_check_skipped: None,
         }
     }
 
@@ -398,6 +424,8 @@ impl Ledger {
         record.lock = self.lock.clone();
         record.bundle = self.bundle.clone();
         record.restored = self.restored.clone();
+        record.promoted_from = self.promoted_from.clone();
+        record.promotion_check_skipped = self.promotion_check_skipped.clone();
         // Only deploy and refresh have an apply step to reach.
         record.reached_apply =
             matches!(self.command, "deploy" | "refresh").then_some(self.reached_apply);
@@ -569,6 +597,7 @@ mod tests {
             backup: false,
             backup_keep: None,
             policy: None,
+            promote_from: None,
             config_problem: None,
         };
         let holder = Holder {

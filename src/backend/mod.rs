@@ -8,7 +8,6 @@ mod cloud_cli;
 mod gcs;
 mod local;
 pub mod lock;
-#[allow(dead_code)]
 pub mod store;
 mod s3;
 mod s3_store;

@@ -15,6 +15,7 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
         flags: settings.flags,
         allow_dirty: settings.allow_dirty,
         include_sensitive: settings.include_sensitive,
+        skip_promotion_check: settings.skip_promotion_check,
     };
     // The downloaded bundle's folder lives until the run has ended, whichever way.
     let mut downloaded = None;

@@ -38,6 +38,9 @@ struct EnvInfo {
     /// The policy command every plan must pass (`{plan_json}` is the plan's JSON file);
     /// `null` for none.
     policy: Option<Vec<String>>,
+    /// `promote_from`: the environment whose successful deploy of a commit this one's
+    /// deploy of it needs; `null` for none.
+    promote_from: Option<String>,
     /// Why the environment cannot be used (a missing or broken var or backend file);
     /// the others are listed as usual.
     problem: Option<String>,
@@ -83,6 +86,7 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
             var_files: env.var_files.iter().map(|p| project.show(p)).collect(),
             workspace: env.workspace.clone(),
             policy: env.policy.clone(),
+            promote_from: env.promote_from.clone(),
             problem,
         });
     }

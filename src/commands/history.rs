@@ -118,5 +118,17 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
         rows.push(row);
     }
     ctx.printer.result(output::table(&rows).trim_end());
+    // A deploy past its promotion gate is worth seeing with its reason, not only in JSON.
+    for r in records.iter().map(|entry| &entry.record) {
+        if let Some(reason) = &r.promotion_check_skipped {
+            ctx.printer.result(&format!(
+                "{} {} by {}@{}: promotion check skipped: {reason}",
+                r.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+                r.command,
+                r.who,
+                r.host
+            ));
+        }
+    }
     Ok(Exit::Success)
 }

@@ -10,6 +10,7 @@ pub async fn refresh(ctx: &Context, settings: RefreshSettings) -> anyhow::Result
         flags: settings.flags,
         allow_dirty: settings.allow_dirty,
         include_sensitive: settings.include_sensitive,
+        skip_promotion_check: None,
     };
     pipeline::run(
         ctx,

@@ -7,6 +7,7 @@
 
 mod merge;
 pub mod names;
+pub mod promotion;
 mod publish;
 
 use std::collections::HashSet;
@@ -188,7 +189,6 @@ impl<'a> EnvLedger<'a> {
     }
 
     /// Every history record, local and shared, oldest first.
-    #[allow(dead_code)] // for the promotion gates (issue 13), landing beside this
     pub async fn history(&self) -> anyhow::Result<Merged<HistoryRecord>> {
         self.history_newest(0).await
     }

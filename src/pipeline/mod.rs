@@ -6,6 +6,7 @@
 
 pub mod bundle;
 mod policy;
+mod promotion;
 pub mod published;
 mod recorded;
 mod steps;
@@ -72,6 +73,8 @@ pub struct Apply {
     pub allow_dirty: bool,
     /// Keep sensitive values in outputs.json.
     pub include_sensitive: bool,
+    /// `deploy --skip-promotion-check`: why `promote_from`'s check is skipped.
+    pub skip_promotion_check: Option<String>,
 }
 
 impl Mode {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use console::Style;
 
 use super::bundle::{self, Bundle, BundleMeta, BundleRef, Sealer, StateRef, VarFile};
+use super::promotion::Deploying;
 use super::published;
 use super::{Apply, Mode, Outcome, Run};
 use crate::artifacts::backups::{self, Pulled};
@@ -134,6 +135,9 @@ async fn deploy(run: &mut Run<'_>, apply: &Apply) -> anyhow::Result<Outcome> {
     };
     gate(run, 0, 0, review).check_flags_early()?;
     check_clean_tree(run, apply)?;
+    if let Mode::Deploy(_) = run.mode {
+        super::promotion::check(run, apply, Deploying::Head).await?;
+    }
     open_log(run)?;
     init(run).await?;
     let plan_file = PlanFile::new(run.env)?;
@@ -244,6 +248,7 @@ async fn apply_bundle(
     // Recorded from here on, refused or not: history says what the bundle would have done.
     run.recorded.ledger.plan = Some(summary.clone());
     check_bundle(run, bundle)?;
+    super::promotion::check(run, apply, Deploying::Bundle(bundle)).await?;
     open_log(run)?;
     // A fresh clone has no data dir: terraform needs its backend and providers to apply.
     init(run).await?;

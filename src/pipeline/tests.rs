@@ -170,6 +170,7 @@ fn deploy(yes: bool, confirm: Option<&str>, interactive: bool) -> Mode {
         },
         allow_dirty: false,
         include_sensitive: false,
+        skip_promotion_check: None,
     })
 }
 

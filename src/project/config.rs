@@ -71,6 +71,9 @@ pub struct EnvironmentSection {
     pub backup_keep: Option<usize>,
     /// This environment's own policy command, or `false` for none.
     pub policy: Option<PolicySetting>,
+    /// The environment (name or alias) that must have deployed a commit successfully,
+    /// from a clean tree, before this one deploys it (DESIGN.md §12).
+    pub promote_from: Option<String>,
 }
 
 /// A policy command line: program and arguments, `{plan_json}` standing for the plan's

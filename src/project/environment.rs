@@ -90,6 +90,9 @@ pub struct Environment {
     /// The policy command every plan of this environment must pass (`{plan_json}` stands
     /// for the plan's JSON file): its own `policy`, else `[policy] command`; `None` for none.
     pub policy: Option<Vec<String>>,
+    /// `promote_from`: the environment (its name, aliases resolved) whose successful
+    /// deploy of a commit from a clean tree this one's deploy of it needs.
+    pub promote_from: Option<String>,
     /// Why this environment cannot be used (a file tfenv.toml names does not exist).
     pub config_problem: Option<ConfigProblem>,
 }

@@ -160,7 +160,7 @@ impl Project {
             )?),
             None => None,
         };
-        let environments = if file.environments.is_empty() {
+        let mut environments = if file.environments.is_empty() {
             discovered
                 .into_iter()
                 .map(|mut env| {
@@ -221,6 +221,8 @@ impl Project {
                             &shown,
                         )?),
                     },
+                    // Resolved once every environment is known (`resolve_promotions`).
+                    promote_from: None,
                     config_problem: None,
                 };
                 // Only commands on this environment fail on a bad file (see
@@ -231,6 +233,7 @@ impl Project {
             environments
         };
         check_aliases(&environments, &shown)?;
+        resolve_promotions(&mut environments, &file.environments, &shown)?;
 
         Ok(Project {
             root: root.to_path_buf(),
@@ -406,6 +409,87 @@ fn check_aliases(environments: &[Environment], shown: &str) -> anyhow::Result<()
     Ok(())
 }
 
+/// Each `promote_from` names another environment (an alias stands for its environment),
+/// and following them never comes back to where it started: a commit must be deployed
+/// somewhere first. Declared sections and environments are in the same order.
+fn resolve_promotions(
+    environments: &mut [Environment],
+    sections: &indexmap::IndexMap<String, config::EnvironmentSection>,
+    shown: &str,
+) -> anyhow::Result<()> {
+    let known = || {
+        environments
+            .iter()
+            .map(|env| env.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut resolved = Vec::new();
+    for (name, section) in sections {
+        let Some(source) = &section.promote_from else {
+            continue;
+        };
+        let key = format!("[environments.{name}] promote_from");
+        let Some(found) = environments.iter().find(|env| env.matches(source)) else {
+            return Err(TfenvError::config(
+                format!(
+                    "`{shown}`: {key} = `{}` is not an environment (known: {})",
+                    source.escape_default(),
+                    known()
+                ),
+                Some(format!(
+                    "name the environment whose successful deploy of a commit lets `{name}` deploy it (e.g. `staging`), or remove promote_from"
+                )),
+            )
+            .into());
+        };
+        if &found.name == name {
+            return Err(TfenvError::config(
+                format!("`{shown}`: {key} names `{name}` itself"),
+                Some(format!(
+                    "name the environment a commit is deployed to before `{name}` (e.g. `staging`), or remove promote_from"
+                )),
+            )
+            .into());
+        }
+        resolved.push((name.clone(), found.name.clone()));
+    }
+    for (name, source) in resolved {
+        if let Some(env) = environments.iter_mut().find(|env| env.name == name) {
+            env.promote_from = Some(source);
+        }
+    }
+    for env in environments.iter() {
+        let mut chain = vec![env.name.as_str()];
+        let mut at = env;
+        while let Some(source) = &at.promote_from {
+            let Some(next) = environments.iter().find(|e| &e.name == source) else {
+                break;
+            };
+            chain.push(&next.name);
+            if next.name == env.name {
+                return Err(TfenvError::config(
+                    format!(
+                        "`{shown}`: promote_from goes round in a circle: {}",
+                        chain.join(" → ")
+                    ),
+                    Some(
+                        "a commit must be deployed somewhere first: remove promote_from from one of them"
+                            .to_string(),
+                    ),
+                )
+                .into());
+            }
+            // A circle that does not pass through `env` is found from one of its members.
+            if chain.len() > environments.len() {
+                break;
+            }
+            at = next;
+        }
+    }
+    Ok(())
+}
+
 /// Discovers environments in `dir` with the project root as the Terraform root.
 fn discover(dir: &Path) -> anyhow::Result<Vec<Environment>> {
     discover_with_root(dir, dir, false)
@@ -455,6 +539,7 @@ fn discover_with_root(
         backup: false,
         backup_keep: None,
         policy: None,
+        promote_from: None,
         config_problem: None,
     };
 

@@ -529,3 +529,46 @@ fn a_config_or_start_folder_with_dot_dot_gives_the_root_without_it() {
     let project = Project::load(&root.join("sub/.."), None).unwrap();
     assert_eq!(project.root, root);
 }
+
+#[test]
+fn promote_from_names_the_environment_an_alias_stands_for() {
+    let dir = tempfile::tempdir().unwrap();
+    touch(
+        dir.path(),
+        "tfenv.toml",
+        "[environments.staging]\naliases = [\"stg\"]\n[environments.production]\npromote_from = \"stg\"\n",
+    );
+    let project = Project::load(dir.path(), None).unwrap();
+    let production = project.environment("production").unwrap();
+    assert_eq!(production.promote_from.as_deref(), Some("staging"));
+    assert_eq!(project.environment("staging").unwrap().promote_from, None);
+}
+
+#[test]
+fn a_promote_from_that_is_unknown_itself_or_a_circle_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, expected, hint) in [
+        (
+            "[environments.dev]\n[environments.staging]\n[environments.production]\npromote_from = \"stagng\"\n",
+            "`tfenv.toml`: [environments.production] promote_from = `stagng` is not an environment (known: dev, staging, production)",
+            "remove promote_from",
+        ),
+        (
+            "[environments.production]\naliases = [\"prod\"]\npromote_from = \"prod\"\n",
+            "`tfenv.toml`: [environments.production] promote_from names `production` itself",
+            "e.g. `staging`",
+        ),
+        (
+            "[environments.dev]\npromote_from = \"production\"\n[environments.staging]\npromote_from = \"dev\"\n[environments.production]\npromote_from = \"staging\"\n",
+            "`tfenv.toml`: promote_from goes round in a circle: dev → production → staging → dev",
+            "remove promote_from from one of them",
+        ),
+    ] {
+        touch(dir.path(), "tfenv.toml", text);
+        let err = Project::load(dir.path(), None).unwrap_err();
+        let tfenv = err.downcast_ref::<TfenvError>().unwrap();
+        assert_eq!(tfenv.to_string(), expected, "{text}");
+        assert!(tfenv.hint().unwrap().contains(hint), "{text}: {tfenv:?}");
+        assert_eq!(tfenv.exit(), crate::exit::Exit::Failure);
+    }
+}

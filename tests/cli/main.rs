@@ -16,6 +16,7 @@ mod pipeline;
 mod plan_many;
 mod policy;
 mod progress;
+mod promotion;
 mod snapshots;
 mod status;
 mod summary;

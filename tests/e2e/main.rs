@@ -19,6 +19,7 @@ mod locks;
 mod pipeline;
 mod plan_many;
 mod policy;
+mod promotion;
 mod summary;
 mod validate;
 mod prompts;
