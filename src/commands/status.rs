@@ -16,7 +16,7 @@ use super::envs::BackendInfo;
 use crate::age::Age;
 use crate::artifacts::history::HistoryRecord;
 use crate::backend::lock::{LockState, StateLock};
-use crate::backend::{Backend, Backends, is_auth, is_unreachable, within};
+use crate::backend::{Backend, Backends, is_auth, is_permission, is_unreachable, within};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::ledger::{EnvLedger, Where};
@@ -340,7 +340,7 @@ async fn check_backend(
             }
             status.lock = Some(lock.relative_to(&project.root));
         }
-        Err(err) if is_unreachable(&err) || is_auth(&err) => {
+        Err(err) if is_unreachable(&err) || is_auth(&err) || is_permission(&err) => {
             backend_failed = is_unreachable(&err) || backend.reads_remote_state();
             backend_problem(&mut status.problems, &err)
         }
@@ -392,7 +392,7 @@ async fn check_backend(
                 status.state_source = Some(source);
                 status.state = header;
             }
-            Err(err) if is_unreachable(&err) || is_auth(&err) => {
+            Err(err) if is_unreachable(&err) || is_auth(&err) || is_permission(&err) => {
                 backend_problem(&mut status.problems, &err)
             }
             Err(err) => {
@@ -408,15 +408,23 @@ async fn check_backend(
     status
 }
 
-/// A backend that did not answer (`unreachable`) or refused tfenv's credentials (`auth`,
-/// its message ending with the fix). One per environment: when the lock and the state
-/// read fail the same way, the second adds nothing.
+/// A backend that did not answer (`unreachable`), refused tfenv's credentials (`auth`),
+/// or accepted them but denied the read (`permission`), the last two with the message
+/// ending with the fix. One per environment: when the lock and the state read fail the
+/// same way, the second adds nothing.
 fn backend_problem(problems: &mut Vec<Problem>, err: &anyhow::Error) {
-    let problem = if is_auth(err) {
+    let code = if is_auth(err) {
+        Some("auth")
+    } else if is_permission(err) {
+        Some("permission")
+    } else {
+        None
+    };
+    let problem = if let Some(code) = code {
         let fix = crate::error::hint_for(err)
             .map(|hint| format!(": {hint}"))
             .unwrap_or_default();
-        Problem::new("auth", format!("{err:#}{fix}"))
+        Problem::new(code, format!("{err:#}{fix}"))
     } else {
         Problem::new("unreachable", format!("{err:#}"))
     };

@@ -322,7 +322,7 @@ async fn upload_record(store: &Store, record: &Pending, timeout: Duration) -> Re
     )
     .await
     .map(|_| ())
-    .map_err(|err| format!("{err:#}"))
+    .map_err(|err| super::said(&err))
 }
 
 /// Uploads one backup: its state file, then its manifest entry (a listing shows a
@@ -339,7 +339,7 @@ async fn upload_backup(
     let mut name = backup.shared.clone().unwrap_or_else(|| backup.file.clone());
     let path = dir.join(&backup.file);
     let origin = origin(dir, backup);
-    let fail = |err: anyhow::Error| format!("{err:#}");
+    let fail = |err: anyhow::Error| super::said(&err);
     for _ in 0..100 {
         let key = format!("{}{name}", names::BACKUPS);
         let entry_key = format!("{key}{}", names::ENTRY);

@@ -280,7 +280,7 @@ fn versions_without_the_cloud_cli_say_how_to_install_it() {
 }
 
 #[test]
-fn a_refused_credential_names_the_state_and_the_clis_error() {
+fn a_denied_listing_is_a_permission_error_naming_the_identity_and_the_data_action() {
     let project = project(
         "azurerm",
         "storage_account_name = \"a\"\ncontainer_name = \"c\"\nkey = \"k\"\nuse_azuread_auth = true\n",
@@ -293,9 +293,35 @@ fn a_refused_credential_names_the_state_and_the_clis_error() {
     );
     let output = tfenv(&project, &["backups", "dev", "--versions"], 1);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // The login worked: the identity lacks a role, which is what the hint says to grant.
     assert!(
-        stderr.contains("`az storage blob list --include v` of `azurerm://a/c/k` failed: ERROR: This request is not authorized to perform this operation using this permission.")
-            && stderr.contains("use_azuread_auth"),
+        stderr.contains("permission denied: `az storage blob list --include v` of `azurerm://a/c/k`: ERROR: This request is not authorized to perform this operation using this permission.")
+            && stderr.contains("tfenv used the account `az login` signed in (`use_azuread_auth`)")
+            && stderr.contains("grant `Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read` on the container `c` of `a`")
+            && stderr.contains("docs/team.md"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn a_refused_credential_names_the_state_and_the_clis_error() {
+    let project = project(
+        "azurerm",
+        "storage_account_name = \"a\"\ncontainer_name = \"c\"\nkey = \"k\"\nuse_azuread_auth = true\n",
+    );
+    crate::support::clouds::fake_cli(
+        &project,
+        "az",
+        &[],
+        "echo 'ERROR: Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.' >&2\necho 'ErrorCode:AuthenticationFailed' >&2\nexit 1",
+    );
+    let output = tfenv(&project, &["backups", "dev", "--versions"], 1);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`az storage blob list --include v` of `azurerm://a/c/k` failed: ERROR: Server failed to authenticate the request.")
+            && stderr.contains("use_azuread_auth")
+            && !stderr.contains("permission denied"),
         "{}",
         text(&output)
     );
