@@ -46,6 +46,14 @@ pub enum TfenvError {
         message: String,
         hint: Option<String>,
     },
+    /// A backend accepted tfenv's credentials but refused the call (`AccessDenied`): the
+    /// identity lacks a permission. The message names the credentials and the object, the
+    /// hint the permission to grant.
+    #[error("{message}")]
+    Permission {
+        message: String,
+        hint: Option<String>,
+    },
     /// terraform could not take the state lock of `env`: someone holds it.
     #[error("the state of `{env}` is locked by {}", info.describe())]
     LockHeld {
@@ -94,7 +102,9 @@ impl TfenvError {
             TfenvError::Config { .. } => Exit::Failure,
             TfenvError::Locked { .. } | TfenvError::LockHeld { .. } => Exit::Locked,
             TfenvError::Refused { .. } => Exit::Refused,
-            TfenvError::Unreachable { .. } | TfenvError::Auth { .. } => Exit::Failure,
+            TfenvError::Unreachable { .. }
+            | TfenvError::Auth { .. }
+            | TfenvError::Permission { .. } => Exit::Failure,
             TfenvError::Interrupted => Exit::Interrupted,
         }
     }
@@ -106,7 +116,8 @@ impl TfenvError {
             | TfenvError::Locked { hint, .. }
             | TfenvError::Refused { hint, .. }
             | TfenvError::Unreachable { hint, .. }
-            | TfenvError::Auth { hint, .. } => hint.as_deref(),
+            | TfenvError::Auth { hint, .. }
+            | TfenvError::Permission { hint, .. } => hint.as_deref(),
             TfenvError::LockHeld {
                 waited: Some(hint), ..
             } => Some(hint),

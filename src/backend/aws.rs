@@ -1,8 +1,9 @@
 //! The AWS SDK for Rust, configured from an s3 backend config the way terraform's s3
 //! backend configures itself: one place maps the backend's settings (both the names of
 //! Terraform ≥ 1.6 and the older ones) to S3 and DynamoDB clients. Every call has a
-//! deadline and a bounded retry; a failure says whether the backend was unreachable or
-//! refused the credentials, and which credentials tfenv used.
+//! deadline and a bounded retry; a failure says whether the backend was unreachable,
+//! refused the credentials, or accepted them and denied the call (a missing permission,
+//! named in the hint), and which credentials tfenv used.
 //!
 //! tfenv reads state and locks through these clients and writes only its own ledger
 //! objects beside the state (`<state key>.tfenv/`, create-only): terraform stays the only
@@ -944,17 +945,20 @@ impl Aws {
     }
 
     /// An SDK error as tfenv reports it: `what` failed, and why, in one line, typed as
-    /// `Unreachable` when the backend did not answer (or not in time) and as a credential
-    /// problem (with what to fix) when it refused them or none were found.
+    /// `Unreachable` when the backend did not answer (or not in time), as a credential
+    /// problem (with what to fix) when it refused them or none were found, and as a
+    /// permission problem (with the permission to grant) when it accepted them but
+    /// denied the call (`AccessDenied`): `needs` says which call it was.
     pub fn failure<E>(
         &self,
-        service: Service,
+        needs: &Needs,
         what: &str,
         err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     ) -> anyhow::Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        let service = needs.service();
         let credentials_missing =
             error_chain(&err).any(|cause| cause.downcast_ref::<CredentialsError>().is_some());
         if credentials_missing {
@@ -982,7 +986,18 @@ impl Aws {
             }
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
-                let code = err.code().unwrap_or("").to_string();
+                // A body the SDK could not parse (XML where JSON was expected: some
+                // emulators and proxies) may still name the code.
+                let code = match err.code() {
+                    Some(code) if !code.is_empty() => code.to_string(),
+                    _ => service
+                        .raw()
+                        .body()
+                        .bytes()
+                        .and_then(|body| known_code(&String::from_utf8_lossy(body)))
+                        .unwrap_or_default()
+                        .to_string(),
+                };
                 let message = err.message().unwrap_or("").to_string();
                 let said = match (code.is_empty(), message.is_empty()) {
                     (false, false) => format!("{code}: {message}"),
@@ -990,17 +1005,24 @@ impl Aws {
                     (true, false) => message,
                     (true, true) => format!("HTTP {status}"),
                 };
-                if is_auth_code(&code) || status == 401 || status == 403 {
-                    TfenvError::Auth {
+                match refusal(&code, status) {
+                    Refusal::Credentials => TfenvError::Auth {
                         message: format!(
                             "{what}: AWS refused the credentials ({said}); tfenv used {}",
                             self.credentials_used()
                         ),
                         hint: Some(self.refused_fix()),
                     }
-                    .into()
-                } else {
-                    anyhow::anyhow!("{what}: {said}")
+                    .into(),
+                    Refusal::Permission => TfenvError::Permission {
+                        message: format!(
+                            "permission denied: {what}: {said}; tfenv used {}",
+                            self.credentials_used()
+                        ),
+                        hint: Some(needs.hint()),
+                    }
+                    .into(),
+                    Refusal::Other => anyhow::anyhow!("{what}: {said}"),
                 }
             }
             _ => {
@@ -1011,6 +1033,90 @@ impl Aws {
                 anyhow::anyhow!("{what}: {why}")
             }
         }
+    }
+}
+
+/// The IAM permission one AWS call needs, for the hint when AWS denies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Needs {
+    /// `s3:PutObject`, `dynamodb:GetItem`, …
+    pub action: &'static str,
+    /// What it is needed on, as the hint says it (`` `arn:aws:s3:::b/k.tfenv/*` ``).
+    pub on: String,
+    /// The page of the docs that lists the permissions of this kind of call.
+    pub docs: &'static str,
+}
+
+impl Needs {
+    /// A call on the shared ledger (`<state key>.tfenv/`) or the state's versions: the
+    /// permissions docs/team.md lists.
+    pub fn ledger(action: &'static str, on: String) -> Needs {
+        Needs {
+            action,
+            on,
+            docs: "docs/team.md (Permissions)",
+        }
+    }
+
+    /// A read of the state or its lock: the permissions docs/aws.md lists.
+    pub fn backend(action: &'static str, on: String) -> Needs {
+        Needs {
+            action,
+            on,
+            docs: "docs/aws.md (Permissions)",
+        }
+    }
+
+    fn service(&self) -> Service {
+        if self.action.starts_with("dynamodb:") {
+            Service::DynamoDb
+        } else {
+            Service::S3
+        }
+    }
+
+    fn hint(&self) -> String {
+        // S3 answers a read of a missing object with AccessDenied, not NoSuchKey, to
+        // whoever may not list the bucket.
+        let missing = if self.action == "s3:GetObject" {
+            " (without `s3:ListBucket` on the bucket, S3 also says AccessDenied for an object that does not exist)"
+        } else {
+            ""
+        };
+        format!(
+            "AWS accepted the credentials but denied this call: allow `{}` on {} for that identity{missing} (a bucket policy or an SCP can deny it too); the permissions tfenv needs are in {}",
+            self.action, self.on, self.docs
+        )
+    }
+}
+
+/// What a refusal from S3 or DynamoDB is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// The credentials are invalid, expired or unknown: fix the credentials.
+    Credentials,
+    /// The credentials are fine but may not make this call: grant a permission.
+    Permission,
+    /// Anything else (not found, throttled, a clock that is off, …).
+    Other,
+}
+
+/// Classifies an error answer by its code and HTTP status: a credential code or a 401
+/// is about the credentials; `AccessDenied` and its kin, or a 403 without a credential
+/// code, about a permission.
+fn refusal(code: &str, status: u16) -> Refusal {
+    if is_credential_code(code) {
+        Refusal::Credentials
+    } else if is_permission_code(code) {
+        Refusal::Permission
+    } else if is_clock_code(code) {
+        Refusal::Other
+    } else if status == 401 {
+        Refusal::Credentials
+    } else if status == 403 {
+        Refusal::Permission
+    } else {
+        Refusal::Other
     }
 }
 
@@ -1168,8 +1274,9 @@ pub(crate) fn unreachable_error(what: &str, who: &str, why: &str) -> anyhow::Err
     .into()
 }
 
-/// Error codes that mean "these credentials are not accepted" rather than "not found".
-fn is_auth_code(code: &str) -> bool {
+/// Error codes that mean "these credentials are not accepted": unknown, invalid,
+/// expired, or signed wrong.
+fn is_credential_code(code: &str) -> bool {
     matches!(
         code,
         "InvalidAccessKeyId"
@@ -1177,13 +1284,48 @@ fn is_auth_code(code: &str) -> bool {
             | "ExpiredToken"
             | "ExpiredTokenException"
             | "InvalidToken"
+            | "TokenRefreshRequired"
             | "InvalidClientTokenId"
             | "UnrecognizedClientException"
             | "InvalidSignatureException"
-            | "AccessDenied"
-            | "AccessDeniedException"
+            | "IncompleteSignature"
+            | "IncompleteSignatureException"
+            | "MissingAuthenticationToken"
+            | "MissingAuthenticationTokenException"
             | "AuthFailure"
     )
+}
+
+/// Error codes that mean "these credentials may not do this": a missing permission, a
+/// policy that denies it, or a bucket that allows nothing.
+fn is_permission_code(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDenied" | "AccessDeniedException" | "AllAccessDisabled" | "Forbidden"
+    )
+}
+
+/// The first credential or permission code named in an error body that was not parsed.
+fn known_code(body: &str) -> Option<&'static str> {
+    const CODES: [&str; 11] = [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "AllAccessDisabled",
+        "RequestTimeTooSkewed",
+    ];
+    CODES.into_iter().find(|code| body.contains(code))
+}
+
+/// A 403 about the request's time, not about who sent it.
+fn is_clock_code(code: &str) -> bool {
+    matches!(code, "RequestTimeTooSkewed" | "RequestExpired")
 }
 
 fn error_chain<'a>(

@@ -112,8 +112,26 @@ fn credentials(backend: &Backend, inv: &mut Invocation) {
     }
 }
 
-/// What to fix when Azure refuses tfenv's credentials.
-const AUTH_FIX: &str = "check the backend config's `access_key`, `sas_token` or `use_azuread_auth` (with `az login`): the identity needs read, write and list on the container's blobs";
+/// What to fix when Azure refuses tfenv's credentials, or there are none.
+const AUTH_FIX: &str = "check the backend config's `access_key`, `sas_token` or `use_azuread_auth` (with `az login`), or log in again with `az login`";
+
+/// The data actions (Azure RBAC) of the calls tfenv makes on blobs: uploads, and
+/// listings and downloads (of versions too).
+const WRITE: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write";
+const READ: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read";
+
+/// Whose credentials `az` uses for the backend (see `credentials`), for people.
+fn identity(backend: &Backend) -> String {
+    if backend.setting("access_key").is_some() {
+        "the account key (`access_key` in the backend config)".to_string()
+    } else if backend.setting("sas_token").is_some() {
+        "the SAS token (`sas_token` in the backend config)".to_string()
+    } else if backend.setting("use_azuread_auth").as_deref() == Some("true") {
+        "the account `az login` signed in (`use_azuread_auth`)".to_string()
+    } else {
+        "the account `az login` signed in (to look up the storage account key)".to_string()
+    }
+}
 
 /// The azurerm arm of `Store`: blobs beside the state blob, in its container, through
 /// `az storage blob` (upload, list, download) with the lock reader's credentials.
@@ -145,6 +163,18 @@ impl<'s> Blobs<'s> {
     /// The blob of ledger object `name`.
     fn blob(&self, name: &str) -> String {
         format!("{}{FOLDER_SUFFIX}{name}", self.state)
+    }
+
+    /// What a refusal of a call needing `data_action` on the container says.
+    fn refused(&self, data_action: &str) -> cloud_cli::Refused {
+        cloud_cli::Refused {
+            identity: identity(&self.store.backend),
+            credential_fix: AUTH_FIX,
+            permission: format!(
+                "`{data_action}` on the container `{}` of `{}` (a SAS token needs it in its permissions)",
+                self.container, self.account
+            ),
+        }
     }
 
     fn show(&self, blob: &str) -> String {
@@ -199,7 +229,7 @@ impl<'s> Blobs<'s> {
         if done.stderr_text().contains("BlobAlreadyExists") {
             return Ok(Created::Exists);
         }
-        Err(cloud_cli::failure(&what, &done, AUTH_FIX))
+        Err(cloud_cli::failure(&what, &done, &self.refused(WRITE)))
     }
 
     pub(super) async fn list(&self, dir: &str) -> anyhow::Result<Vec<Object>> {
@@ -219,7 +249,7 @@ impl<'s> Blobs<'s> {
         );
         let done = self.run(&inv, &what).await?;
         if !done.success() {
-            return Err(cloud_cli::failure(&what, &done, AUTH_FIX));
+            return Err(cloud_cli::failure(&what, &done, &self.refused(READ)));
         }
         let listing = cloud_cli::json(&what, &done.stdout)?;
         let mut objects = Vec::new();
@@ -289,7 +319,7 @@ impl<'s> Blobs<'s> {
         );
         let done = self.run(&inv, &what).await?;
         if !done.success() {
-            return Err(cloud_cli::failure(&what, &done, AUTH_FIX));
+            return Err(cloud_cli::failure(&what, &done, &self.refused(READ)));
         }
         let listing = cloud_cli::json(&what, &done.stdout)?;
         let mut versions = Vec::new();
@@ -374,7 +404,7 @@ impl<'s> Blobs<'s> {
         if stderr.contains("BlobNotFound") || stderr.contains("The specified blob does not exist") {
             return Ok(false);
         }
-        Err(cloud_cli::failure(&what, &done, AUTH_FIX))
+        Err(cloud_cli::failure(&what, &done, &self.refused(READ)))
     }
 }
 
@@ -548,10 +578,16 @@ mod store_tests {
             Created::Exists
         );
         let err = blobs.create(name, Body::Bytes(b"{}")).await.unwrap_err();
-        assert!(super::super::is_auth(&err), "{err:#}");
+        // The key was accepted: a permission the identity lacks, not bad credentials.
+        assert!(super::super::is_permission(&err), "{err:#}");
         assert_eq!(
             err.to_string(),
-            "`az storage blob upload` to `azurerm://acct/tfstate/prod.tfstate.tfenv/history/20261130T120000Z-host-42.json` failed: ERROR: This request is not authorized to perform this operation using this permission."
+            "permission denied: `az storage blob upload` to `azurerm://acct/tfstate/prod.tfstate.tfenv/history/20261130T120000Z-host-42.json`: ERROR: This request is not authorized to perform this operation using this permission.; tfenv used the account key (`access_key` in the backend config)"
+        );
+        let hint = crate::error::hint_for(&err).unwrap();
+        assert!(
+            hint.contains("`Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write` on the container `tfstate` of `acct`"),
+            "{hint}"
         );
         let calls = cli.calls();
         assert_eq!(calls.len(), 3);

@@ -33,9 +33,22 @@ pub(super) async fn run(
     .await
 }
 
+/// What a refused call of a cloud CLI is reported with.
+pub(super) struct Refused {
+    /// Whose credentials the CLI used, for people (never a secret).
+    pub identity: String,
+    /// What to fix when the credentials are missing, expired or refused.
+    pub credential_fix: &'static str,
+    /// The permission the call needs, for when the credentials are fine but may not
+    /// make it (`` `storage.objects.create` on the bucket `b` ``).
+    pub permission: String,
+}
+
 /// A failed call as an error: `what` (the call and the object) and the CLI's first error
-/// line. Refused or missing credentials are `TfenvError::Auth` with `auth_fix` as hint.
-pub(super) fn failure(what: &str, done: &Finished, auth_fix: &str) -> anyhow::Error {
+/// line. Missing or refused credentials are `TfenvError::Auth` with the credential fix
+/// as hint; a call the credentials may not make is `TfenvError::Permission`, naming the
+/// identity, with the permission to grant as hint.
+pub(super) fn failure(what: &str, done: &Finished, refused: &Refused) -> anyhow::Error {
     let stderr = done.stderr_text();
     // az and gcloud print their warnings first (no credentials given, a new version
     // available): the line that says what failed is the first `ERROR:` one.
@@ -52,36 +65,69 @@ pub(super) fn failure(what: &str, done: &Finished, auth_fix: &str) -> anyhow::Er
     } else {
         line
     };
-    let message = format!("{what} failed: {line}");
-    if is_auth_failure(&stderr) {
-        TfenvError::Auth {
-            message,
-            hint: Some(auth_fix.to_string()),
+    match refusal(&stderr) {
+        Some(Refusal::Credentials) => TfenvError::Auth {
+            message: format!("{what} failed: {line}"),
+            hint: Some(refused.credential_fix.to_string()),
         }
-        .into()
-    } else {
-        anyhow::anyhow!(message)
+        .into(),
+        Some(Refusal::Permission) => TfenvError::Permission {
+            message: format!(
+                "permission denied: {what}: {line}; tfenv used {}",
+                refused.identity
+            ),
+            hint: Some(format!(
+                "the credentials were accepted but may not do this: grant {} to that identity; the permissions tfenv needs are in docs/team.md (Permissions)",
+                refused.permission
+            )),
+        }
+        .into(),
+        None => anyhow::anyhow!("{what} failed: {line}"),
     }
 }
 
-/// What az and gcloud print when the service refuses the credentials, or there are none.
-fn is_auth_failure(stderr: &str) -> bool {
-    const SIGNS: [&str; 13] = [
-        "AuthorizationPermissionMismatch",
-        "AuthorizationFailure",
+/// What a refusal printed by az or gcloud is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// No credentials, or ones the service does not accept (expired, invalid).
+    Credentials,
+    /// Credentials the service accepted, without the permission for the call.
+    Permission,
+}
+
+/// What az and gcloud print when there are no credentials or the service refuses them,
+/// and when it accepts them but denies the call. Credentials are checked first: a CLI
+/// that asks to log in again says nothing about permissions.
+fn refusal(stderr: &str) -> Option<Refusal> {
+    const CREDENTIALS: [&str; 11] = [
         "AuthenticationFailed",
         "InvalidAuthenticationInfo",
         "NoAuthenticationInformation",
         "az login",
         "gcloud auth login",
         "HTTPError 401",
+        "401 Unauthorized",
+        "Reauthentication",
+        "invalid_grant",
+        "does not have any valid credentials",
+        "You do not currently have an active account",
+    ];
+    const PERMISSION: [&str; 7] = [
+        "AuthorizationPermissionMismatch",
+        "AuthorizationFailure",
+        "AuthorizationResourceTypeMismatch",
         "HTTPError 403",
         "403 Forbidden",
-        "401 Unauthorized",
         "does not have storage.",
-        "Reauthentication",
+        "AccessDenied",
     ];
-    SIGNS.iter().any(|sign| stderr.contains(sign))
+    if CREDENTIALS.iter().any(|sign| stderr.contains(sign)) {
+        Some(Refusal::Credentials)
+    } else if PERMISSION.iter().any(|sign| stderr.contains(sign)) {
+        Some(Refusal::Permission)
+    } else {
+        None
+    }
 }
 
 /// The file a CLI uploads `body` from: the given file, or the bytes written to a private
@@ -251,26 +297,77 @@ mod tests {
         assert_eq!(time(Some(&json!(3))), None);
     }
 
+    fn refused() -> Refused {
+        Refused {
+            identity: "the account key (`access_key` in the backend config)".to_string(),
+            credential_fix: "fix it",
+            permission: "`blobs/write` on the container `c`".to_string(),
+        }
+    }
+
     #[test]
-    fn a_refusal_is_an_auth_error_and_anything_else_names_the_first_error_line() {
-        let refused = Finished {
+    fn a_denied_call_is_a_permission_error_naming_the_identity_and_the_permission() {
+        let denied = Finished {
             code: Some(1),
             stderr: b"\nERROR: This request is not authorized to perform this operation using this permission.\nErrorCode:AuthorizationPermissionMismatch\n".to_vec(),
             ..Finished::default()
         };
-        let err = failure("`az storage blob list` for `x`", &refused, "fix it");
-        assert!(super::super::is_auth(&err), "{err:#}");
+        let err = failure("`az storage blob list` for `x`", &denied, &refused());
+        assert!(super::super::is_permission(&err), "{err:#}");
+        assert!(!super::super::is_auth(&err), "{err:#}");
         assert_eq!(
             err.to_string(),
-            "`az storage blob list` for `x` failed: ERROR: This request is not authorized to perform this operation using this permission."
+            "permission denied: `az storage blob list` for `x`: ERROR: This request is not authorized to perform this operation using this permission.; tfenv used the account key (`access_key` in the backend config)"
         );
-        assert_eq!(crate::error::hint_for(&err), Some("fix it"));
+        let hint = crate::error::hint_for(&err).unwrap();
+        assert!(
+            hint.contains("grant `blobs/write` on the container `c`")
+                && hint.contains("docs/team.md")
+                && !hint.contains("fix it"),
+            "{hint}"
+        );
+        // gcloud's 403, and az's firewall / SAS refusal: permissions too.
+        for stderr in [
+            "ERROR: (gcloud.storage.cp) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.objects.create access to the Google Cloud Storage object. Permission 'storage.objects.create' denied on resource (or it may not exist).\n",
+            "ERROR: This request is not authorized to perform this operation.\nErrorCode:AuthorizationFailure\n",
+        ] {
+            let done = Finished {
+                code: Some(1),
+                stderr: stderr.as_bytes().to_vec(),
+                ..Finished::default()
+            };
+            let err = failure("a call", &done, &refused());
+            assert!(super::super::is_permission(&err), "{stderr}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn missing_or_refused_credentials_are_an_auth_error_with_the_credential_fix() {
+        for stderr in [
+            "ERROR: Server failed to authenticate the request.\nErrorCode:AuthenticationFailed\n",
+            "ERROR: (gcloud.storage.cat) There was a problem refreshing your current auth tokens: Reauthentication required.\n",
+            "ERROR: (gcloud.storage.ls) You do not currently have an active account selected.\nPlease run:\n\n  $ gcloud auth login\n",
+        ] {
+            let done = Finished {
+                code: Some(1),
+                stderr: stderr.as_bytes().to_vec(),
+                ..Finished::default()
+            };
+            let err = failure("a call", &done, &refused());
+            assert!(super::super::is_auth(&err), "{stderr}: {err:#}");
+            assert!(!super::super::is_permission(&err), "{stderr}: {err:#}");
+            assert_eq!(crate::error::hint_for(&err), Some("fix it"));
+        }
+    }
+
+    #[test]
+    fn anything_else_names_the_first_error_line() {
         let warned = Finished {
             code: Some(1),
             stderr: b"WARNING: There are no credentials provided in your command and environment, we will query for account key for your storage account.\nERROR: Please run 'az login' to setup account.\n".to_vec(),
             ..Finished::default()
         };
-        let err = failure("`az storage blob download` of `x`", &warned, "fix it");
+        let err = failure("`az storage blob download` of `x`", &warned, &refused());
         assert!(super::super::is_auth(&err), "{err:#}");
         assert_eq!(
             err.to_string(),
@@ -280,7 +377,7 @@ mod tests {
             code: Some(3),
             ..Finished::default()
         };
-        let err = failure("`gcloud storage cat` for `gs://b/k`", &silent, "fix it");
+        let err = failure("`gcloud storage cat` for `gs://b/k`", &silent, &refused());
         assert!(!super::super::is_auth(&err));
         assert_eq!(
             err.to_string(),

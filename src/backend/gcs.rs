@@ -85,8 +85,20 @@ fn gcloud_binary() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// What to fix when Cloud Storage refuses tfenv's credentials.
-const AUTH_FIX: &str = "check the backend config's `credentials` / `impersonate_service_account`, or `gcloud auth login`: the identity needs storage.objects.create, get and list on the bucket";
+/// What to fix when Cloud Storage refuses tfenv's credentials, or there are none.
+const AUTH_FIX: &str = "check the backend config's `credentials` / `impersonate_service_account`, or log in again with `gcloud auth login`";
+
+/// Whose credentials gcloud uses for the backend (see `gcloud`), for people.
+fn identity(backend: &Backend) -> String {
+    let base = match backend.setting("credentials") {
+        Some(file) => format!("the key file `{file}` (`credentials` in the backend config)"),
+        None => "gcloud's active account".to_string(),
+    };
+    match backend.setting("impersonate_service_account") {
+        Some(account) => format!("{base}, impersonating `{account}`"),
+        None => base,
+    }
+}
 
 /// What gcloud prints for an object that is not there.
 fn is_missing(stderr: &str) -> bool {
@@ -147,6 +159,15 @@ impl<'s> Objects<'s> {
         format!("gs://{}/{key}", self.bucket)
     }
 
+    /// What a refusal of a call needing `permission` on the bucket says.
+    fn refused(&self, permission: &str) -> cloud_cli::Refused {
+        cloud_cli::Refused {
+            identity: identity(&self.store.backend),
+            credential_fix: AUTH_FIX,
+            permission: format!("`{permission}` on the bucket `{}`", self.bucket),
+        }
+    }
+
     async fn run(&self, args: &[&str], what: &str) -> anyhow::Result<Finished> {
         let inv = gcloud(&self.store.backend, &self.bin, args);
         cloud_cli::run(&*self.store.runner, &inv, self.store.timeout, what).await
@@ -169,7 +190,11 @@ impl<'s> Objects<'s> {
         if is_precondition_failure(&done.stderr_text()) {
             return Ok(Created::Exists);
         }
-        Err(cloud_cli::failure(&what, &done, AUTH_FIX))
+        Err(cloud_cli::failure(
+            &what,
+            &done,
+            &self.refused("storage.objects.create"),
+        ))
     }
 
     pub(super) async fn list(&self, dir: &str) -> anyhow::Result<Vec<Object>> {
@@ -193,7 +218,11 @@ impl<'s> Objects<'s> {
             if is_missing(&done.stderr_text()) {
                 return Ok(Vec::new());
             }
-            return Err(cloud_cli::failure(&what, &done, AUTH_FIX));
+            return Err(cloud_cli::failure(
+                &what,
+                &done,
+                &self.refused("storage.objects.list"),
+            ));
         }
         let mut objects = Vec::new();
         for entry in listed(&what, &done.stdout)? {
@@ -224,7 +253,11 @@ impl<'s> Objects<'s> {
         if is_missing(&done.stderr_text()) {
             return Ok(None);
         }
-        Err(cloud_cli::failure(&what, &done, AUTH_FIX))
+        Err(cloud_cli::failure(
+            &what,
+            &done,
+            &self.refused("storage.objects.get"),
+        ))
     }
 
     pub(super) async fn download(&self, name: &str, dest: &Path) -> anyhow::Result<bool> {
@@ -245,7 +278,11 @@ impl<'s> Objects<'s> {
             if is_missing(&done.stderr_text()) {
                 return Ok(Vec::new());
             }
-            return Err(cloud_cli::failure(&what, &done, AUTH_FIX));
+            return Err(cloud_cli::failure(
+                &what,
+                &done,
+                &self.refused("storage.objects.list"),
+            ));
         }
         let mut versions = Vec::new();
         for entry in listed(&what, &done.stdout)? {
@@ -287,7 +324,11 @@ impl<'s> Objects<'s> {
         if is_missing(&done.stderr_text()) {
             anyhow::bail!("`{url}` does not exist: the state has no generation `{id}`");
         }
-        Err(cloud_cli::failure(&what, &done, AUTH_FIX))
+        Err(cloud_cli::failure(
+            &what,
+            &done,
+            &self.refused("storage.objects.get"),
+        ))
     }
 
     pub(super) async fn download_version(&self, id: &str, dest: &Path) -> anyhow::Result<()> {
@@ -309,7 +350,11 @@ impl<'s> Objects<'s> {
             if is_missing(&done.stderr_text()) {
                 return Ok(false);
             }
-            return Err(cloud_cli::failure(&what, &done, AUTH_FIX));
+            return Err(cloud_cli::failure(
+                &what,
+                &done,
+                &self.refused("storage.objects.get"),
+            ));
         }
         landing.land(dest)?;
         Ok(true)
@@ -509,10 +554,17 @@ mod store_tests {
             Created::Exists
         );
         let err = objects.create(name, Body::Bytes(b"{}")).await.unwrap_err();
-        assert!(super::super::is_auth(&err), "{err:#}");
+        // The key file was accepted: a permission the identity lacks.
+        assert!(super::super::is_permission(&err), "{err:#}");
         assert_eq!(
             err.to_string(),
-            "`gcloud storage cp` to `gs://b/app/prod.tfstate.tfenv/history/20261130T120000Z-host-42.json` failed: ERROR: (gcloud.storage.cp) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.objects.create access to the Google Cloud Storage object."
+            "permission denied: `gcloud storage cp` to `gs://b/app/prod.tfstate.tfenv/history/20261130T120000Z-host-42.json`: ERROR: (gcloud.storage.cp) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.objects.create access to the Google Cloud Storage object.; tfenv used the key file `/keys/sa.json` (`credentials` in the backend config)"
+        );
+        let hint = crate::error::hint_for(&err).unwrap();
+        assert!(
+            hint.contains("grant `storage.objects.create` on the bucket `b`")
+                && hint.contains("docs/team.md"),
+            "{hint}"
         );
         // A name gcloud would read as a wildcard or a generation never reaches it.
         assert!(

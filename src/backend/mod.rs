@@ -264,6 +264,12 @@ pub fn is_auth(err: &anyhow::Error) -> bool {
     carries(err, |e| matches!(e, TfenvError::Auth { .. }))
 }
 
+/// The error is a backend refusing a call tfenv's (accepted) credentials may not make
+/// (`TfenvError::Permission`).
+pub fn is_permission(err: &anyhow::Error) -> bool {
+    carries(err, |e| matches!(e, TfenvError::Permission { .. }))
+}
+
 /// Some `TfenvError` in the chain of `err` is one `kind` accepts.
 fn carries(err: &anyhow::Error, kind: impl Fn(&TfenvError) -> bool) -> bool {
     err.chain()
@@ -349,12 +355,15 @@ pub async fn read_locks(
                 let hint = crate::error::hint_for(&err).map(str::to_string);
                 let unreachable = is_unreachable(&err);
                 let auth = is_auth(&err);
+                let permission = is_permission(&err);
                 for &i in members {
                     let (message, hint) = (text.clone(), hint.clone());
                     results[i] = Some(Err(if unreachable {
                         TfenvError::Unreachable { message, hint }.into()
                     } else if auth {
                         TfenvError::Auth { message, hint }.into()
+                    } else if permission {
+                        TfenvError::Permission { message, hint }.into()
                     } else if hint.is_some() {
                         TfenvError::Config { message, hint }.into()
                     } else {

@@ -22,6 +22,7 @@ fn lock_item_name(table: &str, lock_id: &str) -> String {
 fn dynamodb_failure<E>(
     aws: &aws::Aws,
     table: &str,
+    action: &'static str,
     what: &str,
     err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> anyhow::Error
@@ -41,7 +42,8 @@ where
         )
         .into();
     }
-    aws.failure(aws::Service::DynamoDb, what, err)
+    let needs = aws::Needs::backend(action, format!("the DynamoDB table `{table}`"));
+    aws.failure(&needs, what, err)
 }
 
 pub(super) fn state_key(backend: &Backend) -> String {
@@ -99,7 +101,11 @@ pub(super) async fn read_lock(backend: &Backend) -> anyhow::Result<StateLock> {
 async fn read_lockfile(aws: &aws::Aws, bucket: &str, key: &str) -> anyhow::Result<StateLock> {
     let object = format!("s3://{bucket}/{key}.tflock");
     let what = format!("reading `{object}`");
-    let Some(body) = get_object(aws, bucket, &format!("{key}.tflock"), &what).await? else {
+    let needs = aws::Needs::backend(
+        "s3:GetObject",
+        format!("`arn:aws:s3:::{bucket}/{key}.tflock`"),
+    );
+    let Some(body) = get_object(aws, bucket, &format!("{key}.tflock"), &what, &needs).await? else {
         return Ok(StateLock::free(object));
     };
     let body = body
@@ -121,11 +127,12 @@ pub(super) async fn get_object(
     bucket: &str,
     key: &str,
     what: &str,
+    needs: &aws::Needs,
 ) -> anyhow::Result<Option<aws_sdk_s3::primitives::ByteStream>> {
     match aws.s3.get_object().bucket(bucket).key(key).send().await {
         Ok(reply) => Ok(Some(reply.body)),
         Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-        Err(err) => Err(aws.failure(aws::Service::S3, what, err)),
+        Err(err) => Err(aws.failure(needs, what, err)),
     }
 }
 
@@ -144,6 +151,7 @@ async fn read_lock_item(aws: &aws::Aws, table: &str, lock_id: &str) -> anyhow::R
             dynamodb_failure(
                 aws,
                 table,
+                "dynamodb:GetItem",
                 &format!("reading the lock from DynamoDB table `{table}`"),
                 err,
             )
@@ -212,7 +220,8 @@ pub(super) async fn read_state<T: Send + 'static>(
     let object = format!("s3://{bucket}/{key}");
     let what = format!("reading the state `{object}`");
     let aws = aws::clients(backend).await?;
-    let Some(body) = get_object(&aws, &bucket, &key, &what).await? else {
+    let needs = aws::Needs::backend("s3:GetObject", format!("`arn:aws:s3:::{bucket}/{key}`"));
+    let Some(body) = get_object(&aws, &bucket, &key, &what, &needs).await? else {
         return Ok(None);
     };
     // The body read as it arrives: a blocking `Read` for the parser's thread. A body
@@ -317,7 +326,9 @@ pub(super) async fn read_dynamodb_batch(
                 .request_items(&table, request)
                 .send()
                 .await
-                .map_err(|err| dynamodb_failure(&aws, &table, &what, err))?;
+                .map_err(|err| {
+                    dynamodb_failure(&aws, &table, "dynamodb:BatchGetItem", &what, err)
+                })?;
             for item in reply
                 .responses
                 .as_ref()

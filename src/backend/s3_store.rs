@@ -41,15 +41,43 @@ impl Bucket {
         format!("s3://{}/{key}", self.name)
     }
 
+    /// `action` on the ledger's objects (`<state key>.tfenv/*`).
+    fn on_ledger(&self, action: &'static str) -> aws::Needs {
+        aws::Needs::ledger(
+            action,
+            format!(
+                "`arn:aws:s3:::{}/{}{FOLDER_SUFFIX}*`",
+                self.name, self.state_key
+            ),
+        )
+    }
+
+    /// `action` on the bucket (a listing), for the keys under `prefix`.
+    fn on_bucket(&self, action: &'static str, prefix: &str) -> aws::Needs {
+        aws::Needs::ledger(
+            action,
+            format!("`arn:aws:s3:::{}` (for the prefix `{prefix}`)", self.name),
+        )
+    }
+
+    /// `action` on the state object itself (its versions).
+    fn on_state(&self, action: &'static str) -> aws::Needs {
+        aws::Needs::ledger(
+            action,
+            format!("`arn:aws:s3:::{}/{}`", self.name, self.state_key),
+        )
+    }
+
     fn failure<E>(
         &self,
+        needs: &aws::Needs,
         what: &str,
         err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     ) -> anyhow::Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        self.aws.failure(aws::Service::S3, what, err)
+        self.aws.failure(needs, what, err)
     }
 }
 
@@ -90,7 +118,7 @@ pub(super) async fn create(
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
                 }
-                _ => return Err(bucket.failure(&what, err)),
+                _ => return Err(bucket.failure(&bucket.on_ledger("s3:PutObject"), &what, err)),
             },
         }
     }
@@ -118,7 +146,9 @@ pub(super) async fn list(backend: &Backend, dir: &str) -> anyhow::Result<Vec<Obj
         .send();
     let mut objects = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| bucket.failure(&what, err))?;
+        let page = page.map_err(|err| {
+            bucket.failure(&bucket.on_bucket("s3:ListBucket", &folder), &what, err)
+        })?;
         for object in page.contents() {
             let Some(name) = object.key().and_then(|k| k.strip_prefix(&folder)) else {
                 continue;
@@ -142,7 +172,8 @@ pub(super) async fn read(backend: &Backend, name: &str) -> anyhow::Result<Option
     let bucket = Bucket::of(backend).await?;
     let key = bucket.key(name);
     let what = format!("reading `{}`", bucket.url(&key));
-    let Some(body) = s3::get_object(&bucket.aws, &bucket.name, &key, &what).await? else {
+    let needs = bucket.on_ledger("s3:GetObject");
+    let Some(body) = s3::get_object(&bucket.aws, &bucket.name, &key, &what, &needs).await? else {
         return Ok(None);
     };
     let bytes = body.collect().await.map_err(|e| {
@@ -156,7 +187,8 @@ pub(super) async fn download(backend: &Backend, name: &str, dest: &Path) -> anyh
     let bucket = Bucket::of(backend).await?;
     let key = bucket.key(name);
     let what = format!("reading `{}`", bucket.url(&key));
-    let Some(body) = s3::get_object(&bucket.aws, &bucket.name, &key, &what).await? else {
+    let needs = bucket.on_ledger("s3:GetObject");
+    let Some(body) = s3::get_object(&bucket.aws, &bucket.name, &key, &what, &needs).await? else {
         return Ok(false);
     };
     into_new_file(&bucket, body, dest, &what).await?;
@@ -182,7 +214,9 @@ pub(super) async fn versions(backend: &Backend) -> anyhow::Result<Vec<Version>> 
             .set_version_id_marker(version_marker.take())
             .send()
             .await
-            .map_err(|err| bucket.failure(&what, err))?;
+            .map_err(|err| {
+                bucket.failure(&bucket.on_bucket("s3:ListBucketVersions", key), &what, err)
+            })?;
         for v in page.versions().iter().filter(|v| v.key() == Some(key)) {
             found.push(Version {
                 id: v.version_id().unwrap_or("null").to_string(),
@@ -249,7 +283,7 @@ pub(super) async fn version_head(backend: &Backend, id: &str, max: u64) -> anyho
         .range(format!("bytes=0-{}", max - 1))
         .send()
         .await
-        .map_err(|err| bucket.failure(&what, err))?;
+        .map_err(|err| bucket.failure(&bucket.on_state("s3:GetObjectVersion"), &what, err))?;
     let bytes = reply.body.collect().await.map_err(|e| {
         aws::unreachable_error(&what, &bucket.aws.shown(aws::Service::S3), &e.to_string())
     })?;
@@ -279,7 +313,7 @@ pub(super) async fn download_version(
         .version_id(id)
         .send()
         .await
-        .map_err(|err| bucket.failure(&what, err))?;
+        .map_err(|err| bucket.failure(&bucket.on_state("s3:GetObjectVersion"), &what, err))?;
     into_new_file(&bucket, reply.body, dest, &what).await
 }
 

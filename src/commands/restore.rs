@@ -33,11 +33,20 @@ struct RestoreReport {
     /// state a lineage of its own on a remote backend).
     #[serde(skip)]
     no_state_before: bool,
+    /// `ledger = "backend"`: what went up to the shared ledger after the restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<crate::ledger::Shared>,
 }
 
 pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?.clone();
+    // What the history record says was restored: `version:<ID>` as given, else the
+    // backup's name or the path (below).
+    let version = settings
+        .backup
+        .starts_with(super::versions::PREFIX)
+        .then(|| settings.backup.clone());
     // `version:<ID>`: that version of the state object, downloaded into a backup first
     // (or the backup an earlier attempt made of it). A backup made now is removed again
     // when the restore stops before anything is pushed, so `latest` never picks it.
@@ -48,7 +57,16 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         downloaded = new.then_some(backup.file);
     }
     let mut pushed = false;
-    let result = restore_backup(ctx, &project, &env, &settings, &mut pushed, &downloaded).await;
+    let result = restore_backup(
+        ctx,
+        &project,
+        &env,
+        &settings,
+        version,
+        &mut pushed,
+        &downloaded,
+    )
+    .await;
     if result.is_err() && !pushed {
         discard(ctx, &env, &downloaded);
     }
@@ -76,6 +94,7 @@ async fn restore_backup(
     project: &Project,
     env: &crate::project::Environment,
     settings: &RestoreSettings,
+    version: Option<String>,
     pushed: &mut bool,
     downloaded: &Option<String>,
 ) -> anyhow::Result<Exit> {
@@ -109,10 +128,22 @@ async fn restore_backup(
         .last()
         .filter(|e| e.place == Where::Shared)
         .map(|e| e.record.clone());
+    // A name as `tfenv backups` shows it: this machine's file name, a shared backup's
+    // name in the bucket, or `shared:<name>` (see `ledger::find_backup`).
+    let named = match settings.backup.as_str() {
+        "latest" => None,
+        wanted => crate::ledger::find_backup(&shared, wanted),
+    };
+    let local_file = match named {
+        Some(entry) if entry.place != Where::Shared => Some(entry.record.file.clone()),
+        Some(_) => None,
+        None if settings.backup.starts_with(crate::ledger::names::EXPLICIT) => None,
+        None => Some(settings.backup.clone()),
+    };
     let (source, shown): (PathBuf, String) = if settings.backup == "latest"
         && let Some(entry) = newest_shared
     {
-        fetch_shared(&ledger, &dir, entry).await?
+        fetch_shared(ctx, &ledger, &dir, entry).await?
     } else if settings.backup == "latest" {
         let newest = manifest.last().ok_or_else(|| {
             TfenvError::config(
@@ -123,15 +154,15 @@ async fn restore_backup(
         backups::verify(&dir, newest)
             .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
         (dir.join(&newest.file), newest.file.clone())
-    } else if let Some(backup) = manifest.iter().find(|b| b.file == settings.backup) {
+    } else if let Some(backup) = local_file
+        .as_ref()
+        .and_then(|file| manifest.iter().find(|b| &b.file == file))
+    {
         backups::verify(&dir, backup)
             .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
         (dir.join(&backup.file), backup.file.clone())
-    } else if let Some(entry) = shared
-        .iter()
-        .find(|e| e.place == Where::Shared && e.record.file == settings.backup)
-    {
-        fetch_shared(&ledger, &dir, entry.record.clone()).await?
+    } else if let Some(entry) = named.filter(|e| e.place == Where::Shared) {
+        fetch_shared(ctx, &ledger, &dir, entry.record.clone()).await?
     } else {
         let path = ctx.settings.cwd.join(&settings.backup);
         let stray = dir.join(&settings.backup);
@@ -200,6 +231,7 @@ async fn restore_backup(
     tf.lock_timeout = settings.lock_wait.timeout;
     let mut recorded =
         RecordedRun::start(ctx, project, env, "restore", true, &tf, &settings.lock_wait).await?;
+    recorded.ledger.restored = Some(version.unwrap_or_else(|| shown.clone()));
     let result = run(
         ctx,
         project,
@@ -220,9 +252,10 @@ async fn restore_backup(
             report.warnings = recorded.warnings().to_vec();
             // Recorded, the environment's lock released: then the shared ledger.
             drop(recorded);
-            report
-                .warnings
-                .extend(crate::pipeline::share(ctx, project, env, &backend).await);
+            if let Some(shared) = crate::pipeline::share(ctx, project, env, &backend).await {
+                report.warnings.extend(shared.warnings.iter().cloned());
+                report.shared = Some(shared);
+            }
             if ctx.printer.is_json() {
                 ctx.printer.json(&report)?;
             } else {
@@ -375,6 +408,7 @@ async fn run(
         pre_restore_backup: pre,
         warnings: Vec::new(),
         no_state_before,
+        shared: None,
     })
 }
 
@@ -383,6 +417,7 @@ async fn run(
 /// anything else: a copy that does not match is removed and the restore refused. One
 /// that does becomes a local backup (its manifest line names its shared copy).
 async fn fetch_shared(
+    ctx: &Context,
     ledger: &EnvLedger<'_>,
     dir: &std::path::Path,
     entry: Backup,
@@ -408,12 +443,19 @@ async fn fetch_shared(
                 "the shared backup `{name}` in `{location}` does not match its manifest entry ({}): nothing was restored",
                 why.replace(&format!("`{temp_name}`"), "the download")
             ),
-            hint: Some(
-                "the object was changed or damaged after tfenv wrote it; pick another backup from `tfenv backups`, or check the bucket's object versions".to_string(),
-            ),
+            hint: Some(format!(
+                "the object was changed or damaged after tfenv wrote it; pick another backup from `tfenv backups {env}`; if the bucket keeps object versions, an earlier version of `{location}{dir}{name}` may be the original (look in the bucket: `tfenv backups {env} --versions` lists only the state object's versions)",
+                env = ledger.env.name,
+                dir = crate::ledger::names::BACKUPS,
+            )),
         }
         .into());
     }
+    ctx.printer.progress(&format!(
+        "{}: downloaded `{name}` from {location}{}{name}, sha256 checked",
+        ledger.env.name,
+        crate::ledger::names::BACKUPS
+    ));
     let local = backups::adopt(
         dir,
         &temp,

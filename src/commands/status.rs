@@ -16,12 +16,12 @@ use super::envs::BackendInfo;
 use crate::age::Age;
 use crate::artifacts::history::HistoryRecord;
 use crate::backend::lock::{LockState, StateLock};
-use crate::backend::{Backend, Backends, is_auth, is_unreachable, within};
+use crate::backend::{Backend, Backends, is_auth, is_permission, is_unreachable, within};
 use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::ledger::{EnvLedger, Where};
 use crate::process::Runner;
-use crate::project::{Environment, Project, Tier};
+use crate::project::{Environment, LedgerMode, Project, Tier};
 use crate::settings::StatusSettings;
 use crate::terraform::{self, InitState, StateHeader, Terraform};
 use crate::{Context, artifacts, gitignore, output, summary};
@@ -186,7 +186,7 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     if ctx.printer.is_json() {
         ctx.printer.json(&report)?;
     } else {
-        print_human(ctx, &report);
+        print_human(ctx, &report, project.ledger == LedgerMode::Backend);
     }
     Ok(if healthy {
         Exit::Success
@@ -345,7 +345,7 @@ async fn check_backend(
             }
             status.lock = Some(lock.relative_to(&project.root));
         }
-        Err(err) if is_unreachable(&err) || is_auth(&err) => {
+        Err(err) if is_unreachable(&err) || is_auth(&err) || is_permission(&err) => {
             backend_failed = is_unreachable(&err) || backend.reads_remote_state();
             backend_problem(&mut status.problems, &err)
         }
@@ -398,7 +398,7 @@ async fn check_backend(
                 status.state_source = Some(source);
                 status.state = header;
             }
-            Err(err) if is_unreachable(&err) || is_auth(&err) => {
+            Err(err) if is_unreachable(&err) || is_auth(&err) || is_permission(&err) => {
                 backend_problem(&mut status.problems, &err)
             }
             Err(err) => {
@@ -436,15 +436,23 @@ fn state_missing(status: &EnvStatus) -> Option<Problem> {
     ))
 }
 
-/// A backend that did not answer (`unreachable`) or refused tfenv's credentials (`auth`,
-/// its message ending with the fix). One per environment: when the lock and the state
-/// read fail the same way, the second adds nothing.
+/// A backend that did not answer (`unreachable`), refused tfenv's credentials (`auth`),
+/// or accepted them but denied the read (`permission`), the last two with the message
+/// ending with the fix. One per environment: when the lock and the state read fail the
+/// same way, the second adds nothing.
 fn backend_problem(problems: &mut Vec<Problem>, err: &anyhow::Error) {
-    let problem = if is_auth(err) {
+    let code = if is_auth(err) {
+        Some("auth")
+    } else if is_permission(err) {
+        Some("permission")
+    } else {
+        None
+    };
+    let problem = if let Some(code) = code {
         let fix = crate::error::hint_for(err)
             .map(|hint| format!(": {hint}"))
             .unwrap_or_default();
-        Problem::new("auth", format!("{err:#}{fix}"))
+        Problem::new(code, format!("{err:#}{fix}"))
     } else {
         Problem::new("unreachable", format!("{err:#}"))
     };
@@ -630,7 +638,7 @@ fn summary_section(report: &StatusReport) -> String {
     summary::status(report.healthy, &rows, &project)
 }
 
-fn print_human(ctx: &Context, report: &StatusReport) {
+fn print_human(ctx: &Context, report: &StatusReport, shared_ledger: bool) {
     let p = &ctx.printer;
     let mut rows = vec![
         [
@@ -657,10 +665,15 @@ fn print_human(ctx: &Context, report: &StatusReport) {
             .last_deploy
             .as_ref()
             .map_or_else(dash, |LastDeploy { record, place }| {
-                // From the shared ledger: whose run it was (another machine's, maybe).
-                let by = match place {
-                    Where::Local => String::new(),
-                    Where::Shared | Where::Both => format!(" by {}@{}", record.who, record.host),
+                // With the shared ledger, whose run it was — every time, this machine's
+                // own too, so the column reads the same whoever ran it. A run only in
+                // the shared ledger says so.
+                let by = match (shared_ledger, place) {
+                    (false, _) => String::new(),
+                    (true, Where::Shared) => {
+                        format!(" by {}@{} (shared)", record.who, record.host)
+                    }
+                    (true, _) => format!(" by {}@{}", record.who, record.host),
                 };
                 format!(
                     "{} {} ago{by}",
@@ -695,9 +708,18 @@ fn print_human(ctx: &Context, report: &StatusReport) {
                 .and_then(|s| s.terraform_version.clone())
                 .unwrap_or_else(dash),
             lock_cell(env.lock.as_ref()),
-            env.newest_backup
-                .as_ref()
-                .map_or_else(dash, |b| format!("{} ago", Age(b.age_seconds))),
+            // Only in the shared ledger (another machine's): not on this machine.
+            env.newest_backup.as_ref().map_or_else(dash, |b| {
+                format!(
+                    "{} ago{}",
+                    Age(b.age_seconds),
+                    if b.place == Where::Shared {
+                        " (shared)"
+                    } else {
+                        ""
+                    }
+                )
+            }),
             last,
             health,
         ]);

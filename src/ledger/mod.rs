@@ -12,6 +12,7 @@ mod publish;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +27,10 @@ use crate::backend::{Backend, BackendKind, within};
 use crate::process::Runner;
 use crate::project::{Environment, LedgerMode, Project};
 
-pub use merge::{history_to_read, merge_backups, merge_history};
+pub use merge::{
+    backup_label, backup_names, find_backup, history_to_read, merge_backups, merge_history,
+};
+pub use publish::Shared;
 
 /// How long one read or write of the shared ledger may take when the command has no
 /// `--timeout` of its own (deploy, refresh, restore, unlock, backup).
@@ -100,6 +104,9 @@ pub struct EnvLedger<'a> {
     pub timeout: Duration,
     /// `ledger = "backend"` with a backend that has no storage to share it in.
     no_store: Option<String>,
+    /// The shared side could not be listed and a warning said so: one per environment
+    /// and run, whichever of its folders (`history/`, `backups/`) failed first.
+    unread_said: AtomicBool,
 }
 
 impl<'a> EnvLedger<'a> {
@@ -133,6 +140,7 @@ impl<'a> EnvLedger<'a> {
             mode: project.ledger,
             timeout: DEFAULT_TIMEOUT,
             no_store,
+            unread_said: AtomicBool::new(false),
         }
     }
 
@@ -144,6 +152,7 @@ impl<'a> EnvLedger<'a> {
             mode: project.ledger,
             timeout: DEFAULT_TIMEOUT,
             no_store: None,
+            unread_said: AtomicBool::new(false),
         }
     }
 
@@ -364,13 +373,14 @@ impl<'a> EnvLedger<'a> {
 
     /// Uploads every local history record and backup that is not in the shared ledger
     /// yet (new ones, ones whose upload failed before, and — on the first run after
-    /// `ledger = "backend"` is set — everything this machine already has). Returns the
-    /// warnings to show: at most one for what failed, which stays marked `unshared`
-    /// for the next command that writes the ledger. Nothing to do with a local ledger.
-    pub async fn publish_pending(&self) -> Vec<String> {
+    /// `ledger = "backend"` is set — everything this machine already has). Returns what
+    /// went up, and the warnings to show: at most one for what failed, which stays
+    /// marked `unshared` for the next command that writes the ledger. Nothing to do
+    /// with a local ledger.
+    pub async fn publish_pending(&self) -> Shared {
         match &self.shared {
             Some(store) => publish::publish(store, self.env, self.timeout).await,
-            None => Vec::new(),
+            None => Shared::default(),
         }
     }
 
@@ -407,12 +417,19 @@ impl<'a> EnvLedger<'a> {
         Ok(objects.into_iter().map(|o| o.name).collect())
     }
 
+    /// The warning that the shared ledger could not be read, the first time only: a
+    /// command that lists both folders (`status`: the newest backup and the last deploy)
+    /// says it once, not once per folder.
     fn unread_warning(&self, err: &anyhow::Error) -> Option<String> {
         let store = self.shared.as_ref()?;
+        if self.unread_said.swap(true, Ordering::SeqCst) {
+            return None;
+        }
         Some(format!(
-            "cannot read the shared ledger of `{}` at `{}` ({err:#}): showing this machine's entries only",
+            "cannot read the shared ledger of `{}` at `{}` ({}): showing this machine's entries only",
             self.env.name,
-            store.location()
+            store.location(),
+            said(err)
         ))
     }
 
@@ -508,6 +525,17 @@ impl<'a> EnvLedger<'a> {
             self.env.name,
             self.location().unwrap_or_default()
         ))
+    }
+}
+
+/// A failed read or write of the shared ledger as a warning says it: the error and, when
+/// the credentials were refused or the call denied, what to fix or which permission to
+/// grant (a warning has no hint line of its own).
+fn said(err: &anyhow::Error) -> String {
+    use crate::backend::{is_auth, is_permission};
+    match crate::error::hint_for(err) {
+        Some(hint) if is_auth(err) || is_permission(err) => format!("{err:#}; {hint}"),
+        _ => format!("{err:#}"),
     }
 }
 

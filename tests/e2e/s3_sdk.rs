@@ -435,11 +435,20 @@ fn xml_field(xml: &str, tag: &str) -> String {
 
 /// An IAM user allowed everything, and its access key: `(id, secret)`.
 fn moto_user_key(moto: &Moto) -> (String, String) {
+    moto_user(
+        moto,
+        "tfenv",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+    )
+}
+
+/// An IAM user `name` with the policy `policy`, and its access key: `(id, secret)`.
+fn moto_user(moto: &Moto, name: &str, policy: &str) -> (String, String) {
     moto_iam(
         moto,
         &[
             ("Action", "CreateUser"),
-            ("UserName", "tfenv"),
+            ("UserName", name),
             ("Version", "2010-05-08"),
         ],
     );
@@ -447,12 +456,9 @@ fn moto_user_key(moto: &Moto) -> (String, String) {
         moto,
         &[
             ("Action", "PutUserPolicy"),
-            ("UserName", "tfenv"),
-            ("PolicyName", "all"),
-            (
-                "PolicyDocument",
-                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
-            ),
+            ("UserName", name),
+            ("PolicyName", "policy"),
+            ("PolicyDocument", policy),
             ("Version", "2010-05-08"),
         ],
     );
@@ -460,7 +466,7 @@ fn moto_user_key(moto: &Moto) -> (String, String) {
         moto,
         &[
             ("Action", "CreateAccessKey"),
-            ("UserName", "tfenv"),
+            ("UserName", name),
             ("Version", "2010-05-08"),
         ],
     );
@@ -802,4 +808,123 @@ fn deploy_backup_lock_unlock_and_restore_on_s3_need_no_aws_cli() {
     tfenv_run(&["restore", "dev", &backup_file, "--yes"], 0);
     let outputs = stdout_json(&tfenv_run(&["outputs", "dev", "--output", "json"], 0));
     assert_eq!(outputs["n"]["value"], 1, "{outputs}");
+}
+
+/// Allowed everything but `deny` (IAM actions) on `resource`.
+fn allowed_but(deny: &[&str], resource: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Effect": "Allow", "Action": "*", "Resource": "*" },
+            { "Effect": "Deny", "Action": deny, "Resource": resource },
+        ]
+    })
+    .to_string()
+}
+
+#[test]
+fn a_denied_ledger_write_is_a_permission_problem_naming_the_action_not_bad_credentials() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let key = "dev/terraform.tfstate";
+    // `ci` may do anything with the state, nothing under `<key>.tfenv/`; `audit` may
+    // read everything but not list the bucket.
+    let ci = moto_user(
+        &moto,
+        "ci",
+        &allowed_but(
+            &["s3:PutObject", "s3:GetObject"],
+            &format!("arn:aws:s3:::{BUCKET}/{key}.tfenv/*"),
+        ),
+    );
+    let audit = moto_user(
+        &moto,
+        "audit",
+        &allowed_but(&["s3:ListBucket"], &format!("arn:aws:s3:::{BUCKET}")),
+    );
+    moto_require_auth(&moto);
+
+    let project = Project::empty();
+    let path = tools_path(&project);
+    project.write("main.tf", MAIN_TF);
+    project.write(
+        "tfenv.toml",
+        "[project]\nledger = \"backend\"\n\n\
+         [environments.dev]\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n\n\
+         [environments.audit]\nbackend_config = \"environments/audit.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n",
+    );
+    project.write(
+        "environments/dev.backend.conf",
+        &auth_conf(&moto, key, Locking::DynamoDb, Some((&ci.0, &ci.1))),
+    );
+    project.write(
+        "environments/audit.backend.conf",
+        &auth_conf(&moto, key, Locking::DynamoDb, Some((&audit.0, &audit.1))),
+    );
+    project.write(
+        "environments/dev.tfvars",
+        &format!("n = 1\nsleep = 0\nsleep_bin = \"{}\"\n", sleep_bin()),
+    );
+    let tfenv_run = |args: &[&str], code: i32| -> Output {
+        let mut cmd = tfenv(&project, &path, &support::terraform());
+        cmd.args(args);
+        expecting(run(cmd), code)
+    };
+
+    // The deploy succeeds (terraform wrote the state with these credentials), with one
+    // warning: the permission to grant, not the credentials to fix.
+    let output = tfenv_run(&["deploy", "dev", "--yes"], 0);
+    let err = stderr(&output);
+    assert_eq!(err.matches("could not upload").count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "permission denied: writing `s3://tfstate-sdk/dev/terraform.tfstate.tfenv/history/"
+        ) && err.contains("AccessDenied")
+            && err.contains("tfenv used `access_key` / `secret_key` in the backend config")
+            && err.contains(&format!(
+                "allow `s3:PutObject` on `arn:aws:s3:::{BUCKET}/{key}.tfenv/*`"
+            ))
+            && err.contains("docs/team.md"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("refused the credentials") && !err.contains("fix `access_key`"),
+        "{err}"
+    );
+    let history = std::fs::read_to_string(project.join("state/dev/history.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(last["result"], "applied", "{history}");
+    assert_eq!(last["unshared"], true, "{history}");
+
+    // Publishing a plan fails: nothing usable was published, and the error says why.
+    let output = tfenv_run(&["plan", "dev", "--publish"], 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "permission denied: writing `s3://tfstate-sdk/dev/terraform.tfstate.tfenv/plans/"
+        ) && err.contains("AccessDenied")
+            && err.contains("allow `s3:PutObject`")
+            && !err.contains("refused the credentials")
+            && !err.contains("fix `access_key`"),
+        "{err}"
+    );
+
+    // `status` of an environment whose ledger cannot be listed: one warning (not one per
+    // folder), naming the permission.
+    let output = tfenv_run(&["status", "audit"], 6);
+    let err = stderr(&output);
+    assert_eq!(
+        err.matches("cannot read the shared ledger of `audit`")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("allow `s3:ListBucket` on `arn:aws:s3:::tfstate-sdk` (for the prefix `dev/terraform.tfstate.tfenv/`)"),
+        "{err}"
+    );
+    let status = stdout_json(&tfenv_run(&["status", "audit", "--output", "json"], 6));
+    let warnings = status["environments"][0]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{status}");
 }

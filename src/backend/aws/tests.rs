@@ -586,3 +586,70 @@ async fn check_credentials_names_the_backend_keys_and_at_most_their_last_4_chara
     assert!(!found.from_sts);
     assert_no_secret(&found.source);
 }
+
+#[test]
+fn refused_credentials_and_denied_calls_are_told_apart() {
+    for code in [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredTokenException",
+    ] {
+        assert_eq!(refusal(code, 403), Refusal::Credentials, "{code}");
+        assert_eq!(refusal(code, 400), Refusal::Credentials, "{code}");
+    }
+    for code in [
+        "AccessDenied",
+        "AccessDeniedException",
+        "AllAccessDisabled",
+        "Forbidden",
+    ] {
+        assert_eq!(refusal(code, 403), Refusal::Permission, "{code}");
+        assert_eq!(refusal(code, 400), Refusal::Permission, "{code}");
+    }
+    // A 403 without a credential code (a proxy, a HEAD without a body) is a permission;
+    // a 401 without a code, the credentials.
+    assert_eq!(refusal("", 403), Refusal::Permission);
+    assert_eq!(refusal("", 401), Refusal::Credentials);
+    // A clock that is off is neither: its own message says so.
+    assert_eq!(refusal("RequestTimeTooSkewed", 403), Refusal::Other);
+    assert_eq!(refusal("NoSuchBucket", 404), Refusal::Other);
+    assert_eq!(refusal("", 500), Refusal::Other);
+    // A body the SDK could not parse still names its code.
+    assert_eq!(
+        known_code(
+            "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>"
+        ),
+        Some("SignatureDoesNotMatch")
+    );
+    assert_eq!(
+        known_code("<Code>AccessDenied</Code>"),
+        Some("AccessDenied")
+    );
+    assert_eq!(known_code("{}"), None);
+}
+
+#[test]
+fn a_denied_call_names_the_action_the_resource_and_the_docs() {
+    let ledger = Needs::ledger("s3:PutObject", "`arn:aws:s3:::b/k.tfenv/*`".to_string());
+    let hint = ledger.hint();
+    assert!(
+        hint.contains("allow `s3:PutObject` on `arn:aws:s3:::b/k.tfenv/*`")
+            && hint.contains("docs/team.md"),
+        "{hint}"
+    );
+    assert_eq!(ledger.service(), Service::S3);
+    assert!(!hint.contains("does not exist"), "{hint}");
+    // A read denied may be a missing object to an identity that may not list.
+    let read = Needs::backend("s3:GetObject", "`arn:aws:s3:::b/k`".to_string()).hint();
+    assert!(
+        read.contains("without `s3:ListBucket` on the bucket, S3 also says AccessDenied for an object that does not exist"),
+        "{read}"
+    );
+    let lock = Needs::backend("dynamodb:GetItem", "the DynamoDB table `t`".to_string());
+    assert!(lock.hint().contains("docs/aws.md"), "{}", lock.hint());
+    assert_eq!(lock.service(), Service::DynamoDb);
+}
