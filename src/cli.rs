@@ -250,8 +250,9 @@ Examples:
     #[command(after_help = "\
 --versions lists the versions the bucket keeps of the state object itself (s3 object
 versions): version ID, time, age, size, and serial and lineage read from the first bytes
-of each (`-` where they could not be read). Restore one with `tfenv restore <env>
-version:<ID>`. Only for remote backends with versioning (not the local backend).
+of each (`-` where they could not be read), the newest 20 unless --limit N (0: all).
+Restore one with `tfenv restore <env> version:<ID>`. Only for remote backends with
+versioning (not the local backend).
 
 Examples:
   tfenv backups production
@@ -639,6 +640,10 @@ pub struct BackupsArgs {
     /// List the versions of the state object in the backend's bucket instead.
     #[arg(long)]
     pub versions: bool,
+
+    /// With --versions: show the newest N versions (0: all of them).
+    #[arg(long, value_name = "N", default_value_t = 20, requires = "versions")]
+    pub limit: usize,
 
     #[command(flatten)]
     pub deadline: Deadline,

@@ -653,6 +653,8 @@ pub struct BackupsSettings {
     pub timeout: Duration,
     /// `--versions`: the state object's versions in the bucket, not tfenv's backups.
     pub versions: bool,
+    /// `--limit`: how many versions to show, newest first (0: all).
+    pub limit: usize,
 }
 
 impl BackupsSettings {
@@ -661,6 +663,7 @@ impl BackupsSettings {
             env: args.env,
             timeout: args.deadline.timeout,
             versions: args.versions,
+            limit: args.limit,
         }
     }
 }

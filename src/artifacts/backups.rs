@@ -50,8 +50,9 @@ pub fn dir(env: &Environment) -> PathBuf {
 }
 
 /// Takes a new backup of `env`'s state: `pull` streams the state into the writer it is
-/// handed and returns the state's header (`Ok(None)` when there is no state yet: nothing
-/// is created). On any failure no file and no manifest line is left.
+/// handed and returns the state's header (`Ok(None)` when there is no state yet, or only
+/// the empty placeholder terraform prints then — no lineage, no resources: nothing is
+/// created). On any failure no file and no manifest line is left.
 pub async fn create<Pull, Pulling>(
     env: &Environment,
     reason: &str,
@@ -62,8 +63,8 @@ where
     Pulling: Future<Output = anyhow::Result<Option<StateHeader>>>,
 {
     match pull_state(env, pull).await? {
-        Some(pulled) => pulled.keep(reason).map(Some),
-        None => Ok(None),
+        Some(pulled) if !pulled.header().is_empty() => pulled.keep(reason).map(Some),
+        _ => Ok(None),
     }
 }
 
@@ -121,6 +122,11 @@ impl Pulled {
     /// The pulled state's header (serial, lineage, …).
     pub fn header(&self) -> &StateHeader {
         &self.header
+    }
+
+    /// The pulled state's SHA-256 (hex).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// Names the pulled state `terraform.tfstate.<now>` and adds its manifest line.

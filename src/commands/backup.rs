@@ -177,7 +177,7 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?;
     if settings.versions {
-        return super::versions::list(ctx, &project, env).await;
+        return super::versions::list(ctx, &project, env, settings.limit, settings.timeout).await;
     }
     let dir = backups::dir(env);
     let (ledger, unresolved) = EnvLedger::resolve(&project, env, ctx.runner.clone());

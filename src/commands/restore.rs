@@ -29,6 +29,10 @@ struct RestoreReport {
     pre_restore_backup: Option<Backup>,
     /// Steps after the push that failed without undoing it (the history record).
     warnings: Vec<String>,
+    /// Whether the environment had no state before (terraform then gives the pushed
+    /// state a lineage of its own on a remote backend).
+    #[serde(skip)]
+    no_state_before: bool,
     /// `ledger = "backend"`: what went up to the shared ledger after the restore.
     #[serde(skip_serializing_if = "Option::is_none")]
     shared: Option<crate::ledger::Shared>,
@@ -37,19 +41,64 @@ struct RestoreReport {
 pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?.clone();
-    let dir = backups::dir(&env);
     // What the history record says was restored: `version:<ID>` as given, else the
     // backup's name or the path (below).
     let version = settings
         .backup
         .starts_with(super::versions::PREFIX)
         .then(|| settings.backup.clone());
-    // `version:<ID>`: that version of the state object, downloaded into a backup first.
+    // `version:<ID>`: that version of the state object, downloaded into a backup first
+    // (or the backup an earlier attempt made of it). A backup made now is removed again
+    // when the restore stops before anything is pushed, so `latest` never picks it.
+    let mut downloaded = None;
     if let Some(id) = settings.backup.strip_prefix(super::versions::PREFIX) {
-        settings.backup = super::versions::into_backup(ctx, &project, &env, id)
-            .await?
-            .file;
+        let (backup, new) = super::versions::into_backup(ctx, &project, &env, id).await?;
+        settings.backup = backup.file.clone();
+        downloaded = new.then_some(backup.file);
     }
+    let mut pushed = false;
+    let result = restore_backup(
+        ctx,
+        &project,
+        &env,
+        &settings,
+        version,
+        &mut pushed,
+        &downloaded,
+    )
+    .await;
+    if result.is_err() && !pushed {
+        discard(ctx, &env, &downloaded);
+    }
+    result
+}
+
+/// Removes the backup `restore version:<ID>` made of the version (file and manifest
+/// line) when nothing was pushed: `latest` must not pick a version nobody restored.
+fn discard(ctx: &Context, env: &crate::project::Environment, downloaded: &Option<String>) {
+    let Some(file) = downloaded else {
+        return;
+    };
+    let plan = backups::PrunePlan {
+        delete: vec![file.clone()],
+        kept: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if let Err(err) = backups::prune_planned(&backups::dir(env), &plan) {
+        ctx.printer.warn(&format!("{err:#}"));
+    }
+}
+
+async fn restore_backup(
+    ctx: &Context,
+    project: &Project,
+    env: &crate::project::Environment,
+    settings: &RestoreSettings,
+    version: Option<String>,
+    pushed: &mut bool,
+    downloaded: &Option<String>,
+) -> anyhow::Result<Exit> {
+    let dir = backups::dir(env);
 
     // What to restore: `latest`, a backup's name (checked against its manifest line), or a path.
     let manifest = backups::manifest(&dir)?;
@@ -58,7 +107,7 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
     }
     let manifest = manifest.records;
     // With the shared ledger, backups taken on other machines too.
-    let (ledger, unresolved) = EnvLedger::resolve(&project, &env, ctx.runner.clone());
+    let (ledger, unresolved) = EnvLedger::resolve(project, env, ctx.runner.clone());
     if let Some(note) = ledger.no_store() {
         crate::ledger::warn_once(&ctx.printer, note);
     }
@@ -169,39 +218,32 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
 
     crate::provenance::check_restore(
         &ctx.printer,
-        &project,
-        &env,
+        project,
+        env,
         &source,
         &shown,
         &restored,
         settings.force,
     )?;
 
-    let backend = Backends::default().resolve(&env, &project)?;
-    let mut tf = ctx.terraform(&project).await?;
+    let backend = Backends::default().resolve(env, project)?;
+    let mut tf = ctx.terraform(project).await?;
     tf.lock_timeout = settings.lock_wait.timeout;
-    let mut recorded = RecordedRun::start(
-        ctx,
-        &project,
-        &env,
-        "restore",
-        true,
-        &tf,
-        &settings.lock_wait,
-    )
-    .await?;
+    let mut recorded =
+        RecordedRun::start(ctx, project, env, "restore", true, &tf, &settings.lock_wait).await?;
     recorded.ledger.restored = Some(version.unwrap_or_else(|| shown.clone()));
     let result = run(
         ctx,
-        &project,
-        &settings,
-        &env,
+        project,
+        settings,
+        env,
         &backend,
         &tf,
         &source,
         &shown,
         &restored,
         &mut recorded.ledger,
+        pushed,
     )
     .await;
     match result {
@@ -210,13 +252,21 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
             report.warnings = recorded.warnings().to_vec();
             // Recorded, the environment's lock released: then the shared ledger.
             drop(recorded);
-            if let Some(shared) = crate::pipeline::share(ctx, &project, &env, &backend).await {
+            if let Some(shared) = crate::pipeline::share(ctx, project, env, &backend).await {
                 report.warnings.extend(shared.warnings.iter().cloned());
                 report.shared = Some(shared);
             }
             if ctx.printer.is_json() {
                 ctx.printer.json(&report)?;
             } else {
+                if report.no_state_before {
+                    ctx.printer.progress(&format!(
+                        "{}: there was no state before; terraform wrote the restored resources as serial {} lineage {}",
+                        report.environment,
+                        report.serial_after,
+                        short(&report.lineage)
+                    ));
+                }
                 ctx.printer.result(&format!(
                     "Restored `{}` into `{}`: serial {} → {}{}.",
                     report.restored,
@@ -237,7 +287,11 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         Err(err) => {
             let err = recorded.fail(&ctx.printer, err);
             drop(recorded);
-            crate::pipeline::share(ctx, &project, &env, &backend).await;
+            // Before the shared ledger is written: the version's backup is not shared.
+            if !*pushed {
+                discard(ctx, env, downloaded);
+            }
+            crate::pipeline::share(ctx, project, env, &backend).await;
             Err(err)
         }
     }
@@ -255,10 +309,13 @@ async fn run(
     shown: &str,
     restored: &StateHeader,
     ledger: &mut Ledger,
+    pushed: &mut bool,
 ) -> anyhow::Result<RestoreReport> {
     ctx.ensure_init(tf, project, env, backend, InitOptions::default(), None)
         .await?;
-    let current = tf.state_header(env).await?;
+    // No state at all (terraform prints an empty placeholder, no lineage): nothing for
+    // the backup's lineage to differ from.
+    let current = tf.state_header(env).await?.filter(|c| !c.is_empty());
     let same_lineage = current
         .as_ref()
         .is_none_or(|c| c.lineage == restored.lineage);
@@ -307,6 +364,7 @@ async fn run(
     let staged = StagedFile(env.artifacts_dir.join(".restore.tfstate"));
     backups::with_serial(source, &staged.0, serial)?;
     crate::pipeline::wait_for_state_lock(ctx, backend, env, &settings.lock_wait).await?;
+    *pushed = true;
     tf.state_push(env, &staged.0, !same_lineage).await?;
     drop(staged);
     if let Err(err) = backend.make_state_private(env) {
@@ -315,11 +373,18 @@ async fn run(
 
     let landed = tf.state_header(env).await?;
     let serial_after = landed.as_ref().map_or(serial, |h| h.serial);
-    // Some backends bump the serial once more as they write; lineage and content must match.
+    let lineage_after = landed
+        .as_ref()
+        .map_or(restored.lineage.clone(), |h| h.lineage.clone());
+    // Some backends bump the serial once more as they write; lineage and content must
+    // match. Pushed where there was no state, a remote backend keeps the resources but
+    // writes a lineage of its own (terraform 1.11 keeps the serial, 1.0 sets it to 0):
+    // then only the content must match.
+    let no_state_before = current.is_none();
     match landed {
         Some(h)
-            if h.lineage == restored.lineage
-                && h.serial >= serial
+            if (no_state_before || (h.lineage == restored.lineage && h.serial >= serial))
+                && !h.lineage.is_empty()
                 && h.resources == restored.resources
                 && h.instances == restored.instances => {}
         other => anyhow::bail!(
@@ -336,12 +401,13 @@ async fn run(
     Ok(RestoreReport {
         environment: env.name.clone(),
         restored: shown.to_string(),
-        lineage: restored.lineage.clone(),
+        lineage: lineage_after,
         serial_before: current.map(|c| c.serial),
         serial_after,
         forced: !same_lineage,
         pre_restore_backup: pre,
         warnings: Vec::new(),
+        no_state_before,
         shared: None,
     })
 }

@@ -55,6 +55,9 @@ struct EnvStatus {
     /// `last_deploy` are this machine's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// The backend answered the state read (with a state or with none).
+    #[serde(skip)]
+    state_read: bool,
 }
 
 #[derive(Serialize)]
@@ -249,6 +252,7 @@ async fn check(
         )),
     }
     problems.extend(killed_run(env));
+    problems.extend(state_missing(&status));
     status.problems.splice(0..0, problems);
     status
 }
@@ -274,6 +278,7 @@ async fn check_backend(
         last_deploy: None,
         problems: Vec::new(),
         warnings: Vec::new(),
+        state_read: false,
     };
     let backend = match backend {
         Ok(backend) => backend,
@@ -387,8 +392,9 @@ async fn check_backend(
     if let Some((source, result)) = read {
         // Where the state was read from; none when there is no state or it was not read.
         match result {
-            Ok(None) => {}
+            Ok(None) => status.state_read = true,
             Ok(header) => {
+                status.state_read = true;
                 status.state_source = Some(source);
                 status.state = header;
             }
@@ -406,6 +412,28 @@ async fn check_backend(
         }
     }
     status
+}
+
+/// The backend has no state (read, and absent or terraform's empty placeholder) while the
+/// last deploy applied: the state object was deleted (or the backend config points
+/// elsewhere). Its bucket versions are the way back.
+fn state_missing(status: &EnvStatus) -> Option<Problem> {
+    let last = status.last_deploy.as_ref()?;
+    let absent = status.state.as_ref().is_none_or(StateHeader::is_empty);
+    if !status.state_read || !absent || last.record.result != artifacts::history::RunResult::Applied
+    {
+        return None;
+    }
+    Some(Problem::new(
+        "state-missing",
+        format!(
+            "no state in the backend, but the last deploy ({}, {} by {}) applied; see `tfenv backups {} --versions`",
+            last.record.start.format("%Y-%m-%d %H:%M UTC"),
+            last.record.command,
+            last.record.who,
+            status.name
+        ),
+    ))
 }
 
 /// A backend that did not answer (`unreachable`), refused tfenv's credentials (`auth`),

@@ -52,6 +52,8 @@ struct Report {
     environment: String,
     state: String,
     versions: Vec<Listed>,
+    /// Older versions not shown (`--limit`; 0 with `--limit 0`).
+    more: usize,
     warnings: Vec<String>,
 }
 
@@ -78,9 +80,22 @@ fn store(ctx: &Context, project: &Project, env: &Environment) -> anyhow::Result<
 }
 
 /// `tfenv backups <env> --versions`.
-pub async fn list(ctx: &Context, project: &Project, env: &Environment) -> anyhow::Result<Exit> {
-    let store = store(ctx, project, env)?;
-    let versions = store.versions().await?;
+/// The newest `limit` versions (0: all) are shown, and only their first bytes are read.
+pub async fn list(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Exit> {
+    let store = store(ctx, project, env)?.with_timeout(timeout);
+    let mut versions = store.versions().await?;
+    let all_null = !versions.is_empty() && versions.iter().all(|v| v.id == "null");
+    let more = match limit {
+        0 => 0,
+        limit => versions.len().saturating_sub(limit),
+    };
+    versions.truncate(versions.len() - more);
     let heads: Vec<anyhow::Result<HeadFields>> = futures_util::stream::iter(&versions)
         .map(|v| head(&store, v))
         .buffered(HEAD_READS)
@@ -94,7 +109,7 @@ pub async fn list(ctx: &Context, project: &Project, env: &Environment) -> anyhow
             failed.len()
         ));
     }
-    if !versions.is_empty() && versions.iter().all(|v| v.id == "null") {
+    if all_null {
         warnings.push(format!(
             "the bucket keeps no versions of `{}` (versioning is off): only the current state is there",
             store.state_location()
@@ -124,6 +139,7 @@ pub async fn list(ctx: &Context, project: &Project, env: &Environment) -> anyhow
             environment: env.name.clone(),
             state: store.state_location(),
             versions: listed,
+            more,
             warnings,
         })?;
         return Ok(Exit::Success);
@@ -177,8 +193,13 @@ pub async fn list(ctx: &Context, project: &Project, env: &Environment) -> anyhow
             .to_string(),
         ]);
     }
+    let more = match more {
+        0 => String::new(),
+        1 => "\n1 more version: --limit 0 to see all".to_string(),
+        n => format!("\n{n} more versions: --limit 0 to see all"),
+    };
     ctx.printer.result(&format!(
-        "Versions of `{}`, newest first:\n{}\nRestore one with `tfenv restore {} version:<ID>`.",
+        "Versions of `{}`, newest first:\n{}{more}\nRestore one with `tfenv restore {} version:<ID>`.",
         store.state_location(),
         output::table(&rows).trim_end(),
         env.name
@@ -197,13 +218,14 @@ async fn head(store: &Store, v: &Version) -> anyhow::Result<HeadFields> {
 
 /// `tfenv restore <env> version:<ID>`: downloads version `id` of `env`'s state object
 /// into its backups (checked to be a state, hashed, with its manifest line) and returns
-/// that backup, for the normal restore path to restore.
+/// that backup, for the normal restore path to restore — and whether it is new: a
+/// backup of the same version with the same SHA-256 (an earlier attempt's) is reused.
 pub async fn into_backup(
     ctx: &Context,
     project: &Project,
     env: &Environment,
     id: &str,
-) -> anyhow::Result<Backup> {
+) -> anyhow::Result<(Backup, bool)> {
     let store = store(ctx, project, env)?;
     let listing = format!("tfenv backups {} --versions", env.name);
     let versions = store.versions().await?;
@@ -275,12 +297,28 @@ pub async fn into_backup(
         }
         .into());
     };
-    let backup = pulled.keep(&format!("bucket-version {id}"))?;
+    let reason = format!("bucket-version {id}");
+    let dir = backups::dir(env);
+    let earlier = backups::manifest(&dir)?
+        .records
+        .into_iter()
+        .rev()
+        .find(|b| {
+            b.reason == reason && b.sha256 == pulled.sha256() && backups::verify(&dir, b).is_ok()
+        });
+    if let Some(backup) = earlier {
+        ctx.printer.progress(&format!(
+            "{}: version `{id}` is already backup {} (serial {})",
+            env.name, backup.file, backup.serial
+        ));
+        return Ok((backup, false));
+    }
+    let backup = pulled.keep(&reason)?;
     ctx.printer.progress(&format!(
         "{}: version `{id}` is backup {} (serial {})",
         env.name, backup.file, backup.serial
     ));
-    Ok(backup)
+    Ok((backup, true))
 }
 
 /// A `Read` that hands everything it reads to `sink` too.

@@ -295,13 +295,22 @@ impl Bundle {
         })
     }
 
+    /// How a refusal says to make a new plan: published again (`--publish`) for a
+    /// published plan, else a new bundle (`--out DIR`).
+    pub fn plan_again(&self, env: &str) -> String {
+        match self.published {
+            true => format!("plan again with `tfenv plan {env} --publish`"),
+            false => format!("plan again with `tfenv plan {env} --out DIR`"),
+        }
+    }
+
     /// Checks terraform.plan and plan.json against their recorded checksums (an
     /// encrypted bundle's files first as they are, then decrypted); the plan's summary,
     /// read from plan.json.
     pub fn verify_files(&self) -> anyhow::Result<Verified> {
         let hint = format!(
-            "the bundle was changed or damaged after it was written; plan again with `tfenv plan {} --out DIR`",
-            self.meta.environment
+            "the bundle was changed or damaged after it was written; {}",
+            self.plan_again(&self.meta.environment)
         );
         let hint = hint.as_str();
         if let Some(encryption) = &self.meta.encryption {

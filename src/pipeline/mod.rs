@@ -576,8 +576,19 @@ pub fn print_outcome(ctx: &Context, report: &Report) {
             true => (", its plan encrypted (age)", format!(" with {keys}")),
             false => ("; it holds secrets", " with".to_string()),
         };
+        // CI applies it without a terminal: the tier's flags, as the confirmation needs them.
+        let unattended = match report.tier {
+            Tier::Production => format!(
+                " --yes --confirm {name}{}",
+                match report.plan.as_ref().is_some_and(|plan| plan.destroys() > 0) {
+                    true => " --allow-destroy",
+                    false => "",
+                }
+            ),
+            _ => " --yes".to_string(),
+        };
         p.result(&format!(
-            "Published the plan as `{id}` to `{location}` (sha256 {sum}…){how}. Apply it{with}:\n  tfenv {chdir}deploy {name} --plan {prefix}{id}",
+            "Published the plan as `{id}` to `{location}` (sha256 {sum}…){how}. Apply it{with}:\n  tfenv {chdir}deploy {name} --plan {prefix}{id}\nor non-interactively (CI):\n  tfenv {chdir}deploy {name} --plan {prefix}{id}{unattended}",
             id = published.id,
             location = published.location,
             sum = &published.sha256[..12],

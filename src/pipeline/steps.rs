@@ -274,8 +274,8 @@ async fn apply_bundle(
             show(&bundle.meta.state),
             show(&found),
             format!(
-                "the state changed since the plan (another deploy?); plan again with `tfenv plan {} --out DIR`",
-                run.env.name
+                "the state changed since the plan (another deploy?); {}",
+                bundle.plan_again(&run.env.name)
             ),
         )
         .into());
@@ -322,7 +322,7 @@ fn short(commit: &str) -> &str {
 fn check_bundle(run: &Run<'_>, bundle: &Bundle) -> anyhow::Result<()> {
     let meta = &bundle.meta;
     let env = run.env;
-    let again = format!("plan again with `tfenv plan {} --out DIR`", env.name);
+    let again = bundle.plan_again(&env.name);
     if meta.environment != env.name {
         return Err(bundle::mismatch(
             "environment",
@@ -738,7 +738,8 @@ fn takes_backup(env: &Environment) -> bool {
 fn keep_backup(run: &mut Run<'_>, pulled: Option<Pulled>) -> anyhow::Result<()> {
     let p = &run.ctx.printer;
     let env = run.env;
-    let Some(pulled) = pulled else {
+    // terraform prints an empty placeholder (no lineage, no resources) for no state.
+    let Some(pulled) = pulled.filter(|p| !p.header().is_empty()) else {
         p.progress(&format!("{}: no state yet, nothing to back up", env.name));
         return Ok(());
     };

@@ -674,7 +674,7 @@ fn terraform_failed(
         limit,
         more,
     );
-    anyhow::anyhow!(
+    let message = format!(
         "`terraform {what}` for `{}` {}{}",
         env.name,
         done.describe(),
@@ -683,7 +683,52 @@ fn terraform_failed(
         } else {
             format!(":\n{detail}")
         }
-    )
+    );
+    match digest_mismatch(&stderr, env) {
+        Some(hint) => TfenvError::config(message, Some(hint)).into(),
+        None => anyhow::anyhow!(message),
+    }
+}
+
+/// The s3 backend's "checksum … does not match the checksum stored in DynamoDB": the
+/// lock table's `<bucket>/<key>-md5` item holds the digest of a state that is not in
+/// the bucket (deleted, or replaced by copying an object). tfenv never touches that item
+/// (terraform's own): the hint names it and the two ways out.
+fn digest_mismatch(text: &str, env: &Environment) -> Option<String> {
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !words.contains("does not match the checksum stored in DynamoDB") {
+        return None;
+    }
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim_start_matches(['│', ' ']).strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let (bucket, key) = (field("Bucket:")?, field("Key:")?);
+    let calculated = field("Calculated checksum:").unwrap_or_default();
+    let table = env
+        .backend_config
+        .as_ref()
+        .and_then(|path| crate::project::hcl::read_settings(path, &env.root).ok())
+        .and_then(|settings| {
+            settings
+                .get("dynamodb_table")
+                .and_then(|v| v.as_str().map(String::from))
+        })
+        .unwrap_or_else(|| "<dynamodb_table>".to_string());
+    let item = format!("{bucket}/{key}-md5");
+    let key_json = format!(r#"{{"LockID":{{"S":"{item}"}}}}"#);
+    let delete = format!("aws dynamodb delete-item --table-name {table} --key '{key_json}'");
+    Some(if calculated.is_empty() {
+        format!(
+            "there is no state object `s3://{bucket}/{key}`, but the lock table `{table}` still holds the digest of one (item `LockID` = `{item}`): if the state was deleted, restore one of its versions (`tfenv backups {env} --versions`) after deleting that item: {delete}",
+            env = env.name
+        )
+    } else {
+        format!(
+            "the state object `s3://{bucket}/{key}` is not the one whose digest the lock table `{table}` holds (item `LockID` = `{item}`): if the object is the state you want, set the item's Digest to what terraform calculated: aws dynamodb put-item --table-name {table} --item '{{\"LockID\":{{\"S\":\"{item}\"}},\"Digest\":{{\"S\":\"{calculated}\"}}}}' (or delete the item: {delete})"
+        )
+    })
 }
 
 /// Whether the stdout of `terraform <what>` is only terraform's own messages, so it may

@@ -25,6 +25,14 @@ pub struct StateHeader {
     pub bytes: u64,
 }
 
+impl StateHeader {
+    /// What `terraform state pull` prints for an environment with no state: no lineage
+    /// and no resources (serial 0). Not a state worth backing up or comparing lineages with.
+    pub fn is_empty(&self) -> bool {
+        self.lineage.is_empty() && self.resources == 0
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("not a Terraform state: {0}")]

@@ -367,3 +367,27 @@ async fn a_lock_timeout_goes_to_every_call_that_takes_the_state_lock_before_its_
         "{text}"
     );
 }
+
+#[test]
+fn a_digest_mismatch_over_an_existing_object_hints_setting_the_digest_terraform_calculated() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(
+        dir.path(),
+        "[environments.dev]\nbackend_config = \"environments/dev.backend.conf\"\n",
+    );
+    std::fs::write(
+        dir.path().join("environments/dev.backend.conf"),
+        "bucket = \"tfstate\"\nkey = \"dev/terraform.tfstate\"\ndynamodb_table = \"tf-locks\"\n",
+    )
+    .unwrap();
+    let env = project.environment("dev").unwrap();
+    let text = "Error refreshing state: state data in S3 does not have the expected content.\n\nThe checksum calculated for the state stored in S3 does not match the checksum\nstored in DynamoDB.\n\nBucket: tfstate\nKey:    dev/terraform.tfstate\nCalculated checksum: 0123abcd\nStored checksum:     ffff0000\n";
+    let hint = digest_mismatch(text, env).expect("recognised");
+    assert!(hint.contains("`tf-locks`"), "{hint}");
+    assert!(
+        hint.contains("`LockID` = `tfstate/dev/terraform.tfstate-md5`"),
+        "{hint}"
+    );
+    assert!(hint.contains(r#""Digest":{"S":"0123abcd"}"#), "{hint}");
+    assert!(digest_mismatch("Error: something else", env).is_none());
+}

@@ -187,6 +187,58 @@ fn restoring_a_version_the_bucket_does_not_have_or_a_delete_marker_is_refused_cl
     let newest = table.lines().nth(2).unwrap();
     assert!(newest.contains("  -  "), "{table}");
 
+    // --limit: the newest N, the first bytes of those only, and how many more there are.
+    let args = [
+        "backups",
+        "dev",
+        "--versions",
+        "--limit",
+        "2",
+        "--output",
+        "json",
+    ];
+    let (output, requests) = moto.requests_during(|| run(&project, &args, 0));
+    let limited = stdout_json(&output);
+    assert_eq!(
+        limited["versions"].as_array().unwrap().len(),
+        2,
+        "{limited:#}"
+    );
+    assert_eq!(limited["more"], 1, "{limited:#}");
+    let reads = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("versionId="))
+        .count();
+    assert_eq!(reads, 2, "{requests:?}");
+    assert_eq!(listed["more"], 0, "{listed:#}");
+    let table = support::stdout(&run(
+        &project,
+        &["backups", "dev", "--versions", "--limit", "1"],
+        0,
+    ));
+    assert!(
+        table.contains("2 more versions: --limit 0 to see all"),
+        "{table}"
+    );
+    let unlimited = stdout_json(&run(
+        &project,
+        &[
+            "backups",
+            "dev",
+            "--versions",
+            "--limit",
+            "0",
+            "--output",
+            "json",
+        ],
+        0,
+    ));
+    assert_eq!(
+        unlimited["versions"].as_array().unwrap().len(),
+        3,
+        "{unlimited:#}"
+    );
+
     // Restoring the version that is no state: refused, and nothing is left in backups/.
     let version = format!("version:{}", all[0]["id"].as_str().unwrap());
     let output = run(&project, &["restore", "dev", &version, "--yes"], 5);
@@ -247,4 +299,121 @@ fn versions_of_a_local_backend_are_a_usage_error_naming_the_remote_backend_featu
         2,
     );
     stdout_json(&output);
+}
+
+#[test]
+fn a_deleted_state_is_restored_from_a_bucket_version_after_the_digest_hint() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = project(&moto);
+    deploy(&project, "one");
+    deploy(&project, "two");
+    let newest = versions(&project)["versions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = manifest_lines(&project);
+
+    // The state object deleted: its latest version is a delete marker, and the lock
+    // table still holds the digest of the deleted state.
+    moto.delete_object(BUCKET, KEY);
+    let digest_item = format!("{BUCKET}/{KEY}-md5");
+    assert!(moto.lock_item(TABLE, &digest_item).is_some());
+    let version = format!("version:{newest}");
+
+    // terraform refuses to read the (absent) state against that digest: tfenv names the
+    // item and the commands, and deletes nothing itself.
+    let output = run(&project, &["restore", "dev", &version, "--yes"], 1);
+    let text = stderr(&output);
+    assert!(text.contains("Stored checksum:"), "{text}");
+    assert!(
+        text.contains(&format!("`LockID` = `{digest_item}`")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("table `{TABLE}`")), "{text}");
+    assert!(text.contains("aws dynamodb delete-item"), "{text}");
+    assert!(moto.lock_item(TABLE, &digest_item).is_some());
+    // The declined/failed restore leaves no backup of the version behind, and a retry
+    // does not add another one.
+    assert_eq!(manifest_lines(&project), before);
+
+    // The item removed as the hint says: there is no state now, so any version may be
+    // restored (no lineage to mismatch), and no empty backup is taken of the absent state.
+    moto.delete_lock_item(TABLE, &digest_item);
+    let output = run(
+        &project,
+        &["restore", "dev", &version, "--yes", "--output", "json"],
+        0,
+    );
+    let report = stdout_json(&output);
+    assert_eq!(report["serial_before"], Value::Null, "{report:#}");
+    assert_eq!(report["pre_restore_backup"], Value::Null, "{report:#}");
+    assert!(!stderr(&output).contains("()"), "{}", stderr(&output));
+    let manifest = manifest_lines(&project);
+    let added: Vec<Value> = manifest[before.len()..]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(added.len(), 1, "{manifest:?}");
+    assert_eq!(added[0]["reason"], format!("bucket-version {newest}"));
+
+    // The state is back: the outputs are the second deploy's, the next plan has no
+    // changes, and history records the restore as applied.
+    let outputs = stdout_json(&run(&project, &["outputs", "dev", "--output", "json"], 0));
+    assert_eq!(outputs["message"]["value"], "two");
+    run(&project, &["plan", "dev", "--detailed-exitcode"], 0);
+    let history = stdout_json(&run(&project, &["history", "dev", "--output", "json"], 0));
+    let text = history.to_string();
+    assert!(text.contains("restore"), "{history:#}");
+}
+
+fn manifest_lines(project: &Project) -> Vec<String> {
+    std::fs::read_to_string(project.join("state/dev/backups/MANIFEST.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn an_environment_with_no_state_has_nothing_to_back_up() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = project(&moto);
+    project.write("environments/dev.tfvars", "message = \"one\"\n");
+    let output = run(&project, &["backup", "dev"], 0);
+    assert!(
+        support::stdout(&output).contains("no state yet, nothing to back up"),
+        "{}",
+        support::stdout(&output)
+    );
+    assert!(manifest_lines(&project).is_empty());
+}
+
+#[test]
+fn status_reports_a_deleted_state_whose_last_deploy_applied() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_lock_table(TABLE);
+    let project = project(&moto);
+    deploy(&project, "one");
+    run(&project, &["status", "dev"], 0);
+
+    moto.delete_object(BUCKET, KEY);
+    let report = stdout_json(&run(&project, &["status", "dev", "--output", "json"], 6));
+    let problems = report["environments"][0]["problems"].as_array().unwrap();
+    let missing = problems
+        .iter()
+        .find(|p| p["code"] == "state-missing")
+        .unwrap_or_else(|| panic!("no state-missing problem: {report:#}"));
+    let message = missing["message"].as_str().unwrap();
+    assert!(message.contains("no state in the backend"), "{message}");
+    assert!(
+        message.contains("tfenv backups dev --versions"),
+        "{message}"
+    );
+    let text = support::stdout(&run(&project, &["status", "dev"], 6));
+    assert!(text.contains("no state in the backend"), "{text}");
 }

@@ -124,7 +124,28 @@ fn a_plan_published_in_one_clone_is_applied_from_another_by_its_id() {
         "{}",
         stderr(&again)
     );
+    // A published plan is planned again by publishing one, not as a bundle folder.
+    assert!(
+        stderr(&again).contains("plan again with `tfenv plan dev --publish`"),
+        "{}",
+        stderr(&again)
+    );
     assert!(leftovers(&clones, "b", "dev").is_empty());
+
+    // Published, the plan says how to apply it here and how CI applies it.
+    let planned = clones.run("a", &["plan", "dev", "--publish"], 0);
+    let text = crate::support::stdout(&planned);
+    let id = text
+        .split("--plan ledger:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        text.contains(&format!(
+            "or non-interactively (CI):\n  tfenv deploy dev --plan ledger:{id} --yes\n"
+        )),
+        "{text}"
+    );
 }
 
 #[test]
