@@ -79,7 +79,7 @@ impl LockInfo {
 }
 
 /// `text` with its control characters escaped.
-fn printable(text: String) -> String {
+pub fn printable(text: String) -> String {
     if !text.chars().any(char::is_control) {
         return text;
     }

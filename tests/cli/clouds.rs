@@ -466,3 +466,159 @@ fn the_shared_ledger_in_cloud_storage_outlives_this_machines_state_folder() {
         "b/app/default.tfstate.tfenv/",
     );
 }
+
+/// A gcs project whose ledger is local: its backups are taken here, then the ledger
+/// is switched to `backend` so the next writing command uploads them.
+fn gcs_backups_then_shared() -> (Project, FakeCloud, String) {
+    let project = project("gcs", "bucket = \"b\"\nprefix = \"app\"\n");
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["deploy", "dev", "--yes"], 0);
+    let taken = stdout_json(&tfenv(&project, &["backup", "dev", "--output", "json"], 0));
+    let name = taken["backups"][0]["backup"]["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{taken:#}"))
+        .to_string();
+    let toml = project.read("tfenv.toml");
+    project.write(
+        "tfenv.toml",
+        &format!("[project]\nledger = \"backend\"\n{toml}"),
+    );
+    (project, fake, name)
+}
+
+const GCS_LEDGER: &str = "b/app/default.tfstate.tfenv/";
+
+/// The manifest line of `file`.
+fn manifest_line(project: &Project, file: &str) -> Value {
+    project
+        .read("state/dev/backups/MANIFEST.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|b| b["file"] == file)
+        .unwrap_or_else(|| panic!("no manifest line for {file}"))
+}
+
+#[test]
+fn a_backup_whose_entry_name_is_taken_by_another_is_shared_under_the_next_name() {
+    let (project, fake, name) = gcs_backups_then_shared();
+    // Someone else's entry (or a planted one) under our backup's name, without its
+    // state file.
+    let planted = format!(
+        r#"{{"file":"{name}","sha256":"{}","bytes":1,"serial":1,"lineage":"x","terraform_version":null,"created":"2026-11-30T12:00:00Z","reason":"manual","origin":"someone-else"}}"#,
+        "0".repeat(64)
+    );
+    fake.put(
+        &format!("{GCS_LEDGER}backups/{name}.json"),
+        planted.as_bytes(),
+    );
+    tfenv(&project, &["backup", "dev"], 0);
+
+    // (The second backup, of the same second, may take `-1` first.)
+    let line = manifest_line(&project, &name);
+    let shared = line["shared"].as_str().unwrap().to_string();
+    assert!(shared.starts_with(&format!("{name}-")), "{line}");
+    assert_eq!(line.get("unshared"), None, "{line}");
+    let entry: Value = serde_json::from_slice(
+        &fake
+            .get(&format!("{GCS_LEDGER}backups/{shared}.json"))
+            .expect("our entry under the next name"),
+    )
+    .unwrap();
+    assert_eq!(entry["sha256"], line["sha256"], "{entry}");
+    // The planted entry is left as it was.
+    assert_eq!(
+        fake.get(&format!("{GCS_LEDGER}backups/{name}.json"))
+            .unwrap(),
+        planted.as_bytes()
+    );
+    // And the backup is restorable from the shared ledger alone.
+    std::fs::remove_dir_all(project.join("state")).unwrap();
+    let restored = stdout_json(&tfenv(
+        &project,
+        &["restore", "dev", &shared, "--yes", "--output", "json"],
+        0,
+    ));
+    assert_eq!(restored["restored"], shared.as_str(), "{restored:#}");
+}
+
+#[test]
+fn a_retry_finding_its_own_state_file_without_an_entry_writes_the_entry_there() {
+    let (project, fake, name) = gcs_backups_then_shared();
+    // An earlier upload that stopped after the state file.
+    let file = std::fs::read(project.join(&format!("state/dev/backups/{name}"))).unwrap();
+    fake.put(&format!("{GCS_LEDGER}backups/{name}"), &file);
+    tfenv(&project, &["backup", "dev"], 0);
+
+    let line = manifest_line(&project, &name);
+    assert_eq!(line["shared"], name.as_str(), "{line}");
+    assert!(
+        fake.get(&format!("{GCS_LEDGER}backups/{name}.json"))
+            .is_some(),
+        "the entry is written beside its state file"
+    );
+    // No state file is left without its entry (the second backup has its own pair).
+    let listed = fake.names(&format!("{GCS_LEDGER}backups/"));
+    for state in listed.iter().filter(|n| !n.ends_with(".json")) {
+        assert!(listed.contains(&format!("{state}.json")), "{listed:?}");
+    }
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let verify = tfenv(&project, &["verify", "dev"], 0);
+    assert!(!text(&verify).contains("without"), "{}", text(&verify));
+}
+
+#[test]
+fn invalid_shared_names_in_local_files_are_replaced_never_panic_never_used_as_keys() {
+    let (project, fake, name) = gcs_backups_then_shared();
+    let manifest = project.read("state/dev/backups/MANIFEST.jsonl");
+    let mut line = manifest_line(&project, &name);
+    line["shared"] = Value::from("../../../zz-escape/terraform.tfstate");
+    line["unshared"] = Value::from(true);
+    let others: Vec<&str> = manifest
+        .lines()
+        .filter(|l| !l.contains(&format!("\"file\":\"{name}\"")))
+        .collect();
+    let mut lines = others.join("\n");
+    if !lines.is_empty() {
+        lines.push('\n');
+    }
+    project.write(
+        "state/dev/backups/MANIFEST.jsonl",
+        &format!("{lines}{line}\n"),
+    );
+    let history = project.read("state/dev/history.jsonl");
+    let mut record: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    record["shared"] = Value::from("terraform.tfstate.2026113\u{e9}\u{e9}\u{e9}-120000-hôst.json");
+    project.write("state/dev/history.jsonl", &format!("{record}\n"));
+
+    let out = tfenv(&project, &["backup", "dev"], 0);
+    let said = text(&out);
+    assert!(!said.contains("panicked"), "{said}");
+    assert_eq!(
+        said.matches("name(s) no object tfenv would write").count(),
+        1,
+        "one warning: {said}"
+    );
+    assert!(
+        fake.names("b/").iter().all(|n| !n.contains("zz-escape")),
+        "{:?}",
+        fake.names("b/")
+    );
+    let line = manifest_line(&project, &name);
+    assert_eq!(line["shared"], name.as_str(), "{line}");
+    assert!(
+        fake.get(&format!("{GCS_LEDGER}backups/{name}.json"))
+            .is_some()
+    );
+    let history = project.read("state/dev/history.jsonl");
+    let record: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    let shared = record["shared"].as_str().unwrap();
+    assert!(shared.is_ascii() && shared.ends_with(".json"), "{record}");
+    assert!(fake.get(&format!("{GCS_LEDGER}history/{shared}")).is_some());
+    // A second run has nothing left to fix.
+    let again = tfenv(&project, &["history", "dev"], 0);
+    assert!(
+        !text(&again).contains("no object tfenv would write"),
+        "{}",
+        text(&again)
+    );
+}
