@@ -78,20 +78,9 @@ impl LockInfo {
     }
 }
 
-/// `text` with its control characters escaped.
+/// `text` with its control characters escaped (`output::printable`).
 pub fn printable(text: String) -> String {
-    if !text.chars().any(char::is_control) {
-        return text;
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::output::printable(&text).into_owned()
 }
 
 fn or_unknown(text: &str) -> &str {

@@ -369,8 +369,60 @@ impl Write for Counting {
     }
 }
 
-/// Left-aligned columns separated by two spaces; the first row is the header.
+/// `text` with its control characters escaped (`\u{1b}`, `\n`), so that what another
+/// machine or a hand-edited file wrote (a lock's holder, a shared history record, a
+/// backup's reason) can neither move the cursor, set the title, clear the screen nor
+/// break a row. The one place for that: tables escape every cell through it.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, false)
+}
+
+/// `printable`, keeping colour codes (`ESC [ digits ; … m`), which tfenv paints cells
+/// with and which only colour text.
+fn escape_controls(text: &str, keep_colors: bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if keep_colors && c == '\u{1b}' {
+            let params = rest[1..].strip_prefix('[').map(|after| {
+                after
+                    .bytes()
+                    .take_while(|b| b.is_ascii_digit() || *b == b';')
+                    .count()
+            });
+            if let Some(n) = params
+                && rest.as_bytes().get(2 + n) == Some(&b'm')
+            {
+                out.push_str(&rest[..3 + n]);
+                rest = &rest[3 + n..];
+                continue;
+            }
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Left-aligned columns separated by two spaces; the first row is the header. Control
+/// characters in cells are escaped (`printable`), colour codes kept.
 pub fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|cell| escape_controls(cell, true).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = &rows[..];
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -457,6 +509,25 @@ mod tests {
             "no such environment `x`"
         );
         assert_eq!(headline("ends with a colon:"), "ends with a colon:");
+    }
+
+    #[test]
+    fn a_table_escapes_control_characters_in_cells_and_keeps_colours() {
+        let rows = vec![
+            vec!["WHO".to_string(), "HOST".to_string()],
+            vec![
+                "mallory\u{1b}[2J".to_string(),
+                "evil\nhost\u{1b}]0;t\u{7}".to_string(),
+            ],
+            vec!["\u{1b}[32mok\u{1b}[0m".to_string(), "é".to_string()],
+        ];
+        let out = table(&rows);
+        assert_eq!(out.lines().count(), 3, "{out}");
+        assert!(out.contains("mallory\\u{1b}[2J"), "{out}");
+        assert!(out.contains("evil\\nhost\\u{1b}]0;t\\u{7}"), "{out}");
+        assert!(out.contains("\u{1b}[32mok\u{1b}[0m"), "{out}");
+        assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(printable("plain"), "plain");
     }
 
     #[test]

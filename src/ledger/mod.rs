@@ -195,10 +195,14 @@ impl<'a> EnvLedger<'a> {
     pub async fn history_newest(&self, limit: usize) -> anyhow::Result<Merged<HistoryRecord>> {
         let local = history::read(&self.env.artifacts_dir)?;
         let mut warnings = local.warnings;
+        let mut records = local.records;
+        let mut foreign = Vec::new();
+        records.retain(|r| self.of_this_env(r, &mut foreign));
+        warnings.extend(self.foreign_warning(&foreign, "history.jsonl"));
         let listed = self.list_history(&mut warnings).await.unwrap_or_default();
-        let wanted = history_to_read(&local.records, &listed, limit);
+        let wanted = history_to_read(&records, &listed, limit);
         let fetched = self.read_records(&wanted, &mut warnings).await;
-        let mut entries = merge_history(local.records, &listed, fetched);
+        let mut entries = merge_history(records, &listed, fetched);
         if limit > 0 && entries.len() > limit {
             entries.drain(..entries.len() - limit);
         }
@@ -212,6 +216,9 @@ impl<'a> EnvLedger<'a> {
     pub async fn last_deploy(&self) -> anyhow::Result<(Option<Entry<HistoryRecord>>, Vec<String>)> {
         let local = history::last_deploy(&self.env.artifacts_dir)?;
         let mut warnings = Vec::new();
+        let mut foreign = Vec::new();
+        let local = local.filter(|r| self.of_this_env(r, &mut foreign));
+        warnings.extend(self.foreign_warning(&foreign, "history.jsonl"));
         let Some(listed) = self.list_history(&mut warnings).await else {
             return Ok((
                 local.map(|record| Entry {
@@ -426,9 +433,11 @@ impl<'a> EnvLedger<'a> {
         let read = self.read_all(names::HISTORY, names, "").await;
         let mut out = Vec::new();
         let mut failed = Vec::new();
+        let mut foreign = Vec::new();
         for (name, result) in read {
             match result {
                 Ok(Some(bytes)) => match history::parse_line(bytes.trim_ascii()) {
+                    Some(record) if !self.of_this_env(&record, &mut foreign) => {}
                     Some(mut record) => {
                         record.shared = Some(name);
                         record.unshared = false;
@@ -445,7 +454,30 @@ impl<'a> EnvLedger<'a> {
             }
         }
         warnings.extend(self.failed_reads("history record", &failed));
+        warnings.extend(self.foreign_warning(&foreign, "the shared ledger"));
         out
+    }
+
+    /// Whether `record` is of this environment; if not, its environment goes to
+    /// `foreign` (a record copied or planted under another environment's ledger is
+    /// never shown as this one's).
+    fn of_this_env(&self, record: &HistoryRecord, foreign: &mut Vec<String>) -> bool {
+        let ours = record.environment == self.env.name;
+        if !ours {
+            foreign.push(record.environment.clone());
+        }
+        ours
+    }
+
+    /// One warning for the records of other environments found in `place`.
+    fn foreign_warning(&self, foreign: &[String], place: &str) -> Option<String> {
+        let first = foreign.first()?;
+        Some(format!(
+            "ignoring {} history record(s) in {place} of `{}` that say they are of another environment (`{}`)",
+            foreign.len(),
+            self.env.name,
+            crate::output::printable(first)
+        ))
     }
 
     /// Reads the manifest entries of the shared backups `names`.

@@ -50,7 +50,7 @@ pub async fn publish(store: &Store, env: &Environment, timeout: Duration) -> Vec
             "{} local line(s) of `state/{}/` name(s) no object tfenv would write in the shared ledger (`{}`); each gets a new name of its own and is uploaded under it",
             invalid.len(),
             env.name,
-            crate::lock_info::printable(first.clone())
+            crate::output::printable(first)
         ));
     }
     if records.is_empty() && backups.is_empty() {

@@ -622,3 +622,93 @@ fn invalid_shared_names_in_local_files_are_replaced_never_panic_never_used_as_ke
         text(&again)
     );
 }
+
+#[test]
+fn shared_records_with_control_characters_or_another_environment_are_never_printed_raw() {
+    let project = project_with(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        "[project]\nledger = \"backend\"\n",
+    );
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["deploy", "dev", "--yes"], 0);
+    tfenv(&project, &["backup", "dev"], 0);
+    let line = project.read("state/dev/history.jsonl");
+    let mut record: Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    record.as_object_mut().unwrap().remove("shared");
+    record["who"] = Value::from("mallory\u{1b}[2J");
+    record["host"] = Value::from("evil\nhost");
+    record["start"] = Value::from("2026-12-01T00:00:00Z");
+    fake.put(
+        &format!("{GCS_LEDGER}history/20261201T000000Z-evil_host-aaaaaaaaaaaa.json"),
+        record.to_string().as_bytes(),
+    );
+    // A record that says it is production's, in dev's ledger, newer still.
+    record["environment"] = Value::from("production");
+    record["who"] = Value::from("prod-impostor");
+    record["host"] = Value::from("prodhost");
+    record["start"] = Value::from("2026-12-02T00:00:00Z");
+    fake.put(
+        &format!("{GCS_LEDGER}history/20261202T000000Z-prodhost-bbbbbbbbbbbb.json"),
+        record.to_string().as_bytes(),
+    );
+    // A backup whose reason sets the terminal's title and breaks its row.
+    let name = "terraform.tfstate.20261201-000000";
+    let state = state(3);
+    fake.put(&format!("{GCS_LEDGER}backups/{name}"), state.as_bytes());
+    let entry = serde_json::json!({
+        "file": name,
+        "sha256": hex_sha256(state.as_bytes()),
+        "bytes": state.len(),
+        "serial": 3,
+        "lineage": "abc",
+        "terraform_version": "1.11.4",
+        "created": "2026-12-01T00:00:00Z",
+        "reason": "manual\u{1b}]0;pwned\u{7}\nfake row",
+        "origin": "elsewhere",
+    });
+    fake.put(
+        &format!("{GCS_LEDGER}backups/{name}.json"),
+        entry.to_string().as_bytes(),
+    );
+
+    for args in [
+        &["history", "dev"][..],
+        &["status", "dev"][..],
+        &["backups", "dev"][..],
+        &["verify", "dev"][..],
+    ] {
+        let out = project
+            .tfenv_with(
+                &FakeTerraform::working()
+                    .at("fake/terraform")
+                    .install(&project),
+            )
+            .env("PATH", project.fake_path())
+            .args(args)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}') && !stdout.contains('\u{7}'),
+            "{args:?}: {stdout:?} {stderr:?}"
+        );
+        assert!(!stdout.contains("evil\nhost"), "{args:?}: {stdout}");
+        assert!(!stdout.contains("\nfake row"), "{args:?}: {stdout}");
+        assert!(!stdout.contains("prod-impostor"), "{args:?}: {stdout}");
+        if args[0] == "history" {
+            assert!(stdout.contains("mallory\\u{1b}[2J"), "{stdout}");
+            assert!(
+                stderr.contains("another environment (`production`)"),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
