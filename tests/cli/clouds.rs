@@ -680,7 +680,7 @@ fn shared_records_with_control_characters_or_another_environment_are_never_print
     ] {
         let out = project
             .tfenv_with(
-                &FakeTerraform::working()
+                FakeTerraform::working()
                     .at("fake/terraform")
                     .install(&project),
             )
