@@ -200,6 +200,7 @@ impl<'a> EnvLedger<'a> {
         records.retain(|r| self.of_this_env(r, &mut foreign));
         warnings.extend(self.foreign_warning(&foreign, "history.jsonl"));
         let listed = self.list_history(&mut warnings).await.unwrap_or_default();
+        self.name_landed(&mut records, &listed);
         let wanted = history_to_read(&records, &listed, limit);
         let fetched = self.read_records(&wanted, &mut warnings).await;
         let mut entries = merge_history(records, &listed, fetched);
@@ -228,6 +229,10 @@ impl<'a> EnvLedger<'a> {
                 warnings,
             ));
         };
+        let mut local = local;
+        if let Some(record) = local.as_mut() {
+            self.name_landed(std::slice::from_mut(record), &listed);
+        }
         let since = local
             .as_ref()
             .map(|r| merge::to_second(r.start))
@@ -456,6 +461,44 @@ impl<'a> EnvLedger<'a> {
         warnings.extend(self.failed_reads("history record", &failed));
         warnings.extend(self.foreign_warning(&foreign, "the shared ledger"));
         out
+    }
+
+    /// Local records without a shared name yet — an upload that landed but was
+    /// interrupted before the local line was marked — whose object name (computed from
+    /// the line, as the upload computes it) is listed: that object is this record, so
+    /// it gets that name and shows once, as `both`, instead of once per side.
+    fn name_landed(&self, records: &mut [HistoryRecord], listed: &[String]) {
+        if listed.is_empty() || records.iter().all(|r| r.shared.is_some()) {
+            return;
+        }
+        let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
+        let path = self.env.artifacts_dir.join(history::FILE);
+        let Ok(Some(bytes)) = crate::files::read_regular(&path) else {
+            return;
+        };
+        let mut landed: Vec<(serde_json::Value, String)> = Vec::new();
+        for line in bytes.split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            let Some(record) = history::parse_line(line) else {
+                continue;
+            };
+            if record.shared.is_some() {
+                continue;
+            }
+            let name = names::history(line, record.start, &record.host);
+            if listed.contains(name.as_str())
+                && let Ok(value) = serde_json::to_value(&record)
+            {
+                landed.push((value, name));
+            }
+        }
+        for record in records.iter_mut().filter(|r| r.shared.is_none()) {
+            if let Ok(value) = serde_json::to_value(&*record)
+                && let Some((_, name)) = landed.iter().find(|(v, _)| *v == value)
+            {
+                record.shared = Some(name.clone());
+            }
+        }
     }
 
     /// Whether `record` is of this environment; if not, its environment goes to

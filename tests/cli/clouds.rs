@@ -712,3 +712,53 @@ fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn a_record_whose_upload_landed_but_was_not_marked_is_listed_once_as_both() {
+    let project = project("gcs", "bucket = \"b\"\nprefix = \"app\"\n");
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["deploy", "dev", "--yes"], 0);
+    // The upload landed, then tfenv was stopped before it marked the local line: the
+    // object is there under the name computed from the line, the line names nothing.
+    let history = project.read("state/dev/history.jsonl");
+    let line = history.lines().last().unwrap();
+    let record: Value = serde_json::from_str(line).unwrap();
+    let start: chrono::DateTime<chrono::Utc> = record["start"].as_str().unwrap().parse().unwrap();
+    let host: String = record["host"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(63)
+        .collect();
+    let name = format!(
+        "{}-{host}-{}.json",
+        start.format("%Y%m%dT%H%M%SZ"),
+        &hex_sha256(line.as_bytes())[..12]
+    );
+    let mut uploaded = record.clone();
+    uploaded["shared"] = Value::from(name.as_str());
+    fake.put(
+        &format!("{GCS_LEDGER}history/{name}"),
+        uploaded.to_string().as_bytes(),
+    );
+    let toml = project.read("tfenv.toml");
+    project.write(
+        "tfenv.toml",
+        &format!("[project]\nledger = \"backend\"\n{toml}"),
+    );
+
+    let listed = stdout_json(&tfenv(&project, &["history", "dev", "--output", "json"], 0));
+    let records = listed["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{listed:#}");
+    assert_eq!(records[0]["where"], "both", "{listed:#}");
+    // And the next writing command finds it there, writing no second object.
+    tfenv(&project, &["backup", "dev"], 0);
+    assert_eq!(fake.names(&format!("{GCS_LEDGER}history/")).len(), 1);
+}
