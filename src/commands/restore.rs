@@ -56,15 +56,15 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
     if let Some(warning) = &unresolved {
         ctx.printer.warn(warning);
     }
-    let shared = match ledger.shared.is_some() {
+    let (shared, missing_files) = match ledger.shared.is_some() {
         true => {
             let found = ledger.backups().await?;
             for warning in &found.merged.warnings {
                 ctx.printer.warn(warning);
             }
-            found.merged.entries
+            (found.merged.entries, found.missing_files)
         }
-        false => Vec::new(),
+        false => (Vec::new(), Vec::new()),
     };
     let newest_shared = shared
         .last()
@@ -81,13 +81,9 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
                 Some(format!("list them with `tfenv backups {}`", env.name)),
             )
         })?;
-        backups::verify(&dir, newest)
-            .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
-        (dir.join(&newest.file), newest.file.clone())
+        local_or_shared(&ledger, &dir, newest, &shared).await?
     } else if let Some(backup) = manifest.iter().find(|b| b.file == settings.backup) {
-        backups::verify(&dir, backup)
-            .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
-        (dir.join(&backup.file), backup.file.clone())
+        local_or_shared(&ledger, &dir, backup, &shared).await?
     } else if let Some(entry) = shared
         .iter()
         .find(|e| e.place == Where::Shared && e.record.file == settings.backup)
@@ -115,6 +111,22 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
                     env.name
                 )),
             )
+            .into());
+        }
+        if !path.is_file() && missing_files.iter().any(|n| *n == settings.backup) {
+            return Err(TfenvError::Refused {
+                message: format!(
+                    "the shared backup `{}` has its manifest entry but its state file `{}{}` is missing from `{}`: nothing was restored",
+                    settings.backup,
+                    crate::ledger::names::BACKUPS,
+                    settings.backup,
+                    ledger.location().unwrap_or_default()
+                ),
+                hint: Some(format!(
+                    "pick another backup from `tfenv backups {}`, or look for the object among the bucket's versions",
+                    env.name
+                )),
+            }
             .into());
         }
         if !path.is_file() {
@@ -326,12 +338,46 @@ async fn run(
 /// checks it against its manifest entry (SHA-256, size, serial, lineage) before
 /// anything else: a copy that does not match is removed and the restore refused. One
 /// that does becomes a local backup (its manifest line names its shared copy).
+/// A backup of this machine's manifest: its file, checked; when that file is gone
+/// (deleted by hand) and the backup is in the shared ledger, the shared copy, downloaded
+/// and checked against this machine's manifest line.
+async fn local_or_shared(
+    ledger: &EnvLedger<'_>,
+    dir: &std::path::Path,
+    backup: &Backup,
+    shared: &[crate::ledger::Entry<Backup>],
+) -> anyhow::Result<(PathBuf, String)> {
+    let gone = std::fs::symlink_metadata(dir.join(&backup.file)).is_err();
+    let in_shared = backup.shared.as_deref().filter(|name| {
+        !backup.unshared
+            && shared
+                .iter()
+                .any(|e| e.place != Where::Local && e.record.shared.as_deref() == Some(*name))
+    });
+    if gone && let Some(name) = in_shared {
+        let (path, _) = fetch_shared(
+            ledger,
+            dir,
+            Backup {
+                shared: Some(name.to_string()),
+                ..backup.clone()
+            },
+        )
+        .await?;
+        return Ok((path, backup.file.clone()));
+    }
+    backups::verify(dir, backup)
+        .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
+    Ok((dir.join(&backup.file), backup.file.clone()))
+}
+
 async fn fetch_shared(
     ledger: &EnvLedger<'_>,
     dir: &std::path::Path,
     entry: Backup,
 ) -> anyhow::Result<(PathBuf, String)> {
-    let name = entry.file.clone();
+    // Its name in the shared ledger (a local backup's may differ from its file's).
+    let name = entry.shared.clone().unwrap_or_else(|| entry.file.clone());
     let location = ledger.location().unwrap_or_default();
     let temp = ledger.download_backup(&name, dir).await?;
     let temp_name = temp

@@ -317,6 +317,15 @@ impl<'a> EnvLedger<'a> {
             .collect();
         let entries = self.read_entries(&wanted, &mut out.merged.warnings).await;
         out.merged.entries = merge_backups(local.records, &shared.complete, entries);
+        // A backup in both places whose local file was deleted lives only in the
+        // shared ledger now (restore downloads it from there).
+        for entry in &mut out.merged.entries {
+            if entry.place == Where::Both
+                && std::fs::symlink_metadata(dir.join(&entry.record.file)).is_err()
+            {
+                entry.place = Where::Shared;
+            }
+        }
         Ok(out)
     }
 

@@ -762,3 +762,65 @@ fn a_record_whose_upload_landed_but_was_not_marked_is_listed_once_as_both() {
     tfenv(&project, &["backup", "dev"], 0);
     assert_eq!(fake.names(&format!("{GCS_LEDGER}history/")).len(), 1);
 }
+
+#[test]
+fn a_shared_backup_whose_local_file_was_deleted_is_restored_from_the_shared_copy() {
+    let project = project_with(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        "[project]\nledger = \"backend\"\n",
+    );
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["deploy", "dev", "--yes"], 0);
+    let taken = stdout_json(&tfenv(&project, &["backup", "dev", "--output", "json"], 0));
+    let name = taken["backups"][0]["backup"]["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{taken:#}"))
+        .to_string();
+    std::fs::remove_file(project.join(&format!("state/dev/backups/{name}"))).unwrap();
+
+    let listed = stdout_json(&tfenv(&project, &["backups", "dev", "--output", "json"], 0));
+    let entry = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["file"] == name.as_str())
+        .unwrap_or_else(|| panic!("{listed:#}"))
+        .clone();
+    assert_eq!(entry["where"], "shared", "{listed:#}");
+    let restored = stdout_json(&tfenv(
+        &project,
+        &["restore", "dev", &name, "--yes", "--output", "json"],
+        0,
+    ));
+    assert_eq!(restored["restored"], name.as_str(), "{restored:#}");
+
+    // A shared entry whose state file is gone from the bucket: the missing object is named.
+    let gone = "terraform.tfstate.20261201-000000";
+    let entry = serde_json::json!({
+        "file": gone, "sha256": "0".repeat(64), "bytes": 1, "serial": 1, "lineage": "abc",
+        "terraform_version": null, "created": "2026-12-01T00:00:00Z", "reason": "manual",
+        "origin": "elsewhere",
+    });
+    fake.put(
+        &format!("{GCS_LEDGER}backups/{gone}.json"),
+        entry.to_string().as_bytes(),
+    );
+    let out = project
+        .tfenv_with(
+            FakeTerraform::working()
+                .at("fake/terraform")
+                .install(&project),
+        )
+        .env("PATH", project.fake_path())
+        .args(["restore", "dev", gone, "--yes"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("`backups/{gone}` is missing")) && !said.contains("nor a file"),
+        "{said}"
+    );
+}
