@@ -563,7 +563,25 @@ fn a_retry_finding_its_own_state_file_without_an_entry_writes_the_entry_there() 
     }
     assert_eq!(listed.len(), 4, "{listed:?}");
     let verify = tfenv(&project, &["verify", "dev"], 0);
-    assert!(!text(&verify).contains("without"), "{}", text(&verify));
+    assert!(
+        !text(&verify).contains("no manifest entry"),
+        "{}",
+        text(&verify)
+    );
+
+    // `backups` mentions an incomplete shared backup in one line, as verify does.
+    let stray = "terraform.tfstate.20261201-000000";
+    fake.put(&format!("{GCS_LEDGER}backups/{stray}"), &file);
+    let listed = text(&tfenv(&project, &["backups", "dev"], 0));
+    assert_eq!(
+        listed.matches("incomplete shared backup(s)").count(),
+        1,
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("`{stray}` has no manifest entry")),
+        "{listed}"
+    );
 }
 
 #[test]
