@@ -113,7 +113,7 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
             )
             .into());
         }
-        if !path.is_file() && missing_files.iter().any(|n| *n == settings.backup) {
+        if !path.is_file() && missing_files.contains(&settings.backup) {
             return Err(TfenvError::Refused {
                 message: format!(
                     "the shared backup `{}` has its manifest entry but its state file `{}{}` is missing from `{}`: nothing was restored",
