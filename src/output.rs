@@ -369,47 +369,8 @@ impl Write for Counting {
     }
 }
 
-/// `text` with its control characters escaped (`\u{1b}`, `\n`), so that what another
-/// machine or a hand-edited file wrote (a lock's holder, a shared history record, a
-/// backup's reason) can neither move the cursor, set the title, clear the screen nor
-/// break a row. The one place for that: tables escape every cell through it.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    escape_controls(text, false)
-}
-
-/// `printable`, keeping colour codes (`ESC [ digits ; … m`), which tfenv paints cells
-/// with and which only colour text.
-fn escape_controls(text: &str, keep_colors: bool) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if keep_colors && c == '\u{1b}' {
-            let params = rest[1..].strip_prefix('[').map(|after| {
-                after
-                    .bytes()
-                    .take_while(|b| b.is_ascii_digit() || *b == b';')
-                    .count()
-            });
-            if let Some(n) = params
-                && rest.as_bytes().get(2 + n) == Some(&b'm')
-            {
-                out.push_str(&rest[..3 + n]);
-                rest = &rest[3 + n..];
-                continue;
-            }
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-        rest = &rest[c.len_utf8()..];
-    }
-    std::borrow::Cow::Owned(out)
-}
+use crate::lock_info::escape_controls;
+pub use crate::lock_info::printable;
 
 /// Left-aligned columns separated by two spaces; the first row is the header. Control
 /// characters in cells are escaped (`printable`), colour codes kept.
