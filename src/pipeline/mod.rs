@@ -149,6 +149,10 @@ pub struct Report {
     /// `plan --publish`: the bundle's ID and where it is in the shared ledger.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<published::Published>,
+    /// `ledger = "backend"`: what this run uploaded to the shared ledger (its record, its
+    /// backup, anything still pending from before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<crate::ledger::Shared>,
     pub seconds: f64,
     /// Steps after a successful apply that failed (outputs, pruning, history): the
     /// change stands, each is said here and on stderr.
@@ -174,6 +178,7 @@ impl Report {
             log: None,
             bundle: None,
             published: None,
+            shared: None,
             seconds,
             warnings: Vec::new(),
             error: Some(error::ErrorReport::of(err)),
@@ -429,6 +434,7 @@ async fn run_env(
                     log: ledger.log.clone(),
                     bundle,
                     published,
+                    shared: None,
                     seconds,
                     warnings: recorded.warnings().to_vec(),
                     error: None,
@@ -464,36 +470,53 @@ async fn run_env(
     // shared ledger (`ledger = "backend"`), which never changes how the run ended.
     drop(recorded);
     if records {
-        let warnings = share(ctx, &project, &env, &backend).await;
-        if let Ok(ran) = &mut ran {
-            ran.report.warnings.extend(warnings);
+        let shared = share(ctx, &project, &env, &backend).await;
+        if let (Ok(ran), Some(shared)) = (&mut ran, shared) {
+            ran.report.warnings.extend(shared.warnings.iter().cloned());
+            ran.report.shared = Some(shared);
         }
     }
     ran
 }
 
 /// Uploads what the environment's ledger has not shared yet (see
-/// `EnvLedger::publish_pending`); each warning is said on stderr and returned for the
-/// run's JSON document. Nothing at all with `ledger = "local"`.
+/// `EnvLedger::publish_pending`): what went up is one line on stderr (unless `-q`), each
+/// warning is said on stderr, and both are returned for the run's JSON document.
+/// `None` with `ledger = "local"`, or a backend with no storage for it.
 pub async fn share(
     ctx: &Context,
     project: &Project,
     env: &Environment,
     backend: &Backend,
-) -> Vec<String> {
+) -> Option<crate::ledger::Shared> {
     if project.ledger == crate::project::LedgerMode::Local {
-        return Vec::new();
+        return None;
     }
     let ledger = crate::ledger::EnvLedger::of(project, env, backend, ctx.runner.clone());
     if let Some(note) = ledger.no_store() {
         crate::ledger::warn_once(&ctx.printer, note);
-        return Vec::new();
+        return None;
     }
-    let warnings = ledger.publish_pending().await;
-    for warning in &warnings {
+    let shared = ledger.publish_pending().await;
+    say_shared(ctx, &env.name, &shared);
+    Some(shared)
+}
+
+/// What an upload to the shared ledger did, for people: one line for what went up, one
+/// per backup stored under another name, and the warning of what did not.
+pub fn say_shared(ctx: &Context, env: &str, shared: &crate::ledger::Shared) {
+    if let Some(said) = shared.said() {
+        ctx.printer.progress(&format!("{env}: {said}"));
+    }
+    for renamed in &shared.renamed {
+        ctx.printer.progress(&format!(
+            "{env}: backup `{}` is stored as `{}` in the shared ledger (the name was taken by another machine's backup of the same second)",
+            renamed.file, renamed.shared
+        ));
+    }
+    for warning in &shared.warnings {
         ctx.printer.warn(warning);
     }
-    warnings
 }
 
 /// The run's last line, for people.
