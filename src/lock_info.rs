@@ -35,13 +35,13 @@ impl LockInfo {
         let info: LockInfo = serde_json::from_str(text.trim())
             .map_err(|e| format!("the lock info is not terraform's lock JSON ({e})"))?;
         Ok(LockInfo {
-            id: printable(info.id),
-            operation: printable(info.operation),
-            who: printable(info.who),
-            version: printable(info.version),
-            created: printable(info.created),
-            path: printable(info.path),
-            info: printable(info.info),
+            id: printable_owned(info.id),
+            operation: printable_owned(info.operation),
+            who: printable_owned(info.who),
+            version: printable_owned(info.version),
+            created: printable_owned(info.created),
+            path: printable_owned(info.path),
+            info: printable_owned(info.info),
         })
     }
 
@@ -78,20 +78,50 @@ impl LockInfo {
     }
 }
 
-/// `text` with its control characters escaped.
-fn printable(text: String) -> String {
+/// `text` with its control characters escaped (`\u{1b}`, `\n`), so that what another
+/// machine or a hand-edited file wrote (a lock's holder, a shared history record, a
+/// backup's reason) can neither move the cursor, set the title, clear the screen nor
+/// break a row. The one place for that: tables escape every cell through it.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, false)
+}
+
+/// `printable`, keeping colour codes (`ESC [ digits ; … m`), which tfenv paints cells
+/// with and which only colour text.
+pub fn escape_controls(text: &str, keep_colors: bool) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(char::is_control) {
-        return text;
+        return std::borrow::Cow::Borrowed(text);
     }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if keep_colors && c == '\u{1b}' {
+            let params = rest[1..].strip_prefix('[').map(|after| {
+                after
+                    .bytes()
+                    .take_while(|b| b.is_ascii_digit() || *b == b';')
+                    .count()
+            });
+            if let Some(n) = params
+                && rest.as_bytes().get(2 + n) == Some(&b'm')
+            {
+                out.push_str(&rest[..3 + n]);
+                rest = &rest[3 + n..];
+                continue;
             }
-        })
-        .collect()
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn printable_owned(text: String) -> String {
+    printable(&text).into_owned()
 }
 
 fn or_unknown(text: &str) -> &str {

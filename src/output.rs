@@ -369,8 +369,21 @@ impl Write for Counting {
     }
 }
 
-/// Left-aligned columns separated by two spaces; the first row is the header.
+use crate::lock_info::escape_controls;
+pub use crate::lock_info::printable;
+
+/// Left-aligned columns separated by two spaces; the first row is the header. Control
+/// characters in cells are escaped (`printable`), colour codes kept.
 pub fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|cell| escape_controls(cell, true).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = &rows[..];
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -457,6 +470,25 @@ mod tests {
             "no such environment `x`"
         );
         assert_eq!(headline("ends with a colon:"), "ends with a colon:");
+    }
+
+    #[test]
+    fn a_table_escapes_control_characters_in_cells_and_keeps_colours() {
+        let rows = vec![
+            vec!["WHO".to_string(), "HOST".to_string()],
+            vec![
+                "mallory\u{1b}[2J".to_string(),
+                "evil\nhost\u{1b}]0;t\u{7}".to_string(),
+            ],
+            vec!["\u{1b}[32mok\u{1b}[0m".to_string(), "é".to_string()],
+        ];
+        let out = table(&rows);
+        assert_eq!(out.lines().count(), 3, "{out}");
+        assert!(out.contains("mallory\\u{1b}[2J"), "{out}");
+        assert!(out.contains("evil\\nhost\\u{1b}]0;t\\u{7}"), "{out}");
+        assert!(out.contains("\u{1b}[32mok\u{1b}[0m"), "{out}");
+        assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(printable("plain"), "plain");
     }
 
     #[test]

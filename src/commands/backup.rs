@@ -188,6 +188,18 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
     let found = ledger.backups().await?;
     let mut warnings = found.merged.warnings;
     warnings.extend(unresolved);
+    let incomplete = found.missing_files.len() + found.without_entry.len();
+    if incomplete > 0 {
+        let first = found.without_entry.first().map_or_else(
+            || format!("`{}` has no state file", found.missing_files[0]),
+            |name| format!("`{name}` has no manifest entry"),
+        );
+        warnings.push(format!(
+            "{incomplete} incomplete shared backup(s) in `{}` ({first}), not listed: `tfenv verify {}` names them all",
+            ledger.location().unwrap_or_default(),
+            env.name
+        ));
+    }
     for warning in &warnings {
         ctx.printer.warn(warning);
     }

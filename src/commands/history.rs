@@ -94,7 +94,7 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
                 |g| {
                     format!(
                         "{}{}",
-                        &g.commit[..g.commit.len().min(8)],
+                        g.commit.chars().take(8).collect::<String>(),
                         if g.dirty { "+dirty" } else { "" }
                     )
                 },
@@ -104,7 +104,7 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
             // `deploy --plan`: which plan bundle was applied (its bundle.json's sha256).
             r.bundle.as_ref().map_or_else(
                 || "-".to_string(),
-                |sha| format!("{}…", &sha[..sha.len().min(8)]),
+                |sha| format!("{}…", sha.chars().take(8).collect::<String>()),
             ),
         ];
         if shared {

@@ -114,15 +114,15 @@ async fn restore_backup(
     if let Some(warning) = &unresolved {
         ctx.printer.warn(warning);
     }
-    let shared = match ledger.shared.is_some() {
+    let (shared, missing_files) = match ledger.shared.is_some() {
         true => {
             let found = ledger.backups().await?;
             for warning in &found.merged.warnings {
                 ctx.printer.warn(warning);
             }
-            found.merged.entries
+            (found.merged.entries, found.missing_files)
         }
-        false => Vec::new(),
+        false => (Vec::new(), Vec::new()),
     };
     let newest_shared = shared
         .last()
@@ -151,18 +151,18 @@ async fn restore_backup(
                 Some(format!("list them with `tfenv backups {}`", env.name)),
             )
         })?;
-        backups::verify(&dir, newest)
-            .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
-        (dir.join(&newest.file), newest.file.clone())
+        local_or_shared(ctx, &ledger, &dir, newest, &shared).await?
     } else if let Some(backup) = local_file
         .as_ref()
         .and_then(|file| manifest.iter().find(|b| &b.file == file))
     {
-        backups::verify(&dir, backup)
-            .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
-        (dir.join(&backup.file), backup.file.clone())
+        local_or_shared(ctx, &ledger, &dir, backup, &shared).await?
     } else if let Some(entry) = named.filter(|e| e.place == Where::Shared) {
-        fetch_shared(ctx, &ledger, &dir, entry.record.clone()).await?
+        // This machine's backup whose local file was deleted: its own line is checked.
+        match manifest.iter().find(|b| **b == entry.record) {
+            Some(backup) => local_or_shared(ctx, &ledger, &dir, backup, &shared).await?,
+            None => fetch_shared(ctx, &ledger, &dir, entry.record.clone()).await?,
+        }
     } else {
         let path = ctx.settings.cwd.join(&settings.backup);
         let stray = dir.join(&settings.backup);
@@ -185,6 +185,22 @@ async fn restore_backup(
                     env.name
                 )),
             )
+            .into());
+        }
+        if !path.is_file() && missing_files.contains(&settings.backup) {
+            return Err(TfenvError::Refused {
+                message: format!(
+                    "the shared backup `{}` has its manifest entry but its state file `{}{}` is missing from `{}`: nothing was restored",
+                    settings.backup,
+                    crate::ledger::names::BACKUPS,
+                    settings.backup,
+                    ledger.location().unwrap_or_default()
+                ),
+                hint: Some(format!(
+                    "pick another backup from `tfenv backups {}`, or look for the object among the bucket's versions",
+                    env.name
+                )),
+            }
             .into());
         }
         if !path.is_file() {
@@ -416,13 +432,49 @@ async fn run(
 /// checks it against its manifest entry (SHA-256, size, serial, lineage) before
 /// anything else: a copy that does not match is removed and the restore refused. One
 /// that does becomes a local backup (its manifest line names its shared copy).
+/// A backup of this machine's manifest: its file, checked; when that file is gone
+/// (deleted by hand) and the backup is in the shared ledger, the shared copy, downloaded
+/// and checked against this machine's manifest line.
+async fn local_or_shared(
+    ctx: &Context,
+    ledger: &EnvLedger<'_>,
+    dir: &std::path::Path,
+    backup: &Backup,
+    shared: &[crate::ledger::Entry<Backup>],
+) -> anyhow::Result<(PathBuf, String)> {
+    let gone = std::fs::symlink_metadata(dir.join(&backup.file)).is_err();
+    let in_shared = backup.shared.as_deref().filter(|name| {
+        !backup.unshared
+            && shared
+                .iter()
+                .any(|e| e.place != Where::Local && e.record.shared.as_deref() == Some(*name))
+    });
+    if gone && let Some(name) = in_shared {
+        let (path, _) = fetch_shared(
+            ctx,
+            ledger,
+            dir,
+            Backup {
+                shared: Some(name.to_string()),
+                ..backup.clone()
+            },
+        )
+        .await?;
+        return Ok((path, backup.file.clone()));
+    }
+    backups::verify(dir, backup)
+        .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
+    Ok((dir.join(&backup.file), backup.file.clone()))
+}
+
 async fn fetch_shared(
     ctx: &Context,
     ledger: &EnvLedger<'_>,
     dir: &std::path::Path,
     entry: Backup,
 ) -> anyhow::Result<(PathBuf, String)> {
-    let name = entry.file.clone();
+    // Its name in the shared ledger (a local backup's may differ from its file's).
+    let name = entry.shared.clone().unwrap_or_else(|| entry.file.clone());
     let location = ledger.location().unwrap_or_default();
     let temp = ledger.download_backup(&name, dir).await?;
     let temp_name = temp

@@ -204,10 +204,15 @@ impl<'a> EnvLedger<'a> {
     pub async fn history_newest(&self, limit: usize) -> anyhow::Result<Merged<HistoryRecord>> {
         let local = history::read(&self.env.artifacts_dir)?;
         let mut warnings = local.warnings;
+        let mut records = local.records;
+        let mut foreign = Vec::new();
+        records.retain(|r| self.of_this_env(r, &mut foreign));
+        warnings.extend(self.foreign_warning(&foreign, "history.jsonl"));
         let listed = self.list_history(&mut warnings).await.unwrap_or_default();
-        let wanted = history_to_read(&local.records, &listed, limit);
+        self.name_landed(&mut records, &listed);
+        let wanted = history_to_read(&records, &listed, limit);
         let fetched = self.read_records(&wanted, &mut warnings).await;
-        let mut entries = merge_history(local.records, &listed, fetched);
+        let mut entries = merge_history(records, &listed, fetched);
         if limit > 0 && entries.len() > limit {
             entries.drain(..entries.len() - limit);
         }
@@ -221,6 +226,9 @@ impl<'a> EnvLedger<'a> {
     pub async fn last_deploy(&self) -> anyhow::Result<(Option<Entry<HistoryRecord>>, Vec<String>)> {
         let local = history::last_deploy(&self.env.artifacts_dir)?;
         let mut warnings = Vec::new();
+        let mut foreign = Vec::new();
+        let local = local.filter(|r| self.of_this_env(r, &mut foreign));
+        warnings.extend(self.foreign_warning(&foreign, "history.jsonl"));
         let Some(listed) = self.list_history(&mut warnings).await else {
             return Ok((
                 local.map(|record| Entry {
@@ -230,6 +238,10 @@ impl<'a> EnvLedger<'a> {
                 warnings,
             ));
         };
+        let mut local = local;
+        if let Some(record) = local.as_mut() {
+            self.name_landed(std::slice::from_mut(record), &listed);
+        }
         let since = local
             .as_ref()
             .map(|r| merge::to_second(r.start))
@@ -314,6 +326,15 @@ impl<'a> EnvLedger<'a> {
             .collect();
         let entries = self.read_entries(&wanted, &mut out.merged.warnings).await;
         out.merged.entries = merge_backups(local.records, &shared.complete, entries);
+        // A backup in both places whose local file was deleted lives only in the
+        // shared ledger now (restore downloads it from there).
+        for entry in &mut out.merged.entries {
+            if entry.place == Where::Both
+                && std::fs::symlink_metadata(dir.join(&entry.record.file)).is_err()
+            {
+                entry.place = Where::Shared;
+            }
+        }
         Ok(out)
     }
 
@@ -443,9 +464,11 @@ impl<'a> EnvLedger<'a> {
         let read = self.read_all(names::HISTORY, names, "").await;
         let mut out = Vec::new();
         let mut failed = Vec::new();
+        let mut foreign = Vec::new();
         for (name, result) in read {
             match result {
                 Ok(Some(bytes)) => match history::parse_line(bytes.trim_ascii()) {
+                    Some(record) if !self.of_this_env(&record, &mut foreign) => {}
                     Some(mut record) => {
                         record.shared = Some(name);
                         record.unshared = false;
@@ -462,7 +485,68 @@ impl<'a> EnvLedger<'a> {
             }
         }
         warnings.extend(self.failed_reads("history record", &failed));
+        warnings.extend(self.foreign_warning(&foreign, "the shared ledger"));
         out
+    }
+
+    /// Local records without a shared name yet — an upload that landed but was
+    /// interrupted before the local line was marked — whose object name (computed from
+    /// the line, as the upload computes it) is listed: that object is this record, so
+    /// it gets that name and shows once, as `both`, instead of once per side.
+    fn name_landed(&self, records: &mut [HistoryRecord], listed: &[String]) {
+        if listed.is_empty() || records.iter().all(|r| r.shared.is_some()) {
+            return;
+        }
+        let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
+        let path = self.env.artifacts_dir.join(history::FILE);
+        let Ok(Some(bytes)) = crate::files::read_regular(&path) else {
+            return;
+        };
+        let mut landed: Vec<(serde_json::Value, String)> = Vec::new();
+        for line in bytes.split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            let Some(record) = history::parse_line(line) else {
+                continue;
+            };
+            if record.shared.is_some() {
+                continue;
+            }
+            let name = names::history(line, record.start, &record.host);
+            if listed.contains(name.as_str())
+                && let Ok(value) = serde_json::to_value(&record)
+            {
+                landed.push((value, name));
+            }
+        }
+        for record in records.iter_mut().filter(|r| r.shared.is_none()) {
+            if let Ok(value) = serde_json::to_value(&*record)
+                && let Some((_, name)) = landed.iter().find(|(v, _)| *v == value)
+            {
+                record.shared = Some(name.clone());
+            }
+        }
+    }
+
+    /// Whether `record` is of this environment; if not, its environment goes to
+    /// `foreign` (a record copied or planted under another environment's ledger is
+    /// never shown as this one's).
+    fn of_this_env(&self, record: &HistoryRecord, foreign: &mut Vec<String>) -> bool {
+        let ours = record.environment == self.env.name;
+        if !ours {
+            foreign.push(record.environment.clone());
+        }
+        ours
+    }
+
+    /// One warning for the records of other environments found in `place`.
+    fn foreign_warning(&self, foreign: &[String], place: &str) -> Option<String> {
+        let first = foreign.first()?;
+        Some(format!(
+            "ignoring {} history record(s) in {place} of `{}` that say they are of another environment (`{}`)",
+            foreign.len(),
+            self.env.name,
+            crate::output::printable(first)
+        ))
     }
 
     /// Reads the manifest entries of the shared backups `names`.

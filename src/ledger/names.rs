@@ -50,8 +50,22 @@ pub fn history_listed(object: &str) -> Option<&str> {
 /// The next free shared name for a backup after `name` clashed with another machine's
 /// backup of the same second: `terraform.tfstate.<ts>-N`.
 pub fn next_backup(name: &str) -> String {
-    let stamp = &name[..(backups::PREFIX.len() + 15).min(name.len())];
+    let stamp_len = backups::PREFIX.len() + 15;
+    let stamp = name.get(..stamp_len).unwrap_or(name);
     format!("{stamp}-{}", backups::suffix(name) + 1)
+}
+
+/// A name tfenv gives history objects (`history`): its start time, then letters,
+/// digits, `-`, `_` and `.` only, ending `.json`. Any other name read from a local
+/// file (hand-edited, planted) is never used as an object name.
+pub fn is_history_name(name: &str) -> bool {
+    name.len() <= 120
+        && name.ends_with(".json")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !name.contains("..")
+        && history_time(name).is_some()
 }
 
 /// A host name as it may appear in an object name: letters, digits, `-` and `.`.
@@ -101,5 +115,24 @@ mod tests {
         assert_eq!(next_backup(name), format!("{name}-1"));
         assert_eq!(next_backup(&format!("{name}-1")), format!("{name}-2"));
         assert!(backups::is_backup_name(&next_backup(&format!("{name}-9"))));
+    }
+
+    #[test]
+    fn a_name_that_is_not_ascii_never_panics_and_is_never_a_history_name() {
+        // Multi-byte characters across the stamp's end: no slicing inside a character.
+        let odd = "terraform.tfstate.2026113é-120000";
+        assert!(next_backup(odd).ends_with("-1"));
+        let start = "2026-11-30T12:00:01Z".parse().unwrap();
+        assert!(is_history_name(&history(b"{}", start, "hôst/ä")));
+        for bad in [
+            "../../../zz-escape/terraform.tfstate",
+            "20261130T120001Z-h-abc/../../x.json",
+            "20261130T120001Z-hé-abc.json",
+            "20261130T120001Z-h\u{1b}-abc.json",
+            "not-a-time-at-all.json",
+            "20261130T120001Z-h-abc.txt",
+        ] {
+            assert!(!is_history_name(bad), "{bad}");
+        }
     }
 }

@@ -93,18 +93,29 @@ async fn publish_into(
     shared: &mut Shared,
 ) -> Vec<String> {
     let mut problems: Vec<String> = Vec::new();
+    let mut invalid: Vec<String> = Vec::new();
     let history_path = env.artifacts_dir.join(history::FILE);
-    let records = pending_history(&history_path).unwrap_or_else(|err| {
+    let records = pending_history(&history_path, &mut invalid).unwrap_or_else(|err| {
         problems.push(format!("{err:#}"));
         Vec::new()
     });
     let dir = backups::dir(env);
-    let backups = pending_backups(&dir).unwrap_or_else(|err| {
+    let backups = pending_backups(&dir, &mut invalid).unwrap_or_else(|err| {
         problems.push(format!("{err:#}"));
         Vec::new()
     });
+    let mut warnings: Vec<String> = Vec::new();
+    if let Some(first) = invalid.first() {
+        warnings.push(format!(
+            "{} local line(s) of `state/{}/` name(s) no object tfenv would write in the shared ledger (`{}`); each gets a new name of its own and is uploaded under it",
+            invalid.len(),
+            env.name,
+            crate::output::printable(first)
+        ));
+    }
     if records.is_empty() && backups.is_empty() {
-        return summary(store, env, &problems, 0, 0);
+        warnings.extend(summary(store, env, &problems, 0, 0));
+        return warnings;
     }
 
     // One upload first: when the store is down, that is the only one that waits.
@@ -204,7 +215,14 @@ async fn publish_into(
     {
         problems.push(format!("{err:#}"));
     }
-    summary(store, env, &problems, failed_records, failed_backups)
+    warnings.extend(summary(
+        store,
+        env,
+        &problems,
+        failed_records,
+        failed_backups,
+    ));
+    warnings
 }
 
 fn insert_backup(
@@ -259,17 +277,21 @@ fn marked(line: &[u8], name: &str, uploaded: bool) -> Option<String> {
     (fields != before).then(|| Value::Object(fields).to_string())
 }
 
-/// History lines not in the shared ledger yet.
-fn pending_history(path: &Path) -> anyhow::Result<Vec<Pending>> {
+/// History lines not in the shared ledger yet: also those whose `shared` name is not one
+/// tfenv gives (collected in `invalid`), which get a name of their own.
+fn pending_history(path: &Path, invalid: &mut Vec<String>) -> anyhow::Result<Vec<Pending>> {
     let Some(bytes) = crate::files::read_regular(path)? else {
         return Ok(Vec::new());
     };
     let mut out: Vec<Pending> = Vec::new();
     for line in bytes.split(|&b| b == b'\n') {
         let line = line.trim_ascii();
-        let Some(record) = history::parse_line(line) else {
+        let Some(mut record) = history::parse_line(line) else {
             continue;
         };
+        if let Some(name) = record.shared.take_if(|n| !names::is_history_name(n)) {
+            invalid.push(name);
+        }
         if !is_pending(&record) || out.iter().any(|p| p.line == line) {
             continue;
         }
@@ -293,11 +315,16 @@ fn is_pending(record: &HistoryRecord) -> bool {
     record.shared.is_none() || record.unshared
 }
 
-/// Manifest lines not in the shared ledger yet, whose file is still here.
-fn pending_backups(dir: &Path) -> anyhow::Result<Vec<Backup>> {
+/// Manifest lines not in the shared ledger yet, whose file is still here: also those
+/// whose `shared` name is not a backup name (collected in `invalid`), which get their
+/// own file name again.
+fn pending_backups(dir: &Path, invalid: &mut Vec<String>) -> anyhow::Result<Vec<Backup>> {
     let manifest = backups::manifest(dir)?;
     let mut out: Vec<Backup> = Vec::new();
-    for backup in manifest.records {
+    for mut backup in manifest.records {
+        if let Some(name) = backup.shared.take_if(|n| !backups::is_backup_name(n)) {
+            invalid.push(name);
+        }
         if (backup.shared.is_none() || backup.unshared)
             && !out.iter().any(|b| b.file == backup.file)
             && std::fs::symlink_metadata(dir.join(&backup.file)).is_ok_and(|m| m.is_file())
@@ -326,10 +353,14 @@ async fn upload_record(store: &Store, record: &Pending, timeout: Duration) -> Re
 }
 
 /// Uploads one backup: its state file, then its manifest entry (a listing shows a
-/// backup only once both are there). When the name is taken — by another machine's
-/// backup of the same second, even one with the same content — the next `-N` is tried;
-/// an entry carrying this backup's `origin` is this backup's own earlier upload (the
-/// local line could not be marked). Returns the shared name.
+/// backup only once both are there). A name is this backup's only when its entry
+/// carries this backup's `origin` (an earlier upload whose local line could not be
+/// marked), or when there is no entry yet and the state file there has this backup's
+/// sha256 (an earlier upload that stopped between the two writes: its entry is written
+/// now, so no state file is left without one). When the name is taken — by another
+/// machine's backup of the same second, or an entry planted there — the next `-N` is
+/// tried; a state file this upload created under a name whose entry turned out to be
+/// someone else's is left behind (never rewritten). Returns the shared name.
 async fn upload_backup(
     store: &Store,
     dir: &Path,
@@ -340,6 +371,20 @@ async fn upload_backup(
     let path = dir.join(&backup.file);
     let origin = origin(dir, backup);
     let fail = |err: anyhow::Error| super::said(&err);
+    let read = |key: String| async move {
+        within(
+            timeout,
+            || format!("reading `{key}` from `{}`", store.location()),
+            store.read(&key),
+        )
+        .await
+        .map_err(fail)
+    };
+    let is_ours = |entry: Option<Vec<u8>>| {
+        entry
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .is_some_and(|other| other["origin"].as_str() == Some(origin.as_str()))
+    };
     for _ in 0..100 {
         let key = format!("{}{name}", names::BACKUPS);
         let entry_key = format!("{key}{}", names::ENTRY);
@@ -359,29 +404,39 @@ async fn upload_backup(
         )
         .await
         .map_err(fail)?;
-        if created == Created::Created {
-            within(
-                timeout,
-                || format!("writing `{entry_key}` to `{}`", store.location()),
-                store.create(&entry_key, Body::Bytes(entry.as_bytes())),
-            )
-            .await
-            .map_err(fail)?;
-            return Ok(name);
+        if created == Created::Exists {
+            match read(entry_key.clone()).await? {
+                Some(existing) if is_ours(Some(existing.clone())) => return Ok(name),
+                Some(_) => {
+                    name = names::next_backup(&name);
+                    continue;
+                }
+                None => {
+                    let same = read(key.clone())
+                        .await?
+                        .is_some_and(|bytes| hex::encode(Sha256::digest(&bytes)) == backup.sha256);
+                    if !same {
+                        name = names::next_backup(&name);
+                        continue;
+                    }
+                }
+            }
         }
-        let existing = within(
+        let written = within(
             timeout,
-            || format!("reading `{entry_key}` from `{}`", store.location()),
-            store.read(&entry_key),
+            || format!("writing `{entry_key}` to `{}`", store.location()),
+            store.create(&entry_key, Body::Bytes(entry.as_bytes())),
         )
         .await
         .map_err(fail)?;
-        let ours = existing
-            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-            .is_some_and(|other| other["origin"].as_str() == Some(origin.as_str()));
-        if ours {
+        if written == Created::Created || is_ours(read(entry_key.clone()).await?) {
             return Ok(name);
         }
+        tracing::debug!(
+            "`{entry_key}` in `{}` is another backup's: `{key}` is left without an entry (an orphan), and `{}` tries the next name",
+            store.location(),
+            backup.file
+        );
         name = names::next_backup(&name);
     }
     Err(format!(

@@ -774,3 +774,379 @@ fn backups_of_the_same_second_from_two_machines_each_have_a_name_restore_takes()
     );
     assert!(project.read("pushed.tfstate").contains("machine-c"));
 }
+
+/// A gcs project whose ledger is local: its backups are taken here, then the ledger
+/// is switched to `backend` so the next writing command uploads them.
+fn gcs_backups_then_shared() -> (Project, FakeCloud, String) {
+    let project = project("gcs", "bucket = \"b\"\nprefix = \"app\"\n");
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["deploy", "dev", "--yes"], 0);
+    let taken = stdout_json(&tfenv(&project, &["backup", "dev", "--output", "json"], 0));
+    let name = taken["backups"][0]["backup"]["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{taken:#}"))
+        .to_string();
+    let toml = project.read("tfenv.toml");
+    project.write(
+        "tfenv.toml",
+        &format!("[project]\nledger = \"backend\"\n{toml}"),
+    );
+    (project, fake, name)
+}
+
+const GCS_LEDGER: &str = "b/app/default.tfstate.tfenv/";
+
+/// The manifest line of `file`.
+fn manifest_line(project: &Project, file: &str) -> Value {
+    project
+        .read("state/dev/backups/MANIFEST.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|b| b["file"] == file)
+        .unwrap_or_else(|| panic!("no manifest line for {file}"))
+}
+
+#[test]
+fn a_backup_whose_entry_name_is_taken_by_another_is_shared_under_the_next_name() {
+    let (project, fake, name) = gcs_backups_then_shared();
+    // Someone else's entry (or a planted one) under our backup's name, without its
+    // state file.
+    let planted = format!(
+        r#"{{"file":"{name}","sha256":"{}","bytes":1,"serial":1,"lineage":"x","terraform_version":null,"created":"2026-11-30T12:00:00Z","reason":"manual","origin":"someone-else"}}"#,
+        "0".repeat(64)
+    );
+    fake.put(
+        &format!("{GCS_LEDGER}backups/{name}.json"),
+        planted.as_bytes(),
+    );
+    tfenv(&project, &["backup", "dev"], 0);
+
+    // (The second backup, of the same second, may take `-1` first.)
+    let line = manifest_line(&project, &name);
+    let shared = line["shared"].as_str().unwrap().to_string();
+    assert!(shared.starts_with(&format!("{name}-")), "{line}");
+    assert_eq!(line.get("unshared"), None, "{line}");
+    let entry: Value = serde_json::from_slice(
+        &fake
+            .get(&format!("{GCS_LEDGER}backups/{shared}.json"))
+            .expect("our entry under the next name"),
+    )
+    .unwrap();
+    assert_eq!(entry["sha256"], line["sha256"], "{entry}");
+    // The planted entry is left as it was.
+    assert_eq!(
+        fake.get(&format!("{GCS_LEDGER}backups/{name}.json"))
+            .unwrap(),
+        planted.as_bytes()
+    );
+    // And the backup is restorable from the shared ledger alone.
+    std::fs::remove_dir_all(project.join("state")).unwrap();
+    let restored = stdout_json(&tfenv(
+        &project,
+        &["restore", "dev", &shared, "--yes", "--output", "json"],
+        0,
+    ));
+    assert_eq!(restored["restored"], shared.as_str(), "{restored:#}");
+}
+
+#[test]
+fn a_retry_finding_its_own_state_file_without_an_entry_writes_the_entry_there() {
+    let (project, fake, name) = gcs_backups_then_shared();
+    // An earlier upload that stopped after the state file.
+    let file = std::fs::read(project.join(&format!("state/dev/backups/{name}"))).unwrap();
+    fake.put(&format!("{GCS_LEDGER}backups/{name}"), &file);
+    tfenv(&project, &["backup", "dev"], 0);
+
+    let line = manifest_line(&project, &name);
+    assert_eq!(line["shared"], name.as_str(), "{line}");
+    assert!(
+        fake.get(&format!("{GCS_LEDGER}backups/{name}.json"))
+            .is_some(),
+        "the entry is written beside its state file"
+    );
+    // No state file is left without its entry (the second backup has its own pair).
+    let listed = fake.names(&format!("{GCS_LEDGER}backups/"));
+    for state in listed.iter().filter(|n| !n.ends_with(".json")) {
+        assert!(listed.contains(&format!("{state}.json")), "{listed:?}");
+    }
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let verify = tfenv(&project, &["verify", "dev"], 0);
+    assert!(
+        !text(&verify).contains("no manifest entry"),
+        "{}",
+        text(&verify)
+    );
+
+    // `backups` mentions an incomplete shared backup in one line, as verify does.
+    let stray = "terraform.tfstate.20261201-000000";
+    fake.put(&format!("{GCS_LEDGER}backups/{stray}"), &file);
+    let listed = text(&tfenv(&project, &["backups", "dev"], 0));
+    assert_eq!(
+        listed.matches("incomplete shared backup(s)").count(),
+        1,
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("`{stray}` has no manifest entry")),
+        "{listed}"
+    );
+}
+
+#[test]
+fn invalid_shared_names_in_local_files_are_replaced_never_panic_never_used_as_keys() {
+    let (project, fake, name) = gcs_backups_then_shared();
+    let manifest = project.read("state/dev/backups/MANIFEST.jsonl");
+    let mut line = manifest_line(&project, &name);
+    line["shared"] = Value::from("../../../zz-escape/terraform.tfstate");
+    line["unshared"] = Value::from(true);
+    let others: Vec<&str> = manifest
+        .lines()
+        .filter(|l| !l.contains(&format!("\"file\":\"{name}\"")))
+        .collect();
+    let mut lines = others.join("\n");
+    if !lines.is_empty() {
+        lines.push('\n');
+    }
+    project.write(
+        "state/dev/backups/MANIFEST.jsonl",
+        &format!("{lines}{line}\n"),
+    );
+    let history = project.read("state/dev/history.jsonl");
+    let mut record: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    record["shared"] = Value::from("terraform.tfstate.2026113\u{e9}\u{e9}\u{e9}-120000-hôst.json");
+    project.write("state/dev/history.jsonl", &format!("{record}\n"));
+
+    let out = tfenv(&project, &["backup", "dev"], 0);
+    let said = text(&out);
+    assert!(!said.contains("panicked"), "{said}");
+    assert_eq!(
+        said.matches("name(s) no object tfenv would write").count(),
+        1,
+        "one warning: {said}"
+    );
+    assert!(
+        fake.names("b/").iter().all(|n| !n.contains("zz-escape")),
+        "{:?}",
+        fake.names("b/")
+    );
+    let line = manifest_line(&project, &name);
+    assert_eq!(line["shared"], name.as_str(), "{line}");
+    assert!(
+        fake.get(&format!("{GCS_LEDGER}backups/{name}.json"))
+            .is_some()
+    );
+    let history = project.read("state/dev/history.jsonl");
+    let record: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    let shared = record["shared"].as_str().unwrap();
+    assert!(shared.is_ascii() && shared.ends_with(".json"), "{record}");
+    assert!(fake.get(&format!("{GCS_LEDGER}history/{shared}")).is_some());
+    // A second run has nothing left to fix.
+    let again = tfenv(&project, &["history", "dev"], 0);
+    assert!(
+        !text(&again).contains("no object tfenv would write"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn shared_records_with_control_characters_or_another_environment_are_never_printed_raw() {
+    let project = project_with(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        "[project]\nledger = \"backend\"\n",
+    );
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["deploy", "dev", "--yes"], 0);
+    tfenv(&project, &["backup", "dev"], 0);
+    let line = project.read("state/dev/history.jsonl");
+    let mut record: Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    record.as_object_mut().unwrap().remove("shared");
+    record["who"] = Value::from("mallory\u{1b}[2J");
+    record["host"] = Value::from("evil\nhost");
+    record["start"] = Value::from("2026-12-01T00:00:00Z");
+    fake.put(
+        &format!("{GCS_LEDGER}history/20261201T000000Z-evil_host-aaaaaaaaaaaa.json"),
+        record.to_string().as_bytes(),
+    );
+    // A record that says it is production's, in dev's ledger, newer still.
+    record["environment"] = Value::from("production");
+    record["who"] = Value::from("prod-impostor");
+    record["host"] = Value::from("prodhost");
+    record["start"] = Value::from("2026-12-02T00:00:00Z");
+    fake.put(
+        &format!("{GCS_LEDGER}history/20261202T000000Z-prodhost-bbbbbbbbbbbb.json"),
+        record.to_string().as_bytes(),
+    );
+    // A backup whose reason sets the terminal's title and breaks its row.
+    let name = "terraform.tfstate.20261201-000000";
+    let state = state(3);
+    fake.put(&format!("{GCS_LEDGER}backups/{name}"), state.as_bytes());
+    let entry = serde_json::json!({
+        "file": name,
+        "sha256": hex_sha256(state.as_bytes()),
+        "bytes": state.len(),
+        "serial": 3,
+        "lineage": "abc",
+        "terraform_version": "1.11.4",
+        "created": "2026-12-01T00:00:00Z",
+        "reason": "manual\u{1b}]0;pwned\u{7}\nfake row",
+        "origin": "elsewhere",
+    });
+    fake.put(
+        &format!("{GCS_LEDGER}backups/{name}.json"),
+        entry.to_string().as_bytes(),
+    );
+
+    for args in [
+        &["history", "dev"][..],
+        &["status", "dev"][..],
+        &["backups", "dev"][..],
+        &["verify", "dev"][..],
+    ] {
+        let out = project
+            .tfenv_with(
+                FakeTerraform::working()
+                    .at("fake/terraform")
+                    .install(&project),
+            )
+            .env("PATH", project.fake_path())
+            .args(args)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}') && !stdout.contains('\u{7}'),
+            "{args:?}: {stdout:?} {stderr:?}"
+        );
+        assert!(!stdout.contains("evil\nhost"), "{args:?}: {stdout}");
+        assert!(!stdout.contains("\nfake row"), "{args:?}: {stdout}");
+        assert!(!stdout.contains("prod-impostor"), "{args:?}: {stdout}");
+        if args[0] == "history" {
+            assert!(stdout.contains("mallory\\u{1b}[2J"), "{stdout}");
+            assert!(
+                stderr.contains("another environment (`production`)"),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn a_record_whose_upload_landed_but_was_not_marked_is_listed_once_as_both() {
+    let project = project("gcs", "bucket = \"b\"\nprefix = \"app\"\n");
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["deploy", "dev", "--yes"], 0);
+    // The upload landed, then tfenv was stopped before it marked the local line: the
+    // object is there under the name computed from the line, the line names nothing.
+    let history = project.read("state/dev/history.jsonl");
+    let line = history.lines().last().unwrap();
+    let record: Value = serde_json::from_str(line).unwrap();
+    let start: chrono::DateTime<chrono::Utc> = record["start"].as_str().unwrap().parse().unwrap();
+    let host: String = record["host"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(63)
+        .collect();
+    let name = format!(
+        "{}-{host}-{}.json",
+        start.format("%Y%m%dT%H%M%SZ"),
+        &hex_sha256(line.as_bytes())[..12]
+    );
+    let mut uploaded = record.clone();
+    uploaded["shared"] = Value::from(name.as_str());
+    fake.put(
+        &format!("{GCS_LEDGER}history/{name}"),
+        uploaded.to_string().as_bytes(),
+    );
+    let toml = project.read("tfenv.toml");
+    project.write(
+        "tfenv.toml",
+        &format!("[project]\nledger = \"backend\"\n{toml}"),
+    );
+
+    let listed = stdout_json(&tfenv(&project, &["history", "dev", "--output", "json"], 0));
+    let records = listed["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{listed:#}");
+    assert_eq!(records[0]["where"], "both", "{listed:#}");
+    // And the next writing command finds it there, writing no second object.
+    tfenv(&project, &["backup", "dev"], 0);
+    assert_eq!(fake.names(&format!("{GCS_LEDGER}history/")).len(), 1);
+}
+
+#[test]
+fn a_shared_backup_whose_local_file_was_deleted_is_restored_from_the_shared_copy() {
+    let project = project_with(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        "[project]\nledger = \"backend\"\n",
+    );
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["deploy", "dev", "--yes"], 0);
+    let taken = stdout_json(&tfenv(&project, &["backup", "dev", "--output", "json"], 0));
+    let name = taken["backups"][0]["backup"]["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{taken:#}"))
+        .to_string();
+    std::fs::remove_file(project.join(&format!("state/dev/backups/{name}"))).unwrap();
+
+    let listed = stdout_json(&tfenv(&project, &["backups", "dev", "--output", "json"], 0));
+    let entry = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["file"] == name.as_str())
+        .unwrap_or_else(|| panic!("{listed:#}"))
+        .clone();
+    assert_eq!(entry["where"], "shared", "{listed:#}");
+    let restored = stdout_json(&tfenv(
+        &project,
+        &["restore", "dev", &name, "--yes", "--output", "json"],
+        0,
+    ));
+    assert_eq!(restored["restored"], name.as_str(), "{restored:#}");
+
+    // A shared entry whose state file is gone from the bucket: the missing object is named.
+    let gone = "terraform.tfstate.20261201-000000";
+    let entry = serde_json::json!({
+        "file": gone, "sha256": "0".repeat(64), "bytes": 1, "serial": 1, "lineage": "abc",
+        "terraform_version": null, "created": "2026-12-01T00:00:00Z", "reason": "manual",
+        "origin": "elsewhere",
+    });
+    fake.put(
+        &format!("{GCS_LEDGER}backups/{gone}.json"),
+        entry.to_string().as_bytes(),
+    );
+    let out = project
+        .tfenv_with(
+            FakeTerraform::working()
+                .at("fake/terraform")
+                .install(&project),
+        )
+        .env("PATH", project.fake_path())
+        .args(["restore", "dev", gone, "--yes"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("`backups/{gone}` is missing")) && !said.contains("nor a file"),
+        "{said}"
+    );
+}
