@@ -41,6 +41,7 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
             mode,
             log: settings.log,
             lock_wait: settings.lock_wait,
+            ledger_timeout: settings.ledger_timeout,
             summary: ctx.settings.summary_files(settings.summary.as_deref()),
         },
     )

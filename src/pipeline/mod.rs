@@ -128,6 +128,8 @@ pub struct Request {
     pub log: bool,
     /// How long a lock someone else holds is waited for (`--lock-timeout`).
     pub lock_wait: LockWait,
+    /// Each read or upload of the shared ledger (`--timeout` of deploy and refresh).
+    pub ledger_timeout: std::time::Duration,
     /// Where the run's Markdown job summary is appended (`--summary`, `GITHUB_STEP_SUMMARY`).
     pub summary: Vec<PathBuf>,
 }
@@ -149,6 +151,13 @@ pub struct Report {
     /// `plan --publish`: the bundle's ID and where it is in the shared ledger.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<published::Published>,
+    /// `deploy` of an environment with `promote_from` whose check passed: the source
+    /// environment and the commit it deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<crate::artifacts::history::PromotedFrom>,
+    /// `deploy --skip-promotion-check`: the reason given (the check was skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_check_skipped: Option<String>,
     pub seconds: f64,
     /// Steps after a successful apply that failed (outputs, pruning, history): the
     /// change stands, each is said here and on stderr.
@@ -174,6 +183,8 @@ impl Report {
             log: None,
             bundle: None,
             published: None,
+            promoted_from: None,
+            promotion_check_skipped: None,
             seconds,
             warnings: Vec::new(),
             error: Some(error::ErrorReport::of(err)),
@@ -241,6 +252,11 @@ struct Run<'a> {
     bundle: Option<bundle::BundleRef>,
     /// The plan bundle published (`plan --publish`).
     published: Option<published::Published>,
+    /// Each read or upload of the shared ledger.
+    ledger_timeout: std::time::Duration,
+    /// The shared ledger did not answer within `ledger_timeout` earlier in the run (the
+    /// promotion check): the upload at the end does not wait for it again.
+    store_dead: Option<String>,
 }
 
 /// Runs the request's steps and prints its result: its JSON document, or its lines.
@@ -323,7 +339,7 @@ pub fn write_summary(ctx: &Context, files: &[PathBuf], markdown: &str) {
 }
 
 /// What a finished (or failed) run tells its job summary row.
-fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun) {
+fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun, env: &Environment) {
     let ledger = &recorded.ledger;
     row.changes = ledger.plan.as_ref().map(|plan| summary::Changes {
         add: plan.add,
@@ -339,6 +355,17 @@ fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun) {
         .git
         .as_ref()
         .map(|git| (git.commit.chars().take(12).collect(), git.dirty));
+    row.promotion = match (&ledger.promotion_check_skipped, &ledger.promoted_from) {
+        (Some(reason), _) => env.promote_from.clone().map(|from| summary::Promotion::Skipped {
+            from,
+            reason: reason.clone(),
+        }),
+        (None, Some(promoted)) => Some(summary::Promotion::Passed {
+            from: promoted.environment.clone(),
+            commit: promoted.commit.chars().take(12).collect(),
+        }),
+        (None, None) => None,
+    };
 }
 
 async fn run_env(
@@ -401,6 +428,8 @@ async fn run_env(
         recorded,
         bundle: None,
         published: None,
+        ledger_timeout: req.ledger_timeout,
+        store_dead: None,
     };
     let result = steps::run(&mut run).await;
     let seconds = crate::output::seconds(started.elapsed());
@@ -408,9 +437,11 @@ async fn run_env(
         mut recorded,
         bundle,
         published,
+        ledger_timeout,
+        store_dead,
         ..
     } = run;
-    fill_row(row, &recorded);
+    fill_row(row, &recorded, &env);
     row.published = published.as_ref().map(|p| p.id.clone());
     let mut ran = match result {
         Ok(outcome) => {
@@ -429,6 +460,8 @@ async fn run_env(
                     log: ledger.log.clone(),
                     bundle,
                     published,
+                    promoted_from: ledger.promoted_from.clone(),
+                    promotion_check_skipped: ledger.promotion_check_skipped.clone(),
                     seconds,
                     warnings: recorded.warnings().to_vec(),
                     error: None,
@@ -464,7 +497,37 @@ async fn run_env(
     // shared ledger (`ledger = "backend"`), which never changes how the run ended.
     drop(recorded);
     if records {
-        let warnings = share(ctx, &project, &env, &backend).await;
+        // Cut short by Ctrl-C, the upload leaves its entries unshared (the next command
+        // uploads them): the run ended as it ended, and says so. A second Ctrl-C still
+        // ends tfenv at once.
+        let seen = ctx.interrupts.handle_next();
+        let upload = async {
+            match &store_dead {
+            // One store that did not answer is one wait: the record stays unshared, and
+            // the next command that writes the ledger uploads it.
+            Some(why) => {
+                let warning = format!(
+                    "not uploaded to the shared ledger of `{}`: it did not answer earlier in this run ({why}); the next tfenv command that writes the ledger uploads it",
+                    env.name
+                );
+                ctx.printer.warn(&warning);
+                vec![warning]
+            }
+            None => share_within(ctx, &project, &env, &backend, ledger_timeout).await,
+            }
+        };
+        let warnings = tokio::select! {
+            biased;
+            () = ctx.interrupts.stop_requested_after(seen) => {
+                let warning = format!(
+                    "the upload to the shared ledger of `{}` was cut short (interrupted): what it had not uploaded stays unshared on this machine, and the next tfenv command that writes the ledger uploads it",
+                    env.name
+                );
+                ctx.printer.warn(&warning);
+                vec![warning]
+            }
+            warnings = upload => warnings,
+        };
         if let Ok(ran) = &mut ran {
             ran.report.warnings.extend(warnings);
         }
@@ -481,10 +544,22 @@ pub async fn share(
     env: &Environment,
     backend: &Backend,
 ) -> Vec<String> {
+    share_within(ctx, project, env, backend, crate::ledger::DEFAULT_TIMEOUT).await
+}
+
+/// [`share`], each upload given `timeout` (`--timeout`).
+pub async fn share_within(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    backend: &Backend,
+    timeout: std::time::Duration,
+) -> Vec<String> {
     if project.ledger == crate::project::LedgerMode::Local {
         return Vec::new();
     }
-    let ledger = crate::ledger::EnvLedger::of(project, env, backend, ctx.runner.clone());
+    let ledger = crate::ledger::EnvLedger::of(project, env, backend, ctx.runner.clone())
+        .with_timeout(timeout);
     if let Some(note) = ledger.no_store() {
         crate::ledger::warn_once(&ctx.printer, note);
         return Vec::new();
