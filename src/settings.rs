@@ -546,7 +546,9 @@ fn check_skip_reason(reason: &str) -> Result<(), TfenvError> {
     };
     Err(TfenvError::usage(
         problem,
-        Some(format!("say why the promotion check is skipped in one short line, {example}")),
+        Some(format!(
+            "say why the promotion check is skipped in one short line, {example}"
+        )),
     ))
 }
 

@@ -478,7 +478,9 @@ mod tests {
         };
         let html = html(&runs("deploy", &[row]));
         assert!(
-            html.contains("promotion check passed: <code>staging</code> deployed <code>0123456789ab</code>"),
+            html.contains(
+                "promotion check passed: <code>staging</code> deployed <code>0123456789ab</code>"
+            ),
             "{html}"
         );
         assert!(!runs("deploy", &deploy_rows()).contains("promotion"));

@@ -356,10 +356,13 @@ fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun, env: &Environment
         .as_ref()
         .map(|git| (git.commit.chars().take(12).collect(), git.dirty));
     row.promotion = match (&ledger.promotion_check_skipped, &ledger.promoted_from) {
-        (Some(reason), _) => env.promote_from.clone().map(|from| summary::Promotion::Skipped {
-            from,
-            reason: reason.clone(),
-        }),
+        (Some(reason), _) => env
+            .promote_from
+            .clone()
+            .map(|from| summary::Promotion::Skipped {
+                from,
+                reason: reason.clone(),
+            }),
         (None, Some(promoted)) => Some(summary::Promotion::Passed {
             from: promoted.environment.clone(),
             commit: promoted.commit.chars().take(12).collect(),
@@ -503,17 +506,17 @@ async fn run_env(
         let seen = ctx.interrupts.handle_next();
         let upload = async {
             match &store_dead {
-            // One store that did not answer is one wait: the record stays unshared, and
-            // the next command that writes the ledger uploads it.
-            Some(why) => {
-                let warning = format!(
-                    "not uploaded to the shared ledger of `{}`: it did not answer earlier in this run ({why}); the next tfenv command that writes the ledger uploads it",
-                    env.name
-                );
-                ctx.printer.warn(&warning);
-                vec![warning]
-            }
-            None => share_within(ctx, &project, &env, &backend, ledger_timeout).await,
+                // One store that did not answer is one wait: the record stays unshared, and
+                // the next command that writes the ledger uploads it.
+                Some(why) => {
+                    let warning = format!(
+                        "not uploaded to the shared ledger of `{}`: it did not answer earlier in this run ({why}); the next tfenv command that writes the ledger uploads it",
+                        env.name
+                    );
+                    ctx.printer.warn(&warning);
+                    vec![warning]
+                }
+                None => share_within(ctx, &project, &env, &backend, ledger_timeout).await,
             }
         };
         let warnings = tokio::select! {

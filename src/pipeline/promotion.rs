@@ -214,7 +214,10 @@ fn refusal(
         short(commit)
     );
     // The newest deploy that counts: a commit deployed from a clean tree.
-    match evidence.last_success.and_then(|last| Some((last, last.record.git.as_ref()?))) {
+    match evidence
+        .last_success
+        .and_then(|last| Some((last, last.record.git.as_ref()?)))
+    {
         Some((last, git)) => message.push_str(&format!(
             "\n  `{source}` last deployed `{}` {}",
             short(&git.commit),
