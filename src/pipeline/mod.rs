@@ -254,9 +254,10 @@ struct Run<'a> {
     published: Option<published::Published>,
     /// Each read or upload of the shared ledger.
     ledger_timeout: std::time::Duration,
-    /// The shared ledger did not answer within `ledger_timeout` earlier in the run (the
-    /// promotion check): the upload at the end does not wait for it again.
-    store_dead: Option<String>,
+    /// A shared ledger did not answer within `ledger_timeout` earlier in the run (the
+    /// promotion check's read): its storage (`gs://bucket`, see [`storage_of`]) and why.
+    /// The upload at the end does not wait on the same storage again.
+    store_dead: Option<(String, String)>,
 }
 
 /// Runs the request's steps and prints its result: its JSON document, or its lines.
@@ -505,10 +506,13 @@ async fn run_env(
         // ends tfenv at once.
         let seen = ctx.interrupts.handle_next();
         let upload = async {
+            let own = crate::ledger::EnvLedger::of(&project, &env, &backend, ctx.runner.clone())
+                .location()
+                .map(|location| storage_of(&location));
             match &store_dead {
                 // One store that did not answer is one wait: the record stays unshared, and
                 // the next command that writes the ledger uploads it.
-                Some(why) => {
+                Some((storage, why)) if own.as_ref() == Some(storage) => {
                     let warning = format!(
                         "not uploaded to the shared ledger of `{}`: it did not answer earlier in this run ({why}); the next tfenv command that writes the ledger uploads it",
                         env.name
@@ -516,7 +520,7 @@ async fn run_env(
                     ctx.printer.warn(&warning);
                     vec![warning]
                 }
-                None => share_within(ctx, &project, &env, &backend, ledger_timeout).await,
+                _ => share_within(ctx, &project, &env, &backend, ledger_timeout).await,
             }
         };
         let warnings = tokio::select! {
@@ -536,6 +540,16 @@ async fn run_env(
         }
     }
     ran
+}
+
+/// The storage a shared ledger's location is in: `gs://bucket` of
+/// `gs://bucket/key.tfenv/` (an s3 bucket, an Azure storage account).
+pub(crate) fn storage_of(location: &str) -> String {
+    location
+        .splitn(4, '/')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Uploads what the environment's ledger has not shared yet (see

@@ -109,7 +109,7 @@ pub(super) async fn check(
     if let Some(unread) = &merged.unread {
         let (location, why) = (ledger.location().unwrap_or_default(), &unread.why);
         if unread.timed_out {
-            run.store_dead = Some(why.clone());
+            run.store_dead = Some((super::storage_of(&location), why.clone()));
         }
         return Err(TfenvError::Refused {
             message: format!(

@@ -387,3 +387,84 @@ fn deploy_json_and_the_job_summary_say_a_promotion_passed_or_was_skipped() {
     );
     assert!(json.get("promotion_check_skipped").is_none(), "{json}");
 }
+
+/// Staging and production on gcs with the shared ledger on, production promoted from
+/// staging, in a git repository; the fake gcloud's every call to the store hangs while
+/// the file `hang` exists.
+fn shared_gated_repo() -> (Project, std::path::PathBuf) {
+    let project = Project::empty();
+    let mut toml = String::from("[project]\nledger = \"backend\"\n");
+    for env in ["staging", "production"] {
+        toml.push_str(&format!(
+            "\n[environments.{env}]\nbackend_config = \"environments/{env}.backend.conf\"\nvar_files = [\"environments/{env}.tfvars\"]\n"
+        ));
+        project.write(
+            &format!("environments/{env}.backend.conf"),
+            &format!("bucket = \"b\"\nprefix = \"{env}\"\n"),
+        );
+        project.write(&format!("environments/{env}.tfvars"), "");
+    }
+    toml.push_str("promote_from = \"staging\"\n");
+    project.write("tfenv.toml", &toml);
+    project.write("main.tf", "terraform {\n  backend \"gcs\" {}\n}\n");
+    crate::support::clouds::FakeCloud::gcloud(&project, &[]);
+    std::fs::rename(project.join("bin/gcloud"), project.join("bin/gcloud-store")).unwrap();
+    project.script(
+        "bin/gcloud",
+        &format!(
+            "if [ -f '{hang}' ]; then exec sleep 30; fi\nexec '{store}' \"$@\"",
+            hang = project.join("hang").display(),
+            store = project.join("bin/gcloud-store").display(),
+        ),
+    );
+    let tf = FakeTerraform::working()
+        .at("fake/terraform")
+        .install(&project);
+    project.git(&["init", "-q"]);
+    project.write(".git/info/exclude", "*\n");
+    project.git(&["add", "-f", "tfenv.toml", "main.tf", "environments"]);
+    project.git(&["commit", "-q", "-m", "demo"]);
+    (project, tf)
+}
+
+#[test]
+fn a_shared_ledger_that_does_not_answer_refuses_the_gate_once_saying_so_and_to_retry() {
+    let (project, tf) = shared_gated_repo();
+    std::fs::write(project.join("hang"), "").unwrap();
+    let started = std::time::Instant::now();
+    let refused = project
+        .tfenv_with(&tf)
+        .env("PATH", project.fake_path())
+        .args(["deploy", "production", "--yes", "--confirm", "production"])
+        .args(["--timeout", "2s", "--output", "json"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let said = text(&refused);
+    assert_eq!(refused.status.code(), Some(5), "{said}");
+    // One dead store, one wait: the refused record's upload does not wait again.
+    assert!(took < std::time::Duration::from_secs(6), "{took:?}\n{said}");
+    let json = crate::support::stdout_json(&refused);
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "promotion check failed: the shared ledger of `staging` at `gs://b/staging/default.tfstate.tfenv/` could not be read ("
+        ) && message.contains("did not answer within 2s (--timeout)"),
+        "{json}"
+    );
+    assert!(!message.contains("has no successful deploy"), "{json}");
+    let hint = json["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with("retry when the state backend answers")
+            && hint.contains("--skip-promotion-check"),
+        "{json}"
+    );
+    assert!(!hint.contains("deploy `staging`"), "{json}");
+    assert!(
+        said.contains("not uploaded to the shared ledger of `production`: it did not answer earlier in this run"),
+        "{said}"
+    );
+    let record = project.last_history("production");
+    assert_eq!(record["result"], "refused", "{record}");
+}
