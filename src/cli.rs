@@ -717,7 +717,7 @@ pub struct Deadline {
 #[derive(Debug, Args)]
 pub struct LedgerDeadline {
     /// Give up on each read or upload of the shared ledger (`ledger = "backend"`) after
-    /// DURATION, e.g. 10s or 2m; a store that did not answer is not asked again in the run.
+    /// DURATION, e.g. 10s or 2m.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
 }

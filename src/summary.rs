@@ -463,10 +463,10 @@ mod tests {
             }),
             ..RunRow::default()
         };
-        let html = html(&runs("deploy", &[row]));
+        let skipped = html(&runs("deploy", &[row]));
         assert!(
-            html.contains("<li><strong>production</strong> promotion check skipped (promote_from <code>staging</code>): hotfix &lt;b&gt;INC-42&lt;/b&gt; | staging down</li>"),
-            "{html}"
+            skipped.contains("<li><strong>production</strong> promotion check skipped (promote_from <code>staging</code>): hotfix &lt;b&gt;INC-42&lt;/b&gt; | staging down</li>"),
+            "{skipped}"
         );
         let row = RunRow {
             environment: "production".into(),
