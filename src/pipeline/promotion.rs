@@ -76,8 +76,9 @@ pub(super) async fn check(
             run.project.show(&source.artifacts_dir.join("history.jsonl"))
         )),
     })?;
+    // Said on stderr and kept for the run's JSON document (`warnings`).
     for warning in unresolved.iter().chain(&merged.warnings) {
-        p.warn(warning);
+        run.recorded.warn(p, warning.clone());
     }
     // Only the source environment's own records count: one copied in from another
     // environment's folder (or written there by mistake) says nothing about this one.
@@ -86,7 +87,7 @@ pub(super) async fn check(
         .into_iter()
         .partition(|entry| &entry.record.environment == source_name);
     if !strays.is_empty() {
-        p.warn(&format!(
+        run.recorded.warn(p, format!(
             "{} record(s) in the history of `{source_name}` name another environment (e.g. `{}`): the promotion check ignores them",
             strays.len(),
             strays[0].record.environment
@@ -119,6 +120,19 @@ pub(super) async fn check(
             ),
             hint: Some(format!(
                 "retry when the state backend answers (a larger --timeout if it is slow), or pass {HINT_SKIP}"
+            )),
+        }
+        .into());
+    }
+    if let Some(why) = &unresolved {
+        return Err(TfenvError::Refused {
+            message: format!(
+                "promotion check failed: the shared ledger of `{source_name}` could not be read ({why}): tfenv cannot tell whether `{source_name}` deployed {what} `{}`, and `{}` deploys only commits `{source_name}` deployed",
+                short(&commit),
+                env.name
+            ),
+            hint: Some(format!(
+                "fix the backend settings of `{source_name}` and retry, or pass {HINT_SKIP}"
             )),
         }
         .into());
