@@ -272,9 +272,11 @@ Examples:
 
     /// Restore a backup through terraform state push, backing up the current state first.
     #[command(after_help = "\
-BACKUP is `latest`, a file name from `tfenv backups <env>`, `version:<ID>` (a version of
+BACKUP is `latest`, a name from `tfenv backups <env>`, `version:<ID>` (a version of
 the state object from `tfenv backups <env> --versions`, first downloaded into the backups
-as `bucket-version <ID>`), or the path of any state file.
+as `bucket-version <ID>`), or the path of any state file. With the shared ledger, a
+backup's name in the bucket works too, and `shared:<name>` is the shared one when this
+machine has another backup of that name.
 A backup of the same lineage gets serial current+1 so terraform accepts it; another lineage
 is refused unless --force. Confirmation by tier, as for deploy.
 
@@ -664,8 +666,8 @@ pub struct RestoreArgs {
     #[arg(value_name = "ENV")]
     pub env: String,
 
-    /// `latest`, a backup's file name, `version:<ID>` of the state object, or the path of
-    /// a state file.
+    /// `latest`, a backup's name (as `tfenv backups` shows it; `shared:<name>`),
+    /// `version:<ID>` of the state object, or the path of a state file.
     #[arg(value_name = "BACKUP")]
     pub backup: String,
 

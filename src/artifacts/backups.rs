@@ -354,6 +354,9 @@ pub enum KeptReason {
     /// Taken since a history line that cannot be read: that line may be a newer
     /// successful deploy naming this backup, so it is kept too.
     MaybeLastGood,
+    /// `ledger = "backend"`: not in the shared ledger yet (its upload failed, or has not
+    /// been tried): this machine has the only copy, so it stays until it is uploaded.
+    Unshared,
 }
 
 /// Backups pruning must keep, whatever their age.
@@ -363,6 +366,9 @@ pub struct Protected {
     pub files: Vec<String>,
     /// Every backup created at or after this time (see [`KeptReason::MaybeLastGood`]).
     pub since: Option<DateTime<Utc>>,
+    /// `ledger = "backend"`: every backup not in the shared ledger yet (never uploaded,
+    /// or its upload failed) is this machine's only copy (see [`KeptReason::Unshared`]).
+    pub unshared: bool,
 }
 
 /// Plans a prune: the backups are the manifest's lines whose file is in `dir` (a file
@@ -398,6 +404,9 @@ pub fn prune_plan(dir: &Path, keep: usize, protected: &Protected) -> anyhow::Res
             _ if protected.files.contains(&backup.file) => Some(KeptReason::LastGood),
             _ if protected.since.is_some_and(|since| backup.created >= since) => {
                 Some(KeptReason::MaybeLastGood)
+            }
+            _ if protected.unshared && (backup.shared.is_none() || backup.unshared) => {
+                Some(KeptReason::Unshared)
             }
             _ => None,
         };
@@ -473,6 +482,7 @@ pub fn prune_planned(dir: &Path, plan: &PrunePlan) -> anyhow::Result<Vec<String>
 
 /// Deletes the oldest backups beyond `keep`, never the newest and never one in
 /// `protected`: the plan is computed in full first, then carried out.
+#[cfg(test)]
 pub fn prune(dir: &Path, keep: usize, protected: &Protected) -> anyhow::Result<Vec<String>> {
     prune_planned(dir, &prune_plan(dir, keep, protected)?)
 }
@@ -727,6 +737,7 @@ mod tests {
         let protected = Protected {
             files: vec![all[0].clone()],
             since: Some(time_in_name(&all[3]).unwrap()),
+            unshared: false,
         };
         let plan = prune_plan(dir.path(), 1, &protected).unwrap();
         assert_eq!(plan.delete, all[1..3]);
@@ -743,6 +754,7 @@ mod tests {
         let everything = Protected {
             files: Vec::new(),
             since: Some(DateTime::<Utc>::MIN_UTC),
+            unshared: false,
         };
         assert!(
             prune_plan(dir.path(), 1, &everything)
@@ -905,6 +917,7 @@ mod tests {
             &Protected {
                 files: vec![names[1].clone()],
                 since: None,
+                unshared: false,
             },
         )
         .unwrap();

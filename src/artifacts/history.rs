@@ -45,6 +45,10 @@ pub struct HistoryRecord {
     /// the checksums of its terraform.plan and plan.json). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<String>,
+    /// `restore`: what was restored — a backup's name (as `tfenv backups` shows it),
+    /// `version:<ID>` of the state object, or the path given. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<String>,
     /// deploy of an environment with `promote_from`: the environment whose deploy of this
     /// commit let it through. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -316,6 +320,7 @@ impl HistoryRecord {
             lock: None,
             reached_apply: deploys.then_some(holder.applying.is_some()),
             bundle: None,
+            restored: None,
             promoted_from: None,
             promotion_check_skipped: None,
             shared: None,
@@ -339,6 +344,8 @@ pub struct Ledger {
     pub reached_apply: bool,
     /// `deploy --plan`: the bundle's sha256 (of its bundle.json).
     pub bundle: Option<String>,
+    /// `restore`: what it restores (see [`HistoryRecord::restored`]).
+    pub restored: Option<String>,
     /// The promotion check passed on this deploy of that environment's commit.
     pub promoted_from: Option<PromotedFrom>,
     /// `--skip-promotion-check`: the reason the check was skipped.
@@ -376,6 +383,7 @@ impl Ledger {
                 lock: None,
                 reached_apply: None,
                 bundle: None,
+                restored: None,
                 promoted_from: None,
                 promotion_check_skipped: None,
                 shared: None,
@@ -389,6 +397,7 @@ impl Ledger {
             lock: None,
             reached_apply: false,
             bundle: None,
+            restored: None,
             promoted_from: None,
             promotion_check_skipped: None,
         }
@@ -414,6 +423,7 @@ impl Ledger {
         record.error = error;
         record.lock = self.lock.clone();
         record.bundle = self.bundle.clone();
+        record.restored = self.restored.clone();
         record.promoted_from = self.promoted_from.clone();
         record.promotion_check_skipped = self.promotion_check_skipped.clone();
         // Only deploy and refresh have an apply step to reach.
@@ -664,7 +674,8 @@ mod tests {
             protection.protected,
             Protected {
                 files: vec!["terraform.tfstate.20261122-101500".into()],
-                since: None
+                since: None,
+                unshared: false,
             }
         );
         assert!(protection.warnings.is_empty());
@@ -699,6 +710,7 @@ mod tests {
                 files: vec!["terraform.tfstate.20261101-120000".into()],
                 // The start of the record before the damaged line, to the second.
                 since: Some("2026-11-02T08:30:00Z".parse().unwrap()),
+                unshared: false,
             }
         );
         assert_eq!(protection.warnings.len(), 1, "{:?}", protection.warnings);

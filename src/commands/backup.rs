@@ -28,6 +28,10 @@ struct Taken {
     /// here, marked `unshared`, and the next command that writes the ledger uploads it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// `ledger = "backend"`: what went up to the shared ledger (this backup, and anything
+    /// still pending from before), and under which name when it was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<crate::ledger::Shared>,
 }
 
 pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<Exit> {
@@ -77,6 +81,7 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
                     backup,
                     error: None,
                     warnings: Vec::new(),
+                    shared: None,
                 })
             }
         }))
@@ -85,14 +90,17 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
         .await;
     let mut taken = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     // Off this machine (`ledger = "backend"`): every environment's at once.
-    let shared: Vec<Vec<String>> = futures_util::future::join_all(
+    let shared: Vec<Option<crate::ledger::Shared>> = futures_util::future::join_all(
         resolved
             .iter()
             .map(|(env, backend)| crate::pipeline::share(ctx, &project, env, backend)),
     )
     .await;
-    for (t, warnings) in taken.iter_mut().zip(shared) {
-        t.warnings = warnings;
+    for (t, shared) in taken.iter_mut().zip(shared) {
+        if let Some(shared) = shared {
+            t.warnings.clone_from(&shared.warnings);
+            t.shared = Some(shared);
+        }
     }
     let mut failed = Vec::new();
     for (name, err) in unusable {
@@ -101,6 +109,7 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
             backup: None,
             error: Some(format!("{err:#}")),
             warnings: Vec::new(),
+            shared: None,
         });
         failed.push((name, err));
     }
@@ -149,6 +158,10 @@ pub async fn backup(ctx: &Context, settings: BackupSettings) -> anyhow::Result<E
 
 #[derive(Serialize)]
 struct Listed {
+    /// What `restore` takes for it, unique in the list: its file name, or — only in the
+    /// shared ledger — its shared name (`shared:<name>` when this machine has another
+    /// backup of that name).
+    name: String,
     #[serde(flatten)]
     backup: Backup,
     age_seconds: i64,
@@ -179,11 +192,20 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
         ctx.printer.warn(warning);
     }
     let shared = ledger.mode == LedgerMode::Backend;
+    let names = crate::ledger::backup_names(&found.merged.entries);
+    let labels: Vec<String> = found
+        .merged
+        .entries
+        .iter()
+        .zip(&names)
+        .map(|(entry, name)| crate::ledger::backup_label(entry, name))
+        .collect();
     let listed: Vec<Listed> = found
         .merged
         .entries
         .into_iter()
-        .map(|entry| {
+        .zip(names)
+        .map(|(entry, name)| {
             let backup = entry.record;
             let check = match entry.place {
                 Where::Shared => Err(
@@ -192,6 +214,7 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
                 Where::Local | Where::Both => backups::verify(&dir, &backup),
             };
             Listed {
+                name,
                 age_seconds: (Utc::now() - backup.created).num_seconds(),
                 verified: check.is_ok(),
                 problem: check.err().filter(|_| entry.place != Where::Shared),
@@ -231,7 +254,7 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
     if !shared {
         rows[0].pop();
     }
-    for l in &listed {
+    for (l, label) in listed.iter().zip(&labels) {
         let b = &l.backup;
         let mut row = vec![
             b.created.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -245,7 +268,7 @@ pub async fn list(ctx: &Context, settings: BackupsSettings) -> anyhow::Result<Ex
                 (false, Where::Shared) => "-".to_string(),
                 (false, _) => "NO".to_string(),
             },
-            b.file.clone(),
+            label.clone(),
         ];
         if shared {
             row.push(l.place.as_str().to_string());

@@ -79,7 +79,11 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
         let r = &entry.record;
         let mut row = vec![
             r.start.to_rfc3339_opts(SecondsFormat::Secs, true),
-            r.command.clone(),
+            // A restore says what it restored (BACKUP is the state it replaced).
+            match &r.restored {
+                Some(restored) => format!("{} ← {restored}", r.command),
+                None => r.command.clone(),
+            },
             r.result.to_string(),
             r.plan
                 .as_ref()
@@ -104,7 +108,12 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
             ),
         ];
         if shared {
-            row.push(entry.place.as_str().to_string());
+            // Only here, and its upload failed: the next command that writes the ledger
+            // retries it.
+            row.push(match (entry.place, r.unshared) {
+                (Where::Local, true) => "local (unshared)".to_string(),
+                (place, _) => place.as_str().to_string(),
+            });
         }
         rows.push(row);
     }

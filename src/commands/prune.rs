@@ -28,6 +28,9 @@ struct PruneReport {
     /// Why nothing was deleted (`null` when something was).
     nothing_to_prune: Option<String>,
     warnings: Vec<String>,
+    /// `ledger = "backend"`: what went up to the shared ledger before the prune.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<crate::ledger::Shared>,
 }
 
 pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exit> {
@@ -35,26 +38,60 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
     let env = project.environment(&settings.env)?;
     let dir = backups::dir(env);
     // With the shared ledger, what is only on this machine is uploaded before any of it
-    // is deleted here (tfenv never deletes a shared backup).
+    // is deleted here (tfenv never deletes a shared backup), and what is still not
+    // uploaded after that — the upload failed, or the ledger cannot be reached — is kept:
+    // this machine has its only copy.
     let mut shared = Vec::new();
+    let mut keep_unshared = None;
+    let mut uploaded: Option<crate::ledger::Shared> = None;
     if project.ledger == LedgerMode::Backend {
         let (ledger, unresolved) = EnvLedger::resolve(&project, env, ctx.runner.clone());
         if let Some(note) = ledger.no_store() {
             crate::ledger::warn_once(&ctx.printer, note);
+        } else {
+            keep_unshared = Some(
+                ledger
+                    .location()
+                    .map_or_else(|| "the shared ledger".to_string(), |l| format!("`{l}`")),
+            );
         }
         shared.extend(unresolved);
-        shared.extend(ledger.publish_pending().await);
+        let published = ledger.publish_pending().await;
+        if let Some(said) = published.said() {
+            ctx.printer.progress(&format!("{}: {said}", env.name));
+        }
+        for renamed in &published.renamed {
+            ctx.printer.progress(&format!(
+                "{}: backup `{}` is stored as `{}` in the shared ledger (the name was taken by another machine's backup of the same second)",
+                env.name, renamed.file, renamed.shared
+            ));
+        }
+        shared.extend(published.warnings.iter().cloned());
+        uploaded = Some(published);
     }
     let history = history::read(&env.artifacts_dir)?;
     let protection = history::protection(&env.artifacts_dir.join(history::FILE), &history);
-    let protected = protection.protected;
+    let mut protected = protection.protected;
+    protected.unshared = keep_unshared.is_some();
     let mut plan = backups::prune_plan(&dir, settings.keep, &protected)?;
+    let unshared = plan
+        .kept
+        .iter()
+        .filter(|k| k.reason == KeptReason::Unshared)
+        .count();
+    let kept_unshared = keep_unshared.filter(|_| unshared > 0).map(|location| {
+        format!(
+            "kept {unshared} backup(s) of `{}` that are not in the shared ledger at {location} yet (their upload failed, or could not be tried): this machine has their only copy; prune deletes them once the next command that writes the ledger (`tfenv backup {}`, deploy, prune…) has uploaded them",
+            env.name, env.name
+        )
+    });
     plan.warnings.splice(
         0..0,
         shared
             .into_iter()
             .chain(history.warnings)
-            .chain(protection.warnings),
+            .chain(protection.warnings)
+            .chain(kept_unshared),
     );
     for warning in &plan.warnings {
         ctx.printer.warn(warning);
@@ -68,6 +105,7 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
         kept: plan.kept.clone(),
         nothing_to_prune,
         warnings: plan.warnings.clone(),
+        shared: uploaded.clone(),
     };
     if plan.delete.is_empty() {
         let why = why_nothing(&plan.kept, settings.keep);
@@ -110,7 +148,7 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
         ctx.printer.json(&report(deleted, None))?;
     } else {
         ctx.printer.result(&format!(
-            "{}: deleted {} backup(s), kept the newest {}{}{}",
+            "{}: deleted {} backup(s), kept the newest {}{}{}{}",
             env.name,
             deleted.len(),
             settings.keep.max(1),
@@ -125,6 +163,11 @@ pub async fn prune(ctx: &Context, settings: PruneSettings) -> anyhow::Result<Exi
                 .any(|k| k.reason == KeptReason::MaybeLastGood)
             {
                 " and those taken since an unreadable history line"
+            } else {
+                ""
+            },
+            if plan.kept.iter().any(|k| k.reason == KeptReason::Unshared) {
+                " and those not in the shared ledger yet"
             } else {
                 ""
             }
@@ -163,14 +206,18 @@ fn why_nothing(kept: &[Kept], keep: usize) -> String {
         .iter()
         .filter(|k| k.reason == KeptReason::MaybeLastGood)
         .count();
-    if last_good.is_empty() && maybe == 0 {
+    let unshared = kept
+        .iter()
+        .filter(|k| k.reason == KeptReason::Unshared)
+        .count();
+    if last_good.is_empty() && maybe == 0 && unshared == 0 {
         return if keep == 0 {
             "1 backup, and the newest is always kept".to_string()
         } else {
             format!("{} backup(s), no more than --keep {keep}", kept.len())
         };
     }
-    let newest = kept.len() - last_good.len() - maybe;
+    let newest = kept.len() - last_good.len() - maybe - unshared;
     let mut why = format!("kept the newest {newest} (--keep {keep})");
     if !last_good.is_empty() {
         why += &format!(
@@ -181,6 +228,11 @@ fn why_nothing(kept: &[Kept], keep: usize) -> String {
     if maybe > 0 {
         why += &format!(
             " and {maybe} backup(s) taken since an unreadable history line, which may name the last known good one"
+        );
+    }
+    if unshared > 0 {
+        why += &format!(
+            " and {unshared} backup(s) not in the shared ledger yet, whose only copy is on this machine"
         );
     }
     why
@@ -220,6 +272,10 @@ mod tests {
         assert_eq!(
             why_nothing(&kept(&[Newest, MaybeLastGood, MaybeLastGood]), 1),
             "kept the newest 1 (--keep 1) and 2 backup(s) taken since an unreadable history line, which may name the last known good one"
+        );
+        assert_eq!(
+            why_nothing(&kept(&[Newest, Unshared]), 1),
+            "kept the newest 1 (--keep 1) and 1 backup(s) not in the shared ledger yet, whose only copy is on this machine"
         );
     }
 }

@@ -29,12 +29,21 @@ struct RestoreReport {
     pre_restore_backup: Option<Backup>,
     /// Steps after the push that failed without undoing it (the history record).
     warnings: Vec<String>,
+    /// `ledger = "backend"`: what went up to the shared ledger after the restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<crate::ledger::Shared>,
 }
 
 pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Result<Exit> {
     let project = ctx.project()?;
     let env = project.environment(&settings.env)?.clone();
     let dir = backups::dir(&env);
+    // What the history record says was restored: `version:<ID>` as given, else the
+    // backup's name or the path (below).
+    let version = settings
+        .backup
+        .starts_with(super::versions::PREFIX)
+        .then(|| settings.backup.clone());
     // `version:<ID>`: that version of the state object, downloaded into a backup first.
     if let Some(id) = settings.backup.strip_prefix(super::versions::PREFIX) {
         settings.backup = super::versions::into_backup(ctx, &project, &env, id)
@@ -70,10 +79,22 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         .last()
         .filter(|e| e.place == Where::Shared)
         .map(|e| e.record.clone());
+    // A name as `tfenv backups` shows it: this machine's file name, a shared backup's
+    // name in the bucket, or `shared:<name>` (see `ledger::find_backup`).
+    let named = match settings.backup.as_str() {
+        "latest" => None,
+        wanted => crate::ledger::find_backup(&shared, wanted),
+    };
+    let local_file = match named {
+        Some(entry) if entry.place != Where::Shared => Some(entry.record.file.clone()),
+        Some(_) => None,
+        None if settings.backup.starts_with(crate::ledger::names::EXPLICIT) => None,
+        None => Some(settings.backup.clone()),
+    };
     let (source, shown): (PathBuf, String) = if settings.backup == "latest"
         && let Some(entry) = newest_shared
     {
-        fetch_shared(&ledger, &dir, entry).await?
+        fetch_shared(ctx, &ledger, &dir, entry).await?
     } else if settings.backup == "latest" {
         let newest = manifest.last().ok_or_else(|| {
             TfenvError::config(
@@ -84,15 +105,15 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         backups::verify(&dir, newest)
             .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
         (dir.join(&newest.file), newest.file.clone())
-    } else if let Some(backup) = manifest.iter().find(|b| b.file == settings.backup) {
+    } else if let Some(backup) = local_file
+        .as_ref()
+        .and_then(|file| manifest.iter().find(|b| &b.file == file))
+    {
         backups::verify(&dir, backup)
             .map_err(|why| anyhow::anyhow!("the backup does not verify: {why}"))?;
         (dir.join(&backup.file), backup.file.clone())
-    } else if let Some(entry) = shared
-        .iter()
-        .find(|e| e.place == Where::Shared && e.record.file == settings.backup)
-    {
-        fetch_shared(&ledger, &dir, entry.record.clone()).await?
+    } else if let Some(entry) = named.filter(|e| e.place == Where::Shared) {
+        fetch_shared(ctx, &ledger, &dir, entry.record.clone()).await?
     } else {
         let path = ctx.settings.cwd.join(&settings.backup);
         let stray = dir.join(&settings.backup);
@@ -169,6 +190,7 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
         &settings.lock_wait,
     )
     .await?;
+    recorded.ledger.restored = Some(version.unwrap_or_else(|| shown.clone()));
     let result = run(
         ctx,
         &project,
@@ -188,9 +210,10 @@ pub async fn restore(ctx: &Context, mut settings: RestoreSettings) -> anyhow::Re
             report.warnings = recorded.warnings().to_vec();
             // Recorded, the environment's lock released: then the shared ledger.
             drop(recorded);
-            report
-                .warnings
-                .extend(crate::pipeline::share(ctx, &project, &env, &backend).await);
+            if let Some(shared) = crate::pipeline::share(ctx, &project, &env, &backend).await {
+                report.warnings.extend(shared.warnings.iter().cloned());
+                report.shared = Some(shared);
+            }
             if ctx.printer.is_json() {
                 ctx.printer.json(&report)?;
             } else {
@@ -319,6 +342,7 @@ async fn run(
         forced: !same_lineage,
         pre_restore_backup: pre,
         warnings: Vec::new(),
+        shared: None,
     })
 }
 
@@ -327,6 +351,7 @@ async fn run(
 /// anything else: a copy that does not match is removed and the restore refused. One
 /// that does becomes a local backup (its manifest line names its shared copy).
 async fn fetch_shared(
+    ctx: &Context,
     ledger: &EnvLedger<'_>,
     dir: &std::path::Path,
     entry: Backup,
@@ -352,12 +377,19 @@ async fn fetch_shared(
                 "the shared backup `{name}` in `{location}` does not match its manifest entry ({}): nothing was restored",
                 why.replace(&format!("`{temp_name}`"), "the download")
             ),
-            hint: Some(
-                "the object was changed or damaged after tfenv wrote it; pick another backup from `tfenv backups`, or check the bucket's object versions".to_string(),
-            ),
+            hint: Some(format!(
+                "the object was changed or damaged after tfenv wrote it; pick another backup from `tfenv backups {env}`; if the bucket keeps object versions, an earlier version of `{location}{dir}{name}` may be the original (look in the bucket: `tfenv backups {env} --versions` lists only the state object's versions)",
+                env = ledger.env.name,
+                dir = crate::ledger::names::BACKUPS,
+            )),
         }
         .into());
     }
+    ctx.printer.progress(&format!(
+        "{}: downloaded `{name}` from {location}{}{name}, sha256 checked",
+        ledger.env.name,
+        crate::ledger::names::BACKUPS
+    ));
     let local = backups::adopt(
         dir,
         &temp,

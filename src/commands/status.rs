@@ -21,7 +21,7 @@ use crate::error::TfenvError;
 use crate::exit::Exit;
 use crate::ledger::{EnvLedger, Where};
 use crate::process::Runner;
-use crate::project::{Environment, Project, Tier};
+use crate::project::{Environment, LedgerMode, Project, Tier};
 use crate::settings::StatusSettings;
 use crate::terraform::{self, InitState, StateHeader, Terraform};
 use crate::{Context, artifacts, gitignore, output, summary};
@@ -183,7 +183,7 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     if ctx.printer.is_json() {
         ctx.printer.json(&report)?;
     } else {
-        print_human(ctx, &report);
+        print_human(ctx, &report, project.ledger == LedgerMode::Backend);
     }
     Ok(if healthy {
         Exit::Success
@@ -602,7 +602,7 @@ fn summary_section(report: &StatusReport) -> String {
     summary::status(report.healthy, &rows, &project)
 }
 
-fn print_human(ctx: &Context, report: &StatusReport) {
+fn print_human(ctx: &Context, report: &StatusReport, shared_ledger: bool) {
     let p = &ctx.printer;
     let mut rows = vec![
         [
@@ -629,10 +629,15 @@ fn print_human(ctx: &Context, report: &StatusReport) {
             .last_deploy
             .as_ref()
             .map_or_else(dash, |LastDeploy { record, place }| {
-                // From the shared ledger: whose run it was (another machine's, maybe).
-                let by = match place {
-                    Where::Local => String::new(),
-                    Where::Shared | Where::Both => format!(" by {}@{}", record.who, record.host),
+                // With the shared ledger, whose run it was — every time, this machine's
+                // own too, so the column reads the same whoever ran it. A run only in
+                // the shared ledger says so.
+                let by = match (shared_ledger, place) {
+                    (false, _) => String::new(),
+                    (true, Where::Shared) => {
+                        format!(" by {}@{} (shared)", record.who, record.host)
+                    }
+                    (true, _) => format!(" by {}@{}", record.who, record.host),
                 };
                 format!(
                     "{} {} ago{by}",
@@ -667,9 +672,18 @@ fn print_human(ctx: &Context, report: &StatusReport) {
                 .and_then(|s| s.terraform_version.clone())
                 .unwrap_or_else(dash),
             lock_cell(env.lock.as_ref()),
-            env.newest_backup
-                .as_ref()
-                .map_or_else(dash, |b| format!("{} ago", Age(b.age_seconds))),
+            // Only in the shared ledger (another machine's): not on this machine.
+            env.newest_backup.as_ref().map_or_else(dash, |b| {
+                format!(
+                    "{} ago{}",
+                    Age(b.age_seconds),
+                    if b.place == Where::Shared {
+                        " (shared)"
+                    } else {
+                        ""
+                    }
+                )
+            }),
             last,
             health,
         ]);

@@ -119,12 +119,17 @@ pub async fn unlock(ctx: &Context, settings: UnlockSettings) -> anyhow::Result<E
             let mut warnings = recorded.warnings().to_vec();
             // Recorded, the environment's lock released: then the shared ledger.
             drop(recorded);
-            warnings.extend(crate::pipeline::share(ctx, &project, &env, &backend).await);
+            let shared = crate::pipeline::share(ctx, &project, &env, &backend).await;
+            warnings.extend(shared.iter().flat_map(|s| s.warnings.iter().cloned()));
             if ctx.printer.is_json() {
-                ctx.printer.json(&serde_json::json!({
+                let mut document = serde_json::json!({
                     "environment": env.name, "unlocked": settings.lock_id, "released": lock, "backup": backup,
                     "warnings": warnings,
-                }))?;
+                });
+                if let Some(shared) = shared {
+                    document["shared"] = serde_json::to_value(shared)?;
+                }
+                ctx.printer.json(&document)?;
             } else {
                 ctx.printer.result(&format!(
                     "{}: lock `{}` released; the state is unlocked.",

@@ -33,13 +33,24 @@ struct EnvReport {
     /// against its manifest entry. Absent with a local ledger.
     #[serde(skip_serializing_if = "Option::is_none")]
     shared: Option<Vec<SharedCheck>>,
+    /// Local backups that do not verify (for the summary line).
+    #[serde(skip)]
+    local_failed: usize,
+    /// The shared ledger could not be read (for the summary line).
+    #[serde(skip)]
+    shared_unread: bool,
 }
 
 /// One shared backup, downloaded and checked.
 #[derive(Serialize)]
 struct SharedCheck {
-    /// Its name in the shared ledger.
+    /// As `tfenv backups` names it (what `restore` takes).
+    name: String,
+    /// As `tfenv backups` has it: the local file name of a backup in both places, else
+    /// its shared name.
     file: String,
+    /// Its name in the shared ledger (`backups/<shared>`).
+    shared: String,
     /// `shared` (only there) or `both` (this machine has it too).
     #[serde(rename = "where")]
     place: Where,
@@ -91,7 +102,9 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             tokio::task::spawn_blocking(move || check_all(&dir, &manifest, &counted)).await;
         progress.finish();
         let (found, (checked, bytes)) = checked?;
+        let local_failed = found.len();
         problems.extend(found.into_iter().map(|(_, p)| p));
+        let mut shared_unread = false;
         let shared = verify_shared(
             ctx,
             &project,
@@ -99,6 +112,7 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             settings.timeout,
             &mut problems,
             &mut warnings,
+            &mut shared_unread,
         )
         .await;
         reports.push(EnvReport {
@@ -110,6 +124,8 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             unlisted,
             leftovers,
             shared,
+            local_failed,
+            shared_unread,
         });
     }
     let ok = reports.iter().all(|r| r.problems.is_empty());
@@ -118,28 +134,9 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
             .json(&serde_json::json!({ "ok": ok, "environments": reports }))?;
     } else {
         for r in &reports {
-            let shared = r.shared.as_ref().map_or(String::new(), |shared| {
-                format!(
-                    ", {} of {} in the shared ledger",
-                    shared.iter().filter(|c| c.verified).count(),
-                    shared.len()
-                )
-            });
-            if r.problems.is_empty() {
-                ctx.printer.result(&format!(
-                    "{}: {} backup(s) verified{shared}",
-                    r.name, r.checked
-                ));
-            } else {
-                ctx.printer.result(&format!(
-                    "{}: {} problem(s) in {} backup(s):",
-                    r.name,
-                    r.problems.len(),
-                    r.checked
-                ));
-                for p in &r.problems {
-                    ctx.printer.result(&format!("  {p}"));
-                }
+            ctx.printer.result(&summary_line(r));
+            for p in &r.problems {
+                ctx.printer.result(&format!("  {p}"));
             }
         }
     }
@@ -150,6 +147,31 @@ pub async fn verify(ctx: &Context, settings: VerifySettings) -> anyhow::Result<E
         }
     }
     Ok(if ok { Exit::Success } else { Exit::Failure })
+}
+
+/// One environment's line: how many backups verified, local and shared apart, and what
+/// did not (the problems follow it, one a line).
+fn summary_line(r: &EnvReport) -> String {
+    let Some(shared) = &r.shared else {
+        return match r.problems.len() {
+            0 => format!("{}: {} backup(s) verified", r.name, r.checked),
+            n => format!("{}: {n} problem(s) in {} backup(s):", r.name, r.checked),
+        };
+    };
+    let local = match r.local_failed {
+        0 => format!("{} local verified", r.checked),
+        bad => format!("{bad} of {} local backup(s) do not verify", r.checked),
+    };
+    let failed = shared.iter().filter(|c| !c.verified).count();
+    let shared = match (r.shared_unread, failed) {
+        (true, _) => "could not read the shared ledger".to_string(),
+        (false, 0) => format!("{} shared verified", shared.len()),
+        (false, bad) => format!("{bad} of {} shared backup(s) do not verify", shared.len()),
+    };
+    match r.problems.len() {
+        0 => format!("{}: {shared}, {local}", r.name),
+        n => format!("{}: {n} problem(s): {shared}; {local}:", r.name),
+    }
 }
 
 /// The backups in the shared ledger of `env` (`ledger = "backend"`), each downloaded
@@ -163,6 +185,7 @@ async fn verify_shared(
     timeout: std::time::Duration,
     problems: &mut Vec<String>,
     warnings: &mut Vec<String>,
+    unread: &mut bool,
 ) -> Option<Vec<SharedCheck>> {
     let (ledger, unresolved) = EnvLedger::resolve(project, env, ctx.runner.clone());
     let ledger = ledger.with_timeout(timeout);
@@ -171,18 +194,21 @@ async fn verify_shared(
     }
     if let Some(why) = unresolved {
         problems.push(why);
-        return None;
+        *unread = true;
+        return Some(Vec::new());
     }
     let location = ledger.location()?;
     let found = match ledger.backups().await {
         Ok(found) => found,
         Err(err) => {
             problems.push(format!("{err:#}"));
+            *unread = true;
             return Some(Vec::new());
         }
     };
     if found.shared_unread {
         problems.extend(found.merged.warnings);
+        *unread = true;
         return Some(Vec::new());
     }
     for name in &found.missing_files {
@@ -197,12 +223,16 @@ async fn verify_shared(
     }
     let dir = env.artifacts_dir.join("backups");
     let mut checks = Vec::new();
-    for entry in found
+    let names = crate::ledger::backup_names(&found.merged.entries);
+    for (entry, shown) in found
         .merged
         .entries
         .into_iter()
-        .filter(|e| e.place != Where::Local)
+        .zip(names)
+        .filter(|(e, _)| e.place != Where::Local)
     {
+        let label = crate::ledger::backup_label(&entry, &shown);
+        let file = entry.record.file.clone();
         let mut backup = entry.record;
         let name = backup.shared.clone().unwrap_or_else(|| backup.file.clone());
         let result = match ledger.download_backup(&name, &dir).await {
@@ -214,16 +244,19 @@ async fn verify_shared(
                 // A copy this machine has too is checked against its local manifest line.
                 let checked = backups::verify(&dir, &backup);
                 let _ = std::fs::remove_file(&path);
-                checked
-                    .map_err(|why| why.replace(&format!("`{}`", backup.file), &format!("`{name}`")))
+                checked.map_err(|why| {
+                    why.replace(&format!("`{}`", backup.file), &format!("`{label}`"))
+                })
             }
-            Err(err) => Err(format!("`{name}` cannot be downloaded: {err:#}")),
+            Err(err) => Err(format!("`{label}` cannot be downloaded: {err:#}")),
         };
         if let Err(why) = &result {
             problems.push(format!("shared {why}"));
         }
         checks.push(SharedCheck {
-            file: name,
+            name: shown,
+            file,
+            shared: name,
             place: entry.place,
             verified: result.is_ok(),
             problem: result.err(),

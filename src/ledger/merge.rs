@@ -163,6 +163,59 @@ pub fn merge_backups(
     entries
 }
 
+/// How `backups` names each of `entries` and `restore` takes it, unique among them: a
+/// local backup by its file name; one only in the shared ledger by its shared name, or
+/// `shared:<name>` when this machine has a different backup of that name (a clash in
+/// the same second); one in both places by its local name.
+pub fn backup_names(entries: &[Entry<Backup>]) -> Vec<String> {
+    let local: HashSet<&str> = entries
+        .iter()
+        .filter(|e| e.place != Where::Shared)
+        .map(|e| e.record.file.as_str())
+        .collect();
+    entries
+        .iter()
+        .map(|e| {
+            let name = &e.record.file;
+            match e.place {
+                Where::Shared if local.contains(name.as_str()) => {
+                    format!("{}{name}", names::EXPLICIT)
+                }
+                _ => name.clone(),
+            }
+        })
+        .collect()
+}
+
+/// A backup's name for people: [`backup_names`], and the shared name of one in both
+/// places when it differs (`<file> (shared as <file>-1)`).
+pub fn backup_label(entry: &Entry<Backup>, name: &str) -> String {
+    match (&entry.place, entry.record.shared.as_deref()) {
+        (Where::Both, Some(shared)) if shared != entry.record.file => {
+            format!("{name} (shared as {shared})")
+        }
+        _ => name.to_string(),
+    }
+}
+
+/// The entry `wanted` names: `shared:<name>` is the shared backup of that name; any
+/// other name is this machine's backup of that file name first, then the shared backup
+/// of that name (which may be this machine's under another local name).
+pub fn find_backup<'e>(entries: &'e [Entry<Backup>], wanted: &str) -> Option<&'e Entry<Backup>> {
+    let in_shared = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e.place != Where::Local && e.record.shared.as_deref() == Some(name))
+    };
+    if let Some(name) = wanted.strip_prefix(names::EXPLICIT) {
+        return in_shared(name);
+    }
+    entries
+        .iter()
+        .find(|e| e.place != Where::Shared && e.record.file == wanted)
+        .or_else(|| in_shared(wanted))
+}
+
 /// The newer of this machine's newest backup and the newest shared one (by name).
 pub fn newest_backup(
     local: Option<Backup>,
@@ -334,6 +387,34 @@ mod tests {
                 (t3, Where::Shared)
             ]
         );
+    }
+
+    #[test]
+    fn every_backup_has_a_name_of_its_own_that_restore_finds() {
+        let t = "terraform.tfstate.20261130-175248";
+        let t1 = format!("{t}-1");
+        // B's own backup is `t` here, `t-1` in the bucket; C's is `t` in the bucket.
+        let local = vec![backup(t, Some(&t1))];
+        let complete = vec![t.to_string(), t1.clone()];
+        let fetched = vec![backup(t, Some(t))];
+        let entries = merge_backups(local, &complete, fetched);
+        let names = backup_names(&entries);
+        assert_eq!(names, [t.to_string(), format!("shared:{t}")]);
+        let labels: Vec<String> = entries
+            .iter()
+            .zip(&names)
+            .map(|(e, n)| backup_label(e, n))
+            .collect();
+        assert_eq!(
+            labels,
+            [format!("{t} (shared as {t1})"), format!("shared:{t}")]
+        );
+        let found = |wanted: &str| find_backup(&entries, wanted).map(|e| e.place);
+        assert_eq!(found(t), Some(Where::Both));
+        assert_eq!(found(&t1), Some(Where::Both));
+        assert_eq!(found(&format!("shared:{t}")), Some(Where::Shared));
+        assert_eq!(found(&format!("shared:{t1}")), Some(Where::Both));
+        assert_eq!(found("terraform.tfstate.20261130-175249"), None);
     }
 
     #[test]

@@ -26,7 +26,10 @@ use crate::backend::{Backend, BackendKind, within};
 use crate::process::Runner;
 use crate::project::{Environment, LedgerMode, Project};
 
-pub use merge::{history_to_read, merge_backups, merge_history};
+pub use merge::{
+    backup_label, backup_names, find_backup, history_to_read, merge_backups, merge_history,
+};
+pub use publish::Shared;
 
 /// How long one read or write of the shared ledger may take when the command has no
 /// `--timeout` of its own (deploy, refresh, restore, unlock, backup).
@@ -390,13 +393,14 @@ impl<'a> EnvLedger<'a> {
 
     /// Uploads every local history record and backup that is not in the shared ledger
     /// yet (new ones, ones whose upload failed before, and — on the first run after
-    /// `ledger = "backend"` is set — everything this machine already has). Returns the
-    /// warnings to show: at most one for what failed, which stays marked `unshared`
-    /// for the next command that writes the ledger. Nothing to do with a local ledger.
-    pub async fn publish_pending(&self) -> Vec<String> {
+    /// `ledger = "backend"` is set — everything this machine already has). Returns what
+    /// went up, and the warnings to show: at most one for what failed, which stays
+    /// marked `unshared` for the next command that writes the ledger. Nothing to do
+    /// with a local ledger.
+    pub async fn publish_pending(&self) -> Shared {
         match &self.shared {
             Some(store) => publish::publish(store, self.env, self.timeout).await,
-            None => Vec::new(),
+            None => Shared::default(),
         }
     }
 

@@ -13,6 +13,9 @@ pub const HISTORY: &str = "history/";
 pub const BACKUPS: &str = "backups/";
 /// A backup's manifest entry is `backups/<backup name>` + this.
 pub const ENTRY: &str = ".json";
+/// `restore <env> shared:<name>`: the shared backup `<name>`, when this machine has a
+/// different backup of the same name.
+pub const EXPLICIT: &str = "shared:";
 
 const STAMP: &str = "%Y%m%dT%H%M%SZ";
 

@@ -30,8 +30,68 @@ struct Pending {
     fields: Map<String, Value>,
 }
 
+/// What one upload of the pending ledger did (see [`super::EnvLedger::publish_pending`]):
+/// in the JSON document of the command that wrote the ledger as `shared`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Shared {
+    /// Where: `s3://bucket/<key>.tfenv/`.
+    pub location: String,
+    /// History records uploaded now (0 when nothing was pending).
+    pub records: usize,
+    /// Backups uploaded now.
+    pub backups: usize,
+    /// Backups stored under another name than their file's: the name was taken.
+    pub renamed: Vec<Renamed>,
+    /// At most one: what could not be uploaded (said on stderr, and in the document's
+    /// `warnings`).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// A backup stored in the shared ledger under another name than its file's.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Renamed {
+    pub file: String,
+    pub shared: String,
+}
+
+impl Shared {
+    /// `shared 3 history records and 1 backup in s3://…/`; `None` when nothing went up.
+    pub fn said(&self) -> Option<String> {
+        let plural = |n: usize, one: &str| match n {
+            1 => format!("1 {one}"),
+            n => format!("{n} {one}s"),
+        };
+        let what = match (self.records, self.backups) {
+            (0, 0) => return None,
+            (r, 0) => plural(r, "history record"),
+            (0, b) => plural(b, "backup"),
+            (r, b) => format!(
+                "{} and {}",
+                plural(r, "history record"),
+                plural(b, "backup")
+            ),
+        };
+        Some(format!("shared {what} in {}", self.location))
+    }
+}
+
 /// See [`super::EnvLedger::publish_pending`].
-pub async fn publish(store: &Store, env: &Environment, timeout: Duration) -> Vec<String> {
+pub async fn publish(store: &Store, env: &Environment, timeout: Duration) -> Shared {
+    let mut shared = Shared {
+        location: store.location(),
+        ..Shared::default()
+    };
+    shared.warnings = publish_into(store, env, timeout, &mut shared).await;
+    shared
+}
+
+async fn publish_into(
+    store: &Store,
+    env: &Environment,
+    timeout: Duration,
+    shared: &mut Shared,
+) -> Vec<String> {
     let mut problems: Vec<String> = Vec::new();
     let history_path = env.artifacts_dir.join(history::FILE);
     let records = pending_history(&history_path).unwrap_or_else(|err| {
@@ -106,6 +166,18 @@ pub async fn publish(store: &Store, env: &Environment, timeout: Duration) -> Vec
 
     let failed_records = record_results.values().filter(|(_, r)| r.is_err()).count();
     let failed_backups = backup_results.values().filter(|(_, r)| r.is_err()).count();
+    shared.records = record_results.len() - failed_records;
+    shared.backups = backup_results.len() - failed_backups;
+    let mut renamed: Vec<Renamed> = backup_results
+        .iter()
+        .filter(|(file, (name, result))| result.is_ok() && name != *file)
+        .map(|(file, (name, _))| Renamed {
+            file: file.clone(),
+            shared: name.clone(),
+        })
+        .collect();
+    renamed.sort_by(|a, b| a.file.cmp(&b.file));
+    shared.renamed = renamed;
     problems.extend(
         record_results
             .values()

@@ -158,6 +158,10 @@ pub struct Report {
     /// `deploy --skip-promotion-check`: the reason given (the check was skipped).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promotion_check_skipped: Option<String>,
+    /// `ledger = "backend"`: what this run uploaded to the shared ledger (its record, its
+    /// backup, anything still pending from before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<crate::ledger::Shared>,
     pub seconds: f64,
     /// Steps after a successful apply that failed (outputs, pruning, history): the
     /// change stands, each is said here and on stderr.
@@ -185,6 +189,7 @@ impl Report {
             published: None,
             promoted_from: None,
             promotion_check_skipped: None,
+            shared: None,
             seconds,
             warnings: Vec::new(),
             error: Some(error::ErrorReport::of(err)),
@@ -466,6 +471,7 @@ async fn run_env(
                     published,
                     promoted_from: ledger.promoted_from.clone(),
                     promotion_check_skipped: ledger.promotion_check_skipped.clone(),
+                    shared: None,
                     seconds,
                     warnings: recorded.warnings().to_vec(),
                     error: None,
@@ -518,12 +524,15 @@ async fn run_env(
                         env.name
                     );
                     ctx.printer.warn(&warning);
-                    vec![warning]
+                    (vec![warning], None)
                 }
-                _ => share_within(ctx, &project, &env, &backend, ledger_timeout).await,
+                _ => match share_within(ctx, &project, &env, &backend, ledger_timeout).await {
+                    Some(shared) => (shared.warnings.clone(), Some(shared)),
+                    None => (Vec::new(), None),
+                },
             }
         };
-        let warnings = tokio::select! {
+        let (warnings, shared) = tokio::select! {
             biased;
             () = ctx.interrupts.stop_requested_after(seen) => {
                 let warning = format!(
@@ -531,12 +540,13 @@ async fn run_env(
                     env.name
                 );
                 ctx.printer.warn(&warning);
-                vec![warning]
+                (vec![warning], None)
             }
-            warnings = upload => warnings,
+            done = upload => done,
         };
         if let Ok(ran) = &mut ran {
             ran.report.warnings.extend(warnings);
+            ran.report.shared = shared;
         }
     }
     ran
@@ -553,14 +563,15 @@ pub(crate) fn storage_of(location: &str) -> String {
 }
 
 /// Uploads what the environment's ledger has not shared yet (see
-/// `EnvLedger::publish_pending`); each warning is said on stderr and returned for the
-/// run's JSON document. Nothing at all with `ledger = "local"`.
+/// `EnvLedger::publish_pending`): what went up is one line on stderr (unless `-q`), each
+/// warning is said on stderr, and both are returned for the run's JSON document.
+/// `None` with `ledger = "local"`, or a backend with no storage for it.
 pub async fn share(
     ctx: &Context,
     project: &Project,
     env: &Environment,
     backend: &Backend,
-) -> Vec<String> {
+) -> Option<crate::ledger::Shared> {
     share_within(ctx, project, env, backend, crate::ledger::DEFAULT_TIMEOUT).await
 }
 
@@ -571,21 +582,36 @@ pub async fn share_within(
     env: &Environment,
     backend: &Backend,
     timeout: std::time::Duration,
-) -> Vec<String> {
+) -> Option<crate::ledger::Shared> {
     if project.ledger == crate::project::LedgerMode::Local {
-        return Vec::new();
+        return None;
     }
     let ledger = crate::ledger::EnvLedger::of(project, env, backend, ctx.runner.clone())
         .with_timeout(timeout);
     if let Some(note) = ledger.no_store() {
         crate::ledger::warn_once(&ctx.printer, note);
-        return Vec::new();
+        return None;
     }
-    let warnings = ledger.publish_pending().await;
-    for warning in &warnings {
+    let shared = ledger.publish_pending().await;
+    say_shared(ctx, &env.name, &shared);
+    Some(shared)
+}
+
+/// What an upload to the shared ledger did, for people: one line for what went up, one
+/// per backup stored under another name, and the warning of what did not.
+pub fn say_shared(ctx: &Context, env: &str, shared: &crate::ledger::Shared) {
+    if let Some(said) = shared.said() {
+        ctx.printer.progress(&format!("{env}: {said}"));
+    }
+    for renamed in &shared.renamed {
+        ctx.printer.progress(&format!(
+            "{env}: backup `{}` is stored as `{}` in the shared ledger (the name was taken by another machine's backup of the same second)",
+            renamed.file, renamed.shared
+        ));
+    }
+    for warning in &shared.warnings {
         ctx.printer.warn(warning);
     }
-    warnings
 }
 
 /// The run's last line, for people.

@@ -834,12 +834,31 @@ fn prune_backups(run: &mut Run<'_>) {
     protected
         .files
         .extend(run.recorded.ledger.backup.iter().map(|b| b.file.clone()));
-    match backups::prune(&backups::dir(env), keep, &protected) {
-        Ok(deleted) if !deleted.is_empty() => {
+    // `ledger = "backend"`: a backup not uploaded yet is this machine's only copy; it
+    // stays until the upload after this run (or a later one) has put it there.
+    protected.unshared = run.project.ledger == crate::project::LedgerMode::Backend
+        && run.backend.store(run.ctx.runner.clone()).is_some();
+    let dir = backups::dir(env);
+    let plan = backups::prune_plan(&dir, keep, &protected);
+    let unshared = plan.as_ref().map_or(0, |plan| {
+        plan.kept
+            .iter()
+            .filter(|k| k.reason == backups::KeptReason::Unshared)
+            .count()
+    });
+    match plan.and_then(|plan| backups::prune_planned(&dir, &plan)) {
+        Ok(deleted) if !deleted.is_empty() || unshared > 0 => {
             run.ctx.printer.progress(&format!(
-                "{}: pruned {} old backup(s) (backup_keep = {keep})",
+                "{}: pruned {} old backup(s) (backup_keep = {keep}){}",
                 env.name,
-                deleted.len()
+                deleted.len(),
+                if unshared > 0 {
+                    format!(
+                        "; kept {unshared} not in the shared ledger yet, which are uploaded next"
+                    )
+                } else {
+                    String::new()
+                }
             ));
         }
         Ok(_) => {}

@@ -391,11 +391,21 @@ fn ledger_outlives_the_state_folder(
     let project = project_with(kind, conf, "[project]\nledger = \"backend\"\n");
     let fake = cli(&project);
     tfenv(&project, &["deploy", "dev", "--yes"], 0);
-    let taken = stdout_json(&tfenv(&project, &["backup", "dev", "--output", "json"], 0));
+    let output = tfenv(&project, &["backup", "dev", "--output", "json"], 0);
+    let taken = stdout_json(&output);
     let name = taken["backups"][0]["backup"]["file"]
         .as_str()
         .unwrap_or_else(|| panic!("{taken:#}"))
         .to_string();
+    // The backup says it went to the shared ledger (the deploy's record already had).
+    let shared = &taken["backups"][0]["shared"];
+    assert_eq!(shared["backups"], 1, "{taken:#}");
+    assert_eq!(shared["records"], 0, "{taken:#}");
+    assert!(
+        text(&output).contains("dev: shared 1 backup in "),
+        "{}",
+        text(&output)
+    );
     let records = fake.names(&format!("{folder}history/"));
     assert_eq!(records.len(), 1, "the deploy's record: {records:?}");
     let backups = fake.names(&format!("{folder}backups/"));
@@ -407,7 +417,42 @@ fn ledger_outlives_the_state_folder(
         "{backups:?}"
     );
 
+    // This machine's own deploy and backup: `by` it all the same (the column reads
+    // the same whoever ran it), and not marked shared-only.
+    let me = format!(
+        " by {}@",
+        String::from_utf8(
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap()
+                .stdout
+        )
+        .unwrap()
+        .trim()
+    );
+    let status = text(&tfenv(&project, &["status", "dev"], 0));
+    assert!(
+        status.contains(&me) && !status.contains("(shared)"),
+        "{status}"
+    );
+
     std::fs::remove_dir_all(project.join("state")).unwrap();
+    // Now both live only in the shared ledger, and status says so.
+    let status = text(&tfenv(&project, &["status", "dev"], 0));
+    let row = status
+        .lines()
+        .find(|l| l.starts_with("dev "))
+        .unwrap_or_default();
+    // BACKUP `… ago (shared)`, LAST DEPLOY `applied … ago by me@here (shared)`.
+    assert!(row.contains("ago (shared)"), "{status}");
+    assert!(row.contains(&me), "{status}");
+    assert_eq!(row.matches("(shared)").count(), 2, "{status}");
+    let said = text(&tfenv(&project, &["verify", "dev"], 0));
+    assert!(
+        said.contains("dev: 1 shared verified, 0 local verified"),
+        "{said}"
+    );
     let history = stdout_json(&tfenv(&project, &["history", "dev", "--output", "json"], 0));
     let records = history["records"].as_array().unwrap();
     assert_eq!(records.len(), 1, "{history:#}");
@@ -422,12 +467,31 @@ fn ledger_outlives_the_state_folder(
         .collect();
     assert_eq!(shared.len(), 1, "{listed:#}");
     assert_eq!(shared[0]["where"], "shared", "{listed:#}");
-    let restored = stdout_json(&tfenv(
+    let output = tfenv(
         &project,
         &["restore", "dev", &name, "--yes", "--output", "json"],
         0,
-    ));
+    );
+    let restored = stdout_json(&output);
     assert_eq!(restored["restored"], name.as_str(), "{restored:#}");
+    let said = text(&output);
+    assert!(
+        said.contains(&format!("dev: downloaded `{name}` from "))
+            && said.contains(&format!(".tfenv/backups/{name}, sha256 checked")),
+        "{said}"
+    );
+    // The restore's record says what it restored.
+    let history = stdout_json(&tfenv(&project, &["history", "dev", "--output", "json"], 0));
+    let last = history["records"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["command"], "restore", "{history:#}");
+    assert_eq!(last["restored"], name.as_str(), "{history:#}");
+    let table = text(&tfenv(&project, &["history", "dev"], 0));
+    assert!(table.contains(&format!("restore ← {name}")), "{table}");
 
     // Every upload was create-only, and nothing was ever deleted.
     let calls = fake.calls();
@@ -465,4 +529,222 @@ fn the_shared_ledger_in_cloud_storage_outlives_this_machines_state_folder() {
         |project| FakeCloud::gcloud(project, &[]),
         "b/app/default.tfstate.tfenv/",
     );
+}
+
+/// The backups in `state/dev/backups/`'s manifest: (file, shared name, unshared).
+fn manifest(project: &Project) -> Vec<(String, Option<String>, bool)> {
+    project
+        .read("state/dev/backups/MANIFEST.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|b| {
+            (
+                b["file"].as_str().unwrap().to_string(),
+                b["shared"].as_str().map(str::to_string),
+                b["unshared"] == true,
+            )
+        })
+        .collect()
+}
+
+/// A backup whose upload failed is this machine's only copy: neither `prune --yes` nor
+/// the automatic prune after a deploy (`backup_keep`) deletes it while it is not in the
+/// shared ledger; once an upload succeeds, prune deletes it as any other.
+#[test]
+fn prune_never_deletes_a_backup_that_is_not_in_the_shared_ledger_yet() {
+    let project = project_with("gcs", "bucket = \"b\"\nprefix = \"app\"\n", "");
+    project.write(
+        "tfenv.toml",
+        "[project]\nledger = \"backend\"\n[environments.dev]\ntier = \"development\"\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\nbackup_keep = 1\n",
+    );
+    // No gcloud: every upload fails.
+    let offline = fake_path_without(&project, &["gcloud"]);
+    tfenv_on(&project, &offline, &["deploy", "dev", "--yes"], 0);
+    for _ in 0..3 {
+        tfenv_on(&project, &offline, &["backup", "dev"], 0);
+    }
+    let deployed = tfenv_on(&project, &offline, &["deploy", "dev", "--yes"], 0);
+    // The fake plan finds no changes: the deploy took no backup, and pruned.
+    let backups = manifest(&project);
+    assert_eq!(backups.len(), 3, "{backups:?}\n{}", text(&deployed));
+    assert!(backups.iter().all(|b| b.2), "all unshared: {backups:?}");
+    assert!(
+        text(&deployed).contains("kept 2 not in the shared ledger yet"),
+        "{}",
+        text(&deployed)
+    );
+    let table = text(&tfenv_on(&project, &offline, &["history", "dev"], 0));
+    assert!(table.contains("local (unshared)"), "{table}");
+
+    let pruned = tfenv_on(
+        &project,
+        &offline,
+        &["prune", "dev", "--keep", "1", "--yes", "--output", "json"],
+        0,
+    );
+    let report = stdout_json(&pruned);
+    assert_eq!(report["deleted"], serde_json::json!([]), "{report:#}");
+    let reasons: Vec<&str> = report["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["newest", "unshared", "unshared"], "{report:#}");
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("kept 2 backup(s) of `dev` that are not in the shared ledger at `gs://b/app/default.tfstate.tfenv/` yet")),
+        "{report:#}"
+    );
+    assert_eq!(manifest(&project).len(), 3);
+    for (file, _, _) in manifest(&project) {
+        assert!(
+            project.join(&format!("state/dev/backups/{file}")).is_file(),
+            "{file}"
+        );
+    }
+
+    // The ledger is back: prune uploads them first, then deletes the local copies.
+    let fake = FakeCloud::gcloud(&project, &[]);
+    let pruned = tfenv(&project, &["prune", "dev", "--keep", "1", "--yes"], 0);
+    // Turning the ledger on (or its coming back) is said once, with what went up.
+    assert!(
+        text(&pruned).contains(
+            "dev: shared 2 history records and 3 backups in gs://b/app/default.tfstate.tfenv/"
+        ),
+        "{}",
+        text(&pruned)
+    );
+    let left = manifest(&project);
+    assert_eq!(left.len(), 1, "{left:?}\n{}", text(&pruned));
+    let shared = fake.names("b/app/default.tfstate.tfenv/backups/");
+    assert_eq!(shared.len(), 6, "every backup and its entry: {shared:?}");
+}
+
+/// Another machine's backup of the same second took this machine's backup's name in the
+/// bucket (this one is shared as `<name>-1`): `backups` names every row differently —
+/// this machine's `<name> (shared as <name>-1)`, the other's `shared:<name>` — and
+/// `restore` takes each by that name, or by its name in the bucket.
+#[test]
+fn backups_of_the_same_second_from_two_machines_each_have_a_name_restore_takes() {
+    use sha2::Digest;
+    let project = project_with(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        "[project]\nledger = \"backend\"\n",
+    );
+    // Taken while the bucket cannot be reached: not uploaded yet.
+    let offline = fake_path_without(&project, &["gcloud"]);
+    let taken = stdout_json(&tfenv_on(
+        &project,
+        &offline,
+        &["backup", "dev", "--output", "json"],
+        0,
+    ));
+    let name = taken["backups"][0]["backup"]["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{taken:#}"))
+        .to_string();
+    // Meanwhile machine C uploads its own backup of that second, under that name.
+    let fake = FakeCloud::gcloud(&project, &[]);
+    let theirs = r#"{"version":4,"terraform_version":"1.11.4","serial":7,"lineage":"abc","outputs":{"from":{"value":"machine-c","type":"string"}},"resources":[]}"#;
+    let stamp = &name["terraform.tfstate.".len()..];
+    let created = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d-%H%M%S")
+        .unwrap()
+        .and_utc();
+    let entry = serde_json::json!({
+        "file": name, "sha256": hex::encode(sha2::Sha256::digest(theirs.as_bytes())),
+        "bytes": theirs.len(), "serial": 7, "lineage": "abc", "terraform_version": "1.11.4",
+        "created": created, "reason": "manual", "origin": "machine-c"
+    });
+    let folder = "b/app/default.tfstate.tfenv/backups/";
+    fake.put(&format!("{folder}{name}"), theirs.as_bytes());
+    fake.put(
+        &format!("{folder}{name}.json"),
+        entry.to_string().as_bytes(),
+    );
+    // The next command that writes the ledger uploads ours under the next free name.
+    let pruned = tfenv(&project, &["prune", "dev", "--keep", "10", "--yes"], 0);
+    let ours = format!("{name}-1");
+    assert!(
+        text(&pruned).contains(&format!(
+            "dev: backup `{name}` is stored as `{ours}` in the shared ledger (the name was taken"
+        )),
+        "{}",
+        text(&pruned)
+    );
+    assert!(fake.get(&format!("{folder}{ours}.json")).is_some());
+
+    let listed = stdout_json(&tfenv(&project, &["backups", "dev", "--output", "json"], 0));
+    let rows: Vec<(String, String, String)> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_string(),
+                b["file"].as_str().unwrap().to_string(),
+                b["where"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let explicit = format!("shared:{name}");
+    assert!(
+        rows.contains(&(name.clone(), name.clone(), "both".into()))
+            && rows.contains(&(explicit.clone(), name.clone(), "shared".into())),
+        "{listed:#}"
+    );
+    let mut names: Vec<&String> = rows.iter().map(|r| &r.0).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), rows.len(), "every name once: {rows:?}");
+    let table = text(&tfenv(&project, &["backups", "dev"], 0));
+    assert!(
+        table.contains(&format!("{name} (shared as {ours})")) && table.contains(&explicit),
+        "{table}"
+    );
+    // verify names them the same way.
+    let verified = stdout_json(&tfenv(&project, &["verify", "dev", "--output", "json"], 0));
+    let checked: Vec<(String, String)> = verified["environments"][0]["shared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["shared"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        checked.contains(&(name.clone(), ours.clone()))
+            && checked.contains(&(explicit.clone(), name.clone())),
+        "{verified:#}"
+    );
+
+    // Ours, by its name in the bucket: this machine's copy, nothing downloaded.
+    let output = tfenv(
+        &project,
+        &["restore", "dev", &ours, "--yes", "--output", "json"],
+        0,
+    );
+    let restored = stdout_json(&output);
+    assert_eq!(restored["restored"], name.as_str(), "{restored:#}");
+    assert!(!text(&output).contains("downloaded"), "{}", text(&output));
+    assert!(!project.read("pushed.tfstate").contains("machine-c"));
+    // C's backup, by the name shown: downloaded, and it is what was pushed.
+    let output = tfenv(
+        &project,
+        &["restore", "dev", &explicit, "--yes", "--output", "json"],
+        0,
+    );
+    assert!(
+        text(&output).contains(&format!("downloaded `{name}`")),
+        "{}",
+        text(&output)
+    );
+    assert!(project.read("pushed.tfstate").contains("machine-c"));
 }

@@ -194,6 +194,11 @@ fn clone_b_sees_and_restores_what_clone_a_did_and_a_loses_nothing_without_its_st
     let shared = verified["environments"][0]["shared"].as_array().unwrap();
     assert_eq!(shared.len(), 4, "{verified}");
     assert!(shared.iter().all(|c| c["verified"] == true), "{verified}");
+    let said = support::stdout(&run(&clones, "a", &["verify", "production"], 0));
+    assert!(
+        said.contains("production: 4 shared verified, 0 local verified"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -222,6 +227,14 @@ fn a_shared_backup_changed_in_the_bucket_is_refused_before_anything_is_pushed() 
             && err.contains("SHA-256"),
         "{err}"
     );
+    // The hint names the environment, and the object whose versions may hold the original.
+    assert!(
+        err.contains("pick another backup from `tfenv backups production`")
+            && err.contains(&format!(
+                "an earlier version of `s3://{BUCKET}/{SHARED}backups/{name}`"
+            )),
+        "{err}"
+    );
     assert_eq!(
         moto.object_text(BUCKET, STATE),
         before,
@@ -236,7 +249,14 @@ fn a_shared_backup_changed_in_the_bucket_is_refused_before_anything_is_pushed() 
         })
         .unwrap_or_default();
     assert!(left.is_empty(), "the download is not kept: {left:?}");
-    // verify says the same of it.
+    // verify says the same of it, and which side it is on.
+    let said = support::stdout(&run(&clones, "b", &["verify", "production"], 1));
+    assert!(
+        said.contains(
+            "production: 1 problem(s): 1 of 3 shared backup(s) do not verify; 0 local verified:"
+        ),
+        "{said}"
+    );
     let verified = json(&clones, "b", &["verify", "production"], 1);
     let problems = verified["environments"][0]["problems"].to_string();
     assert!(
