@@ -569,6 +569,9 @@ pub struct DeployArgs {
     pub lock: LockTimeout,
 
     #[command(flatten)]
+    pub ledger: LedgerDeadline,
+
+    #[command(flatten)]
     pub summary: SummaryArgs,
 }
 
@@ -591,6 +594,9 @@ pub struct RefreshArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub ledger: LedgerDeadline,
 
     #[command(flatten)]
     pub summary: SummaryArgs,
@@ -710,6 +716,15 @@ pub struct LockArgs {
 pub struct Deadline {
     /// Give up on a read from a backend (a cloud CLI, terraform) after DURATION, e.g. 10s or
     /// 2m, and kill its processes: the environment is unreachable.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+/// How long one read or upload of the shared ledger may take (`deploy`, `refresh`).
+#[derive(Debug, Args)]
+pub struct LedgerDeadline {
+    /// Give up on each read or upload of the shared ledger (`ledger = "backend"`) after
+    /// DURATION, e.g. 10s or 2m.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
 }

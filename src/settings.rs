@@ -514,6 +514,8 @@ pub struct DeploySettings {
     pub log: bool,
     /// `--skip-promotion-check`: why the promotion check is skipped (never empty).
     pub skip_promotion_check: Option<String>,
+    /// `--timeout`: each read or upload of the shared ledger.
+    pub ledger_timeout: std::time::Duration,
     /// `--plan`: the plan bundle to apply.
     pub bundle: Option<PlanSource>,
     /// What an encrypted bundle is decrypted with.
@@ -523,21 +525,40 @@ pub struct DeploySettings {
     pub summary: Option<PathBuf>,
 }
 
+/// The longest `--skip-promotion-check` reason, in characters: a sentence and a ticket.
+pub const SKIP_REASON_MAX: usize = 500;
+
+/// A `--skip-promotion-check` reason is one line of text people read in history: not
+/// empty, no control characters (newlines, escapes), at most [`SKIP_REASON_MAX`].
+fn check_skip_reason(reason: &str) -> Result<(), TfenvError> {
+    let example = "e.g. --skip-promotion-check \"hotfix INC-42\": it is kept in history";
+    let problem = if reason.trim().is_empty() {
+        "--skip-promotion-check needs a reason, and it is empty".to_string()
+    } else if reason.chars().any(char::is_control) {
+        "--skip-promotion-check: the reason must be one line of text, without newlines or other control characters".to_string()
+    } else if reason.chars().count() > SKIP_REASON_MAX {
+        format!(
+            "--skip-promotion-check: the reason is {} characters long; at most {SKIP_REASON_MAX} are kept",
+            reason.chars().count()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(TfenvError::usage(
+        problem,
+        Some(format!(
+            "say why the promotion check is skipped in one short line, {example}"
+        )),
+    ))
+}
+
 impl DeploySettings {
     pub fn resolve(
         args: cli::DeployArgs,
         global: &GlobalSettings,
     ) -> anyhow::Result<DeploySettings> {
-        if let Some(reason) = &args.skip_promotion_check
-            && reason.trim().is_empty()
-        {
-            return Err(TfenvError::usage(
-                "--skip-promotion-check needs a reason, and it is empty",
-                Some(
-                    "say why the promotion check is skipped, e.g. --skip-promotion-check \"hotfix INC-42\": it is kept in history".to_string(),
-                ),
-            )
-            .into());
+        if let Some(reason) = &args.skip_promotion_check {
+            check_skip_reason(reason)?;
         }
         let bundle = args
             .plan
@@ -547,6 +568,7 @@ impl DeploySettings {
         Ok(DeploySettings {
             env: args.env,
             skip_promotion_check: args.skip_promotion_check.map(|r| r.trim().to_string()),
+            ledger_timeout: args.ledger.timeout,
             flags: global.flags(args.apply.approve, args.allow_destroy),
             allow_dirty: args.allow_dirty,
             include_sensitive: args.apply.include_sensitive,
@@ -573,6 +595,8 @@ pub struct RefreshSettings {
     pub include_sensitive: bool,
     pub log: bool,
     pub lock_wait: LockWait,
+    /// `--timeout`: each read or upload of the shared ledger.
+    pub ledger_timeout: std::time::Duration,
     /// `--summary FILE`; see `GlobalSettings::summary_files`.
     pub summary: Option<PathBuf>,
 }
@@ -587,6 +611,7 @@ impl RefreshSettings {
             include_sensitive: args.apply.include_sensitive,
             log: args.apply.log,
             lock_wait: args.lock.into(),
+            ledger_timeout: args.ledger.timeout,
             summary: args.summary.summary,
         }
     }

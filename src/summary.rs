@@ -28,6 +28,17 @@ pub struct RunRow {
     pub policy_output: Option<String>,
     /// `plan --publish`: the ID of the plan published to the shared ledger.
     pub published: Option<String>,
+    /// `deploy` of an environment with `promote_from`: how its promotion check went.
+    pub promotion: Option<Promotion>,
+}
+
+/// A promotion check that let a deploy through.
+#[derive(Clone, Debug)]
+pub enum Promotion {
+    /// `--skip-promotion-check`: skipped, with the reason given.
+    Skipped { from: String, reason: String },
+    /// Passed: the source environment deployed this commit (short).
+    Passed { from: String, commit: String },
 }
 
 /// A plan's counts and the addresses that lose an object.
@@ -122,6 +133,28 @@ pub fn runs(command: &str, rows: &[RunRow]) -> String {
                 escape_code(&row.environment),
                 id = escape_code(id),
             );
+        }
+    }
+    let promoted: Vec<&RunRow> = rows.iter().filter(|r| r.promotion.is_some()).collect();
+    if !promoted.is_empty() {
+        md.push('\n');
+        for row in promoted {
+            let env = escape(&row.environment);
+            let _ = match row.promotion.as_ref() {
+                Some(Promotion::Skipped { from, reason }) => writeln!(
+                    md,
+                    "- **{env}** promotion check skipped (promote_from `{}`): {}",
+                    escape_code(from),
+                    escape(reason)
+                ),
+                Some(Promotion::Passed { from, commit }) => writeln!(
+                    md,
+                    "- **{env}** promotion check passed: `{}` deployed `{}`",
+                    escape_code(from),
+                    escape_code(commit)
+                ),
+                None => Ok(()),
+            };
         }
     }
     for row in rows {
@@ -322,6 +355,7 @@ mod tests {
                 error: None,
                 policy_output: None,
                 published: None,
+                promotion: None,
             },
             RunRow {
                 environment: "production".into(),
@@ -343,6 +377,7 @@ mod tests {
                     "FAIL - main.tf - `a.b` is deleted\n\n<script>alert(1)</script>\n1 test, 0 passed".into(),
                 ),
                 published: None,
+                promotion: None,
             },
         ]
     }
@@ -414,6 +449,41 @@ mod tests {
             "{html}"
         );
         assert!(!runs("plan", &deploy_rows()).contains("published"));
+    }
+
+    #[test]
+    fn a_skipped_promotion_check_is_named_under_the_table_with_its_reason() {
+        let row = RunRow {
+            environment: "production".into(),
+            tier: Some("production".into()),
+            result: "applied".into(),
+            promotion: Some(Promotion::Skipped {
+                from: "staging".into(),
+                reason: "hotfix <b>INC-42</b> | staging down".into(),
+            }),
+            ..RunRow::default()
+        };
+        let skipped = html(&runs("deploy", &[row]));
+        assert!(
+            skipped.contains("<li><strong>production</strong> promotion check skipped (promote_from <code>staging</code>): hotfix &lt;b&gt;INC-42&lt;/b&gt; | staging down</li>"),
+            "{skipped}"
+        );
+        let row = RunRow {
+            environment: "production".into(),
+            promotion: Some(Promotion::Passed {
+                from: "staging".into(),
+                commit: "0123456789ab".into(),
+            }),
+            ..RunRow::default()
+        };
+        let html = html(&runs("deploy", &[row]));
+        assert!(
+            html.contains(
+                "promotion check passed: <code>staging</code> deployed <code>0123456789ab</code>"
+            ),
+            "{html}"
+        );
+        assert!(!runs("deploy", &deploy_rows()).contains("promotion"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
             Box::new(Bundle::open(dir, &settings.env)?.with_keys(settings.bundle_keys.clone())),
         ),
         Some(PlanSource::Ledger(id)) => {
-            let temp = download(ctx, &settings.env, id).await?;
+            let temp = download(ctx, &settings.env, id, settings.ledger_timeout).await?;
             let label = format!("{LEDGER_PREFIX}{id}");
             let bundle = Bundle::open_published(temp.path(), &settings.env, &label)?
                 .with_keys(settings.bundle_keys.clone());
@@ -41,6 +41,7 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
             mode,
             log: settings.log,
             lock_wait: settings.lock_wait,
+            ledger_timeout: settings.ledger_timeout,
             summary: ctx.settings.summary_files(settings.summary.as_deref()),
         },
     )
@@ -51,12 +52,18 @@ pub async fn deploy(ctx: &Context, settings: DeploySettings) -> anyhow::Result<E
 
 /// The published plan `id` of `env`, downloaded into a new private folder (0700, files
 /// 0600) under `state/<env>/`: removed when dropped.
-async fn download(ctx: &Context, env: &str, id: &str) -> anyhow::Result<tempfile::TempDir> {
+async fn download(
+    ctx: &Context,
+    env: &str,
+    id: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<tempfile::TempDir> {
     let project = ctx.project()?;
     let env = project.environment(env)?;
     let backend = Backends::default().resolve(env, &project)?;
     let what = format!("--plan `{LEDGER_PREFIX}{id}`");
-    let store = published::store(&project, env, &backend, ctx.runner.clone(), &what)?;
+    let store =
+        published::store(&project, env, &backend, ctx.runner.clone(), &what)?.with_timeout(timeout);
     files::ensure_private_dir(&env.artifacts_dir)?;
     let temp = tempfile::Builder::new()
         .prefix(".published-")

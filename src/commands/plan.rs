@@ -63,6 +63,7 @@ async fn plan_env(
             },
             log: settings.log,
             lock_wait: settings.lock_wait,
+            ledger_timeout: crate::ledger::DEFAULT_TIMEOUT,
             summary: ctx.settings.summary_files(settings.summary.as_deref()),
         },
     )
@@ -208,6 +209,7 @@ async fn plan_one(
         log: settings.log,
         // Each environment waits for its own locks, side by side with the others.
         lock_wait: settings.lock_wait,
+        ledger_timeout: crate::ledger::DEFAULT_TIMEOUT,
         // Its row only: the run writes one table of them all.
         summary: summary_files,
     };

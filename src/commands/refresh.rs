@@ -20,6 +20,7 @@ pub async fn refresh(ctx: &Context, settings: RefreshSettings) -> anyhow::Result
             mode: Mode::Refresh((!settings.dry_run).then_some(apply)),
             log: settings.log,
             lock_wait: settings.lock_wait,
+            ledger_timeout: settings.ledger_timeout,
             summary: ctx.settings.summary_files(settings.summary.as_deref()),
         },
     )

@@ -70,6 +70,16 @@ pub struct Entry<T> {
 pub struct Merged<T> {
     pub entries: Vec<Entry<T>>,
     pub warnings: Vec<String>,
+    /// The shared side could not be listed, and why: `entries` holds this machine's only.
+    pub unread: Option<Unread>,
+}
+
+/// Why the shared side of a ledger could not be read.
+#[derive(Debug, Clone)]
+pub struct Unread {
+    pub why: String,
+    /// It did not answer within the timeout (rather than answering with an error).
+    pub timed_out: bool,
 }
 
 impl<T> Default for Merged<T> {
@@ -77,6 +87,7 @@ impl<T> Default for Merged<T> {
         Merged {
             entries: Vec::new(),
             warnings: Vec::new(),
+            unread: None,
         }
     }
 }
@@ -208,7 +219,17 @@ impl<'a> EnvLedger<'a> {
         let mut foreign = Vec::new();
         records.retain(|r| self.of_this_env(r, &mut foreign));
         warnings.extend(self.foreign_warning(&foreign, "history.jsonl"));
-        let listed = self.list_history(&mut warnings).await.unwrap_or_default();
+        let (listed, unread) = match self.list_history_or_why().await {
+            Ok(listed) => (listed.unwrap_or_default(), None),
+            Err(err) => {
+                warnings.extend(self.unread_warning(&err));
+                let unread = Unread {
+                    why: format!("{err:#}"),
+                    timed_out: crate::backend::is_unreachable(&err),
+                };
+                (Vec::new(), Some(unread))
+            }
+        };
         self.name_landed(&mut records, &listed);
         let wanted = history_to_read(&records, &listed, limit);
         let fetched = self.read_records(&wanted, &mut warnings).await;
@@ -216,7 +237,11 @@ impl<'a> EnvLedger<'a> {
         if limit > 0 && entries.len() > limit {
             entries.drain(..entries.len() - limit);
         }
-        Ok(Merged { entries, warnings })
+        Ok(Merged {
+            entries,
+            warnings,
+            unread,
+        })
     }
 
     /// The newest deploy or refresh that reached apply (see
@@ -297,6 +322,7 @@ impl<'a> EnvLedger<'a> {
             merged: Merged {
                 entries: Vec::new(),
                 warnings: local.warnings,
+                unread: None,
             },
             ..Backups::default()
         };
@@ -408,20 +434,29 @@ impl<'a> EnvLedger<'a> {
     /// The names under `history/`, or `None` (with a warning) when there is no shared
     /// side or it cannot be listed.
     async fn list_history(&self, warnings: &mut Vec<String>) -> Option<Vec<String>> {
-        self.shared.as_ref()?;
-        match self.list(names::HISTORY).await {
-            Ok(listed) => Some(
-                listed
-                    .iter()
-                    .filter_map(|object| names::history_listed(object))
-                    .map(str::to_string)
-                    .collect(),
-            ),
+        match self.list_history_or_why().await {
+            Ok(listed) => listed,
             Err(err) => {
                 warnings.extend(self.unread_warning(&err));
                 None
             }
         }
+    }
+
+    /// The shared history records' names (`None` without a shared side), or why the
+    /// shared side could not be listed.
+    async fn list_history_or_why(&self) -> anyhow::Result<Option<Vec<String>>> {
+        if self.shared.is_none() {
+            return Ok(None);
+        }
+        let listed = self.list(names::HISTORY).await?;
+        Ok(Some(
+            listed
+                .iter()
+                .filter_map(|object| names::history_listed(object))
+                .map(str::to_string)
+                .collect(),
+        ))
     }
 
     /// Object names under `dir` (with `dir`), name order; empty without a shared side.

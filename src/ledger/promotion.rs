@@ -10,7 +10,7 @@ use crate::artifacts::history::{HistoryRecord, RunResult};
 pub struct Evidence<'a> {
     /// The newest deploy of the commit that counts.
     pub passed: Option<&'a Entry<HistoryRecord>>,
-    /// The newest successful deploy of any commit, from any tree: what a refusal names.
+    /// The newest deploy of any commit that counts: what a refusal names.
     pub last_success: Option<&'a Entry<HistoryRecord>>,
     /// The newest deploy of the commit that does not count (it failed, was refused or
     /// interrupted, or the tree had uncommitted changes).
@@ -22,13 +22,31 @@ fn succeeded(record: &HistoryRecord) -> bool {
     record.command == "deploy" && matches!(record.result, RunResult::Applied | RunResult::NoChanges)
 }
 
-/// Whether `record` shows `commit` deployed so that it may be promoted.
-pub fn counts(record: &HistoryRecord, commit: &str) -> bool {
+/// A commit ID git gave: 40 (SHA-1) or 64 (SHA-256) hex digits. Anything else (a
+/// repository's `(no commits)` placeholder) is never a commit that was deployed.
+pub fn is_commit(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A successful deploy of a real commit from a clean tree.
+fn counts_any(record: &HistoryRecord) -> bool {
     succeeded(record)
         && record
             .git
             .as_ref()
-            .is_some_and(|git| git.commit == commit && !git.dirty)
+            .is_some_and(|git| !git.dirty && is_commit(&git.commit))
+}
+
+/// Whether `record` shows `commit` deployed so that it may be promoted.
+pub fn counts(record: &HistoryRecord, commit: &str) -> bool {
+    is_commit(commit)
+        && counts_any(record)
+        && record.git.as_ref().is_some_and(|git| git.commit == commit)
+}
+
+/// The deploy did finish, of this commit, but from a tree with uncommitted changes.
+pub fn dirty_success(record: &HistoryRecord) -> bool {
+    succeeded(record) && record.git.as_ref().is_some_and(|git| git.dirty)
 }
 
 /// The evidence about `commit` among `entries`. Each is the newest by its end: the
@@ -42,7 +60,7 @@ pub fn evidence<'a>(entries: &'a [Entry<HistoryRecord>], commit: &str) -> Eviden
     };
     Evidence {
         passed: newest(&|record| counts(record, commit)),
-        last_success: newest(&succeeded),
+        last_success: newest(&counts_any),
         not_counted: newest(&|record| {
             record.command == "deploy"
                 && record.git.as_ref().is_some_and(|git| git.commit == commit)
@@ -83,6 +101,12 @@ mod tests {
         }
     }
 
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+    const X: &str = "0123456789abcdef0123456789abcdef01234567";
+    const Y: &str = "fedcba9876543210fedcba9876543210fedcba98";
+
     #[test]
     fn only_a_finished_deploy_of_the_commit_from_a_clean_tree_counts() {
         let t = "2026-11-30T10:00:00Z";
@@ -95,34 +119,46 @@ mod tests {
             ("refresh", "applied", false),
             ("restore", "applied", false),
         ] {
-            let entries = [record(command, result, "y", dirty, t)];
-            let found = evidence(&entries, "y");
+            let entries = [record(command, result, Y, dirty, t)];
+            let found = evidence(&entries, Y);
             assert!(found.passed.is_none(), "{command} {result} {dirty}");
         }
         for result in ["applied", "no-changes"] {
-            let entries = [record("deploy", result, "y", false, t)];
-            assert!(evidence(&entries, "y").passed.is_some(), "{result}");
-            assert!(evidence(&entries, "x").passed.is_none(), "{result}");
+            let entries = [record("deploy", result, Y, false, t)];
+            assert!(evidence(&entries, Y).passed.is_some(), "{result}");
+            assert!(evidence(&entries, X).passed.is_none(), "{result}");
         }
+    }
+
+    #[test]
+    fn a_placeholder_that_is_not_a_commit_never_counts() {
+        let t = "2026-11-30T10:00:00Z";
+        let entries = [record("deploy", "applied", "(no commits)", false, t)];
+        let found = evidence(&entries, "(no commits)");
+        assert!(found.passed.is_none());
+        assert!(found.last_success.is_none());
+        assert!(is_commit(X) && is_commit(&X.repeat(2)[..64]));
+        assert!(!is_commit("(no commits)") && !is_commit(&X[..39]));
     }
 
     #[test]
     fn the_newest_by_end_is_named_whatever_the_order() {
         let entries = [
-            record("deploy", "applied", "b", false, "2026-11-30T12:00:00Z"),
-            record("deploy", "applied", "a", false, "2026-11-30T10:00:00Z"),
-            record("deploy", "failed", "c", false, "2026-11-30T13:00:00Z"),
-            record("deploy", "applied", "c", true, "2026-11-30T11:00:00Z"),
+            record("deploy", "applied", B, false, "2026-11-30T12:00:00Z"),
+            record("deploy", "applied", A, false, "2026-11-30T10:00:00Z"),
+            record("deploy", "failed", C, false, "2026-11-30T13:00:00Z"),
+            record("deploy", "applied", C, true, "2026-11-30T14:00:00Z"),
         ];
-        let found = evidence(&entries, "c");
+        let found = evidence(&entries, C);
         assert!(found.passed.is_none());
+        // The dirty deploy of C is newer, but it does not count: B is named.
         let last = &found.last_success.unwrap().record;
-        assert_eq!(last.git.as_ref().unwrap().commit, "b");
+        assert_eq!(last.git.as_ref().unwrap().commit, B);
         let not = &found.not_counted.unwrap().record;
-        assert_eq!(why_not(not), "ended `failed`");
         assert_eq!(
-            why_not(&entries[3].record),
+            why_not(not),
             "was `applied` from a tree with uncommitted changes"
         );
+        assert_eq!(why_not(&entries[2].record), "ended `failed`");
     }
 }

@@ -128,6 +128,8 @@ pub struct Request {
     pub log: bool,
     /// How long a lock someone else holds is waited for (`--lock-timeout`).
     pub lock_wait: LockWait,
+    /// Each read or upload of the shared ledger (`--timeout` of deploy and refresh).
+    pub ledger_timeout: std::time::Duration,
     /// Where the run's Markdown job summary is appended (`--summary`, `GITHUB_STEP_SUMMARY`).
     pub summary: Vec<PathBuf>,
 }
@@ -149,6 +151,13 @@ pub struct Report {
     /// `plan --publish`: the bundle's ID and where it is in the shared ledger.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<published::Published>,
+    /// `deploy` of an environment with `promote_from` whose check passed: the source
+    /// environment and the commit it deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<crate::artifacts::history::PromotedFrom>,
+    /// `deploy --skip-promotion-check`: the reason given (the check was skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_check_skipped: Option<String>,
     /// `ledger = "backend"`: what this run uploaded to the shared ledger (its record, its
     /// backup, anything still pending from before).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,6 +187,8 @@ impl Report {
             log: None,
             bundle: None,
             published: None,
+            promoted_from: None,
+            promotion_check_skipped: None,
             shared: None,
             seconds,
             warnings: Vec::new(),
@@ -246,6 +257,12 @@ struct Run<'a> {
     bundle: Option<bundle::BundleRef>,
     /// The plan bundle published (`plan --publish`).
     published: Option<published::Published>,
+    /// Each read or upload of the shared ledger.
+    ledger_timeout: std::time::Duration,
+    /// A shared ledger did not answer within `ledger_timeout` earlier in the run (the
+    /// promotion check's read): its storage (`gs://bucket`, see [`storage_of`]) and why.
+    /// The upload at the end does not wait on the same storage again.
+    store_dead: Option<(String, String)>,
 }
 
 /// Runs the request's steps and prints its result: its JSON document, or its lines.
@@ -328,7 +345,7 @@ pub fn write_summary(ctx: &Context, files: &[PathBuf], markdown: &str) {
 }
 
 /// What a finished (or failed) run tells its job summary row.
-fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun) {
+fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun, env: &Environment) {
     let ledger = &recorded.ledger;
     row.changes = ledger.plan.as_ref().map(|plan| summary::Changes {
         add: plan.add,
@@ -344,6 +361,20 @@ fn fill_row(row: &mut summary::RunRow, recorded: &RecordedRun) {
         .git
         .as_ref()
         .map(|git| (git.commit.chars().take(12).collect(), git.dirty));
+    row.promotion = match (&ledger.promotion_check_skipped, &ledger.promoted_from) {
+        (Some(reason), _) => env
+            .promote_from
+            .clone()
+            .map(|from| summary::Promotion::Skipped {
+                from,
+                reason: reason.clone(),
+            }),
+        (None, Some(promoted)) => Some(summary::Promotion::Passed {
+            from: promoted.environment.clone(),
+            commit: promoted.commit.chars().take(12).collect(),
+        }),
+        (None, None) => None,
+    };
 }
 
 async fn run_env(
@@ -406,6 +437,8 @@ async fn run_env(
         recorded,
         bundle: None,
         published: None,
+        ledger_timeout: req.ledger_timeout,
+        store_dead: None,
     };
     let result = steps::run(&mut run).await;
     let seconds = crate::output::seconds(started.elapsed());
@@ -413,9 +446,11 @@ async fn run_env(
         mut recorded,
         bundle,
         published,
+        ledger_timeout,
+        store_dead,
         ..
     } = run;
-    fill_row(row, &recorded);
+    fill_row(row, &recorded, &env);
     row.published = published.as_ref().map(|p| p.id.clone());
     let mut ran = match result {
         Ok(outcome) => {
@@ -434,6 +469,8 @@ async fn run_env(
                     log: ledger.log.clone(),
                     bundle,
                     published,
+                    promoted_from: ledger.promoted_from.clone(),
+                    promotion_check_skipped: ledger.promotion_check_skipped.clone(),
                     shared: None,
                     seconds,
                     warnings: recorded.warnings().to_vec(),
@@ -470,13 +507,59 @@ async fn run_env(
     // shared ledger (`ledger = "backend"`), which never changes how the run ended.
     drop(recorded);
     if records {
-        let shared = share(ctx, &project, &env, &backend).await;
-        if let (Ok(ran), Some(shared)) = (&mut ran, shared) {
-            ran.report.warnings.extend(shared.warnings.iter().cloned());
-            ran.report.shared = Some(shared);
+        // Cut short by Ctrl-C, the upload leaves its entries unshared (the next command
+        // uploads them): the run ended as it ended, and says so. A second Ctrl-C still
+        // ends tfenv at once.
+        let seen = ctx.interrupts.handle_next();
+        let upload = async {
+            let own = crate::ledger::EnvLedger::of(&project, &env, &backend, ctx.runner.clone())
+                .location()
+                .map(|location| storage_of(&location));
+            match &store_dead {
+                // One store that did not answer is one wait: the record stays unshared, and
+                // the next command that writes the ledger uploads it.
+                Some((storage, why)) if own.as_ref() == Some(storage) => {
+                    let warning = format!(
+                        "not uploaded to the shared ledger of `{}`: it did not answer earlier in this run ({why}); the next tfenv command that writes the ledger uploads it",
+                        env.name
+                    );
+                    ctx.printer.warn(&warning);
+                    (vec![warning], None)
+                }
+                _ => match share_within(ctx, &project, &env, &backend, ledger_timeout).await {
+                    Some(shared) => (shared.warnings.clone(), Some(shared)),
+                    None => (Vec::new(), None),
+                },
+            }
+        };
+        let (warnings, shared) = tokio::select! {
+            biased;
+            () = ctx.interrupts.stop_requested_after(seen) => {
+                let warning = format!(
+                    "the upload to the shared ledger of `{}` was cut short (interrupted): what it had not uploaded stays unshared on this machine, and the next tfenv command that writes the ledger uploads it",
+                    env.name
+                );
+                ctx.printer.warn(&warning);
+                (vec![warning], None)
+            }
+            done = upload => done,
+        };
+        if let Ok(ran) = &mut ran {
+            ran.report.warnings.extend(warnings);
+            ran.report.shared = shared;
         }
     }
     ran
+}
+
+/// The storage a shared ledger's location is in: `gs://bucket` of
+/// `gs://bucket/key.tfenv/` (an s3 bucket, an Azure storage account).
+pub(crate) fn storage_of(location: &str) -> String {
+    location
+        .splitn(4, '/')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Uploads what the environment's ledger has not shared yet (see
@@ -489,10 +572,22 @@ pub async fn share(
     env: &Environment,
     backend: &Backend,
 ) -> Option<crate::ledger::Shared> {
+    share_within(ctx, project, env, backend, crate::ledger::DEFAULT_TIMEOUT).await
+}
+
+/// [`share`], each upload given `timeout` (`--timeout`).
+pub async fn share_within(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    backend: &Backend,
+    timeout: std::time::Duration,
+) -> Option<crate::ledger::Shared> {
     if project.ledger == crate::project::LedgerMode::Local {
         return None;
     }
-    let ledger = crate::ledger::EnvLedger::of(project, env, backend, ctx.runner.clone());
+    let ledger = crate::ledger::EnvLedger::of(project, env, backend, ctx.runner.clone())
+        .with_timeout(timeout);
     if let Some(note) = ledger.no_store() {
         crate::ledger::warn_once(&ctx.printer, note);
         return None;

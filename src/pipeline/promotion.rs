@@ -32,18 +32,24 @@ pub(super) async fn check(
     let p = &run.ctx.printer;
     let Some(source_name) = &env.promote_from else {
         if apply.skip_promotion_check.is_some() {
-            p.warn(&format!(
-                "`{}` has no promote_from in tfenv.toml: --skip-promotion-check has nothing to skip",
-                env.name
-            ));
+            run.recorded.warn(
+                p,
+                format!(
+                    "`{}` has no promote_from in tfenv.toml: --skip-promotion-check has nothing to skip",
+                    env.name
+                ),
+            );
         }
         return Ok(());
     };
     if let Some(reason) = &apply.skip_promotion_check {
-        p.warn(&format!(
-            "the promotion check of `{}` (promote_from = `{source_name}`) was skipped: {reason}; history records it",
-            env.name
-        ));
+        run.recorded.warn(
+            p,
+            format!(
+                "the promotion check of `{}` (promote_from = `{source_name}`) was skipped: {reason}; history records it",
+                env.name
+            ),
+        );
         run.recorded.ledger.promotion_check_skipped = Some(reason.clone());
         return Ok(());
     }
@@ -57,16 +63,37 @@ pub(super) async fn check(
     // A backend that cannot be resolved leaves this machine's history, said: the check
     // then refuses rather than trusts what it cannot read.
     let (ledger, unresolved) = EnvLedger::resolve(run.project, source, run.ctx.runner.clone());
-    let merged = ledger.history().await.with_context(|| {
-        format!(
-            "reading the history of `{source_name}` for the promotion check of `{}`",
+    let ledger = ledger.with_timeout(run.ledger_timeout);
+    // What cannot be read is refused like what is not there: the gate never trusts a
+    // history it cannot see.
+    let merged = ledger.history().await.map_err(|err| TfenvError::Refused {
+        message: format!(
+            "promotion check failed: cannot read the history of `{source_name}` on this machine ({err:#}): `{}` deploys only commits `{source_name}` deployed",
             env.name
-        )
+        ),
+        hint: Some(format!(
+            "fix or move aside `{}`, or pass {HINT_SKIP}",
+            run.project.show(&source.artifacts_dir.join("history.jsonl"))
+        )),
     })?;
+    // Said on stderr and kept for the run's JSON document (`warnings`).
     for warning in unresolved.iter().chain(&merged.warnings) {
-        p.warn(warning);
+        run.recorded.warn(p, warning.clone());
     }
-    let evidence = promotion::evidence(&merged.entries, &commit);
+    // Only the source environment's own records count: one copied in from another
+    // environment's folder (or written there by mistake) says nothing about this one.
+    let (entries, strays): (Vec<_>, Vec<_>) = merged
+        .entries
+        .into_iter()
+        .partition(|entry| &entry.record.environment == source_name);
+    if !strays.is_empty() {
+        run.recorded.warn(p, format!(
+            "{} record(s) in the history of `{source_name}` name another environment (e.g. `{}`): the promotion check ignores them",
+            strays.len(),
+            strays[0].record.environment
+        ));
+    }
+    let evidence = promotion::evidence(&entries, &commit);
     if let Some(found) = evidence.passed {
         p.progress(&format!(
             "{}: promotion check passed: `{source_name}` deployed {what} `{}` {}",
@@ -79,6 +106,36 @@ pub(super) async fn check(
             commit,
         });
         return Ok(());
+    }
+    if let Some(unread) = &merged.unread {
+        let (location, why) = (ledger.location().unwrap_or_default(), &unread.why);
+        if unread.timed_out {
+            run.store_dead = Some((super::storage_of(&location), why.clone()));
+        }
+        return Err(TfenvError::Refused {
+            message: format!(
+                "promotion check failed: the shared ledger of `{source_name}` at `{location}` could not be read ({why}): tfenv cannot tell whether `{source_name}` deployed {what} `{}`, and `{}` deploys only commits `{source_name}` deployed",
+                short(&commit),
+                env.name
+            ),
+            hint: Some(format!(
+                "retry when the state backend answers (a larger --timeout if it is slow), or pass {HINT_SKIP}"
+            )),
+        }
+        .into());
+    }
+    if let Some(why) = &unresolved {
+        return Err(TfenvError::Refused {
+            message: format!(
+                "promotion check failed: the shared ledger of `{source_name}` could not be read ({why}): tfenv cannot tell whether `{source_name}` deployed {what} `{}`, and `{}` deploys only commits `{source_name}` deployed",
+                short(&commit),
+                env.name
+            ),
+            hint: Some(format!(
+                "fix the backend settings of `{source_name}` and retry, or pass {HINT_SKIP}"
+            )),
+        }
+        .into());
     }
     let shared_note = match (ledger.mode, ledger.shared.is_some()) {
         (_, true) => None,
@@ -106,7 +163,16 @@ fn commit_of(
     };
     match deploying {
         Deploying::Bundle(bundle) => match &bundle.meta.git {
-            Some(git) => Ok((git.commit.clone(), "the plan bundle's commit")),
+            Some(git) if promotion::is_commit(&git.commit) => {
+                Ok((git.commit.clone(), "the plan bundle's commit"))
+            }
+            Some(git) => Err(refused(
+                format!(
+                    "the plan bundle was planned at `{}`, which is not a git commit: `{env}` deploys only commits `{source}` deployed",
+                    git.commit
+                ),
+                "plan it from a checkout with a commit",
+            )),
             None => Err(refused(
                 format!(
                     "the plan bundle was planned outside git: `{env}` deploys only commits `{source}` deployed"
@@ -122,7 +188,16 @@ fn commit_of(
                 ),
                 &format!("commit them and deploy `{source}` first"),
             )),
-            Ok(Some(checkout)) => Ok((checkout.info.commit.clone(), "HEAD")),
+            Ok(Some(checkout)) if promotion::is_commit(&checkout.info.commit) => {
+                Ok((checkout.info.commit.clone(), "HEAD"))
+            }
+            Ok(Some(checkout)) => Err(refused(
+                format!(
+                    "HEAD is not a commit (`{}`, a repository with no commits yet): `{env}` deploys only commits `{source}` deployed",
+                    checkout.info.commit
+                ),
+                &format!("commit, deploy `{source}`,"),
+            )),
             Ok(None) => Err(refused(
                 format!(
                     "not a git repository: `{env}` deploys only commits `{source}` deployed, and there is no commit here"
@@ -152,23 +227,18 @@ fn refusal(
         env.name,
         short(commit)
     );
-    match evidence.last_success {
-        Some(last) => {
-            let deployed = match &last.record.git {
-                Some(git) if git.dirty => format!(
-                    "`{}` (from a tree with uncommitted changes)",
-                    short(&git.commit)
-                ),
-                Some(git) => format!("`{}`", short(&git.commit)),
-                None => "outside git".to_string(),
-            };
-            message.push_str(&format!(
-                "\n  `{source}` last deployed {deployed} {}",
-                when_who(last)
-            ));
-        }
+    // The newest deploy that counts: a commit deployed from a clean tree.
+    match evidence
+        .last_success
+        .and_then(|last| Some((last, last.record.git.as_ref()?)))
+    {
+        Some((last, git)) => message.push_str(&format!(
+            "\n  `{source}` last deployed `{}` {}",
+            short(&git.commit),
+            when_who(last)
+        )),
         None => message.push_str(&format!(
-            "\n  `{source}`'s history has no successful deploy"
+            "\n  `{source}`'s history has no successful deploy from a clean tree"
         )),
     }
     if let Some(other) = evidence.not_counted {
@@ -182,10 +252,18 @@ fn refusal(
     if let Some(note) = shared_note {
         message.push_str(&format!("\n  {note}"));
     }
+    // Deployed, but from a tree with uncommitted changes: deploying it again the same
+    // way would not count either.
+    let how = match evidence.not_counted {
+        Some(other) if promotion::dirty_success(&other.record) => {
+            " from a clean tree (commit or stash the changes there first)"
+        }
+        _ => "",
+    };
     TfenvError::Refused {
         message,
         hint: Some(format!(
-            "deploy `{source}` at `{}` first (`tfenv deploy {source}`), or pass {HINT_SKIP}",
+            "deploy `{source}` at `{}`{how} first (`tfenv deploy {source}`), or pass {HINT_SKIP}",
             short(commit)
         )),
     }

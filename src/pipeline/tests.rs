@@ -99,6 +99,7 @@ impl Fixture {
             mode,
             log: false,
             lock_wait: crate::settings::LockWait::default(),
+            ledger_timeout: crate::ledger::DEFAULT_TIMEOUT,
             summary: Vec::new(),
         };
         run(&ctx, req).await

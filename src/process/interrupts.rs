@@ -12,7 +12,7 @@
 //! for tfenv and its children, as the one who started it meant: `nohup tfenv deploy …`
 //! must survive the hangup it asked to survive.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -37,6 +37,9 @@ pub struct Interrupts {
     suspend_said: Arc<AtomicBool>,
     /// The last stop request and when it came, to tell an echo from a second request.
     last_stop: Arc<Mutex<Option<(Shutdown, std::time::Instant)>>>,
+    /// How many stop requests the command handles itself (see [`Interrupts::handle_next`]):
+    /// the top level ends the run only at the one after them.
+    handled: Arc<AtomicU32>,
 }
 
 impl Default for Interrupts {
@@ -46,6 +49,7 @@ impl Default for Interrupts {
             children: Arc::new(Mutex::new(Vec::new())),
             suspend_said: Arc::new(AtomicBool::new(false)),
             last_stop: Arc::new(Mutex::new(None)),
+            handled: Arc::new(AtomicU32::new(0)),
         }
     }
 }
@@ -184,12 +188,40 @@ impl Interrupts {
             .is_some_and(|child| child.holds_state_lock)
     }
 
-    /// Resolves at the first stop request that arrives while no child is running: then
-    /// nobody else will act on it, and the run should end.
+    /// The command handles the next stop request itself, when none has come yet (a
+    /// step whose cutting short does not change how the run ended: the upload to the
+    /// shared ledger): the top level ends the run only at a second one. Returns the
+    /// number of requests so far, to tell the next one by.
+    pub fn handle_next(&self) -> u32 {
+        let seen = self.shutdowns.borrow().count;
+        if seen == 0 {
+            self.handled.fetch_max(1, Ordering::SeqCst);
+        }
+        seen
+    }
+
+    /// Resolves at the first stop request past `seen` (see [`Interrupts::handle_next`]).
+    pub async fn stop_requested_after(&self, seen: u32) {
+        let mut rx = self.subscribe();
+        loop {
+            if rx.borrow_and_update().count > seen {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Resolves at the first stop request that arrives while no child is running and
+    /// that the command does not handle itself: then nobody else will act on it, and the
+    /// run should end.
     pub async fn idle_interrupt(&self) {
         let mut rx = self.subscribe();
         loop {
-            if rx.borrow_and_update().count > 0 && self.children_running() == 0 {
+            if rx.borrow_and_update().count > self.handled.load(Ordering::SeqCst)
+                && self.children_running() == 0
+            {
                 return;
             }
             if rx.changed().await.is_err() {

@@ -816,3 +816,79 @@ fn seconds_are_rounded_to_milliseconds_in_every_document() {
         );
     }
 }
+
+/// A gcs project with the shared ledger on, its `gcloud` the fake storage of
+/// `support::clouds` behind a wrapper that, while the file `slow` exists, sleeps on
+/// every upload (`storage cp` to `gs://`) after touching `started`.
+fn ledger_project_with_slow_uploads() -> (Project, PathBuf, crate::support::clouds::FakeCloud) {
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        "[project]\nledger = \"backend\"\n[environments.dev]\ntier = \"development\"\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n",
+    );
+    project.write("main.tf", "terraform {\n  backend \"gcs\" {}\n}\n");
+    project.write(
+        "environments/dev.backend.conf",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+    );
+    project.write("environments/dev.tfvars", "");
+    let fake = crate::support::clouds::FakeCloud::gcloud(&project, &[]);
+    std::fs::rename(project.join("bin/gcloud"), project.join("bin/gcloud-store")).unwrap();
+    let started = project.join("started");
+    project.script(
+        "bin/gcloud",
+        &format!(
+            "if [ -f '{slow}' ] && [ \"$2\" = cp ] && [[ \"$4\" == gs://* ]]; then touch '{started}'; exec sleep 30; fi\nexec '{store}' \"$@\"",
+            slow = project.join("slow").display(),
+            started = started.display(),
+            store = project.join("bin/gcloud-store").display(),
+        ),
+    );
+    (project, started, fake)
+}
+
+#[test]
+fn ctrl_c_during_the_shared_ledger_upload_after_an_apply_keeps_the_runs_outcome() {
+    let (project, started, fake) = ledger_project_with_slow_uploads();
+    let tf = FakeTerraform::working()
+        .at("fake/terraform")
+        .install(&project);
+    std::fs::write(project.join("slow"), "").unwrap();
+    let mut tfenv = project.command();
+    tfenv
+        .env("PATH", project.fake_path())
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "dev", "--yes"]);
+    let mut run = RunningTfenv::spawn(tfenv);
+    wait_until("the upload starts", Duration::from_secs(30), || {
+        started.exists()
+    });
+    run.signal(Signal::SIGINT);
+    let (status, took) = run.wait_exit(Duration::from_secs(20));
+    let text = run.output_text();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(took < Duration::from_secs(20), "{text}");
+    assert!(text.contains("Applied to `dev`"), "{text}");
+    assert!(
+        text.contains("the upload to the shared ledger of `dev` was cut short (interrupted)")
+            && text.contains("the next tfenv command that writes the ledger uploads it"),
+        "{text}"
+    );
+    assert!(!text.contains("tfenv: interrupted"), "{text}");
+    let record = project.last_history("dev");
+    assert_eq!(record["result"], "applied", "{record}");
+    assert_eq!(record["exit_code"], 0, "{record}");
+
+    // The next command that writes the ledger uploads the record.
+    std::fs::remove_file(project.join("slow")).unwrap();
+    let output = project
+        .tfenv_with(&tf)
+        .env("PATH", project.fake_path())
+        .args(["backup", "dev"])
+        .output()
+        .unwrap();
+    let output = crate::support::expecting(output, 0);
+    let records = fake.names("b/app/default.tfstate.tfenv/history/");
+    assert_eq!(records.len(), 1, "{records:?}\n{}", output_text(&output));
+}
