@@ -80,19 +80,9 @@ pub(super) async fn check(
     for warning in unresolved.iter().chain(&merged.warnings) {
         run.recorded.warn(p, warning.clone());
     }
-    // Only the source environment's own records count: one copied in from another
-    // environment's folder (or written there by mistake) says nothing about this one.
-    let (entries, strays): (Vec<_>, Vec<_>) = merged
-        .entries
-        .into_iter()
-        .partition(|entry| &entry.record.environment == source_name);
-    if !strays.is_empty() {
-        run.recorded.warn(p, format!(
-            "{} record(s) in the history of `{source_name}` name another environment (e.g. `{}`): the promotion check ignores them",
-            strays.len(),
-            strays[0].record.environment
-        ));
-    }
+    // Only the source environment's own records are in it: the ledger leaves out (and
+    // warns of) any that name another environment.
+    let entries = merged.entries;
     let evidence = promotion::evidence(&entries, &commit);
     if let Some(found) = evidence.passed {
         p.progress(&format!(

@@ -282,7 +282,7 @@ fn a_record_in_stagings_history_for_another_environment_does_not_count() {
     let refused = deploy(&project, &tf, "production", &[]);
     assert_eq!(refused.status.code(), Some(5), "{}", text(&refused));
     assert!(
-        text(&refused).contains("1 record(s) in the history of `staging` name another environment (e.g. `dev`): the promotion check ignores them"),
+        text(&refused).contains("ignoring 1 history record(s) in history.jsonl of `staging` that say they are of another environment (`dev`)"),
         "{}",
         text(&refused)
     );

@@ -37,7 +37,7 @@ pub fn fake_cli(project: &Project, name: &str, env_vars: &[&str], body: &str) ->
     project.script(
         &format!("bin/{name}"),
         &format!(
-            "if [ -z \"$FAKE_NO_LOG\" ]; then\nrecord=$(printf -- '--- call\\n'; printf 'arg:%s\\n' \"$@\"; printf _); record=${{record%_}}\n{env_lines}printf '%s' \"$record\" >> '{log}'\nfi\n{body}",
+            "if [ -z \"$FAKE_NO_LOG\" ]; then\nrecord=$(printf -- '--- call\\n'; printf 'arg:%s\\n' \"$@\"; printf _); record=${{record%_}}\n{env_lines}record+=$'--- end\\n'\nprintf '%s' \"$record\" >> '{log}'\nfi\n{body}",
             log = log.display()
         ),
     );
@@ -48,7 +48,9 @@ pub fn fake_cli(project: &Project, name: &str, env_vars: &[&str], body: &str) ->
 pub fn calls(log: &Path) -> Vec<(Vec<String>, Vec<String>)> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.split("--- call\n")
-        .filter(|c| !c.is_empty())
+        // Only whole records: a fake stopped while it logged (tfenv kills what it started
+        // and left running on its way out) leaves a record without its end line.
+        .filter(|c| c.contains("--- end\n"))
         .map(|call| {
             let mut args = Vec::new();
             let mut env = Vec::new();
