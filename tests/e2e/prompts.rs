@@ -346,9 +346,18 @@ fn a_prompt_moved_to_the_background_is_refused() {
     wait_for_state(pid, 'T', true);
     shell.send_line("bg").unwrap();
     expect_in(&mut shell, "confirmation not given (no answer)", QUICK);
-    // The shell reports the background job's end at its next prompt.
-    shell.send_line("true").unwrap();
-    expect_in(&mut shell, "Exit 5", QUICK);
+    // The shell reports the background job's end at its next prompt after the job has
+    // exited: the refusal is printed a moment before tfenv exits, so one prompt may come
+    // too soon. Ask for prompts until the report appears.
+    let start = Instant::now();
+    loop {
+        shell.send_line("true").unwrap();
+        match shell.exp_string("Exit 5") {
+            Ok(_) => break,
+            Err(rexpect::error::Error::Timeout { .. }) if start.elapsed() < QUICK => {}
+            Err(err) => panic!("\"Exit 5\" did not appear within {QUICK:?}: {err}"),
+        }
+    }
     assert_refused(&project, "dev", None);
 }
 
