@@ -207,25 +207,8 @@ impl<'s> Objects<'s> {
             None => "",
         };
         let pattern = self.url(&format!("{base}**"));
-        let what = format!("`gcloud storage objects list {pattern}`");
-        let done = self
-            .run(
-                &["storage", "objects", "list", &pattern, "--format=json"],
-                &what,
-            )
-            .await?;
-        if !done.success() {
-            if is_missing(&done.stderr_text()) {
-                return Ok(Vec::new());
-            }
-            return Err(cloud_cli::failure(
-                &what,
-                &done,
-                &self.refused("storage.objects.list"),
-            ));
-        }
         let mut objects = Vec::new();
-        for entry in listed(&what, &done.stdout)? {
+        for entry in self.objects_list(&pattern).await? {
             let Some(relative) = entry.name.strip_prefix(&folder) else {
                 continue;
             };
@@ -241,6 +224,26 @@ impl<'s> Objects<'s> {
         objects.sort_by(|a, b| a.name.cmp(&b.name));
         objects.dedup_by(|a, b| a.name == b.name);
         Ok(objects)
+    }
+
+    /// The entries `gcloud storage objects list <url>` prints (every generation); none
+    /// when nothing matches.
+    async fn objects_list(&self, url: &str) -> anyhow::Result<Vec<Listed>> {
+        let what = format!("`gcloud storage objects list {url}`");
+        let done = self
+            .run(&["storage", "objects", "list", url, "--format=json"], &what)
+            .await?;
+        if done.success() {
+            return listed(&what, &done.stdout);
+        }
+        if is_missing(&done.stderr_text()) {
+            return Ok(Vec::new());
+        }
+        Err(cloud_cli::failure(
+            &what,
+            &done,
+            &self.refused("storage.objects.list"),
+        ))
     }
 
     pub(super) async fn read(&self, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
@@ -267,30 +270,15 @@ impl<'s> Objects<'s> {
 
     pub(super) async fn versions(&self) -> anyhow::Result<Vec<Version>> {
         let url = self.url(&self.state);
-        let what = format!("`gcloud storage objects list {url}`");
-        let done = self
-            .run(
-                &["storage", "objects", "list", &url, "--format=json"],
-                &what,
-            )
-            .await?;
-        if !done.success() {
-            if is_missing(&done.stderr_text()) {
-                return Ok(Vec::new());
-            }
-            return Err(cloud_cli::failure(
-                &what,
-                &done,
-                &self.refused("storage.objects.list"),
-            ));
-        }
         let mut versions = Vec::new();
-        for entry in listed(&what, &done.stdout)? {
+        for entry in self.objects_list(&url).await? {
             if entry.name != self.state {
                 continue;
             }
             let Some(generation) = entry.generation else {
-                anyhow::bail!("{what} printed a version of `{url}` without a generation");
+                anyhow::bail!(
+                    "`gcloud storage objects list {url}` printed a version of `{url}` without a generation"
+                );
             };
             versions.push((
                 generation,
