@@ -4,6 +4,7 @@
 //! git_info.
 
 pub mod backups;
+pub mod drift;
 pub mod envlock;
 pub mod history;
 pub mod jsonl;
