@@ -135,6 +135,12 @@ impl Context {
         self.init_serial.lock().await
     }
 
+    /// A command that never prompts (`drift`, run unattended at night): its inits make no
+    /// .gitignore offer in this run.
+    pub fn never_offer_gitignore(&self) {
+        self.gitignore_offered.store(true, Ordering::SeqCst);
+    }
+
     /// The offer to git-ignore `state/` and `.terraform/`, made once per run, before the
     /// first real init. A run over several environments makes it before they start, so
     /// that its question is never kept in one environment's block.

@@ -363,6 +363,35 @@ impl Terraform {
         Ok(!detailed_exitcode || code == changes_code)
     }
 
+    /// `tfenv drift`'s plan: `plan -lock=false -detailed-exitcode -out=<plan_file>` with
+    /// the environment's var files. It never takes the state lock (a deploy running at the
+    /// same time is not disturbed) and never writes state (a plan does not persist its
+    /// refresh). Returns whether terraform found changes (exit 2).
+    pub async fn plan_unlocked(&self, env: &Environment, plan_file: &Path) -> anyhow::Result<bool> {
+        let mut args: Vec<OsString> = vec![
+            "plan".into(),
+            "-no-color".into(),
+            "-input=false".into(),
+            "-lock=false".into(),
+            "-detailed-exitcode".into(),
+            flag_path("-out=", plan_file),
+        ];
+        args.extend(env.var_files.iter().map(|p| flag_path("-var-file=", p)));
+        let inv = self.invocation(env, &args);
+        let options = RunOptions {
+            echo: self.stream.then(|| format!("[{}] ", env.name)),
+            echo_into: self.block.clone(),
+            ..RunOptions::default()
+        };
+        let done = self.runner.run(&inv, options).await?;
+        check_interrupted(&done)?;
+        match done.code {
+            Some(0) => Ok(false),
+            Some(2) => Ok(true),
+            _ => Err(self.failed("plan", env, &done, None)),
+        }
+    }
+
     /// `apply <plan_file>`: exactly what was planned and confirmed, nothing re-planned.
     pub async fn apply(
         &self,
