@@ -23,7 +23,7 @@ use crate::output::{self, Block};
 use crate::project::{Environment, Project};
 use crate::settings::DriftSettings;
 use crate::summary;
-use crate::terraform::InitOptions;
+use crate::terraform::{InitOptions, Terraform};
 
 /// The one document `drift --output json` prints: every environment checked, in the
 /// order asked (tfenv.toml's for `--all`), and the totals.
@@ -70,11 +70,18 @@ pub async fn drift(ctx: &Context, settings: DriftSettings) -> anyhow::Result<Exi
     let started = Instant::now();
     let project = ctx.project()?;
     let selected = project.select(&settings.envs)?;
-    // Drift runs unattended (nightly CI, cron): it never asks anything, not even the
-    // .gitignore offer an init would make.
-    ctx.never_offer_gitignore();
     // A terraform that is missing or outside required_version fails the command, said once.
     ctx.terraform(&project).await?;
+    // Drift runs unattended (nightly CI, cron) and never asks anything: the .gitignore
+    // offer an init would make is a warning, before the environments start.
+    let uninitialized = selected.iter().any(|env| {
+        Backends::default()
+            .resolve(env, &project)
+            .is_ok_and(|backend| {
+                Terraform::needs_init(env, &backend, Default::default()).unwrap_or(true)
+            })
+    });
+    ctx.warn_gitignore(&project, uninitialized).await?;
     ctx.printer.progress(&format!(
         "checking {} environment(s) for drift, {} at a time",
         selected.len(),
@@ -299,8 +306,9 @@ async fn run_check(
     ctx.printer
         .progress(&format!("{}: terraform plan -lock=false", env.name));
     tf.plan_unlocked(env, &plan_file).await?;
-    let shown = tf.show_plan(env, &plan_file).await?;
-    drift_check::read(env.tier, &shown.json)
+    // Read here, not summarized: what a document that is not a plan says never shows.
+    let json = tf.show_json(env, &plan_file).await?;
+    drift_check::read(env.tier, &json)
         .map_err(|why| anyhow::anyhow!("reading the drift check's plan of `{}`: {why}", env.name))
 }
 

@@ -521,6 +521,15 @@ impl Terraform {
         env: &Environment,
         plan_file: &Path,
     ) -> anyhow::Result<plan::ShownPlan> {
+        let json = self.show_json(env, plan_file).await?;
+        let summary = plan::summarize(&json)
+            .map_err(|why| anyhow::anyhow!("reading the plan of `{}`: {why}", env.name))?;
+        Ok(plan::ShownPlan { summary, json })
+    }
+
+    /// `show -json <plan_file>`'s document as terraform printed it, unread. Captured,
+    /// never echoed: it holds the plan's values.
+    pub async fn show_json(&self, env: &Environment, plan_file: &Path) -> anyhow::Result<Vec<u8>> {
         let args: [&OsStr; 4] = [
             "show".as_ref(),
             "-json".as_ref(),
@@ -533,12 +542,7 @@ impl Terraform {
         if !done.success() {
             return Err(self.failed("show -json", env, &done, None));
         }
-        let summary = plan::summarize(&done.stdout)
-            .map_err(|why| anyhow::anyhow!("reading the plan of `{}`: {why}", env.name))?;
-        Ok(plan::ShownPlan {
-            summary,
-            json: done.stdout,
-        })
+        Ok(done.stdout)
     }
 
     /// `output -json`: every output with its `sensitive` flag. Captured, never echoed.
