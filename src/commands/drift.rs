@@ -258,7 +258,9 @@ async fn check_one(
         };
     }
     let warnings = record(&env_ctx, project, env, &report).await;
-    // The `on_drift` hook's document is `report` (as drift.json holds it).
+    // `[hooks] on_drift` (DESIGN.md §11) belongs here, once the check is recorded: its
+    // event document is `report` — the one value drift.json, the JSON entry and the
+    // summary row are made from — for a check whose `result` is `CheckResult::Drifted`.
     if !p.is_json() {
         block.out(&outcome_line(&report));
     }

@@ -327,3 +327,54 @@ fn drift_on_s3_takes_no_lock_writes_no_state_and_shares_its_record() {
         assert!(!text.contains(SECRET), "{text}");
     }
 }
+
+#[test]
+fn terraform_1_0_reports_the_same_drift() {
+    let project = provider::demo();
+    let tf = crate::support::terraform_1_0();
+    let deploy = |env: &str, extra: &[&str]| {
+        let mut args = vec!["deploy", env];
+        args.extend(extra);
+        expecting(project.run_with(&tf, &args), 0);
+    };
+    deploy("dev", &["--yes"]);
+    deploy("production", PROD);
+    std::fs::write(provider::managed_file(&project, "dev"), "edited").unwrap();
+    std::fs::remove_file(provider::managed_file(&project, "production")).unwrap();
+    let output = expecting(
+        project.run_with(&tf, &["drift", "dev", "production", "--output", "json"]),
+        3,
+    );
+    let doc = stdout_json(&output);
+    assert_eq!(entry(&doc, "dev")["terraform_version"], "1.0.3", "{doc:#}");
+    assert_eq!(
+        drifted(&doc, "dev"),
+        [(
+            "tfenvtest_file.app".to_string(),
+            "update".to_string(),
+            vec!["content".to_string()]
+        )],
+        "{doc:#}"
+    );
+    assert_eq!(
+        entry(&doc, "dev")["pending"],
+        serde_json::json!([]),
+        "{doc:#}"
+    );
+    assert_eq!(
+        drifted(&doc, "production"),
+        [(
+            "tfenvtest_file.app".to_string(),
+            "delete".to_string(),
+            Vec::new()
+        )],
+        "{doc:#}"
+    );
+    assert_eq!(entry(&doc, "production")["severity"], "critical");
+    assert_eq!(
+        entry(&doc, "production")["pending"],
+        serde_json::json!([]),
+        "{doc:#}"
+    );
+    assert_never_shown(&project, &[&output], &[SECRET]);
+}
