@@ -131,7 +131,7 @@ pub fn read(tier: Tier, json: &[u8]) -> Result<Findings, String> {
 /// Whether `change` does nothing but undo the drift `drift` (see the module's rule).
 fn undoes(drift: &Change, action: DriftAction, change: &Change) -> bool {
     let before_drift = &drift.before;
-    let known = |key: &str| !change.after_unknown.get(key).is_some_and(|u| u != &false);
+    let known = |key: &str| !change.after_unknown.get(key).is_some_and(|u| *u != false);
     match (action, change.actions.as_slice()) {
         (DriftAction::Delete, [create]) if create == "create" => {
             let Some(after) = change.after.as_object() else {

@@ -383,7 +383,7 @@ fn history_record(env: &Environment, report: &DriftReport) -> HistoryRecord {
         promotion_check_skipped: None,
         shared: None,
         unshared: false,
-        drift: (report.result != CheckResult::Failed).then(|| DriftCounts {
+        drift: (report.result != CheckResult::Failed).then_some(DriftCounts {
             drifted: report.drifted.len(),
             pending: report.pending.len(),
             severity: report.severity,
