@@ -624,4 +624,53 @@ mod tests {
             "{html}"
         );
     }
+
+    #[test]
+    fn a_drift_section_lists_environments_worst_first_with_names_only() {
+        let rows = vec![
+            DriftRow {
+                environment: "production".into(),
+                tier: "production".into(),
+                result: "drifted".into(),
+                severity: Some("critical".into()),
+                drifted: vec![
+                    ("aws_s3_bucket.logs".into(), "delete".into(), Vec::new()),
+                    (
+                        "aws_security_group.web[\"a|b\"]".into(),
+                        "update".into(),
+                        vec!["ingress".into(), "tags".into()],
+                    ),
+                ],
+                pending: vec![("aws_instance.api".into(), "update".into())],
+                error: None,
+            },
+            DriftRow {
+                environment: "staging".into(),
+                tier: "staging".into(),
+                result: "failed".into(),
+                error: Some("`terraform plan` for `staging` exited with code 1".into()),
+                ..DriftRow::default()
+            },
+            DriftRow {
+                environment: "dev".into(),
+                tier: "development".into(),
+                result: "in-sync".into(),
+                ..DriftRow::default()
+            },
+        ];
+        let md = drift(&rows);
+        insta::assert_snapshot!("summary-drift", md);
+        let html = html(&md);
+        assert!(
+            html.contains("tfenv drift: 1 environment(s) drifted, 1 check(s) failed"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<tr>").count(), 4, "{html}");
+        assert!(html.contains("<strong>drifted</strong>"), "{html}");
+        // An address with `|` and quotes stays in its `<code>`, escaped.
+        assert!(
+            html.contains("<code>aws_security_group.web[&quot;a|b&quot;]</code> (ingress, tags)"),
+            "{html}"
+        );
+    }
 }
