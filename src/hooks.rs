@@ -80,7 +80,11 @@ pub async fn run(
     }
     let mut stdin = match serde_json::to_vec(document) {
         Ok(stdin) => stdin,
-        Err(err) => return warn(format!("was not run: its document failed to serialize ({err})")),
+        Err(err) => {
+            return warn(format!(
+                "was not run: its document failed to serialize ({err})"
+            ));
+        }
     };
     stdin.push(b'\n');
     let mut inv = Invocation::new(project.program(program), args);

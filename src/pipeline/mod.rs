@@ -273,7 +273,11 @@ struct Run<'a> {
 /// was refused (a confirmation, the policy, a gate) or never started (a usage or
 /// configuration error). A hook never changes the exit code.
 pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
-    let hooked = req.mode.apply().is_some().then(|| (req.env.clone(), req.mode.clone()));
+    let hooked = req
+        .mode
+        .apply()
+        .is_some()
+        .then(|| (req.env.clone(), req.mode.clone()));
     let started = Instant::now();
     let ran = match execute(ctx, req).await {
         Ok(ran) => ran,
@@ -293,7 +297,14 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         && let Ok(project) = Project::load(&ctx.settings.cwd, ctx.settings.config.as_deref())
     {
         let report = &ran.report;
-        crate::hooks::run(ctx, &project, HookEvent::Deploy, &report.environment, report).await;
+        crate::hooks::run(
+            ctx,
+            &project,
+            HookEvent::Deploy,
+            &report.environment,
+            report,
+        )
+        .await;
     }
     Ok(ran.exit)
 }

@@ -401,7 +401,10 @@ mod tests {
     #[test]
     fn a_hook_of_the_wrong_type_names_the_key_and_shows_a_list() {
         for (text, key) in [
-            ("[hooks]\non_deploy = \"curl -d @- x\"\n", "`[hooks] on_deploy`"),
+            (
+                "[hooks]\non_deploy = \"curl -d @- x\"\n",
+                "`[hooks] on_deploy`",
+            ),
             ("[hooks]\non_failure = false\n", "`[hooks] on_failure`"),
             ("[hooks]\non_drift = [\"a\", 1]\n", "`[hooks] on_drift`"),
         ] {
@@ -413,7 +416,10 @@ mod tests {
         let err = parse("[hooks]\non_deply = [\"x\"]\n", "tfenv.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("on_deply") && err.contains("on_deploy"), "{err}");
+        assert!(
+            err.contains("on_deply") && err.contains("on_deploy"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -617,10 +617,26 @@ fn hooks_are_resolved_with_a_30s_default_timeout() {
 fn a_hook_naming_no_program_or_a_bad_timeout_is_an_error_with_an_example() {
     let dir = tempfile::tempdir().unwrap();
     for (hooks, says, example) in [
-        ("on_deploy = []", "[hooks] on_deploy names no program", "on_deploy = [\"./hooks/notify.sh\""),
-        ("on_failure = [\"\"]", "[hooks] on_failure names no program", "on_failure = [\""),
-        ("timeout = \"soon\"", "[hooks] timeout `soon` is not a duration", "timeout = \"30s\""),
-        ("timeout = \"0s\"", "[hooks] timeout `0s` is zero", "timeout = \"30s\""),
+        (
+            "on_deploy = []",
+            "[hooks] on_deploy names no program",
+            "on_deploy = [\"./hooks/notify.sh\"",
+        ),
+        (
+            "on_failure = [\"\"]",
+            "[hooks] on_failure names no program",
+            "on_failure = [\"",
+        ),
+        (
+            "timeout = \"soon\"",
+            "[hooks] timeout `soon` is not a duration",
+            "timeout = \"30s\"",
+        ),
+        (
+            "timeout = \"0s\"",
+            "[hooks] timeout `0s` is zero",
+            "timeout = \"30s\"",
+        ),
     ] {
         touch(
             dir.path(),
