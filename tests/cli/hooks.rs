@@ -359,3 +359,35 @@ fn a_hook_written_wrong_in_tfenv_toml_is_an_error_naming_the_key_with_an_example
         assert!(err.contains(says), "{hooks}: {err}");
     }
 }
+
+#[test]
+fn a_deploy_interrupted_during_apply_runs_on_failure_and_still_exits_130() {
+    let project = project_with_hooks(
+        "on_deploy = [\"./hooks/record.sh\"]\non_failure = [\"./hooks/record.sh\"]",
+        &[("record.sh", RECORDING_HOOK)],
+    );
+    let tf = FakeTerraform::working()
+        .on(
+            "apply",
+            "trap 'echo stopped >&2; exit 1' INT\ntouch \"$FAKE_DIR/applying\"\nsleep 30 & wait",
+        )
+        .install(&project);
+    let mut deploy = project.command();
+    deploy
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["deploy", "dev", "--yes"]);
+    let mut run = RunningTfenv::spawn(deploy);
+    wait_until("the apply runs", Duration::from_secs(30), || {
+        project.join("applying").exists()
+    });
+    run.signal(Signal::SIGINT);
+    let (status, _) = run.wait_exit(Duration::from_secs(30));
+    let err = run.stderr();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert_eq!(events(&project), ["failure"], "{err}");
+    let received: serde_json::Value =
+        serde_json::from_str(&project.read("received/stdin.json")).unwrap();
+    assert_eq!(received["result"], "interrupted", "{received}");
+    assert_eq!(received["error"]["exit_code"], 130);
+}
