@@ -104,10 +104,22 @@ pub const TERRAFORM_BLOCK: &str = r#"terraform {
 }
 "#;
 
-/// The root module of `demo()`: the quickstart's variables (so the demo's var files
-/// still fit), plus one `tfenvtest_file.app` per environment at
-/// `<files_dir>/<environment>.conf` holding `app_content`, with the sensitive
-/// `file_secret` in `<…>.conf.secret`. Terraform ≥ 1.0.
+/// `module()` with another backend, e.g. `module_with_backend("s3")` (an empty
+/// `backend "s3" {}` block: the settings come from each environment's backend config).
+/// Its var files must set `environment` and `files_dir`.
+pub fn module_with_backend(backend: &str) -> String {
+    module().replacen(
+        "backend \"local\" {}",
+        &format!("backend \"{backend}\" {{}}"),
+        1,
+    )
+}
+
+/// The root module of `demo()`, on the local backend: the quickstart's variables (so
+/// the demo's var files still fit), plus one `tfenvtest_file.app` per environment at
+/// `<files_dir>/<environment>.conf` holding `app_content` (default `CONTENT`), with
+/// the sensitive `file_secret` (default `SECRET`) in `<…>.conf.secret`; outputs
+/// `environment` and `file`. Terraform ≥ 1.0.
 pub fn module() -> String {
     format!(
         r#"{TERRAFORM_BLOCK}
