@@ -21,6 +21,7 @@ mod pipeline;
 mod plan_many;
 mod policy;
 mod promotion;
+mod provider;
 mod summary;
 mod validate;
 mod prompts;
