@@ -254,6 +254,28 @@ pub(super) async fn versions(backend: &Backend) -> anyhow::Result<Vec<Version>> 
     Ok(found)
 }
 
+/// GetBucketVersioning of the state's bucket: `true` when `Enabled` (`Suspended` or
+/// never set: `false`).
+pub(super) async fn versioning(backend: &Backend) -> anyhow::Result<bool> {
+    let bucket = Bucket::of(backend).await?;
+    let what = format!("reading the versioning of `s3://{}`", bucket.name);
+    let reply = bucket
+        .aws
+        .s3
+        .get_bucket_versioning()
+        .bucket(&bucket.name)
+        .send()
+        .await
+        .map_err(|err| {
+            let needs = aws::Needs::backend(
+                "s3:GetBucketVersioning",
+                format!("`arn:aws:s3:::{}`", bucket.name),
+            );
+            bucket.failure(&needs, &what, err)
+        })?;
+    Ok(reply.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled))
+}
+
 /// Newest first; the latest version first among versions of the same time.
 fn sort_newest_first(versions: &mut [Version]) {
     versions.sort_by(|a, b| {

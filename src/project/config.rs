@@ -43,6 +43,17 @@ pub struct ProjectSection {
     pub stale_lock_after: Option<String>,
     /// Where history and backups are kept: this machine only, or also the state backend.
     pub ledger: Option<LedgerMode>,
+    /// `status` reports `backup-stale` when no verified backup is younger than this
+    /// ("7d"); `"off"` or `false` for no check. Default: 7d for production, else none.
+    pub backup_max_age: Option<MaxAge>,
+}
+
+/// `backup_max_age = "7d"`, or `"off"` / `false` for no check.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum MaxAge {
+    Flag(bool),
+    Text(String),
 }
 
 /// `[project] ledger`: where tfenv keeps history and backups (DESIGN.md §12).
@@ -69,6 +80,9 @@ pub struct EnvironmentSection {
     pub backend: Option<String>,
     pub backup: Option<bool>,
     pub backup_keep: Option<usize>,
+    /// Overrides `[project] backup_max_age` for this environment (`"off"` / `false`:
+    /// no check).
+    pub backup_max_age: Option<MaxAge>,
     /// This environment's own policy command, or `false` for none.
     pub policy: Option<PolicySetting>,
     /// The environment (name or alias) that must have deployed a commit successfully,
