@@ -10,6 +10,7 @@ mod deploy;
 mod doctor;
 mod envs;
 mod faults;
+mod health;
 mod locks;
 mod meta;
 mod pipeline;
