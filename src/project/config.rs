@@ -49,11 +49,34 @@ pub struct ProjectSection {
 }
 
 /// `backup_max_age = "7d"`, or `"off"` / `false` for no check.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MaxAge {
     Flag(bool),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for MaxAge {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<MaxAge, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = MaxAge;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "`backup_max_age` to be a duration like \"7d\" or \"36h\", or \"off\" / `false` for no check",
+                )
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<MaxAge, E> {
+                Ok(MaxAge::Flag(v))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MaxAge, E> {
+                Ok(MaxAge::Text(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `[project] ledger`: where tfenv keeps history and backups (DESIGN.md §12).
