@@ -903,7 +903,7 @@ fn lock_cell(lock: Option<&StateLock>) -> String {
 
 /// The report as a Markdown job summary section.
 fn summary_section(report: &StatusReport) -> String {
-    let problem = |p: &Problem| format!("{}: {}", p.code, p.message);
+    let problem = |p: &Problem| format!("{}: {} (fix: {})", p.code, p.message, p.fix);
     let rows: Vec<summary::StatusRow> = report
         .environments
         .iter()
@@ -924,6 +924,11 @@ fn summary_section(report: &StatusReport) -> String {
                     Age((Utc::now() - record.end).num_seconds())
                 )
             }),
+            drift: Some(
+                env.drift
+                    .as_ref()
+                    .map_or_else(|| "unchecked".to_string(), DriftInfo::cell),
+            ),
             problems: env.problems.iter().map(problem).collect(),
         })
         .collect();
