@@ -1240,3 +1240,35 @@ fn a_bucket_whose_versioning_cannot_be_read_is_a_warning_not_versioning_off() {
         "{warnings}"
     );
 }
+
+#[test]
+fn a_versioning_check_that_does_not_answer_is_stopped_at_the_timeout_and_is_a_warning() {
+    let project = project("gcs", "bucket = \"b\"\nprefix = \"app\"\n");
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["init", "dev"], 0);
+    std::fs::create_dir_all(fake.root.join("b")).unwrap();
+    std::fs::write(fake.root.join("b/.versioning-hangs"), "").unwrap();
+    let started = std::time::Instant::now();
+    let output = tfenv(
+        &project,
+        &["status", "--timeout", "2s", "--output", "json"],
+        0,
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let json = stdout_json(&output);
+    assert_eq!(
+        json["environments"][0]["problems"],
+        serde_json::json!([]),
+        "{json:#}"
+    );
+    let warnings = json["environments"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("cannot tell whether `gs://b` keeps object versions")
+            && warnings.contains("did not answer"),
+        "{warnings}"
+    );
+}

@@ -398,6 +398,7 @@ case "$2" in
     [ $# -eq 5 ] && [ "$3" = describe ] && [ "$5" = --format=json ] || unexpected "gcloud $*"
     case "$4" in gs://*/*|gs://) unexpected "a bucket URL $4" ;; gs://*) ;; *) unexpected "URL $4" ;; esac
     bucket=${4#gs://}
+    [ -f "$ROOT/$bucket/.versioning-hangs" ] && sleep 60
     if [ -f "$ROOT/$bucket/.versioning-denied" ]; then
       printf 'ERROR: (gcloud.storage.buckets.describe) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.buckets.get access to the Google Cloud Storage bucket.\n' >&2; exit 1
     fi
