@@ -312,7 +312,7 @@ async fn check(
     match artifacts::drift::read(&env.artifacts_dir) {
         Ok(report) => {
             status.drift = report.as_ref().map(DriftInfo::of);
-            problems.extend(report.as_ref().and_then(drifted));
+            problems.extend(report.as_ref().and_then(|r| drifted(&env.name, r)));
         }
         Err(err) => problems.push(Problem::new(
             "drift-unreadable",
@@ -325,11 +325,10 @@ async fn check(
 }
 
 /// The last drift check found resources changed outside Terraform.
-fn drifted(report: &DriftReport) -> Option<Problem> {
+fn drifted(env: &str, report: &DriftReport) -> Option<Problem> {
     if report.result != CheckResult::Drifted {
         return None;
     }
-    let env = &report.environment;
     let mut addresses: Vec<&str> = report.drifted.iter().map(|d| d.address.as_str()).collect();
     let more = addresses.len().saturating_sub(3);
     addresses.truncate(3);
