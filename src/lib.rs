@@ -19,6 +19,8 @@ mod commands;
 // A changing command's run (plan, back up, confirm, apply, record); restore's provenance check.
 mod pipeline;
 mod provenance;
+// Hooks: the user's commands run after a deploy, a failure or a drift check.
+mod hooks;
 // What a command is handed: context (printer, runner, interrupts), settings, and clap's types.
 mod context;
 mod settings;

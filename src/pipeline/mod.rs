@@ -31,6 +31,7 @@ use crate::confirm::Flags;
 use crate::error;
 use crate::exit::Exit;
 use crate::git;
+use crate::hooks::HookEvent;
 use crate::project::{Environment, Project, Tier};
 use crate::settings::LockWait;
 use crate::summary;
@@ -266,14 +267,70 @@ struct Run<'a> {
 }
 
 /// Runs the request's steps and prints its result: its JSON document, or its lines.
+/// Then, for a run that applies (deploy, refresh, `deploy --plan`), the project's hook:
+/// `on_deploy` with that document when it applied or found no changes, `on_failure` with
+/// the run's entry (`Report::failed`) when it failed or was interrupted — not when it
+/// was refused (a confirmation, the policy, a gate) or never started (a usage or
+/// configuration error). A hook never changes the exit code.
 pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
-    let ran = execute(ctx, req).await?;
+    let hooked = req
+        .mode
+        .apply()
+        .is_some()
+        .then(|| (req.env.clone(), req.mode.clone()));
+    let started = Instant::now();
+    let ran = match execute(ctx, req).await {
+        Ok(ran) => ran,
+        Err(err) => {
+            if let Some((env, mode)) = &hooked {
+                failure_hook(ctx, env, mode, &err, started).await;
+            }
+            return Err(err);
+        }
+    };
     if ctx.printer.is_json() {
         ctx.printer.json(&ran.report)?;
     } else {
         print_outcome(ctx, &ran.report);
     }
+    if hooked.is_some()
+        && let Ok(project) = Project::load(&ctx.settings.cwd, ctx.settings.config.as_deref())
+    {
+        let report = &ran.report;
+        crate::hooks::run(
+            ctx,
+            &project,
+            HookEvent::Deploy,
+            &report.environment,
+            report,
+        )
+        .await;
+    }
     Ok(ran.exit)
+}
+
+/// `on_failure` for a run that failed after it started: its entry as a document listing
+/// several runs has it, with the plan's summary when it got that far. A refused run, and
+/// one whose project or environment could not be resolved, runs no hook.
+async fn failure_hook(
+    ctx: &Context,
+    env: &str,
+    mode: &Mode,
+    err: &anyhow::Error,
+    started: Instant,
+) {
+    if matches!(error::exit_for(err), Exit::Refused | Exit::Usage) {
+        return;
+    }
+    let Ok(project) = Project::load(&ctx.settings.cwd, ctx.settings.config.as_deref()) else {
+        return;
+    };
+    let Ok(env) = project.environment(env) else {
+        return;
+    };
+    let seconds = crate::output::seconds(started.elapsed());
+    let report = Report::failed(env, mode, err, seconds);
+    crate::hooks::run(ctx, &project, HookEvent::Failure, &env.name, &report).await;
 }
 
 /// Runs the request's steps; what they found, for the caller to print (`run`, or

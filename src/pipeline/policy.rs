@@ -5,7 +5,7 @@
 //! policy decided anything, and CI must not read it as a verdict on the plan.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::Run;
 use crate::artifacts::plan_json::TempPlanJson;
@@ -25,7 +25,7 @@ pub(super) async fn check(run: &Run<'_>, command: &[String], json: &[u8]) -> any
     let shown = command.join(" ");
     let plan_json = TempPlanJson::write(env, json)?;
     let mut inv = Invocation::new(
-        program_path(program, &run.project.root),
+        run.project.program(program),
         &args
             .iter()
             .map(|arg| substitute(arg, plan_json.path()))
@@ -131,16 +131,6 @@ pub(super) fn refusal_output(err: &anyhow::Error) -> Option<String> {
     (!said.is_empty()).then_some(shown)
 }
 
-/// A program named by a relative path (`./policy/check.sh`) is the project root's; a bare
-/// name is looked up on PATH.
-fn program_path(program: &str, root: &Path) -> PathBuf {
-    let path = Path::new(program);
-    match path.components().count() > 1 && path.is_relative() {
-        true => root.join(path),
-        false => path.to_path_buf(),
-    }
-}
-
 /// `arg` with every `{plan_json}` replaced by `path` (a path that is not UTF-8 stays intact).
 fn substitute(arg: &str, path: &Path) -> OsString {
     let mut out = OsString::new();
@@ -179,19 +169,5 @@ mod tests {
             "--input=/p/state/dev/plan.json"
         );
         assert_eq!(substitute("test", path), "test");
-    }
-
-    #[test]
-    fn a_relative_program_is_the_project_roots_and_a_bare_name_is_on_path() {
-        let root = Path::new("/p");
-        assert_eq!(
-            program_path("./policy/check.sh", root),
-            Path::new("/p/./policy/check.sh")
-        );
-        assert_eq!(program_path("conftest", root), Path::new("conftest"));
-        assert_eq!(
-            program_path("/usr/bin/opa", root),
-            Path::new("/usr/bin/opa")
-        );
     }
 }

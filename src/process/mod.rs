@@ -34,6 +34,9 @@ pub struct Invocation {
     /// Its output then goes to files tfenv follows rather than to pipes, which would
     /// break under it and make it die of SIGPIPE at its next line.
     pub holds_state_lock: bool,
+    /// What the child reads on stdin (a hook's JSON document); stdin is closed when
+    /// `None`. A child that exits or closes stdin before reading it all is no error.
+    pub stdin: Option<Vec<u8>>,
 }
 
 impl Invocation {

@@ -59,7 +59,10 @@ impl Runner for TokioRunner {
         }
         command
             .args(&inv.args)
-            .stdin(Stdio::null())
+            .stdin(match inv.stdin {
+                Some(_) => Stdio::piped(),
+                None => Stdio::null(),
+            })
             // Own process group: a Ctrl-C at the terminal reaches tfenv alone, and tfenv
             // decides what the child gets.
             .process_group(0)
@@ -111,6 +114,20 @@ impl Runner for TokioRunner {
             ),
         };
 
+        // Fed while the output is drained: a child that writes before it reads must not
+        // block on a full pipe. EPIPE (it never reads) ends the feeding, nothing more:
+        // tfenv ignores SIGPIPE, as Rust programs do.
+        let mut feed: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> =
+            match (child.stdin.take(), inv.stdin.clone()) {
+                (Some(mut pipe), Some(bytes)) => Some(Box::pin(async move {
+                    use tokio::io::AsyncWriteExt;
+                    if let Err(err) = pipe.write_all(&bytes).await {
+                        tracing::debug!("the child did not read all of its stdin: {err}");
+                    }
+                    // Dropped here: the child sees the end of its input.
+                })),
+                _ => None,
+            };
         let mut output = Collector::new(options);
         let mut out_buf = vec![0u8; 64 * 1024];
         let mut err_buf = vec![0u8; 16 * 1024];
@@ -127,6 +144,7 @@ impl Runner for TokioRunner {
                 break;
             }
             tokio::select! {
+                () = async { feed.as_mut().expect("guarded").await }, if feed.is_some() => feed = None,
                 read = read_some(&mut stdout, &mut out_buf), if stdout.is_some() => match read {
                     Ok(0) | Err(_) => stdout = None,
                     Ok(n) => output.stdout(&out_buf[..n]),
@@ -444,6 +462,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(done.stdout_text(), "rc=1\n");
+    }
+
+    #[tokio::test]
+    async fn stdin_given_is_fed_and_closed() {
+        let runner = TokioRunner::new(Interrupts::default());
+        let inv = Invocation {
+            stdin: Some(b"{\"a\":1}\n".to_vec()),
+            ..sh("cat; echo end")
+        };
+        let done = runner.run(&inv, RunOptions::default()).await.unwrap();
+        assert!(done.success(), "{}", done.stderr_text());
+        assert_eq!(done.stdout_text(), "{\"a\":1}\nend\n");
+    }
+
+    #[tokio::test]
+    async fn a_child_that_never_reads_its_stdin_is_no_error() {
+        let runner = TokioRunner::new(Interrupts::default());
+        // More than a pipe holds: the write fails with EPIPE once the child is gone.
+        let inv = Invocation {
+            stdin: Some(vec![b'x'; 1 << 20]),
+            ..sh("echo done")
+        };
+        let done = runner.run(&inv, RunOptions::default()).await.unwrap();
+        assert!(done.success(), "{}", done.stderr_text());
+        assert_eq!(done.stdout_text(), "done\n");
     }
 
     /// A sink or log the test can read back after the run.

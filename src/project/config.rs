@@ -20,7 +20,28 @@ pub struct ConfigFile {
     pub environments: indexmap::IndexMap<String, EnvironmentSection>,
     /// The policy gate every plan passes (DESIGN.md §10).
     pub policy: Option<PolicySection>,
+    /// Commands run after a deploy, a failure or a drift check (DESIGN.md §11).
+    pub hooks: Option<HooksSection>,
 }
+
+/// `[hooks]`: each a command as a list (program first), run with the event's JSON
+/// document on stdin.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSection {
+    #[serde(default, deserialize_with = "on_deploy")]
+    pub on_deploy: Option<HookCommand>,
+    #[serde(default, deserialize_with = "on_failure")]
+    pub on_failure: Option<HookCommand>,
+    #[serde(default, deserialize_with = "on_drift")]
+    pub on_drift: Option<HookCommand>,
+    /// How long a hook may run before it is killed ("30s", "2m").
+    pub timeout: Option<String>,
+}
+
+/// A hook's command line: program and arguments, never a shell string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookCommand(pub Vec<String>);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,22 +151,28 @@ pub enum PolicySetting {
 struct CommandVisitor {
     what: &'static str,
     takes_false: bool,
+    /// A correct value, shown in the error.
+    example: &'static str,
 }
+
+/// The example a policy command's error shows.
+const POLICY_EXAMPLE: &str = "[\"conftest\", \"test\", \"{plan_json}\"]";
+/// The example a hook's error shows.
+pub const HOOK_EXAMPLE: &str = "[\"./hooks/notify.sh\", \"--channel\", \"ops\"]";
 
 impl<'de> serde::de::Visitor<'de> for CommandVisitor {
     type Value = PolicySetting;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let (what, example) = (self.what, self.example);
         match self.takes_false {
             true => write!(
                 f,
-                "`{}` to be a command as a list of strings (e.g. [\"conftest\", \"test\", \"{{plan_json}}\"]) or `false`",
-                self.what
+                "`{what}` to be a command as a list of strings (e.g. {example}) or `false`"
             ),
             false => write!(
                 f,
-                "`{}` to be a command as a list of strings (e.g. [\"conftest\", \"test\", \"{{plan_json}}\"])",
-                self.what
+                "`{what}` to be a command as a list of strings (e.g. {example})"
             ),
         }
     }
@@ -182,6 +209,7 @@ impl<'de> Deserialize<'de> for PolicySetting {
         d.deserialize_any(CommandVisitor {
             what: "policy",
             takes_false: true,
+            example: POLICY_EXAMPLE,
         })
     }
 }
@@ -191,6 +219,7 @@ impl<'de> Deserialize<'de> for PolicyCommand {
         match d.deserialize_any(CommandVisitor {
             what: "[policy] command",
             takes_false: false,
+            example: POLICY_EXAMPLE,
         })? {
             PolicySetting::Command(command) => Ok(command),
             PolicySetting::Off => Err(serde::de::Error::custom(
@@ -198,6 +227,35 @@ impl<'de> Deserialize<'de> for PolicyCommand {
             )),
         }
     }
+}
+
+/// A hook's command, its key named in the error (serde does not say which field it reads).
+fn hook_command<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    what: &'static str,
+) -> Result<Option<HookCommand>, D::Error> {
+    match d.deserialize_any(CommandVisitor {
+        what,
+        takes_false: false,
+        example: HOOK_EXAMPLE,
+    })? {
+        PolicySetting::Command(command) => Ok(Some(HookCommand(command.0))),
+        PolicySetting::Off => Err(serde::de::Error::custom(format!(
+            "`{what}` cannot be `false`: leave the key out for no hook"
+        ))),
+    }
+}
+
+fn on_deploy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<HookCommand>, D::Error> {
+    hook_command(d, "[hooks] on_deploy")
+}
+
+fn on_failure<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<HookCommand>, D::Error> {
+    hook_command(d, "[hooks] on_failure")
+}
+
+fn on_drift<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<HookCommand>, D::Error> {
+    hook_command(d, "[hooks] on_drift")
 }
 
 /// How tfenv came to read a tfenv.toml: hints differ for a file the user named.
@@ -362,6 +420,43 @@ mod tests {
             assert!(err.contains(key), "{text}: {err}");
             assert!(err.contains("line 2"), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn hooks_are_read_as_lists() {
+        let text = "[hooks]\non_deploy = [\"./notify.sh\", \"ok\"]\non_drift = [\"curl\"]\ntimeout = \"5s\"\n";
+        let hooks = parse(text, "tfenv.toml").unwrap().hooks.unwrap();
+        assert_eq!(
+            hooks.on_deploy,
+            Some(HookCommand(vec!["./notify.sh".into(), "ok".into()]))
+        );
+        assert_eq!(hooks.on_failure, None);
+        assert_eq!(hooks.on_drift, Some(HookCommand(vec!["curl".into()])));
+        assert_eq!(hooks.timeout.as_deref(), Some("5s"));
+    }
+
+    #[test]
+    fn a_hook_of_the_wrong_type_names_the_key_and_shows_a_list() {
+        for (text, key) in [
+            (
+                "[hooks]\non_deploy = \"curl -d @- x\"\n",
+                "`[hooks] on_deploy`",
+            ),
+            ("[hooks]\non_failure = false\n", "`[hooks] on_failure`"),
+            ("[hooks]\non_drift = [\"a\", 1]\n", "`[hooks] on_drift`"),
+        ] {
+            let err = parse(text, "tfenv.toml").unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+            assert!(err.contains("line 2"), "{text}: {err}");
+            assert!(err.contains("./hooks/notify.sh"), "{text}: {err}");
+        }
+        let err = parse("[hooks]\non_deply = [\"x\"]\n", "tfenv.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("on_deply") && err.contains("on_deploy"),
+            "{err}"
+        );
     }
 
     #[test]

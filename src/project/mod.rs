@@ -36,6 +36,32 @@ pub struct Project {
     /// `[project] ledger`: history and backups on this machine only, or also shared in
     /// the state backend.
     pub ledger: config::LedgerMode,
+    /// `[hooks]`: the commands run after a deploy, a failure, a drift check.
+    pub hooks: Hooks,
+}
+
+/// `[hooks]` of tfenv.toml (DESIGN.md §11), each a command line, program first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hooks {
+    pub on_deploy: Option<Vec<String>>,
+    pub on_failure: Option<Vec<String>>,
+    pub on_drift: Option<Vec<String>>,
+    /// A hook still running after this is killed.
+    pub timeout: std::time::Duration,
+}
+
+/// The default of `[hooks] timeout`.
+pub const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Default for Hooks {
+    fn default() -> Hooks {
+        Hooks {
+            on_deploy: None,
+            on_failure: None,
+            on_drift: None,
+            timeout: HOOK_TIMEOUT,
+        }
+    }
 }
 
 /// The default of `backup_max_age` for production environments.
@@ -155,6 +181,7 @@ impl Project {
             stale_lock_after: STALE_LOCK_AFTER,
             shadowed_config: None,
             ledger: config::LedgerMode::Local,
+            hooks: Hooks::default(),
         })
     }
 
@@ -201,6 +228,10 @@ impl Project {
             Some(value) => Some(backup_max_age(value, "[project] backup_max_age", &shown)?),
         };
 
+        let hooks = match &file.hooks {
+            Some(section) => hooks(section, &shown)?,
+            None => Hooks::default(),
+        };
         let project_policy = match &file.policy {
             Some(section) => Some(policy_command(
                 &section.command,
@@ -318,6 +349,7 @@ impl Project {
             stale_lock_after,
             shadowed_config: None,
             ledger: file.project.ledger.unwrap_or_default(),
+            hooks,
         })
     }
 
@@ -370,6 +402,16 @@ impl Project {
             }
         }
         Ok(selected)
+    }
+
+    /// The program of a command from tfenv.toml (policy, hooks): one named by a relative
+    /// path (`./policy/check.sh`) is the project root's; a bare name is looked up on PATH.
+    pub fn program(&self, program: &str) -> PathBuf {
+        let path = Path::new(program);
+        match path.components().count() > 1 && path.is_relative() {
+            true => self.root.join(path),
+            false => path.to_path_buf(),
+        }
     }
 
     /// Shows a path relative to the project root.
@@ -431,6 +473,49 @@ fn policy_command(
         )
         .into()),
     }
+}
+
+/// `[hooks]`, checked: each command names a program, the timeout is a duration.
+fn hooks(section: &config::HooksSection, shown: &str) -> anyhow::Result<Hooks> {
+    let command = |command: &Option<config::HookCommand>, key: &str| match command {
+        None => Ok(None),
+        Some(config::HookCommand(words)) => match words.first() {
+            Some(program) if !program.trim().is_empty() => Ok(Some(words.clone())),
+            _ => Err(TfenvError::config(
+                format!("`{shown}`: [hooks] {key} names no program"),
+                Some(format!(
+                    "write the command as a list, program first: {key} = {}, or leave the key out for no hook",
+                    config::HOOK_EXAMPLE
+                )),
+            )),
+        },
+    };
+    let timeout = match &section.timeout {
+        None => HOOK_TIMEOUT,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(timeout) if !timeout.is_zero() => timeout,
+            Ok(_) => {
+                return Err(TfenvError::config(
+                    format!("`{shown}`: [hooks] timeout `{text}` is zero: every hook would be killed at once"),
+                    Some("write how long a hook may run, like timeout = \"30s\" or \"2m\"".to_string()),
+                )
+                .into());
+            }
+            Err(e) => {
+                return Err(TfenvError::config(
+                    format!("`{shown}`: [hooks] timeout `{text}` is not a duration ({e})"),
+                    Some("write it like timeout = \"30s\" or \"2m\"".to_string()),
+                )
+                .into());
+            }
+        },
+    };
+    Ok(Hooks {
+        on_deploy: command(&section.on_deploy, "on_deploy")?,
+        on_failure: command(&section.on_failure, "on_failure")?,
+        on_drift: command(&section.on_drift, "on_drift")?,
+        timeout,
+    })
 }
 
 fn validate_workspace(workspace: &str, env: &str, shown: &str) -> anyhow::Result<()> {

@@ -636,3 +636,80 @@ fn backup_max_age_defaults_to_a_week_for_production_and_the_environment_override
         Some(Duration::from_secs(7 * day))
     );
 }
+
+#[test]
+fn a_relative_program_is_the_project_roots_and_a_bare_name_is_on_path() {
+    let dir = tempfile::tempdir().unwrap();
+    touch(dir.path(), "tfenv.toml", "[environments.dev]\n");
+    let project = Project::load(dir.path(), None).unwrap();
+    let root = &project.root;
+    assert_eq!(
+        project.program("./policy/check.sh"),
+        root.join("./policy/check.sh")
+    );
+    assert_eq!(project.program("conftest"), Path::new("conftest"));
+    assert_eq!(project.program("/usr/bin/opa"), Path::new("/usr/bin/opa"));
+}
+
+#[test]
+fn hooks_are_resolved_with_a_30s_default_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    touch(
+        dir.path(),
+        "tfenv.toml",
+        "[environments.dev]\n\n[hooks]\non_failure = [\"./page.sh\", \"ops\"]\n",
+    );
+    let project = Project::load(dir.path(), None).unwrap();
+    assert_eq!(
+        project.hooks,
+        Hooks {
+            on_failure: Some(vec!["./page.sh".into(), "ops".into()]),
+            ..Hooks::default()
+        }
+    );
+    assert_eq!(project.hooks.timeout, std::time::Duration::from_secs(30));
+    touch(
+        dir.path(),
+        "tfenv.toml",
+        "[environments.dev]\n\n[hooks]\non_drift = [\"x\"]\ntimeout = \"1m\"\n",
+    );
+    let project = Project::load(dir.path(), None).unwrap();
+    assert_eq!(project.hooks.timeout, std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn a_hook_naming_no_program_or_a_bad_timeout_is_an_error_with_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    for (hooks, says, example) in [
+        (
+            "on_deploy = []",
+            "[hooks] on_deploy names no program",
+            "on_deploy = [\"./hooks/notify.sh\"",
+        ),
+        (
+            "on_failure = [\"\"]",
+            "[hooks] on_failure names no program",
+            "on_failure = [\"",
+        ),
+        (
+            "timeout = \"soon\"",
+            "[hooks] timeout `soon` is not a duration",
+            "timeout = \"30s\"",
+        ),
+        (
+            "timeout = \"0s\"",
+            "[hooks] timeout `0s` is zero",
+            "timeout = \"30s\"",
+        ),
+    ] {
+        touch(
+            dir.path(),
+            "tfenv.toml",
+            &format!("[environments.dev]\n\n[hooks]\n{hooks}\n"),
+        );
+        let err = Project::load(dir.path(), None).unwrap_err();
+        let err = err.downcast_ref::<TfenvError>().unwrap();
+        assert!(err.to_string().contains(says), "{hooks}: {err}");
+        assert!(err.hint().unwrap().contains(example), "{hooks}: {err:?}");
+    }
+}

@@ -1,7 +1,8 @@
 //! Shared by the integration test binaries: a temporary project, the tfenv command with
 //! a clean environment, a fake terraform (`fake`), fake `az` and `gcloud` (`clouds`), a
 //! running tfenv (`running`), the slow project of the lock and interrupt suites (`slow`),
-//! snapshot filters (`snap`), and where the real tools are (installed by scripts/test.sh).
+//! snapshot filters (`snap`), the real test provider `tfenv/tfenvtest` (`provider`), and
+//! where the real tools are (installed by scripts/test.sh).
 
 #![allow(dead_code)]
 
@@ -9,6 +10,7 @@ pub mod clouds;
 pub mod fake;
 pub mod moto;
 pub mod procs;
+pub mod provider;
 pub mod running;
 pub mod slow;
 pub mod snap;

@@ -7,7 +7,7 @@ pub mod deploy;
 pub mod generate;
 pub mod lock;
 pub mod measure;
-pub mod plan_all;
+pub mod many;
 pub mod report;
 pub mod s3;
 pub mod status;
@@ -49,7 +49,8 @@ Sections (--only takes a comma-separated list of these):
            (median of --deploy-runs runs each, side by side)
   plan-all `tfenv plan --all` over 12 environments (initialized, no provider) vs 12
            sequential `tfenv plan <env>`, and `plan --all -j 4` (median of --reps runs)
-Aliases: envs = startup, backups = backup,verify, locks = lock, plans = plan-all,
+  drift-all  the same for `tfenv drift --all` vs 12 sequential `tfenv drift <env>`
+Aliases: envs = startup, backups = backup,verify, locks = lock, plans = plan-all, drift = drift-all,
 s3 = lock,s3-status, all = every section.
 
 Timing: hyperfine (--export-json) when it is on PATH (`apt-get install hyperfine` or
@@ -100,10 +101,11 @@ pub enum Section {
     S3Status,
     Deploy,
     PlanAll,
+    DriftAll,
 }
 
 impl Section {
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Startup,
         Section::Status,
         Section::Backup,
@@ -112,6 +114,7 @@ impl Section {
         Section::S3Status,
         Section::Deploy,
         Section::PlanAll,
+        Section::DriftAll,
     ];
 
     pub fn name(self) -> &'static str {
@@ -124,6 +127,7 @@ impl Section {
             Section::S3Status => "s3-status",
             Section::Deploy => "deploy",
             Section::PlanAll => "plan-all",
+            Section::DriftAll => "drift-all",
         }
     }
 }
@@ -164,10 +168,11 @@ pub fn parse_sections(text: &str) -> Result<Sections, String> {
             "s3" => &[Section::Lock, Section::S3Status],
             "deploy" | "deploys" => &[Section::Deploy],
             "plan-all" | "plans" => &[Section::PlanAll],
+            "drift-all" | "drift" => &[Section::DriftAll],
             "all" => &Section::ALL,
             _ => {
                 return Err(format!(
-                    "unknown section `{part}` (sections: {names}; aliases: envs, backups, locks, s3, plans, all)"
+                    "unknown section `{part}` (sections: {names}; aliases: envs, backups, locks, s3, plans, drift, all)"
                 ));
             }
         };
@@ -445,7 +450,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 out
             }
             Section::Deploy => deploy::deploy(&ctx)?,
-            Section::PlanAll => plan_all::plan_all(&ctx)?,
+            Section::PlanAll => many::many(&ctx, &many::PLAN_ALL)?,
+            Section::DriftAll => many::many(&ctx, &many::DRIFT_ALL)?,
         };
         loads.push(meter.finish(&out.load_label));
         outs.push(out);

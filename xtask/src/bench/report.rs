@@ -189,7 +189,7 @@ These figures come from `cargo xtask bench --write-doc`, which rewrites this pag
 run it again after a change that could matter. To rerun some sections and print
 their figures without touching this page: `cargo xtask bench --only backup,lock`
 (sections: `startup`, `status`, `backup`, `verify`, `lock`, `s3-status`, `deploy`,
-`plan-all`; `s3` = `lock,s3-status`).
+`plan-all`, `drift-all`; `s3` = `lock,s3-status`).
 
 What it measures, each on projects it generates in a temp folder:
 
@@ -213,7 +213,8 @@ What it measures, each on projects it generates in a temp folder:
   deploy with its verified backup against the dev deploy; `tfenv plan` with no
   changes against `terraform plan -detailed-exitcode`.
 - **Many environments at once**: `tfenv plan --all` over 12 environments in the demo's
-  layout against the same 12 plans as `tfenv plan <env>` one after another.
+  layout against the same 12 plans as `tfenv plan <env>` one after another; the same
+  for `tfenv drift --all` against 12 `tfenv drift <env>`.
 
 Each section says how it measures, the figures, whether its targets are met, and how
 to read them. Times are wall-clock times of the whole command.
