@@ -10,6 +10,7 @@ mod deploy;
 mod doctor;
 mod envs;
 mod faults;
+mod health;
 mod hooks;
 mod locks;
 mod meta;

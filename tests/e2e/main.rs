@@ -12,6 +12,7 @@ mod cross_env;
 mod deploy;
 mod doctor;
 mod encrypted_bundles;
+mod health;
 mod hooks;
 mod interrupts;
 mod ledger;
