@@ -94,10 +94,14 @@ Examples:
   tfenv init --all")]
     Init(InitArgs),
 
-    /// Health of every environment: init, state, locks, backups, last deploy.
+    /// Health of every environment: init, state, locks, backups, last deploy, drift.
     #[command(after_help = "\
 Read-only: status never runs `terraform init` and never writes state.
-Exits 6 when any environment has a problem, so it works as a health check.
+Exits 6 when any environment has a problem, so it works as a health check: among them
+drift found by the last `tfenv drift` (DRIFT column), a last deploy that failed after
+apply started, no backup younger than `backup_max_age` (7d for production), two
+environments sharing a state lineage, a state bucket without object versioning. Each
+problem prints the command that fixes it (`fix` in JSON; docs/json.md).
 An s3 state and its lock are read straight from S3 / DynamoDB through the AWS SDK (no
 `aws` CLI, no terraform, initialized or not); other remote states through
 `terraform state pull`. Every read from a backend gets --timeout; one that takes longer

@@ -67,6 +67,8 @@ pub struct StatusRow {
     pub newest_backup: Option<String>,
     /// The last deploy's result and age (`applied 2d ago`).
     pub last_deploy: Option<String>,
+    /// The last drift check (`in sync 2h ago`, `3 drifted (high) 1d ago`, `unchecked`).
+    pub drift: Option<String>,
     /// `code: message` of each problem.
     pub problems: Vec<String>,
 }
@@ -172,8 +174,8 @@ pub fn status(healthy: bool, rows: &[StatusRow], project_problems: &[String]) ->
         "### tfenv status: {}\n\n",
         if healthy { "healthy" } else { "problems found" }
     );
-    md.push_str("| environment | tier | health | serial | resources | lock | newest backup | last deploy |\n");
-    md.push_str("| --- | --- | --- | ---: | ---: | --- | --- | --- |\n");
+    md.push_str("| environment | tier | health | serial | resources | lock | newest backup | last deploy | drift |\n");
+    md.push_str("| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |\n");
     for row in rows {
         let health = match row.problems.len() {
             0 => "ok".to_string(),
@@ -181,7 +183,7 @@ pub fn status(healthy: bool, rows: &[StatusRow], project_problems: &[String]) ->
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {health} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {health} | {} | {} | {} | {} | {} | {} |",
             escape(&row.environment),
             escape(&row.tier),
             row.serial.map_or_else(dash, |s| s.to_string()),
@@ -189,6 +191,7 @@ pub fn status(healthy: bool, rows: &[StatusRow], project_problems: &[String]) ->
             escape(&row.lock),
             row.newest_backup.as_deref().map_or_else(dash, escape),
             row.last_deploy.as_deref().map_or_else(dash, escape),
+            row.drift.as_deref().map_or_else(dash, escape),
         );
     }
     let problems: Vec<(String, &String)> = rows
@@ -600,13 +603,18 @@ mod tests {
                 lock: "-".into(),
                 newest_backup: Some("3h ago".into()),
                 last_deploy: Some("applied 2d ago".into()),
+                drift: Some("in sync 2h ago".into()),
                 problems: Vec::new(),
             },
             StatusRow {
                 environment: "production".into(),
                 tier: "production".into(),
                 lock: "alice@laptop 3h".into(),
-                problems: vec!["stale-lock: held for 3h by alice@laptop".into()],
+                drift: Some("3 drifted (high) 1d ago".into()),
+                problems: vec![
+                    "stale-lock: held for 3h by alice@laptop (fix: tfenv unlock production 1a2b)"
+                        .into(),
+                ],
                 ..StatusRow::default()
             },
         ];

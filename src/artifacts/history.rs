@@ -665,6 +665,7 @@ mod tests {
             artifacts_dir: "/p/state/dev".into(),
             backup: false,
             backup_keep: None,
+            backup_max_age: None,
             policy: None,
             promote_from: None,
             config_problem: None,

@@ -438,6 +438,41 @@ fn checked_version(id: &str) -> anyhow::Result<&str> {
     Ok(id)
 }
 
+/// `az storage account blob-service-properties show`: whether the storage account keeps
+/// blob versions (`isVersioningEnabled`). A management call: it runs as the account
+/// `az login` signed in, not with the backend's account key or SAS token.
+pub(super) async fn versioning(store: &Store) -> anyhow::Result<bool> {
+    let backend = &store.backend;
+    let account = backend.setting("storage_account_name").unwrap_or_default();
+    let mut args = vec![
+        "storage".to_string(),
+        "account".into(),
+        "blob-service-properties".into(),
+        "show".into(),
+        "--account-name".into(),
+        account.clone(),
+    ];
+    if let Some(group) = backend.setting("resource_group_name") {
+        args.extend(["--resource-group".into(), group]);
+    }
+    args.extend(["--output".into(), "json".into()]);
+    let inv = Invocation::new(az_binary()?, &args);
+    let what = format!("`az storage account blob-service-properties show` of `{account}`");
+    let done = cloud_cli::run(&*store.runner, &inv, store.timeout, &what).await?;
+    if !done.success() {
+        let refused = cloud_cli::Refused {
+            identity: "the account `az login` signed in".to_string(),
+            credential_fix: "log in with `az login` (reading a storage account's settings needs Azure AD, not the account key)",
+            permission: format!(
+                "`Microsoft.Storage/storageAccounts/blobServices/read` on the storage account `{account}` (e.g. the Reader role)"
+            ),
+        };
+        return Err(cloud_cli::failure(&what, &done, &refused));
+    }
+    let shown = cloud_cli::json(&what, &done.stdout)?;
+    Ok(shown.get("isVersioningEnabled") == Some(&true.into()))
+}
+
 pub(super) fn location(backend: &Backend) -> String {
     let account = backend
         .setting("storage_account_name")

@@ -402,6 +402,31 @@ fn checked_generation(id: &str) -> anyhow::Result<&str> {
     Ok(id)
 }
 
+/// `gcloud storage buckets describe`: whether the bucket keeps noncurrent generations
+/// (`versioning_enabled`; the JSON API's `versioning.enabled` too).
+pub(super) async fn versioning(store: &Store) -> anyhow::Result<bool> {
+    let bucket = bucket(&store.backend);
+    let url = format!("gs://{bucket}");
+    let inv = gcloud(
+        &store.backend,
+        &gcloud_binary()?,
+        &["storage", "buckets", "describe", &url, "--format=json"],
+    );
+    let what = format!("`gcloud storage buckets describe {url}`");
+    let done = cloud_cli::run(&*store.runner, &inv, store.timeout, &what).await?;
+    if !done.success() {
+        let refused = cloud_cli::Refused {
+            identity: identity(&store.backend),
+            credential_fix: AUTH_FIX,
+            permission: format!("`storage.buckets.get` on the bucket `{bucket}`"),
+        };
+        return Err(cloud_cli::failure(&what, &done, &refused));
+    }
+    let shown = cloud_cli::json(&what, &done.stdout)?;
+    let on = |v: Option<&serde_json::Value>| v == Some(&true.into());
+    Ok(on(shown.get("versioning_enabled")) || on(shown.pointer("/versioning/enabled")))
+}
+
 /// gcloud with the credentials and endpoint the backend config names.
 fn gcloud(backend: &Backend, bin: &std::path::Path, args: &[&str]) -> Invocation {
     let mut inv = Invocation::new(bin, args);

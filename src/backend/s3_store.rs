@@ -254,6 +254,44 @@ pub(super) async fn versions(backend: &Backend) -> anyhow::Result<Vec<Version>> 
     Ok(found)
 }
 
+/// GetBucketVersioning of the state's bucket: `true` when `Enabled` (`Suspended` or
+/// never set: `false`).
+pub(super) async fn versioning(backend: &Backend) -> anyhow::Result<bool> {
+    let bucket = Bucket::of(backend).await?;
+    let what = format!("reading the versioning of `s3://{}`", bucket.name);
+    let reply = bucket
+        .aws
+        .s3
+        .get_bucket_versioning()
+        .bucket(&bucket.name)
+        .send()
+        .await;
+    match reply {
+        Ok(reply) => {
+            Ok(reply.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled))
+        }
+        Err(err) => {
+            // An answer the SDK would not take: some S3-compatible servers (moto) name
+            // the root element `GetBucketVersioningResponse`, not `VersioningConfiguration`.
+            // Its one field still says it.
+            if let Some(body) = err
+                .raw_response()
+                .filter(|raw| raw.status().as_u16() == 200)
+                .and_then(|raw| raw.body().bytes())
+                .map(|body| String::from_utf8_lossy(body).into_owned())
+                .filter(|body| body.contains("GetBucketVersioningResponse"))
+            {
+                return Ok(body.contains("<Status>Enabled</Status>"));
+            }
+            let needs = aws::Needs::backend(
+                "s3:GetBucketVersioning",
+                format!("`arn:aws:s3:::{}`", bucket.name),
+            );
+            Err(bucket.failure(&needs, &what, err))
+        }
+    }
+}
+
 /// Newest first; the latest version first among versions of the same time.
 fn sort_newest_first(versions: &mut [Version]) {
     versions.sort_by(|a, b| {

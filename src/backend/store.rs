@@ -55,6 +55,13 @@ pub struct Version {
     pub deleted: bool,
 }
 
+/// Whether a bucket keeps object versions, and the command that turns them on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioning {
+    pub enabled: bool,
+    pub enable: String,
+}
+
 /// What a create-only write found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Created {
@@ -173,6 +180,72 @@ impl Store {
             BackendKind::AzureRm => azurerm::Blobs::new(self)?.download_version(id, dest).await,
             BackendKind::Gcs => gcs::Objects::new(self)?.download_version(id, dest).await,
             BackendKind::Local | BackendKind::Other(_) => Err(self.none()),
+        }
+    }
+
+    /// The bucket (s3, gcs) or storage account (azurerm) the state lives in, as one
+    /// string: environments that share it share its versioning, checked once.
+    pub fn bucket(&self) -> String {
+        match self.backend.kind {
+            BackendKind::S3 => format!(
+                "s3://{}",
+                self.backend.setting("bucket").unwrap_or_default()
+            ),
+            BackendKind::AzureRm => format!(
+                "azurerm://{}",
+                self.backend
+                    .setting("storage_account_name")
+                    .unwrap_or_default()
+            ),
+            BackendKind::Gcs => format!(
+                "gs://{}",
+                self.backend.setting("bucket").unwrap_or_default()
+            ),
+            BackendKind::Local | BackendKind::Other(_) => String::new(),
+        }
+    }
+
+    /// Whether the bucket (storage account) keeps object versions: s3
+    /// `GetBucketVersioning`, azurerm `az storage account blob-service-properties show`
+    /// (`isVersioningEnabled`), gcs `gcloud storage buckets describe` (versioning). An
+    /// error when it could not be told (no permission, no answer): never "off".
+    pub async fn versioning(&self) -> anyhow::Result<Versioning> {
+        let enabled = match self.backend.kind {
+            BackendKind::S3 => s3_store::versioning(&self.backend).await?,
+            BackendKind::AzureRm => azurerm::versioning(self).await?,
+            BackendKind::Gcs => gcs::versioning(self).await?,
+            BackendKind::Local | BackendKind::Other(_) => return Err(self.none()),
+        };
+        Ok(Versioning {
+            enabled,
+            enable: self.enable_versioning(),
+        })
+    }
+
+    /// The cloud CLI command that turns versioning on for the bucket (storage account).
+    fn enable_versioning(&self) -> String {
+        let setting = |name: &str| self.backend.setting(name).unwrap_or_default();
+        match self.backend.kind {
+            BackendKind::S3 => format!(
+                "aws s3api put-bucket-versioning --bucket {} --versioning-configuration Status=Enabled",
+                setting("bucket")
+            ),
+            BackendKind::AzureRm => {
+                let group = self
+                    .backend
+                    .setting("resource_group_name")
+                    .map(|g| format!(" --resource-group {g}"))
+                    .unwrap_or_default();
+                format!(
+                    "az storage account blob-service-properties update --account-name {}{group} --enable-versioning true",
+                    setting("storage_account_name")
+                )
+            }
+            BackendKind::Gcs => format!(
+                "gcloud storage buckets update gs://{} --versioning",
+                setting("bucket")
+            ),
+            BackendKind::Local | BackendKind::Other(_) => String::new(),
         }
     }
 

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use super::envs::BackendInfo;
 use crate::age::Age;
-use crate::artifacts::history::HistoryRecord;
+use crate::artifacts::drift::{CheckResult, DriftReport, Severity};
+use crate::artifacts::history::{HistoryRecord, RunResult};
 use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_auth, is_permission, is_unreachable, within};
 use crate::error::TfenvError;
@@ -50,6 +51,9 @@ struct EnvStatus {
     lock: Option<StateLock>,
     newest_backup: Option<BackupInfo>,
     last_deploy: Option<LastDeploy>,
+    /// The last drift check (`tfenv drift`); `null` when unchecked (or its file cannot
+    /// be read: a `drift-unreadable` problem).
+    drift: Option<DriftInfo>,
     problems: Vec<Problem>,
     /// The shared ledger could not be read (`ledger = "backend"`): `newest_backup` and
     /// `last_deploy` are this machine's.
@@ -77,17 +81,62 @@ struct LastDeploy {
     place: Where,
 }
 
+/// One thing that needs attention: a stable `code`, what is wrong in one line, and the
+/// command that fixes or investigates it (docs/json.md lists every code).
 #[derive(Clone, Serialize)]
 struct Problem {
     code: &'static str,
     message: String,
+    fix: String,
 }
 
 impl Problem {
-    fn new(code: &'static str, message: impl Into<String>) -> Problem {
+    fn new(code: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Problem {
         Problem {
             code,
             message: message.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// The last drift check (`state/<env>/drift.json`), as `status` shows it.
+#[derive(Serialize)]
+struct DriftInfo {
+    result: CheckResult,
+    /// The worst severity of what drifted; `null` when nothing did.
+    severity: Option<Severity>,
+    /// How many resources changed outside Terraform.
+    drifted: usize,
+    /// How many changes the code would make (not drift).
+    pending: usize,
+    checked: DateTime<Utc>,
+    age_seconds: i64,
+}
+
+impl DriftInfo {
+    fn of(report: &DriftReport) -> DriftInfo {
+        DriftInfo {
+            result: report.result,
+            severity: report.severity,
+            drifted: report.drifted.len(),
+            pending: report.pending.len(),
+            checked: report.checked,
+            age_seconds: (Utc::now() - report.checked).num_seconds(),
+        }
+    }
+
+    /// The DRIFT cell: `in sync 2h ago`, `3 drifted (high) 1d ago`, `check failed 1h ago`.
+    fn cell(&self) -> String {
+        let age = Age(self.age_seconds);
+        match self.result {
+            CheckResult::InSync => format!("in sync {age} ago"),
+            CheckResult::Drifted => format!(
+                "{} drifted ({}) {age} ago",
+                self.drifted,
+                self.severity.map_or("?", Severity::as_str)
+            ),
+            CheckResult::Failed => format!("check failed {age} ago"),
         }
     }
 }
@@ -165,13 +214,15 @@ pub async fn status(ctx: &Context, settings: StatusSettings) -> anyhow::Result<E
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
     }
+    shared_state_problems(&resolved, &mut environments);
+    shared_lineage_problems(&resolved, &mut environments);
+    versioning_problems(&resolved, &mut environments, ctx.runner.clone(), timeout).await;
+
     for env in &environments {
         for warning in &env.warnings {
             crate::ledger::warn_once(&ctx.printer, warning);
         }
     }
-    shared_state_problems(&resolved, &mut environments);
-
     problems.extend(gitignore_problems(ctx, &project, timeout).await);
     let healthy = problems.is_empty() && environments.iter().all(|e| e.problems.is_empty());
     let report = StatusReport {
@@ -219,6 +270,7 @@ async fn check(
     status
         .warnings
         .extend(ledger.no_store().map(str::to_string));
+    let backups_read = newest.is_ok();
     match newest {
         Ok((newest, warnings)) => {
             status.warnings.extend(warnings);
@@ -232,6 +284,7 @@ async fn check(
         Err(err) => problems.push(Problem::new(
             "backups-unreadable",
             format!("cannot read the backups manifest: {err:#}"),
+            format!("tfenv verify {}", env.name),
         )),
     }
     match last {
@@ -249,12 +302,108 @@ async fn check(
         Err(err) => problems.push(Problem::new(
             "history-unreadable",
             format!("cannot read the deploy history: {err:#}"),
+            format!("tfenv history {}", env.name),
         )),
     }
     problems.extend(killed_run(env));
     problems.extend(state_missing(&status));
+    problems.extend(last_deploy_failed(&status));
+    problems.extend(backup_stale(env, &status, backups_read));
+    match artifacts::drift::read(&env.artifacts_dir) {
+        Ok(report) => {
+            status.drift = report.as_ref().map(DriftInfo::of);
+            problems.extend(report.as_ref().and_then(|r| drifted(&env.name, r)));
+        }
+        Err(err) => problems.push(Problem::new(
+            "drift-unreadable",
+            format!("cannot read the last drift check: {err:#}"),
+            format!("tfenv drift {}", env.name),
+        )),
+    }
     status.problems.splice(0..0, problems);
     status
+}
+
+/// The last drift check found resources changed outside Terraform.
+fn drifted(env: &str, report: &DriftReport) -> Option<Problem> {
+    if report.result != CheckResult::Drifted {
+        return None;
+    }
+    let mut addresses: Vec<&str> = report.drifted.iter().map(|d| d.address.as_str()).collect();
+    let more = addresses.len().saturating_sub(3);
+    addresses.truncate(3);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(Problem::new(
+        "drifted",
+        format!(
+            "{} resource(s) changed outside Terraform ({}), found by the drift check {} ago: `{}`{more}; `tfenv plan {env}` shows what a deploy would put back",
+            report.drifted.len(),
+            report.severity.map_or("?", Severity::as_str),
+            Age((Utc::now() - report.checked).num_seconds()),
+            addresses.join("`, `"),
+        ),
+        format!("tfenv drift {env}"),
+    ))
+}
+
+/// The newest deploy or refresh that reached apply failed or was interrupted (a killed
+/// one is `killed-run`): the infrastructure may be half changed. The next one that
+/// applies clears it.
+fn last_deploy_failed(status: &EnvStatus) -> Option<Problem> {
+    let LastDeploy { record, place } = status.last_deploy.as_ref()?;
+    if !matches!(record.result, RunResult::Failed | RunResult::Interrupted) {
+        return None;
+    }
+    let whose = if *place == Where::Shared {
+        " (shared ledger)"
+    } else {
+        ""
+    };
+    Some(Problem::new(
+        "last-deploy-failed",
+        format!(
+            "the last `tfenv {}` ({} by {}@{}{whose}) {} after terraform apply had started: part of the change may be applied; see what is left with `tfenv plan {}`, a successful `tfenv deploy {}` clears this",
+            record.command,
+            record.start.format("%Y-%m-%d %H:%M UTC"),
+            record.who,
+            record.host,
+            record.result,
+            status.name,
+            status.name
+        ),
+        format!("tfenv plan {}", status.name),
+    ))
+}
+
+/// No verified backup younger than `backup_max_age` while there is a state to back up.
+/// Verified: the backup's manifest line and its file (or, in the shared ledger, its
+/// object and manifest entry) are both there — what `tfenv backups` lists and `restore`
+/// can use; `tfenv verify` checks their contents.
+fn backup_stale(env: &Environment, status: &EnvStatus, backups_read: bool) -> Option<Problem> {
+    let max = env.backup_max_age?;
+    let has_state = status.state.as_ref().is_some_and(|s| !s.is_empty());
+    if !backups_read || !has_state {
+        return None;
+    }
+    let limit = humantime::format_duration(max);
+    let message = match &status.newest_backup {
+        Some(backup) if backup.age_seconds <= max.as_secs() as i64 => return None,
+        Some(backup) => format!(
+            "the newest backup (`{}`) is {} old, older than backup_max_age {limit}",
+            backup.file,
+            Age(backup.age_seconds)
+        ),
+        None => format!("no backup of the state, and backup_max_age is {limit}"),
+    };
+    Some(Problem::new(
+        "backup-stale",
+        message,
+        format!("tfenv backup {}", env.name),
+    ))
 }
 
 async fn check_backend(
@@ -276,6 +425,7 @@ async fn check_backend(
         lock: None,
         newest_backup: None,
         last_deploy: None,
+        drift: None,
         problems: Vec::new(),
         warnings: Vec::new(),
         state_read: false,
@@ -283,9 +433,11 @@ async fn check_backend(
     let backend = match backend {
         Ok(backend) => backend,
         Err(err) => {
-            status
-                .problems
-                .push(Problem::new("config", format!("{err:#}")));
+            status.problems.push(Problem::new(
+                "config",
+                format!("{err:#}"),
+                format!("tfenv validate {}", env.name),
+            ));
             return status;
         }
     };
@@ -301,6 +453,11 @@ async fn check_backend(
             status.problems.push(Problem::new(
                 "init-unreadable",
                 format!("cannot tell whether it is initialized: {err:#}"),
+                format!(
+                    "rm -r {} && tfenv init {}",
+                    project.show(&env.fingerprint_file()),
+                    env.name
+                ),
             ));
             None
         }
@@ -311,6 +468,7 @@ async fn check_backend(
         Some(InitState::Never) => status.problems.push(Problem::new(
             "not-initialized",
             format!("not initialized: run `tfenv init {}`", env.name),
+            format!("tfenv init {}", env.name),
         )),
         Some(InitState::Changed) => status.problems.push(Problem::new(
             "init-outdated",
@@ -318,6 +476,7 @@ async fn check_backend(
                 "the backend config or var files changed since the last init: run `tfenv init {}`",
                 env.name
             ),
+            format!("tfenv init {}", env.name),
         )),
         Some(InitState::Current) => {}
     }
@@ -340,6 +499,7 @@ async fn check_backend(
                             humantime::format_duration(project.stale_lock_after),
                             env.name
                         ),
+                        format!("tfenv unlock {} {id}", env.name),
                     ));
                 }
             }
@@ -347,11 +507,12 @@ async fn check_backend(
         }
         Err(err) if is_unreachable(&err) || is_auth(&err) || is_permission(&err) => {
             backend_failed = is_unreachable(&err) || backend.reads_remote_state();
-            backend_problem(&mut status.problems, &err)
+            backend_problem(&mut status.problems, &err, &env.name)
         }
         Err(err) => status.problems.push(Problem::new(
             "lock-unreadable",
             format!("cannot read the state lock: {err:#}"),
+            format!("tfenv lock {}", env.name),
         )),
     }
 
@@ -382,9 +543,11 @@ async fn check_backend(
             ))
         }
         (None, Some(InitState::Current), Err(why)) => {
-            status
-                .problems
-                .push(Problem::new("unreachable", why.clone()));
+            status.problems.push(Problem::new(
+                "unreachable",
+                why.clone(),
+                format!("tfenv status {} --timeout 2m", env.name),
+            ));
             None
         }
         _ => None,
@@ -399,7 +562,7 @@ async fn check_backend(
                 status.state = header;
             }
             Err(err) if is_unreachable(&err) || is_auth(&err) || is_permission(&err) => {
-                backend_problem(&mut status.problems, &err)
+                backend_problem(&mut status.problems, &err, &env.name)
             }
             Err(err) => {
                 // Read, but not a state: where it came from helps.
@@ -407,6 +570,7 @@ async fn check_backend(
                 status.problems.push(Problem::new(
                     "state-unreadable",
                     format!("cannot read the state: {err:#}"),
+                    format!("tfenv backups {} --versions", env.name),
                 ));
             }
         }
@@ -433,6 +597,7 @@ fn state_missing(status: &EnvStatus) -> Option<Problem> {
             last.record.who,
             status.name
         ),
+        format!("tfenv backups {} --versions", status.name),
     ))
 }
 
@@ -440,7 +605,7 @@ fn state_missing(status: &EnvStatus) -> Option<Problem> {
 /// or accepted them but denied the read (`permission`), the last two with the message
 /// ending with the fix. One per environment: when the lock and the state read fail the
 /// same way, the second adds nothing.
-fn backend_problem(problems: &mut Vec<Problem>, err: &anyhow::Error) {
+fn backend_problem(problems: &mut Vec<Problem>, err: &anyhow::Error, env: &str) {
     let code = if is_auth(err) {
         Some("auth")
     } else if is_permission(err) {
@@ -452,9 +617,13 @@ fn backend_problem(problems: &mut Vec<Problem>, err: &anyhow::Error) {
         let fix = crate::error::hint_for(err)
             .map(|hint| format!(": {hint}"))
             .unwrap_or_default();
-        Problem::new(code, format!("{err:#}{fix}"))
+        Problem::new(code, format!("{err:#}{fix}"), "tfenv doctor")
     } else {
-        Problem::new("unreachable", format!("{err:#}"))
+        Problem::new(
+            "unreachable",
+            format!("{err:#}"),
+            format!("tfenv status {env} --timeout 2m"),
+        )
     };
     if !problems.iter().any(|p| p.code == problem.code) {
         problems.push(problem);
@@ -478,6 +647,7 @@ fn killed_run(env: &Environment) -> Option<Problem> {
                     holder.describe(),
                     env.name
                 ),
+                format!("tfenv plan {}", env.name),
             ));
         }
         Ok(_) => {}
@@ -485,6 +655,10 @@ fn killed_run(env: &Environment) -> Option<Problem> {
             return Some(Problem::new(
                 "env-lock-unreadable",
                 format!("cannot read tfenv's lock of the environment: {err:#}"),
+                format!(
+                    "rm {}",
+                    env.artifacts_dir.join(artifacts::envlock::FILE).display()
+                ),
             ));
         }
     }
@@ -504,6 +678,7 @@ fn killed_run(env: &Environment) -> Option<Problem> {
                 "its outcome is unknown"
             }
         ),
+        format!("tfenv plan {}", env.name),
     ))
 }
 
@@ -543,7 +718,123 @@ fn shared_state_problems(
                     "shares its state with `{}`: give each environment its own backend config (key or path) or workspace",
                     others.join("`, `")
                 ),
+                "tfenv envs",
             ));
+        }
+    }
+}
+
+/// Two environments whose states have one lineage: one state was copied or restored into
+/// the other environment, and the two now claim to be the same infrastructure. Not
+/// reported between environments that share one state object (`shared-state`).
+fn shared_lineage_problems(
+    resolved: &[(&Environment, anyhow::Result<Backend>)],
+    statuses: &mut [EnvStatus],
+) {
+    let identity: BTreeMap<&str, Option<String>> = resolved
+        .iter()
+        .map(|(env, backend)| {
+            let id = backend.as_ref().ok().and_then(|b| b.identity(env));
+            (env.name.as_str(), id)
+        })
+        .collect();
+    let mut by_lineage: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for status in statuses.iter() {
+        if let Some(state) = status.state.as_ref().filter(|s| !s.is_empty()) {
+            by_lineage
+                .entry(state.lineage.clone())
+                .or_default()
+                .push(status.name.clone());
+        }
+    }
+    for (lineage, names) in by_lineage.iter().filter(|(_, n)| n.len() > 1) {
+        for status in statuses.iter_mut().filter(|s| names.contains(&s.name)) {
+            let own = identity.get(status.name.as_str()).cloned().flatten();
+            let others: Vec<&str> = names
+                .iter()
+                .filter(|n| **n != status.name)
+                .filter(|n| own.is_none() || identity.get(n.as_str()).cloned().flatten() != own)
+                .map(String::as_str)
+                .collect();
+            if others.is_empty() {
+                continue;
+            }
+            status.problems.push(Problem::new(
+                "shared-lineage",
+                format!(
+                    "its state has the lineage of `{}`'s (`{lineage}`): a state was copied or restored across environments; find this environment's own last state with `tfenv backups {}` and restore it with `tfenv restore {} <BACKUP>`",
+                    others.join("`, `"),
+                    status.name,
+                    status.name
+                ),
+                format!("tfenv backups {}", status.name),
+            ));
+        }
+    }
+}
+
+/// Remote state buckets (storage accounts) that keep no object versions: a bad write or
+/// a delete of the state cannot be undone. Each bucket is asked once, however many
+/// environments it holds, all at once; not those whose backend already failed. A bucket
+/// whose versioning cannot be told is a warning, never `versioning-off`.
+async fn versioning_problems(
+    resolved: &[(&Environment, anyhow::Result<Backend>)],
+    statuses: &mut [EnvStatus],
+    runner: Arc<dyn Runner>,
+    timeout: Duration,
+) {
+    let mut buckets: BTreeMap<String, (crate::backend::store::Store, Vec<String>)> =
+        BTreeMap::new();
+    for (env, backend) in resolved {
+        let Ok(backend) = backend else { continue };
+        let failed = statuses.iter().any(|s| {
+            s.name == env.name
+                && s.problems
+                    .iter()
+                    .any(|p| matches!(p.code, "unreachable" | "auth" | "permission" | "config"))
+        });
+        let Some(store) = backend.store(runner.clone()).filter(|_| !failed) else {
+            continue;
+        };
+        let store = store.with_timeout(timeout);
+        buckets
+            .entry(store.bucket())
+            .or_insert_with(|| (store, Vec::new()))
+            .1
+            .push(env.name.clone());
+    }
+    let checks = buckets.iter().map(|(bucket, (store, _))| {
+        within(
+            timeout,
+            move || format!("reading the versioning of `{bucket}`"),
+            store.versioning(),
+        )
+    });
+    let results = futures_util::future::join_all(checks).await;
+    for ((bucket, (_, names)), result) in buckets.iter().zip(results) {
+        for status in statuses.iter_mut().filter(|s| names.contains(&s.name)) {
+            match &result {
+                Ok(versioning) if versioning.enabled => {}
+                Ok(versioning) => status.problems.push(Problem::new(
+                    "versioning-off",
+                    format!(
+                        "`{bucket}`, where its state is, keeps no object versions: a bad write or a delete of the state cannot be undone; turn versioning on with `{}`",
+                        versioning.enable
+                    ),
+                    versioning.enable.clone(),
+                )),
+                Err(err) => {
+                    let hint = crate::error::hint_for(err)
+                        .map(|hint| format!(" ({hint})"))
+                        .unwrap_or_default();
+                    let warning = format!(
+                        "cannot tell whether `{bucket}` keeps object versions: {err:#}{hint}"
+                    );
+                    if !status.warnings.contains(&warning) {
+                        status.warnings.push(warning);
+                    }
+                }
+            }
         }
     }
 }
@@ -562,7 +853,7 @@ fn terraform_problem(err: &anyhow::Error) -> Problem {
     } else {
         "terraform-missing"
     };
-    Problem::new(code, message)
+    Problem::new(code, message, "tfenv doctor")
 }
 
 /// `state/` and every `.terraform/` must be git-ignored: they hold state and secrets.
@@ -585,6 +876,7 @@ async fn gitignore_problems(ctx: &Context, project: &Project, timeout: Duration)
                     "`{}` is not ignored by git: it holds state and secrets; add `{}` to .gitignore",
                     u.shown, u.pattern
                 ),
+                format!("echo '{}' >> .gitignore", u.pattern),
             )
         })
         .collect()
@@ -610,7 +902,7 @@ fn lock_cell(lock: Option<&StateLock>) -> String {
 
 /// The report as a Markdown job summary section.
 fn summary_section(report: &StatusReport) -> String {
-    let problem = |p: &Problem| format!("{}: {}", p.code, p.message);
+    let problem = |p: &Problem| format!("{}: {} (fix: {})", p.code, p.message, p.fix);
     let rows: Vec<summary::StatusRow> = report
         .environments
         .iter()
@@ -631,6 +923,11 @@ fn summary_section(report: &StatusReport) -> String {
                     Age((Utc::now() - record.end).num_seconds())
                 )
             }),
+            drift: Some(
+                env.drift
+                    .as_ref()
+                    .map_or_else(|| "unchecked".to_string(), DriftInfo::cell),
+            ),
             problems: env.problems.iter().map(problem).collect(),
         })
         .collect();
@@ -653,6 +950,7 @@ fn print_human(ctx: &Context, report: &StatusReport, shared_ledger: bool) {
             "LOCK",
             "BACKUP",
             "LAST DEPLOY",
+            "DRIFT",
             "HEALTH",
         ]
         .map(String::from)
@@ -721,6 +1019,9 @@ fn print_human(ctx: &Context, report: &StatusReport, shared_ledger: bool) {
                 )
             }),
             last,
+            env.drift
+                .as_ref()
+                .map_or_else(|| "unchecked".to_string(), DriftInfo::cell),
             health,
         ]);
     }
@@ -729,10 +1030,12 @@ fn print_human(ctx: &Context, report: &StatusReport, shared_ledger: bool) {
     for env in &report.environments {
         for problem in &env.problems {
             lines.push(format!("  {}: {}", env.name, problem.message));
+            lines.push(format!("    fix: {}", problem.fix));
         }
     }
     for problem in &report.problems {
         lines.push(format!("  project: {}", problem.message));
+        lines.push(format!("    fix: {}", problem.fix));
     }
     if !lines.is_empty() {
         p.result(&format!("\n{}", p.paint(&Style::new().bold(), "problems:")));

@@ -64,6 +64,40 @@ pub struct ProjectSection {
     pub stale_lock_after: Option<String>,
     /// Where history and backups are kept: this machine only, or also the state backend.
     pub ledger: Option<LedgerMode>,
+    /// `status` reports `backup-stale` when no verified backup is younger than this
+    /// ("7d"); `"off"` or `false` for no check. Default: 7d for production, else none.
+    pub backup_max_age: Option<MaxAge>,
+}
+
+/// `backup_max_age = "7d"`, or `"off"` / `false` for no check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MaxAge {
+    Flag(bool),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for MaxAge {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<MaxAge, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = MaxAge;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "`backup_max_age` to be a duration like \"7d\" or \"36h\", or \"off\" / `false` for no check",
+                )
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<MaxAge, E> {
+                Ok(MaxAge::Flag(v))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MaxAge, E> {
+                Ok(MaxAge::Text(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `[project] ledger`: where tfenv keeps history and backups (DESIGN.md §12).
@@ -90,6 +124,9 @@ pub struct EnvironmentSection {
     pub backend: Option<String>,
     pub backup: Option<bool>,
     pub backup_keep: Option<usize>,
+    /// Overrides `[project] backup_max_age` for this environment (`"off"` / `false`:
+    /// no check).
+    pub backup_max_age: Option<MaxAge>,
     /// This environment's own policy command, or `false` for none.
     pub policy: Option<PolicySetting>,
     /// The environment (name or alias) that must have deployed a commit successfully,

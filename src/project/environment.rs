@@ -87,6 +87,10 @@ pub struct Environment {
     /// Back up before a development deploy (staging and production always do).
     pub backup: bool,
     pub backup_keep: Option<usize>,
+    /// `status` reports `backup-stale` when no verified backup is younger than this
+    /// (`backup_max_age`: the environment's, else the project's, else 7 days for
+    /// production); `None`: no check.
+    pub backup_max_age: Option<std::time::Duration>,
     /// The policy command every plan of this environment must pass (`{plan_json}` stands
     /// for the plan's JSON file): its own `policy`, else `[policy] command`; `None` for none.
     pub policy: Option<Vec<String>>,

@@ -64,6 +64,48 @@ impl Default for Hooks {
     }
 }
 
+/// The default of `backup_max_age` for production environments.
+const PRODUCTION_BACKUP_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 86400);
+
+/// `backup_max_age` when tfenv.toml does not set it: 7 days for production, else no check.
+fn default_backup_max_age(tier: Tier) -> Option<std::time::Duration> {
+    (tier == Tier::Production).then_some(PRODUCTION_BACKUP_MAX_AGE)
+}
+
+/// A `backup_max_age` value (`key` as tfenv.toml spells it): a duration, or `"off"` /
+/// `false` for no check (`None`).
+fn backup_max_age(
+    value: &config::MaxAge,
+    key: &str,
+    shown: &str,
+) -> Result<Option<std::time::Duration>, TfenvError> {
+    let hint = || {
+        Some(
+            "write it like \"7d\", \"36h\" or \"2w\", or \"off\" (or `false`) for no check"
+                .to_string(),
+        )
+    };
+    match value {
+        config::MaxAge::Flag(false) => Ok(None),
+        config::MaxAge::Flag(true) => Err(TfenvError::config(
+            format!("`{shown}`: {key} `true` is not a duration"),
+            hint(),
+        )),
+        config::MaxAge::Text(text) if text.trim() == "off" => Ok(None),
+        config::MaxAge::Text(text) => match humantime::parse_duration(text.trim()) {
+            Ok(age) if !age.is_zero() => Ok(Some(age)),
+            Ok(_) => Err(TfenvError::config(
+                format!("`{shown}`: {key} `{text}` is zero: every backup would be stale"),
+                hint(),
+            )),
+            Err(e) => Err(TfenvError::config(
+                format!("`{shown}`: {key} `{text}` is not a duration ({e})"),
+                hint(),
+            )),
+        },
+    }
+}
+
 /// The default of `stale_lock_after`.
 const STALE_LOCK_AFTER: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 
@@ -126,6 +168,9 @@ impl Project {
 
     fn from_discovery(root: &Path, mut found: Vec<Environment>) -> anyhow::Result<Project> {
         keep_file_problems(&mut found, root);
+        for env in &mut found {
+            env.backup_max_age = default_backup_max_age(env.tier);
+        }
         Ok(Project {
             root: root.to_path_buf(),
             config_file: None,
@@ -177,6 +222,10 @@ impl Project {
                     Some("write it like \"2h\", \"30m\" or \"1d\"".to_string()),
                 )
             })?,
+        };
+        let project_max_age = match &file.project.backup_max_age {
+            None => None,
+            Some(value) => Some(backup_max_age(value, "[project] backup_max_age", &shown)?),
         };
 
         let hooks = match &file.hooks {
@@ -243,6 +292,7 @@ impl Project {
                     artifacts_dir: state_dir.join(name),
                     backup: section.backup.unwrap_or(false),
                     backup_keep: section.backup_keep,
+                    backup_max_age: None,
                     policy: match &section.policy {
                         None => project_policy.clone(),
                         Some(config::PolicySetting::Off) => None,
@@ -263,6 +313,23 @@ impl Project {
             }
             environments
         };
+        for env in &mut environments {
+            let own = file
+                .environments
+                .get(&env.name)
+                .and_then(|section| section.backup_max_age.as_ref());
+            env.backup_max_age = match own {
+                Some(value) => backup_max_age(
+                    value,
+                    &format!("[environments.{}] backup_max_age", env.name),
+                    &shown,
+                )?,
+                None => match project_max_age {
+                    Some(project) => project,
+                    None => default_backup_max_age(env.tier),
+                },
+            };
+        }
         check_aliases(&environments, &shown)?;
         resolve_promotions(&mut environments, &file.environments, &shown)?;
 
@@ -623,6 +690,7 @@ fn discover_with_root(
         artifacts_dir: state_dir.join(name),
         backup: false,
         backup_keep: None,
+        backup_max_age: None,
         policy: None,
         promote_from: None,
         config_problem: None,

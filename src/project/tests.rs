@@ -574,6 +574,70 @@ fn a_promote_from_that_is_unknown_itself_or_a_circle_is_a_config_error() {
 }
 
 #[test]
+fn backup_max_age_defaults_to_a_week_for_production_and_the_environment_overrides_the_project() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let load = |toml: &str| {
+        touch(root, "tfenv.toml", toml);
+        Project::load(root, None)
+    };
+    let ages = |project: &Project| -> Vec<Option<u64>> {
+        project
+            .environments
+            .iter()
+            .map(|e| e.backup_max_age.map(|d| d.as_secs()))
+            .collect()
+    };
+    let day = 86400;
+    let project = load("[environments.dev]\n[environments.production]\n").unwrap();
+    assert_eq!(ages(&project), [None, Some(7 * day)]);
+
+    let project = load(
+        "[project]\nbackup_max_age = \"2d\"\n[environments.dev]\n[environments.production]\nbackup_max_age = \"off\"\n[environments.staging]\nbackup_max_age = false\n",
+    )
+    .unwrap();
+    assert_eq!(ages(&project), [Some(2 * day), None, None]);
+
+    let project = load("[environments.dev]\nbackup_max_age = \" 36h \"\n").unwrap();
+    assert_eq!(
+        project.environments[0].backup_max_age,
+        Some(Duration::from_secs(36 * 3600))
+    );
+
+    for (value, says) in [
+        ("\"weekly\"", "`weekly` is not a duration"),
+        ("true", "`true` is not a duration"),
+        ("\"0s\"", "`0s` is zero"),
+    ] {
+        let err = load(&format!(
+            "[environments.production]\nbackup_max_age = {value}\n"
+        ))
+        .unwrap_err();
+        let err = err.downcast_ref::<TfenvError>().unwrap();
+        let text = err.to_string();
+        assert!(
+            text.contains("[environments.production] backup_max_age") && text.contains(says),
+            "{text}"
+        );
+        assert!(err.hint().unwrap().contains("\"off\""), "{:?}", err.hint());
+    }
+    let err = load("[project]\nbackup_max_age = 7\n").unwrap_err();
+    assert!(format!("{err:#}").contains("backup_max_age"), "{err:#}");
+
+    // Discovered environments (no tfenv.toml): production's week all the same.
+    std::fs::remove_file(root.join("tfenv.toml")).unwrap();
+    touch(root, "main.tf", "");
+    touch(root, "environments/prod.backend.conf", "");
+    touch(root, "environments/prod.tfvars", "");
+    let project = Project::load(root, None).unwrap();
+    assert_eq!(
+        project.environment("prod").unwrap().backup_max_age,
+        Some(Duration::from_secs(7 * day))
+    );
+}
+
+#[test]
 fn a_relative_program_is_the_project_roots_and_a_bare_name_is_on_path() {
     let dir = tempfile::tempdir().unwrap();
     touch(dir.path(), "tfenv.toml", "[environments.dev]\n");

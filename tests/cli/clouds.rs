@@ -1150,3 +1150,125 @@ fn a_shared_backup_whose_local_file_was_deleted_is_restored_from_the_shared_copy
         "{said}"
     );
 }
+
+/// `status` on `kind` storage: versioning on is healthy; off is `versioning-off` with the
+/// cloud command that turns it on, asked once for the bucket; turned on again, it clears.
+fn versioning_off_is_a_status_problem_until_turned_on(
+    kind: &str,
+    conf: &str,
+    cli: fn(&Project) -> FakeCloud,
+    bucket: &str,
+    call: &[&str],
+    enable: &str,
+) {
+    let project = project(kind, conf);
+    let fake = cli(&project);
+    tfenv(&project, &["init", "dev"], 0);
+    let json = stdout_json(&tfenv(&project, &["status", "--output", "json"], 0));
+    assert_eq!(
+        json["environments"][0]["problems"],
+        serde_json::json!([]),
+        "{json:#}"
+    );
+
+    fake.set_versioning(bucket, false);
+    let before = fake.calls().len();
+    let output = tfenv(&project, &["status", "--output", "json"], 6);
+    let json = stdout_json(&output);
+    let problems = json["environments"][0]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json:#}");
+    assert_eq!(problems[0]["code"], "versioning-off", "{json:#}");
+    assert_eq!(problems[0]["fix"], enable, "{json:#}");
+    let asked: Vec<_> = fake.calls()[before..]
+        .iter()
+        .filter(|(args, _)| args.iter().take(call.len()).eq(call.iter()))
+        .cloned()
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let human = text(&tfenv(&project, &["status"], 6));
+    assert!(human.contains(&format!("    fix: {enable}")), "{human}");
+
+    fake.set_versioning(bucket, true);
+    tfenv(&project, &["status"], 0);
+}
+
+#[test]
+fn an_azure_storage_account_without_blob_versioning_is_a_status_problem_until_turned_on() {
+    versioning_off_is_a_status_problem_until_turned_on(
+        "azurerm",
+        &format!(
+            "storage_account_name = \"tfstateacct\"\ncontainer_name = \"tfstate\"\nkey = \"dev.terraform.tfstate\"\nresource_group_name = \"rg\"\naccess_key = \"{ACCESS_KEY}\"\n"
+        ),
+        |project| FakeCloud::az(project, &["AZURE_STORAGE_KEY"]),
+        "tfstateacct",
+        &["storage", "account", "blob-service-properties", "show"],
+        "az storage account blob-service-properties update --account-name tfstateacct --resource-group rg --enable-versioning true",
+    );
+}
+
+#[test]
+fn a_gcs_bucket_without_object_versioning_is_a_status_problem_until_turned_on() {
+    versioning_off_is_a_status_problem_until_turned_on(
+        "gcs",
+        "bucket = \"b\"\nprefix = \"app\"\n",
+        |project| FakeCloud::gcloud(project, &[]),
+        "b",
+        &["storage", "buckets", "describe"],
+        "gcloud storage buckets update gs://b --versioning",
+    );
+}
+
+#[test]
+fn a_bucket_whose_versioning_cannot_be_read_is_a_warning_not_versioning_off() {
+    let project = project("gcs", "bucket = \"b\"\nprefix = \"app\"\n");
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["init", "dev"], 0);
+    std::fs::create_dir_all(fake.root.join("b")).unwrap();
+    std::fs::write(fake.root.join("b/.versioning-denied"), "").unwrap();
+    let output = tfenv(&project, &["status", "--output", "json"], 0);
+    let json = stdout_json(&output);
+    assert_eq!(
+        json["environments"][0]["problems"],
+        serde_json::json!([]),
+        "{json:#}"
+    );
+    let warnings = json["environments"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("cannot tell whether `gs://b` keeps object versions")
+            && warnings.contains("permission denied")
+            && warnings.contains("storage.buckets.get"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn a_versioning_check_that_does_not_answer_is_stopped_at_the_timeout_and_is_a_warning() {
+    let project = project("gcs", "bucket = \"b\"\nprefix = \"app\"\n");
+    let fake = FakeCloud::gcloud(&project, &[]);
+    tfenv(&project, &["init", "dev"], 0);
+    std::fs::create_dir_all(fake.root.join("b")).unwrap();
+    std::fs::write(fake.root.join("b/.versioning-hangs"), "").unwrap();
+    let started = std::time::Instant::now();
+    let output = tfenv(
+        &project,
+        &["status", "--timeout", "2s", "--output", "json"],
+        0,
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let json = stdout_json(&output);
+    assert_eq!(
+        json["environments"][0]["problems"],
+        serde_json::json!([]),
+        "{json:#}"
+    );
+    let warnings = json["environments"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("cannot tell whether `gs://b` keeps object versions")
+            && warnings.contains("did not answer"),
+        "{warnings}"
+    );
+}

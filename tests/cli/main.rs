@@ -11,6 +11,7 @@ mod doctor;
 mod drift;
 mod envs;
 mod faults;
+mod health;
 mod hooks;
 mod locks;
 mod meta;

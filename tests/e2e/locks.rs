@@ -480,10 +480,18 @@ fn status_shows_a_held_lock_and_flags_it_once_older_than_stale_lock_after() {
         text(&human)
     );
 
-    // Once the run ends and releases the lock, the problem is gone.
+    // Once the run ends and releases the lock, the lock problem is gone; the deploy it
+    // interrupted during its apply is the problem now.
     run.interrupt();
-    let status = stdout_json(&checkout.run_expecting(&["status", "--output", "json"], 0));
+    let status = stdout_json(&checkout.run_expecting(&["status", "--output", "json"], 6));
     assert_eq!(status["environments"][0]["lock"]["held"], false, "{status}");
+    let codes: Vec<&str> = status["environments"][0]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["last-deploy-failed"], "{status}");
     assert!(!checkout.project.join(LOCAL_LOCK_INFO).exists());
 }
 

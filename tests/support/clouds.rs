@@ -8,14 +8,18 @@
 //! when tfenv calls a CLI in a way the real one would not take.
 //!
 //! What the fakes accept, exactly:
-//! - az: `storage blob upload|list|download|show --account-name A --container-name C`
+//! - az: `storage account blob-service-properties show --account-name A
+//!   [--resource-group G] --output json` (blob versioning on unless
+//!   `set_versioning(A, false)`);
+//!   `storage blob upload|list|download|show --account-name A --container-name C`
 //!   plus, per verb, `--name N`, `--file F`, `--overwrite true|false`, `--no-progress`,
 //!   `--prefix P`, `--num-results *`, `--include v`, `--output json`, `--version-id V`,
 //!   `--start-range 0 --end-range E`, and `--auth-mode login` anywhere.
 //! - gcloud: `storage cp SRC DST [--if-generation-match=0]`, `storage cat [--range=A-B]
 //!   URL`, `storage objects list URL --format=json` (URL an object or `<prefix>**`),
-//!   `storage objects describe URL --format=json`; `gs://bucket/name#generation` for a
-//!   generation.
+//!   `storage objects describe URL --format=json`, `storage buckets describe gs://B
+//!   --format=json` (versioning on unless `set_versioning(B, false)`);
+//!   `gs://bucket/name#generation` for a generation.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -118,6 +122,19 @@ impl FakeCloud {
             root,
             bin: project.join("bin/gcloud"),
             cli: "gcloud",
+        }
+    }
+
+    /// Turns object versioning of storage account (az) or bucket (gcloud) `name` on or
+    /// off, as the account's or bucket's owner would: what `blob-service-properties
+    /// show` / `buckets describe` then say.
+    pub fn set_versioning(&self, name: &str, on: bool) {
+        let marker = self.root.join(name).join(".versioning-off");
+        std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+        if on {
+            let _ = std::fs::remove_file(marker);
+        } else {
+            std::fs::write(marker, "").unwrap();
         }
     }
 
@@ -241,6 +258,21 @@ fn walk(base: &Path, dir: &Path, names: &mut Vec<String>) {
 /// `<account>/<container>/versions/<blob>/<version ID>` every version of it.
 const AZ: &str = r#"ROOT='@ROOT@'
 unexpected() { printf 'unexpected: %s\n' "$*" >&2; exit 2; }
+if [ "$1 $2 $3 $4" = "storage account blob-service-properties show" ]; then
+  shift 4; account=; output=
+  while [ $# -gt 0 ]; do
+    [ $# -ge 2 ] || unexpected "$1 without a value"
+    case "$1" in
+      --account-name) account=$2 ;; --resource-group) ;; --output) output=$2 ;;
+      *) unexpected "argument '$1' to az storage account blob-service-properties show" ;;
+    esac
+    shift 2
+  done
+  [ -n "$account" ] && [ "$output" = json ] || unexpected "blob-service-properties show needs --account-name and --output json"
+  on=true; [ -f "$ROOT/$account/.versioning-off" ] && on=false
+  printf '{"changeFeed":null,"deleteRetentionPolicy":{"days":7,"enabled":true},"isVersioningEnabled":%s,"name":"default","type":"Microsoft.Storage/storageAccounts/blobServices"}\n' "$on"
+  exit 0
+fi
 [ "$1 $2" = "storage blob" ] || unexpected "az $*"
 verb=$3; shift 3
 given=' '; account=; container=; name=; file=; prefix=; version=; start=; end=; overwrite=; include=; output=; num=
@@ -362,6 +394,17 @@ source_of() { # the content file of name[#generation], or none
   [ -f "$src" ]
 }
 case "$2" in
+  buckets)
+    [ $# -eq 5 ] && [ "$3" = describe ] && [ "$5" = --format=json ] || unexpected "gcloud $*"
+    case "$4" in gs://*/*|gs://) unexpected "a bucket URL $4" ;; gs://*) ;; *) unexpected "URL $4" ;; esac
+    bucket=${4#gs://}
+    [ -f "$ROOT/$bucket/.versioning-hangs" ] && sleep 60
+    if [ -f "$ROOT/$bucket/.versioning-denied" ]; then
+      printf 'ERROR: (gcloud.storage.buckets.describe) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.buckets.get access to the Google Cloud Storage bucket.\n' >&2; exit 1
+    fi
+    printf '{"creation_time":"2026-01-01T00:00:00+0000","default_storage_class":"STANDARD","location":"US","name":%s,"storage_url":"gs://%s/"' "$(json_text "$bucket")" "$bucket"
+    [ -f "$ROOT/$bucket/.versioning-off" ] || printf ',"versioning_enabled":true'
+    printf '}\n' ;;
   cp)
     [ $# -ge 4 ] || unexpected "gcloud $*"
     from=$3; to=$4; shift 4; precondition=

@@ -136,6 +136,34 @@ impl Moto {
         });
     }
 
+    /// A bucket that keeps no object versions (`versioning-off` in `status`).
+    pub fn create_bucket_without_versioning(&self, name: &str) {
+        let sdk = self.sdk();
+        sdk.run(&format!("creating bucket `{name}`"), async {
+            sdk.s3.create_bucket().bucket(name).send().await?;
+            Ok(())
+        });
+    }
+
+    /// Turns the versioning of bucket `name` on (`Enabled`) or off (`Suspended`).
+    pub fn set_versioning(&self, name: &str, on: bool) {
+        let sdk = self.sdk();
+        let status = if on {
+            BucketVersioningStatus::Enabled
+        } else {
+            BucketVersioningStatus::Suspended
+        };
+        sdk.run(&format!("setting the versioning of `{name}`"), async {
+            sdk.s3
+                .put_bucket_versioning()
+                .bucket(name)
+                .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+                .send()
+                .await?;
+            Ok(())
+        });
+    }
+
     /// A DynamoDB table as the s3 backend's `dynamodb_table` wants it (hash key `LockID`).
     pub fn create_lock_table(&self, name: &str) {
         let sdk = self.sdk();
