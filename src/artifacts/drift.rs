@@ -117,8 +117,6 @@ pub fn write(artifacts_dir: &Path, report: &DriftReport) -> anyhow::Result<()> {
 
 /// The last check: `Ok(None)` when the environment was never checked. A file that is
 /// not a drift report is an error naming it.
-// Read by `status`, which is built beside `tfenv drift` (its DRIFT column).
-#[allow(dead_code)]
 pub fn read(artifacts_dir: &Path) -> anyhow::Result<Option<DriftReport>> {
     let path = artifacts_dir.join(FILE);
     let Some(bytes) = crate::files::read_regular(&path)? else {
