@@ -157,6 +157,39 @@ Examples:
   tfenv plan production --publish --encrypt   # to the shared ledger, as ledger:<ID>")]
     Plan(PlanArgs),
 
+    /// Find what changed outside Terraform (drift) and code not yet applied, read-only.
+    #[command(after_help = "\
+For each environment, at once (-j): init if needed, then
+`terraform plan -lock=false -detailed-exitcode -out=<temporary file> -var-file=…` and
+`terraform show -json` of that plan. It never takes the state lock (a deploy running
+meanwhile is not disturbed), never writes state and never prompts, even on a terminal.
+The temporary plan (under state/<env>/) is removed on every exit, Ctrl-C included.
+
+Per environment it reports:
+  drifted  resources changed outside Terraform: address, `update` or `delete`, and the
+           names of the changed attributes (never their values, sensitive or not)
+  pending  changes the code would make that are not drift: code not yet applied
+           (a plan that only undoes a drift is the drift, not pending)
+Severity: critical = deleted outside Terraform in production; high = other production
+drift, or a deletion in staging; medium = other staging drift; low = development.
+
+Each check writes state/<env>/drift.json (read by `tfenv status`, also when the check
+failed) and a `drift` record in `tfenv history`; with `ledger = \"backend\"` the record
+is shared like a deploy's. With --summary FILE or GITHUB_STEP_SUMMARY set, a Markdown
+section is appended for the CI job page.
+
+Exit codes: 0 nothing drifted (pending changes alone are 0); 3 something drifted;
+1 a check failed (failure wins over drift; the other environments are still checked
+and reported); 130 interrupted.
+
+Examples:
+  tfenv drift production
+  tfenv drift --all                        # every environment, worst severity first
+  tfenv drift --all --output json          # nightly CI: one JSON document
+  tfenv drift --all --output json | jq '.environments[] | select(.result == \"drifted\")'
+  tfenv drift staging production --timeout 10m")]
+    Drift(DriftArgs),
+
     /// Check roots and var files without credentials or a backend: fmt, validate, variables.
     #[command(after_help = "\
 For each distinct terraform root of the environments: `terraform fmt -check -recursive`
@@ -482,6 +515,33 @@ pub struct PlanArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+
+    #[command(flatten)]
+    pub summary: SummaryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// The environments to check (names or aliases).
+    #[arg(
+        value_name = "ENV",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub envs: Vec<String>,
+
+    /// Every environment of the project.
+    #[arg(long)]
+    pub all: bool,
+
+    /// How many environments to check at once (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Give up on one environment's check after DURATION (e.g. 10m): its terraform is
+    /// stopped and the check failed.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
 
     #[command(flatten)]
     pub summary: SummaryArgs,

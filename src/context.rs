@@ -135,6 +135,23 @@ impl Context {
         self.init_serial.lock().await
     }
 
+    /// The .gitignore offer of a command that never prompts (`drift`, run unattended at
+    /// night), made before its environments start: said as a warning, never asked, even
+    /// on a terminal (`warn` false: not even said); the inits after it make no offer.
+    pub async fn warn_gitignore(&self, project: &Project, warn: bool) -> anyhow::Result<()> {
+        if !self.gitignore_offered.swap(true, Ordering::SeqCst) && warn {
+            gitignore::offer(
+                self.runner.as_ref(),
+                &self.printer,
+                self.prompter.clone(),
+                false,
+                project,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// The offer to git-ignore `state/` and `.terraform/`, made once per run, before the
     /// first real init. A run over several environments makes it before they start, so
     /// that its question is never kept in one environment's block.

@@ -308,6 +308,31 @@ pub struct PlanSettings {
     pub summary: Option<PathBuf>,
 }
 
+/// `tfenv drift`: which environments, how many at once, how long each check may take.
+#[derive(Clone, Debug)]
+pub struct DriftSettings {
+    /// The environments asked for; empty means all (`--all`).
+    pub envs: Vec<String>,
+    /// How many environments are checked at once (at least 1).
+    pub jobs: usize,
+    /// One environment's check (init, plan, show) is stopped after this.
+    pub timeout: Duration,
+    /// `--summary FILE`; see `GlobalSettings::summary_files`.
+    pub summary: Option<PathBuf>,
+}
+
+impl DriftSettings {
+    pub fn resolve(args: cli::DriftArgs) -> anyhow::Result<DriftSettings> {
+        Ok(DriftSettings {
+            envs: args.envs,
+            // A plan keeps a CPU busy (terraform and its providers): one per CPU.
+            jobs: jobs(args.jobs, 1)?,
+            timeout: args.timeout,
+            summary: args.summary.summary,
+        })
+    }
+}
+
 /// A secret from the environment (a passphrase, a private key): never printed, not even
 /// by `{:?}`.
 #[derive(Clone)]

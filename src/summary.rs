@@ -209,6 +209,109 @@ pub fn status(healthy: bool, rows: &[StatusRow], project_problems: &[String]) ->
     md
 }
 
+/// One environment's drift check (`tfenv drift`): names and counts only.
+#[derive(Clone, Debug, Default)]
+pub struct DriftRow {
+    pub environment: String,
+    pub tier: String,
+    /// `in-sync`, `drifted`, `failed`.
+    pub result: String,
+    /// The worst severity (`critical` … `low`) when something drifted.
+    pub severity: Option<String>,
+    /// Each drifted resource: its address, `update`/`delete`, and the changed attributes'
+    /// names.
+    pub drifted: Vec<(String, String, Vec<String>)>,
+    /// Each pending change: its address and terraform's actions (`create`, `delete, create`).
+    pub pending: Vec<(String, String)>,
+    /// Why the check failed (its first line).
+    pub error: Option<String>,
+}
+
+/// The section of `tfenv drift`: one table, a row per environment (in the order given:
+/// worst first), then what drifted and what failed.
+pub fn drift(rows: &[DriftRow]) -> String {
+    let drifted = rows.iter().filter(|r| !r.drifted.is_empty()).count();
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    let headline = match (drifted, failed) {
+        (0, 0) => "in sync".to_string(),
+        (d, 0) => format!("{d} environment(s) drifted"),
+        (0, f) => format!("{f} check(s) failed"),
+        (d, f) => format!("{d} environment(s) drifted, {f} check(s) failed"),
+    };
+    let mut md = format!("### tfenv drift: {headline}\n\n");
+    md.push_str("| environment | tier | result | severity | drifted | pending |\n");
+    md.push_str("| --- | --- | --- | --- | ---: | ---: |\n");
+    for row in rows {
+        let result = match row.result.as_str() {
+            "in-sync" => escape(&row.result),
+            other => format!("**{}**", escape(other)),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {result} | {} | {} | {} |",
+            escape(&row.environment),
+            escape(&row.tier),
+            row.severity.as_deref().map_or_else(dash, escape),
+            row.drifted.len(),
+            row.pending.len(),
+        );
+    }
+    for row in rows
+        .iter()
+        .filter(|r| !r.drifted.is_empty() || !r.pending.is_empty())
+    {
+        let mut html = format!(
+            "\n<details><summary>{}: {} drifted, {} pending</summary>\n<ul>\n",
+            html_escape(&row.environment),
+            row.drifted.len(),
+            row.pending.len()
+        );
+        for (address, action, attributes) in &row.drifted {
+            let names = match attributes.is_empty() {
+                true => String::new(),
+                false => format!(
+                    " ({})",
+                    attributes
+                        .iter()
+                        .map(|a| html_escape(a))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let _ = writeln!(
+                html,
+                "<li>drifted: {} <code>{}</code>{names}</li>",
+                html_escape(action),
+                html_escape(address)
+            );
+        }
+        for (address, actions) in &row.pending {
+            let _ = writeln!(
+                html,
+                "<li>pending: {} <code>{}</code></li>",
+                html_escape(actions),
+                html_escape(address)
+            );
+        }
+        html.push_str("</ul>\n</details>\n");
+        md.push_str(&html);
+    }
+    let errors: Vec<&DriftRow> = rows.iter().filter(|r| r.error.is_some()).collect();
+    if !errors.is_empty() {
+        md.push('\n');
+        for row in errors {
+            let _ = writeln!(
+                md,
+                "- **{}** failed: {}",
+                escape(&row.environment),
+                with_code(row.error.as_deref().unwrap_or_default())
+            );
+        }
+    }
+    md.push('\n');
+    md
+}
+
 /// Destroyed and replaced addresses in a `<details>` block: one HTML block (no blank
 /// line inside), so Markdown reads nothing in the addresses, which are HTML-escaped.
 fn lost_objects(env: &str, changes: &Changes) -> String {
@@ -526,6 +629,55 @@ mod tests {
         assert!(html.contains("<strong>1 problem(s)</strong>"), "{html}");
         assert!(
             html.contains("<strong>project</strong>: not-gitignored"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_drift_section_lists_environments_worst_first_with_names_only() {
+        let rows = vec![
+            DriftRow {
+                environment: "production".into(),
+                tier: "production".into(),
+                result: "drifted".into(),
+                severity: Some("critical".into()),
+                drifted: vec![
+                    ("aws_s3_bucket.logs".into(), "delete".into(), Vec::new()),
+                    (
+                        "aws_security_group.web[\"a|b\"]".into(),
+                        "update".into(),
+                        vec!["ingress".into(), "tags".into()],
+                    ),
+                ],
+                pending: vec![("aws_instance.api".into(), "update".into())],
+                error: None,
+            },
+            DriftRow {
+                environment: "staging".into(),
+                tier: "staging".into(),
+                result: "failed".into(),
+                error: Some("`terraform plan` for `staging` exited with code 1".into()),
+                ..DriftRow::default()
+            },
+            DriftRow {
+                environment: "dev".into(),
+                tier: "development".into(),
+                result: "in-sync".into(),
+                ..DriftRow::default()
+            },
+        ];
+        let md = drift(&rows);
+        insta::assert_snapshot!("summary-drift", md);
+        let html = html(&md);
+        assert!(
+            html.contains("tfenv drift: 1 environment(s) drifted, 1 check(s) failed"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<tr>").count(), 4, "{html}");
+        assert!(html.contains("<strong>drifted</strong>"), "{html}");
+        // An address with `|` and quotes stays in its `<code>`, escaped.
+        assert!(
+            html.contains("<code>aws_security_group.web[&quot;a|b&quot;]</code> (ingress, tags)"),
             "{html}"
         );
     }

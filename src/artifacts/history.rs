@@ -1,4 +1,4 @@
-//! `state/<env>/history.jsonl`: one record per deploy, refresh, restore or unlock —
+//! `state/<env>/history.jsonl`: one record per deploy, refresh, restore, unlock or drift check —
 //! who, where, which commit, what the plan said, and how it ended.
 
 use std::path::{Path, PathBuf};
@@ -64,6 +64,36 @@ pub struct HistoryRecord {
     /// Its upload failed: the next command that writes the ledger tries again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unshared: bool,
+    /// `drift`: what the check found (counts and the worst severity; never values).
+    /// Absent for other commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftCounts>,
+}
+
+/// A drift check's findings as its history record keeps them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftCounts {
+    /// Resources changed outside Terraform.
+    pub drifted: usize,
+    /// Changes the code would make (not yet applied).
+    pub pending: usize,
+    /// The worst severity among the drifted resources; `null` when none drifted.
+    pub severity: Option<super::drift::Severity>,
+}
+
+impl DriftCounts {
+    /// `2 drifted (high), 1 pending`, `in sync`, for tables.
+    pub fn short(&self) -> String {
+        let drifted = match (self.drifted, self.severity) {
+            (0, _) => "in sync".to_string(),
+            (n, Some(severity)) => format!("{n} drifted ({})", severity.as_str()),
+            (n, None) => format!("{n} drifted"),
+        };
+        match self.pending {
+            0 => drifted,
+            n => format!("{drifted}, {n} pending"),
+        }
+    }
 }
 
 /// The deploy of `promote_from` that let a deploy through: that environment, at that
@@ -97,6 +127,10 @@ pub enum RunResult {
     /// A run that tfenv found killed (SIGKILL, a crash) after the fact, by the holder
     /// text it left in its environment lock: its outcome is unknown.
     Killed,
+    /// `drift`: the check found nothing changed outside Terraform.
+    InSync,
+    /// `drift`: the check found resources changed outside Terraform.
+    Drifted,
     /// A result this version does not know (a newer tfenv wrote it): kept as written.
     #[serde(untagged)]
     Other(String),
@@ -123,6 +157,8 @@ impl RunResult {
             RunResult::Locked => "locked",
             RunResult::Interrupted => "interrupted",
             RunResult::Killed => "killed",
+            RunResult::InSync => "in-sync",
+            RunResult::Drifted => "drifted",
             RunResult::Other(text) => text,
         }
     }
@@ -325,6 +361,7 @@ impl HistoryRecord {
             promotion_check_skipped: None,
             shared: None,
             unshared: false,
+            drift: None,
         }
     }
 }
@@ -388,6 +425,7 @@ impl Ledger {
                 promotion_check_skipped: None,
                 shared: None,
                 unshared: false,
+                drift: None,
             }),
             command,
             git: None,
@@ -544,6 +582,37 @@ mod tests {
             std::fs::write(&path, &text).unwrap();
             assert_eq!(last_who(dir.path()).as_deref(), Some("n2"), "pad {pad}");
         }
+    }
+
+    #[test]
+    fn drift_checks_are_neither_a_last_deploy_nor_settle_a_killed_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let drift = |result: &str, who: &str| {
+            line(
+                "drift",
+                result,
+                who,
+                r#","drift":{"drifted":2,"pending":1,"severity":"high"}"#,
+            )
+        };
+        let checks =
+            drift("in-sync", "d1") + &drift("drifted", "d2") + &line("drift", "failed", "d3", "");
+        let deployed = line("deploy", "applied", "deployer", "");
+        std::fs::write(&path, deployed.clone() + &checks).unwrap();
+        assert_eq!(last_who(dir.path()).as_deref(), Some("deployer"));
+        let killed = line("deploy", "killed", "killed", ",\"reached_apply\":true");
+        std::fs::write(&path, deployed + &killed + &checks).unwrap();
+        let unresolved = unresolved_kill(dir.path()).unwrap().map(|r| r.who);
+        assert_eq!(unresolved.as_deref(), Some("killed"));
+        // They read back with their results and counts, for `tfenv history`.
+        let records = read(dir.path()).unwrap().records;
+        assert_eq!(records[2].result, RunResult::InSync);
+        assert_eq!(records[3].result, RunResult::Drifted);
+        let counts = records[3].drift.as_ref().unwrap();
+        assert_eq!(counts.short(), "2 drifted (high), 1 pending");
+        assert_eq!(records[4].result, RunResult::Failed);
+        assert!(records[4].drift.is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod backups;
 pub mod drift;
+pub mod drift_check;
 pub mod envlock;
 pub mod history;
 pub mod jsonl;

@@ -18,12 +18,12 @@ const EXAMPLES: &[Example] = &[
     Example {
         file: "examples/ci/github-actions.yml",
         text: include_str!("../../examples/ci/github-actions.yml"),
-        runs: &["envs", "validate", "plan", "deploy"],
+        runs: &["envs", "validate", "plan", "deploy", "drift"],
     },
     Example {
         file: "examples/ci/gitlab-ci.yml",
         text: include_str!("../../examples/ci/gitlab-ci.yml"),
-        runs: &["validate", "plan", "deploy"],
+        runs: &["validate", "plan", "deploy", "drift"],
     },
 ];
 

@@ -85,9 +85,12 @@ pub async fn history(ctx: &Context, settings: HistorySettings) -> anyhow::Result
                 None => r.command.clone(),
             },
             r.result.to_string(),
-            r.plan
-                .as_ref()
-                .map_or_else(|| "-".to_string(), |p| p.short()),
+            // A drift check has no plan to apply: what it found.
+            match (&r.plan, &r.drift) {
+                (Some(plan), _) => plan.short(),
+                (None, Some(drift)) => drift.short(),
+                (None, None) => "-".to_string(),
+            },
             format!("{}@{}", r.who, r.host),
             r.git.as_ref().map_or_else(
                 || "-".to_string(),

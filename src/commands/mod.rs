@@ -4,6 +4,7 @@
 mod backup;
 mod deploy;
 mod doctor;
+mod drift;
 mod envs;
 mod history;
 mod init;
@@ -25,8 +26,8 @@ use crate::cli::Command;
 use crate::exit::Exit;
 use crate::settings::{
     BackupSettings, BackupsSettings, CompletionsSettings, DeploySettings, DoctorSettings,
-    HistorySettings, InitSettings, LockSettings, ManSettings, OutputsSettings, PlanSettings,
-    PruneSettings, RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings,
+    DriftSettings, HistorySettings, InitSettings, LockSettings, ManSettings, OutputsSettings,
+    PlanSettings, PruneSettings, RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings,
     ValidateSettings, VerifySettings,
 };
 
@@ -76,6 +77,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Init(args) => init::init(ctx, InitSettings::resolve(args)).await,
         Command::Status(args) => status::status(ctx, StatusSettings::resolve(args)?).await,
         Command::Plan(args) => plan::plan(ctx, PlanSettings::resolve(args, global)?).await,
+        Command::Drift(args) => drift::drift(ctx, DriftSettings::resolve(args)?).await,
         Command::Validate(args) => validate::validate(ctx, ValidateSettings::resolve(args)?).await,
         Command::Deploy(args) => deploy::deploy(ctx, DeploySettings::resolve(args, global)?).await,
         Command::Refresh(args) => {

@@ -361,6 +361,8 @@ fn results_are_written_as_history_has_always_spelled_them() {
         (RunResult::Locked, "locked"),
         (RunResult::Interrupted, "interrupted"),
         (RunResult::Killed, "killed"),
+        (RunResult::InSync, "in-sync"),
+        (RunResult::Drifted, "drifted"),
     ] {
         assert_eq!(serde_json::to_value(&result).unwrap(), text);
         assert_eq!(
@@ -370,7 +372,7 @@ fn results_are_written_as_history_has_always_spelled_them() {
         assert_eq!(result.to_string(), text);
     }
     // A result a newer tfenv wrote is kept as it was written.
-    let other: RunResult = serde_json::from_value("drifted".into()).unwrap();
-    assert_eq!(other, RunResult::Other("drifted".into()));
-    assert_eq!(serde_json::to_value(&other).unwrap(), "drifted");
+    let other: RunResult = serde_json::from_value("superseded".into()).unwrap();
+    assert_eq!(other, RunResult::Other("superseded".into()));
+    assert_eq!(serde_json::to_value(&other).unwrap(), "superseded");
 }

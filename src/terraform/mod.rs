@@ -363,6 +363,35 @@ impl Terraform {
         Ok(!detailed_exitcode || code == changes_code)
     }
 
+    /// `tfenv drift`'s plan: `plan -lock=false -detailed-exitcode -out=<plan_file>` with
+    /// the environment's var files. It never takes the state lock (a deploy running at the
+    /// same time is not disturbed) and never writes state (a plan does not persist its
+    /// refresh). Returns whether terraform found changes (exit 2).
+    pub async fn plan_unlocked(&self, env: &Environment, plan_file: &Path) -> anyhow::Result<bool> {
+        let mut args: Vec<OsString> = vec![
+            "plan".into(),
+            "-no-color".into(),
+            "-input=false".into(),
+            "-lock=false".into(),
+            "-detailed-exitcode".into(),
+            flag_path("-out=", plan_file),
+        ];
+        args.extend(env.var_files.iter().map(|p| flag_path("-var-file=", p)));
+        let inv = self.invocation(env, &args);
+        let options = RunOptions {
+            echo: self.stream.then(|| format!("[{}] ", env.name)),
+            echo_into: self.block.clone(),
+            ..RunOptions::default()
+        };
+        let done = self.runner.run(&inv, options).await?;
+        check_interrupted(&done)?;
+        match done.code {
+            Some(0) => Ok(false),
+            Some(2) => Ok(true),
+            _ => Err(self.failed("plan", env, &done, None)),
+        }
+    }
+
     /// `apply <plan_file>`: exactly what was planned and confirmed, nothing re-planned.
     pub async fn apply(
         &self,
@@ -492,6 +521,15 @@ impl Terraform {
         env: &Environment,
         plan_file: &Path,
     ) -> anyhow::Result<plan::ShownPlan> {
+        let json = self.show_json(env, plan_file).await?;
+        let summary = plan::summarize(&json)
+            .map_err(|why| anyhow::anyhow!("reading the plan of `{}`: {why}", env.name))?;
+        Ok(plan::ShownPlan { summary, json })
+    }
+
+    /// `show -json <plan_file>`'s document as terraform printed it, unread. Captured,
+    /// never echoed: it holds the plan's values.
+    pub async fn show_json(&self, env: &Environment, plan_file: &Path) -> anyhow::Result<Vec<u8>> {
         let args: [&OsStr; 4] = [
             "show".as_ref(),
             "-json".as_ref(),
@@ -504,12 +542,7 @@ impl Terraform {
         if !done.success() {
             return Err(self.failed("show -json", env, &done, None));
         }
-        let summary = plan::summarize(&done.stdout)
-            .map_err(|why| anyhow::anyhow!("reading the plan of `{}`: {why}", env.name))?;
-        Ok(plan::ShownPlan {
-            summary,
-            json: done.stdout,
-        })
+        Ok(done.stdout)
     }
 
     /// `output -json`: every output with its `sensitive` flag. Captured, never echoed.

@@ -8,6 +8,7 @@ mod artifacts;
 mod clouds;
 mod deploy;
 mod doctor;
+mod drift;
 mod envs;
 mod faults;
 mod health;

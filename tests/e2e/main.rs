@@ -11,6 +11,7 @@ mod clean_tree;
 mod cross_env;
 mod deploy;
 mod doctor;
+mod drift;
 mod encrypted_bundles;
 mod health;
 mod hooks;

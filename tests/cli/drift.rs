@@ -1,0 +1,376 @@
+//! `tfenv drift`: faults the real terraform cannot make on demand — a plan that fails in
+//! one environment, garbage from `show -json`, a check that hangs, Ctrl-C — and what the
+//! command passes to terraform (`-lock=false`, never a prompt). A fake terraform's
+//! `show -json` prints a canned plan per environment (`show-<env>.json` in the project).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::fake::{FakeTerraform, WRITE_PLAN};
+use crate::support::running::RunningTfenv;
+use crate::support::{Project, expecting, output_text, stderr, stdout, stdout_json, wait_until};
+
+/// A sensitive value in the canned plans: it must never leave tfenv.
+const SECRET: &str = "s3cr3t-value-never-shown";
+
+/// staging: a file edited outside Terraform (`content` and the sensitive `secret`), and
+/// the plan to set it back.
+fn edited() -> String {
+    format!(
+        r#"{{"format_version":"1.2","resource_drift":[{{"address":"tfenvtest_file.config","mode":"managed","change":{{"actions":["update"],"before":{{"id":"a","content":"v1","secret":"old-{SECRET}"}},"after":{{"id":"a","content":"edited-outside","secret":"{SECRET}"}},"after_unknown":{{}},"before_sensitive":{{"secret":true}},"after_sensitive":{{"secret":true}}}}}}],"resource_changes":[{{"address":"tfenvtest_file.config","mode":"managed","change":{{"actions":["update"],"before":{{"id":"a","content":"edited-outside","secret":"{SECRET}"}},"after":{{"id":"a","content":"v1","secret":"old-{SECRET}"}},"after_unknown":{{}}}}}}]}}"#
+    )
+}
+
+/// production: a file deleted outside Terraform, and the plan to create it again.
+const DELETED: &str = r#"{"format_version":"1.2","resource_drift":[{"address":"tfenvtest_file.config","mode":"managed","change":{"actions":["delete"],"before":{"id":"a","content":"v1"},"after":null,"after_unknown":{}}}],"resource_changes":[{"address":"tfenvtest_file.config","mode":"managed","change":{"actions":["create"],"before":null,"after":{"content":"v1"},"after_unknown":{"id":true}}}]}"#;
+
+/// dev: no drift, one resource in the code not yet applied.
+const PENDING: &str = r#"{"format_version":"1.2","resource_changes":[{"address":"tfenvtest_file.new","mode":"managed","change":{"actions":["create"],"before":null,"after":{"content":"n"},"after_unknown":{"id":true}}}]}"#;
+
+/// The demo with `show-<env>.json` per environment and a fake terraform whose `plan`
+/// runs `plan_body` first (`$env` is the environment) and whose `show` prints that file.
+fn project_with(shown: &[(&str, &str)], plan_body: &str) -> (Project, std::path::PathBuf) {
+    let project = Project::demo();
+    for (env, json) in shown {
+        project.write(&format!("show-{env}.json"), json);
+    }
+    let tf = FakeTerraform::working()
+        .on(
+            "plan",
+            format!("env=\"${{TF_DATA_DIR##*/}}\"\n{plan_body}\n{WRITE_PLAN}"),
+        )
+        .on(
+            "show",
+            r#"env="${TF_DATA_DIR##*/}"; cat "$FAKE_DIR/show-$env.json""#,
+        )
+        .install(&project);
+    (project, tf)
+}
+
+fn all_three() -> (Project, std::path::PathBuf) {
+    let edited = edited();
+    project_with(
+        &[
+            ("dev", PENDING),
+            ("staging", &edited),
+            ("production", DELETED),
+        ],
+        "",
+    )
+}
+
+fn entry<'a>(json: &'a Value, env: &str) -> &'a Value {
+    json["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["environment"] == env)
+        .unwrap_or_else(|| panic!("no entry for {env} in {json:#}"))
+}
+
+/// Leftover temporary plans (`state/<env>/.drift-*`) of any environment.
+fn temporary_plans(project: &Project) -> Vec<String> {
+    let mut found = Vec::new();
+    for env in ["dev", "staging", "production"] {
+        if let Ok(dir) = std::fs::read_dir(project.join(&format!("state/{env}"))) {
+            for entry in dir.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if name.starts_with(".drift-") {
+                    found.push(format!("{env}/{name}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn drift_is_reported_worst_first_with_attribute_names_and_exits_3() {
+    let (project, tf) = all_three();
+    let summary = project.join("summary.md");
+    let output = expecting(
+        project.run_with(
+            &tf,
+            &["drift", "--all", "--summary", summary.to_str().unwrap()],
+        ),
+        3,
+    );
+    let out = stdout(&output);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("ENV "))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
+        ["production", "staging", "dev"],
+        "worst severity first:\n{out}"
+    );
+    assert_eq!(rows[0][2..6], ["drifted", "critical", "1", "0"], "{out}");
+    assert_eq!(rows[1][2..6], ["drifted", "medium", "1", "0"], "{out}");
+    assert_eq!(rows[2][2..5], ["in", "sync", "-"], "{out}");
+    assert!(
+        out.contains("staging: update tfenvtest_file.config (content, secret) [medium]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("production: delete tfenvtest_file.config [critical]"),
+        "{out}"
+    );
+    assert!(out.contains("dev: create tfenvtest_file.new"), "{out}");
+
+    // drift.json and the history record of each environment.
+    let report: Value = serde_json::from_str(&project.read("state/staging/drift.json")).unwrap();
+    assert_eq!(report["result"], "drifted");
+    assert_eq!(report["severity"], "medium");
+    assert_eq!(
+        report["drifted"][0]["attributes"],
+        serde_json::json!(["content", "secret"])
+    );
+    let mode = std::fs::metadata(project.join("state/staging/drift.json"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let record = project.last_history("production");
+    assert_eq!(record["command"], "drift");
+    assert_eq!(record["result"], "drifted");
+    assert_eq!(record["exit_code"], 3);
+    assert_eq!(record["drift"]["severity"], "critical");
+    assert_eq!(project.last_history("dev")["result"], "in-sync");
+    assert_eq!(project.last_history("dev")["drift"]["pending"], 1);
+
+    let summary = project.read("summary.md");
+    assert!(
+        summary.contains("### tfenv drift: 2 environment(s) drifted"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| production | production | **drifted** | critical | 1 | 0 |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("drifted: update <code>tfenvtest_file.config</code> (content, secret)"),
+        "{summary}"
+    );
+
+    // No value of the plans anywhere: not the secret, not a plain attribute's value.
+    let json = expecting(
+        project.run_with(&tf, &["drift", "--all", "--output", "json"]),
+        3,
+    );
+    let mut everywhere = vec![output_text(&output), output_text(&json), summary];
+    for env in ["dev", "staging", "production"] {
+        everywhere.push(project.read(&format!("state/{env}/drift.json")));
+        everywhere.push(project.read(&format!("state/{env}/history.jsonl")));
+    }
+    for text in everywhere {
+        assert!(!text.contains(SECRET), "{text}");
+        assert!(!text.contains("edited-outside"), "{text}");
+    }
+    let doc = stdout_json(&json);
+    assert_eq!(doc["command"], "drift");
+    assert_eq!(doc["exit_code"], 3);
+    assert_eq!(doc["drifted"], 2);
+    assert_eq!(doc["in_sync"], 1);
+    assert_eq!(doc["severity"], "critical");
+    assert_eq!(
+        entry(&doc, "dev")["pending"][0]["actions"],
+        serde_json::json!(["create"])
+    );
+    assert_eq!(entry(&doc, "production")["drifted"][0]["action"], "delete");
+    assert!(
+        temporary_plans(&project).is_empty(),
+        "{:?}",
+        temporary_plans(&project)
+    );
+}
+
+#[test]
+fn pending_code_alone_is_not_drift_and_exits_0() {
+    let (project, tf) = project_with(&[("dev", PENDING)], "");
+    let output = expecting(project.run_with(&tf, &["drift", "dev"]), 0);
+    assert!(
+        stdout(&output).contains("`dev` is in sync with its state; 1 pending change(s)"),
+        "{}",
+        output_text(&output)
+    );
+}
+
+#[test]
+fn a_failing_check_exits_1_is_recorded_and_the_other_environments_are_still_reported() {
+    let edited = edited();
+    let (project, tf) = project_with(
+        &[
+            ("dev", PENDING),
+            ("staging", &edited),
+            ("production", DELETED),
+        ],
+        r#"if [ "$env" = staging ]; then echo "Error: Invalid expression in staging.tfvars" >&2; exit 1; fi"#,
+    );
+    let output = expecting(project.run_with(&tf, &["drift", "--all"]), 1);
+    let (out, err) = (stdout(&output), stderr(&output));
+    assert!(
+        err.contains("error: staging: `terraform plan` for `staging` exited with code 1"),
+        "{err}"
+    );
+    assert!(out.contains("Drift in `production`"), "{out}");
+    assert!(out.contains("`dev` is in sync"), "{out}");
+    assert!(out.contains("failed:\n  staging: "), "{out}");
+
+    let output = expecting(
+        project.run_with(&tf, &["drift", "--all", "--output", "json"]),
+        1,
+    );
+    let doc = stdout_json(&output);
+    assert_eq!(doc["exit_code"], 1, "failure wins over drift");
+    assert_eq!(doc["failed"], 1);
+    assert_eq!(entry(&doc, "production")["result"], "drifted");
+    assert_eq!(entry(&doc, "staging")["result"], "failed");
+    let report: Value = serde_json::from_str(&project.read("state/staging/drift.json")).unwrap();
+    assert_eq!(report["result"], "failed");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid expression"),
+        "{report}"
+    );
+    let record = project.last_history("staging");
+    assert_eq!(
+        (record["command"].as_str(), record["result"].as_str()),
+        (Some("drift"), Some("failed"))
+    );
+    assert_eq!(record["exit_code"], 1);
+}
+
+#[test]
+fn garbage_from_show_fails_the_check_without_showing_it() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working()
+        .on("show", format!("echo 'not a plan {SECRET}'"))
+        .install(&project);
+    let output = expecting(project.run_with(&tf, &["drift", "dev"]), 1);
+    let text = output_text(&output);
+    assert!(
+        text.contains(
+            "reading the drift check's plan of `dev`: `terraform show -json` did not print a plan"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(!project.read("state/dev/drift.json").contains(SECRET));
+    assert!(temporary_plans(&project).is_empty());
+}
+
+#[test]
+fn drift_plans_without_the_state_lock_or_input_and_removes_its_temporary_plan() {
+    let (project, tf) = project_with(&[("production", DELETED)], "");
+    expecting(project.run_with(&tf, &["drift", "prod"]), 3);
+    let calls = project.read("calls.log");
+    let plan = calls
+        .lines()
+        .find(|l| l.starts_with("plan "))
+        .unwrap_or_else(|| panic!("no plan call:\n{calls}"));
+    for flag in ["-lock=false", "-detailed-exitcode", "-input=false"] {
+        assert!(plan.split(' ').any(|a| a == flag), "{flag} missing: {plan}");
+    }
+    assert!(
+        plan.contains("-var-file=") && plan.contains("production.tfvars"),
+        "{plan}"
+    );
+    let out = plan
+        .split(' ')
+        .find_map(|a| a.strip_prefix("-out="))
+        .unwrap();
+    assert!(
+        out.contains("/state/production/.drift-"),
+        "the plan is private, under state/<env>/: {out}"
+    );
+    assert!(!std::path::Path::new(out).exists(), "{out} was left behind");
+    // Nothing that takes or writes state: no apply, no push, no refresh, no lock.
+    for forbidden in ["apply", "state push", "refresh", "force-unlock"] {
+        assert!(
+            !calls.lines().any(|l| l.starts_with(forbidden)),
+            "`{forbidden}` ran:\n{calls}"
+        );
+    }
+}
+
+#[test]
+fn drift_never_prompts_even_on_a_terminal() {
+    let (project, tf) = project_with(&[("dev", PENDING)], "");
+    // A git repository that does not ignore state/: an init would offer to add it.
+    project.git(&["init", "-q"]);
+    let mut tfenv = project.command_via(&["setsid", "--ctty"]);
+    tfenv.arg("--terraform").arg(&tf).args(["drift", "dev"]);
+    let mut run = RunningTfenv::spawn_in_terminal(tfenv);
+    let (status, _) = run.wait_exit(Duration::from_secs(60));
+    let text = run.output_text();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(!text.contains("[y/N]"), "{text}");
+    assert!(
+        text.contains("git does not ignore"),
+        "said as a warning: {text}"
+    );
+    assert!(!project.join(".gitignore").exists());
+}
+
+#[test]
+fn ctrl_c_during_a_check_exits_130_and_leaves_no_temporary_plan() {
+    let (project, tf) = project_with(
+        &[
+            ("dev", PENDING),
+            ("staging", PENDING),
+            ("production", PENDING),
+        ],
+        "for a in \"$@\"; do case \"$a\" in -out=*) echo plan > \"${a#-out=}\" ;; esac; done\ntouch \"$FAKE_DIR/planning-$env\"\ntrap 'exit 1' INT; sleep 30 & wait",
+    );
+    let mut tfenv = project.command();
+    tfenv
+        .arg("--terraform")
+        .arg(&tf)
+        .args(["drift", "--all", "-j", "3"]);
+    let mut run = RunningTfenv::spawn(tfenv);
+    wait_until("the plans start", Duration::from_secs(30), || {
+        ["dev", "staging", "production"]
+            .iter()
+            .all(|env| project.join(&format!("planning-{env}")).exists())
+    });
+    assert_eq!(temporary_plans(&project).len(), 3);
+    run.interrupt();
+    assert!(
+        temporary_plans(&project).is_empty(),
+        "{:?}",
+        temporary_plans(&project)
+    );
+    // An interrupted check knows nothing: no drift.json, no record.
+    assert!(!project.join("state/dev/drift.json").exists());
+    assert!(!project.join("state/dev/history.jsonl").exists());
+}
+
+#[test]
+fn a_check_that_hangs_is_stopped_at_its_timeout_and_fails() {
+    let (project, tf) = project_with(
+        &[("dev", PENDING), ("staging", PENDING)],
+        r#"if [ "$env" = staging ]; then sleep 60; fi"#,
+    );
+    let started = std::time::Instant::now();
+    let output = expecting(
+        project.run_with(&tf, &["drift", "dev", "staging", "--timeout", "3s"]),
+        1,
+    );
+    assert!(started.elapsed() < Duration::from_secs(40));
+    let text = output_text(&output);
+    assert!(
+        text.contains("the drift check of `staging` did not finish within 3s (--timeout)"),
+        "{text}"
+    );
+    assert!(text.contains("`dev` is in sync"), "{text}");
+    assert!(temporary_plans(&project).is_empty(), "{text}");
+}
