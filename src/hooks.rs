@@ -19,9 +19,7 @@ pub enum HookEvent {
     Deploy,
     /// One of them that failed or was interrupted once it had started: `on_failure`.
     Failure,
-    /// A drift check of one environment: `on_drift`.
-    // Run by `tfenv drift`, which is built beside this module.
-    #[allow(dead_code)]
+    /// A drift check of one environment that found drift: `on_drift`.
     Drift,
 }
 

@@ -270,10 +270,11 @@ pub fn parse_line(line: &[u8]) -> Option<HistoryRecord> {
     jsonl::parse_line(line, RECORD, check).ok()
 }
 
-/// The newest deploy or refresh that reached apply — `applied`, or `failed` /
-/// `interrupted` / `killed` once terraform apply had started (records from before
-/// `reached_apply`: after their plan) — for `status`'s LAST DEPLOY. Refused and
-/// no-change runs, plans, restores and unlocks are skipped. Read backwards from the
+/// The newest deploy, refresh or restore that reached its change — `applied`, or
+/// `failed` / `interrupted` / `killed` once terraform apply (a restore's state push) had
+/// started (deploy records from before `reached_apply`: after their plan) — for
+/// `status`'s LAST DEPLOY and `last-deploy-failed`. Refused and no-change runs, plans,
+/// drift checks and unlocks are skipped. Read backwards from the
 /// end of the file; lines `read` skips are skipped. Only a history.jsonl that is not a
 /// regular file is an error.
 pub fn last_deploy(artifacts_dir: &Path) -> anyhow::Result<Option<HistoryRecord>> {
@@ -283,6 +284,11 @@ pub fn last_deploy(artifacts_dir: &Path) -> anyhow::Result<Option<HistoryRecord>
 }
 
 pub fn reached_apply(record: &HistoryRecord) -> bool {
+    // A restore reaches its change when it starts pushing the state; older restore
+    // records do not say, and are not counted.
+    if record.command == "restore" {
+        return record.reached_apply == Some(true);
+    }
     if !matches!(record.command.as_str(), "deploy" | "refresh") {
         return false;
     }
@@ -464,9 +470,9 @@ impl Ledger {
         record.restored = self.restored.clone();
         record.promoted_from = self.promoted_from.clone();
         record.promotion_check_skipped = self.promotion_check_skipped.clone();
-        // Only deploy and refresh have an apply step to reach.
+        // Only deploy and refresh have an apply step to reach, and restore its push.
         record.reached_apply =
-            matches!(self.command, "deploy" | "refresh").then_some(self.reached_apply);
+            matches!(self.command, "deploy" | "refresh" | "restore").then_some(self.reached_apply);
         append(&self.artifacts_dir, &record)
     }
 }

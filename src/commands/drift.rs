@@ -19,6 +19,7 @@ use crate::artifacts::history::{self, DriftCounts, HistoryRecord, RunResult};
 use crate::backend::Backends;
 use crate::error::{self, TfenvError};
 use crate::exit::Exit;
+use crate::hooks::HookEvent;
 use crate::output::{self, Block};
 use crate::project::{Environment, Project};
 use crate::settings::DriftSettings;
@@ -257,12 +258,16 @@ async fn check_one(
             interrupted: true,
         };
     }
-    let warnings = record(&env_ctx, project, env, &report).await;
-    // `[hooks] on_drift` (DESIGN.md §11) belongs here, once the check is recorded: its
-    // event document is `report` — the one value drift.json, the JSON entry and the
-    // summary row are made from — for a check whose `result` is `CheckResult::Drifted`.
+    let mut warnings = record(&env_ctx, project, env, &report).await;
     if !p.is_json() {
         block.out(&outcome_line(&report));
+    }
+    // `[hooks] on_drift` (DESIGN.md §11), once the check is recorded and said: its
+    // document is `report`, the value drift.json, the JSON entry and the summary row are
+    // made from. Only a check that found drift is the event.
+    if report.result == CheckResult::Drifted {
+        let hook = crate::hooks::run(&env_ctx, project, HookEvent::Drift, &env.name, &report);
+        warnings.extend(hook.await);
     }
     Checked {
         block,

@@ -381,6 +381,8 @@ async fn run(
     backups::with_serial(source, &staged.0, serial)?;
     crate::pipeline::wait_for_state_lock(ctx, backend, env, &settings.lock_wait).await?;
     *pushed = true;
+    // From here on the state may change: a failure is `last-deploy-failed` in status.
+    ledger.reached_apply = true;
     tf.state_push(env, &staged.0, !same_lineage).await?;
     drop(staged);
     if let Err(err) = backend.make_state_private(env) {

@@ -363,17 +363,26 @@ fn last_deploy_failed(status: &EnvStatus) -> Option<Problem> {
     } else {
         ""
     };
+    let (started, outcome) = if record.command == "restore" {
+        (
+            "pushing the state had started",
+            "the state may be the old one or the restored one; see which with `tfenv status`, and a successful `tfenv restore` or `tfenv deploy`",
+        )
+    } else {
+        (
+            "terraform apply had started",
+            "part of the change may be applied; see what is left with `tfenv plan`, and a successful `tfenv deploy`",
+        )
+    };
     Some(Problem::new(
         "last-deploy-failed",
         format!(
-            "the last `tfenv {}` ({} by {}@{}{whose}) {} after terraform apply had started: part of the change may be applied; see what is left with `tfenv plan {}`, a successful `tfenv deploy {}` clears this",
+            "the last `tfenv {}` ({} by {}@{}{whose}) {} after {started}: {outcome} clears this",
             record.command,
             record.start.format("%Y-%m-%d %H:%M UTC"),
             record.who,
             record.host,
             record.result,
-            status.name,
-            status.name
         ),
         format!("tfenv plan {}", status.name),
     ))
@@ -973,9 +982,14 @@ fn print_human(ctx: &Context, report: &StatusReport, shared_ledger: bool) {
                     }
                     (true, _) => format!(" by {}@{}", record.who, record.host),
                 };
+                // A restore is the last change too; deploys and refreshes say only
+                // how they ended, as before.
+                let what = match record.command.as_str() {
+                    "restore" => format!("restore {}", record.result),
+                    _ => record.result.to_string(),
+                };
                 format!(
-                    "{} {} ago{by}",
-                    record.result,
+                    "{what} {} ago{by}",
                     Age((Utc::now() - record.end).num_seconds())
                 )
             });

@@ -374,3 +374,43 @@ fn a_check_that_hangs_is_stopped_at_its_timeout_and_fails() {
     assert!(text.contains("`dev` is in sync"), "{text}");
     assert!(temporary_plans(&project).is_empty(), "{text}");
 }
+
+#[test]
+fn on_drift_runs_once_per_drifted_environment_with_its_report_and_never_for_one_in_sync() {
+    let (project, tf) = all_three();
+    let toml = project.read("tfenv.toml");
+    project.write(
+        "tfenv.toml",
+        &format!("{toml}\n[hooks]\non_drift = [\"./hooks/record.sh\"]\n"),
+    );
+    // Each call appends its event, environment and stdin as one line.
+    project.script(
+        "hooks/record.sh",
+        r#"mkdir -p received
+printf '%s %s %s\n' "$TFENV_EVENT" "$TFENV_ENVIRONMENT" "$(tr -d '\n')" >> received/calls"#,
+    );
+    let output = project
+        .tfenv_with(&tf)
+        .args(["drift", "--all", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    stdout_json(&output);
+    let calls = project.read_or_empty("received/calls");
+    let mut envs: Vec<&str> = calls
+        .lines()
+        .map(|line| {
+            let mut words = line.splitn(3, ' ');
+            assert_eq!(words.next(), Some("drift"), "{line}");
+            let env = words.next().unwrap();
+            let report: Value = serde_json::from_str(words.next().unwrap()).unwrap();
+            assert_eq!(report["environment"], env);
+            assert_eq!(report["result"], "drifted");
+            env
+        })
+        .collect();
+    envs.sort();
+    // dev has only pending code: no drift, no hook.
+    assert_eq!(envs, ["production", "staging"], "{calls}");
+    assert!(!calls.contains(SECRET), "the hook got a secret: {calls}");
+}

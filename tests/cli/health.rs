@@ -350,3 +350,66 @@ fn a_backup_max_age_that_is_not_a_duration_names_the_key_and_the_fix() {
         "{text}"
     );
 }
+
+#[test]
+fn a_restore_that_failed_while_pushing_the_state_is_a_problem_until_a_restore_succeeds() {
+    let project = Project::demo();
+    let fail = project.join("fail-push");
+    let tf = FakeTerraform::working()
+        .on(
+            "state",
+            format!(
+                r#"case "$2" in
+    pull) if [ -f "$FAKE_DIR/pushed.tfstate" ]; then cat "$FAKE_DIR/pushed.tfstate"; else echo "$FAKE_STATE"; fi ;;
+    push) [ -e '{}' ] && {{ echo "Error: writing state: connection reset" >&2; exit 1; }}
+          for a in "$@"; do f="$a"; done; cp "$f" "$FAKE_DIR/pushed.tfstate"; cp "$f" '{}' ;;
+  esac"#,
+                fail.display(),
+                // Where dev's local backend keeps the state, which status reads itself.
+                project.join("state/dev/terraform.tfstate").display()
+            ),
+        )
+        .install(&project);
+    let run = |args: &[&str]| {
+        project
+            .tfenv_with(&tf)
+            .args(args)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["backup", "dev"]).status.success());
+
+    project.write("fail-push", "");
+    let failed = run(&["restore", "dev", "latest", "--yes"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stdout(&failed));
+    let record = project.last_history("dev");
+    assert_eq!(
+        (
+            &record["command"],
+            &record["result"],
+            &record["reached_apply"]
+        ),
+        (&"restore".into(), &"failed".into(), &true.into())
+    );
+    let (code, json) = status(&project, &tf, "dev");
+    assert_eq!(code, Some(6), "{json}");
+    let problem = problem(&json, "last-deploy-failed").unwrap_or_else(|| panic!("{json}"));
+    let message = problem["message"].as_str().unwrap();
+    assert!(
+        message.contains("the last `tfenv restore`")
+            && message.contains("after pushing the state had started"),
+        "{message}"
+    );
+
+    std::fs::remove_file(&fail).unwrap();
+    let restored = run(&["restore", "dev", "latest", "--yes"]);
+    assert!(restored.status.success(), "{}", stdout(&restored));
+    let (code, json) = status(&project, &tf, "dev");
+    assert_eq!(codes(&json), Vec::<String>::new(), "{json}");
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        json["environments"][0]["last_deploy"]["command"], "restore",
+        "{json}"
+    );
+}
