@@ -68,7 +68,8 @@ fn garbage_from_show_json_stops_before_apply() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("did not print a plan"))
-        .stderr(predicate::str::contains("panic: runtime error"));
+        // Not quoted: what came instead of a plan may hold the plan's values.
+        .stderr(predicate::str::contains("panic: runtime error").not());
     assert!(
         !project.read("calls.log").contains("apply"),
         "nothing may be applied"
