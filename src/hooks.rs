@@ -19,7 +19,8 @@ pub enum HookEvent {
     Deploy,
     /// One of them that failed or was interrupted once it had started: `on_failure`.
     Failure,
-    /// A drift check of one environment that found drift: `on_drift`.
+    /// A drift check of one environment that completed or failed (not interrupted):
+    /// `on_drift`.
     Drift,
 }
 

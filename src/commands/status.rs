@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::envs::BackendInfo;
 use crate::age::Age;
-use crate::artifacts::drift::{CheckResult, DriftReport, Severity};
+use crate::artifacts::drift::{CheckResult, CompletedCheck, DriftReport, Severity};
 use crate::artifacts::history::{HistoryRecord, RunResult};
 use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_auth, is_permission, is_unreachable, within};
@@ -104,39 +104,83 @@ impl Problem {
 #[derive(Serialize)]
 struct DriftInfo {
     result: CheckResult,
-    /// The worst severity of what drifted; `null` when nothing did.
+    /// The worst severity of what drifted; `null` when nothing did (or the check failed).
     severity: Option<Severity>,
-    /// How many resources changed outside Terraform.
+    /// How many resources changed outside Terraform; `null` when the check failed.
+    drifted: Option<usize>,
+    /// How many changes the code would make (not drift); `null` when the check failed.
+    pending: Option<usize>,
+    checked: DateTime<Utc>,
+    age_seconds: i64,
+    /// Why the check failed (its first line); absent unless `result` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// A failed check: what the last completed check found; `null` when none did.
+    /// Absent unless `result` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_completed: Option<Option<CompletedInfo>>,
+}
+
+/// The last completed check behind a failed one.
+#[derive(Serialize)]
+struct CompletedInfo {
+    result: CheckResult,
+    severity: Option<Severity>,
     drifted: usize,
-    /// How many changes the code would make (not drift).
     pending: usize,
     checked: DateTime<Utc>,
     age_seconds: i64,
 }
 
+impl CompletedInfo {
+    fn of(check: &CompletedCheck) -> CompletedInfo {
+        CompletedInfo {
+            result: check.result,
+            severity: check.severity,
+            drifted: check.drifted.len(),
+            pending: check.pending,
+            checked: check.checked,
+            age_seconds: (Utc::now() - check.checked).num_seconds(),
+        }
+    }
+}
+
 impl DriftInfo {
     fn of(report: &DriftReport) -> DriftInfo {
+        let failed = report.result == CheckResult::Failed;
         DriftInfo {
             result: report.result,
             severity: report.severity,
-            drifted: report.drifted.len(),
-            pending: report.pending.len(),
+            drifted: (!failed).then_some(report.drifted.len()),
+            pending: (!failed).then_some(report.pending.len()),
             checked: report.checked,
             age_seconds: (Utc::now() - report.checked).num_seconds(),
+            error: failed
+                .then(|| output::headline(report.error.as_deref().unwrap_or("the check failed"))),
+            last_completed: failed.then(|| report.last_completed.as_ref().map(CompletedInfo::of)),
         }
     }
 
-    /// The DRIFT cell: `in sync 2h ago`, `3 drifted (high) 1d ago`, `check failed 1h ago`.
+    /// The DRIFT cell: `in sync 2h ago`, `3 drifted (high) 1d ago`, `check failed 1h ago`,
+    /// `check failed 1h ago; 3 drifted (high) 1d ago`.
     fn cell(&self) -> String {
         let age = Age(self.age_seconds);
+        let drifted = |count: usize, severity: Option<Severity>, age: Age| {
+            format!(
+                "{count} drifted ({}) {age} ago",
+                severity.map_or("?", Severity::as_str)
+            )
+        };
         match self.result {
             CheckResult::InSync => format!("in sync {age} ago"),
-            CheckResult::Drifted => format!(
-                "{} drifted ({}) {age} ago",
-                self.drifted,
-                self.severity.map_or("?", Severity::as_str)
-            ),
-            CheckResult::Failed => format!("check failed {age} ago"),
+            CheckResult::Drifted => drifted(self.drifted.unwrap_or(0), self.severity, age),
+            CheckResult::Failed => match self.last_completed.as_ref().and_then(Option::as_ref) {
+                Some(last) if last.result == CheckResult::Drifted => format!(
+                    "check failed {age} ago; {}",
+                    drifted(last.drifted, last.severity, Age(last.age_seconds))
+                ),
+                _ => format!("check failed {age} ago"),
+            },
         }
     }
 }
@@ -312,7 +356,9 @@ async fn check(
     match artifacts::drift::read(&env.artifacts_dir) {
         Ok(report) => {
             status.drift = report.as_ref().map(DriftInfo::of);
-            problems.extend(report.as_ref().and_then(|r| drifted(&env.name, r)));
+            if let Some(report) = &report {
+                problems.extend(drift_problems(&env.name, report, &status));
+            }
         }
         Err(err) => problems.push(Problem::new(
             "drift-unreadable",
@@ -324,12 +370,31 @@ async fn check(
     status
 }
 
-/// The last drift check found resources changed outside Terraform.
-fn drifted(env: &str, report: &DriftReport) -> Option<Problem> {
-    if report.result != CheckResult::Drifted {
-        return None;
+/// The last drift check failed (`drift-check-failed`), and the last completed check
+/// found resources changed outside Terraform (`drifted`) — kept through failed checks
+/// after it. Drift a deploy may have put back since is still drift until checked again.
+fn drift_problems(env: &str, report: &DriftReport, status: &EnvStatus) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let failed = report.result == CheckResult::Failed;
+    let ago = |at: DateTime<Utc>| Age((Utc::now() - at).num_seconds());
+    if failed {
+        problems.push(Problem::new(
+            "drift-check-failed",
+            format!(
+                "the last drift check ({} ago) failed: {}; nothing it would have found is known",
+                ago(report.checked),
+                output::headline(report.error.as_deref().unwrap_or("no reason recorded")),
+            ),
+            format!("tfenv drift {env}"),
+        ));
     }
-    let mut addresses: Vec<&str> = report.drifted.iter().map(|d| d.address.as_str()).collect();
+    let Some(check) = report.completed() else {
+        return problems;
+    };
+    if check.result != CheckResult::Drifted {
+        return problems;
+    }
+    let mut addresses: Vec<&str> = check.drifted.iter().map(|d| d.address.as_str()).collect();
     let more = addresses.len().saturating_sub(3);
     addresses.truncate(3);
     let more = if more > 0 {
@@ -337,17 +402,37 @@ fn drifted(env: &str, report: &DriftReport) -> Option<Problem> {
     } else {
         String::new()
     };
-    Some(Problem::new(
+    let newest = if failed {
+        format!(" (the newest check, {} ago, failed)", ago(report.checked))
+    } else {
+        String::new()
+    };
+    // A deploy (refresh, restore) that applied after the check may have put it back.
+    let since = status
+        .last_deploy
+        .as_ref()
+        .map(|last| &last.record)
+        .filter(|record| record.result == RunResult::Applied && record.end > check.checked);
+    let next = match since {
+        Some(record) => format!(
+            "a `tfenv {}` ran since this check ({} ago): run `tfenv drift {env}` to check again",
+            record.command,
+            ago(record.end),
+        ),
+        None => format!("`tfenv plan {env}` shows what a deploy would put back"),
+    };
+    problems.push(Problem::new(
         "drifted",
         format!(
-            "{} resource(s) changed outside Terraform ({}), found by the drift check {} ago: `{}`{more}; `tfenv plan {env}` shows what a deploy would put back",
-            report.drifted.len(),
-            report.severity.map_or("?", Severity::as_str),
-            Age((Utc::now() - report.checked).num_seconds()),
+            "{} resource(s) changed outside Terraform ({}), found by the drift check {} ago{newest}: `{}`{more}; {next}",
+            check.drifted.len(),
+            check.severity.map_or("?", Severity::as_str),
+            ago(check.checked),
             addresses.join("`, `"),
         ),
         format!("tfenv drift {env}"),
-    ))
+    ));
+    problems
 }
 
 /// The newest deploy or refresh that reached apply failed or was interrupted (a killed
