@@ -483,15 +483,17 @@ fn backup_stale(env: &Environment, status: &EnvStatus, backups_read: bool) -> Op
     if !backups_read || !has_state {
         return None;
     }
-    let limit = humantime::format_duration(max);
+    // Both to the second, the limit as tfenv.toml writes it (`7d`): an age shown in
+    // whole units could read as the limit itself.
+    let limit = crate::age::exact(max.as_secs());
     let message = match &status.newest_backup {
         Some(backup) if backup.age_seconds <= max.as_secs() as i64 => return None,
         Some(backup) => format!(
-            "the newest backup (`{}`) is {} old, older than backup_max_age {limit}",
+            "the newest backup (`{}`) is {} old, older than backup_max_age `{limit}`",
             backup.file,
-            Age(backup.age_seconds)
+            crate::age::exact(backup.age_seconds.max(0) as u64)
         ),
-        None => format!("no backup of the state, and backup_max_age is {limit}"),
+        None => format!("no backup of the state, and backup_max_age is `{limit}`"),
     };
     Some(Problem::new(
         "backup-stale",

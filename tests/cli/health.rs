@@ -321,6 +321,13 @@ fn a_production_backup_older_than_backup_max_age_is_stale_until_tfenv_backup() {
     assert_eq!(code, Some(6), "{json}");
     let stale = problem(&json, "backup-stale").unwrap_or_else(|| panic!("{json}"));
     assert_eq!(stale["fix"], "tfenv backup production");
+    assert!(
+        stale["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("no backup of the state, and backup_max_age is `7d`"),
+        "{stale}"
+    );
 
     let backup = run(&["backup", "production"]);
     assert!(
@@ -345,6 +352,30 @@ fn a_production_backup_older_than_backup_max_age_is_stale_until_tfenv_backup() {
         stale["message"].as_str().unwrap().contains("30d old"),
         "{stale}"
     );
+
+    // An age just past a limit of minutes reads to the second, never as the limit.
+    line["created"] = (chrono::Utc::now() - chrono::Duration::seconds(94))
+        .to_rfc3339()
+        .into();
+    std::fs::write(&manifest, format!("{line}\n")).unwrap();
+    let config = project.read("tfenv.toml").replace(
+        "backup_keep = 50\n",
+        "backup_keep = 50\nbackup_max_age = \"1m\"\n",
+    );
+    project.write("tfenv.toml", &config);
+    let (_, json) = status(&project, &tf, "production");
+    let message = problem(&json, "backup-stale").unwrap_or_else(|| panic!("{json}"))["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("is 1m 3") && message.contains("s old, older than backup_max_age `1m`"),
+        "{message}"
+    );
+    let config = config.replace("backup_max_age = \"1m\"\n", "");
+    project.write("tfenv.toml", &config);
+    line["created"] = old.to_rfc3339().into();
+    std::fs::write(&manifest, format!("{line}\n")).unwrap();
 
     // Development has no limit unless tfenv.toml sets one; production's can be off.
     let config = project.read("tfenv.toml").replace(
