@@ -161,9 +161,9 @@ fn a_refused_deploy_runs_no_hook() {
 }
 
 #[test]
-fn a_failing_hook_is_one_warning_and_the_exit_code_stays() {
+fn a_failing_hook_is_one_warning_naming_its_quoted_command_and_the_exit_code_stays() {
     let project = project_with_hooks(
-        "on_deploy = [\"./hooks/fail.sh\", \"--channel\", \"ops\"]",
+        "on_deploy = [\"./hooks/fail.sh\", \"--channel\", \"ops & infra\"]",
         &[(
             "fail.sh",
             "echo 'curl: (6) Could not resolve host' >&2; exit 3",
@@ -185,7 +185,7 @@ fn a_failing_hook_is_one_warning_and_the_exit_code_stays() {
     assert_eq!(
         warnings,
         [
-            "warning: hook on_deploy (`./hooks/fail.sh --channel ops`) of `dev` exited with code 3; check its output above and its command in [hooks] of tfenv.toml"
+            "warning: hook on_deploy (`./hooks/fail.sh --channel 'ops & infra'`) of `dev` exited with code 3; check its output above and its command in [hooks] of tfenv.toml"
         ],
         "{err}"
     );
