@@ -843,7 +843,23 @@ fn shared_lineage_problems(
                 .push(status.name.clone());
         }
     }
+    let envs: BTreeMap<&str, &Environment> = resolved
+        .iter()
+        .map(|(env, _)| (env.name.as_str(), *env))
+        .collect();
     for (lineage, names) in by_lineage.iter().filter(|(_, n)| n.len() > 1) {
+        let group: Vec<&&Environment> = names.iter().filter_map(|n| envs.get(n.as_str())).collect();
+        let overwritten: BTreeMap<String, HistoryRecord> = group
+            .iter()
+            .filter_map(|env| {
+                let others: Vec<&&Environment> = group
+                    .iter()
+                    .copied()
+                    .filter(|o| o.name != env.name)
+                    .collect();
+                overwriting_restore(env, lineage, &others).map(|r| (env.name.clone(), r))
+            })
+            .collect();
         for status in statuses.iter_mut().filter(|s| names.contains(&s.name)) {
             let own = identity.get(status.name.as_str()).cloned().flatten();
             let others: Vec<&str> = names
@@ -855,18 +871,119 @@ fn shared_lineage_problems(
             if others.is_empty() {
                 continue;
             }
-            status.problems.push(Problem::new(
-                "shared-lineage",
-                format!(
-                    "its state has the lineage of `{}`'s (`{lineage}`): a state was copied or restored across environments; find this environment's own last state with `tfenv backups {}` and restore it with `tfenv restore {} <BACKUP>`",
-                    others.join("`, `"),
-                    status.name,
-                    status.name
-                ),
-                format!("tfenv backups {}", status.name),
+            status.problems.push(lineage_problem(
+                &status.name,
+                lineage,
+                &others,
+                &overwritten,
+                &envs,
             ));
         }
     }
+}
+
+/// The newest restore of `env` that applied, when it put another environment's state in
+/// place of its own: it restored a path under another environment's folder
+/// (`state/<other>/…`), or the backup it took first (of the state it replaced) has
+/// another lineage than the one the environment has now. `None` when history does not
+/// say so.
+fn overwriting_restore(
+    env: &Environment,
+    lineage: &str,
+    others: &[&&Environment],
+) -> Option<HistoryRecord> {
+    let history = artifacts::history::read(&env.artifacts_dir).ok()?;
+    let record = history
+        .records
+        .into_iter()
+        .rev()
+        .find(|r| r.command == "restore" && r.result == RunResult::Applied)?;
+    let restored = record.restored.as_deref().unwrap_or_default();
+    let names_other = others.iter().any(|other| {
+        other.artifacts_dir.file_name().is_some_and(|dir| {
+            let dir = dir.to_string_lossy();
+            restored.contains(&format!("{dir}/backups/"))
+                || Path::new(restored).starts_with(&other.artifacts_dir)
+        })
+    });
+    let replaced_another_lineage = record.backup.as_ref().is_some_and(|file| {
+        artifacts::backups::manifest(&artifacts::backups::dir(env)).is_ok_and(|manifest| {
+            manifest
+                .records
+                .iter()
+                .any(|b| &b.file == file && b.lineage != lineage)
+        })
+    });
+    (names_other || replaced_another_lineage).then_some(record)
+}
+
+/// `shared-lineage` of `name`, whose state has `lineage` like `others`'. The
+/// environment(s) whose state a restore overwrote (`overwritten`, by history) are told
+/// to restore their own last state (another lineage: `--force`, and `--confirm` in
+/// production); the others that their state is not the one to restore. When history
+/// names none, each environment's history says which it was.
+fn lineage_problem(
+    name: &str,
+    lineage: &str,
+    others: &[&str],
+    overwritten: &BTreeMap<String, HistoryRecord>,
+    envs: &BTreeMap<&str, &Environment>,
+) -> Problem {
+    let restore_command = |env: &str| {
+        let confirm = match envs.get(env).map(|e| e.tier) {
+            Some(Tier::Production) => format!(" --confirm {env}"),
+            _ => String::new(),
+        };
+        format!("tfenv restore {env} <BACKUP> --force{confirm}")
+    };
+    let head = format!(
+        "its state has the lineage of `{}`'s (`{lineage}`): a state was copied or restored across environments",
+        others.join("`, `"),
+    );
+    let said = |record: &HistoryRecord| {
+        format!(
+            "`tfenv restore {} {}` ({} by {}@{})",
+            record.environment,
+            record.restored.as_deref().unwrap_or("?"),
+            record.start.format("%Y-%m-%d %H:%M UTC"),
+            record.who,
+            record.host
+        )
+    };
+    if let Some(record) = overwritten.get(name) {
+        return Problem::new(
+            "shared-lineage",
+            format!(
+                "{head}; {} replaced this environment's state: find its own last state (the `pre-restore` backup) with `tfenv backups {name}` and restore it with `{}`",
+                said(record),
+                restore_command(name)
+            ),
+            format!("tfenv backups {name}"),
+        );
+    }
+    let victims: Vec<&String> = overwritten
+        .keys()
+        .filter(|v| others.contains(&v.as_str()))
+        .collect();
+    if let Some(victim) = victims.first() {
+        return Problem::new(
+            "shared-lineage",
+            format!(
+                "{head}; {} put this environment's state into `{victim}`: this state is its own, restore `{victim}` (`{}`) instead",
+                said(&overwritten[victim.as_str()]),
+                restore_command(victim)
+            ),
+            format!("tfenv backups {victim}"),
+        );
+    }
+    Problem::new(
+        "shared-lineage",
+        format!(
+            "{head}; history does not say which environment was overwritten: see which with `tfenv history {name}` and `tfenv history {}`, then restore that one's own last state (`tfenv backups <ENV>`) with `tfenv restore <ENV> <BACKUP> --force` (and `--confirm <ENV>` in production)",
+            others.join("` and `tfenv history "),
+        ),
+        format!("tfenv history {name}"),
+    )
 }
 
 /// Remote state buckets (storage accounts) that keep no object versions: a bad write or
@@ -1141,5 +1258,74 @@ fn print_human(ctx: &Context, report: &StatusReport, shared_ledger: bool) {
     if !lines.is_empty() {
         p.result(&format!("\n{}", p.paint(&Style::new().bold(), "problems:")));
         p.result(&lines.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(env: &str, restored: &str) -> HistoryRecord {
+        let mut record: HistoryRecord = serde_json::from_value(serde_json::json!({
+            "command": "restore", "environment": env, "tier": "production", "who": "ann",
+            "host": "laptop", "git": null, "start": "2026-11-30T10:00:00Z",
+            "end": "2026-11-30T10:00:05Z", "seconds": 5.0, "result": "applied", "exit_code": 0,
+        }))
+        .unwrap();
+        record.restored = Some(restored.to_string());
+        record
+    }
+
+    #[test]
+    fn shared_lineage_tells_only_the_overwritten_environment_to_restore_forced_and_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.tf"), "").unwrap();
+        std::fs::write(
+            dir.path().join("tfenv.toml"),
+            "[environments.staging]\n[environments.production]\n",
+        )
+        .unwrap();
+        let project = Project::load(dir.path(), None).unwrap();
+        let envs: BTreeMap<&str, &Environment> = project
+            .environments
+            .iter()
+            .map(|e| (e.name.as_str(), e))
+            .collect();
+        let overwritten: BTreeMap<String, HistoryRecord> = [(
+            "production".to_string(),
+            record("production", "state/staging/backups/x"),
+        )]
+        .into();
+        let prod = lineage_problem("production", "abc", &["staging"], &overwritten, &envs);
+        assert!(
+            prod.message.contains(
+                "`tfenv restore production state/staging/backups/x` (2026-11-30 10:00 UTC by ann@laptop) replaced this environment's state"
+            ) && prod
+                .message
+                .contains("`tfenv restore production <BACKUP> --force --confirm production`"),
+            "{}",
+            prod.message
+        );
+        assert_eq!(prod.fix, "tfenv backups production");
+        let staging = lineage_problem("staging", "abc", &["production"], &overwritten, &envs);
+        assert!(
+            staging.message.contains("restore `production`")
+                && !staging.message.contains("tfenv restore staging"),
+            "{}",
+            staging.message
+        );
+        assert_eq!(staging.fix, "tfenv backups production");
+
+        // History does not say: each one's history.
+        let unknown = lineage_problem("staging", "abc", &["production"], &BTreeMap::new(), &envs);
+        assert!(
+            unknown
+                .message
+                .contains("`tfenv history staging` and `tfenv history production`")
+                && unknown.message.contains("--force"),
+            "{}",
+            unknown.message
+        );
+        assert_eq!(unknown.fix, "tfenv history staging");
     }
 }

@@ -414,7 +414,10 @@ printf '%s %s %s\n' "$TFENV_EVENT" "$TFENV_ENVIRONMENT" "$(tr -d '\n')" >> recei
             let env = words.next().unwrap();
             let report: Value = serde_json::from_str(words.next().unwrap()).unwrap();
             assert_eq!(report["environment"], env);
-            (env.to_string(), report["result"].as_str().unwrap().to_string())
+            (
+                env.to_string(),
+                report["result"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     seen.sort();
@@ -500,7 +503,10 @@ fn a_failed_check_keeps_the_drift_the_last_check_found_and_status_stays_unhealth
         assert_eq!(drift["last_completed"]["result"], "drifted", "{drift}");
         assert_eq!(drift["drifted"], Value::Null, "{drift}");
         let table = stdout(&project.run_with(&tf, &["status", "staging"]));
-        assert!(table.contains("check failed 0s ago; 1 drifted (medium)"), "{table}");
+        assert!(
+            table.contains("check failed 0s ago; 1 drifted (medium)"),
+            "{table}"
+        );
     }
 
     // Fixed and checked again: in sync, healthy as far as drift goes.

@@ -162,7 +162,8 @@ fn drift_report(project: &Project, env: &str, result: &str, hours_ago: i64) {
     });
     let mut report = report;
     if result == "failed" {
-        report["error"] = "`terraform plan` for `dev` exited with code 1:\n  Error: bad var file".into();
+        report["error"] =
+            "`terraform plan` for `dev` exited with code 1:\n  Error: bad var file".into();
     }
     project.write(&format!("state/{env}/drift.json"), &report.to_string());
 }
@@ -239,7 +240,10 @@ fn drift_found_by_the_last_check_is_a_problem_and_a_drift_column_until_a_check_f
     drift_report(&project, "dev", "drifted", 0);
     let (code, json) = status(&project, &tf, "dev");
     assert_eq!(code, Some(6), "{json}");
-    let message = problem(&json, "drifted").unwrap()["message"].as_str().unwrap().to_string();
+    let message = problem(&json, "drifted").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
         message.contains("`tfenv plan dev` shows what a deploy would put back")
             && !message.contains("ran since"),
@@ -253,14 +257,21 @@ fn drift_found_by_the_last_check_is_a_problem_and_a_drift_column_until_a_check_f
     let drift = &json["environments"][0]["drift"];
     assert_eq!(
         (&drift["result"], &drift["drifted"], &drift["pending"]),
-        (&"failed".into(), &serde_json::Value::Null, &serde_json::Value::Null),
+        (
+            &"failed".into(),
+            &serde_json::Value::Null,
+            &serde_json::Value::Null
+        ),
         "{drift}"
     );
     assert_eq!(codes(&json), ["drift-check-failed"], "{json}");
     let failed = problem(&json, "drift-check-failed").unwrap();
     assert_eq!(failed["fix"], "tfenv drift dev");
     assert!(
-        failed["message"].as_str().unwrap().contains("Error: bad var file"),
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("Error: bad var file"),
         "{failed}"
     );
     assert!(

@@ -93,11 +93,30 @@ fn a_restore_across_environments_is_shared_lineage_until_the_environments_own_st
             message.contains(&format!("the lineage of `{other}`'s")),
             "{message}"
         );
-        assert_eq!(
-            problem["fix"],
-            format!("tfenv backups {}", env["name"].as_str().unwrap())
-        );
+        // Both point at staging, the one the restore overwrote (history says so).
+        assert_eq!(problem["fix"], "tfenv backups staging", "{message}");
     }
+    let message = |i: usize| {
+        json["environments"][i]["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // staging is told the restore that replaced its state, and a restore that works:
+    // its own state has another lineage, so `--force`.
+    assert!(
+        message(1).contains(&format!(
+            "`tfenv restore staging state/dev/backups/{dev_backup}` ("
+        )) && message(1).contains("`tfenv restore staging <BACKUP> --force`"),
+        "{}",
+        message(1)
+    );
+    // dev, untouched, is not told to restore itself.
+    assert!(
+        !message(0).contains("tfenv restore dev") && message(0).contains("restore `staging`"),
+        "{}",
+        message(0)
+    );
     let human = project
         .tfenv_real()
         .args(["status", "dev", "staging"])
