@@ -1031,7 +1031,12 @@ async fn versioning_problems(
                 Ok(versioning) => status.problems.push(Problem::new(
                     "versioning-off",
                     format!(
-                        "`{bucket}`, where its state is, keeps no object versions: a bad write or a delete of the state cannot be undone; turn versioning on with `{}`",
+                        "`{bucket}`, where its state is, {}: a bad write or a delete of the state cannot be undone; turn versioning on with `{}`",
+                        if versioning.suspended {
+                            "has versioning suspended (the old versions are kept, new writes are not versioned)"
+                        } else {
+                            "keeps no object versions"
+                        },
                         versioning.enable
                     ),
                     versioning.enable.clone(),
