@@ -786,11 +786,28 @@ fn terraform_error_text(text: &str, limit: usize, more: &str) -> String {
         .iter()
         .position(|l| l.trim_start_matches(['│', '╷', ' ']).starts_with("Error"))
         .unwrap_or(0);
-    let useful: Vec<&str> = lines[start..]
-        .iter()
-        .map(|l| l.trim_start_matches(['│', '╷', '╵']).trim_end())
-        .filter(|l| !l.trim().is_empty())
-        .collect();
+    // The source lines terraform quotes under "on <file> line N:" are left out: a var
+    // file's line holds its value, a secret's too, and this text reaches the terminal,
+    // history, drift.json and the shared ledger. terraform's own output (`-vv`, the
+    // run's log) keeps them.
+    let mut hid_source = false;
+    let mut useful: Vec<&str> = Vec::new();
+    for line in &lines[start..] {
+        let line = line.trim_start_matches(['│', '╷', '╵']).trim_end();
+        if line.trim().is_empty() {
+            continue;
+        }
+        // One note for each quoted block of lines.
+        if is_source_line(line) {
+            if !hid_source {
+                useful.push("(the source line is not shown: it may hold a value)");
+            }
+            hid_source = true;
+            continue;
+        }
+        hid_source = false;
+        useful.push(line);
+    }
     let mut shown: Vec<String> = useful
         .iter()
         .take(limit)
@@ -800,6 +817,13 @@ fn terraform_error_text(text: &str, limit: usize, more: &str) -> String {
         shown.push(format!("  … ({} more lines; {more})", useful.len() - limit));
     }
     shown.join("\n")
+}
+
+/// A line of source code as terraform quotes it in a diagnostic: `  3: name = "value"`.
+fn is_source_line(line: &str) -> bool {
+    let line = line.trim_start();
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && line[digits..].starts_with(':')
 }
 
 /// `-var-file=<path>` as an OS string: the path exactly as the OS has it.
