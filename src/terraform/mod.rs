@@ -245,6 +245,7 @@ impl Terraform {
         if !Terraform::needs_init(env, backend, options)? {
             return Ok(InitOutcome::Skipped);
         }
+        remove_empty_backend_file(env)?;
         if let Some(cache) = &self.plugin_cache {
             std::fs::create_dir_all(cache)
                 .with_context(|| format!("creating the plugin cache `{}`", cache.display()))?;
@@ -681,6 +682,22 @@ impl Terraform {
             None => "full output: rerun with `tfenv -vv …`".to_string(),
         };
         terraform_failed(what, env, done, limit, &more)
+    }
+}
+
+/// An `init` killed while it wrote the backend's settings into the data dir (a drift
+/// check's `--timeout`, `kill -9`) leaves `terraform.tfstate` there empty, and terraform
+/// refuses every later init with "Failed to load state: … unexpected end of JSON input".
+/// terraform never writes it empty: removed, the init about to run writes it again.
+fn remove_empty_backend_file(env: &Environment) -> anyhow::Result<()> {
+    let file = env.data_dir().join("terraform.tfstate");
+    match std::fs::symlink_metadata(&file) {
+        Ok(meta) if meta.is_file() && meta.len() == 0 => {
+            tracing::debug!("removing the empty `{}` a killed init left", file.display());
+            std::fs::remove_file(&file)
+                .with_context(|| format!("removing the empty `{}`", file.display()))
+        }
+        _ => Ok(()),
     }
 }
 
