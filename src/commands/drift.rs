@@ -105,7 +105,9 @@ pub async fn drift(ctx: &Context, settings: DriftSettings) -> anyhow::Result<Exi
     drop(finished);
     let checks: Vec<Checked> = checks.into_iter().flatten().collect();
 
-    let interrupted = ctx.interrupts.received() || checks.iter().any(|c| c.interrupted);
+    // A Ctrl-C that only stopped a hook leaves every check finished: the run ends as
+    // they did. One that stopped a check (or kept one from starting) is an interrupt.
+    let interrupted = checks.iter().any(|c| c.interrupted);
     let count = |result: CheckResult| {
         checks
             .iter()
