@@ -182,7 +182,7 @@ section is appended for the CI job page.
 
 Exit codes: 0 nothing drifted (pending changes alone are 0); 3 something drifted;
 1 a check failed (failure wins over drift; the other environments are still checked
-and reported); 130 interrupted.
+and reported); 2 a usage error (an unknown environment, a bad flag); 130 interrupted.
 
 Examples:
   tfenv drift production

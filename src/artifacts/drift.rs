@@ -151,20 +151,45 @@ pub fn write(artifacts_dir: &Path, report: &DriftReport) -> anyhow::Result<()> {
 }
 
 /// The last check: `Ok(None)` when the environment was never checked. A file that is
-/// not a drift report is an error naming it.
+/// not a drift report — not JSON, larger than tfenv ever writes, or the report of
+/// another environment (copied from its folder) — is an error naming it.
 pub fn read(artifacts_dir: &Path) -> anyhow::Result<Option<DriftReport>> {
+    use std::io::Read;
     let path = artifacts_dir.join(FILE);
-    let Some(bytes) = crate::files::read_regular(&path)? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&bytes).map(Some).map_err(|err| {
+    let not_a_report = |why: String| -> anyhow::Error {
         crate::error::TfenvError::config(
-            format!("`{}` is not a drift report: {err}", path.display()),
+            format!("`{}` is not a drift report: {why}", path.display()),
             Some("remove it; the next `tfenv drift` writes it again".to_string()),
         )
         .into()
-    })
+    };
+    let Some(file) = crate::files::open_regular(&path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| not_a_report(format!("cannot read it ({err})")))?;
+    if bytes.len() as u64 > MAX_SIZE {
+        return Err(not_a_report(format!(
+            "it is larger than {} MiB",
+            MAX_SIZE >> 20
+        )));
+    }
+    let report: DriftReport =
+        serde_json::from_slice(&bytes).map_err(|err| not_a_report(err.to_string()))?;
+    let folder = artifacts_dir.file_name().and_then(|n| n.to_str());
+    if folder.is_some_and(|name| name != report.environment) {
+        return Err(not_a_report(format!(
+            "it is the report of `{}`",
+            report.environment
+        )));
+    }
+    Ok(Some(report))
 }
+
+/// More than any report tfenv writes (a few hundred bytes per drifted resource).
+const MAX_SIZE: u64 = 16 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -202,12 +227,26 @@ mod tests {
             terraform_version: Some("1.11.4".into()),
             last_completed: None,
         };
-        assert!(read(dir.path()).unwrap().is_none());
-        write(dir.path(), &report).unwrap();
-        let back = read(dir.path()).unwrap().unwrap();
+        let prod = dir.path().join("prod");
+        assert!(read(&prod).unwrap().is_none());
+        write(&prod, &report).unwrap();
+        let back = read(&prod).unwrap().unwrap();
         assert_eq!(back.drifted, report.drifted);
         assert_eq!(back.result, CheckResult::Drifted);
-        std::fs::write(dir.path().join(FILE), b"[]").unwrap();
-        assert!(read(dir.path()).is_err());
+
+        // Copied into another environment's folder: not that environment's report.
+        let dev = dir.path().join("dev");
+        std::fs::create_dir(&dev).unwrap();
+        std::fs::copy(prod.join(FILE), dev.join(FILE)).unwrap();
+        let err = read(&dev).unwrap_err().to_string();
+        assert!(err.contains("it is the report of `prod`"), "{err}");
+
+        std::fs::write(prod.join(FILE), b"[]").unwrap();
+        assert!(read(&prod).is_err());
+        // Larger than tfenv ever writes: refused before it is parsed.
+        let huge = std::fs::File::create(prod.join(FILE)).unwrap();
+        huge.set_len(MAX_SIZE + 1).unwrap();
+        let err = read(&prod).unwrap_err().to_string();
+        assert!(err.contains("larger than 16 MiB"), "{err}");
     }
 }

@@ -105,7 +105,9 @@ pub async fn drift(ctx: &Context, settings: DriftSettings) -> anyhow::Result<Exi
     drop(finished);
     let checks: Vec<Checked> = checks.into_iter().flatten().collect();
 
-    let interrupted = ctx.interrupts.received() || checks.iter().any(|c| c.interrupted);
+    // A Ctrl-C that only stopped a hook leaves every check finished: the run ends as
+    // they did. One that stopped a check (or kept one from starting) is an interrupt.
+    let interrupted = checks.iter().any(|c| c.interrupted);
     let count = |result: CheckResult| {
         checks
             .iter()
@@ -306,6 +308,7 @@ async fn run_check(
     ctx.ensure_init(&tf, project, env, &backend, InitOptions::default(), None)
         .await?;
     crate::files::ensure_private_dir(&env.artifacts_dir)?;
+    remove_leftover_checks(&env.artifacts_dir);
     let temp = tempfile::Builder::new()
         .prefix(".drift-")
         .tempdir_in(&env.artifacts_dir)
@@ -316,6 +319,8 @@ async fn run_check(
             )
         })?;
     crate::files::ensure_private_dir(temp.path())?;
+    // Held while this check runs: a folder whose lock another run can take is a leftover.
+    let _held = hold(temp.path())?;
     let plan_file = temp.path().join("drift.tfplan");
     ctx.printer
         .progress(&format!("{}: terraform plan -lock=false", env.name));
@@ -324,6 +329,53 @@ async fn run_check(
     let json = tf.show_json(env, &plan_file).await?;
     drift_check::read(env.tier, &json)
         .map_err(|why| anyhow::anyhow!("reading the drift check's plan of `{}`: {why}", env.name))
+}
+
+/// The file in a check's temporary folder whose OS lock the check holds while it runs.
+const HELD: &str = "held";
+
+fn hold(temp: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = temp.join(HELD);
+    let file = std::fs::File::create(&path)
+        .and_then(|file| file.lock().map(|()| file))
+        .map_err(|err| anyhow::anyhow!("locking `{}`: {err}", path.display()))?;
+    Ok(file)
+}
+
+/// Removes the temporary folders of checks that a killed tfenv (`kill -9`) left in
+/// `state/<env>/`: those whose lock nobody holds. A folder without its lock file yet is
+/// left alone for a minute: a check may be just creating it. Best effort: what cannot
+/// be removed stays for the next run.
+fn remove_leftover_checks(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || !name.to_string_lossy().starts_with(".drift-") {
+            continue;
+        }
+        let folder = entry.path();
+        let leftover = match std::fs::OpenOptions::new()
+            .write(true)
+            .open(folder.join(HELD))
+        {
+            Ok(file) => file.try_lock().is_ok(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60)),
+            Err(_) => false,
+        };
+        if leftover {
+            tracing::debug!(
+                "removing `{}`, left by a killed drift check",
+                folder.display()
+            );
+            let _ = std::fs::remove_dir_all(&folder);
+        }
+    }
 }
 
 /// Writes the check's drift.json and history record, and shares the record with

@@ -373,6 +373,9 @@ impl Followed {
     }
 }
 
+/// The longest line echoed or logged in one piece; a longer one is cut into pieces.
+const MAX_LINE: usize = 64 * 1024;
+
 /// Splits one output stream into lines for echo and log, keeping a partial last line.
 struct OutputSide {
     echo: Option<String>,
@@ -394,10 +397,20 @@ impl OutputSide {
         if self.echo.is_none() && log.is_none() {
             return;
         }
-        self.partial.extend_from_slice(chunk);
-        while let Some(pos) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=pos).collect();
-            self.emit(&line[..line.len() - 1], log);
+        // Only the new bytes are searched: a long line costs its length once.
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            self.partial.extend_from_slice(&rest[..pos]);
+            let line = std::mem::take(&mut self.partial);
+            self.emit(&line, log);
+            rest = &rest[pos + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        // A line with no end (a hook printing megabytes without a newline) is shown in
+        // pieces: memory and time stay bounded.
+        while self.partial.len() >= MAX_LINE {
+            let piece: Vec<u8> = self.partial.drain(..MAX_LINE).collect();
+            self.emit(&piece, log);
         }
     }
 
@@ -431,6 +444,35 @@ impl OutputSide {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log that keeps what is written, for the test to read.
+    #[derive(Clone, Default)]
+    struct Kept(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Kept {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_without_end_is_logged_in_pieces_of_bounded_size() {
+        let kept = Kept::default();
+        let mut log: Option<Box<dyn Write + Send>> = Some(Box::new(kept.clone()));
+        let mut side = OutputSide::new(None, None);
+        let text = [b"short\n".to_vec(), vec![b'B'; 3 * MAX_LINE + 10]].concat();
+        for chunk in text.chunks(4096) {
+            side.lines(chunk, &mut log);
+        }
+        side.finish(&mut log);
+        let logged = String::from_utf8(kept.0.lock().unwrap().clone()).unwrap();
+        let lengths: Vec<usize> = logged.lines().map(str::len).collect();
+        assert_eq!(lengths, [5, MAX_LINE, MAX_LINE, MAX_LINE, 10]);
+    }
 
     fn sh(script: &str) -> Invocation {
         Invocation {

@@ -245,6 +245,7 @@ impl Terraform {
         if !Terraform::needs_init(env, backend, options)? {
             return Ok(InitOutcome::Skipped);
         }
+        remove_empty_backend_file(env)?;
         if let Some(cache) = &self.plugin_cache {
             std::fs::create_dir_all(cache)
                 .with_context(|| format!("creating the plugin cache `{}`", cache.display()))?;
@@ -684,6 +685,22 @@ impl Terraform {
     }
 }
 
+/// An `init` killed while it wrote the backend's settings into the data dir (a drift
+/// check's `--timeout`, `kill -9`) leaves `terraform.tfstate` there empty, and terraform
+/// refuses every later init with "Failed to load state: … unexpected end of JSON input".
+/// terraform never writes it empty: removed, the init about to run writes it again.
+fn remove_empty_backend_file(env: &Environment) -> anyhow::Result<()> {
+    let file = env.data_dir().join("terraform.tfstate");
+    match std::fs::symlink_metadata(&file) {
+        Ok(meta) if meta.is_file() && meta.len() == 0 => {
+            tracing::debug!("removing the empty `{}` a killed init left", file.display());
+            std::fs::remove_file(&file)
+                .with_context(|| format!("removing the empty `{}`", file.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// How many lines of terraform's error output a message shows (all of them with -vv).
 const ERROR_LINES: usize = 20;
 
@@ -786,11 +803,28 @@ fn terraform_error_text(text: &str, limit: usize, more: &str) -> String {
         .iter()
         .position(|l| l.trim_start_matches(['│', '╷', ' ']).starts_with("Error"))
         .unwrap_or(0);
-    let useful: Vec<&str> = lines[start..]
-        .iter()
-        .map(|l| l.trim_start_matches(['│', '╷', '╵']).trim_end())
-        .filter(|l| !l.trim().is_empty())
-        .collect();
+    // The source lines terraform quotes under "on <file> line N:" are left out: a var
+    // file's line holds its value, a secret's too, and this text reaches the terminal,
+    // history, drift.json and the shared ledger. terraform's own output (`-vv`, the
+    // run's log) keeps them.
+    let mut hid_source = false;
+    let mut useful: Vec<&str> = Vec::new();
+    for line in &lines[start..] {
+        let line = line.trim_start_matches(['│', '╷', '╵']).trim_end();
+        if line.trim().is_empty() {
+            continue;
+        }
+        // One note for each quoted block of lines.
+        if is_source_line(line) {
+            if !hid_source {
+                useful.push("(the source line is not shown: it may hold a value)");
+            }
+            hid_source = true;
+            continue;
+        }
+        hid_source = false;
+        useful.push(line);
+    }
     let mut shown: Vec<String> = useful
         .iter()
         .take(limit)
@@ -800,6 +834,13 @@ fn terraform_error_text(text: &str, limit: usize, more: &str) -> String {
         shown.push(format!("  … ({} more lines; {more})", useful.len() - limit));
     }
     shown.join("\n")
+}
+
+/// A line of source code as terraform quotes it in a diagnostic: `  3: name = "value"`.
+fn is_source_line(line: &str) -> bool {
+    let line = line.trim_start();
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && line[digits..].starts_with(':')
 }
 
 /// `-var-file=<path>` as an OS string: the path exactly as the OS has it.

@@ -231,6 +231,17 @@ fn a_long_error_is_cut_with_a_marker_that_says_where_the_rest_is() {
     assert!(!whole.contains("more lines"), "{whole}");
 }
 
+#[test]
+fn the_source_lines_terraform_quotes_in_an_error_are_left_out() {
+    // terraform 1.11's error for a broken var file: its line holds the value.
+    let text = "\nError: Missing newline after argument\n\n  on bad.tfvars line 3:\n   3: db_password = \"hunter2\" x\n\nAn argument definition must end with a newline.\n";
+    let shown = terraform_error_text(text, 20, "unused");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("on bad.tfvars line 3:"), "{shown}");
+    assert!(shown.contains("the source line is not shown"), "{shown}");
+    assert!(shown.contains("must end with a newline"), "{shown}");
+}
+
 #[tokio::test]
 async fn a_lock_held_during_state_push_names_its_holder_and_exits_4() {
     let dir = tempfile::tempdir().unwrap();

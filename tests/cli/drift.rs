@@ -516,3 +516,25 @@ fn a_failed_check_keeps_the_drift_the_last_check_found_and_status_stays_unhealth
     let (_, json) = status();
     assert!(problems(&json).is_empty(), "{json}");
 }
+
+#[test]
+fn a_temporary_folder_left_by_a_killed_check_is_removed_by_the_next_one_but_not_a_running_ones() {
+    let (project, tf) = project_with(&[("dev", PENDING)], "");
+    // What `kill -9` of tfenv during a check leaves: its folder, its plan, its lock file
+    // that nobody holds any more.
+    project.write("state/dev/.drift-killed/drift.tfplan", "plan");
+    project.write("state/dev/.drift-killed/held", "");
+    // A check running in another tfenv holds its lock.
+    project.write("state/dev/.drift-running/held", "");
+    let held = std::fs::File::open(project.join("state/dev/.drift-running/held")).unwrap();
+    held.lock().unwrap();
+    let output = project
+        .tfenv_with(&tf)
+        .args(["drift", "dev"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!project.join("state/dev/.drift-killed").exists());
+    assert!(project.join("state/dev/.drift-running/held").exists());
+    assert_eq!(temporary_plans(&project), ["dev/.drift-running"]);
+}

@@ -316,6 +316,39 @@ fn a_ctrl_c_while_a_hook_runs_kills_it_and_keeps_the_runs_exit_code() {
 }
 
 #[test]
+fn a_ctrl_c_while_on_drift_runs_kills_it_and_drift_still_exits_3() {
+    let project = project_with_hooks(
+        "on_drift = [\"./hooks/hang.sh\"]",
+        &[("hang.sh", HANGING_HOOK)],
+    );
+    // dev's file was edited outside Terraform.
+    let drifted = r#"{"format_version":"1.2","resource_drift":[{"address":"tfenvtest_file.app","mode":"managed","change":{"actions":["update"],"before":{"id":"a","content":"v1"},"after":{"id":"a","content":"edited"},"after_unknown":{}}}],"resource_changes":[]}"#;
+    let tf = FakeTerraform::working()
+        .on("show", format!("echo '{drifted}'"))
+        .install(&project);
+    let mut drift = project.command();
+    drift.arg("--terraform").arg(&tf).args(["drift", "dev"]);
+    let mut run = RunningTfenv::spawn(drift);
+    wait_until("the hook runs", Duration::from_secs(30), || {
+        project
+            .read_or_empty("hook.pids")
+            .split_whitespace()
+            .count()
+            == 2
+    });
+    let pids = hook_pids(&project);
+    run.signal(Signal::SIGINT);
+    let (status, _) = run.wait_exit(Duration::from_secs(20));
+    let err = run.stderr();
+    assert_eq!(status.code(), Some(3), "the check had found drift: {err}");
+    assert!(
+        err.contains("hook on_drift (`./hooks/hang.sh`) of `dev` was killed"),
+        "{err}"
+    );
+    assert_gone(&pids);
+}
+
+#[test]
 fn hooks_run_for_refresh_and_for_a_plan_bundle() {
     let project = project_with_hooks(
         "on_deploy = [\"./hooks/record.sh\"]",

@@ -236,3 +236,21 @@ fn a_workspace_environment_is_created_on_init() {
         "examples/quickstart/terraform.tfstate.d/qa/terraform.tfstate"
     );
 }
+
+/// A drift check's `--timeout` or `kill -9` during `terraform init` leaves the data dir's
+/// backend file empty; terraform alone would refuse every later init.
+#[test]
+fn an_init_killed_while_writing_the_backend_file_does_not_break_the_next_one() {
+    let project = Project::demo();
+    let terraform = support::terraform();
+    let init = || project.run_with(terraform.clone(), &["init", "dev"]);
+    support::expect_code(&init(), 0);
+    let backend_file = data_dir(&project, "dev").join("terraform.tfstate");
+    std::fs::write(&backend_file, "").unwrap();
+    // As an init that never finished: no fingerprint of it.
+    std::fs::remove_file(project.join("examples/quickstart/.terraform/tfenv/dev.fingerprint"))
+        .unwrap();
+    support::expect_code(&init(), 0);
+    assert!(std::fs::metadata(&backend_file).unwrap().len() > 0);
+    support::expect_code(&project.run_with(terraform, &["deploy", "dev", "--yes"]), 0);
+}
