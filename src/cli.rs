@@ -536,7 +536,8 @@ pub struct DriftArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// How many environments to check at once (default: the number of CPUs).
+    /// How many environments to check at once (default: twice the number of CPUs: a
+    /// check mostly waits for the cloud's APIs; lower it when providers use much memory).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
 

@@ -325,8 +325,9 @@ impl DriftSettings {
     pub fn resolve(args: cli::DriftArgs) -> anyhow::Result<DriftSettings> {
         Ok(DriftSettings {
             envs: args.envs,
-            // A plan keeps a CPU busy (terraform and its providers): one per CPU.
-            jobs: jobs(args.jobs, 1)?,
+            // A check mostly waits: terraform refreshes every resource through the
+            // cloud's APIs. Two per CPU, as status's reads.
+            jobs: jobs(args.jobs, 2)?,
             timeout: args.timeout,
             summary: args.summary.summary,
         })
@@ -1014,6 +1015,22 @@ mod tests {
         let err = status(&["--jobs", "0"]).unwrap_err();
         assert_eq!(err.to_string(), "--jobs must be at least 1");
         assert_eq!(crate::error::exit_for(&err), crate::exit::Exit::Usage);
+    }
+
+    #[test]
+    fn drift_checks_default_to_twice_the_cpus_as_they_mostly_wait() {
+        use clap::Parser;
+        let drift = |extra: &[&str]| {
+            let mut argv = vec!["tfenv", "drift", "--all"];
+            argv.extend_from_slice(extra);
+            match cli::Cli::try_parse_from(argv).unwrap().command {
+                cli::Command::Drift(args) => DriftSettings::resolve(args).unwrap(),
+                _ => unreachable!(),
+            }
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(drift(&[]).jobs, 2 * cpus);
+        assert_eq!(drift(&["-j", "1"]).jobs, 1);
     }
 
     #[test]

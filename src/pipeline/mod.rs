@@ -402,8 +402,14 @@ pub fn write_summary(ctx: &Context, files: &[PathBuf], markdown: &str) {
         let mut options = std::fs::OpenOptions::new();
         options.append(true).create(true);
         let written = crate::files::open_own(file, &options).and_then(|opened| {
-            let mut opened =
-                anyhow::Context::context(opened, "the file vanished while it was opened")?;
+            // Created when missing, so not found means its folder is not there.
+            let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
+            let mut opened = opened.ok_or_else(|| match folder {
+                Some(folder) if !folder.is_dir() => {
+                    anyhow::anyhow!("its folder `{}` does not exist", folder.display())
+                }
+                _ => anyhow::anyhow!("the file vanished while it was opened"),
+            })?;
             opened.write_all(markdown.as_bytes())?;
             Ok(())
         });

@@ -283,19 +283,16 @@ fn a_hanging_hook_is_killed_at_the_timeout_with_its_children_and_the_exit_code_s
     assert_gone(&pids);
 }
 
-#[test]
-fn a_ctrl_c_while_a_hook_runs_kills_it_and_keeps_the_runs_exit_code() {
-    let project = project_with_hooks(
-        "on_deploy = [\"./hooks/hang.sh\"]",
-        &[("hang.sh", HANGING_HOOK)],
-    );
-    let tf = FakeTerraform::working().install(&project);
-    let mut deploy = project.command();
-    deploy
-        .arg("--terraform")
-        .arg(&tf)
-        .args(["deploy", "dev", "--yes"]);
-    let mut run = RunningTfenv::spawn(deploy);
+/// Runs `tfenv --terraform <tf> <args>` in a project whose hook hangs, with a Ctrl-C once
+/// the hook runs: the exit code and stderr, the hook's processes checked gone.
+fn ctrl_c_while_the_hook_runs(
+    project: &Project,
+    tf: &std::path::Path,
+    args: &[&str],
+) -> (Option<i32>, String) {
+    let mut command = project.command();
+    command.arg("--terraform").arg(tf).args(args);
+    let mut run = RunningTfenv::spawn(command);
     wait_until("the hook runs", Duration::from_secs(30), || {
         project
             .read_or_empty("hook.pids")
@@ -303,16 +300,26 @@ fn a_ctrl_c_while_a_hook_runs_kills_it_and_keeps_the_runs_exit_code() {
             .count()
             == 2
     });
-    let pids = hook_pids(&project);
+    let pids = hook_pids(project);
     run.signal(Signal::SIGINT);
     let (status, _) = run.wait_exit(Duration::from_secs(20));
-    let err = run.stderr();
-    assert_eq!(status.code(), Some(0), "the deploy had applied: {err}");
+    assert_gone(&pids);
+    (status.code(), run.stderr())
+}
+
+#[test]
+fn a_ctrl_c_while_a_hook_runs_kills_it_and_keeps_the_runs_exit_code() {
+    let project = project_with_hooks(
+        "on_deploy = [\"./hooks/hang.sh\"]",
+        &[("hang.sh", HANGING_HOOK)],
+    );
+    let tf = FakeTerraform::working().install(&project);
+    let (code, err) = ctrl_c_while_the_hook_runs(&project, &tf, &["deploy", "dev", "--yes"]);
+    assert_eq!(code, Some(0), "the deploy had applied: {err}");
     assert!(
         err.contains("warning: hook on_deploy (`./hooks/hang.sh`) of `dev` was killed: tfenv was interrupted while it ran"),
         "{err}"
     );
-    assert_gone(&pids);
 }
 
 #[test]
@@ -326,26 +333,12 @@ fn a_ctrl_c_while_on_drift_runs_kills_it_and_drift_still_exits_3() {
     let tf = FakeTerraform::working()
         .on("show", format!("echo '{drifted}'"))
         .install(&project);
-    let mut drift = project.command();
-    drift.arg("--terraform").arg(&tf).args(["drift", "dev"]);
-    let mut run = RunningTfenv::spawn(drift);
-    wait_until("the hook runs", Duration::from_secs(30), || {
-        project
-            .read_or_empty("hook.pids")
-            .split_whitespace()
-            .count()
-            == 2
-    });
-    let pids = hook_pids(&project);
-    run.signal(Signal::SIGINT);
-    let (status, _) = run.wait_exit(Duration::from_secs(20));
-    let err = run.stderr();
-    assert_eq!(status.code(), Some(3), "the check had found drift: {err}");
+    let (code, err) = ctrl_c_while_the_hook_runs(&project, &tf, &["drift", "dev"]);
+    assert_eq!(code, Some(3), "the check had found drift: {err}");
     assert!(
         err.contains("hook on_drift (`./hooks/hang.sh`) of `dev` was killed"),
         "{err}"
     );
-    assert_gone(&pids);
 }
 
 #[test]

@@ -134,3 +134,23 @@ fn a_fifo_as_the_summary_file_is_a_warning_never_a_hang() {
         ))
         .stderr(predicates::str::contains("a FIFO (named pipe)"));
 }
+
+#[test]
+fn a_summary_file_in_a_folder_that_does_not_exist_is_a_warning_naming_the_folder() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working().install(&project);
+    let missing = project.join("no-such-folder");
+    project
+        .tfenv()
+        .arg("--terraform")
+        .arg(&tf)
+        .env("GITHUB_STEP_SUMMARY", missing.join("summary.md"))
+        .args(["plan", "dev"])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(0)
+        .stderr(predicates::str::contains(format!(
+            "its folder `{}` does not exist",
+            missing.display()
+        )));
+}

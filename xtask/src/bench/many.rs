@@ -26,6 +26,8 @@ pub struct Many {
     pub expected_result: &'static str,
     /// What each run does, for the method paragraph.
     pub does: &'static str,
+    /// tfenv's default `--jobs`, per CPU.
+    pub jobs_per_cpu: usize,
 }
 
 pub const PLAN_ALL: Many = Many {
@@ -34,6 +36,7 @@ pub const PLAN_ALL: Many = Many {
     issue: "11",
     expected_result: "planned",
     does: "Each plan has changes (nothing was ever applied) and exits 0.",
+    jobs_per_cpu: 1,
 };
 
 pub const DRIFT_ALL: Many = Many {
@@ -43,7 +46,9 @@ pub const DRIFT_ALL: Many = Many {
     expected_result: "in-sync",
     does: "Each check is a plan with `-lock=false -detailed-exitcode` and its `show -json`, \
 which tfenv reads for drift and pending changes (nothing was ever applied: the changes \
-are pending, none is drift), then writes `drift.json` and a history record; each exits 0.",
+are pending, none is drift), then writes `drift.json` and a history record; each exits 0. \
+tfenv's default is two checks per CPU (a check against a cloud mostly waits for its APIs).",
+    jobs_per_cpu: 2,
 };
 
 pub fn many(ctx: &Ctx, many: &Many) -> anyhow::Result<Section> {
@@ -53,7 +58,10 @@ pub fn many(ctx: &Ctx, many: &Many) -> anyhow::Result<Section> {
         issue,
         expected_result,
         does,
+        jobs_per_cpu,
     } = many;
+    let jobs = jobs_per_cpu * ctx.cpus;
+    let wide = (2 * jobs).to_string();
     let project = EnvsProject::generate(ctx, section, ENV_COUNT)?;
     let tfenv = |args: &[&str]| {
         let mut v = ctx.tfenv_argv(&project.dir);
@@ -61,7 +69,7 @@ pub fn many(ctx: &Ctx, many: &Many) -> anyhow::Result<Section> {
         v
     };
     let all = tfenv(&[verb, "--all"]);
-    let all_wide = tfenv(&[verb, "--all", "-j", "4"]);
+    let all_wide = tfenv(&[verb, "--all", "-j", &wide]);
     // The sequential runs as one bash script: one process per command, as a CI job's
     // loop over `tfenv <verb> <env>` would be.
     let script = ctx.tmp.join(format!("{section}-sequential.sh"));
@@ -106,7 +114,7 @@ pub fn many(ctx: &Ctx, many: &Many) -> anyhow::Result<Section> {
         &[
             Cmd::new(format!("tfenv {verb} --all"), all.clone()),
             Cmd::new(format!("12 × tfenv {verb} <env>"), sequential),
-            Cmd::new(format!("tfenv {verb} --all -j 4"), all_wide.clone()),
+            Cmd::new(format!("tfenv {verb} --all -j {wide}"), all_wide.clone()),
         ],
         Plan::alternating(ctx.reps),
     )?;
@@ -116,7 +124,7 @@ pub fn many(ctx: &Ctx, many: &Many) -> anyhow::Result<Section> {
     let ratio = all_s.median() / seq_s.median();
     let met = ratio <= RATIO;
     say(&format!(
-        "{verb} --all {:.0} ms, sequential {:.0} ms: {ratio:.2}; -j 4 {:.0} ms",
+        "{verb} --all {:.0} ms, sequential {:.0} ms: {ratio:.2}; -j {wide} {:.0} ms",
         all_s.median(),
         seq_s.median(),
         wide_s.median()
@@ -142,14 +150,14 @@ pub fn many(ctx: &Ctx, many: &Many) -> anyhow::Result<Section> {
     ]);
     let rows: [(String, &Samples); 3] = [
         (
-            format!("`tfenv {verb} --all` (-j {}: the CPU count)", ctx.cpus),
+            format!("`tfenv {verb} --all` (-j {jobs}: its default)"),
             all_s,
         ),
         (
             format!("{ENV_COUNT} × `tfenv {verb} <env>`, one after another"),
             seq_s,
         ),
-        (format!("`tfenv {verb} --all -j 4`"), wide_s),
+        (format!("`tfenv {verb} --all -j {wide}`"), wide_s),
     ];
     for (name, s) in rows {
         table.row([
@@ -170,11 +178,11 @@ sides time plans only. {does}
 Median of {runs} runs each, side by side in one run, each round in a rotated order
 (timing: {timer}):
 
-- `{all}`: the environments run at once, {cpus} at a time (the CPU count), each
+- `{all}`: the environments run at once, {jobs} at a time (its default on {cpus} CPUs), each
   one's output kept and printed as one block, then the table.
 - The same {ENV_COUNT} runs as `tfenv {verb} <env>` one after another (a bash script,
   output to /dev/null).
-- `tfenv {verb} --all -j 4`, for comparison: more at once than CPUs.
+- `tfenv {verb} --all -j {wide}`, for comparison: twice as many at once.
 
 {table}
 **Target** (issue {issue}): {what} — {verdict}.
