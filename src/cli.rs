@@ -98,7 +98,8 @@ Examples:
     #[command(after_help = "\
 Read-only: status never runs `terraform init` and never writes state.
 Exits 6 when any environment has a problem, so it works as a health check: among them
-drift found by the last `tfenv drift` (DRIFT column), a last deploy that failed after
+drift found by the last `tfenv drift` that completed (DRIFT column; kept through checks
+that failed since), a drift check that failed, a last deploy that failed after
 apply started, no backup younger than `backup_max_age` (7d for production), two
 environments sharing a state lineage, a state bucket without object versioning. Each
 problem prints the command that fixes it (`fix` in JSON; docs/json.md).
@@ -174,8 +175,9 @@ Severity: critical = deleted outside Terraform in production; high = other produ
 drift, or a deletion in staging; medium = other staging drift; low = development.
 
 Each check writes state/<env>/drift.json (read by `tfenv status`, also when the check
-failed) and a `drift` record in `tfenv history`; with `ledger = \"backend\"` the record
-is shared like a deploy's. With --summary FILE or GITHUB_STEP_SUMMARY set, a Markdown
+failed: it then keeps what the last completed check found, `last_completed`) and a
+`drift` record in `tfenv history`; with `ledger = \"backend\"` the record is shared
+like a deploy's. `[hooks] on_drift` runs after every check that completed or failed. With --summary FILE or GITHUB_STEP_SUMMARY set, a Markdown
 section is appended for the CI job page.
 
 Exit codes: 0 nothing drifted (pending changes alone are 0); 3 something drifted;

@@ -19,7 +19,8 @@ pub enum HookEvent {
     Deploy,
     /// One of them that failed or was interrupted once it had started: `on_failure`.
     Failure,
-    /// A drift check of one environment that found drift: `on_drift`.
+    /// A drift check of one environment that completed or failed (not interrupted):
+    /// `on_drift`.
     Drift,
 }
 
@@ -65,7 +66,11 @@ pub async fn run(
     let command = event.command(&project.hooks)?;
     let (program, args) = command.split_first()?;
     let key = event.key();
-    let what = format!("hook {key} (`{}`) of `{env}`", command.join(" "));
+    // Shell-quoted where needed, so the argument boundaries show: `sh -c 'sleep 1 & …'`.
+    let what = format!(
+        "hook {key} (`{}`) of `{env}`",
+        shell_words::join(command.iter().map(String::as_str))
+    );
     let warn = |said: String| {
         let warning = format!("{what} {said}");
         ctx.printer.warn(&warning);

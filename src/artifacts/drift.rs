@@ -105,6 +105,41 @@ pub struct DriftReport {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terraform_version: Option<String>,
+    /// A failed check: what the last check that completed found (`null` when none did),
+    /// so a check that breaks never forgets known drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_completed: Option<CompletedCheck>,
+}
+
+/// What the last completed check (`in-sync` or `drifted`) of an environment found, kept
+/// in the report of each failed check after it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CompletedCheck {
+    pub checked: DateTime<Utc>,
+    pub result: CheckResult,
+    pub severity: Option<Severity>,
+    #[serde(default)]
+    pub drifted: Vec<DriftedResource>,
+    /// How many pending changes it found.
+    #[serde(default)]
+    pub pending: usize,
+}
+
+impl DriftReport {
+    /// The last completed check as of this report: this one, or — when this one failed —
+    /// the one it carries.
+    pub fn completed(&self) -> Option<CompletedCheck> {
+        match self.result {
+            CheckResult::Failed => self.last_completed.clone(),
+            _ => Some(CompletedCheck {
+                checked: self.checked,
+                result: self.result,
+                severity: self.severity,
+                drifted: self.drifted.clone(),
+                pending: self.pending.len(),
+            }),
+        }
+    }
 }
 
 /// Writes `state/<env>/drift.json` atomically (0600, folder 0700).
@@ -190,6 +225,7 @@ mod tests {
             pending: vec![],
             error: None,
             terraform_version: Some("1.11.4".into()),
+            last_completed: None,
         };
         let prod = dir.path().join("prod");
         assert!(read(&prod).unwrap().is_none());

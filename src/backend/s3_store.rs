@@ -254,9 +254,10 @@ pub(super) async fn versions(backend: &Backend) -> anyhow::Result<Vec<Version>> 
     Ok(found)
 }
 
-/// GetBucketVersioning of the state's bucket: `true` when `Enabled` (`Suspended` or
-/// never set: `false`).
-pub(super) async fn versioning(backend: &Backend) -> anyhow::Result<bool> {
+/// GetBucketVersioning of the state's bucket: `Some(true)` when `Enabled`,
+/// `Some(false)` when `Suspended` (it was on: old versions are kept), `None` when never
+/// set.
+pub(super) async fn versioning(backend: &Backend) -> anyhow::Result<Option<bool>> {
     let bucket = Bucket::of(backend).await?;
     let what = format!("reading the versioning of `s3://{}`", bucket.name);
     let reply = bucket
@@ -267,9 +268,11 @@ pub(super) async fn versioning(backend: &Backend) -> anyhow::Result<bool> {
         .send()
         .await;
     match reply {
-        Ok(reply) => {
-            Ok(reply.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled))
-        }
+        Ok(reply) => Ok(match reply.status() {
+            Some(aws_sdk_s3::types::BucketVersioningStatus::Enabled) => Some(true),
+            Some(aws_sdk_s3::types::BucketVersioningStatus::Suspended) => Some(false),
+            _ => None,
+        }),
         Err(err) => {
             // An answer the SDK would not take: some S3-compatible servers (moto) name
             // the root element `GetBucketVersioningResponse`, not `VersioningConfiguration`.
@@ -281,7 +284,13 @@ pub(super) async fn versioning(backend: &Backend) -> anyhow::Result<bool> {
                 .map(|body| String::from_utf8_lossy(body).into_owned())
                 .filter(|body| body.contains("GetBucketVersioningResponse"))
             {
-                return Ok(body.contains("<Status>Enabled</Status>"));
+                return Ok(if body.contains("<Status>Enabled</Status>") {
+                    Some(true)
+                } else if body.contains("<Status>Suspended</Status>") {
+                    Some(false)
+                } else {
+                    None
+                });
             }
             let needs = aws::Needs::backend(
                 "s3:GetBucketVersioning",

@@ -59,6 +59,9 @@ pub struct Version {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Versioning {
     pub enabled: bool,
+    /// s3: versioning was on and is `Suspended`: the old versions are kept, new writes
+    /// are not versioned.
+    pub suspended: bool,
     pub enable: String,
 }
 
@@ -210,26 +213,50 @@ impl Store {
     /// (`isVersioningEnabled`), gcs `gcloud storage buckets describe` (versioning). An
     /// error when it could not be told (no permission, no answer): never "off".
     pub async fn versioning(&self) -> anyhow::Result<Versioning> {
-        let enabled = match self.backend.kind {
-            BackendKind::S3 => s3_store::versioning(&self.backend).await?,
-            BackendKind::AzureRm => azurerm::versioning(self).await?,
-            BackendKind::Gcs => gcs::versioning(self).await?,
+        let (enabled, suspended) = match self.backend.kind {
+            BackendKind::S3 => match s3_store::versioning(&self.backend).await? {
+                Some(enabled) => (enabled, !enabled),
+                None => (false, false),
+            },
+            BackendKind::AzureRm => (azurerm::versioning(self).await?, false),
+            BackendKind::Gcs => (gcs::versioning(self).await?, false),
             BackendKind::Local | BackendKind::Other(_) => return Err(self.none()),
         };
         Ok(Versioning {
             enabled,
+            suspended,
             enable: self.enable_versioning(),
         })
     }
 
-    /// The cloud CLI command that turns versioning on for the bucket (storage account).
+    /// The cloud CLI command that turns versioning on for the bucket (storage account):
+    /// for s3 at the backend config's endpoint, region and profile (when it sets them),
+    /// so it reaches the bucket tfenv read.
     fn enable_versioning(&self) -> String {
         let setting = |name: &str| self.backend.setting(name).unwrap_or_default();
         match self.backend.kind {
-            BackendKind::S3 => format!(
-                "aws s3api put-bucket-versioning --bucket {} --versioning-configuration Status=Enabled",
-                setting("bucket")
-            ),
+            BackendKind::S3 => {
+                let mut command = format!(
+                    "aws s3api put-bucket-versioning --bucket {} --versioning-configuration Status=Enabled",
+                    shell_words::quote(&setting("bucket"))
+                );
+                let settings = super::aws::AwsSettings::from_backend(&self.backend, &|_| None).ok();
+                let configured = |name: &str| self.backend.setting(name).filter(|v| !v.is_empty());
+                let options = [
+                    (
+                        "--endpoint-url",
+                        settings.as_ref().and_then(|s| s.s3_endpoint.clone()),
+                    ),
+                    ("--region", configured("region")),
+                    ("--profile", configured("profile")),
+                ];
+                for (option, value) in options {
+                    if let Some(value) = value {
+                        command.push_str(&format!(" {option} {}", shell_words::quote(&value)));
+                    }
+                }
+                command
+            }
             BackendKind::AzureRm => {
                 let group = self
                     .backend

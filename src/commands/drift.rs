@@ -217,6 +217,7 @@ async fn check_one(
         pending: Vec::new(),
         error: None,
         terraform_version,
+        last_completed: None,
     };
     let p = &env_ctx.printer;
     let (hint, interrupted) = match result {
@@ -236,6 +237,13 @@ async fn check_one(
             let hint = error::hint_for(&err).map(str::to_string);
             report.result = CheckResult::Failed;
             report.error = Some(format!("{err:#}"));
+            // A check that fails knows nothing new: what the last completed check found
+            // stays known (status keeps reporting its drift). An unreadable drift.json
+            // has nothing to carry.
+            report.last_completed = drift::read(&env.artifacts_dir)
+                .ok()
+                .flatten()
+                .and_then(|last| last.completed());
             if !interrupted {
                 let label = p.paint_err(&console::Style::new().red().bold(), "error:");
                 block.err(&format!("{label} {}: {err:#}", env.name));
@@ -266,11 +274,10 @@ async fn check_one(
     }
     // `[hooks] on_drift` (DESIGN.md §11), once the check is recorded and said: its
     // document is `report`, the value drift.json, the JSON entry and the summary row are
-    // made from. Only a check that found drift is the event.
-    if report.result == CheckResult::Drifted {
-        let hook = crate::hooks::run(&env_ctx, project, HookEvent::Drift, &env.name, &report);
-        warnings.extend(hook.await);
-    }
+    // made from. Every check that completed or failed is the event (its `result` says
+    // which); an interrupted one returned above.
+    let hook = crate::hooks::run(&env_ctx, project, HookEvent::Drift, &env.name, &report);
+    warnings.extend(hook.await);
     Checked {
         block,
         entry: Entry {

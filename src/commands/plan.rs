@@ -213,7 +213,7 @@ async fn plan_one(
         // Its row only: the run writes one table of them all.
         summary: summary_files,
     };
-    let (result, row, plan) = pipeline::execute_planned(&env_ctx, request).await;
+    let (result, row, known) = pipeline::execute_planned(&env_ctx, request).await;
     match result {
         Ok(ran) => {
             if !ctx.printer.is_json() {
@@ -228,9 +228,9 @@ async fn plan_one(
         }
         Err(err) => {
             let exit = error::exit_for(&err);
-            let mut report = Report::failed(env, &mode, &err, output::seconds(started.elapsed()));
             // A plan the policy (or anything after planning) refused keeps its summary.
-            report.plan = plan;
+            let report =
+                Report::failed(env, &mode, &err, output::seconds(started.elapsed())).knowing(known);
             if exit != Exit::Interrupted {
                 let error = &report.error;
                 let p = &env_ctx.printer;

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::envs::BackendInfo;
 use crate::age::Age;
-use crate::artifacts::drift::{CheckResult, DriftReport, Severity};
+use crate::artifacts::drift::{CheckResult, CompletedCheck, DriftReport, Severity};
 use crate::artifacts::history::{HistoryRecord, RunResult};
 use crate::backend::lock::{LockState, StateLock};
 use crate::backend::{Backend, Backends, is_auth, is_permission, is_unreachable, within};
@@ -104,39 +104,83 @@ impl Problem {
 #[derive(Serialize)]
 struct DriftInfo {
     result: CheckResult,
-    /// The worst severity of what drifted; `null` when nothing did.
+    /// The worst severity of what drifted; `null` when nothing did (or the check failed).
     severity: Option<Severity>,
-    /// How many resources changed outside Terraform.
+    /// How many resources changed outside Terraform; `null` when the check failed.
+    drifted: Option<usize>,
+    /// How many changes the code would make (not drift); `null` when the check failed.
+    pending: Option<usize>,
+    checked: DateTime<Utc>,
+    age_seconds: i64,
+    /// Why the check failed (its first line); absent unless `result` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// A failed check: what the last completed check found; `null` when none did.
+    /// Absent unless `result` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_completed: Option<Option<CompletedInfo>>,
+}
+
+/// The last completed check behind a failed one.
+#[derive(Serialize)]
+struct CompletedInfo {
+    result: CheckResult,
+    severity: Option<Severity>,
     drifted: usize,
-    /// How many changes the code would make (not drift).
     pending: usize,
     checked: DateTime<Utc>,
     age_seconds: i64,
 }
 
+impl CompletedInfo {
+    fn of(check: &CompletedCheck) -> CompletedInfo {
+        CompletedInfo {
+            result: check.result,
+            severity: check.severity,
+            drifted: check.drifted.len(),
+            pending: check.pending,
+            checked: check.checked,
+            age_seconds: (Utc::now() - check.checked).num_seconds(),
+        }
+    }
+}
+
 impl DriftInfo {
     fn of(report: &DriftReport) -> DriftInfo {
+        let failed = report.result == CheckResult::Failed;
         DriftInfo {
             result: report.result,
             severity: report.severity,
-            drifted: report.drifted.len(),
-            pending: report.pending.len(),
+            drifted: (!failed).then_some(report.drifted.len()),
+            pending: (!failed).then_some(report.pending.len()),
             checked: report.checked,
             age_seconds: (Utc::now() - report.checked).num_seconds(),
+            error: failed
+                .then(|| output::headline(report.error.as_deref().unwrap_or("the check failed"))),
+            last_completed: failed.then(|| report.last_completed.as_ref().map(CompletedInfo::of)),
         }
     }
 
-    /// The DRIFT cell: `in sync 2h ago`, `3 drifted (high) 1d ago`, `check failed 1h ago`.
+    /// The DRIFT cell: `in sync 2h ago`, `3 drifted (high) 1d ago`, `check failed 1h ago`,
+    /// `check failed 1h ago; 3 drifted (high) 1d ago`.
     fn cell(&self) -> String {
         let age = Age(self.age_seconds);
+        let drifted = |count: usize, severity: Option<Severity>, age: Age| {
+            format!(
+                "{count} drifted ({}) {age} ago",
+                severity.map_or("?", Severity::as_str)
+            )
+        };
         match self.result {
             CheckResult::InSync => format!("in sync {age} ago"),
-            CheckResult::Drifted => format!(
-                "{} drifted ({}) {age} ago",
-                self.drifted,
-                self.severity.map_or("?", Severity::as_str)
-            ),
-            CheckResult::Failed => format!("check failed {age} ago"),
+            CheckResult::Drifted => drifted(self.drifted.unwrap_or(0), self.severity, age),
+            CheckResult::Failed => match self.last_completed.as_ref().and_then(Option::as_ref) {
+                Some(last) if last.result == CheckResult::Drifted => format!(
+                    "check failed {age} ago; {}",
+                    drifted(last.drifted, last.severity, Age(last.age_seconds))
+                ),
+                _ => format!("check failed {age} ago"),
+            },
         }
     }
 }
@@ -312,7 +356,9 @@ async fn check(
     match artifacts::drift::read(&env.artifacts_dir) {
         Ok(report) => {
             status.drift = report.as_ref().map(DriftInfo::of);
-            problems.extend(report.as_ref().and_then(|r| drifted(&env.name, r)));
+            if let Some(report) = &report {
+                problems.extend(drift_problems(&env.name, report, &status));
+            }
         }
         Err(err) => problems.push(Problem::new(
             "drift-unreadable",
@@ -324,12 +370,31 @@ async fn check(
     status
 }
 
-/// The last drift check found resources changed outside Terraform.
-fn drifted(env: &str, report: &DriftReport) -> Option<Problem> {
-    if report.result != CheckResult::Drifted {
-        return None;
+/// The last drift check failed (`drift-check-failed`), and the last completed check
+/// found resources changed outside Terraform (`drifted`) — kept through failed checks
+/// after it. Drift a deploy may have put back since is still drift until checked again.
+fn drift_problems(env: &str, report: &DriftReport, status: &EnvStatus) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let failed = report.result == CheckResult::Failed;
+    let ago = |at: DateTime<Utc>| Age((Utc::now() - at).num_seconds());
+    if failed {
+        problems.push(Problem::new(
+            "drift-check-failed",
+            format!(
+                "the last drift check ({} ago) failed: {}; nothing it would have found is known",
+                ago(report.checked),
+                output::headline(report.error.as_deref().unwrap_or("no reason recorded")),
+            ),
+            format!("tfenv drift {env}"),
+        ));
     }
-    let mut addresses: Vec<&str> = report.drifted.iter().map(|d| d.address.as_str()).collect();
+    let Some(check) = report.completed() else {
+        return problems;
+    };
+    if check.result != CheckResult::Drifted {
+        return problems;
+    }
+    let mut addresses: Vec<&str> = check.drifted.iter().map(|d| d.address.as_str()).collect();
     let more = addresses.len().saturating_sub(3);
     addresses.truncate(3);
     let more = if more > 0 {
@@ -337,17 +402,37 @@ fn drifted(env: &str, report: &DriftReport) -> Option<Problem> {
     } else {
         String::new()
     };
-    Some(Problem::new(
+    let newest = if failed {
+        format!(" (the newest check, {} ago, failed)", ago(report.checked))
+    } else {
+        String::new()
+    };
+    // A deploy (refresh, restore) that applied after the check may have put it back.
+    let since = status
+        .last_deploy
+        .as_ref()
+        .map(|last| &last.record)
+        .filter(|record| record.result == RunResult::Applied && record.end > check.checked);
+    let next = match since {
+        Some(record) => format!(
+            "a `tfenv {}` ran since this check ({} ago): run `tfenv drift {env}` to check again",
+            record.command,
+            ago(record.end),
+        ),
+        None => format!("`tfenv plan {env}` shows what a deploy would put back"),
+    };
+    problems.push(Problem::new(
         "drifted",
         format!(
-            "{} resource(s) changed outside Terraform ({}), found by the drift check {} ago: `{}`{more}; `tfenv plan {env}` shows what a deploy would put back",
-            report.drifted.len(),
-            report.severity.map_or("?", Severity::as_str),
-            Age((Utc::now() - report.checked).num_seconds()),
+            "{} resource(s) changed outside Terraform ({}), found by the drift check {} ago{newest}: `{}`{more}; {next}",
+            check.drifted.len(),
+            check.severity.map_or("?", Severity::as_str),
+            ago(check.checked),
             addresses.join("`, `"),
         ),
         format!("tfenv drift {env}"),
-    ))
+    ));
+    problems
 }
 
 /// The newest deploy or refresh that reached apply failed or was interrupted (a killed
@@ -398,15 +483,17 @@ fn backup_stale(env: &Environment, status: &EnvStatus, backups_read: bool) -> Op
     if !backups_read || !has_state {
         return None;
     }
-    let limit = humantime::format_duration(max);
+    // Both to the second, the limit as tfenv.toml writes it (`7d`): an age shown in
+    // whole units could read as the limit itself.
+    let limit = crate::age::exact(max.as_secs());
     let message = match &status.newest_backup {
         Some(backup) if backup.age_seconds <= max.as_secs() as i64 => return None,
         Some(backup) => format!(
-            "the newest backup (`{}`) is {} old, older than backup_max_age {limit}",
+            "the newest backup (`{}`) is {} old, older than backup_max_age `{limit}`",
             backup.file,
-            Age(backup.age_seconds)
+            crate::age::exact(backup.age_seconds.max(0) as u64)
         ),
-        None => format!("no backup of the state, and backup_max_age is {limit}"),
+        None => format!("no backup of the state, and backup_max_age is `{limit}`"),
     };
     Some(Problem::new(
         "backup-stale",
@@ -756,7 +843,23 @@ fn shared_lineage_problems(
                 .push(status.name.clone());
         }
     }
+    let envs: BTreeMap<&str, &Environment> = resolved
+        .iter()
+        .map(|(env, _)| (env.name.as_str(), *env))
+        .collect();
     for (lineage, names) in by_lineage.iter().filter(|(_, n)| n.len() > 1) {
+        let group: Vec<&&Environment> = names.iter().filter_map(|n| envs.get(n.as_str())).collect();
+        let overwritten: BTreeMap<String, HistoryRecord> = group
+            .iter()
+            .filter_map(|env| {
+                let others: Vec<&&Environment> = group
+                    .iter()
+                    .copied()
+                    .filter(|o| o.name != env.name)
+                    .collect();
+                overwriting_restore(env, lineage, &others).map(|r| (env.name.clone(), r))
+            })
+            .collect();
         for status in statuses.iter_mut().filter(|s| names.contains(&s.name)) {
             let own = identity.get(status.name.as_str()).cloned().flatten();
             let others: Vec<&str> = names
@@ -768,18 +871,119 @@ fn shared_lineage_problems(
             if others.is_empty() {
                 continue;
             }
-            status.problems.push(Problem::new(
-                "shared-lineage",
-                format!(
-                    "its state has the lineage of `{}`'s (`{lineage}`): a state was copied or restored across environments; find this environment's own last state with `tfenv backups {}` and restore it with `tfenv restore {} <BACKUP>`",
-                    others.join("`, `"),
-                    status.name,
-                    status.name
-                ),
-                format!("tfenv backups {}", status.name),
+            status.problems.push(lineage_problem(
+                &status.name,
+                lineage,
+                &others,
+                &overwritten,
+                &envs,
             ));
         }
     }
+}
+
+/// The newest restore of `env` that applied, when it put another environment's state in
+/// place of its own: it restored a path under another environment's folder
+/// (`state/<other>/…`), or the backup it took first (of the state it replaced) has
+/// another lineage than the one the environment has now. `None` when history does not
+/// say so.
+fn overwriting_restore(
+    env: &Environment,
+    lineage: &str,
+    others: &[&&Environment],
+) -> Option<HistoryRecord> {
+    let history = artifacts::history::read(&env.artifacts_dir).ok()?;
+    let record = history
+        .records
+        .into_iter()
+        .rev()
+        .find(|r| r.command == "restore" && r.result == RunResult::Applied)?;
+    let restored = record.restored.as_deref().unwrap_or_default();
+    let names_other = others.iter().any(|other| {
+        other.artifacts_dir.file_name().is_some_and(|dir| {
+            let dir = dir.to_string_lossy();
+            restored.contains(&format!("{dir}/backups/"))
+                || Path::new(restored).starts_with(&other.artifacts_dir)
+        })
+    });
+    let replaced_another_lineage = record.backup.as_ref().is_some_and(|file| {
+        artifacts::backups::manifest(&artifacts::backups::dir(env)).is_ok_and(|manifest| {
+            manifest
+                .records
+                .iter()
+                .any(|b| &b.file == file && b.lineage != lineage)
+        })
+    });
+    (names_other || replaced_another_lineage).then_some(record)
+}
+
+/// `shared-lineage` of `name`, whose state has `lineage` like `others`'. The
+/// environment(s) whose state a restore overwrote (`overwritten`, by history) are told
+/// to restore their own last state (another lineage: `--force`, and `--confirm` in
+/// production); the others that their state is not the one to restore. When history
+/// names none, each environment's history says which it was.
+fn lineage_problem(
+    name: &str,
+    lineage: &str,
+    others: &[&str],
+    overwritten: &BTreeMap<String, HistoryRecord>,
+    envs: &BTreeMap<&str, &Environment>,
+) -> Problem {
+    let restore_command = |env: &str| {
+        let confirm = match envs.get(env).map(|e| e.tier) {
+            Some(Tier::Production) => format!(" --confirm {env}"),
+            _ => String::new(),
+        };
+        format!("tfenv restore {env} <BACKUP> --force{confirm}")
+    };
+    let head = format!(
+        "its state has the lineage of `{}`'s (`{lineage}`): a state was copied or restored across environments",
+        others.join("`, `"),
+    );
+    let said = |record: &HistoryRecord| {
+        format!(
+            "`tfenv restore {} {}` ({} by {}@{})",
+            record.environment,
+            record.restored.as_deref().unwrap_or("?"),
+            record.start.format("%Y-%m-%d %H:%M UTC"),
+            record.who,
+            record.host
+        )
+    };
+    if let Some(record) = overwritten.get(name) {
+        return Problem::new(
+            "shared-lineage",
+            format!(
+                "{head}; {} replaced this environment's state: find its own last state (the `pre-restore` backup) with `tfenv backups {name}` and restore it with `{}`",
+                said(record),
+                restore_command(name)
+            ),
+            format!("tfenv backups {name}"),
+        );
+    }
+    let victims: Vec<&String> = overwritten
+        .keys()
+        .filter(|v| others.contains(&v.as_str()))
+        .collect();
+    if let Some(victim) = victims.first() {
+        return Problem::new(
+            "shared-lineage",
+            format!(
+                "{head}; {} put this environment's state into `{victim}`: this state is its own, restore `{victim}` (`{}`) instead",
+                said(&overwritten[victim.as_str()]),
+                restore_command(victim)
+            ),
+            format!("tfenv backups {victim}"),
+        );
+    }
+    Problem::new(
+        "shared-lineage",
+        format!(
+            "{head}; history does not say which environment was overwritten: see which with `tfenv history {name}` and `tfenv history {}`, then restore that one's own last state (`tfenv backups <ENV>`) with `tfenv restore <ENV> <BACKUP> --force` (and `--confirm <ENV>` in production)",
+            others.join("` and `tfenv history "),
+        ),
+        format!("tfenv history {name}"),
+    )
 }
 
 /// Remote state buckets (storage accounts) that keep no object versions: a bad write or
@@ -827,7 +1031,12 @@ async fn versioning_problems(
                 Ok(versioning) => status.problems.push(Problem::new(
                     "versioning-off",
                     format!(
-                        "`{bucket}`, where its state is, keeps no object versions: a bad write or a delete of the state cannot be undone; turn versioning on with `{}`",
+                        "`{bucket}`, where its state is, {}: a bad write or a delete of the state cannot be undone; turn versioning on with `{}`",
+                        if versioning.suspended {
+                            "has versioning suspended (the old versions are kept, new writes are not versioned)"
+                        } else {
+                            "keeps no object versions"
+                        },
                         versioning.enable
                     ),
                     versioning.enable.clone(),
@@ -1054,5 +1263,74 @@ fn print_human(ctx: &Context, report: &StatusReport, shared_ledger: bool) {
     if !lines.is_empty() {
         p.result(&format!("\n{}", p.paint(&Style::new().bold(), "problems:")));
         p.result(&lines.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(env: &str, restored: &str) -> HistoryRecord {
+        let mut record: HistoryRecord = serde_json::from_value(serde_json::json!({
+            "command": "restore", "environment": env, "tier": "production", "who": "ann",
+            "host": "laptop", "git": null, "start": "2026-11-30T10:00:00Z",
+            "end": "2026-11-30T10:00:05Z", "seconds": 5.0, "result": "applied", "exit_code": 0,
+        }))
+        .unwrap();
+        record.restored = Some(restored.to_string());
+        record
+    }
+
+    #[test]
+    fn shared_lineage_tells_only_the_overwritten_environment_to_restore_forced_and_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.tf"), "").unwrap();
+        std::fs::write(
+            dir.path().join("tfenv.toml"),
+            "[environments.staging]\n[environments.production]\n",
+        )
+        .unwrap();
+        let project = Project::load(dir.path(), None).unwrap();
+        let envs: BTreeMap<&str, &Environment> = project
+            .environments
+            .iter()
+            .map(|e| (e.name.as_str(), e))
+            .collect();
+        let overwritten: BTreeMap<String, HistoryRecord> = [(
+            "production".to_string(),
+            record("production", "state/staging/backups/x"),
+        )]
+        .into();
+        let prod = lineage_problem("production", "abc", &["staging"], &overwritten, &envs);
+        assert!(
+            prod.message.contains(
+                "`tfenv restore production state/staging/backups/x` (2026-11-30 10:00 UTC by ann@laptop) replaced this environment's state"
+            ) && prod
+                .message
+                .contains("`tfenv restore production <BACKUP> --force --confirm production`"),
+            "{}",
+            prod.message
+        );
+        assert_eq!(prod.fix, "tfenv backups production");
+        let staging = lineage_problem("staging", "abc", &["production"], &overwritten, &envs);
+        assert!(
+            staging.message.contains("restore `production`")
+                && !staging.message.contains("tfenv restore staging"),
+            "{}",
+            staging.message
+        );
+        assert_eq!(staging.fix, "tfenv backups production");
+
+        // History does not say: each one's history.
+        let unknown = lineage_problem("staging", "abc", &["production"], &BTreeMap::new(), &envs);
+        assert!(
+            unknown
+                .message
+                .contains("`tfenv history staging` and `tfenv history production`")
+                && unknown.message.contains("--force"),
+            "{}",
+            unknown.message
+        );
+        assert_eq!(unknown.fix, "tfenv history staging");
     }
 }

@@ -198,6 +198,25 @@ impl Report {
     }
 }
 
+/// What a run that failed knew when it failed, as its history record has it: the plan's
+/// summary, the backup taken before the apply, terraform's log.
+#[derive(Clone, Default)]
+pub struct Known {
+    pub plan: Option<PlanSummary>,
+    pub backup: Option<Backup>,
+    pub log: Option<String>,
+}
+
+impl Report {
+    /// The failed run's entry with what it knew ([`Known`]).
+    pub fn knowing(mut self, known: Known) -> Report {
+        self.plan = known.plan;
+        self.backup = known.backup;
+        self.log = known.log;
+        self
+    }
+}
+
 /// A run that did not fail: its report and the exit code it asks for.
 pub struct Ran {
     pub report: Report,
@@ -279,11 +298,17 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
         .is_some()
         .then(|| (req.env.clone(), req.mode.clone()));
     let started = Instant::now();
-    let ran = match execute(ctx, req).await {
+    let files = req.summary.clone();
+    let command = req.mode.command();
+    let (result, row, known) = execute_planned(ctx, req).await;
+    if !files.is_empty() {
+        write_summary(ctx, &files, &summary::runs(command, &[row]));
+    }
+    let ran = match result {
         Ok(ran) => ran,
         Err(err) => {
             if let Some((env, mode)) = &hooked {
-                failure_hook(ctx, env, mode, &err, started).await;
+                failed_run(ctx, env, mode, &err, started, known).await;
             }
             return Err(err);
         }
@@ -309,15 +334,18 @@ pub async fn run(ctx: &Context, req: Request) -> anyhow::Result<Exit> {
     Ok(ran.exit)
 }
 
-/// `on_failure` for a run that failed after it started: its entry as a document listing
-/// several runs has it, with the plan's summary when it got that far. A refused run, and
-/// one whose project or environment could not be resolved, runs no hook.
-async fn failure_hook(
+/// A deploy or refresh that failed (or was interrupted) after it started: its entry as a
+/// document listing several runs has it, with what it knew (the plan's summary, the
+/// backup, the log: [`Known`]) and the error, is its `--output json` document (the error
+/// document's `error` within it) and `on_failure`'s. A refused run, and one whose project
+/// or environment could not be resolved, prints the error document and runs no hook.
+async fn failed_run(
     ctx: &Context,
     env: &str,
     mode: &Mode,
     err: &anyhow::Error,
     started: Instant,
+    known: Known,
 ) {
     if matches!(error::exit_for(err), Exit::Refused | Exit::Usage) {
         return;
@@ -329,44 +357,31 @@ async fn failure_hook(
         return;
     };
     let seconds = crate::output::seconds(started.elapsed());
-    let report = Report::failed(env, mode, err, seconds);
+    let report = Report::failed(env, mode, err, seconds).knowing(known);
+    if ctx.printer.is_json() {
+        // The top prints no error document after this one.
+        let _ = ctx.printer.json(&report);
+    }
     crate::hooks::run(ctx, &project, HookEvent::Failure, &env.name, &report).await;
 }
 
-/// Runs the request's steps; what they found, for the caller to print (`run`, or
-/// `plan` of several environments). Lines along the way go to the context's printer;
-/// the job summary (when asked for) is written.
-pub async fn execute(ctx: &Context, req: Request) -> anyhow::Result<Ran> {
-    let files = req.summary.clone();
-    let command = req.mode.command();
-    let (result, row) = execute_row(ctx, req).await;
-    if !files.is_empty() {
-        write_summary(ctx, &files, &summary::runs(command, &[row]));
-    }
-    result
-}
-
-/// `execute` without writing the job summary: its row, for a caller that writes one
-/// table of several runs (`plan --all`). Every way a run ends has its row: a refused or
-/// failed run with its reason.
-pub async fn execute_row(ctx: &Context, req: Request) -> (anyhow::Result<Ran>, summary::RunRow) {
-    let (result, row, _) = execute_planned(ctx, req).await;
-    (result, row)
-}
-
-/// `execute_row`, with the plan's summary of a run that failed after planning (a policy
-/// refusal, a refused confirmation), for its entry of a document listing several runs.
+/// Runs the request's steps; what they found, for the caller to print (`run`, or `plan`
+/// of several environments, which writes one job summary table of all runs: every way a
+/// run ends has its row, a refused or failed run with its reason), and what a run that
+/// failed knew (the plan's summary of one that failed
+/// after planning — a policy refusal, a refused confirmation —, its backup and log), for
+/// its entry of a document listing several runs.
 pub async fn execute_planned(
     ctx: &Context,
     req: Request,
-) -> (anyhow::Result<Ran>, summary::RunRow, Option<PlanSummary>) {
+) -> (anyhow::Result<Ran>, summary::RunRow, Known) {
     let started = Instant::now();
     let mut row = summary::RunRow {
         environment: req.env.clone(),
         ..summary::RunRow::default()
     };
-    let mut plan = None;
-    let result = run_env(ctx, req, started, &mut row, &mut plan).await;
+    let mut known = Known::default();
+    let result = run_env(ctx, req, started, &mut row, &mut known).await;
     row.seconds = crate::output::seconds(started.elapsed());
     if let Err(err) = &result {
         let exit = error::exit_for(err);
@@ -374,7 +389,7 @@ pub async fn execute_planned(
         row.error = Some(crate::output::headline(&format!("{err:#}")));
         row.policy_output = policy::refusal_output(err);
     }
-    (result, row, plan)
+    (result, row, known)
 }
 
 /// Appends a job summary section to each file (created when missing), in one write:
@@ -445,7 +460,7 @@ async fn run_env(
     req: Request,
     started: Instant,
     row: &mut summary::RunRow,
-    failed_plan: &mut Option<PlanSummary>,
+    known: &mut Known,
 ) -> anyhow::Result<Ran> {
     let project = ctx.project()?;
     let env = project.environment(&req.env)?.clone();
@@ -544,7 +559,11 @@ async fn run_env(
         }
         Err(err) => {
             let exit = error::exit_for(&err);
-            failed_plan.clone_from(&recorded.ledger.plan);
+            *known = Known {
+                plan: recorded.ledger.plan.clone(),
+                backup: recorded.ledger.backup.clone(),
+                log: recorded.ledger.log.clone(),
+            };
             let err = recorded.fail(&ctx.printer, err);
             if exit == Exit::Interrupted {
                 // terraform normally releases its lock when interrupted; after a forced stop

@@ -376,8 +376,17 @@ fn a_check_that_hangs_is_stopped_at_its_timeout_and_fails() {
 }
 
 #[test]
-fn on_drift_runs_once_per_drifted_environment_with_its_report_and_never_for_one_in_sync() {
-    let (project, tf) = all_three();
+fn on_drift_runs_once_per_checked_environment_with_its_report_whatever_the_result() {
+    let edited = edited();
+    // dev in sync (pending code only), staging drifted, production's check fails.
+    let (project, tf) = project_with(
+        &[
+            ("dev", PENDING),
+            ("staging", &edited),
+            ("production", DELETED),
+        ],
+        r#"if [ "$env" = production ]; then echo "Error: Invalid expression in production.tfvars" >&2; exit 1; fi"#,
+    );
     let toml = project.read("tfenv.toml");
     project.write(
         "tfenv.toml",
@@ -394,10 +403,10 @@ printf '%s %s %s\n' "$TFENV_EVENT" "$TFENV_ENVIRONMENT" "$(tr -d '\n')" >> recei
         .args(["drift", "--all", "--output", "json"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     stdout_json(&output);
     let calls = project.read_or_empty("received/calls");
-    let mut envs: Vec<&str> = calls
+    let mut seen: Vec<(String, String)> = calls
         .lines()
         .map(|line| {
             let mut words = line.splitn(3, ' ');
@@ -405,14 +414,107 @@ printf '%s %s %s\n' "$TFENV_EVENT" "$TFENV_ENVIRONMENT" "$(tr -d '\n')" >> recei
             let env = words.next().unwrap();
             let report: Value = serde_json::from_str(words.next().unwrap()).unwrap();
             assert_eq!(report["environment"], env);
-            assert_eq!(report["result"], "drifted");
-            env
+            (
+                env.to_string(),
+                report["result"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
-    envs.sort();
-    // dev has only pending code: no drift, no hook.
-    assert_eq!(envs, ["production", "staging"], "{calls}");
+    seen.sort();
+    let seen: Vec<(&str, &str)> = seen.iter().map(|(e, r)| (e.as_str(), r.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("dev", "in-sync"),
+            ("production", "failed"),
+            ("staging", "drifted")
+        ],
+        "{calls}"
+    );
     assert!(!calls.contains(SECRET), "the hook got a secret: {calls}");
+}
+
+#[test]
+fn a_failed_check_keeps_the_drift_the_last_check_found_and_status_stays_unhealthy() {
+    let edited = edited();
+    // staging's check fails while the file `broken` is in the project.
+    let (project, tf) = project_with(
+        &[("staging", &edited)],
+        r#"if [ -f "$FAKE_DIR/broken" ]; then echo "Error: Invalid expression in staging.tfvars" >&2; exit 1; fi"#,
+    );
+    let status = || {
+        let output = project
+            .tfenv_with(&tf)
+            .args(["status", "staging", "--output", "json"])
+            .output()
+            .unwrap();
+        (output.status.code(), stdout_json(&output))
+    };
+    let problems = |json: &Value| -> Vec<(String, String, String)> {
+        json["environments"][0]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["code"].as_str().unwrap().to_string(),
+                    p["message"].as_str().unwrap().to_string(),
+                    p["fix"].as_str().unwrap().to_string(),
+                )
+            })
+            .filter(|(code, _, _)| code.starts_with("drift"))
+            .collect()
+    };
+    expecting(project.run_with(&tf, &["drift", "staging"]), 3);
+    let (code, json) = status();
+    assert_eq!(code, Some(6), "{json}");
+    assert_eq!(problems(&json).len(), 1, "{json}");
+
+    // The next two checks fail: the drift is still known, and the failure is a problem.
+    project.write("broken", "");
+    for _ in 0..2 {
+        expecting(project.run_with(&tf, &["drift", "staging"]), 1);
+        let report: Value =
+            serde_json::from_str(&project.read("state/staging/drift.json")).unwrap();
+        assert_eq!(report["result"], "failed", "{report}");
+        let last = &report["last_completed"];
+        assert_eq!(
+            (&last["result"], &last["severity"], &last["pending"]),
+            (&"drifted".into(), &"medium".into(), &0.into()),
+            "{report}"
+        );
+        assert_eq!(last["drifted"][0]["address"], "tfenvtest_file.config");
+        assert!(last["checked"].is_string(), "{report}");
+
+        let (code, json) = status();
+        assert_eq!(code, Some(6), "{json}");
+        let found = problems(&json);
+        let codes: Vec<&str> = found.iter().map(|(c, _, _)| c.as_str()).collect();
+        assert_eq!(codes, ["drift-check-failed", "drifted"], "{json}");
+        let (_, failed, fix) = &found[0];
+        assert!(failed.contains("Invalid expression"), "{failed}");
+        assert_eq!(fix, "tfenv drift staging");
+        let (_, drifted, _) = &found[1];
+        assert!(
+            drifted.contains("tfenvtest_file.config") && drifted.contains("the newest check"),
+            "{drifted}"
+        );
+        let drift = &json["environments"][0]["drift"];
+        assert_eq!(drift["last_completed"]["result"], "drifted", "{drift}");
+        assert_eq!(drift["drifted"], Value::Null, "{drift}");
+        let table = stdout(&project.run_with(&tf, &["status", "staging"]));
+        assert!(
+            table.contains("check failed 0s ago; 1 drifted (medium)"),
+            "{table}"
+        );
+    }
+
+    // Fixed and checked again: in sync, healthy as far as drift goes.
+    std::fs::remove_file(project.join("broken")).unwrap();
+    project.write("show-staging.json", PENDING);
+    expecting(project.run_with(&tf, &["drift", "staging"]), 0);
+    let (_, json) = status();
+    assert!(problems(&json).is_empty(), "{json}");
 }
 
 #[test]

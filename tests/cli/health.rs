@@ -160,6 +160,11 @@ fn drift_report(project: &Project, env: &str, result: &str, hours_ago: i64) {
         "severity": if result == "drifted" { serde_json::json!("high") } else { serde_json::Value::Null },
         "drifted": drifted, "pending": [],
     });
+    let mut report = report;
+    if result == "failed" {
+        report["error"] =
+            "`terraform plan` for `dev` exited with code 1:\n  Error: bad var file".into();
+    }
     project.write(&format!("state/{env}/drift.json"), &report.to_string());
 }
 
@@ -217,9 +222,13 @@ fn drift_found_by_the_last_check_is_a_problem_and_a_drift_column_until_a_check_f
     );
     let drifted = problem(&json, "drifted").unwrap_or_else(|| panic!("{json}"));
     assert_eq!(drifted["fix"], "tfenv drift dev");
+    // The deploy above ran after this check: it may have put the drift back.
     let message = drifted["message"].as_str().unwrap();
     assert!(
-        message.contains("tfenvtest_file.a") && message.contains("tfenv plan dev"),
+        message.contains("tfenvtest_file.a")
+            && message.contains("a `tfenv deploy` ran since this check")
+            && message.contains("run `tfenv drift dev` to check again")
+            && !message.contains("tfenv plan dev"),
         "{message}"
     );
     assert!(
@@ -227,10 +236,44 @@ fn drift_found_by_the_last_check_is_a_problem_and_a_drift_column_until_a_check_f
         "{}",
         table(&project)
     );
+    // A check newer than the last deploy: plan shows what a deploy would put back.
+    drift_report(&project, "dev", "drifted", 0);
+    let (code, json) = status(&project, &tf, "dev");
+    assert_eq!(code, Some(6), "{json}");
+    let message = problem(&json, "drifted").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("`tfenv plan dev` shows what a deploy would put back")
+            && !message.contains("ran since"),
+        "{message}"
+    );
 
+    // A failed check knows no counts, and is a problem of its own.
     drift_report(&project, "dev", "failed", 1);
     let (code, json) = status(&project, &tf, "dev");
-    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(code, Some(6), "{json}");
+    let drift = &json["environments"][0]["drift"];
+    assert_eq!(
+        (&drift["result"], &drift["drifted"], &drift["pending"]),
+        (
+            &"failed".into(),
+            &serde_json::Value::Null,
+            &serde_json::Value::Null
+        ),
+        "{drift}"
+    );
+    assert_eq!(codes(&json), ["drift-check-failed"], "{json}");
+    let failed = problem(&json, "drift-check-failed").unwrap();
+    assert_eq!(failed["fix"], "tfenv drift dev");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("Error: bad var file"),
+        "{failed}"
+    );
     assert!(
         table(&project).contains("check failed 1h ago"),
         "{}",
@@ -289,6 +332,13 @@ fn a_production_backup_older_than_backup_max_age_is_stale_until_tfenv_backup() {
     assert_eq!(code, Some(6), "{json}");
     let stale = problem(&json, "backup-stale").unwrap_or_else(|| panic!("{json}"));
     assert_eq!(stale["fix"], "tfenv backup production");
+    assert!(
+        stale["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("no backup of the state, and backup_max_age is `7d`"),
+        "{stale}"
+    );
 
     let backup = run(&["backup", "production"]);
     assert!(
@@ -313,6 +363,30 @@ fn a_production_backup_older_than_backup_max_age_is_stale_until_tfenv_backup() {
         stale["message"].as_str().unwrap().contains("30d old"),
         "{stale}"
     );
+
+    // An age just past a limit of minutes reads to the second, never as the limit.
+    line["created"] = (chrono::Utc::now() - chrono::Duration::seconds(94))
+        .to_rfc3339()
+        .into();
+    std::fs::write(&manifest, format!("{line}\n")).unwrap();
+    let config = project.read("tfenv.toml").replace(
+        "backup_keep = 50\n",
+        "backup_keep = 50\nbackup_max_age = \"1m\"\n",
+    );
+    project.write("tfenv.toml", &config);
+    let (_, json) = status(&project, &tf, "production");
+    let message = problem(&json, "backup-stale").unwrap_or_else(|| panic!("{json}"))["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("is 1m 3") && message.contains("s old, older than backup_max_age `1m`"),
+        "{message}"
+    );
+    let config = config.replace("backup_max_age = \"1m\"\n", "");
+    project.write("tfenv.toml", &config);
+    line["created"] = old.to_rfc3339().into();
+    std::fs::write(&manifest, format!("{line}\n")).unwrap();
 
     // Development has no limit unless tfenv.toml sets one; production's can be off.
     let config = project.read("tfenv.toml").replace(

@@ -88,20 +88,36 @@ fn on_failure_gets_the_failed_run_and_the_exit_code_stays_terraforms() {
         "on_deploy = [\"./hooks/record.sh\"]\non_failure = [\"./hooks/record.sh\"]",
         &[("record.sh", RECORDING_HOOK)],
     );
+    // dev backs up before its deploys, so the failed run has a backup to name.
+    let toml = project.read("tfenv.toml").replace(
+        "var_files = [\"environments/common.tfvars\", \"environments/dev.tfvars\"]\n",
+        "var_files = [\"environments/common.tfvars\", \"environments/dev.tfvars\"]\nbackup = true\n",
+    );
+    project.write("tfenv.toml", &toml);
     let tf = FakeTerraform::working()
         .on("apply", "echo 'Error: quota exceeded' >&2; exit 1")
         .install(&project);
     let output = project
         .tfenv_with(&tf)
-        .args(["deploy", "dev", "--yes", "--output", "json"])
+        .args(["deploy", "dev", "--yes", "--log", "--output", "json"])
         .output()
         .unwrap();
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
-    // stdout: the one error document, as without a hook.
+    // stdout: the one document, the failed run's entry (the error document's `error` in
+    // it), the same the hook reads.
     let document: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(document["error"]["exit_code"], 1);
     assert_eq!(events(&project), ["failure"]);
+    // What the run knew when apply failed, as its history record has it.
+    let record = project.last_history("dev");
+    assert_eq!(record["result"], "failed", "{record}");
+    assert!(record["backup"].is_string(), "{record}");
+    assert_eq!(document["backup"]["file"], record["backup"], "{document}");
+    assert_eq!(document["log"], record["log"], "{document}");
+    assert!(document["log"].is_string(), "{document}");
+    assert_eq!(document["plan"], record["plan"], "{document}");
+    assert!(document["plan"]["add"].is_number(), "{document}");
     assert_eq!(project.read("received/environment"), "dev\n");
     let received: serde_json::Value =
         serde_json::from_str(&project.read("received/stdin.json")).unwrap();
@@ -109,6 +125,10 @@ fn on_failure_gets_the_failed_run_and_the_exit_code_stays_terraforms() {
     assert_eq!(received["command"], "deploy");
     assert_eq!(received["result"], "failed");
     assert_eq!(received["error"]["exit_code"], 1);
+    assert_eq!(
+        (&received["plan"], &received["backup"], &received["log"]),
+        (&document["plan"], &document["backup"], &document["log"])
+    );
     let message = received["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("`terraform apply` for `dev` exited with code 1"),
@@ -141,9 +161,9 @@ fn a_refused_deploy_runs_no_hook() {
 }
 
 #[test]
-fn a_failing_hook_is_one_warning_and_the_exit_code_stays() {
+fn a_failing_hook_is_one_warning_naming_its_quoted_command_and_the_exit_code_stays() {
     let project = project_with_hooks(
-        "on_deploy = [\"./hooks/fail.sh\", \"--channel\", \"ops\"]",
+        "on_deploy = [\"./hooks/fail.sh\", \"--channel\", \"ops & infra\"]",
         &[(
             "fail.sh",
             "echo 'curl: (6) Could not resolve host' >&2; exit 3",
@@ -165,7 +185,7 @@ fn a_failing_hook_is_one_warning_and_the_exit_code_stays() {
     assert_eq!(
         warnings,
         [
-            "warning: hook on_deploy (`./hooks/fail.sh --channel ops`) of `dev` exited with code 3; check its output above and its command in [hooks] of tfenv.toml"
+            "warning: hook on_deploy (`./hooks/fail.sh --channel 'ops & infra'`) of `dev` exited with code 3; check its output above and its command in [hooks] of tfenv.toml"
         ],
         "{err}"
     );

@@ -209,6 +209,21 @@ fn json_of_init_plan_deploy_refresh_and_outputs_matches_its_snapshots() {
     }
 }
 
+#[test]
+fn json_of_a_deploy_that_failed_during_apply_matches_its_snapshot() {
+    let project = Project::demo();
+    let tf = FakeTerraform::working()
+        .state(STATE)
+        .on("apply", "echo 'Error: quota exceeded' >&2; exit 1")
+        .install(&project);
+    let snapshots = Snapshots::new(&project);
+    // staging backs up before it applies: the failed run's document names the backup,
+    // the plan's summary and the log, as its history record does.
+    let args = &["deploy", "staging", "--yes", "--log", "--output", "json"];
+    let output = run(&project, &tf, args, 1);
+    snapshots.json("json-deploy-failed", args, &output);
+}
+
 /// A backup of dev's `STATE` with serial `serial`, written and listed in the manifest
 /// as `tfenv backup` does, taken on 2026-11-`day`.
 fn add_backup(project: &Project, day: u32, serial: u32, reason: &str) -> String {

@@ -93,11 +93,30 @@ fn a_restore_across_environments_is_shared_lineage_until_the_environments_own_st
             message.contains(&format!("the lineage of `{other}`'s")),
             "{message}"
         );
-        assert_eq!(
-            problem["fix"],
-            format!("tfenv backups {}", env["name"].as_str().unwrap())
-        );
+        // Both point at staging, the one the restore overwrote (history says so).
+        assert_eq!(problem["fix"], "tfenv backups staging", "{message}");
     }
+    let message = |i: usize| {
+        json["environments"][i]["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // staging is told the restore that replaced its state, and a restore that works:
+    // its own state has another lineage, so `--force`.
+    assert!(
+        message(1).contains(&format!(
+            "`tfenv restore staging state/dev/backups/{dev_backup}` ("
+        )) && message(1).contains("`tfenv restore staging <BACKUP> --force`"),
+        "{}",
+        message(1)
+    );
+    // dev, untouched, is not told to restore itself.
+    assert!(
+        !message(0).contains("tfenv restore dev") && message(0).contains("restore `staging`"),
+        "{}",
+        message(0)
+    );
     let human = project
         .tfenv_real()
         .args(["status", "dev", "staging"])
@@ -159,17 +178,20 @@ fn an_s3_bucket_without_versioning_is_versioning_off_asked_once_until_versioning
     };
 
     let (json, requests) = status(6);
+    // At the backend config's endpoint and region: without them the command would go
+    // to real AWS.
     let enable = format!(
-        "aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled"
+        "aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled --endpoint-url {} --region us-east-1",
+        moto.endpoint()
     );
     for env in json["environments"].as_array().unwrap() {
         assert_eq!(codes(env), ["versioning-off"], "{env:#}");
         assert_eq!(env["problems"][0]["fix"], enable.as_str());
+        let message = env["problems"][0]["message"].as_str().unwrap();
         assert!(
-            env["problems"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("`s3://{bucket}`")),
+            message.contains(&format!(
+                "`s3://{bucket}`, where its state is, keeps no object versions"
+            )),
             "{env:#}"
         );
     }
@@ -184,4 +206,20 @@ fn an_s3_bucket_without_versioning_is_versioning_off_asked_once_until_versioning
     moto.set_versioning(bucket, true);
     let (json, _) = status(0);
     assert_eq!(json["healthy"], true, "{json:#}");
+
+    // Suspended: still versioning-off, said as it is.
+    moto.set_versioning(bucket, false);
+    let (json, _) = status(6);
+    for env in json["environments"].as_array().unwrap() {
+        assert_eq!(codes(env), ["versioning-off"], "{env:#}");
+        let message = env["problems"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains(
+                "has versioning suspended (the old versions are kept, new writes are not versioned)"
+            ),
+            "{message}"
+        );
+    }
+    moto.set_versioning(bucket, true);
+    assert_eq!(status(0).0["healthy"], true);
 }
