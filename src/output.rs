@@ -12,8 +12,15 @@ use serde::Serialize;
 /// Writes one line to stderr. A stderr that cannot be written (closed, a full disk)
 /// must not turn into a panic: the line is dropped.
 pub fn stderr_line(text: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{text}");
+    // In unit tests, through the test harness's capture: shown only for a test that
+    // fails, so `cargo test` stays quiet.
+    #[cfg(test)]
+    eprintln!("{text}");
+    #[cfg(not(test))]
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    }
 }
 
 /// The first write to stdout that failed. Later writes are skipped, and the top
