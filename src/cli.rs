@@ -177,8 +177,9 @@ drift, or a deletion in staging; medium = other staging drift; low = development
 Each check writes state/<env>/drift.json (read by `tfenv status`, also when the check
 failed: it then keeps what the last completed check found, `last_completed`) and a
 `drift` record in `tfenv history`; with `ledger = \"backend\"` the record is shared
-like a deploy's. `[hooks] on_drift` runs after every check that completed or failed. With --summary FILE or GITHUB_STEP_SUMMARY set, a Markdown
-section is appended for the CI job page.
+like a deploy's. `[hooks] on_drift` runs after every check that completed or failed.
+With --summary FILE or GITHUB_STEP_SUMMARY set, a Markdown section is appended for the
+CI job page.
 
 Exit codes: 0 nothing drifted (pending changes alone are 0); 3 something drifted;
 1 a check failed (failure wins over drift; the other environments are still checked
