@@ -325,6 +325,39 @@ pub fn unresolved_kill(artifacts_dir: &Path) -> anyhow::Result<Option<HistoryRec
 }
 
 impl HistoryRecord {
+    /// A record of `command` on `env` by this user on this host, started (and, until
+    /// told otherwise, ended) at `start`, with `result` and exit code 0: every other
+    /// field empty. Each kind of record fills in what it knows.
+    pub fn of(command: &str, env: &Environment, start: DateTime<Utc>, result: RunResult) -> Self {
+        HistoryRecord {
+            command: command.to_string(),
+            environment: env.name.clone(),
+            tier: env.tier.to_string(),
+            who: super::whoami(),
+            host: super::hostname(),
+            git: None,
+            start,
+            end: start,
+            seconds: 0.0,
+            terraform_version: None,
+            plan: None,
+            result,
+            exit_code: 0,
+            backup: None,
+            log: None,
+            error: None,
+            lock: None,
+            reached_apply: None,
+            bundle: None,
+            restored: None,
+            promoted_from: None,
+            promotion_check_skipped: None,
+            shared: None,
+            unshared: false,
+            drift: None,
+        }
+    }
+
     /// The record of a run that `holder` left in the environment lock when it was
     /// killed, written by the run that found it (`found_by`, e.g. `deploy dev`).
     pub fn killed(env: &Environment, holder: &Holder, found_by: &str) -> HistoryRecord {
@@ -338,18 +371,10 @@ impl HistoryRecord {
         };
         let end = holder.applying.unwrap_or(holder.since);
         HistoryRecord {
-            command: holder.command.clone(),
-            environment: env.name.clone(),
-            tier: env.tier.to_string(),
             who: holder.who.clone(),
             host: holder.host.clone(),
-            git: None,
-            start: holder.since,
             end,
             seconds: (end - holder.since).num_milliseconds() as f64 / 1000.0,
-            terraform_version: None,
-            plan: None,
-            result: RunResult::Killed,
             // What a shell reports for a SIGKILL; the real status is unknown.
             exit_code: 137,
             backup: holder.backup.clone(),
@@ -359,15 +384,8 @@ impl HistoryRecord {
                 holder.pid,
                 Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
             )),
-            lock: None,
             reached_apply: deploys.then_some(holder.applying.is_some()),
-            bundle: None,
-            restored: None,
-            promoted_from: None,
-            promotion_check_skipped: None,
-            shared: None,
-            unshared: false,
-            drift: None,
+            ..HistoryRecord::of(&holder.command, env, holder.since, RunResult::Killed)
         }
     }
 }
@@ -406,32 +424,9 @@ impl Ledger {
         Ledger {
             artifacts_dir: env.artifacts_dir.clone(),
             record: record.then(|| HistoryRecord {
-                command: command.to_string(),
-                environment: env.name.clone(),
-                tier: env.tier.to_string(),
-                who: super::whoami(),
-                host: super::hostname(),
-                git: None,
-                start: now,
-                end: now,
-                seconds: 0.0,
                 terraform_version,
-                plan: None,
                 // Set when the run ends (`finish`).
-                result: RunResult::Interrupted,
-                exit_code: 0,
-                backup: None,
-                log: None,
-                error: None,
-                lock: None,
-                reached_apply: None,
-                bundle: None,
-                restored: None,
-                promoted_from: None,
-                promotion_check_skipped: None,
-                shared: None,
-                unshared: false,
-                drift: None,
+                ..HistoryRecord::of(command, env, now, RunResult::Interrupted)
             }),
             command,
             git: None,

@@ -416,42 +416,23 @@ async fn record(
 /// The `drift` history record of a check: its result (`in-sync`, `drifted`, `failed`),
 /// exit code and counts; never a value.
 fn history_record(env: &Environment, report: &DriftReport) -> HistoryRecord {
-    let end = Utc::now();
     let (result, exit) = match report.result {
         CheckResult::InSync => (RunResult::InSync, Exit::Success),
         CheckResult::Drifted => (RunResult::Drifted, Exit::Changes),
         CheckResult::Failed => (RunResult::Failed, Exit::Failure),
     };
     HistoryRecord {
-        command: "drift".to_string(),
-        environment: env.name.clone(),
-        tier: env.tier.to_string(),
-        who: crate::artifacts::whoami(),
-        host: crate::artifacts::hostname(),
-        git: None,
-        start: report.checked,
-        end,
+        end: Utc::now(),
         seconds: report.seconds,
         terraform_version: report.terraform_version.clone(),
-        plan: None,
-        result,
         exit_code: exit.code(),
-        backup: None,
-        log: None,
         error: report.error.clone(),
-        lock: None,
-        reached_apply: None,
-        bundle: None,
-        restored: None,
-        promoted_from: None,
-        promotion_check_skipped: None,
-        shared: None,
-        unshared: false,
         drift: (report.result != CheckResult::Failed).then_some(DriftCounts {
             drifted: report.drifted.len(),
             pending: report.pending.len(),
             severity: report.severity,
         }),
+        ..HistoryRecord::of("drift", env, report.checked, result)
     }
 }
 
