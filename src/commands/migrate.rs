@@ -35,6 +35,9 @@ struct MigrateReport {
     backup: Option<Backup>,
     /// The old state is left where it was: always true.
     old_state_left: bool,
+    /// terraform wrote the copy under a lineage of its own (1.11 into an empty s3 key),
+    /// and tfenv pushed the state over it with its own lineage.
+    lineage_pushed: bool,
     /// terraform's full output, relative to `state/<env>/` (always for production).
     log: Option<String>,
     warnings: Vec<String>,
@@ -297,6 +300,7 @@ impl Moving<'_> {
             "{}: backing up the state at `{}`",
             env.name, self.from_place.location
         ));
+        let old_bytes_kept = old_bytes.clone();
         let backup = backups::create(env, "pre-migrate", |mut sink| async move {
             sink.write_all(&old_bytes)?;
             sink.flush()?;
@@ -343,7 +347,29 @@ impl Moving<'_> {
         if let Err(err) = self.backend.make_state_private(env) {
             ctx.printer.warn(&format!("{err:#}"));
         }
-        let landed = tf.state_header(env).await?.filter(|h| !h.is_empty());
+        let mut landed = tf.state_header(env).await?.filter(|h| !h.is_empty());
+        let mut lineage_pushed = false;
+        // Copied to a remote backend, terraform may write the resources under a lineage
+        // of its own (1.11 into an empty s3 key does): the state's history (its backups, the
+        // lineage checks of restore and status) would no longer be this state's. The old
+        // state is pushed over that fresh copy, as it was.
+        if let Some(h) = &landed
+            && h.lineage != old.lineage
+            && h.resources == old.resources
+        {
+            ctx.printer.progress(&format!(
+                "{}: terraform gave the copy a new lineage; pushing the state with its own ({})",
+                env.name,
+                short(&old.lineage)
+            ));
+            crate::files::ensure_private_dir(&env.artifacts_dir)?;
+            let staged = Staged(env.artifacts_dir.join(".migrate.tfstate"));
+            crate::files::write_atomic(&staged.0, &old_bytes_kept, crate::files::PRIVATE_FILE)?;
+            tf.state_push(env, &staged.0, true).await?;
+            drop(staged);
+            lineage_pushed = true;
+            landed = tf.state_header(env).await?.filter(|h| !h.is_empty());
+        }
         match &landed {
             Some(h)
                 if h.lineage == old.lineage
@@ -387,6 +413,7 @@ impl Moving<'_> {
             }),
             backup,
             old_state_left: true,
+            lineage_pushed,
             log: log.map(|l| l.name),
             warnings: Vec::new(),
         })
@@ -447,6 +474,15 @@ impl Moving<'_> {
             )),
         }
         .into()
+    }
+}
+
+/// The state being pushed, removed however the migration ends.
+struct Staged(std::path::PathBuf);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

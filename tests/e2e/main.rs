@@ -18,6 +18,7 @@ mod hooks;
 mod interrupts;
 mod ledger;
 mod local;
+mod migrate;
 mod locks;
 mod pipeline;
 mod plan_many;
