@@ -109,7 +109,9 @@ reads the state at the old place and the new one (a state with resources at the 
 place is refused unless --force; nothing is changed), confirms by tier as for deploy,
 backs up the old state (state/<env>/backups/, reason `pre-migrate`; `tfenv backups`
 lists it), runs `terraform init -migrate-state -force-copy`, and checks that lineage,
-serial and resource count landed. The old state is left where it was. The run is
+serial and resource count landed (when terraform gives the copy a lineage of its own, as
+1.11 does into an empty s3 key, tfenv pushes the state over it with its own). The old
+state is left where it was. The run is
 recorded in history as `migrate`, with both locations (never credentials). It holds
 the environment's lock, as init does.
 

@@ -440,7 +440,23 @@ impl Moving<'_> {
         let bytes = read_state_at(self.backend, self.env)
             .await
             .map_err(|err| err.context(format!("reading `{}`", self.to_place.location)))?;
-        Ok(bytes.as_deref().map(header_of).transpose()?.flatten())
+        match bytes.as_deref().map(header_of).transpose() {
+            Ok(header) => Ok(header.flatten()),
+            // Not a state (a partial copy a crashed migration left): overwritten only
+            // when forced.
+            Err(_) if force => Ok(None),
+            Err(err) => Err(TfenvError::Refused {
+                message: format!(
+                    "`{}` ({}) holds something that is not a readable Terraform state ({err:#}); nothing was changed",
+                    self.to_place.location, self.to_place.backend
+                ),
+                hint: Some(format!(
+                    "a partial copy from a migration that failed? check it; to overwrite it with the state from `{}`, pass --force",
+                    self.from_place.location
+                )),
+            }
+            .into()),
+        }
     }
 
     /// terraform failed (or crashed) while moving: what is where, and what to do.

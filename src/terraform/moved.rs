@@ -243,3 +243,48 @@ impl Terraform {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_backend_is_read_from_the_data_dir_without_its_null_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tfenv.toml"), "[environments.dev]\n").unwrap();
+        std::fs::write(dir.path().join("main.tf"), "").unwrap();
+        let project = Project::load(dir.path(), None).unwrap();
+        let env = project.environment("dev").unwrap();
+        assert!(
+            recorded_backend(env).unwrap().is_none(),
+            "never initialized"
+        );
+        std::fs::create_dir_all(env.data_dir()).unwrap();
+        std::fs::write(
+            env.data_dir().join("terraform.tfstate"),
+            r#"{"version":3,"backend":{"type":"local","config":{"path":"old.tfstate","workspace_dir":null},"hash":1}}"#,
+        )
+        .unwrap();
+        let recorded = recorded_backend(env).unwrap().unwrap();
+        assert_eq!(recorded.kind, BackendKind::Local);
+        assert_eq!(recorded.setting("path").as_deref(), Some("old.tfstate"));
+        assert!(!recorded.settings.contains_key("workspace_dir"));
+
+        // The same file named relatively or absolutely is one place; another is not.
+        let mut absolute = recorded.clone();
+        absolute.settings.insert(
+            "path".into(),
+            env.root.join("old.tfstate").display().to_string().into(),
+        );
+        assert!(same_place(&recorded, &absolute, env));
+        let mut other = recorded.clone();
+        other.settings.insert("path".into(), "new.tfstate".into());
+        assert!(!same_place(&recorded, &other, env));
+        let s3 = crate::backend::tests::backend(
+            "s3",
+            serde_json::json!({"bucket": "b", "key": "k"}),
+            None,
+        );
+        assert!(!same_place(&recorded, &s3, env));
+    }
+}

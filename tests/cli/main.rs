@@ -15,6 +15,7 @@ mod health;
 mod hooks;
 mod locks;
 mod meta;
+mod migrate;
 mod pipeline;
 mod plan_many;
 mod policy;
