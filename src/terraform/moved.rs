@@ -23,12 +23,12 @@ pub fn recorded_backend(env: &Environment) -> anyhow::Result<Option<Backend>> {
     let Some(bytes) = files::read_regular(&file)? else {
         return Ok(None);
     };
-    let doc: Value = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "reading the backend terraform recorded in `{}`",
-            file.display()
-        )
-    })?;
+    // Empty or cut short: what a killed init leaves (init removes an empty one and
+    // terraform rewrites it); it records no place.
+    let Ok(doc) = serde_json::from_slice::<Value>(&bytes) else {
+        tracing::debug!("`{}` is not JSON: no recorded backend", file.display());
+        return Ok(None);
+    };
     let Some(backend) = doc.get("backend").filter(|b| b.is_object()) else {
         return Ok(None);
     };
