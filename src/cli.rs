@@ -384,7 +384,7 @@ Examples:
 
     /// Print the script that sets up shell completions for SHELL.
     #[command(after_help = "\
-The script asks tfenv itself at each TAB (COMPLETE=<shell> tfenv -- <words>), so it
+The script asks tfenv itself at each TAB (TFENV_COMPLETE=<shell> tfenv -- <words>), so it
 completes the project's environment names and aliases wherever an environment goes,
 and `restore <env> <TAB>` the environment's backups (from state/<env>/, never the
 network). It runs the `tfenv` found on PATH; outside a project it offers no names.

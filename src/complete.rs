@@ -1,4 +1,4 @@
-//! Dynamic shell completion (clap_complete's engine, `COMPLETE=<shell> tfenv -- <words>`):
+//! Dynamic shell completion (clap_complete's engine, `TFENV_COMPLETE=<shell> tfenv -- <words>`):
 //! the project's environment names and aliases wherever an `ENV` goes, and an
 //! environment's backups for `restore`'s `BACKUP`.
 //!
@@ -15,6 +15,11 @@ use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
 use crate::artifacts::backups;
 use crate::project::Project;
+
+/// The environment variable that asks tfenv for completions instead of a run: tfenv's
+/// own, not clap's default `COMPLETE`, so a variable of that common name set for
+/// something else can never turn a run into a completion (or an error).
+pub const VAR: &str = "TFENV_COMPLETE";
 
 /// The tree the command line being completed is parsed with (for `-C`, `--config` and
 /// the environment already typed), kept by [`attach`].

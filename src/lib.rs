@@ -68,12 +68,13 @@ use crate::settings::{GlobalSettings, OutputSettings};
 pub use context::Context;
 
 pub fn main() -> ExitCode {
-    // A shell asking for completions (`COMPLETE=bash tfenv -- tfenv deploy d`): answered
+    // A shell asking for completions (`TFENV_COMPLETE=bash tfenv -- tfenv deploy d`): answered
     // here, before anything is parsed or printed, and tfenv exits.
     clap_complete::CompleteEnv::with_factory(|| {
         use clap::CommandFactory;
         complete::attach(Cli::command())
     })
+    .var(complete::VAR)
     .complete();
     // OS strings: an argument that is not UTF-8 is a usage error, never a panic.
     let args: Vec<OsString> = std::env::args_os().collect();

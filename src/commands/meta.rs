@@ -12,7 +12,7 @@ use crate::exit::Exit;
 use crate::settings::{CompletionsSettings, ManSettings};
 
 /// The script that registers tfenv with the shell. It calls `tfenv` (from PATH) at each
-/// TAB with `COMPLETE=<shell>`, which `lib.rs` answers before anything else runs.
+/// TAB with `TFENV_COMPLETE=<shell>`, which `lib.rs` answers before anything else runs.
 pub fn completions(ctx: &Context, settings: CompletionsSettings) -> anyhow::Result<Exit> {
     use clap_complete::Shell;
     use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
@@ -34,7 +34,7 @@ pub fn completions(ctx: &Context, settings: CompletionsSettings) -> anyhow::Resu
     // Into memory first: a failed write to stdout is decided on like any other
     // (`stdout_verdict`).
     let mut script = Vec::new();
-    shell.write_registration("COMPLETE", "tfenv", "tfenv", "tfenv", &mut script)?;
+    shell.write_registration(crate::complete::VAR, "tfenv", "tfenv", "tfenv", &mut script)?;
     crate::output::stdout_write(&script);
     Ok(Exit::Success)
 }

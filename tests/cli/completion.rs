@@ -157,7 +157,7 @@ fn completing_outside_a_project_offers_no_names_and_prints_nothing() {
     let output = project
         .command()
         .current_dir(elsewhere.path())
-        .env("COMPLETE", "bash")
+        .env("TFENV_COMPLETE", "bash")
         .env("_CLAP_COMPLETE_INDEX", "2")
         .args(["--", "tfenv", "deploy", ""])
         .output()
@@ -178,4 +178,37 @@ fn a_broken_tfenv_toml_is_no_project_to_complete_from() {
     let output = complete_in(project.path(), &project, &["tfenv deploy "]);
     assert_eq!(replies(&output), [Vec::<String>::new()]);
     assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn every_shell_gets_a_script_that_asks_tfenv_and_a_stray_complete_variable_changes_nothing() {
+    let project = Project::demo();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = project
+            .command()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{shell}: {}",
+            stderr(&output)
+        );
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains("TFENV_COMPLETE"), "{shell}:\n{script}");
+    }
+    // clap's default variable is not tfenv's: a run stays a run.
+    let output = project
+        .command()
+        .env("COMPLETE", "bash")
+        .arg("envs")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .contains("production")
+    );
 }
