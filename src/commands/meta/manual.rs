@@ -112,7 +112,7 @@ impl Manual {
             Exit::Unhealthy,
             Exit::Interrupted,
         ];
-        exit_status(&mut roff, &every.map(|e| (e, "")));
+        exit_status(&mut roff, "", &every.map(|e| (e, "")));
         files(&mut roff, PROJECT_FILES);
         roff.to_writer(&mut out)?;
         man.render_version_section(&mut out)?;
@@ -144,7 +144,11 @@ impl Manual {
             Some(facts) => facts.exits.to_vec(),
             None => GENERIC_EXITS.to_vec(),
         };
-        exit_status(&mut roff, &exits);
+        exit_status(
+            &mut roff,
+            facts.as_ref().map_or("", |f| f.exit_note),
+            &exits,
+        );
         if let Some(facts) = &facts
             && !facts.files.is_empty()
         {
@@ -304,8 +308,11 @@ fn examples(roff: &mut Roff, lines: &[String]) {
     roff.control("fi", []);
 }
 
-fn exit_status(roff: &mut Roff, exits: &[(Exit, &str)]) {
+fn exit_status(roff: &mut Roff, note: &str, exits: &[(Exit, &str)]) {
     roff.control("SH", ["EXIT STATUS"]);
+    if !note.is_empty() {
+        roff.text([roman(note)]);
+    }
     for (exit, meaning) in exits {
         roff.control("TP", []);
         roff.text([bold(exit.code().to_string())]);
@@ -357,6 +364,8 @@ const GENERIC_EXITS: &[(Exit, &str)] = &[
 /// `""`: the general meaning) and the files it reads and writes. Kept true to the code
 /// and to docs/; a command without an entry gets the generic exit codes and no FILES.
 struct Facts {
+    /// Said before the codes, when they are not the whole story (`exec`).
+    exit_note: &'static str,
     exits: &'static [(Exit, &'static str)],
     files: &'static [(&'static str, &'static str)],
 }
@@ -364,8 +373,7 @@ struct Facts {
 const CONFIG: (&str, &str) = (
     "tfenv.toml",
     "The project's configuration, read; without one the environments are discovered from \
-     the layout (environments/<env>.backend.conf, backend-<env>.tfbackend, environments/<env>/) \
-     with their backend config and var files.",
+     the project's files (see tfenv(1)), with their backend config and var files.",
 );
 const DATA_DIR: (&str, &str) = (
     ".terraform/tfenv/<env>/",
@@ -383,6 +391,14 @@ const ENV_LOCK: (&str, &str) = (
 const LOGS: (&str, &str) = (
     "state/<env>/logs/",
     "Terraform's full output, with --log (always for production).",
+);
+const BUNDLE_OUT: (&str, &str) = (
+    "DIR of --out",
+    "The plan bundle: terraform.plan, plan.json, bundle.json (folder 0700, files 0600).",
+);
+const BUNDLE_IN: (&str, &str) = (
+    "DIR of --plan",
+    "The plan bundle `tfenv plan ENV --out DIR` wrote, read and checked, never changed.",
 );
 const PLAN_FILE: (&str, &str) = (
     "state/<env>/terraform.plan",
@@ -434,14 +450,17 @@ fn facts(command: &str) -> Option<Facts> {
     use Exit::{Changes, Failure, Refused, Success, Unhealthy};
     let facts = match command {
         "envs" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, INTERRUPTED],
             files: &[CONFIG],
         },
         "init" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, LOCKED, INTERRUPTED],
             files: &[CONFIG, DATA_DIR, FINGERPRINT, ENV_LOCK, LOGS],
         },
         "status" => Facts {
+            exit_note: "",
             exits: &[
                 (Success, "Every environment is healthy."),
                 FAILED,
@@ -455,6 +474,7 @@ fn facts(command: &str) -> Option<Facts> {
             files: &[CONFIG, DATA_DIR, ENV_LOCK, BACKUPS, HISTORY, DRIFT],
         },
         "plan" => Facts {
+            exit_note: "",
             exits: &[
                 (Success, "Planned; with --detailed-exitcode: no changes."),
                 (Failure, "An environment's plan failed."),
@@ -467,9 +487,18 @@ fn facts(command: &str) -> Option<Facts> {
                 (Refused, "The policy refused a plan."),
                 INTERRUPTED,
             ],
-            files: &[CONFIG, DATA_DIR, FINGERPRINT, ENV_LOCK, PLAN_FILE, LOGS],
+            files: &[
+                CONFIG,
+                DATA_DIR,
+                FINGERPRINT,
+                ENV_LOCK,
+                PLAN_FILE,
+                LOGS,
+                BUNDLE_OUT,
+            ],
         },
         "drift" => Facts {
+            exit_note: "",
             exits: &[
                 (Success, "Nothing drifted (pending changes alone are 0)."),
                 (Failure, "A check failed (failure wins over drift)."),
@@ -490,6 +519,7 @@ fn facts(command: &str) -> Option<Facts> {
             ],
         },
         "validate" => Facts {
+            exit_note: "",
             exits: &[
                 (Success, "No errors (warnings alone are 0)."),
                 (Failure, "A root or a var file has an error."),
@@ -504,7 +534,24 @@ fn facts(command: &str) -> Option<Facts> {
                 ),
             ],
         },
-        "deploy" | "refresh" => Facts {
+        "deploy" => Facts {
+            exit_note: "",
+            exits: &[OK, FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
+            files: &[
+                CONFIG,
+                DATA_DIR,
+                FINGERPRINT,
+                ENV_LOCK,
+                PLAN_FILE,
+                BACKUPS,
+                HISTORY,
+                OUTPUTS,
+                LOGS,
+                BUNDLE_IN,
+            ],
+        },
+        "refresh" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
             files: &[
                 CONFIG,
@@ -519,22 +566,27 @@ fn facts(command: &str) -> Option<Facts> {
             ],
         },
         "outputs" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, INTERRUPTED],
             files: &[CONFIG, DATA_DIR, OUTPUTS],
         },
         "history" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, INTERRUPTED],
             files: &[CONFIG, HISTORY],
         },
         "backup" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, INTERRUPTED],
             files: &[CONFIG, DATA_DIR, BACKUPS],
         },
         "backups" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, INTERRUPTED],
             files: &[CONFIG, BACKUPS],
         },
         "verify" => Facts {
+            exit_note: "",
             exits: &[
                 (
                     Success,
@@ -547,14 +599,17 @@ fn facts(command: &str) -> Option<Facts> {
             files: &[CONFIG, BACKUPS],
         },
         "restore" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
             files: &[CONFIG, DATA_DIR, ENV_LOCK, BACKUPS, HISTORY],
         },
         "prune" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, REFUSED, INTERRUPTED],
             files: &[CONFIG, BACKUPS],
         },
         "lock" => Facts {
+            exit_note: "",
             exits: &[
                 (Success, "Read, whether or not a lock is held."),
                 (
@@ -567,10 +622,12 @@ fn facts(command: &str) -> Option<Facts> {
             files: &[CONFIG],
         },
         "unlock" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
             files: &[CONFIG, DATA_DIR, ENV_LOCK, BACKUPS, HISTORY],
         },
         "doctor" => Facts {
+            exit_note: "",
             exits: &[
                 (Success, "No check failed (warnings alone are 0)."),
                 (Failure, "A check failed."),
@@ -583,7 +640,34 @@ fn facts(command: &str) -> Option<Facts> {
             ],
             files: &[CONFIG, DATA_DIR, FINGERPRINT, ENV_LOCK, HISTORY],
         },
+        "exec" => Facts {
+            exit_note: "terraform's own exit code, passed through (plan -detailed-exitcode: 2 \
+                        for changes). tfenv's own outcomes before terraform runs:",
+            exits: &[FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
+            files: &[
+                CONFIG,
+                DATA_DIR,
+                FINGERPRINT,
+                (
+                    "state/<env>/.tfenv.lock",
+                    "The environment's lock, held while a command that changes the state runs.",
+                ),
+                BACKUPS,
+                HISTORY,
+            ],
+        },
+        "env" => Facts {
+            exit_note: "",
+            exits: &[OK, FAILED, USAGE, INTERRUPTED],
+            files: &[CONFIG, DATA_DIR, FINGERPRINT],
+        },
+        "migrate" => Facts {
+            exit_note: "",
+            exits: &[OK, FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
+            files: &[CONFIG, DATA_DIR, FINGERPRINT, ENV_LOCK, BACKUPS, HISTORY],
+        },
         "completions" | "man" => Facts {
+            exit_note: "",
             exits: &[OK, FAILED, USAGE],
             files: &[],
         },
