@@ -129,9 +129,11 @@ fn given(tree: &clap::Command, words: &[OsString]) -> Given {
             {
                 given.env = Some(first.to_string());
             }
+            // Only ids the matches hold are asked about (clap asserts on others).
             given.env_excluded = cmd.get_arg_conflicts_with(arg).iter().any(|other| {
-                m.value_source(other.get_id().as_str())
-                    == Some(clap::parser::ValueSource::CommandLine)
+                m.ids().any(|id| id == other.get_id())
+                    && m.value_source(other.get_id().as_str())
+                        == Some(clap::parser::ValueSource::CommandLine)
             });
         }
         let Some((name, sub)) = m.subcommand() else {
