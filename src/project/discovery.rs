@@ -155,6 +155,8 @@ struct Declared {
 #[derive(Clone, Debug)]
 pub struct Conflict {
     pub env: String,
+    /// The key of `[environments.<env>]` that settles it: the one the two files compete for.
+    pub key: &'static str,
     pub message: String,
     pub hint: String,
 }
@@ -295,8 +297,9 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
         let Some(name) = discovered_name(name, &source, dir, lenient)? else {
             continue;
         };
-        let twice = |what: &str, paths: &[&PathBuf], key: &str| Conflict {
+        let twice = |what: &str, paths: &[&PathBuf], key: &'static str| Conflict {
             env: name.to_string(),
+            key,
             message: format!(
                 "environment `{name}` has two {what}: {}",
                 paths
@@ -375,6 +378,7 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
             if backends.len() > 1 {
                 let c = Conflict {
                     env: name.to_string(),
+                    key: "backend_config",
                     message: format!(
                         "environment `{name}` has two backend configs: {}",
                         backends
@@ -442,6 +446,7 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
         if let Some((existing, existing_source)) = by_name.get(&env.name) {
             let c = Conflict {
                 env: env.name.clone(),
+                key: "root",
                 message: format!(
                     "environment `{}` is defined twice: by `{}` ({}) and by `{}` ({})",
                     env.name,
@@ -451,7 +456,7 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
                     env.layout.as_str()
                 ),
                 hint: format!(
-                    "remove one of them, or declare `{}` in tfenv.toml with its root, backend_config and var_files",
+                    "remove one of them, or declare `{}` in tfenv.toml with its root (and backend_config, var_files if it has them)",
                     env.name
                 ),
             };

@@ -276,14 +276,17 @@ impl Project {
                     )
                 })?;
                 let found = discovered.iter().find(|env| &env.name == name);
-                // Two files name this environment: only an error when a key the section
-                // leaves out would have to come from one of them.
-                if let Some(conflict) = discovery.conflicts.iter().find(|c| &c.env == name)
-                    && (section.root.is_none()
-                        || section.backend_config.is_none()
-                        || section.var_files.is_none())
-                {
-                    return Err(conflict.error().into());
+                // Two files name this environment: an error unless the section sets the
+                // key they compete for.
+                for conflict in discovery.conflicts.iter().filter(|c| &c.env == name) {
+                    let settled = match conflict.key {
+                        "root" => section.root.is_some(),
+                        "backend_config" => section.backend_config.is_some(),
+                        _ => section.var_files.is_some(),
+                    };
+                    if !settled {
+                        return Err(conflict.error().into());
+                    }
                 }
                 let env_root = match (&section.root, found) {
                     (Some(dir), _) => normalize(&root.join(dir)),

@@ -7,6 +7,7 @@ mod support;
 mod artifacts;
 mod clouds;
 mod deploy;
+mod discovery;
 mod doctor;
 mod drift;
 mod envs;
