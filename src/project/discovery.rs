@@ -155,10 +155,18 @@ struct Declared {
 #[derive(Clone, Debug)]
 pub struct Conflict {
     pub env: String,
-    /// The key of `[environments.<env>]` that settles it: the one the two files compete for.
-    pub key: &'static str,
+    /// The key of `[environments.<env>]` that settles it: the one the two compete for.
+    pub key: Key,
     pub message: String,
     pub hint: String,
+}
+
+/// A key of `[environments.<env>]` that discovery would otherwise fill in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    Root,
+    BackendConfig,
+    VarFiles,
 }
 
 impl Conflict {
@@ -297,33 +305,15 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
         let Some(name) = discovered_name(name, &source, dir, lenient)? else {
             continue;
         };
-        let twice = |what: &str, paths: &[&PathBuf], key: &'static str| Conflict {
-            env: name.to_string(),
-            key,
-            message: format!(
-                "environment `{name}` has two {what}: {}",
-                paths
-                    .iter()
-                    .map(|p| format!("`{}`", show(p)))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            ),
-            hint: format!(
-                "remove or rename the one that is not meant, or declare `{name}` in tfenv.toml with the {key} to use"
-            ),
-        };
         if backends.len() > 1 {
-            let c = twice("backend configs", &backends, "backend_config");
-            conflict(&mut found, c)?;
+            conflict(
+                &mut found,
+                two_files(dir, name, &backends, Key::BackendConfig),
+            )?;
             continue;
         }
         if vars.len() > 1 {
-            let c = twice(
-                "var files",
-                &vars,
-                "var_files (in the order terraform should read them)",
-            );
-            conflict(&mut found, c)?;
+            conflict(&mut found, two_files(dir, name, &vars, Key::VarFiles))?;
             continue;
         }
         let mut env = new_env(name, layout, tf_root);
@@ -376,22 +366,11 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
                 continue;
             };
             if backends.len() > 1 {
-                let c = Conflict {
-                    env: name.to_string(),
-                    key: "backend_config",
-                    message: format!(
-                        "environment `{name}` has two backend configs: {}",
-                        backends
-                            .iter()
-                            .map(|p| format!("`{}`", show(p)))
-                            .collect::<Vec<_>>()
-                            .join(" and ")
-                    ),
-                    hint: format!(
-                        "remove or rename the one that is not meant, or declare `{name}` in tfenv.toml with the backend_config to use"
-                    ),
-                };
-                conflict(&mut found, c)?;
+                let backends: Vec<&PathBuf> = backends.iter().collect();
+                conflict(
+                    &mut found,
+                    two_files(dir, name, &backends, Key::BackendConfig),
+                )?;
                 continue;
             }
             let mut env = new_env(name, Layout::FolderPerEnv, &folder);
@@ -446,7 +425,7 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
         if let Some((existing, existing_source)) = by_name.get(&env.name) {
             let c = Conflict {
                 env: env.name.clone(),
-                key: "root",
+                key: Key::Root,
                 message: format!(
                     "environment `{}` is defined twice: by `{}` ({}) and by `{}` ({})",
                     env.name,
@@ -545,6 +524,33 @@ pub fn suggested_config(misses: &[Note]) -> Option<String> {
         environments: indexmap::IndexMap<String, Declared>,
     }
     toml::to_string(&Suggested { environments }).ok()
+}
+
+/// Two files of environment `env` for the one `key` of `[environments.<env>]` (its
+/// backend config, or its var file): the user says which, tfenv never picks.
+fn two_files(dir: &Path, env: &str, paths: &[&PathBuf], key: Key) -> Conflict {
+    let (what, settle) = match key {
+        Key::BackendConfig => ("backend configs", "the backend_config to use"),
+        Key::Root | Key::VarFiles => (
+            "var files",
+            "var_files (in the order terraform should read them)",
+        ),
+    };
+    let files: Vec<String> = paths
+        .iter()
+        .map(|p| format!("`{}`", display_path(p, dir)))
+        .collect();
+    Conflict {
+        env: env.to_string(),
+        key,
+        message: format!(
+            "environment `{env}` has two {what}: {}",
+            files.join(" and ")
+        ),
+        hint: format!(
+            "remove or rename the one that is not meant, or declare `{env}` in tfenv.toml with {settle}"
+        ),
+    }
 }
 
 /// A `Declared` section for `name`, when it is a valid environment name.

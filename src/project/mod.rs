@@ -280,9 +280,9 @@ impl Project {
                 // key they compete for.
                 for conflict in discovery.conflicts.iter().filter(|c| &c.env == name) {
                     let settled = match conflict.key {
-                        "root" => section.root.is_some(),
-                        "backend_config" => section.backend_config.is_some(),
-                        _ => section.var_files.is_some(),
+                        discovery::Key::Root => section.root.is_some(),
+                        discovery::Key::BackendConfig => section.backend_config.is_some(),
+                        discovery::Key::VarFiles => section.var_files.is_some(),
                     };
                     if !settled {
                         return Err(conflict.error().into());
