@@ -90,12 +90,47 @@ Init is skipped when the environment was initialized with the same backend confi
 and var files; --reconfigure or --upgrade always run it. It takes the environment's
 lock (never under another tfenv's deploy of it); --lock-timeout waits for it.
 
+When the backend config now points elsewhere than the data dir was initialized with
+and the old place holds a state, init stops (exit 5) and names `tfenv migrate <env>`
+(moves the state) and `tfenv init <env> --reconfigure` (abandons it: confirmed by tier,
+--yes, and --confirm <env> for production). Commands that init when needed (plan,
+deploy, …) stop the same way.
+
 Examples:
   tfenv init dev
   tfenv init dev --log          # terraform's full output in state/dev/logs/
   tfenv init production --upgrade
+  tfenv init staging --reconfigure --yes   # abandon the state at the old backend
   tfenv init --all")]
     Init(InitArgs),
+
+    /// Move an environment's state to the backend its config now names (init -migrate-state).
+    #[command(after_help = "\
+First point the environment at the new backend (edit its backend config file, and the
+root module's backend block when the type changes, e.g. local -> s3). migrate then:
+reads the state at the old place and the new one (a state with resources at the new
+place is refused unless --force; nothing is changed), confirms by tier as for deploy,
+backs up the old state (state/<env>/backups/, reason `pre-migrate`; `tfenv backups`
+lists it), runs `terraform init -migrate-state -force-copy`, and checks that lineage,
+serial and resource count landed (when terraform gives the copy a lineage of its own, as
+1.11 does into an empty s3 key, tfenv pushes the state over it with its own). The old
+state is left where it was. The run is
+recorded in history as `migrate`, with both locations (never credentials). It holds
+the environment's lock, as init does.
+
+The old backend is the one the data dir was last initialized with (terraform records
+it in .terraform/tfenv/<env>/terraform.tfstate); --from names its config file instead
+(the same HCL as a backend config file; relative local paths are relative to the root
+module), for a checkout that was never initialized here. Its type is the recorded one,
+else the root module's; --from-type sets it. tfenv reads local and s3 states itself;
+migrating from another backend type is not supported.
+
+Examples:
+  tfenv migrate dev
+  tfenv migrate dev --from environments/dev.old.backend.conf --from-type local
+  tfenv migrate production --yes --confirm production
+  tfenv migrate staging --force --yes --output json")]
+    Migrate(MigrateArgs),
 
     /// Health of every environment: init, state, locks, backups, last deploy, drift.
     #[command(after_help = "\
@@ -492,6 +527,11 @@ pub struct InitArgs {
     #[arg(long)]
     pub log: bool,
 
+    /// For --reconfigure when the backend moved and the old place holds a state (which
+    /// it abandons): confirmed by tier, as for deploy.
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
+
     #[command(flatten)]
     pub lock: LockTimeout,
 }
@@ -773,6 +813,31 @@ pub struct RestoreArgs {
 
     /// Restore a state of another lineage, or one that belongs to another environment
     /// (terraform state push -force).
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The environment whose state moves.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// The OLD backend config file (default: the backend recorded at the last init).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// The OLD backend's type (default: recorded at the last init, else the root module's).
+    #[arg(long, value_name = "TYPE", requires = "from")]
+    pub from_type: Option<String>,
+
+    /// Overwrite a state that holds resources at the new location.
     #[arg(long)]
     pub force: bool,
 

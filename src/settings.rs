@@ -234,17 +234,50 @@ pub struct InitSettings {
     pub log: bool,
     /// How long another run's hold on an environment is waited for (`--lock-timeout`).
     pub lock_wait: LockWait,
+    /// `--reconfigure` that abandons a state (the backend moved): confirmed by tier.
+    pub flags: Flags,
 }
 
 impl InitSettings {
-    pub fn resolve(args: cli::InitArgs) -> InitSettings {
+    pub fn resolve(args: cli::InitArgs, global: &GlobalSettings) -> InitSettings {
         InitSettings {
             names: args.target.names(),
             options: InitOptions {
                 reconfigure: args.reconfigure,
                 upgrade: args.upgrade,
+                migrate: false,
             },
             log: args.log,
+            lock_wait: args.lock.into(),
+            flags: global.flags(args.approve, false),
+        }
+    }
+}
+
+/// `migrate`.
+#[derive(Debug)]
+pub struct MigrateSettings {
+    pub env: String,
+    /// The old backend config file (from `cwd`); `None`: the backend the data dir was
+    /// last initialized with.
+    pub from: Option<PathBuf>,
+    /// The old backend's type, when it is not the one recorded at the last init (or,
+    /// without a record, the root module's).
+    pub from_type: Option<String>,
+    /// Overwrite a state with resources at the new location.
+    pub force: bool,
+    pub flags: Flags,
+    pub lock_wait: LockWait,
+}
+
+impl MigrateSettings {
+    pub fn resolve(args: cli::MigrateArgs, global: &GlobalSettings) -> MigrateSettings {
+        MigrateSettings {
+            env: args.env,
+            from: args.from.map(|path| global.cwd.join(path)),
+            from_type: args.from_type,
+            force: args.force,
+            flags: global.flags(args.approve, false),
             lock_wait: args.lock.into(),
         }
     }

@@ -68,6 +68,24 @@ pub struct HistoryRecord {
     /// Absent for other commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftCounts>,
+    /// `migrate`: where the state moved from and to (backend type and location, never
+    /// credentials). Absent for other commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated: Option<Migrated>,
+}
+
+/// A state moved by `tfenv migrate`: from one backend to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migrated {
+    pub from: Place,
+    pub to: Place,
+}
+
+/// Where a state is: its backend type and location (`s3://bucket/key`, a path).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub backend: String,
+    pub location: String,
 }
 
 /// A drift check's findings as its history record keeps them.
@@ -355,6 +373,7 @@ impl HistoryRecord {
             shared: None,
             unshared: false,
             drift: None,
+            migrated: None,
         }
     }
 
@@ -411,6 +430,8 @@ pub struct Ledger {
     pub promoted_from: Option<PromotedFrom>,
     /// `--skip-promotion-check`: the reason the check was skipped.
     pub promotion_check_skipped: Option<String>,
+    /// `migrate`: where the state moved from and to.
+    pub migrated: Option<Migrated>,
 }
 
 impl Ledger {
@@ -439,6 +460,7 @@ impl Ledger {
             restored: None,
             promoted_from: None,
             promotion_check_skipped: None,
+            migrated: None,
         }
     }
 
@@ -463,6 +485,7 @@ impl Ledger {
         record.lock = self.lock.clone();
         record.bundle = self.bundle.clone();
         record.restored = self.restored.clone();
+        record.migrated = self.migrated.clone();
         record.promoted_from = self.promoted_from.clone();
         record.promotion_check_skipped = self.promotion_check_skipped.clone();
         // Only deploy and refresh have an apply step to reach, and restore its push.

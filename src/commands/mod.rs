@@ -10,6 +10,7 @@ mod history;
 mod init;
 mod lock;
 mod meta;
+mod migrate;
 mod outputs;
 mod plan;
 mod prune;
@@ -26,9 +27,9 @@ use crate::cli::Command;
 use crate::exit::Exit;
 use crate::settings::{
     BackupSettings, BackupsSettings, CompletionsSettings, DeploySettings, DoctorSettings,
-    DriftSettings, HistorySettings, InitSettings, LockSettings, ManSettings, OutputsSettings,
-    PlanSettings, PruneSettings, RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings,
-    ValidateSettings, VerifySettings,
+    DriftSettings, HistorySettings, InitSettings, LockSettings, ManSettings, MigrateSettings,
+    OutputsSettings, PlanSettings, PruneSettings, RefreshSettings, RestoreSettings, StatusSettings,
+    UnlockSettings, ValidateSettings, VerifySettings,
 };
 
 /// How a command over several environments ends when some of them have a problem of
@@ -74,7 +75,10 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
     let global = &ctx.settings;
     match command {
         Command::Envs => envs::envs(ctx),
-        Command::Init(args) => init::init(ctx, InitSettings::resolve(args)).await,
+        Command::Init(args) => init::init(ctx, InitSettings::resolve(args, global)).await,
+        Command::Migrate(args) => {
+            migrate::migrate(ctx, MigrateSettings::resolve(args, global)).await
+        }
         Command::Status(args) => status::status(ctx, StatusSettings::resolve(args)?).await,
         Command::Plan(args) => plan::plan(ctx, PlanSettings::resolve(args, global)?).await,
         Command::Drift(args) => drift::drift(ctx, DriftSettings::resolve(args)?).await,

@@ -5,6 +5,7 @@
 //! May use: backend, project, process, files, error, lock_info.
 
 pub mod lock_error;
+pub mod moved;
 pub mod plan;
 pub mod state;
 pub mod validate;
@@ -113,6 +114,9 @@ pub enum InitState {
 pub struct InitOptions {
     pub reconfigure: bool,
     pub upgrade: bool,
+    /// `-migrate-state -force-copy`: move the state from the backend the data dir was
+    /// initialized with to the one configured now (`tfenv migrate`).
+    pub migrate: bool,
 }
 
 /// What `init` did.
@@ -229,6 +233,7 @@ impl Terraform {
     ) -> anyhow::Result<bool> {
         Ok(options.reconfigure
             || options.upgrade
+            || options.migrate
             || Terraform::init_state(env, backend)? != InitState::Current)
     }
 
@@ -266,6 +271,10 @@ impl Terraform {
         }
         if options.reconfigure {
             args.push("-reconfigure".into());
+        }
+        if options.migrate {
+            args.push("-migrate-state".into());
+            args.push("-force-copy".into());
         }
         if options.upgrade {
             args.push("-upgrade".into());

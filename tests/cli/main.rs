@@ -18,6 +18,7 @@ mod hooks;
 mod locks;
 mod manual;
 mod meta;
+mod migrate;
 mod pipeline;
 mod plan_many;
 mod policy;

@@ -19,6 +19,7 @@ mod hooks;
 mod interrupts;
 mod ledger;
 mod local;
+mod migrate;
 mod locks;
 mod pipeline;
 mod plan_many;

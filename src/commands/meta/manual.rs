@@ -456,7 +456,7 @@ fn facts(command: &str) -> Option<Facts> {
         },
         "init" => Facts {
             exit_note: "",
-            exits: &[OK, FAILED, USAGE, LOCKED, INTERRUPTED],
+            exits: &[OK, FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
             files: &[CONFIG, DATA_DIR, FINGERPRINT, ENV_LOCK, LOGS],
         },
         "status" => Facts {
@@ -664,7 +664,15 @@ fn facts(command: &str) -> Option<Facts> {
         "migrate" => Facts {
             exit_note: "",
             exits: &[OK, FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
-            files: &[CONFIG, DATA_DIR, FINGERPRINT, ENV_LOCK, BACKUPS, HISTORY],
+            files: &[
+                CONFIG,
+                DATA_DIR,
+                FINGERPRINT,
+                ENV_LOCK,
+                BACKUPS,
+                HISTORY,
+                LOGS,
+            ],
         },
         "completions" | "man" => Facts {
             exit_note: "",
