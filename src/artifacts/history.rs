@@ -68,6 +68,10 @@ pub struct HistoryRecord {
     /// Absent for other commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftCounts>,
+    /// `exec`: the terraform subcommand it ran (`apply`, `state rm`, `import`), never its
+    /// other arguments (they may hold values). Absent for other commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform_command: Option<String>,
 }
 
 /// A drift check's findings as its history record keeps them.
@@ -355,6 +359,7 @@ impl HistoryRecord {
             shared: None,
             unshared: false,
             drift: None,
+            terraform_command: None,
         }
     }
 
@@ -411,6 +416,8 @@ pub struct Ledger {
     pub promoted_from: Option<PromotedFrom>,
     /// `--skip-promotion-check`: the reason the check was skipped.
     pub promotion_check_skipped: Option<String>,
+    /// `exec`: the terraform subcommand (see [`HistoryRecord::terraform_command`]).
+    pub terraform_command: Option<String>,
 }
 
 impl Ledger {
@@ -439,6 +446,7 @@ impl Ledger {
             restored: None,
             promoted_from: None,
             promotion_check_skipped: None,
+            terraform_command: None,
         }
     }
 
@@ -465,6 +473,7 @@ impl Ledger {
         record.restored = self.restored.clone();
         record.promoted_from = self.promoted_from.clone();
         record.promotion_check_skipped = self.promotion_check_skipped.clone();
+        record.terraform_command = self.terraform_command.clone();
         // Only deploy and refresh have an apply step to reach, and restore its push.
         record.reached_apply =
             matches!(self.command, "deploy" | "refresh" | "restore").then_some(self.reached_apply);
