@@ -13,6 +13,7 @@ mod deploy;
 mod doctor;
 mod drift;
 mod encrypted_bundles;
+mod exec;
 mod health;
 mod hooks;
 mod interrupts;
