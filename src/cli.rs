@@ -414,20 +414,23 @@ Examples:
 const EXEC_HELP: &str = "\
 Runs `terraform <TERRAFORM_ARGS>` in the environment's root with its TF_DATA_DIR,
 TF_WORKSPACE and the plugin cache tfenv uses, initialized first if needed. plan,
-apply, destroy, refresh, import and console get the environment's var files (not
-`apply PLANFILE`: a saved plan has its values). Paths in TERRAFORM_ARGS are relative
-to the environment's root, as with `terraform -chdir`.
+apply, destroy, refresh, import and console get the environment's var files, right
+after the subcommand (a -var-file of yours comes later and wins); `apply PLANFILE`
+does not (a saved plan has its values; older terraform refuses them). Paths in
+TERRAFORM_ARGS are relative to the environment's root, as with `terraform -chdir`.
 
-Commands that change the state (apply, destroy, import, state rm|mv|push|replace-provider,
-taint, untaint, force-unlock, workspace delete) take a backup first (`tfenv backups`),
-are confirmed by tier as deploy is (--yes, --confirm ENV; --allow-destroy for a
-production destroy) and are recorded in history as `exec`. Read-only commands (plan,
-show, output, state list|show|pull, validate, console, …) run straight.
+Commands that change the state (apply, destroy, import, refresh, taint, untaint,
+state rm|mv|push|replace-provider, force-unlock, workspace delete) first take the
+environment's lock and a backup (`tfenv backups`), are confirmed by tier as deploy is
+(--yes, --confirm ENV; --allow-destroy for a production destroy) and are recorded in
+history as `exec`. terraform's own prompt (apply without -auto-approve) still comes
+after. Read-only commands (plan, show, output, state list|show|pull, validate,
+console, …) run straight.
 
-stdin, stdout and stderr are terraform's own: its prompts and `console` get the terminal,
-Ctrl-C reaches terraform as it would without tfenv. tfenv exits with terraform's exit
-code (`plan -detailed-exitcode`: 2 for changes). --output json is refused: the output
-is terraform's.
+stdin, stdout and stderr are terraform's own: its prompts and `console` get the
+terminal, Ctrl-C reaches terraform as it would without tfenv. tfenv exits with
+terraform's exit code (`plan -detailed-exitcode`: 2 for changes); tfenv's own
+refusals keep theirs (5). --output json is refused: the output is terraform's.
 
 Examples:
   tfenv exec dev -- state list
@@ -442,8 +445,10 @@ Prints `export` lines for TF_DATA_DIR, TF_WORKSPACE (or unsets it), TF_PLUGIN_CA
 TF_CLI_ARGS_<command> with the var files (plan, apply, destroy, refresh, import,
 console), TFENV_ENV, and a `cd` to the environment's root — the job switch-env.sh did.
 The environment is initialized first if needed. --unset prints the lines that undo it
-(the working directory stays where it is). Not for `terraform apply PLANFILE` in that
-shell: terraform refuses var files with a saved plan; use `tfenv exec ENV -- apply PLANFILE`.
+(the working directory stays where it is). `terraform apply PLANFILE` in that shell
+gets the var files too: Terraform 1.11 accepts them when the values match the plan's,
+older versions (1.0.3) refuse them; `tfenv exec ENV -- apply PLANFILE` never passes
+them. tfenv's own commands in that shell ignore its TF_CLI_ARGS_* lines.
 --output json prints the variables as one document instead.
 
 Examples:

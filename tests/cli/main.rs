@@ -10,6 +10,7 @@ mod deploy;
 mod doctor;
 mod drift;
 mod envs;
+mod exec;
 mod faults;
 mod health;
 mod hooks;

@@ -370,7 +370,7 @@ fn exec_on_s3_lists_what_deploy_put_there() {
     let state: Value =
         serde_json::from_str(&moto.object_text(BUCKET, "dev/terraform.tfstate")).unwrap();
     assert_eq!(state["resources"], serde_json::json!([]));
-    assert_eq!(project.last_history("dev")["backup"].is_string(), true);
+    assert!(project.last_history("dev")["backup"].is_string());
 }
 
 /// The var file in a folder with a space and quotes in its name.
@@ -414,7 +414,7 @@ fn in_shell(project: &Project, shell: &Path, flag: &str, script: &str) -> Output
         tf.parent().unwrap().display(),
         project.host_path().to_string_lossy()
     );
-    let output = Command::new(shell)
+    Command::new(shell)
         .arg(flag)
         .arg(script)
         .current_dir(project.path())
@@ -429,8 +429,7 @@ fn in_shell(project: &Project, shell: &Path, flag: &str, script: &str) -> Output
         .env_remove("TF_PLUGIN_CACHE_DIR")
         .env_remove("TFENV_ENV")
         .output()
-        .unwrap();
-    output
+        .unwrap()
 }
 
 /// The steps each shell runs: switch to dev, plan, list, then undo.
@@ -551,4 +550,79 @@ fn env_output_json_lists_the_variables() {
             .unwrap()
             .contains(&Value::from("TF_WORKSPACE"))
     );
+}
+
+/// terraform's `console` in a real terminal through tfenv: it reads what is typed (with
+/// dev's var files), and Ctrl-C reaches terraform itself, which ends as it would alone.
+#[test]
+fn exec_console_gets_the_terminal_and_ctrl_c_reaches_terraform() {
+    use rexpect::process::WaitStatus;
+    let project = provider::demo();
+    let mut cmd = project.command();
+    cmd.env("TERM", "xterm")
+        .env_remove("CI")
+        .arg("--terraform")
+        .arg(terraform())
+        .args(["exec", "dev", "--", "console"]);
+    let mut session =
+        rexpect::session::spawn_command(cmd, Some(90_000)).expect("tfenv starts in a terminal");
+    session.exp_string(">").expect("the console's prompt");
+    session.send_line("var.environment").unwrap();
+    session
+        .exp_string("\"dev\"")
+        .expect("dev's value, from its var file");
+    session.send_control('c').unwrap();
+    let rest = session
+        .exp_eof()
+        .expect("terraform and tfenv end at Ctrl-C");
+    let status = loop {
+        match session.process().status() {
+            Some(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(20)),
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(status, Some(WaitStatus::Exited(_, 0))),
+        "{status:?}\n{rest}"
+    );
+    assert!(
+        !rest.contains("tfenv: interrupt"),
+        "tfenv leaves Ctrl-C to terraform:\n{rest}"
+    );
+}
+
+/// Terraform 1.0.3 refuses -var-file beside a saved plan: exec applies one without them.
+#[test]
+fn exec_applies_a_saved_plan_without_var_files_on_terraform_1_0() {
+    let project = Project::demo();
+    let tf = crate::support::terraform_1_0();
+    let run = |args: &[&str]| {
+        project
+            .tfenv_with(&tf)
+            .args(args)
+            .timeout(Duration::from_secs(180))
+            .output()
+            .unwrap()
+    };
+    expect_code(
+        &run(&["exec", "dev", "--", "plan", "-out=dev.tfplan", "-no-color"]),
+        0,
+    );
+    let applied = run(&[
+        "exec",
+        "dev",
+        "--yes",
+        "--",
+        "apply",
+        "-no-color",
+        "dev.tfplan",
+    ]);
+    expect_code(&applied, 0);
+    assert!(
+        stdout(&applied).contains("Apply complete"),
+        "{}",
+        output_text(&applied)
+    );
+    let outputs = stdout_json(&run(&["outputs", "dev", "--output", "json"]));
+    assert_eq!(outputs["environment"]["value"], "dev", "{outputs:#}");
 }
