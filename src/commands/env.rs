@@ -61,7 +61,14 @@ async fn environment_lines(
     for (key, value) in &vars.set {
         lines.push(Line::Set(key.clone(), text(value, key)?));
     }
-    lines.extend(vars.remove.iter().cloned().map(Line::Unset));
+    // TF_CLI_ARGS_* (removed for tfenv's own runs in a switched shell) are set below.
+    lines.extend(
+        vars.remove
+            .iter()
+            .filter(|key| !key.starts_with("TF_CLI_ARGS_"))
+            .cloned()
+            .map(Line::Unset),
+    );
     let var_files = env
         .var_files
         .iter()
@@ -79,12 +86,6 @@ async fn environment_lines(
         }
     }
     lines.push(Line::Cd(text(env.root.as_os_str(), "the root")?));
-    // Unset twice (TF_CLI_ARGS_* removed by `environment` when this shell had them): once.
-    let mut seen = std::collections::HashSet::new();
-    lines.retain(|line| match line {
-        Line::Unset(key) | Line::Set(key, _) => seen.insert(key.clone()),
-        _ => true,
-    });
     Ok(lines)
 }
 

@@ -194,6 +194,11 @@ fn exec_apply_in_production_is_confirmed_by_tier() {
     assert!(text.contains("--yes --confirm production"), "{text}");
     assert!(!provider::managed_file(&project, "production").exists());
     assert!(!project.join("state/production/terraform.tfstate").exists());
+    assert_eq!(project.last_history("production")["result"], "refused");
+    assert_eq!(
+        project.last_history("production")["terraform_command"],
+        "apply"
+    );
     // --yes alone is not enough for production; an alias is not its name.
     let yes_only = tfenv(
         &project,
@@ -625,4 +630,23 @@ fn exec_applies_a_saved_plan_without_var_files_on_terraform_1_0() {
     );
     let outputs = stdout_json(&run(&["outputs", "dev", "--output", "json"]));
     assert_eq!(outputs["environment"]["value"], "dev", "{outputs:#}");
+}
+
+/// Switching a switched shell to another environment replaces every line of the first.
+#[test]
+fn env_lines_switch_a_switched_shell_to_another_environment() {
+    let project = provider::demo();
+    let bash = shell("bash");
+    let script = r#"set -e
+eval "$(tfenv env dev)"
+eval "$(tfenv env staging)"
+echo "ENV:$TFENV_ENV DATA:$TF_DATA_DIR ARGS:$TF_CLI_ARGS_plan"
+"#;
+    let output = in_shell(&project, &bash, "-c", script);
+    expect_code(&output, 0);
+    let text = stdout(&output);
+    assert!(text.contains("ENV:staging"), "{text}");
+    assert!(text.contains("tfenv/staging"), "{text}");
+    assert!(text.contains("staging.tfvars"), "{text}");
+    assert!(!text.contains("dev.tfvars"), "{text}");
 }
