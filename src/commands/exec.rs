@@ -44,7 +44,9 @@ pub async fn exec(ctx: &Context, settings: ExecSettings) -> anyhow::Result<Exit>
         // Pulled before the question, kept as a backup only once the run may go on: a
         // refused run leaves none behind.
         let pulled = backups::pull_state(&env, |sink| tf.state_pull_into(&env, sink)).await?;
+        // Everything in the state, or (with -target) at least one instance per target.
         let destroys = match (&pulled, call.destroys) {
+            (Some(pulled), true) if call.targets > 0 => pulled.header().instances.min(call.targets),
             (Some(pulled), true) => pulled.header().instances,
             _ => 0,
         };
@@ -143,6 +145,8 @@ struct TerraformCall {
     changes_state: bool,
     /// `destroy`, `apply -destroy`: everything in the state may go.
     destroys: bool,
+    /// How many `-target`s it names (a destroy then takes only those).
+    targets: u64,
     /// `version` and `fmt` need no initialized data dir.
     needs_init: bool,
 }
@@ -198,6 +202,7 @@ impl TerraformCall {
                 var_files_at: None,
                 changes_state: false,
                 destroys: false,
+                targets: 0,
                 needs_init: false,
             });
         };
@@ -229,6 +234,7 @@ impl TerraformCall {
             changes_state: CHANGING.contains(&name.as_str()) || name == "workspace delete",
             var_files_at: takes_var_files.then_some(at + 1),
             destroys,
+            targets: rest.iter().filter(|w| flag_name(w) == "target").count() as u64,
             needs_init: !matches!(first, "version" | "fmt"),
             name,
         })
@@ -364,6 +370,10 @@ mod tests {
         assert!(call(&["destroy"]).destroys);
         assert!(call(&["apply", "-destroy", "-auto-approve"]).destroys);
         assert!(!call(&["apply"]).destroys);
+        assert_eq!(
+            call(&["destroy", "-target=a.b", "-target", "c.d"]).targets,
+            2
+        );
     }
 
     #[test]
