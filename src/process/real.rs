@@ -114,16 +114,13 @@ impl Runner for TokioRunner {
             .spawn()
             .with_context(|| format!("starting `{}`", inv.program.display()))?;
         let child_pid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
-        // In tfenv's own group, the child alone is signalled, never the group (tfenv's).
-        let pgid = if shares_group {
-            Pid::from_raw(0)
-        } else {
-            child_pid
-        };
+        // The child leads its own group, unless it shares tfenv's: then the group is never
+        // signalled (it is tfenv's), only the child.
+        let pgid = child_pid;
         let mut group = KillGroupOnDrop {
-            pgid: if shares_group { child_pid } else { pgid },
+            pgid,
             alone: shares_group,
-            armed: child_pid.as_raw() > 0,
+            armed: pgid.as_raw() > 0,
         };
         let (mut stdout, mut stderr) = match files {
             Some(_) => (None, None),
