@@ -1,5 +1,6 @@
-//! `state/<env>/history.jsonl`: one record per deploy, refresh, restore, unlock or drift check —
-//! who, where, which commit, what the plan said, and how it ended.
+//! `state/<env>/history.jsonl`: one record per deploy, refresh, restore, unlock, drift
+//! check or state-changing exec — who, where, which commit, what the plan said, and how
+//! it ended.
 
 use std::path::{Path, PathBuf};
 
