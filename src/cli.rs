@@ -390,11 +390,19 @@ Examples:
     #[command(after_help = ENV_HELP)]
     Env(EnvArgs),
 
-    /// Print shell completions for SHELL to stdout.
+    /// Print the script that sets up shell completions for SHELL.
     #[command(after_help = "\
+The script asks tfenv itself at each TAB (TFENV_COMPLETE=<shell> tfenv -- <words>), so it
+completes the project's environment names and aliases wherever an environment goes,
+and `restore <env> <TAB>` the environment's backups (from state/<env>/, never the
+network). It runs the `tfenv` found on PATH; outside a project it offers no names.
+Regenerate it after upgrading tfenv.
+
 Examples:
   tfenv completions bash > ~/.local/share/bash-completion/completions/tfenv
-  tfenv completions zsh > \"${fpath[1]}/_tfenv\"")]
+  tfenv completions zsh > \"${fpath[1]}/_tfenv\"
+  tfenv completions fish > ~/.config/fish/completions/tfenv.fish
+  echo 'source <(tfenv completions bash)' >> ~/.bashrc")]
     Completions {
         /// The shell to generate completions for.
         #[arg(value_enum)]
@@ -403,9 +411,25 @@ Examples:
         unused: UnusedGlobals,
     },
 
-    /// Print the man page (roff) to stdout.
-    #[command(after_help = "Example:\n  tfenv man > ~/.local/share/man/man1/tfenv.1")]
+    /// Print a man page (roff) to stdout, or write every page to a folder.
+    #[command(after_help = "\
+Pages: tfenv(1) and one tfenv-<command>(1) per command, each with the command's help,
+examples, exit status and the files it reads and writes. Each page is written whole
+(through a temporary file), so a failed --dir run leaves no half page.
+
+Examples:
+  tfenv man --dir ~/.local/share/man/man1     # all pages; then `man tfenv-deploy`
+  tfenv man deploy | man -l -                 # read one page
+  tfenv man > tfenv.1")]
     Man {
+        /// The command whose page to print (default: tfenv(1), the overview).
+        #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+        command: Option<String>,
+
+        /// Write tfenv.1 and every tfenv-<command>.1 into DIR (created when missing).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+
         #[command(flatten)]
         unused: UnusedGlobals,
     },

@@ -25,6 +25,8 @@ mod hooks;
 mod context;
 mod settings;
 mod cli;
+// Shell completion: environment and backup names, for any argument the tree names ENV or BACKUP.
+mod complete;
 // The ledger: history and backups on this machine and, shared, in the state backend.
 mod ledger;
 // Services, each owning one outside thing: state/, terraform, backends, .gitignore, git, prompts.
@@ -66,6 +68,14 @@ use crate::settings::{GlobalSettings, OutputSettings};
 pub use context::Context;
 
 pub fn main() -> ExitCode {
+    // A shell asking for completions (`TFENV_COMPLETE=bash tfenv -- tfenv deploy d`): answered
+    // here, before anything is parsed or printed, and tfenv exits.
+    clap_complete::CompleteEnv::with_factory(|| {
+        use clap::CommandFactory;
+        complete::attach(Cli::command())
+    })
+    .var(complete::VAR)
+    .complete();
     // OS strings: an argument that is not UTF-8 is a usage error, never a panic.
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {

@@ -904,35 +904,31 @@ impl DoctorSettings {
 /// data so the command need not know where it comes from.
 pub struct CompletionsSettings {
     pub shell: clap_complete::Shell,
-    pub tree: clap::Command,
 }
 
 impl CompletionsSettings {
     pub fn resolve(shell: clap_complete::Shell) -> CompletionsSettings {
-        use clap::CommandFactory;
-        CompletionsSettings {
-            shell,
-            tree: cli::Cli::command(),
-        }
+        CompletionsSettings { shell }
     }
 }
 
 /// `man`, from the same tree.
 pub struct ManSettings {
     pub tree: clap::Command,
+    /// One command's page; `None`: tfenv(1).
+    pub command: Option<String>,
+    /// Write every page into this folder instead.
+    pub dir: Option<PathBuf>,
 }
 
 impl ManSettings {
-    pub fn resolve() -> ManSettings {
+    pub fn resolve(command: Option<String>, dir: Option<PathBuf>) -> ManSettings {
         use clap::CommandFactory;
-        let tree = cli::Cli::command();
-        // The NAME line is "tfenv \- <about>": --help's "tfenv — " would say it twice.
-        let about = tree.get_about().map(ToString::to_string);
-        let tree = match about.as_deref().and_then(|a| a.strip_prefix("tfenv — ")) {
-            Some(rest) => tree.about(rest.to_string()),
-            None => tree,
-        };
-        ManSettings { tree }
+        ManSettings {
+            tree: cli::Cli::command(),
+            command,
+            dir,
+        }
     }
 }
 

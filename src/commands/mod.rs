@@ -103,7 +103,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Completions { shell, .. } => {
             meta::completions(ctx, CompletionsSettings::resolve(shell))
         }
-        Command::Man { .. } => meta::man(ctx, ManSettings::resolve()),
+        Command::Man { command, dir, .. } => meta::man(ctx, ManSettings::resolve(command, dir)),
     }
 }
 

@@ -6,6 +6,7 @@ mod support;
 
 mod artifacts;
 mod clouds;
+mod completion;
 mod deploy;
 mod doctor;
 mod drift;
@@ -15,6 +16,7 @@ mod faults;
 mod health;
 mod hooks;
 mod locks;
+mod manual;
 mod meta;
 mod pipeline;
 mod plan_many;

@@ -157,7 +157,7 @@ fn completions_and_man_help_leave_out_the_globals_that_do_nothing_for_them() {
         .args(["-v", "completions", "bash", "--terraform", "x"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("_tfenv()"));
+        .stdout(predicate::str::contains("_clap_complete_tfenv()"));
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn completions_and_man_page_are_generated() {
         .args(["completions", "bash"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("_tfenv()"));
+        .stdout(predicate::str::contains("_clap_complete_tfenv()"));
     Project::empty()
         .tfenv()
         .arg("man")

@@ -1,0 +1,196 @@
+//! The man pages: `tfenv man`, `tfenv man <command>`, `tfenv man --dir DIR`, each page
+//! rendered by the real man/groff with warnings on.
+
+use std::path::Path;
+
+use crate::support::snap::Snapshots;
+use crate::support::{Project, stderr, stdout};
+
+/// `program` from PATH, or a failure naming the package that has it.
+fn needed(program: &str, package: &str) -> std::path::PathBuf {
+    which::which(program).unwrap_or_else(|_| {
+        panic!("`{program}` is needed to check the man pages: apt-get install {package}")
+    })
+}
+
+/// `page` rendered by `man -l` and by `groff -ww`, each with every warning on: the
+/// rendered text, or a failure quoting the warnings.
+fn render(page: &Path) -> String {
+    let man = needed("man", "man-db");
+    let groff = needed("groff", "groff");
+    let output = std::process::Command::new(man)
+        .args(["--warnings", "-l"])
+        .arg(page)
+        .env("MANWIDTH", "80")
+        .env_remove("MANPAGER")
+        .env("PAGER", "cat")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "man -l {}: {}",
+        page.display(),
+        stderr(&output)
+    );
+    // Without a terminal man overstrikes bold ("N\x08N"): plain text to search.
+    let mut rendered = String::new();
+    for c in stdout(&output).chars() {
+        if c == '\u{8}' {
+            rendered.pop();
+        } else {
+            rendered.push(c);
+        }
+    }
+    let output = std::process::Command::new(groff)
+        .args(["-ww", "-man", "-Tutf8", "-z"])
+        .arg(page)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "groff -ww {}: {}",
+        page.display(),
+        stderr(&output)
+    );
+    rendered
+}
+
+/// The `name(1)` pages a page's roff names.
+fn references(roff: &str) -> Vec<String> {
+    let text = roff
+        .replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "");
+    text.match_indices("(1)")
+        .map(|(at, _)| {
+            let start = text[..at]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .map_or(0, |i| i + 1);
+            text[start..at].to_string()
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+#[test]
+fn man_dir_writes_a_page_per_command_each_rendering_without_warnings() {
+    let project = Project::empty();
+    let dir = project.join("man/man1");
+    project
+        .tfenv()
+        .args(["man", "--dir"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let help = stdout(&project.tfenv().arg("--help").output().unwrap());
+    // Every command --help lists (clap's `help` aside) has its page.
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // A command's line; a description wrapped onto the next line is indented more.
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() > 15, "{help}");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = commands.iter().map(|c| format!("tfenv-{c}.1")).collect();
+    expected.push("tfenv.1".to_string());
+    expected.sort();
+    assert_eq!(files, expected);
+    for file in &files {
+        let path = dir.join(file);
+        let roff = std::fs::read_to_string(&path).unwrap();
+        let rendered = render(&path);
+        for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "EXIT STATUS"] {
+            assert!(
+                rendered.contains(section),
+                "{file} has no {section}:\n{rendered}"
+            );
+        }
+        // Each page it points to is one of these.
+        for name in references(&roff) {
+            assert!(
+                files.contains(&format!("{name}.1")),
+                "{file} names {name}(1), which is not written"
+            );
+        }
+    }
+    let deploy = render(&dir.join("tfenv-deploy.1"));
+    for words in [
+        "Confirmation by tier",
+        "tfenv deploy production --yes --confirm production",
+        "state/<env>/backups/",
+        "EXAMPLES",
+        "FILES",
+        "tfenv-plan(1)",
+    ] {
+        assert!(
+            deploy.contains(words),
+            "tfenv-deploy(1) lacks {words}:\n{deploy}"
+        );
+    }
+}
+
+#[test]
+fn man_of_a_command_prints_its_page_and_an_unknown_one_names_the_closest() {
+    let project = Project::empty();
+    let output = project.tfenv().args(["man", "restore"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let page = stdout(&output);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH tfenv-restore 1"),
+        "{page}"
+    );
+    assert!(page.contains(".TH tfenv-restore 1"), "{page}");
+    assert!(page.contains("terraform state push"), "{page}");
+
+    let output = project.tfenv().args(["man", "restor"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stdout(&output), "");
+    assert!(
+        stderr(&output).contains("error: `tfenv man`: no command `restor`")
+            && stderr(&output).contains("did you mean `restore`?"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn man_dir_that_cannot_be_written_says_so_and_writes_nothing() {
+    let project = Project::empty();
+    project.write("taken", "a file, not a folder\n");
+    let output = project
+        .tfenv()
+        .args(["man", "--dir", "taken/man1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("error: cannot write the man pages into `taken/man1`")
+            && text.contains("pass --dir a folder you can write to"),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn man_pages_match_their_snapshots() {
+    let project = Project::empty();
+    let snapshots = Snapshots::unfiltered();
+    for (name, args) in [
+        ("man-tfenv.1", &["man"][..]),
+        ("man-tfenv-restore.1", &["man", "restore"]),
+    ] {
+        let output = project.tfenv().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        snapshots.stdout(name, args, &output);
+    }
+}
