@@ -926,7 +926,9 @@ pub struct UnlockArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The environment to run terraform as.
-    #[arg(value_name = "ENV")]
+    // Fixed indexes: the completion engine re-adds ENV with its completer, after
+    // TERRAFORM_ARGS, and the trailing arguments must stay last.
+    #[arg(value_name = "ENV", index = 1)]
     pub env: String,
 
     #[command(flatten)]
@@ -942,6 +944,7 @@ pub struct ExecArgs {
     /// terraform's command line, after `--`: e.g. `-- state list`.
     #[arg(
         value_name = "TERRAFORM_ARGS",
+        index = 2,
         required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
