@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
-Environments come from tfenv.toml, or are discovered from environments/<env>.backend.conf,
-backend-<env>.tfbackend / terraform.tfvars.<env>, or environments/<env>/ folders.
+Environments come from tfenv.toml, or are discovered from
+environments/<env>.backend.conf (.backend.hcl, .tfbackend) + environments/<env>.tfvars,
+backend-<env>.tfbackend + terraform.tfvars.<env> or <env>.tfvars, or <env>/ folders
+under environments/, envs/ or env/ (terraform.tfvars and *.auto.tfvars there are
+loaded by terraform itself). `tfenv envs` notes files that fit no layout.
 
 Exit codes: 0 ok, 1 failure, 2 bad command line, 3 changes present, 4 locked,
 5 refused, 6 unhealthy (status), 130 interrupted.";

@@ -6,12 +6,21 @@ use crate::Context;
 use crate::backend::{BackendKind, Backends};
 use crate::exit::Exit;
 use crate::output;
-use crate::project::{Layout, Tier};
+use crate::project::{Layout, Tier, auto_var_files};
 
 #[derive(Serialize)]
 struct EnvsReport {
     project: ProjectInfo,
     environments: Vec<EnvInfo>,
+    /// Files discovery saw that no environment uses, or that one lacks.
+    notes: Vec<NoteInfo>,
+}
+
+#[derive(Serialize)]
+struct NoteInfo {
+    code: &'static str,
+    file: String,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -33,7 +42,11 @@ struct EnvInfo {
     root: String,
     /// `null` when the environment's configuration is broken (`problem`).
     backend: Option<BackendInfo>,
+    /// Passed with `-var-file`, in this order.
     var_files: Vec<String>,
+    /// Loaded by terraform itself from the root (`terraform.tfvars`, `*.auto.tfvars`),
+    /// before `var_files`; never passed again.
+    auto_var_files: Vec<String>,
     workspace: Option<String>,
     /// The policy command every plan must pass (`{plan_json}` is the plan's JSON file);
     /// `null` for none.
@@ -84,6 +97,10 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
                 config: env.backend_config.as_deref().map(|p| project.show(p)),
             }),
             var_files: env.var_files.iter().map(|p| project.show(p)).collect(),
+            auto_var_files: auto_var_files(&env.root)
+                .iter()
+                .map(|p| project.show(p))
+                .collect(),
             workspace: env.workspace.clone(),
             policy: env.policy.clone(),
             promote_from: env.promote_from.clone(),
@@ -102,6 +119,15 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
             state_dir: project.show(&project.state_dir),
         },
         environments,
+        notes: project
+            .notes
+            .iter()
+            .map(|note| NoteInfo {
+                code: note.code,
+                file: project.show(&note.file),
+                message: note.message.clone(),
+            })
+            .collect(),
     };
     let selected = report.environments.len();
     let outcome = || -> anyhow::Result<Exit> {
@@ -136,10 +162,12 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
         if let Some(ws) = &env.workspace {
             kind.push_str(&format!(" [{ws}]"));
         }
-        let vars = if env.var_files.is_empty() {
+        let auto = env.auto_var_files.iter().map(|f| format!("{f} (auto)"));
+        let vars: Vec<String> = auto.chain(env.var_files.iter().cloned()).collect();
+        let vars = if vars.is_empty() {
             "-".to_string()
         } else {
-            env.var_files.join(", ")
+            vars.join(", ")
         };
         rows.push(vec![
             name,
@@ -161,5 +189,13 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
     ctx.printer
         .result(&format!("Project {}\n", project.describe()));
     ctx.printer.result(output::table(&rows).trim_end());
+    if !report.notes.is_empty() {
+        let notes: Vec<String> = report
+            .notes
+            .iter()
+            .map(|note| format!("note: {}", note.message))
+            .collect();
+        ctx.printer.result(&format!("\n{}", notes.join("\n")));
+    }
     outcome()
 }

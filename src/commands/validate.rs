@@ -315,24 +315,7 @@ fn show_root(project: &Project, root: &Path) -> String {
 /// (`terraform.tfvars`, `terraform.tfvars.json`, `*.auto.tfvars[.json]` sorted), then the
 /// environment's, each once.
 fn loaded_var_files(env: &Environment) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = ["terraform.tfvars", "terraform.tfvars.json"]
-        .iter()
-        .map(|name| env.root.join(name))
-        .filter(|path| path.is_file())
-        .collect();
-    let mut auto: Vec<PathBuf> = std::fs::read_dir(&env.root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            (name.ends_with(".auto.tfvars") || name.ends_with(".auto.tfvars.json"))
-                && path.is_file()
-        })
-        .collect();
-    auto.sort();
-    files.extend(auto);
+    let mut files = crate::project::auto_var_files(&env.root);
     for file in &env.var_files {
         if !files.contains(file) {
             files.push(file.clone());

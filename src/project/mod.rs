@@ -3,6 +3,7 @@
 //! May use: error only.
 
 mod config;
+mod discovery;
 mod environment;
 mod file_kind;
 pub mod hcl;
@@ -15,8 +16,11 @@ use crate::error::TfenvError;
 
 pub use config::FILE_NAME as CONFIG_FILE_NAME;
 pub use config::LedgerMode;
+pub use discovery::{Note, auto_var_files};
 pub use environment::{ConfigProblem, Environment, Layout, Tier, display_path, validate_name};
 pub use file_kind::FileKind;
+
+use discovery::{Discovery, discover_with_root};
 
 /// A resolved project. Paths are absolute.
 #[derive(Debug)]
@@ -38,6 +42,9 @@ pub struct Project {
     pub ledger: config::LedgerMode,
     /// `[hooks]`: the commands run after a deploy, a failure, a drift check.
     pub hooks: Hooks,
+    /// Files discovery saw that no discovered environment uses, or that one lacks
+    /// (`tfenv envs` shows them); none when tfenv.toml declares the environments.
+    pub notes: Vec<Note>,
 }
 
 /// `[hooks]` of tfenv.toml (DESIGN.md §11), each a command line, program first.
@@ -122,6 +129,13 @@ impl Project {
             let root = config.parent().map(Path::to_path_buf).unwrap_or_default();
             return Project::from_config(&root, &config, config::Found::Flag);
         }
+        // Near misses are looked for up to the repository's top (the folder with `.git`),
+        // or in the start folder alone outside a repository: never in `/` or `$HOME`.
+        let top = start
+            .ancestors()
+            .find(|dir| dir.join(".git").exists())
+            .unwrap_or(start);
+        let mut near: Option<(PathBuf, Vec<Note>)> = None;
         for dir in start.ancestors() {
             let candidate = dir.join(CONFIG_FILE_NAME);
             // Anything named tfenv.toml is the project's config, readable or not: a
@@ -130,7 +144,7 @@ impl Project {
                 return Project::from_config(dir, &candidate, config::Found::Search);
             }
             let found = discover(dir)?;
-            if !found.is_empty() {
+            if !found.environments.is_empty() {
                 let mut project = Project::from_discovery(dir, found)?;
                 // Said, not silent: the tfenv.toml above may declare tiers this layout lacks.
                 project.shadowed_config = dir
@@ -140,18 +154,14 @@ impl Project {
                     .find(|candidate| FileKind::of(candidate).exists());
                 return Ok(project);
             }
+            if near.is_none() && dir.starts_with(top) {
+                let misses = discovery::near_misses(dir, found.notes);
+                if !misses.is_empty() {
+                    near = Some((dir.to_path_buf(), misses));
+                }
+            }
         }
-        Err(TfenvError::config(
-            format!(
-                "no tfenv project found in `{}` or any folder above it",
-                start.display()
-            ),
-            Some(
-                "create a tfenv.toml, or add environments/<env>.backend.conf, backend-<env>.tfbackend or environments/<env>/ (see README.md)"
-                    .to_string(),
-            ),
-        )
-        .into())
+        Err(not_found(start, near).into())
     }
 
     /// Where the project came from, for people: "`/repo` (config `tfenv.toml`)" or
@@ -166,7 +176,8 @@ impl Project {
         }
     }
 
-    fn from_discovery(root: &Path, mut found: Vec<Environment>) -> anyhow::Result<Project> {
+    fn from_discovery(root: &Path, discovery: Discovery) -> anyhow::Result<Project> {
+        let mut found = discovery.environments;
         keep_file_problems(&mut found, root);
         for env in &mut found {
             env.backup_max_age = default_backup_max_age(env.tier);
@@ -182,6 +193,7 @@ impl Project {
             shadowed_config: None,
             ledger: config::LedgerMode::Local,
             hooks: Hooks::default(),
+            notes: discovery.notes,
         })
     }
 
@@ -210,10 +222,16 @@ impl Project {
             )
             .into());
         }
-        let mut discovered = discover_with_root(root, &tf_root, !file.environments.is_empty())?;
-        if file.environments.is_empty() {
-            keep_file_problems(&mut discovered, root);
-        }
+        let discovery = discover_with_root(root, &tf_root, !file.environments.is_empty())?;
+        let mut discovered = discovery.environments;
+        // Notes are about what discovery decides; declared environments decide themselves.
+        let notes = match file.environments.is_empty() {
+            true => {
+                keep_file_problems(&mut discovered, root);
+                discovery.notes
+            }
+            false => Vec::new(),
+        };
         let stale_lock_after = match &file.project.stale_lock_after {
             None => STALE_LOCK_AFTER,
             Some(text) => humantime::parse_duration(text).map_err(|e| {
@@ -258,6 +276,18 @@ impl Project {
                     )
                 })?;
                 let found = discovered.iter().find(|env| &env.name == name);
+                // Two files name this environment: an error unless the section sets the
+                // key they compete for.
+                for conflict in discovery.conflicts.iter().filter(|c| &c.env == name) {
+                    let settled = match conflict.key {
+                        discovery::Key::Root => section.root.is_some(),
+                        discovery::Key::BackendConfig => section.backend_config.is_some(),
+                        discovery::Key::VarFiles => section.var_files.is_some(),
+                    };
+                    if !settled {
+                        return Err(conflict.error().into());
+                    }
+                }
                 let env_root = match (&section.root, found) {
                     (Some(dir), _) => normalize(&root.join(dir)),
                     (None, Some(found)) => found.root.clone(),
@@ -350,6 +380,7 @@ impl Project {
             shadowed_config: None,
             ledger: file.project.ledger.unwrap_or_default(),
             hooks,
+            notes,
         })
     }
 
@@ -418,6 +449,40 @@ impl Project {
     pub fn show(&self, path: &Path) -> String {
         display_path(path, &self.root)
     }
+}
+
+/// "no tfenv project found", naming the near misses seen in `near` (the folder and its
+/// notes) and the tfenv.toml that would use them.
+fn not_found(start: &Path, near: Option<(PathBuf, Vec<Note>)>) -> TfenvError {
+    let headline = format!(
+        "no tfenv project found in `{}` or any folder above it",
+        start.display()
+    );
+    let Some((dir, misses)) = near else {
+        return TfenvError::config(
+            headline,
+            Some(
+                "create a tfenv.toml, or add environments/<env>.backend.conf (.backend.hcl, .tfbackend), backend-<env>.tfbackend, or a folder per environment under environments/, envs/ or env/ (see README.md)"
+                    .to_string(),
+            ),
+        );
+    };
+    let mut message = format!(
+        "{headline}; in `{}` these look like environment files but fit no layout:",
+        dir.display()
+    );
+    for note in &misses {
+        message.push_str(&format!("\n  - {}", note.message));
+    }
+    let hint = match discovery::suggested_config(&misses) {
+        Some(toml) => format!(
+            "save this as `{}` (adjust names and tiers as needed; see docs/configuration.md):\n\n{}",
+            dir.join(CONFIG_FILE_NAME).display(),
+            toml.trim_end()
+        ),
+        None => "rename the files to a layout tfenv discovers (see README.md), or declare the environments in tfenv.toml".to_string(),
+    };
+    TfenvError::config(message, Some(hint))
 }
 
 /// Discovered environments whose files are not regular files keep that as their
@@ -643,180 +708,8 @@ fn resolve_promotions(
 }
 
 /// Discovers environments in `dir` with the project root as the Terraform root.
-fn discover(dir: &Path) -> anyhow::Result<Vec<Environment>> {
+fn discover(dir: &Path) -> anyhow::Result<Discovery> {
     discover_with_root(dir, dir, false)
-}
-
-/// Discovers environments from the three layouts under `dir`. Two layouts defining the
-/// same environment is an error: tfenv cannot guess which one the user meant.
-///
-/// `lenient`: tfenv.toml declares the environments, so a file whose name is not a valid
-/// environment name is skipped rather than an error.
-fn discover_with_root(
-    dir: &Path,
-    tf_root: &Path,
-    lenient: bool,
-) -> anyhow::Result<Vec<Environment>> {
-    let state_dir = dir.join("state");
-    let mut found: BTreeMap<String, (Environment, PathBuf)> = BTreeMap::new();
-    let mut add = |env: Environment, source: PathBuf| -> anyhow::Result<()> {
-        if let Some((existing, existing_source)) = found.get(&env.name) {
-            return Err(TfenvError::config(
-                format!(
-                    "environment `{}` is defined twice: by `{}` ({}) and by `{}` ({})",
-                    env.name,
-                    display_path(existing_source, dir),
-                    existing.layout.as_str(),
-                    display_path(&source, dir),
-                    env.layout.as_str()
-                ),
-                Some("remove one of them, or declare the environment in tfenv.toml".to_string()),
-            )
-            .into());
-        }
-        found.insert(env.name.clone(), (env, source));
-        Ok(())
-    };
-    let new_env = |name: &str, layout: Layout, root: &Path| Environment {
-        name: name.to_string(),
-        tier: Tier::default_for(name),
-        aliases: Vec::new(),
-        layout,
-        root: root.to_path_buf(),
-        backend_config: None,
-        var_files: Vec::new(),
-        workspace: None,
-        backend_type: None,
-        artifacts_dir: state_dir.join(name),
-        backup: false,
-        backup_keep: None,
-        backup_max_age: None,
-        policy: None,
-        promote_from: None,
-        config_problem: None,
-    };
-
-    let envs_dir = dir.join("environments");
-    if envs_dir.is_dir() {
-        for entry in sorted_entries(&envs_dir)? {
-            let file_name = entry
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
-            if is_leftover(&file_name) {
-                continue;
-            }
-            if let Some(name) = file_name.strip_suffix(".backend.conf") {
-                let Some(name) = discovered_name(name, &entry, dir, lenient)? else {
-                    continue;
-                };
-                let mut env = new_env(name, Layout::EnvironmentsFiles, tf_root);
-                env.backend_config = Some(entry.clone());
-                let tfvars = envs_dir.join(format!("{name}.tfvars"));
-                if FileKind::of(&tfvars).exists() {
-                    env.var_files.push(tfvars);
-                }
-                add(env, entry.clone())?;
-            } else if entry.is_dir() && has_tf_files(&entry) {
-                let Some(name) = discovered_name(&file_name, &entry, dir, lenient)? else {
-                    continue;
-                };
-                let mut env = new_env(name, Layout::FolderPerEnv, &entry);
-                let conf = entry.join("backend.conf");
-                if FileKind::of(&conf).exists() {
-                    env.backend_config = Some(conf);
-                }
-                env.var_files = sorted_entries(&entry)?
-                    .into_iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "tfvars"))
-                    .collect();
-                add(env, entry.clone())?;
-            }
-        }
-    }
-
-    // Suffix files: an environment is named by its backend file, its tfvars file or both.
-    let mut suffix: BTreeMap<String, (Option<PathBuf>, Option<PathBuf>)> = BTreeMap::new();
-    for entry in sorted_entries(dir)? {
-        let Some(file_name) = entry.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if is_leftover(file_name) {
-            continue;
-        }
-        if let Some(name) = file_name
-            .strip_prefix("backend-")
-            .and_then(|rest| rest.strip_suffix(".tfbackend"))
-        {
-            suffix.entry(name.to_string()).or_default().0 = Some(entry.clone());
-        } else if let Some(name) = file_name.strip_prefix("terraform.tfvars.") {
-            // terraform.tfvars.json is Terraform's own JSON variables file.
-            if name != "json" {
-                suffix.entry(name.to_string()).or_default().1 = Some(entry.clone());
-            }
-        }
-    }
-    for (name, (backend, tfvars)) in suffix {
-        let source = backend.clone().or(tfvars.clone()).unwrap_or_default();
-        let Some(name) = discovered_name(&name, &source, dir, lenient)? else {
-            continue;
-        };
-        let mut env = new_env(name, Layout::SuffixFiles, tf_root);
-        env.backend_config = backend;
-        env.var_files = tfvars.into_iter().collect();
-        add(env, source)?;
-    }
-
-    Ok(found.into_values().map(|(env, _)| env).collect())
-}
-
-/// The environment a discovered file names: `None` to skip it (declared environments
-/// come from tfenv.toml), an error when the name is not valid.
-fn discovered_name<'a>(
-    name: &'a str,
-    source: &Path,
-    base: &Path,
-    lenient: bool,
-) -> anyhow::Result<Option<&'a str>> {
-    match validate_name(name) {
-        Ok(()) => Ok(Some(name)),
-        Err(_) if lenient => {
-            tracing::debug!("skipping `{}`: not an environment name", source.display());
-            Ok(None)
-        }
-        Err(err) => Err(TfenvError::config(
-            format!("`{}`: {err}", display_path(source, base)),
-            Some(
-                "rename the file to a lowercase name (letters, digits, `-`, `_`), or declare environments in tfenv.toml"
-                    .to_string(),
-            ),
-        )
-        .into()),
-    }
-}
-
-/// Hidden files (editor locks like `.#dev.backend.conf`) and backup copies
-/// (`*.bak`, `*~`, …) are never environments.
-fn is_leftover(file_name: &str) -> bool {
-    const LEFTOVER_SUFFIXES: [&str; 9] = [
-        ".bak", ".backup", ".orig", ".swp", ".tmp", ".old", ".example", ".sample", "~",
-    ];
-    file_name.starts_with('.') || LEFTOVER_SUFFIXES.iter().any(|s| file_name.ends_with(s))
-}
-
-fn has_tf_files(dir: &Path) -> bool {
-    hcl::tf_files(dir).is_ok_and(|files| !files.is_empty())
-}
-
-fn sorted_entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    use anyhow::Context;
-    let mut entries = std::fs::read_dir(dir)
-        .with_context(|| format!("reading `{}`", dir.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .collect::<Vec<_>>();
-    entries.sort();
-    Ok(entries)
 }
 
 fn absolute(base: &Path, path: &Path) -> PathBuf {

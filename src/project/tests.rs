@@ -713,3 +713,57 @@ fn a_hook_naming_no_program_or_a_bad_timeout_is_an_error_with_an_example() {
         assert!(err.hint().unwrap().contains(example), "{hooks}: {err:?}");
     }
 }
+
+#[test]
+fn near_misses_that_compete_for_one_key_give_a_valid_tfenv_toml_and_are_all_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch(root, "prod.backend.conf", "path = \"a\"\n");
+    touch(root, "prod.backend.hcl", "path = \"b\"\n");
+    touch(root, "Odd.backend.conf", "");
+    let err = Project::load(root, None).unwrap_err();
+    let err = err.downcast_ref::<TfenvError>().unwrap();
+    let message = err.to_string();
+    for file in ["prod.backend.conf", "prod.backend.hcl", "Odd.backend.conf"] {
+        assert!(
+            message.contains(&format!("`{file}` looks like")),
+            "{message}"
+        );
+    }
+    let (_, suggested) = err.hint().unwrap().split_once("\n\n").unwrap();
+    assert_eq!(
+        suggested,
+        "[environments.prod]\ntier = \"production\"\nbackend_config = \"prod.backend.conf\""
+    );
+    touch(root, "tfenv.toml", suggested);
+    let project = Project::load(root, None).unwrap();
+    assert_eq!(names(&project), ["prod"]);
+}
+
+#[test]
+fn auto_loaded_var_files_come_in_terraforms_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for name in [
+        "b.auto.tfvars",
+        "a.auto.tfvars.json",
+        "terraform.tfvars.json",
+        "terraform.tfvars",
+        "x.tfvars",
+    ] {
+        touch(root, name, "");
+    }
+    let files: Vec<_> = auto_var_files(root)
+        .iter()
+        .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "terraform.tfvars",
+            "terraform.tfvars.json",
+            "a.auto.tfvars.json",
+            "b.auto.tfvars"
+        ]
+    );
+}

@@ -8,6 +8,7 @@ mod artifacts;
 mod clouds;
 mod completion;
 mod deploy;
+mod discovery;
 mod doctor;
 mod drift;
 mod envs;

@@ -10,6 +10,7 @@ mod bundles;
 mod clean_tree;
 mod cross_env;
 mod deploy;
+mod discovery;
 mod doctor;
 mod drift;
 mod encrypted_bundles;
