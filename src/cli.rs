@@ -420,6 +420,14 @@ Examples:
   tfenv doctor --output json | jq '.checks[] | select(.status != \"ok\")'")]
     Doctor(DoctorArgs),
 
+    /// Run terraform as an environment: its data dir, root, workspace and var files.
+    #[command(after_help = EXEC_HELP)]
+    Exec(ExecArgs),
+
+    /// Print shell lines that make a bare `terraform` in this shell act on an environment.
+    #[command(after_help = ENV_HELP)]
+    Env(EnvArgs),
+
     /// Print the script that sets up shell completions for SHELL.
     #[command(after_help = "\
 The script asks tfenv itself at each TAB (TFENV_COMPLETE=<shell> tfenv -- <words>), so it
@@ -464,6 +472,52 @@ Examples:
         unused: UnusedGlobals,
     },
 }
+
+const EXEC_HELP: &str = "\
+Runs `terraform <TERRAFORM_ARGS>` in the environment's root with its TF_DATA_DIR,
+TF_WORKSPACE and the plugin cache tfenv uses, initialized first if needed. plan,
+apply, destroy, refresh, import and console get the environment's var files, right
+after the subcommand (a -var-file of yours comes later and wins); `apply PLANFILE`
+does not (a saved plan has its values; older terraform refuses them). Paths in
+TERRAFORM_ARGS are relative to the environment's root, as with `terraform -chdir`.
+
+Commands that change the state (apply, destroy, import, refresh, taint, untaint,
+state rm|mv|push|replace-provider, force-unlock, workspace delete) first take the
+environment's lock and a backup (`tfenv backups`), are confirmed by tier as deploy is
+(--yes, --confirm ENV; --allow-destroy for a production destroy) and are recorded in
+history as `exec`. terraform's own prompt (apply without -auto-approve) still comes
+after. Read-only commands (plan, show, output, state list|show|pull, validate,
+console, …) run straight.
+
+stdin, stdout and stderr are terraform's own: its prompts and `console` get the
+terminal, Ctrl-C reaches terraform as it would without tfenv. tfenv exits with
+terraform's exit code (`plan -detailed-exitcode`: 2 for changes); tfenv's own
+refusals keep theirs (5). --output json is refused: the output is terraform's.
+
+Examples:
+  tfenv exec dev -- state list
+  tfenv exec dev -- plan -detailed-exitcode
+  tfenv exec dev -- console
+  tfenv exec staging -- import aws_s3_bucket.logs my-logs-bucket
+  tfenv exec production --yes --confirm production -- state rm module.old
+  tfenv exec production --yes --confirm production --allow-destroy -- destroy -target=x.y";
+
+const ENV_HELP: &str = "\
+Prints `export` lines for TF_DATA_DIR, TF_WORKSPACE (or unsets it), TF_PLUGIN_CACHE_DIR,
+TF_CLI_ARGS_<command> with the var files (plan, apply, destroy, refresh, import,
+console), TFENV_ENV, and a `cd` to the environment's root — the job switch-env.sh did.
+The environment is initialized first if needed. --unset prints the lines that undo it
+(the working directory stays where it is). `terraform apply PLANFILE` in that shell
+gets the var files too: Terraform 1.11 accepts them when the values match the plan's,
+older versions (1.0.3) refuse them; `tfenv exec ENV -- apply PLANFILE` never passes
+them. tfenv's own commands in that shell ignore its TF_CLI_ARGS_* lines.
+--output json prints the variables as one document instead.
+
+Examples:
+  eval \"$(tfenv env dev)\"                 # bash, zsh
+  tfenv env dev --shell fish | source
+  tfenv env dev --shell pwsh | Out-String | Invoke-Expression
+  eval \"$(tfenv env --unset)\"             # back to a plain shell";
 
 /// The global options that change nothing for `completions` and `man`, hidden from their
 /// help. clap propagates a global option to a subcommand only where the subcommand has no
@@ -935,6 +989,60 @@ pub struct UnlockArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The environment to run terraform as.
+    // Fixed indexes: the completion engine re-adds ENV with its completer, after
+    // TERRAFORM_ARGS, and the trailing arguments must stay last.
+    #[arg(value_name = "ENV", index = 1)]
+    pub env: String,
+
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
+
+    /// A non-interactive production `destroy` (or `apply -destroy`) needs this too.
+    #[arg(long)]
+    pub allow_destroy: bool,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
+
+    /// terraform's command line, after `--`: e.g. `-- state list`.
+    #[arg(
+        value_name = "TERRAFORM_ARGS",
+        index = 2,
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(std::ffi::OsString)
+    )]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The environment the shell should act on.
+    #[arg(value_name = "ENV", required_unless_present = "unset")]
+    pub env: Option<String>,
+
+    /// The shell the lines are for.
+    #[arg(long, value_enum, value_name = "SHELL", default_value_t = EnvShell::Bash)]
+    pub shell: EnvShell,
+
+    /// Print the lines that undo an earlier `tfenv env` instead.
+    #[arg(long, conflicts_with = "env")]
+    pub unset: bool,
+}
+
+/// The shells `tfenv env` writes for. bash and zsh share their syntax.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EnvShell {
+    Bash,
+    Zsh,
+    Fish,
+    Pwsh,
 }
 
 #[derive(Debug, Args)]

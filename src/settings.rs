@@ -851,6 +851,66 @@ impl UnlockSettings {
     }
 }
 
+/// `exec`.
+#[derive(Debug)]
+pub struct ExecSettings {
+    pub env: String,
+    /// terraform's command line as given, before tfenv adds the var files.
+    pub args: Vec<std::ffi::OsString>,
+    pub flags: Flags,
+    pub lock_wait: LockWait,
+}
+
+impl ExecSettings {
+    /// `--output json` is refused: what exec prints is terraform's own output, and a
+    /// JSON document of tfenv's beside it would make stdout two things at once.
+    pub fn resolve(args: cli::ExecArgs, global: &GlobalSettings) -> anyhow::Result<ExecSettings> {
+        if global.output.format == Format::Json {
+            return Err(TfenvError::usage(
+                "`tfenv exec` passes terraform's own output through; it has no JSON document of its own",
+                Some("drop --output json, and give terraform its own flag where it has one: `tfenv exec dev -- output -json`".to_string()),
+            )
+            .into());
+        }
+        Ok(ExecSettings {
+            env: args.env,
+            args: args.args,
+            flags: global.flags(args.approve, args.allow_destroy),
+            lock_wait: args.lock.into(),
+        })
+    }
+}
+
+/// Which syntax `tfenv env` writes its lines in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShellSyntax {
+    /// bash and zsh.
+    Posix,
+    Fish,
+    Pwsh,
+}
+
+/// `env`.
+#[derive(Debug)]
+pub struct EnvSettings {
+    /// `None` with `--unset`.
+    pub env: Option<String>,
+    pub shell: ShellSyntax,
+}
+
+impl EnvSettings {
+    pub fn resolve(args: cli::EnvArgs) -> EnvSettings {
+        EnvSettings {
+            env: if args.unset { None } else { args.env },
+            shell: match args.shell {
+                cli::EnvShell::Bash | cli::EnvShell::Zsh => ShellSyntax::Posix,
+                cli::EnvShell::Fish => ShellSyntax::Fish,
+                cli::EnvShell::Pwsh => ShellSyntax::Pwsh,
+            },
+        }
+    }
+}
+
 /// `doctor`.
 #[derive(Debug)]
 pub struct DoctorSettings {

@@ -1,5 +1,6 @@
-//! `state/<env>/history.jsonl`: one record per deploy, refresh, restore, unlock or drift check —
-//! who, where, which commit, what the plan said, and how it ended.
+//! `state/<env>/history.jsonl`: one record per deploy, refresh, restore, unlock, drift
+//! check or state-changing exec — who, where, which commit, what the plan said, and how
+//! it ended.
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +73,10 @@ pub struct HistoryRecord {
     /// credentials). Absent for other commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrated: Option<Migrated>,
+    /// `exec`: the terraform subcommand it ran (`apply`, `state rm`, `import`), never its
+    /// other arguments (they may hold values). Absent for other commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform_command: Option<String>,
 }
 
 /// A state moved by `tfenv migrate`: from one backend to another.
@@ -374,6 +379,7 @@ impl HistoryRecord {
             unshared: false,
             drift: None,
             migrated: None,
+            terraform_command: None,
         }
     }
 
@@ -432,6 +438,8 @@ pub struct Ledger {
     pub promotion_check_skipped: Option<String>,
     /// `migrate`: where the state moved from and to.
     pub migrated: Option<Migrated>,
+    /// `exec`: the terraform subcommand (see [`HistoryRecord::terraform_command`]).
+    pub terraform_command: Option<String>,
 }
 
 impl Ledger {
@@ -461,6 +469,7 @@ impl Ledger {
             promoted_from: None,
             promotion_check_skipped: None,
             migrated: None,
+            terraform_command: None,
         }
     }
 
@@ -488,6 +497,7 @@ impl Ledger {
         record.migrated = self.migrated.clone();
         record.promoted_from = self.promoted_from.clone();
         record.promotion_check_skipped = self.promotion_check_skipped.clone();
+        record.terraform_command = self.terraform_command.clone();
         // Only deploy and refresh have an apply step to reach, and restore its push.
         record.reached_apply =
             matches!(self.command, "deploy" | "refresh" | "restore").then_some(self.reached_apply);

@@ -5,7 +5,9 @@ mod backup;
 mod deploy;
 mod doctor;
 mod drift;
+mod env;
 mod envs;
+mod exec;
 mod history;
 mod init;
 mod lock;
@@ -31,6 +33,7 @@ use crate::settings::{
     OutputsSettings, PlanSettings, PruneSettings, RefreshSettings, RestoreSettings, StatusSettings,
     UnlockSettings, ValidateSettings, VerifySettings,
 };
+use crate::settings::{EnvSettings, ExecSettings};
 
 /// How a command over several environments ends when some of them have a problem of
 /// their own (a broken var or backend file): the others were done, and the error names
@@ -99,6 +102,8 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Lock(args) => lock::lock(ctx, LockSettings::resolve(args)).await,
         Command::Unlock(args) => unlock::unlock(ctx, UnlockSettings::resolve(args, global)).await,
         Command::Doctor(args) => doctor::doctor(ctx, DoctorSettings::resolve(args, global)).await,
+        Command::Exec(args) => exec::exec(ctx, ExecSettings::resolve(args, global)?).await,
+        Command::Env(args) => env::env(ctx, EnvSettings::resolve(args)).await,
         Command::Completions { shell, .. } => {
             meta::completions(ctx, CompletionsSettings::resolve(shell))
         }

@@ -12,6 +12,7 @@ mod discovery;
 mod doctor;
 mod drift;
 mod envs;
+mod exec;
 mod faults;
 mod health;
 mod hooks;

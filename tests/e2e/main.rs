@@ -14,6 +14,7 @@ mod discovery;
 mod doctor;
 mod drift;
 mod encrypted_bundles;
+mod exec;
 mod health;
 mod hooks;
 mod interrupts;

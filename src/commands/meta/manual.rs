@@ -349,6 +349,7 @@ fn general(exit: Exit) -> &'static str {
         Exit::Refused => "Refused: a confirmation was not given, or a safety rule stopped the run.",
         Exit::Unhealthy => "status: at least one environment has a problem.",
         Exit::Interrupted => "Interrupted (SIGINT or SIGTERM).",
+        Exit::Terraform(_) => "exec: terraform's own exit code, passed through.",
     }
 }
 
