@@ -1014,7 +1014,7 @@ pub struct ExecArgs {
         value_name = "TERRAFORM_ARGS",
         index = 2,
         required = true,
-        trailing_var_arg = true,
+        last = true,
         allow_hyphen_values = true,
         value_parser = clap::value_parser!(std::ffi::OsString)
     )]
