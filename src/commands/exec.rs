@@ -63,7 +63,9 @@ pub async fn exec(ctx: &Context, settings: ExecSettings) -> anyhow::Result<Exit>
         gate.check_flags_early()?;
         gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
         recorded.ledger.backup = match pulled {
-            Some(pulled) if !pulled.header().is_empty() => Some(keep_backup(ctx, &project, &env, pulled)?),
+            Some(pulled) if !pulled.header().is_empty() => {
+                Some(keep_backup(ctx, &project, &env, pulled)?)
+            }
             _ => None,
         };
         recorded.reaching_apply();
@@ -462,7 +464,13 @@ mod tests {
     fn a_saved_plan_file_is_refused_and_a_plain_apply_gets_var_files() {
         for saved in [
             &["apply", "dev.tfplan"][..],
-            &["apply", "-auto-approve", "-lock-timeout", "5s", "dev.tfplan"],
+            &[
+                "apply",
+                "-auto-approve",
+                "-lock-timeout",
+                "5s",
+                "dev.tfplan",
+            ],
         ] {
             let err = TerraformCall::parse(&os(saved)).unwrap_err();
             assert!(err.to_string().contains("saved plan"), "{saved:?}: {err}");
@@ -485,7 +493,10 @@ mod tests {
     #[test]
     fn state_commands_get_a_backup_path_unless_the_user_gave_one() {
         assert_eq!(call(&["state", "rm", "a.b"]).backup_at, Some(2));
-        assert_eq!(call(&["state", "-lock=false", "mv", "a", "b"]).backup_at, Some(3));
+        assert_eq!(
+            call(&["state", "-lock=false", "mv", "a", "b"]).backup_at,
+            Some(3)
+        );
         assert_eq!(call(&["state", "rm", "-backup=x", "a.b"]).backup_at, None);
         assert_eq!(call(&["state", "list"]).backup_at, None);
         assert_eq!(call(&["taint", "a.b"]).backup_at, None);
@@ -493,8 +504,16 @@ mod tests {
 
     #[test]
     fn review_hints_name_what_shows_the_change() {
-        assert!(call(&["destroy"]).review("dev").contains("-- plan -destroy"));
-        assert!(call(&["apply", "-destroy"]).review("dev").contains("-- plan -destroy"));
+        assert!(
+            call(&["destroy"])
+                .review("dev")
+                .contains("-- plan -destroy")
+        );
+        assert!(
+            call(&["apply", "-destroy"])
+                .review("dev")
+                .contains("-- plan -destroy")
+        );
         assert!(call(&["apply"]).review("dev").contains("-- plan`"));
         assert!(!call(&["state", "rm", "a"]).review("dev").contains("plan"));
     }

@@ -200,7 +200,11 @@ fn exec_refuses_workspace_new_select_and_delete_and_runs_list() {
         &run(&project, &tf, &["exec", "dev", "--", "workspace", "list"]),
         0,
     );
-    assert!(project.read_or_empty("calls.log").contains("workspace list"));
+    assert!(
+        project
+            .read_or_empty("calls.log")
+            .contains("workspace list")
+    );
 }
 
 #[test]
