@@ -705,3 +705,39 @@ echo "ENV:$TFENV_ENV DATA:$TF_DATA_DIR ARGS:$TF_CLI_ARGS_plan"
     assert!(text.contains("staging.tfvars"), "{text}");
     assert!(!text.contains("dev.tfvars"), "{text}");
 }
+
+/// A refused prompt changes nothing and keeps no backup: tfenv asks first, then backs up.
+#[test]
+fn a_refused_exec_prompt_keeps_no_backup() {
+    let project = provider::demo();
+    deploy(&project, "dev");
+    let pre_exec = |project: &Project| {
+        stdout_json(&tfenv(project, &["backups", "dev", "--output", "json"]))["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["reason"] == "pre-exec")
+            .count()
+    };
+    let mut cmd = project.command();
+    cmd.env("TERM", "xterm")
+        .env_remove("CI")
+        .arg("--terraform")
+        .arg(terraform())
+        .args(["exec", "dev", "--", "state", "rm", "tfenvtest_file.app"]);
+    let mut session =
+        rexpect::session::spawn_command(cmd, Some(120_000)).expect("tfenv in a terminal");
+    let before = session.exp_string("[y/N]").expect("the dev prompt");
+    assert!(!before.contains("backed up"), "{before}");
+    session.send_line("n").unwrap();
+    session.flush().unwrap();
+    let rest = session.exp_eof().expect("tfenv ends");
+    assert!(rest.contains("confirmation not given"), "{rest}");
+    match session.process().wait().unwrap() {
+        rexpect::process::WaitStatus::Exited(_, code) => assert_eq!(code, 5, "{rest}"),
+        other => panic!("{other:?}: {rest}"),
+    }
+    assert_eq!(pre_exec(&project), 0);
+    let listed = tfenv(&project, &["exec", "dev", "--", "state", "list"]);
+    assert_eq!(addresses(&listed), ["tfenvtest_file.app"]);
+}
