@@ -200,6 +200,9 @@ struct TerraformCall {
     backup_at: Option<usize>,
 }
 
+/// tfenv's options that terraform has no flag for.
+const TFENV_FLAGS: [&str; 4] = ["yes", "confirm", "allow-destroy", "non-interactive"];
+
 /// The `state` subcommands that write terraform's own backup file (`-backup`).
 const STATE_BACKUP_COMMANDS: [&str; 3] = ["state rm", "state mv", "state replace-provider"];
 
@@ -245,6 +248,21 @@ impl TerraformCall {
             return Err(TfenvError::usage(
                 format!("`{chdir}`: tfenv exec runs terraform in the environment's own root"),
                 Some("drop -chdir; paths in the terraform arguments are relative to the environment's root".to_string()),
+            ));
+        }
+        // tfenv's own flags after `--` would reach terraform (which has none of them),
+        // while tfenv asked for them: say where they go.
+        if let Some(ours) = words
+            .iter()
+            .take_while(|w| *w != "--")
+            .find(|w| *w == "-y" || (w.starts_with('-') && TFENV_FLAGS.contains(&flag_name(w))))
+        {
+            return Err(TfenvError::usage(
+                format!("`{ours}` is tfenv's option, not terraform's: it goes before `--`"),
+                Some(
+                    "write `tfenv exec ENV --yes [--confirm ENV] [--allow-destroy] -- TERRAFORM_ARGS`"
+                        .to_string(),
+                ),
             ));
         }
         let Some(at) = words.iter().position(|w| !w.starts_with('-')) else {
@@ -527,6 +545,20 @@ mod tests {
             call(&["destroy", "-target=a.b", "-target", "c.d"]).targets,
             2
         );
+    }
+
+    #[test]
+    fn tfenv_flags_among_terraform_args_are_refused() {
+        for words in [
+            &["apply", "--yes", "-auto-approve"][..],
+            &["destroy", "--confirm=production"],
+            &["destroy", "--allow-destroy"],
+            &["state", "rm", "-y", "a.b"],
+        ] {
+            let err = TerraformCall::parse(&os(words)).unwrap_err();
+            assert!(err.to_string().contains("before `--`"), "{words:?}: {err}");
+        }
+        assert!(TerraformCall::parse(&os(&["console", "--", "--yes"])).is_ok());
     }
 
     #[test]

@@ -219,6 +219,18 @@ fn tfenv_flags_after_the_terraform_subcommand_need_the_double_dash() {
     expect_code(&output, 2);
     let text = output_text(&output);
     assert!(text.contains("<ENV> -- <TERRAFORM_ARGS>"), "{text}");
+    // After `--`, tfenv's options are pointed out rather than passed to terraform.
+    let after = run(
+        &project,
+        &tf,
+        &["exec", "dev", "--", "apply", "--yes", "-auto-approve"],
+    );
+    expect_code(&after, 2);
+    assert!(
+        output_text(&after).contains("goes before `--`"),
+        "{}",
+        output_text(&after)
+    );
     assert!(!project.read_or_empty("calls.log").contains("apply"));
 }
 
