@@ -354,19 +354,9 @@ impl Moving<'_> {
         gate.check_flags()?;
         gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
 
-        ctx.printer.progress(&format!(
-            "{}: backing up the state at `{}`",
-            env.name, self.from_place.location
-        ));
-        let old_bytes_kept = old_bytes.clone();
-        let backup = backups::create(env, "pre-migrate", |mut sink| async move {
-            sink.write_all(&old_bytes)?;
-            sink.flush()?;
-            Ok(crate::terraform::state::read_header_slice(&old_bytes)?)
-        })
-        .await?;
-        ledger.backup = backup.clone();
         // A state overwritten with --force is kept first: it may be all there is of it.
+        // (Before the old state's backup, so that the newest backup stays this
+        // environment's own lineage.)
         if let (Some(_), Some(bytes)) = (&target, target_bytes) {
             ctx.printer.progress(&format!(
                 "{}: backing up the state at `{}` before overwriting it",
@@ -386,6 +376,18 @@ impl Moving<'_> {
             }
         }
 
+        ctx.printer.progress(&format!(
+            "{}: backing up the state at `{}`",
+            env.name, self.from_place.location
+        ));
+        let old_bytes_kept = old_bytes.clone();
+        let backup = backups::create(env, "pre-migrate", |mut sink| async move {
+            sink.write_all(&old_bytes)?;
+            sink.flush()?;
+            Ok(crate::terraform::state::read_header_slice(&old_bytes)?)
+        })
+        .await?;
+        ledger.backup = backup.clone();
         // The data dir must be initialized with the old backend for terraform to move
         // the state from it.
         let data_dir_knows = self
