@@ -664,19 +664,23 @@ impl Moving<'_> {
             && !lineage.is_empty()
             && *lineage != old.lineage
         {
-            let owner = self
+            let mut owner = String::new();
+            for other in self
                 .project
                 .environments
                 .iter()
                 .filter(|o| o.name != env.name)
-                .find(|o| {
-                    backups::newest_backup(&o.artifacts_dir)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|b| b.lineage == old.lineage)
-                })
-                .map(|o| format!(", the lineage of `{}`", o.name))
-                .unwrap_or_default();
+            {
+                if let Ok(theirs) = Backends::default().resolve(other, self.project)
+                    && reads_state(&theirs)
+                    && let Ok(Some(bytes)) = read_state_at(&theirs, other).await
+                    && let Ok(Some(h)) = header_of(&bytes)
+                    && h.lineage == old.lineage
+                {
+                    owner = format!(", the lineage of environment `{}`", other.name);
+                    break;
+                }
+            }
             problems.push(format!(
                 "the state at `{}` has lineage {}{owner}; `{}` last had lineage {} ({whence})",
                 self.from_place.location,
@@ -690,7 +694,8 @@ impl Moving<'_> {
         }
         if force {
             for p in &problems {
-                ctx.printer.warn(&format!("{p} (--force: migrating anyway)"));
+                ctx.printer
+                    .warn(&format!("{p} (--force: migrating anyway)"));
             }
             return Ok(());
         }
@@ -759,7 +764,11 @@ fn holds_a_state(header: &StateHeader, bytes: &[u8]) -> bool {
         || header.serial > 0
         || serde_json::from_slice::<serde_json::Value>(bytes)
             .ok()
-            .and_then(|v| v.get("outputs").and_then(|o| o.as_object()).map(|o| !o.is_empty()))
+            .and_then(|v| {
+                v.get("outputs")
+                    .and_then(|o| o.as_object())
+                    .map(|o| !o.is_empty())
+            })
             .unwrap_or(false)
 }
 
