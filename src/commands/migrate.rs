@@ -71,11 +71,12 @@ pub async fn migrate(ctx: &Context, settings: MigrateSettings) -> anyhow::Result
                 env.name, to_place.location
             ),
             Some(format!(
-                "point the environment at the new backend first (edit its backend config{}), then run `tfenv migrate {}` again",
+                "point the environment at the new backend first (edit its backend config{}), then run `tfenv migrate {}` again; if the state is still at an old place this machine never initialized (a fresh checkout), name that backend config: `tfenv migrate {} --from <old backend config>`",
                 env.backend_config
                     .as_ref()
                     .map(|p| format!(" `{}`", project.show(p)))
                     .unwrap_or_default(),
+                env.name,
                 env.name
             )),
         )
