@@ -28,8 +28,8 @@ struct MigrateReport {
     serial_before: u64,
     serial_after: u64,
     resources: u64,
-    /// What was at the new place before (a state with resources, overwritten with
-    /// `--force`); `null`: nothing.
+    /// What was at the new place before (a state: resources, a serial past 0 or
+    /// outputs; overwritten with `--force`, backed up first); `null`: nothing.
     overwritten: Option<Overwritten>,
     /// The old state, backed up before the move (reason `pre-migrate`).
     backup: Option<Backup>,

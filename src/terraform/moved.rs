@@ -153,7 +153,7 @@ pub enum Guard {
     /// Nothing recorded, or the config is the recorded one: a plain init.
     Clear,
     /// The old place holds a state (or may): stop, naming migrate.
-    Moved(Moved),
+    Moved(Box<Moved>),
     /// Nothing to lose at the old place (readable and empty, or the same place written
     /// differently): terraform needs `-reconfigure`; the reason, for one line.
     Reconfigure(String),
@@ -193,7 +193,7 @@ pub async fn guard(
         })
     })?;
     match found {
-        Some(moved) => Ok(Guard::Moved(moved)),
+        Some(moved) => Ok(Guard::Moved(Box::new(moved))),
         None => Ok(Guard::Reconfigure(format!(
             "the backend of `{}` moved from `{from_location}`, which holds no state",
             env.name
