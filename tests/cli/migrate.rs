@@ -235,3 +235,24 @@ fn migrate_on_a_fresh_checkout_without_from_names_from() {
         "{text}"
     );
 }
+
+#[test]
+fn a_moved_backend_whose_old_place_cannot_be_read_names_init_reconfigure() {
+    let project = moved_project();
+    std::fs::remove_file(project.join("state/dev/old.tfstate")).unwrap();
+    std::fs::create_dir_all(project.join("state/dev/old.tfstate")).unwrap();
+    let terraform = FakeTerraform::working()
+        .on(
+            "init",
+            r#"echo 'Error: Backend configuration changed' >&2; exit 1"#.to_string(),
+        )
+        .install(&project);
+    let output = expecting(project.run_with(&terraform, &["init", "dev"]), 5);
+    let text = stderr(&output);
+    assert!(
+        text.contains("tfenv cannot tell whether a state is still there"),
+        "{text}"
+    );
+    assert!(text.contains("tfenv init dev --reconfigure"), "{text}");
+    assert!(!text.contains("Backend configuration changed"), "{text}");
+}
