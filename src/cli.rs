@@ -430,6 +430,15 @@ Examples:
     },
 }
 
+impl Command {
+    /// Whether the command reads a project, and so needs the current directory: every
+    /// command but `completions` and `man`, which print what the clap tree says (they
+    /// work in a deleted directory, so `source <(tfenv completions bash)` never fails).
+    pub fn reads_project(&self) -> bool {
+        !matches!(self, Command::Completions { .. } | Command::Man { .. })
+    }
+}
+
 /// The global options that change nothing for `completions` and `man`, hidden from their
 /// help. clap propagates a global option to a subcommand only where the subcommand has no
 /// argument of that id: these take their place, and their values still reach
