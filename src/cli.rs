@@ -412,8 +412,12 @@ Pages: tfenv(1) and one tfenv-<command>(1) per command, each with the command's 
 examples, exit status and the files it reads and writes. Each page is written whole
 (through a temporary file), so a failed --dir run leaves no half page.
 
+man (man-db) finds pages in ../share/man of every folder on PATH: after `cargo install`,
+~/.cargo/share/man/man1 (below). Another folder needs MANPATH, with a trailing colon to
+keep the system pages: export MANPATH=\"$HOME/.local/share/man:\".
+
 Examples:
-  tfenv man --dir ~/.local/share/man/man1     # all pages; then `man tfenv-deploy`
+  tfenv man --dir ~/.cargo/share/man/man1     # all pages, beside ~/.cargo/bin: `man tfenv-deploy`
   tfenv man deploy | man -l -                 # read one page
   tfenv man > tfenv.1")]
     Man {

@@ -194,3 +194,52 @@ fn man_pages_match_their_snapshots() {
         snapshots.stdout(name, args, &output);
     }
 }
+
+/// README's install line, as a user runs it after `cargo install` (tfenv in
+/// ~/.cargo/bin, on PATH, no MANPATH): man-db finds the pages by itself.
+#[test]
+fn man_finds_the_pages_of_the_readme_install_line_without_manpath() {
+    let man = needed("man", "man-db");
+    let project = Project::empty();
+    let home = project.join("home");
+    let bin = home.join(".cargo/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("tfenv"), bin.join("tfenv")).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("tfenv man --dir "))
+        .expect("README has a `tfenv man --dir` install line");
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    let output = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &line.replace("man tfenv-deploy", "man -w tfenv-deploy"),
+        ])
+        .current_dir(project.path())
+        .env("HOME", &home)
+        .env("PATH", &path)
+        .env_remove("MANPATH")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{line}: {}", stderr(&output));
+    let found = stdout(&output);
+    assert!(
+        found.trim_end().ends_with("/man1/tfenv-deploy.1")
+            && found.contains(&*home.to_string_lossy()),
+        "{found}"
+    );
+    // And the page reads.
+    let output = std::process::Command::new(man)
+        .arg("tfenv-deploy")
+        .env("HOME", &home)
+        .env("PATH", &path)
+        .env_remove("MANPATH")
+        .env("PAGER", "cat")
+        .env_remove("MANPAGER")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("EXIT STATUS"));
+}
