@@ -81,7 +81,35 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List environments (name, tier, layout, backend, var files) and the project in use.
-    #[command(after_help = "Examples:\n  tfenv envs\n  tfenv envs --output json")]
+    #[command(after_help = "\
+The environments are tfenv.toml's [environments.*]; without them, they are discovered
+from the project's file names (docs/configuration.md, \"Discovery\"):
+
+  environments files  environments/<env>.backend.conf (.backend.hcl, .tfbackend)
+                      with environments/<env>.tfvars; the root is the project's
+  suffix files        backend-<env>.tfbackend or terraform.tfvars.<env>, with
+                      terraform.tfvars.<env> or <env>.tfvars beside the backend file
+  folder per env      environments/<env>/, envs/<env>/ or env/<env>/ with .tf files:
+                      its own root, its *.tfvars, its backend block (and backend.conf)
+
+Var files terraform loads by itself from the root (terraform.tfvars, *.auto.tfvars and
+their .json) are listed as (auto) and never passed again with -var-file: a second load
+would override the environment's own file.
+
+Notes list what discovery saw but does not use, so nothing is dropped silently: a var
+file no environment goes with, a backend config that fits no layout, an environment
+folder without .tf files, a backend config with no var file. They never change the exit
+code.
+
+Outside any project, \"no tfenv project found\" names the near misses of the nearest
+folder that has some (the files above, folders such as stacks/dev/ that look like root
+modules) and prints the tfenv.toml that declares them: save it as tfenv.toml as is (it
+is what envs then reads), then adjust names and tiers.
+
+Examples:
+  tfenv envs
+  tfenv envs --output json
+  tfenv -C infra envs")]
     Envs,
 
     /// Run `terraform init` for an environment, in its own data directory.

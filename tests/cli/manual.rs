@@ -243,3 +243,74 @@ fn man_finds_the_pages_of_the_readme_install_line_without_manpath() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("EXIT STATUS"));
 }
+
+#[test]
+fn tfenv_1_has_a_description_environment_and_see_also_listing_every_command_page() {
+    let project = Project::empty();
+    let dir = project.join("man1");
+    project
+        .tfenv()
+        .args(["man", "--dir"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let page = render(&dir.join("tfenv.1"));
+    // A section's text: the lines after its heading, up to the next heading (a line that
+    // starts in column 0), words joined by one space.
+    let section = |name: &str| -> String {
+        let lines: Vec<&str> = page
+            .lines()
+            .skip_while(|l| *l != name)
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .collect();
+        assert!(!lines.is_empty(), "tfenv(1) has no {name}:\n{page}");
+        lines
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // DESCRIPTION says more than NAME's line.
+    assert!(
+        !section("DESCRIPTION").starts_with("safe multi-environment"),
+        "{page}"
+    );
+    assert!(section("DESCRIPTION").contains("tfenv runs terraform for each environment"));
+    let environment = section("ENVIRONMENT");
+    for var in [
+        "TFENV_LOG",
+        "NO_COLOR",
+        "CI",
+        "TFENV_COMPLETE",
+        "TF_PLUGIN_CACHE_DIR",
+        "TFENV_BUNDLE_RECIPIENTS",
+        "TFENV_BUNDLE_PASSPHRASE",
+        "TFENV_BUNDLE_IDENTITY",
+    ] {
+        assert!(environment.contains(var), "{var}: {environment}");
+    }
+    let see_also = section("SEE ALSO");
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let name = file.unwrap().file_name().into_string().unwrap();
+        if let Some(command) = name.strip_suffix(".1").filter(|n| *n != "tfenv") {
+            assert!(
+                see_also.contains(&format!("{command}(1)")),
+                "{command}: {see_also}"
+            );
+        }
+    }
+    // tfenv(1) never sends the reader to itself.
+    assert!(!page.contains("see tfenv(1)"), "{page}");
+
+    let envs = render(&dir.join("tfenv-envs.1"));
+    for words in [
+        "envs/<env>/",
+        "(auto)",
+        "never change the exit",
+        "no tfenv project found",
+        "tfenv.toml",
+    ] {
+        assert!(envs.contains(words), "tfenv-envs(1) lacks {words}:\n{envs}");
+    }
+}

@@ -36,6 +36,10 @@ impl Manual {
             Some(rest) => tree.about(rest.to_string()),
             None => tree,
         };
+        // DESCRIPTION is the long about, else the about, which NAME already says.
+        if tree.get_long_about().is_none() {
+            tree = tree.long_about(DESCRIPTION);
+        }
         // Bin names ("tfenv deploy") and display names ("tfenv-deploy") of the subcommands.
         tree.build();
         Manual { tree }
@@ -113,7 +117,14 @@ impl Manual {
             Exit::Interrupted,
         ];
         exit_status(&mut roff, "", &every.map(|e| (e, "")));
+        environment(&mut roff);
         files(&mut roff, PROJECT_FILES);
+        roff.control("SH", ["SEE ALSO"]);
+        let pages: Vec<String> = self
+            .commands()
+            .map(|command| format!("{}(1)", display_name(command)))
+            .collect();
+        roff.text([roman(pages.join(", "))]);
         roff.to_writer(&mut out)?;
         man.render_version_section(&mut out)?;
         Ok(Page {
@@ -325,6 +336,71 @@ fn exit_status(roff: &mut Roff, note: &str, exits: &[(Exit, &str)]) {
     }
 }
 
+/// tfenv(1)'s DESCRIPTION (the tree's about is NAME's line).
+const DESCRIPTION: &str = "\
+tfenv runs terraform for each environment of a project (dev, staging, production): \
+with that environment's backend config, var files, workspace and its own terraform data \
+directory, so environments never see each other's state. It backs the state up before \
+a change (staging and production always), confirms by tier (production needs its full \
+name typed, or --yes --confirm production), and ends with an exit code that means one thing (EXIT STATUS), so CI can \
+branch on it; --output json prints one JSON document.";
+
+/// The variables tfenv reads (docs/configuration.md, "Environment variables").
+const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "TFENV_LOG",
+        "A log filter, such as debug or tfenv=trace (as -v, -vv).",
+    ),
+    ("NO_COLOR", "When set, no colour (as --no-color)."),
+    (
+        "CI",
+        "When set (not false or 0), never prompt (as --non-interactive).",
+    ),
+    (
+        "GITHUB_STEP_SUMMARY",
+        "plan, deploy, refresh, drift and status append a Markdown job summary to the file it names.",
+    ),
+    (
+        "TF_PLUGIN_CACHE_DIR",
+        "Terraform's provider cache: when set, tfenv uses it instead of its shared \
+         .terraform/tfenv/plugin-cache/.",
+    ),
+    (
+        "TF_WORKSPACE",
+        "Set by tfenv for an environment with workspace = in tfenv.toml, removed for every \
+         other one: a value left in the shell never redirects terraform.",
+    ),
+    (
+        "TFENV_BUNDLE_RECIPIENTS",
+        "plan --out DIR --encrypt: the age public keys (age1..., comma or space separated) \
+         to encrypt the bundle's plan to, when no --recipient is given.",
+    ),
+    (
+        "TFENV_BUNDLE_PASSPHRASE",
+        "plan --encrypt: encrypt with this passphrase instead; deploy --plan: decrypt a \
+         bundle encrypted with it. Never a flag: a command line shows in ps.",
+    ),
+    (
+        "TFENV_BUNDLE_IDENTITY",
+        "deploy --plan of an encrypted bundle: the path of an age identity file, or the \
+         AGE-SECRET-KEY-1... key itself.",
+    ),
+    (
+        crate::complete::VAR,
+        "Set by the script tfenv completions prints: the shell asks for completions \
+         (TFENV_COMPLETE=bash tfenv -- WORDS), and tfenv prints them instead of running.",
+    ),
+];
+
+fn environment(roff: &mut Roff) {
+    roff.control("SH", ["ENVIRONMENT"]);
+    for (name, what) in ENVIRONMENT {
+        roff.control("TP", []);
+        roff.text([bold(*name)]);
+        roff.text([roman(*what)]);
+    }
+}
+
 fn files(roff: &mut Roff, files: &[(&str, &str)]) {
     roff.control("SH", ["FILES"]);
     for (path, what) in files {
@@ -373,7 +449,7 @@ struct Facts {
 const CONFIG: (&str, &str) = (
     "tfenv.toml",
     "The project's configuration, read; without one the environments are discovered from \
-     the project's files (see tfenv(1)), with their backend config and var files.",
+     the project's files, with their backend config and var files: tfenv envs lists them.",
 );
 const DATA_DIR: (&str, &str) = (
     ".terraform/tfenv/<env>/",
