@@ -23,8 +23,7 @@ Exit codes: 0 ok, 1 failure, 2 bad command line, 3 changes present, 4 locked,
     version,
     about = "tfenv — safe multi-environment Terraform (dev / staging / production)",
     long_about = None,
-    after_help = AFTER_HELP,
-    propagate_version = true
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -435,7 +434,8 @@ Examples:
     },
 
     /// Print a man page (roff) to stdout, or write every page to a folder.
-    #[command(after_help = "\
+    #[command(
+        after_help = "\
 Pages: tfenv(1) and one tfenv-<command>(1) per command, each with the command's help,
 examples, exit status and the files it reads and writes. Each page is written whole
 (through a temporary file), so a failed --dir run leaves no half page.
@@ -447,7 +447,9 @@ keep the system pages: export MANPATH=\"$HOME/.local/share/man:\".
 Examples:
   tfenv man --dir ~/.cargo/share/man/man1     # all pages, beside ~/.cargo/bin: `man tfenv-deploy`
   tfenv man deploy | man -l -                 # read one page
-  tfenv man > tfenv.1")]
+  tfenv man > tfenv.1",
+        override_usage = "tfenv man [COMMAND]\n       tfenv man --dir <DIR>"
+    )]
     Man {
         /// The command whose page to print (default: tfenv(1), the overview).
         #[arg(value_name = "COMMAND", conflicts_with = "dir")]

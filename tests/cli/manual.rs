@@ -314,3 +314,41 @@ fn tfenv_1_has_a_description_environment_and_see_also_listing_every_command_page
         assert!(envs.contains(words), "tfenv-envs(1) lacks {words}:\n{envs}");
     }
 }
+
+#[test]
+fn synopsis_names_option_values_and_only_tfenv_itself_has_a_version() {
+    let project = Project::empty();
+    let page = stdout(&project.tfenv().args(["man", "restore"]).output().unwrap());
+    let synopsis = page
+        .lines()
+        .skip_while(|l| *l != ".SH SYNOPSIS")
+        .nth(1)
+        .unwrap();
+    for words in [
+        r"\fB\-C|\-\-chdir\fR \fIDIR\fR",
+        r"\fB\-\-confirm\fR \fIENV\fR",
+    ] {
+        assert!(synopsis.contains(words), "{words}: {synopsis}");
+    }
+    assert!(!synopsis.contains("version"), "{synopsis}");
+    assert!(
+        page.contains(r#".TH tfenv-restore 1  "tfenv 0.1.0""#),
+        "{page}"
+    );
+    project.tfenv().args(["deploy", "-V"]).assert().code(2);
+    let printed = project.tfenv().arg("-V").output().unwrap();
+    assert_eq!(stdout(&printed), format!("tfenv {version}\n"));
+    // A page and --dir at once: the usage shows both forms, neither as required.
+    let both = project
+        .tfenv()
+        .args(["man", "deploy", "--dir", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        stderr(&both).contains("tfenv man [COMMAND]")
+            && stderr(&both).contains("tfenv man --dir <DIR>"),
+        "{}",
+        stderr(&both)
+    );
+}

@@ -6,7 +6,7 @@
 //! only pages this manual has.
 
 use clap_mangen::Man;
-use roff::{Roff, bold, roman};
+use roff::{Inline, Roff, bold, italic, roman};
 
 use crate::error::TfenvError;
 use crate::exit::Exit;
@@ -91,7 +91,7 @@ impl Manual {
         let mut out = Vec::new();
         man.render_title(&mut out)?;
         man.render_name_section(&mut out)?;
-        man.render_synopsis_section(&mut out)?;
+        synopsis(tree, &mut out)?;
         man.render_description_section(&mut out)?;
         let text = AfterHelp::of(tree);
         let mut roff = Roff::new();
@@ -139,7 +139,7 @@ impl Manual {
         let mut out = Vec::new();
         man.render_title(&mut out)?;
         man.render_name_section(&mut out)?;
-        man.render_synopsis_section(&mut out)?;
+        synopsis(command, &mut out)?;
         man.render_description_section(&mut out)?;
         let text = AfterHelp::of(command);
         let mut roff = Roff::new();
@@ -220,10 +220,78 @@ fn finish(pieces: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// SYNOPSIS with each option's value (`[-C|--chdir DIR]`, where clap_mangen writes
+/// `[-C|--chdir]`), the positionals (`<ENV>`, `[COMMAND]`) and a command's subcommands.
+fn synopsis(command: &clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let bin = command
+        .get_bin_name()
+        .unwrap_or_else(|| command.get_name())
+        .to_string();
+    let mut line: Vec<Inline> = vec![bold(bin)];
+    let visible = command.get_arguments().filter(|a| !a.is_hide_set());
+    let (positionals, options): (Vec<&clap::Arg>, Vec<&clap::Arg>) =
+        visible.partition(|a| a.is_positional());
+    for arg in options {
+        let mut names = Vec::new();
+        if let Some(short) = arg.get_short() {
+            names.push(format!("-{short}"));
+        }
+        if let Some(long) = arg.get_long() {
+            names.push(format!("--{long}"));
+        }
+        line.push(roman(" "));
+        let required = arg.is_required_set();
+        if !required {
+            line.push(roman("["));
+        }
+        line.push(bold(names.join("|")));
+        if arg.get_action().takes_values() {
+            for value in arg.get_value_names().unwrap_or_default() {
+                line.push(roman(" "));
+                line.push(italic(value.as_str()));
+            }
+        }
+        if !required {
+            line.push(roman("]"));
+        }
+        if matches!(
+            arg.get_action(),
+            clap::ArgAction::Count | clap::ArgAction::Append
+        ) {
+            line.push(roman("..."));
+        }
+    }
+    for arg in positionals {
+        let name = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map_or_else(|| arg.get_id().as_str().to_uppercase(), ToString::to_string);
+        let (open, close) = match arg.is_required_set() {
+            true => ("<", ">"),
+            false => ("[", "]"),
+        };
+        line.push(roman(format!(" {open}")));
+        line.push(italic(name));
+        line.push(roman(close));
+        if arg.get_num_args().is_some_and(|n| n.max_values() > 1) {
+            line.push(roman("..."));
+        }
+    }
+    if command.has_subcommands() {
+        line.push(roman(" <"));
+        line.push(italic("COMMAND"));
+        line.push(roman(">"));
+    }
+    let mut roff = Roff::new();
+    roff.control("SH", ["SYNOPSIS"]);
+    roff.text(line);
+    roff.to_writer(out)
+}
+
 fn man_for(command: clap::Command) -> Man {
-    let version = command.get_version().unwrap_or_default().to_string();
+    // Only tfenv itself has a version (`tfenv -V`); every page is of that version.
     Man::new(command)
-        .source(format!("tfenv {version}"))
+        .source(format!("tfenv {}", env!("CARGO_PKG_VERSION")))
         .manual("tfenv manual")
 }
 
