@@ -331,8 +331,9 @@ fn synopsis_names_option_values_and_only_tfenv_itself_has_a_version() {
         assert!(synopsis.contains(words), "{words}: {synopsis}");
     }
     assert!(!synopsis.contains("version"), "{synopsis}");
+    let version = env!("CARGO_PKG_VERSION");
     assert!(
-        page.contains(r#".TH tfenv-restore 1  "tfenv 0.1.0""#),
+        page.contains(&format!(r#".TH tfenv-restore 1  "tfenv {version}""#)),
         "{page}"
     );
     project.tfenv().args(["deploy", "-V"]).assert().code(2);
