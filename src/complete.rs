@@ -3,7 +3,8 @@
 //! environment's backups for `restore`'s `BACKUP`.
 //!
 //! [`attach`] walks any clap tree and gives every argument named `ENV` (and `BACKUP`) its
-//! completer, so a new command gets completions without a line here. A completer never
+//! completer, so a new command gets completions without a line here; `man`'s `COMMAND`
+//! gets the tree's command names. A completer never
 //! prints and never fails: no project (or a broken one) means no candidates. It reads the
 //! local state/ only: nothing touches the network while a shell waits for a TAB.
 
