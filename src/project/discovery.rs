@@ -236,9 +236,13 @@ pub fn auto_var_files(root: &Path) -> Vec<PathBuf> {
 /// root of the file layouts. Two files or layouts naming the same environment is an
 /// error: tfenv cannot guess which one the user meant.
 ///
-/// `lenient`: tfenv.toml declares the environments, so a file whose name is not a valid
-/// environment name is skipped, and a conflict is kept for the declared environment it
-/// concerns (`Discovery::conflicts`) rather than stopping the whole project.
+/// A file or folder whose name is not a valid environment name is a note, never a stop.
+/// An env folder that cannot be read is that environment's `config_problem`; an
+/// unreadable `environments/`, `envs/` or `env/` is an error naming it.
+///
+/// `lenient`: tfenv.toml declares the environments, so a conflict is kept for the
+/// declared environment it concerns (`Discovery::conflicts`) rather than stopping the
+/// whole project.
 pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::Result<Discovery> {
     let state_dir = dir.join("state");
     let new_env = |name: &str, layout: Layout, root: &Path| Environment {
@@ -399,109 +403,104 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
             });
             continue;
         }
+        // An unreadable folder is that environment's problem, never "no .tf files".
+        if let Err(err) = std::fs::read_dir(&folder)
+            && err.kind() == std::io::ErrorKind::PermissionDenied
         {
-            // An unreadable folder is that environment's problem, never "no .tf files".
-            if let Err(err) = std::fs::read_dir(&folder)
-                && err.kind() == std::io::ErrorKind::PermissionDenied
-            {
-                let Some(name) = discovered_name(folder_name, &folder, dir, &mut found.notes)
-                else {
-                    continue;
-                };
-                let mut env = new_env(name, Layout::FolderPerEnv, &folder);
-                env.config_problem = Some(super::ConfigProblem {
-                    message: format!(
-                        "environment `{name}`: cannot read `{}/`: permission denied",
-                        show(&folder)
-                    ),
-                    hint: "make the folder readable by this user (`chmod`/`chown`), or move it out of the way".to_string(),
-                });
-                candidates.push((env, folder));
-                continue;
-            }
-            let backends = folder_backend_files(&folder);
-            if !has_tf_files(&folder) {
-                // Per-environment files in a folder, the root module elsewhere.
-                let vars = folder_var_files(&folder, false);
-                if backends.is_empty() && vars.is_empty() {
-                    continue;
-                }
-                found.notes.push(Note {
-                    code: "unmatched-folder",
-                    file: folder.clone(),
-                    message: format!(
-                        "`{}/` holds an environment's files but no `.tf` files: an environment's folder is its root module",
-                        show(&folder)
-                    ),
-                    declares: declared(folder_name, |d| {
-                        d.backend_config = backends.first().map(|p| show(p));
-                        d.var_files = vars.iter().map(|p| show(p)).collect();
-                    }),
-                });
-                continue;
-            }
             let Some(name) = discovered_name(folder_name, &folder, dir, &mut found.notes) else {
                 continue;
             };
-            if backends.len() > 1 {
-                let backends: Vec<&PathBuf> = backends.iter().collect();
-                conflict(
-                    &mut found,
-                    two_files(dir, name, &backends, Key::BackendConfig),
-                )?;
-                continue;
-            }
-            // A backend config named like a var file is never passed with -var-file.
-            let (misnamed, var_files): (Vec<PathBuf>, Vec<PathBuf>) =
-                folder_var_files(&folder, true)
-                    .into_iter()
-                    .partition(|path| {
-                        var_stem(file_name(path))
-                            .is_some_and(|stem| backend_lookalike(stem).is_some())
-                    });
-            for path in &misnamed {
-                found.notes.push(backend_as_var_file(
-                    dir,
-                    path,
-                    name,
-                    &folder.join("backend.tfbackend"),
-                ));
-            }
-            let no_block = matches!(hcl::read_backend_block(&folder, dir), Ok(None));
-            if no_block
-                && backends.is_empty()
-                && folder_var_files(&folder, false).len() == misnamed.len()
-            {
-                found.notes.push(Note {
-                    code: "not-an-environment",
-                    file: folder.clone(),
-                    message: format!(
-                        "`{}/` is not an environment: no backend and no var files (shared code? move it out of {}, or give it a backend block)",
-                        show(&folder),
-                        ENV_FOLDERS.map(|f| format!("`{f}/`")).join(", ")
-                    ),
-                    declares: None,
-                });
-                continue;
-            }
-            if no_block {
-                found.notes.push(Note {
-                    code: "state-in-folder",
-                    file: folder.clone(),
-                    message: format!(
-                        "`{}/` has no backend block: `{name}` keeps terraform's default local state `{}` inside the repository, which tfenv does not add to .gitignore; add a backend block (or make sure git ignores it)",
-                        show(&folder),
-                        show(&folder.join("terraform.tfstate"))
-                    ),
-                    declares: None,
-                });
-            }
             let mut env = new_env(name, Layout::FolderPerEnv, &folder);
-            env.backend_config = backends.into_iter().next();
-            // Terraform loads the folder's auto-loaded files itself (it runs there).
-            env.var_files = var_files;
+            env.config_problem = Some(super::ConfigProblem {
+                message: format!(
+                    "environment `{name}`: cannot read `{}/`: permission denied",
+                    show(&folder)
+                ),
+                hint: "make the folder readable by this user (`chmod`/`chown`), or move it out of the way".to_string(),
+            });
             candidates.push((env, folder));
+            continue;
         }
+        let backends = folder_backend_files(&folder);
+        if !has_tf_files(&folder) {
+            // Per-environment files in a folder, the root module elsewhere.
+            let vars = folder_var_files(&folder, false);
+            if backends.is_empty() && vars.is_empty() {
+                continue;
+            }
+            found.notes.push(Note {
+                code: "unmatched-folder",
+                file: folder.clone(),
+                message: format!(
+                    "`{}/` holds an environment's files but no `.tf` files: an environment's folder is its root module",
+                    show(&folder)
+                ),
+                declares: declared(folder_name, |d| {
+                    d.backend_config = backends.first().map(|p| show(p));
+                    d.var_files = vars.iter().map(|p| show(p)).collect();
+                }),
+            });
+            continue;
+        }
+        let Some(name) = discovered_name(folder_name, &folder, dir, &mut found.notes) else {
+            continue;
+        };
+        if backends.len() > 1 {
+            let backends: Vec<&PathBuf> = backends.iter().collect();
+            conflict(
+                &mut found,
+                two_files(dir, name, &backends, Key::BackendConfig),
+            )?;
+            continue;
+        }
+        // A backend config named like a var file is never passed with -var-file.
+        let (misnamed, var_files): (Vec<PathBuf>, Vec<PathBuf>) = folder_var_files(&folder, true)
+            .into_iter()
+            .partition(|path| {
+                var_stem(file_name(path)).is_some_and(|stem| backend_lookalike(stem).is_some())
+            });
+        for path in &misnamed {
+            found.notes.push(backend_as_var_file(
+                dir,
+                path,
+                name,
+                &folder.join("backend.tfbackend"),
+            ));
+        }
+        let no_block = matches!(hcl::read_backend_block(&folder, dir), Ok(None));
+        if no_block
+            && backends.is_empty()
+            && folder_var_files(&folder, false).len() == misnamed.len()
+        {
+            found.notes.push(Note {
+                code: "not-an-environment",
+                file: folder.clone(),
+                message: format!(
+                    "`{}/` is not an environment: no backend and no var files (shared code? move it out of {}, or give it a backend block)",
+                    show(&folder),
+                    ENV_FOLDERS.map(|f| format!("`{f}/`")).join(", ")
+                ),
+                declares: None,
+            });
+            continue;
+        }
+        if no_block {
+            found.notes.push(Note {
+                code: "state-in-folder",
+                file: folder.clone(),
+                message: format!(
+                    "`{}/` has no backend block: `{name}` keeps terraform's default local state `{}` inside the repository, which tfenv does not add to .gitignore; add a backend block (or make sure git ignores it)",
+                    show(&folder),
+                    show(&folder.join("terraform.tfstate"))
+                ),
+                declares: None,
+            });
+        }
+        let mut env = new_env(name, Layout::FolderPerEnv, &folder);
+        env.backend_config = backends.into_iter().next();
+        // Terraform loads the folder's auto-loaded files itself (it runs there).
+        env.var_files = var_files;
+        candidates.push((env, folder));
     }
 
     // Files that look like an environment's where no naming takes them.
