@@ -90,12 +90,47 @@ Init is skipped when the environment was initialized with the same backend confi
 and var files; --reconfigure or --upgrade always run it. It takes the environment's
 lock (never under another tfenv's deploy of it); --lock-timeout waits for it.
 
+When the backend config now points elsewhere than the data dir was initialized with
+and the old place holds a state, init stops (exit 5) and names `tfenv migrate <env>`
+(moves the state) and `tfenv init <env> --reconfigure` (abandons it: confirmed by tier,
+--yes, and --confirm <env> for production). Commands that init when needed (plan,
+deploy, …) stop the same way.
+
 Examples:
   tfenv init dev
   tfenv init dev --log          # terraform's full output in state/dev/logs/
   tfenv init production --upgrade
+  tfenv init staging --reconfigure --yes   # abandon the state at the old backend
   tfenv init --all")]
     Init(InitArgs),
+
+    /// Move an environment's state to the backend its config now names (init -migrate-state).
+    #[command(after_help = "\
+First point the environment at the new backend (edit its backend config file, and the
+root module's backend block when the type changes, e.g. local -> s3). migrate then:
+reads the state at the old place and the new one (a state with resources at the new
+place is refused unless --force; nothing is changed), confirms by tier as for deploy,
+backs up the old state (state/<env>/backups/, reason `pre-migrate`; `tfenv backups`
+lists it), runs `terraform init -migrate-state -force-copy`, and checks that lineage,
+serial and resource count landed (when terraform gives the copy a lineage of its own, as
+1.11 does into an empty s3 key, tfenv pushes the state over it with its own). The old
+state is left where it was. The run is
+recorded in history as `migrate`, with both locations (never credentials). It holds
+the environment's lock, as init does.
+
+The old backend is the one the data dir was last initialized with (terraform records
+it in .terraform/tfenv/<env>/terraform.tfstate); --from names its config file instead
+(the same HCL as a backend config file; relative local paths are relative to the root
+module), for a checkout that was never initialized here. Its type is the recorded one,
+else the root module's; --from-type sets it. tfenv reads local and s3 states itself;
+migrating from another backend type is not supported.
+
+Examples:
+  tfenv migrate dev
+  tfenv migrate dev --from environments/dev.old.backend.conf --from-type local
+  tfenv migrate production --yes --confirm production
+  tfenv migrate staging --force --yes --output json")]
+    Migrate(MigrateArgs),
 
     /// Health of every environment: init, state, locks, backups, last deploy, drift.
     #[command(after_help = "\
@@ -385,6 +420,14 @@ Examples:
   tfenv doctor --output json | jq '.checks[] | select(.status != \"ok\")'")]
     Doctor(DoctorArgs),
 
+    /// Run terraform as an environment: its data dir, root, workspace and var files.
+    #[command(after_help = EXEC_HELP)]
+    Exec(ExecArgs),
+
+    /// Print shell lines that make a bare `terraform` in this shell act on an environment.
+    #[command(after_help = ENV_HELP)]
+    Env(EnvArgs),
+
     /// Print the script that sets up shell completions for SHELL.
     #[command(after_help = "\
 The script asks tfenv itself at each TAB (TFENV_COMPLETE=<shell> tfenv -- <words>), so it
@@ -429,6 +472,52 @@ Examples:
         unused: UnusedGlobals,
     },
 }
+
+const EXEC_HELP: &str = "\
+Runs `terraform <TERRAFORM_ARGS>` in the environment's root with its TF_DATA_DIR,
+TF_WORKSPACE and the plugin cache tfenv uses, initialized first if needed. plan,
+apply, destroy, refresh, import and console get the environment's var files, right
+after the subcommand (a -var-file of yours comes later and wins); `apply PLANFILE`
+does not (a saved plan has its values; older terraform refuses them). Paths in
+TERRAFORM_ARGS are relative to the environment's root, as with `terraform -chdir`.
+
+Commands that change the state (apply, destroy, import, refresh, taint, untaint,
+state rm|mv|push|replace-provider, force-unlock, workspace delete) first take the
+environment's lock and a backup (`tfenv backups`), are confirmed by tier as deploy is
+(--yes, --confirm ENV; --allow-destroy for a production destroy) and are recorded in
+history as `exec`. terraform's own prompt (apply without -auto-approve) still comes
+after. Read-only commands (plan, show, output, state list|show|pull, validate,
+console, …) run straight.
+
+stdin, stdout and stderr are terraform's own: its prompts and `console` get the
+terminal, Ctrl-C reaches terraform as it would without tfenv. tfenv exits with
+terraform's exit code (`plan -detailed-exitcode`: 2 for changes); tfenv's own
+refusals keep theirs (5). --output json is refused: the output is terraform's.
+
+Examples:
+  tfenv exec dev -- state list
+  tfenv exec dev -- plan -detailed-exitcode
+  tfenv exec dev -- console
+  tfenv exec staging -- import aws_s3_bucket.logs my-logs-bucket
+  tfenv exec production --yes --confirm production -- state rm module.old
+  tfenv exec production --yes --confirm production --allow-destroy -- destroy -target=x.y";
+
+const ENV_HELP: &str = "\
+Prints `export` lines for TF_DATA_DIR, TF_WORKSPACE (or unsets it), TF_PLUGIN_CACHE_DIR,
+TF_CLI_ARGS_<command> with the var files (plan, apply, destroy, refresh, import,
+console), TFENV_ENV, and a `cd` to the environment's root — the job switch-env.sh did.
+The environment is initialized first if needed. --unset prints the lines that undo it
+(the working directory stays where it is). `terraform apply PLANFILE` in that shell
+gets the var files too: Terraform 1.11 accepts them when the values match the plan's,
+older versions (1.0.3) refuse them; `tfenv exec ENV -- apply PLANFILE` never passes
+them. tfenv's own commands in that shell ignore its TF_CLI_ARGS_* lines.
+--output json prints the variables as one document instead.
+
+Examples:
+  eval \"$(tfenv env dev)\"                 # bash, zsh
+  tfenv env dev --shell fish | source
+  tfenv env dev --shell pwsh | Out-String | Invoke-Expression
+  eval \"$(tfenv env --unset)\"             # back to a plain shell";
 
 /// The global options that change nothing for `completions` and `man`, hidden from their
 /// help. clap propagates a global option to a subcommand only where the subcommand has no
@@ -491,6 +580,11 @@ pub struct InitArgs {
     /// Write terraform's full output to state/<env>/logs/ (always on for production).
     #[arg(long)]
     pub log: bool,
+
+    /// For --reconfigure when the backend moved and the old place holds a state (which
+    /// it abandons): confirmed by tier, as for deploy.
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
 
     #[command(flatten)]
     pub lock: LockTimeout,
@@ -784,6 +878,31 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The environment whose state moves.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// The OLD backend config file (default: the backend recorded at the last init).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// The OLD backend's type (default: recorded at the last init, else the root module's).
+    #[arg(long, value_name = "TYPE", requires = "from")]
+    pub from_type: Option<String>,
+
+    /// Overwrite a state that holds resources at the new location.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
+}
+
+#[derive(Debug, Args)]
 pub struct PruneArgs {
     /// The environment whose backups to prune.
     #[arg(value_name = "ENV")]
@@ -870,6 +989,60 @@ pub struct UnlockArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The environment to run terraform as.
+    // Fixed indexes: the completion engine re-adds ENV with its completer, after
+    // TERRAFORM_ARGS, and the trailing arguments must stay last.
+    #[arg(value_name = "ENV", index = 1)]
+    pub env: String,
+
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
+
+    /// A non-interactive production `destroy` (or `apply -destroy`) needs this too.
+    #[arg(long)]
+    pub allow_destroy: bool,
+
+    #[command(flatten)]
+    pub lock: LockTimeout,
+
+    /// terraform's command line, after `--`: e.g. `-- state list`.
+    #[arg(
+        value_name = "TERRAFORM_ARGS",
+        index = 2,
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(std::ffi::OsString)
+    )]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The environment the shell should act on.
+    #[arg(value_name = "ENV", required_unless_present = "unset")]
+    pub env: Option<String>,
+
+    /// The shell the lines are for.
+    #[arg(long, value_enum, value_name = "SHELL", default_value_t = EnvShell::Bash)]
+    pub shell: EnvShell,
+
+    /// Print the lines that undo an earlier `tfenv env` instead.
+    #[arg(long, conflicts_with = "env")]
+    pub unset: bool,
+}
+
+/// The shells `tfenv env` writes for. bash and zsh share their syntax.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EnvShell {
+    Bash,
+    Zsh,
+    Fish,
+    Pwsh,
 }
 
 #[derive(Debug, Args)]

@@ -102,6 +102,16 @@ impl Context {
         if !Terraform::needs_init(env, backend, options)? {
             return Ok(InitOutcome::Skipped);
         }
+        // A backend config pointed elsewhere while the old place holds the state:
+        // terraform would stop with "Backend configuration changed"; tfenv says what to
+        // do (`migrate`, or `init --reconfigure`, which abandons that state).
+        if !options.reconfigure
+            && !options.migrate
+            && let Some(moved) =
+                crate::terraform::moved::moved_with_state(env, backend, project).await?
+        {
+            return Err(moved.error(env));
+        }
         self.offer_gitignore(project).await?;
         // One init at a time. Environments share terraform's plugin cache
         // (TF_PLUGIN_CACHE_DIR), and terraform does not make installing into it safe for

@@ -20,6 +20,8 @@ pub enum Exit {
     Unhealthy,
     /// Interrupted by SIGINT or SIGTERM.
     Interrupted,
+    /// `tfenv exec`: the code terraform itself ended with, passed through unchanged.
+    Terraform(u8),
 }
 
 impl Exit {
@@ -33,6 +35,7 @@ impl Exit {
             Exit::Refused => 5,
             Exit::Unhealthy => 6,
             Exit::Interrupted => 130,
+            Exit::Terraform(code) => code,
         }
     }
 }

@@ -234,17 +234,50 @@ pub struct InitSettings {
     pub log: bool,
     /// How long another run's hold on an environment is waited for (`--lock-timeout`).
     pub lock_wait: LockWait,
+    /// `--reconfigure` that abandons a state (the backend moved): confirmed by tier.
+    pub flags: Flags,
 }
 
 impl InitSettings {
-    pub fn resolve(args: cli::InitArgs) -> InitSettings {
+    pub fn resolve(args: cli::InitArgs, global: &GlobalSettings) -> InitSettings {
         InitSettings {
             names: args.target.names(),
             options: InitOptions {
                 reconfigure: args.reconfigure,
                 upgrade: args.upgrade,
+                migrate: false,
             },
             log: args.log,
+            lock_wait: args.lock.into(),
+            flags: global.flags(args.approve, false),
+        }
+    }
+}
+
+/// `migrate`.
+#[derive(Debug)]
+pub struct MigrateSettings {
+    pub env: String,
+    /// The old backend config file (from `cwd`); `None`: the backend the data dir was
+    /// last initialized with.
+    pub from: Option<PathBuf>,
+    /// The old backend's type, when it is not the one recorded at the last init (or,
+    /// without a record, the root module's).
+    pub from_type: Option<String>,
+    /// Overwrite a state with resources at the new location.
+    pub force: bool,
+    pub flags: Flags,
+    pub lock_wait: LockWait,
+}
+
+impl MigrateSettings {
+    pub fn resolve(args: cli::MigrateArgs, global: &GlobalSettings) -> MigrateSettings {
+        MigrateSettings {
+            env: args.env,
+            from: args.from.map(|path| global.cwd.join(path)),
+            from_type: args.from_type,
+            force: args.force,
+            flags: global.flags(args.approve, false),
             lock_wait: args.lock.into(),
         }
     }
@@ -814,6 +847,66 @@ impl UnlockSettings {
             lock_id: args.lock_id,
             flags: global.flags(args.approve, false),
             lock_wait: args.lock.into(),
+        }
+    }
+}
+
+/// `exec`.
+#[derive(Debug)]
+pub struct ExecSettings {
+    pub env: String,
+    /// terraform's command line as given, before tfenv adds the var files.
+    pub args: Vec<std::ffi::OsString>,
+    pub flags: Flags,
+    pub lock_wait: LockWait,
+}
+
+impl ExecSettings {
+    /// `--output json` is refused: what exec prints is terraform's own output, and a
+    /// JSON document of tfenv's beside it would make stdout two things at once.
+    pub fn resolve(args: cli::ExecArgs, global: &GlobalSettings) -> anyhow::Result<ExecSettings> {
+        if global.output.format == Format::Json {
+            return Err(TfenvError::usage(
+                "`tfenv exec` passes terraform's own output through; it has no JSON document of its own",
+                Some("drop --output json, and give terraform its own flag where it has one: `tfenv exec dev -- output -json`".to_string()),
+            )
+            .into());
+        }
+        Ok(ExecSettings {
+            env: args.env,
+            args: args.args,
+            flags: global.flags(args.approve, args.allow_destroy),
+            lock_wait: args.lock.into(),
+        })
+    }
+}
+
+/// Which syntax `tfenv env` writes its lines in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShellSyntax {
+    /// bash and zsh.
+    Posix,
+    Fish,
+    Pwsh,
+}
+
+/// `env`.
+#[derive(Debug)]
+pub struct EnvSettings {
+    /// `None` with `--unset`.
+    pub env: Option<String>,
+    pub shell: ShellSyntax,
+}
+
+impl EnvSettings {
+    pub fn resolve(args: cli::EnvArgs) -> EnvSettings {
+        EnvSettings {
+            env: if args.unset { None } else { args.env },
+            shell: match args.shell {
+                cli::EnvShell::Bash | cli::EnvShell::Zsh => ShellSyntax::Posix,
+                cli::EnvShell::Fish => ShellSyntax::Fish,
+                cli::EnvShell::Pwsh => ShellSyntax::Pwsh,
+            },
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `state/<env>/history.jsonl`: one record per deploy, refresh, restore, unlock or drift check —
-//! who, where, which commit, what the plan said, and how it ended.
+//! `state/<env>/history.jsonl`: one record per deploy, refresh, restore, unlock, drift
+//! check or state-changing exec — who, where, which commit, what the plan said, and how
+//! it ended.
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +69,28 @@ pub struct HistoryRecord {
     /// Absent for other commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftCounts>,
+    /// `migrate`: where the state moved from and to (backend type and location, never
+    /// credentials). Absent for other commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated: Option<Migrated>,
+    /// `exec`: the terraform subcommand it ran (`apply`, `state rm`, `import`), never its
+    /// other arguments (they may hold values). Absent for other commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform_command: Option<String>,
+}
+
+/// A state moved by `tfenv migrate`: from one backend to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migrated {
+    pub from: Place,
+    pub to: Place,
+}
+
+/// Where a state is: its backend type and location (`s3://bucket/key`, a path).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub backend: String,
+    pub location: String,
 }
 
 /// A drift check's findings as its history record keeps them.
@@ -355,6 +378,8 @@ impl HistoryRecord {
             shared: None,
             unshared: false,
             drift: None,
+            migrated: None,
+            terraform_command: None,
         }
     }
 
@@ -411,6 +436,10 @@ pub struct Ledger {
     pub promoted_from: Option<PromotedFrom>,
     /// `--skip-promotion-check`: the reason the check was skipped.
     pub promotion_check_skipped: Option<String>,
+    /// `migrate`: where the state moved from and to.
+    pub migrated: Option<Migrated>,
+    /// `exec`: the terraform subcommand (see [`HistoryRecord::terraform_command`]).
+    pub terraform_command: Option<String>,
 }
 
 impl Ledger {
@@ -439,6 +468,8 @@ impl Ledger {
             restored: None,
             promoted_from: None,
             promotion_check_skipped: None,
+            migrated: None,
+            terraform_command: None,
         }
     }
 
@@ -463,8 +494,10 @@ impl Ledger {
         record.lock = self.lock.clone();
         record.bundle = self.bundle.clone();
         record.restored = self.restored.clone();
+        record.migrated = self.migrated.clone();
         record.promoted_from = self.promoted_from.clone();
         record.promotion_check_skipped = self.promotion_check_skipped.clone();
+        record.terraform_command = self.terraform_command.clone();
         // Only deploy and refresh have an apply step to reach, and restore its push.
         record.reached_apply =
             matches!(self.command, "deploy" | "refresh" | "restore").then_some(self.reached_apply);

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::Context;
 use crate::backend::Backends;
+use crate::confirm::{Approval, Gate};
 use crate::exit::Exit;
 use crate::project::Tier;
 use crate::settings::InitSettings;
@@ -93,6 +94,32 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
         let _lock =
             crate::pipeline::RecordedRun::lock(ctx, env, "init", false, &settings.lock_wait)
                 .await?;
+        // --reconfigure where the backend moved away from a state abandons that state:
+        // confirmed by tier, as a deploy is.
+        if options.reconfigure
+            && let Some(moved) =
+                crate::terraform::moved::moved_with_state(env, &backend, &project).await?
+        {
+            let approval = Approval::new(
+                &project,
+                env,
+                format!(
+                    "abandon the state at `{}` ({}, {}) and start at `{}` for",
+                    moved.from_location,
+                    moved.from.kind,
+                    moved.holds(),
+                    moved.to_location
+                ),
+                0,
+            )
+            .with_review(format!(
+                "decide that state may be abandoned (`tfenv migrate {}` moves it instead)",
+                env.name
+            ));
+            let gate = Gate::new(approval, settings.flags.clone());
+            gate.check_flags()?;
+            gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
+        }
         let started = Instant::now();
         let wants_log = settings.log || env.tier == Tier::Production;
         // A log only for an init that runs: a skipped one has nothing to say.

@@ -5,11 +5,14 @@ mod backup;
 mod deploy;
 mod doctor;
 mod drift;
+mod env;
 mod envs;
+mod exec;
 mod history;
 mod init;
 mod lock;
 mod meta;
+mod migrate;
 mod outputs;
 mod plan;
 mod prune;
@@ -26,10 +29,11 @@ use crate::cli::Command;
 use crate::exit::Exit;
 use crate::settings::{
     BackupSettings, BackupsSettings, CompletionsSettings, DeploySettings, DoctorSettings,
-    DriftSettings, HistorySettings, InitSettings, LockSettings, ManSettings, OutputsSettings,
-    PlanSettings, PruneSettings, RefreshSettings, RestoreSettings, StatusSettings, UnlockSettings,
-    ValidateSettings, VerifySettings,
+    DriftSettings, HistorySettings, InitSettings, LockSettings, ManSettings, MigrateSettings,
+    OutputsSettings, PlanSettings, PruneSettings, RefreshSettings, RestoreSettings, StatusSettings,
+    UnlockSettings, ValidateSettings, VerifySettings,
 };
+use crate::settings::{EnvSettings, ExecSettings};
 
 /// How a command over several environments ends when some of them have a problem of
 /// their own (a broken var or backend file): the others were done, and the error names
@@ -74,7 +78,10 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
     let global = &ctx.settings;
     match command {
         Command::Envs => envs::envs(ctx),
-        Command::Init(args) => init::init(ctx, InitSettings::resolve(args)).await,
+        Command::Init(args) => init::init(ctx, InitSettings::resolve(args, global)).await,
+        Command::Migrate(args) => {
+            migrate::migrate(ctx, MigrateSettings::resolve(args, global)).await
+        }
         Command::Status(args) => status::status(ctx, StatusSettings::resolve(args)?).await,
         Command::Plan(args) => plan::plan(ctx, PlanSettings::resolve(args, global)?).await,
         Command::Drift(args) => drift::drift(ctx, DriftSettings::resolve(args)?).await,
@@ -95,6 +102,8 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Lock(args) => lock::lock(ctx, LockSettings::resolve(args)).await,
         Command::Unlock(args) => unlock::unlock(ctx, UnlockSettings::resolve(args, global)).await,
         Command::Doctor(args) => doctor::doctor(ctx, DoctorSettings::resolve(args, global)).await,
+        Command::Exec(args) => exec::exec(ctx, ExecSettings::resolve(args, global)?).await,
+        Command::Env(args) => env::env(ctx, EnvSettings::resolve(args)).await,
         Command::Completions { shell, .. } => {
             meta::completions(ctx, CompletionsSettings::resolve(shell))
         }

@@ -1,5 +1,5 @@
 //! One recorded run of a command that changes an environment (deploy, refresh, restore,
-//! unlock): tfenv's environment lock, the history record, the git commit — then exactly
+//! unlock, a state-changing exec): tfenv's environment lock, the history record, the git commit — then exactly
 //! one of `finish` or `fail`, or `interrupted` when the run is cut short.
 
 use crate::Context;

@@ -108,6 +108,7 @@ impl Interrupts {
             stopping: self.shutdowns.borrow().count > 0,
             orphaned: event == SignalEvent::Suspend && group_is_orphaned(),
             echo,
+            shares_terminal: self.running_shares_terminal(),
         };
         match decide(event, now) {
             Action::Stop(kind) => {
@@ -158,11 +159,37 @@ impl Interrupts {
             .push(Child {
                 program: program.to_string(),
                 holds_state_lock,
+                shares_terminal: false,
             });
         ChildGuard {
             children: self.children.clone(),
             program: program.to_string(),
         }
+    }
+
+    /// Like [`Interrupts::child_running`], for a child in tfenv's own process group on
+    /// the terminal (see `Invocation::terminal`).
+    pub fn child_sharing_terminal(&self, program: &str) -> ChildGuard {
+        self.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Child {
+                program: program.to_string(),
+                holds_state_lock: false,
+                shares_terminal: true,
+            });
+        ChildGuard {
+            children: self.children.clone(),
+            program: program.to_string(),
+        }
+    }
+
+    fn running_shares_terminal(&self) -> bool {
+        self.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .is_some_and(|child| child.shares_terminal)
     }
 
     pub fn children_running(&self) -> usize {
@@ -335,6 +362,7 @@ fn parent_of(pid: i32) -> Option<i32> {
 struct Child {
     program: String,
     holds_state_lock: bool,
+    shares_terminal: bool,
 }
 
 pub struct ChildGuard {

@@ -37,6 +37,12 @@ pub struct Invocation {
     /// What the child reads on stdin (a hook's JSON document); stdin is closed when
     /// `None`. A child that exits or closes stdin before reading it all is no error.
     pub stdin: Option<Vec<u8>>,
+    /// The child takes tfenv's terminal (`tfenv exec`): stdin, stdout and stderr are
+    /// tfenv's own, nothing is captured or echoed. When stdin is the terminal and tfenv
+    /// is in its foreground, the child stays in tfenv's process group, so that it can read
+    /// the terminal and gets Ctrl-C, Ctrl-\ and Ctrl-Z from it directly, as it would
+    /// without tfenv: tfenv forwards only what the terminal did not send it (SIGTERM).
+    pub terminal: bool,
 }
 
 impl Invocation {

@@ -57,21 +57,27 @@ impl Runner for TokioRunner {
         if !inv.cwd.as_os_str().is_empty() {
             command.current_dir(&inv.cwd);
         }
+        // A child on tfenv's terminal, in its foreground, stays in tfenv's group: the
+        // terminal's signals reach it as they would without tfenv.
+        let shares_group = inv.terminal && terminal_in_foreground();
         command
             .args(&inv.args)
-            .stdin(match inv.stdin {
-                Some(_) => Stdio::piped(),
-                None => Stdio::null(),
+            .stdin(match (&inv.stdin, inv.terminal) {
+                (Some(_), _) => Stdio::piped(),
+                (None, true) => Stdio::inherit(),
+                (None, false) => Stdio::null(),
             })
+            .kill_on_drop(false);
+        if !shares_group {
             // Own process group: a Ctrl-C at the terminal reaches tfenv alone, and tfenv
             // decides what the child gets.
-            .process_group(0)
-            .kill_on_drop(false);
+            command.process_group(0);
+        }
         for name in &inv.env_remove {
             command.env_remove(name);
         }
         command.envs(inv.env.iter().map(|(k, v)| (k, v)));
-        let mut files = if inv.holds_state_lock {
+        let mut files = if inv.holds_state_lock && !inv.terminal {
             match OutputFiles::create() {
                 Ok(files) => Some(files),
                 Err(err) => {
@@ -91,23 +97,34 @@ impl Runner for TokioRunner {
                     .stdout(files.stdout.for_child()?)
                     .stderr(files.stderr.for_child()?);
             }
+            None if inv.terminal => {
+                command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+            }
             None => {
                 command.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
         }
-        let _running = self
-            .interrupts
-            .child_running(&program, inv.holds_state_lock);
+        let _running = if shares_group {
+            self.interrupts.child_sharing_terminal(&program)
+        } else {
+            self.interrupts
+                .child_running(&program, inv.holds_state_lock)
+        };
         let mut child = command
             .spawn()
             .with_context(|| format!("starting `{}`", inv.program.display()))?;
-        let pgid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
+        let child_pid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
+        // The child leads its own group, unless it shares tfenv's: then the group is never
+        // signalled (it is tfenv's), only the child.
+        let pgid = child_pid;
         let mut group = KillGroupOnDrop {
             pgid,
+            alone: shares_group,
             armed: pgid.as_raw() > 0,
         };
         let (mut stdout, mut stderr) = match files {
             Some(_) => (None, None),
+            None if inv.terminal => (None, None),
             None => (
                 Some(child.stdout.take().context("child stdout")?),
                 Some(child.stderr.take().context("child stderr")?),
@@ -187,6 +204,15 @@ impl Runner for TokioRunner {
                     } else {
                         ("", "")
                     };
+                    if shares_group {
+                        // The terminal sent Ctrl-C, Ctrl-\ and a hangup to the child as
+                        // well: it decides, as without tfenv. What came to tfenv alone
+                        // (SIGTERM from a supervisor) is passed on.
+                        if now.last == Some(super::signal::Shutdown::Terminate) {
+                            let _ = nix::sys::signal::kill(child_pid, Signal::SIGTERM);
+                        }
+                        continue;
+                    }
                     if received == 1 {
                         crate::output::stderr_line(&format!("tfenv: {what} received; waiting for `{program}` to stop{release} (Ctrl-C again to force)"));
                         let _ = killpg(pgid, Signal::SIGINT);
@@ -212,7 +238,7 @@ impl Runner for TokioRunner {
         }
         group.armed = false;
         let mut finished = output.finish()?;
-        if finished.interrupted {
+        if finished.interrupted && !shares_group {
             // terraform is gone; a provisioner it started may not be (sh -c forks). Nothing
             // of an interrupted run may outlive it.
             let _ = killpg(pgid, Signal::SIGTERM);
@@ -233,15 +259,29 @@ impl Runner for TokioRunner {
 /// it started, running.
 struct KillGroupOnDrop {
     pgid: Pid,
+    /// The child shares tfenv's group: only it is killed.
+    alone: bool,
     armed: bool,
 }
 
 impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
         if self.armed {
-            let _ = killpg(self.pgid, Signal::SIGKILL);
+            if self.alone {
+                let _ = nix::sys::signal::kill(self.pgid, Signal::SIGKILL);
+            } else {
+                let _ = killpg(self.pgid, Signal::SIGKILL);
+            }
         }
     }
+}
+
+/// Whether stdin is a terminal whose foreground process group is tfenv's.
+fn terminal_in_foreground() -> bool {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    stdin.is_terminal()
+        && nix::unistd::tcgetpgrp(&stdin).is_ok_and(|group| group == nix::unistd::getpgrp())
 }
 
 /// Reads from a pipe that is still open; never resolves for one that is closed.

@@ -67,6 +67,9 @@ pub struct Situation<'a> {
     /// tfenv's process group is orphaned: no job-control shell could continue it once
     /// stopped. The kernel discards a terminal's Ctrl-Z for such a group; so does tfenv.
     pub orphaned: bool,
+    /// The running child shares tfenv's process group on the terminal (`tfenv exec`):
+    /// the terminal's Ctrl-Z stopped it too.
+    pub shares_terminal: bool,
 }
 
 /// How soon a repeat of the same SIGTERM counts as an echo of it (see `decide`).
@@ -91,6 +94,9 @@ pub fn decide(event: SignalEvent, now: Situation<'_>) -> Action {
         SignalEvent::Shutdown(Shutdown::Terminate) if stopping && now.echo => Action::Ignore,
         SignalEvent::Shutdown(kind) => Action::Stop(kind),
         SignalEvent::Suspend => match running {
+            // The child stopped with it: tfenv stops too, and the shell's `fg` continues
+            // both, as a terraform started without tfenv would be continued.
+            Some(_) if now.shares_terminal && !orphaned => Action::SuspendSelf,
             Some(program) => Action::IgnoreSuspend {
                 program: program.to_string(),
             },
@@ -111,7 +117,22 @@ mod tests {
             stopping,
             orphaned: false,
             echo: false,
+            shares_terminal: false,
         }
+    }
+
+    #[test]
+    fn ctrl_z_stops_tfenv_with_a_child_that_shares_its_terminal() {
+        let shared = Situation {
+            shares_terminal: true,
+            ..with(Some("terraform"), false)
+        };
+        assert_eq!(decide(SignalEvent::Suspend, shared), Action::SuspendSelf);
+        // Its own group: the child never saw the Ctrl-Z; tfenv stays to watch it.
+        assert!(matches!(
+            decide(SignalEvent::Suspend, with(Some("terraform"), false)),
+            Action::IgnoreSuspend { .. }
+        ));
     }
 
     #[test]

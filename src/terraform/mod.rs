@@ -5,6 +5,7 @@
 //! May use: backend, project, process, files, error, lock_info.
 
 pub mod lock_error;
+pub mod moved;
 pub mod plan;
 pub mod state;
 pub mod validate;
@@ -43,6 +44,22 @@ pub struct Terraform {
     /// How long a call that takes the state lock waits for it (`-lock-timeout`); zero:
     /// terraform's default, a held lock fails the call at once.
     pub lock_timeout: std::time::Duration,
+}
+
+/// The terraform subcommands that take `-var-file` (and so get the environment's var
+/// files from `tfenv exec`, and in `TF_CLI_ARGS_<command>` from `tfenv env`).
+pub const VAR_FILE_COMMANDS: [&str; 6] =
+    ["plan", "apply", "destroy", "refresh", "import", "console"];
+
+/// Set by the lines `tfenv env` prints (to the environment's name): this shell acts as
+/// that environment.
+pub const SHELL_MARKER: &str = "TFENV_ENV";
+
+/// Variables to set and to remove for a terraform process (see [`Terraform::environment`]).
+#[derive(Clone, Debug, Default)]
+pub struct EnvironmentVariables {
+    pub set: Vec<(String, OsString)>,
+    pub remove: Vec<String>,
 }
 
 /// A run's log file (`state/<env>/logs/<command>-….log`): terraform's full output.
@@ -113,6 +130,9 @@ pub enum InitState {
 pub struct InitOptions {
     pub reconfigure: bool,
     pub upgrade: bool,
+    /// `-migrate-state -force-copy`: move the state from the backend the data dir was
+    /// initialized with to the one configured now (`tfenv migrate`).
+    pub migrate: bool,
 }
 
 /// What `init` did.
@@ -175,26 +195,71 @@ impl Terraform {
         })
     }
 
-    /// A terraform call for `env`: run in its root, with its own data dir, the shared
-    /// plugin cache, its workspace (and no one else's), and never an interactive prompt.
+    /// A terraform call for `env`: run in its root, with the variables that make terraform
+    /// act as it ([`Terraform::environment`]), and never an interactive prompt.
     /// Paths go to terraform as OS strings, never lossily converted.
     pub fn invocation<S: AsRef<OsStr>>(&self, env: &Environment, args: &[S]) -> Invocation {
         let mut inv = Invocation::new(&self.bin, args);
         inv.cwd = env.root.clone();
-        inv.env
-            .push(("TF_DATA_DIR".into(), env.data_dir().into_os_string()));
+        let vars = self.environment(env);
+        inv.env = vars.set;
+        inv.env_remove = vars.remove;
         inv.env.push(("TF_IN_AUTOMATION".into(), "1".into()));
         inv.env.push(("TF_INPUT".into(), "0".into()));
+        inv
+    }
+
+    /// terraform as the user would run it by hand, acting as `env` (`tfenv exec`): in its
+    /// root with its variables, the terminal passed through, and none of the settings
+    /// for unattended runs (TF_IN_AUTOMATION, TF_INPUT): terraform may ask its questions.
+    pub fn terminal_invocation(&self, env: &Environment, args: &[OsString]) -> Invocation {
+        let mut inv = Invocation::new(&self.bin, args);
+        inv.cwd = env.root.clone();
+        let vars = self.environment(env);
+        inv.env = vars.set;
+        inv.env_remove = vars.remove;
+        inv.terminal = true;
+        inv
+    }
+
+    /// Runs an invocation made by [`Terraform::terminal_invocation`] to its end.
+    pub async fn run_in_terminal(&self, inv: &Invocation) -> anyhow::Result<Finished> {
+        self.runner.run(inv, RunOptions::default()).await
+    }
+
+    /// The variables that make a terraform started in `env`'s root act as that
+    /// environment: its own data dir, the shared plugin cache, its workspace (and no one
+    /// else's). The one list of them: tfenv's own runs, `tfenv exec` and the lines
+    /// `tfenv env` prints all take it from here.
+    pub fn environment(&self, env: &Environment) -> EnvironmentVariables {
+        let mut vars = EnvironmentVariables::default();
+        vars.set
+            .push(("TF_DATA_DIR".into(), env.data_dir().into_os_string()));
         if let Some(cache) = &self.plugin_cache {
-            inv.env
+            vars.set
                 .push(("TF_PLUGIN_CACHE_DIR".into(), cache.clone().into_os_string()));
         }
         match &env.workspace {
-            Some(ws) => inv.env.push(("TF_WORKSPACE".into(), ws.into())),
+            Some(ws) => vars.set.push(("TF_WORKSPACE".into(), ws.into())),
             // A TF_WORKSPACE left in the user's shell must not redirect another environment.
-            None => inv.env_remove.push("TF_WORKSPACE".into()),
+            None => vars.remove.push("TF_WORKSPACE".into()),
         }
-        inv
+        // A shell set up by `tfenv env` carries one environment's var files in
+        // TF_CLI_ARGS_<command>: they must not reach a run of this one (or of another).
+        if std::env::var_os(SHELL_MARKER).is_some() {
+            vars.remove.extend(
+                VAR_FILE_COMMANDS
+                    .iter()
+                    .map(|command| format!("TF_CLI_ARGS_{command}")),
+            );
+        }
+        vars
+    }
+
+    /// Where terraform keeps downloaded providers for every environment of the project
+    /// (`TF_PLUGIN_CACHE_DIR`); `None` when the user's own TF_PLUGIN_CACHE_DIR is used.
+    pub fn plugin_cache(&self) -> Option<&Path> {
+        self.plugin_cache.as_deref()
     }
 
     fn options(&self, env: &Environment) -> RunOptions {
@@ -229,6 +294,7 @@ impl Terraform {
     ) -> anyhow::Result<bool> {
         Ok(options.reconfigure
             || options.upgrade
+            || options.migrate
             || Terraform::init_state(env, backend)? != InitState::Current)
     }
 
@@ -266,6 +332,10 @@ impl Terraform {
         }
         if options.reconfigure {
             args.push("-reconfigure".into());
+        }
+        if options.migrate {
+            args.push("-migrate-state".into());
+            args.push("-force-copy".into());
         }
         if options.upgrade {
             args.push("-upgrade".into());
@@ -844,7 +914,7 @@ fn is_source_line(line: &str) -> bool {
 }
 
 /// `-var-file=<path>` as an OS string: the path exactly as the OS has it.
-fn flag_path(flag: &str, path: &Path) -> OsString {
+pub fn flag_path(flag: &str, path: &Path) -> OsString {
     let mut arg = OsString::from(flag);
     arg.push(path.as_os_str());
     arg

@@ -419,3 +419,37 @@ fn local_unlock_snapshots() {
     let output = expecting(local.tfenv().args(args).output().unwrap(), 0);
     snapshots.json("json-unlock-leftover", &args, &output);
 }
+
+#[test]
+fn json_migrate_matches_its_snapshot() {
+    // dev initialized on state/dev/old.tfstate (as terraform records it in the data
+    // dir), its backend config now naming state/dev/new.tfstate.
+    let project = Project::empty();
+    project.write(
+        "tfenv.toml",
+        "[environments.dev]\nbackend_config = \"dev.backend.conf\"\n",
+    );
+    project.write("main.tf", "terraform {\n  backend \"local\" {}\n}\n");
+    project.write("dev.backend.conf", "path = \"state/dev/new.tfstate\"\n");
+    project.write("state/dev/old.tfstate", STATE);
+    project.write(
+        ".terraform/tfenv/dev/terraform.tfstate",
+        r#"{"version":3,"backend":{"type":"local","config":{"path":"state/dev/old.tfstate","workspace_dir":null},"hash":1}}"#,
+    );
+    let tf = FakeTerraform::working()
+        .state(STATE)
+        .on(
+            "init",
+            format!(
+                r#"case " $* " in
+    *" -migrate-state "*) cp state/dev/old.tfstate state/dev/new.tfstate ;;
+  esac
+  {}"#,
+                crate::support::fake::INIT_OK
+            ),
+        )
+        .install(&project);
+    let args = ["migrate", "dev", "--yes", "--output", "json"];
+    let output = run(&project, &tf, &args, 0);
+    Snapshots::new(&project).json("json-migrate", &args, &output);
+}

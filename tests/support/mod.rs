@@ -186,6 +186,8 @@ impl Project {
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("TF_WORKSPACE")
             .env_remove("TF_DATA_DIR")
+            // A shell switched by `tfenv env` must not switch the tests' tfenv.
+            .env_remove("TFENV_ENV")
             .env_remove("TF_PLUGIN_CACHE_DIR")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_ENDPOINT_URL")

@@ -349,6 +349,7 @@ fn general(exit: Exit) -> &'static str {
         Exit::Refused => "Refused: a confirmation was not given, or a safety rule stopped the run.",
         Exit::Unhealthy => "status: at least one environment has a problem.",
         Exit::Interrupted => "Interrupted (SIGINT or SIGTERM).",
+        Exit::Terraform(_) => "exec: terraform's own exit code, passed through.",
     }
 }
 
@@ -456,7 +457,7 @@ fn facts(command: &str) -> Option<Facts> {
         },
         "init" => Facts {
             exit_note: "",
-            exits: &[OK, FAILED, USAGE, LOCKED, INTERRUPTED],
+            exits: &[OK, FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
             files: &[CONFIG, DATA_DIR, FINGERPRINT, ENV_LOCK, LOGS],
         },
         "status" => Facts {
@@ -664,7 +665,15 @@ fn facts(command: &str) -> Option<Facts> {
         "migrate" => Facts {
             exit_note: "",
             exits: &[OK, FAILED, USAGE, LOCKED, REFUSED, INTERRUPTED],
-            files: &[CONFIG, DATA_DIR, FINGERPRINT, ENV_LOCK, BACKUPS, HISTORY],
+            files: &[
+                CONFIG,
+                DATA_DIR,
+                FINGERPRINT,
+                ENV_LOCK,
+                BACKUPS,
+                HISTORY,
+                LOGS,
+            ],
         },
         "completions" | "man" => Facts {
             exit_note: "",
