@@ -39,7 +39,14 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
     let backends = Backends::default();
     let resolved: Vec<_> = selected
         .iter()
-        .map(|env| (*env, backends.resolve(env, &project)))
+        .map(|env| {
+            let backend = backends.resolve(env, &project).and_then(|backend| {
+                // Two environments on one state overwrite each other: never initialize.
+                backends.refuse_shared_state(env, &backend, &project)?;
+                Ok(backend)
+            });
+            (*env, backend)
+        })
         .collect();
     if resolved.iter().all(|(_, backend)| backend.is_err()) {
         // Nothing to initialize: no terraform needed to say so.
