@@ -119,6 +119,28 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
             let gate = Gate::new(approval, settings.flags.clone());
             gate.check_flags()?;
             gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
+            // The abandoned state is kept in the environment's backups first.
+            if crate::terraform::moved::reads_state(&moved.from)
+                && let Some(bytes) =
+                    crate::terraform::moved::read_state_at(&moved.from, env).await?
+            {
+                let kept = crate::artifacts::backups::create(
+                    env,
+                    "pre-reconfigure",
+                    |mut sink| async move {
+                        std::io::Write::write_all(&mut sink, &bytes)?;
+                        std::io::Write::flush(&mut sink)?;
+                        Ok(crate::terraform::state::read_header_slice(&bytes)?)
+                    },
+                )
+                .await?;
+                if let Some(kept) = kept {
+                    ctx.printer.warn(&format!(
+                        "{}: the abandoned state at `{}` is backed up as {} (reason `pre-reconfigure`)",
+                        env.name, moved.from_location, kept.file
+                    ));
+                }
+            }
         }
         let started = Instant::now();
         let wants_log = settings.log || env.tier == Tier::Production;
