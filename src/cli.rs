@@ -23,8 +23,7 @@ Exit codes: 0 ok, 1 failure, 2 bad command line, 3 changes present, 4 locked,
     version,
     about = "tfenv — safe multi-environment Terraform (dev / staging / production)",
     long_about = None,
-    after_help = AFTER_HELP,
-    propagate_version = true
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -81,7 +80,35 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List environments (name, tier, layout, backend, var files) and the project in use.
-    #[command(after_help = "Examples:\n  tfenv envs\n  tfenv envs --output json")]
+    #[command(after_help = "\
+The environments are tfenv.toml's [environments.*]; without them, they are discovered
+from the project's file names (docs/configuration.md, \"Discovery\"):
+
+  environments files  environments/<env>.backend.conf (.backend.hcl, .tfbackend)
+                      with environments/<env>.tfvars; the root is the project's
+  suffix files        backend-<env>.tfbackend or terraform.tfvars.<env>, with
+                      terraform.tfvars.<env> or <env>.tfvars beside the backend file
+  folder per env      environments/<env>/, envs/<env>/ or env/<env>/ with .tf files:
+                      its own root, its *.tfvars, its backend block (and backend.conf)
+
+Var files terraform loads by itself from the root (terraform.tfvars, *.auto.tfvars and
+their .json) are listed as (auto) and never passed again with -var-file: a second load
+would override the environment's own file.
+
+Notes list what discovery saw but does not use, so nothing is dropped silently: a var
+file no environment goes with, a backend config that fits no layout, an environment
+folder without .tf files, a backend config with no var file. They never change the exit
+code.
+
+Outside any project, \"no tfenv project found\" names the near misses of the nearest
+folder that has some (the files above, folders such as stacks/dev/ that look like root
+modules) and prints the tfenv.toml that declares them: save it as tfenv.toml as is (it
+is what envs then reads), then adjust names and tiers.
+
+Examples:
+  tfenv envs
+  tfenv envs --output json
+  tfenv -C infra envs")]
     Envs,
 
     /// Run `terraform init` for an environment, in its own data directory.
@@ -450,15 +477,22 @@ Examples:
     },
 
     /// Print a man page (roff) to stdout, or write every page to a folder.
-    #[command(after_help = "\
+    #[command(
+        after_help = "\
 Pages: tfenv(1) and one tfenv-<command>(1) per command, each with the command's help,
 examples, exit status and the files it reads and writes. Each page is written whole
 (through a temporary file), so a failed --dir run leaves no half page.
 
+man (man-db) finds pages in ../share/man of every folder on PATH: after `cargo install`,
+~/.cargo/share/man/man1 (below). Another folder needs MANPATH, with a trailing colon to
+keep the system pages: export MANPATH=\"$HOME/.local/share/man:\".
+
 Examples:
-  tfenv man --dir ~/.local/share/man/man1     # all pages; then `man tfenv-deploy`
+  tfenv man --dir ~/.cargo/share/man/man1     # all pages, beside ~/.cargo/bin: `man tfenv-deploy`
   tfenv man deploy | man -l -                 # read one page
-  tfenv man > tfenv.1")]
+  tfenv man > tfenv.1",
+        override_usage = "tfenv man [COMMAND]\n       tfenv man --dir <DIR>"
+    )]
     Man {
         /// The command whose page to print (default: tfenv(1), the overview).
         #[arg(value_name = "COMMAND", conflicts_with = "dir")]
@@ -471,6 +505,15 @@ Examples:
         #[command(flatten)]
         unused: UnusedGlobals,
     },
+}
+
+impl Command {
+    /// Whether the command reads a project, and so needs the current directory: every
+    /// command but `completions` and `man`, which print what the clap tree says (they
+    /// work in a deleted directory, so `source <(tfenv completions bash)` never fails).
+    pub fn reads_project(&self) -> bool {
+        !matches!(self, Command::Completions { .. } | Command::Man { .. })
+    }
 }
 
 const EXEC_HELP: &str = "\
@@ -1000,8 +1043,8 @@ pub struct UnlockArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The environment to run terraform as.
-    // Fixed indexes: the completion engine re-adds ENV with its completer, after
-    // TERRAFORM_ARGS, and the trailing arguments must stay last.
+    // Fixed indexes: the trailing arguments must stay last (the completion engine now
+    // re-adds every argument in order, so ENV keeps its place there too).
     #[arg(value_name = "ENV", index = 1)]
     pub env: String,
 

@@ -3,12 +3,13 @@
 //! environment's backups for `restore`'s `BACKUP`.
 //!
 //! [`attach`] walks any clap tree and gives every argument named `ENV` (and `BACKUP`) its
-//! completer, so a new command gets completions without a line here. A completer never
+//! completer, so a new command gets completions without a line here; `man`'s `COMMAND`
+//! gets the tree's command names. A completer never
 //! prints and never fails: no project (or a broken one) means no candidates. It reads the
 //! local state/ only: nothing touches the network while a shell waits for a TAB.
 
 use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
@@ -37,10 +38,14 @@ fn with_completers(mut cmd: clap::Command) -> clap::Command {
         .get_arguments()
         .map(|arg| (arg.get_id().clone(), completer_for(arg)))
         .collect();
+    // `mut_arg` takes an argument out and puts it back last: every argument goes through
+    // it, in order, so the positionals keep their order (an `ENV` given a completer
+    // before a `LOCK_ID` without one would otherwise be completed in the `LOCK_ID`'s place).
     for (id, completer) in ids {
-        if let Some(completer) = completer {
-            cmd = cmd.mut_arg(id, |arg| arg.add(completer));
-        }
+        cmd = cmd.mut_arg(id, |arg| match completer {
+            Some(completer) => arg.add(completer),
+            None => arg,
+        });
     }
     let names: Vec<String> = cmd
         .get_subcommands()
@@ -49,12 +54,23 @@ fn with_completers(mut cmd: clap::Command) -> clap::Command {
     for name in names {
         cmd = cmd.mut_subcommand(name, with_completers);
     }
+    // `tfenv man <COMMAND>`: the commands that have a page, from the tree itself.
+    let man_command = cmd
+        .get_positionals()
+        .find(|arg| cmd.get_name() == "man" && value_name(arg) == Some("COMMAND"))
+        .map(|arg| arg.get_id().clone());
+    if let Some(id) = man_command {
+        cmd = cmd.mut_arg(id, |arg| arg.add(ArgValueCompleter::new(command_names)));
+    }
     cmd
 }
 
+fn value_name(arg: &clap::Arg) -> Option<&str> {
+    Some(arg.get_value_names()?.first()?.as_str())
+}
+
 fn completer_for(arg: &clap::Arg) -> Option<ArgValueCompleter> {
-    let value_name = arg.get_value_names()?.first()?.as_str();
-    match value_name {
+    match value_name(arg)? {
         // `--confirm ENV` takes the full name only: an alias doesn't count there.
         "ENV" if arg.get_long() == Some("confirm") => {
             Some(ArgValueCompleter::new(|current: &OsStr| {
@@ -114,10 +130,10 @@ fn given(tree: &clap::Command, words: &[OsString]) -> Given {
     loop {
         let (cmd, m) = level;
         if let Ok(Some(dir)) = m.try_get_one::<PathBuf>("chdir") {
-            given.chdir = Some(dir.clone());
+            given.chdir = Some(as_the_shell_reads(dir));
         }
         if let Ok(Some(file)) = m.try_get_one::<PathBuf>("config") {
-            given.config = Some(file.clone());
+            given.config = Some(as_the_shell_reads(file));
         }
         let env_arg = cmd.get_positionals().find(|arg| {
             arg.get_value_names()
@@ -147,11 +163,35 @@ fn given(tree: &clap::Command, words: &[OsString]) -> Given {
     given
 }
 
+/// A word of the command line as the shell hands it to tfenv when the command runs: the
+/// completion script passes the words as typed (`~/infra`, `"/a b"`, `/a\ b`), so the
+/// quoting is undone and a leading `~` (unquoted) is the home folder. A word the shell
+/// could not read yet (an open quote) is taken as it is.
+fn as_the_shell_reads(word: &Path) -> PathBuf {
+    let Some(raw) = word.to_str() else {
+        return word.to_path_buf();
+    };
+    let mut path = match shell_words::split(raw) {
+        Ok(parts) if parts.len() == 1 => PathBuf::from(&parts[0]),
+        _ => PathBuf::from(raw),
+    };
+    let home = std::env::var_os("HOME").filter(|home| !home.is_empty());
+    if let Some(home) = home
+        && (raw == "~" || raw.starts_with("~/"))
+        && let Ok(rest) = path.strip_prefix("~")
+    {
+        path = PathBuf::from(home).join(rest);
+    }
+    path
+}
+
 fn project(given: &Given) -> Option<Project> {
-    let cwd = std::env::current_dir().ok()?;
-    let start = match &given.chdir {
-        Some(dir) => cwd.join(dir),
-        None => cwd,
+    // An absolute -C needs no current directory (it may have been deleted).
+    let start = match (&given.chdir, std::env::current_dir()) {
+        (Some(dir), _) if dir.is_absolute() => dir.clone(),
+        (Some(dir), Ok(cwd)) => cwd.join(dir),
+        (None, Ok(cwd)) => cwd,
+        (_, Err(_)) => return None,
     };
     let config = given.config.as_ref().map(|file| start.join(file));
     Project::load(&start, config.as_deref()).ok()
@@ -208,6 +248,22 @@ fn backup_names(current: &OsStr) -> Vec<CompletionCandidate> {
             format!("{}, serial {}", backup.reason, backup.serial),
         ));
     }
+    candidates(current, names)
+}
+
+/// The commands `tfenv man` has a page for: the tree's visible subcommands.
+fn command_names(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(tree) = TREE.get() else {
+        return Vec::new();
+    };
+    let names = tree
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
+        .map(|sub| {
+            let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+            (sub.get_name().to_string(), about)
+        })
+        .collect();
     candidates(current, names)
 }
 

@@ -105,12 +105,20 @@ impl Context {
         // A backend config pointed elsewhere while the old place holds the state:
         // terraform would stop with "Backend configuration changed"; tfenv says what to
         // do (`migrate`, or `init --reconfigure`, which abandons that state).
-        if !options.reconfigure
-            && !options.migrate
-            && let Some(moved) =
-                crate::terraform::moved::moved_with_state(env, backend, project).await?
-        {
-            return Err(moved.error(env));
+        // Nothing to lose at the old place: reconfigure, said in one line.
+        let mut options = options;
+        if !options.reconfigure && !options.migrate {
+            match crate::terraform::moved::guard(env, backend, project).await? {
+                crate::terraform::moved::Guard::Clear => {}
+                crate::terraform::moved::Guard::Moved(moved) => return Err(moved.error(env)),
+                crate::terraform::moved::Guard::Reconfigure(why) => {
+                    self.printer.progress(&format!(
+                        "{}: {why}: reinitializing with the new backend config (init -reconfigure)",
+                        env.name
+                    ));
+                    options.reconfigure = true;
+                }
+            }
         }
         self.offer_gitignore(project).await?;
         // One init at a time. Environments share terraform's plugin cache

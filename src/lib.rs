@@ -86,10 +86,11 @@ pub fn main() -> ExitCode {
     // that way too. Colour is decided there, once; console's styles (prompts) follow it.
     let output = OutputSettings::resolve(&cli.global);
     output.colors.install();
-    let settings = match GlobalSettings::resolve(&cli.global, output) {
-        Ok(settings) => settings,
-        Err(err) => return report(&err, output.verbosity, Some(&printer(&output))).into(),
-    };
+    let settings =
+        match GlobalSettings::resolve_for(&cli.global, output, cli.command.reads_project()) {
+            Ok(settings) => settings,
+            Err(err) => return report(&err, output.verbosity, Some(&printer(&output))).into(),
+        };
     init_tracing(&output);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -84,8 +84,21 @@ impl OutputSettings {
 
 impl GlobalSettings {
     pub fn resolve(global: &GlobalArgs, output: OutputSettings) -> anyhow::Result<GlobalSettings> {
-        let here = std::env::current_dir()
-            .map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?;
+        GlobalSettings::resolve_for(global, output, true)
+    }
+
+    /// `reads_project`: false for a command that reads no project (`completions`, `man`),
+    /// which then runs in a current directory that is gone (deleted) too.
+    pub fn resolve_for(
+        global: &GlobalArgs,
+        output: OutputSettings,
+        reads_project: bool,
+    ) -> anyhow::Result<GlobalSettings> {
+        let here = match std::env::current_dir() {
+            Ok(here) => here,
+            Err(_) if !reads_project => PathBuf::new(),
+            Err(e) => anyhow::bail!("cannot read the current directory: {e}"),
+        };
         // Relative to where tfenv was started, as the CI runner that set it meant it.
         let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
             .filter(|v| !v.is_empty())

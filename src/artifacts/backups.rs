@@ -33,7 +33,7 @@ pub struct Backup {
     pub lineage: String,
     pub terraform_version: Option<String>,
     pub created: DateTime<Utc>,
-    /// manual | pre-deploy | pre-refresh | pre-restore | pre-unlock | pre-exec
+    /// manual | pre-deploy | pre-refresh | pre-restore | pre-migrate | pre-migrate-target | pre-reconfigure | pre-unlock | pre-exec
     pub reason: String,
     /// `ledger = "backend"`: the backup's name in the shared ledger (`backups/<this>` and
     /// `backups/<this>.json` under `<state key>.tfenv/`), usually `file`. Absent until

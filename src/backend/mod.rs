@@ -402,6 +402,36 @@ fn first_error_line(text: &str) -> String {
         .to_string()
 }
 
+/// The groups of environments whose states are one object (same local file, same bucket
+/// and key and workspace): each group of two or more names, sorted. `status` reports each
+/// as `shared-state`, `envs` as a problem, and init/plan/deploy refuse such an environment.
+pub fn shared_states<'e>(
+    resolved: impl IntoIterator<Item = (&'e Environment, Option<&'e Backend>)>,
+) -> Vec<Vec<String>> {
+    let mut by_identity: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (env, backend) in resolved {
+        if let Some(identity) = backend.and_then(|b| b.identity(env)) {
+            by_identity
+                .entry(identity)
+                .or_default()
+                .push(env.name.clone());
+        }
+    }
+    by_identity
+        .into_values()
+        .filter(|names| names.len() > 1)
+        .collect()
+}
+
+/// Why two environments must not share one state, and what to do: "shares its state
+/// with `dev`: …". `others`: the other environments of its group.
+pub fn shared_state_message(others: &[String]) -> String {
+    format!(
+        "shares its state with `{}`: give each environment its own backend config (key or path) or workspace",
+        others.join("`, `")
+    )
+}
+
 /// Reads each Terraform root module's backend block once, however many environments
 /// share the root.
 #[derive(Default)]
@@ -447,6 +477,43 @@ impl Backends {
 
     /// Resolves the backend of every environment named (all when `names` is empty), in
     /// project order: a bad name or config fails before anything runs.
+    /// An error when `env`'s state (`backend`, resolved) is also another environment's
+    /// of `project`: a deploy of one would overwrite the other.
+    pub fn refuse_shared_state(
+        &self,
+        env: &Environment,
+        backend: &Backend,
+        project: &Project,
+    ) -> anyhow::Result<()> {
+        let others: Vec<(&Environment, Backend)> = project
+            .environments
+            .iter()
+            .filter(|other| other.name != env.name)
+            .filter_map(|other| self.resolve(other, project).ok().map(|b| (other, b)))
+            .collect();
+        let groups = shared_states(
+            std::iter::once((env, Some(backend)))
+                .chain(others.iter().map(|(other, b)| (*other, Some(b)))),
+        );
+        let Some(group) = groups.iter().find(|g| g.contains(&env.name)) else {
+            return Ok(());
+        };
+        let others: Vec<String> = group.iter().filter(|n| **n != env.name).cloned().collect();
+        Err(TfenvError::config(
+            format!(
+                "environment `{}` shares its state (`{}`) with `{}`: a run of one would overwrite the other's state",
+                env.name,
+                backend.location(env, project),
+                others.join("`, `")
+            ),
+            Some(
+                "give each environment its own backend config (key or path), or declare them in tfenv.toml with distinct workspaces; `tfenv envs` shows where each state is"
+                    .to_string(),
+            ),
+        )
+        .into())
+    }
+
     pub fn resolve_all<'p>(
         &self,
         project: &'p Project,

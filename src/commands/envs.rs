@@ -75,9 +75,38 @@ pub fn envs(ctx: &Context) -> anyhow::Result<Exit> {
     let mut environments = Vec::new();
     // One environment's broken file is that environment's problem: the rest are listed.
     let mut failed = Vec::new();
-    for env in &project.environments {
-        let (backend, problem) = match backends.resolve(env, &project) {
-            Ok(backend) => (Some(backend), None),
+    let resolved: Vec<_> = project
+        .environments
+        .iter()
+        .map(|env| (env, backends.resolve(env, &project)))
+        .collect();
+    // The same check `status` (shared-state) and init/plan/deploy (refused) make.
+    let shared = crate::backend::shared_states(
+        resolved
+            .iter()
+            .map(|(env, backend)| (*env, backend.as_ref().ok())),
+    );
+    for (env, resolved) in resolved {
+        let others: Option<Vec<String>> = shared
+            .iter()
+            .find(|group| group.contains(&env.name))
+            .map(|group| group.iter().filter(|n| **n != env.name).cloned().collect());
+        let (backend, problem) = match resolved {
+            Ok(backend) => match others {
+                Some(others) => {
+                    let problem = format!(
+                        "environment `{}` {}",
+                        env.name,
+                        crate::backend::shared_state_message(&others)
+                    );
+                    failed.push((
+                        env.name.clone(),
+                        crate::error::TfenvError::config(problem.clone(), None).into(),
+                    ));
+                    (Some(backend), Some(problem))
+                }
+                None => (Some(backend), None),
+            },
             Err(err) => {
                 let problem = format!("{err:#}");
                 failed.push((env.name.clone(), err));

@@ -39,7 +39,14 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
     let backends = Backends::default();
     let resolved: Vec<_> = selected
         .iter()
-        .map(|env| (*env, backends.resolve(env, &project)))
+        .map(|env| {
+            let backend = backends.resolve(env, &project).and_then(|backend| {
+                // Two environments on one state overwrite each other: never initialize.
+                backends.refuse_shared_state(env, &backend, &project)?;
+                Ok(backend)
+            });
+            (*env, backend)
+        })
         .collect();
     if resolved.iter().all(|(_, backend)| backend.is_err()) {
         // Nothing to initialize: no terraform needed to say so.
@@ -112,6 +119,28 @@ pub async fn init(ctx: &Context, settings: InitSettings) -> anyhow::Result<Exit>
             let gate = Gate::new(approval, settings.flags.clone());
             gate.check_flags()?;
             gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
+            // The abandoned state is kept in the environment's backups first.
+            if crate::terraform::moved::reads_state(&moved.from)
+                && let Some(bytes) =
+                    crate::terraform::moved::read_state_at(&moved.from, env).await?
+            {
+                let kept = crate::artifacts::backups::create(
+                    env,
+                    "pre-reconfigure",
+                    |mut sink| async move {
+                        std::io::Write::write_all(&mut sink, &bytes)?;
+                        std::io::Write::flush(&mut sink)?;
+                        Ok(crate::terraform::state::read_header_slice(&bytes)?)
+                    },
+                )
+                .await?;
+                if let Some(kept) = kept {
+                    ctx.printer.warn(&format!(
+                        "{}: the abandoned state at `{}` is backed up as {} (reason `pre-reconfigure`)",
+                        env.name, moved.from_location, kept.file
+                    ));
+                }
+            }
         }
         let started = Instant::now();
         let wants_log = settings.log || env.tier == Tier::Production;

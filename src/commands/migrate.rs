@@ -28,8 +28,8 @@ struct MigrateReport {
     serial_before: u64,
     serial_after: u64,
     resources: u64,
-    /// What was at the new place before (a state with resources, overwritten with
-    /// `--force`); `null`: nothing.
+    /// What was at the new place before (a state: resources, a serial past 0 or
+    /// outputs; overwritten with `--force`, backed up first); `null`: nothing.
     overwritten: Option<Overwritten>,
     /// The old state, backed up before the move (reason `pre-migrate`).
     backup: Option<Backup>,
@@ -71,11 +71,12 @@ pub async fn migrate(ctx: &Context, settings: MigrateSettings) -> anyhow::Result
                 env.name, to_place.location
             ),
             Some(format!(
-                "point the environment at the new backend first (edit its backend config{}), then run `tfenv migrate {}` again",
+                "point the environment at the new backend first (edit its backend config{}), then run `tfenv migrate {}` again; if the state is still at an old place this machine never initialized (a fresh checkout), name that backend config: `tfenv migrate {} --from <old backend config>`",
                 env.backend_config
                     .as_ref()
                     .map(|p| format!(" `{}`", project.show(p)))
                     .unwrap_or_default(),
+                env.name,
                 env.name
             )),
         )
@@ -167,7 +168,7 @@ fn old_backend(
         let Some(recorded) = recorded else {
             return Err(TfenvError::usage(
                 format!(
-                    "tfenv does not know where the state of `{}` was: it was never initialized on this machine",
+                    "tfenv does not know where the state of `{}` was: it was never initialized on this machine (a fresh checkout?); name the old backend config with --from",
                     env.name
                 ),
                 Some(format!(
@@ -193,11 +194,14 @@ fn old_backend(
         .into());
     }
     let settings_read = crate::project::hcl::read_settings(file, &project.root)?;
-    let kind = match (&settings.from_type, recorded) {
-        (Some(kind), _) => BackendKind::parse(kind),
-        (None, Some(recorded)) => recorded.kind.clone(),
-        (None, None) => backend.kind.clone(),
+    let keys: Vec<&str> = settings_read.keys().map(String::as_str).collect();
+    let kind = match (&settings.from_type, inferred_kind(&keys), recorded) {
+        (Some(kind), _, _) => BackendKind::parse(kind),
+        (None, Some(kind), _) => kind,
+        (None, None, Some(recorded)) => recorded.kind.clone(),
+        (None, None, None) => backend.kind.clone(),
     };
+    check_from_keys(&kind, &keys, file, settings.from_type.is_some())?;
     Ok(From {
         backend: Backend {
             kind,
@@ -207,6 +211,61 @@ fn old_backend(
         },
         file: Some(file.clone()),
     })
+}
+
+/// The backend type a `--from` file's keys belong to, when they say it.
+fn inferred_kind(keys: &[&str]) -> Option<BackendKind> {
+    let has = |k: &str| keys.contains(&k);
+    if has("storage_account_name") || has("container_name") {
+        Some(BackendKind::AzureRm)
+    } else if has("bucket") {
+        if has("prefix") && !has("key") && !has("region") {
+            Some(BackendKind::Gcs)
+        } else {
+            Some(BackendKind::S3)
+        }
+    } else if !keys.is_empty() && keys.iter().all(|k| LOCAL_KEYS.contains(k)) {
+        Some(BackendKind::Local)
+    } else {
+        None
+    }
+}
+
+const LOCAL_KEYS: &[&str] = &["path", "workspace_dir"];
+
+/// A `--from` file whose keys are not settings of the type it is read as: said, with
+/// the type its keys suggest.
+fn check_from_keys(
+    kind: &BackendKind,
+    keys: &[&str],
+    file: &std::path::Path,
+    type_given: bool,
+) -> anyhow::Result<()> {
+    let wrong = match kind {
+        BackendKind::Local => keys.iter().find(|k| !LOCAL_KEYS.contains(k)).copied(),
+        BackendKind::S3 => ["bucket", "key"].into_iter().find(|k| !keys.contains(k)),
+        _ => None,
+    };
+    let Some(key) = wrong else {
+        return Ok(());
+    };
+    let message = if *kind == BackendKind::S3 {
+        format!(
+            "--from `{}` is read as an s3 backend config but has no `{key}`",
+            file.display()
+        )
+    } else {
+        format!(
+            "--from `{}`: `{key}` is not a setting of the {kind} backend",
+            file.display()
+        )
+    };
+    let hint = match inferred_kind(keys).filter(|k| k != kind) {
+        Some(other) => format!("its keys look like a {other} backend config: pass `--from-type {other}`"),
+        None if type_given => "check the file: it must hold the old backend's settings (the same HCL as a backend config file)".to_string(),
+        None => "name the old backend's type with `--from-type <type>` (local, s3, …)".to_string(),
+    };
+    Err(TfenvError::usage(message, Some(hint)).into())
 }
 
 fn place(backend: &Backend, env: &Environment, project: &Project) -> Place {
@@ -261,9 +320,9 @@ impl Moving<'_> {
             }
         };
         let old_bytes = old_bytes.unwrap_or_default();
-        let target = self.target(settings.force).await?;
+        self.check_source(ctx, &old, settings.force).await?;
+        let (target, target_bytes) = self.target(ctx, settings.force).await?;
         if let Some(t) = &target
-            && t.resources > 0
             && !settings.force
         {
             return Err(TfenvError::Refused {
@@ -296,6 +355,28 @@ impl Moving<'_> {
         gate.check_flags()?;
         gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
 
+        // A state overwritten with --force is kept first: it may be all there is of it.
+        // (Before the old state's backup, so that the newest backup stays this
+        // environment's own lineage.)
+        if let (Some(_), Some(bytes)) = (&target, target_bytes) {
+            ctx.printer.progress(&format!(
+                "{}: backing up the state at `{}` before overwriting it",
+                env.name, self.to_place.location
+            ));
+            let kept = backups::create(env, "pre-migrate-target", |mut sink| async move {
+                sink.write_all(&bytes)?;
+                sink.flush()?;
+                Ok(crate::terraform::state::read_header_slice(&bytes)?)
+            })
+            .await?;
+            if let Some(kept) = &kept {
+                ctx.printer.warn(&format!(
+                    "the state overwritten at `{}` is backed up as {} (reason `pre-migrate-target`)",
+                    self.to_place.location, kept.file
+                ));
+            }
+        }
+
         ctx.printer.progress(&format!(
             "{}: backing up the state at `{}`",
             env.name, self.from_place.location
@@ -308,7 +389,6 @@ impl Moving<'_> {
         })
         .await?;
         ledger.backup = backup.clone();
-
         // The data dir must be initialized with the old backend for terraform to move
         // the state from it.
         let data_dir_knows = self
@@ -347,6 +427,7 @@ impl Moving<'_> {
         if let Err(err) = self.backend.make_state_private(env) {
             ctx.printer.warn(&format!("{err:#}"));
         }
+        self.target_dirs_private();
         let mut landed = tf.state_header(env).await?.filter(|h| !h.is_empty());
         let mut lineage_pushed = false;
         // Copied to a remote backend, terraform may write the resources under a lineage
@@ -406,7 +487,7 @@ impl Moving<'_> {
             serial_before: old.serial,
             serial_after: landed.serial,
             resources: landed.resources,
-            overwritten: target.filter(|t| t.resources > 0).map(|t| Overwritten {
+            overwritten: target.map(|t| Overwritten {
                 serial: t.serial,
                 lineage: t.lineage,
                 resources: t.resources,
@@ -419,12 +500,19 @@ impl Moving<'_> {
         })
     }
 
-    /// The state at the new place, when there is one. A backend tfenv does not read:
-    /// refused unless `--force` (it cannot tell whether a state would be overwritten).
-    async fn target(&self, force: bool) -> anyhow::Result<Option<StateHeader>> {
+    /// The state at the new place, when there is one (any state terraform would refuse
+    /// to lose: resources, a serial past 0, or outputs), and its bytes. A backend tfenv
+    /// does not read: refused unless `--force` (it cannot tell whether a state would be
+    /// overwritten). Something that is not a state: refused; with `--force` a local one is
+    /// copied aside and removed (terraform cannot migrate over it).
+    async fn target(
+        &self,
+        ctx: &Context,
+        force: bool,
+    ) -> anyhow::Result<(Option<StateHeader>, Option<Vec<u8>>)> {
         if !reads_state(self.backend) {
             if force {
-                return Ok(None);
+                return Ok((None, None));
             }
             return Err(TfenvError::Refused {
                 message: format!(
@@ -440,23 +528,191 @@ impl Moving<'_> {
         let bytes = read_state_at(self.backend, self.env)
             .await
             .map_err(|err| err.context(format!("reading `{}`", self.to_place.location)))?;
-        match bytes.as_deref().map(header_of).transpose() {
-            Ok(header) => Ok(header.flatten()),
-            // Not a state (a partial copy a crashed migration left): overwritten only
-            // when forced.
-            Err(_) if force => Ok(None),
-            Err(err) => Err(TfenvError::Refused {
-                message: format!(
-                    "`{}` ({}) holds something that is not a readable Terraform state ({err:#}); nothing was changed",
-                    self.to_place.location, self.to_place.backend
-                ),
-                hint: Some(format!(
-                    "a partial copy from a migration that failed? check it; to overwrite it with the state from `{}`, pass --force",
-                    self.from_place.location
-                )),
-            }
-            .into()),
+        let Some(bytes) = bytes else {
+            return Ok((None, None));
+        };
+        match header_of(&bytes) {
+            Ok(Some(header)) if holds_a_state(&header, &bytes) => Ok((Some(header), Some(bytes))),
+            Ok(_) => Ok((None, None)),
+            Err(err) => self.unreadable_target(ctx, force, &bytes, err),
         }
+    }
+
+    /// Something at the new place terraform cannot load ("State migration cannot occur
+    /// unless the state can be loaded"): what to remove, and with `--force` (local) the
+    /// bytes kept aside and the file removed.
+    fn unreadable_target(
+        &self,
+        ctx: &Context,
+        force: bool,
+        bytes: &[u8],
+        err: anyhow::Error,
+    ) -> anyhow::Result<(Option<StateHeader>, Option<Vec<u8>>)> {
+        let local = self.backend.local_state_file(self.env);
+        if force && let Some(file) = &local {
+            crate::files::ensure_private_dir(&self.env.artifacts_dir)?;
+            let kept = self.env.artifacts_dir.join(format!(
+                "migrate-target-{}.unreadable",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            crate::files::write_atomic(&kept, bytes, crate::files::PRIVATE_FILE)?;
+            std::fs::remove_file(file)
+                .map_err(|e| anyhow::anyhow!("removing `{}`: {e}", file.display()))?;
+            ctx.printer.warn(&format!(
+                "`{}` was not a readable state: its bytes are kept in `{}` and it was removed so terraform can migrate",
+                self.to_place.location,
+                self.project.show(&kept)
+            ));
+            return Ok((None, None));
+        }
+        let hint = match &local {
+            Some(file) => format!(
+                "a partial copy from a migration that failed? terraform cannot migrate over it. Keep a copy and remove it (`mv {} {}.broken`), or pass --force: tfenv keeps its bytes in `state/{}/` and removes it",
+                self.project.show(file),
+                self.project.show(file),
+                self.env.name
+            ),
+            None => format!(
+                "a partial copy from a migration that failed? terraform cannot migrate over it, and tfenv does not remove remote objects: copy `{loc}` somewhere safe and delete it yourself (for s3: `aws s3 cp {loc} ./{name}-target.broken && aws s3 rm {loc}`), then run `tfenv migrate {name}` again",
+                loc = self.to_place.location,
+                name = self.env.name
+            ),
+        };
+        Err(TfenvError::Refused {
+            message: format!(
+                "`{}` ({}) holds something that is not a readable Terraform state ({err:#}); nothing was changed",
+                self.to_place.location, self.to_place.backend
+            ),
+            hint: Some(hint),
+        }
+        .into())
+    }
+
+    /// Folders terraform created for a local target under `state/`: 0700, as tfenv's own.
+    fn target_dirs_private(&self) {
+        let Some(file) = self.backend.local_state_file(self.env) else {
+            return;
+        };
+        let state_dir = &self.project.state_dir;
+        let mut dir = file.parent();
+        while let Some(d) = dir {
+            if !d.starts_with(state_dir) || d == state_dir.as_path() {
+                break;
+            }
+            let _ = std::fs::set_permissions(
+                d,
+                std::os::unix::fs::PermissionsExt::from_mode(crate::files::PRIVATE_DIR),
+            );
+            dir = d.parent();
+        }
+    }
+
+    /// The `--from` state is this environment's: not another environment's place, the
+    /// lineage this environment last had, and not a place other than the recorded one
+    /// while that still holds a state. Refused (exit 5) unless `--force`.
+    async fn check_source(
+        &self,
+        ctx: &Context,
+        old: &StateHeader,
+        force: bool,
+    ) -> anyhow::Result<()> {
+        if self.from.file.is_none() {
+            return Ok(());
+        }
+        let env = self.env;
+        let mut problems = Vec::new();
+        let from_id = self.from.backend.identity(env);
+        for other in &self.project.environments {
+            if other.name == env.name {
+                continue;
+            }
+            let Ok(theirs) = Backends::default().resolve(other, self.project) else {
+                continue;
+            };
+            if theirs.kind == self.from.backend.kind
+                && from_id.is_some()
+                && theirs.identity(other) == from_id
+            {
+                problems.push(format!(
+                    "`{}` is the state of environment `{}` (its backend config points there), not of `{}`",
+                    self.from_place.location, other.name, env.name
+                ));
+            }
+        }
+        let mut known: Option<(String, String)> = None;
+        if let Some(recorded) = self.recorded
+            && !same_place(recorded, &self.from.backend, env)
+            && reads_state(recorded)
+            && let Ok(Some(bytes)) = read_state_at(recorded, env).await
+            && let Ok(Some(h)) = header_of(&bytes)
+        {
+            let location = recorded.location(env, self.project);
+            problems.push(format!(
+                "`{}` was initialized with `{location}`, which still holds a state (lineage {}, serial {}, {} resource(s)), and --from names another place",
+                env.name,
+                short(&h.lineage),
+                h.serial,
+                h.resources
+            ));
+            known = Some((h.lineage, format!("the state at `{location}`")));
+        }
+        if known.is_none()
+            && let Ok(Some(b)) = backups::newest_backup(&env.artifacts_dir)
+        {
+            known = Some((b.lineage, format!("its newest backup {}", b.file)));
+        }
+        if let Some((lineage, whence)) = &known
+            && !lineage.is_empty()
+            && *lineage != old.lineage
+        {
+            let mut owner = String::new();
+            for other in self
+                .project
+                .environments
+                .iter()
+                .filter(|o| o.name != env.name)
+            {
+                if let Ok(theirs) = Backends::default().resolve(other, self.project)
+                    && reads_state(&theirs)
+                    && let Ok(Some(bytes)) = read_state_at(&theirs, other).await
+                    && let Ok(Some(h)) = header_of(&bytes)
+                    && h.lineage == old.lineage
+                {
+                    owner = format!(", the lineage of environment `{}`", other.name);
+                    break;
+                }
+            }
+            problems.push(format!(
+                "the state at `{}` has lineage {}{owner}; `{}` last had lineage {} ({whence})",
+                self.from_place.location,
+                short(&old.lineage),
+                env.name,
+                short(lineage)
+            ));
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        if force {
+            for p in &problems {
+                ctx.printer
+                    .warn(&format!("{p} (--force: migrating anyway)"));
+            }
+            return Ok(());
+        }
+        Err(TfenvError::Refused {
+            message: format!(
+                "--from `{}` does not look like the state of `{}`: {}; nothing was changed",
+                self.from_place.location,
+                env.name,
+                problems.join("; ")
+            ),
+            hint: Some(format!(
+                "check --from names the old backend config of `{}` (not another environment's); if this really is its state, pass --force",
+                env.name
+            )),
+        }
+        .into())
     }
 
     /// terraform failed (or crashed) while moving: what is where, and what to do.
@@ -500,6 +756,21 @@ impl Drop for Staged {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// Whether a state at the target is one terraform's copy would replace: resources, a
+/// serial past 0, or outputs.
+fn holds_a_state(header: &StateHeader, bytes: &[u8]) -> bool {
+    header.resources > 0
+        || header.serial > 0
+        || serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| {
+                v.get("outputs")
+                    .and_then(|o| o.as_object())
+                    .map(|o| !o.is_empty())
+            })
+            .unwrap_or(false)
 }
 
 fn short(lineage: &str) -> String {

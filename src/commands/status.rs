@@ -792,28 +792,21 @@ fn shared_state_problems(
     resolved: &[(&Environment, anyhow::Result<Backend>)],
     statuses: &mut [EnvStatus],
 ) {
-    let mut by_identity: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for (env, backend) in resolved {
-        if let Some(identity) = backend.as_ref().ok().and_then(|b| b.identity(env)) {
-            by_identity.entry(identity).or_default().push(&env.name);
-        }
-    }
-    for names in by_identity.values().filter(|names| names.len() > 1) {
-        for status in statuses
-            .iter_mut()
-            .filter(|s| names.contains(&s.name.as_str()))
-        {
-            let others: Vec<&str> = names
+    let groups = crate::backend::shared_states(
+        resolved
+            .iter()
+            .map(|(env, backend)| (*env, backend.as_ref().ok())),
+    );
+    for names in &groups {
+        for status in statuses.iter_mut().filter(|s| names.contains(&s.name)) {
+            let others: Vec<String> = names
                 .iter()
-                .copied()
-                .filter(|n| *n != status.name)
+                .filter(|n| **n != status.name)
+                .cloned()
                 .collect();
             status.problems.push(Problem::new(
                 "shared-state",
-                format!(
-                    "shares its state with `{}`: give each environment its own backend config (key or path) or workspace",
-                    others.join("`, `")
-                ),
+                crate::backend::shared_state_message(&others),
                 "tfenv envs",
             ));
         }

@@ -466,7 +466,10 @@ async fn run_env(
     let env = project.environment(&req.env)?.clone();
     row.environment = env.name.clone();
     row.tier = Some(env.tier.to_string());
-    let backend = Backends::default().resolve(&env, &project)?;
+    let backends = Backends::default();
+    let backend = backends.resolve(&env, &project)?;
+    // Two environments on one state overwrite each other: never run either.
+    backends.refuse_shared_state(&env, &backend, &project)?;
     let mode = &req.mode;
     // A new plan into a bundle's folder removes the old bundle first: a run that fails
     // (a lock held, terraform, the policy) leaves no bundle, never an older one.

@@ -49,7 +49,7 @@ const fn naming(
 
 /// The file layouts, one row per naming variant; the first naming that fits a file
 /// takes it.
-const NAMINGS: [Naming; 7] = [
+const NAMINGS: [Naming; 9] = [
     naming(
         Layout::EnvironmentsFiles,
         "environments",
@@ -83,6 +83,14 @@ const NAMINGS: [Naming; 7] = [
         false,
     ),
     naming(
+        Layout::EnvironmentsFiles,
+        "environments",
+        "",
+        ".tfvars.json",
+        Role::VarFile,
+        false,
+    ),
+    naming(
         Layout::SuffixFiles,
         "",
         "backend-",
@@ -99,6 +107,14 @@ const NAMINGS: [Naming; 7] = [
         true,
     ),
     naming(Layout::SuffixFiles, "", "", ".tfvars", Role::VarFile, false),
+    naming(
+        Layout::SuffixFiles,
+        "",
+        "",
+        ".tfvars.json",
+        Role::VarFile,
+        false,
+    ),
 ];
 
 /// The layouts made of files named after the environment.
@@ -114,11 +130,12 @@ const FOLDER_BACKEND_FILES: [&str; 3] = ["backend.conf", "backend.hcl", "backend
 /// Files that look like an environment's wherever they sit in these folders, once no
 /// naming took them: `prod.backend.conf` at the root, `envs/dev.tfvars`.
 const LOOKALIKE_FOLDERS: [&str; 4] = ["", "environments", "envs", "env"];
-const LOOKALIKE_SUFFIXES: [(&str, Role); 4] = [
+const LOOKALIKE_SUFFIXES: [(&str, Role); 5] = [
     (".backend.conf", Role::Backend),
     (".backend.hcl", Role::Backend),
     (".tfbackend", Role::Backend),
     (".tfvars", Role::VarFile),
+    (".tfvars.json", Role::VarFile),
 ];
 
 /// Folders never searched for root modules that fit no layout.
@@ -130,7 +147,8 @@ const NOT_ROOT_MODULES: [&str; 4] = ["modules", "state", "examples", "test"];
 #[derive(Clone, Debug)]
 pub struct Note {
     /// `unmatched-var-file`, `unmatched-backend-config`, `unmatched-folder`,
-    /// `unmatched-root-module` or `missing-var-file`.
+    /// `unmatched-root-module`, `missing-var-file`, `invalid-name`, `backend-as-var-file`,
+    /// `hidden-file`, `symlinked-folder`, `not-an-environment` or `state-in-folder`.
     pub code: &'static str,
     pub file: PathBuf,
     /// Paths relative to the project root.
@@ -218,9 +236,13 @@ pub fn auto_var_files(root: &Path) -> Vec<PathBuf> {
 /// root of the file layouts. Two files or layouts naming the same environment is an
 /// error: tfenv cannot guess which one the user meant.
 ///
-/// `lenient`: tfenv.toml declares the environments, so a file whose name is not a valid
-/// environment name is skipped, and a conflict is kept for the declared environment it
-/// concerns (`Discovery::conflicts`) rather than stopping the whole project.
+/// A file or folder whose name is not a valid environment name is a note, never a stop.
+/// An env folder that cannot be read is that environment's `config_problem`; an
+/// unreadable `environments/`, `envs/` or `env/` is an error naming it.
+///
+/// `lenient`: tfenv.toml declares the environments, so a conflict is kept for the
+/// declared environment it concerns (`Discovery::conflicts`) rather than stopping the
+/// whole project.
 pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::Result<Discovery> {
     let state_dir = dir.join("state");
     let new_env = |name: &str, layout: Layout, root: &Path| Environment {
@@ -270,6 +292,17 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
                 continue;
             };
             taken.insert(path.clone());
+            if naming.role == Role::VarFile
+                && let Some(real) = backend_lookalike(env).filter(|real| !real.is_empty())
+            {
+                let rename = dir
+                    .join(naming.folder)
+                    .join(format!("{}{real}.tfbackend", backend_prefix(naming.layout)));
+                found
+                    .notes
+                    .push(backend_as_var_file(dir, &path, real, &rename));
+                continue;
+            }
             groups
                 .entry((naming.layout.as_str(), env.to_string()))
                 .or_default()
@@ -302,7 +335,7 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
             continue;
         }
         let source = files[0].1.clone();
-        let Some(name) = discovered_name(name, &source, dir, lenient)? else {
+        let Some(name) = discovered_name(name, &source, dir, &mut found.notes) else {
             continue;
         };
         if backends.len() > 1 {
@@ -335,57 +368,165 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
     }
 
     // One folder per environment, its root module.
+    let mut env_folders = Vec::new();
     for parent in ENV_FOLDERS {
-        for folder in entries(&dir.join(parent)) {
-            let folder_name = file_name(&folder);
-            if !folder.is_dir() || is_leftover(folder_name) {
-                continue;
-            }
-            let backends = folder_backend_files(&folder);
-            if !has_tf_files(&folder) {
-                // Per-environment files in a folder, the root module elsewhere.
-                let vars = folder_var_files(&folder, false);
-                if backends.is_empty() && vars.is_empty() {
-                    continue;
-                }
-                found.notes.push(Note {
-                    code: "unmatched-folder",
-                    file: folder.clone(),
-                    message: format!(
-                        "`{}/` holds an environment's files but no `.tf` files: an environment's folder is its root module",
-                        show(&folder)
-                    ),
-                    declares: declared(folder_name, |d| {
-                        d.backend_config = backends.first().map(|p| show(p));
-                        d.var_files = vars.iter().map(|p| show(p)).collect();
-                    }),
-                });
-                continue;
-            }
-            let Some(name) = discovered_name(folder_name, &folder, dir, lenient)? else {
+        env_folders.extend(read_entries(&dir.join(parent), dir)?);
+    }
+    let is_symlink = |path: &Path| {
+        path.symlink_metadata()
+            .is_ok_and(|meta| meta.file_type().is_symlink())
+    };
+    for folder in &env_folders {
+        let folder = folder.clone();
+        let folder_name = file_name(&folder);
+        if !folder.is_dir() || is_leftover(folder_name) {
+            continue;
+        }
+        // `ln -s dev envs/prod`: one folder, one backend block, one state for both.
+        if is_symlink(&folder)
+            && let Ok(target) = folder.canonicalize()
+            && let Some(sibling) = env_folders.iter().find(|other| {
+                **other != folder
+                    && !is_symlink(other)
+                    && other.canonicalize().is_ok_and(|o| o == target)
+            })
+        {
+            found.notes.push(Note {
+                code: "symlinked-folder",
+                file: folder.clone(),
+                message: format!(
+                    "`{}/` is a symlink to `{}/`, not an environment: one folder would give both environments one state; copy the folder (with its own backend config), or declare `{folder_name}` in tfenv.toml with its own backend_config or workspace",
+                    show(&folder),
+                    show(sibling)
+                ),
+                declares: None,
+            });
+            continue;
+        }
+        // An unreadable folder is that environment's problem, never "no .tf files".
+        if let Err(err) = std::fs::read_dir(&folder)
+            && err.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            let Some(name) = discovered_name(folder_name, &folder, dir, &mut found.notes) else {
                 continue;
             };
-            if backends.len() > 1 {
-                let backends: Vec<&PathBuf> = backends.iter().collect();
-                conflict(
-                    &mut found,
-                    two_files(dir, name, &backends, Key::BackendConfig),
-                )?;
+            let mut env = new_env(name, Layout::FolderPerEnv, &folder);
+            env.config_problem = Some(super::ConfigProblem {
+                message: format!(
+                    "environment `{name}`: cannot read `{}/`: permission denied",
+                    show(&folder)
+                ),
+                hint: "make the folder readable by this user (`chmod`/`chown`), or move it out of the way".to_string(),
+            });
+            candidates.push((env, folder));
+            continue;
+        }
+        let backends = folder_backend_files(&folder);
+        if !has_tf_files(&folder) {
+            // Per-environment files in a folder, the root module elsewhere.
+            let vars = folder_var_files(&folder, false);
+            if backends.is_empty() && vars.is_empty() {
                 continue;
             }
-            let mut env = new_env(name, Layout::FolderPerEnv, &folder);
-            env.backend_config = backends.into_iter().next();
-            // Terraform loads the folder's auto-loaded files itself (it runs there).
-            env.var_files = folder_var_files(&folder, true);
-            candidates.push((env, folder));
+            found.notes.push(Note {
+                code: "unmatched-folder",
+                file: folder.clone(),
+                message: format!(
+                    "`{}/` holds an environment's files but no `.tf` files: an environment's folder is its root module",
+                    show(&folder)
+                ),
+                declares: declared(folder_name, |d| {
+                    d.backend_config = backends.first().map(|p| show(p));
+                    d.var_files = vars.iter().map(|p| show(p)).collect();
+                }),
+            });
+            continue;
         }
+        let Some(name) = discovered_name(folder_name, &folder, dir, &mut found.notes) else {
+            continue;
+        };
+        if backends.len() > 1 {
+            let backends: Vec<&PathBuf> = backends.iter().collect();
+            conflict(
+                &mut found,
+                two_files(dir, name, &backends, Key::BackendConfig),
+            )?;
+            continue;
+        }
+        // A backend config named like a var file is never passed with -var-file.
+        let (misnamed, var_files): (Vec<PathBuf>, Vec<PathBuf>) = folder_var_files(&folder, true)
+            .into_iter()
+            .partition(|path| {
+                var_stem(file_name(path)).is_some_and(|stem| backend_lookalike(stem).is_some())
+            });
+        for path in &misnamed {
+            found.notes.push(backend_as_var_file(
+                dir,
+                path,
+                name,
+                &folder.join("backend.tfbackend"),
+            ));
+        }
+        let no_block = matches!(hcl::read_backend_block(&folder, dir), Ok(None));
+        if no_block
+            && backends.is_empty()
+            && folder_var_files(&folder, false).len() == misnamed.len()
+        {
+            found.notes.push(Note {
+                code: "not-an-environment",
+                file: folder.clone(),
+                message: format!(
+                    "`{}/` is not an environment: no backend and no var files (shared code? move it out of {}, or give it a backend block)",
+                    show(&folder),
+                    ENV_FOLDERS.map(|f| format!("`{f}/`")).join(", ")
+                ),
+                declares: None,
+            });
+            continue;
+        }
+        if no_block {
+            found.notes.push(Note {
+                code: "state-in-folder",
+                file: folder.clone(),
+                message: format!(
+                    "`{}/` has no backend block: `{name}` keeps terraform's default local state `{}` inside the repository, which tfenv does not add to .gitignore; add a backend block (or make sure git ignores it)",
+                    show(&folder),
+                    show(&folder.join("terraform.tfstate"))
+                ),
+                declares: None,
+            });
+        }
+        let mut env = new_env(name, Layout::FolderPerEnv, &folder);
+        env.backend_config = backends.into_iter().next();
+        // Terraform loads the folder's auto-loaded files itself (it runs there).
+        env.var_files = var_files;
+        candidates.push((env, folder));
     }
 
     // Files that look like an environment's where no naming takes them.
     for folder in LOOKALIKE_FOLDERS {
         for path in entries(&dir.join(folder)) {
             let name = file_name(&path);
-            if path.is_dir() || taken.contains(&path) || is_leftover(name) || is_auto_loaded(name) {
+            if path.is_dir() || taken.contains(&path) || is_auto_loaded(name) {
+                continue;
+            }
+            if is_leftover(name) {
+                // `.dev.backend.hcl`: hidden, so never used, but said (not editor locks).
+                let hidden = name.starts_with('.')
+                    && !name.starts_with(".#")
+                    && !is_leftover(name.trim_start_matches('.'))
+                    && LOOKALIKE_SUFFIXES.iter().any(|(s, _)| name.ends_with(s));
+                if hidden {
+                    found.notes.push(Note {
+                        code: "hidden-file",
+                        file: path.clone(),
+                        message: format!(
+                            "`{}` is a hidden file: tfenv ignores files whose name starts with `.`; rename it if it is meant as an environment's file",
+                            show(&path)
+                        ),
+                        declares: None,
+                    });
+                }
                 continue;
             }
             let Some((env, role)) = LOOKALIKE_SUFFIXES.iter().find_map(|(suffix, role)| {
@@ -395,6 +536,15 @@ pub fn discover_with_root(dir: &Path, tf_root: &Path, lenient: bool) -> anyhow::
             }) else {
                 continue;
             };
+            if role == Role::VarFile
+                && let Some(real) = backend_lookalike(env).filter(|real| !real.is_empty())
+            {
+                let rename = dir.join(folder).join(format!("{real}.tfbackend"));
+                found
+                    .notes
+                    .push(backend_as_var_file(dir, &path, real, &rename));
+                continue;
+            }
             let (code, what, key) = match role {
                 Role::Backend => (
                     "unmatched-backend-config",
@@ -582,28 +732,92 @@ fn alternatives(dir: &Path, layouts: &[Layout], role: Role, defining: bool, env:
     }
 }
 
-/// The environment a discovered file names: `None` to skip it (declared environments
-/// come from tfenv.toml), an error when the name is not valid.
+/// The environment a discovered file or folder names; `None` when the name is not a
+/// valid environment name: a note (each one said, none stopping the others).
 fn discovered_name<'a>(
     name: &'a str,
     source: &Path,
     base: &Path,
-    lenient: bool,
-) -> anyhow::Result<Option<&'a str>> {
-    match validate_name(name) {
-        Ok(()) => Ok(Some(name)),
-        Err(_) if lenient => {
-            tracing::debug!("skipping `{}`: not an environment name", source.display());
-            Ok(None)
-        }
-        Err(err) => Err(TfenvError::config(
-            format!("`{}`: {err}", display_path(source, base)),
-            Some(
-                "rename the file to a lowercase name (letters, digits, `-`, `_`), or declare environments in tfenv.toml"
-                    .to_string(),
-            ),
-        )
-        .into()),
+    notes: &mut Vec<Note>,
+) -> Option<&'a str> {
+    if validate_name(name).is_ok() {
+        return Some(name);
+    }
+    let (what, shown) = if source.is_dir() {
+        ("folder", format!("{}/", display_path(source, base)))
+    } else {
+        ("file", display_path(source, base))
+    };
+    let valid_chars = name.chars().enumerate().all(|(i, c)| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || (i > 0 && (c == '_' || c == '-'))
+    });
+    let fault = if name.len() > 63 && valid_chars {
+        format!("`{}` is longer than 63 characters", shown_name(name))
+    } else {
+        format!("`{}` is not a valid environment name", shown_name(name))
+    };
+    notes.push(Note {
+        code: "invalid-name",
+        file: source.to_path_buf(),
+        message: format!(
+            "`{shown}` is not used: {fault} (names are 1-63 characters: lowercase letters, digits, `-` and `_`, starting with a letter or digit); rename the {what}, or declare the environment in tfenv.toml"
+        ),
+        declares: None,
+    });
+    None
+}
+
+/// A name for a message: unicode as itself, control characters escaped.
+fn shown_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The environment a var file's stem names when it looks like a backend config
+/// (`qa.backend`, `backend-dev`, `backend`): "" for a bare `backend`.
+fn backend_lookalike(stem: &str) -> Option<&str> {
+    if stem == "backend" {
+        return Some("");
+    }
+    stem.strip_suffix(".backend")
+        .or_else(|| stem.strip_prefix("backend-"))
+        .or_else(|| stem.strip_prefix("backend_"))
+        .filter(|env| !env.is_empty())
+}
+
+/// A var file's name without `.tfvars` / `.tfvars.json`.
+fn var_stem(name: &str) -> Option<&str> {
+    name.strip_suffix(".tfvars.json")
+        .or_else(|| name.strip_suffix(".tfvars"))
+}
+
+/// The prefix of a layout's backend config names.
+fn backend_prefix(layout: Layout) -> &'static str {
+    match layout {
+        Layout::SuffixFiles => "backend-",
+        _ => "",
+    }
+}
+
+/// A backend config named like a var file: said, never passed with `-var-file` (its
+/// settings would not reach the backend and the state would land elsewhere).
+fn backend_as_var_file(dir: &Path, path: &Path, env: &str, rename: &Path) -> Note {
+    Note {
+        code: "backend-as-var-file",
+        file: path.to_path_buf(),
+        message: format!(
+            "`{}` looks like the backend config of `{env}`; rename it to `{}` (a `.tfvars` file is a var file to terraform, so it is not used)",
+            display_path(path, dir),
+            display_path(rename, dir)
+        ),
+        declares: None,
     }
 }
 
@@ -659,4 +873,38 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
         .collect::<Vec<_>>();
     entries.sort();
     entries
+}
+
+/// The entries of `dir`, sorted; none when it does not exist or is not a folder, an
+/// error naming it when it cannot be read (never taken for an empty folder).
+fn read_entries(dir: &Path, base: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let unreadable = |err: std::io::Error| -> anyhow::Error {
+        let why = match err.kind() {
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => err.to_string(),
+        };
+        TfenvError::config(
+            format!("cannot read `{}/`: {why}", display_path(dir, base)),
+            Some("make the folder readable by this user (`chmod`/`chown`), or move it out of the way".to_string()),
+        )
+        .into()
+    };
+    let listing = match std::fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(err) => return Err(unreadable(err)),
+    };
+    let mut entries = Vec::new();
+    for entry in listing {
+        entries.push(entry.map_err(unreadable)?.path());
+    }
+    entries.sort();
+    Ok(entries)
 }

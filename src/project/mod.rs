@@ -489,7 +489,9 @@ fn not_found(start: &Path, near: Option<(PathBuf, Vec<Note>)>) -> TfenvError {
 /// configuration problem, as declared ones do: commands on the others still work.
 fn keep_file_problems(found: &mut [Environment], root: &Path) {
     for env in found {
-        env.config_problem = file_problem(env, root, None);
+        if env.config_problem.is_none() {
+            env.config_problem = file_problem(env, root, None);
+        }
     }
 }
 

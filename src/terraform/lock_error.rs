@@ -40,9 +40,32 @@ pub fn parse(output: &str) -> Option<LockInfo> {
     (holder != LockInfo::default()).then_some(holder)
 }
 
+/// Whether `output` is terraform failing to take the state lock because another process
+/// holds the OS lock on a local state file but has written no `Lock Info` (yet, or ever:
+/// any program may lock the file). The lock *is* held — exit 4 like any held lock — only
+/// its holder is unknown. (`resource temporarily unavailable` is the `EAGAIN` of the
+/// non-blocking `fcntl` lock terraform's local backend takes.)
+pub fn held_by_unknown(output: &str) -> bool {
+    output.contains("Error acquiring the state lock")
+        && output.contains("resource temporarily unavailable")
+        && parse(output).is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What terraform 1.11 prints when another process holds the local state file's lock
+    /// and has written no lock info.
+    #[test]
+    fn a_local_lock_held_without_lock_info_is_held_by_an_unknown_holder() {
+        let stderr = "\n╷\n│ Error: Error acquiring the state lock\n│ \n│ Error message: resource temporarily unavailable\n│ open state/.dev.tfstate.lock.info: no such file or directory\n│ \n│ Terraform acquires a state lock to protect the state from being written\n╵\n";
+        assert_eq!(parse(stderr), None);
+        assert!(held_by_unknown(stderr));
+        assert!(!held_by_unknown(
+            "Error: Error acquiring the state lock\nError message: could not write lock info for \"terraform.tfstate\": no space left on device\n"
+        ));
+    }
 
     #[test]
     fn the_lock_info_block_is_parsed() {

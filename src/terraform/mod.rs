@@ -515,6 +515,9 @@ impl Terraform {
         if let Some(info) = lock_error::parse(&text) {
             return Err(self.lock_held(env, info));
         }
+        if lock_error::held_by_unknown(&text) {
+            return Err(self.lock_held_by_unknown(env));
+        }
         Err(self.failed(what, env, &done, log))
     }
 
@@ -540,10 +543,12 @@ impl Terraform {
         if done.success() {
             return Ok(());
         }
-        if let Some(info) =
-            lock_error::parse(&format!("{}\n{}", done.stderr_text(), done.stdout_text()))
-        {
+        let text = format!("{}\n{}", done.stderr_text(), done.stdout_text());
+        if let Some(info) = lock_error::parse(&text) {
             return Err(self.lock_held(env, info));
+        }
+        if lock_error::held_by_unknown(&text) {
+            return Err(self.lock_held_by_unknown(env));
         }
         Err(self.failed("state push", env, &done, None))
     }
@@ -553,6 +558,36 @@ impl Terraform {
     fn lock_timeout_flag(&self) -> Option<OsString> {
         (!self.lock_timeout.is_zero())
             .then(|| format!("-lock-timeout={}ms", self.lock_timeout.as_millis()).into())
+    }
+
+    /// The state lock terraform could not take because another process holds the local
+    /// state file's lock without lock info: exit 4 all the same (DESIGN §6).
+    fn lock_held_by_unknown(&self, env: &Environment) -> anyhow::Error {
+        let waited = match self.lock_timeout.is_zero() {
+            true => String::new(),
+            false => format!(
+                " after terraform waited {} (--lock-timeout)",
+                humantime::format_duration(self.lock_timeout)
+            ),
+        };
+        let hint = match self.lock_timeout.is_zero() {
+            true => format!(
+                "another process holds the state lock: wait for it to finish and try again, or let tfenv wait for it (--lock-timeout 5m); `tfenv lock {}` names the process",
+                env.name
+            ),
+            false => format!(
+                "that process still holds it: wait longer (a larger --lock-timeout), or see which process it is with `tfenv lock {}`",
+                env.name
+            ),
+        };
+        TfenvError::Locked {
+            message: format!(
+                "the state of `{}` is locked{waited} by another process, which wrote no lock info",
+                env.name
+            ),
+            hint: Some(hint),
+        }
+        .into()
     }
 
     /// The state lock terraform could not take: exit 4, naming its holder — and, when

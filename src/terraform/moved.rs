@@ -148,6 +148,59 @@ impl Moved {
     }
 }
 
+/// What the init guard found when the backend config differs from the recorded one.
+pub enum Guard {
+    /// Nothing recorded, or the config is the recorded one: a plain init.
+    Clear,
+    /// The old place holds a state (or may): stop, naming migrate.
+    Moved(Box<Moved>),
+    /// Nothing to lose at the old place (readable and empty, or the same place written
+    /// differently): terraform needs `-reconfigure`; the reason, for one line.
+    Reconfigure(String),
+}
+
+/// The init guard: see `Guard`.
+pub async fn guard(
+    env: &Environment,
+    backend: &Backend,
+    project: &Project,
+) -> anyhow::Result<Guard> {
+    let Some(from) = recorded_backend(env)? else {
+        return Ok(Guard::Clear);
+    };
+    if from.kind == backend.kind && from.settings == backend.settings {
+        return Ok(Guard::Clear);
+    }
+    let from_location = from.location(env, project);
+    if same_place(&from, backend, env) {
+        return Ok(Guard::Reconfigure(format!(
+            "the backend config of `{}` names the same place `{from_location}` differently",
+            env.name
+        )));
+    }
+    let found = moved_with_state(env, backend, project).await.map_err(|err| {
+        let name = &env.name;
+        anyhow::Error::from(TfenvError::Refused {
+            message: format!(
+                "the backend of `{name}` changed: it was initialized with `{from_location}` ({}), and tfenv cannot tell whether a state is still there ({err:#}); its backend config now points at `{}` ({})",
+                from.kind,
+                backend.location(env, project),
+                backend.kind
+            ),
+            hint: Some(format!(
+                "move the state with `tfenv migrate {name}`, or, if nothing there is worth keeping, start at the new location with `tfenv init {name} --reconfigure`"
+            )),
+        })
+    })?;
+    match found {
+        Some(moved) => Ok(Guard::Moved(Box::new(moved))),
+        None => Ok(Guard::Reconfigure(format!(
+            "the backend of `{}` moved from `{from_location}`, which holds no state",
+            env.name
+        ))),
+    }
+}
+
 /// The backend config of `env` moved away from a place that holds a state: `Some` says
 /// where from (see `Moved`). `None`: never initialized, same place, or nothing there.
 pub async fn moved_with_state(

@@ -210,3 +210,139 @@ fn every_shell_gets_a_script_that_asks_tfenv_and_a_stray_complete_variable_chang
             .contains("production")
     );
 }
+
+#[test]
+fn bash_offers_no_environment_names_for_the_lock_id_of_unlock() {
+    let project = Project::demo();
+    let output = complete_in(
+        project.path(),
+        &project,
+        &["tfenv unlock d", "tfenv unlock dev ", "tfenv unlock dev 9d"],
+    );
+    assert_eq!(
+        replies(&output),
+        [vec!["dev"], vec![], vec![]],
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn bash_completes_the_command_names_of_man() {
+    let project = Project::demo();
+    let output = complete_in(project.path(), &project, &["tfenv man ", "tfenv man dep"]);
+    let all = &replies(&output)[0];
+    for name in ["envs", "plan", "deploy", "unlock", "completions", "man"] {
+        assert!(all.iter().any(|n| n == name), "{name}: {all:?}");
+    }
+    assert!(!all.iter().any(|n| n == "help"), "{all:?}");
+    assert_eq!(replies(&output)[1], ["deploy"]);
+}
+
+/// Bash hands the completion function the words as typed, quotes and `~` included: the
+/// folder of `-C` (and the file of `--config`) is read as the shell reads it on Enter.
+#[test]
+fn bash_completes_environments_in_a_chdir_given_with_a_tilde_or_shell_quoting() {
+    let project = Project::demo();
+    let home = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(project.path(), home.path().join("my proj")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let abs = home.path().join("my proj").display().to_string();
+    let script = r#"
+set -u
+PATH="$(dirname "$0"):$PATH"
+source <(tfenv completions bash) || exit 90
+fn=$(complete -p tfenv | sed -E 's/.* -F ([^ ]+) .*/\1/')
+COMP_WORDS=("$@")
+COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+COMP_LINE="$*"
+COMP_POINT=${#COMP_LINE}
+COMP_TYPE=9
+COMPREPLY=()
+"$fn" tfenv "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+for reply in "${COMPREPLY[@]}"; do
+    [[ "$reply" == -* ]] || printf '%s\n' "$reply"
+done
+"#;
+    let quoted = format!("\"{abs}\"");
+    let escaped = abs.replace(' ', "\\ ");
+    let config = format!("'{abs}/tfenv.toml'");
+    for words in [
+        vec!["tfenv", "-C", "~/my\\ proj", "deploy", "st"],
+        vec!["tfenv", "-C", "~/'my proj'", "deploy", "st"],
+        vec!["tfenv", "-C", &quoted, "deploy", "st"],
+        vec!["tfenv", "--chdir", &escaped, "deploy", "st"],
+        vec!["tfenv", "-C", &escaped, "--config", &config, "deploy", "st"],
+    ] {
+        let mut cmd = project.command_via(&["bash", "--noprofile", "--norc", "-c", script]);
+        cmd.current_dir(elsewhere.path())
+            .env("HOME", home.path())
+            .args(&words);
+        let output = cmd
+            .output()
+            .expect("bash is needed for this test (apt-get install bash)");
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "staging\n",
+            "{words:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+/// `source <(tfenv completions bash)` in a .bashrc must never fail, nor `tfenv man`:
+/// neither reads a project, so a deleted current directory is no error for them.
+#[test]
+fn completions_and_man_work_in_a_deleted_current_directory() {
+    let project = Project::demo();
+    let gone = tempfile::tempdir().unwrap();
+    let dir = gone.path().join("gone");
+    std::fs::create_dir(&dir).unwrap();
+    let man_dir = gone.path().join("man1");
+    for args in [
+        vec!["completions", "bash"],
+        vec!["man"],
+        vec!["man", "deploy"],
+        vec!["man", "--dir", man_dir.to_str().unwrap()],
+    ] {
+        let mut cmd = project.command_via(&[
+            "sh",
+            "-c",
+            "cd \"$0\" && rmdir \"$0\" && exec \"$@\"",
+            dir.to_str().unwrap(),
+        ]);
+        cmd.args(&args);
+        // `sh -c SCRIPT DIR TFENV ARGS…`: $0 is DIR, "$@" is tfenv and its arguments.
+        std::fs::create_dir_all(&dir).unwrap();
+        let output = cmd.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            !output.stdout.is_empty() || args.contains(&"--dir"),
+            "{args:?}"
+        );
+        assert!(!dir.exists(), "the directory was deleted before tfenv ran");
+    }
+    assert!(man_dir.join("tfenv-deploy.1").is_file());
+    // A command that reads a project still says what is wrong there.
+    let mut cmd = project.command_via(&[
+        "sh",
+        "-c",
+        "cd \"$0\" && rmdir \"$0\" && exec \"$@\"",
+        dir.to_str().unwrap(),
+    ]);
+    std::fs::create_dir_all(&dir).unwrap();
+    cmd.arg("envs");
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot read the current directory"),
+        "{}",
+        stderr(&output)
+    );
+}

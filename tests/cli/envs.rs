@@ -425,7 +425,11 @@ fn a_backend_config_that_is_not_a_regular_file_says_what_it_is() {
 fn two_layouts_defining_one_environment_is_an_error() {
     let project = Project::empty();
     project.write("environments/dev.backend.conf", "");
-    project.write("environments/dev/main.tf", "");
+    // A root module with a backend block: an environment's folder.
+    project.write(
+        "environments/dev/main.tf",
+        "terraform {\n  backend \"local\" {}\n}\n",
+    );
     project
         .tfenv()
         .arg("envs")
@@ -501,7 +505,7 @@ fn envs_shows_each_environments_policy_and_the_ones_without() {
     let project = Project::empty();
     project.write(
         "tfenv.toml",
-        "[policy]\ncommand = [\"conftest\", \"test\", \"{plan_json}\"]\n\n[environments.dev]\npolicy = false\n\n[environments.staging]\n\n[environments.production]\npolicy = [\"./policy/prod.sh\", \"{plan_json}\"]\n",
+        "[policy]\ncommand = [\"conftest\", \"test\", \"{plan_json}\"]\n\n[environments.dev]\npolicy = false\nworkspace = \"dev\"\n\n[environments.staging]\nworkspace = \"staging\"\n\n[environments.production]\nworkspace = \"production\"\npolicy = [\"./policy/prod.sh\", \"{plan_json}\"]\n",
     );
     project.write("main.tf", "");
     let output = project

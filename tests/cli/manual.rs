@@ -194,3 +194,162 @@ fn man_pages_match_their_snapshots() {
         snapshots.stdout(name, args, &output);
     }
 }
+
+/// README's install line, as a user runs it after `cargo install` (tfenv in
+/// ~/.cargo/bin, on PATH, no MANPATH): man-db finds the pages by itself.
+#[test]
+fn man_finds_the_pages_of_the_readme_install_line_without_manpath() {
+    let man = needed("man", "man-db");
+    let project = Project::empty();
+    let home = project.join("home");
+    let bin = home.join(".cargo/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("tfenv"), bin.join("tfenv")).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("tfenv man --dir "))
+        .expect("README has a `tfenv man --dir` install line");
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    let output = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &line.replace("man tfenv-deploy", "man -w tfenv-deploy"),
+        ])
+        .current_dir(project.path())
+        .env("HOME", &home)
+        .env("PATH", &path)
+        .env_remove("MANPATH")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{line}: {}", stderr(&output));
+    let found = stdout(&output);
+    assert!(
+        found.trim_end().ends_with("/man1/tfenv-deploy.1")
+            && found.contains(&*home.to_string_lossy()),
+        "{found}"
+    );
+    // And the page reads.
+    let output = std::process::Command::new(man)
+        .arg("tfenv-deploy")
+        .env("HOME", &home)
+        .env("PATH", &path)
+        .env_remove("MANPATH")
+        .env("PAGER", "cat")
+        .env_remove("MANPAGER")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("EXIT STATUS"));
+}
+
+#[test]
+fn tfenv_1_has_a_description_environment_and_see_also_listing_every_command_page() {
+    let project = Project::empty();
+    let dir = project.join("man1");
+    project
+        .tfenv()
+        .args(["man", "--dir"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let page = render(&dir.join("tfenv.1"));
+    // A section's text: the lines after its heading, up to the next heading (a line that
+    // starts in column 0), words joined by one space.
+    let section = |name: &str| -> String {
+        let lines: Vec<&str> = page
+            .lines()
+            .skip_while(|l| *l != name)
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .collect();
+        assert!(!lines.is_empty(), "tfenv(1) has no {name}:\n{page}");
+        lines
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // DESCRIPTION says more than NAME's line.
+    assert!(
+        !section("DESCRIPTION").starts_with("safe multi-environment"),
+        "{page}"
+    );
+    assert!(section("DESCRIPTION").contains("tfenv runs terraform for each environment"));
+    let environment = section("ENVIRONMENT");
+    for var in [
+        "TFENV_LOG",
+        "NO_COLOR",
+        "CI",
+        "TFENV_COMPLETE",
+        "TF_PLUGIN_CACHE_DIR",
+        "TFENV_BUNDLE_RECIPIENTS",
+        "TFENV_BUNDLE_PASSPHRASE",
+        "TFENV_BUNDLE_IDENTITY",
+    ] {
+        assert!(environment.contains(var), "{var}: {environment}");
+    }
+    let see_also = section("SEE ALSO");
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let name = file.unwrap().file_name().into_string().unwrap();
+        if let Some(command) = name.strip_suffix(".1").filter(|n| *n != "tfenv") {
+            assert!(
+                see_also.contains(&format!("{command}(1)")),
+                "{command}: {see_also}"
+            );
+        }
+    }
+    // tfenv(1) never sends the reader to itself.
+    assert!(!page.contains("see tfenv(1)"), "{page}");
+
+    let envs = render(&dir.join("tfenv-envs.1"));
+    for words in [
+        "envs/<env>/",
+        "(auto)",
+        "never change the exit",
+        "no tfenv project found",
+        "tfenv.toml",
+    ] {
+        assert!(envs.contains(words), "tfenv-envs(1) lacks {words}:\n{envs}");
+    }
+}
+
+#[test]
+fn synopsis_names_option_values_and_only_tfenv_itself_has_a_version() {
+    let project = Project::empty();
+    let page = stdout(&project.tfenv().args(["man", "restore"]).output().unwrap());
+    let synopsis = page
+        .lines()
+        .skip_while(|l| *l != ".SH SYNOPSIS")
+        .nth(1)
+        .unwrap();
+    for words in [
+        r"\fB\-C|\-\-chdir\fR \fIDIR\fR",
+        r"\fB\-\-confirm\fR \fIENV\fR",
+    ] {
+        assert!(synopsis.contains(words), "{words}: {synopsis}");
+    }
+    assert!(!synopsis.contains("version"), "{synopsis}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        page.contains(&format!(r#".TH tfenv-restore 1  "tfenv {version}""#)),
+        "{page}"
+    );
+    project.tfenv().args(["deploy", "-V"]).assert().code(2);
+    let printed = project.tfenv().arg("-V").output().unwrap();
+    assert_eq!(stdout(&printed), format!("tfenv {version}\n"));
+    // A page and --dir at once: the usage shows both forms, neither as required.
+    let both = project
+        .tfenv()
+        .args(["man", "deploy", "--dir", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        stderr(&both).contains("tfenv man [COMMAND]")
+            && stderr(&both).contains("tfenv man --dir <DIR>"),
+        "{}",
+        stderr(&both)
+    );
+}

@@ -100,15 +100,159 @@ fn terraform_crashing_mid_migrate_says_the_state_is_still_at_the_old_place_and_w
     );
     let text = stderr(&output);
     assert!(text.contains("not a readable Terraform state"), "{text}");
+    // What to remove, keeping a copy; or --force, which does that.
+    assert!(
+        text.contains("mv state/dev/new.tfstate state/dev/new.tfstate.broken"),
+        "{text}"
+    );
     assert!(text.contains("pass --force"), "{text}");
     assert_eq!(
         project.read("state/dev/new.tfstate"),
         "{\"version\":4,\"ser"
     );
-    expecting(
+    // terraform cannot migrate over it ("State migration cannot occur unless the state
+    // can be loaded"): --force keeps its bytes and removes it first.
+    let terraform = FakeTerraform::working()
+        .on(
+            "init",
+            format!(
+                r#"case " $* " in
+    *" -migrate-state "*) if [ -e state/dev/new.tfstate ]; then echo 'State migration cannot occur unless the state can be loaded' >&2; exit 1; fi; cp state/dev/old.tfstate state/dev/new.tfstate ;;
+  esac
+  {INIT_OK}"#
+            ),
+        )
+        .state(OLD_STATE)
+        .install(&project);
+    let output = expecting(
         project.run_with(&terraform, &["migrate", "dev", "--yes", "--force"]),
         0,
     );
+    let text = stderr(&output);
+    assert!(
+        text.contains("its bytes are kept in `state/dev/migrate-target-"),
+        "{text}"
+    );
     assert_eq!(project.read("state/dev/new.tfstate"), OLD_STATE);
     assert_eq!(project.read("state/dev/old.tfstate"), OLD_STATE);
+    let kept: Vec<_> = std::fs::read_dir(project.join("state/dev"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".unreadable"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(kept[0].path()).unwrap(),
+        "{\"version\":4,\"ser"
+    );
+}
+
+#[test]
+fn migrate_refuses_a_target_holding_an_outputs_only_state_without_force() {
+    let project = moved_project();
+    project.write(
+        "state/dev/new.tfstate",
+        r#"{"version":4,"terraform_version":"1.11.4","serial":2,"lineage":"aaaaaaaa-1111-2222-3333-444455556666","outputs":{"url":{"value":"https://x","type":"string"}},"resources":[]}"#,
+    );
+    let terraform = FakeTerraform::working().state(OLD_STATE).install(&project);
+    let output = expecting(
+        project.run_with(&terraform, &["migrate", "dev", "--yes"]),
+        5,
+    );
+    let text = stderr(&output);
+    assert!(text.contains("already holds a state"), "{text}");
+    assert!(text.contains("--force"), "{text}");
+    assert!(project.read("state/dev/new.tfstate").contains("https://x"));
+}
+
+#[test]
+fn migrate_from_a_file_whose_keys_do_not_fit_the_backend_type_says_which_key() {
+    let project = moved_project();
+    let terraform = FakeTerraform::working().state(OLD_STATE).install(&project);
+    project.write("wrong.conf", "bucket = \"x\"\n");
+    let output = expecting(
+        project.run_with(
+            &terraform,
+            &[
+                "migrate",
+                "dev",
+                "--from",
+                "wrong.conf",
+                "--from-type",
+                "local",
+                "--yes",
+            ],
+        ),
+        2,
+    );
+    let text = stderr(&output);
+    assert!(
+        text.contains("`bucket` is not a setting of the local backend"),
+        "{text}"
+    );
+    assert!(text.contains("--from-type s3"), "{text}");
+    // Without --from-type its keys say s3, and an s3 config needs a key.
+    let output = expecting(
+        project.run_with(
+            &terraform,
+            &["migrate", "dev", "--from", "wrong.conf", "--yes"],
+        ),
+        2,
+    );
+    let text = stderr(&output);
+    assert!(
+        text.contains("read as an s3 backend config but has no `key`"),
+        "{text}"
+    );
+    assert!(!text.contains("s3://?"), "{text}");
+}
+
+#[test]
+fn migrate_on_a_fresh_checkout_without_from_names_from() {
+    let project = moved_project();
+    std::fs::remove_dir_all(project.join(".terraform")).unwrap();
+    let terraform = FakeTerraform::working().install(&project);
+    let output = expecting(
+        project.run_with(&terraform, &["migrate", "dev", "--yes"]),
+        2,
+    );
+    let text = stderr(&output);
+    assert!(text.contains("never initialized on this machine (a fresh checkout?); name the old backend config with --from"), "{text}");
+
+    // Initialized at the new place already (a plain init on the fresh checkout).
+    project.write(
+        ".terraform/tfenv/dev/terraform.tfstate",
+        r#"{"version":3,"backend":{"type":"local","config":{"path":"state/dev/new.tfstate"},"hash":1}}"#,
+    );
+    let output = expecting(
+        project.run_with(&terraform, &["migrate", "dev", "--yes"]),
+        2,
+    );
+    let text = stderr(&output);
+    assert!(text.contains("nothing to migrate"), "{text}");
+    assert!(
+        text.contains("tfenv migrate dev --from <old backend config>"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_moved_backend_whose_old_place_cannot_be_read_names_init_reconfigure() {
+    let project = moved_project();
+    std::fs::remove_file(project.join("state/dev/old.tfstate")).unwrap();
+    std::fs::create_dir_all(project.join("state/dev/old.tfstate")).unwrap();
+    let terraform = FakeTerraform::working()
+        .on(
+            "init",
+            r#"echo 'Error: Backend configuration changed' >&2; exit 1"#.to_string(),
+        )
+        .install(&project);
+    let output = expecting(project.run_with(&terraform, &["init", "dev"]), 5);
+    let text = stderr(&output);
+    assert!(
+        text.contains("tfenv cannot tell whether a state is still there"),
+        "{text}"
+    );
+    assert!(text.contains("tfenv init dev --reconfigure"), "{text}");
+    assert!(!text.contains("Backend configuration changed"), "{text}");
 }

@@ -63,3 +63,56 @@ output "tags" { value = var.tags }
     let stderr = support::stderr(&output);
     assert!(!stderr.to_lowercase().contains("duplicate"), "{stderr}");
 }
+
+#[test]
+fn a_symlinked_env_folder_never_deploys_prod_into_devs_state() {
+    let project = Project::empty();
+    project.write(
+        "envs/dev/main.tf",
+        r#"terraform {
+  backend "local" {
+    path = "env.tfstate"
+  }
+}
+variable "name" {}
+resource "terraform_data" "app" { input = var.name }
+"#,
+    );
+    project.write("envs/dev/dev.tfvars", "name = \"dev\"\n");
+    std::os::unix::fs::symlink("dev", project.join("envs/prod")).unwrap();
+    let terraform = support::terraform();
+    let output = project.run_with(&terraform, &["deploy", "dev", "--yes"]);
+    support::expect_code(&output, 0);
+    let before = project.read("envs/dev/env.tfstate");
+
+    let output = project.run_with(&terraform, &["deploy", "prod", "--yes"]);
+    support::expect_code(&output, 2);
+    assert!(
+        support::stderr(&output).contains("environment `prod` is not defined (known: dev)"),
+        "{}",
+        support::stderr(&output)
+    );
+    assert_eq!(
+        project.read("envs/dev/env.tfstate"),
+        before,
+        "dev's state untouched"
+    );
+
+    // Declared on the one state: refused by name, dev's state still untouched.
+    project.write(
+        "tfenv.toml",
+        "[environments.dev]\nroot = \"envs/dev\"\nvar_files = [\"envs/dev/dev.tfvars\"]\n\n[environments.prod]\nroot = \"envs/prod\"\nvar_files = [\"envs/dev/dev.tfvars\"]\n",
+    );
+    let output = project.run_with(&terraform, &["deploy", "prod", "--yes"]);
+    support::expect_code(&output, 1);
+    let stderr = support::stderr(&output);
+    assert!(
+        stderr.contains("environment `prod` shares its state (`envs/dev/env.tfstate`) with `dev`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        project.read("envs/dev/env.tfstate"),
+        before,
+        "dev's state untouched"
+    );
+}

@@ -432,6 +432,48 @@ fn a_local_lock_terraform_could_not_take_is_a_failure_with_its_message() {
     );
 }
 
+/// Another process holds the OS lock of a local state file and wrote no lock info
+/// (another tool, or a terraform between taking the lock and writing its info): the
+/// state is locked all the same, so plan and deploy exit 4 — without `--lock-timeout`
+/// (terraform's own "Error acquiring the state lock") as with it (tfenv's wait).
+#[test]
+fn a_local_state_lock_held_without_lock_info_exits_4_with_or_without_lock_timeout() {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::libc;
+    let checkout = SlowProject::local();
+    checkout.set_vars(1, 0);
+    checkout.deploy_succeeds(1);
+    checkout.set_vars(2, 0);
+
+    let state = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(checkout.project.join(crate::support::slow::LOCAL_STATE))
+        .unwrap();
+    // The whole file, as terraform's local backend locks it (a POSIX record lock).
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    fcntl(&state, FcntlArg::F_SETLK(&lock)).expect("taking the state file's lock");
+    assert!(!checkout.project.join(LOCAL_LOCK_INFO).exists());
+
+    for args in [
+        &["plan", "dev"][..],
+        &["deploy", "dev", "--yes"],
+        &["plan", "dev", "--lock-timeout", "2s"],
+    ] {
+        let out = checkout.run_expecting(args, 4);
+        assert!(stderr(&out).contains("locked"), "{args:?}: {}", text(&out));
+    }
+
+    drop(state);
+    checkout.run_expecting(&["deploy", "dev", "--yes"], 0);
+}
+
 #[test]
 fn status_shows_a_held_lock_and_flags_it_once_older_than_stale_lock_after() {
     let checkout = SlowProject::local();

@@ -95,6 +95,14 @@ fn local_to_local(tf: &Path) {
         old_bytes
     );
 
+    // The folder terraform created for the new state is private, as tfenv's own.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(project.join("state/dev/moved"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "state/dev/moved is {mode:o}");
+
     // The backup of the old state is listed, and history has the move.
     let backups = listed_pre_migrate_backups(&project, tf, "dev");
     assert_eq!(backups.len(), 1, "{backups:?}");
@@ -339,4 +347,158 @@ fn migrate_local_to_s3_on_moto() {
 #[test]
 fn migrate_local_to_s3_from_a_fresh_checkout_on_terraform_1_0() {
     local_to_s3(&support::terraform_1_0(), s3_conf_1_0, true);
+}
+
+fn backups_with_reason(project: &Project, tf: &Path, env: &str, reason: &str) -> Vec<Value> {
+    let listed = stdout_json(&expecting(
+        project.run_with(tf, &["backups", env, "--output", "json"]),
+        0,
+    ));
+    listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["reason"] == reason)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn migrate_from_another_environments_backend_config_is_refused_naming_that_environment() {
+    let tf = support::terraform();
+    let project = provider::demo();
+    expecting(project.run_with(&tf, &["deploy", "dev", "--yes"]), 0);
+    expecting(project.run_with(&tf, &["deploy", "staging", "--yes"]), 0);
+    let staging_before = std::fs::read(old_state(&project, "staging")).unwrap();
+    project.write(
+        "environments/dev.backend.conf",
+        "path = \"../../state/dev-moved/terraform.tfstate\"\n",
+    );
+    let moved = project.join("state/dev-moved/terraform.tfstate");
+    let from = project.join("environments/staging.backend.conf");
+    let output = expecting(
+        project.run_with(
+            &tf,
+            &["migrate", "dev", "--from", from.to_str().unwrap(), "--yes"],
+        ),
+        5,
+    );
+    let text = stderr(&output);
+    assert!(text.contains("state of environment `staging`"), "{text}");
+    assert!(text.contains("still holds a state"), "{text}");
+    assert!(text.contains("lineage of environment `staging`"), "{text}");
+    assert!(text.contains("--force"), "{text}");
+    assert!(!moved.exists());
+
+    // The same state copied elsewhere: its lineage still gives it away.
+    project.write(
+        "elsewhere/copy.tfstate",
+        &String::from_utf8(staging_before.clone()).unwrap(),
+    );
+    project.write(
+        "elsewhere/copy.conf",
+        &format!(
+            "path = \"{}\"\n",
+            project.join("elsewhere/copy.tfstate").display()
+        ),
+    );
+    let from = project.join("elsewhere/copy.conf");
+    let output = expecting(
+        project.run_with(
+            &tf,
+            &["migrate", "dev", "--from", from.to_str().unwrap(), "--yes"],
+        ),
+        5,
+    );
+    let text = stderr(&output);
+    assert!(text.contains("lineage of environment `staging`"), "{text}");
+    assert!(!moved.exists());
+    assert_eq!(
+        std::fs::read(old_state(&project, "staging")).unwrap(),
+        staging_before
+    );
+}
+
+#[test]
+fn migrate_force_backs_up_the_target_state_it_overwrites() {
+    let tf = support::terraform();
+    let project = provider::demo();
+    expecting(project.run_with(&tf, &["deploy", "dev", "--yes"]), 0);
+    expecting(project.run_with(&tf, &["deploy", "staging", "--yes"]), 0);
+    let staging_before = std::fs::read(old_state(&project, "staging")).unwrap();
+    let staging_lineage = header(&serde_json::from_slice(&staging_before).unwrap()).0;
+    project.write(
+        "environments/dev.backend.conf",
+        "path = \"../../state/staging/terraform.tfstate\"\n",
+    );
+    expecting(
+        project.run_with(&tf, &["migrate", "dev", "--force", "--yes"]),
+        0,
+    );
+    let kept = backups_with_reason(&project, &tf, "dev", "pre-migrate-target");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["lineage"], staging_lineage.as_str());
+    let file = project.join(&format!(
+        "state/dev/backups/{}",
+        kept[0]["file"].as_str().unwrap()
+    ));
+    assert_eq!(std::fs::read(file).unwrap(), staging_before);
+}
+
+#[test]
+fn a_moved_backend_whose_old_place_holds_no_state_is_reconfigured_without_terraforms_error() {
+    let tf = support::terraform();
+    let project = provider::demo();
+    // Initialized, never deployed: the old place holds nothing.
+    expecting(project.run_with(&tf, &["init", "dev"]), 0);
+    project.write(
+        "environments/dev.backend.conf",
+        "path = \"../../state/dev/fresh/terraform.tfstate\"\n",
+    );
+    let output = expecting(project.run_with(&tf, &["plan", "dev"]), 0);
+    let text = stderr(&output);
+    assert!(text.contains("holds no state"), "{text}");
+    assert!(!text.contains("Backend configuration changed"), "{text}");
+
+    // The same place written differently, with a state there.
+    expecting(project.run_with(&tf, &["deploy", "dev", "--yes"]), 0);
+    project.write(
+        "environments/dev.backend.conf",
+        "path = \"../../state/dev/fresh/./terraform.tfstate\"\n",
+    );
+    let output = expecting(
+        project.run_with(&tf, &["plan", "dev", "--output", "json"]),
+        0,
+    );
+    assert_eq!(stdout_json(&output)["result"], "no-changes");
+    let text = stderr(&output);
+    assert!(!text.contains("Backend configuration changed"), "{text}");
+}
+
+#[test]
+fn init_reconfigure_abandoning_a_state_backs_it_up_first() {
+    let tf = support::terraform();
+    let project = provider::demo();
+    expecting(project.run_with(&tf, &["deploy", "dev", "--yes"]), 0);
+    let before = std::fs::read(old_state(&project, "dev")).unwrap();
+    project.write(
+        "environments/dev.backend.conf",
+        "path = \"../../state/dev/elsewhere.tfstate\"\n",
+    );
+    let output = expecting(
+        project.run_with(&tf, &["init", "dev", "--reconfigure", "--yes"]),
+        0,
+    );
+    let text = stderr(&output);
+    assert!(
+        text.contains("abandoned state at `state/dev/terraform.tfstate` is backed up as"),
+        "{text}"
+    );
+    let kept = backups_with_reason(&project, &tf, "dev", "pre-reconfigure");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let file = project.join(&format!(
+        "state/dev/backups/{}",
+        kept[0]["file"].as_str().unwrap()
+    ));
+    assert_eq!(std::fs::read(file).unwrap(), before);
 }

@@ -848,12 +848,11 @@ fn a_denied_ledger_write_is_a_permission_problem_naming_the_action_not_bad_crede
     let project = Project::empty();
     let path = tools_path(&project);
     project.write("main.tf", MAIN_TF);
-    project.write(
-        "tfenv.toml",
-        "[project]\nledger = \"backend\"\n\n\
-         [environments.dev]\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n\n\
-         [environments.audit]\nbackend_config = \"environments/audit.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n",
-    );
+    // `audit` reads dev's state with other credentials: two environments on one state,
+    // which deploy and plan refuse, so it is declared only for `status` below.
+    let dev_only = "[project]\nledger = \"backend\"\n\n\
+         [environments.dev]\nbackend_config = \"environments/dev.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n";
+    project.write("tfenv.toml", dev_only);
     project.write(
         "environments/dev.backend.conf",
         &auth_conf(&moto, key, Locking::DynamoDb, Some((&ci.0, &ci.1))),
@@ -912,6 +911,12 @@ fn a_denied_ledger_write_is_a_permission_problem_naming_the_action_not_bad_crede
 
     // `status` of an environment whose ledger cannot be listed: one warning (not one per
     // folder), naming the permission.
+    project.write(
+        "tfenv.toml",
+        &format!(
+            "{dev_only}\n[environments.audit]\nbackend_config = \"environments/audit.backend.conf\"\nvar_files = [\"environments/dev.tfvars\"]\n"
+        ),
+    );
     let output = tfenv_run(&["status", "audit"], 6);
     let err = stderr(&output);
     assert_eq!(

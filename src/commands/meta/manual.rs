@@ -6,7 +6,7 @@
 //! only pages this manual has.
 
 use clap_mangen::Man;
-use roff::{Roff, bold, roman};
+use roff::{Inline, Roff, bold, italic, roman};
 
 use crate::error::TfenvError;
 use crate::exit::Exit;
@@ -36,6 +36,10 @@ impl Manual {
             Some(rest) => tree.about(rest.to_string()),
             None => tree,
         };
+        // DESCRIPTION is the long about, else the about, which NAME already says.
+        if tree.get_long_about().is_none() {
+            tree = tree.long_about(DESCRIPTION);
+        }
         // Bin names ("tfenv deploy") and display names ("tfenv-deploy") of the subcommands.
         tree.build();
         Manual { tree }
@@ -87,7 +91,7 @@ impl Manual {
         let mut out = Vec::new();
         man.render_title(&mut out)?;
         man.render_name_section(&mut out)?;
-        man.render_synopsis_section(&mut out)?;
+        synopsis(tree, &mut out)?;
         man.render_description_section(&mut out)?;
         let text = AfterHelp::of(tree);
         let mut roff = Roff::new();
@@ -113,7 +117,14 @@ impl Manual {
             Exit::Interrupted,
         ];
         exit_status(&mut roff, "", &every.map(|e| (e, "")));
+        environment(&mut roff);
         files(&mut roff, PROJECT_FILES);
+        roff.control("SH", ["SEE ALSO"]);
+        let pages: Vec<String> = self
+            .commands()
+            .map(|command| format!("{}(1)", display_name(command)))
+            .collect();
+        roff.text([roman(pages.join(", "))]);
         roff.to_writer(&mut out)?;
         man.render_version_section(&mut out)?;
         Ok(Page {
@@ -128,7 +139,7 @@ impl Manual {
         let mut out = Vec::new();
         man.render_title(&mut out)?;
         man.render_name_section(&mut out)?;
-        man.render_synopsis_section(&mut out)?;
+        synopsis(command, &mut out)?;
         man.render_description_section(&mut out)?;
         let text = AfterHelp::of(command);
         let mut roff = Roff::new();
@@ -209,10 +220,78 @@ fn finish(pieces: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// SYNOPSIS with each option's value (`[-C|--chdir DIR]`, where clap_mangen writes
+/// `[-C|--chdir]`), the positionals (`<ENV>`, `[COMMAND]`) and a command's subcommands.
+fn synopsis(command: &clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let bin = command
+        .get_bin_name()
+        .unwrap_or_else(|| command.get_name())
+        .to_string();
+    let mut line: Vec<Inline> = vec![bold(bin)];
+    let visible = command.get_arguments().filter(|a| !a.is_hide_set());
+    let (positionals, options): (Vec<&clap::Arg>, Vec<&clap::Arg>) =
+        visible.partition(|a| a.is_positional());
+    for arg in options {
+        let mut names = Vec::new();
+        if let Some(short) = arg.get_short() {
+            names.push(format!("-{short}"));
+        }
+        if let Some(long) = arg.get_long() {
+            names.push(format!("--{long}"));
+        }
+        line.push(roman(" "));
+        let required = arg.is_required_set();
+        if !required {
+            line.push(roman("["));
+        }
+        line.push(bold(names.join("|")));
+        if arg.get_action().takes_values() {
+            for value in arg.get_value_names().unwrap_or_default() {
+                line.push(roman(" "));
+                line.push(italic(value.as_str()));
+            }
+        }
+        if !required {
+            line.push(roman("]"));
+        }
+        if matches!(
+            arg.get_action(),
+            clap::ArgAction::Count | clap::ArgAction::Append
+        ) {
+            line.push(roman("..."));
+        }
+    }
+    for arg in positionals {
+        let name = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map_or_else(|| arg.get_id().as_str().to_uppercase(), ToString::to_string);
+        let (open, close) = match arg.is_required_set() {
+            true => ("<", ">"),
+            false => ("[", "]"),
+        };
+        line.push(roman(format!(" {open}")));
+        line.push(italic(name));
+        line.push(roman(close));
+        if arg.get_num_args().is_some_and(|n| n.max_values() > 1) {
+            line.push(roman("..."));
+        }
+    }
+    if command.has_subcommands() {
+        line.push(roman(" <"));
+        line.push(italic("COMMAND"));
+        line.push(roman(">"));
+    }
+    let mut roff = Roff::new();
+    roff.control("SH", ["SYNOPSIS"]);
+    roff.text(line);
+    roff.to_writer(out)
+}
+
 fn man_for(command: clap::Command) -> Man {
-    let version = command.get_version().unwrap_or_default().to_string();
+    // Only tfenv itself has a version (`tfenv -V`); every page is of that version.
     Man::new(command)
-        .source(format!("tfenv {version}"))
+        .source(format!("tfenv {}", env!("CARGO_PKG_VERSION")))
         .manual("tfenv manual")
 }
 
@@ -325,6 +404,71 @@ fn exit_status(roff: &mut Roff, note: &str, exits: &[(Exit, &str)]) {
     }
 }
 
+/// tfenv(1)'s DESCRIPTION (the tree's about is NAME's line).
+const DESCRIPTION: &str = "\
+tfenv runs terraform for each environment of a project (dev, staging, production): \
+with that environment's backend config, var files, workspace and its own terraform data \
+directory, so environments never see each other's state. It backs the state up before \
+a change (staging and production always), confirms by tier (production needs its full \
+name typed, or --yes --confirm production), and ends with an exit code that means one thing (EXIT STATUS), so CI can \
+branch on it; --output json prints one JSON document.";
+
+/// The variables tfenv reads (docs/configuration.md, "Environment variables").
+const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "TFENV_LOG",
+        "A log filter, such as debug or tfenv=trace (as -v, -vv).",
+    ),
+    ("NO_COLOR", "When set, no colour (as --no-color)."),
+    (
+        "CI",
+        "When set (not false or 0), never prompt (as --non-interactive).",
+    ),
+    (
+        "GITHUB_STEP_SUMMARY",
+        "plan, deploy, refresh, drift and status append a Markdown job summary to the file it names.",
+    ),
+    (
+        "TF_PLUGIN_CACHE_DIR",
+        "Terraform's provider cache: when set, tfenv uses it instead of its shared \
+         .terraform/tfenv/plugin-cache/.",
+    ),
+    (
+        "TF_WORKSPACE",
+        "Set by tfenv for an environment with workspace = in tfenv.toml, removed for every \
+         other one: a value left in the shell never redirects terraform.",
+    ),
+    (
+        "TFENV_BUNDLE_RECIPIENTS",
+        "plan --out DIR --encrypt: the age public keys (age1..., comma or space separated) \
+         to encrypt the bundle's plan to, when no --recipient is given.",
+    ),
+    (
+        "TFENV_BUNDLE_PASSPHRASE",
+        "plan --encrypt: encrypt with this passphrase instead; deploy --plan: decrypt a \
+         bundle encrypted with it. Never a flag: a command line shows in ps.",
+    ),
+    (
+        "TFENV_BUNDLE_IDENTITY",
+        "deploy --plan of an encrypted bundle: the path of an age identity file, or the \
+         AGE-SECRET-KEY-1... key itself.",
+    ),
+    (
+        crate::complete::VAR,
+        "Set by the script tfenv completions prints: the shell asks for completions \
+         (TFENV_COMPLETE=bash tfenv -- WORDS), and tfenv prints them instead of running.",
+    ),
+];
+
+fn environment(roff: &mut Roff) {
+    roff.control("SH", ["ENVIRONMENT"]);
+    for (name, what) in ENVIRONMENT {
+        roff.control("TP", []);
+        roff.text([bold(*name)]);
+        roff.text([roman(*what)]);
+    }
+}
+
 fn files(roff: &mut Roff, files: &[(&str, &str)]) {
     roff.control("SH", ["FILES"]);
     for (path, what) in files {
@@ -374,7 +518,7 @@ struct Facts {
 const CONFIG: (&str, &str) = (
     "tfenv.toml",
     "The project's configuration, read; without one the environments are discovered from \
-     the project's files (see tfenv(1)), with their backend config and var files.",
+     the project's files, with their backend config and var files: tfenv envs lists them.",
 );
 const DATA_DIR: (&str, &str) = (
     ".terraform/tfenv/<env>/",
