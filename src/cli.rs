@@ -520,15 +520,20 @@ const EXEC_HELP: &str = "\
 Runs `terraform <TERRAFORM_ARGS>` in the environment's root with its TF_DATA_DIR,
 TF_WORKSPACE and the plugin cache tfenv uses, initialized first if needed. plan,
 apply, destroy, refresh, import and console get the environment's var files, right
-after the subcommand (a -var-file of yours comes later and wins); `apply PLANFILE`
-does not (a saved plan has its values; older terraform refuses them). Paths in
+after the subcommand (a -var-file of yours comes later and wins). Paths in
 TERRAFORM_ARGS are relative to the environment's root, as with `terraform -chdir`.
+TERRAFORM_ARGS come after `--`; tfenv's own options go before it.
 
 Commands that change the state (apply, destroy, import, refresh, taint, untaint,
-state rm|mv|push|replace-provider, force-unlock, workspace delete) first take the
-environment's lock and a backup (`tfenv backups`), are confirmed by tier as deploy is
-(--yes, --confirm ENV; --allow-destroy for a production destroy) and are recorded in
-history as `exec`. terraform's own prompt (apply without -auto-approve) still comes
+state rm|mv|push|replace-provider, force-unlock) first take the environment's lock, are
+confirmed by tier as deploy is (--yes, --confirm ENV; --allow-destroy for a production
+destroy), then keep a backup (`tfenv backups`; none when the newest one holds the same
+state) and are recorded in history as `exec`. terraform's own backup of `state
+rm|mv|replace-provider` goes to a private folder under state/<env>/, removed afterwards.
+Refused (exit 2): `apply PLANFILE` (a plan file does not say which environment it was
+made for or what it destroys: use `tfenv plan ENV --out DIR` and `tfenv deploy ENV
+--plan DIR`), `workspace new|select|delete` (the workspace is set in tfenv.toml),
+`init` and `-chdir`. terraform's own prompt (apply without -auto-approve) still comes
 after. Read-only commands (plan, show, output, state list|show|pull, validate,
 console, …) run straight.
 
@@ -552,8 +557,9 @@ console), TFENV_ENV, and a `cd` to the environment's root — the job switch-env
 The environment is initialized first if needed. --unset prints the lines that undo it
 (the working directory stays where it is). `terraform apply PLANFILE` in that shell
 gets the var files too: Terraform 1.11 accepts them when the values match the plan's,
-older versions (1.0.3) refuse them; `tfenv exec ENV -- apply PLANFILE` never passes
-them. tfenv's own commands in that shell ignore its TF_CLI_ARGS_* lines.
+older versions (1.0.3) refuse them (`tfenv exec` refuses plan files: use `tfenv plan`
+and `tfenv deploy --plan`). tfenv's own commands in that shell ignore its
+TF_CLI_ARGS_* lines.
 --output json prints the variables as one document instead.
 
 Examples:
@@ -1052,12 +1058,12 @@ pub struct ExecArgs {
     #[command(flatten)]
     pub lock: LockTimeout,
 
-    /// terraform's command line, after `--`: e.g. `-- state list`.
+    /// terraform's command line, after `--` (required): e.g. `-- state list`.
     #[arg(
         value_name = "TERRAFORM_ARGS",
         index = 2,
         required = true,
-        trailing_var_arg = true,
+        last = true,
         allow_hyphen_values = true,
         value_parser = clap::value_parser!(std::ffi::OsString)
     )]

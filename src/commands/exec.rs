@@ -4,6 +4,8 @@
 
 use std::ffi::OsString;
 
+use anyhow::Context as _;
+
 use crate::Context;
 use crate::artifacts::backups;
 use crate::backend::Backends;
@@ -25,8 +27,8 @@ pub async fn exec(ctx: &Context, settings: ExecSettings) -> anyhow::Result<Exit>
     let env = project.environment(&settings.env)?.clone();
     let backend = Backends::default().resolve(&env, &project)?;
     let tf = ctx.terraform(&project).await?;
-    let args = call.with_var_files(&settings.args, &env);
     if !call.changes_state {
+        let args = call.with_var_files(&settings.args, &env, None);
         if call.needs_init {
             ctx.ensure_init(&tf, &project, &env, &backend, InitOptions::default(), None)
                 .await?;
@@ -41,8 +43,8 @@ pub async fn exec(ctx: &Context, settings: ExecSettings) -> anyhow::Result<Exit>
     let result = async {
         ctx.ensure_init(&tf, &project, &env, &backend, InitOptions::default(), None)
             .await?;
-        // Pulled before the question, kept as a backup only once the run may go on: a
-        // refused run leaves none behind.
+        // Pulled before the question (what a destroy takes), kept as a backup only once
+        // the run may go on: a refused run leaves none behind.
         let pulled = backups::pull_state(&env, |sink| tf.state_pull_into(&env, sink)).await?;
         // Everything in the state, or (with -target) at least one instance per target.
         let destroys = match (&pulled, call.destroys) {
@@ -56,26 +58,40 @@ pub async fn exec(ctx: &Context, settings: ExecSettings) -> anyhow::Result<Exit>
             format!("run `terraform {}` on", call.name),
             destroys,
         )
-        .with_review(format!(
-            "check what `terraform {}` will change (`tfenv exec {} -- plan`)",
-            call.name, env.name
-        ));
+        .with_review(call.review(&env.name));
         let gate = Gate::new(approval, settings.flags.clone());
         gate.check_flags_early()?;
+        gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
         recorded.ledger.backup = match pulled {
-            Some(pulled) if !pulled.header().is_empty() => Some(pulled.keep(BACKUP_REASON)?),
+            Some(pulled) if !pulled.header().is_empty() => {
+                Some(keep_backup(ctx, &project, &env, pulled)?)
+            }
             _ => None,
         };
-        if let Some(backup) = &recorded.ledger.backup {
-            ctx.printer.progress(&format!(
-                "{}: state backed up as {}",
-                env.name,
-                project.show(&backups::dir(&env).join(&backup.file))
-            ));
-        }
-        gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
         recorded.reaching_apply();
-        run(ctx, &tf, &env, &args).await
+        // terraform's own backup file (`state rm|mv|replace-provider`): in a private
+        // folder of the environment, removed after the run (tfenv's backup holds it).
+        let own_backup = match call.backup_at {
+            Some(_) => Some(
+                tempfile::Builder::new()
+                    .prefix(".exec-backup-")
+                    .tempdir_in(&env.artifacts_dir)
+                    .with_context(|| {
+                        format!(
+                            "creating a private folder in `{}`",
+                            env.artifacts_dir.display()
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let backup_file = own_backup
+            .as_ref()
+            .map(|dir| dir.path().join("terraform.tfstate.backup"));
+        let args = call.with_var_files(&settings.args, &env, backup_file.as_deref());
+        let done = run(ctx, &tf, &env, &args).await;
+        drop(own_backup);
+        done
     }
     .await;
     let exit = match result {
@@ -108,6 +124,36 @@ pub async fn exec(ctx: &Context, settings: ExecSettings) -> anyhow::Result<Exit>
     drop(recorded);
     crate::pipeline::share(ctx, &project, &env, &backend).await;
     exit
+}
+
+/// Keeps the pulled state as a `pre-exec` backup, unless the newest backup already holds
+/// the very same state (failed or repeated execs would pile up copies): that one is
+/// the restore point then.
+fn keep_backup(
+    ctx: &Context,
+    project: &crate::project::Project,
+    env: &Environment,
+    pulled: backups::Pulled,
+) -> anyhow::Result<backups::Backup> {
+    let dir = backups::dir(env);
+    if let Some(newest) = backups::newest_backup(&env.artifacts_dir)?
+        && newest.sha256 == pulled.sha256()
+        && backups::verify(&dir, &newest).is_ok()
+    {
+        ctx.printer.progress(&format!(
+            "{}: state unchanged since backup {}",
+            env.name,
+            project.show(&dir.join(&newest.file))
+        ));
+        return Ok(newest);
+    }
+    let backup = pulled.keep(BACKUP_REASON)?;
+    ctx.printer.progress(&format!(
+        "{}: state backed up as {}",
+        env.name,
+        project.show(&dir.join(&backup.file))
+    ));
+    Ok(backup)
 }
 
 /// Runs terraform on the terminal. The first stop request is terraform's to act on (the
@@ -149,7 +195,16 @@ struct TerraformCall {
     targets: u64,
     /// `version` and `fmt` need no initialized data dir.
     needs_init: bool,
+    /// Where tfenv's `-backup=` goes (`state rm|mv|replace-provider` without one of the
+    /// user's): right after the `state` subcommand.
+    backup_at: Option<usize>,
 }
+
+/// tfenv's options that terraform has no flag for.
+const TFENV_FLAGS: [&str; 4] = ["yes", "confirm", "allow-destroy", "non-interactive"];
+
+/// The `state` subcommands that write terraform's own backup file (`-backup`).
+const STATE_BACKUP_COMMANDS: [&str; 3] = ["state rm", "state mv", "state replace-provider"];
 
 /// The subcommands (and `state`/`workspace` subcommands) that change the state.
 const CHANGING: [&str; 11] = [
@@ -195,6 +250,21 @@ impl TerraformCall {
                 Some("drop -chdir; paths in the terraform arguments are relative to the environment's root".to_string()),
             ));
         }
+        // tfenv's own flags after `--` would reach terraform (which has none of them),
+        // while tfenv asked for them: say where they go.
+        if let Some(ours) = words
+            .iter()
+            .take_while(|w| *w != "--")
+            .find(|w| *w == "-y" || (w.starts_with('-') && TFENV_FLAGS.contains(&flag_name(w))))
+        {
+            return Err(TfenvError::usage(
+                format!("`{ours}` is tfenv's option, not terraform's: it goes before `--`"),
+                Some(
+                    "write `tfenv exec ENV --yes [--confirm ENV] [--allow-destroy] -- TERRAFORM_ARGS`"
+                        .to_string(),
+                ),
+            ));
+        }
         let Some(at) = words.iter().position(|w| !w.starts_with('-')) else {
             // `-help`, `-version`: terraform's own answer.
             return Ok(TerraformCall {
@@ -204,6 +274,7 @@ impl TerraformCall {
                 destroys: false,
                 targets: 0,
                 needs_init: false,
+                backup_at: None,
             });
         };
         let first = words[at].as_str();
@@ -225,14 +296,50 @@ impl TerraformCall {
             _ => first.to_string(),
         };
         let rest = &words[at + 1..];
+        if matches!(
+            name.as_str(),
+            "workspace new" | "workspace select" | "workspace delete"
+        ) {
+            return Err(TfenvError::usage(
+                format!(
+                    "`tfenv exec` does not run `terraform {name}`: an environment's workspace is part of its configuration"
+                ),
+                Some(
+                    "set `workspace = \"NAME\"` for the environment in tfenv.toml; `-- workspace list` and `-- workspace show` run as usual"
+                        .to_string(),
+                ),
+            ));
+        }
         let destroys = first == "destroy"
             || (first == "apply" && rest.iter().any(|w| flag_name(w) == "destroy"));
-        // A saved plan has its variables: terraform refuses -var-file beside it.
-        let saved_plan = first == "apply" && has_positional(rest, &APPLY_VALUE_FLAGS);
-        let takes_var_files = terraform::VAR_FILE_COMMANDS.contains(&first) && !saved_plan;
+        // A saved plan names neither the environment it was made for nor, to tfenv, what
+        // it destroys: applying one here would skip the tier's confirmation.
+        if first == "apply" && has_positional(rest, &APPLY_VALUE_FLAGS) {
+            return Err(TfenvError::usage(
+                "`tfenv exec` does not apply a saved plan file: tfenv cannot tell which environment it was made for or what it destroys",
+                Some(
+                    "use `tfenv plan ENV --out DIR`, then `tfenv deploy ENV --plan DIR`; or `tfenv exec ENV -- apply` without a plan file"
+                        .to_string(),
+                ),
+            ));
+        }
+        let takes_var_files = terraform::VAR_FILE_COMMANDS.contains(&first);
+        // `state rm|mv|replace-provider` always write a backup of their own, by default
+        // `terraform.tfstate.<time>.backup` in the root (the git work tree); tfenv moves it
+        // to a private folder (it took its own backup first). A `-backup` of the user's wins.
+        let backup_at = (STATE_BACKUP_COMMANDS.contains(&name.as_str())
+            && !rest.iter().any(|w| flag_name(w) == "backup"))
+        .then(|| {
+            at + 1
+                + rest
+                    .iter()
+                    .position(|w| !w.starts_with('-'))
+                    .map_or(0, |i| i + 1)
+        });
         Ok(TerraformCall {
-            changes_state: CHANGING.contains(&name.as_str()) || name == "workspace delete",
+            changes_state: CHANGING.contains(&name.as_str()),
             var_files_at: takes_var_files.then_some(at + 1),
+            backup_at,
             destroys,
             targets: rest.iter().filter(|w| flag_name(w) == "target").count() as u64,
             needs_init: !matches!(first, "version" | "fmt"),
@@ -240,9 +347,37 @@ impl TerraformCall {
         })
     }
 
-    /// The command line with the environment's var files in their place.
-    fn with_var_files(&self, args: &[OsString], env: &Environment) -> Vec<OsString> {
+    /// What to look at before approving with flags: a plan shows what `apply`,
+    /// `destroy` and `refresh` change, not what a `state` or other command does.
+    fn review(&self, env: &str) -> String {
+        let look = match self.name.as_str() {
+            "destroy" => Some(format!("`tfenv exec {env} -- plan -destroy`")),
+            "apply" if self.destroys => Some(format!("`tfenv exec {env} -- plan -destroy`")),
+            "apply" => Some(format!("`tfenv exec {env} -- plan`")),
+            "refresh" => Some(format!("`tfenv exec {env} -- plan -refresh-only`")),
+            "state rm" | "state mv" | "state replace-provider" | "taint" | "untaint" => {
+                Some(format!("`tfenv exec {env} -- state list`"))
+            }
+            _ => None,
+        };
+        match look {
+            Some(look) => format!("check what `terraform {}` will change ({look})", self.name),
+            None => format!("check what `terraform {}` will change", self.name),
+        }
+    }
+
+    /// The command line with the environment's var files in their place, and terraform's
+    /// own backup file (when it writes one) sent to `backup` (see [`Self::backup_at`]).
+    fn with_var_files(
+        &self,
+        args: &[OsString],
+        env: &Environment,
+        backup: Option<&std::path::Path>,
+    ) -> Vec<OsString> {
         let mut out = args.to_vec();
+        if let (Some(at), Some(backup)) = (self.backup_at, backup) {
+            out.insert(at, terraform::flag_path("-backup=", backup));
+        }
         if let Some(at) = self.var_files_at {
             let files = env
                 .var_files
@@ -307,7 +442,6 @@ mod tests {
             &["taint", "a.b"],
             &["untaint", "a.b"],
             &["force-unlock", "ID"],
-            &["workspace", "delete", "old"],
             &["apply", "-destroy"],
         ] {
             assert!(call(changing).changes_state, "{changing:?}");
@@ -325,6 +459,7 @@ mod tests {
             &["version"],
             &["console"],
             &["workspace", "list"],
+            &["workspace", "show"],
         ] {
             assert!(!call(read_only).changes_state, "{read_only:?}");
         }
@@ -344,25 +479,61 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_plan_gets_no_var_files() {
-        assert_eq!(call(&["apply", "dev.tfplan"]).var_files_at, None);
-        assert_eq!(
-            call(&[
+    fn a_saved_plan_file_is_refused_and_a_plain_apply_gets_var_files() {
+        for saved in [
+            &["apply", "dev.tfplan"][..],
+            &[
                 "apply",
                 "-auto-approve",
                 "-lock-timeout",
                 "5s",
-                "dev.tfplan"
-            ])
-            .var_files_at,
-            None
-        );
+                "dev.tfplan",
+            ],
+        ] {
+            let err = TerraformCall::parse(&os(saved)).unwrap_err();
+            assert!(err.to_string().contains("saved plan"), "{saved:?}: {err}");
+        }
         assert_eq!(call(&["apply", "-target", "a.b"]).var_files_at, Some(1));
         assert_eq!(
             call(&["apply", "-var-file=x", "-auto-approve"]).var_files_at,
             Some(1)
         );
-        assert!(call(&["apply", "dev.tfplan"]).changes_state);
+    }
+
+    #[test]
+    fn workspace_changes_are_refused_and_workspace_reads_run() {
+        for sub in ["new", "select", "delete"] {
+            assert!(TerraformCall::parse(&os(&["workspace", sub, "x"])).is_err());
+        }
+        assert!(!call(&["workspace", "show"]).changes_state);
+    }
+
+    #[test]
+    fn state_commands_get_a_backup_path_unless_the_user_gave_one() {
+        assert_eq!(call(&["state", "rm", "a.b"]).backup_at, Some(2));
+        assert_eq!(
+            call(&["state", "-lock=false", "mv", "a", "b"]).backup_at,
+            Some(3)
+        );
+        assert_eq!(call(&["state", "rm", "-backup=x", "a.b"]).backup_at, None);
+        assert_eq!(call(&["state", "list"]).backup_at, None);
+        assert_eq!(call(&["taint", "a.b"]).backup_at, None);
+    }
+
+    #[test]
+    fn review_hints_name_what_shows_the_change() {
+        assert!(
+            call(&["destroy"])
+                .review("dev")
+                .contains("-- plan -destroy")
+        );
+        assert!(
+            call(&["apply", "-destroy"])
+                .review("dev")
+                .contains("-- plan -destroy")
+        );
+        assert!(call(&["apply"]).review("dev").contains("-- plan`"));
+        assert!(!call(&["state", "rm", "a"]).review("dev").contains("plan"));
     }
 
     #[test]
@@ -374,6 +545,20 @@ mod tests {
             call(&["destroy", "-target=a.b", "-target", "c.d"]).targets,
             2
         );
+    }
+
+    #[test]
+    fn tfenv_flags_among_terraform_args_are_refused() {
+        for words in [
+            &["apply", "--yes", "-auto-approve"][..],
+            &["destroy", "--confirm=production"],
+            &["destroy", "--allow-destroy"],
+            &["state", "rm", "-y", "a.b"],
+        ] {
+            let err = TerraformCall::parse(&os(words)).unwrap_err();
+            assert!(err.to_string().contains("before `--`"), "{words:?}: {err}");
+        }
+        assert!(TerraformCall::parse(&os(&["console", "--", "--yes"])).is_ok());
     }
 
     #[test]

@@ -157,7 +157,7 @@ fn exec_plan_and_console_get_the_environments_var_files() {
         output_text(&console)
     );
 
-    // A saved plan is applied without var files (terraform refuses them beside one).
+    // A saved plan file is refused: tfenv cannot tell which environment it was made for.
     let saved = tfenv(
         &project,
         &["exec", "dev", "--", "plan", "-out=dev.tfplan", "-no-color"],
@@ -167,7 +167,7 @@ fn exec_plan_and_console_get_the_environments_var_files() {
         &project,
         &[
             "exec",
-            "dev",
+            "staging",
             "--yes",
             "--",
             "apply",
@@ -175,11 +175,15 @@ fn exec_plan_and_console_get_the_environments_var_files() {
             "dev.tfplan",
         ],
     );
-    expect_code(&applied, 0);
-    assert_eq!(
-        std::fs::read_to_string(provider::managed_file(&project, "dev")).unwrap(),
-        "only-in-dev-tfvars"
+    expect_code(&applied, 2);
+    assert!(
+        output_text(&applied).contains("saved plan"),
+        "{}",
+        output_text(&applied)
     );
+    assert!(!provider::managed_file(&project, "dev").exists());
+    assert!(!provider::managed_file(&project, "staging").exists());
+    assert!(!project.join("state/staging/history.jsonl").exists());
 }
 
 #[test]
@@ -310,6 +314,10 @@ fn exec_state_rm_takes_a_backup_first() {
     expect_code(&removed, 0);
     let listed = tfenv(&project, &["exec", "dev", "--", "state", "list"]);
     assert!(addresses(&listed).is_empty());
+    // terraform's own `terraform.tfstate.<time>.backup` (secrets, 0644) is not left in
+    // the root module, in the git work tree; nor in state/dev/.
+    let timed_backups = state_backup_files(&project.join("."));
+    assert!(timed_backups.is_empty(), "{timed_backups:?}");
 
     let backups = stdout_json(&tfenv(&project, &["backups", "dev", "--output", "json"]));
     let newest = backups["backups"]
@@ -337,6 +345,28 @@ fn exec_state_rm_takes_a_backup_first() {
     let again = stdout_json(&tfenv(&project, &["backups", "dev", "--output", "json"]));
     assert_eq!(again["backups"].as_array().unwrap().len(), count);
     assert_eq!(project.last_history("dev")["terraform_command"], "state rm");
+}
+
+/// terraform's timed backups (`terraform.tfstate.<time>.backup`, and any private folder
+/// tfenv ran terraform with) anywhere under `dir`.
+fn state_backup_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with(".exec-backup")
+            || (name.starts_with("terraform.tfstate.")
+                && name.ends_with(".backup")
+                && name != "terraform.tfstate.backup")
+        {
+            found.push(path.clone());
+        }
+        if entry.file_type().unwrap().is_dir() && name != ".terraform" && name != ".git" {
+            found.extend(state_backup_files(&path));
+        }
+    }
+    found
 }
 
 #[test]
@@ -596,9 +626,11 @@ fn exec_console_gets_the_terminal_and_ctrl_c_reaches_terraform() {
     );
 }
 
-/// Terraform 1.0.3 refuses -var-file beside a saved plan: exec applies one without them.
+/// A saved destroy plan is refused too: tfenv cannot see that it destroys, so it would
+/// skip `--allow-destroy`. Terraform 1.0.3 (which refuses -var-file beside a saved plan)
+/// still gets the var files for a plain apply.
 #[test]
-fn exec_applies_a_saved_plan_without_var_files_on_terraform_1_0() {
+fn exec_refuses_a_saved_destroy_plan_and_applies_without_one_on_terraform_1_0() {
     let project = Project::demo();
     let tf = crate::support::terraform_1_0();
     let run = |args: &[&str]| {
@@ -609,24 +641,47 @@ fn exec_applies_a_saved_plan_without_var_files_on_terraform_1_0() {
             .output()
             .unwrap()
     };
-    expect_code(
-        &run(&["exec", "dev", "--", "plan", "-out=dev.tfplan", "-no-color"]),
-        0,
-    );
     let applied = run(&[
         "exec",
         "dev",
         "--yes",
         "--",
         "apply",
+        "-auto-approve",
         "-no-color",
-        "dev.tfplan",
     ]);
     expect_code(&applied, 0);
     assert!(
         stdout(&applied).contains("Apply complete"),
         "{}",
         output_text(&applied)
+    );
+    expect_code(
+        &run(&[
+            "exec",
+            "dev",
+            "--",
+            "plan",
+            "-destroy",
+            "-out=d.tfplan",
+            "-no-color",
+        ]),
+        0,
+    );
+    let destroy = run(&[
+        "exec",
+        "dev",
+        "--yes",
+        "--",
+        "apply",
+        "-no-color",
+        "d.tfplan",
+    ]);
+    expect_code(&destroy, 2);
+    assert!(
+        output_text(&destroy).contains("tfenv plan ENV --out DIR"),
+        "{}",
+        output_text(&destroy)
     );
     let outputs = stdout_json(&run(&["outputs", "dev", "--output", "json"]));
     assert_eq!(outputs["environment"]["value"], "dev", "{outputs:#}");
@@ -649,4 +704,40 @@ echo "ENV:$TFENV_ENV DATA:$TF_DATA_DIR ARGS:$TF_CLI_ARGS_plan"
     assert!(text.contains("tfenv/staging"), "{text}");
     assert!(text.contains("staging.tfvars"), "{text}");
     assert!(!text.contains("dev.tfvars"), "{text}");
+}
+
+/// A refused prompt changes nothing and keeps no backup: tfenv asks first, then backs up.
+#[test]
+fn a_refused_exec_prompt_keeps_no_backup() {
+    let project = provider::demo();
+    deploy(&project, "dev");
+    let pre_exec = |project: &Project| {
+        stdout_json(&tfenv(project, &["backups", "dev", "--output", "json"]))["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["reason"] == "pre-exec")
+            .count()
+    };
+    let mut cmd = project.command();
+    cmd.env("TERM", "xterm")
+        .env_remove("CI")
+        .arg("--terraform")
+        .arg(terraform())
+        .args(["exec", "dev", "--", "state", "rm", "tfenvtest_file.app"]);
+    let mut session =
+        rexpect::session::spawn_command(cmd, Some(120_000)).expect("tfenv in a terminal");
+    let before = session.exp_string("[y/N]").expect("the dev prompt");
+    assert!(!before.contains("backed up"), "{before}");
+    session.send_line("n").unwrap();
+    session.flush().unwrap();
+    let rest = session.exp_eof().expect("tfenv ends");
+    assert!(rest.contains("confirmation not given"), "{rest}");
+    match session.process().wait().unwrap() {
+        rexpect::process::WaitStatus::Exited(_, code) => assert_eq!(code, 5, "{rest}"),
+        other => panic!("{other:?}: {rest}"),
+    }
+    assert_eq!(pre_exec(&project), 0);
+    let listed = tfenv(&project, &["exec", "dev", "--", "state", "list"]);
+    assert_eq!(addresses(&listed), ["tfenvtest_file.app"]);
 }
