@@ -178,12 +178,13 @@ pub async fn guard(
             env.name
         )));
     }
-    let found = moved_with_state(env, backend, project).await.map_err(|err| {
+    let from_kind = from.kind.clone();
+    let found = state_left_at(from, env, backend, project).await.map_err(|err| {
         let name = &env.name;
         anyhow::Error::from(TfenvError::Refused {
             message: format!(
                 "the backend of `{name}` changed: it was initialized with `{from_location}` ({}), and tfenv cannot tell whether a state is still there ({err:#}); its backend config now points at `{}` ({})",
-                from.kind,
+                from_kind,
                 backend.location(env, project),
                 backend.kind
             ),
@@ -214,6 +215,17 @@ pub async fn moved_with_state(
     if same_place(&from, backend, env) {
         return Ok(None);
     }
+    state_left_at(from, env, backend, project).await
+}
+
+/// What `moved_with_state` says once it knows the recorded backend `from` is another
+/// place than `backend`'s: `Some` when a state is (or may be) still there.
+async fn state_left_at(
+    from: Backend,
+    env: &Environment,
+    backend: &Backend,
+    project: &Project,
+) -> anyhow::Result<Option<Moved>> {
     let state = if reads_state(&from) {
         let what = || {
             format!(
