@@ -4,6 +4,7 @@
 
 pub(crate) mod aws;
 mod azurerm;
+pub mod bootstrap;
 mod cloud_cli;
 mod gcs;
 mod local;
