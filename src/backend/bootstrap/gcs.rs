@@ -1,15 +1,334 @@
-//! gcs: the bucket, through `gcloud`.
+//! gcs: the bucket (versioning, uniform bucket-level access, public access prevention
+//! `enforced`), through `gcloud` with the backend's credentials and endpoint, as the lock
+//! reader and the store make their calls.
+//!
+//! What counts as never set (**completed** on a plain run) and what as set otherwise
+//! (**fixed** only with `--fix`), by the rule of the azurerm arm: a setting GCS reports as
+//! absent, or at the value it gives a bucket nobody set it on, was never set. Uniform
+//! bucket-level access `false` and public access prevention `inherited` (or
+//! `unspecified`) are what GCS reports for a bucket created without them, so they are
+//! completed; versioning is absent until someone sets it, so `false` means it was turned
+//! off: fixed.
 
-use super::{Options, Survey};
-use crate::backend::Backend;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{Op as AnyOp, Options, Step, StepKind, Survey};
+use crate::backend::gcs::{AUTH_FIX, gcloud, gcloud_binary, identity, is_missing};
+use crate::backend::{Backend, cloud_cli, is_permission};
+use crate::error::TfenvError;
+use crate::process::Finished;
+
+/// Where the permissions bootstrap needs are listed.
+const DOCS: &str = "docs/bootstrap.md (Permissions)";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Op {}
-
-pub(super) async fn survey_bucket(_backend: &Backend, _options: &Options) -> anyhow::Result<Survey> {
-    anyhow::bail!("gcs bootstrap is not built yet")
+pub(super) enum Op {
+    /// In `--location`, with uniform bucket-level access and public access prevention.
+    CreateBucket,
+    Versioning,
+    UniformAccess,
+    PublicAccessPrevention,
 }
 
-pub(super) async fn apply(_backend: &Backend, op: &Op, _options: &Options) -> anyhow::Result<()> {
-    match *op {}
+fn step(kind: StepKind, change: impl Into<String>, op: Op) -> Step {
+    Step::new(kind, change, AnyOp::Gcs(op))
+}
+
+pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyhow::Result<Survey> {
+    Gcloud::new(backend, options)?.survey_bucket().await
+}
+
+pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyhow::Result<()> {
+    Gcloud::new(backend, options)?.apply(op).await
+}
+
+/// One backend's bucket, and the `gcloud` that reaches it.
+struct Gcloud<'a> {
+    backend: &'a Backend,
+    options: &'a Options,
+    bin: PathBuf,
+    bucket: String,
+    /// `gs://<bucket>`.
+    url: String,
+}
+
+impl<'a> Gcloud<'a> {
+    fn new(backend: &'a Backend, options: &'a Options) -> anyhow::Result<Gcloud<'a>> {
+        Ok(Gcloud::with_bin(backend, options, gcloud_binary()?))
+    }
+
+    fn with_bin(backend: &'a Backend, options: &'a Options, bin: PathBuf) -> Gcloud<'a> {
+        let bucket = backend.setting("bucket").unwrap_or_default();
+        Gcloud {
+            url: format!("gs://{bucket}"),
+            bucket,
+            backend,
+            options,
+            bin,
+        }
+    }
+
+    async fn run(&self, args: &[&str], what: &str) -> anyhow::Result<Finished> {
+        let inv = gcloud(self.backend, &self.bin, args);
+        cloud_cli::run(&*self.options.runner, &inv, self.options.timeout, what).await
+    }
+
+    /// What a refusal of a call needing `permission` on `on` says.
+    fn refused(&self, permission: &str, on: &str) -> cloud_cli::Refused {
+        cloud_cli::Refused {
+            identity: identity(self.backend),
+            credential_fix: AUTH_FIX,
+            permission: format!("`{permission}` on {on}"),
+        }
+    }
+
+    fn on_bucket(&self) -> String {
+        format!("the bucket `{}`", self.bucket)
+    }
+
+    async fn survey_bucket(&self) -> anyhow::Result<Survey> {
+        let url = &self.url;
+        let what = format!("`gcloud storage buckets describe {url}`");
+        let done = self
+            .run(
+                &["storage", "buckets", "describe", url, "--format=json"],
+                &what,
+            )
+            .await?;
+        if done.success() {
+            let shown = cloud_cli::json(&what, &done.stdout)?;
+            return Ok(self.read_bucket(&shown));
+        }
+        if bucket_missing(&done.stderr_text()) {
+            return self.plan_bucket();
+        }
+        let err = cloud_cli::failure_in(
+            &what,
+            &done,
+            &self.refused("storage.buckets.get", &self.on_bucket()),
+            DOCS,
+        );
+        if !is_permission(&err) {
+            return Err(err);
+        }
+        // Bucket names are global: a 403 is most often someone else's bucket.
+        Err(TfenvError::Permission {
+            message: format!(
+                "the GCS bucket `{url}` exists, but these credentials may not use it (403): it belongs to another project, or they lack `storage.buckets.get` on it; tfenv used {}",
+                identity(self.backend)
+            ),
+            hint: Some(
+                "bucket names are global across all of Google Cloud: if the bucket is not yours, choose another `bucket` name in the backend config; if it is, grant `storage.buckets.get` on it to that identity".to_string(),
+            ),
+        }
+        .into())
+    }
+
+    /// A bucket that does not exist: created in `--location`, which it needs.
+    fn plan_bucket(&self) -> anyhow::Result<Survey> {
+        let Some(location) = self.location()? else {
+            return Err(TfenvError::config(
+                format!(
+                    "the GCS bucket `{}` does not exist; creating it needs --location",
+                    self.url
+                ),
+                Some("pass --location (e.g. europe-west1, EU)".to_string()),
+            )
+            .into());
+        };
+        Ok(Survey {
+            exists: false,
+            found: Vec::new(),
+            steps: vec![
+                step(
+                    StepKind::Create,
+                    format!(
+                        "create it in `{location}` with uniform bucket-level access and public access prevention enforced"
+                    ),
+                    Op::CreateBucket,
+                ),
+                step(StepKind::Create, "turn on versioning", Op::Versioning),
+            ],
+        })
+    }
+
+    /// An existing bucket's settings, as `describe` prints them (or the JSON API's keys).
+    fn read_bucket(&self, shown: &Value) -> Survey {
+        let field = |standard: &str, api: &str| {
+            shown
+                .get(standard)
+                .filter(|v| !v.is_null())
+                .or_else(|| shown.pointer(api).filter(|v| !v.is_null()))
+        };
+        let mut found = Vec::new();
+        let mut steps = Vec::new();
+        if let Some(location) = field("location", "/location").and_then(Value::as_str) {
+            found.push(format!("exists in `{location}`"));
+        }
+        match field("versioning_enabled", "/versioning/enabled").and_then(Value::as_bool) {
+            Some(true) => found.push("versioning enabled".into()),
+            Some(false) => steps.push(
+                step(StepKind::Fix, "turn versioning back on", Op::Versioning)
+                    .found("versioning suspended"),
+            ),
+            None => steps.push(step(
+                StepKind::Complete,
+                "turn on versioning",
+                Op::Versioning,
+            )),
+        }
+        let uniform = field(
+            "uniform_bucket_level_access",
+            "/iamConfiguration/uniformBucketLevelAccess/enabled",
+        )
+        .and_then(Value::as_bool);
+        if uniform == Some(true) {
+            found.push("uniform bucket-level access".into());
+        } else {
+            steps.push(step(
+                StepKind::Complete,
+                "turn on uniform bucket-level access",
+                Op::UniformAccess,
+            ));
+        }
+        let prevention = field(
+            "public_access_prevention",
+            "/iamConfiguration/publicAccessPrevention",
+        )
+        .and_then(Value::as_str);
+        if prevention == Some("enforced") {
+            found.push("public access prevention enforced".into());
+        } else {
+            steps.push(step(
+                StepKind::Complete,
+                "enforce public access prevention",
+                Op::PublicAccessPrevention,
+            ));
+        }
+        Survey {
+            exists: true,
+            found,
+            steps,
+        }
+    }
+
+    async fn apply(&self, op: &Op) -> anyhow::Result<()> {
+        let url = self.url.as_str();
+        let (flag, what) = match op {
+            Op::CreateBucket => return self.create_bucket().await,
+            Op::Versioning => ("--versioning", format!("turning on versioning of `{url}`")),
+            Op::UniformAccess => (
+                "--uniform-bucket-level-access",
+                format!("turning on uniform bucket-level access of `{url}`"),
+            ),
+            Op::PublicAccessPrevention => (
+                "--public-access-prevention",
+                format!("enforcing public access prevention on `{url}`"),
+            ),
+        };
+        let done = self
+            .run(&["storage", "buckets", "update", url, flag], &what)
+            .await?;
+        if done.success() {
+            return Ok(());
+        }
+        Err(cloud_cli::failure_in(
+            &what,
+            &done,
+            &self.refused("storage.buckets.update", &self.on_bucket()),
+            DOCS,
+        ))
+    }
+
+    async fn create_bucket(&self) -> anyhow::Result<()> {
+        let url = &self.url;
+        let location = self
+            .location()?
+            .ok_or_else(|| anyhow::anyhow!("creating the GCS bucket `{url}` needs --location"))?;
+        let location_flag = format!("--location={location}");
+        let what = format!("`gcloud storage buckets create {url}`");
+        let done = self
+            .run(
+                &[
+                    "storage",
+                    "buckets",
+                    "create",
+                    url,
+                    &location_flag,
+                    "--uniform-bucket-level-access",
+                    "--public-access-prevention",
+                ],
+                &what,
+            )
+            .await?;
+        if done.success() {
+            return Ok(());
+        }
+        let stderr = done.stderr_text();
+        // Created by an earlier try whose answer was lost: ours, the survey after checks it.
+        if stderr.contains("you already own it") {
+            return Ok(());
+        }
+        if stderr.contains("HTTPError 409") || stderr.contains("409 Conflict") {
+            return Err(TfenvError::Refused {
+                message: format!(
+                    "{what} failed: the name is taken: another project owns a bucket named `{}` (bucket names are global across all of Google Cloud)",
+                    self.bucket
+                ),
+                hint: Some("choose another `bucket` name in the backend config".to_string()),
+            }
+            .into());
+        }
+        if stderr.contains("required property [project]") {
+            return Err(TfenvError::config(
+                format!("{what} failed: gcloud has no project to create the bucket in"),
+                Some(
+                    "set one with `gcloud config set project <project-id>` (or CLOUDSDK_CORE_PROJECT)"
+                        .to_string(),
+                ),
+            )
+            .into());
+        }
+        Err(cloud_cli::failure_in(
+            &what,
+            &done,
+            &self.refused("storage.buckets.create", "the project"),
+            DOCS,
+        ))
+    }
+
+    /// `--location`, checked.
+    fn location(&self) -> anyhow::Result<Option<String>> {
+        let Some(location) = self.options.location.as_deref() else {
+            return Ok(None);
+        };
+        let location = location.trim();
+        if location.is_empty()
+            || !location
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(TfenvError::usage(
+                format!("`{location}` is not a GCS location"),
+                Some("pass --location (e.g. europe-west1, EU)".to_string()),
+            )
+            .into());
+        }
+        Ok(Some(location.to_string()))
+    }
+}
+
+/// What gcloud prints for a bucket that is not there.
+fn bucket_missing(stderr: &str) -> bool {
+    is_missing(stderr)
+        || [
+            "HTTPError 404",
+            "404 Not Found",
+            "bucket does not exist",
+            "BucketNotFoundException",
+        ]
+        .iter()
+        .any(|sign| stderr.contains(sign))
 }
