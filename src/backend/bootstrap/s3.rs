@@ -3,7 +3,8 @@
 //! SDK clients the lock reader uses (same endpoints, region and credentials).
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TableStatus,
 };
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
@@ -173,11 +174,7 @@ pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyho
             exists: false,
             found: Vec::new(),
             steps: vec![
-                step(
-                    StepKind::Create,
-                    format!("create the bucket in `{region}`"),
-                    Op::CreateBucket,
-                ),
+                step(StepKind::Create, format!("create the bucket in `{region}`"), Op::CreateBucket),
                 step(StepKind::Create, "turn on versioning", Op::Versioning),
                 step(
                     StepKind::Create,
@@ -230,11 +227,7 @@ async fn read_versioning(
             step(StepKind::Fix, "turn versioning back on", Op::Versioning)
                 .found("versioning suspended"),
         ),
-        None => steps.push(step(
-            StepKind::Complete,
-            "turn on versioning",
-            Op::Versioning,
-        )),
+        None => steps.push(step(StepKind::Complete, "turn on versioning", Op::Versioning)),
     }
     Ok(())
 }
@@ -248,14 +241,7 @@ async fn read_encryption(
     let bucket = &target.bucket;
     let what = format!("reading the default encryption of `s3://{bucket}`");
     let reply = within(options.timeout, || what.clone(), async {
-        match target
-            .aws
-            .s3
-            .get_bucket_encryption()
-            .bucket(bucket)
-            .send()
-            .await
-        {
+        match target.aws.s3.get_bucket_encryption().bucket(bucket).send().await {
             Ok(reply) => Ok(reply
                 .server_side_encryption_configuration()
                 .and_then(|c| c.rules().first())
@@ -316,9 +302,7 @@ async fn read_encryption(
 
 /// A key named by ARN, by ID or by alias: the same when one ends with the other.
 fn same_key(found: &str, wanted: &str) -> bool {
-    found == wanted
-        || found.ends_with(&format!("/{wanted}"))
-        || wanted.ends_with(&format!("/{found}"))
+    found == wanted || found.ends_with(&format!("/{wanted}")) || wanted.ends_with(&format!("/{found}"))
 }
 
 async fn read_public_access_block(
@@ -330,14 +314,7 @@ async fn read_public_access_block(
     let bucket = &target.bucket;
     let what = format!("reading the public access block of `s3://{bucket}`");
     let reply = within(options.timeout, || what.clone(), async {
-        match target
-            .aws
-            .s3
-            .get_public_access_block()
-            .bucket(bucket)
-            .send()
-            .await
-        {
+        match target.aws.s3.get_public_access_block().bucket(bucket).send().await {
             Ok(reply) => Ok(reply.public_access_block_configuration().map(|c| {
                 [
                     ("BlockPublicAcls", c.block_public_acls()),
@@ -376,14 +353,7 @@ async fn read_policy(
     let bucket = &target.bucket;
     let what = format!("reading the bucket policy of `s3://{bucket}`");
     let policy = within(options.timeout, || what.clone(), async {
-        match target
-            .aws
-            .s3
-            .get_bucket_policy()
-            .bucket(bucket)
-            .send()
-            .await
-        {
+        match target.aws.s3.get_bucket_policy().bucket(bucket).send().await {
             Ok(reply) => Ok(reply.policy().map(str::to_string)),
             Err(err) if err.code() == Some("NoSuchBucketPolicy") => Ok(None),
             Err(err) => Err(target.failure("s3:GetBucketPolicy", &what, err)),
@@ -448,9 +418,8 @@ fn denies_insecure_transport(policy: &str) -> bool {
 /// is not JSON is an error: it is never replaced).
 fn policy_with_tls(bucket: &str, existing: Option<&str>) -> anyhow::Result<String> {
     let Some(existing) = existing else {
-        return Ok(
-            json!({ "Version": "2012-10-17", "Statement": [tls_statement(bucket)] }).to_string(),
-        );
+        return Ok(json!({ "Version": "2012-10-17", "Statement": [tls_statement(bucket)] })
+            .to_string());
     };
     let mut policy: Value = serde_json::from_str(existing).map_err(|e| {
         anyhow::anyhow!("the bucket policy of `s3://{bucket}` is not JSON ({e}); tfenv leaves it as it is: add a statement denying `aws:SecureTransport = false` yourself")
@@ -464,9 +433,7 @@ fn policy_with_tls(bucket: &str, existing: Option<&str>) -> anyhow::Result<Strin
         }
         None => {
             policy["Statement"] = Value::Array(Vec::new());
-            policy["Statement"]
-                .as_array_mut()
-                .expect("just made an array")
+            policy["Statement"].as_array_mut().expect("just made an array")
         }
     };
     statements.push(tls_statement(bucket));
@@ -479,18 +446,10 @@ pub(super) async fn survey_table(backend: &Backend, options: &Options) -> anyhow
     let table = backend.setting("dynamodb_table").unwrap_or_default();
     let what = format!("looking for the DynamoDB table `{table}`");
     let described = within(options.timeout, || what.clone(), async {
-        match aws
-            .dynamodb
-            .describe_table()
-            .table_name(&table)
-            .send()
-            .await
-        {
+        match aws.dynamodb.describe_table().table_name(&table).send().await {
             Ok(reply) => Ok(reply.table),
             Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(None),
-            Err(err) => {
-                Err(aws.failure(&table_needs(&table, "dynamodb:DescribeTable"), &what, err))
-            }
+            Err(err) => Err(aws.failure(&table_needs(&table, "dynamodb:DescribeTable"), &what, err)),
         }
     })
     .await?;
@@ -556,26 +515,11 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
     let bucket = &target.bucket;
     let s3 = &target.aws.s3;
     let (action, what): (&'static str, String) = match op {
-        Op::CreateBucket => (
-            "s3:CreateBucket",
-            format!("creating the S3 bucket `{bucket}`"),
-        ),
-        Op::Versioning => (
-            "s3:PutBucketVersioning",
-            format!("turning on versioning of `s3://{bucket}`"),
-        ),
-        Op::Encryption => (
-            "s3:PutEncryptionConfiguration",
-            format!("setting the default encryption of `s3://{bucket}`"),
-        ),
-        Op::PublicAccessBlock => (
-            "s3:PutBucketPublicAccessBlock",
-            format!("blocking public access to `s3://{bucket}`"),
-        ),
-        Op::Policy(_) => (
-            "s3:PutBucketPolicy",
-            format!("setting the bucket policy of `s3://{bucket}`"),
-        ),
+        Op::CreateBucket => ("s3:CreateBucket", format!("creating the S3 bucket `{bucket}`")),
+        Op::Versioning => ("s3:PutBucketVersioning", format!("turning on versioning of `s3://{bucket}`")),
+        Op::Encryption => ("s3:PutEncryptionConfiguration", format!("setting the default encryption of `s3://{bucket}`")),
+        Op::PublicAccessBlock => ("s3:PutBucketPublicAccessBlock", format!("blocking public access to `s3://{bucket}`")),
+        Op::Policy(_) => ("s3:PutBucketPolicy", format!("setting the bucket policy of `s3://{bucket}`")),
         Op::CreateTable => unreachable!("handled above"),
     };
     let call = async {
@@ -633,9 +577,7 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
                 s3.put_bucket_encryption()
                     .bucket(bucket)
                     .server_side_encryption_configuration(
-                        ServerSideEncryptionConfiguration::builder()
-                            .rules(rule)
-                            .build()?,
+                        ServerSideEncryptionConfiguration::builder().rules(rule).build()?,
                     )
                     .send()
                     .await
@@ -749,8 +691,7 @@ mod tests {
         let existing = json!({"Version": "2012-10-17", "Statement": {"Sid": "Theirs", "Effect": "Allow",
             "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}});
         let merged: Value =
-            serde_json::from_str(&policy_with_tls("b", Some(&existing.to_string())).unwrap())
-                .unwrap();
+            serde_json::from_str(&policy_with_tls("b", Some(&existing.to_string())).unwrap()).unwrap();
         let statements = merged["Statement"].as_array().unwrap();
         assert_eq!(statements.len(), 2);
         assert_eq!(statements[0]["Sid"], "Theirs");
