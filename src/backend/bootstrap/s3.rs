@@ -567,12 +567,12 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
                     Ok(_) => Ok(()),
                     Err(err) if err.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
                     Err(err) if err.code() == Some("BucketAlreadyExists") => {
-                        return Err(TfenvError::Refused {
-                            message: format!(
+                        return Err(TfenvError::config(
+                            format!(
                                 "{what}: the name is taken: another AWS account owns a bucket named `{bucket}` (bucket names are global)"
                             ),
-                            hint: Some("choose another `bucket` name in the backend config".to_string()),
-                        }
+                            Some("choose another `bucket` name in the backend config".to_string()),
+                        )
                         .into());
                     }
                     Err(err) => Err(target.failure(action, &what, err)),
