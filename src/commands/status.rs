@@ -1024,15 +1024,16 @@ async fn versioning_problems(
                 Ok(versioning) => status.problems.push(Problem::new(
                     "versioning-off",
                     format!(
-                        "`{bucket}`, where its state is, {}: a bad write or a delete of the state cannot be undone; turn versioning on with `{}`",
+                        "`{bucket}`, where its state is, {}: a bad write or a delete of the state cannot be undone; `tfenv bootstrap {} --fix` turns it on (or `{}`)",
                         if versioning.suspended {
                             "has versioning suspended (the old versions are kept, new writes are not versioned)"
                         } else {
                             "keeps no object versions"
                         },
+                        status.name,
                         versioning.enable
                     ),
-                    versioning.enable.clone(),
+                    format!("tfenv bootstrap {} --fix", status.name),
                 )),
                 Err(err) => {
                     let hint = crate::error::hint_for(err)

@@ -72,6 +72,8 @@ pub struct Survey {
     pub found: Vec<String>,
     /// What it takes to make it what bootstrap makes, in order.
     pub steps: Vec<Step>,
+    /// A protection bootstrap leaves unset here, and why.
+    pub notes: Vec<String>,
 }
 
 /// How a step changes a resource.

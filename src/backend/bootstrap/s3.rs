@@ -63,12 +63,21 @@ struct Target {
     bucket: String,
     region: Option<String>,
     kms_key_id: Option<String>,
+    /// The S3 endpoint, when it is plain `http://` (an emulator, a lab's MinIO): a
+    /// policy denying requests without TLS would deny every request through it, so
+    /// bootstrap leaves it out there.
+    plain_http: Option<String>,
 }
 
 impl Target {
     async fn of(backend: &Backend) -> anyhow::Result<Target> {
         let aws = aws::clients(backend).await?;
         Ok(Target {
+            plain_http: aws
+                .settings
+                .s3_endpoint
+                .clone()
+                .filter(|e| e.to_ascii_lowercase().starts_with("http://")),
             region: aws.settings.region.clone(),
             aws,
             bucket: backend.setting("bucket").unwrap_or_default(),
@@ -94,6 +103,15 @@ impl Target {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.aws.failure(&self.needs(action), what, err)
+    }
+
+    /// Why the TLS-only policy is left out, when it is.
+    fn no_tls_policy(&self) -> Option<String> {
+        self.plain_http.as_ref().map(|endpoint| {
+            format!(
+                "no policy denying requests without TLS: the endpoint `{endpoint}` is plain HTTP, and such a policy would deny every request through it (terraform's and tfenv's too)"
+            )
+        })
     }
 
     /// The encryption bootstrap sets: SSE-KMS with the backend's `kms_key_id`, else
@@ -170,10 +188,7 @@ pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyho
             )
             .into());
         };
-        return Ok(Survey {
-            exists: false,
-            found: Vec::new(),
-            steps: vec![
+        let mut steps = vec![
                 step(StepKind::Create, format!("create the bucket in `{region}`"), Op::CreateBucket),
                 step(StepKind::Create, "turn on versioning", Op::Versioning),
                 step(
@@ -186,12 +201,19 @@ pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyho
                     "block all public access (all four settings)",
                     Op::PublicAccessBlock,
                 ),
-                step(
-                    StepKind::Create,
-                    "bucket policy denying requests without TLS",
-                    Op::Policy(None),
-                ),
-            ],
+        ];
+        if target.plain_http.is_none() {
+            steps.push(step(
+                StepKind::Create,
+                "bucket policy denying requests without TLS",
+                Op::Policy(None),
+            ));
+        }
+        return Ok(Survey {
+            exists: false,
+            found: Vec::new(),
+            steps,
+            notes: target.no_tls_policy().into_iter().collect(),
         });
     }
     let mut found = Vec::new();
@@ -199,11 +221,16 @@ pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyho
     read_versioning(backend, &target, options, &mut found, &mut steps).await?;
     read_encryption(&target, options, &mut found, &mut steps).await?;
     read_public_access_block(&target, options, &mut found, &mut steps).await?;
-    read_policy(&target, options, &mut found, &mut steps).await?;
+    let mut notes = Vec::new();
+    match target.no_tls_policy() {
+        Some(note) => notes.push(note),
+        None => read_policy(&target, options, &mut found, &mut steps).await?,
+    }
     Ok(Survey {
         exists: true,
         found,
         steps,
+        notes,
     })
 }
 
@@ -462,6 +489,7 @@ pub(super) async fn survey_table(backend: &Backend, options: &Options) -> anyhow
                 "create it with the hash key `LockID` (string), on-demand billing",
                 Op::CreateTable,
             )],
+            notes: Vec::new(),
         });
     };
     let hash = described
@@ -496,6 +524,7 @@ pub(super) async fn survey_table(backend: &Backend, options: &Options) -> anyhow
         exists: true,
         found: vec![format!("hash key `LockID` (string), {billing}")],
         steps: Vec::new(),
+        notes: Vec::new(),
     })
 }
 
@@ -538,12 +567,12 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
                     Ok(_) => Ok(()),
                     Err(err) if err.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
                     Err(err) if err.code() == Some("BucketAlreadyExists") => {
-                        return Err(TfenvError::Refused {
-                            message: format!(
+                        return Err(TfenvError::config(
+                            format!(
                                 "{what}: the name is taken: another AWS account owns a bucket named `{bucket}` (bucket names are global)"
                             ),
-                            hint: Some("choose another `bucket` name in the backend config".to_string()),
-                        }
+                            Some("choose another `bucket` name in the backend config".to_string()),
+                        )
                         .into());
                     }
                     Err(err) => Err(target.failure(action, &what, err)),
