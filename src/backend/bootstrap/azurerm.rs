@@ -260,6 +260,7 @@ impl<'a> Az<'a> {
                         format!("create it in `{location}`"),
                         Op::CreateGroup,
                     )],
+                    notes: Vec::new(),
                 });
             }
             Reply::Failed(done) => {
@@ -278,6 +279,7 @@ impl<'a> Az<'a> {
             exists: true,
             found: vec![found],
             steps: Vec::new(),
+            notes: Vec::new(),
         })
     }
 
@@ -337,16 +339,16 @@ impl<'a> Az<'a> {
                     Some(s) => format!("subscription `{s}`"),
                     None => "this subscription".to_string(),
                 };
-                return Err(TfenvError::Refused {
-                    message: format!(
+                return Err(TfenvError::config(
+                    format!(
                         "the storage account name `{account}` is taken, and not by an account in the resource group `{}` of {subscription}: storage account names are global across Azure",
                         self.group
                     ),
-                    hint: Some(
+                    Some(
                         "choose another `storage_account_name` in the backend config; if the account is yours, set `resource_group_name` (and `subscription_id`) to where it is"
                             .to_string(),
                     ),
-                }
+                )
                 .into());
             }
             let message = text(checked.get("message")).unwrap_or(reason);
@@ -383,6 +385,7 @@ impl<'a> Az<'a> {
                     Op::ContainerSoftDelete,
                 ),
             ],
+            notes: Vec::new(),
         })
     }
 
@@ -509,6 +512,7 @@ impl<'a> Az<'a> {
             exists: true,
             found,
             steps,
+            notes: Vec::new(),
         })
     }
 
@@ -521,6 +525,7 @@ impl<'a> Az<'a> {
                 "create it, private (no public access)",
                 Op::CreateContainer,
             )],
+            notes: Vec::new(),
         };
         if parent_missing {
             return Ok(create());
@@ -548,6 +553,7 @@ impl<'a> Az<'a> {
             exists: true,
             found: Vec::new(),
             steps: Vec::new(),
+            notes: Vec::new(),
         };
         match access {
             None => survey.found.push("exists, private".into()),
@@ -702,14 +708,14 @@ impl<'a> Az<'a> {
         match self.run(&inv, &what).await? {
             Reply::Done(_) => Ok(()),
             Reply::Failed(done) if done.stderr_text().contains("StorageAccountAlreadyTaken") => {
-                Err(TfenvError::Refused {
-                    message: format!(
+                Err(TfenvError::config(
+                    format!(
                         "{what} failed: the name is taken: another subscription or resource group has a storage account named `{account}` (storage account names are global across Azure)"
                     ),
-                    hint: Some(
+                    Some(
                         "choose another `storage_account_name` in the backend config".to_string(),
                     ),
-                }
+                )
                 .into())
             }
             Reply::Failed(done) => Err(failure(
@@ -1009,7 +1015,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_account_name_taken_elsewhere_is_refused_before_anything_is_created() {
+    async fn an_account_name_taken_elsewhere_is_an_error_before_anything_is_created() {
         let cli = Cli::new(
             ScriptedRunner::default()
                 .expect(
@@ -1029,7 +1035,7 @@ mod tests {
         let options = options(&cli, None);
         let az = az(&backend, &options);
         let err = az.survey_account(false).await.unwrap_err();
-        assert_eq!(exit_for(&err), Exit::Refused);
+        assert_eq!(exit_for(&err), Exit::Failure);
         assert_eq!(
             err.to_string(),
             "the storage account name `acct` is taken, and not by an account in the resource group `rg-state` of this subscription: storage account names are global across Azure"
@@ -1039,9 +1045,14 @@ mod tests {
                 .unwrap()
                 .starts_with("choose another `storage_account_name`")
         );
-        // Taken between the survey and the change: the same refusal, never "created".
+        // Taken between the survey and the change: the same error, never "created".
         let err = az.apply(&Op::CreateAccount).await.unwrap_err();
-        assert_eq!(exit_for(&err), Exit::Refused);
+        assert_eq!(exit_for(&err), Exit::Failure);
+        assert!(
+            hint_for(&err)
+                .unwrap()
+                .starts_with("choose another `storage_account_name`")
+        );
         assert!(err.to_string().contains("the name is taken"), "{err}");
         assert_eq!(
             args(&cli)[..2],

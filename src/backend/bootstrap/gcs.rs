@@ -151,6 +151,7 @@ impl<'a> Gcloud<'a> {
                 ),
                 step(StepKind::Create, "turn on versioning", Op::Versioning),
             ],
+            notes: Vec::new(),
         })
     }
 
@@ -211,6 +212,7 @@ impl<'a> Gcloud<'a> {
             exists: true,
             found,
             steps,
+            notes: Vec::new(),
         }
     }
 
@@ -272,13 +274,13 @@ impl<'a> Gcloud<'a> {
             return Ok(());
         }
         if stderr.contains("HTTPError 409") || stderr.contains("409 Conflict") {
-            return Err(TfenvError::Refused {
-                message: format!(
+            return Err(TfenvError::config(
+                format!(
                     "{what} failed: the name is taken: another project owns a bucket named `{}` (bucket names are global across all of Google Cloud)",
                     self.bucket
                 ),
-                hint: Some("choose another `bucket` name in the backend config".to_string()),
-            }
+                Some("choose another `bucket` name in the backend config".to_string()),
+            )
             .into());
         }
         if stderr.contains("required property [project]") {
@@ -524,7 +526,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_name_taken_on_create_is_refused_and_one_already_ours_is_done() {
+    async fn a_name_taken_on_create_is_an_error_and_one_already_ours_is_done() {
         let cli = Cli::new(
             ScriptedRunner::default()
                 .expect(
@@ -544,7 +546,7 @@ mod tests {
         let options = options(&cli, Some("EU"));
         let gcloud = gcloud(&backend, &options);
         let err = gcloud.apply(&Op::CreateBucket).await.unwrap_err();
-        assert_eq!(exit_for(&err), Exit::Refused);
+        assert_eq!(exit_for(&err), Exit::Failure);
         assert_eq!(
             err.to_string(),
             "`gcloud storage buckets create gs://tf-state` failed: the name is taken: another project owns a bucket named `tf-state` (bucket names are global across all of Google Cloud)"
