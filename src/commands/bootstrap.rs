@@ -275,6 +275,13 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
         }
         made.push(doing);
     }
+    if ctx.interrupts.received_after(seen) {
+        ctx.printer.warn(&format!(
+            "interrupted after the last change: made {}; the check afterwards was skipped (`tfenv bootstrap --dry-run` shows what is in place)",
+            made.join("; ")
+        ));
+        return Err(TfenvError::Interrupted.into());
+    }
 
     // Check: a second survey finds nothing left to make.
     let mut left = Vec::new();
