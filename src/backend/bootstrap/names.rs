@@ -23,7 +23,8 @@ fn is_ip_address(name: &str) -> bool {
 
 /// S3 general purpose bucket names.
 pub(super) fn s3_bucket(name: &str) -> anyhow::Result<()> {
-    const DOCS: &str = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html";
+    const DOCS: &str =
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html";
     let rule = if !(3..=63).contains(&name.len()) {
         Some("it must be 3 to 63 characters long".to_string())
     } else if let Some(c) = name
@@ -43,14 +44,14 @@ pub(super) fn s3_bucket(name: &str) -> anyhow::Result<()> {
         .into_iter()
         .find(|p| name.starts_with(p))
     {
-        Some(format!("it must not begin with `{prefix}` (reserved by AWS)"))
-    } else if let Some(suffix) = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
-        .into_iter()
-        .find(|s| name.ends_with(s))
-    {
-        Some(format!("it must not end with `{suffix}` (reserved by AWS)"))
+        Some(format!(
+            "it must not begin with `{prefix}` (reserved by AWS)"
+        ))
     } else {
-        None
+        ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .into_iter()
+            .find(|s| name.ends_with(s))
+            .map(|suffix| format!("it must not end with `{suffix}` (reserved by AWS)"))
     };
     rule.map_or(Ok(()), |rule| Err(refused("S3 bucket", name, &rule, DOCS)))
 }
@@ -102,9 +103,9 @@ pub(super) fn storage_account(name: &str) -> anyhow::Result<()> {
     let rule = if !(3..=24).contains(&name.len()) {
         Some("it must be 3 to 24 characters long".to_string())
     } else {
-        name.chars().find(|c| !lower_alnum(*c)).map(|c| {
-            format!("it may hold only lowercase letters and digits, not `{c}`")
-        })
+        name.chars()
+            .find(|c| !lower_alnum(*c))
+            .map(|c| format!("it may hold only lowercase letters and digits, not `{c}`"))
     };
     rule.map_or(Ok(()), |rule| {
         Err(refused("Azure storage account", name, &rule, DOCS))
@@ -149,7 +150,10 @@ pub(super) fn gcs_bucket(name: &str) -> anyhow::Result<()> {
         ))
     } else if !name.starts_with(lower_alnum) || !name.ends_with(lower_alnum) {
         Some("it must begin and end with a lowercase letter or a digit".to_string())
-    } else if name.split('.').any(|part| part.is_empty() || part.len() > 63) {
+    } else if name
+        .split('.')
+        .any(|part| part.is_empty() || part.len() > 63)
+    {
         Some("each part between dots must be 1 to 63 characters long".to_string())
     } else if is_ip_address(name) {
         Some("it must not look like an IP address".to_string())
