@@ -104,6 +104,7 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
     for (env, backend) in &resolved {
         let resources = bootstrap::resources(backend)
             .map_err(|e| e.context(format!("environment `{}`", env.name)))?;
+        bootstrap::check_options(backend, &options)?;
         environments.push(EnvReport {
             environment: env.name.clone(),
             backend: backend.kind.clone(),

@@ -95,6 +95,14 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
     Az::new(backend, options)?.apply(op).await
 }
 
+/// `--sku` and `--location`, checked before any call.
+pub(super) fn check_options(backend: &Backend, options: &Options) -> anyhow::Result<()> {
+    let az = Az::with_bin(backend, options, PathBuf::new());
+    az.sku()?;
+    az.location()?;
+    Ok(())
+}
+
 /// One backend's resources, and the `az` that reaches them.
 struct Az<'a> {
     backend: &'a Backend,

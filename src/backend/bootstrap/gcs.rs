@@ -44,6 +44,13 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
     Gcloud::new(backend, options)?.apply(op).await
 }
 
+/// `--location`, checked before any call.
+pub(super) fn check_options(backend: &Backend, options: &Options) -> anyhow::Result<()> {
+    Gcloud::with_bin(backend, options, PathBuf::new())
+        .location()
+        .map(|_| ())
+}
+
 /// One backend's bucket, and the `gcloud` that reaches it.
 struct Gcloud<'a> {
     backend: &'a Backend,

@@ -232,6 +232,17 @@ pub fn resources(backend: &Backend) -> anyhow::Result<Vec<Resource>> {
     })
 }
 
+/// Checks `--location` and `--sku` for `backend`'s cloud before any call is made: a
+/// value its CLI would refuse (or take for a flag) is a usage error, whether or not the
+/// survey would come to need it.
+pub fn check_options(backend: &Backend, options: &Options) -> anyhow::Result<()> {
+    match backend.kind {
+        BackendKind::AzureRm => azurerm::check_options(backend, options),
+        BackendKind::Gcs => gcs::check_options(backend, options),
+        _ => Ok(()),
+    }
+}
+
 impl Resource {
     /// What exists of this resource and what it takes to make it secure, from reads
     /// only. `parent_missing`: the resource it lives in does not exist yet (so neither
