@@ -130,6 +130,14 @@ fn azure_survey() -> Vec<Vec<String>> {
     ]
 }
 
+/// The resource group, made through the fake itself before the test's tfenv runs.
+fn seed_group(az: &FakeCloud) {
+    let words = mgmt(&format!(
+        "group create --name {GROUP} --location westeurope"
+    ));
+    az.seed(&words.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
 /// The group, the account and the container as bootstrap makes them, made through the
 /// fake itself before the test's tfenv runs.
 fn seed_azure(az: &FakeCloud) {
@@ -222,6 +230,13 @@ fn azurerm_from_nothing_creates_group_account_and_container_with_every_security_
         serde_json::json!([]),
         "{status:#}"
     );
+    // Read in the backend's subscription, where bootstrap made the account.
+    assert!(
+        status["environments"][0]["warnings"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{status:#}"
+    );
 }
 
 #[test]
@@ -244,16 +259,7 @@ fn azurerm_missing_group_without_location_is_an_error_naming_location_and_create
 #[test]
 fn azurerm_denied_account_read_is_a_permission_error_naming_identity_and_permission() {
     let (project, az) = azure();
-    az.seed(&[
-        "group",
-        "create",
-        "--name",
-        GROUP,
-        "--location",
-        "westeurope",
-        "--output",
-        "json",
-    ]);
+    seed_group(&az);
     az.fail("storage account show", 1, "", AUTHORIZATION_FAILED, false);
     let output = tfenv(
         &project,
@@ -300,6 +306,22 @@ fn azurerm_blob_versioning_turned_off_is_fixed_only_with_fix() {
     );
     assert_eq!(args_since(&az, 0), azure_survey());
 
+    // status reports it, naming the fix in the backend's subscription.
+    tfenv(&project, &["init", "dev"], 0);
+    let status = stdout_json(&tfenv(&project, &["status", "dev", "--output", "json"], 6));
+    let problems = &status["environments"][0]["problems"];
+    assert_eq!(problems[0]["code"], "versioning-off", "{status:#}");
+    assert_eq!(
+        problems[0]["fix"], "tfenv bootstrap dev --fix",
+        "{status:#}"
+    );
+    assert!(
+        problems[0]["message"].as_str().unwrap().contains(&format!(
+            "az storage account blob-service-properties update --account-name {ACCOUNT} --resource-group {GROUP} --enable-versioning true --subscription sub-1"
+        )),
+        "{status:#}"
+    );
+
     let before = az.calls().len();
     let output = tfenv(&project, &["bootstrap", "dev", "--fix", "--yes"], 0);
     assert!(
@@ -319,21 +341,13 @@ fn azurerm_blob_versioning_turned_off_is_fixed_only_with_fix() {
     expected.extend(azure_survey());
     assert_eq!(calls, expected);
     tfenv(&project, &["bootstrap", "dev"], 0);
+    tfenv(&project, &["status", "dev"], 0);
 }
 
 #[test]
 fn azurerm_account_name_taken_elsewhere_is_an_error_before_any_create() {
     let (project, az) = azure();
-    az.seed(&[
-        "group",
-        "create",
-        "--name",
-        GROUP,
-        "--location",
-        "westeurope",
-        "--output",
-        "json",
-    ]);
+    seed_group(&az);
     az.fail(
         "storage account check-name",
         0,

@@ -13,7 +13,8 @@
 //!   `storage account show|check-name|create|update`, `storage account
 //!   blob-service-properties show|update`, and `storage container
 //!   exists|show|create|set-permission` (also `--auth-mode login`). A group or account
-//!   that was never created answers as az does (`ResourceGroupNotFound` /
+//!   that was never created, or was created in another subscription (`--subscription`,
+//!   else az's default), answers as az does (`ResourceGroupNotFound` /
 //!   `ResourceNotFound`, exit 3); an account `seed`ed or created starts as Azure makes
 //!   one (blob versioning `null`, soft delete off) and `blob-service-properties show` of
 //!   any other account name says blob versioning on unless `set_versioning(A, false)`.
@@ -342,6 +343,7 @@ parse() { # the flags allowed (one string); parses "${args[@]}" as --flag value 
   done
   [ "${opt[--output]-}" = json ] || unexpected "az $cmd without --output json"
   [ -z "${opt[--auth-mode]+x}" ] || [ "${opt[--auth-mode]}" = login ] || unexpected "--auth-mode ${opt[--auth-mode]}"
+  SUBSCRIPTION=${opt[--subscription]-default}
 }
 need() { local f; for f in "$@"; do [ -n "${opt[$f]-}" ] || unexpected "az $cmd without $f"; done; }
 bool() { [ -z "${opt[$1]+x}" ] && return 0; case "${opt[$1]}" in true|false) ;; *) unexpected "$1 ${opt[$1]}" ;; esac; }
@@ -350,9 +352,11 @@ setprop() { mkdir -p "$ROOT/$1/.props"; printf '%s' "$3" > "$ROOT/$1/.props/$2";
 SUB=/subscriptions/00000000-0000-0000-0000-000000000000
 group_missing() { printf "ERROR: (ResourceGroupNotFound) Resource group '%s' could not be found.\nCode: ResourceGroupNotFound\nMessage: Resource group '%s' could not be found.\n" "$1" "$1" >&2; exit 3; }
 account_missing() { printf "ERROR: (ResourceNotFound) The Resource 'Microsoft.Storage/storageAccounts/%s' under resource group '%s' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix\nCode: ResourceNotFound\nMessage: The Resource 'Microsoft.Storage/storageAccounts/%s' under resource group '%s' was not found.\n" "$1" "$2" "$1" "$2" >&2; exit 3; }
-in_group() { # account, group: both exist, the account in the group (else az's error)
-  [ -f "$ROOT/.groups/$2" ] || group_missing "$2"
-  [ -f "$ROOT/$1/.account" ] && [ "$(cat "$ROOT/$1/.account")" = "$2" ] || account_missing "$1" "$2"
+group_here() { [ -f "$ROOT/.groups/$1" ] && [ "$(cat "$ROOT/.groups/$1.sub")" = "$SUBSCRIPTION" ]; }
+account_here() { [ -f "$ROOT/$1/.account" ] && [ "$(cat "$ROOT/$1/.sub")" = "$SUBSCRIPTION" ]; }
+in_group() { # account, group: both exist in the call's subscription, the account in the group
+  group_here "$2" || group_missing "$2"
+  account_here "$1" && [ "$(cat "$ROOT/$1/.account")" = "$2" ] || account_missing "$1" "$2"
 }
 group_json() { printf '{"id":"%s/resourceGroups/%s","location":"%s","managedBy":null,"name":"%s","properties":{"provisioningState":"Succeeded"},"tags":null,"type":"Microsoft.Resources/resourceGroups"}\n' "$SUB" "$1" "$(cat "$ROOT/.groups/$1")" "$1"; }
 account_json() {
@@ -369,11 +373,12 @@ blob_service_json() { # account
 case "$1 $2" in
   "group show")
     cmd="group show"; args=("${@:3}"); parse "--name --output --subscription"; need --name
-    [ -f "$ROOT/.groups/${opt[--name]}" ] || group_missing "${opt[--name]}"
+    group_here "${opt[--name]}" || group_missing "${opt[--name]}"
     group_json "${opt[--name]}"; exit 0 ;;
   "group create")
     cmd="group create"; args=("${@:3}"); parse "--name --location --output --subscription"; need --name --location
     mkdir -p "$ROOT/.groups"; printf '%s' "${opt[--location]}" > "$ROOT/.groups/${opt[--name]}"
+    printf '%s' "$SUBSCRIPTION" > "$ROOT/.groups/${opt[--name]}.sub"
     group_json "${opt[--name]}"; exit 0 ;;
   "storage container")
     cmd="storage container $3"; args=("${@:4}")
@@ -428,11 +433,11 @@ case "$1 $2" in
         case "${opt[--kind]}" in StorageV2|Storage|BlobStorage|BlockBlobStorage|FileStorage) ;; *) unexpected "--kind ${opt[--kind]}" ;; esac
         case "${opt[--sku]}" in Standard_LRS|Standard_GRS|Standard_RAGRS|Standard_ZRS|Standard_GZRS|Standard_RAGZRS|Premium_LRS|Premium_ZRS) ;; *) unexpected "--sku ${opt[--sku]}" ;; esac
         case "${opt[--min-tls-version]-TLS1_0}" in TLS1_0|TLS1_1|TLS1_2|TLS1_3) ;; *) unexpected "--min-tls-version ${opt[--min-tls-version]}" ;; esac
-        [ -f "$ROOT/.groups/$g" ] || group_missing "$g"
+        group_here "$g" || group_missing "$g"
         if [ -f "$ROOT/$a/.account" ] || [ -f "$ROOT/.taken/$a" ]; then
           printf "ERROR: (StorageAccountAlreadyTaken) The storage account named %s is already taken.\nCode: StorageAccountAlreadyTaken\nMessage: The storage account named %s is already taken.\n" "$a" "$a" >&2; exit 1
         fi
-        mkdir -p "$ROOT/$a"; printf '%s' "$g" > "$ROOT/$a/.account"
+        mkdir -p "$ROOT/$a"; printf '%s' "$g" > "$ROOT/$a/.account"; printf '%s' "$SUBSCRIPTION" > "$ROOT/$a/.sub"
         setprop "$a" kind "\"${opt[--kind]}\""; setprop "$a" sku "\"${opt[--sku]}\""
         setprop "$a" location "\"${opt[--location]-$(cat "$ROOT/.groups/$g")}\""
         # What Azure gives an account created without the flags: the flags must say it.
@@ -474,6 +479,7 @@ case "$1 $2" in
       "storage account blob-service-properties show")
         parse "--account-name --resource-group --output --subscription"; need --account-name; a=${opt[--account-name]}
         if [ -f "$ROOT/$a/.account" ]; then
+          account_here "$a" || account_missing "$a" "${opt[--resource-group]-?}"
           [ -z "${opt[--resource-group]-}" ] || in_group "$a" "${opt[--resource-group]}"
           blob_service_json "$a"
         else
