@@ -706,3 +706,172 @@ fn gcs_half_finished_bootstrap_says_what_was_made_and_the_next_run_completes_it(
     );
     tfenv(&project, &["bootstrap", "dev"], 0);
 }
+
+#[test]
+fn azurerm_account_and_container_settings_set_otherwise_are_each_fixed_by_one_call() {
+    let (project, az) = azure();
+    seed_group(&az);
+    let seed = |words: &str| az.seed(&mgmt(words).iter().map(String::as_str).collect::<Vec<_>>());
+    // Made by hand: TLS 1.0, public blob access, plain HTTP, a public container.
+    seed(&format!(
+        "storage account create --name {ACCOUNT} --resource-group {GROUP} --kind StorageV2 --sku Standard_GRS --min-tls-version TLS1_0 --allow-blob-public-access true --https-only false"
+    ));
+    seed(&format!(
+        "storage account blob-service-properties update --account-name {ACCOUNT} --resource-group {GROUP} --enable-versioning true --enable-delete-retention true --delete-retention-days 7 --enable-container-delete-retention true --container-delete-retention-days 7"
+    ));
+    seed(&format!(
+        "storage container create --name tfstate --account-name {ACCOUNT} --public-access blob"
+    ));
+    let output = tfenv(&project, &["bootstrap", "dev", "--output", "json"], 6);
+    let report = stdout_json(&output);
+    assert_eq!(report["needs_fix"], 4, "{report:#}");
+    assert_eq!(report["changed"], 0, "{report:#}");
+    assert_eq!(args_since(&az, 0), azure_survey());
+    let output = tfenv(&project, &["bootstrap", "dev"], 6);
+    let out = stdout(&output);
+    for line in [
+        "  ! require TLS 1.2 at least (now: minimum TLS version TLS1_0): only with --fix",
+        "  ! disallow public blob access (now: public blob access allowed): only with --fix",
+        "  ! allow HTTPS only (now: HTTP allowed): only with --fix",
+        "  ! make it private (no public access) (now: public access `blob`): only with --fix",
+    ] {
+        assert!(out.contains(line), "{line}\n{}", output_text(&output));
+    }
+
+    let before = az.calls().len();
+    let output = tfenv(&project, &["bootstrap", "dev", "--fix", "--yes"], 0);
+    assert!(
+        stdout(&output).contains("made 4 change(s)"),
+        "{}",
+        output_text(&output)
+    );
+    let update = |flags: &str| {
+        mgmt(&format!(
+            "storage account update --name {ACCOUNT} --resource-group {GROUP} {flags}"
+        ))
+    };
+    assert_eq!(
+        writes(&args_since(&az, before)),
+        [
+            update("--min-tls-version TLS1_2"),
+            update("--allow-blob-public-access false"),
+            update("--https-only true"),
+            mgmt(&format!(
+                "storage container set-permission --name tfstate --account-name {ACCOUNT} --public-access off"
+            )),
+        ]
+    );
+    // The container's permission is set with the backend's key, never on the command line.
+    let (_, env) = az
+        .calls()
+        .into_iter()
+        .find(|(args, _)| args[2] == "set-permission")
+        .unwrap();
+    assert_eq!(env, [format!("AZURE_STORAGE_KEY={ACCESS_KEY}")]);
+    let output = tfenv(&project, &["bootstrap", "dev"], 0);
+    assert!(
+        stdout(&output).contains("nothing to do"),
+        "{}",
+        output_text(&output)
+    );
+}
+
+#[test]
+fn gcs_bucket_made_by_hand_without_protections_is_completed_on_a_plain_run() {
+    let (project, gcloud) = google();
+    let bucket = format!("gs://{BUCKET}");
+    // Created without uniform access, public access prevention or versioning.
+    gcloud.seed(&["storage", "buckets", "create", &bucket, "--location=US"]);
+    let output = tfenv(&project, &["bootstrap", "dev", "--dry-run"], 0);
+    let out = stdout(&output);
+    assert!(
+        out.contains("  + turn on versioning")
+            && out.contains("  + turn on uniform bucket-level access")
+            && out.contains("  + enforce public access prevention")
+            && out.contains("dry run: nothing was changed"),
+        "{}",
+        output_text(&output)
+    );
+    assert_eq!(args_since(&gcloud, 0), [describe()]);
+
+    let output = tfenv(&project, &["bootstrap", "dev", "--yes"], 0);
+    assert!(
+        stdout(&output).contains("made 3 change(s)"),
+        "{}",
+        output_text(&output)
+    );
+    assert_eq!(
+        args_since(&gcloud, 1),
+        [
+            describe(),
+            buckets("update --versioning"),
+            buckets("update --uniform-bucket-level-access"),
+            buckets("update --public-access-prevention"),
+            describe(),
+        ]
+    );
+}
+
+#[test]
+fn azurerm_half_finished_bootstrap_says_what_was_made_and_the_next_run_completes_it() {
+    let (project, az) = azure();
+    az.fail(
+        "storage account blob-service-properties update",
+        1,
+        "",
+        "ERROR: (ServerBusy) The server is currently unable to receive requests. Please retry your request.\nCode: ServerBusy\nMessage: The server is currently unable to receive requests. Please retry your request.\n",
+        true,
+    );
+    let output = tfenv(
+        &project,
+        &["bootstrap", "dev", "--location", "westeurope", "--yes"],
+        1,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!(
+            "bootstrap stopped at `storage account `{ACCOUNT}`: turn on blob versioning`"
+        )) && err.contains(&format!(
+            "Made: resource group `{GROUP}`: create it in `westeurope`; storage account `{ACCOUNT}`: create it in `westeurope`"
+        )) && err.contains(&format!(
+            "Not made: storage account `{ACCOUNT}`: turn on blob versioning; storage account `{ACCOUNT}`: turn on soft delete of blobs (7 days); storage account `{ACCOUNT}`: turn on soft delete of containers (7 days); container `tfstate` of `{ACCOUNT}`: create it, private (no public access)."
+        )) && err.contains("Run `tfenv bootstrap dev` again to complete it")
+            && err.contains("ServerBusy"),
+        "{}",
+        output_text(&output)
+    );
+    let first = az.calls().len();
+    assert_eq!(writes(&args_since(&az, 0)).len(), 3);
+
+    // The next run (no --location: the group exists) completes the rest, nothing else.
+    let output = tfenv(&project, &["bootstrap", "dev", "--yes"], 0);
+    assert!(
+        stdout(&output).contains("made 4 change(s)"),
+        "{}",
+        output_text(&output)
+    );
+    let blob_service = |flags: &str| {
+        mgmt(&format!(
+            "storage account blob-service-properties update --account-name {ACCOUNT} --resource-group {GROUP} {flags}"
+        ))
+    };
+    assert_eq!(
+        writes(&args_since(&az, first)),
+        [
+            blob_service("--enable-versioning true"),
+            blob_service("--enable-delete-retention true --delete-retention-days 7"),
+            blob_service(
+                "--enable-container-delete-retention true --container-delete-retention-days 7"
+            ),
+            mgmt(&format!(
+                "storage container create --name tfstate --account-name {ACCOUNT} --public-access off"
+            )),
+        ]
+    );
+    let output = tfenv(&project, &["bootstrap", "dev"], 0);
+    assert!(
+        stdout(&output).contains("nothing to do"),
+        "{}",
+        output_text(&output)
+    );
+}
