@@ -504,7 +504,7 @@ fn gcs_bucket_of_someone_else_403_is_a_permission_error_never_created() {
         "storage buckets describe",
         1,
         "",
-        &format!("ERROR: (gcloud.storage.buckets.describe) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.buckets.get access to the Google Cloud Storage bucket. Permission 'storage.buckets.get' denied on resource (or it may not exist).\n"),
+        "ERROR: (gcloud.storage.buckets.describe) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.buckets.get access to the Google Cloud Storage bucket. Permission 'storage.buckets.get' denied on resource (or it may not exist).\n",
         false,
     );
     let output = tfenv(
