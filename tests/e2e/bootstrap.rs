@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::moto::{Encryption, Moto, Request};
+use crate::support::moto::{Canned, Encryption, Moto, ProxiedRequest, Request};
 use crate::support::{Project, expecting, provider, stderr, stdout, stdout_json};
 
 const BUCKET: &str = "tfstate-boot";
@@ -667,4 +667,137 @@ fn staging_answered_no_at_the_prompt_is_refused_and_creates_nothing() {
     assert_eq!(code, 5, "{rest}");
     assert!(!moto.bucket_exists(BUCKET));
     assert_eq!(moto.table(TABLE), None);
+}
+
+#[test]
+fn a_bucket_outside_us_east_1_is_created_in_its_region_and_use_lockfile_needs_no_table() {
+    let moto = Moto::start();
+    let conf = moto
+        .backend_conf(BUCKET, &state_key("dev"), TABLE)
+        .replace("region         = \"us-east-1\"", "region = \"eu-west-1\"")
+        .replace(
+            &format!("dynamodb_table = \"{TABLE}\""),
+            "use_lockfile = true",
+        );
+    assert!(conf.contains("eu-west-1") && conf.contains("use_lockfile"));
+    let project = s3_project(&[("dev", conf)]);
+    let (output, requests) =
+        moto.requests_during(|| run(&project, &["bootstrap", "dev", "--yes"], 0));
+    let text = stdout(&output);
+    assert!(
+        text.contains("  + create the bucket in `eu-west-1`"),
+        "{text}"
+    );
+    assert!(!text.contains("DynamoDB"), "{text}");
+    assert!(
+        requests.iter().all(|r| r.dynamodb_operation.is_none()),
+        "{requests:#?}"
+    );
+    assert_eq!(moto.bucket_location(BUCKET).as_deref(), Some("eu-west-1"));
+    assert_protected(&moto, BUCKET);
+    assert!(stdout(&run(&project, &["bootstrap", "dev"], 0)).contains("nothing to do"));
+    run(&project, &["deploy", "dev", "--yes"], 0);
+    assert!(moto.object_exists(BUCKET, &state_key("dev")));
+}
+
+/// `conf` with its S3 endpoint replaced by `endpoint`.
+fn s3_through(moto: &Moto, conf: &str, endpoint: &str) -> String {
+    let through = conf.replace(
+        &format!("s3 = \"{}\"", moto.endpoint()),
+        &format!("s3 = \"{endpoint}\""),
+    );
+    assert_ne!(through, conf);
+    through
+}
+
+fn is_bucket(request: &ProxiedRequest, method: &str, bucket: &str) -> bool {
+    request.method == method && request.path.trim_end_matches('/') == format!("/{bucket}")
+}
+
+#[test]
+fn a_bucket_that_answers_403_is_someone_elses_an_error_that_never_says_created() {
+    let moto = Moto::start();
+    let proxy =
+        moto.proxy(|request| is_bucket(request, "HEAD", BUCKET).then(|| Canned::new(403, &[], "")));
+    let conf = moto.backend_conf(BUCKET, &state_key("dev"), TABLE);
+    let project = s3_project(&[("dev", s3_through(&moto, &conf, &proxy.endpoint()))]);
+    let output = run(&project, &["bootstrap", "dev", "--yes"], 1);
+    let error = stderr(&output);
+    assert!(
+        error.contains(&format!(
+            "the S3 bucket `{BUCKET}` exists, but these credentials may not use it (403): it belongs to another account, or a policy denies them"
+        )) && error.contains("bucket names are global across all AWS accounts"),
+        "{error}"
+    );
+    assert!(!stdout(&output).contains("made"), "{}", stdout(&output));
+    assert!(!moto.bucket_exists(BUCKET));
+    assert_eq!(moto.table(TABLE), None);
+}
+
+#[test]
+fn a_bucket_name_taken_by_another_account_is_refused_saying_so_and_nothing_after_it_is_made() {
+    let moto = Moto::start();
+    // As AWS answers a name another account owns: not found for HEAD (no access), and
+    // BucketAlreadyExists for CreateBucket.
+    let proxy = moto.proxy(|request| {
+        if is_bucket(request, "HEAD", BUCKET) {
+            Some(Canned::new(404, &[], ""))
+        } else if is_bucket(request, "PUT", BUCKET) {
+            Some(Canned::new(
+                409,
+                &[("Content-Type", "application/xml")],
+                &format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>BucketAlreadyExists</Code><Message>The requested bucket name is not available.</Message><BucketName>{BUCKET}</BucketName></Error>"
+                ),
+            ))
+        } else {
+            None
+        }
+    });
+    let conf = moto.backend_conf(BUCKET, &state_key("dev"), TABLE);
+    let project = s3_project(&[("dev", s3_through(&moto, &conf, &proxy.endpoint()))]);
+    let output = run(&project, &["bootstrap", "dev", "--yes"], 5);
+    let error = stderr(&output);
+    for said in [
+        format!("the name is taken: another AWS account owns a bucket named `{BUCKET}`"),
+        format!("bootstrap stopped at `S3 bucket `{BUCKET}`: create the bucket in `us-east-1``"),
+        "Made: nothing.".to_string(),
+        format!("DynamoDB table `{TABLE}`: create it"),
+        "choose another `bucket` name in the backend config".to_string(),
+    ] {
+        assert!(error.contains(&said), "missing {said:?} in:\n{error}");
+    }
+    assert!(!stdout(&output).contains("made"), "{}", stdout(&output));
+    assert_eq!(moto.table(TABLE), None);
+}
+
+#[test]
+fn an_unreachable_lock_table_endpoint_stops_the_run_before_anything_is_made() {
+    let moto = Moto::start();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let closed = format!("http://127.0.0.1:{closed}");
+    let conf = moto.backend_conf(BUCKET, &state_key("dev"), TABLE).replace(
+        &format!("dynamodb = \"{}\"", moto.endpoint()),
+        &format!("dynamodb = \"{closed}\""),
+    );
+    let project = s3_project(&[("dev", conf)]);
+    let started = Instant::now();
+    let output = run(
+        &project,
+        &["bootstrap", "dev", "--yes", "--timeout", "3s"],
+        1,
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let error = stderr(&output);
+    assert!(
+        error.contains(&format!(
+            "checking DynamoDB table `{TABLE}`: looking for the DynamoDB table `{TABLE}`: DynamoDB at `{closed}` did not answer"
+        )),
+        "{error}"
+    );
+    // Every read comes before the first change: the bucket was not made either.
+    assert!(!moto.bucket_exists(BUCKET));
 }

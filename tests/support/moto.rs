@@ -237,6 +237,18 @@ impl Moto {
         })
     }
 
+    /// GetBucketLocation's constraint (`eu-west-1`; `None` for us-east-1).
+    pub fn bucket_location(&self, name: &str) -> Option<String> {
+        let sdk = self.sdk();
+        sdk.run(&format!("reading the location of `{name}`"), async {
+            let reply = sdk.s3.get_bucket_location().bucket(name).send().await?;
+            Ok(reply
+                .location_constraint()
+                .map(|c| c.as_str().to_string())
+                .filter(|c| !c.is_empty()))
+        })
+    }
+
     /// GetBucketVersioning's status: `Some("Enabled")`, `Some("Suspended")`, or `None`
     /// for a bucket whose versioning was never set.
     pub fn bucket_versioning(&self, name: &str) -> Option<String> {
@@ -387,8 +399,32 @@ impl Moto {
     /// A DynamoDB endpoint in front of this server that passes every request on but
     /// the DynamoDB operation `refused` (`CreateTable`), which it answers with an
     /// `AccessDeniedException`, as AWS answers credentials that lack that permission.
-    pub fn dynamodb_refusing(&self, refused: &str) -> RefusingProxy {
-        RefusingProxy::start(self.port, refused)
+    pub fn dynamodb_refusing(&self, refused: &str) -> Proxy {
+        let refused = refused.to_string();
+        self.proxy(move |request| {
+            let target = request.header("x-amz-target")?;
+            (target.rsplit('.').next() == Some(refused.as_str())).then(|| {
+                Canned::new(
+                    400,
+                    &[
+                        ("Content-Type", "application/x-amz-json-1.0"),
+                        ("x-amzn-ErrorType", "AccessDeniedException"),
+                    ],
+                    &format!(
+                        r#"{{"__type":"com.amazon.coral.service#AccessDeniedException","message":"User: arn:aws:iam::123456789012:user/test is not authorized to perform: dynamodb:{refused}"}}"#
+                    ),
+                )
+            })
+        })
+    }
+
+    /// An endpoint in front of this server: each request `answer` gives a canned answer
+    /// gets that, every other is passed on to moto.
+    pub fn proxy(
+        &self,
+        answer: impl Fn(&ProxiedRequest) -> Option<Canned> + Send + Sync + 'static,
+    ) -> Proxy {
+        Proxy::start(self.port, std::sync::Arc::new(answer))
     }
 
     /// The object's bytes, or `None` when there is no such object.
@@ -711,33 +747,70 @@ fn attribute_json(value: &AttributeValue) -> serde_json::Value {
     }
 }
 
-/// See `Moto::dynamodb_refusing`. Stops listening when dropped.
-pub struct RefusingProxy {
+/// A request as the proxy of `Moto::proxy` got it.
+pub struct ProxiedRequest {
+    pub method: String,
+    /// The path and query (`/tfstate/`, `/tfstate?versioning`).
+    pub path: String,
+    head: String,
+}
+
+impl ProxiedRequest {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    }
+}
+
+/// An answer the proxy gives instead of moto's.
+pub struct Canned(Vec<u8>);
+
+impl Canned {
+    pub fn new(status: u16, headers: &[(&str, &str)], body: &str) -> Canned {
+        let mut text = format!("HTTP/1.1 {status} Canned\r\n");
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ));
+        Canned(text.into_bytes())
+    }
+}
+
+type Answer = std::sync::Arc<dyn Fn(&ProxiedRequest) -> Option<Canned> + Send + Sync>;
+
+/// See `Moto::proxy`. Stops listening when dropped.
+pub struct Proxy {
     port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     accepting: Option<std::thread::JoinHandle<()>>,
 }
 
-impl RefusingProxy {
-    fn start(moto_port: u16, refused: &str) -> RefusingProxy {
+impl Proxy {
+    fn start(moto_port: u16, answer: Answer) -> Proxy {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = stop.clone();
-        let refused = refused.to_string();
         let accepting = std::thread::spawn(move || {
             for client in listener.incoming() {
                 if stopping.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 let Ok(client) = client else { continue };
-                let refused = refused.clone();
+                let answer = answer.clone();
                 std::thread::spawn(move || {
-                    let _ = proxy_one(client, moto_port, &refused);
+                    let _ = proxy_one(client, moto_port, &*answer);
                 });
             }
         });
-        RefusingProxy {
+        Proxy {
             port,
             stop,
             accepting: Some(accepting),
@@ -750,7 +823,7 @@ impl RefusingProxy {
     }
 }
 
-impl Drop for RefusingProxy {
+impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         // Wakes the accept loop up so that it sees the flag.
@@ -761,10 +834,13 @@ impl Drop for RefusingProxy {
     }
 }
 
-/// One request of `client`: answered with AccessDeniedException when its
-/// `X-Amz-Target` is the `refused` operation, else sent to moto (with `Connection:
-/// close`) and moto's answer copied back.
-fn proxy_one(mut client: TcpStream, moto_port: u16, refused: &str) -> std::io::Result<()> {
+/// One request of `client`: the canned answer when `answer` gives one, else sent to
+/// moto (with `Connection: close`) and moto's answer copied back.
+fn proxy_one(
+    mut client: TcpStream,
+    moto_port: u16,
+    answer: &(dyn Fn(&ProxiedRequest) -> Option<Canned> + Send + Sync),
+) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -779,15 +855,14 @@ fn proxy_one(mut client: TcpStream, moto_port: u16, refused: &str) -> std::io::R
         buffer.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let header = |name: &str| {
-        head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_string())
-        })
+    let mut request_line = head.lines().next().unwrap_or_default().split_whitespace();
+    let request = ProxiedRequest {
+        method: request_line.next().unwrap_or_default().to_string(),
+        path: request_line.next().unwrap_or_default().to_string(),
+        head: head.clone(),
     };
-    let length: usize = header("content-length")
+    let length: usize = request
+        .header("content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     while buffer.len() < head_end + length {
@@ -797,19 +872,11 @@ fn proxy_one(mut client: TcpStream, moto_port: u16, refused: &str) -> std::io::R
         }
         buffer.extend_from_slice(&chunk[..n]);
     }
-    let target = header("x-amz-target").unwrap_or_default();
-    if target.rsplit('.').next() == Some(refused) {
-        let body = format!(
-            r#"{{"__type":"com.amazon.coral.service#AccessDeniedException","message":"User: arn:aws:iam::123456789012:user/test is not authorized to perform: dynamodb:{refused}"}}"#
-        );
-        let answer = format!(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-ErrorType: AccessDeniedException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        client.write_all(answer.as_bytes())?;
+    if let Some(Canned(bytes)) = answer(&request) {
+        client.write_all(&bytes)?;
         return Ok(());
     }
-    let mut request: String = head
+    let mut forwarded: String = head
         .trim_end()
         .lines()
         .filter(|line| {
@@ -820,9 +887,9 @@ fn proxy_one(mut client: TcpStream, moto_port: u16, refused: &str) -> std::io::R
         })
         .map(|line| format!("{line}\r\n"))
         .collect();
-    request.push_str("Connection: close\r\n\r\n");
+    forwarded.push_str("Connection: close\r\n\r\n");
     let mut moto = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, moto_port)))?;
-    moto.write_all(request.as_bytes())?;
+    moto.write_all(forwarded.as_bytes())?;
     moto.write_all(&buffer[head_end..])?;
     std::io::copy(&mut moto, &mut client)?;
     Ok(())
