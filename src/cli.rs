@@ -111,7 +111,7 @@ Examples:
   tfenv -C infra envs")]
     Envs,
 
-    /// Create the environment's state backend (bucket, lock table, storage account…), secure by default.
+    /// Create an environment's state backend (bucket, lock table…), secure by default.
     #[command(after_help = "\
 Reads the environment's backend config, checks what of it exists, prints what it will
 create or change, confirms by tier as for deploy, makes each change, and checks the

@@ -38,7 +38,10 @@ impl Planned<'_> {
     fn approver(&self) -> &Environment {
         let mut envs = self.envs.iter();
         let first = envs.next().expect("a resource is named by an environment");
-        envs.fold(first, |best, env| if env.tier > best.tier { env } else { best })
+        envs.fold(
+            first,
+            |best, env| if env.tier > best.tier { env } else { best },
+        )
     }
 
     fn names(&self) -> Vec<String> {
@@ -58,7 +61,7 @@ struct Report {
     needs_fix: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct EnvReport {
     environment: String,
     backend: BackendKind,
@@ -118,9 +121,11 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
     let mut missing: HashSet<String> = HashSet::new();
     let mut planned: Vec<Planned> = Vec::new();
     for (resource, envs) in listed {
-        let parent_missing = resource.parent.as_ref().is_some_and(|p| missing.contains(p));
-        ctx.printer
-            .progress(&format!("checking {}", resource.name));
+        let parent_missing = resource
+            .parent
+            .as_ref()
+            .is_some_and(|p| missing.contains(p));
+        ctx.printer.progress(&format!("checking {}", resource.name));
         let survey = resource
             .survey(parent_missing, &options)
             .await
@@ -135,7 +140,10 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
         });
     }
 
-    let to_make: usize = planned.iter().map(|p| p.to_make(settings.fix).count()).sum();
+    let to_make: usize = planned
+        .iter()
+        .map(|p| p.to_make(settings.fix).count())
+        .sum();
     let needs_fix: usize = planned
         .iter()
         .flat_map(|p| &p.survey.steps)
@@ -150,10 +158,10 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
     } else {
         Exit::Success
     };
-    let report = |planned: &[Planned], made: bool| Report {
+    let report = |made: bool| Report {
         dry_run: settings.dry_run,
         fix: settings.fix,
-        environments: Vec::new(),
+        environments: environments.clone(),
         resources: planned
             .iter()
             .map(|p| ResourceReport {
@@ -182,12 +190,17 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
         changed: if made { to_make } else { 0 },
         needs_fix,
     };
-    let emit = |report: Report, environments: Vec<EnvReport>| -> anyhow::Result<()> {
+    let say_needs_fix = || {
+        if needs_fix > 0 {
+            ctx.printer.result(&format!(
+                "{needs_fix} protection(s) set otherwise, marked `!` above: tfenv changes them only with --fix ({})",
+                rerun(&settings, &resolved, " --fix")
+            ));
+        }
+    };
+    let emit = |made: bool| -> anyhow::Result<()> {
         if ctx.printer.is_json() {
-            ctx.printer.json(&Report {
-                environments,
-                ..report
-            })?;
+            ctx.printer.json(&report(made))?;
         }
         Ok(())
     };
@@ -197,24 +210,21 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
             if to_make == 0 && needs_fix == 0 {
                 ctx.printer.result("nothing to do");
             } else if settings.dry_run {
-                ctx.printer
-                    .result("dry run: nothing was changed");
+                ctx.printer.result("dry run: nothing was changed");
             }
-            if needs_fix > 0 {
-                ctx.printer.result(&format!(
-                    "{needs_fix} protection(s) set otherwise, marked `!` above: tfenv changes them only with --fix ({})",
-                    fix_command(&settings, &resolved)
-                ));
-            }
+            say_needs_fix();
         }
-        emit(report(&planned, false), environments)?;
+        emit(false)?;
         return Ok(finish);
     }
 
     // Confirmation by tier: each environment whose backend changes, decided by flags
     // for all of them before anything is made.
     let mut approvers: Vec<&Environment> = Vec::new();
-    for p in planned.iter().filter(|p| p.to_make(settings.fix).next().is_some()) {
+    for p in planned
+        .iter()
+        .filter(|p| p.to_make(settings.fix).next().is_some())
+    {
         let env = p.approver();
         if !approvers.iter().any(|a| a.name == env.name) {
             approvers.push(env);
@@ -223,17 +233,12 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
     let gates: Vec<Gate> = approvers
         .iter()
         .map(|env| {
-            let approval = Approval::new(
-                &project,
-                env,
-                "create or change the state backend of",
-                0,
-            )
-            .with_review(if ctx.printer.is_json() {
-                format!("check `tfenv bootstrap {} --dry-run`", env.name)
-            } else {
-                "check the list above".to_string()
-            });
+            let approval = Approval::new(&project, env, "create or change the state backend of", 0)
+                .with_review(if ctx.printer.is_json() {
+                    format!("check `tfenv bootstrap {} --dry-run`", env.name)
+                } else {
+                    "check the list above".to_string()
+                });
             Gate::new(approval, settings.flags.clone())
         })
         .collect();
@@ -275,12 +280,23 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
         }
         made.push(doing);
     }
+    if ctx.interrupts.received_after(seen) {
+        ctx.printer.warn(&format!(
+            "interrupted after the last change: made {}; the check afterwards was skipped (`tfenv bootstrap --dry-run` shows what is in place)",
+            made.join("; ")
+        ));
+        return Err(TfenvError::Interrupted.into());
+    }
 
     // Check: a second survey finds nothing left to make.
     let mut left = Vec::new();
     let mut missing = HashSet::new();
     for p in &planned {
-        let parent_missing = p.resource.parent.as_ref().is_some_and(|k| missing.contains(k));
+        let parent_missing = p
+            .resource
+            .parent
+            .as_ref()
+            .is_some_and(|k| missing.contains(k));
         let survey = p
             .resource
             .survey(parent_missing, &options)
@@ -325,25 +341,21 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
         if let [one] = names.as_slice() {
             ctx.printer.result(&format!("next: tfenv deploy {one}"));
         }
-        if needs_fix > 0 {
-            ctx.printer.result(&format!(
-                "{needs_fix} protection(s) set otherwise, marked `!` above: tfenv changes them only with --fix ({})",
-                fix_command(&settings, &resolved)
-            ));
-        }
+        say_needs_fix();
     }
-    emit(report(&planned, true), environments)?;
+    emit(true)?;
     Ok(finish)
 }
 
-/// The command that makes the fixes too.
-fn fix_command(
+/// This run's command again, with `extra` flags: `` `tfenv bootstrap dev --fix` ``.
+fn rerun(
     settings: &BootstrapSettings,
     resolved: &[(&Environment, crate::backend::Backend)],
+    extra: &str,
 ) -> String {
     match (settings.names.as_slice(), resolved) {
-        ([_], [(env, _)]) => format!("`tfenv bootstrap {} --fix`", env.name),
-        _ => "`tfenv bootstrap --all --fix`".to_string(),
+        ([_], [(env, _)]) => format!("`tfenv bootstrap {}{extra}`", env.name),
+        _ => format!("`tfenv bootstrap --all{extra}`"),
     }
 }
 
@@ -364,17 +376,14 @@ fn stopped_half_way(
             items.join("; ")
         }
     };
-    let again = match (settings.names.as_slice(), resolved) {
-        ([_], [(env, _)]) => format!("tfenv bootstrap {}", env.name),
-        _ => "tfenv bootstrap --all".to_string(),
-    };
+    let again = rerun(settings, resolved, "");
     let what = if interrupted {
         format!("bootstrap interrupted before `{doing}`")
     } else {
         format!("bootstrap stopped at `{doing}`")
     };
     format!(
-        "{what}. Made: {}. Not made: {}. Run `{again}` again to complete it; what was made stays",
+        "{what}. Made: {}. Not made: {}. Run {again} again to complete it; what was made stays",
         list(made),
         list(&[&[doing.to_string()][..], not_done].concat())
     )

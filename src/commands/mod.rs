@@ -29,10 +29,10 @@ use crate::Context;
 use crate::cli::Command;
 use crate::exit::Exit;
 use crate::settings::{
-    BackupSettings, BackupsSettings, BootstrapSettings, CompletionsSettings, DeploySettings, DoctorSettings,
-    DriftSettings, HistorySettings, InitSettings, LockSettings, ManSettings, MigrateSettings,
-    OutputsSettings, PlanSettings, PruneSettings, RefreshSettings, RestoreSettings, StatusSettings,
-    UnlockSettings, ValidateSettings, VerifySettings,
+    BackupSettings, BackupsSettings, BootstrapSettings, CompletionsSettings, DeploySettings,
+    DoctorSettings, DriftSettings, HistorySettings, InitSettings, LockSettings, ManSettings,
+    MigrateSettings, OutputsSettings, PlanSettings, PruneSettings, RefreshSettings,
+    RestoreSettings, StatusSettings, UnlockSettings, ValidateSettings, VerifySettings,
 };
 use crate::settings::{EnvSettings, ExecSettings};
 

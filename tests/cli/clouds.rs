@@ -1189,7 +1189,10 @@ fn versioning_off_is_a_status_problem_until_turned_on(
         .collect();
     assert_eq!(asked.len(), 1, "{asked:?}");
     let human = text(&tfenv(&project, &["status"], 6));
-    assert!(human.contains("    fix: tfenv bootstrap dev --fix"), "{human}");
+    assert!(
+        human.contains("    fix: tfenv bootstrap dev --fix"),
+        "{human}"
+    );
 
     fake.set_versioning(bucket, true);
     tfenv(&project, &["status"], 0);

@@ -6,7 +6,10 @@ use crate::backend::Backend;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Op {}
 
-pub(super) async fn survey_bucket(_backend: &Backend, _options: &Options) -> anyhow::Result<Survey> {
+pub(super) async fn survey_bucket(
+    _backend: &Backend,
+    _options: &Options,
+) -> anyhow::Result<Survey> {
     anyhow::bail!("gcs bootstrap is not built yet")
 }
 

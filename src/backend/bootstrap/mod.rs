@@ -236,11 +236,7 @@ impl Resource {
     /// What exists of this resource and what it takes to make it secure, from reads
     /// only. `parent_missing`: the resource it lives in does not exist yet (so neither
     /// does this one, and nothing is asked).
-    pub async fn survey(
-        &self,
-        parent_missing: bool,
-        options: &Options,
-    ) -> anyhow::Result<Survey> {
+    pub async fn survey(&self, parent_missing: bool, options: &Options) -> anyhow::Result<Survey> {
         match self.kind {
             Kind::S3Bucket => s3::survey_bucket(&self.backend, options).await,
             Kind::LockTable => s3::survey_table(&self.backend, options).await,

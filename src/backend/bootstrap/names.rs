@@ -61,13 +61,11 @@ pub(super) fn s3_bucket(name: &str) -> anyhow::Result<()> {
         Some(format!(
             "it must not begin with `{prefix}` (reserved by AWS)"
         ))
-    } else if let Some(suffix) = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
-        .into_iter()
-        .find(|s| name.ends_with(s))
-    {
-        Some(format!("it must not end with `{suffix}` (reserved by AWS)"))
     } else {
-        None
+        ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .into_iter()
+            .find(|s| name.ends_with(s))
+            .map(|suffix| format!("it must not end with `{suffix}` (reserved by AWS)"))
     };
     rule.map_or(Ok(()), |rule| Err(refused("S3 bucket", name, &rule, DOCS)))
 }

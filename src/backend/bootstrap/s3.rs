@@ -3,8 +3,7 @@
 //! SDK clients the lock reader uses (same endpoints, region and credentials).
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TableStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
 };
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
@@ -26,14 +25,20 @@ const DOCS: &str = "docs/bootstrap.md (Permissions)";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
-    CreateBucket,
+    Bucket(BucketOp),
+    CreateTable,
+}
+
+/// One call on the bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BucketOp {
+    Create,
     Versioning,
     Encryption,
     PublicAccessBlock,
     /// The bucket policy: ours alone (`None`), or the existing one with our statement
     /// added.
     Policy(Option<String>),
-    CreateTable,
 }
 
 /// The endpoints a backend's bucket and table are reached at, for telling resources of
@@ -189,24 +194,32 @@ pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyho
             .into());
         };
         let mut steps = vec![
-                step(StepKind::Create, format!("create the bucket in `{region}`"), Op::CreateBucket),
-                step(StepKind::Create, "turn on versioning", Op::Versioning),
-                step(
-                    StepKind::Create,
-                    format!("default encryption {}", target.encryption()),
-                    Op::Encryption,
-                ),
-                step(
-                    StepKind::Create,
-                    "block all public access (all four settings)",
-                    Op::PublicAccessBlock,
-                ),
+            step(
+                StepKind::Create,
+                format!("create the bucket in `{region}`"),
+                Op::Bucket(BucketOp::Create),
+            ),
+            step(
+                StepKind::Create,
+                "turn on versioning",
+                Op::Bucket(BucketOp::Versioning),
+            ),
+            step(
+                StepKind::Create,
+                format!("default encryption {}", target.encryption()),
+                Op::Bucket(BucketOp::Encryption),
+            ),
+            step(
+                StepKind::Create,
+                "block all public access (all four settings)",
+                Op::Bucket(BucketOp::PublicAccessBlock),
+            ),
         ];
         if target.plain_http.is_none() {
             steps.push(step(
                 StepKind::Create,
                 "bucket policy denying requests without TLS",
-                Op::Policy(None),
+                Op::Bucket(BucketOp::Policy(None)),
             ));
         }
         return Ok(Survey {
@@ -251,10 +264,18 @@ async fn read_versioning(
     match versioning {
         Some(true) => found.push("versioning enabled".into()),
         Some(false) => steps.push(
-            step(StepKind::Fix, "turn versioning back on", Op::Versioning)
-                .found("versioning suspended"),
+            step(
+                StepKind::Fix,
+                "turn versioning back on",
+                Op::Bucket(BucketOp::Versioning),
+            )
+            .found("versioning suspended"),
         ),
-        None => steps.push(step(StepKind::Complete, "turn on versioning", Op::Versioning)),
+        None => steps.push(step(
+            StepKind::Complete,
+            "turn on versioning",
+            Op::Bucket(BucketOp::Versioning),
+        )),
     }
     Ok(())
 }
@@ -268,7 +289,14 @@ async fn read_encryption(
     let bucket = &target.bucket;
     let what = format!("reading the default encryption of `s3://{bucket}`");
     let reply = within(options.timeout, || what.clone(), async {
-        match target.aws.s3.get_bucket_encryption().bucket(bucket).send().await {
+        match target
+            .aws
+            .s3
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+        {
             Ok(reply) => Ok(reply
                 .server_side_encryption_configuration()
                 .and_then(|c| c.rules().first())
@@ -291,7 +319,7 @@ async fn read_encryption(
         (None, _) => steps.push(step(
             StepKind::Complete,
             format!("default encryption {wanted}"),
-            Op::Encryption,
+            Op::Bucket(BucketOp::Encryption),
         )),
         (Some((algorithm, key)), Some(wanted_key)) => {
             let kms = matches!(
@@ -310,7 +338,7 @@ async fn read_encryption(
                     step(
                         StepKind::Fix,
                         format!("default encryption {wanted} (the backend config's `kms_key_id`)"),
-                        Op::Encryption,
+                        Op::Bucket(BucketOp::Encryption),
                     )
                     .found(now),
                 );
@@ -329,7 +357,9 @@ async fn read_encryption(
 
 /// A key named by ARN, by ID or by alias: the same when one ends with the other.
 fn same_key(found: &str, wanted: &str) -> bool {
-    found == wanted || found.ends_with(&format!("/{wanted}")) || wanted.ends_with(&format!("/{found}"))
+    found == wanted
+        || found.ends_with(&format!("/{wanted}"))
+        || wanted.ends_with(&format!("/{found}"))
 }
 
 async fn read_public_access_block(
@@ -341,7 +371,14 @@ async fn read_public_access_block(
     let bucket = &target.bucket;
     let what = format!("reading the public access block of `s3://{bucket}`");
     let reply = within(options.timeout, || what.clone(), async {
-        match target.aws.s3.get_public_access_block().bucket(bucket).send().await {
+        match target
+            .aws
+            .s3
+            .get_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+        {
             Ok(reply) => Ok(reply.public_access_block_configuration().map(|c| {
                 [
                     ("BlockPublicAcls", c.block_public_acls()),
@@ -361,11 +398,19 @@ async fn read_public_access_block(
     .await?;
     let change = "block all public access (all four settings)";
     match reply {
-        None => steps.push(step(StepKind::Complete, change, Op::PublicAccessBlock)),
+        None => steps.push(step(
+            StepKind::Complete,
+            change,
+            Op::Bucket(BucketOp::PublicAccessBlock),
+        )),
         Some(off) if off.is_empty() => found.push("all public access blocked".into()),
         Some(off) => steps.push(
-            step(StepKind::Fix, change, Op::PublicAccessBlock)
-                .found(format!("public access block with {} off", off.join(", "))),
+            step(
+                StepKind::Fix,
+                change,
+                Op::Bucket(BucketOp::PublicAccessBlock),
+            )
+            .found(format!("public access block with {} off", off.join(", "))),
         ),
     }
     Ok(())
@@ -380,7 +425,14 @@ async fn read_policy(
     let bucket = &target.bucket;
     let what = format!("reading the bucket policy of `s3://{bucket}`");
     let policy = within(options.timeout, || what.clone(), async {
-        match target.aws.s3.get_bucket_policy().bucket(bucket).send().await {
+        match target
+            .aws
+            .s3
+            .get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+        {
             Ok(reply) => Ok(reply.policy().map(str::to_string)),
             Err(err) if err.code() == Some("NoSuchBucketPolicy") => Ok(None),
             Err(err) => Err(target.failure("s3:GetBucketPolicy", &what, err)),
@@ -389,7 +441,11 @@ async fn read_policy(
     .await?;
     let change = "bucket policy denying requests without TLS";
     match policy {
-        None => steps.push(step(StepKind::Complete, change, Op::Policy(None))),
+        None => steps.push(step(
+            StepKind::Complete,
+            change,
+            Op::Bucket(BucketOp::Policy(None)),
+        )),
         Some(policy) if denies_insecure_transport(&policy) => {
             found.push("a policy denying requests without TLS".into())
         }
@@ -397,7 +453,7 @@ async fn read_policy(
             step(
                 StepKind::Fix,
                 "add a statement denying requests without TLS to the bucket policy",
-                Op::Policy(Some(policy)),
+                Op::Bucket(BucketOp::Policy(Some(policy))),
             )
             .found("a bucket policy that allows requests without TLS"),
         ),
@@ -445,8 +501,9 @@ fn denies_insecure_transport(policy: &str) -> bool {
 /// is not JSON is an error: it is never replaced).
 fn policy_with_tls(bucket: &str, existing: Option<&str>) -> anyhow::Result<String> {
     let Some(existing) = existing else {
-        return Ok(json!({ "Version": "2012-10-17", "Statement": [tls_statement(bucket)] })
-            .to_string());
+        return Ok(
+            json!({ "Version": "2012-10-17", "Statement": [tls_statement(bucket)] }).to_string(),
+        );
     };
     let mut policy: Value = serde_json::from_str(existing).map_err(|e| {
         anyhow::anyhow!("the bucket policy of `s3://{bucket}` is not JSON ({e}); tfenv leaves it as it is: add a statement denying `aws:SecureTransport = false` yourself")
@@ -460,7 +517,9 @@ fn policy_with_tls(bucket: &str, existing: Option<&str>) -> anyhow::Result<Strin
         }
         None => {
             policy["Statement"] = Value::Array(Vec::new());
-            policy["Statement"].as_array_mut().expect("just made an array")
+            policy["Statement"]
+                .as_array_mut()
+                .expect("just made an array")
         }
     };
     statements.push(tls_statement(bucket));
@@ -473,10 +532,18 @@ pub(super) async fn survey_table(backend: &Backend, options: &Options) -> anyhow
     let table = backend.setting("dynamodb_table").unwrap_or_default();
     let what = format!("looking for the DynamoDB table `{table}`");
     let described = within(options.timeout, || what.clone(), async {
-        match aws.dynamodb.describe_table().table_name(&table).send().await {
+        match aws
+            .dynamodb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+        {
             Ok(reply) => Ok(reply.table),
             Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(None),
-            Err(err) => Err(aws.failure(&table_needs(&table, "dynamodb:DescribeTable"), &what, err)),
+            Err(err) => {
+                Err(aws.failure(&table_needs(&table, "dynamodb:DescribeTable"), &what, err))
+            }
         }
     })
     .await?;
@@ -537,23 +604,45 @@ fn table_needs(table: &str, action: &'static str) -> aws::Needs {
 }
 
 pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyhow::Result<()> {
-    if *op == Op::CreateTable {
-        return create_table(backend, options).await;
+    match op {
+        Op::CreateTable => create_table(backend, options).await,
+        Op::Bucket(op) => apply_to_bucket(backend, op, options).await,
     }
+}
+
+async fn apply_to_bucket(
+    backend: &Backend,
+    op: &BucketOp,
+    options: &Options,
+) -> anyhow::Result<()> {
     let target = Target::of(backend).await?;
     let bucket = &target.bucket;
     let s3 = &target.aws.s3;
     let (action, what): (&'static str, String) = match op {
-        Op::CreateBucket => ("s3:CreateBucket", format!("creating the S3 bucket `{bucket}`")),
-        Op::Versioning => ("s3:PutBucketVersioning", format!("turning on versioning of `s3://{bucket}`")),
-        Op::Encryption => ("s3:PutEncryptionConfiguration", format!("setting the default encryption of `s3://{bucket}`")),
-        Op::PublicAccessBlock => ("s3:PutBucketPublicAccessBlock", format!("blocking public access to `s3://{bucket}`")),
-        Op::Policy(_) => ("s3:PutBucketPolicy", format!("setting the bucket policy of `s3://{bucket}`")),
-        Op::CreateTable => unreachable!("handled above"),
+        BucketOp::Create => (
+            "s3:CreateBucket",
+            format!("creating the S3 bucket `{bucket}`"),
+        ),
+        BucketOp::Versioning => (
+            "s3:PutBucketVersioning",
+            format!("turning on versioning of `s3://{bucket}`"),
+        ),
+        BucketOp::Encryption => (
+            "s3:PutEncryptionConfiguration",
+            format!("setting the default encryption of `s3://{bucket}`"),
+        ),
+        BucketOp::PublicAccessBlock => (
+            "s3:PutBucketPublicAccessBlock",
+            format!("blocking public access to `s3://{bucket}`"),
+        ),
+        BucketOp::Policy(_) => (
+            "s3:PutBucketPolicy",
+            format!("setting the bucket policy of `s3://{bucket}`"),
+        ),
     };
     let call = async {
-        let sent = match op {
-            Op::CreateBucket => {
+        match op {
+            BucketOp::Create => {
                 let mut create = s3.create_bucket().bucket(bucket);
                 // us-east-1 is the one region S3 refuses a location constraint for.
                 if let Some(region) = target.region.as_deref().filter(|r| *r != "us-east-1") {
@@ -566,19 +655,17 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
                 match create.send().await {
                     Ok(_) => Ok(()),
                     Err(err) if err.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
-                    Err(err) if err.code() == Some("BucketAlreadyExists") => {
-                        return Err(TfenvError::Refused {
-                            message: format!(
-                                "{what}: the name is taken: another AWS account owns a bucket named `{bucket}` (bucket names are global)"
-                            ),
-                            hint: Some("choose another `bucket` name in the backend config".to_string()),
-                        }
-                        .into());
-                    }
+                    Err(err) if err.code() == Some("BucketAlreadyExists") => Err(TfenvError::config(
+                        format!(
+                            "{what}: the name is taken: another AWS account owns a bucket named `{bucket}` (bucket names are global)"
+                        ),
+                        Some("choose another `bucket` name in the backend config".to_string()),
+                    )
+                    .into()),
                     Err(err) => Err(target.failure(action, &what, err)),
                 }
             }
-            Op::Versioning => s3
+            BucketOp::Versioning => s3
                 .put_bucket_versioning()
                 .bucket(bucket)
                 .versioning_configuration(
@@ -590,7 +677,7 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
                 .await
                 .map(|_| ())
                 .map_err(|err| target.failure(action, &what, err)),
-            Op::Encryption => {
+            BucketOp::Encryption => {
                 let default = match &target.kms_key_id {
                     Some(key) => ServerSideEncryptionByDefault::builder()
                         .sse_algorithm(ServerSideEncryption::AwsKms)
@@ -606,14 +693,16 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
                 s3.put_bucket_encryption()
                     .bucket(bucket)
                     .server_side_encryption_configuration(
-                        ServerSideEncryptionConfiguration::builder().rules(rule).build()?,
+                        ServerSideEncryptionConfiguration::builder()
+                            .rules(rule)
+                            .build()?,
                     )
                     .send()
                     .await
                     .map(|_| ())
                     .map_err(|err| target.failure(action, &what, err))
             }
-            Op::PublicAccessBlock => s3
+            BucketOp::PublicAccessBlock => s3
                 .put_public_access_block()
                 .bucket(bucket)
                 .public_access_block_configuration(
@@ -628,7 +717,7 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
                 .await
                 .map(|_| ())
                 .map_err(|err| target.failure(action, &what, err)),
-            Op::Policy(existing) => {
+            BucketOp::Policy(existing) => {
                 let policy = policy_with_tls(bucket, existing.as_deref())?;
                 s3.put_bucket_policy()
                     .bucket(bucket)
@@ -638,9 +727,7 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
                     .map(|_| ())
                     .map_err(|err| target.failure(action, &what, err))
             }
-            Op::CreateTable => unreachable!("handled above"),
-        };
-        sent
+        }
     };
     within(options.timeout, || what.clone(), call).await
 }
@@ -720,7 +807,8 @@ mod tests {
         let existing = json!({"Version": "2012-10-17", "Statement": {"Sid": "Theirs", "Effect": "Allow",
             "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}});
         let merged: Value =
-            serde_json::from_str(&policy_with_tls("b", Some(&existing.to_string())).unwrap()).unwrap();
+            serde_json::from_str(&policy_with_tls("b", Some(&existing.to_string())).unwrap())
+                .unwrap();
         let statements = merged["Statement"].as_array().unwrap();
         assert_eq!(statements.len(), 2);
         assert_eq!(statements[0]["Sid"], "Theirs");
