@@ -382,10 +382,15 @@ fn stopped_half_way(
     } else {
         format!("bootstrap stopped at `{doing}`")
     };
+    let not_made = list(&[&[doing.to_string()][..], not_done].concat());
+    if made.is_empty() {
+        // Nothing to complete: what to do is the failure's own hint (another bucket
+        // name, a permission, the network).
+        return format!("{what}, before anything was made. Not made: {not_made}");
+    }
     format!(
-        "{what}. Made: {}. Not made: {}. Run {again} again to complete it; what was made stays",
+        "{what}. Made: {}. Not made: {not_made}. Run {again} again to complete it; what was made stays",
         list(made),
-        list(&[&[doing.to_string()][..], not_done].concat())
     )
 }
 

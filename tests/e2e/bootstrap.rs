@@ -756,17 +756,20 @@ fn a_bucket_name_taken_by_another_account_is_refused_saying_so_and_nothing_after
     });
     let conf = moto.backend_conf(BUCKET, &state_key("dev"), TABLE);
     let project = s3_project(&[("dev", s3_through(&moto, &conf, &proxy.endpoint()))]);
-    let output = run(&project, &["bootstrap", "dev", "--yes"], 5);
+    let output = run(&project, &["bootstrap", "dev", "--yes"], 1);
     let error = stderr(&output);
     for said in [
         format!("the name is taken: another AWS account owns a bucket named `{BUCKET}`"),
-        format!("bootstrap stopped at `S3 bucket `{BUCKET}`: create the bucket in `us-east-1``"),
-        "Made: nothing.".to_string(),
+        format!(
+            "bootstrap stopped at `S3 bucket `{BUCKET}`: create the bucket in `us-east-1``, before anything was made. Not made: S3 bucket `{BUCKET}`: create the bucket in `us-east-1`; "
+        ),
         format!("DynamoDB table `{TABLE}`: create it"),
         "choose another `bucket` name in the backend config".to_string(),
     ] {
         assert!(error.contains(&said), "missing {said:?} in:\n{error}");
     }
+    // Running again would not help: it does not say to.
+    assert!(!error.contains("again to complete it"), "{error}");
     assert!(!stdout(&output).contains("made"), "{}", stdout(&output));
     assert_eq!(moto.table(TABLE), None);
 }
