@@ -804,3 +804,51 @@ fn an_unreachable_lock_table_endpoint_stops_the_run_before_anything_is_made() {
     // Every read comes before the first change: the bucket was not made either.
     assert!(!moto.bucket_exists(BUCKET));
 }
+
+#[test]
+fn a_lock_table_still_being_created_at_the_deadline_is_said_as_created_not_as_unanswered() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let moto = Moto::start();
+    // CreateTable reaches moto; every DescribeTable after it says CREATING, as AWS does
+    // for a while after a CreateTable.
+    let created = Arc::new(AtomicBool::new(false));
+    let seen = created.clone();
+    let proxy = moto.proxy(move |request| {
+        let op = request.header("x-amz-target")?;
+        if op.ends_with(".CreateTable") {
+            seen.store(true, Ordering::SeqCst);
+            return None;
+        }
+        (op.ends_with(".DescribeTable") && seen.load(Ordering::SeqCst)).then(|| {
+            Canned::new(
+                200,
+                &[("Content-Type", "application/x-amz-json-1.0")],
+                &format!(
+                    r#"{{"Table":{{"TableName":"{TABLE}","TableStatus":"CREATING","KeySchema":[{{"AttributeName":"LockID","KeyType":"HASH"}}],"AttributeDefinitions":[{{"AttributeName":"LockID","AttributeType":"S"}}],"BillingModeSummary":{{"BillingMode":"PAY_PER_REQUEST"}}}}}}"#
+                ),
+            )
+        })
+    });
+    let conf = moto.backend_conf(BUCKET, &state_key("dev"), TABLE).replace(
+        &format!("dynamodb = \"{}\"", moto.endpoint()),
+        &format!("dynamodb = \"{}\"", proxy.endpoint()),
+    );
+    let project = s3_project(&[("dev", conf)]);
+    let output = run(
+        &project,
+        &["bootstrap", "dev", "--yes", "--timeout", "2s"],
+        1,
+    );
+    let error = stderr(&output);
+    assert!(created.load(Ordering::SeqCst));
+    assert!(
+        error.contains(&format!(
+            "the DynamoDB table `{TABLE}` was created, but it is still `CREATING` after 2s (--timeout): terraform cannot lock in it until it is ACTIVE"
+        )) && error.contains("run `tfenv bootstrap` again in a minute"),
+        "{error}"
+    );
+    assert!(!error.contains("did not answer"), "{error}");
+    assert_protected(&moto, BUCKET);
+}

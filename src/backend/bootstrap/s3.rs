@@ -732,8 +732,10 @@ async fn apply_to_bucket(
     within(options.timeout, || what.clone(), call).await
 }
 
-/// CreateTable, then waits (within the deadline) until the table is ACTIVE: terraform
-/// cannot lock in a table that is still being created.
+/// CreateTable, then waits until the table is ACTIVE: terraform cannot lock in a table
+/// that is still being created. The call and the wait each get the deadline; a table
+/// that AWS made but that is not ACTIVE by then is said as such, not as a cloud that
+/// did not answer.
 async fn create_table(backend: &Backend, options: &Options) -> anyhow::Result<()> {
     let aws = aws::clients(backend).await?;
     let table = backend.setting("dynamodb_table").unwrap_or_default();
@@ -759,13 +761,15 @@ async fn create_table(backend: &Backend, options: &Options) -> anyhow::Result<()
             .send()
             .await;
         match created {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             // Created meanwhile (another run): the survey after checks it is right.
-            Err(err) if err.code() == Some("ResourceInUseException") => {}
-            Err(err) => {
-                return Err(aws.failure(&table_needs(&table, "dynamodb:CreateTable"), &what, err));
-            }
+            Err(err) if err.code() == Some("ResourceInUseException") => Ok(()),
+            Err(err) => Err(aws.failure(&table_needs(&table, "dynamodb:CreateTable"), &what, err)),
         }
+    };
+    within(options.timeout, || what.clone(), create).await?;
+    let mut status = None;
+    let active = async {
         loop {
             let described = aws
                 .dynamodb
@@ -776,13 +780,27 @@ async fn create_table(backend: &Backend, options: &Options) -> anyhow::Result<()
                 .map_err(|err| {
                     aws.failure(&table_needs(&table, "dynamodb:DescribeTable"), &what, err)
                 })?;
-            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                return Ok(());
+            status = described.table().and_then(|t| t.table_status()).cloned();
+            if status == Some(TableStatus::Active) {
+                return anyhow::Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
     };
-    within(options.timeout, || what.clone(), create).await
+    match tokio::time::timeout(options.timeout, active).await {
+        Ok(result) => result,
+        Err(_) => Err(TfenvError::Unreachable {
+            message: format!(
+                "the DynamoDB table `{table}` was created, but it is still `{}` after {} (--timeout): terraform cannot lock in it until it is ACTIVE",
+                status.as_ref().map_or("not ACTIVE", |s| s.as_str()),
+                humantime::format_duration(options.timeout)
+            ),
+            hint: Some(
+                "run `tfenv bootstrap` again in a minute: it finds the table and checks it; or allow longer with --timeout".to_string(),
+            ),
+        }
+        .into()),
+    }
 }
 
 #[cfg(test)]
