@@ -852,3 +852,72 @@ fn a_lock_table_still_being_created_at_the_deadline_is_said_as_created_not_as_un
     assert!(!error.contains("did not answer"), "{error}");
     assert_protected(&moto, BUCKET);
 }
+
+#[test]
+fn an_existing_table_terraform_cannot_lock_in_is_an_error_and_is_left_as_it_is() {
+    let moto = Moto::start();
+    moto.create_table_keyed(TABLE, "id");
+    let project = s3_project(&[("dev", moto.backend_conf(BUCKET, &state_key("dev"), TABLE))]);
+    let (output, requests) =
+        moto.requests_during(|| run(&project, &["bootstrap", "dev", "--yes"], 1));
+    let error = stderr(&output);
+    assert!(
+        error.contains(&format!(
+            "the DynamoDB table `{TABLE}` exists, but its hash key is `id` (S), and terraform locks in a table whose hash key is `LockID`"
+        )) && error.contains("name another table in the backend config's `dynamodb_table`"),
+        "{error}"
+    );
+    // Found while reading: nothing was made, the bucket neither.
+    assert_eq!(writes(&requests), Vec::<String>::new());
+    assert!(!moto.bucket_exists(BUCKET));
+    assert_eq!(moto.table(TABLE).unwrap().hash_key, "id");
+}
+
+#[test]
+fn a_bucket_policy_of_their_own_gains_the_tls_statement_only_with_fix_and_keeps_theirs() {
+    let moto = Moto::start_tls();
+    moto.create_bucket(BUCKET);
+    let theirs = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "Theirs",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{BUCKET}/*")
+        }]
+    });
+    moto.put_bucket_policy(BUCKET, &theirs);
+    let project = s3_project(&[("dev", moto.backend_conf(BUCKET, &state_key("dev"), TABLE))]);
+    let bootstrap = |args: &[&str], code: i32| {
+        let output = tfenv(&project, args)
+            .env("SSL_CERT_FILE", moto.ca_file())
+            .output()
+            .unwrap();
+        stdout(&expecting(output, code))
+    };
+
+    // The protections never set are completed; their policy is only reported.
+    let text = bootstrap(&["bootstrap", "dev", "--yes"], 6);
+    assert!(
+        text.contains(
+            "  ! add a statement denying requests without TLS to the bucket policy (now: a bucket policy that allows requests without TLS): only with --fix"
+        ),
+        "{text}"
+    );
+    assert_eq!(moto.bucket_policy(BUCKET), Some(theirs.clone()));
+    assert_eq!(moto.public_access_block(BUCKET), Some([true; 4]));
+
+    let text = bootstrap(&["bootstrap", "dev", "--fix", "--yes"], 0);
+    assert!(text.contains("made 1 change(s)"), "{text}");
+    let policy = moto.bucket_policy(BUCKET).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "{policy:#}");
+    assert_eq!(statements[0], theirs["Statement"][0], "{policy:#}");
+    assert_eq!(statements[1]["Sid"], "DenyInsecureTransport", "{policy:#}");
+    assert_eq!(
+        statements[1]["Condition"]["Bool"]["aws:SecureTransport"], "false",
+        "{policy:#}"
+    );
+    assert!(bootstrap(&["bootstrap", "dev"], 0).contains("nothing to do"));
+}

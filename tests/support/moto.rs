@@ -201,6 +201,12 @@ impl Moto {
 
     /// A DynamoDB table as the s3 backend's `dynamodb_table` wants it (hash key `LockID`).
     pub fn create_lock_table(&self, name: &str) {
+        self.create_table_keyed(name, "LockID");
+    }
+
+    /// A table whose hash key (a string) is `key`: not one terraform can lock in unless
+    /// `key` is `LockID`.
+    pub fn create_table_keyed(&self, name: &str, key: &str) {
         let sdk = self.sdk();
         sdk.run(&format!("creating table `{name}`"), async {
             sdk.dynamodb
@@ -208,17 +214,31 @@ impl Moto {
                 .table_name(name)
                 .attribute_definitions(
                     AttributeDefinition::builder()
-                        .attribute_name("LockID")
+                        .attribute_name(key)
                         .attribute_type(ScalarAttributeType::S)
                         .build()?,
                 )
                 .key_schema(
                     KeySchemaElement::builder()
-                        .attribute_name("LockID")
+                        .attribute_name(key)
                         .key_type(KeyType::Hash)
                         .build()?,
                 )
                 .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await?;
+            Ok(())
+        });
+    }
+
+    /// Sets the bucket's policy to `policy` (JSON).
+    pub fn put_bucket_policy(&self, name: &str, policy: &serde_json::Value) {
+        let sdk = self.sdk();
+        sdk.run(&format!("setting the policy of `{name}`"), async {
+            sdk.s3
+                .put_bucket_policy()
+                .bucket(name)
+                .policy(policy.to_string())
                 .send()
                 .await?;
             Ok(())
