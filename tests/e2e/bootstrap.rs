@@ -319,6 +319,17 @@ fn versioning_switched_off_is_a_status_problem_that_bootstrap_reports_and_only_f
         assert_eq!(moto.bucket_versioning(BUCKET).as_deref(), Some("Suspended"));
     }
 
+    let json = stdout_json(&run(
+        &project,
+        &["bootstrap", "dev", "--dry-run", "--output", "json"],
+        6,
+    ));
+    assert_eq!(json["needs_fix"], 1, "{json:#}");
+    let step = &json["resources"][0]["steps"][0];
+    assert_eq!(step["kind"], "fix", "{json:#}");
+    assert_eq!(step["found"], "versioning suspended", "{json:#}");
+    assert_eq!(step["outcome"], "needs-fix", "{json:#}");
+
     let output = run(&project, &["bootstrap", "dev", "--fix", "--yes"], 0);
     let text = stdout(&output);
     assert!(
