@@ -77,7 +77,7 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
     Ok(StateLock::held_by(info, url))
 }
 
-fn gcloud_binary() -> anyhow::Result<PathBuf> {
+pub(super) fn gcloud_binary() -> anyhow::Result<PathBuf> {
     super::cli_binary(
         "gcloud",
         "the Google Cloud CLI",
@@ -86,10 +86,10 @@ fn gcloud_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// What to fix when Cloud Storage refuses tfenv's credentials, or there are none.
-const AUTH_FIX: &str = "check the backend config's `credentials` / `impersonate_service_account`, or log in again with `gcloud auth login`";
+pub(super) const AUTH_FIX: &str = "check the backend config's `credentials` / `impersonate_service_account`, or log in again with `gcloud auth login`";
 
 /// Whose credentials gcloud uses for the backend (see `gcloud`), for people.
-fn identity(backend: &Backend) -> String {
+pub(super) fn identity(backend: &Backend) -> String {
     let base = match backend.setting("credentials") {
         Some(file) => format!("the key file `{file}` (`credentials` in the backend config)"),
         None => "gcloud's active account".to_string(),
@@ -101,7 +101,7 @@ fn identity(backend: &Backend) -> String {
 }
 
 /// What gcloud prints for an object that is not there.
-fn is_missing(stderr: &str) -> bool {
+pub(super) fn is_missing(stderr: &str) -> bool {
     [
         "matched no objects",
         "No URLs matched",
@@ -428,7 +428,7 @@ pub(super) async fn versioning(store: &Store) -> anyhow::Result<bool> {
 }
 
 /// gcloud with the credentials and endpoint the backend config names.
-fn gcloud(backend: &Backend, bin: &std::path::Path, args: &[&str]) -> Invocation {
+pub(super) fn gcloud(backend: &Backend, bin: &std::path::Path, args: &[&str]) -> Invocation {
     let mut inv = Invocation::new(bin, args);
     if let Some(file) = backend.setting("credentials") {
         inv.env
