@@ -5,6 +5,7 @@
 mod support;
 
 mod artifacts;
+mod bootstrap;
 mod clouds;
 mod completion;
 mod deploy;

@@ -640,7 +640,7 @@ pub(super) async fn survey_table(backend: &Backend, options: &Options) -> anyhow
     match described.table_status() {
         Some(TableStatus::Active) | None => {}
         Some(TableStatus::Creating | TableStatus::Updating) => {
-            wait_active(&aws, &table, &what, options).await?;
+            wait_active(&aws, &table, &what, false, options).await?;
         }
         Some(other) => {
             return Err(TfenvError::config(
@@ -806,7 +806,7 @@ async fn apply_to_bucket(
 }
 
 /// CreateTable, then waits until the table is ACTIVE: terraform cannot lock in a table
-/// that is still being created.
+/// that is still being created. The call and the wait each get the deadline.
 async fn create_table(backend: &Backend, options: &Options) -> anyhow::Result<()> {
     let aws = aws::clients(backend).await?;
     let table = backend.setting("dynamodb_table").unwrap_or_default();
@@ -832,28 +832,28 @@ async fn create_table(backend: &Backend, options: &Options) -> anyhow::Result<()
             .send()
             .await;
         match created {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             // Created meanwhile (another run): the survey after checks it is right.
-            Err(err) if err.code() == Some("ResourceInUseException") => {}
-            Err(err) => {
-                return Err(aws.failure(&table_needs(&table, "dynamodb:CreateTable"), &what, err));
-            }
+            Err(err) if err.code() == Some("ResourceInUseException") => Ok(()),
+            Err(err) => Err(aws.failure(&table_needs(&table, "dynamodb:CreateTable"), &what, err)),
         }
-        Ok(())
     };
     within(options.timeout, || what.clone(), create).await?;
-    wait_active(&aws, &table, &what, options).await
+    wait_active(&aws, &table, &what, true, options).await
 }
 
-/// Polls DescribeTable until the table is ACTIVE, within the deadline.
+/// Polls DescribeTable until the table is ACTIVE. A table still not ACTIVE at the
+/// deadline is said as such (`created`: this run made it), not as a cloud that did not
+/// answer.
 async fn wait_active(
     aws: &aws::Aws,
     table: &str,
     what: &str,
+    created: bool,
     options: &Options,
 ) -> anyhow::Result<()> {
-    let waiting = format!("{what}: waiting until it is ACTIVE");
-    let poll = async {
+    let mut status = None;
+    let active = async {
         loop {
             let described = aws
                 .dynamodb
@@ -864,13 +864,28 @@ async fn wait_active(
                 .map_err(|err| {
                     aws.failure(&table_needs(table, "dynamodb:DescribeTable"), what, err)
                 })?;
-            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                return Ok(());
+            status = described.table().and_then(|t| t.table_status()).cloned();
+            if status == Some(TableStatus::Active) {
+                return anyhow::Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
     };
-    within(options.timeout, || waiting.clone(), poll).await
+    match tokio::time::timeout(options.timeout, active).await {
+        Ok(result) => result,
+        Err(_) => Err(TfenvError::Unreachable {
+            message: format!(
+                "the DynamoDB table `{table}` {}, but it is still `{}` after {} (--timeout): terraform cannot lock in it until it is ACTIVE",
+                if created { "was created" } else { "exists" },
+                status.as_ref().map_or("not ACTIVE", |s| s.as_str()),
+                humantime::format_duration(options.timeout)
+            ),
+            hint: Some(
+                "run `tfenv bootstrap` again in a minute: it finds the table and checks it; or allow longer with --timeout".to_string(),
+            ),
+        }
+        .into()),
+    }
 }
 
 #[cfg(test)]
