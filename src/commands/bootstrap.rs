@@ -134,7 +134,7 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
     for (env, backend) in &resolved {
         let note = match &backend.kind {
             BackendKind::Local => Some(
-                "local backend: nothing to create (the state is a file tfenv and terraform write themselves)".to_string(),
+                "local backend: nothing to create (the state is a local file)".to_string(),
             ),
             // With --all, one environment tfenv cannot bootstrap does not stop the others.
             BackendKind::Other(kind) if all => Some(format!(

@@ -17,7 +17,7 @@ fn a_local_backend_has_nothing_to_create() {
     let text = stdout(&output);
     assert!(
         text.contains(
-            "dev: local backend: nothing to create (the state is a file in the repository)"
+            "dev: local backend: nothing to create (the state is a local file)"
         ) && text.contains("nothing to do"),
         "{text}"
     );
