@@ -371,11 +371,19 @@ fn a_bootstrap_stopped_half_way_says_what_was_made_and_what_was_not_and_the_next
     let table_step = format!(
         "DynamoDB table `{TABLE}`: create it with the hash key `LockID` (string), on-demand billing"
     );
+    let text = stdout(&output);
     for said in [
-        format!("bootstrap stopped at `{table_step}`"),
-        format!("Made: {made}."),
-        format!("Not made: {table_step}."),
-        "Run `tfenv bootstrap dev` again to complete it; what was made stays".to_string(),
+        "bootstrap stopped:".to_string(),
+        format!("  failed: {table_step}"),
+        "what was made stays; fix the cause (below), then run `tfenv bootstrap dev` again: it checks what exists and makes the rest".to_string(),
+    ]
+    .into_iter()
+    .chain(made.split("; ").map(|step| format!("  made: {step}")))
+    {
+        assert!(text.contains(&said), "missing {said:?} in:\n{text}");
+    }
+    for said in [
+        format!("bootstrap stopped at {table_step}: permission denied"),
         "dynamodb:CreateTable".to_string(),
     ] {
         assert!(error.contains(&said), "missing {said:?} in:\n{error}");
@@ -771,17 +779,21 @@ fn a_bucket_name_taken_by_another_account_is_refused_saying_so_and_nothing_after
     let error = stderr(&output);
     for said in [
         format!("the name is taken: another AWS account owns a bucket named `{BUCKET}`"),
-        format!(
-            "bootstrap stopped at `S3 bucket `{BUCKET}`: create the bucket in `us-east-1``, before anything was made. Not made: S3 bucket `{BUCKET}`: create the bucket in `us-east-1`; "
-        ),
-        format!("DynamoDB table `{TABLE}`: create it"),
         "choose another `bucket` name in the backend config".to_string(),
     ] {
         assert!(error.contains(&said), "missing {said:?} in:\n{error}");
     }
-    // Running again would not help: it does not say to.
-    assert!(!error.contains("again to complete it"), "{error}");
-    assert!(!stdout(&output).contains("made"), "{}", stdout(&output));
+    let text = stdout(&output);
+    for said in [
+        format!("  failed: S3 bucket `{BUCKET}`: create the bucket in `us-east-1`"),
+        format!("  not made: S3 bucket `{BUCKET}`: turn on versioning"),
+        format!("  not made: DynamoDB table `{TABLE}`: create it"),
+        "fix the cause (below), then run `tfenv bootstrap dev` again".to_string(),
+    ] {
+        assert!(text.contains(&said), "missing {said:?} in:\n{text}");
+    }
+    // Nothing was made, and no line says so.
+    assert!(!text.contains("  made: "), "{text}");
     assert_eq!(moto.table(TABLE), None);
 }
 
@@ -912,7 +924,7 @@ fn a_bucket_policy_of_their_own_gains_the_tls_statement_only_with_fix_and_keeps_
     let text = bootstrap(&["bootstrap", "dev", "--yes"], 6);
     assert!(
         text.contains(
-            "  ! add a statement denying requests without TLS to the bucket policy (now: a bucket policy that allows requests without TLS): only with --fix"
+            "  ! add a statement denying requests without TLS to the bucket policy (its other statements are kept) (now: a bucket policy without a statement denying requests without TLS): only with --fix"
         ),
         "{text}"
     );
