@@ -997,9 +997,10 @@ pub struct BootstrapArgs {
     #[arg(long, value_name = "REGION")]
     pub location: Option<String>,
 
-    /// The replication of a new Azure storage account.
-    #[arg(long, value_name = "SKU", default_value = "Standard_LRS")]
-    pub sku: String,
+    /// The replication of a new Azure storage account: Standard_LRS (the default),
+    /// Standard_GRS, Standard_RAGRS, Standard_ZRS, Standard_GZRS or Standard_RAGZRS.
+    #[arg(long, value_name = "SKU")]
+    pub sku: Option<String>,
 
     #[command(flatten)]
     pub approve: ConfirmArgs,

@@ -832,7 +832,7 @@ pub struct BootstrapSettings {
     pub dry_run: bool,
     pub fix: bool,
     pub location: Option<String>,
-    pub sku: String,
+    pub sku: Option<String>,
     pub flags: Flags,
     pub timeout: Duration,
 }

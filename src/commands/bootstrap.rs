@@ -2,63 +2,85 @@
 //! exist yet, secure by default (DESIGN.md §13). Reads first (every resource, once
 //! however many environments share it), prints the plan, confirms by tier, makes each
 //! change in order, then reads again to check. A stop half way says exactly what was
-//! made; the next run completes it.
+//! made, what may have been (a call that did not answer), and what was not; the next
+//! run completes it.
 
 use std::collections::HashSet;
 
 use serde::Serialize;
 
 use crate::Context;
-use crate::backend::bootstrap::{self, Options, Resource, StepKind, Survey};
-use crate::backend::{BackendKind, Backends};
-use crate::confirm::{Approval, Gate};
-use crate::error::TfenvError;
+use crate::backend::bootstrap::{self, Options, Resource, Step, StepKind, Survey};
+use crate::backend::{Backend, BackendKind, Backends, is_unreachable};
+use crate::confirm::{Approval, Flags, Gate};
+use crate::error::{ErrorReport, TfenvError, exit_for};
 use crate::exit::Exit;
-use crate::project::Environment;
+use crate::project::{Environment, Tier};
 use crate::settings::BootstrapSettings;
 
-/// One resource, the environments that name it, and what the survey found.
-struct Planned<'p> {
+/// One resource and the environments that name it: those selected, then the project's
+/// others (whose tier counts for the confirmation: a bucket production shares is
+/// production's too).
+struct Listed<'p> {
     resource: Resource,
     envs: Vec<&'p Environment>,
-    survey: Survey,
+    others: Vec<&'p Environment>,
 }
 
-impl Planned<'_> {
-    /// The steps this run makes: all but the fixes, unless `--fix`.
-    fn to_make(&self, fix: bool) -> impl Iterator<Item = &bootstrap::Step> {
-        self.survey
-            .steps
-            .iter()
-            .filter(move |s| fix || s.kind != StepKind::Fix)
-    }
-
+impl Listed<'_> {
     /// The environment whose confirmation covers this resource: the strictest tier of
-    /// those that name it (the first of them at a tie).
+    /// all that use it (the first of them at a tie).
     fn approver(&self) -> &Environment {
-        let mut envs = self.envs.iter();
-        let first = envs.next().expect("a resource is named by an environment");
-        envs.fold(
+        let mut all = self.envs.iter().chain(&self.others);
+        let first = all.next().expect("a resource is named by an environment");
+        all.fold(
             first,
             |best, env| if env.tier > best.tier { env } else { best },
         )
     }
 
-    fn names(&self) -> Vec<String> {
-        self.envs.iter().map(|e| e.name.clone()).collect()
+    /// `dev, staging` and, for the others, `; also production`.
+    fn used_by(&self) -> String {
+        let names = |envs: &[&Environment]| {
+            envs.iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self.others.as_slice() {
+            [] => names(&self.envs),
+            others => format!("{}; also used by {}", names(&self.envs), names(others)),
+        }
+    }
+}
+
+/// A resource with what the survey found and what became of each step.
+struct Planned<'p> {
+    listed: Listed<'p>,
+    survey: Survey,
+    /// Per step of the survey: `planned`, `needs-fix`, `made`, `failed`, `unknown`,
+    /// `not-made`.
+    outcomes: Vec<&'static str>,
+}
+
+impl Planned<'_> {
+    fn name(&self) -> &str {
+        &self.listed.resource.name
     }
 }
 
 #[derive(Serialize)]
-struct Report {
+struct Report<'s> {
     dry_run: bool,
     fix: bool,
     environments: Vec<EnvReport>,
-    resources: Vec<ResourceReport>,
+    resources: Vec<ResourceReport<'s>>,
     /// Changes made by this run.
     changed: usize,
     /// Fixes found that this run did not make (no `--fix`).
     needs_fix: usize,
+    /// Why the run stopped half way (`null` when it did not).
+    error: Option<ErrorReport>,
 }
 
 #[derive(Clone, Serialize)]
@@ -67,23 +89,26 @@ struct EnvReport {
     backend: BackendKind,
     /// The resources its backend needs, by name.
     resources: Vec<String>,
+    /// Why it has none (a local backend, one tfenv cannot create).
+    note: Option<String>,
 }
 
 #[derive(Serialize)]
-struct ResourceReport {
+struct ResourceReport<'s> {
     resource: String,
     environments: Vec<String>,
+    /// The project's other environments that use it too.
+    also_used_by: Vec<String>,
     exists: bool,
     found: Vec<String>,
     notes: Vec<String>,
-    steps: Vec<StepReport>,
+    steps: Vec<StepReport<'s>>,
 }
 
 #[derive(Serialize)]
-struct StepReport {
+struct StepReport<'s> {
     #[serde(flatten)]
-    step: bootstrap::Step,
-    /// `made`, `planned` (dry run), or `needs-fix` (not made without --fix).
+    step: &'s Step,
     outcome: &'static str,
 }
 
@@ -95,223 +120,160 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
         runner: ctx.runner.clone(),
         timeout: settings.timeout,
         location: settings.location.clone(),
-        sku: Some(settings.sku.clone()),
+        sku: settings.sku.clone(),
     };
+    let kinds: Vec<&BackendKind> = resolved.iter().map(|(_, b)| &b.kind).collect();
+    for warning in bootstrap::check_options(&options, &kinds)? {
+        ctx.printer.warn(&warning);
+    }
 
     // Every name is checked before anything is asked of a cloud.
-    let mut listed: Vec<(Resource, Vec<&Environment>)> = Vec::new();
+    let all = settings.names.is_empty();
+    let mut listed: Vec<Listed> = Vec::new();
     let mut environments = Vec::new();
     for (env, backend) in &resolved {
+        let note = match &backend.kind {
+            BackendKind::Local => {
+                Some("local backend: nothing to create (the state is a local file)".to_string())
+            }
+            // With --all, one environment tfenv cannot bootstrap does not stop the others.
+            BackendKind::Other(kind) if all => Some(format!(
+                "a `{kind}` backend: tfenv creates s3, azurerm and gcs backends; create its storage yourself"
+            )),
+            _ => None,
+        };
+        if let Some(note) = note {
+            environments.push(EnvReport {
+                environment: env.name.clone(),
+                backend: backend.kind.clone(),
+                resources: Vec::new(),
+                note: Some(note),
+            });
+            continue;
+        }
         let resources = bootstrap::resources(backend)
             .map_err(|e| e.context(format!("environment `{}`", env.name)))?;
-        bootstrap::check_options(backend, &options)?;
         environments.push(EnvReport {
             environment: env.name.clone(),
             backend: backend.kind.clone(),
             resources: resources.iter().map(|r| r.name.clone()).collect(),
+            note: None,
         });
         for resource in resources {
-            match listed.iter_mut().find(|(r, _)| r.key == resource.key) {
-                Some((_, envs)) => envs.push(*env),
-                None => listed.push((resource, vec![*env])),
+            add(&mut listed, resource, env)?;
+        }
+    }
+    for other in &project.environments {
+        if resolved.iter().any(|(env, _)| env.name == other.name) {
+            continue;
+        }
+        let Ok(backend) = backends.resolve(other, &project) else {
+            continue;
+        };
+        for resource in bootstrap::resources(&backend).unwrap_or_default() {
+            if let Some(l) = listed.iter_mut().find(|l| l.resource.key == resource.key) {
+                l.others.push(other);
             }
         }
     }
 
     // Reads only: what exists, what is missing, what is set otherwise.
-    let mut missing: HashSet<String> = HashSet::new();
-    let mut planned: Vec<Planned> = Vec::new();
-    for (resource, envs) in listed {
-        let parent_missing = resource
-            .parent
-            .as_ref()
-            .is_some_and(|p| missing.contains(p));
-        ctx.printer.progress(&format!("checking {}", resource.name));
-        let survey = resource
-            .survey(parent_missing, &options)
-            .await
-            .map_err(|e| e.context(format!("checking {}", resource.name)))?;
-        if !survey.exists {
-            missing.insert(resource.key.clone());
-        }
-        planned.push(Planned {
-            resource,
-            envs,
-            survey,
-        });
-    }
+    let planned = survey_all(ctx, listed, &options, settings.fix).await?;
 
-    let to_make: usize = planned
-        .iter()
-        .map(|p| p.to_make(settings.fix).count())
-        .sum();
+    let to_make = |p: &Planned| {
+        p.survey
+            .steps
+            .iter()
+            .filter(|s| settings.fix || s.kind != StepKind::Fix)
+            .count()
+    };
+    let changes: usize = planned.iter().map(to_make).sum();
     let needs_fix: usize = planned
         .iter()
-        .flat_map(|p| &p.survey.steps)
-        .filter(|s| s.kind == StepKind::Fix && !settings.fix)
+        .flat_map(|p| &p.outcomes)
+        .filter(|o| **o == "needs-fix")
         .count();
-    if !ctx.printer.is_json() {
-        show_plan(ctx, &resolved, &planned, settings.fix);
+    let plan_lines = plan_lines(&environments, &planned, settings.fix);
+    if ctx.printer.is_json() {
+        // A person asked to confirm sees what they confirm, on stderr.
+        if changes > 0 && !settings.dry_run && settings.flags.interactive {
+            for line in &plan_lines {
+                ctx.printer.progress_now(line);
+            }
+        }
+    } else {
+        for line in &plan_lines {
+            ctx.printer.result(line);
+        }
     }
+    let needs_fix_line = (needs_fix > 0).then(|| {
+        format!(
+            "{needs_fix} protection(s) set otherwise, marked `!` above: tfenv changes them only with --fix ({})",
+            rerun(&settings, &resolved, " --fix")
+        )
+    });
     // A fix left unmade is a problem of the backend, as `status` reports it.
     let finish = if needs_fix > 0 {
         Exit::Unhealthy
     } else {
         Exit::Success
     };
-    let report = |made: bool| Report {
-        dry_run: settings.dry_run,
-        fix: settings.fix,
-        environments: environments.clone(),
-        resources: planned
-            .iter()
-            .map(|p| ResourceReport {
-                resource: p.resource.name.clone(),
-                environments: p.names(),
-                exists: p.survey.exists,
-                found: p.survey.found.clone(),
-                notes: p.survey.notes.clone(),
-                steps: p
-                    .survey
-                    .steps
-                    .iter()
-                    .map(|s| StepReport {
-                        step: s.clone(),
-                        outcome: if s.kind == StepKind::Fix && !settings.fix {
-                            "needs-fix"
-                        } else if made {
-                            "made"
-                        } else {
-                            "planned"
-                        },
-                    })
-                    .collect(),
-            })
-            .collect(),
-        changed: if made { to_make } else { 0 },
-        needs_fix,
-    };
-    let say_needs_fix = || {
-        if needs_fix > 0 {
-            ctx.printer.result(&format!(
-                "{needs_fix} protection(s) set otherwise, marked `!` above: tfenv changes them only with --fix ({})",
-                rerun(&settings, &resolved, " --fix")
-            ));
-        }
-    };
-    let emit = |made: bool| -> anyhow::Result<()> {
-        if ctx.printer.is_json() {
-            ctx.printer.json(&report(made))?;
-        }
-        Ok(())
-    };
+    let report = |planned, error| report(planned, &environments, &settings, needs_fix, error);
 
-    if to_make == 0 || settings.dry_run {
-        if !ctx.printer.is_json() {
-            if to_make == 0 && needs_fix == 0 {
+    if changes == 0 || settings.dry_run {
+        if ctx.printer.is_json() {
+            ctx.printer.json(&report(&planned, None))?;
+        } else {
+            if changes == 0 && needs_fix == 0 {
                 ctx.printer.result("nothing to do");
             } else if settings.dry_run {
                 ctx.printer.result("dry run: nothing was changed");
             }
-            say_needs_fix();
+            if let Some(line) = &needs_fix_line {
+                ctx.printer.result(line);
+            }
         }
-        emit(false)?;
         return Ok(finish);
     }
 
-    // Confirmation by tier: each environment whose backend changes, decided by flags
-    // for all of them before anything is made.
-    let mut approvers: Vec<&Environment> = Vec::new();
-    for p in planned
-        .iter()
-        .filter(|p| p.to_make(settings.fix).next().is_some())
-    {
-        let env = p.approver();
-        if !approvers.iter().any(|a| a.name == env.name) {
-            approvers.push(env);
-        }
-    }
-    let gates: Vec<Gate> = approvers
-        .iter()
-        .map(|env| {
-            let approval = Approval::new(&project, env, "create or change the state backend of", 0)
-                .with_review(if ctx.printer.is_json() {
-                    format!("check `tfenv bootstrap {} --dry-run`", env.name)
-                } else {
-                    "check the list above".to_string()
-                });
-            Gate::new(approval, settings.flags.clone())
-        })
-        .collect();
-    for gate in &gates {
-        gate.check_flags()?;
-    }
-    for gate in gates {
-        gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
-    }
+    confirm(ctx, &project, &planned, &settings).await?;
 
-    // Make each change in order; a stop request is acted on between two changes.
-    let seen = ctx.interrupts.handle_next();
-    let mut made: Vec<String> = Vec::new();
-    let all: Vec<(&Planned, &bootstrap::Step)> = planned
-        .iter()
-        .flat_map(|p| p.to_make(settings.fix).map(move |s| (p, s)))
-        .collect();
-    for (index, (p, step)) in all.iter().enumerate() {
-        let doing = format!("{}: {}", p.resource.name, step.change);
-        let stopped = ctx.interrupts.received_after(seen);
-        let result = if stopped {
-            Err(TfenvError::Interrupted.into())
-        } else {
-            ctx.printer.progress(&doing);
-            p.resource.apply(step, &options).await
-        };
-        if let Err(err) = result {
-            let not_done: Vec<String> = all[index + 1..]
-                .iter()
-                .map(|(p, s)| format!("{}: {}", p.resource.name, s.change))
-                .collect();
-            let said = stopped_half_way(&made, &doing, &not_done, stopped, &settings, &resolved);
-            if stopped {
-                // An interrupted run ends with exit 130 and one word; the rest is said here.
-                ctx.printer.warn(&said);
-                return Err(err);
-            }
-            return Err(err.context(said));
+    let mut planned = planned;
+    if let Err(err) = make(ctx, &mut planned, &options).await {
+        let interrupted = exit_for(&err) == Exit::Interrupted;
+        if ctx.printer.is_json() {
+            ctx.printer
+                .json(&report(&planned, Some(ErrorReport::of(&err))))?;
+            return Ok(exit_for(&err));
         }
-        made.push(doing);
-    }
-    if ctx.interrupts.received_after(seen) {
-        ctx.printer.warn(&format!(
-            "interrupted after the last change: made {}; the check afterwards was skipped (`tfenv bootstrap --dry-run` shows what is in place)",
-            made.join("; ")
-        ));
-        return Err(TfenvError::Interrupted.into());
+        for line in stopped_lines(&planned, interrupted, &settings, &resolved) {
+            ctx.printer.result(&line);
+        }
+        return Err(err);
     }
 
     // Check: a second survey finds nothing left to make.
     let mut left = Vec::new();
     let mut missing = HashSet::new();
     for p in &planned {
-        let parent_missing = p
-            .resource
+        let resource = &p.listed.resource;
+        let parent_missing = resource
             .parent
             .as_ref()
             .is_some_and(|k| missing.contains(k));
-        let survey = p
-            .resource
+        let survey = resource
             .survey(parent_missing, &options)
             .await
-            .map_err(|e| e.context(format!("checking {} after the changes", p.resource.name)))?;
+            .map_err(|e| e.context(format!("checking {} after the changes", resource.name)))?;
         if !survey.exists {
-            missing.insert(p.resource.key.clone());
+            missing.insert(resource.key.clone());
         }
         left.extend(
             survey
                 .steps
                 .iter()
                 .filter(|s| settings.fix || s.kind != StepKind::Fix)
-                .map(|s| format!("{}: {}", p.resource.name, s.change)),
+                .map(|s| format!("{}: {}", resource.name, s.change)),
         );
     }
     if !left.is_empty() {
@@ -324,34 +286,303 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
         )
         .into());
     }
-    if !ctx.printer.is_json() {
-        ctx.printer.result(&format!(
-            "made {} change(s); checked: {}",
-            made.len(),
-            planned
-                .iter()
-                .map(|p| p.resource.name.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        let names: Vec<&str> = resolved
-            .iter()
-            .filter(|(_, b)| b.kind != BackendKind::Local)
-            .map(|(env, _)| env.name.as_str())
-            .collect();
-        if let [one] = names.as_slice() {
-            ctx.printer.result(&format!("next: tfenv deploy {one}"));
-        }
-        say_needs_fix();
+    if ctx.printer.is_json() {
+        ctx.printer.json(&report(&planned, None))?;
+        return Ok(finish);
     }
-    emit(true)?;
+    let made = planned
+        .iter()
+        .flat_map(|p| &p.outcomes)
+        .filter(|o| **o == "made")
+        .count();
+    ctx.printer.result(&format!(
+        "made {made} change(s); checked: {}",
+        planned
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    match needs_fix_line {
+        Some(line) => ctx.printer.result(&line),
+        None => {
+            let created: Vec<&str> = environments
+                .iter()
+                .filter(|e| !e.resources.is_empty())
+                .map(|e| e.environment.as_str())
+                .collect();
+            if let [one] = created.as_slice() {
+                ctx.printer.result(&format!("next: tfenv deploy {one}"));
+            }
+        }
+    }
     Ok(finish)
+}
+
+/// The JSON document: every resource, each step with its outcome.
+fn report<'s>(
+    planned: &'s [Planned<'_>],
+    environments: &[EnvReport],
+    settings: &BootstrapSettings,
+    needs_fix: usize,
+    error: Option<ErrorReport>,
+) -> Report<'s> {
+    Report {
+        dry_run: settings.dry_run,
+        fix: settings.fix,
+        environments: environments.to_vec(),
+        resources: planned
+            .iter()
+            .map(|p| ResourceReport {
+                resource: p.name().to_string(),
+                environments: p.listed.envs.iter().map(|e| e.name.clone()).collect(),
+                also_used_by: p.listed.others.iter().map(|e| e.name.clone()).collect(),
+                exists: p.survey.exists,
+                found: p.survey.found.clone(),
+                notes: p.survey.notes.clone(),
+                steps: p
+                    .survey
+                    .steps
+                    .iter()
+                    .zip(&p.outcomes)
+                    .map(|(step, outcome)| StepReport { step, outcome })
+                    .collect(),
+            })
+            .collect(),
+        changed: planned
+            .iter()
+            .flat_map(|p| &p.outcomes)
+            .filter(|o| **o == "made")
+            .count(),
+        needs_fix,
+        error,
+    }
+}
+
+/// Adds `resource` of `env` to the list, once per key; the same resource made otherwise
+/// by two environments (an S3 bucket in two regions) is an error naming both.
+fn add<'p>(
+    listed: &mut Vec<Listed<'p>>,
+    resource: Resource,
+    env: &'p Environment,
+) -> anyhow::Result<()> {
+    let Some(l) = listed.iter_mut().find(|l| l.resource.key == resource.key) else {
+        listed.push(Listed {
+            resource,
+            envs: vec![env],
+            others: Vec::new(),
+        });
+        return Ok(());
+    };
+    if l.resource.made_with != resource.made_with {
+        return Err(TfenvError::config(
+            format!(
+                "`{}` and `{}` name the same {} made differently: {} for `{}`, {} for `{}`",
+                l.envs[0].name,
+                env.name,
+                resource.name,
+                l.resource.made_with,
+                l.envs[0].name,
+                resource.made_with,
+                env.name
+            ),
+            Some(
+                "make their backend configs agree (one bucket has one region and one default encryption), or give each its own"
+                    .to_string(),
+            ),
+        )
+        .into());
+    }
+    l.envs.push(env);
+    Ok(())
+}
+
+/// Surveys each resource in order; a resource whose parent is missing is not asked
+/// about. A stop request while a cloud CLI runs kills it: that is an interruption, not
+/// the CLI's failure.
+async fn survey_all<'p>(
+    ctx: &Context,
+    listed: Vec<Listed<'p>>,
+    options: &Options,
+    fix: bool,
+) -> anyhow::Result<Vec<Planned<'p>>> {
+    let mut missing: HashSet<String> = HashSet::new();
+    let mut planned = Vec::new();
+    for listed in listed {
+        let resource = &listed.resource;
+        let parent_missing = resource
+            .parent
+            .as_ref()
+            .is_some_and(|p| missing.contains(p));
+        ctx.printer.progress(&format!("checking {}", resource.name));
+        let survey = resource
+            .survey(parent_missing, options)
+            .await
+            .map_err(|e| {
+                if ctx.interrupts.received() {
+                    TfenvError::Interrupted.into()
+                } else {
+                    e.context(format!("checking {}", resource.name))
+                }
+            })?;
+        if !survey.exists {
+            missing.insert(resource.key.clone());
+        }
+        let outcomes = survey
+            .steps
+            .iter()
+            .map(|s| {
+                if s.kind == StepKind::Fix && !fix {
+                    "needs-fix"
+                } else {
+                    "planned"
+                }
+            })
+            .collect();
+        planned.push(Planned {
+            listed,
+            survey,
+            outcomes,
+        });
+    }
+    Ok(planned)
+}
+
+/// Confirmation by tier: each environment whose backend changes (a resource counts for
+/// the strictest environment using it), all decided by flags before anything is made.
+/// `--confirm` names the production environment: the others need only `--yes`.
+async fn confirm(
+    ctx: &Context,
+    project: &crate::project::Project,
+    planned: &[Planned<'_>],
+    settings: &BootstrapSettings,
+) -> anyhow::Result<()> {
+    let mut approvers: Vec<&Environment> = Vec::new();
+    for p in planned.iter().filter(|p| p.outcomes.contains(&"planned")) {
+        let env = p.listed.approver();
+        if !approvers.iter().any(|a| a.name == env.name) {
+            approvers.push(env);
+        }
+    }
+    let gates: Vec<Gate> = approvers
+        .iter()
+        .map(|env| {
+            let approval = Approval::new(project, env, "create or change the state backend of", 0)
+                .with_review(if ctx.printer.is_json() {
+                    format!("check `tfenv bootstrap {} --dry-run`", env.name)
+                } else {
+                    "check the list above".to_string()
+                });
+            let flags = Flags {
+                confirm: settings
+                    .flags
+                    .confirm
+                    .clone()
+                    .filter(|_| env.tier == Tier::Production),
+                ..settings.flags.clone()
+            };
+            Gate::new(approval, flags)
+        })
+        .collect();
+    for gate in &gates {
+        gate.check_flags()?;
+    }
+    for gate in gates {
+        gate.ask(&ctx.interrupts, ctx.prompter.clone()).await?;
+    }
+    Ok(())
+}
+
+/// Makes every planned step in order, recording each outcome. A stop request is acted
+/// on between two steps; one during a step ends it at once, and that step's outcome is
+/// unknown (the cloud may have taken the call), as is one whose call did not answer in
+/// time.
+async fn make(ctx: &Context, planned: &mut [Planned<'_>], options: &Options) -> anyhow::Result<()> {
+    let seen = ctx.interrupts.handle_next();
+    for p in planned.iter_mut() {
+        for index in 0..p.survey.steps.len() {
+            if p.outcomes[index] != "planned" {
+                continue;
+            }
+            if ctx.interrupts.received_after(seen) {
+                return Err(TfenvError::Interrupted.into());
+            }
+            let step = &p.survey.steps[index];
+            ctx.printer
+                .progress(&format!("{}: {}", p.listed.resource.name, step.change));
+            let result = tokio::select! {
+                biased;
+                () = ctx.interrupts.stop_requested_after(seen) => Err(TfenvError::Interrupted.into()),
+                result = p.listed.resource.apply(step, options) => result,
+            };
+            match result {
+                Ok(()) => p.outcomes[index] = "made",
+                Err(err) => {
+                    let interrupted = ctx.interrupts.received_after(seen);
+                    p.outcomes[index] = if interrupted || is_unreachable(&err) {
+                        "unknown"
+                    } else {
+                        "failed"
+                    };
+                    return Err(if interrupted {
+                        TfenvError::Interrupted.into()
+                    } else {
+                        err.context(format!(
+                            "bootstrap stopped at {}: {}",
+                            p.listed.resource.name, step.change
+                        ))
+                    });
+                }
+            }
+        }
+    }
+    if ctx.interrupts.received_after(seen) {
+        ctx.printer.warn("interrupted after the last change; the check afterwards was skipped (`tfenv bootstrap --dry-run` shows what is in place)");
+        return Err(TfenvError::Interrupted.into());
+    }
+    Ok(())
+}
+
+/// What a stop half way says, step by step, and how to go on.
+fn stopped_lines(
+    planned: &[Planned<'_>],
+    interrupted: bool,
+    settings: &BootstrapSettings,
+    resolved: &[(&Environment, Backend)],
+) -> Vec<String> {
+    let mut lines = vec![if interrupted {
+        "bootstrap was interrupted:".to_string()
+    } else {
+        "bootstrap stopped:".to_string()
+    }];
+    for p in planned {
+        for (step, outcome) in p.survey.steps.iter().zip(&p.outcomes) {
+            let said = match *outcome {
+                "made" => "made",
+                "failed" => "failed",
+                "unknown" => "unknown (the call was cut short: it may have been made)",
+                "planned" => "not made",
+                _ => continue,
+            };
+            lines.push(format!("  {said}: {}: {}", p.name(), step.change));
+        }
+    }
+    lines.push(format!(
+        "what was made stays; {}run {} again: it checks what exists and makes the rest",
+        if interrupted {
+            ""
+        } else {
+            "fix the cause (below), then "
+        },
+        rerun(settings, resolved, "")
+    ));
+    lines
 }
 
 /// This run's command again, with `extra` flags: `` `tfenv bootstrap dev --fix` ``.
 fn rerun(
     settings: &BootstrapSettings,
-    resolved: &[(&Environment, crate::backend::Backend)],
+    resolved: &[(&Environment, Backend)],
     extra: &str,
 ) -> String {
     match (settings.names.as_slice(), resolved) {
@@ -360,49 +591,12 @@ fn rerun(
     }
 }
 
-/// What a stop half way says: what was made, where it stopped, what was not made, and
-/// how to complete it. The failure itself keeps its kind (and exit code) and hint.
-fn stopped_half_way(
-    made: &[String],
-    doing: &str,
-    not_done: &[String],
-    interrupted: bool,
-    settings: &BootstrapSettings,
-    resolved: &[(&Environment, crate::backend::Backend)],
-) -> String {
-    let list = |items: &[String]| {
-        if items.is_empty() {
-            "nothing".to_string()
-        } else {
-            items.join("; ")
-        }
-    };
-    let again = rerun(settings, resolved, "");
-    let what = if interrupted {
-        format!("bootstrap interrupted before `{doing}`")
-    } else {
-        format!("bootstrap stopped at `{doing}`")
-    };
-    format!(
-        "{what}. Made: {}. Not made: {}. Run {again} again to complete it; what was made stays",
-        list(made),
-        list(&[&[doing.to_string()][..], not_done].concat())
-    )
-}
-
 /// The plan, per resource: where it is used, what exists, and each change.
-fn show_plan(
-    ctx: &Context,
-    resolved: &[(&Environment, crate::backend::Backend)],
-    planned: &[Planned],
-    fix: bool,
-) {
-    for (env, backend) in resolved {
-        if backend.kind == BackendKind::Local {
-            ctx.printer.result(&format!(
-                "{}: local backend: nothing to create (the state is a file in the repository)",
-                env.name
-            ));
+fn plan_lines(environments: &[EnvReport], planned: &[Planned<'_>], fix: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    for env in environments {
+        if let Some(note) = &env.note {
+            lines.push(format!("{}: {note}", env.environment));
         }
     }
     for p in planned {
@@ -415,26 +609,22 @@ fn show_plan(
         } else {
             "does not exist".to_string()
         };
-        ctx.printer.result(&format!(
-            "{} ({}): {state}",
-            p.resource.name,
-            p.names().join(", ")
-        ));
-        for note in &p.survey.notes {
-            ctx.printer.result(&format!("  - {note}"));
-        }
+        lines.push(format!("{} ({}): {state}", p.name(), p.listed.used_by()));
         for step in &p.survey.steps {
             let found = step
                 .found
                 .as_ref()
                 .map(|f| format!(" (now: {f})"))
                 .unwrap_or_default();
-            let line = match (step.kind, fix) {
+            lines.push(match (step.kind, fix) {
                 (StepKind::Fix, false) => format!("  ! {}{found}: only with --fix", step.change),
                 (StepKind::Fix, true) => format!("  ~ {}{found}", step.change),
                 _ => format!("  + {}", step.change),
-            };
-            ctx.printer.result(&line);
+            });
+        }
+        for note in &p.survey.notes {
+            lines.push(format!("  - {note}"));
         }
     }
+    lines
 }

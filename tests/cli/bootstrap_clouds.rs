@@ -400,7 +400,7 @@ fn bad_sku_or_location_is_a_usage_error_before_any_cloud_call() {
                 "--location=--subscription=other",
                 "--yes",
             ],
-            "`--subscription=other` is not an Azure region",
+            "--location `--subscription=other` is not a region",
         ),
     ] {
         let output = tfenv(&project, args, 2);
@@ -415,7 +415,7 @@ fn bad_sku_or_location_is_a_usage_error_before_any_cloud_call() {
         2,
     );
     assert!(
-        stderr(&output).contains("is not a GCS location"),
+        stderr(&output).contains("--location `EU;rm -rf` is not a region"),
         "{}",
         output_text(&output)
     );
@@ -475,7 +475,7 @@ fn gcs_from_nothing_creates_the_bucket_with_every_security_setting_then_versioni
     );
     assert!(
         stdout(&output).contains(
-            "exists: exists in `EU`, versioning enabled, uniform bucket-level access, public access prevention enforced"
+            "exists: in `EU`, versioning enabled, uniform bucket-level access, public access prevention enforced"
         ),
         "{}",
         output_text(&output)
@@ -542,19 +542,20 @@ fn gcs_bucket_name_taken_at_create_409_says_nothing_was_made() {
         &["bootstrap", "dev", "--location", "EU", "--yes"],
         1,
     );
-    let err = stderr(&output);
+    let all = output_text(&output);
     assert!(
-        err.contains("the name is taken")
-            && err.contains("choose another `bucket` name")
-            && (err.contains("Made: nothing") || err.contains("before anything was made"))
-            && err.contains(&format!(
-                "Not made: GCS bucket `gs://{BUCKET}`: create it in `EU`"
+        stderr(&output).contains("the name is taken")
+            && stderr(&output).contains("choose another `bucket` name")
+            && stdout(&output).contains(&format!(
+                "bootstrap stopped:\n  failed: GCS bucket `gs://{BUCKET}`: create it in `EU`"
             ))
-            && err.contains("turn on versioning"),
-        "{}",
-        output_text(&output)
+            && stdout(&output).contains(&format!(
+                "\n  not made: GCS bucket `gs://{BUCKET}`: turn on versioning\n"
+            ))
+            && !stdout(&output).contains("  made:"),
+        "{all}"
     );
-    assert!(!err.contains("created"), "{err}");
+    assert!(!all.contains("created"), "{all}");
     assert_eq!(
         args_since(&gcloud, 0),
         [
@@ -668,16 +669,14 @@ fn gcs_half_finished_bootstrap_says_what_was_made_and_the_next_run_completes_it(
         &["bootstrap", "dev", "--location", "EU", "--yes"],
         1,
     );
-    let err = stderr(&output);
+    let out = stdout(&output);
     assert!(
-        err.contains(&format!(
-            "bootstrap stopped at `GCS bucket `gs://{BUCKET}`: turn on versioning`"
-        )) && err.contains(&format!(
-            "Made: GCS bucket `gs://{BUCKET}`: create it in `EU`"
-        )) && err.contains(&format!(
-            "Not made: GCS bucket `gs://{BUCKET}`: turn on versioning."
-        )) && err.contains("Run `tfenv bootstrap dev` again to complete it")
-            && err.contains("HTTPError 503"),
+        out.contains(&format!(
+            "bootstrap stopped:\n  made: GCS bucket `gs://{BUCKET}`: create it in `EU`"
+        )) && out.contains(&format!(
+            "\n  failed: GCS bucket `gs://{BUCKET}`: turn on versioning\n"
+        )) && out.contains("run `tfenv bootstrap dev` again")
+            && stderr(&output).contains("HTTPError 503"),
         "{}",
         output_text(&output)
     );
@@ -827,16 +826,19 @@ fn azurerm_half_finished_bootstrap_says_what_was_made_and_the_next_run_completes
         &["bootstrap", "dev", "--location", "westeurope", "--yes"],
         1,
     );
-    let err = stderr(&output);
+    let out = stdout(&output);
     assert!(
-        err.contains(&format!(
-            "bootstrap stopped at `storage account `{ACCOUNT}`: turn on blob versioning`"
-        )) && err.contains(&format!(
-            "Made: resource group `{GROUP}`: create it in `westeurope`; storage account `{ACCOUNT}`: create it in `westeurope`"
-        )) && err.contains(&format!(
-            "Not made: storage account `{ACCOUNT}`: turn on blob versioning; storage account `{ACCOUNT}`: turn on soft delete of blobs (7 days); storage account `{ACCOUNT}`: turn on soft delete of containers (7 days); container `tfstate` of `{ACCOUNT}`: create it, private (no public access)."
-        )) && err.contains("Run `tfenv bootstrap dev` again to complete it")
-            && err.contains("ServerBusy"),
+        out.contains(&format!(
+            "bootstrap stopped:
+  made: resource group `{GROUP}`: create it in `westeurope`
+  made: storage account `{ACCOUNT}`: create it in `westeurope`: StorageV2, Standard_LRS, TLS 1.2 minimum, no public blob access, HTTPS only
+  failed: storage account `{ACCOUNT}`: turn on blob versioning
+  not made: storage account `{ACCOUNT}`: turn on soft delete of blobs (7 days)
+  not made: storage account `{ACCOUNT}`: turn on soft delete of containers (7 days)
+  not made: container `tfstate` of `{ACCOUNT}`: create it, private (no public access)
+"
+        )) && out.contains("run `tfenv bootstrap dev` again")
+            && stderr(&output).contains("ServerBusy"),
         "{}",
         output_text(&output)
     );

@@ -38,7 +38,7 @@ const DEFAULT_SKU: &str = "Standard_LRS";
 
 /// The SKUs of a StorageV2 account that holds block blobs (the premium ones need
 /// another kind of account).
-const SKUS: [&str; 6] = [
+pub(super) const SKUS: [&str; 6] = [
     "Standard_LRS",
     "Standard_GRS",
     "Standard_RAGRS",
@@ -93,14 +93,6 @@ pub(super) async fn survey_container(
 
 pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyhow::Result<()> {
     Az::new(backend, options)?.apply(op).await
-}
-
-/// `--sku` and `--location`, checked before any call.
-pub(super) fn check_options(backend: &Backend, options: &Options) -> anyhow::Result<()> {
-    let az = Az::with_bin(backend, options, PathBuf::new());
-    az.sku()?;
-    az.location()?;
-    Ok(())
 }
 
 /// One backend's resources, and the `az` that reaches them.
@@ -279,13 +271,10 @@ impl<'a> Az<'a> {
                 return Err(failure(&what, &done, &refused));
             }
         };
-        let found = match text(shown.get("location")) {
-            Some(location) => format!("exists in `{location}`"),
-            None => "exists".to_string(),
-        };
+        let found = text(shown.get("location")).map(|location| format!("in `{location}`"));
         Ok(Survey {
             exists: true,
-            found: vec![found],
+            found: found.into_iter().collect(),
             steps: Vec::new(),
             notes: Vec::new(),
         })
@@ -564,7 +553,7 @@ impl<'a> Az<'a> {
             notes: Vec::new(),
         };
         match access {
-            None => survey.found.push("exists, private".into()),
+            None => survey.found.push("private".into()),
             Some(access) => survey.steps.push(
                 step(
                     StepKind::Fix,
@@ -1102,7 +1091,7 @@ mod tests {
         let group = az.survey_group().await.unwrap();
         assert_eq!(
             (group.exists, group.found.clone()),
-            (true, vec!["exists in `westeurope`".to_string()])
+            (true, vec!["in `westeurope`".to_string()])
         );
         let account = az.survey_account(false).await.unwrap();
         assert!(account.exists && account.steps.is_empty(), "{account:?}");
@@ -1120,7 +1109,7 @@ mod tests {
         );
         let container = az.survey_container(false).await.unwrap();
         assert!(container.exists && container.steps.is_empty());
-        assert_eq!(container.found, ["exists, private"]);
+        assert_eq!(container.found, ["private"]);
         let calls = cli.calls();
         assert_eq!(
             calls.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>(),

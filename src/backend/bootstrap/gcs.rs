@@ -44,13 +44,6 @@ pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyh
     Gcloud::new(backend, options)?.apply(op).await
 }
 
-/// `--location`, checked before any call.
-pub(super) fn check_options(backend: &Backend, options: &Options) -> anyhow::Result<()> {
-    Gcloud::with_bin(backend, options, PathBuf::new())
-        .location()
-        .map(|_| ())
-}
-
 /// One backend's bucket, and the `gcloud` that reaches it.
 struct Gcloud<'a> {
     backend: &'a Backend,
@@ -173,7 +166,7 @@ impl<'a> Gcloud<'a> {
         let mut found = Vec::new();
         let mut steps = Vec::new();
         if let Some(location) = field("location", "/location").and_then(Value::as_str) {
-            found.push(format!("exists in `{location}`"));
+            found.push(format!("in `{location}`"));
         }
         match field("versioning_enabled", "/versioning/enabled").and_then(Value::as_bool) {
             Some(true) => found.push("versioning enabled".into()),
@@ -598,7 +591,7 @@ mod tests {
         assert_eq!(
             survey.found,
             [
-                "exists in `EU`",
+                "in `EU`",
                 "versioning enabled",
                 "uniform bucket-level access",
                 "public access prevention enforced",

@@ -36,7 +36,7 @@ pub struct Options {
     /// bucket is created.
     pub location: Option<String>,
     /// `--sku`: the replication of a missing Azure storage account (Standard_LRS
-    /// unless given).
+    /// unless given; `check_options` checks it).
     pub sku: Option<String>,
 }
 
@@ -50,6 +50,9 @@ pub struct Resource {
     pub name: String,
     /// The resource that must exist first (the storage account of a container).
     pub parent: Option<String>,
+    /// What it is made with that another environment naming the same resource could
+    /// name otherwise (an S3 bucket's region and encryption): a conflict is an error.
+    pub made_with: String,
     kind: Kind,
     backend: Backend,
 }
@@ -134,6 +137,7 @@ pub fn resources(backend: &Backend) -> anyhow::Result<Vec<Resource>> {
         key,
         name,
         parent,
+        made_with: String::new(),
         kind,
         backend: backend.clone(),
     };
@@ -160,12 +164,21 @@ pub fn resources(backend: &Backend) -> anyhow::Result<Vec<Resource>> {
             let bucket = required("bucket")?;
             names::s3_bucket(&bucket)?;
             let endpoint = s3::endpoints(backend)?;
-            let mut list = vec![resource(
+            let mut bucket_resource = resource(
                 Kind::S3Bucket,
                 format!("s3 {} {bucket}", endpoint.s3),
                 format!("S3 bucket `{bucket}`"),
                 None,
-            )];
+            );
+            bucket_resource.made_with = format!(
+                "region `{}`, {}",
+                endpoint.region,
+                backend
+                    .setting("kms_key_id")
+                    .filter(|k| !k.is_empty())
+                    .map_or_else(|| "SSE-S3".to_string(), |k| format!("SSE-KMS with `{k}`"))
+            );
+            let mut list = vec![bucket_resource];
             if let Some(table) = backend.setting("dynamodb_table").filter(|t| !t.is_empty()) {
                 names::dynamodb_table(&table)?;
                 list.push(resource(
@@ -232,15 +245,49 @@ pub fn resources(backend: &Backend) -> anyhow::Result<Vec<Resource>> {
     })
 }
 
-/// Checks `--location` and `--sku` for `backend`'s cloud before any call is made: a
-/// value its CLI would refuse (or take for a flag) is a usage error, whether or not the
-/// survey would come to need it.
-pub fn check_options(backend: &Backend, options: &Options) -> anyhow::Result<()> {
-    match backend.kind {
-        BackendKind::AzureRm => azurerm::check_options(backend, options),
-        BackendKind::Gcs => gcs::check_options(backend, options),
-        _ => Ok(()),
+/// `--location` and `--sku` checked before any call, and a warning for each given where
+/// none of `kinds` uses it (s3 takes its region from the backend config).
+pub fn check_options(options: &Options, kinds: &[&BackendKind]) -> anyhow::Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    let uses = |wanted: &[BackendKind]| kinds.iter().any(|k| wanted.contains(k));
+    if let Some(location) = &options.location {
+        let ok = !location.is_empty()
+            && location.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && location
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !ok {
+            return Err(TfenvError::usage(
+                format!("--location `{location}` is not a region: a region is letters, digits and hyphens"),
+                Some("pass an Azure region (westeurope) or a GCS location (europe-west1, EU)".to_string()),
+            )
+            .into());
+        }
+        if !uses(&[BackendKind::AzureRm, BackendKind::Gcs]) {
+            warnings.push(
+                "--location is not used: only azurerm and gcs backends are created in it (an s3 bucket goes in the backend config's `region`)".to_string(),
+            );
+        }
     }
+    if let Some(sku) = &options.sku {
+        if !azurerm::SKUS
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(sku.trim()))
+        {
+            return Err(TfenvError::usage(
+                format!(
+                    "--sku `{sku}` is not a storage account SKU bootstrap creates (a StorageV2 account for block blobs)"
+                ),
+                Some(format!("pass --sku with one of: {}", azurerm::SKUS.join(", "))),
+            )
+            .into());
+        }
+        if !uses(&[BackendKind::AzureRm]) {
+            warnings
+                .push("--sku is not used: only a new Azure storage account takes it".to_string());
+        }
+    }
+    Ok(warnings)
 }
 
 impl Resource {

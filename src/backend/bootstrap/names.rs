@@ -17,6 +17,23 @@ fn lower_alnum(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
 
+/// Every character of `name` that `allowed` refuses, each once, in the order they
+/// first appear (`` `T`, `_`, `S` ``): one run names them all, not one per try.
+fn refused_chars(name: &str, allowed: impl Fn(char) -> bool) -> Option<String> {
+    let mut seen: Vec<char> = Vec::new();
+    for c in name.chars().filter(|c| !allowed(*c)) {
+        if !seen.contains(&c) {
+            seen.push(c);
+        }
+    }
+    (!seen.is_empty()).then(|| {
+        seen.iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 fn is_ip_address(name: &str) -> bool {
     name.parse::<std::net::Ipv4Addr>().is_ok()
 }
@@ -27,12 +44,9 @@ pub(super) fn s3_bucket(name: &str) -> anyhow::Result<()> {
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html";
     let rule = if !(3..=63).contains(&name.len()) {
         Some("it must be 3 to 63 characters long".to_string())
-    } else if let Some(c) = name
-        .chars()
-        .find(|c| !(lower_alnum(*c) || *c == '-' || *c == '.'))
-    {
+    } else if let Some(chars) = refused_chars(name, |c| lower_alnum(c) || c == '-' || c == '.') {
         Some(format!(
-            "it may hold only lowercase letters, digits, dots and hyphens, not `{c}`"
+            "it may hold only lowercase letters, digits, dots and hyphens, not {chars}"
         ))
     } else if !name.starts_with(lower_alnum) || !name.ends_with(lower_alnum) {
         Some("it must begin and end with a lowercase letter or a digit".to_string())
@@ -62,13 +76,12 @@ pub(super) fn dynamodb_table(name: &str) -> anyhow::Result<()> {
     let rule = if !(3..=255).contains(&name.len()) {
         Some("it must be 3 to 255 characters long".to_string())
     } else {
-        name.chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-            .map(|c| {
-                format!(
-                    "it may hold only letters, digits, underscores, hyphens and dots, not `{c}`"
-                )
-            })
+        refused_chars(name, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+        })
+        .map(|chars| {
+            format!("it may hold only letters, digits, underscores, hyphens and dots, not {chars}")
+        })
     };
     rule.map_or(Ok(()), |rule| {
         Err(refused("DynamoDB table", name, &rule, DOCS))
@@ -185,6 +198,7 @@ mod tests {
             (&"a".repeat(64), "3 to 63 characters"),
             ("Tf-State", "not `T`"),
             ("tf_state", "not `_`"),
+            ("Tf_State", "dots and hyphens, not `T`, `_`, `S`"),
             ("-tfstate", "begin and end"),
             ("tfstate.", "begin and end"),
             ("tf..state", "two dots"),
@@ -203,6 +217,7 @@ mod tests {
         dynamodb_table("terraform-locks_v1.0").unwrap();
         assert!(rule(dynamodb_table("ab")).contains("3 to 255"));
         assert!(rule(dynamodb_table("tf locks")).contains("not ` `"));
+        assert!(rule(dynamodb_table("tf locks/état")).contains("not ` `, `/`, `é`"));
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub(crate) enum BucketOp {
 pub(super) struct Endpoints {
     pub s3: String,
     pub dynamodb: String,
+    pub region: String,
 }
 
 pub(super) fn endpoints(backend: &Backend) -> anyhow::Result<Endpoints> {
@@ -60,6 +61,7 @@ pub(super) fn endpoints(backend: &Backend) -> anyhow::Result<Endpoints> {
             "{} {region}",
             settings.dynamodb_endpoint.clone().unwrap_or_default()
         ),
+        region,
     })
 }
 
@@ -78,11 +80,15 @@ impl Target {
     async fn of(backend: &Backend) -> anyhow::Result<Target> {
         let aws = aws::clients(backend).await?;
         Ok(Target {
+            // The SDK (and terraform) take the endpoint from the environment when the
+            // backend config names none.
             plain_http: aws
                 .settings
                 .s3_endpoint
                 .clone()
-                .filter(|e| e.to_ascii_lowercase().starts_with("http://")),
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+                .filter(|e| e.trim().to_ascii_lowercase().starts_with("http://")),
             region: aws.settings.region.clone(),
             aws,
             bucket: backend.setting("bucket").unwrap_or_default(),
@@ -149,7 +155,18 @@ pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyho
         async {
             let what = format!("looking for the S3 bucket `{bucket}`");
             match target.aws.s3.head_bucket().bucket(bucket).send().await {
-                Ok(_) => Ok(true),
+                Ok(head) => match (head.bucket_region(), target.region.as_deref()) {
+                    (Some(found), Some(wanted)) if found != wanted => Err(TfenvError::config(
+                        format!(
+                            "the S3 bucket `{bucket}` exists in `{found}`, not in the backend config's region `{wanted}`"
+                        ),
+                        Some(format!(
+                            "set `region = \"{found}\"` in the backend config, or choose another bucket name"
+                        )),
+                    )
+                    .into()),
+                    _ => Ok(true),
+                },
                 Err(err) => match status(&err) {
                     Some(404) => Ok(false),
                     Some(403) => Err(TfenvError::Permission {
@@ -237,7 +254,7 @@ pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyho
     let mut notes = Vec::new();
     match target.no_tls_policy() {
         Some(note) => notes.push(note),
-        None => read_policy(&target, options, &mut found, &mut steps).await?,
+        None => read_policy(&target, options, &mut found, &mut steps, &mut notes).await?,
     }
     Ok(Survey {
         exists: true,
@@ -332,7 +349,7 @@ async fn read_encryption(
                 let now = match (kms, key) {
                     (true, Some(key)) => format!("default encryption SSE-KMS with `{key}`"),
                     (true, None) => "default encryption SSE-KMS with the AWS managed key".into(),
-                    (false, _) => format!("default encryption {}", algorithm.as_str()),
+                    (false, _) => format!("default encryption {}", sse_name(&algorithm)),
                 };
                 steps.push(
                     step(
@@ -344,15 +361,22 @@ async fn read_encryption(
                 );
             }
         }
-        (Some((algorithm, key)), None) => found.push(match (algorithm, key) {
-            (ServerSideEncryption::Aes256, _) => "default encryption SSE-S3 (AES256)".into(),
-            (algorithm, Some(key)) => {
-                format!("default encryption {} with `{key}`", algorithm.as_str())
-            }
-            (algorithm, None) => format!("default encryption {}", algorithm.as_str()),
+        (Some((algorithm, key)), None) => found.push(match key {
+            Some(key) => format!("default encryption {} with `{key}`", sse_name(&algorithm)),
+            None => format!("default encryption {}", sse_name(&algorithm)),
         }),
     }
     Ok(())
+}
+
+/// An encryption as the plan names it: `SSE-S3 (AES256)`, `SSE-KMS`, `DSSE-KMS`.
+fn sse_name(algorithm: &ServerSideEncryption) -> String {
+    match algorithm {
+        ServerSideEncryption::Aes256 => "SSE-S3 (AES256)".to_string(),
+        ServerSideEncryption::AwsKms => "SSE-KMS".to_string(),
+        ServerSideEncryption::AwsKmsDsse => "DSSE-KMS".to_string(),
+        other => other.as_str().to_string(),
+    }
 }
 
 /// A key named by ARN, by ID or by alias: the same when one ends with the other.
@@ -421,6 +445,7 @@ async fn read_policy(
     options: &Options,
     found: &mut Vec<String>,
     steps: &mut Vec<Step>,
+    notes: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let bucket = &target.bucket;
     let what = format!("reading the bucket policy of `s3://{bucket}`");
@@ -449,14 +474,19 @@ async fn read_policy(
         Some(policy) if denies_insecure_transport(&policy) => {
             found.push("a policy denying requests without TLS".into())
         }
-        Some(policy) => steps.push(
-            step(
-                StepKind::Fix,
-                "add a statement denying requests without TLS to the bucket policy",
-                Op::Bucket(BucketOp::Policy(Some(policy))),
-            )
-            .found("a bucket policy that allows requests without TLS"),
-        ),
+        Some(policy) => match policy_with_tls(bucket, Some(&policy)) {
+            Ok(_) => steps.push(
+                step(
+                    StepKind::Fix,
+                    "add a statement denying requests without TLS to the bucket policy (its other statements are kept)",
+                    Op::Bucket(BucketOp::Policy(Some(policy))),
+                )
+                .found("a bucket policy without a statement denying requests without TLS"),
+            ),
+            Err(why) => notes.push(format!(
+                "no policy denying requests without TLS, and tfenv leaves the bucket policy as it is: {why}; add a statement denying `s3:*` when `aws:SecureTransport` is `false` yourself"
+            )),
+        },
     }
     Ok(())
 }
@@ -497,32 +527,43 @@ fn denies_insecure_transport(policy: &str) -> bool {
     })
 }
 
-/// The policy to put: ours alone, or `existing` with our statement added (a policy that
-/// is not JSON is an error: it is never replaced).
+/// The policy to put: ours alone, or `existing` with our statement added. A policy that
+/// is not a JSON object with a list of statements (or one) is an error: tfenv never
+/// replaces someone's policy.
 fn policy_with_tls(bucket: &str, existing: Option<&str>) -> anyhow::Result<String> {
     let Some(existing) = existing else {
         return Ok(
             json!({ "Version": "2012-10-17", "Statement": [tls_statement(bucket)] }).to_string(),
         );
     };
-    let mut policy: Value = serde_json::from_str(existing).map_err(|e| {
-        anyhow::anyhow!("the bucket policy of `s3://{bucket}` is not JSON ({e}); tfenv leaves it as it is: add a statement denying `aws:SecureTransport = false` yourself")
-    })?;
-    let statements = match policy.get_mut("Statement") {
-        Some(Value::Array(list)) => list,
-        Some(one) => {
-            let single = one.take();
-            *one = Value::Array(vec![single]);
-            one.as_array_mut().expect("just made an array")
-        }
-        None => {
-            policy["Statement"] = Value::Array(Vec::new());
-            policy["Statement"]
-                .as_array_mut()
-                .expect("just made an array")
-        }
+    let mut policy: Value = serde_json::from_str(existing)
+        .map_err(|e| anyhow::anyhow!("its policy is not JSON ({e})"))?;
+    let Some(object) = policy.as_object_mut() else {
+        anyhow::bail!("its policy is not a JSON object");
     };
-    statements.push(tls_statement(bucket));
+    let statements = match object.remove("Statement") {
+        Some(Value::Array(list)) => list,
+        Some(one @ Value::Object(_)) => vec![one],
+        None => Vec::new(),
+        Some(_) => anyhow::bail!("its policy's `Statement` is neither a list nor a statement"),
+    };
+    // Statement IDs are unique within a policy.
+    let taken = |sid: &str| {
+        statements
+            .iter()
+            .any(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))
+    };
+    let mut ours = tls_statement(bucket);
+    if taken(TLS_SID) {
+        let sid = (2..)
+            .map(|n| format!("{TLS_SID}{n}"))
+            .find(|sid| !taken(sid))
+            .expect("an unused statement ID");
+        ours["Sid"] = Value::String(sid);
+    }
+    let mut statements = statements;
+    statements.push(ours);
+    object.insert("Statement".to_string(), Value::Array(statements));
     Ok(policy.to_string())
 }
 
@@ -569,6 +610,22 @@ pub(super) async fn survey_table(backend: &Backend, options: &Options) -> anyhow
         .iter()
         .find(|a| Some(a.attribute_name()) == hash.as_deref())
         .map(|a| a.attribute_type().as_str().to_string());
+    let extra_keys: Vec<String> = described
+        .key_schema()
+        .iter()
+        .filter(|k| k.key_type() != &KeyType::Hash)
+        .map(|k| format!("`{}`", k.attribute_name()))
+        .collect();
+    if !extra_keys.is_empty() {
+        return Err(TfenvError::config(
+            format!(
+                "the DynamoDB table `{table}` exists, but it has a range key ({}) besides its hash key, and terraform locks in a table whose only key is `LockID` (a string)",
+                extra_keys.join(", ")
+            ),
+            Some("name another table in the backend config's `dynamodb_table`; tfenv never changes or deletes an existing table".to_string()),
+        )
+        .into());
+    }
     if hash.as_deref() != Some("LockID") || hash_type.as_deref() != Some("S") {
         return Err(TfenvError::config(
             format!(
@@ -579,6 +636,22 @@ pub(super) async fn survey_table(backend: &Backend, options: &Options) -> anyhow
             Some("name another table in the backend config's `dynamodb_table`; tfenv never changes or deletes an existing table".to_string()),
         )
         .into());
+    }
+    match described.table_status() {
+        Some(TableStatus::Active) | None => {}
+        Some(TableStatus::Creating | TableStatus::Updating) => {
+            wait_active(&aws, &table, &what, false, options).await?;
+        }
+        Some(other) => {
+            return Err(TfenvError::config(
+                format!(
+                    "the DynamoDB table `{table}` is `{}`: terraform cannot lock in it",
+                    other.as_str()
+                ),
+                Some("wait until it is ACTIVE (or gone, then run `tfenv bootstrap` again to create it)".to_string()),
+            )
+            .into());
+        }
     }
     let billing = match described
         .billing_mode_summary()
@@ -732,8 +805,8 @@ async fn apply_to_bucket(
     within(options.timeout, || what.clone(), call).await
 }
 
-/// CreateTable, then waits (within the deadline) until the table is ACTIVE: terraform
-/// cannot lock in a table that is still being created.
+/// CreateTable, then waits until the table is ACTIVE: terraform cannot lock in a table
+/// that is still being created. The call and the wait each get the deadline.
 async fn create_table(backend: &Backend, options: &Options) -> anyhow::Result<()> {
     let aws = aws::clients(backend).await?;
     let table = backend.setting("dynamodb_table").unwrap_or_default();
@@ -759,30 +832,60 @@ async fn create_table(backend: &Backend, options: &Options) -> anyhow::Result<()
             .send()
             .await;
         match created {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             // Created meanwhile (another run): the survey after checks it is right.
-            Err(err) if err.code() == Some("ResourceInUseException") => {}
-            Err(err) => {
-                return Err(aws.failure(&table_needs(&table, "dynamodb:CreateTable"), &what, err));
-            }
+            Err(err) if err.code() == Some("ResourceInUseException") => Ok(()),
+            Err(err) => Err(aws.failure(&table_needs(&table, "dynamodb:CreateTable"), &what, err)),
         }
+    };
+    within(options.timeout, || what.clone(), create).await?;
+    wait_active(&aws, &table, &what, true, options).await
+}
+
+/// Polls DescribeTable until the table is ACTIVE. A table still not ACTIVE at the
+/// deadline is said as such (`created`: this run made it), not as a cloud that did not
+/// answer.
+async fn wait_active(
+    aws: &aws::Aws,
+    table: &str,
+    what: &str,
+    created: bool,
+    options: &Options,
+) -> anyhow::Result<()> {
+    let mut status = None;
+    let active = async {
         loop {
             let described = aws
                 .dynamodb
                 .describe_table()
-                .table_name(&table)
+                .table_name(table)
                 .send()
                 .await
                 .map_err(|err| {
-                    aws.failure(&table_needs(&table, "dynamodb:DescribeTable"), &what, err)
+                    aws.failure(&table_needs(table, "dynamodb:DescribeTable"), what, err)
                 })?;
-            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                return Ok(());
+            status = described.table().and_then(|t| t.table_status()).cloned();
+            if status == Some(TableStatus::Active) {
+                return anyhow::Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
     };
-    within(options.timeout, || what.clone(), create).await
+    match tokio::time::timeout(options.timeout, active).await {
+        Ok(result) => result,
+        Err(_) => Err(TfenvError::Unreachable {
+            message: format!(
+                "the DynamoDB table `{table}` {}, but it is still `{}` after {} (--timeout): terraform cannot lock in it until it is ACTIVE",
+                if created { "was created" } else { "exists" },
+                status.as_ref().map_or("not ACTIVE", |s| s.as_str()),
+                humantime::format_duration(options.timeout)
+            ),
+            hint: Some(
+                "run `tfenv bootstrap` again in a minute: it finds the table and checks it; or allow longer with --timeout".to_string(),
+            ),
+        }
+        .into()),
+    }
 }
 
 #[cfg(test)]
