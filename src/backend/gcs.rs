@@ -91,6 +91,8 @@ pub(super) const AUTH_FIX: &str = "check the backend config's `credentials` / `i
 /// Whose credentials gcloud uses for the backend (see `gcloud`), for people.
 pub(super) fn identity(backend: &Backend) -> String {
     let base = match backend.setting("credentials") {
+        // The key itself, not its file: a secret, never shown.
+        Some(key) if inline_key(&key) => "gcloud's active account (the backend config's `credentials` holds a key itself, not the path of a key file, and gcloud takes only a file: put the key in a file and name that file in `credentials`)".to_string(),
         Some(file) => format!("the key file `{file}` (`credentials` in the backend config)"),
         None => "gcloud's active account".to_string(),
     };
@@ -98,6 +100,12 @@ pub(super) fn identity(backend: &Backend) -> String {
         Some(account) => format!("{base}, impersonating `{account}`"),
         None => base,
     }
+}
+
+/// Terraform's gcs backend takes `credentials` as a key file's path or as the key's JSON
+/// itself; gcloud takes only a file.
+fn inline_key(credentials: &str) -> bool {
+    credentials.trim_start().starts_with('{')
 }
 
 /// What gcloud prints for an object that is not there.
@@ -430,7 +438,7 @@ pub(super) async fn versioning(store: &Store) -> anyhow::Result<bool> {
 /// gcloud with the credentials and endpoint the backend config names.
 pub(super) fn gcloud(backend: &Backend, bin: &std::path::Path, args: &[&str]) -> Invocation {
     let mut inv = Invocation::new(bin, args);
-    if let Some(file) = backend.setting("credentials") {
+    if let Some(file) = backend.setting("credentials").filter(|c| !inline_key(c)) {
         inv.env
             .push(("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE".into(), file.into()));
     }
@@ -454,6 +462,24 @@ mod tests {
     use super::super::tests::backend;
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_key_given_inline_is_never_shown_nor_passed_as_a_file() {
+        let key = r#"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----SECRET"}"#;
+        let b = backend("gcs", json!({"bucket": "b", "credentials": key}), None);
+        let shown = identity(&b);
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("holds a key itself"), "{shown}");
+        let inv = gcloud(&b, std::path::Path::new("gcloud"), &["storage", "ls"]);
+        assert!(
+            inv.env
+                .iter()
+                .all(|(name, value)| name != "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"
+                    && !value.to_string_lossy().contains("SECRET")),
+            "{:?}",
+            inv.env.iter().map(|(n, _)| n).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn location_uses_prefix_and_workspace() {
