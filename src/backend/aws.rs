@@ -483,6 +483,9 @@ const DEFAULT_PROFILE: &str = "the default profile of the shared files";
 pub(crate) struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// STS with the same credentials: who they are (`bootstrap` checks
+    /// `allowed_account_ids` before it creates anything).
+    pub sts: aws_sdk_sts::Client,
     pub settings: Arc<AwsSettings>,
     /// The provider both clients take their credentials from (`check_credentials`).
     credentials: SharedCredentialsProvider,
@@ -655,9 +658,11 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
     if let Some(url) = &settings.dynamodb_endpoint {
         dynamodb = dynamodb.endpoint_url(url);
     }
+    let sts = aws_sdk_sts::Client::new(&sts_config(&base, &settings, Some(credentials.clone())));
     Ok(Aws {
         s3: aws_sdk_s3::Client::from_conf(s3.build()),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+        sts,
         settings: Arc::new(settings),
         credentials,
         used,

@@ -472,10 +472,10 @@ mod tests {
         assert!(shown.contains("holds a key itself"), "{shown}");
         let inv = gcloud(&b, std::path::Path::new("gcloud"), &["storage", "ls"]);
         assert!(
-            inv.env
-                .iter()
-                .all(|(name, value)| name != "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"
-                    && !value.to_string_lossy().contains("SECRET")),
+            inv.env.iter().all(
+                |(name, value)| name != "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"
+                    && !value.to_string_lossy().contains("SECRET")
+            ),
             "{:?}",
             inv.env.iter().map(|(n, _)| n).collect::<Vec<_>>()
         );

@@ -133,9 +133,9 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
     let mut environments = Vec::new();
     for (env, backend) in &resolved {
         let note = match &backend.kind {
-            BackendKind::Local => Some(
-                "local backend: nothing to create (the state is a local file)".to_string(),
-            ),
+            BackendKind::Local => {
+                Some("local backend: nothing to create (the state is a local file)".to_string())
+            }
             // With --all, one environment tfenv cannot bootstrap does not stop the others.
             BackendKind::Other(kind) if all => Some(format!(
                 "a `{kind}` backend: tfenv creates s3, azurerm and gcs backends; create its storage yourself"

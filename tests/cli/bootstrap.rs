@@ -16,9 +16,8 @@ fn a_local_backend_has_nothing_to_create() {
     );
     let text = stdout(&output);
     assert!(
-        text.contains(
-            "dev: local backend: nothing to create (the state is a local file)"
-        ) && text.contains("nothing to do"),
+        text.contains("dev: local backend: nothing to create (the state is a local file)")
+            && text.contains("nothing to do"),
         "{text}"
     );
     // Nothing to create is nothing to confirm, production too.

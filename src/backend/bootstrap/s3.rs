@@ -148,6 +148,7 @@ fn step(kind: StepKind, change: impl Into<String>, op: Op) -> Step {
 /// HeadBucket, then what the bucket has.
 pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyhow::Result<Survey> {
     let target = Target::of(backend).await?;
+    check_account(backend, &target.aws, options).await?;
     let bucket = &target.bucket;
     let head = within(
         options.timeout,
@@ -491,6 +492,60 @@ async fn read_policy(
     Ok(())
 }
 
+/// The backend config's `allowed_account_ids` / `forbidden_account_ids`, as terraform
+/// checks them at init: the account of the credentials (STS GetCallerIdentity) must be
+/// allowed, or bootstrap would create in an account terraform then refuses.
+async fn check_account(backend: &Backend, aws: &aws::Aws, options: &Options) -> anyhow::Result<()> {
+    let list = |name: &str| -> Vec<String> {
+        match backend.settings.get(name) {
+            Some(Value::Array(ids)) => ids
+                .iter()
+                .filter_map(crate::backend::setting_text)
+                .collect(),
+            Some(one) => crate::backend::setting_text(one).into_iter().collect(),
+            None => Vec::new(),
+        }
+    };
+    let (allowed, forbidden) = (list("allowed_account_ids"), list("forbidden_account_ids"));
+    if allowed.is_empty() && forbidden.is_empty() {
+        return Ok(());
+    }
+    let what = "asking STS which AWS account the credentials are in (the backend config sets `allowed_account_ids` / `forbidden_account_ids`)";
+    let account = within(options.timeout, || what.to_string(), async {
+        aws.sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map(|who| who.account().unwrap_or_default().to_string())
+            .map_err(|err| {
+                let needs = aws::Needs {
+                    action: "sts:GetCallerIdentity",
+                    on: "`*`".to_string(),
+                    docs: DOCS,
+                };
+                aws.failure(&needs, what, err)
+            })
+    })
+    .await?;
+    let refused = if !allowed.is_empty() && !allowed.contains(&account) {
+        Some("is not in the backend config's `allowed_account_ids`")
+    } else if forbidden.contains(&account) {
+        Some("is in the backend config's `forbidden_account_ids`")
+    } else {
+        None
+    };
+    match refused {
+        Some(why) => Err(TfenvError::Refused {
+            message: format!(
+                "the credentials are in the AWS account `{account}`, which {why}: terraform would refuse this backend, so bootstrap creates nothing in it"
+            ),
+            hint: Some("use credentials of an allowed account (AWS_PROFILE, the config's `profile`), or fix the list".to_string()),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// The TLS-only statement for `bucket`.
 fn tls_statement(bucket: &str) -> Value {
     json!({
@@ -570,6 +625,7 @@ fn policy_with_tls(bucket: &str, existing: Option<&str>) -> anyhow::Result<Strin
 /// DescribeTable of the lock table, and whether terraform can lock in it.
 pub(super) async fn survey_table(backend: &Backend, options: &Options) -> anyhow::Result<Survey> {
     let aws = aws::clients(backend).await?;
+    check_account(backend, &aws, options).await?;
     let table = backend.setting("dynamodb_table").unwrap_or_default();
     let what = format!("looking for the DynamoDB table `{table}`");
     let described = within(options.timeout, || what.clone(), async {
