@@ -1089,8 +1089,15 @@ impl Needs {
             ""
         };
         format!(
-            "AWS accepted the credentials but denied this call: allow `{}` on {} for that identity{missing} (a bucket policy or an SCP can deny it too); the permissions tfenv needs are in {}",
-            self.action, self.on, self.docs
+            "AWS accepted the credentials but denied this call: allow `{}` on {} for that identity{missing} ({} or an SCP can deny it too); the permissions tfenv needs are in {}",
+            self.action,
+            self.on,
+            if self.action.starts_with("s3:") {
+                "a bucket policy"
+            } else {
+                "a resource policy"
+            },
+            self.docs
         )
     }
 }

@@ -174,7 +174,10 @@ fn a_backend_whose_storage_does_not_exist_yet_names_bootstrap() {
         let hint = storage_missing(said, env).expect(said);
         assert!(hint.contains("`tfenv bootstrap dev`"), "{hint}");
     }
-    assert_eq!(storage_missing("Error: Invalid provider configuration", env), None);
+    assert_eq!(
+        storage_missing("Error: Invalid provider configuration", env),
+        None
+    );
 }
 
 #[tokio::test]

@@ -472,7 +472,7 @@ async fn read_policy(
             change,
             Op::Bucket(BucketOp::Policy(None)),
         )),
-        Some(policy) if denies_insecure_transport(&policy) => {
+        Some(policy) if denies_insecure_transport(&policy, bucket) => {
             found.push("a policy denying requests without TLS".into())
         }
         Some(policy) => match policy_with_tls(bucket, Some(&policy)) {
@@ -558,9 +558,9 @@ fn tls_statement(bucket: &str) -> Value {
     })
 }
 
-/// Whether a policy has a statement denying every S3 action when `aws:SecureTransport`
-/// is false.
-fn denies_insecure_transport(policy: &str) -> bool {
+/// Whether a policy has a statement denying every S3 action on the bucket and its
+/// objects when `aws:SecureTransport` is false.
+fn denies_insecure_transport(policy: &str, bucket: &str) -> bool {
     let Ok(policy) = serde_json::from_str::<Value>(policy) else {
         return false;
     };
@@ -575,8 +575,15 @@ fn denies_insecure_transport(policy: &str) -> bool {
             Some(Value::Array(list)) => list.iter().any(|x| x.as_str() == Some(wanted)),
             _ => false,
         };
+        let covers = |arn: &str| {
+            ["*", "arn:aws:s3:::*", arn]
+                .iter()
+                .any(|wanted| any(s.get("Resource"), wanted))
+        };
         s.get("Effect").and_then(Value::as_str) == Some("Deny")
             && any(s.get("Action"), "s3:*")
+            && covers(&format!("arn:aws:s3:::{bucket}"))
+            && covers(&format!("arn:aws:s3:::{bucket}/*"))
             && s.pointer("/Condition/Bool/aws:SecureTransport")
                 .is_some_and(|v| v == "false" || v == &Value::Bool(false))
     })
@@ -951,14 +958,18 @@ mod tests {
     #[test]
     fn the_tls_statement_is_recognised_in_every_form_a_policy_writes_it() {
         let ours = policy_with_tls("b", None).unwrap();
-        assert!(denies_insecure_transport(&ours));
+        assert!(denies_insecure_transport(&ours, "b"));
+        assert!(!denies_insecure_transport(&ours, "other"));
         let single = json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": ["s3:GetObject", "s3:*"],
-            "Condition": {"Bool": {"aws:SecureTransport": false}}}});
-        assert!(denies_insecure_transport(&single.to_string()));
+            "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": false}}}});
+        assert!(denies_insecure_transport(&single.to_string(), "b"));
+        let objects_only = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": "arn:aws:s3:::b/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+        assert!(!denies_insecure_transport(&objects_only.to_string(), "b"));
         let allow = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*",
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
-        assert!(!denies_insecure_transport(&allow.to_string()));
-        assert!(!denies_insecure_transport("not json"));
+        assert!(!denies_insecure_transport(&allow.to_string(), "b"));
+        assert!(!denies_insecure_transport("not json", "b"));
     }
 
     #[test]
