@@ -128,7 +128,8 @@ access prevention (--location is needed to create it). Local backend: nothing to
 A protection that was never set on an existing bucket is set on a plain run (a bootstrap
 that stopped half way is completed). One someone set otherwise (versioning suspended, a
 public access setting off, a policy of their own without the TLS rule) is reported, exit
-6, and changed only with --fix. Permissions needed: docs/bootstrap.md.
+6, and changed only with --fix. A denied call names the permission it needed; the full
+list is in docs/bootstrap.md in tfenv's repository.
 
 Examples:
   tfenv bootstrap dev --dry-run

@@ -483,6 +483,9 @@ const DEFAULT_PROFILE: &str = "the default profile of the shared files";
 pub(crate) struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// STS with the same credentials: who they are (`bootstrap` checks
+    /// `allowed_account_ids` before it creates anything).
+    pub sts: aws_sdk_sts::Client,
     pub settings: Arc<AwsSettings>,
     /// The provider both clients take their credentials from (`check_credentials`).
     credentials: SharedCredentialsProvider,
@@ -655,9 +658,11 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
     if let Some(url) = &settings.dynamodb_endpoint {
         dynamodb = dynamodb.endpoint_url(url);
     }
+    let sts = aws_sdk_sts::Client::new(&sts_config(&base, &settings, Some(credentials.clone())));
     Ok(Aws {
         s3: aws_sdk_s3::Client::from_conf(s3.build()),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+        sts,
         settings: Arc::new(settings),
         credentials,
         used,
@@ -1084,8 +1089,15 @@ impl Needs {
             ""
         };
         format!(
-            "AWS accepted the credentials but denied this call: allow `{}` on {} for that identity{missing} (a bucket policy or an SCP can deny it too); the permissions tfenv needs are in {}",
-            self.action, self.on, self.docs
+            "AWS accepted the credentials but denied this call: allow `{}` on {} for that identity{missing} ({} or an SCP can deny it too); the permissions tfenv needs are in {}",
+            self.action,
+            self.on,
+            if self.action.starts_with("s3:") {
+                "a bucket policy"
+            } else {
+                "a resource policy"
+            },
+            self.docs
         )
     }
 }

@@ -660,6 +660,13 @@ async fn check_backend(
             Err(err) if is_unreachable(&err) || is_auth(&err) || is_permission(&err) => {
                 backend_problem(&mut status.problems, &err, &env.name)
             }
+            Err(err) if format!("{err:#}").contains("NoSuchBucket") => {
+                status.problems.push(Problem::new(
+                    "no-backend",
+                    format!("the backend's bucket does not exist: {err:#}"),
+                    format!("tfenv bootstrap {}", env.name),
+                ));
+            }
             Err(err) => {
                 // Read, but not a state: where it came from helps.
                 status.state_source = Some(source);

@@ -642,6 +642,47 @@ fn production_without_confirm_is_refused_and_creates_nothing() {
     assert_eq!(moto.table(TABLE), None);
 }
 
+/// terraform refuses a backend whose credentials are in an account `allowed_account_ids`
+/// does not list (or `forbidden_account_ids` does): bootstrap asks STS first and creates
+/// nothing in such an account. moto's account is 123456789012.
+#[test]
+fn an_account_the_backend_config_does_not_allow_gets_nothing_created() {
+    let moto = Moto::start();
+    let conf = |line: &str| {
+        moto.backend_conf(BUCKET, &state_key("dev"), TABLE).replace(
+            "dynamodb = \"",
+            &format!("sts = \"{}\", dynamodb = \"", moto.endpoint()),
+        ) + line
+            + "\n"
+    };
+    let project = s3_project(&[("dev", conf("allowed_account_ids = [\"999999999999\"]"))]);
+    let error = stderr(&run(&project, &["bootstrap", "dev", "--yes"], 5));
+    assert!(
+        error.contains("the credentials are in the AWS account `123456789012`, which is not in the backend config's `allowed_account_ids`"),
+        "{error}"
+    );
+    assert!(!moto.bucket_exists(BUCKET));
+    assert_eq!(moto.table(TABLE), None);
+
+    project.write(
+        "environments/dev.backend.conf",
+        &conf("forbidden_account_ids = [\"123456789012\"]"),
+    );
+    let error = stderr(&run(&project, &["bootstrap", "dev", "--yes"], 5));
+    assert!(
+        error.contains("is in the backend config's `forbidden_account_ids`"),
+        "{error}"
+    );
+    assert!(!moto.bucket_exists(BUCKET));
+
+    project.write(
+        "environments/dev.backend.conf",
+        &conf("allowed_account_ids = [\"123456789012\"]"),
+    );
+    run(&project, &["bootstrap", "dev", "--yes"], 0);
+    assert_protected(&moto, BUCKET);
+}
+
 #[test]
 fn staging_answered_no_at_the_prompt_is_refused_and_creates_nothing() {
     use rexpect::process::WaitStatus;

@@ -398,8 +398,12 @@ impl<'a> Az<'a> {
                     if kind.is_empty() { "?" } else { &kind }
                 ),
                 Some(format!(
-                    "upgrade it (`az storage account update --name {account} --resource-group {} --set kind=StorageV2 --access-tier Hot`, which cannot be undone), or name another `storage_account_name` in the backend config",
-                    self.group
+                    "upgrade it (`az storage account update --name {account} --resource-group {}{} --set kind=StorageV2 --access-tier Hot`, which cannot be undone), or name another `storage_account_name` in the backend config",
+                    self.group,
+                    self.subscription
+                        .as_ref()
+                        .map(|s| format!(" --subscription {s}"))
+                        .unwrap_or_default()
                 )),
             )
             .into());

@@ -172,7 +172,7 @@ impl<'a> Gcloud<'a> {
             Some(true) => found.push("versioning enabled".into()),
             Some(false) => steps.push(
                 step(StepKind::Fix, "turn versioning back on", Op::Versioning)
-                    .found("versioning suspended"),
+                    .found("versioning turned off"),
             ),
             None => steps.push(step(
                 StepKind::Complete,
@@ -628,7 +628,7 @@ mod tests {
         assert_eq!(
             steps(&survey),
             [
-                (StepKind::Fix, Op::Versioning, Some("versioning suspended")),
+                (StepKind::Fix, Op::Versioning, Some("versioning turned off")),
                 (StepKind::Complete, Op::UniformAccess, None),
                 (StepKind::Complete, Op::PublicAccessPrevention, None),
             ]

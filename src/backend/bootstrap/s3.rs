@@ -148,6 +148,7 @@ fn step(kind: StepKind, change: impl Into<String>, op: Op) -> Step {
 /// HeadBucket, then what the bucket has.
 pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyhow::Result<Survey> {
     let target = Target::of(backend).await?;
+    check_account(backend, &target.aws, options).await?;
     let bucket = &target.bucket;
     let head = within(
         options.timeout,
@@ -471,7 +472,7 @@ async fn read_policy(
             change,
             Op::Bucket(BucketOp::Policy(None)),
         )),
-        Some(policy) if denies_insecure_transport(&policy) => {
+        Some(policy) if denies_insecure_transport(&policy, bucket) => {
             found.push("a policy denying requests without TLS".into())
         }
         Some(policy) => match policy_with_tls(bucket, Some(&policy)) {
@@ -491,6 +492,60 @@ async fn read_policy(
     Ok(())
 }
 
+/// The backend config's `allowed_account_ids` / `forbidden_account_ids`, as terraform
+/// checks them at init: the account of the credentials (STS GetCallerIdentity) must be
+/// allowed, or bootstrap would create in an account terraform then refuses.
+async fn check_account(backend: &Backend, aws: &aws::Aws, options: &Options) -> anyhow::Result<()> {
+    let list = |name: &str| -> Vec<String> {
+        match backend.settings.get(name) {
+            Some(Value::Array(ids)) => ids
+                .iter()
+                .filter_map(crate::backend::setting_text)
+                .collect(),
+            Some(one) => crate::backend::setting_text(one).into_iter().collect(),
+            None => Vec::new(),
+        }
+    };
+    let (allowed, forbidden) = (list("allowed_account_ids"), list("forbidden_account_ids"));
+    if allowed.is_empty() && forbidden.is_empty() {
+        return Ok(());
+    }
+    let what = "asking STS which AWS account the credentials are in (the backend config sets `allowed_account_ids` / `forbidden_account_ids`)";
+    let account = within(options.timeout, || what.to_string(), async {
+        aws.sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map(|who| who.account().unwrap_or_default().to_string())
+            .map_err(|err| {
+                let needs = aws::Needs {
+                    action: "sts:GetCallerIdentity",
+                    on: "`*`".to_string(),
+                    docs: DOCS,
+                };
+                aws.failure(&needs, what, err)
+            })
+    })
+    .await?;
+    let refused = if !allowed.is_empty() && !allowed.contains(&account) {
+        Some("is not in the backend config's `allowed_account_ids`")
+    } else if forbidden.contains(&account) {
+        Some("is in the backend config's `forbidden_account_ids`")
+    } else {
+        None
+    };
+    match refused {
+        Some(why) => Err(TfenvError::Refused {
+            message: format!(
+                "the credentials are in the AWS account `{account}`, which {why}: terraform would refuse this backend, so bootstrap creates nothing in it"
+            ),
+            hint: Some("use credentials of an allowed account (AWS_PROFILE, the config's `profile`), or fix the list".to_string()),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// The TLS-only statement for `bucket`.
 fn tls_statement(bucket: &str) -> Value {
     json!({
@@ -503,9 +558,9 @@ fn tls_statement(bucket: &str) -> Value {
     })
 }
 
-/// Whether a policy has a statement denying every S3 action when `aws:SecureTransport`
-/// is false.
-fn denies_insecure_transport(policy: &str) -> bool {
+/// Whether a policy has a statement denying every S3 action on the bucket and its
+/// objects when `aws:SecureTransport` is false.
+fn denies_insecure_transport(policy: &str, bucket: &str) -> bool {
     let Ok(policy) = serde_json::from_str::<Value>(policy) else {
         return false;
     };
@@ -520,8 +575,15 @@ fn denies_insecure_transport(policy: &str) -> bool {
             Some(Value::Array(list)) => list.iter().any(|x| x.as_str() == Some(wanted)),
             _ => false,
         };
+        let covers = |arn: &str| {
+            ["*", "arn:aws:s3:::*", arn]
+                .iter()
+                .any(|wanted| any(s.get("Resource"), wanted))
+        };
         s.get("Effect").and_then(Value::as_str) == Some("Deny")
             && any(s.get("Action"), "s3:*")
+            && covers(&format!("arn:aws:s3:::{bucket}"))
+            && covers(&format!("arn:aws:s3:::{bucket}/*"))
             && s.pointer("/Condition/Bool/aws:SecureTransport")
                 .is_some_and(|v| v == "false" || v == &Value::Bool(false))
     })
@@ -570,6 +632,7 @@ fn policy_with_tls(bucket: &str, existing: Option<&str>) -> anyhow::Result<Strin
 /// DescribeTable of the lock table, and whether terraform can lock in it.
 pub(super) async fn survey_table(backend: &Backend, options: &Options) -> anyhow::Result<Survey> {
     let aws = aws::clients(backend).await?;
+    check_account(backend, &aws, options).await?;
     let table = backend.setting("dynamodb_table").unwrap_or_default();
     let what = format!("looking for the DynamoDB table `{table}`");
     let described = within(options.timeout, || what.clone(), async {
@@ -895,14 +958,18 @@ mod tests {
     #[test]
     fn the_tls_statement_is_recognised_in_every_form_a_policy_writes_it() {
         let ours = policy_with_tls("b", None).unwrap();
-        assert!(denies_insecure_transport(&ours));
+        assert!(denies_insecure_transport(&ours, "b"));
+        assert!(!denies_insecure_transport(&ours, "other"));
         let single = json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": ["s3:GetObject", "s3:*"],
-            "Condition": {"Bool": {"aws:SecureTransport": false}}}});
-        assert!(denies_insecure_transport(&single.to_string()));
+            "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": false}}}});
+        assert!(denies_insecure_transport(&single.to_string(), "b"));
+        let objects_only = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": "arn:aws:s3:::b/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+        assert!(!denies_insecure_transport(&objects_only.to_string(), "b"));
         let allow = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*",
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
-        assert!(!denies_insecure_transport(&allow.to_string()));
-        assert!(!denies_insecure_transport("not json"));
+        assert!(!denies_insecure_transport(&allow.to_string(), "b"));
+        assert!(!denies_insecure_transport("not json", "b"));
     }
 
     #[test]
