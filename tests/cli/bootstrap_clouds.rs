@@ -584,7 +584,7 @@ fn gcs_versioning_turned_off_is_fixed_only_with_fix() {
     let output = tfenv(&project, &["bootstrap", "dev"], 6);
     assert!(
         stdout(&output)
-            .contains("  ! turn versioning back on (now: versioning suspended): only with --fix"),
+            .contains("  ! turn versioning back on (now: versioning turned off): only with --fix"),
         "{}",
         output_text(&output)
     );
