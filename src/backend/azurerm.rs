@@ -456,6 +456,14 @@ pub(super) async fn versioning(store: &Store) -> anyhow::Result<bool> {
         args.extend(["--resource-group".into(), group]);
     }
     args.extend(["--output".into(), "json".into()]);
+    // The subscription the backend names, as terraform and `tfenv bootstrap` use it: az's
+    // default one may not hold the account.
+    if let Some(subscription) = backend
+        .setting("subscription_id")
+        .filter(|s| !s.trim().is_empty())
+    {
+        args.extend(["--subscription".into(), subscription]);
+    }
     let inv = Invocation::new(az_binary()?, &args);
     let what = format!("`az storage account blob-service-properties show` of `{account}`");
     let done = cloud_cli::run(&*store.runner, &inv, store.timeout, &what).await?;

@@ -6,6 +6,7 @@ mod support;
 
 mod artifacts;
 mod bootstrap;
+mod bootstrap_clouds;
 mod clouds;
 mod completion;
 mod deploy;
