@@ -58,7 +58,11 @@ pub(super) enum Op {
     MinimumTls,
     NoPublicAccess,
     HttpsOnly,
-    CreateContainer,
+    /// `new_account`: in an account this run creates, whose key the backend config
+    /// cannot hold yet: az looks the key up as the signed-in account.
+    CreateContainer {
+        new_account: bool,
+    },
     /// `--public-access off` on an existing container.
     PrivateContainer,
 }
@@ -159,6 +163,23 @@ impl<'a> Az<'a> {
         let mut inv = self.management(&words);
         credentials(self.backend, &mut inv);
         inv
+    }
+
+    /// A container call in an account this run created: as the signed-in account (az
+    /// looks the new account's key up), never with the backend config's key or SAS
+    /// token, which cannot be the new account's.
+    fn new_account_container_call(&self, verb: &str, args: &[&str]) -> Invocation {
+        let mut words = vec![
+            "storage",
+            "container",
+            verb,
+            "--name",
+            &self.container,
+            "--account-name",
+            &self.account,
+        ];
+        words.extend(args);
+        self.management(&words)
     }
 
     /// What a refused management call says: the `az login` account, and `action` on
@@ -518,18 +539,18 @@ impl<'a> Az<'a> {
     }
 
     async fn survey_container(&self, parent_missing: bool) -> anyhow::Result<Survey> {
-        let create = || Survey {
+        let create = |new_account| Survey {
             exists: false,
             found: Vec::new(),
             steps: vec![step(
                 StepKind::Create,
                 "create it, private (no public access)",
-                Op::CreateContainer,
+                Op::CreateContainer { new_account },
             )],
             notes: Vec::new(),
         };
         if parent_missing {
-            return Ok(create());
+            return Ok(create(true));
         }
         let shown = format!("`{}` of `{}`", self.container, self.account);
         let read = self.with_backend_credentials(
@@ -541,7 +562,7 @@ impl<'a> Az<'a> {
             .await?;
         match flag(exists.get("exists")) {
             Some(true) => {}
-            Some(false) => return Ok(create()),
+            Some(false) => return Ok(create(false)),
             None => anyhow::bail!("{what} printed no `exists`: {exists}"),
         }
         let what = format!("`az storage container show` of {shown}");
@@ -658,8 +679,12 @@ impl<'a> Az<'a> {
                 format!("allowing only HTTPS to `{account}`"),
                 self.as_signed_in(WRITE_ACCOUNT, &self.account_scope()),
             ),
-            Op::CreateContainer => (
-                self.container_call("create", &["--public-access", "off"]),
+            Op::CreateContainer { new_account } => (
+                if *new_account {
+                    self.new_account_container_call("create", &["--public-access", "off"])
+                } else {
+                    self.container_call("create", &["--public-access", "off"])
+                },
                 format!(
                     "`az storage container create` of `{}` in `{account}`",
                     self.container
@@ -951,7 +976,11 @@ mod tests {
         let container = az.survey_container(true).await.unwrap();
         assert_eq!(
             steps(&container),
-            [(StepKind::Create, Op::CreateContainer, None)]
+            [(
+                StepKind::Create,
+                Op::CreateContainer { new_account: true },
+                None
+            )]
         );
         for step in group
             .steps
@@ -984,9 +1013,10 @@ mod tests {
                 argv(
                     "storage account blob-service-properties update --account-name acct --resource-group rg-state --enable-container-delete-retention true --container-delete-retention-days 7 --output json --subscription sub-1"
                 ),
-                // Container calls carry the backend's credentials: Azure AD here.
+                // In the account just made, as the signed-in account: not with the
+                // backend's credentials (a key or SAS token cannot be the new account's).
                 argv(
-                    "storage container create --name tfstate --account-name acct --public-access off --output json --subscription sub-1 --auth-mode login"
+                    "storage container create --name tfstate --account-name acct --public-access off --output json --subscription sub-1"
                 ),
             ]
         );
@@ -1241,7 +1271,11 @@ mod tests {
         assert!(!container.exists);
         assert_eq!(
             steps(&container),
-            [(StepKind::Create, Op::CreateContainer, None)]
+            [(
+                StepKind::Create,
+                Op::CreateContainer { new_account: false },
+                None
+            )]
         );
         assert_eq!(cli.script.remaining(), 0);
     }
