@@ -832,7 +832,6 @@ fn flag(value: Option<&Value>) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::Duration;
 
     use serde_json::json;
 
@@ -846,12 +845,7 @@ mod tests {
     use crate::process::scripted::{Reply as Answer, ScriptedRunner};
 
     fn options(cli: &Arc<Cli>, location: Option<&str>) -> Options {
-        Options {
-            runner: cli.clone(),
-            timeout: Duration::from_secs(5),
-            location: location.map(str::to_string),
-            sku: None,
-        }
+        super::super::test_options(cli.clone(), location)
     }
 
     /// Signed in with Azure AD, in a named subscription.

@@ -338,7 +338,6 @@ fn bucket_missing(stderr: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::Duration;
 
     use serde_json::json;
 
@@ -352,12 +351,7 @@ mod tests {
     use crate::process::scripted::{Reply as Answer, ScriptedRunner};
 
     fn options(cli: &Arc<Cli>, location: Option<&str>) -> Options {
-        Options {
-            runner: cli.clone(),
-            timeout: Duration::from_secs(5),
-            location: location.map(str::to_string),
-            sku: None,
-        }
+        super::super::test_options(cli.clone(), location)
     }
 
     fn bucket() -> Backend {

@@ -318,3 +318,14 @@ impl Resource {
         }
     }
 }
+
+/// The options of a unit test: `runner` answers the calls, 5s each.
+#[cfg(test)]
+fn test_options(runner: Arc<dyn Runner>, location: Option<&str>) -> Options {
+    Options {
+        runner,
+        timeout: Duration::from_secs(5),
+        location: location.map(str::to_string),
+        sku: None,
+    }
+}
