@@ -104,7 +104,7 @@ pub(super) fn identity(backend: &Backend) -> String {
 
 /// Terraform's gcs backend takes `credentials` as a key file's path or as the key's JSON
 /// itself; gcloud takes only a file.
-fn inline_key(credentials: &str) -> bool {
+pub(super) fn inline_key(credentials: &str) -> bool {
     credentials.trim_start().starts_with('{')
 }
 

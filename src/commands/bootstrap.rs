@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::Context;
-use crate::backend::bootstrap::{self, Options, Resource, Step, StepKind, Survey};
+use crate::backend::bootstrap::{self, Options, Parent, Resource, Step, StepKind, Survey};
 use crate::backend::{Backend, BackendKind, Backends, is_unreachable};
 use crate::confirm::{Approval, Flags, Gate};
 use crate::error::{ErrorReport, TfenvError, exit_for};
@@ -167,11 +167,27 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
         if resolved.iter().any(|(env, _)| env.name == other.name) {
             continue;
         }
-        let Ok(backend) = backends.resolve(other, &project) else {
-            continue;
+        // An environment whose config cannot be read may share what this run changes:
+        // its confirmation cannot be asked for, so say so.
+        let resources = backends
+            .resolve(other, &project)
+            .and_then(|backend| match backend.kind {
+                BackendKind::Local | BackendKind::Other(_) => Ok(Vec::new()),
+                _ => bootstrap::resources(&backend),
+            });
+        let resources = match resources {
+            Ok(resources) => resources,
+            Err(err) => {
+                ctx.printer.warn(&format!(
+                    "cannot tell whether `{}` ({} tier) uses what this run changes: {err:#}",
+                    other.name, other.tier
+                ));
+                continue;
+            }
         };
-        for resource in bootstrap::resources(&backend).unwrap_or_default() {
+        for resource in resources {
             if let Some(l) = listed.iter_mut().find(|l| l.resource.key == resource.key) {
+                conflict(l, &resource, other)?;
                 l.others.push(other);
             }
         }
@@ -239,7 +255,11 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
     confirm(ctx, &project, &planned, &settings).await?;
 
     let mut planned = planned;
-    if let Err(err) = make(ctx, &mut planned, &options).await {
+    let result = match make(ctx, &mut planned, &options).await {
+        Ok(()) => check_after(&planned, &options, settings.fix).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = result {
         let interrupted = exit_for(&err) == Exit::Interrupted;
         if ctx.printer.is_json() {
             ctx.printer
@@ -250,41 +270,6 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
             ctx.printer.result(&line);
         }
         return Err(err);
-    }
-
-    // Check: a second survey finds nothing left to make.
-    let mut left = Vec::new();
-    let mut missing = HashSet::new();
-    for p in &planned {
-        let resource = &p.listed.resource;
-        let parent_missing = resource
-            .parent
-            .as_ref()
-            .is_some_and(|k| missing.contains(k));
-        let survey = resource
-            .survey(parent_missing, &options)
-            .await
-            .map_err(|e| e.context(format!("checking {} after the changes", resource.name)))?;
-        if !survey.exists {
-            missing.insert(resource.key.clone());
-        }
-        left.extend(
-            survey
-                .steps
-                .iter()
-                .filter(|s| settings.fix || s.kind != StepKind::Fix)
-                .map(|s| format!("{}: {}", resource.name, s.change)),
-        );
-    }
-    if !left.is_empty() {
-        return Err(TfenvError::config(
-            format!(
-                "every change was accepted, but a check afterwards finds these still to do: {}",
-                left.join("; ")
-            ),
-            Some("the cloud may apply some settings with a delay: run `tfenv bootstrap` again in a minute; if it stays, set them by hand (docs/bootstrap.md lists each setting)".to_string()),
-        )
-        .into());
     }
     if ctx.printer.is_json() {
         ctx.printer.json(&report(&planned, None))?;
@@ -374,27 +359,29 @@ fn add<'p>(
         });
         return Ok(());
     };
-    if l.resource.made_with != resource.made_with {
-        return Err(TfenvError::config(
-            format!(
-                "`{}` and `{}` name the same {} made differently: {} for `{}`, {} for `{}`",
-                l.envs[0].name,
-                env.name,
-                resource.name,
-                l.resource.made_with,
-                l.envs[0].name,
-                resource.made_with,
-                env.name
-            ),
-            Some(
-                "make their backend configs agree (one bucket has one region and one default encryption), or give each its own"
-                    .to_string(),
-            ),
-        )
-        .into());
-    }
+    conflict(l, &resource, env)?;
     l.envs.push(env);
     Ok(())
+}
+
+/// The same resource made differently by `env` than by those listed: an error naming
+/// both.
+fn conflict(l: &Listed<'_>, resource: &Resource, env: &Environment) -> anyhow::Result<()> {
+    if l.resource.made_with == resource.made_with {
+        return Ok(());
+    }
+    let first = &l.envs[0].name;
+    Err(TfenvError::config(
+        format!(
+            "`{first}` and `{}` name the same {} made differently: {} for `{first}`; {} for `{}`",
+            env.name, resource.name, l.resource.made_with, resource.made_with, env.name
+        ),
+        Some(
+            "make their backend configs agree (one bucket has one region and one default encryption), or give each its own"
+                .to_string(),
+        ),
+    )
+    .into())
 }
 
 /// Surveys each resource in order; a resource whose parent is missing is not asked
@@ -410,21 +397,18 @@ async fn survey_all<'p>(
     let mut planned = Vec::new();
     for listed in listed {
         let resource = &listed.resource;
-        let parent_missing = resource
-            .parent
-            .as_ref()
-            .is_some_and(|p| missing.contains(p));
+        let parent = match &resource.parent {
+            Some(key) if missing.contains(key) => Parent::Missing,
+            _ => Parent::Exists,
+        };
         ctx.printer.progress(&format!("checking {}", resource.name));
-        let survey = resource
-            .survey(parent_missing, options)
-            .await
-            .map_err(|e| {
-                if ctx.interrupts.received() {
-                    TfenvError::Interrupted.into()
-                } else {
-                    e.context(format!("checking {}", resource.name))
-                }
-            })?;
+        let survey = resource.survey(parent, options).await.map_err(|e| {
+            if ctx.interrupts.received() {
+                TfenvError::Interrupted.into()
+            } else {
+                e.context(format!("checking {}", resource.name))
+            }
+        })?;
         if !survey.exists {
             missing.insert(resource.key.clone());
         }
@@ -463,6 +447,25 @@ async fn confirm(
         if !approvers.iter().any(|a| a.name == env.name) {
             approvers.push(env);
         }
+    }
+    let production: Vec<&str> = approvers
+        .iter()
+        .filter(|env| env.tier == Tier::Production)
+        .map(|env| env.name.as_str())
+        .collect();
+    if production.len() > 1 && !settings.flags.interactive {
+        return Err(TfenvError::Refused {
+            message: format!(
+                "this run changes the backends of {} production environments (`{}`), and --confirm names one",
+                production.len(),
+                production.join("`, `")
+            ),
+            hint: Some(format!(
+                "bootstrap them one at a time: `tfenv bootstrap {0} --yes --confirm {0}`, then the next",
+                production[0]
+            )),
+        }
+        .into());
     }
     let gates: Vec<Gate> = approvers
         .iter()
@@ -543,6 +546,51 @@ async fn make(ctx: &Context, planned: &mut [Planned<'_>], options: &Options) -> 
     Ok(())
 }
 
+/// The check after the changes: every resource surveyed again (the children of what
+/// this run made as in a new parent), and nothing may be left to make.
+async fn check_after(planned: &[Planned<'_>], options: &Options, fix: bool) -> anyhow::Result<()> {
+    let mut left = Vec::new();
+    let mut missing = HashSet::new();
+    let made_now: HashSet<&str> = planned
+        .iter()
+        .filter(|p| !p.survey.exists)
+        .map(|p| p.listed.resource.key.as_str())
+        .collect();
+    for p in planned {
+        let resource = &p.listed.resource;
+        let parent = match resource.parent.as_deref() {
+            Some(key) if missing.contains(key) => Parent::Missing,
+            Some(key) if made_now.contains(key) => Parent::MadeNow,
+            _ => Parent::Exists,
+        };
+        let survey = resource
+            .survey(parent, options)
+            .await
+            .map_err(|e| e.context(format!("checking {} after the changes", resource.name)))?;
+        if !survey.exists {
+            missing.insert(resource.key.clone());
+        }
+        left.extend(
+            survey
+                .steps
+                .iter()
+                .filter(|s| fix || s.kind != StepKind::Fix)
+                .map(|s| format!("{}: {}", resource.name, s.change)),
+        );
+    }
+    if left.is_empty() {
+        return Ok(());
+    }
+    Err(TfenvError::config(
+        format!(
+            "every change was accepted, but a check afterwards finds these still to do: {}",
+            left.join("; ")
+        ),
+        Some("the cloud may apply some settings with a delay: run `tfenv bootstrap` again in a minute; if it stays, set them by hand (docs/bootstrap.md lists each setting)".to_string()),
+    )
+    .into())
+}
+
 /// What a stop half way says, step by step, and how to go on.
 fn stopped_lines(
     planned: &[Planned<'_>],
@@ -550,8 +598,13 @@ fn stopped_lines(
     settings: &BootstrapSettings,
     resolved: &[(&Environment, Backend)],
 ) -> Vec<String> {
+    let outcomes = || planned.iter().flat_map(|p| &p.outcomes);
+    let all_made = outcomes().all(|o| matches!(*o, "made" | "needs-fix"));
+    let any_made = outcomes().any(|o| *o == "made");
     let mut lines = vec![if interrupted {
         "bootstrap was interrupted:".to_string()
+    } else if all_made {
+        "every change was made, but the check afterwards failed:".to_string()
     } else {
         "bootstrap stopped:".to_string()
     }];
@@ -568,7 +621,12 @@ fn stopped_lines(
         }
     }
     lines.push(format!(
-        "what was made stays; {}run {} again: it checks what exists and makes the rest",
+        "{}{}run {} again: it checks what exists and makes the rest",
+        if any_made {
+            "what was made stays; "
+        } else {
+            ""
+        },
         if interrupted {
             ""
         } else {

@@ -605,11 +605,21 @@ async fn check_backend(
             backend_failed = is_unreachable(&err) || backend.reads_remote_state();
             backend_problem(&mut status.problems, &err, &env.name)
         }
-        Err(err) => status.problems.push(Problem::new(
-            "lock-unreadable",
-            format!("cannot read the state lock: {err:#}"),
-            format!("tfenv lock {}", env.name),
-        )),
+        Err(err) => {
+            let text = format!("{err:#}");
+            // The lock table (or the bucket) was never created.
+            let fix = if text.contains("the table does not exist") || text.contains("NoSuchBucket")
+            {
+                format!("tfenv bootstrap {}", env.name)
+            } else {
+                format!("tfenv lock {}", env.name)
+            };
+            status.problems.push(Problem::new(
+                "lock-unreadable",
+                format!("cannot read the state lock: {text}"),
+                fix,
+            ))
+        }
     }
 
     let read = match (backend.local_state_file(env), init, tf) {

@@ -201,20 +201,18 @@ fn azurerm_from_nothing_creates_group_account_and_container_with_every_security_
     // The check afterwards reads everything again.
     expected.extend(azure_survey());
     assert_eq!(args_since(&az, 0), expected);
-    // Management calls as the `az login` account, and so is the container's creation in
-    // the account just made (the backend config's key cannot be that account's); the
-    // container calls of the check afterwards use the account key, through the
-    // environment only.
+    // Every call as the `az login` account: the container's too, in the account just
+    // made, whose key the backend config cannot hold yet (the plan says so).
     for (args, env) in az.calls() {
-        let key = if args[1] == "container" && args[2] != "create" {
-            format!("AZURE_STORAGE_KEY={ACCESS_KEY}")
-        } else {
-            "AZURE_STORAGE_KEY=<unset>".to_string()
-        };
-        assert_eq!(env, [key], "{args:?}");
+        assert_eq!(env, ["AZURE_STORAGE_KEY=<unset>"], "{args:?}");
     }
+    assert!(
+        out.contains("the backend config's `access_key` cannot be the new account's"),
+        "{out}"
+    );
 
-    // A second run reads only, and has nothing to do.
+    // A second run reads only, and has nothing to do; in the account that now exists,
+    // container calls use the account key, through the environment only.
     let before = az.calls().len();
     let output = tfenv(&project, &["bootstrap", "dev", "--yes"], 0);
     assert!(
@@ -223,6 +221,14 @@ fn azurerm_from_nothing_creates_group_account_and_container_with_every_security_
         output_text(&output)
     );
     assert_eq!(args_since(&az, before), azure_survey());
+    for (args, env) in &az.calls()[before..] {
+        let key = if args[1] == "container" {
+            format!("AZURE_STORAGE_KEY={ACCESS_KEY}")
+        } else {
+            "AZURE_STORAGE_KEY=<unset>".to_string()
+        };
+        assert_eq!(env, &[key], "{args:?}");
+    }
 
     // What bootstrap set is what status reads: blob versioning on.
     tfenv(&project, &["init", "dev"], 0);

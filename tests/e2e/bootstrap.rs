@@ -683,6 +683,185 @@ fn an_account_the_backend_config_does_not_allow_gets_nothing_created() {
     assert_protected(&moto, BUCKET);
 }
 
+/// A bucket production shares is production's too: `bootstrap dev` on it needs
+/// production's confirmation, and the plan says who else uses it.
+#[test]
+fn bootstrap_of_dev_on_a_bucket_production_shares_needs_productions_confirmation() {
+    let moto = Moto::start();
+    let project = s3_project(&[
+        ("dev", moto.backend_conf(BUCKET, &state_key("dev"), TABLE)),
+        (
+            "staging",
+            moto.backend_conf("tfstate-staging", &state_key("staging"), TABLE),
+        ),
+        (
+            "production",
+            moto.backend_conf(BUCKET, &state_key("production"), TABLE),
+        ),
+    ]);
+    let (output, requests) =
+        moto.requests_during(|| run(&project, &["bootstrap", "dev", "--yes"], 5));
+    assert!(
+        stdout(&output).contains(&format!(
+            "S3 bucket `{BUCKET}` (dev; also used by production): does not exist"
+        )),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("--yes --confirm production"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(writes(&requests), Vec::<String>::new());
+    assert!(!moto.bucket_exists(BUCKET));
+
+    run(
+        &project,
+        &["bootstrap", "dev", "--yes", "--confirm", "production"],
+        0,
+    );
+    assert_protected(&moto, BUCKET);
+}
+
+/// One bucket has one region: an environment naming it in another than the one being
+/// bootstrapped is an error naming both, before any call.
+#[test]
+fn another_environment_naming_the_bucket_in_another_region_is_an_error_before_any_call() {
+    let moto = Moto::start();
+    let project = s3_project(&[
+        ("dev", moto.backend_conf(BUCKET, &state_key("dev"), TABLE)),
+        (
+            "staging",
+            moto.backend_conf(BUCKET, &state_key("staging"), TABLE)
+                .replace("us-east-1", "eu-west-1"),
+        ),
+        (
+            "production",
+            moto.backend_conf("tfstate-prod", &state_key("production"), TABLE),
+        ),
+    ]);
+    let (output, requests) =
+        moto.requests_during(|| run(&project, &["bootstrap", "dev", "--dry-run"], 1));
+    let error = stderr(&output);
+    assert!(
+        error.contains(&format!(
+            "`dev` and `staging` name the same S3 bucket `{BUCKET}` made differently: region `us-east-1`, SSE-S3 for `dev`; region `eu-west-1`, SSE-S3 for `staging`"
+        )),
+        "{error}"
+    );
+    assert!(requests.is_empty(), "{requests:?}");
+}
+
+/// `--confirm` names one environment: two production environments with changes are
+/// refused before anything is made, saying to take them one at a time.
+#[test]
+fn two_production_environments_are_bootstrapped_one_at_a_time() {
+    let moto = Moto::start();
+    let project = s3_project(&[
+        (
+            "dev",
+            moto.backend_conf("tfstate-dev", &state_key("dev"), TABLE),
+        ),
+        (
+            "staging",
+            moto.backend_conf("tfstate-staging", &state_key("staging"), TABLE),
+        ),
+        (
+            "production",
+            moto.backend_conf(BUCKET, &state_key("production"), TABLE),
+        ),
+    ]);
+    project.write(
+        "environments/live2.backend.conf",
+        &moto.backend_conf("tfstate-live2", &state_key("live2"), TABLE),
+    );
+    let toml = project.read("tfenv.toml");
+    project.write(
+        "tfenv.toml",
+        &format!(
+            "{toml}\n[environments.live2]\ntier = \"production\"\nbackend_config = \"environments/live2.backend.conf\"\nvar_files = [\"environments/common.tfvars\", \"environments/production.tfvars\"]\n"
+        ),
+    );
+    let (output, requests) = moto.requests_during(|| {
+        run(
+            &project,
+            &["bootstrap", "--all", "--yes", "--confirm", "production"],
+            5,
+        )
+    });
+    let error = stderr(&output);
+    assert!(
+        error.contains(
+            "this run changes the backends of 2 production environments (`production`, `live2`)"
+        ) && error.contains("tfenv bootstrap production --yes --confirm production"),
+        "{error}"
+    );
+    assert_eq!(writes(&requests), Vec::<String>::new());
+    run(
+        &project,
+        &[
+            "bootstrap",
+            "production",
+            "--yes",
+            "--confirm",
+            "production",
+        ],
+        0,
+    );
+    assert_protected(&moto, BUCKET);
+}
+
+/// An endpoint the shared config file names (`endpoint_url`) is the one the SDK and
+/// terraform use: plain http there gets no TLS-only policy either.
+#[test]
+fn a_plain_http_endpoint_from_the_shared_config_file_gets_no_tls_only_policy() {
+    let moto = Moto::start();
+    let conf = moto
+        .backend_conf(BUCKET, &state_key("dev"), TABLE)
+        .lines()
+        .filter(|l| !l.starts_with("endpoints"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let project = s3_project(&[("dev", conf)]);
+    project.write(
+        "aws-config",
+        &format!(
+            "[default]\nregion = us-east-1\nendpoint_url = {}\n",
+            moto.endpoint()
+        ),
+    );
+    let output = tfenv(&project, &["bootstrap", "dev", "--yes"])
+        .env("AWS_CONFIG_FILE", project.join("aws-config"))
+        .output()
+        .unwrap();
+    let text = stdout(&expecting(output, 0));
+    assert!(
+        text.contains("no policy denying requests without TLS: the endpoint"),
+        "{text}"
+    );
+    assert_eq!(moto.bucket_policy(BUCKET), None);
+}
+
+/// A lock table never created: `status` names bootstrap as the fix.
+#[test]
+fn a_missing_lock_table_is_a_status_problem_whose_fix_is_bootstrap() {
+    let moto = Moto::start();
+    let project = s3_project(&[("dev", moto.backend_conf(BUCKET, &state_key("dev"), TABLE))]);
+    moto.create_bucket(BUCKET);
+    let output = tfenv(&project, &["status", "dev", "--output", "json"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&expecting(output, 6).stdout).unwrap();
+    let problems = json["environments"][0]["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["code"] == "lock-unreadable" && p["fix"] == "tfenv bootstrap dev"),
+        "{json:#}"
+    );
+}
+
 #[test]
 fn staging_answered_no_at_the_prompt_is_refused_and_creates_nothing() {
     use rexpect::process::WaitStatus;

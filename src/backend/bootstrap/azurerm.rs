@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{Op as AnyOp, Options, Step, StepKind, Survey};
+use super::{Op as AnyOp, Options, Parent, Step, StepKind, Survey};
 use crate::backend::azurerm::{AUTH_FIX, az_binary, credentials, identity};
 use crate::backend::{Backend, cloud_cli};
 use crate::error::TfenvError;
@@ -87,12 +87,10 @@ pub(super) async fn survey_account(
 
 pub(super) async fn survey_container(
     backend: &Backend,
-    parent_missing: bool,
+    parent: Parent,
     options: &Options,
 ) -> anyhow::Result<Survey> {
-    Az::new(backend, options)?
-        .survey_container(parent_missing)
-        .await
+    Az::new(backend, options)?.survey_container(parent).await
 }
 
 pub(super) async fn apply(backend: &Backend, op: &Op, options: &Options) -> anyhow::Result<()> {
@@ -179,7 +177,18 @@ impl<'a> Az<'a> {
             &self.account,
         ];
         words.extend(args);
-        self.management(&words)
+        let mut inv = self.management(&words);
+        // Nor with a key, SAS token or connection string the shell holds.
+        inv.env_remove.extend(
+            [
+                "AZURE_STORAGE_KEY",
+                "AZURE_STORAGE_SAS_TOKEN",
+                "AZURE_STORAGE_CONNECTION_STRING",
+                "AZURE_STORAGE_AUTH_MODE",
+            ]
+            .map(Into::into),
+        );
+        inv
     }
 
     /// What a refused management call says: the `az login` account, and `action` on
@@ -403,8 +412,19 @@ impl<'a> Az<'a> {
                     Op::ContainerSoftDelete,
                 ),
             ],
-            notes: Vec::new(),
+            notes: self.new_key_note().into_iter().collect(),
         })
+    }
+
+    /// A new account has a new key: the one the backend config holds is not it.
+    fn new_key_note(&self) -> Option<String> {
+        let held = ["access_key", "sas_token"]
+            .into_iter()
+            .find(|s| self.backend.setting(s).is_some())?;
+        Some(format!(
+            "the backend config's `{held}` cannot be the new account's: afterwards, put its key there (`az storage account keys list --account-name {} --resource-group {}`), or use `use_azuread_auth = true`",
+            self.account, self.group
+        ))
     }
 
     /// An existing storage account: its settings (`az storage account show`), then its
@@ -538,7 +558,16 @@ impl<'a> Az<'a> {
         })
     }
 
-    async fn survey_container(&self, parent_missing: bool) -> anyhow::Result<Survey> {
+    async fn survey_container(&self, parent: Parent) -> anyhow::Result<Survey> {
+        let parent_missing = parent == Parent::Missing;
+        // In an account this run made, as the signed-in account (see `Op::CreateContainer`).
+        let call = |verb: &str| {
+            if parent == Parent::MadeNow {
+                self.new_account_container_call(verb, &[])
+            } else {
+                self.container_call(verb, &[])
+            }
+        };
         let create = |new_account| Survey {
             exists: false,
             found: Vec::new(),
@@ -557,18 +586,14 @@ impl<'a> Az<'a> {
             "Microsoft.Storage/storageAccounts/blobServices/containers/read",
         );
         let what = format!("`az storage container exists` for {shown}");
-        let exists = self
-            .call(&self.container_call("exists", &[]), &what, &read)
-            .await?;
+        let exists = self.call(&call("exists"), &what, &read).await?;
         match flag(exists.get("exists")) {
             Some(true) => {}
             Some(false) => return Ok(create(false)),
             None => anyhow::bail!("{what} printed no `exists`: {exists}"),
         }
         let what = format!("`az storage container show` of {shown}");
-        let container = self
-            .call(&self.container_call("show", &[]), &what, &read)
-            .await?;
+        let container = self.call(&call("show"), &what, &read).await?;
         let access = text(container.pointer("/properties/publicAccess"))
             .filter(|a| !a.eq_ignore_ascii_case("off"));
         let mut survey = Survey {
@@ -967,7 +992,7 @@ mod tests {
             account.steps[0].change,
             "create it in `westeurope`: StorageV2, Standard_LRS, TLS 1.2 minimum, no public blob access, HTTPS only"
         );
-        let container = az.survey_container(true).await.unwrap();
+        let container = az.survey_container(Parent::Missing).await.unwrap();
         assert_eq!(
             steps(&container),
             [(
@@ -1135,7 +1160,7 @@ mod tests {
                 "soft delete of containers (14 days)",
             ]
         );
-        let container = az.survey_container(false).await.unwrap();
+        let container = az.survey_container(Parent::Exists).await.unwrap();
         assert!(container.exists && container.steps.is_empty());
         assert_eq!(container.found, ["private"]);
         let calls = cli.calls();
@@ -1239,7 +1264,7 @@ mod tests {
                 (StepKind::Fix, Op::Versioning, Some("blob versioning off")),
             ]
         );
-        let container = az.survey_container(false).await.unwrap();
+        let container = az.survey_container(Parent::Exists).await.unwrap();
         assert_eq!(
             steps(&container),
             [(
@@ -1259,7 +1284,7 @@ mod tests {
         let backend = keyed();
         let options = options(&cli, None);
         let container = az(&backend, &options)
-            .survey_container(false)
+            .survey_container(Parent::Exists)
             .await
             .unwrap();
         assert!(!container.exists);
@@ -1302,7 +1327,7 @@ mod tests {
             ) && hint.contains("docs/bootstrap.md (Permissions)"),
             "{hint}"
         );
-        let err = az.survey_container(false).await.unwrap_err();
+        let err = az.survey_container(Parent::Exists).await.unwrap_err();
         assert!(is_permission(&err), "{err:#}");
         assert!(
             hint_for(&err).unwrap().contains(

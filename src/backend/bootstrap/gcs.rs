@@ -37,6 +37,18 @@ fn step(kind: StepKind, change: impl Into<String>, op: Op) -> Step {
 }
 
 pub(super) async fn survey_bucket(backend: &Backend, options: &Options) -> anyhow::Result<Survey> {
+    // gcloud takes a key file only: with the key itself in the config, bootstrap would
+    // create as gcloud's own account, not as the identity terraform will use.
+    if backend
+        .setting("credentials")
+        .is_some_and(|c| crate::backend::gcs::inline_key(&c))
+    {
+        return Err(TfenvError::config(
+            "the backend config's `credentials` holds the key itself, not the path of a key file, and gcloud takes only a file: bootstrap would create the bucket as gcloud's own account, not as the identity terraform uses",
+            Some("put the key in a file (readable only by you) and name that file in `credentials`".to_string()),
+        )
+        .into());
+    }
     Gcloud::new(backend, options)?.survey_bucket().await
 }
 
@@ -428,6 +440,24 @@ mod tests {
             Some("pass --location (e.g. europe-west1, EU)")
         );
         assert_eq!(cli.calls()[0].0, argv(DESCRIBE));
+    }
+
+    #[tokio::test]
+    async fn a_key_given_inline_is_refused_before_any_call_and_never_shown() {
+        let cli = Cli::new(ScriptedRunner::default());
+        let key = r#"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----SECRET"}"#;
+        let backend = backend(
+            "gcs",
+            json!({"bucket": "tf-state", "credentials": key}),
+            None,
+        );
+        let err = survey_bucket(&backend, &options(&cli, Some("EU")))
+            .await
+            .unwrap_err();
+        let text = format!("{err:#} {}", hint_for(&err).unwrap_or_default());
+        assert!(text.contains("holds the key itself"), "{text}");
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(cli.calls().is_empty());
     }
 
     #[tokio::test]

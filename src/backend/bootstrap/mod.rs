@@ -290,11 +290,23 @@ pub fn check_options(options: &Options, kinds: &[&BackendKind]) -> anyhow::Resul
     Ok(warnings)
 }
 
+/// Where a resource's parent (the storage account of a container) stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parent {
+    /// It has none, or it existed before this run.
+    Exists,
+    /// It does not exist: neither does this resource, and nothing is asked.
+    Missing,
+    /// This run made it: what the backend config holds for it (an account key) cannot
+    /// be its own yet.
+    MadeNow,
+}
+
 impl Resource {
     /// What exists of this resource and what it takes to make it secure, from reads
-    /// only. `parent_missing`: the resource it lives in does not exist yet (so neither
-    /// does this one, and nothing is asked).
-    pub async fn survey(&self, parent_missing: bool, options: &Options) -> anyhow::Result<Survey> {
+    /// only, given where its parent stands.
+    pub async fn survey(&self, parent: Parent, options: &Options) -> anyhow::Result<Survey> {
+        let parent_missing = parent == Parent::Missing;
         match self.kind {
             Kind::S3Bucket => s3::survey_bucket(&self.backend, options).await,
             Kind::LockTable => s3::survey_table(&self.backend, options).await,
@@ -302,9 +314,7 @@ impl Resource {
             Kind::StorageAccount => {
                 azurerm::survey_account(&self.backend, parent_missing, options).await
             }
-            Kind::Container => {
-                azurerm::survey_container(&self.backend, parent_missing, options).await
-            }
+            Kind::Container => azurerm::survey_container(&self.backend, parent, options).await,
             Kind::GcsBucket => gcs::survey_bucket(&self.backend, options).await,
         }
     }

@@ -52,14 +52,21 @@ pub(super) struct Endpoints {
 pub(super) fn endpoints(backend: &Backend) -> anyhow::Result<Endpoints> {
     let settings = aws::AwsSettings::from_backend(backend, &|name| std::env::var(name).ok())?;
     let region = settings.region.clone().unwrap_or_default();
+    // `http://host:9000/` and `HTTP://host:9000` are one endpoint.
+    let same = |url: &str| url.trim().trim_end_matches('/').to_ascii_lowercase();
     Ok(Endpoints {
         s3: settings
             .s3_endpoint
-            .clone()
+            .as_deref()
+            .map(same)
             .unwrap_or_else(|| format!("region:{region}")),
         dynamodb: format!(
             "{} {region}",
-            settings.dynamodb_endpoint.clone().unwrap_or_default()
+            settings
+                .dynamodb_endpoint
+                .as_deref()
+                .map(same)
+                .unwrap_or_default()
         ),
         region,
     })
@@ -80,14 +87,11 @@ impl Target {
     async fn of(backend: &Backend) -> anyhow::Result<Target> {
         let aws = aws::clients(backend).await?;
         Ok(Target {
-            // The SDK (and terraform) take the endpoint from the environment when the
-            // backend config names none.
+            // The SDK (and terraform) take the endpoint from the environment or the
+            // shared config file when the backend config names none.
             plain_http: aws
-                .settings
-                .s3_endpoint
+                .s3_endpoint_used
                 .clone()
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
                 .filter(|e| e.trim().to_ascii_lowercase().starts_with("http://")),
             region: aws.settings.region.clone(),
             aws,
@@ -580,8 +584,26 @@ fn denies_insecure_transport(policy: &str, bucket: &str) -> bool {
                 .iter()
                 .any(|wanted| any(s.get("Resource"), wanted))
         };
+        // Everyone, and no condition but the transport: a deny narrowed to one
+        // principal or one user protects nobody else.
+        let everyone = match s.get("Principal") {
+            Some(Value::String(p)) => p == "*",
+            Some(Value::Object(p)) => p.len() == 1 && any(p.get("AWS"), "*"),
+            _ => false,
+        };
+        let only_transport = s
+            .get("Condition")
+            .and_then(Value::as_object)
+            .is_some_and(|c| {
+                c.len() == 1
+                    && c.get("Bool")
+                        .and_then(Value::as_object)
+                        .is_some_and(|b| b.len() == 1)
+            });
         s.get("Effect").and_then(Value::as_str) == Some("Deny")
-            && any(s.get("Action"), "s3:*")
+            && everyone
+            && only_transport
+            && (any(s.get("Action"), "s3:*") || any(s.get("Action"), "*"))
             && covers(&format!("arn:aws:s3:::{bucket}"))
             && covers(&format!("arn:aws:s3:::{bucket}/*"))
             && s.pointer("/Condition/Bool/aws:SecureTransport")
@@ -966,6 +988,15 @@ mod tests {
         let objects_only = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": "arn:aws:s3:::b/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
         assert!(!denies_insecure_transport(&objects_only.to_string(), "b"));
+        let one_account = json!({"Statement": [{"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::1:root"},
+            "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+        assert!(!denies_insecure_transport(&one_account.to_string(), "b"));
+        let one_user = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}, "StringEquals": {"aws:username": "bob"}}}]});
+        assert!(!denies_insecure_transport(&one_user.to_string(), "b"));
+        let everything = json!({"Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
+            "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": false}}}]});
+        assert!(denies_insecure_transport(&everything.to_string(), "b"));
         let allow = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*",
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
         assert!(!denies_insecure_transport(&allow.to_string(), "b"));
