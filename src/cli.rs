@@ -1006,8 +1006,11 @@ pub struct BootstrapArgs {
     #[command(flatten)]
     pub approve: ConfirmArgs,
 
-    #[command(flatten)]
-    pub deadline: Deadline,
+    /// Give up on each call to the cloud (a read or a change: an AWS request, an `az` or
+    /// `gcloud` run) after DURATION, e.g. 10s or 2m; a call cut short is reported as
+    /// `unknown` (it may have been made).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

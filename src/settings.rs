@@ -846,7 +846,7 @@ impl BootstrapSettings {
             location: args.location,
             sku: args.sku,
             flags: global.flags(args.approve, false),
-            timeout: args.deadline.timeout,
+            timeout: args.timeout,
         }
     }
 }
