@@ -9,7 +9,8 @@
 #        - with --with-aws-cli only: the aws CLI (pip: awscli) -> <cache>/awscli
 #          (no test needs it: tfenv and the tests speak S3 and DynamoDB through
 #          the AWS SDK; the benchmark times the CLI for comparison)
-#      and the shells zsh and fish (apt-get, as root) for the `tfenv env` tests,
+#      and the shells zsh and fish (apt-get, as root) for the `tfenv env` tests
+#      and openssl for the tests of S3 over TLS (`tfenv bootstrap`),
 #      and builds the test provider (tests/provider: cargo build -p
 #      tfenvtest-provider) into a Terraform provider mirror under target/
 #   2. Exports the paths the end-to-end tests read:
@@ -241,22 +242,23 @@ if command -v flock >/dev/null 2>&1; then
 	exec 9>&-
 fi
 
-# --- shells ------------------------------------------------------------------
-# The tests of `tfenv env` evaluate its lines in real zsh and fish (and bash).
+# --- shells and openssl ------------------------------------------------------
+# The tests of `tfenv env` evaluate its lines in real zsh and fish (and bash); the
+# tests of `tfenv bootstrap` over HTTPS make a CA and a certificate with openssl.
 # Installed from the system's packages when missing: as root with apt-get, else
 # named, and those tests fail saying so.
-missing_shells=()
-for shell in zsh fish; do
-	command -v "$shell" >/dev/null 2>&1 || missing_shells+=("$shell")
+missing_tools=()
+for tool in zsh fish openssl; do
+	command -v "$tool" >/dev/null 2>&1 || missing_tools+=("$tool")
 done
-if [[ ${#missing_shells[@]} -gt 0 ]]; then
+if [[ ${#missing_tools[@]} -gt 0 ]]; then
 	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-		say "installing ${missing_shells[*]} (apt-get; the tests of \`tfenv env\` run them)"
-		apt-get install -y --no-install-recommends "${missing_shells[@]}" >&2 ||
-			{ apt-get update >&2 && apt-get install -y --no-install-recommends "${missing_shells[@]}" >&2; } ||
-			die "apt-get install ${missing_shells[*]} failed"
+		say "installing ${missing_tools[*]} (apt-get; the tests of \`tfenv env\` and of S3 over TLS run them)"
+		apt-get install -y --no-install-recommends "${missing_tools[@]}" >&2 ||
+			{ apt-get update >&2 && apt-get install -y --no-install-recommends "${missing_tools[@]}" >&2; } ||
+			die "apt-get install ${missing_tools[*]} failed"
 	else
-		say "warning: ${missing_shells[*]} not installed; the tests of \`tfenv env\` in them will fail: sudo apt-get install -y ${missing_shells[*]}"
+		say "warning: ${missing_tools[*]} not installed; the tests that run them will fail: sudo apt-get install -y ${missing_tools[*]}"
 	fi
 fi
 

@@ -111,6 +111,34 @@ Examples:
   tfenv -C infra envs")]
     Envs,
 
+    /// Create an environment's state backend (bucket, lock table…), secure by default.
+    #[command(after_help = "\
+Reads the environment's backend config, checks what of it exists, prints what it will
+create or change, confirms by tier as for deploy, makes each change, and checks the
+result. A second run says `nothing to do`. Nothing is ever deleted.
+
+s3: the bucket (in the config's region) with versioning, default encryption (SSE-KMS with
+`kms_key_id` when set, else SSE-S3), all four public access block settings and a policy
+denying requests without TLS; the DynamoDB lock table (hash key LockID, on-demand) when
+`dynamodb_table` is set. azurerm: the storage account (StorageV2, TLS 1.2, no public blob
+access, blob versioning and soft delete) and the container; the resource group only with
+--location. gcs: the bucket with versioning, uniform bucket-level access and public
+access prevention (--location is needed to create it). Local backend: nothing to do.
+
+A protection that was never set on an existing bucket is set on a plain run (a bootstrap
+that stopped half way is completed). One someone set otherwise (versioning suspended, a
+public access setting off, a policy of their own without the TLS rule) is reported, exit
+6, and changed only with --fix. A denied call names the permission it needed; the full
+list is in docs/bootstrap.md in tfenv's repository.
+
+Examples:
+  tfenv bootstrap dev --dry-run
+  tfenv bootstrap dev
+  tfenv bootstrap --all --yes --confirm production
+  tfenv bootstrap production --fix --yes --confirm production
+  tfenv bootstrap staging --location westeurope")]
+    Bootstrap(BootstrapArgs),
+
     /// Run `terraform init` for an environment, in its own data directory.
     #[command(after_help = "\
 Init is skipped when the environment was initialized with the same backend config
@@ -949,6 +977,40 @@ pub struct MigrateArgs {
 
     #[command(flatten)]
     pub lock: LockTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    pub target: EnvOrAll,
+
+    /// Print what exists and what would be created or changed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also change protections someone set otherwise on an existing bucket (versioning
+    /// suspended, public access allowed, a policy without the TLS rule).
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Where to create what is missing and has no place in the backend config: an Azure
+    /// resource group (only created with this) and storage account, a GCS bucket.
+    #[arg(long, value_name = "REGION")]
+    pub location: Option<String>,
+
+    /// The replication of a new Azure storage account: Standard_LRS (the default),
+    /// Standard_GRS, Standard_RAGRS, Standard_ZRS, Standard_GZRS or Standard_RAGZRS.
+    #[arg(long, value_name = "SKU")]
+    pub sku: Option<String>,
+
+    #[command(flatten)]
+    pub approve: ConfirmArgs,
+
+    /// Give up on each call to the cloud (a read or a change: an AWS request, an `az` or
+    /// `gcloud` run) after DURATION, e.g. 10s or 2m; a call cut short is reported as
+    /// `unknown` (it may have been made).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,8 @@ pub enum Exit {
     Locked,
     /// A confirmation was not given, or a safety rule stopped the run.
     Refused,
-    /// `status`: at least one environment has a problem.
+    /// `status`: at least one environment has a problem. `bootstrap`: the backend has a
+    /// protection someone set otherwise, left for `--fix`.
     Unhealthy,
     /// Interrupted by SIGINT or SIGTERM.
     Interrupted,

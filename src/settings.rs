@@ -824,6 +824,33 @@ impl PruneSettings {
     }
 }
 
+/// `bootstrap`.
+#[derive(Debug)]
+pub struct BootstrapSettings {
+    /// Empty means all.
+    pub names: Vec<String>,
+    pub dry_run: bool,
+    pub fix: bool,
+    pub location: Option<String>,
+    pub sku: Option<String>,
+    pub flags: Flags,
+    pub timeout: Duration,
+}
+
+impl BootstrapSettings {
+    pub fn resolve(args: cli::BootstrapArgs, global: &GlobalSettings) -> BootstrapSettings {
+        BootstrapSettings {
+            names: args.target.names(),
+            dry_run: args.dry_run,
+            fix: args.fix,
+            location: args.location,
+            sku: args.sku,
+            flags: global.flags(args.approve, false),
+            timeout: args.timeout,
+        }
+    }
+}
+
 /// `lock`.
 #[derive(Debug)]
 pub struct LockSettings {

@@ -483,6 +483,13 @@ const DEFAULT_PROFILE: &str = "the default profile of the shared files";
 pub(crate) struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// STS with the same credentials: who they are (`bootstrap` checks
+    /// `allowed_account_ids` before it creates anything).
+    pub sts: aws_sdk_sts::Client,
+    /// The S3 endpoint the client was given: the backend config's, else
+    /// AWS_ENDPOINT_URL_S3, else the one the SDK found (AWS_ENDPOINT_URL, `endpoint_url` in
+    /// the shared config file); `None`: AWS's own.
+    pub s3_endpoint_used: Option<String>,
     pub settings: Arc<AwsSettings>,
     /// The provider both clients take their credentials from (`check_credentials`).
     credentials: SharedCredentialsProvider,
@@ -655,9 +662,17 @@ async fn build(settings: AwsSettings) -> anyhow::Result<Aws> {
     if let Some(url) = &settings.dynamodb_endpoint {
         dynamodb = dynamodb.endpoint_url(url);
     }
+    let sts = aws_sdk_sts::Client::new(&sts_config(&base, &settings, Some(credentials.clone())));
+    let s3_endpoint_used = settings
+        .s3_endpoint
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+        .or_else(|| base.endpoint_url().map(str::to_string));
     Ok(Aws {
+        s3_endpoint_used,
         s3: aws_sdk_s3::Client::from_conf(s3.build()),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+        sts,
         settings: Arc::new(settings),
         credentials,
         used,
@@ -1070,6 +1085,8 @@ impl Needs {
     fn service(&self) -> Service {
         if self.action.starts_with("dynamodb:") {
             Service::DynamoDb
+        } else if self.action.starts_with("sts:") {
+            Service::Sts
         } else {
             Service::S3
         }
@@ -1084,8 +1101,15 @@ impl Needs {
             ""
         };
         format!(
-            "AWS accepted the credentials but denied this call: allow `{}` on {} for that identity{missing} (a bucket policy or an SCP can deny it too); the permissions tfenv needs are in {}",
-            self.action, self.on, self.docs
+            "AWS accepted the credentials but denied this call: allow `{}` on {} for that identity{missing} ({} or an SCP can deny it too); the permissions tfenv needs are in {}",
+            self.action,
+            self.on,
+            if self.action.starts_with("s3:") {
+                "a bucket policy"
+            } else {
+                "a resource policy"
+            },
+            self.docs
         )
     }
 }
@@ -1127,6 +1151,7 @@ impl Aws {
         let (name, endpoint) = match service {
             Service::S3 => ("S3", &self.settings.s3_endpoint),
             Service::DynamoDb => ("DynamoDB", &self.settings.dynamodb_endpoint),
+            Service::Sts => ("STS", &self.settings.sts_endpoint),
         };
         match (endpoint, &self.settings.region) {
             (Some(url), _) => format!("{name} at `{url}`"),
@@ -1261,6 +1286,7 @@ fn credentials_detail(err: &CredentialsError) -> String {
 pub(crate) enum Service {
     S3,
     DynamoDb,
+    Sts,
 }
 
 pub(crate) fn unreachable_error(what: &str, who: &str, why: &str) -> anyhow::Error {

@@ -91,7 +91,7 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
     Ok(StateLock::held_by(info, source))
 }
 
-fn az_binary() -> anyhow::Result<PathBuf> {
+pub(super) fn az_binary() -> anyhow::Result<PathBuf> {
     super::cli_binary(
         "az",
         "the Azure CLI",
@@ -102,7 +102,7 @@ fn az_binary() -> anyhow::Result<PathBuf> {
 /// The backend's credentials for one `az storage` call, as terraform's azurerm backend
 /// takes them: the account key or SAS token through the environment (never on the
 /// command line), else Azure AD (`use_azuread_auth`) with `--auth-mode login`.
-fn credentials(backend: &Backend, inv: &mut Invocation) {
+pub(super) fn credentials(backend: &Backend, inv: &mut Invocation) {
     if let Some(key) = backend.setting("access_key") {
         inv.env.push(("AZURE_STORAGE_KEY".into(), key.into()));
     } else if let Some(sas) = backend.setting("sas_token") {
@@ -113,7 +113,7 @@ fn credentials(backend: &Backend, inv: &mut Invocation) {
 }
 
 /// What to fix when Azure refuses tfenv's credentials, or there are none.
-const AUTH_FIX: &str = "check the backend config's `access_key`, `sas_token` or `use_azuread_auth` (with `az login`), or log in again with `az login`";
+pub(super) const AUTH_FIX: &str = "check the backend config's `access_key`, `sas_token` or `use_azuread_auth` (with `az login`), or log in again with `az login`";
 
 /// The data actions (Azure RBAC) of the calls tfenv makes on blobs: uploads, and
 /// listings and downloads (of versions too).
@@ -121,7 +121,7 @@ const WRITE: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/b
 const READ: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read";
 
 /// Whose credentials `az` uses for the backend (see `credentials`), for people.
-fn identity(backend: &Backend) -> String {
+pub(super) fn identity(backend: &Backend) -> String {
     if backend.setting("access_key").is_some() {
         "the account key (`access_key` in the backend config)".to_string()
     } else if backend.setting("sas_token").is_some() {
@@ -456,6 +456,14 @@ pub(super) async fn versioning(store: &Store) -> anyhow::Result<bool> {
         args.extend(["--resource-group".into(), group]);
     }
     args.extend(["--output".into(), "json".into()]);
+    // The subscription the backend names, as terraform and `tfenv bootstrap` use it: az's
+    // default one may not hold the account.
+    if let Some(subscription) = backend
+        .setting("subscription_id")
+        .filter(|s| !s.trim().is_empty())
+    {
+        args.extend(["--subscription".into(), subscription]);
+    }
     let inv = Invocation::new(az_binary()?, &args);
     let what = format!("`az storage account blob-service-properties show` of `{account}`");
     let done = cloud_cli::run(&*store.runner, &inv, store.timeout, &what).await?;

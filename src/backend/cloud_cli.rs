@@ -49,6 +49,16 @@ pub(super) struct Refused {
 /// as hint; a call the credentials may not make is `TfenvError::Permission`, naming the
 /// identity, with the permission to grant as hint.
 pub(super) fn failure(what: &str, done: &Finished, refused: &Refused) -> anyhow::Error {
+    failure_in(what, done, refused, "docs/team.md (Permissions)")
+}
+
+/// `failure`, with the permission hint naming `docs` as where the permissions are listed.
+pub(super) fn failure_in(
+    what: &str,
+    done: &Finished,
+    refused: &Refused,
+    docs: &str,
+) -> anyhow::Error {
     let stderr = done.stderr_text();
     // az and gcloud print their warnings first (no credentials given, a new version
     // available): the line that says what failed is the first `ERROR:` one.
@@ -77,7 +87,7 @@ pub(super) fn failure(what: &str, done: &Finished, refused: &Refused) -> anyhow:
                 refused.identity
             ),
             hint: Some(format!(
-                "the credentials were accepted but may not do this: grant {} to that identity; the permissions tfenv needs are in docs/team.md (Permissions)",
+                "the credentials were accepted but may not do this: grant {} to that identity; the permissions tfenv needs are in {docs}",
                 refused.permission
             )),
         }
@@ -112,9 +122,11 @@ fn refusal(stderr: &str) -> Option<Refusal> {
         "does not have any valid credentials",
         "You do not currently have an active account",
     ];
-    const PERMISSION: [&str; 7] = [
+    const PERMISSION: [&str; 8] = [
         "AuthorizationPermissionMismatch",
         "AuthorizationFailure",
+        // Azure Resource Manager's refusal (`az group show`, `az storage account …`).
+        "AuthorizationFailed",
         "AuthorizationResourceTypeMismatch",
         "HTTPError 403",
         "403 Forbidden",

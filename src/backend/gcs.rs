@@ -77,7 +77,7 @@ pub(super) async fn read_lock(backend: &Backend, runner: &dyn Runner) -> anyhow:
     Ok(StateLock::held_by(info, url))
 }
 
-fn gcloud_binary() -> anyhow::Result<PathBuf> {
+pub(super) fn gcloud_binary() -> anyhow::Result<PathBuf> {
     super::cli_binary(
         "gcloud",
         "the Google Cloud CLI",
@@ -86,11 +86,13 @@ fn gcloud_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// What to fix when Cloud Storage refuses tfenv's credentials, or there are none.
-const AUTH_FIX: &str = "check the backend config's `credentials` / `impersonate_service_account`, or log in again with `gcloud auth login`";
+pub(super) const AUTH_FIX: &str = "check the backend config's `credentials` / `impersonate_service_account`, or log in again with `gcloud auth login`";
 
 /// Whose credentials gcloud uses for the backend (see `gcloud`), for people.
-fn identity(backend: &Backend) -> String {
+pub(super) fn identity(backend: &Backend) -> String {
     let base = match backend.setting("credentials") {
+        // The key itself, not its file: a secret, never shown.
+        Some(key) if inline_key(&key) => "gcloud's active account (the backend config's `credentials` holds a key itself, not the path of a key file, and gcloud takes only a file: put the key in a file and name that file in `credentials`)".to_string(),
         Some(file) => format!("the key file `{file}` (`credentials` in the backend config)"),
         None => "gcloud's active account".to_string(),
     };
@@ -100,8 +102,14 @@ fn identity(backend: &Backend) -> String {
     }
 }
 
+/// Terraform's gcs backend takes `credentials` as a key file's path or as the key's JSON
+/// itself; gcloud takes only a file.
+pub(super) fn inline_key(credentials: &str) -> bool {
+    credentials.trim_start().starts_with('{')
+}
+
 /// What gcloud prints for an object that is not there.
-fn is_missing(stderr: &str) -> bool {
+pub(super) fn is_missing(stderr: &str) -> bool {
     [
         "matched no objects",
         "No URLs matched",
@@ -428,9 +436,9 @@ pub(super) async fn versioning(store: &Store) -> anyhow::Result<bool> {
 }
 
 /// gcloud with the credentials and endpoint the backend config names.
-fn gcloud(backend: &Backend, bin: &std::path::Path, args: &[&str]) -> Invocation {
+pub(super) fn gcloud(backend: &Backend, bin: &std::path::Path, args: &[&str]) -> Invocation {
     let mut inv = Invocation::new(bin, args);
-    if let Some(file) = backend.setting("credentials") {
+    if let Some(file) = backend.setting("credentials").filter(|c| !inline_key(c)) {
         inv.env
             .push(("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE".into(), file.into()));
     }
@@ -454,6 +462,24 @@ mod tests {
     use super::super::tests::backend;
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_key_given_inline_is_never_shown_nor_passed_as_a_file() {
+        let key = r#"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----SECRET"}"#;
+        let b = backend("gcs", json!({"bucket": "b", "credentials": key}), None);
+        let shown = identity(&b);
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("holds a key itself"), "{shown}");
+        let inv = gcloud(&b, std::path::Path::new("gcloud"), &["storage", "ls"]);
+        assert!(
+            inv.env.iter().all(
+                |(name, value)| name != "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"
+                    && !value.to_string_lossy().contains("SECRET")
+            ),
+            "{:?}",
+            inv.env.iter().map(|(n, _)| n).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn location_uses_prefix_and_workspace() {

@@ -4,6 +4,7 @@
 
 pub(crate) mod aws;
 mod azurerm;
+pub mod bootstrap;
 mod cloud_cli;
 mod gcs;
 mod local;
@@ -382,11 +383,12 @@ pub async fn read_locks(
         .collect()
 }
 
-/// A cloud CLI tfenv reads locks and the store with, or an error saying how to install it.
+/// A cloud CLI tfenv reads locks and the store with and bootstrap creates through, or an
+/// error saying how to install it.
 fn cli_binary(name: &str, what: &str, install: &str) -> anyhow::Result<PathBuf> {
     which::which(name).map_err(|_| {
         TfenvError::config(
-            format!("reading this backend's lock, shared ledger or state versions needs {what} (`{name}`), and it is not on PATH"),
+            format!("tfenv reaches this backend (its lock, shared ledger, state versions, or creating it with bootstrap) through {what} (`{name}`), and it is not on PATH"),
             Some(format!("install it: {install}")),
         )
         .into()

@@ -263,8 +263,14 @@ impl Store {
                     .setting("resource_group_name")
                     .map(|g| format!(" --resource-group {g}"))
                     .unwrap_or_default();
+                let subscription = self
+                    .backend
+                    .setting("subscription_id")
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| format!(" --subscription {s}"))
+                    .unwrap_or_default();
                 format!(
-                    "az storage account blob-service-properties update --account-name {}{group} --enable-versioning true",
+                    "az storage account blob-service-properties update --account-name {}{group} --enable-versioning true{subscription}",
                     setting("storage_account_name")
                 )
             }

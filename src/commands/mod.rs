@@ -2,6 +2,7 @@
 //! reaches into another. May use any module below (lib.rs lists them).
 
 mod backup;
+mod bootstrap;
 mod deploy;
 mod doctor;
 mod drift;
@@ -28,10 +29,10 @@ use crate::Context;
 use crate::cli::Command;
 use crate::exit::Exit;
 use crate::settings::{
-    BackupSettings, BackupsSettings, CompletionsSettings, DeploySettings, DoctorSettings,
-    DriftSettings, HistorySettings, InitSettings, LockSettings, ManSettings, MigrateSettings,
-    OutputsSettings, PlanSettings, PruneSettings, RefreshSettings, RestoreSettings, StatusSettings,
-    UnlockSettings, ValidateSettings, VerifySettings,
+    BackupSettings, BackupsSettings, BootstrapSettings, CompletionsSettings, DeploySettings,
+    DoctorSettings, DriftSettings, HistorySettings, InitSettings, LockSettings, ManSettings,
+    MigrateSettings, OutputsSettings, PlanSettings, PruneSettings, RefreshSettings,
+    RestoreSettings, StatusSettings, UnlockSettings, ValidateSettings, VerifySettings,
 };
 use crate::settings::{EnvSettings, ExecSettings};
 
@@ -78,6 +79,9 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
     let global = &ctx.settings;
     match command {
         Command::Envs => envs::envs(ctx),
+        Command::Bootstrap(args) => {
+            bootstrap::bootstrap(ctx, BootstrapSettings::resolve(args, global)).await
+        }
         Command::Init(args) => init::init(ctx, InitSettings::resolve(args, global)).await,
         Command::Migrate(args) => {
             migrate::migrate(ctx, MigrateSettings::resolve(args, global)).await

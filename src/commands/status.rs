@@ -605,11 +605,21 @@ async fn check_backend(
             backend_failed = is_unreachable(&err) || backend.reads_remote_state();
             backend_problem(&mut status.problems, &err, &env.name)
         }
-        Err(err) => status.problems.push(Problem::new(
-            "lock-unreadable",
-            format!("cannot read the state lock: {err:#}"),
-            format!("tfenv lock {}", env.name),
-        )),
+        Err(err) => {
+            let text = format!("{err:#}");
+            // The lock table (or the bucket) was never created.
+            let fix = if text.contains("the table does not exist") || text.contains("NoSuchBucket")
+            {
+                format!("tfenv bootstrap {}", env.name)
+            } else {
+                format!("tfenv lock {}", env.name)
+            };
+            status.problems.push(Problem::new(
+                "lock-unreadable",
+                format!("cannot read the state lock: {text}"),
+                fix,
+            ))
+        }
     }
 
     let read = match (backend.local_state_file(env), init, tf) {
@@ -659,6 +669,13 @@ async fn check_backend(
             }
             Err(err) if is_unreachable(&err) || is_auth(&err) || is_permission(&err) => {
                 backend_problem(&mut status.problems, &err, &env.name)
+            }
+            Err(err) if format!("{err:#}").contains("NoSuchBucket") => {
+                status.problems.push(Problem::new(
+                    "no-backend",
+                    format!("the backend's bucket does not exist: {err:#}"),
+                    format!("tfenv bootstrap {}", env.name),
+                ));
             }
             Err(err) => {
                 // Read, but not a state: where it came from helps.
@@ -1024,15 +1041,16 @@ async fn versioning_problems(
                 Ok(versioning) => status.problems.push(Problem::new(
                     "versioning-off",
                     format!(
-                        "`{bucket}`, where its state is, {}: a bad write or a delete of the state cannot be undone; turn versioning on with `{}`",
+                        "`{bucket}`, where its state is, {}: a bad write or a delete of the state cannot be undone; `tfenv bootstrap {} --fix` turns it on (or `{}`)",
                         if versioning.suspended {
                             "has versioning suspended (the old versions are kept, new writes are not versioned)"
                         } else {
                             "keeps no object versions"
                         },
+                        status.name,
                         versioning.enable
                     ),
-                    versioning.enable.clone(),
+                    format!("tfenv bootstrap {} --fix", status.name),
                 )),
                 Err(err) => {
                     let hint = crate::error::hint_for(err)

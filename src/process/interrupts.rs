@@ -227,6 +227,11 @@ impl Interrupts {
         seen
     }
 
+    /// A stop request came after the `seen` first ones (see [`Interrupts::handle_next`]).
+    pub fn received_after(&self, seen: u32) -> bool {
+        self.shutdowns.borrow().count > seen
+    }
+
     /// Resolves at the first stop request past `seen` (see [`Interrupts::handle_next`]).
     pub async fn stop_requested_after(&self, seen: u32) {
         let mut rx = self.subscribe();

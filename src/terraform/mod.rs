@@ -839,10 +839,29 @@ fn terraform_failed(
             format!(":\n{detail}")
         }
     );
-    match digest_mismatch(&stderr, env) {
+    match digest_mismatch(&stderr, env).or_else(|| storage_missing(&stderr, env)) {
         Some(hint) => TfenvError::config(message, Some(hint)).into(),
         None => anyhow::anyhow!(message),
     }
+}
+
+/// terraform's words for a backend whose bucket, lock table or container does not exist
+/// yet: `tfenv bootstrap` creates it.
+fn storage_missing(text: &str, env: &Environment) -> Option<String> {
+    const SAID: [&str; 6] = [
+        "S3 bucket does not exist",
+        "NoSuchBucket",
+        "bucket doesn't exist",
+        "ContainerNotFound",
+        "The specified container does not exist",
+        "Requested resource not found",
+    ];
+    SAID.iter().any(|said| text.contains(said)).then(|| {
+        format!(
+            "the backend's storage does not exist yet: `tfenv bootstrap {0} --dry-run` shows what is missing, and `tfenv bootstrap {0}` creates it",
+            env.name
+        )
+    })
 }
 
 /// The s3 backend's "checksum … does not match the checksum stored in DynamoDB": the

@@ -161,6 +161,25 @@ async fn a_failed_init_shows_terraforms_error_and_records_nothing() {
     assert!(!env.fingerprint_file().exists());
 }
 
+#[test]
+fn a_backend_whose_storage_does_not_exist_yet_names_bootstrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), "[environments.dev]\n");
+    let env = project.environment("dev").unwrap();
+    for said in [
+        "Error: Failed to get existing workspaces: S3 bucket does not exist.",
+        "Error: Failed to get existing workspaces: querying Cloud Storage failed: storage: bucket doesn't exist",
+        "Error: Failed to get existing workspaces: containers.Client#ListBlobs: Failure responding to request: StatusCode=404 -- Original Error: autorest/azure: Service returned an error. Status=404 Code=\"ContainerNotFound\"",
+    ] {
+        let hint = storage_missing(said, env).expect(said);
+        assert!(hint.contains("`tfenv bootstrap dev`"), "{hint}");
+    }
+    assert_eq!(
+        storage_missing("Error: Invalid provider configuration", env),
+        None
+    );
+}
+
 #[tokio::test]
 async fn state_header_streams_from_state_pull_and_rejects_garbage() {
     let dir = tempfile::tempdir().unwrap();

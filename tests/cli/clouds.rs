@@ -1151,8 +1151,9 @@ fn a_shared_backup_whose_local_file_was_deleted_is_restored_from_the_shared_copy
     );
 }
 
-/// `status` on `kind` storage: versioning on is healthy; off is `versioning-off` with the
-/// cloud command that turns it on, asked once for the bucket; turned on again, it clears.
+/// `status` on `kind` storage: versioning on is healthy; off is `versioning-off`, fixed by
+/// `tfenv bootstrap <env> --fix` (the message names the cloud command too), asked once
+/// for the bucket; turned on again, it clears.
 fn versioning_off_is_a_status_problem_until_turned_on(
     kind: &str,
     conf: &str,
@@ -1178,7 +1179,9 @@ fn versioning_off_is_a_status_problem_until_turned_on(
     let problems = json["environments"][0]["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 1, "{json:#}");
     assert_eq!(problems[0]["code"], "versioning-off", "{json:#}");
-    assert_eq!(problems[0]["fix"], enable, "{json:#}");
+    assert_eq!(problems[0]["fix"], "tfenv bootstrap dev --fix", "{json:#}");
+    let message = problems[0]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("(or `{enable}`)")), "{message}");
     let asked: Vec<_> = fake.calls()[before..]
         .iter()
         .filter(|(args, _)| args.iter().take(call.len()).eq(call.iter()))
@@ -1186,7 +1189,10 @@ fn versioning_off_is_a_status_problem_until_turned_on(
         .collect();
     assert_eq!(asked.len(), 1, "{asked:?}");
     let human = text(&tfenv(&project, &["status"], 6));
-    assert!(human.contains(&format!("    fix: {enable}")), "{human}");
+    assert!(
+        human.contains("    fix: tfenv bootstrap dev --fix"),
+        "{human}"
+    );
 
     fake.set_versioning(bucket, true);
     tfenv(&project, &["status"], 0);

@@ -5,6 +5,8 @@
 mod support;
 
 mod artifacts;
+mod bootstrap;
+mod bootstrap_clouds;
 mod clouds;
 mod completion;
 mod deploy;

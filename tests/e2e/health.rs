@@ -186,8 +186,13 @@ fn an_s3_bucket_without_versioning_is_versioning_off_asked_once_until_versioning
     );
     for env in json["environments"].as_array().unwrap() {
         assert_eq!(codes(env), ["versioning-off"], "{env:#}");
-        assert_eq!(env["problems"][0]["fix"], enable.as_str());
+        let name = env["name"].as_str().unwrap();
+        assert_eq!(
+            env["problems"][0]["fix"],
+            format!("tfenv bootstrap {name} --fix")
+        );
         let message = env["problems"][0]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("(or `{enable}`)")), "{message}");
         assert!(
             message.contains(&format!(
                 "`s3://{bucket}`, where its state is, keeps no object versions"

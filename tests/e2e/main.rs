@@ -5,6 +5,7 @@
 mod support;
 
 mod backups;
+mod bootstrap;
 mod bucket_versions;
 mod bundles;
 mod clean_tree;

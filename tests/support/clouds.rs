@@ -8,6 +8,16 @@
 //! when tfenv calls a CLI in a way the real one would not take.
 //!
 //! What the fakes accept, exactly:
+//! - az, the management plane `tfenv bootstrap` uses, stateful (what one call sets the
+//!   next reads), every call with `--output json [--subscription S]`: `group show|create`,
+//!   `storage account show|check-name|create|update`, `storage account
+//!   blob-service-properties show|update`, and `storage container
+//!   exists|show|create|set-permission` (also `--auth-mode login`). A group or account
+//!   that was never created, or was created in another subscription (`--subscription`,
+//!   else az's default), answers as az does (`ResourceGroupNotFound` /
+//!   `ResourceNotFound`, exit 3); an account `seed`ed or created starts as Azure makes
+//!   one (blob versioning `null`, soft delete off) and `blob-service-properties show` of
+//!   any other account name says blob versioning on unless `set_versioning(A, false)`.
 //! - az: `storage account blob-service-properties show --account-name A
 //!   [--resource-group G] --output json` (blob versioning on unless
 //!   `set_versioning(A, false)`);
@@ -19,7 +29,15 @@
 //!   URL`, `storage objects list URL --format=json` (URL an object or `<prefix>**`),
 //!   `storage objects describe URL --format=json`, `storage buckets describe gs://B
 //!   --format=json` (versioning on unless `set_versioning(B, false)`);
-//!   `gs://bucket/name#generation` for a generation.
+//!   `gs://bucket/name#generation` for a generation; `storage buckets create gs://B
+//!   [--location=L] [--uniform-bucket-level-access] [--public-access-prevention]` and
+//!   `storage buckets update gs://B` with `--[no-]versioning`,
+//!   `--uniform-bucket-level-access`, `--public-access-prevention`. After
+//!   `nothing_exists()` a bucket exists only once created (`describe` of another is
+//!   gcloud's `not found: 404`); a created bucket has no `versioning_enabled` until set.
+//! - both: `fail(argv prefix, …)` makes every call whose argv starts with the prefix
+//!   print the given output and exit with the given code (once, or every time), before
+//!   the fake looks at it otherwise: a refusal, a 409, a CLI without credentials.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -135,6 +153,47 @@ impl FakeCloud {
             let _ = std::fs::remove_file(marker);
         } else {
             std::fs::write(marker, "").unwrap();
+        }
+    }
+
+    /// Runs the fake with `args` without logging the call (seeding what exists before
+    /// the test's tfenv runs: `group create …`, `storage buckets create …`); it must
+    /// succeed.
+    pub fn seed(&self, args: &[&str]) {
+        let output = Command::new(&self.bin)
+            .env("FAKE_NO_LOG", "1")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "seeding with {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// From now on a bucket exists only once created (gcloud; az's groups and accounts
+    /// always are).
+    pub fn nothing_exists(&self) {
+        std::fs::write(self.root.join(".explicit"), "").unwrap();
+    }
+
+    /// Every later call whose arguments start with the words `prefix` prints `stdout` and
+    /// `stderr` and exits with `code`, every time or (`once`) the first time only.
+    pub fn fail(&self, prefix: &str, code: i32, stdout: &str, stderr: &str, once: bool) {
+        let faults = self.root.join(".faults");
+        std::fs::create_dir_all(&faults).unwrap();
+        let dir = faults.join(format!(
+            "{:03}",
+            std::fs::read_dir(&faults).unwrap().count()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("argv"), prefix).unwrap();
+        std::fs::write(dir.join("code"), code.to_string()).unwrap();
+        std::fs::write(dir.join("stdout"), stdout).unwrap();
+        std::fs::write(dir.join("stderr"), stderr).unwrap();
+        if once {
+            std::fs::write(dir.join("once"), "").unwrap();
         }
     }
 
@@ -258,21 +317,179 @@ fn walk(base: &Path, dir: &Path, names: &mut Vec<String>) {
 /// `<account>/<container>/versions/<blob>/<version ID>` every version of it.
 const AZ: &str = r#"ROOT='@ROOT@'
 unexpected() { printf 'unexpected: %s\n' "$*" >&2; exit 2; }
-if [ "$1 $2 $3 $4" = "storage account blob-service-properties show" ]; then
-  shift 4; account=; output=
-  while [ $# -gt 0 ]; do
-    [ $# -ge 2 ] || unexpected "$1 without a value"
-    case "$1" in
-      --account-name) account=$2 ;; --resource-group) ;; --output) output=$2 ;;
-      *) unexpected "argument '$1' to az storage account blob-service-properties show" ;;
+if [ -d "$ROOT/.faults" ]; then
+  for fault in "$ROOT"/.faults/*; do
+    [ -f "$fault/argv" ] || continue
+    case "$* " in
+      "$(cat "$fault/argv") "*)
+        cat "$fault/stdout"; cat "$fault/stderr" >&2; code=$(cat "$fault/code")
+        [ -f "$fault/once" ] && rm -rf "$fault"
+        exit "$code" ;;
     esac
-    shift 2
   done
-  [ -n "$account" ] && [ "$output" = json ] || unexpected "blob-service-properties show needs --account-name and --output json"
-  on=true; [ -f "$ROOT/$account/.versioning-off" ] && on=false
-  printf '{"changeFeed":null,"deleteRetentionPolicy":{"days":7,"enabled":true},"isVersioningEnabled":%s,"name":"default","type":"Microsoft.Storage/storageAccounts/blobServices"}\n' "$on"
-  exit 0
 fi
+json_text() { local t=${1//\\/\\\\}; t=${t//\"/\\\"}; printf '"%s"' "$t"; }
+declare -A opt
+parse() { # the flags allowed (one string); parses "${args[@]}" as --flag value pairs into opt
+  local allowed=" $1 " i=0 n=${#args[@]} f
+  opt=()
+  while [ $i -lt $n ]; do
+    f=${args[$i]}
+    case "$allowed" in *" $f "*) ;; *) unexpected "argument '$f' to az $cmd" ;; esac
+    [ $((i + 1)) -lt $n ] || unexpected "$f without a value"
+    [ -z "${opt[$f]+x}" ] || unexpected "$f twice"
+    opt[$f]=${args[$((i + 1))]}
+    i=$((i + 2))
+  done
+  [ "${opt[--output]-}" = json ] || unexpected "az $cmd without --output json"
+  [ -z "${opt[--auth-mode]+x}" ] || [ "${opt[--auth-mode]}" = login ] || unexpected "--auth-mode ${opt[--auth-mode]}"
+  SUBSCRIPTION=${opt[--subscription]-default}
+}
+need() { local f; for f in "$@"; do [ -n "${opt[$f]-}" ] || unexpected "az $cmd without $f"; done; }
+bool() { [ -z "${opt[$1]+x}" ] && return 0; case "${opt[$1]}" in true|false) ;; *) unexpected "$1 ${opt[$1]}" ;; esac; }
+prop() { if [ -f "$ROOT/$1/.props/$2" ]; then cat "$ROOT/$1/.props/$2"; else printf '%s' "$3"; fi; }
+setprop() { mkdir -p "$ROOT/$1/.props"; printf '%s' "$3" > "$ROOT/$1/.props/$2"; }
+SUB=/subscriptions/00000000-0000-0000-0000-000000000000
+group_missing() { printf "ERROR: (ResourceGroupNotFound) Resource group '%s' could not be found.\nCode: ResourceGroupNotFound\nMessage: Resource group '%s' could not be found.\n" "$1" "$1" >&2; exit 3; }
+account_missing() { printf "ERROR: (ResourceNotFound) The Resource 'Microsoft.Storage/storageAccounts/%s' under resource group '%s' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix\nCode: ResourceNotFound\nMessage: The Resource 'Microsoft.Storage/storageAccounts/%s' under resource group '%s' was not found.\n" "$1" "$2" "$1" "$2" >&2; exit 3; }
+group_here() { [ -f "$ROOT/.groups/$1" ] && [ "$(cat "$ROOT/.groups/$1.sub")" = "$SUBSCRIPTION" ]; }
+account_here() { [ -f "$ROOT/$1/.account" ] && [ "$(cat "$ROOT/$1/.sub")" = "$SUBSCRIPTION" ]; }
+in_group() { # account, group: both exist in the call's subscription, the account in the group
+  group_here "$2" || group_missing "$2"
+  account_here "$1" && [ "$(cat "$ROOT/$1/.account")" = "$2" ] || account_missing "$1" "$2"
+}
+group_json() { printf '{"id":"%s/resourceGroups/%s","location":"%s","managedBy":null,"name":"%s","properties":{"provisioningState":"Succeeded"},"tags":null,"type":"Microsoft.Resources/resourceGroups"}\n' "$SUB" "$1" "$(cat "$ROOT/.groups/$1")" "$1"; }
+account_json() {
+  printf '{"allowBlobPublicAccess":%s,"enableHttpsTrafficOnly":%s,"id":"%s/resourceGroups/%s/providers/Microsoft.Storage/storageAccounts/%s","kind":%s,"location":%s,"minimumTlsVersion":%s,"name":"%s","provisioningState":"Succeeded","resourceGroup":"%s","sku":{"name":%s,"tier":"Standard"},"type":"Microsoft.Storage/storageAccounts"}\n' \
+    "$(prop "$1" allowBlobPublicAccess null)" "$(prop "$1" enableHttpsTrafficOnly null)" "$SUB" "$2" "$1" "$(prop "$1" kind '"StorageV2"')" \
+    "$(prop "$1" location null)" "$(prop "$1" minimumTlsVersion null)" "$1" "$2" "$(prop "$1" sku null)"
+}
+blob_service_json() { # account
+  local v; v=$(prop "$1" versioning null); [ -f "$ROOT/$1/.versioning-off" ] && v=false
+  printf '{"changeFeed":null,"containerDeleteRetentionPolicy":%s,"deleteRetentionPolicy":%s,"isVersioningEnabled":%s,"name":"default","type":"Microsoft.Storage/storageAccounts/blobServices"}\n' \
+    "$(prop "$1" containerDeleteRetentionPolicy '{"days":null,"enabled":false}')" \
+    "$(prop "$1" deleteRetentionPolicy '{"allowPermanentDelete":false,"days":null,"enabled":false}')" "$v"
+}
+case "$1 $2" in
+  "group show")
+    cmd="group show"; args=("${@:3}"); parse "--name --output --subscription"; need --name
+    group_here "${opt[--name]}" || group_missing "${opt[--name]}"
+    group_json "${opt[--name]}"; exit 0 ;;
+  "group create")
+    cmd="group create"; args=("${@:3}"); parse "--name --location --output --subscription"; need --name --location
+    mkdir -p "$ROOT/.groups"; printf '%s' "${opt[--location]}" > "$ROOT/.groups/${opt[--name]}"
+    printf '%s' "$SUBSCRIPTION" > "$ROOT/.groups/${opt[--name]}.sub"
+    group_json "${opt[--name]}"; exit 0 ;;
+  "storage container")
+    cmd="storage container $3"; args=("${@:4}")
+    parse "--name --account-name --public-access --output --subscription --auth-mode"; need --name --account-name
+    a=${opt[--account-name]}; c=${opt[--name]}; dir="$ROOT/$a/$c"
+    if [ ! -f "$ROOT/$a/.account" ]; then
+      printf "ERROR: <urllib3.connection.HTTPSConnection object at 0x7f0000000000>: Failed to establish a new connection: [Errno -2] Name or service not known\n" >&2; exit 1
+    fi
+    case "$3" in
+      exists|show) [ -z "${opt[--public-access]+x}" ] || unexpected "--public-access to az $cmd" ;;
+      create|set-permission) case "${opt[--public-access]-}" in off|blob|container) ;; *) unexpected "az $cmd without --public-access off|blob|container" ;; esac ;;
+      *) unexpected "az $cmd" ;;
+    esac
+    case "$3" in
+      exists) if [ -f "$dir/.container" ]; then echo '{"exists":true}'; else echo '{"exists":false}'; fi ;;
+      show|set-permission)
+        if [ ! -f "$dir/.container" ]; then
+          printf 'ERROR: The specified container does not exist.\nRequestId:00000000-0000-0000-0000-000000000000\nTime:2026-11-30T12:00:00.0000000Z\nErrorCode:ContainerNotFound\n' >&2; exit 1
+        fi
+        if [ "$3" = set-permission ]; then
+          printf '%s' "${opt[--public-access]}" > "$dir/.container"
+          echo '{"etag":"\"0x2\"","lastModified":"2026-11-30T10:00:00+00:00"}'
+        else
+          p=$(cat "$dir/.container"); if [ "$p" = off ]; then p=null; else p="\"$p\""; fi
+          printf '{"metadata":{},"name":"%s","properties":{"etag":"\\"0x1\\"","hasImmutabilityPolicy":false,"hasLegalHold":false,"lastModified":"2026-11-30T10:00:00+00:00","lease":{"duration":null,"state":"available","status":"unlocked"},"publicAccess":%s}}\n' "$c" "$p"
+        fi ;;
+      create)
+        if [ -f "$dir/.container" ]; then echo '{"created":false}'; exit 0; fi
+        mkdir -p "$dir"; printf '%s' "${opt[--public-access]}" > "$dir/.container"; echo '{"created":true}' ;;
+    esac
+    exit 0 ;;
+  "storage account")
+    if [ "$3" = blob-service-properties ]; then cmd="storage account blob-service-properties $4"; args=("${@:5}")
+    else cmd="storage account $3"; args=("${@:4}"); fi
+    case "$cmd" in
+      "storage account show")
+        parse "--name --resource-group --output --subscription"; need --name --resource-group
+        in_group "${opt[--name]}" "${opt[--resource-group]}"
+        account_json "${opt[--name]}" "${opt[--resource-group]}" ;;
+      "storage account check-name")
+        parse "--name --output --subscription"; need --name; a=${opt[--name]}
+        if [ -f "$ROOT/$a/.account" ] || [ -f "$ROOT/.taken/$a" ]; then
+          printf '{"message":"The storage account named %s is already taken.","nameAvailable":false,"reason":"AlreadyExists"}\n' "$a"
+        else
+          echo '{"message":null,"nameAvailable":true,"reason":null}'
+        fi ;;
+      "storage account create")
+        parse "--name --resource-group --kind --sku --min-tls-version --allow-blob-public-access --https-only --location --output --subscription"
+        need --name --resource-group --kind --sku
+        bool --allow-blob-public-access; bool --https-only
+        a=${opt[--name]}; g=${opt[--resource-group]}
+        case "${opt[--kind]}" in StorageV2|Storage|BlobStorage|BlockBlobStorage|FileStorage) ;; *) unexpected "--kind ${opt[--kind]}" ;; esac
+        case "${opt[--sku]}" in Standard_LRS|Standard_GRS|Standard_RAGRS|Standard_ZRS|Standard_GZRS|Standard_RAGZRS|Premium_LRS|Premium_ZRS) ;; *) unexpected "--sku ${opt[--sku]}" ;; esac
+        case "${opt[--min-tls-version]-TLS1_0}" in TLS1_0|TLS1_1|TLS1_2|TLS1_3) ;; *) unexpected "--min-tls-version ${opt[--min-tls-version]}" ;; esac
+        group_here "$g" || group_missing "$g"
+        if [ -f "$ROOT/$a/.account" ] || [ -f "$ROOT/.taken/$a" ]; then
+          printf "ERROR: (StorageAccountAlreadyTaken) The storage account named %s is already taken.\nCode: StorageAccountAlreadyTaken\nMessage: The storage account named %s is already taken.\n" "$a" "$a" >&2; exit 1
+        fi
+        mkdir -p "$ROOT/$a"; printf '%s' "$g" > "$ROOT/$a/.account"; printf '%s' "$SUBSCRIPTION" > "$ROOT/$a/.sub"
+        setprop "$a" kind "\"${opt[--kind]}\""; setprop "$a" sku "\"${opt[--sku]}\""
+        setprop "$a" location "\"${opt[--location]-$(cat "$ROOT/.groups/$g")}\""
+        # What Azure gives an account created without the flags: the flags must say it.
+        setprop "$a" minimumTlsVersion "\"${opt[--min-tls-version]-TLS1_0}\""
+        setprop "$a" allowBlobPublicAccess "${opt[--allow-blob-public-access]-true}"
+        setprop "$a" enableHttpsTrafficOnly "${opt[--https-only]-true}"
+        account_json "$a" "$g" ;;
+      "storage account update")
+        parse "--name --resource-group --min-tls-version --allow-blob-public-access --https-only --output --subscription"
+        need --name --resource-group; bool --allow-blob-public-access; bool --https-only
+        a=${opt[--name]}; in_group "$a" "${opt[--resource-group]}"
+        [ -n "${opt[--min-tls-version]+x}${opt[--allow-blob-public-access]+x}${opt[--https-only]+x}" ] || unexpected "az $cmd that sets nothing"
+        [ -z "${opt[--min-tls-version]+x}" ] || setprop "$a" minimumTlsVersion "\"${opt[--min-tls-version]}\""
+        [ -z "${opt[--allow-blob-public-access]+x}" ] || setprop "$a" allowBlobPublicAccess "${opt[--allow-blob-public-access]}"
+        [ -z "${opt[--https-only]+x}" ] || setprop "$a" enableHttpsTrafficOnly "${opt[--https-only]}"
+        account_json "$a" "${opt[--resource-group]}" ;;
+      "storage account blob-service-properties update")
+        parse "--account-name --resource-group --enable-versioning --enable-delete-retention --delete-retention-days --enable-container-delete-retention --container-delete-retention-days --output --subscription"
+        need --account-name --resource-group
+        bool --enable-versioning; bool --enable-delete-retention; bool --enable-container-delete-retention
+        a=${opt[--account-name]}; in_group "$a" "${opt[--resource-group]}"
+        [ -n "${opt[--enable-versioning]+x}${opt[--enable-delete-retention]+x}${opt[--enable-container-delete-retention]+x}" ] || unexpected "az $cmd that sets nothing"
+        if [ -n "${opt[--enable-versioning]+x}" ]; then
+          setprop "$a" versioning "${opt[--enable-versioning]}"
+          [ "${opt[--enable-versioning]}" = true ] && rm -f "$ROOT/$a/.versioning-off"
+        fi
+        for kind in delete container-delete; do
+          enable=${opt[--enable-$kind-retention]-}; days=${opt[--$kind-retention-days]-}
+          [ -n "$enable" ] || { [ -z "$days" ] || unexpected "--$kind-retention-days without --enable-$kind-retention"; continue; }
+          if [ "$enable" = true ]; then
+            case "$days" in [1-9]|[1-9][0-9]|[1-3][0-9][0-9]) ;; *) unexpected "--enable-$kind-retention true without --$kind-retention-days 1..365" ;; esac
+            policy="{\"days\":$days,\"enabled\":true}"
+          else
+            policy='{"days":null,"enabled":false}'
+          fi
+          if [ $kind = delete ]; then setprop "$a" deleteRetentionPolicy "$policy"; else setprop "$a" containerDeleteRetentionPolicy "$policy"; fi
+        done
+        blob_service_json "$a" ;;
+      "storage account blob-service-properties show")
+        parse "--account-name --resource-group --output --subscription"; need --account-name; a=${opt[--account-name]}
+        if [ -f "$ROOT/$a/.account" ]; then
+          account_here "$a" || account_missing "$a" "${opt[--resource-group]-?}"
+          [ -z "${opt[--resource-group]-}" ] || in_group "$a" "${opt[--resource-group]}"
+          blob_service_json "$a"
+        else
+          on=true; [ -f "$ROOT/$a/.versioning-off" ] && on=false
+          printf '{"changeFeed":null,"deleteRetentionPolicy":{"days":7,"enabled":true},"isVersioningEnabled":%s,"name":"default","type":"Microsoft.Storage/storageAccounts/blobServices"}\n' "$on"
+        fi ;;
+      *) unexpected "az $*" ;;
+    esac
+    exit 0 ;;
+esac
 [ "$1 $2" = "storage blob" ] || unexpected "az $*"
 verb=$3; shift 3
 given=' '; account=; container=; name=; file=; prefix=; version=; start=; end=; overwrite=; include=; output=; num=
@@ -369,6 +586,17 @@ esac"#;
 /// `<bucket>/generations/<name>/<generation>` every generation of it.
 const GCLOUD: &str = r#"ROOT='@ROOT@'
 unexpected() { printf 'unexpected: %s\n' "$*" >&2; exit 2; }
+if [ -d "$ROOT/.faults" ]; then
+  for fault in "$ROOT"/.faults/*; do
+    [ -f "$fault/argv" ] || continue
+    case "$* " in
+      "$(cat "$fault/argv") "*)
+        cat "$fault/stdout"; cat "$fault/stderr" >&2; code=$(cat "$fault/code")
+        [ -f "$fault/once" ] && rm -rf "$fault"
+        exit "$code" ;;
+    esac
+  done
+fi
 [ "$1" = storage ] || unexpected "gcloud $*"
 split_url() { # gs://bucket/name[#generation] -> bucket, name, generation
   case "$1" in gs://*/*) ;; *) unexpected "URL $1" ;; esac
@@ -395,16 +623,65 @@ source_of() { # the content file of name[#generation], or none
 }
 case "$2" in
   buckets)
-    [ $# -eq 5 ] && [ "$3" = describe ] && [ "$5" = --format=json ] || unexpected "gcloud $*"
+    [ $# -ge 4 ] || unexpected "gcloud $*"
+    verb=$3
     case "$4" in gs://*/*|gs://) unexpected "a bucket URL $4" ;; gs://*) ;; *) unexpected "URL $4" ;; esac
-    bucket=${4#gs://}
-    [ -f "$ROOT/$bucket/.versioning-hangs" ] && sleep 60
-    if [ -f "$ROOT/$bucket/.versioning-denied" ]; then
-      printf 'ERROR: (gcloud.storage.buckets.describe) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.buckets.get access to the Google Cloud Storage bucket.\n' >&2; exit 1
-    fi
-    printf '{"creation_time":"2026-01-01T00:00:00+0000","default_storage_class":"STANDARD","location":"US","name":%s,"storage_url":"gs://%s/"' "$(json_text "$bucket")" "$bucket"
-    [ -f "$ROOT/$bucket/.versioning-off" ] || printf ',"versioning_enabled":true'
-    printf '}\n' ;;
+    bucket=${4#gs://}; shift 4
+    exists=yes
+    [ -f "$ROOT/.explicit" ] && [ ! -f "$ROOT/$bucket/.bucket" ] && exists=no
+    missing() { printf 'ERROR: (gcloud.storage.buckets.%s) gs://%s not found: 404.\n' "$verb" "$bucket" >&2; exit 1; }
+    case "$verb" in
+      describe)
+        [ "$*" = --format=json ] || unexpected "gcloud storage buckets describe gs://$bucket $*"
+        [ -f "$ROOT/$bucket/.versioning-hangs" ] && sleep 60
+        if [ -f "$ROOT/$bucket/.versioning-denied" ]; then
+          printf 'ERROR: (gcloud.storage.buckets.describe) HTTPError 403: ci@p.iam.gserviceaccount.com does not have storage.buckets.get access to the Google Cloud Storage bucket.\n' >&2; exit 1
+        fi
+        [ $exists = yes ] || missing
+        if [ -f "$ROOT/$bucket/.bucket" ]; then
+          p="$ROOT/$bucket/.props"
+          printf '{"creation_time":"2026-01-01T00:00:00+0000","default_storage_class":"STANDARD","location":"%s","name":%s,"public_access_prevention":"%s","storage_url":"gs://%s/","uniform_bucket_level_access":%s' \
+            "$(cat "$ROOT/$bucket/.bucket")" "$(json_text "$bucket")" "$(cat "$p/pap")" "$bucket" "$(cat "$p/ubla")"
+          if [ -f "$ROOT/$bucket/.versioning-off" ]; then printf ',"versioning_enabled":false'
+          elif [ -f "$p/versioning" ]; then printf ',"versioning_enabled":%s' "$(cat "$p/versioning")"; fi
+          printf '}\n'
+        else
+          printf '{"creation_time":"2026-01-01T00:00:00+0000","default_storage_class":"STANDARD","location":"US","name":%s,"storage_url":"gs://%s/"' "$(json_text "$bucket")" "$bucket"
+          [ -f "$ROOT/$bucket/.versioning-off" ] || printf ',"versioning_enabled":true'
+          printf '}\n'
+        fi ;;
+      create)
+        location=US; ubla=false; pap=inherited
+        for a in "$@"; do
+          case "$a" in
+            --location=?*) location=${a#--location=} ;;
+            --uniform-bucket-level-access) ubla=true ;;
+            --public-access-prevention) pap=enforced ;;
+            *) unexpected "argument '$a' to gcloud storage buckets create" ;;
+          esac
+        done
+        if [ -f "$ROOT/$bucket/.bucket" ]; then
+          printf 'ERROR: (gcloud.storage.buckets.create) HTTPError 409: Your previous request to create the named bucket succeeded and you already own it.\n' >&2; exit 1
+        fi
+        mkdir -p "$ROOT/$bucket/.props"; printf '%s' "$location" > "$ROOT/$bucket/.bucket"
+        printf '%s' "$ubla" > "$ROOT/$bucket/.props/ubla"; printf '%s' "$pap" > "$ROOT/$bucket/.props/pap"
+        printf 'Creating gs://%s/...\n' "$bucket" >&2 ;;
+      update)
+        [ $# -ge 1 ] || unexpected "gcloud storage buckets update gs://$bucket that sets nothing"
+        [ $exists = yes ] || missing
+        mkdir -p "$ROOT/$bucket/.props"; p="$ROOT/$bucket/.props"
+        for a in "$@"; do
+          case "$a" in
+            --versioning) echo true > "$p/versioning"; rm -f "$ROOT/$bucket/.versioning-off" ;;
+            --no-versioning) echo false > "$p/versioning" ;;
+            --uniform-bucket-level-access) echo true > "$p/ubla" ;;
+            --public-access-prevention) echo enforced > "$p/pap" ;;
+            *) unexpected "argument '$a' to gcloud storage buckets update" ;;
+          esac
+        done
+        printf 'Updating gs://%s/...\n  Completed 1\n' "$bucket" >&2 ;;
+      *) unexpected "gcloud storage buckets $verb" ;;
+    esac ;;
   cp)
     [ $# -ge 4 ] || unexpected "gcloud $*"
     from=$3; to=$4; shift 4; precondition=

@@ -491,7 +491,9 @@ fn general(exit: Exit) -> &'static str {
             "The environment or its state is locked by another run (after --lock-timeout)."
         }
         Exit::Refused => "Refused: a confirmation was not given, or a safety rule stopped the run.",
-        Exit::Unhealthy => "status: at least one environment has a problem.",
+        Exit::Unhealthy => {
+            "status: at least one environment has a problem; bootstrap: a protection was left for --fix."
+        }
         Exit::Interrupted => "Interrupted (SIGINT or SIGTERM).",
         Exit::Terraform(_) => "exec: terraform's own exit code, passed through.",
     }
@@ -597,6 +599,27 @@ fn facts(command: &str) -> Option<Facts> {
         "envs" => Facts {
             exit_note: "",
             exits: &[OK, FAILED, USAGE, INTERRUPTED],
+            files: &[CONFIG],
+        },
+        "bootstrap" => Facts {
+            exit_note: "",
+            exits: &[
+                (
+                    Success,
+                    "Created and checked, or nothing to do (also a --dry-run).",
+                ),
+                (
+                    Failure,
+                    "A call failed (unreachable, credentials, permission, a name taken by another account); what was made is said, and a second run completes it.",
+                ),
+                USAGE,
+                REFUSED,
+                (
+                    Unhealthy,
+                    "A protection someone set otherwise was left as it is: run again with --fix.",
+                ),
+                INTERRUPTED,
+            ],
             files: &[CONFIG],
         },
         "init" => Facts {
