@@ -148,37 +148,16 @@ impl<'a> Az<'a> {
     /// `az storage container <verb> --name C --account-name A <args>`, with the backend's
     /// credentials.
     fn container_call(&self, verb: &str, args: &[&str]) -> Invocation {
-        let mut words = vec![
-            "storage",
-            "container",
-            verb,
-            "--name",
-            &self.container,
-            "--account-name",
-            &self.account,
-        ];
-        words.extend(args);
-        let mut inv = self.management(&words);
+        let mut inv = self.container_invocation(verb, args);
         credentials(self.backend, &mut inv);
         inv
     }
 
     /// A container call in an account this run created: as the signed-in account (az
     /// looks the new account's key up), never with the backend config's key or SAS
-    /// token, which cannot be the new account's.
+    /// token, which cannot be the new account's, nor with one the shell holds.
     fn new_account_container_call(&self, verb: &str, args: &[&str]) -> Invocation {
-        let mut words = vec![
-            "storage",
-            "container",
-            verb,
-            "--name",
-            &self.container,
-            "--account-name",
-            &self.account,
-        ];
-        words.extend(args);
-        let mut inv = self.management(&words);
-        // Nor with a key, SAS token or connection string the shell holds.
+        let mut inv = self.container_invocation(verb, args);
         inv.env_remove.extend(
             [
                 "AZURE_STORAGE_KEY",
@@ -189,6 +168,21 @@ impl<'a> Az<'a> {
             .map(Into::into),
         );
         inv
+    }
+
+    /// `az storage container <verb> --name C --account-name A <args>`, no credentials yet.
+    fn container_invocation(&self, verb: &str, args: &[&str]) -> Invocation {
+        let mut words = vec![
+            "storage",
+            "container",
+            verb,
+            "--name",
+            &self.container,
+            "--account-name",
+            &self.account,
+        ];
+        words.extend(args);
+        self.management(&words)
     }
 
     /// What a refused management call says: the `az login` account, and `action` on
