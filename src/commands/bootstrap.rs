@@ -196,19 +196,8 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
     // Reads only: what exists, what is missing, what is set otherwise.
     let planned = survey_all(ctx, listed, &options, settings.fix).await?;
 
-    let to_make = |p: &Planned| {
-        p.survey
-            .steps
-            .iter()
-            .filter(|s| settings.fix || s.kind != StepKind::Fix)
-            .count()
-    };
-    let changes: usize = planned.iter().map(to_make).sum();
-    let needs_fix: usize = planned
-        .iter()
-        .flat_map(|p| &p.outcomes)
-        .filter(|o| **o == "needs-fix")
-        .count();
+    let changes = count(&planned, "planned");
+    let needs_fix = count(&planned, "needs-fix");
     let plan_lines = plan_lines(&environments, &planned, settings.fix);
     if ctx.printer.is_json() {
         // A person asked to confirm sees what they confirm, on stderr.
@@ -275,13 +264,9 @@ pub async fn bootstrap(ctx: &Context, settings: BootstrapSettings) -> anyhow::Re
         ctx.printer.json(&report(&planned, None))?;
         return Ok(finish);
     }
-    let made = planned
-        .iter()
-        .flat_map(|p| &p.outcomes)
-        .filter(|o| **o == "made")
-        .count();
     ctx.printer.result(&format!(
-        "made {made} change(s); checked: {}",
+        "made {} change(s); checked: {}",
+        count(&planned, "made"),
         planned
             .iter()
             .map(|p| p.name().to_string())
@@ -334,11 +319,7 @@ fn report<'s>(
                     .collect(),
             })
             .collect(),
-        changed: planned
-            .iter()
-            .flat_map(|p| &p.outcomes)
-            .filter(|o| **o == "made")
-            .count(),
+        changed: count(planned, "made"),
         needs_fix,
         error,
     }
@@ -416,10 +397,10 @@ async fn survey_all<'p>(
             .steps
             .iter()
             .map(|s| {
-                if s.kind == StepKind::Fix && !fix {
-                    "needs-fix"
-                } else {
+                if makes(s, fix) {
                     "planned"
+                } else {
+                    "needs-fix"
                 }
             })
             .collect();
@@ -546,6 +527,20 @@ async fn make(ctx: &Context, planned: &mut [Planned<'_>], options: &Options) -> 
     Ok(())
 }
 
+/// How many steps of the plan have `outcome`.
+fn count(planned: &[Planned<'_>], outcome: &str) -> usize {
+    planned
+        .iter()
+        .flat_map(|p| &p.outcomes)
+        .filter(|o| **o == outcome)
+        .count()
+}
+
+/// Whether this run makes `step`: every step but the fixes, which only `--fix` makes.
+fn makes(step: &Step, fix: bool) -> bool {
+    fix || step.kind != StepKind::Fix
+}
+
 /// The check after the changes: every resource surveyed again (the children of what
 /// this run made as in a new parent), and nothing may be left to make.
 async fn check_after(planned: &[Planned<'_>], options: &Options, fix: bool) -> anyhow::Result<()> {
@@ -574,7 +569,7 @@ async fn check_after(planned: &[Planned<'_>], options: &Options, fix: bool) -> a
             survey
                 .steps
                 .iter()
-                .filter(|s| fix || s.kind != StepKind::Fix)
+                .filter(|s| makes(s, fix))
                 .map(|s| format!("{}: {}", resource.name, s.change)),
         );
     }
